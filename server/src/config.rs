@@ -1,0 +1,397 @@
+//! Typed, layered configuration: defaults, then a TOML file, then `CONCORD_*` environment
+//! variables, then command-line flags. It is validated once at start; an invalid value stops
+//! Concord with one line naming the key. Printing it redacts secrets.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The config file read when `--config` is not given, if it exists.
+pub const DEFAULT_FILE: &str = "concord.toml";
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A key has a value of the wrong shape, or is unknown.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// The named config file is missing or unreadable.
+    #[error("cannot read config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A secret value: deserialized like a string, never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// Development generates missing keys (with a warning); production refuses to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// For trying Concord out: missing keys are generated.
+    #[default]
+    Development,
+    /// For real data: every key must be provided.
+    Production,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// All of Concord's settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `development` or `production`.
+    pub mode: Mode,
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Public base URL for links Concord prints (setup, invitations); defaults to `http://<bind>`.
+    pub public_url: Option<String>,
+    /// Where Concord keeps its files (SQLite database, keys, blobs).
+    pub data_dir: PathBuf,
+    /// Database settings.
+    pub database: DatabaseConfig,
+    /// Sign-in, token and throttling settings.
+    pub auth: AuthConfig,
+    /// HTTP edge limits.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Database settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite:path` or `postgres://...`; defaults to SQLite at `<data_dir>/concord.db`.
+    pub url: Option<Secret>,
+    /// Most pooled connections.
+    pub max_connections: u32,
+    /// Most writes committed together.
+    pub group_commit_batch: usize,
+}
+
+/// Sign-in, token and throttling settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Access token lifetime in seconds (at most an hour).
+    pub access_token_seconds: u64,
+    /// Refresh token (session) lifetime in days.
+    pub session_days: u64,
+    /// `iss` claim of access tokens.
+    pub issuer: String,
+    /// `aud` claim of access tokens.
+    pub audience: String,
+    /// Access-token signing key; generated into the data dir in development mode if unset.
+    pub signing_key: Option<Secret>,
+    /// Failed sign-ins for one account before it is locked.
+    pub lockout_threshold: u32,
+    /// Failed sign-ins from one address before it is locked.
+    pub ip_lockout_threshold: u32,
+    /// How long failures are counted and how long a lock lasts, in seconds.
+    pub lockout_seconds: u64,
+    /// Whether users without a system role may create workspaces.
+    pub users_can_create_workspaces: bool,
+}
+
+/// HTTP edge limits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest accepted request body for JSON endpoints, in bytes.
+    pub body_limit_bytes: usize,
+    /// Longest a request may take, in seconds.
+    pub request_timeout_seconds: u64,
+}
+
+/// Logging.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `concord=debug,info`.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Development,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 16,
+            group_commit_batch: 512,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            access_token_seconds: 15 * 60,
+            session_days: 30,
+            issuer: "concord".into(),
+            audience: "concord-api".into(),
+            signing_key: None,
+            lockout_threshold: 10,
+            ip_lockout_threshold: 100,
+            lockout_seconds: 15 * 60,
+            users_can_create_workspaces: false,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Values given as command-line flags; they win over file and environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--bind`.
+    pub bind: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--production`.
+    pub mode: Option<Mode>,
+}
+
+/// Top-level keys an environment variable may set; others with the prefix are not ours.
+const ENV_SECTIONS: &[&str] = &[
+    "mode",
+    "bind",
+    "public_url",
+    "data_dir",
+    "database",
+    "auth",
+    "http",
+    "log",
+];
+
+impl Config {
+    /// Loads defaults, then `file` (or `./concord.toml` if present), then `CONCORD_*`
+    /// variables (`CONCORD_AUTH__SESSION_DAYS=7`), then `overrides`, and validates.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::File {
+                        path: path.to_owned(),
+                        reason: "no such file".into(),
+                    });
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None if Path::new(DEFAULT_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_FILE))
+            }
+            None => {}
+        }
+        let env = Env::prefixed("CONCORD_").split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            ENV_SECTIONS
+                .iter()
+                .any(|s| key == *s || key.starts_with(&format!("{s}.")))
+        });
+        figment = figment.merge(env);
+        if let Some(bind) = &overrides.bind {
+            figment = figment.merge(Serialized::default("bind", bind));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("data_dir", dir));
+        }
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
+        if let Some(mode) = &overrides.mode {
+            figment = figment.merge(Serialized::default("mode", mode));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(one_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if let Some(url) = &self.database.url {
+            let u = url.expose();
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
+                return invalid(
+                    "database.url",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                );
+            }
+        }
+        if !(30..=3600).contains(&self.auth.access_token_seconds) {
+            return invalid("auth.access_token_seconds", "must be between 30 and 3600");
+        }
+        if !(1..=365).contains(&self.auth.session_days) {
+            return invalid("auth.session_days", "must be between 1 and 365");
+        }
+        if self.auth.lockout_threshold == 0 || self.auth.ip_lockout_threshold == 0 {
+            return invalid("auth.lockout_threshold", "must be at least 1");
+        }
+        if let Some(key) = &self.auth.signing_key {
+            if key.expose().len() < 32 {
+                return invalid("auth.signing_key", "must be at least 32 characters");
+            }
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.http.body_limit_bytes) {
+            return invalid("http.body_limit_bytes", "must be between 1024 and 67108864");
+        }
+        if self.http.request_timeout_seconds == 0 {
+            return invalid("http.request_timeout_seconds", "must be at least 1");
+        }
+        if self.database.max_connections == 0 || self.database.group_commit_batch == 0 {
+            return invalid("database.max_connections", "must be at least 1");
+        }
+        if let Some(url) = &self.public_url {
+            if url::Url::parse(url)
+                .map(|u| !matches!(u.scheme(), "http" | "https"))
+                .unwrap_or(true)
+            {
+                return invalid("public_url", "must be an http or https URL");
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("concord.db").display()),
+        }
+    }
+
+    /// The base URL for links Concord hands out, without a trailing slash.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// The configuration as TOML with secrets redacted.
+    pub fn redacted_toml(&self) -> String {
+        toml_string(self)
+    }
+}
+
+fn toml_string(config: &Config) -> String {
+    // JSON then TOML keeps the output independent of a TOML serializer's quirks.
+    let value = serde_json::to_value(config).unwrap_or_default();
+    let mut out = String::new();
+    write_toml(&mut out, "", &value);
+    out
+}
+
+fn write_toml(out: &mut String, prefix: &str, value: &serde_json::Value) {
+    let Some(map) = value.as_object() else { return };
+    for (k, v) in map.iter().filter(|(_, v)| !v.is_object()) {
+        if !v.is_null() {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    for (k, v) in map.iter().filter(|(_, v)| v.is_object()) {
+        let name = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        out.push_str(&format!("\n[{name}]\n"));
+        write_toml(out, &name, v);
+    }
+}
+
+fn one_line(err: &figment::Error) -> String {
+    let mut parts = Vec::new();
+    for e in err.clone() {
+        let key = if e.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", e.path.join("."))
+        };
+        let source = e
+            .metadata
+            .as_ref()
+            .map(|m| format!(" (from {})", m.name))
+            .unwrap_or_default();
+        parts.push(format!("{key}{}{source}", e.kind));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,33 @@
+//! Domain types that parse at the edge: once one exists, it is valid.
+//!
+//! Handlers turn request fields into these types first; services and storage then trust
+//! them. A parse failure is a [`ParseError`] naming the field and what is wrong with it.
+
+mod email;
+mod ids;
+mod names;
+mod password;
+
+pub use email::Email;
+pub use ids::{InvitationId, RoleId, SessionId, UserId, WorkspaceId};
+pub use names::{DisplayName, RoleName, Slug, WorkspaceName};
+pub use password::Password;
+
+/// A value from outside that is not acceptable, with the field it came from.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ParseError {
+    /// The request field (or CLI flag) the value came from.
+    pub field: &'static str,
+    /// What is wrong, in words a user can act on.
+    pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
+        ParseError {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The service layer's error: what went wrong in domain terms.
+//!
+//! Services return [`Error`]; the HTTP edge maps it to a status and a stable code in one
+//! place (`http::error`), and the CLI prints it as one line.
+
+use crate::domain::ParseError;
+use crate::rbac::{Action, AuthzError};
+use crate::store::StoreError;
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value from the caller is not acceptable.
+    #[error(transparent)]
+    Invalid(#[from] ParseError),
+    /// No valid credentials were presented, or they no longer hold.
+    #[error("{message}")]
+    Unauthenticated {
+        /// Stable code (`token_expired`, `session_revoked`, ...).
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// Email or password is wrong (deliberately not saying which).
+    #[error("email or password is incorrect")]
+    InvalidCredentials,
+    /// A refresh token was presented a second time; its whole session is now revoked.
+    #[error("this refresh token was already used; the session has been revoked")]
+    RefreshTokenReused,
+    /// Too many failed attempts; try again later.
+    #[error("too many failed sign-in attempts; try again in {retry_after_seconds} seconds")]
+    Throttled {
+        /// When to try again.
+        retry_after_seconds: u64,
+    },
+    /// The actor may not do this.
+    #[error("you do not have the permission {0}")]
+    Forbidden(Action),
+    /// A rule of the domain refuses the request.
+    #[error("{message}")]
+    Refused {
+        /// Stable code.
+        code: &'static str,
+        /// What rule, in words.
+        message: String,
+    },
+    /// The thing does not exist, or the actor may not know it does.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with what exists.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
+    /// The thing existed but can no longer be used (expired, used up, revoked).
+    #[error("{message}")]
+    Gone {
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something that should not fail did.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<AuthzError> for Error {
+    fn from(err: AuthzError) -> Self {
+        match err {
+            AuthzError::Forbidden(action) => Error::Forbidden(action),
+            AuthzError::Hidden => Error::NotFound("resource"),
+            AuthzError::Store(e) => Error::Store(e),
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn gone(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Gone {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthenticated(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Unauthenticated {
+            code,
+            message: message.into(),
+        }
+    }
+}

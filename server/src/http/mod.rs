@@ -1,0 +1,148 @@
+//! The HTTP edge: routes, extractors, the error mapping and the middleware stack.
+//!
+//! Handlers parse input into domain types, call one service and shape the output; they
+//! never touch storage. Every route is registered through [`api_router`], which also builds
+//! the OpenAPI document, so the document and the router cannot disagree. The
+//! [`guard`] middleware checks that every non-public route reached an authorization decision.
+
+pub mod error;
+pub mod extract;
+pub mod guard;
+mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::error::ApiError;
+use self::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Routes that need no authorization decision: they are open by design (sign-in, setup,
+/// invitation links, operations). Everything else must reach `rbac::authorize`.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/setup"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/api/v1/invitations/{token}"),
+    ("POST", "/api/v1/invitations/{token}/accept"),
+];
+
+/// Every route with its OpenAPI description.
+pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use routes::{auth, health, invitations, setup, users, workspaces};
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::index))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(setup::complete_setup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::get_me))
+        .routes(routes!(users::my_sessions))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::set_system_role))
+        .routes(routes!(users::list_sessions, users::revoke_sessions))
+        .routes(routes!(users::revoke_session))
+        .routes(routes!(workspaces::list, workspaces::create))
+        .routes(routes!(workspaces::get, workspaces::update))
+        .routes(routes!(workspaces::members))
+        .routes(routes!(
+            workspaces::set_member_role,
+            workspaces::remove_member
+        ))
+        .routes(routes!(workspaces::roles, workspaces::create_role))
+        .routes(routes!(workspaces::invitations, workspaces::invite))
+        .routes(routes!(workspaces::revoke_invitation))
+        .routes(routes!(invitations::preview))
+        .routes(routes!(invitations::accept))
+        .split_for_parts()
+}
+
+/// The whole HTTP application with its middleware stack.
+pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
+    let (router, api) = api_router();
+    let api = std::sync::Arc::new(api);
+    let router = router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(guard::guard))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state);
+
+    let edge = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(guard::make_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(guard::panic_response))
+        .layer(HandleErrorLayer::new(timed_out))
+        .timeout(timeout);
+    router.layer(edge)
+}
+
+async fn timed_out(err: BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long",
+        )
+    } else {
+        ApiError::internal(&err)
+    }
+}
+
+async fn not_found(req: Request) -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("no route for {} {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn method_not_allowed(method: Method) -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed here"),
+    )
+}

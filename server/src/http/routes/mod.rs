@@ -1,0 +1,8 @@
+//! One module per resource; each handler parses its input, calls one service, shapes output.
+
+pub mod auth;
+pub mod health;
+pub mod invitations;
+pub mod setup;
+pub mod users;
+pub mod workspaces;

@@ -1,0 +1,189 @@
+//! Accounts and their sessions.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{NewAccount, UserView};
+use crate::auth::SessionView;
+use crate::domain::{DisplayName, Email, Password, SessionId, UserId};
+use crate::error::Error;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use crate::http::state::AppState;
+
+/// A new account, created by an administrator.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "bo@example.org", "display_name": "Bo", "password": "a long enough password",
+    "system_role": null}))]
+pub struct CreateUserRequest {
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Initial password (at least 12 characters).
+    pub password: String,
+    /// `system_admin`, `compliance_officer` or none.
+    #[serde(default)]
+    pub system_role: Option<String>,
+}
+
+/// Sets or clears a system role.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "compliance_officer"}))]
+pub struct SystemRoleRequest {
+    /// `system_admin`, `compliance_officer`, or null to clear.
+    pub role: Option<String>,
+}
+
+/// Paging for account lists.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListUsersQuery {
+    /// Return accounts after this id.
+    pub after: Option<UserId>,
+    /// At most this many (1 to 500, default 100).
+    pub limit: Option<i64>,
+}
+
+/// How many sessions were revoked.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    /// Count.
+    pub revoked: usize,
+}
+
+fn me(actor: &crate::rbac::Actor) -> Result<UserId, ApiError> {
+    actor
+        .user_id()
+        .ok_or_else(|| Error::unauthenticated("unauthenticated", "sign in first").into())
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView)))]
+pub async fn get_me(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let id = me(&actor)?;
+    Ok(axum::Json(state.accounts.get_user(&actor, id).await?))
+}
+
+/// The signed-in account's live sessions.
+#[utoipa::path(get, path = "/api/v1/users/me/sessions", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = [SessionView])))]
+pub async fn my_sessions(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<axum::Json<Vec<SessionView>>, ApiError> {
+    let id = me(&actor)?;
+    Ok(axum::Json(state.auth.list_sessions(&actor, id).await?))
+}
+
+/// All accounts (administrators and compliance officers).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(ListUsersQuery),
+    responses((status = 200, body = [UserView]), (status = 403, description = "not an administrator")))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiQuery(q): ApiQuery<ListUsersQuery>,
+) -> Result<axum::Json<Vec<UserView>>, ApiError> {
+    Ok(axum::Json(
+        state
+            .accounts
+            .list_users(&actor, q.after, q.limit.unwrap_or(100))
+            .await?,
+    ))
+}
+
+/// Create an account (administrators).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = CreateUserRequest,
+    responses((status = 201, body = UserView), (status = 409, description = "email taken")))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
+    let account = NewAccount {
+        email: Email::parse("email", &req.email)?,
+        display_name: DisplayName::parse("display_name", &req.display_name)?,
+        password: Password::parse_new("password", req.password)?,
+        system_role: req.system_role,
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.accounts.create_user(&actor, account).await?),
+    ))
+}
+
+/// One account (its owner or administrators).
+#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)), responses((status = 200, body = UserView)))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    Ok(axum::Json(state.accounts.get_user(&actor, user_id).await?))
+}
+
+/// Set or clear an account's system role (administrators).
+#[utoipa::path(put, path = "/api/v1/users/{user_id}/system-role", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)), request_body = SystemRoleRequest,
+    responses((status = 200, body = UserView)))]
+pub async fn set_system_role(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+    ApiJson(req): ApiJson<SystemRoleRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    Ok(axum::Json(
+        state
+            .accounts
+            .set_system_role(&actor, user_id, req.role.as_deref())
+            .await?,
+    ))
+}
+
+/// An account's live sessions (its owner or administrators).
+#[utoipa::path(get, path = "/api/v1/users/{user_id}/sessions", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)), responses((status = 200, body = [SessionView])))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+) -> Result<axum::Json<Vec<SessionView>>, ApiError> {
+    Ok(axum::Json(state.auth.list_sessions(&actor, user_id).await?))
+}
+
+/// Revoke every session of an account (its owner or administrators).
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}/sessions", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)), responses((status = 200, body = Revoked)))]
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+) -> Result<axum::Json<Revoked>, ApiError> {
+    let revoked = state.auth.revoke_all(&actor, user_id, "revoked").await?;
+    Ok(axum::Json(Revoked { revoked }))
+}
+
+/// Revoke one session (its owner or administrators).
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}/sessions/{session_id}", tag = "users",
+    security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid), ("session_id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "revoked"), (status = 404, description = "no such live session")))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((user_id, session_id)): ApiPath<(UserId, SessionId)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .revoke_session(&actor, user_id, session_id, "revoked")
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

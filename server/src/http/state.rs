@@ -1,0 +1,25 @@
+//! What every handler can reach: the services, the store (for health checks only) and settings.
+
+use std::sync::Arc;
+
+use crate::accounts::AccountService;
+use crate::auth::AuthService;
+use crate::store::Store;
+use crate::workspaces::WorkspaceService;
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Sign-in and sessions.
+    pub auth: Arc<AuthService>,
+    /// Accounts.
+    pub accounts: AccountService,
+    /// Workspaces, members, roles, invitations.
+    pub workspaces: WorkspaceService,
+    /// For readiness checks and pool metrics; handlers never query it.
+    pub store: Store,
+    /// Base URL for links handed out.
+    pub public_base: Arc<str>,
+    /// Renders `/metrics`.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}

@@ -1,0 +1,22 @@
+//! Concord: team collaboration (channels, files, co-edited documents) with a compliance layer.
+//!
+//! The crate is the whole server as a library; the `concord` binary is a thin command line
+//! over it. Layers go one way: `http` (transport) calls services (`auth`, `accounts`,
+//! `workspaces`, with `rbac` deciding), which call `store` (the only SQL). Committed changes
+//! are published on the `events` bus. See ARCHITECTURE.md for the map and its invariants.
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod rbac;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod workspaces;
+
+pub use config::Config;
+pub use startup::{run, App, StartupError};

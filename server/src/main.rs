@@ -1,0 +1,9 @@
+//! The `concord` command line: serve, migrate, administer accounts, print configuration.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

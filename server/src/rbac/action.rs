@@ -1,0 +1,84 @@
+//! The actions a role may grant. Their names are what roles store.
+
+use serde::Serialize;
+
+macro_rules! actions {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal),* $(,)?) => {
+        /// Something an actor may be allowed to do; stored by name in role permission sets.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+        pub enum Action {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)*
+        }
+
+        impl Action {
+            /// Every action, in declaration order.
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+
+            /// The stored name, such as `members.invite`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Action::$variant => $name,)* }
+            }
+
+            /// The action with this stored name.
+            pub fn parse(name: &str) -> Option<Action> {
+                match name { $($name => Some(Action::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+actions! {
+    /// Create workspaces (system).
+    CreateWorkspace = "workspaces.create",
+    /// List every account (system).
+    ReadUsers = "users.read",
+    /// Create accounts, change system roles, disable accounts (system).
+    ManageUsers = "users.manage",
+    /// Read the audit log and export it (system).
+    ReadAudit = "audit.read",
+    /// See an account's profile (self-service).
+    ReadAccount = "account.read",
+    /// List and revoke an account's sessions (self-service).
+    ManageSessions = "account.sessions",
+    /// See a workspace and its roles.
+    ReadWorkspace = "workspace.read",
+    /// Rename a workspace.
+    UpdateWorkspace = "workspace.update",
+    /// See who belongs to a workspace.
+    ReadMembers = "members.read",
+    /// Invite people to a workspace and manage invitations.
+    InviteMembers = "members.invite",
+    /// Change members' roles and remove members.
+    ManageMembers = "members.manage",
+    /// Grant or take away the owner role.
+    ManageOwners = "owners.manage",
+    /// Define custom roles.
+    ManageRoles = "roles.manage",
+}
+
+impl Action {
+    /// Whether the owner of an account may do this to their own account without a role.
+    pub fn self_service(self) -> bool {
+        matches!(self, Action::ReadAccount | Action::ManageSessions)
+    }
+
+    /// Whether this action applies inside a workspace (and so may appear in workspace roles).
+    pub fn workspace_scoped(self) -> bool {
+        matches!(
+            self,
+            Action::ReadWorkspace
+                | Action::UpdateWorkspace
+                | Action::ReadMembers
+                | Action::InviteMembers
+                | Action::ManageMembers
+                | Action::ManageOwners
+                | Action::ManageRoles
+        )
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

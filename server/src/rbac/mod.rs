@@ -1,0 +1,222 @@
+//! Role-based access control: the single decision point for every request.
+//!
+//! Roles are data: each is a named set of [`Action`]s stored in the database. Built-in roles
+//! are seeded from [`builtin::ROLES`] at start; workspace admins may define custom roles.
+//! [`authorize`] is the one function that decides; services call it before reading or
+//! writing anything on an actor's behalf. Each decision is recorded on the [`Actor`], and the
+//! HTTP edge refuses to send a successful response for a request that no decision covered.
+//!
+//! Visibility rule: a workspace the actor does not belong to is reported as not found, never
+//! as forbidden, so its existence does not leak.
+
+mod action;
+pub mod builtin;
+
+pub use action::Action;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::domain::{RoleId, SessionId, UserId, WorkspaceId};
+use crate::store::{self, Conn, StoreError};
+
+/// Who is acting.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// A signed-in user in one of their sessions.
+    User {
+        /// The account.
+        user_id: UserId,
+        /// The session the access token belongs to.
+        session_id: SessionId,
+    },
+    /// Concord itself or an operator at the command line.
+    System,
+}
+
+/// The outcome recorded for a request, exposed to the HTTP edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Every check passed.
+    Allowed,
+    /// At least one check refused.
+    Denied,
+}
+
+/// Where the decisions for one request are recorded; the HTTP edge reads it afterwards.
+#[derive(Clone, Debug, Default)]
+pub struct DecisionSlot(Arc<Mutex<Option<Decision>>>);
+
+impl DecisionSlot {
+    /// What was decided so far (`None` if nothing was).
+    pub fn get(&self) -> Option<Decision> {
+        self.0.lock().map(|d| *d).unwrap_or(Some(Decision::Denied))
+    }
+}
+
+/// A principal plus the request context needed for decisions and audit.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// Who.
+    pub principal: Principal,
+    /// Where the request came from, if over the network.
+    pub ip: Option<IpAddr>,
+    decisions: DecisionSlot,
+}
+
+impl Actor {
+    /// A signed-in user.
+    pub fn user(user_id: UserId, session_id: SessionId, ip: Option<IpAddr>) -> Actor {
+        Actor {
+            principal: Principal::User {
+                user_id,
+                session_id,
+            },
+            ip,
+            decisions: DecisionSlot::default(),
+        }
+    }
+
+    /// Concord itself (startup tasks, the command line).
+    pub fn system() -> Actor {
+        Actor {
+            principal: Principal::System,
+            ip: None,
+            decisions: DecisionSlot::default(),
+        }
+    }
+
+    /// The acting user, if a user is acting.
+    pub fn user_id(&self) -> Option<UserId> {
+        match self.principal {
+            Principal::User { user_id, .. } => Some(user_id),
+            Principal::System => None,
+        }
+    }
+
+    /// The session of the acting user, if any.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.principal {
+            Principal::User { session_id, .. } => Some(session_id),
+            Principal::System => None,
+        }
+    }
+
+    /// Records this actor's decisions in `slot` (the request's).
+    pub fn recording_into(mut self, slot: DecisionSlot) -> Actor {
+        self.decisions = slot;
+        self
+    }
+
+    /// What was decided so far for this actor's request (`None` if nothing was).
+    pub fn decision(&self) -> Option<Decision> {
+        self.decisions.get()
+    }
+
+    fn record(&self, decision: Decision) {
+        if let Ok(mut slot) = self.decisions.0.lock() {
+            // A denial sticks: one refused check makes the request denied.
+            if *slot != Some(Decision::Denied) {
+                *slot = Some(decision);
+            }
+        }
+    }
+}
+
+/// What an action is performed on.
+#[derive(Clone, Copy, Debug)]
+pub enum Resource {
+    /// The deployment as a whole (users, system roles, creating workspaces).
+    System,
+    /// A workspace and everything in it.
+    Workspace(WorkspaceId),
+    /// A user's own account (sessions, profile): the owner may act, and so may system roles.
+    Account(UserId),
+}
+
+/// Why an action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthzError {
+    /// The actor may see the resource but not do this.
+    #[error("missing permission {0}")]
+    Forbidden(Action),
+    /// The actor may not even know the resource exists.
+    #[error("not found")]
+    Hidden,
+    /// Deciding failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Decides whether `actor` may perform `action` on `resource`, and records the decision.
+#[tracing::instrument(level = "debug", skip(conn, actor), fields(actor = ?actor.user_id()))]
+pub async fn authorize(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    action: Action,
+    resource: Resource,
+) -> Result<(), AuthzError> {
+    let outcome = decide(conn, actor, action, resource).await;
+    match &outcome {
+        Ok(()) => actor.record(Decision::Allowed),
+        Err(AuthzError::Store(_)) => {}
+        Err(_) => {
+            actor.record(Decision::Denied);
+            metrics::counter!("concord_authz_denials_total", "action" => action.as_str())
+                .increment(1);
+        }
+    }
+    outcome
+}
+
+async fn decide(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    action: Action,
+    resource: Resource,
+) -> Result<(), AuthzError> {
+    let user_id = match actor.principal {
+        Principal::System => return Ok(()),
+        Principal::User { user_id, .. } => user_id,
+    };
+    let system = system_permissions(conn, user_id).await?;
+    if system.contains(&action) {
+        return Ok(());
+    }
+    match resource {
+        Resource::System => Err(AuthzError::Forbidden(action)),
+        Resource::Account(owner) if owner == user_id && action.self_service() => Ok(()),
+        Resource::Account(_) => Err(AuthzError::Hidden),
+        Resource::Workspace(workspace_id) => {
+            let Some(role_id) = store::workspaces::member_role(conn, workspace_id, user_id).await?
+            else {
+                return Err(AuthzError::Hidden);
+            };
+            if role_permissions(conn, role_id).await?.contains(&action) {
+                Ok(())
+            } else {
+                Err(AuthzError::Forbidden(action))
+            }
+        }
+    }
+}
+
+async fn system_permissions(
+    conn: &mut Conn<'_>,
+    user_id: UserId,
+) -> Result<HashSet<Action>, StoreError> {
+    match store::users::system_role(conn, user_id).await? {
+        Some(role_id) => role_permissions(conn, role_id).await,
+        None => Ok(HashSet::new()),
+    }
+}
+
+/// The actions a role grants; names the code no longer knows are ignored.
+pub async fn role_permissions(
+    conn: &mut Conn<'_>,
+    role_id: RoleId,
+) -> Result<HashSet<Action>, StoreError> {
+    let names = store::roles::permissions(conn, role_id).await?;
+    Ok(names.iter().filter_map(|n| Action::parse(n)).collect())
+}

@@ -1,0 +1,207 @@
+//! Building Concord from its configuration and serving it until shutdown.
+//!
+//! [`App::build`] opens storage, seeds roles, loads keys and wires the services; it is what
+//! the binary and the tests both call. [`App::serve`] runs the HTTP server on a listener
+//! until the shutdown future completes, then stops accepting, lets in-flight requests
+//! finish, tells long-lived connections to go away and flushes storage.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::{self, AccountService};
+use crate::auth::{AuthService, KeyError, PasswordHasher, SigningKeys, TokenIssuer};
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::http::state::AppState;
+use crate::store::{Store, StoreError, StoreOptions};
+use crate::workspaces::WorkspaceService;
+
+/// Why Concord could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// Signing keys are missing or unusable.
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+    /// Seeding or preparing setup failed.
+    #[error("{0}")]
+    Service(#[from] crate::error::Error),
+    /// The listener failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built, not yet serving, Concord.
+pub struct App {
+    config: Arc<Config>,
+    store: Store,
+    events: EventBus,
+    auth: Arc<AuthService>,
+    accounts: AccountService,
+    workspaces: WorkspaceService,
+    signing_key_generated: Option<std::path::PathBuf>,
+}
+
+impl App {
+    /// Opens storage (applying migrations), seeds built-in roles and wires the services.
+    pub async fn build(config: Config) -> Result<App, StartupError> {
+        let keys = SigningKeys::load(&config)?;
+        let signing_key_generated = keys.generated.clone();
+        let events = EventBus::new();
+        let store = Store::open(&Self::store_options(&config), events.clone()).await?;
+        accounts::seed_builtin_roles(&store).await?;
+        let parallelism = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let hasher = PasswordHasher::new(parallelism * 2)?;
+        let tokens = TokenIssuer::new(
+            keys,
+            config.auth.issuer.clone(),
+            config.auth.audience.clone(),
+            config.auth.access_token_seconds,
+        );
+        let auth = Arc::new(AuthService::new(
+            store.clone(),
+            hasher.clone(),
+            tokens,
+            &config.auth,
+        ));
+        let accounts = AccountService::new(store.clone(), hasher.clone());
+        let workspaces = WorkspaceService::new(
+            store.clone(),
+            hasher,
+            config.auth.users_can_create_workspaces,
+        );
+        Ok(App {
+            config: Arc::new(config),
+            store,
+            events,
+            auth,
+            accounts,
+            workspaces,
+            signing_key_generated,
+        })
+    }
+
+    /// Storage settings derived from the configuration.
+    pub fn store_options(config: &Config) -> StoreOptions {
+        StoreOptions {
+            url: config.database_url(),
+            max_connections: config.database.max_connections,
+            max_batch: config.database.group_commit_batch,
+        }
+    }
+
+    /// The store (for the command line).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Account operations (for the command line).
+    pub fn accounts(&self) -> &AccountService {
+        &self.accounts
+    }
+
+    /// Sign-in and sessions (for the command line).
+    pub fn auth(&self) -> &AuthService {
+        &self.auth
+    }
+
+    /// Committed domain events.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Flushes and closes storage (for the command line, which does not serve).
+    pub async fn close(self) {
+        self.store.close().await;
+    }
+
+    /// Where a development signing key was generated at this start, if one was.
+    pub fn generated_signing_key(&self) -> Option<&std::path::Path> {
+        self.signing_key_generated.as_deref()
+    }
+
+    /// If no account exists, a fresh one-time setup URL for the first administrator.
+    pub async fn setup_url(&self, bound: SocketAddr) -> Result<Option<String>, StartupError> {
+        let token = self.accounts.prepare_setup().await?;
+        Ok(token.map(|t| format!("{}/setup?token={t}", self.config.public_base(bound))))
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` completes, then shuts down gracefully.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let bound = listener.local_addr()?;
+        let state = AppState {
+            auth: self.auth.clone(),
+            accounts: self.accounts.clone(),
+            workspaces: self.workspaces.clone(),
+            store: self.store.clone(),
+            public_base: Arc::from(self.config.public_base(bound)),
+            metrics: crate::telemetry::metrics_handle(),
+        };
+        let app = crate::http::app(
+            state,
+            self.config.http.body_limit_bytes,
+            Duration::from_secs(self.config.http.request_timeout_seconds),
+        );
+        // Long-lived connections (the WebSocket hub) watch this token to close with "going away".
+        let going_away = CancellationToken::new();
+        let signal = going_away.clone();
+        tracing::info!(address = %bound, "listening");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            signal.cancel();
+        })
+        .await?;
+        self.store.close().await;
+        tracing::info!("storage flushed; stopped");
+        Ok(())
+    }
+}
+
+/// Builds Concord and serves it on `listener` until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    App::build(config).await?.serve(listener, shutdown).await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

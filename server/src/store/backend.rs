@@ -1,0 +1,104 @@
+//! The two backends behind one connection type, and the macro that runs a query on either.
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
+
+use super::StoreError;
+use crate::events::DomainEvent;
+
+/// The database product behind a [`super::Store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, the embedded default.
+    Sqlite,
+    /// PostgreSQL, for production.
+    Postgres,
+}
+
+/// A borrowed connection on either backend; storage functions take `&mut Conn`.
+pub enum Conn<'a> {
+    /// A SQLite connection (pooled reader or the writer's transaction).
+    Sqlite(&'a mut SqliteConnection),
+    /// A PostgreSQL connection.
+    Pg(&'a mut PgConnection),
+}
+
+impl Conn<'_> {
+    /// Which backend this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    pub(crate) async fn ping(&mut self) -> Result<(), StoreError> {
+        match self {
+            Conn::Sqlite(c) => c.ping().await?,
+            Conn::Pg(c) => c.ping().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Runs the same query-building expression on whichever backend `$conn` belongs to.
+/// Inside `$body`, `$c` is the backend's `&mut XConnection`, usable as an executor.
+macro_rules! on {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::Conn::Sqlite(inner) => {
+                let $c: &mut sqlx::SqliteConnection = &mut **inner;
+                $body
+            }
+            $crate::store::Conn::Pg(inner) => {
+                let $c: &mut sqlx::PgConnection = &mut **inner;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on;
+
+/// A connection checked out of a reader pool.
+pub enum PooledConn {
+    /// From the SQLite reader pool.
+    Sqlite(PoolConnection<Sqlite>),
+    /// From the PostgreSQL pool.
+    Pg(PoolConnection<Postgres>),
+}
+
+impl PooledConn {
+    /// Borrows it as a [`Conn`] for storage functions.
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            PooledConn::Sqlite(c) => Conn::Sqlite(c),
+            PooledConn::Pg(c) => Conn::Pg(c),
+        }
+    }
+}
+
+pub(crate) enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Pg(Transaction<'static, Postgres>),
+}
+
+/// A write transaction shared by a group of writes, with the events they emit.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+    pub(crate) events: Vec<DomainEvent>,
+}
+
+impl Tx {
+    /// Borrows the transaction's connection for storage functions.
+    pub fn conn(&mut self) -> Conn<'_> {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => Conn::Sqlite(t),
+            TxInner::Pg(t) => Conn::Pg(t),
+        }
+    }
+
+    /// Records a domain event; it is published only if the transaction commits.
+    pub fn emit(&mut self, event: DomainEvent) {
+        self.events.push(event);
+    }
+}

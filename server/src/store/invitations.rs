@@ -1,0 +1,110 @@
+//! Invitations to join a workspace, found by the hash of their token.
+
+use chrono::{DateTime, Utc};
+
+use super::{on, Conn, StoreError};
+use crate::domain::{InvitationId, RoleId, UserId, WorkspaceId};
+
+/// An invitation as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct InvitationRecord {
+    /// Its id.
+    pub id: InvitationId,
+    /// Where it leads.
+    pub workspace_id: WorkspaceId,
+    /// If set, only this (case-folded) email may accept it.
+    pub email: Option<String>,
+    /// The role a person joins with.
+    pub role_id: RoleId,
+    /// Who created it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// After this it cannot be accepted.
+    pub expires_at: DateTime<Utc>,
+    /// How many people may accept it.
+    pub max_uses: i64,
+    /// How many have.
+    pub uses: i64,
+    /// Set once revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, workspace_id, email, role_id, created_by, created_at, expires_at, max_uses, uses, revoked_at";
+
+/// Stores a new invitation with the hash of its token.
+pub async fn insert(
+    conn: &mut Conn<'_>,
+    inv: &InvitationRecord,
+    token_hash: &[u8],
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO invitations (id, workspace_id, token_hash, email, role_id, created_by, created_at, \
+               expires_at, max_uses, uses) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(inv.id)
+        .bind(inv.workspace_id)
+        .bind(token_hash)
+        .bind(&inv.email)
+        .bind(inv.role_id)
+        .bind(inv.created_by)
+        .bind(inv.created_at)
+        .bind(inv.expires_at)
+        .bind(inv.max_uses)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The invitation whose token hashes to `token_hash`.
+pub async fn by_token_hash(
+    conn: &mut Conn<'_>,
+    token_hash: &[u8],
+) -> Result<Option<InvitationRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM invitations WHERE token_hash = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(token_hash)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Counts one acceptance; false if it is used up or revoked meanwhile.
+pub async fn consume(conn: &mut Conn<'_>, id: InvitationId) -> Result<bool, StoreError> {
+    let sql = "UPDATE invitations SET uses = uses + 1 WHERE id = $1 AND uses < max_uses AND revoked_at IS NULL";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// A workspace's invitations, newest first.
+pub async fn for_workspace(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Vec<InvitationRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM invitations WHERE workspace_id = $1 ORDER BY id DESC");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Revokes an invitation of a workspace; false if there is no such live invitation.
+pub async fn revoke(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    id: InvitationId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE invitations SET revoked_at = $1 WHERE id = $2 AND workspace_id = $3 AND revoked_at IS NULL";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(now)
+        .bind(id)
+        .bind(workspace)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}

@@ -1,0 +1,259 @@
+//! Storage: the only place in Concord that holds SQL.
+//!
+//! One [`Store`] fronts either SQLite (the embedded default) or PostgreSQL. Every query is a
+//! function in one of the submodules, named for what it does, and takes a [`Conn`]: the same
+//! function runs on a pooled reader connection or inside a write transaction, on either
+//! backend. SQL is written once where both dialects agree; where they differ the function
+//! matches on the backend.
+//!
+//! Writes go through [`Store::write`], which hands the work to the group-commit writer
+//! ([`writer`]): many concurrent callers share one transaction and one durable commit, and
+//! none of them is acknowledged before that commit. Domain events gathered in the
+//! transaction ([`Tx::emit`]) are published only after it commits.
+//!
+//! Invariant: storage never decides permissions; callers authorize first.
+
+mod backend;
+pub mod invitations;
+pub mod migrate;
+pub mod roles;
+pub mod sessions;
+pub mod setup;
+pub mod throttle;
+pub mod users;
+pub mod workspaces;
+mod writer;
+
+pub(crate) use backend::on;
+pub use backend::{Backend, Conn, PooledConn, Tx};
+pub use writer::WriteFuture;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::events::EventBus;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or foreign-key constraint refused the write.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// The database URL or options could not be understood.
+    #[error("invalid database configuration: {0}")]
+    Config(String),
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The commit of a group of writes failed; every write in the group failed with it.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// The store is shutting down and accepts no more writes.
+    #[error("storage is shutting down")]
+    ShuttingDown,
+    /// Stored data could not be decoded into a domain value.
+    #[error("corrupt stored value in {0}")]
+    Corrupt(&'static str),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            if db.is_unique_violation() || db.is_foreign_key_violation() {
+                let name = db
+                    .constraint()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| db.message().to_owned());
+                return StoreError::Constraint(name);
+            }
+        }
+        StoreError::Database(err)
+    }
+}
+
+/// Settings the store needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://path` or `postgres://...`.
+    pub url: String,
+    /// Upper bound on pooled reader connections.
+    pub max_connections: u32,
+    /// Upper bound on writes that share one commit.
+    pub max_batch: usize,
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+enum Pools {
+    Sqlite {
+        readers: SqlitePool,
+        writer: SqlitePool,
+    },
+    Pg(PgPool),
+}
+
+struct Inner {
+    pools: Pools,
+    writer: writer::Writer,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed), applies migrations and starts the writer.
+    pub async fn open(options: &StoreOptions, events: EventBus) -> Result<Store, StoreError> {
+        let store = Self::connect(options, events).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating (for `concord migrate` and checks).
+    pub async fn connect(options: &StoreOptions, events: EventBus) -> Result<Store, StoreError> {
+        let url = options.url.as_str();
+        let pools = if url.starts_with("sqlite:") {
+            let connect = url
+                .parse::<SqliteConnectOptions>()
+                .map_err(|e| StoreError::Config(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .pragma("temp_store", "memory");
+            if let Some(dir) = sqlite_parent_dir(url) {
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            // One writer connection: SQLite allows one writer at a time, and the group-commit
+            // writer owns it. Readers run in parallel thanks to WAL.
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .connect_with(connect.clone())
+                .await?;
+            let readers = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .connect_with(connect.read_only(true))
+                .await?;
+            Pools::Sqlite { readers, writer }
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let connect = url
+                .parse::<PgConnectOptions>()
+                .map_err(|e| StoreError::Config(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await?;
+            Pools::Pg(pool)
+        } else {
+            return Err(StoreError::Config(format!(
+                "database URL must start with sqlite: or postgres:, got {:?}",
+                url.split(':').next().unwrap_or_default()
+            )));
+        };
+        let writer = match &pools {
+            Pools::Sqlite { writer, .. } => {
+                writer::Writer::start_sqlite(writer.clone(), options.max_batch, events)
+            }
+            Pools::Pg(pool) => writer::Writer::start_pg(pool.clone(), options.max_batch, events),
+        };
+        Ok(Store {
+            inner: Arc::new(Inner { pools, writer }),
+        })
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        match self.inner.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.inner.pools {
+            Pools::Sqlite { writer, .. } => migrate::SQLITE.run(writer).await?,
+            Pools::Pg(pool) => migrate::POSTGRES.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A pooled connection for reads outside any write transaction.
+    pub async fn reader(&self) -> Result<PooledConn, StoreError> {
+        Ok(match &self.inner.pools {
+            Pools::Sqlite { readers, .. } => PooledConn::Sqlite(readers.acquire().await?),
+            Pools::Pg(pool) => PooledConn::Pg(pool.acquire().await?),
+        })
+    }
+
+    /// Runs `work` inside a transaction shared with other concurrent writes and resolves
+    /// once that transaction is durably committed. If `work` fails, only its own changes
+    /// are rolled back (a savepoint), and its error is returned.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
+    {
+        self.inner.writer.submit(work).await
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.reader().await?;
+        conn.conn().ping().await
+    }
+
+    /// Pool usage for metrics: (connections open, idle).
+    pub fn pool_usage(&self) -> (u32, u32) {
+        match &self.inner.pools {
+            Pools::Sqlite { readers, writer } => (
+                readers.size() + writer.size(),
+                (readers.num_idle() + writer.num_idle()) as u32,
+            ),
+            Pools::Pg(pool) => (pool.size(), pool.num_idle() as u32),
+        }
+    }
+
+    /// Drains the writer (every accepted write is committed) and closes the pools.
+    pub async fn close(&self) {
+        self.inner.writer.shutdown().await;
+        match &self.inner.pools {
+            Pools::Sqlite { readers, writer } => {
+                readers.close().await;
+                // A checkpoint folds the WAL into the main file so a copied data dir is complete.
+                let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(writer)
+                    .await;
+                writer.close().await;
+            }
+            Pools::Pg(pool) => pool.close().await,
+        }
+    }
+}
+
+fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+}

@@ -1,0 +1,222 @@
+//! Sign-in sessions and their rotating refresh tokens.
+//!
+//! A session is one refresh-token family: every refresh marks the presented token used and
+//! issues a new one in the same session. Tokens are stored as SHA-256 hashes only.
+
+use chrono::{DateTime, Utc};
+
+use super::{on, Conn, StoreError};
+use crate::domain::{SessionId, UserId};
+
+/// A session as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionRecord {
+    /// Its id (the `sid` claim of access tokens).
+    pub id: SessionId,
+    /// Whose.
+    pub user_id: UserId,
+    /// How it began (`password`, `oidc:...`).
+    pub auth_method: String,
+    /// Client's User-Agent at sign-in.
+    pub user_agent: Option<String>,
+    /// Client's address at sign-in.
+    pub ip: Option<String>,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// Last refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// Hard end of the session.
+    pub expires_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<String>,
+}
+
+/// What request authentication needs to know about a session.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionStatus {
+    /// Whose.
+    pub user_id: UserId,
+    /// Hard end.
+    pub expires_at: DateTime<Utc>,
+    /// Set once revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The account's status.
+    pub user_status: String,
+}
+
+/// A refresh token found by its hash.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshRecord {
+    /// The session (family) it belongs to.
+    pub session_id: SessionId,
+    /// Set once it was exchanged; a second exchange is reuse.
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str =
+    "id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at, revoked_at, revoked_reason";
+
+/// Stores a new session.
+pub async fn insert(conn: &mut Conn<'_>, s: &SessionRecord) -> Result<(), StoreError> {
+    let sql = "INSERT INTO sessions (id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(s.id)
+        .bind(s.user_id)
+        .bind(&s.auth_method)
+        .bind(&s.user_agent)
+        .bind(&s.ip)
+        .bind(s.created_at)
+        .bind(s.last_used_at)
+        .bind(s.expires_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Stores the hash of a newly issued refresh token.
+pub async fn insert_refresh_token(
+    conn: &mut Conn<'_>,
+    hash: &[u8],
+    session: SessionId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(hash)
+        .bind(session)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The refresh token with this hash.
+pub async fn refresh_token(
+    conn: &mut Conn<'_>,
+    hash: &[u8],
+) -> Result<Option<RefreshRecord>, StoreError> {
+    let sql = "SELECT session_id, used_at FROM refresh_tokens WHERE token_hash = $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(hash)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Marks a refresh token used; false if it already was (a concurrent exchange won).
+pub async fn use_refresh_token(
+    conn: &mut Conn<'_>,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(now)
+        .bind(hash)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// A session with its account's status.
+pub async fn status(
+    conn: &mut Conn<'_>,
+    id: SessionId,
+) -> Result<Option<SessionStatus>, StoreError> {
+    let sql = "SELECT s.user_id, s.expires_at, s.revoked_at, u.status AS user_status \
+               FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The session with this id.
+pub async fn by_id(
+    conn: &mut Conn<'_>,
+    id: SessionId,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Records a refresh on the session.
+pub async fn touch(
+    conn: &mut Conn<'_>,
+    id: SessionId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE sessions SET last_used_at = $1 WHERE id = $2"
+    )
+    .bind(now)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A user's sessions that are neither revoked nor past their end, newest first.
+pub async fn list_active(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id DESC"
+    );
+    let all: Vec<SessionRecord> =
+        on!(conn, |c| sqlx::query_as(&sql).bind(user).fetch_all(c).await)?;
+    Ok(all.into_iter().filter(|s| s.expires_at > now).collect())
+}
+
+/// Revokes one session; false if it was already revoked or does not exist.
+pub async fn revoke(
+    conn: &mut Conn<'_>,
+    id: SessionId,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(now)
+        .bind(reason)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Revokes every live session of a user and returns their ids.
+pub async fn revoke_all(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<Vec<SessionId>, StoreError> {
+    let ids: Vec<(SessionId,)> = on!(conn, |c| sqlx::query_as(
+        "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(user)
+    .fetch_all(c)
+    .await)?;
+    let sql = "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(now)
+        .bind(reason)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}

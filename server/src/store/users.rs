@@ -1,0 +1,177 @@
+//! Accounts.
+
+use chrono::{DateTime, Utc};
+
+use super::{on, Conn, StoreError};
+use crate::domain::{RoleId, UserId};
+
+/// An account as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UserRecord {
+    /// Its id.
+    pub id: UserId,
+    /// Email as written by the user.
+    pub email: String,
+    /// Shown to others.
+    pub display_name: String,
+    /// PHC-format argon2id hash; `None` for accounts that only sign in through SSO.
+    pub password_hash: Option<String>,
+    /// Deployment-wide role, if any.
+    pub system_role_id: Option<RoleId>,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What creating an account needs.
+pub struct NewUser<'a> {
+    /// Fresh id.
+    pub id: UserId,
+    /// Email as written.
+    pub email: &'a str,
+    /// Case-folded email that identifies the account.
+    pub email_lookup: &'a str,
+    /// Display name.
+    pub display_name: &'a str,
+    /// Password hash, if the account has a password.
+    pub password_hash: Option<&'a str>,
+    /// System role, if any.
+    pub system_role_id: Option<RoleId>,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, email, display_name, password_hash, system_role_id, status, created_at, updated_at";
+
+/// Creates an account; a taken email is a [`StoreError::Constraint`].
+pub async fn insert(conn: &mut Conn<'_>, user: &NewUser<'_>) -> Result<(), StoreError> {
+    let sql = "INSERT INTO users (id, email, email_lookup, display_name, password_hash, system_role_id, status, \
+               created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(user.id)
+        .bind(user.email)
+        .bind(user.email_lookup)
+        .bind(user.display_name)
+        .bind(user.password_hash)
+        .bind(user.system_role_id)
+        .bind(user.now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The account with this id.
+pub async fn by_id(conn: &mut Conn<'_>, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The account whose case-folded email is `lookup`.
+pub async fn by_email_lookup(
+    conn: &mut Conn<'_>,
+    lookup: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_lookup = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(lookup)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The system role of an active account.
+pub async fn system_role(conn: &mut Conn<'_>, id: UserId) -> Result<Option<RoleId>, StoreError> {
+    let sql = "SELECT system_role_id FROM users WHERE id = $1 AND status = 'active'";
+    let row: Option<(Option<RoleId>,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.and_then(|(role,)| role))
+}
+
+/// Sets or clears an account's system role; false if there is no such account.
+pub async fn set_system_role(
+    conn: &mut Conn<'_>,
+    id: UserId,
+    role: Option<RoleId>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE users SET system_role_id = $1, updated_at = $2 WHERE id = $3";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(role)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Replaces an account's password hash.
+pub async fn set_password_hash(
+    conn: &mut Conn<'_>,
+    id: UserId,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(hash)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Accounts in id (creation) order, after `after`, at most `limit`.
+pub async fn list(
+    conn: &mut Conn<'_>,
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2");
+    let sql_pg = format!(
+        "SELECT {COLUMNS} FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    );
+    Ok(match conn {
+        Conn::Sqlite(c) => {
+            sqlx::query_as(&sql)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await?
+        }
+        Conn::Pg(c) => {
+            sqlx::query_as(&sql_pg)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await?
+        }
+    })
+}
+
+/// How many accounts exist.
+pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    let row: (i64,) = on!(conn, |c| sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(c)
+        .await)?;
+    Ok(row.0)
+}
+
+/// How many active accounts hold a system role.
+pub async fn count_with_system_role(conn: &mut Conn<'_>, role: RoleId) -> Result<i64, StoreError> {
+    let sql = "SELECT COUNT(*) FROM users WHERE system_role_id = $1 AND status = 'active'";
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql).bind(role).fetch_one(c).await)?;
+    Ok(row.0)
+}

@@ -1,0 +1,881 @@
+//! Workspaces: creating them, their members and roles, and invitations to join.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::accounts::{insert_user, NewAccount};
+use crate::auth::{random_token, token_hash, PasswordHasher};
+use crate::domain::{
+    Email, InvitationId, RoleId, RoleName, Slug, UserId, WorkspaceId, WorkspaceName,
+};
+use crate::error::Error;
+use crate::events::DomainEvent;
+use crate::rbac::{authorize, builtin, Action, Actor, Resource};
+use crate::store::invitations::{self, InvitationRecord};
+use crate::store::roles::{self, RoleRecord};
+use crate::store::workspaces::{self as ws_store, WorkspaceRecord};
+use crate::store::{Conn, Store, StoreError, Tx};
+
+/// A workspace as the API shows it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkspaceView {
+    /// Its id.
+    pub id: WorkspaceId,
+    /// Name.
+    pub name: String,
+    /// URL handle.
+    pub slug: String,
+    /// The caller's role in it, if a member.
+    pub role: Option<String>,
+}
+
+/// A member as other members see them.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct MemberView {
+    /// The account.
+    pub user_id: UserId,
+    /// Display name.
+    pub display_name: String,
+    /// Email.
+    pub email: String,
+    /// Role name.
+    pub role: String,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+}
+
+/// A role usable in a workspace.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RoleView {
+    /// Its id.
+    pub id: RoleId,
+    /// Name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// Built in (not editable) or custom.
+    pub builtin: bool,
+    /// The actions it grants.
+    pub permissions: Vec<String>,
+}
+
+/// An invitation as its workspace's admins see it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InvitationView {
+    /// Its id.
+    pub id: InvitationId,
+    /// Workspace.
+    pub workspace_id: WorkspaceId,
+    /// Only this email may accept, if set.
+    pub email: Option<String>,
+    /// Role on joining.
+    pub role: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// How many may accept.
+    pub max_uses: i64,
+    /// How many did.
+    pub uses: i64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// A new invitation with its secret token, shown once.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedInvitation {
+    /// The invitation.
+    #[serde(flatten)]
+    pub invitation: InvitationView,
+    /// The secret that accepts it; shown only now.
+    pub token: String,
+    /// A link to hand to the invitee.
+    pub url: String,
+    /// How the invitation reaches the invitee: `shown` (no mail server is configured).
+    pub delivery: &'static str,
+}
+
+/// What an invitee sees before accepting.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InvitationPreview {
+    /// The workspace's name.
+    pub workspace_name: String,
+    /// The email it is for, if restricted.
+    pub email: Option<String>,
+    /// Role on joining.
+    pub role: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The parsed request for an invitation.
+pub struct NewInvitation {
+    /// Restrict to this email.
+    pub email: Option<Email>,
+    /// Role name; `member` by default.
+    pub role: Option<String>,
+    /// Lifetime in hours (1 to 720).
+    pub expires_in_hours: i64,
+    /// How many may accept (1 to 1000).
+    pub max_uses: i64,
+}
+
+/// Who accepts an invitation: a signed-in user, or a new account.
+pub enum Invitee {
+    /// An existing, signed-in account.
+    Existing(Actor),
+    /// A new account created on acceptance.
+    New(NewAccount),
+}
+
+/// Workspace operations.
+#[derive(Clone)]
+pub struct WorkspaceService {
+    store: Store,
+    hasher: PasswordHasher,
+    users_can_create: bool,
+}
+
+fn taken(err: StoreError, code: &'static str, message: &str) -> Error {
+    match err {
+        StoreError::Constraint(_) => Error::conflict(code, message),
+        other => Error::Store(other),
+    }
+}
+
+async fn role_name(conn: &mut Conn<'_>, id: RoleId) -> Result<String, Error> {
+    Ok(roles::by_id(conn, id)
+        .await?
+        .map(|r| r.name)
+        .unwrap_or_else(|| "unknown".into()))
+}
+
+/// Resolves a role name usable in this workspace.
+async fn workspace_role(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    name: &str,
+) -> Result<RoleRecord, Error> {
+    roles::for_workspace(conn, workspace)
+        .await?
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| {
+            Error::refused(
+                "unknown_role",
+                format!("{name:?} is not a role in this workspace"),
+            )
+        })
+}
+
+async fn invitation_view(
+    conn: &mut Conn<'_>,
+    inv: InvitationRecord,
+) -> Result<InvitationView, Error> {
+    Ok(InvitationView {
+        id: inv.id,
+        workspace_id: inv.workspace_id,
+        email: inv.email,
+        role: role_name(conn, inv.role_id).await?,
+        expires_at: inv.expires_at,
+        max_uses: inv.max_uses,
+        uses: inv.uses,
+        revoked: inv.revoked_at.is_some(),
+    })
+}
+
+impl WorkspaceService {
+    /// A service over `store`.
+    pub fn new(store: Store, hasher: PasswordHasher, users_can_create: bool) -> WorkspaceService {
+        WorkspaceService {
+            store,
+            hasher,
+            users_can_create,
+        }
+    }
+
+    /// Creates a workspace; the creator becomes its owner.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        name: WorkspaceName,
+        slug: Option<Slug>,
+    ) -> Result<WorkspaceView, Error> {
+        let slug = match slug.or_else(|| Slug::from_name(&name)) {
+            Some(s) => s,
+            None => {
+                return Err(Error::refused(
+                    "slug_required",
+                    "choose a slug: the name gives none",
+                ))
+            }
+        };
+        let actor = actor.clone();
+        let users_can_create = self.users_can_create;
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    if !users_can_create || actor.user_id().is_none() {
+                        authorize(
+                            &mut tx.conn(),
+                            &actor,
+                            Action::CreateWorkspace,
+                            Resource::System,
+                        )
+                        .await?;
+                    }
+                    let Some(owner) = actor.user_id() else {
+                        return Err(Error::refused(
+                            "user_required",
+                            "a workspace needs a user as its owner",
+                        ));
+                    };
+                    let record = WorkspaceRecord {
+                        id: WorkspaceId::generate(),
+                        name: name.as_str().into(),
+                        slug: slug.as_str().into(),
+                        created_by: Some(owner),
+                        created_at: Utc::now(),
+                    };
+                    ws_store::insert(&mut tx.conn(), &record)
+                        .await
+                        .map_err(|e| {
+                            taken(e, "slug_taken", "a workspace with this slug already exists")
+                        })?;
+                    ws_store::add_member(
+                        &mut tx.conn(),
+                        record.id,
+                        owner,
+                        builtin::OWNER,
+                        record.created_at,
+                    )
+                    .await?;
+                    tx.emit(DomainEvent::WorkspaceCreated {
+                        workspace_id: record.id,
+                        by: owner,
+                    });
+                    tx.emit(DomainEvent::MemberAdded {
+                        workspace_id: record.id,
+                        user_id: owner,
+                        role_id: builtin::OWNER,
+                    });
+                    Ok(WorkspaceView {
+                        id: record.id,
+                        name: record.name,
+                        slug: record.slug,
+                        role: Some("owner".into()),
+                    })
+                })
+            })
+            .await
+    }
+
+    /// The workspaces the actor belongs to.
+    pub async fn list_mine(&self, actor: &Actor) -> Result<Vec<WorkspaceView>, Error> {
+        let Some(user) = actor.user_id() else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.store.reader().await?;
+        authorize(
+            &mut conn.conn(),
+            actor,
+            Action::ReadAccount,
+            Resource::Account(user),
+        )
+        .await?;
+        let list = ws_store::list_for_user(&mut conn.conn(), user).await?;
+        Ok(list
+            .into_iter()
+            .map(|w| WorkspaceView {
+                id: w.id,
+                name: w.name,
+                slug: w.slug,
+                role: Some(w.role),
+            })
+            .collect())
+    }
+
+    /// One workspace.
+    pub async fn get(&self, actor: &Actor, id: WorkspaceId) -> Result<WorkspaceView, Error> {
+        let mut conn = self.store.reader().await?;
+        authorize(
+            &mut conn.conn(),
+            actor,
+            Action::ReadWorkspace,
+            Resource::Workspace(id),
+        )
+        .await?;
+        let w = ws_store::by_id(&mut conn.conn(), id)
+            .await?
+            .ok_or(Error::NotFound("workspace"))?;
+        let role = match actor.user_id() {
+            Some(u) => match ws_store::member_role(&mut conn.conn(), id, u).await? {
+                Some(r) => Some(role_name(&mut conn.conn(), r).await?),
+                None => None,
+            },
+            None => None,
+        };
+        Ok(WorkspaceView {
+            id: w.id,
+            name: w.name,
+            slug: w.slug,
+            role,
+        })
+    }
+
+    /// Renames a workspace.
+    pub async fn rename(
+        &self,
+        actor: &Actor,
+        id: WorkspaceId,
+        name: WorkspaceName,
+    ) -> Result<WorkspaceView, Error> {
+        let a = actor.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    authorize(
+                        &mut tx.conn(),
+                        &a,
+                        Action::UpdateWorkspace,
+                        Resource::Workspace(id),
+                    )
+                    .await?;
+                    if !ws_store::rename(&mut tx.conn(), id, name.as_str()).await? {
+                        return Err(Error::NotFound("workspace"));
+                    }
+                    Ok::<_, Error>(())
+                })
+            })
+            .await?;
+        self.get(actor, id).await
+    }
+
+    /// A workspace's members.
+    pub async fn members(&self, actor: &Actor, id: WorkspaceId) -> Result<Vec<MemberView>, Error> {
+        let mut conn = self.store.reader().await?;
+        authorize(
+            &mut conn.conn(),
+            actor,
+            Action::ReadMembers,
+            Resource::Workspace(id),
+        )
+        .await?;
+        let list = ws_store::members(&mut conn.conn(), id).await?;
+        Ok(list
+            .into_iter()
+            .map(|m| MemberView {
+                user_id: m.user_id,
+                display_name: m.display_name,
+                email: m.email,
+                role: m.role,
+                joined_at: m.joined_at,
+            })
+            .collect())
+    }
+
+    /// Changes a member's role. Granting or taking the owner role needs `owners.manage`,
+    /// and a workspace never loses its last owner.
+    pub async fn set_member_role(
+        &self,
+        actor: &Actor,
+        id: WorkspaceId,
+        user: UserId,
+        role: String,
+    ) -> Result<MemberView, Error> {
+        let a = actor.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    authorize(
+                        &mut tx.conn(),
+                        &a,
+                        Action::ManageMembers,
+                        Resource::Workspace(id),
+                    )
+                    .await?;
+                    let new_role = workspace_role(&mut tx.conn(), id, &role).await?;
+                    let Some(current) = ws_store::member_role(&mut tx.conn(), id, user).await?
+                    else {
+                        return Err(Error::NotFound("member"));
+                    };
+                    check_owner_change(tx, &a, id, user, current, Some(new_role.id)).await?;
+                    ws_store::set_member_role(&mut tx.conn(), id, user, new_role.id).await?;
+                    tx.emit(DomainEvent::MemberRoleChanged {
+                        workspace_id: id,
+                        user_id: user,
+                        role_id: new_role.id,
+                    });
+                    let members = ws_store::members(&mut tx.conn(), id).await?;
+                    let m = members
+                        .into_iter()
+                        .find(|m| m.user_id == user)
+                        .ok_or(Error::NotFound("member"))?;
+                    Ok(MemberView {
+                        user_id: m.user_id,
+                        display_name: m.display_name,
+                        email: m.email,
+                        role: m.role,
+                        joined_at: m.joined_at,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// Removes a member (or lets a member leave).
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        id: WorkspaceId,
+        user: UserId,
+    ) -> Result<(), Error> {
+        let a = actor.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    if a.user_id() == Some(user) {
+                        authorize(
+                            &mut tx.conn(),
+                            &a,
+                            Action::ReadWorkspace,
+                            Resource::Workspace(id),
+                        )
+                        .await?;
+                    } else {
+                        authorize(
+                            &mut tx.conn(),
+                            &a,
+                            Action::ManageMembers,
+                            Resource::Workspace(id),
+                        )
+                        .await?;
+                    }
+                    let Some(current) = ws_store::member_role(&mut tx.conn(), id, user).await?
+                    else {
+                        return Err(Error::NotFound("member"));
+                    };
+                    check_owner_change(tx, &a, id, user, current, None).await?;
+                    ws_store::remove_member(&mut tx.conn(), id, user).await?;
+                    tx.emit(DomainEvent::MemberRemoved {
+                        workspace_id: id,
+                        user_id: user,
+                    });
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// The roles usable in a workspace with their permissions.
+    pub async fn roles(&self, actor: &Actor, id: WorkspaceId) -> Result<Vec<RoleView>, Error> {
+        let mut conn = self.store.reader().await?;
+        authorize(
+            &mut conn.conn(),
+            actor,
+            Action::ReadWorkspace,
+            Resource::Workspace(id),
+        )
+        .await?;
+        let mut out = Vec::new();
+        for r in roles::for_workspace(&mut conn.conn(), id).await? {
+            let permissions = roles::permissions(&mut conn.conn(), r.id).await?;
+            out.push(RoleView {
+                id: r.id,
+                name: r.name,
+                description: r.description,
+                builtin: r.builtin,
+                permissions,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Defines a custom role. It may grant only workspace actions the creator holds.
+    pub async fn create_role(
+        &self,
+        actor: &Actor,
+        id: WorkspaceId,
+        name: RoleName,
+        description: String,
+        permissions: Vec<String>,
+    ) -> Result<RoleView, Error> {
+        let mut actions = BTreeSet::new();
+        for p in &permissions {
+            match Action::parse(p) {
+                Some(a) if a.workspace_scoped() => {
+                    actions.insert(a.as_str());
+                }
+                _ => {
+                    return Err(Error::refused(
+                        "unknown_permission",
+                        format!("{p:?} is not a workspace permission"),
+                    ))
+                }
+            }
+        }
+        if builtin::by_name(name.as_str()).is_some() {
+            return Err(Error::conflict(
+                "role_exists",
+                "a built-in role has this name",
+            ));
+        }
+        if description.chars().count() > 200 {
+            return Err(Error::refused(
+                "description_too_long",
+                "description must be at most 200 characters",
+            ));
+        }
+        let a = actor.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    authorize(
+                        &mut tx.conn(),
+                        &a,
+                        Action::ManageRoles,
+                        Resource::Workspace(id),
+                    )
+                    .await?;
+                    // Nobody hands out more than they hold.
+                    for action in &actions {
+                        if let Some(action) = Action::parse(action) {
+                            authorize(&mut tx.conn(), &a, action, Resource::Workspace(id)).await?;
+                        }
+                    }
+                    let record = RoleRecord {
+                        id: RoleId::generate(),
+                        scope: "workspace".into(),
+                        workspace_id: Some(id),
+                        name: name.as_str().into(),
+                        description,
+                        builtin: false,
+                        created_at: Utc::now(),
+                    };
+                    let list: Vec<&str> = actions.iter().copied().collect();
+                    roles::put(&mut tx.conn(), &record, &list)
+                        .await
+                        .map_err(|e| {
+                            taken(e, "role_exists", "a role with this name already exists")
+                        })?;
+                    tx.emit(DomainEvent::RoleCreated {
+                        workspace_id: id,
+                        role_id: record.id,
+                    });
+                    Ok(RoleView {
+                        id: record.id,
+                        name: record.name,
+                        description: record.description,
+                        builtin: false,
+                        permissions: list.into_iter().map(str::to_owned).collect(),
+                    })
+                })
+            })
+            .await
+    }
+
+    /// Creates an invitation; the token is returned once, with a link.
+    pub async fn invite(
+        &self,
+        actor: &Actor,
+        id: WorkspaceId,
+        req: NewInvitation,
+        base_url: &str,
+    ) -> Result<CreatedInvitation, Error> {
+        if !(1..=720).contains(&req.expires_in_hours) {
+            return Err(Error::refused(
+                "invalid_expiry",
+                "expires_in_hours must be between 1 and 720",
+            ));
+        }
+        if !(1..=1000).contains(&req.max_uses) {
+            return Err(Error::refused(
+                "invalid_max_uses",
+                "max_uses must be between 1 and 1000",
+            ));
+        }
+        let token = random_token();
+        let hash = token_hash(&token);
+        let a = actor.clone();
+        let view = self
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    authorize(
+                        &mut tx.conn(),
+                        &a,
+                        Action::InviteMembers,
+                        Resource::Workspace(id),
+                    )
+                    .await?;
+                    let role =
+                        workspace_role(&mut tx.conn(), id, req.role.as_deref().unwrap_or("member"))
+                            .await?;
+                    if role.id == builtin::OWNER {
+                        authorize(
+                            &mut tx.conn(),
+                            &a,
+                            Action::ManageOwners,
+                            Resource::Workspace(id),
+                        )
+                        .await?;
+                    }
+                    let Some(created_by) = a.user_id() else {
+                        return Err(Error::refused(
+                            "user_required",
+                            "invitations are created by users",
+                        ));
+                    };
+                    let now = Utc::now();
+                    let record = InvitationRecord {
+                        id: InvitationId::generate(),
+                        workspace_id: id,
+                        email: req.email.as_ref().map(|e| e.lookup_key()),
+                        role_id: role.id,
+                        created_by,
+                        created_at: now,
+                        expires_at: now + Duration::hours(req.expires_in_hours),
+                        max_uses: if req.email.is_some() { 1 } else { req.max_uses },
+                        uses: 0,
+                        revoked_at: None,
+                    };
+                    invitations::insert(&mut tx.conn(), &record, &hash).await?;
+                    tx.emit(DomainEvent::InvitationCreated {
+                        workspace_id: id,
+                        invitation_id: record.id,
+                    });
+                    invitation_view(&mut tx.conn(), record).await
+                })
+            })
+            .await?;
+        let url = format!("{base_url}/invite/{token}");
+        Ok(CreatedInvitation {
+            invitation: view,
+            token,
+            url,
+            delivery: "shown",
+        })
+    }
+
+    /// A workspace's invitations.
+    pub async fn invitations(
+        &self,
+        actor: &Actor,
+        id: WorkspaceId,
+    ) -> Result<Vec<InvitationView>, Error> {
+        let mut conn = self.store.reader().await?;
+        authorize(
+            &mut conn.conn(),
+            actor,
+            Action::InviteMembers,
+            Resource::Workspace(id),
+        )
+        .await?;
+        let mut out = Vec::new();
+        for inv in invitations::for_workspace(&mut conn.conn(), id).await? {
+            out.push(invitation_view(&mut conn.conn(), inv).await?);
+        }
+        Ok(out)
+    }
+
+    /// Revokes an invitation.
+    pub async fn revoke_invitation(
+        &self,
+        actor: &Actor,
+        id: WorkspaceId,
+        invitation: InvitationId,
+    ) -> Result<(), Error> {
+        let a = actor.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    authorize(
+                        &mut tx.conn(),
+                        &a,
+                        Action::InviteMembers,
+                        Resource::Workspace(id),
+                    )
+                    .await?;
+                    if !invitations::revoke(&mut tx.conn(), id, invitation, Utc::now()).await? {
+                        return Err(Error::NotFound("invitation"));
+                    }
+                    tx.emit(DomainEvent::InvitationRevoked {
+                        workspace_id: id,
+                        invitation_id: invitation,
+                    });
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// What an invitation offers; anyone holding the token may look.
+    pub async fn preview(&self, token: &str) -> Result<InvitationPreview, Error> {
+        let mut conn = self.store.reader().await?;
+        let inv = live_invitation(&mut conn.conn(), token).await?;
+        let workspace = ws_store::by_id(&mut conn.conn(), inv.workspace_id)
+            .await?
+            .ok_or(Error::NotFound("invitation"))?;
+        Ok(InvitationPreview {
+            workspace_name: workspace.name,
+            email: inv.email.clone(),
+            role: role_name(&mut conn.conn(), inv.role_id).await?,
+            expires_at: inv.expires_at,
+        })
+    }
+
+    /// Accepts an invitation, as a signed-in user or by creating an account.
+    pub async fn accept(
+        &self,
+        token: &str,
+        invitee: Invitee,
+    ) -> Result<(WorkspaceView, UserId), Error> {
+        let hash = match &invitee {
+            Invitee::New(account) => Some(self.hasher.hash(&account.password).await?),
+            Invitee::Existing(_) => None,
+        };
+        let token = token.to_owned();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let inv = live_invitation(&mut tx.conn(), &token).await?;
+                    let (user, email_lookup) = match &invitee {
+                        Invitee::Existing(actor) => {
+                            let Some(user) = actor.user_id() else {
+                                return Err(Error::unauthenticated(
+                                    "unauthenticated",
+                                    "sign in first",
+                                ));
+                            };
+                            authorize(
+                                &mut tx.conn(),
+                                actor,
+                                Action::ReadAccount,
+                                Resource::Account(user),
+                            )
+                            .await?;
+                            let record = crate::store::users::by_id(&mut tx.conn(), user)
+                                .await?
+                                .ok_or(Error::NotFound("user"))?;
+                            (user, record.email.to_lowercase())
+                        }
+                        Invitee::New(account) => (UserId::generate(), account.email.lookup_key()),
+                    };
+                    if inv.email.as_ref().is_some_and(|e| *e != email_lookup) {
+                        return Err(Error::refused(
+                            "invitation_email_mismatch",
+                            "this invitation is for another email address",
+                        ));
+                    }
+                    if let (Invitee::New(account), Some(hash)) = (&invitee, &hash) {
+                        insert_user(tx, user, account, None, hash, None).await?;
+                    }
+                    if ws_store::member_role(&mut tx.conn(), inv.workspace_id, user)
+                        .await?
+                        .is_some()
+                    {
+                        return Err(Error::conflict(
+                            "already_member",
+                            "you are already a member of this workspace",
+                        ));
+                    }
+                    if !invitations::consume(&mut tx.conn(), inv.id).await? {
+                        return Err(Error::gone(
+                            "invitation_used",
+                            "this invitation has been used up or revoked",
+                        ));
+                    }
+                    ws_store::add_member(
+                        &mut tx.conn(),
+                        inv.workspace_id,
+                        user,
+                        inv.role_id,
+                        Utc::now(),
+                    )
+                    .await?;
+                    tx.emit(DomainEvent::MemberAdded {
+                        workspace_id: inv.workspace_id,
+                        user_id: user,
+                        role_id: inv.role_id,
+                    });
+                    let w = ws_store::by_id(&mut tx.conn(), inv.workspace_id)
+                        .await?
+                        .ok_or(Error::NotFound("workspace"))?;
+                    let role = role_name(&mut tx.conn(), inv.role_id).await?;
+                    Ok((
+                        WorkspaceView {
+                            id: w.id,
+                            name: w.name,
+                            slug: w.slug,
+                            role: Some(role),
+                        },
+                        user,
+                    ))
+                })
+            })
+            .await
+    }
+}
+
+async fn live_invitation(conn: &mut Conn<'_>, token: &str) -> Result<InvitationRecord, Error> {
+    if token.is_empty() || token.len() > 256 {
+        return Err(Error::NotFound("invitation"));
+    }
+    let inv = invitations::by_token_hash(conn, &token_hash(token))
+        .await?
+        .ok_or(Error::NotFound("invitation"))?;
+    if inv.revoked_at.is_some() {
+        return Err(Error::gone(
+            "invitation_revoked",
+            "this invitation was revoked",
+        ));
+    }
+    if inv.expires_at <= Utc::now() {
+        return Err(Error::gone(
+            "invitation_expired",
+            "this invitation has expired",
+        ));
+    }
+    if inv.uses >= inv.max_uses {
+        return Err(Error::gone(
+            "invitation_used",
+            "this invitation has been used up",
+        ));
+    }
+    Ok(inv)
+}
+
+/// Owner changes need `owners.manage` (except an owner leaving); the last owner stays.
+async fn check_owner_change(
+    tx: &mut Tx,
+    actor: &Actor,
+    workspace: WorkspaceId,
+    member: UserId,
+    current: RoleId,
+    new: Option<RoleId>,
+) -> Result<(), Error> {
+    let touches_owner = current == builtin::OWNER || new == Some(builtin::OWNER);
+    if !touches_owner || new == Some(current) {
+        return Ok(());
+    }
+    let leaving = new.is_none() && actor.user_id() == Some(member);
+    if !leaving {
+        authorize(
+            &mut tx.conn(),
+            actor,
+            Action::ManageOwners,
+            Resource::Workspace(workspace),
+        )
+        .await?;
+    }
+    if current == builtin::OWNER
+        && ws_store::count_with_role(&mut tx.conn(), workspace, builtin::OWNER).await? <= 1
+    {
+        return Err(Error::refused(
+            "last_owner",
+            "a workspace must keep at least one owner",
+        ));
+    }
+    Ok(())
+}
