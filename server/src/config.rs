@@ -33,6 +33,12 @@ pub enum ConfigError {
 #[serde(transparent)]
 pub struct Secret(String);
 
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
 impl Secret {
     /// The secret itself.
     pub fn expose(&self) -> &str {

@@ -74,7 +74,7 @@ pub const ROLES: &[BuiltinRole] = &[
         name: "compliance_officer",
         scope: Scope::System,
         description: "Searches and exports audit trails",
-        actions: &[ReadAudit, ReadUsers],
+        actions: &[ReadAudit, ReadUsers, ReadAccount],
     },
     BuiltinRole {
         id: OWNER,

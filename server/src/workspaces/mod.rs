@@ -202,15 +202,7 @@ impl WorkspaceService {
         name: WorkspaceName,
         slug: Option<Slug>,
     ) -> Result<WorkspaceView, Error> {
-        let slug = match slug.or_else(|| Slug::from_name(&name)) {
-            Some(s) => s,
-            None => {
-                return Err(Error::refused(
-                    "slug_required",
-                    "choose a slug: the name gives none",
-                ))
-            }
-        };
+        let slug = slug.or_else(|| Slug::from_name(&name));
         let actor = actor.clone();
         let users_can_create = self.users_can_create;
         self.store
@@ -229,6 +221,12 @@ impl WorkspaceService {
                         return Err(Error::refused(
                             "user_required",
                             "a workspace needs a user as its owner",
+                        ));
+                    };
+                    let Some(slug) = slug else {
+                        return Err(Error::refused(
+                            "slug_required",
+                            "choose a slug: the name gives none",
                         ));
                     };
                     let record = WorkspaceRecord {

@@ -1,0 +1,317 @@
+//! The test harness: a real Concord on port 0 with a fresh database, and typed helpers.
+//!
+//! `spawn_app(Backend::Sqlite)` gives a server on a new SQLite file in a temporary data dir;
+//! `Backend::Postgres` creates a new database on the server named by
+//! `CONCORD_TEST_POSTGRES_URL` (default: this machine's `postgres://postgres@127.0.0.1:5432/test`)
+//! and drops it afterwards, so tests are isolated and run in parallel.
+
+
+use std::path::PathBuf;
+
+use concord::config::Config;
+use concord::App;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A password that meets the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CONCORD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub setup_token: Option<String>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub backend: Backend,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pg_database: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// A signed-in user.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user_id: String,
+    pub session_id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+/// A response: status, headers and JSON body (Null if none).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The stable error code of an error response.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        &self.body
+    }
+
+    /// Asserts an error status and code.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(self.code(), code, "unexpected error code; body: {}", self.body);
+        assert!(
+            self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error without a message: {}",
+            self.body
+        );
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Spawns a server after letting the test adjust its configuration.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (database_url, pg_database) = match backend {
+        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("concord.db").display()), None),
+        Backend::Postgres => {
+            let (url, name) = create_pg_database().await;
+            (url, Some(name))
+        }
+    };
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    config.database.url = Some(database_url.clone().into());
+    adjust(&mut config);
+    start(config, backend, dir, database_url, pg_database).await
+}
+
+async fn start(
+    config: Config,
+    backend: Backend,
+    dir: tempfile::TempDir,
+    database_url: String,
+    pg_database: Option<String>,
+) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = App::build(config).await.expect("server builds");
+    let setup_token = app
+        .setup_url(addr)
+        .await
+        .expect("setup url")
+        .map(|url| url.rsplit_once("token=").map(|(_, t)| t.to_owned()).expect("token in setup url"));
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.serve(listener, async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        setup_token,
+        data_dir: dir.path().to_owned(),
+        database_url,
+        backend,
+        shutdown: Some(tx),
+        server: Some(server),
+        pg_database,
+        _dir: dir,
+    }
+}
+
+async fn create_pg_database() -> (String, String) {
+    use sqlx::Connection;
+    let admin = postgres_admin_url();
+    let name = format!("concord_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL reachable for tests");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let mut url = url::Url::parse(&admin).expect("postgres url");
+    url.set_path(&name);
+    (url.to_string(), name)
+}
+
+fn drop_pg_database(name: String) {
+    let admin = postgres_admin_url();
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+            }
+        });
+    })
+    .join();
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(name) = self.pg_database.take() {
+            drop_pg_database(name);
+        }
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits until storage is flushed.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+
+    /// Stops this server and starts a new one on the same database and data dir.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let mut config = Config { data_dir: self.data_dir.clone(), ..Config::default() };
+        config.database.url = Some(self.database_url.clone().into());
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
+        let pg = self.pg_database.take();
+        start(config, self.backend, dir, self.database_url.clone(), pg).await
+    }
+
+    /// Sends a request; `token` is a bearer access token.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        reply(resp).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates the first administrator with the setup token and signs in.
+    pub async fn bootstrap_admin(&self) -> Session {
+        let token = self.setup_token.clone().expect("a fresh server offers setup");
+        self.post(
+            "/api/v1/setup",
+            None,
+            json!({"token": token, "email": "admin@example.org", "display_name": "Ada Admin", "password": PASSWORD}),
+        )
+        .await
+        .expect(201);
+        self.login("admin@example.org", PASSWORD).await
+    }
+
+    /// Signs in, asserting success.
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let r = self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await;
+        session(r.expect(200))
+    }
+
+    /// An administrator creates an account; returns its id.
+    pub async fn create_user(&self, admin: &Session, email: &str, name: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/users",
+                Some(&admin.access),
+                json!({"email": email, "display_name": name, "password": PASSWORD}),
+            )
+            .await;
+        r.expect(201)["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a workspace as `owner`; returns its id.
+    pub async fn create_workspace(&self, owner: &Session, name: &str) -> String {
+        let r = self.post("/api/v1/workspaces", Some(&owner.access), json!({"name": name})).await;
+        r.expect(201)["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Adds an existing account to a workspace through an invitation it accepts.
+    pub async fn add_member(&self, by: &Session, workspace: &str, member: &Session, role: &str) {
+        let inv = self
+            .post(&format!("/api/v1/workspaces/{workspace}/invitations"), Some(&by.access), json!({"role": role}))
+            .await;
+        let token = inv.expect(201)["token"].as_str().expect("token").to_owned();
+        self.post(&format!("/api/v1/invitations/{token}/accept"), Some(&member.access), json!({})).await.expect(201);
+    }
+}
+
+pub async fn reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    Reply { status, headers, body }
+}
+
+pub fn session(body: &Value) -> Session {
+    let s = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("{k} in {body}")).to_owned();
+    Session { user_id: s("user_id"), session_id: s("session_id"), access: s("access_token"), refresh: s("refresh_token") }
+}
+
+/// Declares a test body once and runs it on SQLite and on PostgreSQL.
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                use $crate::harness::{spawn_app, Backend, TestApp};
+
+                async fn body($app: TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    body(spawn_app(Backend::Sqlite).await).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    body(spawn_app(Backend::Postgres).await).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_backends;

@@ -1,0 +1,14 @@
+//! End-to-end tests: each spawns the real server on port 0 with a fresh database and talks
+//! to it over HTTP as a user would. Most run on both SQLite and PostgreSQL.
+
+mod harness;
+
+mod accounts;
+mod bad_input;
+mod cli;
+mod operations;
+mod rbac;
+mod route_coverage;
+mod sessions;
+mod storage;
+mod tokens;

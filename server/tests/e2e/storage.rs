@@ -1,0 +1,132 @@
+//! Storage: both migration sets define the same schema; group commit batches writes without
+//! letting one failing write spoil the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use concord::events::{DomainEvent, EventBus};
+use concord::store::{Store, StoreError, StoreOptions, Tx};
+use sqlx::Connection;
+
+use crate::harness::{postgres_admin_url, spawn_app, Backend};
+
+type Schema = BTreeMap<String, Vec<String>>;
+
+async fn sqlite_schema(url: &str) -> Schema {
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut schema = Schema::new();
+    for (table,) in tables {
+        let cols: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info($1)")
+            .bind(&table)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let mut cols: Vec<String> = cols.into_iter().map(|(c,)| c).collect();
+        cols.sort();
+        schema.insert(table, cols);
+    }
+    schema
+}
+
+async fn postgres_schema(url: &str) -> Schema {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%' ORDER BY 1, 2",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut schema = Schema::new();
+    for (t, c) in rows {
+        schema.entry(t).or_default().push(c);
+    }
+    schema
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_define_the_same_tables_and_columns() {
+    let sqlite = spawn_app(Backend::Sqlite).await;
+    let pg = spawn_app(Backend::Postgres).await;
+    let a = sqlite_schema(&sqlite.database_url).await;
+    let b = postgres_schema(&pg.database_url).await;
+    assert!(a.contains_key("users") && a.contains_key("sessions"), "{a:?}");
+    assert_eq!(a, b, "SQLite and PostgreSQL migrations disagree");
+    let _ = postgres_admin_url();
+}
+
+async fn open(app: &crate::harness::TestApp, events: EventBus) -> Store {
+    let options = StoreOptions { url: app.database_url.clone(), max_connections: 4, max_batch: 64 };
+    Store::open(&options, events).await.unwrap()
+}
+
+crate::harness::both_backends! {
+    async fn group_commit_acknowledges_every_write_once_durable(app) {
+        let events = EventBus::new();
+        let mut seen = events.subscribe();
+        let store = Arc::new(open(&app, events).await);
+        // 300 concurrent writers; every third fails after writing, and must leave no trace.
+        let mut tasks = Vec::new();
+        for i in 0..300u32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move {
+                            let key = format!("k{i}");
+                            let record = concord::store::throttle::ThrottleRecord {
+                                failures: i64::from(i),
+                                window_start: chrono::Utc::now(),
+                                locked_until: None,
+                            };
+                            concord::store::throttle::put(&mut tx.conn(), &key, &record).await?;
+                            tx.emit(DomainEvent::MemberRemoved {
+                                workspace_id: concord::domain::WorkspaceId::generate(),
+                                user_id: concord::domain::UserId::generate(),
+                            });
+                            if i % 3 == 0 {
+                                return Err(StoreError::Corrupt("deliberate failure"));
+                            }
+                            Ok(i)
+                        })
+                    })
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(v) => {
+                    assert_eq!(v as usize, i);
+                    ok += 1;
+                }
+                Err(StoreError::Corrupt(_)) => assert_eq!(i % 3, 0),
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(ok, 200);
+        // Exactly the successful writes are stored, and visible to readers now.
+        let mut conn = store.reader().await.unwrap();
+        for i in 0..300u32 {
+            let got = concord::store::throttle::get(&mut conn.conn(), &format!("k{i}")).await.unwrap();
+            assert_eq!(got.is_some(), i % 3 != 0, "k{i}");
+        }
+        drop(conn);
+        // Exactly the successful writes' events were published.
+        let mut published = 0;
+        while let Ok(Ok(_)) = tokio::time::timeout(std::time::Duration::from_millis(200), seen.recv()).await {
+            published += 1;
+        }
+        assert_eq!(published, 200);
+        store.close().await;
+        // After close, writes are refused rather than lost silently.
+        let refused = store.write(|_tx: &mut Tx| Box::pin(async { Ok::<_, StoreError>(()) })).await;
+        assert!(matches!(refused, Err(StoreError::ShuttingDown)));
+    }
+}
