@@ -142,6 +142,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let bound = listener.local_addr()?;
+        let going_away = CancellationToken::new();
         let state = AppState {
             auth: self.auth.clone(),
             accounts: self.accounts.clone(),
@@ -149,15 +150,14 @@ impl App {
             store: self.store.clone(),
             public_base: Arc::from(self.config.public_base(bound)),
             metrics: crate::telemetry::metrics_handle(),
+            going_away: going_away.clone(),
         };
         let app = crate::http::app(
             state,
             self.config.http.body_limit_bytes,
             Duration::from_secs(self.config.http.request_timeout_seconds),
         );
-        // Long-lived connections (the WebSocket hub) watch this token to close with "going away".
-        let going_away = CancellationToken::new();
-        let signal = going_away.clone();
+        let signal = going_away;
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,

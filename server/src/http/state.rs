@@ -22,4 +22,7 @@ pub struct AppState {
     pub public_base: Arc<str>,
     /// Renders `/metrics`.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Cancelled when the server begins shutting down; long-lived connections (WebSockets)
+    /// watch it to close with a "going away" code instead of being cut off.
+    pub going_away: tokio_util::sync::CancellationToken,
 }
