@@ -46,6 +46,18 @@ pub struct MemberView {
     pub joined_at: DateTime<Utc>,
 }
 
+impl From<ws_store::MemberRecord> for MemberView {
+    fn from(m: ws_store::MemberRecord) -> Self {
+        MemberView {
+            user_id: m.user_id,
+            display_name: m.display_name,
+            email: m.email,
+            role: m.role,
+            joined_at: m.joined_at,
+        }
+    }
+}
+
 /// A role usable in a workspace.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RoleView {
@@ -361,16 +373,7 @@ impl WorkspaceService {
         )
         .await?;
         let list = ws_store::members(&mut conn.conn(), id).await?;
-        Ok(list
-            .into_iter()
-            .map(|m| MemberView {
-                user_id: m.user_id,
-                display_name: m.display_name,
-                email: m.email,
-                role: m.role,
-                joined_at: m.joined_at,
-            })
-            .collect())
+        Ok(list.into_iter().map(MemberView::from).collect())
     }
 
     /// Changes a member's role. Granting or taking the owner role needs `owners.manage`,
@@ -410,13 +413,7 @@ impl WorkspaceService {
                         .into_iter()
                         .find(|m| m.user_id == user)
                         .ok_or(Error::NotFound("member"))?;
-                    Ok(MemberView {
-                        user_id: m.user_id,
-                        display_name: m.display_name,
-                        email: m.email,
-                        role: m.role,
-                        joined_at: m.joined_at,
-                    })
+                    Ok(MemberView::from(m))
                 })
             })
             .await

@@ -5,8 +5,19 @@ use serde_json::json;
 
 use crate::harness::{both_backends, reply, TestApp};
 
-async fn raw(app: &TestApp, method: Method, path: &str, token: &str, content_type: Option<&str>, body: Vec<u8>) -> crate::harness::Reply {
-    let mut req = app.client.request(method, format!("{}{path}", app.base)).bearer_auth(token).body(body);
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> crate::harness::Reply {
+    let mut req = app
+        .client
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .body(body);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }

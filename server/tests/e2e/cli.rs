@@ -18,50 +18,132 @@ fn concord(dir: &std::path::Path) -> Command {
 }
 
 fn run(cmd: &mut Command, stdin: Option<&str>) -> (i32, String, String) {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("concord runs");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
 fn administer_accounts_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (code, out, err) = run(concord(d).args(["admin", "create-user", "--email", "root@example.org", "--name", "Root", "--admin"]), Some(&format!("{PASSWORD}\n")));
+    let (code, out, err) = run(
+        concord(d).args([
+            "admin",
+            "create-user",
+            "--email",
+            "root@example.org",
+            "--name",
+            "Root",
+            "--admin",
+        ]),
+        Some(&format!("{PASSWORD}\n")),
+    );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("created root@example.org") && out.contains("system_admin"), "{out}");
+    assert!(
+        out.contains("created root@example.org") && out.contains("system_admin"),
+        "{out}"
+    );
 
     let (code, _, err) = run(
-        concord(d).args(["admin", "create-user", "--email", "bo@example.org", "--name", "Bo"]).env("CONCORD_ADMIN_PASSWORD", PASSWORD),
+        concord(d)
+            .args([
+                "admin",
+                "create-user",
+                "--email",
+                "bo@example.org",
+                "--name",
+                "Bo",
+            ])
+            .env("CONCORD_ADMIN_PASSWORD", PASSWORD),
         None,
     );
     assert_eq!(code, 0, "{err}");
 
     // Refusals are one line on stderr with a non-zero exit.
-    let (code, _, err) = run(concord(d).args(["admin", "create-user", "--email", "bo@example.org", "--name", "Bo"]), Some("short\n"));
+    let (code, _, err) = run(
+        concord(d).args([
+            "admin",
+            "create-user",
+            "--email",
+            "bo@example.org",
+            "--name",
+            "Bo",
+        ]),
+        Some("short\n"),
+    );
     assert_ne!(code, 0);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("password"), "{err}");
-    let (code, _, err) = run(concord(d).args(["admin", "create-user", "--email", "BO@example.org", "--name", "B"]), Some(&format!("{PASSWORD}\n")));
+    let (code, _, err) = run(
+        concord(d).args([
+            "admin",
+            "create-user",
+            "--email",
+            "BO@example.org",
+            "--name",
+            "B",
+        ]),
+        Some(&format!("{PASSWORD}\n")),
+    );
     assert_ne!(code, 0);
     assert!(err.contains("already exists"), "{err}");
-    let (code, _, err) = run(concord(d).args(["admin", "set-role", "--email", "nobody@example.org", "--role", "system_admin"]), None);
+    let (code, _, err) = run(
+        concord(d).args([
+            "admin",
+            "set-role",
+            "--email",
+            "nobody@example.org",
+            "--role",
+            "system_admin",
+        ]),
+        None,
+    );
     assert_ne!(code, 0);
     assert!(err.contains("not found"), "{err}");
 
-    let (code, out, err) = run(concord(d).args(["admin", "set-role", "--email", "bo@example.org", "--role", "compliance_officer"]), None);
+    let (code, out, err) = run(
+        concord(d).args([
+            "admin",
+            "set-role",
+            "--email",
+            "bo@example.org",
+            "--role",
+            "compliance_officer",
+        ]),
+        None,
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("compliance_officer"), "{out}");
     let (code, out, _) = run(concord(d).args(["admin", "list-users"]), None);
     assert_eq!(code, 0);
-    assert!(out.contains("root@example.org") && out.contains("bo@example.org") && out.contains("compliance_officer"), "{out}");
-    let (code, out, err) = run(concord(d).args(["admin", "revoke-sessions", "--email", "bo@example.org"]), None);
+    assert!(
+        out.contains("root@example.org")
+            && out.contains("bo@example.org")
+            && out.contains("compliance_officer"),
+        "{out}"
+    );
+    let (code, out, err) = run(
+        concord(d).args(["admin", "revoke-sessions", "--email", "bo@example.org"]),
+        None,
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("revoked 0 session(s)"), "{out}");
 }
@@ -70,27 +152,55 @@ fn administer_accounts_from_the_command_line() {
 fn configuration_is_layered_validated_and_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("concord.toml"), "bind = \"127.0.0.1:9999\"\n[auth]\nsession_days = 7\n").unwrap();
+    std::fs::write(
+        d.join("concord.toml"),
+        "bind = \"127.0.0.1:9999\"\n[auth]\nsession_days = 7\n",
+    )
+    .unwrap();
     let (code, out, err) = run(
         concord(d)
             .args(["config", "print"])
             .env("CONCORD_AUTH__SESSION_DAYS", "9")
-            .env("CONCORD_AUTH__SIGNING_KEY", "a-very-secret-signing-key-of-enough-length")
-            .env("CONCORD_DATABASE__URL", "postgres://user:hunter2@db.example/concord"),
+            .env(
+                "CONCORD_AUTH__SIGNING_KEY",
+                "a-very-secret-signing-key-of-enough-length",
+            )
+            .env(
+                "CONCORD_DATABASE__URL",
+                "postgres://user:hunter2@db.example/concord",
+            ),
         None,
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("bind = \"127.0.0.1:9999\""), "file applies: {out}");
-    assert!(out.contains("session_days = 9"), "environment wins over file: {out}");
-    assert!(!out.contains("a-very-secret") && !out.contains("hunter2"), "secrets redacted: {out}");
+    assert!(
+        out.contains("bind = \"127.0.0.1:9999\""),
+        "file applies: {out}"
+    );
+    assert!(
+        out.contains("session_days = 9"),
+        "environment wins over file: {out}"
+    );
+    assert!(
+        !out.contains("a-very-secret") && !out.contains("hunter2"),
+        "secrets redacted: {out}"
+    );
     assert!(out.contains("<redacted>"), "{out}");
 
-    let (code, out, _) = run(concord(d).args(["config", "print", "--database-url", "sqlite:flag.db"]).env("CONCORD_DATABASE__URL", "sqlite:env.db"), None);
+    let (code, out, _) = run(
+        concord(d)
+            .args(["config", "print", "--database-url", "sqlite:flag.db"])
+            .env("CONCORD_DATABASE__URL", "sqlite:env.db"),
+        None,
+    );
     assert_eq!(code, 0);
     assert!(out.contains("url = \"<redacted>\""), "{out}");
 
     for (key, value, named) in [
-        ("CONCORD_HTTP__BODY_LIMIT_BYTES", "lots", "http.body_limit_bytes"),
+        (
+            "CONCORD_HTTP__BODY_LIMIT_BYTES",
+            "lots",
+            "http.body_limit_bytes",
+        ),
         ("CONCORD_AUTH__SESSION_DAYS", "0", "auth.session_days"),
         ("CONCORD_AUTH__NO_SUCH_KEY", "1", "no_such_key"),
         ("CONCORD_BIND", "not an address", "bind"),
@@ -100,7 +210,10 @@ fn configuration_is_layered_validated_and_redacted() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(named), "{key}: {err}");
     }
-    let (code, _, err) = run(concord(d).args(["--config", "missing.toml", "config", "print"]), None);
+    let (code, _, err) = run(
+        concord(d).args(["--config", "missing.toml", "config", "print"]),
+        None,
+    );
     assert_eq!(code, 2);
     assert!(err.contains("missing.toml"), "{err}");
 }
@@ -124,7 +237,9 @@ fn serve_prints_its_url_and_setup_link_and_stops_on_sigterm() {
     let mut url = None;
     let mut setup = None;
     while setup.is_none() {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("serve prints its URL and setup link");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("serve prints its URL and setup link");
         if let Some(u) = line.strip_prefix("Concord is listening on ") {
             url = Some(u.to_owned());
         }
@@ -134,13 +249,19 @@ fn serve_prints_its_url_and_setup_link_and_stops_on_sigterm() {
     }
     let url = url.unwrap();
     assert!(setup.unwrap().starts_with(&url));
-    assert!(dir.path().join("data/concord.db").exists(), "SQLite in ./data by default");
+    assert!(
+        dir.path().join("data/concord.db").exists(),
+        "SQLite in ./data by default"
+    );
 
     let health = reqwest::blocking_get(&format!("{url}/healthz"));
     assert!(health.contains("ok"), "{health}");
 
     // SIGTERM: a graceful stop with exit code 0.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -153,7 +274,10 @@ fn serve_prints_its_url_and_setup_link_and_stops_on_sigterm() {
     }
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(err.contains("WARNING: development mode generated a new signing key"), "{err}");
+    assert!(
+        err.contains("WARNING: development mode generated a new signing key"),
+        "{err}"
+    );
     assert!(err.contains("storage flushed"), "{err}");
 }
 
@@ -166,20 +290,32 @@ fn migrate_against_postgres() {
     rt.block_on(async {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&name);
-    let (code, out, err) = run(concord(dir.path()).args(["migrate", "--database-url", url.as_str()]), None);
+    let (code, out, err) = run(
+        concord(dir.path()).args(["migrate", "--database-url", url.as_str()]),
+        None,
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Postgres"), "{out}");
-    let (code, _, err) = run(concord(dir.path()).args(["migrate", "--database-url", "mysql://nope"]), None);
+    let (code, _, err) = run(
+        concord(dir.path()).args(["migrate", "--database-url", "mysql://nope"]),
+        None,
+    );
     assert_eq!(code, 2);
     assert!(err.contains("database.url"), "{err}");
     rt.block_on(async {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
 }
 

@@ -5,7 +5,6 @@
 //! `CONCORD_TEST_POSTGRES_URL` (default: this machine's `postgres://postgres@127.0.0.1:5432/test`)
 //! and drops it afterwards, so tests are isolated and run in parallel.
 
-
 use std::path::PathBuf;
 
 use concord::config::Config;
@@ -26,7 +25,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The PostgreSQL server tests create their databases on.
 pub fn postgres_admin_url() -> String {
-    std::env::var("CONCORD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("CONCORD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A running server and what a test needs to talk to it.
@@ -69,17 +69,34 @@ impl Reply {
     /// Asserts the status and returns the body.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
         &self.body
     }
 
     /// Asserts an error status and code.
     #[track_caller]
     pub fn expect_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
-        assert_eq!(self.code(), code, "unexpected error code; body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected error code; body: {}",
+            self.body
+        );
         assert!(
-            self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "error without a message: {}",
             self.body
         );
@@ -94,13 +111,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, pg_database) = match backend {
-        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("concord.db").display()), None),
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("concord.db").display()),
+            None,
+        ),
         Backend::Postgres => {
             let (url, name) = create_pg_database().await;
             (url, Some(name))
         }
     };
-    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
     config.database.url = Some(database_url.clone().into());
     adjust(&mut config);
     start(config, backend, dir, database_url, pg_database).await
@@ -113,14 +136,16 @@ async fn start(
     database_url: String,
     pg_database: Option<String>,
 ) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = App::build(config).await.expect("server builds");
-    let setup_token = app
-        .setup_url(addr)
-        .await
-        .expect("setup url")
-        .map(|url| url.rsplit_once("token=").map(|(_, t)| t.to_owned()).expect("token in setup url"));
+    let setup_token = app.setup_url(addr).await.expect("setup url").map(|url| {
+        url.rsplit_once("token=")
+            .map(|(_, t)| t.to_owned())
+            .expect("token in setup url")
+    });
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.serve(listener, async move {
@@ -130,7 +155,6 @@ async fn start(
         .expect("server runs");
     });
     TestApp {
-
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         setup_token,
@@ -148,8 +172,13 @@ async fn create_pg_database() -> (String, String) {
     use sqlx::Connection;
     let admin = postgres_admin_url();
     let name = format!("concord_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL reachable for tests");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL reachable for tests");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
     let mut url = url::Url::parse(&admin).expect("postgres url");
     url.set_path(&name);
     (url.to_string(), name)
@@ -158,11 +187,18 @@ async fn create_pg_database() -> (String, String) {
 fn drop_pg_database(name: String) {
     let admin = postgres_admin_url();
     let _ = std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
         rt.block_on(async move {
             use sqlx::Connection;
             if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
             }
         });
     })
@@ -194,7 +230,10 @@ impl TestApp {
     /// Stops this server and starts a new one on the same database and data dir.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let mut config = Config { data_dir: self.data_dir.clone(), ..Config::default() };
+        let mut config = Config {
+            data_dir: self.data_dir.clone(),
+            ..Config::default()
+        };
         config.database.url = Some(self.database_url.clone().into());
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
         let pg = self.pg_database.take();
@@ -202,7 +241,13 @@ impl TestApp {
     }
 
     /// Sends a request; `token` is a bearer access token.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -232,7 +277,10 @@ impl TestApp {
 
     /// Creates the first administrator with the setup token and signs in.
     pub async fn bootstrap_admin(&self) -> Session {
-        let token = self.setup_token.clone().expect("a fresh server offers setup");
+        let token = self
+            .setup_token
+            .clone()
+            .expect("a fresh server offers setup");
         self.post(
             "/api/v1/setup",
             None,
@@ -245,7 +293,13 @@ impl TestApp {
 
     /// Signs in, asserting success.
     pub async fn login(&self, email: &str, password: &str) -> Session {
-        let r = self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await;
+        let r = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
         session(r.expect(200))
     }
 
@@ -263,17 +317,33 @@ impl TestApp {
 
     /// Creates a workspace as `owner`; returns its id.
     pub async fn create_workspace(&self, owner: &Session, name: &str) -> String {
-        let r = self.post("/api/v1/workspaces", Some(&owner.access), json!({"name": name})).await;
+        let r = self
+            .post(
+                "/api/v1/workspaces",
+                Some(&owner.access),
+                json!({"name": name}),
+            )
+            .await;
         r.expect(201)["id"].as_str().expect("id").to_owned()
     }
 
     /// Adds an existing account to a workspace through an invitation it accepts.
     pub async fn add_member(&self, by: &Session, workspace: &str, member: &Session, role: &str) {
         let inv = self
-            .post(&format!("/api/v1/workspaces/{workspace}/invitations"), Some(&by.access), json!({"role": role}))
+            .post(
+                &format!("/api/v1/workspaces/{workspace}/invitations"),
+                Some(&by.access),
+                json!({"role": role}),
+            )
             .await;
         let token = inv.expect(201)["token"].as_str().expect("token").to_owned();
-        self.post(&format!("/api/v1/invitations/{token}/accept"), Some(&member.access), json!({})).await.expect(201);
+        self.post(
+            &format!("/api/v1/invitations/{token}/accept"),
+            Some(&member.access),
+            json!({}),
+        )
+        .await
+        .expect(201);
     }
 }
 
@@ -281,13 +351,31 @@ pub async fn reply(resp: reqwest::Response) -> Reply {
     let status = resp.status();
     let headers = resp.headers().clone();
     let text = resp.text().await.expect("body");
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-    Reply { status, headers, body }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn session(body: &Value) -> Session {
-    let s = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("{k} in {body}")).to_owned();
-    Session { user_id: s("user_id"), session_id: s("session_id"), access: s("access_token"), refresh: s("refresh_token") }
+    let s = |k: &str| {
+        body[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k} in {body}"))
+            .to_owned()
+    };
+    Session {
+        user_id: s("user_id"),
+        session_id: s("session_id"),
+        access: s("access_token"),
+        refresh: s("refresh_token"),
+    }
 }
 
 /// Declares a test body once and runs it on SQLite and on PostgreSQL.

@@ -56,13 +56,20 @@ async fn both_backends_define_the_same_tables_and_columns() {
     let pg = spawn_app(Backend::Postgres).await;
     let a = sqlite_schema(&sqlite.database_url).await;
     let b = postgres_schema(&pg.database_url).await;
-    assert!(a.contains_key("users") && a.contains_key("sessions"), "{a:?}");
+    assert!(
+        a.contains_key("users") && a.contains_key("sessions"),
+        "{a:?}"
+    );
     assert_eq!(a, b, "SQLite and PostgreSQL migrations disagree");
     let _ = postgres_admin_url();
 }
 
 async fn open(app: &crate::harness::TestApp, events: EventBus) -> Store {
-    let options = StoreOptions { url: app.database_url.clone(), max_connections: 4, max_batch: 64 };
+    let options = StoreOptions {
+        url: app.database_url.clone(),
+        max_connections: 4,
+        max_batch: 64,
+    };
     Store::open(&options, events).await.unwrap()
 }
 
