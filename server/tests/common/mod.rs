@@ -84,8 +84,10 @@ impl Env {
     }
 
     pub fn config(&self) -> Config {
-        let mut config = Config::default();
-        config.data_dir = self.data_dir();
+        let mut config = Config {
+            data_dir: self.data_dir(),
+            ..Config::default()
+        };
         config.database.url = Some(serde_json::from_value::<Secret>(json!(self.url)).unwrap());
         config.auth.lockout_threshold = 3;
         config.audit.checkpoint_every = 5;
@@ -216,7 +218,10 @@ impl TestApp {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(token);
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -255,7 +260,13 @@ impl TestApp {
         body
     }
 
-    pub async fn create_user(&self, admin: &str, email: &str, name: &str, role: Option<&str>) -> Value {
+    pub async fn create_user(
+        &self,
+        admin: &str,
+        email: &str,
+        name: &str,
+        role: Option<&str>,
+    ) -> Value {
         let (status, body) = self
             .post(
                 "/api/v1/users",
@@ -288,5 +299,8 @@ impl TestApp {
 }
 
 pub fn token(pair: &Value) -> String {
-    pair["access_token"].as_str().expect("access token").to_owned()
+    pair["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
 }
