@@ -9,6 +9,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod config;
 pub mod crypto;
 pub mod domain;
