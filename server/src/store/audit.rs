@@ -108,37 +108,51 @@ const COLUMNS: &str =
     "seq, id, occurred_at, actor_type, actor_id, session_id, action, target_type, target_id, \
                        workspace_id, outcome, subject, ip_enc, details_enc, prev_hash, hash";
 
-/// Appends an entry (the writer's job only).
-pub(crate) async fn insert(
+/// Entries per multi-row INSERT (16 parameters each, well under both backends' limits).
+const INSERT_CHUNK: usize = 64;
+
+/// Appends chained entries `(seq, fields, prev_hash, hash)` with one statement per chunk
+/// (the writer's job only).
+pub(crate) async fn insert_many(
     conn: &mut Conn<'_>,
-    seq: i64,
-    f: &AuditFields,
-    prev_hash: &[u8],
-    hash: &[u8],
+    rows: &[(i64, AuditFields, Vec<u8>, Vec<u8>)],
 ) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-    );
-    on!(conn, |c| sqlx::query(&sql)
-        .bind(seq)
-        .bind(&f.id)
-        .bind(&f.occurred_at)
-        .bind(&f.actor_type)
-        .bind(&f.actor_id)
-        .bind(&f.session_id)
-        .bind(&f.action)
-        .bind(&f.target_type)
-        .bind(&f.target_id)
-        .bind(&f.workspace_id)
-        .bind(&f.outcome)
-        .bind(&f.subject)
-        .bind(&f.ip_enc)
-        .bind(&f.details_enc)
-        .bind(prev_hash)
-        .bind(hash)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 16;
+            let params: Vec<String> = (1..=16).map(|k| format!("${}", b + k)).collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&params.join(", "));
+            sql.push(')');
+        }
+        on!(conn, |c| {
+            let mut q = sqlx::query(&sql);
+            for (seq, f, prev, hash) in chunk {
+                q = q
+                    .bind(*seq)
+                    .bind(&f.id)
+                    .bind(&f.occurred_at)
+                    .bind(&f.actor_type)
+                    .bind(&f.actor_id)
+                    .bind(&f.session_id)
+                    .bind(&f.action)
+                    .bind(&f.target_type)
+                    .bind(&f.target_id)
+                    .bind(&f.workspace_id)
+                    .bind(&f.outcome)
+                    .bind(&f.subject)
+                    .bind(&f.ip_enc)
+                    .bind(&f.details_enc)
+                    .bind(prev)
+                    .bind(hash);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

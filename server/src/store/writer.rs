@@ -198,13 +198,15 @@ async fn append_audit(
         head.checkpointed = audit::last_checkpoint_seq(&mut tx.conn()).await?;
         head.loaded = true;
     }
+    let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
         let seq = head.seq + 1;
-        let hash = chain::entry_hash(&head.hash, seq, &entry.fields);
-        audit::insert(&mut tx.conn(), seq, &entry.fields, &head.hash, &hash).await?;
+        let hash = chain::entry_hash(&head.hash, seq, &entry.fields).to_vec();
+        let prev = std::mem::replace(&mut head.hash, hash.clone());
         head.seq = seq;
-        head.hash = hash.to_vec();
+        rows.push((seq, entry.fields, prev, hash));
     }
+    audit::insert_many(&mut tx.conn(), &rows).await?;
     let Some(signer) = checkpointing.signer.get() else {
         return Ok(());
     };
