@@ -51,7 +51,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
 
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{auth, health, invitations, setup, users, workspaces};
+    use routes::{audit, auth, health, invitations, setup, users, workspaces};
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
         .routes(routes!(health::healthz))
@@ -80,6 +80,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::revoke_invitation))
         .routes(routes!(invitations::preview))
         .routes(routes!(invitations::accept))
+        .routes(routes!(audit::events))
+        .routes(routes!(audit::export))
         .split_for_parts()
 }
 

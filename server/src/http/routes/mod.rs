@@ -1,5 +1,6 @@
 //! One module per resource; each handler parses its input, calls one service, shapes output.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod invitations;
