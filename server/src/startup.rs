@@ -18,6 +18,7 @@ use crate::auth::{AuthService, KeyError, PasswordHasher, SigningKeys, TokenIssue
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::http::state::AppState;
+use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
 
@@ -33,6 +34,9 @@ pub enum StartupError {
     /// Seeding or preparing setup failed.
     #[error("{0}")]
     Service(#[from] crate::error::Error),
+    /// Single sign-on could not be set up.
+    #[error(transparent)]
+    Sso(#[from] crate::sso::SsoSetupError),
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
@@ -142,12 +146,21 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let bound = listener.local_addr()?;
+        // Redirect URIs name the public base, which may depend on the bound address.
+        let public_base = self.config.public_base(bound);
+        let sso = SsoService::new(
+            &self.config.sso,
+            self.store.clone(),
+            self.auth.clone(),
+            &public_base,
+        )?;
         let state = AppState {
             auth: self.auth.clone(),
+            sso: Arc::new(sso),
             accounts: self.accounts.clone(),
             workspaces: self.workspaces.clone(),
             store: self.store.clone(),
-            public_base: Arc::from(self.config.public_base(bound)),
+            public_base: Arc::from(public_base),
             metrics: crate::telemetry::metrics_handle(),
         };
         let app = crate::http::app(

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::accounts::AccountService;
 use crate::auth::AuthService;
+use crate::sso::SsoService;
 use crate::store::Store;
 use crate::workspaces::WorkspaceService;
 
@@ -14,6 +15,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Accounts.
     pub accounts: AccountService,
+    /// Single sign-on.
+    pub sso: Arc<SsoService>,
     /// Workspaces, members, roles, invitations.
     pub workspaces: WorkspaceService,
     /// For readiness checks and pool metrics; handlers never query it.
