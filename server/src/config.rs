@@ -502,8 +502,10 @@ fn toml_string(config: &Config) -> String {
 
 fn write_toml(out: &mut String, prefix: &str, value: &serde_json::Value) {
     let Some(map) = value.as_object() else { return };
-    let is_table_array =
-        |v: &serde_json::Value| v.as_array().is_some_and(|a| a.iter().any(|e| e.is_object()));
+    let is_table_array = |v: &serde_json::Value| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|e| e.is_object()))
+    };
     let is_table = |v: &serde_json::Value| v.is_object() || is_table_array(v);
     for (k, v) in map.iter().filter(|(_, v)| !is_table(v)) {
         if !v.is_null() {

@@ -28,7 +28,9 @@ pub enum Error {
     #[error("this refresh token was already used; the session has been revoked")]
     RefreshTokenReused,
     /// The account belongs to a workspace that requires single sign-on.
-    #[error("a workspace you belong to requires single sign-on; sign in through your identity provider")]
+    #[error(
+        "a workspace you belong to requires single sign-on; sign in through your identity provider"
+    )]
     SsoRequired,
     /// Single sign-on failed; nothing was signed in.
     #[error("{message}")]

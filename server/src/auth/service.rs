@@ -135,8 +135,13 @@ impl PendingSession {
             sso_id_token: self.origin.sso_id_token,
         };
         sessions::insert(&mut tx.conn(), &record).await?;
-        sessions::insert_refresh_token(&mut tx.conn(), &token_hash(&self.refresh), self.id, self.now)
-            .await?;
+        sessions::insert_refresh_token(
+            &mut tx.conn(),
+            &token_hash(&self.refresh),
+            self.id,
+            self.now,
+        )
+        .await?;
         tx.emit(DomainEvent::SessionStarted {
             user_id: user,
             session_id: self.id,
@@ -421,11 +426,13 @@ impl AuthService {
         let record = sessions::by_id(&mut conn.conn(), session).await?;
         drop(conn);
         self.revoke_session(actor, user, session, "logout").await?;
-        Ok(record.map_or_else(SessionOrigin::password, |r| SessionOrigin {
-            auth_method: r.auth_method,
-            sso_sid: r.sso_sid,
-            sso_id_token: r.sso_id_token,
-        }))
+        Ok(
+            record.map_or_else(SessionOrigin::password, |r| SessionOrigin {
+                auth_method: r.auth_method,
+                sso_sid: r.sso_sid,
+                sso_id_token: r.sso_id_token,
+            }),
+        )
     }
 
     /// The live sessions of `owner`, for the owner or an admin.

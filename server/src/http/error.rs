@@ -112,9 +112,7 @@ impl From<Error> for ApiError {
             },
             Error::Forbidden(_) => ApiError::new(S::FORBIDDEN, "forbidden", message),
             Error::SsoRequired => ApiError::new(S::FORBIDDEN, "sso_required", message),
-            Error::SsoFailed {
-                code, upstream, ..
-            } => {
+            Error::SsoFailed { code, upstream, .. } => {
                 let status = if upstream {
                     S::BAD_GATEWAY
                 } else {

@@ -160,12 +160,23 @@ mod tests {
         let claims = serde_json::json!({"groups": ["eng", "eng-leads", 7]});
         let grants = desired_grants(Some(&mapping), claims.as_object().unwrap()).unwrap();
         assert_eq!(grants.len(), 2);
-        assert_eq!((grants[0].workspace.as_str(), grants[0].role.as_str()), ("eng", "admin"));
+        assert_eq!(
+            (grants[0].workspace.as_str(), grants[0].role.as_str()),
+            ("eng", "admin")
+        );
         let single = serde_json::json!({"groups": "ops"});
         let grants = desired_grants(Some(&mapping), single.as_object().unwrap()).unwrap();
-        assert_eq!(grants, vec![Grant { workspace: "ops".into(), role: "guest".into() }]);
+        assert_eq!(
+            grants,
+            vec![Grant {
+                workspace: "ops".into(),
+                role: "guest".into()
+            }]
+        );
         let none = serde_json::json!({});
-        assert!(desired_grants(Some(&mapping), none.as_object().unwrap()).unwrap().is_empty());
+        assert!(desired_grants(Some(&mapping), none.as_object().unwrap())
+            .unwrap()
+            .is_empty());
         assert!(desired_grants(None, none.as_object().unwrap()).is_none());
     }
 }

@@ -12,8 +12,7 @@ use chrono::{Duration, Utc};
 use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim};
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, CsrfToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope, TokenResponse,
-    UserInfoClaims,
+    PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope, TokenResponse, UserInfoClaims,
 };
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -144,7 +143,10 @@ impl SsoService {
         client: ClientInfo,
     ) -> Result<TokenPair, Error> {
         let Some(state) = params.state.filter(|s| !s.is_empty() && s.len() <= 512) else {
-            return Err(refused("sso_state_mismatch", "the sign-in response carries no state"));
+            return Err(refused(
+                "sso_state_mismatch",
+                "the sign-in response carries no state",
+            ));
         };
         // Taken before anything else, so a replayed or failed callback can never be retried.
         let state_hash = token_hash(&state);
@@ -166,14 +168,16 @@ impl SsoService {
         if pending.provider != provider.config.id {
             return Err(mismatch());
         }
-        let browser_ok = browser_token.is_some_and(|t| {
-            bool::from(token_hash(&t).ct_eq(&pending.browser_hash))
-        });
+        let browser_ok =
+            browser_token.is_some_and(|t| bool::from(token_hash(&t).ct_eq(&pending.browser_hash)));
         if !browser_ok {
             return Err(mismatch());
         }
         if pending.expires_at < Utc::now() {
-            return Err(refused("sso_state_expired", "the sign-in took too long; start again"));
+            return Err(refused(
+                "sso_state_expired",
+                "the sign-in took too long; start again",
+            ));
         }
         if let Some(error) = params.error {
             tracing::info!(%error, description = ?params.error_description, "provider refused the sign-in");
@@ -183,7 +187,10 @@ impl SsoService {
             ));
         }
         let Some(code) = params.code.filter(|c| !c.is_empty()) else {
-            return Err(refused("sso_code_missing", "the sign-in response carries no code"));
+            return Err(refused(
+                "sso_code_missing",
+                "the sign-in response carries no code",
+            ));
         };
         let metadata = provider.metadata(false).await?;
         if let Some(iss) = params.iss {
@@ -194,9 +201,7 @@ impl SsoService {
                 ));
             }
         }
-        let identity = self
-            .exchange(provider, &metadata, code, pending)
-            .await?;
+        let identity = self.exchange(provider, &metadata, code, pending).await?;
         self.sign_in(provider, identity, client).await
     }
 
@@ -230,9 +235,12 @@ impl SsoService {
                     )
                 }
             })?;
-        let id_token = response
-            .id_token()
-            .ok_or_else(|| upstream("sso_id_token_missing", "the identity provider sent no ID token"))?;
+        let id_token = response.id_token().ok_or_else(|| {
+            upstream(
+                "sso_id_token_missing",
+                "the identity provider sent no ID token",
+            )
+        })?;
         let nonce = Nonce::new(pending.nonce);
         let verified = {
             let verifier = client.id_token_verifier();
@@ -307,7 +315,8 @@ impl SsoService {
         let link_by_email = provider.config.allow_email_linking;
         let jit = provider.config.jit_provisioning;
         let source = provider.membership_source();
-        let grants = claims::desired_grants(provider.config.claim_mapping.as_ref(), &identity.extra);
+        let grants =
+            claims::desired_grants(provider.config.claim_mapping.as_ref(), &identity.extra);
         let pending = self.auth.begin_session(
             SessionOrigin {
                 auth_method: provider.auth_method(),
@@ -371,7 +380,12 @@ async fn resolve_account(
         .as_deref()
         .map(|e| Email::parse("email", e))
         .transpose()
-        .map_err(|_| refused("sso_email_invalid", "the identity provider sent an unusable email address"))?;
+        .map_err(|_| {
+            refused(
+                "sso_email_invalid",
+                "the identity provider sent an unusable email address",
+            )
+        })?;
     let existing = match &email {
         Some(email) => users::by_email_lookup(&mut tx.conn(), &email.lookup_key()).await?,
         None => None,
@@ -414,13 +428,23 @@ async fn resolve_account(
             "the identity provider did not share an email address, which a new account needs",
         ));
     };
-    let fallback = email.as_str().split('@').next().unwrap_or("user").to_owned();
+    let fallback = email
+        .as_str()
+        .split('@')
+        .next()
+        .unwrap_or("user")
+        .to_owned();
     let name = identity
         .name
         .as_deref()
         .and_then(|n| DisplayName::parse("name", n).ok())
         .or_else(|| DisplayName::parse("name", &fallback).ok())
-        .ok_or_else(|| refused("sso_name_invalid", "the identity provider sent an unusable name"))?;
+        .ok_or_else(|| {
+            refused(
+                "sso_name_invalid",
+                "the identity provider sent an unusable name",
+            )
+        })?;
     let user_id = UserId::generate();
     users::insert(
         &mut tx.conn(),
@@ -436,7 +460,10 @@ async fn resolve_account(
     )
     .await
     .map_err(|e| match e {
-        StoreError::Constraint(_) => refused("sso_account_exists", "an account with this email already exists"),
+        StoreError::Constraint(_) => refused(
+            "sso_account_exists",
+            "an account with this email already exists",
+        ),
         other => Error::Store(other),
     })?;
     sso_store::insert_identity(
@@ -463,9 +490,10 @@ fn id_token_error(err: ClaimsVerificationError) -> Error {
             "sso_nonce_mismatch",
             "the ID token was not issued for this sign-in (nonce mismatch)",
         ),
-        ClaimsVerificationError::Expired(_) => {
-            refused("sso_token_expired", "the ID token has expired; sign in again")
-        }
+        ClaimsVerificationError::Expired(_) => refused(
+            "sso_token_expired",
+            "the ID token has expired; sign in again",
+        ),
         ClaimsVerificationError::InvalidAudience(_) => refused(
             "sso_wrong_audience",
             "the ID token was issued for another application",

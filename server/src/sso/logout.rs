@@ -171,13 +171,17 @@ impl SsoService {
             return Err(invalid("the logout token is not recent"));
         }
         if !claims.events.contains_key(BACKCHANNEL_EVENT) {
-            return Err(invalid("the logout token lacks the back-channel logout event"));
+            return Err(invalid(
+                "the logout token lacks the back-channel logout event",
+            ));
         }
         if claims.nonce.is_some() {
             return Err(invalid("a logout token must not carry a nonce"));
         }
         if claims.sub.is_none() && claims.sid.is_none() {
-            return Err(invalid("the logout token names neither a subject nor a session"));
+            return Err(invalid(
+                "the logout token names neither a subject nor a session",
+            ));
         }
         Ok(claims)
     }

@@ -36,8 +36,12 @@ pub(crate) struct ExtraClaims(pub serde_json::Map<String, serde_json::Value>);
 impl AdditionalClaims for ExtraClaims {}
 
 /// An ID token whose extra claims are kept.
-pub(crate) type OidcIdToken =
-    IdToken<ExtraClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+pub(crate) type OidcIdToken = IdToken<
+    ExtraClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 
 type TokenFields = IdTokenFields<
     ExtraClaims,
@@ -159,4 +163,3 @@ impl Provider {
         .set_redirect_uri(self.redirect_uri.clone())
     }
 }
-

@@ -59,7 +59,8 @@ pub struct RefreshRecord {
     pub used_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at, \
+const COLUMNS: &str =
+    "id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at, \
                        revoked_at, revoked_reason, sso_sid, sso_id_token";
 
 /// Stores a new session.
@@ -242,7 +243,8 @@ pub async fn revoke_sso(
     }
     let select = "SELECT id, user_id FROM sessions WHERE auth_method = $1 AND revoked_at IS NULL \
                   AND ($2 IS NULL OR sso_sid = $2) AND ($3 IS NULL OR user_id = $3)";
-    let select_pg = "SELECT id, user_id FROM sessions WHERE auth_method = $1 AND revoked_at IS NULL \
+    let select_pg =
+        "SELECT id, user_id FROM sessions WHERE auth_method = $1 AND revoked_at IS NULL \
                      AND ($2::text IS NULL OR sso_sid = $2) AND ($3::uuid IS NULL OR user_id = $3)";
     let found: Vec<(SessionId, UserId)> = match conn {
         Conn::Sqlite(c) => {

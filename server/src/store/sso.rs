@@ -44,7 +44,8 @@ pub async fn insert_login_state(
     conn: &mut Conn<'_>,
     s: &LoginStateRecord,
 ) -> Result<(), StoreError> {
-    let sql = "INSERT INTO sso_login_states (state_hash, provider, browser_hash, nonce, pkce_verifier, \
+    let sql =
+        "INSERT INTO sso_login_states (state_hash, provider, browser_hash, nonce, pkce_verifier, \
                created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
     on!(conn, |c| sqlx::query(sql)
         .bind(&s.state_hash)
@@ -65,7 +66,8 @@ pub async fn take_login_state(
     conn: &mut Conn<'_>,
     state_hash: &[u8],
 ) -> Result<Option<LoginStateRecord>, StoreError> {
-    let sql = "SELECT state_hash, provider, browser_hash, nonce, pkce_verifier, created_at, expires_at \
+    let sql =
+        "SELECT state_hash, provider, browser_hash, nonce, pkce_verifier, created_at, expires_at \
                FROM sso_login_states WHERE state_hash = $1";
     let found: Option<LoginStateRecord> = on!(conn, |c| sqlx::query_as(sql)
         .bind(state_hash)

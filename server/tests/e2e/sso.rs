@@ -38,11 +38,24 @@ impl Idp {
         let log = std::fs::File::create(dir.path().join("provider.log")).expect("log file");
         let mut child = tokio::process::Command::new("node")
             .arg(&script)
-            .args(["--port", "0", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
+            .args([
+                "--port",
+                "0",
+                "--client-id",
+                CLIENT_ID,
+                "--client-secret",
+                CLIENT_SECRET,
+            ])
             .arg("--accounts")
             .arg(&accounts)
-            .args(["--redirect-uri", &format!("{base}/auth/oidc/{PROVIDER}/callback")])
-            .args(["--backchannel-logout-uri", &format!("{base}/auth/oidc/{PROVIDER}/backchannel-logout")])
+            .args([
+                "--redirect-uri",
+                &format!("{base}/auth/oidc/{PROVIDER}/callback"),
+            ])
+            .args([
+                "--backchannel-logout-uri",
+                &format!("{base}/auth/oidc/{PROVIDER}/backchannel-logout"),
+            ])
             .args(["--post-logout-redirect-uri", &format!("{base}/")])
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -56,19 +69,28 @@ impl Idp {
             .expect("provider starts in time")
             .expect("provider stdout")
             .unwrap_or_else(|| {
-                let log = std::fs::read_to_string(dir.path().join("provider.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(dir.path().join("provider.log")).unwrap_or_default();
                 panic!("provider exited: {log}")
             });
+        // The provider keeps writing notices to stdout; keep reading so it never hits a closed pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let issuer = serde_json::from_str::<Value>(&line).expect("issuer line")["issuer"]
             .as_str()
             .expect("issuer")
             .to_owned();
-        Idp { issuer, accounts, _child: child, _dir: dir }
+        Idp {
+            issuer,
+            accounts,
+            _child: child,
+            _dir: dir,
+        }
     }
 
     /// Sets the claims the provider returns for `login` from now on.
     fn set_account(&self, login: &str, claims: Value) {
-        let mut all: Value = serde_json::from_str(&std::fs::read_to_string(&self.accounts).unwrap()).unwrap();
+        let mut all: Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.accounts).unwrap()).unwrap();
         all[login] = claims;
         std::fs::write(&self.accounts, all.to_string()).unwrap();
     }
@@ -102,7 +124,9 @@ impl Idp {
 
 /// Concord and its identity provider, wired to each other.
 async fn spawn_with_idp(backend: Backend) -> (TestApp, Idp) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().unwrap());
     let idp = Idp::start(&base).await;
     let provider = idp.provider_config();
@@ -119,12 +143,21 @@ struct Browser {
 }
 
 fn resolve(current: &str, location: &str) -> String {
-    url::Url::parse(current).unwrap().join(location).unwrap().to_string()
+    url::Url::parse(current)
+        .unwrap()
+        .join(location)
+        .unwrap()
+        .to_string()
 }
 
 fn location(resp: &reqwest::Response) -> String {
     let current = resp.url().to_string();
-    let loc = resp.headers().get("location").expect("a redirect").to_str().unwrap();
+    let loc = resp
+        .headers()
+        .get("location")
+        .expect("a redirect")
+        .to_str()
+        .unwrap();
     resolve(&current, loc)
 }
 
@@ -145,14 +178,26 @@ fn with_param(url: &str, name: &str, value: &str) -> String {
     let mut url = url::Url::parse(url).unwrap();
     let pairs: Vec<(String, String)> = url
         .query_pairs()
-        .map(|(k, v)| if k == name { (k.into_owned(), value.to_owned()) } else { (k.into_owned(), v.into_owned()) })
+        .map(|(k, v)| {
+            if k == name {
+                (k.into_owned(), value.to_owned())
+            } else {
+                (k.into_owned(), v.into_owned())
+            }
+        })
         .collect();
     url.query_pairs_mut().clear().extend_pairs(pairs);
     url.to_string()
 }
 
 fn param(url: &str, name: &str) -> String {
-    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).expect(name).1.into_owned()
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .expect(name)
+        .1
+        .into_owned()
 }
 
 impl Browser {
@@ -167,8 +212,17 @@ impl Browser {
 
     /// Opens Concord's login route; returns the provider URL it redirects to.
     async fn begin(&self, app: &TestApp) -> String {
-        let resp = self.http.get(format!("{}/auth/oidc/{PROVIDER}/login", app.base)).send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), 303, "login redirects to the provider");
+        let resp = self
+            .http
+            .get(format!("{}/auth/oidc/{PROVIDER}/login", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            303,
+            "login redirects to the provider"
+        );
         location(&resp)
     }
 
@@ -188,14 +242,28 @@ impl Browser {
             let page = resp.url().to_string();
             let html = resp.text().await.unwrap();
             let form: Vec<(&str, &str)> = if html.contains("name=\"login\"") {
-                vec![("prompt", "login"), ("login", login), ("password", "any password")]
+                vec![
+                    ("prompt", "login"),
+                    ("login", login),
+                    ("password", "any password"),
+                ]
             } else if html.contains("value=\"consent\"") {
                 vec![("prompt", "consent")]
             } else {
                 panic!("unexpected provider page at {page}: {html}");
             };
-            let resp = self.http.post(resolve(&page, &form_action(&html))).form(&form).send().await.unwrap();
-            assert!(resp.status().is_redirection(), "form submitted: {}", resp.status());
+            let resp = self
+                .http
+                .post(resolve(&page, &form_action(&html)))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                resp.status().is_redirection(),
+                "form submitted: {}",
+                resp.status()
+            );
             url = location(&resp);
         }
         panic!("the provider never redirected back");
@@ -215,7 +283,11 @@ impl Browser {
     /// Ends the provider session at its end-session URL, confirming the provider's prompt.
     async fn end_provider_session(&self, end_session_url: &str) {
         let resp = self.http.get(end_session_url).send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), 200, "the provider asks for confirmation");
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "the provider asks for confirmation"
+        );
         let page = resp.url().to_string();
         let html = resp.text().await.unwrap();
         let xsrf = hidden(&html, "xsrf").expect("xsrf field");
@@ -226,12 +298,19 @@ impl Browser {
             .send()
             .await
             .unwrap();
-        assert!(resp.status().is_redirection(), "logout confirmed: {}", resp.status());
+        assert!(
+            resp.status().is_redirection(),
+            "logout confirmed: {}",
+            resp.status()
+        );
     }
 }
 
 /// Waits for a committed event that `pick` recognises.
-async fn expect_event<T>(events: &mut broadcast::Receiver<DomainEvent>, mut pick: impl FnMut(&DomainEvent) -> Option<T>) -> T {
+async fn expect_event<T>(
+    events: &mut broadcast::Receiver<DomainEvent>,
+    mut pick: impl FnMut(&DomainEvent) -> Option<T>,
+) -> T {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let event = events.recv().await.expect("event bus open");
@@ -246,7 +325,9 @@ async fn expect_event<T>(events: &mut broadcast::Receiver<DomainEvent>, mut pick
 
 async fn failure_code(events: &mut broadcast::Receiver<DomainEvent>) -> String {
     expect_event(events, |e| match e {
-        DomainEvent::SsoSignInFailed { provider, code } if provider == PROVIDER => Some(code.clone()),
+        DomainEvent::SsoSignInFailed { provider, code } if provider == PROVIDER => {
+            Some(code.clone())
+        }
         _ => None,
     })
     .await
@@ -256,7 +337,12 @@ async fn user_emails(app: &TestApp, admin: &Session) -> Vec<String> {
     let list = app.get("/api/v1/users", &admin.access).await;
     let body = list.expect(200).clone();
     let items = body.get("items").cloned().unwrap_or(body);
-    items.as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap().to_owned()).collect()
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn my_roles(app: &TestApp, who: &Session) -> Vec<(String, String)> {
@@ -266,14 +352,22 @@ async fn my_roles(app: &TestApp, who: &Session) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| (w["slug"].as_str().unwrap().to_owned(), w["role"].as_str().unwrap().to_owned()))
+        .map(|w| {
+            (
+                w["slug"].as_str().unwrap().to_owned(),
+                w["role"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     roles.sort();
     roles
 }
 
 fn roles(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 macro_rules! with_idp {
@@ -486,7 +580,9 @@ crate::harness::both_backends! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_provider_is_a_clear_error() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
@@ -505,7 +601,9 @@ async fn an_unreachable_provider_is_a_clear_error() {
     })
     .await;
     let mut events = app.events.subscribe();
-    let r = app.call(Method::GET, "/auth/oidc/down/login", None, None).await;
+    let r = app
+        .call(Method::GET, "/auth/oidc/down/login", None, None)
+        .await;
     r.expect_error(502, "sso_provider_unavailable");
     let code = expect_event(&mut events, |e| match e {
         DomainEvent::SsoSignInFailed { provider, code } if provider == "down" => Some(code.clone()),
@@ -513,5 +611,7 @@ async fn an_unreachable_provider_is_a_clear_error() {
     })
     .await;
     assert_eq!(code, "sso_provider_unavailable");
-    app.call(Method::GET, "/auth/oidc/nobody/login", None, None).await.expect_error(404, "not_found");
+    app.call(Method::GET, "/auth/oidc/nobody/login", None, None)
+        .await
+        .expect_error(404, "not_found");
 }

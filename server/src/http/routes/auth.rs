@@ -66,7 +66,10 @@ pub struct SignedOut {
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "signed out"),
         (status = 200, body = SignedOut, description = "signed out of a single sign-on session")))]
-pub async fn logout(State(state): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Response, ApiError> {
     let origin = state.auth.logout(&actor).await?;
     let url = state
         .sso

@@ -68,13 +68,16 @@ pub async fn login(
     ApiPath(provider): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let redirect = state.sso.start_login(&provider).await?;
-    let secure = if state.sso.secure_cookies() { "; Secure" } else { "" };
+    let secure = if state.sso.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{BROWSER_COOKIE}={}; Path=/auth/oidc/{provider}/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
         redirect.browser_token, redirect.max_age_seconds
     );
-    let location = HeaderValue::from_str(&redirect.url)
-        .map_err(|e| ApiError::internal(&e))?;
+    let location = HeaderValue::from_str(&redirect.url).map_err(|e| ApiError::internal(&e))?;
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?;
     Ok(no_store(
         (
@@ -157,6 +160,9 @@ pub async fn set_workspace_rule(
     ApiJson(req): ApiJson<WorkspaceSsoRequest>,
 ) -> Result<axum::Json<WorkspaceSsoView>, ApiError> {
     Ok(axum::Json(
-        state.sso.set_workspace_rule(&actor, id, req.required).await?,
+        state
+            .sso
+            .set_workspace_rule(&actor, id, req.required)
+            .await?,
     ))
 }
