@@ -48,7 +48,7 @@ pub(crate) fn desired_grants(
         mapping
             .rules
             .iter()
-            .filter(|rule| values.iter().any(|v| *v == rule.value))
+            .filter(|rule| values.contains(&rule.value))
             .map(|rule| Grant {
                 workspace: rule.workspace.clone(),
                 role: rule.role.clone(),
