@@ -104,6 +104,8 @@ pub struct Config {
     pub keys: KeysConfig,
     /// The audit log.
     pub audit: AuditConfig,
+    /// Single sign-on through OpenID Connect providers.
+    pub sso: SsoConfig,
 }
 
 /// Encryption keys: where the key-encryption key comes from and when data keys rotate.
@@ -194,6 +196,74 @@ pub struct HttpConfig {
     pub request_timeout_seconds: u64,
 }
 
+/// Single sign-on: the OpenID Connect providers people may sign in with.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsoConfig {
+    /// Configured providers (`[[sso.providers]]`), each with its own id.
+    pub providers: Vec<SsoProviderConfig>,
+}
+
+/// One OpenID Connect provider.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoProviderConfig {
+    /// URL slug naming the provider in routes (`/auth/oidc/{id}/login`): a-z, 0-9 and `-`.
+    pub id: String,
+    /// Name shown on the sign-in page.
+    pub display_name: String,
+    /// Issuer URL; its `/.well-known/openid-configuration` is discovered.
+    pub issuer_url: String,
+    /// Client id registered at the provider.
+    pub client_id: String,
+    /// Client secret registered at the provider.
+    pub client_secret: Secret,
+    /// Scopes requested besides `openid`.
+    #[serde(default = "default_sso_scopes")]
+    pub scopes: Vec<String>,
+    /// Whether a first sign-in may attach to an existing account with the same, provider-verified
+    /// email. Off by default: an account is otherwise only ever reached through its own link.
+    #[serde(default)]
+    pub allow_email_linking: bool,
+    /// Whether a first sign-in with an unknown identity creates an account.
+    #[serde(default = "default_true")]
+    pub jit_provisioning: bool,
+    /// Workspace memberships derived from a claim, re-applied at every sign-in.
+    #[serde(default)]
+    pub claim_mapping: Option<ClaimMappingConfig>,
+}
+
+/// Maps values of one claim (such as `groups`) to workspace roles.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimMappingConfig {
+    /// The claim holding a string or a list of strings.
+    pub claim: String,
+    /// Rules in order; for one workspace, the first rule whose value the claim holds wins.
+    #[serde(default)]
+    pub rules: Vec<ClaimRuleConfig>,
+}
+
+/// One claim value mapped to a role in a workspace.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRuleConfig {
+    /// The claim value (for example a group name).
+    pub value: String,
+    /// The workspace, by slug or id.
+    pub workspace: String,
+    /// A role usable in that workspace (`admin`, `member`, `guest` or a custom role).
+    pub role: String,
+}
+
+fn default_sso_scopes() -> Vec<String> {
+    vec!["email".into(), "profile".into()]
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// Logging.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -217,6 +287,7 @@ impl Default for Config {
             log: LogConfig::default(),
             keys: KeysConfig::default(),
             audit: AuditConfig::default(),
+            sso: SsoConfig::default(),
         }
     }
 }
@@ -290,6 +361,7 @@ const ENV_SECTIONS: &[&str] = &[
     "log",
     "keys",
     "audit",
+    "sso",
 ];
 
 impl Config {
@@ -389,6 +461,68 @@ impl Config {
                 return invalid("public_url", "must be an http or https URL");
             }
         }
+        self.validate_sso()
+    }
+
+    fn validate_sso(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in self.sso.providers.iter().enumerate() {
+            let key = |field: &str| format!("sso.providers[{i}].{field}");
+            let invalid = |field: &str, why: &str| {
+                Err(ConfigError::Invalid(format!("{}: {why}", key(field))))
+            };
+            let slug_ok = (1..=40).contains(&p.id.len())
+                && p.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !slug_ok {
+                return invalid("id", "must be 1 to 40 characters of a-z, 0-9 and '-'");
+            }
+            if !seen.insert(p.id.as_str()) {
+                return invalid("id", "is used by another provider");
+            }
+            if p.display_name.trim().is_empty() {
+                return invalid("display_name", "is required");
+            }
+            if url::Url::parse(&p.issuer_url)
+                .map(|u| !matches!(u.scheme(), "http" | "https"))
+                .unwrap_or(true)
+            {
+                return invalid("issuer_url", "must be an http or https URL");
+            }
+            if self.mode == Mode::Production && !p.issuer_url.starts_with("https://") {
+                return invalid("issuer_url", "must use https in production");
+            }
+            if p.client_id.is_empty() {
+                return invalid("client_id", "is required");
+            }
+            if p.client_secret.expose().is_empty() {
+                return invalid("client_secret", "is required");
+            }
+            if p.scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+                return invalid("scopes", "each scope must be one non-empty word");
+            }
+            if let Some(mapping) = &p.claim_mapping {
+                if mapping.claim.is_empty() {
+                    return invalid("claim_mapping.claim", "is required");
+                }
+                for (j, rule) in mapping.rules.iter().enumerate() {
+                    let field = format!("claim_mapping.rules[{j}]");
+                    if rule.value.is_empty() || rule.workspace.is_empty() {
+                        return invalid(&field, "value and workspace are required");
+                    }
+                    if rule.role == "owner" {
+                        return invalid(
+                            &format!("{field}.role"),
+                            "the owner role is granted by people, not by claim mapping",
+                        );
+                    }
+                    if crate::domain::RoleName::parse("role", &rule.role).is_err() {
+                        return invalid(&format!("{field}.role"), "is not a role name");
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -432,19 +566,34 @@ fn toml_string(config: &Config) -> String {
 
 fn write_toml(out: &mut String, prefix: &str, value: &serde_json::Value) {
     let Some(map) = value.as_object() else { return };
-    for (k, v) in map.iter().filter(|(_, v)| !v.is_object()) {
+    let is_table_array = |v: &serde_json::Value| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|e| e.is_object()))
+    };
+    let is_table = |v: &serde_json::Value| v.is_object() || is_table_array(v);
+    for (k, v) in map.iter().filter(|(_, v)| !is_table(v)) {
         if !v.is_null() {
             out.push_str(&format!("{k} = {v}\n"));
         }
     }
-    for (k, v) in map.iter().filter(|(_, v)| v.is_object()) {
+    for (k, v) in map.iter().filter(|(_, v)| is_table(v)) {
         let name = if prefix.is_empty() {
             k.clone()
         } else {
             format!("{prefix}.{k}")
         };
-        out.push_str(&format!("\n[{name}]\n"));
-        write_toml(out, &name, v);
+        match v.as_array() {
+            Some(items) => {
+                for item in items {
+                    out.push_str(&format!("\n[[{name}]]\n"));
+                    write_toml(out, &name, item);
+                }
+            }
+            None => {
+                out.push_str(&format!("\n[{name}]\n"));
+                write_toml(out, &name, v);
+            }
+        }
     }
 }
 

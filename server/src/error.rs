@@ -27,6 +27,21 @@ pub enum Error {
     /// A refresh token was presented a second time; its whole session is now revoked.
     #[error("this refresh token was already used; the session has been revoked")]
     RefreshTokenReused,
+    /// The account belongs to a workspace that requires single sign-on.
+    #[error(
+        "a workspace you belong to requires single sign-on; sign in through your identity provider"
+    )]
+    SsoRequired,
+    /// Single sign-on failed; nothing was signed in.
+    #[error("{message}")]
+    SsoFailed {
+        /// Stable code (`sso_state_mismatch`, `sso_nonce_mismatch`, ...).
+        code: &'static str,
+        /// What happened, in words a user can act on.
+        message: String,
+        /// Whether the provider, not the request, is at fault.
+        upstream: bool,
+    },
     /// Too many failed attempts; try again later.
     #[error("too many failed sign-in attempts; try again in {retry_after_seconds} seconds")]
     Throttled {

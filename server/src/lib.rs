@@ -2,7 +2,7 @@
 //!
 //! The crate is the whole server as a library; the `concord` binary is a thin command line
 //! over it. Layers go one way: `http` (transport) calls services (`auth`, `accounts`,
-//! `workspaces`, with `rbac` deciding), which call `store` (the only SQL). Committed changes
+//! `workspaces`, `sso`, with `rbac` deciding), which call `store` (the only SQL). Committed changes
 //! are published on the `events` bus. Personal data is encrypted through `crypto`, and every
 //! action leaves a hash-chained record through `audit`, both inside the same write. See ARCHITECTURE.md for the map and its invariants.
 
@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod rbac;
+pub mod sso;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

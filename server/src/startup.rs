@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::crypto::{CryptoError, Keyring};
 use crate::events::EventBus;
 use crate::http::state::AppState;
+use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
 
@@ -41,6 +42,9 @@ pub enum StartupError {
     /// Seeding or preparing setup failed.
     #[error("{0}")]
     Service(#[from] crate::error::Error),
+    /// Single sign-on could not be set up.
+    #[error(transparent)]
+    Sso(#[from] crate::sso::SsoSetupError),
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
@@ -48,6 +52,7 @@ pub enum StartupError {
 
 /// A built, not yet serving, Concord.
 pub struct App {
+    auditor: Auditor,
     config: Arc<Config>,
     store: Store,
     events: EventBus,
@@ -109,8 +114,9 @@ impl App {
             config.auth.users_can_create_workspaces,
             auditor.clone(),
         );
-        let audit = AuditService::new(store.clone(), auditor);
+        let audit = AuditService::new(store.clone(), auditor.clone());
         Ok(App {
+            auditor,
             config: Arc::new(config),
             store,
             events,
@@ -191,14 +197,24 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let bound = listener.local_addr()?;
+        // Redirect URIs name the public base, which may depend on the bound address.
+        let public_base = self.config.public_base(bound);
+        let sso = SsoService::new(
+            &self.config.sso,
+            self.store.clone(),
+            self.auth.clone(),
+            self.auditor.clone(),
+            &public_base,
+        )?;
         let going_away = CancellationToken::new();
         let state = AppState {
             auth: self.auth.clone(),
+            sso: Arc::new(sso),
             accounts: self.accounts.clone(),
             workspaces: self.workspaces.clone(),
             audit: self.audit.clone(),
             store: self.store.clone(),
-            public_base: Arc::from(self.config.public_base(bound)),
+            public_base: Arc::from(public_base),
             metrics: crate::telemetry::metrics_handle(),
             going_away: going_away.clone(),
         };

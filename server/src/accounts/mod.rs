@@ -398,7 +398,42 @@ pub(crate) async fn insert_user(
     password_hash: &str,
     by: Option<UserId>,
 ) -> Result<UserRecord, Error> {
-    let index = keyring.email_index(&account.email.lookup_key());
+    let profile = Profile {
+        email: &account.email,
+        display_name: &account.display_name,
+    };
+    insert_profile(
+        tx,
+        keyring,
+        id,
+        profile,
+        system_role,
+        Some(password_hash),
+        by,
+    )
+    .await
+}
+
+/// Who an account is: its email and display name.
+pub(crate) struct Profile<'a> {
+    /// Email address.
+    pub email: &'a Email,
+    /// Display name.
+    pub display_name: &'a DisplayName,
+}
+
+/// Inserts an account (with or without a password) with its personal data encrypted under
+/// its own key and its email findable through the blind index.
+pub(crate) async fn insert_profile(
+    tx: &mut Tx,
+    keyring: &Keyring,
+    id: UserId,
+    profile: Profile<'_>,
+    system_role: Option<crate::domain::RoleId>,
+    password_hash: Option<&str>,
+    by: Option<UserId>,
+) -> Result<UserRecord, Error> {
+    let index = keyring.email_index(&profile.email.lookup_key());
     let row = id.to_string();
     let scope = Scope::User(id);
     let email_enc = keyring
@@ -406,7 +441,7 @@ pub(crate) async fn insert_user(
             tx,
             &scope,
             users_aad(&row, "email"),
-            account.email.as_str().as_bytes(),
+            profile.email.as_str().as_bytes(),
         )
         .await?;
     let display_name_enc = keyring
@@ -414,7 +449,7 @@ pub(crate) async fn insert_user(
             tx,
             &scope,
             users_aad(&row, "display_name"),
-            account.display_name.as_str().as_bytes(),
+            profile.display_name.as_str().as_bytes(),
         )
         .await?;
     let new = NewUser {
@@ -422,7 +457,7 @@ pub(crate) async fn insert_user(
         email_enc: &email_enc,
         email_index: &index,
         display_name_enc: &display_name_enc,
-        password_hash: Some(password_hash),
+        password_hash,
         system_role_id: system_role,
         now: Utc::now(),
     };

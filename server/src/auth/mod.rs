@@ -13,7 +13,9 @@ mod tokens;
 
 pub use keys::{KeyError, SigningKeys};
 pub use password::PasswordHasher;
-pub use service::{AuthService, ClientInfo, SessionView, TokenPair};
+pub use service::{
+    AuthService, ClientInfo, PendingSession, SessionOrigin, SessionView, StartedSession, TokenPair,
+};
 pub use tokens::{AccessClaims, TokenError, TokenIssuer};
 
 use rand::RngCore;

@@ -7,13 +7,24 @@ use serde::Serialize;
 
 use super::throttle::{self, Policy};
 use super::{random_token, token_hash, PasswordHasher, TokenError, TokenIssuer};
+use base64::Engine;
+
 use crate::audit::{Auditor, Event, Outcome};
+use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{Email, Password, SessionId, UserId};
 use crate::error::Error;
 use crate::events::DomainEvent;
-use crate::rbac::{Action, Actor, Resource};
+use crate::rbac::{builtin, Action, Actor, Resource};
 use crate::store::sessions::{self, SessionRecord};
-use crate::store::{users, Store, Tx};
+use crate::store::{sso, users, Store, Tx};
+
+fn id_token_aad(row: &str) -> Aad<'_> {
+    Aad {
+        table: "sessions",
+        row,
+        column: "sso_id_token",
+    }
+}
 
 /// Where a request came from, kept with the session.
 #[derive(Clone, Debug, Default)]
@@ -72,6 +83,109 @@ pub struct AuthService {
     auditor: Auditor,
 }
 
+/// How a session began: the method kept with it and, for single sign-on, the provider's session.
+#[derive(Clone, Debug)]
+pub struct SessionOrigin {
+    /// `password` or `oidc:<provider>`.
+    pub auth_method: String,
+    /// The provider's session id, so a back-channel logout can find this session.
+    pub sso_sid: Option<String>,
+    /// The provider's ID token, the `id_token_hint` of a later provider logout.
+    pub sso_id_token: Option<String>,
+}
+
+impl SessionOrigin {
+    /// A password sign-in.
+    pub fn password() -> SessionOrigin {
+        SessionOrigin {
+            auth_method: "password".into(),
+            sso_sid: None,
+            sso_id_token: None,
+        }
+    }
+}
+
+/// A session prepared by [`AuthService::begin_session`], not stored yet.
+pub struct PendingSession {
+    keyring: Keyring,
+    id: SessionId,
+    refresh: String,
+    origin: SessionOrigin,
+    client: ClientInfo,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// A stored session and its first refresh token; valid once its write commits.
+pub struct StartedSession {
+    user_id: UserId,
+    session_id: SessionId,
+    refresh: String,
+}
+
+impl StartedSession {
+    /// The new session's id.
+    pub fn session_id(&self) -> SessionId {
+        self.session_id
+    }
+}
+
+impl PendingSession {
+    /// The id the session will have.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// Stores the session for `user` with its first refresh token inside `tx` and emits
+    /// [`DomainEvent::SessionStarted`].
+    pub async fn store(self, tx: &mut Tx, user: UserId) -> Result<StartedSession, Error> {
+        // The provider's ID token carries personal claims: kept only encrypted, for the
+        // `id_token_hint` of a later logout at the provider.
+        let sso_id_token = match &self.origin.sso_id_token {
+            Some(token) => {
+                let row = self.id.to_string();
+                let sealed = self
+                    .keyring
+                    .encrypt(tx, &Scope::User(user), id_token_aad(&row), token.as_bytes())
+                    .await?;
+                Some(base64::engine::general_purpose::STANDARD.encode(sealed))
+            }
+            None => None,
+        };
+        let record = SessionRecord {
+            id: self.id,
+            user_id: user,
+            auth_method: self.origin.auth_method,
+            user_agent: self.client.user_agent,
+            ip: self.client.ip.map(|ip| ip.to_string()),
+            created_at: self.now,
+            last_used_at: self.now,
+            expires_at: self.expires_at,
+            revoked_at: None,
+            revoked_reason: None,
+            sso_sid: self.origin.sso_sid,
+            sso_id_token,
+        };
+        sessions::insert(&mut tx.conn(), &record).await?;
+        sessions::insert_refresh_token(
+            &mut tx.conn(),
+            &token_hash(&self.refresh),
+            self.id,
+            self.now,
+        )
+        .await?;
+        tx.emit(DomainEvent::SessionStarted {
+            user_id: user,
+            session_id: self.id,
+        });
+        Ok(StartedSession {
+            user_id: user,
+            session_id: self.id,
+            refresh: self.refresh,
+        })
+    }
+}
+
 enum RefreshOutcome {
     Rotated { user: UserId, session: SessionId },
     Reused,
@@ -125,8 +239,9 @@ impl AuthService {
         let user = users::by_email_index(&mut conn.conn(), &index).await?;
         drop(conn);
         let known = user.as_ref().map(|u| u.id);
+        let client_ip = client.ip;
         let attempt = |outcome, reason: &str| {
-            let event = Event::anonymous("auth.sign_in", outcome, client.ip)
+            let event = Event::anonymous("auth.sign_in", outcome, client_ip)
                 .details(serde_json::json!({ "reason": reason }));
             match known {
                 Some(id) => event.target("user", id).subject(id),
@@ -183,43 +298,66 @@ impl AuthService {
             }
         };
         let user_id = user.id;
-        let session_id = SessionId::generate();
-        let refresh = random_token();
-        let refresh_hash = token_hash(&refresh);
-        let expires_at = now + self.session_lifetime;
+        let break_glass = user.system_role_id == Some(builtin::SYSTEM_ADMIN);
+        let pending = self.begin_session(SessionOrigin::password(), client);
         let auditor = self.auditor.clone();
         let signed_in = attempt(Outcome::Allowed, "password")
-            .as_user(user_id, Some(session_id.to_string()))
-            .target("session", session_id);
-        self.store
+            .as_user(user_id, Some(pending.id().to_string()))
+            .target("session", pending.id());
+        let refused = attempt(Outcome::Denied, "sso_required").as_user(user_id, None);
+        let started = self
+            .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
+                    if sso::required_workspaces_of(&mut tx.conn(), user_id).await? > 0 {
+                        if !break_glass {
+                            auditor.record_kept(tx, refused).await?;
+                            return Err(Error::SsoRequired);
+                        }
+                        tracing::warn!(%user_id, "password sign-in of a system admin despite required single sign-on");
+                    }
                     throttle::clear_account(&mut tx.conn(), &keys).await?;
                     auditor.record(tx, signed_in).await?;
-                    let record = SessionRecord {
-                        id: session_id,
-                        user_id,
-                        auth_method: "password".into(),
-                        user_agent: client.user_agent,
-                        ip: client.ip.map(|ip| ip.to_string()),
-                        created_at: now,
-                        last_used_at: now,
-                        expires_at,
-                        revoked_at: None,
-                        revoked_reason: None,
-                    };
-                    sessions::insert(&mut tx.conn(), &record).await?;
-                    sessions::insert_refresh_token(&mut tx.conn(), &refresh_hash, session_id, now)
-                        .await?;
-                    tx.emit(DomainEvent::SessionStarted {
-                        user_id,
-                        session_id,
-                    });
-                    Ok::<_, Error>(())
+                    pending.store(tx, user_id).await
                 })
             })
             .await?;
-        self.pair(user_id, session_id, refresh)
+        self.token_pair(started)
+    }
+
+    /// Prepares a new session begun by `origin`; store it with [`PendingSession::store`] inside
+    /// a write, then turn the result into tokens with [`AuthService::token_pair`].
+    pub fn begin_session(&self, origin: SessionOrigin, client: ClientInfo) -> PendingSession {
+        let now = Utc::now();
+        PendingSession {
+            keyring: self.auditor.keyring().clone(),
+            id: SessionId::generate(),
+            refresh: random_token(),
+            origin,
+            client,
+            now,
+            expires_at: now + self.session_lifetime,
+        }
+    }
+
+    /// Starts a session for `user` in a write of its own and returns its token pair.
+    pub async fn start_session(
+        &self,
+        user: UserId,
+        origin: SessionOrigin,
+        client: ClientInfo,
+    ) -> Result<TokenPair, Error> {
+        let pending = self.begin_session(origin, client);
+        let started = self
+            .store
+            .write(move |tx: &mut Tx| Box::pin(async move { pending.store(tx, user).await }))
+            .await?;
+        self.token_pair(started)
+    }
+
+    /// The token pair of a session stored (and committed) through [`PendingSession::store`].
+    pub fn token_pair(&self, started: StartedSession) -> Result<TokenPair, Error> {
+        self.pair(started.user_id, started.session_id, started.refresh)
     }
 
     /// Exchanges a refresh token for a new pair. A token used twice revokes its session.
@@ -373,12 +511,42 @@ impl AuthService {
         }
     }
 
-    /// Ends the actor's current session.
-    pub async fn logout(&self, actor: &Actor) -> Result<(), Error> {
+    /// Ends the actor's current session; returns how it began (its method and, for single
+    /// sign-on, the provider's ID token) so the provider session can be ended too.
+    pub async fn logout(&self, actor: &Actor) -> Result<SessionOrigin, Error> {
         let (Some(user), Some(session)) = (actor.user_id(), actor.session_id()) else {
             return Err(Error::unauthenticated("unauthenticated", "sign in first"));
         };
-        self.revoke_session(actor, user, session, "logout").await
+        let mut conn = self.store.reader().await?;
+        let record = sessions::by_id(&mut conn.conn(), session).await?;
+        let sso_id_token = match record.as_ref().and_then(|r| r.sso_id_token.as_deref()) {
+            Some(stored) => {
+                let row = session.to_string();
+                let sealed = base64::engine::general_purpose::STANDARD
+                    .decode(stored)
+                    .map_err(|_| Error::Internal("stored ID token is not base64".into()))?;
+                let keyring = self.auditor.keyring();
+                let token = keyring
+                    .decrypt_text(
+                        &mut conn.conn(),
+                        &Scope::User(user),
+                        id_token_aad(&row),
+                        &sealed,
+                    )
+                    .await?;
+                Some(token)
+            }
+            None => None,
+        };
+        drop(conn);
+        self.revoke_session(actor, user, session, "logout").await?;
+        Ok(
+            record.map_or_else(SessionOrigin::password, |r| SessionOrigin {
+                auth_method: r.auth_method,
+                sso_sid: r.sso_sid,
+                sso_id_token,
+            }),
+        )
     }
 
     /// The live sessions of `owner`, for the owner or an admin.

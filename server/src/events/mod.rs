@@ -69,6 +69,30 @@ pub enum DomainEvent {
         workspace_id: WorkspaceId,
         invitation_id: InvitationId,
     },
+    /// Someone signed in through single sign-on.
+    SsoSignedIn {
+        user_id: UserId,
+        session_id: SessionId,
+        provider: String,
+        /// Whether this sign-in created the account.
+        account_created: bool,
+    },
+    /// A single sign-on attempt was refused; no session was created.
+    SsoSignInFailed {
+        provider: String,
+        /// The stable error code the user was given.
+        code: String,
+    },
+    /// An account was linked to an identity at a provider.
+    SsoIdentityLinked { user_id: UserId, provider: String },
+    /// A back-channel logout token was refused.
+    SsoLogoutRejected { provider: String, code: String },
+    /// A workspace started or stopped requiring single sign-on.
+    WorkspaceSsoRequirementChanged {
+        workspace_id: WorkspaceId,
+        required: bool,
+        by: Option<UserId>,
+    },
     /// A custom role was defined.
     RoleCreated {
         workspace_id: WorkspaceId,

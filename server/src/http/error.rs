@@ -111,6 +111,15 @@ impl From<Error> for ApiError {
                 ..ApiError::new(S::TOO_MANY_REQUESTS, "too_many_attempts", message)
             },
             Error::Forbidden(_) => ApiError::new(S::FORBIDDEN, "forbidden", message),
+            Error::SsoRequired => ApiError::new(S::FORBIDDEN, "sso_required", message),
+            Error::SsoFailed { code, upstream, .. } => {
+                let status = if upstream {
+                    S::BAD_GATEWAY
+                } else {
+                    S::UNAUTHORIZED
+                };
+                ApiError::new(status, code, message)
+            }
             Error::Refused { code, .. } => ApiError::new(S::UNPROCESSABLE_ENTITY, code, message),
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
             Error::Conflict { code, .. } => ApiError::new(S::CONFLICT, code, message),

@@ -45,13 +45,17 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/setup"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/api/v1/auth/providers"),
+    ("GET", "/auth/oidc/{provider}/login"),
+    ("GET", "/auth/oidc/{provider}/callback"),
+    ("POST", "/auth/oidc/{provider}/backchannel-logout"),
     ("GET", "/api/v1/invitations/{token}"),
     ("POST", "/api/v1/invitations/{token}/accept"),
 ];
 
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{audit, auth, health, invitations, setup, users, workspaces};
+    use routes::{audit, auth, health, invitations, setup, sso, users, workspaces};
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
         .routes(routes!(health::healthz))
@@ -61,6 +65,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
+        .routes(routes!(sso::providers))
+        .routes(routes!(sso::login))
+        .routes(routes!(sso::callback))
+        .routes(routes!(sso::backchannel_logout))
         .routes(routes!(users::get_me))
         .routes(routes!(users::my_sessions))
         .routes(routes!(users::list_users, users::create_user))
@@ -78,6 +86,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::roles, workspaces::create_role))
         .routes(routes!(workspaces::invitations, workspaces::invite))
         .routes(routes!(workspaces::revoke_invitation))
+        .routes(routes!(sso::workspace_rule, sso::set_workspace_rule))
         .routes(routes!(invitations::preview))
         .routes(routes!(invitations::accept))
         .routes(routes!(audit::events))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::accounts::AccountService;
 use crate::audit::service::AuditService;
 use crate::auth::AuthService;
+use crate::sso::SsoService;
 use crate::store::Store;
 use crate::workspaces::WorkspaceService;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Accounts.
     pub accounts: AccountService,
+    /// Single sign-on.
+    pub sso: Arc<SsoService>,
     /// Workspaces, members, roles, invitations.
     pub workspaces: WorkspaceService,
     /// The audit log for compliance officers.

@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod roles;
 pub mod sessions;
 pub mod setup;
+pub mod sso;
 pub mod throttle;
 pub mod users;
 pub mod workspaces;

@@ -31,6 +31,10 @@ pub struct SessionRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Why it was revoked.
     pub revoked_reason: Option<String>,
+    /// The provider's session id (`sid`) for single sign-on sessions that carry one.
+    pub sso_sid: Option<String>,
+    /// The provider's ID token, kept as the `id_token_hint` of a later provider logout.
+    pub sso_id_token: Option<String>,
 }
 
 /// What request authentication needs to know about a session.
@@ -56,12 +60,13 @@ pub struct RefreshRecord {
 }
 
 const COLUMNS: &str =
-    "id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at, revoked_at, revoked_reason";
+    "id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at, \
+                       revoked_at, revoked_reason, sso_sid, sso_id_token";
 
 /// Stores a new session.
 pub async fn insert(conn: &mut Conn<'_>, s: &SessionRecord) -> Result<(), StoreError> {
-    let sql = "INSERT INTO sessions (id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    let sql = "INSERT INTO sessions (id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at, \
+               sso_sid, sso_id_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     on!(conn, |c| sqlx::query(sql)
         .bind(s.id)
         .bind(s.user_id)
@@ -71,6 +76,8 @@ pub async fn insert(conn: &mut Conn<'_>, s: &SessionRecord) -> Result<(), StoreE
         .bind(s.created_at)
         .bind(s.last_used_at)
         .bind(s.expires_at)
+        .bind(&s.sso_sid)
+        .bind(&s.sso_id_token)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -219,4 +226,49 @@ pub async fn revoke_all(
         .await
         .map(|r| r.rows_affected()))?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Revokes the live sessions begun through `auth_method` (an `oidc:<provider>` method) that
+/// match the provider session `sid` and/or the account `user`; returns them with their owners.
+pub async fn revoke_sso(
+    conn: &mut Conn<'_>,
+    auth_method: &str,
+    sid: Option<&str>,
+    user: Option<UserId>,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<Vec<(SessionId, UserId)>, StoreError> {
+    if sid.is_none() && user.is_none() {
+        return Ok(Vec::new());
+    }
+    let select = "SELECT id, user_id FROM sessions WHERE auth_method = $1 AND revoked_at IS NULL \
+                  AND ($2 IS NULL OR sso_sid = $2) AND ($3 IS NULL OR user_id = $3)";
+    let select_pg =
+        "SELECT id, user_id FROM sessions WHERE auth_method = $1 AND revoked_at IS NULL \
+                     AND ($2::text IS NULL OR sso_sid = $2) AND ($3::uuid IS NULL OR user_id = $3)";
+    let found: Vec<(SessionId, UserId)> = match conn {
+        Conn::Sqlite(c) => {
+            sqlx::query_as(select)
+                .bind(auth_method)
+                .bind(sid)
+                .bind(user)
+                .fetch_all(&mut **c)
+                .await?
+        }
+        Conn::Pg(c) => {
+            sqlx::query_as(select_pg)
+                .bind(auth_method)
+                .bind(sid)
+                .bind(user)
+                .fetch_all(&mut **c)
+                .await?
+        }
+    };
+    let mut revoked = Vec::new();
+    for (id, owner) in found {
+        if revoke(conn, id, now, reason).await? {
+            revoked.push((id, owner));
+        }
+    }
+    Ok(revoked)
 }

@@ -201,3 +201,66 @@ pub async fn count_with_role(
         .await)?;
     Ok(row.0)
 }
+
+/// The workspace with this slug.
+pub async fn by_slug(
+    conn: &mut Conn<'_>,
+    slug: &str,
+) -> Result<Option<WorkspaceRecord>, StoreError> {
+    let sql = "SELECT id, name, slug, created_by, created_at FROM workspaces WHERE slug = $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(slug)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// A user's membership in a workspace: role and where it came from (`manual`, `sso:<provider>`).
+pub async fn membership(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    user: UserId,
+) -> Result<Option<(RoleId, String)>, StoreError> {
+    let sql = "SELECT role_id, source FROM memberships WHERE workspace_id = $1 AND user_id = $2";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(workspace)
+        .bind(user)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Adds a member and records where the membership came from.
+pub async fn add_member_from(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    user: UserId,
+    role: RoleId,
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO memberships (workspace_id, user_id, role_id, created_at, source) \
+               VALUES ($1, $2, $3, $4, $5)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(workspace)
+        .bind(user)
+        .bind(role)
+        .bind(now)
+        .bind(source)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A user's memberships that came from `source`, with their roles.
+pub async fn memberships_from(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    source: &str,
+) -> Result<Vec<(WorkspaceId, RoleId)>, StoreError> {
+    let sql = "SELECT workspace_id, role_id FROM memberships WHERE user_id = $1 AND source = $2";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(user)
+        .bind(source)
+        .fetch_all(c)
+        .await)?)
+}

@@ -37,6 +37,8 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub backend: Backend,
+    /// The server's committed domain events.
+    pub events: concord::events::EventBus,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     pg_database: Option<String>,
@@ -109,6 +111,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Spawns a server after letting the test adjust its configuration.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    spawn_app_on(backend, listener, adjust).await
+}
+
+/// Spawns a server on a listener the test bound first (so it knows the server's address, for
+/// example to register callback URLs elsewhere, before configuring it).
+pub async fn spawn_app_on(
+    backend: Backend,
+    listener: tokio::net::TcpListener,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, pg_database) = match backend {
         Backend::Sqlite => (
@@ -126,7 +141,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     };
     config.database.url = Some(database_url.clone().into());
     adjust(&mut config);
-    start(config, backend, dir, database_url, pg_database).await
+    start(config, backend, dir, database_url, pg_database, listener).await
 }
 
 async fn start(
@@ -135,12 +150,11 @@ async fn start(
     dir: tempfile::TempDir,
     database_url: String,
     pg_database: Option<String>,
+    listener: tokio::net::TcpListener,
 ) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = App::build(config).await.expect("server builds");
+    let events = app.events().clone();
     let setup_token = app.setup_url(addr).await.expect("setup url").map(|url| {
         url.rsplit_once("token=")
             .map(|(_, t)| t.to_owned())
@@ -161,6 +175,7 @@ async fn start(
         data_dir: dir.path().to_owned(),
         database_url,
         backend,
+        events,
         shutdown: Some(tx),
         server: Some(server),
         pg_database,
@@ -237,7 +252,32 @@ impl TestApp {
         config.database.url = Some(self.database_url.clone().into());
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
         let pg = self.pg_database.take();
-        start(config, self.backend, dir, self.database_url.clone(), pg).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        start(
+            config,
+            self.backend,
+            dir,
+            self.database_url.clone(),
+            pg,
+            listener,
+        )
+        .await
+    }
+
+    /// Folds SQLite's write-ahead log into the database file, so a scan of the file sees
+    /// everything written.
+    pub async fn checkpoint_sqlite(&self) {
+        use sqlx::Connection;
+        if self.backend == Backend::Sqlite {
+            let mut c = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .expect("sqlite");
+            let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut c)
+                .await;
+        }
     }
 
     /// Sends a request; `token` is a bearer access token.

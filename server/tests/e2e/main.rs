@@ -10,5 +10,6 @@ mod operations;
 mod rbac;
 mod route_coverage;
 mod sessions;
+mod sso;
 mod storage;
 mod tokens;

@@ -2,7 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 
 use crate::auth::TokenPair;
 use crate::http::error::ApiError;
@@ -53,13 +54,29 @@ pub async fn refresh(
     Ok(axum::Json(state.auth.refresh(&req.refresh_token).await?))
 }
 
-/// Sign out: end the current session.
+/// After signing out of a single sign-on session: where to end the provider's session too.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedOut {
+    /// The provider's end-session URL (with `id_token_hint`); send the browser there.
+    pub end_session_url: String,
+}
+
+/// Sign out: end the current session. For a single sign-on session, the answer names the
+/// provider's end-session URL (RP-initiated logout).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "signed out")))]
+    responses((status = 204, description = "signed out"),
+        (status = 200, body = SignedOut, description = "signed out of a single sign-on session")))]
 pub async fn logout(
     State(state): State<AppState>,
     Auth(actor): Auth,
-) -> Result<StatusCode, ApiError> {
-    state.auth.logout(&actor).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Response, ApiError> {
+    let origin = state.auth.logout(&actor).await?;
+    let url = state
+        .sso
+        .end_session_url(&origin.auth_method, origin.sso_id_token.as_deref())
+        .await;
+    Ok(match url {
+        Some(end_session_url) => axum::Json(SignedOut { end_session_url }).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }

@@ -5,5 +5,6 @@ pub mod auth;
 pub mod health;
 pub mod invitations;
 pub mod setup;
+pub mod sso;
 pub mod users;
 pub mod workspaces;

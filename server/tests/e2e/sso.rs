@@ -1,0 +1,630 @@
+//! Single sign-on against a real OpenID Connect provider: the certified `oidc-provider` npm
+//! package (`tests/oidc/provider.mjs`) runs as a child process on a loopback port with a static
+//! client, and a cookie-keeping HTTP client plays the browser, following every redirect by hand
+//! through the provider's development login and consent forms.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use concord::config::{ClaimMappingConfig, ClaimRuleConfig, Config, SsoProviderConfig};
+use concord::events::DomainEvent;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::broadcast;
+
+use crate::harness::{reply, session, spawn_app_on, Backend, Reply, Session, TestApp, PASSWORD};
+
+const PROVIDER: &str = "test";
+const CLIENT_ID: &str = "concord";
+const CLIENT_SECRET: &str = "concord-test-secret";
+
+/// The identity provider process; killed when dropped.
+struct Idp {
+    issuer: String,
+    accounts: PathBuf,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Idp {
+    /// Starts the provider with its client's URLs under Concord's `base`.
+    async fn start(base: &str) -> Idp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let accounts = dir.path().join("accounts.json");
+        std::fs::write(&accounts, "{}").expect("accounts file");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/oidc/provider.mjs");
+        let log = std::fs::File::create(dir.path().join("provider.log")).expect("log file");
+        let mut child = tokio::process::Command::new("node")
+            .arg(&script)
+            .args([
+                "--port",
+                "0",
+                "--client-id",
+                CLIENT_ID,
+                "--client-secret",
+                CLIENT_SECRET,
+            ])
+            .arg("--accounts")
+            .arg(&accounts)
+            .args([
+                "--redirect-uri",
+                &format!("{base}/auth/oidc/{PROVIDER}/callback"),
+            ])
+            .args([
+                "--backchannel-logout-uri",
+                &format!("{base}/auth/oidc/{PROVIDER}/backchannel-logout"),
+            ])
+            .args(["--post-logout-redirect-uri", &format!("{base}/")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs tests/oidc/provider.mjs (run npm ci in tests/oidc)");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("provider starts in time")
+            .expect("provider stdout")
+            .unwrap_or_else(|| {
+                let log =
+                    std::fs::read_to_string(dir.path().join("provider.log")).unwrap_or_default();
+                panic!("provider exited: {log}")
+            });
+        // The provider keeps writing notices to stdout; keep reading so it never hits a closed pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let issuer = serde_json::from_str::<Value>(&line).expect("issuer line")["issuer"]
+            .as_str()
+            .expect("issuer")
+            .to_owned();
+        Idp {
+            issuer,
+            accounts,
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    /// Sets the claims the provider returns for `login` from now on.
+    fn set_account(&self, login: &str, claims: Value) {
+        let mut all: Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.accounts).unwrap()).unwrap();
+        all[login] = claims;
+        std::fs::write(&self.accounts, all.to_string()).unwrap();
+    }
+
+    fn provider_config(&self) -> SsoProviderConfig {
+        let rule = |value: &str, workspace: &str, role: &str| ClaimRuleConfig {
+            value: value.into(),
+            workspace: workspace.into(),
+            role: role.into(),
+        };
+        SsoProviderConfig {
+            id: PROVIDER.into(),
+            display_name: "Test Identity Provider".into(),
+            issuer_url: self.issuer.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.to_owned().into(),
+            scopes: vec!["email".into(), "profile".into(), "groups".into()],
+            allow_email_linking: false,
+            jit_provisioning: true,
+            claim_mapping: Some(ClaimMappingConfig {
+                claim: "groups".into(),
+                rules: vec![
+                    rule("eng-admins", "eng", "admin"),
+                    rule("eng", "eng", "member"),
+                    rule("ops", "ops", "member"),
+                ],
+            }),
+        }
+    }
+}
+
+/// Concord and its identity provider, wired to each other.
+async fn spawn_with_idp(backend: Backend) -> (TestApp, Idp) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let idp = Idp::start(&base).await;
+    let provider = idp.provider_config();
+    let app = spawn_app_on(backend, listener, move |config: &mut Config| {
+        config.sso.providers = vec![provider];
+    })
+    .await;
+    (app, idp)
+}
+
+/// A browser: keeps cookies, follows nothing by itself.
+struct Browser {
+    http: reqwest::Client,
+}
+
+fn resolve(current: &str, location: &str) -> String {
+    url::Url::parse(current)
+        .unwrap()
+        .join(location)
+        .unwrap()
+        .to_string()
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    let current = resp.url().to_string();
+    let loc = resp
+        .headers()
+        .get("location")
+        .expect("a redirect")
+        .to_str()
+        .unwrap();
+    resolve(&current, loc)
+}
+
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").expect("a form") + "action=\"".len();
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end].replace("&amp;", "&")
+}
+
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}
+
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            if k == name {
+                (k.into_owned(), value.to_owned())
+            } else {
+                (k.into_owned(), v.into_owned())
+            }
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
+fn param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .expect(name)
+        .1
+        .into_owned()
+}
+
+impl Browser {
+    fn new() -> Browser {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser { http }
+    }
+
+    /// Opens Concord's login route; returns the provider URL it redirects to.
+    async fn begin(&self, app: &TestApp) -> String {
+        let resp = self
+            .http
+            .get(format!("{}/auth/oidc/{PROVIDER}/login", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            303,
+            "login redirects to the provider"
+        );
+        location(&resp)
+    }
+
+    /// Walks the provider's pages (login form, consent form) from `url` as `login` until the
+    /// provider redirects back to Concord's callback; returns that callback URL, unvisited.
+    async fn authorize(&self, app: &TestApp, mut url: String, login: &str) -> String {
+        let callback = format!("{}/auth/oidc/{PROVIDER}/callback", app.base);
+        for _ in 0..20 {
+            if url.starts_with(&callback) {
+                return url;
+            }
+            let resp = self.http.get(&url).send().await.unwrap();
+            if resp.status().is_redirection() {
+                url = location(&resp);
+                continue;
+            }
+            let page = resp.url().to_string();
+            let html = resp.text().await.unwrap();
+            let form: Vec<(&str, &str)> = if html.contains("name=\"login\"") {
+                vec![
+                    ("prompt", "login"),
+                    ("login", login),
+                    ("password", "any password"),
+                ]
+            } else if html.contains("value=\"consent\"") {
+                vec![("prompt", "consent")]
+            } else {
+                panic!("unexpected provider page at {page}: {html}");
+            };
+            let resp = self
+                .http
+                .post(resolve(&page, &form_action(&html)))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                resp.status().is_redirection(),
+                "form submitted: {}",
+                resp.status()
+            );
+            url = location(&resp);
+        }
+        panic!("the provider never redirected back");
+    }
+
+    async fn get(&self, url: &str) -> Reply {
+        reply(self.http.get(url).send().await.unwrap()).await
+    }
+
+    /// A whole sign-in as `login`; returns the callback's answer.
+    async fn sign_in(&self, app: &TestApp, login: &str) -> Reply {
+        let start = self.begin(app).await;
+        let callback = self.authorize(app, start, login).await;
+        self.get(&callback).await
+    }
+
+    /// Ends the provider session at its end-session URL, confirming the provider's prompt.
+    async fn end_provider_session(&self, end_session_url: &str) {
+        let resp = self.http.get(end_session_url).send().await.unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "the provider asks for confirmation"
+        );
+        let page = resp.url().to_string();
+        let html = resp.text().await.unwrap();
+        let xsrf = hidden(&html, "xsrf").expect("xsrf field");
+        let resp = self
+            .http
+            .post(resolve(&page, &form_action(&html)))
+            .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_redirection(),
+            "logout confirmed: {}",
+            resp.status()
+        );
+    }
+}
+
+/// Waits for a committed event that `pick` recognises.
+async fn expect_event<T>(
+    events: &mut broadcast::Receiver<DomainEvent>,
+    mut pick: impl FnMut(&DomainEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = events.recv().await.expect("event bus open");
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the event arrives")
+}
+
+async fn failure_code(events: &mut broadcast::Receiver<DomainEvent>) -> String {
+    expect_event(events, |e| match e {
+        DomainEvent::SsoSignInFailed { provider, code } if provider == PROVIDER => {
+            Some(code.clone())
+        }
+        _ => None,
+    })
+    .await
+}
+
+async fn user_emails(app: &TestApp, admin: &Session) -> Vec<String> {
+    let list = app.get("/api/v1/users", &admin.access).await;
+    let body = list.expect(200).clone();
+    let items = body.get("items").cloned().unwrap_or(body);
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn my_roles(app: &TestApp, who: &Session) -> Vec<(String, String)> {
+    let list = app.get("/api/v1/workspaces", &who.access).await;
+    let mut roles: Vec<(String, String)> = list
+        .expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["slug"].as_str().unwrap().to_owned(),
+                w["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    roles.sort();
+    roles
+}
+
+fn roles(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+macro_rules! with_idp {
+    ($(async fn $name:ident($app:ident, $idp:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn body($app: TestApp, $idp: Idp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let (app, idp) = spawn_with_idp(Backend::Sqlite).await;
+                    body(app, idp).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let (app, idp) = spawn_with_idp(Backend::Postgres).await;
+                    body(app, idp).await
+                }
+            }
+        )*
+    };
+}
+
+with_idp! {
+    async fn first_login_creates_the_account_and_claims_move_roles(app, idp) {
+        let admin = app.bootstrap_admin().await;
+        let eng = app.create_workspace(&admin, "Eng").await;
+        app.create_workspace(&admin, "Ops").await;
+        let manual = app.create_workspace(&admin, "Manual").await;
+
+        // The sign-in page lists the provider.
+        let providers = app.call(Method::GET, "/api/v1/auth/providers", None, None).await;
+        let providers = providers.expect(200).clone();
+        assert_eq!(providers[0]["id"], PROVIDER);
+        assert_eq!(providers[0]["login_url"], format!("{}/auth/oidc/{PROVIDER}/login", app.base).as_str());
+
+        idp.set_account("cy", json!({"email": "cy@example.org", "email_verified": true, "name": "Cy Cole", "groups": ["eng"]}));
+        let mut events = app.events.subscribe();
+        let browser = Browser::new();
+        let first = browser.sign_in(&app, "cy").await;
+        let cy = session(first.expect(200));
+        let created = expect_event(&mut events, |e| match e {
+            DomainEvent::SsoSignedIn { user_id, account_created, provider, .. } if provider == PROVIDER => {
+                Some((user_id.to_string(), *account_created))
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!(created, (cy.user_id.clone(), true), "the first sign-in creates the account");
+
+        // The session is a normal Concord session, marked as single sign-on.
+        let me = app.get("/api/v1/users/me", &cy.access).await;
+        assert_eq!(me.expect(200)["email"], "cy@example.org");
+        assert_eq!(me.body["display_name"], "Cy Cole");
+        let sessions = app.get("/api/v1/users/me/sessions", &cy.access).await;
+        assert_eq!(sessions.expect(200)[0]["auth_method"], format!("oidc:{PROVIDER}").as_str());
+        assert_eq!(my_roles(&app, &cy).await, roles(&[("eng", "member")]));
+        let refreshed = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": cy.refresh})).await;
+        refreshed.expect(200);
+
+        // A manual membership is not the mapping's to manage.
+        app.add_member(&admin, &manual, &cy, "guest").await;
+
+        // New groups at the provider: promoted in eng, added to ops.
+        idp.set_account("cy", json!({"email": "cy@example.org", "email_verified": true, "name": "Cy Cole", "groups": ["eng-admins", "ops"]}));
+        let second = session(browser.sign_in(&app, "cy").await.expect(200));
+        assert_eq!(second.user_id, cy.user_id, "the second sign-in reuses the account");
+        assert_eq!(my_roles(&app, &second).await, roles(&[("eng", "admin"), ("manual", "guest"), ("ops", "member")]));
+        let members = app.get(&format!("/api/v1/workspaces/{eng}/members"), &admin.access).await;
+        assert!(members.expect(200).as_array().unwrap().iter().any(|m| m["email"] == "cy@example.org" && m["role"] == "admin"));
+
+        // Removed from every group: the mapped memberships go, the manual one stays.
+        idp.set_account("cy", json!({"email": "cy@example.org", "email_verified": true, "name": "Cy Cole", "groups": []}));
+        let third = session(browser.sign_in(&app, "cy").await.expect(200));
+        assert_eq!(third.user_id, cy.user_id);
+        assert_eq!(my_roles(&app, &third).await, roles(&[("manual", "guest")]));
+        assert_eq!(user_emails(&app, &admin).await.iter().filter(|e| *e == "cy@example.org").count(), 1);
+
+        // What the provider told us about Cy (email, name, the ID token's claims) is stored
+        // only encrypted.
+        if app.backend == Backend::Sqlite {
+            app.checkpoint_sqlite().await;
+            let mut raw = Vec::new();
+            for name in ["concord.db", "concord.db-wal"] {
+                raw.extend(std::fs::read(app.data_dir.join(name)).unwrap_or_default());
+            }
+            for needle in ["cy@example.org", "Cy Cole"] {
+                assert!(!raw.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} stored in plaintext");
+            }
+        }
+    }
+
+    async fn provider_logout_revokes_sessions(app, idp) {
+        app.bootstrap_admin().await;
+        idp.set_account("dee", json!({"email": "dee@example.org", "email_verified": true, "name": "Dee", "groups": []}));
+        let browser = Browser::new();
+        let laptop = session(browser.sign_in(&app, "dee").await.expect(200));
+        let tab = session(browser.sign_in(&app, "dee").await.expect(200));
+        assert_ne!(laptop.session_id, tab.session_id);
+        // A password session of another account is not touched.
+        let admin = app.login("admin@example.org", PASSWORD).await;
+
+        // Signing out of Concord names the provider's end-session URL with an id_token_hint.
+        let mut events = app.events.subscribe();
+        let out = app.call(Method::POST, "/api/v1/auth/logout", Some(&laptop.access), None).await;
+        let end_session_url = out.expect(200)["end_session_url"].as_str().expect("end_session_url").to_owned();
+        assert!(end_session_url.starts_with(&idp.issuer));
+        assert!(!param(&end_session_url, "id_token_hint").is_empty());
+        app.get("/api/v1/users/me", &laptop.access).await.expect_error(401, "session_revoked");
+        app.get("/api/v1/users/me", &tab.access).await.expect(200);
+
+        // Ending the provider session makes the provider send a back-channel logout, which
+        // revokes the other session begun through it.
+        browser.end_provider_session(&end_session_url).await;
+        let revoked = expect_event(&mut events, |e| match e {
+            DomainEvent::SessionsRevoked { sessions, reason, .. } if reason == "sso_backchannel_logout" => {
+                Some(sessions.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!(revoked, vec![tab.session_id.clone()]);
+        app.get("/api/v1/users/me", &tab.access).await.expect_error(401, "session_revoked");
+        app.post("/api/v1/auth/refresh", None, json!({"refresh_token": tab.refresh})).await
+            .expect_error(401, "session_revoked");
+        app.get("/api/v1/users/me", &admin.access).await.expect(200);
+
+        // A forged logout token is refused and changes nothing.
+        let forged = app.client
+            .post(format!("{}/auth/oidc/{PROVIDER}/backchannel-logout", app.base))
+            .form(&[("logout_token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJkZWUifQ.")])
+            .send()
+            .await
+            .unwrap();
+        reply(forged).await.expect_error(400, "sso_invalid_logout_token");
+    }
+
+    async fn tampered_state_replayed_code_and_wrong_nonce_are_refused(app, idp) {
+        let admin = app.bootstrap_admin().await;
+        idp.set_account("eve", json!({"email": "eve@example.org", "email_verified": true, "name": "Eve", "groups": []}));
+        let mut events = app.events.subscribe();
+
+        // Tampered state: no pending sign-in matches, nothing is created.
+        let browser = Browser::new();
+        let start = browser.begin(&app).await;
+        let callback = browser.authorize(&app, start, "eve").await;
+        let tampered = with_param(&callback, "state", "forged-state");
+        browser.get(&tampered).await.expect_error(401, "sso_state_mismatch");
+        assert_eq!(failure_code(&mut events).await, "sso_state_mismatch");
+        assert!(!user_emails(&app, &admin).await.contains(&"eve@example.org".to_owned()));
+
+        // Wrong nonce: the provider signs the nonce it was given, which is not ours.
+        let browser = Browser::new();
+        let start = browser.begin(&app).await;
+        let start = with_param(&start, "nonce", "attacker-chosen-nonce");
+        let callback = browser.authorize(&app, start, "eve").await;
+        browser.get(&callback).await.expect_error(401, "sso_nonce_mismatch");
+        assert_eq!(failure_code(&mut events).await, "sso_nonce_mismatch");
+        assert!(!user_emails(&app, &admin).await.contains(&"eve@example.org".to_owned()));
+
+        // A good sign-in, then its callback replayed: refused, no second session.
+        let browser = Browser::new();
+        let start = browser.begin(&app).await;
+        let callback = browser.authorize(&app, start, "eve").await;
+        let eve = session(browser.get(&callback).await.expect(200));
+        browser.get(&callback).await.expect_error(401, "sso_state_mismatch");
+        assert_eq!(failure_code(&mut events).await, "sso_state_mismatch");
+
+        // The used code under a fresh, valid state: the provider refuses it.
+        let start = browser.begin(&app).await;
+        let fresh = browser.authorize(&app, start, "eve").await;
+        let replayed = with_param(&fresh, "code", &param(&callback, "code"));
+        browser.get(&replayed).await.expect_error(401, "sso_code_rejected");
+        assert_eq!(failure_code(&mut events).await, "sso_code_rejected");
+
+        let sessions = app.get("/api/v1/users/me/sessions", &eve.access).await;
+        assert_eq!(sessions.expect(200).as_array().unwrap().len(), 1, "refused sign-ins leave no session");
+    }
+
+    async fn accounts_are_not_linked_by_email_unless_allowed(app, idp) {
+        let admin = app.bootstrap_admin().await;
+        app.create_user(&admin, "fay@example.org", "Fay").await;
+        idp.set_account("fay", json!({"email": "fay@example.org", "email_verified": true, "name": "Fay", "groups": []}));
+        let mut events = app.events.subscribe();
+        Browser::new().sign_in(&app, "fay").await.expect_error(401, "sso_account_exists");
+        assert_eq!(failure_code(&mut events).await, "sso_account_exists");
+        app.login("fay@example.org", PASSWORD).await;
+    }
+}
+
+crate::harness::both_backends! {
+    async fn a_workspace_can_require_single_sign_on(app) {
+        let admin = app.bootstrap_admin().await;
+        app.create_user(&admin, "gus@example.org", "Gus").await;
+        let gus = app.login("gus@example.org", PASSWORD).await;
+        let ws = app.create_workspace(&admin, "Secure").await;
+        app.add_member(&admin, &ws, &gus, "member").await;
+
+        let rule = app.get(&format!("/api/v1/workspaces/{ws}/sso"), &gus.access).await;
+        assert_eq!(rule.expect(200)["required"], false);
+        // A member may not change it.
+        app.put(&format!("/api/v1/workspaces/{ws}/sso"), &gus.access, json!({"required": true})).await
+            .expect_error(403, "forbidden");
+        let set = app.put(&format!("/api/v1/workspaces/{ws}/sso"), &admin.access, json!({"required": true})).await;
+        assert_eq!(set.expect(200)["required"], true);
+
+        // Members are refused password sign-in; the system admin keeps it (break-glass).
+        app.post("/api/v1/auth/login", None, json!({"email": "gus@example.org", "password": PASSWORD})).await
+            .expect_error(403, "sso_required");
+        app.login("admin@example.org", PASSWORD).await;
+        // A wrong password still reads as a wrong password.
+        app.post("/api/v1/auth/login", None, json!({"email": "gus@example.org", "password": "wrong password here"})).await
+            .expect_error(401, "invalid_credentials");
+
+        app.put(&format!("/api/v1/workspaces/{ws}/sso"), &admin.access, json!({"required": false})).await.expect(200);
+        app.login("gus@example.org", PASSWORD).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_provider_is_a_clear_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = spawn_app_on(Backend::Sqlite, listener, move |config: &mut Config| {
+        config.sso.providers = vec![SsoProviderConfig {
+            id: "down".into(),
+            display_name: "Down".into(),
+            issuer_url: dead,
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.to_owned().into(),
+            scopes: vec!["email".into()],
+            allow_email_linking: false,
+            jit_provisioning: true,
+            claim_mapping: None,
+        }];
+    })
+    .await;
+    let mut events = app.events.subscribe();
+    let r = app
+        .call(Method::GET, "/auth/oidc/down/login", None, None)
+        .await;
+    r.expect_error(502, "sso_provider_unavailable");
+    let code = expect_event(&mut events, |e| match e {
+        DomainEvent::SsoSignInFailed { provider, code } if provider == "down" => Some(code.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, "sso_provider_unavailable");
+    app.call(Method::GET, "/auth/oidc/nobody/login", None, None)
+        .await
+        .expect_error(404, "not_found");
+}
