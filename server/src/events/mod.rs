@@ -9,7 +9,8 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::domain::{InvitationId, RoleId, SessionId, UserId, WorkspaceId};
+use crate::chat::MessageView;
+use crate::domain::{ChannelId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId};
 
 /// How many published events a slow subscriber may lag behind before it is told it missed some.
 const BUFFER: usize = 4096;

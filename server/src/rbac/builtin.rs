@@ -89,6 +89,11 @@ pub const ROLES: &[BuiltinRole] = &[
             ManageMembers,
             ManageOwners,
             ManageRoles,
+            ReadChannels,
+            CreateChannels,
+            ManageChannels,
+            PostMessages,
+            ModerateMessages,
         ],
     },
     BuiltinRole {
@@ -103,6 +108,11 @@ pub const ROLES: &[BuiltinRole] = &[
             InviteMembers,
             ManageMembers,
             ManageRoles,
+            ReadChannels,
+            CreateChannels,
+            ManageChannels,
+            PostMessages,
+            ModerateMessages,
         ],
     },
     BuiltinRole {
@@ -110,21 +120,21 @@ pub const ROLES: &[BuiltinRole] = &[
         name: "member",
         scope: Scope::Workspace,
         description: "Takes part in the workspace",
-        actions: &[ReadWorkspace, ReadMembers],
+        actions: &[ReadWorkspace, ReadMembers, ReadChannels, CreateChannels, PostMessages],
     },
     BuiltinRole {
         id: GUEST,
         name: "guest",
         scope: Scope::Workspace,
         description: "Takes part where invited",
-        actions: &[ReadWorkspace],
+        actions: &[ReadWorkspace, PostMessages],
     },
     BuiltinRole {
         id: BOT,
         name: "bot",
         scope: Scope::Workspace,
         description: "An integration acting in the workspace",
-        actions: &[ReadWorkspace],
+        actions: &[ReadWorkspace, ReadChannels, PostMessages],
     },
 ];
 
