@@ -58,6 +58,45 @@ enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Encryption keys: status and rotation.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// The audit log: verification and the checkpoint verification key.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Show every data key, its KEK and usage, and re-encryption jobs.
+    Status,
+    /// Rewrap every data key with a new key-encryption key (data is not touched).
+    RotateKek {
+        /// The new KEK (base64 of 32 bytes, mode 0600); generated next to the current one if omitted.
+        #[arg(long, value_name = "FILE")]
+        new_kek_file: Option<PathBuf>,
+    },
+    /// Start new data-key versions for new writes and re-encrypt existing data (resumable).
+    RotateDek {
+        /// Only resume unfinished re-encryption, without starting new key versions.
+        #[arg(long)]
+        resume: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Verify the hash chain and signed checkpoints of the live log, or of an export offline.
+    Verify {
+        /// An export (JSON Lines) to verify instead of the live log.
+        #[arg(long, value_name = "FILE", requires = "public_key")]
+        file: Option<PathBuf>,
+        /// The checkpoint verification keys (from `concord audit public-key`).
+        #[arg(long, value_name = "FILE", requires = "file")]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the checkpoint verification key and its history, for outside auditors.
+    PublicKey,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +196,17 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied ({:?})", store.backend());
             Ok(())
         }
+        Command::Audit(AuditCmd::Verify {
+            file: Some(file),
+            public_key: Some(public_key),
+        }) => verify_offline(&file, &public_key),
+        Command::Audit(cmd) => {
+            let app = App::build(config).await?;
+            let result = audit_cmd(&app, cmd).await;
+            app.close().await;
+            result
+        }
+        Command::Keys(cmd) => keys_cmd(config, cmd).await,
         Command::Admin(admin) => {
             let app = App::build(config).await?;
             let result = administer(&app, admin).await;
@@ -174,6 +224,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let mode = config.mode;
     let app = App::build(config).await?;
+    if let Some(path) = app.generated_kek() {
+        eprintln!();
+        eprintln!(
+            "  WARNING: development mode generated a new key-encryption key at {}",
+            path.display()
+        );
+        eprintln!("  WARNING: every stored secret and personal datum depends on it: back it up, keep it secret.");
+        eprintln!("  WARNING: without it the data cannot be decrypted; production mode (--production) requires a key you provide.");
+        eprintln!();
+    }
     if let Some(path) = app.generated_signing_key() {
         eprintln!();
         eprintln!(
@@ -309,4 +369,235 @@ async fn administer(app: &App, admin: Admin) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn verify_offline(file: &std::path::Path, public_key: &std::path::Path) -> anyhow::Result<()> {
+    let keys = std::fs::read_to_string(public_key)
+        .with_context(|| format!("cannot read {}", public_key.display()))?;
+    let keys = concord::audit::export::parse_public_keys(&keys).map_err(anyhow::Error::msg)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let verified = concord::audit::export::verify_export(&text, &keys)?;
+    println!(
+        "export verified: {} entries up to sequence {}, {} signed checkpoint(s), last at {}",
+        verified.entries, verified.last_seq, verified.checkpoints, verified.last_checkpoint
+    );
+    Ok(())
+}
+
+async fn audit_cmd(app: &App, cmd: AuditCmd) -> anyhow::Result<()> {
+    use concord::audit::{Event, Outcome};
+    match cmd {
+        AuditCmd::Verify { .. } => {
+            let result = concord::audit::service::verify_live(app.store()).await?;
+            let outcome = if result.is_ok() {
+                Outcome::Allowed
+            } else {
+                Outcome::Failed
+            };
+            let detail = match &result {
+                Ok(v) => serde_json::json!({ "entries": v.entries, "last_seq": v.last_seq }),
+                Err(e) => serde_json::json!({ "first_bad_seq": e.seq, "reason": e.reason }),
+            };
+            concord::audit::Auditor::new(app.keyring().clone())
+                .record_alone(
+                    app.store(),
+                    Event::by(&Actor::system(), "audit.verify", outcome)
+                        .target("audit_log", "live")
+                        .details(detail),
+                )
+                .await?;
+            let verified = result?;
+            println!(
+                "audit log verified: {} entries up to sequence {}, {} signed checkpoint(s), last at {}",
+                verified.entries, verified.last_seq, verified.checkpoints, verified.last_checkpoint
+            );
+        }
+        AuditCmd::PublicKey => {
+            let mut reader = app.store().reader().await?;
+            let keys = concord::crypto::Keyring::signing_keys(&mut reader.conn()).await?;
+            println!("# Concord audit checkpoint verification keys (Ed25519), oldest first.");
+            println!("# Use with: concord audit verify --file export.jsonl --public-key THIS_FILE");
+            for k in keys {
+                println!(
+                    "{}",
+                    concord::audit::export::public_key_line(
+                        k.version,
+                        &k.public_key,
+                        &k.created_at.to_rfc3339()
+                    )
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
+    use concord::audit::{Auditor, Event, Outcome};
+    use concord::crypto::{kek, KeyProvider, Keyring};
+    use concord::store::Tx;
+    let app = App::build(config.clone()).await?;
+    let store = app.store().clone();
+    let keyring = app.keyring().clone();
+    let auditor = Auditor::new(keyring.clone());
+    let system = Actor::system();
+    let result: anyhow::Result<()> = async {
+        match cmd {
+            KeysCmd::Status => {
+                let mut reader = store.reader().await?;
+                println!("key-encryption key in use: {}", keyring.kek_id());
+                println!(
+                    "{:<50}  {:>7}  {:<16}  {:>12}  {:<8}",
+                    "scope", "version", "kek", "encryptions", "state"
+                );
+                for k in Keyring::status(&mut reader.conn()).await? {
+                    println!(
+                        "{:<50}  {:>7}  {:<16}  {:>12}  {:<8}",
+                        k.scope,
+                        k.version,
+                        k.kek_id,
+                        k.encryptions,
+                        if k.retired { "retired" } else { "current" }
+                    );
+                }
+                for job in concord::store::keys::jobs(&mut reader.conn()).await? {
+                    println!(
+                        "re-encryption job {} ({}): {} row(s) done, {}",
+                        job.id,
+                        job.kind,
+                        job.done,
+                        match job.finished_at {
+                            Some(t) => format!("finished {t}"),
+                            None => "unfinished (run `concord keys rotate-dek --resume`)".into(),
+                        }
+                    );
+                }
+            }
+            KeysCmd::RotateKek { new_kek_file } => {
+                let old = kek::provider(&config).load()?;
+                let current_file = config.kek_file();
+                let (new, next_path) = match &new_kek_file {
+                    Some(path) => (
+                        concord::crypto::FileKeyProvider { path: path.clone() }.load()?,
+                        path.clone(),
+                    ),
+                    None => {
+                        let path = current_file.with_extension("next");
+                        let new = kek::Kek::generate();
+                        kek::write_key_file(&path, &new)?;
+                        (new, path)
+                    }
+                };
+                let (old_id, new_id) = (old.id().to_owned(), new.id().to_owned());
+                let event = Event::by(&system, "keys.rotate_kek", Outcome::Allowed)
+                    .target("kek", &new_id)
+                    .details(serde_json::json!({ "from": old_id, "to": new_id }));
+                let a = auditor.clone();
+                let count = store
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move {
+                            a.record(tx, event).await?;
+                            Keyring::rewrap_all(tx, &old, &new)
+                                .await
+                                .map_err(concord::error::Error::from)
+                        })
+                    })
+                    .await?;
+                println!("rewrapped {count} data key(s) from KEK {old_id} to KEK {new_id}");
+                if config.keys.kek.is_none() && new_kek_file.is_none() {
+                    let retired = current_file.with_extension(format!("retired-{old_id}"));
+                    std::fs::rename(&current_file, &retired)?;
+                    std::fs::rename(&next_path, &current_file)?;
+                    println!(
+                        "the new KEK is now {}; the old one was kept as {} (delete it once backups no longer need it)",
+                        current_file.display(),
+                        retired.display()
+                    );
+                } else {
+                    println!(
+                        "configure the new KEK from {} (keys.kek_file or CONCORD_KEYS__KEK) before the next start",
+                        next_path.display()
+                    );
+                }
+            }
+            KeysCmd::RotateDek { resume } => {
+                let started = if resume {
+                    None
+                } else {
+                    let mut reader = store.reader().await?;
+                    let scopes = Keyring::data_scopes(&mut reader.conn()).await?;
+                    drop(reader);
+                    let k = keyring.clone();
+                    let a = auditor.clone();
+                    let job = concord::store::keys::KeyJobRecord {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        kind: "reencrypt-users".into(),
+                        started_at: chrono::Utc::now(),
+                        cursor: None,
+                        done: 0,
+                        finished_at: None,
+                    };
+                    let j = job.clone();
+                    let n = store
+                        .write(move |tx: &mut Tx| {
+                            Box::pin(async move {
+                                let n = k.rotate(tx, &scopes).await?;
+                                concord::store::keys::insert_job(&mut tx.conn(), &j).await?;
+                                a.record(
+                                    tx,
+                                    Event::by(&system, "keys.rotate_dek", Outcome::Allowed)
+                                        .target("key_job", &j.id)
+                                        .details(serde_json::json!({ "scopes": n })),
+                                )
+                                .await?;
+                                Ok::<_, concord::error::Error>(n)
+                            })
+                        })
+                        .await?;
+                    println!("started new key versions for {n} scope(s); new writes use them");
+                    Some(job)
+                };
+                let mut reader = store.reader().await?;
+                let mut jobs: Vec<_> = concord::store::keys::jobs(&mut reader.conn())
+                    .await?
+                    .into_iter()
+                    .filter(|j| j.finished_at.is_none())
+                    .collect();
+                drop(reader);
+                if let Some(job) = started {
+                    jobs.retain(|j| j.id != job.id);
+                    jobs.push(job);
+                }
+                for mut job in jobs {
+                    loop {
+                        let cursor = job.cursor.as_deref().and_then(|c| c.parse().ok());
+                        let (changed, last) =
+                            concord::accounts::reencrypt_profiles(&store, &keyring, cursor).await?;
+                        job.done += changed as i64;
+                        job.cursor = last.map(|l| l.to_string()).or(job.cursor);
+                        if last.is_none() {
+                            job.finished_at = Some(chrono::Utc::now());
+                        }
+                        let j = job.clone();
+                        store
+                            .write(move |tx: &mut Tx| {
+                                Box::pin(async move {
+                                    concord::store::keys::update_job(&mut tx.conn(), &j).await
+                                })
+                            })
+                            .await?;
+                        println!("re-encryption job {}: {} row(s) re-encrypted", job.id, job.done);
+                        if job.finished_at.is_some() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    app.close().await;
+    result
 }

@@ -100,6 +100,52 @@ pub struct Config {
     pub http: HttpConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Encryption keys.
+    pub keys: KeysConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+}
+
+/// Encryption keys: where the key-encryption key comes from and when data keys rotate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// The key-encryption key itself, base64 of 32 bytes (`CONCORD_KEYS__KEK`); wins over the file.
+    pub kek: Option<Secret>,
+    /// File holding the key-encryption key (mode 0600); defaults to `<data_dir>/keys/kek.key`.
+    pub kek_file: Option<PathBuf>,
+    /// Encryptions under one data key before a new version is started (AES-GCM random nonces
+    /// must stay well below 2^32 per key).
+    pub dek_rotate_after: u64,
+}
+
+/// The audit log's signed checkpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Sign a checkpoint after this many entries.
+    pub checkpoint_every: u64,
+    /// And at least this often (seconds) while entries arrive.
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            kek: None,
+            kek_file: None,
+            dek_rotate_after: 1 << 31,
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_every: 1000,
+            checkpoint_seconds: 60,
+        }
+    }
 }
 
 /// Database settings.
@@ -169,6 +215,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            keys: KeysConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -240,6 +288,8 @@ const ENV_SECTIONS: &[&str] = &[
     "auth",
     "http",
     "log",
+    "keys",
+    "audit",
 ];
 
 impl Config {
@@ -319,6 +369,12 @@ impl Config {
         if !(1024..=64 * 1024 * 1024).contains(&self.http.body_limit_bytes) {
             return invalid("http.body_limit_bytes", "must be between 1024 and 67108864");
         }
+        if !(1..=(1u64 << 31)).contains(&self.keys.dek_rotate_after) {
+            return invalid("keys.dek_rotate_after", "must be between 1 and 2147483648");
+        }
+        if self.audit.checkpoint_every == 0 || self.audit.checkpoint_seconds == 0 {
+            return invalid("audit.checkpoint_every", "must be at least 1");
+        }
         if self.http.request_timeout_seconds == 0 {
             return invalid("http.request_timeout_seconds", "must be at least 1");
         }
@@ -342,6 +398,14 @@ impl Config {
             Some(url) => url.expose().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("concord.db").display()),
         }
+    }
+
+    /// The key-encryption key file in effect (used unless `keys.kek` is set).
+    pub fn kek_file(&self) -> PathBuf {
+        self.keys
+            .kek_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("kek.key"))
     }
 
     /// The base URL for links Concord hands out, without a trailing slash.

@@ -3,15 +3,20 @@
 //! The crate is the whole server as a library; the `concord` binary is a thin command line
 //! over it. Layers go one way: `http` (transport) calls services (`auth`, `accounts`,
 //! `workspaces`, with `rbac` deciding), which call `store` (the only SQL). Committed changes
-//! are published on the `events` bus. See ARCHITECTURE.md for the map and its invariants.
+//! are published on the `events` bus. Personal data is encrypted through `crypto`, and every
+//! action leaves a hash-chained record through `audit`, both inside the same write. See ARCHITECTURE.md for the map and its invariants.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
+pub mod chat;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod hub;
 pub mod rbac;
 pub mod startup;
 pub mod store;

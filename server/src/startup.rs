@@ -1,6 +1,8 @@
 //! Building Concord from its configuration and serving it until shutdown.
 //!
-//! [`App::build`] opens storage, seeds roles, loads keys and wires the services; it is what
+//! [`App::build`] opens storage, loads the key-encryption key and opens the keyring (refusing
+//! to start with the wrong key), seeds roles, encrypts any legacy plaintext, and wires the
+//! services; it is what
 //! the binary and the tests both call. [`App::serve`] runs the HTTP server on a listener
 //! until the shutdown future completes, then stops accepting, lets in-flight requests
 //! finish, tells long-lived connections to go away and flushes storage.
@@ -14,10 +16,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{self, AccountService};
+use crate::audit::service::AuditService;
+use crate::audit::Auditor;
 use crate::auth::{AuthService, KeyError, PasswordHasher, SigningKeys, TokenIssuer};
+use crate::chat::ChatService;
 use crate::config::Config;
+use crate::crypto::{CryptoError, Keyring};
 use crate::events::EventBus;
 use crate::http::state::AppState;
+use crate::hub::Hub;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
 
@@ -30,6 +37,9 @@ pub enum StartupError {
     /// Signing keys are missing or unusable.
     #[error("keys: {0}")]
     Keys(#[from] KeyError),
+    /// The key-encryption key is missing, unreadable or wrong, or the keyring cannot open.
+    #[error("encryption keys: {0}")]
+    Crypto(#[from] CryptoError),
     /// Seeding or preparing setup failed.
     #[error("{0}")]
     Service(#[from] crate::error::Error),
@@ -46,7 +56,11 @@ pub struct App {
     auth: Arc<AuthService>,
     accounts: AccountService,
     workspaces: WorkspaceService,
+    chat: ChatService,
+    audit: AuditService,
+    keyring: Keyring,
     signing_key_generated: Option<std::path::PathBuf>,
+    kek_generated: Option<std::path::PathBuf>,
 }
 
 impl App {
@@ -55,8 +69,25 @@ impl App {
         let keys = SigningKeys::load(&config)?;
         let signing_key_generated = keys.generated.clone();
         let events = EventBus::new();
+        let (kek, kek_generated) = crate::crypto::kek::load(&config)?;
         let store = Store::open(&Self::store_options(&config), events.clone()).await?;
+        let keyring = match Keyring::open(&store, kek, config.keys.dek_rotate_after).await {
+            Ok(k) => k,
+            Err(e) => {
+                store.close().await;
+                return Err(e.into());
+            }
+        };
+        store.set_checkpoint_signer(Arc::new(keyring.clone()), config.audit.checkpoint_every);
+        let auditor = Auditor::new(keyring.clone());
         accounts::seed_builtin_roles(&store).await?;
+        let migrated = accounts::encrypt_legacy_profiles(&store, &keyring).await?;
+        if migrated > 0 {
+            tracing::info!(
+                accounts = migrated,
+                "encrypted personal data stored before encryption at rest"
+            );
+        }
         let parallelism = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -72,13 +103,17 @@ impl App {
             hasher.clone(),
             tokens,
             &config.auth,
+            auditor.clone(),
         ));
-        let accounts = AccountService::new(store.clone(), hasher.clone());
+        let accounts = AccountService::new(store.clone(), hasher.clone(), auditor.clone());
         let workspaces = WorkspaceService::new(
             store.clone(),
             hasher,
             config.auth.users_can_create_workspaces,
+            auditor.clone(),
         );
+        let chat = ChatService::new(store.clone(), auditor.clone());
+        let audit = AuditService::new(store.clone(), auditor);
         Ok(App {
             config: Arc::new(config),
             store,
@@ -86,7 +121,11 @@ impl App {
             auth,
             accounts,
             workspaces,
+            chat,
+            audit,
+            keyring,
             signing_key_generated,
+            kek_generated,
         })
     }
 
@@ -112,6 +151,21 @@ impl App {
     /// Sign-in and sessions (for the command line).
     pub fn auth(&self) -> &AuthService {
         &self.auth
+    }
+
+    /// The keyring (for the command line's key operations).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The compliance officer's audit access (for the command line).
+    pub fn audit(&self) -> &AuditService {
+        &self.audit
+    }
+
+    /// Where a development key-encryption key was generated at this start, if one was.
+    pub fn generated_kek(&self) -> Option<&std::path::Path> {
+        self.kek_generated.as_deref()
     }
 
     /// Committed domain events.
@@ -143,10 +197,14 @@ impl App {
     ) -> Result<(), StartupError> {
         let bound = listener.local_addr()?;
         let going_away = CancellationToken::new();
+        let hub = Hub::start(self.store.clone(), &self.events, going_away.clone());
         let state = AppState {
             auth: self.auth.clone(),
             accounts: self.accounts.clone(),
             workspaces: self.workspaces.clone(),
+            chat: self.chat.clone(),
+            hub: hub.clone(),
+            audit: self.audit.clone(),
             store: self.store.clone(),
             public_base: Arc::from(self.config.public_base(bound)),
             metrics: crate::telemetry::metrics_handle(),
@@ -157,7 +215,27 @@ impl App {
             self.config.http.body_limit_bytes,
             Duration::from_secs(self.config.http.request_timeout_seconds),
         );
-        let signal = going_away;
+        let signal = going_away.clone();
+        // Signed checkpoints at least every `audit.checkpoint_seconds`, so a cut tail shows.
+        let checkpoints = {
+            let store = self.store.clone();
+            let stop = going_away.clone();
+            let period = Duration::from_secs(self.config.audit.checkpoint_seconds);
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(period);
+                ticks.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = ticks.tick() => {
+                            if let Err(err) = store.checkpoint().await {
+                                tracing::warn!(error = %err, "periodic audit checkpoint failed");
+                            }
+                        }
+                    }
+                }
+            })
+        };
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,
@@ -169,6 +247,12 @@ impl App {
             signal.cancel();
         })
         .await?;
+        // WebSockets were told to go away; give their close frames a moment to leave.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while hub.connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = checkpoints.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

@@ -3,13 +3,15 @@
 use chrono::{Duration, Utc};
 use serde::Serialize;
 
+use crate::audit::{Auditor, Event, Outcome};
 use crate::auth::{random_token, token_hash, PasswordHasher};
+use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{DisplayName, Email, Password, UserId};
 use crate::error::Error;
 use crate::events::DomainEvent;
-use crate::rbac::{authorize, builtin, Action, Actor, Resource};
+use crate::rbac::{builtin, Action, Actor, Resource};
 use crate::store::users::{self, NewUser, UserRecord};
-use crate::store::{roles, setup, Store, StoreError, Tx};
+use crate::store::{roles, setup, Conn, Store, StoreError, Tx};
 
 /// How long a printed setup token stays valid.
 const SETUP_TOKEN_HOURS: i64 = 24;
@@ -48,6 +50,7 @@ pub struct NewAccount {
 pub struct AccountService {
     store: Store,
     hasher: PasswordHasher,
+    auditor: Auditor,
 }
 
 fn system_role_name(id: Option<crate::domain::RoleId>) -> Option<String> {
@@ -59,15 +62,60 @@ fn system_role_name(id: Option<crate::domain::RoleId>) -> Option<String> {
     })
 }
 
-pub(crate) fn view(user: UserRecord) -> UserView {
-    UserView {
+fn users_aad<'a>(row: &'a str, column: &'a str) -> Aad<'a> {
+    Aad {
+        table: "users",
+        row,
+        column,
+    }
+}
+
+/// A user's email and display name, decrypted.
+pub(crate) async fn decrypt_profile(
+    keyring: &Keyring,
+    conn: &mut Conn<'_>,
+    id: UserId,
+    email_enc: Option<&[u8]>,
+    display_name_enc: Option<&[u8]>,
+) -> Result<(String, String), Error> {
+    let row = id.to_string();
+    let scope = Scope::User(id);
+    let mut out = [String::new(), String::new()];
+    for (slot, (column, value)) in out
+        .iter_mut()
+        .zip([("email", email_enc), ("display_name", display_name_enc)])
+    {
+        if let Some(ct) = value {
+            *slot = keyring
+                .decrypt_text(conn, &scope, users_aad(&row, column), ct)
+                .await?;
+        }
+    }
+    let [email, name] = out;
+    Ok((email, name))
+}
+
+pub(crate) async fn view(
+    keyring: &Keyring,
+    conn: &mut Conn<'_>,
+    user: UserRecord,
+) -> Result<UserView, Error> {
+    let (email, display_name) = decrypt_profile(
+        keyring,
+        conn,
+        user.id,
+        user.email_enc.as_deref(),
+        user.display_name_enc.as_deref(),
+    )
+    .await?;
+    Ok(UserView {
         id: user.id,
-        email: user.email,
-        display_name: user.display_name,
+        email,
+        display_name,
         system_role: system_role_name(user.system_role_id),
         status: user.status,
         created_at: user.created_at,
-    }
+    })
 }
 
 pub(crate) fn map_email_taken(err: StoreError) -> Error {
@@ -81,8 +129,17 @@ pub(crate) fn map_email_taken(err: StoreError) -> Error {
 
 impl AccountService {
     /// A service over `store`.
-    pub fn new(store: Store, hasher: PasswordHasher) -> AccountService {
-        AccountService { store, hasher }
+    pub fn new(store: Store, hasher: PasswordHasher, auditor: Auditor) -> AccountService {
+        AccountService {
+            store,
+            hasher,
+            auditor,
+        }
+    }
+
+    async fn view_of(&self, user: UserRecord) -> Result<UserView, Error> {
+        let mut conn = self.store.reader().await?;
+        view(self.auditor.keyring(), &mut conn.conn(), user).await
     }
 
     /// If no account exists yet, makes a fresh one-time setup token (replacing older unused
@@ -122,6 +179,7 @@ impl AccountService {
         let hash = self.hasher.hash(&account.password).await?;
         let token_hash = token_hash(token);
         let id = UserId::generate();
+        let auditor = self.auditor.clone();
         let created = self
             .store
             .write(move |tx: &mut Tx| {
@@ -133,11 +191,30 @@ impl AccountService {
                             "this setup link is invalid, used or expired",
                         ));
                     }
-                    insert_user(tx, id, &account, Some(builtin::SYSTEM_ADMIN), &hash, None).await
+                    let user = insert_user(
+                        tx,
+                        auditor.keyring(),
+                        id,
+                        &account,
+                        Some(builtin::SYSTEM_ADMIN),
+                        &hash,
+                        None,
+                    )
+                    .await?;
+                    auditor
+                        .record(
+                            tx,
+                            Event::anonymous("setup.complete", Outcome::Allowed, None)
+                                .target("user", id)
+                                .subject(id)
+                                .details(serde_json::json!({ "system_role": "system_admin" })),
+                        )
+                        .await?;
+                    Ok::<_, Error>(user)
                 })
             })
             .await?;
-        Ok(view(created))
+        self.view_of(created).await
     }
 
     /// Creates an account (an administrator's action, or the CLI's).
@@ -149,22 +226,39 @@ impl AccountService {
         let hash = self.hasher.hash(&account.password).await?;
         let actor = actor.clone();
         let id = UserId::generate();
+        let auditor = self.auditor.clone();
         let created = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &actor,
-                        Action::ManageUsers,
-                        Resource::System,
+                    auditor
+                        .authorize(tx, &actor, Action::ManageUsers, Resource::System)
+                        .await?;
+                    let user = insert_user(
+                        tx,
+                        auditor.keyring(),
+                        id,
+                        &account,
+                        role,
+                        &hash,
+                        actor.user_id(),
                     )
                     .await?;
-                    insert_user(tx, id, &account, role, &hash, actor.user_id()).await
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&actor, "user.create", Outcome::Allowed)
+                                .target("user", id)
+                                .details(serde_json::json!({
+                                    "system_role": system_role_name(role)
+                                })),
+                        )
+                        .await?;
+                    Ok::<_, Error>(user)
                 })
             })
             .await?;
-        Ok(view(created))
+        self.view_of(created).await
     }
 
     /// Lists accounts in creation order, paged by the last id seen.
@@ -175,35 +269,58 @@ impl AccountService {
         limit: i64,
     ) -> Result<Vec<UserView>, Error> {
         let mut conn = self.store.reader().await?;
-        authorize(&mut conn.conn(), actor, Action::ReadUsers, Resource::System).await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadUsers,
+                Resource::System,
+            )
+            .await?;
         let list = users::list(&mut conn.conn(), after, limit.clamp(1, 500)).await?;
-        Ok(list.into_iter().map(view).collect())
+        let mut out = Vec::with_capacity(list.len());
+        for user in list {
+            out.push(view(self.auditor.keyring(), &mut conn.conn(), user).await?);
+        }
+        Ok(out)
     }
 
     /// One account's profile, for its owner or an administrator.
     pub async fn get_user(&self, actor: &Actor, id: UserId) -> Result<UserView, Error> {
         let mut conn = self.store.reader().await?;
-        authorize(
-            &mut conn.conn(),
-            actor,
-            Action::ReadAccount,
-            Resource::Account(id),
-        )
-        .await?;
-        users::by_id(&mut conn.conn(), id)
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadAccount,
+                Resource::Account(id),
+            )
+            .await?;
+        let user = users::by_id(&mut conn.conn(), id)
             .await?
-            .map(view)
-            .ok_or(Error::NotFound("user"))
+            .ok_or(Error::NotFound("user"))?;
+        view(self.auditor.keyring(), &mut conn.conn(), user).await
     }
 
     /// Finds an account by email (administrators and the CLI).
     pub async fn find_by_email(&self, actor: &Actor, email: &Email) -> Result<UserView, Error> {
         let mut conn = self.store.reader().await?;
-        authorize(&mut conn.conn(), actor, Action::ReadUsers, Resource::System).await?;
-        users::by_email_lookup(&mut conn.conn(), &email.lookup_key())
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadUsers,
+                Resource::System,
+            )
+            .await?;
+        let index = self.auditor.keyring().email_index(&email.lookup_key());
+        let user = users::by_email_index(&mut conn.conn(), &index)
             .await?
-            .map(view)
-            .ok_or(Error::NotFound("user"))
+            .ok_or(Error::NotFound("user"))?;
+        view(self.auditor.keyring(), &mut conn.conn(), user).await
     }
 
     /// Grants or removes a system role. The last system admin cannot lose the role.
@@ -215,17 +332,14 @@ impl AccountService {
     ) -> Result<UserView, Error> {
         let role = role.map(system_role).transpose()?;
         let actor = actor.clone();
+        let auditor = self.auditor.clone();
         let updated = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &actor,
-                        Action::ManageUsers,
-                        Resource::System,
-                    )
-                    .await?;
+                    auditor
+                        .authorize(tx, &actor, Action::ManageUsers, Resource::System)
+                        .await?;
                     let Some(user) = users::by_id(&mut tx.conn(), id).await? else {
                         return Err(Error::NotFound("user"));
                     };
@@ -242,6 +356,16 @@ impl AccountService {
                     }
                     let now = Utc::now();
                     users::set_system_role(&mut tx.conn(), id, role, now).await?;
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&actor, "user.system_role.set", Outcome::Allowed)
+                                .target("user", id)
+                                .details(
+                                    serde_json::json!({ "system_role": system_role_name(role) }),
+                                ),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::SystemRoleChanged {
                         user_id: id,
                         role: system_role_name(role),
@@ -253,7 +377,7 @@ impl AccountService {
                 })
             })
             .await?;
-        Ok(view(updated))
+        self.view_of(updated).await
     }
 }
 
@@ -267,18 +391,37 @@ fn system_role(name: &str) -> Result<crate::domain::RoleId, Error> {
 /// Inserts an account inside a write; shared by setup, admin creation and invitations.
 pub(crate) async fn insert_user(
     tx: &mut Tx,
+    keyring: &Keyring,
     id: UserId,
     account: &NewAccount,
     system_role: Option<crate::domain::RoleId>,
     password_hash: &str,
     by: Option<UserId>,
 ) -> Result<UserRecord, Error> {
-    let lookup = account.email.lookup_key();
+    let index = keyring.email_index(&account.email.lookup_key());
+    let row = id.to_string();
+    let scope = Scope::User(id);
+    let email_enc = keyring
+        .encrypt(
+            tx,
+            &scope,
+            users_aad(&row, "email"),
+            account.email.as_str().as_bytes(),
+        )
+        .await?;
+    let display_name_enc = keyring
+        .encrypt(
+            tx,
+            &scope,
+            users_aad(&row, "display_name"),
+            account.display_name.as_str().as_bytes(),
+        )
+        .await?;
     let new = NewUser {
         id,
-        email: account.email.as_str(),
-        email_lookup: &lookup,
-        display_name: account.display_name.as_str(),
+        email_enc: &email_enc,
+        email_index: &index,
+        display_name_enc: &display_name_enc,
         password_hash: Some(password_hash),
         system_role_id: system_role,
         now: Utc::now(),
@@ -290,6 +433,101 @@ pub(crate) async fn insert_user(
     users::by_id(&mut tx.conn(), id)
         .await?
         .ok_or(Error::NotFound("user"))
+}
+
+/// Encrypts personal data stored in plaintext before encryption at rest existed, and
+/// replaces the plaintext email lookup by the blind index. Runs at start; idempotent.
+pub async fn encrypt_legacy_profiles(store: &Store, keyring: &Keyring) -> Result<usize, Error> {
+    let mut total = 0;
+    loop {
+        let keyring = keyring.clone();
+        let done = store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let batch = users::legacy_plaintext(&mut tx.conn(), 200).await?;
+                    for user in &batch {
+                        let row = user.id.to_string();
+                        let scope = Scope::User(user.id);
+                        let email_enc = keyring
+                            .encrypt(tx, &scope, users_aad(&row, "email"), user.email.as_bytes())
+                            .await?;
+                        let name_enc = keyring
+                            .encrypt(
+                                tx,
+                                &scope,
+                                users_aad(&row, "display_name"),
+                                user.display_name.as_bytes(),
+                            )
+                            .await?;
+                        let index = keyring.email_index(&user.email.to_lowercase());
+                        users::set_encrypted_profile(
+                            &mut tx.conn(),
+                            user.id,
+                            &email_enc,
+                            &index,
+                            &name_enc,
+                        )
+                        .await?;
+                    }
+                    Ok::<_, Error>(batch.len())
+                })
+            })
+            .await?;
+        total += done;
+        if done == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Re-encrypts accounts whose personal data is under an older key version than their
+/// scope's current one, in batches after `cursor`; returns (rows re-encrypted, last id seen).
+pub async fn reencrypt_profiles(
+    store: &Store,
+    keyring: &Keyring,
+    cursor: Option<UserId>,
+) -> Result<(usize, Option<UserId>), Error> {
+    let keyring = keyring.clone();
+    store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let batch = users::list(&mut tx.conn(), cursor, 100).await?;
+                let mut changed = 0;
+                for user in &batch {
+                    let (Some(email_ct), Some(name_ct)) = (&user.email_enc, &user.display_name_enc)
+                    else {
+                        continue;
+                    };
+                    let scope = Scope::User(user.id);
+                    let current = keyring.current_version(&mut tx.conn(), &scope).await?;
+                    if current == Some(Keyring::version_of(email_ct)?)
+                        && current == Some(Keyring::version_of(name_ct)?)
+                    {
+                        continue;
+                    }
+                    let (email, name) = decrypt_profile(
+                        &keyring,
+                        &mut tx.conn(),
+                        user.id,
+                        Some(email_ct),
+                        Some(name_ct),
+                    )
+                    .await?;
+                    let row = user.id.to_string();
+                    let email_enc = keyring
+                        .encrypt(tx, &scope, users_aad(&row, "email"), email.as_bytes())
+                        .await?;
+                    let name_enc = keyring
+                        .encrypt(tx, &scope, users_aad(&row, "display_name"), name.as_bytes())
+                        .await?;
+                    users::reencrypt_profile(&mut tx.conn(), user.id, &email_enc, &name_enc)
+                        .await?;
+                    changed += 1;
+                }
+                Ok::<_, Error>((changed, batch.last().map(|u| u.id)))
+            })
+        })
+        .await
 }
 
 /// Makes sure every built-in role exists with exactly its built-in permissions.

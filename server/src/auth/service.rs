@@ -7,10 +7,11 @@ use serde::Serialize;
 
 use super::throttle::{self, Policy};
 use super::{random_token, token_hash, PasswordHasher, TokenError, TokenIssuer};
+use crate::audit::{Auditor, Event, Outcome};
 use crate::domain::{Email, Password, SessionId, UserId};
 use crate::error::Error;
 use crate::events::DomainEvent;
-use crate::rbac::{authorize, Action, Actor, Resource};
+use crate::rbac::{Action, Actor, Resource};
 use crate::store::sessions::{self, SessionRecord};
 use crate::store::{users, Store, Tx};
 
@@ -68,6 +69,7 @@ pub struct AuthService {
     tokens: TokenIssuer,
     policy: Policy,
     session_lifetime: Duration,
+    auditor: Auditor,
 }
 
 enum RefreshOutcome {
@@ -83,6 +85,7 @@ impl AuthService {
         hasher: PasswordHasher,
         tokens: TokenIssuer,
         config: &crate::config::AuthConfig,
+        auditor: Auditor,
     ) -> AuthService {
         let window = Duration::seconds(config.lockout_seconds as i64);
         AuthService {
@@ -95,6 +98,7 @@ impl AuthService {
                 window,
             },
             session_lifetime: Duration::days(config.session_days as i64),
+            auditor,
         }
     }
 
@@ -113,30 +117,62 @@ impl AuthService {
     ) -> Result<TokenPair, Error> {
         let email = Email::parse("email", email)?;
         let password = Password::parse_attempt("password", password)?;
-        let lookup = email.lookup_key();
-        let keys = throttle::keys(&self.policy, &lookup, client.ip);
+        let index = self.auditor.keyring().email_index(&email.lookup_key());
+        let keys = throttle::keys(&self.policy, &index, client.ip);
         let now = Utc::now();
         let mut conn = self.store.reader().await?;
-        if let Some(retry_after_seconds) = throttle::locked(&mut conn.conn(), &keys, now).await? {
+        let locked = throttle::locked(&mut conn.conn(), &keys, now).await?;
+        let user = users::by_email_index(&mut conn.conn(), &index).await?;
+        drop(conn);
+        let known = user.as_ref().map(|u| u.id);
+        let attempt = |outcome, reason: &str| {
+            let event = Event::anonymous("auth.sign_in", outcome, client.ip)
+                .details(serde_json::json!({ "reason": reason }));
+            match known {
+                Some(id) => event.target("user", id).subject(id),
+                None => event,
+            }
+        };
+        if let Some(retry_after_seconds) = locked {
+            self.auditor
+                .record_alone(&self.store, attempt(Outcome::Denied, "locked"))
+                .await?;
             return Err(Error::Throttled {
                 retry_after_seconds,
             });
         }
-        let user = users::by_email_lookup(&mut conn.conn(), &lookup).await?;
-        drop(conn);
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
         let verified = self.hasher.verify(stored_hash, &password).await?;
         let user = match user {
             Some(user) if verified && user.status == "active" => user,
             _ => {
                 let policy = self.policy;
+                let auditor = self.auditor.clone();
+                let failed = attempt(Outcome::Failed, "invalid_credentials");
+                let ip = client.ip;
                 let locked = self
                     .store
                     .write(move |tx: &mut Tx| {
                         Box::pin(async move {
-                            throttle::record_failure(&mut tx.conn(), &policy, &keys, Utc::now())
-                                .await
-                                .map_err(Error::from)
+                            let locked = throttle::record_failure(
+                                &mut tx.conn(),
+                                &policy,
+                                &keys,
+                                Utc::now(),
+                            )
+                            .await?;
+                            auditor.record(tx, failed).await?;
+                            if locked {
+                                let mut event =
+                                    Event::anonymous("auth.lockout", Outcome::Allowed, ip).details(
+                                        serde_json::json!({ "reason": "repeated_failures" }),
+                                    );
+                                if let Some(id) = known {
+                                    event = event.target("user", id).subject(id);
+                                }
+                                auditor.record(tx, event).await?;
+                            }
+                            Ok::<_, Error>(locked)
                         })
                     })
                     .await?;
@@ -151,10 +187,15 @@ impl AuthService {
         let refresh = random_token();
         let refresh_hash = token_hash(&refresh);
         let expires_at = now + self.session_lifetime;
+        let auditor = self.auditor.clone();
+        let signed_in = attempt(Outcome::Allowed, "password")
+            .as_user(user_id, Some(session_id.to_string()))
+            .target("session", session_id);
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     throttle::clear_account(&mut tx.conn(), &keys).await?;
+                    auditor.record(tx, signed_in).await?;
                     let record = SessionRecord {
                         id: session_id,
                         user_id,
@@ -193,6 +234,7 @@ impl AuthService {
         let hash = token_hash(refresh_token);
         let next = random_token();
         let next_hash = token_hash(&next);
+        let auditor = self.auditor.clone();
         let outcome = self
             .store
             .write(move |tx: &mut Tx| {
@@ -207,6 +249,11 @@ impl AuthService {
                     let Some(status) = sessions::status(&mut tx.conn(), found.session_id).await?
                     else {
                         return Ok(RefreshOutcome::Dead);
+                    };
+                    let event = |action, outcome| {
+                        Event::anonymous(action, outcome, None)
+                            .as_user(status.user_id, Some(found.session_id.to_string()))
+                            .target("session", found.session_id)
                     };
                     let reused = found.used_at.is_some()
                         || !sessions::use_refresh_token(&mut tx.conn(), &hash, now).await?;
@@ -225,14 +272,28 @@ impl AuthService {
                                 reason: "refresh_token_reused".into(),
                             });
                         }
+                        auditor
+                            .record(
+                                tx,
+                                event("auth.refresh_reuse", Outcome::Denied).details(
+                                    serde_json::json!({ "consequence": "session_revoked" }),
+                                ),
+                            )
+                            .await?;
                         return Ok(RefreshOutcome::Reused);
                     }
                     if status.revoked_at.is_some()
                         || status.expires_at <= now
                         || status.user_status != "active"
                     {
+                        auditor
+                            .record(tx, event("auth.refresh", Outcome::Failed))
+                            .await?;
                         return Ok(RefreshOutcome::Dead);
                     }
+                    auditor
+                        .record(tx, event("auth.refresh", Outcome::Allowed))
+                        .await?;
                     sessions::insert_refresh_token(
                         &mut tx.conn(),
                         &next_hash,
@@ -327,13 +388,15 @@ impl AuthService {
         owner: UserId,
     ) -> Result<Vec<SessionView>, Error> {
         let mut conn = self.store.reader().await?;
-        authorize(
-            &mut conn.conn(),
-            actor,
-            Action::ManageSessions,
-            Resource::Account(owner),
-        )
-        .await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ManageSessions,
+                Resource::Account(owner),
+            )
+            .await?;
         let list = sessions::list_active(&mut conn.conn(), owner, Utc::now()).await?;
         let current = actor.session_id();
         Ok(list
@@ -360,17 +423,14 @@ impl AuthService {
         reason: &'static str,
     ) -> Result<(), Error> {
         let actor = actor.clone();
+        let auditor = self.auditor.clone();
         let done = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &actor,
-                        Action::ManageSessions,
-                        Resource::Account(owner),
-                    )
-                    .await?;
+                    auditor
+                        .authorize(tx, &actor, Action::ManageSessions, Resource::Account(owner))
+                        .await?;
                     let Some(record) = sessions::by_id(&mut tx.conn(), session).await? else {
                         return Ok(false);
                     };
@@ -379,6 +439,19 @@ impl AuthService {
                     {
                         return Ok(false);
                     }
+                    let action = if reason == "logout" {
+                        "auth.sign_out"
+                    } else {
+                        "session.revoke"
+                    };
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&actor, action, Outcome::Allowed)
+                                .target("session", session)
+                                .details(serde_json::json!({ "owner": owner, "reason": reason })),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::SessionsRevoked {
                         user_id: owner,
                         sessions: vec![session],
@@ -403,19 +476,25 @@ impl AuthService {
         reason: &'static str,
     ) -> Result<usize, Error> {
         let actor = actor.clone();
+        let auditor = self.auditor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &actor,
-                        Action::ManageSessions,
-                        Resource::Account(owner),
-                    )
-                    .await?;
+                    auditor
+                        .authorize(tx, &actor, Action::ManageSessions, Resource::Account(owner))
+                        .await?;
                     let revoked =
                         sessions::revoke_all(&mut tx.conn(), owner, Utc::now(), reason).await?;
                     let count = revoked.len();
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&actor, "sessions.revoke_all", Outcome::Allowed)
+                                .target("user", owner)
+                                .subject(owner)
+                                .details(serde_json::json!({ "revoked": count, "reason": reason })),
+                        )
+                        .await?;
                     if count > 0 {
                         tx.emit(DomainEvent::SessionsRevoked {
                             user_id: owner,

@@ -1,7 +1,8 @@
 //! The sign-in throttling policy: lock an account or an address after repeated failures.
 //!
 //! Counters live in the database (so they hold across restarts and nodes) under keys that
-//! do not reveal the email: an unknown email is throttled exactly like a known one.
+//! do not reveal the email (they derive from its keyed blind index): an unknown email is
+//! throttled exactly like a known one.
 
 use std::net::IpAddr;
 
@@ -20,8 +21,8 @@ pub(super) struct Policy {
 }
 
 /// The counter keys one attempt touches, with each key's threshold.
-pub(super) fn keys(policy: &Policy, email_lookup: &str, ip: Option<IpAddr>) -> Vec<(String, i64)> {
-    let digest = Sha256::digest(email_lookup.as_bytes());
+pub(super) fn keys(policy: &Policy, email_index: &str, ip: Option<IpAddr>) -> Vec<(String, i64)> {
+    let digest = Sha256::digest(email_index.as_bytes());
     let mut keys = vec![(
         format!("acct:{}", hex::encode(&digest[..16])),
         policy.account_threshold,

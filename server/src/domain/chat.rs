@@ -18,9 +18,14 @@ impl ChannelName {
         if chars == 0 || chars > 80 {
             return Err(ParseError::new(field, "must be 1 to 80 characters"));
         }
-        let ok = value.chars().all(|c| c == '-' || c == '_' || (c.is_alphanumeric() && !c.is_uppercase()));
+        let ok = value
+            .chars()
+            .all(|c| c == '-' || c == '_' || (c.is_alphanumeric() && !c.is_uppercase()));
         if !ok {
-            return Err(ParseError::new(field, "may hold only lowercase letters, digits, '-' and '_'"));
+            return Err(ParseError::new(
+                field,
+                "may hold only lowercase letters, digits, '-' and '_'",
+            ));
         }
         Ok(ChannelName(value.to_owned()))
     }
@@ -43,10 +48,19 @@ impl MessageBody {
             return Err(ParseError::new(field, "must not be empty"));
         }
         if raw.len() > MAX_BODY_BYTES {
-            return Err(ParseError::new(field, format!("must be at most {MAX_BODY_BYTES} bytes")));
+            return Err(ParseError::new(
+                field,
+                format!("must be at most {MAX_BODY_BYTES} bytes"),
+            ));
         }
-        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-            return Err(ParseError::new(field, "must not contain control characters"));
+        if raw
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
+            return Err(ParseError::new(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(MessageBody(raw))
     }
@@ -102,12 +116,17 @@ impl Emoji {
         let value = raw.trim();
         let chars = value.chars().count();
         if chars == 0 || chars > 64 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ParseError::new(field, "must be 1 to 64 characters without spaces"));
+            return Err(ParseError::new(
+                field,
+                "must be 1 to 64 characters without spaces",
+            ));
         }
         let short_code = value.len() > 2
             && value.starts_with(':')
             && value.ends_with(':')
-            && value[1..value.len() - 1].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
+            && value[1..value.len() - 1]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
         let pictographic = !value.chars().any(|c| c.is_ascii_alphanumeric());
         if !short_code && !pictographic {
             return Err(ParseError::new(field, "must be an emoji or a :short_code:"));
@@ -127,7 +146,10 @@ mod tests {
 
     #[test]
     fn channel_names_follow_chat_conventions() {
-        assert_eq!(ChannelName::parse("name", " #general ").unwrap().as_str(), "general");
+        assert_eq!(
+            ChannelName::parse("name", " #general ").unwrap().as_str(),
+            "general"
+        );
         assert!(ChannelName::parse("name", "공지사항").is_ok());
         assert!(ChannelName::parse("name", "General").is_err());
         assert!(ChannelName::parse("name", "two words").is_err());
@@ -139,9 +161,16 @@ mod tests {
         assert!(MessageBody::parse("text", "   ".into()).is_err());
         assert!(MessageBody::parse("text", "x".repeat(MAX_BODY_BYTES + 1)).is_err());
         assert!(MessageBody::parse("text", "bell\u{7}".into()).is_err());
-        let body = MessageBody::parse("text", "hi @bo@example.org and @Ann, mail ann@example.org @here".into()).unwrap();
+        let body = MessageBody::parse(
+            "text",
+            "hi @bo@example.org and @Ann, mail ann@example.org @here".into(),
+        )
+        .unwrap();
         let m = body.mentions();
-        assert_eq!(m.handles, vec!["bo@example.org".to_string(), "ann".to_string()]);
+        assert_eq!(
+            m.handles,
+            vec!["bo@example.org".to_string(), "ann".to_string()]
+        );
         assert!(m.here && !m.channel);
     }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::accounts::AccountService;
+use crate::audit::service::AuditService;
 use crate::auth::AuthService;
 use crate::store::Store;
 use crate::workspaces::WorkspaceService;
@@ -16,6 +17,12 @@ pub struct AppState {
     pub accounts: AccountService,
     /// Workspaces, members, roles, invitations.
     pub workspaces: WorkspaceService,
+    /// Channels and messages.
+    pub chat: crate::chat::ChatService,
+    /// Real-time delivery.
+    pub hub: crate::hub::Hub,
+    /// The audit log for compliance officers.
+    pub audit: AuditService,
     /// For readiness checks and pool metrics; handlers never query it.
     pub store: Store,
     /// Base URL for links handed out.

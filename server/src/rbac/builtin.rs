@@ -120,7 +120,13 @@ pub const ROLES: &[BuiltinRole] = &[
         name: "member",
         scope: Scope::Workspace,
         description: "Takes part in the workspace",
-        actions: &[ReadWorkspace, ReadMembers, ReadChannels, CreateChannels, PostMessages],
+        actions: &[
+            ReadWorkspace,
+            ReadMembers,
+            ReadChannels,
+            CreateChannels,
+            PostMessages,
+        ],
     },
     BuiltinRole {
         id: GUEST,

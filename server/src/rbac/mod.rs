@@ -218,12 +218,14 @@ async fn decide_channel(
     let Some(channel) = store::channels::by_id(conn, channel_id).await? else {
         return Err(AuthzError::Hidden);
     };
-    let Some(role_id) = store::workspaces::member_role(conn, channel.workspace_id, user_id).await? else {
+    let Some(role_id) = store::workspaces::member_role(conn, channel.workspace_id, user_id).await?
+    else {
         return Err(AuthzError::Hidden);
     };
     let granted = role_permissions(conn, role_id).await?;
     let membership = store::channels::membership(conn, channel_id, user_id).await?;
-    let visible = membership.is_some() || (channel.kind == "public" && granted.contains(&Action::ReadChannels));
+    let visible = membership.is_some()
+        || (channel.kind == "public" && granted.contains(&Action::ReadChannels));
     if !visible {
         return Err(AuthzError::Hidden);
     }

@@ -3,6 +3,7 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
 
+use super::audit::PendingAudit;
 use super::StoreError;
 use crate::events::DomainEvent;
 
@@ -82,10 +83,17 @@ pub(crate) enum TxInner {
     Pg(Transaction<'static, Postgres>),
 }
 
-/// A write transaction shared by a group of writes, with the events they emit.
+/// Undoes in-memory state (such as a cached key) if the write that made it is rolled back.
+pub(crate) type RollbackHook = Box<dyn FnOnce() + Send>;
+
+/// A write transaction shared by a group of writes, with the events they emit and the audit
+/// entries they record.
 pub struct Tx {
     pub(crate) inner: TxInner,
     pub(crate) events: Vec<DomainEvent>,
+    pub(crate) audit: Vec<PendingAudit>,
+    pub(crate) rollback_hooks: Vec<RollbackHook>,
+    pub(crate) checkpoint_requested: bool,
 }
 
 impl Tx {
@@ -100,5 +108,21 @@ impl Tx {
     /// Records a domain event; it is published only if the transaction commits.
     pub fn emit(&mut self, event: DomainEvent) {
         self.events.push(event);
+    }
+
+    /// Records an audit entry; the writer chains it at commit, in this transaction. It is
+    /// discarded if this write fails, unless it is marked to survive (denials, failures).
+    pub fn audit(&mut self, entry: PendingAudit) {
+        self.audit.push(entry);
+    }
+
+    /// Asks the writer to sign a checkpoint over the chain head when this batch commits.
+    pub fn request_checkpoint(&mut self) {
+        self.checkpoint_requested = true;
+    }
+
+    /// Runs `undo` if this write, or the transaction it is part of, does not commit.
+    pub fn on_rollback(&mut self, undo: impl FnOnce() + Send + 'static) {
+        self.rollback_hooks.push(Box::new(undo));
     }
 }

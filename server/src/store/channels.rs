@@ -57,7 +57,8 @@ pub struct ChannelMemberRecord {
     pub last_read_seq: i64,
 }
 
-const COLUMNS: &str = "c.id, c.workspace_id, c.kind, c.name, c.topic, c.purpose, c.direct_key, c.created_by, \
+const COLUMNS: &str =
+    "c.id, c.workspace_id, c.kind, c.name, c.topic, c.purpose, c.direct_key, c.created_by, \
                        c.created_at, c.archived_at, c.last_seq";
 
 /// Creates a channel; a taken name or an existing conversation is a constraint error.
@@ -81,9 +82,15 @@ pub async fn insert(conn: &mut Conn<'_>, c: &ChannelRecord) -> Result<(), StoreE
 }
 
 /// The channel with this id.
-pub async fn by_id(conn: &mut Conn<'_>, id: ChannelId) -> Result<Option<ChannelRecord>, StoreError> {
+pub async fn by_id(
+    conn: &mut Conn<'_>,
+    id: ChannelId,
+) -> Result<Option<ChannelRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.id = $1");
-    Ok(on!(conn, |c| sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?)
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// The direct or group conversation of exactly these people, if it exists.
@@ -92,8 +99,13 @@ pub async fn by_direct_key(
     workspace: WorkspaceId,
     key: &str,
 ) -> Result<Option<ChannelRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.direct_key = $2");
-    Ok(on!(conn, |c| sqlx::query_as(&sql).bind(workspace).bind(key).fetch_optional(c).await)?)
+    let sql =
+        format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.direct_key = $2");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(key)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// A user's channels in a workspace with their read state.
@@ -106,13 +118,23 @@ pub async fn for_member(
         "SELECT {COLUMNS}, m.role, m.last_read_seq FROM channels c JOIN channel_members m ON m.channel_id = c.id \
          WHERE c.workspace_id = $1 AND m.user_id = $2 ORDER BY c.kind, c.name, c.id"
     );
-    Ok(on!(conn, |c| sqlx::query_as(&sql).bind(workspace).bind(user).fetch_all(c).await)?)
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(user)
+        .fetch_all(c)
+        .await)?)
 }
 
 /// A workspace's public channels (for browsing).
-pub async fn public_in(conn: &mut Conn<'_>, workspace: WorkspaceId) -> Result<Vec<ChannelRecord>, StoreError> {
+pub async fn public_in(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Vec<ChannelRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.kind = 'public' ORDER BY c.name");
-    Ok(on!(conn, |c| sqlx::query_as(&sql).bind(workspace).fetch_all(c).await)?)
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .fetch_all(c)
+        .await)?)
 }
 
 /// Sets name, topic and purpose.
@@ -136,13 +158,19 @@ pub async fn update_details(
 }
 
 /// Archives (with a time) or unarchives (with `None`) a channel.
-pub async fn set_archived(conn: &mut Conn<'_>, id: ChannelId, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
-    on!(conn, |c| sqlx::query("UPDATE channels SET archived_at = $1 WHERE id = $2")
-        .bind(at)
-        .bind(id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+pub async fn set_archived(
+    conn: &mut Conn<'_>,
+    id: ChannelId,
+    at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE channels SET archived_at = $1 WHERE id = $2"
+    )
+    .bind(at)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -160,7 +188,11 @@ pub async fn membership(
     user: UserId,
 ) -> Result<Option<ChannelMemberRecord>, StoreError> {
     let sql = "SELECT user_id, role, joined_at, last_read_seq FROM channel_members WHERE channel_id = $1 AND user_id = $2";
-    Ok(on!(conn, |c| sqlx::query_as(sql).bind(channel).bind(user).fetch_optional(c).await)?)
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .bind(user)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// Adds a member (no-op if present); true if added.
@@ -187,9 +219,18 @@ pub async fn add_member(
 }
 
 /// Removes a member; true if they were one.
-pub async fn remove_member(conn: &mut Conn<'_>, channel: ChannelId, user: UserId) -> Result<bool, StoreError> {
+pub async fn remove_member(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<bool, StoreError> {
     let sql = "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2";
-    let n = on!(conn, |c| sqlx::query(sql).bind(channel).bind(user).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(channel)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
@@ -201,7 +242,11 @@ pub async fn remove_from_workspace(
 ) -> Result<Vec<ChannelId>, StoreError> {
     let sql = "SELECT m.channel_id FROM channel_members m JOIN channels c ON c.id = m.channel_id \
                WHERE c.workspace_id = $1 AND m.user_id = $2";
-    let ids: Vec<(ChannelId,)> = on!(conn, |c| sqlx::query_as(sql).bind(workspace).bind(user).fetch_all(c).await)?;
+    let ids: Vec<(ChannelId,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(workspace)
+        .bind(user)
+        .fetch_all(c)
+        .await)?;
     for (id,) in &ids {
         remove_member(conn, *id, user).await?;
     }
@@ -209,22 +254,52 @@ pub async fn remove_from_workspace(
 }
 
 /// A channel's members.
-pub async fn members(conn: &mut Conn<'_>, channel: ChannelId) -> Result<Vec<ChannelMemberRecord>, StoreError> {
+pub async fn members(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+) -> Result<Vec<ChannelMemberRecord>, StoreError> {
     let sql = "SELECT user_id, role, joined_at, last_read_seq FROM channel_members WHERE channel_id = $1 \
                ORDER BY joined_at, user_id";
-    Ok(on!(conn, |c| sqlx::query_as(sql).bind(channel).fetch_all(c).await)?)
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .fetch_all(c)
+        .await)?)
 }
 
 /// Moves a member's read pointer forward (never back); returns the pointer now.
-pub async fn mark_read(conn: &mut Conn<'_>, channel: ChannelId, user: UserId, seq: i64) -> Result<i64, StoreError> {
+pub async fn mark_read(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+    seq: i64,
+) -> Result<i64, StoreError> {
     let sql = "UPDATE channel_members SET last_read_seq = $1 WHERE channel_id = $2 AND user_id = $3 AND last_read_seq < $1";
-    on!(conn, |c| sqlx::query(sql).bind(seq).bind(channel).bind(user).execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(membership(conn, channel, user).await?.map(|m| m.last_read_seq).unwrap_or(0))
+    on!(conn, |c| sqlx::query(sql)
+        .bind(seq)
+        .bind(channel)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(membership(conn, channel, user)
+        .await?
+        .map(|m| m.last_read_seq)
+        .unwrap_or(0))
 }
 
 /// Unread mentions of a user in a channel after their read pointer.
-pub async fn mention_count(conn: &mut Conn<'_>, channel: ChannelId, user: UserId, after: i64) -> Result<i64, StoreError> {
+pub async fn mention_count(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+    after: i64,
+) -> Result<i64, StoreError> {
     let sql = "SELECT COUNT(*) FROM mentions WHERE user_id = $1 AND channel_id = $2 AND seq > $3";
-    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql).bind(user).bind(channel).bind(after).fetch_one(c).await)?;
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql)
+        .bind(user)
+        .bind(channel)
+        .bind(after)
+        .fetch_one(c)
+        .await)?;
     Ok(row.0)
 }

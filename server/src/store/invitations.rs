@@ -12,8 +12,10 @@ pub struct InvitationRecord {
     pub id: InvitationId,
     /// Where it leads.
     pub workspace_id: WorkspaceId,
-    /// If set, only this (case-folded) email may accept it.
-    pub email: Option<String>,
+    /// If set, only the email with this blind index may accept it.
+    pub email_index: Option<String>,
+    /// That email, encrypted under the workspace's key.
+    pub email_enc: Option<Vec<u8>>,
     /// The role a person joins with.
     pub role_id: RoleId,
     /// Who created it.
@@ -30,7 +32,7 @@ pub struct InvitationRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, workspace_id, email, role_id, created_by, created_at, expires_at, max_uses, uses, revoked_at";
+const COLUMNS: &str = "id, workspace_id, email_index, email_enc, role_id, created_by, created_at, expires_at, max_uses, uses, revoked_at";
 
 /// Stores a new invitation with the hash of its token.
 pub async fn insert(
@@ -38,18 +40,19 @@ pub async fn insert(
     inv: &InvitationRecord,
     token_hash: &[u8],
 ) -> Result<(), StoreError> {
-    let sql = "INSERT INTO invitations (id, workspace_id, token_hash, email, role_id, created_by, created_at, \
-               expires_at, max_uses, uses) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)";
+    let sql = "INSERT INTO invitations (id, workspace_id, token_hash, email_index, email_enc, role_id, created_by, \
+               created_at, expires_at, max_uses, uses) VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9, 0)";
     on!(conn, |c| sqlx::query(sql)
         .bind(inv.id)
         .bind(inv.workspace_id)
         .bind(token_hash)
-        .bind(&inv.email)
+        .bind(&inv.email_index)
         .bind(inv.role_id)
         .bind(inv.created_by)
         .bind(inv.created_at)
         .bind(inv.expires_at)
         .bind(inv.max_uses)
+        .bind(&inv.email_enc)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

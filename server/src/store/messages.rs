@@ -36,7 +36,8 @@ pub struct MessageRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, channel_id, seq, author_id, body, thread_root_id, reply_count, last_reply_at, \
+const COLUMNS: &str =
+    "id, channel_id, seq, author_id, body, thread_root_id, reply_count, last_reply_at, \
                        client_msg_id, created_at, edited_at, deleted_at";
 
 /// Stores a new message.
@@ -59,9 +60,15 @@ pub async fn insert(conn: &mut Conn<'_>, m: &MessageRecord) -> Result<(), StoreE
 }
 
 /// The message with this id.
-pub async fn by_id(conn: &mut Conn<'_>, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {
+pub async fn by_id(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+) -> Result<Option<MessageRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM messages WHERE id = $1");
-    Ok(on!(conn, |c| sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?)
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// The message an author already posted with this client id in this channel.
@@ -72,7 +79,12 @@ pub async fn by_client_id(
     client_msg_id: &str,
 ) -> Result<Option<MessageRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_msg_id = $3");
-    Ok(on!(conn, |c| sqlx::query_as(&sql).bind(channel).bind(author).bind(client_msg_id).fetch_optional(c).await)?)
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(channel)
+        .bind(author)
+        .bind(client_msg_id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// A page of a channel's top-level messages (thread replies excluded), before or after a
@@ -90,7 +102,12 @@ pub async fn page(
                 "SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND thread_root_id IS NULL AND seq > $2 \
                  ORDER BY seq ASC LIMIT $3"
             );
-            on!(conn, |c| sqlx::query_as(&sql).bind(channel).bind(after).bind(limit).fetch_all(c).await)?
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(channel)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
         }
         None => {
             let before = before.unwrap_or(i64::MAX);
@@ -98,8 +115,12 @@ pub async fn page(
                 "SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND thread_root_id IS NULL AND seq < $2 \
                  ORDER BY seq DESC LIMIT $3"
             );
-            let mut rows: Vec<MessageRecord> =
-                on!(conn, |c| sqlx::query_as(&sql).bind(channel).bind(before).bind(limit).fetch_all(c).await)?;
+            let mut rows: Vec<MessageRecord> = on!(conn, |c| sqlx::query_as(&sql)
+                .bind(channel)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?;
             rows.reverse();
             rows
         }
@@ -109,15 +130,34 @@ pub async fn page(
 }
 
 /// A thread's replies in order.
-pub async fn replies(conn: &mut Conn<'_>, root: MessageId, limit: i64) -> Result<Vec<MessageRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM messages WHERE thread_root_id = $1 ORDER BY seq ASC LIMIT $2");
-    Ok(on!(conn, |c| sqlx::query_as(&sql).bind(root).bind(limit).fetch_all(c).await)?)
+pub async fn replies(
+    conn: &mut Conn<'_>,
+    root: MessageId,
+    limit: i64,
+) -> Result<Vec<MessageRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages WHERE thread_root_id = $1 ORDER BY seq ASC LIMIT $2"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(root)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
 }
 
 /// Counts a reply on its root.
-pub async fn add_reply(conn: &mut Conn<'_>, root: MessageId, at: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn add_reply(
+    conn: &mut Conn<'_>,
+    root: MessageId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let sql = "UPDATE messages SET reply_count = reply_count + 1, last_reply_at = $1 WHERE id = $2";
-    on!(conn, |c| sqlx::query(sql).bind(at).bind(root).execute(c).await.map(|r| r.rows_affected()))?;
+    on!(conn, |c| sqlx::query(sql)
+        .bind(at)
+        .bind(root)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -145,27 +185,54 @@ pub async fn replace_body(
         .await
         .map(|r| r.rows_affected()))?;
     let sql = "UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3";
-    on!(conn, |c| sqlx::query(sql).bind(body).bind(at).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    on!(conn, |c| sqlx::query(sql)
+        .bind(body)
+        .bind(at)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Earlier bodies of a message, oldest first: (version, encrypted body, replaced at).
-pub async fn versions(conn: &mut Conn<'_>, id: MessageId) -> Result<Vec<(i64, Vec<u8>, DateTime<Utc>)>, StoreError> {
+pub async fn versions(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+) -> Result<Vec<(i64, Vec<u8>, DateTime<Utc>)>, StoreError> {
     let sql = "SELECT version, body, replaced_at FROM message_versions WHERE message_id = $1 ORDER BY version";
-    Ok(on!(conn, |c| sqlx::query_as(sql).bind(id).fetch_all(c).await)?)
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(id)
+        .fetch_all(c)
+        .await)?)
 }
 
 /// Turns a message into a tombstone: body and history emptied, reactions and mentions gone.
-pub async fn tombstone(conn: &mut Conn<'_>, id: MessageId, empty: &[u8], at: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn tombstone(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    empty: &[u8],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let sql = "UPDATE messages SET body = $1, deleted_at = $2 WHERE id = $3";
-    on!(conn, |c| sqlx::query(sql).bind(empty).bind(at).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    on!(conn, |c| sqlx::query(sql)
+        .bind(empty)
+        .bind(at)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     for sql in [
         "DELETE FROM message_versions WHERE message_id = $1",
         "DELETE FROM reactions WHERE message_id = $1",
         "DELETE FROM mentions WHERE message_id = $1",
         "DELETE FROM pins WHERE message_id = $1",
     ] {
-        on!(conn, |c| sqlx::query(sql).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+        on!(conn, |c| sqlx::query(sql)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
@@ -178,7 +245,8 @@ pub async fn add_reaction(
     emoji: &str,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let sql = "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
+    let sql =
+        "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
                ON CONFLICT (message_id, user_id, emoji) DO NOTHING";
     let n = on!(conn, |c| sqlx::query(sql)
         .bind(id)
@@ -192,18 +260,33 @@ pub async fn add_reaction(
 }
 
 /// Removes a reaction; false if there was none.
-pub async fn remove_reaction(conn: &mut Conn<'_>, id: MessageId, user: UserId, emoji: &str) -> Result<bool, StoreError> {
+pub async fn remove_reaction(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    user: UserId,
+    emoji: &str,
+) -> Result<bool, StoreError> {
     let sql = "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3";
-    let n = on!(conn, |c| sqlx::query(sql).bind(id).bind(user).bind(emoji).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(user)
+        .bind(emoji)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
 /// Reactions on a set of messages: (message, emoji, user).
-pub async fn reactions(conn: &mut Conn<'_>, ids: &[MessageId]) -> Result<Vec<(MessageId, String, UserId)>, StoreError> {
+pub async fn reactions(
+    conn: &mut Conn<'_>,
+    ids: &[MessageId],
+) -> Result<Vec<(MessageId, String, UserId)>, StoreError> {
     let mut out = Vec::new();
     for id in ids {
         let sql = "SELECT message_id, emoji, user_id FROM reactions WHERE message_id = $1 ORDER BY created_at, user_id";
-        let rows: Vec<(MessageId, String, UserId)> = on!(conn, |c| sqlx::query_as(sql).bind(id).fetch_all(c).await)?;
+        let rows: Vec<(MessageId, String, UserId)> =
+            on!(conn, |c| sqlx::query_as(sql).bind(id).fetch_all(c).await)?;
         out.extend(rows);
     }
     Ok(out)
@@ -217,7 +300,8 @@ pub async fn add_mention(
     channel: ChannelId,
     seq: i64,
 ) -> Result<(), StoreError> {
-    let sql = "INSERT INTO mentions (message_id, user_id, channel_id, seq) VALUES ($1, $2, $3, $4) \
+    let sql =
+        "INSERT INTO mentions (message_id, user_id, channel_id, seq) VALUES ($1, $2, $3, $4) \
                ON CONFLICT (message_id, user_id) DO NOTHING";
     on!(conn, |c| sqlx::query(sql)
         .bind(id)
@@ -242,10 +326,22 @@ pub async fn set_pinned(
     let n = if pinned {
         let sql = "INSERT INTO pins (channel_id, message_id, pinned_by, pinned_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (channel_id, message_id) DO NOTHING";
-        on!(conn, |c| sqlx::query(sql).bind(channel).bind(id).bind(by).bind(at).execute(c).await.map(|r| r.rows_affected()))?
+        on!(conn, |c| sqlx::query(sql)
+            .bind(channel)
+            .bind(id)
+            .bind(by)
+            .bind(at)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?
     } else {
         let sql = "DELETE FROM pins WHERE channel_id = $1 AND message_id = $2";
-        on!(conn, |c| sqlx::query(sql).bind(channel).bind(id).execute(c).await.map(|r| r.rows_affected()))?
+        on!(conn, |c| sqlx::query(sql)
+            .bind(channel)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?
     };
     Ok(n == 1)
 }
@@ -253,14 +349,22 @@ pub async fn set_pinned(
 /// The pinned message ids of a channel, newest pin first.
 pub async fn pinned(conn: &mut Conn<'_>, channel: ChannelId) -> Result<Vec<MessageId>, StoreError> {
     let sql = "SELECT message_id FROM pins WHERE channel_id = $1 ORDER BY pinned_at DESC";
-    let rows: Vec<(MessageId,)> = on!(conn, |c| sqlx::query_as(sql).bind(channel).fetch_all(c).await)?;
+    let rows: Vec<(MessageId,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .fetch_all(c)
+        .await)?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Makes a user follow a thread.
 pub async fn follow(conn: &mut Conn<'_>, root: MessageId, user: UserId) -> Result<(), StoreError> {
     let sql = "INSERT INTO thread_followers (root_id, user_id) VALUES ($1, $2) ON CONFLICT (root_id, user_id) DO NOTHING";
-    on!(conn, |c| sqlx::query(sql).bind(root).bind(user).execute(c).await.map(|r| r.rows_affected()))?;
+    on!(conn, |c| sqlx::query(sql)
+        .bind(root)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -272,15 +376,30 @@ pub async fn followers(conn: &mut Conn<'_>, root: MessageId) -> Result<Vec<UserI
 }
 
 /// Top-level messages after `after` not written by `reader` and not deleted: the unread count.
-pub async fn unread_count(conn: &mut Conn<'_>, channel: ChannelId, reader: UserId, after: i64) -> Result<i64, StoreError> {
+pub async fn unread_count(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    reader: UserId,
+    after: i64,
+) -> Result<i64, StoreError> {
     let sql = "SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND seq > $2 AND thread_root_id IS NULL \
                AND deleted_at IS NULL AND author_id <> $3";
-    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql).bind(channel).bind(after).bind(reader).fetch_one(c).await)?;
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .bind(after)
+        .bind(reader)
+        .fetch_one(c)
+        .await)?;
     Ok(row.0)
 }
 
 /// Messages of a channel around a sequence number (top-level only), ascending.
-pub async fn around(conn: &mut Conn<'_>, channel: ChannelId, seq: i64, each_side: i64) -> Result<Vec<MessageRecord>, StoreError> {
+pub async fn around(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    seq: i64,
+    each_side: i64,
+) -> Result<Vec<MessageRecord>, StoreError> {
     let mut rows = page(conn, channel, Some(seq + 1), None, each_side + 1).await?;
     rows.extend(page(conn, channel, None, Some(seq), each_side).await?);
     rows.sort_by_key(|m| m.seq);

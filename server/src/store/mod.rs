@@ -13,8 +13,12 @@
 //!
 //! Invariant: storage never decides permissions; callers authorize first.
 
+pub mod audit;
 mod backend;
+pub mod channels;
 pub mod invitations;
+pub mod keys;
+pub mod messages;
 pub mod migrate;
 pub mod roles;
 pub mod sessions;
@@ -106,6 +110,7 @@ enum Pools {
 struct Inner {
     pools: Pools,
     writer: writer::Writer,
+    checkpointing: Arc<writer::Checkpointing>,
 }
 
 impl Store {
@@ -162,14 +167,27 @@ impl Store {
                 url.split(':').next().unwrap_or_default()
             )));
         };
+        let checkpointing = Arc::new(writer::Checkpointing::default());
         let writer = match &pools {
-            Pools::Sqlite { writer, .. } => {
-                writer::Writer::start_sqlite(writer.clone(), options.max_batch, events)
-            }
-            Pools::Pg(pool) => writer::Writer::start_pg(pool.clone(), options.max_batch, events),
+            Pools::Sqlite { writer, .. } => writer::Writer::start_sqlite(
+                writer.clone(),
+                options.max_batch,
+                events,
+                checkpointing.clone(),
+            ),
+            Pools::Pg(pool) => writer::Writer::start_pg(
+                pool.clone(),
+                options.max_batch,
+                events,
+                checkpointing.clone(),
+            ),
         };
         Ok(Store {
-            inner: Arc::new(Inner { pools, writer }),
+            inner: Arc::new(Inner {
+                pools,
+                writer,
+                checkpointing,
+            }),
         })
     }
 
@@ -210,6 +228,27 @@ impl Store {
         self.inner.writer.submit(work).await
     }
 
+    /// Lets the writer sign audit checkpoints with `signer` every `every` entries. Only the
+    /// first call has effect.
+    pub fn set_checkpoint_signer(&self, signer: Arc<dyn audit::CheckpointSigner>, every: u64) {
+        self.inner
+            .checkpointing
+            .every
+            .store(every, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.inner.checkpointing.signer.set(signer);
+    }
+
+    /// Signs a checkpoint over the current audit chain head, if it moved since the last one.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.write(|tx: &mut Tx| {
+            Box::pin(async move {
+                tx.request_checkpoint();
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.reader().await?;
@@ -229,6 +268,12 @@ impl Store {
 
     /// Drains the writer (every accepted write is committed) and closes the pools.
     pub async fn close(&self) {
+        if self.inner.checkpointing.signer.get().is_some() {
+            // The last checkpoint covers the tail, so cutting it off later is detected.
+            if let Err(err) = self.checkpoint().await {
+                tracing::error!(error = %err, "final audit checkpoint failed");
+            }
+        }
         self.inner.writer.shutdown().await;
         match &self.inner.pools {
             Pools::Sqlite { readers, writer } => {

@@ -10,10 +10,10 @@ use crate::domain::{RoleId, UserId};
 pub struct UserRecord {
     /// Its id.
     pub id: UserId,
-    /// Email as written by the user.
-    pub email: String,
-    /// Shown to others.
-    pub display_name: String,
+    /// Email as written by the user, encrypted under the user's key.
+    pub email_enc: Option<Vec<u8>>,
+    /// Shown to others, encrypted under the user's key.
+    pub display_name_enc: Option<Vec<u8>>,
     /// PHC-format argon2id hash; `None` for accounts that only sign in through SSO.
     pub password_hash: Option<String>,
     /// Deployment-wide role, if any.
@@ -30,12 +30,12 @@ pub struct UserRecord {
 pub struct NewUser<'a> {
     /// Fresh id.
     pub id: UserId,
-    /// Email as written.
-    pub email: &'a str,
-    /// Case-folded email that identifies the account.
-    pub email_lookup: &'a str,
-    /// Display name.
-    pub display_name: &'a str,
+    /// Encrypted email.
+    pub email_enc: &'a [u8],
+    /// Blind index of the case-folded email, which identifies the account.
+    pub email_index: &'a str,
+    /// Encrypted display name.
+    pub display_name_enc: &'a [u8],
     /// Password hash, if the account has a password.
     pub password_hash: Option<&'a str>,
     /// System role, if any.
@@ -44,18 +44,18 @@ pub struct NewUser<'a> {
     pub now: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, email, display_name, password_hash, system_role_id, status, created_at, updated_at";
+const COLUMNS: &str = "id, email_enc, display_name_enc, password_hash, system_role_id, status, created_at, updated_at";
 
 /// Creates an account; a taken email is a [`StoreError::Constraint`].
 pub async fn insert(conn: &mut Conn<'_>, user: &NewUser<'_>) -> Result<(), StoreError> {
-    let sql = "INSERT INTO users (id, email, email_lookup, display_name, password_hash, system_role_id, status, \
-               created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7)";
+    // The legacy plaintext columns of the first schema stay empty.
+    let sql = "INSERT INTO users (id, email, email_enc, email_index, display_name, display_name_enc, password_hash, \
+               system_role_id, status, created_at, updated_at) VALUES ($1, '', $2, $3, '', $4, $5, $6, 'active', $7, $7)";
     on!(conn, |c| sqlx::query(sql)
         .bind(user.id)
-        .bind(user.email)
-        .bind(user.email_lookup)
-        .bind(user.display_name)
+        .bind(user.email_enc)
+        .bind(user.email_index)
+        .bind(user.display_name_enc)
         .bind(user.password_hash)
         .bind(user.system_role_id)
         .bind(user.now)
@@ -74,16 +74,80 @@ pub async fn by_id(conn: &mut Conn<'_>, id: UserId) -> Result<Option<UserRecord>
         .await)?)
 }
 
-/// The account whose case-folded email is `lookup`.
-pub async fn by_email_lookup(
+/// The account whose email has the blind index `index`.
+pub async fn by_email_index(
     conn: &mut Conn<'_>,
-    lookup: &str,
+    index: &str,
 ) -> Result<Option<UserRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_lookup = $1");
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_index = $1");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
-        .bind(lookup)
+        .bind(index)
         .fetch_optional(c)
         .await)?)
+}
+
+/// An account still holding plaintext personal data from before encryption at rest.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LegacyPlaintext {
+    /// The account.
+    pub id: UserId,
+    /// Plaintext email.
+    pub email: String,
+    /// Plaintext display name.
+    pub display_name: String,
+}
+
+/// Accounts whose personal data is not encrypted yet, at most `limit`.
+pub async fn legacy_plaintext(
+    conn: &mut Conn<'_>,
+    limit: i64,
+) -> Result<Vec<LegacyPlaintext>, StoreError> {
+    let sql =
+        "SELECT id, email, display_name FROM users WHERE email_enc IS NULL ORDER BY id LIMIT $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Replaces an account's personal data by its encrypted form and blind index, and empties
+/// the plaintext columns.
+pub async fn set_encrypted_profile(
+    conn: &mut Conn<'_>,
+    id: UserId,
+    email_enc: &[u8],
+    email_index: &str,
+    display_name_enc: &[u8],
+) -> Result<(), StoreError> {
+    let sql = "UPDATE users SET email = '', display_name = '', email_enc = $1, email_index = $2, \
+               display_name_enc = $3 WHERE id = $4";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(email_enc)
+        .bind(email_index)
+        .bind(display_name_enc)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces the encrypted personal data (re-encryption under a new key version).
+pub async fn reencrypt_profile(
+    conn: &mut Conn<'_>,
+    id: UserId,
+    email_enc: &[u8],
+    display_name_enc: &[u8],
+) -> Result<(), StoreError> {
+    let sql = "UPDATE users SET email_enc = $1, display_name_enc = $2 WHERE id = $3";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(email_enc)
+        .bind(display_name_enc)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// The system role of an active account.

@@ -38,10 +38,10 @@ pub struct MyWorkspace {
 pub struct MemberRecord {
     /// The account.
     pub user_id: UserId,
-    /// Their display name.
-    pub display_name: String,
-    /// Their email.
-    pub email: String,
+    /// Their display name, encrypted under their key.
+    pub display_name_enc: Option<Vec<u8>>,
+    /// Their email, encrypted under their key.
+    pub email_enc: Option<Vec<u8>>,
     /// Their role's id.
     pub role_id: RoleId,
     /// Their role's name.
@@ -178,7 +178,7 @@ pub async fn members(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
 ) -> Result<Vec<MemberRecord>, StoreError> {
-    let sql = "SELECT u.id AS user_id, u.display_name, u.email, m.role_id, r.name AS role, m.created_at AS joined_at \
+    let sql = "SELECT u.id AS user_id, u.display_name_enc, u.email_enc, m.role_id, r.name AS role, m.created_at AS joined_at \
                FROM memberships m JOIN users u ON u.id = m.user_id JOIN roles r ON r.id = m.role_id \
                WHERE m.workspace_id = $1 ORDER BY m.created_at, u.id";
     Ok(on!(conn, |c| sqlx::query_as(sql)

@@ -3,20 +3,26 @@
 //! Callers submit a closure that runs inside the shared transaction. The writer takes every
 //! job waiting in its queue (up to a batch limit), runs each under its own savepoint so that a
 //! failing job rolls back alone, commits once, and only then answers each caller and
-//! publishes the events the batch emitted. Under load a durable commit (an fsync) is paid
+//! publishes the events the batch emitted. Audit entries the jobs recorded are numbered,
+//! hash-chained and (every so often) covered by a signed checkpoint here, at commit time and
+//! in the same transaction: chaining costs one pass over the batch, never a lock per write,
+//! and no action commits without its record. Under load a durable commit (an fsync) is paid
 //! once per batch instead of once per write; with a single caller it costs nothing extra.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::future::BoxFuture;
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::audit::{self, CheckpointRecord, CheckpointSigner, PendingAudit};
 use super::backend::{Tx, TxInner};
 use super::StoreError;
+use crate::audit::chain;
 use crate::events::EventBus;
 
 /// The future a write closure returns; it borrows the transaction.
@@ -36,23 +42,54 @@ enum WritePool {
     Pg(PgPool),
 }
 
+/// What the writer needs to sign checkpoints; set once the keyring is open.
+#[derive(Default)]
+pub(super) struct Checkpointing {
+    pub(super) signer: OnceLock<Arc<dyn CheckpointSigner>>,
+    pub(super) every: AtomicU64,
+}
+
+/// The chain head as the writer knows it (it is the only writer of the audit table).
+#[derive(Clone, Default)]
+struct ChainHead {
+    loaded: bool,
+    seq: i64,
+    hash: Vec<u8>,
+    checkpointed: i64,
+}
+
 pub(super) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Writer {
-    pub(super) fn start_sqlite(pool: SqlitePool, max_batch: usize, events: EventBus) -> Writer {
-        Self::start(WritePool::Sqlite(pool), max_batch, events)
+    pub(super) fn start_sqlite(
+        pool: SqlitePool,
+        max_batch: usize,
+        events: EventBus,
+        checkpointing: Arc<Checkpointing>,
+    ) -> Writer {
+        Self::start(WritePool::Sqlite(pool), max_batch, events, checkpointing)
     }
 
-    pub(super) fn start_pg(pool: PgPool, max_batch: usize, events: EventBus) -> Writer {
-        Self::start(WritePool::Pg(pool), max_batch, events)
+    pub(super) fn start_pg(
+        pool: PgPool,
+        max_batch: usize,
+        events: EventBus,
+        checkpointing: Arc<Checkpointing>,
+    ) -> Writer {
+        Self::start(WritePool::Pg(pool), max_batch, events, checkpointing)
     }
 
-    fn start(pool: WritePool, max_batch: usize, events: EventBus) -> Writer {
+    fn start(
+        pool: WritePool,
+        max_batch: usize,
+        events: EventBus,
+        checkpointing: Arc<Checkpointing>,
+    ) -> Writer {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(pool, receiver, max_batch.max(1), events));
+        let task = tokio::spawn(run(pool, receiver, max_batch.max(1), events, checkpointing));
         Writer {
             sender: Mutex::new(Some(sender)),
             task: Mutex::new(Some(task)),
@@ -119,6 +156,9 @@ async fn begin(pool: &WritePool) -> Result<Tx, StoreError> {
     Ok(Tx {
         inner,
         events: Vec::new(),
+        audit: Vec::new(),
+        rollback_hooks: Vec::new(),
+        checkpoint_requested: false,
     })
 }
 
@@ -138,7 +178,71 @@ async fn commit(tx: Tx) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn run(pool: WritePool, mut queue: mpsc::Receiver<Job>, max_batch: usize, events: EventBus) {
+/// Numbers, chains and stores the batch's audit entries, and signs a checkpoint when due.
+async fn append_audit(
+    tx: &mut Tx,
+    head: &mut ChainHead,
+    entries: Vec<PendingAudit>,
+    checkpoint_requested: bool,
+    checkpointing: &Checkpointing,
+) -> Result<(), StoreError> {
+    if entries.is_empty() && !checkpoint_requested {
+        return Ok(());
+    }
+    if !head.loaded {
+        let (seq, hash) = audit::head(&mut tx.conn())
+            .await?
+            .unwrap_or((0, chain::GENESIS.to_vec()));
+        head.seq = seq;
+        head.hash = hash;
+        head.checkpointed = audit::last_checkpoint_seq(&mut tx.conn()).await?;
+        head.loaded = true;
+    }
+    for entry in entries {
+        let seq = head.seq + 1;
+        let hash = chain::entry_hash(&head.hash, seq, &entry.fields);
+        audit::insert(&mut tx.conn(), seq, &entry.fields, &head.hash, &hash).await?;
+        head.seq = seq;
+        head.hash = hash.to_vec();
+    }
+    let Some(signer) = checkpointing.signer.get() else {
+        return Ok(());
+    };
+    let every = checkpointing.every.load(Ordering::Relaxed).max(1) as i64;
+    if head.seq > head.checkpointed
+        && (checkpoint_requested || head.seq - head.checkpointed >= every)
+    {
+        let signed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let key_version = signer.key_version();
+        let message = chain::checkpoint_message(head.seq, &head.hash, key_version, &signed_at);
+        let record = CheckpointRecord {
+            seq: head.seq,
+            head_hash: head.hash.clone(),
+            signed_at,
+            key_version,
+            signature: signer.sign(&message),
+        };
+        audit::insert_checkpoint(&mut tx.conn(), &record).await?;
+        head.checkpointed = head.seq;
+    }
+    Ok(())
+}
+
+fn run_hooks(tx: &mut Tx, from: usize) {
+    let from = from.min(tx.rollback_hooks.len());
+    for hook in tx.rollback_hooks.drain(from..) {
+        hook();
+    }
+}
+
+async fn run(
+    pool: WritePool,
+    mut queue: mpsc::Receiver<Job>,
+    max_batch: usize,
+    events: EventBus,
+    checkpointing: Arc<Checkpointing>,
+) {
+    let mut head = ChainHead::default();
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let size = batch.len();
@@ -153,6 +257,8 @@ async fn run(pool: WritePool, mut queue: mpsc::Receiver<Job>, max_batch: usize, 
         let mut completions: Vec<Completion> = Vec::with_capacity(size);
         for job in batch.drain(..) {
             let events_before = tx.events.len();
+            let audit_before = tx.audit.len();
+            let hooks_before = tx.rollback_hooks.len();
             if let Err(err) = exec(&mut tx, "SAVEPOINT job").await {
                 tracing::error!(error = %err, "savepoint failed");
                 drop(job);
@@ -169,6 +275,14 @@ async fn run(pool: WritePool, mut queue: mpsc::Receiver<Job>, max_batch: usize, 
                 }
                 None => {
                     tx.events.truncate(events_before);
+                    // Denials and failed attempts are recorded even though the write failed.
+                    let kept: Vec<PendingAudit> = tx
+                        .audit
+                        .drain(audit_before..)
+                        .filter(|e| e.survives_rollback)
+                        .collect();
+                    tx.audit.extend(kept);
+                    run_hooks(&mut tx, hooks_before);
                     if let Err(err) = exec(&mut tx, "ROLLBACK TO SAVEPOINT job").await {
                         tracing::error!(error = %err, "rollback to savepoint failed");
                     }
@@ -177,9 +291,32 @@ async fn run(pool: WritePool, mut queue: mpsc::Receiver<Job>, max_batch: usize, 
             }
         }
         let emitted = std::mem::take(&mut tx.events);
+        let entries = std::mem::take(&mut tx.audit);
+        let checkpoint_requested = tx.checkpoint_requested;
+        let head_before = head.clone();
+        if let Err(err) = append_audit(
+            &mut tx,
+            &mut head,
+            entries,
+            checkpoint_requested,
+            &checkpointing,
+        )
+        .await
+        {
+            tracing::error!(error = %err, jobs = size, "cannot append the audit records; the batch is rolled back");
+            head = head_before;
+            run_hooks(&mut tx, 0);
+            let message = err.to_string();
+            for done in completions {
+                done(Err(StoreError::Commit(message.clone())));
+            }
+            continue;
+        }
+        let mut hooks = std::mem::take(&mut tx.rollback_hooks);
         metrics::histogram!("concord_store_commit_batch_size").record(size as f64);
         match commit(tx).await {
             Ok(()) => {
+                hooks.clear();
                 for done in completions {
                     done(Ok(()));
                 }
@@ -189,6 +326,10 @@ async fn run(pool: WritePool, mut queue: mpsc::Receiver<Job>, max_batch: usize, 
             }
             Err(err) => {
                 tracing::error!(error = %err, jobs = size, "group commit failed");
+                head = head_before;
+                for hook in hooks.drain(..) {
+                    hook();
+                }
                 let message = err.to_string();
                 for done in completions {
                     done(Err(StoreError::Commit(message.clone())));

@@ -6,13 +6,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::accounts::{insert_user, NewAccount};
+use crate::audit::{Auditor, Event, Outcome};
 use crate::auth::{random_token, token_hash, PasswordHasher};
+use crate::crypto::{Aad, Scope};
 use crate::domain::{
     Email, InvitationId, RoleId, RoleName, Slug, UserId, WorkspaceId, WorkspaceName,
 };
 use crate::error::Error;
 use crate::events::DomainEvent;
-use crate::rbac::{authorize, builtin, Action, Actor, Resource};
+use crate::rbac::{builtin, Action, Actor, Resource};
 use crate::store::invitations::{self, InvitationRecord};
 use crate::store::roles::{self, RoleRecord};
 use crate::store::workspaces::{self as ws_store, WorkspaceRecord};
@@ -44,18 +46,6 @@ pub struct MemberView {
     pub role: String,
     /// When they joined.
     pub joined_at: DateTime<Utc>,
-}
-
-impl From<ws_store::MemberRecord> for MemberView {
-    fn from(m: ws_store::MemberRecord) -> Self {
-        MemberView {
-            user_id: m.user_id,
-            display_name: m.display_name,
-            email: m.email,
-            role: m.role,
-            joined_at: m.joined_at,
-        }
-    }
 }
 
 /// A role usable in a workspace.
@@ -147,6 +137,7 @@ pub struct WorkspaceService {
     store: Store,
     hasher: PasswordHasher,
     users_can_create: bool,
+    auditor: Auditor,
 }
 
 fn taken(err: StoreError, code: &'static str, message: &str) -> Error {
@@ -181,14 +172,66 @@ async fn workspace_role(
         })
 }
 
+fn invitation_aad(row: &str) -> Aad<'_> {
+    Aad {
+        table: "invitations",
+        row,
+        column: "email",
+    }
+}
+
+async fn invitation_email(
+    keyring: &crate::crypto::Keyring,
+    conn: &mut Conn<'_>,
+    inv: &InvitationRecord,
+) -> Result<Option<String>, Error> {
+    let Some(ct) = &inv.email_enc else {
+        return Ok(None);
+    };
+    let row = inv.id.to_string();
+    Ok(Some(
+        keyring
+            .decrypt_text(
+                conn,
+                &Scope::Workspace(inv.workspace_id),
+                invitation_aad(&row),
+                ct,
+            )
+            .await?,
+    ))
+}
+
+async fn member_view(
+    keyring: &crate::crypto::Keyring,
+    conn: &mut Conn<'_>,
+    m: ws_store::MemberRecord,
+) -> Result<MemberView, Error> {
+    let (email, display_name) = crate::accounts::decrypt_profile(
+        keyring,
+        conn,
+        m.user_id,
+        m.email_enc.as_deref(),
+        m.display_name_enc.as_deref(),
+    )
+    .await?;
+    Ok(MemberView {
+        user_id: m.user_id,
+        display_name,
+        email,
+        role: m.role,
+        joined_at: m.joined_at,
+    })
+}
+
 async fn invitation_view(
+    keyring: &crate::crypto::Keyring,
     conn: &mut Conn<'_>,
     inv: InvitationRecord,
 ) -> Result<InvitationView, Error> {
     Ok(InvitationView {
+        email: invitation_email(keyring, conn, &inv).await?,
         id: inv.id,
         workspace_id: inv.workspace_id,
-        email: inv.email,
         role: role_name(conn, inv.role_id).await?,
         expires_at: inv.expires_at,
         max_uses: inv.max_uses,
@@ -199,11 +242,17 @@ async fn invitation_view(
 
 impl WorkspaceService {
     /// A service over `store`.
-    pub fn new(store: Store, hasher: PasswordHasher, users_can_create: bool) -> WorkspaceService {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        users_can_create: bool,
+        auditor: Auditor,
+    ) -> WorkspaceService {
         WorkspaceService {
             store,
             hasher,
             users_can_create,
+            auditor,
         }
     }
 
@@ -216,18 +265,15 @@ impl WorkspaceService {
     ) -> Result<WorkspaceView, Error> {
         let slug = slug.or_else(|| Slug::from_name(&name));
         let actor = actor.clone();
+        let auditor = self.auditor.clone();
         let users_can_create = self.users_can_create;
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     if !users_can_create || actor.user_id().is_none() {
-                        authorize(
-                            &mut tx.conn(),
-                            &actor,
-                            Action::CreateWorkspace,
-                            Resource::System,
-                        )
-                        .await?;
+                        auditor
+                            .authorize(tx, &actor, Action::CreateWorkspace, Resource::System)
+                            .await?;
                     }
                     let Some(owner) = actor.user_id() else {
                         return Err(Error::refused(
@@ -261,6 +307,14 @@ impl WorkspaceService {
                         record.created_at,
                     )
                     .await?;
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&actor, "workspace.create", Outcome::Allowed)
+                                .target("workspace", record.id)
+                                .workspace(record.id),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::WorkspaceCreated {
                         workspace_id: record.id,
                         by: owner,
@@ -287,13 +341,15 @@ impl WorkspaceService {
             return Ok(Vec::new());
         };
         let mut conn = self.store.reader().await?;
-        authorize(
-            &mut conn.conn(),
-            actor,
-            Action::ReadAccount,
-            Resource::Account(user),
-        )
-        .await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadAccount,
+                Resource::Account(user),
+            )
+            .await?;
         let list = ws_store::list_for_user(&mut conn.conn(), user).await?;
         Ok(list
             .into_iter()
@@ -309,13 +365,15 @@ impl WorkspaceService {
     /// One workspace.
     pub async fn get(&self, actor: &Actor, id: WorkspaceId) -> Result<WorkspaceView, Error> {
         let mut conn = self.store.reader().await?;
-        authorize(
-            &mut conn.conn(),
-            actor,
-            Action::ReadWorkspace,
-            Resource::Workspace(id),
-        )
-        .await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadWorkspace,
+                Resource::Workspace(id),
+            )
+            .await?;
         let w = ws_store::by_id(&mut conn.conn(), id)
             .await?
             .ok_or(Error::NotFound("workspace"))?;
@@ -342,19 +400,24 @@ impl WorkspaceService {
         name: WorkspaceName,
     ) -> Result<WorkspaceView, Error> {
         let a = actor.clone();
+        let auditor = self.auditor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &a,
-                        Action::UpdateWorkspace,
-                        Resource::Workspace(id),
-                    )
-                    .await?;
+                    auditor
+                        .authorize(tx, &a, Action::UpdateWorkspace, Resource::Workspace(id))
+                        .await?;
                     if !ws_store::rename(&mut tx.conn(), id, name.as_str()).await? {
                         return Err(Error::NotFound("workspace"));
                     }
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&a, "workspace.rename", Outcome::Allowed)
+                                .target("workspace", id)
+                                .workspace(id),
+                        )
+                        .await?;
                     Ok::<_, Error>(())
                 })
             })
@@ -365,15 +428,21 @@ impl WorkspaceService {
     /// A workspace's members.
     pub async fn members(&self, actor: &Actor, id: WorkspaceId) -> Result<Vec<MemberView>, Error> {
         let mut conn = self.store.reader().await?;
-        authorize(
-            &mut conn.conn(),
-            actor,
-            Action::ReadMembers,
-            Resource::Workspace(id),
-        )
-        .await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadMembers,
+                Resource::Workspace(id),
+            )
+            .await?;
         let list = ws_store::members(&mut conn.conn(), id).await?;
-        Ok(list.into_iter().map(MemberView::from).collect())
+        let mut out = Vec::with_capacity(list.len());
+        for m in list {
+            out.push(member_view(self.auditor.keyring(), &mut conn.conn(), m).await?);
+        }
+        Ok(out)
     }
 
     /// Changes a member's role. Granting or taking the owner role needs `owners.manage`,
@@ -386,23 +455,30 @@ impl WorkspaceService {
         role: String,
     ) -> Result<MemberView, Error> {
         let a = actor.clone();
+        let auditor = self.auditor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &a,
-                        Action::ManageMembers,
-                        Resource::Workspace(id),
-                    )
-                    .await?;
+                    auditor
+                        .authorize(tx, &a, Action::ManageMembers, Resource::Workspace(id))
+                        .await?;
                     let new_role = workspace_role(&mut tx.conn(), id, &role).await?;
                     let Some(current) = ws_store::member_role(&mut tx.conn(), id, user).await?
                     else {
                         return Err(Error::NotFound("member"));
                     };
-                    check_owner_change(tx, &a, id, user, current, Some(new_role.id)).await?;
+                    check_owner_change(&auditor, tx, &a, id, user, current, Some(new_role.id))
+                        .await?;
                     ws_store::set_member_role(&mut tx.conn(), id, user, new_role.id).await?;
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&a, "member.role.set", Outcome::Allowed)
+                                .target("user", user)
+                                .workspace(id)
+                                .details(serde_json::json!({ "role": new_role.name })),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::MemberRoleChanged {
                         workspace_id: id,
                         user_id: user,
@@ -413,7 +489,7 @@ impl WorkspaceService {
                         .into_iter()
                         .find(|m| m.user_id == user)
                         .ok_or(Error::NotFound("member"))?;
-                    Ok(MemberView::from(m))
+                    member_view(auditor.keyring(), &mut tx.conn(), m).await
                 })
             })
             .await
@@ -427,32 +503,33 @@ impl WorkspaceService {
         user: UserId,
     ) -> Result<(), Error> {
         let a = actor.clone();
+        let auditor = self.auditor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     if a.user_id() == Some(user) {
-                        authorize(
-                            &mut tx.conn(),
-                            &a,
-                            Action::ReadWorkspace,
-                            Resource::Workspace(id),
-                        )
-                        .await?;
+                        auditor
+                            .authorize(tx, &a, Action::ReadWorkspace, Resource::Workspace(id))
+                            .await?;
                     } else {
-                        authorize(
-                            &mut tx.conn(),
-                            &a,
-                            Action::ManageMembers,
-                            Resource::Workspace(id),
-                        )
-                        .await?;
+                        auditor
+                            .authorize(tx, &a, Action::ManageMembers, Resource::Workspace(id))
+                            .await?;
                     }
                     let Some(current) = ws_store::member_role(&mut tx.conn(), id, user).await?
                     else {
                         return Err(Error::NotFound("member"));
                     };
-                    check_owner_change(tx, &a, id, user, current, None).await?;
+                    check_owner_change(&auditor, tx, &a, id, user, current, None).await?;
                     ws_store::remove_member(&mut tx.conn(), id, user).await?;
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&a, "member.remove", Outcome::Allowed)
+                                .target("user", user)
+                                .workspace(id),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::MemberRemoved {
                         workspace_id: id,
                         user_id: user,
@@ -466,13 +543,15 @@ impl WorkspaceService {
     /// The roles usable in a workspace with their permissions.
     pub async fn roles(&self, actor: &Actor, id: WorkspaceId) -> Result<Vec<RoleView>, Error> {
         let mut conn = self.store.reader().await?;
-        authorize(
-            &mut conn.conn(),
-            actor,
-            Action::ReadWorkspace,
-            Resource::Workspace(id),
-        )
-        .await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadWorkspace,
+                Resource::Workspace(id),
+            )
+            .await?;
         let mut out = Vec::new();
         for r in roles::for_workspace(&mut conn.conn(), id).await? {
             let permissions = roles::permissions(&mut conn.conn(), r.id).await?;
@@ -523,20 +602,19 @@ impl WorkspaceService {
             ));
         }
         let a = actor.clone();
+        let auditor = self.auditor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &a,
-                        Action::ManageRoles,
-                        Resource::Workspace(id),
-                    )
-                    .await?;
+                    auditor
+                        .authorize(tx, &a, Action::ManageRoles, Resource::Workspace(id))
+                        .await?;
                     // Nobody hands out more than they hold.
                     for action in &actions {
                         if let Some(action) = Action::parse(action) {
-                            authorize(&mut tx.conn(), &a, action, Resource::Workspace(id)).await?;
+                            auditor
+                                .authorize(tx, &a, action, Resource::Workspace(id))
+                                .await?;
                         }
                     }
                     let record = RoleRecord {
@@ -554,6 +632,17 @@ impl WorkspaceService {
                         .map_err(|e| {
                             taken(e, "role_exists", "a role with this name already exists")
                         })?;
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&a, "role.create", Outcome::Allowed)
+                                .target("role", record.id)
+                                .workspace(id)
+                                .details(
+                                    serde_json::json!({ "name": record.name, "permissions": list }),
+                                ),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::RoleCreated {
                         workspace_id: id,
                         role_id: record.id,
@@ -593,28 +682,21 @@ impl WorkspaceService {
         let token = random_token();
         let hash = token_hash(&token);
         let a = actor.clone();
+        let auditor = self.auditor.clone();
         let view = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &a,
-                        Action::InviteMembers,
-                        Resource::Workspace(id),
-                    )
-                    .await?;
+                    auditor
+                        .authorize(tx, &a, Action::InviteMembers, Resource::Workspace(id))
+                        .await?;
                     let role =
                         workspace_role(&mut tx.conn(), id, req.role.as_deref().unwrap_or("member"))
                             .await?;
                     if role.id == builtin::OWNER {
-                        authorize(
-                            &mut tx.conn(),
-                            &a,
-                            Action::ManageOwners,
-                            Resource::Workspace(id),
-                        )
-                        .await?;
+                        auditor
+                            .authorize(tx, &a, Action::ManageOwners, Resource::Workspace(id))
+                            .await?;
                     }
                     let Some(created_by) = a.user_id() else {
                         return Err(Error::refused(
@@ -623,10 +705,32 @@ impl WorkspaceService {
                         ));
                     };
                     let now = Utc::now();
+                    let invitation_id = InvitationId::generate();
+                    let email_enc = match &req.email {
+                        Some(email) => {
+                            let row = invitation_id.to_string();
+                            Some(
+                                auditor
+                                    .keyring()
+                                    .encrypt(
+                                        tx,
+                                        &Scope::Workspace(id),
+                                        invitation_aad(&row),
+                                        email.as_str().as_bytes(),
+                                    )
+                                    .await?,
+                            )
+                        }
+                        None => None,
+                    };
                     let record = InvitationRecord {
-                        id: InvitationId::generate(),
+                        id: invitation_id,
                         workspace_id: id,
-                        email: req.email.as_ref().map(|e| e.lookup_key()),
+                        email_index: req
+                            .email
+                            .as_ref()
+                            .map(|e| auditor.keyring().email_index(&e.lookup_key())),
+                        email_enc,
                         role_id: role.id,
                         created_by,
                         created_at: now,
@@ -636,11 +740,24 @@ impl WorkspaceService {
                         revoked_at: None,
                     };
                     invitations::insert(&mut tx.conn(), &record, &hash).await?;
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&a, "invitation.create", Outcome::Allowed)
+                                .target("invitation", record.id)
+                                .workspace(id)
+                                .details(serde_json::json!({
+                                    "role": role.name,
+                                    "restricted_to_email": record.email_index.is_some(),
+                                    "max_uses": record.max_uses,
+                                })),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::InvitationCreated {
                         workspace_id: id,
                         invitation_id: record.id,
                     });
-                    invitation_view(&mut tx.conn(), record).await
+                    invitation_view(auditor.keyring(), &mut tx.conn(), record).await
                 })
             })
             .await?;
@@ -660,16 +777,18 @@ impl WorkspaceService {
         id: WorkspaceId,
     ) -> Result<Vec<InvitationView>, Error> {
         let mut conn = self.store.reader().await?;
-        authorize(
-            &mut conn.conn(),
-            actor,
-            Action::InviteMembers,
-            Resource::Workspace(id),
-        )
-        .await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::InviteMembers,
+                Resource::Workspace(id),
+            )
+            .await?;
         let mut out = Vec::new();
         for inv in invitations::for_workspace(&mut conn.conn(), id).await? {
-            out.push(invitation_view(&mut conn.conn(), inv).await?);
+            out.push(invitation_view(self.auditor.keyring(), &mut conn.conn(), inv).await?);
         }
         Ok(out)
     }
@@ -682,19 +801,24 @@ impl WorkspaceService {
         invitation: InvitationId,
     ) -> Result<(), Error> {
         let a = actor.clone();
+        let auditor = self.auditor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    authorize(
-                        &mut tx.conn(),
-                        &a,
-                        Action::InviteMembers,
-                        Resource::Workspace(id),
-                    )
-                    .await?;
+                    auditor
+                        .authorize(tx, &a, Action::InviteMembers, Resource::Workspace(id))
+                        .await?;
                     if !invitations::revoke(&mut tx.conn(), id, invitation, Utc::now()).await? {
                         return Err(Error::NotFound("invitation"));
                     }
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&a, "invitation.revoke", Outcome::Allowed)
+                                .target("invitation", invitation)
+                                .workspace(id),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::InvitationRevoked {
                         workspace_id: id,
                         invitation_id: invitation,
@@ -714,7 +838,7 @@ impl WorkspaceService {
             .ok_or(Error::NotFound("invitation"))?;
         Ok(InvitationPreview {
             workspace_name: workspace.name,
-            email: inv.email.clone(),
+            email: invitation_email(self.auditor.keyring(), &mut conn.conn(), &inv).await?,
             role: role_name(&mut conn.conn(), inv.role_id).await?,
             expires_at: inv.expires_at,
         })
@@ -731,6 +855,7 @@ impl WorkspaceService {
             Invitee::Existing(_) => None,
         };
         let token = token.to_owned();
+        let auditor = self.auditor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -743,28 +868,33 @@ impl WorkspaceService {
                                     "sign in first",
                                 ));
                             };
-                            authorize(
-                                &mut tx.conn(),
-                                actor,
-                                Action::ReadAccount,
-                                Resource::Account(user),
-                            )
-                            .await?;
+                            auditor
+                                .authorize(tx, actor, Action::ReadAccount, Resource::Account(user))
+                                .await?;
                             let record = crate::store::users::by_id(&mut tx.conn(), user)
                                 .await?
                                 .ok_or(Error::NotFound("user"))?;
-                            (user, record.email.to_lowercase())
+                            let (email, _) = crate::accounts::decrypt_profile(
+                                auditor.keyring(),
+                                &mut tx.conn(),
+                                user,
+                                record.email_enc.as_deref(),
+                                None,
+                            )
+                            .await?;
+                            (user, email.to_lowercase())
                         }
                         Invitee::New(account) => (UserId::generate(), account.email.lookup_key()),
                     };
-                    if inv.email.as_ref().is_some_and(|e| *e != email_lookup) {
+                    let email_index = auditor.keyring().email_index(&email_lookup);
+                    if inv.email_index.as_ref().is_some_and(|e| *e != email_index) {
                         return Err(Error::refused(
                             "invitation_email_mismatch",
                             "this invitation is for another email address",
                         ));
                     }
                     if let (Invitee::New(account), Some(hash)) = (&invitee, &hash) {
-                        insert_user(tx, user, account, None, hash, None).await?;
+                        insert_user(tx, auditor.keyring(), user, account, None, hash, None).await?;
                     }
                     if ws_store::member_role(&mut tx.conn(), inv.workspace_id, user)
                         .await?
@@ -789,6 +919,26 @@ impl WorkspaceService {
                         Utc::now(),
                     )
                     .await?;
+                    let actor = match &invitee {
+                        Invitee::Existing(actor) => {
+                            Event::by(actor, "invitation.accept", Outcome::Allowed)
+                        }
+                        Invitee::New(_) => {
+                            Event::anonymous("invitation.accept", Outcome::Allowed, None)
+                                .as_user(user, None)
+                        }
+                    };
+                    auditor
+                        .record(
+                            tx,
+                            actor
+                                .target("invitation", inv.id)
+                                .workspace(inv.workspace_id)
+                                .details(serde_json::json!({
+                                    "new_account": matches!(invitee, Invitee::New(_)),
+                                })),
+                        )
+                        .await?;
                     tx.emit(DomainEvent::MemberAdded {
                         workspace_id: inv.workspace_id,
                         user_id: user,
@@ -843,6 +993,7 @@ async fn live_invitation(conn: &mut Conn<'_>, token: &str) -> Result<InvitationR
 
 /// Owner changes need `owners.manage` (except an owner leaving); the last owner stays.
 async fn check_owner_change(
+    auditor: &Auditor,
     tx: &mut Tx,
     actor: &Actor,
     workspace: WorkspaceId,
@@ -856,13 +1007,14 @@ async fn check_owner_change(
     }
     let leaving = new.is_none() && actor.user_id() == Some(member);
     if !leaving {
-        authorize(
-            &mut tx.conn(),
-            actor,
-            Action::ManageOwners,
-            Resource::Workspace(workspace),
-        )
-        .await?;
+        auditor
+            .authorize(
+                tx,
+                actor,
+                Action::ManageOwners,
+                Resource::Workspace(workspace),
+            )
+            .await?;
     }
     if current == builtin::OWNER
         && ws_store::count_with_role(&mut tx.conn(), workspace, builtin::OWNER).await? <= 1

@@ -5,7 +5,9 @@ mod harness;
 
 mod accounts;
 mod bad_input;
+mod chat;
 mod cli;
+mod hub;
 mod operations;
 mod rbac;
 mod route_coverage;

@@ -1,8 +1,11 @@
 //! One module per resource; each handler parses its input, calls one service, shapes output.
 
+pub mod audit;
 pub mod auth;
+pub mod chat;
 pub mod health;
 pub mod invitations;
 pub mod setup;
 pub mod users;
 pub mod workspaces;
+pub mod ws;

@@ -1,0 +1,300 @@
+//! The tamper-evident audit log: what was done, by whom, to what, and whether it was allowed.
+//!
+//! Services record an [`Event`] inside the write transaction of the action it describes
+//! ([`Auditor::record`]); the store's group-commit writer numbers and hash-chains the batch
+//! at commit ([`chain`]) and signs periodic checkpoints, so an action never commits without
+//! its record. Denials and failed attempts are recorded with [`Auditor::record_kept`], which
+//! survives the rollback of the refused write; denials on read paths go through a write of
+//! their own ([`Auditor::authorize_read`]). Personal fields (client address, details) are
+//! encrypted under the subject's key; the hash covers the ciphertext, so erasing a user's key
+//! later leaves the chain verifiable.
+//!
+//! [`verify`] checks a chain (live or exported) and names the first bad sequence number;
+//! [`export`] defines the export format documented in policies/AUDIT-FORMAT.md;
+//! [`service`] is the compliance officer's read and export access.
+
+pub mod chain;
+pub mod export;
+pub mod service;
+pub mod verify;
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::crypto::{Aad, Keyring, Scope};
+use crate::domain::{UserId, WorkspaceId};
+use crate::error::Error;
+use crate::rbac::{authorize, Action, Actor, AuthzError, Principal, Resource};
+use crate::store::audit::{AuditFields, PendingAudit};
+use crate::store::{Conn, Store, Tx};
+
+/// Whether the recorded action happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It was permitted and done.
+    Allowed,
+    /// Authorization or a security rule refused it.
+    Denied,
+    /// It was attempted and failed (wrong password, dead session).
+    Failed,
+}
+
+impl Outcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One thing to record.
+#[derive(Clone, Debug)]
+pub struct Event {
+    action: &'static str,
+    outcome: Outcome,
+    actor_type: &'static str,
+    actor_id: Option<String>,
+    session_id: Option<String>,
+    ip: Option<IpAddr>,
+    target: Option<(&'static str, String)>,
+    workspace: Option<WorkspaceId>,
+    subject: Option<UserId>,
+    details: Value,
+}
+
+impl Event {
+    /// `actor` did `action` with `outcome`; the actor's user is the subject by default.
+    pub fn by(actor: &Actor, action: &'static str, outcome: Outcome) -> Event {
+        let (actor_type, actor_id, session_id) = match &actor.principal {
+            Principal::User {
+                user_id,
+                session_id,
+            } => (
+                "user",
+                Some(user_id.to_string()),
+                Some(session_id.to_string()),
+            ),
+            Principal::System => ("system", None, None),
+        };
+        Event {
+            action,
+            outcome,
+            actor_type,
+            actor_id,
+            session_id,
+            ip: actor.ip,
+            target: None,
+            workspace: None,
+            subject: actor.user_id(),
+            details: Value::Null,
+        }
+    }
+
+    /// An unauthenticated client (or a user before their session exists) did `action`.
+    pub fn anonymous(action: &'static str, outcome: Outcome, ip: Option<IpAddr>) -> Event {
+        Event {
+            action,
+            outcome,
+            actor_type: "anonymous",
+            actor_id: None,
+            session_id: None,
+            ip,
+            target: None,
+            workspace: None,
+            subject: None,
+            details: Value::Null,
+        }
+    }
+
+    /// Names the acting user and session (known only once a sign-in succeeded).
+    pub fn as_user(mut self, user: UserId, session: Option<String>) -> Event {
+        self.actor_type = "user";
+        self.actor_id = Some(user.to_string());
+        self.session_id = session;
+        self.subject = Some(user);
+        self
+    }
+
+    /// What was acted on.
+    pub fn target(mut self, kind: &'static str, id: impl std::fmt::Display) -> Event {
+        self.target = Some((kind, id.to_string()));
+        self
+    }
+
+    /// The workspace concerned.
+    pub fn workspace(mut self, id: WorkspaceId) -> Event {
+        self.workspace = Some(id);
+        self
+    }
+
+    /// Whose key encrypts the personal fields.
+    pub fn subject(mut self, user: UserId) -> Event {
+        self.subject = Some(user);
+        self
+    }
+
+    /// Details (a JSON object); stored encrypted.
+    pub fn details(mut self, details: Value) -> Event {
+        self.details = details;
+        self
+    }
+}
+
+fn target_of(resource: Resource) -> (&'static str, String, Option<WorkspaceId>) {
+    match resource {
+        Resource::System => ("system", "system".into(), None),
+        Resource::Workspace(id) => ("workspace", id.to_string(), Some(id)),
+        Resource::Account(id) => ("user", id.to_string(), None),
+        Resource::Channel(id) => ("channel", id.to_string(), None),
+    }
+}
+
+fn denial(actor: &Actor, action: Action, resource: Resource) -> Event {
+    let (kind, id, workspace) = target_of(resource);
+    let mut event = Event::by(actor, "permission.denied", Outcome::Denied)
+        .target(kind, id)
+        .details(serde_json::json!({ "permission": action.as_str() }));
+    event.workspace = workspace;
+    event
+}
+
+/// Records audit events; cheap to clone.
+#[derive(Clone)]
+pub struct Auditor {
+    keyring: Keyring,
+}
+
+impl Auditor {
+    /// An auditor encrypting with `keyring`.
+    pub fn new(keyring: Keyring) -> Auditor {
+        Auditor { keyring }
+    }
+
+    /// The keyring (for services that encrypt their own columns).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    async fn pending(&self, tx: &mut Tx, event: Event) -> Result<AuditFields, Error> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let scope = match event.subject {
+            Some(user) => Scope::User(user),
+            None => Scope::System("audit"),
+        };
+        let aad = |column| Aad {
+            table: "audit_events",
+            row: &id,
+            column,
+        };
+        let ip_enc = match event.ip {
+            Some(ip) => Some(
+                self.keyring
+                    .encrypt(tx, &scope, aad("ip"), ip.to_string().as_bytes())
+                    .await?,
+            ),
+            None => None,
+        };
+        let details_enc = if event.details.is_null() {
+            None
+        } else {
+            let json =
+                serde_json::to_vec(&event.details).map_err(|e| Error::Internal(e.to_string()))?;
+            Some(
+                self.keyring
+                    .encrypt(tx, &scope, aad("details"), &json)
+                    .await?,
+            )
+        };
+        Ok(AuditFields {
+            occurred_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            actor_type: event.actor_type.into(),
+            actor_id: event.actor_id,
+            session_id: event.session_id,
+            action: event.action.into(),
+            target_type: event.target.as_ref().map(|t| t.0.to_owned()),
+            target_id: event.target.map(|t| t.1),
+            workspace_id: event.workspace.map(|w| w.to_string()),
+            outcome: event.outcome.as_str().into(),
+            subject: Some(scope.as_key()),
+            ip_enc,
+            details_enc,
+            id,
+        })
+    }
+
+    /// Records `event` with the write `tx`: it commits with the write or not at all.
+    pub async fn record(&self, tx: &mut Tx, event: Event) -> Result<(), Error> {
+        let fields = self.pending(tx, event).await?;
+        tx.audit(PendingAudit {
+            fields,
+            survives_rollback: false,
+        });
+        Ok(())
+    }
+
+    /// Records `event` so that it commits even if the write `tx` belongs to fails.
+    pub async fn record_kept(&self, tx: &mut Tx, event: Event) -> Result<(), Error> {
+        let fields = self.pending(tx, event).await?;
+        tx.audit(PendingAudit {
+            fields,
+            survives_rollback: true,
+        });
+        Ok(())
+    }
+
+    /// [`authorize`] inside a write; a denial is recorded even though the write fails.
+    pub async fn authorize(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        action: Action,
+        resource: Resource,
+    ) -> Result<(), Error> {
+        match authorize(&mut tx.conn(), actor, action, resource).await {
+            Ok(()) => Ok(()),
+            Err(AuthzError::Store(e)) => Err(e.into()),
+            Err(refused) => {
+                self.record_kept(tx, denial(actor, action, resource))
+                    .await?;
+                Err(refused.into())
+            }
+        }
+    }
+
+    /// [`authorize`] on a read path; a denial is recorded through a write of its own.
+    pub async fn authorize_read(
+        &self,
+        store: &Store,
+        conn: &mut Conn<'_>,
+        actor: &Actor,
+        action: Action,
+        resource: Resource,
+    ) -> Result<(), Error> {
+        match authorize(conn, actor, action, resource).await {
+            Ok(()) => Ok(()),
+            Err(AuthzError::Store(e)) => Err(e.into()),
+            Err(refused) => {
+                let auditor = self.clone();
+                let event = denial(actor, action, resource);
+                store
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move { auditor.record(tx, event).await })
+                    })
+                    .await?;
+                Err(refused.into())
+            }
+        }
+    }
+
+    /// Records `event` in a write of its own (for actions that write nothing else).
+    pub async fn record_alone(&self, store: &Store, event: Event) -> Result<(), Error> {
+        let auditor = self.clone();
+        store
+            .write(move |tx: &mut Tx| Box::pin(async move { auditor.record(tx, event).await }))
+            .await
+    }
+}

@@ -1,0 +1,306 @@
+//! Compliance access to the audit log: filtered listing, streamed exports, live verification.
+//! Reading and exporting require `audit.read` and are themselves audited.
+
+use std::collections::HashMap;
+
+use futures::stream::{self, Stream, StreamExt};
+use serde::Serialize;
+
+use super::export::{CheckpointLine, EventLine, Header};
+use super::verify::{ChainError, Verified, Verifier};
+use super::{Auditor, Event, Outcome};
+use crate::crypto::{Aad, Keyring, Scope};
+use crate::error::Error;
+use crate::rbac::{Action, Actor, Resource};
+use crate::store::audit::{self, AuditFilter, AuditRecord};
+use crate::store::{Conn, Store, Tx};
+
+/// Rows read per database round trip when streaming.
+const PAGE: i64 = 500;
+
+/// A page of entries and the cursor for the next one.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// The entries, in sequence order, with personal fields decrypted where keys exist.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<EventLine>,
+    /// Pass as `cursor` to get the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Export file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// JSON Lines with header and checkpoints (verifiable offline).
+    Jsonl,
+    /// CSV of entries and checkpoints, for spreadsheets.
+    Csv,
+}
+
+/// The compliance officer's access to the audit log.
+#[derive(Clone)]
+pub struct AuditService {
+    store: Store,
+    auditor: Auditor,
+}
+
+async fn decrypted_line(keyring: &Keyring, conn: &mut Conn<'_>, rec: &AuditRecord) -> EventLine {
+    let f = &rec.fields;
+    let scope = f.subject.as_deref().and_then(Scope::parse);
+    let mut ip = None;
+    let mut details = None;
+    if let Some(scope) = scope {
+        let aad = |column| Aad {
+            table: "audit_events",
+            row: &f.id,
+            column,
+        };
+        if let Some(ct) = &f.ip_enc {
+            ip = keyring.decrypt_text(conn, &scope, aad("ip"), ct).await.ok();
+        }
+        if let Some(ct) = &f.details_enc {
+            details = keyring
+                .decrypt(conn, &scope, aad("details"), ct)
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+        }
+    }
+    EventLine::from_record(rec, ip, details)
+}
+
+fn csv_field(value: Option<&str>) -> String {
+    let v = value.unwrap_or("");
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_owned()
+    }
+}
+
+/// The CSV header line.
+pub const CSV_HEADER: &str = "record,seq,id,occurred_at,actor_type,actor_id,session_id,action,target_type,target_id,workspace_id,outcome,subject,ip,details,prev_hash,hash,signature,key_version\n";
+
+fn csv_event(l: &EventLine) -> String {
+    let details = l.details.as_ref().map(|d| d.to_string());
+    let seq = l.seq.to_string();
+    let cells = [
+        Some("event"),
+        Some(seq.as_str()),
+        Some(l.id.as_str()),
+        Some(l.occurred_at.as_str()),
+        Some(l.actor_type.as_str()),
+        l.actor_id.as_deref(),
+        l.session_id.as_deref(),
+        Some(l.action.as_str()),
+        l.target_type.as_deref(),
+        l.target_id.as_deref(),
+        l.workspace_id.as_deref(),
+        Some(l.outcome.as_str()),
+        l.subject.as_deref(),
+        l.ip.as_deref(),
+        details.as_deref(),
+        Some(l.prev_hash.as_str()),
+        Some(l.hash.as_str()),
+        None,
+        None,
+    ];
+    let line: Vec<String> = cells.iter().map(|c| csv_field(*c)).collect();
+    let mut out = line.join(",");
+    out.push('\n');
+    out
+}
+
+fn csv_checkpoint(c: &CheckpointLine) -> String {
+    format!(
+        "checkpoint,{},,{},,,,,,,,,,,,,{},{},{}\n",
+        c.seq, c.signed_at, c.head_hash, c.signature, c.key_version
+    )
+}
+
+impl AuditService {
+    /// A service over `store`.
+    pub fn new(store: Store, auditor: Auditor) -> AuditService {
+        AuditService { store, auditor }
+    }
+
+    /// Entries matching `filter`, a page at a time; the read is audited.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: AuditFilter,
+        limit: i64,
+    ) -> Result<AuditPage, Error> {
+        let mut conn = self.store.reader().await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadAudit,
+                Resource::System,
+            )
+            .await?;
+        let limit = limit.clamp(1, 1000);
+        let records = audit::list(&mut conn.conn(), &filter, limit).await?;
+        let mut events = Vec::with_capacity(records.len());
+        for rec in &records {
+            events.push(decrypted_line(self.auditor.keyring(), &mut conn.conn(), rec).await);
+        }
+        drop(conn);
+        let next_cursor = (records.len() as i64 == limit)
+            .then(|| records.last().map(|r| r.seq.to_string()))
+            .flatten();
+        let details = serde_json::json!({
+            "from": filter.from, "to": filter.to, "actor": filter.actor_id, "action": filter.action,
+            "target": filter.target_id, "workspace": filter.workspace_id, "outcome": filter.outcome,
+            "after": filter.after_seq, "returned": records.len(),
+        });
+        self.auditor
+            .record_alone(
+                &self.store,
+                Event::by(actor, "audit.read", Outcome::Allowed)
+                    .target("audit_log", "events")
+                    .details(details),
+            )
+            .await?;
+        Ok(AuditPage {
+            events,
+            next_cursor,
+        })
+    }
+
+    /// Starts an export of the entries in a time range: authorizes, records the export (and
+    /// signs a checkpoint so the export's tail is covered), and returns the lines as a stream.
+    pub async fn export(
+        &self,
+        actor: &Actor,
+        from: Option<String>,
+        to: Option<String>,
+        format: ExportFormat,
+    ) -> Result<impl Stream<Item = Result<String, Error>> + Send + 'static, Error> {
+        let mut conn = self.store.reader().await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadAudit,
+                Resource::System,
+            )
+            .await?;
+        drop(conn);
+        let auditor = self.auditor.clone();
+        let event = Event::by(actor, "audit.export", Outcome::Allowed)
+            .target("audit_log", "export")
+            .details(serde_json::json!({
+                "from": from, "to": to,
+                "format": if format == ExportFormat::Csv { "csv" } else { "jsonl" },
+            }));
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    auditor.record(tx, event).await?;
+                    tx.request_checkpoint();
+                    Ok::<_, Error>(())
+                })
+            })
+            .await?;
+        let mut conn = self.store.reader().await?;
+        let bounds = audit::seq_bounds(&mut conn.conn(), from.as_deref(), to.as_deref()).await?;
+        let (first, last) = bounds.unwrap_or((1, 0));
+        let prev_hash = match audit::before(&mut conn.conn(), first).await? {
+            Some(r) => r.hash,
+            None => super::chain::GENESIS.to_vec(),
+        };
+        let checkpoints = audit::checkpoints(&mut conn.conn(), first, i64::MAX).await?;
+        let spanned: Vec<_> = checkpoints.into_iter().filter(|c| c.seq <= last).collect();
+        drop(conn);
+        let header = Header {
+            kind: "header".into(),
+            format: "concord-audit-export".into(),
+            version: 1,
+            from_seq: first,
+            to_seq: last,
+            prev_hash: hex::encode(prev_hash),
+            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        };
+        let head_line = match format {
+            ExportFormat::Jsonl => serde_json::to_string(&header)
+                .map(|s| s + "\n")
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            ExportFormat::Csv => CSV_HEADER.to_owned(),
+        };
+        let store = self.store.clone();
+        let keyring = self.auditor.keyring().clone();
+        let events = stream::unfold(first, move |next| {
+            let store = store.clone();
+            let keyring = keyring.clone();
+            async move {
+                if next > last {
+                    return None;
+                }
+                let page = async {
+                    let mut conn = store.reader().await?;
+                    let records = audit::range(&mut conn.conn(), next, last, PAGE).await?;
+                    let mut out = String::new();
+                    for rec in &records {
+                        let line = decrypted_line(&keyring, &mut conn.conn(), rec).await;
+                        match format {
+                            ExportFormat::Jsonl => {
+                                out.push_str(
+                                    &serde_json::to_string(&line)
+                                        .map_err(|e| Error::Internal(e.to_string()))?,
+                                );
+                                out.push('\n');
+                            }
+                            ExportFormat::Csv => out.push_str(&csv_event(&line)),
+                        }
+                    }
+                    let after = records.last().map(|r| r.seq + 1).unwrap_or(last + 1);
+                    Ok::<_, Error>((out, after))
+                }
+                .await;
+                match page {
+                    Ok((out, after)) => Some((Ok(out), after)),
+                    Err(e) => Some((Err(e), last + 1)),
+                }
+            }
+        });
+        let tail: String = spanned
+            .iter()
+            .map(|c| {
+                let line = CheckpointLine::from_record(c);
+                match format {
+                    ExportFormat::Jsonl => serde_json::to_string(&line).unwrap_or_default() + "\n",
+                    ExportFormat::Csv => csv_checkpoint(&line),
+                }
+            })
+            .collect();
+        Ok(stream::once(async move { Ok(head_line) })
+            .chain(events)
+            .chain(stream::once(async move { Ok(tail) })))
+    }
+}
+
+/// Verifies the whole live log against the stored signing keys.
+pub async fn verify_live(store: &Store) -> Result<Result<Verified, ChainError>, Error> {
+    let mut conn = store.reader().await?;
+    let keys: HashMap<i64, Vec<u8>> = Keyring::signing_keys(&mut conn.conn())
+        .await?
+        .into_iter()
+        .map(|k| (k.version, k.public_key))
+        .collect();
+    let checkpoints = audit::checkpoints(&mut conn.conn(), 0, i64::MAX).await?;
+    let mut verifier = Verifier::new(1, super::chain::GENESIS.to_vec(), checkpoints, &keys);
+    let mut next = 0;
+    loop {
+        let records = audit::range(&mut conn.conn(), next, i64::MAX, PAGE).await?;
+        let Some(last) = records.last() else { break };
+        next = last.seq + 1;
+        for rec in &records {
+            verifier.push(rec);
+        }
+    }
+    Ok(verifier.finish())
+}

@@ -1,0 +1,157 @@
+//! Verifying a chain of entries and its checkpoints, from the live database or an export.
+//!
+//! The same checks run in both cases: sequence numbers start where expected and have no
+//! gaps, each entry names the previous hash and hashes to its stored hash, each checkpoint is
+//! signed by a known key and matches the entry hash at its sequence number, and no checkpoint
+//! lies beyond the last entry (a cut tail). The result names the first bad sequence number.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::chain;
+use crate::store::audit::{AuditRecord, CheckpointRecord};
+
+/// The first problem found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("audit chain broken at sequence {seq}: {reason}")]
+pub struct ChainError {
+    /// The first bad sequence number.
+    pub seq: i64,
+    /// What is wrong there.
+    pub reason: String,
+}
+
+/// What a successful verification covered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// Entries checked.
+    pub entries: i64,
+    /// The last sequence number.
+    pub last_seq: i64,
+    /// Checkpoints checked.
+    pub checkpoints: usize,
+    /// The newest checkpoint's sequence number (0 if none).
+    pub last_checkpoint: i64,
+}
+
+/// Checks entries as they stream in; call [`Verifier::finish`] at the end.
+pub struct Verifier {
+    expected: i64,
+    prev: Vec<u8>,
+    checkpoints: BTreeMap<i64, CheckpointRecord>,
+    first_error: Option<ChainError>,
+    entries: i64,
+}
+
+fn fail(seq: i64, reason: impl Into<String>) -> ChainError {
+    ChainError {
+        seq,
+        reason: reason.into(),
+    }
+}
+
+impl Verifier {
+    /// A verifier for entries from `first_seq` whose predecessor hashed to `prev_hash`, with
+    /// the checkpoints of that range and the signing keys (version → Ed25519 public key).
+    pub fn new(
+        first_seq: i64,
+        prev_hash: Vec<u8>,
+        checkpoints: Vec<CheckpointRecord>,
+        keys: &HashMap<i64, Vec<u8>>,
+    ) -> Verifier {
+        let mut first_error: Option<ChainError> = None;
+        let mut map = BTreeMap::new();
+        for cp in checkpoints {
+            let message =
+                chain::checkpoint_message(cp.seq, &cp.head_hash, cp.key_version, &cp.signed_at);
+            let valid = keys
+                .get(&cp.key_version)
+                .is_some_and(|k| chain::verify_signature(k, &message, &cp.signature));
+            if !valid && first_error.as_ref().is_none_or(|e| cp.seq < e.seq) {
+                first_error = Some(fail(
+                    cp.seq,
+                    format!(
+                        "checkpoint signature is not valid for signing key version {}",
+                        cp.key_version
+                    ),
+                ));
+            }
+            map.insert(cp.seq, cp);
+        }
+        Verifier {
+            expected: first_seq,
+            prev: prev_hash,
+            checkpoints: map,
+            first_error,
+            entries: 0,
+        }
+    }
+
+    fn note(&mut self, err: ChainError) {
+        if self.first_error.as_ref().is_none_or(|e| err.seq < e.seq) {
+            self.first_error = Some(err);
+        }
+    }
+
+    /// Whether an entry problem was already found (later entries cannot be trusted).
+    fn broken(&self) -> bool {
+        self.first_error
+            .as_ref()
+            .is_some_and(|e| e.seq <= self.expected)
+    }
+
+    /// Checks the next entry.
+    pub fn push(&mut self, rec: &AuditRecord) {
+        if self.broken() {
+            return;
+        }
+        let seq = self.expected;
+        if rec.seq != seq {
+            let why = if rec.seq > seq {
+                format!("entry missing (next present entry is {})", rec.seq)
+            } else {
+                format!("entry {} appears out of order", rec.seq)
+            };
+            return self.note(fail(seq, why));
+        }
+        if rec.prev_hash != self.prev {
+            return self.note(fail(
+                seq,
+                "previous-hash link does not match the preceding entry (reordered or removed)",
+            ));
+        }
+        let hash = chain::entry_hash(&self.prev, seq, &rec.fields);
+        if hash.as_slice() != rec.hash.as_slice() {
+            return self.note(fail(seq, "entry content does not match its hash (altered)"));
+        }
+        if let Some(cp) = self.checkpoints.get(&seq) {
+            if cp.head_hash != rec.hash {
+                return self.note(fail(seq, "signed checkpoint does not match this entry"));
+            }
+        }
+        self.prev = rec.hash.clone();
+        self.expected += 1;
+        self.entries += 1;
+    }
+
+    /// The verdict, after the last entry.
+    pub fn finish(mut self) -> Result<Verified, ChainError> {
+        let last = self.expected - 1;
+        if !self.broken() {
+            if let Some((&seq, _)) = self.checkpoints.range(last + 1..).next() {
+                self.note(fail(
+                    last + 1,
+                    format!("entries missing: a signed checkpoint covers sequence {seq} but the log ends at {last} (tail cut)"),
+                ));
+            }
+        }
+        match self.first_error {
+            Some(e) => Err(e),
+            None => Ok(Verified {
+                entries: self.entries,
+                last_seq: last,
+                checkpoints: self.checkpoints.len(),
+                last_checkpoint: self.checkpoints.keys().next_back().copied().unwrap_or(0),
+            }),
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! The keyring: data keys per scope, unwrapped once and cached, and the operations on them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signer, SigningKey};
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use super::aead::{self, Aad};
+use super::blind_index::IndexKey;
+use super::kek::Kek;
+use super::CryptoError;
+use crate::domain::{UserId, WorkspaceId};
+use crate::store::audit::CheckpointSigner;
+use crate::store::keys::{self, DataKeyRecord};
+use crate::store::{Conn, Store, StoreError, Tx};
+
+/// Encryptions reserved in the database per round trip, so the counter costs one update per batch.
+const RESERVE_BATCH: u64 = 1024;
+/// The check value: a known key wrapped by the KEK, so a wrong KEK is detected at start.
+const CHECK_SCOPE: &str = "system:kek-check";
+/// The secret blind indexes derive their keys from.
+const INDEX_SCOPE: &str = "system:index";
+/// The Ed25519 seed that signs audit checkpoints.
+const SIGNING_SCOPE: &str = "system:audit-signing";
+
+/// Whose key encrypts a value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A user's personal data.
+    User(UserId),
+    /// A workspace's content.
+    Workspace(WorkspaceId),
+    /// Deployment-wide data with no better owner (such as audit details of unknown users).
+    System(&'static str),
+}
+
+impl Scope {
+    /// Parses the stored form back (system scopes Concord knows only).
+    pub fn parse(stored: &str) -> Option<Scope> {
+        let (kind, rest) = stored.split_once(':')?;
+        match kind {
+            "user" => rest.parse().ok().map(Scope::User),
+            "workspace" => rest.parse().ok().map(Scope::Workspace),
+            "system" if rest == "audit" => Some(Scope::System("audit")),
+            _ => None,
+        }
+    }
+
+    /// The stored form: `user:<id>`, `workspace:<id>`, `system:<name>`.
+    pub fn as_key(&self) -> String {
+        match self {
+            Scope::User(id) => format!("user:{id}"),
+            Scope::Workspace(id) => format!("workspace:{id}"),
+            Scope::System(name) => format!("system:{name}"),
+        }
+    }
+}
+
+struct Dek {
+    key: Zeroizing<[u8; 32]>,
+    used: AtomicU64,
+    reserved: AtomicU64,
+}
+
+struct Inner {
+    kek: Kek,
+    deks: Mutex<HashMap<(String, u32), Arc<Dek>>>,
+    current: Mutex<HashMap<String, u32>>,
+    email_index: IndexKey,
+    signing: (i64, SigningKey),
+    rotate_after: u64,
+}
+
+/// The deployment's keys; cheap to clone.
+#[derive(Clone)]
+pub struct Keyring {
+    inner: Arc<Inner>,
+}
+
+/// One key version, for `concord keys status`.
+#[derive(Clone, Debug)]
+pub struct KeyStatus {
+    /// Its scope.
+    pub scope: String,
+    /// Its version.
+    pub version: i64,
+    /// The KEK wrapping it.
+    pub kek_id: String,
+    /// Encryptions reserved so far.
+    pub encryptions: i64,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Whether new writes still use it.
+    pub retired: bool,
+}
+
+/// One version of the audit checkpoint signing key.
+#[derive(Clone, Debug)]
+pub struct SigningKeyInfo {
+    /// The version, as named by checkpoints.
+    pub version: i64,
+    /// The Ed25519 public key.
+    pub public_key: Vec<u8>,
+    /// Since when.
+    pub created_at: DateTime<Utc>,
+}
+
+fn random_key() -> Zeroizing<[u8; 32]> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(key.as_mut());
+    key
+}
+
+fn to_array(bytes: &[u8], scope: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    if bytes.len() != 32 {
+        return Err(CryptoError::Decrypt(format!("data key {scope}")));
+    }
+    key.copy_from_slice(bytes);
+    Ok(key)
+}
+
+fn new_record(
+    kek: &Kek,
+    scope: &str,
+    version: i64,
+    key: &[u8; 32],
+    public_key: Option<Vec<u8>>,
+) -> Result<DataKeyRecord, CryptoError> {
+    Ok(DataKeyRecord {
+        scope: scope.to_owned(),
+        version,
+        kek_id: kek.id().to_owned(),
+        wrapped: kek.wrap(scope, version as u32, key)?,
+        public_key,
+        encryptions: 0,
+        created_at: Utc::now(),
+        retired_at: None,
+    })
+}
+
+/// Creates the system keys that do not exist yet (first start).
+async fn ensure_system_keys(conn: &mut Conn<'_>, kek: &Kek) -> Result<(), CryptoError> {
+    for scope in [CHECK_SCOPE, INDEX_SCOPE, SIGNING_SCOPE, "system:audit"] {
+        if keys::latest(conn, scope).await?.is_some() {
+            continue;
+        }
+        if scope == CHECK_SCOPE && keys::count(conn).await? > 0 {
+            return Err(CryptoError::CheckMissing);
+        }
+        let key = random_key();
+        let public = (scope == SIGNING_SCOPE).then(|| {
+            SigningKey::from_bytes(&key)
+                .verifying_key()
+                .to_bytes()
+                .to_vec()
+        });
+        keys::insert(conn, &new_record(kek, scope, 1, &key, public)?).await?;
+    }
+    Ok(())
+}
+
+/// Fails with [`CryptoError::WrongKek`] unless `kek` unwraps the stored check value.
+async fn check_kek(conn: &mut Conn<'_>, kek: &Kek) -> Result<(), CryptoError> {
+    let Some(check) = keys::latest(conn, CHECK_SCOPE).await? else {
+        return Ok(());
+    };
+    if check.kek_id != kek.id() || kek.unwrap(CHECK_SCOPE, &check.wrapped).is_err() {
+        return Err(CryptoError::WrongKek {
+            configured: kek.id().to_owned(),
+            expected: check.kek_id,
+        });
+    }
+    Ok(())
+}
+
+async fn load_system_key(
+    conn: &mut Conn<'_>,
+    kek: &Kek,
+    scope: &str,
+) -> Result<(i64, Zeroizing<[u8; 32]>), CryptoError> {
+    let rec = keys::latest(conn, scope)
+        .await?
+        .ok_or(CryptoError::CheckMissing)?;
+    let key = kek.unwrap(scope, &rec.wrapped)?;
+    Ok((rec.version, to_array(&key, scope)?))
+}
+
+impl Keyring {
+    /// Opens the keyring: checks that `kek` is the database's KEK (refusing to go on
+    /// otherwise), creates missing system keys, and loads the index and signing keys.
+    pub async fn open(store: &Store, kek: Kek, rotate_after: u64) -> Result<Keyring, CryptoError> {
+        let mut conn = store.reader().await?;
+        check_kek(&mut conn.conn(), &kek).await?;
+        drop(conn);
+        let kek = Arc::new(kek);
+        let k = kek.clone();
+        store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    check_kek(&mut tx.conn(), &k).await?;
+                    ensure_system_keys(&mut tx.conn(), &k).await
+                })
+            })
+            .await?;
+        let kek = Arc::try_unwrap(kek).map_err(|_| CryptoError::Malformed("kek still shared"))?;
+        let mut conn = store.reader().await?;
+        let (_, index_secret) = load_system_key(&mut conn.conn(), &kek, INDEX_SCOPE).await?;
+        let (signing_version, seed) =
+            load_system_key(&mut conn.conn(), &kek, SIGNING_SCOPE).await?;
+        Ok(Keyring {
+            inner: Arc::new(Inner {
+                email_index: IndexKey::derive(index_secret.as_ref(), "email"),
+                signing: (signing_version, SigningKey::from_bytes(&seed)),
+                kek,
+                deks: Mutex::new(HashMap::new()),
+                current: Mutex::new(HashMap::new()),
+                rotate_after: rotate_after.max(1),
+            }),
+        })
+    }
+
+    /// The id of the KEK in use.
+    pub fn kek_id(&self) -> &str {
+        self.inner.kek.id()
+    }
+
+    /// The blind index of a case-folded email.
+    pub fn email_index(&self, email_lookup: &str) -> String {
+        self.inner.email_index.index(email_lookup)
+    }
+
+    fn cached(&self, scope: &str, version: u32) -> Option<Arc<Dek>> {
+        self.inner
+            .deks
+            .lock()
+            .ok()?
+            .get(&(scope.to_owned(), version))
+            .cloned()
+    }
+
+    fn cache(&self, scope: &str, version: u32, dek: Arc<Dek>, current: bool) {
+        if let Ok(mut deks) = self.inner.deks.lock() {
+            deks.insert((scope.to_owned(), version), dek);
+        }
+        if current {
+            if let Ok(mut cur) = self.inner.current.lock() {
+                cur.insert(scope.to_owned(), version);
+            }
+        }
+    }
+
+    fn evict(inner: &Inner, scope: &str, version: u32) {
+        if let Ok(mut deks) = inner.deks.lock() {
+            deks.remove(&(scope.to_owned(), version));
+        }
+        if let Ok(mut cur) = inner.current.lock() {
+            if cur.get(scope) == Some(&version) {
+                cur.remove(scope);
+            }
+        }
+    }
+
+    fn unwrap_record(&self, rec: &DataKeyRecord) -> Result<Arc<Dek>, CryptoError> {
+        let key = self.inner.kek.unwrap(&rec.scope, &rec.wrapped)?;
+        let used = rec.encryptions.max(0) as u64;
+        Ok(Arc::new(Dek {
+            key: to_array(&key, &rec.scope)?,
+            used: AtomicU64::new(used),
+            reserved: AtomicU64::new(used),
+        }))
+    }
+
+    /// Makes a new version of `scope`'s key the one new writes use (retiring the current
+    /// one) inside the write `tx`; returns it.
+    async fn start_version(
+        &self,
+        tx: &mut Tx,
+        scope: &str,
+    ) -> Result<(u32, Arc<Dek>), CryptoError> {
+        let now = Utc::now();
+        let next = match keys::latest(&mut tx.conn(), scope).await? {
+            Some(rec) => {
+                keys::retire(&mut tx.conn(), scope, rec.version, now).await?;
+                rec.version + 1
+            }
+            None => 1,
+        };
+        let key = random_key();
+        keys::insert(
+            &mut tx.conn(),
+            &new_record(&self.inner.kek, scope, next, &key, None)?,
+        )
+        .await?;
+        let version = next as u32;
+        let dek = Arc::new(Dek {
+            key,
+            used: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
+        });
+        self.cache(scope, version, dek.clone(), true);
+        let inner = self.inner.clone();
+        let owned = scope.to_owned();
+        tx.on_rollback(move || Keyring::evict(&inner, &owned, version));
+        Ok((version, dek))
+    }
+
+    async fn write_key(&self, tx: &mut Tx, scope: &str) -> Result<(u32, Arc<Dek>), CryptoError> {
+        let current = self
+            .inner
+            .current
+            .lock()
+            .ok()
+            .and_then(|c| c.get(scope).copied());
+        if let Some(version) = current {
+            if let Some(dek) = self.cached(scope, version) {
+                return Ok((version, dek));
+            }
+        }
+        match keys::latest(&mut tx.conn(), scope).await? {
+            Some(rec) if rec.retired_at.is_none() => {
+                let version = rec.version as u32;
+                let dek = match self.cached(scope, version) {
+                    Some(d) => d,
+                    None => self.unwrap_record(&rec)?,
+                };
+                self.cache(scope, version, dek.clone(), true);
+                Ok((version, dek))
+            }
+            _ => self.start_version(tx, scope).await,
+        }
+    }
+
+    /// Encrypts `plaintext` for the place `aad` under `scope`'s current key, inside the write
+    /// `tx` (which creates the key on first use and counts its use).
+    pub async fn encrypt(
+        &self,
+        tx: &mut Tx,
+        scope: &Scope,
+        aad: Aad<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let scope = scope.as_key();
+        let (mut version, mut dek) = self.write_key(tx, &scope).await?;
+        let mut n = dek.used.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > self.inner.rotate_after {
+            (version, dek) = self.start_version(tx, &scope).await?;
+            n = dek.used.fetch_add(1, Ordering::Relaxed) + 1;
+        }
+        if n > dek.reserved.load(Ordering::Relaxed) {
+            let batch = RESERVE_BATCH.min(self.inner.rotate_after) as i64;
+            let total = keys::reserve(&mut tx.conn(), &scope, version as i64, batch).await?;
+            dek.reserved.store(total.max(0) as u64, Ordering::Relaxed);
+        }
+        aead::seal(&dek.key, &scope, version, &aad, plaintext)
+    }
+
+    /// Decrypts a value stored at `aad` under `scope`.
+    pub async fn decrypt(
+        &self,
+        conn: &mut Conn<'_>,
+        scope: &Scope,
+        aad: Aad<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let scope = scope.as_key();
+        let version = aead::key_version(ciphertext)?;
+        let dek = match self.cached(&scope, version) {
+            Some(d) => d,
+            None => {
+                let rec = keys::get(conn, &scope, version as i64)
+                    .await?
+                    .ok_or_else(|| CryptoError::UnknownKey {
+                        scope: scope.clone(),
+                        version,
+                    })?;
+                let dek = self.unwrap_record(&rec)?;
+                self.cache(&scope, version, dek.clone(), false);
+                dek
+            }
+        };
+        aead::open(&dek.key, &scope, &aad, ciphertext)
+    }
+
+    /// Decrypts a value that was UTF-8 text.
+    pub async fn decrypt_text(
+        &self,
+        conn: &mut Conn<'_>,
+        scope: &Scope,
+        aad: Aad<'_>,
+        ciphertext: &[u8],
+    ) -> Result<String, CryptoError> {
+        let bytes = self.decrypt(conn, scope, aad, ciphertext).await?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| CryptoError::Malformed("not UTF-8"))
+    }
+
+    /// The key version a ciphertext was made with.
+    pub fn version_of(ciphertext: &[u8]) -> Result<u32, CryptoError> {
+        aead::key_version(ciphertext)
+    }
+
+    /// The version new writes under `scope` use, if the scope has a live key.
+    pub async fn current_version(
+        &self,
+        conn: &mut Conn<'_>,
+        scope: &Scope,
+    ) -> Result<Option<u32>, CryptoError> {
+        Ok(keys::latest(conn, &scope.as_key())
+            .await?
+            .filter(|r| r.retired_at.is_none())
+            .map(|r| r.version as u32))
+    }
+
+    /// Starts a new version for each of `scopes` (new writes use it; old data still decrypts).
+    pub async fn rotate(&self, tx: &mut Tx, scopes: &[String]) -> Result<usize, CryptoError> {
+        for scope in scopes {
+            self.start_version(tx, scope).await?;
+        }
+        Ok(scopes.len())
+    }
+
+    /// Every key scope that holds user or workspace data.
+    pub async fn data_scopes(conn: &mut Conn<'_>) -> Result<Vec<String>, StoreError> {
+        let mut scopes: Vec<String> = keys::all(conn)
+            .await?
+            .into_iter()
+            .map(|r| r.scope)
+            .filter(|s| !s.starts_with("system:") || s == "system:audit")
+            .collect();
+        scopes.dedup();
+        Ok(scopes)
+    }
+
+    /// Every key version, for status.
+    pub async fn status(conn: &mut Conn<'_>) -> Result<Vec<KeyStatus>, StoreError> {
+        Ok(keys::all(conn)
+            .await?
+            .into_iter()
+            .map(|r| KeyStatus {
+                retired: r.retired_at.is_some(),
+                scope: r.scope,
+                version: r.version,
+                kek_id: r.kek_id,
+                encryptions: r.encryptions,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    /// Every version of the audit checkpoint signing key, oldest first.
+    pub async fn signing_keys(conn: &mut Conn<'_>) -> Result<Vec<SigningKeyInfo>, StoreError> {
+        Ok(keys::versions(conn, SIGNING_SCOPE)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                Some(SigningKeyInfo {
+                    version: r.version,
+                    public_key: r.public_key?,
+                    created_at: r.created_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Rewraps every data key from `old` to `new` inside the write `tx`: until it commits the
+    /// old KEK stays the valid one, afterwards only the new one is. Data is not touched.
+    pub async fn rewrap_all(tx: &mut Tx, old: &Kek, new: &Kek) -> Result<usize, CryptoError> {
+        check_kek(&mut tx.conn(), old).await?;
+        let all = keys::all(&mut tx.conn()).await?;
+        for rec in &all {
+            let key = old.unwrap(&rec.scope, &rec.wrapped)?;
+            let wrapped = new.wrap(&rec.scope, rec.version as u32, &key)?;
+            keys::rewrap(&mut tx.conn(), &rec.scope, rec.version, new.id(), &wrapped).await?;
+        }
+        Ok(all.len())
+    }
+}
+
+impl CheckpointSigner for Keyring {
+    fn key_version(&self) -> i64 {
+        self.inner.signing.0
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.inner.signing.1.sign(message).to_bytes().to_vec()
+    }
+}

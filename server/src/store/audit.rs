@@ -1,0 +1,290 @@
+//! The audit log's tables: chained entries and signed checkpoints. Append-only: there is no
+//! update or delete here, and the database refuses them too.
+//!
+//! Entries reach the table only through the group-commit writer, which numbers and chains
+//! each batch inside the transaction that performs the audited actions.
+
+use super::{on, Conn, StoreError};
+
+/// The recorded fields of an entry, exactly as hashed and stored.
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct AuditFields {
+    /// A UUID, also the row id in the associated data of the encrypted fields.
+    pub id: String,
+    /// RFC 3339 UTC with microseconds.
+    pub occurred_at: String,
+    /// `user`, `bot`, `system` or `anonymous`.
+    pub actor_type: String,
+    /// The acting user or bot.
+    pub actor_id: Option<String>,
+    /// The actor's session.
+    pub session_id: Option<String>,
+    /// What was done, such as `auth.sign_in` or `permission.denied`.
+    pub action: String,
+    /// Kind of thing acted on.
+    pub target_type: Option<String>,
+    /// Its id.
+    pub target_id: Option<String>,
+    /// The workspace concerned.
+    pub workspace_id: Option<String>,
+    /// `allowed`, `denied` or `failed`.
+    pub outcome: String,
+    /// Key scope the personal fields are encrypted under (`user:<id>` or `system:audit`).
+    pub subject: Option<String>,
+    /// The client address, encrypted.
+    pub ip_enc: Option<Vec<u8>>,
+    /// Details (JSON), encrypted.
+    pub details_enc: Option<Vec<u8>>,
+}
+
+/// An entry waiting for the commit that numbers and chains it.
+#[derive(Clone, Debug)]
+pub struct PendingAudit {
+    /// The fields.
+    pub fields: AuditFields,
+    /// Kept even if the write that recorded it fails (denials and failed attempts).
+    pub survives_rollback: bool,
+}
+
+/// A stored entry.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// The fields.
+    #[sqlx(flatten)]
+    pub fields: AuditFields,
+    /// The previous entry's hash.
+    pub prev_hash: Vec<u8>,
+    /// This entry's hash.
+    pub hash: Vec<u8>,
+}
+
+/// A signed statement that the chain had head `head_hash` at `seq`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CheckpointRecord {
+    /// The sequence number of the head.
+    pub seq: i64,
+    /// The head's hash.
+    pub head_hash: Vec<u8>,
+    /// When it was signed (RFC 3339).
+    pub signed_at: String,
+    /// Which signing key version signed.
+    pub key_version: i64,
+    /// Ed25519 signature.
+    pub signature: Vec<u8>,
+}
+
+/// Signs checkpoints for the writer; held by the keyring.
+pub trait CheckpointSigner: Send + Sync {
+    /// The version of the signing key.
+    fn key_version(&self) -> i64;
+    /// Signs a message.
+    fn sign(&self, message: &[u8]) -> Vec<u8>;
+}
+
+/// Filters for listing entries.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Entries after this sequence number.
+    pub after_seq: i64,
+    /// At or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Before this time (RFC 3339).
+    pub to: Option<String>,
+    /// Acting user.
+    pub actor_id: Option<String>,
+    /// Action name.
+    pub action: Option<String>,
+    /// Target id.
+    pub target_id: Option<String>,
+    /// Workspace id.
+    pub workspace_id: Option<String>,
+    /// Outcome.
+    pub outcome: Option<String>,
+}
+
+const COLUMNS: &str =
+    "seq, id, occurred_at, actor_type, actor_id, session_id, action, target_type, target_id, \
+                       workspace_id, outcome, subject, ip_enc, details_enc, prev_hash, hash";
+
+/// Appends an entry (the writer's job only).
+pub(crate) async fn insert(
+    conn: &mut Conn<'_>,
+    seq: i64,
+    f: &AuditFields,
+    prev_hash: &[u8],
+    hash: &[u8],
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    );
+    on!(conn, |c| sqlx::query(&sql)
+        .bind(seq)
+        .bind(&f.id)
+        .bind(&f.occurred_at)
+        .bind(&f.actor_type)
+        .bind(&f.actor_id)
+        .bind(&f.session_id)
+        .bind(&f.action)
+        .bind(&f.target_type)
+        .bind(&f.target_id)
+        .bind(&f.workspace_id)
+        .bind(&f.outcome)
+        .bind(&f.subject)
+        .bind(&f.ip_enc)
+        .bind(&f.details_enc)
+        .bind(prev_hash)
+        .bind(hash)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Appends a checkpoint (the writer's job only).
+pub(crate) async fn insert_checkpoint(
+    conn: &mut Conn<'_>,
+    cp: &CheckpointRecord,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO audit_checkpoints (seq, head_hash, signed_at, key_version, signature) \
+               VALUES ($1, $2, $3, $4, $5)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(cp.seq)
+        .bind(&cp.head_hash)
+        .bind(&cp.signed_at)
+        .bind(cp.key_version)
+        .bind(&cp.signature)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The last entry's sequence number and hash.
+pub async fn head(conn: &mut Conn<'_>) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+    let sql = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+    Ok(on!(conn, |c| sqlx::query_as(sql).fetch_optional(c).await)?)
+}
+
+/// The newest checkpoint's sequence number.
+pub async fn last_checkpoint_seq(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    let sql = "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints";
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql).fetch_one(c).await)?;
+    Ok(row.0)
+}
+
+/// Entries with `from <= seq <= to`, in order, at most `limit`.
+pub async fn range(
+    conn: &mut Conn<'_>,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The entry just before `seq`'s place (its hash starts a range), if any.
+pub async fn before(conn: &mut Conn<'_>, seq: i64) -> Result<Option<AuditRecord>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM audit_events WHERE seq < $1 ORDER BY seq DESC LIMIT 1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(seq)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The first and last sequence numbers of entries in a time range.
+pub async fn seq_bounds(
+    conn: &mut Conn<'_>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let sql =
+        "SELECT MIN(seq), MAX(seq) FROM audit_events WHERE ($1 IS NULL OR occurred_at >= $1) \
+               AND ($2 IS NULL OR occurred_at < $2)";
+    let sql_pg = "SELECT MIN(seq), MAX(seq) FROM audit_events WHERE ($1::text IS NULL OR occurred_at >= $1) \
+                  AND ($2::text IS NULL OR occurred_at < $2)";
+    let row: (Option<i64>, Option<i64>) = match conn {
+        Conn::Sqlite(c) => {
+            sqlx::query_as(sql)
+                .bind(from)
+                .bind(to)
+                .fetch_one(&mut **c)
+                .await?
+        }
+        Conn::Pg(c) => {
+            sqlx::query_as(sql_pg)
+                .bind(from)
+                .bind(to)
+                .fetch_one(&mut **c)
+                .await?
+        }
+    };
+    Ok(row.0.zip(row.1))
+}
+
+/// Checkpoints with `from <= seq <= to`, in order.
+pub async fn checkpoints(
+    conn: &mut Conn<'_>,
+    from: i64,
+    to: i64,
+) -> Result<Vec<CheckpointRecord>, StoreError> {
+    let sql = "SELECT seq, head_hash, signed_at, key_version, signature FROM audit_checkpoints \
+               WHERE seq >= $1 AND seq <= $2 ORDER BY seq";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await)?)
+}
+
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// Entries matching `filter`, in sequence order, at most `limit`.
+pub async fn list(
+    conn: &mut Conn<'_>,
+    filter: &AuditFilter,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq > $1");
+    let mut args = vec![Arg::Int(filter.after_seq)];
+    let conditions = [
+        ("occurred_at >=", &filter.from),
+        ("occurred_at <", &filter.to),
+        ("actor_id =", &filter.actor_id),
+        ("action =", &filter.action),
+        ("target_id =", &filter.target_id),
+        ("workspace_id =", &filter.workspace_id),
+        ("outcome =", &filter.outcome),
+    ];
+    for (condition, value) in conditions {
+        if let Some(v) = value {
+            args.push(Arg::Text(v.clone()));
+            sql.push_str(&format!(" AND {condition} ${}", args.len()));
+        }
+    }
+    args.push(Arg::Int(limit));
+    sql.push_str(&format!(" ORDER BY seq LIMIT ${}", args.len()));
+    Ok(on!(conn, |c| {
+        let mut q = sqlx::query_as(&sql);
+        for a in &args {
+            q = match a {
+                Arg::Int(i) => q.bind(*i),
+                Arg::Text(t) => q.bind(t.clone()),
+            };
+        }
+        q.fetch_all(c).await
+    })?)
+}
