@@ -1163,7 +1163,7 @@ impl ChatService {
         &self,
         actor: &Actor,
         id: MessageId,
-        emoji: Emoji,
+        emoji: String,
         add: bool,
     ) -> Result<MessageView, Error> {
         let actor = actor.clone();
@@ -1174,6 +1174,7 @@ impl ChatService {
                     let (c, m) = this
                         .message_in_tx(tx, &actor, id, Action::PostMessages)
                         .await?;
+                    let emoji = Emoji::parse("emoji", &emoji)?;
                     let me = user_of(&actor)?;
                     require_member(&mut tx.conn(), c.id, me).await?;
                     writable(&c)?;

@@ -9,7 +9,7 @@ use crate::chat::{
     ChannelChanges, ChannelMemberView, ChannelView, MessageVersionView, MessageView, Page,
     Visibility,
 };
-use crate::domain::{ChannelId, ChannelName, Emoji, MessageBody, MessageId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, ChannelName, MessageBody, MessageId, UserId, WorkspaceId};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::http::state::AppState;
@@ -430,7 +430,6 @@ pub async fn react(
     Auth(a): Auth,
     ApiPath((m, emoji)): ApiPath<(MessageId, String)>,
 ) -> Result<Json<MessageView>, ApiError> {
-    let emoji = Emoji::parse("emoji", &emoji)?;
     Ok(Json(s.chat.react(&a, m, emoji, true).await?))
 }
 
@@ -442,7 +441,6 @@ pub async fn unreact(
     Auth(a): Auth,
     ApiPath((m, emoji)): ApiPath<(MessageId, String)>,
 ) -> Result<Json<MessageView>, ApiError> {
-    let emoji = Emoji::parse("emoji", &emoji)?;
     Ok(Json(s.chat.react(&a, m, emoji, false).await?))
 }
 
