@@ -153,29 +153,30 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'st
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Outbound>,
+    queue: mpsc::Receiver<Outbound>,
     kill: CancellationToken,
     kill_code: Arc<std::sync::Mutex<(u16, &'static str)>>,
     going_away: CancellationToken,
     stop: CancellationToken,
 ) {
-    loop {
-        let first = tokio::select! {
-            () = stop.cancelled() => return,
-            () = going_away.cancelled() => {
-                close(&mut sink, protocol::CLOSE_GOING_AWAY, "server shutting down").await;
-                return;
-            }
-            () = kill.cancelled() => {
-                let (code, reason) = kill_code.lock().map(|k| *k).unwrap_or((protocol::CLOSE_RESYNC, ""));
-                close(&mut sink, code, reason).await;
-                return;
-            }
-            next = queue.recv() => match next {
-                Some(frame) => frame,
-                None => return,
-            },
-        };
+    let ending = tokio::select! {
+        () = stop.cancelled() => None,
+        () = going_away.cancelled() => Some((protocol::CLOSE_GOING_AWAY, "server shutting down")),
+        // Also interrupts a write stuck on a client that stopped reading.
+        () = kill.cancelled() => Some(kill_code.lock().map(|k| *k).unwrap_or((protocol::CLOSE_RESYNC, ""))),
+        () = pump(&mut sink, queue) => None,
+    };
+    if let Some((code, reason)) = ending {
+        // A client that stopped reading may never take the close frame: do not wait long.
+        let _ = tokio::time::timeout(Duration::from_secs(1), close(&mut sink, code, reason)).await;
+    }
+    // Ends the reader too, which drops the socket.
+    stop.cancel();
+}
+
+/// Writes queued frames: feeds every frame already waiting (up to a batch), flushes once.
+async fn pump(sink: &mut SplitSink<WebSocket, Message>, mut queue: mpsc::Receiver<Outbound>) {
+    while let Some(first) = queue.recv().await {
         let mut pending = Some(first);
         let mut written = 0;
         while let Some(out) = pending.take() {
@@ -186,7 +187,7 @@ async fn write_loop(
                     }
                 }
                 Outbound::Close(code, reason) => {
-                    close(&mut sink, code, reason).await;
+                    close(sink, code, reason).await;
                     return;
                 }
             }

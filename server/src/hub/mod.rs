@@ -209,11 +209,6 @@ impl Hub {
                 }
                 return Ok(());
             }
-            DomainEvent::MemberRemoved { .. } => {
-                // Channel memberships of the workspace go with it (their own events follow).
-                self.state().members.clear();
-                return Ok(());
-            }
             DomainEvent::ReadStateChanged { user_id, .. } => HashSet::from([*user_id]),
             DomainEvent::ChannelMemberAdded {
                 channel_id,

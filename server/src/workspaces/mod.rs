@@ -522,6 +522,17 @@ impl WorkspaceService {
                     };
                     check_owner_change(&auditor, tx, &a, id, user, current, None).await?;
                     ws_store::remove_member(&mut tx.conn(), id, user).await?;
+                    // Leaving a workspace leaves its channels: their events stop at once.
+                    for channel_id in
+                        crate::store::channels::remove_from_workspace(&mut tx.conn(), id, user)
+                            .await?
+                    {
+                        tx.emit(DomainEvent::ChannelMemberRemoved {
+                            workspace_id: id,
+                            channel_id,
+                            user_id: user,
+                        });
+                    }
                     auditor
                         .record(
                             tx,

@@ -511,6 +511,16 @@ impl Socket {
         }
     }
 
+    /// The next raw message, without interpretation.
+    pub async fn next_raw(
+        &mut self,
+    ) -> Option<
+        Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+    > {
+        use futures::StreamExt;
+        tokio::time::timeout(WAIT, self.stream.next()).await.ok()?
+    }
+
     /// Waits for the close frame and returns its code.
     pub async fn closed_with(&mut self) -> Option<u16> {
         use futures::StreamExt;

@@ -174,3 +174,115 @@ both_backends! {
         assert_eq!(s.closed_with().await, Some(4403));
     }
 }
+
+both_backends! {
+    async fn a_slow_client_is_cut_off_while_others_keep_up(app) {
+        let admin = app.bootstrap_admin().await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        let c = channel(&app, &admin, &ws, "firehose", "public").await;
+        let mut fast = app.socket(&admin.access, None).await;
+
+        // The slow client: a tiny receive buffer, authenticates, then never reads again.
+        let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        tcp.set_recv_buffer_size(4096).unwrap();
+        let stream = tcp.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+        let (ws_stream, _) = tokio_tungstenite::client_async(format!("ws://127.0.0.1:{port}/api/v1/ws"), tokio_tungstenite::MaybeTlsStream::Plain(stream)).await.unwrap();
+        let mut slow = crate::harness::Socket::from_stream(ws_stream);
+        slow.send(json!({"type": "auth", "token": admin.access})).await;
+        assert_eq!(slow.next().await.unwrap()["type"], "hello");
+
+        // About 12 MiB of messages: far more than the slow client's queue and socket buffers.
+        let text = "x".repeat(15 * 1024);
+        let total = 800;
+        let mut posters = Vec::new();
+        for p in 0..4 {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/channels/{c}/messages", app.base);
+            let token = admin.access.clone();
+            let text = text.clone();
+            posters.push(tokio::spawn(async move {
+                for i in 0..total / 4 {
+                    let r = client.post(&url).bearer_auth(&token).json(&json!({"text": format!("{p}-{i} {text}")})).send().await.unwrap();
+                    assert_eq!(r.status(), 201);
+                }
+            }));
+        }
+        // The fast client keeps receiving every message, in order, while the slow one lags.
+        let mut last = 0;
+        for _ in 0..total {
+            let e = fast.next_event().await.expect("fast client keeps receiving");
+            let seq = e["seq"].as_u64().unwrap();
+            assert!(seq > last);
+            last = seq;
+        }
+        for p in posters {
+            p.await.unwrap();
+        }
+        // The slow client was cut off with the resync code (or reset) before getting them all.
+        let mut received = 0;
+        let code = loop {
+            match slow.next_raw().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_))) => received += 1,
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break None,
+            }
+        };
+        assert!(received < total, "the slow client should have been cut off, got {received}");
+        assert!(matches!(code, Some(4408) | None), "{code:?}");
+        let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("concord_hub_slow_disconnects_total"), "{metrics}");
+    }
+
+    async fn typing_and_presence_reach_the_right_people(app) {
+        let admin = app.bootstrap_admin().await;
+        app.create_user(&admin, "bo@example.org", "Bo").await;
+        app.create_user(&admin, "cy@example.org", "Cy").await;
+        let bo = app.login("bo@example.org", PASSWORD).await;
+        let cy = app.login("cy@example.org", PASSWORD).await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        app.add_member(&admin, &ws, &bo, "member").await;
+        let c = channel(&app, &admin, &ws, "general", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&bo.access), None).await.expect(200);
+
+        let mut a = app.socket(&admin.access, None).await;
+        // Bo comes online: the admin (same workspace) hears of it.
+        let mut b = app.socket(&bo.access, None).await;
+        let p = next_of(&mut a, "presence").await;
+        assert_eq!((p["user_id"].as_str().unwrap(), p["status"].as_str().unwrap()), (bo.user_id.as_str(), "online"));
+        // Cy shares no workspace: nobody hears about Cy, and Cy hears about nobody.
+        let mut cy_ws = app.socket(&cy.access, None).await;
+
+        // Typing reaches the other member, throttled to one notice per two seconds.
+        b.send(json!({"type": "typing", "channel_id": c})).await;
+        b.send(json!({"type": "typing", "channel_id": c})).await;
+        let t = next_of(&mut a, "typing").await;
+        assert_eq!(t["user_id"], bo.user_id.as_str());
+        // Away on every device, then offline.
+        b.send(json!({"type": "presence", "status": "away"})).await;
+        // The second typing notice was swallowed by the throttle: next comes the presence change.
+        let f = a.next().await.unwrap();
+        assert_eq!((f["type"].as_str().unwrap(), f["status"].as_str().unwrap_or("")), ("presence", "away"), "{f}");
+        drop(b);
+        let p = next_of(&mut a, "presence").await;
+        assert_eq!(p["status"], "offline");
+        // Cy, in no shared workspace or channel, received none of it: the first frame Cy
+        // gets after all that is the answer to its own ping.
+        say(&app, &admin, &c, "sentinel").await;
+        cy_ws.send(json!({"type": "ping"})).await;
+        assert_eq!(cy_ws.next().await.unwrap()["type"], "pong");
+    }
+}
+
+async fn next_of(s: &mut crate::harness::Socket, kind: &str) -> serde_json::Value {
+    loop {
+        let f = s
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("waiting for {kind}"));
+        if f["type"] == kind {
+            return f;
+        }
+    }
+}
