@@ -168,7 +168,7 @@ async fn start(
     }
 }
 
-async fn create_pg_database() -> (String, String) {
+pub async fn create_pg_database() -> (String, String) {
     use sqlx::Connection;
     let admin = postgres_admin_url();
     let name = format!("concord_t_{}", uuid::Uuid::new_v4().simple());
@@ -203,6 +203,15 @@ fn drop_pg_database(name: String) {
         });
     })
     .join();
+}
+
+/// Drops a test database when dropped.
+pub struct PgGuard(pub String);
+
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        drop_pg_database(self.0.clone());
+    }
 }
 
 impl Drop for TestApp {

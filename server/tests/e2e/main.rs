@@ -7,6 +7,7 @@ mod accounts;
 mod bad_input;
 mod chat;
 mod cli;
+mod durability;
 mod hub;
 mod operations;
 mod rbac;
