@@ -823,10 +823,24 @@ impl ChatService {
                         messages::follow(&mut tx.conn(), root, me).await?;
                     }
                     let mentioned = this.record_mentions(tx, &c, &record, &body, me).await?;
-                    channels::mark_read(&mut tx.conn(), id, me, seq).await?;
-                    let view = this
-                        .view_one(&mut tx.conn(), c.workspace_id, message_id)
-                        .await?;
+                    channels::advance_read(&mut tx.conn(), id, me, seq).await?;
+                    // Built from what was just written: no read-back, no decryption.
+                    let view = MessageView {
+                        id: message_id,
+                        channel_id: id,
+                        seq,
+                        author_id: me,
+                        text: body.as_str().to_owned(),
+                        thread_root_id: thread_root,
+                        reply_count: 0,
+                        last_reply_at: None,
+                        client_msg_id: record.client_msg_id.clone(),
+                        created_at: now,
+                        edited_at: None,
+                        deleted: false,
+                        reactions: BTreeMap::new(),
+                        pinned: false,
+                    };
                     tx.emit(DomainEvent::MessageCreated {
                         workspace_id: c.workspace_id,
                         message: view.clone(),
@@ -847,6 +861,9 @@ impl ChatService {
         author: UserId,
     ) -> Result<Vec<UserId>, Error> {
         let mentions = body.mentions();
+        if mentions.handles.is_empty() && !mentions.channel && !mentions.here {
+            return Ok(Vec::new());
+        }
         let members: Vec<UserId> = channels::members(&mut tx.conn(), c.id)
             .await?
             .into_iter()

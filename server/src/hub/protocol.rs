@@ -5,6 +5,10 @@
 //! header `concord.v1, concord.bearer.<token>`. The server answers `hello`, replays what the
 //! client missed (or says `resync: true` if that is no longer possible), then streams
 //! `event` frames, each with the next sequence number of this server's event stream.
+//!
+//! A client connects first and loads state over REST afterwards: every event committed after
+//! `hello` is delivered, and one committed just before may be delivered too (clients drop
+//! what they already have by message id and sequence number), so nothing falls in between.
 
 use serde::{Deserialize, Serialize};
 

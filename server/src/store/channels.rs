@@ -273,6 +273,20 @@ pub async fn mark_read(
     user: UserId,
     seq: i64,
 ) -> Result<i64, StoreError> {
+    advance_read(conn, channel, user, seq).await?;
+    Ok(membership(conn, channel, user)
+        .await?
+        .map(|m| m.last_read_seq)
+        .unwrap_or(0))
+}
+
+/// Moves a member's read pointer forward to `seq` (never back), returning nothing.
+pub async fn advance_read(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+    seq: i64,
+) -> Result<(), StoreError> {
     let sql = "UPDATE channel_members SET last_read_seq = $1 WHERE channel_id = $2 AND user_id = $3 AND last_read_seq < $1";
     on!(conn, |c| sqlx::query(sql)
         .bind(seq)
@@ -281,10 +295,7 @@ pub async fn mark_read(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(membership(conn, channel, user)
-        .await?
-        .map(|m| m.last_read_seq)
-        .unwrap_or(0))
+    Ok(())
 }
 
 /// Unread mentions of a user in a channel after their read pointer.
