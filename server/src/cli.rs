@@ -245,7 +245,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else if mode == Mode::Development {
         tracing::warn!("running in development mode; use --production for real data");
     }
-    println!("Concord is listening on http://{bound}");
     if let Some(url) = app.setup_url(bound).await? {
         println!();
         println!(
@@ -262,6 +261,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
         println!();
     }
+    // Printed last: scripts wait for this line, knowing the setup link (if any) came first.
+    println!("Concord is listening on http://{bound}");
     app.serve(listener, concord::startup::shutdown_signal())
         .await?;
     Ok(())

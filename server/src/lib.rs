@@ -11,12 +11,14 @@ pub mod audit;
 pub mod auth;
 #[doc(hidden)]
 pub mod bench_support;
+pub mod chat;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod hub;
 pub mod rbac;
 pub mod sso;
 pub mod startup;

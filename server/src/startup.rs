@@ -19,10 +19,12 @@ use crate::accounts::{self, AccountService};
 use crate::audit::service::AuditService;
 use crate::audit::Auditor;
 use crate::auth::{AuthService, KeyError, PasswordHasher, SigningKeys, TokenIssuer};
+use crate::chat::ChatService;
 use crate::config::Config;
 use crate::crypto::{CryptoError, Keyring};
 use crate::events::EventBus;
 use crate::http::state::AppState;
+use crate::hub::Hub;
 use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
@@ -59,6 +61,7 @@ pub struct App {
     auth: Arc<AuthService>,
     accounts: AccountService,
     workspaces: WorkspaceService,
+    chat: ChatService,
     audit: AuditService,
     keyring: Keyring,
     signing_key_generated: Option<std::path::PathBuf>,
@@ -114,6 +117,7 @@ impl App {
             config.auth.users_can_create_workspaces,
             auditor.clone(),
         );
+        let chat = ChatService::new(store.clone(), auditor.clone());
         let audit = AuditService::new(store.clone(), auditor.clone());
         Ok(App {
             auditor,
@@ -123,6 +127,7 @@ impl App {
             auth,
             accounts,
             workspaces,
+            chat,
             audit,
             keyring,
             signing_key_generated,
@@ -207,11 +212,14 @@ impl App {
             &public_base,
         )?;
         let going_away = CancellationToken::new();
+        let hub = Hub::start(self.store.clone(), &self.events, going_away.clone());
         let state = AppState {
             auth: self.auth.clone(),
             sso: Arc::new(sso),
             accounts: self.accounts.clone(),
             workspaces: self.workspaces.clone(),
+            chat: self.chat.clone(),
+            hub: hub.clone(),
             audit: self.audit.clone(),
             store: self.store.clone(),
             public_base: Arc::from(public_base),
@@ -255,6 +263,11 @@ impl App {
             signal.cancel();
         })
         .await?;
+        // WebSockets were told to go away; give their close frames a moment to leave.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while hub.connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let _ = checkpoints.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");

@@ -149,6 +149,7 @@ fn target_of(resource: Resource) -> (&'static str, String, Option<WorkspaceId>) 
         Resource::System => ("system", "system".into(), None),
         Resource::Workspace(id) => ("workspace", id.to_string(), Some(id)),
         Resource::Account(id) => ("user", id.to_string(), None),
+        Resource::Channel(id) => ("channel", id.to_string(), None),
     }
 }
 

@@ -57,3 +57,11 @@ id_type!(
     /// A workspace invitation.
     InvitationId
 );
+id_type!(
+    /// A channel or direct conversation.
+    ChannelId
+);
+id_type!(
+    /// A message.
+    MessageId
+);

@@ -3,13 +3,15 @@
 //! Handlers turn request fields into these types first; services and storage then trust
 //! them. A parse failure is a [`ParseError`] naming the field and what is wrong with it.
 
+mod chat;
 mod email;
 mod ids;
 mod names;
 mod password;
 
+pub use chat::{ChannelName, Emoji, MessageBody};
 pub use email::Email;
-pub use ids::{InvitationId, RoleId, SessionId, UserId, WorkspaceId};
+pub use ids::{ChannelId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId};
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};
 pub use password::Password;
 

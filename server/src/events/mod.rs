@@ -9,7 +9,8 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::domain::{InvitationId, RoleId, SessionId, UserId, WorkspaceId};
+use crate::chat::MessageView;
+use crate::domain::{ChannelId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId};
 
 /// How many published events a slow subscriber may lag behind before it is told it missed some.
 const BUFFER: usize = 4096;
@@ -98,6 +99,64 @@ pub enum DomainEvent {
         workspace_id: WorkspaceId,
         role_id: RoleId,
     },
+    /// A channel was created, renamed, re-topiced, archived or unarchived.
+    ChannelChanged {
+        workspace_id: WorkspaceId,
+        channel_id: ChannelId,
+        what: &'static str,
+    },
+    /// Someone joined or was added to a channel.
+    ChannelMemberAdded {
+        workspace_id: WorkspaceId,
+        channel_id: ChannelId,
+        user_id: UserId,
+    },
+    /// Someone left or was removed from a channel.
+    ChannelMemberRemoved {
+        workspace_id: WorkspaceId,
+        channel_id: ChannelId,
+        user_id: UserId,
+    },
+    /// A message was posted.
+    MessageCreated {
+        workspace_id: WorkspaceId,
+        message: MessageView,
+        mentioned: Vec<UserId>,
+    },
+    /// A message was edited, reacted to, pinned or unpinned.
+    MessageUpdated {
+        workspace_id: WorkspaceId,
+        message: MessageView,
+        what: &'static str,
+    },
+    /// A message was deleted.
+    MessageDeleted {
+        workspace_id: WorkspaceId,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        seq: i64,
+    },
+    /// A member's read pointer moved.
+    ReadStateChanged {
+        user_id: UserId,
+        channel_id: ChannelId,
+        last_read_seq: i64,
+    },
+}
+
+impl DomainEvent {
+    /// The channel whose members this event concerns, if it is a channel event.
+    pub fn channel(&self) -> Option<ChannelId> {
+        match self {
+            DomainEvent::ChannelChanged { channel_id, .. }
+            | DomainEvent::ChannelMemberAdded { channel_id, .. }
+            | DomainEvent::ChannelMemberRemoved { channel_id, .. }
+            | DomainEvent::MessageDeleted { channel_id, .. } => Some(*channel_id),
+            DomainEvent::MessageCreated { message, .. }
+            | DomainEvent::MessageUpdated { message, .. } => Some(message.channel_id),
+            _ => None,
+        }
+    }
 }
 
 /// Fan-out of committed domain events to in-process subscribers; cheap to clone.

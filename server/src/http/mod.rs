@@ -50,12 +50,13 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/auth/oidc/{provider}/callback"),
     ("POST", "/auth/oidc/{provider}/backchannel-logout"),
     ("GET", "/api/v1/invitations/{token}"),
+    ("GET", "/api/v1/ws"),
     ("POST", "/api/v1/invitations/{token}/accept"),
 ];
 
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{audit, auth, health, invitations, setup, sso, users, workspaces};
+    use routes::{audit, auth, chat, health, invitations, setup, sso, users, workspaces, ws};
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
         .routes(routes!(health::healthz))
@@ -87,6 +88,24 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::invitations, workspaces::invite))
         .routes(routes!(workspaces::revoke_invitation))
         .routes(routes!(sso::workspace_rule, sso::set_workspace_rule))
+        .routes(routes!(chat::my_channels, chat::create_channel))
+        .routes(routes!(chat::browse))
+        .routes(routes!(chat::open_conversation))
+        .routes(routes!(chat::get_channel, chat::update_channel))
+        .routes(routes!(chat::set_archived))
+        .routes(routes!(chat::join))
+        .routes(routes!(chat::members, chat::add_member))
+        .routes(routes!(chat::remove_member))
+        .routes(routes!(chat::history, chat::post_message))
+        .routes(routes!(chat::pins))
+        .routes(routes!(chat::mark_read))
+        .routes(routes!(chat::edit_message, chat::delete_message))
+        .routes(routes!(chat::context))
+        .routes(routes!(chat::thread))
+        .routes(routes!(chat::versions))
+        .routes(routes!(chat::react, chat::unreact))
+        .routes(routes!(chat::pin, chat::unpin))
+        .routes(routes!(ws::connect))
         .routes(routes!(invitations::preview))
         .routes(routes!(invitations::accept))
         .routes(routes!(audit::events))

@@ -20,6 +20,10 @@ pub struct AppState {
     pub sso: Arc<SsoService>,
     /// Workspaces, members, roles, invitations.
     pub workspaces: WorkspaceService,
+    /// Channels and messages.
+    pub chat: crate::chat::ChatService,
+    /// Real-time delivery.
+    pub hub: crate::hub::Hub,
     /// The audit log for compliance officers.
     pub audit: AuditService,
     /// For readiness checks and pool metrics; handlers never query it.

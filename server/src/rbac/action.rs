@@ -54,6 +54,16 @@ actions! {
     ManageOwners = "owners.manage",
     /// Define custom roles.
     ManageRoles = "roles.manage",
+    /// Browse and join public channels.
+    ReadChannels = "channels.read",
+    /// Create channels and conversations.
+    CreateChannels = "channels.create",
+    /// Rename, archive and moderate channels, remove their members.
+    ManageChannels = "channels.manage",
+    /// Post, edit own and react to messages in channels one belongs to.
+    PostMessages = "messages.post",
+    /// Delete and pin others' messages.
+    ModerateMessages = "messages.moderate",
 }
 
 impl Action {
@@ -73,6 +83,11 @@ impl Action {
                 | Action::ManageMembers
                 | Action::ManageOwners
                 | Action::ManageRoles
+                | Action::ReadChannels
+                | Action::CreateChannels
+                | Action::ManageChannels
+                | Action::PostMessages
+                | Action::ModerateMessages
         )
     }
 }

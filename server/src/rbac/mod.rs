@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::domain::{RoleId, SessionId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, RoleId, SessionId, UserId, WorkspaceId};
 use crate::store::{self, Conn, StoreError};
 
 /// Who is acting.
@@ -133,6 +133,9 @@ pub enum Resource {
     Workspace(WorkspaceId),
     /// A user's own account (sessions, profile): the owner may act, and so may system roles.
     Account(UserId),
+    /// A channel: visible to its members, and (if public) to workspace members who may
+    /// browse channels. System roles grant nothing here: private conversations stay private.
+    Channel(ChannelId),
 }
 
 /// Why an action was refused.
@@ -180,6 +183,9 @@ async fn decide(
         Principal::System => return Ok(()),
         Principal::User { user_id, .. } => user_id,
     };
+    if let Resource::Channel(channel) = resource {
+        return decide_channel(conn, user_id, action, channel).await;
+    }
     let system = system_permissions(conn, user_id).await?;
     if system.contains(&action) {
         return Ok(());
@@ -188,6 +194,7 @@ async fn decide(
         Resource::System => Err(AuthzError::Forbidden(action)),
         Resource::Account(owner) if owner == user_id && action.self_service() => Ok(()),
         Resource::Account(_) => Err(AuthzError::Hidden),
+        Resource::Channel(_) => Err(AuthzError::Hidden),
         Resource::Workspace(workspace_id) => {
             let Some(role_id) = store::workspaces::member_role(conn, workspace_id, user_id).await?
             else {
@@ -199,6 +206,39 @@ async fn decide(
                 Err(AuthzError::Forbidden(action))
             }
         }
+    }
+}
+
+async fn decide_channel(
+    conn: &mut Conn<'_>,
+    user_id: UserId,
+    action: Action,
+    channel_id: ChannelId,
+) -> Result<(), AuthzError> {
+    let Some(channel) = store::channels::by_id(conn, channel_id).await? else {
+        return Err(AuthzError::Hidden);
+    };
+    let Some(role_id) = store::workspaces::member_role(conn, channel.workspace_id, user_id).await?
+    else {
+        return Err(AuthzError::Hidden);
+    };
+    let granted = role_permissions(conn, role_id).await?;
+    let membership = store::channels::membership(conn, channel_id, user_id).await?;
+    let visible = membership.is_some()
+        || (channel.kind == "public" && granted.contains(&Action::ReadChannels));
+    if !visible {
+        return Err(AuthzError::Hidden);
+    }
+    let moderator = membership.as_ref().is_some_and(|m| m.role == "moderator");
+    let allowed = match action {
+        Action::ReadChannels => true,
+        Action::ManageChannels | Action::ModerateMessages => granted.contains(&action) || moderator,
+        other => granted.contains(&other),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AuthzError::Forbidden(action))
     }
 }
 

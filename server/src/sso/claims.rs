@@ -115,7 +115,7 @@ pub(crate) async fn apply(
     }
     for (workspace, _) in ws_store::memberships_from(&mut tx.conn(), user, source).await? {
         if !desired.contains_key(&workspace)
-            && ws_store::remove_member(&mut tx.conn(), workspace, user).await?
+            && crate::workspaces::remove_membership(tx, workspace, user).await?
         {
             auditor
                 .record(tx, record("member.remove", workspace, None))

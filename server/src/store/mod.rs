@@ -15,8 +15,10 @@
 
 pub mod audit;
 mod backend;
+pub mod channels;
 pub mod invitations;
 pub mod keys;
+pub mod messages;
 pub mod migrate;
 pub mod roles;
 pub mod sessions;

@@ -521,7 +521,7 @@ impl WorkspaceService {
                         return Err(Error::NotFound("member"));
                     };
                     check_owner_change(&auditor, tx, &a, id, user, current, None).await?;
-                    ws_store::remove_member(&mut tx.conn(), id, user).await?;
+                    remove_membership(tx, id, user).await?;
                     auditor
                         .record(
                             tx,
@@ -1025,4 +1025,27 @@ async fn check_owner_change(
         ));
     }
     Ok(())
+}
+
+/// Removes `user` from `workspace` and from every channel in it (so their events stop at
+/// once), emitting the channel events; the caller audits and emits the membership event.
+/// Returns whether they were a member.
+pub(crate) async fn remove_membership(
+    tx: &mut Tx,
+    workspace: WorkspaceId,
+    user: UserId,
+) -> Result<bool, Error> {
+    if !ws_store::remove_member(&mut tx.conn(), workspace, user).await? {
+        return Ok(false);
+    }
+    for channel_id in
+        crate::store::channels::remove_from_workspace(&mut tx.conn(), workspace, user).await?
+    {
+        tx.emit(DomainEvent::ChannelMemberRemoved {
+            workspace_id: workspace,
+            channel_id,
+            user_id: user,
+        });
+    }
+    Ok(true)
 }

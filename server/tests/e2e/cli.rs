@@ -236,7 +236,7 @@ fn serve_prints_its_url_and_setup_link_and_stops_on_sigterm() {
     });
     let mut url = None;
     let mut setup = None;
-    while setup.is_none() {
+    while setup.is_none() || url.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("serve prints its URL and setup link");

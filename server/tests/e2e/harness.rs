@@ -183,7 +183,7 @@ async fn start(
     }
 }
 
-async fn create_pg_database() -> (String, String) {
+pub async fn create_pg_database() -> (String, String) {
     use sqlx::Connection;
     let admin = postgres_admin_url();
     let name = format!("concord_t_{}", uuid::Uuid::new_v4().simple());
@@ -218,6 +218,15 @@ fn drop_pg_database(name: String) {
         });
     })
     .join();
+}
+
+/// Drops a test database when dropped.
+pub struct PgGuard(pub String);
+
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        drop_pg_database(self.0.clone());
+    }
 }
 
 impl Drop for TestApp {
@@ -443,3 +452,139 @@ macro_rules! both_backends {
     };
 }
 pub(crate) use both_backends;
+
+/// A WebSocket client of the hub.
+pub struct Socket {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    /// The `hello` frame the server answered with.
+    pub hello: Value,
+}
+
+/// How long a test waits for something that should arrive.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl TestApp {
+    /// Connects to the hub and authenticates with a first frame (optionally resuming).
+    pub async fn socket(&self, token: &str, resume: Option<(&str, u64)>) -> Socket {
+        let url = format!(
+            "ws://127.0.0.1:{}/api/v1/ws",
+            self.base.rsplit(':').next().unwrap()
+        );
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        let mut socket = Socket {
+            stream,
+            hello: Value::Null,
+        };
+        let mut auth = json!({"type": "auth", "token": token});
+        if let Some((epoch, seq)) = resume {
+            auth["epoch"] = json!(epoch);
+            auth["last_seq"] = json!(seq);
+        }
+        socket.send(auth).await;
+        let hello = socket.next().await.expect("hello");
+        assert_eq!(hello["type"], "hello", "{hello}");
+        socket.hello = hello;
+        socket
+    }
+}
+
+impl Socket {
+    /// Wraps a connected stream that has not authenticated yet.
+    pub fn from_stream(
+        stream: tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) -> Socket {
+        Socket {
+            stream,
+            hello: Value::Null,
+        }
+    }
+
+    /// Sends a JSON frame.
+    pub async fn send(&mut self, frame: Value) {
+        use futures::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                frame.to_string(),
+            ))
+            .await
+            .expect("send");
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        use futures::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                text.to_owned(),
+            ))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON frame, or `None` if the connection closed (or nothing came in time).
+    pub async fn next(&mut self) -> Option<Value> {
+        self.next_within(WAIT).await
+    }
+
+    /// The next JSON frame within `wait`.
+    pub async fn next_within(&mut self, wait: std::time::Duration) -> Option<Value> {
+        use futures::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(wait, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
+            match msg {
+                tokio_tungstenite::tungstenite::Message::Text(t) => {
+                    return serde_json::from_str(t.as_str()).ok()
+                }
+                tokio_tungstenite::tungstenite::Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next `event` frame (skipping presence and typing notices).
+    pub async fn next_event(&mut self) -> Option<Value> {
+        loop {
+            let frame = self.next().await?;
+            if frame["type"] == "event" {
+                return Some(frame);
+            }
+        }
+    }
+
+    /// The next raw message, without interpretation.
+    pub async fn next_raw(
+        &mut self,
+    ) -> Option<
+        Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+    > {
+        use futures::StreamExt;
+        tokio::time::timeout(WAIT, self.stream.next()).await.ok()?
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn closed_with(&mut self) -> Option<u16> {
+        use futures::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .ok()??;
+            match msg {
+                Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame))) => {
+                    return Some(frame.code.into())
+                }
+                Ok(tokio_tungstenite::tungstenite::Message::Close(None)) => return Some(1005),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}

@@ -5,7 +5,10 @@ mod harness;
 
 mod accounts;
 mod bad_input;
+mod chat;
 mod cli;
+mod durability;
+mod hub;
 mod operations;
 mod rbac;
 mod route_coverage;

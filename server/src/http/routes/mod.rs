@@ -2,9 +2,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod chat;
 pub mod health;
 pub mod invitations;
 pub mod setup;
 pub mod sso;
 pub mod users;
 pub mod workspaces;
+pub mod ws;

@@ -1,0 +1,478 @@
+//! The WebSocket hub: delivers committed events to exactly the people allowed to see them.
+//!
+//! The hub subscribes to the [`EventBus`] (in-process now; the same interface will carry a
+//! NATS-backed bus when several nodes share the load). Each event is numbered in commit order,
+//! encoded once, remembered in a bounded replay ring with its recipients, and queued to every
+//! connection of every recipient. Channel membership is cached and updated from the same
+//! event stream, so a member who leaves stops receiving at once.
+//!
+//! Every connection has a bounded outbound queue; a client too slow to drain it is closed
+//! with [`protocol::CLOSE_RESYNC`] and never slows the others. A client reconnecting with its
+//! epoch and last sequence number gets exactly what it missed from the ring, or an explicit
+//! resync instruction when the ring no longer reaches back that far.
+
+pub mod connection;
+pub mod protocol;
+
+pub use connection::serve;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{ChannelId, SessionId, UserId, WorkspaceId};
+use crate::events::{DomainEvent, EventBus};
+use crate::store::{channels, workspaces, Store, StoreError};
+
+/// Frames a connection may have queued before it counts as too slow.
+pub const QUEUE_DEPTH: usize = 256;
+/// Events remembered for clients that reconnect.
+const RING: usize = 20_000;
+/// Typing notices per user and channel at most this often.
+const TYPING_EVERY: Duration = Duration::from_secs(2);
+
+/// Something queued for one connection.
+#[derive(Clone, Debug)]
+pub enum Outbound {
+    /// A text frame, shared by every recipient of the same event.
+    Frame(Utf8Bytes),
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+}
+
+struct Sequenced {
+    seq: u64,
+    recipients: Arc<HashSet<UserId>>,
+    frame: Utf8Bytes,
+}
+
+struct ConnEntry {
+    user: UserId,
+    session: SessionId,
+    workspaces: Vec<WorkspaceId>,
+    away: bool,
+    queue: mpsc::Sender<Outbound>,
+    /// Cancelled when the connection must close at once (too slow, revoked).
+    kill: CancellationToken,
+    kill_code: Arc<Mutex<(u16, &'static str)>>,
+}
+
+#[derive(Default)]
+struct State {
+    seq: u64,
+    next_conn: u64,
+    conns: HashMap<u64, ConnEntry>,
+    by_user: HashMap<UserId, Vec<u64>>,
+    members: HashMap<ChannelId, Arc<HashSet<UserId>>>,
+    ring: VecDeque<Sequenced>,
+    typing: HashMap<(UserId, ChannelId), Instant>,
+}
+
+/// The hub; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    epoch: String,
+    store: Store,
+    state: Mutex<State>,
+}
+
+/// A registered connection's handles.
+pub struct Registration {
+    /// Its id in the hub.
+    pub id: u64,
+    /// Frames to write.
+    pub queue: mpsc::Receiver<Outbound>,
+    /// A sender to the same queue (for answers to this client).
+    pub reply: mpsc::Sender<Outbound>,
+    /// Cancelled when the hub wants the connection closed now.
+    pub kill: CancellationToken,
+    /// Code and reason to close with when killed.
+    pub kill_code: Arc<Mutex<(u16, &'static str)>>,
+    /// The `hello` frame and the replayed frames, in order.
+    pub greeting: Vec<Utf8Bytes>,
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a> {
+    r#type: &'static str,
+    seq: u64,
+    event: &'a DomainEvent,
+}
+
+impl Hub {
+    /// Starts the hub's fan-out from `events` until `stop` is cancelled.
+    pub fn start(store: Store, events: &EventBus, stop: CancellationToken) -> Hub {
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                epoch: uuid::Uuid::now_v7().to_string(),
+                store,
+                state: Mutex::new(State::default()),
+            }),
+        };
+        let receiver = events.subscribe();
+        let runner = hub.clone();
+        tokio::spawn(async move { runner.fan_out(receiver, stop).await });
+        hub
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock would poison it; the data stays consistent because
+        // every critical section is a few map operations, so recover the guard.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many connections are open.
+    pub fn connections(&self) -> usize {
+        self.state().conns.len()
+    }
+
+    async fn fan_out(
+        &self,
+        mut receiver: broadcast::Receiver<DomainEvent>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let event = tokio::select! {
+                () = stop.cancelled() => break,
+                event = receiver.recv() => event,
+            };
+            match event {
+                Ok(event) => {
+                    if let Err(err) = self.route(&event).await {
+                        tracing::error!(error = %err, "hub could not route an event; clients will resync");
+                        self.resync_everyone();
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "hub fell behind the event bus; asking clients to resync"
+                    );
+                    self.resync_everyone();
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+        let state = self.state();
+        for conn in state.conns.values() {
+            kill(conn, protocol::CLOSE_GOING_AWAY, "server shutting down");
+        }
+    }
+
+    fn resync_everyone(&self) {
+        let mut state = self.state();
+        state.ring.clear();
+        state.members.clear();
+        for conn in state.conns.values() {
+            kill(
+                conn,
+                protocol::CLOSE_RESYNC,
+                "events were missed; resynchronise",
+            );
+        }
+    }
+
+    async fn members_of(&self, channel: ChannelId) -> Result<Arc<HashSet<UserId>>, StoreError> {
+        if let Some(m) = self.state().members.get(&channel) {
+            return Ok(m.clone());
+        }
+        let mut conn = self.inner.store.reader().await?;
+        let set: HashSet<UserId> = channels::members(&mut conn.conn(), channel)
+            .await?
+            .into_iter()
+            .map(|m| m.user_id)
+            .collect();
+        let set = Arc::new(set);
+        self.state().members.insert(channel, set.clone());
+        Ok(set)
+    }
+
+    async fn route(&self, event: &DomainEvent) -> Result<(), StoreError> {
+        let recipients: HashSet<UserId> = match event {
+            DomainEvent::SessionsRevoked { sessions, .. } => {
+                let state = self.state();
+                for conn in state
+                    .conns
+                    .values()
+                    .filter(|c| sessions.contains(&c.session))
+                {
+                    kill(conn, protocol::CLOSE_REVOKED, "session revoked");
+                }
+                return Ok(());
+            }
+            DomainEvent::ReadStateChanged { user_id, .. } => HashSet::from([*user_id]),
+            DomainEvent::ChannelMemberAdded {
+                channel_id,
+                user_id,
+                ..
+            } => {
+                let mut set = (*self.members_of(*channel_id).await?).clone();
+                set.insert(*user_id);
+                self.state()
+                    .members
+                    .insert(*channel_id, Arc::new(set.clone()));
+                set
+            }
+            DomainEvent::ChannelMemberRemoved {
+                channel_id,
+                user_id,
+                ..
+            } => {
+                let mut set = (*self.members_of(*channel_id).await?).clone();
+                set.remove(user_id);
+                self.state()
+                    .members
+                    .insert(*channel_id, Arc::new(set.clone()));
+                set.insert(*user_id);
+                set
+            }
+            other => match other.channel() {
+                Some(channel) => (*self.members_of(channel).await?).clone(),
+                None => return Ok(()),
+            },
+        };
+        let recipients = Arc::new(recipients);
+        let mut state = self.state();
+        state.seq += 1;
+        let seq = state.seq;
+        let frame: Utf8Bytes = serde_json::to_string(&EventFrame {
+            r#type: "event",
+            seq,
+            event,
+        })
+        .unwrap_or_else(|_| {
+            r#"{"type":"error","code":"internal","message":"encoding failed"}"#.to_owned()
+        })
+        .into();
+        if state.ring.len() == RING {
+            state.ring.pop_front();
+        }
+        state.ring.push_back(Sequenced {
+            seq,
+            recipients: recipients.clone(),
+            frame: frame.clone(),
+        });
+        let mut delivered = 0u64;
+        for user in recipients.iter() {
+            let Some(ids) = state.by_user.get(user) else {
+                continue;
+            };
+            for id in ids {
+                if let Some(conn) = state.conns.get(id) {
+                    deliver(conn, Outbound::Frame(frame.clone()));
+                    delivered += 1;
+                }
+            }
+        }
+        metrics::counter!("concord_hub_deliveries_total").increment(delivered);
+        Ok(())
+    }
+
+    /// Registers an authenticated connection. When `resume` names this hub's epoch and a
+    /// sequence number the ring still covers, the greeting replays what was missed.
+    pub async fn register(
+        &self,
+        user: UserId,
+        session: SessionId,
+        resume: Option<(String, u64)>,
+    ) -> Result<Registration, StoreError> {
+        let workspaces = {
+            let mut conn = self.inner.store.reader().await?;
+            workspaces::list_for_user(&mut conn.conn(), user)
+                .await?
+                .into_iter()
+                .map(|w| w.id)
+                .collect::<Vec<_>>()
+        };
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let kill_token = CancellationToken::new();
+        let kill_code = Arc::new(Mutex::new((protocol::CLOSE_RESYNC, "")));
+        let mut state = self.state();
+        let oldest = state.ring.front().map(|e| e.seq).unwrap_or(state.seq + 1);
+        let (resync, replay): (bool, Vec<Utf8Bytes>) = match resume {
+            Some((epoch, last))
+                if epoch == self.inner.epoch && last <= state.seq && last + 1 >= oldest =>
+            {
+                (
+                    false,
+                    state
+                        .ring
+                        .iter()
+                        .filter(|e| e.seq > last && e.recipients.contains(&user))
+                        .map(|e| e.frame.clone())
+                        .collect(),
+                )
+            }
+            Some(_) => (true, Vec::new()),
+            None => (false, Vec::new()),
+        };
+        let hello = protocol::ServerFrame::Hello {
+            epoch: &self.inner.epoch,
+            seq: state.seq,
+            user_id: user,
+            resync,
+        }
+        .encode();
+        let mut greeting = vec![Utf8Bytes::from(hello)];
+        greeting.extend(replay);
+        state.next_conn += 1;
+        let id = state.next_conn;
+        let first = state.by_user.get(&user).is_none_or(|v| v.is_empty());
+        if first {
+            broadcast_presence(&state, user, &workspaces, "online");
+        }
+        state.conns.insert(
+            id,
+            ConnEntry {
+                user,
+                session,
+                workspaces,
+                away: false,
+                queue: tx.clone(),
+                kill: kill_token.clone(),
+                kill_code: kill_code.clone(),
+            },
+        );
+        state.by_user.entry(user).or_default().push(id);
+        metrics::gauge!("concord_hub_connections").set(state.conns.len() as f64);
+        Ok(Registration {
+            id,
+            queue: rx,
+            reply: tx,
+            kill: kill_token,
+            kill_code,
+            greeting,
+        })
+    }
+
+    /// Removes a closed connection.
+    pub fn unregister(&self, id: u64) {
+        let mut state = self.state();
+        let Some(conn) = state.conns.remove(&id) else {
+            return;
+        };
+        let mut last = false;
+        if let Some(ids) = state.by_user.get_mut(&conn.user) {
+            ids.retain(|c| *c != id);
+            last = ids.is_empty();
+        }
+        if last {
+            state.by_user.remove(&conn.user);
+            broadcast_presence(&state, conn.user, &conn.workspaces, "offline");
+        }
+        metrics::gauge!("concord_hub_connections").set(state.conns.len() as f64);
+    }
+
+    /// Relays a typing notice to the channel's other members, at most every two seconds.
+    pub async fn typing(&self, user: UserId, channel: ChannelId) -> Result<bool, StoreError> {
+        let members = self.members_of(channel).await?;
+        if !members.contains(&user) {
+            return Ok(false);
+        }
+        let mut state = self.state();
+        let now = Instant::now();
+        if state
+            .typing
+            .get(&(user, channel))
+            .is_some_and(|t| now.duration_since(*t) < TYPING_EVERY)
+        {
+            return Ok(true);
+        }
+        state.typing.insert((user, channel), now);
+        if state.typing.len() > 100_000 {
+            state
+                .typing
+                .retain(|_, t| now.duration_since(*t) < TYPING_EVERY);
+        }
+        let frame = Utf8Bytes::from(
+            protocol::ServerFrame::Typing {
+                channel_id: channel,
+                user_id: user,
+            }
+            .encode(),
+        );
+        for member in members.iter().filter(|m| **m != user) {
+            for id in state.by_user.get(member).into_iter().flatten() {
+                if let Some(conn) = state.conns.get(id) {
+                    deliver(conn, Outbound::Frame(frame.clone()));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sets one device's presence; the user is away only when every device is.
+    pub fn set_away(&self, id: u64, away: bool) {
+        let mut state = self.state();
+        let Some(conn) = state.conns.get(&id) else {
+            return;
+        };
+        let (user, workspaces) = (conn.user, conn.workspaces.clone());
+        let before = user_status(&state, user);
+        if let Some(conn) = state.conns.get_mut(&id) {
+            conn.away = away;
+        }
+        let after = user_status(&state, user);
+        if before != after {
+            broadcast_presence(&state, user, &workspaces, after);
+        }
+    }
+}
+
+fn user_status(state: &State, user: UserId) -> &'static str {
+    let ids = state
+        .by_user
+        .get(&user)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if ids.is_empty() {
+        "offline"
+    } else if ids
+        .iter()
+        .filter_map(|id| state.conns.get(id))
+        .all(|c| c.away)
+    {
+        "away"
+    } else {
+        "online"
+    }
+}
+
+/// Tells everyone who shares a workspace with `user` about their presence.
+fn broadcast_presence(state: &State, user: UserId, theirs: &[WorkspaceId], status: &str) {
+    let frame = Utf8Bytes::from(
+        protocol::ServerFrame::Presence {
+            user_id: user,
+            status,
+        }
+        .encode(),
+    );
+    for conn in state.conns.values() {
+        if conn.user != user && conn.workspaces.iter().any(|w| theirs.contains(w)) {
+            deliver(conn, Outbound::Frame(frame.clone()));
+        }
+    }
+}
+
+fn deliver(conn: &ConnEntry, frame: Outbound) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = conn.queue.try_send(frame) {
+        metrics::counter!("concord_hub_slow_disconnects_total").increment(1);
+        kill(conn, protocol::CLOSE_RESYNC, "too slow; resynchronise");
+    }
+}
+
+fn kill(conn: &ConnEntry, code: u16, reason: &'static str) {
+    if let Ok(mut slot) = conn.kill_code.lock() {
+        *slot = (code, reason);
+    }
+    conn.kill.cancel();
+}

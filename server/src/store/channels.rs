@@ -1,0 +1,316 @@
+//! Channels and their members.
+
+use chrono::{DateTime, Utc};
+
+use super::{on, Conn, StoreError};
+use crate::domain::{ChannelId, UserId, WorkspaceId};
+
+/// A channel as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ChannelRecord {
+    /// Its id.
+    pub id: ChannelId,
+    /// The workspace it belongs to.
+    pub workspace_id: WorkspaceId,
+    /// `public`, `private`, `direct` or `group`.
+    pub kind: String,
+    /// Name (none for direct and group conversations).
+    pub name: Option<String>,
+    /// What is being discussed now.
+    pub topic: String,
+    /// What the channel is for.
+    pub purpose: String,
+    /// Sorted member ids of a direct or group conversation, so each set of people has one.
+    pub direct_key: Option<String>,
+    /// Who created it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// Set while archived (read-only).
+    pub archived_at: Option<DateTime<Utc>>,
+    /// Sequence number of the newest message.
+    pub last_seq: i64,
+}
+
+/// A channel seen by one of its members, with their read state.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MyChannel {
+    /// The channel.
+    #[sqlx(flatten)]
+    pub channel: ChannelRecord,
+    /// The member's channel role.
+    pub role: String,
+    /// The last sequence number the member has read.
+    pub last_read_seq: i64,
+}
+
+/// A member of a channel.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ChannelMemberRecord {
+    /// The account.
+    pub user_id: UserId,
+    /// `member` or `moderator`.
+    pub role: String,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+    /// Their read pointer.
+    pub last_read_seq: i64,
+}
+
+const COLUMNS: &str =
+    "c.id, c.workspace_id, c.kind, c.name, c.topic, c.purpose, c.direct_key, c.created_by, \
+                       c.created_at, c.archived_at, c.last_seq";
+
+/// Creates a channel; a taken name or an existing conversation is a constraint error.
+pub async fn insert(conn: &mut Conn<'_>, c: &ChannelRecord) -> Result<(), StoreError> {
+    let sql = "INSERT INTO channels (id, workspace_id, kind, name, topic, purpose, direct_key, created_by, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    on!(conn, |c2| sqlx::query(sql)
+        .bind(c.id)
+        .bind(c.workspace_id)
+        .bind(&c.kind)
+        .bind(&c.name)
+        .bind(&c.topic)
+        .bind(&c.purpose)
+        .bind(&c.direct_key)
+        .bind(c.created_by)
+        .bind(c.created_at)
+        .execute(c2)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The channel with this id.
+pub async fn by_id(
+    conn: &mut Conn<'_>,
+    id: ChannelId,
+) -> Result<Option<ChannelRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.id = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The direct or group conversation of exactly these people, if it exists.
+pub async fn by_direct_key(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    key: &str,
+) -> Result<Option<ChannelRecord>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.direct_key = $2");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(key)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// A user's channels in a workspace with their read state.
+pub async fn for_member(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    user: UserId,
+) -> Result<Vec<MyChannel>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS}, m.role, m.last_read_seq FROM channels c JOIN channel_members m ON m.channel_id = c.id \
+         WHERE c.workspace_id = $1 AND m.user_id = $2 ORDER BY c.kind, c.name, c.id"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(user)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// A workspace's public channels (for browsing).
+pub async fn public_in(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Vec<ChannelRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.kind = 'public' ORDER BY c.name");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Sets name, topic and purpose.
+pub async fn update_details(
+    conn: &mut Conn<'_>,
+    id: ChannelId,
+    name: Option<&str>,
+    topic: &str,
+    purpose: &str,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE channels SET name = $1, topic = $2, purpose = $3 WHERE id = $4";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(name)
+        .bind(topic)
+        .bind(purpose)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Archives (with a time) or unarchives (with `None`) a channel.
+pub async fn set_archived(
+    conn: &mut Conn<'_>,
+    id: ChannelId,
+    at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE channels SET archived_at = $1 WHERE id = $2"
+    )
+    .bind(at)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Takes the next message sequence number of a channel.
+pub async fn next_seq(conn: &mut Conn<'_>, id: ChannelId) -> Result<i64, StoreError> {
+    let sql = "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql).bind(id).fetch_one(c).await)?;
+    Ok(row.0)
+}
+
+/// A user's membership of a channel: (role, last read).
+pub async fn membership(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<Option<ChannelMemberRecord>, StoreError> {
+    let sql = "SELECT user_id, role, joined_at, last_read_seq FROM channel_members WHERE channel_id = $1 AND user_id = $2";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .bind(user)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Adds a member (no-op if present); true if added.
+pub async fn add_member(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+    role: &str,
+    last_read_seq: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "INSERT INTO channel_members (channel_id, user_id, role, joined_at, last_read_seq) \
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (channel_id, user_id) DO NOTHING";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(channel)
+        .bind(user)
+        .bind(role)
+        .bind(now)
+        .bind(last_read_seq)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Removes a member; true if they were one.
+pub async fn remove_member(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let sql = "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(channel)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Removes a user from every channel of a workspace (they left the workspace).
+pub async fn remove_from_workspace(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    user: UserId,
+) -> Result<Vec<ChannelId>, StoreError> {
+    let sql = "SELECT m.channel_id FROM channel_members m JOIN channels c ON c.id = m.channel_id \
+               WHERE c.workspace_id = $1 AND m.user_id = $2";
+    let ids: Vec<(ChannelId,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(workspace)
+        .bind(user)
+        .fetch_all(c)
+        .await)?;
+    for (id,) in &ids {
+        remove_member(conn, *id, user).await?;
+    }
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// A channel's members.
+pub async fn members(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+) -> Result<Vec<ChannelMemberRecord>, StoreError> {
+    let sql = "SELECT user_id, role, joined_at, last_read_seq FROM channel_members WHERE channel_id = $1 \
+               ORDER BY joined_at, user_id";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Moves a member's read pointer forward (never back); returns the pointer now.
+pub async fn mark_read(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+    seq: i64,
+) -> Result<i64, StoreError> {
+    advance_read(conn, channel, user, seq).await?;
+    Ok(membership(conn, channel, user)
+        .await?
+        .map(|m| m.last_read_seq)
+        .unwrap_or(0))
+}
+
+/// Moves a member's read pointer forward to `seq` (never back), returning nothing.
+pub async fn advance_read(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+    seq: i64,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE channel_members SET last_read_seq = $1 WHERE channel_id = $2 AND user_id = $3 AND last_read_seq < $1";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(seq)
+        .bind(channel)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Unread mentions of a user in a channel after their read pointer.
+pub async fn mention_count(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+    after: i64,
+) -> Result<i64, StoreError> {
+    let sql = "SELECT COUNT(*) FROM mentions WHERE user_id = $1 AND channel_id = $2 AND seq > $3";
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql)
+        .bind(user)
+        .bind(channel)
+        .bind(after)
+        .fetch_one(c)
+        .await)?;
+    Ok(row.0)
+}

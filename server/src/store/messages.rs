@@ -1,0 +1,408 @@
+//! Messages, their edit history, reactions, mentions, pins and thread followers.
+//!
+//! Bodies arrive here already encrypted; storage never sees message text.
+
+use chrono::{DateTime, Utc};
+
+use super::{on, Conn, StoreError};
+use crate::domain::{ChannelId, MessageId, UserId};
+
+/// A message as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MessageRecord {
+    /// Its id.
+    pub id: MessageId,
+    /// Its channel.
+    pub channel_id: ChannelId,
+    /// Position in the channel, assigned at commit.
+    pub seq: i64,
+    /// Who wrote it.
+    pub author_id: UserId,
+    /// The encrypted body.
+    pub body: Vec<u8>,
+    /// The root message if this is a thread reply.
+    pub thread_root_id: Option<MessageId>,
+    /// Replies in its thread (roots only).
+    pub reply_count: i64,
+    /// Newest reply (roots only).
+    pub last_reply_at: Option<DateTime<Utc>>,
+    /// The client's idempotency key.
+    pub client_msg_id: Option<String>,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+    /// Last edit.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Set once deleted (a tombstone; the body is emptied).
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str =
+    "id, channel_id, seq, author_id, body, thread_root_id, reply_count, last_reply_at, \
+                       client_msg_id, created_at, edited_at, deleted_at";
+
+/// Stores a new message.
+pub async fn insert(conn: &mut Conn<'_>, m: &MessageRecord) -> Result<(), StoreError> {
+    let sql = "INSERT INTO messages (id, channel_id, seq, author_id, body, thread_root_id, client_msg_id, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(m.id)
+        .bind(m.channel_id)
+        .bind(m.seq)
+        .bind(m.author_id)
+        .bind(&m.body)
+        .bind(m.thread_root_id)
+        .bind(&m.client_msg_id)
+        .bind(m.created_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The message with this id.
+pub async fn by_id(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE id = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The message an author already posted with this client id in this channel.
+pub async fn by_client_id(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    author: UserId,
+    client_msg_id: &str,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_msg_id = $3");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(channel)
+        .bind(author)
+        .bind(client_msg_id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// A page of a channel's top-level messages (thread replies excluded), before or after a
+/// sequence number, returned in ascending order.
+pub async fn page(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<MessageRecord>, StoreError> {
+    let mut rows: Vec<MessageRecord> = match after {
+        Some(after) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND thread_root_id IS NULL AND seq > $2 \
+                 ORDER BY seq ASC LIMIT $3"
+            );
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(channel)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+        None => {
+            let before = before.unwrap_or(i64::MAX);
+            let sql = format!(
+                "SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND thread_root_id IS NULL AND seq < $2 \
+                 ORDER BY seq DESC LIMIT $3"
+            );
+            let mut rows: Vec<MessageRecord> = on!(conn, |c| sqlx::query_as(&sql)
+                .bind(channel)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?;
+            rows.reverse();
+            rows
+        }
+    };
+    rows.sort_by_key(|m| m.seq);
+    Ok(rows)
+}
+
+/// A thread's replies in order.
+pub async fn replies(
+    conn: &mut Conn<'_>,
+    root: MessageId,
+    limit: i64,
+) -> Result<Vec<MessageRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages WHERE thread_root_id = $1 ORDER BY seq ASC LIMIT $2"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(root)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Counts a reply on its root.
+pub async fn add_reply(
+    conn: &mut Conn<'_>,
+    root: MessageId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE messages SET reply_count = reply_count + 1, last_reply_at = $1 WHERE id = $2";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(at)
+        .bind(root)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a body, keeping the previous one as a version.
+pub async fn replace_body(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    previous: &[u8],
+    body: &[u8],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let version: (i64,) = on!(conn, |c| sqlx::query_as(
+        "SELECT COUNT(*) + 1 FROM message_versions WHERE message_id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await)?;
+    let sql = "INSERT INTO message_versions (message_id, version, body, replaced_at) VALUES ($1, $2, $3, $4)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(version.0)
+        .bind(previous)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    let sql = "UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(body)
+        .bind(at)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Earlier bodies of a message, oldest first: (version, encrypted body, replaced at).
+pub async fn versions(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+) -> Result<Vec<(i64, Vec<u8>, DateTime<Utc>)>, StoreError> {
+    let sql = "SELECT version, body, replaced_at FROM message_versions WHERE message_id = $1 ORDER BY version";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(id)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Turns a message into a tombstone: body and history emptied, reactions and mentions gone.
+pub async fn tombstone(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    empty: &[u8],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE messages SET body = $1, deleted_at = $2 WHERE id = $3";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(empty)
+        .bind(at)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    for sql in [
+        "DELETE FROM message_versions WHERE message_id = $1",
+        "DELETE FROM reactions WHERE message_id = $1",
+        "DELETE FROM mentions WHERE message_id = $1",
+        "DELETE FROM pins WHERE message_id = $1",
+    ] {
+        on!(conn, |c| sqlx::query(sql)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Adds a reaction; false if the user already reacted with this emoji.
+pub async fn add_reaction(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    user: UserId,
+    emoji: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql =
+        "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (message_id, user_id, emoji) DO NOTHING";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(user)
+        .bind(emoji)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Removes a reaction; false if there was none.
+pub async fn remove_reaction(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    user: UserId,
+    emoji: &str,
+) -> Result<bool, StoreError> {
+    let sql = "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(user)
+        .bind(emoji)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Reactions on a set of messages: (message, emoji, user).
+pub async fn reactions(
+    conn: &mut Conn<'_>,
+    ids: &[MessageId],
+) -> Result<Vec<(MessageId, String, UserId)>, StoreError> {
+    let mut out = Vec::new();
+    for id in ids {
+        let sql = "SELECT message_id, emoji, user_id FROM reactions WHERE message_id = $1 ORDER BY created_at, user_id";
+        let rows: Vec<(MessageId, String, UserId)> =
+            on!(conn, |c| sqlx::query_as(sql).bind(id).fetch_all(c).await)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Records that a message mentions a user.
+pub async fn add_mention(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    user: UserId,
+    channel: ChannelId,
+    seq: i64,
+) -> Result<(), StoreError> {
+    let sql =
+        "INSERT INTO mentions (message_id, user_id, channel_id, seq) VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (message_id, user_id) DO NOTHING";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(user)
+        .bind(channel)
+        .bind(seq)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Pins or unpins a message; true if that changed anything.
+pub async fn set_pinned(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    id: MessageId,
+    by: UserId,
+    pinned: bool,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = if pinned {
+        let sql = "INSERT INTO pins (channel_id, message_id, pinned_by, pinned_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (channel_id, message_id) DO NOTHING";
+        on!(conn, |c| sqlx::query(sql)
+            .bind(channel)
+            .bind(id)
+            .bind(by)
+            .bind(at)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?
+    } else {
+        let sql = "DELETE FROM pins WHERE channel_id = $1 AND message_id = $2";
+        on!(conn, |c| sqlx::query(sql)
+            .bind(channel)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?
+    };
+    Ok(n == 1)
+}
+
+/// The pinned message ids of a channel, newest pin first.
+pub async fn pinned(conn: &mut Conn<'_>, channel: ChannelId) -> Result<Vec<MessageId>, StoreError> {
+    let sql = "SELECT message_id FROM pins WHERE channel_id = $1 ORDER BY pinned_at DESC";
+    let rows: Vec<(MessageId,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .fetch_all(c)
+        .await)?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Makes a user follow a thread.
+pub async fn follow(conn: &mut Conn<'_>, root: MessageId, user: UserId) -> Result<(), StoreError> {
+    let sql = "INSERT INTO thread_followers (root_id, user_id) VALUES ($1, $2) ON CONFLICT (root_id, user_id) DO NOTHING";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(root)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Who follows a thread.
+pub async fn followers(conn: &mut Conn<'_>, root: MessageId) -> Result<Vec<UserId>, StoreError> {
+    let sql = "SELECT user_id FROM thread_followers WHERE root_id = $1";
+    let rows: Vec<(UserId,)> = on!(conn, |c| sqlx::query_as(sql).bind(root).fetch_all(c).await)?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Top-level messages after `after` not written by `reader` and not deleted: the unread count.
+pub async fn unread_count(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    reader: UserId,
+    after: i64,
+) -> Result<i64, StoreError> {
+    let sql = "SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND seq > $2 AND thread_root_id IS NULL \
+               AND deleted_at IS NULL AND author_id <> $3";
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .bind(after)
+        .bind(reader)
+        .fetch_one(c)
+        .await)?;
+    Ok(row.0)
+}
+
+/// Messages of a channel around a sequence number (top-level only), ascending.
+pub async fn around(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    seq: i64,
+    each_side: i64,
+) -> Result<Vec<MessageRecord>, StoreError> {
+    let mut rows = page(conn, channel, Some(seq + 1), None, each_side + 1).await?;
+    rows.extend(page(conn, channel, None, Some(seq), each_side).await?);
+    rows.sort_by_key(|m| m.seq);
+    rows.dedup_by_key(|m| m.seq);
+    Ok(rows)
+}

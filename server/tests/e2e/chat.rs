@@ -1,0 +1,260 @@
+//! Channels and messages over REST: what members and outsiders see.
+
+use serde_json::{json, Value};
+
+use crate::harness::{both_backends, Session, TestApp, PASSWORD};
+
+struct Team {
+    admin: Session,
+    ann: Session,
+    bo: Session,
+    cy: Session,
+    ws: String,
+}
+
+async fn team(app: &TestApp) -> Team {
+    let admin = app.bootstrap_admin().await;
+    for (email, name) in [
+        ("ann@example.org", "Ann"),
+        ("bo@example.org", "Bo"),
+        ("cy@example.org", "Cy"),
+    ] {
+        app.create_user(&admin, email, name).await;
+    }
+    let ann = app.login("ann@example.org", PASSWORD).await;
+    let bo = app.login("bo@example.org", PASSWORD).await;
+    let cy = app.login("cy@example.org", PASSWORD).await;
+    let ws = app.create_workspace(&admin, "Clinic").await;
+    for s in [&ann, &bo, &cy] {
+        app.add_member(&admin, &ws, s, "member").await;
+    }
+    Team {
+        admin,
+        ann,
+        bo,
+        cy,
+        ws,
+    }
+}
+
+pub async fn channel(
+    app: &TestApp,
+    who: &Session,
+    ws: &str,
+    name: &str,
+    visibility: &str,
+) -> String {
+    let r = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/channels"),
+            Some(&who.access),
+            json!({"name": name, "visibility": visibility}),
+        )
+        .await;
+    r.expect(201)["id"].as_str().unwrap().to_owned()
+}
+
+pub async fn say(app: &TestApp, who: &Session, channel: &str, text: &str) -> Value {
+    let r = app
+        .post(
+            &format!("/api/v1/channels/{channel}/messages"),
+            Some(&who.access),
+            json!({"text": text}),
+        )
+        .await;
+    r.expect(201).clone()
+}
+
+async fn seqs(app: &TestApp, who: &Session, channel: &str, query: &str) -> Vec<i64> {
+    let r = app
+        .get(
+            &format!("/api/v1/channels/{channel}/messages?{query}"),
+            &who.access,
+        )
+        .await;
+    r.expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect()
+}
+
+async fn entry(app: &TestApp, who: &Session, ws: &str, channel: &str) -> Value {
+    let list = app
+        .get(&format!("/api/v1/workspaces/{ws}/channels"), &who.access)
+        .await;
+    list.expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == channel)
+        .unwrap()
+        .clone()
+}
+
+both_backends! {
+    async fn a_conversation_in_a_public_channel(app) {
+        let t = team(&app).await;
+        let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
+        // Bo finds it by browsing and joins; posting before joining is refused.
+        let browse = app.get(&format!("/api/v1/workspaces/{}/channels/browse", t.ws), &t.bo.access).await;
+        assert!(browse.expect(200).as_array().unwrap().iter().any(|c| c["name"] == "general"));
+        app.post(&format!("/api/v1/channels/{general}/messages"), Some(&t.bo.access), json!({"text": "hi"})).await
+            .expect_error(422, "not_in_channel");
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{general}/join"), Some(&t.bo.access), None).await.expect(200);
+
+        let hello = say(&app, &t.ann, &general, "Hello **team**").await;
+        assert_eq!(hello["seq"], 1);
+        assert_eq!(hello["text"], "Hello **team**");
+
+        // A retried post with the same client id is the same message.
+        let body = json!({"text": "once only", "client_msg_id": "retry-1"});
+        let a = app.post(&format!("/api/v1/channels/{general}/messages"), Some(&t.bo.access), body.clone()).await;
+        let b = app.post(&format!("/api/v1/channels/{general}/messages"), Some(&t.bo.access), body).await;
+        assert_eq!(a.expect(201)["id"], b.expect(201)["id"]);
+
+        // Edits keep history; only the author edits.
+        let id = hello["id"].as_str().unwrap();
+        app.call(reqwest::Method::PATCH, &format!("/api/v1/messages/{id}"), Some(&t.bo.access), Some(json!({"text": "mine now"}))).await
+            .expect_error(422, "not_author");
+        let edited = app.call(reqwest::Method::PATCH, &format!("/api/v1/messages/{id}"), Some(&t.ann.access), Some(json!({"text": "Hello **everyone**"}))).await;
+        assert_eq!(edited.expect(200)["text"], "Hello **everyone**");
+        assert!(edited.body["edited_at"].is_string());
+        let versions = app.get(&format!("/api/v1/messages/{id}/versions"), &t.bo.access).await;
+        assert_eq!(versions.expect(200).as_array().unwrap()[0]["text"], "Hello **team**");
+
+        // Threads count their replies.
+        let reply = app.post(&format!("/api/v1/channels/{general}/messages"), Some(&t.bo.access),
+            json!({"text": "in thread", "thread_root_id": id})).await;
+        reply.expect(201);
+        let thread = app.get(&format!("/api/v1/messages/{id}/thread"), &t.ann.access).await;
+        let thread = thread.expect(200).as_array().unwrap().clone();
+        assert_eq!(thread.len(), 2);
+        assert_eq!(thread[0]["reply_count"], 1);
+        assert_eq!(thread[1]["text"], "in thread");
+
+        // One reaction per user per emoji.
+        for who in [&t.ann, &t.bo, &t.bo] {
+            app.call(reqwest::Method::PUT, &format!("/api/v1/messages/{id}/reactions/:thumbsup:"), Some(&who.access), None).await.expect(200);
+        }
+        let r = app.call(reqwest::Method::PUT, &format!("/api/v1/messages/{id}/reactions/%F0%9F%8E%89"), Some(&t.bo.access), None).await;
+        let reactions = &r.expect(200)["reactions"];
+        assert_eq!(reactions[":thumbsup:"].as_array().unwrap().len(), 2);
+        assert_eq!(reactions["🎉"].as_array().unwrap().len(), 1);
+        app.call(reqwest::Method::PUT, &format!("/api/v1/messages/{id}/reactions/not%20emoji"), Some(&t.bo.access), None).await
+            .expect_error(422, "validation_failed");
+
+        // Pins.
+        app.call(reqwest::Method::PUT, &format!("/api/v1/messages/{id}/pin"), Some(&t.bo.access), None).await.expect(200);
+        let pins = app.get(&format!("/api/v1/channels/{general}/pins"), &t.ann.access).await;
+        assert_eq!(pins.expect(200).as_array().unwrap().len(), 1);
+
+        // Deleting leaves a tombstone; Bo may not delete Ann's message.
+        app.delete(&format!("/api/v1/messages/{id}"), &t.bo.access).await.expect_error(403, "forbidden");
+        app.delete(&format!("/api/v1/messages/{id}"), &t.ann.access).await.expect(204);
+        let history = app.get(&format!("/api/v1/channels/{general}/messages"), &t.bo.access).await;
+        let history = history.expect(200).as_array().unwrap().clone();
+        assert_eq!(history.len(), 2, "thread replies stay out of the channel history");
+        assert_eq!(history[0]["deleted"], true);
+        assert_eq!(history[0]["text"], "");
+        assert_eq!(history[0]["reactions"], json!({}));
+        assert_eq!(history[1]["text"], "once only");
+
+        // Cy never joined: can read the public channel, not post in it.
+        app.get(&format!("/api/v1/channels/{general}/messages"), &t.cy.access).await.expect(200);
+        let _ = &t.admin;
+    }
+
+    async fn history_pages_in_a_stable_order_and_links_resolve(app) {
+        let t = team(&app).await;
+        let c = channel(&app, &t.ann, &t.ws, "log", "public").await;
+        let mut ids = Vec::new();
+        for i in 1..=25 {
+            ids.push(say(&app, &t.ann, &c, &format!("line {i}")).await["id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(seqs(&app, &t.ann, &c, "limit=10").await, (16..=25).collect::<Vec<_>>());
+        assert_eq!(seqs(&app, &t.ann, &c, "limit=10&before=16").await, (6..=15).collect::<Vec<_>>());
+        assert_eq!(seqs(&app, &t.ann, &c, "limit=10&before=6").await, (1..=5).collect::<Vec<_>>());
+        assert_eq!(seqs(&app, &t.ann, &c, "limit=3&after=20").await, vec![21, 22, 23]);
+        app.get(&format!("/api/v1/channels/{c}/messages?limit=many"), &t.ann.access).await.expect_error(400, "invalid_query");
+
+        let ctx = app.get(&format!("/api/v1/messages/{}/context?around=2", ids[9]), &t.ann.access).await;
+        let ctx = ctx.expect(200).clone();
+        assert_eq!(ctx["message"]["text"], "line 10");
+        let seqs: Vec<i64> = ctx["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, vec![8, 9, 10, 11, 12]);
+    }
+
+    async fn private_channels_and_conversations_stay_private(app) {
+        let t = team(&app).await;
+        let secret = channel(&app, &t.ann, &t.ws, "hr-cases", "private").await;
+        say(&app, &t.ann, &secret, "confidential").await;
+
+        // Cy cannot see it anywhere: not in browse, not in their list, 404 on every route.
+        let browse = app.get(&format!("/api/v1/workspaces/{}/channels/browse", t.ws), &t.cy.access).await;
+        assert!(!browse.expect(200).to_string().contains("hr-cases"));
+        let mine = app.get(&format!("/api/v1/workspaces/{}/channels", t.ws), &t.cy.access).await;
+        assert!(!mine.expect(200).to_string().contains("hr-cases"));
+        for path in [format!("/api/v1/channels/{secret}"), format!("/api/v1/channels/{secret}/messages"), format!("/api/v1/channels/{secret}/members")] {
+            app.get(&path, &t.cy.access).await.expect_error(404, "not_found");
+        }
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{secret}/join"), Some(&t.cy.access), None).await.expect_error(404, "not_found");
+        // Even the system admin does not read a private channel it is not in.
+        app.get(&format!("/api/v1/channels/{secret}/messages"), &t.admin.access).await.expect_error(404, "not_found");
+
+        // Ann invites Bo, who then reads it.
+        app.post(&format!("/api/v1/channels/{secret}/members"), Some(&t.ann.access), json!({"user_id": t.bo.user_id})).await.expect(200);
+        let h = app.get(&format!("/api/v1/channels/{secret}/messages"), &t.bo.access).await;
+        assert_eq!(h.expect(200)[0]["text"], "confidential");
+
+        // A direct conversation is found again, not duplicated, and only its two people see it.
+        let dm = app.post(&format!("/api/v1/workspaces/{}/conversations", t.ws), Some(&t.ann.access), json!({"user_ids": [t.bo.user_id]})).await;
+        let dm = dm.expect(200)["id"].as_str().unwrap().to_owned();
+        let again = app.post(&format!("/api/v1/workspaces/{}/conversations", t.ws), Some(&t.bo.access), json!({"user_ids": [t.ann.user_id]})).await;
+        assert_eq!(again.expect(200)["id"], dm.as_str());
+        assert_eq!(again.body["kind"], "direct");
+        say(&app, &t.bo, &dm, "just us").await;
+        app.get(&format!("/api/v1/channels/{dm}/messages"), &t.cy.access).await.expect_error(404, "not_found");
+    }
+
+    async fn unread_mentions_and_archived_channels(app) {
+        let t = team(&app).await;
+        let c = channel(&app, &t.ann, &t.ws, "ops", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&t.bo.access), None).await.expect(200);
+        say(&app, &t.ann, &c, "one").await;
+        say(&app, &t.ann, &c, &format!("ping @{}", t.bo.user_id)).await;
+        let last = say(&app, &t.ann, &c, "@channel deploy at five").await;
+
+        let v = entry(&app, &t.bo, &t.ws, &c).await;
+        assert_eq!(v["unread_count"], 3);
+        assert_eq!(v["mention_count"], 2);
+        // The author's own messages are read.
+        let list = app.get(&format!("/api/v1/workspaces/{}/channels", t.ws), &t.ann.access).await;
+        assert_eq!(list.expect(200)[0]["unread_count"], 0);
+
+        app.put(&format!("/api/v1/channels/{c}/read"), &t.bo.access, json!({"seq": last["seq"]})).await.expect(200);
+        let v = entry(&app, &t.bo, &t.ws, &c).await;
+        assert_eq!(v["unread_count"], 0);
+        assert_eq!(v["mention_count"], 0);
+
+        // Archived: read-only for everyone, and only moderators archive.
+        app.put(&format!("/api/v1/channels/{c}/archived"), &t.bo.access, json!({"archived": true})).await.expect_error(403, "forbidden");
+        app.put(&format!("/api/v1/channels/{c}/archived"), &t.ann.access, json!({"archived": true})).await.expect(200);
+        app.post(&format!("/api/v1/channels/{c}/messages"), Some(&t.bo.access), json!({"text": "late"})).await
+            .expect_error(422, "channel_archived");
+        app.get(&format!("/api/v1/channels/{c}/messages"), &t.bo.access).await.expect(200);
+        app.put(&format!("/api/v1/channels/{c}/archived"), &t.ann.access, json!({"archived": false})).await.expect(200);
+        say(&app, &t.bo, &c, "back").await;
+
+        // Bad input.
+        app.post(&format!("/api/v1/channels/{c}/messages"), Some(&t.bo.access), json!({"text": "x".repeat(16 * 1024 + 1)})).await
+            .expect_error(422, "validation_failed");
+        app.post(&format!("/api/v1/channels/{c}/messages"), Some(&t.bo.access), json!({"text": "   "})).await
+            .expect_error(422, "validation_failed");
+        app.post(&format!("/api/v1/workspaces/{}/channels", t.ws), Some(&t.bo.access), json!({"name": "Ops Team"})).await
+            .expect_error(422, "validation_failed");
+        app.post(&format!("/api/v1/workspaces/{}/channels", t.ws), Some(&t.bo.access), json!({"name": "ops"})).await
+            .expect_error(409, "channel_name_taken");
+    }
+}

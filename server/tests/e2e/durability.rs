@@ -1,0 +1,213 @@
+//! A server killed with SIGKILL mid-burst keeps every post it acknowledged, exactly once.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use crate::harness::{Backend, PASSWORD};
+
+struct Process {
+    child: Child,
+    base: String,
+    setup: Option<String>,
+}
+
+fn start(dir: &std::path::Path, database_url: &str) -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .current_dir(dir)
+        .env("CONCORD_LOG__FILTER", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("concord starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The setup link (on a fresh database) is printed before the line naming the URL.
+    let mut setup = None;
+    let base = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("server prints its URL");
+        if let Some((_, t)) = line.split_once("/setup?token=") {
+            setup = Some(t.trim().to_owned());
+        }
+        if let Some(u) = line.strip_prefix("Concord is listening on ") {
+            break Some(u.to_owned());
+        }
+    };
+    Process {
+        child,
+        base: base.expect("server printed its URL"),
+        setup,
+    }
+}
+
+async fn json_post(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    let mut req = client.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    match req.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+async fn acknowledged_posts_survive_sigkill(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, _guard) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("concord.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, name) = crate::harness::create_pg_database().await;
+            (url, Some(crate::harness::PgGuard(name)))
+        }
+    };
+    let mut server = start(dir.path(), &database_url);
+    let client = reqwest::Client::new();
+    let token = server.setup.clone().expect("setup link");
+    let (s, _) = json_post(&client, format!("{}/api/v1/setup", server.base), None,
+        json!({"token": token, "email": "admin@example.org", "display_name": "Admin", "password": PASSWORD})).await;
+    assert_eq!(s, 201);
+    let (_, login) = json_post(
+        &client,
+        format!("{}/api/v1/auth/login", server.base),
+        None,
+        json!({"email": "admin@example.org", "password": PASSWORD}),
+    )
+    .await;
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let (_, ws) = json_post(
+        &client,
+        format!("{}/api/v1/workspaces", server.base),
+        Some(&access),
+        json!({"name": "Burst"}),
+    )
+    .await;
+    let ws = ws["id"].as_str().unwrap().to_owned();
+    let (_, ch) = json_post(
+        &client,
+        format!("{}/api/v1/workspaces/{ws}/channels", server.base),
+        Some(&access),
+        json!({"name": "burst"}),
+    )
+    .await;
+    let ch = ch["id"].as_str().unwrap().to_owned();
+
+    // 16 posters post as fast as they can; the server is killed after 300 acknowledgements.
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let kill_at = 300;
+    let (killed_tx, killed_rx) = tokio::sync::watch::channel(false);
+    let mut posters = Vec::new();
+    for p in 0..16 {
+        let (client, acked, count, access) =
+            (client.clone(), acked.clone(), count.clone(), access.clone());
+        let url = format!("{}/api/v1/channels/{ch}/messages", server.base);
+        let killed = killed_rx.clone();
+        posters.push(tokio::spawn(async move {
+            for i in 0.. {
+                if *killed.borrow() {
+                    break;
+                }
+                let id = format!("p{p}-{i}");
+                let (status, _) = json_post(
+                    &client,
+                    url.clone(),
+                    Some(&access),
+                    json!({"text": format!("burst {id}"), "client_msg_id": id}),
+                )
+                .await;
+                match status {
+                    201 => {
+                        acked.lock().unwrap().push(id);
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    0 => break, // connection refused or reset: the server is gone
+                    other => panic!("unexpected status {other}"),
+                }
+            }
+        }));
+    }
+    while count.load(Ordering::SeqCst) < kill_at {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let _ = killed_tx.send(true);
+    for p in posters {
+        p.await.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    assert!(acked.len() >= kill_at);
+
+    // Restart on the same data and read the whole channel back.
+    let mut server = start(dir.path(), &database_url);
+    let mut stored = Vec::new();
+    let mut after = 0;
+    loop {
+        let r = client
+            .get(format!(
+                "{}/api/v1/channels/{ch}/messages?after={after}&limit=200",
+                server.base
+            ))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let page: Vec<Value> = r.json().await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().unwrap()["seq"].as_i64().unwrap();
+        stored.extend(
+            page.into_iter()
+                .map(|m| m["client_msg_id"].as_str().unwrap_or("").to_owned()),
+        );
+    }
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "a post was stored twice");
+    for id in &acked {
+        assert!(unique.contains(id), "acknowledged post {id} was lost");
+    }
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_posts_survive_sigkill_sqlite() {
+    acknowledged_posts_survive_sigkill(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_posts_survive_sigkill_postgres() {
+    acknowledged_posts_survive_sigkill(Backend::Postgres).await;
+}

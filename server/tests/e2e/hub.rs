@@ -1,0 +1,309 @@
+//! The real-time hub with real WebSocket clients: live delivery to exactly the right
+//! people, resume after reconnecting, posting over the socket, bad frames, revocation.
+
+use serde_json::json;
+
+use crate::chat::{channel, say};
+use crate::harness::{both_backends, PASSWORD};
+
+both_backends! {
+    async fn members_see_events_live_and_outsiders_never(app) {
+        let admin = app.bootstrap_admin().await;
+        for (e, n) in [("ann@example.org", "Ann"), ("bo@example.org", "Bo"), ("cy@example.org", "Cy")] {
+            app.create_user(&admin, e, n).await;
+        }
+        let ann = app.login("ann@example.org", PASSWORD).await;
+        let bo = app.login("bo@example.org", PASSWORD).await;
+        let cy = app.login("cy@example.org", PASSWORD).await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        for s in [&ann, &bo, &cy] {
+            app.add_member(&admin, &ws, s, "member").await;
+        }
+        let general = channel(&app, &ann, &ws, "general", "public").await;
+        let secret = channel(&app, &ann, &ws, "secret", "private").await;
+        for s in [&bo, &cy] {
+            app.call(reqwest::Method::POST, &format!("/api/v1/channels/{general}/join"), Some(&s.access), None).await.expect(200);
+        }
+        app.post(&format!("/api/v1/channels/{secret}/members"), Some(&ann.access), json!({"user_id": bo.user_id})).await.expect(200);
+
+        let mut bo_ws = app.socket(&bo.access, None).await;
+        let mut cy_ws = app.socket(&cy.access, None).await;
+
+        // A private message reaches Bo, never Cy; the next public one reaches both, so Cy's
+        // next event proves the private one was skipped.
+        say(&app, &ann, &secret, "private note").await;
+        say(&app, &ann, &general, "public note").await;
+        let e = next_message(&mut bo_ws).await;
+        assert_eq!(e["event"]["type"], "message_created");
+        assert_eq!(e["event"]["message"]["text"], "private note");
+        assert_eq!(next_message(&mut bo_ws).await["event"]["message"]["text"], "public note");
+        let c = next_message(&mut cy_ws).await;
+        assert_eq!(c["event"]["message"]["text"], "public note");
+        assert!(c["seq"].as_u64().unwrap() > e["seq"].as_u64().unwrap());
+
+        // Edits, reactions and deletes arrive live.
+        let m = say(&app, &ann, &general, "typo").await;
+        let id = m["id"].as_str().unwrap();
+        app.call(reqwest::Method::PATCH, &format!("/api/v1/messages/{id}"), Some(&ann.access), Some(json!({"text": "fixed"}))).await.expect(200);
+        app.call(reqwest::Method::PUT, &format!("/api/v1/messages/{id}/reactions/:tada:"), Some(&cy.access), None).await.expect(200);
+        app.delete(&format!("/api/v1/messages/{id}"), &ann.access).await.expect(204);
+        let kinds: Vec<String> = {
+            let mut v = Vec::new();
+            for _ in 0..4 {
+                let e = next_message(&mut bo_ws).await;
+                v.push(format!("{}:{}", e["event"]["type"].as_str().unwrap(), e["event"]["what"].as_str().unwrap_or("")));
+            }
+            v
+        };
+        assert_eq!(kinds, vec!["message_created:", "message_updated:edited", "message_updated:reaction_added", "message_deleted:"]);
+
+        // Cy leaves general: delivery stops at once. A DM to Cy proves the stream still works.
+        app.delete(&format!("/api/v1/channels/{general}/members/{}", cy.user_id), &cy.access).await.expect(204);
+        say(&app, &ann, &general, "after cy left").await;
+        let dm = app.post(&format!("/api/v1/workspaces/{ws}/conversations"), Some(&ann.access), json!({"user_ids": [cy.user_id]})).await;
+        let dm = dm.expect(200)["id"].as_str().unwrap().to_owned();
+        say(&app, &ann, &dm, "hi cy").await;
+        let mut seen = Vec::new();
+        loop {
+            let e = cy_ws.next_event().await.unwrap();
+            let t = e["event"]["type"].as_str().unwrap().to_owned();
+            let text = e["event"]["message"]["text"].as_str().unwrap_or("").to_owned();
+            seen.push(format!("{t}:{text}"));
+            if text == "hi cy" {
+                break;
+            }
+        }
+        assert!(!seen.iter().any(|s| s.contains("after cy left")), "{seen:?}");
+    }
+
+    async fn reconnecting_clients_get_exactly_what_they_missed(app) {
+        let admin = app.bootstrap_admin().await;
+        app.create_user(&admin, "bo@example.org", "Bo").await;
+        let bo = app.login("bo@example.org", PASSWORD).await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        app.add_member(&admin, &ws, &bo, "member").await;
+        let c = channel(&app, &admin, &ws, "general", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&bo.access), None).await.expect(200);
+
+        let mut s = app.socket(&bo.access, None).await;
+        let epoch = s.hello["epoch"].as_str().unwrap().to_owned();
+        say(&app, &admin, &c, "m1").await;
+        // Bo's join may still be on its way (events committed just before connecting can
+        // arrive after hello); read up to the message.
+        let last = loop {
+            let e = s.next_event().await.unwrap();
+            if e["event"]["type"] == "message_created" {
+                break e["seq"].as_u64().unwrap();
+            }
+        };
+        drop(s);
+
+        for text in ["m2", "m3", "m4"] {
+            say(&app, &admin, &c, text).await;
+        }
+        let mut s = app.socket(&bo.access, Some((&epoch, last))).await;
+        assert_eq!(s.hello["resync"], false);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(s.next_event().await.unwrap()["event"]["message"]["text"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(got, vec!["m2", "m3", "m4"]);
+        say(&app, &admin, &c, "m5").await;
+        assert_eq!(s.next_event().await.unwrap()["event"]["message"]["text"], "m5");
+
+        // An unknown epoch (another server, or a restart) asks for a resync.
+        let s = app.socket(&bo.access, Some(("not-this-server", 3))).await;
+        assert_eq!(s.hello["resync"], true);
+    }
+
+    async fn posting_over_the_socket_and_bad_frames(app) {
+        let admin = app.bootstrap_admin().await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        let c = channel(&app, &admin, &ws, "general", "public").await;
+        let mut s = app.socket(&admin.access, None).await;
+
+        s.send(json!({"type": "post", "channel_id": c, "text": "over the socket", "client_msg_id": "k1"})).await;
+        let mut ack = None;
+        let mut event = None;
+        while ack.is_none() || event.is_none() {
+            let f = s.next().await.unwrap();
+            match f["type"].as_str().unwrap() {
+                "ack" => ack = Some(f),
+                "event" => event = Some(f),
+                _ => {}
+            }
+        }
+        let ack = ack.unwrap();
+        assert_eq!(ack["client_msg_id"], "k1");
+        assert_eq!(event.unwrap()["event"]["message"]["id"], ack["message"]["id"]);
+        // A retry is acknowledged with the same message, not a duplicate.
+        s.send(json!({"type": "post", "channel_id": c, "text": "over the socket", "client_msg_id": "k1"})).await;
+        loop {
+            let f = s.next().await.unwrap();
+            if f["type"] == "ack" {
+                assert_eq!(f["message"]["id"], ack["message"]["id"]);
+                break;
+            }
+        }
+        let history = app.get(&format!("/api/v1/channels/{c}/messages"), &admin.access).await;
+        assert_eq!(history.expect(200).as_array().unwrap().len(), 1);
+
+        // Garbage, unknown types and invalid posts get error frames; the socket stays usable.
+        for bad in ["not json", r#"{"type":"launch"}"#, r#"{"type":"post","channel_id":"x"}"#] {
+            s.send_text(bad).await;
+            let f = s.next().await.unwrap();
+            assert_eq!(f["type"], "error", "{bad}: {f}");
+            assert_eq!(f["code"], "invalid_frame");
+        }
+        s.send(json!({"type": "post", "channel_id": c, "text": " ", "client_msg_id": "k2"})).await;
+        let f = s.next().await.unwrap();
+        assert_eq!(f["code"], "validation_failed");
+        assert_eq!(f["client_msg_id"], "k2");
+        s.send(json!({"type": "post", "channel_id": uuid::Uuid::now_v7(), "text": "lost", "client_msg_id": "k3"})).await;
+        assert_eq!(s.next().await.unwrap()["code"], "not_found");
+        s.send(json!({"type": "ping"})).await;
+        assert_eq!(s.next().await.unwrap()["type"], "pong");
+    }
+
+    async fn sockets_need_a_live_session(app) {
+        let admin = app.bootstrap_admin().await;
+        // Garbage token: closed as unauthenticated.
+        let url = format!("ws://127.0.0.1:{}/api/v1/ws", app.base.rsplit(':').next().unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut raw = crate::harness::Socket::from_stream(stream);
+        raw.send(json!({"type": "auth", "token": "garbage"})).await;
+        assert_eq!(raw.closed_with().await, Some(4401));
+
+        // Revoking the session closes its socket.
+        let second = app.login("admin@example.org", PASSWORD).await;
+        let mut s = app.socket(&second.access, None).await;
+        app.delete(&format!("/api/v1/users/{}/sessions/{}", admin.user_id, second.session_id), &admin.access).await.expect(204);
+        assert_eq!(s.closed_with().await, Some(4403));
+    }
+}
+
+both_backends! {
+    async fn a_slow_client_is_cut_off_while_others_keep_up(app) {
+        let admin = app.bootstrap_admin().await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        let c = channel(&app, &admin, &ws, "firehose", "public").await;
+        let mut fast = app.socket(&admin.access, None).await;
+
+        // The slow client: a tiny receive buffer, authenticates, then never reads again.
+        let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        tcp.set_recv_buffer_size(4096).unwrap();
+        let stream = tcp.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+        let (ws_stream, _) = tokio_tungstenite::client_async(format!("ws://127.0.0.1:{port}/api/v1/ws"), tokio_tungstenite::MaybeTlsStream::Plain(stream)).await.unwrap();
+        let mut slow = crate::harness::Socket::from_stream(ws_stream);
+        slow.send(json!({"type": "auth", "token": admin.access})).await;
+        assert_eq!(slow.next().await.unwrap()["type"], "hello");
+
+        // About 12 MiB of messages: far more than the slow client's queue and socket buffers.
+        let text = "x".repeat(15 * 1024);
+        let total = 800;
+        let mut posters = Vec::new();
+        for p in 0..4 {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/channels/{c}/messages", app.base);
+            let token = admin.access.clone();
+            let text = text.clone();
+            posters.push(tokio::spawn(async move {
+                for i in 0..total / 4 {
+                    let r = client.post(&url).bearer_auth(&token).json(&json!({"text": format!("{p}-{i} {text}")})).send().await.unwrap();
+                    assert_eq!(r.status(), 201);
+                }
+            }));
+        }
+        // The fast client keeps receiving every message, in order, while the slow one lags.
+        let mut last = 0;
+        for _ in 0..total {
+            let e = fast.next_event().await.expect("fast client keeps receiving");
+            let seq = e["seq"].as_u64().unwrap();
+            assert!(seq > last);
+            last = seq;
+        }
+        for p in posters {
+            p.await.unwrap();
+        }
+        // The slow client was cut off with the resync code (or reset) before getting them all.
+        let mut received = 0;
+        let code = loop {
+            match slow.next_raw().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_))) => received += 1,
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break None,
+            }
+        };
+        assert!(received < total, "the slow client should have been cut off, got {received}");
+        assert!(matches!(code, Some(4408) | None), "{code:?}");
+        let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("concord_hub_slow_disconnects_total"), "{metrics}");
+    }
+
+    async fn typing_and_presence_reach_the_right_people(app) {
+        let admin = app.bootstrap_admin().await;
+        app.create_user(&admin, "bo@example.org", "Bo").await;
+        app.create_user(&admin, "cy@example.org", "Cy").await;
+        let bo = app.login("bo@example.org", PASSWORD).await;
+        let cy = app.login("cy@example.org", PASSWORD).await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        app.add_member(&admin, &ws, &bo, "member").await;
+        let c = channel(&app, &admin, &ws, "general", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&bo.access), None).await.expect(200);
+
+        let mut a = app.socket(&admin.access, None).await;
+        // Bo comes online: the admin (same workspace) hears of it.
+        let mut b = app.socket(&bo.access, None).await;
+        let p = next_of(&mut a, "presence").await;
+        assert_eq!((p["user_id"].as_str().unwrap(), p["status"].as_str().unwrap()), (bo.user_id.as_str(), "online"));
+        // Cy shares no workspace: nobody hears about Cy, and Cy hears about nobody.
+        let mut cy_ws = app.socket(&cy.access, None).await;
+
+        // Typing reaches the other member, throttled to one notice per two seconds.
+        b.send(json!({"type": "typing", "channel_id": c})).await;
+        b.send(json!({"type": "typing", "channel_id": c})).await;
+        let t = next_of(&mut a, "typing").await;
+        assert_eq!(t["user_id"], bo.user_id.as_str());
+        // Away on every device, then offline.
+        b.send(json!({"type": "presence", "status": "away"})).await;
+        // The second typing notice was swallowed by the throttle: next comes the presence change.
+        let f = a.next().await.unwrap();
+        assert_eq!((f["type"].as_str().unwrap(), f["status"].as_str().unwrap_or("")), ("presence", "away"), "{f}");
+        drop(b);
+        let p = next_of(&mut a, "presence").await;
+        assert_eq!(p["status"], "offline");
+        // Cy, in no shared workspace or channel, received none of it: the first frame Cy
+        // gets after all that is the answer to its own ping.
+        say(&app, &admin, &c, "sentinel").await;
+        cy_ws.send(json!({"type": "ping"})).await;
+        assert_eq!(cy_ws.next().await.unwrap()["type"], "pong");
+    }
+}
+
+/// The next event about a message (membership events committed just before connecting may
+/// still arrive first).
+async fn next_message(s: &mut crate::harness::Socket) -> serde_json::Value {
+    loop {
+        let e = s.next_event().await.expect("an event");
+        if e["event"]["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("message_"))
+        {
+            return e;
+        }
+    }
+}
+
+async fn next_of(s: &mut crate::harness::Socket, kind: &str) -> serde_json::Value {
+    loop {
+        let f = s
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("waiting for {kind}"));
+        if f["type"] == kind {
+            return f;
+        }
+    }
+}
