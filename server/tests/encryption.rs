@@ -12,6 +12,9 @@ const USER_EMAIL: &str = "Barnabus.Oakenshield@Example.org";
 const USER_NAME: &str = "Barnabus Oakenshield";
 const INVITEE_EMAIL: &str = "Ottoline.Marchbanks@Example.org";
 const INVITEE_NAME: &str = "Ottoline Marchbanks";
+const MESSAGE: &str = "Thistlewaite protocol review at noon";
+const EDITED: &str = "Bramblecroft protocol review moved to one";
+const REPLY: &str = "Quenbury will bring the samples";
 
 fn needles() -> Vec<String> {
     let mut out = Vec::new();
@@ -30,6 +33,9 @@ fn needles() -> Vec<String> {
     out.push("quillfeather".into());
     out.push("Oakenshield".into());
     out.push("Marchbanks".into());
+    for s in ["Thistlewaite", "Bramblecroft", "Quenbury"] {
+        out.push(s.to_owned());
+    }
     out
 }
 
@@ -96,6 +102,46 @@ async fn plaintext_appears_nowhere(db: Db) {
     assert!(
         names.contains(&INVITEE_NAME) && names.contains(&ADMIN_NAME),
         "{members}"
+    );
+    // Chat: a message, its edit (the first text kept as a version) and a thread reply.
+    let (status, channel) = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_id}/channels"),
+            Some(&admin),
+            json!({"name": "lab"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{channel}");
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/channels/{channel_id}/messages");
+    let (status, message) = app
+        .post(&path, Some(&admin), json!({"text": MESSAGE}))
+        .await;
+    assert_eq!(status, 201, "{message}");
+    let message_id = message["id"].as_str().unwrap().to_owned();
+    let (status, edited) = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/messages/{message_id}"),
+            &admin,
+            Some(json!({"text": EDITED})),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    let (status, reply) = app
+        .post(
+            &path,
+            Some(&admin),
+            json!({"text": REPLY, "thread_root_id": message_id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let (_, versions) = app
+        .get(&format!("/api/v1/messages/{message_id}/versions"), &admin)
+        .await;
+    assert_eq!(
+        versions[0]["text"], MESSAGE,
+        "the API decrypts the kept version"
     );
     app.login(USER_EMAIL).await;
     app.stop().await;
