@@ -1,12 +1,18 @@
 //! `concord-bench`: load benchmarks that run a real Concord server in-process and measure it
 //! against a baseline taken in the same run, so the figures in BENCHMARKS.md are ratios that
 //! hold from one machine to another. Only loopback traffic; progress goes to stderr and the
-//! Markdown result table to stdout.
+//! Markdown result table to stdout. The real-time hub benchmarks run Concord and a raw
+//! WebSocket baseline as child processes instead, so their memory can be measured alone.
 
 mod auth;
+mod child;
+mod clients;
+mod fanout;
 mod load;
+mod raw;
 mod report;
 mod server;
+mod team;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -22,6 +28,23 @@ struct Cli {
 enum Command {
     /// Sign-in (against raw argon2id) and authenticated no-op requests (against /healthz).
     Auth(RunOptions),
+    /// Every real-time hub benchmark (idle, durable, fanout, latency) on one setup.
+    Hub(fanout::HubOptions),
+    /// Deliveries/s, 1 channel x N members, at the highest sustainable post rate, vs raw.
+    Fanout(fanout::HubOptions),
+    /// Post-to-delivery latency at a paced post rate, vs raw.
+    Latency(fanout::HubOptions),
+    /// Resident memory per idle WebSocket connection, vs raw.
+    Idle(fanout::HubOptions),
+    /// Durable posts/s into one channel from concurrent REST posters.
+    Durable(fanout::HubOptions),
+    /// The raw baseline server (started by the hub benchmarks as a child process).
+    #[command(hide = true)]
+    RawServer {
+        /// Loopback port to listen on.
+        #[arg(long)]
+        port: u16,
+    },
 }
 
 /// How long and how hard to measure.
@@ -49,6 +72,26 @@ async fn main() -> anyhow::Result<()> {
             let table = auth::run(options).await?;
             println!("{table}");
         }
+        Command::Hub(options) => {
+            use fanout::Part::*;
+            println!(
+                "{}",
+                fanout::run(options, &[Idle, Durable, Fanout, Latency]).await?
+            );
+        }
+        Command::Fanout(options) => {
+            println!("{}", fanout::run(options, &[fanout::Part::Fanout]).await?);
+        }
+        Command::Latency(options) => {
+            println!("{}", fanout::run(options, &[fanout::Part::Latency]).await?);
+        }
+        Command::Idle(options) => {
+            println!("{}", fanout::run(options, &[fanout::Part::Idle]).await?);
+        }
+        Command::Durable(options) => {
+            println!("{}", fanout::run(options, &[fanout::Part::Durable]).await?);
+        }
+        Command::RawServer { port } => raw::serve(port).await?,
     }
     Ok(())
 }

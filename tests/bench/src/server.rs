@@ -14,10 +14,11 @@ use tokio::task::JoinHandle;
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
 /// A directory removed (with its contents) when dropped.
-struct TempDir(PathBuf);
+pub struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> anyhow::Result<TempDir> {
+    /// Creates a fresh directory under the system's temporary directory.
+    pub fn new() -> anyhow::Result<TempDir> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -27,6 +28,11 @@ impl TempDir {
         std::fs::create_dir(&path)
             .with_context(|| format!("creating temp dir {}", path.display()))?;
         Ok(TempDir(path))
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
     }
 }
 
