@@ -17,7 +17,7 @@ use crate::events::DomainEvent;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelRecord};
 use crate::store::messages::{self, MessageRecord};
-use crate::store::{users, Conn, Tx};
+use crate::store::{users, Conn, PooledConn, Tx};
 
 impl ChatService {
     async fn view_messages(
@@ -388,13 +388,12 @@ impl ChatService {
         Ok((c, m))
     }
 
-    /// A page of a channel's history in ascending order.
-    pub async fn history(
+    /// A reader connection once `actor` may read channel `id`, with the channel.
+    pub(super) async fn read_channel(
         &self,
         actor: &Actor,
         id: ChannelId,
-        page: Page,
-    ) -> Result<Vec<MessageView>, Error> {
+    ) -> Result<(PooledConn, ChannelRecord), Error> {
         let mut conn = self.store.reader().await?;
         self.auditor
             .authorize_read(
@@ -406,19 +405,16 @@ impl ChatService {
             )
             .await?;
         let c = channel(&mut conn.conn(), id).await?;
-        let limit = page.limit.unwrap_or(50).clamp(1, MAX_PAGE);
-        let records = messages::page(&mut conn.conn(), id, page.before, page.after, limit).await?;
-        self.view_messages(&mut conn.conn(), c.workspace_id, records)
-            .await
+        Ok((conn, c))
     }
 
-    /// A message with its neighbours (for a message link).
-    pub async fn context(
+    /// A reader connection once `actor` may read the channel message `id` is in, with both.
+    /// An unknown message is decided like a hidden channel: not found either way.
+    async fn read_message(
         &self,
         actor: &Actor,
         id: MessageId,
-        each_side: i64,
-    ) -> Result<(MessageView, Vec<MessageView>), Error> {
+    ) -> Result<(PooledConn, ChannelRecord, MessageRecord), Error> {
         let mut conn = self.store.reader().await?;
         let m = messages::by_id(&mut conn.conn(), id).await?;
         let channel_id = m
@@ -436,6 +432,31 @@ impl ChatService {
             .await?;
         let m = m.ok_or(Error::NotFound("message"))?;
         let c = channel(&mut conn.conn(), m.channel_id).await?;
+        Ok((conn, c, m))
+    }
+
+    /// A page of a channel's history in ascending order.
+    pub async fn history(
+        &self,
+        actor: &Actor,
+        id: ChannelId,
+        page: Page,
+    ) -> Result<Vec<MessageView>, Error> {
+        let (mut conn, c) = self.read_channel(actor, id).await?;
+        let limit = page.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+        let records = messages::page(&mut conn.conn(), id, page.before, page.after, limit).await?;
+        self.view_messages(&mut conn.conn(), c.workspace_id, records)
+            .await
+    }
+
+    /// A message with its neighbours (for a message link).
+    pub async fn context(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+        each_side: i64,
+    ) -> Result<(MessageView, Vec<MessageView>), Error> {
+        let (mut conn, c, m) = self.read_message(actor, id).await?;
         let anchor = m.thread_root_id.map(|_| m.seq).unwrap_or(m.seq);
         let around = messages::around(
             &mut conn.conn(),
@@ -457,23 +478,7 @@ impl ChatService {
 
     /// A thread: its root and replies.
     pub async fn thread(&self, actor: &Actor, root: MessageId) -> Result<Vec<MessageView>, Error> {
-        let mut conn = self.store.reader().await?;
-        let m = messages::by_id(&mut conn.conn(), root).await?;
-        let channel_id = m
-            .as_ref()
-            .map(|m| m.channel_id)
-            .unwrap_or(ChannelId(uuid::Uuid::nil()));
-        self.auditor
-            .authorize_read(
-                &self.store,
-                &mut conn.conn(),
-                actor,
-                Action::ReadChannels,
-                Resource::Channel(channel_id),
-            )
-            .await?;
-        let m = m.ok_or(Error::NotFound("message"))?;
-        let c = channel(&mut conn.conn(), m.channel_id).await?;
+        let (mut conn, c, m) = self.read_message(actor, root).await?;
         let mut records = vec![m];
         records.extend(messages::replies(&mut conn.conn(), root, 1000).await?);
         self.view_messages(&mut conn.conn(), c.workspace_id, records)
@@ -486,23 +491,7 @@ impl ChatService {
         actor: &Actor,
         id: MessageId,
     ) -> Result<Vec<MessageVersionView>, Error> {
-        let mut conn = self.store.reader().await?;
-        let m = messages::by_id(&mut conn.conn(), id).await?;
-        let channel_id = m
-            .as_ref()
-            .map(|m| m.channel_id)
-            .unwrap_or(ChannelId(uuid::Uuid::nil()));
-        self.auditor
-            .authorize_read(
-                &self.store,
-                &mut conn.conn(),
-                actor,
-                Action::ReadChannels,
-                Resource::Channel(channel_id),
-            )
-            .await?;
-        let m = m.ok_or(Error::NotFound("message"))?;
-        let c = channel(&mut conn.conn(), m.channel_id).await?;
+        let (mut conn, c, _) = self.read_message(actor, id).await?;
         let scope = Scope::Workspace(c.workspace_id);
         let mut out = Vec::new();
         for (version, body, replaced_at) in messages::versions(&mut conn.conn(), id).await? {
@@ -619,17 +608,7 @@ impl ChatService {
 
     /// A channel's pinned messages.
     pub async fn pins(&self, actor: &Actor, id: ChannelId) -> Result<Vec<MessageView>, Error> {
-        let mut conn = self.store.reader().await?;
-        self.auditor
-            .authorize_read(
-                &self.store,
-                &mut conn.conn(),
-                actor,
-                Action::ReadChannels,
-                Resource::Channel(id),
-            )
-            .await?;
-        let c = channel(&mut conn.conn(), id).await?;
+        let (mut conn, c) = self.read_channel(actor, id).await?;
         let mut records = Vec::new();
         for mid in messages::pinned(&mut conn.conn(), id).await? {
             if let Some(m) = messages::by_id(&mut conn.conn(), mid).await? {

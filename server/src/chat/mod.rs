@@ -391,17 +391,7 @@ impl ChatService {
 
     /// One channel.
     pub async fn get(&self, actor: &Actor, id: ChannelId) -> Result<ChannelView, Error> {
-        let mut conn = self.store.reader().await?;
-        self.auditor
-            .authorize_read(
-                &self.store,
-                &mut conn.conn(),
-                actor,
-                Action::ReadChannels,
-                Resource::Channel(id),
-            )
-            .await?;
-        let c = channel(&mut conn.conn(), id).await?;
+        let (mut conn, c) = self.read_channel(actor, id).await?;
         self.view_channel(&mut conn.conn(), c, actor.user_id())
             .await
     }

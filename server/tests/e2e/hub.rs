@@ -307,3 +307,12 @@ async fn next_of(s: &mut crate::harness::Socket, kind: &str) -> serde_json::Valu
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_tells_sockets_to_go_away() {
+    let mut app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    let mut s = app.socket(&admin.access, None).await;
+    app.stop().await;
+    assert_eq!(s.closed_with().await, Some(1001));
+}
