@@ -10,13 +10,13 @@ use serde_json::{json, Value};
 
 use crate::harness::{Backend, PASSWORD};
 
-struct Process {
-    child: Child,
-    base: String,
-    setup: Option<String>,
+pub(crate) struct Process {
+    pub child: Child,
+    pub base: String,
+    pub setup: Option<String>,
 }
 
-fn start(dir: &std::path::Path, database_url: &str) -> Process {
+pub(crate) fn start(dir: &std::path::Path, database_url: &str) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args([
             "serve",
@@ -58,7 +58,7 @@ fn start(dir: &std::path::Path, database_url: &str) -> Process {
     }
 }
 
-async fn json_post(
+pub(crate) async fn json_post(
     client: &reqwest::Client,
     url: String,
     token: Option<&str>,

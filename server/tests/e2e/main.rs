@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod durability;
 mod hub;
+mod keys;
 mod operations;
 mod rbac;
 mod route_coverage;
