@@ -539,12 +539,19 @@ async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
                         done: 0,
                         finished_at: None,
                     };
+                    let messages_job = concord::store::keys::KeyJobRecord {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        kind: "reencrypt-messages".into(),
+                        ..job.clone()
+                    };
                     let j = job.clone();
+                    let mj = messages_job.clone();
                     let n = store
                         .write(move |tx: &mut Tx| {
                             Box::pin(async move {
                                 let n = k.rotate(tx, &scopes).await?;
                                 concord::store::keys::insert_job(&mut tx.conn(), &j).await?;
+                                concord::store::keys::insert_job(&mut tx.conn(), &mj).await?;
                                 a.record(
                                     tx,
                                     Event::by(&system, "keys.rotate_dek", Outcome::Allowed)
@@ -557,7 +564,7 @@ async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
                         })
                         .await?;
                     println!("started new key versions for {n} scope(s); new writes use them");
-                    Some(job)
+                    Some(vec![job, messages_job])
                 };
                 let mut reader = store.reader().await?;
                 let mut jobs: Vec<_> = concord::store::keys::jobs(&mut reader.conn())
@@ -566,17 +573,28 @@ async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
                     .filter(|j| j.finished_at.is_none())
                     .collect();
                 drop(reader);
-                if let Some(job) = started {
+                for job in started.into_iter().flatten() {
                     jobs.retain(|j| j.id != job.id);
                     jobs.push(job);
                 }
                 for mut job in jobs {
                     loop {
-                        let cursor = job.cursor.as_deref().and_then(|c| c.parse().ok());
-                        let (changed, last) =
-                            concord::accounts::reencrypt_profiles(&store, &keyring, cursor).await?;
+                        let (changed, last) = match job.kind.as_str() {
+                            "reencrypt-messages" => {
+                                let cursor = job.cursor.as_deref().and_then(|c| c.parse().ok());
+                                let (n, last) =
+                                    concord::chat::reencrypt_messages(&store, &keyring, cursor).await?;
+                                (n, last.map(|l| l.to_string()))
+                            }
+                            _ => {
+                                let cursor = job.cursor.as_deref().and_then(|c| c.parse().ok());
+                                let (n, last) =
+                                    concord::accounts::reencrypt_profiles(&store, &keyring, cursor).await?;
+                                (n, last.map(|l| l.to_string()))
+                            }
+                        };
                         job.done += changed as i64;
-                        job.cursor = last.map(|l| l.to_string()).or(job.cursor);
+                        job.cursor = last.clone().or(job.cursor);
                         if last.is_none() {
                             job.finished_at = Some(chrono::Utc::now());
                         }
@@ -588,7 +606,7 @@ async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
                                 })
                             })
                             .await?;
-                        println!("re-encryption job {}: {} row(s) re-encrypted", job.id, job.done);
+                        println!("re-encryption job {} ({}): {} row(s) re-encrypted", job.id, job.kind, job.done);
                         if job.finished_at.is_some() {
                             break;
                         }

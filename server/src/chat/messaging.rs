@@ -10,14 +10,14 @@ use super::{
     MessageView, Page, MAX_PAGE,
 };
 use crate::audit::{Event, Outcome};
-use crate::crypto::{Aad, Scope};
+use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{ChannelId, Emoji, MessageBody, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelRecord};
 use crate::store::messages::{self, MessageRecord};
-use crate::store::{users, Conn, PooledConn, Tx};
+use crate::store::{users, Conn, PooledConn, Store, Tx};
 
 impl ChatService {
     async fn view_messages(
@@ -618,4 +618,54 @@ impl ChatService {
         self.view_messages(&mut conn.conn(), c.workspace_id, records)
             .await
     }
+}
+
+/// Re-encrypts one batch of message bodies and kept versions whose key is not their
+/// workspace's current one (after `concord keys rotate-dek`). Returns how many messages
+/// changed and the last id seen (`None` when there are no more).
+pub async fn reencrypt_messages(
+    store: &Store,
+    keyring: &Keyring,
+    cursor: Option<MessageId>,
+) -> Result<(usize, Option<MessageId>), Error> {
+    let keyring = keyring.clone();
+    store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let batch = messages::bodies_after(&mut tx.conn(), cursor, 100).await?;
+                let mut changed = 0;
+                for (id, workspace, body) in &batch {
+                    let scope = Scope::Workspace(*workspace);
+                    let current = keyring.current_version(&mut tx.conn(), &scope).await?;
+                    let row = id.to_string();
+                    let mut touched = false;
+                    if !body.is_empty() && current != Some(Keyring::version_of(body)?) {
+                        let text = keyring
+                            .decrypt(&mut tx.conn(), &scope, body_aad(&row), body)
+                            .await?;
+                        let sealed = keyring.encrypt(tx, &scope, body_aad(&row), &text).await?;
+                        messages::set_body(&mut tx.conn(), *id, &sealed).await?;
+                        touched = true;
+                    }
+                    for (version, kept, _) in messages::versions(&mut tx.conn(), *id).await? {
+                        if current == Some(Keyring::version_of(&kept)?) {
+                            continue;
+                        }
+                        let version_row = format!("{row}:{version}");
+                        let aad = Aad {
+                            table: "message_versions",
+                            row: &version_row,
+                            column: "body",
+                        };
+                        let text = keyring.decrypt(&mut tx.conn(), &scope, aad, &kept).await?;
+                        let sealed = keyring.encrypt(tx, &scope, aad, &text).await?;
+                        messages::set_version_body(&mut tx.conn(), *id, version, &sealed).await?;
+                        touched = true;
+                    }
+                    changed += usize::from(touched);
+                }
+                Ok::<_, Error>((changed, batch.last().map(|(id, _, _)| *id)))
+            })
+        })
+        .await
 }

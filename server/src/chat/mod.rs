@@ -8,6 +8,7 @@
 mod messaging;
 mod views;
 
+pub use messaging::reencrypt_messages;
 pub use views::{ChannelMemberView, ChannelView, MessageVersionView, MessageView};
 
 use chrono::Utc;

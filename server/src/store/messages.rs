@@ -406,3 +406,65 @@ pub async fn around(
     rows.dedup_by_key(|m| m.seq);
     Ok(rows)
 }
+
+/// A message body to re-encrypt: (message, its workspace, the body, kept versions).
+pub type StoredBody = (MessageId, crate::domain::WorkspaceId, Vec<u8>);
+
+/// Message bodies in id order after `after`, with their workspace, for re-encryption.
+pub async fn bodies_after(
+    conn: &mut Conn<'_>,
+    after: Option<MessageId>,
+    limit: i64,
+) -> Result<Vec<StoredBody>, StoreError> {
+    let sql = "SELECT m.id, c.workspace_id, m.body FROM messages m JOIN channels c ON c.id = m.channel_id \
+               WHERE ($1 IS NULL OR m.id > $1) ORDER BY m.id LIMIT $2";
+    let sql_pg = "SELECT m.id, c.workspace_id, m.body FROM messages m JOIN channels c ON c.id = m.channel_id \
+                  WHERE ($1::uuid IS NULL OR m.id > $1) ORDER BY m.id LIMIT $2";
+    Ok(match conn {
+        Conn::Sqlite(c) => {
+            sqlx::query_as(sql)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await?
+        }
+        Conn::Pg(c) => {
+            sqlx::query_as(sql_pg)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await?
+        }
+    })
+}
+
+/// Replaces a message's body ciphertext (same text, new key).
+pub async fn set_body(conn: &mut Conn<'_>, id: MessageId, body: &[u8]) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE messages SET body = $1 WHERE id = $2"
+    )
+    .bind(body)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a kept version's ciphertext (same text, new key).
+pub async fn set_version_body(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    version: i64,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    let sql = "UPDATE message_versions SET body = $1 WHERE message_id = $2 AND version = $3";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(body)
+        .bind(id)
+        .bind(version)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}

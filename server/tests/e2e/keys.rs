@@ -41,6 +41,48 @@ async fn rotating_the_kek_and_data_keys_keeps_data_readable() {
     let (s, _) = json_post(&client, format!("{}/api/v1/setup", server.base), None,
         json!({"token": token, "email": "keeper@example.org", "display_name": "Key Keeper", "password": PASSWORD})).await;
     assert_eq!(s, 201);
+    // A channel message with an edit: its body and its kept first version are encrypted too.
+    let (_, login) = json_post(
+        &client,
+        format!("{}/api/v1/auth/login", server.base),
+        None,
+        json!({"email": "keeper@example.org", "password": PASSWORD}),
+    )
+    .await;
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let (_, ws) = json_post(
+        &client,
+        format!("{}/api/v1/workspaces", server.base),
+        Some(&access),
+        json!({"name": "Vault"}),
+    )
+    .await;
+    let ws = ws["id"].as_str().unwrap().to_owned();
+    let (_, ch) = json_post(
+        &client,
+        format!("{}/api/v1/workspaces/{ws}/channels", server.base),
+        Some(&access),
+        json!({"name": "keys"}),
+    )
+    .await;
+    let ch = ch["id"].as_str().unwrap().to_owned();
+    let (s, m) = json_post(
+        &client,
+        format!("{}/api/v1/channels/{ch}/messages", server.base),
+        Some(&access),
+        json!({"text": "first words"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let message = m["id"].as_str().unwrap().to_owned();
+    let r = client
+        .patch(format!("{}/api/v1/messages/{message}", server.base))
+        .bearer_auth(&access)
+        .json(&json!({"text": "second words"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     stop(server).await;
     let kek_before = std::fs::read(dir.path().join("data/keys/kek.key")).unwrap();
 
@@ -92,6 +134,29 @@ async fn rotating_the_kek_and_data_keys_keeps_data_readable() {
         .await
         .unwrap();
     assert_eq!(me["display_name"], "Key Keeper");
+    let get = |path: String| {
+        let client = client.clone();
+        let token = login["access_token"].as_str().unwrap().to_owned();
+        async move {
+            client
+                .get(path)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let history = get(format!("{}/api/v1/channels/{ch}/messages", server.base)).await;
+    assert_eq!(history[0]["text"], "second words");
+    let versions = get(format!(
+        "{}/api/v1/messages/{message}/versions",
+        server.base
+    ))
+    .await;
+    assert_eq!(versions[0]["text"], "first words");
     stop(server).await;
 
     // The live audit log still verifies, and records both rotations.
