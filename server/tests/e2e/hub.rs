@@ -316,3 +316,42 @@ async fn shutdown_tells_sockets_to_go_away() {
     app.stop().await;
     assert_eq!(s.closed_with().await, Some(1001));
 }
+
+both_backends! {
+    async fn threads_mentions_and_read_state_arrive_live(app) {
+        let admin = app.bootstrap_admin().await;
+        app.create_user(&admin, "bo@example.org", "Bo").await;
+        let bo = app.login("bo@example.org", PASSWORD).await;
+        let bo_phone = app.login("bo@example.org", PASSWORD).await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        app.add_member(&admin, &ws, &bo, "member").await;
+        let c = channel(&app, &admin, &ws, "general", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&bo.access), None).await.expect(200);
+
+        let mut laptop = app.socket(&bo.access, None).await;
+        let mut phone = app.socket(&bo_phone.access, None).await;
+
+        // A mention of Bo, then a reply in its thread: both arrive live, the mention naming Bo.
+        let root = say(&app, &admin, &c, &format!("@{} can you check?", bo.user_id)).await;
+        let e = next_message(&mut laptop).await;
+        assert_eq!(e["event"]["mentioned"], json!([bo.user_id]));
+        let reply = app
+            .post(&format!("/api/v1/channels/{c}/messages"), Some(&admin.access),
+                json!({"text": "details inside", "thread_root_id": root["id"]}))
+            .await;
+        reply.expect(201);
+        let e = next_message(&mut laptop).await;
+        assert_eq!(e["event"]["message"]["thread_root_id"], root["id"]);
+
+        // Bo reads on the laptop; the phone hears the new read pointer (and nobody else would).
+        app.put(&format!("/api/v1/channels/{c}/read"), &bo.access, json!({"seq": root["seq"]})).await.expect(200);
+        let read = loop {
+            let e = phone.next_event().await.expect("read state");
+            if e["event"]["type"] == "read_state_changed" {
+                break e;
+            }
+        };
+        assert_eq!(read["event"]["last_read_seq"], root["seq"]);
+        assert_eq!(read["event"]["channel_id"], c.as_str());
+    }
+}

@@ -56,9 +56,13 @@ pub struct RunOptions {
     /// Runs of every measurement; medians are taken across them.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub runs: u32,
-    /// Concurrent clients (each a keep-alive HTTP client), and argon2 calls at a time.
+    /// Concurrent clients (each a keep-alive HTTP client).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
+    /// argon2 calls at a time in the baseline; defaults to what the server itself runs at
+    /// most, the smaller of `--concurrency` and its hashing cap (2 × cores).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub argon2_parallelism: Option<u32>,
     /// Seconds of discarded warm-up per measurement before the first run.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
     pub warmup_seconds: u64,
