@@ -58,6 +58,51 @@ pub(crate) fn start(dir: &std::path::Path, database_url: &str) -> Process {
     }
 }
 
+impl Process {
+    /// Creates the first administrator through the printed setup link, signs in, and makes a
+    /// workspace with one public channel. Returns (access token, channel id).
+    pub(crate) async fn admin_with_channel(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        name: &str,
+    ) -> (String, String) {
+        let token = self.setup.clone().expect("setup link");
+        let (s, _) = json_post(
+            client,
+            format!("{}/api/v1/setup", self.base),
+            None,
+            json!({"token": token, "email": email, "display_name": name, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, 201);
+        let (_, login) = json_post(
+            client,
+            format!("{}/api/v1/auth/login", self.base),
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        let access = login["access_token"].as_str().unwrap().to_owned();
+        let (_, ws) = json_post(
+            client,
+            format!("{}/api/v1/workspaces", self.base),
+            Some(&access),
+            json!({"name": "Team"}),
+        )
+        .await;
+        let ws = ws["id"].as_str().unwrap().to_owned();
+        let (_, ch) = json_post(
+            client,
+            format!("{}/api/v1/workspaces/{ws}/channels", self.base),
+            Some(&access),
+            json!({"name": "general"}),
+        )
+        .await;
+        (access, ch["id"].as_str().unwrap().to_owned())
+    }
+}
+
 pub(crate) async fn json_post(
     client: &reqwest::Client,
     url: String,
@@ -91,34 +136,9 @@ async fn acknowledged_posts_survive_sigkill(backend: Backend) {
     };
     let mut server = start(dir.path(), &database_url);
     let client = reqwest::Client::new();
-    let token = server.setup.clone().expect("setup link");
-    let (s, _) = json_post(&client, format!("{}/api/v1/setup", server.base), None,
-        json!({"token": token, "email": "admin@example.org", "display_name": "Admin", "password": PASSWORD})).await;
-    assert_eq!(s, 201);
-    let (_, login) = json_post(
-        &client,
-        format!("{}/api/v1/auth/login", server.base),
-        None,
-        json!({"email": "admin@example.org", "password": PASSWORD}),
-    )
-    .await;
-    let access = login["access_token"].as_str().unwrap().to_owned();
-    let (_, ws) = json_post(
-        &client,
-        format!("{}/api/v1/workspaces", server.base),
-        Some(&access),
-        json!({"name": "Burst"}),
-    )
-    .await;
-    let ws = ws["id"].as_str().unwrap().to_owned();
-    let (_, ch) = json_post(
-        &client,
-        format!("{}/api/v1/workspaces/{ws}/channels", server.base),
-        Some(&access),
-        json!({"name": "burst"}),
-    )
-    .await;
-    let ch = ch["id"].as_str().unwrap().to_owned();
+    let (access, ch) = server
+        .admin_with_channel(&client, "admin@example.org", "Admin")
+        .await;
 
     // 16 posters post as fast as they can; the server is killed after 300 acknowledgements.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -37,35 +37,10 @@ async fn rotating_the_kek_and_data_keys_keeps_data_readable() {
     let client = reqwest::Client::new();
 
     let server = start(dir.path(), &db);
-    let token = server.setup.clone().expect("setup link");
-    let (s, _) = json_post(&client, format!("{}/api/v1/setup", server.base), None,
-        json!({"token": token, "email": "keeper@example.org", "display_name": "Key Keeper", "password": PASSWORD})).await;
-    assert_eq!(s, 201);
     // A channel message with an edit: its body and its kept first version are encrypted too.
-    let (_, login) = json_post(
-        &client,
-        format!("{}/api/v1/auth/login", server.base),
-        None,
-        json!({"email": "keeper@example.org", "password": PASSWORD}),
-    )
-    .await;
-    let access = login["access_token"].as_str().unwrap().to_owned();
-    let (_, ws) = json_post(
-        &client,
-        format!("{}/api/v1/workspaces", server.base),
-        Some(&access),
-        json!({"name": "Vault"}),
-    )
-    .await;
-    let ws = ws["id"].as_str().unwrap().to_owned();
-    let (_, ch) = json_post(
-        &client,
-        format!("{}/api/v1/workspaces/{ws}/channels", server.base),
-        Some(&access),
-        json!({"name": "keys"}),
-    )
-    .await;
-    let ch = ch["id"].as_str().unwrap().to_owned();
+    let (access, ch) = server
+        .admin_with_channel(&client, "keeper@example.org", "Key Keeper")
+        .await;
     let (s, m) = json_post(
         &client,
         format!("{}/api/v1/channels/{ch}/messages", server.base),
