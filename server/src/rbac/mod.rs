@@ -215,21 +215,24 @@ async fn decide_channel(
     action: Action,
     channel_id: ChannelId,
 ) -> Result<(), AuthzError> {
-    let Some(channel) = store::channels::by_id(conn, channel_id).await? else {
+    // One query: this check runs for every chat read and write.
+    let Some(access) = store::channels::access(conn, channel_id, user_id).await? else {
         return Err(AuthzError::Hidden);
     };
-    let Some(role_id) = store::workspaces::member_role(conn, channel.workspace_id, user_id).await?
-    else {
+    if access.workspace_role.is_none() {
         return Err(AuthzError::Hidden);
-    };
-    let granted = role_permissions(conn, role_id).await?;
-    let membership = store::channels::membership(conn, channel_id, user_id).await?;
-    let visible = membership.is_some()
-        || (channel.kind == "public" && granted.contains(&Action::ReadChannels));
+    }
+    let granted: HashSet<Action> = access
+        .permissions
+        .iter()
+        .filter_map(|p| Action::parse(p))
+        .collect();
+    let visible = access.channel_role.is_some()
+        || (access.kind == "public" && granted.contains(&Action::ReadChannels));
     if !visible {
         return Err(AuthzError::Hidden);
     }
-    let moderator = membership.as_ref().is_some_and(|m| m.role == "moderator");
+    let moderator = access.channel_role.as_deref() == Some("moderator");
     let allowed = match action {
         Action::ReadChannels => true,
         Action::ManageChannels | Action::ModerateMessages => granted.contains(&action) || moderator,

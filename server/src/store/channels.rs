@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{on, Conn, StoreError};
-use crate::domain::{ChannelId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, RoleId, UserId, WorkspaceId};
 
 /// A channel as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -313,4 +313,48 @@ pub async fn mention_count(
         .fetch_one(c)
         .await)?;
     Ok(row.0)
+}
+
+/// What deciding access to a channel needs, read in one query: the channel's kind, the
+/// user's workspace role and its permissions, and the user's channel role.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelAccess {
+    /// `public`, `private`, `direct` or `group`.
+    pub kind: String,
+    /// The user's role in the channel's workspace, if a member.
+    pub workspace_role: Option<RoleId>,
+    /// The permission names that role grants.
+    pub permissions: Vec<String>,
+    /// The user's channel role (`member`, `moderator`), if in the channel.
+    pub channel_role: Option<String>,
+}
+
+/// Access facts for `user` on `channel`; `None` if there is no such channel.
+pub async fn access(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<Option<ChannelAccess>, StoreError> {
+    let sql = "SELECT c.kind, m.role_id, cm.role, rp.permission FROM channels c \
+               LEFT JOIN memberships m ON m.workspace_id = c.workspace_id AND m.user_id = $2 \
+               LEFT JOIN channel_members cm ON cm.channel_id = c.id AND cm.user_id = $2 \
+               LEFT JOIN role_permissions rp ON rp.role_id = m.role_id \
+               WHERE c.id = $1";
+    type Row = (String, Option<RoleId>, Option<String>, Option<String>);
+    let rows: Vec<Row> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(channel)
+        .bind(user)
+        .fetch_all(c)
+        .await)?;
+    let mut out: Option<ChannelAccess> = None;
+    for (kind, role, channel_role, permission) in rows {
+        let entry = out.get_or_insert_with(|| ChannelAccess {
+            kind,
+            workspace_role: role,
+            channel_role,
+            permissions: Vec::new(),
+        });
+        entry.permissions.extend(permission);
+    }
+    Ok(out)
 }
