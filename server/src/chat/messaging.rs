@@ -118,8 +118,14 @@ impl ChatService {
                         .authorize(tx, &actor, Action::PostMessages, Resource::Channel(id))
                         .await?;
                     let me = user_of(&actor)?;
-                    let c = channel(&mut tx.conn(), id).await?;
-                    require_member(&mut tx.conn(), id, me).await?;
+                    let found = channels::with_membership(&mut tx.conn(), id, me).await?;
+                    let Some(found) = found else {
+                        return Err(Error::NotFound("channel"));
+                    };
+                    if found.member_role.is_none() {
+                        return Err(Error::refused("not_in_channel", "join the channel first"));
+                    }
+                    let c = found.channel;
                     if let Some(cid) = &client_msg_id {
                         if let Some(existing) =
                             messages::by_client_id(&mut tx.conn(), id, me, cid).await?

@@ -358,3 +358,30 @@ pub async fn access(
     }
     Ok(out)
 }
+
+/// A channel with one user's channel role (if they are in it).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ChannelForMember {
+    /// The channel.
+    #[sqlx(flatten)]
+    pub channel: ChannelRecord,
+    /// The user's channel role, if a member.
+    pub member_role: Option<String>,
+}
+
+/// The channel and whether `user` is in it, in one query.
+pub async fn with_membership(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<Option<ChannelForMember>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS}, m.role AS member_role FROM channels c \
+         LEFT JOIN channel_members m ON m.channel_id = c.id AND m.user_id = $2 WHERE c.id = $1"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(channel)
+        .bind(user)
+        .fetch_optional(c)
+        .await)?)
+}
