@@ -258,3 +258,41 @@ both_backends! {
             .expect_error(409, "channel_name_taken");
     }
 }
+
+both_backends! {
+    async fn chat_changes_are_audited_exactly_once(app) {
+        let t = team(&app).await;
+        let c = channel(&app, &t.ann, &t.ws, "audited", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&t.bo.access), None).await.expect(200);
+        let m = say(&app, &t.ann, &c, "draft").await;
+        let id = m["id"].as_str().unwrap();
+        app.call(reqwest::Method::PATCH, &format!("/api/v1/messages/{id}"), Some(&t.ann.access), Some(json!({"text": "final"}))).await.expect(200);
+        app.delete(&format!("/api/v1/messages/{id}"), &t.ann.access).await.expect(204);
+        app.put(&format!("/api/v1/channels/{c}/archived"), &t.ann.access, json!({"archived": true})).await.expect(200);
+        app.put(&format!("/api/v1/channels/{c}/archived"), &t.ann.access, json!({"archived": false})).await.expect(200);
+        app.delete(&format!("/api/v1/channels/{c}/members/{}", t.bo.user_id), &t.bo.access).await.expect(204);
+        // A refused delete is recorded as a denial.
+        let other = say(&app, &t.ann, &c, "keep").await;
+        app.delete(&format!("/api/v1/messages/{}", other["id"].as_str().unwrap()), &t.cy.access).await.expect_error(403, "forbidden");
+
+        for (action, actor, target) in [
+            ("channel.created", &t.ann, c.as_str()),
+            ("channel.member_added", &t.bo, c.as_str()),
+            ("message.edited", &t.ann, id),
+            ("message.deleted", &t.ann, id),
+            ("channel.archived", &t.ann, c.as_str()),
+            ("channel.unarchived", &t.ann, c.as_str()),
+            ("channel.member_removed", &t.bo, c.as_str()),
+        ] {
+            let r = app.get(&format!("/api/v1/audit/events?action={action}"), &t.admin.access).await;
+            let events = r.expect(200)["events"].as_array().unwrap().clone();
+            assert_eq!(events.len(), 1, "{action}: {events:?}");
+            assert_eq!(events[0]["outcome"], "allowed", "{action}");
+            assert_eq!(events[0]["actor_id"], actor.user_id.as_str(), "{action}");
+            assert_eq!(events[0]["target_id"], target, "{action}");
+        }
+        let r = app.get("/api/v1/audit/events?action=permission.denied&outcome=denied", &t.admin.access).await;
+        let denials = r.expect(200)["events"].as_array().unwrap().clone();
+        assert!(denials.iter().any(|e| e["actor_id"] == t.cy.user_id.as_str() && e["target_id"] == c.as_str()), "{denials:?}");
+    }
+}
