@@ -127,9 +127,10 @@ both_backends! {
         let mut event = None;
         while ack.is_none() || event.is_none() {
             let f = s.next().await.unwrap();
+            // Events committed before connecting (the channel's creation) may arrive first.
             match f["type"].as_str().unwrap() {
                 "ack" => ack = Some(f),
-                "event" => event = Some(f),
+                "event" if f["event"]["type"] == "message_created" => event = Some(f),
                 _ => {}
             }
         }
