@@ -180,16 +180,9 @@ async fn pump(sink: &mut SplitSink<WebSocket, Message>, mut queue: mpsc::Receive
         let mut pending = Some(first);
         let mut written = 0;
         while let Some(out) = pending.take() {
-            match out {
-                Outbound::Frame(frame) => {
-                    if sink.feed(Message::Text(frame)).await.is_err() {
-                        return;
-                    }
-                }
-                Outbound::Close(code, reason) => {
-                    close(sink, code, reason).await;
-                    return;
-                }
+            let Outbound::Frame(frame) = out;
+            if sink.feed(Message::Text(frame)).await.is_err() {
+                return;
             }
             written += 1;
             if written < BATCH {

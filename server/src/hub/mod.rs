@@ -41,8 +41,6 @@ const TYPING_EVERY: Duration = Duration::from_secs(2);
 pub enum Outbound {
     /// A text frame, shared by every recipient of the same event.
     Frame(Utf8Bytes),
-    /// Close with this code and reason.
-    Close(u16, &'static str),
 }
 
 struct Sequenced {
@@ -197,7 +195,8 @@ impl Hub {
     }
 
     async fn route(&self, event: &DomainEvent) -> Result<(), StoreError> {
-        let recipients: HashSet<UserId> = match event {
+        // The common case (a message) shares the cached member set: no copy per event.
+        let recipients: Arc<HashSet<UserId>> = match event {
             DomainEvent::SessionsRevoked { sessions, .. } => {
                 let state = self.state();
                 for conn in state
@@ -209,7 +208,7 @@ impl Hub {
                 }
                 return Ok(());
             }
-            DomainEvent::ReadStateChanged { user_id, .. } => HashSet::from([*user_id]),
+            DomainEvent::ReadStateChanged { user_id, .. } => Arc::new(HashSet::from([*user_id])),
             DomainEvent::ChannelMemberAdded {
                 channel_id,
                 user_id,
@@ -217,9 +216,8 @@ impl Hub {
             } => {
                 let mut set = (*self.members_of(*channel_id).await?).clone();
                 set.insert(*user_id);
-                self.state()
-                    .members
-                    .insert(*channel_id, Arc::new(set.clone()));
+                let set = Arc::new(set);
+                self.state().members.insert(*channel_id, set.clone());
                 set
             }
             DomainEvent::ChannelMemberRemoved {
@@ -232,15 +230,15 @@ impl Hub {
                 self.state()
                     .members
                     .insert(*channel_id, Arc::new(set.clone()));
+                // The one who left hears of it, then nothing more.
                 set.insert(*user_id);
-                set
+                Arc::new(set)
             }
             other => match other.channel() {
-                Some(channel) => (*self.members_of(channel).await?).clone(),
+                Some(channel) => self.members_of(channel).await?,
                 None => return Ok(()),
             },
         };
-        let recipients = Arc::new(recipients);
         let mut state = self.state();
         state.seq += 1;
         let seq = state.seq;

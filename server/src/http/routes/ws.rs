@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::http::state::AppState;
-use crate::hub::{self, protocol};
+use crate::hub;
 
 /// Largest frame a client may send (a 16 KiB message plus its envelope).
 const MAX_FRAME: usize = 64 * 1024;
@@ -47,6 +47,5 @@ pub async fn connect(
         chat: state.chat.clone(),
         going_away: state.going_away.clone(),
     };
-    let _ = protocol::CLOSE_GOING_AWAY;
     upgrade.on_upgrade(move |socket| hub::serve(socket, services, header_token, Some(peer.ip())))
 }
