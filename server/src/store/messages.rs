@@ -282,14 +282,23 @@ pub async fn reactions(
     conn: &mut Conn<'_>,
     ids: &[MessageId],
 ) -> Result<Vec<(MessageId, String, UserId)>, StoreError> {
-    let mut out = Vec::new();
-    for id in ids {
-        let sql = "SELECT message_id, emoji, user_id FROM reactions WHERE message_id = $1 ORDER BY created_at, user_id";
-        let rows: Vec<(MessageId, String, UserId)> =
-            on!(conn, |c| sqlx::query_as(sql).bind(id).fetch_all(c).await)?;
-        out.extend(rows);
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    // One query for the whole page (pages hold at most a few hundred messages).
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({}) \
+         ORDER BY created_at, user_id",
+        placeholders.join(", ")
+    );
+    Ok(on!(conn, |c| {
+        let mut query = sqlx::query_as(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(c).await
+    })?)
 }
 
 /// Records that a message mentions a user.
