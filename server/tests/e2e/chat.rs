@@ -163,7 +163,6 @@ both_backends! {
 
         // Cy never joined: can read the public channel, not post in it.
         app.get(&format!("/api/v1/channels/{general}/messages"), &t.cy.access).await.expect(200);
-        let _ = &t.admin;
     }
 
     async fn history_pages_in_a_stable_order_and_links_resolve(app) {

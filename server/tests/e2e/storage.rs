@@ -8,7 +8,7 @@ use concord::events::{DomainEvent, EventBus};
 use concord::store::{Store, StoreError, StoreOptions, Tx};
 use sqlx::Connection;
 
-use crate::harness::{postgres_admin_url, spawn_app, Backend};
+use crate::harness::{spawn_app, Backend};
 
 type Schema = BTreeMap<String, Vec<String>>;
 
@@ -61,7 +61,6 @@ async fn both_backends_define_the_same_tables_and_columns() {
         "{a:?}"
     );
     assert_eq!(a, b, "SQLite and PostgreSQL migrations disagree");
-    let _ = postgres_admin_url();
 }
 
 async fn open(app: &crate::harness::TestApp, events: EventBus) -> Store {
