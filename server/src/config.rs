@@ -106,6 +106,33 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Single sign-on through OpenID Connect providers.
     pub sso: SsoConfig,
+    /// Co-edited documents.
+    pub docs: DocsConfig,
+}
+
+/// Co-edited documents: limits, memory and compaction.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocsConfig {
+    /// Largest Yjs message a client may send, in bytes.
+    pub max_update_bytes: usize,
+    /// Largest a document's stored state may grow, in bytes.
+    pub max_document_bytes: usize,
+    /// Seconds a document stays in memory after its last connection closes.
+    pub idle_seconds: u64,
+    /// Stored update batches after which the log is merged into a snapshot.
+    pub compact_after_updates: u64,
+}
+
+impl Default for DocsConfig {
+    fn default() -> Self {
+        DocsConfig {
+            max_update_bytes: 1024 * 1024,
+            max_document_bytes: 64 * 1024 * 1024,
+            idle_seconds: 30,
+            compact_after_updates: 500,
+        }
+    }
 }
 
 /// Encryption keys: where the key-encryption key comes from and when data keys rotate.
@@ -288,6 +315,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             audit: AuditConfig::default(),
             sso: SsoConfig::default(),
+            docs: DocsConfig::default(),
         }
     }
 }
@@ -446,6 +474,18 @@ impl Config {
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_seconds == 0 {
             return invalid("audit.checkpoint_every", "must be at least 1");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.docs.max_update_bytes) {
+            return invalid("docs.max_update_bytes", "must be between 1024 and 67108864");
+        }
+        if self.docs.max_document_bytes < self.docs.max_update_bytes {
+            return invalid(
+                "docs.max_document_bytes",
+                "must be at least docs.max_update_bytes",
+            );
+        }
+        if self.docs.compact_after_updates == 0 {
+            return invalid("docs.compact_after_updates", "must be at least 1");
         }
         if self.http.request_timeout_seconds == 0 {
             return invalid("http.request_timeout_seconds", "must be at least 1");

@@ -14,6 +14,7 @@ pub mod bench_support;
 pub mod chat;
 pub mod config;
 pub mod crypto;
+pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod events;

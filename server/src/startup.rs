@@ -213,12 +213,33 @@ impl App {
         )?;
         let going_away = CancellationToken::new();
         let hub = Hub::start(self.store.clone(), &self.events, going_away.clone());
+        let docs_config = &self.config.docs;
+        let limits = crate::docs::Limits {
+            max_update_bytes: docs_config.max_update_bytes,
+            max_document_bytes: docs_config.max_document_bytes,
+            idle: Duration::from_secs(docs_config.idle_seconds),
+            compact_after: docs_config.compact_after_updates,
+        };
+        let rooms = crate::docs::Rooms::start(
+            self.store.clone(),
+            self.auditor.clone(),
+            limits,
+            &self.events,
+            going_away.clone(),
+        );
+        let docs = crate::docs::DocService::new(
+            self.store.clone(),
+            self.auditor.clone(),
+            rooms.clone(),
+            limits,
+        );
         let state = AppState {
             auth: self.auth.clone(),
             sso: Arc::new(sso),
             accounts: self.accounts.clone(),
             workspaces: self.workspaces.clone(),
             chat: self.chat.clone(),
+            docs,
             hub: hub.clone(),
             audit: self.audit.clone(),
             store: self.store.clone(),
@@ -268,6 +289,8 @@ impl App {
         while hub.connections() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Documents store their last edits before storage closes.
+        rooms.drain(Duration::from_secs(5)).await;
         let _ = checkpoints.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");

@@ -150,6 +150,7 @@ fn target_of(resource: Resource) -> (&'static str, String, Option<WorkspaceId>) 
         Resource::Workspace(id) => ("workspace", id.to_string(), Some(id)),
         Resource::Account(id) => ("user", id.to_string(), None),
         Resource::Channel(id) => ("channel", id.to_string(), None),
+        Resource::Document(id) => ("document", id.to_string(), None),
     }
 }
 

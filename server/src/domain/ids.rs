@@ -65,3 +65,11 @@ id_type!(
     /// A message.
     MessageId
 );
+id_type!(
+    /// A co-edited document.
+    DocumentId
+);
+id_type!(
+    /// A named version (snapshot) of a document.
+    VersionId
+);

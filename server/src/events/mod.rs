@@ -10,7 +10,9 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::chat::MessageView;
-use crate::domain::{ChannelId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId};
+use crate::domain::{
+    ChannelId, DocumentId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId,
+};
 
 /// How many published events a slow subscriber may lag behind before it is told it missed some.
 const BUFFER: usize = 4096;
@@ -141,6 +143,18 @@ pub enum DomainEvent {
         user_id: UserId,
         channel_id: ChannelId,
         last_read_seq: i64,
+    },
+    /// A document was created, renamed, moved, shared, restored or deleted.
+    DocumentChanged {
+        workspace_id: WorkspaceId,
+        document_id: DocumentId,
+        what: &'static str,
+    },
+    /// Edits to a document's content were stored (one event per committed batch).
+    DocumentEdited {
+        workspace_id: WorkspaceId,
+        document_id: DocumentId,
+        seq: i64,
     },
 }
 

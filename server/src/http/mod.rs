@@ -51,12 +51,13 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("POST", "/auth/oidc/{provider}/backchannel-logout"),
     ("GET", "/api/v1/invitations/{token}"),
     ("GET", "/api/v1/ws"),
+    ("GET", "/api/v1/yjs/{document_id}"),
     ("POST", "/api/v1/invitations/{token}/accept"),
 ];
 
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{audit, auth, chat, health, invitations, setup, sso, users, workspaces, ws};
+    use routes::{audit, auth, chat, docs, health, invitations, setup, sso, users, workspaces, ws};
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
         .routes(routes!(health::healthz))
@@ -106,6 +107,16 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::react, chat::unreact))
         .routes(routes!(chat::pin, chat::unpin))
         .routes(routes!(ws::connect))
+        .routes(routes!(docs::list, docs::create))
+        .routes(routes!(docs::get, docs::update, docs::delete))
+        .routes(routes!(docs::grants, docs::grant))
+        .routes(routes!(docs::revoke_user))
+        .routes(routes!(docs::revoke_role))
+        .routes(routes!(docs::export))
+        .routes(routes!(docs::versions, docs::create_version))
+        .routes(routes!(docs::version))
+        .routes(routes!(docs::restore))
+        .routes(routes!(docs::sync))
         .routes(routes!(invitations::preview))
         .routes(routes!(invitations::accept))
         .routes(routes!(audit::events))

@@ -22,6 +22,8 @@ pub struct AppState {
     pub workspaces: WorkspaceService,
     /// Channels and messages.
     pub chat: crate::chat::ChatService,
+    /// Co-edited documents.
+    pub docs: crate::docs::DocService,
     /// Real-time delivery.
     pub hub: crate::hub::Hub,
     /// The audit log for compliance officers.

@@ -64,6 +64,18 @@ actions! {
     PostMessages = "messages.post",
     /// Delete and pin others' messages.
     ModerateMessages = "messages.moderate",
+    /// Create documents.
+    CreateDocuments = "documents.create",
+    /// Full control of every document in the workspace, whoever shared it.
+    AdministerDocuments = "documents.administer",
+    /// Open and read a document (a document access level, not a role permission).
+    ViewDocument = "document.view",
+    /// Comment on a document (an access level).
+    CommentDocument = "document.comment",
+    /// Change a document's content and make versions (an access level).
+    EditDocument = "document.edit",
+    /// Rename, move, share and delete a document (an access level).
+    ManageDocument = "document.manage",
 }
 
 impl Action {
@@ -88,6 +100,8 @@ impl Action {
                 | Action::ManageChannels
                 | Action::PostMessages
                 | Action::ModerateMessages
+                | Action::CreateDocuments
+                | Action::AdministerDocuments
         )
     }
 }

@@ -94,6 +94,8 @@ pub const ROLES: &[BuiltinRole] = &[
             ManageChannels,
             PostMessages,
             ModerateMessages,
+            CreateDocuments,
+            AdministerDocuments,
         ],
     },
     BuiltinRole {
@@ -113,6 +115,8 @@ pub const ROLES: &[BuiltinRole] = &[
             ManageChannels,
             PostMessages,
             ModerateMessages,
+            CreateDocuments,
+            AdministerDocuments,
         ],
     },
     BuiltinRole {
@@ -126,6 +130,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ReadChannels,
             CreateChannels,
             PostMessages,
+            CreateDocuments,
         ],
     },
     BuiltinRole {

@@ -11,14 +11,16 @@
 
 mod action;
 pub mod builtin;
+pub mod documents;
 
 pub use action::Action;
+pub use documents::Level;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::domain::{ChannelId, RoleId, SessionId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, DocumentId, RoleId, SessionId, UserId, WorkspaceId};
 use crate::store::{self, Conn, StoreError};
 
 /// Who is acting.
@@ -136,6 +138,9 @@ pub enum Resource {
     /// A channel: visible to its members, and (if public) to workspace members who may
     /// browse channels. System roles grant nothing here: private conversations stay private.
     Channel(ChannelId),
+    /// A document: visible to workspace members with an access level on it (see
+    /// [`documents`]). System roles grant nothing here.
+    Document(DocumentId),
 }
 
 /// Why an action was refused.
@@ -186,6 +191,9 @@ async fn decide(
     if let Resource::Channel(channel) = resource {
         return decide_channel(conn, user_id, action, channel).await;
     }
+    if let Resource::Document(document) = resource {
+        return decide_document(conn, user_id, action, document).await;
+    }
     let system = system_permissions(conn, user_id).await?;
     if system.contains(&action) {
         return Ok(());
@@ -194,7 +202,7 @@ async fn decide(
         Resource::System => Err(AuthzError::Forbidden(action)),
         Resource::Account(owner) if owner == user_id && action.self_service() => Ok(()),
         Resource::Account(_) => Err(AuthzError::Hidden),
-        Resource::Channel(_) => Err(AuthzError::Hidden),
+        Resource::Channel(_) | Resource::Document(_) => Err(AuthzError::Hidden),
         Resource::Workspace(workspace_id) => {
             let Some(role_id) = store::workspaces::member_role(conn, workspace_id, user_id).await?
             else {
@@ -243,6 +251,37 @@ async fn decide_channel(
     } else {
         Err(AuthzError::Forbidden(action))
     }
+}
+
+async fn decide_document(
+    conn: &mut Conn<'_>,
+    user_id: UserId,
+    action: Action,
+    document: DocumentId,
+) -> Result<(), AuthzError> {
+    match document_level(conn, user_id, document).await? {
+        None => Err(AuthzError::Hidden),
+        Some(level) => match Level::required_for(action) {
+            Some(needed) if level >= needed => Ok(()),
+            _ => Err(AuthzError::Forbidden(action)),
+        },
+    }
+}
+
+/// The access level `user_id` has on `document` now (`None`: they may not know it exists).
+pub async fn document_level(
+    conn: &mut Conn<'_>,
+    user_id: UserId,
+    document: DocumentId,
+) -> Result<Option<Level>, StoreError> {
+    let Some(facts) = store::documents::access(conn, document, user_id).await? else {
+        return Ok(None);
+    };
+    let Some(role) = facts.workspace_role else {
+        return Ok(None);
+    };
+    let granted = role_permissions(conn, role).await?;
+    Ok(documents::level(&facts, user_id, &granted))
 }
 
 async fn system_permissions(

@@ -7,6 +7,7 @@ mod accounts;
 mod bad_input;
 mod chat;
 mod cli;
+mod docs;
 mod durability;
 mod hub;
 mod keys;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod chat;
+pub mod docs;
 pub mod health;
 pub mod invitations;
 pub mod setup;

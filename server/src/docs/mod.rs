@@ -1,0 +1,776 @@
+//! Documents co-edited in real time over the standard Yjs sync protocol.
+//!
+//! `DocService` is the REST side: create, list, rename, move, share, delete, versions and
+//! export, each authorized through `rbac` (`Resource::Document`) and audited. `room` holds
+//! the live documents (one task per open document, updates stored encrypted before anyone
+//! receives them); `sync` serves a stock `y-websocket` client's connection; `content` reads
+//! exports out of Yjs state and writes versions back. Document content is plaintext only in
+//! memory: titles, update batches, snapshots and versions are encrypted under the
+//! workspace's key, bound to their row and column.
+
+mod content;
+pub mod room;
+pub mod sync;
+mod views;
+
+pub use content::Format;
+pub use room::{Limits, Rooms};
+pub use views::{DocumentView, GrantView, VersionView};
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::audit::{Auditor, Event, Outcome};
+use crate::crypto::{Aad, Keyring, Scope};
+use crate::domain::{ChannelId, DocumentId, RoleId, UserId, VersionId, WorkspaceId};
+use crate::error::Error;
+use crate::events::DomainEvent;
+use crate::rbac::{self, Action, Actor, Level, Resource};
+use crate::store::documents::{self, DocumentRecord, VersionRecord};
+use crate::store::{channels, roles, workspaces as ws_store, Conn, Store, Tx};
+
+/// Longest title or version name, in characters.
+const MAX_NAME: usize = 200;
+
+/// Who a grant is for.
+#[derive(Clone, Copy, Debug)]
+pub enum Principal {
+    /// One person.
+    User(UserId),
+    /// Everyone holding a workspace role.
+    Role(RoleId),
+}
+
+impl Principal {
+    fn parts(self) -> (&'static str, Uuid) {
+        match self {
+            Principal::User(u) => ("user", u.0),
+            Principal::Role(r) => ("role", r.0),
+        }
+    }
+}
+
+/// Changes to a document's details; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct Changes {
+    /// New title.
+    pub title: Option<String>,
+    /// New linked channel (`Some(None)` unlinks).
+    pub channel: Option<Option<ChannelId>>,
+    /// New general access (`none`, `view`, `comment`, `edit`).
+    pub general_access: Option<String>,
+}
+
+/// Document operations; cheap to clone.
+#[derive(Clone)]
+pub struct DocService {
+    store: Store,
+    keyring: Keyring,
+    auditor: Auditor,
+    rooms: Rooms,
+    limits: Limits,
+}
+
+fn name(field: &'static str, value: &str) -> Result<String, Error> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > MAX_NAME || value.chars().any(char::is_control) {
+        return Err(crate::domain::ParseError {
+            field,
+            message: format!("must be 1 to {MAX_NAME} characters without control characters"),
+        }
+        .into());
+    }
+    Ok(value.to_owned())
+}
+
+fn general_access(value: &str) -> Result<String, Error> {
+    match value {
+        "none" | "view" | "comment" | "edit" => Ok(value.to_owned()),
+        _ => Err(crate::domain::ParseError {
+            field: "general_access",
+            message: "must be none, view, comment or edit".into(),
+        }
+        .into()),
+    }
+}
+
+fn user_of(actor: &Actor) -> Result<UserId, Error> {
+    actor
+        .user_id()
+        .ok_or_else(|| Error::refused("user_required", "only people use documents"))
+}
+
+fn title_aad(id: &str) -> Aad<'_> {
+    Aad {
+        table: "documents",
+        row: id,
+        column: "title",
+    }
+}
+
+impl DocService {
+    /// The service over `store`, with the live documents in `rooms`.
+    pub fn new(store: Store, auditor: Auditor, rooms: Rooms, limits: Limits) -> DocService {
+        DocService {
+            store,
+            keyring: auditor.keyring().clone(),
+            auditor,
+            rooms,
+            limits,
+        }
+    }
+
+    /// The live documents.
+    pub fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+
+    /// Size limits and housekeeping settings.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    async fn view(
+        &self,
+        conn: &mut Conn<'_>,
+        d: DocumentRecord,
+        level: Level,
+    ) -> Result<DocumentView, Error> {
+        let id = d.id.to_string();
+        let title = self
+            .keyring
+            .decrypt_text(
+                conn,
+                &Scope::Workspace(d.workspace_id),
+                title_aad(&id),
+                &d.title,
+            )
+            .await?;
+        Ok(DocumentView {
+            id: d.id,
+            workspace_id: d.workspace_id,
+            channel_id: d.channel_id,
+            title,
+            general_access: d.general_access,
+            created_by: d.created_by,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            my_access: level,
+        })
+    }
+
+    async fn check_channel(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+    ) -> Result<(), Error> {
+        self.auditor
+            .authorize(tx, actor, Action::ReadChannels, Resource::Channel(channel))
+            .await?;
+        let record = channels::by_id(&mut tx.conn(), channel)
+            .await?
+            .ok_or(Error::NotFound("channel"))?;
+        if record.workspace_id != workspace {
+            return Err(Error::refused(
+                "channel_elsewhere",
+                "the channel belongs to another workspace",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a document in `workspace`, optionally linked to `channel`.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        title: &str,
+        channel: Option<ChannelId>,
+        access: Option<&str>,
+    ) -> Result<DocumentView, Error> {
+        let title = name("title", title)?;
+        let access = general_access(access.unwrap_or("none"))?;
+        let actor = actor.clone();
+        let this = self.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.auditor
+                        .authorize(
+                            tx,
+                            &actor,
+                            Action::CreateDocuments,
+                            Resource::Workspace(workspace),
+                        )
+                        .await?;
+                    let user = user_of(&actor)?;
+                    if let Some(c) = channel {
+                        this.check_channel(tx, &actor, workspace, c).await?;
+                    }
+                    let id = DocumentId::generate();
+                    let sealed = this
+                        .keyring
+                        .encrypt(
+                            tx,
+                            &Scope::Workspace(workspace),
+                            title_aad(&id.to_string()),
+                            title.as_bytes(),
+                        )
+                        .await?;
+                    let now = Utc::now();
+                    let record = DocumentRecord {
+                        id,
+                        workspace_id: workspace,
+                        channel_id: channel,
+                        title: sealed,
+                        general_access: access,
+                        created_by: user,
+                        created_at: now,
+                        updated_at: now,
+                        last_seq: 0,
+                    };
+                    documents::insert(&mut tx.conn(), &record).await?;
+                    tx.emit(DomainEvent::DocumentChanged {
+                        workspace_id: workspace,
+                        document_id: id,
+                        what: "created",
+                    });
+                    let event = Event::by(&actor, "document.created", Outcome::Allowed)
+                        .target("document", id)
+                        .workspace(workspace);
+                    this.auditor.record(tx, event).await?;
+                    this.view(&mut tx.conn(), record, Level::Manage).await
+                })
+            })
+            .await
+    }
+
+    /// The documents of `workspace` the actor can see, newest first.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<DocumentView>, Error> {
+        let mut reader = self.store.reader().await?;
+        let mut conn = reader.conn();
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn,
+                actor,
+                Action::ReadWorkspace,
+                Resource::Workspace(workspace),
+            )
+            .await?;
+        let user = user_of(actor)?;
+        let Some(role) = ws_store::member_role(&mut conn, workspace, user).await? else {
+            return Ok(Vec::new());
+        };
+        let granted = rbac::role_permissions(&mut conn, role).await?;
+        let mut out = Vec::new();
+        for (record, facts) in documents::list_with_access(&mut conn, workspace, user).await? {
+            if let Some(level) = rbac::documents::level(&facts, user, &granted) {
+                out.push(self.view(&mut conn, record, level).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Authorizes `action` on `doc` for a read, returning the document and the actor's level.
+    async fn readable(
+        &self,
+        conn: &mut Conn<'_>,
+        actor: &Actor,
+        doc: DocumentId,
+        action: Action,
+    ) -> Result<(DocumentRecord, Level), Error> {
+        self.auditor
+            .authorize_read(&self.store, conn, actor, action, Resource::Document(doc))
+            .await?;
+        let user = user_of(actor)?;
+        let level = rbac::document_level(conn, user, doc)
+            .await?
+            .ok_or(Error::NotFound("document"))?;
+        let record = documents::by_id(conn, doc)
+            .await?
+            .ok_or(Error::NotFound("document"))?;
+        Ok((record, level))
+    }
+
+    /// One document.
+    pub async fn get(&self, actor: &Actor, doc: DocumentId) -> Result<DocumentView, Error> {
+        let mut reader = self.store.reader().await?;
+        let mut conn = reader.conn();
+        let (record, level) = self
+            .readable(&mut conn, actor, doc, Action::ViewDocument)
+            .await?;
+        self.view(&mut conn, record, level).await
+    }
+
+    /// Checks a connection may open `doc` and records the opening; returns the access level.
+    pub async fn open(&self, actor: &Actor, doc: DocumentId) -> Result<Level, Error> {
+        let (record, level) = {
+            let mut reader = self.store.reader().await?;
+            let mut conn = reader.conn();
+            self.readable(&mut conn, actor, doc, Action::ViewDocument)
+                .await?
+        };
+        let event = Event::by(actor, "document.opened", Outcome::Allowed)
+            .target("document", doc)
+            .workspace(record.workspace_id)
+            .details(serde_json::json!({ "access": level.as_str() }));
+        self.auditor.record_alone(&self.store, event).await?;
+        Ok(level)
+    }
+
+    /// Renames, moves or changes the general access of a document.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        doc: DocumentId,
+        changes: Changes,
+    ) -> Result<DocumentView, Error> {
+        let title = changes
+            .title
+            .as_deref()
+            .map(|t| name("title", t))
+            .transpose()?;
+        let access = changes
+            .general_access
+            .as_deref()
+            .map(general_access)
+            .transpose()?;
+        let channel = changes.channel;
+        let actor = actor.clone();
+        let this = self.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.auditor
+                        .authorize(tx, &actor, Action::ManageDocument, Resource::Document(doc))
+                        .await?;
+                    let mut record = documents::by_id(&mut tx.conn(), doc)
+                        .await?
+                        .ok_or(Error::NotFound("document"))?;
+                    let mut what = Vec::new();
+                    if let Some(t) = title {
+                        record.title = this
+                            .keyring
+                            .encrypt(
+                                tx,
+                                &Scope::Workspace(record.workspace_id),
+                                title_aad(&doc.to_string()),
+                                t.as_bytes(),
+                            )
+                            .await?;
+                        what.push("renamed");
+                    }
+                    if let Some(c) = channel {
+                        if let Some(c) = c {
+                            this.check_channel(tx, &actor, record.workspace_id, c)
+                                .await?;
+                        }
+                        record.channel_id = c;
+                        what.push("moved");
+                    }
+                    if let Some(a) = access {
+                        record.general_access = a;
+                        what.push("access");
+                    }
+                    record.updated_at = Utc::now();
+                    documents::update_details(&mut tx.conn(), &record).await?;
+                    for w in &what {
+                        tx.emit(DomainEvent::DocumentChanged {
+                            workspace_id: record.workspace_id,
+                            document_id: doc,
+                            what: w,
+                        });
+                    }
+                    let event = Event::by(&actor, "document.updated", Outcome::Allowed)
+                        .target("document", doc)
+                        .workspace(record.workspace_id)
+                        .details(serde_json::json!({
+                            "changed": what,
+                            "general_access": record.general_access,
+                            "channel_id": record.channel_id,
+                        }));
+                    this.auditor.record(tx, event).await?;
+                    this.view(&mut tx.conn(), record, Level::Manage).await
+                })
+            })
+            .await
+    }
+
+    /// Deletes a document with its content and versions; open connections are closed.
+    pub async fn delete(&self, actor: &Actor, doc: DocumentId) -> Result<(), Error> {
+        let actor = actor.clone();
+        let this = self.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.auditor
+                        .authorize(tx, &actor, Action::ManageDocument, Resource::Document(doc))
+                        .await?;
+                    let record = documents::by_id(&mut tx.conn(), doc)
+                        .await?
+                        .ok_or(Error::NotFound("document"))?;
+                    documents::delete(&mut tx.conn(), doc).await?;
+                    tx.emit(DomainEvent::DocumentChanged {
+                        workspace_id: record.workspace_id,
+                        document_id: doc,
+                        what: "deleted",
+                    });
+                    let event = Event::by(&actor, "document.deleted", Outcome::Allowed)
+                        .target("document", doc)
+                        .workspace(record.workspace_id);
+                    this.auditor.record(tx, event).await
+                })
+            })
+            .await
+    }
+
+    /// Who has been granted access.
+    pub async fn grants(&self, actor: &Actor, doc: DocumentId) -> Result<Vec<GrantView>, Error> {
+        let mut reader = self.store.reader().await?;
+        let mut conn = reader.conn();
+        self.readable(&mut conn, actor, doc, Action::ViewDocument)
+            .await?;
+        Ok(documents::grants(&mut conn, doc)
+            .await?
+            .into_iter()
+            .filter_map(|g| {
+                Some(GrantView {
+                    level: Level::parse(&g.level)?,
+                    principal_kind: g.principal_kind,
+                    principal_id: g.principal_id,
+                    granted_by: g.granted_by,
+                    granted_at: g.granted_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Grants `level` to a member or a workspace role (replacing an earlier grant).
+    pub async fn grant(
+        &self,
+        actor: &Actor,
+        doc: DocumentId,
+        to: Principal,
+        level: Level,
+    ) -> Result<Vec<GrantView>, Error> {
+        let actor2 = actor.clone();
+        let this = self.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let actor = actor2;
+                    this.auditor
+                        .authorize(tx, &actor, Action::ManageDocument, Resource::Document(doc))
+                        .await?;
+                    let by = user_of(&actor)?;
+                    let record = documents::by_id(&mut tx.conn(), doc)
+                        .await?
+                        .ok_or(Error::NotFound("document"))?;
+                    match to {
+                        Principal::User(u) => {
+                            if ws_store::member_role(&mut tx.conn(), record.workspace_id, u)
+                                .await?
+                                .is_none()
+                            {
+                                return Err(Error::refused(
+                                    "not_a_member",
+                                    "documents can be shared only with members of their workspace",
+                                ));
+                            }
+                        }
+                        Principal::Role(r) => {
+                            let role = roles::by_id(&mut tx.conn(), r)
+                                .await?
+                                .ok_or(Error::NotFound("role"))?;
+                            let usable = role.scope == "workspace"
+                                && role.workspace_id.is_none_or(|w| w == record.workspace_id);
+                            if !usable {
+                                return Err(Error::NotFound("role"));
+                            }
+                        }
+                    }
+                    let (kind, id) = to.parts();
+                    documents::set_grant(
+                        &mut tx.conn(),
+                        doc,
+                        kind,
+                        id,
+                        level.as_str(),
+                        by,
+                        Utc::now(),
+                    )
+                    .await?;
+                    tx.emit(DomainEvent::DocumentChanged {
+                        workspace_id: record.workspace_id,
+                        document_id: doc,
+                        what: "access",
+                    });
+                    let event = Event::by(&actor, "document.shared", Outcome::Allowed)
+                        .target("document", doc)
+                        .workspace(record.workspace_id)
+                        .details(serde_json::json!({
+                            "principal_kind": kind,
+                            "principal_id": id,
+                            "level": level.as_str(),
+                        }));
+                    this.auditor.record(tx, event).await?;
+                    Ok::<(), Error>(())
+                })
+            })
+            .await?;
+        self.grants(actor, doc).await
+    }
+
+    /// Removes a grant.
+    pub async fn revoke(
+        &self,
+        actor: &Actor,
+        doc: DocumentId,
+        from: Principal,
+    ) -> Result<(), Error> {
+        let actor = actor.clone();
+        let this = self.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.auditor
+                        .authorize(tx, &actor, Action::ManageDocument, Resource::Document(doc))
+                        .await?;
+                    let record = documents::by_id(&mut tx.conn(), doc)
+                        .await?
+                        .ok_or(Error::NotFound("document"))?;
+                    let (kind, id) = from.parts();
+                    if !documents::remove_grant(&mut tx.conn(), doc, kind, id).await? {
+                        return Err(Error::NotFound("grant"));
+                    }
+                    tx.emit(DomainEvent::DocumentChanged {
+                        workspace_id: record.workspace_id,
+                        document_id: doc,
+                        what: "access",
+                    });
+                    let event = Event::by(&actor, "document.unshared", Outcome::Allowed)
+                        .target("document", doc)
+                        .workspace(record.workspace_id)
+                        .details(serde_json::json!({ "principal_kind": kind, "principal_id": id }));
+                    this.auditor.record(tx, event).await
+                })
+            })
+            .await
+    }
+
+    /// The document's content in `format`; recorded as an export.
+    pub async fn export(
+        &self,
+        actor: &Actor,
+        doc: DocumentId,
+        format: Format,
+        version: Option<VersionId>,
+    ) -> Result<(String, String), Error> {
+        let (record, state, version_name) = {
+            let mut reader = self.store.reader().await?;
+            let mut conn = reader.conn();
+            let (record, _) = self
+                .readable(&mut conn, actor, doc, Action::ViewDocument)
+                .await?;
+            match version {
+                Some(v) => {
+                    let (name, state) = self.version_state(&mut conn, &record, v).await?;
+                    (record, state, Some(name))
+                }
+                None => (record, Vec::new(), None),
+            }
+        };
+        let state = if version.is_some() {
+            state
+        } else {
+            self.rooms.state(doc).await?
+        };
+        let loaded = content::doc_from_state(&state).map_err(|e| Error::Internal(e.to_string()))?;
+        let body = content::Content::read(&loaded).export(format);
+        let event = Event::by(actor, "document.exported", Outcome::Allowed)
+            .target("document", doc)
+            .workspace(record.workspace_id)
+            .details(serde_json::json!({
+                "format": format.extension(),
+                "version_id": version,
+            }));
+        self.auditor.record_alone(&self.store, event).await?;
+        let id = record.id.to_string();
+        let mut conn_reader = self.store.reader().await?;
+        let title = self
+            .keyring
+            .decrypt_text(
+                &mut conn_reader.conn(),
+                &Scope::Workspace(record.workspace_id),
+                title_aad(&id),
+                &record.title,
+            )
+            .await?;
+        let base = match version_name {
+            Some(v) => format!("{title} ({v})"),
+            None => title,
+        };
+        Ok((body, base))
+    }
+
+    async fn version_state(
+        &self,
+        conn: &mut Conn<'_>,
+        record: &DocumentRecord,
+        v: VersionId,
+    ) -> Result<(String, Vec<u8>), Error> {
+        let version = documents::version(conn, record.id, v)
+            .await?
+            .ok_or(Error::NotFound("version"))?;
+        let scope = Scope::Workspace(record.workspace_id);
+        let row = version.id.to_string();
+        let name = self
+            .keyring
+            .decrypt_text(conn, &scope, version_aad(&row, "name"), &version.name)
+            .await?;
+        let state = self
+            .keyring
+            .decrypt(conn, &scope, version_aad(&row, "state"), &version.state)
+            .await?;
+        Ok((name, state.to_vec()))
+    }
+
+    /// The document's named versions, newest first.
+    pub async fn versions(
+        &self,
+        actor: &Actor,
+        doc: DocumentId,
+    ) -> Result<Vec<VersionView>, Error> {
+        let mut reader = self.store.reader().await?;
+        let mut conn = reader.conn();
+        let (record, _) = self
+            .readable(&mut conn, actor, doc, Action::ViewDocument)
+            .await?;
+        let scope = Scope::Workspace(record.workspace_id);
+        let mut out = Vec::new();
+        for v in documents::versions(&mut conn, doc).await? {
+            let row = v.id.to_string();
+            let name = self
+                .keyring
+                .decrypt_text(&mut conn, &scope, version_aad(&row, "name"), &v.name)
+                .await?;
+            out.push(VersionView {
+                id: v.id,
+                name,
+                created_by: v.created_by,
+                created_at: v.created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Saves the document's current content as a named version.
+    pub async fn create_version(
+        &self,
+        actor: &Actor,
+        doc: DocumentId,
+        version_name: &str,
+    ) -> Result<VersionView, Error> {
+        let version_name = name("name", version_name)?;
+        {
+            let mut reader = self.store.reader().await?;
+            self.readable(&mut reader.conn(), actor, doc, Action::EditDocument)
+                .await?;
+        }
+        let state = self.rooms.state(doc).await?;
+        let actor = actor.clone();
+        let this = self.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.auditor
+                        .authorize(tx, &actor, Action::EditDocument, Resource::Document(doc))
+                        .await?;
+                    let by = user_of(&actor)?;
+                    let record = documents::by_id(&mut tx.conn(), doc)
+                        .await?
+                        .ok_or(Error::NotFound("document"))?;
+                    let id = VersionId::generate();
+                    let row = id.to_string();
+                    let scope = Scope::Workspace(record.workspace_id);
+                    let sealed_name = this
+                        .keyring
+                        .encrypt(
+                            tx,
+                            &scope,
+                            version_aad(&row, "name"),
+                            version_name.as_bytes(),
+                        )
+                        .await?;
+                    let sealed_state = this
+                        .keyring
+                        .encrypt(tx, &scope, version_aad(&row, "state"), &state)
+                        .await?;
+                    let now = Utc::now();
+                    documents::insert_version(
+                        &mut tx.conn(),
+                        &VersionRecord {
+                            id,
+                            document_id: doc,
+                            name: sealed_name,
+                            state: sealed_state,
+                            created_by: by,
+                            created_at: now,
+                        },
+                    )
+                    .await?;
+                    let event = Event::by(&actor, "document.version_created", Outcome::Allowed)
+                        .target("document", doc)
+                        .workspace(record.workspace_id)
+                        .details(serde_json::json!({ "version_id": id }));
+                    this.auditor.record(tx, event).await?;
+                    Ok(VersionView {
+                        id,
+                        name: version_name,
+                        created_by: by,
+                        created_at: now,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// Makes the document hold a version's content again, as a change everyone sees live.
+    pub async fn restore_version(
+        &self,
+        actor: &Actor,
+        doc: DocumentId,
+        version: VersionId,
+    ) -> Result<(), Error> {
+        let (record, state) = {
+            let mut reader = self.store.reader().await?;
+            let mut conn = reader.conn();
+            let (record, _) = self
+                .readable(&mut conn, actor, doc, Action::EditDocument)
+                .await?;
+            let (_, state) = self.version_state(&mut conn, &record, version).await?;
+            (record, state)
+        };
+        let event = Event::by(actor, "document.version_restored", Outcome::Allowed)
+            .target("document", doc)
+            .workspace(record.workspace_id)
+            .details(serde_json::json!({ "version_id": version }));
+        self.rooms.restore(doc, state, event).await?;
+        Ok(())
+    }
+}
+
+fn version_aad<'a>(row: &'a str, column: &'a str) -> Aad<'a> {
+    Aad {
+        table: "document_versions",
+        row,
+        column,
+    }
+}

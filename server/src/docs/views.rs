@@ -1,0 +1,59 @@
+//! What the API shows of documents, their grants and versions.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{ChannelId, DocumentId, UserId, VersionId, WorkspaceId};
+use crate::rbac::Level;
+
+/// A document as someone with access sees it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DocumentView {
+    /// Its id (the Yjs room name).
+    pub id: DocumentId,
+    /// Workspace.
+    pub workspace_id: WorkspaceId,
+    /// The channel it is linked to, if any.
+    pub channel_id: Option<ChannelId>,
+    /// Title.
+    pub title: String,
+    /// What every workspace member gets: `none`, `view`, `comment` or `edit`.
+    pub general_access: String,
+    /// Creator.
+    pub created_by: UserId,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its details or content last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The caller's access level.
+    pub my_access: Level,
+}
+
+/// An access grant.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct GrantView {
+    /// `user` or `role`.
+    pub principal_kind: String,
+    /// The user's or role's id.
+    pub principal_id: Uuid,
+    /// Level granted.
+    pub level: Level,
+    /// Who granted it.
+    pub granted_by: UserId,
+    /// When.
+    pub granted_at: DateTime<Utc>,
+}
+
+/// A named version.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionView {
+    /// Its id.
+    pub id: VersionId,
+    /// Name.
+    pub name: String,
+    /// Who made it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}

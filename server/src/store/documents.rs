@@ -1,0 +1,433 @@
+//! Documents: their details, access grants, encrypted update log, snapshots and versions.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{on, Conn, StoreError};
+use crate::domain::{ChannelId, DocumentId, RoleId, UserId, VersionId, WorkspaceId};
+
+/// A document as stored (its title encrypted).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DocumentRecord {
+    /// Its id.
+    pub id: DocumentId,
+    /// The workspace it belongs to.
+    pub workspace_id: WorkspaceId,
+    /// The channel it is linked to, if any.
+    pub channel_id: Option<ChannelId>,
+    /// Encrypted title.
+    pub title: Vec<u8>,
+    /// What every workspace member gets: `none`, `view`, `comment` or `edit`.
+    pub general_access: String,
+    /// Who created it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When its details or content last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Sequence number of the newest stored update batch.
+    pub last_seq: i64,
+}
+
+/// What deciding one user's access to a document needs.
+#[derive(Clone, Debug)]
+pub struct AccessFacts {
+    /// The user's role in the document's workspace, if a member.
+    pub workspace_role: Option<RoleId>,
+    /// The document's creator.
+    pub created_by: UserId,
+    /// The document's general access.
+    pub general_access: String,
+    /// The linked channel's kind, if linked.
+    pub channel_kind: Option<String>,
+    /// Whether the user is in the linked channel.
+    pub channel_member: bool,
+    /// The level granted to the user, if any.
+    pub user_grant: Option<String>,
+    /// The level granted to the user's workspace role, if any.
+    pub role_grant: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FactsRow {
+    #[sqlx(flatten)]
+    document: DocumentRecord,
+    role_id: Option<RoleId>,
+    channel_kind: Option<String>,
+    channel_member: bool,
+    user_grant: Option<String>,
+    role_grant: Option<String>,
+}
+
+impl FactsRow {
+    fn split(self) -> (DocumentRecord, AccessFacts) {
+        let facts = AccessFacts {
+            workspace_role: self.role_id,
+            created_by: self.document.created_by,
+            general_access: self.document.general_access.clone(),
+            channel_kind: self.channel_kind,
+            channel_member: self.channel_member,
+            user_grant: self.user_grant,
+            role_grant: self.role_grant,
+        };
+        (self.document, facts)
+    }
+}
+
+/// An access grant on a document.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct GrantRecord {
+    /// `user` or `role`.
+    pub principal_kind: String,
+    /// The user's or role's id.
+    pub principal_id: Uuid,
+    /// `view`, `comment`, `edit` or `manage`.
+    pub level: String,
+    /// Who granted it.
+    pub granted_by: UserId,
+    /// When.
+    pub granted_at: DateTime<Utc>,
+}
+
+/// One stored batch of updates (encrypted).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UpdateRecord {
+    /// Its sequence number within the document.
+    pub seq: i64,
+    /// The encrypted Yjs update.
+    pub body: Vec<u8>,
+}
+
+/// The compacted state of a document up to an update (encrypted).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SnapshotRecord {
+    /// Every update up to this sequence number is merged in.
+    pub upto_seq: i64,
+    /// The encrypted Yjs state.
+    pub state: Vec<u8>,
+}
+
+/// A named version (encrypted name and state).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct VersionRecord {
+    /// Its id.
+    pub id: VersionId,
+    /// The document.
+    pub document_id: DocumentId,
+    /// Encrypted name.
+    pub name: Vec<u8>,
+    /// Encrypted Yjs state.
+    pub state: Vec<u8>,
+    /// Who made it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "d.id, d.workspace_id, d.channel_id, d.title, d.general_access, d.created_by, \
+                       d.created_at, d.updated_at, d.last_seq";
+
+const FACTS: &str = "m.role_id, c.kind AS channel_kind, (cm.user_id IS NOT NULL) AS channel_member, \
+                     gu.level AS user_grant, gr.level AS role_grant FROM documents d \
+     LEFT JOIN memberships m ON m.workspace_id = d.workspace_id AND m.user_id = $2 \
+     LEFT JOIN channels c ON c.id = d.channel_id \
+     LEFT JOIN channel_members cm ON cm.channel_id = d.channel_id AND cm.user_id = $2 \
+     LEFT JOIN document_access gu ON gu.document_id = d.id AND gu.principal_kind = 'user' AND gu.principal_id = $2 \
+     LEFT JOIN document_access gr ON gr.document_id = d.id AND gr.principal_kind = 'role' AND gr.principal_id = m.role_id";
+
+/// Creates a document.
+pub async fn insert(conn: &mut Conn<'_>, d: &DocumentRecord) -> Result<(), StoreError> {
+    let sql = "INSERT INTO documents (id, workspace_id, channel_id, title, general_access, created_by, created_at, updated_at, last_seq) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(d.id)
+        .bind(d.workspace_id)
+        .bind(d.channel_id)
+        .bind(&d.title)
+        .bind(&d.general_access)
+        .bind(d.created_by)
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The document with this id.
+pub async fn by_id(
+    conn: &mut Conn<'_>,
+    id: DocumentId,
+) -> Result<Option<DocumentRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM documents d WHERE d.id = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Access facts for `user` on `document`; `None` if there is no such document.
+pub async fn access(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+    user: UserId,
+) -> Result<Option<AccessFacts>, StoreError> {
+    let sql = format!("SELECT {COLUMNS}, {FACTS} WHERE d.id = $1");
+    let row: Option<FactsRow> = on!(conn, |c| sqlx::query_as(&sql)
+        .bind(document)
+        .bind(user)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.map(|r| r.split().1))
+}
+
+/// Every document of a workspace with `user`'s access facts, newest first.
+pub async fn list_with_access(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    user: UserId,
+) -> Result<Vec<(DocumentRecord, AccessFacts)>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS}, {FACTS} WHERE d.workspace_id = $1 ORDER BY d.created_at DESC, d.id"
+    );
+    let rows: Vec<FactsRow> = on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(user)
+        .fetch_all(c)
+        .await)?;
+    Ok(rows.into_iter().map(FactsRow::split).collect())
+}
+
+/// Stores changed details (title, linked channel, general access).
+pub async fn update_details(conn: &mut Conn<'_>, d: &DocumentRecord) -> Result<(), StoreError> {
+    let sql = "UPDATE documents SET title = $2, channel_id = $3, general_access = $4, updated_at = $5 WHERE id = $1";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(d.id)
+        .bind(&d.title)
+        .bind(d.channel_id)
+        .bind(&d.general_access)
+        .bind(d.updated_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Deletes a document with its grants, updates, snapshot and versions.
+pub async fn delete(conn: &mut Conn<'_>, id: DocumentId) -> Result<bool, StoreError> {
+    for table in [
+        "document_access",
+        "document_updates",
+        "document_snapshots",
+        "document_versions",
+    ] {
+        let sql = format!("DELETE FROM {table} WHERE document_id = $1");
+        on!(conn, |c| sqlx::query(&sql)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    let n = on!(conn, |c| sqlx::query("DELETE FROM documents WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// Grants `level` to a user or role, replacing an earlier grant to them.
+pub async fn set_grant(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+    kind: &str,
+    principal: Uuid,
+    level: &str,
+    by: UserId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO document_access (document_id, principal_kind, principal_id, level, granted_by, granted_at) \
+               VALUES ($1, $2, $3, $4, $5, $6) \
+               ON CONFLICT (document_id, principal_kind, principal_id) \
+               DO UPDATE SET level = excluded.level, granted_by = excluded.granted_by, granted_at = excluded.granted_at";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(document)
+        .bind(kind)
+        .bind(principal)
+        .bind(level)
+        .bind(by)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Removes a grant; whether there was one.
+pub async fn remove_grant(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+    kind: &str,
+    principal: Uuid,
+) -> Result<bool, StoreError> {
+    let sql = "DELETE FROM document_access WHERE document_id = $1 AND principal_kind = $2 AND principal_id = $3";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(document)
+        .bind(kind)
+        .bind(principal)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// A document's grants.
+pub async fn grants(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+) -> Result<Vec<GrantRecord>, StoreError> {
+    let sql =
+        "SELECT principal_kind, principal_id, level, granted_by, granted_at FROM document_access \
+               WHERE document_id = $1 ORDER BY principal_kind, granted_at";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(document)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Takes the next update sequence number of a document (`None` if it no longer exists).
+pub async fn next_seq(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+    at: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let sql = "UPDATE documents SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 RETURNING last_seq";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(document)
+        .bind(at)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Appends an encrypted update batch.
+pub async fn append_update(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+    seq: i64,
+    body: &[u8],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql =
+        "INSERT INTO document_updates (document_id, seq, body, created_at) VALUES ($1, $2, $3, $4)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(document)
+        .bind(seq)
+        .bind(body)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A document's snapshot (if compacted) and the updates stored after it, in order.
+pub async fn load(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+) -> Result<(Option<SnapshotRecord>, Vec<UpdateRecord>), StoreError> {
+    let snapshot: Option<SnapshotRecord> = on!(conn, |c| sqlx::query_as(
+        "SELECT upto_seq, state FROM document_snapshots WHERE document_id = $1"
+    )
+    .bind(document)
+    .fetch_optional(c)
+    .await)?;
+    let after = snapshot.as_ref().map(|s| s.upto_seq).unwrap_or(0);
+    let updates =
+        on!(conn, |c| {
+            sqlx::query_as(
+        "SELECT seq, body FROM document_updates WHERE document_id = $1 AND seq > $2 ORDER BY seq"
+    )
+    .bind(document)
+    .bind(after)
+    .fetch_all(c)
+    .await
+        })?;
+    Ok((snapshot, updates))
+}
+
+/// Replaces the snapshot with one covering updates up to `upto_seq`, and drops those updates.
+pub async fn save_snapshot(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+    upto_seq: i64,
+    state: &[u8],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO document_snapshots (document_id, upto_seq, state, created_at) VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (document_id) DO UPDATE SET upto_seq = excluded.upto_seq, state = excluded.state, \
+               created_at = excluded.created_at";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(document)
+        .bind(upto_seq)
+        .bind(state)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    on!(conn, |c| sqlx::query(
+        "DELETE FROM document_updates WHERE document_id = $1 AND seq <= $2"
+    )
+    .bind(document)
+    .bind(upto_seq)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Stores a named version.
+pub async fn insert_version(conn: &mut Conn<'_>, v: &VersionRecord) -> Result<(), StoreError> {
+    let sql =
+        "INSERT INTO document_versions (id, document_id, name, state, created_by, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(v.id)
+        .bind(v.document_id)
+        .bind(&v.name)
+        .bind(&v.state)
+        .bind(v.created_by)
+        .bind(v.created_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A document's versions, newest first.
+pub async fn versions(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+) -> Result<Vec<VersionRecord>, StoreError> {
+    let sql = "SELECT id, document_id, name, state, created_by, created_at FROM document_versions \
+               WHERE document_id = $1 ORDER BY created_at DESC, id DESC";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(document)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// One version of a document.
+pub async fn version(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+    id: VersionId,
+) -> Result<Option<VersionRecord>, StoreError> {
+    let sql = "SELECT id, document_id, name, state, created_by, created_at FROM document_versions \
+               WHERE document_id = $1 AND id = $2";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(document)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}

@@ -1,0 +1,566 @@
+//! Documents over REST and the Yjs sync protocol, with a client built on yrs speaking the
+//! same y-protocols messages as the stock `y-websocket` client.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use yrs::sync::{Awareness, Message, MessageReader, SyncMessage};
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, GetString, ReadTxn, Text, Transact, Update};
+
+use crate::harness::{both_backends, spawn_app_with, Backend, Session, TestApp, PASSWORD, WAIT};
+
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A Yjs client: a local document kept in sync with the server's.
+pub struct YClient {
+    stream: Stream,
+    pub doc: Doc,
+    /// Messages the server refused this client's updates with (auth messages).
+    pub denied: Vec<String>,
+    /// Awareness updates received (raw JSON states by client id).
+    pub awareness: Vec<String>,
+    closed: Option<u16>,
+}
+
+pub fn ws_url(app: &TestApp, doc: &str, token: Option<&str>) -> String {
+    let port = app.base.rsplit(':').next().unwrap_or_default();
+    match token {
+        Some(t) => format!("ws://127.0.0.1:{port}/api/v1/yjs/{doc}?token={t}"),
+        None => format!("ws://127.0.0.1:{port}/api/v1/yjs/{doc}"),
+    }
+}
+
+impl YClient {
+    /// Connects and completes the initial sync (both directions).
+    pub async fn connect(app: &TestApp, doc: &str, token: &str) -> YClient {
+        let mut c = YClient::open(app, doc, Some(token)).await;
+        let sv = c.doc.transact().state_vector();
+        c.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
+        // The server's first message is its state vector; answer it, then wait for step 2.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut synced = false;
+        while !synced && tokio::time::Instant::now() < deadline {
+            for m in c.receive(WAIT).await {
+                if let Message::Sync(SyncMessage::SyncStep2(_)) = m {
+                    synced = true;
+                }
+            }
+            assert!(c.closed.is_none(), "closed with {:?}", c.closed);
+        }
+        assert!(synced, "no sync step 2 from the server");
+        c
+    }
+
+    /// Opens the socket without syncing.
+    pub async fn open(app: &TestApp, doc: &str, token: Option<&str>) -> YClient {
+        let (stream, _) = tokio_tungstenite::connect_async(ws_url(app, doc, token))
+            .await
+            .expect("websocket connects");
+        YClient {
+            stream,
+            doc: Doc::new(),
+            denied: Vec::new(),
+            awareness: Vec::new(),
+            closed: None,
+        }
+    }
+
+    pub async fn send(&mut self, m: Message) {
+        self.send_raw(m.encode_v1()).await;
+    }
+
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        let _ = self.stream.send(WsMessage::Binary(bytes.into())).await;
+    }
+
+    /// Applies what arrives within `wait` (at least one frame if any comes) and returns it.
+    async fn receive(&mut self, wait: Duration) -> Vec<Message> {
+        let mut out = Vec::new();
+        let Ok(Some(frame)) = tokio::time::timeout(wait, self.stream.next()).await else {
+            return out;
+        };
+        match frame {
+            Ok(WsMessage::Binary(bytes)) => {
+                let mut decoder = DecoderV1::from(bytes.as_ref());
+                let messages: Vec<Message> = MessageReader::new(&mut decoder)
+                    .map(|m| m.expect("server sent valid y-protocols"))
+                    .collect();
+                for m in messages {
+                    self.handle(&m).await;
+                    out.push(m);
+                }
+            }
+            Ok(WsMessage::Close(frame)) => {
+                self.closed = Some(frame.map(|f| f.code.into()).unwrap_or(1005));
+            }
+            Ok(_) => {}
+            Err(_) => self.closed = Some(1006),
+        }
+        out
+    }
+
+    async fn handle(&mut self, m: &Message) {
+        match m {
+            Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                let diff = self.doc.transact().encode_state_as_update_v1(sv);
+                self.send(Message::Sync(SyncMessage::SyncStep2(diff))).await;
+            }
+            Message::Sync(SyncMessage::SyncStep2(u)) | Message::Sync(SyncMessage::Update(u)) => {
+                let update = Update::decode_v1(u).expect("valid update");
+                self.doc
+                    .transact_mut()
+                    .apply_update(update)
+                    .expect("applies");
+            }
+            Message::Auth(Some(reason)) => self.denied.push(reason.clone()),
+            Message::Awareness(update) => {
+                for (_, entry) in update.clients.iter() {
+                    self.awareness.push(entry.json.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let t = self.doc.get_or_insert_text("content");
+        let txn = self.doc.transact();
+        t.get_string(&txn)
+    }
+
+    /// Inserts `s` at `index` of the shared text and sends the update.
+    pub async fn insert(&mut self, index: u32, s: &str) {
+        let t = self.doc.get_or_insert_text("content");
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            t.insert(&mut txn, index, s);
+            txn.encode_update_v1()
+        };
+        self.send(Message::Sync(SyncMessage::Update(update))).await;
+    }
+
+    /// Receives until the text is `expected`.
+    pub async fn wait_text(&mut self, expected: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.text() != expected {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "text is {:?}, expected {:?}",
+                self.text(),
+                expected
+            );
+            self.receive(Duration::from_millis(200)).await;
+            assert!(self.closed.is_none(), "closed with {:?}", self.closed);
+        }
+    }
+
+    /// Receives for `wait`, then says whether the text is still `expected`.
+    pub async fn settle(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < deadline && self.closed.is_none() {
+            self.receive(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn closed_with(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.closed.is_none() && tokio::time::Instant::now() < deadline {
+            self.receive(Duration::from_millis(200)).await;
+        }
+        self.closed
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+pub struct Team {
+    pub admin: Session,
+    pub ann: Session,
+    pub bo: Session,
+    pub ws: String,
+}
+
+pub async fn team(app: &TestApp) -> Team {
+    let admin = app.bootstrap_admin().await;
+    app.create_user(&admin, "ann@example.org", "Ann").await;
+    app.create_user(&admin, "bo@example.org", "Bo").await;
+    let ann = app.login("ann@example.org", PASSWORD).await;
+    let bo = app.login("bo@example.org", PASSWORD).await;
+    let ws = app.create_workspace(&admin, "Clinic").await;
+    app.add_member(&admin, &ws, &ann, "member").await;
+    app.add_member(&admin, &ws, &bo, "member").await;
+    Team { admin, ann, bo, ws }
+}
+
+pub async fn create_doc(app: &TestApp, who: &Session, ws: &str, title: &str) -> String {
+    let r = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/documents"),
+            Some(&who.access),
+            json!({ "title": title }),
+        )
+        .await;
+    r.expect(201)["id"].as_str().expect("id").to_owned()
+}
+
+pub async fn share(app: &TestApp, by: &Session, doc: &str, user: &Session, level: &str) {
+    app.put(
+        &format!("/api/v1/documents/{doc}/access"),
+        &by.access,
+        json!({ "user_id": user.user_id, "level": level }),
+    )
+    .await
+    .expect(200);
+}
+
+async fn patch(app: &TestApp, path: &str, token: &str, body: Value) -> crate::harness::Reply {
+    app.call(Method::PATCH, path, Some(token), Some(body)).await
+}
+
+async fn export(app: &TestApp, token: &str, path: &str) -> (u16, String, String) {
+    let resp = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("export");
+    let status = resp.status().as_u16();
+    let disposition = resp
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, disposition, resp.text().await.unwrap_or_default())
+}
+
+async fn audit_actions(app: &TestApp, admin: &Session) -> Vec<String> {
+    let r = app
+        .get("/api/v1/audit/events?limit=500", &admin.access)
+        .await;
+    r.expect(200)["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect()
+}
+
+both_backends! {
+    async fn documents_are_created_listed_shared_and_deleted(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Release plan").await;
+
+        // Bo is in the workspace but has no access yet: he cannot see it at all.
+        let bo_list = app.get(&format!("/api/v1/workspaces/{}/documents", t.ws), &t.bo.access).await;
+        assert_eq!(bo_list.expect(200).as_array().unwrap().len(), 0);
+        app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await.expect_error(404, "not_found");
+
+        share(&app, &t.ann, &doc, &t.bo, "view").await;
+        let seen = app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await;
+        assert_eq!(seen.expect(200)["title"], "Release plan");
+        assert_eq!(seen.expect(200)["my_access"], "view");
+        // A viewer may not rename.
+        patch(&app, &format!("/api/v1/documents/{doc}"), &t.bo.access, json!({"title": "x"}))
+            .await
+            .expect_error(403, "forbidden");
+
+        let renamed = patch(&app, &format!("/api/v1/documents/{doc}"), &t.ann.access,
+            json!({"title": "Release plan v2", "general_access": "edit"})).await;
+        assert_eq!(renamed.expect(200)["title"], "Release plan v2");
+        let grants = app.get(&format!("/api/v1/documents/{doc}/access"), &t.bo.access).await;
+        assert_eq!(grants.expect(200)[0]["level"], "view");
+        // General access `edit` raises Bo above his grant.
+        let seen = app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await;
+        assert_eq!(seen.expect(200)["my_access"], "edit");
+
+        // Bad input gets clear errors.
+        app.post(&format!("/api/v1/workspaces/{}/documents", t.ws), Some(&t.ann.access), json!({"title": "  "}))
+            .await
+            .expect_error(422, "validation_failed");
+        patch(&app, &format!("/api/v1/documents/{doc}"), &t.ann.access, json!({"general_access": "owner"}))
+            .await
+            .expect_error(422, "validation_failed");
+        app.put(&format!("/api/v1/documents/{doc}/access"), &t.ann.access,
+            json!({"user_id": t.bo.user_id, "role_id": t.bo.user_id, "level": "view"}))
+            .await
+            .expect_error(422, "validation_failed");
+        let (status, _, _) = export(&app, &t.ann.access, &format!("/api/v1/documents/{doc}/export?format=docx")).await;
+        assert_eq!(status, 422);
+
+        // The admin is not a member of the document's audience unless granted: system roles
+        // grant nothing, but workspace admins administer documents.
+        let admin_view = app.get(&format!("/api/v1/documents/{doc}"), &t.admin.access).await;
+        assert_eq!(admin_view.expect(200)["my_access"], "manage");
+
+        app.delete(&format!("/api/v1/documents/{doc}/access/users/{}", t.bo.user_id), &t.ann.access)
+            .await
+            .expect(204);
+        patch(&app, &format!("/api/v1/documents/{doc}"), &t.ann.access, json!({"general_access": "none"}))
+            .await
+            .expect(200);
+        app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await.expect_error(404, "not_found");
+
+        app.delete(&format!("/api/v1/documents/{doc}"), &t.ann.access).await.expect(204);
+        app.get(&format!("/api/v1/documents/{doc}"), &t.ann.access).await.expect_error(404, "not_found");
+        let actions = audit_actions(&app, &t.admin).await;
+        for a in ["document.created", "document.updated", "document.shared", "document.unshared", "document.deleted"] {
+            assert!(actions.iter().any(|x| x == a), "{a} not audited: {actions:?}");
+        }
+    }
+
+    async fn channel_linked_documents_follow_channel_membership(app) {
+        let t = team(&app).await;
+        let channel = app
+            .post(&format!("/api/v1/workspaces/{}/channels", t.ws), Some(&t.ann.access),
+                json!({"name": "ops", "visibility": "private"}))
+            .await
+            .expect(201)["id"].as_str().unwrap().to_owned();
+        let doc = app
+            .post(&format!("/api/v1/workspaces/{}/documents", t.ws), Some(&t.ann.access),
+                json!({"title": "Runbook", "channel_id": channel}))
+            .await
+            .expect(201)["id"].as_str().unwrap().to_owned();
+        app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await.expect_error(404, "not_found");
+        app.post(&format!("/api/v1/channels/{channel}/members"), Some(&t.ann.access), json!({"user_id": t.bo.user_id}))
+            .await
+            .expect(200);
+        let seen = app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await;
+        assert_eq!(seen.expect(200)["my_access"], "edit");
+        // Unlinking (moving out of the channel) takes the access away again.
+        patch(&app, &format!("/api/v1/documents/{doc}"), &t.ann.access, json!({"channel_id": null}))
+            .await
+            .expect(200);
+        app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await.expect_error(404, "not_found");
+    }
+
+    async fn two_clients_converge_and_content_survives_a_restart(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Notes").await;
+        share(&app, &t.ann, &doc, &t.bo, "edit").await;
+        let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+        let mut b = YClient::connect(&app, &doc, &t.bo.access).await;
+        a.insert(0, "Hello").await;
+        b.wait_text("Hello").await;
+        b.insert(5, " world").await;
+        a.wait_text("Hello world").await;
+        // Concurrent edits at both ends converge.
+        a.insert(0, ">> ").await;
+        b.insert(11, "!").await;
+        a.wait_text(">> Hello world!").await;
+        b.wait_text(">> Hello world!").await;
+        a.close().await;
+        b.close().await;
+
+        let (status, disposition, body) =
+            export(&app, &t.ann.access, &format!("/api/v1/documents/{doc}/export?format=text")).await;
+        assert_eq!((status, body.as_str()), (200, ">> Hello world!"));
+        assert!(disposition.starts_with("attachment;"), "{disposition}");
+
+        let app = app.restart().await;
+        let mut c = YClient::connect(&app, &doc, &t.bo.access).await;
+        c.wait_text(">> Hello world!").await;
+        let actions = audit_actions(&app, &t.admin).await;
+        assert!(actions.iter().filter(|a| *a == "document.opened").count() >= 3);
+        assert!(actions.iter().any(|a| a == "document.exported"));
+    }
+
+    async fn refusals_close_with_their_codes(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Private").await;
+        let mut none = YClient::open(&app, &doc, None).await;
+        assert_eq!(none.closed_with().await, Some(4401));
+        let mut bad = YClient::open(&app, &doc, Some("not-a-token")).await;
+        assert_eq!(bad.closed_with().await, Some(4401));
+        let mut outsider = YClient::open(&app, &doc, Some(&t.bo.access)).await;
+        assert_eq!(outsider.closed_with().await, Some(4403));
+        let mut missing = YClient::open(&app, "01939e4e-0000-7000-8000-00000000dead", Some(&t.ann.access)).await;
+        assert_eq!(missing.closed_with().await, Some(4403));
+
+        // A malformed update closes that connection and leaves the document intact.
+        let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+        a.insert(0, "safe").await;
+        let mut evil = YClient::connect(&app, &doc, &t.ann.access).await;
+        evil.wait_text("safe").await;
+        evil.send(Message::Sync(SyncMessage::Update(vec![1, 2, 3, 250, 255, 255, 255, 7]))).await;
+        assert_eq!(evil.closed_with().await, Some(4400));
+        let mut garbage = YClient::connect(&app, &doc, &t.ann.access).await;
+        garbage.send_raw(vec![0, 9, 9, 9]).await;
+        assert_eq!(garbage.closed_with().await, Some(4400));
+        a.insert(4, "!").await;
+        let mut check = YClient::connect(&app, &doc, &t.ann.access).await;
+        check.wait_text("safe!").await;
+
+        // Revoking access closes the connection at once.
+        share(&app, &t.ann, &doc, &t.bo, "edit").await;
+        let mut bo = YClient::connect(&app, &doc, &t.bo.access).await;
+        bo.wait_text("safe!").await;
+        app.delete(&format!("/api/v1/documents/{doc}/access/users/{}", t.bo.user_id), &t.ann.access)
+            .await
+            .expect(204);
+        assert_eq!(bo.closed_with().await, Some(4403));
+        // Signing out closes the connections of that session.
+        let mut again = YClient::connect(&app, &doc, &t.ann.access).await;
+        app.post("/api/v1/auth/logout", Some(&t.ann.access), json!({})).await;
+        assert_eq!(again.closed_with().await, Some(4401));
+    }
+
+    async fn view_only_users_receive_but_cannot_write(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Policy").await;
+        share(&app, &t.ann, &doc, &t.bo, "view").await;
+        let mut editor = YClient::connect(&app, &doc, &t.ann.access).await;
+        let mut viewer = YClient::connect(&app, &doc, &t.bo.access).await;
+        editor.insert(0, "v1").await;
+        viewer.wait_text("v1").await;
+        viewer.insert(0, "HACK ").await;
+        editor.settle(Duration::from_millis(700)).await;
+        assert_eq!(editor.text(), "v1");
+        assert!(viewer.denied.iter().any(|r| r.contains("permission-denied")), "{:?}", viewer.denied);
+        let mut fresh = YClient::connect(&app, &doc, &t.ann.access).await;
+        fresh.settle(Duration::from_millis(300)).await;
+        assert_eq!(fresh.text(), "v1");
+        // The viewer still follows the editor.
+        editor.insert(2, " and v2").await;
+        viewer.settle(Duration::from_millis(500)).await;
+        assert!(viewer.text().contains("v1 and v2"), "{}", viewer.text());
+    }
+
+    async fn awareness_reaches_other_connections_of_the_same_user(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Cursors").await;
+        let mut tab1 = YClient::connect(&app, &doc, &t.ann.access).await;
+        let mut tab2 = YClient::connect(&app, &doc, &t.ann.access).await;
+        let mut awareness = Awareness::new(Doc::new());
+        awareness.set_local_state(json!({"user": {"name": "Ann", "color": "#30bced"}})).unwrap();
+        tab1.send(Message::Awareness(awareness.update().unwrap())).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !tab2.awareness.iter().any(|s| s.contains("Ann")) {
+            assert!(tokio::time::Instant::now() < deadline, "awareness never arrived");
+            tab2.receive(Duration::from_millis(200)).await;
+        }
+        // A third connection joining later gets the current states at once.
+        let mut tab3 = YClient::connect(&app, &doc, &t.ann.access).await;
+        tab3.settle(Duration::from_millis(300)).await;
+        assert!(tab3.awareness.iter().any(|s| s.contains("Ann")));
+        // When tab1 leaves, the others hear its state removed.
+        tab1.close().await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !tab2.awareness.iter().any(|s| s == "null") {
+            assert!(tokio::time::Instant::now() < deadline, "removal never arrived");
+            tab2.receive(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn versions_restore_live_and_export(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Spec").await;
+        share(&app, &t.ann, &doc, &t.bo, "edit").await;
+        let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+        let mut b = YClient::connect(&app, &doc, &t.bo.access).await;
+        a.insert(0, "first draft").await;
+        b.wait_text("first draft").await;
+        let v = app
+            .post(&format!("/api/v1/documents/{doc}/versions"), Some(&t.ann.access), json!({"name": "Draft 1"}))
+            .await;
+        let version = v.expect(201)["id"].as_str().unwrap().to_owned();
+        a.insert(0, "REWRITTEN ").await;
+        b.wait_text("REWRITTEN first draft").await;
+
+        let listed = app.get(&format!("/api/v1/documents/{doc}/versions"), &t.bo.access).await;
+        assert_eq!(listed.expect(200)[0]["name"], "Draft 1");
+        let (status, _, body) =
+            export(&app, &t.bo.access, &format!("/api/v1/documents/{doc}/versions/{version}?format=text")).await;
+        assert_eq!((status, body.as_str()), (200, "first draft"));
+
+        app.post(&format!("/api/v1/documents/{doc}/versions/{version}/restore"), Some(&t.bo.access), json!({}))
+            .await
+            .expect(204);
+        // Both connected clients see the restore live.
+        a.wait_text("first draft").await;
+        b.wait_text("first draft").await;
+        let actions = audit_actions(&app, &t.admin).await;
+        assert!(actions.iter().any(|x| x == "document.version_created"));
+        assert_eq!(actions.iter().filter(|x| *x == "document.version_restored").count(), 1);
+        let missing = format!("/api/v1/documents/{doc}/versions/01939e4e-0000-7000-8000-00000000dead/restore");
+        app.post(&missing, Some(&t.bo.access), json!({})).await.expect_error(404, "not_found");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_close_oversized_updates_and_compaction_keeps_content() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.docs.max_update_bytes = 2048;
+        c.docs.max_document_bytes = 64 * 1024;
+        c.docs.compact_after_updates = 5;
+        c.docs.idle_seconds = 1;
+    })
+    .await;
+    let t = team(&app).await;
+    let doc = create_doc(&app, &t.ann, &t.ws, "Big").await;
+    let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+    let mut expected = String::new();
+    for i in 0..40 {
+        let piece = format!("line {i}\n");
+        a.insert(expected.len() as u32, &piece).await;
+        expected.push_str(&piece);
+        // One at a time, so each is its own stored batch and compaction runs.
+        a.settle(Duration::from_millis(20)).await;
+    }
+    let mut b = YClient::connect(&app, &doc, &t.ann.access).await;
+    b.wait_text(&expected).await;
+    // An update over the limit closes the connection with 4413.
+    a.insert(0, &"x".repeat(4096)).await;
+    assert_eq!(a.closed_with().await, Some(4413));
+    b.close().await;
+    // Once idle the document leaves memory; it loads back from its snapshot and log.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (updates, snapshots): (i64, i64) = {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        (
+            sqlx::query_scalar("SELECT COUNT(*) FROM document_updates")
+                .fetch_one(&mut c)
+                .await
+                .unwrap(),
+            sqlx::query_scalar("SELECT COUNT(*) FROM document_snapshots")
+                .fetch_one(&mut c)
+                .await
+                .unwrap(),
+        )
+    };
+    assert_eq!(snapshots, 1);
+    assert!(updates < 5, "the log was not compacted: {updates} updates");
+    let mut c = YClient::connect(&app, &doc, &t.ann.access).await;
+    c.wait_text(&expected).await;
+    // The document size limit refuses growth beyond it.
+    for _ in 0..40 {
+        c.insert(0, &"y".repeat(1900)).await;
+        if c.closed_with_within(Duration::from_millis(50))
+            .await
+            .is_some()
+        {
+            break;
+        }
+    }
+    assert_eq!(c.closed, Some(4413));
+}
+
+impl YClient {
+    async fn closed_with_within(&mut self, wait: Duration) -> Option<u16> {
+        self.settle(wait).await;
+        self.closed
+    }
+}
