@@ -15,6 +15,59 @@ const INVITEE_NAME: &str = "Ottoline Marchbanks";
 const MESSAGE: &str = "Thistlewaite protocol review at noon";
 const EDITED: &str = "Bramblecroft protocol review moved to one";
 const REPLY: &str = "Quenbury will bring the samples";
+const DOC_TITLE: &str = "Wintergreen roadmap";
+const DOC_TEXT: &[&str] = &[
+    "Pemberton quarterly figures. ",
+    "Cardew signs off. ",
+    "Ashdown follows up.",
+];
+const VERSION_NAME: &str = "Halloway draft";
+
+/// Writes `pieces` into a document through the Yjs endpoint, one stored batch each, and waits
+/// until the server holds all of them.
+async fn write_document(app: &common::TestApp, token: &str, doc: &str, pieces: &[&str]) {
+    use futures::SinkExt;
+    use yrs::sync::{Message, SyncMessage};
+    use yrs::updates::encoder::Encode;
+    use yrs::{Doc, Text, Transact};
+    let url = format!("ws://{}/api/v1/yjs/{doc}?token={token}", app.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let ydoc = Doc::new();
+    let text = ydoc.get_or_insert_text("content");
+    let mut expected = String::new();
+    for piece in pieces {
+        let update = {
+            let mut txn = ydoc.transact_mut();
+            text.insert(&mut txn, expected.len() as u32, piece);
+            txn.encode_update_v1()
+        };
+        expected.push_str(piece);
+        let frame = Message::Sync(SyncMessage::Update(update)).encode_v1();
+        ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+            frame.into(),
+        ))
+        .await
+        .unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, body) = app
+                .send_text(
+                    &format!("/api/v1/documents/{doc}/export?format=text"),
+                    token,
+                )
+                .await;
+            if body == expected {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "document holds {body:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+    }
+    let _ = ws.close(None).await;
+}
 
 fn needles() -> Vec<String> {
     let mut out = Vec::new();
@@ -28,6 +81,9 @@ fn needles() -> Vec<String> {
     ] {
         out.push(s.to_owned());
         out.push(s.to_lowercase());
+    }
+    for s in ["Wintergreen", "Pemberton", "Cardew", "Ashdown", "Halloway"] {
+        out.push(s.to_owned());
     }
     out.push("Quillfeather".into());
     out.push("quillfeather".into());
@@ -52,7 +108,10 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 
 async fn plaintext_appears_nowhere(db: Db) {
     let env = Env::new(db).await;
-    let app = env.start().await;
+    // Compact after two batches, so the scan covers a snapshot as well as the update log.
+    let mut config = env.config();
+    config.docs.compact_after_updates = 2;
+    let app = env.start_with(config).await;
     let admin = token(&app.setup_admin(ADMIN_EMAIL, ADMIN_NAME).await);
     app.create_user(&admin, USER_EMAIL, USER_NAME, None).await;
     let (status, ws) = app
@@ -143,6 +202,29 @@ async fn plaintext_appears_nowhere(db: Db) {
         versions[0]["text"], MESSAGE,
         "the API decrypts the kept version"
     );
+    // Documents: title, update log, compacted snapshot and a named version.
+    let (status, doc) = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_id}/documents"),
+            Some(&admin),
+            json!({"title": DOC_TITLE}),
+        )
+        .await;
+    assert_eq!(status, 201, "{doc}");
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+    write_document(&app, &admin, &doc_id, DOC_TEXT).await;
+    let (status, version) = app
+        .post(
+            &format!("/api/v1/documents/{doc_id}/versions"),
+            Some(&admin),
+            json!({"name": VERSION_NAME}),
+        )
+        .await;
+    assert_eq!(status, 201, "{version}");
+    let (_, listed) = app
+        .get(&format!("/api/v1/workspaces/{ws_id}/documents"), &admin)
+        .await;
+    assert_eq!(listed[0]["title"], DOC_TITLE, "the API decrypts the title");
     app.login(USER_EMAIL).await;
     app.stop().await;
 

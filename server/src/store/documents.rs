@@ -343,16 +343,15 @@ pub async fn load(
     .fetch_optional(c)
     .await)?;
     let after = snapshot.as_ref().map(|s| s.upto_seq).unwrap_or(0);
-    let updates =
-        on!(conn, |c| {
-            sqlx::query_as(
+    let updates = on!(conn, |c| {
+        sqlx::query_as(
         "SELECT seq, body FROM document_updates WHERE document_id = $1 AND seq > $2 ORDER BY seq"
     )
     .bind(document)
     .bind(after)
     .fetch_all(c)
     .await
-        })?;
+    })?;
     Ok((snapshot, updates))
 }
 

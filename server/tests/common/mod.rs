@@ -211,6 +211,19 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// GETs `path` and returns the status and the body as text.
+    pub async fn send_text(&self, path: &str, token: &str) -> (u16, String) {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
     pub async fn send(
         &self,
         method: reqwest::Method,
