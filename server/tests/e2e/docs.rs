@@ -39,7 +39,12 @@ pub fn ws_url(app: &TestApp, doc: &str, token: Option<&str>) -> String {
 impl YClient {
     /// Connects and completes the initial sync (both directions).
     pub async fn connect(app: &TestApp, doc: &str, token: &str) -> YClient {
-        let mut c = YClient::open(app, doc, Some(token)).await;
+        YClient::connect_url(&ws_url(app, doc, Some(token))).await
+    }
+
+    /// Connects to a full endpoint URL and completes the initial sync.
+    pub async fn connect_url(url: &str) -> YClient {
+        let mut c = YClient::open_url(url).await;
         let sv = c.doc.transact().state_vector();
         c.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
         // The server's first message is its state vector; answer it, then wait for step 2.
@@ -59,7 +64,12 @@ impl YClient {
 
     /// Opens the socket without syncing.
     pub async fn open(app: &TestApp, doc: &str, token: Option<&str>) -> YClient {
-        let (stream, _) = tokio_tungstenite::connect_async(ws_url(app, doc, token))
+        YClient::open_url(&ws_url(app, doc, token)).await
+    }
+
+    /// Opens a socket to a full endpoint URL without syncing.
+    pub async fn open_url(url: &str) -> YClient {
+        let (stream, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket connects");
         YClient {
@@ -80,7 +90,7 @@ impl YClient {
     }
 
     /// Applies what arrives within `wait` (at least one frame if any comes) and returns it.
-    async fn receive(&mut self, wait: Duration) -> Vec<Message> {
+    pub async fn receive(&mut self, wait: Duration) -> Vec<Message> {
         let mut out = Vec::new();
         let Ok(Some(frame)) = tokio::time::timeout(wait, self.stream.next()).await else {
             return out;

@@ -1,4 +1,5 @@
-//! A server killed with SIGKILL mid-burst keeps every post it acknowledged, exactly once.
+//! A server killed with SIGKILL mid-burst keeps every post it acknowledged, exactly once, and
+//! every document edit any client received.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -230,4 +231,104 @@ async fn acknowledged_posts_survive_sigkill_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_posts_survive_sigkill_postgres() {
     acknowledged_posts_survive_sigkill(Backend::Postgres).await;
+}
+
+/// Edits stream from one writer to a reader; the server is killed mid-stream. After a restart
+/// the document holds at least everything the reader had received.
+async fn received_document_edits_survive_sigkill(backend: Backend) {
+    use crate::docs::YClient;
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, _guard) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("concord.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, name) = crate::harness::create_pg_database().await;
+            (url, Some(crate::harness::PgGuard(name)))
+        }
+    };
+    let mut server = start(dir.path(), &database_url);
+    let client = reqwest::Client::new();
+    let (access, ch) = server
+        .admin_with_channel(&client, "admin@example.org", "Admin")
+        .await;
+    let channel = client
+        .get(format!("{}/api/v1/channels/{ch}", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let ws = channel["workspace_id"].as_str().unwrap().to_owned();
+    let (status, doc) = json_post(
+        &client,
+        format!("{}/api/v1/workspaces/{ws}/documents", server.base),
+        Some(&access),
+        json!({"title": "Log"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{doc}");
+    let doc = doc["id"].as_str().unwrap().to_owned();
+    let ws_base = server.base.replace("http://", "ws://");
+    let url = format!("{ws_base}/api/v1/yjs/{doc}?token={access}");
+    let mut writer = YClient::connect_url(&url).await;
+    let mut reader = YClient::connect_url(&url).await;
+    let writing = tokio::spawn(async move {
+        let mut len = 0u32;
+        for i in 0..100_000 {
+            let piece = format!("{i},");
+            writer.insert(len, &piece).await;
+            len += piece.len() as u32;
+            if i % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        writer
+    });
+    while reader.text().len() < 4000 {
+        reader.receive(std::time::Duration::from_millis(200)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    writing.abort();
+    // Drain what the server sent before it died.
+    reader.settle(std::time::Duration::from_millis(300)).await;
+    let received = reader.text();
+    assert!(received.len() >= 4000);
+
+    let server = start(dir.path(), &database_url);
+    let (_, login) = json_post(
+        &client,
+        format!("{}/api/v1/auth/login", server.base),
+        None,
+        json!({"email": "admin@example.org", "password": PASSWORD}),
+    )
+    .await;
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let ws_base = server.base.replace("http://", "ws://");
+    let after = YClient::connect_url(&format!("{ws_base}/api/v1/yjs/{doc}?token={access}")).await;
+    let stored = after.text();
+    assert!(
+        stored.starts_with(&received),
+        "the reader had {} characters the restarted server lost (stored {}, received {})",
+        received.len().saturating_sub(stored.len()),
+        stored.len(),
+        received.len()
+    );
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_document_edits_survive_sigkill_sqlite() {
+    received_document_edits_survive_sigkill(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_document_edits_survive_sigkill_postgres() {
+    received_document_edits_survive_sigkill(Backend::Postgres).await;
 }
