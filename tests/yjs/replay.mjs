@@ -5,21 +5,24 @@
 //
 //   node tests/yjs/replay.mjs TRACE --url ws://127.0.0.1:PORT/api/v1/yjs --doc ID --token T
 //        [--readers 10] [--limit N] [--name content] [--traces DIR] [--timeout MS]
+//        [--provider y-websocket|hocuspocus]
 //
 // TRACE is a name in ../shared/data/editing-traces (automerge-paper, seph-blog1) or a path to a
 // .json.gz trace. --limit replays only the first N patches (the expected text is then the
-// writer's own). The document must start empty. Every client uses --token.
+// writer's own). The document must start empty. Every client uses --token. The clients are
+// y-websocket's WebsocketProvider; --provider hocuspocus uses @hocuspocus/provider instead (to
+// time the same replay against a Hocuspocus server).
 //
 // Prints one JSON line ({"trace","edits","readers","length","write_seconds","seconds"}) and
 // exits 0 when every reader holds the expected text; exits 1 with a one-line reason on stderr
 // otherwise (connect/sync timeout 10 s each; delivery timeout --timeout, default 300000 ms),
 // 2 on a wrong command line.
 
-import { Client, Failure, UsageError, parseArgs, run } from './client.mjs'
+import { Client, Failure, HocuspocusClient, UsageError, parseArgs, run } from './client.mjs'
 import { ReaderProgress, allDelivered, loadTrace, plan, write } from './trace.mjs'
 
 const USAGE = `usage: node replay.mjs TRACE --url WS_URL --doc ID --token T [--readers 10] [--limit N]
-  [--name content] [--traces DIR] [--timeout MS]`
+  [--name content] [--traces DIR] [--timeout MS] [--provider y-websocket|hocuspocus]`
 
 const SYNC_TIMEOUT_MS = 10000
 
@@ -34,6 +37,10 @@ async function main () {
   if (!Number.isInteger(readerCount) || readerCount < 1) throw new UsageError('--readers must be a positive integer')
   if (!(limit > 0)) throw new UsageError('--limit must be a positive integer')
   if (!(timeout > 0)) throw new UsageError('--timeout must be a positive number of milliseconds')
+  const provider = options.provider ?? 'y-websocket'
+  if (provider !== 'y-websocket' && provider !== 'hocuspocus') throw new UsageError('--provider is y-websocket or hocuspocus')
+  const ClientKind = provider === 'hocuspocus' ? HocuspocusClient : Client
+  if (provider === 'hocuspocus') await HocuspocusClient.load()
 
   const trace = loadTrace(positional[0], options.traces)
   const patches = Number.isFinite(limit) ? trace.patches.slice(0, limit) : trace.patches
@@ -44,11 +51,11 @@ async function main () {
 
   const clients = []
   try {
-    const writer = new Client(options.url, options.doc, options.token, { name: 'writer' })
+    const writer = new ClientKind(options.url, options.doc, options.token, { name: 'writer' })
     clients.push(writer)
     const readers = []
     for (let i = 0; i < readerCount; i++) {
-      const r = new Client(options.url, options.doc, options.token, { name: `reader ${i + 1}` })
+      const r = new ClientKind(options.url, options.doc, options.token, { name: `reader ${i + 1}` })
       readers.push(r)
       clients.push(r)
     }
