@@ -13,7 +13,8 @@ import { Client, Failure, UsageError, Y, parseArgs, run } from './client.mjs'
 
 const USAGE = `usage: node interop.mjs SCENARIO --url WS_URL --doc ID [--token T] [--token2 T2]
   [--text TEXT] [--name TEXT_NAME] [--expect TEXT] [--expect-code CODE] [--timeout MS]
-scenarios: ${'converge offline write read denied viewonly awareness prosemirror'}`
+  [--seconds S] (keepalive)
+scenarios: ${'converge offline write read denied viewonly awareness prosemirror keepalive'}`
 
 /** The Y.Text name used for plain text, unless --name says otherwise. */
 const TEXT = 'content'
@@ -211,6 +212,25 @@ const SCENARIOS = {
   },
 
   /**
+   * One client alone on the document stays connected for --seconds (default 35): the stock
+   * client drops a connection that received no message for 30 s (WebSocket pings do not count),
+   * so the server must send it something, e.g. the echo of its own awareness renewals.
+   */
+  async keepalive (o) {
+    const seconds = Number(o.seconds ?? 35)
+    if (!(seconds > 0)) throw new UsageError('--seconds must be a positive number')
+    const c = o.client(o.token, 'lone client')
+    await c.synced(o.timeout)
+    c.awareness.setLocalStateField('user', { name: 'alone' })
+    let received = 0
+    c.socket().addEventListener('message', () => received++)
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+    const dropped = c.closeCodes.length > 0 || c.socket() === null || !c.provider.wsconnected
+    if (dropped) throw new Failure(`the connection was dropped within ${seconds} s (messages received: ${received})`)
+    return { seconds, messages: received }
+  },
+
+  /**
    * Writes a Y.XmlFragment named "prosemirror" the way y-prosemirror stores a ProseMirror
    * document (one Y.XmlElement per node named after its type, node attributes as element
    * attributes, text in Y.XmlText with each mark as a formatting attribute whose value is the
@@ -308,6 +328,7 @@ async function main () {
     token2: options.token2,
     text: options.text,
     expect: options.expect,
+    seconds: options.seconds,
     expectCode: options['expect-code'] !== undefined ? Number(options['expect-code']) : undefined,
     name: options.name ?? TEXT,
     timeout: Number(options.timeout ?? 10000),
@@ -333,5 +354,8 @@ async function main () {
   }
 }
 
-const timeout = Number(process.argv.find((_, i, a) => a[i - 1] === '--timeout') ?? 10000)
-run(main, { deadlineMs: 8 * (Number.isFinite(timeout) ? timeout : 10000) + 5000, usage: USAGE })
+const argValue = (name, fallback) => {
+  const v = Number(process.argv.find((_, i, a) => a[i - 1] === name) ?? fallback)
+  return Number.isFinite(v) ? v : fallback
+}
+run(main, { deadlineMs: 8 * argValue('--timeout', 10000) + 1000 * argValue('--seconds', 35) + 5000, usage: USAGE })
