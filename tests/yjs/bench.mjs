@@ -274,18 +274,21 @@ async function replayOnce (server, planned, patches, { readers, rate }) {
       if (rate > 0 && i >= skip) latencies.push(now - sentAt[i])
     }))
     const cpu0 = cpuSeconds(server.pid)
+    const harness0 = process.cpuUsage()
     const started = performance.now()
     await write(writer, patches, { textName: TEXT, rate, sentAt })
     await allDelivered(progress, DELIVERY_TIMEOUT_MS, rs.map((r) => [r.doc, 'update']))
     const seconds = (performance.now() - started) / 1000
     const cpu = cpuSeconds(server.pid) - cpu0
+    const harness = process.cpuUsage(harness0)
+    const harnessCpu = (harness.user + harness.system) / 1e6
     for (const r of rs) {
       if (r.doc.getText(TEXT).toString() !== planned.expected) throw new Failure(`${r.name} does not hold the expected text`)
     }
     const deliveries = patches.length * readers
     latencies.sort((a, b) => a - b)
     const pct = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : NaN
-    return { seconds, cpu, cpuPer1000: (cpu * 1000) / deliveries, p50: pct(0.5), p99: pct(0.99) }
+    return { seconds, cpu, cpuPer1000: (cpu * 1000) / deliveries, harnessCpu, p50: pct(0.5), p99: pct(0.99) }
   } finally {
     for (const c of clients) c.destroy()
   }
@@ -378,7 +381,8 @@ async function main () {
         const p = await replayOnce(server, pacedPlan, paced, { readers: opts.readers, rate: opts.rate })
         const r = { run, mem, converge: c, paced: p }
         results[name].push(r)
-        process.stderr.write(`run ${run} ${name}: converge ${c.seconds.toFixed(2)} s, cpu ${c.cpuPer1000.toFixed(3)} s/1000; ` +
+        process.stderr.write(`run ${run} ${name}: converge ${c.seconds.toFixed(2)} s, cpu ${c.cpuPer1000.toFixed(3)} s/1000 ` +
+          `(server ${c.cpu.toFixed(1)} s, clients ${c.harnessCpu.toFixed(1)} s); ` +
           `paced p50 ${p.p50.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms, cpu ${p.cpuPer1000.toFixed(3)} s/1000; ` +
           `rss ${mem.idleKiB} -> ${mem.loadedKiB} KiB (${(mem.perDocKiB / 1024).toFixed(1)} MiB/doc)\n`)
       } finally {
