@@ -128,7 +128,9 @@ export class Client {
       [this.doc, 'update'],
       [this.provider.awareness, 'change'],
       [this.provider, 'permission-denied'],
-      [this.provider, 'status']
+      [this.provider, 'status'],
+      [this.provider, 'connection-close'],
+      [this.provider, 'closed']
     ])
   }
 
