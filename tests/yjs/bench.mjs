@@ -70,6 +70,12 @@ function rssKiB (pid) {
   return Number(m[1])
 }
 
+/** Children still running, killed if the harness exits early. */
+const children = new Set()
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+})
+
 function freePort () {
   return new Promise((resolve, reject) => {
     const s = createServer()
@@ -92,7 +98,11 @@ async function startChild (name, command, args, { env = {}, ready, onLine = () =
     env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '262144', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  children.add(child)
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+    children.delete(child)
+    resolve({ code, signal })
+  }))
   let isReady = false
   const readyPromise = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Failure(`${name} did not start within ${START_TIMEOUT_MS} ms (log: ${logPath})`)), START_TIMEOUT_MS)
