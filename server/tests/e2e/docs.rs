@@ -397,6 +397,19 @@ both_backends! {
         let mut missing = YClient::open(&app, "01939e4e-0000-7000-8000-00000000dead", Some(&t.ann.access)).await;
         assert_eq!(missing.closed_with().await, Some(4403));
 
+        // The token may come from the browser's cookie instead of the query.
+        {
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            let mut request = ws_url(&app, &doc, None).into_client_request().unwrap();
+            request.headers_mut().insert(
+                "cookie",
+                format!("theme=dark; concord_access_token={}", t.ann.access).parse().unwrap(),
+            );
+            let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+            let mut by_cookie = YClient { stream, doc: Doc::new(), denied: Vec::new(), awareness: Vec::new(), closed: None };
+            let got = by_cookie.receive(WAIT).await;
+            assert!(matches!(got.first(), Some(Message::Sync(SyncMessage::SyncStep1(_)))), "{:?}", by_cookie.closed);
+        }
         // A malformed update closes that connection and leaves the document intact.
         let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
         a.insert(0, "safe").await;
