@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use futures::stream::SplitSink;
+use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 use yrs::sync::{Message, MessageReader, SyncMessage};
@@ -54,6 +54,7 @@ pub async fn serve(
             "sign in first: pass ?token=",
         )
         .await;
+        drain(&mut stream).await;
         return;
     };
     let actor = match services.auth.authenticate(&token, ip).await {
@@ -65,11 +66,13 @@ pub async fn serve(
                 "invalid or expired access token",
             )
             .await;
+            drain(&mut stream).await;
             return;
         }
     };
     let (Some(user), Some(session)) = (actor.user_id(), actor.session_id()) else {
         close_now(&mut sink, close::UNAUTHENTICATED, "sign in as a user").await;
+        drain(&mut stream).await;
         return;
     };
     tracing::Span::current().record("user", tracing::field::display(user));
@@ -77,11 +80,13 @@ pub async fn serve(
         Ok(level) => level,
         Err(Error::NotFound(_)) | Err(Error::Forbidden(_)) => {
             close_now(&mut sink, close::FORBIDDEN, "no access to this document").await;
+            drain(&mut stream).await;
             return;
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot open document");
             close_now(&mut sink, close::SERVER_ERROR, "server error").await;
+            drain(&mut stream).await;
             return;
         }
     };
@@ -91,6 +96,7 @@ pub async fn serve(
         Err(e) => {
             tracing::warn!(error = %e, "cannot join document");
             close_now(&mut sink, close::SERVER_ERROR, "document unavailable").await;
+            drain(&mut stream).await;
             return;
         }
     };
@@ -151,6 +157,7 @@ pub async fn serve(
     rooms.leave(doc, id).await;
     kill.cancel();
     let _ = writer.await;
+    drain(&mut stream).await;
 }
 
 /// Parses one frame's y-protocols messages; refuses malformed or oversized content.
@@ -241,6 +248,19 @@ async fn write_loop(
             }
         }
     }
+}
+
+/// Reads until the client answers the close (or a short while passes), so the socket is not
+/// torn down with unread data, which would reset it and lose the close frame on the way.
+async fn drain(stream: &mut SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(m)) = stream.next().await {
+            if matches!(m, WsMessage::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn close_now(sink: &mut SplitSink<WebSocket, WsMessage>, code: u16, reason: &'static str) {

@@ -116,6 +116,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(docs::versions, docs::create_version))
         .routes(routes!(docs::version))
         .routes(routes!(docs::restore))
+        .routes(routes!(docs::comments, docs::add_comment))
+        .routes(routes!(docs::resolve_comment, docs::delete_comment))
         .routes(routes!(docs::sync))
         .routes(routes!(invitations::preview))
         .routes(routes!(invitations::accept))

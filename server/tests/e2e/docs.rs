@@ -354,6 +354,34 @@ both_backends! {
         app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await.expect_error(404, "not_found");
     }
 
+    async fn commenters_comment_without_editing(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Draft").await;
+        share(&app, &t.ann, &doc, &t.bo, "view").await;
+        let path = format!("/api/v1/documents/{doc}/comments");
+        // A viewer may read comments but not write them.
+        app.post(&path, Some(&t.bo.access), json!({"text": "hm"})).await.expect_error(403, "forbidden");
+        share(&app, &t.ann, &doc, &t.bo, "comment").await;
+        let anchor = json!({"type": null, "tname": "content", "item": {"client": 1, "clock": 4}, "assoc": 0});
+        let c = app.post(&path, Some(&t.bo.access), json!({"text": "Friday?", "anchor": anchor})).await;
+        let id = c.expect(201)["id"].as_str().unwrap().to_owned();
+        let listed = app.get(&path, &t.ann.access).await;
+        assert_eq!(listed.expect(200)[0]["text"], "Friday?");
+        assert_eq!(listed.expect(200)[0]["anchor"], anchor);
+        // A commenter still cannot change the content.
+        let mut bo = YClient::connect(&app, &doc, &t.bo.access).await;
+        bo.insert(0, "edit").await;
+        let mut ann = YClient::connect(&app, &doc, &t.ann.access).await;
+        ann.settle(Duration::from_millis(400)).await;
+        assert_eq!(ann.text(), "");
+        // The author or an editor resolves; only the author or a manager deletes.
+        let resolved = patch(&app, &format!("{path}/{id}"), &t.ann.access, json!({"resolved": true})).await;
+        assert!(resolved.expect(200)["resolved_at"].is_string());
+        app.post(&path, Some(&t.bo.access), json!({"text": " "})).await.expect_error(422, "validation_failed");
+        app.delete(&format!("{path}/{id}"), &t.bo.access).await.expect(204);
+        assert_eq!(app.get(&path, &t.ann.access).await.expect(200).as_array().unwrap().len(), 0);
+    }
+
     async fn two_clients_converge_and_content_survives_a_restart(app) {
         let t = team(&app).await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Notes").await;
@@ -397,6 +425,19 @@ both_backends! {
         let mut missing = YClient::open(&app, "01939e4e-0000-7000-8000-00000000dead", Some(&t.ann.access)).await;
         assert_eq!(missing.closed_with().await, Some(4403));
 
+        // The token may come from the browser's cookie instead of the query.
+        {
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            let mut request = ws_url(&app, &doc, None).into_client_request().unwrap();
+            request.headers_mut().insert(
+                "cookie",
+                format!("theme=dark; concord_access_token={}", t.ann.access).parse().unwrap(),
+            );
+            let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+            let mut by_cookie = YClient { stream, doc: Doc::new(), denied: Vec::new(), awareness: Vec::new(), closed: None };
+            let got = by_cookie.receive(WAIT).await;
+            assert!(matches!(got.first(), Some(Message::Sync(SyncMessage::SyncStep1(_)))), "{:?}", by_cookie.closed);
+        }
         // A malformed update closes that connection and leaves the document intact.
         let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
         a.insert(0, "safe").await;

@@ -18,3 +18,4 @@ mod sessions;
 mod sso;
 mod storage;
 mod tokens;
+mod yjs_clients;
