@@ -2,8 +2,9 @@
 //!
 //! The same checks run in both cases: sequence numbers start where expected and have no
 //! gaps, each entry names the previous hash and hashes to its stored hash, each checkpoint is
-//! signed by a known key and matches the entry hash at its sequence number, and no checkpoint
-//! lies beyond the last entry (a cut tail). The result names the first bad sequence number.
+//! signed by a known key and matches the entry hash at its sequence number, signing key
+//! versions never go backwards along the chain (a rotated-out key signs nothing later), and
+//! no checkpoint lies beyond the last entry (a cut tail). The result names the first bad sequence number.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -60,7 +61,24 @@ impl Verifier {
     ) -> Verifier {
         let mut first_error: Option<ChainError> = None;
         let mut map = BTreeMap::new();
+        let mut checkpoints = checkpoints;
+        checkpoints.sort_by_key(|cp| cp.seq);
+        let mut newest_key: Option<i64> = None;
         for cp in checkpoints {
+            // A rotation retires the old signing key: a later checkpoint signed by an older
+            // version was made with a key that should no longer sign.
+            if let Some(newest) = newest_key.filter(|&v| cp.key_version < v) {
+                if first_error.as_ref().is_none_or(|e| cp.seq < e.seq) {
+                    first_error = Some(fail(
+                        cp.seq,
+                        format!(
+                            "checkpoint signed by signing key version {} after version {newest} had replaced it",
+                            cp.key_version
+                        ),
+                    ));
+                }
+            }
+            newest_key = Some(newest_key.map_or(cp.key_version, |v| v.max(cp.key_version)));
             let message =
                 chain::checkpoint_message(cp.seq, &cp.head_hash, cp.key_version, &cp.signed_at);
             let valid = keys

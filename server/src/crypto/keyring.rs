@@ -25,7 +25,7 @@ const CHECK_SCOPE: &str = "system:kek-check";
 /// The secret blind indexes derive their keys from.
 const INDEX_SCOPE: &str = "system:index";
 /// The Ed25519 seed that signs audit checkpoints.
-const SIGNING_SCOPE: &str = "system:audit-signing";
+const SIGNING_SCOPE: &str = keys::AUDIT_SIGNING_SCOPE;
 
 /// Whose key encrypts a value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -71,7 +71,8 @@ struct Inner {
     deks: Mutex<HashMap<(String, u32), Arc<Dek>>>,
     current: Mutex<HashMap<String, u32>>,
     email_index: IndexKey,
-    signing: (i64, SigningKey),
+    /// Unwrapped checkpoint signing keys by version (the writer names the version to use).
+    signing: Mutex<HashMap<i64, Arc<SigningKey>>>,
     rotate_after: u64,
 }
 
@@ -212,10 +213,11 @@ impl Keyring {
         let (_, index_secret) = load_system_key(&mut conn.conn(), &kek, INDEX_SCOPE).await?;
         let (signing_version, seed) =
             load_system_key(&mut conn.conn(), &kek, SIGNING_SCOPE).await?;
+        let signing = HashMap::from([(signing_version, Arc::new(SigningKey::from_bytes(&seed)))]);
         Ok(Keyring {
             inner: Arc::new(Inner {
                 email_index: IndexKey::derive(index_secret.as_ref(), "email"),
-                signing: (signing_version, SigningKey::from_bytes(&seed)),
+                signing: Mutex::new(signing),
                 kek,
                 deks: Mutex::new(HashMap::new()),
                 current: Mutex::new(HashMap::new()),
@@ -415,6 +417,15 @@ impl Keyring {
             .map(|r| r.version as u32))
     }
 
+    /// Forgets which versions are current, so the next write under each scope reads the
+    /// newest version from the database (after another process rotated keys). Cached keys
+    /// stay cached: old data keeps decrypting without unwrapping.
+    pub fn refresh_current(&self) {
+        if let Ok(mut cur) = self.inner.current.lock() {
+            cur.clear();
+        }
+    }
+
     /// Starts a new version for each of `scopes` (new writes use it; old data still decrypts).
     pub async fn rotate(&self, tx: &mut Tx, scopes: &[String]) -> Result<usize, CryptoError> {
         for scope in scopes {
@@ -466,6 +477,57 @@ impl Keyring {
             .collect())
     }
 
+    /// Starts a new version of the audit checkpoint signing key inside the write `tx`,
+    /// retiring the current one (its public key stays in the history, so checkpoints it
+    /// signed still verify); returns the new version. Checkpoints signed after the write
+    /// commits use it.
+    pub async fn rotate_signing_key(&self, tx: &mut Tx) -> Result<SigningKeyInfo, CryptoError> {
+        let now = Utc::now();
+        let next = match keys::latest(&mut tx.conn(), SIGNING_SCOPE).await? {
+            Some(rec) => {
+                keys::retire(&mut tx.conn(), SIGNING_SCOPE, rec.version, now).await?;
+                rec.version + 1
+            }
+            None => 1,
+        };
+        let seed = random_key();
+        let public_key = SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes()
+            .to_vec();
+        let record = new_record(
+            &self.inner.kek,
+            SIGNING_SCOPE,
+            next,
+            &seed,
+            Some(public_key.clone()),
+        )?;
+        keys::insert(&mut tx.conn(), &record).await?;
+        Ok(SigningKeyInfo {
+            version: next,
+            public_key,
+            created_at: record.created_at,
+        })
+    }
+
+    fn signing_key(&self, rec: &DataKeyRecord) -> Result<Arc<SigningKey>, CryptoError> {
+        if let Some(key) = self
+            .inner
+            .signing
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&rec.version).cloned())
+        {
+            return Ok(key);
+        }
+        let seed = self.inner.kek.unwrap(&rec.scope, &rec.wrapped)?;
+        let key = Arc::new(SigningKey::from_bytes(&*to_array(&seed, &rec.scope)?));
+        if let Ok(mut m) = self.inner.signing.lock() {
+            m.insert(rec.version, key.clone());
+        }
+        Ok(key)
+    }
+
     /// Rewraps every data key from `old` to `new` inside the write `tx`: until it commits the
     /// old KEK stays the valid one, afterwards only the new one is. Data is not touched.
     pub async fn rewrap_all(tx: &mut Tx, old: &Kek, new: &Kek) -> Result<usize, CryptoError> {
@@ -481,11 +543,8 @@ impl Keyring {
 }
 
 impl CheckpointSigner for Keyring {
-    fn key_version(&self) -> i64 {
-        self.inner.signing.0
-    }
-
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.inner.signing.1.sign(message).to_bytes().to_vec()
+    fn sign(&self, key: &DataKeyRecord, message: &[u8]) -> Result<Vec<u8>, String> {
+        let signing = self.signing_key(key).map_err(|e| e.to_string())?;
+        Ok(signing.sign(message).to_bytes().to_vec())
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chat;
 pub mod health;
 pub mod invitations;
+pub mod keys;
 pub mod setup;
 pub mod sso;
 pub mod users;
