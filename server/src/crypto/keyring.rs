@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer, SigningKey};
@@ -68,8 +68,10 @@ struct Dek {
 
 struct Inner {
     kek: Kek,
-    deks: Mutex<HashMap<(String, u32), Arc<Dek>>>,
-    current: Mutex<HashMap<String, u32>>,
+    // Read on every encryption by many writers at once, written only when a key is loaded
+    // or rotated: read-write locks keep concurrent encryptions from queueing on each other.
+    deks: RwLock<HashMap<(String, u32), Arc<Dek>>>,
+    current: RwLock<HashMap<String, u32>>,
     email_index: IndexKey,
     /// Unwrapped checkpoint signing keys by version (the writer names the version to use).
     signing: Mutex<HashMap<i64, Arc<SigningKey>>>,
@@ -97,6 +99,21 @@ pub struct KeyStatus {
     pub created_at: DateTime<Utc>,
     /// Whether new writes still use it.
     pub retired: bool,
+}
+
+/// A value encrypted before its write reached the group-commit writer
+/// ([`Keyring::seal_ahead`]); [`Keyring::finish`] turns it into the stored ciphertext inside
+/// the write.
+pub struct Sealed {
+    scope: Scope,
+    scope_key: String,
+    table: &'static str,
+    column: &'static str,
+    row: String,
+    plaintext: Zeroizing<Vec<u8>>,
+    /// The version used, the ciphertext and the key (whose use the write's transaction may
+    /// have to reserve), if the scope's current key was cached.
+    ahead: Option<(u32, Vec<u8>, Arc<Dek>)>,
 }
 
 /// One version of the audit checkpoint signing key.
@@ -219,8 +236,8 @@ impl Keyring {
                 email_index: IndexKey::derive(index_secret.as_ref(), "email"),
                 signing: Mutex::new(signing),
                 kek,
-                deks: Mutex::new(HashMap::new()),
-                current: Mutex::new(HashMap::new()),
+                deks: RwLock::new(HashMap::new()),
+                current: RwLock::new(HashMap::new()),
                 rotate_after: rotate_after.max(1),
             }),
         })
@@ -239,28 +256,28 @@ impl Keyring {
     fn cached(&self, scope: &str, version: u32) -> Option<Arc<Dek>> {
         self.inner
             .deks
-            .lock()
+            .read()
             .ok()?
             .get(&(scope.to_owned(), version))
             .cloned()
     }
 
     fn cache(&self, scope: &str, version: u32, dek: Arc<Dek>, current: bool) {
-        if let Ok(mut deks) = self.inner.deks.lock() {
+        if let Ok(mut deks) = self.inner.deks.write() {
             deks.insert((scope.to_owned(), version), dek);
         }
         if current {
-            if let Ok(mut cur) = self.inner.current.lock() {
+            if let Ok(mut cur) = self.inner.current.write() {
                 cur.insert(scope.to_owned(), version);
             }
         }
     }
 
     fn evict(inner: &Inner, scope: &str, version: u32) {
-        if let Ok(mut deks) = inner.deks.lock() {
+        if let Ok(mut deks) = inner.deks.write() {
             deks.remove(&(scope.to_owned(), version));
         }
-        if let Ok(mut cur) = inner.current.lock() {
+        if let Ok(mut cur) = inner.current.write() {
             if cur.get(scope) == Some(&version) {
                 cur.remove(scope);
             }
@@ -315,7 +332,7 @@ impl Keyring {
         let current = self
             .inner
             .current
-            .lock()
+            .read()
             .ok()
             .and_then(|c| c.get(scope).copied());
         if let Some(version) = current {
@@ -359,6 +376,85 @@ impl Keyring {
             dek.reserved.store(total.max(0) as u64, Ordering::Relaxed);
         }
         aead::seal(&dek.key, &scope, version, &aad, plaintext)
+    }
+
+    /// Encrypts `plaintext` for the place `aad` under `scope`'s current key before the write
+    /// it belongs to reaches the writer, so the writer's single task does not spend its time
+    /// on it: concurrent writers encrypt in parallel. Needs no transaction; when the scope's
+    /// current key is not cached yet, the encryption is left to [`Keyring::finish`].
+    pub fn seal_ahead(
+        &self,
+        scope: &Scope,
+        table: &'static str,
+        row: String,
+        column: &'static str,
+        plaintext: &[u8],
+    ) -> Result<Sealed, CryptoError> {
+        let scope_key = scope.as_key();
+        let current = self
+            .inner
+            .current
+            .read()
+            .ok()
+            .and_then(|c| c.get(&scope_key).copied());
+        let ahead = match current.and_then(|v| self.cached(&scope_key, v).map(|d| (v, d))) {
+            Some((version, dek)) => {
+                let n = dek.used.fetch_add(1, Ordering::Relaxed) + 1;
+                if n > self.inner.rotate_after {
+                    None
+                } else {
+                    let aad = Aad {
+                        table,
+                        row: &row,
+                        column,
+                    };
+                    let sealed = aead::seal(&dek.key, &scope_key, version, &aad, plaintext)?;
+                    Some((version, sealed, dek))
+                }
+            }
+            None => None,
+        };
+        Ok(Sealed {
+            scope: scope.clone(),
+            scope_key,
+            table,
+            column,
+            row,
+            plaintext: Zeroizing::new(plaintext.to_vec()),
+            ahead,
+        })
+    }
+
+    /// The ciphertext of a [`Sealed`] value, inside the write `tx`: the one made ahead if its
+    /// key version is still the scope's current one in this process (after a rotation it is
+    /// not, and the value is encrypted again under the new version), with its use counted
+    /// against the key's reserved encryptions.
+    pub async fn finish(&self, tx: &mut Tx, sealed: Sealed) -> Result<Vec<u8>, CryptoError> {
+        if let Some((version, ciphertext, dek)) = sealed.ahead {
+            let current = self
+                .inner
+                .current
+                .read()
+                .ok()
+                .and_then(|c| c.get(&sealed.scope_key).copied());
+            if current == Some(version) {
+                if dek.used.load(Ordering::Relaxed) > dek.reserved.load(Ordering::Relaxed) {
+                    let batch = RESERVE_BATCH.min(self.inner.rotate_after) as i64;
+                    let total =
+                        keys::reserve(&mut tx.conn(), &sealed.scope_key, version as i64, batch)
+                            .await?;
+                    dek.reserved.store(total.max(0) as u64, Ordering::Relaxed);
+                }
+                return Ok(ciphertext);
+            }
+        }
+        let aad = Aad {
+            table: sealed.table,
+            row: &sealed.row,
+            column: sealed.column,
+        };
+        self.encrypt(tx, &sealed.scope, aad, &sealed.plaintext)
+            .await
     }
 
     /// Decrypts a value stored at `aad` under `scope`.
@@ -421,7 +517,7 @@ impl Keyring {
     /// newest version from the database (after another process rotated keys). Cached keys
     /// stay cached: old data keeps decrypting without unwrapping.
     pub fn refresh_current(&self) {
-        if let Ok(mut cur) = self.inner.current.lock() {
+        if let Ok(mut cur) = self.inner.current.write() {
             cur.clear();
         }
     }

@@ -91,6 +91,12 @@ impl Reencryptor {
     /// Claims the oldest unfinished rotation and makes sure it has a progress row for every
     /// registered target (a target added after the rotation started joins it here).
     async fn claim(&self) -> Result<Option<(RotationRecord, Vec<ProgressRecord>)>, Error> {
+        // Most polls find nothing: look on a reader before taking the writer.
+        let mut conn = self.store.reader().await?;
+        if !key_store::any_unfinished(&mut conn.conn()).await? {
+            return Ok(None);
+        }
+        drop(conn);
         let runner = self.runner.clone();
         self.store
             .write(move |tx: &mut Tx| {

@@ -120,13 +120,22 @@ pub(crate) async fn insert_many(
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
         for i in 0..chunk.len() {
-            let b = i * 16;
-            let params: Vec<String> = (1..=16).map(|k| format!("${}", b + k)).collect();
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push('(');
-            sql.push_str(&params.join(", "));
+            for k in 1..=16 {
+                if k > 1 {
+                    sql.push_str(", ");
+                }
+                match conn {
+                    // Anonymous parameters: SQLite looks a numbered parameter's name up by
+                    // a linear scan, once per parameter when sqlx binds, which made binding a
+                    // chunk quadratic in its size (a fifth of the audited write path).
+                    Conn::Sqlite(_) => sql.push('?'),
+                    Conn::Pg(_) => sql.push_str(&format!("${}", i * 16 + k)),
+                }
+            }
             sql.push(')');
         }
         on!(conn, |c| {

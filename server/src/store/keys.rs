@@ -237,6 +237,13 @@ pub async fn newest_rotation(conn: &mut Conn<'_>) -> Result<Option<String>, Stor
     Ok(row.map(|r| r.0))
 }
 
+/// Whether any rotation is unfinished (a cheap check on a reader before claiming in a write).
+pub async fn any_unfinished(conn: &mut Conn<'_>) -> Result<bool, StoreError> {
+    let sql = "SELECT id FROM key_rotations WHERE finished_at IS NULL LIMIT 1";
+    let row: Option<(String,)> = on!(conn, |c| sqlx::query_as(sql).fetch_optional(c).await)?;
+    Ok(row.is_some())
+}
+
 /// Takes (or renews) the lease of the oldest unfinished rotation that no other runner holds
 /// at `now`; returns it, or `None` if there is nothing to run.
 pub async fn claim_rotation(
