@@ -173,3 +173,80 @@ impl Verifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::audit::AuditFields;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn entry(seq: i64, prev: &[u8]) -> AuditRecord {
+        let fields = AuditFields {
+            id: format!("e{seq}"),
+            occurred_at: "2026-01-01T00:00:00.000000Z".into(),
+            actor_type: "system".into(),
+            action: "test".into(),
+            outcome: "allowed".into(),
+            ..AuditFields::default()
+        };
+        let hash = chain::entry_hash(prev, seq, &fields).to_vec();
+        AuditRecord {
+            seq,
+            fields,
+            prev_hash: prev.to_vec(),
+            hash,
+        }
+    }
+
+    fn checkpoint(key: &SigningKey, version: i64, rec: &AuditRecord) -> CheckpointRecord {
+        let signed_at = "2026-01-01T00:00:00.000000Z".to_owned();
+        let message = chain::checkpoint_message(rec.seq, &rec.hash, version, &signed_at);
+        CheckpointRecord {
+            seq: rec.seq,
+            head_hash: rec.hash.clone(),
+            signed_at,
+            key_version: version,
+            signature: key.sign(&message).to_bytes().to_vec(),
+        }
+    }
+
+    fn run(order: [i64; 3]) -> Result<Verified, ChainError> {
+        let keys_by_version: HashMap<i64, SigningKey> = [1, 2]
+            .into_iter()
+            .map(|v| (v, SigningKey::from_bytes(&[v as u8; 32])))
+            .collect();
+        let public: HashMap<i64, Vec<u8>> = keys_by_version
+            .iter()
+            .map(|(v, k)| (*v, k.verifying_key().to_bytes().to_vec()))
+            .collect();
+        let mut entries = Vec::new();
+        let mut prev = chain::GENESIS.to_vec();
+        for seq in 1..=3 {
+            let e = entry(seq, &prev);
+            prev = e.hash.clone();
+            entries.push(e);
+        }
+        let checkpoints = entries
+            .iter()
+            .zip(order)
+            .map(|(e, v)| checkpoint(&keys_by_version[&v], v, e))
+            .collect();
+        let mut verifier = Verifier::new(1, chain::GENESIS.to_vec(), checkpoints, &public);
+        for e in &entries {
+            verifier.push(e);
+        }
+        verifier.finish()
+    }
+
+    #[test]
+    fn checkpoints_verify_across_a_signing_key_rotation() {
+        assert_eq!(run([1, 2, 2]).map(|v| v.checkpoints), Ok(3));
+    }
+
+    #[test]
+    fn a_rotated_out_key_signing_later_is_named() {
+        let err = run([1, 2, 1]).unwrap_err();
+        assert_eq!(err.seq, 3);
+        assert!(err.reason.contains("after version 2"), "{err}");
+    }
+}

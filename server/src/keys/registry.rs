@@ -63,3 +63,23 @@ pub const TARGETS: &[Target] = &[
 pub fn target(name: &str) -> Option<&'static Target> {
     TARGETS.iter().find(|t| t.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_names_are_unique_and_found() {
+        let mut names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            TARGETS.len(),
+            "progress rows are keyed by name"
+        );
+        for t in TARGETS {
+            assert!(target(t.name).is_some_and(|found| found.name == t.name));
+        }
+    }
+}
