@@ -58,6 +58,8 @@ pub const TARGETS: &[Target] = &[
     crate::accounts::REENCRYPT_PROFILES,
     crate::chat::REENCRYPT_MESSAGES,
     crate::docs::REENCRYPT_DOCUMENTS,
+    crate::auth::REENCRYPT_SESSIONS,
+    crate::workspaces::REENCRYPT_INVITATIONS,
 ];
 
 /// The target with this name.

@@ -388,6 +388,9 @@ both_backends! {
         app.post("/api/v1/admin/keys/rotate-dek", Some(&member.access), json!({}))
             .await
             .expect_error(403, "forbidden");
+        let ws = app.create_workspace(&admin, "Ward").await;
+        app.post(&format!("/api/v1/workspaces/{ws}/invitations"), Some(&admin.access),
+            json!({"email": "invitee@example.org"})).await.expect(201);
         let r = app.post("/api/v1/admin/keys/rotate-dek", Some(&admin.access), json!({})).await;
         let rotation = r.expect(202).clone();
         let id = rotation["id"].as_str().unwrap().to_owned();
@@ -413,6 +416,16 @@ both_backends! {
         assert_eq!(users["done"], 2, "{done}");
         assert_eq!(users["reencrypted"], 2, "{done}");
         assert!(done["keys"]["retired_versions"].as_i64().unwrap() >= 2, "{done}");
+        let invitations = done["rotations"][0]["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == "invitations")
+            .cloned()
+            .unwrap();
+        assert_eq!(invitations["reencrypted"], 1, "{done}");
+        let listed = app.get(&format!("/api/v1/workspaces/{ws}/invitations"), &admin.access).await;
+        assert_eq!(listed.expect(200)[0]["email"], "invitee@example.org");
         // Profiles read back under the new keys.
         let me = app.get("/api/v1/users/me", &member.access).await.expect(200).clone();
         assert_eq!(me["display_name"], "Member");
