@@ -25,6 +25,7 @@ use crate::crypto::{CryptoError, Keyring};
 use crate::events::EventBus;
 use crate::http::state::AppState;
 use crate::hub::Hub;
+use crate::keys::{KeyService, Reencryptor};
 use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
@@ -63,6 +64,9 @@ pub struct App {
     workspaces: WorkspaceService,
     chat: ChatService,
     audit: AuditService,
+    keys: KeyService,
+    reencryptor: Reencryptor,
+    reencrypt_wake: Arc<tokio::sync::Notify>,
     keyring: Keyring,
     signing_key_generated: Option<std::path::PathBuf>,
     kek_generated: Option<std::path::PathBuf>,
@@ -119,6 +123,9 @@ impl App {
         );
         let chat = ChatService::new(store.clone(), auditor.clone());
         let audit = AuditService::new(store.clone(), auditor.clone());
+        let reencrypt_wake = Arc::new(tokio::sync::Notify::new());
+        let keys = KeyService::new(store.clone(), auditor.clone(), reencrypt_wake.clone());
+        let reencryptor = Reencryptor::new(store.clone(), auditor.clone(), &config.keys);
         Ok(App {
             auditor,
             config: Arc::new(config),
@@ -129,6 +136,9 @@ impl App {
             workspaces,
             chat,
             audit,
+            keys,
+            reencryptor,
+            reencrypt_wake,
             keyring,
             signing_key_generated,
             kek_generated,
@@ -162,6 +172,16 @@ impl App {
     /// The keyring (for the command line's key operations).
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// Key rotation and status (for the command line).
+    pub fn keys(&self) -> &KeyService {
+        &self.keys
+    }
+
+    /// The re-encryption job runner (the command line runs it when no server does).
+    pub fn reencryptor(&self) -> &Reencryptor {
+        &self.reencryptor
     }
 
     /// The compliance officer's audit access (for the command line).
@@ -242,6 +262,7 @@ impl App {
             docs,
             hub: hub.clone(),
             audit: self.audit.clone(),
+            keys: self.keys.clone(),
             store: self.store.clone(),
             public_base: Arc::from(public_base),
             metrics: crate::telemetry::metrics_handle(),
@@ -273,6 +294,12 @@ impl App {
                 }
             })
         };
+        // Re-encryption after data-key rotations, including those the command line records
+        // while this server runs; stopped with the other long-lived tasks.
+        let reencryption = self
+            .reencryptor
+            .clone()
+            .spawn(self.reencrypt_wake.clone(), going_away.clone());
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,
@@ -292,6 +319,8 @@ impl App {
         // Documents store their last edits before storage closes.
         rooms.drain(Duration::from_secs(5)).await;
         let _ = checkpoints.await;
+        // Finishes its current batch and releases its lease, so the next start resumes at once.
+        let _ = reencryption.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

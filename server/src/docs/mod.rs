@@ -9,11 +9,13 @@
 //! workspace's key, bound to their row and column.
 
 mod content;
+mod reencrypt;
 pub mod room;
 pub mod sync;
 mod views;
 
 pub use content::Format;
+pub use reencrypt::REENCRYPT_DOCUMENTS;
 pub use room::{Limits, Rooms};
 pub use views::{CommentView, DocumentView, GrantView, VersionView};
 

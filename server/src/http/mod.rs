@@ -57,7 +57,9 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
 
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{audit, auth, chat, docs, health, invitations, setup, sso, users, workspaces, ws};
+    use routes::{
+        audit, auth, chat, docs, health, invitations, keys, setup, sso, users, workspaces, ws,
+    };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
         .routes(routes!(health::healthz))
@@ -123,6 +125,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(invitations::accept))
         .routes(routes!(audit::events))
         .routes(routes!(audit::export))
+        .routes(routes!(keys::rotate_dek))
+        .routes(routes!(keys::status))
         .split_for_parts()
 }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     pub hub: crate::hub::Hub,
     /// The audit log for compliance officers.
     pub audit: AuditService,
+    /// Key rotation and status for system admins.
+    pub keys: crate::keys::KeyService,
     /// For readiness checks and pool metrics; handlers never query it.
     pub store: Store,
     /// Base URL for links handed out.

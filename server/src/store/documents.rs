@@ -529,3 +529,131 @@ pub async fn delete_comment(conn: &mut Conn<'_>, id: CommentId) -> Result<(), St
     .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// How many documents there are (all workspaces).
+pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM documents"
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
+/// Up to `limit` documents after `cursor`, in id order.
+pub async fn after(
+    conn: &mut Conn<'_>,
+    cursor: Option<DocumentId>,
+    limit: i64,
+) -> Result<Vec<DocumentRecord>, StoreError> {
+    Ok(match cursor {
+        Some(id) => {
+            let sql =
+                format!("SELECT {COLUMNS} FROM documents d WHERE d.id > $1 ORDER BY d.id LIMIT $2");
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+        None => {
+            let sql = format!("SELECT {COLUMNS} FROM documents d ORDER BY d.id LIMIT $1");
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+    })
+}
+
+/// Replaces a document's title ciphertext (same text, new key).
+pub async fn set_title(
+    conn: &mut Conn<'_>,
+    id: DocumentId,
+    title: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE documents SET title = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(title)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces an update batch's ciphertext.
+pub async fn set_update_body(
+    conn: &mut Conn<'_>,
+    id: DocumentId,
+    seq: i64,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_updates SET body = $3 WHERE document_id = $1 AND seq = $2"
+    )
+    .bind(id)
+    .bind(seq)
+    .bind(body)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a snapshot's ciphertext, if it still covers `upto_seq`.
+pub async fn set_snapshot_state(
+    conn: &mut Conn<'_>,
+    id: DocumentId,
+    upto_seq: i64,
+    state: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_snapshots SET state = $3 WHERE document_id = $1 AND upto_seq = $2"
+    )
+    .bind(id)
+    .bind(upto_seq)
+    .bind(state)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a version's name and state ciphertexts.
+pub async fn set_version(
+    conn: &mut Conn<'_>,
+    id: VersionId,
+    name: &[u8],
+    state: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_versions SET name = $2, state = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(name)
+    .bind(state)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a comment's body and anchor ciphertexts.
+pub async fn set_comment(
+    conn: &mut Conn<'_>,
+    id: CommentId,
+    body: &[u8],
+    anchor: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_comments SET body = $2, anchor = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(body)
+    .bind(anchor)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}

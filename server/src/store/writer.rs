@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::audit::{self, CheckpointRecord, CheckpointSigner, PendingAudit};
 use super::backend::{Tx, TxInner};
+use super::keys;
 use super::StoreError;
 use crate::audit::chain;
 use crate::events::EventBus;
@@ -49,10 +50,10 @@ pub(super) struct Checkpointing {
     pub(super) every: AtomicU64,
 }
 
-/// The chain head as the writer knows it (it is the only writer of the audit table).
+/// The chain head, read inside each batch's transaction: another process (the command line
+/// while a server runs) may have appended since the last batch.
 #[derive(Clone, Default)]
 struct ChainHead {
-    loaded: bool,
     seq: i64,
     hash: Vec<u8>,
     checkpointed: i64,
@@ -181,7 +182,6 @@ async fn commit(tx: Tx) -> Result<(), StoreError> {
 /// Numbers, chains and stores the batch's audit entries, and signs a checkpoint when due.
 async fn append_audit(
     tx: &mut Tx,
-    head: &mut ChainHead,
     entries: Vec<PendingAudit>,
     checkpoint_requested: bool,
     checkpointing: &Checkpointing,
@@ -189,15 +189,18 @@ async fn append_audit(
     if entries.is_empty() && !checkpoint_requested {
         return Ok(());
     }
-    if !head.loaded {
-        let (seq, hash) = audit::head(&mut tx.conn())
-            .await?
-            .unwrap_or((0, chain::GENESIS.to_vec()));
-        head.seq = seq;
-        head.hash = hash;
-        head.checkpointed = audit::last_checkpoint_seq(&mut tx.conn()).await?;
-        head.loaded = true;
-    }
+    // Serializes appends across processes (SQLite's write lock already does).
+    audit::lock_chain(&mut tx.conn()).await?;
+    let (seq, hash, checkpointed) = audit::chain_state(&mut tx.conn()).await?;
+    let mut head = ChainHead {
+        seq,
+        hash: if seq == 0 {
+            chain::GENESIS.to_vec()
+        } else {
+            hash
+        },
+        checkpointed,
+    };
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
         let seq = head.seq + 1;
@@ -214,18 +217,22 @@ async fn append_audit(
     if head.seq > head.checkpointed
         && (checkpoint_requested || head.seq - head.checkpointed >= every)
     {
+        let key = keys::latest(&mut tx.conn(), keys::AUDIT_SIGNING_SCOPE)
+            .await?
+            .ok_or(StoreError::Corrupt("data_keys (no audit signing key)"))?;
         let signed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let key_version = signer.key_version();
-        let message = chain::checkpoint_message(head.seq, &head.hash, key_version, &signed_at);
+        let message = chain::checkpoint_message(head.seq, &head.hash, key.version, &signed_at);
+        let signature = signer
+            .sign(&key, &message)
+            .map_err(|e| StoreError::Commit(format!("cannot sign the audit checkpoint: {e}")))?;
         let record = CheckpointRecord {
             seq: head.seq,
             head_hash: head.hash.clone(),
             signed_at,
-            key_version,
-            signature: signer.sign(&message),
+            key_version: key.version,
+            signature,
         };
         audit::insert_checkpoint(&mut tx.conn(), &record).await?;
-        head.checkpointed = head.seq;
     }
     Ok(())
 }
@@ -244,7 +251,6 @@ async fn run(
     events: EventBus,
     checkpointing: Arc<Checkpointing>,
 ) {
-    let mut head = ChainHead::default();
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let size = batch.len();
@@ -295,18 +301,9 @@ async fn run(
         let emitted = std::mem::take(&mut tx.events);
         let entries = std::mem::take(&mut tx.audit);
         let checkpoint_requested = tx.checkpoint_requested;
-        let head_before = head.clone();
-        if let Err(err) = append_audit(
-            &mut tx,
-            &mut head,
-            entries,
-            checkpoint_requested,
-            &checkpointing,
-        )
-        .await
+        if let Err(err) = append_audit(&mut tx, entries, checkpoint_requested, &checkpointing).await
         {
             tracing::error!(error = %err, jobs = size, "cannot append the audit records; the batch is rolled back");
-            head = head_before;
             run_hooks(&mut tx, 0);
             let message = err.to_string();
             for done in completions {
@@ -328,7 +325,6 @@ async fn run(
             }
             Err(err) => {
                 tracing::error!(error = %err, jobs = size, "group commit failed");
-                head = head_before;
                 for hook in hooks.drain(..) {
                     hook();
                 }

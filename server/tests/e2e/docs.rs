@@ -382,6 +382,49 @@ both_backends! {
         assert_eq!(app.get(&path, &t.ann.access).await.expect(200).as_array().unwrap().len(), 0);
     }
 
+    async fn rotating_data_keys_reencrypts_documents(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Rotated").await;
+        let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+        a.insert(0, "before rotation").await;
+        let mut b = YClient::connect(&app, &doc, &t.ann.access).await;
+        b.wait_text("before rotation").await;
+        app.post(&format!("/api/v1/documents/{doc}/versions"), Some(&t.ann.access), json!({"name": "v"}))
+            .await
+            .expect(201);
+        app.post(&format!("/api/v1/documents/{doc}/comments"), Some(&t.ann.access), json!({"text": "c"}))
+            .await
+            .expect(201);
+        let rotation = app.post("/api/v1/admin/keys/rotate-dek", Some(&t.admin.access), json!({})).await;
+        let id = rotation.expect(202)["id"].as_str().unwrap().to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let done = loop {
+            let s = app.get("/api/v1/admin/keys/status", &t.admin.access).await.expect(200).clone();
+            if s["rotations"][0]["id"] == id.as_str() && s["rotations"][0]["state"] == "finished" {
+                break s;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not finished: {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let docs = done["rotations"][0]["targets"].as_array().unwrap().iter()
+            .find(|t| t["target"] == "documents").cloned().expect("documents are a target");
+        assert_eq!(docs["reencrypted"], 1, "{done}");
+        // Edits after the rotation, a reload from storage and every read still work.
+        a.insert(0, "after; ").await;
+        b.wait_text("after; before rotation").await;
+        a.close().await;
+        b.close().await;
+        let app = app.restart().await;
+        let mut c = YClient::connect(&app, &doc, &t.ann.access).await;
+        c.wait_text("after; before rotation").await;
+        let versions = app.get(&format!("/api/v1/documents/{doc}/versions"), &t.ann.access).await;
+        assert_eq!(versions.expect(200)[0]["name"], "v");
+        let comments = app.get(&format!("/api/v1/documents/{doc}/comments"), &t.ann.access).await;
+        assert_eq!(comments.expect(200)[0]["text"], "c");
+        let seen = app.get(&format!("/api/v1/documents/{doc}"), &t.ann.access).await;
+        assert_eq!(seen.expect(200)["title"], "Rotated");
+    }
+
     async fn two_clients_converge_and_content_survives_a_restart(app) {
         let t = team(&app).await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Notes").await;
