@@ -23,6 +23,7 @@ use crate::chat::ChatService;
 use crate::config::Config;
 use crate::crypto::{CryptoError, Keyring};
 use crate::events::EventBus;
+use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
 use crate::hub::Hub;
 use crate::sso::SsoService;
@@ -47,6 +48,9 @@ pub enum StartupError {
     /// Single sign-on could not be set up.
     #[error(transparent)]
     Sso(#[from] crate::sso::SsoSetupError),
+    /// The blob store could not be opened.
+    #[error("files: {0}")]
+    Blobs(#[from] crate::files::blob::BlobError),
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
@@ -62,6 +66,7 @@ pub struct App {
     accounts: AccountService,
     workspaces: WorkspaceService,
     chat: ChatService,
+    files: FileService,
     audit: AuditService,
     keyring: Keyring,
     signing_key_generated: Option<std::path::PathBuf>,
@@ -118,6 +123,20 @@ impl App {
             auditor.clone(),
         );
         let chat = ChatService::new(store.clone(), auditor.clone());
+        let blobs = match crate::files::blob::open(&config) {
+            Ok(b) => b,
+            Err(e) => {
+                store.close().await;
+                return Err(e.into());
+            }
+        };
+        let files = FileService::new(
+            store.clone(),
+            auditor.clone(),
+            chat.clone(),
+            blobs,
+            FilesOptions::from_config(&config.files),
+        );
         let audit = AuditService::new(store.clone(), auditor.clone());
         Ok(App {
             auditor,
@@ -128,6 +147,7 @@ impl App {
             accounts,
             workspaces,
             chat,
+            files,
             audit,
             keyring,
             signing_key_generated,
@@ -219,6 +239,7 @@ impl App {
             accounts: self.accounts.clone(),
             workspaces: self.workspaces.clone(),
             chat: self.chat.clone(),
+            files: self.files.clone(),
             hub: hub.clone(),
             audit: self.audit.clone(),
             store: self.store.clone(),
@@ -229,7 +250,10 @@ impl App {
         let app = crate::http::app(
             state,
             self.config.http.body_limit_bytes,
-            Duration::from_secs(self.config.http.request_timeout_seconds),
+            crate::http::Timeouts {
+                request: Duration::from_secs(self.config.http.request_timeout_seconds),
+                upload: Duration::from_secs(self.config.files.upload_timeout_seconds),
+            },
         );
         let signal = going_away.clone();
         // Signed checkpoints at least every `audit.checkpoint_seconds`, so a cut tail shows.

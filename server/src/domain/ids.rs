@@ -65,3 +65,7 @@ id_type!(
     /// A message.
     MessageId
 );
+id_type!(
+    /// A shared file (also the id of its resumable upload).
+    FileId
+);

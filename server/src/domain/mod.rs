@@ -5,13 +5,15 @@
 
 mod chat;
 mod email;
+mod files;
 mod ids;
 mod names;
 mod password;
 
 pub use chat::{ChannelName, Emoji, MessageBody};
 pub use email::Email;
-pub use ids::{ChannelId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId};
+pub use files::FileName;
+pub use ids::{ChannelId, FileId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId};
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};
 pub use password::Password;
 

@@ -22,6 +22,8 @@ pub struct AppState {
     pub workspaces: WorkspaceService,
     /// Channels and messages.
     pub chat: crate::chat::ChatService,
+    /// Shared files and uploads.
+    pub files: crate::files::FileService,
     /// Real-time delivery.
     pub hub: crate::hub::Hub,
     /// The audit log for compliance officers.

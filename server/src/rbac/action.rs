@@ -62,8 +62,10 @@ actions! {
     ManageChannels = "channels.manage",
     /// Post, edit own and react to messages in channels one belongs to.
     PostMessages = "messages.post",
-    /// Delete and pin others' messages.
+    /// Delete and pin others' messages (and delete others' files).
     ModerateMessages = "messages.moderate",
+    /// Share files in channels one belongs to.
+    UploadFiles = "files.upload",
 }
 
 impl Action {
@@ -88,6 +90,7 @@ impl Action {
                 | Action::ManageChannels
                 | Action::PostMessages
                 | Action::ModerateMessages
+                | Action::UploadFiles
         )
     }
 }

@@ -94,6 +94,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ManageChannels,
             PostMessages,
             ModerateMessages,
+            UploadFiles,
         ],
     },
     BuiltinRole {
@@ -113,6 +114,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ManageChannels,
             PostMessages,
             ModerateMessages,
+            UploadFiles,
         ],
     },
     BuiltinRole {
@@ -126,6 +128,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ReadChannels,
             CreateChannels,
             PostMessages,
+            UploadFiles,
         ],
     },
     BuiltinRole {
@@ -133,14 +136,14 @@ pub const ROLES: &[BuiltinRole] = &[
         name: "guest",
         scope: Scope::Workspace,
         description: "Takes part where invited",
-        actions: &[ReadWorkspace, PostMessages],
+        actions: &[ReadWorkspace, PostMessages, UploadFiles],
     },
     BuiltinRole {
         id: BOT,
         name: "bot",
         scope: Scope::Workspace,
         description: "An integration acting in the workspace",
-        actions: &[ReadWorkspace, ReadChannels, PostMessages],
+        actions: &[ReadWorkspace, ReadChannels, PostMessages, UploadFiles],
     },
 ];
 

@@ -16,6 +16,7 @@
 pub mod audit;
 mod backend;
 pub mod channels;
+pub mod files;
 pub mod invitations;
 pub mod keys;
 pub mod messages;

@@ -8,6 +8,8 @@ mod bad_input;
 mod chat;
 mod cli;
 mod durability;
+mod files;
+mod files_clients;
 mod hub;
 mod keys;
 mod operations;

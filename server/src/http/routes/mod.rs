@@ -3,10 +3,12 @@
 pub mod audit;
 pub mod auth;
 pub mod chat;
+pub mod files;
 pub mod health;
 pub mod invitations;
 pub mod setup;
 pub mod sso;
+pub mod uploads;
 pub mod users;
 pub mod workspaces;
 pub mod ws;
