@@ -41,11 +41,12 @@ function interrupted() {
       retryDelays: null,
       onError: (err) => (cut ? resolve(upload.url) : reject(err)),
       onSuccess: () => reject(new Error('the interrupted upload finished')),
-      onProgress: (sent) => {
-        if (!cut && sent >= cutAt) {
+      onProgress: () => {
+        // Progress reports are throttled, so the last one before the stall may never come:
+        // once bytes flow, give them time to arrive, then cut the connection mid-request.
+        if (!cut) {
           cut = true;
-          // Give the bytes time to arrive, then cut the connection mid-request.
-          setTimeout(() => upload.abort(false).then(() => resolve(upload.url), reject), 500);
+          setTimeout(() => upload.abort(false).then(() => resolve(upload.url), reject), 1500);
         }
       },
     });

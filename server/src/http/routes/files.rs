@@ -61,6 +61,35 @@ pub async fn upload(
     ApiPath(c): ApiPath<ChannelId>,
     headers: HeaderMap,
     body: Body,
+) -> Result<(StatusCode, Json<FileView>), ClosingError> {
+    upload_form(s, a, c, headers, body).await.map_err(closing)
+}
+
+/// An error answered before the request body was read to its end: the connection cannot
+/// carry another request, so the client is told to close it rather than race the server.
+pub struct ClosingError(ApiError);
+
+impl IntoResponse for ClosingError {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+}
+
+/// Marks an error as ending its connection.
+pub fn closing(err: ApiError) -> ClosingError {
+    ClosingError(err)
+}
+
+async fn upload_form(
+    s: AppState,
+    a: crate::rbac::Actor,
+    c: ChannelId,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)

@@ -33,8 +33,8 @@ const UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
 const UPLOAD_DEFER_LENGTH: HeaderName = HeaderName::from_static("upload-defer-length");
 const VERSION: &str = "1.0.0";
 
-/// Adds `Tus-Resumable` to any answer, success or error; a busy upload answers 423.
-fn tus(result: Result<Response, ApiError>) -> Response {
+/// Adds `Tus-Resumable` to any answer, success or error.
+fn tus<E: IntoResponse>(result: Result<Response, E>) -> Response {
     let mut response = match result {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -124,7 +124,7 @@ pub async fn options(State(s): State<AppState>) -> Response {
         HeaderValue::from_static("creation,termination"),
     );
     h.insert(TUS_MAX_SIZE, HeaderValue::from(s.files.max_file_bytes()));
-    tus(Ok(response))
+    tus(Ok::<_, ApiError>(response))
 }
 
 /// Start a resumable upload (tus creation): `Upload-Length` and `Upload-Metadata`
@@ -138,43 +138,45 @@ pub async fn create(
     ApiPath(c): ApiPath<ChannelId>,
     headers: HeaderMap,
 ) -> Response {
-    tus(async {
-        s.files.check_upload(&a, c, None).await?;
-        require_version(&headers)?;
-        if headers.contains_key(UPLOAD_DEFER_LENGTH) && !headers.contains_key(UPLOAD_LENGTH) {
-            return Err(bad(
-                "length_required",
-                "uploads of unknown length are not supported; send Upload-Length",
-            ));
-        }
-        let length = parse_u64(&headers, &UPLOAD_LENGTH, "length_required")?;
-        let mut name = FileName::sanitize("file");
-        let mut text = None;
-        for (key, value) in metadata(&headers)? {
-            let value = String::from_utf8_lossy(&value).into_owned();
-            match key.as_str() {
-                "filename" | "name" => name = FileName::sanitize(&value),
-                "text" if !value.trim().is_empty() => {
-                    text = Some(MessageBody::parse("text", value)?)
-                }
-                _ => {}
+    tus::<ApiError>(
+        async {
+            s.files.check_upload(&a, c, None).await?;
+            require_version(&headers)?;
+            if headers.contains_key(UPLOAD_DEFER_LENGTH) && !headers.contains_key(UPLOAD_LENGTH) {
+                return Err(bad(
+                    "length_required",
+                    "uploads of unknown length are not supported; send Upload-Length",
+                ));
             }
+            let length = parse_u64(&headers, &UPLOAD_LENGTH, "length_required")?;
+            let mut name = FileName::sanitize("file");
+            let mut text = None;
+            for (key, value) in metadata(&headers)? {
+                let value = String::from_utf8_lossy(&value).into_owned();
+                match key.as_str() {
+                    "filename" | "name" => name = FileName::sanitize(&value),
+                    "text" if !value.trim().is_empty() => {
+                        text = Some(MessageBody::parse("text", value)?)
+                    }
+                    _ => {}
+                }
+            }
+            let view = s
+                .files
+                .create_upload(&a, c, name, text, length)
+                .await
+                .map_err(service)?;
+            let mut response = (StatusCode::CREATED, axum::Json(&view)).into_response();
+            if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/uploads/{}", view.id)) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+                .headers_mut()
+                .insert(UPLOAD_OFFSET, HeaderValue::from(0u64));
+            Ok(response)
         }
-        let view = s
-            .files
-            .create_upload(&a, c, name, text, length)
-            .await
-            .map_err(service)?;
-        let mut response = (StatusCode::CREATED, axum::Json(&view)).into_response();
-        if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/uploads/{}", view.id)) {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        response
-            .headers_mut()
-            .insert(UPLOAD_OFFSET, HeaderValue::from(0u64));
-        Ok(response)
-    }
-    .await)
+        .await,
+    )
 }
 
 /// How far an upload got (tus `HEAD`): `Upload-Offset` and `Upload-Length`.
@@ -187,14 +189,16 @@ pub async fn head(
     ApiPath(id): ApiPath<FileId>,
     headers: HeaderMap,
 ) -> Response {
-    tus(async {
-        let state = s.files.upload_state(&a, id).await.map_err(service)?;
-        require_version(&headers)?;
-        let mut response = StatusCode::OK.into_response();
-        offset_headers(&mut response, state);
-        Ok(response)
-    }
-    .await)
+    tus::<ApiError>(
+        async {
+            let state = s.files.upload_state(&a, id).await.map_err(service)?;
+            require_version(&headers)?;
+            let mut response = StatusCode::OK.into_response();
+            offset_headers(&mut response, state);
+            Ok(response)
+        }
+        .await,
+    )
 }
 
 /// Append bytes at `Upload-Offset` (tus `PATCH`, `Content-Type:
@@ -210,7 +214,7 @@ pub async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    tus(async {
+    let result = async {
         s.files.upload_state(&a, id).await.map_err(service)?;
         require_version(&headers)?;
         if header_str(&headers, &header::CONTENT_TYPE) != Some("application/offset+octet-stream") {
@@ -230,7 +234,8 @@ pub async fn patch(
         offset_headers(&mut response, state);
         Ok(response)
     }
-    .await)
+    .await;
+    tus(result.map_err(super::files::closing))
 }
 
 /// Abandon an upload (tus termination) or delete the file it became.
@@ -241,9 +246,11 @@ pub async fn terminate(
     Auth(a): Auth,
     ApiPath(id): ApiPath<FileId>,
 ) -> Response {
-    tus(async {
-        s.files.delete(&a, id).await.map_err(service)?;
-        Ok(StatusCode::NO_CONTENT.into_response())
-    }
-    .await)
+    tus::<ApiError>(
+        async {
+            s.files.delete(&a, id).await.map_err(service)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+    )
 }
