@@ -559,7 +559,7 @@ impl FileService {
         } else {
             Some(cipher::seal_tail(key, id, sealed.received, &sealed.tail).map_err(internal)?)
         };
-        let segment = (sealed.chunks > 0).then(|| SegmentRecord {
+        let segment = (sealed.chunks > 0).then_some(SegmentRecord {
             file_id: id,
             seq,
             first_chunk: first_chunk as i64,

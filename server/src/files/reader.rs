@@ -118,13 +118,12 @@ impl Contents {
                 if buffer.len() >= need {
                     batch.push((index, buffer.split_to(need).freeze()));
                     index += 1;
-                    if batch.len() == BATCH || index > hi {
-                        if !self
+                    if (batch.len() == BATCH || index > hi)
+                        && !self
                             .open_batch(std::mem::take(&mut batch), &range, out)
                             .await?
-                        {
-                            return Ok(());
-                        }
+                    {
+                        return Ok(());
                     }
                     continue;
                 }
