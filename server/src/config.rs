@@ -108,6 +108,8 @@ pub struct Config {
     pub sso: SsoConfig,
     /// Co-edited documents.
     pub docs: DocsConfig,
+    /// File sharing: limits, where blobs live, malware scanning.
+    pub files: FilesConfig,
 }
 
 /// Co-edited documents: limits, memory and compaction.
@@ -131,6 +133,85 @@ impl Default for DocsConfig {
             max_document_bytes: 64 * 1024 * 1024,
             idle_seconds: 30,
             compact_after_updates: 500,
+        }
+    }
+}
+
+/// File sharing: size limits, the blob store and the optional malware scanner.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// Largest file, in bytes.
+    pub max_file_bytes: u64,
+    /// Most bytes of files (finished or being uploaded) one workspace may hold.
+    pub workspace_quota_bytes: u64,
+    /// Longest an upload request may run, in seconds (other requests use `http.request_timeout_seconds`).
+    pub upload_timeout_seconds: u64,
+    /// An upload request that sends nothing for this many seconds is cut (what arrived is kept).
+    pub upload_idle_seconds: u64,
+    /// Images up to this size get a thumbnail at upload.
+    pub thumbnail_max_source_bytes: u64,
+    /// Where encrypted file contents are kept.
+    pub blob: BlobConfig,
+    /// ClamAV's clamd, as `unix:/run/clamav/clamd.ctl` or `tcp:127.0.0.1:3310`; off when unset.
+    /// Infected files are quarantined; a scan that cannot complete quarantines too.
+    pub clamd: Option<String>,
+    /// How long one scan may take, in seconds.
+    pub scan_timeout_seconds: u64,
+}
+
+/// Which blob store backend holds file contents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// A directory on local disk (`path`, default `<data_dir>/blobs`).
+    #[default]
+    Local,
+    /// An S3-compatible object store (`s3.*`).
+    S3,
+}
+
+/// The blob store.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobConfig {
+    /// `local` (default) or `s3`.
+    pub backend: BlobBackend,
+    /// Directory of the local backend; defaults to `<data_dir>/blobs`.
+    pub path: Option<PathBuf>,
+    /// Settings of the S3 backend.
+    pub s3: S3Config,
+}
+
+/// An S3-compatible bucket.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Region (`us-east-1` when unset).
+    pub region: Option<String>,
+    /// Endpoint URL for S3-compatible services (MinIO, Ceph, R2); AWS when unset.
+    pub endpoint: Option<String>,
+    /// Access key id; taken from the environment's AWS settings when unset.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<Secret>,
+    /// Allow plain http endpoints (development only).
+    pub allow_http: bool,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_file_bytes: 2 * 1024 * 1024 * 1024,
+            workspace_quota_bytes: 100 * 1024 * 1024 * 1024,
+            upload_timeout_seconds: 6 * 3600,
+            upload_idle_seconds: 120,
+            thumbnail_max_source_bytes: 32 * 1024 * 1024,
+            blob: BlobConfig::default(),
+            clamd: None,
+            scan_timeout_seconds: 300,
         }
     }
 }
@@ -325,6 +406,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             sso: SsoConfig::default(),
             docs: DocsConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -399,6 +481,7 @@ const ENV_SECTIONS: &[&str] = &[
     "keys",
     "audit",
     "sso",
+    "files",
 ];
 
 impl Config {
@@ -519,7 +602,58 @@ impl Config {
                 return invalid("public_url", "must be an http or https URL");
             }
         }
+        self.validate_files()?;
         self.validate_sso()
+    }
+
+    fn validate_files(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        let f = &self.files;
+        if f.max_file_bytes == 0 || f.max_file_bytes > 1 << 40 {
+            return invalid(
+                "files.max_file_bytes",
+                "must be between 1 and 1099511627776",
+            );
+        }
+        if f.workspace_quota_bytes == 0 {
+            return invalid("files.workspace_quota_bytes", "must be at least 1");
+        }
+        if f.upload_timeout_seconds == 0
+            || f.upload_idle_seconds == 0
+            || f.scan_timeout_seconds == 0
+        {
+            return invalid(
+                "files.upload_timeout_seconds",
+                "timeouts must be at least 1 second",
+            );
+        }
+        if let Some(clamd) = &f.clamd {
+            if !(clamd.starts_with("unix:") || clamd.starts_with("tcp:")) {
+                return invalid(
+                    "files.clamd",
+                    "must be unix:/path/to/socket or tcp:host:port",
+                );
+            }
+        }
+        if f.blob.backend == BlobBackend::S3 {
+            if f.blob.s3.bucket.is_empty() {
+                return invalid("files.blob.s3.bucket", "is required for the s3 backend");
+            }
+            if let Some(endpoint) = &f.blob.s3.endpoint {
+                let scheme_ok = url::Url::parse(endpoint)
+                    .map(|u| {
+                        u.scheme() == "https" || (u.scheme() == "http" && f.blob.s3.allow_http)
+                    })
+                    .unwrap_or(false);
+                if !scheme_ok {
+                    return invalid(
+                        "files.blob.s3.endpoint",
+                        "must be an https URL (http needs allow_http = true)",
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_sso(&self) -> Result<(), ConfigError> {
@@ -598,6 +732,15 @@ impl Config {
             .kek_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("keys").join("kek.key"))
+    }
+
+    /// The directory of the local blob store.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.files
+            .blob
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
     /// The base URL for links Concord hands out, without a trailing slash.

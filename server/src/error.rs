@@ -78,6 +78,16 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The request is over a size limit (a file, a workspace's quota).
+    #[error("{message}")]
+    TooLarge {
+        /// Stable code (`file_too_large`, `quota_exceeded`).
+        code: &'static str,
+        /// Which limit, in words.
+        message: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

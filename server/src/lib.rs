@@ -18,6 +18,7 @@ pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod hub;
 pub mod keys;

@@ -23,6 +23,7 @@ use crate::chat::ChatService;
 use crate::config::Config;
 use crate::crypto::{CryptoError, Keyring};
 use crate::events::EventBus;
+use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
 use crate::hub::Hub;
 use crate::keys::{KeyService, Reencryptor};
@@ -48,6 +49,9 @@ pub enum StartupError {
     /// Single sign-on could not be set up.
     #[error(transparent)]
     Sso(#[from] crate::sso::SsoSetupError),
+    /// The blob store could not be opened.
+    #[error("files: {0}")]
+    Blobs(#[from] crate::files::blob::BlobError),
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
@@ -63,6 +67,7 @@ pub struct App {
     accounts: AccountService,
     workspaces: WorkspaceService,
     chat: ChatService,
+    files: FileService,
     audit: AuditService,
     keys: KeyService,
     reencryptor: Reencryptor,
@@ -122,6 +127,20 @@ impl App {
             auditor.clone(),
         );
         let chat = ChatService::new(store.clone(), auditor.clone());
+        let blobs = match crate::files::blob::open(&config) {
+            Ok(b) => b,
+            Err(e) => {
+                store.close().await;
+                return Err(e.into());
+            }
+        };
+        let files = FileService::new(
+            store.clone(),
+            auditor.clone(),
+            chat.clone(),
+            blobs,
+            FilesOptions::from_config(&config.files),
+        );
         let audit = AuditService::new(store.clone(), auditor.clone());
         let reencrypt_wake = Arc::new(tokio::sync::Notify::new());
         let keys = KeyService::new(store.clone(), auditor.clone(), reencrypt_wake.clone());
@@ -135,6 +154,7 @@ impl App {
             accounts,
             workspaces,
             chat,
+            files,
             audit,
             keys,
             reencryptor,
@@ -260,6 +280,7 @@ impl App {
             workspaces: self.workspaces.clone(),
             chat: self.chat.clone(),
             docs,
+            files: self.files.clone(),
             hub: hub.clone(),
             audit: self.audit.clone(),
             keys: self.keys.clone(),
@@ -271,7 +292,10 @@ impl App {
         let app = crate::http::app(
             state,
             self.config.http.body_limit_bytes,
-            Duration::from_secs(self.config.http.request_timeout_seconds),
+            crate::http::Timeouts {
+                request: Duration::from_secs(self.config.http.request_timeout_seconds),
+                upload: Duration::from_secs(self.config.files.upload_timeout_seconds),
+            },
         );
         let signal = going_away.clone();
         // Signed checkpoints at least every `audit.checkpoint_seconds`, so a cut tail shows.

@@ -68,6 +68,9 @@ async fn write_document(app: &common::TestApp, token: &str, doc: &str, pieces: &
     }
     let _ = ws.close(None).await;
 }
+const FILE_NAME: &str = "Wyndham-Fairweather-minutes.txt";
+const FILE_TEXT: &str = "Periwinkle trial results: all cohorts responded.";
+const TUS_NAME: &str = "Cattermole-scan.txt";
 
 fn needles() -> Vec<String> {
     let mut out = Vec::new();
@@ -89,7 +92,14 @@ fn needles() -> Vec<String> {
     out.push("quillfeather".into());
     out.push("Oakenshield".into());
     out.push("Marchbanks".into());
-    for s in ["Thistlewaite", "Bramblecroft", "Quenbury"] {
+    for s in [
+        "Thistlewaite",
+        "Bramblecroft",
+        "Quenbury",
+        "Wyndham-Fairweather",
+        "Periwinkle trial",
+        "Cattermole",
+    ] {
         out.push(s.to_owned());
     }
     out
@@ -225,6 +235,69 @@ async fn plaintext_appears_nowhere(db: Db) {
         .get(&format!("/api/v1/workspaces/{ws_id}/documents"), &admin)
         .await;
     assert_eq!(listed[0]["title"], DOC_TITLE, "the API decrypts the title");
+    // Files: one sent whole, one resumable upload left half-way (its partial chunk is kept).
+    let body = FILE_TEXT.repeat(2000);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(body.clone().into_bytes()).file_name(FILE_NAME),
+    );
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/channels/{channel_id}/files")))
+        .bearer_auth(&admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let file: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(file["name"], FILE_NAME);
+    let download = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/files/{}/content",
+            file["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        download.text().await.unwrap(),
+        body,
+        "the API decrypts the file"
+    );
+    use base64::Engine;
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/channels/{channel_id}/uploads")))
+        .bearer_auth(&admin)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "100000")
+        .header(
+            "Upload-Metadata",
+            format!(
+                "filename {}",
+                base64::engine::general_purpose::STANDARD.encode(TUS_NAME)
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let upload = resp.headers()["location"].to_str().unwrap().to_owned();
+    let resp = app
+        .client
+        .patch(app.url(&upload))
+        .bearer_auth(&admin)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(FILE_TEXT.repeat(1000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
     app.login(USER_EMAIL).await;
     app.stop().await;
 

@@ -116,103 +116,116 @@ impl ChatService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.auditor
-                        .authorize(tx, &actor, Action::PostMessages, Resource::Channel(id))
-                        .await?;
-                    let me = user_of(&actor)?;
-                    let found = channels::with_membership(&mut tx.conn(), id, me).await?;
-                    let Some(found) = found else {
-                        return Err(Error::NotFound("channel"));
-                    };
-                    if found.member_role.is_none() {
-                        return Err(Error::refused("not_in_channel", "join the channel first"));
-                    }
-                    let c = found.channel;
-                    if let Some(cid) = &client_msg_id {
-                        if let Some(existing) =
-                            messages::by_client_id(&mut tx.conn(), id, me, cid).await?
-                        {
-                            return this
-                                .view_one(&mut tx.conn(), c.workspace_id, existing.id)
-                                .await;
-                        }
-                    }
-                    writable(&c)?;
-                    if let Some(root) = thread_root {
-                        let r = messages::by_id(&mut tx.conn(), root).await?;
-                        match r {
-                            Some(r)
-                                if r.channel_id == id
-                                    && r.thread_root_id.is_none()
-                                    && r.deleted_at.is_none() => {}
-                            _ => {
-                                return Err(Error::refused(
-                                    "invalid_thread",
-                                    "replies go to a live top-level message of this channel",
-                                ))
-                            }
-                        }
-                    }
-                    let now = Utc::now();
-                    let seq = channels::next_seq(&mut tx.conn(), id).await?;
-                    let message_id = MessageId::generate();
-                    let id_text = message_id.to_string();
-                    let scope = Scope::Workspace(c.workspace_id);
-                    let sealed = this
-                        .keyring
-                        .encrypt(tx, &scope, body_aad(&id_text), body.as_str().as_bytes())
+                    this.post_in(tx, &actor, id, body, thread_root, client_msg_id)
                         .await
-                        .map_err(|e| Error::Internal(e.to_string()))?;
-                    let record = MessageRecord {
-                        id: message_id,
-                        channel_id: id,
-                        seq,
-                        author_id: me,
-                        body: sealed,
-                        thread_root_id: thread_root,
-                        reply_count: 0,
-                        last_reply_at: None,
-                        client_msg_id,
-                        created_at: now,
-                        edited_at: None,
-                        deleted_at: None,
-                    };
-                    messages::insert(&mut tx.conn(), &record).await?;
-                    if let Some(root) = thread_root {
-                        messages::add_reply(&mut tx.conn(), root, now).await?;
-                        if let Some(r) = messages::by_id(&mut tx.conn(), root).await? {
-                            messages::follow(&mut tx.conn(), root, r.author_id).await?;
-                        }
-                        messages::follow(&mut tx.conn(), root, me).await?;
-                    }
-                    let mentioned = this.record_mentions(tx, &c, &record, &body, me).await?;
-                    channels::advance_read(&mut tx.conn(), id, me, seq).await?;
-                    // Built from what was just written: no read-back, no decryption.
-                    let view = MessageView {
-                        id: message_id,
-                        channel_id: id,
-                        seq,
-                        author_id: me,
-                        text: body.as_str().to_owned(),
-                        thread_root_id: thread_root,
-                        reply_count: 0,
-                        last_reply_at: None,
-                        client_msg_id: record.client_msg_id.clone(),
-                        created_at: now,
-                        edited_at: None,
-                        deleted: false,
-                        reactions: BTreeMap::new(),
-                        pinned: false,
-                    };
-                    tx.emit(DomainEvent::MessageCreated {
-                        workspace_id: c.workspace_id,
-                        message: view.clone(),
-                        mentioned,
-                    });
-                    Ok(view)
                 })
             })
             .await
+    }
+
+    /// Posts a message inside the write `tx` (for services that attach something to the
+    /// message in the same transaction, such as a shared file).
+    pub(crate) async fn post_in(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        id: ChannelId,
+        body: MessageBody,
+        thread_root: Option<MessageId>,
+        client_msg_id: Option<String>,
+    ) -> Result<MessageView, Error> {
+        self.auditor
+            .authorize(tx, actor, Action::PostMessages, Resource::Channel(id))
+            .await?;
+        let me = user_of(actor)?;
+        let found = channels::with_membership(&mut tx.conn(), id, me).await?;
+        let Some(found) = found else {
+            return Err(Error::NotFound("channel"));
+        };
+        if found.member_role.is_none() {
+            return Err(Error::refused("not_in_channel", "join the channel first"));
+        }
+        let c = found.channel;
+        if let Some(cid) = &client_msg_id {
+            if let Some(existing) = messages::by_client_id(&mut tx.conn(), id, me, cid).await? {
+                return self
+                    .view_one(&mut tx.conn(), c.workspace_id, existing.id)
+                    .await;
+            }
+        }
+        writable(&c)?;
+        if let Some(root) = thread_root {
+            let r = messages::by_id(&mut tx.conn(), root).await?;
+            match r {
+                Some(r)
+                    if r.channel_id == id
+                        && r.thread_root_id.is_none()
+                        && r.deleted_at.is_none() => {}
+                _ => {
+                    return Err(Error::refused(
+                        "invalid_thread",
+                        "replies go to a live top-level message of this channel",
+                    ))
+                }
+            }
+        }
+        let now = Utc::now();
+        let seq = channels::next_seq(&mut tx.conn(), id).await?;
+        let message_id = MessageId::generate();
+        let id_text = message_id.to_string();
+        let scope = Scope::Workspace(c.workspace_id);
+        let sealed = self
+            .keyring
+            .encrypt(tx, &scope, body_aad(&id_text), body.as_str().as_bytes())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let record = MessageRecord {
+            id: message_id,
+            channel_id: id,
+            seq,
+            author_id: me,
+            body: sealed,
+            thread_root_id: thread_root,
+            reply_count: 0,
+            last_reply_at: None,
+            client_msg_id,
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+        };
+        messages::insert(&mut tx.conn(), &record).await?;
+        if let Some(root) = thread_root {
+            messages::add_reply(&mut tx.conn(), root, now).await?;
+            if let Some(r) = messages::by_id(&mut tx.conn(), root).await? {
+                messages::follow(&mut tx.conn(), root, r.author_id).await?;
+            }
+            messages::follow(&mut tx.conn(), root, me).await?;
+        }
+        let mentioned = self.record_mentions(tx, &c, &record, &body, me).await?;
+        channels::advance_read(&mut tx.conn(), id, me, seq).await?;
+        // Built from what was just written: no read-back, no decryption.
+        let view = MessageView {
+            id: message_id,
+            channel_id: id,
+            seq,
+            author_id: me,
+            text: body.as_str().to_owned(),
+            thread_root_id: thread_root,
+            reply_count: 0,
+            last_reply_at: None,
+            client_msg_id: record.client_msg_id.clone(),
+            created_at: now,
+            edited_at: None,
+            deleted: false,
+            reactions: BTreeMap::new(),
+            pinned: false,
+        };
+        tx.emit(DomainEvent::MessageCreated {
+            workspace_id: c.workspace_id,
+            message: view.clone(),
+            mentioned,
+        });
+        Ok(view)
     }
 
     async fn record_mentions(

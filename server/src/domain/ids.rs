@@ -77,3 +77,7 @@ id_type!(
     /// A comment on a document.
     CommentId
 );
+id_type!(
+    /// A shared file (also the id of its resumable upload).
+    FileId
+);

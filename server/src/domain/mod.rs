@@ -5,14 +5,16 @@
 
 mod chat;
 mod email;
+mod files;
 mod ids;
 mod names;
 mod password;
 
 pub use chat::{ChannelName, Emoji, MessageBody};
 pub use email::Email;
+pub use files::FileName;
 pub use ids::{
-    ChannelId, CommentId, DocumentId, InvitationId, MessageId, RoleId, SessionId, UserId,
+    ChannelId, CommentId, DocumentId, FileId, InvitationId, MessageId, RoleId, SessionId, UserId,
     VersionId, WorkspaceId,
 };
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};

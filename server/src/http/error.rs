@@ -15,6 +15,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<&'static str>,
+    limit: Option<u64>,
     retry_after: Option<u64>,
 }
 
@@ -33,6 +34,9 @@ pub(crate) struct ErrorDetail {
     /// The request field at fault, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'static str>,
+    /// The limit that was exceeded, in bytes, for `413` responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
 }
 
 impl ApiError {
@@ -43,6 +47,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            limit: None,
             retry_after: None,
         }
     }
@@ -71,6 +76,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: self.message,
                 field: self.field,
+                limit: self.limit,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -124,6 +130,10 @@ impl From<Error> for ApiError {
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
             Error::Conflict { code, .. } => ApiError::new(S::CONFLICT, code, message),
             Error::Gone { code, .. } => ApiError::new(S::GONE, code, message),
+            Error::TooLarge { code, limit, .. } => ApiError {
+                limit: Some(limit),
+                ..ApiError::new(S::PAYLOAD_TOO_LARGE, code, message)
+            },
             Error::Store(StoreError::ShuttingDown) => ApiError::new(
                 S::SERVICE_UNAVAILABLE,
                 "unavailable",

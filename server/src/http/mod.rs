@@ -14,12 +14,11 @@ pub mod state;
 
 use std::time::Duration;
 
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, Method, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::{BoxError, Router};
+use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -53,12 +52,39 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/ws"),
     ("GET", "/api/v1/yjs/{document_id}"),
     ("POST", "/api/v1/invitations/{token}/accept"),
+    ("OPTIONS", "/api/v1/channels/{channel_id}/uploads"),
 ];
+
+/// How long requests may take before the edge answers 503.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Every request but uploads.
+    pub request: Duration,
+    /// Requests that carry file contents (simple uploads, resumable upload `PATCH`es).
+    pub upload: Duration,
+}
+
+impl Timeouts {
+    /// The limit for a request: uploads stream for as long as their bytes take to arrive.
+    fn for_request(&self, req: &Request) -> Duration {
+        let path = req.uri().path();
+        let upload = (req.method() == Method::PATCH && path.starts_with("/api/v1/uploads/"))
+            || (req.method() == Method::POST
+                && path.starts_with("/api/v1/channels/")
+                && path.ends_with("/files"));
+        if upload {
+            self.upload
+        } else {
+            self.request
+        }
+    }
+}
 
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, chat, docs, health, invitations, keys, setup, sso, users, workspaces, ws,
+        audit, auth, chat, docs, files, health, invitations, keys, setup, sso, uploads, users,
+        workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -108,6 +134,12 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::versions))
         .routes(routes!(chat::react, chat::unreact))
         .routes(routes!(chat::pin, chat::unpin))
+        .routes(routes!(files::list, files::upload))
+        .routes(routes!(files::get, files::delete))
+        .routes(routes!(files::content))
+        .routes(routes!(files::thumbnail))
+        .routes(routes!(uploads::options, uploads::create))
+        .routes(routes!(uploads::head, uploads::patch, uploads::terminate))
         .routes(routes!(ws::connect))
         .routes(routes!(docs::list, docs::create))
         .routes(routes!(docs::get, docs::update, docs::delete))
@@ -131,7 +163,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// The whole HTTP application with its middleware stack.
-pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
+pub fn app(state: AppState, body_limit: usize, timeouts: Timeouts) -> Router {
     let (router, api) = api_router();
     let api = std::sync::Arc::new(api);
     let router = router
@@ -161,20 +193,27 @@ pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(CatchPanicLayer::custom(guard::panic_response))
-        .layer(HandleErrorLayer::new(timed_out))
-        .timeout(timeout);
+        .layer(middleware::from_fn(
+            move |req: Request, next: middleware::Next| deadline(timeouts, req, next),
+        ));
     router.layer(edge)
 }
 
-async fn timed_out(err: BoxError) -> ApiError {
-    if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::new(
+/// Answers 503 if the response (not its streamed body) takes longer than the request's limit.
+async fn deadline(
+    timeouts: Timeouts,
+    req: Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let limit = timeouts.for_request(&req);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
             "the request took too long",
         )
-    } else {
-        ApiError::internal(&err)
+        .into_response(),
     }
 }
 

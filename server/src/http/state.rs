@@ -24,6 +24,8 @@ pub struct AppState {
     pub chat: crate::chat::ChatService,
     /// Co-edited documents.
     pub docs: crate::docs::DocService,
+    /// Shared files and uploads.
+    pub files: crate::files::FileService,
     /// Real-time delivery.
     pub hub: crate::hub::Hub,
     /// The audit log for compliance officers.

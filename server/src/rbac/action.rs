@@ -64,7 +64,7 @@ actions! {
     ManageChannels = "channels.manage",
     /// Post, edit own and react to messages in channels one belongs to.
     PostMessages = "messages.post",
-    /// Delete and pin others' messages.
+    /// Delete and pin others' messages (and delete others' files).
     ModerateMessages = "messages.moderate",
     /// Create documents.
     CreateDocuments = "documents.create",
@@ -78,6 +78,8 @@ actions! {
     EditDocument = "document.edit",
     /// Rename, move, share and delete a document (an access level).
     ManageDocument = "document.manage",
+    /// Share files in channels one belongs to.
+    UploadFiles = "files.upload",
 }
 
 impl Action {
@@ -104,6 +106,7 @@ impl Action {
                 | Action::ModerateMessages
                 | Action::CreateDocuments
                 | Action::AdministerDocuments
+                | Action::UploadFiles
         )
     }
 }

@@ -96,6 +96,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ModerateMessages,
             CreateDocuments,
             AdministerDocuments,
+            UploadFiles,
         ],
     },
     BuiltinRole {
@@ -117,6 +118,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ModerateMessages,
             CreateDocuments,
             AdministerDocuments,
+            UploadFiles,
         ],
     },
     BuiltinRole {
@@ -131,6 +133,7 @@ pub const ROLES: &[BuiltinRole] = &[
             CreateChannels,
             PostMessages,
             CreateDocuments,
+            UploadFiles,
         ],
     },
     BuiltinRole {
@@ -138,14 +141,14 @@ pub const ROLES: &[BuiltinRole] = &[
         name: "guest",
         scope: Scope::Workspace,
         description: "Takes part where invited",
-        actions: &[ReadWorkspace, PostMessages],
+        actions: &[ReadWorkspace, PostMessages, UploadFiles],
     },
     BuiltinRole {
         id: BOT,
         name: "bot",
         scope: Scope::Workspace,
         description: "An integration acting in the workspace",
-        actions: &[ReadWorkspace, ReadChannels, PostMessages],
+        actions: &[ReadWorkspace, ReadChannels, PostMessages, UploadFiles],
     },
 ];
 

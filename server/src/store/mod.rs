@@ -17,6 +17,7 @@ pub mod audit;
 mod backend;
 pub mod channels;
 pub mod documents;
+pub mod files;
 pub mod invitations;
 pub mod keys;
 pub mod messages;

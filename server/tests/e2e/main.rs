@@ -9,6 +9,8 @@ mod chat;
 mod cli;
 mod docs;
 mod durability;
+mod files;
+mod files_clients;
 mod hub;
 mod keys;
 mod operations;

@@ -8,6 +8,7 @@ mod auth;
 mod child;
 mod clients;
 mod fanout;
+mod files;
 mod load;
 mod raw;
 mod report;
@@ -38,6 +39,8 @@ enum Command {
     Idle(fanout::HubOptions),
     /// Durable posts/s into one channel from concurrent REST posters.
     Durable(fanout::HubOptions),
+    /// Upload and download throughput of one large file against `cp` of it.
+    Files(files::FilesOptions),
     /// The raw baseline server (started by the hub benchmarks as a child process).
     #[command(hide = true)]
     RawServer {
@@ -94,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Durable(options) => {
             println!("{}", fanout::run(options, &[fanout::Part::Durable]).await?);
+        }
+        Command::Files(options) => {
+            println!("{}", files::run(options).await?);
         }
         Command::RawServer { port } => raw::serve(port).await?,
     }

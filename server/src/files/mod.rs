@@ -1,0 +1,1131 @@
+//! File sharing: uploads (simple and resumable), encrypted storage, safe downloads.
+//!
+//! A file is shared in a channel (the `parent`; documents will be a second kind) and, once
+//! its upload completes, attached to a message posted there; whoever can see the channel
+//! can see the file, and nobody else learns it exists (404). Contents are sealed in chunks
+//! under a per-file key ([`cipher`]) as they stream in ([`writer`]) and are kept in a
+//! [`blob::BlobStore`]; the key is wrapped under the workspace's data key and stored with
+//! the file's row, bound to it. Reading back ([`reader`]) authenticates every chunk, so a
+//! damaged or rearranged file fails instead of serving other bytes.
+//!
+//! A resumable upload is a file row in status `uploading` that receives its bytes over any
+//! number of requests; whole chunks go to a new blob segment per request and the partial
+//! chunk at the end is kept encrypted in the row until the next request. When the last byte
+//! arrives the file is inspected ([`inspect`]: content type from the bytes, a thumbnail for
+//! images), optionally scanned ([`scan`], clamd; infected files are quarantined), and
+//! posted, all recorded in the audit log. Downloads are audited too.
+//!
+//! Invariants: contents and names never reach storage in plaintext; blob keys are made from
+//! ids only; a file's row is written before its blobs are trusted and deleted before they
+//! are removed; one request at a time writes to an upload.
+
+pub mod blob;
+pub mod cipher;
+pub mod inspect;
+pub mod reader;
+pub mod scan;
+mod views;
+pub mod writer;
+
+pub use views::{FileView, UploadState};
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::stream::{Stream, TryStreamExt};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use self::blob::{BlobKey, BlobStore};
+use self::cipher::{ContentKey, Layout, CHUNK_BYTES};
+use self::reader::Contents;
+use self::scan::{Scanner, Verdict};
+use self::writer::{Ended, SealError, SealJob, Sealed};
+use crate::audit::{Auditor, Event, Outcome};
+use crate::chat::ChatService;
+use crate::crypto::{Aad, Keyring, Scope};
+use crate::domain::{ChannelId, FileId, FileName, MessageBody, UserId};
+use crate::error::Error;
+use crate::rbac::{Action, Actor, Resource};
+use crate::store::files::{self, Completion, FileRecord, SegmentRecord};
+use crate::store::{channels, Conn, Store, Tx};
+
+/// Bytes read to detect a content type.
+const SNIFF_BYTES: u64 = 8192;
+/// Most files in one listing.
+const MAX_LIST: i64 = 500;
+
+/// Limits and hooks, from the `files` configuration.
+#[derive(Clone, Debug)]
+pub struct FilesOptions {
+    /// Largest file, in bytes.
+    pub max_file_bytes: u64,
+    /// Most bytes per workspace.
+    pub workspace_quota_bytes: u64,
+    /// How long an upload may send nothing.
+    pub idle: Duration,
+    /// Largest image that gets a thumbnail.
+    pub thumbnail_max_source_bytes: u64,
+    /// The malware scanner, if configured.
+    pub scanner: Option<Scanner>,
+}
+
+impl FilesOptions {
+    /// The options the configuration asks for.
+    pub fn from_config(config: &crate::config::FilesConfig) -> FilesOptions {
+        FilesOptions {
+            max_file_bytes: config.max_file_bytes,
+            workspace_quota_bytes: config.workspace_quota_bytes,
+            idle: Duration::from_secs(config.upload_idle_seconds),
+            thumbnail_max_source_bytes: config.thumbnail_max_source_bytes,
+            scanner: config
+                .clamd
+                .as_deref()
+                .and_then(scan::Clamd::parse)
+                .map(|c| Scanner::new(c, Duration::from_secs(config.scan_timeout_seconds))),
+        }
+    }
+}
+
+/// A file opened for download: what it is and how to read it.
+pub struct Opened {
+    /// The file.
+    pub view: FileView,
+    /// Its contents, to read any range of.
+    pub contents: Contents,
+}
+
+/// File operations; cheap to clone.
+#[derive(Clone)]
+pub struct FileService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    keyring: Keyring,
+    auditor: Auditor,
+    chat: ChatService,
+    blobs: Arc<dyn BlobStore>,
+    options: FilesOptions,
+    busy: Mutex<HashSet<FileId>>,
+}
+
+/// Marks an upload as being written to until dropped.
+struct Busy {
+    inner: Arc<Inner>,
+    id: FileId,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.inner.busy.lock() {
+            busy.remove(&self.id);
+        }
+    }
+}
+
+/// What inspecting a complete file found.
+struct Inspection {
+    content_type: String,
+    verdict: Option<Verdict>,
+    thumbnail: Option<Vec<u8>>,
+}
+
+impl Inspection {
+    fn status(&self) -> &'static str {
+        match self.verdict {
+            None | Some(Verdict::Clean) => "ready",
+            Some(_) => "quarantined",
+        }
+    }
+}
+
+fn aad<'a>(row: &'a str, column: &'a str) -> Aad<'a> {
+    Aad {
+        table: "files",
+        row,
+        column,
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> Error {
+    Error::Internal(err.to_string())
+}
+
+fn too_large(code: &'static str, message: String, limit: u64) -> Error {
+    Error::TooLarge {
+        code,
+        message,
+        limit,
+    }
+}
+
+/// The channel a file is shared in; files of other parents are not reachable yet.
+fn channel_of(record: Option<&FileRecord>) -> ChannelId {
+    match record {
+        Some(f) if f.parent_kind == "channel" => ChannelId(f.parent_id),
+        // Unknown files (and parents this version cannot authorize) are decided like a
+        // hidden channel: not found either way.
+        _ => ChannelId(Uuid::nil()),
+    }
+}
+
+impl FileService {
+    /// A service storing contents in `blobs`.
+    pub fn new(
+        store: Store,
+        auditor: Auditor,
+        chat: ChatService,
+        blobs: Arc<dyn BlobStore>,
+        options: FilesOptions,
+    ) -> FileService {
+        FileService {
+            inner: Arc::new(Inner {
+                store,
+                keyring: auditor.keyring().clone(),
+                auditor,
+                chat,
+                blobs,
+                options,
+                busy: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// The largest file accepted, in bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.inner.options.max_file_bytes
+    }
+
+    fn busy(&self, id: FileId) -> Result<Busy, Error> {
+        let mut busy = self.inner.busy.lock().map_err(internal)?;
+        if !busy.insert(id) {
+            return Err(Error::conflict(
+                "upload_busy",
+                "another request is writing to this upload; try again shortly",
+            ));
+        }
+        Ok(Busy {
+            inner: self.inner.clone(),
+            id,
+        })
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), Error> {
+        let max = self.inner.options.max_file_bytes;
+        if size > max {
+            return Err(too_large(
+                "file_too_large",
+                format!("files may be at most {max} bytes"),
+                max,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that `actor` may share files in `channel` now (authorized, a member, channel
+    /// not archived) and that a file of `size` bytes (if known) fits the limit.
+    pub async fn check_upload(
+        &self,
+        actor: &Actor,
+        channel: ChannelId,
+        size: Option<u64>,
+    ) -> Result<(), Error> {
+        let inner = &self.inner;
+        let mut conn = inner.store.reader().await?;
+        inner
+            .auditor
+            .authorize_read(
+                &inner.store,
+                &mut conn.conn(),
+                actor,
+                Action::UploadFiles,
+                Resource::Channel(channel),
+            )
+            .await?;
+        shareable(&mut conn.conn(), actor, channel).await?;
+        if let Some(size) = size {
+            self.check_size(size)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a resumable upload of `size` bytes into `channel`; `text` is the message
+    /// posted with it when it completes (the file name if none).
+    #[tracing::instrument(skip(self, actor, name, text), fields(actor = ?actor.user_id()))]
+    pub async fn create_upload(
+        &self,
+        actor: &Actor,
+        channel: ChannelId,
+        name: FileName,
+        text: Option<MessageBody>,
+        size: u64,
+    ) -> Result<FileView, Error> {
+        self.check_size(size)?;
+        let actor = actor.clone();
+        let this = self.clone();
+        self.inner
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let inner = &this.inner;
+                    inner
+                        .auditor
+                        .authorize(tx, &actor, Action::UploadFiles, Resource::Channel(channel))
+                        .await?;
+                    let c = shareable(&mut tx.conn(), &actor, channel).await?;
+                    this.check_quota(tx, c.workspace_id, size).await?;
+                    let key = ContentKey::generate();
+                    let mut record = this
+                        .new_record(tx, &actor, &c, FileId::generate(), &key, &name, size)
+                        .await?;
+                    if let Some(text) = &text {
+                        let row = record.id.to_string();
+                        record.text_enc = Some(
+                            inner
+                                .keyring
+                                .encrypt(
+                                    tx,
+                                    &Scope::Workspace(c.workspace_id),
+                                    aad(&row, "text"),
+                                    text.as_str().as_bytes(),
+                                )
+                                .await?,
+                        );
+                    }
+                    files::insert(&mut tx.conn(), &record).await?;
+                    let event = Event::by(&actor, "file.upload_started", Outcome::Allowed)
+                        .target("file", record.id)
+                        .workspace(c.workspace_id)
+                        .details(serde_json::json!({ "channel_id": channel, "size": size }));
+                    inner.auditor.record(tx, event).await?;
+                    Ok(view(&record, name.as_str()))
+                })
+            })
+            .await
+    }
+
+    async fn check_quota(
+        &self,
+        tx: &mut Tx,
+        workspace: crate::domain::WorkspaceId,
+        size: u64,
+    ) -> Result<(), Error> {
+        let quota = self.inner.options.workspace_quota_bytes;
+        let used = files::workspace_usage(&mut tx.conn(), workspace)
+            .await?
+            .max(0) as u64;
+        if used.saturating_add(size) > quota {
+            return Err(too_large(
+                "quota_exceeded",
+                format!("this workspace's files may take at most {quota} bytes; {used} are in use"),
+                quota,
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new row for file `id` of `size` bytes with content key `key` (wrapped here).
+    #[allow(clippy::too_many_arguments)]
+    async fn new_record(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        c: &channels::ChannelRecord,
+        id: FileId,
+        key: &ContentKey,
+        name: &FileName,
+        size: u64,
+    ) -> Result<FileRecord, Error> {
+        let row = id.to_string();
+        let scope = Scope::Workspace(c.workspace_id);
+        let keyring = &self.inner.keyring;
+        let content_key = keyring
+            .encrypt(tx, &scope, aad(&row, "content_key"), key.as_bytes())
+            .await?;
+        let name_enc = keyring
+            .encrypt(tx, &scope, aad(&row, "name"), name.as_str().as_bytes())
+            .await?;
+        Ok(FileRecord {
+            id,
+            workspace_id: c.workspace_id,
+            parent_kind: "channel".into(),
+            parent_id: c.id.0,
+            message_id: None,
+            uploader_id: user_of(actor)?,
+            name_enc,
+            text_enc: None,
+            size: size as i64,
+            received: 0,
+            chunk_bytes: CHUNK_BYTES as i64,
+            content_key,
+            content_type: None,
+            status: "uploading".into(),
+            scan_result: None,
+            has_thumbnail: false,
+            created_at: Utc::now(),
+            completed_at: None,
+        })
+    }
+
+    /// Reads a file `actor` may see (`action` on its channel), or not found.
+    async fn readable(
+        &self,
+        conn: &mut Conn<'_>,
+        actor: &Actor,
+        id: FileId,
+        action: Action,
+    ) -> Result<FileRecord, Error> {
+        let inner = &self.inner;
+        let record = files::by_id(conn, id).await?;
+        inner
+            .auditor
+            .authorize_read(
+                &inner.store,
+                conn,
+                actor,
+                action,
+                Resource::Channel(channel_of(record.as_ref())),
+            )
+            .await?;
+        record.ok_or(Error::NotFound("file"))
+    }
+
+    /// The upload `actor` started (others' uploads are not found).
+    async fn own_upload(
+        &self,
+        conn: &mut Conn<'_>,
+        actor: &Actor,
+        id: FileId,
+    ) -> Result<FileRecord, Error> {
+        let record = self.readable(conn, actor, id, Action::UploadFiles).await?;
+        if Some(record.uploader_id) != actor.user_id() {
+            return Err(Error::NotFound("upload"));
+        }
+        Ok(record)
+    }
+
+    /// Where `actor`'s upload stands.
+    pub async fn upload_state(&self, actor: &Actor, id: FileId) -> Result<UploadState, Error> {
+        let mut conn = self.inner.store.reader().await?;
+        let record = self.own_upload(&mut conn.conn(), actor, id).await?;
+        if self.inner.busy.lock().map_err(internal)?.contains(&id) {
+            return Err(Error::conflict(
+                "upload_busy",
+                "another request is writing to this upload; try again shortly",
+            ));
+        }
+        Ok(UploadState {
+            offset: record.received as u64,
+            length: record.size as u64,
+        })
+    }
+
+    async fn unwrap_key(
+        &self,
+        conn: &mut Conn<'_>,
+        record: &FileRecord,
+    ) -> Result<ContentKey, Error> {
+        let row = record.id.to_string();
+        let key = self
+            .inner
+            .keyring
+            .decrypt(
+                conn,
+                &Scope::Workspace(record.workspace_id),
+                aad(&row, "content_key"),
+                &record.content_key,
+            )
+            .await?;
+        ContentKey::from_bytes(&key).map_err(internal)
+    }
+
+    async fn contents(&self, conn: &mut Conn<'_>, record: &FileRecord) -> Result<Contents, Error> {
+        Ok(Contents {
+            file: record.id,
+            key: self.unwrap_key(conn, record).await?,
+            layout: Layout {
+                size: record.size as u64,
+            },
+            segments: files::segments(conn, record.id).await?,
+            blobs: self.inner.blobs.clone(),
+        })
+    }
+
+    /// Appends the bytes of `body` to `actor`'s upload, which must stand at `offset`. What
+    /// arrives is kept even if `body` fails part-way, so the upload can continue from the
+    /// new offset; when the last byte arrives the file is completed and posted.
+    #[tracing::instrument(skip(self, actor, body), fields(actor = ?actor.user_id()))]
+    pub async fn append<S, E>(
+        &self,
+        actor: &Actor,
+        id: FileId,
+        offset: u64,
+        body: S,
+    ) -> Result<UploadState, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let mut conn = self.inner.store.reader().await?;
+        let record = self.own_upload(&mut conn.conn(), actor, id).await?;
+        let busy = self.busy(id)?;
+        // Re-read under the lock: the request before may just have moved the offset.
+        drop(record);
+        let record = files::by_id(&mut conn.conn(), id)
+            .await?
+            .ok_or(Error::NotFound("upload"))?;
+        let (received, size) = (record.received as u64, record.size as u64);
+        if record.status != "uploading" || offset != received {
+            if record.status != "uploading" && offset == size {
+                return Ok(UploadState {
+                    offset: size,
+                    length: size,
+                });
+            }
+            return Err(Error::conflict(
+                "offset_mismatch",
+                format!("the upload is at offset {received}, not {offset}"),
+            ));
+        }
+        let key = self.unwrap_key(&mut conn.conn(), &record).await?;
+        let tail = match files::tail(&mut conn.conn(), id).await? {
+            Some(sealed) => cipher::open_tail(&key, id, received, &sealed).map_err(internal)?,
+            None => Zeroizing::new(Vec::new()),
+        };
+        let segments = files::segments(&mut conn.conn(), id).await?;
+        drop(conn);
+        let first_chunk = segments
+            .last()
+            .map(|s| (s.first_chunk + s.chunks) as u64)
+            .unwrap_or(0);
+        if first_chunk * CHUNK_BYTES + tail.len() as u64 != received {
+            return Err(internal(format!("upload {id} does not add up")));
+        }
+        let job = SealJob {
+            file: id,
+            key: key.clone(),
+            blobs: self.inner.blobs.clone(),
+            segment: BlobKey::segment(id, segments.len() as i64),
+            first_chunk,
+            tail,
+            size: Some(size),
+            limit: size,
+            idle: self.inner.options.idle,
+        };
+        let seq = segments.len() as i64;
+        let this = self.clone();
+        let actor = actor.clone();
+        // Its own task: a client that disconnects drops this request, but what it sent
+        // must still be recorded so the upload can resume from there.
+        let task = tokio::spawn(async move {
+            let _busy = busy;
+            let sealed = seal(job, body, size).await?;
+            this.record_progress(&actor, &record, &key, (seq, first_chunk), &sealed)
+                .await?;
+            if let Ended::Failed(err) = &sealed.ended {
+                tracing::info!(file = %id, received = sealed.received, error = %err, "upload interrupted; it can resume");
+                return Err(Error::refused(
+                    "upload_interrupted",
+                    "the upload was interrupted; resume it from the new offset",
+                ));
+            }
+            if sealed.received == size {
+                this.complete(&actor, id).await?;
+            }
+            Ok(UploadState {
+                offset: sealed.received,
+                length: size,
+            })
+        });
+        task.await.map_err(internal)?
+    }
+
+    async fn record_progress(
+        &self,
+        actor: &Actor,
+        record: &FileRecord,
+        key: &ContentKey,
+        (seq, first_chunk): (i64, u64),
+        sealed: &Sealed,
+    ) -> Result<(), Error> {
+        let id = record.id;
+        let tail_enc = if sealed.tail.is_empty() {
+            None
+        } else {
+            Some(cipher::seal_tail(key, id, sealed.received, &sealed.tail).map_err(internal)?)
+        };
+        let segment = (sealed.chunks > 0).then_some(SegmentRecord {
+            file_id: id,
+            seq,
+            first_chunk: first_chunk as i64,
+            chunks: sealed.chunks as i64,
+            bytes: sealed.sealed_bytes as i64,
+        });
+        let received = sealed.received as i64;
+        let channel = ChannelId(record.parent_id);
+        let actor = actor.clone();
+        let this = self.clone();
+        self.inner
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.inner
+                        .auditor
+                        .authorize(tx, &actor, Action::UploadFiles, Resource::Channel(channel))
+                        .await?;
+                    if let Some(segment) = &segment {
+                        files::put_segment(&mut tx.conn(), segment).await?;
+                    }
+                    files::record_progress(&mut tx.conn(), id, received, tail_enc.as_deref())
+                        .await?;
+                    Ok::<_, Error>(())
+                })
+            })
+            .await
+    }
+
+    /// Inspects, scans and posts a fully received upload.
+    async fn complete(&self, actor: &Actor, id: FileId) -> Result<FileView, Error> {
+        let mut conn = self.inner.store.reader().await?;
+        let record = files::by_id(&mut conn.conn(), id)
+            .await?
+            .ok_or(Error::NotFound("upload"))?;
+        let contents = self.contents(&mut conn.conn(), &record).await?;
+        drop(conn);
+        let inspection = self.inspect(&contents).await?;
+        let actor = actor.clone();
+        let this = self.clone();
+        self.inner
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let channel = ChannelId(record.parent_id);
+                    this.inner
+                        .auditor
+                        .authorize(tx, &actor, Action::UploadFiles, Resource::Channel(channel))
+                        .await?;
+                    let mut record = files::by_id(&mut tx.conn(), id)
+                        .await?
+                        .ok_or(Error::NotFound("upload"))?;
+                    if record.status != "uploading" || record.received != record.size {
+                        return Err(Error::conflict(
+                            "upload_incomplete",
+                            "the upload is not complete",
+                        ));
+                    }
+                    let scope = Scope::Workspace(record.workspace_id);
+                    let row = id.to_string();
+                    let name = this
+                        .inner
+                        .keyring
+                        .decrypt_text(&mut tx.conn(), &scope, aad(&row, "name"), &record.name_enc)
+                        .await?;
+                    let text = match &record.text_enc {
+                        Some(t) => Some(
+                            this.inner
+                                .keyring
+                                .decrypt_text(&mut tx.conn(), &scope, aad(&row, "text"), t)
+                                .await?,
+                        ),
+                        None => None,
+                    };
+                    this.attach(tx, &actor, &mut record, &name, text, inspection)
+                        .await
+                })
+            })
+            .await
+    }
+
+    /// Posts the message carrying a complete file and records the file as complete, in the
+    /// write `tx`.
+    async fn attach(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        record: &mut FileRecord,
+        name: &str,
+        text: Option<String>,
+        inspection: Inspection,
+    ) -> Result<FileView, Error> {
+        let channel = ChannelId(record.parent_id);
+        let c = channels::by_id(&mut tx.conn(), channel)
+            .await?
+            .ok_or(Error::NotFound("channel"))?;
+        if c.archived_at.is_some() {
+            return Err(Error::refused(
+                "channel_archived",
+                "this channel is archived and read-only",
+            ));
+        }
+        let body = MessageBody::parse("text", text.unwrap_or_else(|| name.to_owned()))?;
+        let message = self
+            .inner
+            .chat
+            .post_in(tx, actor, channel, body, None, None)
+            .await?;
+        let row = record.id.to_string();
+        let thumbnail_enc = match &inspection.thumbnail {
+            Some(png) => Some(
+                self.inner
+                    .keyring
+                    .encrypt(
+                        tx,
+                        &Scope::Workspace(record.workspace_id),
+                        aad(&row, "thumbnail"),
+                        png,
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
+        let scan_result = inspection.verdict.as_ref().map(Verdict::as_stored);
+        let now = Utc::now();
+        files::complete(
+            &mut tx.conn(),
+            record.id,
+            &Completion {
+                content_type: &inspection.content_type,
+                status: inspection.status(),
+                scan_result: scan_result.as_deref(),
+                thumbnail_enc: thumbnail_enc.as_deref(),
+                message_id: Some(message.id),
+                at: now,
+            },
+        )
+        .await?;
+        record.content_type = Some(inspection.content_type.clone());
+        record.status = inspection.status().into();
+        record.scan_result = scan_result.clone();
+        record.has_thumbnail = thumbnail_enc.is_some();
+        record.message_id = Some(message.id);
+        record.completed_at = Some(now);
+        if record.status == "quarantined" {
+            tracing::warn!(file = %record.id, verdict = ?scan_result, "file quarantined by the malware scan");
+        }
+        let event = Event::by(actor, "file.uploaded", Outcome::Allowed)
+            .target("file", record.id)
+            .workspace(record.workspace_id)
+            .details(serde_json::json!({
+                "channel_id": channel,
+                "message_id": message.id,
+                "size": record.size,
+                "content_type": inspection.content_type,
+                "status": record.status,
+                "scan": scan_result,
+            }));
+        self.inner.auditor.record(tx, event).await?;
+        Ok(view(record, name))
+    }
+
+    /// Learns the content type, scans, and makes a thumbnail.
+    async fn inspect(&self, contents: &Contents) -> Result<Inspection, Error> {
+        let size = contents.layout.size;
+        let head = collect(contents.read(0..size.min(SNIFF_BYTES))).await?;
+        let content_type = inspect::sniff(&head);
+        let verdict = match &self.inner.options.scanner {
+            Some(scanner) => Some(scanner.scan(contents.read(0..size)).await),
+            None => None,
+        };
+        let clean = matches!(verdict, None | Some(Verdict::Clean));
+        let thumbnail = if clean
+            && inspect::thumbnailable(&content_type)
+            && size <= self.inner.options.thumbnail_max_source_bytes
+        {
+            let bytes = collect(contents.read(0..size)).await?;
+            let kind = content_type.clone();
+            tokio::task::spawn_blocking(move || inspect::thumbnail(&bytes, &kind))
+                .await
+                .map_err(internal)?
+        } else {
+            None
+        };
+        Ok(Inspection {
+            content_type,
+            verdict,
+            thumbnail,
+        })
+    }
+
+    /// Shares a file sent in one request (its length not known up front) in `channel`.
+    #[tracing::instrument(skip(self, actor, name, text, body), fields(actor = ?actor.user_id()))]
+    pub async fn upload<S, E>(
+        &self,
+        actor: &Actor,
+        channel: ChannelId,
+        name: FileName,
+        text: Option<MessageBody>,
+        body: S,
+    ) -> Result<FileView, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        self.check_upload(actor, channel, None).await?;
+        let id = FileId::generate();
+        let key = ContentKey::generate();
+        let segment = BlobKey::segment(id, 0);
+        let job = SealJob {
+            file: id,
+            key: key.clone(),
+            blobs: self.inner.blobs.clone(),
+            segment: segment.clone(),
+            first_chunk: 0,
+            tail: Zeroizing::new(Vec::new()),
+            size: None,
+            limit: self.inner.options.max_file_bytes,
+            idle: self.inner.options.idle,
+        };
+        let this = self.clone();
+        let actor = actor.clone();
+        // Its own task, so the blob is cleaned up even if the client goes away.
+        let task = tokio::spawn(async move {
+            let max = this.inner.options.max_file_bytes;
+            let sealed = seal(job, body, max).await?;
+            let result = this
+                .publish(&actor, channel, id, key, name, text, sealed)
+                .await;
+            if result.is_err() {
+                if let Err(err) = this.inner.blobs.delete(segment).await {
+                    tracing::warn!(file = %id, error = %err, "could not remove the blob of a refused upload");
+                }
+            }
+            result
+        });
+        task.await.map_err(internal)?
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn publish(
+        &self,
+        actor: &Actor,
+        channel: ChannelId,
+        id: FileId,
+        key: ContentKey,
+        name: FileName,
+        text: Option<MessageBody>,
+        sealed: Sealed,
+    ) -> Result<FileView, Error> {
+        if let Ended::Failed(err) = &sealed.ended {
+            tracing::info!(file = %id, error = %err, "upload interrupted");
+            return Err(Error::refused(
+                "upload_interrupted",
+                "the upload was interrupted before it completed",
+            ));
+        }
+        let size = sealed.received;
+        let contents = Contents {
+            file: id,
+            key: key.clone(),
+            layout: Layout { size },
+            segments: vec![SegmentRecord {
+                file_id: id,
+                seq: 0,
+                first_chunk: 0,
+                chunks: sealed.chunks as i64,
+                bytes: sealed.sealed_bytes as i64,
+            }],
+            blobs: self.inner.blobs.clone(),
+        };
+        let inspection = self.inspect(&contents).await?;
+        let segment = contents.segments[0].clone();
+        let actor = actor.clone();
+        let this = self.clone();
+        self.inner
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.inner
+                        .auditor
+                        .authorize(tx, &actor, Action::UploadFiles, Resource::Channel(channel))
+                        .await?;
+                    let c = shareable(&mut tx.conn(), &actor, channel).await?;
+                    this.check_quota(tx, c.workspace_id, size).await?;
+                    // The chunks were sealed for this id, so the row takes it.
+                    let mut record = this
+                        .new_record(tx, &actor, &c, id, &key, &name, size)
+                        .await?;
+                    record.received = size as i64;
+                    files::insert(&mut tx.conn(), &record).await?;
+                    files::put_segment(
+                        &mut tx.conn(),
+                        &SegmentRecord {
+                            file_id: id,
+                            ..segment
+                        },
+                    )
+                    .await?;
+                    let text = text.map(|t| t.as_str().to_owned());
+                    this.attach(tx, &actor, &mut record, name.as_str(), text, inspection)
+                        .await
+                })
+            })
+            .await
+    }
+
+    /// A file's details.
+    pub async fn get(&self, actor: &Actor, id: FileId) -> Result<FileView, Error> {
+        let mut conn = self.inner.store.reader().await?;
+        let record = self
+            .readable(&mut conn.conn(), actor, id, Action::ReadChannels)
+            .await?;
+        self.view_of(&mut conn.conn(), &record).await
+    }
+
+    async fn view_of(&self, conn: &mut Conn<'_>, record: &FileRecord) -> Result<FileView, Error> {
+        let row = record.id.to_string();
+        let name = self
+            .inner
+            .keyring
+            .decrypt_text(
+                conn,
+                &Scope::Workspace(record.workspace_id),
+                aad(&row, "name"),
+                &record.name_enc,
+            )
+            .await?;
+        Ok(view(record, &name))
+    }
+
+    /// The files shared in a channel, newest first.
+    pub async fn list(&self, actor: &Actor, channel: ChannelId) -> Result<Vec<FileView>, Error> {
+        let inner = &self.inner;
+        let mut conn = inner.store.reader().await?;
+        inner
+            .auditor
+            .authorize_read(
+                &inner.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadChannels,
+                Resource::Channel(channel),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for record in files::in_parent(&mut conn.conn(), "channel", channel.0, MAX_LIST).await? {
+            out.push(self.view_of(&mut conn.conn(), &record).await?);
+        }
+        Ok(out)
+    }
+
+    /// Opens a file's contents for download, recording the download in the audit log
+    /// (`range` is the requested byte range as the client wrote it, if any).
+    #[tracing::instrument(skip(self, actor, range), fields(actor = ?actor.user_id()))]
+    pub async fn open(
+        &self,
+        actor: &Actor,
+        id: FileId,
+        range: Option<String>,
+    ) -> Result<Opened, Error> {
+        let actor = actor.clone();
+        let this = self.clone();
+        let record = self
+            .inner
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let record = files::by_id(&mut tx.conn(), id).await?;
+                    this.inner
+                        .auditor
+                        .authorize(
+                            tx,
+                            &actor,
+                            Action::ReadChannels,
+                            Resource::Channel(channel_of(record.as_ref())),
+                        )
+                        .await?;
+                    let record = record.ok_or(Error::NotFound("file"))?;
+                    match record.status.as_str() {
+                        "ready" => {}
+                        "quarantined" => {
+                            return Err(Error::gone(
+                                "file_quarantined",
+                                "the malware scan flagged this file; it cannot be downloaded",
+                            ))
+                        }
+                        _ => {
+                            return Err(Error::conflict(
+                                "upload_incomplete",
+                                "this file is still being uploaded",
+                            ))
+                        }
+                    }
+                    let range: Option<String> = range.map(|r| r.chars().take(100).collect());
+                    let event = Event::by(&actor, "file.downloaded", Outcome::Allowed)
+                        .target("file", id)
+                        .workspace(record.workspace_id)
+                        .details(serde_json::json!({
+                            "channel_id": record.parent_id,
+                            "range": range,
+                        }));
+                    this.inner.auditor.record(tx, event).await?;
+                    Ok::<_, Error>(record)
+                })
+            })
+            .await?;
+        let mut conn = self.inner.store.reader().await?;
+        let contents = self.contents(&mut conn.conn(), &record).await?;
+        let view = self.view_of(&mut conn.conn(), &record).await?;
+        Ok(Opened { view, contents })
+    }
+
+    /// A file's thumbnail (PNG).
+    pub async fn thumbnail(&self, actor: &Actor, id: FileId) -> Result<Vec<u8>, Error> {
+        let mut conn = self.inner.store.reader().await?;
+        let record = self
+            .readable(&mut conn.conn(), actor, id, Action::ReadChannels)
+            .await?;
+        if record.status != "ready" {
+            return Err(Error::NotFound("thumbnail"));
+        }
+        let sealed = files::thumbnail(&mut conn.conn(), id)
+            .await?
+            .ok_or(Error::NotFound("thumbnail"))?;
+        let row = id.to_string();
+        let png = self
+            .inner
+            .keyring
+            .decrypt(
+                &mut conn.conn(),
+                &Scope::Workspace(record.workspace_id),
+                aad(&row, "thumbnail"),
+                &sealed,
+            )
+            .await?;
+        Ok(png.to_vec())
+    }
+
+    /// Deletes a file or abandons an upload (its uploader, or a channel moderator), then
+    /// removes its blobs.
+    #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
+    pub async fn delete(&self, actor: &Actor, id: FileId) -> Result<(), Error> {
+        let _busy = self.busy(id)?;
+        let actor = actor.clone();
+        let this = self.clone();
+        let segments = self
+            .inner
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let auditor = &this.inner.auditor;
+                    let record = files::by_id(&mut tx.conn(), id).await?;
+                    let channel = channel_of(record.as_ref());
+                    auditor
+                        .authorize(tx, &actor, Action::ReadChannels, Resource::Channel(channel))
+                        .await?;
+                    let record = record.ok_or(Error::NotFound("file"))?;
+                    if Some(record.uploader_id) != actor.user_id() {
+                        auditor
+                            .authorize(
+                                tx,
+                                &actor,
+                                Action::ModerateMessages,
+                                Resource::Channel(channel),
+                            )
+                            .await?;
+                    }
+                    let c = channels::by_id(&mut tx.conn(), channel)
+                        .await?
+                        .ok_or(Error::NotFound("channel"))?;
+                    if c.archived_at.is_some() {
+                        return Err(Error::refused(
+                            "channel_archived",
+                            "this channel is archived and read-only",
+                        ));
+                    }
+                    let segments = files::segments(&mut tx.conn(), id).await?;
+                    files::delete(&mut tx.conn(), id).await?;
+                    let event = Event::by(&actor, "file.deleted", Outcome::Allowed)
+                        .target("file", id)
+                        .workspace(record.workspace_id)
+                        .subject(record.uploader_id)
+                        .details(serde_json::json!({
+                            "channel_id": channel,
+                            "size": record.size,
+                            "status": record.status,
+                        }));
+                    auditor.record(tx, event).await?;
+                    Ok::<_, Error>(segments)
+                })
+            })
+            .await?;
+        // The row is gone, so nothing refers to the blobs any more.
+        for s in segments {
+            if let Err(err) = self.inner.blobs.delete(BlobKey::segment(id, s.seq)).await {
+                tracing::warn!(file = %id, segment = s.seq, error = %err, "could not remove a deleted file's blob");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seals a request body, mapping the writer's refusals to service errors.
+async fn seal<S, E>(job: SealJob, body: S, limit: u64) -> Result<Sealed, Error>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+    E: std::fmt::Display,
+{
+    writer::seal_stream(job, body).await.map_err(|e| match e {
+        SealError::TooLong(_) => too_large(
+            "file_too_large",
+            format!("this file may be at most {limit} bytes"),
+            limit,
+        ),
+        other => internal(other),
+    })
+}
+
+async fn collect(stream: reader::Plaintext) -> Result<Vec<u8>, Error> {
+    let pieces: Vec<Bytes> = stream.try_collect().await.map_err(internal)?;
+    Ok(pieces.concat())
+}
+
+fn user_of(actor: &Actor) -> Result<UserId, Error> {
+    actor
+        .user_id()
+        .ok_or_else(|| Error::refused("user_required", "only people share files"))
+}
+
+/// The channel, if `actor` is in it and it takes new files.
+async fn shareable(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    channel: ChannelId,
+) -> Result<channels::ChannelRecord, Error> {
+    let me = user_of(actor)?;
+    let found = channels::with_membership(conn, channel, me)
+        .await?
+        .ok_or(Error::NotFound("channel"))?;
+    if found.member_role.is_none() {
+        return Err(Error::refused("not_in_channel", "join the channel first"));
+    }
+    if found.channel.archived_at.is_some() {
+        return Err(Error::refused(
+            "channel_archived",
+            "this channel is archived and read-only",
+        ));
+    }
+    Ok(found.channel)
+}
+
+fn view(record: &FileRecord, name: &str) -> FileView {
+    FileView {
+        id: record.id,
+        name: name.to_owned(),
+        size: record.size as u64,
+        received: record.received as u64,
+        content_type: record.content_type.clone(),
+        status: record.status.clone(),
+        parent_kind: record.parent_kind.clone(),
+        parent_id: record.parent_id,
+        message_id: record.message_id,
+        uploader_id: record.uploader_id,
+        has_thumbnail: record.has_thumbnail,
+        created_at: record.created_at,
+        completed_at: record.completed_at,
+    }
+}
