@@ -21,6 +21,7 @@ pub mod events;
 pub mod http;
 pub mod hub;
 pub mod rbac;
+pub mod search;
 pub mod sso;
 pub mod startup;
 pub mod store;

@@ -25,6 +25,7 @@ use crate::crypto::{CryptoError, Keyring};
 use crate::events::EventBus;
 use crate::http::state::AppState;
 use crate::hub::Hub;
+use crate::search::SearchService;
 use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
@@ -63,6 +64,7 @@ pub struct App {
     workspaces: WorkspaceService,
     chat: ChatService,
     audit: AuditService,
+    search: SearchService,
     keyring: Keyring,
     signing_key_generated: Option<std::path::PathBuf>,
     kek_generated: Option<std::path::PathBuf>,
@@ -119,6 +121,11 @@ impl App {
         );
         let chat = ChatService::new(store.clone(), auditor.clone());
         let audit = AuditService::new(store.clone(), auditor.clone());
+        let search = SearchService::new(
+            store.clone(),
+            auditor.clone(),
+            SearchService::default_root(&config.data_dir),
+        );
         Ok(App {
             auditor,
             config: Arc::new(config),
@@ -129,6 +136,7 @@ impl App {
             workspaces,
             chat,
             audit,
+            search,
             keyring,
             signing_key_generated,
             kek_generated,
@@ -162,6 +170,11 @@ impl App {
     /// The keyring (for the command line's key operations).
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// Search (for the command line's reindex).
+    pub fn search(&self) -> &SearchService {
+        &self.search
     }
 
     /// The compliance officer's audit access (for the command line).
@@ -233,6 +246,8 @@ impl App {
             rooms.clone(),
             limits,
         );
+        self.search.attach_documents(docs.clone());
+        let indexer = self.search.start(&self.events, going_away.clone());
         let state = AppState {
             auth: self.auth.clone(),
             sso: Arc::new(sso),
@@ -242,6 +257,7 @@ impl App {
             docs,
             hub: hub.clone(),
             audit: self.audit.clone(),
+            search: self.search.clone(),
             store: self.store.clone(),
             public_base: Arc::from(public_base),
             metrics: crate::telemetry::metrics_handle(),
@@ -292,6 +308,9 @@ impl App {
         // Documents store their last edits before storage closes.
         rooms.drain(Duration::from_secs(5)).await;
         let _ = checkpoints.await;
+        // The indexer commits what it applied; indexes are closed before storage.
+        let _ = indexer.await;
+        self.search.close().await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

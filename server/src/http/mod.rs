@@ -57,7 +57,9 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
 
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{audit, auth, chat, docs, health, invitations, setup, sso, users, workspaces, ws};
+    use routes::{
+        audit, auth, chat, docs, health, invitations, search, setup, sso, users, workspaces, ws,
+    };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
         .routes(routes!(health::healthz))
@@ -107,6 +109,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(chat::react, chat::unreact))
         .routes(routes!(chat::pin, chat::unpin))
         .routes(routes!(ws::connect))
+        .routes(routes!(search::search))
         .routes(routes!(docs::list, docs::create))
         .routes(routes!(docs::get, docs::update, docs::delete))
         .routes(routes!(docs::grants, docs::grant))

@@ -28,6 +28,8 @@ pub struct AppState {
     pub hub: crate::hub::Hub,
     /// The audit log for compliance officers.
     pub audit: AuditService,
+    /// Full-text search.
+    pub search: crate::search::SearchService,
     /// For readiness checks and pool metrics; handlers never query it.
     pub store: Store,
     /// Base URL for links handed out.

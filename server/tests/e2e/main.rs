@@ -13,6 +13,7 @@ mod hub;
 mod keys;
 mod operations;
 mod rbac;
+mod search;
 mod route_coverage;
 mod sessions;
 mod sso;
