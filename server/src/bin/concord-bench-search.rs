@@ -22,30 +22,181 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Connection, Row};
 
 const EN: &[&str] = &[
-    "the", "a", "to", "and", "of", "in", "is", "for", "on", "we", "it", "this", "that", "with",
-    "can", "be", "will", "you", "i", "deploy", "deployment", "release", "build", "test", "tests",
-    "review", "meeting", "tomorrow", "today", "customer", "invoice", "budget", "quarter",
-    "roadmap", "design", "server", "database", "migration", "latency", "incident", "postmortem",
-    "ticket", "bug", "fix", "feature", "branch", "merge", "please", "thanks", "update", "status",
-    "report", "draft", "document", "slides", "call", "lunch", "team", "project", "plan",
-    "schedule", "friday", "monday", "morning", "afternoon", "question", "answer", "idea",
-    "launch", "metrics", "dashboard", "alert", "outage", "restart", "config", "rollback",
-    "staging", "production", "cluster", "kubernetes", "network", "security", "audit", "policy",
-    "contract", "legal", "hiring", "interview", "candidate", "onboarding", "training", "vacation",
-    "holiday", "office", "remote", "coffee", "weekend", "agenda", "notes", "summary", "follow",
-    "up", "quick", "sync", "later", "soon", "done", "blocked", "waiting", "approved", "shipped",
+    "the",
+    "a",
+    "to",
+    "and",
+    "of",
+    "in",
+    "is",
+    "for",
+    "on",
+    "we",
+    "it",
+    "this",
+    "that",
+    "with",
+    "can",
+    "be",
+    "will",
+    "you",
+    "i",
+    "deploy",
+    "deployment",
+    "release",
+    "build",
+    "test",
+    "tests",
+    "review",
+    "meeting",
+    "tomorrow",
+    "today",
+    "customer",
+    "invoice",
+    "budget",
+    "quarter",
+    "roadmap",
+    "design",
+    "server",
+    "database",
+    "migration",
+    "latency",
+    "incident",
+    "postmortem",
+    "ticket",
+    "bug",
+    "fix",
+    "feature",
+    "branch",
+    "merge",
+    "please",
+    "thanks",
+    "update",
+    "status",
+    "report",
+    "draft",
+    "document",
+    "slides",
+    "call",
+    "lunch",
+    "team",
+    "project",
+    "plan",
+    "schedule",
+    "friday",
+    "monday",
+    "morning",
+    "afternoon",
+    "question",
+    "answer",
+    "idea",
+    "launch",
+    "metrics",
+    "dashboard",
+    "alert",
+    "outage",
+    "restart",
+    "config",
+    "rollback",
+    "staging",
+    "production",
+    "cluster",
+    "kubernetes",
+    "network",
+    "security",
+    "audit",
+    "policy",
+    "contract",
+    "legal",
+    "hiring",
+    "interview",
+    "candidate",
+    "onboarding",
+    "training",
+    "vacation",
+    "holiday",
+    "office",
+    "remote",
+    "coffee",
+    "weekend",
+    "agenda",
+    "notes",
+    "summary",
+    "follow",
+    "up",
+    "quick",
+    "sync",
+    "later",
+    "soon",
+    "done",
+    "blocked",
+    "waiting",
+    "approved",
+    "shipped",
 ];
 const KO: &[&str] = &[
-    "회의", "내일", "오늘", "배포", "검토", "고객", "예산", "일정", "문서", "보고서", "회의실에서",
-    "데이터베이스", "서버", "장애", "복구", "출시", "테스트", "확인", "부탁드립니다", "감사합니다",
+    "회의",
+    "내일",
+    "오늘",
+    "배포",
+    "검토",
+    "고객",
+    "예산",
+    "일정",
+    "문서",
+    "보고서",
+    "회의실에서",
+    "데이터베이스",
+    "서버",
+    "장애",
+    "복구",
+    "출시",
+    "테스트",
+    "확인",
+    "부탁드립니다",
+    "감사합니다",
 ];
 const JA: &[&str] = &[
-    "会議", "明日", "今日", "東京都", "デプロイ", "レビュー", "顧客", "予算", "予定", "資料",
-    "報告書", "データベース", "サーバー", "障害", "復旧", "リリース", "テスト", "確認", "お願いします",
+    "会議",
+    "明日",
+    "今日",
+    "東京都",
+    "デプロイ",
+    "レビュー",
+    "顧客",
+    "予算",
+    "予定",
+    "資料",
+    "報告書",
+    "データベース",
+    "サーバー",
+    "障害",
+    "復旧",
+    "リリース",
+    "テスト",
+    "確認",
+    "お願いします",
 ];
 const ZH: &[&str] = &[
-    "会议", "明天", "今天", "部署", "审查", "客户", "预算", "日程", "文档", "报告", "数据库",
-    "服务器", "故障", "恢复", "发布", "测试", "确认", "迁移", "谢谢",
+    "会议",
+    "明天",
+    "今天",
+    "部署",
+    "审查",
+    "客户",
+    "预算",
+    "日程",
+    "文档",
+    "报告",
+    "数据库",
+    "服务器",
+    "故障",
+    "恢复",
+    "发布",
+    "测试",
+    "确认",
+    "迁移",
+    "谢谢",
 ];
 
 struct Args {
@@ -162,7 +313,11 @@ fn index_tantivy(index: &WorkspaceIndex, corpus: &[MessageEntry]) -> anyhow::Res
     Ok(started.elapsed())
 }
 
-fn query_tantivy(index: &WorkspaceIndex, q: &str, runs: usize) -> anyhow::Result<(Vec<Duration>, usize)> {
+fn query_tantivy(
+    index: &WorkspaceIndex,
+    q: &str,
+    runs: usize,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
     let mut parsed = query::parse(q)?;
     let scopes: Vec<String> = (0..50).map(|c| format!("c:channel-{c}")).collect();
     let mut filters = Filters {
@@ -193,8 +348,12 @@ async fn fts5(
 ) -> anyhow::Result<(Duration, u64, Vec<(Vec<Duration>, usize)>)> {
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await?;
-    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut conn).await?;
-    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut conn).await?;
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut conn)
+        .await?;
     sqlx::query("CREATE VIRTUAL TABLE m USING fts5(body, channel UNINDEXED, tokenize = 'trigram')")
         .execute(&mut conn)
         .await?;
@@ -212,7 +371,9 @@ async fn fts5(
         tx.commit().await?;
     }
     let took = started.elapsed();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await?;
     let size = std::fs::metadata(path)?.len();
     let mut out = Vec::new();
     for (_, _, expr) in QUERIES {
@@ -255,7 +416,10 @@ async fn main() -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(42);
     let corpus: Vec<MessageEntry> = (0..a.messages).map(|i| message(&mut rng, i)).collect();
     let chars: usize = corpus.iter().map(|m| m.text.chars().count()).sum();
-    eprintln!("average {} characters per message", chars / a.messages.max(1));
+    eprintln!(
+        "average {} characters per message",
+        chars / a.messages.max(1)
+    );
 
     let mut keys = std::collections::HashMap::new();
     let mut key = zeroize::Zeroizing::new([0u8; 32]);
@@ -275,17 +439,38 @@ async fn main() -> anyhow::Result<()> {
 
     let rate = |d: Duration| a.messages as f64 / d.as_secs_f64();
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!("corpus: {} messages, {} characters on average", a.messages, chars / a.messages.max(1));
+    println!(
+        "corpus: {} messages, {} characters on average",
+        a.messages,
+        chars / a.messages.max(1)
+    );
     println!();
     println!("| engine | indexing (messages/s) | index size (MiB) |");
     println!("|---|---:|---:|");
-    println!("| tantivy, encrypted directory | {:.0} | {:.1} |", rate(enc_time), mib(dir_size(&encrypted_dir)));
-    println!("| tantivy, unencrypted (mmap) | {:.0} | {:.1} |", rate(plain_time), mib(dir_size(&plain_dir)));
-    println!("| SQLite FTS5 trigram, plaintext | {:.0} | {:.1} |", rate(fts_time), mib(fts_size));
+    println!(
+        "| tantivy, encrypted directory | {:.0} | {:.1} |",
+        rate(enc_time),
+        mib(dir_size(&encrypted_dir))
+    );
+    println!(
+        "| tantivy, unencrypted (mmap) | {:.0} | {:.1} |",
+        rate(plain_time),
+        mib(dir_size(&plain_dir))
+    );
+    println!(
+        "| SQLite FTS5 trigram, plaintext | {:.0} | {:.1} |",
+        rate(fts_time),
+        mib(fts_size)
+    );
     println!();
-    println!("Query latency, ms (p50 / p99), {} runs each, and matches:", a.queries);
+    println!(
+        "Query latency, ms (p50 / p99), {} runs each, and matches:",
+        a.queries
+    );
     println!();
-    println!("| query | encrypted | unencrypted | FTS5 trigram | encrypted speed vs unencrypted (p50) |");
+    println!(
+        "| query | encrypted | unencrypted | FTS5 trigram | encrypted speed vs unencrypted (p50) |"
+    );
     println!("|---|---:|---:|---:|---:|");
     for (i, (label, q, _)) in QUERIES.iter().enumerate() {
         let (e, e_total) = query_tantivy(&encrypted, q, a.queries)?;
@@ -294,7 +479,11 @@ async fn main() -> anyhow::Result<()> {
         let fts = if f.is_empty() {
             "n/a".to_owned()
         } else {
-            format!("{:.2} / {:.2} ({f_total})", percentile(f, 0.5), percentile(f, 0.99))
+            format!(
+                "{:.2} / {:.2} ({f_total})",
+                percentile(f, 0.5),
+                percentile(f, 0.99)
+            )
         };
         println!(
             "| {label} `{q}` | {:.2} / {:.2} ({e_total}) | {:.2} / {:.2} ({p_total}) | {fts} | {:.2} |",

@@ -292,14 +292,12 @@ pub async fn readable_documents(
         return Err(AuthzError::Hidden);
     };
     let granted = role_permissions(conn, role_id).await?;
-    Ok(
-        store::documents::list_with_access(conn, workspace, user_id)
-            .await?
-            .into_iter()
-            .filter(|(_, facts)| documents::level(facts, user_id, &granted).is_some())
-            .map(|(record, _)| record.id)
-            .collect(),
-    )
+    Ok(store::documents::list_with_access(conn, workspace, user_id)
+        .await?
+        .into_iter()
+        .filter(|(_, facts)| documents::level(facts, user_id, &granted).is_some())
+        .map(|(record, _)| record.id)
+        .collect())
 }
 
 async fn decide_document(

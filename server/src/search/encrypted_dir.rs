@@ -476,7 +476,16 @@ mod tests {
 
     #[test]
     fn files_of_every_size_round_trip() {
-        for len in [0, 1, 100, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 17] {
+        for len in [
+            0,
+            1,
+            100,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            3 * CHUNK,
+            3 * CHUNK + 17,
+        ] {
             roundtrip(len);
         }
     }

@@ -14,8 +14,8 @@ use tantivy::query::{
     TermQuery, TermSetQuery,
 };
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED,
-    STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
+    STRING,
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
@@ -156,6 +156,8 @@ pub struct WorkspaceIndex {
     fields: Fields,
     payload: Mutex<String>,
     pending: Mutex<bool>,
+    /// Thread roots to mark once the commit that adds them is visible.
+    unmarked_roots: Mutex<Vec<String>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> SearchError {
@@ -202,6 +204,7 @@ impl WorkspaceIndex {
             fields,
             payload: Mutex::new(payload),
             pending: Mutex::new(false),
+            unmarked_roots: Mutex::new(Vec::new()),
         })
     }
 
@@ -257,19 +260,27 @@ impl WorkspaceIndex {
     }
 
     /// Marks an indexed message as a thread root once it has a reply (a reply is posted
-    /// without an event for its root). A root not yet committed is left to the next rebuild.
+    /// without an event for its root). A root not committed yet is marked after the next
+    /// commit.
     pub fn mark_thread_root(&self, root: &str) -> Result<(), SearchError> {
+        if !self.mark_committed_root(root)? {
+            if let Ok(mut roots) = self.unmarked_roots.lock() {
+                roots.push(root.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks `root` if the committed index holds it; whether it did.
+    fn mark_committed_root(&self, root: &str) -> Result<bool, SearchError> {
         let f = self.fields;
         let searcher = self.reader.searcher();
-        let query = TermQuery::new(
-            Term::from_field_text(f.id, root),
-            IndexRecordOption::Basic,
-        );
+        let query = TermQuery::new(Term::from_field_text(f.id, root), IndexRecordOption::Basic);
         let top = searcher
             .search(&query, &TopDocs::with_limit(1))
             .map_err(internal)?;
         let Some((_, address)) = top.first() else {
-            return Ok(());
+            return Ok(false);
         };
         let doc: TantivyDocument = searcher.doc(*address).map_err(internal)?;
         let text = |field: Field| {
@@ -279,7 +290,7 @@ impl WorkspaceIndex {
                 .to_owned()
         };
         if text(f.kind) != "message" {
-            return Ok(());
+            return Ok(true);
         }
         let mut flags: Vec<&'static str> = doc
             .get_all(f.flags)
@@ -287,7 +298,7 @@ impl WorkspaceIndex {
             .filter_map(|flag| FLAGS.iter().copied().find(|known| *known == flag))
             .collect();
         if flags.contains(&"thread") {
-            return Ok(());
+            return Ok(true);
         }
         flags.push("thread");
         let number = |field: Field| doc.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
@@ -301,7 +312,8 @@ impl WorkspaceIndex {
             seq: number(f.seq),
             text: text(f.body),
             flags,
-        })
+        })?;
+        Ok(true)
     }
 
     /// Adds or replaces a document.
@@ -349,6 +361,23 @@ impl WorkspaceIndex {
 
     /// Commits pending changes (if any) and makes them visible to queries.
     pub fn commit(&self) -> Result<(), SearchError> {
+        self.commit_pending()?;
+        let roots = self
+            .unmarked_roots
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        if roots.is_empty() {
+            return Ok(());
+        }
+        for root in roots {
+            // Still absent after the commit: the root is gone or in another index.
+            self.mark_committed_root(&root)?;
+        }
+        self.commit_pending()
+    }
+
+    fn commit_pending(&self) -> Result<(), SearchError> {
         let pending = self
             .pending
             .lock()
@@ -380,10 +409,7 @@ impl WorkspaceIndex {
                 .map(|w| Term::from_field_text(field, w))
                 .collect();
             if ts.len() == 1 {
-                Box::new(TermQuery::new(
-                    ts[0].clone(),
-                    IndexRecordOption::WithFreqs,
-                ))
+                Box::new(TermQuery::new(ts[0].clone(), IndexRecordOption::WithFreqs))
             } else {
                 Box::new(PhraseQuery::new(ts))
             }
@@ -425,10 +451,7 @@ impl WorkspaceIndex {
             clauses.push((Occur::Must, self.any_of(f.author, &filters.authors)));
         }
         for has in &q.has {
-            clauses.push((
-                Occur::Must,
-                self.any_of(f.flags, &[has.flag().to_owned()]),
-            ));
+            clauses.push((Occur::Must, self.any_of(f.flags, &[has.flag().to_owned()])));
         }
         if q.is_thread {
             clauses.push((Occur::Must, self.any_of(f.flags, &["thread".to_owned()])));
@@ -477,7 +500,8 @@ impl WorkspaceIndex {
             let (docs, total) = searcher.search(&query, &(top, Count)).map_err(internal)?;
             (docs.into_iter().map(|(_, a)| a).collect::<Vec<_>>(), total)
         };
-        let mut snippets = SnippetGenerator::create(&searcher, &*query, f.body).map_err(internal)?;
+        let mut snippets =
+            SnippetGenerator::create(&searcher, &*query, f.body).map_err(internal)?;
         snippets.set_max_num_chars(240);
         let mut hits = Vec::with_capacity(addresses.len());
         for address in addresses {

@@ -579,10 +579,7 @@ impl SearchService {
                 what: "deleted",
             } => {
                 pending.docs.remove(&document_id);
-                (
-                    workspace_id,
-                    Change::Document(Err(document_id.to_string())),
-                )
+                (workspace_id, Change::Document(Err(document_id.to_string())))
             }
             DomainEvent::DocumentChanged {
                 workspace_id,
@@ -615,22 +612,23 @@ impl SearchService {
                 return;
             }
         };
-        let result = {
-            let mut touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(set) = touched.as_mut() {
-                set.insert(change.id().to_owned());
-            }
-            match &change {
-                Change::Message(Ok(entry)) => open.index.upsert_message(entry).and_then(|()| {
-                    match &entry.thread_root_id {
-                        Some(root) => open.index.mark_thread_root(root),
-                        None => Ok(()),
-                    }
-                }),
-                Change::Document(Ok(entry)) => open.index.upsert_document(entry),
-                Change::Message(Err(id)) | Change::Document(Err(id)) => open.index.delete(id),
-            }
-        };
+        let result =
+            {
+                let mut touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(set) = touched.as_mut() {
+                    set.insert(change.id().to_owned());
+                }
+                match &change {
+                    Change::Message(Ok(entry)) => open.index.upsert_message(entry).and_then(|()| {
+                        match &entry.thread_root_id {
+                            Some(root) => open.index.mark_thread_root(root),
+                            None => Ok(()),
+                        }
+                    }),
+                    Change::Document(Ok(entry)) => open.index.upsert_document(entry),
+                    Change::Message(Err(id)) | Change::Document(Err(id)) => open.index.delete(id),
+                }
+            };
         if let Err(err) = result {
             tracing::error!(%workspace, error = %err, "search: cannot apply a change");
         }
@@ -747,13 +745,9 @@ impl SearchService {
                     return Ok(());
                 }
                 let mut conn = self.inner.store.reader().await?;
-                let batch = store_search::messages_after(
-                    &mut conn.conn(),
-                    workspace,
-                    after,
-                    REBUILD_BATCH,
-                )
-                .await?;
+                let batch =
+                    store_search::messages_after(&mut conn.conn(), workspace, after, REBUILD_BATCH)
+                        .await?;
                 let Some(last) = batch.last().map(|m| m.id) else {
                     open.index.set_payload(DOCUMENTS_PENDING);
                     break;
@@ -846,7 +840,10 @@ impl SearchService {
                 .map_err(|e| SearchError::Index(format!("document {id}: {e}")))?;
             let Some(found) = found else { continue };
             let touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
-            if touched.as_ref().is_some_and(|t| t.contains(&found.entry.id)) {
+            if touched
+                .as_ref()
+                .is_some_and(|t| t.contains(&found.entry.id))
+            {
                 continue;
             }
             open.index.upsert_document(&found.entry)?;
@@ -958,9 +955,10 @@ impl SearchService {
         let by_date = request.by_date;
         let q = parsed.clone();
         let f = filters.clone();
-        let hits = tokio::task::spawn_blocking(move || index.search(&q, &f, by_date, offset, limit))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let hits =
+            tokio::task::spawn_blocking(move || index.search(&q, &f, by_date, offset, limit))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
         let channels: HashMap<String, (&Option<String>, &str)> = readable
             .iter()
             .map(|c| {

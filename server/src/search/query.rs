@@ -97,8 +97,12 @@ fn err(at: usize, message: impl Into<String>) -> QueryError {
 }
 
 fn date(at: usize, key: &str, value: &str) -> Result<DateTime<Utc>, QueryError> {
-    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| err(at, format!("{key}: expects a date like 2024-05-31, got {value:?}")))?;
+    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        err(
+            at,
+            format!("{key}: expects a date like 2024-05-31, got {value:?}"),
+        )
+    })?;
     Ok(day.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
@@ -208,18 +212,20 @@ fn operator(out: &mut ParsedQuery, at: usize, key: &str, value: &str) -> Result<
             out.after = Some(day);
             out.before = Some(day + chrono::Duration::days(1));
         }
-        "has" => out.has.push(match value.to_lowercase().as_str() {
-            "link" => Has::Link,
-            "file" => Has::File,
-            "reaction" | "reactions" => Has::Reaction,
-            "pin" | "pins" => Has::Pin,
-            other => {
-                return Err(err(
+        "has" => {
+            out.has.push(match value.to_lowercase().as_str() {
+                "link" => Has::Link,
+                "file" => Has::File,
+                "reaction" | "reactions" => Has::Reaction,
+                "pin" | "pins" => Has::Pin,
+                other => return Err(err(
                     at,
-                    format!("has:{other} is unknown; use has:link, has:file, has:reaction or has:pin"),
-                ))
-            }
-        }),
+                    format!(
+                        "has:{other} is unknown; use has:link, has:file, has:reaction or has:pin"
+                    ),
+                )),
+            })
+        }
         _ => match value.to_lowercase().as_str() {
             "thread" => out.is_thread = true,
             other => return Err(err(at, format!("is:{other} is unknown; use is:thread"))),
@@ -251,7 +257,10 @@ mod tests {
     fn mistakes_point_at_the_problem() {
         assert_eq!(parse(r#"a "open"#).unwrap_err().at, 2);
         assert_eq!(parse("x before:yesterdayish").unwrap_err().at, 2);
-        assert!(parse("has:magic").unwrap_err().message.contains("has:magic"));
+        assert!(parse("has:magic")
+            .unwrap_err()
+            .message
+            .contains("has:magic"));
         assert!(parse("in:").is_err());
     }
 }

@@ -59,7 +59,10 @@ pub async fn messages_after(
 }
 
 /// Live messages in `workspace` (for rebuild progress).
-pub async fn count_messages(conn: &mut Conn<'_>, workspace: WorkspaceId) -> Result<i64, StoreError> {
+pub async fn count_messages(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<i64, StoreError> {
     let sql = "SELECT COUNT(*) FROM messages m JOIN channels c ON c.id = m.channel_id \
                WHERE c.workspace_id = $1 AND m.deleted_at IS NULL";
     Ok(on!(conn, |c| sqlx::query_scalar(sql)
@@ -86,9 +89,11 @@ pub async fn channels_with_membership(
 
 /// Every workspace's id.
 pub async fn workspace_ids(conn: &mut Conn<'_>) -> Result<Vec<WorkspaceId>, StoreError> {
-    Ok(on!(conn, |c| sqlx::query_scalar("SELECT id FROM workspaces ORDER BY id")
-        .fetch_all(c)
-        .await)?)
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT id FROM workspaces ORDER BY id"
+    )
+    .fetch_all(c)
+    .await)?)
 }
 
 /// Every document of `workspace`.

@@ -48,7 +48,7 @@ async fn team(app: &TestApp) -> Team {
 async fn search_raw(app: &TestApp, who: &Session, ws: &str, query: &str) -> Value {
     let url = reqwest::Url::parse_with_params(
         &format!("{}/api/v1/workspaces/{ws}/search", app.base),
-        &[("q", query)],
+        &[("q", query), ("limit", "100")],
     )
     .unwrap();
     let path = &url.as_str()[app.base.len()..];
@@ -66,11 +66,22 @@ async fn find(app: &TestApp, who: &Session, ws: &str, query: &str) -> Vec<String
 }
 
 /// Searches until `query` finds `want` (documents are indexed once their edits settle).
-async fn eventually_found(app: &TestApp, who: &Session, ws: &str, query: &str, want: &str) -> Value {
+async fn eventually_found(
+    app: &TestApp,
+    who: &Session,
+    ws: &str,
+    query: &str,
+    want: &str,
+) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let page = search_raw(app, who, ws, query).await;
-        if page["results"].as_array().unwrap().iter().any(|r| r["id"] == want) {
+        if page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == want)
+        {
             return page;
         }
         assert!(tokio::time::Instant::now() < deadline, "{query}: {page}");
