@@ -740,7 +740,10 @@ impl SearchService {
         };
         let scope = Scope::Workspace(workspace);
         let outcome: Result<(), SearchError> = async {
-            while !documents_only {
+            loop {
+                if documents_only {
+                    break;
+                }
                 if stop.as_ref().is_some_and(|s| s.is_cancelled()) {
                     return Ok(());
                 }

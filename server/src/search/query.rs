@@ -212,20 +212,20 @@ fn operator(out: &mut ParsedQuery, at: usize, key: &str, value: &str) -> Result<
             out.after = Some(day);
             out.before = Some(day + chrono::Duration::days(1));
         }
-        "has" => {
-            out.has.push(match value.to_lowercase().as_str() {
-                "link" => Has::Link,
-                "file" => Has::File,
-                "reaction" | "reactions" => Has::Reaction,
-                "pin" | "pins" => Has::Pin,
-                other => return Err(err(
+        "has" => out.has.push(match value.to_lowercase().as_str() {
+            "link" => Has::Link,
+            "file" => Has::File,
+            "reaction" | "reactions" => Has::Reaction,
+            "pin" | "pins" => Has::Pin,
+            other => {
+                return Err(err(
                     at,
                     format!(
                         "has:{other} is unknown; use has:link, has:file, has:reaction or has:pin"
                     ),
-                )),
-            })
-        }
+                ))
+            }
+        }),
         _ => match value.to_lowercase().as_str() {
             "thread" => out.is_thread = true,
             other => return Err(err(at, format!("is:{other} is unknown; use is:thread"))),
