@@ -260,14 +260,13 @@ impl WorkspaceIndex {
     }
 
     /// Marks an indexed message as a thread root once it has a reply (a reply is posted
-    /// without an event for its root). A root not committed yet is marked after the next
-    /// commit.
+    /// without an event for its root). The mark is applied right after the next commit, from
+    /// the committed entry, so an edit applied in the same batch is not overwritten.
     pub fn mark_thread_root(&self, root: &str) -> Result<(), SearchError> {
-        if !self.mark_committed_root(root)? {
-            if let Ok(mut roots) = self.unmarked_roots.lock() {
-                roots.push(root.to_owned());
-            }
+        if let Ok(mut roots) = self.unmarked_roots.lock() {
+            roots.push(root.to_owned());
         }
+        self.touch();
         Ok(())
     }
 
@@ -371,7 +370,7 @@ impl WorkspaceIndex {
             return Ok(());
         }
         for root in roots {
-            // Still absent after the commit: the root is gone or in another index.
+            // Absent after the commit: the root was deleted.
             self.mark_committed_root(&root)?;
         }
         self.commit_pending()
