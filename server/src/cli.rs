@@ -90,12 +90,19 @@ enum KeysCmd {
         #[arg(long, value_name = "FILE")]
         new_kek_file: Option<PathBuf>,
     },
-    /// Start new data-key versions for new writes and re-encrypt existing data (resumable).
+    /// Start new data-key versions for new writes and re-encrypt existing data in a
+    /// resumable job: a running server carries it out in the background; with no server
+    /// running, this command does.
     RotateDek {
         /// Only resume unfinished re-encryption, without starting new key versions.
         #[arg(long)]
         resume: bool,
+        /// When a running server re-encrypts, show its progress until it is done.
+        #[arg(long)]
+        wait: bool,
     },
+    /// Start a new audit checkpoint signing key; earlier keys stay in the published history.
+    RotateAuditKey,
 }
 
 #[derive(Subcommand)]
@@ -488,6 +495,104 @@ async fn audit_cmd(app: &App, cmd: AuditCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Shows a rotation's progress: rewritten in place on a terminal, otherwise a line at most
+/// once a second (and the last one).
+struct ProgressLine {
+    terminal: bool,
+    last: Option<(std::time::Instant, String)>,
+}
+
+impl ProgressLine {
+    fn new() -> ProgressLine {
+        ProgressLine {
+            terminal: std::io::stdout().is_terminal(),
+            last: None,
+        }
+    }
+
+    fn show(&mut self, view: &concord::keys::RotationView) {
+        use std::io::Write;
+        let line = format!("re-encryption {}: {}", view.id, view.progress_line());
+        let finished = view.finished_at.is_some();
+        if self.last.as_ref().is_some_and(|(_, l)| *l == line) {
+            return;
+        }
+        if self.terminal {
+            print!("\r{line}");
+            if finished {
+                println!();
+            }
+            let _ = std::io::stdout().flush();
+        } else if finished
+            || self
+                .last
+                .as_ref()
+                .is_none_or(|(t, _)| t.elapsed() >= std::time::Duration::from_secs(1))
+        {
+            println!("{line}");
+        } else {
+            return;
+        }
+        self.last = Some((std::time::Instant::now(), line));
+    }
+}
+
+/// Follows the newest unfinished rotation: shows a server's progress (with `wait`), or runs
+/// the job here when no process has claimed it within a few poll intervals.
+async fn follow_rotation(app: &App, id: String, wait: bool) -> anyhow::Result<()> {
+    let poll = app.reencryptor().poll_interval();
+    let claim_wait = poll * 2 + std::time::Duration::from_secs(1);
+    let mut line = ProgressLine::new();
+    let mut pending_since = std::time::Instant::now();
+    loop {
+        let view = {
+            let mut reader = app.store().reader().await?;
+            concord::keys::rotation_view(&mut reader.conn(), &id)
+                .await?
+                .with_context(|| format!("no rotation {id}"))?
+        };
+        match view.state.as_str() {
+            "finished" => {
+                line.show(&view);
+                let changed: i64 = view.targets.iter().map(|t| t.reencrypted).sum();
+                println!("re-encryption finished: {changed} row(s) re-encrypted");
+                return Ok(());
+            }
+            "running" => {
+                if !wait {
+                    println!(
+                        "a running Concord is re-encrypting in the background ({}); follow it with `concord keys status` or `concord keys rotate-dek --resume --wait`",
+                        view.progress_line()
+                    );
+                    return Ok(());
+                }
+                line.show(&view);
+                pending_since = std::time::Instant::now();
+            }
+            _ if pending_since.elapsed() >= claim_wait => {
+                println!("no running server took the job up; re-encrypting here");
+                let stop = tokio_util::sync::CancellationToken::new();
+                let on_interrupt = stop.clone();
+                let interrupt = tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        on_interrupt.cancel();
+                    }
+                });
+                let mut show = |v: &concord::keys::RotationView| line.show(v);
+                let result = app.reencryptor().run_pending(&stop, &mut show).await;
+                interrupt.abort();
+                result?;
+                if stop.is_cancelled() {
+                    bail!("interrupted; run `concord keys rotate-dek --resume` to go on where it stopped");
+                }
+                pending_since = std::time::Instant::now();
+            }
+            _ => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
     use concord::audit::{Auditor, Event, Outcome};
     use concord::crypto::{kek, KeyProvider, Keyring};
@@ -516,16 +621,25 @@ async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
                         if k.retired { "retired" } else { "current" }
                     );
                 }
-                for job in concord::store::keys::jobs(&mut reader.conn()).await? {
+                drop(reader);
+                let status = app.keys().status(&system).await?;
+                for k in &status.audit_signing_keys {
                     println!(
-                        "re-encryption job {} ({}): {} row(s) done, {}",
-                        job.id,
-                        job.kind,
-                        job.done,
-                        match job.finished_at {
-                            Some(t) => format!("finished {t}"),
-                            None => "unfinished (run `concord keys rotate-dek --resume`)".into(),
-                        }
+                        "audit signing key version {} since {}: {}",
+                        k.version,
+                        k.created_at.to_rfc3339(),
+                        k.public_key
+                    );
+                }
+                for r in &status.rotations {
+                    println!(
+                        "data-key rotation {} ({} by {}, {} scope(s)): {}: {}",
+                        r.id,
+                        r.requested_at.to_rfc3339(),
+                        r.requested_by,
+                        r.scopes,
+                        r.state,
+                        r.progress_line()
                     );
                 }
             }
@@ -576,96 +690,36 @@ async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
                     );
                 }
             }
-            KeysCmd::RotateDek { resume } => {
-                let started = if resume {
-                    None
-                } else {
+            KeysCmd::RotateDek { resume, wait } => {
+                let id = if resume {
                     let mut reader = store.reader().await?;
-                    let scopes = Keyring::data_scopes(&mut reader.conn()).await?;
-                    drop(reader);
-                    let k = keyring.clone();
-                    let a = auditor.clone();
-                    let job = concord::store::keys::KeyJobRecord {
-                        id: uuid::Uuid::now_v7().to_string(),
-                        kind: "reencrypt-users".into(),
-                        started_at: chrono::Utc::now(),
-                        cursor: None,
-                        done: 0,
-                        finished_at: None,
-                    };
-                    let messages_job = concord::store::keys::KeyJobRecord {
-                        id: uuid::Uuid::now_v7().to_string(),
-                        kind: "reencrypt-messages".into(),
-                        ..job.clone()
-                    };
-                    let j = job.clone();
-                    let mj = messages_job.clone();
-                    let n = store
-                        .write(move |tx: &mut Tx| {
-                            Box::pin(async move {
-                                let n = k.rotate(tx, &scopes).await?;
-                                concord::store::keys::insert_job(&mut tx.conn(), &j).await?;
-                                concord::store::keys::insert_job(&mut tx.conn(), &mj).await?;
-                                a.record(
-                                    tx,
-                                    Event::by(&system, "keys.rotate_dek", Outcome::Allowed)
-                                        .target("key_job", &j.id)
-                                        .details(serde_json::json!({ "scopes": n })),
-                                )
-                                .await?;
-                                Ok::<_, concord::error::Error>(n)
-                            })
-                        })
-                        .await?;
-                    println!("started new key versions for {n} scope(s); new writes use them");
-                    Some(vec![job, messages_job])
-                };
-                let mut reader = store.reader().await?;
-                let mut jobs: Vec<_> = concord::store::keys::jobs(&mut reader.conn())
-                    .await?
-                    .into_iter()
-                    .filter(|j| j.finished_at.is_none())
-                    .collect();
-                drop(reader);
-                for job in started.into_iter().flatten() {
-                    jobs.retain(|j| j.id != job.id);
-                    jobs.push(job);
-                }
-                for mut job in jobs {
-                    loop {
-                        let (changed, last) = match job.kind.as_str() {
-                            "reencrypt-messages" => {
-                                let cursor = job.cursor.as_deref().and_then(|c| c.parse().ok());
-                                let (n, last) =
-                                    concord::chat::reencrypt_messages(&store, &keyring, cursor).await?;
-                                (n, last.map(|l| l.to_string()))
-                            }
-                            _ => {
-                                let cursor = job.cursor.as_deref().and_then(|c| c.parse().ok());
-                                let (n, last) =
-                                    concord::accounts::reencrypt_profiles(&store, &keyring, cursor).await?;
-                                (n, last.map(|l| l.to_string()))
-                            }
-                        };
-                        job.done += changed as i64;
-                        job.cursor = last.clone().or(job.cursor);
-                        if last.is_none() {
-                            job.finished_at = Some(chrono::Utc::now());
-                        }
-                        let j = job.clone();
-                        store
-                            .write(move |tx: &mut Tx| {
-                                Box::pin(async move {
-                                    concord::store::keys::update_job(&mut tx.conn(), &j).await
-                                })
-                            })
-                            .await?;
-                        println!("re-encryption job {} ({}): {} row(s) re-encrypted", job.id, job.kind, job.done);
-                        if job.finished_at.is_some() {
-                            break;
+                    // The newest rotation: resuming it covers every older one, and a finished
+                    // one is simply shown as finished.
+                    let newest = concord::keys::rotation_views(&mut reader.conn(), 1).await?;
+                    match newest.into_iter().next() {
+                        Some(r) => r.id,
+                        None => {
+                            println!("no data-key rotation to resume");
+                            return Ok(());
                         }
                     }
-                }
+                } else {
+                    let rotation = app.keys().rotate_dek(&system).await?;
+                    println!(
+                        "started new key versions for {} scope(s); new writes use them (rotation {})",
+                        rotation.scopes, rotation.id
+                    );
+                    rotation.id
+                };
+                follow_rotation(&app, id, wait).await?;
+            }
+            KeysCmd::RotateAuditKey => {
+                let (old, new) = app.keys().rotate_audit_key(&system).await?;
+                println!(
+                    "audit checkpoints are now signed by key version {} (was {old}); public key {}",
+                    new.version, new.public_key
+                );
+                println!("give auditors the updated history: concord audit public-key > audit.pub");
             }
         }
         Ok(())

@@ -146,6 +146,12 @@ pub struct KeysConfig {
     /// Encryptions under one data key before a new version is started (AES-GCM random nonces
     /// must stay well below 2^32 per key).
     pub dek_rotate_after: u64,
+    /// Rows re-encrypted per write by the job that follows a data-key rotation.
+    pub reencrypt_batch: usize,
+    /// Pause between two re-encryption batches (milliseconds), to leave the writer to users.
+    pub reencrypt_pause_ms: u64,
+    /// How often a running server looks for rotations made by the command line (seconds).
+    pub reencrypt_poll_seconds: u64,
 }
 
 /// The audit log's signed checkpoints.
@@ -164,6 +170,9 @@ impl Default for KeysConfig {
             kek: None,
             kek_file: None,
             dek_rotate_after: 1 << 31,
+            reencrypt_batch: 100,
+            reencrypt_pause_ms: 0,
+            reencrypt_poll_seconds: 2,
         }
     }
 }
@@ -471,6 +480,15 @@ impl Config {
         }
         if !(1..=(1u64 << 31)).contains(&self.keys.dek_rotate_after) {
             return invalid("keys.dek_rotate_after", "must be between 1 and 2147483648");
+        }
+        if !(1..=10_000).contains(&self.keys.reencrypt_batch) {
+            return invalid("keys.reencrypt_batch", "must be between 1 and 10000");
+        }
+        if self.keys.reencrypt_pause_ms > 60_000 {
+            return invalid("keys.reencrypt_pause_ms", "must be at most 60000");
+        }
+        if !(1..=3600).contains(&self.keys.reencrypt_poll_seconds) {
+            return invalid("keys.reencrypt_poll_seconds", "must be between 1 and 3600");
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_seconds == 0 {
             return invalid("audit.checkpoint_every", "must be at least 1");

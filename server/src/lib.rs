@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod hub;
+pub mod keys;
 pub mod rbac;
 pub mod search;
 pub mod sso;

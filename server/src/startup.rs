@@ -25,6 +25,7 @@ use crate::crypto::{CryptoError, Keyring};
 use crate::events::EventBus;
 use crate::http::state::AppState;
 use crate::hub::Hub;
+use crate::keys::{KeyService, Reencryptor};
 use crate::search::SearchService;
 use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
@@ -65,6 +66,9 @@ pub struct App {
     chat: ChatService,
     audit: AuditService,
     search: SearchService,
+    keys: KeyService,
+    reencryptor: Reencryptor,
+    reencrypt_wake: Arc<tokio::sync::Notify>,
     keyring: Keyring,
     signing_key_generated: Option<std::path::PathBuf>,
     kek_generated: Option<std::path::PathBuf>,
@@ -126,6 +130,9 @@ impl App {
             auditor.clone(),
             SearchService::default_root(&config.data_dir),
         );
+        let reencrypt_wake = Arc::new(tokio::sync::Notify::new());
+        let keys = KeyService::new(store.clone(), auditor.clone(), reencrypt_wake.clone());
+        let reencryptor = Reencryptor::new(store.clone(), auditor.clone(), &config.keys);
         Ok(App {
             auditor,
             config: Arc::new(config),
@@ -137,6 +144,9 @@ impl App {
             chat,
             audit,
             search,
+            keys,
+            reencryptor,
+            reencrypt_wake,
             keyring,
             signing_key_generated,
             kek_generated,
@@ -175,6 +185,16 @@ impl App {
     /// Search (for the command line's reindex).
     pub fn search(&self) -> &SearchService {
         &self.search
+    }
+
+    /// Key rotation and status (for the command line).
+    pub fn keys(&self) -> &KeyService {
+        &self.keys
+    }
+
+    /// The re-encryption job runner (the command line runs it when no server does).
+    pub fn reencryptor(&self) -> &Reencryptor {
+        &self.reencryptor
     }
 
     /// The compliance officer's audit access (for the command line).
@@ -258,6 +278,7 @@ impl App {
             hub: hub.clone(),
             audit: self.audit.clone(),
             search: self.search.clone(),
+            keys: self.keys.clone(),
             store: self.store.clone(),
             public_base: Arc::from(public_base),
             metrics: crate::telemetry::metrics_handle(),
@@ -289,6 +310,12 @@ impl App {
                 }
             })
         };
+        // Re-encryption after data-key rotations, including those the command line records
+        // while this server runs; stopped with the other long-lived tasks.
+        let reencryption = self
+            .reencryptor
+            .clone()
+            .spawn(self.reencrypt_wake.clone(), going_away.clone());
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,
@@ -311,6 +338,8 @@ impl App {
         // The indexer commits what it applied; indexes are closed before storage.
         let _ = indexer.await;
         self.search.close().await;
+        // Finishes its current batch and releases its lease, so the next start resumes at once.
+        let _ = reencryption.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

@@ -410,6 +410,162 @@ async fn an_export_verifies_offline_and_names_tampering(db: Db) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sequence 9"));
 }
 
+/// Runs the `concord` binary against `env`; returns (success, stdout, stderr).
+fn cli(env: &Env, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(env.cli_args())
+        .args(args)
+        .env("CONCORD_LOG__FILTER", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn verify_file(dir: &std::path::Path, export: &str, keys: &str) -> (bool, String) {
+    let export_path = dir.join("export.jsonl");
+    let key_path = dir.join("audit.pub");
+    std::fs::write(&export_path, export).unwrap();
+    std::fs::write(&key_path, keys).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .current_dir(dir)
+        .args(["audit", "verify", "--file"])
+        .arg(&export_path)
+        .arg("--public-key")
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+async fn a_rotated_signing_key_verifies_live_and_offline(db: Db) {
+    let env = Env::new(db).await;
+    let app = env.start().await;
+    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+    for i in 0..6 {
+        app.create_user(&admin, &format!("r{i}@example.org"), "Before", None)
+            .await;
+    }
+    // Rotated from the command line while the server runs: the server signs its next
+    // checkpoints with the new key without a restart.
+    let (ok, out, err) = cli(&env, &["keys", "rotate-audit-key"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("key version 2 (was 1)"), "{out}");
+    for i in 0..6 {
+        app.create_user(&admin, &format!("s{i}@example.org"), "After", None)
+            .await;
+    }
+    let export = app
+        .client
+        .get(app.url("/api/v1/audit/export?format=jsonl"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = app.audit_events(&admin).await;
+    assert_eq!(count(&events, "keys.rotate_audit_key", "allowed", None), 1);
+    // The running server's view: both versions, oldest first.
+    let (status, keys) = app.get("/api/v1/admin/keys/status", &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        keys["audit_signing_keys"].as_array().unwrap().len(),
+        2,
+        "{keys}"
+    );
+    app.stop().await;
+
+    let checkpoint_keys: Vec<i64> = export
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "checkpoint")
+        .map(|v| v["key_version"].as_i64().unwrap())
+        .collect();
+    assert!(
+        checkpoint_keys.contains(&1) && checkpoint_keys.contains(&2),
+        "{checkpoint_keys:?}"
+    );
+    assert!(
+        checkpoint_keys.windows(2).all(|w| w[0] <= w[1]),
+        "{checkpoint_keys:?}"
+    );
+
+    // The public key file holds the history; the live log and the export verify across it.
+    let (ok, history, err) = cli(&env, &["audit", "public-key"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = history
+        .lines()
+        .filter(|l| l.starts_with("concord-audit-key "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{history}");
+    assert!(
+        lines[0].starts_with("concord-audit-key 1 ")
+            && lines[1].starts_with("concord-audit-key 2 ")
+    );
+    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = verify_file(dir.path(), &export, &history);
+    assert!(ok, "{out}");
+
+    // Only the old key: the first checkpoint signed by the new one is named.
+    let first_new = export
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "checkpoint" && v["key_version"] == 2)
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    let (ok, out) = verify_file(dir.path(), &export, lines[0]);
+    assert!(!ok);
+    assert!(out.contains(&format!("sequence {first_new}")), "{out}");
+
+    // Tampering after the rotation is still detected and named.
+    let rotated_seq = events
+        .iter()
+        .find(|e| e["action"] == "keys.rotate_audit_key")
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    let tampered: Vec<String> = export
+        .lines()
+        .map(|l| {
+            if l.contains(&format!("\"seq\":{rotated_seq},")) && l.contains("\"type\":\"event\"") {
+                l.replace("\"outcome\":\"allowed\"", "\"outcome\":\"denied\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    let (ok, out) = verify_file(dir.path(), &tampered.join("\n"), &history);
+    assert!(!ok);
+    assert!(out.contains(&format!("sequence {rotated_seq}")), "{out}");
+
+    // A checkpoint signed after the rotation but relabelled as the old key does not verify.
+    let relabelled: Vec<String> = export
+        .lines()
+        .map(|l| {
+            if l.contains("\"type\":\"checkpoint\"") && l.contains(&format!("\"seq\":{first_new},"))
+            {
+                l.replace("\"key_version\":2", "\"key_version\":1")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    let (ok, out) = verify_file(dir.path(), &relabelled.join("\n"), &history);
+    assert!(!ok);
+    assert!(out.contains(&format!("sequence {first_new}")), "{out}");
+}
+
 both_backends!(
     the_database_refuses_changes_to_the_log,
     an_edited_row_is_detected,
@@ -419,4 +575,5 @@ both_backends!(
     a_forged_checkpoint_is_detected,
     every_action_is_recorded_once,
     an_export_verifies_offline_and_names_tampering,
+    a_rotated_signing_key_verifies_live_and_offline,
 );

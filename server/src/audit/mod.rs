@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::crypto::{Aad, Keyring, Scope};
+use crate::crypto::{Keyring, Scope, Sealed};
 use crate::domain::{UserId, WorkspaceId};
 use crate::error::Error;
 use crate::rbac::{authorize, Action, Actor, AuthzError, Principal, Resource};
@@ -163,6 +163,13 @@ fn denial(actor: &Actor, action: Action, resource: Resource) -> Event {
     event
 }
 
+/// An audit entry built ahead of its write ([`Auditor::prepare`]).
+pub struct PreparedEvent {
+    fields: AuditFields,
+    ip: Option<Sealed>,
+    details: Option<Sealed>,
+}
+
 /// Records audit events; cheap to clone.
 #[derive(Clone)]
 pub struct Auditor {
@@ -180,56 +187,72 @@ impl Auditor {
         &self.keyring
     }
 
-    async fn pending(&self, tx: &mut Tx, event: Event) -> Result<AuditFields, Error> {
+    /// Builds the entry for `event` and encrypts its personal fields without a transaction,
+    /// so a caller can do it before its write reaches the group-commit writer (whose single
+    /// task then only checks the key version and queues the entry); then
+    /// [`Auditor::record_prepared`] inside the write.
+    pub fn prepare(&self, event: Event) -> Result<PreparedEvent, Error> {
         let id = uuid::Uuid::now_v7().to_string();
         let scope = match event.subject {
             Some(user) => Scope::User(user),
             None => Scope::System("audit"),
         };
-        let aad = |column| Aad {
-            table: "audit_events",
-            row: &id,
-            column,
-        };
-        let ip_enc = match event.ip {
-            Some(ip) => Some(
-                self.keyring
-                    .encrypt(tx, &scope, aad("ip"), ip.to_string().as_bytes())
-                    .await?,
-            ),
+        let ip = match event.ip {
+            Some(ip) => Some(self.keyring.seal_ahead(
+                &scope,
+                "audit_events",
+                id.clone(),
+                "ip",
+                ip.to_string().as_bytes(),
+            )?),
             None => None,
         };
-        let details_enc = if event.details.is_null() {
+        let details = if event.details.is_null() {
             None
         } else {
             let json =
                 serde_json::to_vec(&event.details).map_err(|e| Error::Internal(e.to_string()))?;
             Some(
                 self.keyring
-                    .encrypt(tx, &scope, aad("details"), &json)
-                    .await?,
+                    .seal_ahead(&scope, "audit_events", id.clone(), "details", &json)?,
             )
         };
-        Ok(AuditFields {
-            occurred_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            actor_type: event.actor_type.into(),
-            actor_id: event.actor_id,
-            session_id: event.session_id,
-            action: event.action.into(),
-            target_type: event.target.as_ref().map(|t| t.0.to_owned()),
-            target_id: event.target.map(|t| t.1),
-            workspace_id: event.workspace.map(|w| w.to_string()),
-            outcome: event.outcome.as_str().into(),
-            subject: Some(scope.as_key()),
-            ip_enc,
-            details_enc,
-            id,
+        Ok(PreparedEvent {
+            fields: AuditFields {
+                occurred_at: chrono::Utc::now()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                actor_type: event.actor_type.into(),
+                actor_id: event.actor_id,
+                session_id: event.session_id,
+                action: event.action.into(),
+                target_type: event.target.as_ref().map(|t| t.0.to_owned()),
+                target_id: event.target.map(|t| t.1),
+                workspace_id: event.workspace.map(|w| w.to_string()),
+                outcome: event.outcome.as_str().into(),
+                subject: Some(scope.as_key()),
+                ip_enc: None,
+                details_enc: None,
+                id,
+            },
+            ip,
+            details,
         })
     }
 
-    /// Records `event` with the write `tx`: it commits with the write or not at all.
-    pub async fn record(&self, tx: &mut Tx, event: Event) -> Result<(), Error> {
-        let fields = self.pending(tx, event).await?;
+    async fn finish(&self, tx: &mut Tx, prepared: PreparedEvent) -> Result<AuditFields, Error> {
+        let mut fields = prepared.fields;
+        if let Some(ip) = prepared.ip {
+            fields.ip_enc = Some(self.keyring.finish(tx, ip).await?);
+        }
+        if let Some(details) = prepared.details {
+            fields.details_enc = Some(self.keyring.finish(tx, details).await?);
+        }
+        Ok(fields)
+    }
+
+    /// Records a prepared event with the write `tx`: it commits with the write or not at all.
+    pub async fn record_prepared(&self, tx: &mut Tx, prepared: PreparedEvent) -> Result<(), Error> {
+        let fields = self.finish(tx, prepared).await?;
         tx.audit(PendingAudit {
             fields,
             survives_rollback: false,
@@ -237,9 +260,16 @@ impl Auditor {
         Ok(())
     }
 
+    /// Records `event` with the write `tx`: it commits with the write or not at all.
+    pub async fn record(&self, tx: &mut Tx, event: Event) -> Result<(), Error> {
+        let prepared = self.prepare(event)?;
+        self.record_prepared(tx, prepared).await
+    }
+
     /// Records `event` so that it commits even if the write `tx` belongs to fails.
     pub async fn record_kept(&self, tx: &mut Tx, event: Event) -> Result<(), Error> {
-        let fields = self.pending(tx, event).await?;
+        let prepared = self.prepare(event)?;
+        let fields = self.finish(tx, prepared).await?;
         tx.audit(PendingAudit {
             fields,
             survives_rollback: true,

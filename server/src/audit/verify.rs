@@ -2,8 +2,9 @@
 //!
 //! The same checks run in both cases: sequence numbers start where expected and have no
 //! gaps, each entry names the previous hash and hashes to its stored hash, each checkpoint is
-//! signed by a known key and matches the entry hash at its sequence number, and no checkpoint
-//! lies beyond the last entry (a cut tail). The result names the first bad sequence number.
+//! signed by a known key and matches the entry hash at its sequence number, signing key
+//! versions never go backwards along the chain (a rotated-out key signs nothing later), and
+//! no checkpoint lies beyond the last entry (a cut tail). The result names the first bad sequence number.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -60,7 +61,24 @@ impl Verifier {
     ) -> Verifier {
         let mut first_error: Option<ChainError> = None;
         let mut map = BTreeMap::new();
+        let mut checkpoints = checkpoints;
+        checkpoints.sort_by_key(|cp| cp.seq);
+        let mut newest_key: Option<i64> = None;
         for cp in checkpoints {
+            // A rotation retires the old signing key: a later checkpoint signed by an older
+            // version was made with a key that should no longer sign.
+            if let Some(newest) = newest_key.filter(|&v| cp.key_version < v) {
+                if first_error.as_ref().is_none_or(|e| cp.seq < e.seq) {
+                    first_error = Some(fail(
+                        cp.seq,
+                        format!(
+                            "checkpoint signed by signing key version {} after version {newest} had replaced it",
+                            cp.key_version
+                        ),
+                    ));
+                }
+            }
+            newest_key = Some(newest_key.map_or(cp.key_version, |v| v.max(cp.key_version)));
             let message =
                 chain::checkpoint_message(cp.seq, &cp.head_hash, cp.key_version, &cp.signed_at);
             let valid = keys
@@ -153,5 +171,82 @@ impl Verifier {
                 last_checkpoint: self.checkpoints.keys().next_back().copied().unwrap_or(0),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::audit::AuditFields;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn entry(seq: i64, prev: &[u8]) -> AuditRecord {
+        let fields = AuditFields {
+            id: format!("e{seq}"),
+            occurred_at: "2026-01-01T00:00:00.000000Z".into(),
+            actor_type: "system".into(),
+            action: "test".into(),
+            outcome: "allowed".into(),
+            ..AuditFields::default()
+        };
+        let hash = chain::entry_hash(prev, seq, &fields).to_vec();
+        AuditRecord {
+            seq,
+            fields,
+            prev_hash: prev.to_vec(),
+            hash,
+        }
+    }
+
+    fn checkpoint(key: &SigningKey, version: i64, rec: &AuditRecord) -> CheckpointRecord {
+        let signed_at = "2026-01-01T00:00:00.000000Z".to_owned();
+        let message = chain::checkpoint_message(rec.seq, &rec.hash, version, &signed_at);
+        CheckpointRecord {
+            seq: rec.seq,
+            head_hash: rec.hash.clone(),
+            signed_at,
+            key_version: version,
+            signature: key.sign(&message).to_bytes().to_vec(),
+        }
+    }
+
+    fn run(order: [i64; 3]) -> Result<Verified, ChainError> {
+        let keys_by_version: HashMap<i64, SigningKey> = [1, 2]
+            .into_iter()
+            .map(|v| (v, SigningKey::from_bytes(&[v as u8; 32])))
+            .collect();
+        let public: HashMap<i64, Vec<u8>> = keys_by_version
+            .iter()
+            .map(|(v, k)| (*v, k.verifying_key().to_bytes().to_vec()))
+            .collect();
+        let mut entries = Vec::new();
+        let mut prev = chain::GENESIS.to_vec();
+        for seq in 1..=3 {
+            let e = entry(seq, &prev);
+            prev = e.hash.clone();
+            entries.push(e);
+        }
+        let checkpoints = entries
+            .iter()
+            .zip(order)
+            .map(|(e, v)| checkpoint(&keys_by_version[&v], v, e))
+            .collect();
+        let mut verifier = Verifier::new(1, chain::GENESIS.to_vec(), checkpoints, &public);
+        for e in &entries {
+            verifier.push(e);
+        }
+        verifier.finish()
+    }
+
+    #[test]
+    fn checkpoints_verify_across_a_signing_key_rotation() {
+        assert_eq!(run([1, 2, 2]).map(|v| v.checkpoints), Ok(3));
+    }
+
+    #[test]
+    fn a_rotated_out_key_signing_later_is_named() {
+        let err = run([1, 2, 1]).unwrap_err();
+        assert_eq!(err.seq, 3);
+        assert!(err.reason.contains("after version 2"), "{err}");
     }
 }

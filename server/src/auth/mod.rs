@@ -15,6 +15,7 @@ pub use keys::{KeyError, SigningKeys};
 pub use password::PasswordHasher;
 pub use service::{
     AuthService, ClientInfo, PendingSession, SessionOrigin, SessionView, StartedSession, TokenPair,
+    REENCRYPT_SESSIONS,
 };
 pub use tokens::{AccessClaims, TokenError, TokenIssuer};
 

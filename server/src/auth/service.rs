@@ -676,3 +676,56 @@ impl AuthService {
             .await
     }
 }
+
+/// Sessions' kept ID tokens in the data-key re-encryption registry.
+pub const REENCRYPT_SESSIONS: crate::keys::registry::Target = crate::keys::registry::Target {
+    name: "sessions",
+    count: count_id_tokens,
+    reencrypt: reencrypt_id_tokens,
+};
+
+fn count_id_tokens(tx: &mut Tx) -> futures::future::BoxFuture<'_, Result<i64, Error>> {
+    Box::pin(async move { Ok(sessions::count_with_id_token(&mut tx.conn()).await?) })
+}
+
+fn reencrypt_id_tokens<'t>(
+    tx: &'t mut Tx,
+    keyring: &'t crate::crypto::Keyring,
+    cursor: Option<String>,
+    limit: usize,
+) -> futures::future::BoxFuture<'t, Result<crate::keys::registry::Batch, Error>> {
+    use base64::Engine;
+    Box::pin(async move {
+        let cursor = cursor
+            .map(|c| c.parse::<SessionId>())
+            .transpose()
+            .map_err(|_| Error::Internal("malformed re-encryption cursor".into()))?;
+        let batch = sessions::id_tokens_after(&mut tx.conn(), cursor, limit as i64).await?;
+        let mut changed = 0;
+        for (id, user, stored) in &batch {
+            let scope = Scope::User(*user);
+            let sealed = base64::engine::general_purpose::STANDARD
+                .decode(stored)
+                .map_err(|_| Error::Internal("stored ID token is not base64".into()))?;
+            let current = keyring.current_version(&mut tx.conn(), &scope).await?;
+            if current == Some(crate::crypto::Keyring::version_of(&sealed)?) {
+                continue;
+            }
+            let row = id.to_string();
+            let plain = keyring
+                .decrypt(&mut tx.conn(), &scope, id_token_aad(&row), &sealed)
+                .await?;
+            let resealed = keyring
+                .encrypt(tx, &scope, id_token_aad(&row), &plain)
+                .await?;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(resealed);
+            sessions::set_id_token(&mut tx.conn(), *id, &encoded).await?;
+            changed += 1;
+        }
+        Ok(crate::keys::registry::Batch {
+            scanned: batch.len(),
+            changed,
+            last: batch.last().map(|(id, _, _)| id.to_string()),
+        })
+    })
+}

@@ -4,8 +4,10 @@
 //! Each write updates one account's email and display name through `Store::write` (the
 //! group-commit writer) from many concurrent callers. The protected variant encrypts both
 //! fields under the account's data key and records an audit entry (encrypted details, chained
-//! and checkpointed at commit); the plain variant stores the same bytes unencrypted and
-//! records nothing. Runs alternate, and the medians are compared.
+//! and checkpointed at commit), encrypting and building the entry before the write reaches
+//! the writer (`Keyring::seal_ahead`, `Auditor::prepare`) as a service does; the plain
+//! variant stores the same bytes unencrypted and records nothing. Runs alternate, and the
+//! medians are compared.
 //!
 //! Usage: concord-bench-writes [--writes N] [--concurrency C] [--runs R] [--database-url URL]
 
@@ -14,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use concord::audit::{Auditor, Event, Outcome};
-use concord::crypto::{Aad, Kek, Keyring, Scope};
+use concord::crypto::{Kek, Keyring, Scope};
 use concord::domain::UserId;
 use concord::rbac::Actor;
 use concord::store::{users, Store, StoreOptions, Tx};
@@ -64,40 +66,55 @@ async fn run(
         tasks.push(tokio::spawn(async move {
             for i in 0..n {
                 let id = accounts[(worker * n + i) % accounts.len()];
-                let auditor = auditor.clone();
+                // The protected path encrypts and builds its audit entry before the write
+                // reaches the writer, as the services do; the writer confirms the key version.
+                let prepared = match &auditor {
+                    Some(a) => {
+                        let email = format!("person{i}@example.org");
+                        let name = format!("Person {worker}-{i}");
+                        let row = id.to_string();
+                        let scope = Scope::User(id);
+                        let keyring = a.keyring();
+                        let e = keyring.seal_ahead(
+                            &scope,
+                            "users",
+                            row.clone(),
+                            "email",
+                            email.as_bytes(),
+                        )?;
+                        let n = keyring.seal_ahead(
+                            &scope,
+                            "users",
+                            row,
+                            "display_name",
+                            name.as_bytes(),
+                        )?;
+                        let event = a.prepare(
+                            Event::by(&Actor::system(), "user.profile.update", Outcome::Allowed)
+                                .target("user", id)
+                                .subject(id)
+                                .details(
+                                    serde_json::json!({ "fields": ["email", "display_name"] }),
+                                ),
+                        )?;
+                        Some((a.clone(), e, n, event))
+                    }
+                    None => None,
+                };
                 store
                     .write(move |tx: &mut Tx| {
                         Box::pin(async move {
-                            let email = format!("person{i}@example.org");
-                            let name = format!("Person {worker}-{i}");
-                            let (email_v, name_v) = match &auditor {
-                                Some(a) => {
-                                    let row = id.to_string();
-                                    let scope = Scope::User(id);
-                                    let aad = |column| Aad {
-                                        table: "users",
-                                        row: &row,
-                                        column,
-                                    };
-                                    let e = a
-                                        .keyring()
-                                        .encrypt(tx, &scope, aad("email"), email.as_bytes())
-                                        .await?;
-                                    let n = a
-                                        .keyring()
-                                        .encrypt(tx, &scope, aad("display_name"), name.as_bytes())
-                                        .await?;
-                                    a.record(
-                                        tx,
-                                        Event::by(&Actor::system(), "user.profile.update", Outcome::Allowed)
-                                            .target("user", id)
-                                            .subject(id)
-                                            .details(serde_json::json!({ "fields": ["email", "display_name"] })),
-                                    )
-                                    .await?;
+                            let (email_v, name_v) = match prepared {
+                                Some((a, e, n, event)) => {
+                                    let e = a.keyring().finish(tx, e).await?;
+                                    let n = a.keyring().finish(tx, n).await?;
+                                    a.record_prepared(tx, event).await?;
                                     (e, n)
                                 }
-                                None => (email.into_bytes(), name.into_bytes()),
+                                None => (
+                                    format!("person{i}@example.org").into_bytes(),
+                                    format!("Person {worker}-{i}").into_bytes(),
+                                ),
                             };
                             users::reencrypt_profile(&mut tx.conn(), id, &email_v, &name_v).await?;
                             Ok::<_, concord::error::Error>(())

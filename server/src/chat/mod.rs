@@ -8,7 +8,7 @@
 mod messaging;
 mod views;
 
-pub use messaging::reencrypt_messages;
+pub use messaging::REENCRYPT_MESSAGES;
 pub use views::{ChannelMemberView, ChannelView, MessageVersionView, MessageView};
 
 use chrono::Utc;

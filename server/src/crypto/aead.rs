@@ -55,7 +55,8 @@ pub fn seal(
 ) -> Result<Vec<u8>, CryptoError> {
     let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
     let mut nonce = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    // The thread's CSPRNG (ChaCha, reseeded from the OS) rather than a system call per nonce.
+    rand::thread_rng().fill_bytes(&mut nonce);
     let ad = associated_data(scope, version, aad);
     let sealed = cipher
         .encrypt(

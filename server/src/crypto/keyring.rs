@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer, SigningKey};
@@ -25,7 +25,7 @@ const CHECK_SCOPE: &str = "system:kek-check";
 /// The secret blind indexes derive their keys from.
 const INDEX_SCOPE: &str = "system:index";
 /// The Ed25519 seed that signs audit checkpoints.
-const SIGNING_SCOPE: &str = "system:audit-signing";
+const SIGNING_SCOPE: &str = keys::AUDIT_SIGNING_SCOPE;
 
 /// Whose key encrypts a value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -68,10 +68,13 @@ struct Dek {
 
 struct Inner {
     kek: Kek,
-    deks: Mutex<HashMap<(String, u32), Arc<Dek>>>,
-    current: Mutex<HashMap<String, u32>>,
+    // Read on every encryption by many writers at once, written only when a key is loaded
+    // or rotated: read-write locks keep concurrent encryptions from queueing on each other.
+    deks: RwLock<HashMap<(String, u32), Arc<Dek>>>,
+    current: RwLock<HashMap<String, u32>>,
     email_index: IndexKey,
-    signing: (i64, SigningKey),
+    /// Unwrapped checkpoint signing keys by version (the writer names the version to use).
+    signing: Mutex<HashMap<i64, Arc<SigningKey>>>,
     rotate_after: u64,
 }
 
@@ -96,6 +99,21 @@ pub struct KeyStatus {
     pub created_at: DateTime<Utc>,
     /// Whether new writes still use it.
     pub retired: bool,
+}
+
+/// A value encrypted before its write reached the group-commit writer
+/// ([`Keyring::seal_ahead`]); [`Keyring::finish`] turns it into the stored ciphertext inside
+/// the write.
+pub struct Sealed {
+    scope: Scope,
+    scope_key: String,
+    table: &'static str,
+    column: &'static str,
+    row: String,
+    plaintext: Zeroizing<Vec<u8>>,
+    /// The version used, the ciphertext and the key (whose use the write's transaction may
+    /// have to reserve), if the scope's current key was cached.
+    ahead: Option<(u32, Vec<u8>, Arc<Dek>)>,
 }
 
 /// One version of the audit checkpoint signing key.
@@ -212,13 +230,14 @@ impl Keyring {
         let (_, index_secret) = load_system_key(&mut conn.conn(), &kek, INDEX_SCOPE).await?;
         let (signing_version, seed) =
             load_system_key(&mut conn.conn(), &kek, SIGNING_SCOPE).await?;
+        let signing = HashMap::from([(signing_version, Arc::new(SigningKey::from_bytes(&seed)))]);
         Ok(Keyring {
             inner: Arc::new(Inner {
                 email_index: IndexKey::derive(index_secret.as_ref(), "email"),
-                signing: (signing_version, SigningKey::from_bytes(&seed)),
+                signing: Mutex::new(signing),
                 kek,
-                deks: Mutex::new(HashMap::new()),
-                current: Mutex::new(HashMap::new()),
+                deks: RwLock::new(HashMap::new()),
+                current: RwLock::new(HashMap::new()),
                 rotate_after: rotate_after.max(1),
             }),
         })
@@ -237,28 +256,28 @@ impl Keyring {
     fn cached(&self, scope: &str, version: u32) -> Option<Arc<Dek>> {
         self.inner
             .deks
-            .lock()
+            .read()
             .ok()?
             .get(&(scope.to_owned(), version))
             .cloned()
     }
 
     fn cache(&self, scope: &str, version: u32, dek: Arc<Dek>, current: bool) {
-        if let Ok(mut deks) = self.inner.deks.lock() {
+        if let Ok(mut deks) = self.inner.deks.write() {
             deks.insert((scope.to_owned(), version), dek);
         }
         if current {
-            if let Ok(mut cur) = self.inner.current.lock() {
+            if let Ok(mut cur) = self.inner.current.write() {
                 cur.insert(scope.to_owned(), version);
             }
         }
     }
 
     fn evict(inner: &Inner, scope: &str, version: u32) {
-        if let Ok(mut deks) = inner.deks.lock() {
+        if let Ok(mut deks) = inner.deks.write() {
             deks.remove(&(scope.to_owned(), version));
         }
-        if let Ok(mut cur) = inner.current.lock() {
+        if let Ok(mut cur) = inner.current.write() {
             if cur.get(scope) == Some(&version) {
                 cur.remove(scope);
             }
@@ -313,7 +332,7 @@ impl Keyring {
         let current = self
             .inner
             .current
-            .lock()
+            .read()
             .ok()
             .and_then(|c| c.get(scope).copied());
         if let Some(version) = current {
@@ -357,6 +376,85 @@ impl Keyring {
             dek.reserved.store(total.max(0) as u64, Ordering::Relaxed);
         }
         aead::seal(&dek.key, &scope, version, &aad, plaintext)
+    }
+
+    /// Encrypts `plaintext` for the place `aad` under `scope`'s current key before the write
+    /// it belongs to reaches the writer, so the writer's single task does not spend its time
+    /// on it: concurrent writers encrypt in parallel. Needs no transaction; when the scope's
+    /// current key is not cached yet, the encryption is left to [`Keyring::finish`].
+    pub fn seal_ahead(
+        &self,
+        scope: &Scope,
+        table: &'static str,
+        row: String,
+        column: &'static str,
+        plaintext: &[u8],
+    ) -> Result<Sealed, CryptoError> {
+        let scope_key = scope.as_key();
+        let current = self
+            .inner
+            .current
+            .read()
+            .ok()
+            .and_then(|c| c.get(&scope_key).copied());
+        let ahead = match current.and_then(|v| self.cached(&scope_key, v).map(|d| (v, d))) {
+            Some((version, dek)) => {
+                let n = dek.used.fetch_add(1, Ordering::Relaxed) + 1;
+                if n > self.inner.rotate_after {
+                    None
+                } else {
+                    let aad = Aad {
+                        table,
+                        row: &row,
+                        column,
+                    };
+                    let sealed = aead::seal(&dek.key, &scope_key, version, &aad, plaintext)?;
+                    Some((version, sealed, dek))
+                }
+            }
+            None => None,
+        };
+        Ok(Sealed {
+            scope: scope.clone(),
+            scope_key,
+            table,
+            column,
+            row,
+            plaintext: Zeroizing::new(plaintext.to_vec()),
+            ahead,
+        })
+    }
+
+    /// The ciphertext of a [`Sealed`] value, inside the write `tx`: the one made ahead if its
+    /// key version is still the scope's current one in this process (after a rotation it is
+    /// not, and the value is encrypted again under the new version), with its use counted
+    /// against the key's reserved encryptions.
+    pub async fn finish(&self, tx: &mut Tx, sealed: Sealed) -> Result<Vec<u8>, CryptoError> {
+        if let Some((version, ciphertext, dek)) = sealed.ahead {
+            let current = self
+                .inner
+                .current
+                .read()
+                .ok()
+                .and_then(|c| c.get(&sealed.scope_key).copied());
+            if current == Some(version) {
+                if dek.used.load(Ordering::Relaxed) > dek.reserved.load(Ordering::Relaxed) {
+                    let batch = RESERVE_BATCH.min(self.inner.rotate_after) as i64;
+                    let total =
+                        keys::reserve(&mut tx.conn(), &sealed.scope_key, version as i64, batch)
+                            .await?;
+                    dek.reserved.store(total.max(0) as u64, Ordering::Relaxed);
+                }
+                return Ok(ciphertext);
+            }
+        }
+        let aad = Aad {
+            table: sealed.table,
+            row: &sealed.row,
+            column: sealed.column,
+        };
+        self.encrypt(tx, &sealed.scope, aad, &sealed.plaintext)
+            .await
     }
 
     /// Decrypts a value stored at `aad` under `scope`.
@@ -413,6 +511,15 @@ impl Keyring {
             .await?
             .filter(|r| r.retired_at.is_none())
             .map(|r| r.version as u32))
+    }
+
+    /// Forgets which versions are current, so the next write under each scope reads the
+    /// newest version from the database (after another process rotated keys). Cached keys
+    /// stay cached: old data keeps decrypting without unwrapping.
+    pub fn refresh_current(&self) {
+        if let Ok(mut cur) = self.inner.current.write() {
+            cur.clear();
+        }
     }
 
     /// Starts a new version for each of `scopes` (new writes use it; old data still decrypts).
@@ -515,6 +622,57 @@ impl Keyring {
             .collect())
     }
 
+    /// Starts a new version of the audit checkpoint signing key inside the write `tx`,
+    /// retiring the current one (its public key stays in the history, so checkpoints it
+    /// signed still verify); returns the new version. Checkpoints signed after the write
+    /// commits use it.
+    pub async fn rotate_signing_key(&self, tx: &mut Tx) -> Result<SigningKeyInfo, CryptoError> {
+        let now = Utc::now();
+        let next = match keys::latest(&mut tx.conn(), SIGNING_SCOPE).await? {
+            Some(rec) => {
+                keys::retire(&mut tx.conn(), SIGNING_SCOPE, rec.version, now).await?;
+                rec.version + 1
+            }
+            None => 1,
+        };
+        let seed = random_key();
+        let public_key = SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes()
+            .to_vec();
+        let record = new_record(
+            &self.inner.kek,
+            SIGNING_SCOPE,
+            next,
+            &seed,
+            Some(public_key.clone()),
+        )?;
+        keys::insert(&mut tx.conn(), &record).await?;
+        Ok(SigningKeyInfo {
+            version: next,
+            public_key,
+            created_at: record.created_at,
+        })
+    }
+
+    fn signing_key(&self, rec: &DataKeyRecord) -> Result<Arc<SigningKey>, CryptoError> {
+        if let Some(key) = self
+            .inner
+            .signing
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&rec.version).cloned())
+        {
+            return Ok(key);
+        }
+        let seed = self.inner.kek.unwrap(&rec.scope, &rec.wrapped)?;
+        let key = Arc::new(SigningKey::from_bytes(&*to_array(&seed, &rec.scope)?));
+        if let Ok(mut m) = self.inner.signing.lock() {
+            m.insert(rec.version, key.clone());
+        }
+        Ok(key)
+    }
+
     /// Rewraps every data key from `old` to `new` inside the write `tx`: until it commits the
     /// old KEK stays the valid one, afterwards only the new one is. Data is not touched.
     pub async fn rewrap_all(tx: &mut Tx, old: &Kek, new: &Kek) -> Result<usize, CryptoError> {
@@ -530,11 +688,8 @@ impl Keyring {
 }
 
 impl CheckpointSigner for Keyring {
-    fn key_version(&self) -> i64 {
-        self.inner.signing.0
-    }
-
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.inner.signing.1.sign(message).to_bytes().to_vec()
+    fn sign(&self, key: &DataKeyRecord, message: &[u8]) -> Result<Vec<u8>, String> {
+        let signing = self.signing_key(key).map_err(|e| e.to_string())?;
+        Ok(signing.sign(message).to_bytes().to_vec())
     }
 }

@@ -20,7 +20,7 @@ mod keyring;
 
 pub use aead::Aad;
 pub use kek::{EnvKeyProvider, FileKeyProvider, Kek, KeyProvider};
-pub use keyring::{KeyStatus, Keyring, Scope, SigningKeyInfo};
+pub use keyring::{KeyStatus, Keyring, Scope, Sealed, SigningKeyInfo};
 
 use std::path::PathBuf;
 

@@ -509,7 +509,7 @@ struct Loaded {
     bytes: usize,
 }
 
-fn update_aad(id: DocumentId, seq: i64) -> String {
+pub(super) fn update_aad(id: DocumentId, seq: i64) -> String {
     format!("{id}:{seq}")
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{ChannelId, DocumentId, UserId, VersionId, WorkspaceId};
+use crate::domain::{ChannelId, CommentId, DocumentId, UserId, VersionId, WorkspaceId};
 use crate::rbac::Level;
 
 /// A document as someone with access sees it.
@@ -56,4 +56,22 @@ pub struct VersionView {
     pub created_by: UserId,
     /// When.
     pub created_at: DateTime<Utc>,
+}
+
+/// A comment on a document.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CommentView {
+    /// Its id.
+    pub id: CommentId,
+    /// Who wrote it.
+    pub author_id: UserId,
+    /// Text.
+    pub text: String,
+    /// Where in the document it points: a Yjs relative position (JSON) chosen by the client.
+    #[schema(value_type = Option<Object>)]
+    pub anchor: Option<serde_json::Value>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it was resolved, if it was.
+    pub resolved_at: Option<DateTime<Utc>>,
 }

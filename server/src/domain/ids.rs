@@ -73,3 +73,7 @@ id_type!(
     /// A named version (snapshot) of a document.
     VersionId
 );
+id_type!(
+    /// A comment on a document.
+    CommentId
+);

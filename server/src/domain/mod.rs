@@ -12,8 +12,8 @@ mod password;
 pub use chat::{ChannelName, Emoji, MessageBody};
 pub use email::Email;
 pub use ids::{
-    ChannelId, DocumentId, InvitationId, MessageId, RoleId, SessionId, UserId, VersionId,
-    WorkspaceId,
+    ChannelId, CommentId, DocumentId, InvitationId, MessageId, RoleId, SessionId, UserId,
+    VersionId, WorkspaceId,
 };
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};
 pub use password::Password;

@@ -58,7 +58,8 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, chat, docs, health, invitations, search, setup, sso, users, workspaces, ws,
+        audit, auth, chat, docs, health, invitations, keys, search, setup, sso, users, workspaces,
+        ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -119,11 +120,15 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(docs::versions, docs::create_version))
         .routes(routes!(docs::version))
         .routes(routes!(docs::restore))
+        .routes(routes!(docs::comments, docs::add_comment))
+        .routes(routes!(docs::resolve_comment, docs::delete_comment))
         .routes(routes!(docs::sync))
         .routes(routes!(invitations::preview))
         .routes(routes!(invitations::accept))
         .routes(routes!(audit::events))
         .routes(routes!(audit::export))
+        .routes(routes!(keys::rotate_dek))
+        .routes(routes!(keys::status))
         .split_for_parts()
 }
 

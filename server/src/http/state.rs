@@ -30,6 +30,8 @@ pub struct AppState {
     pub audit: AuditService,
     /// Full-text search.
     pub search: crate::search::SearchService,
+    /// Key rotation and status for system admins.
+    pub keys: crate::keys::KeyService,
     /// For readiness checks and pool metrics; handlers never query it.
     pub store: Store,
     /// Base URL for links handed out.

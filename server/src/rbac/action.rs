@@ -36,6 +36,8 @@ actions! {
     ManageUsers = "users.manage",
     /// Read the audit log and export it (system).
     ReadAudit = "audit.read",
+    /// Rotate encryption and audit signing keys and see their status (system).
+    ManageKeys = "keys.manage",
     /// See an account's profile (self-service).
     ReadAccount = "account.read",
     /// List and revoke an account's sessions (self-service).

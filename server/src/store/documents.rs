@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{on, Conn, StoreError};
-use crate::domain::{ChannelId, DocumentId, RoleId, UserId, VersionId, WorkspaceId};
+use crate::domain::{ChannelId, CommentId, DocumentId, RoleId, UserId, VersionId, WorkspaceId};
 
 /// A document as stored (its title encrypted).
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -217,6 +217,7 @@ pub async fn update_details(conn: &mut Conn<'_>, d: &DocumentRecord) -> Result<(
 /// Deletes a document with its grants, updates, snapshot and versions.
 pub async fn delete(conn: &mut Conn<'_>, id: DocumentId) -> Result<bool, StoreError> {
     for table in [
+        "document_comments",
         "document_access",
         "document_updates",
         "document_snapshots",
@@ -429,4 +430,230 @@ pub async fn version(
         .bind(id)
         .fetch_optional(c)
         .await)?)
+}
+
+/// A comment on a document (encrypted body and anchor).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CommentRecord {
+    /// Its id.
+    pub id: CommentId,
+    /// The document.
+    pub document_id: DocumentId,
+    /// Who wrote it.
+    pub author_id: UserId,
+    /// Encrypted text.
+    pub body: Vec<u8>,
+    /// Encrypted anchor (a Yjs relative position as JSON), if any.
+    pub anchor: Option<Vec<u8>>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it was resolved, if it was.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+const COMMENT_COLUMNS: &str = "id, document_id, author_id, body, anchor, created_at, resolved_at";
+
+/// Stores a comment.
+pub async fn insert_comment(conn: &mut Conn<'_>, c: &CommentRecord) -> Result<(), StoreError> {
+    let sql =
+        "INSERT INTO document_comments (id, document_id, author_id, body, anchor, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6)";
+    on!(conn, |x| sqlx::query(sql)
+        .bind(c.id)
+        .bind(c.document_id)
+        .bind(c.author_id)
+        .bind(&c.body)
+        .bind(&c.anchor)
+        .bind(c.created_at)
+        .execute(x)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A document's comments, oldest first.
+pub async fn comments(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+) -> Result<Vec<CommentRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COMMENT_COLUMNS} FROM document_comments WHERE document_id = $1 ORDER BY created_at, id"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(document)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// One comment of a document.
+pub async fn comment(
+    conn: &mut Conn<'_>,
+    document: DocumentId,
+    id: CommentId,
+) -> Result<Option<CommentRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COMMENT_COLUMNS} FROM document_comments WHERE document_id = $1 AND id = $2"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(document)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Marks a comment resolved (or open again with `None`).
+pub async fn resolve_comment(
+    conn: &mut Conn<'_>,
+    id: CommentId,
+    at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_comments SET resolved_at = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Deletes a comment.
+pub async fn delete_comment(conn: &mut Conn<'_>, id: CommentId) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "DELETE FROM document_comments WHERE id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// How many documents there are (all workspaces).
+pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM documents"
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
+/// Up to `limit` documents after `cursor`, in id order.
+pub async fn after(
+    conn: &mut Conn<'_>,
+    cursor: Option<DocumentId>,
+    limit: i64,
+) -> Result<Vec<DocumentRecord>, StoreError> {
+    Ok(match cursor {
+        Some(id) => {
+            let sql =
+                format!("SELECT {COLUMNS} FROM documents d WHERE d.id > $1 ORDER BY d.id LIMIT $2");
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+        None => {
+            let sql = format!("SELECT {COLUMNS} FROM documents d ORDER BY d.id LIMIT $1");
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+    })
+}
+
+/// Replaces a document's title ciphertext (same text, new key).
+pub async fn set_title(
+    conn: &mut Conn<'_>,
+    id: DocumentId,
+    title: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE documents SET title = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(title)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces an update batch's ciphertext.
+pub async fn set_update_body(
+    conn: &mut Conn<'_>,
+    id: DocumentId,
+    seq: i64,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_updates SET body = $3 WHERE document_id = $1 AND seq = $2"
+    )
+    .bind(id)
+    .bind(seq)
+    .bind(body)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a snapshot's ciphertext, if it still covers `upto_seq`.
+pub async fn set_snapshot_state(
+    conn: &mut Conn<'_>,
+    id: DocumentId,
+    upto_seq: i64,
+    state: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_snapshots SET state = $3 WHERE document_id = $1 AND upto_seq = $2"
+    )
+    .bind(id)
+    .bind(upto_seq)
+    .bind(state)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a version's name and state ciphertexts.
+pub async fn set_version(
+    conn: &mut Conn<'_>,
+    id: VersionId,
+    name: &[u8],
+    state: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_versions SET name = $2, state = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(name)
+    .bind(state)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a comment's body and anchor ciphertexts.
+pub async fn set_comment(
+    conn: &mut Conn<'_>,
+    id: CommentId,
+    body: &[u8],
+    anchor: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE document_comments SET body = $2, anchor = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(body)
+    .bind(anchor)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
 }

@@ -111,3 +111,56 @@ pub async fn revoke(
         .map(|r| r.rows_affected()))?;
     Ok(done == 1)
 }
+
+/// How many invitations keep an (encrypted) email address.
+pub async fn count_with_email(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invitations WHERE email_enc IS NOT NULL"
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
+/// Up to `limit` invitations keeping an email, after `cursor` in id order.
+pub async fn emails_after(
+    conn: &mut Conn<'_>,
+    cursor: Option<InvitationId>,
+    limit: i64,
+) -> Result<Vec<(InvitationId, WorkspaceId, Vec<u8>)>, StoreError> {
+    Ok(match cursor {
+        Some(id) => on!(conn, |c| {
+            sqlx::query_as(
+            "SELECT id, workspace_id, email_enc FROM invitations WHERE email_enc IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+        })?,
+        None => on!(conn, |c| {
+            sqlx::query_as(
+            "SELECT id, workspace_id, email_enc FROM invitations WHERE email_enc IS NOT NULL ORDER BY id LIMIT $1"
+        )
+        .bind(limit)
+        .fetch_all(c)
+        .await
+        })?,
+    })
+}
+
+/// Replaces an invitation's email ciphertext.
+pub async fn set_email_enc(
+    conn: &mut Conn<'_>,
+    id: InvitationId,
+    email: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE invitations SET email_enc = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(email)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}

@@ -1,8 +1,12 @@
-//! Wrapped data-encryption keys, per scope and version, and re-encryption jobs.
+//! Wrapped data-encryption keys, per scope and version, and data-key rotations with their
+//! re-encryption progress.
 
 use chrono::{DateTime, Utc};
 
 use super::{on, Conn, StoreError};
+
+/// The scope of the Ed25519 seeds that sign audit checkpoints (one version per rotation).
+pub const AUDIT_SIGNING_SCOPE: &str = "system:audit-signing";
 
 /// A data key as stored: wrapped by the KEK named by `kek_id`.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -150,55 +154,218 @@ pub async fn rewrap(
     Ok(())
 }
 
-/// A re-encryption job.
+/// A data-key rotation and the lease of the process re-encrypting for it.
 #[derive(Clone, Debug, sqlx::FromRow)]
-pub struct KeyJobRecord {
-    /// Its id.
+pub struct RotationRecord {
+    /// Its id (a UUIDv7).
     pub id: String,
-    /// What it re-encrypts (`reencrypt-users`).
-    pub kind: String,
-    /// When it began.
-    pub started_at: DateTime<Utc>,
-    /// The last row done, to resume after.
-    pub cursor: Option<String>,
-    /// Rows done.
-    pub done: i64,
-    /// When it finished.
+    /// When it was requested.
+    pub requested_at: DateTime<Utc>,
+    /// Who requested it: `system` or a user id.
+    pub requested_by: String,
+    /// How many key scopes got a new version.
+    pub scopes: i64,
+    /// The process running its re-encryption, while its lease holds.
+    pub runner: Option<String>,
+    /// Until when that runner's lease holds.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// When every target was re-encrypted.
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Starts a job.
-pub async fn insert_job(conn: &mut Conn<'_>, job: &KeyJobRecord) -> Result<(), StoreError> {
+/// The progress of one rotation over one re-encryptable target.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ProgressRecord {
+    /// The rotation.
+    pub rotation_id: String,
+    /// The target's registry name (`users`, `messages`, ...).
+    pub target: String,
+    /// Rows counted when the target was added.
+    pub total: i64,
+    /// Rows examined so far.
+    pub done: i64,
+    /// Rows re-encrypted so far (the others were already under the current key).
+    pub changed: i64,
+    /// The last row id examined, to resume after.
+    pub cursor: Option<String>,
+    /// When the target was done.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+const ROTATION_COLUMNS: &str =
+    "id, requested_at, requested_by, scopes, runner, lease_until, finished_at";
+const PROGRESS_COLUMNS: &str = "rotation_id, target, total, done, changed, cursor, finished_at";
+
+/// Records a rotation.
+pub async fn insert_rotation(conn: &mut Conn<'_>, r: &RotationRecord) -> Result<(), StoreError> {
+    let sql = "INSERT INTO key_rotations (id, requested_at, requested_by, scopes) VALUES ($1, $2, $3, $4)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(&r.id)
+        .bind(r.requested_at)
+        .bind(&r.requested_by)
+        .bind(r.scopes)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Every rotation, newest first, at most `limit`.
+pub async fn rotations(conn: &mut Conn<'_>, limit: i64) -> Result<Vec<RotationRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {ROTATION_COLUMNS} FROM key_rotations ORDER BY requested_at DESC, id DESC LIMIT $1"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// One rotation.
+pub async fn rotation(conn: &mut Conn<'_>, id: &str) -> Result<Option<RotationRecord>, StoreError> {
+    let sql = format!("SELECT {ROTATION_COLUMNS} FROM key_rotations WHERE id = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The newest rotation's id, if any (cheap enough to poll).
+pub async fn newest_rotation(conn: &mut Conn<'_>) -> Result<Option<String>, StoreError> {
+    let sql = "SELECT id FROM key_rotations ORDER BY requested_at DESC, id DESC LIMIT 1";
+    let row: Option<(String,)> = on!(conn, |c| sqlx::query_as(sql).fetch_optional(c).await)?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Whether any rotation is unfinished (a cheap check on a reader before claiming in a write).
+pub async fn any_unfinished(conn: &mut Conn<'_>) -> Result<bool, StoreError> {
+    let sql = "SELECT id FROM key_rotations WHERE finished_at IS NULL LIMIT 1";
+    let row: Option<(String,)> = on!(conn, |c| sqlx::query_as(sql).fetch_optional(c).await)?;
+    Ok(row.is_some())
+}
+
+/// Takes (or renews) the lease of the oldest unfinished rotation that no other runner holds
+/// at `now`; returns it, or `None` if there is nothing to run.
+pub async fn claim_rotation(
+    conn: &mut Conn<'_>,
+    runner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<RotationRecord>, StoreError> {
+    let pick = "SELECT id FROM key_rotations WHERE finished_at IS NULL \
+                AND (runner IS NULL OR runner = $1 OR lease_until IS NULL OR lease_until < $2) \
+                ORDER BY requested_at, id LIMIT 1";
+    let id: Option<(String,)> = on!(conn, |c| sqlx::query_as(pick)
+        .bind(runner)
+        .bind(now)
+        .fetch_optional(c)
+        .await)?;
+    let Some((id,)) = id else { return Ok(None) };
+    if !renew_lease(conn, &id, runner, now, until).await? {
+        return Ok(None);
+    }
+    rotation(conn, &id).await
+}
+
+/// Extends `runner`'s lease on a rotation, or takes a lapsed or free one; `false` if another
+/// runner holds it (or it is finished).
+pub async fn renew_lease(
+    conn: &mut Conn<'_>,
+    id: &str,
+    runner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE key_rotations SET runner = $1, lease_until = $2 WHERE id = $3 AND finished_at IS NULL \
+               AND (runner IS NULL OR runner = $1 OR lease_until IS NULL OR lease_until < $4)";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(runner)
+        .bind(until)
+        .bind(id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Gives up `runner`'s lease (at shutdown), so another process can resume at once.
+pub async fn release_lease(conn: &mut Conn<'_>, id: &str, runner: &str) -> Result<(), StoreError> {
     let sql =
-        "INSERT INTO key_jobs (id, kind, started_at, cursor, done) VALUES ($1, $2, $3, $4, $5)";
+        "UPDATE key_rotations SET runner = NULL, lease_until = NULL WHERE id = $1 AND runner = $2";
     on!(conn, |c| sqlx::query(sql)
-        .bind(&job.id)
-        .bind(&job.kind)
-        .bind(job.started_at)
-        .bind(&job.cursor)
-        .bind(job.done)
+        .bind(id)
+        .bind(runner)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-/// Records progress (and completion, if `finished_at` is set).
-pub async fn update_job(conn: &mut Conn<'_>, job: &KeyJobRecord) -> Result<(), StoreError> {
-    let sql = "UPDATE key_jobs SET cursor = $1, done = $2, finished_at = $3 WHERE id = $4";
+/// Marks a rotation done.
+pub async fn finish_rotation(
+    conn: &mut Conn<'_>,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE key_rotations SET finished_at = $1, runner = NULL, lease_until = NULL WHERE id = $2";
     on!(conn, |c| sqlx::query(sql)
-        .bind(&job.cursor)
-        .bind(job.done)
-        .bind(job.finished_at)
-        .bind(&job.id)
+        .bind(now)
+        .bind(id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-/// Every job, newest first.
-pub async fn jobs(conn: &mut Conn<'_>) -> Result<Vec<KeyJobRecord>, StoreError> {
-    let sql = "SELECT id, kind, started_at, cursor, done, finished_at FROM key_jobs ORDER BY started_at DESC";
-    Ok(on!(conn, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+/// Adds a target to a rotation unless it is there already.
+pub async fn add_target(
+    conn: &mut Conn<'_>,
+    rotation_id: &str,
+    target: &str,
+    total: i64,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO key_rotation_progress (rotation_id, target, total) VALUES ($1, $2, $3) \
+               ON CONFLICT (rotation_id, target) DO NOTHING";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(rotation_id)
+        .bind(target)
+        .bind(total)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Records a batch: `scanned` more rows examined, `changed` of them re-encrypted, resuming
+/// after `cursor`; `finished` when the target has no rows left.
+pub async fn advance_target(conn: &mut Conn<'_>, p: &ProgressRecord) -> Result<(), StoreError> {
+    let sql =
+        "UPDATE key_rotation_progress SET done = $1, changed = $2, cursor = $3, finished_at = $4 \
+               WHERE rotation_id = $5 AND target = $6";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(p.done)
+        .bind(p.changed)
+        .bind(&p.cursor)
+        .bind(p.finished_at)
+        .bind(&p.rotation_id)
+        .bind(&p.target)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The progress of one rotation, per target.
+pub async fn progress(
+    conn: &mut Conn<'_>,
+    rotation_id: &str,
+) -> Result<Vec<ProgressRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {PROGRESS_COLUMNS} FROM key_rotation_progress WHERE rotation_id = $1 ORDER BY target"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(rotation_id)
+        .fetch_all(c)
+        .await)?)
 }

@@ -447,6 +447,14 @@ pub async fn bodies_after(
     })
 }
 
+/// How many messages exist (deleted ones included: their tombstones keep an empty body).
+pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    let row: (i64,) = on!(conn, |c| sqlx::query_as("SELECT COUNT(*) FROM messages")
+        .fetch_one(c)
+        .await)?;
+    Ok(row.0)
+}
+
 /// Replaces a message's body ciphertext (same text, new key).
 pub async fn set_body(conn: &mut Conn<'_>, id: MessageId, body: &[u8]) -> Result<(), StoreError> {
     on!(conn, |c| sqlx::query(

@@ -272,3 +272,56 @@ pub async fn revoke_sso(
     }
     Ok(revoked)
 }
+
+/// How many sessions keep an (encrypted) ID token.
+pub async fn count_with_id_token(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sessions WHERE sso_id_token IS NOT NULL"
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
+/// Up to `limit` sessions keeping an ID token, after `cursor` in id order: (id, user, token).
+pub async fn id_tokens_after(
+    conn: &mut Conn<'_>,
+    cursor: Option<SessionId>,
+    limit: i64,
+) -> Result<Vec<(SessionId, UserId, String)>, StoreError> {
+    Ok(match cursor {
+        Some(id) => on!(conn, |c| {
+            sqlx::query_as(
+            "SELECT id, user_id, sso_id_token FROM sessions WHERE sso_id_token IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+        })?,
+        None => on!(conn, |c| {
+            sqlx::query_as(
+            "SELECT id, user_id, sso_id_token FROM sessions WHERE sso_id_token IS NOT NULL ORDER BY id LIMIT $1"
+        )
+        .bind(limit)
+        .fetch_all(c)
+        .await
+        })?,
+    })
+}
+
+/// Replaces a session's stored ID token ciphertext.
+pub async fn set_id_token(
+    conn: &mut Conn<'_>,
+    id: SessionId,
+    token: &str,
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE sessions SET sso_id_token = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(token)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::audit::{self, CheckpointRecord, CheckpointSigner, PendingAudit};
 use super::backend::{Tx, TxInner};
+use super::keys;
 use super::StoreError;
 use crate::audit::chain;
 use crate::events::EventBus;
@@ -49,10 +50,10 @@ pub(super) struct Checkpointing {
     pub(super) every: AtomicU64,
 }
 
-/// The chain head as the writer knows it (it is the only writer of the audit table).
+/// The chain head, read inside each batch's transaction: another process (the command line
+/// while a server runs) may have appended since the last batch.
 #[derive(Clone, Default)]
 struct ChainHead {
-    loaded: bool,
     seq: i64,
     hash: Vec<u8>,
     checkpointed: i64,
@@ -170,6 +171,14 @@ async fn exec(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
     Ok(())
 }
 
+async fn rollback(tx: Tx) -> Result<(), StoreError> {
+    match tx.inner {
+        TxInner::Sqlite(t) => t.rollback().await?,
+        TxInner::Pg(t) => t.rollback().await?,
+    }
+    Ok(())
+}
+
 async fn commit(tx: Tx) -> Result<(), StoreError> {
     match tx.inner {
         TxInner::Sqlite(t) => t.commit().await?,
@@ -181,7 +190,6 @@ async fn commit(tx: Tx) -> Result<(), StoreError> {
 /// Numbers, chains and stores the batch's audit entries, and signs a checkpoint when due.
 async fn append_audit(
     tx: &mut Tx,
-    head: &mut ChainHead,
     entries: Vec<PendingAudit>,
     checkpoint_requested: bool,
     checkpointing: &Checkpointing,
@@ -189,15 +197,18 @@ async fn append_audit(
     if entries.is_empty() && !checkpoint_requested {
         return Ok(());
     }
-    if !head.loaded {
-        let (seq, hash) = audit::head(&mut tx.conn())
-            .await?
-            .unwrap_or((0, chain::GENESIS.to_vec()));
-        head.seq = seq;
-        head.hash = hash;
-        head.checkpointed = audit::last_checkpoint_seq(&mut tx.conn()).await?;
-        head.loaded = true;
-    }
+    // Serializes appends across processes (SQLite's write lock already does).
+    audit::lock_chain(&mut tx.conn()).await?;
+    let (seq, hash, checkpointed) = audit::chain_state(&mut tx.conn()).await?;
+    let mut head = ChainHead {
+        seq,
+        hash: if seq == 0 {
+            chain::GENESIS.to_vec()
+        } else {
+            hash
+        },
+        checkpointed,
+    };
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
         let seq = head.seq + 1;
@@ -214,18 +225,22 @@ async fn append_audit(
     if head.seq > head.checkpointed
         && (checkpoint_requested || head.seq - head.checkpointed >= every)
     {
+        let key = keys::latest(&mut tx.conn(), keys::AUDIT_SIGNING_SCOPE)
+            .await?
+            .ok_or(StoreError::Corrupt("data_keys (no audit signing key)"))?;
         let signed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let key_version = signer.key_version();
-        let message = chain::checkpoint_message(head.seq, &head.hash, key_version, &signed_at);
+        let message = chain::checkpoint_message(head.seq, &head.hash, key.version, &signed_at);
+        let signature = signer
+            .sign(&key, &message)
+            .map_err(|e| StoreError::Commit(format!("cannot sign the audit checkpoint: {e}")))?;
         let record = CheckpointRecord {
             seq: head.seq,
             head_hash: head.hash.clone(),
             signed_at,
-            key_version,
-            signature: signer.sign(&message),
+            key_version: key.version,
+            signature,
         };
         audit::insert_checkpoint(&mut tx.conn(), &record).await?;
-        head.checkpointed = head.seq;
     }
     Ok(())
 }
@@ -244,7 +259,6 @@ async fn run(
     events: EventBus,
     checkpointing: Arc<Checkpointing>,
 ) {
-    let mut head = ChainHead::default();
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let size = batch.len();
@@ -257,23 +271,43 @@ async fn run(
             }
         };
         let mut completions: Vec<Completion> = Vec::with_capacity(size);
+        // A batch of one job needs no savepoint: if the job fails, the whole transaction
+        // rolls back (two statements fewer for every write made alone).
+        let alone = size == 1;
+        let mut failed_alone = false;
         for job in batch.drain(..) {
             let events_before = tx.events.len();
             let audit_before = tx.audit.len();
             let hooks_before = tx.rollback_hooks.len();
-            if let Err(err) = exec(&mut tx, "SAVEPOINT job").await {
-                tracing::error!(error = %err, "savepoint failed");
-                drop(job);
-                continue;
+            if !alone {
+                if let Err(err) = exec(&mut tx, "SAVEPOINT job").await {
+                    tracing::error!(error = %err, "savepoint failed");
+                    drop(job);
+                    continue;
+                }
             }
             match job(&mut tx).await {
                 Some(done) => {
-                    if let Err(err) = exec(&mut tx, "RELEASE SAVEPOINT job").await {
-                        tracing::error!(error = %err, "release savepoint failed");
-                        done(Err(StoreError::Commit(err.to_string())));
-                        continue;
+                    if !alone {
+                        if let Err(err) = exec(&mut tx, "RELEASE SAVEPOINT job").await {
+                            tracing::error!(error = %err, "release savepoint failed");
+                            done(Err(StoreError::Commit(err.to_string())));
+                            continue;
+                        }
                     }
                     completions.push(done);
+                }
+                None if alone => {
+                    tx.events.truncate(events_before);
+                    let kept: Vec<PendingAudit> = tx
+                        .audit
+                        .drain(audit_before..)
+                        .filter(|e| e.survives_rollback)
+                        .collect();
+                    tx.audit.truncate(audit_before);
+                    tx.audit.extend(kept);
+                    run_hooks(&mut tx, hooks_before);
+                    failed_alone = true;
                 }
                 None => {
                     tx.events.truncate(events_before);
@@ -292,21 +326,33 @@ async fn run(
                 }
             }
         }
+        if failed_alone {
+            // Keep only what survives a failed write (recorded denials), in a transaction
+            // of its own.
+            let kept = std::mem::take(&mut tx.audit);
+            let checkpoint_requested = tx.checkpoint_requested;
+            if let Err(err) = rollback(tx).await {
+                tracing::error!(error = %err, "rollback failed");
+            }
+            if kept.is_empty() && !checkpoint_requested {
+                continue;
+            }
+            tx = match begin(&pool).await {
+                Ok(tx) => tx,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot begin a write transaction");
+                    continue;
+                }
+            };
+            tx.audit = kept;
+            tx.checkpoint_requested = checkpoint_requested;
+        }
         let emitted = std::mem::take(&mut tx.events);
         let entries = std::mem::take(&mut tx.audit);
         let checkpoint_requested = tx.checkpoint_requested;
-        let head_before = head.clone();
-        if let Err(err) = append_audit(
-            &mut tx,
-            &mut head,
-            entries,
-            checkpoint_requested,
-            &checkpointing,
-        )
-        .await
+        if let Err(err) = append_audit(&mut tx, entries, checkpoint_requested, &checkpointing).await
         {
             tracing::error!(error = %err, jobs = size, "cannot append the audit records; the batch is rolled back");
-            head = head_before;
             run_hooks(&mut tx, 0);
             let message = err.to_string();
             for done in completions {
@@ -328,7 +374,6 @@ async fn run(
             }
             Err(err) => {
                 tracing::error!(error = %err, jobs = size, "group commit failed");
-                head = head_before;
                 for hook in hooks.drain(..) {
                     hook();
                 }

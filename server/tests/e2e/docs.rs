@@ -354,6 +354,77 @@ both_backends! {
         app.get(&format!("/api/v1/documents/{doc}"), &t.bo.access).await.expect_error(404, "not_found");
     }
 
+    async fn commenters_comment_without_editing(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Draft").await;
+        share(&app, &t.ann, &doc, &t.bo, "view").await;
+        let path = format!("/api/v1/documents/{doc}/comments");
+        // A viewer may read comments but not write them.
+        app.post(&path, Some(&t.bo.access), json!({"text": "hm"})).await.expect_error(403, "forbidden");
+        share(&app, &t.ann, &doc, &t.bo, "comment").await;
+        let anchor = json!({"type": null, "tname": "content", "item": {"client": 1, "clock": 4}, "assoc": 0});
+        let c = app.post(&path, Some(&t.bo.access), json!({"text": "Friday?", "anchor": anchor})).await;
+        let id = c.expect(201)["id"].as_str().unwrap().to_owned();
+        let listed = app.get(&path, &t.ann.access).await;
+        assert_eq!(listed.expect(200)[0]["text"], "Friday?");
+        assert_eq!(listed.expect(200)[0]["anchor"], anchor);
+        // A commenter still cannot change the content.
+        let mut bo = YClient::connect(&app, &doc, &t.bo.access).await;
+        bo.insert(0, "edit").await;
+        let mut ann = YClient::connect(&app, &doc, &t.ann.access).await;
+        ann.settle(Duration::from_millis(400)).await;
+        assert_eq!(ann.text(), "");
+        // The author or an editor resolves; only the author or a manager deletes.
+        let resolved = patch(&app, &format!("{path}/{id}"), &t.ann.access, json!({"resolved": true})).await;
+        assert!(resolved.expect(200)["resolved_at"].is_string());
+        app.post(&path, Some(&t.bo.access), json!({"text": " "})).await.expect_error(422, "validation_failed");
+        app.delete(&format!("{path}/{id}"), &t.bo.access).await.expect(204);
+        assert_eq!(app.get(&path, &t.ann.access).await.expect(200).as_array().unwrap().len(), 0);
+    }
+
+    async fn rotating_data_keys_reencrypts_documents(app) {
+        let t = team(&app).await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Rotated").await;
+        let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+        a.insert(0, "before rotation").await;
+        let mut b = YClient::connect(&app, &doc, &t.ann.access).await;
+        b.wait_text("before rotation").await;
+        app.post(&format!("/api/v1/documents/{doc}/versions"), Some(&t.ann.access), json!({"name": "v"}))
+            .await
+            .expect(201);
+        app.post(&format!("/api/v1/documents/{doc}/comments"), Some(&t.ann.access), json!({"text": "c"}))
+            .await
+            .expect(201);
+        let rotation = app.post("/api/v1/admin/keys/rotate-dek", Some(&t.admin.access), json!({})).await;
+        let id = rotation.expect(202)["id"].as_str().unwrap().to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let done = loop {
+            let s = app.get("/api/v1/admin/keys/status", &t.admin.access).await.expect(200).clone();
+            if s["rotations"][0]["id"] == id.as_str() && s["rotations"][0]["state"] == "finished" {
+                break s;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not finished: {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let docs = done["rotations"][0]["targets"].as_array().unwrap().iter()
+            .find(|t| t["target"] == "documents").cloned().expect("documents are a target");
+        assert_eq!(docs["reencrypted"], 1, "{done}");
+        // Edits after the rotation, a reload from storage and every read still work.
+        a.insert(0, "after; ").await;
+        b.wait_text("after; before rotation").await;
+        a.close().await;
+        b.close().await;
+        let app = app.restart().await;
+        let mut c = YClient::connect(&app, &doc, &t.ann.access).await;
+        c.wait_text("after; before rotation").await;
+        let versions = app.get(&format!("/api/v1/documents/{doc}/versions"), &t.ann.access).await;
+        assert_eq!(versions.expect(200)[0]["name"], "v");
+        let comments = app.get(&format!("/api/v1/documents/{doc}/comments"), &t.ann.access).await;
+        assert_eq!(comments.expect(200)[0]["text"], "c");
+        let seen = app.get(&format!("/api/v1/documents/{doc}"), &t.ann.access).await;
+        assert_eq!(seen.expect(200)["title"], "Rotated");
+    }
+
     async fn two_clients_converge_and_content_survives_a_restart(app) {
         let t = team(&app).await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Notes").await;
@@ -397,6 +468,19 @@ both_backends! {
         let mut missing = YClient::open(&app, "01939e4e-0000-7000-8000-00000000dead", Some(&t.ann.access)).await;
         assert_eq!(missing.closed_with().await, Some(4403));
 
+        // The token may come from the browser's cookie instead of the query.
+        {
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            let mut request = ws_url(&app, &doc, None).into_client_request().unwrap();
+            request.headers_mut().insert(
+                "cookie",
+                format!("theme=dark; concord_access_token={}", t.ann.access).parse().unwrap(),
+            );
+            let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+            let mut by_cookie = YClient { stream, doc: Doc::new(), denied: Vec::new(), awareness: Vec::new(), closed: None };
+            let got = by_cookie.receive(WAIT).await;
+            assert!(matches!(got.first(), Some(Message::Sync(SyncMessage::SyncStep1(_)))), "{:?}", by_cookie.closed);
+        }
         // A malformed update closes that connection and leaves the document intact.
         let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
         a.insert(0, "safe").await;

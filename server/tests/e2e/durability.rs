@@ -18,6 +18,15 @@ pub(crate) struct Process {
 }
 
 pub(crate) fn start(dir: &std::path::Path, database_url: &str) -> Process {
+    start_with_env(dir, database_url, &[])
+}
+
+/// Starts the server with extra environment variables (configuration overrides).
+pub(crate) fn start_with_env(
+    dir: &std::path::Path,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args([
             "serve",
@@ -28,6 +37,7 @@ pub(crate) fn start(dir: &std::path::Path, database_url: &str) -> Process {
         ])
         .current_dir(dir)
         .env("CONCORD_LOG__FILTER", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -9,8 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use crate::docs::{self, Changes, DocumentView, Format, GrantView, Principal, VersionView};
-use crate::domain::{ChannelId, DocumentId, ParseError, RoleId, UserId, VersionId, WorkspaceId};
+use crate::docs::{
+    self, Changes, CommentView, DocumentView, Format, GrantView, Principal, VersionView,
+};
+use crate::domain::{
+    ChannelId, CommentId, DocumentId, ParseError, RoleId, UserId, VersionId, WorkspaceId,
+};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::http::routes::sso::cookie;
@@ -86,6 +90,28 @@ pub struct GrantRequest {
 pub struct CreateVersionRequest {
     /// Name (1 to 200 characters).
     pub name: String,
+}
+
+/// A new comment.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "Should this say Friday?"}))]
+pub struct CommentRequest {
+    /// Text (1 to 4,000 characters).
+    pub text: String,
+    /// Where it points: a Yjs relative position (`Y.relativePositionToJSON`), kept as given.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub anchor: Option<serde_json::Value>,
+}
+
+/// Resolve or reopen a comment.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"resolved": true}))]
+pub struct ResolveRequest {
+    /// Whether the comment is resolved.
+    pub resolved: bool,
 }
 
 /// Export options.
@@ -354,6 +380,59 @@ pub async fn restore(
     ApiPath((d, v)): ApiPath<(DocumentId, VersionId)>,
 ) -> Result<StatusCode, ApiError> {
     s.docs.restore_version(&a, d, v).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The document's comments, oldest first.
+#[utoipa::path(get, path = "/api/v1/documents/{document_id}/comments", tag = "documents", security(("bearer" = [])),
+    params(("document_id" = String, Path, format = Uuid)), responses((status = 200, body = [CommentView])))]
+pub async fn comments(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    ApiPath(d): ApiPath<DocumentId>,
+) -> Result<Json<Vec<CommentView>>, ApiError> {
+    Ok(Json(s.docs.comments(&a, d).await?))
+}
+
+/// Comment on a document (needs `comment` access or more).
+#[utoipa::path(post, path = "/api/v1/documents/{document_id}/comments", tag = "documents", security(("bearer" = [])),
+    params(("document_id" = String, Path, format = Uuid)), request_body = CommentRequest,
+    responses((status = 201, body = CommentView)))]
+pub async fn add_comment(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    ApiPath(d): ApiPath<DocumentId>,
+    ApiJson(req): ApiJson<CommentRequest>,
+) -> Result<(StatusCode, Json<CommentView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.docs.add_comment(&a, d, &req.text, req.anchor).await?),
+    ))
+}
+
+/// Resolve or reopen a comment (its author, or anyone who may edit).
+#[utoipa::path(patch, path = "/api/v1/documents/{document_id}/comments/{comment_id}", tag = "documents", security(("bearer" = [])),
+    params(("document_id" = String, Path, format = Uuid), ("comment_id" = String, Path, format = Uuid)),
+    request_body = ResolveRequest, responses((status = 200, body = CommentView)))]
+pub async fn resolve_comment(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    ApiPath((d, c)): ApiPath<(DocumentId, CommentId)>,
+    ApiJson(req): ApiJson<ResolveRequest>,
+) -> Result<Json<CommentView>, ApiError> {
+    Ok(Json(s.docs.resolve_comment(&a, d, c, req.resolved).await?))
+}
+
+/// Delete a comment (its author, or a manager of the document).
+#[utoipa::path(delete, path = "/api/v1/documents/{document_id}/comments/{comment_id}", tag = "documents", security(("bearer" = [])),
+    params(("document_id" = String, Path, format = Uuid), ("comment_id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "deleted")))]
+pub async fn delete_comment(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    ApiPath((d, c)): ApiPath<(DocumentId, CommentId)>,
+) -> Result<StatusCode, ApiError> {
+    s.docs.delete_comment(&a, d, c).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod docs;
 pub mod health;
 pub mod invitations;
+pub mod keys;
 pub mod search;
 pub mod setup;
 pub mod sso;
