@@ -64,6 +64,20 @@ enum Command {
     /// The audit log: verification and the checkpoint verification key.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The search index.
+    #[command(subcommand)]
+    Search(SearchCmd),
+}
+
+#[derive(Subcommand)]
+enum SearchCmd {
+    /// Rebuild search indexes from the database (resumes an interrupted rebuild). Run it with
+    /// the server stopped; a running server rebuilds missing indexes by itself at start.
+    Reindex {
+        /// Only this workspace (its id).
+        #[arg(long, value_name = "ID")]
+        workspace: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -214,6 +228,19 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             result
         }
         Command::Keys(cmd) => keys_cmd(config, cmd).await,
+        Command::Search(SearchCmd::Reindex { workspace }) => {
+            let only = match workspace {
+                Some(w) => Some(
+                    w.parse::<concord::domain::WorkspaceId>()
+                        .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {w}"))?,
+                ),
+                None => None,
+            };
+            let app = App::build(config).await?;
+            let result = reindex(&app, only).await;
+            app.close().await;
+            result
+        }
         Command::Admin(admin) => {
             let app = App::build(config).await?;
             let result = administer(&app, admin).await;
@@ -221,6 +248,33 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+async fn reindex(app: &App, only: Option<concord::domain::WorkspaceId>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let count = app
+        .search()
+        .rebuild_all(only, |workspace, done, total| {
+            let width = 30usize;
+            let filled = if total == 0 {
+                width
+            } else {
+                (done as usize * width / total as usize).min(width)
+            };
+            eprint!(
+                "\r{workspace} [{}{}] {done}/{total} messages",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+        })
+        .await?;
+    eprintln!();
+    app.search().close().await;
+    println!(
+        "rebuilt {count} workspace index(es) in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -23,6 +23,7 @@ pub mod http;
 pub mod hub;
 pub mod keys;
 pub mod rbac;
+pub mod search;
 pub mod sso;
 pub mod startup;
 pub mod store;

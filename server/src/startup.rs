@@ -27,6 +27,7 @@ use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
 use crate::hub::Hub;
 use crate::keys::{KeyService, Reencryptor};
+use crate::search::SearchService;
 use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
@@ -69,6 +70,7 @@ pub struct App {
     chat: ChatService,
     files: FileService,
     audit: AuditService,
+    search: SearchService,
     keys: KeyService,
     reencryptor: Reencryptor,
     reencrypt_wake: Arc<tokio::sync::Notify>,
@@ -142,6 +144,11 @@ impl App {
             FilesOptions::from_config(&config.files),
         );
         let audit = AuditService::new(store.clone(), auditor.clone());
+        let search = SearchService::new(
+            store.clone(),
+            auditor.clone(),
+            SearchService::default_root(&config.data_dir),
+        );
         let reencrypt_wake = Arc::new(tokio::sync::Notify::new());
         let keys = KeyService::new(store.clone(), auditor.clone(), reencrypt_wake.clone());
         let reencryptor = Reencryptor::new(store.clone(), auditor.clone(), &config.keys);
@@ -156,6 +163,7 @@ impl App {
             chat,
             files,
             audit,
+            search,
             keys,
             reencryptor,
             reencrypt_wake,
@@ -192,6 +200,11 @@ impl App {
     /// The keyring (for the command line's key operations).
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// Search (for the command line's reindex).
+    pub fn search(&self) -> &SearchService {
+        &self.search
     }
 
     /// Key rotation and status (for the command line).
@@ -273,6 +286,8 @@ impl App {
             rooms.clone(),
             limits,
         );
+        self.search.attach_documents(docs.clone());
+        let indexer = self.search.start(&self.events, going_away.clone());
         let state = AppState {
             auth: self.auth.clone(),
             sso: Arc::new(sso),
@@ -283,6 +298,7 @@ impl App {
             files: self.files.clone(),
             hub: hub.clone(),
             audit: self.audit.clone(),
+            search: self.search.clone(),
             keys: self.keys.clone(),
             store: self.store.clone(),
             public_base: Arc::from(public_base),
@@ -343,6 +359,9 @@ impl App {
         // Documents store their last edits before storage closes.
         rooms.drain(Duration::from_secs(5)).await;
         let _ = checkpoints.await;
+        // The indexer commits what it applied; indexes are closed before storage.
+        let _ = indexer.await;
+        self.search.close().await;
         // Finishes its current batch and releases its lease, so the next start resumes at once.
         let _ = reencryption.await;
         self.store.close().await;

@@ -102,6 +102,17 @@ fn needles() -> Vec<String> {
     ] {
         out.push(s.to_owned());
     }
+    // The search index stores lower-cased, stemmed terms: look for those too.
+    for s in [
+        "thistlewait",
+        "bramblecroft",
+        "quenburi",
+        "quenbury",
+        "sesquipedal",
+        "zanzibarian",
+    ] {
+        out.push(s.to_owned());
+    }
     out
 }
 
@@ -299,7 +310,37 @@ async fn plaintext_appears_nowhere(db: Db) {
         .unwrap();
     assert_eq!(resp.status(), 204);
     app.login(USER_EMAIL).await;
+    // Search indexed the messages (so the index folder holds them, encrypted).
+    let (status, _) = app
+        .post(
+            &path,
+            Some(&admin),
+            json!({"text": "Sesquipedalian Zanzibarian vocabulary"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, found) = app
+        .get(
+            &format!("/api/v1/workspaces/{ws_id}/search?q=zanzibarian"),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    let (_, found) = app
+        .get(
+            &format!("/api/v1/workspaces/{ws_id}/search?q=bramblecroft"),
+            &admin,
+        )
+        .await;
+    assert_eq!(found["total"], 1, "{found}");
     app.stop().await;
+    let mut index_files = Vec::new();
+    files_under(&env.data_dir().join("search"), &mut index_files);
+    assert!(
+        index_files.len() > 3,
+        "the index folder holds segments: {index_files:?}"
+    );
 
     let needles = needles();
     let mut files = Vec::new();

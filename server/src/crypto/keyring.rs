@@ -530,6 +530,55 @@ impl Keyring {
         Ok(scopes.len())
     }
 
+    /// Every version of `workspace`'s search index key, unwrapped, and the version new index
+    /// files use; the first call creates version 1 (in a write of its own). The index key is a
+    /// data key of its own scope (`search:<workspace>`), wrapped by the KEK like every other:
+    /// `concord keys rotate` starts a new version (new files use it, old ones still open), and
+    /// deleting the scope's keys makes the workspace's index unreadable.
+    pub async fn search_keys(
+        &self,
+        store: &Store,
+        workspace: WorkspaceId,
+    ) -> Result<(u32, HashMap<u32, Zeroizing<[u8; 32]>>), CryptoError> {
+        let scope = format!("search:{workspace}");
+        let mut records = {
+            let mut conn = store.reader().await?;
+            keys::versions(&mut conn.conn(), &scope).await?
+        };
+        if records.iter().all(|r| r.retired_at.is_some()) {
+            let me = self.clone();
+            let s = scope.clone();
+            store
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        let live = keys::latest(&mut tx.conn(), &s)
+                            .await?
+                            .is_some_and(|r| r.retired_at.is_none());
+                        if !live {
+                            me.start_version(tx, &s).await?;
+                        }
+                        Ok::<(), CryptoError>(())
+                    })
+                })
+                .await?;
+            let mut conn = store.reader().await?;
+            records = keys::versions(&mut conn.conn(), &scope).await?;
+        }
+        let mut out = HashMap::new();
+        let mut current = 0;
+        for rec in &records {
+            let key = self.inner.kek.unwrap(&rec.scope, &rec.wrapped)?;
+            out.insert(rec.version as u32, to_array(&key, &rec.scope)?);
+            if rec.retired_at.is_none() {
+                current = current.max(rec.version as u32);
+            }
+        }
+        if current == 0 {
+            return Err(CryptoError::UnknownKey { scope, version: 0 });
+        }
+        Ok((current, out))
+    }
+
     /// Every key scope that holds user or workspace data.
     pub async fn data_scopes(conn: &mut Conn<'_>) -> Result<Vec<String>, StoreError> {
         let mut scopes: Vec<String> = keys::all(conn)

@@ -83,8 +83,8 @@ impl Timeouts {
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, chat, docs, files, health, invitations, keys, setup, sso, uploads, users,
-        workspaces, ws,
+        audit, auth, chat, docs, files, health, invitations, keys, search, setup, sso, uploads,
+        users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -141,6 +141,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(uploads::options, uploads::create))
         .routes(routes!(uploads::head, uploads::patch, uploads::terminate))
         .routes(routes!(ws::connect))
+        .routes(routes!(search::search))
         .routes(routes!(docs::list, docs::create))
         .routes(routes!(docs::get, docs::update, docs::delete))
         .routes(routes!(docs::grants, docs::grant))

@@ -30,6 +30,8 @@ pub struct AppState {
     pub hub: crate::hub::Hub,
     /// The audit log for compliance officers.
     pub audit: AuditService,
+    /// Full-text search.
+    pub search: crate::search::SearchService,
     /// Key rotation and status for system admins.
     pub keys: crate::keys::KeyService,
     /// For readiness checks and pool metrics; handlers never query it.

@@ -253,6 +253,53 @@ async fn decide_channel(
     }
 }
 
+/// The channels of `workspace` whose messages `actor` may read now, with the actor's channel
+/// role: the rule of `decide_channel` applied to every channel at once, for search, which
+/// filters results by channel at query time. A workspace the actor is not in is `Hidden`.
+pub async fn readable_channels(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    workspace: WorkspaceId,
+) -> Result<Vec<store::channels::ChannelForMember>, AuthzError> {
+    let Principal::User { user_id, .. } = actor.principal else {
+        return Ok(Vec::new());
+    };
+    let Some(role_id) = store::workspaces::member_role(conn, workspace, user_id).await? else {
+        actor.record(Decision::Denied);
+        return Err(AuthzError::Hidden);
+    };
+    let granted = role_permissions(conn, role_id).await?;
+    let browse = granted.contains(&Action::ReadChannels);
+    let channels = store::search::channels_with_membership(conn, workspace, user_id).await?;
+    actor.record(Decision::Allowed);
+    Ok(channels
+        .into_iter()
+        .filter(|c| c.member_role.is_some() || (browse && c.channel.kind == "public"))
+        .collect())
+}
+
+/// The documents of `workspace` that `actor` may view now (the rule of `document_level`
+/// applied to all of them in one query), for search's query-time filter.
+pub async fn readable_documents(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    workspace: WorkspaceId,
+) -> Result<Vec<DocumentId>, AuthzError> {
+    let Principal::User { user_id, .. } = actor.principal else {
+        return Ok(Vec::new());
+    };
+    let Some(role_id) = store::workspaces::member_role(conn, workspace, user_id).await? else {
+        return Err(AuthzError::Hidden);
+    };
+    let granted = role_permissions(conn, role_id).await?;
+    Ok(store::documents::list_with_access(conn, workspace, user_id)
+        .await?
+        .into_iter()
+        .filter(|(_, facts)| documents::level(facts, user_id, &granted).is_some())
+        .map(|(record, _)| record.id)
+        .collect())
+}
+
 async fn decide_document(
     conn: &mut Conn<'_>,
     user_id: UserId,

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod messages;
 pub mod migrate;
 pub mod roles;
+pub mod search;
 pub mod sessions;
 pub mod setup;
 pub mod sso;

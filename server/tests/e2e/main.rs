@@ -16,6 +16,7 @@ mod keys;
 mod operations;
 mod rbac;
 mod route_coverage;
+mod search;
 mod sessions;
 mod sso;
 mod storage;

@@ -8,6 +8,7 @@ pub mod files;
 pub mod health;
 pub mod invitations;
 pub mod keys;
+pub mod search;
 pub mod setup;
 pub mod sso;
 pub mod uploads;

@@ -1,0 +1,568 @@
+//! One workspace's index: its schema, the encrypted folder it lives in, updates and queries.
+//!
+//! Every entry has a `kind` (`message`, later `document` and `file`), an `id`, and a `scope`
+//! (`c:<channel>` for messages, `d:<document>` for documents) that queries filter on with the
+//! set of scopes the searcher may read now, so permissions are decided at query time and never
+//! stored. All calls block (tantivy is synchronous); callers run them on `spawn_blocking`.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery,
+    TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
+    STRING,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+
+use super::analyzer::{analyzer, terms, ANALYZER};
+use super::encrypted_dir::{EncryptedDirectory, IndexKeys};
+use super::query::ParsedQuery;
+use super::SearchError;
+
+/// Memory the writer may buffer before it writes a segment.
+const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+/// The flags a message can carry.
+const FLAGS: &[&str] = &["link", "file", "reaction", "pin", "thread"];
+/// The commit payload of a complete index.
+pub const READY: &str = "ready";
+
+#[derive(Clone, Copy)]
+struct Fields {
+    kind: Field,
+    id: Field,
+    scope: Field,
+    channel: Field,
+    author: Field,
+    thread: Field,
+    flags: Field,
+    time: Field,
+    seq: Field,
+    title: Field,
+    body: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_stored().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        kind: b.add_text_field("kind", STRING | STORED),
+        id: b.add_text_field("id", STRING | STORED),
+        scope: b.add_text_field("scope", STRING),
+        channel: b.add_text_field("channel", STRING | STORED),
+        author: b.add_text_field("author", STRING | STORED),
+        thread: b.add_text_field("thread", STRING | STORED),
+        flags: b.add_text_field("flags", STRING | STORED),
+        time: b.add_i64_field("time", INDEXED | FAST | STORED),
+        seq: b.add_i64_field("seq", STORED),
+        title: b.add_text_field("title", text.clone()),
+        body: b.add_text_field("body", text),
+    };
+    (b.build(), fields)
+}
+
+/// A message as indexed.
+#[derive(Clone, Debug)]
+pub struct MessageEntry {
+    /// Message id.
+    pub id: String,
+    /// Channel id.
+    pub channel_id: String,
+    /// Author id.
+    pub author_id: String,
+    /// Thread root, for replies.
+    pub thread_root_id: Option<String>,
+    /// Posted at, in milliseconds since the epoch.
+    pub created_at_ms: i64,
+    /// Position in the channel.
+    pub seq: i64,
+    /// The text.
+    pub text: String,
+    /// `link`, `file`, `reaction`, `pin`, `thread`.
+    pub flags: Vec<&'static str>,
+}
+
+/// A document as indexed: its title and plain text.
+#[derive(Clone, Debug)]
+pub struct DocumentEntry {
+    /// Document id.
+    pub id: String,
+    /// Creator.
+    pub created_by: String,
+    /// Last change, in milliseconds since the epoch.
+    pub updated_at_ms: i64,
+    /// Title.
+    pub title: String,
+    /// Plain text of the content.
+    pub text: String,
+}
+
+/// Filters a query applies besides its text.
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    /// Scopes the searcher may read (`c:<channel>`, `d:<document>`); empty finds nothing.
+    pub scopes: Vec<String>,
+    /// `in:` channels, if any.
+    pub channels: Vec<String>,
+    /// `from:` authors, if any.
+    pub authors: Vec<String>,
+}
+
+/// One result.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    /// `message` or `document`.
+    pub kind: String,
+    /// Title (documents).
+    pub title: String,
+    /// Its id.
+    pub id: String,
+    /// Channel (messages).
+    pub channel_id: String,
+    /// Author.
+    pub author_id: String,
+    /// Thread root (replies).
+    pub thread_root_id: Option<String>,
+    /// Milliseconds since the epoch.
+    pub time_ms: i64,
+    /// Position in the channel.
+    pub seq: i64,
+    /// HTML with matches in `<b>`, everything else escaped.
+    pub snippet_html: String,
+}
+
+/// A page of results and the number of all matches.
+pub struct Hits {
+    /// The page.
+    pub hits: Vec<Hit>,
+    /// All matches the searcher may see.
+    pub total: usize,
+}
+
+/// An open workspace index.
+pub struct WorkspaceIndex {
+    index: Index,
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+    fields: Fields,
+    payload: Mutex<String>,
+    pending: Mutex<bool>,
+    /// Thread roots to mark once the commit that adds them is visible.
+    unmarked_roots: Mutex<Vec<String>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> SearchError {
+    SearchError::Index(e.to_string())
+}
+
+impl WorkspaceIndex {
+    /// Opens the index in `folder` (creating an empty one); returns it and whether it is
+    /// complete (`false` for a new index or an interrupted rebuild).
+    pub fn open(folder: &Path, keys: IndexKeys) -> Result<WorkspaceIndex, SearchError> {
+        let dir = EncryptedDirectory::open(folder, keys).map_err(internal)?;
+        Self::open_in(Box::new(dir))
+    }
+
+    /// Opens an unencrypted index in `folder`: only for the benchmark's baseline.
+    #[doc(hidden)]
+    pub fn open_unencrypted(folder: &Path) -> Result<WorkspaceIndex, SearchError> {
+        std::fs::create_dir_all(folder).map_err(internal)?;
+        let dir = tantivy::directory::MmapDirectory::open(folder).map_err(internal)?;
+        Self::open_in(Box::new(dir))
+    }
+
+    fn open_in(dir: Box<dyn tantivy::Directory>) -> Result<WorkspaceIndex, SearchError> {
+        let (schema, fields) = schema();
+        let index = Index::open_or_create(dir, schema).map_err(internal)?;
+        index.tokenizers().register(ANALYZER, analyzer());
+        let payload = index
+            .load_metas()
+            .map_err(internal)?
+            .payload
+            .unwrap_or_default();
+        let writer = index
+            .writer_with_num_threads(1, WRITER_MEMORY)
+            .map_err(internal)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(internal)?;
+        Ok(WorkspaceIndex {
+            index,
+            writer: Mutex::new(writer),
+            reader,
+            fields,
+            payload: Mutex::new(payload),
+            pending: Mutex::new(false),
+            unmarked_roots: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The last committed payload: [`READY`], `rebuild:<last message id>`, or empty (new).
+    pub fn payload(&self) -> String {
+        self.payload.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Sets the payload the next commit records.
+    pub fn set_payload(&self, payload: &str) {
+        if let Ok(mut p) = self.payload.lock() {
+            *p = payload.to_owned();
+        }
+        self.touch();
+    }
+
+    fn touch(&self) {
+        if let Ok(mut p) = self.pending.lock() {
+            *p = true;
+        }
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, SearchError> {
+        self.writer
+            .lock()
+            .map_err(|_| SearchError::Index("index writer poisoned".into()))
+    }
+
+    /// Adds or replaces a message.
+    pub fn upsert_message(&self, m: &MessageEntry) -> Result<(), SearchError> {
+        let f = self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.kind, "message");
+        doc.add_text(f.id, &m.id);
+        doc.add_text(f.scope, format!("c:{}", m.channel_id));
+        doc.add_text(f.channel, &m.channel_id);
+        doc.add_text(f.author, &m.author_id);
+        if let Some(root) = &m.thread_root_id {
+            doc.add_text(f.thread, root);
+        }
+        for flag in &m.flags {
+            doc.add_text(f.flags, flag);
+        }
+        doc.add_i64(f.time, m.created_at_ms);
+        doc.add_i64(f.seq, m.seq);
+        doc.add_text(f.body, &m.text);
+        let writer = self.writer()?;
+        writer.delete_term(Term::from_field_text(f.id, &m.id));
+        writer.add_document(doc).map_err(internal)?;
+        drop(writer);
+        self.touch();
+        Ok(())
+    }
+
+    /// Marks an indexed message as a thread root once it has a reply (a reply is posted
+    /// without an event for its root). The mark is applied right after the next commit, from
+    /// the committed entry, so an edit applied in the same batch is not overwritten.
+    pub fn mark_thread_root(&self, root: &str) -> Result<(), SearchError> {
+        if let Ok(mut roots) = self.unmarked_roots.lock() {
+            roots.push(root.to_owned());
+        }
+        self.touch();
+        Ok(())
+    }
+
+    /// Marks `root` if the committed index holds it; whether it did.
+    fn mark_committed_root(&self, root: &str) -> Result<bool, SearchError> {
+        let f = self.fields;
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(Term::from_field_text(f.id, root), IndexRecordOption::Basic);
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(1))
+            .map_err(internal)?;
+        let Some((_, address)) = top.first() else {
+            return Ok(false);
+        };
+        let doc: TantivyDocument = searcher.doc(*address).map_err(internal)?;
+        let text = |field: Field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if text(f.kind) != "message" {
+            return Ok(true);
+        }
+        let mut flags: Vec<&'static str> = doc
+            .get_all(f.flags)
+            .filter_map(|v| v.as_str())
+            .filter_map(|flag| FLAGS.iter().copied().find(|known| *known == flag))
+            .collect();
+        if flags.contains(&"thread") {
+            return Ok(true);
+        }
+        flags.push("thread");
+        let number = |field: Field| doc.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
+        let thread = text(f.thread);
+        self.upsert_message(&MessageEntry {
+            id: text(f.id),
+            channel_id: text(f.channel),
+            author_id: text(f.author),
+            thread_root_id: (!thread.is_empty()).then_some(thread),
+            created_at_ms: number(f.time),
+            seq: number(f.seq),
+            text: text(f.body),
+            flags,
+        })?;
+        Ok(true)
+    }
+
+    /// Adds or replaces a document.
+    pub fn upsert_document(&self, d: &DocumentEntry) -> Result<(), SearchError> {
+        let f = self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.kind, "document");
+        doc.add_text(f.id, &d.id);
+        doc.add_text(f.scope, format!("d:{}", d.id));
+        doc.add_text(f.author, &d.created_by);
+        doc.add_i64(f.time, d.updated_at_ms);
+        doc.add_i64(f.seq, 0);
+        doc.add_text(f.title, &d.title);
+        doc.add_text(f.body, &d.text);
+        let writer = self.writer()?;
+        writer.delete_term(Term::from_field_text(f.id, &d.id));
+        writer.add_document(doc).map_err(internal)?;
+        drop(writer);
+        self.touch();
+        Ok(())
+    }
+
+    /// Removes an entry by id (a deleted message or document).
+    pub fn delete(&self, id: &str) -> Result<(), SearchError> {
+        self.writer()?
+            .delete_term(Term::from_field_text(self.fields.id, id));
+        self.touch();
+        Ok(())
+    }
+
+    /// Removes every entry of a scope (`c:<channel>`: a deleted channel, a retention sweep).
+    pub fn delete_scope(&self, scope: &str) -> Result<(), SearchError> {
+        self.writer()?
+            .delete_term(Term::from_field_text(self.fields.scope, scope));
+        self.touch();
+        Ok(())
+    }
+
+    /// Removes everything (the start of a full rebuild).
+    pub fn clear(&self) -> Result<(), SearchError> {
+        self.writer()?.delete_all_documents().map_err(internal)?;
+        self.touch();
+        Ok(())
+    }
+
+    /// Commits pending changes (if any) and makes them visible to queries.
+    pub fn commit(&self) -> Result<(), SearchError> {
+        self.commit_pending()?;
+        let roots = self
+            .unmarked_roots
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        if roots.is_empty() {
+            return Ok(());
+        }
+        for root in roots {
+            // Absent after the commit: the root was deleted.
+            self.mark_committed_root(&root)?;
+        }
+        self.commit_pending()
+    }
+
+    fn commit_pending(&self) -> Result<(), SearchError> {
+        let pending = self
+            .pending
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or(true);
+        if !pending {
+            return Ok(());
+        }
+        let payload = self.payload();
+        let mut writer = self.writer()?;
+        let mut prepared = writer.prepare_commit().map_err(internal)?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(internal)?;
+        drop(writer);
+        self.reader.reload().map_err(internal)
+    }
+
+    /// Matches `text` in the body or the title. Several tokens (a quoted phrase, or one typed
+    /// word that analyzes to several: CJK bigrams, "e-mail") must be adjacent and in order.
+    fn text_query(&self, text: &str) -> Box<dyn Query> {
+        let f = self.fields;
+        let words = terms(text);
+        if words.is_empty() {
+            return Box::new(EmptyQuery);
+        }
+        let per_field = |field: Field| -> Box<dyn Query> {
+            let ts: Vec<Term> = words
+                .iter()
+                .map(|w| Term::from_field_text(field, w))
+                .collect();
+            if ts.len() == 1 {
+                Box::new(TermQuery::new(ts[0].clone(), IndexRecordOption::WithFreqs))
+            } else {
+                Box::new(PhraseQuery::new(ts))
+            }
+        };
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Should, per_field(f.body)),
+            (Occur::Should, per_field(f.title)),
+        ]))
+    }
+
+    fn any_of(&self, field: Field, values: &[String]) -> Box<dyn Query> {
+        Box::new(ConstScoreQuery::new(
+            Box::new(TermSetQuery::new(
+                values.iter().map(|v| Term::from_field_text(field, v)),
+            )),
+            0.0,
+        ))
+    }
+
+    fn build(&self, q: &ParsedQuery, filters: &Filters) -> Box<dyn Query> {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for t in &q.terms {
+            let occur = if t.excluded {
+                Occur::MustNot
+            } else {
+                Occur::Must
+            };
+            clauses.push((occur, self.text_query(&t.text)));
+        }
+        if !q.has_text() {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        clauses.push((Occur::Must, self.any_of(f.scope, &filters.scopes)));
+        if !filters.channels.is_empty() {
+            clauses.push((Occur::Must, self.any_of(f.channel, &filters.channels)));
+        }
+        if !filters.authors.is_empty() {
+            clauses.push((Occur::Must, self.any_of(f.author, &filters.authors)));
+        }
+        for has in &q.has {
+            clauses.push((Occur::Must, self.any_of(f.flags, &[has.flag().to_owned()])));
+        }
+        if q.is_thread {
+            clauses.push((Occur::Must, self.any_of(f.flags, &["thread".to_owned()])));
+        }
+        if q.before.is_some() || q.after.is_some() {
+            use std::ops::Bound;
+            let lower = q.after.map_or(Bound::Unbounded, |t| {
+                Bound::Included(Term::from_field_i64(f.time, t.timestamp_millis()))
+            });
+            let upper = q.before.map_or(Bound::Unbounded, |t| {
+                Bound::Excluded(Term::from_field_i64(f.time, t.timestamp_millis()))
+            });
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// Runs a query: one page from `offset`, newest first or by relevance, and the total.
+    pub fn search(
+        &self,
+        q: &ParsedQuery,
+        filters: &Filters,
+        by_date: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Hits, SearchError> {
+        if filters.scopes.is_empty() {
+            return Ok(Hits {
+                hits: Vec::new(),
+                total: 0,
+            });
+        }
+        let f = self.fields;
+        let query = self.build(q, filters);
+        let searcher = self.reader.searcher();
+        let top = TopDocs::with_limit(limit.max(1)).and_offset(offset);
+        let (addresses, total) = if by_date {
+            let (docs, total) = searcher
+                .search(
+                    &query,
+                    &(top.order_by_fast_field::<i64>("time", Order::Desc), Count),
+                )
+                .map_err(internal)?;
+            (docs.into_iter().map(|(_, a)| a).collect::<Vec<_>>(), total)
+        } else {
+            let (docs, total) = searcher.search(&query, &(top, Count)).map_err(internal)?;
+            (docs.into_iter().map(|(_, a)| a).collect::<Vec<_>>(), total)
+        };
+        let mut snippets =
+            SnippetGenerator::create(&searcher, &*query, f.body).map_err(internal)?;
+        snippets.set_max_num_chars(240);
+        let mut hits = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address).map_err(internal)?;
+            let text = |field: Field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let number = |field: Field| doc.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
+            let snippet = snippets.snippet_from_doc(&doc);
+            let snippet_html = if snippet.fragment().is_empty() {
+                let body = text(f.body);
+                let start: String = body.chars().take(240).collect();
+                html_escape(&start)
+            } else {
+                snippet.to_html()
+            };
+            let thread = text(f.thread);
+            hits.push(Hit {
+                kind: text(f.kind),
+                title: text(f.title),
+                id: text(f.id),
+                channel_id: text(f.channel),
+                author_id: text(f.author),
+                thread_root_id: (!thread.is_empty()).then_some(thread),
+                time_ms: number(f.time),
+                seq: number(f.seq),
+                snippet_html,
+            });
+        }
+        Ok(Hits { hits, total })
+    }
+
+    /// Entries in the index (for status).
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The underlying tantivy index (for the benchmark's comparison with a plain directory).
+    pub fn tantivy(&self) -> &Index {
+        &self.index
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,1031 @@
+//! Search: an encrypted full-text index per workspace, kept current from the `events` bus, and
+//! queried with Slack-like syntax filtered by what the searcher may read at that moment.
+//!
+//! - `encrypted_dir.rs`: the tantivy `Directory` that encrypts every index file in chunks under
+//!   the workspace's index key (a data key of scope `search:<workspace>` from the keyring).
+//! - `analyzer.rs`: English stems, CJK bigrams, case, width and accent folding.
+//! - `index.rs`: one workspace's index (schema, updates, queries, snippets).
+//! - `query.rs`: the query syntax.
+//! - this file: [`SearchService`], which owns the open indexes, the indexer task that applies
+//!   committed events (messages posted, edited, deleted: within a fraction of a second;
+//!   documents: title and plain text once edits have settled for [`DOCUMENT_SETTLE`]),
+//!   rebuilds from the database (resumable: progress is recorded in the encrypted commit
+//!   payload), and answers `GET /api/v1/workspaces/{id}/search`.
+//!
+//! Invariants: the index is derived data and may be deleted at any time (the next start
+//! rebuilds it while the server answers with `index.state = "rebuilding"`); permissions are
+//! never stored in it: every query is restricted to the channels `rbac::readable_channels`
+//! allows now, so counts cannot reveal what the searcher may not see; nothing outside the
+//! encrypted directory holds indexed text.
+//!
+//! Entries carry a `kind` and a `scope`: messages (`c:<channel>`, filtered with
+//! `rbac::readable_channels`) and documents (`d:<document>`, filtered with
+//! `rbac::readable_documents`). Files are the next kind: an `upsert_*` in `index.rs` with scope
+//! `f:<file>` (or the channel's scope for files posted in a channel), a filter next to the other
+//! two in [`SearchService::search`], and the files module's events applied in `apply`.
+
+mod analyzer;
+pub mod encrypted_dir;
+pub mod index;
+pub mod query;
+
+pub use analyzer::{analyzer, terms};
+pub use index::{DocumentEntry, Filters, Hit, Hits, MessageEntry, WorkspaceIndex, READY};
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Auditor;
+use crate::chat::MessageView;
+use crate::crypto::{Aad, CryptoError, Keyring, Scope};
+use crate::docs::DocService;
+use crate::domain::{ChannelId, DocumentId, Email, MessageId, UserId, WorkspaceId};
+use crate::error::Error;
+use crate::events::{DomainEvent, EventBus};
+use crate::rbac::{self, Action, Actor, Resource};
+use crate::store::{search as store_search, users, Store, StoreError};
+use encrypted_dir::IndexKeys;
+
+/// Messages read from the database per rebuild step (one commit each).
+const REBUILD_BATCH: i64 = 2000;
+/// Most results per page.
+const MAX_LIMIT: usize = 100;
+/// How long a query waits for the indexer to apply what was already committed.
+const FRESHNESS_WAIT: Duration = Duration::from_secs(1);
+/// A document is re-indexed once no edit arrived for this long (not on every keystroke).
+pub const DOCUMENT_SETTLE: Duration = Duration::from_secs(2);
+/// The commit payload once messages are rebuilt but documents still have to be (the command
+/// line rebuilds messages; the server indexes documents, which need the live rooms).
+const DOCUMENTS_PENDING: &str = "documents";
+
+/// A document's index entry and its workspace.
+#[derive(Clone, Debug)]
+pub struct DocumentEntryFor {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// The entry.
+    pub entry: DocumentEntry,
+}
+
+/// Why search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The query is malformed.
+    #[error(transparent)]
+    Query(#[from] query::QueryError),
+    /// The index could not be read or written.
+    #[error("search index: {0}")]
+    Index(String),
+    /// Keys for the index are unavailable.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<SearchError> for Error {
+    fn from(err: SearchError) -> Self {
+        match err {
+            SearchError::Query(q) => Error::Invalid(crate::domain::ParseError {
+                field: "q",
+                message: q.to_string(),
+            }),
+            SearchError::Store(e) => Error::Store(e),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A search request, as parsed at the edge.
+#[derive(Clone, Debug)]
+pub struct SearchRequest {
+    /// The workspace searched.
+    pub workspace: WorkspaceId,
+    /// The query text.
+    pub q: String,
+    /// Newest first instead of best match first.
+    pub by_date: bool,
+    /// Results per page.
+    pub limit: Option<usize>,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+}
+
+/// One result with what a client needs to show it.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SearchResult {
+    /// `message` or `document`.
+    pub kind: String,
+    /// The message or document id.
+    pub id: String,
+    /// The document's title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The message's channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
+    /// The channel's name (none for conversations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_name: Option<String>,
+    /// `public`, `private`, `direct` or `group`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_kind: Option<String>,
+    /// The message's author, or the document's creator.
+    pub author_id: String,
+    /// Thread root, for replies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_root_id: Option<String>,
+    /// Position in the channel (messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// When the message was posted or the document last changed.
+    pub created_at: DateTime<Utc>,
+    /// The matching passage as HTML: matches in `<b>`, everything else escaped.
+    pub snippet_html: String,
+}
+
+/// The index's state, so a client can say results may be incomplete.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IndexStatus {
+    /// `ready`, or `rebuilding` (results are partial meanwhile).
+    pub state: String,
+    /// Messages indexed so far by the rebuild.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexed: Option<u64>,
+    /// Messages the rebuild will index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// A page of results.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SearchPage {
+    /// Results, best first or newest first.
+    pub results: Vec<SearchResult>,
+    /// How many results match in all (only what the searcher may see).
+    pub total: usize,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Whether the index is complete.
+    pub index: IndexStatus,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Progress {
+    done: u64,
+    total: u64,
+}
+
+struct OpenIndex {
+    index: Arc<WorkspaceIndex>,
+    /// Ids changed by live events while a rebuild runs: the rebuild must not overwrite them
+    /// with what it read earlier.
+    touched: Mutex<Option<HashSet<String>>>,
+}
+
+struct Inner {
+    store: Store,
+    keyring: Keyring,
+    auditor: Auditor,
+    root: PathBuf,
+    indexes: tokio::sync::Mutex<HashMap<WorkspaceId, Arc<OpenIndex>>>,
+    rebuilding: Mutex<HashMap<WorkspaceId, Progress>>,
+    flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
+    docs: OnceLock<DocService>,
+}
+
+/// Search over every workspace's index; cheap to clone.
+#[derive(Clone)]
+pub struct SearchService {
+    inner: Arc<Inner>,
+}
+
+fn flags_of(text: &str, thread: bool, reacted: bool, pinned: bool) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    let lower = text.to_lowercase();
+    if lower.contains("http://") || lower.contains("https://") || lower.contains("www.") {
+        flags.push("link");
+    }
+    if reacted {
+        flags.push("reaction");
+    }
+    if pinned {
+        flags.push("pin");
+    }
+    if thread {
+        flags.push("thread");
+    }
+    flags
+}
+
+fn entry_of_view(m: &MessageView) -> MessageEntry {
+    MessageEntry {
+        id: m.id.to_string(),
+        channel_id: m.channel_id.to_string(),
+        author_id: m.author_id.to_string(),
+        thread_root_id: m.thread_root_id.map(|r| r.to_string()),
+        created_at_ms: m.created_at.timestamp_millis(),
+        seq: m.seq,
+        flags: flags_of(
+            &m.text,
+            m.thread_root_id.is_some() || m.reply_count > 0,
+            !m.reactions.is_empty(),
+            m.pinned,
+        ),
+        text: m.text.clone(),
+    }
+}
+
+/// One change to apply: an entry to add or replace, or the id of one to remove.
+enum Change {
+    Message(Result<MessageEntry, String>),
+    Document(Result<DocumentEntry, String>),
+}
+
+impl Change {
+    fn id(&self) -> &str {
+        match self {
+            Change::Message(Ok(m)) => &m.id,
+            Change::Document(Ok(d)) => &d.id,
+            Change::Message(Err(id)) | Change::Document(Err(id)) => id,
+        }
+    }
+}
+
+/// Documents edited recently, indexed once their edits settle.
+#[derive(Default)]
+struct PendingDocuments {
+    /// Workspace, first and last edit since the last indexing.
+    docs: HashMap<DocumentId, (WorkspaceId, tokio::time::Instant, tokio::time::Instant)>,
+}
+
+/// A document edited without pause is still indexed this often.
+const DOCUMENT_MAX_DELAY: Duration = Duration::from_secs(30);
+
+impl PendingDocuments {
+    fn edited(&mut self, document: DocumentId, workspace: WorkspaceId) {
+        let now = tokio::time::Instant::now();
+        let entry = self.docs.entry(document).or_insert((workspace, now, now));
+        entry.2 = now;
+    }
+
+    fn due_at(first: tokio::time::Instant, last: tokio::time::Instant) -> tokio::time::Instant {
+        (last + DOCUMENT_SETTLE).min(first + DOCUMENT_MAX_DELAY)
+    }
+
+    fn next_due(&self) -> Option<tokio::time::Instant> {
+        self.docs
+            .values()
+            .map(|(_, first, last)| Self::due_at(*first, *last))
+            .min()
+    }
+
+    fn take_due(&mut self) -> Vec<(DocumentId, WorkspaceId)> {
+        let now = tokio::time::Instant::now();
+        let due: Vec<(DocumentId, WorkspaceId)> = self
+            .docs
+            .iter()
+            .filter(|(_, (_, first, last))| Self::due_at(*first, *last) <= now)
+            .map(|(d, (w, _, _))| (*d, *w))
+            .collect();
+        for (d, _) in &due {
+            self.docs.remove(d);
+        }
+        due
+    }
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(3600)
+}
+
+fn cursor_offset(cursor: Option<&str>) -> Result<usize, SearchError> {
+    let Some(cursor) = cursor else {
+        return Ok(0);
+    };
+    let bad = || {
+        SearchError::Query(query::QueryError {
+            at: 0,
+            message: "the cursor is not one this server handed out".into(),
+        })
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    text.strip_prefix("o:")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n <= 10_000)
+        .ok_or_else(bad)
+}
+
+fn cursor_for(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+}
+
+fn query_error(at: usize, message: String) -> SearchError {
+    SearchError::Query(query::QueryError { at, message })
+}
+
+impl SearchService {
+    /// A service keeping its indexes under `root` (one folder per workspace).
+    pub fn new(store: Store, auditor: Auditor, root: PathBuf) -> SearchService {
+        SearchService {
+            inner: Arc::new(Inner {
+                store,
+                keyring: auditor.keyring().clone(),
+                auditor,
+                root,
+                indexes: tokio::sync::Mutex::new(HashMap::new()),
+                rebuilding: Mutex::new(HashMap::new()),
+                flush: Mutex::new(None),
+                docs: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Lets search index documents (their content lives in the rooms the server runs).
+    pub fn attach_documents(&self, docs: DocService) {
+        let _ = self.inner.docs.set(docs);
+    }
+
+    /// The folder of `workspace`'s index.
+    pub fn folder(&self, workspace: WorkspaceId) -> PathBuf {
+        self.inner.root.join(workspace.to_string())
+    }
+
+    async fn keys(&self, workspace: WorkspaceId) -> Result<IndexKeys, SearchError> {
+        let (current, keys) = self
+            .inner
+            .keyring
+            .search_keys(&self.inner.store, workspace)
+            .await?;
+        Ok(IndexKeys::new(current, keys))
+    }
+
+    async fn open(&self, workspace: WorkspaceId) -> Result<Arc<OpenIndex>, SearchError> {
+        let mut indexes = self.inner.indexes.lock().await;
+        if let Some(open) = indexes.get(&workspace) {
+            return Ok(open.clone());
+        }
+        let keys = self.keys(workspace).await?;
+        let folder = self.folder(workspace);
+        let index = tokio::task::spawn_blocking(move || WorkspaceIndex::open(&folder, keys))
+            .await
+            .map_err(|e| SearchError::Index(e.to_string()))??;
+        let open = Arc::new(OpenIndex {
+            index: Arc::new(index),
+            touched: Mutex::new(None),
+        });
+        indexes.insert(workspace, open.clone());
+        Ok(open)
+    }
+
+    /// Starts the indexer (applying committed events until `stop`) and rebuilds, in the
+    /// background, every workspace index that is missing or was interrupted.
+    pub fn start(&self, events: &EventBus, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let (flush_tx, flush_rx) = mpsc::channel(64);
+        if let Ok(mut f) = self.inner.flush.lock() {
+            *f = Some(flush_tx);
+        }
+        let rx = events.subscribe();
+        let me = self.clone();
+        let indexer = tokio::spawn(me.clone().run_indexer(rx, flush_rx, stop.clone()));
+        let checker = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = checker.rebuild_incomplete(stop).await {
+                tracing::error!(error = %err, "search: cannot check the indexes");
+            }
+        });
+        indexer
+    }
+
+    async fn rebuild_incomplete(&self, stop: CancellationToken) -> Result<(), SearchError> {
+        let workspaces = {
+            let mut conn = self.inner.store.reader().await?;
+            store_search::workspace_ids(&mut conn.conn()).await?
+        };
+        for workspace in workspaces {
+            if stop.is_cancelled() {
+                break;
+            }
+            let open = self.open(workspace).await?;
+            if open.index.payload() != READY {
+                let me = self.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    tracing::info!(%workspace, "search: rebuilding an incomplete index");
+                    if let Err(err) = me.rebuild(workspace, |_, _| {}, Some(stop)).await {
+                        tracing::error!(%workspace, error = %err, "search: rebuild failed");
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_indexer(
+        self,
+        mut rx: broadcast::Receiver<DomainEvent>,
+        mut flush_rx: mpsc::Receiver<oneshot::Sender<()>>,
+        stop: CancellationToken,
+    ) {
+        let mut dirty: HashSet<WorkspaceId> = HashSet::new();
+        let mut pending = PendingDocuments::default();
+        loop {
+            let mut waiting = Vec::new();
+            let next_document = pending.next_due();
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                Some(reply) = flush_rx.recv() => waiting.push(reply),
+                _ = tokio::time::sleep_until(next_document.unwrap_or_else(far_future)), if next_document.is_some() => {}
+                received = rx.recv() => match received {
+                    Ok(event) => self.apply(event, &mut dirty, &mut pending).await,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "search: indexer fell behind; rebuilding");
+                        self.rebuild_all_in_background();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+            }
+            // Everything already published goes into this commit.
+            loop {
+                match rx.try_recv() {
+                    Ok(event) => self.apply(event, &mut dirty, &mut pending).await,
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                        self.rebuild_all_in_background();
+                    }
+                    Err(_) => break,
+                }
+            }
+            while let Ok(reply) = flush_rx.try_recv() {
+                waiting.push(reply);
+            }
+            self.index_settled_documents(&mut pending, &mut dirty).await;
+            self.commit(&mut dirty).await;
+            for reply in waiting {
+                let _ = reply.send(());
+            }
+        }
+        while let Ok(event) = rx.try_recv() {
+            self.apply(event, &mut dirty, &mut pending).await;
+        }
+        self.commit(&mut dirty).await;
+    }
+
+    async fn index_settled_documents(
+        &self,
+        pending: &mut PendingDocuments,
+        dirty: &mut HashSet<WorkspaceId>,
+    ) {
+        let Some(docs) = self.inner.docs.get() else {
+            pending.docs.clear();
+            return;
+        };
+        for (document, workspace) in pending.take_due() {
+            let change = match docs.indexable(document).await {
+                Ok(Some(found)) => Ok(found.entry),
+                Ok(None) => Err(document.to_string()),
+                Err(err) => {
+                    tracing::warn!(%document, error = %err, "search: cannot read a document to index");
+                    continue;
+                }
+            };
+            self.apply_change(workspace, Change::Document(change), dirty)
+                .await;
+        }
+    }
+
+    fn rebuild_all_in_background(&self) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let workspaces: Vec<WorkspaceId> =
+                me.inner.indexes.lock().await.keys().copied().collect();
+            for workspace in workspaces {
+                if let Err(err) = me.rebuild(workspace, |_, _| {}, None).await {
+                    tracing::error!(%workspace, error = %err, "search: rebuild failed");
+                }
+            }
+        });
+    }
+
+    async fn commit(&self, dirty: &mut HashSet<WorkspaceId>) {
+        for workspace in dirty.drain() {
+            let Ok(open) = self.open(workspace).await else {
+                continue;
+            };
+            let index = open.index.clone();
+            match tokio::task::spawn_blocking(move || index.commit()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::error!(%workspace, error = %err, "search: commit failed"),
+                Err(err) => tracing::error!(%workspace, error = %err, "search: commit panicked"),
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        event: DomainEvent,
+        dirty: &mut HashSet<WorkspaceId>,
+        pending: &mut PendingDocuments,
+    ) {
+        let (workspace, change) = match event {
+            DomainEvent::MessageCreated {
+                workspace_id,
+                message,
+                ..
+            }
+            | DomainEvent::MessageUpdated {
+                workspace_id,
+                message,
+                ..
+            } => {
+                if message.deleted {
+                    (workspace_id, Change::Message(Err(message.id.to_string())))
+                } else {
+                    (workspace_id, Change::Message(Ok(entry_of_view(&message))))
+                }
+            }
+            DomainEvent::MessageDeleted {
+                workspace_id,
+                message_id,
+                ..
+            } => (workspace_id, Change::Message(Err(message_id.to_string()))),
+            DomainEvent::WorkspaceCreated { workspace_id, .. } => {
+                // A new workspace has nothing to rebuild: its empty index is complete.
+                match self.open(workspace_id).await {
+                    Ok(open) => {
+                        open.index.set_payload(READY);
+                        dirty.insert(workspace_id);
+                    }
+                    Err(err) => {
+                        tracing::error!(workspace = %workspace_id, error = %err, "search: cannot create the index")
+                    }
+                }
+                return;
+            }
+            DomainEvent::DocumentChanged {
+                workspace_id,
+                document_id,
+                what: "deleted",
+            } => {
+                pending.docs.remove(&document_id);
+                (workspace_id, Change::Document(Err(document_id.to_string())))
+            }
+            DomainEvent::DocumentChanged {
+                workspace_id,
+                document_id,
+                ..
+            }
+            | DomainEvent::DocumentEdited {
+                workspace_id,
+                document_id,
+                ..
+            } => {
+                pending.edited(document_id, workspace_id);
+                return;
+            }
+            _ => return,
+        };
+        self.apply_change(workspace, change, dirty).await;
+    }
+
+    async fn apply_change(
+        &self,
+        workspace: WorkspaceId,
+        change: Change,
+        dirty: &mut HashSet<WorkspaceId>,
+    ) {
+        let open = match self.open(workspace).await {
+            Ok(open) => open,
+            Err(err) => {
+                tracing::error!(%workspace, error = %err, "search: cannot open the index");
+                return;
+            }
+        };
+        let result =
+            {
+                let mut touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(set) = touched.as_mut() {
+                    set.insert(change.id().to_owned());
+                }
+                match &change {
+                    Change::Message(Ok(entry)) => open.index.upsert_message(entry).and_then(|()| {
+                        match &entry.thread_root_id {
+                            Some(root) => open.index.mark_thread_root(root),
+                            None => Ok(()),
+                        }
+                    }),
+                    Change::Document(Ok(entry)) => open.index.upsert_document(entry),
+                    Change::Message(Err(id)) | Change::Document(Err(id)) => open.index.delete(id),
+                }
+            };
+        if let Err(err) = result {
+            tracing::error!(%workspace, error = %err, "search: cannot apply a change");
+        }
+        dirty.insert(workspace);
+    }
+
+    /// Waits (briefly) until the indexer has applied every event already published.
+    async fn caught_up(&self) {
+        let sender = self.inner.flush.lock().ok().and_then(|f| f.clone());
+        if let Some(sender) = sender {
+            let (tx, rx) = oneshot::channel();
+            if sender.send(tx).await.is_ok() {
+                let _ = tokio::time::timeout(FRESHNESS_WAIT, rx).await;
+            }
+        }
+    }
+
+    /// Removes every entry of a channel (its deletion, or a retention sweep).
+    pub async fn remove_channel(
+        &self,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+    ) -> Result<(), SearchError> {
+        let open = self.open(workspace).await?;
+        open.index.delete_scope(&format!("c:{channel}"))?;
+        let index = open.index.clone();
+        tokio::task::spawn_blocking(move || index.commit())
+            .await
+            .map_err(|e| SearchError::Index(e.to_string()))?
+    }
+
+    /// The index's state for `workspace`.
+    pub fn status(&self, workspace: WorkspaceId) -> IndexStatus {
+        match self
+            .inner
+            .rebuilding
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&workspace).copied())
+        {
+            Some(p) => IndexStatus {
+                state: "rebuilding".into(),
+                indexed: Some(p.done),
+                total: Some(p.total),
+            },
+            None => IndexStatus {
+                state: "ready".into(),
+                indexed: None,
+                total: None,
+            },
+        }
+    }
+
+    /// Rebuilds `workspace`'s index from the database, resuming an interrupted rebuild;
+    /// `progress(done, total)` is called after each step. Live changes keep being applied.
+    #[tracing::instrument(skip_all, fields(%workspace))]
+    pub async fn rebuild(
+        &self,
+        workspace: WorkspaceId,
+        progress: impl Fn(u64, u64),
+        stop: Option<CancellationToken>,
+    ) -> Result<(), SearchError> {
+        {
+            let mut rebuilding = self
+                .inner
+                .rebuilding
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if rebuilding.contains_key(&workspace) {
+                return Ok(());
+            }
+            rebuilding.insert(workspace, Progress::default());
+        }
+        let result = self.rebuild_inner(workspace, &progress, stop).await;
+        if let Ok(mut rebuilding) = self.inner.rebuilding.lock() {
+            rebuilding.remove(&workspace);
+        }
+        result
+    }
+
+    async fn rebuild_inner(
+        &self,
+        workspace: WorkspaceId,
+        progress: &impl Fn(u64, u64),
+        stop: Option<CancellationToken>,
+    ) -> Result<(), SearchError> {
+        let open = self.open(workspace).await?;
+        let payload = open.index.payload();
+        let documents_only = payload == DOCUMENTS_PENDING;
+        let mut after: Option<MessageId> = payload
+            .strip_prefix("rebuild:")
+            .and_then(|id| id.parse().ok());
+        {
+            let mut touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
+            *touched = Some(HashSet::new());
+            if after.is_none() && !documents_only {
+                open.index.clear()?;
+                open.index.set_payload("rebuild:");
+            }
+        }
+        let total = {
+            let mut conn = self.inner.store.reader().await?;
+            store_search::count_messages(&mut conn.conn(), workspace).await? as u64
+        };
+        let mut done = if after.is_some() {
+            open.index.len().min(total)
+        } else {
+            0
+        };
+        let scope = Scope::Workspace(workspace);
+        let outcome: Result<(), SearchError> = async {
+            loop {
+                if documents_only {
+                    break;
+                }
+                if stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+                    return Ok(());
+                }
+                let mut conn = self.inner.store.reader().await?;
+                let batch =
+                    store_search::messages_after(&mut conn.conn(), workspace, after, REBUILD_BATCH)
+                        .await?;
+                let Some(last) = batch.last().map(|m| m.id) else {
+                    open.index.set_payload(DOCUMENTS_PENDING);
+                    break;
+                };
+                let mut entries = Vec::with_capacity(batch.len());
+                for m in batch {
+                    let id = m.id.to_string();
+                    let text = self
+                        .inner
+                        .keyring
+                        .decrypt_text(
+                            &mut conn.conn(),
+                            &scope,
+                            Aad {
+                                table: "messages",
+                                row: &id,
+                                column: "body",
+                            },
+                            &m.body,
+                        )
+                        .await?;
+                    entries.push(MessageEntry {
+                        flags: flags_of(
+                            &text,
+                            m.thread_root_id.is_some() || m.reply_count > 0,
+                            m.has_reaction,
+                            m.pinned,
+                        ),
+                        id,
+                        channel_id: m.channel_id.to_string(),
+                        author_id: m.author_id.to_string(),
+                        thread_root_id: m.thread_root_id.map(|r| r.to_string()),
+                        created_at_ms: m.created_at.timestamp_millis(),
+                        seq: m.seq,
+                        text,
+                    });
+                }
+                drop(conn);
+                done += entries.len() as u64;
+                {
+                    let touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
+                    for entry in &entries {
+                        if touched.as_ref().is_some_and(|t| t.contains(&entry.id)) {
+                            continue;
+                        }
+                        open.index.upsert_message(entry)?;
+                    }
+                    open.index.set_payload(&format!("rebuild:{last}"));
+                }
+                let index = open.index.clone();
+                tokio::task::spawn_blocking(move || index.commit())
+                    .await
+                    .map_err(|e| SearchError::Index(e.to_string()))??;
+                after = Some(last);
+                if let Ok(mut r) = self.inner.rebuilding.lock() {
+                    r.insert(workspace, Progress { done, total });
+                }
+                progress(done.min(total), total);
+            }
+            if let Some(docs) = self.inner.docs.get() {
+                self.rebuild_documents(workspace, docs, &open).await?;
+                open.index.set_payload(READY);
+            }
+            let index = open.index.clone();
+            tokio::task::spawn_blocking(move || index.commit())
+                .await
+                .map_err(|e| SearchError::Index(e.to_string()))?
+        }
+        .await;
+        if let Ok(mut touched) = open.touched.lock() {
+            *touched = None;
+        }
+        outcome
+    }
+
+    async fn rebuild_documents(
+        &self,
+        workspace: WorkspaceId,
+        docs: &DocService,
+        open: &OpenIndex,
+    ) -> Result<(), SearchError> {
+        let ids = {
+            let mut conn = self.inner.store.reader().await?;
+            store_search::document_ids(&mut conn.conn(), workspace).await?
+        };
+        for id in ids {
+            let found = docs
+                .indexable(id)
+                .await
+                .map_err(|e| SearchError::Index(format!("document {id}: {e}")))?;
+            let Some(found) = found else { continue };
+            let touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
+            if touched
+                .as_ref()
+                .is_some_and(|t| t.contains(&found.entry.id))
+            {
+                continue;
+            }
+            open.index.upsert_document(&found.entry)?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds every workspace's index (or one), for `concord search reindex`.
+    pub async fn rebuild_all(
+        &self,
+        only: Option<WorkspaceId>,
+        progress: impl Fn(WorkspaceId, u64, u64),
+    ) -> Result<usize, SearchError> {
+        let workspaces = match only {
+            Some(w) => vec![w],
+            None => {
+                let mut conn = self.inner.store.reader().await?;
+                store_search::workspace_ids(&mut conn.conn()).await?
+            }
+        };
+        for &workspace in &workspaces {
+            self.rebuild(workspace, |d, t| progress(workspace, d, t), None)
+                .await?;
+        }
+        Ok(workspaces.len())
+    }
+
+    /// Commits and closes every open index (before storage closes).
+    pub async fn close(&self) {
+        let mut indexes = self.inner.indexes.lock().await;
+        for (workspace, open) in indexes.drain() {
+            let index = open.index.clone();
+            if let Ok(Err(err)) = tokio::task::spawn_blocking(move || index.commit()).await {
+                tracing::error!(%workspace, error = %err, "search: final commit failed");
+            }
+        }
+    }
+
+    /// Searches `workspace` for what `actor` may read now.
+    #[tracing::instrument(skip(self, actor, request), fields(workspace = %request.workspace))]
+    pub async fn search(&self, actor: &Actor, request: SearchRequest) -> Result<SearchPage, Error> {
+        let parsed = query::parse(&request.q).map_err(SearchError::from)?;
+        let offset = cursor_offset(request.cursor.as_deref())?;
+        let limit = request.limit.unwrap_or(20).clamp(1, MAX_LIMIT);
+        let workspace = request.workspace;
+        let mut conn = self.inner.store.reader().await?;
+        self.inner
+            .auditor
+            .authorize_read(
+                &self.inner.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadWorkspace,
+                Resource::Workspace(workspace),
+            )
+            .await?;
+        let readable = rbac::readable_channels(&mut conn.conn(), actor, workspace).await?;
+        let documents = rbac::readable_documents(&mut conn.conn(), actor, workspace).await?;
+        let mut filters = Filters {
+            scopes: readable
+                .iter()
+                .map(|c| format!("c:{}", c.channel.id))
+                .chain(documents.iter().map(|d| format!("d:{d}")))
+                .collect(),
+            ..Filters::default()
+        };
+        for (at, place) in &parsed.places {
+            match place {
+                query::Place::Channel(name) => {
+                    let found = readable
+                        .iter()
+                        .find(|c| c.channel.name.as_deref() == Some(name.as_str()))
+                        .ok_or_else(|| {
+                            query_error(*at, format!("in:#{name}: no such channel you can read"))
+                        })?;
+                    filters.channels.push(found.channel.id.to_string());
+                }
+                query::Place::Direct(who) => {
+                    let user = self.resolve_user(&mut conn, *at, who).await?;
+                    let me = actor.user_id().map(|u| u.to_string()).unwrap_or_default();
+                    let them = user.to_string();
+                    let found = readable.iter().find(|c| {
+                        c.channel.kind == "direct"
+                            && c.channel.direct_key.as_deref().is_some_and(|k| {
+                                k.contains(&them) && (k.contains(&me) || them == me)
+                            })
+                    });
+                    match found {
+                        Some(c) => filters.channels.push(c.channel.id.to_string()),
+                        None => {
+                            return Err(query_error(
+                                *at,
+                                format!("in:@{who}: you have no conversation with them"),
+                            )
+                            .into())
+                        }
+                    }
+                }
+            }
+        }
+        for (at, who) in &parsed.from {
+            let user = self.resolve_user(&mut conn, *at, who).await?;
+            filters.authors.push(user.to_string());
+        }
+        drop(conn);
+        self.caught_up().await;
+        let open = self.open(workspace).await?;
+        let index = open.index.clone();
+        let by_date = request.by_date;
+        let q = parsed.clone();
+        let f = filters.clone();
+        let hits =
+            tokio::task::spawn_blocking(move || index.search(&q, &f, by_date, offset, limit))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+        let channels: HashMap<String, (&Option<String>, &str)> = readable
+            .iter()
+            .map(|c| {
+                (
+                    c.channel.id.to_string(),
+                    (&c.channel.name, c.channel.kind.as_str()),
+                )
+            })
+            .collect();
+        let results: Vec<SearchResult> = hits
+            .hits
+            .into_iter()
+            .map(|h| {
+                let is_message = h.kind == "message";
+                let channel = channels
+                    .get(&h.channel_id)
+                    .map(|(n, k)| ((*n).clone(), (*k).to_owned()));
+                SearchResult {
+                    id: h.id,
+                    title: (!is_message).then_some(h.title),
+                    channel_name: channel.as_ref().and_then(|c| c.0.clone()),
+                    channel_kind: channel.map(|c| c.1),
+                    channel_id: is_message.then_some(h.channel_id),
+                    author_id: h.author_id,
+                    thread_root_id: h.thread_root_id,
+                    seq: is_message.then_some(h.seq),
+                    created_at: DateTime::from_timestamp_millis(h.time_ms).unwrap_or_default(),
+                    snippet_html: h.snippet_html,
+                    kind: h.kind,
+                }
+            })
+            .collect();
+        let end = offset + results.len();
+        Ok(SearchPage {
+            next_cursor: (end < hits.total && !results.is_empty()).then(|| cursor_for(end)),
+            total: hits.total,
+            results,
+            index: self.status(workspace),
+        })
+    }
+
+    async fn resolve_user(
+        &self,
+        conn: &mut crate::store::PooledConn,
+        at: usize,
+        who: &str,
+    ) -> Result<UserId, SearchError> {
+        if let Ok(id) = who.parse::<UserId>() {
+            return Ok(id);
+        }
+        if let Ok(email) = Email::parse("q", who) {
+            let index = self.inner.keyring.email_index(&email.lookup_key());
+            if let Some(user) = users::by_email_index(&mut conn.conn(), &index).await? {
+                return Ok(user.id);
+            }
+        }
+        Err(query_error(
+            at,
+            format!("@{who}: name people by their email address or user id"),
+        ))
+    }
+
+    /// Where indexes live under a data directory.
+    pub fn default_root(data_dir: &Path) -> PathBuf {
+        data_dir.join("search")
+    }
+}
