@@ -1,0 +1,12 @@
+import { defineConfig } from 'vite';
+import preact from '@preact/preset-vite';
+
+// `npm run dev` proxies the API to a Concord server on :8080; `npm run build` writes `dist/`,
+// which the server serves at `/`.
+export default defineConfig({
+  plugins: [preact()],
+  build: { outDir: 'dist', sourcemap: true, target: 'es2022' },
+  server: {
+    proxy: { '/api': { target: 'http://127.0.0.1:8080', ws: true } },
+  },
+});
