@@ -7,6 +7,6 @@ export default defineConfig({
   plugins: [preact()],
   build: { outDir: 'dist', sourcemap: true, target: 'es2022' },
   server: {
-    proxy: { '/api': { target: 'http://127.0.0.1:8080', ws: true } },
+    proxy: { '/api': { target: process.env.CONCORD_API ?? 'http://127.0.0.1:8080', ws: true } },
   },
 });
