@@ -1,5 +1,20 @@
 // The live connection: one WebSocket to /api/v1/ws per tab, with the resume protocol
 // (epoch + last_seq), reconnection with backoff, and a queue of messages written offline.
+//
+// What listeners receive (`on(type, fn)`):
+//   - each domain event of an `event` frame, under its own type ('message_created',
+//     'message_updated', 'message_deleted', 'read_state_changed', 'channel_changed',
+//     'channel_member_added', ...), with the event's own fields plus `stream_seq`, the hub's
+//     sequence number (events are delivered at most once per tab, in order);
+//   - the server's other frames as they are: 'typing' {channel_id, user_id},
+//     'presence' {user_id, status}, 'ack' {client_msg_id, message}, 'error' {code, message,
+//     client_msg_id?};
+//   - 'hello' {user_id, resumed} after every (re)connection, and 'resync' when events were
+//     missed for good: views reload what they show over REST;
+//   - 'session_ended' {code} when the server signed this session out (revoked or invalid).
+// `onOutbox(fn)` reports changes to the queue of posts not yet acknowledged.
+
+import { accessToken, api, ApiError } from './api';
 
 export type LiveStatus = 'connecting' | 'online' | 'offline';
 
@@ -29,23 +44,453 @@ export function onStatus(fn: (s: LiveStatus) => void): () => void {
   return () => statusListeners.delete(fn);
 }
 
-/** Opens the connection once signed in (idempotent). */
-export function connect(): void {
-  /* implemented by the chat module */
-}
-
-/** Closes the connection on sign-out. */
-export function disconnect(): void {}
-
-/** Sends a client frame (typing notices and the like) when online; dropped otherwise. */
-export function send(_frame: object): void {}
-
 export function emit(ev: LiveEvent) {
-  listeners.get(ev.type)?.forEach((fn) => fn(ev));
-  listeners.get('*')?.forEach((fn) => fn(ev));
+  for (const set of [listeners.get(ev.type), listeners.get('*')]) {
+    set?.forEach((fn) => {
+      try {
+        fn(ev);
+      } catch (err) {
+        console.warn('live listener failed', err);
+      }
+    });
+  }
 }
 
 export function setStatus(s: LiveStatus) {
+  if (s === status) return;
   status = s;
   statusListeners.forEach((fn) => fn(s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The connection
+
+const PING_EVERY_MS = 25_000;
+const PONG_WITHIN_MS = 10_000;
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+
+let wanted = false; // connect() called and not disconnected since
+let socket: WebSocket | null = null;
+let epoch: string | null = null;
+let lastSeq: number | null = null;
+let userId: string | null = null;
+let attempt = 0;
+let authFailures = 0;
+let retryTimer: ReturnType<typeof setTimeout> | undefined;
+let pingTimer: ReturnType<typeof setInterval> | undefined;
+let pongTimer: ReturnType<typeof setTimeout> | undefined;
+let windowHooks = false;
+
+/** The signed-in user as the server confirmed it in `hello` (null before). */
+export function liveUserId(): string | null {
+  return userId;
+}
+
+/** Opens the connection once signed in (idempotent). */
+export function connect(): void {
+  hookWindow();
+  wanted = true;
+  if (socket || retryTimer !== undefined) return;
+  open();
+}
+
+/** Closes the connection on sign-out. */
+export function disconnect(): void {
+  wanted = false;
+  clearTimeout(retryTimer);
+  retryTimer = undefined;
+  drop();
+  epoch = null;
+  lastSeq = null;
+  userId = null;
+  presence.clear();
+  setStatus('offline');
+}
+
+/** Sends a client frame (typing notices and the like) when online; dropped otherwise. */
+export function send(frame: object): boolean {
+  if (!socket || socket.readyState !== WebSocket.OPEN || status !== 'online') return false;
+  try {
+    socket.send(JSON.stringify(frame));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reconnects at once (the "retry now" of an offline banner). */
+export function reconnectNow(): void {
+  if (!wanted) return;
+  attempt = 0;
+  clearTimeout(retryTimer);
+  retryTimer = undefined;
+  if (!socket) open();
+}
+
+function hookWindow() {
+  if (windowHooks || typeof window === 'undefined') return;
+  windowHooks = true;
+  addEventListener('online', () => reconnectNow());
+  addEventListener('offline', () => {
+    drop();
+    setStatus('offline');
+  });
+  document.addEventListener('visibilitychange', () => {
+    send({ type: 'presence', status: document.hidden ? 'away' : 'online' });
+    // A tab coming back to the front checks its connection at once.
+    if (!document.hidden && wanted && !socket) reconnectNow();
+  });
+  addEventListener('storage', (e) => {
+    if (e.key === OUTBOX_KEY) {
+      outbox = loadOutbox();
+      notifyOutbox();
+    }
+  });
+}
+
+function wsUrl(): string {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/api/v1/ws`;
+}
+
+async function open() {
+  if (!wanted || socket) return;
+  if (typeof navigator !== 'undefined' && navigator.onLine === false) {
+    setStatus('offline');
+    return; // the `online` event reconnects
+  }
+  setStatus('connecting');
+  let token: string;
+  try {
+    token = await accessToken();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      wanted = false;
+      setStatus('offline');
+      emit({ type: 'session_ended', code: 401 });
+      return;
+    }
+    scheduleRetry();
+    return;
+  }
+  if (!wanted || socket) return;
+  let ws: WebSocket;
+  try {
+    ws = new WebSocket(wsUrl());
+  } catch {
+    scheduleRetry();
+    return;
+  }
+  socket = ws;
+  ws.onopen = () => {
+    const auth: Record<string, unknown> = { type: 'auth', token };
+    if (epoch !== null && lastSeq !== null) {
+      auth.epoch = epoch;
+      auth.last_seq = lastSeq;
+    }
+    ws.send(JSON.stringify(auth));
+  };
+  ws.onmessage = (e) => {
+    if (socket !== ws) return;
+    armPong(false);
+    let frame: LiveEvent;
+    try {
+      frame = JSON.parse(typeof e.data === 'string' ? e.data : '');
+    } catch {
+      return;
+    }
+    receive(frame);
+  };
+  ws.onclose = (e) => {
+    if (socket !== ws) return;
+    socket = null;
+    stopPing();
+    requeueSending();
+    onClosed(e.code);
+  };
+  ws.onerror = () => {
+    /* onclose follows */
+  };
+}
+
+function receive(frame: LiveEvent) {
+  switch (frame.type) {
+    case 'hello': {
+      const resumed = epoch !== null && frame.epoch === epoch && !frame.resync;
+      const wasResuming = epoch !== null;
+      epoch = frame.epoch;
+      if (!resumed) lastSeq = frame.seq;
+      userId = frame.user_id;
+      attempt = 0;
+      authFailures = 0;
+      setStatus('online');
+      startPing();
+      if (document.hidden) send({ type: 'presence', status: 'away' });
+      if (userId) presence.set(userId, document.hidden ? 'away' : 'online');
+      emit({ type: 'hello', user_id: frame.user_id, resumed });
+      if (frame.resync || (wasResuming && !resumed)) emit({ type: 'resync' });
+      flushOutbox();
+      return;
+    }
+    case 'event': {
+      const seq = Number(frame.seq);
+      if (lastSeq !== null && seq <= lastSeq) return; // already seen
+      lastSeq = seq;
+      const ev = frame.event as LiveEvent | undefined;
+      if (ev && typeof ev.type === 'string') emit({ ...ev, stream_seq: seq });
+      return;
+    }
+    case 'ack': {
+      removeFromOutbox(frame.client_msg_id);
+      emit(frame);
+      return;
+    }
+    case 'error': {
+      if (frame.client_msg_id) failOutbox(frame.client_msg_id, frame.message || frame.code);
+      emit(frame);
+      return;
+    }
+    case 'presence': {
+      presence.set(frame.user_id, frame.status);
+      emit(frame);
+      return;
+    }
+    case 'pong':
+      return;
+    default:
+      emit(frame);
+  }
+}
+
+function onClosed(code: number) {
+  if (!wanted) return;
+  if (code === 4403) {
+    // The session was revoked: nothing to retry.
+    wanted = false;
+    setStatus('offline');
+    emit({ type: 'session_ended', code });
+    return;
+  }
+  if (code === 4401) {
+    authFailures += 1;
+    if (authFailures >= 3) {
+      wanted = false;
+      setStatus('offline');
+      emit({ type: 'session_ended', code });
+      return;
+    }
+    // The access token may have just expired: a REST call refreshes it.
+    api('/api/v1/users/me').then(
+      () => scheduleRetry(),
+      () => scheduleRetry(),
+    );
+    return;
+  }
+  scheduleRetry();
+}
+
+function scheduleRetry() {
+  if (!wanted) return;
+  setStatus(navigator.onLine === false || attempt > 0 ? 'offline' : 'connecting');
+  // Exponential backoff with full jitter; the first retry is quick.
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  const delay = attempt === 0 ? 250 + Math.random() * 250 : Math.random() * ceiling + 250;
+  attempt += 1;
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(() => {
+    retryTimer = undefined;
+    open();
+  }, delay);
+}
+
+function drop() {
+  stopPing();
+  const ws = socket;
+  socket = null;
+  requeueSending();
+  if (ws) {
+    ws.onclose = null;
+    ws.onmessage = null;
+    try {
+      ws.close(1000, 'bye');
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+function startPing() {
+  stopPing();
+  pingTimer = setInterval(() => {
+    if (send({ type: 'ping' })) armPong(true);
+  }, PING_EVERY_MS);
+}
+
+function stopPing() {
+  clearInterval(pingTimer);
+  clearTimeout(pongTimer);
+  pingTimer = undefined;
+  pongTimer = undefined;
+}
+
+/** Any frame proves the connection alive; a ping unanswered in time means it is dead. */
+function armPong(waiting: boolean) {
+  clearTimeout(pongTimer);
+  pongTimer = undefined;
+  if (!waiting) return;
+  pongTimer = setTimeout(() => {
+    const ws = socket;
+    if (!ws) return;
+    socket = null;
+    stopPing();
+    requeueSending();
+    ws.onclose = null;
+    ws.onmessage = null;
+    try {
+      ws.close(4000, 'no answer');
+    } catch {
+      /* ignore */
+    }
+    scheduleRetry();
+  }, PONG_WITHIN_MS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presence (from `presence` frames; the server sends changes only)
+
+const presence = new Map<string, string>();
+
+/** 'online', 'away', 'offline', or undefined when not known yet. */
+export function presenceOf(user: string): string | undefined {
+  return presence.get(user);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox: posts written here and not acknowledged yet, kept in localStorage so that
+// nothing written offline is lost by a reload. Each carries its `client_msg_id`, so sending it
+// again after a reconnect never duplicates it.
+
+export interface OutboxItem {
+  client_msg_id: string;
+  user_id: string;
+  channel_id: string;
+  text: string;
+  thread_root_id: string | null;
+  created_at: string;
+  state: 'queued' | 'sending' | 'failed';
+  error?: string;
+}
+
+const OUTBOX_KEY = 'concord.outbox';
+let outbox: OutboxItem[] = loadOutbox();
+const outboxListeners = new Set<() => void>();
+
+function loadOutbox(): OutboxItem[] {
+  try {
+    const raw = localStorage.getItem(OUTBOX_KEY);
+    const items = raw ? (JSON.parse(raw) as OutboxItem[]) : [];
+    // Whatever was being sent when the page went away is sent again.
+    return items.map((i) => (i.state === 'sending' ? { ...i, state: 'queued' } : i));
+  } catch {
+    return [];
+  }
+}
+
+function saveOutbox() {
+  try {
+    localStorage.setItem(OUTBOX_KEY, JSON.stringify(outbox));
+  } catch {
+    /* storage full or disabled: the queue still lives in memory */
+  }
+}
+
+function notifyOutbox() {
+  outboxListeners.forEach((fn) => fn());
+}
+
+function changed() {
+  saveOutbox();
+  notifyOutbox();
+}
+
+export function onOutbox(fn: () => void): () => void {
+  outboxListeners.add(fn);
+  return () => outboxListeners.delete(fn);
+}
+
+/** Posts not acknowledged yet in a channel (or a thread), oldest first. */
+export function pendingPosts(channelId: string, threadRootId: string | null = null): OutboxItem[] {
+  return outbox.filter((i) => i.channel_id === channelId && (i.thread_root_id ?? null) === threadRootId);
+}
+
+export function newClientMsgId(): string {
+  return typeof crypto !== 'undefined' && 'randomUUID' in crypto
+    ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** Queues a post and sends it as soon as the connection is up. */
+export function post(p: { user_id: string; channel_id: string; text: string; thread_root_id?: string | null }): OutboxItem {
+  const item: OutboxItem = {
+    client_msg_id: newClientMsgId(),
+    user_id: p.user_id,
+    channel_id: p.channel_id,
+    text: p.text,
+    thread_root_id: p.thread_root_id ?? null,
+    created_at: new Date().toISOString(),
+    state: 'queued',
+  };
+  outbox = [...outbox, item];
+  changed();
+  flushOutbox();
+  return item;
+}
+
+/** Sends a failed post again (same key: never a duplicate). */
+export function retryPost(clientMsgId: string) {
+  outbox = outbox.map((i) => (i.client_msg_id === clientMsgId ? { ...i, state: 'queued', error: undefined } : i));
+  changed();
+  flushOutbox();
+}
+
+export function discardPost(clientMsgId: string) {
+  outbox = outbox.filter((i) => i.client_msg_id !== clientMsgId);
+  changed();
+}
+
+function flushOutbox() {
+  if (status !== 'online' || !userId) return;
+  let any = false;
+  outbox = outbox.map((i) => {
+    if (i.state !== 'queued' || i.user_id !== userId) return i;
+    const frame: Record<string, unknown> = {
+      type: 'post',
+      channel_id: i.channel_id,
+      text: i.text,
+      client_msg_id: i.client_msg_id,
+    };
+    if (i.thread_root_id) frame.thread_root_id = i.thread_root_id;
+    if (!send(frame)) return i;
+    any = true;
+    return { ...i, state: 'sending' };
+  });
+  if (any) changed();
+}
+
+function requeueSending() {
+  if (!outbox.some((i) => i.state === 'sending')) return;
+  outbox = outbox.map((i) => (i.state === 'sending' ? { ...i, state: 'queued' } : i));
+  changed();
+}
+
+function removeFromOutbox(clientMsgId: string) {
+  if (!outbox.some((i) => i.client_msg_id === clientMsgId)) return;
+  outbox = outbox.filter((i) => i.client_msg_id !== clientMsgId);
+  changed();
+}
+
+function failOutbox(clientMsgId: string, error: string) {
+  outbox = outbox.map((i) => (i.client_msg_id === clientMsgId ? { ...i, state: 'failed', error } : i));
+  changed();
 }
