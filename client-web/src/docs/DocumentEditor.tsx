@@ -1,0 +1,581 @@
+// The co-editing editor: TipTap (StarterKit without its own history: Yjs provides undo) bound
+// to the document's `prosemirror` XML fragment, synced through Concord's Yjs endpoint with the
+// stock y-websocket provider. Remote carets carry each person's name and colour.
+//
+// This module and everything it imports (TipTap, ProseMirror, Yjs) form a chunk of their own.
+import { Editor } from '@tiptap/core';
+import Collaboration from '@tiptap/extension-collaboration';
+import CollaborationCaret from '@tiptap/extension-collaboration-caret';
+import StarterKit from '@tiptap/starter-kit';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { WebsocketProvider } from 'y-websocket';
+import * as Y from 'yjs';
+import { accessToken, api, type Me } from '../api';
+import { Toolbar } from './Toolbar';
+import { VersionsPanel } from './VersionsPanel';
+import {
+  ACCESS_LABEL,
+  canEdit,
+  colourFor,
+  docsApi,
+  type DocumentInfo,
+  download,
+  errorText,
+  type ExportFormat,
+  LEVEL_LABEL,
+  wsUrl,
+} from './model';
+
+interface Props {
+  workspaceId: string;
+  documentId: string;
+  me: Me;
+  navigate: (path: string) => void;
+}
+
+type Conn = 'connecting' | 'connected' | 'disconnected';
+
+interface Person {
+  clientId: number;
+  id: string;
+  name: string;
+  color: string;
+}
+
+/** Why the live connection ended for good (a 44xx close from the server). */
+interface Fatal {
+  code: number;
+  message: string;
+}
+
+export default function DocumentEditor({ workspaceId, documentId, me, navigate }: Props) {
+  const [info, setInfo] = useState<DocumentInfo | null>(null);
+  const [loadError, setLoadError] = useState('');
+  const [self, setSelf] = useState<Me | null>(me.display_name ? me : null);
+  const [editor, setEditor] = useState<Editor | null>(null);
+  const [conn, setConn] = useState<Conn>('connecting');
+  const [synced, setSynced] = useState(false);
+  const [fatal, setFatal] = useState<Fatal | null>(null);
+  const [readOnlyByServer, setReadOnlyByServer] = useState(false);
+  const [people, setPeople] = useState<Person[]>([]);
+  const [showVersions, setShowVersions] = useState(false);
+  const [notice, setNotice] = useState('');
+  const mount = useRef<HTMLDivElement>(null);
+  const listHref = `/w/${workspaceId}/d`;
+
+  // The document's details and who I am.
+  useEffect(() => {
+    let live = true;
+    docsApi
+      .get(documentId)
+      .then((d) => {
+        if (!live) return;
+        setInfo(d);
+        document.title = `${d.title} · Concord`;
+      })
+      .catch((e) => live && setLoadError(errorText(e)));
+    if (!me.display_name) {
+      api<Me>('/api/v1/users/me')
+        .then((m) => live && setSelf(m))
+        .catch(() => live && setSelf({ id: me.id || 'me', email: me.email, display_name: 'Me' }));
+    }
+    return () => {
+      live = false;
+    };
+  }, [documentId]);
+
+  const editable = !!info && canEdit(info.my_access) && !readOnlyByServer;
+
+  // The live session: a Yjs document, the provider, and the editor bound to them.
+  useEffect(() => {
+    if (!info || !self || !mount.current) return;
+    let disposed = false;
+    let provider: WebsocketProvider | null = null;
+    let ed: Editor | null = null;
+    let refreshTimer = 0;
+    const ydoc = new Y.Doc();
+    const element = mount.current;
+
+    const freshToken = async () => {
+      const token = await accessToken();
+      if (provider) provider.params = { ...provider.params, token };
+      return token;
+    };
+
+    (async () => {
+      let token: string;
+      try {
+        token = await accessToken();
+      } catch (e) {
+        if (!disposed) setFatal({ code: 4401, message: errorText(e) });
+        return;
+      }
+      if (disposed) return;
+      const p = new WebsocketProvider(wsUrl('/api/v1/yjs'), documentId, ydoc, {
+        params: { token },
+        maxBackoffTime: 10_000,
+      });
+      provider = p;
+      p.on('status', ({ status }) => !disposed && setConn(status));
+      p.on('sync', (s: boolean) => !disposed && s && setSynced(true));
+      // Access tokens expire: every new connection carries a current one.
+      p.on('connection-close', () => {
+        freshToken().catch(() => undefined);
+      });
+      let authRetries = 0;
+      p.on('closed', ({ code, reason }) => {
+        if (disposed) return;
+        if (code === 4401 && authRetries < 3) {
+          authRetries++;
+          freshToken()
+            .then(() => !disposed && p.connect())
+            .catch((e) => !disposed && setFatal({ code, message: errorText(e) }));
+          return;
+        }
+        setFatal({ code, message: closeMessage(code, reason) });
+      });
+      refreshTimer = window.setInterval(() => {
+        freshToken().catch(() => undefined);
+      }, 60_000);
+
+      const color = colourFor(self.id || self.email || self.display_name);
+      ed = new Editor({
+        element,
+        editable: canEdit(info.my_access),
+        extensions: [
+          StarterKit.configure({ undoRedo: false, link: { openOnClick: false } }),
+          Collaboration.configure({ document: ydoc, field: 'prosemirror' }),
+          CollaborationCaret.configure({
+            provider: p,
+            user: { id: self.id, name: self.display_name, color },
+            render: renderCaret,
+          }),
+        ],
+        editorProps: {
+          attributes: {
+            id: 'dx-editor-content',
+            class: 'dx-prose',
+            role: 'textbox',
+            'aria-multiline': 'true',
+            'aria-label': `${info.title}: document content`,
+          },
+        },
+      });
+      setEditor(ed);
+
+      const updatePeople = () => {
+        if (disposed) return;
+        const seen = new Map<string, Person>();
+        p.awareness.getStates().forEach((state, clientId) => {
+          if (clientId === ydoc.clientID) return;
+          const u = state.user as { id?: string; name?: string; color?: string } | undefined;
+          if (!u?.name) return;
+          const id = u.id || String(clientId);
+          if (id === self.id) return;
+          if (!seen.has(id)) seen.set(id, { clientId, id, name: u.name, color: u.color ?? '#777' });
+        });
+        setPeople([...seen.values()]);
+      };
+      p.awareness.on('change', updatePeople);
+      updatePeople();
+    })();
+
+    return () => {
+      disposed = true;
+      window.clearInterval(refreshTimer);
+      setEditor(null);
+      ed?.destroy();
+      provider?.destroy();
+      ydoc.destroy();
+    };
+  }, [info?.id, self?.id]);
+
+  // View-only access (or a server that refused our changes) makes the editor read-only.
+  useEffect(() => {
+    if (!editor) return;
+    const allowed = editable && !fatal;
+    if (editor.isEditable !== allowed) editor.setEditable(allowed);
+    editor.view.dom.setAttribute('aria-readonly', String(!allowed));
+  }, [editor, editable, fatal]);
+
+  // The server says "read-only" when it drops an update: re-read my access.
+  useEffect(() => {
+    if (!fatal || fatal.code !== 4403) return;
+    docsApi
+      .get(documentId)
+      .then((d) => {
+        setInfo((old) => (old ? { ...old, my_access: d.my_access } : d));
+        setReadOnlyByServer(true);
+      })
+      .catch(() => undefined);
+  }, [fatal]);
+
+  const exportAs = async (format: ExportFormat) => {
+    setNotice('');
+    try {
+      const ext = format === 'markdown' ? 'md' : format === 'json' ? 'json' : 'txt';
+      await download(
+        `/api/v1/documents/${documentId}/export?format=${format}`,
+        `${info?.title ?? 'document'}.${ext}`,
+      );
+    } catch (e) {
+      setNotice(`Export failed: ${errorText(e)}`);
+    }
+  };
+
+  if (loadError) {
+    return (
+      <section class="dx-page" aria-labelledby="dx-doc-error">
+        <BackLink href={listHref} navigate={navigate} />
+        <div class="dx-error" role="alert">
+          <h1 id="dx-doc-error">This document could not be opened</h1>
+          <p>{loadError}</p>
+        </div>
+      </section>
+    );
+  }
+
+  const status = statusOf(conn, synced, fatal, editable, info);
+
+  return (
+    <section class="dx-editor-page" aria-labelledby="dx-doc-title">
+      <header class="dx-editor-head">
+        <div class="dx-editor-head-row">
+          <BackLink href={listHref} navigate={navigate} />
+          <div class="dx-editor-actions">
+            <Presence people={people} />
+            <span class={`dx-status dx-status-${status.tone}`} role="status" aria-live="polite">
+              <span class="dx-status-dot" aria-hidden="true" />
+              {status.text}
+            </span>
+            <button
+              type="button"
+              class="dx-btn"
+              aria-expanded={showVersions}
+              aria-controls="dx-versions"
+              onClick={() => setShowVersions((v) => !v)}
+              disabled={!info}
+            >
+              Versions
+            </button>
+            <ExportMenu onExport={exportAs} disabled={!info} />
+          </div>
+        </div>
+        <TitleLine info={info} onRenamed={(d) => setInfo(d)} />
+        {notice && (
+          <p class="dx-error-text" role="alert">
+            {notice}
+          </p>
+        )}
+      </header>
+      <div class="dx-editor-body">
+        <div class="dx-editor-column">
+          {editable && editor && !fatal && <Toolbar editor={editor} />}
+          {fatal && (
+            <div class="dx-banner" role="alert">
+              {fatal.message}
+              {fatal.code !== 4403 && (
+                <button type="button" class="dx-btn" onClick={() => location.reload()}>
+                  Reload
+                </button>
+              )}
+            </div>
+          )}
+          {!synced && !fatal && (
+            <p class="dx-muted dx-loading-inline" role="status">
+              Loading the latest content…
+            </p>
+          )}
+          <div ref={mount} class="dx-editor-mount" data-synced={synced ? 'true' : 'false'} />
+        </div>
+        {showVersions && info && (
+          <VersionsPanel
+            workspaceId={workspaceId}
+            documentId={documentId}
+            canEdit={editable && !fatal}
+            onClose={() => setShowVersions(false)}
+          />
+        )}
+      </div>
+    </section>
+  );
+}
+
+function closeMessage(code: number, reason: string): string {
+  switch (code) {
+    case 4401:
+      return 'Your session ended. Sign in again to keep editing.';
+    case 4403:
+      return reason
+        ? `You no longer have access to this document (${reason}).`
+        : 'You no longer have access to this document.';
+    case 4413:
+      return 'This document has reached its size limit; new changes are not saved.';
+    case 4400:
+      return 'The server could not read a change from this editor. Reload to continue.';
+    default:
+      return reason || `The connection closed (${code}).`;
+  }
+}
+
+function statusOf(
+  conn: Conn,
+  synced: boolean,
+  fatal: Fatal | null,
+  editable: boolean,
+  info: DocumentInfo | null,
+): { text: string; tone: 'ok' | 'wait' | 'bad' | 'info' } {
+  if (fatal) return { text: fatal.code === 4403 ? 'No access' : 'Disconnected', tone: 'bad' };
+  if (conn === 'disconnected') return { text: 'Offline, reconnecting…', tone: 'bad' };
+  if (conn === 'connecting' || !synced) return { text: 'Connecting…', tone: 'wait' };
+  if (info && !editable) return { text: `Live · ${LEVEL_LABEL[info.my_access].replace('Can ', '')} only`, tone: 'info' };
+  return { text: 'Live', tone: 'ok' };
+}
+
+/** A remote caret: a coloured bar and the person's name (built as DOM text, never HTML). */
+function renderCaret(user: Record<string, unknown>): HTMLElement {
+  const caret = document.createElement('span');
+  caret.className = 'collaboration-carets__caret';
+  const color = typeof user.color === 'string' ? user.color : '#777777';
+  caret.style.borderColor = color;
+  const name = typeof user.name === 'string' ? user.name : 'Someone';
+  caret.setAttribute('data-user', name);
+  const label = document.createElement('span');
+  label.className = 'collaboration-carets__label';
+  label.style.backgroundColor = color;
+  label.textContent = name;
+  caret.appendChild(label);
+  return caret;
+}
+
+function BackLink({ href, navigate }: { href: string; navigate: (p: string) => void }) {
+  return (
+    <a
+      class="dx-back"
+      href={href}
+      onClick={(e) => {
+        if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+        e.preventDefault();
+        navigate(href);
+      }}
+    >
+      <span aria-hidden="true">←</span> All documents
+    </a>
+  );
+}
+
+function initials(name: string): string {
+  const parts = name.trim().split(/\s+/).filter(Boolean);
+  return ((parts[0]?.[0] ?? '?') + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
+}
+
+function Presence({ people }: { people: Person[] }) {
+  if (people.length === 0) return null;
+  const names = people.map((p) => p.name).join(', ');
+  return (
+    <ul class="dx-presence" aria-label={`Also here: ${names}`}>
+      {people.slice(0, 5).map((p) => (
+        <li key={p.id} class="dx-avatar" style={{ backgroundColor: p.color }} title={p.name}>
+          <span aria-hidden="true">{initials(p.name)}</span>
+          <span class="dx-visually-hidden">{p.name}</span>
+        </li>
+      ))}
+      {people.length > 5 && (
+        <li class="dx-avatar dx-avatar-more" title={names}>
+          +{people.length - 5}
+        </li>
+      )}
+    </ul>
+  );
+}
+
+function TitleLine({
+  info,
+  onRenamed,
+}: {
+  info: DocumentInfo | null;
+  onRenamed: (d: DocumentInfo) => void;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [value, setValue] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const input = useRef<HTMLInputElement>(null);
+  const button = useRef<HTMLButtonElement>(null);
+
+  useEffect(() => {
+    if (editing) input.current?.select();
+  }, [editing]);
+
+  const access = useMemo(() => {
+    if (!info) return '';
+    return `${LEVEL_LABEL[info.my_access]} · ${ACCESS_LABEL[info.general_access]}${info.channel_id ? ' · linked to a channel' : ''}`;
+  }, [info]);
+
+  if (!info) {
+    return (
+      <h1 id="dx-doc-title" class="dx-doc-heading">
+        <span class="dx-muted">Loading…</span>
+      </h1>
+    );
+  }
+
+  const save = async (e: Event) => {
+    e.preventDefault();
+    const t = value.trim();
+    if (!t || t === info.title) {
+      setEditing(false);
+      return;
+    }
+    setBusy(true);
+    setError('');
+    try {
+      const d = await docsApi.rename(info.id, t);
+      onRenamed(d);
+      document.title = `${d.title} · Concord`;
+      setEditing(false);
+      setTimeout(() => button.current?.focus());
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div class="dx-title-line">
+      {editing ? (
+        <form class="dx-rename" onSubmit={save}>
+          <label for="dx-rename-input" class="dx-visually-hidden">
+            Document title
+          </label>
+          <input
+            id="dx-rename-input"
+            ref={input}
+            value={value}
+            maxLength={200}
+            disabled={busy}
+            onInput={(e) => setValue(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') {
+                setEditing(false);
+                setTimeout(() => button.current?.focus());
+              }
+            }}
+          />
+          <button type="submit" class="dx-btn dx-btn-primary" disabled={busy}>
+            {busy ? 'Saving…' : 'Save'}
+          </button>
+          {error && (
+            <span class="dx-error-text" role="alert">
+              {error}
+            </span>
+          )}
+        </form>
+      ) : (
+        <h1 id="dx-doc-title" class="dx-doc-heading">
+          {info.title}
+          {info.my_access === 'manage' && (
+            <button
+              ref={button}
+              type="button"
+              class="dx-icon-btn"
+              aria-label="Rename document"
+              title="Rename"
+              onClick={() => {
+                setValue(info.title);
+                setEditing(true);
+              }}
+            >
+              ✎
+            </button>
+          )}
+        </h1>
+      )}
+      <p class="dx-doc-access">{access}</p>
+    </div>
+  );
+}
+
+function ExportMenu({ onExport, disabled }: { onExport: (f: ExportFormat) => Promise<void>; disabled: boolean }) {
+  const [open, setOpen] = useState(false);
+  const [busy, setBusy] = useState<ExportFormat | null>(null);
+  const root = useRef<HTMLDivElement>(null);
+  const button = useRef<HTMLButtonElement>(null);
+
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (e: MouseEvent) => {
+      if (!root.current?.contains(e.target as Node)) setOpen(false);
+    };
+    document.addEventListener('mousedown', onDown);
+    root.current?.querySelector<HTMLButtonElement>('[role=menuitem]')?.focus();
+    return () => document.removeEventListener('mousedown', onDown);
+  }, [open]);
+
+  const choose = async (f: ExportFormat) => {
+    setBusy(f);
+    try {
+      await onExport(f);
+    } finally {
+      setBusy(null);
+      setOpen(false);
+      button.current?.focus();
+    }
+  };
+
+  const items: [ExportFormat, string][] = [
+    ['markdown', 'Markdown (.md)'],
+    ['text', 'Plain text (.txt)'],
+    ['json', 'JSON (.json)'],
+  ];
+
+  return (
+    <div
+      class="dx-menu-root"
+      ref={root}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape' && open) {
+          e.stopPropagation();
+          setOpen(false);
+          button.current?.focus();
+        }
+        if ((e.key === 'ArrowDown' || e.key === 'ArrowUp') && open) {
+          e.preventDefault();
+          const all = [...(root.current?.querySelectorAll<HTMLButtonElement>('[role=menuitem]') ?? [])];
+          const i = all.indexOf(document.activeElement as HTMLButtonElement);
+          const next = all[(i + (e.key === 'ArrowDown' ? 1 : all.length - 1)) % all.length];
+          next?.focus();
+        }
+      }}
+    >
+      <button
+        ref={button}
+        type="button"
+        class="dx-btn"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        disabled={disabled}
+        onClick={() => setOpen((o) => !o)}
+      >
+        {busy ? 'Exporting…' : 'Export'}
+      </button>
+      {open && (
+        <div class="dx-menu" role="menu" aria-label="Export as">
+          {items.map(([f, label]) => (
+            <button
+              key={f}
+              type="button"
+              role="menuitem"
+              class="dx-menu-item"
+              disabled={busy !== null}
+              onClick={() => choose(f)}
+            >
+              {label}
+            </button>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
