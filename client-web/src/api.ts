@@ -28,6 +28,23 @@ interface Tokens {
 const KEY = 'concord.tokens';
 let tokens: Tokens | null = load();
 let refreshing: Promise<void> | null = null;
+const signedOutListeners = new Set<() => void>();
+
+/** Called when the session ends: sign-out here, in another tab, or a refused refresh. */
+export function onSignedOut(fn: () => void): () => void {
+  signedOutListeners.add(fn);
+  return () => signedOutListeners.delete(fn);
+}
+
+// Another tab signing in or out changes the stored tokens: follow it.
+if (typeof window !== 'undefined') {
+  addEventListener('storage', (e) => {
+    if (e.key !== KEY) return;
+    const had = tokens !== null;
+    tokens = load();
+    if (had && !tokens) signedOutListeners.forEach((fn) => fn());
+  });
+}
 
 function load(): Tokens | null {
   try {
@@ -40,8 +57,14 @@ function load(): Tokens | null {
 
 export function setTokens(t: { access_token: string; refresh_token: string; expires_in?: number } | null) {
   if (!t) {
+    const had = tokens !== null;
     tokens = null;
-    localStorage.removeItem(KEY);
+    try {
+      localStorage.removeItem(KEY);
+    } catch {
+      /* storage unavailable */
+    }
+    if (had) signedOutListeners.forEach((fn) => fn());
     return;
   }
   tokens = {
@@ -49,7 +72,11 @@ export function setTokens(t: { access_token: string; refresh_token: string; expi
     refresh_token: t.refresh_token,
     expires_at: Date.now() + (t.expires_in ?? 900) * 1000,
   };
-  localStorage.setItem(KEY, JSON.stringify(tokens));
+  try {
+    localStorage.setItem(KEY, JSON.stringify(tokens));
+  } catch {
+    /* storage unavailable: the session lasts as long as the tab */
+  }
 }
 
 export function signedIn(): boolean {
@@ -59,7 +86,12 @@ export function signedIn(): boolean {
 /** A currently valid access token, refreshed first if it is about to expire. */
 export async function accessToken(): Promise<string> {
   if (!tokens) throw new ApiError(401, 'unauthenticated', 'Not signed in');
-  if (tokens.expires_at - Date.now() < 60_000) await refresh();
+  if (tokens.expires_at - Date.now() < 60_000) {
+    // Another tab may have refreshed already (the refresh token is single use).
+    const stored = load();
+    if (stored && stored.refresh_token !== tokens.refresh_token) tokens = stored;
+    if (tokens.expires_at - Date.now() < 60_000) await refresh();
+  }
   if (!tokens) throw new ApiError(401, 'unauthenticated', 'Not signed in');
   return tokens.access_token;
 }
@@ -69,15 +101,23 @@ async function refresh(): Promise<void> {
     refreshing = (async () => {
       const current = tokens;
       if (!current) return;
-      const res = await fetch('/api/v1/auth/refresh', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ refresh_token: current.refresh_token }),
-      });
-      if (!res.ok) {
+      let res: Response;
+      try {
+        res = await fetch('/api/v1/auth/refresh', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ refresh_token: current.refresh_token }),
+        });
+      } catch {
+        // Offline: keep the session and let the request fail on its own.
+        return;
+      }
+      if (tokens !== current) return; // another tab or a sign-out changed it meanwhile
+      if (res.status === 401 || res.status === 400) {
         setTokens(null);
         return;
       }
+      if (!res.ok) return;
       setTokens(await res.json());
     })().finally(() => {
       refreshing = null;
@@ -120,4 +160,12 @@ export async function api<T>(path: string, init: ApiInit = {}): Promise<T> {
   if (res.status === 204) return undefined as T;
   const type = res.headers.get('content-type') ?? '';
   return (type.includes('json') ? await res.json() : await res.text()) as T;
+}
+
+/** A fetch failure (offline, server down) as an ApiError the UI can show. */
+export function describeError(e: unknown): string {
+  if (e instanceof ApiError) return e.message || `Request failed (${e.status})`;
+  if (e instanceof TypeError) return 'Cannot reach the server. Check your connection and try again.';
+  if (e instanceof Error) return e.message;
+  return 'Something went wrong.';
 }

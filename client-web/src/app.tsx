@@ -1,35 +1,70 @@
-import { lazy, Suspense } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
-import type { Me } from './api';
+import { onSignedOut, signedIn } from './api';
+import { Login } from './shell/Login';
+import { Setup } from './shell/Setup';
+import { SsoCallback } from './shell/SsoCallback';
+import { Invite } from './shell/Invite';
+import { Session } from './shell/Session';
+import { Redirect } from './shell/ui';
+import { navigate, safeNext } from './shell/router';
 
 // Routes (History API; the server answers every non-API path with index.html):
-//   /login, /setup?token=..., /account
+//   /login, /setup?token=..., /account, /invite/:token, /sso/callback
 //   /w/:ws                      the workspace's first channel
 //   /w/:ws/c/:channel           a channel   (/w/:ws/c/:channel/m/:message is a permalink)
 //   /w/:ws/d                    documents   (/w/:ws/d/:document opens one)
 //   /w/:ws/search?q=...         search
-const DocumentsView = lazy(() => import('./docs/DocumentsView'));
 
-export function navigate(path: string) {
-  history.pushState(null, '', path);
-  dispatchEvent(new PopStateEvent('popstate'));
+export { navigate, linkClick } from './shell/router';
+
+export interface Route {
+  path: string;
+  query: URLSearchParams;
+}
+
+function current(): Route {
+  return { path: location.pathname, query: new URLSearchParams(location.search) };
 }
 
 export function App() {
-  const [path, setPath] = useState(location.pathname);
+  const [route, setRoute] = useState<Route>(current);
+  const [authed, setAuthed] = useState(signedIn());
+
   useEffect(() => {
-    const on = () => setPath(location.pathname);
-    addEventListener('popstate', on);
-    return () => removeEventListener('popstate', on);
+    const onPop = () => {
+      setRoute(current());
+      setAuthed(signedIn());
+    };
+    addEventListener('popstate', onPop);
+    const off = onSignedOut(() => {
+      setAuthed(false);
+      const here = location.pathname;
+      if (here !== '/login' && !here.startsWith('/invite/') && here !== '/setup') {
+        navigate('/login', { replace: true });
+      }
+    });
+    return () => {
+      removeEventListener('popstate', onPop);
+      off();
+    };
   }, []);
-  const me: Me = { id: '', email: '', display_name: '' };
-  const m = path.match(/^\/w\/([^/]+)\/d(?:\/([^/]+))?$/);
-  if (m) {
-    return (
-      <Suspense fallback={<p>Loading…</p>}>
-        <DocumentsView workspaceId={m[1]} documentId={m[2]} me={me} navigate={navigate} />
-      </Suspense>
-    );
+
+  const { path, query } = route;
+  if (path === '/sso/callback') return <SsoCallback />;
+  if (path === '/setup') return <Setup token={query.get('token') ?? ''} />;
+  const invite = path.match(/^\/invite\/([^/]+)$/);
+  if (invite) return <Invite token={decodeURIComponent(invite[1])} />;
+
+  if (!authed) {
+    if (path !== '/login') {
+      const next = path === '/' ? '' : `?next=${encodeURIComponent(path + location.search)}`;
+      return <Redirect to={`/login${next}`} />;
+    }
+    return <Login next={query.get('next')} ssoError={query.get('sso_error')} ssoMessage={query.get('sso_message')} />;
   }
-  return <main>Concord</main>;
+  if (path === '/login') {
+    const next = query.get('next');
+    return <Redirect to={safeNext(next)} />;
+  }
+  return <Session route={route} />;
 }

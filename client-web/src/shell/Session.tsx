@@ -1,0 +1,283 @@
+// The signed-in application: loads the account and its workspaces, opens the live connection,
+// and lays out the header, the sidebar and the main pane chosen by the route.
+import { lazy, Suspense } from 'preact/compat';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { api, describeError, type Me } from '../api';
+import { connect } from '../live';
+import type { Route } from '../app';
+import { navigate } from './router';
+import { Sidebar } from './Sidebar';
+import { Header } from './Header';
+import { OfflineBanner } from './OfflineBanner';
+import { ErrorBoundary, Loading, Redirect, useTitle } from './ui';
+import type { Workspace } from './types';
+import { useWorkspaceData } from './workspaceData';
+import { CreateWorkspaceDialog, NoChannels } from './dialogs';
+
+const ChannelView = lazy(() => import('../chat/ChannelView'));
+const DocumentsView = lazy(() => import('../docs/DocumentsView'));
+const SearchView = lazy(() => import('../search/SearchView'));
+const AccountView = lazy(() => import('../account/AccountView'));
+
+const LAST_WS = 'concord.workspace';
+
+function rememberWorkspace(id: string) {
+  try {
+    localStorage.setItem(LAST_WS, id);
+  } catch {
+    /* storage unavailable */
+  }
+}
+
+function lastWorkspace(): string | null {
+  try {
+    return localStorage.getItem(LAST_WS);
+  } catch {
+    return null;
+  }
+}
+
+export function Session({ route }: { route: Route }) {
+  const [me, setMe] = useState<Me | null>(null);
+  const [workspaces, setWorkspaces] = useState<Workspace[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    Promise.all([api<Me>('/api/v1/users/me'), api<Workspace[]>('/api/v1/workspaces')])
+      .then(([m, ws]) => {
+        if (!live) return;
+        setMe(m);
+        setWorkspaces(ws);
+        connect();
+      })
+      .catch((e) => live && setError(describeError(e)));
+    return () => {
+      live = false;
+    };
+  }, [attempt]);
+
+  const reloadWorkspaces = useCallback(async () => {
+    const ws = await api<Workspace[]>('/api/v1/workspaces');
+    setWorkspaces(ws);
+    return ws;
+  }, []);
+
+  if (error && !me) {
+    return (
+      <div class="auth-page">
+        <main class="auth-card" id="main">
+          <h1>Concord could not load</h1>
+          <p role="alert">{error}</p>
+          <button type="button" class="button button-primary button-block" onClick={() => setAttempt((a) => a + 1)}>
+            Try again
+          </button>
+        </main>
+      </div>
+    );
+  }
+  if (!me || !workspaces) return <Loading label="Loading Concord…" />;
+
+  const { path } = route;
+  const m = path.match(/^\/w\/([^/]+)(\/.*)?$/);
+  const remembered = lastWorkspace();
+  const fallback = workspaces.find((w) => w.id === remembered) ?? workspaces[0];
+
+  if (path === '/' || (!m && path !== '/account')) {
+    if (fallback) return <Redirect to={`/w/${fallback.id}`} />;
+    return <NoWorkspace me={me} onCreated={reloadWorkspaces} />;
+  }
+  const wsId = m ? decodeURIComponent(m[1]) : fallback?.id;
+  const workspace = workspaces.find((w) => w.id === wsId) ?? null;
+  if (m && !workspace) {
+    return (
+      <Frame me={me} workspaces={workspaces} workspace={null} route={route} reloadWorkspaces={reloadWorkspaces}>
+        <div class="empty-state">
+          <h1>Workspace not found</h1>
+          <p>It does not exist, or you are not a member of it.</p>
+          {fallback && (
+            <a class="button button-primary" href={`/w/${fallback.id}`} onClick={(e) => (e.preventDefault(), navigate(`/w/${fallback.id}`))}>
+              Go to {fallback.name}
+            </a>
+          )}
+        </div>
+      </Frame>
+    );
+  }
+  return <Frame me={me} workspaces={workspaces} workspace={workspace} route={route} reloadWorkspaces={reloadWorkspaces} onMe={setMe} />;
+}
+
+function NoWorkspace({ me, onCreated }: { me: Me; onCreated: () => Promise<Workspace[]> }) {
+  useTitle('Welcome');
+  const [open, setOpen] = useState(false);
+  return (
+    <div class="auth-page">
+      <main class="auth-card" id="main">
+        <h1>Welcome, {me.display_name}</h1>
+        <p>You are not in any workspace yet. Open an invitation link from your team, or create a workspace.</p>
+        <button type="button" class="button button-primary button-block" onClick={() => setOpen(true)}>
+          Create a workspace
+        </button>
+        <p class="center">
+          <a href="/account" onClick={(e) => (e.preventDefault(), navigate('/account'))}>
+            Your account
+          </a>
+        </p>
+        {open && (
+          <CreateWorkspaceDialog
+            onClose={() => setOpen(false)}
+            onCreated={async (w) => {
+              await onCreated();
+              navigate(`/w/${w.id}`);
+            }}
+          />
+        )}
+      </main>
+    </div>
+  );
+}
+
+interface FrameProps {
+  me: Me;
+  workspaces: Workspace[];
+  workspace: Workspace | null;
+  route: Route;
+  reloadWorkspaces: () => Promise<Workspace[]>;
+  onMe?: (m: Me) => void;
+  children?: preact.ComponentChildren;
+}
+
+/** The application frame: skip link, header, sidebar (a drawer at phone width) and main pane. */
+function Frame(props: FrameProps) {
+  const { me, workspace, route } = props;
+  const [drawer, setDrawer] = useState(false);
+  const mainRef = useRef<HTMLElement>(null);
+  const parts = parseWorkspacePath(route.path);
+  const openChannel = parts?.view === 'channel' ? parts.id : undefined;
+  const data = useWorkspaceData(workspace?.id ?? null, me, openChannel);
+
+  useEffect(() => {
+    if (workspace) rememberWorkspace(workspace.id);
+  }, [workspace?.id]);
+
+  // The drawer closes on navigation.
+  useEffect(() => setDrawer(false), [route.path, route.query.toString()]);
+
+  const channel = openChannel ? data.channels?.find((c) => c.id === openChannel) : undefined;
+  const title = useMemo(() => {
+    if (route.path === '/account') return 'Your account';
+    if (!workspace) return 'Concord';
+    if (parts?.view === 'channel') return channel ? `${data.label(channel)} · ${workspace.name}` : workspace.name;
+    if (parts?.view === 'docs') return `Documents · ${workspace.name}`;
+    if (parts?.view === 'search') return `Search · ${workspace.name}`;
+    return workspace.name;
+  }, [route.path, workspace, channel, data.label]);
+  useTitle(title);
+
+  let main: preact.ComponentChildren = props.children;
+  if (!main) {
+    if (route.path === '/account') {
+      main = <AccountView me={me} onMe={props.onMe} />;
+    } else if (workspace && parts) {
+      if (parts.view === 'home') {
+        if (data.channels === null) main = data.error ? <LoadError error={data.error} retry={data.reload} /> : <Loading label="Loading channels…" />;
+        else {
+          const first = pickFirstChannel(data.channels);
+          main = first ? <Redirect to={`/w/${workspace.id}/c/${first}`} /> : <NoChannels workspaceId={workspace.id} data={data} />;
+        }
+      } else if (parts.view === 'channel') {
+        main = (
+          <ChannelView key={parts.id} workspaceId={workspace.id} channelId={parts.id!} messageId={parts.sub} me={me} navigate={navigate} />
+        );
+      } else if (parts.view === 'docs') {
+        main = <DocumentsView workspaceId={workspace.id} documentId={parts.id} me={me} navigate={navigate} />;
+      } else if (parts.view === 'search') {
+        main = <SearchView workspaceId={workspace.id} query={route.query.get('q') ?? ''} me={me} navigate={navigate} />;
+      } else {
+        main = (
+          <div class="empty-state">
+            <h1>Page not found</h1>
+            <a class="button" href={`/w/${workspace.id}`} onClick={(e) => (e.preventDefault(), navigate(`/w/${workspace.id}`))}>
+              Back to {workspace.name}
+            </a>
+          </div>
+        );
+      }
+    }
+  }
+
+  return (
+    <div class={drawer ? 'app drawer-open' : 'app'}>
+      <a class="skip-link" href="#main" onClick={(e) => (e.preventDefault(), mainRef.current?.focus())}>
+        Skip to main content
+      </a>
+      <Header
+        me={me}
+        workspace={workspace}
+        route={route}
+        drawerOpen={drawer}
+        onMenu={() => setDrawer((d) => !d)}
+      />
+      <OfflineBanner />
+      <div class="app-body">
+        <div class="drawer-scrim" aria-hidden="true" onClick={() => setDrawer(false)} />
+        <Sidebar
+          me={me}
+          workspaces={props.workspaces}
+          workspace={workspace}
+          route={route}
+          data={data}
+          open={drawer}
+          onClose={() => setDrawer(false)}
+          reloadWorkspaces={props.reloadWorkspaces}
+        />
+        <main id="main" class="main" ref={mainRef} tabIndex={-1}>
+          <ErrorBoundary resetKey={route.path}>
+            <Suspense fallback={<Loading />}>{main}</Suspense>
+          </ErrorBoundary>
+        </main>
+      </div>
+    </div>
+  );
+}
+
+function LoadError({ error, retry }: { error: string; retry: () => void }) {
+  return (
+    <div class="empty-state" role="alert">
+      <h1>Could not load this workspace</h1>
+      <p>{error}</p>
+      <button type="button" class="button" onClick={retry}>
+        Try again
+      </button>
+    </div>
+  );
+}
+
+export interface WorkspacePath {
+  view: 'home' | 'channel' | 'docs' | 'search' | 'unknown';
+  id?: string;
+  sub?: string;
+}
+
+export function parseWorkspacePath(path: string): WorkspacePath | null {
+  const m = path.match(/^\/w\/[^/]+(\/.*)?$/);
+  if (!m) return null;
+  const rest = m[1] ?? '';
+  if (rest === '' || rest === '/') return { view: 'home' };
+  let r = rest.match(/^\/c\/([^/]+)(?:\/m\/([^/]+))?\/?$/);
+  if (r) return { view: 'channel', id: decodeURIComponent(r[1]), sub: r[2] && decodeURIComponent(r[2]) };
+  r = rest.match(/^\/d(?:\/([^/]+))?\/?$/);
+  if (r) return { view: 'docs', id: r[1] && decodeURIComponent(r[1]) };
+  if (rest === '/search' || rest === '/search/') return { view: 'search' };
+  return { view: 'unknown' };
+}
+
+function pickFirstChannel(channels: { id: string; kind: string; name: string | null; archived: boolean }[]): string | undefined {
+  const named = channels.filter((c) => (c.kind === 'public' || c.kind === 'private') && !c.archived);
+  const general = named.find((c) => c.name === 'general');
+  if (general) return general.id;
+  const sorted = [...named].sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''));
+  return sorted[0]?.id ?? channels[0]?.id;
+}
