@@ -149,9 +149,11 @@ export async function api<T>(path: string, init: ApiInit = {}): Promise<T> {
     let code = 'http_error';
     let message = res.statusText;
     try {
-      const err = await res.json();
-      code = err.code ?? code;
-      message = err.message ?? message;
+      // `{error: {code, message}}` (older servers answered `{code, message}`).
+      const body = await res.json();
+      const err = body && typeof body.error === 'object' && body.error !== null ? body.error : body;
+      code = typeof err?.code === 'string' ? err.code : code;
+      message = typeof err?.message === 'string' ? err.message : message;
     } catch {
       /* not JSON */
     }
