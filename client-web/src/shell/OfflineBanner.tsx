@@ -1,7 +1,7 @@
 // "Reconnecting…" while the live connection is down. The live region is always in the page so
 // screen readers announce the change when it happens.
 import { useEffect, useState } from 'preact/hooks';
-import { currentStatus, onStatus, type LiveStatus } from '../live';
+import { currentStatus, onStatus, reconnectNow, type LiveStatus } from '../live';
 import { Icon } from './ui';
 
 export function OfflineBanner() {
@@ -26,8 +26,14 @@ export function OfflineBanner() {
         <>
           <Icon name="offline" size={16} />
           <span>
-            {online ? 'Reconnecting…' : 'You are offline. Reconnecting…'} Messages you write are sent when the connection is back.
+            {online ? 'Reconnecting…' : 'You are offline. Reconnecting…'}{' '}
+            <span class="offline-detail">Messages you write are sent when the connection is back.</span>
           </span>
+          {online && (
+            <button type="button" class="link-button" onClick={() => reconnectNow()}>
+              Retry now
+            </button>
+          )}
         </>
       )}
     </div>

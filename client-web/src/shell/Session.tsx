@@ -2,8 +2,8 @@
 // and lays out the header, the sidebar and the main pane chosen by the route.
 import { lazy, Suspense } from 'preact/compat';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { api, describeError, type Me } from '../api';
-import { connect } from '../live';
+import { ApiError, api, describeError, setTokens, type Me } from '../api';
+import { connect, disconnect, on } from '../live';
 import type { Route } from '../app';
 import { navigate } from './router';
 import { Sidebar } from './Sidebar';
@@ -58,6 +58,23 @@ export function Session({ route }: { route: Route }) {
       live = false;
     };
   }, [attempt]);
+
+  // The live connection reports a revoked session (signed out elsewhere, or by an administrator).
+  useEffect(
+    () =>
+      on('session_ended', (ev) => {
+        if (ev.code === 4403) {
+          disconnect();
+          setTokens(null);
+          return;
+        }
+        // Otherwise find out over REST: a refused refresh signs out, anything else retries later.
+        api('/api/v1/users/me').catch((e) => {
+          if (e instanceof ApiError && e.status === 401) setTokens(null);
+        });
+      }),
+    [],
+  );
 
   const reloadWorkspaces = useCallback(async () => {
     const ws = await api<Workspace[]>('/api/v1/workspaces');

@@ -171,9 +171,8 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
         reloadSoon();
       }
     });
-    const offResync = on('hello', (ev) => {
-      if (ev.resync) reloadSoon();
-    });
+    // Missed events could not be replayed: reload the counts.
+    const offResync = on('resync', () => reloadSoon());
     return () => {
       offEvents();
       offStatus();
