@@ -1,0 +1,41 @@
+// Who is who: display names of a workspace's members, loaded once per workspace and shared by
+// every view of the chat (author names, mentions, reactions, typing).
+
+import { api } from '../api';
+import type { Person } from './types';
+
+const cache = new Map<string, Promise<Map<string, Person>>>();
+
+export function loadPeople(workspaceId: string): Promise<Map<string, Person>> {
+  let p = cache.get(workspaceId);
+  if (!p) {
+    p = api<Person[]>(`/api/v1/workspaces/${workspaceId}/members`).then(
+      (list) => new Map(list.map((x) => [x.user_id, x])),
+    );
+    p.catch(() => cache.delete(workspaceId));
+    cache.set(workspaceId, p);
+  }
+  return p;
+}
+
+/** Forgets a workspace's directory (someone joined): the next load asks again. */
+export function forgetPeople(workspaceId: string) {
+  cache.delete(workspaceId);
+}
+
+export function nameOf(people: Map<string, Person>, id: string): string {
+  return people.get(id)?.display_name ?? 'Someone';
+}
+
+export function initials(name: string): string {
+  const parts = name.trim().split(/\s+/).filter(Boolean);
+  const s = parts.length > 1 ? parts[0][0] + parts[parts.length - 1][0] : (parts[0] ?? '?').slice(0, 2);
+  return s.toUpperCase();
+}
+
+/** A stable hue per user for avatars. */
+export function hueOf(id: string): number {
+  let h = 0;
+  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) >>> 0;
+  return h % 360;
+}
