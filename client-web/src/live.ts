@@ -81,6 +81,7 @@ let retryTimer: ReturnType<typeof setTimeout> | undefined;
 let pingTimer: ReturnType<typeof setInterval> | undefined;
 let pongTimer: ReturnType<typeof setTimeout> | undefined;
 let windowHooks = false;
+let opening = false; // between open() and the socket's creation (fetching a token)
 
 /** The signed-in user as the server confirmed it in `hello` (null before). */
 export function liveUserId(): string | null {
@@ -91,7 +92,7 @@ export function liveUserId(): string | null {
 export function connect(): void {
   hookWindow();
   wanted = true;
-  if (socket || retryTimer !== undefined) return;
+  if (socket || opening || retryTimer !== undefined) return;
   open();
 }
 
@@ -125,7 +126,7 @@ export function reconnectNow(): void {
   attempt = 0;
   clearTimeout(retryTimer);
   retryTimer = undefined;
-  if (!socket) open();
+  if (!socket && !opening) open();
 }
 
 function hookWindow() {
@@ -155,16 +156,18 @@ function wsUrl(): string {
 }
 
 async function open() {
-  if (!wanted || socket) return;
+  if (!wanted || socket || opening) return;
   if (typeof navigator !== 'undefined' && navigator.onLine === false) {
     setStatus('offline');
     return; // the `online` event reconnects
   }
   setStatus('connecting');
   let token: string;
+  opening = true;
   try {
     token = await accessToken();
   } catch (err) {
+    opening = false;
     if (err instanceof ApiError && err.status === 401) {
       wanted = false;
       setStatus('offline');
@@ -174,6 +177,7 @@ async function open() {
     scheduleRetry();
     return;
   }
+  opening = false;
   if (!wanted || socket) return;
   let ws: WebSocket;
   try {

@@ -46,6 +46,8 @@ export function MessageList(props: {
   const scrollRef = useRef<HTMLDivElement>(null);
   const [, rerender] = useReducer((x: number) => x + 1, 0);
   const atBottom = useRef(true);
+  // Paging waits until a scroll command has landed (the list opens at the top for a frame).
+  const settled = useRef(false);
   const cb = useRef(props);
   cb.current = props;
   const rows = props.rows;
@@ -86,6 +88,11 @@ export function MessageList(props: {
 
   // Scroll commands from the view: to the end (opening, "jump to latest") or to a message.
   useLayoutEffect(() => {
+    settled.current = false;
+    const t = setTimeout(() => {
+      settled.current = true;
+      rerender(0);
+    }, 400);
     if (props.scroll.kind === 'end') {
       v.scrollToEnd();
       requestAnimationFrame(() => v.scrollToEnd());
@@ -96,16 +103,17 @@ export function MessageList(props: {
         requestAnimationFrame(() => v.scrollToIndex(i, { align: 'center' }));
       }
     }
+    return () => clearTimeout(t);
   }, [props.scroll.nonce]);
 
   const items = v.getVirtualItems();
   const first = items[0]?.index ?? 0;
   const last = items[items.length - 1]?.index ?? 0;
   useEffect(() => {
-    if (rows.length === 0) return;
+    if (rows.length === 0 || !settled.current) return;
     if (first <= 3) cb.current.onNearTop();
     if (last >= rows.length - 3) cb.current.onNearBottom();
-  }, [first, last, rows.length]);
+  }, [first, last, rows.length, settled.current]);
 
   return (
     <div class="msg-scroller" ref={scrollRef} role="feed" aria-label={props.label} aria-busy={props.busy}>

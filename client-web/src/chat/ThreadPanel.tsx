@@ -24,6 +24,7 @@ export function ThreadPanel(props: {
   const [, setOutboxTick] = useState(0);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
+  const revealed = useRef(false);
 
   const load = () => {
     setLoading(true);
@@ -66,8 +67,13 @@ export function ThreadPanel(props: {
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    if (props.highlightId && loading === false) {
-      el.querySelector(`[data-message-id="${props.highlightId}"]`)?.scrollIntoView({ block: 'center' });
+    if (props.highlightId && !revealed.current && !loading) {
+      const target = el.querySelector(`[data-message-id="${props.highlightId}"]`);
+      if (target) {
+        revealed.current = true;
+        stick.current = false;
+        target.scrollIntoView({ block: 'center' });
+      }
     } else if (stick.current) {
       el.scrollTop = el.scrollHeight;
     }
