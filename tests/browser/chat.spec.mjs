@@ -158,7 +158,8 @@ await run('chat', async (browser) => {
   await box.press('Enter');
   await row(B.page, `about ${stamp}`).locator('.mention.mention-me', { hasText: `@${bob.display_name}` }).waitFor({ timeout: 10000 });
 
-  // Typing: bob types, alice sees it.
+  // Typing: bob types, alice sees it (the server passes one notice per person and channel every 2 s).
+  await B.page.waitForTimeout(2100);
   await composer(B.page).click();
   await composer(B.page).pressSequentially('typing');
   await A.page.getByText(`${bob.display_name} is typing…`).waitFor({ timeout: 10000 });
