@@ -10,6 +10,7 @@ import { Composer } from './Composer';
 import { FileCard, UploadList, uploadFile } from './files';
 import type { UploadJob } from './files';
 import { namesToMentions, plainText, renderMessage } from './markdown';
+import { Icon } from './icons';
 import { MessageList } from './MessageList';
 import type { Row, ScrollRequest } from './MessageList';
 import { forgetPeople, loadPeople, nameOf } from './people';
@@ -582,7 +583,7 @@ export default function ChannelView(props: ChannelViewProps) {
                   setThread(null);
                 }}
               >
-                📌 Pinned
+                <Icon name="pin" size={15} /> Pinned
               </button>
             </div>
           </header>
@@ -766,7 +767,7 @@ function PinsPanel(props: { channelId: string; onClose: () => void; onJump: (m: 
       <header class="side-head">
         <h2>Pinned messages</h2>
         <button type="button" class="icon-btn" aria-label="Close pinned messages" onClick={props.onClose}>
-          ✕
+          <Icon name="close" />
         </button>
       </header>
       <div class="side-body">

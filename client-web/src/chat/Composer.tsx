@@ -4,6 +4,7 @@
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { post, send } from '../live';
+import { Icon } from './icons';
 import { namesToMentions } from './markdown';
 import type { Person } from './types';
 
@@ -194,7 +195,7 @@ export function Composer(props: {
               disabled={!!props.disabled}
               onClick={() => fileInput.current?.click()}
             >
-              📎
+              <Icon name="clip" />
             </button>
             <input
               ref={fileInput}

@@ -6,6 +6,7 @@ import { useContext, useState } from 'preact/hooks';
 import { presenceOf, retryPost, discardPost } from '../live';
 import type { OutboxItem } from '../live';
 import { FileCard } from './files';
+import { Icon } from './icons';
 import { mentionsToNames, renderMessage } from './markdown';
 import { hueOf, initials, nameOf } from './people';
 import type { Message as Msg } from './types';
@@ -89,14 +90,18 @@ export function MessageRow(props: RowProps) {
               <time class="msg-time" dateTime={created} title={fullTime(created)}>
                 {timeOf(created)}
               </time>
-              {message?.pinned && <span class="pin-flag">📌 Pinned</span>}
+              {message?.pinned && (
+                <span class="pin-flag">
+                  <Icon name="pin" size={13} /> Pinned
+                </span>
+              )}
             </header>
           )}
           {message?.deleted ? (
             <p class="msg-body deleted-text">This message was deleted.</p>
           ) : editing && message ? (
             <EditBox message={message} onDone={() => setEditing(false)} />
-          ) : (
+          ) : files && files.some((f) => f.name === text.trim()) ? null : (
             <div
               class="msg-body"
               // Sanitised by DOMPurify in renderMessage.
@@ -137,16 +142,16 @@ export function MessageRow(props: RowProps) {
         {message && !message.deleted && !editing && (
           <div class="msg-actions" role="toolbar" aria-label="Message actions">
             <button type="button" class="icon-btn" aria-label="Add reaction" title="Add reaction" onClick={() => setPicking(true)}>
-              ☺
+              <Icon name="smile" />
             </button>
             {!props.inThread && (
               <button type="button" class="icon-btn" aria-label="Reply in thread" title="Reply in thread" onClick={() => ctx.actions.openThread(message.id)}>
-                💬
+                <Icon name="reply" />
               </button>
             )}
             {mine && (
               <button type="button" class="icon-btn" aria-label="Edit message" title="Edit" onClick={() => setEditing(true)}>
-                ✎
+                <Icon name="edit" />
               </button>
             )}
             <button
@@ -156,14 +161,14 @@ export function MessageRow(props: RowProps) {
               title={message.pinned ? 'Unpin' : 'Pin'}
               onClick={() => ctx.actions.pin(message)}
             >
-              📌
+              <Icon name="pin" />
             </button>
             <button type="button" class="icon-btn" aria-label="Copy link to message" title="Copy link" onClick={() => ctx.actions.copyLink(message)}>
-              🔗
+              <Icon name="link" />
             </button>
             {(mine || canModerate) && (
               <button type="button" class="icon-btn danger" aria-label="Delete message" title="Delete" onClick={() => ctx.actions.remove(message)}>
-                🗑
+                <Icon name="trash" />
               </button>
             )}
           </div>

@@ -6,6 +6,7 @@ import { api } from '../api';
 import { on, onOutbox, pendingPosts } from '../live';
 import { Composer } from './Composer';
 import { MessageRow } from './Message';
+import { Icon } from './icons';
 import type { Message, Person } from './types';
 import { errorText, mergeMessages, replaceMessage, updateMessage } from './types';
 
@@ -99,7 +100,7 @@ export function ThreadPanel(props: {
       <header class="side-head">
         <h2>Thread</h2>
         <button type="button" class="icon-btn" aria-label="Close thread" onClick={props.onClose}>
-          ✕
+          <Icon name="close" />
         </button>
       </header>
       <div

@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import * as tus from 'tus-js-client';
 import { accessToken, api } from '../api';
+import { Icon } from './icons';
 import type { FileInfo } from './types';
 import { errorText } from './types';
 
@@ -194,8 +195,8 @@ export function FileCard({ file }: { file: FileInfo }) {
         </button>
       )}
       <div class="file-meta">
-        <span class="file-icon" aria-hidden="true">
-          📄
+        <span class="file-icon">
+          <Icon name="file" />
         </span>
         <span class="file-name" title={file.name}>
           {file.name}

@@ -2,6 +2,7 @@
 // time formatting.
 
 import { createContext } from 'preact';
+import { Icon } from './icons';
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import type { Channel, FileInfo, Message, Person } from './types';
@@ -75,7 +76,7 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
         <header class="chat-dialog-head">
           <h2>{props.title}</h2>
           <button type="button" class="icon-btn" aria-label="Close" onClick={props.onClose}>
-            ✕
+            <Icon name="close" />
           </button>
         </header>
         <div class="chat-dialog-body">{props.children}</div>
