@@ -9,6 +9,8 @@ const ws = fixture.workspace_id;
 const alice = fixture.users.alice;
 const bob = fixture.users.bob;
 const T = 15000;
+// Unique per run, so the spec can run again against the same server.
+const TITLE = `Launch plan ${Date.now().toString(36)}`;
 
 /** The editable content area of the document page. */
 const editorOf = (page) => page.locator('#dx-editor-content');
@@ -35,7 +37,8 @@ await run('docs', async (browser) => {
   const channel = await apiAs('alice', 'GET', `/api/v1/channels/${fixture.channel_id}`);
 
   const a = await newUserPage(browser);
-  const b = await newUserPage(browser);
+  // Opening a document Bob may not see answers 403/404 on purpose; Chromium logs that as an error.
+  const b = await newUserPage(browser, { allowConsoleErrors: [/status of 40[34]/] });
   await signIn(a.page, 'alice');
   await signIn(b.page, 'bob');
 
@@ -44,7 +47,7 @@ await run('docs', async (browser) => {
   await a.page.getByRole('heading', { name: 'Documents', level: 1 }).waitFor({ timeout: T });
   await a.page.getByRole('button', { name: /new document|create the first document/i }).first().click();
   const dialog = a.page.getByRole('dialog', { name: 'New document' });
-  await dialog.getByLabel('Title').fill('Launch plan');
+  await dialog.getByLabel('Title').fill(TITLE);
   await dialog.getByLabel('Linked channel').selectOption({ label: `#${channel.name}` });
   await dialog.getByLabel('Everyone in the workspace').selectOption('edit');
   await dialog.getByRole('button', { name: 'Create document' }).click();
@@ -52,11 +55,11 @@ await run('docs', async (browser) => {
   const docUrl = new URL(a.page.url()).pathname;
   const docId = docUrl.split('/').pop();
   await waitLive(a.page);
-  await a.page.getByRole('heading', { name: 'Launch plan' }).waitFor({ timeout: T });
+  await a.page.getByRole('heading', { name: TITLE }).waitFor({ timeout: T });
 
   // Bob finds it in his list and opens it.
   await b.page.goto(`/w/${ws}/d`);
-  await b.page.getByRole('link', { name: /Launch plan/ }).click();
+  await b.page.getByRole('link', { name: new RegExp(TITLE) }).click();
   await b.page.waitForURL((u) => u.pathname === docUrl, { timeout: T });
   await waitLive(b.page);
 
@@ -147,9 +150,32 @@ await run('docs', async (browser) => {
   const exported = await apiAs('bob', 'GET', `/api/v1/documents/${docId}/export?format=json`);
   assert(JSON.stringify(exported).includes('Bob adds the rollout dates.'), 'server copy holds the text');
 
+  // View-only access: Bob reads live but cannot type, and has no toolbar.
+  const memo = await apiAs('alice', 'POST', `/api/v1/workspaces/${ws}/documents`, {
+    title: 'Board memo',
+    general_access: 'view',
+  });
+  await b.page.goto(`/w/${ws}/d/${memo.id}`);
+  await b.page.getByRole('status').filter({ hasText: /view only/i }).waitFor({ timeout: T });
+  assert(
+    (await editorOf(b.page).getAttribute('contenteditable')) === 'false',
+    'a viewer cannot edit',
+  );
+  assert((await b.page.getByRole('toolbar', { name: 'Formatting' }).count()) === 0, 'no toolbar for a viewer');
+  await b.page.getByRole('button', { name: 'Versions' }).click();
+  assert(
+    (await b.page.getByLabel('Name the current version').count()) === 0,
+    'a viewer cannot name versions',
+  );
+
+  // No access: a clear message instead of an editor.
+  const secret = await apiAs('alice', 'POST', `/api/v1/workspaces/${ws}/documents`, { title: 'Private notes' });
+  await b.page.goto(`/w/${ws}/d/${secret.id}`);
+  await b.page.getByRole('alert').filter({ hasText: /could not be opened/ }).waitFor({ timeout: T });
+
   // The documents list, with the new document.
   await a.page.getByRole('link', { name: /All documents/ }).click();
-  await a.page.getByRole('link', { name: /Launch plan/ }).waitFor({ timeout: T });
+  await a.page.getByRole('link', { name: new RegExp(TITLE) }).waitFor({ timeout: T });
   await shot(a.page, 'docs-list');
 
   assertNoErrors(a.page, b.page);

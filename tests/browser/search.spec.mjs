@@ -5,7 +5,8 @@ import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn 
 
 const ws = fixture.workspace_id;
 const T = 15000;
-const WORD = 'zanzibarquokka';
+// A word no other message holds (letters only), unique per run.
+const WORD = `quokka${Array.from({ length: 8 }, () => 'abcdefghijklmnopqrstuvwxyz'[Math.floor(Math.random() * 26)]).join('')}`;
 
 /** Searches through the header's search box when the shell shows one, else by the route. */
 async function search(page, q) {
@@ -85,6 +86,7 @@ await run('search', async (browser) => {
   await alert.waitFor({ timeout: T });
   const text = (await alert.textContent()) ?? '';
   assert(/before|date/i.test(text), `the error explains the date: ${text}`);
+  assert(!/\bq: /.test(text), `the message speaks of the query, not the parameter: ${text}`);
   await shot(page, 'search-error');
 
   assertNoErrors(page);

@@ -158,6 +158,7 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
             role: 'textbox',
             'aria-multiline': 'true',
             'aria-label': `${info.title}: document content`,
+            'aria-description': 'Press Alt+F10 for the formatting toolbar',
           },
         },
       });
@@ -269,7 +270,19 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
         )}
       </header>
       <div class="dx-editor-body">
-        <div class="dx-editor-column">
+        <div
+          class="dx-editor-column"
+          onKeyDown={(e) => {
+            // Alt+F10 moves to the toolbar, as in other editors; Escape there comes back.
+            if (e.altKey && e.key === 'F10') {
+              const tool = e.currentTarget.querySelector<HTMLElement>('.dx-toolbar [tabindex="0"]');
+              if (tool) {
+                e.preventDefault();
+                tool.focus();
+              }
+            }
+          }}
+        >
           {editable && editor && !fatal && <Toolbar editor={editor} />}
           {fatal && (
             <div class="dx-banner" role="alert">

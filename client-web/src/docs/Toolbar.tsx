@@ -68,6 +68,7 @@ export function Toolbar({ editor }: { editor: Editor }) {
         else if (e.key === 'ArrowLeft') move(focusIndex - 1);
         else if (e.key === 'Home') move(0);
         else if (e.key === 'End') move(TOOLS.length - 1);
+        else if (e.key === 'Escape') editor.commands.focus();
         else return;
         e.preventDefault();
       }}

@@ -115,7 +115,8 @@ export default function SearchView({ workspaceId, query, navigate }: SearchViewP
       setState('ready');
     } catch (e) {
       if (id !== request.current) return;
-      setError(errorText(e));
+      // The server names the parameter at fault ("q: ..."); the person only typed the query.
+      setError(errorText(e).replace(/^q: /, ''));
       setState('ready');
     }
   };
