@@ -31,6 +31,11 @@ await run('search', async (browser) => {
   });
 
   // The malformed query is answered 422 on purpose; Chromium logs that response as an error.
+  const doc = await apiAs('alice', 'POST', `/api/v1/workspaces/${ws}/documents`, {
+    title: `${WORD} roadmap`,
+    general_access: 'view',
+  });
+
   const { page } = await newUserPage(browser, { allowConsoleErrors: [/status of 422/] });
   await signIn(page, 'alice');
   await page.goto(`/w/${ws}`);
@@ -40,13 +45,15 @@ await run('search', async (browser) => {
   for (let i = 0; i < 10 && !found; i++) {
     await search(page, WORD);
     await page.getByRole('heading', { name: 'Search', level: 1 }).waitFor({ timeout: T });
-    found = await page
-      .getByRole('region', { name: /Messages/ })
-      .waitFor({ timeout: 2000 })
+    found = await Promise.all(
+      [/Messages/, /Documents/].map((name) =>
+        page.getByRole('region', { name }).waitFor({ timeout: 2000 }),
+      ),
+    )
       .then(() => true)
       .catch(() => false);
   }
-  assert(found, 'the message shows among the results');
+  assert(found, 'the message and the document show among the results');
 
   const group = page.getByRole('region', { name: /Messages/ });
   const result = group.getByRole('link').filter({ hasText: 'launch moves to Thursday' });
@@ -56,7 +63,15 @@ await run('search', async (browser) => {
     marked.some((m) => m.toLowerCase() === WORD),
     `the searched word is highlighted, got ${JSON.stringify(marked)}`,
   );
-  await page.getByRole('status').filter({ hasText: /1 result/ }).waitFor({ timeout: T });
+  await page.getByRole('status').filter({ hasText: /\b2 results/ }).waitFor({ timeout: T });
+
+  // The document is found by its title, in a group of its own.
+  const docResult = page.getByRole('region', { name: /Documents/ }).getByRole('link', { name: /roadmap/ });
+  await docResult.waitFor({ timeout: T });
+  assert(
+    (await docResult.getAttribute('href')) === `/w/${ws}/d/${doc.id}`,
+    'a document result opens the document',
+  );
   // Highlights are built as text: no markup from the snippet lands in the page as HTML.
   assert((await result.locator('b, script').count()) === 0, 'snippet rendered as text and <mark> only');
 

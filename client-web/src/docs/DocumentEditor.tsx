@@ -117,12 +117,16 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
       });
       provider = p;
       p.on('status', ({ status }) => !disposed && setConn(status));
-      p.on('sync', (s: boolean) => !disposed && s && setSynced(true));
+      let authRetries = 0;
+      p.on('sync', (s: boolean) => {
+        if (disposed || !s) return;
+        authRetries = 0;
+        setSynced(true);
+      });
       // Access tokens expire: every new connection carries a current one.
       p.on('connection-close', () => {
         freshToken().catch(() => undefined);
       });
-      let authRetries = 0;
       p.on('closed', ({ code, reason }) => {
         if (disposed) return;
         if (code === 4401 && authRetries < 3) {

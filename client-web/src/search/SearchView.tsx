@@ -316,7 +316,7 @@ function ResultItem(props: {
       {shortTime(r.created_at)}
     </time>
   );
-  const snippet = <p class="sx-snippet">{highlighted(r.snippet_html)}</p>;
+  const snippet = r.snippet_html ? <p class="sx-snippet">{highlighted(r.snippet_html)}</p> : null;
 
   if (r.kind === 'file') {
     return (
@@ -350,7 +350,7 @@ function ResultItem(props: {
           {r.thread_root_id && <span class="sx-thread"> · in a thread</span>}
         </span>
         <span class="sx-result-meta">
-          {r.kind === 'document' ? `Created by ${author}` : author} · {when}
+          {r.kind === 'document' ? `By ${author}` : author} · {when}
         </span>
       </span>
       {snippet}
