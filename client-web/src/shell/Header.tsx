@@ -46,7 +46,7 @@ export function Header(props: { me: Me; workspace: Workspace | null; route: Rout
         <span class="brand-mark" aria-hidden="true">
           C
         </span>
-        <span class="topbar-workspace">{workspace?.name ?? 'Concord'}</span>
+        <span class="topbar-name">Concord</span>
       </a>
       {workspace && (
         <form
@@ -67,7 +67,7 @@ export function Header(props: { me: Me; workspace: Workspace | null; route: Rout
             id="global-search"
             ref={input}
             type="search"
-            placeholder={`Search ${workspace.name}`}
+            placeholder="Search"
             autoComplete="off"
             enterKeyHint="search"
             aria-keyshortcuts={mac ? 'Meta+K' : 'Control+K'}

@@ -147,6 +147,10 @@ function ChannelItem(props: { c: Channel; label: string; href: string; route: Ro
   const current = props.route.path === props.href || props.route.path.startsWith(`${props.href}/`);
   const unread = !current && (c.unread_count ?? 0) > 0;
   const mentions = current ? 0 : c.mention_count ?? 0;
+  // In a conversation every message is for you: its badge counts them all.
+  const convo = isConversation(c);
+  const count = convo ? Math.max(mentions, unread ? c.unread_count ?? 0 : 0) : mentions;
+  const countLabel = convo && count > mentions ? `${count} unread ${count === 1 ? 'message' : 'messages'}` : `${count} ${count === 1 ? 'mention' : 'mentions'}`;
   const cls = ['nav-item', unread ? 'unread' : '', c.archived ? 'archived' : ''].filter(Boolean).join(' ');
   return (
     <li>
@@ -159,11 +163,14 @@ function ChannelItem(props: { c: Channel; label: string; href: string; route: Ro
         <span class="nav-label">{props.label}</span>
         {c.kind === 'private' && <span class="sr-only">(private)</span>}
         {c.archived && <span class="sr-only">(archived)</span>}
-        {unread && mentions === 0 && <span class="sr-only">, {c.unread_count} unread</span>}
-        {mentions > 0 && (
-          <span class="badge" aria-label={`${mentions} ${mentions === 1 ? 'mention' : 'mentions'}`}>
-            {mentions > 99 ? '99+' : mentions}
-          </span>
+        {unread && count === 0 && <span class="sr-only">, {c.unread_count} unread</span>}
+        {count > 0 && (
+          <>
+            <span class="badge" aria-hidden="true">
+              {count > 99 ? '99+' : count}
+            </span>
+            <span class="sr-only">, {countLabel}</span>
+          </>
         )}
       </a>
     </li>

@@ -243,9 +243,8 @@ export function NewMessageDialog(props: { workspaceId: string; me: Me; data: Wor
     () => [...props.data.members.values()].filter((m) => m.user_id !== props.me.id).sort((a, b) => a.display_name.localeCompare(b.display_name)),
     [props.data.members, props.me.id],
   );
-  useEffect(() => {
-    if (props.data.members.size === 0) props.data.reloadMembers();
-  }, []);
+  // People may have joined since the list was loaded.
+  useEffect(() => props.data.reloadMembers(), []);
   const f = filter.trim().toLowerCase();
   const shown = people.filter((m) => !f || m.display_name.toLowerCase().includes(f) || m.email.toLowerCase().includes(f));
 

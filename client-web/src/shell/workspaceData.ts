@@ -77,6 +77,16 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
     };
   }, [workspaceId, memberTick]);
 
+  // Someone who joined after the member list was loaded: load it again (once per person).
+  const asked = useRef(new Set<string>());
+  useEffect(() => {
+    if (!channels || members.size === 0) return;
+    const missing = channels.flatMap((c) => c.participants ?? []).filter((id) => !members.has(id) && !asked.current.has(id));
+    if (missing.length === 0) return;
+    missing.forEach((id) => asked.current.add(id));
+    setMemberTick((t) => t + 1);
+  }, [channels, members]);
+
   const reload = useCallback(() => setTick((t) => t + 1), []);
   const reloadMembers = useCallback(() => setMemberTick((t) => t + 1), []);
   const reloadSoon = useCallback(() => {
