@@ -5,7 +5,8 @@
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Me } from '../api';
 import { api } from '../api';
-import { emit, on, onOutbox, pendingPosts } from '../live';
+import { currentStatus, emit, on, onOutbox, pendingPosts } from '../live';
+import type { LiveEvent } from '../live';
 import { Composer } from './Composer';
 import { FileCard, UploadList, uploadFile } from './files';
 import type { UploadJob } from './files';
@@ -31,7 +32,15 @@ export interface ChannelViewProps {
 }
 
 const PAGE = 50;
-const OLDER_PAGE = 100;
+
+/**
+ * Applies the answer of a change made here. Online, the hub's event (sent in commit order) does
+ * it instead, so a slower answer never overwrites someone else's newer change.
+ */
+function applyLocally(ev: LiveEvent) {
+  if (currentStatus() !== 'online') emit({ ...ev, local: true });
+}
+const OLDER_PAGE = 200;
 const GROUP_WITHIN_MS = 5 * 60_000;
 const TYPING_SHOWN_MS = 6000;
 
@@ -402,7 +411,7 @@ export default function ChannelView(props: ChannelViewProps) {
         const updated = await api<Message>(`/api/v1/messages/${m.id}/reactions/${encodeURIComponent(emoji)}`, {
           method: mine ? 'DELETE' : 'PUT',
         });
-        emit({ type: 'message_updated', message: updated, what: 'reaction' });
+        applyLocally({ type: 'message_updated', workspace_id: workspaceId, message: updated, what: 'reaction' });
       } catch (err) {
         toast(`Could not ${mine ? 'remove' : 'add'} the reaction: ${errorText(err)}`);
       }
@@ -412,13 +421,13 @@ export default function ChannelView(props: ChannelViewProps) {
         method: 'PATCH',
         json: { text: namesToMentions(text.trim(), people.values()) },
       });
-      emit({ type: 'message_updated', message: updated, what: 'edited' });
+      applyLocally({ type: 'message_updated', workspace_id: workspaceId, message: updated, what: 'edited' });
     },
     remove: (m) => setDialog({ kind: 'delete', message: m }),
     pin: async (m) => {
       try {
         const updated = await api<Message>(`/api/v1/messages/${m.id}/pin`, { method: m.pinned ? 'DELETE' : 'PUT' });
-        emit({ type: 'message_updated', message: updated, what: updated.pinned ? 'pinned' : 'unpinned' });
+        applyLocally({ type: 'message_updated', workspace_id: workspaceId, message: updated, what: updated.pinned ? 'pinned' : 'unpinned' });
         toast(updated.pinned ? 'Pinned to the channel' : 'Unpinned');
       } catch (err) {
         toast(`Could not ${m.pinned ? 'unpin' : 'pin'} the message: ${errorText(err)}`);
@@ -450,7 +459,7 @@ export default function ChannelView(props: ChannelViewProps) {
     setDialog({ kind: 'delete', message: m, busy: true });
     try {
       await api(`/api/v1/messages/${m.id}`, { method: 'DELETE' });
-      emit({ type: 'message_deleted', channel_id: m.channel_id, message_id: m.id, seq: m.seq });
+      applyLocally({ type: 'message_deleted', workspace_id: workspaceId, channel_id: m.channel_id, message_id: m.id, seq: m.seq });
       setDialog(null);
       toast('Message deleted');
     } catch (err) {

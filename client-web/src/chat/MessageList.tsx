@@ -4,7 +4,7 @@
 // and keeps the reader's place when older pages are prepended.
 
 import type { ComponentChildren } from 'preact';
-import { useEffect, useLayoutEffect, useReducer, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useReducer, useRef } from 'preact/hooks';
 import {
   Virtualizer,
   elementScroll,
@@ -53,11 +53,19 @@ export function MessageList(props: {
   const rows = props.rows;
 
   const vRef = useRef<Virtualizer<HTMLDivElement, HTMLDivElement> | null>(null);
+  // New functions only when the rows change: the virtualizer recomputes its layout when they do.
+  const keyed = useMemo(
+    () => ({
+      estimateSize: (i: number) => (rows[i]?.compact ? 28 : 64) + (rows[i]?.day ? 40 : 0),
+      getItemKey: (i: number) => rows[i]?.key ?? i,
+    }),
+    [rows],
+  );
   const options = {
     count: rows.length,
     getScrollElement: () => scrollRef.current,
-    estimateSize: (i: number) => (rows[i]?.compact ? 28 : 64) + (rows[i]?.day ? 40 : 0),
-    getItemKey: (i: number) => rows[i]?.key ?? i,
+    estimateSize: keyed.estimateSize,
+    getItemKey: keyed.getItemKey,
     scrollToFn: elementScroll,
     observeElementRect,
     observeElementOffset,
