@@ -168,6 +168,23 @@ await run('docs', async (browser) => {
     'a viewer cannot name versions',
   );
 
+  // Alice shares the memo with Bob for editing; after a reload he can type.
+  await a.page.goto(`/w/${ws}/d/${memo.id}`);
+  await waitLive(a.page);
+  await a.page.getByRole('button', { name: 'Share' }).click();
+  const share = a.page.getByRole('dialog', { name: /Share/ });
+  await share.getByLabel('Add a person').selectOption({ label: `${bob.display_name} (${bob.email})` });
+  await share.getByLabel('Access', { exact: true }).selectOption('edit');
+  await share.getByRole('button', { name: 'Add', exact: true }).click();
+  await share.getByRole('list', { name: 'People with access' }).getByText(bob.display_name).waitFor({ timeout: T });
+  await share.getByRole('button', { name: 'Done' }).click();
+  await b.page.reload();
+  await waitLive(b.page);
+  await b.page.getByRole('toolbar', { name: 'Formatting' }).waitFor({ timeout: T });
+  await editorOf(b.page).click();
+  await b.page.keyboard.type('Bob may edit the memo now.');
+  await waitText(a.page, 'Bob may edit the memo now.');
+
   // No access: a clear message instead of an editor.
   const secret = await apiAs('alice', 'POST', `/api/v1/workspaces/${ws}/documents`, { title: 'Private notes' });
   await b.page.goto(`/w/${ws}/d/${secret.id}`);

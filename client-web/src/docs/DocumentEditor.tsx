@@ -11,6 +11,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { accessToken, api, type Me } from '../api';
+import { ShareDialog } from './ShareDialog';
 import { Toolbar } from './Toolbar';
 import { VersionsPanel } from './VersionsPanel';
 import {
@@ -55,10 +56,15 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
   const [editor, setEditor] = useState<Editor | null>(null);
   const [conn, setConn] = useState<Conn>('connecting');
   const [synced, setSynced] = useState(false);
+  /** Changes made while the connection was down, not yet sent. */
+  const [unsent, setUnsent] = useState(false);
   const [fatal, setFatal] = useState<Fatal | null>(null);
   const [readOnlyByServer, setReadOnlyByServer] = useState(false);
   const [people, setPeople] = useState<Person[]>([]);
   const [showVersions, setShowVersions] = useState(false);
+  const [showShare, setShowShare] = useState(false);
+  const [channelName, setChannelName] = useState('');
+  const shareButton = useRef<HTMLButtonElement>(null);
   const [notice, setNotice] = useState('');
   const mount = useRef<HTMLDivElement>(null);
   const listHref = `/w/${workspaceId}/d`;
@@ -83,6 +89,22 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
       live = false;
     };
   }, [documentId]);
+
+  // The linked channel's name, for the access summary.
+  useEffect(() => {
+    if (!info?.channel_id) {
+      setChannelName('');
+      return;
+    }
+    let live = true;
+    const id = info.channel_id;
+    api<{ name: string | null }>(`/api/v1/channels/${id}`)
+      .then((c) => live && setChannelName(c.name ?? ''))
+      .catch(() => live && setChannelName(''));
+    return () => {
+      live = false;
+    };
+  }, [info?.channel_id]);
 
   const editable = !!info && canEdit(info.my_access) && !readOnlyByServer;
 
@@ -122,6 +144,7 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
         if (disposed || !s) return;
         authRetries = 0;
         setSynced(true);
+        setUnsent(false);
       });
       // Access tokens expire: every new connection carries a current one.
       p.on('connection-close', () => {
@@ -137,6 +160,11 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
           return;
         }
         setFatal({ code, message: closeMessage(code, reason) });
+      });
+      // Edits made offline stay in memory until the connection is back: remember that they
+      // exist so the page can warn before they are lost.
+      ydoc.on('update', (_update: Uint8Array, origin: unknown) => {
+        if (!disposed && origin !== p && !p.wsconnected) setUnsent(true);
       });
       refreshTimer = window.setInterval(() => {
         freshToken().catch(() => undefined);
@@ -195,6 +223,16 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
     };
   }, [info?.id, self?.id]);
 
+  useEffect(() => {
+    if (!unsent) return;
+    const warn = (e: BeforeUnloadEvent) => {
+      e.preventDefault();
+      e.returnValue = '';
+    };
+    addEventListener('beforeunload', warn);
+    return () => removeEventListener('beforeunload', warn);
+  }, [unsent]);
+
   // View-only access (or a server that refused our changes) makes the editor read-only.
   useEffect(() => {
     if (!editor) return;
@@ -240,7 +278,7 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
     );
   }
 
-  const status = statusOf(conn, synced, fatal, editable, info);
+  const status = statusOf(conn, synced, fatal, editable, info, unsent);
 
   return (
     <section class="dx-editor-page" aria-labelledby="dx-doc-title">
@@ -264,9 +302,20 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
               Versions
             </button>
             <ExportMenu onExport={exportAs} disabled={!info} />
+            {info?.my_access === 'manage' && (
+              <button
+                ref={shareButton}
+                type="button"
+                class="dx-btn dx-btn-primary"
+                aria-haspopup="dialog"
+                onClick={() => setShowShare(true)}
+              >
+                Share
+              </button>
+            )}
           </div>
         </div>
-        <TitleLine info={info} onRenamed={(d) => setInfo(d)} />
+        <TitleLine info={info} channelName={channelName} onRenamed={(d) => setInfo(d)} />
         {notice && (
           <p class="dx-error-text" role="alert">
             {notice}
@@ -314,6 +363,16 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
           />
         )}
       </div>
+      {showShare && info && (
+        <ShareDialog
+          info={info}
+          onChanged={(d) => setInfo(d)}
+          onClose={() => {
+            setShowShare(false);
+            shareButton.current?.focus();
+          }}
+        />
+      )}
     </section>
   );
 }
@@ -341,8 +400,11 @@ function statusOf(
   fatal: Fatal | null,
   editable: boolean,
   info: DocumentInfo | null,
+  unsent: boolean,
 ): { text: string; tone: 'ok' | 'wait' | 'bad' | 'info' } {
   if (fatal) return { text: fatal.code === 4403 ? 'No access' : 'Disconnected', tone: 'bad' };
+  if (conn !== 'connected' && unsent)
+    return { text: 'Offline · changes will sync', tone: 'bad' };
   if (conn === 'disconnected') return { text: 'Offline, reconnecting…', tone: 'bad' };
   if (conn === 'connecting' || !synced) return { text: 'Connecting…', tone: 'wait' };
   if (info && !editable) return { text: `Live · ${LEVEL_LABEL[info.my_access].replace('Can ', '')} only`, tone: 'info' };
@@ -408,9 +470,11 @@ function Presence({ people }: { people: Person[] }) {
 
 function TitleLine({
   info,
+  channelName,
   onRenamed,
 }: {
   info: DocumentInfo | null;
+  channelName: string;
   onRenamed: (d: DocumentInfo) => void;
 }) {
   const [editing, setEditing] = useState(false);
@@ -426,8 +490,9 @@ function TitleLine({
 
   const access = useMemo(() => {
     if (!info) return '';
-    return `${LEVEL_LABEL[info.my_access]} · ${ACCESS_LABEL[info.general_access]}${info.channel_id ? ' · linked to a channel' : ''}`;
-  }, [info]);
+    const linked = info.channel_id ? (channelName ? ` · #${channelName} can edit` : ' · linked to a channel') : '';
+    return `You: ${LEVEL_LABEL[info.my_access].toLowerCase()} · ${ACCESS_LABEL[info.general_access]}${linked}`;
+  }, [info, channelName]);
 
   if (!info) {
     return (

@@ -156,3 +156,21 @@ export const docsApi = {
   restore: (id: string, v: string) =>
     api<void>(`/api/v1/documents/${id}/versions/${v}/restore`, { method: 'POST' }),
 };
+
+export interface Grant {
+  principal_kind: 'user' | 'role';
+  principal_id: string;
+  level: Level;
+  granted_by: string;
+  granted_at: string;
+}
+
+export const sharingApi = {
+  grants: (id: string) => api<Grant[]>(`/api/v1/documents/${id}/access`),
+  grant: (id: string, user_id: string, level: Level) =>
+    api<Grant[]>(`/api/v1/documents/${id}/access`, { method: 'PUT', json: { user_id, level } }),
+  revoke: (id: string, user_id: string) =>
+    api<void>(`/api/v1/documents/${id}/access/users/${user_id}`, { method: 'DELETE' }),
+  update: (id: string, changes: { general_access?: GeneralAccess; channel_id?: string | null }) =>
+    api<DocumentInfo>(`/api/v1/documents/${id}`, { method: 'PATCH', json: changes }),
+};
