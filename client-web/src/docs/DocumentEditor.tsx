@@ -405,7 +405,9 @@ function statusOf(
   if (fatal) return { text: fatal.code === 4403 ? 'No access' : 'Disconnected', tone: 'bad' };
   if (conn !== 'connected' && unsent)
     return { text: 'Offline · changes will sync', tone: 'bad' };
-  if (conn === 'disconnected') return { text: 'Offline, reconnecting…', tone: 'bad' };
+  // Once loaded, any loss of the connection is "offline" (the provider keeps retrying).
+  if (conn === 'disconnected' || (conn === 'connecting' && synced))
+    return { text: 'Offline, reconnecting…', tone: 'bad' };
   if (conn === 'connecting' || !synced) return { text: 'Connecting…', tone: 'wait' };
   if (info && !editable) return { text: `Live · ${LEVEL_LABEL[info.my_access].replace('Can ', '')} only`, tone: 'info' };
   return { text: 'Live', tone: 'ok' };
