@@ -5,10 +5,11 @@
 // and alice sees the count and the reply; mentions autocomplete; typing is shown; alice shares
 // an image and bob sees its preview; a reload keeps everything; bob goes offline and writes
 // while alice writes twice: back online, both see every message once, in order; hostile
-// Markdown renders inert; a permalink scrolls to and highlights its message.
+// Markdown renders inert; pins and deletes reach the other side; a permalink scrolls to and
+// highlights its message; a long history stays virtualised and pages back to its beginning.
 // Screenshots: chat-channel, chat-thread.
 import { deflateSync } from 'node:zlib';
-import { assert, assertNoErrors, fixture, newUserPage, run, shot, signIn } from './lib.mjs';
+import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn } from './lib.mjs';
 
 const ws = fixture.workspace_id;
 const general = fixture.channel_id;
@@ -239,12 +240,59 @@ await run('chat', async (browser) => {
     assert((await page.evaluate(() => window.__pwned)) === undefined, 'no script ran');
   }
 
+  // alice pins a message: bob sees the mark, and the pinned list holds it.
+  await action(A.page, hello, 'Pin message');
+  await row(B.page, hello).locator('.pin-flag').waitFor({ timeout: 10000 });
+  await B.page.getByRole('button', { name: 'Pinned', exact: true }).click();
+  const pinned = B.page.getByRole('complementary', { name: 'Pinned messages' });
+  await pinned.getByText(hello).waitFor({ timeout: 10000 });
+  await pinned.getByRole('button', { name: 'Close pinned messages' }).click();
+
+  // bob deletes his offline message (after confirming); alice sees the tombstone.
+  const b1Id = await row(B.page, b1).getAttribute('data-message-id');
+  await action(B.page, b1, 'Delete message');
+  await B.page.getByRole('dialog', { name: 'Delete message' }).getByRole('button', { name: 'Delete' }).click();
+  await A.page
+    .locator(`article.msg[data-message-id="${b1Id}"]`, { hasText: 'This message was deleted.' })
+    .waitFor({ timeout: 10000 });
+
   // A permalink opens the channel around the message and highlights it.
   const helloId = await row(A.page, hello).getAttribute('data-message-id');
   assert(helloId, 'the message has an id');
   await B.page.goto(`${channelPath}/m/${helloId}`);
   await B.page.locator(`article.msg.highlight[data-message-id="${helloId}"]`).waitFor({ timeout: 15000 });
   assert(await B.page.locator(`article.msg.highlight[data-message-id="${helloId}"]`).isVisible(), 'visible and highlighted');
+
+  // A long history: only the rows near the viewport are in the page, and scrolling up pages
+  // back through the history to its first message.
+  const N = 600;
+  const long = await apiAs('alice', 'POST', `/api/v1/workspaces/${ws}/channels`, { name: `long-${stamp}` });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      while (next < N) {
+        const i = next++;
+        await apiAs('alice', 'POST', `/api/v1/channels/${long.id}/messages`, {
+          text: `Long history ${i + 1}${i % 5 === 0 ? '\n\nwith a second paragraph' : ''}`,
+          client_msg_id: `long-${stamp}-${i}`,
+        });
+      }
+    }),
+  );
+  await A.page.goto(`/w/${ws}/c/${long.id}`);
+  await A.page.locator('.msg-body', { hasText: /^\s*Long history 600\s*$/ }).waitFor({ timeout: 15000 });
+  const rendered = await A.page.locator('article.msg').count();
+  assert(rendered > 5 && rendered < 80, `virtualised: ${rendered} rows in the page`);
+  const scroller = A.page.locator('.msg-scroller');
+  const first = A.page.locator('.msg-body', { hasText: /^\s*Long history 1\b/ });
+  for (let i = 0; i < 120 && !(await first.isVisible()); i++) {
+    await scroller.hover();
+    await A.page.mouse.wheel(0, -2500);
+    await A.page.waitForTimeout(100);
+  }
+  await first.waitFor({ timeout: 10000 });
+  await A.page.getByText(/This is the very beginning of/).waitFor();
+  assert((await A.page.locator('article.msg').count()) < 80, 'still virtualised at the top');
 
   assert((await A.page.evaluate(() => window.__pwned)) === undefined, 'no script ran for alice');
   assertNoErrors(A.page, B.page);
