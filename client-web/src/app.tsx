@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useLayoutEffect, useState } from 'preact/hooks';
 import { onSignedOut, signedIn } from './api';
 import { Login } from './shell/Login';
 import { Setup } from './shell/Setup';
@@ -30,12 +30,15 @@ export function App() {
   const [route, setRoute] = useState<Route>(current);
   const [authed, setAuthed] = useState(signedIn());
 
-  useEffect(() => {
+  // A layout effect, so it is listening before any child's effect navigates; and it catches up
+  // with a navigation that happened before it was listening.
+  useLayoutEffect(() => {
     const onPop = () => {
-      setRoute(current());
+      setRoute((r) => (r.path === location.pathname && r.query.toString() === location.search.replace(/^\?/, '') ? r : current()));
       setAuthed(signedIn());
     };
     addEventListener('popstate', onPop);
+    onPop();
     const off = onSignedOut(() => {
       setAuthed(false);
       const here = location.pathname;

@@ -12,8 +12,9 @@ const general = fixture.channel_id;
 
 await run('signin', async (browser) => {
   const { context, page } = await newUserPage(browser, {
-    // The wrong password answers 401 and going offline fails requests: the browser logs both.
-    allowConsoleErrors: [/status of 401/, /ERR_INTERNET_DISCONNECTED/, /WebSocket/],
+    // The wrong password (401), a taken channel name (409) and going offline fail requests on
+    // purpose: the browser logs them.
+    allowConsoleErrors: [/status of 401/, /status of 409/, /ERR_INTERNET_DISCONNECTED/, /WebSocket/],
   });
 
   // Signed out, any page leads to sign-in (and back there afterwards).
@@ -63,10 +64,11 @@ await run('signin', async (browser) => {
   await page.getByRole('button', { name: 'Create a channel' }).click();
   const dialog = page.getByRole('dialog', { name: 'Create a channel' });
   await dialog.waitFor();
-  await dialog.getByLabel('Name').fill('Release Planning');
-  await dialog.getByText('#release-planning').waitFor(); // the name as it will be created
+  const suffix = Date.now().toString(36);
+  await dialog.getByLabel('Name').fill(`Release Planning ${suffix}`);
+  await dialog.getByText(`#release-planning-${suffix}`).waitFor(); // the name as it will be created
   await dialog.getByRole('button', { name: 'Create channel' }).click();
-  await sidebar.getByRole('link', { name: /release-planning/ }).waitFor();
+  await sidebar.getByRole('link', { name: `release-planning-${suffix}` }).waitFor();
   await page.waitForURL((u) => /^\/w\/[^/]+\/c\/[^/]+$/.test(u.pathname) && !u.pathname.endsWith(general));
   assert(!(await dialog.isVisible()), 'the dialog closed');
   // A taken name is refused with the server's message.
@@ -107,7 +109,7 @@ await run('signin', async (browser) => {
   await page.getByRole('heading', { name: 'Where you are signed in' }).waitFor();
   const row = page.locator(`li[data-session-id="${other.session_id}"]`);
   await row.waitFor();
-  await page.getByText('This device').waitFor();
+  await page.getByText('This device', { exact: true }).waitFor();
   assert((await page.locator('li.session').count()) >= 2, 'both sessions listed');
   await shot(page, 'account');
 
