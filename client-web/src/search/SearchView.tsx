@@ -171,7 +171,22 @@ export default function SearchView({ workspaceId, query, navigate }: SearchViewP
   const author = (id: string) => names.get(id) ?? 'Someone';
 
   return (
-    <section class="sx-page" aria-labelledby="sx-title">
+    <section
+      class="sx-page"
+      aria-labelledby="sx-title"
+      onKeyDown={(e) => {
+        // Up and down arrows move between results, as in a list.
+        if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+        const target = e.target as HTMLElement;
+        if (!target.classList.contains('sx-result')) return;
+        const all = [...e.currentTarget.querySelectorAll<HTMLElement>('.sx-result')];
+        const next = all[all.indexOf(target) + (e.key === 'ArrowDown' ? 1 : -1)];
+        if (next) {
+          e.preventDefault();
+          next.focus();
+        }
+      }}
+    >
       <h1 id="sx-title" ref={heading} tabIndex={-1}>
         Search
       </h1>
@@ -269,6 +284,7 @@ export default function SearchView({ workspaceId, query, navigate }: SearchViewP
                 <li key={`${r.kind}:${r.id}`}>
                   <ResultItem
                     r={r}
+                    query={q}
                     workspaceId={workspaceId}
                     author={author(r.author_id)}
                     navigate={navigate}
@@ -305,6 +321,7 @@ function SyntaxRow({ term, children }: { term: string; children: ComponentChildr
 
 function ResultItem(props: {
   r: Result;
+  query: string;
   workspaceId: string;
   author: string;
   navigate: (p: string) => void;
@@ -339,7 +356,7 @@ function ResultItem(props: {
     where = r.channel_name ? `#${r.channel_name}` : r.channel_kind === 'direct' ? 'Direct message' : 'Conversation';
   } else if (r.kind === 'document') {
     href = `/w/${workspaceId}/d/${r.id}`;
-    where = r.title ?? 'Untitled document';
+    where = markTerms(r.title ?? 'Untitled document', props.query);
   }
 
   const body = (
@@ -372,6 +389,22 @@ function ResultItem(props: {
       {body}
     </a>
   );
+}
+
+/** The query's plain words (no filters, no exclusions), for marking them in titles. */
+function plainTerms(q: string): string[] {
+  return (q.match(/"[^"]*"|\S+/g) ?? [])
+    .filter((t) => !t.startsWith('-') && !/^[a-z]+:/i.test(t))
+    .map((t) => t.replace(/^"|"$/g, '').trim())
+    .filter((t) => t.length > 1);
+}
+
+/** `text` with the query's words in <mark> (built as nodes, never as HTML). */
+function markTerms(text: string, q: string): ComponentChildren {
+  const terms = plainTerms(q);
+  if (terms.length === 0) return text;
+  const re = new RegExp(`(${terms.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'gi');
+  return text.split(re).map((part, i) => (i % 2 === 1 ? <mark key={i}>{part}</mark> : part));
 }
 
 const dayFormat = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
