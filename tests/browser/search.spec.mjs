@@ -95,6 +95,34 @@ await run('search', async (browser) => {
     .catch(() => false);
   if (!shown) console.log('note: the channel view did not show the message at its permalink');
 
+  // More results than a page: "Show more" fetches the next page with the cursor.
+  const BULK = `${WORD}bulk`;
+  for (let i = 1; i <= 21; i++) {
+    await apiAs('alice', 'POST', `/api/v1/channels/${fixture.channel_id}/messages`, {
+      text: `Note ${i} about ${BULK}`,
+      client_msg_id: `search-spec-bulk-${i}-${Date.now()}`,
+    });
+  }
+  let counted = false;
+  for (let i = 0; i < 10 && !counted; i++) {
+    await page.goto(`/w/${ws}/search?q=${BULK}&sort=date`);
+    counted = await page
+      .getByRole('status')
+      .filter({ hasText: /^21 results/ })
+      .waitFor({ timeout: 2000 })
+      .then(() => true)
+      .catch(() => false);
+  }
+  assert(counted, 'all 21 messages are counted');
+  const rows = page.getByRole('region', { name: /Messages/ }).getByRole('link');
+  assert((await rows.count()) === 20, `a page holds 20 results, got ${await rows.count()}`);
+  await page.getByRole('button', { name: /Show more results/ }).click();
+  await page.getByRole('region', { name: /Messages/ }).getByRole('link').nth(20).waitFor({ timeout: T });
+  assert((await rows.count()) === 21, 'the second page adds the last result');
+  assert((await page.getByRole('button', { name: /Show more results/ }).count()) === 0, 'no more pages');
+  // Newest first: note 21 leads.
+  assert(((await rows.first().textContent()) ?? '').includes('Note 21'), 'sorted newest first');
+
   // A malformed query: the server's message is shown.
   await page.goto(`/w/${ws}/search?q=${encodeURIComponent('launch before:notadate')}`);
   const alert = page.getByRole('alert').filter({ hasText: /could not be run/i });
