@@ -95,6 +95,8 @@ export default function ChannelView(props: ChannelViewProps) {
   const peopleRef = useRef(people);
   peopleRef.current = people;
   const seenReplies = useRef(new Set<string>());
+  /** Where this user had read up to when the channel opened (for the "New" line). */
+  const readAtOpen = useRef<number | null>(null);
   const dragDepth = useRef(0);
 
   const toast = (text: string) => {
@@ -154,6 +156,11 @@ export default function ChannelView(props: ChannelViewProps) {
       const ch = await api<Channel>(`/api/v1/channels/${channelId}`);
       if (mine !== gen.current) return;
       setChannel(ch);
+      if (readAtOpen.current === null) {
+        // Nothing unread at opening: what arrives while watching needs no "New" line.
+        const read = ch.last_read_seq ?? 0;
+        readAtOpen.current = read >= ch.last_seq ? Number.MAX_SAFE_INTEGER : read;
+      }
       noteSeq(ch.last_seq);
       if (messageId) {
         const ctx = await api<{ message: Message; messages: Message[] }>(
@@ -218,6 +225,7 @@ export default function ChannelView(props: ChannelViewProps) {
     setDialog(null);
     latestSeq.current = 0;
     markedSeq.current = 0;
+    readAtOpen.current = null;
     seenReplies.current.clear();
     loadPeopleNow();
     refreshFiles();
@@ -490,8 +498,12 @@ export default function ChannelView(props: ChannelViewProps) {
       out.push({ key, compact, day: newDay ? dayLabel(created) : undefined, ...extra });
       prev = { author, at, day };
     };
+    const readTo = readAtOpen.current;
+    let unreadShown = false;
     for (const m of messages) {
-      push(m.client_msg_id ?? m.id, m.author_id, m.created_at, { message: m }, !m.deleted && !m.pinned);
+      const unread = readTo !== null && readTo > 0 && !unreadShown && m.seq > readTo && m.author_id !== me.id;
+      if (unread) unreadShown = true;
+      push(m.client_msg_id ?? m.id, m.author_id, m.created_at, { message: m, unread }, !m.deleted && !m.pinned && !unread);
     }
     if (!hasNewer) {
       const have = new Set(messages.map((m) => m.client_msg_id).filter(Boolean));
@@ -656,7 +668,10 @@ export default function ChannelView(props: ChannelViewProps) {
             me={me.id}
             members={members}
             disabled={archived}
-            onClose={() => setThread(null)}
+            onClose={() => {
+              setThread(null);
+              requestAnimationFrame(() => document.querySelector<HTMLElement>('.channel-main .composer textarea')?.focus());
+            }}
           />
         )}
         {pinsOpen && !thread && (

@@ -19,6 +19,7 @@ export interface RowProps {
   compact?: boolean;
   /** The first message of a day: a day divider above it. */
   day?: string;
+  unread?: boolean;
   highlight?: boolean;
   /** Shown in the thread panel: no thread summary, no "reply" action. */
   inThread?: boolean;
@@ -53,6 +54,11 @@ export function MessageRow(props: RowProps) {
       {props.day && (
         <div class="day-divider" role="separator">
           <span>{props.day}</span>
+        </div>
+      )}
+      {props.unread && (
+        <div class="unread-divider" role="separator">
+          <span>New</span>
         </div>
       )}
       <article

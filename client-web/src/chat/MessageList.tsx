@@ -22,6 +22,8 @@ export interface Row {
   pending?: OutboxItem;
   compact: boolean;
   day?: string;
+  /** The first message not read when the channel was opened. */
+  unread?: boolean;
 }
 
 export interface ScrollRequest {
@@ -124,7 +126,32 @@ export function MessageList(props: {
   }, [first, last, rows.length, settled.current]);
 
   return (
-    <div class="msg-scroller" ref={scrollRef} role="feed" aria-label={props.label} aria-busy={props.busy}>
+    <div
+      class="msg-scroller"
+      ref={scrollRef}
+      role="feed"
+      aria-label={props.label}
+      aria-busy={props.busy}
+      onKeyDown={(e) => {
+        // Arrow keys move between messages; Home/End jump to the ends of what is loaded.
+        const article = (e.target as HTMLElement).closest?.('article.msg');
+        if (!article || e.target !== article) return;
+        const slot = article.closest<HTMLElement>('.msg-slot');
+        const index = Number(slot?.dataset.index ?? -1);
+        let to = -1;
+        if (e.key === 'ArrowDown') to = index + 1;
+        else if (e.key === 'ArrowUp') to = index - 1;
+        else if (e.key === 'Home') to = 0;
+        else if (e.key === 'End') to = rows.length - 1;
+        if (to < 0 || to >= rows.length || index < 0) return;
+        e.preventDefault();
+        const focus = () =>
+          scrollRef.current?.querySelector<HTMLElement>(`.msg-slot[data-index="${to}"] article.msg`)?.focus();
+        v.scrollToIndex(to, { align: 'auto' });
+        focus();
+        requestAnimationFrame(() => requestAnimationFrame(focus));
+      }}
+    >
       <div class="msg-spacer" />
       <div class="msg-canvas" style={{ height: `${v.getTotalSize()}px` }}>
         <div class="msg-list-head" style={{ height: `${HEADER}px` }}>
@@ -146,6 +173,7 @@ export function MessageList(props: {
                 pending={row.pending}
                 compact={row.compact}
                 day={row.day}
+                unread={row.unread}
                 highlight={!!props.highlightId && row.message?.id === props.highlightId}
               />
             </div>
