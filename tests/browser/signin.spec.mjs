@@ -4,7 +4,7 @@
 // reload keeps her signed in; Ctrl+K focuses search; she creates a channel; the phone-width
 // drawer; the offline banner; the account page lists her sessions and revoking another one
 // works; signing out returns to the sign-in page. Screenshots: signin, channel-shell, account.
-import { assert, assertNoErrors, fixture, newUserPage, PHONE, DESKTOP, run, shot, url } from './lib.mjs';
+import { apiAs, assert, assertNoErrors, fixture, newUserPage, PHONE, DESKTOP, run, shot, url } from './lib.mjs';
 
 const alice = fixture.users.alice;
 const ws = fixture.workspace_id;
@@ -78,6 +78,17 @@ await run('signin', async (browser) => {
   await dialog.getByRole('alert').waitFor();
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'hidden' });
+
+  // Messages in a channel that is not open raise its badge live; opening it clears the badge.
+  await apiAs('bob', 'POST', `/api/v1/channels/${general}/messages`, { text: 'Morning all', client_msg_id: `s-${suffix}-1` });
+  await apiAs('bob', 'POST', `/api/v1/channels/${general}/messages`, { text: `@${alice.email} can you look?`, client_msg_id: `s-${suffix}-2` });
+  const generalLink = sidebar.getByRole('link', { name: /general/ });
+  await generalLink.locator('.badge').waitFor({ timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector('a.nav-item.unread .badge')?.textContent === '1');
+  assert(/1 mention/.test(await generalLink.innerText()), `the badge reads as a mention: ${await generalLink.innerText()}`);
+  await generalLink.click();
+  await page.waitForURL((u) => u.pathname === `/w/${ws}/c/${general}`);
+  await generalLink.locator('.badge').waitFor({ state: 'detached' });
 
   // Phone width: the sidebar is a drawer behind the menu button.
   await page.setViewportSize(PHONE);

@@ -13,7 +13,7 @@ export function Header(props: { me: Me; workspace: Workspace | null; route: Rout
   const input = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
-    if (onSearch) setQ(route.query.get('q') ?? '');
+    setQ(onSearch ? route.query.get('q') ?? '' : '');
   }, [onSearch, route.query.toString()]);
 
   useEffect(() => {

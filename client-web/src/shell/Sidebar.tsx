@@ -46,7 +46,16 @@ export function Sidebar(props: {
   const base = workspace ? `/w/${workspace.id}` : '';
 
   return (
-    <nav id="sidebar" class={props.open ? 'sidebar sidebar-open' : 'sidebar'} aria-label="Workspace" ref={ref}>
+    <nav
+      id="sidebar"
+      class={props.open ? 'sidebar sidebar-open' : 'sidebar'}
+      aria-label="Workspace"
+      ref={ref}
+      onClick={(e) => {
+        // Following a link closes the drawer, even the link to the page already open.
+        if (props.open && (e.target as HTMLElement).closest('a[href]')) props.onClose();
+      }}
+    >
       <WorkspaceSwitcher workspaces={props.workspaces} current={workspace} onCreate={() => setDialog('workspace')} />
       {workspace && (
         <>
