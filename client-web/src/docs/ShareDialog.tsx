@@ -58,7 +58,9 @@ export function ShareDialog({ info, onChanged, onClose }: Props) {
 
   const name = (id: string) => members.find((m) => m.user_id === id)?.display_name ?? 'Someone';
   const people = (grants ?? []).filter((g) => g.principal_kind === 'user');
-  const candidates = members.filter((m) => !people.some((g) => g.principal_id === m.user_id));
+  const candidates = members.filter(
+    (m) => m.user_id !== info.created_by && !people.some((g) => g.principal_id === m.user_id),
+  );
 
   return (
     <dialog
