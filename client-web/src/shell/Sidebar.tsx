@@ -40,6 +40,31 @@ export function Sidebar(props: {
     return () => removeEventListener('keydown', key);
   }, [props.open]);
 
+  // Alt+Up / Alt+Down: the previous or next channel in the sidebar; with Shift, the next unread one.
+  useEffect(() => {
+    const key = (e: KeyboardEvent) => {
+      if (!e.altKey || e.ctrlKey || e.metaKey || (e.key !== 'ArrowUp' && e.key !== 'ArrowDown')) return;
+      if (document.querySelector('dialog[open]')) return;
+      const links = [...(ref.current?.querySelectorAll<HTMLAnchorElement>('a[data-channel-id]') ?? [])];
+      if (links.length === 0) return;
+      const at = links.findIndex((a) => a.getAttribute('aria-current') === 'page');
+      const step = e.key === 'ArrowUp' ? -1 : 1;
+      let target: HTMLAnchorElement | undefined;
+      for (let i = 1; i <= links.length; i++) {
+        const candidate = links[(((at < 0 ? (step > 0 ? -1 : 0) : at) + step * i) % links.length + links.length) % links.length];
+        if (!e.shiftKey || candidate.classList.contains('unread')) {
+          target = candidate;
+          break;
+        }
+      }
+      if (!target) return;
+      e.preventDefault();
+      navigate(target.getAttribute('href')!);
+    };
+    addEventListener('keydown', key);
+    return () => removeEventListener('keydown', key);
+  }, []);
+
   const channels = data.channels ?? [];
   const named = channels.filter((c) => !isConversation(c)).sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''));
   const convos = channels.filter(isConversation).sort((a, b) => data.label(a).localeCompare(data.label(b)));
