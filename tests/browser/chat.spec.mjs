@@ -159,6 +159,14 @@ await run('chat', async (browser) => {
   await box.press('Enter');
   await row(B.page, `about ${stamp}`).locator('.mention.mention-me', { hasText: `@${bob.display_name}` }).waitFor({ timeout: 10000 });
 
+  // Up arrow in the empty composer edits her last message, mentions written by name; Esc cancels.
+  await box.press('ArrowUp');
+  const aliceEdit = A.page.getByRole('textbox', { name: 'Edit message' });
+  await aliceEdit.waitFor({ timeout: 5000 });
+  assert((await aliceEdit.inputValue()) === `Ping @${bob.display_name} about ${stamp}`, `edit text: ${await aliceEdit.inputValue()}`);
+  await aliceEdit.press('Escape');
+  await aliceEdit.waitFor({ state: 'detached' });
+
   // Typing: bob types, alice sees it (the server passes one notice per person and channel every 2 s).
   await B.page.waitForTimeout(2100);
   await composer(B.page).click();

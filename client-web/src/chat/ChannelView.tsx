@@ -4,7 +4,7 @@
 
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Me } from '../api';
-import { api } from '../api';
+import { api, ApiError } from '../api';
 import { currentStatus, emit, on, onOutbox, pendingPosts } from '../live';
 import type { LiveEvent } from '../live';
 import { Composer } from './Composer';
@@ -82,6 +82,7 @@ export default function ChannelView(props: ChannelViewProps) {
   const [, setOutboxTick] = useState(0);
   const [announce, setAnnounce] = useState('');
   const [unseen, setUnseen] = useState(0);
+  const [editRequest, setEditRequest] = useState<{ id: string; done: boolean } | null>(null);
 
   const gen = useRef(0);
   const busyNewer = useRef(false);
@@ -162,11 +163,22 @@ export default function ChannelView(props: ChannelViewProps) {
         readAtOpen.current = read >= ch.last_seq ? Number.MAX_SAFE_INTEGER : read;
       }
       noteSeq(ch.last_seq);
+      let ctx: { message: Message; messages: Message[] } | null = null;
       if (messageId) {
-        const ctx = await api<{ message: Message; messages: Message[] }>(
-          `/api/v1/messages/${messageId}/context?around=30`,
-        );
+        try {
+          ctx = await api<{ message: Message; messages: Message[] }>(`/api/v1/messages/${messageId}/context?around=30`);
+        } catch (err) {
+          if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 410)) throw err;
+          toast('That message no longer exists; showing the latest messages.');
+        }
         if (mine !== gen.current) return;
+        if (ctx && ctx.message.channel_id !== channelId) {
+          // A link to a message of another channel, or a thread reply's link: go where it lives.
+          props.navigate(`/w/${workspaceId}/c/${ctx.message.channel_id}/m/${ctx.message.id}`);
+          return;
+        }
+      }
+      if (ctx) {
         const list = mergeMessages([], ctx.messages);
         setMessages(list);
         setHasOlder(list.length > 0);
@@ -484,6 +496,19 @@ export default function ChannelView(props: ChannelViewProps) {
     filesByMessage: files,
     actions,
     presenceVersion,
+    editRequest,
+  };
+
+  const editLast = () => {
+    for (let i = messages.length - 1; i >= 0; i--) {
+      const m = messages[i];
+      if (m.author_id === me.id && !m.deleted) {
+        setEditRequest({ id: m.id, done: false });
+        setScroll((s) => ({ kind: 'key', key: m.id, nonce: s.nonce + 1 }));
+        return true;
+      }
+    }
+    return false;
   };
 
   const pending = pendingPosts(channelId, null);
@@ -652,6 +677,7 @@ export default function ChannelView(props: ChannelViewProps) {
             members={members}
             disabled={archived}
             onFiles={startUploads}
+            onEditLast={editLast}
             onSent={() => {
               if (hasNewer || messageId) props.navigate(channelPath);
               else setScroll((s) => ({ kind: 'end', nonce: s.nonce + 1 }));

@@ -24,6 +24,8 @@ export function Composer(props: {
   disabled?: string;
   onFiles?: (files: File[]) => void;
   onSent?: () => void;
+  /** Up arrow in an empty composer: edit your last message (returns whether there was one). */
+  onEditLast?: () => boolean;
   autoFocus?: boolean;
 }) {
   const root = props.threadRootId ?? null;
@@ -140,6 +142,8 @@ export function Composer(props: {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       submit();
+    } else if (e.key === 'ArrowUp' && !text && props.onEditLast?.()) {
+      e.preventDefault();
     }
   };
 

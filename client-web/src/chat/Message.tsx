@@ -2,7 +2,7 @@
 // preview, reactions, thread summary, and its actions (react, reply, edit, pin, link, delete).
 // A pending post (written offline, or not acknowledged yet) renders the same way, dimmed.
 
-import { useContext, useState } from 'preact/hooks';
+import { useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { presenceOf, retryPost, discardPost } from '../live';
 import type { OutboxItem } from '../live';
 import { FileCard } from './files';
@@ -30,6 +30,18 @@ export function MessageRow(props: RowProps) {
   const { message, pending } = props;
   const [picking, setPicking] = useState(false);
   const [editing, setEditing] = useState(false);
+  const article = useRef<HTMLElement>(null);
+  const req = ctx.editRequest;
+  useEffect(() => {
+    if (req && !req.done && message && req.id === message.id) {
+      req.done = true;
+      setEditing(true);
+    }
+  }, [req, message?.id]);
+  const stopEditing = () => {
+    setEditing(false);
+    requestAnimationFrame(() => article.current?.focus());
+  };
   const author = message?.author_id ?? pending?.user_id ?? '';
   const name = nameOf(ctx.people, author);
   const created = message?.created_at ?? pending?.created_at ?? new Date().toISOString();
@@ -62,6 +74,7 @@ export function MessageRow(props: RowProps) {
         </div>
       )}
       <article
+        ref={article}
         class={rowClass}
         tabIndex={0}
         aria-label={`${name}, ${fullTime(created)}`}
@@ -106,7 +119,7 @@ export function MessageRow(props: RowProps) {
           {message?.deleted ? (
             <p class="msg-body deleted-text">This message was deleted.</p>
           ) : editing && message ? (
-            <EditBox message={message} onDone={() => setEditing(false)} />
+            <EditBox message={message} onDone={stopEditing} />
           ) : files && files.some((f) => f.name === text.trim()) ? null : (
             <div
               class="msg-body"

@@ -28,6 +28,8 @@ export interface ChatContextValue {
   actions: ChatActions;
   /** Bumped when presence changes so dots re-render. */
   presenceVersion: number;
+  /** A message to open for editing (Up arrow in an empty composer); `done` once taken. */
+  editRequest: { id: string; done: boolean } | null;
 }
 
 export const ChatContext = createContext<ChatContextValue | null>(null);
