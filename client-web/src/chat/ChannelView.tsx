@@ -668,7 +668,14 @@ export default function ChannelView(props: ChannelViewProps) {
           <div class="typing-line" aria-live="polite">
             {typingText}
           </div>
-          <UploadList jobs={uploads} onDismiss={(key) => setUploads((j) => j.filter((x) => x.key !== key))} />
+          <UploadList
+            jobs={uploads}
+            onDismiss={(key) => setUploads((j) => j.filter((x) => x.key !== key))}
+            onRetry={(job) => {
+              setUploads((j) => j.filter((x) => x.key !== job.key));
+              startUploads([job.file]);
+            }}
+          />
           <Composer
             me={me.id}
             channelId={channelId}

@@ -16,6 +16,8 @@ export interface UploadJob {
   state: 'uploading' | 'done' | 'failed';
   error?: string;
   abort: () => void;
+  /** The file, to try again after a failure (tus continues where it stopped). */
+  file: File;
 }
 
 /**
@@ -72,6 +74,7 @@ export function uploadFile(
     });
     job = {
       key,
+      file,
       name: file.name || 'pasted image',
       size: file.size,
       sent: 0,
@@ -221,7 +224,15 @@ export function FileCard({ file }: { file: FileInfo }) {
   );
 }
 
-export function UploadList({ jobs, onDismiss }: { jobs: UploadJob[]; onDismiss: (key: string) => void }) {
+export function UploadList({
+  jobs,
+  onDismiss,
+  onRetry,
+}: {
+  jobs: UploadJob[];
+  onDismiss: (key: string) => void;
+  onRetry: (job: UploadJob) => void;
+}) {
   if (jobs.length === 0) return null;
   return (
     <ul class="upload-list" aria-label="Uploads">
@@ -246,6 +257,11 @@ export function UploadList({ jobs, onDismiss }: { jobs: UploadJob[]; onDismiss: 
                 <span class="inline-error" role="alert">
                   {j.error ?? 'Upload failed'}
                 </span>
+                {j.error !== 'Cancelled' && (
+                  <button type="button" class="btn-small" onClick={() => onRetry(j)}>
+                    Retry
+                  </button>
+                )}
                 <button type="button" class="btn-small" onClick={() => onDismiss(j.key)}>
                   Dismiss
                 </button>
