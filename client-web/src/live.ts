@@ -12,7 +12,8 @@
 //   - 'hello' {user_id, resumed} after every (re)connection, and 'resync' when events were
 //     missed for good: views reload what they show over REST;
 //   - 'session_ended' {code} when the server signed this session out (revoked or invalid).
-// `onOutbox(fn)` reports changes to the queue of posts not yet acknowledged.
+// `onOutbox(fn)` reports changes to the queue of posts not yet acknowledged. `disconnect()`
+// (sign-out) also forgets what the browser kept of the user's writing.
 
 import { accessToken, api, ApiError } from './api';
 
@@ -96,9 +97,25 @@ export function connect(): void {
   open();
 }
 
-/** Closes the connection on sign-out. */
+/**
+ * Closes the connection on sign-out. What this browser kept of the user's writing (posts not
+ * sent yet, drafts, resumable uploads) is removed with it: nothing is left behind on a shared
+ * computer.
+ */
 export function disconnect(): void {
   wanted = false;
+  outbox = [];
+  try {
+    for (let i = localStorage.length - 1; i >= 0; i--) {
+      const key = localStorage.key(i);
+      if (key && (key === OUTBOX_KEY || key.startsWith('concord.draft.') || key.startsWith('tus::'))) {
+        localStorage.removeItem(key);
+      }
+    }
+  } catch {
+    /* storage disabled */
+  }
+  notifyOutbox();
   clearTimeout(retryTimer);
   retryTimer = undefined;
   drop();
