@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{ACCEPT, CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
@@ -88,10 +88,13 @@ pub async fn login(
     ))
 }
 
-/// The provider's redirect back after sign-in: starts a Concord session.
+/// The provider's redirect back after sign-in: starts a Concord session. API clients get the
+/// token pair as JSON; a browser (`Accept: text/html`) is redirected to the web client's
+/// `/sso/callback` with the pair in the URL fragment, or with `error` and `message` on refusal.
 #[utoipa::path(get, path = "/auth/oidc/{provider}/callback", tag = "auth",
     params(("provider" = String, Path, description = "provider id"), CallbackParams),
     responses((status = 200, body = TokenPair),
+        (status = 303, description = "a browser: on to /sso/callback"),
         (status = 401, description = "refused: state mismatch, replayed code, wrong nonce, expired token, wrong audience..."),
         (status = 502, description = "the provider failed")))]
 pub async fn callback(
@@ -108,12 +111,57 @@ pub async fn callback(
         "{BROWSER_COOKIE}=; Path=/auth/oidc/{provider}/; Max-Age=0; HttpOnly; SameSite=Lax"
     ))
     .map_err(|e| ApiError::internal(&e))?;
-    let mut response = match outcome {
-        Ok(pair) => axum::Json(pair).into_response(),
-        Err(err) => ApiError::from(err).into_response(),
+    let mut response = if wants_html(&headers) {
+        browser_landing(outcome)?
+    } else {
+        match outcome {
+            Ok(pair) => axum::Json(pair).into_response(),
+            Err(err) => ApiError::from(err).into_response(),
+        }
     };
     response.headers_mut().append(SET_COOKIE, clear);
     Ok(no_store(response))
+}
+
+/// Whether the request is a browser navigation (it accepts HTML) rather than an API client.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
+}
+
+/// A browser is sent on to the web client's `/sso/callback`: the token pair travels in the URL
+/// fragment, which browsers never send to a server; a refusal travels as `error` and `message`.
+fn browser_landing(outcome: Result<TokenPair, crate::error::Error>) -> Result<Response, ApiError> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    let location = match outcome {
+        Ok(pair) => {
+            form.append_pair("access_token", &pair.access_token)
+                .append_pair("refresh_token", &pair.refresh_token)
+                .append_pair("expires_in", &pair.expires_in.to_string())
+                .append_pair("token_type", pair.token_type);
+            format!("/sso/callback#{}", form.finish())
+        }
+        Err(err) => {
+            let (code, message) = match err {
+                crate::error::Error::SsoFailed { code, message, .. } => (code, message),
+                other => {
+                    tracing::warn!(error = %other, "single sign-on callback failed");
+                    (
+                        "sso_failed",
+                        "Single sign-on could not be completed.".to_owned(),
+                    )
+                }
+            };
+            form.append_pair("error", code)
+                .append_pair("message", &message);
+            format!("/sso/callback?{}", form.finish())
+        }
+    };
+    let location = HeaderValue::from_str(&location).map_err(|e| ApiError::internal(&e))?;
+    Ok((StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response())
 }
 
 /// Back-channel logout: the provider ends the sessions begun through it.
