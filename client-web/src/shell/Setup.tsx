@@ -19,7 +19,7 @@ export function Setup({ token }: { token: string }) {
       <AuthLayout title="Set up Concord">
         <p role={gone ? 'alert' : undefined}>
           {gone
-            ? 'This setup link has already been used or has expired. An administrator already exists.'
+            ? 'This setup link has already been used or has expired. If Concord is already set up, sign in; otherwise restart the server for a new link.'
             : 'Open the setup link printed by the server when it first started; it carries a one-time token.'}
         </p>
         <a class="button button-primary button-block" href="/login" onClick={(e) => (e.preventDefault(), navigate('/login'))}>
