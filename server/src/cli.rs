@@ -284,6 +284,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let bound = listener.local_addr()?;
     let mode = config.mode;
+    let web_root = config.web_root();
     let app = App::build(config).await?;
     if let Some(path) = app.generated_kek() {
         eprintln!();
@@ -321,6 +322,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "  curl -X POST http://{bound}/api/v1/setup -H 'content-type: application/json' \\\n    -d '{{\"token\":\"{token}\",\"email\":\"admin@example.org\",\"display_name\":\"Admin\",\"password\":\"choose a long passphrase\"}}'"
         );
         println!();
+    }
+    match web_root {
+        Some(root) => tracing::info!(root = %root.display(), "serving the web client"),
+        None => eprintln!(
+            "The web client is not built, so / shows a landing page: run `npm ci && npm run build` in client-web."
+        ),
     }
     // Printed last: scripts wait for this line, knowing the setup link (if any) came first.
     println!("Concord is listening on http://{bound}");

@@ -311,6 +311,9 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Longest a request may take, in seconds.
     pub request_timeout_seconds: u64,
+    /// Folder of the built web client (`client-web/dist`) served at `/`; when unset, that
+    /// folder is used if it exists under the working directory, else `/` shows a landing page.
+    pub web_root: Option<PathBuf>,
 }
 
 /// Single sign-on: the OpenID Connect providers people may sign in with.
@@ -442,6 +445,7 @@ impl Default for HttpConfig {
         HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
+            web_root: None,
         }
     }
 }
@@ -748,6 +752,18 @@ impl Config {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
+        }
+    }
+
+    /// The web client's folder: the configured one, else `client-web/dist` if it holds an
+    /// `index.html`; `None` when there is no built client to serve.
+    pub fn web_root(&self) -> Option<PathBuf> {
+        match &self.http.web_root {
+            Some(dir) => Some(dir.clone()),
+            None => {
+                let dir = PathBuf::from("client-web/dist");
+                dir.join("index.html").is_file().then_some(dir)
+            }
         }
     }
 

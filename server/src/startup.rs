@@ -302,6 +302,7 @@ impl App {
             keys: self.keys.clone(),
             store: self.store.clone(),
             public_base: Arc::from(public_base),
+            web_root: self.config.web_root().map(Arc::from),
             metrics: crate::telemetry::metrics_handle(),
             going_away: going_away.clone(),
         };

@@ -11,6 +11,7 @@ pub mod guard;
 mod openapi;
 pub mod routes;
 pub mod state;
+pub(crate) mod web;
 
 use std::time::Duration;
 
@@ -175,7 +176,7 @@ pub fn app(state: AppState, body_limit: usize, timeouts: Timeouts) -> Router {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
-        .fallback(not_found)
+        .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(guard::guard))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -218,7 +219,7 @@ async fn deadline(
     }
 }
 
-async fn not_found(req: Request) -> impl IntoResponse {
+pub(crate) async fn not_found(req: Request) -> impl IntoResponse {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "route_not_found",

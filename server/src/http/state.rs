@@ -38,6 +38,8 @@ pub struct AppState {
     pub store: Store,
     /// Base URL for links handed out.
     pub public_base: Arc<str>,
+    /// The built web client served at `/`, if any.
+    pub web_root: Option<Arc<std::path::Path>>,
     /// Renders `/metrics`.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Cancelled when the server begins shutting down; long-lived connections (WebSockets)

@@ -21,4 +21,5 @@ mod sessions;
 mod sso;
 mod storage;
 mod tokens;
+mod web_client;
 mod yjs_clients;

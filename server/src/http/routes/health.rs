@@ -50,8 +50,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-/// The landing page.
+/// The web client, or a landing page when no built client is present.
 #[utoipa::path(get, path = "/", tag = "operations", responses((status = 200, content_type = "text/html")))]
-pub async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
+pub async fn index(State(state): State<AppState>) -> Response {
+    match &state.web_root {
+        Some(root) => crate::http::web::index_html(root).await,
+        None => Html(include_str!("index.html")).into_response(),
+    }
 }
