@@ -555,7 +555,7 @@ export default function ChannelView(props: ChannelViewProps) {
           ? `${typingNames[0]} and ${typingNames[1]} are typing…`
           : 'Several people are typing…';
 
-  const label = channelLabel(channel);
+  const label = channelLabel(channel, people, me.id);
   const archived = channel?.archived ? 'This channel is archived and read-only.' : undefined;
 
   const header = (

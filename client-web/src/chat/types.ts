@@ -94,10 +94,16 @@ export function updateMessage(list: Message[], id: string, fn: (m: Message) => M
   return next;
 }
 
-export function channelLabel(c: Channel | null): string {
+/** `#name` for channels; the other people's names for direct and group conversations. */
+export function channelLabel(c: Channel | null, people?: Map<string, Person>, me?: string): string {
   if (!c) return 'channel';
   if (c.name) return `#${c.name}`;
-  return c.kind === 'dm' ? 'direct message' : 'conversation';
+  const names = (c.participants ?? [])
+    .filter((id) => id !== me)
+    .map((id) => people?.get(id)?.display_name)
+    .filter((n): n is string => !!n);
+  if (names.length > 0) return names.join(', ');
+  return c.kind === 'direct' ? 'direct message' : 'group conversation';
 }
 
 export function errorText(err: unknown): string {
