@@ -20,6 +20,8 @@ export interface RowProps {
   /** The first message of a day: a day divider above it. */
   day?: string;
   unread?: boolean;
+  /** Position in the feed (the total is unknown while older history remains). */
+  position?: number;
   highlight?: boolean;
   /** Shown in the thread panel: no thread summary, no "reply" action. */
   inThread?: boolean;
@@ -76,6 +78,8 @@ export function MessageRow(props: RowProps) {
       <article
         ref={article}
         class={rowClass}
+        aria-posinset={props.position}
+        aria-setsize={props.position ? -1 : undefined}
         tabIndex={0}
         aria-label={`${name}, ${fullTime(created)}`}
         data-message-id={message?.id}

@@ -174,6 +174,7 @@ export function MessageList(props: {
                 compact={row.compact}
                 day={row.day}
                 unread={row.unread}
+                position={vi.index + 1}
                 highlight={!!props.highlightId && row.message?.id === props.highlightId}
               />
             </div>
