@@ -310,6 +310,11 @@ export default function ChannelView(props: ChannelViewProps) {
       on('resync', () => {
         reloadLatest();
       }),
+      on('channel_member_removed', (ev) => {
+        if (ev.channel_id !== channelId || ev.user_id !== me.id) return;
+        gen.current++;
+        setError('You are no longer a member of this channel.');
+      }),
       onOutbox(() => setOutboxTick((t) => t + 1)),
     ];
     return () => offs.forEach((off) => off());

@@ -9,6 +9,8 @@ import { namesToMentions } from './markdown';
 import type { Person } from './types';
 
 const TYPING_EVERY_MS = 3000;
+/** The server's limit on a message's Markdown source. */
+const MAX_BYTES = 16 * 1024;
 
 function draftKey(channelId: string, root: string | null) {
   return `concord.draft.${channelId}${root ? `.${root}` : ''}`;
@@ -33,6 +35,7 @@ export function Composer(props: {
   const [text, setText] = useState(() => localStorage.getItem(key) ?? '');
   const [query, setQuery] = useState<{ start: number; q: string } | null>(null);
   const [active, setActive] = useState(0);
+  const [tooLong, setTooLong] = useState('');
   const area = useRef<HTMLTextAreaElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const lastTyping = useRef(0);
@@ -106,6 +109,12 @@ export function Composer(props: {
     const raw = text.trim();
     if (!raw || props.disabled) return;
     const body = namesToMentions(raw, mentioned.current.values());
+    const bytes = new TextEncoder().encode(body).length;
+    if (bytes > MAX_BYTES) {
+      setTooLong(`This message is too long (${bytes.toLocaleString()} of ${MAX_BYTES.toLocaleString()} bytes). Shorten it or share it as a file.`);
+      return;
+    }
+    setTooLong('');
     post({ user_id: props.me, channel_id: props.channelId, text: body, thread_root_id: root });
     setText('');
     localStorage.removeItem(key);
@@ -150,6 +159,7 @@ export function Composer(props: {
   const onInput = (e: Event) => {
     const el = e.target as HTMLTextAreaElement;
     setText(el.value);
+    if (tooLong) setTooLong('');
     detect(el.value, el.selectionStart ?? el.value.length);
     const now = Date.now();
     if (el.value.trim() && now - lastTyping.current > TYPING_EVERY_MS) {
@@ -242,6 +252,11 @@ export function Composer(props: {
           Send
         </button>
       </div>
+      {tooLong && (
+        <p class="inline-error" role="alert">
+          {tooLong}
+        </p>
+      )}
       <p class="composer-hint" aria-hidden="true">
         <kbd>Enter</kbd> to send · <kbd>Shift</kbd>+<kbd>Enter</kbd> for a new line · <kbd>@</kbd> to mention
       </p>
