@@ -245,7 +245,7 @@ function WorkspaceSwitcher(props: { workspaces: Workspace[]; current: Workspace 
         ref={button}
         class="switcher-button"
         aria-expanded={open}
-        aria-controls="workspace-list"
+        aria-controls={open ? 'workspace-list' : undefined}
         onClick={() => setOpen((o) => !o)}
       >
         <span class="switcher-name">{props.current?.name ?? 'Choose a workspace'}</span>
