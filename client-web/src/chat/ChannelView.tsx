@@ -96,6 +96,8 @@ export default function ChannelView(props: ChannelViewProps) {
   const peopleRef = useRef(people);
   peopleRef.current = people;
   const seenReplies = useRef(new Set<string>());
+  /** Messages that arrived while the view was not showing the latest ones (permalinks). */
+  const arrivedBehind = useRef<Message[]>([]);
   /** Where this user had read up to when the channel opened (for the "New" line). */
   const readAtOpen = useRef<number | null>(null);
   const dragDepth = useRef(0);
@@ -239,6 +241,7 @@ export default function ChannelView(props: ChannelViewProps) {
     markedSeq.current = 0;
     readAtOpen.current = null;
     seenReplies.current.clear();
+    arrivedBehind.current = [];
     loadPeopleNow();
     refreshFiles();
     load();
@@ -269,7 +272,11 @@ export default function ChannelView(props: ChannelViewProps) {
           );
           return;
         }
-        if (hasNewerRef.current) return; // not showing the latest: the gap is loaded on the way down
+        if (hasNewerRef.current) {
+          // Not showing the latest: kept until paging down reaches the end.
+          arrivedBehind.current.push(m);
+          return;
+        }
         setMessages((list) => mergeMessages(list, [m]));
         if (!m.client_msg_id) refreshFilesSoon();
         if (m.author_id !== me.id) {
@@ -389,8 +396,13 @@ export default function ChannelView(props: ChannelViewProps) {
         `/api/v1/channels/${channelId}/messages?after=${messages[messages.length - 1].seq}&limit=${OLDER_PAGE}`,
       );
       if (mine !== gen.current) return;
-      setMessages((old) => mergeMessages(old, list));
-      if (list.length < OLDER_PAGE) setHasNewer(false);
+      const reachedEnd = list.length < OLDER_PAGE;
+      const extra = reachedEnd ? arrivedBehind.current.splice(0) : [];
+      setMessages((old) => mergeMessages(old, [...list, ...extra]));
+      if (reachedEnd) {
+        hasNewerRef.current = false;
+        setHasNewer(false);
+      }
     } catch (err) {
       setPagingError(`Could not load newer messages: ${errorText(err)}`);
     } finally {
