@@ -302,6 +302,17 @@ await run('chat', async (browser) => {
   await A.page.getByText(/This is the very beginning of/).waitFor();
   assert((await A.page.locator('article.msg').count()) < 80, 'still virtualised at the top');
 
+  // A permalink deep in that history, then "Jump to latest" returns to the newest message.
+  const early = (await apiAs('alice', 'GET', `/api/v1/channels/${long.id}/messages?after=0&limit=200`)).find(
+    (m) => m.text === 'Long history 100',
+  );
+  assert(early, 'message 100 is in the first page');
+  await A.page.goto(`/w/${ws}/c/${long.id}/m/${early.id}`);
+  await A.page.locator(`article.msg.highlight[data-message-id="${early.id}"]`).waitFor({ timeout: 15000 });
+  await A.page.getByRole('button', { name: /Jump to latest/ }).click();
+  await A.page.waitForURL((u) => u.pathname === `/w/${ws}/c/${long.id}`);
+  await A.page.locator('.msg-body', { hasText: /^\s*Long history 600\s*$/ }).waitFor({ timeout: 15000 });
+
   assert((await A.page.evaluate(() => window.__pwned)) === undefined, 'no script ran for alice');
   assertNoErrors(A.page, B.page);
   void alice;
