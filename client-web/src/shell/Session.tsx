@@ -102,7 +102,7 @@ export function Session({ route }: { route: Route }) {
   const remembered = lastWorkspace();
   const fallback = workspaces.find((w) => w.id === remembered) ?? workspaces[0];
 
-  if (path === '/' || (!m && path !== '/account')) {
+  if (path === '/' || (!m && path !== '/account') || (m && workspaces.length === 0)) {
     if (fallback) return <Redirect to={`/w/${fallback.id}`} />;
     return <NoWorkspace me={me} onCreated={reloadWorkspaces} />;
   }
