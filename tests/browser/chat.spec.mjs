@@ -3,11 +3,12 @@
 // alice and bob, each in a browser of their own, open #general: a post arrives live; bob edits
 // his message and alice sees the edit; alice reacts and bob sees it; bob replies in a thread
 // and alice sees the count and the reply; mentions autocomplete; typing is shown; alice shares
-// an image and bob sees its preview; a reload keeps everything; bob goes offline and writes
-// while alice writes twice: back online, both see every message once, in order; hostile
-// Markdown renders inert; pins and deletes reach the other side; a permalink scrolls to and
-// highlights its message; a long history stays virtualised and pages back to its beginning.
-// Screenshots: chat-channel, chat-thread.
+// an image and bob sees its preview; files dropped on the channel or pasted are shared; a
+// reload keeps everything; bob goes offline and writes while alice writes twice: back online,
+// both see every message once, in order; hostile Markdown renders inert; pins and deletes
+// reach the other side; a permalink scrolls to and highlights its message; a long history
+// stays virtualised, pages back to its beginning, and a permalink deep in it returns to the
+// latest. Screenshots: chat-channel, chat-thread.
 import { deflateSync } from 'node:zlib';
 import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn } from './lib.mjs';
 
@@ -188,6 +189,23 @@ await run('chat', async (browser) => {
   );
   await A.page.getByRole('img', { name: `Preview of gradient-${stamp}.png` }).waitFor({ timeout: 20000 });
   await shot(A.page, 'chat-channel');
+
+  // bob drops a file onto the channel; alice pastes one into her composer: both arrive as cards.
+  await B.page.evaluate((name) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['notes for the team'], name, { type: 'text/plain' }));
+    const target = document.querySelector('.channel-view');
+    target.dispatchEvent(new DragEvent('dragenter', { bubbles: true, cancelable: true, dataTransfer: dt }));
+    target.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, `notes-${stamp}.txt`);
+  await A.page.locator('.file-card', { hasText: `notes-${stamp}.txt` }).getByRole('button', { name: 'Download' }).waitFor({ timeout: 20000 });
+  await A.page.evaluate((name) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['pasted words'], name, { type: 'text/plain' }));
+    const box = document.querySelector('.channel-main .composer textarea');
+    box.dispatchEvent(new ClipboardEvent('paste', { bubbles: true, cancelable: true, clipboardData: dt }));
+  }, `pasted-${stamp}.txt`);
+  await B.page.locator('.file-card', { hasText: `pasted-${stamp}.txt` }).waitFor({ timeout: 20000 });
 
   // A reload keeps everything.
   await B.page.reload();
