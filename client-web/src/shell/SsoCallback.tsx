@@ -24,7 +24,8 @@ export function SsoCallback() {
       }
       navigate(next, { replace: true });
     } else {
-      setError(query.get('message') || hash.get('message') || 'Single sign-on did not complete. Try again.');
+      const message = query.get('message') || hash.get('message');
+      setError(message ? sentence(message) : 'Single sign-on did not complete. Try again.');
     }
   }, []);
   return (
@@ -41,4 +42,10 @@ export function SsoCallback() {
       )}
     </AuthLayout>
   );
+}
+
+/** The server's lowercase message as a sentence. */
+function sentence(text: string): string {
+  const t = text.trim();
+  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
 }
