@@ -2,17 +2,18 @@
 // live updates (posts, edits, deletes, reactions, pins, typing, presence), a thread side panel,
 // the pinned list, permalinks, drag-and-drop and pasted file uploads, and read marking.
 
-import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Me } from '../api';
 import { api, ApiError } from '../api';
 import { currentStatus, emit, on, onOutbox, pendingPosts } from '../live';
 import type { LiveEvent } from '../live';
 import { Composer } from './Composer';
-import { FileCard, UploadList, uploadFile } from './files';
+import { UploadList, uploadFile } from './files';
 import type { UploadJob } from './files';
 import { namesToMentions, plainText, renderMessage } from './markdown';
 import { Icon } from './icons';
 import { MessageList } from './MessageList';
+import { PinsPanel } from './PinsPanel';
 import type { Row, ScrollRequest } from './MessageList';
 import { forgetPeople, loadPeople, nameOf } from './people';
 import { ThreadPanel } from './ThreadPanel';
@@ -809,76 +810,5 @@ export default function ChannelView(props: ChannelViewProps) {
         </div>
       </section>
     </ChatContext.Provider>
-  );
-}
-
-function PinsPanel(props: { channelId: string; onClose: () => void; onJump: (m: Message) => void }) {
-  const ctx = useContext(ChatContext)!;
-  const [pins, setPins] = useState<Message[] | null>(null);
-  const [error, setError] = useState('');
-  const load = () => {
-    setError('');
-    api<Message[]>(`/api/v1/channels/${props.channelId}/pins`).then(setPins, (err) => setError(errorText(err)));
-  };
-  useEffect(() => {
-    load();
-    return on('message_updated', (ev) => {
-      const m = ev.message as Message;
-      if (m.channel_id !== props.channelId) return;
-      setPins((list) => {
-        if (!list) return list;
-        const rest = list.filter((x) => x.id !== m.id);
-        return m.pinned ? [m, ...rest] : rest;
-      });
-    });
-  }, [props.channelId]);
-  return (
-    <aside
-      class="side-panel pins-panel"
-      aria-label="Pinned messages"
-      onKeyDown={(e) => e.key === 'Escape' && props.onClose()}
-    >
-      <header class="side-head">
-        <h2>Pinned messages</h2>
-        <button type="button" class="icon-btn" aria-label="Close pinned messages" onClick={props.onClose}>
-          <Icon name="close" />
-        </button>
-      </header>
-      <div class="side-body">
-        {pins === null && !error && (
-          <p class="muted pad" role="status">
-            Loading…
-          </p>
-        )}
-        {error && (
-          <p class="inline-error pad" role="alert">
-            Could not load pinned messages: {error}{' '}
-            <button type="button" class="btn-small" onClick={load}>
-              Retry
-            </button>
-          </p>
-        )}
-        {pins?.length === 0 && <p class="muted pad">Nothing is pinned yet. Pin important messages from their menu.</p>}
-        <ul class="pin-list">
-          {pins?.map((m) => (
-            <li key={m.id}>
-              <div class="pin-author">
-                {nameOf(ctx.people, m.author_id)} · <time dateTime={m.created_at}>{fullTime(m.created_at)}</time>
-              </div>
-              <div class="msg-body" dangerouslySetInnerHTML={{ __html: renderMessage(m.text, ctx.people, ctx.me, ctx.peopleVersion) }} />
-              {ctx.filesByMessage.get(m.id)?.map((f) => <FileCard key={f.id} file={f} />)}
-              <div class="pin-actions">
-                <button type="button" class="btn-small" onClick={() => props.onJump(m)}>
-                  Jump to message
-                </button>
-                <button type="button" class="btn-small" onClick={() => ctx.actions.pin(m)}>
-                  Unpin
-                </button>
-              </div>
-            </li>
-          ))}
-        </ul>
-      </div>
-    </aside>
   );
 }
