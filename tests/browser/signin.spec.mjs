@@ -90,6 +90,25 @@ await run('signin', async (browser) => {
   await page.waitForURL((u) => u.pathname === `/w/${ws}/c/${general}`);
   await generalLink.locator('.badge').waitFor({ state: 'detached' });
 
+  // Browse and join a public channel someone else created.
+  await apiAs('admin', 'POST', `/api/v1/workspaces/${ws}/channels`, { name: `announcements-${suffix}`, topic: 'News for everyone' });
+  await page.getByRole('button', { name: 'Browse channels' }).click();
+  const browse = page.getByRole('dialog', { name: 'Browse channels' });
+  await browse.getByLabel('Filter channels').fill(`announcements-${suffix}`);
+  await browse.getByText('News for everyone').waitFor();
+  await browse.getByRole('button', { name: `Join #announcements-${suffix}` }).click();
+  await sidebar.getByRole('link', { name: `announcements-${suffix}` }).waitFor();
+  await browse.waitFor({ state: 'hidden' });
+
+  // A direct conversation with bob, picked from the workspace's people.
+  await page.getByRole('button', { name: 'New direct message' }).click();
+  const dm = page.getByRole('dialog', { name: 'New message' });
+  await dm.getByLabel('Find people').fill('bob');
+  await dm.getByRole('checkbox', { name: /Bob Baker/ }).check();
+  await dm.getByRole('button', { name: 'Start conversation' }).click();
+  await sidebar.getByRole('link', { name: /Bob Baker/ }).waitFor();
+  assert((await sidebar.getByRole('link', { name: /Bob Baker/ }).getAttribute('aria-current')) === 'page', 'the conversation is open');
+
   // Phone width: the sidebar is a drawer behind the menu button.
   await page.setViewportSize(PHONE);
   await sidebar.waitFor({ state: 'hidden' });

@@ -152,6 +152,12 @@ export function Avatar({ id, name, size = 28 }: { id: string; name: string; size
   );
 }
 
+const RELOADED = 'concord.reloaded-for-update';
+
+function isChunkError(error: Error): boolean {
+  return /dynamically imported module|Importing a module script failed|error loading dynamically|Failed to fetch/i.test(error.message);
+}
+
 /** Shows a lazily loaded view's failure instead of a blank screen. */
 export class ErrorBoundary extends Component<{ children: ComponentChildren; resetKey?: string }, { error: Error | null }> {
   state = { error: null as Error | null };
@@ -160,13 +166,25 @@ export class ErrorBoundary extends Component<{ children: ComponentChildren; rese
   }
   componentDidCatch(error: Error) {
     this.setState({ error });
+    // A newer build replaced the file this view lives in: reload once to pick up the new build.
+    if (isChunkError(error)) {
+      try {
+        const last = Number(sessionStorage.getItem(RELOADED) ?? 0);
+        if (Date.now() - last > 30_000) {
+          sessionStorage.setItem(RELOADED, String(Date.now()));
+          location.reload();
+        }
+      } catch {
+        /* storage unavailable: the message below offers the reload */
+      }
+    }
   }
   componentDidUpdate(prev: { resetKey?: string }) {
     if (prev.resetKey !== this.props.resetKey && this.state.error) this.setState({ error: null });
   }
   render() {
     if (this.state.error) {
-      const chunk = /dynamically imported module|Importing a module script failed|Failed to fetch/i.test(this.state.error.message);
+      const chunk = isChunkError(this.state.error);
       return (
         <div class="empty-state" role="alert">
           <h2>{chunk ? 'This part of Concord could not be loaded' : 'Something went wrong here'}</h2>
