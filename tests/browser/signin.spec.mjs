@@ -4,7 +4,7 @@
 // reload keeps her signed in; Ctrl+K focuses search; she creates a channel; the phone-width
 // drawer; the offline banner; the account page lists her sessions and revoking another one
 // works; signing out returns to the sign-in page. Screenshots: signin, channel-shell, account.
-import { apiAs, assert, assertNoErrors, fixture, newUserPage, PHONE, DESKTOP, run, shot, url } from './lib.mjs';
+import { apiAs, assert, assertNoErrors, fixture, newUserPage, PHONE, DESKTOP, run, shot, signIn, url } from './lib.mjs';
 
 const alice = fixture.users.alice;
 const ws = fixture.workspace_id;
@@ -157,5 +157,24 @@ await run('signin', async (browser) => {
   await page.waitForURL((u) => u.pathname === '/login');
   assert(await page.evaluate(() => localStorage.getItem('concord.tokens') === null), 'tokens forgotten');
 
-  assertNoErrors(page);
+  // The admin invites by link; a newcomer opens it, creates an account and lands in the workspace.
+  const admin = await newUserPage(browser);
+  await signIn(admin.page, 'admin');
+  await admin.page.getByRole('button', { name: 'Invite people' }).click();
+  const invite = admin.page.getByRole('dialog', { name: /Invite people/ });
+  await invite.getByRole('button', { name: 'Create invitation link' }).click();
+  const link = await invite.getByLabel('Invitation link').inputValue();
+  assert(/\/invite\/[^/]+$/.test(link), `an invitation link: ${link}`);
+  await shot(admin.page, 'invite');
+  const newcomer = await newUserPage(browser, { viewport: PHONE });
+  await newcomer.page.goto(new URL(link).pathname);
+  await newcomer.page.getByRole('heading', { name: /Join / }).waitFor();
+  await newcomer.page.getByLabel('Your name').fill('Cara Cole');
+  await newcomer.page.getByLabel('Email').fill(`cara-${suffix}@example.org`);
+  await newcomer.page.getByLabel('Choose a password').fill('a long enough passphrase');
+  await newcomer.page.getByRole('button', { name: 'Create account and join' }).click();
+  await newcomer.page.waitForURL((u) => u.pathname.startsWith(`/w/${ws}`), { timeout: 15000 });
+  await newcomer.page.getByRole('link', { name: /Your account \(Cara Cole\)/ }).waitFor();
+
+  assertNoErrors(page, admin.page, newcomer.page);
 });
