@@ -60,6 +60,11 @@ export function emit(ev: LiveEvent) {
 export function setStatus(s: LiveStatus) {
   if (s === status) return;
   status = s;
+  if (s === 'offline' && userId && presence.get(userId) !== 'offline') {
+    // Our own dot follows the connection; others' stay as last heard.
+    presence.set(userId, 'offline');
+    emit({ type: 'presence', user_id: userId, status: 'offline', local: true });
+  }
   statusListeners.forEach((fn) => fn(s));
 }
 
