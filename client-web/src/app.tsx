@@ -1,5 +1,6 @@
 import { useLayoutEffect, useState } from 'preact/hooks';
 import { onSignedOut, signedIn } from './api';
+import { disconnect } from './live';
 import { Login } from './shell/Login';
 import { Setup } from './shell/Setup';
 import { SsoCallback } from './shell/SsoCallback';
@@ -40,6 +41,8 @@ export function App() {
     addEventListener('popstate', onPop);
     onPop();
     const off = onSignedOut(() => {
+      // Signed out here, in another tab, or by a refused refresh: close the live connection too.
+      disconnect();
       setAuthed(false);
       const here = location.pathname;
       if (here !== '/login' && !here.startsWith('/invite/') && here !== '/setup') {
