@@ -41,6 +41,10 @@ await run('search', async (browser) => {
   });
 
   const { page } = await newUserPage(browser, { allowConsoleErrors: [/status of 422/] });
+  // Name any failed request, so an unexpected console error can be traced to its call.
+  page.on('response', (r) => {
+    if (r.status() >= 400 && r.status() !== 422) console.log(`note: ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+  });
   await signIn(page, 'alice');
   await page.goto(`/w/${ws}`);
 
