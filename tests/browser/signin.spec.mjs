@@ -86,6 +86,7 @@ await run('signin', async (browser) => {
   await generalLink.locator('.badge').waitFor({ timeout: 10000 });
   await page.waitForFunction(() => document.querySelector('a.nav-item.unread .badge')?.textContent === '1');
   assert(/1 mention/.test(await generalLink.innerText()), `the badge reads as a mention: ${await generalLink.innerText()}`);
+  assert((await page.title()).startsWith('(1) '), `the tab's title counts the mention: ${await page.title()}`);
   await generalLink.click();
   await page.waitForURL((u) => u.pathname === `/w/${ws}/c/${general}`);
   await generalLink.locator('.badge').waitFor({ state: 'detached' });

@@ -191,7 +191,13 @@ function Frame(props: FrameProps) {
     if (parts?.view === 'search') return `Search · ${workspace.name}`;
     return workspace.name;
   }, [route.path, workspace, channel, data.label]);
-  useTitle(title);
+  // Mentions and unread direct messages elsewhere show in the tab's title, as "(3) …".
+  const waiting = (data.channels ?? []).reduce((n, c) => {
+    if (c.id === openChannel) return n;
+    const direct = c.kind === 'direct' || c.kind === 'group';
+    return n + (direct ? Math.max(c.unread_count ?? 0, c.mention_count ?? 0) : c.mention_count ?? 0);
+  }, 0);
+  useTitle(waiting > 0 ? `(${waiting}) ${title}` : title);
 
   let main: preact.ComponentChildren = props.children;
   if (!main) {
