@@ -75,6 +75,7 @@ const PING_EVERY_MS = 25_000;
 const PONG_WITHIN_MS = 10_000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+const HELLO_WITHIN_MS = 15_000;
 
 let wanted = false; // connect() called and not disconnected since
 let socket: WebSocket | null = null;
@@ -86,6 +87,7 @@ let authFailures = 0;
 let retryTimer: ReturnType<typeof setTimeout> | undefined;
 let pingTimer: ReturnType<typeof setInterval> | undefined;
 let pongTimer: ReturnType<typeof setTimeout> | undefined;
+let helloTimer: ReturnType<typeof setTimeout> | undefined;
 let windowHooks = false;
 let opening = false; // between open() and the socket's creation (fetching a token)
 
@@ -216,6 +218,11 @@ async function open() {
       auth.last_seq = lastSeq;
     }
     ws.send(JSON.stringify(auth));
+    // A server that accepts the socket but never greets it is treated as unreachable.
+    clearTimeout(helloTimer);
+    helloTimer = setTimeout(() => {
+      if (socket === ws && status !== 'online') ws.close(4000, 'no hello');
+    }, HELLO_WITHIN_MS);
   };
   ws.onmessage = (e) => {
     if (socket !== ws) return;
@@ -243,6 +250,7 @@ async function open() {
 function receive(frame: LiveEvent) {
   switch (frame.type) {
     case 'hello': {
+      clearTimeout(helloTimer);
       const resumed = epoch !== null && frame.epoch === epoch && !frame.resync;
       const wasResuming = epoch !== null;
       epoch = frame.epoch;
