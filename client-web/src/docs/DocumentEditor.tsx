@@ -56,6 +56,8 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
   const [editor, setEditor] = useState<Editor | null>(null);
   const [conn, setConn] = useState<Conn>('connecting');
   const [synced, setSynced] = useState(false);
+  /** Whether the current connection has exchanged state with the server. */
+  const [inSync, setInSync] = useState(false);
   /** Changes made while the connection was down, not yet sent. */
   const [unsent, setUnsent] = useState(false);
   const [fatal, setFatal] = useState<Fatal | null>(null);
@@ -138,10 +140,16 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
         maxBackoffTime: 10_000,
       });
       provider = p;
-      p.on('status', ({ status }) => !disposed && setConn(status));
+      p.on('status', ({ status }) => {
+        if (disposed) return;
+        setConn(status);
+        if (status !== 'connected') setInSync(false);
+      });
       let authRetries = 0;
       p.on('sync', (s: boolean) => {
-        if (disposed || !s) return;
+        if (disposed) return;
+        setInSync(s);
+        if (!s) return;
         authRetries = 0;
         setSynced(true);
         setUnsent(false);
@@ -278,7 +286,7 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
     );
   }
 
-  const status = statusOf(conn, synced, fatal, editable, info, unsent);
+  const status = statusOf(conn, synced, inSync, fatal, editable, info, unsent);
 
   return (
     <section class="dx-editor-page" aria-labelledby="dx-doc-title">
@@ -397,6 +405,7 @@ function closeMessage(code: number, reason: string): string {
 function statusOf(
   conn: Conn,
   synced: boolean,
+  inSync: boolean,
   fatal: Fatal | null,
   editable: boolean,
   info: DocumentInfo | null,
@@ -409,6 +418,7 @@ function statusOf(
   if (conn === 'disconnected' || (conn === 'connecting' && synced))
     return { text: 'Offline, reconnecting…', tone: 'bad' };
   if (conn === 'connecting' || !synced) return { text: 'Connecting…', tone: 'wait' };
+  if (!inSync) return { text: 'Syncing…', tone: 'wait' };
   if (info && !editable) return { text: `Live · ${LEVEL_LABEL[info.my_access].replace('Can ', '')} only`, tone: 'info' };
   return { text: 'Live', tone: 'ok' };
 }
