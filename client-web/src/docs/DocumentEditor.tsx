@@ -286,7 +286,7 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
     );
   }
 
-  const status = statusOf(conn, synced, inSync, fatal, editable, info, unsent);
+  const status = useSteadyStatus(statusOf(conn, synced, inSync, fatal, editable, info, unsent));
 
   return (
     <section class="dx-editor-page" aria-labelledby="dx-doc-title">
@@ -385,6 +385,27 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
   );
 }
 
+type Status = { text: string; tone: 'ok' | 'wait' | 'bad' | 'info' };
+
+/**
+ * The status to show: good news at once, a drop after it has lasted a moment. The provider
+ * reconnects an idle socket now and then, which should not flash "offline".
+ */
+function useSteadyStatus(next: Status): Status {
+  const [shown, setShown] = useState(next);
+  const firstLoad = next.text === 'Connecting…' && shown.text === 'Connecting…';
+  useEffect(() => {
+    if (next.text === shown.text) return;
+    if (next.tone === 'ok' || next.tone === 'info' || firstLoad || next.text === 'No access' || next.text === 'Disconnected') {
+      setShown(next);
+      return;
+    }
+    const t = setTimeout(() => setShown(next), 1500);
+    return () => clearTimeout(t);
+  }, [next.text, next.tone]);
+  return shown;
+}
+
 function closeMessage(code: number, reason: string): string {
   switch (code) {
     case 4401:
@@ -410,7 +431,7 @@ function statusOf(
   editable: boolean,
   info: DocumentInfo | null,
   unsent: boolean,
-): { text: string; tone: 'ok' | 'wait' | 'bad' | 'info' } {
+): Status {
   if (fatal) return { text: fatal.code === 4403 ? 'No access' : 'Disconnected', tone: 'bad' };
   if (conn !== 'connected' && unsent)
     return { text: 'Offline · changes will sync', tone: 'bad' };
