@@ -138,6 +138,9 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
       const p = new WebsocketProvider(wsUrl('/api/v1/yjs'), documentId, ydoc, {
         params: { token },
         maxBackoffTime: 10_000,
+        // The provider drops a socket that received nothing for 30 s; the server's keep-alive
+        // pings are invisible to browsers, so ask for the server's state now and then instead.
+        resyncInterval: 20_000,
       });
       provider = p;
       p.on('status', ({ status }) => {
