@@ -313,11 +313,18 @@ impl Hub {
             Some(_) => (true, Vec::new()),
             None => (false, Vec::new()),
         };
+        let presence = state
+            .conns
+            .values()
+            .filter(|c| c.user != user && c.workspaces.iter().any(|w| workspaces.contains(w)))
+            .map(|c| (c.user, user_status(&state, c.user)))
+            .collect();
         let hello = protocol::ServerFrame::Hello {
             epoch: &self.inner.epoch,
             seq: state.seq,
             user_id: user,
             resync,
+            presence,
         }
         .encode();
         let mut greeting = vec![Utf8Bytes::from(hello)];

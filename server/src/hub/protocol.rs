@@ -79,6 +79,9 @@ pub enum ServerFrame<'a> {
         user_id: UserId,
         /// True when missed events could not be replayed: reload state over REST.
         resync: bool,
+        /// Who else is connected now (`online` or `away`), among people sharing a workspace with
+        /// this user; `presence` frames carry the changes from here on.
+        presence: std::collections::BTreeMap<UserId, &'static str>,
     },
     /// A post was stored durably.
     Ack {

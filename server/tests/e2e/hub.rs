@@ -259,8 +259,11 @@ both_backends! {
         let mut b = app.socket(&bo.access, None).await;
         let p = next_of(&mut a, "presence").await;
         assert_eq!((p["user_id"].as_str().unwrap(), p["status"].as_str().unwrap()), (bo.user_id.as_str(), "online"));
+        // Bo's greeting already says who was there before: the admin, online; not Bo itself.
+        assert_eq!(b.hello["presence"], json!({admin.user_id.clone(): "online"}), "{}", b.hello);
         // Cy shares no workspace: nobody hears about Cy, and Cy hears about nobody.
         let mut cy_ws = app.socket(&cy.access, None).await;
+        assert_eq!(cy_ws.hello["presence"], json!({}), "{}", cy_ws.hello);
 
         // Typing reaches the other member, throttled to one notice per two seconds.
         b.send(json!({"type": "typing", "channel_id": c})).await;

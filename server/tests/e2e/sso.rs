@@ -551,6 +551,36 @@ with_idp! {
         assert_eq!(sessions.expect(200).as_array().unwrap().len(), 1, "refused sign-ins leave no session");
     }
 
+    async fn a_browser_is_sent_on_to_the_web_client_with_its_tokens_or_the_refusal(app, idp) {
+        app.bootstrap_admin().await;
+        idp.set_account("fay", json!({"email": "fay@example.org", "email_verified": true, "name": "Fay", "groups": []}));
+        let browser = Browser::new();
+        let navigate = |url: &str| {
+            browser.http.get(url).header("accept", "text/html,application/xhtml+xml,*/*;q=0.8").send()
+        };
+
+        // Signed in: a 303 to /sso/callback with the token pair in the fragment (never sent to
+        // a server), and the access token works.
+        let start = browser.begin(&app).await;
+        let callback = browser.authorize(&app, start, "fay").await;
+        let resp = navigate(&callback).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 303);
+        let to = resp.headers()["location"].to_str().unwrap().to_owned();
+        let fragment = to.strip_prefix("/sso/callback#").unwrap_or_else(|| panic!("{to}"));
+        let pairs: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
+        assert!(pairs.contains_key("refresh_token"), "{to}");
+        let me = app.get("/api/v1/users/me", &pairs["access_token"]).await;
+        assert_eq!(me.expect(200)["email"], "fay@example.org");
+
+        // Refused (the callback replayed): sent on with the stable code and a sentence, no tokens.
+        let resp = navigate(&callback).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 303);
+        let to = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(to.starts_with("/sso/callback?error=sso_state_mismatch&message="), "{to}");
+        assert!(!to.contains("token"), "{to}");
+    }
+
     async fn accounts_are_not_linked_by_email_unless_allowed(app, idp) {
         let admin = app.bootstrap_admin().await;
         app.create_user(&admin, "fay@example.org", "Fay").await;

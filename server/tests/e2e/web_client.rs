@@ -132,3 +132,59 @@ macro_rules! specs {
 }
 
 specs!(signin, chat, docs, search);
+
+/// The server's side of the client, without a browser: routes fall back to `index.html` under
+/// a strict policy, hashed assets are cached, and API misses stay JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_serves_the_client_and_keeps_api_errors_json() {
+    let dist = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dist.path().join("index.html"),
+        "<!doctype html><title>Concord</title>",
+    )
+    .unwrap();
+    std::fs::create_dir(dist.path().join("assets")).unwrap();
+    std::fs::write(dist.path().join("assets/index-abc123.js"), "console.log(1)").unwrap();
+    let root = dist.path().to_owned();
+    let app = spawn_app_with(Backend::Sqlite, |c| c.http.web_root = Some(root)).await;
+    let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
+
+    for path in ["/", "/login", "/w/123/c/456/m/789", "/setup?token=abc"] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("object-src 'none'"),
+            "{csp}"
+        );
+        assert_eq!(r.headers()["cache-control"], "no-cache");
+        assert!(
+            r.text().await.unwrap().contains("<title>Concord</title>"),
+            "{path}"
+        );
+    }
+    let asset = get("/assets/index-abc123.js").await.unwrap();
+    assert_eq!(asset.status().as_u16(), 200);
+    assert!(asset.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert!(asset.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    // A missing asset is a 404, not the page (a stale tab must not parse HTML as script).
+    let missing = get("/assets/gone-000.js").await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    // Paths outside the folder are never served.
+    let escape = get("/assets/..%2f..%2fetc%2fpasswd").await.unwrap();
+    assert_eq!(escape.status().as_u16(), 404);
+    // API misses and non-GET methods keep the JSON error shape.
+    let api = app.get("/api/v1/nothing-here", "").await;
+    api.expect_error(404, "route_not_found");
+    let post = app.post("/w/123", None, json!({})).await;
+    post.expect_error(404, "route_not_found");
+}
