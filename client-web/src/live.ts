@@ -261,7 +261,12 @@ function receive(frame: LiveEvent) {
       setStatus('online');
       startPing();
       if (document.hidden) send({ type: 'presence', status: 'away' });
+      // The greeting lists everyone else connected now: it replaces what we knew.
+      const snapshot: Record<string, string> = frame.presence ?? {};
+      for (const user of presence.keys()) if (!(user in snapshot)) presence.set(user, 'offline');
+      for (const [user, state] of Object.entries(snapshot)) presence.set(user, state);
       if (userId) presence.set(userId, document.hidden ? 'away' : 'online');
+      emit({ type: 'presence', user_id: userId, status: presence.get(userId ?? '') ?? 'online', local: true });
       emit({ type: 'hello', user_id: frame.user_id, resumed });
       if (frame.resync || (wasResuming && !resumed)) emit({ type: 'resync' });
       flushOutbox();
@@ -391,7 +396,7 @@ function armPong(waiting: boolean) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Presence (from `presence` frames; the server sends changes only)
+// Presence: the snapshot in `hello`, then the changes in `presence` frames
 
 const presence = new Map<string, string>();
 

@@ -104,6 +104,8 @@ await run('chat', async (browser) => {
   const hello = `Hello from alice ${stamp}`;
   await say(A.page, hello);
   await row(B.page, hello).waitFor({ timeout: 10000 });
+  // bob connected after alice: the server's greeting already told him she is online.
+  await row(B.page, hello).locator('.presence-dot.online').first().waitFor({ timeout: 10000 });
   await row(A.page, hello).locator('.pending-state').waitFor({ state: 'detached', timeout: 10000 });
 
   // bob posts and edits his message; alice sees the edit and the marker; the history lists the first text.

@@ -95,14 +95,16 @@ export function Composer(props: {
     const insert = `@${p.display_name} `;
     const next = text.slice(0, query.start) + insert + text.slice(caret);
     mentioned.current.set(p.user_id, p);
-    setText(next);
-    setQuery(null);
-    requestAnimationFrame(() => {
-      if (!el) return;
+    // The caret moves in the same task as the text: a key pressed right after picking must
+    // land after the mention, not before it (no frame in between for it to slip into).
+    if (el) {
       const pos = query.start + insert.length;
+      el.value = next;
       el.focus();
       el.setSelectionRange(pos, pos);
-    });
+    }
+    setText(next);
+    setQuery(null);
   };
 
   const submit = () => {
