@@ -1,4 +1,5 @@
 // The API's chat shapes as the client uses them (see server/src/chat/views.rs and files/views.rs).
+import type { Channel } from '../shell/types';
 
 export interface Message {
   id: string;
@@ -17,21 +18,7 @@ export interface Message {
   pinned: boolean;
 }
 
-export interface Channel {
-  id: string;
-  workspace_id: string;
-  kind: string;
-  name: string | null;
-  topic: string;
-  purpose: string;
-  archived: boolean;
-  last_seq: number;
-  my_role: string | null;
-  last_read_seq: number | null;
-  unread_count: number | null;
-  mention_count: number | null;
-  participants?: string[];
-}
+export type { Channel } from '../shell/types';
 
 export interface MessageVersion {
   version: number;

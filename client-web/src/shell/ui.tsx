@@ -107,9 +107,20 @@ const paths: Record<string, string> = {
   invite: 'M15 19a6 6 0 0 0-12 0M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM19 8v6M16 11h6',
   offline: 'M3 3l18 18M8.5 16.5a5 5 0 0 1 7 0M5 12.5a10 10 0 0 1 5-2.4M19 12.5a10 10 0 0 0-2.6-1.8M2 8.8a15 15 0 0 1 4.3-2.6M22 8.8A15 15 0 0 0 12 5',
   message: 'M4 5h16v11H9l-5 4z',
+  smile: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18Zm-3.5-7.5a4.5 4.5 0 0 0 7 0M9 9.5h.01M15 9.5h.01',
+  reply: 'M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12Z',
+  edit: 'M4 20h4L19 9l-4-4L4 16v4Zm9-13 4 4',
+  pin: 'M9 3h6l-1 6 4 4H6l4-4-1-6Zm3 10v8',
+  link: 'M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1',
+  trash: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3',
+  clip: 'M20 11.5 12.5 19a5 5 0 0 1-7-7L13 4.5a3.3 3.3 0 0 1 4.7 4.7L10.3 16.6a1.7 1.7 0 0 1-2.4-2.4L14.5 7.6',
+  file: 'M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8l-5-5Zm0 0v5h5',
+  down: 'M12 5v14m-6-6 6 6 6-6',
 };
 
-export function Icon({ name, size = 18 }: { name: keyof typeof paths | string; size?: number }) {
+/** An interface icon as inline SVG (emoji glyphs depend on the system's fonts). Decorative: the
+ * control holding it carries the accessible name. */
+export function Icon({ name, size = 18, weight = 2 }: { name: keyof typeof paths | string; size?: number; weight?: number }) {
   return (
     <svg
       class="icon"
@@ -118,7 +129,7 @@ export function Icon({ name, size = 18 }: { name: keyof typeof paths | string; s
       viewBox="0 0 24 24"
       fill="none"
       stroke="currentColor"
-      stroke-width="2"
+      stroke-width={weight}
       stroke-linecap="round"
       stroke-linejoin="round"
       aria-hidden="true"
