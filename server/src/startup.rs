@@ -149,6 +149,7 @@ impl App {
             auditor.clone(),
             SearchService::default_root(&config.data_dir),
         );
+        search.attach_files(files.clone());
         let reencrypt_wake = Arc::new(tokio::sync::Notify::new());
         let keys = KeyService::new(store.clone(), auditor.clone(), reencrypt_wake.clone());
         let reencryptor = Reencryptor::new(store.clone(), auditor.clone(), &config.keys);

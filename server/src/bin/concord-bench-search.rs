@@ -8,7 +8,10 @@
 //! answers the same typical queries (latency p50/p99, top 20 with the total count; the tantivy
 //! variants also build snippets and apply a 50-channel permission filter, as the server does).
 //!
-//! Usage: concord-bench-search [--messages N] [--queries Q] [--dir DIR]
+//! With `--runs R` (default 3) the whole measurement (fresh indexes, indexing, queries) is
+//! repeated R times on the same corpus and every figure printed is the median of the R runs.
+//!
+//! Usage: concord-bench-search [--messages N] [--queries Q] [--runs R] [--dir DIR]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -202,13 +205,15 @@ const ZH: &[&str] = &[
 struct Args {
     messages: usize,
     queries: usize,
+    runs: usize,
     dir: Option<PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         messages: 1_000_000,
-        queries: 300,
+        queries: 100,
+        runs: 3,
         dir: None,
     };
     let mut it = std::env::args().skip(1);
@@ -217,6 +222,7 @@ fn args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--messages" => a.messages = value.parse()?,
             "--queries" => a.queries = value.parse()?,
+            "--runs" => a.runs = value.parse::<usize>()?.max(1),
             "--dir" => a.dir = Some(PathBuf::from(value)),
             other => anyhow::bail!("unknown flag {other}"),
         }
@@ -293,6 +299,8 @@ const QUERIES: &[(&str, &str, Option<&str>)] = &[
     ("two words", "budget quarter", Some("budget AND quarter")),
     ("phrase", "\"status report\"", Some("\"status report\"")),
     ("excluded", "release -friday", Some("release NOT friday")),
+    ("Korean 1 char", "회", None),
+    ("Chinese 1 char", "库", None),
     ("Korean 2 chars", "회의", None),
     ("Korean 3 chars", "회의실", Some("회의실")),
     ("Japanese", "データベース", Some("データベース")),
@@ -406,21 +414,17 @@ async fn fts5(
     Ok((took, size, out))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let a = args()?;
-    let scratch = std::env::temp_dir().join(format!("concord-bench-search-{}", std::process::id()));
-    let root = a.dir.clone().unwrap_or_else(|| scratch.clone());
-    std::fs::create_dir_all(&root)?;
-    eprintln!("generating {} messages", a.messages);
-    let mut rng = StdRng::seed_from_u64(42);
-    let corpus: Vec<MessageEntry> = (0..a.messages).map(|i| message(&mut rng, i)).collect();
-    let chars: usize = corpus.iter().map(|m| m.text.chars().count()).sum();
-    eprintln!(
-        "average {} characters per message",
-        chars / a.messages.max(1)
-    );
+/// What one run measured: per engine (encrypted, unencrypted, FTS5) indexing time and size,
+/// and per query the p50 and p99 of each engine in milliseconds with its match count.
+struct Run {
+    indexing: [Duration; 3],
+    size: [u64; 3],
+    queries: Vec<[(f64, f64, usize); 3]>,
+}
 
+async fn run_once(root: &Path, corpus: &[MessageEntry], queries: usize) -> anyhow::Result<Run> {
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root)?;
     let mut keys = std::collections::HashMap::new();
     let mut key = zeroize::Zeroizing::new([0u8; 32]);
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, key.as_mut());
@@ -431,70 +435,130 @@ async fn main() -> anyhow::Result<()> {
     let plain = WorkspaceIndex::open_unencrypted(&plain_dir)?;
 
     eprintln!("indexing: tantivy, encrypted");
-    let enc_time = index_tantivy(&encrypted, &corpus)?;
+    let enc_time = index_tantivy(&encrypted, corpus)?;
     eprintln!("indexing: tantivy, unencrypted");
-    let plain_time = index_tantivy(&plain, &corpus)?;
+    let plain_time = index_tantivy(&plain, corpus)?;
     eprintln!("indexing: SQLite FTS5 trigram");
-    let (fts_time, fts_size, fts_queries) = fts5(&root.join("fts5.db"), &corpus, a.queries).await?;
+    let (fts_time, fts_size, fts_queries) = fts5(&root.join("fts5.db"), corpus, queries).await?;
+    eprintln!("querying");
+    let mut out = Vec::new();
+    for (i, (_, q, _)) in QUERIES.iter().enumerate() {
+        let (e, e_total) = query_tantivy(&encrypted, q, queries)?;
+        let (p, p_total) = query_tantivy(&plain, q, queries)?;
+        let (f, f_total) = &fts_queries[i];
+        let figures =
+            |t: &[Duration], total: usize| (percentile(t, 0.5), percentile(t, 0.99), total);
+        out.push([
+            figures(&e, e_total),
+            figures(&p, p_total),
+            if f.is_empty() {
+                (f64::NAN, f64::NAN, 0)
+            } else {
+                figures(f, *f_total)
+            },
+        ]);
+    }
+    let run = Run {
+        indexing: [enc_time, plain_time, fts_time],
+        size: [dir_size(&encrypted_dir), dir_size(&plain_dir), fts_size],
+        queries: out,
+    };
+    drop((encrypted, plain));
+    Ok(run)
+}
 
-    let rate = |d: Duration| a.messages as f64 / d.as_secs_f64();
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!(
-        "corpus: {} messages, {} characters on average",
-        a.messages,
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let scratch = std::env::temp_dir().join(format!("concord-bench-search-{}", std::process::id()));
+    let root = a.dir.clone().unwrap_or_else(|| scratch.clone());
+    eprintln!("generating {} messages", a.messages);
+    let mut rng = StdRng::seed_from_u64(42);
+    let corpus: Vec<MessageEntry> = (0..a.messages).map(|i| message(&mut rng, i)).collect();
+    let chars: usize = corpus.iter().map(|m| m.text.chars().count()).sum();
+    eprintln!(
+        "average {} characters per message",
         chars / a.messages.max(1)
+    );
+    let mut runs = Vec::new();
+    for r in 0..a.runs {
+        eprintln!("run {} of {}", r + 1, a.runs);
+        let run = run_once(&root.join(format!("run-{r}")), &corpus, a.queries).await?;
+        let _ = std::fs::remove_dir_all(root.join(format!("run-{r}")));
+        runs.push(run);
+    }
+
+    let rate = |e: usize| {
+        median(
+            runs.iter()
+                .map(|r| a.messages as f64 / r.indexing[e].as_secs_f64())
+                .collect(),
+        )
+    };
+    let mib = |e: usize| {
+        median(
+            runs.iter()
+                .map(|r| r.size[e] as f64 / (1024.0 * 1024.0))
+                .collect(),
+        )
+    };
+    println!(
+        "corpus: {} messages, {} characters on average; medians of {} runs",
+        a.messages,
+        chars / a.messages.max(1),
+        runs.len()
     );
     println!();
     println!("| engine | indexing (messages/s) | index size (MiB) |");
     println!("|---|---:|---:|");
-    println!(
-        "| tantivy, encrypted directory | {:.0} | {:.1} |",
-        rate(enc_time),
-        mib(dir_size(&encrypted_dir))
-    );
-    println!(
-        "| tantivy, unencrypted (mmap) | {:.0} | {:.1} |",
-        rate(plain_time),
-        mib(dir_size(&plain_dir))
-    );
-    println!(
-        "| SQLite FTS5 trigram, plaintext | {:.0} | {:.1} |",
-        rate(fts_time),
-        mib(fts_size)
-    );
+    for (e, name) in [
+        "tantivy, encrypted directory",
+        "tantivy, unencrypted (mmap)",
+        "SQLite FTS5 trigram, plaintext",
+    ]
+    .iter()
+    .enumerate()
+    {
+        println!("| {name} | {:.0} | {:.1} |", rate(e), mib(e));
+    }
     println!();
     println!(
-        "Query latency, ms (p50 / p99), {} runs each, and matches:",
+        "Query latency, ms (p50 / p99), {} runs of each query per run, and matches:",
         a.queries
     );
     println!();
     println!(
-        "| query | encrypted | unencrypted | FTS5 trigram | encrypted speed vs unencrypted (p50) |"
+        "| query | encrypted | unencrypted | FTS5 trigram | encrypted speed vs unencrypted (p50) | encrypted speed vs FTS5 (p50) |"
     );
-    println!("|---|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|");
     for (i, (label, q, _)) in QUERIES.iter().enumerate() {
-        let (e, e_total) = query_tantivy(&encrypted, q, a.queries)?;
-        let (p, p_total) = query_tantivy(&plain, q, a.queries)?;
-        let (f, f_total) = &fts_queries[i];
-        let fts = if f.is_empty() {
-            "n/a".to_owned()
+        let fig = |e: usize| {
+            let p50 = median(runs.iter().map(|r| r.queries[i][e].0).collect());
+            let p99 = median(runs.iter().map(|r| r.queries[i][e].1).collect());
+            let total = runs.last().map(|r| r.queries[i][e].2).unwrap_or(0);
+            (p50, p99, total)
+        };
+        let (e50, e99, et) = fig(0);
+        let (p50, p99, pt) = fig(1);
+        let (f50, f99, ft) = fig(2);
+        let (fts, vs_fts) = if f50.is_nan() {
+            ("n/a".to_owned(), "n/a".to_owned())
         } else {
-            format!(
-                "{:.2} / {:.2} ({f_total})",
-                percentile(f, 0.5),
-                percentile(f, 0.99)
+            (
+                format!("{f50:.2} / {f99:.2} ({ft})"),
+                format!("{:.1}", f50 / e50.max(1e-9)),
             )
         };
         println!(
-            "| {label} `{q}` | {:.2} / {:.2} ({e_total}) | {:.2} / {:.2} ({p_total}) | {fts} | {:.2} |",
-            percentile(&e, 0.5),
-            percentile(&e, 0.99),
-            percentile(&p, 0.5),
-            percentile(&p, 0.99),
-            percentile(&p, 0.5) / percentile(&e, 0.5).max(1e-9),
+            "| {label} `{q}` | {e50:.2} / {e99:.2} ({et}) | {p50:.2} / {p99:.2} ({pt}) | {fts} | {:.2} | {vs_fts} |",
+            p50 / e50.max(1e-9),
         );
     }
-    drop((encrypted, plain));
     if a.dir.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }

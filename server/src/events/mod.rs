@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::chat::MessageView;
 use crate::domain::{
-    ChannelId, DocumentId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId,
+    ChannelId, DocumentId, FileId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId,
 };
 
 /// How many published events a slow subscriber may lag behind before it is told it missed some.
@@ -155,6 +155,18 @@ pub enum DomainEvent {
         workspace_id: WorkspaceId,
         document_id: DocumentId,
         seq: i64,
+    },
+    /// A file's upload completed and it was posted in a channel (ready or quarantined).
+    FileShared {
+        workspace_id: WorkspaceId,
+        channel_id: ChannelId,
+        file_id: FileId,
+    },
+    /// A file was deleted.
+    FileDeleted {
+        workspace_id: WorkspaceId,
+        channel_id: ChannelId,
+        file_id: FileId,
     },
 }
 

@@ -49,6 +49,7 @@ use crate::chat::ChatService;
 use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{ChannelId, FileId, FileName, MessageBody, UserId};
 use crate::error::Error;
+use crate::events::DomainEvent;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::files::{self, Completion, FileRecord, SegmentRecord};
 use crate::store::{channels, Conn, Store, Tx};
@@ -57,6 +58,14 @@ use crate::store::{channels, Conn, Store, Tx};
 const SNIFF_BYTES: u64 = 8192;
 /// Most files in one listing.
 const MAX_LIST: i64 = 500;
+/// Bytes of a text file's contents that search indexes (the start of longer files).
+pub const INDEXED_TEXT_BYTES: u64 = 1024 * 1024;
+
+/// Whether search indexes the contents of files of `content_type` (as detected from the
+/// bytes: markdown, CSV and other plain text are `text/plain`).
+pub fn text_like(content_type: &str) -> bool {
+    matches!(content_type, "text/plain" | "text/markdown" | "text/csv")
+}
 
 /// Limits and hooks, from the `files` configuration.
 #[derive(Clone, Debug)]
@@ -719,6 +728,11 @@ impl FileService {
                 "scan": scan_result,
             }));
         self.inner.auditor.record(tx, event).await?;
+        tx.emit(DomainEvent::FileShared {
+            workspace_id: record.workspace_id,
+            channel_id: channel,
+            file_id: record.id,
+        });
         Ok(view(record, name))
     }
 
@@ -973,6 +987,52 @@ impl FileService {
         Ok(Opened { view, contents })
     }
 
+    /// What search indexes of a file: its name and, for text, the start of its contents
+    /// (read and decrypted in memory, never written anywhere but the encrypted index). `None`
+    /// for a file that is gone, still uploading, quarantined or not in a channel.
+    pub async fn indexable(
+        &self,
+        id: FileId,
+    ) -> Result<Option<crate::search::FileEntryFor>, Error> {
+        let mut conn = self.inner.store.reader().await?;
+        let Some(record) = files::by_id(&mut conn.conn(), id).await? else {
+            return Ok(None);
+        };
+        if record.status != "ready" || record.parent_kind != "channel" {
+            return Ok(None);
+        }
+        let name = self.view_of(&mut conn.conn(), &record).await?.name;
+        let content_type = record.content_type.clone().unwrap_or_default();
+        let text = if text_like(&content_type) {
+            let contents = self.contents(&mut conn.conn(), &record).await?;
+            drop(conn);
+            let end = contents.layout.size.min(INDEXED_TEXT_BYTES);
+            let bytes = collect(contents.read(0..end)).await?;
+            let text = String::from_utf8_lossy(&bytes);
+            // The cut may fall inside a character.
+            text.trim_end_matches('\u{fffd}').to_owned()
+        } else {
+            String::new()
+        };
+        Ok(Some(crate::search::FileEntryFor {
+            workspace: record.workspace_id,
+            entry: crate::search::FileEntry {
+                id: record.id.to_string(),
+                channel_id: record.parent_id.to_string(),
+                uploader_id: record.uploader_id.to_string(),
+                message_id: record.message_id.map(|m| m.to_string()),
+                shared_at_ms: record
+                    .completed_at
+                    .unwrap_or(record.created_at)
+                    .timestamp_millis(),
+                name,
+                content_type,
+                size: record.size,
+                text,
+            },
+        }))
+    }
+
     /// A file's thumbnail (PNG).
     pub async fn thumbnail(&self, actor: &Actor, id: FileId) -> Result<Vec<u8>, Error> {
         let mut conn = self.inner.store.reader().await?;
@@ -1049,6 +1109,11 @@ impl FileService {
                             "status": record.status,
                         }));
                     auditor.record(tx, event).await?;
+                    tx.emit(DomainEvent::FileDeleted {
+                        workspace_id: record.workspace_id,
+                        channel_id: channel,
+                        file_id: id,
+                    });
                     Ok::<_, Error>(segments)
                 })
             })

@@ -6,6 +6,10 @@
 //! query becomes a phrase of consecutive bigrams. Full-width Latin letters and digits are folded
 //! to their ASCII forms before splitting; then tokens are lower-cased, accents are folded
 //! (`café` matches `cafe`) and English words are stemmed (`deploying` matches `deployed`).
+//!
+//! A second analyzer, [`unigram_analyzer`], keeps only the CJK characters, each alone: a
+//! one-character query (`会`, `회`, `数`) cannot be answered from bigrams, so the index keeps
+//! these in a field of their own, queried only for such queries.
 
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token,
@@ -14,6 +18,8 @@ use tantivy::tokenizer::{
 
 /// The name the analyzer is registered under in every index.
 pub const ANALYZER: &str = "concord";
+/// The name the CJK unigram analyzer is registered under.
+pub const UNIGRAMS: &str = "concord_cjk_unigrams";
 
 /// The analyzer: script-aware splitting, width and case folding, accents, English stems.
 pub fn analyzer() -> TextAnalyzer {
@@ -23,6 +29,18 @@ pub fn analyzer() -> TextAnalyzer {
         .filter(AsciiFoldingFilter)
         .filter(Stemmer::new(Language::English))
         .build()
+}
+
+/// Each CJK character of a text as a token of its own (width-folded); nothing else.
+pub fn unigram_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(CjkUnigramTokenizer).build()
+}
+
+/// Whether an analyzed term is one CJK character (which only the unigram field can find
+/// inside longer runs).
+pub fn is_single_cjk(term: &str) -> bool {
+    let mut chars = term.chars();
+    matches!((chars.next(), chars.next()), (Some(c), None) if is_cjk(c))
 }
 
 /// The analyzed terms of `text`, in order.
@@ -119,6 +137,25 @@ fn flush_word(tokens: &mut Vec<Token>, word: &mut String, start: &mut Option<(us
     }
 }
 
+/// Emits every CJK character alone.
+#[derive(Clone, Default)]
+pub struct CjkUnigramTokenizer;
+
+impl Tokenizer for CjkUnigramTokenizer {
+    type TokenStream<'a> = VecTokenStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
+        let mut tokens = Vec::new();
+        for (at, raw) in text.char_indices() {
+            let c = fold_width(raw);
+            if is_cjk(c) {
+                push(&mut tokens, at, at + raw.len_utf8(), c.to_string());
+            }
+        }
+        VecTokenStream { tokens, next: 0 }
+    }
+}
+
 impl Tokenizer for ScriptTokenizer {
     type TokenStream<'a> = VecTokenStream;
 
@@ -150,7 +187,8 @@ impl Tokenizer for ScriptTokenizer {
 
 #[cfg(test)]
 mod tests {
-    use super::terms;
+    use super::{is_single_cjk, terms, unigram_analyzer};
+    use tantivy::tokenizer::TokenStream;
 
     #[test]
     fn english_is_stemmed_and_folded() {
@@ -165,5 +203,17 @@ mod tests {
         assert_eq!(terms("東京"), ["東京"]);
         assert_eq!(terms("deploy東京都ok"), ["deploy", "東京", "京都", "ok"]);
         assert_eq!(terms("の"), ["の"]);
+    }
+
+    #[test]
+    fn unigrams_keep_only_cjk_characters() {
+        let mut a = unigram_analyzer();
+        let mut stream = a.token_stream("deploy 東京都, 회의 ok");
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        assert_eq!(out, ["東", "京", "都", "회", "의"]);
+        assert!(is_single_cjk("会") && !is_single_cjk("会議") && !is_single_cjk("a"));
     }
 }

@@ -1,9 +1,17 @@
 //! One workspace's index: its schema, the encrypted folder it lives in, updates and queries.
 //!
-//! Every entry has a `kind` (`message`, later `document` and `file`), an `id`, and a `scope`
-//! (`c:<channel>` for messages, `d:<document>` for documents) that queries filter on with the
-//! set of scopes the searcher may read now, so permissions are decided at query time and never
-//! stored. All calls block (tantivy is synchronous); callers run them on `spawn_blocking`.
+//! Every entry has a `kind` (`message`, `document` or `file`), an `id`, and a `scope`
+//! (`c:<channel>` for messages and for files shared in a channel, `d:<document>` for
+//! documents) that queries filter on with the set of scopes the searcher may read now, so
+//! permissions are decided at query time and never stored. All calls block (tantivy is
+//! synchronous); callers run them on `spawn_blocking`.
+//!
+//! Text goes into `title` and `body` (words and CJK bigrams, see `analyzer.rs`) and, for
+//! queries of a single CJK character, which no bigram can answer, into `cjk` (each CJK
+//! character alone, without positions).
+//!
+//! The schema is part of the index: an index written with another schema (an older version)
+//! is discarded at open and rebuilt, like a missing one.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -20,7 +28,7 @@ use tantivy::schema::{
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
-use super::analyzer::{analyzer, terms, ANALYZER};
+use super::analyzer::{analyzer, is_single_cjk, terms, unigram_analyzer, ANALYZER, UNIGRAMS};
 use super::encrypted_dir::{EncryptedDirectory, IndexKeys};
 use super::query::ParsedQuery;
 use super::SearchError;
@@ -45,6 +53,10 @@ struct Fields {
     seq: Field,
     title: Field,
     body: Field,
+    cjk: Field,
+    content_type: Field,
+    size: Field,
+    message: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -66,6 +78,17 @@ fn schema() -> (Schema, Fields) {
         seq: b.add_i64_field("seq", STORED),
         title: b.add_text_field("title", text.clone()),
         body: b.add_text_field("body", text),
+        cjk: b.add_text_field(
+            "cjk",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(UNIGRAMS)
+                    .set_index_option(IndexRecordOption::WithFreqs),
+            ),
+        ),
+        content_type: b.add_text_field("content_type", STRING | STORED),
+        size: b.add_i64_field("size", STORED),
+        message: b.add_text_field("message", STRING | STORED),
     };
     (b.build(), fields)
 }
@@ -106,6 +129,29 @@ pub struct DocumentEntry {
     pub text: String,
 }
 
+/// A file as indexed: its name and, for text files, the start of its contents.
+#[derive(Clone, Debug)]
+pub struct FileEntry {
+    /// File id.
+    pub id: String,
+    /// The channel it is shared in.
+    pub channel_id: String,
+    /// Who shared it.
+    pub uploader_id: String,
+    /// The message it was posted with.
+    pub message_id: Option<String>,
+    /// When it was shared, in milliseconds since the epoch.
+    pub shared_at_ms: i64,
+    /// Its name.
+    pub name: String,
+    /// Content type detected from its bytes.
+    pub content_type: String,
+    /// Length in bytes.
+    pub size: i64,
+    /// The start of its text (empty for other kinds of files).
+    pub text: String,
+}
+
 /// Filters a query applies besides its text.
 #[derive(Clone, Debug, Default)]
 pub struct Filters {
@@ -120,9 +166,9 @@ pub struct Filters {
 /// One result.
 #[derive(Clone, Debug)]
 pub struct Hit {
-    /// `message` or `document`.
+    /// `message`, `document` or `file`.
     pub kind: String,
-    /// Title (documents).
+    /// Title (documents) or name (files).
     pub title: String,
     /// Its id.
     pub id: String,
@@ -138,6 +184,12 @@ pub struct Hit {
     pub seq: i64,
     /// HTML with matches in `<b>`, everything else escaped.
     pub snippet_html: String,
+    /// Content type (files).
+    pub content_type: Option<String>,
+    /// Length in bytes (files).
+    pub size: Option<i64>,
+    /// The message a file was posted with (files).
+    pub message_id: Option<String>,
 }
 
 /// A page of results and the number of all matches.
@@ -165,25 +217,47 @@ fn internal(e: impl std::fmt::Display) -> SearchError {
 }
 
 impl WorkspaceIndex {
-    /// Opens the index in `folder` (creating an empty one); returns it and whether it is
-    /// complete (`false` for a new index or an interrupted rebuild).
+    /// Opens the index in `folder` (creating an empty one, or a new one in place of an index
+    /// written with another schema); its payload says whether it is complete.
     pub fn open(folder: &Path, keys: IndexKeys) -> Result<WorkspaceIndex, SearchError> {
+        let dir = EncryptedDirectory::open(folder, keys.clone()).map_err(internal)?;
+        if let Some(index) = Self::open_in(Box::new(dir))? {
+            return Ok(index);
+        }
+        discard(folder)?;
         let dir = EncryptedDirectory::open(folder, keys).map_err(internal)?;
-        Self::open_in(Box::new(dir))
+        Self::open_in(Box::new(dir))?.ok_or_else(|| internal("new index has another schema"))
     }
 
     /// Opens an unencrypted index in `folder`: only for the benchmark's baseline.
     #[doc(hidden)]
     pub fn open_unencrypted(folder: &Path) -> Result<WorkspaceIndex, SearchError> {
-        std::fs::create_dir_all(folder).map_err(internal)?;
-        let dir = tantivy::directory::MmapDirectory::open(folder).map_err(internal)?;
-        Self::open_in(Box::new(dir))
+        let plain = |folder: &Path| {
+            std::fs::create_dir_all(folder).map_err(internal)?;
+            tantivy::directory::MmapDirectory::open(folder).map_err(internal)
+        };
+        if let Some(index) = Self::open_in(Box::new(plain(folder)?))? {
+            return Ok(index);
+        }
+        discard(folder)?;
+        Self::open_in(Box::new(plain(folder)?))?
+            .ok_or_else(|| internal("new index has another schema"))
     }
 
-    fn open_in(dir: Box<dyn tantivy::Directory>) -> Result<WorkspaceIndex, SearchError> {
+    /// The index in `dir`, or `None` if it was written with another schema.
+    fn open_in(dir: Box<dyn tantivy::Directory>) -> Result<Option<WorkspaceIndex>, SearchError> {
         let (schema, fields) = schema();
-        let index = Index::open_or_create(dir, schema).map_err(internal)?;
+        let index = if Index::exists(&*dir).map_err(internal)? {
+            let index = Index::open(dir).map_err(internal)?;
+            if index.schema() != schema {
+                return Ok(None);
+            }
+            index
+        } else {
+            Index::create(dir, schema, tantivy::IndexSettings::default()).map_err(internal)?
+        };
         index.tokenizers().register(ANALYZER, analyzer());
+        index.tokenizers().register(UNIGRAMS, unigram_analyzer());
         let payload = index
             .load_metas()
             .map_err(internal)?
@@ -197,7 +271,7 @@ impl WorkspaceIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(internal)?;
-        Ok(WorkspaceIndex {
+        Ok(Some(WorkspaceIndex {
             index,
             writer: Mutex::new(writer),
             reader,
@@ -205,7 +279,7 @@ impl WorkspaceIndex {
             payload: Mutex::new(payload),
             pending: Mutex::new(false),
             unmarked_roots: Mutex::new(Vec::new()),
-        })
+        }))
     }
 
     /// The last committed payload: [`READY`], `rebuild:<last message id>`, or empty (new).
@@ -251,6 +325,7 @@ impl WorkspaceIndex {
         doc.add_i64(f.time, m.created_at_ms);
         doc.add_i64(f.seq, m.seq);
         doc.add_text(f.body, &m.text);
+        doc.add_text(f.cjk, &m.text);
         let writer = self.writer()?;
         writer.delete_term(Term::from_field_text(f.id, &m.id));
         writer.add_document(doc).map_err(internal)?;
@@ -327,8 +402,40 @@ impl WorkspaceIndex {
         doc.add_i64(f.seq, 0);
         doc.add_text(f.title, &d.title);
         doc.add_text(f.body, &d.text);
+        doc.add_text(f.cjk, &d.title);
+        doc.add_text(f.cjk, &d.text);
         let writer = self.writer()?;
         writer.delete_term(Term::from_field_text(f.id, &d.id));
+        writer.add_document(doc).map_err(internal)?;
+        drop(writer);
+        self.touch();
+        Ok(())
+    }
+
+    /// Adds or replaces a file shared in a channel (its scope is the channel's: whoever may
+    /// read the channel may download the file).
+    pub fn upsert_file(&self, file: &FileEntry) -> Result<(), SearchError> {
+        let f = self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.kind, "file");
+        doc.add_text(f.id, &file.id);
+        doc.add_text(f.scope, format!("c:{}", file.channel_id));
+        doc.add_text(f.channel, &file.channel_id);
+        doc.add_text(f.author, &file.uploader_id);
+        doc.add_text(f.flags, "file");
+        doc.add_i64(f.time, file.shared_at_ms);
+        doc.add_i64(f.seq, 0);
+        doc.add_text(f.title, &file.name);
+        doc.add_text(f.body, &file.text);
+        doc.add_text(f.cjk, &file.name);
+        doc.add_text(f.cjk, &file.text);
+        doc.add_text(f.content_type, &file.content_type);
+        doc.add_i64(f.size, file.size);
+        if let Some(message) = &file.message_id {
+            doc.add_text(f.message, message);
+        }
+        let writer = self.writer()?;
+        writer.delete_term(Term::from_field_text(f.id, &file.id));
         writer.add_document(doc).map_err(internal)?;
         drop(writer);
         self.touch();
@@ -413,10 +520,15 @@ impl WorkspaceIndex {
                 Box::new(PhraseQuery::new(ts))
             }
         };
-        Box::new(BooleanQuery::new(vec![
+        let mut fields = vec![
             (Occur::Should, per_field(f.body)),
             (Occur::Should, per_field(f.title)),
-        ]))
+        ];
+        if words.len() == 1 && is_single_cjk(&words[0]) {
+            // Inside a run of CJK text the character exists only within bigrams.
+            fields.push((Occur::Should, per_field(f.cjk)));
+        }
+        Box::new(BooleanQuery::new(fields))
     }
 
     fn any_of(&self, field: Field, values: &[String]) -> Box<dyn Query> {
@@ -499,9 +611,15 @@ impl WorkspaceIndex {
             let (docs, total) = searcher.search(&query, &(top, Count)).map_err(internal)?;
             (docs.into_iter().map(|(_, a)| a).collect::<Vec<_>>(), total)
         };
-        let mut snippets =
-            SnippetGenerator::create(&searcher, &*query, f.body).map_err(internal)?;
-        snippets.set_max_num_chars(240);
+        let generator = |field: Field| -> Result<SnippetGenerator, SearchError> {
+            let mut g = SnippetGenerator::create(&searcher, &*query, field).map_err(internal)?;
+            g.set_max_num_chars(240);
+            Ok(g)
+        };
+        let snippets = generator(f.body)?;
+        // Built when first needed: single CJK characters, matches in a file's name.
+        let mut unigram_snippets: Option<SnippetGenerator> = None;
+        let mut title_snippets: Option<SnippetGenerator> = None;
         let mut hits = Vec::with_capacity(addresses.len());
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address).map_err(internal)?;
@@ -512,7 +630,24 @@ impl WorkspaceIndex {
                     .to_owned()
             };
             let number = |field: Field| doc.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
-            let snippet = snippets.snippet_from_doc(&doc);
+            let kind = text(f.kind);
+            let mut snippet = snippets.snippet_from_doc(&doc);
+            if snippet.fragment().is_empty() {
+                if unigram_snippets.is_none() {
+                    unigram_snippets = Some(generator(f.cjk)?);
+                }
+                if let Some(g) = &unigram_snippets {
+                    snippet = g.snippet(&text(f.body));
+                }
+            }
+            if snippet.fragment().is_empty() && kind == "file" {
+                if title_snippets.is_none() {
+                    title_snippets = Some(generator(f.title)?);
+                }
+                if let Some(g) = &title_snippets {
+                    snippet = g.snippet(&text(f.title));
+                }
+            }
             let snippet_html = if snippet.fragment().is_empty() {
                 let body = text(f.body);
                 let start: String = body.chars().take(240).collect();
@@ -521,8 +656,13 @@ impl WorkspaceIndex {
                 snippet.to_html()
             };
             let thread = text(f.thread);
+            let is_file = kind == "file";
+            let message = text(f.message);
             hits.push(Hit {
-                kind: text(f.kind),
+                content_type: is_file.then(|| text(f.content_type)),
+                size: is_file.then(|| number(f.size)),
+                message_id: (!message.is_empty()).then_some(message),
+                kind,
                 title: text(f.title),
                 id: text(f.id),
                 channel_id: text(f.channel),
@@ -552,6 +692,13 @@ impl WorkspaceIndex {
     }
 }
 
+/// Removes an index written with another schema (derived data: the empty index that replaces
+/// it has no payload, so the service rebuilds it).
+fn discard(folder: &Path) -> Result<(), SearchError> {
+    tracing::info!(folder = %folder.display(), "search: the index has an older schema; rebuilding it");
+    std::fs::remove_dir_all(folder).map_err(internal)
+}
+
 fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -565,4 +712,39 @@ fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_with_another_schema_is_replaced_by_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("ws");
+        {
+            let mut b = Schema::builder();
+            let body = b.add_text_field("body", STRING | STORED);
+            let old = Index::create_in_dir(
+                &{
+                    std::fs::create_dir_all(&folder).unwrap();
+                    folder.clone()
+                },
+                b.build(),
+            )
+            .unwrap();
+            let mut writer: IndexWriter = old.writer_with_num_threads(1, 15_000_000).unwrap();
+            writer.add_document(tantivy::doc!(body => "old")).unwrap();
+            let mut prepared = writer.prepare_commit().unwrap();
+            prepared.set_payload(READY);
+            prepared.commit().unwrap();
+        }
+        let index = WorkspaceIndex::open_unencrypted(&folder).unwrap();
+        assert!(index.is_empty());
+        assert_eq!(
+            index.payload(),
+            "",
+            "an empty payload makes the service rebuild it"
+        );
+    }
 }

@@ -8,7 +8,8 @@
 //! - `query.rs`: the query syntax.
 //! - this file: [`SearchService`], which owns the open indexes, the indexer task that applies
 //!   committed events (messages posted, edited, deleted: within a fraction of a second;
-//!   documents: title and plain text once edits have settled for [`DOCUMENT_SETTLE`]),
+//!   documents: title and plain text once edits have settled for [`DOCUMENT_SETTLE`];
+//!   files: name and, for text, the first [`crate::files::INDEXED_TEXT_BYTES`] once shared),
 //!   rebuilds from the database (resumable: progress is recorded in the encrypted commit
 //!   payload), and answers `GET /api/v1/workspaces/{id}/search`.
 //!
@@ -18,11 +19,14 @@
 //! allows now, so counts cannot reveal what the searcher may not see; nothing outside the
 //! encrypted directory holds indexed text.
 //!
-//! Entries carry a `kind` and a `scope`: messages (`c:<channel>`, filtered with
-//! `rbac::readable_channels`) and documents (`d:<document>`, filtered with
-//! `rbac::readable_documents`). Files are the next kind: an `upsert_*` in `index.rs` with scope
-//! `f:<file>` (or the channel's scope for files posted in a channel), a filter next to the other
-//! two in [`SearchService::search`], and the files module's events applied in `apply`.
+//! Entries carry a `kind` and a `scope`: messages and files (`c:<channel>`, filtered with
+//! `rbac::readable_channels`, the rule a file download is authorized with) and documents
+//! (`d:<document>`, filtered with `rbac::readable_documents`). A new kind needs an `upsert_*`
+//! in `index.rs`, its scope in the filter of [`SearchService::search`], its events applied in
+//! `apply` and its rows read back in `rebuild_inner`.
+//!
+//! `from:@` and `in:@` name people by id, email, display name or the part of their email
+//! before the `@`, resolved among the workspace's members (`resolve_user`).
 
 mod analyzer;
 pub mod encrypted_dir;
@@ -30,7 +34,9 @@ pub mod index;
 pub mod query;
 
 pub use analyzer::{analyzer, terms};
-pub use index::{DocumentEntry, Filters, Hit, Hits, MessageEntry, WorkspaceIndex, READY};
+pub use index::{
+    DocumentEntry, FileEntry, Filters, Hit, Hits, MessageEntry, WorkspaceIndex, READY,
+};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,11 +52,14 @@ use crate::audit::Auditor;
 use crate::chat::MessageView;
 use crate::crypto::{Aad, CryptoError, Keyring, Scope};
 use crate::docs::DocService;
-use crate::domain::{ChannelId, DocumentId, Email, MessageId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, DocumentId, Email, FileId, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{DomainEvent, EventBus};
+use crate::files::FileService;
 use crate::rbac::{self, Action, Actor, Resource};
-use crate::store::{search as store_search, users, Store, StoreError};
+use crate::store::{
+    search as store_search, users, workspaces as store_workspaces, Store, StoreError,
+};
 use encrypted_dir::IndexKeys;
 
 /// Messages read from the database per rebuild step (one commit each).
@@ -72,6 +81,15 @@ pub struct DocumentEntryFor {
     pub workspace: WorkspaceId,
     /// The entry.
     pub entry: DocumentEntry,
+}
+
+/// A file's index entry and its workspace.
+#[derive(Clone, Debug)]
+pub struct FileEntryFor {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// The entry.
+    pub entry: FileEntry,
 }
 
 /// Why search failed.
@@ -122,14 +140,26 @@ pub struct SearchRequest {
 /// One result with what a client needs to show it.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SearchResult {
-    /// `message` or `document`.
+    /// `message`, `document` or `file`.
     pub kind: String,
-    /// The message or document id.
+    /// The message, document or file id.
     pub id: String,
     /// The document's title.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// The message's channel.
+    /// The file's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The file's content type, detected from its bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The file's length in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The message the file was posted with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The message's or file's channel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel_id: Option<String>,
     /// The channel's name (none for conversations).
@@ -138,7 +168,7 @@ pub struct SearchResult {
     /// `public`, `private`, `direct` or `group`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel_kind: Option<String>,
-    /// The message's author, or the document's creator.
+    /// The message's author, the document's creator, or who shared the file.
     pub author_id: String,
     /// Thread root, for replies.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,7 +176,7 @@ pub struct SearchResult {
     /// Position in the channel (messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<i64>,
-    /// When the message was posted or the document last changed.
+    /// When the message was posted, the document last changed or the file shared.
     pub created_at: DateTime<Utc>,
     /// The matching passage as HTML: matches in `<b>`, everything else escaped.
     pub snippet_html: String,
@@ -200,6 +230,7 @@ struct Inner {
     rebuilding: Mutex<HashMap<WorkspaceId, Progress>>,
     flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
     docs: OnceLock<DocService>,
+    files: OnceLock<FileService>,
 }
 
 /// Search over every workspace's index; cheap to clone.
@@ -248,6 +279,7 @@ fn entry_of_view(m: &MessageView) -> MessageEntry {
 enum Change {
     Message(Result<MessageEntry, String>),
     Document(Result<DocumentEntry, String>),
+    File(Result<FileEntry, String>),
 }
 
 impl Change {
@@ -255,7 +287,8 @@ impl Change {
         match self {
             Change::Message(Ok(m)) => &m.id,
             Change::Document(Ok(d)) => &d.id,
-            Change::Message(Err(id)) | Change::Document(Err(id)) => id,
+            Change::File(Ok(f)) => &f.id,
+            Change::Message(Err(id)) | Change::Document(Err(id)) | Change::File(Err(id)) => id,
         }
     }
 }
@@ -348,6 +381,7 @@ impl SearchService {
                 rebuilding: Mutex::new(HashMap::new()),
                 flush: Mutex::new(None),
                 docs: OnceLock::new(),
+                files: OnceLock::new(),
             }),
         }
     }
@@ -355,6 +389,11 @@ impl SearchService {
     /// Lets search index documents (their content lives in the rooms the server runs).
     pub fn attach_documents(&self, docs: DocService) {
         let _ = self.inner.docs.set(docs);
+    }
+
+    /// Lets search index files (their contents are read, decrypted, through the service).
+    pub fn attach_files(&self, files: FileService) {
+        let _ = self.inner.files.set(files);
     }
 
     /// The folder of `workspace`'s index.
@@ -594,9 +633,35 @@ impl SearchService {
                 pending.edited(document_id, workspace_id);
                 return;
             }
+            DomainEvent::FileShared {
+                workspace_id,
+                file_id,
+                ..
+            } => (workspace_id, Change::File(self.file_entry(file_id).await)),
+            DomainEvent::FileDeleted {
+                workspace_id,
+                file_id,
+                ..
+            } => (workspace_id, Change::File(Err(file_id.to_string()))),
             _ => return,
         };
         self.apply_change(workspace, change, dirty).await;
+    }
+
+    /// What to index for a file just shared: its entry, or its id to remove (gone,
+    /// quarantined, or unreadable: logged, and a rebuild will try again).
+    async fn file_entry(&self, file: FileId) -> Result<FileEntry, String> {
+        let Some(files) = self.inner.files.get() else {
+            return Err(file.to_string());
+        };
+        match files.indexable(file).await {
+            Ok(Some(found)) => Ok(found.entry),
+            Ok(None) => Err(file.to_string()),
+            Err(err) => {
+                tracing::warn!(%file, error = %err, "search: cannot read a file to index");
+                Err(file.to_string())
+            }
+        }
     }
 
     async fn apply_change(
@@ -626,7 +691,10 @@ impl SearchService {
                         }
                     }),
                     Change::Document(Ok(entry)) => open.index.upsert_document(entry),
-                    Change::Message(Err(id)) | Change::Document(Err(id)) => open.index.delete(id),
+                    Change::File(Ok(entry)) => open.index.upsert_file(entry),
+                    Change::Message(Err(id))
+                    | Change::Document(Err(id))
+                    | Change::File(Err(id)) => open.index.delete(id),
                 }
             };
         if let Err(err) = result {
@@ -752,6 +820,8 @@ impl SearchService {
                     store_search::messages_after(&mut conn.conn(), workspace, after, REBUILD_BATCH)
                         .await?;
                 let Some(last) = batch.last().map(|m| m.id) else {
+                    drop(conn);
+                    self.rebuild_files(workspace, &open).await?;
                     open.index.set_payload(DOCUMENTS_PENDING);
                     break;
                 };
@@ -854,6 +924,40 @@ impl SearchService {
         Ok(())
     }
 
+    async fn rebuild_files(
+        &self,
+        workspace: WorkspaceId,
+        open: &OpenIndex,
+    ) -> Result<(), SearchError> {
+        let Some(files) = self.inner.files.get() else {
+            return Ok(());
+        };
+        let ids = {
+            let mut conn = self.inner.store.reader().await?;
+            store_search::file_ids(&mut conn.conn(), workspace).await?
+        };
+        for id in ids {
+            let found = match files.indexable(id).await {
+                Ok(Some(found)) => found,
+                Ok(None) => continue,
+                Err(err) => {
+                    // One unreadable file must not keep the rest from being found.
+                    tracing::warn!(file = %id, error = %err, "search: cannot read a file to index");
+                    continue;
+                }
+            };
+            let touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
+            if touched
+                .as_ref()
+                .is_some_and(|t| t.contains(&found.entry.id))
+            {
+                continue;
+            }
+            open.index.upsert_file(&found.entry)?;
+        }
+        Ok(())
+    }
+
     /// Rebuilds every workspace's index (or one), for `concord search reindex`.
     pub async fn rebuild_all(
         &self,
@@ -918,14 +1022,19 @@ impl SearchService {
                 query::Place::Channel(name) => {
                     let found = readable
                         .iter()
-                        .find(|c| c.channel.name.as_deref() == Some(name.as_str()))
+                        .find(|c| {
+                            c.channel
+                                .name
+                                .as_deref()
+                                .is_some_and(|n| n.to_lowercase() == *name)
+                        })
                         .ok_or_else(|| {
                             query_error(*at, format!("in:#{name}: no such channel you can read"))
                         })?;
                     filters.channels.push(found.channel.id.to_string());
                 }
                 query::Place::Direct(who) => {
-                    let user = self.resolve_user(&mut conn, *at, who).await?;
+                    let user = self.resolve_user(&mut conn, workspace, *at, who).await?;
                     let me = actor.user_id().map(|u| u.to_string()).unwrap_or_default();
                     let them = user.to_string();
                     let found = readable.iter().find(|c| {
@@ -948,7 +1057,7 @@ impl SearchService {
             }
         }
         for (at, who) in &parsed.from {
-            let user = self.resolve_user(&mut conn, *at, who).await?;
+            let user = self.resolve_user(&mut conn, workspace, *at, who).await?;
             filters.authors.push(user.to_string());
         }
         drop(conn);
@@ -976,15 +1085,25 @@ impl SearchService {
             .into_iter()
             .map(|h| {
                 let is_message = h.kind == "message";
+                let is_file = h.kind == "file";
                 let channel = channels
                     .get(&h.channel_id)
                     .map(|(n, k)| ((*n).clone(), (*k).to_owned()));
+                let (title, name) = match h.kind.as_str() {
+                    "document" => (Some(h.title), None),
+                    "file" => (None, Some(h.title)),
+                    _ => (None, None),
+                };
                 SearchResult {
                     id: h.id,
-                    title: (!is_message).then_some(h.title),
+                    title,
+                    name,
+                    content_type: h.content_type,
+                    size: h.size.map(|s| s.max(0) as u64),
+                    message_id: h.message_id,
                     channel_name: channel.as_ref().and_then(|c| c.0.clone()),
                     channel_kind: channel.map(|c| c.1),
-                    channel_id: is_message.then_some(h.channel_id),
+                    channel_id: (is_message || is_file).then_some(h.channel_id),
                     author_id: h.author_id,
                     thread_root_id: h.thread_root_id,
                     seq: is_message.then_some(h.seq),
@@ -1003,9 +1122,14 @@ impl SearchService {
         })
     }
 
+    /// The person `who` names: a user id, an email address, or, among `workspace`'s members,
+    /// a display name or the part of an email before the `@` (case-insensitive; spaces in
+    /// display names optional, as people type handles). A name two members share is refused
+    /// rather than guessed.
     async fn resolve_user(
         &self,
         conn: &mut crate::store::PooledConn,
+        workspace: WorkspaceId,
         at: usize,
         who: &str,
     ) -> Result<UserId, SearchError> {
@@ -1018,9 +1142,51 @@ impl SearchService {
                 return Ok(user.id);
             }
         }
+        let wanted = handle_key(who);
+        if !wanted.is_empty() && !who.contains('@') {
+            let members = store_workspaces::members(&mut conn.conn(), workspace).await?;
+            let mut by_name = Vec::new();
+            let mut by_local_part = Vec::new();
+            for m in members {
+                let (email, name) = crate::accounts::decrypt_profile(
+                    &self.inner.keyring,
+                    &mut conn.conn(),
+                    m.user_id,
+                    m.email_enc.as_deref(),
+                    m.display_name_enc.as_deref(),
+                )
+                .await
+                .map_err(|e| SearchError::Index(format!("member profile: {e}")))?;
+                if handle_key(&name) == wanted {
+                    by_name.push(m.user_id);
+                }
+                let local = email.split('@').next().unwrap_or_default();
+                if handle_key(local) == wanted {
+                    by_local_part.push(m.user_id);
+                }
+            }
+            let found = if by_name.is_empty() {
+                by_local_part
+            } else {
+                by_name
+            };
+            match found.as_slice() {
+                [one] => return Ok(*one),
+                [] => {}
+                _ => {
+                    return Err(query_error(
+                        at,
+                        format!("@{who}: several members go by that name; use their email address"),
+                    ))
+                }
+            }
+        }
         Err(query_error(
             at,
-            format!("@{who}: name people by their email address or user id"),
+            format!(
+                "@{who}: no member of this workspace goes by that name; use a display name, \
+                 an email address or a user id"
+            ),
         ))
     }
 
@@ -1028,4 +1194,12 @@ impl SearchService {
     pub fn default_root(data_dir: &Path) -> PathBuf {
         data_dir.join("search")
     }
+}
+
+/// How a name is compared with what people type after `@`: case-folded, without spaces.
+fn handle_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }

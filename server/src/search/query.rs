@@ -1,7 +1,8 @@
 //! The search syntax people already know from Slack, parsed into a [`ParsedQuery`].
 //!
 //! `words`, `"exact phrases"`, `-excluded` (words or phrases), `in:#channel`, `in:@user`
-//! (the direct conversation with them), `from:@user`, `before:`/`after:`/`on:` with
+//! (the direct conversation with them), `from:@user` (a name with spaces in quotes:
+//! `from:@"Ann Lee"`), `before:`/`after:`/`on:` with
 //! `YYYY-MM-DD` dates (UTC), `has:link|file|reaction|pin` and `is:thread`. Anything else with a
 //! colon (a URL, `key:value` text) is searched as words. Mistakes are reported with the
 //! character position of the offending part.
@@ -138,15 +139,39 @@ fn pieces(q: &str) -> Result<Vec<(usize, bool, bool, String)>, QueryError> {
             }
             out.push((start, excluded, true, text));
         } else {
-            let from = i;
-            // A value may be quoted after a key: in:"general" is unusual; keep words simple.
+            let mut text = String::new();
             while i < chars.len() && !chars[i].is_whitespace() {
+                if chars[i] == '"' && names_someone(&text) {
+                    // A name with spaces: from:@"Ann Lee".
+                    let open = i;
+                    i += 1;
+                    let from = i;
+                    while i < chars.len() && chars[i] != '"' {
+                        i += 1;
+                    }
+                    if i == chars.len() {
+                        return Err(err(open, "unclosed quote: add a closing \""));
+                    }
+                    let name: String = chars[from..i].iter().collect();
+                    text.push_str(name.trim());
+                    i += 1;
+                    continue;
+                }
+                text.push(chars[i]);
                 i += 1;
             }
-            out.push((start, excluded, false, chars[from..i].iter().collect()));
+            out.push((start, excluded, false, text));
         }
     }
     Ok(out)
+}
+
+/// Whether `text` is an operator about to name a person or channel (`from:@`, `in:#`...).
+fn names_someone(text: &str) -> bool {
+    matches!(
+        text.to_lowercase().as_str(),
+        "from:" | "from:@" | "in:" | "in:@" | "in:#"
+    )
 }
 
 /// Parses a query string.
@@ -251,6 +276,15 @@ mod tests {
         assert_eq!(q.has, vec![Has::Link]);
         assert!(q.is_thread);
         assert!(q.after.unwrap() < q.before.unwrap());
+    }
+
+    #[test]
+    fn names_with_spaces_are_quoted() {
+        let q = parse(r#"from:@"Ann Lee" in:@"Bo  Park" budget"#).unwrap();
+        assert_eq!(q.from, vec![(0, "Ann Lee".into())]);
+        assert_eq!(q.places, vec![(16, Place::Direct("Bo  Park".into()))]);
+        assert_eq!(q.terms.len(), 1);
+        assert_eq!(parse(r#"from:@"Ann"#).unwrap_err().at, 6);
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! What the search index is rebuilt from and filtered with: messages with their flags, documents, a
-//! workspace's channels with one user's membership, and the workspaces that exist.
+//! What the search index is rebuilt from and filtered with: messages with their flags, documents,
+//! files, a workspace's channels with one user's membership, and the workspaces that exist.
 
 use chrono::{DateTime, Utc};
 
 use super::channels::ChannelForMember;
 use super::{on, Conn, StoreError};
-use crate::domain::{ChannelId, DocumentId, MessageId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, DocumentId, FileId, MessageId, UserId, WorkspaceId};
 
 /// A live (not deleted) message as the index needs it; the body is still encrypted.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -103,6 +103,20 @@ pub async fn document_ids(
 ) -> Result<Vec<DocumentId>, StoreError> {
     Ok(on!(conn, |c| sqlx::query_scalar(
         "SELECT id FROM documents WHERE workspace_id = $1 ORDER BY id"
+    )
+    .bind(workspace)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Every complete, servable file shared in a channel of `workspace`.
+pub async fn file_ids(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Vec<FileId>, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT id FROM files WHERE workspace_id = $1 AND parent_kind = 'channel' \
+         AND status = 'ready' ORDER BY id"
     )
     .bind(workspace)
     .fetch_all(c)

@@ -78,7 +78,13 @@ fn multipart(name: &str, bytes: &[u8], text: Option<&str>) -> (String, Vec<u8>) 
 
 impl TestApp {
     /// Shares a file in one multipart request.
-    async fn upload(&self, who: &Session, channel: &str, name: &str, bytes: &[u8]) -> Reply {
+    pub(crate) async fn upload(
+        &self,
+        who: &Session,
+        channel: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Reply {
         let (content_type, body) = multipart(name, bytes, None);
         let resp = self
             .client

@@ -1,5 +1,6 @@
 //! Search over REST: what each person finds, in which languages, and that the index follows
-//! edits, deletions, permission changes and a rebuild from scratch.
+//! edits, deletions, permission changes and a rebuild from scratch; files by name and text;
+//! people named as they are known.
 
 use std::time::Duration;
 
@@ -91,6 +92,29 @@ async fn eventually_found(
 
 fn id(message: &Value) -> String {
     message["id"].as_str().unwrap().to_owned()
+}
+
+/// The results of kind `file` for `query`.
+async fn files_found(app: &TestApp, who: &Session, ws: &str, query: &str) -> Vec<Value> {
+    search_raw(app, who, ws, query).await["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "file")
+        .cloned()
+        .collect()
+}
+
+/// The status and error message of a query the server refuses.
+async fn refused(app: &TestApp, who: &Session, ws: &str, query: &str) -> String {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/api/v1/workspaces/{ws}/search", app.base),
+        &[("q", query)],
+    )
+    .unwrap();
+    let r = app.get(&url.as_str()[app.base.len()..], &who.access).await;
+    r.expect_error(422, "validation_failed");
+    r.body["error"]["message"].as_str().unwrap().to_owned()
 }
 
 both_backends! {
@@ -335,5 +359,180 @@ both_backends! {
         client.close().await;
         app.delete(&format!("/api/v1/documents/{doc}"), &t.ann.access).await;
         assert!(find(&app, &t.ann, &t.ws, "wintergreen").await.is_empty());
+    }
+
+    async fn files_are_found_by_name_and_text_where_they_may_be_downloaded(app) {
+        let t = team(&app).await;
+        let notes = "# Wintergreen plan\n\nThe Pemberton milestones are due in March.\n";
+        let plan = app.upload(&t.ann, &t.secret, "roadmap-q3.md", notes.as_bytes()).await.expect(201).clone();
+        let csv = "region,amount\nZanzibar,1200\nOslo,800\n";
+        let budget = app.upload(&t.ann, &t.general, "budget.csv", csv.as_bytes()).await.expect(201).clone();
+        let minutes = app.upload(&t.ann, &t.general, "회의록.txt", "분기 예산 회의 내용".as_bytes()).await.expect(201).clone();
+        let mut binary = vec![0u8, 1, 2, 3, 0xff, 0];
+        binary.extend_from_slice(b"xylophone");
+        let photo = app.upload(&t.ann, &t.general, "holiday-photo.bin", &binary).await.expect(201).clone();
+        // Only the first MiB of a text file is indexed.
+        let mut long = "aardvark ".repeat(100);
+        long.push_str(&"filler ".repeat(1024 * 1024 / 7));
+        long.push_str(" zeppelin");
+        let long = app.upload(&t.ann, &t.general, "long.txt", long.as_bytes()).await.expect(201).clone();
+
+        // Ann reads #secret: she finds the markdown by its text, with what a client shows.
+        let found = files_found(&app, &t.ann, &t.ws, "pemberton").await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        let hit = &found[0];
+        assert_eq!(hit["id"], plan["id"]);
+        assert_eq!(hit["name"], "roadmap-q3.md");
+        assert_eq!(hit["content_type"], "text/plain");
+        assert_eq!(hit["size"], notes.len());
+        assert_eq!(hit["channel_id"].as_str().unwrap(), t.secret);
+        assert_eq!(hit["channel_name"], "secret");
+        assert_eq!(hit["author_id"].as_str().unwrap(), t.ann.user_id);
+        assert_eq!(hit["message_id"], plan["message_id"]);
+        assert!(hit["created_at"].as_str().is_some());
+        assert!(hit["snippet_html"].as_str().unwrap().contains("<b>Pemberton</b>"), "{hit}");
+        // By a word of its name, and with the file operators.
+        assert_eq!(files_found(&app, &t.ann, &t.ws, "roadmap").await[0]["id"], plan["id"]);
+        assert_eq!(files_found(&app, &t.ann, &t.ws, "milestones in:#secret").await.len(), 1);
+        assert_eq!(files_found(&app, &t.ann, &t.ws, &format!("pemberton from:@{}", t.ann.user_id)).await.len(), 1);
+        assert!(files_found(&app, &t.ann, &t.ws, "pemberton from:@bo@example.org").await.is_empty());
+
+        // Bo is not in #secret: no result and no count, as downloading it gives him 404.
+        let bo = search_raw(&app, &t.bo, &t.ws, "pemberton").await;
+        assert_eq!(bo["total"], 0, "{bo}");
+        let plan_id = plan["id"].as_str().unwrap();
+        assert_eq!(app.get(&format!("/api/v1/files/{plan_id}"), &t.bo.access).await.status, 404);
+        // CSV cells and Korean text are found; a binary file only by its name.
+        assert_eq!(files_found(&app, &t.bo, &t.ws, "zanzibar").await[0]["id"], budget["id"]);
+        assert_eq!(files_found(&app, &t.bo, &t.ws, "예산").await[0]["id"], minutes["id"]);
+        assert_eq!(files_found(&app, &t.bo, &t.ws, "holiday").await[0]["id"], photo["id"]);
+        assert!(files_found(&app, &t.bo, &t.ws, "xylophone").await.is_empty());
+        assert_eq!(files_found(&app, &t.bo, &t.ws, "aardvark").await[0]["id"], long["id"]);
+        assert!(files_found(&app, &t.bo, &t.ws, "zeppelin").await.is_empty(), "past the first MiB");
+        let mut with_files: Vec<String> = files_found(&app, &t.bo, &t.ws, "has:file").await.iter().map(id).collect();
+        with_files.sort();
+        let mut want: Vec<String> = [&budget, &minutes, &photo, &long].into_iter().map(id).collect();
+        want.sort();
+        assert_eq!(with_files, want);
+
+        // Added to #secret, Bo finds it at once.
+        app.post(
+            &format!("/api/v1/channels/{}/members", t.secret),
+            Some(&t.ann.access),
+            json!({"user_id": t.bo.user_id}),
+        )
+        .await
+        .expect(200);
+        assert_eq!(files_found(&app, &t.bo, &t.ws, "pemberton").await.len(), 1);
+
+        // A deleted file is gone from search.
+        let budget_id = budget["id"].as_str().unwrap();
+        let r = app.delete(&format!("/api/v1/files/{budget_id}"), &t.ann.access).await;
+        assert!(r.status.is_success(), "{}", r.body);
+        assert!(files_found(&app, &t.bo, &t.ws, "zanzibar").await.is_empty());
+
+        // Rebuilt from scratch, the index finds the same files.
+        let data = app.data_dir.clone();
+        let mut app = app;
+        app.stop().await;
+        std::fs::remove_dir_all(data.join("search")).unwrap();
+        let app = app.restart().await;
+        let bo = app.login("bo@example.org", PASSWORD).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let page = search_raw(&app, &bo, &t.ws, "pemberton").await;
+            if page["index"]["state"] == "ready" && page["total"] == 1 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "rebuild did not finish: {page}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(files_found(&app, &bo, &t.ws, "pemberton").await[0]["id"], plan["id"]);
+        assert_eq!(files_found(&app, &bo, &t.ws, "예산").await[0]["id"], minutes["id"]);
+        assert!(files_found(&app, &bo, &t.ws, "zanzibar").await.is_empty());
+        assert!(files_found(&app, &bo, &t.ws, "xylophone").await.is_empty());
+    }
+
+    async fn people_are_named_by_display_name_or_handle(app) {
+        let t = team(&app).await;
+        let admin = app.login("admin@example.org", PASSWORD).await;
+        app.create_user(&admin, "carol.lee@example.org", "Carol Lee").await;
+        let carol = app.login("carol.lee@example.org", PASSWORD).await;
+        app.add_member(&admin, &t.ws, &carol, "member").await;
+        app.post(&format!("/api/v1/channels/{}/join", t.general), Some(&carol.access), json!({}))
+            .await
+            .expect(200);
+        let by_carol = id(&say(&app, &carol, &t.general, "harvest numbers attached").await);
+        let by_bo = id(&say(&app, &t.bo, &t.general, "harvest is late").await);
+        for q in [
+            "harvest from:@\"Carol Lee\"",
+            "harvest from:@\"carol lee\"",
+            "harvest from:@CarolLee",
+            "harvest from:@carol.lee",
+            "harvest from:carol.lee",
+            "harvest from:@carol.lee@example.org",
+        ] {
+            assert_eq!(find(&app, &t.ann, &t.ws, q).await, vec![by_carol.clone()], "{q}");
+        }
+        assert_eq!(find(&app, &t.ann, &t.ws, "harvest from:@BO").await, vec![by_bo.clone()]);
+        assert_eq!(find(&app, &t.ann, &t.ws, "harvest in:#GENERAL").await.len(), 2);
+
+        // The direct conversation, named by display name.
+        let dm = app
+            .post(
+                &format!("/api/v1/workspaces/{}/conversations", t.ws),
+                Some(&carol.access),
+                json!({"user_ids": [t.bo.user_id]}),
+            )
+            .await;
+        assert!(dm.status.is_success(), "{}", dm.body);
+        let dm = dm.body["id"].as_str().unwrap().to_owned();
+        let private = id(&say(&app, &carol, &dm, "harvest between us").await);
+        assert_eq!(find(&app, &t.bo, &t.ws, "harvest in:@\"Carol Lee\"").await, vec![private]);
+
+        // Two members answer to "dana": refused, not guessed. Strangers are not members.
+        for (email, name) in [("dana@one.example", "Dana One"), ("dana@two.example", "Dana Two")] {
+            app.create_user(&admin, email, name).await;
+            let s = app.login(email, PASSWORD).await;
+            app.add_member(&admin, &t.ws, &s, "member").await;
+        }
+        app.create_user(&admin, "eve@example.org", "Eve").await;
+        let message = refused(&app, &t.ann, &t.ws, "harvest from:@dana").await;
+        assert!(message.contains("several") && message.contains("at character 8"), "{message}");
+        let message = refused(&app, &t.ann, &t.ws, "harvest from:@eve").await;
+        assert!(message.contains("@eve") && message.contains("at character 8"), "{message}");
+        let message = refused(&app, &t.ann, &t.ws, "from:@\"Nobody Here\"").await;
+        assert!(message.contains("Nobody Here") && message.contains("at character 0"), "{message}");
+        let message = refused(&app, &t.ann, &t.ws, "from:@\"Carol").await;
+        assert!(message.contains("quote"), "{message}");
+    }
+
+    async fn one_cjk_character_finds_the_words_that_contain_it(app) {
+        let t = team(&app).await;
+        let ko = id(&say(&app, &t.ann, &t.general, "내일 회의실에서 만나요").await);
+        let ja = id(&say(&app, &t.ann, &t.general, "東京都の会議は明日です").await);
+        let zh = id(&say(&app, &t.ann, &t.general, "我们明天讨论数据库迁移").await);
+        let en = id(&say(&app, &t.ann, &t.general, "tomorrow we meet").await);
+        assert_eq!(find(&app, &t.bo, &t.ws, "회").await, vec![ko.clone()]);
+        assert_eq!(find(&app, &t.bo, &t.ws, "실").await, vec![ko.clone()]);
+        assert_eq!(find(&app, &t.bo, &t.ws, "議").await, vec![ja.clone()]);
+        assert_eq!(find(&app, &t.bo, &t.ws, "京").await, vec![ja.clone()]);
+        assert_eq!(find(&app, &t.bo, &t.ws, "库").await, vec![zh.clone()]);
+        assert_eq!(find(&app, &t.bo, &t.ws, "移").await, vec![zh.clone()], "the last character of a run");
+        let mut both = find(&app, &t.bo, &t.ws, "明").await;
+        both.sort();
+        let mut want = vec![ja.clone(), zh.clone()];
+        want.sort();
+        assert_eq!(both, want);
+        assert!(find(&app, &t.bo, &t.ws, "猫").await.is_empty());
+        // Full-width forms fold as elsewhere; excluded characters exclude.
+        assert_eq!(find(&app, &t.bo, &t.ws, "明 -京").await, vec![zh.clone()]);
+        let snippet = search_raw(&app, &t.bo, &t.ws, "회").await["results"][0]["snippet_html"].clone();
+        assert!(snippet.as_str().unwrap().contains("<b>회</b>"), "{snippet}");
+        // Bigrams and phrases behave as before.
+        assert_eq!(find(&app, &t.bo, &t.ws, "회의실").await, vec![ko.clone()]);
+        assert!(find(&app, &t.bo, &t.ws, "数据迁").await.is_empty(), "bigrams must be adjacent");
+        assert_eq!(find(&app, &t.bo, &t.ws, "\"会議は明日\"").await, vec![ja.clone()]);
+        assert_eq!(find(&app, &t.bo, &t.ws, "tomorrow").await, vec![en]);
     }
 }

@@ -1,4 +1,4 @@
-//! Full-text search over a workspace's messages.
+//! Full-text search over a workspace's messages, documents and files.
 
 use axum::extract::State;
 use axum::Json;
@@ -15,7 +15,7 @@ use crate::search::{SearchPage, SearchRequest};
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Slack-like query: words, `"phrases"`, `-excluded`, `in:#channel`, `in:@user`,
-    /// `from:@user`, `before:`/`after:`/`on:YYYY-MM-DD`, `has:link|file|reaction|pin`,
+    /// `from:@user` (id, email, display name or email handle; `from:@"Ann Lee"`), `before:`/`after:`/`on:YYYY-MM-DD`, `has:link|file|reaction|pin`,
     /// `is:thread`. Empty lists everything visible.
     #[param(example = "deploy in:#general -friday")]
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct SearchQuery {
     pub cursor: Option<String>,
 }
 
-/// Search a workspace's messages the caller may read now.
+/// Search the messages, documents and files of a workspace the caller may read now.
 #[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/search", tag = "search", security(("bearer" = [])),
     params(("workspace_id" = String, Path, format = Uuid), SearchQuery),
     responses((status = 200, body = SearchPage), (status = 422, description = "malformed query; the message says where")))]
