@@ -40,6 +40,21 @@ await run('search', async (browser) => {
     general_access: 'view',
   });
 
+  // A text file whose name does not hold the word, only its contents: found by its text.
+  const form = new FormData();
+  form.append('file', new Blob([`Minutes\n\nAgreed: the ${WORD} budget is final.\n`], { type: 'text/plain' }), 'minutes-q3.txt');
+  const login = await fetch(`${fixture.url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: fixture.users.alice.email, password: fixture.users.alice.password }),
+  }).then((r) => r.json());
+  const uploaded = await fetch(`${fixture.url}/api/v1/channels/${fixture.channel_id}/files`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${login.access_token}` },
+    body: form,
+  });
+  assert(uploaded.ok, `the text file uploads: ${uploaded.status} ${await uploaded.clone().text()}`);
+
   const { page } = await newUserPage(browser, { allowConsoleErrors: [/status of 422/] });
   // Name any failed request, so an unexpected console error can be traced to its call.
   page.on('response', (r) => {
@@ -54,7 +69,7 @@ await run('search', async (browser) => {
   for (;;) {
     const r = await apiAs('alice', 'GET', `/api/v1/workspaces/${ws}/search?q=${WORD}`);
     const kinds = new Set(r.results.map((x) => x.kind));
-    if (kinds.has('message') && kinds.has('document')) break;
+    if (kinds.has('message') && kinds.has('document') && kinds.has('file')) break;
     assert(Date.now() < deadline, `the server indexed ${[...kinds].join(', ') || 'nothing'} within 60 s`);
     await new Promise((done) => setTimeout(done, 500));
   }
@@ -64,14 +79,14 @@ await run('search', async (browser) => {
     await search(page, WORD);
     await page.getByRole('heading', { name: 'Search', level: 1 }).waitFor({ timeout: T });
     found = await Promise.all(
-      [/Messages/, /Documents/].map((name) =>
+      [/Messages/, /Documents/, /Files/].map((name) =>
         page.getByRole('region', { name }).waitFor({ timeout: 2000 }),
       ),
     )
       .then(() => true)
       .catch(() => false);
   }
-  assert(found, 'the message and the document show among the results');
+  assert(found, 'the message, the document and the file show among the results');
 
   const group = page.getByRole('region', { name: /Messages/ });
   const result = group.getByRole('link').filter({ hasText: 'launch moves to Thursday' });
@@ -81,7 +96,9 @@ await run('search', async (browser) => {
     marked.some((m) => m.toLowerCase() === WORD),
     `the searched word is highlighted, got ${JSON.stringify(marked)}`,
   );
-  await page.getByRole('status').filter({ hasText: /\b2 results/ }).waitFor({ timeout: T });
+  await page.getByRole('status').filter({ hasText: /\b3 results/ }).waitFor({ timeout: T });
+  // The file is found by the text inside it, under its own name.
+  await page.getByRole('region', { name: /Files/ }).getByText('minutes-q3.txt').waitFor({ timeout: T });
 
   // The document is found by its title, in a group of its own.
   const docResult = page.getByRole('region', { name: /Documents/ }).getByRole('link', { name: /roadmap/ });
