@@ -1,5 +1,6 @@
 //! The web client in a real browser: each test spawns the server serving the built client
-//! (`client-web/dist`, built by the test command), seeds a small team, and runs one
+//! (`client-web/dist`, built by the test command), seeds a small team (or, for `setup`, nothing
+//! but the first-run setup link), and runs one
 //! `tests/browser/*.spec.mjs` script, which drives Debian's Chromium through `playwright-core`.
 //! Screenshots of the main screens land in `target/screenshots/`.
 
@@ -62,6 +63,24 @@ async fn team(app: &TestApp) -> Team {
     }
 }
 
+/// Seeds the team every spec but `setup` starts from; returns the fixture the spec reads.
+async fn seeded(app: &TestApp) -> serde_json::Value {
+    let t = team(app).await;
+    let user = |s: &Session, email: &str, name: &str| {
+        json!({"id": s.user_id, "email": email, "password": PASSWORD, "display_name": name})
+    };
+    json!({
+        "url": app.base,
+        "workspace_id": t.ws,
+        "channel_id": t.general,
+        "users": {
+            "admin": user(&t.admin, "admin@example.org", "Ada Admin"),
+            "alice": user(&t.alice, "alice@example.org", "Alice Archer"),
+            "bob": user(&t.bob, "bob@example.org", "Bob Baker"),
+        },
+    })
+}
+
 /// One browser at a time: Chromium with two contexts is heavy next to the rest of the suite.
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -74,19 +93,12 @@ async fn browser(name: &str) {
         "the web client is not built: run `npm ci && npm run build` in client-web (the test command does)"
     );
     let app = spawn_app_with(Backend::Sqlite, |c| c.http.web_root = Some(dist)).await;
-    let t = team(&app).await;
-    let user = |s: &Session, email: &str, name: &str| json!({"id": s.user_id, "email": email, "password": PASSWORD, "display_name": name});
-    let fixture = json!({
-        "url": app.base,
-        "workspace_id": t.ws,
-        "channel_id": t.general,
-        "setup_token": app.setup_token,
-        "users": {
-            "admin": user(&t.admin, "admin@example.org", "Ada Admin"),
-            "alice": user(&t.alice, "alice@example.org", "Alice Archer"),
-            "bob": user(&t.bob, "bob@example.org", "Bob Baker"),
-        },
-    });
+    let fixture = if name == "setup" {
+        // The first run: no accounts at all, only the setup link.
+        json!({"url": app.base, "setup_token": app.setup_token, "users": {}})
+    } else {
+        seeded(&app).await
+    };
     let script = repo().join(format!("tests/browser/{name}.spec.mjs"));
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(&script)
@@ -131,7 +143,7 @@ macro_rules! specs {
     )*};
 }
 
-specs!(signin, chat, docs, search);
+specs!(setup, signin, chat, docs, search);
 
 /// The server's side of the client, without a browser: routes fall back to `index.html` under
 /// a strict policy, hashed assets are cached, and API misses stay JSON.
