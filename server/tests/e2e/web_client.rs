@@ -66,9 +66,7 @@ async fn team(app: &TestApp) -> Team {
 /// Seeds the team every spec but `setup` starts from; returns the fixture the spec reads.
 async fn seeded(app: &TestApp) -> serde_json::Value {
     let t = team(app).await;
-    let user = |s: &Session, email: &str, name: &str| {
-        json!({"id": s.user_id, "email": email, "password": PASSWORD, "display_name": name})
-    };
+    let user = |s: &Session, email: &str, name: &str| json!({"id": s.user_id, "email": email, "password": PASSWORD, "display_name": name});
     json!({
         "url": app.base,
         "workspace_id": t.ws,
