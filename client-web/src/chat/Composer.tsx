@@ -42,9 +42,15 @@ export function Composer(props: {
   const mentioned = useRef(new Map<string, Person>());
   const listId = `mentions-${root ?? props.channelId}`;
 
+  // Another channel or thread: its own draft. Not on mount, where the state already holds the
+  // draft and the effect (run after paint) would wipe what was typed in the first moments.
+  const shownKey = useRef(key);
   useEffect(() => {
-    setText(localStorage.getItem(key) ?? '');
-    mentioned.current.clear();
+    if (shownKey.current !== key) {
+      shownKey.current = key;
+      setText(localStorage.getItem(key) ?? '');
+      mentioned.current.clear();
+    }
     if (props.autoFocus !== false && !matchMedia('(pointer: coarse)').matches) area.current?.focus();
   }, [key]);
 

@@ -31,6 +31,8 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
   const openRef = useRef(openChannel);
   openRef.current = openChannel;
   const reloadTimer = useRef<number | undefined>(undefined);
+  const inFlight = useRef(false);
+  const missed = useRef(false);
   const channelsRef = useRef(channels);
   channelsRef.current = channels;
 
@@ -41,15 +43,22 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
       return;
     }
     let live = true;
+    inFlight.current = true;
+    missed.current = false;
     api<Channel[]>(`/api/v1/workspaces/${workspaceId}/channels`)
       .then((list) => {
         if (!live) return;
+        inFlight.current = false;
+        // A message that arrived while the list was on its way may not be counted in it, and
+        // the list replaces the counts the event raised: ask again (the answer converges).
+        if (missed.current) setTick((t) => t + 1);
         setError(null);
         setChannels(
           list.map((c) => (c.id === openRef.current ? { ...c, unread_count: 0, mention_count: 0, last_read_seq: c.last_seq } : c)),
         );
       })
       .catch((e) => {
+        inFlight.current = false;
         if (live) setError(describeError(e));
       });
     return () => {
@@ -119,6 +128,7 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
           if (ev.workspace_id && ev.workspace_id !== workspaceId) return;
           const msg = ev.message;
           if (!msg) return;
+          if (inFlight.current) missed.current = true;
           const mentioned = Array.isArray(ev.mentioned) && ev.mentioned.includes(me.id);
           const known = channelsRef.current?.some((c) => c.id === msg.channel_id) ?? true;
           setChannels((list) => {
