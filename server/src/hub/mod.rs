@@ -314,10 +314,16 @@ impl Hub {
             None => (false, Vec::new()),
         };
         let presence = state
-            .conns
-            .values()
-            .filter(|c| c.user != user && c.workspaces.iter().any(|w| workspaces.contains(w)))
-            .map(|c| (c.user, user_status(&state, c.user)))
+            .by_user
+            .iter()
+            .filter(|(other, conns)| {
+                **other != user
+                    && conns
+                        .iter()
+                        .filter_map(|id| state.conns.get(id))
+                        .any(|c| c.workspaces.iter().any(|w| workspaces.contains(w)))
+            })
+            .map(|(other, _)| (*other, user_status(&state, *other)))
             .collect();
         let hello = protocol::ServerFrame::Hello {
             epoch: &self.inner.epoch,

@@ -107,6 +107,17 @@ fn date(at: usize, key: &str, value: &str) -> Result<DateTime<Utc>, QueryError> 
     Ok(day.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
+/// The text between the quote at `chars[*i]` and its closing quote; leaves `*i` after it.
+fn quoted(chars: &[char], i: &mut usize) -> Result<String, QueryError> {
+    let open = *i;
+    let from = open + 1;
+    let Some(len) = chars[from..].iter().position(|&c| c == '"') else {
+        return Err(err(open, "unclosed quote: add a closing \""));
+    };
+    *i = from + len + 1;
+    Ok(chars[from..from + len].iter().collect())
+}
+
 /// Splits `q` into (character position, excluded, quoted, text) pieces.
 fn pieces(q: &str) -> Result<Vec<(usize, bool, bool, String)>, QueryError> {
     let chars: Vec<char> = q.chars().collect();
@@ -124,16 +135,7 @@ fn pieces(q: &str) -> Result<Vec<(usize, bool, bool, String)>, QueryError> {
         }
         if chars[i] == '"' {
             let open = i;
-            i += 1;
-            let from = i;
-            while i < chars.len() && chars[i] != '"' {
-                i += 1;
-            }
-            if i == chars.len() {
-                return Err(err(open, "unclosed quote: add a closing \""));
-            }
-            let text: String = chars[from..i].iter().collect();
-            i += 1;
+            let text = quoted(&chars, &mut i)?;
             if text.trim().is_empty() {
                 return Err(err(open, "empty phrase"));
             }
@@ -143,18 +145,7 @@ fn pieces(q: &str) -> Result<Vec<(usize, bool, bool, String)>, QueryError> {
             while i < chars.len() && !chars[i].is_whitespace() {
                 if chars[i] == '"' && names_someone(&text) {
                     // A name with spaces: from:@"Ann Lee".
-                    let open = i;
-                    i += 1;
-                    let from = i;
-                    while i < chars.len() && chars[i] != '"' {
-                        i += 1;
-                    }
-                    if i == chars.len() {
-                        return Err(err(open, "unclosed quote: add a closing \""));
-                    }
-                    let name: String = chars[from..i].iter().collect();
-                    text.push_str(name.trim());
-                    i += 1;
+                    text.push_str(quoted(&chars, &mut i)?.trim());
                     continue;
                 }
                 text.push(chars[i]);
