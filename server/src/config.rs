@@ -110,6 +110,23 @@ pub struct Config {
     pub docs: DocsConfig,
     /// File sharing: limits, where blobs live, malware scanning.
     pub files: FilesConfig,
+    /// Full-text search.
+    pub search: SearchConfig,
+}
+
+/// Full-text search.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// MiB of decrypted index chunks kept in memory, shared by every workspace's index
+    /// (0 decrypts on every read).
+    pub cache_mib: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig { cache_mib: 256 }
+    }
 }
 
 /// Co-edited documents: limits, memory and compaction.
@@ -410,6 +427,7 @@ impl Default for Config {
             sso: SsoConfig::default(),
             docs: DocsConfig::default(),
             files: FilesConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -591,6 +609,9 @@ impl Config {
         }
         if self.docs.compact_after_updates == 0 {
             return invalid("docs.compact_after_updates", "must be at least 1");
+        }
+        if self.search.cache_mib > 1024 * 1024 {
+            return invalid("search.cache_mib", "must be at most 1048576 (1 TiB)");
         }
         if self.http.request_timeout_seconds == 0 {
             return invalid("http.request_timeout_seconds", "must be at least 1");

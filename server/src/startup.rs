@@ -148,6 +148,7 @@ impl App {
             store.clone(),
             auditor.clone(),
             SearchService::default_root(&config.data_dir),
+            config.search.cache_mib.saturating_mul(1024 * 1024),
         );
         search.attach_files(files.clone());
         let reencrypt_wake = Arc::new(tokio::sync::Notify::new());

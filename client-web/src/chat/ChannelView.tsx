@@ -279,7 +279,6 @@ export default function ChannelView(props: ChannelViewProps) {
           return;
         }
         setMessages((list) => mergeMessages(list, [m]));
-        if (!m.client_msg_id) refreshFilesSoon();
         if (m.author_id !== me.id) {
           setAnnounce(`${nameOf(peopleRef.current, m.author_id)}: ${plainText(m.text, peopleRef.current).slice(0, 140)}`);
           if (!atBottomRef.current) setUnseen((n) => n + 1);
@@ -299,6 +298,20 @@ export default function ChannelView(props: ChannelViewProps) {
       on('message_deleted', (ev) => {
         if (ev.channel_id !== channelId) return;
         setMessages((list) => updateMessage(list, ev.message_id, (m) => ({ ...m, deleted: true, text: '' })));
+      }),
+      on('file_shared', (ev) => {
+        if (ev.channel_id === channelId) refreshFilesSoon();
+      }),
+      on('file_deleted', (ev) => {
+        if (ev.channel_id !== channelId) return;
+        setFiles((map) => {
+          const next = new Map<string, FileInfo[]>();
+          for (const [message, list] of map) {
+            const kept = list.filter((f) => f.id !== ev.file_id);
+            if (kept.length) next.set(message, kept);
+          }
+          return next;
+        });
       }),
       on('typing', (ev) => {
         if (ev.channel_id !== channelId || ev.user_id === me.id) return;

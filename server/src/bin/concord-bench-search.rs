@@ -11,13 +11,18 @@
 //! With `--runs R` (default 3) the whole measurement (fresh indexes, indexing, queries) is
 //! repeated R times on the same corpus and every figure printed is the median of the R runs.
 //!
+//! `--cache-mib M` sizes the encrypted index's cache of decrypted chunks (default 256, the
+//! server's default); `--no-fts5` leaves SQLite out, for quick comparisons of the two tantivy
+//! variants only.
+//!
 //! Usage: concord-bench-search [--messages N] [--queries Q] [--runs R] [--dir DIR]
+//!        [--cache-mib M] [--no-fts5]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use concord::search::encrypted_dir::IndexKeys;
+use concord::search::encrypted_dir::{ChunkCache, IndexKeys};
 use concord::search::query;
 use concord::search::{Filters, MessageEntry, WorkspaceIndex};
 use rand::rngs::StdRng;
@@ -207,6 +212,8 @@ struct Args {
     queries: usize,
     runs: usize,
     dir: Option<PathBuf>,
+    cache_mib: usize,
+    fts5: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -215,15 +222,22 @@ fn args() -> anyhow::Result<Args> {
         queries: 100,
         runs: 3,
         dir: None,
+        cache_mib: 256,
+        fts5: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--no-fts5" {
+            a.fts5 = false;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--messages" => a.messages = value.parse()?,
             "--queries" => a.queries = value.parse()?,
             "--runs" => a.runs = value.parse::<usize>()?.max(1),
             "--dir" => a.dir = Some(PathBuf::from(value)),
+            "--cache-mib" => a.cache_mib = value.parse()?,
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -321,11 +335,13 @@ fn index_tantivy(index: &WorkspaceIndex, corpus: &[MessageEntry]) -> anyhow::Res
     Ok(started.elapsed())
 }
 
+/// Runs `q` `runs` times against each index, alternating between them so both see the same
+/// machine conditions (on a shared machine, back-to-back blocks of runs drift apart).
 fn query_tantivy(
-    index: &WorkspaceIndex,
+    indexes: [&WorkspaceIndex; 2],
     q: &str,
     runs: usize,
-) -> anyhow::Result<(Vec<Duration>, usize)> {
+) -> anyhow::Result<[(Vec<Duration>, usize); 2]> {
     let mut parsed = query::parse(q)?;
     let scopes: Vec<String> = (0..50).map(|c| format!("c:channel-{c}")).collect();
     let mut filters = Filters {
@@ -337,16 +353,19 @@ fn query_tantivy(
         filters.channels.push(name);
         parsed.places.clear();
     }
-    let mut times = Vec::with_capacity(runs);
-    let mut total = 0;
+    let mut out = [(Vec::with_capacity(runs), 0), (Vec::with_capacity(runs), 0)];
     for _ in 0..runs {
-        let t = Instant::now();
-        let hits = index.search(&parsed, &filters, false, 0, 20)?;
-        times.push(t.elapsed());
-        total = hits.total;
+        for (index, (times, total)) in indexes.iter().zip(out.iter_mut()) {
+            let t = Instant::now();
+            let hits = index.search(&parsed, &filters, false, 0, 20)?;
+            times.push(t.elapsed());
+            *total = hits.total;
+        }
     }
-    times.sort();
-    Ok((times, total))
+    for (times, _) in out.iter_mut() {
+        times.sort();
+    }
+    Ok(out)
 }
 
 async fn fts5(
@@ -422,7 +441,9 @@ struct Run {
     queries: Vec<[(f64, f64, usize); 3]>,
 }
 
-async fn run_once(root: &Path, corpus: &[MessageEntry], queries: usize) -> anyhow::Result<Run> {
+async fn run_once(root: &Path, corpus: &[MessageEntry], a: &Args) -> anyhow::Result<Run> {
+    let queries = a.queries;
+    let cache_bytes = a.cache_mib * 1024 * 1024;
     let _ = std::fs::remove_dir_all(root);
     std::fs::create_dir_all(root)?;
     let mut keys = std::collections::HashMap::new();
@@ -431,20 +452,27 @@ async fn run_once(root: &Path, corpus: &[MessageEntry], queries: usize) -> anyho
     keys.insert(1, key);
     let encrypted_dir = root.join("encrypted");
     let plain_dir = root.join("plain");
-    let encrypted = WorkspaceIndex::open(&encrypted_dir, IndexKeys::new(1, keys))?;
+    let encrypted = WorkspaceIndex::open(
+        &encrypted_dir,
+        IndexKeys::new(1, keys),
+        ChunkCache::new(cache_bytes),
+    )?;
     let plain = WorkspaceIndex::open_unencrypted(&plain_dir)?;
 
     eprintln!("indexing: tantivy, encrypted");
     let enc_time = index_tantivy(&encrypted, corpus)?;
     eprintln!("indexing: tantivy, unencrypted");
     let plain_time = index_tantivy(&plain, corpus)?;
-    eprintln!("indexing: SQLite FTS5 trigram");
-    let (fts_time, fts_size, fts_queries) = fts5(&root.join("fts5.db"), corpus, queries).await?;
+    let (fts_time, fts_size, fts_queries) = if a.fts5 {
+        eprintln!("indexing: SQLite FTS5 trigram");
+        fts5(&root.join("fts5.db"), corpus, queries).await?
+    } else {
+        (Duration::ZERO, 0, vec![(Vec::new(), 0); QUERIES.len()])
+    };
     eprintln!("querying");
     let mut out = Vec::new();
     for (i, (_, q, _)) in QUERIES.iter().enumerate() {
-        let (e, e_total) = query_tantivy(&encrypted, q, queries)?;
-        let (p, p_total) = query_tantivy(&plain, q, queries)?;
+        let [(e, e_total), (p, p_total)] = query_tantivy([&encrypted, &plain], q, queries)?;
         let (f, f_total) = &fts_queries[i];
         let figures =
             |t: &[Duration], total: usize| (percentile(t, 0.5), percentile(t, 0.99), total);
@@ -488,7 +516,7 @@ async fn main() -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for r in 0..a.runs {
         eprintln!("run {} of {}", r + 1, a.runs);
-        let run = run_once(&root.join(format!("run-{r}")), &corpus, a.queries).await?;
+        let run = run_once(&root.join(format!("run-{r}")), &corpus, &a).await?;
         let _ = std::fs::remove_dir_all(root.join(format!("run-{r}")));
         runs.push(run);
     }
@@ -508,10 +536,11 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     println!(
-        "corpus: {} messages, {} characters on average; medians of {} runs",
+        "corpus: {} messages, {} characters on average; medians of {} runs; chunk cache {} MiB",
         a.messages,
         chars / a.messages.max(1),
-        runs.len()
+        runs.len(),
+        a.cache_mib
     );
     println!();
     println!("| engine | indexing (messages/s) | index size (MiB) |");
@@ -523,6 +552,7 @@ async fn main() -> anyhow::Result<()> {
     ]
     .iter()
     .enumerate()
+    .take(if a.fts5 { 3 } else { 2 })
     {
         println!("| {name} | {:.0} | {:.1} |", rate(e), mib(e));
     }

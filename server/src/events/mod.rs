@@ -161,12 +161,16 @@ pub enum DomainEvent {
         workspace_id: WorkspaceId,
         channel_id: ChannelId,
         file_id: FileId,
+        /// The message it is attached to.
+        message_id: Option<MessageId>,
     },
     /// A file was deleted.
     FileDeleted {
         workspace_id: WorkspaceId,
         channel_id: ChannelId,
         file_id: FileId,
+        /// The message it was attached to (which stays).
+        message_id: Option<MessageId>,
     },
 }
 
@@ -177,7 +181,9 @@ impl DomainEvent {
             DomainEvent::ChannelChanged { channel_id, .. }
             | DomainEvent::ChannelMemberAdded { channel_id, .. }
             | DomainEvent::ChannelMemberRemoved { channel_id, .. }
-            | DomainEvent::MessageDeleted { channel_id, .. } => Some(*channel_id),
+            | DomainEvent::MessageDeleted { channel_id, .. }
+            | DomainEvent::FileShared { channel_id, .. }
+            | DomainEvent::FileDeleted { channel_id, .. } => Some(*channel_id),
             DomainEvent::MessageCreated { message, .. }
             | DomainEvent::MessageUpdated { message, .. } => Some(message.channel_id),
             _ => None,

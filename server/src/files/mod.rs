@@ -732,6 +732,7 @@ impl FileService {
             workspace_id: record.workspace_id,
             channel_id: channel,
             file_id: record.id,
+            message_id: record.message_id,
         });
         Ok(view(record, name))
     }
@@ -1113,6 +1114,7 @@ impl FileService {
                         workspace_id: record.workspace_id,
                         channel_id: channel,
                         file_id: id,
+                        message_id: record.message_id,
                     });
                     Ok::<_, Error>(segments)
                 })

@@ -6,26 +6,31 @@
 //! sequence of chunks of [`CHUNK`] plaintext bytes, each sealed with its index as nonce and
 //! (file name, index, is-last) as associated data: chunks cannot be swapped between files or
 //! positions, and a truncated file fails on its last chunk. A read decrypts only the chunks the
-//! requested range covers (with a small per-file cache for tantivy's many small reads), so
-//! memory stays bounded whatever the index size. `meta.json` and `.managed.json` go through
+//! requested range covers, and keeps decrypted chunks in a [`ChunkCache`] shared by every
+//! index the server has open: bounded in bytes, least recently used evicted first, each chunk
+//! zeroized when the last reader lets go of it. Memory stays bounded whatever the index size,
+//! and a query over hot postings decrypts nothing. `meta.json` and `.managed.json` go through
 //! the same format. Element's seshat takes the same approach with whole-file encryption; the
 //! chunking here is what keeps query memory bounded.
 //!
 //! Writer locks use tantivy's own file locks on empty lock files (they hold no content).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
+use std::hash::{Hash, Hasher};
 use std::io::{self, BufWriter, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
+use lru::LruCache;
 use rand::RngCore;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
     AntiCallToken, Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, OwnedBytes,
@@ -44,8 +49,8 @@ const STRIDE: usize = CHUNK + TAG;
 const MAGIC: &[u8; 4] = b"CSX1";
 /// Magic, key version, salt.
 const HEADER: usize = 4 + 4 + 16;
-/// Decrypted chunks kept per open file.
-const CACHE_CHUNKS: usize = 32;
+/// Independent locks in the shared chunk cache.
+const SHARDS: usize = 8;
 
 /// The versions of one workspace's index key; files name the version they were written with.
 #[derive(Clone)]
@@ -109,12 +114,117 @@ fn logical_name(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A decrypted chunk; its bytes are wiped when the last holder drops it.
+type Chunk = Arc<Zeroizing<Vec<u8>>>;
+
+/// Identifies one chunk of one file in one opened directory.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ChunkKey {
+    file: u128,
+    index: u64,
+}
+
+/// Decrypted index chunks shared by every open [`EncryptedDirectory`], bounded in bytes.
+///
+/// Entries are keyed by the directory they were opened through, the file's name and its
+/// random salt, so a file copied under another name or into another workspace's folder never
+/// reads a cached chunk it could not decrypt itself. Eviction is least recently used per shard.
+#[derive(Clone)]
+pub struct ChunkCache {
+    shards: Arc<[Mutex<Shard>]>,
+    shard_budget: usize,
+}
+
+struct Shard {
+    chunks: LruCache<ChunkKey, Chunk>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for ChunkCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChunkCache({} bytes)", self.shard_budget * SHARDS)
+    }
+}
+
+impl ChunkCache {
+    /// A cache holding at most `bytes` of decrypted chunks (0 turns caching off).
+    pub fn new(bytes: usize) -> ChunkCache {
+        let shards: Vec<Mutex<Shard>> = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    chunks: LruCache::unbounded(),
+                    bytes: 0,
+                })
+            })
+            .collect();
+        ChunkCache {
+            shards: shards.into(),
+            shard_budget: bytes / SHARDS,
+        }
+    }
+
+    /// Bytes of decrypted chunks held now.
+    pub fn held_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .filter_map(|s| s.lock().ok().map(|s| s.bytes))
+            .sum()
+    }
+
+    fn shard(&self, key: &ChunkKey) -> &Mutex<Shard> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    fn get(&self, key: &ChunkKey) -> Option<Chunk> {
+        let mut shard = self.shard(key).lock().ok()?;
+        shard.chunks.get(key).cloned()
+    }
+
+    /// Drops every cached chunk of the file `file` (of `chunks` chunks).
+    fn forget(&self, file: u128, chunks: u64) {
+        for index in 0..chunks {
+            let key = ChunkKey { file, index };
+            if let Ok(mut shard) = self.shard(&key).lock() {
+                if let Some(old) = shard.chunks.pop(&key) {
+                    shard.bytes -= old.len();
+                }
+            }
+        }
+    }
+
+    fn put(&self, key: ChunkKey, chunk: Chunk) {
+        if chunk.len() > self.shard_budget {
+            return;
+        }
+        let Ok(mut shard) = self.shard(&key).lock() else {
+            return;
+        };
+        if let Some(old) = shard.chunks.put(key, chunk.clone()) {
+            shard.bytes -= old.len();
+        }
+        shard.bytes += chunk.len();
+        while shard.bytes > self.shard_budget {
+            match shard.chunks.pop_lru() {
+                Some((_, old)) => shard.bytes -= old.len(),
+                None => break,
+            }
+        }
+    }
+}
+
+/// Tells apart the directories opened in this process, for the cache's keys.
+static DIRECTORY_IDS: AtomicU64 = AtomicU64::new(1);
+
 /// A folder of encrypted index files.
 #[derive(Clone)]
 pub struct EncryptedDirectory {
     root: PathBuf,
     keys: IndexKeys,
     locks: MmapDirectory,
+    cache: ChunkCache,
+    id: u64,
 }
 
 impl std::fmt::Debug for EncryptedDirectory {
@@ -124,14 +234,17 @@ impl std::fmt::Debug for EncryptedDirectory {
 }
 
 impl EncryptedDirectory {
-    /// Opens (creating) the folder `root`, encrypting under `keys`.
-    pub fn open(root: &Path, keys: IndexKeys) -> io::Result<EncryptedDirectory> {
+    /// Opens (creating) the folder `root`, encrypting under `keys` and keeping decrypted
+    /// chunks in `cache`.
+    pub fn open(root: &Path, keys: IndexKeys, cache: ChunkCache) -> io::Result<EncryptedDirectory> {
         fs::create_dir_all(root)?;
         let locks = MmapDirectory::open(root).map_err(|e| io::Error::other(e.to_string()))?;
         Ok(EncryptedDirectory {
             root: root.to_owned(),
             keys,
             locks,
+            cache,
+            id: DIRECTORY_IDS.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -162,7 +275,7 @@ impl EncryptedDirectory {
                 OpenReadError::wrap_io_error(e, path.to_owned())
             }
         })?;
-        EncryptedFile::open(file, path, &self.keys)
+        EncryptedFile::open(file, path, self)
             .map_err(|e| OpenReadError::wrap_io_error(e, path.to_owned()))
     }
 }
@@ -234,13 +347,9 @@ struct EncryptedFile {
     name: String,
     len: usize,
     chunks: u64,
-    cache: Mutex<ChunkCache>,
-}
-
-#[derive(Default)]
-struct ChunkCache {
-    chunks: HashMap<u64, Arc<Vec<u8>>>,
-    order: VecDeque<u64>,
+    cache: ChunkCache,
+    /// This file's identity in the cache.
+    id: u128,
 }
 
 impl std::fmt::Debug for EncryptedFile {
@@ -250,7 +359,7 @@ impl std::fmt::Debug for EncryptedFile {
 }
 
 impl EncryptedFile {
-    fn open(file: File, path: &Path, keys: &IndexKeys) -> io::Result<EncryptedFile> {
+    fn open(file: File, path: &Path, dir: &EncryptedDirectory) -> io::Result<EncryptedFile> {
         let size = file.metadata()?.len() as usize;
         if size < HEADER + TAG {
             return Err(invalid("index file too short"));
@@ -261,7 +370,15 @@ impl EncryptedFile {
             return Err(invalid("not an encrypted index file"));
         }
         let version = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let cipher = keys.file_cipher(version, &header[8..HEADER])?;
+        let cipher = dir.keys.file_cipher(version, &header[8..HEADER])?;
+        let name = logical_name(path);
+        let digest = Sha256::new()
+            .chain_update(dir.id.to_le_bytes())
+            .chain_update(&header[4..HEADER])
+            .chain_update(name.as_bytes())
+            .finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
         let body = size - HEADER;
         let (chunks, len) = if body == TAG {
             (1, 0)
@@ -273,14 +390,15 @@ impl EncryptedFile {
         Ok(EncryptedFile {
             file,
             cipher,
-            name: logical_name(path),
+            name,
             len,
             chunks,
-            cache: Mutex::new(ChunkCache::default()),
+            cache: dir.cache.clone(),
+            id: u128::from_le_bytes(id),
         })
     }
 
-    fn decrypt_chunk(&self, index: u64) -> io::Result<Vec<u8>> {
+    fn decrypt_chunk(&self, index: u64) -> io::Result<Zeroizing<Vec<u8>>> {
         let last = index + 1 == self.chunks;
         let plain_len = if last {
             self.len - (index as usize) * CHUNK
@@ -299,26 +417,21 @@ impl EncryptedFile {
                     aad: &aad,
                 },
             )
+            .map(Zeroizing::new)
             .map_err(|_| invalid("index chunk failed authentication"))
     }
 
-    fn chunk(&self, index: u64) -> io::Result<Arc<Vec<u8>>> {
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(c) = cache.chunks.get(&index) {
-                return Ok(c.clone());
-            }
+    fn chunk(&self, index: u64) -> io::Result<Chunk> {
+        let key = ChunkKey {
+            file: self.id,
+            index,
+        };
+        if let Some(chunk) = self.cache.get(&key) {
+            return Ok(chunk);
         }
-        let plain = Arc::new(self.decrypt_chunk(index)?);
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.order.len() >= CACHE_CHUNKS {
-                if let Some(old) = cache.order.pop_front() {
-                    cache.chunks.remove(&old);
-                }
-            }
-            cache.order.push_back(index);
-            cache.chunks.insert(index, plain.clone());
-        }
-        Ok(plain)
+        let chunk = Arc::new(self.decrypt_chunk(index)?);
+        self.cache.put(key, chunk.clone());
+        Ok(chunk)
     }
 
     fn read_range(&self, range: Range<usize>) -> io::Result<Vec<u8>> {
@@ -331,17 +444,26 @@ impl EncryptedFile {
         }
         let first = (range.start / CHUNK) as u64;
         let last = ((range.end - 1) / CHUNK) as u64;
-        // Large reads (whole fast-field columns) bypass the cache so they do not evict it.
-        let cached = last - first < 4;
+        // A read too large to be worth keeping (a merge reading whole segments) uses what is
+        // cached but does not push out what queries need.
+        let keep = ((last - first + 1) as usize) * CHUNK <= self.cache.shard_budget;
         for index in first..=last {
             let start = index as usize * CHUNK;
             let from = range.start.max(start) - start;
             let to = range.end.min(start + CHUNK) - start;
-            if cached {
-                out.extend_from_slice(&self.chunk(index)?[from..to]);
+            let chunk = if keep {
+                self.chunk(index)?
             } else {
-                out.extend_from_slice(&self.decrypt_chunk(index)?[from..to]);
-            }
+                let key = ChunkKey {
+                    file: self.id,
+                    index,
+                };
+                match self.cache.get(&key) {
+                    Some(chunk) => chunk,
+                    None => Arc::new(self.decrypt_chunk(index)?),
+                }
+            };
+            out.extend_from_slice(&chunk[from..to]);
         }
         Ok(out)
     }
@@ -365,6 +487,11 @@ impl Directory for EncryptedDirectory {
     }
 
     fn delete(&self, path: &Path) -> Result<(), DeleteError> {
+        // What was cached of a deleted file (a merged-away segment holding erased messages)
+        // leaves memory with it.
+        if let Ok(file) = self.open_file(path) {
+            self.cache.forget(file.id, file.chunks);
+        }
         fs::remove_file(self.root.join(path)).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 DeleteError::FileDoesNotExist(path.to_owned())
@@ -459,7 +586,7 @@ mod tests {
 
     fn roundtrip(len: usize) {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = EncryptedDirectory::open(tmp.path(), keys()).unwrap();
+        let dir = EncryptedDirectory::open(tmp.path(), keys(), ChunkCache::new(1 << 20)).unwrap();
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let path = Path::new("f.bin");
         let mut w = dir.open_write(path).unwrap();
@@ -493,7 +620,7 @@ mod tests {
     #[test]
     fn truncated_or_foreign_files_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = EncryptedDirectory::open(tmp.path(), keys()).unwrap();
+        let dir = EncryptedDirectory::open(tmp.path(), keys(), ChunkCache::new(1 << 20)).unwrap();
         let data = vec![42u8; 3 * CHUNK];
         let mut w = dir.open_write(Path::new("a")).unwrap();
         w.write_all(&data).unwrap();
@@ -503,7 +630,16 @@ mod tests {
         let bytes = fs::read(&full).unwrap();
         fs::write(tmp.path().join("b"), &bytes[..HEADER + 2 * STRIDE]).unwrap();
         assert!(dir.open_read(Path::new("b")).unwrap().read_bytes().is_err());
-        // Same bytes under another name: bound to the name.
+        // Same bytes under another name: bound to the name, even with the original's chunks
+        // in the cache.
+        assert_eq!(
+            dir.open_read(Path::new("a"))
+                .unwrap()
+                .read_bytes()
+                .unwrap()
+                .as_slice(),
+            &data[..]
+        );
         fs::write(tmp.path().join("c"), &bytes).unwrap();
         assert!(dir.open_read(Path::new("c")).unwrap().read_bytes().is_err());
         assert!(!bytes.windows(8).any(|w| w == [42u8; 8]));
@@ -512,7 +648,7 @@ mod tests {
     #[test]
     fn meta_files_are_encrypted_too() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = EncryptedDirectory::open(tmp.path(), keys()).unwrap();
+        let dir = EncryptedDirectory::open(tmp.path(), keys(), ChunkCache::new(1 << 20)).unwrap();
         dir.atomic_write(Path::new("meta.json"), b"{\"secret\":1}")
             .unwrap();
         assert_eq!(
@@ -521,5 +657,45 @@ mod tests {
         );
         let raw = fs::read(tmp.path().join("meta.json")).unwrap();
         assert!(!raw.windows(6).any(|w| w == b"secret"));
+    }
+
+    #[test]
+    fn the_shared_cache_stays_within_its_budget_and_serves_every_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ChunkCache::new(SHARDS * 4 * CHUNK);
+        let one = EncryptedDirectory::open(&tmp.path().join("one"), keys(), cache.clone()).unwrap();
+        let two = EncryptedDirectory::open(&tmp.path().join("two"), keys(), cache.clone()).unwrap();
+        let data: Vec<u8> = (0..20 * CHUNK).map(|i| (i % 253) as u8).collect();
+        for dir in [&one, &two] {
+            let mut w = dir.open_write(Path::new("f")).unwrap();
+            w.write_all(&data).unwrap();
+            w.terminate().unwrap();
+        }
+        for _ in 0..3 {
+            for dir in [&one, &two] {
+                let slice = dir.open_read(Path::new("f")).unwrap();
+                for start in (0..data.len() - 100).step_by(CHUNK / 2) {
+                    let r = slice.read_bytes_slice(start..start + 100).unwrap();
+                    assert_eq!(r.as_slice(), &data[start..start + 100]);
+                }
+            }
+            assert!(cache.held_bytes() <= SHARDS * 4 * CHUNK);
+            assert!(cache.held_bytes() > 0);
+        }
+        // A deleted file's chunks leave the cache with it.
+        let slice = one.open_read(Path::new("f")).unwrap();
+        slice.read_bytes_slice(0..100).unwrap();
+        drop(slice);
+        let before = cache.held_bytes();
+        one.delete(Path::new("f")).unwrap();
+        assert!(cache.held_bytes() < before);
+        let mut w = one.open_write(Path::new("f")).unwrap();
+        w.write_all(&data).unwrap();
+        w.terminate().unwrap();
+        // Switched off, reads still work.
+        let off =
+            EncryptedDirectory::open(&tmp.path().join("one"), keys(), ChunkCache::new(0)).unwrap();
+        let slice = off.open_read(Path::new("f")).unwrap();
+        assert_eq!(slice.read_bytes().unwrap().as_slice(), &data[..]);
     }
 }

@@ -29,7 +29,7 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 use super::analyzer::{analyzer, is_single_cjk, terms, unigram_analyzer, ANALYZER, UNIGRAMS};
-use super::encrypted_dir::{EncryptedDirectory, IndexKeys};
+use super::encrypted_dir::{ChunkCache, EncryptedDirectory, IndexKeys};
 use super::query::ParsedQuery;
 use super::SearchError;
 
@@ -218,14 +218,20 @@ fn internal(e: impl std::fmt::Display) -> SearchError {
 
 impl WorkspaceIndex {
     /// Opens the index in `folder` (creating an empty one, or a new one in place of an index
-    /// written with another schema); its payload says whether it is complete.
-    pub fn open(folder: &Path, keys: IndexKeys) -> Result<WorkspaceIndex, SearchError> {
-        let dir = EncryptedDirectory::open(folder, keys.clone()).map_err(internal)?;
+    /// written with another schema); its payload says whether it is complete. Decrypted
+    /// chunks of its files are kept in `cache`.
+    pub fn open(
+        folder: &Path,
+        keys: IndexKeys,
+        cache: ChunkCache,
+    ) -> Result<WorkspaceIndex, SearchError> {
+        let dir =
+            EncryptedDirectory::open(folder, keys.clone(), cache.clone()).map_err(internal)?;
         if let Some(index) = Self::open_in(Box::new(dir))? {
             return Ok(index);
         }
         discard(folder)?;
-        let dir = EncryptedDirectory::open(folder, keys).map_err(internal)?;
+        let dir = EncryptedDirectory::open(folder, keys, cache).map_err(internal)?;
         Self::open_in(Box::new(dir))?.ok_or_else(|| internal("new index has another schema"))
     }
 

@@ -60,7 +60,7 @@ use crate::rbac::{self, Action, Actor, Resource};
 use crate::store::{
     search as store_search, users, workspaces as store_workspaces, Store, StoreError,
 };
-use encrypted_dir::IndexKeys;
+use encrypted_dir::{ChunkCache, IndexKeys};
 
 /// Messages read from the database per rebuild step (one commit each).
 const REBUILD_BATCH: i64 = 2000;
@@ -226,6 +226,8 @@ struct Inner {
     keyring: Keyring,
     auditor: Auditor,
     root: PathBuf,
+    /// Decrypted index chunks, shared by every workspace's index.
+    cache: ChunkCache,
     indexes: tokio::sync::Mutex<HashMap<WorkspaceId, Arc<OpenIndex>>>,
     rebuilding: Mutex<HashMap<WorkspaceId, Progress>>,
     flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
@@ -369,14 +371,16 @@ fn query_error(at: usize, message: String) -> SearchError {
 }
 
 impl SearchService {
-    /// A service keeping its indexes under `root` (one folder per workspace).
-    pub fn new(store: Store, auditor: Auditor, root: PathBuf) -> SearchService {
+    /// A service keeping its indexes under `root` (one folder per workspace) and at most
+    /// `cache_bytes` of their decrypted chunks in memory.
+    pub fn new(store: Store, auditor: Auditor, root: PathBuf, cache_bytes: usize) -> SearchService {
         SearchService {
             inner: Arc::new(Inner {
                 store,
                 keyring: auditor.keyring().clone(),
                 auditor,
                 root,
+                cache: ChunkCache::new(cache_bytes),
                 indexes: tokio::sync::Mutex::new(HashMap::new()),
                 rebuilding: Mutex::new(HashMap::new()),
                 flush: Mutex::new(None),
@@ -417,7 +421,8 @@ impl SearchService {
         }
         let keys = self.keys(workspace).await?;
         let folder = self.folder(workspace);
-        let index = tokio::task::spawn_blocking(move || WorkspaceIndex::open(&folder, keys))
+        let cache = self.inner.cache.clone();
+        let index = tokio::task::spawn_blocking(move || WorkspaceIndex::open(&folder, keys, cache))
             .await
             .map_err(|e| SearchError::Index(e.to_string()))??;
         let open = Arc::new(OpenIndex {
@@ -591,7 +596,11 @@ impl SearchService {
                 if message.deleted {
                     (workspace_id, Change::Message(Err(message.id.to_string())))
                 } else {
-                    (workspace_id, Change::Message(Ok(entry_of_view(&message))))
+                    let mut entry = entry_of_view(&message);
+                    if self.has_file(message.id).await {
+                        entry.flags.push("file");
+                    }
+                    (workspace_id, Change::Message(Ok(entry)))
                 }
             }
             DomainEvent::MessageDeleted {
@@ -636,16 +645,115 @@ impl SearchService {
             DomainEvent::FileShared {
                 workspace_id,
                 file_id,
+                message_id,
                 ..
-            } => (workspace_id, Change::File(self.file_entry(file_id).await)),
+            } => {
+                // Its message now (or no longer) has a file: `has:file` follows.
+                if let Some(change) = self.message_change(workspace_id, message_id).await {
+                    self.apply_change(workspace_id, change, dirty).await;
+                }
+                (workspace_id, Change::File(self.file_entry(file_id).await))
+            }
             DomainEvent::FileDeleted {
                 workspace_id,
                 file_id,
+                message_id,
                 ..
-            } => (workspace_id, Change::File(Err(file_id.to_string()))),
+            } => {
+                if let Some(change) = self.message_change(workspace_id, message_id).await {
+                    self.apply_change(workspace_id, change, dirty).await;
+                }
+                (workspace_id, Change::File(Err(file_id.to_string())))
+            }
             _ => return,
         };
         self.apply_change(workspace, change, dirty).await;
+    }
+
+    /// Whether a file is attached to `message` (false if that cannot be read: a rebuild
+    /// will set it right).
+    async fn has_file(&self, message: MessageId) -> bool {
+        let found = async {
+            let mut conn = self.inner.store.reader().await?;
+            store_search::message_has_file(&mut conn.conn(), message).await
+        }
+        .await;
+        found.unwrap_or_else(|err| {
+            tracing::warn!(%message, error = %err, "search: cannot tell whether a message has files");
+            false
+        })
+    }
+
+    /// The message `id` as it is now, to index again (or remove, if gone).
+    async fn message_change(
+        &self,
+        workspace: WorkspaceId,
+        id: Option<MessageId>,
+    ) -> Option<Change> {
+        let id = id?;
+        let found = async {
+            let mut conn = self.inner.store.reader().await?;
+            match store_search::message(&mut conn.conn(), id).await? {
+                Some(row) => self
+                    .entry_of_row(&mut conn.conn(), workspace, row)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        }
+        .await;
+        match found {
+            Ok(Some(entry)) => Some(Change::Message(Ok(entry))),
+            Ok(None) => Some(Change::Message(Err(id.to_string()))),
+            Err(err) => {
+                let err: SearchError = err;
+                tracing::warn!(message = %id, error = %err, "search: cannot read a message to index");
+                None
+            }
+        }
+    }
+
+    /// A stored message as the index takes it (its body decrypted).
+    async fn entry_of_row(
+        &self,
+        conn: &mut crate::store::Conn<'_>,
+        workspace: WorkspaceId,
+        m: store_search::IndexableMessage,
+    ) -> Result<MessageEntry, SearchError> {
+        let id = m.id.to_string();
+        let text = self
+            .inner
+            .keyring
+            .decrypt_text(
+                conn,
+                &Scope::Workspace(workspace),
+                Aad {
+                    table: "messages",
+                    row: &id,
+                    column: "body",
+                },
+                &m.body,
+            )
+            .await?;
+        let mut flags = flags_of(
+            &text,
+            m.thread_root_id.is_some() || m.reply_count > 0,
+            m.has_reaction,
+            m.pinned,
+        );
+        if m.has_file {
+            flags.push("file");
+        }
+        Ok(MessageEntry {
+            flags,
+            id,
+            channel_id: m.channel_id.to_string(),
+            author_id: m.author_id.to_string(),
+            thread_root_id: m.thread_root_id.map(|r| r.to_string()),
+            created_at_ms: m.created_at.timestamp_millis(),
+            seq: m.seq,
+            text,
+        })
     }
 
     /// What to index for a file just shared: its entry, or its id to remove (gone,
@@ -806,7 +914,6 @@ impl SearchService {
         } else {
             0
         };
-        let scope = Scope::Workspace(workspace);
         let outcome: Result<(), SearchError> = async {
             loop {
                 if documents_only {
@@ -827,36 +934,7 @@ impl SearchService {
                 };
                 let mut entries = Vec::with_capacity(batch.len());
                 for m in batch {
-                    let id = m.id.to_string();
-                    let text = self
-                        .inner
-                        .keyring
-                        .decrypt_text(
-                            &mut conn.conn(),
-                            &scope,
-                            Aad {
-                                table: "messages",
-                                row: &id,
-                                column: "body",
-                            },
-                            &m.body,
-                        )
-                        .await?;
-                    entries.push(MessageEntry {
-                        flags: flags_of(
-                            &text,
-                            m.thread_root_id.is_some() || m.reply_count > 0,
-                            m.has_reaction,
-                            m.pinned,
-                        ),
-                        id,
-                        channel_id: m.channel_id.to_string(),
-                        author_id: m.author_id.to_string(),
-                        thread_root_id: m.thread_root_id.map(|r| r.to_string()),
-                        created_at_ms: m.created_at.timestamp_millis(),
-                        seq: m.seq,
-                        text,
-                    });
+                    entries.push(self.entry_of_row(&mut conn.conn(), workspace, m).await?);
                 }
                 drop(conn);
                 done += entries.len() as u64;

@@ -30,7 +30,16 @@ pub struct IndexableMessage {
     pub has_reaction: bool,
     /// Whether it is pinned.
     pub pinned: bool,
+    /// Whether a (servable) file is attached to it.
+    pub has_file: bool,
 }
+
+/// The columns of [`IndexableMessage`], over `messages m`.
+const INDEXABLE: &str = "m.id, m.channel_id, m.seq, m.author_id, m.body, m.thread_root_id, \
+     m.reply_count, m.created_at, \
+     EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = m.id) AS has_reaction, \
+     EXISTS (SELECT 1 FROM pins p WHERE p.message_id = m.id) AS pinned, \
+     EXISTS (SELECT 1 FROM files f WHERE f.message_id = m.id AND f.status = 'ready') AS has_file";
 
 /// Up to `limit` live messages of `workspace` in id order after `after`.
 pub async fn messages_after(
@@ -41,10 +50,7 @@ pub async fn messages_after(
 ) -> Result<Vec<IndexableMessage>, StoreError> {
     let after_clause = if after.is_some() { "AND m.id > $3" } else { "" };
     let sql = format!(
-        "SELECT m.id, m.channel_id, m.seq, m.author_id, m.body, m.thread_root_id, m.reply_count, m.created_at, \
-         EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = m.id) AS has_reaction, \
-         EXISTS (SELECT 1 FROM pins p WHERE p.message_id = m.id) AS pinned \
-         FROM messages m JOIN channels c ON c.id = m.channel_id \
+        "SELECT {INDEXABLE} FROM messages m JOIN channels c ON c.id = m.channel_id \
          WHERE c.workspace_id = $1 AND m.deleted_at IS NULL {after_clause} ORDER BY m.id LIMIT $2"
     );
     Ok(on!(conn, |c| {
@@ -56,6 +62,29 @@ pub async fn messages_after(
         .fetch_all(c)
         .await
     })?)
+}
+
+/// One live message, if it exists.
+pub async fn message(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+) -> Result<Option<IndexableMessage>, StoreError> {
+    let sql =
+        format!("SELECT {INDEXABLE} FROM messages m WHERE m.id = $1 AND m.deleted_at IS NULL");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Whether a servable file is attached to `message`.
+pub async fn message_has_file(conn: &mut Conn<'_>, message: MessageId) -> Result<bool, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM files WHERE message_id = $1 AND status = 'ready')"
+    )
+    .bind(message)
+    .fetch_one(c)
+    .await)?)
 }
 
 /// Live messages in `workspace` (for rebuild progress).

@@ -359,3 +359,51 @@ both_backends! {
         assert_eq!(read["event"]["channel_id"], c.as_str());
     }
 }
+
+both_backends! {
+    async fn shared_and_deleted_files_arrive_live_in_their_channel_only(app) {
+        let admin = app.bootstrap_admin().await;
+        for (e, n) in [("bo@example.org", "Bo"), ("cy@example.org", "Cy")] {
+            app.create_user(&admin, e, n).await;
+        }
+        let bo = app.login("bo@example.org", PASSWORD).await;
+        let cy = app.login("cy@example.org", PASSWORD).await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        app.add_member(&admin, &ws, &bo, "member").await;
+        app.add_member(&admin, &ws, &cy, "member").await;
+        let secret = channel(&app, &admin, &ws, "secret", "private").await;
+        let general = channel(&app, &admin, &ws, "general", "public").await;
+        app.post(&format!("/api/v1/channels/{secret}/members"), Some(&admin.access), json!({"user_id": bo.user_id})).await.expect(200);
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{general}/join"), Some(&cy.access), None).await.expect(200);
+        let mut bo_ws = app.socket(&bo.access, None).await;
+        let mut cy_ws = app.socket(&cy.access, None).await;
+
+        let file = app.upload(&admin, &secret, "scan.txt", b"lab results").await.expect(201).clone();
+        let shared = next_event_of(&mut bo_ws, "file_shared").await;
+        assert_eq!(shared["event"]["file_id"], file["id"]);
+        assert_eq!(shared["event"]["message_id"], file["message_id"]);
+        assert_eq!(shared["event"]["channel_id"], secret.as_str());
+        let file_id = file["id"].as_str().unwrap();
+        let r = app.delete(&format!("/api/v1/files/{file_id}"), &admin.access).await;
+        assert!(r.status.is_success(), "{}", r.body);
+        let deleted = next_event_of(&mut bo_ws, "file_deleted").await;
+        assert_eq!(deleted["event"]["file_id"], file["id"]);
+
+        // Cy is not in #secret: the first file event Cy hears is the one in #general.
+        let public = app.upload(&admin, &general, "menu.txt", b"soup").await.expect(201).clone();
+        let e = next_event_of(&mut cy_ws, "file_shared").await;
+        assert_eq!(e["event"]["file_id"], public["id"]);
+    }
+}
+
+async fn next_event_of(s: &mut crate::harness::Socket, kind: &str) -> serde_json::Value {
+    loop {
+        let e = s
+            .next_event()
+            .await
+            .unwrap_or_else(|| panic!("waiting for {kind}"));
+        if e["event"]["type"] == kind {
+            return e;
+        }
+    }
+}

@@ -105,6 +105,29 @@ async fn files_found(app: &TestApp, who: &Session, ws: &str, query: &str) -> Vec
         .collect()
 }
 
+/// The ids of the messages (not files or documents) found for `query`, sorted.
+async fn messages_found(app: &TestApp, who: &Session, ws: &str, query: &str) -> Vec<String> {
+    let mut ids: Vec<String> = search_raw(app, who, ws, query).await["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "message")
+        .map(id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The message ids files were posted with, sorted.
+fn posted_with(files: &[&Value]) -> Vec<String> {
+    let mut ids: Vec<String> = files
+        .iter()
+        .map(|f| f["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The status and error message of a query the server refuses.
 async fn refused(app: &TestApp, who: &Session, ws: &str, query: &str) -> String {
     let url = reqwest::Url::parse_with_params(
@@ -414,6 +437,15 @@ both_backends! {
         let mut want: Vec<String> = [&budget, &minutes, &photo, &long].into_iter().map(id).collect();
         want.sort();
         assert_eq!(with_files, want);
+        // The messages the files were posted with have a file too; Bo's count leaves #secret out.
+        assert_eq!(
+            messages_found(&app, &t.bo, &t.ws, "has:file").await,
+            posted_with(&[&budget, &minutes, &photo, &long])
+        );
+        assert_eq!(
+            messages_found(&app, &t.ann, &t.ws, "has:file in:#secret").await,
+            posted_with(&[&plan])
+        );
 
         // Added to #secret, Bo finds it at once.
         app.post(
@@ -430,6 +462,9 @@ both_backends! {
         let r = app.delete(&format!("/api/v1/files/{budget_id}"), &t.ann.access).await;
         assert!(r.status.is_success(), "{}", r.body);
         assert!(files_found(&app, &t.bo, &t.ws, "zanzibar").await.is_empty());
+        // Its message stays, without a file.
+        let with_file_messages = posted_with(&[&plan, &minutes, &photo, &long]);
+        assert_eq!(messages_found(&app, &t.bo, &t.ws, "has:file").await, with_file_messages);
 
         // Rebuilt from scratch, the index finds the same files.
         let data = app.data_dir.clone();
@@ -451,6 +486,7 @@ both_backends! {
         assert_eq!(files_found(&app, &bo, &t.ws, "예산").await[0]["id"], minutes["id"]);
         assert!(files_found(&app, &bo, &t.ws, "zanzibar").await.is_empty());
         assert!(files_found(&app, &bo, &t.ws, "xylophone").await.is_empty());
+        assert_eq!(messages_found(&app, &bo, &t.ws, "has:file").await, with_file_messages);
     }
 
     async fn people_are_named_by_display_name_or_handle(app) {
