@@ -3,12 +3,12 @@
 // alice and bob, each in a browser of their own, open #general: a post arrives live; bob edits
 // his message and alice sees the edit; alice reacts and bob sees it; bob replies in a thread
 // and alice sees the count and the reply; mentions autocomplete; typing is shown; alice shares
-// an image and bob sees its preview; files dropped on the channel or pasted are shared; a
-// reload keeps everything; bob goes offline and writes while alice writes twice: back online,
-// both see every message once, in order; hostile Markdown renders inert; pins and deletes
-// reach the other side; a permalink scrolls to and highlights its message; a long history
-// stays virtualised, pages back to its beginning, and a permalink deep in it returns to the
-// latest. Screenshots: chat-channel, chat-thread.
+// an image and bob sees its preview; files dropped on the channel or pasted are shared, and a
+// deleted one leaves the other's view live; a reload keeps everything; bob goes offline and
+// writes while alice writes twice: back online, both see every message once, in order; hostile
+// Markdown renders inert; pins and deletes reach the other side; a permalink scrolls to and
+// highlights its message; a long history stays virtualised, pages back to its beginning, and a
+// permalink deep in it returns to the latest. Screenshots: chat-channel, chat-thread.
 import { deflateSync } from 'node:zlib';
 import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn } from './lib.mjs';
 
@@ -208,6 +208,15 @@ await run('chat', async (browser) => {
     box.dispatchEvent(new ClipboardEvent('paste', { bubbles: true, cancelable: true, clipboardData: dt }));
   }, `pasted-${stamp}.txt`);
   await B.page.locator('.file-card', { hasText: `pasted-${stamp}.txt` }).waitFor({ timeout: 20000 });
+
+  // alice deletes the pasted file: its card leaves bob's channel at once, without a reload.
+  const shared = await apiAs('alice', 'GET', `/api/v1/channels/${general}/files`);
+  const pasted = shared.find((f) => f.name === `pasted-${stamp}.txt`);
+  assert(pasted, 'the pasted file is listed');
+  await apiAs('alice', 'DELETE', `/api/v1/files/${pasted.id}`);
+  await B.page
+    .locator('.file-card', { hasText: `pasted-${stamp}.txt` })
+    .waitFor({ state: 'detached', timeout: 10000 });
 
   // A reload keeps everything.
   await B.page.reload();
