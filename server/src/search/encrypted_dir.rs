@@ -421,7 +421,8 @@ impl EncryptedFile {
             .map_err(|_| invalid("index chunk failed authentication"))
     }
 
-    fn chunk(&self, index: u64) -> io::Result<Chunk> {
+    /// Chunk `index`, from the cache if it is there; a decrypted one is kept only if `keep`.
+    fn chunk(&self, index: u64, keep: bool) -> io::Result<Chunk> {
         let key = ChunkKey {
             file: self.id,
             index,
@@ -430,7 +431,9 @@ impl EncryptedFile {
             return Ok(chunk);
         }
         let chunk = Arc::new(self.decrypt_chunk(index)?);
-        self.cache.put(key, chunk.clone());
+        if keep {
+            self.cache.put(key, chunk.clone());
+        }
         Ok(chunk)
     }
 
@@ -451,19 +454,7 @@ impl EncryptedFile {
             let start = index as usize * CHUNK;
             let from = range.start.max(start) - start;
             let to = range.end.min(start + CHUNK) - start;
-            let chunk = if keep {
-                self.chunk(index)?
-            } else {
-                let key = ChunkKey {
-                    file: self.id,
-                    index,
-                };
-                match self.cache.get(&key) {
-                    Some(chunk) => chunk,
-                    None => Arc::new(self.decrypt_chunk(index)?),
-                }
-            };
-            out.extend_from_slice(&chunk[from..to]);
+            out.extend_from_slice(&self.chunk(index, keep)?[from..to]);
         }
         Ok(out)
     }

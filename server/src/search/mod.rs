@@ -582,6 +582,7 @@ impl SearchService {
         dirty: &mut HashSet<WorkspaceId>,
         pending: &mut PendingDocuments,
     ) {
+        let edited = matches!(event, DomainEvent::MessageUpdated { .. });
         let (workspace, change) = match event {
             DomainEvent::MessageCreated {
                 workspace_id,
@@ -597,7 +598,9 @@ impl SearchService {
                     (workspace_id, Change::Message(Err(message.id.to_string())))
                 } else {
                     let mut entry = entry_of_view(&message);
-                    if self.has_file(message.id).await {
+                    // A new message's file arrives with `FileShared` in the same write, which
+                    // indexes the message again; an edited one may already have one.
+                    if edited && self.has_file(message.id).await {
                         entry.flags.push("file");
                     }
                     (workspace_id, Change::Message(Ok(entry)))
@@ -648,7 +651,7 @@ impl SearchService {
                 message_id,
                 ..
             } => {
-                // Its message now (or no longer) has a file: `has:file` follows.
+                // Its message now has a file: `has:file` follows.
                 if let Some(change) = self.message_change(workspace_id, message_id).await {
                     self.apply_change(workspace_id, change, dirty).await;
                 }
