@@ -112,6 +112,42 @@ pub struct Config {
     pub files: FilesConfig,
     /// Full-text search.
     pub search: SearchConfig,
+    /// Who may read the Prometheus metrics at `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsMode {
+    /// Not served: `/metrics` answers 404.
+    Off,
+    /// Served to requests carrying `Authorization: Bearer <metrics.token>`.
+    Token,
+    /// Served to anyone who can reach the server.
+    Public,
+}
+
+/// The Prometheus endpoint. Metrics name routes, error rates and pool sizes, which is more
+/// than an anonymous visitor should learn, so the endpoint is off unless configured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `off`, `token` or `public`; when unset, `token` if a token is set, else `off`.
+    pub mode: Option<MetricsMode>,
+    /// The bearer token scrapers send in `token` mode (at least 16 characters).
+    pub token: Option<Secret>,
+}
+
+impl MetricsConfig {
+    /// The mode in effect.
+    pub fn effective_mode(&self) -> MetricsMode {
+        match (self.mode, &self.token) {
+            (Some(mode), _) => mode,
+            (None, Some(_)) => MetricsMode::Token,
+            (None, None) => MetricsMode::Off,
+        }
+    }
 }
 
 /// Full-text search.
@@ -428,6 +464,7 @@ impl Default for Config {
             docs: DocsConfig::default(),
             files: FilesConfig::default(),
             search: SearchConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -490,21 +527,74 @@ pub struct Overrides {
     pub mode: Option<Mode>,
 }
 
-/// Top-level keys an environment variable may set; others with the prefix are not ours.
-const ENV_SECTIONS: &[&str] = &[
-    "mode",
-    "bind",
-    "public_url",
-    "data_dir",
-    "database",
-    "auth",
-    "http",
-    "log",
-    "keys",
-    "audit",
-    "sso",
-    "files",
+/// The prefix of environment variables that set configuration keys.
+const ENV_PREFIX: &str = "CONCORD_";
+
+/// `CONCORD_*` variables that are not settings (after the prefix): read by the command line
+/// (`ADMIN_PASSWORD`), the test harness (`TEST_POSTGRES_URL`), the web client's development
+/// server (`API`) and the browser tests (`URL`, `FIXTURE`, `SCREENSHOTS`).
+const NOT_SETTINGS: &[&str] = &[
+    "admin_password",
+    "test_postgres_url",
+    "api",
+    "url",
+    "fixture",
+    "screenshots",
 ];
+
+/// Whether `key` (dotted, lowercase, as `CONCORD_DOCS__IDLE_SECONDS` becomes `docs.idle_seconds`)
+/// names a setting. The keys come from the serialized defaults, so every field of every section
+/// is settable without a list to keep up to date. Below an unset optional table the keys are
+/// left for deserialization to check (every section denies unknown fields).
+fn is_setting(defaults: &serde_json::Value, key: &str) -> bool {
+    let mut node = defaults;
+    for part in key.split('.') {
+        match node {
+            serde_json::Value::Object(map) => match map.get(part) {
+                Some(next) => node = next,
+                None => return false,
+            },
+            serde_json::Value::Null => return true,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The environment variable that sets dotted `key`.
+fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.to_ascii_uppercase().replace('.', "__")
+    )
+}
+
+/// The `CONCORD_*` environment as configuration; a variable that names no setting is an error
+/// rather than silently ignored.
+fn env_provider() -> Result<Env, ConfigError> {
+    let env = Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+        !NOT_SETTINGS
+            .iter()
+            .any(|n| key.as_str().eq_ignore_ascii_case(n))
+    });
+    let defaults = serde_json::to_value(Config::default())
+        .map_err(|e| ConfigError::Invalid(format!("defaults: {e}")))?;
+    let mut unknown: Vec<String> = env
+        .iter()
+        .filter(|(key, _)| !is_setting(&defaults, key.as_str()))
+        .map(|(key, _)| env_name(key.as_str()))
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(env),
+        Some(name) => Err(ConfigError::Invalid(format!(
+            "{name}: names no setting ({} is not a configuration key)",
+            name[ENV_PREFIX.len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".")
+        ))),
+    }
+}
 
 impl Config {
     /// Loads defaults, then `file` (or `./concord.toml` if present), then `CONCORD_*`
@@ -526,13 +616,7 @@ impl Config {
             }
             None => {}
         }
-        let env = Env::prefixed("CONCORD_").split("__").filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            ENV_SECTIONS
-                .iter()
-                .any(|s| key == *s || key.starts_with(&format!("{s}.")))
-        });
-        figment = figment.merge(env);
+        figment = figment.merge(env_provider()?);
         if let Some(bind) = &overrides.bind {
             figment = figment.merge(Serialized::default("bind", bind));
         }
@@ -628,7 +712,21 @@ impl Config {
             }
         }
         self.validate_files()?;
+        self.validate_metrics()?;
         self.validate_sso()
+    }
+
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        let m = &self.metrics;
+        match (m.effective_mode(), &m.token) {
+            (MetricsMode::Token, None) => Err(ConfigError::Invalid(
+                "metrics.token: is required when metrics.mode is token".into(),
+            )),
+            (_, Some(token)) if token.expose().len() < 16 => Err(ConfigError::Invalid(
+                "metrics.token: must be at least 16 characters".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn validate_files(&self) -> Result<(), ConfigError> {
@@ -851,4 +949,52 @@ fn one_line(err: &figment::Error) -> String {
         parts.push(format!("{key}{}{source}", e.kind));
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_every_section_is_a_setting_and_nothing_else_is() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for key in [
+            "mode",
+            "data_dir",
+            "database.url",
+            "docs.idle_seconds",
+            "search.cache_mib",
+            "files.blob.s3.bucket",
+            "metrics.token",
+            "sso.providers",
+            "docs",
+        ] {
+            assert!(is_setting(&defaults, key), "{key}");
+        }
+        for key in ["nope", "docs.nope", "bind.port", "sso.providers.0.id"] {
+            assert!(!is_setting(&defaults, key), "{key}");
+        }
+        assert_eq!(env_name("docs.idle_seconds"), "CONCORD_DOCS__IDLE_SECONDS");
+    }
+
+    #[test]
+    fn metrics_are_off_unless_configured_and_a_token_mode_needs_a_token() {
+        let mut config = Config::default();
+        assert_eq!(config.metrics.effective_mode(), MetricsMode::Off);
+        config.metrics.token = Some("a-scraper-token-of-length".to_owned().into());
+        assert_eq!(config.metrics.effective_mode(), MetricsMode::Token);
+        assert!(config.validate().is_ok());
+        let printed = config.redacted_toml();
+        assert!(
+            printed.contains("token = \"<redacted>\"") && !printed.contains("a-scraper-token"),
+            "{printed}"
+        );
+        config.metrics.token = Some("short".to_owned().into());
+        assert!(config.validate().is_err());
+        config.metrics.token = None;
+        config.metrics.mode = Some(MetricsMode::Token);
+        assert!(config.validate().is_err());
+        config.metrics.mode = Some(MetricsMode::Public);
+        assert!(config.validate().is_ok());
+    }
 }

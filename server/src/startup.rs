@@ -306,6 +306,7 @@ impl App {
             public_base: Arc::from(public_base),
             web_root: self.config.web_root().map(Arc::from),
             metrics: crate::telemetry::metrics_handle(),
+            metrics_access: Arc::new(self.config.metrics.clone()),
             going_away: going_away.clone(),
         };
         let app = crate::http::app(

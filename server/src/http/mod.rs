@@ -178,6 +178,7 @@ pub fn app(state: AppState, body_limit: usize, timeouts: Timeouts) -> Router {
         )
         .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(web::document_headers))
         .layer(middleware::from_fn(guard::guard))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);

@@ -42,6 +42,8 @@ pub struct AppState {
     pub web_root: Option<Arc<std::path::Path>>,
     /// Renders `/metrics`.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Who may read `/metrics` (`metrics.mode`, `metrics.token`).
+    pub metrics_access: Arc<crate::config::MetricsConfig>,
     /// Cancelled when the server begins shutting down; long-lived connections (WebSockets)
     /// watch it to close with a "going away" code instead of being cut off.
     pub going_away: tokio_util::sync::CancellationToken,

@@ -1,14 +1,15 @@
 //! The built web client (`client-web/dist`), served at `/`. Content-hashed assets are cached for
 //! a year; every other path outside `/api` answers with `index.html`, so the client's own routes
-//! (`/w/…/c/…`, `/setup?token=…`) survive a reload. HTML carries a strict Content-Security-Policy:
-//! user content can never bring its own script.
+//! (`/w/…/c/…`, `/setup?token=…`) survive a reload. Every HTML response, whichever route or file
+//! produced it, leaves through [`document_headers`], which gives it a strict
+//! Content-Security-Policy (user content can never bring its own script) and forbids framing.
 
 use std::convert::Infallible;
 use std::path::Path;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
@@ -21,6 +22,40 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
     img-src 'self' blob: data:; media-src 'self' blob:; font-src 'self' data:; \
     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
+
+/// Headers every document (HTML, XHTML, SVG) is served with.
+const DOCUMENT_HEADERS: [(HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CSP),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "same-origin"),
+];
+
+/// Adds the CSP and framing headers to a response that a browser would render as a document,
+/// whichever handler or file it came from (`/`, `/index.html`, a deep link, any `.html` file of
+/// the client, the landing page). A handler that set its own policy keeps it.
+pub async fn document_headers(mut response: Response) -> Response {
+    let document = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let essence = v.split(';').next().unwrap_or_default().trim();
+            ["text/html", "application/xhtml+xml", "image/svg+xml"]
+                .iter()
+                .any(|t| essence.eq_ignore_ascii_case(t))
+        })
+        .unwrap_or(false);
+    if document {
+        let headers = response.headers_mut();
+        for (name, value) in DOCUMENT_HEADERS {
+            headers
+                .entry(name)
+                .or_insert(HeaderValue::from_static(value));
+        }
+    }
+    response
+}
 
 /// Answers what no API route matched: a file of the web client, its `index.html`, or the API's
 /// JSON 404.
@@ -74,10 +109,6 @@ pub async fn index_html(root: &Path) -> Response {
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-cache"),
-                (header::CONTENT_SECURITY_POLICY, CSP),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                (header::REFERRER_POLICY, "same-origin"),
-                (header::X_FRAME_OPTIONS, "DENY"),
             ],
             bytes,
         )

@@ -218,6 +218,136 @@ fn configuration_is_layered_validated_and_redacted() {
     assert!(err.contains("missing.toml"), "{err}");
 }
 
+/// `concord config print`'s TOML as JSON.
+fn printed(out: &str) -> serde_json::Value {
+    use figment::providers::Format;
+    figment::Figment::from(figment::providers::Toml::string(out))
+        .extract()
+        .unwrap_or_else(|e| panic!("config print is TOML: {e}\n{out}"))
+}
+
+/// The value at dotted `path` (list items by index).
+fn at<'a>(value: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    path.split('.')
+        .fold(value, |v, part| match part.parse::<usize>() {
+            Ok(i) => &v[i],
+            Err(_) => &v[part],
+        })
+}
+
+/// One setting per table of the printed defaults, changed through the environment: a whole
+/// number moves by one, a flag flips; tables with neither name their setting here.
+fn one_setting_per_table(
+    table: &str,
+    value: &serde_json::Value,
+    out: &mut Vec<(String, String, String, serde_json::Value)>,
+) {
+    use serde_json::json;
+    let Some(map) = value.as_object() else { return };
+    let explicit = match table {
+        "" => Some(("bind", "127.0.0.1:9191", "bind", json!("127.0.0.1:9191"))),
+        "log" => Some(("filter", "debug", "log.filter", json!("debug"))),
+        "metrics" => Some(("mode", "public", "metrics.mode", json!("public"))),
+        "files.blob" => Some(("path", "/srv/concord-blobs", "files.blob.path", json!("/srv/concord-blobs"))),
+        "sso" => Some((
+            "providers",
+            "[{id=\"corp\",display_name=\"Corp\",issuer_url=\"https://id.example.org\",client_id=\"concord\",client_secret=\"shh\"}]",
+            "sso.providers.0.id",
+            json!("corp"),
+        )),
+        _ => None,
+    };
+    let key = |k: &str| {
+        if table.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{table}.{k}")
+        }
+    };
+    let chosen = explicit
+        .map(|(k, v, check, expect)| (key(k), v.to_owned(), check.to_owned(), expect))
+        .or_else(|| {
+            map.iter().find_map(|(k, v)| {
+                let n = v.as_u64()?;
+                let changed = if n > 1 { n - 1 } else { n + 1 };
+                Some((key(k), changed.to_string(), key(k), json!(changed)))
+            })
+        })
+        .or_else(|| {
+            map.iter().find_map(|(k, v)| {
+                let b = v.as_bool()?;
+                Some((key(k), (!b).to_string(), key(k), json!(!b)))
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no setting of [{table}] to change through the environment: name one in this test"
+            )
+        });
+    out.push(chosen);
+    for (k, v) in map {
+        if v.is_object() {
+            one_setting_per_table(&key(k), v, out);
+        }
+    }
+}
+
+#[test]
+fn every_section_is_settable_through_the_environment_and_unknown_variables_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = run(concord(d).args(["config", "print"]), None);
+    assert_eq!(code, 0, "{err}");
+    let defaults = printed(&out);
+    let mut settings = Vec::new();
+    one_setting_per_table("", &defaults, &mut settings);
+    for section in ["docs", "search", "files", "audit", "http", "metrics"] {
+        assert!(
+            settings
+                .iter()
+                .any(|(k, ..)| k.starts_with(&format!("{section}."))),
+            "[{section}] is covered: {settings:?}"
+        );
+    }
+
+    let mut cmd = concord(d);
+    cmd.args(["config", "print"])
+        // Variables of the tools around Concord are not settings and are left alone.
+        .env("CONCORD_TEST_POSTGRES_URL", "postgres://elsewhere/test")
+        .env("CONCORD_ADMIN_PASSWORD", "not a setting");
+    for (key, value, ..) in &settings {
+        cmd.env(
+            format!("CONCORD_{}", key.to_uppercase().replace('.', "__")),
+            value,
+        );
+    }
+    let (code, out, err) = run(&mut cmd, None);
+    assert_eq!(code, 0, "{settings:?}: {err}");
+    let effective = printed(&out);
+    for (key, value, check, expected) in &settings {
+        assert_eq!(
+            at(&effective, check),
+            expected,
+            "{key}={value} did not take effect:\n{out}"
+        );
+    }
+    let (code, out, err) = run(
+        concord(d)
+            .args(["config", "print"])
+            .env("CONCORD_DOCS__IDLE_SECONDS", "7"),
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(printed(&out)["docs"]["idle_seconds"], 7, "{out}");
+
+    for name in ["CONCORD_DOCS__NOPE", "CONCORD_SEARCH__NOPE", "CONCORD_NOPE"] {
+        let (code, _, err) = run(concord(d).args(["config", "print"]).env(name, "1"), None);
+        assert_eq!(code, 2, "{name}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(name), "{name}: {err}");
+    }
+}
+
 #[test]
 fn serve_prints_its_url_and_setup_link_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

@@ -23,6 +23,9 @@ pub enum Backend {
 /// A password that meets the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The bearer token test servers want at `/metrics` (`metrics.token`; see [`TestApp::metrics`]).
+pub const METRICS_TOKEN: &str = "metrics-scraper-token-for-tests";
+
 /// The PostgreSQL server tests create their databases on.
 pub fn postgres_admin_url() -> String {
     std::env::var("CONCORD_TEST_POSTGRES_URL")
@@ -140,6 +143,7 @@ pub async fn spawn_app_on(
         ..Config::default()
     };
     config.database.url = Some(database_url.clone().into());
+    config.metrics.token = Some(METRICS_TOKEN.to_owned().into());
     adjust(&mut config);
     start(config, backend, dir, database_url, pg_database, listener).await
 }
@@ -251,6 +255,19 @@ impl TestApp {
         }
     }
 
+    /// The Prometheus metrics text, read as a scraper does (with the metrics token).
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .expect("metrics");
+        assert_eq!(response.status(), StatusCode::OK, "metrics");
+        response.text().await.expect("metrics text")
+    }
+
     /// Stops this server and starts a new one on the same database and data dir.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
@@ -259,6 +276,7 @@ impl TestApp {
             ..Config::default()
         };
         config.database.url = Some(self.database_url.clone().into());
+        config.metrics.token = Some(METRICS_TOKEN.to_owned().into());
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
         let pg = self.pg_database.take();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

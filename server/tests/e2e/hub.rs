@@ -239,7 +239,7 @@ both_backends! {
         };
         assert!(received < total, "the slow client should have been cut off, got {received}");
         assert!(matches!(code, Some(4408) | None), "{code:?}");
-        let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        let metrics = app.metrics().await;
         assert!(metrics.contains("concord_hub_slow_disconnects_total"), "{metrics}");
     }
 

@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod docs;
 mod durability;
+mod exposure;
 mod files;
 mod files_clients;
 mod hub;

@@ -22,7 +22,7 @@ both_backends! {
         app.call(Method::DELETE, "/healthz", None, None).await.expect_error(405, "method_not_allowed");
 
         // Metrics in Prometheus text format, by route, with pool usage.
-        let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        let text = app.metrics().await;
         assert!(text.contains("concord_http_requests_total"), "{text}");
         assert!(text.contains(r#"route="/readyz""#), "{text}");
         assert!(text.contains("concord_http_request_duration_seconds_bucket"), "{text}");

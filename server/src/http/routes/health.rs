@@ -1,10 +1,12 @@
 //! Liveness, readiness, metrics and the landing page.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 
+use crate::config::MetricsMode;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
@@ -36,9 +38,52 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>,
     Ok(axum::Json(Health { status: "ok" }))
 }
 
-/// Prometheus metrics in text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus metrics in text format. Off unless configured (`metrics.mode`); in `token` mode
+/// the scraper sends `Authorization: Bearer <metrics.token>`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain"),
+        (status = 401, description = "metrics.mode is token and the token is missing or wrong"),
+        (status = 404, description = "metrics.mode is off")))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.metrics_access.effective_mode() {
+        MetricsMode::Off => {
+            return ApiError::new(
+                StatusCode::NOT_FOUND,
+                "route_not_found",
+                "no route for GET /metrics",
+            )
+            .into_response()
+        }
+        MetricsMode::Token => {
+            let expected = state
+                .metrics_access
+                .token
+                .as_ref()
+                .map(|t| t.expose().as_bytes())
+                .unwrap_or_default();
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default()
+                .as_bytes();
+            let matches = !expected.is_empty() && bool::from(given.ct_eq(expected));
+            if !matches {
+                let mut response = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "metrics_token_required",
+                    "send the metrics token as a bearer token",
+                )
+                .into_response();
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+                return response;
+            }
+        }
+        MetricsMode::Public => {}
+    }
     let (open, idle) = state.store.pool_usage();
     metrics::gauge!("concord_db_pool_connections", "state" => "open").set(f64::from(open));
     metrics::gauge!("concord_db_pool_connections", "state" => "idle").set(f64::from(idle));
