@@ -46,6 +46,7 @@ pub struct LoginRedirect {
 
 /// The query of the provider's redirect back to Concord.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackParams {
     /// The authorization code.
     pub code: Option<String>,

@@ -17,6 +17,7 @@ use crate::store::audit::AuditFilter;
 
 /// Filters and paging for audit entries.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries at or after this time (RFC 3339).
@@ -41,6 +42,7 @@ pub struct AuditQuery {
 
 /// What to export.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `jsonl` (default; verifiable offline) or `csv`.

@@ -110,6 +110,7 @@ pub struct ReadRequest {
 
 /// History paging.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Messages before this sequence number.
@@ -122,6 +123,7 @@ pub struct HistoryQuery {
 
 /// Neighbourhood size.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ContextQuery {
     /// Messages on each side (default 10).

@@ -116,6 +116,7 @@ pub struct ResolveRequest {
 
 /// Export options.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `text`, `markdown` or `json` (default `text`).
@@ -125,6 +126,7 @@ pub struct ExportQuery {
 
 /// Yjs connection options (the stock y-websocket client's `params`).
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SyncQuery {
     /// An access token (or send the `concord_access_token` cookie).
     #[serde(default)]

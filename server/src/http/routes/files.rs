@@ -32,6 +32,7 @@ pub struct UploadForm {
 
 /// Download options.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ContentQuery {
     /// Always download (`Content-Disposition: attachment`), even for images and PDF.

@@ -12,6 +12,7 @@ use crate::search::{SearchPage, SearchRequest};
 
 /// What to search for.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Slack-like query: words, `"phrases"`, `-excluded`, `in:#channel`, `in:@user`,

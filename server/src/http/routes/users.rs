@@ -40,6 +40,7 @@ pub struct SystemRoleRequest {
 
 /// Paging for account lists.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListUsersQuery {
     /// Return accounts after this id.
