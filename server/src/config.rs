@@ -177,6 +177,10 @@ pub struct DocsConfig {
     pub idle_seconds: u64,
     /// Stored update batches after which the log is merged into a snapshot.
     pub compact_after_updates: u64,
+    /// Largest awareness state (one client's cursor and name, as JSON) relayed, in bytes.
+    pub awareness_max_state_bytes: usize,
+    /// Most awareness client ids one connection with edit access may announce (a viewer: one).
+    pub awareness_max_clients: usize,
 }
 
 impl Default for DocsConfig {
@@ -186,6 +190,8 @@ impl Default for DocsConfig {
             max_document_bytes: 64 * 1024 * 1024,
             idle_seconds: 30,
             compact_after_updates: 500,
+            awareness_max_state_bytes: 8 * 1024,
+            awareness_max_clients: 4,
         }
     }
 }
@@ -367,6 +373,9 @@ pub struct HttpConfig {
     /// Folder of the built web client (`client-web/dist`) served at `/`; when unset, that
     /// folder is used if it exists under the working directory, else `/` shows a landing page.
     pub web_root: Option<PathBuf>,
+    /// Origins (`https://chat.example.org`) besides `public_url`'s whose pages may open a
+    /// WebSocket authenticated by cookie.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Single sign-on: the OpenID Connect providers people may sign in with.
@@ -501,6 +510,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
             web_root: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -693,6 +703,31 @@ impl Config {
         }
         if self.docs.compact_after_updates == 0 {
             return invalid("docs.compact_after_updates", "must be at least 1");
+        }
+        if !(64..=self.docs.max_update_bytes).contains(&self.docs.awareness_max_state_bytes) {
+            return invalid(
+                "docs.awareness_max_state_bytes",
+                "must be between 64 and docs.max_update_bytes",
+            );
+        }
+        if !(1..=64).contains(&self.docs.awareness_max_clients) {
+            return invalid("docs.awareness_max_clients", "must be between 1 and 64");
+        }
+        for origin in &self.http.allowed_origins {
+            let bare = url::Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+                    && u.username().is_empty()
+            });
+            if !bare {
+                return invalid(
+                    "http.allowed_origins",
+                    "each must be an http or https origin such as https://chat.example.org",
+                );
+            }
         }
         if self.search.cache_mib > 1024 * 1024 {
             return invalid("search.cache_mib", "must be at most 1048576 (1 TiB)");

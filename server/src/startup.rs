@@ -274,6 +274,8 @@ impl App {
             max_document_bytes: docs_config.max_document_bytes,
             idle: Duration::from_secs(docs_config.idle_seconds),
             compact_after: docs_config.compact_after_updates,
+            awareness_state_bytes: docs_config.awareness_max_state_bytes,
+            awareness_clients: docs_config.awareness_max_clients,
         };
         let rooms = crate::docs::Rooms::start(
             self.store.clone(),
@@ -303,6 +305,10 @@ impl App {
             search: self.search.clone(),
             keys: self.keys.clone(),
             store: self.store.clone(),
+            socket_origins: Arc::new(crate::http::origin::AllowedOrigins::new(
+                self.config.public_url.as_deref(),
+                &self.config.http.allowed_origins,
+            )),
             public_base: Arc::from(public_base),
             web_root: self.config.web_root().map(Arc::from),
             metrics: crate::telemetry::metrics_handle(),

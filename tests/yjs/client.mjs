@@ -66,10 +66,12 @@ export class Client {
   /**
    * @param {string} url e.g. ws://127.0.0.1:8080/api/v1/yjs
    * @param {string} docId appended to the url by the provider
-   * @param {string | undefined} token sent as the `token` query parameter when given
-   * @param {{ connect?: boolean, name?: string }} [opts]
+   * @param {string | undefined} token sent as the `token` query parameter when given, or with
+   *   `auth: 'protocol'` as the offered subprotocol `concord.bearer.<token>` (next to
+   *   `concord.yjs.v1`, which the server must answer, as browsers require)
+   * @param {{ connect?: boolean, name?: string, auth?: 'query' | 'protocol' }} [opts]
    */
-  constructor (url, docId, token, { connect = true, name = 'client' } = {}) {
+  constructor (url, docId, token, { connect = true, name = 'client', auth = 'query' } = {}) {
     this.name = name
     this.doc = new Y.Doc()
     this.closeCodes = []
@@ -78,7 +80,8 @@ export class Client {
     this.remoteUpdates = 0
     this.provider = new WebsocketProvider(url, docId, this.doc, {
       connect,
-      params: token === undefined ? {} : { token },
+      params: token === undefined || auth === 'protocol' ? {} : { token },
+      protocols: token === undefined || auth !== 'protocol' ? [] : ['concord.yjs.v1', `concord.bearer.${token}`],
       WebSocketPolyfill: WebSocket,
       disableBc: true
     })

@@ -4,6 +4,7 @@
 //
 //   node tests/yjs/interop.mjs SCENARIO --url ws://127.0.0.1:PORT/api/v1/yjs --doc ID --token T
 //        [--token2 T2] [--text TEXT] [--name content] [--expect TEXT] [--timeout MS]
+//        [--auth query|protocol]
 //
 // Prints one JSON line with the result on stdout and exits 0 on success; exits 1 with a one-line
 // reason on stderr when the server does not behave as the scenario expects (every wait has a
@@ -13,7 +14,7 @@ import { Client, Failure, UsageError, Y, parseArgs, run } from './client.mjs'
 
 const USAGE = `usage: node interop.mjs SCENARIO --url WS_URL --doc ID [--token T] [--token2 T2]
   [--text TEXT] [--name TEXT_NAME] [--expect TEXT] [--expect-code CODE] [--timeout MS]
-  [--seconds S] (keepalive)
+  [--seconds S] (keepalive) [--auth query|protocol] (how tokens are sent, default query)
 scenarios: ${'converge offline write read denied viewonly awareness prosemirror keepalive'}`
 
 /** The Y.Text name used for plain text, unless --name says otherwise. */
@@ -333,8 +334,9 @@ async function main () {
     expectCode: options['expect-code'] !== undefined ? Number(options['expect-code']) : undefined,
     name: options.name ?? TEXT,
     timeout: Number(options.timeout ?? 10000),
+    auth: options.auth ?? 'query',
     client (token, name) {
-      const c = new Client(o.url, o.docId, token, { name })
+      const c = new Client(o.url, o.docId, token, { name, auth: o.auth })
       clients.push(c)
       return c
     },
@@ -347,6 +349,7 @@ async function main () {
     }
   }
   if (!Number.isFinite(o.timeout) || o.timeout <= 0) throw new UsageError('--timeout must be a positive number of milliseconds')
+  if (!['query', 'protocol'].includes(o.auth)) throw new UsageError('--auth must be query or protocol')
   try {
     const result = await scenario(o)
     return { scenario: positional[0], ok: true, ...result }

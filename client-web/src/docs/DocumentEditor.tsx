@@ -120,9 +120,12 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
     const ydoc = new Y.Doc();
     const element = mount.current;
 
+    // The token travels in the WebSocket subprotocol header, never in the URL (which proxies
+    // log); the server answers with the first one.
+    const protocolsFor = (token: string) => ['concord.yjs.v1', `concord.bearer.${token}`];
     const freshToken = async () => {
       const token = await accessToken();
-      if (provider) provider.params = { ...provider.params, token };
+      if (provider) provider.protocols = protocolsFor(token);
       return token;
     };
 
@@ -136,7 +139,7 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
       }
       if (disposed) return;
       const p = new WebsocketProvider(wsUrl('/api/v1/yjs'), documentId, ydoc, {
-        params: { token },
+        protocols: protocolsFor(token),
         maxBackoffTime: 10_000,
         // The provider drops a socket that received nothing for 30 s; the server's keep-alive
         // pings are invisible to browsers, so ask for the server's state now and then instead.

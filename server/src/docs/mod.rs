@@ -3,11 +3,13 @@
 //! `DocService` is the REST side: create, list, rename, move, share, delete, versions and
 //! export, each authorized through `rbac` (`Resource::Document`) and audited. `room` holds
 //! the live documents (one task per open document, updates stored encrypted before anyone
-//! receives them); `sync` serves a stock `y-websocket` client's connection; `content` reads
+//! receives them); `awareness` decides which cursor and presence states a connection may
+//! announce; `sync` serves a stock `y-websocket` client's connection; `content` reads
 //! exports out of Yjs state and writes versions back. Document content is plaintext only in
 //! memory: titles, update batches, snapshots and versions are encrypted under the
 //! workspace's key, bound to their row and column.
 
+mod awareness;
 mod content;
 mod reencrypt;
 pub mod room;

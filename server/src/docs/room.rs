@@ -5,7 +5,7 @@
 //! Yjs transaction, stores the resulting change encrypted through the group-commit writer,
 //! and only after that commit sends it to the connections and answers sync requests, so no
 //! client ever holds an edit the server could still lose. Awareness (cursors, names) is
-//! relayed to every connection of the document and kept in memory only. When the log grows,
+//! relayed to the document's connections under the rules of `awareness` and kept in memory only. When the log grows,
 //! the room merges it into an encrypted snapshot in the background. An idle room leaves
 //! memory after `docs.idle_seconds`.
 
@@ -20,12 +20,12 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use yrs::block::ClientID;
-use yrs::sync::{Awareness, AwarenessUpdate, Message, SyncMessage};
+use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
+use super::awareness::{Presence, Sender};
 use super::content;
 use crate::audit::{Auditor, Event};
 use crate::crypto::{Aad, Keyring, Scope};
@@ -72,6 +72,10 @@ pub struct Limits {
     pub idle: Duration,
     /// Stored batches after which the log is compacted.
     pub compact_after: u64,
+    /// Largest awareness state (one client's JSON), in bytes.
+    pub awareness_state_bytes: usize,
+    /// Most awareness client ids one editing connection may own (others own one).
+    pub awareness_clients: usize,
 }
 
 /// Why a room could not do what was asked.
@@ -391,7 +395,6 @@ struct Peer {
     queue: mpsc::Sender<Outbound>,
     kill: CancellationToken,
     close_code: Arc<Mutex<(u16, &'static str)>>,
-    clients: HashSet<ClientID>,
     told_read_only: bool,
 }
 
@@ -424,7 +427,7 @@ struct Room {
     id: DocumentId,
     workspace: WorkspaceId,
     doc: Doc,
-    awareness: Awareness,
+    presence: Presence,
     peers: HashMap<u64, Peer>,
     last_seq: i64,
     snapshot_seq: i64,
@@ -449,7 +452,11 @@ async fn run_room(shared: Arc<Shared>, id: DocumentId, mut rx: mpsc::Receiver<Cm
         Ok(loaded) => Room {
             id,
             workspace: loaded.workspace,
-            awareness: Awareness::new(loaded.doc.clone()),
+            presence: Presence::new(
+                loaded.doc.clone(),
+                shared.limits.awareness_state_bytes,
+                shared.limits.awareness_clients,
+            ),
             doc: loaded.doc,
             peers: HashMap::new(),
             last_seq: loaded.last_seq,
@@ -725,17 +732,19 @@ impl Room {
                                     }
                                 }
                                 Incoming::Awareness(update) => {
-                                    for client in update.clients.keys() {
-                                        peer.clients.insert(*client);
+                                    let from = Sender {
+                                        conn: id,
+                                        user: peer.user,
+                                        may_edit: peer.level >= Level::Edit,
+                                    };
+                                    if let Some(kept) = self.presence.admit(from, update) {
+                                        deferred.push(Deferred::Everyone(frame(
+                                            Message::Awareness(kept),
+                                        )));
                                     }
-                                    let relay = frame(Message::Awareness(update.clone()));
-                                    if let Err(e) = self.awareness.apply_update(update) {
-                                        tracing::debug!(error = %e, "ignored an awareness update");
-                                    }
-                                    deferred.push(Deferred::Everyone(relay));
                                 }
                                 Incoming::AwarenessQuery => {
-                                    if let Ok(all) = self.awareness.update() {
+                                    if let Some(all) = self.presence.snapshot() {
                                         deferred
                                             .push(Deferred::To(id, frame(Message::Awareness(all))));
                                     }
@@ -867,16 +876,13 @@ impl Room {
                     queue: queue_tx,
                     kill: kill.clone(),
                     close_code: close_code.clone(),
-                    clients: HashSet::new(),
                     told_read_only: false,
                 };
                 // The server's state vector first, so the client sends what the server lacks.
                 let sv = self.doc.transact().state_vector();
                 p.send(&frame(Message::Sync(SyncMessage::SyncStep1(sv))));
-                if let Ok(all) = self.awareness.update() {
-                    if !all.clients.is_empty() {
-                        p.send(&frame(Message::Awareness(all)));
-                    }
+                if let Some(all) = self.presence.snapshot() {
+                    p.send(&frame(Message::Awareness(all)));
                 }
                 if p.level < Level::Edit {
                     p.send(&frame(Message::Auth(Some(
@@ -894,17 +900,11 @@ impl Room {
                 }
             }
             Cmd::Leave { id } => {
-                if let Some(peer) = self.peers.remove(&id) {
-                    let gone: Vec<ClientID> = peer.clients.into_iter().collect();
-                    if !gone.is_empty() {
-                        for c in &gone {
-                            self.awareness.remove_state(*c);
-                        }
-                        if let Ok(update) = self.awareness.update_with_clients(gone) {
-                            let message = frame(Message::Awareness(update));
-                            for p in self.peers.values() {
-                                p.send(&message);
-                            }
+                if self.peers.remove(&id).is_some() {
+                    if let Some(update) = self.presence.leave(id) {
+                        let message = frame(Message::Awareness(update));
+                        for p in self.peers.values() {
+                            p.send(&message);
                         }
                     }
                 }

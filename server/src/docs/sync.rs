@@ -2,9 +2,10 @@
 //! messages for the room and a writer that sends what the room queues.
 //!
 //! Compatible with the stock `y-websocket` client: the document id is the last path segment
-//! and the access token comes from the `token` query parameter (or the
-//! `concord_access_token` cookie). Refusals are sent as close codes in 4400–4499 so clients
-//! that honour them stop retrying.
+//! and the access token comes from the offered subprotocol `concord.bearer.<token>`, the
+//! `token` query parameter, or the `concord_access_token` cookie from an allowed page (the
+//! route checks the `Origin`). Refusals are sent as close codes in 4400–4499 so clients that
+//! honour them stop retrying.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -51,7 +52,7 @@ pub async fn serve(
         close_now(
             &mut sink,
             close::UNAUTHENTICATED,
-            "sign in first: pass ?token=",
+            "sign in first: offer the concord.bearer.<token> subprotocol",
         )
         .await;
         drain(&mut stream).await;
@@ -162,6 +163,12 @@ pub async fn serve(
 
 /// Parses one frame's y-protocols messages; refuses malformed or oversized content.
 fn parse(bytes: &[u8], max_update: usize) -> Result<Vec<Incoming>, (u16, &'static str)> {
+    // Decoding asserts on some values (client ids beyond 53 bits); never let that panic out.
+    std::panic::catch_unwind(|| parse_frame(bytes, max_update))
+        .unwrap_or(Err((close::MALFORMED, "malformed message")))
+}
+
+fn parse_frame(bytes: &[u8], max_update: usize) -> Result<Vec<Incoming>, (u16, &'static str)> {
     let mut decoder = DecoderV1::from(bytes);
     let mut out = Vec::new();
     for message in MessageReader::new(&mut decoder) {

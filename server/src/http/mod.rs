@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 mod openapi;
+pub mod origin;
 pub mod routes;
 pub mod state;
 pub(crate) mod web;

@@ -4,7 +4,9 @@
 //! NATS-backed bus when several nodes share the load). Each event is numbered in commit order,
 //! encoded once, remembered in a bounded replay ring with its recipients, and queued to every
 //! connection of every recipient. Channel membership is cached and updated from the same
-//! event stream, so a member who leaves stops receiving at once.
+//! event stream, so a member who leaves stops receiving at once; so is the list of
+//! workspaces each connection shares presence in, so a person removed from a workspace
+//! neither sees nor shows presence there from that moment, on the sockets already open.
 //!
 //! Every connection has a bounded outbound queue; a client too slow to drain it is closed
 //! with [`protocol::CLOSE_RESYNC`] and never slows the others. A client reconnecting with its
@@ -69,6 +71,9 @@ struct State {
     members: HashMap<ChannelId, Arc<HashSet<UserId>>>,
     ring: VecDeque<Sequenced>,
     typing: HashMap<(UserId, ChannelId), Instant>,
+    /// Counts workspace membership events, so a connection registering while one is routed
+    /// reads its workspaces again.
+    membership_changes: u64,
 }
 
 /// The hub; cheap to clone.
@@ -208,6 +213,21 @@ impl Hub {
                 }
                 return Ok(());
             }
+            DomainEvent::MemberAdded {
+                workspace_id,
+                user_id,
+                ..
+            } => {
+                self.joined_workspace(*user_id, *workspace_id);
+                return Ok(());
+            }
+            DomainEvent::MemberRemoved {
+                workspace_id,
+                user_id,
+            } => {
+                self.left_workspace(*user_id, *workspace_id);
+                return Ok(());
+            }
             DomainEvent::ReadStateChanged { user_id, .. } => Arc::new(HashSet::from([*user_id])),
             DomainEvent::ChannelMemberAdded {
                 channel_id,
@@ -275,6 +295,62 @@ impl Hub {
         Ok(())
     }
 
+    /// `user` joined `workspace`: their open connections share presence there from now on.
+    fn joined_workspace(&self, user: UserId, workspace: WorkspaceId) {
+        let mut state = self.state();
+        state.membership_changes += 1;
+        let ids = state.by_user.get(&user).cloned().unwrap_or_default();
+        let mut changed = false;
+        for id in &ids {
+            if let Some(conn) = state.conns.get_mut(id) {
+                if !conn.workspaces.contains(&workspace) {
+                    conn.workspaces.push(workspace);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            let status = user_status(&state, user);
+            broadcast_presence(&state, user, &[workspace], status);
+        }
+    }
+
+    /// `user` left or was removed from `workspace`: their open connections stop receiving
+    /// its presence and stop showing theirs there; the members who no longer share any
+    /// workspace with them see them go offline.
+    fn left_workspace(&self, user: UserId, workspace: WorkspaceId) {
+        let mut state = self.state();
+        state.membership_changes += 1;
+        let ids = state.by_user.get(&user).cloned().unwrap_or_default();
+        let mut theirs: HashSet<WorkspaceId> = HashSet::new();
+        let mut was_there = false;
+        for id in &ids {
+            if let Some(conn) = state.conns.get_mut(id) {
+                was_there |= conn.workspaces.contains(&workspace);
+                conn.workspaces.retain(|w| *w != workspace);
+                theirs.extend(conn.workspaces.iter().copied());
+            }
+        }
+        if !was_there {
+            return;
+        }
+        let frame = Utf8Bytes::from(
+            protocol::ServerFrame::Presence {
+                user_id: user,
+                status: "offline",
+            }
+            .encode(),
+        );
+        for conn in state.conns.values() {
+            if conn.user != user
+                && conn.workspaces.contains(&workspace)
+                && !conn.workspaces.iter().any(|w| theirs.contains(w))
+            {
+                deliver(conn, Outbound::Frame(frame.clone()));
+            }
+        }
+    }
+
     /// Registers an authenticated connection. When `resume` names this hub's epoch and a
     /// sequence number the ring still covers, the greeting replays what was missed.
     pub async fn register(
@@ -283,18 +359,27 @@ impl Hub {
         session: SessionId,
         resume: Option<(String, u64)>,
     ) -> Result<Registration, StoreError> {
-        let workspaces = {
-            let mut conn = self.inner.store.reader().await?;
-            workspaces::list_for_user(&mut conn.conn(), user)
-                .await?
-                .into_iter()
-                .map(|w| w.id)
-                .collect::<Vec<_>>()
+        let mut attempts = 0;
+        let (workspaces, mut state) = loop {
+            let seen = self.state().membership_changes;
+            let workspaces = {
+                let mut conn = self.inner.store.reader().await?;
+                workspaces::list_for_user(&mut conn.conn(), user)
+                    .await?
+                    .into_iter()
+                    .map(|w| w.workspace.id)
+                    .collect::<Vec<_>>()
+            };
+            let state = self.state();
+            attempts += 1;
+            // A membership change routed meanwhile may not be in what was read: read again.
+            if state.membership_changes == seen || attempts == 3 {
+                break (workspaces, state);
+            }
         };
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let kill_token = CancellationToken::new();
         let kill_code = Arc::new(Mutex::new((protocol::CLOSE_RESYNC, "")));
-        let mut state = self.state();
         let oldest = state.ring.front().map(|e| e.seq).unwrap_or(state.seq + 1);
         let (resync, replay): (bool, Vec<Utf8Bytes>) = match resume {
             Some((epoch, last))

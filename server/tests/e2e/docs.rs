@@ -23,8 +23,10 @@ pub struct YClient {
     pub doc: Doc,
     /// Messages the server refused this client's updates with (auth messages).
     pub denied: Vec<String>,
-    /// Awareness updates received (raw JSON states by client id).
+    /// Awareness updates received (raw JSON states).
     pub awareness: Vec<String>,
+    /// The same, with the client id each state is for.
+    pub states: Vec<(u64, String)>,
     closed: Option<u16>,
 }
 
@@ -72,11 +74,17 @@ impl YClient {
         let (stream, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket connects");
+        YClient::from_stream(stream)
+    }
+
+    /// Wraps an open socket.
+    pub fn from_stream(stream: Stream) -> YClient {
         YClient {
             stream,
             doc: Doc::new(),
             denied: Vec::new(),
             awareness: Vec::new(),
+            states: Vec::new(),
             closed: None,
         }
     }
@@ -130,8 +138,9 @@ impl YClient {
             }
             Message::Auth(Some(reason)) => self.denied.push(reason.clone()),
             Message::Awareness(update) => {
-                for (_, entry) in update.clients.iter() {
+                for (client, entry) in update.clients.iter() {
                     self.awareness.push(entry.json.to_string());
+                    self.states.push((client.get(), entry.json.to_string()));
                 }
             }
             _ => {}
@@ -468,7 +477,7 @@ both_backends! {
         let mut missing = YClient::open(&app, "01939e4e-0000-7000-8000-00000000dead", Some(&t.ann.access)).await;
         assert_eq!(missing.closed_with().await, Some(4403));
 
-        // The token may come from the browser's cookie instead of the query.
+        // The token may come from the browser's cookie (on a page of this server) instead.
         {
             use tokio_tungstenite::tungstenite::client::IntoClientRequest;
             let mut request = ws_url(&app, &doc, None).into_client_request().unwrap();
@@ -476,8 +485,9 @@ both_backends! {
                 "cookie",
                 format!("theme=dark; concord_access_token={}", t.ann.access).parse().unwrap(),
             );
+            request.headers_mut().insert("origin", app.base.parse().unwrap());
             let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
-            let mut by_cookie = YClient { stream, doc: Doc::new(), denied: Vec::new(), awareness: Vec::new(), closed: None };
+            let mut by_cookie = YClient::from_stream(stream);
             let got = by_cookie.receive(WAIT).await;
             assert!(matches!(got.first(), Some(Message::Sync(SyncMessage::SyncStep1(_)))), "{:?}", by_cookie.closed);
         }
@@ -657,4 +667,272 @@ impl YClient {
         self.settle(wait).await;
         self.closed
     }
+}
+
+impl YClient {
+    /// Receives until a state for `client` containing `needle` arrives.
+    async fn wait_state(&mut self, client: u64, needle: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self
+            .states
+            .iter()
+            .any(|(c, json)| *c == client && json.contains(needle))
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no state {needle:?} for client {client}: {:?}",
+                self.states
+            );
+            assert!(self.closed.is_none(), "closed with {:?}", self.closed);
+            self.receive(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The states received for `client`, in order.
+    fn states_of(&self, client: u64) -> Vec<&str> {
+        self.states
+            .iter()
+            .filter(|(c, _)| *c == client)
+            .map(|(_, json)| json.as_str())
+            .collect()
+    }
+}
+
+/// An awareness message announcing `(client id, clock, JSON state)` entries.
+fn awareness(entries: &[(u64, u32, &str)]) -> Message {
+    use yrs::sync::awareness::AwarenessUpdateEntry;
+    Message::Awareness(yrs::sync::AwarenessUpdate {
+        clients: entries
+            .iter()
+            .map(|(client, clock, json)| {
+                (
+                    yrs::block::ClientID::new(*client),
+                    AwarenessUpdateEntry {
+                        clock: *clock,
+                        json: (*json).into(),
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Awareness is per connection: a client id belongs to the connection that announced it
+/// first, and what a connection may announce is capped and checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awareness_states_belong_to_the_connection_that_announced_them() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.docs.awareness_max_state_bytes = 256;
+        c.docs.awareness_max_clients = 2;
+    })
+    .await;
+    let t = team(&app).await;
+    let doc = create_doc(&app, &t.ann, &t.ws, "Presence").await;
+    share(&app, &t.ann, &doc, &t.bo, "edit").await;
+    let mut ann = YClient::connect(&app, &doc, &t.ann.access).await;
+    let mut bo = YClient::connect(&app, &doc, &t.bo.access).await;
+    let mut watcher = YClient::connect(&app, &doc, &t.admin.access).await;
+
+    ann.send(awareness(&[(101, 1, r#"{"user":{"name":"Ann"}}"#)]))
+        .await;
+    watcher.wait_state(101, "Ann").await;
+
+    // Bo tries to overwrite and remove Ann's state, sends states that are too big, not JSON,
+    // not an object, or that name Ann's account, and more client ids than he may own; then a
+    // marker. Relaying keeps each connection's order, so the marker comes after all of it.
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(300));
+    let as_ann = format!(r#"{{"user":{{"id":"{}","name":"Ann"}}}}"#, t.ann.user_id);
+    bo.send(awareness(&[(101, 5, r#"{"user":{"name":"Mallory"}}"#)]))
+        .await;
+    bo.send(awareness(&[(101, 6, "null")])).await;
+    bo.send(awareness(&[(201, 1, &big)])).await;
+    bo.send(awareness(&[(202, 1, "{not json")])).await;
+    bo.send(awareness(&[(203, 1, "[1,2]")])).await;
+    bo.send(awareness(&[(204, 1, &as_ann)])).await;
+    let own = format!(r#"{{"user":{{"id":"{}","name":"Bo"}}}}"#, t.bo.user_id);
+    bo.send(awareness(&[(205, 1, &own)])).await;
+    bo.send(awareness(&[(206, 1, r#"{"tab":2}"#)])).await;
+    bo.send(awareness(&[(207, 1, r#"{"tab":3}"#)])).await;
+    bo.send(awareness(&[(205, 2, r#"{"marker":1}"#)])).await;
+    watcher.wait_state(205, "marker").await;
+    assert_eq!(watcher.states_of(101), vec![r#"{"user":{"name":"Ann"}}"#]);
+    for dropped in [201, 202, 203, 204, 207] {
+        assert!(
+            watcher.states_of(dropped).is_empty(),
+            "{dropped}: {:?}",
+            watcher.states
+        );
+    }
+    assert_eq!(watcher.states_of(206), vec![r#"{"tab":2}"#]);
+    assert!(watcher.states_of(205).contains(&own.as_str()));
+
+    // An awareness message that does not decode closes its sender and reaches nobody.
+    let mut garbage = YClient::connect(&app, &doc, &t.bo.access).await;
+    // Message type 1 (awareness), then a buffer: one entry for client 9, clock 1, a state
+    // that is not UTF-8.
+    garbage.send_raw(vec![1, 5, 1, 9, 1, 1, 0xff]).await;
+    assert_eq!(garbage.closed_with().await, Some(4400));
+
+    // Bo leaves: his states go, Ann's stays.
+    bo.close().await;
+    watcher.wait_state(206, "null").await;
+    assert_eq!(watcher.states_of(101), vec![r#"{"user":{"name":"Ann"}}"#]);
+    assert!(watcher.states_of(9).is_empty(), "{:?}", watcher.states);
+    // Someone joining now gets Ann's state and nobody else's.
+    let fresh = YClient::connect(&app, &doc, &t.admin.access).await;
+    let present: Vec<u64> = fresh.states.iter().map(|(c, _)| *c).collect();
+    assert_eq!(present, vec![101], "{:?}", fresh.states);
+
+    // A viewer shows its own cursor, under one client id only.
+    share(&app, &t.ann, &doc, &t.bo, "view").await;
+    let mut viewer = YClient::connect(&app, &doc, &t.bo.access).await;
+    viewer
+        .send(awareness(&[(301, 1, r#"{"cursor":"viewer"}"#)]))
+        .await;
+    viewer.send(awareness(&[(302, 1, r#"{"cursor":"second"}"#)])).await;
+    viewer.send(awareness(&[(101, 9, "null")])).await;
+    viewer.send(awareness(&[(301, 2, r#"{"marker":2}"#)])).await;
+    watcher.wait_state(301, "marker").await;
+    assert_eq!(
+        watcher.states_of(301),
+        vec![r#"{"cursor":"viewer"}"#, r#"{"marker":2}"#]
+    );
+    assert!(watcher.states_of(302).is_empty(), "{:?}", watcher.states);
+    assert_eq!(watcher.states_of(101), vec![r#"{"user":{"name":"Ann"}}"#]);
+
+    // Ann's own removal is hers to make.
+    ann.send(awareness(&[(101, 2, "null")])).await;
+    watcher.wait_state(101, "null").await;
+}
+
+/// A socket opened with the sign-in cookie must come from a page of this server; a token sent
+/// explicitly (subprotocol or query) is not ambient and needs no such check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_sockets_need_an_allowed_origin_and_tokens_travel_in_the_subprotocol() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Error as WsError;
+
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    let t = team(&app).await;
+    let doc = create_doc(&app, &t.ann, &t.ws, "Origins").await;
+
+    async fn attempt(
+        app: &TestApp,
+        doc: &str,
+        headers: &[(&'static str, String)],
+    ) -> Result<(Stream, Option<String>), (u16, String)> {
+        let mut request = ws_url(app, doc, None).into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, response)) => {
+                let protocol = response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                Ok((stream, protocol))
+            }
+            Err(WsError::Http(response)) => Err((
+                response.status().as_u16(),
+                String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                    .into_owned(),
+            )),
+            Err(e) => panic!("unexpected handshake failure: {e}"),
+        }
+    }
+
+    async fn in_sync(stream: Stream) -> YClient {
+        let mut c = YClient::from_stream(stream);
+        let got = c.receive(WAIT).await;
+        assert!(
+            matches!(got.first(), Some(Message::Sync(SyncMessage::SyncStep1(_)))),
+            "{:?}",
+            c.closed
+        );
+        c
+    }
+
+    let cookie = format!("concord_access_token={}", t.ann.access);
+    // Another site's page, or no page at all, cannot use the cookie.
+    for origin in [Some("http://evil.example".to_owned()), Some("null".to_owned()), None] {
+        let mut headers = vec![("cookie", cookie.clone())];
+        if let Some(o) = &origin {
+            headers.push(("origin", o.clone()));
+        }
+        let (status, body) = attempt(&app, &doc, &headers)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{origin:?} was let in"));
+        assert_eq!(status, 403, "{body}");
+        let body: Value = serde_json::from_str(&body).expect("JSON error");
+        assert_eq!(body["error"]["code"], "origin_not_allowed", "{body}");
+    }
+    // This server's own page can.
+    let (stream, _) = attempt(
+        &app,
+        &doc,
+        &[("cookie", cookie.clone()), ("origin", app.base.clone())],
+    )
+    .await
+    .expect("same origin is let in");
+    in_sync(stream).await;
+
+    // The token offered as a subprotocol; the server answers with `concord.yjs.v1`.
+    let offer = format!("concord.yjs.v1, concord.bearer.{}", t.ann.access);
+    let (stream, protocol) = attempt(
+        &app,
+        &doc,
+        &[
+            ("sec-websocket-protocol", offer.clone()),
+            ("origin", "http://evil.example".into()),
+        ],
+    )
+    .await
+    .expect("a token in the subprotocol is let in");
+    assert_eq!(protocol.as_deref(), Some("concord.yjs.v1"));
+    let mut a = in_sync(stream).await;
+    a.insert(0, "by header").await;
+    let mut check = YClient::connect(&app, &doc, &t.ann.access).await;
+    check.wait_text("by header").await;
+    let (stream, _) = attempt(
+        &app,
+        &doc,
+        &[(
+            "sec-websocket-protocol",
+            "concord.yjs.v1, concord.bearer.not-a-token".into(),
+        )],
+    )
+    .await
+    .expect("handshake");
+    assert_eq!(YClient::from_stream(stream).closed_with().await, Some(4401));
+
+    // With a public URL, its origin and the listed ones are the only pages allowed.
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.public_url = Some("https://chat.example.org".into());
+        c.http.allowed_origins = vec!["http://localhost:5173".into()];
+    })
+    .await;
+    let t = team(&app).await;
+    let doc = create_doc(&app, &t.ann, &t.ws, "Origins").await;
+    let cookie = format!("concord_access_token={}", t.ann.access);
+    for allowed in ["https://chat.example.org", "http://localhost:5173"] {
+        let (stream, _) = attempt(
+            &app,
+            &doc,
+            &[("cookie", cookie.clone()), ("origin", allowed.into())],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{allowed}: {e:?}"));
+        in_sync(stream).await;
+    }
+    let refused = attempt(
+        &app,
+        &doc,
+        &[("cookie", cookie.clone()), ("origin", app.base.clone())],
+    )
+    .await
+    .err()
+    .expect("the bound address is not the public origin");
+    assert_eq!(refused.0, 403);
 }

@@ -407,3 +407,92 @@ async fn next_event_of(s: &mut crate::harness::Socket, kind: &str) -> serde_json
         }
     }
 }
+
+/// Frames up to the answer to a ping: everything queued for the socket before it.
+async fn until_pong(s: &mut crate::harness::Socket) -> Vec<serde_json::Value> {
+    s.send(json!({"type": "ping"})).await;
+    let mut seen = Vec::new();
+    loop {
+        let f = s.next().await.expect("pong");
+        if f["type"] == "pong" {
+            return seen;
+        }
+        seen.push(f);
+    }
+}
+
+/// Someone removed from a workspace stops hearing its presence, typing and messages on the
+/// sockets they already have open, and stops showing their own presence there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_stops_hearing_the_workspace_at_once() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    let admin = app.bootstrap_admin().await;
+    for (e, n) in [("bo@example.org", "Bo"), ("cy@example.org", "Cy"), ("dee@example.org", "Dee")] {
+        app.create_user(&admin, e, n).await;
+    }
+    let bo = app.login("bo@example.org", PASSWORD).await;
+    let cy = app.login("cy@example.org", PASSWORD).await;
+    let dee = app.login("dee@example.org", PASSWORD).await;
+    let clinic = app.create_workspace(&admin, "Clinic").await;
+    app.add_member(&admin, &clinic, &bo, "member").await;
+    app.add_member(&admin, &clinic, &cy, "member").await;
+    let other = app.create_workspace(&admin, "Other").await;
+    app.add_member(&admin, &other, &bo, "member").await;
+    app.add_member(&admin, &other, &dee, "member").await;
+    let general = channel(&app, &admin, &clinic, "general", "public").await;
+    for s in [&bo, &cy] {
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{general}/join"), Some(&s.access), None)
+            .await
+            .expect(200);
+    }
+
+    let mut a = app.socket(&admin.access, None).await;
+    let mut b = app.socket(&bo.access, None).await;
+    let mut c = app.socket(&cy.access, None).await;
+    // While a member, Bo hears Cy come online.
+    let p = next_of(&mut b, "presence").await;
+    assert_eq!((p["user_id"].as_str().unwrap(), p["status"].as_str().unwrap()), (cy.user_id.as_str(), "online"));
+
+    app.delete(&format!("/api/v1/workspaces/{clinic}/members/{}", bo.user_id), &admin.access)
+        .await
+        .expect(204);
+    // Cy shares no other workspace with Bo: Bo goes offline in Cy's eyes.
+    loop {
+        let p = next_of(&mut c, "presence").await;
+        if p["user_id"] == bo.user_id.as_str() && p["status"] == "offline" {
+            break;
+        }
+    }
+
+    // Cy goes away and types, the admin posts: the admin sees all of it, Bo none of it.
+    c.send(json!({"type": "presence", "status": "away"})).await;
+    c.send(json!({"type": "typing", "channel_id": general})).await;
+    say(&app, &admin, &general, "after bo left").await;
+    let mut heard = (false, false, false);
+    while heard != (true, true, true) {
+        let f = a.next().await.expect("the admin hears the workspace");
+        heard.0 |= f["type"] == "presence" && f["user_id"] == cy.user_id.as_str() && f["status"] == "away";
+        heard.1 |= f["type"] == "typing" && f["user_id"] == cy.user_id.as_str();
+        heard.2 |= f["event"]["message"]["text"] == "after bo left";
+    }
+    // Dee, in the workspace Bo kept, comes online: that still reaches him.
+    let _d = app.socket(&dee.access, None).await;
+    let frames = until_pong(&mut b).await;
+    assert!(
+        frames.iter().any(|f| f["type"] == "presence" && f["user_id"] == dee.user_id.as_str()),
+        "{frames:?}"
+    );
+    for f in &frames {
+        let about_clinic = f["user_id"] == cy.user_id.as_str()
+            || f["type"] == "typing"
+            || f["event"]["type"] == "message_created";
+        assert!(!about_clinic, "Bo still hears the workspace he left: {f}");
+    }
+
+    // Bo's own presence no longer reaches the workspace he left.
+    b.send(json!({"type": "presence", "status": "away"})).await;
+    until_pong(&mut b).await;
+    for f in until_pong(&mut c).await {
+        assert!(f["user_id"] != bo.user_id.as_str(), "Cy still hears Bo: {f}");
+    }
+}

@@ -120,6 +120,25 @@ async fn a_lone_stock_client_stays_connected() {
     .await;
 }
 
+/// The web client's way in: stock providers offering `concord.yjs.v1` and
+/// `concord.bearer.<token>` (no token in the URL) sync, edit and share awareness; `ws`, like a
+/// browser, fails the handshake unless the server answers the subprotocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_clients_sign_in_through_the_subprotocol() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let t = team(&app).await;
+    let doc = create_doc(&app, &t.ann, &t.ws, "Headers").await;
+    share(&app, &t.ann, &doc, &t.bo, "edit").await;
+    let by_header = ["--auth", "protocol"];
+    let tokens = ["--token", &t.ann.access, "--token2", &t.bo.access];
+    let args: Vec<&str> = tokens.iter().chain(by_header.iter()).copied().collect();
+    let converged = scenario(&app, "converge", &doc, &args).await;
+    assert!(!converged["text"].as_str().unwrap_or_default().is_empty(), "{converged}");
+    scenario(&app, "awareness", &doc, &args).await;
+    let refused = scenario(&app, "denied", &doc, &["--token", "not-a-token", "--auth", "protocol", "--expect-code", "4401"]).await;
+    assert_eq!(refused["code"], 4401);
+}
+
 async fn replay(trace: &str, backend: Backend) {
     let app = spawn_app(backend).await;
     let t = team(&app).await;

@@ -21,8 +21,15 @@ use crate::http::routes::sso::cookie;
 use crate::http::state::AppState;
 use crate::rbac::Level;
 
-/// Cookie a browser may carry the access token in for the Yjs endpoint.
+/// Cookie a browser may carry the access token in for the Yjs endpoint (accepted only from
+/// an allowed `Origin`).
 pub const TOKEN_COOKIE: &str = "concord_access_token";
+
+/// The subprotocol the Yjs endpoint answers when a client offers it.
+pub const YJS_PROTOCOL: &str = "concord.yjs.v1";
+
+/// Prefix of the offered subprotocol that carries an access token.
+const BEARER_PROTOCOL: &str = "concord.bearer.";
 
 /// A new document.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -128,7 +135,8 @@ pub struct ExportQuery {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SyncQuery {
-    /// An access token (or send the `concord_access_token` cookie).
+    /// An access token, for clients that cannot set `Sec-WebSocket-Protocol` (URLs reach
+    /// proxy logs: prefer the `concord.bearer.<token>` subprotocol).
     #[serde(default)]
     pub token: Option<String>,
 }
@@ -439,11 +447,17 @@ pub async fn delete_comment(
 }
 
 /// The Yjs sync endpoint for a stock `y-websocket` client:
-/// `new WebsocketProvider('ws://HOST/api/v1/yjs', documentId, ydoc, {params: {token}})`.
-/// Refusals close with 4401 (not signed in), 4403 (no access), 4400 (malformed) or 4413 (too large).
+/// `new WebsocketProvider('wss://HOST/api/v1/yjs', documentId, ydoc,
+/// {protocols: ['concord.yjs.v1', 'concord.bearer.' + token]})` (the server answers
+/// `concord.yjs.v1`); clients that cannot set protocols pass `{params: {token}}` instead. A
+/// browser's `concord_access_token` cookie is accepted only from an allowed `Origin`
+/// (`public_url`, `http.allowed_origins`); from any other page the handshake gets 403
+/// `origin_not_allowed`. Refusals after the handshake close with 4401 (not signed in), 4403
+/// (no access), 4400 (malformed) or 4413 (too large).
 #[utoipa::path(get, path = "/api/v1/yjs/{document_id}", tag = "documents",
     params(("document_id" = String, Path, format = Uuid), SyncQuery),
-    responses((status = 101, description = "switching to the WebSocket protocol")))]
+    responses((status = 101, description = "switching to the WebSocket protocol"),
+        (status = 403, description = "`origin_not_allowed`: a sign-in cookie sent from a page that may not use it")))]
 pub async fn sync(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -452,15 +466,40 @@ pub async fn sync(
     ApiQuery(q): ApiQuery<SyncQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let token = q.token.or_else(|| cookie(&headers, TOKEN_COOKIE));
+    let offered: Vec<String> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
+        .collect();
+    let explicit = offered
+        .iter()
+        .find_map(|p| p.strip_prefix(BEARER_PROTOCOL).map(str::to_owned))
+        .or(q.token);
+    let token = match explicit {
+        Some(token) => Some(token),
+        None => match cookie(&headers, TOKEN_COOKIE) {
+            // A cookie is sent whatever page opens the socket: only allowed pages may use it.
+            Some(_) if !state.socket_origins.allows(&headers) => {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "origin_not_allowed",
+                    "this page may not open a document connection with the sign-in cookie",
+                )
+                .into_response();
+            }
+            found => found,
+        },
+    };
     let max = state.docs.limits().max_update_bytes + 64 * 1024;
     let services = docs::sync::Services {
         docs: state.docs.clone(),
         auth: state.auth.clone(),
         going_away: state.going_away.clone(),
     };
-    upgrade
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| docs::sync::serve(socket, services, d, token, Some(peer.ip())))
+    let mut upgrade = upgrade.max_message_size(max).max_frame_size(max);
+    if offered.iter().any(|p| p == YJS_PROTOCOL) {
+        upgrade = upgrade.protocols([YJS_PROTOCOL]);
+    }
+    upgrade.on_upgrade(move |socket| docs::sync::serve(socket, services, d, token, Some(peer.ip())))
 }
