@@ -26,9 +26,12 @@
 //! `apply` and its rows read back in `rebuild_inner`.
 //!
 //! `from:@` and `in:@` name people by id, email, display name or the part of their email
-//! before the `@`, resolved among the workspace's members (`resolve_user`).
+//! before the `@`, resolved among the workspace's members only (`directory.rs`: an account
+//! outside the workspace is as unknown as one that does not exist; profiles are decrypted once
+//! per change, not once per query).
 
 mod analyzer;
+mod directory;
 pub mod encrypted_dir;
 pub mod index;
 pub mod query;
@@ -52,14 +55,12 @@ use crate::audit::Auditor;
 use crate::chat::MessageView;
 use crate::crypto::{Aad, CryptoError, Keyring, Scope};
 use crate::docs::DocService;
-use crate::domain::{ChannelId, DocumentId, Email, FileId, MessageId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, DocumentId, FileId, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{DomainEvent, EventBus};
 use crate::files::FileService;
 use crate::rbac::{self, Action, Actor, Resource};
-use crate::store::{
-    search as store_search, users, workspaces as store_workspaces, Store, StoreError,
-};
+use crate::store::{search as store_search, Store, StoreError};
 use encrypted_dir::{ChunkCache, IndexKeys};
 
 /// Messages read from the database per rebuild step (one commit each).
@@ -233,6 +234,8 @@ struct Inner {
     flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
     docs: OnceLock<DocService>,
     files: OnceLock<FileService>,
+    /// Members' names as `from:@`/`in:@` compare them.
+    directory: directory::Directory,
 }
 
 /// Search over every workspace's index; cheap to clone.
@@ -386,6 +389,7 @@ impl SearchService {
                 flush: Mutex::new(None),
                 docs: OnceLock::new(),
                 files: OnceLock::new(),
+                directory: directory::Directory::new(),
             }),
         }
     }
@@ -1098,6 +1102,8 @@ impl SearchService {
                 .collect(),
             ..Filters::default()
         };
+        // The workspace's members, read once per query and only if a name needs resolving.
+        let mut people = None;
         for (at, place) in &parsed.places {
             match place {
                 query::Place::Channel(name) => {
@@ -1115,7 +1121,9 @@ impl SearchService {
                     filters.channels.push(found.channel.id.to_string());
                 }
                 query::Place::Direct(who) => {
-                    let user = self.resolve_user(&mut conn, workspace, *at, who).await?;
+                    let user = self
+                        .resolve_user(&mut conn, &mut people, workspace, *at, who)
+                        .await?;
                     let me = actor.user_id().map(|u| u.to_string()).unwrap_or_default();
                     let them = user.to_string();
                     let found = readable.iter().find(|c| {
@@ -1138,7 +1146,9 @@ impl SearchService {
             }
         }
         for (at, who) in &parsed.from {
-            let user = self.resolve_user(&mut conn, workspace, *at, who).await?;
+            let user = self
+                .resolve_user(&mut conn, &mut people, workspace, *at, who)
+                .await?;
             filters.authors.push(user.to_string());
         }
         drop(conn);
@@ -1203,13 +1213,13 @@ impl SearchService {
         })
     }
 
-    /// The person `who` names: a user id, an email address, or, among `workspace`'s members,
-    /// a display name or the part of an email before the `@` (case-insensitive; spaces in
-    /// display names optional, as people type handles). A name two members share is refused
-    /// rather than guessed.
+    /// The person `who` names: a user id, or among `workspace`'s members an email address, a
+    /// display name or the part of an email before the `@` (see [`directory::resolve`]).
+    /// `people` holds the members once read for this query.
     async fn resolve_user(
         &self,
         conn: &mut crate::store::PooledConn,
+        people: &mut Option<Vec<Arc<directory::Person>>>,
         workspace: WorkspaceId,
         at: usize,
         who: &str,
@@ -1217,70 +1227,33 @@ impl SearchService {
         if let Ok(id) = who.parse::<UserId>() {
             return Ok(id);
         }
-        if let Ok(email) = Email::parse("q", who) {
-            let index = self.inner.keyring.email_index(&email.lookup_key());
-            if let Some(user) = users::by_email_index(&mut conn.conn(), &index).await? {
-                return Ok(user.id);
-            }
-        }
-        let wanted = handle_key(who);
-        if !wanted.is_empty() && !who.contains('@') {
-            let members = store_workspaces::members(&mut conn.conn(), workspace).await?;
-            let mut by_name = Vec::new();
-            let mut by_local_part = Vec::new();
-            for m in members {
-                let (email, name) = crate::accounts::decrypt_profile(
-                    &self.inner.keyring,
-                    &mut conn.conn(),
-                    m.user_id,
-                    m.email_enc.as_deref(),
-                    m.display_name_enc.as_deref(),
-                )
-                .await
-                .map_err(|e| SearchError::Index(format!("member profile: {e}")))?;
-                if handle_key(&name) == wanted {
-                    by_name.push(m.user_id);
-                }
-                let local = email.split('@').next().unwrap_or_default();
-                if handle_key(local) == wanted {
-                    by_local_part.push(m.user_id);
-                }
-            }
-            let found = if by_name.is_empty() {
-                by_local_part
-            } else {
-                by_name
-            };
-            match found.as_slice() {
-                [one] => return Ok(*one),
-                [] => {}
-                _ => {
-                    return Err(query_error(
-                        at,
-                        format!("@{who}: several members go by that name; use their email address"),
-                    ))
-                }
-            }
-        }
-        Err(query_error(
-            at,
-            format!(
-                "@{who}: no member of this workspace goes by that name; use a display name, \
-                 an email address or a user id"
+        let members = match people {
+            Some(members) => members,
+            None => people.insert(
+                self.inner
+                    .directory
+                    .members(&self.inner.keyring, &mut conn.conn(), workspace)
+                    .await?,
             ),
-        ))
+        };
+        match directory::resolve(members, who) {
+            directory::Resolved::One(user) => Ok(user),
+            directory::Resolved::Ambiguous => Err(query_error(
+                at,
+                format!("@{who}: several members go by that name; use their email address"),
+            )),
+            directory::Resolved::Nobody => Err(query_error(
+                at,
+                format!(
+                    "@{who}: no member of this workspace goes by that name; use a display name, \
+                     an email address or a user id"
+                ),
+            )),
+        }
     }
 
     /// Where indexes live under a data directory.
     pub fn default_root(data_dir: &Path) -> PathBuf {
         data_dir.join("search")
     }
-}
-
-/// How a name is compared with what people type after `@`: case-folded, without spaces.
-fn handle_key(name: &str) -> String {
-    name.chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
 }

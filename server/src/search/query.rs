@@ -3,11 +3,11 @@
 //! `words`, `"exact phrases"`, `-excluded` (words or phrases), `in:#channel`, `in:@user`
 //! (the direct conversation with them), `from:@user` (a name with spaces in quotes:
 //! `from:@"Ann Lee"`), `before:`/`after:`/`on:` with
-//! `YYYY-MM-DD` dates (UTC), `has:link|file|reaction|pin` and `is:thread`. Anything else with a
+//! `YYYY-MM-DD` dates (UTC, years 0001 to 9999), `has:link|file|reaction|pin` and `is:thread`. Anything else with a
 //! colon (a URL, `key:value` text) is searched as words. Mistakes are reported with the
 //! character position of the offending part.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// A malformed query, with where the problem is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +97,8 @@ fn err(at: usize, message: impl Into<String>) -> QueryError {
     }
 }
 
+/// The start of the day `value` names. Years are 0001 to 9999: chrono reads signed years of
+/// any length (`+262142-12-31`), whose next day does not exist.
 fn date(at: usize, key: &str, value: &str) -> Result<DateTime<Utc>, QueryError> {
     let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
         err(
@@ -104,7 +106,19 @@ fn date(at: usize, key: &str, value: &str) -> Result<DateTime<Utc>, QueryError> 
             format!("{key}: expects a date like 2024-05-31, got {value:?}"),
         )
     })?;
+    if !(1..=9999).contains(&day.year()) {
+        return Err(err(
+            at,
+            format!("{key}: the date {value:?} is out of range; use a year from 0001 to 9999"),
+        ));
+    }
     Ok(day.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+/// The start of the day after `day`.
+fn next_day(at: usize, key: &str, day: DateTime<Utc>) -> Result<DateTime<Utc>, QueryError> {
+    day.checked_add_signed(chrono::Duration::days(1))
+        .ok_or_else(|| err(at, format!("{key}: the date is out of range")))
 }
 
 /// The text between the quote at `chars[*i]` and its closing quote; leaves `*i` after it.
@@ -221,12 +235,12 @@ fn operator(out: &mut ParsedQuery, at: usize, key: &str, value: &str) -> Result<
         "before" => out.before = Some(date(at, key, value)?),
         "after" => {
             // Slack's after: is exclusive of the day named.
-            out.after = Some(date(at, key, value)? + chrono::Duration::days(1));
+            out.after = Some(next_day(at, key, date(at, key, value)?)?);
         }
         "on" => {
             let day = date(at, key, value)?;
             out.after = Some(day);
-            out.before = Some(day + chrono::Duration::days(1));
+            out.before = Some(next_day(at, key, day)?);
         }
         "has" => out.has.push(match value.to_lowercase().as_str() {
             "link" => Has::Link,
@@ -276,6 +290,26 @@ mod tests {
         assert_eq!(q.places, vec![(16, Place::Direct("Bo  Park".into()))]);
         assert_eq!(q.terms.len(), 1);
         assert_eq!(parse(r#"from:@"Ann"#).unwrap_err().at, 6);
+    }
+
+    #[test]
+    fn dates_beyond_four_digit_years_are_mistakes_not_panics() {
+        for q in [
+            "on:+262142-12-31",
+            "on:+262143-01-01",
+            "before:+262142-12-31",
+            "after:+262142-12-31",
+            "after:9999-12-31 before:+100000-01-01",
+            "on:-0001-01-01",
+            "before:-262143-01-01",
+            "after:0000-01-01",
+            "on:10000-01-01",
+        ] {
+            let e = parse(q).unwrap_err();
+            assert!(e.message.contains("date"), "{q}: {e}");
+        }
+        assert!(parse("on:9999-12-31").is_ok());
+        assert!(parse("after:0001-01-01").is_ok());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod operations;
 mod rbac;
 mod route_coverage;
 mod search;
+mod search_bounds;
 mod sessions;
 mod sso;
 mod storage;
