@@ -210,6 +210,20 @@ pub struct FilesConfig {
     pub upload_idle_seconds: u64,
     /// Images up to this size get a thumbnail at upload.
     pub thumbnail_max_source_bytes: u64,
+    /// Images with more pixels than this (width × height, read from the header before
+    /// decoding) get no thumbnail; decoding memory is capped to match.
+    pub thumbnail_max_pixels: u64,
+    /// Most thumbnails decoded at once (others wait their turn).
+    pub thumbnail_concurrency: usize,
+    /// An unfinished upload that makes no progress for this many seconds expires: it stops
+    /// counting against the quota and is removed (tus `Upload-Expires`).
+    pub upload_expiry_seconds: u64,
+    /// How often expired uploads and orphaned blobs are removed, in seconds (also at start).
+    pub sweep_interval_seconds: u64,
+    /// A blob no file refers to is removed once it is this many seconds old (so a write
+    /// still in flight is never taken); must exceed `upload_idle_seconds` and
+    /// `scan_timeout_seconds`.
+    pub orphan_grace_seconds: u64,
     /// Where encrypted file contents are kept.
     pub blob: BlobConfig,
     /// ClamAV's clamd, as `unix:/run/clamav/clamd.ctl` or `tcp:127.0.0.1:3310`; off when unset.
@@ -268,6 +282,11 @@ impl Default for FilesConfig {
             upload_timeout_seconds: 6 * 3600,
             upload_idle_seconds: 120,
             thumbnail_max_source_bytes: 32 * 1024 * 1024,
+            thumbnail_max_pixels: 25_000_000,
+            thumbnail_concurrency: 2,
+            upload_expiry_seconds: 24 * 3600,
+            sweep_interval_seconds: 600,
+            orphan_grace_seconds: 3600,
             blob: BlobConfig::default(),
             clamd: None,
             scan_timeout_seconds: 300,
@@ -783,6 +802,24 @@ impl Config {
             return invalid(
                 "files.upload_timeout_seconds",
                 "timeouts must be at least 1 second",
+            );
+        }
+        if f.upload_expiry_seconds == 0 || f.sweep_interval_seconds == 0 {
+            return invalid(
+                "files.upload_expiry_seconds",
+                "expiry and sweep interval must be at least 1 second",
+            );
+        }
+        if f.orphan_grace_seconds <= f.upload_idle_seconds.max(f.scan_timeout_seconds) {
+            return invalid(
+                "files.orphan_grace_seconds",
+                "must exceed upload_idle_seconds and scan_timeout_seconds",
+            );
+        }
+        if f.thumbnail_max_pixels == 0 || f.thumbnail_concurrency == 0 {
+            return invalid(
+                "files.thumbnail_max_pixels",
+                "thumbnail limits must be at least 1",
             );
         }
         if let Some(clamd) = &f.clamd {

@@ -350,6 +350,10 @@ impl App {
             .reencryptor
             .clone()
             .spawn(self.reencrypt_wake.clone(), going_away.clone());
+        // Expired uploads and orphaned blobs, at start and periodically.
+        let housekeeping = self
+            .files
+            .spawn_housekeeping(&self.events, going_away.clone());
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,
@@ -374,6 +378,7 @@ impl App {
         self.search.close().await;
         // Finishes its current batch and releases its lease, so the next start resumes at once.
         let _ = reencryption.await;
+        let _ = housekeeping.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

@@ -2,13 +2,19 @@
 // part-way (like a network that goes away), then resumes from the upload URL the server
 // handed out. Prints one JSON line: {"url", "cut_at", "resumed_from", "size"}.
 //
-//   node resume.mjs ENDPOINT TOKEN FILE [CUT_FRACTION]
+//   node resume.mjs ENDPOINT TOKEN FILE [CUT_FRACTION] [--crash]
+//
+// With --crash the connection is not cut by the client: once the bytes up to the cut are
+// sent, the script prints {"url", "cut_at"} and waits for a line on stdin naming the base URL
+// of the server restarted after being killed (the test kills it), then resumes there.
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import * as tus from 'tus-js-client';
 
-const [endpoint, token, path, fraction = '0.4'] = process.argv.slice(2);
+const [endpoint, token, path, fraction = '0.4', mode = ''] = process.argv.slice(2);
+const crash = mode === '--crash';
 const data = readFileSync(path);
 const size = data.length;
 const cutAt = Math.floor(size * Number(fraction));
@@ -43,10 +49,14 @@ function interrupted() {
       onSuccess: () => reject(new Error('the interrupted upload finished')),
       onProgress: () => {
         // Progress reports are throttled, so the last one before the stall may never come:
-        // once bytes flow, give them time to arrive, then cut the connection mid-request.
+        // once bytes flow, give them time to arrive, then cut the connection mid-request
+        // (or, with --crash, leave it hanging for the server to die under it).
         if (!cut) {
           cut = true;
-          setTimeout(() => upload.abort(false).then(() => resolve(upload.url), reject), 1500);
+          setTimeout(
+            () => (crash ? resolve(upload.url) : upload.abort(false).then(() => resolve(upload.url), reject)),
+            1500,
+          );
         }
       },
     });
@@ -74,6 +84,13 @@ function resume(url) {
   });
 }
 
-const url = await interrupted();
+let url = await interrupted();
+if (crash) {
+  console.log(JSON.stringify({ url, cut_at: cutAt }));
+  const lines = createInterface({ input: process.stdin });
+  const base = await new Promise((resolve) => lines.once('line', resolve));
+  lines.close();
+  url = new URL(new URL(url).pathname, base.trim()).href;
+}
 const resumedFrom = await resume(url);
 console.log(JSON.stringify({ url, cut_at: cutAt, resumed_from: resumedFrom, size }));

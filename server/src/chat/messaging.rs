@@ -382,6 +382,28 @@ impl ChatService {
                         .subject(m.author_id)
                         .details(serde_json::json!({ "channel_id": c.id }));
                     this.auditor.record(tx, event).await?;
+                    // Files posted with the message go with it; their blobs are removed
+                    // after the commit by the files housekeeping, which follows FileDeleted.
+                    for file in crate::store::files::attached_to(&mut tx.conn(), id).await? {
+                        crate::store::files::delete(&mut tx.conn(), file.id).await?;
+                        let event = Event::by(&actor, "file.deleted", Outcome::Allowed)
+                            .target("file", file.id)
+                            .workspace(c.workspace_id)
+                            .subject(file.uploader_id)
+                            .details(serde_json::json!({
+                                "channel_id": c.id,
+                                "size": file.size,
+                                "status": file.status,
+                                "with_message": id,
+                            }));
+                        this.auditor.record(tx, event).await?;
+                        tx.emit(DomainEvent::FileDeleted {
+                            workspace_id: c.workspace_id,
+                            channel_id: c.id,
+                            file_id: file.id,
+                            message_id: Some(id),
+                        });
+                    }
                     Ok(())
                 })
             })

@@ -6,6 +6,12 @@
 //! renamed into place, so a blob either exists whole or not at all. [`ObjectBlobs`] keeps
 //! them in an S3-compatible bucket through the `object_store` crate, uploading in parts so a
 //! large blob never sits in memory.
+//!
+//! A resumable upload's segment on local disk is the exception to "whole or not at all": it
+//! is appended to in place ([`BlobStore::append`]) and synced at checkpoints, and the
+//! database records how many of its bytes are durable; bytes past that (written before a
+//! crash) are never read. [`BlobStore::list`] and [`BlobStore::delete_file`] serve the
+//! orphan collector.
 
 use std::io;
 use std::ops::Range;
@@ -58,6 +64,28 @@ impl BlobKey {
     }
 }
 
+/// A blob as listed: the file it belongs to and when it was last written.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    /// Its key (for a local write in progress or abandoned: the `.partial` file's key).
+    pub key: BlobKey,
+    /// The file whose contents it holds (`None`: a name Concord did not make).
+    pub file: Option<crate::domain::FileId>,
+    /// Whether it is an unfinished local write (`*.partial`), never read by anyone.
+    pub partial: bool,
+    /// When it was last written.
+    pub modified: std::time::SystemTime,
+}
+
+/// A blob being appended to in place; what was written before the last `sync` survives a
+/// crash.
+pub trait Appender: Send {
+    /// Appends `bytes`.
+    fn write(&mut self, bytes: Bytes) -> BoxFuture<'_, Result<(), BlobError>>;
+    /// Makes everything written so far durable.
+    fn sync(&mut self) -> BoxFuture<'_, Result<(), BlobError>>;
+}
+
 /// Bytes to store, as they are produced.
 pub type Source = BoxStream<'static, Result<Bytes, io::Error>>;
 /// Bytes read back.
@@ -73,6 +101,25 @@ pub trait BlobStore: Send + Sync + 'static {
     fn get(&self, key: BlobKey, range: Range<u64>) -> BoxFuture<'_, Result<Sink, BlobError>>;
     /// Removes the blob (no error if it is already gone).
     fn delete(&self, key: BlobKey) -> BoxFuture<'_, Result<(), BlobError>>;
+    /// Starts blob `key` afresh (replacing any blob there) to append to in place, if this
+    /// store can make appends durable as they go; `None` if it cannot (use `put`).
+    fn append(&self, key: BlobKey) -> BoxFuture<'_, Result<Option<Box<dyn Appender>>, BlobError>> {
+        let _ = key;
+        Box::pin(async { Ok(None) })
+    }
+    /// Removes every blob of `file`, listed or not (no error if there are none).
+    fn delete_file(&self, file: crate::domain::FileId) -> BoxFuture<'_, Result<(), BlobError>>;
+    /// Every blob stored, with the file it belongs to.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Listed>, BlobError>>;
+}
+
+/// The file id in a blob key's second component (`files/<file id>/...`).
+fn file_of(key: &str) -> Option<crate::domain::FileId> {
+    let mut parts = key.split('/');
+    match (parts.next(), parts.next()) {
+        (Some("files"), Some(id)) => uuid::Uuid::parse_str(id).ok().map(crate::domain::FileId),
+        _ => None,
+    }
 }
 
 /// Opens the configured blob store.
@@ -176,6 +223,106 @@ impl LocalBlobs {
         }
         Ok(())
     }
+
+    async fn open_append(&self, key: BlobKey) -> Result<Option<Box<dyn Appender>>, BlobError> {
+        let path = self.path(&key);
+        let io = |e| BlobError::Io(key.as_str().to_owned(), e);
+        let dir = path
+            .parent()
+            .map(ToOwned::to_owned)
+            .unwrap_or(self.root.clone());
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .map_err(io)?;
+        Ok(Some(Box::new(LocalAppender {
+            key,
+            file,
+            dir: Some(dir),
+        })))
+    }
+
+    async fn remove_file(&self, file: crate::domain::FileId) -> Result<(), BlobError> {
+        let dir = self.root.join("files").join(file.to_string());
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(BlobError::Io(dir.display().to_string(), e)),
+        }
+    }
+
+    async fn list_all(&self) -> Result<Vec<Listed>, BlobError> {
+        let files = self.root.join("files");
+        let io = |e| BlobError::Io("files".to_owned(), e);
+        let mut out = Vec::new();
+        let mut dirs = match tokio::fs::read_dir(&files).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(e)),
+        };
+        while let Some(dir) = dirs.next_entry().await.map_err(io)? {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            let mut blobs = match tokio::fs::read_dir(dir.path()).await {
+                Ok(b) => b,
+                // A file rather than a directory, or removed meanwhile: nothing inside.
+                Err(_) => continue,
+            };
+            while let Some(blob) = blobs.next_entry().await.map_err(io)? {
+                let Ok(meta) = blob.metadata().await else {
+                    continue;
+                };
+                let blob_name = blob.file_name().to_string_lossy().into_owned();
+                let key = format!("files/{name}/{blob_name}");
+                out.push(Listed {
+                    file: file_of(&key),
+                    partial: blob_name.ends_with(".partial"),
+                    key: BlobKey(key),
+                    modified: meta.modified().unwrap_or(std::time::SystemTime::now()),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A local blob appended to in place.
+struct LocalAppender {
+    key: BlobKey,
+    file: tokio::fs::File,
+    /// The directory whose entry for the new file is yet to be synced.
+    dir: Option<PathBuf>,
+}
+
+impl Appender for LocalAppender {
+    fn write(&mut self, bytes: Bytes) -> BoxFuture<'_, Result<(), BlobError>> {
+        Box::pin(async move {
+            self.file
+                .write_all(&bytes)
+                .await
+                .map_err(|e| BlobError::Io(self.key.as_str().to_owned(), e))
+        })
+    }
+
+    fn sync(&mut self) -> BoxFuture<'_, Result<(), BlobError>> {
+        Box::pin(async move {
+            let io = |e| BlobError::Io(self.key.as_str().to_owned(), e);
+            self.file.flush().await.map_err(io)?;
+            self.file.sync_data().await.map_err(io)?;
+            // The first sync also makes the new file's name durable (and its directory's).
+            if let Some(dir) = self.dir.take() {
+                for d in [Some(dir.as_path()), dir.parent()].into_iter().flatten() {
+                    if let Ok(d) = tokio::fs::File::open(d).await {
+                        d.sync_all().await.map_err(io)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 impl BlobStore for LocalBlobs {
@@ -189,6 +336,18 @@ impl BlobStore for LocalBlobs {
 
     fn delete(&self, key: BlobKey) -> BoxFuture<'_, Result<(), BlobError>> {
         Box::pin(self.remove(key))
+    }
+
+    fn append(&self, key: BlobKey) -> BoxFuture<'_, Result<Option<Box<dyn Appender>>, BlobError>> {
+        Box::pin(self.open_append(key))
+    }
+
+    fn delete_file(&self, file: crate::domain::FileId) -> BoxFuture<'_, Result<(), BlobError>> {
+        Box::pin(self.remove_file(file))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Listed>, BlobError>> {
+        Box::pin(self.list_all())
     }
 }
 
@@ -300,6 +459,31 @@ impl ObjectBlobs {
             Err(e) => Err(e.into()),
         }
     }
+
+    async fn list_prefix(&self, prefix: &str) -> Result<Vec<Listed>, BlobError> {
+        let prefix = object_store::path::Path::from(prefix);
+        let metas: Vec<object_store::ObjectMeta> =
+            self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .map(|m| {
+                let key = m.location.to_string();
+                Listed {
+                    file: file_of(&key),
+                    partial: false,
+                    key: BlobKey(key),
+                    modified: m.last_modified.into(),
+                }
+            })
+            .collect())
+    }
+
+    async fn remove_file(&self, file: crate::domain::FileId) -> Result<(), BlobError> {
+        for blob in self.list_prefix(&format!("files/{file}")).await? {
+            self.remove(blob.key).await?;
+        }
+        Ok(())
+    }
 }
 
 impl BlobStore for ObjectBlobs {
@@ -313,6 +497,14 @@ impl BlobStore for ObjectBlobs {
 
     fn delete(&self, key: BlobKey) -> BoxFuture<'_, Result<(), BlobError>> {
         Box::pin(self.remove(key))
+    }
+
+    fn delete_file(&self, file: crate::domain::FileId) -> BoxFuture<'_, Result<(), BlobError>> {
+        Box::pin(self.remove_file(file))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Listed>, BlobError>> {
+        Box::pin(self.list_prefix("files"))
     }
 }
 

@@ -15,35 +15,46 @@
 //! images), optionally scanned ([`scan`], clamd; infected files are quarantined), and
 //! posted, all recorded in the audit log. Downloads are audited too.
 //!
+//! Progress is durable at chunk boundaries: on a store that appends in place (local disk),
+//! each batch of whole chunks is synced and recorded as it arrives ([`writer`]), so a server
+//! killed mid-request loses at most the last batch. An upload that makes no progress for
+//! `files.upload_expiry_seconds` expires: it stops counting against the quota at once and
+//! [`housekeeping`] removes it, together with blobs no row refers to (deleted files,
+//! messages, workspaces, writes cut by a crash). Admins see and cancel uploads in
+//! progress ([`admin`]).
+//!
 //! Invariants: contents and names never reach storage in plaintext; blob keys are made from
 //! ids only; a file's row is written before its blobs are trusted and deleted before they
 //! are removed; one request at a time writes to an upload.
 
+mod admin;
 pub mod blob;
 pub mod cipher;
+pub mod housekeeping;
 pub mod inspect;
 pub mod reader;
 pub mod scan;
 mod views;
 pub mod writer;
 
-pub use views::{FileView, UploadState};
+pub use views::{FileView, UploadInProgress, UploadState};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::stream::{Stream, TryStreamExt};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use self::blob::{BlobKey, BlobStore};
 use self::cipher::{ContentKey, Layout, CHUNK_BYTES};
+use self::inspect::{NoThumbnail, Thumbnailer};
 use self::reader::Contents;
 use self::scan::{Scanner, Verdict};
-use self::writer::{Ended, SealError, SealJob, Sealed};
+use self::writer::{Checkpoint, Ended, SealError, SealJob, Sealed};
 use crate::audit::{Auditor, Event, Outcome};
 use crate::chat::ChatService;
 use crate::crypto::{Aad, Keyring, Scope};
@@ -78,6 +89,16 @@ pub struct FilesOptions {
     pub idle: Duration,
     /// Largest image that gets a thumbnail.
     pub thumbnail_max_source_bytes: u64,
+    /// Most pixels of an image that gets a thumbnail.
+    pub thumbnail_max_pixels: u64,
+    /// Most thumbnails decoded at once.
+    pub thumbnail_concurrency: usize,
+    /// How long an unfinished upload lives without progress.
+    pub upload_expiry: Duration,
+    /// How often expired uploads and orphaned blobs are removed.
+    pub sweep_interval: Duration,
+    /// How old a blob no row refers to must be before it is removed.
+    pub orphan_grace: Duration,
     /// The malware scanner, if configured.
     pub scanner: Option<Scanner>,
 }
@@ -90,6 +111,11 @@ impl FilesOptions {
             workspace_quota_bytes: config.workspace_quota_bytes,
             idle: Duration::from_secs(config.upload_idle_seconds),
             thumbnail_max_source_bytes: config.thumbnail_max_source_bytes,
+            thumbnail_max_pixels: config.thumbnail_max_pixels,
+            thumbnail_concurrency: config.thumbnail_concurrency,
+            upload_expiry: Duration::from_secs(config.upload_expiry_seconds),
+            sweep_interval: Duration::from_secs(config.sweep_interval_seconds),
+            orphan_grace: Duration::from_secs(config.orphan_grace_seconds),
             scanner: config
                 .clamd
                 .as_deref()
@@ -120,6 +146,7 @@ struct Inner {
     chat: ChatService,
     blobs: Arc<dyn BlobStore>,
     options: FilesOptions,
+    thumbnails: Thumbnailer,
     busy: Mutex<HashSet<FileId>>,
 }
 
@@ -142,6 +169,7 @@ struct Inspection {
     content_type: String,
     verdict: Option<Verdict>,
     thumbnail: Option<Vec<u8>>,
+    thumbnail_error: Option<NoThumbnail>,
 }
 
 impl Inspection {
@@ -159,6 +187,11 @@ fn aad<'a>(row: &'a str, column: &'a str) -> Aad<'a> {
         row,
         column,
     }
+}
+
+/// When an upload that makes progress now expires.
+fn expiry(after: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::days(1))
 }
 
 fn internal(err: impl std::fmt::Display) -> Error {
@@ -199,6 +232,10 @@ impl FileService {
                 auditor,
                 chat,
                 blobs,
+                thumbnails: Thumbnailer::new(
+                    options.thumbnail_concurrency,
+                    options.thumbnail_max_pixels,
+                ),
                 options,
                 busy: Mutex::new(HashSet::new()),
             }),
@@ -325,7 +362,7 @@ impl FileService {
         size: u64,
     ) -> Result<(), Error> {
         let quota = self.inner.options.workspace_quota_bytes;
-        let used = files::workspace_usage(&mut tx.conn(), workspace)
+        let used = files::workspace_usage(&mut tx.conn(), workspace, Utc::now())
             .await?
             .max(0) as u64;
         if used.saturating_add(size) > quota {
@@ -378,6 +415,8 @@ impl FileService {
             has_thumbnail: false,
             created_at: Utc::now(),
             completed_at: None,
+            expires_at: Some(expiry(self.inner.options.upload_expiry)),
+            thumbnail_error: None,
         })
     }
 
@@ -418,20 +457,43 @@ impl FileService {
         Ok(record)
     }
 
-    /// Where `actor`'s upload stands.
+    /// Where `actor`'s upload stands. An upload whose last byte was recorded but that did
+    /// not complete (the server stopped in between) completes now.
     pub async fn upload_state(&self, actor: &Actor, id: FileId) -> Result<UploadState, Error> {
         let mut conn = self.inner.store.reader().await?;
         let record = self.own_upload(&mut conn.conn(), actor, id).await?;
+        drop(conn);
         if self.inner.busy.lock().map_err(internal)?.contains(&id) {
             return Err(Error::conflict(
                 "upload_busy",
                 "another request is writing to this upload; try again shortly",
             ));
         }
-        Ok(UploadState {
-            offset: record.received as u64,
-            length: record.size as u64,
-        })
+        self.live(&record)?;
+        if record.status == "uploading" && record.received == record.size {
+            let _busy = self.busy(id)?;
+            self.complete(actor, id).await?;
+            return Ok(UploadState {
+                offset: record.size as u64,
+                length: record.size as u64,
+                expires_at: None,
+            });
+        }
+        Ok(state_of(&record))
+    }
+
+    /// Refuses an upload whose expiry has passed (the sweeper removes it soon).
+    fn live(&self, record: &FileRecord) -> Result<(), Error> {
+        match record.expires_at {
+            Some(at) if record.status == "uploading" && at < Utc::now() => Err(Error::gone(
+                "upload_expired",
+                format!(
+                    "this upload expired after {} seconds without progress; start it again",
+                    self.inner.options.upload_expiry.as_secs()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     async fn unwrap_key(
@@ -489,11 +551,13 @@ impl FileService {
             .await?
             .ok_or(Error::NotFound("upload"))?;
         let (received, size) = (record.received as u64, record.size as u64);
+        self.live(&record)?;
         if record.status != "uploading" || offset != received {
             if record.status != "uploading" && offset == size {
                 return Ok(UploadState {
                     offset: size,
                     length: size,
+                    expires_at: None,
                 });
             }
             return Err(Error::conflict(
@@ -515,18 +579,19 @@ impl FileService {
         if first_chunk * CHUNK_BYTES + tail.len() as u64 != received {
             return Err(internal(format!("upload {id} does not add up")));
         }
+        let seq = segments.len() as i64;
         let job = SealJob {
             file: id,
             key: key.clone(),
             blobs: self.inner.blobs.clone(),
-            segment: BlobKey::segment(id, segments.len() as i64),
+            segment: BlobKey::segment(id, seq),
             first_chunk,
             tail,
             size: Some(size),
             limit: size,
             idle: self.inner.options.idle,
+            checkpoint: Some(self.checkpointer(id, seq, first_chunk, size)),
         };
-        let seq = segments.len() as i64;
         let this = self.clone();
         let actor = actor.clone();
         // Its own task: a client that disconnects drops this request, but what it sent
@@ -545,13 +610,65 @@ impl FileService {
             }
             if sealed.received == size {
                 this.complete(&actor, id).await?;
+                return Ok(UploadState {
+                    offset: size,
+                    length: size,
+                    expires_at: None,
+                });
             }
             Ok(UploadState {
                 offset: sealed.received,
                 length: size,
+                expires_at: Some(expiry(this.inner.options.upload_expiry)),
             })
         });
         task.await.map_err(internal)?
+    }
+
+    /// Records each durable batch of segment `seq` of upload `id` (whose chunks start at
+    /// `first_chunk`) as it is synced: the segment, the offset reached and a new expiry.
+    fn checkpointer(&self, id: FileId, seq: i64, first_chunk: u64, size: u64) -> Checkpoint {
+        let this = self.clone();
+        Box::new(move |chunks, bytes| {
+            let this = this.clone();
+            Box::pin(async move {
+                let received = (first_chunk + chunks) * CHUNK_BYTES;
+                // The batch holding the last byte is recorded as the request ends, just
+                // before the upload completes: an upload at its full length is complete.
+                if received >= size {
+                    return Ok(());
+                }
+                let segment = SegmentRecord {
+                    file_id: id,
+                    seq,
+                    first_chunk: first_chunk as i64,
+                    chunks: chunks as i64,
+                    bytes: bytes as i64,
+                };
+                let expires_at = expiry(this.inner.options.upload_expiry);
+                this.inner
+                    .store
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move {
+                            files::put_segment(&mut tx.conn(), &segment).await?;
+                            let found = files::record_progress(
+                                &mut tx.conn(),
+                                id,
+                                received as i64,
+                                None,
+                                expires_at,
+                            )
+                            .await?;
+                            if !found {
+                                return Err(Error::NotFound("upload"));
+                            }
+                            Ok::<_, Error>(())
+                        })
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        })
     }
 
     async fn record_progress(
@@ -577,6 +694,7 @@ impl FileService {
         });
         let received = sealed.received as i64;
         let channel = ChannelId(record.parent_id);
+        let expires_at = expiry(self.inner.options.upload_expiry);
         let actor = actor.clone();
         let this = self.clone();
         self.inner
@@ -590,8 +708,17 @@ impl FileService {
                     if let Some(segment) = &segment {
                         files::put_segment(&mut tx.conn(), segment).await?;
                     }
-                    files::record_progress(&mut tx.conn(), id, received, tail_enc.as_deref())
-                        .await?;
+                    let found = files::record_progress(
+                        &mut tx.conn(),
+                        id,
+                        received,
+                        tail_enc.as_deref(),
+                        expires_at,
+                    )
+                    .await?;
+                    if !found {
+                        return Err(Error::NotFound("upload"));
+                    }
                     Ok::<_, Error>(())
                 })
             })
@@ -702,6 +829,7 @@ impl FileService {
                 status: inspection.status(),
                 scan_result: scan_result.as_deref(),
                 thumbnail_enc: thumbnail_enc.as_deref(),
+                thumbnail_error: inspection.thumbnail_error.map(NoThumbnail::as_str),
                 message_id: Some(message.id),
                 at: now,
             },
@@ -711,6 +839,8 @@ impl FileService {
         record.status = inspection.status().into();
         record.scan_result = scan_result.clone();
         record.has_thumbnail = thumbnail_enc.is_some();
+        record.thumbnail_error = inspection.thumbnail_error.map(|e| e.as_str().to_owned());
+        record.expires_at = None;
         record.message_id = Some(message.id);
         record.completed_at = Some(now);
         if record.status == "quarantined" {
@@ -747,22 +877,30 @@ impl FileService {
             None => None,
         };
         let clean = matches!(verdict, None | Some(Verdict::Clean));
-        let thumbnail = if clean
-            && inspect::thumbnailable(&content_type)
-            && size <= self.inner.options.thumbnail_max_source_bytes
-        {
-            let bytes = collect(contents.read(0..size)).await?;
-            let kind = content_type.clone();
-            tokio::task::spawn_blocking(move || inspect::thumbnail(&bytes, &kind))
-                .await
-                .map_err(internal)?
-        } else {
-            None
-        };
+        let mut thumbnail_error = None;
+        let mut thumbnail = None;
+        if clean && inspect::thumbnailable(&content_type) {
+            if size > self.inner.options.thumbnail_max_source_bytes {
+                thumbnail_error = Some(NoThumbnail::TooLarge);
+            } else if let Some(turn) = self.inner.thumbnails.turn().await {
+                // Read only once it is this image's turn: waiting images hold no memory.
+                let bytes = collect(contents.read(0..size)).await?;
+                match self
+                    .inner
+                    .thumbnails
+                    .make(turn, bytes, content_type.clone())
+                    .await
+                {
+                    Ok(png) => thumbnail = Some(png),
+                    Err(why) => thumbnail_error = Some(why),
+                }
+            }
+        }
         Ok(Inspection {
             content_type,
             verdict,
             thumbnail,
+            thumbnail_error,
         })
     }
 
@@ -794,6 +932,7 @@ impl FileService {
             size: None,
             limit: self.inner.options.max_file_bytes,
             idle: self.inner.options.idle,
+            checkpoint: None,
         };
         let this = self.clone();
         let actor = actor.clone();
@@ -1043,9 +1182,23 @@ impl FileService {
         if record.status != "ready" {
             return Err(Error::NotFound("thumbnail"));
         }
-        let sealed = files::thumbnail(&mut conn.conn(), id)
-            .await?
-            .ok_or(Error::NotFound("thumbnail"))?;
+        let Some(sealed) = files::thumbnail(&mut conn.conn(), id).await? else {
+            let options = &self.inner.options;
+            return Err(match record.thumbnail_error.as_deref() {
+                Some("too_large") => Error::refused(
+                    "image_too_large",
+                    format!(
+                        "this image is over the thumbnail limits ({} pixels, {} bytes); it has no thumbnail",
+                        options.thumbnail_max_pixels, options.thumbnail_max_source_bytes
+                    ),
+                ),
+                Some(_) => Error::refused(
+                    "image_undecodable",
+                    "this image could not be decoded; it has no thumbnail",
+                ),
+                None => Error::NotFound("thumbnail"),
+            });
+        };
         let row = id.to_string();
         let png = self
             .inner
@@ -1061,14 +1214,13 @@ impl FileService {
     }
 
     /// Deletes a file or abandons an upload (its uploader, or a channel moderator), then
-    /// removes its blobs.
+    /// removes its blobs (all of them, recorded or not).
     #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
     pub async fn delete(&self, actor: &Actor, id: FileId) -> Result<(), Error> {
         let _busy = self.busy(id)?;
         let actor = actor.clone();
         let this = self.clone();
-        let segments = self
-            .inner
+        self.inner
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -1098,7 +1250,6 @@ impl FileService {
                             "this channel is archived and read-only",
                         ));
                     }
-                    let segments = files::segments(&mut tx.conn(), id).await?;
                     files::delete(&mut tx.conn(), id).await?;
                     let event = Event::by(&actor, "file.deleted", Outcome::Allowed)
                         .target("file", id)
@@ -1116,17 +1267,21 @@ impl FileService {
                         file_id: id,
                         message_id: record.message_id,
                     });
-                    Ok::<_, Error>(segments)
+                    Ok::<_, Error>(())
                 })
             })
             .await?;
         // The row is gone, so nothing refers to the blobs any more.
-        for s in segments {
-            if let Err(err) = self.inner.blobs.delete(BlobKey::segment(id, s.seq)).await {
-                tracing::warn!(file = %id, segment = s.seq, error = %err, "could not remove a deleted file's blob");
-            }
-        }
+        self.remove_blobs(id).await;
         Ok(())
+    }
+
+    /// Removes every blob of a file whose row is gone (the orphan collector retries any
+    /// that fail).
+    async fn remove_blobs(&self, id: FileId) {
+        if let Err(err) = self.inner.blobs.delete_file(id).await {
+            tracing::warn!(file = %id, error = %err, "could not remove a deleted file's blobs");
+        }
     }
 }
 
@@ -1179,6 +1334,14 @@ async fn shareable(
     Ok(found.channel)
 }
 
+fn state_of(record: &FileRecord) -> UploadState {
+    UploadState {
+        offset: record.received as u64,
+        length: record.size as u64,
+        expires_at: record.expires_at.filter(|_| record.status == "uploading"),
+    }
+}
+
 fn view(record: &FileRecord, name: &str) -> FileView {
     FileView {
         id: record.id,
@@ -1194,5 +1357,6 @@ fn view(record: &FileRecord, name: &str) -> FileView {
         has_thumbnail: record.has_thumbnail,
         created_at: record.created_at,
         completed_at: record.completed_at,
+        expires_at: record.expires_at.filter(|_| record.status == "uploading"),
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{FileId, MessageId, UserId};
+use crate::domain::{ChannelId, FileId, MessageId, UserId};
 
 /// A shared file as the people who can see its channel see it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -35,6 +35,30 @@ pub struct FileView {
     pub created_at: DateTime<Utc>,
     /// When it completed.
     pub completed_at: Option<DateTime<Utc>>,
+    /// While uploading: when it expires unless more bytes arrive.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An upload in progress as a workspace admin sees it (no name: the channel may be one the
+/// admin cannot read).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadInProgress {
+    /// The upload's id.
+    pub id: FileId,
+    /// Who is uploading.
+    pub uploader_id: UserId,
+    /// The channel it is shared in.
+    pub channel_id: ChannelId,
+    /// Declared length in bytes (reserved from the quota until it expires).
+    pub size: u64,
+    /// Bytes received so far.
+    pub received: u64,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// When it expires unless more bytes arrive.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whether it has expired (it no longer counts against the quota and is removed soon).
+    pub expired: bool,
 }
 
 /// Where a resumable upload stands.
@@ -44,4 +68,6 @@ pub struct UploadState {
     pub offset: u64,
     /// Declared length.
     pub length: u64,
+    /// When it expires unless more bytes arrive (`None` once complete).
+    pub expires_at: Option<DateTime<Utc>>,
 }

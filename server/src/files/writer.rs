@@ -6,22 +6,33 @@
 //! the last whole chunk come back as the new tail, which the caller keeps encrypted until
 //! the next request continues the upload. A source that fails (a client that disconnects)
 //! does not lose what already arrived: the chunks sealed so far are kept.
+//!
+//! A job with a [`Checkpoint`] (a resumable upload) appends to its segment in place where
+//! the blob store allows it: after each batch of whole chunks is written and synced, the
+//! checkpoint records them, so a server killed mid-request loses only what arrived since
+//! the last batch (at most [`BATCH`] chunks, 1 MiB) and the upload resumes from there.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
-use super::blob::{BlobError, BlobKey, BlobStore};
+use super::blob::{Appender, BlobError, BlobKey, BlobStore};
 use super::cipher::{self, ContentKey, Layout, CHUNK_BYTES};
 use crate::domain::FileId;
 
-/// Chunks sealed per trip to the blocking pool (1 MiB of plaintext).
-const BATCH: usize = 16;
+/// Chunks sealed per trip to the blocking pool (1 MiB of plaintext), and per checkpoint.
+pub const BATCH: usize = 16;
+
+/// Records that the segment's first `chunks` whole chunks (`sealed_bytes` bytes) are
+/// durable in the blob store; an error stops the write.
+pub type Checkpoint =
+    Box<dyn FnMut(u64, u64) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// What to write.
 pub struct SealJob {
@@ -43,6 +54,8 @@ pub struct SealJob {
     pub limit: u64,
     /// How long the source may send nothing before it counts as failed.
     pub idle: Duration,
+    /// Called after each durable batch, if the segment can be appended to in place.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// How the source ended.
@@ -69,6 +82,9 @@ pub enum SealError {
     /// A task died.
     #[error("sealing task failed: {0}")]
     Task(String),
+    /// Recording progress failed.
+    #[error("recording progress failed: {0}")]
+    Checkpoint(String),
 }
 
 /// What was written.
@@ -93,7 +109,7 @@ struct Pending {
 }
 
 /// Seals `source` into the job's segment.
-pub async fn seal_stream<S, E>(job: SealJob, mut source: S) -> Result<Sealed, SealError>
+pub async fn seal_stream<S, E>(mut job: SealJob, mut source: S) -> Result<Sealed, SealError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
@@ -103,7 +119,7 @@ where
     let mut buffer: Zeroizing<Vec<u8>> = job.tail.clone();
     let mut next = job.first_chunk;
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
-    let mut out = Output::new();
+    let mut out = Output::new(job.checkpoint.take());
     let layout = job.size.map(|size| Layout { size });
     let mut ended = Ended::Complete;
     let mut received = base + buffer.len() as u64;
@@ -145,7 +161,7 @@ where
             }
         };
         if received + piece.len() as u64 > limit {
-            out.abort().await;
+            out.abort(&job).await;
             return Err(SealError::TooLong(limit));
         }
         received += piece.len() as u64;
@@ -174,21 +190,55 @@ where
     })
 }
 
-/// The segment being written: started with the first sealed batch.
+/// The segment being written: started with the first sealed batch, either appended to in
+/// place (with checkpoints) or streamed whole to the blob store.
 struct Output {
     sender: Option<mpsc::Sender<Result<Bytes, io::Error>>>,
     task: Option<tokio::task::JoinHandle<Result<u64, BlobError>>>,
+    checkpoint: Option<Checkpoint>,
+    appender: Option<Box<dyn Appender>>,
+    /// Whole chunks and sealed bytes written so far.
+    chunks: u64,
+    bytes: u64,
 }
 
 impl Output {
-    fn new() -> Output {
+    fn new(checkpoint: Option<Checkpoint>) -> Output {
         Output {
             sender: None,
             task: None,
+            checkpoint,
+            appender: None,
+            chunks: 0,
+            bytes: 0,
         }
     }
 
     async fn send(&mut self, job: &SealJob, batch: Vec<Pending>) -> Result<(), SealError> {
+        let count = batch.len() as u64;
+        let sealed = Self::seal(job, batch).await?;
+        let len = sealed.len() as u64;
+        if self.checkpoint.is_some() && self.sender.is_none() && self.appender.is_none() {
+            self.appender = job.blobs.append(job.segment.clone()).await?;
+        }
+        if let Some(appender) = &mut self.appender {
+            appender.write(sealed).await?;
+            self.chunks += count;
+            self.bytes += len;
+            appender.sync().await?;
+            if let Some(checkpoint) = &mut self.checkpoint {
+                checkpoint(self.chunks, self.bytes)
+                    .await
+                    .map_err(SealError::Checkpoint)?;
+            }
+            return Ok(());
+        }
+        self.chunks += count;
+        self.bytes += len;
+        self.stream(job, sealed).await
+    }
+
+    async fn seal(job: &SealJob, batch: Vec<Pending>) -> Result<Bytes, SealError> {
         let key = job.key.clone();
         let file = job.file;
         let sealed = tokio::task::spawn_blocking(move || {
@@ -201,6 +251,10 @@ impl Output {
         })
         .await
         .map_err(|e| SealError::Task(e.to_string()))??;
+        Ok(sealed)
+    }
+
+    async fn stream(&mut self, job: &SealJob, sealed: Bytes) -> Result<(), SealError> {
         if self.sender.is_none() {
             let (sender, receiver) = mpsc::channel::<Result<Bytes, io::Error>>(4);
             let blobs = job.blobs.clone();
@@ -235,6 +289,10 @@ impl Output {
     }
 
     async fn finish(mut self) -> Result<u64, SealError> {
+        if let Some(mut appender) = self.appender.take() {
+            appender.sync().await?;
+            return Ok(self.bytes);
+        }
         self.sender = None;
         match self.task.take() {
             Some(task) => Ok(task.await.map_err(|e| SealError::Task(e.to_string()))??),
@@ -242,8 +300,12 @@ impl Output {
         }
     }
 
-    /// Makes the blob store discard the partial segment.
-    async fn abort(&mut self) {
+    /// Makes the blob store discard the partial segment (a segment appended to in place
+    /// keeps what its checkpoints recorded).
+    async fn abort(&mut self, job: &SealJob) {
+        if self.appender.take().is_some() && self.chunks == 0 {
+            let _ = job.blobs.delete(job.segment.clone()).await;
+        }
         if let Some(sender) = self.sender.take() {
             let _ = sender.send(Err(io::Error::other("upload refused"))).await;
         }

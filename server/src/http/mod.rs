@@ -140,6 +140,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(files::get, files::delete))
         .routes(routes!(files::content))
         .routes(routes!(files::thumbnail))
+        .routes(routes!(files::uploads_in_progress))
+        .routes(routes!(files::cancel_upload))
         .routes(routes!(uploads::options, uploads::create))
         .routes(routes!(uploads::head, uploads::patch, uploads::terminate))
         .routes(routes!(ws::connect))

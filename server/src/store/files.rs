@@ -48,6 +48,10 @@ pub struct FileRecord {
     pub created_at: DateTime<Utc>,
     /// When the upload completed.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When an unfinished upload expires unless it makes progress (`None` once complete).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why an image got no thumbnail (`too_large`, `undecodable`), if it did not.
+    pub thumbnail_error: Option<String>,
 }
 
 /// One blob of whole encrypted chunks.
@@ -68,15 +72,17 @@ pub struct SegmentRecord {
 const COLUMNS: &str =
     "id, workspace_id, parent_kind, parent_id, message_id, uploader_id, name_enc, \
      text_enc, size, received, chunk_bytes, content_key, content_type, status, scan_result, \
-     (thumbnail_enc IS NOT NULL) AS has_thumbnail, created_at, completed_at";
+     (thumbnail_enc IS NOT NULL) AS has_thumbnail, created_at, completed_at, expires_at, \
+     thumbnail_error";
 
 /// Stores a new file or upload (without tail or thumbnail).
 pub async fn insert(conn: &mut Conn<'_>, f: &FileRecord) -> Result<(), StoreError> {
     let sql =
         "INSERT INTO files (id, workspace_id, parent_kind, parent_id, message_id, uploader_id, \
                name_enc, text_enc, size, received, chunk_bytes, content_key, content_type, status, \
-               scan_result, created_at, completed_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+               scan_result, created_at, completed_at, expires_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+               $18)";
     on!(conn, |c| sqlx::query(sql)
         .bind(f.id)
         .bind(f.workspace_id)
@@ -95,6 +101,7 @@ pub async fn insert(conn: &mut Conn<'_>, f: &FileRecord) -> Result<(), StoreErro
         .bind(&f.scan_result)
         .bind(f.created_at)
         .bind(f.completed_at)
+        .bind(f.expires_at)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -129,35 +136,109 @@ pub async fn in_parent(
         .await)?)
 }
 
-/// Bytes a workspace's files take or have reserved (uploads count their declared length).
+/// Bytes a workspace's files take or have reserved at `now` (uploads count their declared
+/// length until they expire).
 pub async fn workspace_usage(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
+    now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    let sql = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM files WHERE workspace_id = $1";
+    let sql = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM files WHERE workspace_id = $1 \
+               AND NOT (status = 'uploading' AND expires_at IS NOT NULL AND expires_at < $2)";
     let (used,): (i64,) = on!(conn, |c| sqlx::query_as(sql)
         .bind(workspace)
+        .bind(now)
         .fetch_one(c)
         .await)?;
     Ok(used)
 }
 
-/// Records how far an upload got: bytes received and the encrypted partial chunk, if any.
+/// Records how far an unfinished upload got: bytes received, the encrypted partial chunk
+/// (if any) and its new expiry; false if there is no such unfinished upload.
 pub async fn record_progress(
     conn: &mut Conn<'_>,
     id: FileId,
     received: i64,
     tail_enc: Option<&[u8]>,
-) -> Result<(), StoreError> {
-    let sql = "UPDATE files SET received = $2, tail_enc = $3 WHERE id = $1";
-    on!(conn, |c| sqlx::query(sql)
+    expires_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE files SET received = $2, tail_enc = $3, expires_at = $4 \
+               WHERE id = $1 AND status = 'uploading'";
+    let n = on!(conn, |c| sqlx::query(sql)
         .bind(id)
         .bind(received)
         .bind(tail_enc)
+        .bind(expires_at)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n > 0)
+}
+
+/// Up to `limit` unfinished uploads whose expiry passed before `now`, oldest expiry first.
+pub async fn expired_uploads(
+    conn: &mut Conn<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<FileId>, StoreError> {
+    let sql = "SELECT id FROM files WHERE status = 'uploading' AND expires_at < $1 \
+               ORDER BY expires_at LIMIT $2";
+    let rows: Vec<(FileId,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// A workspace's unfinished uploads, oldest first (at most `limit`).
+pub async fn uploads_in_workspace(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    limit: i64,
+) -> Result<Vec<FileRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM files WHERE workspace_id = $1 AND status = 'uploading' \
+         ORDER BY created_at, id LIMIT $2"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The files attached to a message.
+pub async fn attached_to(
+    conn: &mut Conn<'_>,
+    message: MessageId,
+) -> Result<Vec<FileRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM files WHERE message_id = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(message)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Which of `ids` have a row (finished or not).
+pub async fn existing(
+    conn: &mut Conn<'_>,
+    ids: &[FileId],
+) -> Result<std::collections::HashSet<FileId>, StoreError> {
+    let mut found = std::collections::HashSet::new();
+    for batch in ids.chunks(200) {
+        let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id FROM files WHERE id IN ({})", marks.join(", "));
+        let rows: Vec<(FileId,)> = on!(conn, |c| {
+            let mut q = sqlx::query_as(&sql);
+            for id in batch {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await
+        })?;
+        found.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(found)
 }
 
 /// The encrypted partial chunk of an upload.
@@ -223,6 +304,8 @@ pub struct Completion<'a> {
     pub scan_result: Option<&'a str>,
     /// The encrypted thumbnail, if one was made.
     pub thumbnail_enc: Option<&'a [u8]>,
+    /// Why an image got no thumbnail, if it did not.
+    pub thumbnail_error: Option<&'a str>,
     /// The message it was attached to.
     pub message_id: Option<MessageId>,
     /// When.
@@ -237,7 +320,7 @@ pub async fn complete(
 ) -> Result<(), StoreError> {
     let sql = "UPDATE files SET content_type = $2, status = $3, scan_result = $4, \
                thumbnail_enc = $5, message_id = $6, completed_at = $7, tail_enc = NULL, \
-               text_enc = NULL WHERE id = $1";
+               text_enc = NULL, expires_at = NULL, thumbnail_error = $8 WHERE id = $1";
     on!(conn, |c| sqlx::query(sql)
         .bind(id)
         .bind(done.content_type)
@@ -246,10 +329,28 @@ pub async fn complete(
         .bind(done.thumbnail_enc)
         .bind(done.message_id)
         .bind(done.at)
+        .bind(done.thumbnail_error)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Deletes an unfinished upload whose expiry passed before `now`; false if there is none
+/// (it completed, made progress or is gone).
+pub async fn delete_expired(
+    conn: &mut Conn<'_>,
+    id: FileId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "DELETE FROM files WHERE id = $1 AND status = 'uploading' AND expires_at < $2";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
 }
 
 /// Deletes a file and its segment records; false if it did not exist.

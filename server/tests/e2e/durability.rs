@@ -1,5 +1,6 @@
-//! A server killed with SIGKILL mid-burst keeps every post it acknowledged, exactly once, and
-//! every document edit any client received.
+//! A server killed with SIGKILL mid-burst keeps every post it acknowledged, exactly once,
+//! every document edit any client received, and the synced part of an upload it was
+//! receiving.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -341,4 +342,156 @@ async fn received_document_edits_survive_sigkill_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn received_document_edits_survive_sigkill_postgres() {
     received_document_edits_survive_sigkill(Backend::Postgres).await;
+}
+
+/// An upload is receiving bytes when the server is killed: after a restart on the same data
+/// it continues from the last durable chunk boundary (at most 1 MiB back), and the file that
+/// results is byte-identical to what was sent.
+async fn an_upload_cut_by_a_crash_resumes_where_it_was_durable(backend: Backend) {
+    const MIB: u64 = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, _guard) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("concord.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, name) = crate::harness::create_pg_database().await;
+            (url, Some(crate::harness::PgGuard(name)))
+        }
+    };
+    let mut server = start(dir.path(), &database_url);
+    let client = reqwest::Client::new();
+    let (access, ch) = server
+        .admin_with_channel(&client, "admin@example.org", "Admin")
+        .await;
+    let ws = client
+        .get(format!("{}/api/v1/channels/{ch}", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["workspace_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data: Vec<u8> = (0..12 * MIB as usize + 777)
+        .map(|i| (i as u8).wrapping_mul(29) ^ (i >> 16) as u8)
+        .collect();
+    let created = client
+        .post(format!("{}/api/v1/channels/{ch}/uploads", server.base))
+        .bearer_auth(&access)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", "filename cmVjb3JkaW5nLmJpbg==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let upload = created.headers()["location"].to_str().unwrap().to_owned();
+
+    // 5.5 MiB arrive, then the client goes quiet with the request still open.
+    let sent = 5 * MIB as usize + 512 * 1024;
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = data[..sent]
+        .chunks(100_000)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let body = futures::StreamExt::chain(futures::stream::iter(pieces), futures::stream::pending());
+    let patch = client
+        .patch(format!("{}{upload}", server.base))
+        .bearer_auth(&access)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Content-Length", data.len().to_string())
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let patching = tokio::spawn(patch);
+    // The admin's view of uploads in progress shows what is recorded as durable.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed: Value = client
+            .get(format!("{}/api/v1/workspaces/{ws}/uploads", server.base))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if listed[0]["received"].as_u64().unwrap_or(0) >= 5 * MIB {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no durable progress: {listed}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL, mid-request
+    server.child.wait().unwrap();
+    let _ = patching.await;
+
+    let mut server = start(dir.path(), &database_url);
+    let head = client
+        .head(format!("{}{upload}", server.base))
+        .bearer_auth(&access)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    let offset: u64 = head.headers()["upload-offset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(offset > 0, "the upload kept its durable progress");
+    assert_eq!(
+        offset % (64 * 1024),
+        0,
+        "progress is kept at chunk boundaries"
+    );
+    assert!(
+        offset <= sent as u64 && sent as u64 - offset <= MIB,
+        "at most the last MiB is lost: offset {offset}, sent {sent}"
+    );
+    let rest = client
+        .patch(format!("{}{upload}", server.base))
+        .bearer_auth(&access)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", offset.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(data[offset as usize..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 204);
+    let id = upload.rsplit('/').next().unwrap();
+    let back = client
+        .get(format!("{}/api/v1/files/{id}/content", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 200);
+    let back = back.bytes().await.unwrap();
+    assert!(
+        back.as_ref() == data.as_slice(),
+        "the resumed file is byte-identical"
+    );
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_by_a_crash_resumes_where_it_was_durable_sqlite() {
+    an_upload_cut_by_a_crash_resumes_where_it_was_durable(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_by_a_crash_resumes_where_it_was_durable_postgres() {
+    an_upload_cut_by_a_crash_resumes_where_it_was_durable(Backend::Postgres).await;
 }

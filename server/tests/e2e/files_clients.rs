@@ -1,6 +1,7 @@
 //! File sharing with real clients and a real process: the tus-js-client npm package resuming
-//! an interrupted upload, a clamd-speaking scanner quarantining a file, and the `concord`
-//! binary's resident memory while a 1 GiB file goes up and comes back down.
+//! an interrupted upload (cut by the network, or by the server being killed), a
+//! clamd-speaking scanner quarantining a file, and the `concord` binary's resident memory
+//! while a 1 GiB file goes up and comes back down.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -121,6 +122,132 @@ async fn tus_js_client_resumes_an_interrupted_upload_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tus_js_client_resumes_an_interrupted_upload_postgres() {
     tus_js_client_resumes_an_interrupted_upload(Backend::Postgres).await
+}
+
+/// tus-js-client is sending when the server is SIGKILLed; after a restart on the same data,
+/// the client resumes from the last durable offset (the last whole MiB it had sent) and the
+/// file is intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tus_js_client_resumes_after_the_server_is_killed_mid_upload() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    const MIB: u64 = 1024 * 1024;
+    let node_dir = tus_client_dir();
+    assert!(
+        node_dir.join("node_modules/tus-js-client").is_dir(),
+        "run `npm ci` in tests/files (./tests/run does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("concord.db").display());
+    let mut server = crate::durability::start(dir.path(), &url);
+    let client = reqwest::Client::new();
+    let (access, ch) = server
+        .admin_with_channel(&client, "admin@example.org", "Admin")
+        .await;
+    let ws = client
+        .get(format!("{}/api/v1/channels/{ch}", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["workspace_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data = pattern(24 * 1024 * 1024 + 4321);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("interview.wav");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(&data)
+        .unwrap();
+    let mut node = tokio::process::Command::new("node")
+        .arg(node_dir.join("resume.mjs"))
+        .arg(format!("{}/api/v1/channels/{ch}/uploads", server.base))
+        .arg(&access)
+        .arg(&path)
+        .arg("0.4")
+        .arg("--crash")
+        .current_dir(&node_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = tokio::io::BufReader::new(node.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the client reports the cut")
+        .unwrap()
+        .expect("a line");
+    let cut: Value = serde_json::from_str(&first).unwrap();
+    let cut_at = cut["cut_at"].as_u64().unwrap();
+    // Every whole MiB sent is synced and recorded: wait until the admin view shows them all.
+    let durable = cut_at / MIB * MIB;
+    assert!(durable > 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed: Value = client
+            .get(format!("{}/api/v1/workspaces/{ws}/uploads", server.base))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if listed[0]["received"].as_u64().unwrap_or(0) >= durable {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no durable progress: {listed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL, with the client's request open
+    server.child.wait().unwrap();
+
+    let mut server = crate::durability::start(dir.path(), &url);
+    let mut stdin = node.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", server.base).as_bytes())
+        .await
+        .unwrap();
+    stdin.flush().await.unwrap();
+    let last = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+        .await
+        .expect("the client finished in time")
+        .unwrap()
+        .expect("a report line");
+    let status = node.wait().await.unwrap();
+    assert!(status.success(), "tus-js-client failed");
+    let report: Value = serde_json::from_str(&last).unwrap();
+    let resumed_from = report["resumed_from"].as_u64().unwrap();
+    assert_eq!(
+        resumed_from, durable,
+        "the client resumed from the last durable MiB (cut at {cut_at})"
+    );
+    let id = cut["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = client
+        .get(format!("{}/api/v1/files/{id}/content", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        body.as_ref() == data.as_slice(),
+        "the resumed file is byte-identical"
+    );
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
 }
 
 /// A marker the stand-in scanner treats as a virus signature.

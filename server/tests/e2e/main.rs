@@ -23,5 +23,6 @@ mod sessions;
 mod sso;
 mod storage;
 mod tokens;
+mod uploads;
 mod web_client;
 mod yjs_clients;

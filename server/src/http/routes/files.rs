@@ -1,5 +1,6 @@
 //! Shared files: simple uploads, listing, details, downloads (with byte ranges), thumbnails
-//! and deletion. Resumable uploads speak tus in `uploads.rs`.
+//! and deletion; a workspace's uploads in progress for its admins. Resumable uploads speak
+//! tus in `uploads.rs`.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -9,9 +10,9 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use crate::domain::{ChannelId, FileId, FileName, MessageBody};
+use crate::domain::{ChannelId, FileId, FileName, MessageBody, WorkspaceId};
 use crate::files::inspect;
-use crate::files::FileView;
+use crate::files::{FileView, UploadInProgress};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiPath, ApiQuery, Auth};
 use crate::http::state::AppState;
@@ -282,10 +283,43 @@ pub async fn content(
     Ok(response)
 }
 
-/// A thumbnail of an image file (PNG, at most 320 pixels a side).
+/// A workspace's uploads in progress, oldest first: who, in which channel, declared and
+/// received bytes, when each expires (needs `messages.moderate` on the workspace).
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/uploads", tag = "files", security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid)), responses((status = 200, body = [UploadInProgress])))]
+pub async fn uploads_in_progress(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    ApiPath(w): ApiPath<WorkspaceId>,
+) -> Result<Json<Vec<UploadInProgress>>, ApiError> {
+    Ok(Json(s.files.uploads_in_progress(&a, w).await?))
+}
+
+/// Cancel an upload in progress in the workspace: its bytes are removed and its reservation
+/// released (needs `messages.moderate` on the workspace; `423` while a request writes to it).
+#[utoipa::path(delete, path = "/api/v1/workspaces/{workspace_id}/uploads/{upload_id}", tag = "files",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("upload_id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "cancelled"), (status = 423, description = "a request is writing to it")))]
+pub async fn cancel_upload(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    ApiPath((w, id)): ApiPath<(WorkspaceId, FileId)>,
+) -> Result<StatusCode, ApiError> {
+    s.files
+        .cancel_upload(&a, w, id)
+        .await
+        .map_err(super::uploads::service)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A thumbnail of an image file (PNG, at most 320 pixels a side). An image over the
+/// thumbnail limits has none: `422 image_too_large` (`image_undecodable` if it does not
+/// decode).
 #[utoipa::path(get, path = "/api/v1/files/{file_id}/thumbnail", tag = "files", security(("bearer" = [])),
     params(("file_id" = String, Path, format = Uuid)),
-    responses((status = 200, description = "the thumbnail", content_type = "image/png"), (status = 404)))]
+    responses((status = 200, description = "the thumbnail", content_type = "image/png"), (status = 404),
+        (status = 422, description = "no thumbnail: `image_too_large` or `image_undecodable`")))]
 pub async fn thumbnail(
     State(s): State<AppState>,
     Auth(a): Auth,

@@ -1,12 +1,15 @@
-//! Resumable uploads: the tus 1.0 protocol (core, creation and termination), so existing
-//! tus clients such as tus-js-client work unchanged.
+//! Resumable uploads: the tus 1.0 protocol (core, creation, expiration and termination), so
+//! existing tus clients such as tus-js-client work unchanged.
 //!
 //! `POST /api/v1/channels/{id}/uploads` with `Upload-Length` and `Upload-Metadata`
 //! (`filename`, optional `text`: the message to post) creates an upload and answers its
 //! `Location`; `HEAD` on it tells the offset reached; `PATCH` with
 //! `Content-Type: application/offset+octet-stream` and `Upload-Offset` appends bytes (what
-//! arrives before a broken connection is kept); `DELETE` abandons it. When the last byte
-//! arrives, the file is posted in the channel. Every tus response carries `Tus-Resumable`.
+//! arrives before a broken connection is kept, and a server that stops mid-request keeps
+//! what it had synced, at most 1 MiB short); `DELETE` abandons it. When the last byte
+//! arrives, the file is posted in the channel. Creation, `HEAD` and `PATCH` answer
+//! `Upload-Expires`: an upload that makes no progress until then is removed (`410
+//! upload_expired` until it is). Every tus response carries `Tus-Resumable`.
 //! Authorization is decided before protocol headers are checked, so a stranger learns
 //! nothing from the answers.
 
@@ -31,6 +34,7 @@ const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
 const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
 const UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
 const UPLOAD_DEFER_LENGTH: HeaderName = HeaderName::from_static("upload-defer-length");
+const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
 const VERSION: &str = "1.0.0";
 
 /// Adds `Tus-Resumable` to any answer, success or error.
@@ -49,7 +53,8 @@ fn tus<E: IntoResponse>(result: Result<Response, E>) -> Response {
     response
 }
 
-fn service(err: Error) -> ApiError {
+/// Maps a service error, answering `423 Locked` for an upload another request is writing to.
+pub(crate) fn service(err: Error) -> ApiError {
     if let Error::Conflict {
         code: "upload_busy",
         message,
@@ -105,7 +110,19 @@ fn metadata(headers: &HeaderMap) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
     Ok(out)
 }
 
+/// `Upload-Expires` (tus expiration: an RFC 9110 HTTP date), for an unfinished upload.
+fn expires_header(response: &mut Response, at: Option<chrono::DateTime<chrono::Utc>>) {
+    let Some(at) = at else {
+        return;
+    };
+    let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        response.headers_mut().insert(UPLOAD_EXPIRES, v);
+    }
+}
+
 fn offset_headers(response: &mut Response, state: UploadState) {
+    expires_header(response, state.expires_at);
     let h = response.headers_mut();
     h.insert(UPLOAD_OFFSET, HeaderValue::from(state.offset));
     h.insert(UPLOAD_LENGTH, HeaderValue::from(state.length));
@@ -121,7 +138,7 @@ pub async fn options(State(s): State<AppState>) -> Response {
     h.insert(TUS_VERSION, HeaderValue::from_static(VERSION));
     h.insert(
         TUS_EXTENSION,
-        HeaderValue::from_static("creation,termination"),
+        HeaderValue::from_static("creation,expiration,termination"),
     );
     h.insert(TUS_MAX_SIZE, HeaderValue::from(s.files.max_file_bytes()));
     tus(Ok::<_, ApiError>(response))
@@ -173,6 +190,7 @@ pub async fn create(
             response
                 .headers_mut()
                 .insert(UPLOAD_OFFSET, HeaderValue::from(0u64));
+            expires_header(&mut response, view.expires_at);
             Ok(response)
         }
         .await,
