@@ -367,7 +367,7 @@ impl Hub {
                 workspaces::list_for_user(&mut conn.conn(), user)
                     .await?
                     .into_iter()
-                    .map(|w| w.workspace.id)
+                    .map(|w| w.id)
                     .collect::<Vec<_>>()
             };
             let state = self.state();
