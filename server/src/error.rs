@@ -51,6 +51,12 @@ pub enum Error {
     /// The actor may not do this.
     #[error("you do not have the permission {0}")]
     Forbidden(Action),
+    /// The actor tried to grant (or take away) a role holding permissions they do not hold.
+    #[error(
+        "you cannot grant or take away a role holding permissions you do not hold: {}",
+        action_list(.0)
+    )]
+    NotGrantable(Vec<Action>),
     /// A rule of the domain refuses the request.
     #[error("{message}")]
     Refused {
@@ -101,9 +107,18 @@ impl From<AuthzError> for Error {
         match err {
             AuthzError::Forbidden(action) => Error::Forbidden(action),
             AuthzError::Hidden => Error::NotFound("resource"),
+            AuthzError::NotGrantable(missing) => Error::NotGrantable(missing),
             AuthzError::Store(e) => Error::Store(e),
         }
     }
+}
+
+fn action_list(actions: &[Action]) -> String {
+    actions
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Error {

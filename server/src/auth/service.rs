@@ -73,6 +73,16 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// How a sign-in whose password was right ends.
+enum SignIn {
+    /// A session began.
+    Started(StartedSession),
+    /// The account must sign in through its identity provider.
+    SsoRequired,
+    /// A lock arrived while the password was being checked; retry after these seconds.
+    Locked(u64),
+}
+
 /// Signs people in and authenticates their requests.
 pub struct AuthService {
     store: Store,
@@ -232,15 +242,18 @@ impl AuthService {
         let email = Email::parse("email", email)?;
         let password = Password::parse_attempt("password", password)?;
         let index = self.auditor.keyring().email_index(&email.lookup_key());
-        let keys = throttle::keys(&self.policy, &index, client.ip);
-        let now = Utc::now();
+        let keys = throttle::keys(
+            self.auditor.keyring(),
+            &self.policy,
+            &email.lookup_key(),
+            client.ip,
+        );
         let mut conn = self.store.reader().await?;
-        let locked = throttle::locked(&mut conn.conn(), &keys, now).await?;
         let user = users::by_email_index(&mut conn.conn(), &index).await?;
         drop(conn);
         let known = user.as_ref().map(|u| u.id);
         let client_ip = client.ip;
-        let attempt = |outcome, reason: &str| {
+        let attempt = move |outcome, reason: &str| {
             let event = Event::anonymous("auth.sign_in", outcome, client_ip)
                 .details(serde_json::json!({ "reason": reason }));
             match known {
@@ -248,10 +261,28 @@ impl AuthService {
                 None => event,
             }
         };
+        // The attempt is counted before the password is hashed, in the single write path: a
+        // burst of parallel guesses is counted one by one, and those past the threshold are
+        // refused here without being evaluated.
+        let policy = self.policy;
+        let auditor = self.auditor.clone();
+        let reserved_keys = keys.clone();
+        let refused = attempt(Outcome::Denied, "locked");
+        let locked = self
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let locked =
+                        throttle::reserve(&mut tx.conn(), &policy, &reserved_keys, Utc::now())
+                            .await?;
+                    if locked.is_some() {
+                        auditor.record(tx, refused).await?;
+                    }
+                    Ok::<_, Error>(locked)
+                })
+            })
+            .await?;
         if let Some(retry_after_seconds) = locked {
-            self.auditor
-                .record_alone(&self.store, attempt(Outcome::Denied, "locked"))
-                .await?;
             return Err(Error::Throttled {
                 retry_after_seconds,
             });
@@ -261,7 +292,6 @@ impl AuthService {
         let user = match user {
             Some(user) if verified && user.status == "active" => user,
             _ => {
-                let policy = self.policy;
                 let auditor = self.auditor.clone();
                 let failed = attempt(Outcome::Failed, "invalid_credentials");
                 let ip = client.ip;
@@ -269,7 +299,7 @@ impl AuthService {
                     .store
                     .write(move |tx: &mut Tx| {
                         Box::pin(async move {
-                            let locked = throttle::record_failure(
+                            let locked = throttle::confirm_failure(
                                 &mut tx.conn(),
                                 &policy,
                                 &keys,
@@ -304,24 +334,40 @@ impl AuthService {
         let signed_in = attempt(Outcome::Allowed, "password")
             .as_user(user_id, Some(pending.id().to_string()))
             .target("session", pending.id());
-        let refused = attempt(Outcome::Denied, "sso_required").as_user(user_id, None);
-        let started = self
+        let sso_refused = attempt(Outcome::Denied, "sso_required").as_user(user_id, None);
+        let lock_refused = attempt(Outcome::Denied, "locked").as_user(user_id, None);
+        let ended = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
+                    // A lock set while the password was being checked refuses even the
+                    // right password.
+                    if let Some(wait) = throttle::locked(&mut tx.conn(), &keys, Utc::now()).await? {
+                        auditor.record(tx, lock_refused).await?;
+                        return Ok::<_, Error>(SignIn::Locked(wait));
+                    }
+                    throttle::release(&mut tx.conn(), &keys).await?;
                     if sso::required_workspaces_of(&mut tx.conn(), user_id).await? > 0 {
                         if !break_glass {
-                            auditor.record_kept(tx, refused).await?;
-                            return Err(Error::SsoRequired);
+                            auditor.record(tx, sso_refused).await?;
+                            return Ok(SignIn::SsoRequired);
                         }
                         tracing::warn!(%user_id, "password sign-in of a system admin despite required single sign-on");
                     }
-                    throttle::clear_account(&mut tx.conn(), &keys).await?;
                     auditor.record(tx, signed_in).await?;
-                    pending.store(tx, user_id).await
+                    Ok(SignIn::Started(pending.store(tx, user_id).await?))
                 })
             })
             .await?;
+        let started = match ended {
+            SignIn::Started(started) => started,
+            SignIn::SsoRequired => return Err(Error::SsoRequired),
+            SignIn::Locked(retry_after_seconds) => {
+                return Err(Error::Throttled {
+                    retry_after_seconds,
+                })
+            }
+        };
         self.token_pair(started)
     }
 

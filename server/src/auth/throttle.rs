@@ -1,16 +1,27 @@
 //! The sign-in throttling policy: lock an account or an address after repeated failures.
 //!
 //! Counters live in the database (so they hold across restarts and nodes) under keys that
-//! do not reveal the email (they derive from its keyed blind index): an unknown email is
-//! throttled exactly like a known one.
+//! reveal neither the email nor the address: each is a keyed blind index
+//! ([`crate::crypto::Keyring::blind_index`], purpose `login-throttle`), so an unknown email is throttled exactly like
+//! a known one and a copy of the database does not say who tried to sign in from where.
+//!
+//! An attempt is counted *before* its password is checked ([`reserve`]), in the single write
+//! path, so parallel guesses cannot all pass one check and then all be evaluated: once a key
+//! holds its threshold of attempts (failed or still being checked), further attempts are
+//! refused without hashing. A failure keeps its count and may lock the key ([`confirm_failure`]);
+//! a success gives the address its count back and clears the account's ([`release`]), after
+//! checking again that no lock arrived meanwhile ([`locked`]).
 
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
 
+use crate::crypto::Keyring;
 use crate::store::throttle::{self, ThrottleRecord};
 use crate::store::{Conn, StoreError};
+
+/// The blind index purpose of counter keys.
+const PURPOSE: &str = "login-throttle";
 
 /// Thresholds and window.
 #[derive(Clone, Copy)]
@@ -20,20 +31,80 @@ pub(super) struct Policy {
     pub window: Duration,
 }
 
-/// The counter keys one attempt touches, with each key's threshold.
-pub(super) fn keys(policy: &Policy, email_index: &str, ip: Option<IpAddr>) -> Vec<(String, i64)> {
-    let digest = Sha256::digest(email_index.as_bytes());
+/// The counter keys one attempt touches, with each key's threshold: the account's first.
+pub(super) fn keys(
+    keyring: &Keyring,
+    policy: &Policy,
+    email_lookup: &str,
+    ip: Option<IpAddr>,
+) -> Vec<(String, i64)> {
     let mut keys = vec![(
-        format!("acct:{}", hex::encode(&digest[..16])),
+        keyring.blind_index(PURPOSE, &format!("acct:{email_lookup}")),
         policy.account_threshold,
     )];
     if let Some(ip) = ip {
-        keys.push((format!("ip:{ip}"), policy.ip_threshold));
+        keys.push((
+            keyring.blind_index(PURPOSE, &format!("ip:{ip}")),
+            policy.ip_threshold,
+        ));
     }
     keys
 }
 
-/// Seconds until the first of `keys` unlocks, if any is locked now.
+fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    (until - now).num_seconds().max(1) as u64
+}
+
+/// The counter as it stands at `now`: a lapsed window starts afresh (unless still locked).
+fn current(record: Option<ThrottleRecord>, policy: &Policy, now: DateTime<Utc>) -> ThrottleRecord {
+    match record {
+        Some(r) if r.locked_until.is_some_and(|u| u > now) => r,
+        Some(r) if now - r.window_start < policy.window => r,
+        _ => ThrottleRecord {
+            failures: 0,
+            window_start: now,
+            locked_until: None,
+        },
+    }
+}
+
+/// Counts one attempt against every key, unless one of them is locked or already holds its
+/// threshold of attempts: then nothing is counted and the seconds until it frees are returned.
+/// Runs inside a write, so concurrent attempts are counted one after the other.
+pub(super) async fn reserve(
+    conn: &mut Conn<'_>,
+    policy: &Policy,
+    keys: &[(String, i64)],
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, StoreError> {
+    let mut records = Vec::with_capacity(keys.len());
+    let mut wait: Option<u64> = None;
+    for (key, threshold) in keys {
+        let record = current(throttle::get(conn, key).await?, policy, now);
+        let refused = match record.locked_until {
+            Some(until) if until > now => Some(seconds_until(until, now)),
+            _ if record.failures >= *threshold => {
+                Some(seconds_until(record.window_start + policy.window, now))
+            }
+            _ => None,
+        };
+        if let Some(secs) = refused {
+            wait = Some(wait.map_or(secs, |w| w.max(secs)));
+        }
+        records.push(record);
+    }
+    if wait.is_some() {
+        return Ok(wait);
+    }
+    for ((key, _), mut record) in keys.iter().zip(records) {
+        record.failures += 1;
+        throttle::put(conn, key, &record).await?;
+    }
+    Ok(None)
+}
+
+/// Seconds until the first of `keys` unlocks, if any is locked now (a success re-checks this
+/// after its password was verified: a lock set meanwhile refuses it too).
 pub(super) async fn locked(
     conn: &mut Conn<'_>,
     keys: &[(String, i64)],
@@ -47,7 +118,7 @@ pub(super) async fn locked(
         }) = throttle::get(conn, key).await?
         {
             if until > now {
-                let secs = (until - now).num_seconds().max(1) as u64;
+                let secs = seconds_until(until, now);
                 wait = Some(wait.map_or(secs, |w| w.max(secs)));
             }
         }
@@ -55,8 +126,9 @@ pub(super) async fn locked(
     Ok(wait)
 }
 
-/// Counts a failure against each key; returns true if this failure locked any of them.
-pub(super) async fn record_failure(
+/// Keeps a reserved attempt as a failure; locks each key that reached its threshold and
+/// returns true if this failure locked any.
+pub(super) async fn confirm_failure(
     conn: &mut Conn<'_>,
     policy: &Policy,
     keys: &[(String, i64)],
@@ -65,15 +137,18 @@ pub(super) async fn record_failure(
     let mut locked_now = false;
     for (key, threshold) in keys {
         let mut record = match throttle::get(conn, key).await? {
-            Some(r) if now - r.window_start < policy.window => r,
-            _ => ThrottleRecord {
-                failures: 0,
+            // A success cleared the counter meanwhile: the failure is forgiven with it.
+            None => continue,
+            Some(r) if r.locked_until.is_some_and(|u| u > now) => continue,
+            // The window lapsed while the password was checked: count it in a new one.
+            Some(r) if now - r.window_start >= policy.window => ThrottleRecord {
+                failures: 1,
                 window_start: now,
                 locked_until: None,
             },
+            Some(r) => r,
         };
-        record.failures += 1;
-        if record.failures >= *threshold && record.locked_until.is_none_or(|u| u <= now) {
+        if record.failures >= *threshold {
             record.locked_until = Some(now + policy.window);
             locked_now = true;
         }
@@ -82,13 +157,20 @@ pub(super) async fn record_failure(
     Ok(locked_now)
 }
 
-/// Clears the account counter after a successful sign-in (the address counter stays).
-pub(super) async fn clear_account(
-    conn: &mut Conn<'_>,
-    keys: &[(String, i64)],
-) -> Result<(), StoreError> {
-    if let Some((key, _)) = keys.first() {
-        throttle::clear(conn, key).await?;
+/// After a successful sign-in: clears the account's counter and gives the address back the
+/// attempt reserved for it (successes do not count against an address).
+pub(super) async fn release(conn: &mut Conn<'_>, keys: &[(String, i64)]) -> Result<(), StoreError> {
+    let Some(((account, _), addresses)) = keys.split_first() else {
+        return Ok(());
+    };
+    throttle::clear(conn, account).await?;
+    for (key, _) in addresses {
+        if let Some(mut record) = throttle::get(conn, key).await? {
+            if record.failures > 0 {
+                record.failures -= 1;
+                throttle::put(conn, key, &record).await?;
+            }
+        }
     }
     Ok(())
 }

@@ -419,8 +419,16 @@ impl ChatService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    // Anyone in the channel may set the topic; renaming takes moderation rights.
-                    let action = if changes.name.is_some() || purpose.is_some() {
+                    // Anyone in the channel may set the topic; renaming takes moderation rights,
+                    // and so does setting the topic of a channel one has not joined (a public
+                    // channel is visible to the whole workspace, but only its members speak).
+                    let member = match actor.user_id() {
+                        Some(me) => channels::membership(&mut tx.conn(), id, me)
+                            .await?
+                            .is_some(),
+                        None => true,
+                    };
+                    let action = if changes.name.is_some() || purpose.is_some() || !member {
                         Action::ManageChannels
                     } else {
                         Action::PostMessages

@@ -73,6 +73,8 @@ struct Inner {
     deks: RwLock<HashMap<(String, u32), Arc<Dek>>>,
     current: RwLock<HashMap<String, u32>>,
     email_index: IndexKey,
+    /// The secret every other blind index derives its per-purpose key from.
+    index_secret: Zeroizing<[u8; 32]>,
     /// Unwrapped checkpoint signing keys by version (the writer names the version to use).
     signing: Mutex<HashMap<i64, Arc<SigningKey>>>,
     rotate_after: u64,
@@ -234,6 +236,7 @@ impl Keyring {
         Ok(Keyring {
             inner: Arc::new(Inner {
                 email_index: IndexKey::derive(index_secret.as_ref(), "email"),
+                index_secret,
                 signing: Mutex::new(signing),
                 kek,
                 deks: RwLock::new(HashMap::new()),
@@ -251,6 +254,14 @@ impl Keyring {
     /// The blind index of a case-folded email.
     pub fn email_index(&self, email_lookup: &str) -> String {
         self.inner.email_index.index(email_lookup)
+    }
+
+    /// The keyed blind index of a normalised value for `purpose` (such as `workspace-slug`):
+    /// equal values give equal indexes within a purpose, and nothing else can be learnt
+    /// without the deployment's index secret. Callers put the owning ids into `normalised`
+    /// when uniqueness is per owner, so equal names in two workspaces do not match.
+    pub fn blind_index(&self, purpose: &str, normalised: &str) -> String {
+        IndexKey::derive(self.inner.index_secret.as_ref(), purpose).index(normalised)
     }
 
     fn cached(&self, scope: &str, version: u32) -> Option<Arc<Dek>> {

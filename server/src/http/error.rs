@@ -117,6 +117,7 @@ impl From<Error> for ApiError {
                 ..ApiError::new(S::TOO_MANY_REQUESTS, "too_many_attempts", message)
             },
             Error::Forbidden(_) => ApiError::new(S::FORBIDDEN, "forbidden", message),
+            Error::NotGrantable(_) => ApiError::new(S::FORBIDDEN, "role_not_grantable", message),
             Error::SsoRequired => ApiError::new(S::FORBIDDEN, "sso_required", message),
             Error::SsoFailed { code, upstream, .. } => {
                 let status = if upstream {

@@ -57,22 +57,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The client's address and User-Agent.
+/// The client's address and User-Agent. Behind a reverse proxy listed in
+/// `http.trusted_proxies` the address comes from its forwarding header
+/// ([`super::forwarded`]); from anyone else such headers are ignored.
 pub struct Client(pub ClientInfo);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Client(client_info(parts)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Client(client_info(parts, state)))
     }
 }
 
-fn client_info(parts: &Parts) -> ClientInfo {
+fn client_info(parts: &Parts, state: &AppState) -> ClientInfo {
     let ip = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| state.addressing.client(c.0.ip(), &parts.headers));
     let user_agent = parts
         .headers
         .get(USER_AGENT)
@@ -102,7 +107,7 @@ fn malformed() -> ApiError {
 }
 
 async fn actor_from(parts: &Parts, state: &AppState, token: &str) -> Result<Actor, ApiError> {
-    let ip: Option<IpAddr> = client_info(parts).ip;
+    let ip: Option<IpAddr> = client_info(parts, state).ip;
     let actor = state.auth.authenticate(token, ip).await?;
     let slot = parts
         .extensions

@@ -39,9 +39,17 @@ pub async fn guard(mut req: Request, next: Next) -> Response<Body> {
     let mut response = next.run(req).await;
     metrics::gauge!("concord_http_requests_in_flight").decrement(1.0);
 
-    let public = route
-        .as_deref()
-        .is_none_or(|r| PUBLIC_ROUTES.iter().any(|(m, p)| *m == method && *p == r));
+    // A HEAD request is answered by the GET route (without its body): it is as public.
+    let as_method = if method == "HEAD" {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    let public = route.as_deref().is_none_or(|r| {
+        PUBLIC_ROUTES
+            .iter()
+            .any(|(m, p)| *m == as_method && *p == r)
+    });
     let outcome = match slot.get() {
         Some(Decision::Allowed) => "allowed",
         Some(Decision::Denied) => "denied",

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod guard;
 mod openapi;
 pub mod origin;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub store: Store,
     /// Base URL for links handed out.
     pub public_base: Arc<str>,
+    /// How a request's client address is found (`http.trusted_proxies`).
+    pub addressing: Arc<crate::http::forwarded::ClientAddressing>,
     /// Pages that may open a WebSocket authenticated by cookie.
     pub socket_origins: Arc<crate::http::origin::AllowedOrigins>,
     /// The built web client served at `/`, if any.

@@ -8,13 +8,20 @@
 //!
 //! Visibility rule: a workspace the actor does not belong to is reported as not found, never
 //! as forbidden, so its existence does not leak.
+//!
+//! Grant rule ([`may_grant`]): nobody gives or takes away a role holding a permission they do
+//! not hold themselves; every path that grants a role asks it.
 
 mod action;
 pub mod builtin;
 pub mod documents;
+mod grant;
 
 pub use action::Action;
 pub use documents::Level;
+pub use grant::{
+    authorize_definition, authorize_grant, check_grant, may_grant, workspace_permissions,
+};
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -152,6 +159,9 @@ pub enum AuthzError {
     /// The actor may not even know the resource exists.
     #[error("not found")]
     Hidden,
+    /// The role would give (or the member holds) these permissions, which the actor lacks.
+    #[error("the role holds permissions you do not hold")]
+    NotGrantable(Vec<Action>),
     /// Deciding failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -251,6 +261,14 @@ async fn decide_channel(
     } else {
         Err(AuthzError::Forbidden(action))
     }
+}
+
+/// Records that `action` is allowed because the deployment's configuration opens it to every
+/// signed-in user (creating workspaces with `auth.users_can_create_workspaces`): the decision
+/// is made, and seen by the HTTP guard, before anything is written.
+pub fn allow_by_configuration(actor: &Actor, action: Action) {
+    tracing::debug!(action = action.as_str(), "allowed by configuration");
+    actor.record(Decision::Allowed);
 }
 
 /// The channels of `workspace` whose messages `actor` may read now, with the actor's channel

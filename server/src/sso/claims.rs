@@ -4,8 +4,12 @@
 //! a value that appears grants its role, one that disappears takes it away. Only memberships
 //! the mapping granted (`source = 'sso:<provider>'`) are changed or removed; a membership
 //! someone granted by hand is left alone. For one workspace the first matching rule wins.
+//!
+//! The mapping grants roles on nobody's behalf, so it is held to the grant rule
+//! ([`rbac::may_grant`]) with a fixed ceiling: every workspace permission but `owners.manage`.
+//! A rule naming `owner`, or a custom role holding `owners.manage`, grants nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::Utc;
 
@@ -14,6 +18,7 @@ use crate::config::ClaimMappingConfig;
 use crate::domain::{RoleId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::DomainEvent;
+use crate::rbac::{self, builtin, Action};
 use crate::store::workspaces as ws_store;
 use crate::store::{roles, Tx};
 
@@ -144,12 +149,30 @@ async fn resolve(tx: &mut Tx, grant: &Grant) -> Result<Option<(WorkspaceId, Role
         .into_iter()
         .find(|r| r.name == grant.role);
     match role {
-        Some(role) => Ok(Some((workspace.id, role.id))),
+        Some(role) => {
+            let holds = rbac::role_permissions(&mut tx.conn(), role.id).await?;
+            if !mapping_may_grant(role.id, &holds) {
+                tracing::warn!(workspace = %grant.workspace, role = %grant.role, "claim mapping names a role that manages owners; it grants nothing");
+                return Ok(None);
+            }
+            Ok(Some((workspace.id, role.id)))
+        }
         None => {
             tracing::warn!(workspace = %grant.workspace, role = %grant.role, "claim mapping names a role the workspace does not have");
             Ok(None)
         }
     }
+}
+
+/// Whether claim mapping may grant a role holding `holds`: never the owner role, never a role
+/// that manages owners, otherwise any workspace role.
+fn mapping_may_grant(role: RoleId, holds: &HashSet<Action>) -> bool {
+    let ceiling: HashSet<Action> = Action::ALL
+        .iter()
+        .copied()
+        .filter(|a| a.workspace_scoped() && *a != Action::ManageOwners)
+        .collect();
+    role != builtin::OWNER && rbac::may_grant(&ceiling, holds).is_ok()
 }
 
 #[cfg(test)]
@@ -163,6 +186,24 @@ mod tests {
             workspace: workspace.into(),
             role: role.into(),
         }
+    }
+
+    #[test]
+    fn mapping_never_grants_owners_or_owner_managers() {
+        let of = |id: RoleId| -> HashSet<Action> {
+            builtin::ROLES
+                .iter()
+                .find(|r| r.id == id)
+                .map(|r| r.actions.iter().copied().collect())
+                .unwrap_or_default()
+        };
+        assert!(!mapping_may_grant(builtin::OWNER, &of(builtin::OWNER)));
+        assert!(mapping_may_grant(builtin::ADMIN, &of(builtin::ADMIN)));
+        assert!(mapping_may_grant(builtin::GUEST, &of(builtin::GUEST)));
+        let custom = RoleId::generate();
+        let co_owner: HashSet<Action> = [Action::ReadWorkspace, Action::ManageOwners].into();
+        assert!(!mapping_may_grant(custom, &co_owner));
+        assert!(mapping_may_grant(custom, &[Action::ReadWorkspace].into()));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::events::DomainEvent;
-use crate::rbac::{builtin, Action, Actor, Resource};
+use crate::rbac::{self, builtin, Action, Actor, AuthzError, Resource};
 use crate::store::invitations::{self, InvitationRecord};
 use crate::store::roles::{self, RoleRecord};
 use crate::store::workspaces::{self as ws_store, WorkspaceRecord};
@@ -270,7 +270,10 @@ impl WorkspaceService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    if !users_can_create || actor.user_id().is_none() {
+                    // Decided before anything is written, whichever rule allows it.
+                    if users_can_create && actor.user_id().is_some() {
+                        rbac::allow_by_configuration(&actor, Action::CreateWorkspace);
+                    } else {
                         auditor
                             .authorize(tx, &actor, Action::CreateWorkspace, Resource::System)
                             .await?;
@@ -469,6 +472,12 @@ impl WorkspaceService {
                     };
                     check_owner_change(&auditor, tx, &a, id, user, current, Some(new_role.id))
                         .await?;
+                    // Nobody gives a role, or takes one away, holding more than they hold:
+                    // so nobody raises themselves either.
+                    if new_role.id != current {
+                        check_grant(&auditor, tx, &a, id, current).await?;
+                        check_grant(&auditor, tx, &a, id, new_role.id).await?;
+                    }
                     ws_store::set_member_role(&mut tx.conn(), id, user, new_role.id).await?;
                     auditor
                         .record(
@@ -521,6 +530,9 @@ impl WorkspaceService {
                         return Err(Error::NotFound("member"));
                     };
                     check_owner_change(&auditor, tx, &a, id, user, current, None).await?;
+                    if a.user_id() != Some(user) {
+                        check_grant(&auditor, tx, &a, id, current).await?;
+                    }
                     remove_membership(tx, id, user).await?;
                     auditor
                         .record(
@@ -610,12 +622,12 @@ impl WorkspaceService {
                         .authorize(tx, &a, Action::ManageRoles, Resource::Workspace(id))
                         .await?;
                     // Nobody hands out more than they hold.
-                    for action in &actions {
-                        if let Some(action) = Action::parse(action) {
-                            auditor
-                                .authorize(tx, &a, action, Resource::Workspace(id))
-                                .await?;
-                        }
+                    let granted: std::collections::HashSet<Action> =
+                        actions.iter().filter_map(|p| Action::parse(p)).collect();
+                    if let Err(refused) =
+                        rbac::authorize_definition(&mut tx.conn(), &a, id, &granted).await
+                    {
+                        return Err(grant_refused(&auditor, tx, &a, id, None, refused).await);
                     }
                     let record = RoleRecord {
                         id: RoleId::generate(),
@@ -698,6 +710,7 @@ impl WorkspaceService {
                             .authorize(tx, &a, Action::ManageOwners, Resource::Workspace(id))
                             .await?;
                     }
+                    check_grant(&auditor, tx, &a, id, role.id).await?;
                     let Some(created_by) = a.user_id() else {
                         return Err(Error::refused(
                             "user_required",
@@ -905,6 +918,20 @@ impl WorkspaceService {
                             "you are already a member of this workspace",
                         ));
                     }
+                    // The role is granted now, by whoever invited: they must still hold it all.
+                    let grantable = rbac::check_grant(
+                        &mut tx.conn(),
+                        Some(inv.created_by),
+                        inv.workspace_id,
+                        inv.role_id,
+                    )
+                    .await?;
+                    if grantable.is_err() {
+                        return Err(Error::gone(
+                            "invitation_not_grantable",
+                            "whoever sent this invitation can no longer grant its role; ask for a new invitation",
+                        ));
+                    }
                     if !invitations::consume(&mut tx.conn(), inv.id).await? {
                         return Err(Error::gone(
                             "invitation_used",
@@ -1025,6 +1052,48 @@ async fn check_owner_change(
         ));
     }
     Ok(())
+}
+
+/// The grant rule ([`rbac::may_grant`]) for `actor` giving or taking away `role`; a refusal
+/// is audited.
+async fn check_grant(
+    auditor: &Auditor,
+    tx: &mut Tx,
+    actor: &Actor,
+    workspace: WorkspaceId,
+    role: RoleId,
+) -> Result<(), Error> {
+    match rbac::authorize_grant(&mut tx.conn(), actor, workspace, role).await {
+        Ok(()) => Ok(()),
+        Err(refused) => {
+            Err(grant_refused(auditor, tx, actor, workspace, Some(role), refused).await)
+        }
+    }
+}
+
+/// Records a refused grant (kept although the write fails) and returns the error to answer.
+async fn grant_refused(
+    auditor: &Auditor,
+    tx: &mut Tx,
+    actor: &Actor,
+    workspace: WorkspaceId,
+    role: Option<RoleId>,
+    refused: AuthzError,
+) -> Error {
+    let AuthzError::NotGrantable(missing) = &refused else {
+        return refused.into();
+    };
+    let missing: Vec<&str> = missing.iter().map(|a| a.as_str()).collect();
+    let mut event = Event::by(actor, "permission.denied", Outcome::Denied)
+        .workspace(workspace)
+        .details(serde_json::json!({ "permission": "role.grant", "missing": missing }));
+    if let Some(role) = role {
+        event = event.target("role", role);
+    }
+    match auditor.record_kept(tx, event).await {
+        Ok(()) => refused.into(),
+        Err(e) => e,
+    }
 }
 
 /// Removes `user` from `workspace` and from every channel in it (so their events stop at

@@ -86,7 +86,10 @@ both_backends! {
         assert!(roles.iter().any(|r| r["name"] == "owner" && r["builtin"] == true));
 
         app.add_member(&admin, &ws, &ida, "recruiter").await;
-        app.post(&format!("{base}/invitations"), Some(&ida.access), json!({})).await.expect(201);
+        // A recruiter invites to roles within their own, so not as a member (who posts).
+        app.post(&format!("{base}/invitations"), Some(&ida.access), json!({})).await
+            .expect_error(403, "role_not_grantable");
+        app.post(&format!("{base}/invitations"), Some(&ida.access), json!({"role": "recruiter"})).await.expect(201);
         app.get(&format!("{base}/members"), &ida.access).await.expect_error(403, "forbidden");
         // A recruiter cannot hand out more than they hold.
         app.post(&format!("{base}/roles"), Some(&ida.access),

@@ -1,9 +1,7 @@
 //! Documents: details, sharing, versions, export, and the Yjs sync endpoint.
 
-use std::net::SocketAddr;
-
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +14,7 @@ use crate::domain::{
     ChannelId, CommentId, DocumentId, ParseError, RoleId, UserId, VersionId, WorkspaceId,
 };
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth, Client};
 use crate::http::routes::sso::cookie;
 use crate::http::state::AppState;
 use crate::rbac::Level;
@@ -460,7 +458,7 @@ pub async fn delete_comment(
         (status = 403, description = "`origin_not_allowed`: a sign-in cookie sent from a page that may not use it")))]
 pub async fn sync(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     ApiPath(d): ApiPath<DocumentId>,
     ApiQuery(q): ApiQuery<SyncQuery>,
@@ -501,5 +499,5 @@ pub async fn sync(
     if offered.iter().any(|p| p == YJS_PROTOCOL) {
         upgrade = upgrade.protocols([YJS_PROTOCOL]);
     }
-    upgrade.on_upgrade(move |socket| docs::sync::serve(socket, services, d, token, Some(peer.ip())))
+    upgrade.on_upgrade(move |socket| docs::sync::serve(socket, services, d, token, client.ip))
 }

@@ -1,12 +1,11 @@
 //! The WebSocket endpoint of the hub.
 
-use std::net::SocketAddr;
-
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
+use crate::http::extract::Client;
 use crate::http::state::AppState;
 use crate::hub;
 
@@ -19,7 +18,7 @@ const MAX_FRAME: usize = 64 * 1024;
     responses((status = 101, description = "switching to the WebSocket protocol")))]
 pub async fn connect(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -47,5 +46,5 @@ pub async fn connect(
         chat: state.chat.clone(),
         going_away: state.going_away.clone(),
     };
-    upgrade.on_upgrade(move |socket| hub::serve(socket, services, header_token, Some(peer.ip())))
+    upgrade.on_upgrade(move |socket| hub::serve(socket, services, header_token, client.ip))
 }
