@@ -395,6 +395,67 @@ pub struct HttpConfig {
     /// Origins (`https://chat.example.org`) besides `public_url`'s whose pages may open a
     /// WebSocket authenticated by cookie.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies (addresses or networks) whose forwarding header names the client;
+    /// empty (the default): the connecting peer is the client and forwarding headers are ignored.
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// The header the trusted proxies name the client in: `x-forwarded-for` (the default) or
+    /// `forwarded` (RFC 7239). The other one is ignored.
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// A reverse proxy's address or network: `10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyNet(ipnet::IpNet);
+
+impl ProxyNet {
+    /// Whether `ip` belongs to this network.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl std::str::FromStr for ProxyNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(ProxyNet(net.trunc()));
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| ProxyNet(ipnet::IpNet::from(ip.to_canonical())))
+            .map_err(|_| format!("{s:?} is not an IP address or a network such as 10.0.0.0/8"))
+    }
+}
+
+impl std::fmt::Display for ProxyNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for ProxyNet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The header trusted proxies name the client in (`http.forwarded_header`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, HAProxy, load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
 }
 
 /// Single sign-on: the OpenID Connect providers people may sign in with.
@@ -530,6 +591,8 @@ impl Default for HttpConfig {
             request_timeout_seconds: 30,
             web_root: None,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
         }
     }
 }

@@ -305,6 +305,10 @@ impl App {
             search: self.search.clone(),
             keys: self.keys.clone(),
             store: self.store.clone(),
+            addressing: Arc::new(crate::http::forwarded::ClientAddressing::new(
+                &self.config.http.trusted_proxies,
+                self.config.http.forwarded_header,
+            )),
             socket_origins: Arc::new(crate::http::origin::AllowedOrigins::new(
                 self.config.public_url.as_deref(),
                 &self.config.http.allowed_origins,
