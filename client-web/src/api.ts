@@ -126,6 +126,36 @@ async function refresh(): Promise<void> {
   return refreshing;
 }
 
+/**
+ * Finishes a single sign-on: redeems the one-time hand-off code the server put in the
+ * `/sso/callback` fragment. The browser's cookie for the provider's path goes along; the
+ * server accepts the code only from the browser that began the sign-in.
+ */
+export async function redeemSsoHandoff(provider: string, code: string): Promise<void> {
+  if (!/^[a-z0-9-]{1,40}$/.test(provider)) throw new ApiError(400, 'sso_handoff_invalid', 'Unknown identity provider');
+  const res = await fetch(`/auth/oidc/${provider}/handoff`, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code }),
+  });
+  let body: any = null;
+  try {
+    body = await res.json();
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok || typeof body?.access_token !== 'string' || typeof body?.refresh_token !== 'string') {
+    const err = body && typeof body.error === 'object' && body.error !== null ? body.error : {};
+    throw new ApiError(
+      res.status,
+      typeof err.code === 'string' ? err.code : 'http_error',
+      typeof err.message === 'string' ? err.message : res.statusText,
+    );
+  }
+  setTokens(body);
+}
+
 export type ApiInit = Omit<RequestInit, 'body'> & { json?: unknown; body?: BodyInit };
 
 /** Calls the JSON API; throws `ApiError` with the server's `code` and `message` on failure. */

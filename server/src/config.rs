@@ -459,11 +459,29 @@ pub enum ForwardedHeader {
 }
 
 /// Single sign-on: the OpenID Connect providers people may sign in with.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SsoConfig {
     /// Configured providers (`[[sso.providers]]`), each with its own id.
     pub providers: Vec<SsoProviderConfig>,
+    /// How many begun, unfinished sign-ins the deployment keeps at once (each lives ten
+    /// minutes); past it, a new sign-in is refused with `sso_busy` (503) until some finish or
+    /// expire.
+    pub max_pending_sign_ins: u32,
+    /// The least time between two fetches of a provider's keys forced by a token naming a key
+    /// we do not know, in seconds; such a token arriving sooner is checked against the keys
+    /// we have.
+    pub key_refresh_min_seconds: u64,
+}
+
+impl Default for SsoConfig {
+    fn default() -> Self {
+        SsoConfig {
+            providers: Vec::new(),
+            max_pending_sign_ins: 10_000,
+            key_refresh_min_seconds: 60,
+        }
+    }
 }
 
 /// One OpenID Connect provider.
@@ -915,6 +933,16 @@ impl Config {
     }
 
     fn validate_sso(&self) -> Result<(), ConfigError> {
+        if self.sso.max_pending_sign_ins == 0 {
+            return Err(ConfigError::Invalid(
+                "sso.max_pending_sign_ins: must be at least 1".into(),
+            ));
+        }
+        if self.sso.key_refresh_min_seconds > 24 * 3600 {
+            return Err(ConfigError::Invalid(
+                "sso.key_refresh_min_seconds: must be at most 86400".into(),
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, p) in self.sso.providers.iter().enumerate() {
             let key = |field: &str| format!("sso.providers[{i}].{field}");

@@ -48,6 +48,16 @@ pub enum Error {
         /// When to try again.
         retry_after_seconds: u64,
     },
+    /// The server is at a capacity limit for this kind of request; try again later.
+    #[error("{message}")]
+    Busy {
+        /// Stable code (`sso_busy`).
+        code: &'static str,
+        /// What is full, in words.
+        message: String,
+        /// When to try again.
+        retry_after_seconds: u64,
+    },
     /// The actor may not do this.
     #[error("you do not have the permission {0}")]
     Forbidden(Action),

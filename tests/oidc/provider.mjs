@@ -10,7 +10,7 @@
 // Any login name is accepted by the development login form. The claims of an account (email,
 // email_verified, name, groups) are read from the accounts file at every request, so a test can
 // rewrite it between two sign-ins; an account missing from the file gets an email equal to its
-// login name and no groups.
+// login name and no groups. GET /test/requests counts the requests made so far, by path.
 
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -99,7 +99,20 @@ const provider = new Provider(issuer, {
 provider.on('backchannel.error', (_ctx, err) => console.error('backchannel logout failed:', err.message));
 provider.on('server_error', (_ctx, err) => console.error('server error:', err));
 
-server.on('request', provider.callback());
+// How many times each path was requested, at GET /test/requests (JSON), so a test can see how
+// often Concord fetched the discovery document and the keys.
+const requests = {};
+const handle = provider.callback();
+server.on('request', (req, res) => {
+  const path = (req.url ?? '').split('?')[0];
+  if (req.method === 'GET' && path === '/test/requests') {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(requests));
+    return;
+  }
+  requests[path] = (requests[path] ?? 0) + 1;
+  handle(req, res);
+});
 process.stdout.write(`${JSON.stringify({ issuer })}\n`);
 
 for (const signal of ['SIGINT', 'SIGTERM']) {

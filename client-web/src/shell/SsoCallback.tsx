@@ -1,7 +1,10 @@
-// Where the server sends the browser after a single sign-on: the token pair arrives in the
-// URL fragment (never sent to any server), is stored, and the fragment is wiped from history.
+// Where the server sends the browser after a single sign-on. The URL fragment (never sent to
+// any server) carries a one-time hand-off code, which is wiped from history and redeemed for the
+// session's tokens; the server accepts it only from the browser that began the sign-in, so a
+// planted link cannot sign anyone into another account. A refusal arrives as `error` and
+// `message` in the query.
 import { useEffect, useState } from 'preact/hooks';
-import { setTokens } from '../api';
+import { describeError, redeemSsoHandoff } from '../api';
 import { AuthLayout } from './Login';
 import { navigate, safeNext } from './router';
 
@@ -11,22 +14,26 @@ export function SsoCallback() {
     const hash = new URLSearchParams(location.hash.slice(1));
     const query = new URLSearchParams(location.search);
     history.replaceState(null, '', '/sso/callback');
-    const access = hash.get('access_token');
-    const refresh = hash.get('refresh_token');
-    if (access && refresh) {
-      setTokens({ access_token: access, refresh_token: refresh, expires_in: Number(hash.get('expires_in')) || 900 });
-      let next = '/';
-      try {
-        next = safeNext(sessionStorage.getItem('concord.next'));
-        sessionStorage.removeItem('concord.next');
-      } catch {
-        /* storage unavailable */
-      }
-      navigate(next, { replace: true });
-    } else {
+    const provider = hash.get('provider');
+    const code = hash.get('handoff');
+    if (!provider || !code) {
       const message = query.get('message') || hash.get('message');
       setError(message ? sentence(message) : 'Single sign-on did not complete. Try again.');
+      return;
     }
+    redeemSsoHandoff(provider, code).then(
+      () => {
+        let next = '/';
+        try {
+          next = safeNext(sessionStorage.getItem('concord.next'));
+          sessionStorage.removeItem('concord.next');
+        } catch {
+          /* storage unavailable */
+        }
+        navigate(next, { replace: true });
+      },
+      (e) => setError(sentence(describeError(e))),
+    );
   }, []);
   return (
     <AuthLayout title={error ? 'Single sign-on failed' : 'Signing you in…'}>

@@ -1,5 +1,7 @@
 //! Accounts: first-run setup of the system admin, creating users, system roles, profiles.
 
+use std::net::IpAddr;
+
 use chrono::{Duration, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -172,12 +174,31 @@ impl AccountService {
         Ok(Some(token))
     }
 
-    /// Creates the first system admin with a setup token.
+    /// Fails with `setup_token_invalid` unless `token` is a live setup token. Cheap (one read),
+    /// so it runs before anything costly, such as checking or hashing a password.
+    pub async fn check_setup_token(&self, token: &str) -> Result<(), Error> {
+        let live = if token.is_empty() || token.len() > 256 {
+            false
+        } else {
+            let mut conn = self.store.reader().await?;
+            setup::is_live(&mut conn.conn(), &token_hash(token), Utc::now()).await?
+        };
+        if live {
+            Ok(())
+        } else {
+            Err(setup_token_invalid())
+        }
+    }
+
+    /// Creates the first system admin with a setup token, from the client at `ip`. The token
+    /// is checked before the password is hashed, so a wrong token costs no hashing.
     pub async fn complete_setup(
         &self,
         token: &str,
         account: NewAccount,
+        ip: Option<IpAddr>,
     ) -> Result<UserView, Error> {
+        self.check_setup_token(token).await?;
         let hash = self.hasher.hash(&account.password).await?;
         let token_hash = token_hash(token);
         let id = UserId::generate();
@@ -188,12 +209,9 @@ impl AccountService {
                 Box::pin(async move {
                     let now = Utc::now();
                     if !setup::consume(&mut tx.conn(), &token_hash, now).await? {
-                        return Err(Error::gone(
-                            "setup_token_invalid",
-                            "this setup link is invalid, used or expired",
-                        ));
+                        return Err(setup_token_invalid());
                     }
-                    let user = insert_user(
+                    let user = insert_account(
                         tx,
                         auditor.keyring(),
                         id,
@@ -201,12 +219,13 @@ impl AccountService {
                         Some(builtin::SYSTEM_ADMIN),
                         &hash,
                         None,
+                        false,
                     )
                     .await?;
                     auditor
                         .record(
                             tx,
-                            Event::anonymous("setup.complete", Outcome::Allowed, None)
+                            Event::anonymous("setup.complete", Outcome::Allowed, ip)
                                 .target("user", id)
                                 .subject(id)
                                 .details(serde_json::json!({ "system_role": "system_admin" })),
@@ -236,7 +255,8 @@ impl AccountService {
                     auditor
                         .authorize(tx, &actor, Action::ManageUsers, Resource::System)
                         .await?;
-                    let user = insert_user(
+                    // An administrator vouches for the email they enter.
+                    let user = insert_account(
                         tx,
                         auditor.keyring(),
                         id,
@@ -244,6 +264,7 @@ impl AccountService {
                         role,
                         &hash,
                         actor.user_id(),
+                        true,
                     )
                     .await?;
                     auditor
@@ -383,6 +404,13 @@ impl AccountService {
     }
 }
 
+fn setup_token_invalid() -> Error {
+    Error::gone(
+        "setup_token_invalid",
+        "this setup link is invalid, used or expired",
+    )
+}
+
 fn system_role(name: &str) -> Result<crate::domain::RoleId, Error> {
     builtin::by_name(name)
         .filter(|r| r.scope == builtin::Scope::System)
@@ -390,7 +418,8 @@ fn system_role(name: &str) -> Result<crate::domain::RoleId, Error> {
         .ok_or_else(|| Error::refused("unknown_role", format!("{name:?} is not a system role")))
 }
 
-/// Inserts an account inside a write; shared by setup, admin creation and invitations.
+/// Inserts an account whose email is not verified (the person typed it) inside a write;
+/// shared by setup and invitations.
 pub(crate) async fn insert_user(
     tx: &mut Tx,
     keyring: &Keyring,
@@ -400,9 +429,34 @@ pub(crate) async fn insert_user(
     password_hash: &str,
     by: Option<UserId>,
 ) -> Result<UserRecord, Error> {
+    insert_account(
+        tx,
+        keyring,
+        id,
+        account,
+        system_role,
+        password_hash,
+        by,
+        false,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_account(
+    tx: &mut Tx,
+    keyring: &Keyring,
+    id: UserId,
+    account: &NewAccount,
+    system_role: Option<crate::domain::RoleId>,
+    password_hash: &str,
+    by: Option<UserId>,
+    email_verified: bool,
+) -> Result<UserRecord, Error> {
     let profile = Profile {
         email: &account.email,
         display_name: &account.display_name,
+        email_verified,
     };
     insert_profile(
         tx,
@@ -422,6 +476,9 @@ pub(crate) struct Profile<'a> {
     pub email: &'a Email,
     /// Display name.
     pub display_name: &'a DisplayName,
+    /// Whether the email is known to be the account holder's; only such an email may link
+    /// the account to a provider identity.
+    pub email_verified: bool,
 }
 
 /// Inserts an account (with or without a password) with its personal data encrypted under
@@ -461,6 +518,7 @@ pub(crate) async fn insert_profile(
         display_name_enc: &display_name_enc,
         password_hash,
         system_role_id: system_role,
+        email_verified: profile.email_verified,
         now: Utc::now(),
     };
     users::insert(&mut tx.conn(), &new)
@@ -593,6 +651,8 @@ pub async fn seed_builtin_roles(store: &Store) -> Result<(), Error> {
                         workspace_id: None,
                         name: role.name.into(),
                         description: role.description.into(),
+                        name_enc: None,
+                        description_enc: None,
                         builtin: true,
                         created_at: Utc::now(),
                     };

@@ -116,6 +116,14 @@ impl From<Error> for ApiError {
                 retry_after: Some(retry_after_seconds),
                 ..ApiError::new(S::TOO_MANY_REQUESTS, "too_many_attempts", message)
             },
+            Error::Busy {
+                code,
+                retry_after_seconds,
+                ..
+            } => ApiError {
+                retry_after: Some(retry_after_seconds),
+                ..ApiError::new(S::SERVICE_UNAVAILABLE, code, message)
+            },
             Error::Forbidden(_) => ApiError::new(S::FORBIDDEN, "forbidden", message),
             Error::NotGrantable(_) => ApiError::new(S::FORBIDDEN, "role_not_grantable", message),
             Error::SsoRequired => ApiError::new(S::FORBIDDEN, "sso_required", message),

@@ -50,6 +50,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/auth/providers"),
     ("GET", "/auth/oidc/{provider}/login"),
     ("GET", "/auth/oidc/{provider}/callback"),
+    ("POST", "/auth/oidc/{provider}/handoff"),
     ("POST", "/auth/oidc/{provider}/backchannel-logout"),
     ("GET", "/api/v1/invitations/{token}"),
     ("GET", "/api/v1/ws"),
@@ -101,6 +102,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sso::providers))
         .routes(routes!(sso::login))
         .routes(routes!(sso::callback))
+        .routes(routes!(sso::handoff))
         .routes(routes!(sso::backchannel_logout))
         .routes(routes!(users::get_me))
         .routes(routes!(users::my_sessions))

@@ -79,6 +79,8 @@ impl SsoService {
         let provider = self.provider(provider_id)?;
         match self.begin(provider).await {
             Ok(redirect) => Ok(redirect),
+            // Shedding load writes nothing: a flood must not turn into audit rows.
+            Err(err @ Error::Busy { .. }) => Err(err),
             Err(err) => Err(self.failed(provider_id, err).await),
         }
     }
@@ -98,6 +100,7 @@ impl SsoService {
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         let browser_token = random_token();
         let now = Utc::now();
+        let cap = self.max_pending_sign_ins;
         let record = LoginStateRecord {
             state_hash: token_hash(state.secret()),
             provider: provider.config.id.clone(),
@@ -107,14 +110,32 @@ impl SsoService {
             created_at: now,
             expires_at: now + Duration::minutes(LOGIN_MINUTES),
         };
-        self.store
+        let stored = self
+            .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     sso_store::delete_expired_login_states(&mut tx.conn(), now).await?;
-                    sso_store::insert_login_state(&mut tx.conn(), &record).await
+                    // Anyone may begin a sign-in, so the pending ones are bounded.
+                    if sso_store::count_login_states(&mut tx.conn()).await? >= cap {
+                        return Ok(false);
+                    }
+                    sso_store::insert_login_state(&mut tx.conn(), &record).await?;
+                    Ok::<_, Error>(true)
                 })
             })
             .await?;
+        if !stored {
+            tracing::warn!(
+                cap,
+                "too many pending single sign-ins; a new one is refused"
+            );
+            return Err(Error::Busy {
+                code: "sso_busy",
+                message: "too many sign-ins are in progress right now; try again in a minute"
+                    .into(),
+                retry_after_seconds: 60,
+            });
+        }
         Ok(LoginRedirect {
             url: url.to_string(),
             browser_token,
@@ -416,7 +437,22 @@ async fn resolve_account(
         None => None,
     };
     if let Some(user) = existing {
-        if !(link_by_email && identity.email_verified) {
+        // Linking by email trusts the provider's word for who holds the address, so it is
+        // allowed only where ours agrees (an administrator entered it or a provider verified
+        // it) and never for a deployment-wide role (system admins, compliance officers).
+        let linkable = link_by_email
+            && identity.email_verified
+            && user.email_verified
+            && user.system_role_id.is_none();
+        if !linkable {
+            if link_by_email {
+                tracing::info!(
+                    provider_verified = identity.email_verified,
+                    account_verified = user.email_verified,
+                    system_role = user.system_role_id.is_some(),
+                    "email linking refused"
+                );
+            }
             return Err(refused(
                 "sso_account_exists",
                 "an account with this email exists but is not linked to this identity provider; \
@@ -474,6 +510,7 @@ async fn resolve_account(
     let profile = Profile {
         email: &email,
         display_name: &name,
+        email_verified: identity.email_verified,
     };
     insert_profile(tx, keyring, user_id, profile, None, None, None)
         .await

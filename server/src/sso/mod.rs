@@ -8,13 +8,18 @@
 //! on the provider's word ([`logout`]: back-channel and RP-initiated logout) and keeps the
 //! per-workspace rule that members must use single sign-on ([`policy`]).
 //!
+//! A browser never receives tokens in a URL: its sign-in is handed to the web client as a
+//! one-time code ([`handoff`]) that only the browser which began the sign-in can redeem.
+//!
 //! Invariants: a failed sign-in never creates a session and always emits
 //! [`crate::events::DomainEvent::SsoSignInFailed`]; claim mapping only ever changes memberships
-//! it granted itself (`source = 'sso:<provider>'`); pending sign-ins live in the database, so any
-//! node can finish a sign-in another began.
+//! it granted itself (`source = 'sso:<provider>'`); pending sign-ins and hand-offs live in the
+//! database (bounded in number, each short-lived), so any node can finish a sign-in another
+//! began.
 
 mod claims;
 mod flow;
+mod handoff;
 mod logout;
 mod policy;
 mod provider;
@@ -25,6 +30,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use flow::{CallbackParams, LoginRedirect};
+pub use handoff::Handoff;
 pub use policy::WorkspaceSsoView;
 
 use crate::audit::{Auditor, Event, Outcome};
@@ -56,6 +62,7 @@ pub struct SsoService {
     auth: Arc<AuthService>,
     auditor: Auditor,
     public_base: String,
+    max_pending_sign_ins: i64,
 }
 
 /// Why the single sign-on service could not be built.
@@ -77,7 +84,8 @@ impl SsoService {
         let http = provider::http_client().map_err(|e| SsoSetupError(e.to_string()))?;
         let mut providers = BTreeMap::new();
         for p in &config.providers {
-            let provider = Provider::new(p.clone(), http.clone(), public_base)
+            let refresh_min = std::time::Duration::from_secs(config.key_refresh_min_seconds);
+            let provider = Provider::new(p.clone(), http.clone(), public_base, refresh_min)
                 .map_err(|e| SsoSetupError(format!("provider {}: {e}", p.id)))?;
             providers.insert(p.id.clone(), provider);
         }
@@ -87,6 +95,7 @@ impl SsoService {
             auth,
             auditor,
             public_base: public_base.trim_end_matches('/').to_owned(),
+            max_pending_sign_ins: i64::from(config.max_pending_sign_ins),
         })
     }
 
@@ -100,6 +109,12 @@ impl SsoService {
                 login_url: format!("{}/auth/oidc/{}/login", self.public_base, p.config.id),
             })
             .collect()
+    }
+
+    /// Fails with 404 unless `id` names a configured provider (so it is a plain slug, safe
+    /// in a cookie's path).
+    pub fn check_provider(&self, id: &str) -> Result<(), Error> {
+        self.provider(id).map(|_| ())
     }
 
     fn provider(&self, id: &str) -> Result<&Provider, Error> {

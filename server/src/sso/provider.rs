@@ -2,8 +2,11 @@
 //!
 //! Discovery fetches `/.well-known/openid-configuration` and the provider's keys (JWKS); the
 //! result is cached for a while and fetched again when a token names a key we do not know,
-//! so key rotation at the provider needs no restart. The HTTP client never follows redirects:
-//! a provider endpoint that redirects is an error, not a hop to somewhere else.
+//! so key rotation at the provider needs no restart. Such a forced fetch happens at most once
+//! per `sso.key_refresh_min_seconds` per provider (anyone can send a token naming an unknown
+//! key), only one fetch per provider runs at a time, and no lock is held across it that a
+//! sign-in with cached metadata would wait for. The HTTP client never follows redirects: a
+//! provider endpoint that redirects is an error, not a hop to somewhere else.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,6 +79,16 @@ pub(crate) type OidcClient = Client<
     EndpointMaybeSet,
 >;
 
+/// What the cache holds for a caller.
+enum Usable {
+    /// Metadata to use.
+    Yes(Arc<ProviderMetadataWithLogout>),
+    /// Metadata that should be fetched again, usable meanwhile.
+    Stale(Arc<ProviderMetadataWithLogout>),
+    /// Nothing yet.
+    No,
+}
+
 /// The HTTP client for talking to providers: no redirects, bounded time.
 pub(crate) fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
@@ -83,6 +96,13 @@ pub(crate) fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
         .build()
+}
+
+/// Discovered metadata and when fetches happened.
+#[derive(Default)]
+struct Cache {
+    metadata: Option<(Arc<ProviderMetadataWithLogout>, Instant)>,
+    last_attempt: Option<Instant>,
 }
 
 /// A configured provider.
@@ -93,15 +113,22 @@ pub(crate) struct Provider {
     pub http: reqwest::Client,
     issuer: IssuerUrl,
     redirect_uri: RedirectUrl,
-    cached: Mutex<Option<(Arc<ProviderMetadataWithLogout>, Instant)>>,
+    /// Held only for a look or an update, never across a fetch.
+    cache: std::sync::Mutex<Cache>,
+    /// Held by the one fetch in flight.
+    fetching: Mutex<()>,
+    /// The least time between two forced fetches.
+    refresh_min: Duration,
 }
 
 impl Provider {
-    /// A provider whose callback is under `public_base`.
+    /// A provider whose callback is under `public_base`; a forced fetch of its keys happens at
+    /// most once per `refresh_min`.
     pub fn new(
         config: SsoProviderConfig,
         http: reqwest::Client,
         public_base: &str,
+        refresh_min: Duration,
     ) -> Result<Provider, String> {
         let issuer = IssuerUrl::new(config.issuer_url.clone()).map_err(|e| e.to_string())?;
         let redirect_uri = RedirectUrl::new(format!(
@@ -115,7 +142,9 @@ impl Provider {
             http,
             issuer,
             redirect_uri,
-            cached: Mutex::new(None),
+            cache: std::sync::Mutex::new(Cache::default()),
+            fetching: Mutex::new(()),
+            refresh_min,
         })
     }
 
@@ -129,14 +158,29 @@ impl Provider {
         format!("sso:{}", self.config.id)
     }
 
-    /// Discovered metadata and keys, fetched if missing, stale or `refresh` is asked for.
+    /// Discovered metadata and keys, fetched if missing or stale, or if `refresh` is asked
+    /// for (a token names a key we do not know) and no fetch happened in the last
+    /// `refresh_min`. While one caller fetches, callers holding usable metadata go on with it;
+    /// only those with nothing usable wait for that one fetch, which they then share.
     pub async fn metadata(&self, refresh: bool) -> Result<Arc<ProviderMetadataWithLogout>, Error> {
-        let mut cached = self.cached.lock().await;
-        if let Some((metadata, at)) = cached.as_ref() {
-            if !refresh && at.elapsed() < METADATA_TTL {
-                return Ok(metadata.clone());
-            }
+        let stale = match self.usable(refresh) {
+            Usable::Yes(metadata) => return Ok(metadata),
+            Usable::Stale(metadata) => Some(metadata),
+            Usable::No => None,
+        };
+        let _gate = match (self.fetching.try_lock(), stale) {
+            (Ok(gate), _) => gate,
+            // Someone is fetching already: an ordinary caller goes on with what we have.
+            (Err(_), Some(metadata)) if !refresh => return Ok(metadata),
+            (Err(_), _) => self.fetching.lock().await,
+        };
+        // The fetch we waited for may have brought what we need.
+        if let Usable::Yes(metadata) = self.usable(refresh) {
+            return Ok(metadata);
         }
+        self.lock_cache().last_attempt = Some(Instant::now());
+        metrics::counter!("concord_sso_provider_fetches_total", "provider" => self.config.id.clone())
+            .increment(1);
         let metadata = ProviderMetadataWithLogout::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|e| {
@@ -147,8 +191,36 @@ impl Provider {
                 )
             })?;
         let metadata = Arc::new(metadata);
-        *cached = Some((metadata.clone(), Instant::now()));
+        self.lock_cache().metadata = Some((metadata.clone(), Instant::now()));
         Ok(metadata)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        // The cache holds plain values: one left by a panicking holder is still sound.
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the cached metadata serves a caller (`refresh`: one that met an unknown key).
+    fn usable(&self, refresh: bool) -> Usable {
+        let cache = self.lock_cache();
+        let Some((metadata, fetched)) = cache.metadata.as_ref() else {
+            return Usable::No;
+        };
+        let fresh = if refresh {
+            // Forced fetches are rate-limited: a recent attempt (even a failed one) stands.
+            cache
+                .last_attempt
+                .is_some_and(|at| at.elapsed() < self.refresh_min)
+        } else {
+            fetched.elapsed() < METADATA_TTL
+        };
+        if fresh {
+            Usable::Yes(metadata.clone())
+        } else {
+            Usable::Stale(metadata.clone())
+        }
     }
 
     /// A client for this provider from its metadata.

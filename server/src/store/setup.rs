@@ -28,6 +28,20 @@ pub async fn replace_token(
     Ok(())
 }
 
+/// Whether the token with this hash is unused and unexpired (it is not used up).
+pub async fn is_live(
+    conn: &mut Conn<'_>,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "SELECT expires_at FROM setup_tokens WHERE token_hash = $1 AND used_at IS NULL";
+    let row: Option<(DateTime<Utc>,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(hash)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.is_some_and(|(expires_at,)| expires_at > now))
+}
+
 /// Uses up the token with this hash; false if it is unknown, used or expired.
 pub async fn consume(
     conn: &mut Conn<'_>,

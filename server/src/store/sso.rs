@@ -2,12 +2,13 @@
 //!
 //! An identity is a (provider, subject) pair bound to one account. A pending sign-in is kept
 //! from the redirect to the provider until its callback, keyed by the hash of its `state`,
-//! and can be taken exactly once.
+//! and can be taken exactly once. A hand-off carries a finished browser sign-in to the web
+//! client: keyed by the hash of a one-time code, bound to the browser's cookie, taken once.
 
 use chrono::{DateTime, Utc};
 
 use super::{on, Conn, StoreError};
-use crate::domain::{UserId, WorkspaceId};
+use crate::domain::{SessionId, UserId, WorkspaceId};
 
 /// A sign-in between the redirect to the provider and its callback.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -27,6 +28,30 @@ pub struct LoginStateRecord {
     /// When it stops being accepted.
     pub expires_at: DateTime<Utc>,
 }
+
+/// A finished browser sign-in waiting for the web client to redeem it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct HandoffRecord {
+    /// SHA-256 of the one-time hand-off code.
+    pub code_hash: Vec<u8>,
+    /// Provider id.
+    pub provider: String,
+    /// SHA-256 of the browser-binding cookie the code must come with.
+    pub browser_hash: Vec<u8>,
+    /// The session the sign-in started.
+    pub session_id: SessionId,
+    /// Its account.
+    pub user_id: UserId,
+    /// The session's first refresh token, sealed under a key derived from the code.
+    pub sealed_refresh: Vec<u8>,
+    /// When the sign-in finished.
+    pub created_at: DateTime<Utc>,
+    /// When the code stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+const HANDOFF_COLUMNS: &str =
+    "code_hash, provider, browser_hash, session_id, user_id, sealed_refresh, created_at, expires_at";
 
 /// A link between an account and a provider's subject.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -98,6 +123,96 @@ pub async fn delete_expired_login_states(
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?)
+}
+
+/// How many pending sign-ins are stored.
+pub async fn count_login_states(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(
+        "SELECT COUNT(*) FROM sso_login_states"
+    )
+    .fetch_one(c)
+    .await)?;
+    Ok(row.0)
+}
+
+/// Stores a hand-off.
+pub async fn insert_handoff(conn: &mut Conn<'_>, h: &HandoffRecord) -> Result<(), StoreError> {
+    let sql = "INSERT INTO sso_handoffs (code_hash, provider, browser_hash, session_id, user_id, \
+               sealed_refresh, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(&h.code_hash)
+        .bind(&h.provider)
+        .bind(&h.browser_hash)
+        .bind(h.session_id)
+        .bind(h.user_id)
+        .bind(&h.sealed_refresh)
+        .bind(h.created_at)
+        .bind(h.expires_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Removes and returns the hand-off with this code hash; a second take finds nothing.
+pub async fn take_handoff(
+    conn: &mut Conn<'_>,
+    code_hash: &[u8],
+) -> Result<Option<HandoffRecord>, StoreError> {
+    let sql = format!("SELECT {HANDOFF_COLUMNS} FROM sso_handoffs WHERE code_hash = $1");
+    let found: Option<HandoffRecord> = on!(conn, |c| sqlx::query_as(&sql)
+        .bind(code_hash)
+        .fetch_optional(c)
+        .await)?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    let deleted = on!(conn, |c| sqlx::query(
+        "DELETE FROM sso_handoffs WHERE code_hash = $1"
+    )
+    .bind(code_hash)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(found.filter(|_| deleted == 1))
+}
+
+/// Whether a hand-off with this code hash is stored (a read, for refusing unknown codes
+/// without a write).
+pub async fn handoff_exists(conn: &mut Conn<'_>, code_hash: &[u8]) -> Result<bool, StoreError> {
+    let row: (i64,) = on!(conn, |c| sqlx::query_as(
+        "SELECT COUNT(*) FROM sso_handoffs WHERE code_hash = $1"
+    )
+    .bind(code_hash)
+    .fetch_one(c)
+    .await)?;
+    Ok(row.0 > 0)
+}
+
+/// Removes and returns (at most `limit`) hand-offs past their expiry.
+pub async fn take_expired_handoffs(
+    conn: &mut Conn<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<HandoffRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {HANDOFF_COLUMNS} FROM sso_handoffs WHERE expires_at < $1 ORDER BY expires_at LIMIT $2"
+    );
+    let expired: Vec<HandoffRecord> = on!(conn, |c| sqlx::query_as(&sql)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?;
+    for h in &expired {
+        on!(conn, |c| sqlx::query(
+            "DELETE FROM sso_handoffs WHERE code_hash = $1"
+        )
+        .bind(&h.code_hash)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    Ok(expired)
 }
 
 /// The account linked to a provider's subject.

@@ -24,6 +24,9 @@ pub struct UserRecord {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Whether the email is known to belong to the account's holder (an administrator entered
+    /// it, or an identity provider verified it); an invitee's typed email is not.
+    pub email_verified: bool,
 }
 
 /// What creating an account needs.
@@ -40,17 +43,20 @@ pub struct NewUser<'a> {
     pub password_hash: Option<&'a str>,
     /// System role, if any.
     pub system_role_id: Option<RoleId>,
+    /// Whether the email is verified.
+    pub email_verified: bool,
     /// Creation time.
     pub now: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, email_enc, display_name_enc, password_hash, system_role_id, status, created_at, updated_at";
+const COLUMNS: &str = "id, email_enc, display_name_enc, password_hash, system_role_id, status, created_at, updated_at, email_verified";
 
 /// Creates an account; a taken email is a [`StoreError::Constraint`].
 pub async fn insert(conn: &mut Conn<'_>, user: &NewUser<'_>) -> Result<(), StoreError> {
     // The legacy plaintext columns of the first schema stay empty.
     let sql = "INSERT INTO users (id, email, email_enc, email_index, display_name, display_name_enc, password_hash, \
-               system_role_id, status, created_at, updated_at) VALUES ($1, '', $2, $3, '', $4, $5, $6, 'active', $7, $7)";
+               system_role_id, status, created_at, updated_at, email_verified) \
+               VALUES ($1, '', $2, $3, '', $4, $5, $6, 'active', $7, $7, $8)";
     on!(conn, |c| sqlx::query(sql)
         .bind(user.id)
         .bind(user.email_enc)
@@ -59,6 +65,7 @@ pub async fn insert(conn: &mut Conn<'_>, user: &NewUser<'_>) -> Result<(), Store
         .bind(user.password_hash)
         .bind(user.system_role_id)
         .bind(user.now)
+        .bind(user.email_verified)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

@@ -1,6 +1,7 @@
 //! Workspaces: creating them, their members and roles, and invitations to join.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -857,14 +858,26 @@ impl WorkspaceService {
         })
     }
 
-    /// Accepts an invitation, as a signed-in user or by creating an account.
+    /// Fails unless `token` names a live invitation. Cheap (one read), so it runs before
+    /// anything costly, such as checking or hashing a new account's password.
+    pub async fn check_invitation(&self, token: &str) -> Result<(), Error> {
+        let mut conn = self.store.reader().await?;
+        live_invitation(&mut conn.conn(), token).await.map(|_| ())
+    }
+
+    /// Accepts an invitation, as a signed-in user or by creating an account (from the client
+    /// at `ip`). A new account's password is hashed only once the token has been checked.
     pub async fn accept(
         &self,
         token: &str,
         invitee: Invitee,
+        ip: Option<IpAddr>,
     ) -> Result<(WorkspaceView, UserId), Error> {
         let hash = match &invitee {
-            Invitee::New(account) => Some(self.hasher.hash(&account.password).await?),
+            Invitee::New(account) => {
+                self.check_invitation(token).await?;
+                Some(self.hasher.hash(&account.password).await?)
+            }
             Invitee::Existing(_) => None,
         };
         let token = token.to_owned();
@@ -908,6 +921,19 @@ impl WorkspaceService {
                     }
                     if let (Invitee::New(account), Some(hash)) = (&invitee, &hash) {
                         insert_user(tx, auditor.keyring(), user, account, None, hash, None).await?;
+                        auditor
+                            .record(
+                                tx,
+                                Event::anonymous("user.create", Outcome::Allowed, ip)
+                                    .as_user(user, None)
+                                    .target("user", user)
+                                    .workspace(inv.workspace_id)
+                                    .details(serde_json::json!({
+                                        "system_role": null,
+                                        "invitation": inv.id.to_string(),
+                                    })),
+                            )
+                            .await?;
                     }
                     if ws_store::member_role(&mut tx.conn(), inv.workspace_id, user)
                         .await?
@@ -951,7 +977,7 @@ impl WorkspaceService {
                             Event::by(actor, "invitation.accept", Outcome::Allowed)
                         }
                         Invitee::New(_) => {
-                            Event::anonymous("invitation.accept", Outcome::Allowed, None)
+                            Event::anonymous("invitation.accept", Outcome::Allowed, ip)
                                 .as_user(user, None)
                         }
                     };

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod account_creation;
 mod accounts;
 mod bad_input;
 mod chat;

@@ -95,6 +95,19 @@ impl Idp {
         std::fs::write(&self.accounts, all.to_string()).unwrap();
     }
 
+    /// How many times the provider's discovery document was fetched so far.
+    async fn discovery_fetches(&self) -> u64 {
+        let counts: Value = reqwest::get(format!("{}/test/requests", self.issuer))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        counts["/.well-known/openid-configuration"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
     fn provider_config(&self) -> SsoProviderConfig {
         let rule = |value: &str, workspace: &str, role: &str| ClaimRuleConfig {
             value: value.into(),
@@ -124,6 +137,12 @@ impl Idp {
 
 /// Concord and its identity provider, wired to each other.
 async fn spawn_with_idp(backend: Backend) -> (TestApp, Idp) {
+    spawn_with_idp_and(backend, |_| {}).await
+}
+
+/// Concord and its identity provider, with Concord's configuration adjusted by `adjust` once
+/// the provider is in it.
+async fn spawn_with_idp_and(backend: Backend, adjust: fn(&mut Config)) -> (TestApp, Idp) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -132,9 +151,32 @@ async fn spawn_with_idp(backend: Backend) -> (TestApp, Idp) {
     let provider = idp.provider_config();
     let app = spawn_app_on(backend, listener, move |config: &mut Config| {
         config.sso.providers = vec![provider];
+        adjust(config);
     })
     .await;
     (app, idp)
+}
+
+/// Moves every row of `table` (pending sign-ins, hand-offs) past its expiry, as if its time
+/// had run out.
+async fn expire_all(app: &TestApp, table: &str) {
+    use sqlx::Connection;
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    let sql = format!("UPDATE {table} SET expires_at = $1");
+    match app.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .unwrap();
+            sqlx::query(&sql).bind(past).execute(&mut c).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .unwrap();
+            sqlx::query(&sql).bind(past).execute(&mut c).await.unwrap();
+        }
+    }
 }
 
 /// A browser: keeps cookies, follows nothing by itself.
@@ -271,6 +313,48 @@ impl Browser {
 
     async fn get(&self, url: &str) -> Reply {
         reply(self.http.get(url).send().await.unwrap()).await
+    }
+
+    /// Visits `url` as a page navigation (accepting HTML), as a real browser does.
+    async fn navigate(&self, url: &str) -> reqwest::Response {
+        self.http
+            .get(url)
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A whole browser sign-in as `login`; returns the hand-off code the web client gets in
+    /// the `/sso/callback` fragment.
+    async fn sign_in_for_handoff(&self, app: &TestApp, login: &str) -> String {
+        let start = self.begin(app).await;
+        let callback = self.authorize(app, start, login).await;
+        let resp = self.navigate(&callback).await;
+        assert_eq!(resp.status().as_u16(), 303);
+        let to = resp.headers()["location"].to_str().unwrap().to_owned();
+        let fragment = to
+            .strip_prefix("/sso/callback#")
+            .unwrap_or_else(|| panic!("{to}"));
+        let pairs: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(fragment.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(pairs.len(), 2, "only the provider and the code: {to}");
+        assert_eq!(pairs["provider"], PROVIDER);
+        pairs["handoff"].clone()
+    }
+
+    /// What the web client does with a hand-off code: posts it (with this browser's cookies).
+    async fn redeem(&self, app: &TestApp, code: &str) -> Reply {
+        let resp = self
+            .http
+            .post(format!("{}/auth/oidc/{PROVIDER}/handoff", app.base))
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        reply(resp).await
     }
 
     /// A whole sign-in as `login`; returns the callback's answer.
@@ -551,34 +635,96 @@ with_idp! {
         assert_eq!(sessions.expect(200).as_array().unwrap().len(), 1, "refused sign-ins leave no session");
     }
 
-    async fn a_browser_is_sent_on_to_the_web_client_with_its_tokens_or_the_refusal(app, idp) {
+    async fn a_browser_sign_in_is_handed_only_to_the_browser_that_began_it(app, idp) {
         app.bootstrap_admin().await;
         idp.set_account("fay", json!({"email": "fay@example.org", "email_verified": true, "name": "Fay", "groups": []}));
-        let browser = Browser::new();
-        let navigate = |url: &str| {
-            browser.http.get(url).header("accept", "text/html,application/xhtml+xml,*/*;q=0.8").send()
-        };
+        let mut events = app.events.subscribe();
+        let fay_browser = Browser::new();
 
-        // Signed in: a 303 to /sso/callback with the token pair in the fragment (never sent to
-        // a server), and the access token works.
-        let start = browser.begin(&app).await;
-        let callback = browser.authorize(&app, start, "fay").await;
-        let resp = navigate(&callback).await.unwrap();
-        assert_eq!(resp.status().as_u16(), 303);
-        let to = resp.headers()["location"].to_str().unwrap().to_owned();
-        let fragment = to.strip_prefix("/sso/callback#").unwrap_or_else(|| panic!("{to}"));
-        let pairs: std::collections::HashMap<String, String> =
-            url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
-        assert!(pairs.contains_key("refresh_token"), "{to}");
-        let me = app.get("/api/v1/users/me", &pairs["access_token"]).await;
+        // Signed in: a 303 to /sso/callback with a one-time code in the fragment, no tokens.
+        // The web client redeems it from the same browser (its cookie goes along): a token pair
+        // that works. The code is good once.
+        let code = fay_browser.sign_in_for_handoff(&app, "fay").await;
+        let redeemed = fay_browser.redeem(&app, &code).await;
+        let fay = session(redeemed.expect(200));
+        let me = app.get("/api/v1/users/me", &fay.access).await;
         assert_eq!(me.expect(200)["email"], "fay@example.org");
+        app.post("/api/v1/auth/refresh", None, json!({"refresh_token": fay.refresh})).await.expect(200);
+        fay_browser.redeem(&app, &code).await.expect_error(401, "sso_handoff_invalid");
+
+        // A code planted in another browser (the login CSRF: an attacker's own sign-in handed to
+        // a victim through a link) is refused there, with no cookie or with that browser's own
+        // cookie, and is spent.
+        let attacker_code = fay_browser.sign_in_for_handoff(&app, "fay").await;
+        let victim = Browser::new();
+        victim.redeem(&app, &attacker_code).await.expect_error(401, "sso_handoff_invalid");
+        assert_eq!(failure_code(&mut events).await, "sso_handoff_invalid");
+        fay_browser.redeem(&app, &attacker_code).await.expect_error(401, "sso_handoff_invalid");
+        let attacker_code = fay_browser.sign_in_for_handoff(&app, "fay").await;
+        victim.begin(&app).await; // the victim's browser holds a sign-in cookie of its own
+        victim.redeem(&app, &attacker_code).await.expect_error(401, "sso_handoff_invalid");
+        assert_eq!(failure_code(&mut events).await, "sso_handoff_invalid");
+        victim.redeem(&app, "made-up-code").await.expect_error(401, "sso_handoff_invalid");
+
+        // A code not redeemed in time is refused.
+        let late = fay_browser.sign_in_for_handoff(&app, "fay").await;
+        expire_all(&app, "sso_handoffs").await;
+        fay_browser.redeem(&app, &late).await.expect_error(401, "sso_handoff_expired");
+        assert_eq!(failure_code(&mut events).await, "sso_handoff_expired");
+
+        // Only the redeemed sign-in left a live session: the refused hand-offs' sessions ended.
+        let sessions = app.get("/api/v1/users/me/sessions", &fay.access).await;
+        let sessions = sessions.expect(200).as_array().unwrap().clone();
+        assert_eq!(sessions.len(), 1, "{sessions:?}");
+
+        // An API client (no HTML) still gets the token pair as JSON from the callback.
+        let api = Browser::new().sign_in(&app, "fay").await;
+        assert!(api.expect(200)["access_token"].is_string());
 
         // Refused (the callback replayed): sent on with the stable code and a sentence, no tokens.
-        let resp = navigate(&callback).await.unwrap();
+        let start = fay_browser.begin(&app).await;
+        let callback = fay_browser.authorize(&app, start, "fay").await;
+        fay_browser.navigate(&callback).await;
+        let resp = fay_browser.navigate(&callback).await;
         assert_eq!(resp.status().as_u16(), 303);
         let to = resp.headers()["location"].to_str().unwrap().to_owned();
         assert!(to.starts_with("/sso/callback?error=sso_state_mismatch&message="), "{to}");
-        assert!(!to.contains("token"), "{to}");
+        assert!(!to.contains("token") && !to.contains("handoff"), "{to}");
+    }
+
+    async fn unknown_key_logout_tokens_refresh_the_provider_keys_at_most_once(app, idp) {
+        app.bootstrap_admin().await;
+        idp.set_account("gil", json!({"email": "gil@example.org", "email_verified": true, "name": "Gil", "groups": []}));
+        // A sign-in has fetched the provider's metadata and keys.
+        let browser = Browser::new();
+        session(browser.sign_in(&app, "gil").await.expect(200));
+        let before = idp.discovery_fetches().await;
+        assert!(before >= 1);
+
+        // A burst of logout tokens naming keys nobody has: each is refused, and together they
+        // cost at most one fetch from the provider.
+        use base64::Engine;
+        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let burst = (0..20).map(|i| {
+            let token = format!(
+                "{}.{}.c2lnbmF0dXJl",
+                b64(json!({"alg": "RS256", "typ": "logout+jwt", "kid": format!("no-such-key-{i}")})),
+                b64(json!({"iss": idp.issuer, "sub": "gil", "aud": CLIENT_ID})),
+            );
+            let request = app.client
+                .post(format!("{}/auth/oidc/{PROVIDER}/backchannel-logout", app.base))
+                .form(&[("logout_token", token)])
+                .send();
+            async move { reply(request.await.unwrap()).await }
+        });
+        for refused in futures::future::join_all(burst).await {
+            refused.expect_error(400, "sso_invalid_logout_token");
+        }
+        let after = idp.discovery_fetches().await;
+        assert!(after - before <= 1, "{} fetches for one burst", after - before);
+
+        // Signing in still works.
+        session(browser.sign_in(&app, "gil").await.expect(200));
     }
 
     async fn accounts_are_not_linked_by_email_unless_allowed(app, idp) {
@@ -589,6 +735,136 @@ with_idp! {
         Browser::new().sign_in(&app, "fay").await.expect_error(401, "sso_account_exists");
         assert_eq!(failure_code(&mut events).await, "sso_account_exists");
         app.login("fay@example.org", PASSWORD).await;
+    }
+}
+
+/// Like `with_idp!`, with Concord's configuration adjusted by the function named after `config`.
+macro_rules! with_idp_config {
+    ($(async fn $name:ident($app:ident, $idp:ident) config $adjust:path; $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn body($app: TestApp, $idp: Idp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let (app, idp) = spawn_with_idp_and(Backend::Sqlite, $adjust).await;
+                    body(app, idp).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let (app, idp) = spawn_with_idp_and(Backend::Postgres, $adjust).await;
+                    body(app, idp).await
+                }
+            }
+        )*
+    };
+}
+
+fn email_linking(config: &mut Config) {
+    config.sso.providers[0].allow_email_linking = true;
+}
+
+fn three_pending_sign_ins(config: &mut Config) {
+    config.sso.max_pending_sign_ins = 3;
+}
+
+with_idp_config! {
+    async fn email_linking_trusts_only_verified_emails_of_accounts_without_a_system_role(app, idp) config email_linking; {
+        let admin = app.bootstrap_admin().await;
+        let refused = |login: &'static str, email: &'static str| {
+            let (app, idp) = (&app, &idp);
+            async move {
+                idp.set_account(login, json!({"email": email, "email_verified": true, "name": login, "groups": []}));
+                let mut events = app.events.subscribe();
+                Browser::new().sign_in(app, login).await.expect_error(401, "sso_account_exists");
+                assert_eq!(failure_code(&mut events).await, "sso_account_exists", "{email}");
+            }
+        };
+
+        // System admins and compliance officers are never reached through a provider's email,
+        // even one an administrator entered: the setup admin, an admin made later, an officer.
+        refused("root", "admin@example.org").await;
+        let second = app.create_user(&admin, "second-admin@example.org", "Second Admin").await;
+        app.put(&format!("/api/v1/users/{second}/system-role"), &admin.access, json!({"role": "system_admin"})).await.expect(200);
+        refused("second", "second-admin@example.org").await;
+        let officer = app.create_user(&admin, "officer@example.org", "Officer").await;
+        app.put(&format!("/api/v1/users/{officer}/system-role"), &admin.access, json!({"role": "compliance_officer"})).await.expect(200);
+        refused("officer", "officer@example.org").await;
+
+        // An account made by accepting an invitation has an email nobody verified.
+        let ws = app.create_workspace(&admin, "Team").await;
+        let inv = app.post(&format!("/api/v1/workspaces/{ws}/invitations"), Some(&admin.access), json!({})).await;
+        let token = inv.expect(201)["token"].as_str().unwrap().to_owned();
+        app.post(&format!("/api/v1/invitations/{token}/accept"), None,
+            json!({"email": "invitee@example.org", "display_name": "Invitee", "password": PASSWORD})).await.expect(201);
+        refused("invitee", "invitee@example.org").await;
+
+        // None of them was linked: each still signs in with a password only.
+        app.login("second-admin@example.org", PASSWORD).await;
+        app.login("invitee@example.org", PASSWORD).await;
+        let emails = user_emails(&app, &admin).await;
+        assert_eq!(emails.len(), 4, "no account was created either: {emails:?}");
+
+        // An account an administrator made is linked by its verified email, once.
+        let pat = app.create_user(&admin, "pat@example.org", "Pat").await;
+        idp.set_account("pat", json!({"email": "pat@example.org", "email_verified": true, "name": "Pat", "groups": []}));
+        let linked = session(Browser::new().sign_in(&app, "pat").await.expect(200));
+        assert_eq!(linked.user_id, pat);
+        // Not if the provider has not verified it.
+        app.create_user(&admin, "quinn@example.org", "Quinn").await;
+        idp.set_account("quinn", json!({"email": "quinn@example.org", "email_verified": false, "name": "Quinn", "groups": []}));
+        Browser::new().sign_in(&app, "quinn").await.expect_error(401, "sso_account_exists");
+        // An account the provider created with a verified email is linkable by another
+        // provider subject claiming the same verified email.
+        idp.set_account("rae", json!({"email": "rae@example.org", "email_verified": true, "name": "Rae", "groups": []}));
+        let rae = session(Browser::new().sign_in(&app, "rae").await.expect(200));
+        idp.set_account("rae-again", json!({"email": "rae@example.org", "email_verified": true, "name": "Rae", "groups": []}));
+        let again = session(Browser::new().sign_in(&app, "rae-again").await.expect(200));
+        assert_eq!(again.user_id, rae.user_id);
+    }
+
+    async fn pending_sign_ins_are_bounded_and_expire(app, idp) config three_pending_sign_ins; {
+        app.bootstrap_admin().await;
+        idp.set_account("hal", json!({"email": "hal@example.org", "email_verified": true, "name": "Hal", "groups": []}));
+        let mut events = app.events.subscribe();
+        let browsers = [Browser::new(), Browser::new(), Browser::new()];
+        let mut starts = Vec::new();
+        for b in &browsers {
+            starts.push(b.begin(&app).await);
+        }
+
+        // The fourth sign-in in progress is refused with a clear code and a time to retry.
+        let full = app.call(Method::GET, &format!("/auth/oidc/{PROVIDER}/login"), None, None).await;
+        full.expect_error(503, "sso_busy");
+        assert_eq!(full.headers["retry-after"], "60");
+        assert!(full.headers.get("set-cookie").is_none());
+        // Turning a caller away writes nothing, not even a failed sign-in (which would have been
+        // published before the answer).
+        while let Ok(event) = events.try_recv() {
+            assert!(!matches!(event, DomainEvent::SsoSignInFailed { .. }), "{event:?}");
+        }
+
+        // A finished sign-in frees its place.
+        let callback = browsers[0].authorize(&app, starts.remove(0), "hal").await;
+        session(browsers[0].get(&callback).await.expect(200));
+        let fourth = Browser::new();
+        fourth.begin(&app).await;
+        app.call(Method::GET, &format!("/auth/oidc/{PROVIDER}/login"), None, None).await
+            .expect_error(503, "sso_busy");
+
+        // So does one left unfinished past its expiry.
+        expire_all(&app, "sso_login_states").await;
+        let fresh = Browser::new();
+        let start = fresh.begin(&app).await;
+        let callback = fresh.authorize(&app, start, "hal").await;
+        session(fresh.get(&callback).await.expect(200));
+        // The expired ones are gone for good.
+        let callback = browsers[1].authorize(&app, starts.remove(0), "hal").await;
+        browsers[1].get(&callback).await.expect_error(401, "sso_state_mismatch");
     }
 }
 

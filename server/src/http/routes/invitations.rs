@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::NewAccount;
 use crate::domain::{DisplayName, Email, Password, UserId};
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ApiPath, MaybeAuth};
+use crate::http::extract::{ApiJson, ApiPath, Client, MaybeAuth};
 use crate::http::state::AppState;
 use crate::workspaces::{InvitationPreview, Invitee, WorkspaceView};
 
@@ -47,29 +47,34 @@ pub async fn preview(
     Ok(axum::Json(state.workspaces.preview(&token).await?))
 }
 
-/// Accept an invitation, signed in or by creating an account.
+/// Accept an invitation, signed in or by creating an account. The token is checked first:
+/// without a live invitation, the new account's details are not looked at.
 #[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "invitations",
     params(("token" = String, Path)), request_body = AcceptRequest,
     responses((status = 201, body = Accepted), (status = 410, description = "expired, used or revoked")))]
 pub async fn accept(
     State(state): State<AppState>,
     MaybeAuth(actor): MaybeAuth,
+    Client(client): Client,
     ApiPath(token): ApiPath<String>,
     ApiJson(req): ApiJson<AcceptRequest>,
 ) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
     let invitee = match actor {
         Some(actor) => Invitee::Existing(actor),
-        None => Invitee::New(NewAccount {
-            email: Email::parse("email", req.email.as_deref().unwrap_or_default())?,
-            display_name: DisplayName::parse(
-                "display_name",
-                req.display_name.as_deref().unwrap_or_default(),
-            )?,
-            password: Password::parse_new("password", req.password.unwrap_or_default())?,
-            system_role: None,
-        }),
+        None => {
+            state.workspaces.check_invitation(&token).await?;
+            Invitee::New(NewAccount {
+                email: Email::parse("email", req.email.as_deref().unwrap_or_default())?,
+                display_name: DisplayName::parse(
+                    "display_name",
+                    req.display_name.as_deref().unwrap_or_default(),
+                )?,
+                password: Password::parse_new("password", req.password.unwrap_or_default())?,
+                system_role: None,
+            })
+        }
     };
-    let (workspace, user_id) = state.workspaces.accept(&token, invitee).await?;
+    let (workspace, user_id) = state.workspaces.accept(&token, invitee, client.ip).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(Accepted { workspace, user_id }),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::accounts::{NewAccount, UserView};
 use crate::domain::{DisplayName, Email, Password};
 use crate::http::error::ApiError;
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, Client};
 use crate::http::state::AppState;
 
 /// Creates the first administrator.
@@ -26,19 +26,25 @@ pub struct SetupRequest {
     pub password: String,
 }
 
-/// Create the first system admin with the one-time setup token.
+/// Create the first system admin with the one-time setup token. The token is checked first:
+/// without a live one, nothing else in the request is looked at.
 #[utoipa::path(post, path = "/api/v1/setup", tag = "setup", request_body = SetupRequest,
     responses((status = 201, body = UserView), (status = 410, description = "token invalid, used or expired")))]
 pub async fn complete_setup(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiJson(req): ApiJson<SetupRequest>,
 ) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
+    state.accounts.check_setup_token(&req.token).await?;
     let account = NewAccount {
         email: Email::parse("email", &req.email)?,
         display_name: DisplayName::parse("display_name", &req.display_name)?,
         password: Password::parse_new("password", req.password)?,
         system_role: None,
     };
-    let user = state.accounts.complete_setup(&req.token, account).await?;
+    let user = state
+        .accounts
+        .complete_setup(&req.token, account, client.ip)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(user)))
 }

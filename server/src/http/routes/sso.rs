@@ -14,7 +14,16 @@ use crate::domain::WorkspaceId;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth, Client};
 use crate::http::state::AppState;
-use crate::sso::{CallbackParams, ProviderView, WorkspaceSsoView, BROWSER_COOKIE};
+use crate::sso::{CallbackParams, Handoff, ProviderView, WorkspaceSsoView, BROWSER_COOKIE};
+
+/// The web client redeeming a browser sign-in's hand-off code.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "hand-off-code-from-the-url-fragment"}))]
+pub struct HandoffRequest {
+    /// The one-time code the callback put in the `/sso/callback` URL fragment.
+    pub code: String,
+}
 
 /// A back-channel logout request from a provider.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -68,17 +77,13 @@ pub async fn login(
     ApiPath(provider): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let redirect = state.sso.start_login(&provider).await?;
-    let secure = if state.sso.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{BROWSER_COOKIE}={}; Path=/auth/oidc/{provider}/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-        redirect.browser_token, redirect.max_age_seconds
-    );
+    let cookie = browser_cookie(
+        &state,
+        &provider,
+        &redirect.browser_token,
+        redirect.max_age_seconds,
+    )?;
     let location = HeaderValue::from_str(&redirect.url).map_err(|e| ApiError::internal(&e))?;
-    let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?;
     Ok(no_store(
         (
             StatusCode::SEE_OTHER,
@@ -90,11 +95,13 @@ pub async fn login(
 
 /// The provider's redirect back after sign-in: starts a Concord session. API clients get the
 /// token pair as JSON; a browser (`Accept: text/html`) is redirected to the web client's
-/// `/sso/callback` with the pair in the URL fragment, or with `error` and `message` on refusal.
+/// `/sso/callback` with a one-time hand-off code (and the provider id) in the URL fragment and
+/// a cookie binding the code to this browser, or with `error` and `message` on refusal. The web
+/// client redeems the code at `POST /auth/oidc/{provider}/handoff`.
 #[utoipa::path(get, path = "/auth/oidc/{provider}/callback", tag = "auth",
     params(("provider" = String, Path, description = "provider id"), CallbackParams),
     responses((status = 200, body = TokenPair),
-        (status = 303, description = "a browser: on to /sso/callback"),
+        (status = 303, description = "a browser: on to /sso/callback with a hand-off code"),
         (status = 401, description = "refused: state mismatch, replayed code, wrong nonce, expired token, wrong audience..."),
         (status = 502, description = "the provider failed")))]
 pub async fn callback(
@@ -104,20 +111,80 @@ pub async fn callback(
     Client(client): Client,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    state.sso.check_provider(&provider)?;
     let browser = cookie(&headers, BROWSER_COOKIE);
     let outcome = state.sso.callback(&provider, params, browser, client).await;
-    // The pending sign-in is used up either way; so is its cookie.
-    let clear = HeaderValue::from_str(&format!(
-        "{BROWSER_COOKIE}=; Path=/auth/oidc/{provider}/; Max-Age=0; HttpOnly; SameSite=Lax"
-    ))
-    .map_err(|e| ApiError::internal(&e))?;
-    let mut response = if wants_html(&headers) {
-        browser_landing(outcome)?
+    // The pending sign-in is used up either way; so is its cookie (a browser hand-off sets a
+    // new one).
+    let mut set_cookie = browser_cookie(&state, &provider, "", 0)?;
+    let response = if wants_html(&headers) {
+        let outcome = match outcome {
+            Ok(pair) => state.sso.hand_off(&provider, pair).await,
+            Err(err) => Err(err),
+        };
+        if let Ok(handoff) = &outcome {
+            set_cookie = browser_cookie(
+                &state,
+                &provider,
+                &handoff.browser_token,
+                handoff.max_age_seconds,
+            )?;
+        }
+        browser_landing(&provider, outcome)?
     } else {
         match outcome {
             Ok(pair) => axum::Json(pair).into_response(),
             Err(err) => ApiError::from(err).into_response(),
         }
+    };
+    let mut response = response;
+    response.headers_mut().append(SET_COOKIE, set_cookie);
+    Ok(no_store(response))
+}
+
+/// The cookie binding a sign-in (and then its hand-off) to the browser; `max_age` 0 clears it.
+fn browser_cookie(
+    state: &AppState,
+    provider: &str,
+    value: &str,
+    max_age: i64,
+) -> Result<HeaderValue, ApiError> {
+    let secure = if state.sso.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{BROWSER_COOKIE}={value}; Path=/auth/oidc/{provider}/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .map_err(|e| ApiError::internal(&e))
+}
+
+/// The web client redeems the hand-off code of a browser sign-in for the token pair. Only the
+/// browser that began the sign-in can: its cookie must come with the code. A code is good once,
+/// for two minutes.
+#[utoipa::path(post, path = "/auth/oidc/{provider}/handoff", tag = "auth",
+    params(("provider" = String, Path, description = "provider id")),
+    request_body = HandoffRequest,
+    responses((status = 200, body = TokenPair),
+        (status = 401, description = "sso_handoff_invalid (unknown, used, or begun in another browser) or sso_handoff_expired"),
+        (status = 404, description = "no such provider")))]
+pub async fn handoff(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<HandoffRequest>,
+) -> Result<Response, ApiError> {
+    state.sso.check_provider(&provider)?;
+    let browser = cookie(&headers, BROWSER_COOKIE);
+    let outcome = state
+        .sso
+        .redeem_handoff(&provider, &req.code, browser)
+        .await;
+    let clear = browser_cookie(&state, &provider, "", 0)?;
+    let mut response = match outcome {
+        Ok(pair) => axum::Json(pair).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
     };
     response.headers_mut().append(SET_COOKIE, clear);
     Ok(no_store(response))
@@ -132,16 +199,18 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("text/html"))
 }
 
-/// A browser is sent on to the web client's `/sso/callback`: the token pair travels in the URL
-/// fragment, which browsers never send to a server; a refusal travels as `error` and `message`.
-fn browser_landing(outcome: Result<TokenPair, crate::error::Error>) -> Result<Response, ApiError> {
+/// A browser is sent on to the web client's `/sso/callback`: the hand-off code travels in the
+/// URL fragment, which browsers never send to a server (and which is worthless without this
+/// browser's cookie); a refusal travels as `error` and `message`.
+fn browser_landing(
+    provider: &str,
+    outcome: Result<Handoff, crate::error::Error>,
+) -> Result<Response, ApiError> {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     let location = match outcome {
-        Ok(pair) => {
-            form.append_pair("access_token", &pair.access_token)
-                .append_pair("refresh_token", &pair.refresh_token)
-                .append_pair("expires_in", &pair.expires_in.to_string())
-                .append_pair("token_type", pair.token_type);
+        Ok(handoff) => {
+            form.append_pair("provider", provider)
+                .append_pair("handoff", &handoff.code);
             format!("/sso/callback#{}", form.finish())
         }
         Err(err) => {
