@@ -107,7 +107,9 @@ enum KeysCmd {
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Verify the hash chain and signed checkpoints of the live log, or of an export offline.
+    /// Verify the hash chain and signed checkpoints of the live log (and that its unsigned
+    /// tail is within `audit.checkpoint_every` / `audit.checkpoint_seconds`), or of an export
+    /// offline.
     Verify {
         /// An export (JSON Lines) to verify instead of the live log.
         #[arg(long, value_name = "FILE", requires = "public_key")]
@@ -115,6 +117,10 @@ enum AuditCmd {
         /// The checkpoint verification keys (from `concord audit public-key`).
         #[arg(long, value_name = "FILE", requires = "file")]
         public_key: Option<PathBuf>,
+        /// The heads an outside witness recorded (`audit.witness`): the live log must hold
+        /// each of them. Defaults to the configured witness when it is a file.
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        witness: Option<PathBuf>,
     },
     /// Print the checkpoint verification key and its history, for outside auditors.
     PublicKey,
@@ -220,10 +226,12 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Audit(AuditCmd::Verify {
             file: Some(file),
             public_key: Some(public_key),
+            ..
         }) => verify_offline(&file, &public_key),
         Command::Audit(cmd) => {
+            let live = LiveChecks::from_config(&config);
             let app = App::build(config).await?;
-            let result = audit_cmd(&app, cmd).await;
+            let result = audit_cmd(&app, cmd, live).await;
             app.close().await;
             result
         }
@@ -448,24 +456,64 @@ fn verify_offline(file: &std::path::Path, public_key: &std::path::Path) -> anyho
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let verified = concord::audit::export::verify_export(&text, &keys)?;
     println!(
-        "export verified: {} entries up to sequence {}, {} signed checkpoint(s), last at {}",
+        "export verified: {} entries up to sequence {}, {} signed checkpoint(s), sealed at {}",
         verified.entries, verified.last_seq, verified.checkpoints, verified.last_checkpoint
     );
     Ok(())
 }
 
-async fn audit_cmd(app: &App, cmd: AuditCmd) -> anyhow::Result<()> {
+/// What the live verification checks besides the chain: the unsigned tail's bound and the
+/// configured witness file.
+struct LiveChecks {
+    bound: concord::audit::verify::TailBound,
+    witness: Option<PathBuf>,
+}
+
+impl LiveChecks {
+    fn from_config(config: &Config) -> LiveChecks {
+        use concord::audit::witness::WitnessTarget;
+        let witness = match config.audit.witness.as_deref().map(WitnessTarget::parse) {
+            Some(Ok(WitnessTarget::File(path))) => Some(path),
+            _ => None,
+        };
+        LiveChecks {
+            bound: concord::audit::verify::TailBound::new(
+                config.audit.checkpoint_every,
+                config.audit.checkpoint_seconds,
+            ),
+            witness,
+        }
+    }
+}
+
+async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result<()> {
     use concord::audit::{Event, Outcome};
     match cmd {
-        AuditCmd::Verify { .. } => {
-            let result = concord::audit::service::verify_live(app.store()).await?;
+        AuditCmd::Verify { witness, .. } => {
+            let witness = witness.or(live.witness);
+            let heads = match &witness {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the witness {}", path.display()))?;
+                    concord::audit::witness::parse_heads(&text).map_err(anyhow::Error::msg)?
+                }
+                None => Vec::new(),
+            };
+            let result = concord::audit::service::verify_live_witnessed(app.store(), heads).await?;
+            let result = result.and_then(|v| {
+                v.check_tail(&live.bound, chrono::Utc::now())?;
+                Ok(v)
+            });
             let outcome = if result.is_ok() {
                 Outcome::Allowed
             } else {
                 Outcome::Failed
             };
             let detail = match &result {
-                Ok(v) => serde_json::json!({ "entries": v.entries, "last_seq": v.last_seq }),
+                Ok(v) => serde_json::json!({
+                    "entries": v.entries, "last_seq": v.last_seq,
+                    "unsigned_tail": v.unsigned_tail, "witnessed": v.witnessed,
+                }),
                 Err(e) => serde_json::json!({ "first_bad_seq": e.seq, "reason": e.reason }),
             };
             concord::audit::Auditor::new(app.keyring().clone())
@@ -481,6 +529,17 @@ async fn audit_cmd(app: &App, cmd: AuditCmd) -> anyhow::Result<()> {
                 "audit log verified: {} entries up to sequence {}, {} signed checkpoint(s), last at {}",
                 verified.entries, verified.last_seq, verified.checkpoints, verified.last_checkpoint
             );
+            println!(
+                "unsigned tail: {} entries after the last checkpoint (bound: {} entries, {} s)",
+                verified.unsigned_tail, live.bound.max_entries, live.bound.max_age_seconds
+            );
+            if let Some(path) = &witness {
+                println!(
+                    "witness {}: the log holds all {} recorded head(s)",
+                    path.display(),
+                    verified.witnessed
+                );
+            }
         }
         AuditCmd::PublicKey => {
             let mut reader = app.store().reader().await?;

@@ -313,15 +313,36 @@ pub struct KeysConfig {
     pub reencrypt_poll_seconds: u64,
 }
 
-/// The audit log's signed checkpoints.
+/// The audit log: signed checkpoints, the outside witness, what reads are recorded.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
-    /// Sign a checkpoint after this many entries.
+    /// Sign a checkpoint after this many entries: the unsigned tail never holds more, and
+    /// `concord audit verify` fails on a longer one.
     pub checkpoint_every: u64,
-    /// And at least this often (seconds) while entries arrive.
+    /// And at least this often (seconds) while entries arrive: no entry waits longer for its
+    /// signature while a server runs (verification allows 30 s more).
     pub checkpoint_seconds: u64,
+    /// Where each signed checkpoint is also published: a file (one line appended per
+    /// checkpoint) or an `http(s)://` URL (a JSON POST per checkpoint, 5 s timeout, never
+    /// delaying writes). `concord audit verify --witness FILE` checks the log against it.
+    pub witness: Option<String>,
+    /// Whether searches are recorded: `metadata` (who searched which workspace and how many
+    /// results came back; never the query) or `off`.
+    pub record_searches: SearchRecording,
 }
+
+/// Whether and how searches leave an audit record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchRecording {
+    /// Not recorded.
+    Off,
+    /// Actor, workspace and number of results; the query text is never recorded.
+    #[default]
+    Metadata,
+}
+
 
 impl Default for KeysConfig {
     fn default() -> Self {
@@ -341,6 +362,8 @@ impl Default for AuditConfig {
         AuditConfig {
             checkpoint_every: 1000,
             checkpoint_seconds: 60,
+            witness: None,
+            record_searches: SearchRecording::Metadata,
         }
     }
 }
@@ -791,6 +814,11 @@ impl Config {
         }
         if self.audit.checkpoint_every == 0 || self.audit.checkpoint_seconds == 0 {
             return invalid("audit.checkpoint_every", "must be at least 1");
+        }
+        if let Some(witness) = &self.audit.witness {
+            if let Err(why) = crate::audit::witness::WitnessTarget::parse(witness) {
+                return invalid("audit.witness", &why);
+            }
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.docs.max_update_bytes) {
             return invalid("docs.max_update_bytes", "must be between 1024 and 67108864");

@@ -95,7 +95,15 @@ impl App {
             }
         };
         store.set_checkpoint_signer(Arc::new(keyring.clone()), config.audit.checkpoint_every);
-        let auditor = Auditor::new(keyring.clone());
+        if let Some(witness) = &config.audit.witness {
+            // Validated with the configuration.
+            if let Ok(target) = crate::audit::witness::WitnessTarget::parse(witness) {
+                let (queue, task) = crate::audit::witness::start(target);
+                store.set_checkpoint_witness(queue, task);
+            }
+        }
+        let auditor =
+            Auditor::new(keyring.clone()).with_search_recording(config.audit.record_searches);
         accounts::seed_builtin_roles(&store).await?;
         let migrated = accounts::encrypt_legacy_profiles(&store, &keyring).await?;
         if migrated > 0 {

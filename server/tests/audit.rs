@@ -6,7 +6,12 @@ mod common;
 use std::collections::HashMap;
 use std::process::Command;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use common::{token, Db, Env};
+use concord::audit::chain::{entry_hash, GENESIS};
+use concord::audit::export::{parse_public_keys, verify_export, EventLine, Header};
+use concord::store::audit::{AuditFields, PendingAudit};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -393,7 +398,7 @@ async fn an_export_verifies_offline_and_names_tampering(db: Db) {
         })
         .collect();
     let bad_path = dir.path().join("tampered.jsonl");
-    std::fs::write(&bad_path, tampered.join("\n")).unwrap();
+    std::fs::write(&bad_path, tampered.join("\n") + "\n").unwrap();
     let bad = run(&bad_path);
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
@@ -404,7 +409,7 @@ async fn an_export_verifies_offline_and_names_tampering(db: Db) {
         .filter(|l| !(l.contains("\"type\":\"event\"") && l.contains("\"seq\":9,")))
         .collect();
     let cut_path = dir.path().join("cut.jsonl");
-    std::fs::write(&cut_path, cut.join("\n")).unwrap();
+    std::fs::write(&cut_path, cut.join("\n") + "\n").unwrap();
     let out = run(&cut_path);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sequence 9"));
@@ -416,6 +421,8 @@ fn cli(env: &Env, args: &[&str]) -> (bool, String, String) {
         .args(env.cli_args())
         .args(args)
         .env("CONCORD_LOG__FILTER", "warn")
+        // The deployment's own setting (the servers these tests start use 5).
+        .env("CONCORD_AUDIT__CHECKPOINT_EVERY", "5")
         .output()
         .unwrap();
     (
@@ -545,7 +552,7 @@ async fn a_rotated_signing_key_verifies_live_and_offline(db: Db) {
             }
         })
         .collect();
-    let (ok, out) = verify_file(dir.path(), &tampered.join("\n"), &history);
+    let (ok, out) = verify_file(dir.path(), &(tampered.join("\n") + "\n"), &history);
     assert!(!ok);
     assert!(out.contains(&format!("sequence {rotated_seq}")), "{out}");
 
@@ -561,9 +568,399 @@ async fn a_rotated_signing_key_verifies_live_and_offline(db: Db) {
             }
         })
         .collect();
-    let (ok, out) = verify_file(dir.path(), &relabelled.join("\n"), &history);
+    let (ok, out) = verify_file(dir.path(), &(relabelled.join("\n") + "\n"), &history);
     assert!(!ok);
     assert!(out.contains(&format!("sequence {first_new}")), "{out}");
+}
+
+/// An export taken apart the way someone editing it would: typed lines, put back together in
+/// their canonical encoding (so only what was changed on purpose differs).
+#[derive(Clone)]
+struct Parts {
+    header: Header,
+    events: Vec<EventLine>,
+    checkpoints: Vec<String>,
+    seal: Option<String>,
+}
+
+impl Parts {
+    fn of(export: &str) -> Parts {
+        let mut lines = export.lines();
+        let header = serde_json::from_str(lines.next().unwrap()).unwrap();
+        let mut parts = Parts {
+            header,
+            events: Vec::new(),
+            checkpoints: Vec::new(),
+            seal: None,
+        };
+        for line in lines {
+            let value: Value = serde_json::from_str(line).unwrap();
+            match value["type"].as_str().unwrap() {
+                "event" => parts.events.push(serde_json::from_str(line).unwrap()),
+                "checkpoint" => parts.checkpoints.push(line.to_owned()),
+                "seal" => parts.seal = Some(line.to_owned()),
+                other => panic!("unexpected line type {other}"),
+            }
+        }
+        parts
+    }
+
+    fn render(&self) -> String {
+        let mut out = serde_json::to_string(&self.header).unwrap() + "\n";
+        for e in &self.events {
+            out += &(serde_json::to_string(e).unwrap() + "\n");
+        }
+        for c in self.checkpoints.iter().chain(&self.seal) {
+            out += &(c.clone() + "\n");
+        }
+        out
+    }
+
+    fn checkpoint_seqs(&self) -> Vec<i64> {
+        self.checkpoints
+            .iter()
+            .map(|c| {
+                serde_json::from_str::<Value>(c).unwrap()["seq"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// The index of the event with sequence number `seq`.
+    fn at(&self, seq: i64) -> usize {
+        self.events.iter().position(|e| e.seq == seq).unwrap()
+    }
+
+    /// Recomputes every hash from event index `from` on, as a forger without the key can.
+    fn rehash(&mut self, from: usize) {
+        let mut prev = match from {
+            0 => hex::decode(&self.header.prev_hash).unwrap(),
+            i => hex::decode(&self.events[i - 1].hash).unwrap(),
+        };
+        for e in &mut self.events[from..] {
+            let hash = entry_hash(&prev, e.seq, &fields_of(e));
+            e.prev_hash = hex::encode(&prev);
+            e.hash = hex::encode(hash);
+            prev = hash.to_vec();
+        }
+    }
+
+    /// Appends a well-chained entry after the last one.
+    fn append_forged(&mut self) {
+        let mut forged = self.events.last().unwrap().clone();
+        forged.seq += 1;
+        forged.id = uuid::Uuid::now_v7().to_string();
+        forged.action = "user.nothing_to_see".into();
+        self.events.push(forged);
+        self.rehash(self.events.len() - 1);
+    }
+}
+
+fn fields_of(e: &EventLine) -> AuditFields {
+    let b64 = |v: &Option<String>| v.as_ref().map(|s| STANDARD.decode(s).unwrap());
+    AuditFields {
+        id: e.id.clone(),
+        occurred_at: e.occurred_at.clone(),
+        actor_type: e.actor_type.clone(),
+        actor_id: e.actor_id.clone(),
+        session_id: e.session_id.clone(),
+        action: e.action.clone(),
+        target_type: e.target_type.clone(),
+        target_id: e.target_id.clone(),
+        workspace_id: e.workspace_id.clone(),
+        outcome: e.outcome.clone(),
+        subject: e.subject.clone(),
+        ip_enc: b64(&e.ip_enc),
+        details_enc: b64(&e.details_enc),
+    }
+}
+
+async fn fetch_export(app: &common::TestApp, token: &str, query: &str) -> String {
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/v1/audit/export?format=jsonl{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+/// The verifier's complaint about `text`, which must not verify.
+fn refused(text: &str, keys: &HashMap<i64, Vec<u8>>) -> String {
+    match verify_export(text, keys) {
+        Ok(v) => panic!("a tampered export verified: {v:?}\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+async fn an_export_is_sealed_and_changes_to_its_tail_or_header_are_refused(db: Db) {
+    let env = Env::new(db).await;
+    let app = env.start().await;
+    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+    for i in 0..9 {
+        app.create_user(&admin, &format!("t{i}@example.org"), "T", None)
+            .await;
+    }
+    let export = fetch_export(&app, &admin, "").await;
+    let parts = Parts::of(&export);
+    // A range ending on an entry no checkpoint covers: the seal covers it.
+    let cps = parts.checkpoint_seqs();
+    let end = (cps[0] + 1..parts.header.to_seq)
+        .rev()
+        .find(|s| {
+            let (this, after) = (parts.at(*s), parts.at(s + 1));
+            !cps.contains(s) && parts.events[after].occurred_at > parts.events[this].occurred_at
+        })
+        .expect("an entry between checkpoints");
+    let next = &parts.events[parts.at(end + 1)].occurred_at;
+    let partial = fetch_export(&app, &admin, &format!("&to={next}")).await;
+    app.stop().await;
+    let (ok, keys_text, err) = cli(&env, &["audit", "public-key"]);
+    assert!(ok, "{err}");
+    let keys = parse_public_keys(&keys_text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Untouched, both verify (offline, with the command line too).
+    let (ok, out) = verify_file(dir.path(), &export, &keys_text);
+    assert!(ok, "{out}");
+    let seal: Value = serde_json::from_str(parts.seal.as_deref().expect("a seal")).unwrap();
+    assert_eq!(seal["seq"], parts.header.to_seq);
+    assert_eq!(
+        seal["head_hash"],
+        parts.events.last().unwrap().hash.as_str()
+    );
+    let p = Parts::of(&partial);
+    assert_eq!(p.header.to_seq, end, "{partial}");
+    assert!(!p.checkpoint_seqs().contains(&end));
+    assert_eq!(p.header.filters.to.as_deref(), Some(next.as_str()));
+    let (ok, out) = verify_file(dir.path(), &partial, &keys_text);
+    assert!(ok, "{out}");
+
+    // The seal removed: nothing vouches for the tail.
+    let mut t = parts.clone();
+    t.seal = None;
+    let (ok, out) = verify_file(dir.path(), &t.render(), &keys_text);
+    assert!(!ok);
+    assert!(out.contains("ends without its seal"), "{out}");
+
+    // The last checkpoint removed and the entries after the remaining one rewritten with
+    // their hashes recomputed: with the seal or without it.
+    let mut t = parts.clone();
+    t.checkpoints.pop();
+    let last_cp = *t.checkpoint_seqs().last().unwrap();
+    let i = t.at(last_cp + 1);
+    t.events[i].outcome = "denied".into();
+    t.rehash(i);
+    let err = refused(&t.render(), &keys);
+    assert!(
+        err.contains("entries after the last checkpoint were altered"),
+        "{err}"
+    );
+    t.seal = None;
+    assert!(refused(&t.render(), &keys).contains("ends without its seal"));
+
+    // An entry after the last checkpoint edited and the hashes recomputed (partial range).
+    let mut t = p.clone();
+    let i = t.at(end);
+    t.events[i].action = "user.nothing_to_see".into();
+    t.rehash(i);
+    let (ok, out) = verify_file(dir.path(), &t.render(), &keys_text);
+    assert!(!ok);
+    assert!(
+        out.contains("seal does not verify") && out.contains("altered"),
+        "{out}"
+    );
+
+    // A forged entry appended and the header's to_seq raised to include it.
+    let mut t = parts.clone();
+    t.append_forged();
+    t.header.to_seq += 1;
+    let err = refused(&t.render(), &keys);
+    assert!(err.contains("seal does not verify"), "{err}");
+    assert!(err.contains("header's to_seq"), "{err}");
+
+    // An entry beyond the header's to_seq.
+    let mut t = parts.clone();
+    t.append_forged();
+    let err = refused(&t.render(), &keys);
+    assert!(err.contains("beyond the header's to_seq"), "{err}");
+
+    // A repeated key: a reader keeping the last one would see an unchanged entry.
+    let line = serde_json::to_string(&parts.events[3]).unwrap();
+    assert!(line.contains("\"outcome\":\"allowed\""), "{line}");
+    let doubled = line.replacen(
+        "\"outcome\":\"allowed\"",
+        "\"outcome\":\"denied\",\"outcome\":\"allowed\"",
+        1,
+    );
+    let err = refused(&export.replacen(&line, &doubled, 1), &keys);
+    assert!(err.contains("duplicate key \"outcome\""), "{err}");
+    let (ok, out) = verify_file(dir.path(), &export.replacen(&line, &doubled, 1), &keys_text);
+    assert!(!ok && out.contains("duplicate key"), "{out}");
+
+    // The header edited: its range, its filters or its time.
+    let mut t = parts.clone();
+    t.header.exported_at = "2020-01-01T00:00:00.000000Z".into();
+    assert!(refused(&t.render(), &keys).contains("changed after sealing"));
+    let mut t = p.clone();
+    t.header.filters.to = None;
+    assert!(refused(&t.render(), &keys).contains("changed after sealing"));
+    let mut t = parts.clone();
+    t.header.from_seq = 2;
+    t.header.prev_hash = t.events[0].hash.clone();
+    t.events.remove(0);
+    assert!(refused(&t.render(), &keys).contains("changed after sealing"));
+
+    // Unknown fields and non-canonical encodings.
+    let header = export.lines().next().unwrap();
+    let extra = header.replacen("{", "{\"note\":\"ok\",", 1);
+    assert!(refused(&export.replacen(header, &extra, 1), &keys).contains("unknown field"));
+    let spaced = line.replacen("\"seq\":", "\"seq\": ", 1);
+    assert!(refused(&export.replacen(&line, &spaced, 1), &keys).contains("canonical"));
+    let upper = line.replacen(
+        &parts.events[3].hash,
+        &parts.events[3].hash.to_uppercase(),
+        1,
+    );
+    assert!(refused(&export.replacen(&line, &upper, 1), &keys).contains("lowercase hex"));
+    let cut = &export[..export.len() - 1];
+    assert!(refused(cut, &keys).contains("end with a newline"));
+}
+
+/// Entries appended straight to the database by someone without the signing key: chained
+/// like the writer chains them, never signed.
+async fn append_unsigned(env: &Env, n: usize) {
+    let store = env.store().await;
+    for _ in 0..n {
+        store
+            .write(move |tx: &mut concord::store::Tx| {
+                Box::pin(async move {
+                    tx.audit(PendingAudit {
+                        fields: AuditFields {
+                            id: uuid::Uuid::now_v7().to_string(),
+                            occurred_at: chrono::Utc::now()
+                                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                            actor_type: "system".into(),
+                            action: "user.nothing_to_see".into(),
+                            outcome: "allowed".into(),
+                            ..AuditFields::default()
+                        },
+                        survives_rollback: false,
+                    });
+                    Ok::<_, concord::store::StoreError>(())
+                })
+            })
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}
+
+async fn the_live_log_bounds_its_unsigned_tail(db: Db) {
+    let env = populated(db).await;
+    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("unsigned tail: 0 entries after the last checkpoint (bound: 5 entries, 90 s)"),
+        "{out}"
+    );
+    // Within the bound (checkpoint_every = 5 in tests): reported, accepted.
+    append_unsigned(&env, 2).await;
+    let last = verify(&env).await.unwrap();
+    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("unsigned tail: 2 entries"), "{out}");
+    // More than a writer leaves unsigned: refused, naming the first unsigned entry.
+    append_unsigned(&env, 6).await;
+    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("6 entries follow the last signed checkpoint"),
+        "{err}"
+    );
+    // `last` + the command line's own record and checkpoint come before the forged six.
+    assert!(err.contains(&format!("sequence {}", last + 2)), "{err}");
+}
+
+async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
+    let env = Env::new(db).await;
+    let witness = env.dir.path().join("witness.heads");
+    let mut config = env.config();
+    config.audit.witness = Some(witness.display().to_string());
+    let app = env.start_with(config).await;
+    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+    for i in 0..8 {
+        app.create_user(&admin, &format!("w{i}@example.org"), "W", None)
+            .await;
+    }
+    app.stop().await;
+    let heads = std::fs::read_to_string(&witness).unwrap();
+    let lines: Vec<&str> = heads.lines().collect();
+    assert!(lines.len() >= 2, "{heads}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("concord-audit-head ")),
+        "{heads}"
+    );
+    let witnessed: Vec<i64> = lines
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let path = witness.display().to_string();
+    let (ok, out, err) = cli(&env, &["audit", "verify", "--witness", &path]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("holds all {} recorded head(s)", lines.len())),
+        "{out}"
+    );
+
+    // Someone with the database and the keys rewrites entry 3, recomputes every later hash
+    // and signs a fresh checkpoint: the log verifies on its own...
+    env.raw(disable_triggers(db)).await;
+    let store = env.store().await;
+    let records = {
+        let mut conn = store.reader().await.unwrap();
+        concord::store::audit::range(&mut conn.conn(), 1, i64::MAX, 100_000)
+            .await
+            .unwrap()
+    };
+    store.close().await;
+    let bytes = |b: &[u8]| match db {
+        Db::Sqlite => format!("X'{}'", hex::encode(b)),
+        Db::Postgres => format!("'\\x{}'", hex::encode(b)),
+    };
+    let mut prev = GENESIS.to_vec();
+    let mut sql = String::from("DELETE FROM audit_checkpoints;");
+    for mut r in records {
+        if r.seq == 3 {
+            r.fields.action = "user.nothing_to_see".into();
+        }
+        let hash = entry_hash(&prev, r.seq, &r.fields);
+        if r.seq >= 3 {
+            sql += &format!(
+                "UPDATE audit_events SET action = '{}', prev_hash = {}, hash = {} WHERE seq = {};",
+                r.fields.action,
+                bytes(&prev),
+                bytes(&hash),
+                r.seq
+            );
+        }
+        prev = hash.to_vec();
+    }
+    env.raw(&sql).await;
+    let signer = concord::App::build(env.config()).await.unwrap();
+    signer.store().checkpoint().await.unwrap();
+    signer.close().await;
+    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+    // ...but not against the witness, which names the first head it recorded after entry 3.
+    let (ok, out, err) = cli(&env, &["audit", "verify", "--witness", &path]);
+    assert!(!ok, "{out}");
+    let first = witnessed.iter().copied().filter(|s| *s >= 3).min().unwrap();
+    assert!(err.contains(&format!("sequence {first}")), "{err}");
+    assert!(err.contains("outside witness recorded"), "{err}");
 }
 
 both_backends!(
@@ -576,4 +973,7 @@ both_backends!(
     every_action_is_recorded_once,
     an_export_verifies_offline_and_names_tampering,
     a_rotated_signing_key_verifies_live_and_offline,
+    an_export_is_sealed_and_changes_to_its_tail_or_header_are_refused,
+    the_live_log_bounds_its_unsigned_tail,
+    a_rewritten_database_is_caught_against_the_witness,
 );

@@ -6,7 +6,8 @@
 //! field in a fixed order, every field as a u32 big-endian length then its bytes, an absent
 //! field as length 0xFFFFFFFF. Checkpoint signatures are Ed25519 over
 //! `"concord-audit-checkpoint-v1"`, seq (u64 BE), head hash, key version (u64 BE) and the
-//! signing time (length-prefixed).
+//! signing time (length-prefixed). An export's seal is signed the same way under
+//! `"concord-audit-export-seal-v2"`, with the SHA-256 of every byte of the export before it.
 
 use sha2::{Digest, Sha256};
 
@@ -57,6 +58,27 @@ pub fn checkpoint_message(seq: i64, head: &[u8], key_version: i64, signed_at: &s
     m.extend_from_slice(b"concord-audit-checkpoint-v1");
     m.extend_from_slice(&(seq as u64).to_be_bytes());
     m.extend_from_slice(head);
+    m.extend_from_slice(&(key_version as u64).to_be_bytes());
+    m.extend_from_slice(&(signed_at.len() as u32).to_be_bytes());
+    m.extend_from_slice(signed_at.as_bytes());
+    m
+}
+
+/// The message an export's seal signs: the head it vouches for (`seq`, `head`), the digest
+/// of every byte of the export before the seal line (header included), the key version and
+/// the signing time.
+pub fn seal_message(
+    seq: i64,
+    head: &[u8],
+    content_hash: &[u8],
+    key_version: i64,
+    signed_at: &str,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(160);
+    m.extend_from_slice(b"concord-audit-export-seal-v2");
+    m.extend_from_slice(&(seq as u64).to_be_bytes());
+    m.extend_from_slice(head);
+    m.extend_from_slice(content_hash);
     m.extend_from_slice(&(key_version as u64).to_be_bytes());
     m.extend_from_slice(&(signed_at.len() as u32).to_be_bytes());
     m.extend_from_slice(signed_at.as_bytes());

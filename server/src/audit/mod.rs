@@ -10,18 +10,24 @@
 //! later leaves the chain verifiable.
 //!
 //! [`verify`] checks a chain (live or exported) and names the first bad sequence number;
-//! [`export`] defines the export format documented in policies/AUDIT-FORMAT.md;
-//! [`service`] is the compliance officer's read and export access.
+//! [`export`] defines the export format documented in policies/AUDIT-FORMAT.md and its
+//! strict verifier; [`service`] is the compliance officer's read and export access;
+//! [`witness`] publishes each signed checkpoint outside the database.
+//!
+//! Posts, comments and searches are recorded as metadata only (ids, never what was written
+//! or searched for); whether searches are recorded is `audit.record_searches`.
 
 pub mod chain;
 pub mod export;
 pub mod service;
 pub mod verify;
+pub mod witness;
 
 use std::net::IpAddr;
 
 use serde_json::Value;
 
+use crate::config::SearchRecording;
 use crate::crypto::{Keyring, Scope, Sealed};
 use crate::domain::{UserId, WorkspaceId};
 use crate::error::Error;
@@ -170,16 +176,35 @@ pub struct PreparedEvent {
     details: Option<Sealed>,
 }
 
+impl PreparedEvent {
+    /// Names the workspace concerned, once the write has found it (not an encrypted field,
+    /// so it can be set after the entry was prepared).
+    pub fn in_workspace(mut self, id: WorkspaceId) -> PreparedEvent {
+        self.fields.workspace_id = Some(id.to_string());
+        self
+    }
+}
+
 /// Records audit events; cheap to clone.
 #[derive(Clone)]
 pub struct Auditor {
     keyring: Keyring,
+    searches: SearchRecording,
 }
 
 impl Auditor {
-    /// An auditor encrypting with `keyring`.
+    /// An auditor encrypting with `keyring` (searches recorded as metadata).
     pub fn new(keyring: Keyring) -> Auditor {
-        Auditor { keyring }
+        Auditor {
+            keyring,
+            searches: SearchRecording::default(),
+        }
+    }
+
+    /// Sets whether searches are recorded (`audit.record_searches`).
+    pub fn with_search_recording(mut self, searches: SearchRecording) -> Auditor {
+        self.searches = searches;
+        self
     }
 
     /// The keyring (for services that encrypt their own columns).
@@ -321,11 +346,34 @@ impl Auditor {
         }
     }
 
-    /// Records `event` in a write of its own (for actions that write nothing else).
+    /// Records `event` in a write of its own (for actions that write nothing else); its
+    /// fields are encrypted before the write reaches the writer.
     pub async fn record_alone(&self, store: &Store, event: Event) -> Result<(), Error> {
+        let prepared = self.prepare(event)?;
         let auditor = self.clone();
         store
-            .write(move |tx: &mut Tx| Box::pin(async move { auditor.record(tx, event).await }))
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move { auditor.record_prepared(tx, prepared).await })
+            })
             .await
+    }
+
+    /// Records that `actor` searched `workspace` and got `results` results, as
+    /// `audit.record_searches` says: metadata only, never the query.
+    pub async fn record_search(
+        &self,
+        store: &Store,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        results: usize,
+    ) -> Result<(), Error> {
+        if self.searches == SearchRecording::Off {
+            return Ok(());
+        }
+        let event = Event::by(actor, "search.query", Outcome::Allowed)
+            .target("workspace", workspace)
+            .workspace(workspace)
+            .details(serde_json::json!({ "results": results }));
+        self.record_alone(store, event).await
     }
 }

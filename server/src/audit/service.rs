@@ -1,18 +1,19 @@
 //! Compliance access to the audit log: filtered listing, streamed exports, live verification.
 //! Reading and exporting require `audit.read` and are themselves audited.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, Stream};
 use serde::Serialize;
 
-use super::export::{CheckpointLine, EventLine, Header};
+use super::export::{CheckpointLine, EventLine, ExportFilters, Header, Sealer};
 use super::verify::{ChainError, Verified, Verifier};
 use super::{Auditor, Event, Outcome};
 use crate::crypto::{Aad, Keyring, Scope};
 use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
-use crate::store::audit::{self, AuditFilter, AuditRecord};
+use crate::store::audit::{self, AuditFilter, AuditRecord, CheckpointRecord, CheckpointSigner};
+use crate::store::keys::{self, DataKeyRecord};
 use crate::store::{Conn, Store, Tx};
 
 /// Rows read per database round trip when streaming.
@@ -171,7 +172,9 @@ impl AuditService {
     }
 
     /// Starts an export of the entries in a time range: authorizes, records the export (and
-    /// signs a checkpoint so the export's tail is covered), and returns the lines as a stream.
+    /// signs a checkpoint over the chain head), and returns the lines as a stream. A JSON
+    /// Lines export ends with its seal: a signature over its last entry and every byte
+    /// before it, so the header and the tail after the last checkpoint are covered too.
     pub async fn export(
         &self,
         actor: &Actor,
@@ -213,17 +216,31 @@ impl AuditService {
             Some(r) => r.hash,
             None => super::chain::GENESIS.to_vec(),
         };
-        let checkpoints = audit::checkpoints(&mut conn.conn(), first, i64::MAX).await?;
-        let spanned: Vec<_> = checkpoints.into_iter().filter(|c| c.seq <= last).collect();
+        let head_hash = match audit::range(&mut conn.conn(), last, last, 1).await?.pop() {
+            Some(r) => r.hash,
+            None => prev_hash.clone(),
+        };
+        let spanned = audit::checkpoints(&mut conn.conn(), first, last).await?;
+        // Read after the checkpoints, so the seal's key is at least as new as theirs.
+        let seal_key = keys::latest(&mut conn.conn(), keys::AUDIT_SIGNING_SCOPE)
+            .await?
+            .ok_or(Error::Internal("no audit signing key".into()))?;
         drop(conn);
+        let key_versions: BTreeSet<i64> = spanned
+            .iter()
+            .map(|c| c.key_version)
+            .chain([seal_key.version])
+            .collect();
         let header = Header {
             kind: "header".into(),
-            format: "concord-audit-export".into(),
-            version: 1,
+            format: super::export::FORMAT.into(),
+            version: super::export::VERSION,
             from_seq: first,
             to_seq: last,
-            prev_hash: hex::encode(prev_hash),
+            prev_hash: hex::encode(&prev_hash),
+            filters: ExportFilters { from, to },
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            key_versions: key_versions.into_iter().collect(),
         };
         let head_line = match format {
             ExportFormat::Jsonl => serde_json::to_string(&header)
@@ -231,42 +248,6 @@ impl AuditService {
                 .map_err(|e| Error::Internal(e.to_string()))?,
             ExportFormat::Csv => CSV_HEADER.to_owned(),
         };
-        let store = self.store.clone();
-        let keyring = self.auditor.keyring().clone();
-        let events = stream::unfold(first, move |next| {
-            let store = store.clone();
-            let keyring = keyring.clone();
-            async move {
-                if next > last {
-                    return None;
-                }
-                let page = async {
-                    let mut conn = store.reader().await?;
-                    let records = audit::range(&mut conn.conn(), next, last, PAGE).await?;
-                    let mut out = String::new();
-                    for rec in &records {
-                        let line = decrypted_line(&keyring, &mut conn.conn(), rec).await;
-                        match format {
-                            ExportFormat::Jsonl => {
-                                out.push_str(
-                                    &serde_json::to_string(&line)
-                                        .map_err(|e| Error::Internal(e.to_string()))?,
-                                );
-                                out.push('\n');
-                            }
-                            ExportFormat::Csv => out.push_str(&csv_event(&line)),
-                        }
-                    }
-                    let after = records.last().map(|r| r.seq + 1).unwrap_or(last + 1);
-                    Ok::<_, Error>((out, after))
-                }
-                .await;
-                match page {
-                    Ok((out, after)) => Some((Ok(out), after)),
-                    Err(e) => Some((Err(e), last + 1)),
-                }
-            }
-        });
         let tail: String = spanned
             .iter()
             .map(|c| {
@@ -277,14 +258,126 @@ impl AuditService {
                 }
             })
             .collect();
-        Ok(stream::once(async move { Ok(head_line) })
-            .chain(events)
-            .chain(stream::once(async move { Ok(tail) })))
+        let state = ExportState {
+            stage: Stage::Header(head_line),
+            next: first,
+            last,
+            tail,
+            sealer: Sealer::new(),
+            head_hash,
+            seal_key,
+            format,
+            store: self.store.clone(),
+            keyring: self.auditor.keyring().clone(),
+        };
+        Ok(stream::unfold(state, |mut state| async move {
+            let chunk = state.step().await?;
+            Some((chunk, state))
+        }))
+    }
+}
+
+/// Where a streaming export is.
+enum Stage {
+    Header(String),
+    Events,
+    Checkpoints,
+    Seal,
+    Done,
+}
+
+/// A streaming export: header, entries a page at a time, checkpoints, then the seal over
+/// every byte sent before it.
+struct ExportState {
+    stage: Stage,
+    next: i64,
+    last: i64,
+    tail: String,
+    sealer: Sealer,
+    head_hash: Vec<u8>,
+    seal_key: DataKeyRecord,
+    format: ExportFormat,
+    store: Store,
+    keyring: Keyring,
+}
+
+impl ExportState {
+    /// The next chunk, or `None` at the end (an error ends the stream, without a seal).
+    async fn step(&mut self) -> Option<Result<String, Error>> {
+        let chunk = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Header(line) => {
+                self.stage = Stage::Events;
+                line
+            }
+            Stage::Events if self.next <= self.last => match self.page().await {
+                Ok(out) => {
+                    self.stage = Stage::Events;
+                    out
+                }
+                Err(e) => return Some(Err(e)),
+            },
+            Stage::Events => {
+                self.stage = Stage::Checkpoints;
+                std::mem::take(&mut self.tail)
+            }
+            Stage::Checkpoints => {
+                if self.format == ExportFormat::Csv {
+                    return None;
+                }
+                self.stage = Stage::Seal;
+                let sealer = std::mem::take(&mut self.sealer);
+                let keyring = self.keyring.clone();
+                let key = self.seal_key.clone();
+                return Some(
+                    sealer
+                        .seal(self.last, &self.head_hash, key.version, |m| {
+                            keyring.sign(&key, m)
+                        })
+                        .map_err(|e| Error::Internal(format!("cannot seal the export: {e}"))),
+                );
+            }
+            Stage::Seal | Stage::Done => return None,
+        };
+        self.sealer.update(chunk.as_bytes());
+        Some(Ok(chunk))
+    }
+
+    async fn page(&mut self) -> Result<String, Error> {
+        let mut conn = self.store.reader().await?;
+        let records = audit::range(&mut conn.conn(), self.next, self.last, PAGE).await?;
+        let mut out = String::new();
+        for rec in &records {
+            let line = decrypted_line(&self.keyring, &mut conn.conn(), rec).await;
+            match self.format {
+                ExportFormat::Jsonl => {
+                    out.push_str(
+                        &serde_json::to_string(&line)
+                            .map_err(|e| Error::Internal(e.to_string()))?,
+                    );
+                    out.push('\n');
+                }
+                ExportFormat::Csv => out.push_str(&csv_event(&line)),
+            }
+        }
+        self.next = match records.last() {
+            Some(r) => r.seq + 1,
+            None => self.last + 1,
+        };
+        Ok(out)
     }
 }
 
 /// Verifies the whole live log against the stored signing keys.
 pub async fn verify_live(store: &Store) -> Result<Result<Verified, ChainError>, Error> {
+    verify_live_witnessed(store, Vec::new()).await
+}
+
+/// Verifies the whole live log, and that it holds every head an outside witness recorded
+/// (parsed with [`super::witness::parse_heads`]).
+pub async fn verify_live_witnessed(
+    store: &Store,
+    witnessed: Vec<CheckpointRecord>,
+) -> Result<Result<Verified, ChainError>, Error> {
     let mut conn = store.reader().await?;
     let keys: HashMap<i64, Vec<u8>> = Keyring::signing_keys(&mut conn.conn())
         .await?
@@ -293,6 +386,7 @@ pub async fn verify_live(store: &Store) -> Result<Result<Verified, ChainError>, 
         .collect();
     let checkpoints = audit::checkpoints(&mut conn.conn(), 0, i64::MAX).await?;
     let mut verifier = Verifier::new(1, super::chain::GENESIS.to_vec(), checkpoints, &keys);
+    verifier.witnessed(witnessed, &keys);
     let mut next = 0;
     loop {
         let records = audit::range(&mut conn.conn(), next, i64::MAX, PAGE).await?;

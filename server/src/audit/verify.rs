@@ -5,6 +5,9 @@
 //! signed by a known key and matches the entry hash at its sequence number, signing key
 //! versions never go backwards along the chain (a rotated-out key signs nothing later), and
 //! no checkpoint lies beyond the last entry (a cut tail). The result names the first bad sequence number.
+//! A live log also reports its unsigned tail (entries after the newest checkpoint), which
+//! [`TailBound`] limits, and can be checked against the heads an outside witness recorded
+//! ([`Verifier::witnessed`]), which catches a rewrite made with the signing key itself.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,6 +35,75 @@ pub struct Verified {
     pub checkpoints: usize,
     /// The newest checkpoint's sequence number (0 if none).
     pub last_checkpoint: i64,
+    /// Entries after the newest checkpoint, which no signature covers yet.
+    pub unsigned_tail: i64,
+    /// When the oldest of those was recorded (as stored), if there are any.
+    pub first_unsigned_at: Option<String>,
+    /// Heads recorded by the outside witness that were checked.
+    pub witnessed: usize,
+}
+
+/// How long a live log's unsigned tail may be: `audit.checkpoint_every` entries, and no
+/// entry unsigned for longer than `audit.checkpoint_seconds` plus [`TailBound::GRACE_SECONDS`].
+#[derive(Clone, Copy, Debug)]
+pub struct TailBound {
+    /// Most entries after the newest checkpoint.
+    pub max_entries: i64,
+    /// Most seconds the oldest of them may wait for its checkpoint.
+    pub max_age_seconds: i64,
+}
+
+impl TailBound {
+    /// Time allowed on top of `checkpoint_seconds` for the periodic checkpoint's own write.
+    pub const GRACE_SECONDS: i64 = 30;
+
+    /// The bound a deployment configured.
+    pub fn new(checkpoint_every: u64, checkpoint_seconds: u64) -> TailBound {
+        TailBound {
+            max_entries: i64::try_from(checkpoint_every).unwrap_or(i64::MAX),
+            max_age_seconds: i64::try_from(checkpoint_seconds)
+                .unwrap_or(i64::MAX / 2)
+                .saturating_add(Self::GRACE_SECONDS),
+        }
+    }
+}
+
+impl Verified {
+    /// Fails when the unsigned tail is longer or older than `bound` allows at `now`: the
+    /// writer signs a checkpoint every `checkpoint_every` entries and every
+    /// `checkpoint_seconds`, so such a tail was added outside it (or its server died before
+    /// the next checkpoint, which a restart signs within `checkpoint_seconds`).
+    pub fn check_tail(
+        &self,
+        bound: &TailBound,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ChainError> {
+        let first = self.last_checkpoint + 1;
+        if self.unsigned_tail > bound.max_entries {
+            return Err(fail(
+                first,
+                format!(
+                    "{} entries follow the last signed checkpoint (at {}), more than the {} the writer leaves unsigned (audit.checkpoint_every): entries were added without checkpoints, or checkpoints removed",
+                    self.unsigned_tail, self.last_checkpoint, bound.max_entries
+                ),
+            ));
+        }
+        if let Some(at) = &self.first_unsigned_at {
+            let age = chrono::DateTime::parse_from_rfc3339(at)
+                .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds())
+                .unwrap_or(i64::MAX);
+            if age > bound.max_age_seconds {
+                return Err(fail(
+                    first,
+                    format!(
+                        "{} entries after the last signed checkpoint (at {}) have waited {age} s for a checkpoint, longer than the {} s allowed (audit.checkpoint_seconds + {} s): they were added outside a running server, or it stopped without its final checkpoint",
+                        self.unsigned_tail, self.last_checkpoint, bound.max_age_seconds, TailBound::GRACE_SECONDS
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks entries as they stream in; call [`Verifier::finish`] at the end.
@@ -41,6 +113,8 @@ pub struct Verifier {
     checkpoints: BTreeMap<i64, CheckpointRecord>,
     first_error: Option<ChainError>,
     entries: i64,
+    first_unsigned_at: Option<String>,
+    witnessed: BTreeMap<i64, Vec<u8>>,
 }
 
 fn fail(seq: i64, reason: impl Into<String>) -> ChainError {
@@ -101,6 +175,42 @@ impl Verifier {
             checkpoints: map,
             first_error,
             entries: 0,
+            first_unsigned_at: None,
+            witnessed: BTreeMap::new(),
+        }
+    }
+
+    /// Also checks the chain against heads an outside witness recorded: each must carry a
+    /// valid signature, and the entry at its sequence number must have its hash.
+    pub fn witnessed(&mut self, heads: Vec<CheckpointRecord>, keys: &HashMap<i64, Vec<u8>>) {
+        for head in heads {
+            let message = chain::checkpoint_message(
+                head.seq,
+                &head.head_hash,
+                head.key_version,
+                &head.signed_at,
+            );
+            let valid = keys
+                .get(&head.key_version)
+                .is_some_and(|k| chain::verify_signature(k, &message, &head.signature));
+            if !valid {
+                self.note(fail(
+                    head.seq,
+                    format!(
+                        "the witness's head at this sequence does not verify with signing key version {} (the witness record or the stored keys were altered)",
+                        head.key_version
+                    ),
+                ));
+            }
+            match self.witnessed.get(&head.seq) {
+                Some(seen) if *seen != head.head_hash => self.note(fail(
+                    head.seq,
+                    "the witness recorded two different heads at this sequence",
+                )),
+                _ => {
+                    self.witnessed.insert(head.seq, head.head_hash);
+                }
+            }
         }
     }
 
@@ -146,6 +256,18 @@ impl Verifier {
                 return self.note(fail(seq, "signed checkpoint does not match this entry"));
             }
         }
+        if let Some(head) = self.witnessed.get(&seq) {
+            if *head != rec.hash {
+                return self.note(fail(
+                    seq,
+                    "entry differs from the head the outside witness recorded: the log was rewritten at or before this sequence",
+                ));
+            }
+        }
+        let newest_checkpoint = self.checkpoints.keys().next_back().copied().unwrap_or(0);
+        if seq == newest_checkpoint + 1 {
+            self.first_unsigned_at = Some(rec.fields.occurred_at.clone());
+        }
         self.prev = rec.hash.clone();
         self.expected += 1;
         self.entries += 1;
@@ -162,13 +284,28 @@ impl Verifier {
                 ));
             }
         }
+        if !self.broken() {
+            if let Some((&seq, _)) = self.witnessed.range(last + 1..).next() {
+                self.note(fail(
+                    last + 1,
+                    format!("entries missing: the outside witness recorded a head at sequence {seq} but the log ends at {last}"),
+                ));
+            }
+        }
+        let last_checkpoint = self.checkpoints.keys().next_back().copied().unwrap_or(0);
+        let unsigned_tail = (last - last_checkpoint).max(0);
         match self.first_error {
             Some(e) => Err(e),
             None => Ok(Verified {
                 entries: self.entries,
                 last_seq: last,
                 checkpoints: self.checkpoints.len(),
-                last_checkpoint: self.checkpoints.keys().next_back().copied().unwrap_or(0),
+                last_checkpoint,
+                unsigned_tail,
+                first_unsigned_at: (unsigned_tail > 0)
+                    .then_some(self.first_unsigned_at)
+                    .flatten(),
+                witnessed: self.witnessed.len(),
             }),
         }
     }

@@ -194,6 +194,12 @@ impl ChatService {
             deleted_at: None,
         };
         messages::insert(&mut tx.conn(), &record).await?;
+        // Metadata only: the text never reaches the audit log.
+        let posted = Event::by(actor, "message.posted", Outcome::Allowed)
+            .target("message", message_id)
+            .workspace(c.workspace_id)
+            .details(serde_json::json!({ "channel_id": id, "thread_root_id": thread_root }));
+        self.auditor.record(tx, posted).await?;
         if let Some(root) = thread_root {
             messages::add_reply(&mut tx.conn(), root, now).await?;
             if let Some(r) = messages::by_id(&mut tx.conn(), root).await? {

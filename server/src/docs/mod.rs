@@ -939,6 +939,12 @@ impl DocService {
                         resolved_at: None,
                     };
                     documents::insert_comment(&mut tx.conn(), &comment).await?;
+                    // Metadata only: the text never reaches the audit log.
+                    let event = Event::by(&actor, "document.commented", Outcome::Allowed)
+                        .target("document", doc)
+                        .workspace(record.workspace_id)
+                        .details(serde_json::json!({ "comment_id": id }));
+                    this.auditor.record(tx, event).await?;
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: record.workspace_id,
                         document_id: doc,
@@ -969,6 +975,13 @@ impl DocService {
                         .await?;
                     c.resolved_at = resolved.then(Utc::now);
                     documents::resolve_comment(&mut tx.conn(), comment, c.resolved_at).await?;
+                    let event = Event::by(&actor, "document.comment_resolved", Outcome::Allowed)
+                        .target("document", doc)
+                        .workspace(record.workspace_id)
+                        .details(
+                            serde_json::json!({ "comment_id": comment, "resolved": resolved }),
+                        );
+                    this.auditor.record(tx, event).await?;
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: record.workspace_id,
                         document_id: doc,

@@ -1204,6 +1204,10 @@ impl SearchService {
                 }
             })
             .collect();
+        self.inner
+            .auditor
+            .record_search(&self.inner.store, actor, workspace, hits.total)
+            .await?;
         let end = offset + results.len();
         Ok(SearchPage {
             next_cursor: (end < hits.total && !results.is_empty()).then(|| cursor_for(end)),

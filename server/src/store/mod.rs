@@ -242,6 +242,27 @@ impl Store {
         let _ = self.inner.checkpointing.signer.set(signer);
     }
 
+    /// Publishes every checkpoint committed from now on to an outside witness: `queue` feeds
+    /// `task`, which the store drains when it closes. Only the first call has effect.
+    pub fn set_checkpoint_witness(
+        &self,
+        queue: tokio::sync::mpsc::Sender<audit::CheckpointRecord>,
+        task: tokio::task::JoinHandle<()>,
+    ) {
+        let checkpointing = &self.inner.checkpointing;
+        if let (Ok(mut witness), Ok(mut owner)) = (
+            checkpointing.witness.lock(),
+            checkpointing.witness_task.lock(),
+        ) {
+            if witness.is_none() {
+                *witness = Some(queue);
+                *owner = Some(task);
+                return;
+            }
+        }
+        task.abort();
+    }
+
     /// Signs a checkpoint over the current audit chain head, if it moved since the last one.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         self.write(|tx: &mut Tx| {
@@ -279,6 +300,18 @@ impl Store {
             }
         }
         self.inner.writer.shutdown().await;
+        // The final checkpoint reaches the witness before the process ends.
+        let checkpointing = &self.inner.checkpointing;
+        drop(checkpointing.witness.lock().ok().and_then(|mut w| w.take()));
+        let task = checkpointing.witness_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("audit witness: gave up publishing the last signed heads");
+            }
+        }
         match &self.inner.pools {
             Pools::Sqlite { readers, writer } => {
                 readers.close().await;

@@ -48,6 +48,27 @@ enum WritePool {
 pub(super) struct Checkpointing {
     pub(super) signer: OnceLock<Arc<dyn CheckpointSigner>>,
     pub(super) every: AtomicU64,
+    /// Where committed checkpoints go for the outside witness (`audit.witness`), if anywhere.
+    pub(super) witness: Mutex<Option<mpsc::Sender<CheckpointRecord>>>,
+    /// The task that publishes them, drained when the store closes.
+    pub(super) witness_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Checkpointing {
+    /// Hands a committed checkpoint to the witness without waiting: a full queue drops it
+    /// (the next checkpoint vouches for everything before it too).
+    fn publish(&self, cp: CheckpointRecord) {
+        let Ok(witness) = self.witness.lock() else {
+            return;
+        };
+        if let Some(queue) = witness.as_ref() {
+            if queue.try_send(cp).is_err() {
+                tracing::warn!(
+                    "audit witness queue full or closed: a signed head was not published"
+                );
+            }
+        }
+    }
 }
 
 /// The chain head, read inside each batch's transaction: another process (the command line
@@ -187,15 +208,16 @@ async fn commit(tx: Tx) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Numbers, chains and stores the batch's audit entries, and signs a checkpoint when due.
+/// Numbers, chains and stores the batch's audit entries, and signs a checkpoint when due
+/// (returned, to be published once committed).
 async fn append_audit(
     tx: &mut Tx,
     entries: Vec<PendingAudit>,
     checkpoint_requested: bool,
     checkpointing: &Checkpointing,
-) -> Result<(), StoreError> {
+) -> Result<Option<CheckpointRecord>, StoreError> {
     if entries.is_empty() && !checkpoint_requested {
-        return Ok(());
+        return Ok(None);
     }
     // Serializes appends across processes (SQLite's write lock already does).
     audit::lock_chain(&mut tx.conn()).await?;
@@ -219,7 +241,7 @@ async fn append_audit(
     }
     audit::insert_many(&mut tx.conn(), &rows).await?;
     let Some(signer) = checkpointing.signer.get() else {
-        return Ok(());
+        return Ok(None);
     };
     let every = checkpointing.every.load(Ordering::Relaxed).max(1) as i64;
     if head.seq > head.checkpointed
@@ -241,8 +263,9 @@ async fn append_audit(
             signature,
         };
         audit::insert_checkpoint(&mut tx.conn(), &record).await?;
+        return Ok(Some(record));
     }
-    Ok(())
+    Ok(None)
 }
 
 fn run_hooks(tx: &mut Tx, from: usize) {
@@ -350,21 +373,28 @@ async fn run(
         let emitted = std::mem::take(&mut tx.events);
         let entries = std::mem::take(&mut tx.audit);
         let checkpoint_requested = tx.checkpoint_requested;
-        if let Err(err) = append_audit(&mut tx, entries, checkpoint_requested, &checkpointing).await
+        let signed = match append_audit(&mut tx, entries, checkpoint_requested, &checkpointing)
+            .await
         {
-            tracing::error!(error = %err, jobs = size, "cannot append the audit records; the batch is rolled back");
-            run_hooks(&mut tx, 0);
-            let message = err.to_string();
-            for done in completions {
-                done(Err(StoreError::Commit(message.clone())));
+            Ok(signed) => signed,
+            Err(err) => {
+                tracing::error!(error = %err, jobs = size, "cannot append the audit records; the batch is rolled back");
+                run_hooks(&mut tx, 0);
+                let message = err.to_string();
+                for done in completions {
+                    done(Err(StoreError::Commit(message.clone())));
+                }
+                continue;
             }
-            continue;
-        }
+        };
         let mut hooks = std::mem::take(&mut tx.rollback_hooks);
         metrics::histogram!("concord_store_commit_batch_size").record(size as f64);
         match commit(tx).await {
             Ok(()) => {
                 hooks.clear();
+                if let Some(cp) = signed {
+                    checkpointing.publish(cp);
+                }
                 for done in completions {
                     done(Ok(()));
                 }

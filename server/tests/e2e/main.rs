@@ -5,6 +5,7 @@ mod harness;
 
 mod account_creation;
 mod accounts;
+mod audit_trail;
 mod bad_input;
 mod chat;
 mod cli;
