@@ -112,6 +112,15 @@ impl App {
                 "encrypted personal data stored before encryption at rest"
             );
         }
+        let migrated = crate::workspaces::encrypt_legacy_names(&store, &keyring).await?
+            + crate::chat::encrypt_legacy_details(&store, &keyring).await?
+            + crate::auth::encrypt_legacy_clients(&store, &keyring).await?;
+        if migrated > 0 {
+            tracing::info!(
+                rows = migrated,
+                "encrypted names, topics, client details and message client ids stored before encryption at rest"
+            );
+        }
         let parallelism = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);

@@ -22,6 +22,18 @@ const DOC_TEXT: &[&str] = &[
     "Ashdown follows up.",
 ];
 const VERSION_NAME: &str = "Halloway draft";
+const WORKSPACE_NAME: &str = "Marigoldhaven Research";
+const WORKSPACE_SLUG: &str = "marigoldhaven";
+const WORKSPACE_RENAMED: &str = "Tansyford Institute";
+const ROLE_NAME: &str = "quincewarden";
+const ROLE_DESCRIPTION: &str = "Larkspur stewardship duties";
+const CHANNEL_NAME: &str = "tamariskfold";
+const CHANNEL_TOPIC: &str = "Foxglovery sample logistics";
+const CHANNEL_TOPIC_EDITED: &str = "Snapdragonia sample logistics";
+const CHANNEL_PURPOSE: &str = "Juniperwick coordination";
+const CLIENT_MSG_ID: &str = "Hollyhockian-cmid-7";
+const USER_AGENT: &str = "Brambleweed-Agent/9.1";
+const COMMENT: &str = "Gooseberrian remark on the figures";
 
 /// Writes `pieces` into a document through the Yjs endpoint, one stored batch each, and waits
 /// until the server holds all of them.
@@ -88,6 +100,22 @@ fn needles() -> Vec<String> {
     for s in ["Wintergreen", "Pemberton", "Cardew", "Ashdown", "Halloway"] {
         out.push(s.to_owned());
     }
+    for s in [
+        "Marigoldhaven",
+        "marigoldhaven",
+        "Tansyford",
+        "quincewarden",
+        "Larkspur",
+        "tamariskfold",
+        "Foxglovery",
+        "Snapdragonia",
+        "Juniperwick",
+        "Hollyhockian",
+        "Brambleweed",
+        "Gooseberrian",
+    ] {
+        out.push(s.to_owned());
+    }
     out.push("Quillfeather".into());
     out.push("quillfeather".into());
     out.push("Oakenshield".into());
@@ -116,6 +144,24 @@ fn needles() -> Vec<String> {
     out
 }
 
+/// The one integer a query returns, read with the table owner's rights.
+async fn scalar(env: &Env, sql: &str) -> i64 {
+    match env.db {
+        Db::Sqlite => {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&env.url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+        }
+        Db::Postgres => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&env.url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+        }
+    }
+}
+
 fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
@@ -139,16 +185,39 @@ async fn plaintext_appears_nowhere(db: Db) {
         .post(
             "/api/v1/workspaces",
             Some(&admin),
-            json!({"name": "Research", "slug": "research"}),
+            json!({"name": WORKSPACE_NAME, "slug": WORKSPACE_SLUG}),
         )
         .await;
     assert_eq!(status, 201, "{ws}");
     let ws_id = ws["id"].as_str().unwrap().to_owned();
+    let (status, renamed) = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/workspaces/{ws_id}"),
+            &admin,
+            Some(json!({"name": WORKSPACE_RENAMED})),
+        )
+        .await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(
+        renamed["name"], WORKSPACE_RENAMED,
+        "the API decrypts the name"
+    );
+    assert_eq!(renamed["slug"], WORKSPACE_SLUG, "the API decrypts the slug");
+    let (status, role) = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_id}/roles"),
+            Some(&admin),
+            json!({"name": ROLE_NAME, "description": ROLE_DESCRIPTION,
+                   "permissions": ["workspace.read", "members.read", "channels.read"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{role}");
     let (status, inv) = app
         .post(
             &format!("/api/v1/workspaces/{ws_id}/invitations"),
             Some(&admin),
-            json!({"email": INVITEE_EMAIL}),
+            json!({"email": INVITEE_EMAIL, "role": ROLE_NAME}),
         )
         .await;
     assert_eq!(status, 201, "{inv}");
@@ -183,21 +252,67 @@ async fn plaintext_appears_nowhere(db: Db) {
         names.contains(&INVITEE_NAME) && names.contains(&ADMIN_NAME),
         "{members}"
     );
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["display_name"] == INVITEE_NAME && m["role"] == ROLE_NAME),
+        "the API decrypts the custom role's name: {members}"
+    );
+    let (_, roles) = app
+        .get(&format!("/api/v1/workspaces/{ws_id}/roles"), &admin)
+        .await;
+    assert!(
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == ROLE_NAME && r["description"] == ROLE_DESCRIPTION),
+        "{roles}"
+    );
     // Chat: a message, its edit (the first text kept as a version) and a thread reply.
     let (status, channel) = app
         .post(
             &format!("/api/v1/workspaces/{ws_id}/channels"),
             Some(&admin),
-            json!({"name": "lab"}),
+            json!({"name": CHANNEL_NAME, "topic": CHANNEL_TOPIC, "purpose": CHANNEL_PURPOSE}),
         )
         .await;
     assert_eq!(status, 201, "{channel}");
     let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let (status, updated) = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/channels/{channel_id}"),
+            &admin,
+            Some(json!({"topic": CHANNEL_TOPIC_EDITED})),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (&updated["name"], &updated["topic"], &updated["purpose"]),
+        (
+            &json!(CHANNEL_NAME),
+            &json!(CHANNEL_TOPIC_EDITED),
+            &json!(CHANNEL_PURPOSE)
+        ),
+        "the API decrypts the channel's details"
+    );
     let path = format!("/api/v1/channels/{channel_id}/messages");
     let (status, message) = app
-        .post(&path, Some(&admin), json!({"text": MESSAGE}))
+        .post(
+            &path,
+            Some(&admin),
+            json!({"text": MESSAGE, "client_msg_id": CLIENT_MSG_ID}),
+        )
         .await;
     assert_eq!(status, 201, "{message}");
+    let (_, history) = app.get(&path, &admin).await;
+    assert!(
+        history.to_string().contains(CLIENT_MSG_ID),
+        "the API decrypts the client id: {history}"
+    );
     let message_id = message["id"].as_str().unwrap().to_owned();
     let (status, edited) = app
         .send(
@@ -246,6 +361,14 @@ async fn plaintext_appears_nowhere(db: Db) {
         .get(&format!("/api/v1/workspaces/{ws_id}/documents"), &admin)
         .await;
     assert_eq!(listed[0]["title"], DOC_TITLE, "the API decrypts the title");
+    let (status, comment) = app
+        .post(
+            &format!("/api/v1/documents/{doc_id}/comments"),
+            Some(&admin),
+            json!({"text": COMMENT}),
+        )
+        .await;
+    assert_eq!(status, 201, "{comment}");
     // Files: one sent whole, one resumable upload left half-way (its partial chunk is kept).
     let body = FILE_TEXT.repeat(2000);
     let form = reqwest::multipart::Form::new().part(
@@ -310,6 +433,29 @@ async fn plaintext_appears_nowhere(db: Db) {
         .unwrap();
     assert_eq!(resp.status(), 204);
     app.login(USER_EMAIL).await;
+    // A sign-in from a client with a telling User-Agent: kept with the session, encrypted.
+    let resp = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("User-Agent", USER_AGENT)
+        .json(&json!({"email": USER_EMAIL, "password": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let user_token = resp.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, sessions) = app.get("/api/v1/users/me/sessions", &user_token).await;
+    assert!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["user_agent"] == USER_AGENT && s["ip"] == "127.0.0.1"),
+        "the API decrypts where a session began: {sessions}"
+    );
     // Search indexed the messages (so the index folder holds them, encrypted).
     let (status, _) = app
         .post(
@@ -334,6 +480,16 @@ async fn plaintext_appears_nowhere(db: Db) {
         )
         .await;
     assert_eq!(found["total"], 1, "{found}");
+    // A channel is still found by its (encrypted) name.
+    let (status, found) = app
+        .get(
+            &format!("/api/v1/workspaces/{ws_id}/search?q=zanzibarian%20in:%23{CHANNEL_NAME}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["results"][0]["channel_name"], CHANNEL_NAME, "{found}");
     app.stop().await;
     let mut index_files = Vec::new();
     files_under(&env.data_dir().join("search"), &mut index_files);
@@ -388,6 +544,24 @@ async fn plaintext_appears_nowhere(db: Db) {
             }
         }
     }
+    // The client's address is not findable by its bytes alone (127.0.0.1 appears elsewhere
+    // legitimately), so the stored column is checked: only ciphertext.
+    assert_eq!(
+        scalar(
+            &env,
+            "SELECT COUNT(*) FROM sessions WHERE ip IS NOT NULL OR user_agent IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    assert!(
+        scalar(
+            &env,
+            "SELECT COUNT(*) FROM sessions WHERE ip_enc IS NOT NULL"
+        )
+        .await
+            > 0
+    );
 }
 
 async fn refuses_to_start_with_a_wrong_kek(db: Db) {
@@ -445,8 +619,157 @@ async fn ciphertext_moved_to_another_row_fails(db: Db) {
     app.stop().await;
 }
 
+/// A deployment upgraded from before names, topics, roles and client details were encrypted
+/// keeps them in plaintext until its next start, which encrypts every such row.
+async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
+    let env = Env::new(db).await;
+    let app = env.start().await;
+    let admin = token(&app.setup_admin(ADMIN_EMAIL, ADMIN_NAME).await);
+    let (status, ws) = app
+        .post(
+            "/api/v1/workspaces",
+            Some(&admin),
+            json!({"name": "Placeholder", "slug": "placeholder"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ws}");
+    let ws_id = ws["id"].as_str().unwrap().to_owned();
+    let (status, role) = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_id}/roles"),
+            Some(&admin),
+            json!({"name": "placeholder_role", "description": "x", "permissions": ["workspace.read"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{role}");
+    let (status, channel) = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_id}/channels"),
+            Some(&admin),
+            json!({"name": "placeholder-chan", "topic": "t", "purpose": "p"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{channel}");
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/channels/{channel_id}/messages");
+    let (status, message) = app
+        .post(
+            &path,
+            Some(&admin),
+            json!({"text": "hello", "client_msg_id": "placeholder-cmid"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{message}");
+    app.stop().await;
+
+    // What a deployment from before encryption at rest holds: the same rows in plaintext.
+    env.raw(
+        "UPDATE workspaces SET name = 'Oldmoor Works', slug_index = 'oldmoor', name_enc = NULL, slug_enc = NULL; \
+         UPDATE channels SET name_index = 'oldmoor-chan', name_enc = NULL, topic = 'Oldmoor topic', \
+           topic_enc = NULL, purpose = 'Oldmoor purpose', purpose_enc = NULL WHERE kind = 'public'; \
+         UPDATE roles SET name = 'oldmoor_role', description = 'Oldmoor duties', name_enc = NULL, \
+           description_enc = NULL WHERE builtin = FALSE; \
+         UPDATE sessions SET user_agent = 'Oldmoor-Agent/1', ip = '10.9.8.7', user_agent_enc = NULL, ip_enc = NULL; \
+         UPDATE messages SET client_msg_id = 'oldmoor-cmid', client_msg_index = NULL, client_msg_id_enc = NULL \
+           WHERE client_msg_index IS NOT NULL;",
+    )
+    .await;
+
+    let app = env.start().await;
+    let admin = token(&app.login(ADMIN_EMAIL).await);
+    let (_, list) = app.get("/api/v1/workspaces", &admin).await;
+    assert_eq!(list[0]["name"], "Oldmoor Works", "{list}");
+    assert_eq!(list[0]["slug"], "oldmoor", "{list}");
+    let (_, channel) = app
+        .get(&format!("/api/v1/channels/{channel_id}"), &admin)
+        .await;
+    assert_eq!(
+        (&channel["name"], &channel["topic"], &channel["purpose"]),
+        (
+            &json!("oldmoor-chan"),
+            &json!("Oldmoor topic"),
+            &json!("Oldmoor purpose")
+        ),
+        "{channel}"
+    );
+    let (_, roles) = app
+        .get(&format!("/api/v1/workspaces/{ws_id}/roles"), &admin)
+        .await;
+    assert!(
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "oldmoor_role" && r["description"] == "Oldmoor duties"),
+        "{roles}"
+    );
+    let (_, sessions) = app.get("/api/v1/users/me/sessions", &admin).await;
+    assert!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["user_agent"] == "Oldmoor-Agent/1" && s["ip"] == "10.9.8.7"),
+        "{sessions}"
+    );
+    let (_, history) = app.get(&path, &admin).await;
+    assert!(history.to_string().contains("oldmoor-cmid"), "{history}");
+    // Lookups and uniqueness now go through the blind indexes the backfill wrote.
+    let (status, again) = app
+        .post(
+            &path,
+            Some(&admin),
+            json!({"text": "hello", "client_msg_id": "oldmoor-cmid"}),
+        )
+        .await;
+    assert!(status < 300, "{again}");
+    assert_eq!(
+        again["id"], message["id"],
+        "a retried post is not duplicated"
+    );
+    let (status, _) = app
+        .post(
+            "/api/v1/workspaces",
+            Some(&admin),
+            json!({"name": "Another", "slug": "oldmoor"}),
+        )
+        .await;
+    assert_eq!(status, 409, "the slug is taken");
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_id}/channels"),
+            Some(&admin),
+            json!({"name": "oldmoor-chan"}),
+        )
+        .await;
+    assert_eq!(status, 409, "the channel name is taken");
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_id}/roles"),
+            Some(&admin),
+            json!({"name": "oldmoor_role", "permissions": ["workspace.read"]}),
+        )
+        .await;
+    assert_eq!(status, 409, "the role name is taken");
+    app.stop().await;
+
+    for sql in [
+        "SELECT COUNT(*) FROM workspaces WHERE name <> '' OR slug_enc IS NULL OR name_enc IS NULL \
+         OR slug_index = 'oldmoor'",
+        "SELECT COUNT(*) FROM channels WHERE topic <> '' OR purpose <> '' \
+         OR (name_index IS NOT NULL AND name_enc IS NULL) OR name_index = 'oldmoor-chan'",
+        "SELECT COUNT(*) FROM roles WHERE builtin = FALSE AND (name_enc IS NULL OR description <> '' \
+         OR name = 'oldmoor_role')",
+        "SELECT COUNT(*) FROM sessions WHERE user_agent IS NOT NULL OR ip IS NOT NULL",
+        "SELECT COUNT(*) FROM messages WHERE client_msg_id IS NOT NULL",
+    ] {
+        assert_eq!(scalar(&env, sql).await, 0, "plaintext left: {sql}");
+    }
+}
+
 both_backends!(
     plaintext_appears_nowhere,
+    legacy_plaintext_is_encrypted_at_start,
     refuses_to_start_with_a_wrong_kek,
     ciphertext_moved_to_another_row_fails,
 );

@@ -8,6 +8,7 @@
 mod keys;
 mod password;
 mod service;
+mod session_client;
 mod throttle;
 mod tokens;
 
@@ -17,6 +18,7 @@ pub use service::{
     AuthService, ClientInfo, PendingSession, SessionOrigin, SessionView, StartedSession, TokenPair,
     REENCRYPT_SESSIONS,
 };
+pub use session_client::encrypt_legacy_clients;
 pub use tokens::{AccessClaims, TokenError, TokenIssuer};
 
 use rand::RngCore;

@@ -162,12 +162,21 @@ impl PendingSession {
             }
             None => None,
         };
+        let client = super::session_client::seal(
+            tx,
+            &self.keyring,
+            user,
+            self.id,
+            self.client.user_agent.as_deref(),
+            self.client.ip.map(|ip| ip.to_string()).as_deref(),
+        )
+        .await?;
         let record = SessionRecord {
             id: self.id,
             user_id: user,
             auth_method: self.origin.auth_method,
-            user_agent: self.client.user_agent,
-            ip: self.client.ip.map(|ip| ip.to_string()),
+            user_agent_enc: client.user_agent_enc,
+            ip_enc: client.ip_enc,
             created_at: self.now,
             last_used_at: self.now,
             expires_at: self.expires_at,
@@ -613,19 +622,29 @@ impl AuthService {
             .await?;
         let list = sessions::list_active(&mut conn.conn(), owner, Utc::now()).await?;
         let current = actor.session_id();
-        Ok(list
-            .into_iter()
-            .map(|s| SessionView {
+        let mut out = Vec::with_capacity(list.len());
+        for s in list {
+            let (user_agent, ip) = super::session_client::open(
+                self.auditor.keyring(),
+                &mut conn.conn(),
+                s.user_id,
+                s.id,
+                s.user_agent_enc.as_deref(),
+                s.ip_enc.as_deref(),
+            )
+            .await?;
+            out.push(SessionView {
                 current: Some(s.id) == current,
                 id: s.id,
                 auth_method: s.auth_method,
-                user_agent: s.user_agent,
-                ip: s.ip,
+                user_agent,
+                ip,
                 created_at: s.created_at,
                 last_used_at: s.last_used_at,
                 expires_at: s.expires_at,
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 
     /// Revokes one session of `owner`.
@@ -723,7 +742,7 @@ impl AuthService {
     }
 }
 
-/// Sessions' kept ID tokens in the data-key re-encryption registry.
+/// Sessions' kept ID tokens and client details in the data-key re-encryption registry.
 pub const REENCRYPT_SESSIONS: crate::keys::registry::Target = crate::keys::registry::Target {
     name: "sessions",
     count: count_id_tokens,
@@ -731,7 +750,7 @@ pub const REENCRYPT_SESSIONS: crate::keys::registry::Target = crate::keys::regis
 };
 
 fn count_id_tokens(tx: &mut Tx) -> futures::future::BoxFuture<'_, Result<i64, Error>> {
-    Box::pin(async move { Ok(sessions::count_with_id_token(&mut tx.conn()).await?) })
+    Box::pin(async move { Ok(sessions::count_encrypted(&mut tx.conn()).await?) })
 }
 
 fn reencrypt_id_tokens<'t>(
@@ -746,15 +765,22 @@ fn reencrypt_id_tokens<'t>(
             .map(|c| c.parse::<SessionId>())
             .transpose()
             .map_err(|_| Error::Internal("malformed re-encryption cursor".into()))?;
-        let batch = sessions::id_tokens_after(&mut tx.conn(), cursor, limit as i64).await?;
+        let batch = sessions::secrets_after(&mut tx.conn(), cursor, limit as i64).await?;
         let mut changed = 0;
-        for (id, user, stored) in &batch {
-            let scope = Scope::User(*user);
+        for secrets in &batch {
+            let scope = Scope::User(secrets.user_id);
+            let current = keyring.current_version(&mut tx.conn(), &scope).await?;
+            let client_changed =
+                super::session_client::reencrypt(tx, keyring, current, secrets).await?;
+            let (id, Some(stored)) = (&secrets.id, &secrets.sso_id_token) else {
+                changed += usize::from(client_changed);
+                continue;
+            };
             let sealed = base64::engine::general_purpose::STANDARD
                 .decode(stored)
                 .map_err(|_| Error::Internal("stored ID token is not base64".into()))?;
-            let current = keyring.current_version(&mut tx.conn(), &scope).await?;
             if current == Some(crate::crypto::Keyring::version_of(&sealed)?) {
+                changed += usize::from(client_changed);
                 continue;
             }
             let row = id.to_string();
@@ -771,7 +797,7 @@ fn reencrypt_id_tokens<'t>(
         Ok(crate::keys::registry::Batch {
             scanned: batch.len(),
             changed,
-            last: batch.last().map(|(id, _, _)| id.to_string()),
+            last: batch.last().map(|s| s.id.to_string()),
         })
     })
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::Utc;
 use futures::future::BoxFuture;
 
+use super::details::{client_msg_aad, client_msg_index, reencrypt_client_msg_id};
 use super::{
     body_aad, channel, require_member, user_of, writable, ChatService, MessageVersionView,
     MessageView, Page, MAX_PAGE,
@@ -57,6 +58,17 @@ impl ChatService {
                     .await
                     .map_err(|e| Error::Internal(e.to_string()))?
             };
+            let client_msg_id = match &m.client_msg_id_enc {
+                Some(ct) => {
+                    let id = m.id.to_string();
+                    Some(
+                        self.keyring
+                            .decrypt_text(conn, &scope, client_msg_aad(&id), ct)
+                            .await?,
+                    )
+                }
+                None => None,
+            };
             out.push(MessageView {
                 id: m.id,
                 channel_id: m.channel_id,
@@ -66,7 +78,7 @@ impl ChatService {
                 thread_root_id: m.thread_root_id,
                 reply_count: m.reply_count,
                 last_reply_at: m.last_reply_at,
-                client_msg_id: m.client_msg_id,
+                client_msg_id,
                 created_at: m.created_at,
                 edited_at: m.edited_at,
                 deleted: m.deleted_at.is_some(),
@@ -146,8 +158,12 @@ impl ChatService {
             return Err(Error::refused("not_in_channel", "join the channel first"));
         }
         let c = found.channel;
-        if let Some(cid) = &client_msg_id {
-            if let Some(existing) = messages::by_client_id(&mut tx.conn(), id, me, cid).await? {
+        let client_index = client_msg_id
+            .as_deref()
+            .map(|cid| client_msg_index(&self.keyring, id, me, cid));
+        if let Some(index) = &client_index {
+            if let Some(existing) = messages::by_client_index(&mut tx.conn(), id, me, index).await?
+            {
                 return self
                     .view_one(&mut tx.conn(), c.workspace_id, existing.id)
                     .await;
@@ -179,6 +195,14 @@ impl ChatService {
             .encrypt(tx, &scope, body_aad(&id_text), body.as_str().as_bytes())
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
+        let client_msg_id_enc = match &client_msg_id {
+            Some(cid) => Some(
+                self.keyring
+                    .encrypt(tx, &scope, client_msg_aad(&id_text), cid.as_bytes())
+                    .await?,
+            ),
+            None => None,
+        };
         let record = MessageRecord {
             id: message_id,
             channel_id: id,
@@ -188,7 +212,8 @@ impl ChatService {
             thread_root_id: thread_root,
             reply_count: 0,
             last_reply_at: None,
-            client_msg_id,
+            client_msg_index: client_index,
+            client_msg_id_enc,
             created_at: now,
             edited_at: None,
             deleted_at: None,
@@ -219,7 +244,7 @@ impl ChatService {
             thread_root_id: thread_root,
             reply_count: 0,
             last_reply_at: None,
-            client_msg_id: record.client_msg_id.clone(),
+            client_msg_id,
             created_at: now,
             edited_at: None,
             deleted: false,
@@ -669,7 +694,8 @@ impl ChatService {
     }
 }
 
-/// Message bodies and their kept versions, for data-key rotation ([`crate::keys::registry`]).
+/// Message bodies, their kept versions and client ids, for data-key rotation
+/// ([`crate::keys::registry`]).
 pub const REENCRYPT_MESSAGES: Target = Target {
     name: "messages",
     count: count_messages,
@@ -696,7 +722,7 @@ fn reencrypt_messages<'t>(
         let batch = messages::bodies_after(&mut tx.conn(), cursor, limit as i64).await?;
         let mut current_of = std::collections::HashMap::new();
         let mut changed = 0;
-        for (id, workspace, body) in &batch {
+        for (id, workspace, body, client_msg_id) in &batch {
             let scope = Scope::Workspace(*workspace);
             let current = match current_of.get(workspace) {
                 Some(v) => *v,
@@ -731,12 +757,16 @@ fn reencrypt_messages<'t>(
                 messages::set_version_body(&mut tx.conn(), *id, version, &sealed).await?;
                 touched = true;
             }
+            if let Some(sealed) = client_msg_id {
+                touched |=
+                    reencrypt_client_msg_id(tx, keyring, &scope, current, *id, sealed).await?;
+            }
             changed += usize::from(touched);
         }
         Ok(Batch {
             scanned: batch.len(),
             changed,
-            last: batch.last().map(|(id, _, _)| id.to_string()),
+            last: batch.last().map(|(id, _, _, _)| id.to_string()),
         })
     })
 }

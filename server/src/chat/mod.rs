@@ -3,11 +3,14 @@
 //!
 //! Every write goes through `Store::write`: authorize, encrypt the body under the
 //! workspace's key (bound to the row and column), write, and emit the event the hub fans
-//! out, in one transaction. Message text exists in plaintext only in memory.
+//! out, in one transaction. Message text exists in plaintext only in memory, and so do
+//! channel names, topics and purposes and messages' client ids ([`details`]).
 
+pub mod details;
 mod messaging;
 mod views;
 
+pub use details::{encrypt_legacy_details, REENCRYPT_CHANNELS};
 pub use messaging::REENCRYPT_MESSAGES;
 pub use views::{ChannelMemberView, ChannelView, MessageVersionView, MessageView};
 
@@ -166,13 +169,14 @@ impl ChatService {
         } else {
             Vec::new()
         };
+        let details = details::open(&self.keyring, conn, &c).await?;
         Ok(ChannelView {
             id: c.id,
             workspace_id: c.workspace_id,
             kind: c.kind,
-            name: c.name,
-            topic: c.topic,
-            purpose: c.purpose,
+            name: details.name,
+            topic: details.topic,
+            purpose: details.purpose,
             archived: c.archived_at.is_some(),
             last_seq: c.last_seq,
             my_role: membership.as_ref().map(|m| m.role.clone()),
@@ -210,16 +214,24 @@ impl ChatService {
                         .await?;
                     let user = user_of(&actor)?;
                     let now = Utc::now();
+                    let id = ChannelId::generate();
+                    let plain = details::ChannelDetails {
+                        name: Some(name.as_str().into()),
+                        topic,
+                        purpose,
+                    };
+                    let sealed = details::seal(tx, &this.keyring, workspace, id, &plain).await?;
                     let record = ChannelRecord {
-                        id: ChannelId::generate(),
+                        id,
                         workspace_id: workspace,
                         kind: match visibility {
                             Visibility::Public => "public".into(),
                             Visibility::Private => "private".into(),
                         },
-                        name: Some(name.as_str().into()),
-                        topic,
-                        purpose,
+                        name_index: sealed.name_index,
+                        name_enc: sealed.name_enc,
+                        topic_enc: sealed.topic_enc,
+                        purpose_enc: sealed.purpose_enc,
                         direct_key: None,
                         created_by: user,
                         created_at: now,
@@ -309,9 +321,10 @@ impl ChatService {
                         } else {
                             "group".into()
                         },
-                        name: None,
-                        topic: String::new(),
-                        purpose: String::new(),
+                        name_index: None,
+                        name_enc: None,
+                        topic_enc: None,
+                        purpose_enc: None,
                         direct_key: Some(key),
                         created_by: me,
                         created_at: now,
@@ -363,6 +376,8 @@ impl ChatService {
                     .await?,
             );
         }
+        // Names are decrypted only here, so this is where they are sorted.
+        out.sort_by(|a, b| (&a.kind, &a.name, a.id).cmp(&(&b.kind, &b.name, b.id)));
         Ok(out)
     }
 
@@ -387,6 +402,7 @@ impl ChatService {
         for c in channels::public_in(&mut conn.conn(), workspace).await? {
             out.push(self.view_channel(&mut conn.conn(), c, me).await?);
         }
+        out.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
         Ok(out)
     }
 
@@ -444,13 +460,14 @@ impl ChatService {
                             "conversations have no name",
                         ));
                     }
-                    let name = changes
-                        .name
-                        .map(|n| n.as_str().to_owned())
-                        .or(c.name.clone());
-                    let topic = topic.unwrap_or(c.topic.clone());
-                    let purpose = purpose.unwrap_or(c.purpose.clone());
-                    channels::update_details(&mut tx.conn(), id, name.as_deref(), &topic, &purpose)
+                    let old = details::open(&this.keyring, &mut tx.conn(), &c).await?;
+                    let new = details::ChannelDetails {
+                        name: changes.name.map(|n| n.as_str().to_owned()).or(old.name),
+                        topic: topic.unwrap_or(old.topic),
+                        purpose: purpose.unwrap_or(old.purpose),
+                    };
+                    let sealed = details::seal(tx, &this.keyring, c.workspace_id, id, &new).await?;
+                    channels::update_details(&mut tx.conn(), id, &sealed.as_details())
                         .await
                         .map_err(name_taken)?;
                     tx.emit(DomainEvent::ChannelChanged {

@@ -367,7 +367,7 @@ impl Hub {
                 workspaces::list_for_user(&mut conn.conn(), user)
                     .await?
                     .into_iter()
-                    .map(|w| w.id)
+                    .map(|w| w.workspace.id)
                     .collect::<Vec<_>>()
             };
             let state = self.state();

@@ -60,6 +60,9 @@ pub const TARGETS: &[Target] = &[
     crate::docs::REENCRYPT_DOCUMENTS,
     crate::auth::REENCRYPT_SESSIONS,
     crate::workspaces::REENCRYPT_INVITATIONS,
+    crate::workspaces::REENCRYPT_WORKSPACES,
+    crate::workspaces::REENCRYPT_ROLES,
+    crate::chat::REENCRYPT_CHANNELS,
 ];
 
 /// The target with this name.

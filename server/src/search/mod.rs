@@ -1107,14 +1107,13 @@ impl SearchService {
         for (at, place) in &parsed.places {
             match place {
                 query::Place::Channel(name) => {
+                    // Names are stored encrypted: found by their blind index (names are
+                    // lower-case, as the query is).
+                    let wanted =
+                        crate::chat::details::name_index(&self.inner.keyring, workspace, name);
                     let found = readable
                         .iter()
-                        .find(|c| {
-                            c.channel
-                                .name
-                                .as_deref()
-                                .is_some_and(|n| n.to_lowercase() == *name)
-                        })
+                        .find(|c| c.channel.name_index.as_deref() == Some(wanted.as_str()))
                         .ok_or_else(|| {
                             query_error(*at, format!("in:#{name}: no such channel you can read"))
                         })?;
@@ -1162,15 +1161,21 @@ impl SearchService {
             tokio::task::spawn_blocking(move || index.search(&q, &f, by_date, offset, limit))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
-        let channels: HashMap<String, (&Option<String>, &str)> = readable
-            .iter()
-            .map(|c| {
-                (
-                    c.channel.id.to_string(),
-                    (&c.channel.name, c.channel.kind.as_str()),
-                )
-            })
-            .collect();
+        // Only the names of the channels on this page are decrypted.
+        let mut channels: HashMap<String, (Option<String>, &str)> = HashMap::new();
+        let mut conn = self.inner.store.reader().await?;
+        let on_page: std::collections::HashSet<&str> =
+            hits.hits.iter().map(|h| h.channel_id.as_str()).collect();
+        for c in &readable {
+            let id = c.channel.id.to_string();
+            if on_page.contains(id.as_str()) {
+                let details =
+                    crate::chat::details::open(&self.inner.keyring, &mut conn.conn(), &c.channel)
+                        .await?;
+                channels.insert(id, (details.name, c.channel.kind.as_str()));
+            }
+        }
+        drop(conn);
         let results: Vec<SearchResult> = hits
             .hits
             .into_iter()
@@ -1179,7 +1184,7 @@ impl SearchService {
                 let is_file = h.kind == "file";
                 let channel = channels
                     .get(&h.channel_id)
-                    .map(|(n, k)| ((*n).clone(), (*k).to_owned()));
+                    .map(|(n, k)| (n.clone(), (*k).to_owned()));
                 let (title, name) = match h.kind.as_str() {
                     "document" => (Some(h.title), None),
                     "file" => (None, Some(h.title)),

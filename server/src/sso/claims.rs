@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::rbac::{self, builtin, Action};
 use crate::store::workspaces as ws_store;
-use crate::store::{roles, Tx};
+use crate::store::Tx;
 
 /// A (workspace, role) the claims ask for, still by name; resolved inside the write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub(crate) async fn apply(
     };
     let mut desired: BTreeMap<WorkspaceId, RoleId> = BTreeMap::new();
     for grant in grants {
-        let Some((workspace, role)) = resolve(tx, grant).await? else {
+        let Some((workspace, role)) = resolve(tx, auditor.keyring(), grant).await? else {
             continue;
         };
         desired.entry(workspace).or_insert(role);
@@ -135,19 +135,23 @@ pub(crate) async fn apply(
 }
 
 /// The workspace and role a grant names; `None` (logged) if either does not exist.
-async fn resolve(tx: &mut Tx, grant: &Grant) -> Result<Option<(WorkspaceId, RoleId)>, Error> {
+async fn resolve(
+    tx: &mut Tx,
+    keyring: &crate::crypto::Keyring,
+    grant: &Grant,
+) -> Result<Option<(WorkspaceId, RoleId)>, Error> {
     let workspace = match grant.workspace.parse::<WorkspaceId>() {
         Ok(id) => ws_store::by_id(&mut tx.conn(), id).await?,
-        Err(_) => ws_store::by_slug(&mut tx.conn(), &grant.workspace).await?,
+        Err(_) => {
+            crate::workspaces::workspace_by_slug(keyring, &mut tx.conn(), &grant.workspace).await?
+        }
     };
     let Some(workspace) = workspace else {
         tracing::warn!(workspace = %grant.workspace, "claim mapping names a workspace that does not exist");
         return Ok(None);
     };
-    let role = roles::for_workspace(&mut tx.conn(), workspace.id)
-        .await?
-        .into_iter()
-        .find(|r| r.name == grant.role);
+    let role =
+        crate::workspaces::find_role(keyring, &mut tx.conn(), workspace.id, &grant.role).await?;
     match role {
         Some(role) => {
             let holds = rbac::role_permissions(&mut tx.conn(), role.id).await?;

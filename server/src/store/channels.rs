@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use super::{on, Conn, StoreError};
 use crate::domain::{ChannelId, RoleId, UserId, WorkspaceId};
 
-/// A channel as stored.
+/// A channel as stored: name, topic and purpose only encrypted (under the workspace's key),
+/// the name also as a keyed blind index for uniqueness within the workspace.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ChannelRecord {
     /// Its id.
@@ -14,12 +15,14 @@ pub struct ChannelRecord {
     pub workspace_id: WorkspaceId,
     /// `public`, `private`, `direct` or `group`.
     pub kind: String,
-    /// Name (none for direct and group conversations).
-    pub name: Option<String>,
-    /// What is being discussed now.
-    pub topic: String,
-    /// What the channel is for.
-    pub purpose: String,
+    /// Blind index of the workspace and name (none for direct and group conversations).
+    pub name_index: Option<String>,
+    /// Name, encrypted (none for conversations).
+    pub name_enc: Option<Vec<u8>>,
+    /// What is being discussed now, encrypted (none when empty).
+    pub topic_enc: Option<Vec<u8>>,
+    /// What the channel is for, encrypted (none when empty).
+    pub purpose_enc: Option<Vec<u8>>,
     /// Sorted member ids of a direct or group conversation, so each set of people has one.
     pub direct_key: Option<String>,
     /// Who created it.
@@ -57,21 +60,23 @@ pub struct ChannelMemberRecord {
     pub last_read_seq: i64,
 }
 
-const COLUMNS: &str =
-    "c.id, c.workspace_id, c.kind, c.name, c.topic, c.purpose, c.direct_key, c.created_by, \
-                       c.created_at, c.archived_at, c.last_seq";
+/// The columns of a [`ChannelRecord`] from `channels c`.
+pub(crate) const COLUMNS: &str =
+    "c.id, c.workspace_id, c.kind, c.name_index, c.name_enc, c.topic_enc, c.purpose_enc, \
+     c.direct_key, c.created_by, c.created_at, c.archived_at, c.last_seq";
 
 /// Creates a channel; a taken name or an existing conversation is a constraint error.
 pub async fn insert(conn: &mut Conn<'_>, c: &ChannelRecord) -> Result<(), StoreError> {
-    let sql = "INSERT INTO channels (id, workspace_id, kind, name, topic, purpose, direct_key, created_by, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    let sql = "INSERT INTO channels (id, workspace_id, kind, name_index, name_enc, topic_enc, purpose_enc, \
+               direct_key, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     on!(conn, |c2| sqlx::query(sql)
         .bind(c.id)
         .bind(c.workspace_id)
         .bind(&c.kind)
-        .bind(&c.name)
-        .bind(&c.topic)
-        .bind(&c.purpose)
+        .bind(&c.name_index)
+        .bind(&c.name_enc)
+        .bind(&c.topic_enc)
+        .bind(&c.purpose_enc)
         .bind(&c.direct_key)
         .bind(c.created_by)
         .bind(c.created_at)
@@ -108,7 +113,8 @@ pub async fn by_direct_key(
         .await)?)
 }
 
-/// A user's channels in a workspace with their read state.
+/// A user's channels in a workspace with their read state (in id order: names are encrypted,
+/// callers sort after decrypting).
 pub async fn for_member(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
@@ -116,7 +122,7 @@ pub async fn for_member(
 ) -> Result<Vec<MyChannel>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS}, m.role, m.last_read_seq FROM channels c JOIN channel_members m ON m.channel_id = c.id \
-         WHERE c.workspace_id = $1 AND m.user_id = $2 ORDER BY c.kind, c.name, c.id"
+         WHERE c.workspace_id = $1 AND m.user_id = $2 ORDER BY c.id"
     );
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(workspace)
@@ -125,31 +131,45 @@ pub async fn for_member(
         .await)?)
 }
 
-/// A workspace's public channels (for browsing).
+/// A workspace's public channels (for browsing), in id order.
 pub async fn public_in(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
 ) -> Result<Vec<ChannelRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.kind = 'public' ORDER BY c.name");
+    let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.kind = 'public' ORDER BY c.id");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(workspace)
         .fetch_all(c)
         .await)?)
 }
 
-/// Sets name, topic and purpose.
+/// The encrypted details of a channel, as [`update_details`] stores them.
+pub struct SealedDetails<'a> {
+    /// Blind index of the workspace and name.
+    pub name_index: Option<&'a str>,
+    /// Name, encrypted.
+    pub name_enc: Option<&'a [u8]>,
+    /// Topic, encrypted (none when empty).
+    pub topic_enc: Option<&'a [u8]>,
+    /// Purpose, encrypted (none when empty).
+    pub purpose_enc: Option<&'a [u8]>,
+}
+
+/// Sets name, topic and purpose (encrypted), emptying any plaintext left from before
+/// encryption at rest; a taken name is a [`StoreError::Constraint`].
 pub async fn update_details(
     conn: &mut Conn<'_>,
     id: ChannelId,
-    name: Option<&str>,
-    topic: &str,
-    purpose: &str,
+    d: &SealedDetails<'_>,
 ) -> Result<(), StoreError> {
-    let sql = "UPDATE channels SET name = $1, topic = $2, purpose = $3 WHERE id = $4";
+    let sql =
+        "UPDATE channels SET name_index = $1, name_enc = $2, topic_enc = $3, purpose_enc = $4, \
+               topic = '', purpose = '' WHERE id = $5";
     on!(conn, |c| sqlx::query(sql)
-        .bind(name)
-        .bind(topic)
-        .bind(purpose)
+        .bind(d.name_index)
+        .bind(d.name_enc)
+        .bind(d.topic_enc)
+        .bind(d.purpose_enc)
         .bind(id)
         .execute(c)
         .await
@@ -384,4 +404,69 @@ pub async fn with_membership(
         .bind(user)
         .fetch_optional(c)
         .await)?)
+}
+
+/// A channel still holding plaintext details from before encryption at rest.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LegacyChannel {
+    /// Its id.
+    pub id: ChannelId,
+    /// Its workspace.
+    pub workspace_id: WorkspaceId,
+    /// Plaintext name (kept in `name_index` until encrypted), if not encrypted yet.
+    pub name: Option<String>,
+    /// Plaintext topic.
+    pub topic: String,
+    /// Plaintext purpose.
+    pub purpose: String,
+}
+
+/// Up to `limit` channels with a plaintext name, topic or purpose.
+pub async fn legacy_plaintext(
+    conn: &mut Conn<'_>,
+    limit: i64,
+) -> Result<Vec<LegacyChannel>, StoreError> {
+    let sql = "SELECT id, workspace_id, CASE WHEN name_enc IS NULL THEN name_index END AS name, \
+               topic, purpose FROM channels \
+               WHERE (name_index IS NOT NULL AND name_enc IS NULL) OR topic <> '' OR purpose <> '' \
+               ORDER BY id LIMIT $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// How many channels there are.
+pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM channels"
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
+/// Up to `limit` channels in id order after `after`, for re-encryption.
+pub async fn after(
+    conn: &mut Conn<'_>,
+    after: Option<ChannelId>,
+    limit: i64,
+) -> Result<Vec<ChannelRecord>, StoreError> {
+    Ok(match after {
+        Some(a) => {
+            let sql =
+                format!("SELECT {COLUMNS} FROM channels c WHERE c.id > $1 ORDER BY c.id LIMIT $2");
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(a)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+        None => {
+            let sql = format!("SELECT {COLUMNS} FROM channels c ORDER BY c.id LIMIT $1");
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+    })
 }

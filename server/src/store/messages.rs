@@ -26,8 +26,10 @@ pub struct MessageRecord {
     pub reply_count: i64,
     /// Newest reply (roots only).
     pub last_reply_at: Option<DateTime<Utc>>,
-    /// The client's idempotency key.
-    pub client_msg_id: Option<String>,
+    /// Blind index of the channel, author and the client's idempotency key.
+    pub client_msg_index: Option<String>,
+    /// The client's idempotency key, encrypted under the workspace's key.
+    pub client_msg_id_enc: Option<Vec<u8>>,
     /// When it was posted.
     pub created_at: DateTime<Utc>,
     /// Last edit.
@@ -38,12 +40,12 @@ pub struct MessageRecord {
 
 const COLUMNS: &str =
     "id, channel_id, seq, author_id, body, thread_root_id, reply_count, last_reply_at, \
-                       client_msg_id, created_at, edited_at, deleted_at";
+                       client_msg_index, client_msg_id_enc, created_at, edited_at, deleted_at";
 
 /// Stores a new message.
 pub async fn insert(conn: &mut Conn<'_>, m: &MessageRecord) -> Result<(), StoreError> {
-    let sql = "INSERT INTO messages (id, channel_id, seq, author_id, body, thread_root_id, client_msg_id, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    let sql = "INSERT INTO messages (id, channel_id, seq, author_id, body, thread_root_id, client_msg_index, \
+               client_msg_id_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     on!(conn, |c| sqlx::query(sql)
         .bind(m.id)
         .bind(m.channel_id)
@@ -51,7 +53,8 @@ pub async fn insert(conn: &mut Conn<'_>, m: &MessageRecord) -> Result<(), StoreE
         .bind(m.author_id)
         .bind(&m.body)
         .bind(m.thread_root_id)
-        .bind(&m.client_msg_id)
+        .bind(&m.client_msg_index)
+        .bind(&m.client_msg_id_enc)
         .bind(m.created_at)
         .execute(c)
         .await
@@ -71,18 +74,19 @@ pub async fn by_id(
         .await)?)
 }
 
-/// The message an author already posted with this client id in this channel.
-pub async fn by_client_id(
+/// The message an author already posted in this channel with the client id whose blind
+/// index is `client_msg_index`.
+pub async fn by_client_index(
     conn: &mut Conn<'_>,
     channel: ChannelId,
     author: UserId,
-    client_msg_id: &str,
+    client_msg_index: &str,
 ) -> Result<Option<MessageRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_msg_id = $3");
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_msg_index = $3");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(channel)
         .bind(author)
-        .bind(client_msg_id)
+        .bind(client_msg_index)
         .fetch_optional(c)
         .await)?)
 }
@@ -416,18 +420,26 @@ pub async fn around(
     Ok(rows)
 }
 
-/// A message body to re-encrypt: (message, its workspace, the body, kept versions).
-pub type StoredBody = (MessageId, crate::domain::WorkspaceId, Vec<u8>);
+/// A message's ciphertexts to re-encrypt: (message, its workspace, the body, the client id).
+pub type StoredBody = (
+    MessageId,
+    crate::domain::WorkspaceId,
+    Vec<u8>,
+    Option<Vec<u8>>,
+);
 
-/// Message bodies in id order after `after`, with their workspace, for re-encryption.
+/// Message bodies and client ids in id order after `after`, with their workspace, for
+/// re-encryption.
 pub async fn bodies_after(
     conn: &mut Conn<'_>,
     after: Option<MessageId>,
     limit: i64,
 ) -> Result<Vec<StoredBody>, StoreError> {
-    let sql = "SELECT m.id, c.workspace_id, m.body FROM messages m JOIN channels c ON c.id = m.channel_id \
+    let sql = "SELECT m.id, c.workspace_id, m.body, m.client_msg_id_enc FROM messages m \
+               JOIN channels c ON c.id = m.channel_id \
                WHERE ($1 IS NULL OR m.id > $1) ORDER BY m.id LIMIT $2";
-    let sql_pg = "SELECT m.id, c.workspace_id, m.body FROM messages m JOIN channels c ON c.id = m.channel_id \
+    let sql_pg = "SELECT m.id, c.workspace_id, m.body, m.client_msg_id_enc FROM messages m \
+                  JOIN channels c ON c.id = m.channel_id \
                   WHERE ($1::uuid IS NULL OR m.id > $1) ORDER BY m.id LIMIT $2";
     Ok(match conn {
         Conn::Sqlite(c) => {
@@ -480,6 +492,68 @@ pub async fn set_version_body(
         .bind(body)
         .bind(id)
         .bind(version)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces a message's client id ciphertext (same id, new key).
+pub async fn set_client_msg_id_enc(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    sealed: &[u8],
+) -> Result<(), StoreError> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE messages SET client_msg_id_enc = $1 WHERE id = $2"
+    )
+    .bind(sealed)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A message whose client id is still in plaintext: (message, channel, author, workspace,
+/// client id).
+pub type LegacyClientId = (
+    MessageId,
+    ChannelId,
+    UserId,
+    crate::domain::WorkspaceId,
+    String,
+);
+
+/// Up to `limit` messages with a plaintext client id.
+pub async fn legacy_client_ids(
+    conn: &mut Conn<'_>,
+    limit: i64,
+) -> Result<Vec<LegacyClientId>, StoreError> {
+    let sql =
+        "SELECT m.id, m.channel_id, m.author_id, c.workspace_id, m.client_msg_id FROM messages m \
+               JOIN channels c ON c.id = m.channel_id \
+               WHERE m.client_msg_id IS NOT NULL ORDER BY m.id LIMIT $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Stores a message's client id as its blind index and ciphertext, emptying the plaintext.
+pub async fn set_client_id(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    client_msg_index: &str,
+    sealed: &[u8],
+) -> Result<(), StoreError> {
+    let sql =
+        "UPDATE messages SET client_msg_id = NULL, client_msg_index = $1, client_msg_id_enc = $2 \
+               WHERE id = $3";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(client_msg_index)
+        .bind(sealed)
+        .bind(id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

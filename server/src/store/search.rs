@@ -106,10 +106,12 @@ pub async fn channels_with_membership(
     workspace: WorkspaceId,
     user: UserId,
 ) -> Result<Vec<ChannelForMember>, StoreError> {
-    let sql = "SELECT c.id, c.workspace_id, c.kind, c.name, c.topic, c.purpose, c.direct_key, c.created_by, \
-               c.created_at, c.archived_at, c.last_seq, m.role AS member_role FROM channels c \
-               LEFT JOIN channel_members m ON m.channel_id = c.id AND m.user_id = $2 WHERE c.workspace_id = $1";
-    Ok(on!(conn, |c| sqlx::query_as(sql)
+    let sql = format!(
+        "SELECT {}, m.role AS member_role FROM channels c \
+         LEFT JOIN channel_members m ON m.channel_id = c.id AND m.user_id = $2 WHERE c.workspace_id = $1",
+        super::channels::COLUMNS
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(workspace)
         .bind(user)
         .fetch_all(c)

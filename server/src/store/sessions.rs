@@ -17,10 +17,10 @@ pub struct SessionRecord {
     pub user_id: UserId,
     /// How it began (`password`, `oidc:...`).
     pub auth_method: String,
-    /// Client's User-Agent at sign-in.
-    pub user_agent: Option<String>,
-    /// Client's address at sign-in.
-    pub ip: Option<String>,
+    /// Client's User-Agent at sign-in, encrypted under the user's key.
+    pub user_agent_enc: Option<Vec<u8>>,
+    /// Client's address at sign-in, encrypted under the user's key.
+    pub ip_enc: Option<Vec<u8>>,
     /// Sign-in time.
     pub created_at: DateTime<Utc>,
     /// Last refresh.
@@ -60,19 +60,19 @@ pub struct RefreshRecord {
 }
 
 const COLUMNS: &str =
-    "id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at, \
+    "id, user_id, auth_method, user_agent_enc, ip_enc, created_at, last_used_at, expires_at, \
                        revoked_at, revoked_reason, sso_sid, sso_id_token";
 
 /// Stores a new session.
 pub async fn insert(conn: &mut Conn<'_>, s: &SessionRecord) -> Result<(), StoreError> {
-    let sql = "INSERT INTO sessions (id, user_id, auth_method, user_agent, ip, created_at, last_used_at, expires_at, \
+    let sql = "INSERT INTO sessions (id, user_id, auth_method, user_agent_enc, ip_enc, created_at, last_used_at, expires_at, \
                sso_sid, sso_id_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     on!(conn, |c| sqlx::query(sql)
         .bind(s.id)
         .bind(s.user_id)
         .bind(&s.auth_method)
-        .bind(&s.user_agent)
-        .bind(&s.ip)
+        .bind(&s.user_agent_enc)
+        .bind(&s.ip_enc)
         .bind(s.created_at)
         .bind(s.last_used_at)
         .bind(s.expires_at)
@@ -273,39 +273,61 @@ pub async fn revoke_sso(
     Ok(revoked)
 }
 
-/// How many sessions keep an (encrypted) ID token.
-pub async fn count_with_id_token(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+/// A session's encrypted values, for re-encryption under a new key version.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionSecrets {
+    /// The session.
+    pub id: SessionId,
+    /// Whose (the key's scope).
+    pub user_id: UserId,
+    /// The provider's ID token, encrypted and base64-encoded.
+    pub sso_id_token: Option<String>,
+    /// The User-Agent, encrypted.
+    pub user_agent_enc: Option<Vec<u8>>,
+    /// The address, encrypted.
+    pub ip_enc: Option<Vec<u8>>,
+}
+
+/// How many sessions keep an encrypted value (ID token, User-Agent or address).
+pub async fn count_encrypted(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
     Ok(on!(conn, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sessions WHERE sso_id_token IS NOT NULL"
+        "SELECT COUNT(*) FROM sessions WHERE sso_id_token IS NOT NULL \
+         OR user_agent_enc IS NOT NULL OR ip_enc IS NOT NULL"
     )
     .fetch_one(c)
     .await)?)
 }
 
-/// Up to `limit` sessions keeping an ID token, after `cursor` in id order: (id, user, token).
-pub async fn id_tokens_after(
+/// Up to `limit` sessions keeping an encrypted value, after `cursor` in id order.
+pub async fn secrets_after(
     conn: &mut Conn<'_>,
     cursor: Option<SessionId>,
     limit: i64,
-) -> Result<Vec<(SessionId, UserId, String)>, StoreError> {
+) -> Result<Vec<SessionSecrets>, StoreError> {
+    const WHERE: &str =
+        "(sso_id_token IS NOT NULL OR user_agent_enc IS NOT NULL OR ip_enc IS NOT NULL)";
     Ok(match cursor {
-        Some(id) => on!(conn, |c| {
-            sqlx::query_as(
-            "SELECT id, user_id, sso_id_token FROM sessions WHERE sso_id_token IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
-        )
-        .bind(id)
-        .bind(limit)
-        .fetch_all(c)
-        .await
-        })?,
-        None => on!(conn, |c| {
-            sqlx::query_as(
-            "SELECT id, user_id, sso_id_token FROM sessions WHERE sso_id_token IS NOT NULL ORDER BY id LIMIT $1"
-        )
-        .bind(limit)
-        .fetch_all(c)
-        .await
-        })?,
+        Some(id) => {
+            let sql = format!(
+                "SELECT id, user_id, sso_id_token, user_agent_enc, ip_enc FROM sessions \
+                 WHERE {WHERE} AND id > $1 ORDER BY id LIMIT $2"
+            );
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+        None => {
+            let sql = format!(
+                "SELECT id, user_id, sso_id_token, user_agent_enc, ip_enc FROM sessions \
+                 WHERE {WHERE} ORDER BY id LIMIT $1"
+            );
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
     })
 }
 
@@ -324,4 +346,50 @@ pub async fn set_id_token(
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Stores a session's client details encrypted and empties the plaintext columns (the
+/// start-up backfill; also re-encryption under a new key version).
+pub async fn set_client(
+    conn: &mut Conn<'_>,
+    id: SessionId,
+    user_agent_enc: Option<&[u8]>,
+    ip_enc: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE sessions SET user_agent = NULL, ip = NULL, user_agent_enc = $1, ip_enc = $2 \
+               WHERE id = $3";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(user_agent_enc)
+        .bind(ip_enc)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A session still holding its client's User-Agent or address in plaintext.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LegacyClient {
+    /// The session.
+    pub id: SessionId,
+    /// Whose.
+    pub user_id: UserId,
+    /// Plaintext User-Agent.
+    pub user_agent: Option<String>,
+    /// Plaintext address.
+    pub ip: Option<String>,
+}
+
+/// Up to `limit` sessions with a plaintext User-Agent or address.
+pub async fn legacy_plaintext(
+    conn: &mut Conn<'_>,
+    limit: i64,
+) -> Result<Vec<LegacyClient>, StoreError> {
+    let sql = "SELECT id, user_id, user_agent, ip FROM sessions \
+               WHERE user_agent IS NOT NULL OR ip IS NOT NULL ORDER BY id LIMIT $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
 }

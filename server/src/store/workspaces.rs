@@ -5,15 +5,18 @@ use chrono::{DateTime, Utc};
 use super::{on, Conn, StoreError};
 use crate::domain::{RoleId, UserId, WorkspaceId};
 
-/// A workspace as stored.
+/// A workspace as stored: its name and slug only encrypted (under the workspace's key), the
+/// slug also as a keyed blind index for lookups and uniqueness.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct WorkspaceRecord {
     /// Its id.
     pub id: WorkspaceId,
-    /// Display name.
-    pub name: String,
-    /// URL handle, unique in the deployment.
-    pub slug: String,
+    /// Display name, encrypted.
+    pub name_enc: Option<Vec<u8>>,
+    /// URL handle, encrypted.
+    pub slug_enc: Option<Vec<u8>>,
+    /// Blind index of the slug, unique in the deployment.
+    pub slug_index: String,
     /// Who created it.
     pub created_by: Option<UserId>,
     /// When.
@@ -23,14 +26,15 @@ pub struct WorkspaceRecord {
 /// A workspace seen by one of its members, with that member's role.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct MyWorkspace {
-    /// The workspace id.
-    pub id: WorkspaceId,
-    /// Its name.
-    pub name: String,
-    /// Its slug.
-    pub slug: String,
-    /// The member's role name.
+    /// The workspace.
+    #[sqlx(flatten)]
+    pub workspace: WorkspaceRecord,
+    /// The member's role id.
+    pub role_id: RoleId,
+    /// The role's stored name (built-in roles) or blind index (custom roles).
     pub role: String,
+    /// A custom role's encrypted name.
+    pub role_name_enc: Option<Vec<u8>>,
 }
 
 /// A member of a workspace with what others may see of them.
@@ -44,19 +48,36 @@ pub struct MemberRecord {
     pub email_enc: Option<Vec<u8>>,
     /// Their role's id.
     pub role_id: RoleId,
-    /// Their role's name.
+    /// Their role's stored name (built-in roles) or blind index (custom roles).
     pub role: String,
+    /// A custom role's encrypted name.
+    pub role_name_enc: Option<Vec<u8>>,
     /// When they joined.
     pub joined_at: DateTime<Utc>,
 }
 
+/// A workspace still holding the plaintext name and slug of before encryption at rest.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LegacyWorkspace {
+    /// Its id.
+    pub id: WorkspaceId,
+    /// Plaintext name.
+    pub name: String,
+    /// Plaintext slug (kept in `slug_index` until encrypted).
+    pub slug: String,
+}
+
+const COLUMNS: &str = "w.id, w.name_enc, w.slug_enc, w.slug_index, w.created_by, w.created_at";
+
 /// Creates a workspace; a taken slug is a [`StoreError::Constraint`].
 pub async fn insert(conn: &mut Conn<'_>, w: &WorkspaceRecord) -> Result<(), StoreError> {
-    let sql = "INSERT INTO workspaces (id, name, slug, created_by, created_at) VALUES ($1, $2, $3, $4, $5)";
+    let sql = "INSERT INTO workspaces (id, name, name_enc, slug_enc, slug_index, created_by, created_at) \
+               VALUES ($1, '', $2, $3, $4, $5, $6)";
     on!(conn, |c| sqlx::query(sql)
         .bind(w.id)
-        .bind(&w.name)
-        .bind(&w.slug)
+        .bind(&w.name_enc)
+        .bind(&w.slug_enc)
+        .bind(&w.slug_index)
         .bind(w.created_by)
         .bind(w.created_at)
         .execute(c)
@@ -70,19 +91,23 @@ pub async fn by_id(
     conn: &mut Conn<'_>,
     id: WorkspaceId,
 ) -> Result<Option<WorkspaceRecord>, StoreError> {
-    let sql = "SELECT id, name, slug, created_by, created_at FROM workspaces WHERE id = $1";
-    Ok(on!(conn, |c| sqlx::query_as(sql)
+    let sql = format!("SELECT {COLUMNS} FROM workspaces w WHERE w.id = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(c)
         .await)?)
 }
 
-/// Renames a workspace.
-pub async fn rename(conn: &mut Conn<'_>, id: WorkspaceId, name: &str) -> Result<bool, StoreError> {
+/// Renames a workspace (the new name encrypted).
+pub async fn rename(
+    conn: &mut Conn<'_>,
+    id: WorkspaceId,
+    name_enc: &[u8],
+) -> Result<bool, StoreError> {
     let done = on!(conn, |c| sqlx::query(
-        "UPDATE workspaces SET name = $1 WHERE id = $2"
+        "UPDATE workspaces SET name = '', name_enc = $1 WHERE id = $2"
     )
-    .bind(name)
+    .bind(name_enc)
     .bind(id)
     .execute(c)
     .await
@@ -90,15 +115,18 @@ pub async fn rename(conn: &mut Conn<'_>, id: WorkspaceId, name: &str) -> Result<
     Ok(done == 1)
 }
 
-/// The workspaces a user belongs to, with their role in each.
+/// The workspaces a user belongs to, with their role in each, in id order (names are
+/// encrypted: callers sort by name after decrypting).
 pub async fn list_for_user(
     conn: &mut Conn<'_>,
     user: UserId,
 ) -> Result<Vec<MyWorkspace>, StoreError> {
-    let sql = "SELECT w.id, w.name, w.slug, r.name AS role FROM memberships m \
-               JOIN workspaces w ON w.id = m.workspace_id JOIN roles r ON r.id = m.role_id \
-               WHERE m.user_id = $1 ORDER BY w.name, w.id";
-    Ok(on!(conn, |c| sqlx::query_as(sql)
+    let sql = format!(
+        "SELECT {COLUMNS}, m.role_id, r.name AS role, r.name_enc AS role_name_enc FROM memberships m \
+         JOIN workspaces w ON w.id = m.workspace_id JOIN roles r ON r.id = m.role_id \
+         WHERE m.user_id = $1 ORDER BY w.id"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(user)
         .fetch_all(c)
         .await)?)
@@ -178,7 +206,8 @@ pub async fn members(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
 ) -> Result<Vec<MemberRecord>, StoreError> {
-    let sql = "SELECT u.id AS user_id, u.display_name_enc, u.email_enc, m.role_id, r.name AS role, m.created_at AS joined_at \
+    let sql = "SELECT u.id AS user_id, u.display_name_enc, u.email_enc, m.role_id, r.name AS role, \
+               r.name_enc AS role_name_enc, m.created_at AS joined_at \
                FROM memberships m JOIN users u ON u.id = m.user_id JOIN roles r ON r.id = m.role_id \
                WHERE m.workspace_id = $1 ORDER BY m.created_at, u.id";
     Ok(on!(conn, |c| sqlx::query_as(sql)
@@ -202,14 +231,14 @@ pub async fn count_with_role(
     Ok(row.0)
 }
 
-/// The workspace with this slug.
-pub async fn by_slug(
+/// The workspace whose slug has this blind index.
+pub async fn by_slug_index(
     conn: &mut Conn<'_>,
-    slug: &str,
+    slug_index: &str,
 ) -> Result<Option<WorkspaceRecord>, StoreError> {
-    let sql = "SELECT id, name, slug, created_by, created_at FROM workspaces WHERE slug = $1";
-    Ok(on!(conn, |c| sqlx::query_as(sql)
-        .bind(slug)
+    let sql = format!("SELECT {COLUMNS} FROM workspaces w WHERE w.slug_index = $1");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(slug_index)
         .fetch_optional(c)
         .await)?)
 }
@@ -263,4 +292,75 @@ pub async fn memberships_from(
         .bind(source)
         .fetch_all(c)
         .await)?)
+}
+
+/// Up to `limit` workspaces whose name and slug are still in plaintext.
+pub async fn legacy_plaintext(
+    conn: &mut Conn<'_>,
+    limit: i64,
+) -> Result<Vec<LegacyWorkspace>, StoreError> {
+    let sql = "SELECT id, name, slug_index AS slug FROM workspaces WHERE slug_enc IS NULL \
+               ORDER BY id LIMIT $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Stores a workspace's name and slug encrypted (and the slug's index), emptying the
+/// plaintext name; also used to re-encrypt them under a new key version.
+pub async fn set_encrypted(
+    conn: &mut Conn<'_>,
+    id: WorkspaceId,
+    name_enc: &[u8],
+    slug_enc: &[u8],
+    slug_index: &str,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE workspaces SET name = '', name_enc = $1, slug_enc = $2, slug_index = $3 \
+               WHERE id = $4";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(name_enc)
+        .bind(slug_enc)
+        .bind(slug_index)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// How many workspaces there are.
+pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM workspaces"
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
+/// Up to `limit` workspaces in id order after `after`, for re-encryption.
+pub async fn after(
+    conn: &mut Conn<'_>,
+    after: Option<WorkspaceId>,
+    limit: i64,
+) -> Result<Vec<WorkspaceRecord>, StoreError> {
+    Ok(match after {
+        Some(a) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM workspaces w WHERE w.id > $1 ORDER BY w.id LIMIT $2"
+            );
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(a)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+        None => {
+            let sql = format!("SELECT {COLUMNS} FROM workspaces w ORDER BY w.id LIMIT $1");
+            on!(conn, |c| sqlx::query_as(&sql)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?
+        }
+    })
 }

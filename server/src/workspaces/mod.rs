@@ -1,4 +1,11 @@
 //! Workspaces: creating them, their members and roles, and invitations to join.
+//!
+//! Names, slugs and custom roles are stored encrypted ([`names`]).
+
+mod names;
+
+pub(crate) use names::{by_slug as workspace_by_slug, find_role};
+pub use names::{encrypt_legacy_names, REENCRYPT_ROLES, REENCRYPT_WORKSPACES};
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -148,23 +155,23 @@ fn taken(err: StoreError, code: &'static str, message: &str) -> Error {
     }
 }
 
-async fn role_name(conn: &mut Conn<'_>, id: RoleId) -> Result<String, Error> {
-    Ok(roles::by_id(conn, id)
-        .await?
-        .map(|r| r.name)
-        .unwrap_or_else(|| "unknown".into()))
+async fn role_name(
+    keyring: &crate::crypto::Keyring,
+    conn: &mut Conn<'_>,
+    id: RoleId,
+) -> Result<String, Error> {
+    names::role_name(keyring, conn, id).await
 }
 
 /// Resolves a role name usable in this workspace.
 async fn workspace_role(
+    keyring: &crate::crypto::Keyring,
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
     name: &str,
 ) -> Result<RoleRecord, Error> {
-    roles::for_workspace(conn, workspace)
+    names::find_role(keyring, conn, workspace, name)
         .await?
-        .into_iter()
-        .find(|r| r.name == name)
         .ok_or_else(|| {
             Error::refused(
                 "unknown_role",
@@ -205,8 +212,18 @@ async fn invitation_email(
 async fn member_view(
     keyring: &crate::crypto::Keyring,
     conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
     m: ws_store::MemberRecord,
 ) -> Result<MemberView, Error> {
+    let role = names::role_label(
+        keyring,
+        conn,
+        workspace,
+        m.role_id,
+        &m.role,
+        m.role_name_enc.as_deref(),
+    )
+    .await?;
     let (email, display_name) = crate::accounts::decrypt_profile(
         keyring,
         conn,
@@ -219,7 +236,7 @@ async fn member_view(
         user_id: m.user_id,
         display_name,
         email,
-        role: m.role,
+        role,
         joined_at: m.joined_at,
     })
 }
@@ -233,7 +250,7 @@ async fn invitation_view(
         email: invitation_email(keyring, conn, &inv).await?,
         id: inv.id,
         workspace_id: inv.workspace_id,
-        role: role_name(conn, inv.role_id).await?,
+        role: role_name(keyring, conn, inv.role_id).await?,
         expires_at: inv.expires_at,
         max_uses: inv.max_uses,
         uses: inv.uses,
@@ -291,10 +308,20 @@ impl WorkspaceService {
                             "choose a slug: the name gives none",
                         ));
                     };
+                    let id = WorkspaceId::generate();
+                    let sealed = names::seal_workspace(
+                        tx,
+                        auditor.keyring(),
+                        id,
+                        name.as_str(),
+                        slug.as_str(),
+                    )
+                    .await?;
                     let record = WorkspaceRecord {
-                        id: WorkspaceId::generate(),
-                        name: name.as_str().into(),
-                        slug: slug.as_str().into(),
+                        id,
+                        name_enc: Some(sealed.name_enc),
+                        slug_enc: Some(sealed.slug_enc),
+                        slug_index: sealed.slug_index,
                         created_by: Some(owner),
                         created_at: Utc::now(),
                     };
@@ -330,8 +357,8 @@ impl WorkspaceService {
                     });
                     Ok(WorkspaceView {
                         id: record.id,
-                        name: record.name,
-                        slug: record.slug,
+                        name: name.as_str().into(),
+                        slug: slug.as_str().into(),
                         role: Some("owner".into()),
                     })
                 })
@@ -355,15 +382,29 @@ impl WorkspaceService {
             )
             .await?;
         let list = ws_store::list_for_user(&mut conn.conn(), user).await?;
-        Ok(list
-            .into_iter()
-            .map(|w| WorkspaceView {
-                id: w.id,
-                name: w.name,
-                slug: w.slug,
-                role: Some(w.role),
-            })
-            .collect())
+        let keyring = self.auditor.keyring();
+        let mut out = Vec::with_capacity(list.len());
+        for w in list {
+            let (name, slug) =
+                names::open_workspace(keyring, &mut conn.conn(), &w.workspace).await?;
+            let role = names::role_label(
+                keyring,
+                &mut conn.conn(),
+                w.workspace.id,
+                w.role_id,
+                &w.role,
+                w.role_name_enc.as_deref(),
+            )
+            .await?;
+            out.push(WorkspaceView {
+                id: w.workspace.id,
+                name,
+                slug,
+                role: Some(role),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(out)
     }
 
     /// One workspace.
@@ -381,17 +422,19 @@ impl WorkspaceService {
         let w = ws_store::by_id(&mut conn.conn(), id)
             .await?
             .ok_or(Error::NotFound("workspace"))?;
+        let keyring = self.auditor.keyring();
         let role = match actor.user_id() {
             Some(u) => match ws_store::member_role(&mut conn.conn(), id, u).await? {
-                Some(r) => Some(role_name(&mut conn.conn(), r).await?),
+                Some(r) => Some(role_name(keyring, &mut conn.conn(), r).await?),
                 None => None,
             },
             None => None,
         };
+        let (name, slug) = names::open_workspace(keyring, &mut conn.conn(), &w).await?;
         Ok(WorkspaceView {
             id: w.id,
-            name: w.name,
-            slug: w.slug,
+            name,
+            slug,
             role,
         })
     }
@@ -411,7 +454,9 @@ impl WorkspaceService {
                     auditor
                         .authorize(tx, &a, Action::UpdateWorkspace, Resource::Workspace(id))
                         .await?;
-                    if !ws_store::rename(&mut tx.conn(), id, name.as_str()).await? {
+                    let name_enc =
+                        names::seal_name(tx, auditor.keyring(), id, name.as_str()).await?;
+                    if !ws_store::rename(&mut tx.conn(), id, &name_enc).await? {
                         return Err(Error::NotFound("workspace"));
                     }
                     auditor
@@ -444,7 +489,7 @@ impl WorkspaceService {
         let list = ws_store::members(&mut conn.conn(), id).await?;
         let mut out = Vec::with_capacity(list.len());
         for m in list {
-            out.push(member_view(self.auditor.keyring(), &mut conn.conn(), m).await?);
+            out.push(member_view(self.auditor.keyring(), &mut conn.conn(), id, m).await?);
         }
         Ok(out)
     }
@@ -466,7 +511,8 @@ impl WorkspaceService {
                     auditor
                         .authorize(tx, &a, Action::ManageMembers, Resource::Workspace(id))
                         .await?;
-                    let new_role = workspace_role(&mut tx.conn(), id, &role).await?;
+                    let new_role =
+                        workspace_role(auditor.keyring(), &mut tx.conn(), id, &role).await?;
                     let Some(current) = ws_store::member_role(&mut tx.conn(), id, user).await?
                     else {
                         return Err(Error::NotFound("member"));
@@ -486,7 +532,7 @@ impl WorkspaceService {
                             Event::by(&a, "member.role.set", Outcome::Allowed)
                                 .target("user", user)
                                 .workspace(id)
-                                .details(serde_json::json!({ "role": new_role.name })),
+                                .details(serde_json::json!({ "role": role })),
                         )
                         .await?;
                     tx.emit(DomainEvent::MemberRoleChanged {
@@ -499,7 +545,7 @@ impl WorkspaceService {
                         .into_iter()
                         .find(|m| m.user_id == user)
                         .ok_or(Error::NotFound("member"))?;
-                    member_view(auditor.keyring(), &mut tx.conn(), m).await
+                    member_view(auditor.keyring(), &mut tx.conn(), id, m).await
                 })
             })
             .await
@@ -568,15 +614,28 @@ impl WorkspaceService {
         let mut out = Vec::new();
         for r in roles::for_workspace(&mut conn.conn(), id).await? {
             let permissions = roles::permissions(&mut conn.conn(), r.id).await?;
-            out.push(RoleView {
-                id: r.id,
-                name: r.name,
-                description: r.description,
-                builtin: r.builtin,
-                permissions,
-            });
+            let (name, description) =
+                names::open_role(self.auditor.keyring(), &mut conn.conn(), &r).await?;
+            out.push((
+                r.created_at,
+                RoleView {
+                    id: r.id,
+                    name,
+                    description,
+                    builtin: r.builtin,
+                    permissions,
+                },
+            ));
         }
-        Ok(out)
+        // Built-in roles first, then by creation and name (names are decrypted only here).
+        out.sort_by(|(at_a, a), (at_b, b)| {
+            b.builtin
+                .cmp(&a.builtin)
+                .then(at_a.cmp(at_b))
+                .then(a.name.cmp(&b.name))
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(out.into_iter().map(|(_, view)| view).collect())
     }
 
     /// Defines a custom role. It may grant only workspace actions the creator holds.
@@ -630,12 +689,24 @@ impl WorkspaceService {
                     {
                         return Err(grant_refused(&auditor, tx, &a, id, None, refused).await);
                     }
+                    let role_id = RoleId::generate();
+                    let sealed = names::seal_role(
+                        tx,
+                        auditor.keyring(),
+                        id,
+                        role_id,
+                        name.as_str(),
+                        &description,
+                    )
+                    .await?;
                     let record = RoleRecord {
-                        id: RoleId::generate(),
+                        id: role_id,
                         scope: "workspace".into(),
                         workspace_id: Some(id),
-                        name: name.as_str().into(),
-                        description,
+                        name: sealed.name_index,
+                        description: String::new(),
+                        name_enc: Some(sealed.name_enc),
+                        description_enc: sealed.description_enc,
                         builtin: false,
                         created_at: Utc::now(),
                     };
@@ -651,9 +722,10 @@ impl WorkspaceService {
                             Event::by(&a, "role.create", Outcome::Allowed)
                                 .target("role", record.id)
                                 .workspace(id)
-                                .details(
-                                    serde_json::json!({ "name": record.name, "permissions": list }),
-                                ),
+                                .details(serde_json::json!({
+                                    "name": name.as_str(),
+                                    "permissions": list,
+                                })),
                         )
                         .await?;
                     tx.emit(DomainEvent::RoleCreated {
@@ -662,8 +734,8 @@ impl WorkspaceService {
                     });
                     Ok(RoleView {
                         id: record.id,
-                        name: record.name,
-                        description: record.description,
+                        name: name.as_str().into(),
+                        description,
                         builtin: false,
                         permissions: list.into_iter().map(str::to_owned).collect(),
                     })
@@ -703,9 +775,13 @@ impl WorkspaceService {
                     auditor
                         .authorize(tx, &a, Action::InviteMembers, Resource::Workspace(id))
                         .await?;
-                    let role =
-                        workspace_role(&mut tx.conn(), id, req.role.as_deref().unwrap_or("member"))
-                            .await?;
+                    let role = workspace_role(
+                        auditor.keyring(),
+                        &mut tx.conn(),
+                        id,
+                        req.role.as_deref().unwrap_or("member"),
+                    )
+                    .await?;
                     if role.id == builtin::OWNER {
                         auditor
                             .authorize(tx, &a, Action::ManageOwners, Resource::Workspace(id))
@@ -761,7 +837,7 @@ impl WorkspaceService {
                                 .target("invitation", record.id)
                                 .workspace(id)
                                 .details(serde_json::json!({
-                                    "role": role.name,
+                                    "role": req.role.as_deref().unwrap_or("member"),
                                     "restricted_to_email": record.email_index.is_some(),
                                     "max_uses": record.max_uses,
                                 })),
@@ -850,10 +926,13 @@ impl WorkspaceService {
         let workspace = ws_store::by_id(&mut conn.conn(), inv.workspace_id)
             .await?
             .ok_or(Error::NotFound("invitation"))?;
+        let keyring = self.auditor.keyring();
+        let (workspace_name, _) =
+            names::open_workspace(keyring, &mut conn.conn(), &workspace).await?;
         Ok(InvitationPreview {
-            workspace_name: workspace.name,
-            email: invitation_email(self.auditor.keyring(), &mut conn.conn(), &inv).await?,
-            role: role_name(&mut conn.conn(), inv.role_id).await?,
+            workspace_name,
+            email: invitation_email(keyring, &mut conn.conn(), &inv).await?,
+            role: role_name(keyring, &mut conn.conn(), inv.role_id).await?,
             expires_at: inv.expires_at,
         })
     }
@@ -1000,12 +1079,14 @@ impl WorkspaceService {
                     let w = ws_store::by_id(&mut tx.conn(), inv.workspace_id)
                         .await?
                         .ok_or(Error::NotFound("workspace"))?;
-                    let role = role_name(&mut tx.conn(), inv.role_id).await?;
+                    let role = role_name(auditor.keyring(), &mut tx.conn(), inv.role_id).await?;
+                    let (name, slug) =
+                        names::open_workspace(auditor.keyring(), &mut tx.conn(), &w).await?;
                     Ok((
                         WorkspaceView {
                             id: w.id,
-                            name: w.name,
-                            slug: w.slug,
+                            name,
+                            slug,
                             role: Some(role),
                         },
                         user,
