@@ -963,6 +963,58 @@ async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
     assert!(err.contains("outside witness recorded"), "{err}");
 }
 
+/// A URL witness receives each signed head as a JSON POST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_witness_receives_every_signed_head() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let router = axum::Router::new().route(
+        "/heads",
+        axum::routing::post(move |axum::Json(head): axum::Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(head);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let witness = tokio::spawn(async move { axum::serve(listener, router).await });
+    let env = Env::new(Db::Sqlite).await;
+    let mut config = env.config();
+    config.audit.witness = Some(format!("http://{addr}/heads"));
+    let app = env.start_with(config).await;
+    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+    for i in 0..6 {
+        app.create_user(&admin, &format!("u{i}@example.org"), "U", None)
+            .await;
+    }
+    app.stop().await;
+    witness.abort();
+    let mut heads = Vec::new();
+    while let Ok(head) = rx.try_recv() {
+        heads.push(head);
+    }
+    assert!(!heads.is_empty());
+    let store = env.store().await;
+    let checkpoints = {
+        let mut conn = store.reader().await.unwrap();
+        concord::store::audit::checkpoints(&mut conn.conn(), 0, i64::MAX)
+            .await
+            .unwrap()
+    };
+    store.close().await;
+    // The server stopped after its final checkpoint reached the witness: every one arrived.
+    assert_eq!(heads.len(), checkpoints.len(), "{heads:?}");
+    for (head, cp) in heads.iter().zip(&checkpoints) {
+        assert_eq!(head["type"], "checkpoint");
+        assert_eq!(head["seq"], cp.seq);
+        assert_eq!(head["head_hash"], hex::encode(&cp.head_hash));
+        assert_eq!(head["signature"], STANDARD.encode(&cp.signature));
+        assert_eq!(head["key_version"], cp.key_version);
+    }
+}
+
 both_backends!(
     the_database_refuses_changes_to_the_log,
     an_edited_row_is_detected,
