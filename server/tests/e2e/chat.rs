@@ -294,4 +294,34 @@ both_backends! {
         let denials = r.expect(200)["events"].as_array().unwrap().clone();
         assert!(denials.iter().any(|e| e["actor_id"] == t.cy.user_id.as_str() && e["target_id"] == c.as_str()), "{denials:?}");
     }
+
+    async fn channels_and_workspaces_are_listed_by_name(app) {
+        // Names are stored encrypted, so the server sorts them after decrypting.
+        let t = team(&app).await;
+        for name in ["zulu", "alpha", "mike"] {
+            channel(&app, &t.ann, &t.ws, name, "public").await;
+        }
+        channel(&app, &t.ann, &t.ws, "kilo", "private").await;
+        app.post(&format!("/api/v1/workspaces/{}/conversations", t.ws), Some(&t.ann.access),
+            json!({"user_ids": [t.bo.user_id]})).await.expect(200);
+        let names = |list: &Value| -> Vec<String> {
+            list.as_array().unwrap().iter()
+                .map(|c| format!("{}:{}", c["kind"].as_str().unwrap(), c["name"].as_str().unwrap_or("-")))
+                .collect()
+        };
+        let browse = app.get(&format!("/api/v1/workspaces/{}/channels/browse", t.ws), &t.bo.access).await;
+        assert_eq!(names(&browse.expect(200)), ["public:alpha", "public:mike", "public:zulu"]);
+        let mine = app.get(&format!("/api/v1/workspaces/{}/channels", t.ws), &t.ann.access).await;
+        assert_eq!(
+            names(&mine.expect(200)),
+            ["direct:-", "private:kilo", "public:alpha", "public:mike", "public:zulu"]
+        );
+        app.create_workspace(&t.admin, "Zeta lab").await;
+        app.create_workspace(&t.admin, "Alpha lab").await;
+        let list = app.get("/api/v1/workspaces", &t.admin.access).await;
+        let workspaces: Vec<String> = list.expect(200).as_array().unwrap().iter()
+            .map(|w| format!("{} ({})", w["name"].as_str().unwrap(), w["slug"].as_str().unwrap()))
+            .collect();
+        assert_eq!(workspaces, ["Alpha lab (alpha-lab)", "Clinic (clinic)", "Zeta lab (zeta-lab)"]);
+    }
 }

@@ -183,6 +183,85 @@ async fn stored_versions(db: &str, sql: &str) -> Vec<u32> {
         .collect()
 }
 
+/// What [`encrypted_names`] wrote, to read back after a rotation.
+struct Named {
+    workspace: String,
+    channel: String,
+}
+
+/// Gives the channel's workspace a custom role and the channel a topic and purpose, and
+/// signs in from a client with a User-Agent.
+async fn encrypted_names(client: &reqwest::Client, base: &str, access: &str, ch: &str) -> Named {
+    let channel: Value = client
+        .patch(format!("{base}/api/v1/channels/{ch}"))
+        .bearer_auth(access)
+        .json(&json!({"topic": "rotating topic", "purpose": "rotating purpose"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(channel["topic"], "rotating topic", "{channel}");
+    let workspace = channel["workspace_id"].as_str().unwrap().to_owned();
+    let (s, role) = json_post(
+        client,
+        format!("{base}/api/v1/workspaces/{workspace}/roles"),
+        Some(access),
+        json!({"name": "rotator", "description": "turns keys", "permissions": ["workspace.read"]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{role}");
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .header("User-Agent", "rotation-agent/1")
+        .json(&json!({"email": "keeper@example.org", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    Named {
+        workspace,
+        channel: ch.to_owned(),
+    }
+}
+
+impl Named {
+    /// Everything [`encrypted_names`] wrote reads back.
+    async fn read_back(&self, client: &reqwest::Client, base: &str) {
+        let access = sign_in(client, base, "keeper@example.org").await;
+        let get = |path: String| {
+            let access = access.clone();
+            async move {
+                client
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(access)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let channel = get(format!("/api/v1/channels/{}", self.channel)).await;
+        assert_eq!(
+            (&channel["name"], &channel["topic"]),
+            (&json!("general"), &json!("rotating topic")),
+            "{channel}"
+        );
+        let workspace = get(format!("/api/v1/workspaces/{}", self.workspace)).await;
+        assert_eq!(workspace["name"], "Team", "{workspace}");
+        let roles = get(format!("/api/v1/workspaces/{}/roles", self.workspace)).await;
+        assert!(roles.to_string().contains("turns keys"), "{roles}");
+        let sessions = get("/api/v1/users/me/sessions".into()).await;
+        assert!(
+            sessions.to_string().contains("rotation-agent/1"),
+            "{sessions}"
+        );
+    }
+}
+
 async fn status(client: &reqwest::Client, base: &str, access: &str) -> Value {
     let r = client
         .get(format!("{base}/api/v1/admin/keys/status"))
@@ -222,7 +301,7 @@ async fn rotation_while_the_server_runs(backend: Backend) {
                 &client,
                 format!("{base}/api/v1/channels/{ch}/messages"),
                 Some(&access),
-                json!({ "text": text }),
+                json!({ "text": text, "client_msg_id": format!("c-{text}") }),
             )
             .await;
             assert_eq!(s, 201, "{m}");
@@ -232,6 +311,8 @@ async fn rotation_while_the_server_runs(backend: Backend) {
     for i in 0..40 {
         post(format!("before rotation {i}"), server.base.clone()).await;
     }
+    // Names, a topic, a custom role and where a session began are encrypted too.
+    let named = encrypted_names(&client, &server.base, &access, &ch).await;
     let bodies = "SELECT body FROM messages";
     assert!(stored_versions(&db, bodies).await.iter().all(|&v| v == 1));
 
@@ -318,6 +399,25 @@ async fn rotation_while_the_server_runs(backend: Backend) {
     assert!(stored_versions(&db, bodies).await.iter().all(|&v| v == 2));
     let emails = "SELECT email_enc FROM users";
     assert!(stored_versions(&db, emails).await.iter().all(|&v| v == 2));
+    for column in [
+        "SELECT name_enc FROM workspaces",
+        "SELECT slug_enc FROM workspaces",
+        "SELECT name_enc FROM channels",
+        "SELECT topic_enc FROM channels",
+        "SELECT purpose_enc FROM channels",
+        "SELECT name_enc FROM roles",
+        "SELECT description_enc FROM roles",
+        "SELECT user_agent_enc FROM sessions",
+        "SELECT ip_enc FROM sessions",
+        "SELECT client_msg_id_enc FROM messages",
+    ] {
+        let versions = stored_versions(&db, column).await;
+        assert!(
+            !versions.is_empty() && versions.iter().all(|&v| v == 2),
+            "{column}: {versions:?}"
+        );
+    }
+    named.read_back(&client, &server.base).await;
 
     // Everything reads back.
     let history: Value = client
