@@ -5,10 +5,10 @@
 //! uploads whose expiry passed (row first, audited as `file.upload_expired`, then blobs) and
 //! collects orphaned blobs: blobs whose file has no row (a deleted message's or workspace's
 //! files, a removal that failed, a simple upload refused after its blob was written) and
-//! `.partial` writes a crash cut short, once older than `files.orphan_grace_seconds`, so a
-//! write still in flight is never taken. Between passes it follows the events bus and
-//! removes the blobs of every `FileDeleted` file at once (whoever deleted the row: a file
-//! deletion or a message deletion).
+//! `.partial` writes a crash cut short, once older than `files.orphan_grace_seconds` and
+//! only if no request is writing that file, so a write still in flight is never taken.
+//! Between passes it follows the events bus and removes the blobs of every `FileDeleted`
+//! file at once (whoever deleted the row: a file deletion or a message deletion).
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -173,12 +173,20 @@ impl FileService {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
+        // Files a request is writing now (read before their rows: a write that ends after
+        // this has its row in place by then). Their blobs may be older than the grace period
+        // (a slow upload, a long scan, an object store that dates a blob by its start) while
+        // their rows are yet to be written.
+        let writing: HashSet<FileId> = self.inner.busy.lock().map_err(internal)?.clone();
         let live = {
             let mut conn = self.inner.store.reader().await?;
             files::existing(&mut conn.conn(), &ids).await?
         };
         let mut removed = 0;
         for blob in old {
+            if blob.file.is_some_and(|f| writing.contains(&f)) {
+                continue;
+            }
             let orphan = blob.file.is_some_and(|f| !live.contains(&f));
             if !(orphan || blob.partial) {
                 continue;

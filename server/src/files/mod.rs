@@ -920,6 +920,9 @@ impl FileService {
     {
         self.check_upload(actor, channel, None).await?;
         let id = FileId::generate();
+        // Held until the row is written or the blob removed: the orphan collector leaves the
+        // blob of a file being written alone, however old it looks.
+        let busy = self.busy(id)?;
         let key = ContentKey::generate();
         let segment = BlobKey::segment(id, 0);
         let job = SealJob {
@@ -938,6 +941,7 @@ impl FileService {
         let actor = actor.clone();
         // Its own task, so the blob is cleaned up even if the client goes away.
         let task = tokio::spawn(async move {
+            let _busy = busy;
             let max = this.inner.options.max_file_bytes;
             let sealed = seal(job, body, max).await?;
             let result = this

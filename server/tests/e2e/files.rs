@@ -619,3 +619,115 @@ mod limits {
         body(Backend::Postgres).await
     }
 }
+
+/// The one `*.partial` blob under `dir`, once there is one.
+fn partial_blob(dir: &Path) -> Option<PathBuf> {
+    let mut found = Vec::new();
+    all_files(dir, &mut found);
+    found
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "partial"))
+}
+
+/// A file sent in one request keeps its blob for as long as the request lasts, however old
+/// the blob looks to the orphan collector (a slow sender, a long scan, an object store that
+/// dates a blob by when its upload began): the collector takes only blobs nobody is writing.
+async fn a_file_being_sent_keeps_its_blob_through_a_sweep(backend: crate::harness::Backend) {
+    use std::time::{Duration, Instant, SystemTime};
+
+    let app = crate::harness::spawn_app_with(backend, |c| {
+        c.files.sweep_interval_seconds = 1;
+    })
+    .await;
+    let t = team(&app).await;
+    let data = sample(20 * CHUNK + 99, 4);
+    let boundary = "concord-test-boundary-slow-sender";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.bin\"\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    });
+    let sending = tokio::spawn(
+        app.client
+            .post(format!("{}/api/v1/channels/{}/files", app.base, t.channel))
+            .bearer_auth(&t.owner.access)
+            .header(
+                CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(reqwest::Body::wrap_stream(body))
+            .send(),
+    );
+    // More than one batch of chunks arrives, so the blob is being written; then the sender
+    // pauses with the request open.
+    let split = 18 * CHUNK;
+    tx.send(Ok(head.into_bytes())).await.unwrap();
+    tx.send(Ok(data[..split].to_vec())).await.unwrap();
+    let blobs = app.data_dir.join("blobs").join("files");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let partial = loop {
+        if let Some(p) = partial_blob(&blobs) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no blob is being written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // It looks two hours old, beside an old blob of a file that does not exist.
+    let aged = SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&partial)
+        .unwrap()
+        .set_modified(aged)
+        .unwrap();
+    let orphan = blobs
+        .join(uuid::Uuid::now_v7().to_string())
+        .join("00000000");
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, vec![1u8; 5000]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(aged)
+        .unwrap();
+    // A sweep passes: it removes the orphan and leaves the blob being written.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while orphan.exists() {
+        assert!(Instant::now() < deadline, "no sweep removed the orphan");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        partial.exists(),
+        "the blob of a file being sent was removed"
+    );
+
+    tx.send(Ok(data[split..].to_vec())).await.unwrap();
+    tx.send(Ok(tail.into_bytes())).await.unwrap();
+    drop(tx);
+    let sent = reply(sending.await.unwrap().unwrap()).await;
+    assert_eq!(sent.expect(201)["size"], data.len() as u64);
+    let id = id_of(&sent);
+    let r = app
+        .client
+        .get(format!("{}/api/v1/files/{id}/content", app.base))
+        .bearer_auth(&t.owner.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_being_sent_keeps_its_blob_through_a_sweep_sqlite() {
+    a_file_being_sent_keeps_its_blob_through_a_sweep(crate::harness::Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_being_sent_keeps_its_blob_through_a_sweep_postgres() {
+    a_file_being_sent_keeps_its_blob_through_a_sweep(crate::harness::Backend::Postgres).await
+}
