@@ -19,6 +19,7 @@ pub use service::{
     REENCRYPT_SESSIONS,
 };
 pub use session_client::encrypt_legacy_clients;
+pub(crate) use throttle::address_network;
 pub use tokens::{AccessClaims, TokenError, TokenIssuer};
 
 use rand::RngCore;

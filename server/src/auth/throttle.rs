@@ -12,7 +12,7 @@
 //! a success gives the address its count back and clears the account's ([`release`]), after
 //! checking again that no lock arrived meanwhile ([`locked`]).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -44,11 +44,30 @@ pub(super) fn keys(
     )];
     if let Some(ip) = ip {
         keys.push((
-            keyring.blind_index(PURPOSE, &format!("ip:{ip}")),
+            keyring.blind_index(PURPOSE, &format!("ip:{}", address_key(ip))),
             policy.ip_threshold,
         ));
     }
     keys
+}
+
+/// What an address is counted as: an IPv4 address itself (also when it arrives mapped into
+/// IPv6), an IPv6 address by its /64 network. One host or household holds a whole /64, so
+/// counting each of its addresses apart would let it step to a fresh address per guess.
+fn address_key(ip: IpAddr) -> String {
+    match address_network(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("{v6}/64"),
+    }
+}
+
+/// The network a client address is limited as: an IPv4 address itself, an IPv6 address's /64
+/// (see [`keys`]); shared by every per-address limit.
+pub(crate) fn address_network(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
+    }
 }
 
 fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
@@ -173,4 +192,29 @@ pub(super) async fn release(conn: &mut Conn<'_>, keys: &[(String, i64)]) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> String {
+        address_key(s.parse().unwrap())
+    }
+
+    #[test]
+    fn an_ipv6_network_is_counted_as_one_address() {
+        // Stepping through the host bits of one /64 does not yield a fresh counter.
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:fffe")
+        );
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        // IPv4 addresses stay apart, also when they arrive mapped into IPv6 (a dual-stack
+        // listener): they must not all fall into the one /64 of the mapped range.
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_ne!(key("::ffff:192.0.2.7"), key("::ffff:192.0.2.8"));
+    }
 }

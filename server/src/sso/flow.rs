@@ -33,6 +33,10 @@ use crate::store::Tx;
 /// How long a begun sign-in may take before its callback is refused.
 const LOGIN_MINUTES: i64 = 10;
 
+/// The same, as the window of the per-address bound on begun sign-ins.
+pub(super) const LOGIN_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(LOGIN_MINUTES as u64 * 60);
+
 /// Where to send the browser, and the cookie that binds the sign-in to it.
 #[derive(Debug)]
 pub struct LoginRedirect {
@@ -73,10 +77,26 @@ pub(crate) struct Identity {
 }
 
 impl SsoService {
-    /// Begins a sign-in at `provider_id`: returns the provider URL to redirect to.
-    #[tracing::instrument(skip(self))]
-    pub async fn start_login(&self, provider_id: &str) -> Result<LoginRedirect, Error> {
+    /// Begins a sign-in at `provider_id` for the client at `ip`: returns the provider URL to
+    /// redirect to. An address that began its share of sign-ins lately is refused first.
+    #[tracing::instrument(skip(self, ip))]
+    pub async fn start_login(
+        &self,
+        provider_id: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<LoginRedirect, Error> {
         let provider = self.provider(provider_id)?;
+        if let Some(ip) = ip {
+            if let Err(retry_after_seconds) = self.starts.admit(ip, std::time::Instant::now()) {
+                tracing::info!("a client address began too many single sign-ins");
+                return Err(Error::Busy {
+                    code: "sso_busy",
+                    message: "too many sign-ins were begun from your network lately; try again in a few minutes"
+                        .into(),
+                    retry_after_seconds,
+                });
+            }
+        }
         match self.begin(provider).await {
             Ok(redirect) => Ok(redirect),
             // Shedding load writes nothing: a flood must not turn into audit rows.

@@ -15,7 +15,7 @@
 //! [`crate::events::DomainEvent::SsoSignInFailed`]; claim mapping only ever changes memberships
 //! it granted itself (`source = 'sso:<provider>'`); pending sign-ins and hand-offs live in the
 //! database (bounded in number, each short-lived), so any node can finish a sign-in another
-//! began.
+//! began; each client address may begin only a share of them ([`starts`]).
 
 mod claims;
 mod flow;
@@ -23,6 +23,7 @@ mod handoff;
 mod logout;
 mod policy;
 mod provider;
+mod starts;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -63,6 +64,7 @@ pub struct SsoService {
     auditor: Auditor,
     public_base: String,
     max_pending_sign_ins: i64,
+    starts: starts::StartLimiter,
 }
 
 /// Why the single sign-on service could not be built.
@@ -96,6 +98,7 @@ impl SsoService {
             auditor,
             public_base: public_base.trim_end_matches('/').to_owned(),
             max_pending_sign_ins: i64::from(config.max_pending_sign_ins),
+            starts: starts::StartLimiter::new(flow::LOGIN_WINDOW, starts::PER_ADDRESS),
         })
     }
 

@@ -772,6 +772,25 @@ fn three_pending_sign_ins(config: &mut Config) {
     config.sso.max_pending_sign_ins = 3;
 }
 
+fn behind_a_proxy(config: &mut Config) {
+    config.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+/// Begins a sign-in as a client the proxy relays for `address`; returns the answer.
+async fn begin_from(app: &TestApp, address: &str) -> Reply {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = http
+        .get(format!("{}/auth/oidc/{PROVIDER}/login", app.base))
+        .header("x-forwarded-for", address)
+        .send()
+        .await
+        .unwrap();
+    reply(resp).await
+}
+
 with_idp_config! {
     async fn email_linking_trusts_only_verified_emails_of_accounts_without_a_system_role(app, idp) config email_linking; {
         let admin = app.bootstrap_admin().await;
@@ -865,6 +884,29 @@ with_idp_config! {
         // The expired ones are gone for good.
         let callback = browsers[1].authorize(&app, starts.remove(0), "hal").await;
         browsers[1].get(&callback).await.expect_error(401, "sso_state_mismatch");
+    }
+
+    async fn one_network_cannot_fill_the_pending_sign_ins(app, idp) config behind_a_proxy; {
+        app.bootstrap_admin().await;
+        idp.set_account("ivy", json!({"email": "ivy@example.org", "email_verified": true, "name": "Ivy", "groups": []}));
+        // One address begins its share of sign-ins; the next is turned away, saying when to
+        // come back, and without a cookie.
+        for _ in 0..30 {
+            assert_eq!(begin_from(&app, "203.0.113.5").await.status, 303);
+        }
+        let refused = begin_from(&app, "203.0.113.5").await;
+        refused.expect_error(503, "sso_busy");
+        let retry: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry > 0 && retry <= 600, "{retry}");
+        assert!(refused.headers.get("set-cookie").is_none());
+        // Every address of one IPv6 /64 counts as that one network.
+        for host in 0..30 {
+            assert_eq!(begin_from(&app, &format!("2001:db8::{host:x}")).await.status, 303);
+        }
+        begin_from(&app, "2001:db8::ffff").await.expect_error(503, "sso_busy");
+        // Everyone else still begins and finishes a sign-in.
+        assert_eq!(begin_from(&app, "203.0.113.6").await.status, 303);
+        session(Browser::new().sign_in(&app, "ivy").await.expect(200));
     }
 }
 

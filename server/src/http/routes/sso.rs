@@ -71,12 +71,14 @@ pub async fn providers(State(state): State<AppState>) -> axum::Json<Vec<Provider
     params(("provider" = String, Path, description = "provider id")),
     responses((status = 303, description = "to the provider's sign-in page"),
         (status = 404, description = "no such provider"),
-        (status = 502, description = "the provider cannot be reached")))]
+        (status = 502, description = "the provider cannot be reached"),
+        (status = 503, description = "`sso_busy`: too many sign-ins in progress, or begun from this client's network")))]
 pub async fn login(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
+    Client(client): Client,
 ) -> Result<Response, ApiError> {
-    let redirect = state.sso.start_login(&provider).await?;
+    let redirect = state.sso.start_login(&provider, client.ip).await?;
     let cookie = browser_cookie(
         &state,
         &provider,
