@@ -117,9 +117,10 @@ enum AuditCmd {
         /// The checkpoint verification keys (from `concord audit public-key`).
         #[arg(long, value_name = "FILE", requires = "file")]
         public_key: Option<PathBuf>,
-        /// The heads an outside witness recorded (`audit.witness`): the live log must hold
-        /// each of them. Defaults to the configured witness when it is a file.
-        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        /// The heads an outside witness recorded (`audit.witness`): the live log, or the
+        /// export's range with `--file`, must hold each of them. For the live log it
+        /// defaults to the configured witness when that is a file.
+        #[arg(long, value_name = "FILE")]
         witness: Option<PathBuf>,
     },
     /// Print the checkpoint verification key and its history, for outside auditors.
@@ -226,8 +227,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Audit(AuditCmd::Verify {
             file: Some(file),
             public_key: Some(public_key),
-            ..
-        }) => verify_offline(&file, &public_key),
+            witness,
+        }) => verify_offline(&file, &public_key, witness.as_deref()),
         Command::Audit(cmd) => {
             let live = LiveChecks::from_config(&config);
             let app = App::build(config).await?;
@@ -448,17 +449,36 @@ async fn administer(app: &App, admin: Admin) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verify_offline(file: &std::path::Path, public_key: &std::path::Path) -> anyhow::Result<()> {
+fn verify_offline(
+    file: &std::path::Path,
+    public_key: &std::path::Path,
+    witness: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let keys = std::fs::read_to_string(public_key)
         .with_context(|| format!("cannot read {}", public_key.display()))?;
     let keys = concord::audit::export::parse_public_keys(&keys).map_err(anyhow::Error::msg)?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let verified = concord::audit::export::verify_export(&text, &keys)?;
+    let heads = match witness {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the witness {}", path.display()))?;
+            concord::audit::witness::parse_heads(&text).map_err(anyhow::Error::msg)?
+        }
+        None => Vec::new(),
+    };
+    let verified = concord::audit::export::verify_export_witnessed(&text, &keys, heads)?;
     println!(
         "export verified: {} entries up to sequence {}, {} signed checkpoint(s), sealed at {}",
         verified.entries, verified.last_seq, verified.checkpoints, verified.last_checkpoint
     );
+    if let Some(path) = witness {
+        println!(
+            "witness {}: the export holds all {} recorded head(s) in its range",
+            path.display(),
+            verified.witnessed
+        );
+    }
     Ok(())
 }
 

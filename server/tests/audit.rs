@@ -896,6 +896,7 @@ async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
         app.create_user(&admin, &format!("w{i}@example.org"), "W", None)
             .await;
     }
+    let honest_export = fetch_export(&app, &admin, "").await;
     app.stop().await;
     let heads = std::fs::read_to_string(&witness).unwrap();
     let lines: Vec<&str> = heads.lines().collect();
@@ -961,6 +962,57 @@ async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
     let first = witnessed.iter().copied().filter(|s| *s >= 3).min().unwrap();
     assert!(err.contains(&format!("sequence {first}")), "{err}");
     assert!(err.contains("outside witness recorded"), "{err}");
+
+    // An export of the rewritten log is sealed by the server like any other, so it verifies
+    // on its own; against the witness it fails at the same place, while an honest export
+    // passes.
+    let (ok, keys, err) = cli(&env, &["audit", "public-key"]);
+    assert!(ok, "{err}");
+    let app = env.start_with(config_with_witness(&env, &witness)).await;
+    let admin = token(&app.login(ADMIN).await);
+    let rewritten_export = fetch_export(&app, &admin, "").await;
+    app.stop().await;
+    let (ok, out) = verify_file(env.dir.path(), &rewritten_export, &keys);
+    assert!(ok, "{out}");
+    let (ok, out) = verify_file_witnessed(env.dir.path(), &rewritten_export, &keys, &witness);
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("sequence {first}")), "{out}");
+    assert!(out.contains("outside witness recorded"), "{out}");
+    let (ok, out) = verify_file_witnessed(env.dir.path(), &honest_export, &keys, &witness);
+    assert!(ok, "{out}");
+    assert!(out.contains("recorded head(s) in its range"), "{out}");
+}
+
+fn config_with_witness(env: &Env, witness: &std::path::Path) -> concord::config::Config {
+    let mut config = env.config();
+    config.audit.witness = Some(witness.display().to_string());
+    config
+}
+
+fn verify_file_witnessed(
+    dir: &std::path::Path,
+    export: &str,
+    keys: &str,
+    witness: &std::path::Path,
+) -> (bool, String) {
+    let export_path = dir.join("export-witnessed.jsonl");
+    let key_path = dir.join("audit-witnessed.pub");
+    std::fs::write(&export_path, export).unwrap();
+    std::fs::write(&key_path, keys).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .current_dir(dir)
+        .args(["audit", "verify", "--file"])
+        .arg(&export_path)
+        .arg("--public-key")
+        .arg(&key_path)
+        .arg("--witness")
+        .arg(witness)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 /// A URL witness receives each signed head as a JSON POST.

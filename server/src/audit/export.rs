@@ -501,6 +501,19 @@ fn check_event(ev: &EventLine, to_seq: i64) -> Result<AuditRecord, String> {
 /// Verifies an export (JSON Lines text) against the given public keys: strictly, as
 /// policies/AUDIT-FORMAT.md describes (layout, canonical lines, chain, checkpoints, seal).
 pub fn verify_export(text: &str, keys: &HashMap<i64, Vec<u8>>) -> Result<Verified, ExportError> {
+    verify_export_witnessed(text, keys, Vec::new())
+}
+
+/// [`verify_export`], and also against the heads an outside witness recorded
+/// (`audit.witness`): each head within the export's range must carry a valid signature and
+/// name the hash of the export's entry at its sequence number. This catches an export of a
+/// rewritten database, which the server seals (and checkpoints) like any other. Heads
+/// outside the range are left aside: an export may cover part of the log.
+pub fn verify_export_witnessed(
+    text: &str,
+    keys: &HashMap<i64, Vec<u8>>,
+    heads: Vec<CheckpointRecord>,
+) -> Result<Verified, ExportError> {
     let format = |line: usize, reason: String| ExportError::Format { line, reason };
     if text.starts_with('\u{feff}') {
         return Err(format(1, "a byte order mark precedes the header".into()));
@@ -586,6 +599,11 @@ pub fn verify_export(text: &str, keys: &HashMap<i64, Vec<u8>>) -> Result<Verifie
     };
     let prev = hash_field("prev_hash", &header.prev_hash).map_err(|e| format(1, e))?;
     let mut verifier = Verifier::new(header.from_seq, prev.clone(), checkpoints.clone(), keys);
+    let in_range: Vec<CheckpointRecord> = heads
+        .into_iter()
+        .filter(|h| h.seq >= header.from_seq && h.seq <= header.to_seq)
+        .collect();
+    verifier.witnessed(in_range, keys);
     for rec in &events {
         verifier.push(rec);
     }
