@@ -65,6 +65,27 @@ impl FileService {
         workspace: WorkspaceId,
         id: FileId,
     ) -> Result<(), Error> {
+        // Who may not cancel it learns nothing of a request writing to it: the permission
+        // (and the upload, as the actor may see it) is checked before the upload's lock is
+        // taken, and again in the write.
+        {
+            let inner = &self.inner;
+            let mut conn = inner.store.reader().await?;
+            inner
+                .auditor
+                .authorize_read(
+                    &inner.store,
+                    &mut conn.conn(),
+                    actor,
+                    Action::ModerateMessages,
+                    Resource::Workspace(workspace),
+                )
+                .await?;
+            files::by_id(&mut conn.conn(), id)
+                .await?
+                .filter(|r| r.workspace_id == workspace && r.status == "uploading")
+                .ok_or(Error::NotFound("upload"))?;
+        }
         let _busy = self.busy(id)?;
         let actor = actor.clone();
         let this = self.clone();

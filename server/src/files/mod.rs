@@ -599,7 +599,8 @@ impl FileService {
         let task = tokio::spawn(async move {
             let _busy = busy;
             let sealed = seal(job, body, size).await?;
-            this.record_progress(&actor, &record, &key, (seq, first_chunk), &sealed)
+            let expires_at = this
+                .record_progress(&actor, &record, &key, (seq, first_chunk), &sealed)
                 .await?;
             if let Ended::Failed(err) = &sealed.ended {
                 tracing::info!(file = %id, received = sealed.received, error = %err, "upload interrupted; it can resume");
@@ -619,7 +620,7 @@ impl FileService {
             Ok(UploadState {
                 offset: sealed.received,
                 length: size,
-                expires_at: Some(expiry(this.inner.options.upload_expiry)),
+                expires_at: Some(expires_at),
             })
         });
         task.await.map_err(internal)?
@@ -678,7 +679,7 @@ impl FileService {
         key: &ContentKey,
         (seq, first_chunk): (i64, u64),
         sealed: &Sealed,
-    ) -> Result<(), Error> {
+    ) -> Result<DateTime<Utc>, Error> {
         let id = record.id;
         let tail_enc = if sealed.tail.is_empty() {
             None
@@ -694,7 +695,12 @@ impl FileService {
         });
         let received = sealed.received as i64;
         let channel = ChannelId(record.parent_id);
-        let expires_at = expiry(self.inner.options.upload_expiry);
+        // Only progress pushes the expiry back: requests that bring no byte (an empty
+        // PATCH, say) cannot hold an upload, and its share of the quota, forever.
+        let expires_at = match record.expires_at {
+            Some(at) if received <= record.received => at,
+            _ => expiry(self.inner.options.upload_expiry),
+        };
         let actor = actor.clone();
         let this = self.clone();
         self.inner
@@ -722,7 +728,8 @@ impl FileService {
                     Ok::<_, Error>(())
                 })
             })
-            .await
+            .await?;
+        Ok(expires_at)
     }
 
     /// Inspects, scans and posts a fully received upload.
@@ -1221,6 +1228,27 @@ impl FileService {
     /// removes its blobs (all of them, recorded or not).
     #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
     pub async fn delete(&self, actor: &Actor, id: FileId) -> Result<(), Error> {
+        // Who may not delete it learns nothing of a request writing to it: the permission
+        // is decided before the upload's lock is taken (and again, in the write, after).
+        {
+            let inner = &self.inner;
+            let mut conn = inner.store.reader().await?;
+            let record = self
+                .readable(&mut conn.conn(), actor, id, Action::ReadChannels)
+                .await?;
+            if Some(record.uploader_id) != actor.user_id() {
+                inner
+                    .auditor
+                    .authorize_read(
+                        &inner.store,
+                        &mut conn.conn(),
+                        actor,
+                        Action::ModerateMessages,
+                        Resource::Channel(channel_of(Some(&record))),
+                    )
+                    .await?;
+            }
+        }
         let _busy = self.busy(id)?;
         let actor = actor.clone();
         let this = self.clone();

@@ -479,3 +479,91 @@ async fn orphaned_blobs_are_collected_sqlite() {
 async fn orphaned_blobs_are_collected_postgres() {
     orphaned_blobs_are_collected(Backend::Postgres).await
 }
+
+crate::harness::both_backends! {
+    async fn who_may_not_cancel_an_upload_being_written_learns_nothing_of_it(app) {
+        let t = team(&app).await;
+        app.create_user(&t.owner, "stranger@example.org", "Stranger").await;
+        let stranger = app.login("stranger@example.org", PASSWORD).await;
+        let size = 4 * CHUNK;
+        let created = tus_create(&app, &t.member, &t.channel, size as u64).await;
+        let id = created.expect(201)["id"].as_str().unwrap().to_owned();
+        let upload = location(&created);
+
+        // The uploader's PATCH is open, its body paused half way.
+        let data = bytes(size, 9);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        let body = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|piece| (piece, rx))
+        });
+        let writing = tokio::spawn(
+            app.client
+                .patch(format!("{}{upload}", app.base))
+                .bearer_auth(&t.member.access)
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Offset", "0")
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(reqwest::Body::wrap_stream(body))
+                .send(),
+        );
+        tx.send(Ok(data[..CHUNK].to_vec())).await.unwrap();
+        eventually(Duration::from_secs(20), "the upload is being written", || async {
+            tus_head(&app, &t.member, &upload).await.status == 423
+        })
+        .await;
+
+        // Those who may not cancel or delete it are refused as if nothing were written.
+        let cancel = format!("/api/v1/workspaces/{}/uploads/{id}", t.workspace);
+        let missing = format!("/api/v1/workspaces/{}/uploads/{}", t.workspace, uuid::Uuid::now_v7());
+        app.delete(&cancel, &stranger.access).await.expect_error(404, "not_found");
+        app.delete(&missing, &stranger.access).await.expect_error(404, "not_found");
+        app.delete(&cancel, &t.member.access).await.expect_error(403, "forbidden");
+        let file = format!("/api/v1/files/{id}");
+        let missing_file = format!("/api/v1/files/{}", uuid::Uuid::now_v7());
+        app.delete(&file, &stranger.access).await.expect_error(404, "not_found");
+        app.delete(&missing_file, &stranger.access).await.expect_error(404, "not_found");
+        // An admin who may cancel it is told to wait for the request writing it.
+        app.delete(&cancel, &t.owner.access).await.expect_error(423, "upload_busy");
+
+        // The uploader's request was not disturbed: it finishes and the file is posted.
+        tx.send(Ok(data[CHUNK..].to_vec())).await.unwrap();
+        drop(tx);
+        let done = reply(writing.await.unwrap().unwrap()).await;
+        assert_eq!(done.status, 204, "{:?}", done.body);
+        assert_eq!(done.headers["upload-offset"], size.to_string().as_str());
+        let got = app.get(&file, &t.owner.access).await;
+        assert_eq!(got.expect(200)["status"], "ready");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_patches_do_not_keep_an_upload_alive() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.files.upload_expiry_seconds = 3;
+        c.files.sweep_interval_seconds = 3600;
+    })
+    .await;
+    let t = team(&app).await;
+    let created = tus_create(&app, &t.member, &t.channel, 3 * CHUNK as u64).await;
+    let upload = location(&created);
+    let patched = tus_patch(&app, &t.member, &upload, 0, bytes(CHUNK + 5, 3)).await;
+    patched.expect(204);
+    let expires = upload_expires(&patched);
+    // Empty PATCHes, as often as a client likes, leave the expiry where progress put it...
+    let offset = CHUNK as u64 + 5;
+    let empty = std::cell::Cell::new(0);
+    eventually(Duration::from_secs(15), "the upload expires", || async {
+        let r = tus_patch(&app, &t.member, &upload, offset, Vec::new()).await;
+        if r.status == 410 {
+            return true;
+        }
+        assert_eq!(r.status, 204, "{:?}", r.body);
+        assert_eq!(upload_expires(&r), expires, "an empty PATCH moved the expiry");
+        empty.set(empty.get() + 1);
+        false
+    })
+    .await;
+    assert!(empty.get() > 0);
+    // ...so the upload expires on time.
+    assert_eq!(tus_head(&app, &t.member, &upload).await.status, 410);
+}
