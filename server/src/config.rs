@@ -661,6 +661,9 @@ pub struct Overrides {
 }
 
 /// The prefix of environment variables that set configuration keys.
+/// The longest `files.upload_expiry_seconds` (365 days): an expiry must stay a date.
+const MAX_UPLOAD_EXPIRY_SECONDS: u64 = 365 * 24 * 3600;
+
 const ENV_PREFIX: &str = "CONCORD_";
 
 /// `CONCORD_*` variables that are not settings (after the prefix): read by the command line
@@ -917,6 +920,12 @@ impl Config {
             return invalid(
                 "files.upload_expiry_seconds",
                 "expiry and sweep interval must be at least 1 second",
+            );
+        }
+        if f.upload_expiry_seconds > MAX_UPLOAD_EXPIRY_SECONDS {
+            return invalid(
+                "files.upload_expiry_seconds",
+                "must be at most 31536000 (365 days)",
             );
         }
         if f.orphan_grace_seconds <= f.upload_idle_seconds.max(f.scan_timeout_seconds) {
@@ -1187,5 +1196,21 @@ mod tests {
         assert!(config.validate().is_err());
         config.metrics.mode = Some(MetricsMode::Public);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn an_upload_expiry_over_a_year_is_refused_by_name() {
+        let mut config = Config::default();
+        config.files.upload_expiry_seconds = 365 * 24 * 3600;
+        assert!(config.validate().is_ok());
+        for huge in [365 * 24 * 3600 + 1, u64::MAX] {
+            config.files.upload_expiry_seconds = huge;
+            match config.validate() {
+                Err(ConfigError::Invalid(why)) => {
+                    assert!(why.starts_with("files.upload_expiry_seconds:"), "{why}")
+                }
+                other => panic!("{huge}: {other:?}"),
+            }
+        }
     }
 }

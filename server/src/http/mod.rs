@@ -193,6 +193,8 @@ pub fn app(state: AppState, body_limit: usize, timeouts: Timeouts) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
+            // Browsers' WebSocket connections carry their access token here.
+            header::SEC_WEBSOCKET_PROTOCOL,
         ]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
