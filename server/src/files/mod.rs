@@ -312,11 +312,13 @@ impl FileService {
         size: u64,
     ) -> Result<FileView, Error> {
         self.check_size(size)?;
-        let actor = actor.clone();
+        let creator = actor.clone();
         let this = self.clone();
-        self.inner
+        let started = self
+            .inner
             .store
             .write(move |tx: &mut Tx| {
+                let actor = creator;
                 Box::pin(async move {
                     let inner = &this.inner;
                     inner
@@ -349,10 +351,17 @@ impl FileService {
                         .workspace(c.workspace_id)
                         .details(serde_json::json!({ "channel_id": channel, "size": size }));
                     inner.auditor.record(tx, event).await?;
-                    Ok(view(&record, name.as_str()))
+                    Ok::<_, Error>(view(&record, name.as_str()))
                 })
             })
-            .await
+            .await?;
+        if size > 0 {
+            return Ok(started);
+        }
+        // An empty file has every byte it will get (tus clients send no PATCH for it): it
+        // is complete, and posted, now.
+        let _busy = self.busy(started.id)?;
+        self.complete(actor, started.id).await
     }
 
     async fn check_quota(
@@ -738,8 +747,9 @@ impl FileService {
         let record = files::by_id(&mut conn.conn(), id)
             .await?
             .ok_or(Error::NotFound("upload"))?;
-        let contents = self.contents(&mut conn.conn(), &record).await?;
+        let mut contents = self.contents(&mut conn.conn(), &record).await?;
         drop(conn);
+        let empty = self.seal_empty(&mut contents).await?;
         let inspection = self.inspect(&contents).await?;
         let actor = actor.clone();
         let this = self.clone();
@@ -760,6 +770,9 @@ impl FileService {
                             "upload_incomplete",
                             "the upload is not complete",
                         ));
+                    }
+                    if let Some(segment) = &empty {
+                        files::put_segment(&mut tx.conn(), segment).await?;
                     }
                     let scope = Scope::Workspace(record.workspace_id);
                     let row = id.to_string();
@@ -782,6 +795,39 @@ impl FileService {
                 })
             })
             .await
+    }
+
+    /// Seals the one chunk of an empty upload, which no request brings (it is empty), into
+    /// its first segment, unless it is there already; returns the segment for the caller to
+    /// record with the completion.
+    async fn seal_empty(&self, contents: &mut Contents) -> Result<Option<SegmentRecord>, Error> {
+        if contents.layout.size != 0 || !contents.segments.is_empty() {
+            return Ok(None);
+        }
+        let id = contents.file;
+        let job = SealJob {
+            file: id,
+            key: contents.key.clone(),
+            blobs: self.inner.blobs.clone(),
+            segment: BlobKey::segment(id, 0),
+            first_chunk: 0,
+            tail: Zeroizing::new(Vec::new()),
+            size: Some(0),
+            limit: 0,
+            idle: self.inner.options.idle,
+            checkpoint: None,
+        };
+        let nothing = futures::stream::empty::<Result<Bytes, std::convert::Infallible>>();
+        let sealed = seal(job, nothing, 0).await?;
+        let segment = SegmentRecord {
+            file_id: id,
+            seq: 0,
+            first_chunk: 0,
+            chunks: sealed.chunks as i64,
+            bytes: sealed.sealed_bytes as i64,
+        };
+        contents.segments.push(segment.clone());
+        Ok(Some(segment))
     }
 
     /// Posts the message carrying a complete file and records the file as complete, in the

@@ -1,6 +1,7 @@
 //! Uploads over time: unfinished uploads expire (tus expiration) and stop counting against
 //! the quota, admins see and cancel uploads in progress, orphaned blobs are collected,
-//! deleting a message deletes its files, and oversized images get no thumbnail.
+//! deleting a message deletes its files, oversized images get no thumbnail, and an empty
+//! file uploads through tus.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -366,6 +367,88 @@ crate::harness::both_backends! {
         app.get(&format!("/api/v1/files/{id}/thumbnail"), &t.member.access)
             .await
             .expect_error(422, "image_too_large");
+    }
+
+    async fn an_empty_file_uploads_through_tus(app) {
+        let t = team(&app).await;
+        // tus clients send no PATCH for an empty file: it is complete once created.
+        let created = tus_create(&app, &t.member, &t.channel, 0).await;
+        let file = created.expect(201).clone();
+        assert_eq!(file["name"], "take.bin");
+        assert_eq!(file["size"], 0);
+        assert_eq!(file["received"], 0);
+        assert_eq!(file["status"], "ready", "{file}");
+        assert!(file["message_id"].is_string(), "{file}");
+        assert!(file["expires_at"].is_null(), "{file}");
+        assert_eq!(created.headers["upload-offset"], "0");
+        assert!(created.headers.get("upload-expires").is_none());
+        let id = file["id"].as_str().unwrap().to_owned();
+        let upload = location(&created);
+
+        // HEAD and PATCH on it tell that it is complete, or refuse what does not fit.
+        let head = tus_head(&app, &t.member, &upload).await;
+        assert_eq!(head.status, 200);
+        assert_eq!(head.headers["upload-offset"], "0");
+        assert_eq!(head.headers["upload-length"], "0");
+        let done = tus_patch(&app, &t.member, &upload, 0, Vec::new()).await;
+        assert_eq!(done.status, 204, "{:?}", done.body);
+        assert_eq!(done.headers["upload-offset"], "0");
+        tus_patch(&app, &t.member, &upload, 3, Vec::new())
+            .await
+            .expect_error(409, "offset_mismatch");
+        let extra = tus_patch(&app, &t.member, &upload, 0, b"hello".to_vec()).await;
+        assert!(extra.status.as_u16() < 500, "{} {:?}", extra.status, extra.body);
+        let untyped = app
+            .client
+            .patch(format!("{}{upload}", app.base))
+            .bearer_auth(&t.member.access)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", "")
+            .header("Content-Type", "text/plain")
+            .body("hi")
+            .send()
+            .await
+            .unwrap();
+        reply(untyped).await.expect_error(415, "unsupported_media_type");
+        let head = tus_head(&app, &t.member, &upload).await;
+        assert_eq!(head.status, 200);
+        assert_eq!(head.headers["upload-offset"], "0");
+
+        // It is posted in the channel, listed, and downloads as nothing.
+        let history = app.get(&format!("/api/v1/channels/{}/messages", t.channel), &t.owner.access).await;
+        let messages = history.expect(200).as_array().unwrap().clone();
+        assert!(
+            messages.iter().any(|m| m["id"] == file["message_id"] && m["text"] == "take.bin"),
+            "{messages:?}"
+        );
+        let listed = app.get(&format!("/api/v1/channels/{}/files", t.channel), &t.owner.access).await;
+        let listed = listed.expect(200).as_array().unwrap().clone();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["id"], id.as_str());
+        assert_eq!(listed[0]["size"], 0);
+        assert_eq!(listed[0]["status"], "ready");
+        let download = app
+            .client
+            .get(format!("{}/api/v1/files/{id}/content", app.base))
+            .bearer_auth(&t.owner.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(download.status(), 200);
+        assert_eq!(download.bytes().await.unwrap().len(), 0);
+        let ranged = app
+            .client
+            .get(format!("{}/api/v1/files/{id}/content", app.base))
+            .bearer_auth(&t.owner.access)
+            .header("Range", "bytes=0-0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ranged.status(), 416);
+        let audit = app.get("/api/v1/audit/events?action=file.uploaded", &t.owner.access).await;
+        let events = audit.expect(200)["events"].as_array().unwrap().clone();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["target_id"], id.as_str());
     }
 }
 

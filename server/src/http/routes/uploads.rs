@@ -7,7 +7,9 @@
 //! `Content-Type: application/offset+octet-stream` and `Upload-Offset` appends bytes (what
 //! arrives before a broken connection is kept, and a server that stops mid-request keeps
 //! what it had synced, at most 1 MiB short); `DELETE` abandons it. When the last byte
-//! arrives, the file is posted in the channel. Creation, `HEAD` and `PATCH` answer
+//! arrives, the file is posted in the channel; an empty file (`Upload-Length: 0`) is
+//! complete, and posted, as it is created, since tus clients send no `PATCH` for it
+//! (one that does gets `204` at offset 0). Creation, `HEAD` and `PATCH` answer
 //! `Upload-Expires`: an upload that makes no progress until then is removed (`410
 //! upload_expired` until it is). Every tus response carries `Tus-Resumable`.
 //! Authorization is decided before protocol headers are checked, so a stranger learns
