@@ -15,6 +15,7 @@ mod durability;
 mod exposure;
 mod files;
 mod files_clients;
+mod fuzz;
 mod grants;
 mod hub;
 mod keys;
