@@ -105,10 +105,10 @@ impl App {
         let auditor =
             Auditor::new(keyring.clone()).with_search_recording(config.audit.record_searches);
         accounts::seed_builtin_roles(&store).await?;
-        let migrated = accounts::encrypt_legacy_profiles(&store, &keyring).await?;
-        if migrated > 0 {
+        let profiles = accounts::encrypt_legacy_profiles(&store, &keyring).await?;
+        if profiles > 0 {
             tracing::info!(
-                accounts = migrated,
+                accounts = profiles,
                 "encrypted personal data stored before encryption at rest"
             );
         }
@@ -120,6 +120,10 @@ impl App {
                 rows = migrated,
                 "encrypted names, topics, client details and message client ids stored before encryption at rest"
             );
+        }
+        if profiles + migrated > 0 {
+            // The plaintext the backfill replaced must not live on in freed space.
+            store.compact_after_backfill().await?;
         }
         let parallelism = std::thread::available_parallelism()
             .map(|n| n.get())

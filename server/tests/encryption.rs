@@ -660,13 +660,29 @@ async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
         )
         .await;
     assert_eq!(status, 201, "{message}");
+    // Enough rows that replacing them frees whole pages, not only space within a page.
+    for i in 0..BULK_CHANNELS {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/workspaces/{ws_id}/channels"),
+                Some(&admin),
+                json!({"name": format!("bulk-{i}"), "topic": "bulk", "purpose": "bulk"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
     app.stop().await;
 
     // What a deployment from before encryption at rest holds: the same rows in plaintext.
     env.raw(
         "UPDATE workspaces SET name = 'Oldmoor Works', slug_index = 'oldmoor', name_enc = NULL, slug_enc = NULL; \
          UPDATE channels SET name_index = 'oldmoor-chan', name_enc = NULL, topic = 'Oldmoor topic', \
-           topic_enc = NULL, purpose = 'Oldmoor purpose', purpose_enc = NULL WHERE kind = 'public'; \
+           topic_enc = NULL, purpose = 'Oldmoor purpose', purpose_enc = NULL \
+           WHERE kind = 'public' AND created_at = (SELECT MIN(created_at) FROM channels WHERE kind = 'public'); \
+         UPDATE channels SET name_index = 'oldmoorbulk-' || substr(name_index, 1, 16), name_enc = NULL, \
+           topic = 'Oldmoor bulk topic about the Oldmoor estate ' || name_index, topic_enc = NULL, \
+           purpose = 'Oldmoor bulk purpose for the Oldmoor estate ' || name_index, purpose_enc = NULL \
+           WHERE kind = 'public' AND name_index <> 'oldmoor-chan'; \
          UPDATE roles SET name = 'oldmoor_role', description = 'Oldmoor duties', name_enc = NULL, \
            description_enc = NULL WHERE builtin = FALSE; \
          UPDATE sessions SET user_agent = 'Oldmoor-Agent/1', ip = '10.9.8.7', user_agent_enc = NULL, ip_enc = NULL; \
@@ -675,7 +691,22 @@ async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
     )
     .await;
 
+    if env.db == Db::Sqlite {
+        assert!(
+            !files_containing(&env, "oldmoor").is_empty(),
+            "the legacy rows are on disk before the restart"
+        );
+    }
     let app = env.start().await;
+    // Right after the start-up backfill, with the server running: neither the database file nor
+    // its write-ahead log keeps the replaced plaintext in freed pages.
+    if env.db == Db::Sqlite {
+        let left = files_containing(&env, "oldmoor");
+        assert!(
+            left.is_empty(),
+            "plaintext left after the backfill in {left:?}"
+        );
+    }
     let admin = token(&app.login(ADMIN_EMAIL).await);
     let (_, list) = app.get("/api/v1/workspaces", &admin).await;
     assert_eq!(list[0]["name"], "Oldmoor Works", "{list}");
@@ -767,17 +798,26 @@ async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
     }
     // Nor do the files keep the old bytes in freed space (PostgreSQL's dead row versions are
     // left to its vacuum; the SQL scan above covers what it serves).
+    let left = files_containing(&env, "oldmoor");
+    assert!(left.is_empty(), "plaintext left in {left:?}");
+}
+
+/// Legacy channels written besides the named one, so the backfill frees whole pages.
+const BULK_CHANNELS: usize = 300;
+
+/// The files under the environment's directory (database, WAL, data dir) holding `marker`,
+/// compared case-insensitively.
+fn files_containing(env: &Env, marker: &str) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     files_under(env.dir.path(), &mut files);
-    for file in &files {
-        let bytes = std::fs::read(file).unwrap();
-        let text = String::from_utf8_lossy(&bytes).to_lowercase();
-        assert!(
-            !text.contains("oldmoor"),
-            "plaintext left in {}",
-            file.display()
-        );
-    }
+    files.retain(|file| {
+        // A file may vanish while listed (the WAL is removed when the last connection closes).
+        let bytes = std::fs::read(file).unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
+            .to_lowercase()
+            .contains(marker)
+    });
+    files
 }
 
 both_backends!(

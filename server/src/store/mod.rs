@@ -291,6 +291,40 @@ impl Store {
         }
     }
 
+    /// Removes what a start-up backfill replaced from the database's free space. On SQLite the
+    /// old plaintext stays in freed pages, the freelist and the WAL (`secure_delete` is off), so
+    /// the WAL is folded into the file, the file is rebuilt (`VACUUM`) and the WAL emptied again.
+    /// On PostgreSQL the replaced row versions are dead tuples that its vacuum removes.
+    pub async fn compact_after_backfill(&self) -> Result<(), StoreError> {
+        match &self.inner.pools {
+            Pools::Sqlite { writer, .. } => {
+                // Waits for any batch in flight: the writer holds the connection only while one runs.
+                let mut conn = writer.acquire().await?;
+                let checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)";
+                sqlx::query(checkpoint).execute(&mut *conn).await?;
+                sqlx::query("VACUUM").execute(&mut *conn).await?;
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as(checkpoint).fetch_one(&mut *conn).await?;
+                if busy != 0 {
+                    tracing::warn!(
+                        "database rebuilt after encrypting stored plaintext, but a reader kept \
+                         the write-ahead log from being emptied"
+                    );
+                } else {
+                    tracing::info!(
+                        "database rebuilt (VACUUM) and write-ahead log emptied so the plaintext \
+                         replaced at start leaves no copy in free space"
+                    );
+                }
+            }
+            Pools::Pg(_) => tracing::info!(
+                "row versions holding the plaintext replaced at start are removed by PostgreSQL's \
+                 vacuum"
+            ),
+        }
+        Ok(())
+    }
+
     /// Drains the writer (every accepted write is committed) and closes the pools.
     pub async fn close(&self) {
         if self.inner.checkpointing.signer.get().is_some() {
