@@ -61,6 +61,10 @@ pub struct Header {
     pub exported_at: String,
     /// The signing key versions of the checkpoints and the seal, ascending.
     pub key_versions: Vec<i64>,
+    /// The exporting server's `audit.checkpoint_every`: the most entries between two
+    /// consecutive checkpoints (and between the range's start or end and the nearest one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<i64>,
 }
 
 /// One entry line.
@@ -475,6 +479,9 @@ fn check_header(h: &Header) -> Result<(), String> {
     if h.key_versions.is_empty() || h.key_versions.windows(2).any(|w| w[0] >= w[1]) {
         return Err("key_versions must list at least one version, ascending, once each".into());
     }
+    if h.checkpoint_every.is_some_and(|n| n < 1) {
+        return Err("checkpoint_every must be at least 1".into());
+    }
     Ok(())
 }
 
@@ -599,6 +606,9 @@ pub fn verify_export_witnessed(
     };
     let prev = hash_field("prev_hash", &header.prev_hash).map_err(|e| format(1, e))?;
     let mut verifier = Verifier::new(header.from_seq, prev.clone(), checkpoints.clone(), keys);
+    if let Some(every) = header.checkpoint_every {
+        verifier.bound_gaps(every);
+    }
     let in_range: Vec<CheckpointRecord> = heads
         .into_iter()
         .filter(|h| h.seq >= header.from_seq && h.seq <= header.to_seq)
@@ -617,6 +627,21 @@ pub fn verify_export_witnessed(
             ),
         }
         .into());
+    }
+    if let Some(every) = header.checkpoint_every {
+        // The writer signs within `every` entries of the last checkpoint, so the range's
+        // end lies no further from the last checkpoint it holds (or from its start).
+        let last_cp = checkpoints.last().map_or(header.from_seq - 1, |c| c.seq);
+        if header.to_seq - last_cp > every {
+            return Err(ChainError {
+                seq: last_cp + 1,
+                reason: format!(
+                    "checkpoint gap: {} entries follow the last checkpoint in the export (at {last_cp}), more than the {every} the writer allows (audit.checkpoint_every): checkpoints were removed",
+                    header.to_seq - last_cp
+                ),
+            }
+            .into());
+        }
     }
     let head = events.last().map_or(prev, |e| e.hash.clone());
     check_seal(&header, &seal, &content_hash, &head, &checkpoints, keys)?;

@@ -241,6 +241,10 @@ impl AuditService {
             filters: ExportFilters { from, to },
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             key_versions: key_versions.into_iter().collect(),
+            checkpoint_every: self
+                .store
+                .checkpoint_every()
+                .and_then(|n| i64::try_from(n).ok()),
         };
         let head_line = match format {
             ExportFormat::Jsonl => serde_json::to_string(&header)
@@ -386,6 +390,9 @@ pub async fn verify_live_witnessed(
         .collect();
     let checkpoints = audit::checkpoints(&mut conn.conn(), 0, i64::MAX).await?;
     let mut verifier = Verifier::new(1, super::chain::GENESIS.to_vec(), checkpoints, &keys);
+    if let Some(every) = store.checkpoint_every() {
+        verifier.bound_gaps(i64::try_from(every).unwrap_or(i64::MAX));
+    }
     verifier.witnessed(witnessed, &keys);
     let mut next = 0;
     loop {

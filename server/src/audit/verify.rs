@@ -4,7 +4,9 @@
 //! gaps, each entry names the previous hash and hashes to its stored hash, each checkpoint is
 //! signed by a known key and matches the entry hash at its sequence number, signing key
 //! versions never go backwards along the chain (a rotated-out key signs nothing later), and
-//! no checkpoint lies beyond the last entry (a cut tail). The result names the first bad sequence number.
+//! no checkpoint lies beyond the last entry (a cut tail), and (with [`Verifier::bound_gaps`]) no
+//! two consecutive checkpoints lie further apart than the writer allows (removed checkpoints).
+//! The result names the first bad sequence number.
 //! A live log also reports its unsigned tail (entries after the newest checkpoint), which
 //! [`TailBound`] limits, and can be checked against the heads an outside witness recorded
 //! ([`Verifier::witnessed`]), which catches a rewrite made with the signing key itself.
@@ -115,6 +117,8 @@ pub struct Verifier {
     entries: i64,
     first_unsigned_at: Option<String>,
     witnessed: BTreeMap<i64, Vec<u8>>,
+    start: i64,
+    max_gap: Option<i64>,
 }
 
 fn fail(seq: i64, reason: impl Into<String>) -> ChainError {
@@ -177,6 +181,46 @@ impl Verifier {
             entries: 0,
             first_unsigned_at: None,
             witnessed: BTreeMap::new(),
+            start: first_seq - 1,
+            max_gap: None,
+        }
+    }
+
+    /// Also refuses two consecutive checkpoints (or the start of the range and the first
+    /// checkpoint) more than `max_entries` apart: the writer signs a checkpoint at least
+    /// every `audit.checkpoint_every` entries, so a wider gap means checkpoints were removed,
+    /// and the entries after the earlier one may have been rewritten and signed over since.
+    pub fn bound_gaps(&mut self, max_entries: i64) {
+        self.max_gap = Some(max_entries.max(1));
+    }
+
+    /// The first gap between consecutive checkpoints wider than the bound, if any.
+    fn check_gaps(&mut self) {
+        let Some(max) = self.max_gap else { return };
+        let mut prev = self.start;
+        let mut found = None;
+        for &seq in self.checkpoints.keys() {
+            if seq - prev > max {
+                found = Some((prev, seq));
+                break;
+            }
+            prev = seq;
+        }
+        if let Some((prev, seq)) = found {
+            let from = if prev == 0 {
+                "the start of the log".to_owned()
+            } else if prev == self.start {
+                format!("the start of the range (after {prev})")
+            } else {
+                format!("the checkpoint at {prev}")
+            };
+            self.note(fail(
+                prev + 1,
+                format!(
+                    "checkpoint gap: {} entries lie between {from} and the checkpoint at {seq}, more than the {max} the writer allows (audit.checkpoint_every): checkpoints were removed, and the entries after {prev} may have been rewritten and signed over since",
+                    seq - prev
+                ),
+            ));
         }
     }
 
@@ -276,6 +320,7 @@ impl Verifier {
     /// The verdict, after the last entry.
     pub fn finish(mut self) -> Result<Verified, ChainError> {
         let last = self.expected - 1;
+        self.check_gaps();
         if !self.broken() {
             if let Some((&seq, _)) = self.checkpoints.range(last + 1..).next() {
                 self.note(fail(

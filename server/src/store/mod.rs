@@ -242,6 +242,19 @@ impl Store {
         let _ = self.inner.checkpointing.signer.set(signer);
     }
 
+    /// The most entries between two consecutive checkpoints the writer signs
+    /// (`audit.checkpoint_every`), once a signer is set.
+    pub fn checkpoint_every(&self) -> Option<u64> {
+        self.inner.checkpointing.signer.get()?;
+        Some(
+            self.inner
+                .checkpointing
+                .every
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(1),
+        )
+    }
+
     /// Publishes every checkpoint committed from now on to an outside witness: `queue` feeds
     /// `task`, which the store drains when it closes. Only the first call has effect.
     pub fn set_checkpoint_witness(

@@ -208,16 +208,19 @@ async fn commit(tx: Tx) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Numbers, chains and stores the batch's audit entries, and signs a checkpoint when due
-/// (returned, to be published once committed).
+/// Numbers, chains and stores the batch's audit entries, and signs checkpoints when due
+/// (returned, to be published once committed). A checkpoint is signed as soon as
+/// `checkpoint_every` entries follow the last one, inside the batch if need be, so two
+/// consecutive checkpoints (and the log's start and the first) are never more than
+/// `checkpoint_every` entries apart, however large the batch: the verifiers rely on it.
 async fn append_audit(
     tx: &mut Tx,
     entries: Vec<PendingAudit>,
     checkpoint_requested: bool,
     checkpointing: &Checkpointing,
-) -> Result<Option<CheckpointRecord>, StoreError> {
+) -> Result<Vec<CheckpointRecord>, StoreError> {
     if entries.is_empty() && !checkpoint_requested {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     // Serializes appends across processes (SQLite's write lock already does).
     audit::lock_chain(&mut tx.conn()).await?;
@@ -231,41 +234,53 @@ async fn append_audit(
         },
         checkpointed,
     };
+    let signer = checkpointing.signer.get();
+    let every = checkpointing.every.load(Ordering::Relaxed).max(1) as i64;
+    // Heads (sequence number, hash) to sign, in order.
+    let mut due: Vec<(i64, Vec<u8>)> = Vec::new();
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
         let seq = head.seq + 1;
         let hash = chain::entry_hash(&head.hash, seq, &entry.fields).to_vec();
         let prev = std::mem::replace(&mut head.hash, hash.clone());
         head.seq = seq;
-        rows.push((seq, entry.fields, prev, hash));
+        rows.push((seq, entry.fields, prev, hash.clone()));
+        if signer.is_some() && seq - head.checkpointed >= every {
+            due.push((seq, hash));
+            head.checkpointed = seq;
+        }
     }
     audit::insert_many(&mut tx.conn(), &rows).await?;
-    let Some(signer) = checkpointing.signer.get() else {
-        return Ok(None);
+    let Some(signer) = signer else {
+        return Ok(Vec::new());
     };
-    let every = checkpointing.every.load(Ordering::Relaxed).max(1) as i64;
-    if head.seq > head.checkpointed
-        && (checkpoint_requested || head.seq - head.checkpointed >= every)
-    {
-        let key = keys::latest(&mut tx.conn(), keys::AUDIT_SIGNING_SCOPE)
-            .await?
-            .ok_or(StoreError::Corrupt("data_keys (no audit signing key)"))?;
+    if checkpoint_requested && head.seq > head.checkpointed {
+        due.push((head.seq, head.hash.clone()));
+    }
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = keys::latest(&mut tx.conn(), keys::AUDIT_SIGNING_SCOPE)
+        .await?
+        .ok_or(StoreError::Corrupt("data_keys (no audit signing key)"))?;
+    let mut signed = Vec::with_capacity(due.len());
+    for (seq, head_hash) in due {
         let signed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let message = chain::checkpoint_message(head.seq, &head.hash, key.version, &signed_at);
+        let message = chain::checkpoint_message(seq, &head_hash, key.version, &signed_at);
         let signature = signer
             .sign(&key, &message)
             .map_err(|e| StoreError::Commit(format!("cannot sign the audit checkpoint: {e}")))?;
         let record = CheckpointRecord {
-            seq: head.seq,
-            head_hash: head.hash.clone(),
+            seq,
+            head_hash,
             signed_at,
             key_version: key.version,
             signature,
         };
         audit::insert_checkpoint(&mut tx.conn(), &record).await?;
-        return Ok(Some(record));
+        signed.push(record);
     }
-    Ok(None)
+    Ok(signed)
 }
 
 fn run_hooks(tx: &mut Tx, from: usize) {
@@ -392,7 +407,7 @@ async fn run(
         match commit(tx).await {
             Ok(()) => {
                 hooks.clear();
-                if let Some(cp) = signed {
+                for cp in signed {
                     checkpointing.publish(cp);
                 }
                 for done in completions {
