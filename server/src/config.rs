@@ -343,7 +343,6 @@ pub enum SearchRecording {
     Metadata,
 }
 
-
 impl Default for KeysConfig {
     fn default() -> Self {
         KeysConfig {

@@ -38,7 +38,7 @@ impl AllowedOrigins {
             return false;
         };
         let serialized = origin.origin().ascii_serialization();
-        if self.listed.iter().any(|o| *o == serialized) {
+        if self.listed.contains(&serialized) {
             return true;
         }
         if !self.same_host {

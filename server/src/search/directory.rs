@@ -50,8 +50,11 @@ pub(crate) enum Resolved {
 /// Members' compared keys by the fingerprint of their encrypted profile; shared by every
 /// workspace (a profile is the person's, not the workspace's).
 pub(crate) struct Directory {
-    people: Mutex<LruCache<UserId, ([u8; 32], Arc<Person>)>>,
+    people: Mutex<People>,
 }
+
+/// Each cached person with the fingerprint of the profile ciphertext they were read from.
+type People = LruCache<UserId, ([u8; 32], Arc<Person>)>;
 
 impl Directory {
     /// An empty directory.
@@ -104,7 +107,7 @@ impl Directory {
         Ok(out)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<UserId, ([u8; 32], Arc<Person>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, People> {
         self.people.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

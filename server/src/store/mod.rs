@@ -350,7 +350,11 @@ impl Store {
         // The final checkpoint reaches the witness before the process ends.
         let checkpointing = &self.inner.checkpointing;
         drop(checkpointing.witness.lock().ok().and_then(|mut w| w.take()));
-        let task = checkpointing.witness_task.lock().ok().and_then(|mut t| t.take());
+        let task = checkpointing
+            .witness_task
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take());
         if let Some(task) = task {
             if tokio::time::timeout(Duration::from_secs(10), task)
                 .await

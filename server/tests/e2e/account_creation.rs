@@ -73,7 +73,7 @@ crate::harness::both_backends! {
         accept(&token, "short").await.expect_error(410, "invitation_used");
 
         // The new account's creation and the acceptance are both recorded, with the address.
-        let created = audit_events(&app, &admin, "user.create").await;
+        let created = audit_events(app, &admin, "user.create").await;
         let created: Vec<&Value> = created.iter().filter(|e| e["target_id"] == ivy.as_str()).collect();
         assert_eq!(created.len(), 1, "the account's creation is recorded: {created:?}");
         assert_eq!(created[0]["outcome"], "allowed");
@@ -81,7 +81,7 @@ crate::harness::both_backends! {
         assert_eq!(created[0]["workspace_id"], ws.as_str());
         assert_eq!(created[0]["ip"], "127.0.0.1", "{created:?}");
         assert_eq!(created[0]["details"]["invitation"], invitation_id.as_str());
-        let accepted = audit_events(&app, &admin, "invitation.accept").await;
+        let accepted = audit_events(app, &admin, "invitation.accept").await;
         assert_eq!(accepted.len(), 1, "{accepted:?}");
         assert_eq!(accepted[0]["actor_id"], ivy.as_str());
         assert_eq!(accepted[0]["target_id"], invitation_id.as_str());

@@ -310,10 +310,10 @@ both_backends! {
                 .collect()
         };
         let browse = app.get(&format!("/api/v1/workspaces/{}/channels/browse", t.ws), &t.bo.access).await;
-        assert_eq!(names(&browse.expect(200)), ["public:alpha", "public:mike", "public:zulu"]);
+        assert_eq!(names(browse.expect(200)), ["public:alpha", "public:mike", "public:zulu"]);
         let mine = app.get(&format!("/api/v1/workspaces/{}/channels", t.ws), &t.ann.access).await;
         assert_eq!(
-            names(&mine.expect(200)),
+            names(mine.expect(200)),
             ["direct:-", "private:kilo", "public:alpha", "public:mike", "public:zulu"]
         );
         app.create_workspace(&t.admin, "Zeta lab").await;

@@ -789,7 +789,9 @@ async fn awareness_states_belong_to_the_connection_that_announced_them() {
     viewer
         .send(awareness(&[(301, 1, r#"{"cursor":"viewer"}"#)]))
         .await;
-    viewer.send(awareness(&[(302, 1, r#"{"cursor":"second"}"#)])).await;
+    viewer
+        .send(awareness(&[(302, 1, r#"{"cursor":"second"}"#)]))
+        .await;
     viewer.send(awareness(&[(101, 9, "null")])).await;
     viewer.send(awareness(&[(301, 2, r#"{"marker":2}"#)])).await;
     watcher.wait_state(301, "marker").await;
@@ -855,7 +857,11 @@ async fn cookie_sockets_need_an_allowed_origin_and_tokens_travel_in_the_subproto
 
     let cookie = format!("concord_access_token={}", t.ann.access);
     // Another site's page, or no page at all, cannot use the cookie.
-    for origin in [Some("http://evil.example".to_owned()), Some("null".to_owned()), None] {
+    for origin in [
+        Some("http://evil.example".to_owned()),
+        Some("null".to_owned()),
+        None,
+    ] {
         let mut headers = vec![("cookie", cookie.clone())];
         if let Some(o) = &origin {
             headers.push(("origin", o.clone()));
@@ -932,7 +938,6 @@ async fn cookie_sockets_need_an_allowed_origin_and_tokens_travel_in_the_subproto
         &[("cookie", cookie.clone()), ("origin", app.base.clone())],
     )
     .await
-    .err()
-    .expect("the bound address is not the public origin");
+    .expect_err("the bound address is not the public origin");
     assert_eq!(refused.0, 403);
 }

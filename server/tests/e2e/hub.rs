@@ -427,7 +427,11 @@ async fn until_pong(s: &mut crate::harness::Socket) -> Vec<serde_json::Value> {
 async fn a_removed_member_stops_hearing_the_workspace_at_once() {
     let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
     let admin = app.bootstrap_admin().await;
-    for (e, n) in [("bo@example.org", "Bo"), ("cy@example.org", "Cy"), ("dee@example.org", "Dee")] {
+    for (e, n) in [
+        ("bo@example.org", "Bo"),
+        ("cy@example.org", "Cy"),
+        ("dee@example.org", "Dee"),
+    ] {
         app.create_user(&admin, e, n).await;
     }
     let bo = app.login("bo@example.org", PASSWORD).await;
@@ -441,9 +445,14 @@ async fn a_removed_member_stops_hearing_the_workspace_at_once() {
     app.add_member(&admin, &other, &dee, "member").await;
     let general = channel(&app, &admin, &clinic, "general", "public").await;
     for s in [&bo, &cy] {
-        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{general}/join"), Some(&s.access), None)
-            .await
-            .expect(200);
+        app.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/channels/{general}/join"),
+            Some(&s.access),
+            None,
+        )
+        .await
+        .expect(200);
     }
 
     let mut a = app.socket(&admin.access, None).await;
@@ -451,11 +460,20 @@ async fn a_removed_member_stops_hearing_the_workspace_at_once() {
     let mut c = app.socket(&cy.access, None).await;
     // While a member, Bo hears Cy come online.
     let p = next_of(&mut b, "presence").await;
-    assert_eq!((p["user_id"].as_str().unwrap(), p["status"].as_str().unwrap()), (cy.user_id.as_str(), "online"));
+    assert_eq!(
+        (
+            p["user_id"].as_str().unwrap(),
+            p["status"].as_str().unwrap()
+        ),
+        (cy.user_id.as_str(), "online")
+    );
 
-    app.delete(&format!("/api/v1/workspaces/{clinic}/members/{}", bo.user_id), &admin.access)
-        .await
-        .expect(204);
+    app.delete(
+        &format!("/api/v1/workspaces/{clinic}/members/{}", bo.user_id),
+        &admin.access,
+    )
+    .await
+    .expect(204);
     // Cy shares no other workspace with Bo: Bo goes offline in Cy's eyes.
     loop {
         let p = next_of(&mut c, "presence").await;
@@ -466,12 +484,14 @@ async fn a_removed_member_stops_hearing_the_workspace_at_once() {
 
     // Cy goes away and types, the admin posts: the admin sees all of it, Bo none of it.
     c.send(json!({"type": "presence", "status": "away"})).await;
-    c.send(json!({"type": "typing", "channel_id": general})).await;
+    c.send(json!({"type": "typing", "channel_id": general}))
+        .await;
     say(&app, &admin, &general, "after bo left").await;
     let mut heard = (false, false, false);
     while heard != (true, true, true) {
         let f = a.next().await.expect("the admin hears the workspace");
-        heard.0 |= f["type"] == "presence" && f["user_id"] == cy.user_id.as_str() && f["status"] == "away";
+        heard.0 |=
+            f["type"] == "presence" && f["user_id"] == cy.user_id.as_str() && f["status"] == "away";
         heard.1 |= f["type"] == "typing" && f["user_id"] == cy.user_id.as_str();
         heard.2 |= f["event"]["message"]["text"] == "after bo left";
     }
@@ -479,7 +499,9 @@ async fn a_removed_member_stops_hearing_the_workspace_at_once() {
     let _d = app.socket(&dee.access, None).await;
     let frames = until_pong(&mut b).await;
     assert!(
-        frames.iter().any(|f| f["type"] == "presence" && f["user_id"] == dee.user_id.as_str()),
+        frames
+            .iter()
+            .any(|f| f["type"] == "presence" && f["user_id"] == dee.user_id.as_str()),
         "{frames:?}"
     );
     for f in &frames {
@@ -493,6 +515,9 @@ async fn a_removed_member_stops_hearing_the_workspace_at_once() {
     b.send(json!({"type": "presence", "status": "away"})).await;
     until_pong(&mut b).await;
     for f in until_pong(&mut c).await {
-        assert!(f["user_id"] != bo.user_id.as_str(), "Cy still hears Bo: {f}");
+        assert!(
+            f["user_id"] != bo.user_id.as_str(),
+            "Cy still hears Bo: {f}"
+        );
     }
 }

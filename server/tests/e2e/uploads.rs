@@ -176,12 +176,7 @@ async fn uploads_expire_and_release_the_quota(backend: Backend) {
         ahead > chrono::Duration::zero() && ahead <= chrono::Duration::seconds(4),
         "expires in {ahead}"
     );
-    assert_eq!(
-        created.body["expires_at"].is_string(),
-        true,
-        "{}",
-        created.body
-    );
+    assert!(created.body["expires_at"].is_string(), "{}", created.body);
     let upload = location(&created);
     let patched = tus_patch(&app, &t.member, &upload, 0, bytes(2 * CHUNK, 1)).await;
     patched.expect(204);
@@ -641,7 +636,11 @@ async fn empty_patches_do_not_keep_an_upload_alive() {
             return true;
         }
         assert_eq!(r.status, 204, "{:?}", r.body);
-        assert_eq!(upload_expires(&r), expires, "an empty PATCH moved the expiry");
+        assert_eq!(
+            upload_expires(&r),
+            expires,
+            "an empty PATCH moved the expiry"
+        );
         empty.set(empty.get() + 1);
         false
     })

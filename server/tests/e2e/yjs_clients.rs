@@ -133,9 +133,25 @@ async fn stock_clients_sign_in_through_the_subprotocol() {
     let tokens = ["--token", &t.ann.access, "--token2", &t.bo.access];
     let args: Vec<&str> = tokens.iter().chain(by_header.iter()).copied().collect();
     let converged = scenario(&app, "converge", &doc, &args).await;
-    assert!(!converged["text"].as_str().unwrap_or_default().is_empty(), "{converged}");
+    assert!(
+        !converged["text"].as_str().unwrap_or_default().is_empty(),
+        "{converged}"
+    );
     scenario(&app, "awareness", &doc, &args).await;
-    let refused = scenario(&app, "denied", &doc, &["--token", "not-a-token", "--auth", "protocol", "--expect-code", "4401"]).await;
+    let refused = scenario(
+        &app,
+        "denied",
+        &doc,
+        &[
+            "--token",
+            "not-a-token",
+            "--auth",
+            "protocol",
+            "--expect-code",
+            "4401",
+        ],
+    )
+    .await;
     assert_eq!(refused["code"], 4401);
 }
 
