@@ -818,7 +818,7 @@ impl Config {
             return invalid("audit.checkpoint_every", "must be at least 1");
         }
         if let Some(witness) = &self.audit.witness {
-            if let Err(why) = crate::audit::witness::WitnessTarget::parse(witness) {
+            if let Err(why) = WitnessTarget::parse(witness) {
                 return invalid("audit.witness", &why);
             }
         }
@@ -1148,6 +1148,33 @@ fn one_line(err: &figment::Error) -> String {
         parts.push(format!("{key}{}{source}", e.kind));
     }
     parts.join("; ")
+}
+
+/// Where the audit log's signed heads go (`audit.witness`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WitnessTarget {
+    /// Append a line per checkpoint to this file.
+    File(PathBuf),
+    /// POST a JSON object per checkpoint to this URL.
+    Url(String),
+}
+
+impl WitnessTarget {
+    /// Reads `audit.witness`: an `http://` or `https://` URL, otherwise a file path.
+    pub fn parse(value: &str) -> Result<WitnessTarget, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("must name a file or an http(s) URL".into());
+        }
+        if value.starts_with("http://") || value.starts_with("https://") {
+            reqwest::Url::parse(value).map_err(|e| format!("not a valid URL: {e}"))?;
+            return Ok(WitnessTarget::Url(value.to_owned()));
+        }
+        if value.contains("://") {
+            return Err("only file paths and http(s) URLs are supported".into());
+        }
+        Ok(WitnessTarget::File(PathBuf::from(value)))
+    }
 }
 
 #[cfg(test)]

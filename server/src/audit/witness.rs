@@ -8,7 +8,6 @@
 //! waits: a full queue drops that head (a later one covers the chain up to it too). The
 //! publishing task belongs to the store, which drains it when it closes.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -27,32 +26,7 @@ const POST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The first word of a witness file line.
 const TAG: &str = "concord-audit-head";
 
-/// Where signed heads go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WitnessTarget {
-    /// Append a line per checkpoint to this file.
-    File(PathBuf),
-    /// POST a JSON object per checkpoint to this URL.
-    Url(String),
-}
-
-impl WitnessTarget {
-    /// Reads `audit.witness`: an `http://` or `https://` URL, otherwise a file path.
-    pub fn parse(value: &str) -> Result<WitnessTarget, String> {
-        let value = value.trim();
-        if value.is_empty() {
-            return Err("must name a file or an http(s) URL".into());
-        }
-        if value.starts_with("http://") || value.starts_with("https://") {
-            reqwest::Url::parse(value).map_err(|e| format!("not a valid URL: {e}"))?;
-            return Ok(WitnessTarget::Url(value.to_owned()));
-        }
-        if value.contains("://") {
-            return Err("only file paths and http(s) URLs are supported".into());
-        }
-        Ok(WitnessTarget::File(PathBuf::from(value)))
-    }
-}
+pub use crate::config::WitnessTarget;
 
 /// The witness file line for a checkpoint:
 /// `concord-audit-head <seq> <head hash, hex> <signature, base64> <key version> <signed at>`.
