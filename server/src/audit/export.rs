@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::chain;
 use super::verify::{ChainError, Verified, Verifier};
 use crate::store::audit::{AuditFields, AuditRecord, CheckpointRecord};
+use crate::store::audit_chain as chain;
 
 /// The value of the header's `format`.
 pub const FORMAT: &str = "concord-audit-export";

@@ -2,8 +2,8 @@
 //!
 //! Services record an [`Event`] inside the write transaction of the action it describes
 //! ([`Auditor::record`]); the store's group-commit writer numbers and hash-chains the batch
-//! at commit ([`chain`]) and signs periodic checkpoints, so an action never commits without
-//! its record. Denials and failed attempts are recorded with [`Auditor::record_kept`], which
+//! at commit (with `store::audit_chain`, re-exported here as [`chain`]) and signs periodic
+//! checkpoints, so an action never commits without its record. Denials and failed attempts are recorded with [`Auditor::record_kept`], which
 //! survives the rollback of the refused write; denials on read paths go through a write of
 //! their own ([`Auditor::authorize_read`]). Personal fields (client address, details) are
 //! encrypted under the subject's key; the hash covers the ciphertext, so erasing a user's key
@@ -17,11 +17,13 @@
 //! Posts, comments and searches are recorded as metadata only (ids, never what was written
 //! or searched for); whether searches are recorded is `audit.record_searches`.
 
-pub mod chain;
 pub mod export;
 pub mod service;
 pub mod verify;
 pub mod witness;
+
+/// The hash chain's pure functions, which live with the store's writer that appends.
+pub use crate::store::audit_chain as chain;
 
 use std::net::IpAddr;
 

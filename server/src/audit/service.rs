@@ -13,6 +13,7 @@ use crate::crypto::{Aad, Keyring, Scope};
 use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::audit::{self, AuditFilter, AuditRecord, CheckpointRecord, CheckpointSigner};
+use crate::store::audit_chain as chain;
 use crate::store::keys::{self, DataKeyRecord};
 use crate::store::{Conn, Store, Tx};
 
@@ -214,7 +215,7 @@ impl AuditService {
         let (first, last) = bounds.unwrap_or((1, 0));
         let prev_hash = match audit::before(&mut conn.conn(), first).await? {
             Some(r) => r.hash,
-            None => super::chain::GENESIS.to_vec(),
+            None => chain::GENESIS.to_vec(),
         };
         let head_hash = match audit::range(&mut conn.conn(), last, last, 1).await?.pop() {
             Some(r) => r.hash,
@@ -389,7 +390,7 @@ pub async fn verify_live_witnessed(
         .map(|k| (k.version, k.public_key))
         .collect();
     let checkpoints = audit::checkpoints(&mut conn.conn(), 0, i64::MAX).await?;
-    let mut verifier = Verifier::new(1, super::chain::GENESIS.to_vec(), checkpoints, &keys);
+    let mut verifier = Verifier::new(1, chain::GENESIS.to_vec(), checkpoints, &keys);
     if let Some(every) = store.checkpoint_every() {
         verifier.bound_gaps(i64::try_from(every).unwrap_or(i64::MAX));
     }

@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::chain;
 use crate::store::audit::{AuditRecord, CheckpointRecord};
+use crate::store::audit_chain as chain;
 
 /// The first problem found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -14,6 +14,7 @@
 //! Invariant: storage never decides permissions; callers authorize first.
 
 pub mod audit;
+pub mod audit_chain;
 mod backend;
 pub mod channels;
 pub mod documents;

@@ -20,10 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::audit::{self, CheckpointRecord, CheckpointSigner, PendingAudit};
+use super::audit_chain as chain;
 use super::backend::{Tx, TxInner};
 use super::keys;
 use super::StoreError;
-use crate::audit::chain;
 use crate::events::EventBus;
 
 /// The future a write closure returns; it borrows the transaction.

@@ -1,5 +1,7 @@
-//! The hash chain and checkpoint signatures: pure functions, shared by the writer that builds
-//! the chain, the live verifier and the offline verifier of exports.
+//! The audit hash chain and checkpoint signatures: pure functions. They sit with the
+//! group-commit writer that appends and chains the entries ([`super::writer`]); the live
+//! verifier and the offline verifier of exports (`crate::audit::verify`, `crate::audit::export`)
+//! use them from here, so the store depends on no feature module.
 //!
 //! Entry hash (see policies/AUDIT-FORMAT.md): SHA-256 over `"concord-audit-v1"`, the previous
 //! hash (32 bytes; zeros before the first entry), the sequence number (u64 big-endian) and each
@@ -11,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::store::audit::AuditFields;
+use super::audit::AuditFields;
 
 /// The hash before the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
