@@ -3,11 +3,11 @@
 //! Services record an [`Event`] inside the write transaction of the action it describes
 //! ([`Auditor::record`]); the store's group-commit writer numbers and hash-chains the batch
 //! at commit (with `store::audit_chain`, re-exported here as [`chain`]) and signs periodic
-//! checkpoints, so an action never commits without its record. Denials and failed attempts are recorded with [`Auditor::record_kept`], which
-//! survives the rollback of the refused write; denials on read paths go through a write of
-//! their own ([`Auditor::authorize_read`]). Personal fields (client address, details) are
-//! encrypted under the subject's key; the hash covers the ciphertext, so erasing a user's key
-//! later leaves the chain verifiable.
+//! checkpoints, so an action never commits without its record. Denials and failed attempts
+//! are recorded with [`Auditor::record_kept`], which survives the rollback of the refused
+//! write; denials on read paths go through a write of their own ([`Auditor::authorize_read`]).
+//! Personal fields (client address, details) are encrypted under the subject's key; the hash
+//! covers the ciphertext, so erasing a user's key later leaves the chain verifiable.
 //!
 //! [`verify`] checks a chain (live or exported) and names the first bad sequence number;
 //! [`export`] defines the export format documented in policies/AUDIT-FORMAT.md and its
