@@ -67,6 +67,8 @@ enum Command {
     /// The search index.
     #[command(subcommand)]
     Search(SearchCmd),
+    /// Print the HTTP API's OpenAPI document (JSON), as served at /api/v1/openapi.json.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +214,11 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { .. } => serve(config).await,
+        Command::Openapi => {
+            let (_, document) = concord::http::api_router();
+            println!("{}", document.to_pretty_json()?);
+            Ok(())
+        }
         Command::Migrate => {
             concord::telemetry::init_logging(&config.log);
             let store = concord::store::Store::connect(

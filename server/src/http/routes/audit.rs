@@ -104,7 +104,7 @@ pub async fn events(
 }
 
 /// Streams the audit entries of a time range with the checkpoints it spans (compliance officers).
-#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", security(("bearer" = [])), params(ExportQuery),
+#[utoipa::path(get, path = "/api/v1/audit/export", operation_id = "export_audit_log", tag = "audit", security(("bearer" = [])), params(ExportQuery),
     responses((status = 200, description = "JSON Lines or CSV", content_type = "application/jsonl"),
         (status = 403, description = "missing audit.read")))]
 pub async fn export(

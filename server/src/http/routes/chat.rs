@@ -261,7 +261,7 @@ pub async fn join(
 }
 
 /// A channel's members.
-#[utoipa::path(get, path = "/api/v1/channels/{channel_id}/members", tag = "chat", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/channels/{channel_id}/members", operation_id = "channel_members", tag = "chat", security(("bearer" = [])),
     params(("channel_id" = String, Path, format = Uuid)), responses((status = 200, body = [ChannelMemberView])))]
 pub async fn members(
     State(s): State<AppState>,
@@ -285,7 +285,7 @@ pub async fn add_member(
 }
 
 /// Leave a channel, or remove someone from it.
-#[utoipa::path(delete, path = "/api/v1/channels/{channel_id}/members/{user_id}", tag = "chat", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/channels/{channel_id}/members/{user_id}", operation_id = "remove_channel_member", tag = "chat", security(("bearer" = [])),
     params(("channel_id" = String, Path, format = Uuid), ("user_id" = String, Path, format = Uuid)),
     responses((status = 204, description = "removed")))]
 pub async fn remove_member(
@@ -414,7 +414,7 @@ pub async fn thread(
 }
 
 /// Earlier versions of an edited message.
-#[utoipa::path(get, path = "/api/v1/messages/{message_id}/versions", tag = "chat", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/messages/{message_id}/versions", operation_id = "message_versions", tag = "chat", security(("bearer" = [])),
     params(("message_id" = String, Path, format = Uuid)), responses((status = 200, body = [MessageVersionView])))]
 pub async fn versions(
     State(s): State<AppState>,

@@ -152,7 +152,7 @@ fn principal(user: Option<UserId>, role: Option<RoleId>) -> Result<Principal, Ap
 }
 
 /// Create a document.
-#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/documents", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/documents", operation_id = "create_document", tag = "documents", security(("bearer" = [])),
     params(("workspace_id" = String, Path, format = Uuid)), request_body = CreateDocumentRequest,
     responses((status = 201, body = DocumentView)))]
 pub async fn create(
@@ -175,7 +175,7 @@ pub async fn create(
 }
 
 /// The workspace's documents you can open.
-#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/documents", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/documents", operation_id = "list_documents", tag = "documents", security(("bearer" = [])),
     params(("workspace_id" = String, Path, format = Uuid)), responses((status = 200, body = [DocumentView])))]
 pub async fn list(
     State(s): State<AppState>,
@@ -186,7 +186,7 @@ pub async fn list(
 }
 
 /// One document.
-#[utoipa::path(get, path = "/api/v1/documents/{document_id}", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/documents/{document_id}", operation_id = "get_document", tag = "documents", security(("bearer" = [])),
     params(("document_id" = String, Path, format = Uuid)), responses((status = 200, body = DocumentView)))]
 pub async fn get(
     State(s): State<AppState>,
@@ -197,7 +197,7 @@ pub async fn get(
 }
 
 /// Rename, move (link to another channel or unlink) or change general access.
-#[utoipa::path(patch, path = "/api/v1/documents/{document_id}", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/documents/{document_id}", operation_id = "update_document", tag = "documents", security(("bearer" = [])),
     params(("document_id" = String, Path, format = Uuid)), request_body = UpdateDocumentRequest,
     responses((status = 200, body = DocumentView)))]
 pub async fn update(
@@ -215,7 +215,7 @@ pub async fn update(
 }
 
 /// Delete a document, its content and versions.
-#[utoipa::path(delete, path = "/api/v1/documents/{document_id}", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/documents/{document_id}", operation_id = "delete_document", tag = "documents", security(("bearer" = [])),
     params(("document_id" = String, Path, format = Uuid)), responses((status = 204, description = "deleted")))]
 pub async fn delete(
     State(s): State<AppState>,
@@ -322,7 +322,7 @@ fn format_of(query: &ExportQuery) -> Result<Format, ApiError> {
 }
 
 /// Export the current content as plain text, markdown or JSON.
-#[utoipa::path(get, path = "/api/v1/documents/{document_id}/export", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/documents/{document_id}/export", operation_id = "export_document", tag = "documents", security(("bearer" = [])),
     params(("document_id" = String, Path, format = Uuid), ExportQuery),
     responses((status = 200, description = "the document's content")))]
 pub async fn export(
@@ -337,7 +337,7 @@ pub async fn export(
 }
 
 /// The document's named versions, newest first.
-#[utoipa::path(get, path = "/api/v1/documents/{document_id}/versions", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/documents/{document_id}/versions", operation_id = "document_versions", tag = "documents", security(("bearer" = [])),
     params(("document_id" = String, Path, format = Uuid)), responses((status = 200, body = [VersionView])))]
 pub async fn versions(
     State(s): State<AppState>,

@@ -41,7 +41,7 @@ pub struct ContentQuery {
 }
 
 /// Files shared in a channel, newest first.
-#[utoipa::path(get, path = "/api/v1/channels/{channel_id}/files", tag = "files", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/channels/{channel_id}/files", operation_id = "list_files", tag = "files", security(("bearer" = [])),
     params(("channel_id" = String, Path, format = Uuid)), responses((status = 200, body = [FileView])))]
 pub async fn list(
     State(s): State<AppState>,
@@ -154,7 +154,7 @@ fn bad_form(err: multer::Error) -> ApiError {
 }
 
 /// A file's details.
-#[utoipa::path(get, path = "/api/v1/files/{file_id}", tag = "files", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/files/{file_id}", operation_id = "get_file", tag = "files", security(("bearer" = [])),
     params(("file_id" = String, Path, format = Uuid)), responses((status = 200, body = FileView)))]
 pub async fn get(
     State(s): State<AppState>,
@@ -165,7 +165,7 @@ pub async fn get(
 }
 
 /// Delete a file (its uploader or a channel moderator); its contents are removed.
-#[utoipa::path(delete, path = "/api/v1/files/{file_id}", tag = "files", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/files/{file_id}", operation_id = "delete_file", tag = "files", security(("bearer" = [])),
     params(("file_id" = String, Path, format = Uuid)), responses((status = 204)))]
 pub async fn delete(
     State(s): State<AppState>,

@@ -67,7 +67,7 @@ pub async fn providers(State(state): State<AppState>) -> axum::Json<Vec<Provider
 }
 
 /// Begin signing in at an identity provider: redirects there.
-#[utoipa::path(get, path = "/auth/oidc/{provider}/login", tag = "auth",
+#[utoipa::path(get, path = "/auth/oidc/{provider}/login", operation_id = "sso_login", tag = "auth",
     params(("provider" = String, Path, description = "provider id")),
     responses((status = 303, description = "to the provider's sign-in page"),
         (status = 404, description = "no such provider"),

@@ -148,7 +148,7 @@ pub async fn options(State(s): State<AppState>) -> Response {
 
 /// Start a resumable upload (tus creation): `Upload-Length` and `Upload-Metadata`
 /// (`filename`, optional `text`); answers `201` with the upload's `Location`.
-#[utoipa::path(post, path = "/api/v1/channels/{channel_id}/uploads", tag = "files", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/channels/{channel_id}/uploads", operation_id = "create_upload", tag = "files", security(("bearer" = [])),
     params(("channel_id" = String, Path, format = Uuid)),
     responses((status = 201, description = "created; see Location"), (status = 413, description = "over the size limit or quota")))]
 pub async fn create(

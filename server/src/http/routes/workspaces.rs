@@ -76,7 +76,7 @@ pub struct CreateInvitationRequest {
 }
 
 /// The workspaces the signed-in user belongs to.
-#[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/workspaces", operation_id = "list_workspaces", tag = "workspaces", security(("bearer" = [])),
     responses((status = 200, body = [WorkspaceView])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -86,7 +86,7 @@ pub async fn list(
 }
 
 /// Create a workspace; you become its owner.
-#[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/workspaces", operation_id = "create_workspace", tag = "workspaces", security(("bearer" = [])),
     request_body = CreateWorkspaceRequest,
     responses((status = 201, body = WorkspaceView), (status = 409, description = "slug taken")))]
 pub async fn create(
@@ -107,7 +107,7 @@ pub async fn create(
 }
 
 /// One workspace.
-#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}", operation_id = "get_workspace", tag = "workspaces", security(("bearer" = [])),
     params(("workspace_id" = String, Path, format = Uuid)), responses((status = 200, body = WorkspaceView)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -118,7 +118,7 @@ pub async fn get(
 }
 
 /// Rename a workspace.
-#[utoipa::path(patch, path = "/api/v1/workspaces/{workspace_id}", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/workspaces/{workspace_id}", operation_id = "update_workspace", tag = "workspaces", security(("bearer" = [])),
     params(("workspace_id" = String, Path, format = Uuid)), request_body = UpdateWorkspaceRequest,
     responses((status = 200, body = WorkspaceView)))]
 pub async fn update(
@@ -132,7 +132,7 @@ pub async fn update(
 }
 
 /// A workspace's members.
-#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/members", tag = "workspaces",
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/members", operation_id = "workspace_members", tag = "workspaces",
     security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
     responses((status = 200, body = [MemberView])))]
 pub async fn members(
@@ -163,7 +163,7 @@ pub async fn set_member_role(
 }
 
 /// Remove a member, or leave.
-#[utoipa::path(delete, path = "/api/v1/workspaces/{workspace_id}/members/{user_id}", tag = "workspaces",
+#[utoipa::path(delete, path = "/api/v1/workspaces/{workspace_id}/members/{user_id}", operation_id = "remove_workspace_member", tag = "workspaces",
     security(("bearer" = [])),
     params(("workspace_id" = String, Path, format = Uuid), ("user_id" = String, Path, format = Uuid)),
     responses((status = 204, description = "removed")))]
