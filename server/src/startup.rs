@@ -26,11 +26,27 @@ use crate::events::EventBus;
 use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
 use crate::hub::Hub;
-use crate::keys::{KeyService, Reencryptor};
+use crate::keys::{Inventory, KeyService, Reencryptor, Registry};
 use crate::search::SearchService;
 use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
+
+/// Every feature's data inventory: the columns holding ciphertext or personal data, in the
+/// order a data-key rotation walks their tables. Composed here so that `keys` depends on no
+/// feature.
+pub fn inventory() -> Inventory {
+    Inventory::new(&[
+        accounts::INVENTORY,
+        crate::chat::INVENTORY,
+        crate::docs::INVENTORY,
+        crate::auth::INVENTORY,
+        crate::workspaces::INVENTORY,
+        crate::files::INVENTORY,
+        crate::audit::INVENTORY,
+        crate::sso::INVENTORY,
+    ])
+}
 
 /// Why Concord could not start.
 #[derive(Debug, thiserror::Error)]
@@ -173,8 +189,14 @@ impl App {
         );
         search.attach_files(files.clone());
         let reencrypt_wake = Arc::new(tokio::sync::Notify::new());
-        let keys = KeyService::new(store.clone(), auditor.clone(), reencrypt_wake.clone());
-        let reencryptor = Reencryptor::new(store.clone(), auditor.clone(), &config.keys);
+        let registry = Arc::new(Registry::new(&inventory())?);
+        let keys = KeyService::new(
+            store.clone(),
+            auditor.clone(),
+            reencrypt_wake.clone(),
+            registry.clone(),
+        );
+        let reencryptor = Reencryptor::new(store.clone(), auditor.clone(), registry, &config.keys);
         Ok(App {
             auditor,
             config: Arc::new(config),

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 
 use chrono::{Duration, Utc};
-use futures::future::BoxFuture;
 use serde::Serialize;
 
 use crate::audit::{Auditor, Event, Outcome};
@@ -12,10 +11,12 @@ use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{DisplayName, Email, Password, UserId};
 use crate::error::Error;
 use crate::events::DomainEvent;
-use crate::keys::registry::{Batch, Target};
 use crate::rbac::{builtin, Action, Actor, Resource};
 use crate::store::users::{self, NewUser, UserRecord};
 use crate::store::{roles, setup, Conn, Store, StoreError, Tx};
+
+mod inventory;
+pub use inventory::INVENTORY;
 
 /// How long a printed setup token stays valid.
 const SETUP_TOKEN_HOURS: i64 = 24;
@@ -573,70 +574,6 @@ pub async fn encrypt_legacy_profiles(store: &Store, keyring: &Keyring) -> Result
             return Ok(total);
         }
     }
-}
-
-/// Accounts' personal data (email, display name), for data-key rotation
-/// ([`crate::keys::registry`]).
-pub const REENCRYPT_PROFILES: Target = Target {
-    name: "users",
-    count: count_users,
-    reencrypt: reencrypt_profiles,
-};
-
-fn count_users(tx: &mut Tx) -> BoxFuture<'_, Result<i64, Error>> {
-    Box::pin(async move { Ok(users::count(&mut tx.conn()).await?) })
-}
-
-/// Re-encrypts accounts whose personal data is under an older key version than their
-/// scope's current one, in a batch after the user id `cursor`.
-fn reencrypt_profiles<'t>(
-    tx: &'t mut Tx,
-    keyring: &'t Keyring,
-    cursor: Option<String>,
-    limit: usize,
-) -> BoxFuture<'t, Result<Batch, Error>> {
-    Box::pin(async move {
-        let cursor = cursor
-            .map(|c| c.parse::<UserId>())
-            .transpose()
-            .map_err(|_| Error::Internal("malformed re-encryption cursor".into()))?;
-        let batch = users::list(&mut tx.conn(), cursor, limit as i64).await?;
-        let mut changed = 0;
-        for user in &batch {
-            let (Some(email_ct), Some(name_ct)) = (&user.email_enc, &user.display_name_enc) else {
-                continue;
-            };
-            let scope = Scope::User(user.id);
-            let current = keyring.current_version(&mut tx.conn(), &scope).await?;
-            if current == Some(Keyring::version_of(email_ct)?)
-                && current == Some(Keyring::version_of(name_ct)?)
-            {
-                continue;
-            }
-            let (email, name) = decrypt_profile(
-                keyring,
-                &mut tx.conn(),
-                user.id,
-                Some(email_ct),
-                Some(name_ct),
-            )
-            .await?;
-            let row = user.id.to_string();
-            let email_enc = keyring
-                .encrypt(tx, &scope, users_aad(&row, "email"), email.as_bytes())
-                .await?;
-            let name_enc = keyring
-                .encrypt(tx, &scope, users_aad(&row, "display_name"), name.as_bytes())
-                .await?;
-            users::reencrypt_profile(&mut tx.conn(), user.id, &email_enc, &name_enc).await?;
-            changed += 1;
-        }
-        Ok(Batch {
-            scanned: batch.len(),
-            changed,
-            last: batch.last().map(|u| u.id.to_string()),
-        })
-    })
 }
 
 /// Makes sure every built-in role exists with exactly its built-in permissions.

@@ -18,9 +18,12 @@
 //! or searched for); whether searches are recorded is `audit.record_searches`.
 
 pub mod export;
+mod inventory;
 pub mod service;
 pub mod verify;
 pub mod witness;
+
+pub use inventory::INVENTORY;
 
 /// The hash chain's pure functions, which live with the store's writer that appends.
 pub use crate::store::audit_chain as chain;

@@ -5,6 +5,7 @@
 //! is still live, so revoking a session takes effect at once. Refresh tokens are opaque,
 //! stored hashed and rotated on every use; presenting a used one revokes its session.
 
+mod inventory;
 mod keys;
 mod password;
 mod service;
@@ -12,11 +13,11 @@ mod session_client;
 mod throttle;
 mod tokens;
 
+pub use inventory::INVENTORY;
 pub use keys::{KeyError, SigningKeys};
 pub use password::PasswordHasher;
 pub use service::{
     AuthService, ClientInfo, PendingSession, SessionOrigin, SessionView, StartedSession, TokenPair,
-    REENCRYPT_SESSIONS,
 };
 pub use session_client::encrypt_legacy_clients;
 pub(crate) use throttle::address_network;

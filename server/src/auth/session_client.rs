@@ -84,49 +84,6 @@ pub(super) async fn open(
     Ok((user_agent, ip))
 }
 
-/// Re-encrypts a session's client details under the current key version when either is
-/// under an older one; true if it did.
-pub(super) async fn reencrypt(
-    tx: &mut Tx,
-    keyring: &Keyring,
-    current: Option<u32>,
-    s: &sessions::SessionSecrets,
-) -> Result<bool, Error> {
-    let mut stale = false;
-    for ct in [&s.user_agent_enc, &s.ip_enc].into_iter().flatten() {
-        stale |= current != Some(Keyring::version_of(ct)?);
-    }
-    if !stale {
-        return Ok(false);
-    }
-    let (user_agent, ip) = open(
-        keyring,
-        &mut tx.conn(),
-        s.user_id,
-        s.id,
-        s.user_agent_enc.as_deref(),
-        s.ip_enc.as_deref(),
-    )
-    .await?;
-    let sealed = seal(
-        tx,
-        keyring,
-        s.user_id,
-        s.id,
-        user_agent.as_deref(),
-        ip.as_deref(),
-    )
-    .await?;
-    sessions::set_client(
-        &mut tx.conn(),
-        s.id,
-        sealed.user_agent_enc.as_deref(),
-        sealed.ip_enc.as_deref(),
-    )
-    .await?;
-    Ok(true)
-}
-
 /// Encrypts the User-Agents and addresses of sessions stored in plaintext before encryption
 /// at rest, emptying the plaintext columns. Runs at start, a batch per write, so an
 /// interrupted run resumes where it stopped; returns the sessions encrypted.

@@ -7,12 +7,9 @@
 //! authors can be matched. Rows written before encryption at rest are encrypted at start by
 //! [`encrypt_legacy_details`].
 
-use futures::future::BoxFuture;
-
 use crate::crypto::{Aad, Keyring, Scope};
-use crate::domain::{ChannelId, MessageId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::keys::registry::{Batch, Target};
 use crate::store::channels::{self, ChannelRecord, SealedDetails};
 use crate::store::messages;
 use crate::store::{Conn, Store, Tx};
@@ -203,79 +200,4 @@ pub async fn encrypt_legacy_details(store: &Store, keyring: &Keyring) -> Result<
             return Ok(total);
         }
     }
-}
-
-/// Re-encrypts a message's client id for its row if it is under an older key version;
-/// true if it did.
-pub(super) async fn reencrypt_client_msg_id(
-    tx: &mut Tx,
-    keyring: &Keyring,
-    scope: &Scope,
-    current: Option<u32>,
-    id: MessageId,
-    sealed: &[u8],
-) -> Result<bool, Error> {
-    if current == Some(Keyring::version_of(sealed)?) {
-        return Ok(false);
-    }
-    let row = id.to_string();
-    let plain = keyring
-        .decrypt(&mut tx.conn(), scope, client_msg_aad(&row), sealed)
-        .await?;
-    let resealed = keyring
-        .encrypt(tx, scope, client_msg_aad(&row), &plain)
-        .await?;
-    messages::set_client_msg_id_enc(&mut tx.conn(), id, &resealed).await?;
-    Ok(true)
-}
-
-/// Channel names, topics and purposes, for data-key rotation ([`crate::keys::registry`]).
-pub const REENCRYPT_CHANNELS: Target = Target {
-    name: "channels",
-    count: count_channels,
-    reencrypt: reencrypt_channels,
-};
-
-fn count_channels(tx: &mut Tx) -> BoxFuture<'_, Result<i64, Error>> {
-    Box::pin(async move { Ok(channels::count(&mut tx.conn()).await?) })
-}
-
-fn reencrypt_channels<'t>(
-    tx: &'t mut Tx,
-    keyring: &'t Keyring,
-    cursor: Option<String>,
-    limit: usize,
-) -> BoxFuture<'t, Result<Batch, Error>> {
-    Box::pin(async move {
-        let cursor = cursor
-            .map(|c| c.parse::<ChannelId>())
-            .transpose()
-            .map_err(|_| Error::Internal("malformed re-encryption cursor".into()))?;
-        let batch = channels::after(&mut tx.conn(), cursor, limit as i64).await?;
-        let mut changed = 0;
-        for c in &batch {
-            let current = keyring
-                .current_version(&mut tx.conn(), &Scope::Workspace(c.workspace_id))
-                .await?;
-            let mut stale = false;
-            for ct in [&c.name_enc, &c.topic_enc, &c.purpose_enc]
-                .into_iter()
-                .flatten()
-            {
-                stale |= current != Some(Keyring::version_of(ct)?);
-            }
-            if !stale {
-                continue;
-            }
-            let details = open(keyring, &mut tx.conn(), c).await?;
-            let sealed = seal(tx, keyring, c.workspace_id, c.id, &details).await?;
-            channels::update_details(&mut tx.conn(), c.id, &sealed.as_details()).await?;
-            changed += 1;
-        }
-        Ok(Batch {
-            scanned: batch.len(),
-            changed,
-            last: batch.last().map(|c| c.id.to_string()),
-        })
-    })
 }

@@ -4,19 +4,17 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::Utc;
-use futures::future::BoxFuture;
 
-use super::details::{client_msg_aad, client_msg_index, reencrypt_client_msg_id};
+use super::details::{client_msg_aad, client_msg_index};
 use super::{
     body_aad, channel, require_member, user_of, writable, ChatService, MessageVersionView,
     MessageView, Page, MAX_PAGE,
 };
 use crate::audit::{Event, Outcome};
-use crate::crypto::{Aad, Keyring, Scope};
+use crate::crypto::{Aad, Scope};
 use crate::domain::{ChannelId, Emoji, MessageBody, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::DomainEvent;
-use crate::keys::registry::{Batch, Target};
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelRecord};
 use crate::store::messages::{self, MessageRecord};
@@ -692,81 +690,4 @@ impl ChatService {
         self.view_messages(&mut conn.conn(), c.workspace_id, records)
             .await
     }
-}
-
-/// Message bodies, their kept versions and client ids, for data-key rotation
-/// ([`crate::keys::registry`]).
-pub const REENCRYPT_MESSAGES: Target = Target {
-    name: "messages",
-    count: count_messages,
-    reencrypt: reencrypt_messages,
-};
-
-fn count_messages(tx: &mut Tx) -> BoxFuture<'_, Result<i64, Error>> {
-    Box::pin(async move { Ok(messages::count(&mut tx.conn()).await?) })
-}
-
-/// Re-encrypts one batch of message bodies and kept versions whose key is not their
-/// workspace's current one, after the message id `cursor`.
-fn reencrypt_messages<'t>(
-    tx: &'t mut Tx,
-    keyring: &'t Keyring,
-    cursor: Option<String>,
-    limit: usize,
-) -> BoxFuture<'t, Result<Batch, Error>> {
-    Box::pin(async move {
-        let cursor = cursor
-            .map(|c| c.parse::<MessageId>())
-            .transpose()
-            .map_err(|_| Error::Internal("malformed re-encryption cursor".into()))?;
-        let batch = messages::bodies_after(&mut tx.conn(), cursor, limit as i64).await?;
-        let mut current_of = std::collections::HashMap::new();
-        let mut changed = 0;
-        for (id, workspace, body, client_msg_id) in &batch {
-            let scope = Scope::Workspace(*workspace);
-            let current = match current_of.get(workspace) {
-                Some(v) => *v,
-                None => {
-                    let v = keyring.current_version(&mut tx.conn(), &scope).await?;
-                    current_of.insert(*workspace, v);
-                    v
-                }
-            };
-            let row = id.to_string();
-            let mut touched = false;
-            if !body.is_empty() && current != Some(Keyring::version_of(body)?) {
-                let text = keyring
-                    .decrypt(&mut tx.conn(), &scope, body_aad(&row), body)
-                    .await?;
-                let sealed = keyring.encrypt(tx, &scope, body_aad(&row), &text).await?;
-                messages::set_body(&mut tx.conn(), *id, &sealed).await?;
-                touched = true;
-            }
-            for (version, kept, _) in messages::versions(&mut tx.conn(), *id).await? {
-                if current == Some(Keyring::version_of(&kept)?) {
-                    continue;
-                }
-                let version_row = format!("{row}:{version}");
-                let aad = Aad {
-                    table: "message_versions",
-                    row: &version_row,
-                    column: "body",
-                };
-                let text = keyring.decrypt(&mut tx.conn(), &scope, aad, &kept).await?;
-                let sealed = keyring.encrypt(tx, &scope, aad, &text).await?;
-                messages::set_version_body(&mut tx.conn(), *id, version, &sealed).await?;
-                touched = true;
-            }
-            if let Some(sealed) = client_msg_id {
-                touched |=
-                    reencrypt_client_msg_id(tx, keyring, &scope, current, *id, sealed).await?;
-            }
-            changed += usize::from(touched);
-        }
-        Ok(Batch {
-            scanned: batch.len(),
-            changed,
-            last: batch.last().map(|(id, _, _, _)| id.to_string()),
-        })
-    })
 }

@@ -7,11 +7,12 @@
 //! channel names, topics and purposes and messages' client ids ([`details`]).
 
 pub mod details;
+mod inventory;
 mod messaging;
 mod views;
 
-pub use details::{encrypt_legacy_details, REENCRYPT_CHANNELS};
-pub use messaging::REENCRYPT_MESSAGES;
+pub use details::encrypt_legacy_details;
+pub use inventory::INVENTORY;
 pub use views::{ChannelMemberView, ChannelView, MessageVersionView, MessageView};
 
 use chrono::Utc;

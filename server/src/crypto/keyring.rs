@@ -374,6 +374,7 @@ impl Keyring {
         aad: Aad<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
+        super::note_place(aad.table, aad.column);
         let scope = scope.as_key();
         let (mut version, mut dek) = self.write_key(tx, &scope).await?;
         let mut n = dek.used.fetch_add(1, Ordering::Relaxed) + 1;
@@ -401,6 +402,7 @@ impl Keyring {
         column: &'static str,
         plaintext: &[u8],
     ) -> Result<Sealed, CryptoError> {
+        super::note_place(table, column);
         let scope_key = scope.as_key();
         let current = self
             .inner

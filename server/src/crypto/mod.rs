@@ -10,6 +10,9 @@
 //! and key, so a ciphertext copied elsewhere fails to decrypt. Lookups by email go through a
 //! keyed [`blind_index`].
 //!
+//! The keyring notes every place (table, column) it encrypts into ([`written_places`]), so a
+//! test can check each against the data inventory (`keys::inventory`).
+//!
 //! Invariants: no plaintext personal data reaches storage; the hot path never unwraps a key
 //! (DEKs are cached, zeroized on drop); a DEK is retired long before 2^32 random nonces.
 
@@ -23,8 +26,31 @@ pub use kek::{EnvKeyProvider, FileKeyProvider, Kek, KeyProvider};
 pub use keyring::{KeyStatus, Keyring, Scope, Sealed, SigningKeyInfo};
 
 use std::path::PathBuf;
+use std::sync::RwLock;
 
 use crate::store::StoreError;
+
+/// The places (table, column) this process's keyrings have encrypted into.
+static WRITTEN: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
+
+/// Notes that a value was encrypted for `table`.`column` (a read lock once it is known).
+fn note_place(table: &str, column: &str) {
+    let known = |w: &Vec<(String, String)>| w.iter().any(|(t, c)| t == table && c == column);
+    if WRITTEN.read().is_ok_and(|w| known(&w)) {
+        return;
+    }
+    if let Ok(mut w) = WRITTEN.write() {
+        if !known(&w) {
+            w.push((table.to_owned(), column.to_owned()));
+        }
+    }
+}
+
+/// Every place (table, column of the associated data) a keyring in this process has
+/// encrypted into since it started.
+pub fn written_places() -> Vec<(String, String)> {
+    WRITTEN.read().map(|w| w.clone()).unwrap_or_default()
+}
 
 /// Why a key could not be loaded or a value could not be encrypted or decrypted.
 #[derive(Debug, thiserror::Error)]

@@ -11,13 +11,13 @@
 
 mod awareness;
 mod content;
-mod reencrypt;
+mod inventory;
 pub mod room;
 pub mod sync;
 mod views;
 
 pub use content::Format;
-pub use reencrypt::REENCRYPT_DOCUMENTS;
+pub use inventory::INVENTORY;
 pub use room::{Limits, Rooms};
 pub use views::{CommentView, DocumentView, GrantView, VersionView};
 

@@ -32,11 +32,13 @@ pub mod blob;
 pub mod cipher;
 pub mod housekeeping;
 pub mod inspect;
+mod inventory;
 pub mod reader;
 pub mod scan;
 mod views;
 pub mod writer;
 
+pub use inventory::INVENTORY;
 pub use views::{FileView, UploadInProgress, UploadState};
 
 use std::collections::HashSet;

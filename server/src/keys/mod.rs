@@ -3,7 +3,8 @@
 //!
 //! [`KeyService::rotate_dek`] starts a new version of every data key (new writes use it at
 //! once in this process; other processes notice within `keys.reencrypt_poll_seconds`) and
-//! records a rotation with one progress row per re-encryptable target ([`registry`]), in one
+//! records a rotation with one progress row per re-encryptable table ([`registry`], made from
+//! the data [`inventory`] that start-up composes from every feature's declarations), in one
 //! audited write. The [`Reencryptor`] then re-encrypts old rows in small batches through the
 //! group-commit writer, each batch recording its progress in the same transaction, under a
 //! lease so that exactly one process (a running server, or the command line when no server
@@ -12,11 +13,15 @@
 //! stay in the history that `concord audit public-key` prints.
 //!
 //! Invariants: rotations and their progress are written only here and in [`worker`]; every
-//! key operation is authorized (`keys.manage`) and audited.
+//! key operation is authorized (`keys.manage`) and audited; this module imports no feature
+//! (the inventory is handed in).
 
+pub mod inventory;
 pub mod registry;
 pub mod worker;
 
+pub use inventory::Inventory;
+pub use registry::Registry;
 pub use worker::Reencryptor;
 
 use std::sync::Arc;
@@ -174,6 +179,7 @@ pub struct KeyService {
     store: Store,
     auditor: Auditor,
     wake: Arc<Notify>,
+    registry: Arc<Registry>,
 }
 
 fn requester(actor: &Actor) -> String {
@@ -185,12 +191,18 @@ fn requester(actor: &Actor) -> String {
 
 impl KeyService {
     /// A service over `store`; `wake` tells this process's [`Reencryptor`] that a rotation
-    /// was recorded.
-    pub fn new(store: Store, auditor: Auditor, wake: Arc<Notify>) -> KeyService {
+    /// was recorded; a rotation re-encrypts `registry`'s targets.
+    pub fn new(
+        store: Store,
+        auditor: Auditor,
+        wake: Arc<Notify>,
+        registry: Arc<Registry>,
+    ) -> KeyService {
         KeyService {
             store,
             auditor,
             wake,
+            registry,
         }
     }
 
@@ -204,6 +216,7 @@ impl KeyService {
     pub async fn rotate_dek(&self, actor: &Actor) -> Result<RotationView, Error> {
         let auditor = self.auditor.clone();
         let actor = actor.clone();
+        let registry = self.registry.clone();
         let rotation = self
             .store
             .write(move |tx: &mut Tx| {
@@ -223,8 +236,8 @@ impl KeyService {
                         finished_at: None,
                     };
                     key_store::insert_rotation(&mut tx.conn(), &record).await?;
-                    for target in registry::TARGETS {
-                        let total = (target.count)(tx).await?;
+                    for target in registry.targets() {
+                        let total = target.count(tx).await?;
                         key_store::add_target(&mut tx.conn(), &record.id, target.name, total)
                             .await?;
                     }

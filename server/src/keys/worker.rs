@@ -1,8 +1,8 @@
 //! The re-encryption job that follows a data-key rotation.
 //!
 //! A [`Reencryptor`] claims the oldest unfinished rotation under a lease, makes its keyring
-//! read the current key versions afresh, and walks every target of the [`super::registry`]
-//! in small batches through the group-commit writer. Each batch renews the lease, re-encrypts
+//! read the current key versions afresh, and walks every target of its [`Registry`] (handed
+//! in at start-up) in small batches through the group-commit writer. Each batch renews the lease, re-encrypts
 //! and records its progress (rows done, cursor) in one transaction, so an interrupted job
 //! resumes after its last committed batch, in this process or another once the lease is
 //! released (at shutdown) or has lapsed (after a crash). A running server owns one
@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::registry::{self, Target};
+use super::registry::{Registry, Target};
 use super::{rotation_view, RotationView};
 use crate::audit::{Auditor, Event, Outcome};
 use crate::config::KeysConfig;
@@ -34,6 +34,7 @@ const LEASE: Duration = Duration::from_secs(15);
 pub struct Reencryptor {
     store: Store,
     auditor: Auditor,
+    registry: Arc<Registry>,
     runner: String,
     batch: usize,
     pause: Duration,
@@ -45,11 +46,17 @@ fn lease_until() -> chrono::DateTime<Utc> {
 }
 
 impl Reencryptor {
-    /// A runner with a fresh identity (one per process).
-    pub fn new(store: Store, auditor: Auditor, config: &KeysConfig) -> Reencryptor {
+    /// A runner with a fresh identity (one per process), re-encrypting `registry`'s targets.
+    pub fn new(
+        store: Store,
+        auditor: Auditor,
+        registry: Arc<Registry>,
+        config: &KeysConfig,
+    ) -> Reencryptor {
         Reencryptor {
             store,
             auditor,
+            registry,
             runner: uuid::Uuid::now_v7().to_string(),
             batch: config.reencrypt_batch.max(1),
             pause: Duration::from_millis(config.reencrypt_pause_ms),
@@ -98,6 +105,7 @@ impl Reencryptor {
         }
         drop(conn);
         let runner = self.runner.clone();
+        let registry = self.registry.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -109,9 +117,9 @@ impl Reencryptor {
                         return Ok::<_, Error>(None);
                     };
                     let known = key_store::progress(&mut tx.conn(), &rotation.id).await?;
-                    for target in registry::TARGETS {
+                    for target in registry.targets() {
                         if !known.iter().any(|p| p.target == target.name) {
-                            let total = (target.count)(tx).await?;
+                            let total = target.count(tx).await?;
                             key_store::add_target(&mut tx.conn(), &rotation.id, target.name, total)
                                 .await?;
                         }
@@ -131,7 +139,8 @@ impl Reencryptor {
         stop: &CancellationToken,
         progress: &mut (dyn FnMut(&RotationView) + Send),
     ) -> Result<bool, Error> {
-        for target in registry::TARGETS {
+        let registry = self.registry.clone();
+        for target in registry.targets() {
             let Some(mut p) = targets.iter().find(|p| p.target == target.name).cloned() else {
                 continue;
             };
@@ -200,13 +209,14 @@ impl Reencryptor {
     async fn batch(
         &self,
         rotation: &str,
-        target: &'static Target,
+        target: &Target,
         mut p: ProgressRecord,
     ) -> Result<ProgressRecord, Error> {
         let keyring = self.auditor.keyring().clone();
         let runner = self.runner.clone();
         let rotation = rotation.to_owned();
         let limit = self.batch;
+        let target = target.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -222,7 +232,9 @@ impl Reencryptor {
                     {
                         return Err(lost_lease());
                     }
-                    let b = (target.reencrypt)(tx, &keyring, p.cursor.clone(), limit).await?;
+                    let b = target
+                        .reencrypt(tx, &keyring, p.cursor.clone(), limit)
+                        .await?;
                     p.done += b.scanned as i64;
                     p.changed += b.changed as i64;
                     if b.last.is_some() {

@@ -20,6 +20,7 @@
 mod claims;
 mod flow;
 mod handoff;
+mod inventory;
 mod logout;
 mod policy;
 mod provider;
@@ -32,6 +33,7 @@ use serde::Serialize;
 
 pub use flow::{CallbackParams, LoginRedirect};
 pub use handoff::Handoff;
+pub use inventory::INVENTORY;
 pub use policy::WorkspaceSsoView;
 
 use crate::audit::{Auditor, Event, Outcome};

@@ -19,6 +19,7 @@ mod backend;
 pub mod channels;
 pub mod documents;
 pub mod files;
+pub mod inventory;
 pub mod invitations;
 pub mod keys;
 pub mod messages;

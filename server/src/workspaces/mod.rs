@@ -2,10 +2,12 @@
 //!
 //! Names, slugs and custom roles are stored encrypted ([`names`]).
 
+mod inventory;
 mod names;
 
 pub(crate) use names::{by_slug as workspace_by_slug, find_role};
-pub use names::{encrypt_legacy_names, REENCRYPT_ROLES, REENCRYPT_WORKSPACES};
+pub use inventory::INVENTORY;
+pub use names::encrypt_legacy_names;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -1224,52 +1226,4 @@ pub(crate) async fn remove_membership(
         });
     }
     Ok(true)
-}
-
-/// Invitation email addresses in the data-key re-encryption registry.
-pub const REENCRYPT_INVITATIONS: crate::keys::registry::Target = crate::keys::registry::Target {
-    name: "invitations",
-    count: count_invitation_emails,
-    reencrypt: reencrypt_invitation_emails,
-};
-
-fn count_invitation_emails(tx: &mut Tx) -> futures::future::BoxFuture<'_, Result<i64, Error>> {
-    Box::pin(async move { Ok(invitations::count_with_email(&mut tx.conn()).await?) })
-}
-
-fn reencrypt_invitation_emails<'t>(
-    tx: &'t mut Tx,
-    keyring: &'t crate::crypto::Keyring,
-    cursor: Option<String>,
-    limit: usize,
-) -> futures::future::BoxFuture<'t, Result<crate::keys::registry::Batch, Error>> {
-    Box::pin(async move {
-        let cursor = cursor
-            .map(|c| c.parse::<crate::domain::InvitationId>())
-            .transpose()
-            .map_err(|_| Error::Internal("malformed re-encryption cursor".into()))?;
-        let batch = invitations::emails_after(&mut tx.conn(), cursor, limit as i64).await?;
-        let mut changed = 0;
-        for (id, workspace, sealed) in &batch {
-            let scope = crate::crypto::Scope::Workspace(*workspace);
-            let current = keyring.current_version(&mut tx.conn(), &scope).await?;
-            if current == Some(crate::crypto::Keyring::version_of(sealed)?) {
-                continue;
-            }
-            let row = id.to_string();
-            let plain = keyring
-                .decrypt(&mut tx.conn(), &scope, invitation_aad(&row), sealed)
-                .await?;
-            let resealed = keyring
-                .encrypt(tx, &scope, invitation_aad(&row), &plain)
-                .await?;
-            invitations::set_email_enc(&mut tx.conn(), *id, &resealed).await?;
-            changed += 1;
-        }
-        Ok(crate::keys::registry::Batch {
-            scanned: batch.len(),
-            changed,
-            last: batch.last().map(|(id, _, _)| id.to_string()),
-        })
-    })
 }

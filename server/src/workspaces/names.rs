@@ -7,12 +7,9 @@
 //! descriptions are Concord's own constants and stay as they are. Workspaces written before
 //! encryption at rest are encrypted at start by [`encrypt_legacy_names`].
 
-use futures::future::BoxFuture;
-
 use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{RoleId, WorkspaceId};
 use crate::error::Error;
-use crate::keys::registry::{Batch, Target};
 use crate::rbac::builtin;
 use crate::store::roles::{self, RoleRecord};
 use crate::store::workspaces::{self as ws_store, WorkspaceRecord};
@@ -304,117 +301,4 @@ pub async fn encrypt_legacy_names(store: &Store, keyring: &Keyring) -> Result<us
             return Ok(total);
         }
     }
-}
-
-/// Whether a ciphertext is under another key version than `current`.
-fn stale(current: Option<u32>, ct: &Option<Vec<u8>>) -> Result<bool, Error> {
-    match ct {
-        Some(ct) => Ok(current != Some(Keyring::version_of(ct)?)),
-        None => Ok(false),
-    }
-}
-
-/// Workspace names and slugs, for data-key rotation ([`crate::keys::registry`]).
-pub const REENCRYPT_WORKSPACES: Target = Target {
-    name: "workspaces",
-    count: count_workspaces,
-    reencrypt: reencrypt_workspaces,
-};
-
-fn count_workspaces(tx: &mut Tx) -> BoxFuture<'_, Result<i64, Error>> {
-    Box::pin(async move { Ok(ws_store::count(&mut tx.conn()).await?) })
-}
-
-fn reencrypt_workspaces<'t>(
-    tx: &'t mut Tx,
-    keyring: &'t Keyring,
-    cursor: Option<String>,
-    limit: usize,
-) -> BoxFuture<'t, Result<Batch, Error>> {
-    Box::pin(async move {
-        let cursor = cursor
-            .map(|c| c.parse::<WorkspaceId>())
-            .transpose()
-            .map_err(|_| Error::Internal("malformed re-encryption cursor".into()))?;
-        let batch = ws_store::after(&mut tx.conn(), cursor, limit as i64).await?;
-        let mut changed = 0;
-        for w in &batch {
-            let current = keyring
-                .current_version(&mut tx.conn(), &Scope::Workspace(w.id))
-                .await?;
-            if !stale(current, &w.name_enc)? && !stale(current, &w.slug_enc)? {
-                continue;
-            }
-            let (name, slug) = open_workspace(keyring, &mut tx.conn(), w).await?;
-            let sealed = seal_workspace(tx, keyring, w.id, &name, &slug).await?;
-            ws_store::set_encrypted(
-                &mut tx.conn(),
-                w.id,
-                &sealed.name_enc,
-                &sealed.slug_enc,
-                &sealed.slug_index,
-            )
-            .await?;
-            changed += 1;
-        }
-        Ok(Batch {
-            scanned: batch.len(),
-            changed,
-            last: batch.last().map(|w| w.id.to_string()),
-        })
-    })
-}
-
-/// Custom roles' names and descriptions, for data-key rotation.
-pub const REENCRYPT_ROLES: Target = Target {
-    name: "roles",
-    count: count_roles,
-    reencrypt: reencrypt_roles,
-};
-
-fn count_roles(tx: &mut Tx) -> BoxFuture<'_, Result<i64, Error>> {
-    Box::pin(async move { Ok(roles::count_custom(&mut tx.conn()).await?) })
-}
-
-fn reencrypt_roles<'t>(
-    tx: &'t mut Tx,
-    keyring: &'t Keyring,
-    cursor: Option<String>,
-    limit: usize,
-) -> BoxFuture<'t, Result<Batch, Error>> {
-    Box::pin(async move {
-        let cursor = cursor
-            .map(|c| c.parse::<RoleId>())
-            .transpose()
-            .map_err(|_| Error::Internal("malformed re-encryption cursor".into()))?;
-        let batch = roles::custom_after(&mut tx.conn(), cursor, limit as i64).await?;
-        let mut changed = 0;
-        for r in &batch {
-            let Some(workspace) = r.workspace_id else {
-                continue;
-            };
-            let current = keyring
-                .current_version(&mut tx.conn(), &Scope::Workspace(workspace))
-                .await?;
-            if !stale(current, &r.name_enc)? && !stale(current, &r.description_enc)? {
-                continue;
-            }
-            let (name, description) = open_role(keyring, &mut tx.conn(), r).await?;
-            let sealed = seal_role(tx, keyring, workspace, r.id, &name, &description).await?;
-            roles::set_encrypted(
-                &mut tx.conn(),
-                r.id,
-                &sealed.name_index,
-                &sealed.name_enc,
-                sealed.description_enc.as_deref(),
-            )
-            .await?;
-            changed += 1;
-        }
-        Ok(Batch {
-            scanned: batch.len(),
-            changed,
-            last: batch.last().map(|r| r.id.to_string()),
-        })
-    })
 }

@@ -18,6 +18,7 @@ mod files_clients;
 mod fuzz;
 mod grants;
 mod hub;
+mod inventory;
 mod keys;
 mod operations;
 mod rbac;
