@@ -223,7 +223,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             concord::telemetry::init_logging(&config.log);
             let store = concord::store::Store::connect(
                 &App::store_options(&config),
-                concord::events::EventBus::new(),
+                concord::events::Events::in_process(),
             )
             .await?;
             store.migrate().await?;

@@ -22,7 +22,7 @@ use crate::auth::{AuthService, KeyError, PasswordHasher, SigningKeys, TokenIssue
 use crate::chat::ChatService;
 use crate::config::Config;
 use crate::crypto::{CryptoError, Keyring};
-use crate::events::EventBus;
+use crate::events::Events;
 use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
 use crate::hub::Hub;
@@ -79,7 +79,7 @@ pub struct App {
     auditor: Auditor,
     config: Arc<Config>,
     store: Store,
-    events: EventBus,
+    events: Events,
     auth: Arc<AuthService>,
     accounts: AccountService,
     workspaces: WorkspaceService,
@@ -100,7 +100,7 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartupError> {
         let keys = SigningKeys::load(&config)?;
         let signing_key_generated = keys.generated.clone();
-        let events = EventBus::new();
+        let events = Events::in_process();
         let (kek, kek_generated) = crate::crypto::kek::load(&config)?;
         let store = Store::open(&Self::store_options(&config), events.clone()).await?;
         let keyring = match Keyring::open(&store, kek, config.keys.dek_rotate_after).await {
@@ -273,7 +273,7 @@ impl App {
     }
 
     /// Committed domain events.
-    pub fn events(&self) -> &EventBus {
+    pub fn events(&self) -> &Events {
         &self.events
     }
 
@@ -310,7 +310,12 @@ impl App {
             &public_base,
         )?;
         let going_away = CancellationToken::new();
-        let hub = Hub::start(self.store.clone(), &self.events, going_away.clone());
+        let hub = Hub::start(
+            self.store.clone(),
+            &self.events,
+            Arc::new(self.chat.clone()),
+            going_away.clone(),
+        );
         let docs_config = &self.config.docs;
         let limits = crate::docs::Limits {
             max_update_bytes: docs_config.max_update_bytes,

@@ -151,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
             max_connections: 16,
             max_batch: 512,
         },
-        concord::events::EventBus::new(),
+        concord::events::Events::in_process(),
     )
     .await?;
     let keyring = Keyring::open(&store, Kek::generate(), 1 << 31).await?;

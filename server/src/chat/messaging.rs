@@ -14,7 +14,7 @@ use crate::audit::{Event, Outcome};
 use crate::crypto::{Aad, Scope};
 use crate::domain::{ChannelId, Emoji, MessageBody, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, Local, MessageChange};
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelRecord};
 use crate::store::messages::{self, MessageRecord};
@@ -100,6 +100,22 @@ impl ChatService {
             .await?
             .pop()
             .ok_or(Error::NotFound("message"))
+    }
+
+    /// A message as its channel's members see it now, or `None` if it no longer exists. No
+    /// access check: for delivering a message event that arrived without its content (from
+    /// another process) to the members the event already concerns.
+    pub async fn message_for_delivery(
+        &self,
+        workspace: WorkspaceId,
+        id: MessageId,
+    ) -> Result<Option<MessageView>, Error> {
+        let mut conn = self.store.reader().await?;
+        match self.view_one(&mut conn.conn(), workspace, id).await {
+            Ok(view) => Ok(Some(view)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// Posts a message (or a thread reply). With a `client_msg_id`, a retried post returns
@@ -251,8 +267,13 @@ impl ChatService {
         };
         tx.emit(DomainEvent::MessageCreated {
             workspace_id: c.workspace_id,
-            message: view.clone(),
+            channel_id: view.channel_id,
+            message_id: view.id,
+            seq: view.seq,
+            author_id: view.author_id,
+            thread_root_id: view.thread_root_id,
             mentioned,
+            view: Local::new(view.clone()),
         });
         Ok(view)
     }
@@ -360,8 +381,11 @@ impl ChatService {
                     let view = this.view_one(&mut tx.conn(), c.workspace_id, id).await?;
                     tx.emit(DomainEvent::MessageUpdated {
                         workspace_id: c.workspace_id,
-                        message: view.clone(),
-                        what: "edited",
+                        channel_id: view.channel_id,
+                        message_id: view.id,
+                        seq: view.seq,
+                        what: MessageChange::Edited,
+                        view: Local::new(view.clone()),
                     });
                     let event = Event::by(&actor, "message.edited", Outcome::Allowed)
                         .target("message", id)
@@ -623,14 +647,17 @@ impl ChatService {
                     let view = this.view_one(&mut tx.conn(), c.workspace_id, id).await?;
                     if changed {
                         let what = if add {
-                            "reaction_added"
+                            MessageChange::ReactionAdded
                         } else {
-                            "reaction_removed"
+                            MessageChange::ReactionRemoved
                         };
                         tx.emit(DomainEvent::MessageUpdated {
                             workspace_id: c.workspace_id,
-                            message: view.clone(),
+                            channel_id: view.channel_id,
+                            message_id: view.id,
+                            seq: view.seq,
                             what,
+                            view: Local::new(view.clone()),
                         });
                     }
                     Ok(view)
@@ -665,11 +692,18 @@ impl ChatService {
                             .await?;
                     let view = this.view_one(&mut tx.conn(), c.workspace_id, id).await?;
                     if changed {
-                        let what = if pinned { "pinned" } else { "unpinned" };
+                        let what = if pinned {
+                            MessageChange::Pinned
+                        } else {
+                            MessageChange::Unpinned
+                        };
                         tx.emit(DomainEvent::MessageUpdated {
                             workspace_id: c.workspace_id,
-                            message: view.clone(),
+                            channel_id: view.channel_id,
+                            message_id: view.id,
+                            seq: view.seq,
                             what,
+                            view: Local::new(view.clone()),
                         });
                     }
                     Ok(view)

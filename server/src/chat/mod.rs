@@ -21,7 +21,7 @@ use crate::audit::{Auditor, Event, Outcome};
 use crate::crypto::{Aad, Keyring};
 use crate::domain::{ChannelId, ChannelName, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::events::DomainEvent;
+use crate::events::{ChannelChange, DomainEvent};
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelRecord};
 use crate::store::messages;
@@ -247,7 +247,7 @@ impl ChatService {
                     tx.emit(DomainEvent::ChannelChanged {
                         workspace_id: workspace,
                         channel_id: record.id,
-                        what: "created",
+                        what: ChannelChange::Created,
                     });
                     tx.emit(DomainEvent::ChannelMemberAdded {
                         workspace_id: workspace,
@@ -336,7 +336,7 @@ impl ChatService {
                     tx.emit(DomainEvent::ChannelChanged {
                         workspace_id: workspace,
                         channel_id: record.id,
-                        what: "created",
+                        what: ChannelChange::Created,
                     });
                     for p in &people {
                         channels::add_member(&mut tx.conn(), record.id, *p, "member", 0, now)
@@ -474,7 +474,7 @@ impl ChatService {
                     tx.emit(DomainEvent::ChannelChanged {
                         workspace_id: c.workspace_id,
                         channel_id: id,
-                        what: "updated",
+                        what: ChannelChange::Updated,
                     });
                     let c = channel(&mut tx.conn(), id).await?;
                     this.view_channel(&mut tx.conn(), c, actor.user_id()).await
@@ -506,7 +506,11 @@ impl ChatService {
                         ));
                     }
                     channels::set_archived(&mut tx.conn(), id, archived.then(Utc::now)).await?;
-                    let what = if archived { "archived" } else { "unarchived" };
+                    let what = if archived {
+                        ChannelChange::Archived
+                    } else {
+                        ChannelChange::Unarchived
+                    };
                     tx.emit(DomainEvent::ChannelChanged {
                         workspace_id: c.workspace_id,
                         channel_id: id,

@@ -28,7 +28,7 @@ use crate::audit::{Auditor, Event, Outcome};
 use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{ChannelId, CommentId, DocumentId, RoleId, UserId, VersionId, WorkspaceId};
 use crate::error::Error;
-use crate::events::DomainEvent;
+use crate::events::{DocumentChange, DomainEvent};
 use crate::rbac::{self, Action, Actor, Level, Resource};
 use crate::store::documents::{self, CommentRecord, DocumentRecord, VersionRecord};
 use crate::store::{channels, roles, workspaces as ws_store, Conn, Store, Tx};
@@ -243,7 +243,7 @@ impl DocService {
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: workspace,
                         document_id: id,
-                        what: "created",
+                        what: DocumentChange::Created,
                     });
                     let event = Event::by(&actor, "document.created", Outcome::Allowed)
                         .target("document", id)
@@ -373,7 +373,7 @@ impl DocService {
                                 t.as_bytes(),
                             )
                             .await?;
-                        what.push("renamed");
+                        what.push(DocumentChange::Renamed);
                     }
                     if let Some(c) = channel {
                         if let Some(c) = c {
@@ -381,11 +381,11 @@ impl DocService {
                                 .await?;
                         }
                         record.channel_id = c;
-                        what.push("moved");
+                        what.push(DocumentChange::Moved);
                     }
                     if let Some(a) = access {
                         record.general_access = a;
-                        what.push("access");
+                        what.push(DocumentChange::Access);
                     }
                     record.updated_at = Utc::now();
                     documents::update_details(&mut tx.conn(), &record).await?;
@@ -393,7 +393,7 @@ impl DocService {
                         tx.emit(DomainEvent::DocumentChanged {
                             workspace_id: record.workspace_id,
                             document_id: doc,
-                            what: w,
+                            what: *w,
                         });
                     }
                     let event = Event::by(&actor, "document.updated", Outcome::Allowed)
@@ -428,7 +428,7 @@ impl DocService {
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: record.workspace_id,
                         document_id: doc,
-                        what: "deleted",
+                        what: DocumentChange::Deleted,
                     });
                     let event = Event::by(&actor, "document.deleted", Outcome::Allowed)
                         .target("document", doc)
@@ -518,7 +518,7 @@ impl DocService {
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: record.workspace_id,
                         document_id: doc,
-                        what: "access",
+                        what: DocumentChange::Access,
                     });
                     let event = Event::by(&actor, "document.shared", Outcome::Allowed)
                         .target("document", doc)
@@ -561,7 +561,7 @@ impl DocService {
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: record.workspace_id,
                         document_id: doc,
-                        what: "access",
+                        what: DocumentChange::Access,
                     });
                     let event = Event::by(&actor, "document.unshared", Outcome::Allowed)
                         .target("document", doc)
@@ -948,7 +948,7 @@ impl DocService {
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: record.workspace_id,
                         document_id: doc,
-                        what: "commented",
+                        what: DocumentChange::Commented,
                     });
                     this.comment_view(&mut tx.conn(), record.workspace_id, comment)
                         .await
@@ -985,7 +985,7 @@ impl DocService {
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: record.workspace_id,
                         document_id: doc,
-                        what: "commented",
+                        what: DocumentChange::Commented,
                     });
                     this.comment_view(&mut tx.conn(), record.workspace_id, c)
                         .await
@@ -1013,7 +1013,7 @@ impl DocService {
                     tx.emit(DomainEvent::DocumentChanged {
                         workspace_id: record.workspace_id,
                         document_id: doc,
-                        what: "commented",
+                        what: DocumentChange::Commented,
                     });
                     let event = Event::by(&actor, "document.comment_deleted", Outcome::Allowed)
                         .target("document", doc)

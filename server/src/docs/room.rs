@@ -31,7 +31,7 @@ use crate::audit::{Auditor, Event};
 use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{DocumentId, SessionId, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::events::{DomainEvent, EventBus};
+use crate::events::{DomainEvent, Events, RecvError};
 use crate::rbac::{self, Level};
 use crate::store::documents;
 use crate::store::{Store, StoreError, Tx};
@@ -201,7 +201,7 @@ impl Rooms {
         store: Store,
         auditor: Auditor,
         limits: Limits,
-        events: &EventBus,
+        events: &Events,
         going_away: CancellationToken,
     ) -> Rooms {
         let rooms = Rooms {
@@ -223,10 +223,10 @@ impl Rooms {
                     _ = follower.shared.going_away.cancelled() => break,
                     event = rx.recv() => match event {
                         Ok(e) => follower.follow(&e),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        Err(RecvError::Lagged(_)) => {
                             follower.broadcast(|| Cmd::Recheck)
                         }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        Err(RecvError::Closed) => break,
                     }
                 }
             }

@@ -1,24 +1,130 @@
 //! Domain events: the one place every committed change passes through.
 //!
-//! A write emits events inside its transaction ([`crate::store::Tx::emit`]); the store
-//! publishes them here after the commit, in commit order. Everything that reacts to changes
-//! subscribes here: the WebSocket hub's fan-out, search indexing, outgoing bot events, and
-//! workflow processes. A subscriber that falls behind the bounded buffer is told how many
-//! events it missed, so it can resynchronise from storage instead of silently skipping.
+//! A write emits events inside its transaction; the store publishes them on the [`EventBus`]
+//! after the commit, in commit order. Everything that reacts to changes subscribes there: the
+//! WebSocket hub's fan-out, search indexing, document rooms, file housekeeping. A subscriber
+//! that falls behind is told how many events it missed ([`RecvError::Lagged`]), so it can
+//! resynchronise from storage instead of silently skipping.
+//!
+//! Events are plain data: owned values, enums for kinds of change, and ids rather than
+//! content. Their serialized form (what leaves the process, to another node or a durable
+//! table) holds no decrypted text; a subscriber that needs a message's text reads it by id.
+//! Within one process the emitter may attach what it already decrypted ([`Local`]), so live
+//! delivery costs no second read; serde skips it.
+//!
+//! The bus is a trait: [`InProcessBus`] (a bounded broadcast) serves one process; a bus
+//! spanning processes implements the same trait and nothing that publishes or subscribes
+//! changes. Everyone holds the cheap handle [`Events`].
 
-use serde::Serialize;
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::chat::MessageView;
 use crate::domain::{
     ChannelId, DocumentId, FileId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId,
 };
 
-/// How many published events a slow subscriber may lag behind before it is told it missed some.
+/// How many published events a slow in-process subscriber may lag behind before it is told
+/// it missed some.
 const BUFFER: usize = 4096;
 
+/// What changed about a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelChange {
+    /// Created (or a conversation opened for the first time).
+    Created,
+    /// Renamed, re-topiced or given a new purpose.
+    Updated,
+    /// Archived.
+    Archived,
+    /// Unarchived.
+    Unarchived,
+}
+
+/// What changed about a message that still exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageChange {
+    /// Its text was edited.
+    Edited,
+    /// Someone reacted.
+    ReactionAdded,
+    /// Someone took a reaction back.
+    ReactionRemoved,
+    /// Pinned in its channel.
+    Pinned,
+    /// Unpinned.
+    Unpinned,
+}
+
+/// What changed about a document (its details, not its content: see
+/// [`DomainEvent::DocumentEdited`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentChange {
+    /// Created.
+    Created,
+    /// Given a new title.
+    Renamed,
+    /// Moved to another channel.
+    Moved,
+    /// Its general access or its grants changed.
+    Access,
+    /// Deleted.
+    Deleted,
+    /// A comment was added, resolved or deleted.
+    Commented,
+}
+
+/// Something the emitter already holds in memory (a decrypted view), handed to subscribers
+/// in the same process so they need not read it again. Never serialized: an event that
+/// crossed a process boundary arrives without it, and its subscriber reads what it needs
+/// by the event's ids. Its `Debug` form never shows the value.
+#[derive(Clone, Default)]
+pub struct Local(Option<Arc<dyn Any + Send + Sync>>);
+
+impl Local {
+    /// Attaches `value`.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Local {
+        Local(Some(Arc::new(value)))
+    }
+
+    /// Nothing attached.
+    pub fn none() -> Local {
+        Local(None)
+    }
+
+    /// The attached value, if there is one of type `T`.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.0.clone()?.downcast::<T>().ok()
+    }
+
+    /// Whether something is attached.
+    pub fn is_attached(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl fmt::Debug for Local {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Local(attached)"
+        } else {
+            "Local(none)"
+        })
+    }
+}
+
 /// Something that happened, after it was committed.
-#[derive(Clone, Debug, Serialize)]
+///
+/// The serialized form (`type` tag, snake_case fields) is what crosses process boundaries
+/// and is stored durably: ids, kinds and numbers, never decrypted content.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DomainEvent {
     /// An account was created (setup, admin, invitation).
@@ -105,7 +211,7 @@ pub enum DomainEvent {
     ChannelChanged {
         workspace_id: WorkspaceId,
         channel_id: ChannelId,
-        what: &'static str,
+        what: ChannelChange,
     },
     /// Someone joined or was added to a channel.
     ChannelMemberAdded {
@@ -122,14 +228,30 @@ pub enum DomainEvent {
     /// A message was posted.
     MessageCreated {
         workspace_id: WorkspaceId,
-        message: MessageView,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        /// Its position in the channel.
+        seq: i64,
+        author_id: UserId,
+        /// The thread it replies in, if it is a reply.
+        thread_root_id: Option<MessageId>,
+        /// Who it mentions.
         mentioned: Vec<UserId>,
+        /// The message as posted (decrypted), in the emitting process only.
+        #[serde(skip)]
+        view: Local,
     },
     /// A message was edited, reacted to, pinned or unpinned.
     MessageUpdated {
         workspace_id: WorkspaceId,
-        message: MessageView,
-        what: &'static str,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        /// Its position in the channel.
+        seq: i64,
+        what: MessageChange,
+        /// The message as it is now (decrypted), in the emitting process only.
+        #[serde(skip)]
+        view: Local,
     },
     /// A message was deleted.
     MessageDeleted {
@@ -144,11 +266,11 @@ pub enum DomainEvent {
         channel_id: ChannelId,
         last_read_seq: i64,
     },
-    /// A document was created, renamed, moved, shared, restored or deleted.
+    /// A document was created, renamed, moved, shared, commented on or deleted.
     DocumentChanged {
         workspace_id: WorkspaceId,
         document_id: DocumentId,
-        what: &'static str,
+        what: DocumentChange,
     },
     /// Edits to a document's content were stored (one event per committed batch).
     DocumentEdited {
@@ -181,43 +303,269 @@ impl DomainEvent {
             DomainEvent::ChannelChanged { channel_id, .. }
             | DomainEvent::ChannelMemberAdded { channel_id, .. }
             | DomainEvent::ChannelMemberRemoved { channel_id, .. }
+            | DomainEvent::MessageCreated { channel_id, .. }
+            | DomainEvent::MessageUpdated { channel_id, .. }
             | DomainEvent::MessageDeleted { channel_id, .. }
             | DomainEvent::FileShared { channel_id, .. }
             | DomainEvent::FileDeleted { channel_id, .. } => Some(*channel_id),
-            DomainEvent::MessageCreated { message, .. }
-            | DomainEvent::MessageUpdated { message, .. } => Some(message.channel_id),
             _ => None,
         }
     }
 }
 
-/// Fan-out of committed domain events to in-process subscribers; cheap to clone.
-#[derive(Clone)]
-pub struct EventBus {
+/// Why [`Subscription::recv`] returned no event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// This many events were missed: resynchronise from storage.
+    #[error("missed {0} events")]
+    Lagged(u64),
+    /// The bus is gone; no more events will come.
+    #[error("the event bus closed")]
+    Closed,
+}
+
+/// Why [`Subscription::try_recv`] returned no event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// Nothing waiting now.
+    #[error("no event waiting")]
+    Empty,
+    /// This many events were missed: resynchronise from storage.
+    #[error("missed {0} events")]
+    Lagged(u64),
+    /// The bus is gone; no more events will come.
+    #[error("the event bus closed")]
+    Closed,
+}
+
+/// A source of events for one subscriber, for buses other than the in-process one.
+pub trait EventSource: Send {
+    /// The next event (cancel-safe: dropping the future loses nothing).
+    fn recv(&mut self) -> BoxFuture<'_, Result<DomainEvent, RecvError>>;
+    /// The next event if one is waiting now.
+    fn try_recv(&mut self) -> Result<DomainEvent, TryRecvError>;
+}
+
+/// One subscriber's stream of committed events, in commit order.
+pub struct Subscription(Source);
+
+enum Source {
+    InProcess(broadcast::Receiver<DomainEvent>),
+    Other(Box<dyn EventSource>),
+}
+
+impl Subscription {
+    /// Wraps another bus's source.
+    pub fn new(source: Box<dyn EventSource>) -> Subscription {
+        Subscription(Source::Other(source))
+    }
+
+    /// The next event, or how many were missed. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<DomainEvent, RecvError> {
+        match &mut self.0 {
+            Source::InProcess(rx) => rx.recv().await.map_err(|e| match e {
+                broadcast::error::RecvError::Lagged(n) => RecvError::Lagged(n),
+                broadcast::error::RecvError::Closed => RecvError::Closed,
+            }),
+            Source::Other(source) => source.recv().await,
+        }
+    }
+
+    /// The next event if one is waiting now.
+    pub fn try_recv(&mut self) -> Result<DomainEvent, TryRecvError> {
+        match &mut self.0 {
+            Source::InProcess(rx) => rx.try_recv().map_err(|e| match e {
+                broadcast::error::TryRecvError::Empty => TryRecvError::Empty,
+                broadcast::error::TryRecvError::Lagged(n) => TryRecvError::Lagged(n),
+                broadcast::error::TryRecvError::Closed => TryRecvError::Closed,
+            }),
+            Source::Other(source) => source.try_recv(),
+        }
+    }
+}
+
+/// Carries committed events from the store to every subscriber.
+pub trait EventBus: Send + Sync + 'static {
+    /// Publishes a committed event. Called on the commit path: must not wait.
+    fn publish(&self, event: DomainEvent);
+    /// Every event published from now on.
+    fn subscribe(&self) -> Subscription;
+}
+
+/// The bus within one process: a bounded broadcast; without subscribers events are dropped.
+pub struct InProcessBus {
     sender: broadcast::Sender<DomainEvent>,
 }
 
-impl Default for EventBus {
+impl Default for InProcessBus {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl EventBus {
+impl InProcessBus {
     /// A bus with no subscribers yet.
-    pub fn new() -> EventBus {
-        EventBus {
+    pub fn new() -> InProcessBus {
+        InProcessBus {
             sender: broadcast::channel(BUFFER).0,
         }
     }
+}
 
-    /// Publishes a committed event; without subscribers it is dropped.
-    pub fn publish(&self, event: DomainEvent) {
+impl EventBus for InProcessBus {
+    fn publish(&self, event: DomainEvent) {
         let _ = self.sender.send(event);
     }
 
-    /// Receives every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<DomainEvent> {
-        self.sender.subscribe()
+    fn subscribe(&self) -> Subscription {
+        Subscription(Source::InProcess(self.sender.subscribe()))
+    }
+}
+
+/// The handle everyone holds to the bus; cheap to clone.
+#[derive(Clone)]
+pub struct Events(Arc<dyn EventBus>);
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::in_process()
+    }
+}
+
+impl Events {
+    /// A handle to `bus`.
+    pub fn new(bus: Arc<dyn EventBus>) -> Events {
+        Events(bus)
+    }
+
+    /// A fresh in-process bus.
+    pub fn in_process() -> Events {
+        Events(Arc::new(InProcessBus::new()))
+    }
+
+    /// Publishes a committed event.
+    pub fn publish(&self, event: DomainEvent) {
+        self.0.publish(event);
+    }
+
+    /// Every event published from now on.
+    pub fn subscribe(&self) -> Subscription {
+        self.0.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct View {
+        text: String,
+    }
+
+    const SECRET: &str = "the launch code is 0000";
+
+    fn ids() -> (WorkspaceId, ChannelId, MessageId, UserId) {
+        (
+            WorkspaceId(uuid::Uuid::from_u128(1)),
+            ChannelId(uuid::Uuid::from_u128(2)),
+            MessageId(uuid::Uuid::from_u128(3)),
+            UserId(uuid::Uuid::from_u128(4)),
+        )
+    }
+
+    #[test]
+    fn message_events_serialize_ids_never_text() {
+        let (w, c, m, u) = ids();
+        let view = || {
+            Local::new(View {
+                text: SECRET.into(),
+            })
+        };
+        let events = [
+            DomainEvent::MessageCreated {
+                workspace_id: w,
+                channel_id: c,
+                message_id: m,
+                seq: 7,
+                author_id: u,
+                thread_root_id: None,
+                mentioned: vec![u],
+                view: view(),
+            },
+            DomainEvent::MessageUpdated {
+                workspace_id: w,
+                channel_id: c,
+                message_id: m,
+                seq: 7,
+                what: MessageChange::Edited,
+                view: view(),
+            },
+        ];
+        for event in events {
+            let json = serde_json::to_string(&event).unwrap();
+            assert!(!json.contains(SECRET), "{json}");
+            assert!(!json.contains("text"), "{json}");
+            assert!(json.contains(&m.to_string()), "{json}");
+            assert!(!format!("{event:?}").contains(SECRET));
+            // Across a process boundary the attachment is gone; the ids remain.
+            let back: DomainEvent = serde_json::from_str(&json).unwrap();
+            match back {
+                DomainEvent::MessageCreated {
+                    message_id, view, ..
+                }
+                | DomainEvent::MessageUpdated {
+                    message_id, view, ..
+                } => {
+                    assert_eq!(message_id, m);
+                    assert!(!view.is_attached());
+                }
+                other => panic!("{other:?}"),
+            }
+            match event {
+                DomainEvent::MessageCreated { view, .. }
+                | DomainEvent::MessageUpdated { view, .. } => {
+                    assert_eq!(view.get::<View>().unwrap().text, SECRET);
+                    assert!(view.get::<String>().is_none());
+                }
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_of_change_serialize_in_snake_case() {
+        let (w, c, _, _) = ids();
+        let event = DomainEvent::ChannelChanged {
+            workspace_id: w,
+            channel_id: c,
+            what: ChannelChange::Unarchived,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "channel_changed");
+        assert_eq!(json["what"], "unarchived");
+        assert_eq!(
+            serde_json::to_value(MessageChange::ReactionAdded).unwrap(),
+            "reaction_added"
+        );
+        assert_eq!(
+            serde_json::to_value(DocumentChange::Deleted).unwrap(),
+            "deleted"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_in_process_bus_reports_lag_as_a_count() {
+        let events = Events::in_process();
+        let mut sub = events.subscribe();
+        assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Empty);
+        for _ in 0..BUFFER + 3 {
+            events.publish(DomainEvent::SsoSignInFailed {
+                provider: "p".into(),
+                code: "c".into(),
+            });
+        }
+        assert_eq!(sub.recv().await.unwrap_err(), RecvError::Lagged(3));
+        assert!(sub.recv().await.is_ok());
     }
 }

@@ -14,7 +14,6 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +21,7 @@ use super::{internal, FileService};
 use crate::audit::{Event, Outcome};
 use crate::domain::FileId;
 use crate::error::Error;
-use crate::events::{DomainEvent, EventBus};
+use crate::events::{DomainEvent, Events, RecvError};
 use crate::rbac::Actor;
 use crate::store::files;
 use crate::store::Tx;
@@ -42,7 +41,7 @@ pub struct Swept {
 impl FileService {
     /// Runs housekeeping until `stop` is cancelled: a pass at once and every sweep interval,
     /// and blob removal for every deleted file in between.
-    pub fn spawn_housekeeping(&self, events: &EventBus, stop: CancellationToken) -> JoinHandle<()> {
+    pub fn spawn_housekeeping(&self, events: &Events, stop: CancellationToken) -> JoinHandle<()> {
         let mut bus = Some(events.subscribe());
         let this = self.clone();
         tokio::spawn(async move {

@@ -7,7 +7,16 @@ use utoipa::Modify;
 #[openapi(
     info(title = "Concord API", description = "Team chat, files and co-edited documents with a compliance layer."),
     modifiers(&BearerAuth),
-    components(schemas(super::error::ErrorBody, super::error::ErrorDetail))
+    components(schemas(
+        super::error::ErrorBody,
+        super::error::ErrorDetail,
+        crate::hub::protocol::ServerFrame,
+        crate::hub::protocol::LiveEvent,
+        crate::hub::protocol::ClientFrame,
+        crate::hub::protocol::PresenceStatus,
+        crate::hub::protocol::MessageUpdate,
+        crate::hub::protocol::ChannelUpdate,
+    ))
 )]
 pub(super) struct ApiDoc;
 

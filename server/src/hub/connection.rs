@@ -195,7 +195,7 @@ async fn pump(sink: &mut SplitSink<WebSocket, Message>, mut queue: mpsc::Receive
     }
 }
 
-fn send(reply: &mpsc::Sender<Outbound>, frame: ServerFrame<'_>) -> bool {
+fn send(reply: &mpsc::Sender<Outbound>, frame: ServerFrame) -> bool {
     reply
         .try_send(Outbound::Frame(Utf8Bytes::from(frame.encode())))
         .is_ok()
@@ -210,9 +210,9 @@ fn error_frame(
     send(
         reply,
         ServerFrame::Error {
-            code,
-            message,
-            client_msg_id,
+            code: code.to_owned(),
+            message: message.to_owned(),
+            client_msg_id: client_msg_id.map(str::to_owned),
         },
     );
 }
@@ -318,8 +318,8 @@ async fn read_loop(
                         send(
                             reply,
                             ServerFrame::Ack {
-                                client_msg_id: &client_msg_id,
-                                message: &message,
+                                client_msg_id,
+                                message: Arc::new(message),
                             },
                         );
                     }

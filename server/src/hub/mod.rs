@@ -1,9 +1,12 @@
 //! The WebSocket hub: delivers committed events to exactly the people allowed to see them.
 //!
-//! The hub subscribes to the [`EventBus`] (in-process now; the same interface will carry a
-//! NATS-backed bus when several nodes share the load). Each event is numbered in commit order,
-//! encoded once, remembered in a bounded replay ring with its recipients, and queued to every
-//! connection of every recipient. Channel membership is cached and updated from the same
+//! The hub subscribes to the event bus ([`Events`]: in-process now; a bus spanning nodes
+//! implements the same trait and the hub does not change). Each event is mapped to its wire
+//! form in one place ([`protocol::live_event`]), numbered in commit order, encoded once,
+//! remembered in a bounded replay ring with its recipients, and queued to every connection
+//! of every recipient. Message events carry ids; the decrypted message travels beside them
+//! only within the process that wrote it, and an event that arrives without it (from another
+//! process) is completed by reading the message through a [`MessageReader`]. Channel membership is cached and updated from the same
 //! event stream, so a member who leaves stops receiving at once; so is the list of
 //! workspaces each connection shares presence in, so a person removed from a workspace
 //! neither sees nor shows presence there from that moment, on the sockets already open.
@@ -23,13 +26,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{ChannelId, SessionId, UserId, WorkspaceId};
-use crate::events::{DomainEvent, EventBus};
+use crate::chat::{ChatService, MessageView};
+use crate::domain::{ChannelId, MessageId, SessionId, UserId, WorkspaceId};
+use crate::events::{DomainEvent, Events, RecvError, Subscription};
 use crate::store::{channels, workspaces, Store, StoreError};
+use protocol::{PresenceStatus, ServerFrame};
 
 /// Frames a connection may have queued before it counts as too slow.
 pub const QUEUE_DEPTH: usize = 256;
@@ -85,7 +90,40 @@ pub struct Hub {
 struct Inner {
     epoch: String,
     store: Store,
+    messages: Arc<dyn MessageReader>,
     state: Mutex<State>,
+}
+
+/// Reads a message as its channel's members see it, for message events that arrive without
+/// it (published by another process).
+pub trait MessageReader: Send + Sync + 'static {
+    /// The message now, or `None` if it no longer exists.
+    fn message(
+        &self,
+        workspace: WorkspaceId,
+        id: MessageId,
+    ) -> BoxFuture<'_, Result<Option<MessageView>, crate::error::Error>>;
+}
+
+impl MessageReader for ChatService {
+    fn message(
+        &self,
+        workspace: WorkspaceId,
+        id: MessageId,
+    ) -> BoxFuture<'_, Result<Option<MessageView>, crate::error::Error>> {
+        Box::pin(self.message_for_delivery(workspace, id))
+    }
+}
+
+/// Why an event could not be routed (every client then resynchronises).
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// Channel members could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A message event's message could not be read.
+    #[error("reading a message: {0}")]
+    Message(#[from] crate::error::Error),
 }
 
 /// A registered connection's handles.
@@ -104,20 +142,20 @@ pub struct Registration {
     pub greeting: Vec<Utf8Bytes>,
 }
 
-#[derive(Serialize)]
-struct EventFrame<'a> {
-    r#type: &'static str,
-    seq: u64,
-    event: &'a DomainEvent,
-}
-
 impl Hub {
-    /// Starts the hub's fan-out from `events` until `stop` is cancelled.
-    pub fn start(store: Store, events: &EventBus, stop: CancellationToken) -> Hub {
+    /// Starts the hub's fan-out from `events` until `stop` is cancelled; `messages` reads
+    /// what a message event arriving without its message needs.
+    pub fn start(
+        store: Store,
+        events: &Events,
+        messages: Arc<dyn MessageReader>,
+        stop: CancellationToken,
+    ) -> Hub {
         let hub = Hub {
             inner: Arc::new(Inner {
                 epoch: uuid::Uuid::now_v7().to_string(),
                 store,
+                messages,
                 state: Mutex::new(State::default()),
             }),
         };
@@ -138,11 +176,7 @@ impl Hub {
         self.state().conns.len()
     }
 
-    async fn fan_out(
-        &self,
-        mut receiver: broadcast::Receiver<DomainEvent>,
-        stop: CancellationToken,
-    ) {
+    async fn fan_out(&self, mut receiver: Subscription, stop: CancellationToken) {
         loop {
             let event = tokio::select! {
                 () = stop.cancelled() => break,
@@ -155,14 +189,14 @@ impl Hub {
                         self.resync_everyone();
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(
                         missed,
                         "hub fell behind the event bus; asking clients to resync"
                     );
                     self.resync_everyone();
                 }
-                Err(broadcast::error::RecvError::Closed) => break,
+                Err(RecvError::Closed) => break,
             }
         }
         let state = self.state();
@@ -199,7 +233,7 @@ impl Hub {
         Ok(set)
     }
 
-    async fn route(&self, event: &DomainEvent) -> Result<(), StoreError> {
+    async fn route(&self, event: &DomainEvent) -> Result<(), HubError> {
         // The common case (a message) shares the cached member set: no copy per event.
         let recipients: Arc<HashSet<UserId>> = match event {
             DomainEvent::SessionsRevoked { sessions, .. } => {
@@ -259,18 +293,15 @@ impl Hub {
                 None => return Ok(()),
             },
         };
+        let message = self.message_of(event).await?;
+        let Some(live) = protocol::live_event(event, message) else {
+            // A message deleted before its event arrived from elsewhere: its deletion follows.
+            return Ok(());
+        };
         let mut state = self.state();
         state.seq += 1;
         let seq = state.seq;
-        let frame: Utf8Bytes = serde_json::to_string(&EventFrame {
-            r#type: "event",
-            seq,
-            event,
-        })
-        .unwrap_or_else(|_| {
-            r#"{"type":"error","code":"internal","message":"encoding failed"}"#.to_owned()
-        })
-        .into();
+        let frame = Utf8Bytes::from(ServerFrame::Event { seq, event: live }.encode());
         if state.ring.len() == RING {
             state.ring.pop_front();
         }
@@ -293,6 +324,35 @@ impl Hub {
         }
         metrics::counter!("concord_hub_deliveries_total").increment(delivered);
         Ok(())
+    }
+
+    /// The message a message event concerns: the one the writer attached, or (for an event
+    /// from another process) the message read now.
+    async fn message_of(&self, event: &DomainEvent) -> Result<Option<Arc<MessageView>>, HubError> {
+        let (workspace, id, view) = match event {
+            DomainEvent::MessageCreated {
+                workspace_id,
+                message_id,
+                view,
+                ..
+            }
+            | DomainEvent::MessageUpdated {
+                workspace_id,
+                message_id,
+                view,
+                ..
+            } => (*workspace_id, *message_id, view),
+            _ => return Ok(None),
+        };
+        if let Some(message) = view.get::<MessageView>() {
+            return Ok(Some(message));
+        }
+        Ok(self
+            .inner
+            .messages
+            .message(workspace, id)
+            .await?
+            .map(Arc::new))
     }
 
     /// `user` joined `workspace`: their open connections share presence there from now on.
@@ -335,9 +395,9 @@ impl Hub {
             return;
         }
         let frame = Utf8Bytes::from(
-            protocol::ServerFrame::Presence {
+            ServerFrame::Presence {
                 user_id: user,
-                status: "offline",
+                status: PresenceStatus::Offline,
             }
             .encode(),
         );
@@ -410,8 +470,9 @@ impl Hub {
             })
             .map(|(other, _)| (*other, user_status(&state, *other)))
             .collect();
-        let hello = protocol::ServerFrame::Hello {
-            epoch: &self.inner.epoch,
+        let hello = ServerFrame::Hello {
+            protocol: protocol::PROTOCOL_VERSION,
+            epoch: self.inner.epoch.clone(),
             seq: state.seq,
             user_id: user,
             resync,
@@ -424,7 +485,7 @@ impl Hub {
         let id = state.next_conn;
         let first = state.by_user.get(&user).is_none_or(|v| v.is_empty());
         if first {
-            broadcast_presence(&state, user, &workspaces, "online");
+            broadcast_presence(&state, user, &workspaces, PresenceStatus::Online);
         }
         state.conns.insert(
             id,
@@ -463,7 +524,7 @@ impl Hub {
         }
         if last {
             state.by_user.remove(&conn.user);
-            broadcast_presence(&state, conn.user, &conn.workspaces, "offline");
+            broadcast_presence(&state, conn.user, &conn.workspaces, PresenceStatus::Offline);
         }
         metrics::gauge!("concord_hub_connections").set(state.conns.len() as f64);
     }
@@ -490,7 +551,7 @@ impl Hub {
                 .retain(|_, t| now.duration_since(*t) < TYPING_EVERY);
         }
         let frame = Utf8Bytes::from(
-            protocol::ServerFrame::Typing {
+            ServerFrame::Typing {
                 channel_id: channel,
                 user_id: user,
             }
@@ -524,29 +585,29 @@ impl Hub {
     }
 }
 
-fn user_status(state: &State, user: UserId) -> &'static str {
+fn user_status(state: &State, user: UserId) -> PresenceStatus {
     let ids = state
         .by_user
         .get(&user)
         .map(Vec::as_slice)
         .unwrap_or_default();
     if ids.is_empty() {
-        "offline"
+        PresenceStatus::Offline
     } else if ids
         .iter()
         .filter_map(|id| state.conns.get(id))
         .all(|c| c.away)
     {
-        "away"
+        PresenceStatus::Away
     } else {
-        "online"
+        PresenceStatus::Online
     }
 }
 
 /// Tells everyone who shares a workspace with `user` about their presence.
-fn broadcast_presence(state: &State, user: UserId, theirs: &[WorkspaceId], status: &str) {
+fn broadcast_presence(state: &State, user: UserId, theirs: &[WorkspaceId], status: PresenceStatus) {
     let frame = Utf8Bytes::from(
-        protocol::ServerFrame::Presence {
+        ServerFrame::Presence {
             user_id: user,
             status,
         }

@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::Auditor;
@@ -57,7 +57,7 @@ use crate::crypto::{Aad, CryptoError, Keyring, Scope};
 use crate::docs::DocService;
 use crate::domain::{ChannelId, DocumentId, FileId, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::events::{DomainEvent, EventBus};
+use crate::events::{DocumentChange, DomainEvent, Events, RecvError, Subscription, TryRecvError};
 use crate::files::FileService;
 use crate::rbac::{self, Action, Actor, Resource};
 use crate::store::{search as store_search, Store, StoreError};
@@ -439,7 +439,7 @@ impl SearchService {
 
     /// Starts the indexer (applying committed events until `stop`) and rebuilds, in the
     /// background, every workspace index that is missing or was interrupted.
-    pub fn start(&self, events: &EventBus, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    pub fn start(&self, events: &Events, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let (flush_tx, flush_rx) = mpsc::channel(64);
         if let Ok(mut f) = self.inner.flush.lock() {
             *f = Some(flush_tx);
@@ -482,7 +482,7 @@ impl SearchService {
 
     async fn run_indexer(
         self,
-        mut rx: broadcast::Receiver<DomainEvent>,
+        mut rx: Subscription,
         mut flush_rx: mpsc::Receiver<oneshot::Sender<()>>,
         stop: CancellationToken,
     ) {
@@ -498,18 +498,18 @@ impl SearchService {
                 _ = tokio::time::sleep_until(next_document.unwrap_or_else(far_future)), if next_document.is_some() => {}
                 received = rx.recv() => match received {
                     Ok(event) => self.apply(event, &mut dirty, &mut pending).await,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "search: indexer fell behind; rebuilding");
                         self.rebuild_all_in_background();
                     }
-                    Err(broadcast::error::RecvError::Closed) => break,
+                    Err(RecvError::Closed) => break,
                 },
             }
             // Everything already published goes into this commit.
             loop {
                 match rx.try_recv() {
                     Ok(event) => self.apply(event, &mut dirty, &mut pending).await,
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    Err(TryRecvError::Lagged(_)) => {
                         self.rebuild_all_in_background();
                     }
                     Err(_) => break,
@@ -590,17 +590,20 @@ impl SearchService {
         let (workspace, change) = match event {
             DomainEvent::MessageCreated {
                 workspace_id,
-                message,
+                message_id,
+                view,
                 ..
             }
             | DomainEvent::MessageUpdated {
                 workspace_id,
-                message,
+                message_id,
+                view,
                 ..
-            } => {
-                if message.deleted {
+            } => match view.get::<MessageView>() {
+                Some(message) if message.deleted => {
                     (workspace_id, Change::Message(Err(message.id.to_string())))
-                } else {
+                }
+                Some(message) => {
                     let mut entry = entry_of_view(&message);
                     // A new message's file arrives with `FileShared` in the same write, which
                     // indexes the message again; an edited one may already have one.
@@ -609,7 +612,12 @@ impl SearchService {
                     }
                     (workspace_id, Change::Message(Ok(entry)))
                 }
-            }
+                // Published by another process: read the message as it is now.
+                None => match self.message_change(workspace_id, Some(message_id)).await {
+                    Some(change) => (workspace_id, change),
+                    None => return,
+                },
+            },
             DomainEvent::MessageDeleted {
                 workspace_id,
                 message_id,
@@ -631,7 +639,7 @@ impl SearchService {
             DomainEvent::DocumentChanged {
                 workspace_id,
                 document_id,
-                what: "deleted",
+                what: DocumentChange::Deleted,
             } => {
                 pending.docs.remove(&document_id);
                 (workspace_id, Change::Document(Err(document_id.to_string())))

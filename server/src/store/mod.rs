@@ -45,7 +45,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::events::EventBus;
+use crate::events::Events;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -121,14 +121,14 @@ struct Inner {
 
 impl Store {
     /// Connects (creating a SQLite file if needed), applies migrations and starts the writer.
-    pub async fn open(options: &StoreOptions, events: EventBus) -> Result<Store, StoreError> {
+    pub async fn open(options: &StoreOptions, events: Events) -> Result<Store, StoreError> {
         let store = Self::connect(options, events).await?;
         store.migrate().await?;
         Ok(store)
     }
 
     /// Connects without migrating (for `concord migrate` and checks).
-    pub async fn connect(options: &StoreOptions, events: EventBus) -> Result<Store, StoreError> {
+    pub async fn connect(options: &StoreOptions, events: Events) -> Result<Store, StoreError> {
         let url = options.url.as_str();
         let pools = if url.starts_with("sqlite:") {
             let connect = url

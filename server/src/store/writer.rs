@@ -24,7 +24,7 @@ use super::audit_chain as chain;
 use super::backend::{Tx, TxInner};
 use super::keys;
 use super::StoreError;
-use crate::events::EventBus;
+use crate::events::Events;
 
 /// The future a write closure returns; it borrows the transaction.
 pub type WriteFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
@@ -89,7 +89,7 @@ impl Writer {
     pub(super) fn start_sqlite(
         pool: SqlitePool,
         max_batch: usize,
-        events: EventBus,
+        events: Events,
         checkpointing: Arc<Checkpointing>,
     ) -> Writer {
         Self::start(WritePool::Sqlite(pool), max_batch, events, checkpointing)
@@ -98,7 +98,7 @@ impl Writer {
     pub(super) fn start_pg(
         pool: PgPool,
         max_batch: usize,
-        events: EventBus,
+        events: Events,
         checkpointing: Arc<Checkpointing>,
     ) -> Writer {
         Self::start(WritePool::Pg(pool), max_batch, events, checkpointing)
@@ -107,7 +107,7 @@ impl Writer {
     fn start(
         pool: WritePool,
         max_batch: usize,
-        events: EventBus,
+        events: Events,
         checkpointing: Arc<Checkpointing>,
     ) -> Writer {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
@@ -294,7 +294,7 @@ async fn run(
     pool: WritePool,
     mut queue: mpsc::Receiver<Job>,
     max_batch: usize,
-    events: EventBus,
+    events: Events,
     checkpointing: Arc<Checkpointing>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);

@@ -124,7 +124,7 @@ impl Env {
     pub async fn store(&self) -> concord::store::Store {
         concord::store::Store::connect(
             &concord::App::store_options(&self.config()),
-            concord::events::EventBus::new(),
+            concord::events::Events::in_process(),
         )
         .await
         .expect("connect")

@@ -41,7 +41,7 @@ pub struct TestApp {
     pub database_url: String,
     pub backend: Backend,
     /// The server's committed domain events.
-    pub events: concord::events::EventBus,
+    pub events: concord::events::Events,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     pg_database: Option<String>,

@@ -521,3 +521,30 @@ async fn a_removed_member_stops_hearing_the_workspace_at_once() {
         );
     }
 }
+
+both_backends! {
+    async fn message_events_without_their_message_are_completed_by_id(app) {
+        use concord::domain::{ChannelId, MessageId, WorkspaceId};
+        use concord::events::{DomainEvent, Local, MessageChange};
+        let admin = app.bootstrap_admin().await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        let general = channel(&app, &admin, &ws, "general", "public").await;
+        let m = say(&app, &admin, &general, "read me by id").await;
+        let mut s = app.socket(&admin.access, None).await;
+        assert_eq!(s.hello["protocol"], 1, "{}", s.hello);
+        // As a bus spanning processes delivers it: ids only, no message attached.
+        app.events.publish(DomainEvent::MessageUpdated {
+            workspace_id: ws.parse::<WorkspaceId>().unwrap(),
+            channel_id: general.parse::<ChannelId>().unwrap(),
+            message_id: m["id"].as_str().unwrap().parse::<MessageId>().unwrap(),
+            seq: m["seq"].as_i64().unwrap(),
+            what: MessageChange::Pinned,
+            view: Local::none(),
+        });
+        let e = next_message(&mut s).await;
+        assert_eq!(e["event"]["type"], "message_updated", "{e}");
+        assert_eq!(e["event"]["what"], "pinned");
+        assert_eq!(e["event"]["message"]["id"], m["id"]);
+        assert_eq!(e["event"]["message"]["text"], "read me by id");
+    }
+}

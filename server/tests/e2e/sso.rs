@@ -8,11 +8,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use concord::config::{ClaimMappingConfig, ClaimRuleConfig, Config, SsoProviderConfig};
-use concord::events::DomainEvent;
+use concord::events::{DomainEvent, Subscription};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::broadcast;
 
 use crate::harness::{reply, session, spawn_app_on, Backend, Reply, Session, TestApp, PASSWORD};
 
@@ -392,7 +391,7 @@ impl Browser {
 
 /// Waits for a committed event that `pick` recognises.
 async fn expect_event<T>(
-    events: &mut broadcast::Receiver<DomainEvent>,
+    events: &mut Subscription,
     mut pick: impl FnMut(&DomainEvent) -> Option<T>,
 ) -> T {
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -407,7 +406,7 @@ async fn expect_event<T>(
     .expect("the event arrives")
 }
 
-async fn failure_code(events: &mut broadcast::Receiver<DomainEvent>) -> String {
+async fn failure_code(events: &mut Subscription) -> String {
     expect_event(events, |e| match e {
         DomainEvent::SsoSignInFailed { provider, code } if provider == PROVIDER => {
             Some(code.clone())

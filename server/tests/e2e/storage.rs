@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use concord::events::{DomainEvent, EventBus};
+use concord::events::{DomainEvent, Events};
 use concord::store::{Store, StoreError, StoreOptions, Tx};
 use sqlx::Connection;
 
@@ -63,7 +63,7 @@ async fn both_backends_define_the_same_tables_and_columns() {
     assert_eq!(a, b, "SQLite and PostgreSQL migrations disagree");
 }
 
-async fn open(app: &crate::harness::TestApp, events: EventBus) -> Store {
+async fn open(app: &crate::harness::TestApp, events: Events) -> Store {
     let options = StoreOptions {
         url: app.database_url.clone(),
         max_connections: 4,
@@ -74,7 +74,7 @@ async fn open(app: &crate::harness::TestApp, events: EventBus) -> Store {
 
 crate::harness::both_backends! {
     async fn group_commit_acknowledges_every_write_once_durable(app) {
-        let events = EventBus::new();
+        let events = Events::in_process();
         let mut seen = events.subscribe();
         let store = Arc::new(open(&app, events).await);
         // 300 concurrent writers; every third fails after writing, and must leave no trace.
