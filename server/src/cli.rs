@@ -268,7 +268,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
 
 async fn reindex(app: &App, only: Option<concord::domain::WorkspaceId>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let count = app
+    let rebuilt = app
         .search()
         .rebuild_all(only, |workspace, done, total| {
             let width = 30usize;
@@ -287,7 +287,11 @@ async fn reindex(app: &App, only: Option<concord::domain::WorkspaceId>) -> anyho
     eprintln!();
     app.search().close().await;
     println!(
-        "rebuilt {count} workspace index(es) in {:.1}s",
+        "rebuilt {} workspace index(es): {} messages, {} documents, {} files in {:.1}s",
+        rebuilt.workspaces,
+        rebuilt.messages,
+        rebuilt.documents,
+        rebuilt.files,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -85,6 +85,8 @@ pub struct App {
     workspaces: WorkspaceService,
     chat: ChatService,
     files: FileService,
+    rooms: crate::docs::Rooms,
+    docs: crate::docs::DocService,
     audit: AuditService,
     search: SearchService,
     keys: KeyService,
@@ -93,6 +95,9 @@ pub struct App {
     keyring: Keyring,
     signing_key_generated: Option<std::path::PathBuf>,
     kek_generated: Option<std::path::PathBuf>,
+    /// Cancelled when the server begins to stop (or the command line closes the app): every
+    /// long-lived task, the document rooms' included, ends with it.
+    going_away: CancellationToken,
 }
 
 impl App {
@@ -181,13 +186,27 @@ impl App {
             FilesOptions::from_config(&config.files),
         );
         let audit = AuditService::new(store.clone(), auditor.clone());
+        // Services are built in dependency order and handed what they walk: search reads
+        // documents and files through their services, which know nothing of search.
+        let going_away = CancellationToken::new();
+        let limits = Self::document_limits(&config);
+        let rooms = crate::docs::Rooms::start(
+            store.clone(),
+            auditor.clone(),
+            limits,
+            &events,
+            going_away.clone(),
+        );
+        let docs =
+            crate::docs::DocService::new(store.clone(), auditor.clone(), rooms.clone(), limits);
         let search = SearchService::new(
             store.clone(),
             auditor.clone(),
             SearchService::default_root(&config.data_dir),
             config.search.cache_mib.saturating_mul(1024 * 1024),
+            docs.clone(),
+            files.clone(),
         );
-        search.attach_files(files.clone());
         let reencrypt_wake = Arc::new(tokio::sync::Notify::new());
         let registry = Arc::new(Registry::new(&inventory())?);
         let keys = KeyService::new(
@@ -207,6 +226,8 @@ impl App {
             workspaces,
             chat,
             files,
+            rooms,
+            docs,
             audit,
             search,
             keys,
@@ -215,7 +236,21 @@ impl App {
             keyring,
             signing_key_generated,
             kek_generated,
+            going_away,
         })
+    }
+
+    /// Document limits and housekeeping, from the configuration.
+    fn document_limits(config: &Config) -> crate::docs::Limits {
+        let docs = &config.docs;
+        crate::docs::Limits {
+            max_update_bytes: docs.max_update_bytes,
+            max_document_bytes: docs.max_document_bytes,
+            idle: Duration::from_secs(docs.idle_seconds),
+            compact_after: docs.compact_after_updates,
+            awareness_state_bytes: docs.awareness_max_state_bytes,
+            awareness_clients: docs.awareness_max_clients,
+        }
     }
 
     /// Storage settings derived from the configuration.
@@ -277,8 +312,10 @@ impl App {
         &self.events
     }
 
-    /// Flushes and closes storage (for the command line, which does not serve).
+    /// Stops the background tasks and flushes and closes storage (for the command line,
+    /// which does not serve).
     pub async fn close(self) {
+        self.going_away.cancel();
         self.store.close().await;
     }
 
@@ -309,36 +346,13 @@ impl App {
             self.auditor.clone(),
             &public_base,
         )?;
-        let going_away = CancellationToken::new();
+        let going_away = self.going_away.clone();
         let hub = Hub::start(
             self.store.clone(),
             &self.events,
             Arc::new(self.chat.clone()),
             going_away.clone(),
         );
-        let docs_config = &self.config.docs;
-        let limits = crate::docs::Limits {
-            max_update_bytes: docs_config.max_update_bytes,
-            max_document_bytes: docs_config.max_document_bytes,
-            idle: Duration::from_secs(docs_config.idle_seconds),
-            compact_after: docs_config.compact_after_updates,
-            awareness_state_bytes: docs_config.awareness_max_state_bytes,
-            awareness_clients: docs_config.awareness_max_clients,
-        };
-        let rooms = crate::docs::Rooms::start(
-            self.store.clone(),
-            self.auditor.clone(),
-            limits,
-            &self.events,
-            going_away.clone(),
-        );
-        let docs = crate::docs::DocService::new(
-            self.store.clone(),
-            self.auditor.clone(),
-            rooms.clone(),
-            limits,
-        );
-        self.search.attach_documents(docs.clone());
         let indexer = self.search.start(&self.events, going_away.clone());
         let state = AppState {
             auth: self.auth.clone(),
@@ -346,7 +360,7 @@ impl App {
             accounts: self.accounts.clone(),
             workspaces: self.workspaces.clone(),
             chat: self.chat.clone(),
-            docs,
+            docs: self.docs.clone(),
             files: self.files.clone(),
             hub: hub.clone(),
             audit: self.audit.clone(),
@@ -423,7 +437,7 @@ impl App {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Documents store their last edits before storage closes.
-        rooms.drain(Duration::from_secs(5)).await;
+        self.rooms.drain(Duration::from_secs(5)).await;
         let _ = checkpoints.await;
         // The indexer commits what it applied; indexes are closed before storage.
         let _ = indexer.await;

@@ -11,12 +11,14 @@
 
 mod awareness;
 mod content;
+mod indexable;
 mod inventory;
 pub mod room;
 pub mod sync;
 mod views;
 
 pub use content::Format;
+pub use indexable::IndexableDocument;
 pub use inventory::INVENTORY;
 pub use room::{Limits, Rooms};
 pub use views::{CommentView, DocumentView, GrantView, VersionView};
@@ -648,45 +650,6 @@ impl DocService {
             .decrypt(conn, &scope, version_aad(&row, "state"), &version.state)
             .await?;
         Ok((name, state.to_vec()))
-    }
-
-    /// The workspace, title and plain text of `doc` for the search index (a system read of
-    /// derived data: not authorized per person, not audited); `None` once deleted.
-    pub async fn indexable(
-        &self,
-        doc: DocumentId,
-    ) -> Result<Option<crate::search::DocumentEntryFor>, Error> {
-        let record = {
-            let mut reader = self.store.reader().await?;
-            match documents::by_id(&mut reader.conn(), doc).await? {
-                Some(r) => r,
-                None => return Ok(None),
-            }
-        };
-        let state = self.rooms.state(doc).await?;
-        let loaded = content::doc_from_state(&state).map_err(|e| Error::Internal(e.to_string()))?;
-        let text = content::Content::read(&loaded).plain_text();
-        let id = record.id.to_string();
-        let mut reader = self.store.reader().await?;
-        let title = self
-            .keyring
-            .decrypt_text(
-                &mut reader.conn(),
-                &Scope::Workspace(record.workspace_id),
-                title_aad(&id),
-                &record.title,
-            )
-            .await?;
-        Ok(Some(crate::search::DocumentEntryFor {
-            workspace: record.workspace_id,
-            entry: crate::search::DocumentEntry {
-                id,
-                created_by: record.created_by.to_string(),
-                updated_at_ms: record.updated_at.timestamp_millis(),
-                title,
-                text,
-            },
-        }))
     }
 
     /// The document's named versions, newest first.

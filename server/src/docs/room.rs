@@ -363,6 +363,23 @@ impl Rooms {
         self.request(doc, |reply| Cmd::State { reply }).await
     }
 
+    /// The same committed state for a reader that must not open a room (search indexing,
+    /// also from the command line): from the room if this process has it open, otherwise
+    /// read from storage, so no document is kept in memory or compacted on its behalf.
+    pub async fn committed_state(&self, doc: DocumentId) -> Result<Vec<u8>, RoomError> {
+        let open = self
+            .shared
+            .rooms
+            .lock()
+            .ok()
+            .is_some_and(|m| m.get(&doc).is_some_and(|s| !s.is_closed()));
+        if open {
+            return self.state(doc).await;
+        }
+        let loaded = load(&self.shared, doc).await?;
+        Ok(content::full_state(&loaded.doc))
+    }
+
     /// Makes the document hold `state`'s content again, as a new change everyone receives;
     /// `audit` is recorded in the same commit.
     pub async fn restore(

@@ -31,6 +31,7 @@ mod admin;
 pub mod blob;
 pub mod cipher;
 pub mod housekeeping;
+mod indexable;
 pub mod inspect;
 mod inventory;
 pub mod reader;
@@ -39,6 +40,7 @@ mod views;
 pub mod writer;
 
 pub use inventory::INVENTORY;
+pub use indexable::{text_like, IndexableFile, INDEXED_TEXT_BYTES};
 pub use views::{FileView, UploadInProgress, UploadState};
 
 use std::collections::HashSet;
@@ -71,15 +73,6 @@ use crate::store::{channels, Conn, Store, Tx};
 const SNIFF_BYTES: u64 = 8192;
 /// Most files in one listing.
 const MAX_LIST: i64 = 500;
-/// Bytes of a text file's contents that search indexes (the start of longer files).
-pub const INDEXED_TEXT_BYTES: u64 = 1024 * 1024;
-
-/// Whether search indexes the contents of files of `content_type` (as detected from the
-/// bytes: markdown, CSV and other plain text are `text/plain`).
-pub fn text_like(content_type: &str) -> bool {
-    matches!(content_type, "text/plain" | "text/markdown" | "text/csv")
-}
-
 /// Limits and hooks, from the `files` configuration.
 #[derive(Clone, Debug)]
 pub struct FilesOptions {
@@ -1184,52 +1177,6 @@ impl FileService {
         let contents = self.contents(&mut conn.conn(), &record).await?;
         let view = self.view_of(&mut conn.conn(), &record).await?;
         Ok(Opened { view, contents })
-    }
-
-    /// What search indexes of a file: its name and, for text, the start of its contents
-    /// (read and decrypted in memory, never written anywhere but the encrypted index). `None`
-    /// for a file that is gone, still uploading, quarantined or not in a channel.
-    pub async fn indexable(
-        &self,
-        id: FileId,
-    ) -> Result<Option<crate::search::FileEntryFor>, Error> {
-        let mut conn = self.inner.store.reader().await?;
-        let Some(record) = files::by_id(&mut conn.conn(), id).await? else {
-            return Ok(None);
-        };
-        if record.status != "ready" || record.parent_kind != "channel" {
-            return Ok(None);
-        }
-        let name = self.view_of(&mut conn.conn(), &record).await?.name;
-        let content_type = record.content_type.clone().unwrap_or_default();
-        let text = if text_like(&content_type) {
-            let contents = self.contents(&mut conn.conn(), &record).await?;
-            drop(conn);
-            let end = contents.layout.size.min(INDEXED_TEXT_BYTES);
-            let bytes = collect(contents.read(0..end)).await?;
-            let text = String::from_utf8_lossy(&bytes);
-            // The cut may fall inside a character.
-            text.trim_end_matches('\u{fffd}').to_owned()
-        } else {
-            String::new()
-        };
-        Ok(Some(crate::search::FileEntryFor {
-            workspace: record.workspace_id,
-            entry: crate::search::FileEntry {
-                id: record.id.to_string(),
-                channel_id: record.parent_id.to_string(),
-                uploader_id: record.uploader_id.to_string(),
-                message_id: record.message_id.map(|m| m.to_string()),
-                shared_at_ms: record
-                    .completed_at
-                    .unwrap_or(record.created_at)
-                    .timestamp_millis(),
-                name,
-                content_type,
-                size: record.size,
-                text,
-            },
-        }))
     }
 
     /// A file's thumbnail (PNG).

@@ -12,6 +12,9 @@
 //!   files: name and, for text, the first [`crate::files::INDEXED_TEXT_BYTES`] once shared),
 //!   rebuilds from the database (resumable: progress is recorded in the encrypted commit
 //!   payload), and answers `GET /api/v1/workspaces/{id}/search`.
+//! - `entries.rs`: index entries made from what `docs` and `files` expose
+//!   ([`crate::docs::IndexableDocument`], [`crate::files::IndexableFile`]): search depends on
+//!   them, never the reverse; startup hands it both services when it builds it.
 //!
 //! Invariants: the index is derived data and may be deleted at any time (the next start
 //! rebuilds it while the server answers with `index.state = "rebuilding"`); permissions are
@@ -32,6 +35,7 @@
 
 mod analyzer;
 mod directory;
+mod entries;
 pub mod encrypted_dir;
 pub mod index;
 pub mod query;
@@ -43,7 +47,7 @@ pub use index::{
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -71,26 +75,30 @@ const MAX_LIMIT: usize = 100;
 const FRESHNESS_WAIT: Duration = Duration::from_secs(1);
 /// A document is re-indexed once no edit arrived for this long (not on every keystroke).
 pub const DOCUMENT_SETTLE: Duration = Duration::from_secs(2);
-/// The commit payload once messages are rebuilt but documents still have to be (the command
-/// line rebuilds messages; the server indexes documents, which need the live rooms).
+/// The commit payload once messages and files are rebuilt but documents still have to be
+/// (an interrupted rebuild resumes there).
 const DOCUMENTS_PENDING: &str = "documents";
 
-/// A document's index entry and its workspace.
-#[derive(Clone, Debug)]
-pub struct DocumentEntryFor {
-    /// The workspace.
-    pub workspace: WorkspaceId,
-    /// The entry.
-    pub entry: DocumentEntry,
+/// What a rebuild wrote: the entries this run added (a resumed run counts only its part).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Workspace indexes rebuilt.
+    pub workspaces: usize,
+    /// Messages indexed.
+    pub messages: u64,
+    /// Documents indexed.
+    pub documents: u64,
+    /// Files indexed.
+    pub files: u64,
 }
 
-/// A file's index entry and its workspace.
-#[derive(Clone, Debug)]
-pub struct FileEntryFor {
-    /// The workspace.
-    pub workspace: WorkspaceId,
-    /// The entry.
-    pub entry: FileEntry,
+impl std::ops::AddAssign for Rebuilt {
+    fn add_assign(&mut self, other: Rebuilt) {
+        self.workspaces += other.workspaces;
+        self.messages += other.messages;
+        self.documents += other.documents;
+        self.files += other.files;
+    }
 }
 
 /// Why search failed.
@@ -232,8 +240,10 @@ struct Inner {
     indexes: tokio::sync::Mutex<HashMap<WorkspaceId, Arc<OpenIndex>>>,
     rebuilding: Mutex<HashMap<WorkspaceId, Progress>>,
     flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
-    docs: OnceLock<DocService>,
-    files: OnceLock<FileService>,
+    /// Documents' titles and text, read through their service.
+    docs: DocService,
+    /// Files' names and text, read (decrypted) through their service.
+    files: FileService,
     /// Members' names as `from:@`/`in:@` compare them.
     directory: directory::Directory,
 }
@@ -375,8 +385,16 @@ fn query_error(at: usize, message: String) -> SearchError {
 
 impl SearchService {
     /// A service keeping its indexes under `root` (one folder per workspace) and at most
-    /// `cache_bytes` of their decrypted chunks in memory.
-    pub fn new(store: Store, auditor: Auditor, root: PathBuf, cache_bytes: usize) -> SearchService {
+    /// `cache_bytes` of their decrypted chunks in memory; it indexes documents and files
+    /// through `docs` and `files`.
+    pub fn new(
+        store: Store,
+        auditor: Auditor,
+        root: PathBuf,
+        cache_bytes: usize,
+        docs: DocService,
+        files: FileService,
+    ) -> SearchService {
         SearchService {
             inner: Arc::new(Inner {
                 store,
@@ -387,21 +405,11 @@ impl SearchService {
                 indexes: tokio::sync::Mutex::new(HashMap::new()),
                 rebuilding: Mutex::new(HashMap::new()),
                 flush: Mutex::new(None),
-                docs: OnceLock::new(),
-                files: OnceLock::new(),
+                docs,
+                files,
                 directory: directory::Directory::new(),
             }),
         }
-    }
-
-    /// Lets search index documents (their content lives in the rooms the server runs).
-    pub fn attach_documents(&self, docs: DocService) {
-        let _ = self.inner.docs.set(docs);
-    }
-
-    /// Lets search index files (their contents are read, decrypted, through the service).
-    pub fn attach_files(&self, files: FileService) {
-        let _ = self.inner.files.set(files);
     }
 
     /// The folder of `workspace`'s index.
@@ -535,13 +543,9 @@ impl SearchService {
         pending: &mut PendingDocuments,
         dirty: &mut HashSet<WorkspaceId>,
     ) {
-        let Some(docs) = self.inner.docs.get() else {
-            pending.docs.clear();
-            return;
-        };
         for (document, workspace) in pending.take_due() {
-            let change = match docs.indexable(document).await {
-                Ok(Some(found)) => Ok(found.entry),
+            let change = match self.inner.docs.indexable(document).await {
+                Ok(Some(found)) => Ok(entries::document_entry(found)),
                 Ok(None) => Err(document.to_string()),
                 Err(err) => {
                     tracing::warn!(%document, error = %err, "search: cannot read a document to index");
@@ -774,11 +778,8 @@ impl SearchService {
     /// What to index for a file just shared: its entry, or its id to remove (gone,
     /// quarantined, or unreadable: logged, and a rebuild will try again).
     async fn file_entry(&self, file: FileId) -> Result<FileEntry, String> {
-        let Some(files) = self.inner.files.get() else {
-            return Err(file.to_string());
-        };
-        match files.indexable(file).await {
-            Ok(Some(found)) => Ok(found.entry),
+        match self.inner.files.indexable(file).await {
+            Ok(Some(found)) => Ok(entries::file_entry(found)),
             Ok(None) => Err(file.to_string()),
             Err(err) => {
                 tracing::warn!(%file, error = %err, "search: cannot read a file to index");
@@ -881,7 +882,7 @@ impl SearchService {
         workspace: WorkspaceId,
         progress: impl Fn(u64, u64),
         stop: Option<CancellationToken>,
-    ) -> Result<(), SearchError> {
+    ) -> Result<Rebuilt, SearchError> {
         {
             let mut rebuilding = self
                 .inner
@@ -889,7 +890,7 @@ impl SearchService {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             if rebuilding.contains_key(&workspace) {
-                return Ok(());
+                return Ok(Rebuilt::default());
             }
             rebuilding.insert(workspace, Progress::default());
         }
@@ -905,7 +906,7 @@ impl SearchService {
         workspace: WorkspaceId,
         progress: &impl Fn(u64, u64),
         stop: Option<CancellationToken>,
-    ) -> Result<(), SearchError> {
+    ) -> Result<Rebuilt, SearchError> {
         let open = self.open(workspace).await?;
         let payload = open.index.payload();
         let documents_only = payload == DOCUMENTS_PENDING;
@@ -929,6 +930,10 @@ impl SearchService {
         } else {
             0
         };
+        let mut rebuilt = Rebuilt {
+            workspaces: 1,
+            ..Rebuilt::default()
+        };
         let outcome: Result<(), SearchError> = async {
             loop {
                 if documents_only {
@@ -943,7 +948,7 @@ impl SearchService {
                         .await?;
                 let Some(last) = batch.last().map(|m| m.id) else {
                     drop(conn);
-                    self.rebuild_files(workspace, &open).await?;
+                    rebuilt.files = self.rebuild_files(workspace, &open).await?;
                     open.index.set_payload(DOCUMENTS_PENDING);
                     break;
                 };
@@ -960,6 +965,7 @@ impl SearchService {
                             continue;
                         }
                         open.index.upsert_message(entry)?;
+                        rebuilt.messages += 1;
                     }
                     open.index.set_payload(&format!("rebuild:{last}"));
                 }
@@ -973,10 +979,8 @@ impl SearchService {
                 }
                 progress(done.min(total), total);
             }
-            if let Some(docs) = self.inner.docs.get() {
-                self.rebuild_documents(workspace, docs, &open).await?;
-                open.index.set_payload(READY);
-            }
+            rebuilt.documents = self.rebuild_documents(workspace, &open).await?;
+            open.index.set_payload(READY);
             let index = open.index.clone();
             tokio::task::spawn_blocking(move || index.commit())
                 .await
@@ -986,52 +990,51 @@ impl SearchService {
         if let Ok(mut touched) = open.touched.lock() {
             *touched = None;
         }
-        outcome
+        outcome.map(|()| rebuilt)
     }
 
     async fn rebuild_documents(
         &self,
         workspace: WorkspaceId,
-        docs: &DocService,
         open: &OpenIndex,
-    ) -> Result<(), SearchError> {
+    ) -> Result<u64, SearchError> {
         let ids = {
             let mut conn = self.inner.store.reader().await?;
             store_search::document_ids(&mut conn.conn(), workspace).await?
         };
+        let mut indexed = 0;
         for id in ids {
-            let found = docs
+            let found = self
+                .inner
+                .docs
                 .indexable(id)
                 .await
                 .map_err(|e| SearchError::Index(format!("document {id}: {e}")))?;
             let Some(found) = found else { continue };
+            let entry = entries::document_entry(found);
             let touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
-            if touched
-                .as_ref()
-                .is_some_and(|t| t.contains(&found.entry.id))
-            {
+            if touched.as_ref().is_some_and(|t| t.contains(&entry.id)) {
                 continue;
             }
-            open.index.upsert_document(&found.entry)?;
+            open.index.upsert_document(&entry)?;
+            indexed += 1;
         }
-        Ok(())
+        Ok(indexed)
     }
 
     async fn rebuild_files(
         &self,
         workspace: WorkspaceId,
         open: &OpenIndex,
-    ) -> Result<(), SearchError> {
-        let Some(files) = self.inner.files.get() else {
-            return Ok(());
-        };
+    ) -> Result<u64, SearchError> {
         let ids = {
             let mut conn = self.inner.store.reader().await?;
             store_search::file_ids(&mut conn.conn(), workspace).await?
         };
+        let mut indexed = 0;
         for id in ids {
-            let found = match files.indexable(id).await {
-                Ok(Some(found)) => found,
+            let found = match self.inner.files.indexable(id).await {
+                Ok(Some(found)) => entries::file_entry(found),
                 Ok(None) => continue,
                 Err(err) => {
                     // One unreadable file must not keep the rest from being found.
@@ -1040,23 +1043,22 @@ impl SearchService {
                 }
             };
             let touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
-            if touched
-                .as_ref()
-                .is_some_and(|t| t.contains(&found.entry.id))
-            {
+            if touched.as_ref().is_some_and(|t| t.contains(&found.id)) {
                 continue;
             }
-            open.index.upsert_file(&found.entry)?;
+            open.index.upsert_file(&found)?;
+            indexed += 1;
         }
-        Ok(())
+        Ok(indexed)
     }
 
-    /// Rebuilds every workspace's index (or one), for `concord search reindex`.
+    /// Rebuilds every workspace's index (or one), for `concord search reindex`: messages,
+    /// files and documents.
     pub async fn rebuild_all(
         &self,
         only: Option<WorkspaceId>,
         progress: impl Fn(WorkspaceId, u64, u64),
-    ) -> Result<usize, SearchError> {
+    ) -> Result<Rebuilt, SearchError> {
         let workspaces = match only {
             Some(w) => vec![w],
             None => {
@@ -1064,11 +1066,13 @@ impl SearchService {
                 store_search::workspace_ids(&mut conn.conn()).await?
             }
         };
+        let mut rebuilt = Rebuilt::default();
         for &workspace in &workspaces {
-            self.rebuild(workspace, |d, t| progress(workspace, d, t), None)
+            rebuilt += self
+                .rebuild(workspace, |d, t| progress(workspace, d, t), None)
                 .await?;
         }
-        Ok(workspaces.len())
+        Ok(rebuilt)
     }
 
     /// Commits and closes every open index (before storage closes).
