@@ -2,12 +2,19 @@
 //
 // Access tokens last minutes; the refresh token (single use) renews them. Both are kept in
 // localStorage so a reload keeps the user signed in.
+//
+// `api` is typed by the OpenAPI document the server serves: `generated/api.d.ts` is generated
+// from its snapshot `openapi.json` (`npm run api:update`), so each call's path, parameters,
+// body and answer are checked against what the server declares, and the server's end-to-end
+// tests fail when the snapshot no longer matches it.
 
-export interface Me {
-  id: string;
-  email: string;
-  display_name: string;
-}
+import type { components, paths } from './generated/api';
+
+/** The API's named shapes (the OpenAPI document's `components.schemas`). */
+export type Schemas = components['schemas'];
+
+/** The signed-in user, as far as the views need it. */
+export type Me = Pick<Schemas['UserView'], 'id' | 'email' | 'display_name'>;
 
 export class ApiError extends Error {
   constructor(
@@ -156,23 +163,105 @@ export async function redeemSsoHandoff(provider: string, code: string): Promise<
   setTokens(body);
 }
 
-export type ApiInit = Omit<RequestInit, 'body'> & { json?: unknown; body?: BodyInit };
+export type Method = 'get' | 'put' | 'post' | 'patch' | 'delete';
 
-/** Calls the JSON API; throws `ApiError` with the server's `code` and `message` on failure. */
-export async function api<T>(path: string, init: ApiInit = {}): Promise<T> {
-  const headers = new Headers(init.headers);
+/** The paths that answer `method`. */
+export type PathWith<M extends Method> = {
+  [P in keyof paths]: paths[P] extends { [K in M]: object } ? P : never;
+}[keyof paths];
+
+/** The operation behind `method` on `path`. */
+type Operation<M extends Method, P extends PathWith<M>> = paths[P][M];
+
+type ParamsOption<O> = O extends { parameters: infer Ps }
+  ? {} extends Ps
+    ? { params?: Ps }
+    : { params: Ps }
+  : {};
+type JsonBody<O> = O extends { requestBody?: infer RB }
+  ? [NonNullable<RB>] extends [{ content: { 'application/json': infer B } }]
+    ? B
+    : never
+  : never;
+type BodyOption<O> = [JsonBody<O>] extends [never]
+  ? { json?: never }
+  : O extends { requestBody: object }
+    ? { json: JsonBody<O> }
+    : { json?: JsonBody<O> };
+
+/** What a call takes besides its method and path: path and query parameters, a JSON body. */
+export type Init<M extends Method, P extends PathWith<M>> = ParamsOption<Operation<M, P>> &
+  BodyOption<Operation<M, P>>;
+
+type Body<R> = R extends { content: { 'application/json': infer J } }
+  ? J
+  : R extends { content: { [type: string]: infer T } }
+    ? T
+    : unknown;
+
+/** What a successful call answers: the body of its 200, 201 or 202 (`undefined` for a 204). */
+export type Answer<M extends Method, P extends PathWith<M>> =
+  Operation<M, P> extends { responses: infer R }
+    ? R extends { 200: infer S }
+      ? Body<S>
+      : R extends { 201: infer S }
+        ? Body<S>
+        : R extends { 202: infer S }
+          ? Body<S>
+          : undefined
+    : never;
+
+type InitArgs<M extends Method, P extends PathWith<M>> =
+  {} extends Init<M, P> ? [init?: Init<M, P>] : [init: Init<M, P>];
+
+/** The URL of `path` with its `{parameters}` filled in and the query appended. */
+function url(path: string, init: {}): string {
+  const params = 'params' in init && typeof init.params === 'object' && init.params !== null ? init.params : {};
+  const values = 'path' in params && typeof params.path === 'object' && params.path !== null ? params.path : {};
+  const filled = path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value: unknown = Reflect.get(values, name);
+    if (value === undefined || value === null) throw new ApiError(400, 'missing_parameter', `${name} is missing`);
+    return encodeURIComponent(String(value));
+  });
+  const query = new URLSearchParams();
+  if ('query' in params && typeof params.query === 'object' && params.query !== null) {
+    for (const [name, value] of Object.entries(params.query)) {
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (v !== undefined && v !== null) query.append(name, String(v));
+      }
+    }
+  }
+  const search = query.toString();
+  return search ? `${filled}?${search}` : filled;
+}
+
+/**
+ * Calls the JSON API; throws `ApiError` with the server's `code` and `message` on failure.
+ * `api('get', '/api/v1/channels/{channel_id}', { params: { path: { channel_id } } })` answers a
+ * `ChannelView`: path, parameters, body and answer all come from the OpenAPI document.
+ */
+export function api<M extends Method, P extends PathWith<M>>(
+  method: M,
+  path: P,
+  ...init: InitArgs<M, P>
+): Promise<Answer<M, P>>;
+// The implementation sees the arguments untyped: the overload above is what callers get.
+export async function api(method: Method, path: string, ...[init = {}]: [init?: {}]): Promise<unknown> {
+  const target = url(path, init);
+  const headers = new Headers();
   if (tokens) headers.set('authorization', `Bearer ${await accessToken()}`);
-  let body = init.body;
-  if (init.json !== undefined) {
+  let body: string | undefined;
+  if ('json' in init && init.json !== undefined) {
     headers.set('content-type', 'application/json');
     body = JSON.stringify(init.json);
   }
-  let res = await fetch(path, { ...init, headers, body });
+  const request = { method: method.toUpperCase(), headers, body };
+  let res = await fetch(target, request);
   if (res.status === 401 && tokens) {
     await refresh();
     if (tokens) {
       headers.set('authorization', `Bearer ${tokens.access_token}`);
-      res = await fetch(path, { ...init, headers, body });
+      res = await fetch(target, request);
     }
   }
   if (!res.ok) {
@@ -189,9 +278,9 @@ export async function api<T>(path: string, init: ApiInit = {}): Promise<T> {
     }
     throw new ApiError(res.status, code, message);
   }
-  if (res.status === 204) return undefined as T;
+  if (res.status === 204) return undefined;
   const type = res.headers.get('content-type') ?? '';
-  return (type.includes('json') ? await res.json() : await res.text()) as T;
+  return type.includes('json') ? await res.json() : await res.text();
 }
 
 /** A fetch failure (offline, server down) as an ApiError the UI can show. */

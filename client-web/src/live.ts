@@ -1,7 +1,9 @@
 // The live connection: one WebSocket to /api/v1/ws per tab, with the resume protocol
 // (epoch + last_seq), reconnection with backoff, and a queue of messages written offline.
 //
-// What listeners receive (`on(type, fn)`):
+// The frames are the server's, generated from the OpenAPI document (`ServerFrame`,
+// `ClientFrame` and `LiveEvent` in generated/api.d.ts). What listeners receive (`on(type, fn)`,
+// typed by `type`):
 //   - each domain event of an `event` frame, under its own type ('message_created',
 //     'message_updated', 'message_deleted', 'read_state_changed', 'channel_changed',
 //     'channel_member_added', ...), with the event's own fields plus `stream_seq`, the hub's
@@ -12,15 +14,35 @@
 //   - 'hello' {user_id, resumed} after every (re)connection, and 'resync' when events were
 //     missed for good: views reload what they show over REST;
 //   - 'session_ended' {code} when the server signed this session out (revoked or invalid).
+// Events applied here before the server's (a change made offline) carry `local: true`.
 // `onOutbox(fn)` reports changes to the queue of posts not yet acknowledged. `disconnect()`
 // (sign-out) also forgets what the browser kept of the user's writing.
 
-import { accessToken, api, ApiError } from './api';
+import { accessToken, api, ApiError, type Schemas } from './api';
 
 export type LiveStatus = 'connecting' | 'online' | 'offline';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type LiveEvent = { type: string; [key: string]: any };
+/** A frame the server sends. */
+export type ServerFrame = Schemas['ServerFrame'];
+/** A frame this client sends. */
+export type ClientFrame = Schemas['ClientFrame'];
+/** A domain event, as an `event` frame carries it. */
+export type DomainEvent = Schemas['LiveEvent'];
+export type PresenceStatus = Schemas['PresenceStatus'];
+type Frame<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;
+
+/** What listeners receive: see the top of this file. */
+export type LiveEvent =
+  | (DomainEvent & { stream_seq?: number; local?: boolean })
+  | Frame<'typing'>
+  | (Frame<'presence'> & { local?: boolean })
+  | Frame<'ack'>
+  | Frame<'error'>
+  | { type: 'hello'; user_id: string; resumed: boolean }
+  | { type: 'resync' }
+  | { type: 'session_ended'; code: number };
+export type LiveType = LiveEvent['type'];
+export type LiveEventOf<T extends LiveType> = Extract<LiveEvent, { type: T }>;
 
 type Listener = (ev: LiveEvent) => void;
 
@@ -29,6 +51,9 @@ const statusListeners = new Set<(s: LiveStatus) => void>();
 let status: LiveStatus = 'connecting';
 
 /** Subscribes to server events of one `type` ('*' for all); returns the unsubscribe function. */
+export function on<T extends LiveType>(type: T, fn: (ev: LiveEventOf<T>) => void): () => void;
+export function on(type: '*', fn: Listener): () => void;
+// Listeners are kept by type and called only with events of that type.
 export function on(type: string, fn: Listener): () => void {
   let set = listeners.get(type);
   if (!set) listeners.set(type, (set = new Set()));
@@ -134,7 +159,7 @@ export function disconnect(): void {
 }
 
 /** Sends a client frame (typing notices and the like) when online; dropped otherwise. */
-export function send(frame: object): boolean {
+export function send(frame: ClientFrame): boolean {
   if (!socket || socket.readyState !== WebSocket.OPEN || status !== 'online') return false;
   try {
     socket.send(JSON.stringify(frame));
@@ -212,11 +237,8 @@ async function open() {
   }
   socket = ws;
   ws.onopen = () => {
-    const auth: Record<string, unknown> = { type: 'auth', token };
-    if (epoch !== null && lastSeq !== null) {
-      auth.epoch = epoch;
-      auth.last_seq = lastSeq;
-    }
+    const auth: ClientFrame =
+      epoch !== null && lastSeq !== null ? { type: 'auth', token, epoch, last_seq: lastSeq } : { type: 'auth', token };
     ws.send(JSON.stringify(auth));
     // A server that accepts the socket but never greets it is treated as unreachable.
     clearTimeout(helloTimer);
@@ -227,13 +249,14 @@ async function open() {
   ws.onmessage = (e) => {
     if (socket !== ws) return;
     armPong(false);
-    let frame: LiveEvent;
+    let frame: ServerFrame;
     try {
+      // The server's frames are its OpenAPI document's `ServerFrame`s (tested on both sides).
       frame = JSON.parse(typeof e.data === 'string' ? e.data : '');
     } catch {
       return;
     }
-    receive(frame);
+    if (frame && typeof frame === 'object') receive(frame);
   };
   ws.onclose = (e) => {
     if (socket !== ws) return;
@@ -247,7 +270,7 @@ async function open() {
   };
 }
 
-function receive(frame: LiveEvent) {
+function receive(frame: ServerFrame) {
   switch (frame.type) {
     case 'hello': {
       clearTimeout(helloTimer);
@@ -262,7 +285,7 @@ function receive(frame: LiveEvent) {
       startPing();
       if (document.hidden) send({ type: 'presence', status: 'away' });
       // The greeting lists everyone else connected now: it replaces what we knew.
-      const snapshot: Record<string, string> = frame.presence ?? {};
+      const snapshot = frame.presence;
       for (const user of presence.keys()) if (!(user in snapshot)) presence.set(user, 'offline');
       for (const [user, state] of Object.entries(snapshot)) presence.set(user, state);
       if (userId) presence.set(userId, document.hidden ? 'away' : 'online');
@@ -273,11 +296,10 @@ function receive(frame: LiveEvent) {
       return;
     }
     case 'event': {
-      const seq = Number(frame.seq);
+      const seq = frame.seq;
       if (lastSeq !== null && seq <= lastSeq) return; // already seen
       lastSeq = seq;
-      const ev = frame.event as LiveEvent | undefined;
-      if (ev && typeof ev.type === 'string') emit({ ...ev, stream_seq: seq });
+      emit({ ...frame.event, stream_seq: seq });
       return;
     }
     case 'ack': {
@@ -295,10 +317,14 @@ function receive(frame: LiveEvent) {
       emit(frame);
       return;
     }
+    case 'typing':
+      emit(frame);
+      return;
     case 'pong':
       return;
     default:
-      emit(frame);
+      // A frame this client does not know (a newer server): nothing to do with it.
+      return;
   }
 }
 
@@ -320,7 +346,7 @@ function onClosed(code: number) {
       return;
     }
     // The access token may have just expired: a REST call refreshes it.
-    api('/api/v1/users/me').then(
+    api('get', '/api/v1/users/me').then(
       () => scheduleRetry(),
       () => scheduleRetry(),
     );
@@ -398,10 +424,10 @@ function armPong(waiting: boolean) {
 // ---------------------------------------------------------------------------------------------
 // Presence: the snapshot in `hello`, then the changes in `presence` frames
 
-const presence = new Map<string, string>();
+const presence = new Map<string, PresenceStatus>();
 
 /** 'online', 'away', 'offline', or undefined when not known yet. */
-export function presenceOf(user: string): string | undefined {
+export function presenceOf(user: string): PresenceStatus | undefined {
   return presence.get(user);
 }
 
@@ -503,13 +529,13 @@ function flushOutbox() {
   let any = false;
   outbox = outbox.map((i) => {
     if (i.state !== 'queued' || i.user_id !== userId) return i;
-    const frame: Record<string, unknown> = {
+    const frame: ClientFrame = {
       type: 'post',
       channel_id: i.channel_id,
       text: i.text,
       client_msg_id: i.client_msg_id,
+      ...(i.thread_root_id ? { thread_root_id: i.thread_root_id } : {}),
     };
-    if (i.thread_root_id) frame.thread_root_id = i.thread_root_id;
     if (!send(frame)) return i;
     any = true;
     return { ...i, state: 'sending' };

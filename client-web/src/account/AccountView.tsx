@@ -1,29 +1,15 @@
 // The account page: profile, the sessions signed in to this account (revocable), sign-out.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, describeError, setTokens, type Me } from '../api';
+import { ApiError, api, describeError, setTokens, type Me, type Schemas } from '../api';
 import { disconnect } from '../live';
 import { navigate } from '../shell/router';
 import { Avatar, ErrorText, Loading, useTitle } from '../shell/ui';
 
-interface Profile extends Me {
-  system_role: string | null;
-  status: string;
-  created_at: string;
-}
-
-interface Session {
-  id: string;
-  auth_method: string;
-  user_agent: string | null;
-  ip: string | null;
-  created_at: string;
-  last_used_at: string;
-  expires_at: string;
-  current: boolean;
-}
+type Profile = Schemas['UserView'];
+type Session = Schemas['SessionView'];
 
 /** "Chrome on Linux" from a user agent string; the raw string when unrecognised. */
-export function describeAgent(ua: string | null): string {
+export function describeAgent(ua?: string | null): string {
   if (!ua) return 'Unknown client';
   const browser = /Edg\//.test(ua)
     ? 'Edge'
@@ -63,7 +49,7 @@ function when(iso: string): string {
 export async function signOut(): Promise<void> {
   let endSession: string | null = null;
   try {
-    const res = await api<{ end_session_url?: string } | undefined>('/api/v1/auth/logout', { method: 'POST' });
+    const res = await api('post', '/api/v1/auth/logout');
     endSession = res?.end_session_url ?? null;
   } catch (e) {
     // Already revoked or offline: the local sign-out below still happens.
@@ -91,7 +77,7 @@ export default function AccountView({ me }: { me: Me; onMe?: (m: Me) => void }) 
   const [notice, setNotice] = useState('');
 
   function loadSessions() {
-    return api<Session[]>('/api/v1/users/me/sessions')
+    return api('get', '/api/v1/users/me/sessions')
       .then((s) => {
         s.sort((a, b) => Number(b.current) - Number(a.current) || b.last_used_at.localeCompare(a.last_used_at));
         setSessions(s);
@@ -101,7 +87,7 @@ export default function AccountView({ me }: { me: Me; onMe?: (m: Me) => void }) 
   }
 
   useEffect(() => {
-    api<Profile>('/api/v1/users/me')
+    api('get', '/api/v1/users/me')
       .then(setProfile)
       .catch((e) => setError(describeError(e)));
     loadSessions();
@@ -113,7 +99,9 @@ export default function AccountView({ me }: { me: Me; onMe?: (m: Me) => void }) 
     const failed: string[] = [];
     for (const id of ids) {
       try {
-        await api(`/api/v1/users/${me.id}/sessions/${id}`, { method: 'DELETE' });
+        await api('delete', '/api/v1/users/{user_id}/sessions/{session_id}', {
+          params: { path: { user_id: me.id, session_id: id } },
+        });
       } catch (e) {
         if (!(e instanceof ApiError && e.status === 404)) failed.push(describeError(e));
       }

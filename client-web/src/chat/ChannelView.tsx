@@ -6,7 +6,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Me } from '../api';
 import { api, ApiError } from '../api';
 import { currentStatus, emit, on, onOutbox, pendingPosts } from '../live';
-import type { LiveEvent } from '../live';
+import type { DomainEvent } from '../live';
 import { Composer } from './Composer';
 import { UploadList, uploadFile } from './files';
 import type { UploadJob } from './files';
@@ -38,7 +38,7 @@ const PAGE = 50;
  * Applies the answer of a change made here. Online, the hub's event (sent in commit order) does
  * it instead, so a slower answer never overwrites someone else's newer change.
  */
-function applyLocally(ev: LiveEvent) {
+function applyLocally(ev: DomainEvent) {
   if (currentStatus() !== 'online') emit({ ...ev, local: true });
 }
 const OLDER_PAGE = 200;
@@ -114,7 +114,7 @@ export default function ChannelView(props: ChannelViewProps) {
   };
 
   const refreshFiles = () => {
-    api<FileInfo[]>(`/api/v1/channels/${channelId}/files`).then(
+    api('get', '/api/v1/channels/{channel_id}/files', { params: { path: { channel_id: channelId } } }).then(
       (list) => {
         const map = new Map<string, FileInfo[]>();
         for (const f of list) {
@@ -144,7 +144,7 @@ export default function ChannelView(props: ChannelViewProps) {
         /* names fall back to "Someone" */
       },
     );
-    api<{ user_id: string }[]>(`/api/v1/channels/${channelId}/members`).then(
+    api('get', '/api/v1/channels/{channel_id}/members', { params: { path: { channel_id: channelId } } }).then(
       (list) => setMemberIds(list.map((m) => m.user_id)),
       () => {},
     );
@@ -157,7 +157,7 @@ export default function ChannelView(props: ChannelViewProps) {
     setError('');
     setPagingError('');
     try {
-      const ch = await api<Channel>(`/api/v1/channels/${channelId}`);
+      const ch = await api('get', '/api/v1/channels/{channel_id}', { params: { path: { channel_id: channelId } } });
       if (mine !== gen.current) return;
       setChannel(ch);
       if (readAtOpen.current === null) {
@@ -169,7 +169,9 @@ export default function ChannelView(props: ChannelViewProps) {
       let ctx: { message: Message; messages: Message[] } | null = null;
       if (messageId) {
         try {
-          ctx = await api<{ message: Message; messages: Message[] }>(`/api/v1/messages/${messageId}/context?around=30`);
+          ctx = await api('get', '/api/v1/messages/{message_id}/context', {
+            params: { path: { message_id: messageId }, query: { around: 30 } },
+          });
         } catch (err) {
           if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 410)) throw err;
           toast('That message no longer exists; showing the latest messages.');
@@ -191,7 +193,9 @@ export default function ChannelView(props: ChannelViewProps) {
         if (ctx.message.thread_root_id) setThread({ root: ctx.message.thread_root_id, highlight: ctx.message.id });
         setScroll((s) => ({ kind: 'key', key: anchor, nonce: s.nonce + 1 }));
       } else {
-        const list = await api<Message[]>(`/api/v1/channels/${channelId}/messages?limit=${PAGE}`);
+        const list = await api('get', '/api/v1/channels/{channel_id}/messages', {
+          params: { path: { channel_id: channelId }, query: { limit: PAGE } },
+        });
         if (mine !== gen.current) return;
         setMessages((old) => {
           // Live events that arrived while loading are kept (dedupe by id).
@@ -215,7 +219,9 @@ export default function ChannelView(props: ChannelViewProps) {
   const reloadLatest = async () => {
     if (hasNewerRef.current) return;
     try {
-      const list = await api<Message[]>(`/api/v1/channels/${channelId}/messages?limit=${PAGE}`);
+      const list = await api('get', '/api/v1/channels/{channel_id}/messages', {
+        params: { path: { channel_id: channelId }, query: { limit: PAGE } },
+      });
       setMessages((old) => {
         const last = old[old.length - 1];
         if (!last || list.length === 0 || list[0].seq <= last.seq) return mergeMessages(old, list);
@@ -252,7 +258,7 @@ export default function ChannelView(props: ChannelViewProps) {
   useEffect(() => {
     const offs = [
       on('message_created', (ev) => {
-        const m = ev.message as Message;
+        const m = ev.message;
         if (m.channel_id !== channelId) return;
         noteSeq(m.seq);
         setTyping((t) => {
@@ -285,13 +291,13 @@ export default function ChannelView(props: ChannelViewProps) {
         }
       }),
       on('ack', (ev) => {
-        const m = ev.message as Message;
+        const m = ev.message;
         if (m.channel_id !== channelId || m.thread_root_id || hasNewerRef.current) return;
         noteSeq(m.seq);
         setMessages((list) => mergeMessages(list, [m]));
       }),
       on('message_updated', (ev) => {
-        const m = ev.message as Message;
+        const m = ev.message;
         if (m.channel_id !== channelId) return;
         setMessages((list) => replaceMessage(list, m));
       }),
@@ -321,7 +327,9 @@ export default function ChannelView(props: ChannelViewProps) {
       on('hello', () => setPresenceVersion((v) => v + 1)),
       on('channel_changed', (ev) => {
         if (ev.channel_id !== channelId) return;
-        api<Channel>(`/api/v1/channels/${channelId}`).then(setChannel, () => {});
+        api('get', '/api/v1/channels/{channel_id}', {
+          params: { path: { channel_id: channelId } },
+        }).then(setChannel, () => {});
       }),
       on('channel_member_added', (ev) => {
         if (ev.channel_id !== channelId) return;
@@ -364,7 +372,10 @@ export default function ChannelView(props: ChannelViewProps) {
       const seq = latestSeq.current;
       if (seq <= 0 || seq <= markedSeq.current) return;
       markedSeq.current = seq;
-      api(`/api/v1/channels/${channelId}/read`, { method: 'PUT', json: { seq } }).catch(() => {
+      api('put', '/api/v1/channels/{channel_id}/read', {
+        params: { path: { channel_id: channelId } },
+        json: { seq },
+      }).catch(() => {
         markedSeq.current = 0; // try again next time
       });
     };
@@ -387,9 +398,9 @@ export default function ChannelView(props: ChannelViewProps) {
     setPagingError('');
     const mine = gen.current;
     try {
-      const list = await api<Message[]>(
-        `/api/v1/channels/${channelId}/messages?before=${messages[0].seq}&limit=${OLDER_PAGE}`,
-      );
+      const list = await api('get', '/api/v1/channels/{channel_id}/messages', {
+        params: { path: { channel_id: channelId }, query: { before: messages[0].seq, limit: OLDER_PAGE } },
+      });
       if (mine !== gen.current) return;
       setMessages((old) => mergeMessages(old, list));
       setHasOlder(list.length === OLDER_PAGE);
@@ -406,9 +417,12 @@ export default function ChannelView(props: ChannelViewProps) {
     busyNewer.current = true;
     const mine = gen.current;
     try {
-      const list = await api<Message[]>(
-        `/api/v1/channels/${channelId}/messages?after=${messages[messages.length - 1].seq}&limit=${OLDER_PAGE}`,
-      );
+      const list = await api('get', '/api/v1/channels/{channel_id}/messages', {
+        params: {
+          path: { channel_id: channelId },
+          query: { after: messages[messages.length - 1].seq, limit: OLDER_PAGE },
+        },
+      });
       if (mine !== gen.current) return;
       const reachedEnd = list.length < OLDER_PAGE;
       const extra = reachedEnd ? arrivedBehind.current.splice(0) : [];
@@ -459,17 +473,19 @@ export default function ChannelView(props: ChannelViewProps) {
     react: async (m, emoji) => {
       const mine = (m.reactions[emoji] ?? []).includes(me.id);
       try {
-        const updated = await api<Message>(`/api/v1/messages/${m.id}/reactions/${encodeURIComponent(emoji)}`, {
-          method: mine ? 'DELETE' : 'PUT',
-        });
-        applyLocally({ type: 'message_updated', workspace_id: workspaceId, message: updated, what: 'reaction' });
+        const reaction = { params: { path: { message_id: m.id, emoji } } };
+        const updated = mine
+          ? await api('delete', '/api/v1/messages/{message_id}/reactions/{emoji}', reaction)
+          : await api('put', '/api/v1/messages/{message_id}/reactions/{emoji}', reaction);
+        const what = mine ? 'reaction_removed' : 'reaction_added';
+        applyLocally({ type: 'message_updated', workspace_id: workspaceId, message: updated, what });
       } catch (err) {
         toast(`Could not ${mine ? 'remove' : 'add'} the reaction: ${errorText(err)}`);
       }
     },
     edit: async (m, text) => {
-      const updated = await api<Message>(`/api/v1/messages/${m.id}`, {
-        method: 'PATCH',
+      const updated = await api('patch', '/api/v1/messages/{message_id}', {
+        params: { path: { message_id: m.id } },
         json: { text: namesToMentions(text.trim(), people.values()) },
       });
       applyLocally({ type: 'message_updated', workspace_id: workspaceId, message: updated, what: 'edited' });
@@ -477,7 +493,10 @@ export default function ChannelView(props: ChannelViewProps) {
     remove: (m) => setDialog({ kind: 'delete', message: m }),
     pin: async (m) => {
       try {
-        const updated = await api<Message>(`/api/v1/messages/${m.id}/pin`, { method: m.pinned ? 'DELETE' : 'PUT' });
+        const pin = { params: { path: { message_id: m.id } } };
+        const updated = m.pinned
+          ? await api('delete', '/api/v1/messages/{message_id}/pin', pin)
+          : await api('put', '/api/v1/messages/{message_id}/pin', pin);
         applyLocally({ type: 'message_updated', workspace_id: workspaceId, message: updated, what: updated.pinned ? 'pinned' : 'unpinned' });
         toast(updated.pinned ? 'Pinned to the channel' : 'Unpinned');
       } catch (err) {
@@ -498,7 +517,7 @@ export default function ChannelView(props: ChannelViewProps) {
     },
     history: (m) => {
       setDialog({ kind: 'history', message: m });
-      api<MessageVersion[]>(`/api/v1/messages/${m.id}/versions`).then(
+      api('get', '/api/v1/messages/{message_id}/versions', { params: { path: { message_id: m.id } } }).then(
         (versions) => setDialog((d) => (d?.kind === 'history' && d.message.id === m.id ? { ...d, versions } : d)),
         (err) => setDialog((d) => (d?.kind === 'history' && d.message.id === m.id ? { ...d, error: errorText(err) } : d)),
       );
@@ -509,7 +528,7 @@ export default function ChannelView(props: ChannelViewProps) {
   const confirmDelete = async (m: Message) => {
     setDialog({ kind: 'delete', message: m, busy: true });
     try {
-      await api(`/api/v1/messages/${m.id}`, { method: 'DELETE' });
+      await api('delete', '/api/v1/messages/{message_id}', { params: { path: { message_id: m.id } } });
       applyLocally({ type: 'message_deleted', workspace_id: workspaceId, channel_id: m.channel_id, message_id: m.id, seq: m.seq });
       setDialog(null);
       toast('Message deleted');

@@ -18,12 +18,14 @@ export function PinsPanel(props: { channelId: string; onClose: () => void; onJum
   const [error, setError] = useState('');
   const load = () => {
     setError('');
-    api<Message[]>(`/api/v1/channels/${props.channelId}/pins`).then(setPins, (err) => setError(errorText(err)));
+    api('get', '/api/v1/channels/{channel_id}/pins', {
+      params: { path: { channel_id: props.channelId } },
+    }).then(setPins, (err) => setError(errorText(err)));
   };
   useEffect(() => {
     load();
     return on('message_updated', (ev) => {
-      const m = ev.message as Message;
+      const m = ev.message;
       if (m.channel_id !== props.channelId) return;
       setPins((list) => {
         if (!list) return list;

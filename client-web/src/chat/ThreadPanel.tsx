@@ -30,7 +30,7 @@ export function ThreadPanel(props: {
   const load = () => {
     setLoading(true);
     setError('');
-    api<Message[]>(`/api/v1/messages/${props.rootId}/thread`).then(
+    api('get', '/api/v1/messages/{message_id}/thread', { params: { path: { message_id: props.rootId } } }).then(
       (list) => {
         setMessages((old) => mergeMessages(old, list));
         setLoading(false);
@@ -48,14 +48,14 @@ export function ThreadPanel(props: {
     load();
     const offs = [
       on('message_created', (ev) => {
-        const m = ev.message as Message;
+        const m = ev.message;
         if (m.thread_root_id === props.rootId) setMessages((list) => mergeMessages(list, [m]));
       }),
       on('ack', (ev) => {
-        const m = ev.message as Message;
+        const m = ev.message;
         if (m.thread_root_id === props.rootId) setMessages((list) => mergeMessages(list, [m]));
       }),
-      on('message_updated', (ev) => setMessages((list) => replaceMessage(list, ev.message as Message))),
+      on('message_updated', (ev) => setMessages((list) => replaceMessage(list, ev.message))),
       on('message_deleted', (ev) =>
         setMessages((list) => updateMessage(list, ev.message_id, (m) => ({ ...m, deleted: true, text: '' }))),
       ),

@@ -66,7 +66,7 @@ export function uploadFile(
         job = { ...job, state: 'done', sent: job.size };
         onChange(job);
         try {
-          resolve(await api<FileInfo>(`/api/v1/files/${id}`));
+          resolve(await api('get', '/api/v1/files/{file_id}', { params: { path: { file_id: id } } }));
         } catch {
           resolve(null);
         }

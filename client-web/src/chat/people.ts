@@ -9,7 +9,9 @@ const cache = new Map<string, Promise<Map<string, Person>>>();
 export function loadPeople(workspaceId: string): Promise<Map<string, Person>> {
   let p = cache.get(workspaceId);
   if (!p) {
-    p = api<Person[]>(`/api/v1/workspaces/${workspaceId}/members`).then(
+    p = api('get', '/api/v1/workspaces/{workspace_id}/members', {
+      params: { path: { workspace_id: workspaceId } },
+    }).then(
       (list) => new Map(list.map((x) => [x.user_id, x])),
     );
     p.catch(() => cache.delete(workspaceId));

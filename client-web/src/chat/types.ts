@@ -1,52 +1,17 @@
-// The API's chat shapes as the client uses them (see server/src/chat/views.rs and files/views.rs).
+// The API's chat shapes (generated from the OpenAPI document: see ../api.ts) and helpers.
+import type { Schemas } from '../api';
 import type { Channel } from '../shell/types';
 
-export interface Message {
-  id: string;
-  channel_id: string;
-  seq: number;
-  author_id: string;
-  text: string;
-  thread_root_id: string | null;
-  reply_count: number;
-  last_reply_at: string | null;
-  client_msg_id: string | null;
-  created_at: string;
-  edited_at: string | null;
-  deleted: boolean;
-  reactions: Record<string, string[]>;
-  pinned: boolean;
-}
+export type Message = Schemas['MessageView'];
 
 export type { Channel } from '../shell/types';
 
-export interface MessageVersion {
-  version: number;
-  text: string;
-  replaced_at: string;
-}
+export type MessageVersion = Schemas['MessageVersionView'];
 
-export interface FileInfo {
-  id: string;
-  name: string;
-  size: number;
-  received: number;
-  content_type: string | null;
-  status: string;
-  parent_kind: string;
-  parent_id: string;
-  message_id: string | null;
-  uploader_id: string;
-  has_thumbnail: boolean;
-  created_at: string;
-  completed_at: string | null;
-}
+export type FileInfo = Schemas['FileView'];
 
-export interface Person {
-  user_id: string;
-  display_name: string;
-  email: string;
-}
+/** A workspace member as chat shows them. */
+export type Person = Pick<Schemas['MemberView'], 'user_id' | 'display_name' | 'email'>;
 
 /** Merges messages into a list sorted by `seq`, the newer copy of each id winning. */
 export function mergeMessages(list: Message[], incoming: Message[]): Message[] {

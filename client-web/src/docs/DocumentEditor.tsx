@@ -15,7 +15,7 @@ import { ShareDialog } from './ShareDialog';
 import { Toolbar } from './Toolbar';
 import { VersionsPanel } from './VersionsPanel';
 import {
-  ACCESS_LABEL,
+  accessLabel,
   canEdit,
   colourFor,
   docsApi,
@@ -83,7 +83,7 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
       })
       .catch((e) => live && setLoadError(errorText(e)));
     if (!me.display_name) {
-      api<Me>('/api/v1/users/me')
+      api('get', '/api/v1/users/me')
         .then((m) => live && setSelf(m))
         .catch(() => live && setSelf({ id: me.id || 'me', email: me.email, display_name: 'Me' }));
     }
@@ -100,7 +100,7 @@ export default function DocumentEditor({ workspaceId, documentId, me, navigate }
     }
     let live = true;
     const id = info.channel_id;
-    api<{ name: string | null }>(`/api/v1/channels/${id}`)
+    api('get', '/api/v1/channels/{channel_id}', { params: { path: { channel_id: id } } })
       .then((c) => live && setChannelName(c.name ?? ''))
       .catch(() => live && setChannelName(''));
     return () => {
@@ -530,7 +530,7 @@ function TitleLine({
   const access = useMemo(() => {
     if (!info) return '';
     const linked = info.channel_id ? (channelName ? ` · #${channelName} can edit` : ' · linked to a channel') : '';
-    return `You: ${LEVEL_LABEL[info.my_access].toLowerCase()} · ${ACCESS_LABEL[info.general_access]}${linked}`;
+    return `You: ${LEVEL_LABEL[info.my_access].toLowerCase()} · ${accessLabel(info.general_access)}${linked}`;
   }, [info, channelName]);
 
   if (!info) {

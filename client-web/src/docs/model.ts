@@ -1,42 +1,15 @@
 // Documents: the API's shapes and small helpers shared by the list and the editor. Nothing here
 // pulls in TipTap or Yjs, so the list stays light.
-import { accessToken, api, ApiError } from '../api';
+import { accessToken, api, ApiError, type Schemas } from '../api';
 
-export type Level = 'view' | 'comment' | 'edit' | 'manage';
+export type Level = Schemas['Level'];
+/** What everyone in the workspace may do with a document (`general_access`). */
 export type GeneralAccess = 'none' | 'view' | 'comment' | 'edit';
 
-export interface DocumentInfo {
-  id: string;
-  workspace_id: string;
-  channel_id: string | null;
-  title: string;
-  general_access: GeneralAccess;
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-  my_access: Level;
-}
-
-export interface Version {
-  id: string;
-  name: string;
-  created_by: string;
-  created_at: string;
-}
-
-export interface Channel {
-  id: string;
-  kind: string;
-  name: string | null;
-  archived: boolean;
-}
-
-export interface Member {
-  user_id: string;
-  display_name: string;
-  email: string;
-  role: string;
-}
+export type DocumentInfo = Schemas['DocumentView'];
+export type Version = Schemas['VersionView'];
+export type Channel = Schemas['ChannelView'];
+export type Member = Schemas['MemberView'];
 
 export type ExportFormat = 'text' | 'markdown' | 'json';
 
@@ -53,6 +26,12 @@ export const ACCESS_LABEL: Record<GeneralAccess, string> = {
   comment: 'Workspace can comment',
   edit: 'Workspace can edit',
 };
+
+/** The label of a document's `general_access` (the value itself if unknown). */
+export function accessLabel(access: string): string {
+  const labels: Record<string, string | undefined> = ACCESS_LABEL;
+  return labels[access] ?? access;
+}
 
 export function canEdit(level: Level | undefined): boolean {
   return level === 'edit' || level === 'manage';
@@ -140,37 +119,50 @@ export async function download(path: string, fallbackName: string): Promise<void
 }
 
 export const docsApi = {
-  list: (ws: string) => api<DocumentInfo[]>(`/api/v1/workspaces/${ws}/documents`),
-  get: (id: string) => api<DocumentInfo>(`/api/v1/documents/${id}`),
+  list: (ws: string) => api('get', '/api/v1/workspaces/{workspace_id}/documents', {
+    params: { path: { workspace_id: ws } },
+  }),
+  get: (id: string) => api('get', '/api/v1/documents/{document_id}', { params: { path: { document_id: id } } }),
   create: (ws: string, body: { title: string; channel_id?: string; general_access?: GeneralAccess }) =>
-    api<DocumentInfo>(`/api/v1/workspaces/${ws}/documents`, { method: 'POST', json: body }),
+    api('post', '/api/v1/workspaces/{workspace_id}/documents', { params: { path: { workspace_id: ws } }, json: body }),
   rename: (id: string, title: string) =>
-    api<DocumentInfo>(`/api/v1/documents/${id}`, { method: 'PATCH', json: { title } }),
-  channels: (ws: string) => api<Channel[]>(`/api/v1/workspaces/${ws}/channels`),
-  members: (ws: string) => api<Member[]>(`/api/v1/workspaces/${ws}/members`),
-  versions: (id: string) => api<Version[]>(`/api/v1/documents/${id}/versions`),
+    api('patch', '/api/v1/documents/{document_id}', { params: { path: { document_id: id } }, json: { title } }),
+  channels: (ws: string) => api('get', '/api/v1/workspaces/{workspace_id}/channels', {
+    params: { path: { workspace_id: ws } },
+  }),
+  members: (ws: string) => api('get', '/api/v1/workspaces/{workspace_id}/members', {
+    params: { path: { workspace_id: ws } },
+  }),
+  versions: (id: string) => api('get', '/api/v1/documents/{document_id}/versions', {
+    params: { path: { document_id: id } },
+  }),
   nameVersion: (id: string, name: string) =>
-    api<Version>(`/api/v1/documents/${id}/versions`, { method: 'POST', json: { name } }),
+    api('post', '/api/v1/documents/{document_id}/versions', { params: { path: { document_id: id } }, json: { name } }),
   versionJson: (id: string, v: string) =>
-    api<unknown>(`/api/v1/documents/${id}/versions/${v}?format=json`),
+    api('get', '/api/v1/documents/{document_id}/versions/{version_id}', {
+      params: { path: { document_id: id, version_id: v }, query: { format: 'json' } },
+    }),
   restore: (id: string, v: string) =>
-    api<void>(`/api/v1/documents/${id}/versions/${v}/restore`, { method: 'POST' }),
+    api('post', '/api/v1/documents/{document_id}/versions/{version_id}/restore', {
+      params: { path: { document_id: id, version_id: v } },
+    }),
 };
 
-export interface Grant {
-  principal_kind: 'user' | 'role';
-  principal_id: string;
-  level: Level;
-  granted_by: string;
-  granted_at: string;
-}
+export type Grant = Schemas['GrantView'];
 
 export const sharingApi = {
-  grants: (id: string) => api<Grant[]>(`/api/v1/documents/${id}/access`),
+  grants: (id: string) => api('get', '/api/v1/documents/{document_id}/access', {
+    params: { path: { document_id: id } },
+  }),
   grant: (id: string, user_id: string, level: Level) =>
-    api<Grant[]>(`/api/v1/documents/${id}/access`, { method: 'PUT', json: { user_id, level } }),
+    api('put', '/api/v1/documents/{document_id}/access', {
+      params: { path: { document_id: id } },
+      json: { user_id, level },
+    }),
   revoke: (id: string, user_id: string) =>
-    api<void>(`/api/v1/documents/${id}/access/users/${user_id}`, { method: 'DELETE' }),
+    api('delete', '/api/v1/documents/{document_id}/access/users/{user_id}', {
+      params: { path: { document_id: id, user_id } },
+    }),
   update: (id: string, changes: { general_access?: GeneralAccess; channel_id?: string | null }) =>
-    api<DocumentInfo>(`/api/v1/documents/${id}`, { method: 'PATCH', json: changes }),
+    api('patch', '/api/v1/documents/{document_id}', { params: { path: { document_id: id } }, json: changes }),
 };

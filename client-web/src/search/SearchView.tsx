@@ -2,7 +2,7 @@
 // server's highlighted passages rendered as text nodes and <mark> elements (never as HTML).
 import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { api, type Me } from '../api';
+import { api, type Me, type Schemas } from '../api';
 import { download, errorText, fullTime } from '../docs/model';
 import './search.css';
 
@@ -13,27 +13,9 @@ export interface SearchViewProps {
   navigate: (path: string) => void;
 }
 
-interface Result {
-  kind: 'message' | 'document' | 'file' | string;
-  id: string;
-  title?: string;
-  channel_id?: string;
-  channel_name?: string;
-  channel_kind?: string;
-  author_id: string;
-  thread_root_id?: string;
-  seq?: number;
-  created_at: string;
-  snippet_html: string;
-  name?: string;
-}
-
-interface Page {
-  results: Result[];
-  total: number;
-  next_cursor?: string | null;
-  index: { state: string; indexed?: number; total?: number };
-}
+/** A hit: `kind` is `message`, `document` or `file`. */
+type Result = Schemas['SearchResult'];
+type Page = Schemas['SearchPage'];
 
 type Sort = 'relevance' | 'date';
 
@@ -86,7 +68,7 @@ export default function SearchView({ workspaceId, query, navigate }: SearchViewP
 
   useEffect(() => {
     let live = true;
-    api<{ user_id: string; display_name: string }[]>(`/api/v1/workspaces/${workspaceId}/members`)
+    api('get', '/api/v1/workspaces/{workspace_id}/members', { params: { path: { workspace_id: workspaceId } } })
       .then((ms) => live && setNames(new Map(ms.map((m) => [m.user_id, m.display_name]))))
       .catch(() => undefined);
     return () => {
@@ -103,10 +85,13 @@ export default function SearchView({ workspaceId, query, navigate }: SearchViewP
       setTotal(0);
       setCursor(null);
     }
-    const params = new URLSearchParams({ q, sort, limit: '20' });
-    if (after) params.set('cursor', after);
     try {
-      const page = await api<Page>(`/api/v1/workspaces/${workspaceId}/search?${params}`);
+      const page = await api('get', '/api/v1/workspaces/{workspace_id}/search', {
+        params: {
+          path: { workspace_id: workspaceId },
+          query: { q, sort, limit: 20, ...(after ? { cursor: after } : {}) },
+        },
+      });
       if (id !== request.current) return;
       setResults((old) => (after ? [...old, ...page.results] : page.results));
       setTotal(page.total);

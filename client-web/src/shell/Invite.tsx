@@ -1,21 +1,11 @@
 // An invitation link (/invite/:token): see what it offers, then join signed in or with a new account.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, describeError, signedIn } from '../api';
+import { ApiError, api, describeError, signedIn, type Schemas } from '../api';
 import { AuthLayout, passwordSignIn } from './Login';
 import { navigate } from './router';
 import { ErrorText, Loading } from './ui';
 
-interface Preview {
-  workspace_name: string;
-  email: string | null;
-  role: string;
-  expires_at: string;
-}
-
-interface Accepted {
-  workspace: { id: string; name: string };
-  user_id: string;
-}
+type Preview = Schemas['InvitationPreview'];
 
 export function Invite({ token }: { token: string }) {
   const [preview, setPreview] = useState<Preview | null>(null);
@@ -28,7 +18,7 @@ export function Invite({ token }: { token: string }) {
   const authed = signedIn();
 
   useEffect(() => {
-    api<Preview>(`/api/v1/invitations/${encodeURIComponent(token)}`)
+    api('get', '/api/v1/invitations/{token}', { params: { path: { token } } })
       .then((p) => {
         setPreview(p);
         if (p.email) setEmail(p.email);
@@ -48,7 +38,7 @@ export function Invite({ token }: { token: string }) {
     setBusy(true);
     try {
       const body = authed ? {} : { email: email.trim(), display_name: name.trim(), password };
-      const res = await api<Accepted>(`/api/v1/invitations/${encodeURIComponent(token)}/accept`, { method: 'POST', json: body });
+      const res = await api('post', '/api/v1/invitations/{token}/accept', { params: { path: { token } }, json: body });
       if (!authed) await passwordSignIn(email.trim(), password);
       navigate(`/w/${res.workspace.id}`, { replace: true });
     } catch (err) {

@@ -1,26 +1,15 @@
 // Sign-in: email and password, and a button per configured single sign-on provider.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, describeError, setTokens } from '../api';
+import { ApiError, api, describeError, setTokens, type Schemas } from '../api';
 import { navigate, safeNext } from './router';
 import { ErrorText, useTitle } from './ui';
 
-interface Provider {
-  id: string;
-  display_name: string;
-  login_url: string;
-}
-
-export interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  expires_in: number;
-  session_id: string;
-  user_id: string;
-}
+type Provider = Schemas['ProviderView'];
+export type TokenPair = Schemas['TokenPair'];
 
 /** Signs in with a password and stores the session. */
 export async function passwordSignIn(email: string, password: string): Promise<TokenPair> {
-  const pair = await api<TokenPair>('/api/v1/auth/login', { method: 'POST', json: { email, password } });
+  const pair = await api('post', '/api/v1/auth/login', { json: { email, password } });
   setTokens(pair);
   return pair;
 }
@@ -52,7 +41,7 @@ export function Login(props: { next: string | null; ssoError: string | null; sso
 
   useEffect(() => {
     let live = true;
-    api<Provider[]>('/api/v1/auth/providers')
+    api('get', '/api/v1/auth/providers')
       .then((p) => live && setProviders(p))
       .catch(() => live && setProviders([]));
     return () => {

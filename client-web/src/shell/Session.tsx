@@ -10,7 +10,7 @@ import { Sidebar } from './Sidebar';
 import { Header } from './Header';
 import { OfflineBanner } from './OfflineBanner';
 import { ErrorBoundary, Loading, Redirect, useTitle } from './ui';
-import type { Workspace } from './types';
+import type { Channel, Workspace } from './types';
 import { useWorkspaceData } from './workspaceData';
 import { CreateWorkspaceDialog, NoChannels } from './dialogs';
 
@@ -46,7 +46,7 @@ export function Session({ route }: { route: Route }) {
   useEffect(() => {
     let live = true;
     setError(null);
-    Promise.all([api<Me>('/api/v1/users/me'), api<Workspace[]>('/api/v1/workspaces')])
+    Promise.all([api('get', '/api/v1/users/me'), api('get', '/api/v1/workspaces')])
       .then(([m, ws]) => {
         if (!live) return;
         setMe(m);
@@ -69,7 +69,7 @@ export function Session({ route }: { route: Route }) {
           return;
         }
         // Otherwise find out over REST: a refused refresh signs out, anything else retries later.
-        api('/api/v1/users/me').catch((e) => {
+        api('get', '/api/v1/users/me').catch((e) => {
           if (e instanceof ApiError && e.status === 401) setTokens(null);
         });
       }),
@@ -77,7 +77,7 @@ export function Session({ route }: { route: Route }) {
   );
 
   const reloadWorkspaces = useCallback(async () => {
-    const ws = await api<Workspace[]>('/api/v1/workspaces');
+    const ws = await api('get', '/api/v1/workspaces');
     setWorkspaces(ws);
     return ws;
   }, []);
@@ -297,7 +297,7 @@ export function parseWorkspacePath(path: string): WorkspacePath | null {
   return { view: 'unknown' };
 }
 
-function pickFirstChannel(channels: { id: string; kind: string; name: string | null; archived: boolean }[]): string | undefined {
+function pickFirstChannel(channels: Channel[]): string | undefined {
   const named = channels.filter((c) => (c.kind === 'public' || c.kind === 'private') && !c.archived);
   const general = named.find((c) => c.name === 'general');
   if (general) return general.id;

@@ -37,10 +37,7 @@ export function Setup({ token }: { token: string }) {
     if (password !== confirm) return setError('The two passwords do not match.');
     setBusy(true);
     try {
-      await api('/api/v1/setup', {
-        method: 'POST',
-        json: { token, email: email.trim(), display_name: name.trim(), password },
-      });
+      await api('post', '/api/v1/setup', { json: { token, email: email.trim(), display_name: name.trim(), password } });
     } catch (err) {
       setBusy(false);
       if (err instanceof ApiError && err.status === 410) setGone(true);

@@ -1,7 +1,7 @@
 // The shell's dialogs: create a workspace or a channel, browse and join channels, start a
 // conversation, invite people.
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, describeError, type Me } from '../api';
+import { api, describeError, type Me, type Schemas } from '../api';
 import { navigate } from './router';
 import type { Channel, Member, Workspace } from './types';
 import type { WorkspaceData } from './workspaceData';
@@ -26,7 +26,7 @@ export function CreateWorkspaceDialog(props: { onClose: () => void; onCreated: (
     setBusy(true);
     setError(null);
     try {
-      const w = await api<Workspace>('/api/v1/workspaces', { method: 'POST', json: { name: name.trim() } });
+      const w = await api('post', '/api/v1/workspaces', { json: { name: name.trim() } });
       await props.onCreated(w);
       props.onClose();
     } catch (err) {
@@ -77,8 +77,8 @@ export function CreateChannelDialog(props: { workspaceId: string; data: Workspac
     setBusy(true);
     setError(null);
     try {
-      const c = await api<Channel>(`/api/v1/workspaces/${props.workspaceId}/channels`, {
-        method: 'POST',
+      const c = await api('post', '/api/v1/workspaces/{workspace_id}/channels', {
+        params: { path: { workspace_id: props.workspaceId } },
         json: { name: clean, visibility, topic: topic.trim() },
       });
       props.data.upsert(c);
@@ -157,7 +157,9 @@ export function BrowseChannelsDialog(props: { workspaceId: string; data: Workspa
   const mine = new Set((props.data.channels ?? []).map((c) => c.id));
 
   useEffect(() => {
-    api<Channel[]>(`/api/v1/workspaces/${props.workspaceId}/channels/browse`)
+    api('get', '/api/v1/workspaces/{workspace_id}/channels/browse', {
+      params: { path: { workspace_id: props.workspaceId } },
+    })
       .then((l) => setList(l.sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''))))
       .catch((e) => setError(describeError(e)));
   }, [props.workspaceId]);
@@ -168,7 +170,9 @@ export function BrowseChannelsDialog(props: { workspaceId: string; data: Workspa
     setJoining(c.id);
     setJoinError(null);
     try {
-      const joined = await api<Channel>(`/api/v1/channels/${c.id}/join`, { method: 'POST' });
+      const joined = await api('post', '/api/v1/channels/{channel_id}/join', {
+        params: { path: { channel_id: c.id } },
+      });
       props.data.upsert(joined);
       props.onClose();
       navigate(`/w/${props.workspaceId}/c/${c.id}`);
@@ -258,7 +262,10 @@ export function NewMessageDialog(props: { workspaceId: string; me: Me; data: Wor
     setBusy(true);
     setError(null);
     try {
-      const c = await api<Channel>(`/api/v1/workspaces/${props.workspaceId}/conversations`, { method: 'POST', json: { user_ids: picked } });
+      const c = await api('post', '/api/v1/workspaces/{workspace_id}/conversations', {
+        params: { path: { workspace_id: props.workspaceId } },
+        json: { user_ids: picked },
+      });
       props.data.upsert(c);
       props.onClose();
       navigate(`/w/${props.workspaceId}/c/${c.id}`);
@@ -315,13 +322,7 @@ export function NewMessageDialog(props: { workspaceId: string; me: Me; data: Wor
   );
 }
 
-interface CreatedInvitation {
-  id: string;
-  url: string;
-  token: string;
-  delivery: string;
-  expires_at?: string;
-}
+type CreatedInvitation = Schemas['CreatedInvitation'];
 
 export function InviteDialog(props: { workspace: Workspace; onClose: () => void }) {
   const [email, setEmail] = useState('');
@@ -335,7 +336,7 @@ export function InviteDialog(props: { workspace: Workspace; onClose: () => void 
   const [roles, setRoles] = useState<string[]>(['member']);
 
   useEffect(() => {
-    api<{ name: string }[]>(`/api/v1/workspaces/${props.workspace.id}/roles`)
+    api('get', '/api/v1/workspaces/{workspace_id}/roles', { params: { path: { workspace_id: props.workspace.id } } })
       .then((r) => setRoles(r.map((x) => x.name).filter((n) => n !== 'owner')))
       .catch(() => {
         /* only the default role is offered */
@@ -348,8 +349,8 @@ export function InviteDialog(props: { workspace: Workspace; onClose: () => void 
     setBusy(true);
     setError(null);
     try {
-      const res = await api<CreatedInvitation>(`/api/v1/workspaces/${props.workspace.id}/invitations`, {
-        method: 'POST',
+      const res = await api('post', '/api/v1/workspaces/{workspace_id}/invitations', {
+        params: { path: { workspace_id: props.workspace.id } },
         json: {
           email: email.trim() || undefined,
           role,

@@ -1,36 +1,9 @@
-// What the shell reads from the API.
+// What the shell reads from the API (generated from the OpenAPI document: see ../api.ts).
+import type { Schemas } from '../api';
 
-export interface Workspace {
-  id: string;
-  name: string;
-  slug: string;
-  role: string | null;
-}
-
-export interface Channel {
-  id: string;
-  workspace_id: string;
-  /** `public`, `private`, `direct` or `group`. */
-  kind: string;
-  name: string | null;
-  topic: string;
-  purpose: string;
-  archived: boolean;
-  last_seq: number;
-  my_role: string | null;
-  last_read_seq: number | null;
-  unread_count: number | null;
-  mention_count: number | null;
-  participants?: string[];
-}
-
-export interface Member {
-  user_id: string;
-  display_name: string;
-  email: string;
-  role: string;
-  joined_at: string;
-}
+export type Workspace = Schemas['WorkspaceView'];
+export type Channel = Schemas['ChannelView'];
+export type Member = Schemas['MemberView'];
 
 export function isConversation(c: Channel): boolean {
   return c.kind === 'direct' || c.kind === 'group';

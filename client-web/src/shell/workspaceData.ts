@@ -3,7 +3,7 @@
 // channel or reading it elsewhere clears them.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, describeError, type Me } from '../api';
-import { on, onStatus, type LiveEvent } from '../live';
+import { on, onStatus } from '../live';
 import { channelLabel, type Channel, type Member } from './types';
 
 export interface WorkspaceData {
@@ -15,12 +15,6 @@ export interface WorkspaceData {
   /** Adds or replaces one channel (after creating, joining or opening it). */
   upsert: (c: Channel) => void;
   label: (c: Channel) => string;
-}
-
-/** The live layer may hand over the wire frame (`{type: "event", event}`) or the event itself. */
-function unwrap(ev: LiveEvent): LiveEvent {
-  if (ev.type === 'event' && ev.event && typeof ev.event === 'object') return ev.event as LiveEvent;
-  return ev;
 }
 
 export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel: string | undefined): WorkspaceData {
@@ -45,7 +39,7 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
     let live = true;
     inFlight.current = true;
     missed.current = false;
-    api<Channel[]>(`/api/v1/workspaces/${workspaceId}/channels`)
+    api('get', '/api/v1/workspaces/{workspace_id}/channels', { params: { path: { workspace_id: workspaceId } } })
       .then((list) => {
         if (!live) return;
         inFlight.current = false;
@@ -76,7 +70,7 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
   useEffect(() => {
     if (!workspaceId) return;
     let live = true;
-    api<Member[]>(`/api/v1/workspaces/${workspaceId}/members`)
+    api('get', '/api/v1/workspaces/{workspace_id}/members', { params: { path: { workspace_id: workspaceId } } })
       .then((list) => live && setMembers(new Map(list.map((m) => [m.user_id, m]))))
       .catch(() => {
         /* names fall back to "Former member"; the channel list shows its own errors */
@@ -121,8 +115,7 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
   // Live updates.
   useEffect(() => {
     if (!workspaceId) return;
-    const offEvents = on('*', (raw) => {
-      const ev = unwrap(raw);
+    const offEvents = on('*', (ev) => {
       switch (ev.type) {
         case 'message_created': {
           if (ev.workspace_id && ev.workspace_id !== workspaceId) return;
@@ -175,10 +168,6 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
         case 'channel_member_added':
         case 'channel_member_removed':
           if (!ev.workspace_id || ev.workspace_id === workspaceId) reloadSoon();
-          return;
-        case 'member_added':
-        case 'member_removed':
-          if (ev.workspace_id === workspaceId) setMemberTick((t) => t + 1);
           return;
       }
     });

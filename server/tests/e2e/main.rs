@@ -8,6 +8,7 @@ mod accounts;
 mod audit_trail;
 mod bad_input;
 mod chat;
+mod client_contract;
 mod cli;
 mod decide_first;
 mod docs;
