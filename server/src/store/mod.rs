@@ -234,6 +234,12 @@ impl Store {
         self.inner.writer.submit(work).await
     }
 
+    /// How many batches (transactions) the group-commit writer has run and how many writes
+    /// they carried, as `(batches, writes)`; more writes than batches means writes were grouped.
+    pub fn commit_batches(&self) -> (u64, u64) {
+        self.inner.writer.batch_counts()
+    }
+
     /// Lets the writer sign audit checkpoints with `signer` every `every` entries. Only the
     /// first call has effect.
     pub fn set_checkpoint_signer(&self, signer: Arc<dyn audit::CheckpointSigner>, every: u64) {

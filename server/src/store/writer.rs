@@ -83,6 +83,15 @@ struct ChainHead {
 pub(super) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    counts: Arc<BatchCounts>,
+}
+
+/// How many batches (transactions) the writer ran and how many writes they carried: their
+/// ratio is the mean batch size, which tests assert to show writes are grouped.
+#[derive(Default)]
+pub(super) struct BatchCounts {
+    pub(super) batches: AtomicU64,
+    pub(super) writes: AtomicU64,
 }
 
 impl Writer {
@@ -111,11 +120,28 @@ impl Writer {
         checkpointing: Arc<Checkpointing>,
     ) -> Writer {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(pool, receiver, max_batch.max(1), events, checkpointing));
+        let counts = Arc::new(BatchCounts::default());
+        let task = tokio::spawn(run(
+            pool,
+            receiver,
+            max_batch.max(1),
+            events,
+            checkpointing,
+            counts.clone(),
+        ));
         Writer {
             sender: Mutex::new(Some(sender)),
             task: Mutex::new(Some(task)),
+            counts,
         }
+    }
+
+    /// Batches and writes run so far: `(batches, writes)`.
+    pub(super) fn batch_counts(&self) -> (u64, u64) {
+        (
+            self.counts.batches.load(Ordering::Relaxed),
+            self.counts.writes.load(Ordering::Relaxed),
+        )
     }
 
     pub(super) async fn submit<T, E, F>(&self, work: F) -> Result<T, E>
@@ -296,6 +322,7 @@ async fn run(
     max_batch: usize,
     events: Events,
     checkpointing: Arc<Checkpointing>,
+    counts: Arc<BatchCounts>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
@@ -308,6 +335,8 @@ async fn run(
                 continue;
             }
         };
+        counts.batches.fetch_add(1, Ordering::Relaxed);
+        counts.writes.fetch_add(size as u64, Ordering::Relaxed);
         let mut completions: Vec<Completion> = Vec::with_capacity(size);
         // A batch of one job needs no savepoint: if the job fails, the whole transaction
         // rolls back (two statements fewer for every write made alone).

@@ -130,6 +130,12 @@ crate::harness::both_backends! {
             published += 1;
         }
         assert_eq!(published, 200);
+        // The writes were grouped: 300 writers submitted at once share far fewer transactions
+        // than one each (a writer committing one write at a time would give exactly 1.0).
+        let (batches, writes) = store.commit_batches();
+        assert_eq!(writes, 300, "every write ran in a batch");
+        let mean = writes as f64 / batches as f64;
+        assert!(mean >= 4.0, "{writes} writes in {batches} batches: mean batch size {mean:.1}");
         store.close().await;
         // After close, writes are refused rather than lost silently.
         let refused = store.write(|_tx: &mut Tx| Box::pin(async { Ok::<_, StoreError>(()) })).await;
