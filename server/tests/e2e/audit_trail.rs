@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::chat::{channel, say};
-use crate::docs::{create_doc, team};
+use crate::docs::create_doc;
 use crate::harness::{both_backends, Session, TestApp};
 
 const MESSAGE: &str = "zanzibarquokka merger terms are final";
@@ -26,7 +26,7 @@ async fn audit_events(app: &TestApp, admin: &Session, action: &str) -> Vec<Value
 
 both_backends! {
     async fn posts_comments_and_searches_are_recorded_without_their_content(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
         let message = say(&app, &t.ann, &general, MESSAGE).await;
         let message_id = message["id"].as_str().unwrap().to_owned();
@@ -96,7 +96,7 @@ async fn searches_are_not_recorded_when_switched_off() {
         c.audit.record_searches = concord::config::SearchRecording::Off;
     })
     .await;
-    let t = team(&app).await;
+    let t = app.team().await;
     app.get(
         &format!("/api/v1/workspaces/{}/search?q={QUERY}", t.ws),
         &t.ann.access,

@@ -2,40 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{both_backends, Session, TestApp, PASSWORD};
-
-struct Team {
-    admin: Session,
-    ann: Session,
-    bo: Session,
-    cy: Session,
-    ws: String,
-}
-
-async fn team(app: &TestApp) -> Team {
-    let admin = app.bootstrap_admin().await;
-    for (email, name) in [
-        ("ann@example.org", "Ann"),
-        ("bo@example.org", "Bo"),
-        ("cy@example.org", "Cy"),
-    ] {
-        app.create_user(&admin, email, name).await;
-    }
-    let ann = app.login("ann@example.org", PASSWORD).await;
-    let bo = app.login("bo@example.org", PASSWORD).await;
-    let cy = app.login("cy@example.org", PASSWORD).await;
-    let ws = app.create_workspace(&admin, "Clinic").await;
-    for s in [&ann, &bo, &cy] {
-        app.add_member(&admin, &ws, s, "member").await;
-    }
-    Team {
-        admin,
-        ann,
-        bo,
-        cy,
-        ws,
-    }
-}
+use crate::harness::{both_backends, Session, TestApp};
 
 pub async fn channel(
     app: &TestApp,
@@ -95,7 +62,7 @@ async fn entry(app: &TestApp, who: &Session, ws: &str, channel: &str) -> Value {
 
 both_backends! {
     async fn a_conversation_in_a_public_channel(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
         // Bo finds it by browsing and joins; posting before joining is refused.
         let browse = app.get(&format!("/api/v1/workspaces/{}/channels/browse", t.ws), &t.bo.access).await;
@@ -166,7 +133,7 @@ both_backends! {
     }
 
     async fn history_pages_in_a_stable_order_and_links_resolve(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let c = channel(&app, &t.ann, &t.ws, "log", "public").await;
         let mut ids = Vec::new();
         for i in 1..=25 {
@@ -186,7 +153,7 @@ both_backends! {
     }
 
     async fn private_channels_and_conversations_stay_private(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let secret = channel(&app, &t.ann, &t.ws, "hr-cases", "private").await;
         say(&app, &t.ann, &secret, "confidential").await;
 
@@ -218,7 +185,7 @@ both_backends! {
     }
 
     async fn unread_mentions_and_archived_channels(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let c = channel(&app, &t.ann, &t.ws, "ops", "public").await;
         app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&t.bo.access), None).await.expect(200);
         say(&app, &t.ann, &c, "one").await;
@@ -260,7 +227,7 @@ both_backends! {
 
 both_backends! {
     async fn chat_changes_are_audited_exactly_once(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let c = channel(&app, &t.ann, &t.ws, "audited", "public").await;
         app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&t.bo.access), None).await.expect(200);
         let m = say(&app, &t.ann, &c, "draft").await;
@@ -297,7 +264,7 @@ both_backends! {
 
     async fn channels_and_workspaces_are_listed_by_name(app) {
         // Names are stored encrypted, so the server sorts them after decrypting.
-        let t = team(&app).await;
+        let t = app.team().await;
         for name in ["zulu", "alpha", "mike"] {
             channel(&app, &t.ann, &t.ws, name, "public").await;
         }

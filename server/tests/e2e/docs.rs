@@ -12,7 +12,7 @@ use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, GetString, ReadTxn, Text, Transact, Update};
 
-use crate::harness::{both_backends, spawn_app_with, Backend, Session, TestApp, PASSWORD, WAIT};
+use crate::harness::{both_backends, spawn_app_with, Backend, Session, TestApp, WAIT};
 
 type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -201,25 +201,6 @@ impl YClient {
     }
 }
 
-pub struct Team {
-    pub admin: Session,
-    pub ann: Session,
-    pub bo: Session,
-    pub ws: String,
-}
-
-pub async fn team(app: &TestApp) -> Team {
-    let admin = app.bootstrap_admin().await;
-    app.create_user(&admin, "ann@example.org", "Ann").await;
-    app.create_user(&admin, "bo@example.org", "Bo").await;
-    let ann = app.login("ann@example.org", PASSWORD).await;
-    let bo = app.login("bo@example.org", PASSWORD).await;
-    let ws = app.create_workspace(&admin, "Clinic").await;
-    app.add_member(&admin, &ws, &ann, "member").await;
-    app.add_member(&admin, &ws, &bo, "member").await;
-    Team { admin, ann, bo, ws }
-}
-
 pub async fn create_doc(app: &TestApp, who: &Session, ws: &str, title: &str) -> String {
     let r = app
         .post(
@@ -277,7 +258,7 @@ async fn audit_actions(app: &TestApp, admin: &Session) -> Vec<String> {
 
 both_backends! {
     async fn documents_are_created_listed_shared_and_deleted(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Release plan").await;
 
         // Bo is in the workspace but has no access yet: he cannot see it at all.
@@ -339,7 +320,7 @@ both_backends! {
     }
 
     async fn channel_linked_documents_follow_channel_membership(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let channel = app
             .post(&format!("/api/v1/workspaces/{}/channels", t.ws), Some(&t.ann.access),
                 json!({"name": "ops", "visibility": "private"}))
@@ -364,7 +345,7 @@ both_backends! {
     }
 
     async fn commenters_comment_without_editing(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Draft").await;
         share(&app, &t.ann, &doc, &t.bo, "view").await;
         let path = format!("/api/v1/documents/{doc}/comments");
@@ -392,7 +373,7 @@ both_backends! {
     }
 
     async fn rotating_data_keys_reencrypts_documents(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Rotated").await;
         let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
         a.insert(0, "before rotation").await;
@@ -435,7 +416,7 @@ both_backends! {
     }
 
     async fn two_clients_converge_and_content_survives_a_restart(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Notes").await;
         share(&app, &t.ann, &doc, &t.bo, "edit").await;
         let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
@@ -466,7 +447,7 @@ both_backends! {
     }
 
     async fn refusals_close_with_their_codes(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Private").await;
         let mut none = YClient::open(&app, &doc, None).await;
         assert_eq!(none.closed_with().await, Some(4401));
@@ -520,7 +501,7 @@ both_backends! {
     }
 
     async fn view_only_users_receive_but_cannot_write(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Policy").await;
         share(&app, &t.ann, &doc, &t.bo, "view").await;
         let mut editor = YClient::connect(&app, &doc, &t.ann.access).await;
@@ -541,7 +522,7 @@ both_backends! {
     }
 
     async fn awareness_reaches_other_connections_of_the_same_user(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Cursors").await;
         let mut tab1 = YClient::connect(&app, &doc, &t.ann.access).await;
         let mut tab2 = YClient::connect(&app, &doc, &t.ann.access).await;
@@ -567,7 +548,7 @@ both_backends! {
     }
 
     async fn versions_restore_live_and_export(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Spec").await;
         share(&app, &t.ann, &doc, &t.bo, "edit").await;
         let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
@@ -610,7 +591,7 @@ async fn limits_close_oversized_updates_and_compaction_keeps_content() {
         c.docs.idle_seconds = 1;
     })
     .await;
-    let t = team(&app).await;
+    let t = app.team().await;
     let doc = create_doc(&app, &t.ann, &t.ws, "Big").await;
     let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
     let mut expected = String::new();
@@ -726,7 +707,7 @@ async fn awareness_states_belong_to_the_connection_that_announced_them() {
         c.docs.awareness_max_clients = 2;
     })
     .await;
-    let t = team(&app).await;
+    let t = app.team().await;
     let doc = create_doc(&app, &t.ann, &t.ws, "Presence").await;
     share(&app, &t.ann, &doc, &t.bo, "edit").await;
     let mut ann = YClient::connect(&app, &doc, &t.ann.access).await;
@@ -815,7 +796,7 @@ async fn cookie_sockets_need_an_allowed_origin_and_tokens_travel_in_the_subproto
     use tokio_tungstenite::tungstenite::Error as WsError;
 
     let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
-    let t = team(&app).await;
+    let t = app.team().await;
     let doc = create_doc(&app, &t.ann, &t.ws, "Origins").await;
 
     async fn attempt(
@@ -919,7 +900,7 @@ async fn cookie_sockets_need_an_allowed_origin_and_tokens_travel_in_the_subproto
         c.http.allowed_origins = vec!["http://localhost:5173".into()];
     })
     .await;
-    let t = team(&app).await;
+    let t = app.team().await;
     let doc = create_doc(&app, &t.ann, &t.ws, "Origins").await;
     let cookie = format!("concord_access_token={}", t.ann.access);
     for allowed in ["https://chat.example.org", "http://localhost:5173"] {

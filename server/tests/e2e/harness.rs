@@ -3,7 +3,13 @@
 //! `spawn_app(Backend::Sqlite)` gives a server on a new SQLite file in a temporary data dir;
 //! `Backend::Postgres` creates a new database on the server named by
 //! `CONCORD_TEST_POSTGRES_URL` (default: this machine's `postgres://postgres@127.0.0.1:5432/test`)
-//! and drops it afterwards, so tests are isolated and run in parallel.
+//! and drops it afterwards, so tests are isolated and run in parallel. The database and the data
+//! dir belong to the [`TestApp`] and outlive a stop or a restart; they are removed when it is
+//! dropped, also when the test panics (or when starting the server fails).
+//!
+//! A stopped server's storage can be examined and tampered with as an operator would:
+//! [`TestApp::open_store`], [`TestApp::raw_sql`], [`TestApp::scalar`] and the command line with
+//! [`TestApp::cli_args`]. [`TestApp::team`] builds the workspace most tests start from.
 
 use std::path::PathBuf;
 
@@ -40,11 +46,15 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub backend: Backend,
+    /// The configuration the server runs with; a restart keeps it.
+    pub config: Config,
     /// The server's committed domain events.
     pub events: concord::events::Events,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    pg_database: Option<String>,
+    /// Drops the PostgreSQL database when the app is dropped (declared before the data dir:
+    /// fields drop in order).
+    pg: Option<PgGuard>,
     _dir: tempfile::TempDir,
 }
 
@@ -135,7 +145,8 @@ pub async fn spawn_app_on(
         ),
         Backend::Postgres => {
             let (url, name) = create_pg_database().await;
-            (url, Some(name))
+            // Guarded from here on: a server that fails to start drops it too.
+            (url, Some(PgGuard(name)))
         }
     };
     let mut config = Config {
@@ -153,11 +164,11 @@ async fn start(
     backend: Backend,
     dir: tempfile::TempDir,
     database_url: String,
-    pg_database: Option<String>,
+    pg: Option<PgGuard>,
     listener: tokio::net::TcpListener,
 ) -> TestApp {
     let addr = listener.local_addr().expect("addr");
-    let app = App::build(config).await.expect("server builds");
+    let app = App::build(config.clone()).await.expect("server builds");
     let events = app.events().clone();
     let setup_token = app.setup_url(addr).await.expect("setup url").map(|url| {
         url.rsplit_once("token=")
@@ -179,10 +190,11 @@ async fn start(
         data_dir: dir.path().to_owned(),
         database_url,
         backend,
+        config,
         events,
         shutdown: Some(tx),
         server: Some(server),
-        pg_database,
+        pg,
         _dir: dir,
     }
 }
@@ -238,9 +250,7 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(name) = self.pg_database.take() {
-            drop_pg_database(name);
-        }
+        // The PostgreSQL database goes with the `pg` guard, dropped after this.
     }
 }
 
@@ -253,6 +263,11 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("server task");
         }
+    }
+
+    /// The absolute URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     /// The Prometheus metrics text, read as a scraper does (with the metrics token).
@@ -268,17 +283,19 @@ impl TestApp {
         response.text().await.expect("metrics text")
     }
 
-    /// Stops this server and starts a new one on the same database and data dir.
-    pub async fn restart(mut self) -> TestApp {
+    /// Stops this server and starts a new one on the same database, data dir and configuration.
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops this server and starts a new one on the same database and data dir, with its
+    /// configuration adjusted.
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
-        let mut config = Config {
-            data_dir: self.data_dir.clone(),
-            ..Config::default()
-        };
-        config.database.url = Some(self.database_url.clone().into());
-        config.metrics.token = Some(METRICS_TOKEN.to_owned().into());
+        let mut config = self.config.clone();
+        adjust(&mut config);
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
-        let pg = self.pg_database.take();
+        let pg = self.pg.take();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -304,6 +321,82 @@ impl TestApp {
             let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&mut c)
                 .await;
+        }
+    }
+
+    /// Opens the store directly, as an operator (or an attacker) with database access would;
+    /// close it before starting the server again.
+    pub async fn open_store(&self) -> concord::store::Store {
+        concord::store::Store::connect(
+            &concord::App::store_options(&self.config),
+            Default::default(),
+        )
+        .await
+        .expect("store opens")
+    }
+
+    /// Runs raw SQL with the table owner's rights, bypassing Concord; `Err` if the database
+    /// refuses it.
+    pub async fn raw_sql(&self, sql: &str) -> Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.database_url).await?;
+                sqlx::raw_sql(sql).execute(&mut c).await.map(|_| ())
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.database_url).await?;
+                sqlx::raw_sql(sql).execute(&mut c).await.map(|_| ())
+            }
+        }
+    }
+
+    /// The one integer a query returns, read with the table owner's rights.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.database_url)
+                    .await
+                    .expect("sqlite");
+                sqlx::query_scalar(sql).fetch_one(&mut c).await
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.database_url)
+                    .await
+                    .expect("postgres");
+                sqlx::query_scalar(sql).fetch_one(&mut c).await
+            }
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Arguments that point the `concord` command line at this server's data dir and database.
+    pub fn cli_args(&self) -> Vec<String> {
+        vec![
+            "--data-dir".into(),
+            self.data_dir.display().to_string(),
+            "--database-url".into(),
+            self.database_url.clone(),
+        ]
+    }
+
+    /// Every audit entry, oldest first, through the compliance API.
+    pub async fn audit_events(&self, token: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/audit/events?limit=1000&cursor={c}"),
+                None => "/api/v1/audit/events?limit=1000".into(),
+            };
+            let r = self.get(&path, token).await;
+            let body = r.expect(200);
+            out.extend(body["events"].as_array().cloned().unwrap_or_default());
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return out,
+            }
         }
     }
 
@@ -342,8 +435,14 @@ impl TestApp {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
-    /// Creates the first administrator with the setup token and signs in.
+    /// Creates the first administrator (admin@example.org) with the setup token and signs in.
     pub async fn bootstrap_admin(&self) -> Session {
+        self.bootstrap_admin_as("admin@example.org", "Ada Admin")
+            .await
+    }
+
+    /// Creates the first administrator with this address and name, and signs in.
+    pub async fn bootstrap_admin_as(&self, email: &str, name: &str) -> Session {
         let token = self
             .setup_token
             .clone()
@@ -351,11 +450,11 @@ impl TestApp {
         self.post(
             "/api/v1/setup",
             None,
-            json!({"token": token, "email": "admin@example.org", "display_name": "Ada Admin", "password": PASSWORD}),
+            json!({"token": token, "email": email, "display_name": name, "password": PASSWORD}),
         )
         .await
         .expect(201);
-        self.login("admin@example.org", PASSWORD).await
+        self.login(email, PASSWORD).await
     }
 
     /// Signs in, asserting success.
@@ -414,6 +513,44 @@ impl TestApp {
     }
 }
 
+/// The team most tests start from: the first administrator owns the workspace "Clinic", and
+/// Ann, Bo and Cy (`ann@example.org`, ...; password [`PASSWORD`]) are signed in and members of it.
+pub struct Team {
+    pub admin: Session,
+    pub ann: Session,
+    pub bo: Session,
+    pub cy: Session,
+    pub ws: String,
+}
+
+impl TestApp {
+    /// Sets up the [`Team`] on a fresh server.
+    pub async fn team(&self) -> Team {
+        let admin = self.bootstrap_admin().await;
+        for (email, name) in [
+            ("ann@example.org", "Ann"),
+            ("bo@example.org", "Bo"),
+            ("cy@example.org", "Cy"),
+        ] {
+            self.create_user(&admin, email, name).await;
+        }
+        let ann = self.login("ann@example.org", PASSWORD).await;
+        let bo = self.login("bo@example.org", PASSWORD).await;
+        let cy = self.login("cy@example.org", PASSWORD).await;
+        let ws = self.create_workspace(&admin, "Clinic").await;
+        for who in [&ann, &bo, &cy] {
+            self.add_member(&admin, &ws, who, "member").await;
+        }
+        Team {
+            admin,
+            ann,
+            bo,
+            cy,
+            ws,
+        }
+    }
+}
+
 pub async fn reply(resp: reqwest::Response) -> Reply {
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -445,8 +582,29 @@ pub fn session(body: &Value) -> Session {
     }
 }
 
-/// Declares a test body once and runs it on SQLite and on PostgreSQL.
+/// Declares a test body once and runs it on SQLite and on PostgreSQL, as `NAME::sqlite` and
+/// `NAME::postgres`.
+///
+/// Two forms: test bodies given a fresh server (`both_backends! { async fn NAME(app) { ... } }`),
+/// or the names of `async fn NAME(backend: Backend)` functions declared beside it that start
+/// their servers themselves (`both_backends!(NAME, OTHER);`), for tests that need a particular
+/// configuration.
 macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::harness::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::harness::Backend::Postgres).await
+                }
+            }
+        )+
+    };
     ($(async fn $name:ident($app:ident) $body:block)*) => {
         $(
             mod $name {

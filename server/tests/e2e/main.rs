@@ -5,6 +5,7 @@ mod harness;
 
 mod account_creation;
 mod accounts;
+mod audit_log;
 mod audit_trail;
 mod bad_input;
 mod chat;
@@ -13,6 +14,7 @@ mod cli;
 mod decide_first;
 mod docs;
 mod durability;
+mod encryption;
 mod exposure;
 mod files;
 mod files_clients;

@@ -7,43 +7,27 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::chat::{channel, say};
-use crate::harness::{both_backends, Session, TestApp, PASSWORD};
+use crate::harness::{both_backends, Session, Team, TestApp, PASSWORD};
 
-struct Team {
-    ann: Session,
-    bo: Session,
-    ws: String,
+/// Ann's two channels beside the harness's team: "general" (public; Bo joined it) and
+/// "secret" (private).
+struct Rooms {
     general: String,
     secret: String,
 }
 
-async fn team(app: &TestApp) -> Team {
-    let admin = app.bootstrap_admin().await;
-    for (email, name) in [("ann@example.org", "Ann"), ("bo@example.org", "Bo")] {
-        app.create_user(&admin, email, name).await;
-    }
-    let ann = app.login("ann@example.org", PASSWORD).await;
-    let bo = app.login("bo@example.org", PASSWORD).await;
-    let ws = app.create_workspace(&admin, "Clinic").await;
-    for s in [&ann, &bo] {
-        app.add_member(&admin, &ws, s, "member").await;
-    }
-    let general = channel(app, &ann, &ws, "general", "public").await;
-    let secret = channel(app, &ann, &ws, "secret", "private").await;
+async fn team(app: &TestApp) -> (Team, Rooms) {
+    let t = app.team().await;
+    let general = channel(app, &t.ann, &t.ws, "general", "public").await;
+    let secret = channel(app, &t.ann, &t.ws, "secret", "private").await;
     app.post(
         &format!("/api/v1/channels/{general}/join"),
-        Some(&bo.access),
+        Some(&t.bo.access),
         json!({}),
     )
     .await
     .expect(200);
-    Team {
-        ann,
-        bo,
-        ws,
-        general,
-        secret,
-    }
+    (t, Rooms { general, secret })
 }
 
 async fn search_raw(app: &TestApp, who: &Session, ws: &str, query: &str) -> Value {
@@ -142,14 +126,14 @@ async fn refused(app: &TestApp, who: &Session, ws: &str, query: &str) -> String 
 
 both_backends! {
     async fn each_operator_narrows_results(app) {
-        let t = team(&app).await;
-        let deploy = id(&say(&app, &t.ann, &t.general, "Deploying the release train today").await);
-        let friday = id(&say(&app, &t.bo, &t.general, "No deploy on friday please").await);
-        let link = id(&say(&app, &t.bo, &t.general, "deploy notes at https://example.org/notes").await);
-        let hidden = id(&say(&app, &t.ann, &t.secret, "deploy the secret thing").await);
+        let (t, rooms) = team(&app).await;
+        let deploy = id(&say(&app, &t.ann, &rooms.general, "Deploying the release train today").await);
+        let friday = id(&say(&app, &t.bo, &rooms.general, "No deploy on friday please").await);
+        let link = id(&say(&app, &t.bo, &rooms.general, "deploy notes at https://example.org/notes").await);
+        let hidden = id(&say(&app, &t.ann, &rooms.secret, "deploy the secret thing").await);
         let reply = app
             .post(
-                &format!("/api/v1/channels/{}/messages", t.general),
+                &format!("/api/v1/channels/{}/messages", rooms.general),
                 Some(&t.ann.access),
                 json!({"text": "deploy follow-up in thread", "thread_root_id": deploy}),
             )
@@ -229,9 +213,9 @@ both_backends! {
     }
 
     async fn permissions_apply_at_query_time(app) {
-        let t = team(&app).await;
-        say(&app, &t.ann, &t.secret, "quarterly numbers look grim").await;
-        say(&app, &t.ann, &t.general, "quarterly party on friday").await;
+        let (t, rooms) = team(&app).await;
+        say(&app, &t.ann, &rooms.secret, "quarterly numbers look grim").await;
+        say(&app, &t.ann, &rooms.general, "quarterly party on friday").await;
         // Bo is not in #secret: neither results nor counts reveal it.
         let bo = search_raw(&app, &t.bo, &t.ws, "quarterly").await;
         assert_eq!(bo["total"], 1);
@@ -242,14 +226,14 @@ both_backends! {
         err.expect_error(422, "validation_failed");
         // Added, Bo finds it; once he leaves, it is gone at once.
         app.post(
-            &format!("/api/v1/channels/{}/members", t.secret),
+            &format!("/api/v1/channels/{}/members", rooms.secret),
             Some(&t.ann.access),
             json!({"user_id": t.bo.user_id}),
         )
         .await
         .expect(200);
         assert_eq!(search_raw(&app, &t.bo, &t.ws, "quarterly").await["total"], 2);
-        app.delete(&format!("/api/v1/channels/{}/members/{}", t.secret, t.bo.user_id), &t.bo.access)
+        app.delete(&format!("/api/v1/channels/{}/members/{}", rooms.secret, t.bo.user_id), &t.bo.access)
             .await;
         assert_eq!(search_raw(&app, &t.bo, &t.ws, "quarterly").await["total"], 1);
         // An outsider to the workspace is told it does not exist.
@@ -261,11 +245,11 @@ both_backends! {
     }
 
     async fn korean_japanese_and_chinese_are_found_by_partial_words(app) {
-        let t = team(&app).await;
-        let ko = id(&say(&app, &t.ann, &t.general, "내일 회의실에서 만나요").await);
-        let ja = id(&say(&app, &t.ann, &t.general, "東京都の会議は明日です").await);
-        let zh = id(&say(&app, &t.ann, &t.general, "我们明天讨论数据库迁移").await);
-        let mixed = id(&say(&app, &t.ann, &t.general, "Ｒｅｌｅａｓｅ 배포 v2 완료 café").await);
+        let (t, rooms) = team(&app).await;
+        let ko = id(&say(&app, &t.ann, &rooms.general, "내일 회의실에서 만나요").await);
+        let ja = id(&say(&app, &t.ann, &rooms.general, "東京都の会議は明日です").await);
+        let zh = id(&say(&app, &t.ann, &rooms.general, "我们明天讨论数据库迁移").await);
+        let mixed = id(&say(&app, &t.ann, &rooms.general, "Ｒｅｌｅａｓｅ 배포 v2 완료 café").await);
         assert_eq!(find(&app, &t.bo, &t.ws, "회의").await, vec![ko.clone()]);
         assert_eq!(find(&app, &t.bo, &t.ws, "회의실").await, vec![ko.clone()]);
         assert_eq!(find(&app, &t.bo, &t.ws, "京都").await, vec![ja.clone()]);
@@ -279,8 +263,8 @@ both_backends! {
     }
 
     async fn edits_and_deletions_are_followed(app) {
-        let t = team(&app).await;
-        let m = id(&say(&app, &t.ann, &t.general, "the blue elephant").await);
+        let (t, rooms) = team(&app).await;
+        let m = id(&say(&app, &t.ann, &rooms.general, "the blue elephant").await);
         assert_eq!(find(&app, &t.bo, &t.ws, "elephant").await, vec![m.clone()]);
         app.call(
             reqwest::Method::PATCH,
@@ -297,7 +281,7 @@ both_backends! {
     }
 
     async fn malformed_queries_are_explained(app) {
-        let t = team(&app).await;
+        let (t, _) = team(&app).await;
         for (q, hint) in [
             ("\"unclosed", "quote"),
             ("before:someday", "date"),
@@ -326,11 +310,11 @@ both_backends! {
     }
 
     async fn a_deleted_index_is_rebuilt_with_the_same_results(app) {
-        let t = team(&app).await;
+        let (t, rooms) = team(&app).await;
         for i in 0..30 {
-            say(&app, &t.ann, &t.general, &format!("status report number {i} for 회의록")).await;
+            say(&app, &t.ann, &rooms.general, &format!("status report number {i} for 회의록")).await;
         }
-        let gone = id(&say(&app, &t.ann, &t.general, "status report to delete").await);
+        let gone = id(&say(&app, &t.ann, &rooms.general, "status report to delete").await);
         app.delete(&format!("/api/v1/messages/{gone}"), &t.ann.access).await;
         let before = search_raw(&app, &t.bo, &t.ws, "report").await;
         let before_ko = find(&app, &t.bo, &t.ws, "회의").await;
@@ -364,7 +348,7 @@ both_backends! {
     }
 
     async fn documents_are_found_by_title_and_text_for_those_who_can_view_them(app) {
-        let t = crate::docs::team(&app).await;
+        let t = app.team().await;
         let doc = crate::docs::create_doc(&app, &t.ann, &t.ws, "Wintergreen roadmap").await;
         let mut client = crate::docs::YClient::connect(&app, &doc, &t.ann.access).await;
         client.insert(0, "Pemberton quarterly figures for 東京都").await;
@@ -385,20 +369,20 @@ both_backends! {
     }
 
     async fn files_are_found_by_name_and_text_where_they_may_be_downloaded(app) {
-        let t = team(&app).await;
+        let (t, rooms) = team(&app).await;
         let notes = "# Wintergreen plan\n\nThe Pemberton milestones are due in March.\n";
-        let plan = app.upload(&t.ann, &t.secret, "roadmap-q3.md", notes.as_bytes()).await.expect(201).clone();
+        let plan = app.upload(&t.ann, &rooms.secret, "roadmap-q3.md", notes.as_bytes()).await.expect(201).clone();
         let csv = "region,amount\nZanzibar,1200\nOslo,800\n";
-        let budget = app.upload(&t.ann, &t.general, "budget.csv", csv.as_bytes()).await.expect(201).clone();
-        let minutes = app.upload(&t.ann, &t.general, "회의록.txt", "분기 예산 회의 내용".as_bytes()).await.expect(201).clone();
+        let budget = app.upload(&t.ann, &rooms.general, "budget.csv", csv.as_bytes()).await.expect(201).clone();
+        let minutes = app.upload(&t.ann, &rooms.general, "회의록.txt", "분기 예산 회의 내용".as_bytes()).await.expect(201).clone();
         let mut binary = vec![0u8, 1, 2, 3, 0xff, 0];
         binary.extend_from_slice(b"xylophone");
-        let photo = app.upload(&t.ann, &t.general, "holiday-photo.bin", &binary).await.expect(201).clone();
+        let photo = app.upload(&t.ann, &rooms.general, "holiday-photo.bin", &binary).await.expect(201).clone();
         // Only the first MiB of a text file is indexed.
         let mut long = "aardvark ".repeat(100);
         long.push_str(&"filler ".repeat(1024 * 1024 / 7));
         long.push_str(" zeppelin");
-        let long = app.upload(&t.ann, &t.general, "long.txt", long.as_bytes()).await.expect(201).clone();
+        let long = app.upload(&t.ann, &rooms.general, "long.txt", long.as_bytes()).await.expect(201).clone();
 
         // Ann reads #secret: she finds the markdown by its text, with what a client shows.
         let found = files_found(&app, &t.ann, &t.ws, "pemberton").await;
@@ -408,7 +392,7 @@ both_backends! {
         assert_eq!(hit["name"], "roadmap-q3.md");
         assert_eq!(hit["content_type"], "text/plain");
         assert_eq!(hit["size"], notes.len());
-        assert_eq!(hit["channel_id"].as_str().unwrap(), t.secret);
+        assert_eq!(hit["channel_id"].as_str().unwrap(), rooms.secret);
         assert_eq!(hit["channel_name"], "secret");
         assert_eq!(hit["author_id"].as_str().unwrap(), t.ann.user_id);
         assert_eq!(hit["message_id"], plan["message_id"]);
@@ -449,7 +433,7 @@ both_backends! {
 
         // Added to #secret, Bo finds it at once.
         app.post(
-            &format!("/api/v1/channels/{}/members", t.secret),
+            &format!("/api/v1/channels/{}/members", rooms.secret),
             Some(&t.ann.access),
             json!({"user_id": t.bo.user_id}),
         )
@@ -490,16 +474,16 @@ both_backends! {
     }
 
     async fn people_are_named_by_display_name_or_handle(app) {
-        let t = team(&app).await;
+        let (t, rooms) = team(&app).await;
         let admin = app.login("admin@example.org", PASSWORD).await;
         app.create_user(&admin, "carol.lee@example.org", "Carol Lee").await;
         let carol = app.login("carol.lee@example.org", PASSWORD).await;
         app.add_member(&admin, &t.ws, &carol, "member").await;
-        app.post(&format!("/api/v1/channels/{}/join", t.general), Some(&carol.access), json!({}))
+        app.post(&format!("/api/v1/channels/{}/join", rooms.general), Some(&carol.access), json!({}))
             .await
             .expect(200);
-        let by_carol = id(&say(&app, &carol, &t.general, "harvest numbers attached").await);
-        let by_bo = id(&say(&app, &t.bo, &t.general, "harvest is late").await);
+        let by_carol = id(&say(&app, &carol, &rooms.general, "harvest numbers attached").await);
+        let by_bo = id(&say(&app, &t.bo, &rooms.general, "harvest is late").await);
         for q in [
             "harvest from:@\"Carol Lee\"",
             "harvest from:@\"carol lee\"",
@@ -544,11 +528,11 @@ both_backends! {
     }
 
     async fn one_cjk_character_finds_the_words_that_contain_it(app) {
-        let t = team(&app).await;
-        let ko = id(&say(&app, &t.ann, &t.general, "내일 회의실에서 만나요").await);
-        let ja = id(&say(&app, &t.ann, &t.general, "東京都の会議は明日です").await);
-        let zh = id(&say(&app, &t.ann, &t.general, "我们明天讨论数据库迁移").await);
-        let en = id(&say(&app, &t.ann, &t.general, "tomorrow we meet").await);
+        let (t, rooms) = team(&app).await;
+        let ko = id(&say(&app, &t.ann, &rooms.general, "내일 회의실에서 만나요").await);
+        let ja = id(&say(&app, &t.ann, &rooms.general, "東京都の会議は明日です").await);
+        let zh = id(&say(&app, &t.ann, &rooms.general, "我们明天讨论数据库迁移").await);
+        let en = id(&say(&app, &t.ann, &rooms.general, "tomorrow we meet").await);
         assert_eq!(find(&app, &t.bo, &t.ws, "회").await, vec![ko.clone()]);
         assert_eq!(find(&app, &t.bo, &t.ws, "실").await, vec![ko.clone()]);
         assert_eq!(find(&app, &t.bo, &t.ws, "議").await, vec![ja.clone()]);
@@ -570,5 +554,45 @@ both_backends! {
         assert!(find(&app, &t.bo, &t.ws, "数据迁").await.is_empty(), "bigrams must be adjacent");
         assert_eq!(find(&app, &t.bo, &t.ws, "\"会議は明日\"").await, vec![ja.clone()]);
         assert_eq!(find(&app, &t.bo, &t.ws, "tomorrow").await, vec![en]);
+    }
+}
+
+both_backends! {
+    async fn the_command_line_rebuilds_messages_files_and_documents(app) {
+        let (t, rooms) = team(&app).await;
+        let message = id(&say(&app, &t.ann, &rooms.general, "Quillfeather minutes").await);
+        let plan = app.upload(&t.ann, &rooms.general, "plan.md", b"Marmalade logistics\n").await.expect(201).clone();
+        let doc = crate::docs::create_doc(&app, &t.ann, &t.ws, "Larkspur roadmap").await;
+        let mut client = crate::docs::YClient::connect(&app, &doc, &t.ann.access).await;
+        client.insert(0, "Tamarind milestones").await;
+        eventually_found(&app, &t.ann, &t.ws, "tamarind", &doc).await;
+        client.close().await;
+
+        // With the server stopped and its index gone, the operator rebuilds it.
+        let data = app.data_dir.clone();
+        let mut app = app;
+        app.stop().await;
+        std::fs::remove_dir_all(data.join("search")).unwrap();
+        let mut reindex = std::process::Command::new(env!("CARGO_BIN_EXE_concord"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CONCORD_") {
+                reindex.env_remove(k);
+            }
+        }
+        let out = reindex.env_remove("RUST_LOG").args(app.cli_args()).args(["search", "reindex"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("rebuilt 1 workspace index(es): "), "{stdout}");
+        assert!(stdout.contains(" 1 documents, 1 files in "), "{stdout}");
+
+        // The index is complete: the next start finds all three at once, without rebuilding.
+        let app = app.restart().await;
+        let ann = app.login("ann@example.org", PASSWORD).await;
+        let page = search_raw(&app, &ann, &t.ws, "tamarind").await;
+        assert_eq!(page["index"]["state"], "ready", "{page}");
+        assert_eq!(page["results"][0]["id"].as_str(), Some(doc.as_str()), "{page}");
+        assert_eq!(page["results"][0]["title"], "Larkspur roadmap");
+        assert_eq!(files_found(&app, &ann, &t.ws, "marmalade").await[0]["id"], plan["id"]);
+        assert_eq!(find(&app, &ann, &t.ws, "quillfeather").await, vec![message]);
     }
 }

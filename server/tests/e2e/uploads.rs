@@ -9,48 +9,23 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine;
 use serde_json::json;
 
-use crate::harness::{reply, spawn_app_with, Backend, Reply, Session, TestApp, PASSWORD};
+use crate::harness::{reply, spawn_app_with, Backend, Reply, Session, Team, TestApp, PASSWORD};
 
 /// Plaintext bytes per stored chunk (the server's `files::cipher::CHUNK_BYTES`).
 const CHUNK: usize = 64 * 1024;
 
-struct Team {
-    owner: Session,
-    member: Session,
-    workspace: String,
-    channel: String,
-}
-
-async fn team(app: &TestApp) -> Team {
-    let owner = app.bootstrap_admin().await;
-    let workspace = app.create_workspace(&owner, "Acme").await;
-    app.create_user(&owner, "member@example.org", "Member")
-        .await;
-    let member = app.login("member@example.org", PASSWORD).await;
-    app.add_member(&owner, &workspace, &member, "member").await;
-    let channel = app
-        .post(
-            &format!("/api/v1/workspaces/{workspace}/channels"),
-            Some(&owner.access),
-            json!({"name": "design"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+/// The harness's team, with a public channel "design" its administrator created and Ann joined.
+async fn team(app: &TestApp) -> (Team, String) {
+    let t = app.team().await;
+    let design = crate::chat::channel(app, &t.admin, &t.ws, "design", "public").await;
     app.post(
-        &format!("/api/v1/channels/{channel}/join"),
-        Some(&member.access),
+        &format!("/api/v1/channels/{design}/join"),
+        Some(&t.ann.access),
         json!({}),
     )
-    .await;
-    Team {
-        owner,
-        member,
-        workspace,
-        channel,
-    }
+    .await
+    .expect(200);
+    (t, design)
 }
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -152,12 +127,12 @@ async fn uploads_expire_and_release_the_quota(backend: Backend) {
         c.files.sweep_interval_seconds = 3600;
     })
     .await;
-    let t = team(&app).await;
+    let (t, design) = team(&app).await;
     let options = app
         .client
         .request(
             reqwest::Method::OPTIONS,
-            format!("{}/api/v1/channels/{}/uploads", app.base, t.channel),
+            format!("{}/api/v1/channels/{}/uploads", app.base, design),
         )
         .send()
         .await
@@ -168,7 +143,7 @@ async fn uploads_expire_and_release_the_quota(backend: Backend) {
         "{extensions}"
     );
 
-    let created = tus_create(&app, &t.member, &t.channel, 900 * 1024).await;
+    let created = tus_create(&app, &t.ann, &design, 900 * 1024).await;
     created.expect(201);
     let expires = upload_expires(&created);
     let ahead = expires - chrono::Utc::now();
@@ -178,7 +153,7 @@ async fn uploads_expire_and_release_the_quota(backend: Backend) {
     );
     assert!(created.body["expires_at"].is_string(), "{}", created.body);
     let upload = location(&created);
-    let patched = tus_patch(&app, &t.member, &upload, 0, bytes(2 * CHUNK, 1)).await;
+    let patched = tus_patch(&app, &t.ann, &upload, 0, bytes(2 * CHUNK, 1)).await;
     patched.expect(204);
     assert!(
         upload_expires(&patched) >= expires,
@@ -186,24 +161,24 @@ async fn uploads_expire_and_release_the_quota(backend: Backend) {
     );
 
     // The declared length is reserved while the upload lives...
-    tus_create(&app, &t.owner, &t.channel, 900 * 1024)
+    tus_create(&app, &t.admin, &design, 900 * 1024)
         .await
         .expect_error(413, "quota_exceeded");
     // ...and released once it expires, before any sweeper has run.
     eventually(Duration::from_secs(10), "the upload expires", || async {
-        tus_head(&app, &t.member, &upload).await.status == 410
+        tus_head(&app, &t.ann, &upload).await.status == 410
     })
     .await;
-    let patched = tus_patch(&app, &t.member, &upload, 2 * CHUNK as u64, bytes(10, 2)).await;
+    let patched = tus_patch(&app, &t.ann, &upload, 2 * CHUNK as u64, bytes(10, 2)).await;
     patched.expect_error(410, "upload_expired");
     let listed = app
         .get(
-            &format!("/api/v1/workspaces/{}/uploads", t.workspace),
-            &t.owner.access,
+            &format!("/api/v1/workspaces/{}/uploads", t.ws),
+            &t.admin.access,
         )
         .await;
     assert_eq!(listed.expect(200)[0]["expired"], true);
-    tus_create(&app, &t.owner, &t.channel, 900 * 1024)
+    tus_create(&app, &t.admin, &design, 900 * 1024)
         .await
         .expect(201);
 }
@@ -224,11 +199,11 @@ async fn expired_uploads_are_swept_with_their_blobs(backend: Backend) {
         c.files.sweep_interval_seconds = 1;
     })
     .await;
-    let t = team(&app).await;
-    let created = tus_create(&app, &t.member, &t.channel, 10 * CHUNK as u64).await;
+    let (t, design) = team(&app).await;
+    let created = tus_create(&app, &t.ann, &design, 10 * CHUNK as u64).await;
     let id = created.expect(201)["id"].as_str().unwrap().to_owned();
     let upload = location(&created);
-    tus_patch(&app, &t.member, &upload, 0, bytes(3 * CHUNK + 5, 3))
+    tus_patch(&app, &t.ann, &upload, 0, bytes(3 * CHUNK + 5, 3))
         .await
         .expect(204);
     assert!(
@@ -238,21 +213,21 @@ async fn expired_uploads_are_swept_with_their_blobs(backend: Backend) {
     eventually(
         Duration::from_secs(15),
         "the sweeper removes it",
-        || async { tus_head(&app, &t.member, &upload).await.status == 404 },
+        || async { tus_head(&app, &t.ann, &upload).await.status == 404 },
     )
     .await;
     assert!(!blob_dir(&app, &id).exists(), "its blobs are removed too");
     let listed = app
         .get(
-            &format!("/api/v1/workspaces/{}/uploads", t.workspace),
-            &t.owner.access,
+            &format!("/api/v1/workspaces/{}/uploads", t.ws),
+            &t.admin.access,
         )
         .await;
     assert_eq!(listed.expect(200).as_array().unwrap().len(), 0);
     let audit = app
         .get(
             "/api/v1/audit/events?action=file.upload_expired",
-            &t.owner.access,
+            &t.admin.access,
         )
         .await;
     let events = audit.expect(200)["events"].as_array().unwrap().clone();
@@ -272,20 +247,20 @@ async fn expired_uploads_are_swept_with_their_blobs_postgres() {
 
 crate::harness::both_backends! {
     async fn admins_see_uploads_in_progress_and_cancel_them(app) {
-        let t = team(&app).await;
-        let created = tus_create(&app, &t.member, &t.channel, 5 * CHUNK as u64).await;
+        let (t, design) = team(&app).await;
+        let created = tus_create(&app, &t.ann, &design, 5 * CHUNK as u64).await;
         let id = created.expect(201)["id"].as_str().unwrap().to_owned();
         let upload = location(&created);
-        tus_patch(&app, &t.member, &upload, 0, bytes(CHUNK + 7, 4)).await.expect(204);
+        tus_patch(&app, &t.ann, &upload, 0, bytes(CHUNK + 7, 4)).await.expect(204);
 
-        let path = format!("/api/v1/workspaces/{}/uploads", t.workspace);
-        let listed = app.get(&path, &t.owner.access).await;
+        let path = format!("/api/v1/workspaces/{}/uploads", t.ws);
+        let listed = app.get(&path, &t.admin.access).await;
         let all = listed.expect(200).as_array().unwrap().clone();
         assert_eq!(all.len(), 1, "{all:?}");
         let u = &all[0];
         assert_eq!(u["id"], id.as_str());
-        assert_eq!(u["uploader_id"], t.member.user_id.as_str());
-        assert_eq!(u["channel_id"], t.channel.as_str());
+        assert_eq!(u["uploader_id"], t.ann.user_id.as_str());
+        assert_eq!(u["channel_id"], design.as_str());
         assert_eq!(u["size"], 5 * CHUNK as u64);
         assert_eq!(u["received"], CHUNK as u64 + 7);
         assert_eq!(u["expired"], false);
@@ -293,29 +268,29 @@ crate::harness::both_backends! {
         assert!(u.get("name").is_none(), "names stay with the channel's members");
 
         // A plain member may not look, nor cancel; an outsider does not learn the workspace exists.
-        app.get(&path, &t.member.access).await.expect_error(403, "forbidden");
-        app.delete(&format!("{path}/{id}"), &t.member.access).await.expect_error(403, "forbidden");
-        app.create_user(&t.owner, "stranger@example.org", "Stranger").await;
+        app.get(&path, &t.ann.access).await.expect_error(403, "forbidden");
+        app.delete(&format!("{path}/{id}"), &t.ann.access).await.expect_error(403, "forbidden");
+        app.create_user(&t.admin, "stranger@example.org", "Stranger").await;
         let stranger = app.login("stranger@example.org", PASSWORD).await;
         app.get(&path, &stranger.access).await.expect_error(404, "not_found");
 
-        app.delete(&format!("{path}/{id}"), &t.owner.access).await.expect(204);
-        assert_eq!(app.get(&path, &t.owner.access).await.expect(200).as_array().unwrap().len(), 0);
+        app.delete(&format!("{path}/{id}"), &t.admin.access).await.expect(204);
+        assert_eq!(app.get(&path, &t.admin.access).await.expect(200).as_array().unwrap().len(), 0);
         assert!(!blob_dir(&app, &id).exists(), "the cancelled upload's bytes are removed");
-        assert_eq!(tus_head(&app, &t.member, &upload).await.status, 404);
-        app.delete(&format!("{path}/{id}"), &t.owner.access).await.expect_error(404, "not_found");
-        let audit = app.get("/api/v1/audit/events?action=file.upload_cancelled", &t.owner.access).await;
+        assert_eq!(tus_head(&app, &t.ann, &upload).await.status, 404);
+        app.delete(&format!("{path}/{id}"), &t.admin.access).await.expect_error(404, "not_found");
+        let audit = app.get("/api/v1/audit/events?action=file.upload_cancelled", &t.admin.access).await;
         assert_eq!(audit.expect(200)["events"].as_array().unwrap().len(), 1);
     }
 
     async fn deleting_a_message_deletes_its_files(app) {
-        let t = team(&app).await;
+        let (t, design) = team(&app).await;
         let data = bytes(3 * CHUNK, 5);
         let part = reqwest::multipart::Part::bytes(data).file_name("notes.bin");
         let resp = app
             .client
-            .post(format!("{}/api/v1/channels/{}/files", app.base, t.channel))
-            .bearer_auth(&t.member.access)
+            .post(format!("{}/api/v1/channels/{}/files", app.base, design))
+            .bearer_auth(&t.ann.access)
             .multipart(reqwest::multipart::Form::new().part("file", part))
             .send()
             .await
@@ -325,30 +300,30 @@ crate::harness::both_backends! {
         let message = file["message_id"].as_str().unwrap().to_owned();
         assert!(blob_dir(&app, &id).is_dir());
 
-        app.delete(&format!("/api/v1/messages/{message}"), &t.member.access).await.expect(204);
-        app.get(&format!("/api/v1/files/{id}"), &t.member.access).await.expect_error(404, "not_found");
-        let listed = app.get(&format!("/api/v1/channels/{}/files", t.channel), &t.member.access).await;
+        app.delete(&format!("/api/v1/messages/{message}"), &t.ann.access).await.expect(204);
+        app.get(&format!("/api/v1/files/{id}"), &t.ann.access).await.expect_error(404, "not_found");
+        let listed = app.get(&format!("/api/v1/channels/{}/files", design), &t.ann.access).await;
         assert_eq!(listed.expect(200).as_array().unwrap().len(), 0);
         eventually(Duration::from_secs(10), "the file's blobs are removed", || async {
             !blob_dir(&app, &id).exists()
         })
         .await;
-        let audit = app.get("/api/v1/audit/events?action=file.deleted", &t.owner.access).await;
+        let audit = app.get("/api/v1/audit/events?action=file.deleted", &t.admin.access).await;
         let events = audit.expect(200)["events"].as_array().unwrap().clone();
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0]["target_id"], id.as_str());
     }
 
     async fn an_image_over_the_limits_gets_no_thumbnail(app) {
-        let t = team(&app).await;
+        let (t, design) = team(&app).await;
         // A PNG of a few dozen bytes claiming 60000 × 60000 pixels (14 GB decoded).
         let bomb = png_claiming(60_000, 60_000);
         let part = reqwest::multipart::Part::bytes(bomb).file_name("huge.png");
         let started = Instant::now();
         let resp = app
             .client
-            .post(format!("{}/api/v1/channels/{}/files", app.base, t.channel))
-            .bearer_auth(&t.member.access)
+            .post(format!("{}/api/v1/channels/{}/files", app.base, design))
+            .bearer_auth(&t.ann.access)
             .multipart(reqwest::multipart::Form::new().part("file", part))
             .send()
             .await
@@ -359,15 +334,15 @@ crate::harness::both_backends! {
         assert_eq!(file["status"], "ready");
         assert_eq!(file["has_thumbnail"], false);
         let id = file["id"].as_str().unwrap();
-        app.get(&format!("/api/v1/files/{id}/thumbnail"), &t.member.access)
+        app.get(&format!("/api/v1/files/{id}/thumbnail"), &t.ann.access)
             .await
             .expect_error(422, "image_too_large");
     }
 
     async fn an_empty_file_uploads_through_tus(app) {
-        let t = team(&app).await;
+        let (t, design) = team(&app).await;
         // tus clients send no PATCH for an empty file: it is complete once created.
-        let created = tus_create(&app, &t.member, &t.channel, 0).await;
+        let created = tus_create(&app, &t.ann, &design, 0).await;
         let file = created.expect(201).clone();
         assert_eq!(file["name"], "take.bin");
         assert_eq!(file["size"], 0);
@@ -381,22 +356,22 @@ crate::harness::both_backends! {
         let upload = location(&created);
 
         // HEAD and PATCH on it tell that it is complete, or refuse what does not fit.
-        let head = tus_head(&app, &t.member, &upload).await;
+        let head = tus_head(&app, &t.ann, &upload).await;
         assert_eq!(head.status, 200);
         assert_eq!(head.headers["upload-offset"], "0");
         assert_eq!(head.headers["upload-length"], "0");
-        let done = tus_patch(&app, &t.member, &upload, 0, Vec::new()).await;
+        let done = tus_patch(&app, &t.ann, &upload, 0, Vec::new()).await;
         assert_eq!(done.status, 204, "{:?}", done.body);
         assert_eq!(done.headers["upload-offset"], "0");
-        tus_patch(&app, &t.member, &upload, 3, Vec::new())
+        tus_patch(&app, &t.ann, &upload, 3, Vec::new())
             .await
             .expect_error(409, "offset_mismatch");
-        let extra = tus_patch(&app, &t.member, &upload, 0, b"hello".to_vec()).await;
+        let extra = tus_patch(&app, &t.ann, &upload, 0, b"hello".to_vec()).await;
         assert!(extra.status.as_u16() < 500, "{} {:?}", extra.status, extra.body);
         let untyped = app
             .client
             .patch(format!("{}{upload}", app.base))
-            .bearer_auth(&t.member.access)
+            .bearer_auth(&t.ann.access)
             .header("Tus-Resumable", "1.0.0")
             .header("Upload-Offset", "")
             .header("Content-Type", "text/plain")
@@ -405,18 +380,18 @@ crate::harness::both_backends! {
             .await
             .unwrap();
         reply(untyped).await.expect_error(415, "unsupported_media_type");
-        let head = tus_head(&app, &t.member, &upload).await;
+        let head = tus_head(&app, &t.ann, &upload).await;
         assert_eq!(head.status, 200);
         assert_eq!(head.headers["upload-offset"], "0");
 
         // It is posted in the channel, listed, and downloads as nothing.
-        let history = app.get(&format!("/api/v1/channels/{}/messages", t.channel), &t.owner.access).await;
+        let history = app.get(&format!("/api/v1/channels/{}/messages", design), &t.admin.access).await;
         let messages = history.expect(200).as_array().unwrap().clone();
         assert!(
             messages.iter().any(|m| m["id"] == file["message_id"] && m["text"] == "take.bin"),
             "{messages:?}"
         );
-        let listed = app.get(&format!("/api/v1/channels/{}/files", t.channel), &t.owner.access).await;
+        let listed = app.get(&format!("/api/v1/channels/{}/files", design), &t.admin.access).await;
         let listed = listed.expect(200).as_array().unwrap().clone();
         assert_eq!(listed.len(), 1, "{listed:?}");
         assert_eq!(listed[0]["id"], id.as_str());
@@ -425,7 +400,7 @@ crate::harness::both_backends! {
         let download = app
             .client
             .get(format!("{}/api/v1/files/{id}/content", app.base))
-            .bearer_auth(&t.owner.access)
+            .bearer_auth(&t.admin.access)
             .send()
             .await
             .unwrap();
@@ -434,13 +409,13 @@ crate::harness::both_backends! {
         let ranged = app
             .client
             .get(format!("{}/api/v1/files/{id}/content", app.base))
-            .bearer_auth(&t.owner.access)
+            .bearer_auth(&t.admin.access)
             .header("Range", "bytes=0-0")
             .send()
             .await
             .unwrap();
         assert_eq!(ranged.status(), 416);
-        let audit = app.get("/api/v1/audit/events?action=file.uploaded", &t.owner.access).await;
+        let audit = app.get("/api/v1/audit/events?action=file.uploaded", &t.admin.access).await;
         let events = audit.expect(200)["events"].as_array().unwrap().clone();
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0]["target_id"], id.as_str());
@@ -493,13 +468,13 @@ async fn orphaned_blobs_are_collected(backend: Backend) {
         c.files.orphan_grace_seconds = 600;
     })
     .await;
-    let t = team(&app).await;
+    let (t, design) = team(&app).await;
     let data = bytes(2 * CHUNK + 11, 6);
     let part = reqwest::multipart::Part::bytes(data.clone()).file_name("keep.bin");
     let resp = app
         .client
-        .post(format!("{}/api/v1/channels/{}/files", app.base, t.channel))
-        .bearer_auth(&t.member.access)
+        .post(format!("{}/api/v1/channels/{}/files", app.base, design))
+        .bearer_auth(&t.ann.access)
         .multipart(reqwest::multipart::Form::new().part("file", part))
         .send()
         .await
@@ -541,7 +516,7 @@ async fn orphaned_blobs_are_collected(backend: Backend) {
     let r = app
         .client
         .get(format!("{}/api/v1/files/{live}/content", app.base))
-        .bearer_auth(&t.member.access)
+        .bearer_auth(&t.ann.access)
         .send()
         .await
         .unwrap();
@@ -560,11 +535,11 @@ async fn orphaned_blobs_are_collected_postgres() {
 
 crate::harness::both_backends! {
     async fn who_may_not_cancel_an_upload_being_written_learns_nothing_of_it(app) {
-        let t = team(&app).await;
-        app.create_user(&t.owner, "stranger@example.org", "Stranger").await;
+        let (t, design) = team(&app).await;
+        app.create_user(&t.admin, "stranger@example.org", "Stranger").await;
         let stranger = app.login("stranger@example.org", PASSWORD).await;
         let size = 4 * CHUNK;
-        let created = tus_create(&app, &t.member, &t.channel, size as u64).await;
+        let created = tus_create(&app, &t.ann, &design, size as u64).await;
         let id = created.expect(201)["id"].as_str().unwrap().to_owned();
         let upload = location(&created);
 
@@ -577,7 +552,7 @@ crate::harness::both_backends! {
         let writing = tokio::spawn(
             app.client
                 .patch(format!("{}{upload}", app.base))
-                .bearer_auth(&t.member.access)
+                .bearer_auth(&t.ann.access)
                 .header("Tus-Resumable", "1.0.0")
                 .header("Upload-Offset", "0")
                 .header("Content-Type", "application/offset+octet-stream")
@@ -586,22 +561,22 @@ crate::harness::both_backends! {
         );
         tx.send(Ok(data[..CHUNK].to_vec())).await.unwrap();
         eventually(Duration::from_secs(20), "the upload is being written", || async {
-            tus_head(&app, &t.member, &upload).await.status == 423
+            tus_head(&app, &t.ann, &upload).await.status == 423
         })
         .await;
 
         // Those who may not cancel or delete it are refused as if nothing were written.
-        let cancel = format!("/api/v1/workspaces/{}/uploads/{id}", t.workspace);
-        let missing = format!("/api/v1/workspaces/{}/uploads/{}", t.workspace, uuid::Uuid::now_v7());
+        let cancel = format!("/api/v1/workspaces/{}/uploads/{id}", t.ws);
+        let missing = format!("/api/v1/workspaces/{}/uploads/{}", t.ws, uuid::Uuid::now_v7());
         app.delete(&cancel, &stranger.access).await.expect_error(404, "not_found");
         app.delete(&missing, &stranger.access).await.expect_error(404, "not_found");
-        app.delete(&cancel, &t.member.access).await.expect_error(403, "forbidden");
+        app.delete(&cancel, &t.ann.access).await.expect_error(403, "forbidden");
         let file = format!("/api/v1/files/{id}");
         let missing_file = format!("/api/v1/files/{}", uuid::Uuid::now_v7());
         app.delete(&file, &stranger.access).await.expect_error(404, "not_found");
         app.delete(&missing_file, &stranger.access).await.expect_error(404, "not_found");
         // An admin who may cancel it is told to wait for the request writing it.
-        app.delete(&cancel, &t.owner.access).await.expect_error(423, "upload_busy");
+        app.delete(&cancel, &t.admin.access).await.expect_error(423, "upload_busy");
 
         // The uploader's request was not disturbed: it finishes and the file is posted.
         tx.send(Ok(data[CHUNK..].to_vec())).await.unwrap();
@@ -609,7 +584,7 @@ crate::harness::both_backends! {
         let done = reply(writing.await.unwrap().unwrap()).await;
         assert_eq!(done.status, 204, "{:?}", done.body);
         assert_eq!(done.headers["upload-offset"], size.to_string().as_str());
-        let got = app.get(&file, &t.owner.access).await;
+        let got = app.get(&file, &t.admin.access).await;
         assert_eq!(got.expect(200)["status"], "ready");
     }
 }
@@ -621,17 +596,17 @@ async fn empty_patches_do_not_keep_an_upload_alive() {
         c.files.sweep_interval_seconds = 3600;
     })
     .await;
-    let t = team(&app).await;
-    let created = tus_create(&app, &t.member, &t.channel, 3 * CHUNK as u64).await;
+    let (t, design) = team(&app).await;
+    let created = tus_create(&app, &t.ann, &design, 3 * CHUNK as u64).await;
     let upload = location(&created);
-    let patched = tus_patch(&app, &t.member, &upload, 0, bytes(CHUNK + 5, 3)).await;
+    let patched = tus_patch(&app, &t.ann, &upload, 0, bytes(CHUNK + 5, 3)).await;
     patched.expect(204);
     let expires = upload_expires(&patched);
     // Empty PATCHes, as often as a client likes, leave the expiry where progress put it...
     let offset = CHUNK as u64 + 5;
     let empty = std::cell::Cell::new(0);
     eventually(Duration::from_secs(15), "the upload expires", || async {
-        let r = tus_patch(&app, &t.member, &upload, offset, Vec::new()).await;
+        let r = tus_patch(&app, &t.ann, &upload, offset, Vec::new()).await;
         if r.status == 410 {
             return true;
         }
@@ -647,5 +622,5 @@ async fn empty_patches_do_not_keep_an_upload_alive() {
     .await;
     assert!(empty.get() > 0);
     // ...so the upload expires on time.
-    assert_eq!(tus_head(&app, &t.member, &upload).await.status, 410);
+    assert_eq!(tus_head(&app, &t.ann, &upload).await.status, 410);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::docs::{create_doc, share, team};
+use crate::docs::{create_doc, share};
 use crate::harness::{both_backends, spawn_app, Backend, TestApp};
 
 fn script(name: &str) -> PathBuf {
@@ -51,7 +51,7 @@ async fn scenario(app: &TestApp, name: &str, doc: &str, extra: &[&str]) -> Value
 
 both_backends! {
     async fn stock_clients_converge_merge_offline_edits_and_survive_restarts(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Shared").await;
         share(&app, &t.ann, &doc, &t.bo, "edit").await;
         scenario(&app, "converge", &doc, &["--token", &t.ann.access, "--token2", &t.bo.access]).await;
@@ -64,7 +64,7 @@ both_backends! {
     }
 
     async fn stock_clients_are_refused_and_view_only_clients_cannot_write(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Guarded").await;
         let anonymous = scenario(&app, "denied", &doc, &["--expect-code", "4401"]).await;
         assert_eq!(anonymous["code"], 4401);
@@ -79,7 +79,7 @@ both_backends! {
     }
 
     async fn prosemirror_content_exports_as_markdown(app) {
-        let t = team(&app).await;
+        let t = app.team().await;
         let doc = create_doc(&app, &t.ann, &t.ws, "Rich").await;
         let written = scenario(&app, "prosemirror", &doc, &["--token", &t.ann.access]).await;
         let resp = app
@@ -109,7 +109,7 @@ both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_stock_client_stays_connected() {
     let app = spawn_app(Backend::Sqlite).await;
-    let t = team(&app).await;
+    let t = app.team().await;
     let doc = create_doc(&app, &t.ann, &t.ws, "Quiet").await;
     scenario(
         &app,
@@ -126,7 +126,7 @@ async fn a_lone_stock_client_stays_connected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_clients_sign_in_through_the_subprotocol() {
     let app = spawn_app(Backend::Sqlite).await;
-    let t = team(&app).await;
+    let t = app.team().await;
     let doc = create_doc(&app, &t.ann, &t.ws, "Headers").await;
     share(&app, &t.ann, &doc, &t.bo, "edit").await;
     let by_header = ["--auth", "protocol"];
@@ -157,7 +157,7 @@ async fn stock_clients_sign_in_through_the_subprotocol() {
 
 async fn replay(trace: &str, backend: Backend) {
     let app = spawn_app(backend).await;
-    let t = team(&app).await;
+    let t = app.team().await;
     let doc = create_doc(&app, &t.ann, &t.ws, trace).await;
     let url = endpoint(&app);
     let result = node(

@@ -1,96 +1,109 @@
 //! The audit log: every action recorded once, the chain detects tampering, exports verify
 //! offline with the public key alone.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::{token, Db, Env};
 use concord::audit::chain::{entry_hash, GENESIS};
 use concord::audit::export::{parse_public_keys, verify_export, EventLine, Header};
+use concord::config::Config;
 use concord::store::audit::{AuditFields, PendingAudit};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::harness::{both_backends, spawn_app_with, Backend, TestApp, PASSWORD};
+
+/// The first administrator's address (see `TestApp::bootstrap_admin`).
 const ADMIN: &str = "admin@example.org";
 
-/// A log with a few dozen entries and checkpoints, server stopped.
-async fn populated(db: Db) -> Env {
-    let env = Env::new(db).await;
-    let app = env.start().await;
-    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
-    for i in 0..4 {
-        app.create_user(
-            &admin,
-            &format!("u{i}@example.org"),
-            &format!("User {i}"),
-            None,
-        )
-        .await;
-    }
-    let (status, _) = app
-        .post(
-            "/api/v1/workspaces",
-            Some(&admin),
-            json!({"name": "Ops", "slug": "ops"}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let user = token(&app.login("u1@example.org").await);
-    let (status, _) = app.get("/api/v1/users", &user).await;
-    assert_eq!(status, 403);
-    app.stop().await;
-    env
+/// Checkpoints every 5 entries, so a short test sees several; lockout after 3 failures.
+fn settings(config: &mut Config) {
+    config.auth.lockout_threshold = 3;
+    config.audit.checkpoint_every = 5;
 }
 
-async fn verify(env: &Env) -> Result<i64, concord::audit::verify::ChainError> {
-    let store = env.store().await;
+/// A server with the audit settings of these tests.
+async fn audited(backend: Backend) -> TestApp {
+    spawn_app_with(backend, settings).await
+}
+
+/// A log with a few dozen entries and checkpoints, server stopped.
+async fn populated(backend: Backend) -> TestApp {
+    let mut app = audited(backend).await;
+    let admin = app.bootstrap_admin().await;
+    for i in 0..4 {
+        app.create_user(&admin, &format!("u{i}@example.org"), &format!("User {i}"))
+            .await;
+    }
+    app.post(
+        "/api/v1/workspaces",
+        Some(&admin.access),
+        json!({"name": "Ops", "slug": "ops"}),
+    )
+    .await
+    .expect(201);
+    let user = app.login("u1@example.org", PASSWORD).await;
+    app.get("/api/v1/users", &user.access).await.expect(403);
+    app.stop().await;
+    app
+}
+
+/// Runs raw SQL with the table owner's rights; it must succeed.
+async fn raw(app: &TestApp, sql: &str) {
+    app.raw_sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Whether the database refuses `sql`, even with the table owner's rights.
+async fn refused_sql(app: &TestApp, sql: &str) -> bool {
+    app.raw_sql(sql).await.is_err()
+}
+
+async fn verify(app: &TestApp) -> Result<i64, concord::audit::verify::ChainError> {
+    let store = app.open_store().await;
     let result = concord::audit::service::verify_live(&store).await.unwrap();
     store.close().await;
     result.map(|v| v.last_seq)
 }
 
-fn disable_triggers(db: Db) -> &'static str {
-    match db {
-        Db::Sqlite => "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; \
+fn disable_triggers(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; \
                        DROP TRIGGER audit_checkpoints_no_update; DROP TRIGGER audit_checkpoints_no_delete;",
-        Db::Postgres => "ALTER TABLE audit_events DISABLE TRIGGER USER; \
+        Backend::Postgres => "ALTER TABLE audit_events DISABLE TRIGGER USER; \
                          ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;",
     }
 }
 
-async fn the_database_refuses_changes_to_the_log(db: Db) {
-    let env = populated(db).await;
-    assert!(
-        env.raw_refused("UPDATE audit_events SET action = 'x' WHERE seq = 2")
-            .await
-    );
-    assert!(
-        env.raw_refused("DELETE FROM audit_events WHERE seq = 2")
-            .await
-    );
-    assert!(env.raw_refused("DELETE FROM audit_checkpoints").await);
-    if db == Db::Postgres {
-        assert!(env.raw_refused("TRUNCATE audit_events").await);
+async fn the_database_refuses_changes_to_the_log(backend: Backend) {
+    let app = populated(backend).await;
+    assert!(refused_sql(&app, "UPDATE audit_events SET action = 'x' WHERE seq = 2").await);
+    assert!(refused_sql(&app, "DELETE FROM audit_events WHERE seq = 2").await);
+    assert!(refused_sql(&app, "DELETE FROM audit_checkpoints").await);
+    if backend == Backend::Postgres {
+        assert!(refused_sql(&app, "TRUNCATE audit_events").await);
     }
-    assert!(verify(&env).await.is_ok());
+    assert!(verify(&app).await.is_ok());
 }
 
-async fn an_edited_row_is_detected(db: Db) {
-    let env = populated(db).await;
-    let last = verify(&env).await.expect("intact log verifies");
+async fn an_edited_row_is_detected(backend: Backend) {
+    let app = populated(backend).await;
+    let last = verify(&app).await.expect("intact log verifies");
     assert!(last > 8);
-    env.raw(disable_triggers(db)).await;
-    env.raw("UPDATE audit_events SET action = 'user.nothing_to_see' WHERE seq = 3")
-        .await;
-    let err = verify(&env).await.unwrap_err();
+    raw(&app, disable_triggers(backend)).await;
+    raw(
+        &app,
+        "UPDATE audit_events SET action = 'user.nothing_to_see' WHERE seq = 3",
+    )
+    .await;
+    let err = verify(&app).await.unwrap_err();
     assert_eq!(err.seq, 3, "{err}");
     // The command line names it too, and fails.
     let out = Command::new(env!("CARGO_BIN_EXE_concord"))
-        .args(env.cli_args())
+        .args(app.cli_args())
         .args(["audit", "verify"])
         .output()
         .unwrap();
@@ -99,51 +112,52 @@ async fn an_edited_row_is_detected(db: Db) {
     assert!(stderr.contains("sequence 3"), "{stderr}");
 }
 
-async fn a_deleted_row_is_detected(db: Db) {
-    let env = populated(db).await;
-    env.raw(disable_triggers(db)).await;
-    env.raw("DELETE FROM audit_events WHERE seq = 4").await;
-    assert_eq!(verify(&env).await.unwrap_err().seq, 4);
+async fn a_deleted_row_is_detected(backend: Backend) {
+    let app = populated(backend).await;
+    raw(&app, disable_triggers(backend)).await;
+    raw(&app, "DELETE FROM audit_events WHERE seq = 4").await;
+    assert_eq!(verify(&app).await.unwrap_err().seq, 4);
 }
 
-async fn reordered_rows_are_detected(db: Db) {
-    let env = populated(db).await;
-    env.raw(disable_triggers(db)).await;
-    env.raw(
+async fn reordered_rows_are_detected(backend: Backend) {
+    let app = populated(backend).await;
+    raw(&app, disable_triggers(backend)).await;
+    raw(
+        &app,
         "UPDATE audit_events SET seq = -1 WHERE seq = 5; UPDATE audit_events SET seq = 5 WHERE seq = 6; \
          UPDATE audit_events SET seq = 6 WHERE seq = -1;",
     )
     .await;
-    assert_eq!(verify(&env).await.unwrap_err().seq, 5);
+    assert_eq!(verify(&app).await.unwrap_err().seq, 5);
 }
 
-async fn a_cut_tail_is_detected(db: Db) {
-    let env = populated(db).await;
-    let last = verify(&env).await.unwrap();
-    env.raw(disable_triggers(db)).await;
-    env.raw(&format!(
-        "DELETE FROM audit_events WHERE seq > {}",
-        last - 2
-    ))
+async fn a_cut_tail_is_detected(backend: Backend) {
+    let app = populated(backend).await;
+    let last = verify(&app).await.unwrap();
+    raw(&app, disable_triggers(backend)).await;
+    raw(
+        &app,
+        &format!("DELETE FROM audit_events WHERE seq > {}", last - 2),
+    )
     .await;
-    let err = verify(&env).await.unwrap_err();
+    let err = verify(&app).await.unwrap_err();
     assert_eq!(err.seq, last - 1, "{err}");
 }
 
-async fn a_forged_checkpoint_is_detected(db: Db) {
-    let env = populated(db).await;
-    env.raw(disable_triggers(db)).await;
+async fn a_forged_checkpoint_is_detected(backend: Backend) {
+    let app = populated(backend).await;
+    raw(&app, disable_triggers(backend)).await;
     // Rewrite entry 2 and recompute nothing; then claim a checkpoint over the altered chain.
-    let forged_sig = match db {
-        Db::Sqlite => format!("X'{}'", "00".repeat(64)),
-        Db::Postgres => format!("'\\x{}'", "00".repeat(64)),
+    let forged_sig = match backend {
+        Backend::Sqlite => format!("X'{}'", "00".repeat(64)),
+        Backend::Postgres => format!("'\\x{}'", "00".repeat(64)),
     };
-    env.raw(&format!(
+    raw(&app, &format!(
         "INSERT INTO audit_checkpoints (seq, head_hash, signed_at, key_version, signature) \
          SELECT seq, hash, '2030-01-01T00:00:00.000000Z', 1, {forged_sig} FROM audit_events WHERE seq = 2"
     ))
     .await;
-    let err = verify(&env).await.unwrap_err();
+    let err = verify(&app).await.unwrap_err();
     assert_eq!(err.seq, 2, "{err}");
     assert!(err.reason.contains("signature"), "{err}");
 }
@@ -159,118 +173,82 @@ fn count(events: &[Value], action: &str, outcome: &str, actor: Option<&str>) -> 
         .count()
 }
 
-async fn every_action_is_recorded_once(db: Db) {
-    let env = Env::new(db).await;
-    let app = env.start().await;
-    let admin_pair = app.setup_admin(ADMIN, "Admin").await;
-    let admin = token(&admin_pair);
-    let admin_id = admin_pair["user_id"].as_str().unwrap().to_owned();
-    let bo = app.create_user(&admin, "bo@example.org", "Bo", None).await;
-    let bo_id = bo["id"].as_str().unwrap().to_owned();
-    app.create_user(&admin, "locky@example.org", "Locky", None)
-        .await;
+async fn every_action_is_recorded_once(backend: Backend) {
+    let mut app = audited(backend).await;
+    let admin = app.bootstrap_admin().await;
+    let admin_id = admin.user_id.clone();
+    let bo_id = app.create_user(&admin, "bo@example.org", "Bo").await;
+    app.create_user(&admin, "locky@example.org", "Locky").await;
     // Three failures lock the account (threshold 3 in tests); the fourth attempt is refused.
+    let wrong = json!({"email": "locky@example.org", "password": "wrong password"});
     for _ in 0..3 {
-        let (s, _) = app
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"email": "locky@example.org", "password": "wrong password"}),
-            )
-            .await;
-        assert_eq!(s, 401);
+        app.post("/api/v1/auth/login", None, wrong.clone())
+            .await
+            .expect(401);
     }
-    let (s, _) = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "locky@example.org", "password": "wrong password"}),
-        )
-        .await;
-    assert_eq!(s, 429);
-    let bo_pair = app.login("bo@example.org").await;
-    let bo_token = token(&bo_pair);
-    let (s, _) = app.get("/api/v1/users", &bo_token).await;
-    assert_eq!(s, 403);
-    let (s, _) = app
-        .send(
-            Method::PUT,
-            &format!("/api/v1/users/{bo_id}/system-role"),
-            &admin,
-            Some(json!({"role": "compliance_officer"})),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (s, ws) = app
+    app.post("/api/v1/auth/login", None, wrong)
+        .await
+        .expect(429);
+    let bo = app.login("bo@example.org", PASSWORD).await;
+    app.get("/api/v1/users", &bo.access).await.expect(403);
+    app.put(
+        &format!("/api/v1/users/{bo_id}/system-role"),
+        &admin.access,
+        json!({"role": "compliance_officer"}),
+    )
+    .await
+    .expect(200);
+    let ws = app
         .post(
             "/api/v1/workspaces",
-            Some(&admin),
+            Some(&admin.access),
             json!({"name": "Ops", "slug": "ops"}),
         )
         .await;
-    assert_eq!(s, 201);
-    let ws_id = ws["id"].as_str().unwrap().to_owned();
-    let (s, _) = app
-        .send(
-            Method::PATCH,
-            &format!("/api/v1/workspaces/{ws_id}"),
-            &admin,
-            Some(json!({"name": "Operations"})),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (s, inv) = app
+    let ws_id = ws.expect(201)["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/workspaces/{ws_id}"),
+        Some(&admin.access),
+        Some(json!({"name": "Operations"})),
+    )
+    .await
+    .expect(200);
+    let inv = app
         .post(
             &format!("/api/v1/workspaces/{ws_id}/invitations"),
-            Some(&admin),
+            Some(&admin.access),
             json!({}),
         )
         .await;
-    assert_eq!(s, 201, "{inv}");
-    let (s, _) = app
-        .send(
-            Method::DELETE,
-            &format!(
-                "/api/v1/workspaces/{ws_id}/invitations/{}",
-                inv["id"].as_str().unwrap()
-            ),
-            &admin,
+    let inv_id = inv.expect(201)["id"].as_str().unwrap().to_owned();
+    app.delete(
+        &format!("/api/v1/workspaces/{ws_id}/invitations/{inv_id}"),
+        &admin.access,
+    )
+    .await
+    .expect(204);
+    let refresh = json!({"refresh_token": bo.refresh});
+    app.post("/api/v1/auth/refresh", None, refresh.clone())
+        .await
+        .expect(200);
+    app.post("/api/v1/auth/refresh", None, refresh)
+        .await
+        .expect(401);
+    let out = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Some(&admin.access),
             None,
         )
         .await;
-    assert_eq!(s, 204);
-    let refresh = bo_pair["refresh_token"].as_str().unwrap().to_owned();
-    let (s, _) = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": refresh}),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (s, _) = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": refresh}),
-        )
-        .await;
-    assert_eq!(s, 401);
-    let (s, _) = app
-        .send(Method::POST, "/api/v1/auth/logout", &admin, None)
-        .await;
-    assert!(s < 300, "logout {s}");
-    let admin = token(&app.login(ADMIN).await);
-    let (s, _) = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/users/{bo_id}/sessions"),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
-    let events = app.audit_events(&admin).await;
+    assert!(out.status.as_u16() < 300, "logout {}", out.status);
+    let admin = app.login(ADMIN, PASSWORD).await;
+    app.delete(&format!("/api/v1/users/{bo_id}/sessions"), &admin.access)
+        .await
+        .expect(200);
+    let events = app.audit_events(&admin.access).await;
     app.stop().await;
 
     let by_admin = Some(admin_id.as_str());
@@ -318,18 +296,17 @@ async fn every_action_is_recorded_once(db: Db) {
     assert_eq!(denial["ip"], "127.0.0.1");
 }
 
-async fn an_export_verifies_offline_and_names_tampering(db: Db) {
-    let env = Env::new(db).await;
-    let app = env.start().await;
-    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+async fn an_export_verifies_offline_and_names_tampering(backend: Backend) {
+    let mut app = audited(backend).await;
+    let admin = app.bootstrap_admin().await;
     for i in 0..7 {
-        app.create_user(&admin, &format!("x{i}@example.org"), "X", None)
+        app.create_user(&admin, &format!("x{i}@example.org"), "X")
             .await;
     }
     let resp = app
         .client
         .get(app.url("/api/v1/audit/export?format=jsonl"))
-        .bearer_auth(&admin)
+        .bearer_auth(&admin.access)
         .send()
         .await
         .unwrap();
@@ -339,14 +316,14 @@ async fn an_export_verifies_offline_and_names_tampering(db: Db) {
         let r = app
             .client
             .get(app.url("/api/v1/audit/export?format=csv"))
-            .bearer_auth(&admin)
+            .bearer_auth(&admin.access)
             .send()
             .await
             .unwrap();
         (r.status(), r.text().await.unwrap())
     };
     assert!(csv.starts_with("record,seq,"));
-    let events = app.audit_events(&admin).await;
+    let events = app.audit_events(&admin.access).await;
     assert_eq!(count(&events, "audit.export", "allowed", None), 2);
     app.stop().await;
     assert!(export
@@ -357,7 +334,7 @@ async fn an_export_verifies_offline_and_names_tampering(db: Db) {
     let export_path = dir.path().join("export.jsonl");
     std::fs::write(&export_path, &export).unwrap();
     let key = Command::new(env!("CARGO_BIN_EXE_concord"))
-        .args(env.cli_args())
+        .args(app.cli_args())
         .args(["audit", "public-key"])
         .output()
         .unwrap();
@@ -415,10 +392,10 @@ async fn an_export_verifies_offline_and_names_tampering(db: Db) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sequence 9"));
 }
 
-/// Runs the `concord` binary against `env`; returns (success, stdout, stderr).
-fn cli(env: &Env, args: &[&str]) -> (bool, String, String) {
+/// Runs the `concord` binary against `app`'s data; returns (success, stdout, stderr).
+fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_concord"))
-        .args(env.cli_args())
+        .args(app.cli_args())
         .args(args)
         .env("CONCORD_LOG__FILTER", "warn")
         // The deployment's own setting (the servers these tests start use 5).
@@ -451,38 +428,37 @@ fn verify_file(dir: &std::path::Path, export: &str, keys: &str) -> (bool, String
     )
 }
 
-async fn a_rotated_signing_key_verifies_live_and_offline(db: Db) {
-    let env = Env::new(db).await;
-    let app = env.start().await;
-    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+async fn a_rotated_signing_key_verifies_live_and_offline(backend: Backend) {
+    let mut app = audited(backend).await;
+    let admin = app.bootstrap_admin().await;
     for i in 0..6 {
-        app.create_user(&admin, &format!("r{i}@example.org"), "Before", None)
+        app.create_user(&admin, &format!("r{i}@example.org"), "Before")
             .await;
     }
     // Rotated from the command line while the server runs: the server signs its next
     // checkpoints with the new key without a restart.
-    let (ok, out, err) = cli(&env, &["keys", "rotate-audit-key"]);
+    let (ok, out, err) = cli(&app, &["keys", "rotate-audit-key"]);
     assert!(ok, "{err}");
     assert!(out.contains("key version 2 (was 1)"), "{out}");
     for i in 0..6 {
-        app.create_user(&admin, &format!("s{i}@example.org"), "After", None)
+        app.create_user(&admin, &format!("s{i}@example.org"), "After")
             .await;
     }
     let export = app
         .client
         .get(app.url("/api/v1/audit/export?format=jsonl"))
-        .bearer_auth(&admin)
+        .bearer_auth(&admin.access)
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let events = app.audit_events(&admin).await;
+    let events = app.audit_events(&admin.access).await;
     assert_eq!(count(&events, "keys.rotate_audit_key", "allowed", None), 1);
     // The running server's view: both versions, oldest first.
-    let (status, keys) = app.get("/api/v1/admin/keys/status", &admin).await;
-    assert_eq!(status, 200);
+    let keys = app.get("/api/v1/admin/keys/status", &admin.access).await;
+    let keys = keys.expect(200);
     assert_eq!(
         keys["audit_signing_keys"].as_array().unwrap().len(),
         2,
@@ -506,7 +482,7 @@ async fn a_rotated_signing_key_verifies_live_and_offline(db: Db) {
     );
 
     // The public key file holds the history; the live log and the export verify across it.
-    let (ok, history, err) = cli(&env, &["audit", "public-key"]);
+    let (ok, history, err) = cli(&app, &["audit", "public-key"]);
     assert!(ok, "{err}");
     let lines: Vec<&str> = history
         .lines()
@@ -517,7 +493,7 @@ async fn a_rotated_signing_key_verifies_live_and_offline(db: Db) {
         lines[0].starts_with("concord-audit-key 1 ")
             && lines[1].starts_with("concord-audit-key 2 ")
     );
-    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    let (ok, out, err) = cli(&app, &["audit", "verify"]);
     assert!(ok, "{out}{err}");
     let dir = tempfile::tempdir().unwrap();
     let (ok, out) = verify_file(dir.path(), &export, &history);
@@ -676,7 +652,7 @@ fn fields_of(e: &EventLine) -> AuditFields {
     }
 }
 
-async fn fetch_export(app: &common::TestApp, token: &str, query: &str) -> String {
+async fn fetch_export(app: &TestApp, token: &str, query: &str) -> String {
     let resp = app
         .client
         .get(app.url(&format!("/api/v1/audit/export?format=jsonl{query}")))
@@ -696,15 +672,14 @@ fn refused(text: &str, keys: &HashMap<i64, Vec<u8>>) -> String {
     }
 }
 
-async fn an_export_is_sealed_and_changes_to_its_tail_or_header_are_refused(db: Db) {
-    let env = Env::new(db).await;
-    let app = env.start().await;
-    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+async fn an_export_is_sealed_and_changes_to_its_tail_or_header_are_refused(backend: Backend) {
+    let mut app = audited(backend).await;
+    let admin = app.bootstrap_admin().await;
     for i in 0..9 {
-        app.create_user(&admin, &format!("t{i}@example.org"), "T", None)
+        app.create_user(&admin, &format!("t{i}@example.org"), "T")
             .await;
     }
-    let export = fetch_export(&app, &admin, "").await;
+    let export = fetch_export(&app, &admin.access, "").await;
     let parts = Parts::of(&export);
     // A range ending on an entry no checkpoint covers: the seal covers it.
     let cps = parts.checkpoint_seqs();
@@ -716,9 +691,9 @@ async fn an_export_is_sealed_and_changes_to_its_tail_or_header_are_refused(db: D
         })
         .expect("an entry between checkpoints");
     let next = &parts.events[parts.at(end + 1)].occurred_at;
-    let partial = fetch_export(&app, &admin, &format!("&to={next}")).await;
+    let partial = fetch_export(&app, &admin.access, &format!("&to={next}")).await;
     app.stop().await;
-    let (ok, keys_text, err) = cli(&env, &["audit", "public-key"]);
+    let (ok, keys_text, err) = cli(&app, &["audit", "public-key"]);
     assert!(ok, "{err}");
     let keys = parse_public_keys(&keys_text).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -832,8 +807,8 @@ async fn an_export_is_sealed_and_changes_to_its_tail_or_header_are_refused(db: D
 
 /// Entries appended straight to the database by someone without the signing key: chained
 /// like the writer chains them, never signed.
-async fn append_unsigned(env: &Env, n: usize) {
-    let store = env.store().await;
+async fn append_unsigned(app: &TestApp, n: usize) {
+    let store = app.open_store().await;
     for _ in 0..n {
         store
             .write(move |tx: &mut concord::store::Tx| {
@@ -859,23 +834,23 @@ async fn append_unsigned(env: &Env, n: usize) {
     store.close().await;
 }
 
-async fn the_live_log_bounds_its_unsigned_tail(db: Db) {
-    let env = populated(db).await;
-    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+async fn the_live_log_bounds_its_unsigned_tail(backend: Backend) {
+    let app = populated(backend).await;
+    let (ok, out, err) = cli(&app, &["audit", "verify"]);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("unsigned tail: 0 entries after the last checkpoint (bound: 5 entries, 90 s)"),
         "{out}"
     );
     // Within the bound (checkpoint_every = 5 in tests): reported, accepted.
-    append_unsigned(&env, 2).await;
-    let last = verify(&env).await.unwrap();
-    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    append_unsigned(&app, 2).await;
+    let last = verify(&app).await.unwrap();
+    let (ok, out, err) = cli(&app, &["audit", "verify"]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("unsigned tail: 2 entries"), "{out}");
     // More than a writer leaves unsigned: refused, naming the first unsigned entry.
-    append_unsigned(&env, 6).await;
-    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    append_unsigned(&app, 6).await;
+    let (ok, out, err) = cli(&app, &["audit", "verify"]);
     assert!(!ok, "{out}");
     assert!(
         err.contains("6 entries follow the last signed checkpoint"),
@@ -885,18 +860,21 @@ async fn the_live_log_bounds_its_unsigned_tail(db: Db) {
     assert!(err.contains(&format!("sequence {}", last + 2)), "{err}");
 }
 
-async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
-    let env = Env::new(db).await;
-    let witness = env.dir.path().join("witness.heads");
-    let mut config = env.config();
-    config.audit.witness = Some(witness.display().to_string());
-    let app = env.start_with(config).await;
-    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+async fn a_rewritten_database_is_caught_against_the_witness(backend: Backend) {
+    let files = tempfile::tempdir().unwrap();
+    let witness = files.path().join("witness.heads");
+    let target = witness.display().to_string();
+    let mut app = spawn_app_with(backend, |config| {
+        settings(config);
+        config.audit.witness = Some(target);
+    })
+    .await;
+    let admin = app.bootstrap_admin().await;
     for i in 0..8 {
-        app.create_user(&admin, &format!("w{i}@example.org"), "W", None)
+        app.create_user(&admin, &format!("w{i}@example.org"), "W")
             .await;
     }
-    let honest_export = fetch_export(&app, &admin, "").await;
+    let honest_export = fetch_export(&app, &admin.access, "").await;
     app.stop().await;
     let heads = std::fs::read_to_string(&witness).unwrap();
     let lines: Vec<&str> = heads.lines().collect();
@@ -910,7 +888,7 @@ async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
         .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
         .collect();
     let path = witness.display().to_string();
-    let (ok, out, err) = cli(&env, &["audit", "verify", "--witness", &path]);
+    let (ok, out, err) = cli(&app, &["audit", "verify", "--witness", &path]);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains(&format!("holds all {} recorded head(s)", lines.len())),
@@ -919,8 +897,8 @@ async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
 
     // Someone with the database and the keys rewrites entry 3, recomputes every later hash
     // and signs a fresh checkpoint: the log verifies on its own...
-    env.raw(disable_triggers(db)).await;
-    let store = env.store().await;
+    raw(&app, disable_triggers(backend)).await;
+    let store = app.open_store().await;
     let records = {
         let mut conn = store.reader().await.unwrap();
         concord::store::audit::range(&mut conn.conn(), 1, i64::MAX, 100_000)
@@ -928,9 +906,9 @@ async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
             .unwrap()
     };
     store.close().await;
-    let bytes = |b: &[u8]| match db {
-        Db::Sqlite => format!("X'{}'", hex::encode(b)),
-        Db::Postgres => format!("'\\x{}'", hex::encode(b)),
+    let bytes = |b: &[u8]| match backend {
+        Backend::Sqlite => format!("X'{}'", hex::encode(b)),
+        Backend::Postgres => format!("'\\x{}'", hex::encode(b)),
     };
     let mut prev = GENESIS.to_vec();
     let mut sql = String::from("DELETE FROM audit_checkpoints;");
@@ -950,18 +928,18 @@ async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
         }
         prev = hash.to_vec();
     }
-    env.raw(&sql).await;
-    let signer = concord::App::build(env.config()).await.unwrap();
+    raw(&app, &sql).await;
+    let signer = concord::App::build(app.config.clone()).await.unwrap();
     signer.store().checkpoint().await.unwrap();
     signer.close().await;
     // The removed checkpoints leave a gap wider than the writer allows between the log's
     // start and the new checkpoint: refused, naming it.
-    let (ok, out, err) = cli(&env, &["audit", "verify"]);
+    let (ok, out, err) = cli(&app, &["audit", "verify"]);
     assert!(!ok, "{out}");
     assert!(err.contains("checkpoint gap"), "{err}");
     assert!(err.contains("sequence 1:"), "{err}");
     assert!(err.contains("the start of the log"), "{err}");
-    let (ok, out, _) = cli(&env, &["audit", "verify", "--witness", &path]);
+    let (ok, out, _) = cli(&app, &["audit", "verify", "--witness", &path]);
     assert!(!ok, "{out}");
     let first = witnessed.iter().copied().filter(|s| *s >= 3).min().unwrap();
     assert!(first >= 3);
@@ -969,27 +947,22 @@ async fn a_rewritten_database_is_caught_against_the_witness(db: Db) {
     // An export of the rewritten log is sealed by the server like any other, so it verifies
     // on its own; against the witness it fails at the same place, while an honest export
     // passes.
-    let (ok, keys, err) = cli(&env, &["audit", "public-key"]);
+    let (ok, keys, err) = cli(&app, &["audit", "public-key"]);
     assert!(ok, "{err}");
-    let app = env.start_with(config_with_witness(&env, &witness)).await;
-    let admin = token(&app.login(ADMIN).await);
-    let rewritten_export = fetch_export(&app, &admin, "").await;
+    // The same configuration, witness included.
+    let mut app = app.restart().await;
+    let admin = app.login(ADMIN, PASSWORD).await;
+    let rewritten_export = fetch_export(&app, &admin.access, "").await;
     app.stop().await;
-    let (ok, out) = verify_file(env.dir.path(), &rewritten_export, &keys);
+    let (ok, out) = verify_file(files.path(), &rewritten_export, &keys);
     assert!(!ok, "{out}");
     assert!(out.contains("checkpoint gap"), "{out}");
     assert!(out.contains("the start of the log"), "{out}");
-    let (ok, out) = verify_file_witnessed(env.dir.path(), &rewritten_export, &keys, &witness);
+    let (ok, out) = verify_file_witnessed(files.path(), &rewritten_export, &keys, &witness);
     assert!(!ok, "{out}");
-    let (ok, out) = verify_file_witnessed(env.dir.path(), &honest_export, &keys, &witness);
+    let (ok, out) = verify_file_witnessed(files.path(), &honest_export, &keys, &witness);
     assert!(ok, "{out}");
     assert!(out.contains("recorded head(s) in its range"), "{out}");
-}
-
-fn config_with_witness(env: &Env, witness: &std::path::Path) -> concord::config::Config {
-    let mut config = env.config();
-    config.audit.witness = Some(witness.display().to_string());
-    config
 }
 
 fn verify_file_witnessed(
@@ -1035,13 +1008,14 @@ async fn a_url_witness_receives_every_signed_head() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let witness = tokio::spawn(async move { axum::serve(listener, router).await });
-    let env = Env::new(Db::Sqlite).await;
-    let mut config = env.config();
-    config.audit.witness = Some(format!("http://{addr}/heads"));
-    let app = env.start_with(config).await;
-    let admin = token(&app.setup_admin(ADMIN, "Admin").await);
+    let mut app = spawn_app_with(Backend::Sqlite, |config| {
+        settings(config);
+        config.audit.witness = Some(format!("http://{addr}/heads"));
+    })
+    .await;
+    let admin = app.bootstrap_admin().await;
     for i in 0..6 {
-        app.create_user(&admin, &format!("u{i}@example.org"), "U", None)
+        app.create_user(&admin, &format!("u{i}@example.org"), "U")
             .await;
     }
     app.stop().await;
@@ -1051,7 +1025,7 @@ async fn a_url_witness_receives_every_signed_head() {
         heads.push(head);
     }
     assert!(!heads.is_empty());
-    let store = env.store().await;
+    let store = app.open_store().await;
     let checkpoints = {
         let mut conn = store.reader().await.unwrap();
         concord::store::audit::checkpoints(&mut conn.conn(), 0, i64::MAX)

@@ -1,10 +1,9 @@
 //! Encryption at rest: no plaintext personal data in storage, refusal to start with a wrong
 //! key, and ciphertexts that only decrypt where they were written.
 
-mod common;
-
-use common::{token, Db, Env};
 use serde_json::json;
+
+use crate::harness::{both_backends, spawn_app, spawn_app_with, Backend, TestApp, PASSWORD};
 
 const ADMIN_EMAIL: &str = "Zephyrine.Quillfeather@Example.org";
 const ADMIN_NAME: &str = "Zephyrine Quillfeather";
@@ -37,12 +36,15 @@ const COMMENT: &str = "Gooseberrian remark on the figures";
 
 /// Writes `pieces` into a document through the Yjs endpoint, one stored batch each, and waits
 /// until the server holds all of them.
-async fn write_document(app: &common::TestApp, token: &str, doc: &str, pieces: &[&str]) {
+async fn write_document(app: &TestApp, token: &str, doc: &str, pieces: &[&str]) {
     use futures::SinkExt;
     use yrs::sync::{Message, SyncMessage};
     use yrs::updates::encoder::Encode;
     use yrs::{Doc, Text, Transact};
-    let url = format!("ws://{}/api/v1/yjs/{doc}?token={token}", app.addr);
+    let url = format!(
+        "{}/api/v1/yjs/{doc}?token={token}",
+        app.base.replacen("http", "ws", 1)
+    );
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let ydoc = Doc::new();
     let text = ydoc.get_or_insert_text("content");
@@ -62,12 +64,7 @@ async fn write_document(app: &common::TestApp, token: &str, doc: &str, pieces: &
         .unwrap();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let (_, body) = app
-                .send_text(
-                    &format!("/api/v1/documents/{doc}/export?format=text"),
-                    token,
-                )
-                .await;
+            let body = export_text(app, token, doc).await;
             if body == expected {
                 break;
             }
@@ -144,22 +141,17 @@ fn needles() -> Vec<String> {
     out
 }
 
-/// The one integer a query returns, read with the table owner's rights.
-async fn scalar(env: &Env, sql: &str) -> i64 {
-    match env.db {
-        Db::Sqlite => {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&env.url)
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
-        }
-        Db::Postgres => {
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&env.url)
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
-        }
-    }
+/// The document's text, as its export gives it.
+async fn export_text(app: &TestApp, token: &str, doc: &str) -> String {
+    app.client
+        .get(app.url(&format!("/api/v1/documents/{doc}/export?format=text")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap_or_default()
 }
 
 fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -173,75 +165,80 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-async fn plaintext_appears_nowhere(db: Db) {
-    let env = Env::new(db).await;
+async fn plaintext_appears_nowhere(backend: Backend) {
     // Compact after two batches, so the scan covers a snapshot as well as the update log.
-    let mut config = env.config();
-    config.docs.compact_after_updates = 2;
-    let app = env.start_with(config).await;
-    let admin = token(&app.setup_admin(ADMIN_EMAIL, ADMIN_NAME).await);
-    app.create_user(&admin, USER_EMAIL, USER_NAME, None).await;
-    let (status, ws) = app
+    let mut app = spawn_app_with(backend, |config| config.docs.compact_after_updates = 2).await;
+    let admin = app.bootstrap_admin_as(ADMIN_EMAIL, ADMIN_NAME).await;
+    app.create_user(&admin, USER_EMAIL, USER_NAME).await;
+    let ws = app
         .post(
             "/api/v1/workspaces",
-            Some(&admin),
+            Some(&admin.access),
             json!({"name": WORKSPACE_NAME, "slug": WORKSPACE_SLUG}),
         )
-        .await;
-    assert_eq!(status, 201, "{ws}");
+        .await
+        .expect(201)
+        .clone();
     let ws_id = ws["id"].as_str().unwrap().to_owned();
-    let (status, renamed) = app
-        .send(
+    let renamed = app
+        .call(
             reqwest::Method::PATCH,
             &format!("/api/v1/workspaces/{ws_id}"),
-            &admin,
+            Some(&admin.access),
             Some(json!({"name": WORKSPACE_RENAMED})),
         )
-        .await;
-    assert_eq!(status, 200, "{renamed}");
+        .await
+        .expect(200)
+        .clone();
     assert_eq!(
         renamed["name"], WORKSPACE_RENAMED,
         "the API decrypts the name"
     );
     assert_eq!(renamed["slug"], WORKSPACE_SLUG, "the API decrypts the slug");
-    let (status, role) = app
-        .post(
-            &format!("/api/v1/workspaces/{ws_id}/roles"),
-            Some(&admin),
-            json!({"name": ROLE_NAME, "description": ROLE_DESCRIPTION,
+    app.post(
+        &format!("/api/v1/workspaces/{ws_id}/roles"),
+        Some(&admin.access),
+        json!({"name": ROLE_NAME, "description": ROLE_DESCRIPTION,
                    "permissions": ["workspace.read", "members.read", "channels.read"]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{role}");
-    let (status, inv) = app
+    )
+    .await
+    .expect(201);
+    let inv = app
         .post(
             &format!("/api/v1/workspaces/{ws_id}/invitations"),
-            Some(&admin),
+            Some(&admin.access),
             json!({"email": INVITEE_EMAIL, "role": ROLE_NAME}),
         )
-        .await;
-    assert_eq!(status, 201, "{inv}");
-    let (status, accepted) = app
+        .await
+        .expect(201)
+        .clone();
+    let accepted = app
         .post(
-            &format!("/api/v1/invitations/{}/accept", inv["token"].as_str().unwrap()),
+            &format!(
+                "/api/v1/invitations/{}/accept",
+                inv["token"].as_str().unwrap()
+            ),
             None,
-            json!({"email": INVITEE_EMAIL, "display_name": INVITEE_NAME, "password": common::PASSWORD}),
+            json!({"email": INVITEE_EMAIL, "display_name": INVITEE_NAME, "password": PASSWORD}),
         )
         .await;
-    assert!(status < 300, "{accepted}");
+    assert!(accepted.status.is_success(), "{}", accepted.body);
     // A failed sign-in with a known email, and one with the user's address, leave audit entries.
-    let (status, _) = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": USER_EMAIL, "password": "wrong password!"}),
-        )
-        .await;
-    assert_eq!(status, 401);
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        json!({"email": USER_EMAIL, "password": "wrong password!"}),
+    )
+    .await
+    .expect(401);
     // Reading back works: the API decrypts.
-    let (_, members) = app
-        .get(&format!("/api/v1/workspaces/{ws_id}/members"), &admin)
-        .await;
+    let members = app
+        .get(
+            &format!("/api/v1/workspaces/{ws_id}/members"),
+            &admin.access,
+        )
+        .await
+        .body;
     let names: Vec<&str> = members
         .as_array()
         .unwrap()
@@ -260,9 +257,10 @@ async fn plaintext_appears_nowhere(db: Db) {
             .any(|m| m["display_name"] == INVITEE_NAME && m["role"] == ROLE_NAME),
         "the API decrypts the custom role's name: {members}"
     );
-    let (_, roles) = app
-        .get(&format!("/api/v1/workspaces/{ws_id}/roles"), &admin)
-        .await;
+    let roles = app
+        .get(&format!("/api/v1/workspaces/{ws_id}/roles"), &admin.access)
+        .await
+        .body;
     assert!(
         roles
             .as_array()
@@ -272,24 +270,26 @@ async fn plaintext_appears_nowhere(db: Db) {
         "{roles}"
     );
     // Chat: a message, its edit (the first text kept as a version) and a thread reply.
-    let (status, channel) = app
+    let channel = app
         .post(
             &format!("/api/v1/workspaces/{ws_id}/channels"),
-            Some(&admin),
+            Some(&admin.access),
             json!({"name": CHANNEL_NAME, "topic": CHANNEL_TOPIC, "purpose": CHANNEL_PURPOSE}),
         )
-        .await;
-    assert_eq!(status, 201, "{channel}");
+        .await
+        .expect(201)
+        .clone();
     let channel_id = channel["id"].as_str().unwrap().to_owned();
-    let (status, updated) = app
-        .send(
+    let updated = app
+        .call(
             reqwest::Method::PATCH,
             &format!("/api/v1/channels/{channel_id}"),
-            &admin,
+            Some(&admin.access),
             Some(json!({"topic": CHANNEL_TOPIC_EDITED})),
         )
-        .await;
-    assert_eq!(status, 200, "{updated}");
+        .await
+        .expect(200)
+        .clone();
     assert_eq!(
         (&updated["name"], &updated["topic"], &updated["purpose"]),
         (
@@ -300,75 +300,81 @@ async fn plaintext_appears_nowhere(db: Db) {
         "the API decrypts the channel's details"
     );
     let path = format!("/api/v1/channels/{channel_id}/messages");
-    let (status, message) = app
+    let message = app
         .post(
             &path,
-            Some(&admin),
+            Some(&admin.access),
             json!({"text": MESSAGE, "client_msg_id": CLIENT_MSG_ID}),
         )
-        .await;
-    assert_eq!(status, 201, "{message}");
-    let (_, history) = app.get(&path, &admin).await;
+        .await
+        .expect(201)
+        .clone();
+    let history = app.get(&path, &admin.access).await.body;
     assert!(
         history.to_string().contains(CLIENT_MSG_ID),
         "the API decrypts the client id: {history}"
     );
     let message_id = message["id"].as_str().unwrap().to_owned();
-    let (status, edited) = app
-        .send(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/messages/{message_id}"),
-            &admin,
-            Some(json!({"text": EDITED})),
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/messages/{message_id}"),
+        Some(&admin.access),
+        Some(json!({"text": EDITED})),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &path,
+        Some(&admin.access),
+        json!({"text": REPLY, "thread_root_id": message_id}),
+    )
+    .await
+    .expect(201);
+    let versions = app
+        .get(
+            &format!("/api/v1/messages/{message_id}/versions"),
+            &admin.access,
         )
-        .await;
-    assert_eq!(status, 200, "{edited}");
-    let (status, reply) = app
-        .post(
-            &path,
-            Some(&admin),
-            json!({"text": REPLY, "thread_root_id": message_id}),
-        )
-        .await;
-    assert_eq!(status, 201, "{reply}");
-    let (_, versions) = app
-        .get(&format!("/api/v1/messages/{message_id}/versions"), &admin)
-        .await;
+        .await
+        .body;
     assert_eq!(
         versions[0]["text"], MESSAGE,
         "the API decrypts the kept version"
     );
     // Documents: title, update log, compacted snapshot and a named version.
-    let (status, doc) = app
+    let doc = app
         .post(
             &format!("/api/v1/workspaces/{ws_id}/documents"),
-            Some(&admin),
+            Some(&admin.access),
             json!({"title": DOC_TITLE}),
         )
-        .await;
-    assert_eq!(status, 201, "{doc}");
+        .await
+        .expect(201)
+        .clone();
     let doc_id = doc["id"].as_str().unwrap().to_owned();
-    write_document(&app, &admin, &doc_id, DOC_TEXT).await;
-    let (status, version) = app
-        .post(
-            &format!("/api/v1/documents/{doc_id}/versions"),
-            Some(&admin),
-            json!({"name": VERSION_NAME}),
+    write_document(&app, &admin.access, &doc_id, DOC_TEXT).await;
+    app.post(
+        &format!("/api/v1/documents/{doc_id}/versions"),
+        Some(&admin.access),
+        json!({"name": VERSION_NAME}),
+    )
+    .await
+    .expect(201);
+    let listed = app
+        .get(
+            &format!("/api/v1/workspaces/{ws_id}/documents"),
+            &admin.access,
         )
-        .await;
-    assert_eq!(status, 201, "{version}");
-    let (_, listed) = app
-        .get(&format!("/api/v1/workspaces/{ws_id}/documents"), &admin)
-        .await;
+        .await
+        .body;
     assert_eq!(listed[0]["title"], DOC_TITLE, "the API decrypts the title");
-    let (status, comment) = app
-        .post(
-            &format!("/api/v1/documents/{doc_id}/comments"),
-            Some(&admin),
-            json!({"text": COMMENT}),
-        )
-        .await;
-    assert_eq!(status, 201, "{comment}");
+    app.post(
+        &format!("/api/v1/documents/{doc_id}/comments"),
+        Some(&admin.access),
+        json!({"text": COMMENT}),
+    )
+    .await
+    .expect(201);
     // Files: one sent whole, one resumable upload left half-way (its partial chunk is kept).
     let body = FILE_TEXT.repeat(2000);
     let form = reqwest::multipart::Form::new().part(
@@ -378,7 +384,7 @@ async fn plaintext_appears_nowhere(db: Db) {
     let resp = app
         .client
         .post(app.url(&format!("/api/v1/channels/{channel_id}/files")))
-        .bearer_auth(&admin)
+        .bearer_auth(&admin.access)
         .multipart(form)
         .send()
         .await
@@ -392,7 +398,7 @@ async fn plaintext_appears_nowhere(db: Db) {
             "/api/v1/files/{}/content",
             file["id"].as_str().unwrap()
         )))
-        .bearer_auth(&admin)
+        .bearer_auth(&admin.access)
         .send()
         .await
         .unwrap();
@@ -405,7 +411,7 @@ async fn plaintext_appears_nowhere(db: Db) {
     let resp = app
         .client
         .post(app.url(&format!("/api/v1/channels/{channel_id}/uploads")))
-        .bearer_auth(&admin)
+        .bearer_auth(&admin.access)
         .header("Tus-Resumable", "1.0.0")
         .header("Upload-Length", "100000")
         .header(
@@ -423,7 +429,7 @@ async fn plaintext_appears_nowhere(db: Db) {
     let resp = app
         .client
         .patch(app.url(&upload))
-        .bearer_auth(&admin)
+        .bearer_auth(&admin.access)
         .header("Tus-Resumable", "1.0.0")
         .header("Upload-Offset", "0")
         .header("Content-Type", "application/offset+octet-stream")
@@ -432,13 +438,13 @@ async fn plaintext_appears_nowhere(db: Db) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    app.login(USER_EMAIL).await;
+    app.login(USER_EMAIL, PASSWORD).await;
     // A sign-in from a client with a telling User-Agent: kept with the session, encrypted.
     let resp = app
         .client
         .post(app.url("/api/v1/auth/login"))
         .header("User-Agent", USER_AGENT)
-        .json(&json!({"email": USER_EMAIL, "password": common::PASSWORD}))
+        .json(&json!({"email": USER_EMAIL, "password": PASSWORD}))
         .send()
         .await
         .unwrap();
@@ -447,7 +453,7 @@ async fn plaintext_appears_nowhere(db: Db) {
         .as_str()
         .unwrap()
         .to_owned();
-    let (_, sessions) = app.get("/api/v1/users/me/sessions", &user_token).await;
+    let sessions = app.get("/api/v1/users/me/sessions", &user_token).await.body;
     assert!(
         sessions
             .as_array()
@@ -457,42 +463,44 @@ async fn plaintext_appears_nowhere(db: Db) {
         "the API decrypts where a session began: {sessions}"
     );
     // Search indexed the messages (so the index folder holds them, encrypted).
-    let (status, _) = app
-        .post(
-            &path,
-            Some(&admin),
-            json!({"text": "Sesquipedalian Zanzibarian vocabulary"}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, found) = app
+    app.post(
+        &path,
+        Some(&admin.access),
+        json!({"text": "Sesquipedalian Zanzibarian vocabulary"}),
+    )
+    .await
+    .expect(201);
+    let found = app
         .get(
             &format!("/api/v1/workspaces/{ws_id}/search?q=zanzibarian"),
-            &admin,
+            &admin.access,
         )
-        .await;
-    assert_eq!(status, 200, "{found}");
+        .await
+        .expect(200)
+        .clone();
     assert_eq!(found["total"], 1, "{found}");
-    let (_, found) = app
+    let found = app
         .get(
             &format!("/api/v1/workspaces/{ws_id}/search?q=bramblecroft"),
-            &admin,
+            &admin.access,
         )
-        .await;
+        .await
+        .body;
     assert_eq!(found["total"], 1, "{found}");
     // A channel is still found by its (encrypted) name.
-    let (status, found) = app
+    let found = app
         .get(
             &format!("/api/v1/workspaces/{ws_id}/search?q=zanzibarian%20in:%23{CHANNEL_NAME}"),
-            &admin,
+            &admin.access,
         )
-        .await;
-    assert_eq!(status, 200, "{found}");
+        .await
+        .expect(200)
+        .clone();
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["results"][0]["channel_name"], CHANNEL_NAME, "{found}");
     app.stop().await;
     let mut index_files = Vec::new();
-    files_under(&env.data_dir().join("search"), &mut index_files);
+    files_under(&app.data_dir.join("search"), &mut index_files);
     assert!(
         index_files.len() > 3,
         "the index folder holds segments: {index_files:?}"
@@ -500,7 +508,7 @@ async fn plaintext_appears_nowhere(db: Db) {
 
     let needles = needles();
     let mut files = Vec::new();
-    files_under(env.dir.path(), &mut files);
+    files_under(&app.data_dir, &mut files);
     assert!(!files.is_empty());
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
@@ -513,8 +521,8 @@ async fn plaintext_appears_nowhere(db: Db) {
             );
         }
     }
-    if db == Db::Postgres {
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&env.url)
+    if backend == Backend::Postgres {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
             .await
             .unwrap();
         let tables: Vec<(String,)> = sqlx::query_as(
@@ -547,29 +555,22 @@ async fn plaintext_appears_nowhere(db: Db) {
     // The client's address is not findable by its bytes alone (127.0.0.1 appears elsewhere
     // legitimately), so the stored column is checked: only ciphertext.
     assert_eq!(
-        scalar(
-            &env,
-            "SELECT COUNT(*) FROM sessions WHERE ip IS NOT NULL OR user_agent IS NOT NULL"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM sessions WHERE ip IS NOT NULL OR user_agent IS NOT NULL")
+            .await,
         0
     );
     assert!(
-        scalar(
-            &env,
-            "SELECT COUNT(*) FROM sessions WHERE ip_enc IS NOT NULL"
-        )
-        .await
+        app.scalar("SELECT COUNT(*) FROM sessions WHERE ip_enc IS NOT NULL")
+            .await
             > 0
     );
 }
 
-async fn refuses_to_start_with_a_wrong_kek(db: Db) {
-    let env = Env::new(db).await;
-    let app = env.start().await;
-    app.setup_admin(ADMIN_EMAIL, ADMIN_NAME).await;
+async fn refuses_to_start_with_a_wrong_kek(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    app.bootstrap_admin_as(ADMIN_EMAIL, ADMIN_NAME).await;
     app.stop().await;
-    let mut config = env.config();
+    let mut config = app.config.clone();
     let other = concord::crypto::Kek::generate();
     config.keys.kek = Some(serde_json::from_value(json!(other.to_base64().as_str())).unwrap());
     let err = match concord::App::build(config).await {
@@ -578,103 +579,110 @@ async fn refuses_to_start_with_a_wrong_kek(db: Db) {
     };
     assert!(err.contains("wrong key-encryption key"), "{err}");
     // The right key still works.
-    let app = env.start().await;
-    let admin = token(&app.login(ADMIN_EMAIL).await);
-    let (status, me) = app.get("/api/v1/users/me", &admin).await;
-    assert_eq!(status, 200, "{me}");
+    let mut app = app.restart().await;
+    let admin = app.login(ADMIN_EMAIL, PASSWORD).await;
+    let me = app
+        .get("/api/v1/users/me", &admin.access)
+        .await
+        .expect(200)
+        .clone();
     assert_eq!(me["email"], ADMIN_EMAIL);
     app.stop().await;
 }
 
-async fn ciphertext_moved_to_another_row_fails(db: Db) {
-    let env = Env::new(db).await;
-    let app = env.start().await;
-    let admin = token(&app.setup_admin(ADMIN_EMAIL, ADMIN_NAME).await);
-    let user = app.create_user(&admin, USER_EMAIL, USER_NAME, None).await;
-    let admin_id = app.get("/api/v1/users/me", &admin).await.1["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let user_id = user["id"].as_str().unwrap().to_owned();
-    let (status, _) = app.get(&format!("/api/v1/users/{user_id}"), &admin).await;
-    assert_eq!(status, 200);
+async fn ciphertext_moved_to_another_row_fails(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let admin = app.bootstrap_admin_as(ADMIN_EMAIL, ADMIN_NAME).await;
+    let user_id = app.create_user(&admin, USER_EMAIL, USER_NAME).await;
+    let admin_id = admin.user_id.clone();
+    app.get(&format!("/api/v1/users/{user_id}"), &admin.access)
+        .await
+        .expect(200);
     app.stop().await;
 
     // An attacker with database access copies the display name into another column and row.
-    let id_literal = |id: &str| match db {
-        Db::Sqlite => format!("X'{}'", id.replace('-', "")),
-        Db::Postgres => format!("'{id}'"),
+    let id_literal = |id: &str| match backend {
+        Backend::Sqlite => format!("X'{}'", id.replace('-', "")),
+        Backend::Postgres => format!("'{id}'"),
     };
-    env.raw(&format!(
+    app.raw_sql(&format!(
         "UPDATE users SET display_name_enc = (SELECT display_name_enc FROM users WHERE id = {}) WHERE id = {}",
         id_literal(&admin_id),
         id_literal(&user_id)
     ))
-    .await;
-    let app = env.start().await;
-    let admin = token(&app.login(ADMIN_EMAIL).await);
-    let (status, body) = app.get(&format!("/api/v1/users/{user_id}"), &admin).await;
-    assert_eq!(status, 500, "a moved ciphertext must not decrypt: {body}");
-    assert!(!body.to_string().contains(ADMIN_NAME));
+    .await
+    .expect("raw sql");
+    let mut app = app.restart().await;
+    let admin = app.login(ADMIN_EMAIL, PASSWORD).await;
+    let body = app
+        .get(&format!("/api/v1/users/{user_id}"), &admin.access)
+        .await;
+    assert_eq!(
+        body.status.as_u16(),
+        500,
+        "a moved ciphertext must not decrypt: {}",
+        body.body
+    );
+    assert!(!body.body.to_string().contains(ADMIN_NAME));
     app.stop().await;
 }
 
 /// A deployment upgraded from before names, topics, roles and client details were encrypted
 /// keeps them in plaintext until its next start, which encrypts every such row.
-async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
-    let env = Env::new(db).await;
-    let app = env.start().await;
-    let admin = token(&app.setup_admin(ADMIN_EMAIL, ADMIN_NAME).await);
-    let (status, ws) = app
+async fn legacy_plaintext_is_encrypted_at_start(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let admin = app.bootstrap_admin_as(ADMIN_EMAIL, ADMIN_NAME).await;
+    let ws = app
         .post(
             "/api/v1/workspaces",
-            Some(&admin),
+            Some(&admin.access),
             json!({"name": "Placeholder", "slug": "placeholder"}),
         )
-        .await;
-    assert_eq!(status, 201, "{ws}");
+        .await
+        .expect(201)
+        .clone();
     let ws_id = ws["id"].as_str().unwrap().to_owned();
-    let (status, role) = app
-        .post(
-            &format!("/api/v1/workspaces/{ws_id}/roles"),
-            Some(&admin),
-            json!({"name": "placeholder_role", "description": "x", "permissions": ["workspace.read"]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{role}");
-    let (status, channel) = app
+    app.post(
+        &format!("/api/v1/workspaces/{ws_id}/roles"),
+        Some(&admin.access),
+        json!({"name": "placeholder_role", "description": "x", "permissions": ["workspace.read"]}),
+    )
+    .await
+    .expect(201);
+    let channel = app
         .post(
             &format!("/api/v1/workspaces/{ws_id}/channels"),
-            Some(&admin),
+            Some(&admin.access),
             json!({"name": "placeholder-chan", "topic": "t", "purpose": "p"}),
         )
-        .await;
-    assert_eq!(status, 201, "{channel}");
+        .await
+        .expect(201)
+        .clone();
     let channel_id = channel["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/channels/{channel_id}/messages");
-    let (status, message) = app
+    let message = app
         .post(
             &path,
-            Some(&admin),
+            Some(&admin.access),
             json!({"text": "hello", "client_msg_id": "placeholder-cmid"}),
         )
-        .await;
-    assert_eq!(status, 201, "{message}");
+        .await
+        .expect(201)
+        .clone();
     // Enough rows that replacing them frees whole pages, not only space within a page.
     for i in 0..BULK_CHANNELS {
-        let (status, body) = app
-            .post(
-                &format!("/api/v1/workspaces/{ws_id}/channels"),
-                Some(&admin),
-                json!({"name": format!("bulk-{i}"), "topic": "bulk", "purpose": "bulk"}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
+        app.post(
+            &format!("/api/v1/workspaces/{ws_id}/channels"),
+            Some(&admin.access),
+            json!({"name": format!("bulk-{i}"), "topic": "bulk", "purpose": "bulk"}),
+        )
+        .await
+        .expect(201);
     }
     app.stop().await;
 
     // What a deployment from before encryption at rest holds: the same rows in plaintext.
-    env.raw(
+    app.raw_sql(
         "UPDATE workspaces SET name = 'Oldmoor Works', slug_index = 'oldmoor', name_enc = NULL, slug_enc = NULL; \
          UPDATE channels SET name_index = 'oldmoor-chan', name_enc = NULL, topic = 'Oldmoor topic', \
            topic_enc = NULL, purpose = 'Oldmoor purpose', purpose_enc = NULL \
@@ -689,31 +697,33 @@ async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
          UPDATE messages SET client_msg_id = 'oldmoor-cmid', client_msg_index = NULL, client_msg_id_enc = NULL \
            WHERE client_msg_index IS NOT NULL;",
     )
-    .await;
+    .await
+    .expect("raw sql");
 
-    if env.db == Db::Sqlite {
+    if app.backend == Backend::Sqlite {
         assert!(
-            !files_containing(&env, "oldmoor").is_empty(),
+            !files_containing(&app, "oldmoor").is_empty(),
             "the legacy rows are on disk before the restart"
         );
     }
-    let app = env.start().await;
+    let mut app = app.restart().await;
     // Right after the start-up backfill, with the server running: neither the database file nor
     // its write-ahead log keeps the replaced plaintext in freed pages.
-    if env.db == Db::Sqlite {
-        let left = files_containing(&env, "oldmoor");
+    if app.backend == Backend::Sqlite {
+        let left = files_containing(&app, "oldmoor");
         assert!(
             left.is_empty(),
             "plaintext left after the backfill in {left:?}"
         );
     }
-    let admin = token(&app.login(ADMIN_EMAIL).await);
-    let (_, list) = app.get("/api/v1/workspaces", &admin).await;
+    let admin = app.login(ADMIN_EMAIL, PASSWORD).await;
+    let list = app.get("/api/v1/workspaces", &admin.access).await.body;
     assert_eq!(list[0]["name"], "Oldmoor Works", "{list}");
     assert_eq!(list[0]["slug"], "oldmoor", "{list}");
-    let (_, channel) = app
-        .get(&format!("/api/v1/channels/{channel_id}"), &admin)
-        .await;
+    let channel = app
+        .get(&format!("/api/v1/channels/{channel_id}"), &admin.access)
+        .await
+        .body;
     assert_eq!(
         (&channel["name"], &channel["topic"], &channel["purpose"]),
         (
@@ -723,9 +733,10 @@ async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
         ),
         "{channel}"
     );
-    let (_, roles) = app
-        .get(&format!("/api/v1/workspaces/{ws_id}/roles"), &admin)
-        .await;
+    let roles = app
+        .get(&format!("/api/v1/workspaces/{ws_id}/roles"), &admin.access)
+        .await
+        .body;
     assert!(
         roles
             .as_array()
@@ -734,7 +745,10 @@ async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
             .any(|r| r["name"] == "oldmoor_role" && r["description"] == "Oldmoor duties"),
         "{roles}"
     );
-    let (_, sessions) = app.get("/api/v1/users/me/sessions", &admin).await;
+    let sessions = app
+        .get("/api/v1/users/me/sessions", &admin.access)
+        .await
+        .body;
     assert!(
         sessions
             .as_array()
@@ -743,45 +757,46 @@ async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
             .any(|s| s["user_agent"] == "Oldmoor-Agent/1" && s["ip"] == "10.9.8.7"),
         "{sessions}"
     );
-    let (_, history) = app.get(&path, &admin).await;
+    let history = app.get(&path, &admin.access).await.body;
     assert!(history.to_string().contains("oldmoor-cmid"), "{history}");
     // Lookups and uniqueness now go through the blind indexes the backfill wrote.
-    let (status, again) = app
+    let again = app
         .post(
             &path,
-            Some(&admin),
+            Some(&admin.access),
             json!({"text": "hello", "client_msg_id": "oldmoor-cmid"}),
         )
         .await;
-    assert!(status < 300, "{again}");
+    assert!(again.status.is_success(), "{}", again.body);
+    let again = again.body;
     assert_eq!(
         again["id"], message["id"],
         "a retried post is not duplicated"
     );
-    let (status, _) = app
-        .post(
-            "/api/v1/workspaces",
-            Some(&admin),
-            json!({"name": "Another", "slug": "oldmoor"}),
-        )
-        .await;
-    assert_eq!(status, 409, "the slug is taken");
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/workspaces/{ws_id}/channels"),
-            Some(&admin),
-            json!({"name": "oldmoor-chan"}),
-        )
-        .await;
-    assert_eq!(status, 409, "the channel name is taken");
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/workspaces/{ws_id}/roles"),
-            Some(&admin),
-            json!({"name": "oldmoor_role", "permissions": ["workspace.read"]}),
-        )
-        .await;
-    assert_eq!(status, 409, "the role name is taken");
+    // The slug is taken.
+    app.post(
+        "/api/v1/workspaces",
+        Some(&admin.access),
+        json!({"name": "Another", "slug": "oldmoor"}),
+    )
+    .await
+    .expect(409);
+    // The channel name is taken.
+    app.post(
+        &format!("/api/v1/workspaces/{ws_id}/channels"),
+        Some(&admin.access),
+        json!({"name": "oldmoor-chan"}),
+    )
+    .await
+    .expect(409);
+    // The role name is taken.
+    app.post(
+        &format!("/api/v1/workspaces/{ws_id}/roles"),
+        Some(&admin.access),
+        json!({"name": "oldmoor_role", "permissions": ["workspace.read"]}),
+    )
+    .await
+    .expect(409);
     app.stop().await;
 
     for sql in [
@@ -794,11 +809,11 @@ async fn legacy_plaintext_is_encrypted_at_start(db: Db) {
         "SELECT COUNT(*) FROM sessions WHERE user_agent IS NOT NULL OR ip IS NOT NULL",
         "SELECT COUNT(*) FROM messages WHERE client_msg_id IS NOT NULL",
     ] {
-        assert_eq!(scalar(&env, sql).await, 0, "plaintext left: {sql}");
+        assert_eq!(app.scalar(sql).await, 0, "plaintext left: {sql}");
     }
     // Nor do the files keep the old bytes in freed space (PostgreSQL's dead row versions are
     // left to its vacuum; the SQL scan above covers what it serves).
-    let left = files_containing(&env, "oldmoor");
+    let left = files_containing(&app, "oldmoor");
     assert!(left.is_empty(), "plaintext left in {left:?}");
 }
 
@@ -807,9 +822,9 @@ const BULK_CHANNELS: usize = 300;
 
 /// The files under the environment's directory (database, WAL, data dir) holding `marker`,
 /// compared case-insensitively.
-fn files_containing(env: &Env, marker: &str) -> Vec<std::path::PathBuf> {
+fn files_containing(app: &TestApp, marker: &str) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
-    files_under(env.dir.path(), &mut files);
+    files_under(&app.data_dir, &mut files);
     files.retain(|file| {
         // A file may vanish while listed (the WAL is removed when the last connection closes).
         let bytes = std::fs::read(file).unwrap_or_default();
