@@ -7,8 +7,9 @@
 //        [--readers 10] [--limit N] [--name content] [--traces DIR] [--timeout MS]
 //        [--provider y-websocket|hocuspocus]
 //
-// TRACE is a name in ../shared/data/editing-traces (automerge-paper, seph-blog1) or a path to a
-// .json.gz trace. --limit replays only the first N patches (the expected text is then the
+// TRACE is a name in tests/data/editing-traces (automerge-paper, seph-blog1; other names are
+// looked up in --traces DIR, or else in CONCORD_EXTRA_TRACES or ../shared/data/editing-traces
+// beside the repository) or a path to a .json.gz trace. --limit replays only the first N patches (the expected text is then the
 // writer's own). The document must start empty. Every client uses --token. The clients are
 // y-websocket's WebsocketProvider; --provider hocuspocus uses @hocuspocus/provider instead (to
 // time the same replay against a Hocuspocus server).

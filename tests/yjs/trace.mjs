@@ -1,7 +1,7 @@
 // Replaying a recorded editing trace from one writer to many readers, shared by the replay check
 // (replay.mjs) and the document benchmark (bench.mjs).
 //
-// Trace format (see ../shared/data/editing-traces/README.md): `{startContent, endContent,
+// Trace format (see tests/data/editing-traces/README.md): `{startContent, endContent,
 // txns: [{patches: [[pos, delCount, insertText], ...]}]}`, positions in code points.
 //
 // How a reader knows which edits it holds, without comparing whole texts: the writer is the only
@@ -16,13 +16,29 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Failure, Y, waitFor } from './client.mjs'
 
-/** `../shared/data/editing-traces` beside the repository. */
-export const TRACES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/data/editing-traces')
+const HERE = dirname(fileURLToPath(import.meta.url))
 
-/** Loads a trace by name (`automerge-paper`) or path, as a flat list of patches. */
-export function loadTrace (nameOrPath, dir = TRACES_DIR) {
-  const path = existsSync(nameOrPath) ? nameOrPath : join(dir, `${nameOrPath}.json.gz`)
-  if (!existsSync(path)) throw new Failure(`no trace at ${path}`)
+/** The traces the tests replay, shipped in the repository (`tests/data/editing-traces`). */
+export const TRACES_DIR = resolve(HERE, '../data/editing-traces')
+
+/**
+ * Where other (larger) traces may be: `CONCORD_EXTRA_TRACES`, else `../shared/data/editing-traces`
+ * beside the repository. Optional: nothing the test suite replays lives only there.
+ */
+export const EXTRA_TRACES_DIR = process.env.CONCORD_EXTRA_TRACES || resolve(HERE, '../../../shared/data/editing-traces')
+
+/**
+ * Loads a trace by name (`automerge-paper`) or path, as a flat list of patches. A name is looked
+ * up in `dir` if given, else in the repository's traces and then in the optional extra directory.
+ */
+export function loadTrace (nameOrPath, dir) {
+  let path = nameOrPath
+  if (!existsSync(path)) {
+    const dirs = dir ? [dir] : [TRACES_DIR, EXTRA_TRACES_DIR]
+    const candidates = dirs.map((d) => join(d, `${nameOrPath}.json.gz`))
+    path = candidates.find((c) => existsSync(c))
+    if (!path) throw new Failure(`no trace at ${candidates.join(' or ')}`)
+  }
   const trace = JSON.parse(gunzipSync(readFileSync(path)).toString('utf8'))
   if (!Array.isArray(trace.txns) || typeof trace.endContent !== 'string') {
     throw new Failure(`${path} is not a sequential editing trace (txns, endContent)`)
