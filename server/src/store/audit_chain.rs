@@ -1,6 +1,6 @@
 //! The audit hash chain and checkpoint signatures: pure functions. They sit with the
 //! group-commit writer that appends and chains the entries ([`super::writer`]); the live
-//! verifier and the offline verifier of exports (`crate::audit::verify`, `crate::audit::export`)
+//! verifier and the offline verifier of exports (`audit::verify`, `audit::export`)
 //! use them from here, so the store depends on no feature module.
 //!
 //! Entry hash (see policies/AUDIT-FORMAT.md): SHA-256 over `"concord-audit-v1"`, the previous
