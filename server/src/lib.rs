@@ -21,6 +21,7 @@ pub mod events;
 pub mod files;
 pub mod http;
 pub mod hub;
+pub mod inventory;
 pub mod keys;
 pub mod rbac;
 pub mod search;

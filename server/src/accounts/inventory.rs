@@ -1,6 +1,6 @@
-//! The accounts' entries in the data inventory ([`crate::keys::inventory`]).
+//! The accounts' entries in the data inventory ([`crate::inventory`]).
 
-use crate::keys::inventory::{
+use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
 };
 

@@ -1,10 +1,10 @@
-//! The audit log's entries in the data inventory ([`crate::keys::inventory`]): the client
+//! The audit log's entries in the data inventory ([`crate::inventory`]): the client
 //! address and details of an entry, encrypted under the key of the person it is about (its
 //! `subject` scope). The log is append-only and its hash covers these ciphertexts, so a
 //! data-key rotation leaves them under the version they were written with; erasing the
 //! subject's key makes them unreadable.
 
-use crate::keys::inventory::{
+use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
 };
 

@@ -1,8 +1,8 @@
-//! Sessions' entries in the data inventory ([`crate::keys::inventory`]): where a session
+//! Sessions' entries in the data inventory ([`crate::inventory`]): where a session
 //! began (User-Agent, address) and the identity provider's ID token kept for sign-out, under
 //! the signed-in user's key.
 
-use crate::keys::inventory::{
+use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
 };
 

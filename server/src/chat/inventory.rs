@@ -1,7 +1,7 @@
-//! Chat's entries in the data inventory ([`crate::keys::inventory`]): channel details,
+//! Chat's entries in the data inventory ([`crate::inventory`]): channel details,
 //! message bodies, their kept versions and client ids, all under the workspace's key.
 
-use crate::keys::inventory::{
+use crate::inventory::{
     Column, Hop, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
 };
 

@@ -11,7 +11,7 @@
 //! keyed [`blind_index`].
 //!
 //! The keyring notes every place (table, column) it encrypts into ([`written_places`]), so a
-//! test can check each against the data inventory (`keys::inventory`).
+//! test can check each against the data inventory (`inventory`).
 //!
 //! Invariants: no plaintext personal data reaches storage; the hot path never unwraps a key
 //! (DEKs are cached, zeroized on drop); a DEK is retired long before 2^32 random nonces.

@@ -1,7 +1,7 @@
-//! Documents' entries in the data inventory ([`crate::keys::inventory`]): titles, the update
+//! Documents' entries in the data inventory ([`crate::inventory`]): titles, the update
 //! log, snapshots, named versions and comments, all under the workspace's key.
 
-use crate::keys::inventory::{
+use crate::inventory::{
     Column, Hop, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
 };
 

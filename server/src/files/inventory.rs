@@ -1,11 +1,11 @@
-//! Files' entries in the data inventory ([`crate::keys::inventory`]): names, the content key
+//! Files' entries in the data inventory ([`crate::inventory`]): names, the content key
 //! (the per-file key the contents are sealed under, wrapped under the workspace's key), the
 //! thumbnail and the text sent with a file, all bound to the file's row; and the partial
 //! chunk of an upload in progress, sealed under the content key itself. Contents live in
 //! blobs under the content key, so a data-key rotation re-wraps the content key and leaves
 //! the blobs alone.
 
-use crate::keys::inventory::{
+use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
 };
 

@@ -4,7 +4,7 @@
 //! [`KeyService::rotate_dek`] starts a new version of every data key (new writes use it at
 //! once in this process; other processes notice within `keys.reencrypt_poll_seconds`) and
 //! records a rotation with one progress row per re-encryptable table ([`registry`], made from
-//! the data [`inventory`] that start-up composes from every feature's declarations), in one
+//! the data inventory ([`crate::inventory`]) that start-up composes from every feature's declarations), in one
 //! audited write. The [`Reencryptor`] then re-encrypts old rows in small batches through the
 //! group-commit writer, each batch recording its progress in the same transaction, under a
 //! lease so that exactly one process (a running server, or the command line when no server
@@ -16,11 +16,10 @@
 //! key operation is authorized (`keys.manage`) and audited; this module imports no feature
 //! (the inventory is handed in).
 
-pub mod inventory;
 pub mod registry;
 pub mod worker;
 
-pub use inventory::Inventory;
+pub use crate::inventory::Inventory;
 pub use registry::Registry;
 pub use worker::Reencryptor;
 

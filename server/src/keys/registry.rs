@@ -23,10 +23,10 @@ use std::collections::HashMap;
 use base64::Engine;
 use uuid::Uuid;
 
-use super::inventory::{Column, Inventory, ScopeRule, Shape};
 use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{UserId, WorkspaceId};
 use crate::error::Error;
+use crate::inventory::{Column, Inventory, ScopeRule, Shape};
 use crate::store::inventory::{self as inv_store, ValueColumn, Walk};
 use crate::store::Tx;
 
@@ -141,7 +141,10 @@ impl Target {
                     base64::engine::general_purpose::STANDARD
                         .decode(stored)
                         .map_err(|_| {
-                            Error::Internal(format!("{}.{} is not base64", self.name, column.column))
+                            Error::Internal(format!(
+                                "{}.{} is not base64",
+                                self.name, column.column
+                            ))
                         })?
                 } else {
                     stored.to_vec()
@@ -154,7 +157,9 @@ impl Target {
                     row: &row_id,
                     column: column.place.map(|p| p.column).unwrap_or(column.column),
                 };
-                let plain = keyring.decrypt(&mut tx.conn(), &scope, aad, &sealed).await?;
+                let plain = keyring
+                    .decrypt(&mut tx.conn(), &scope, aad, &sealed)
+                    .await?;
                 let resealed = keyring.encrypt(tx, &scope, aad, &plain).await?;
                 let value = if base64 {
                     base64::engine::general_purpose::STANDARD
@@ -231,7 +236,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::inventory::{KeyPart, Owner, Place, Retention, Subject, SubjectKind};
+    use crate::inventory::{KeyPart, Owner, Place, Retention, Subject, SubjectKind};
 
     const ID: &[KeyPart] = &[KeyPart::Id("id")];
     const fn sealed(table: &'static str, column: &'static str) -> Column {

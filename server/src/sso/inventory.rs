@@ -1,8 +1,8 @@
-//! Single sign-on's entries in the data inventory ([`crate::keys::inventory`]): the link
+//! Single sign-on's entries in the data inventory ([`crate::inventory`]): the link
 //! between an account and its identity at a provider, and the short-lived hand-off of a
 //! session to the browser that began the sign-in.
 
-use crate::keys::inventory::{
+use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
 };
 

@@ -1,6 +1,6 @@
-//! Generic access to the columns the data inventory (`keys::inventory`) declares: walking a
-//! table's rows in key order after a cursor with the owner id of their key scope and the
-//! values of some columns, and writing new values back. The table and column names come from
+//! Generic access to the columns the data inventory (the top-level `inventory` module)
+//! declares: walking a table's rows in key order after a cursor with the owner id of their key
+//! scope and the values of some columns, and writing new values back. The table and column names come from
 //! the inventory's static declarations, never from input.
 
 use std::fmt;

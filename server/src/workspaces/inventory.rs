@@ -1,8 +1,8 @@
-//! Workspaces' entries in the data inventory ([`crate::keys::inventory`]): workspace names
+//! Workspaces' entries in the data inventory ([`crate::inventory`]): workspace names
 //! and slugs, custom roles' names and descriptions and invitation emails, under the
 //! workspace's key, with the blind indexes that look them up.
 
-use crate::keys::inventory::{
+use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
 };
 

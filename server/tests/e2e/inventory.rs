@@ -222,7 +222,11 @@ async fn versions(app: &TestApp, table: &str, column: &str) -> Vec<u32> {
 /// Rotates the data keys through the API and waits for the re-encryption to finish.
 async fn rotate(app: &TestApp, admin: &Session) -> Value {
     let r = app
-        .post("/api/v1/admin/keys/rotate-dek", Some(&admin.access), json!({}))
+        .post(
+            "/api/v1/admin/keys/rotate-dek",
+            Some(&admin.access),
+            json!({}),
+        )
         .await;
     let id = r.expect(202)["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -4,15 +4,16 @@
 //! Each feature exports a `const INVENTORY: &[Column]` next to its tables (`accounts`, `chat`,
 //! `docs`, `files`, `workspaces`, `auth`, `audit`, `sso`); the composition root
 //! (`startup::inventory`) gathers them into one [`Inventory`] and hands it to the key service
-//! and the re-encryption job, so this module imports no feature. An entry names the table,
+//! and the re-encryption job, so neither `keys` nor this module imports a feature (it sits
+//! just above `store`, so even `audit`, which `keys` uses, can declare its columns). An entry names the table,
 //! its key, the column, the place (row id and column) its ciphertext is bound to, how the
 //! row's key scope is found, whose data it is (the [`Subject`]) and how long it is kept
 //! ([`Retention`]). Data-key rotation re-encrypts every [`Shape::Sealed`] and
-//! [`Shape::SealedBase64`] column with one generic batch function ([`super::registry`]); the
+//! [`Shape::SealedBase64`] column with one generic batch function (`keys::registry`); the
 //! data-subject export, erasure and retention jobs walk the same list.
 //!
 //! Invariants: every (table, column) pair the keyring encrypts under is listed here (tested
-//! against the places the keyring has encrypted into, [`crate::crypto::written_places`]), and
+//! against the places the keyring has encrypted into, `crypto::written_places`), and
 //! every table and column named here exists on both backends (tested).
 
 pub use crate::store::inventory::{Hop, KeyPart, Owner};
@@ -215,7 +216,10 @@ impl Inventory {
             .collect();
         for c in &walked {
             if c.place.is_none() {
-                out.push(format!("{}.{} is a ciphertext without a place", c.table, c.column));
+                out.push(format!(
+                    "{}.{} is a ciphertext without a place",
+                    c.table, c.column
+                ));
             }
             if !matches!(c.scope, ScopeRule::Workspace(_) | ScopeRule::User(_)) {
                 out.push(format!("{}.{} names no scope owner", c.table, c.column));
