@@ -15,7 +15,7 @@ pub mod chat;
 pub mod config;
 pub mod crypto;
 pub mod docs;
-pub mod domain;
+pub use concord_domain as domain;
 pub mod error;
 pub mod events;
 pub mod files;

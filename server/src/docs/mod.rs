@@ -4,13 +4,14 @@
 //! export, each authorized through `rbac` (`Resource::Document`) and audited. `room` holds
 //! the live documents (one task per open document, updates stored encrypted before anyone
 //! receives them); `awareness` decides which cursor and presence states a connection may
-//! announce; `sync` serves a stock `y-websocket` client's connection; `content` reads
-//! exports out of Yjs state and writes versions back. Document content is plaintext only in
+//! announce; `sync` serves a stock `y-websocket` client's connection; `content` (crate
+//! `concord-doc-content`, `crates/doc-content`) reads exports out of Yjs state and writes
+//! versions back. Document content is plaintext only in
 //! memory: titles, update batches, snapshots and versions are encrypted under the
 //! workspace's key, bound to their row and column.
 
 mod awareness;
-mod content;
+use concord_doc_content as content;
 mod indexable;
 mod inventory;
 pub mod room;

@@ -29,7 +29,7 @@
 
 mod admin;
 pub mod blob;
-pub mod cipher;
+pub use concord_file_cipher as cipher;
 pub mod housekeeping;
 mod indexable;
 pub mod inspect;

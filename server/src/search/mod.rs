@@ -1,9 +1,10 @@
 //! Search: an encrypted full-text index per workspace, kept current from the `events` bus, and
 //! queried with Slack-like syntax filtered by what the searcher may read at that moment.
 //!
-//! - `encrypted_dir.rs`: the tantivy `Directory` that encrypts every index file in chunks under
-//!   the workspace's index key (a data key of scope `search:<workspace>` from the keyring).
-//! - `analyzer.rs`: English stems, CJK bigrams, case, width and accent folding.
+//! - `encrypted_dir` (crate `concord-search-index`, `crates/search-index`): the tantivy
+//!   `Directory` that encrypts every index file in chunks under the workspace's index key (a
+//!   data key of scope `search:<workspace>` from the keyring).
+//! - `analyzer` (same crate): English stems, CJK bigrams, case, width and accent folding.
 //! - `index.rs`: one workspace's index (schema, updates, queries, snippets).
 //! - `query.rs`: the query syntax.
 //! - this file: [`SearchService`], which owns the open indexes, the indexer task that applies
@@ -33,12 +34,13 @@
 //! outside the workspace is as unknown as one that does not exist; profiles are decrypted once
 //! per change, not once per query).
 
-mod analyzer;
 mod directory;
 mod entries;
-pub mod encrypted_dir;
 pub mod index;
 pub mod query;
+
+use concord_search_index::analyzer;
+pub use concord_search_index::encrypted_dir;
 
 pub use analyzer::{analyzer, terms};
 pub use index::{

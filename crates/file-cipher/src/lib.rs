@@ -17,7 +17,7 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use crate::domain::FileId;
+use concord_domain::FileId;
 
 /// Plaintext bytes per chunk.
 pub const CHUNK_BYTES: u64 = 64 * 1024;

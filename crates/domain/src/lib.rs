@@ -31,7 +31,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         ParseError {
             field,
             message: message.into(),
