@@ -55,6 +55,9 @@ enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(Admin),
+    /// Durable consumers of committed events (the outbox).
+    #[command(subcommand)]
+    Events(EventsCmd),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -79,6 +82,40 @@ enum SearchCmd {
         /// Only this workspace (its id).
         #[arg(long, value_name = "ID")]
         workspace: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCmd {
+    /// Print the committed events after a consumer's cursor, in commit order, one JSON object
+    /// a line, and move the cursor after each printed batch. Delivery is at least once: if
+    /// stopped between printing a batch and moving the cursor, the next run prints that
+    /// batch again (deduplicate by `event_id`).
+    Tail {
+        /// The consumer's name (registered on first use): 1 to 64 of a-z, 0-9, '.', '_', '-'.
+        #[arg(long, value_name = "NAME")]
+        consumer: String,
+        /// A new consumer starts at the oldest stored event instead of after the newest.
+        /// An existing consumer always resumes after its cursor.
+        #[arg(long)]
+        from_start: bool,
+        /// Keep waiting for new events (until Ctrl-C or SIGTERM) instead of exiting at the end.
+        #[arg(long)]
+        follow: bool,
+        /// Events per batch (the cursor moves once per batch).
+        #[arg(long, value_name = "N", default_value_t = 256)]
+        batch: usize,
+        /// How often to look for events committed by other processes, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 200)]
+        poll_ms: u64,
+    },
+    /// List the registered consumers, their cursors and how many events each has not read.
+    Consumers,
+    /// Unregister a consumer: pruning stops keeping events for it.
+    Remove {
+        /// The consumer's name.
+        #[arg(long, value_name = "NAME")]
+        consumer: String,
     },
 }
 
@@ -244,6 +281,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             result
         }
         Command::Keys(cmd) => keys_cmd(config, cmd).await,
+        Command::Events(cmd) => events_cmd(config, cmd).await,
         Command::Search(SearchCmd::Reindex { workspace }) => {
             let only = match workspace {
                 Some(w) => Some(
@@ -824,4 +862,110 @@ async fn keys_cmd(config: Config, cmd: KeysCmd) -> anyhow::Result<()> {
     .await;
     app.close().await;
     result
+}
+
+async fn events_cmd(config: Config, cmd: EventsCmd) -> anyhow::Result<()> {
+    concord::telemetry::init_logging(&config.log);
+    // Only storage: events are stored without encrypted content, so no keys are needed.
+    let store =
+        concord::store::Store::open(&App::store_options(&config), Default::default()).await?;
+    let result = match cmd {
+        EventsCmd::Tail {
+            consumer,
+            from_start,
+            follow,
+            batch,
+            poll_ms,
+        } => tail_events(&store, &consumer, from_start, follow, batch, poll_ms).await,
+        EventsCmd::Consumers => {
+            let (consumers, head) = concord::outbox::consumers(&store).await?;
+            println!("newest event: {head}");
+            println!(
+                "{:<32}  {:>12}  {:>10}  updated",
+                "consumer", "cursor", "behind"
+            );
+            for c in consumers {
+                println!(
+                    "{:<32}  {:>12}  {:>10}  {}",
+                    c.name,
+                    c.cursor,
+                    (head - c.cursor).max(0),
+                    c.updated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+            Ok(())
+        }
+        EventsCmd::Remove { consumer } => {
+            if concord::outbox::remove(&store, &consumer).await? {
+                println!("removed consumer {consumer}");
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("no consumer named {consumer:?}"))
+            }
+        }
+    };
+    store.close().await;
+    result
+}
+
+/// Prints events one JSON object a line, flushing and then acknowledging each batch.
+async fn tail_events(
+    store: &concord::store::Store,
+    name: &str,
+    from_start: bool,
+    follow: bool,
+    batch: usize,
+    poll_ms: u64,
+) -> anyhow::Result<()> {
+    use concord::outbox::{Consumer, Start};
+    use std::io::Write;
+    let start = if from_start {
+        Start::Oldest
+    } else {
+        Start::Latest
+    };
+    let mut consumer = Consumer::open(store, name, start)
+        .await?
+        .with_poll_interval(std::time::Duration::from_millis(poll_ms));
+    let stop = concord::startup::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        if futures::poll!(&mut stop).is_ready() {
+            return Ok(());
+        }
+        let read = consumer.next_batch(batch).await?;
+        if read.missed > 0 {
+            eprintln!(
+                "concord: {} event(s) after cursor of {name} were pruned before it read them",
+                read.missed
+            );
+        }
+        let Some(last) = read.last_id() else {
+            if !follow {
+                return Ok(());
+            }
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = consumer.wait() => continue,
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        for event in &read.events {
+            let payload: serde_json::Value =
+                serde_json::from_str(&event.payload).unwrap_or(serde_json::Value::Null);
+            let line = serde_json::json!({
+                "id": event.id,
+                "event_id": event.event_id,
+                "kind": event.kind,
+                "workspace_id": event.workspace_id,
+                "committed_at": event.committed_at,
+                "event": payload,
+            });
+            writeln!(out, "{line}")?;
+        }
+        out.flush()?;
+        drop(out);
+        consumer.ack(last).await?;
+    }
 }

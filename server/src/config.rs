@@ -112,6 +112,8 @@ pub struct Config {
     pub files: FilesConfig,
     /// Full-text search.
     pub search: SearchConfig,
+    /// The transactional outbox durable event consumers read.
+    pub outbox: OutboxConfig,
     /// Who may read the Prometheus metrics at `/metrics`.
     pub metrics: MetricsConfig,
 }
@@ -162,6 +164,28 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig { cache_mib: 256 }
+    }
+}
+
+/// The transactional outbox: committed events kept for durable consumers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Seconds between two prunings of the events every registered consumer has passed.
+    pub prune_interval_seconds: u64,
+    /// Events older than this many seconds are pruned even if a registered consumer has not
+    /// read them yet (one that stopped for good must not make the table grow forever); such a
+    /// consumer is told how many it missed when it resumes. 0 keeps them until every consumer
+    /// has passed them.
+    pub max_age_seconds: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            prune_interval_seconds: 60,
+            max_age_seconds: 7 * 24 * 3600,
+        }
     }
 }
 
@@ -593,6 +617,7 @@ impl Default for Config {
             docs: DocsConfig::default(),
             files: FilesConfig::default(),
             search: SearchConfig::default(),
+            outbox: OutboxConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -861,6 +886,18 @@ impl Config {
         }
         if self.search.cache_mib > 1024 * 1024 {
             return invalid("search.cache_mib", "must be at most 1048576 (1 TiB)");
+        }
+        if !(1..=86_400).contains(&self.outbox.prune_interval_seconds) {
+            return invalid(
+                "outbox.prune_interval_seconds",
+                "must be between 1 and 86400",
+            );
+        }
+        if self.outbox.max_age_seconds > 10 * 365 * 24 * 3600 {
+            return invalid(
+                "outbox.max_age_seconds",
+                "must be at most 315360000 (10 years)",
+            );
         }
         if self.http.request_timeout_seconds == 0 {
             return invalid("http.request_timeout_seconds", "must be at least 1");

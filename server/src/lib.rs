@@ -23,6 +23,7 @@ pub mod http;
 pub mod hub;
 pub mod inventory;
 pub mod keys;
+pub mod outbox;
 pub mod rbac;
 pub mod search;
 pub mod sso;

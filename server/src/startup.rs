@@ -420,6 +420,12 @@ impl App {
         let housekeeping = self
             .files
             .spawn_housekeeping(&self.events, going_away.clone());
+        // Outbox events every durable consumer has passed (or past the maximum age).
+        let pruning = crate::outbox::spawn_pruning(
+            self.store.clone(),
+            &self.config.outbox,
+            going_away.clone(),
+        );
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,
@@ -445,6 +451,7 @@ impl App {
         // Finishes its current batch and releases its lease, so the next start resumes at once.
         let _ = reencryption.await;
         let _ = housekeeping.await;
+        let _ = pruning.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

@@ -24,6 +24,7 @@ pub mod invitations;
 pub mod keys;
 pub mod messages;
 pub mod migrate;
+pub mod outbox;
 pub mod roles;
 pub mod search;
 pub mod sessions;
@@ -232,6 +233,13 @@ impl Store {
         F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
     {
         self.inner.writer.submit(work).await
+    }
+
+    /// Changes each time this process commits events to the outbox ([`outbox`]), so an
+    /// in-process consumer waits for a commit instead of polling; commits of other processes
+    /// are only seen by reading.
+    pub fn outbox_commits(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner.writer.outbox_head()
     }
 
     /// How many batches (transactions) the group-commit writer has run and how many writes

@@ -16,15 +16,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::future::BoxFuture;
 use sqlx::{PgPool, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::audit::{self, CheckpointRecord, CheckpointSigner, PendingAudit};
 use super::audit_chain as chain;
 use super::backend::{Tx, TxInner};
 use super::keys;
+use super::outbox::{self, NewOutboxEvent};
 use super::StoreError;
-use crate::events::Events;
+use crate::events::{DomainEvent, Events};
 
 /// The future a write closure returns; it borrows the transaction.
 pub type WriteFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
@@ -84,6 +85,8 @@ pub(super) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     task: Mutex<Option<JoinHandle<()>>>,
     counts: Arc<BatchCounts>,
+    /// The id of the last outbox event this writer committed, for in-process consumers.
+    outbox_head: watch::Receiver<i64>,
 }
 
 /// How many batches (transactions) the writer ran and how many writes they carried: their
@@ -121,6 +124,7 @@ impl Writer {
     ) -> Writer {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
         let counts = Arc::new(BatchCounts::default());
+        let (outbox_sender, outbox_head) = watch::channel(0);
         let task = tokio::spawn(run(
             pool,
             receiver,
@@ -128,12 +132,19 @@ impl Writer {
             events,
             checkpointing,
             counts.clone(),
+            outbox_sender,
         ));
         Writer {
             sender: Mutex::new(Some(sender)),
             task: Mutex::new(Some(task)),
             counts,
+            outbox_head,
         }
+    }
+
+    /// Changes whenever this writer commits events to the outbox (the value is the last id).
+    pub(super) fn outbox_head(&self) -> watch::Receiver<i64> {
+        self.outbox_head.clone()
     }
 
     /// Batches and writes run so far: `(batches, writes)`.
@@ -309,6 +320,29 @@ async fn append_audit(
     Ok(signed)
 }
 
+/// Stores the batch's events in the outbox, in emit order, numbered after every batch
+/// committed before (ours included, across processes): see [`outbox`].
+async fn append_outbox(tx: &mut Tx, events: &[DomainEvent]) -> Result<Option<i64>, StoreError> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        let value = serde_json::to_value(event)
+            .map_err(|e| StoreError::Commit(format!("cannot serialize an event: {e}")))?;
+        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        rows.push(NewOutboxEvent {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            kind: text("type").unwrap_or_default(),
+            workspace_id: text("workspace_id"),
+            payload: value.to_string(),
+        });
+    }
+    outbox::append(&mut tx.conn(), &rows, chrono::Utc::now())
+        .await
+        .map(Some)
+}
+
 fn run_hooks(tx: &mut Tx, from: usize) {
     let from = from.min(tx.rollback_hooks.len());
     for hook in tx.rollback_hooks.drain(from..) {
@@ -323,6 +357,7 @@ async fn run(
     events: Events,
     checkpointing: Arc<Checkpointing>,
     counts: Arc<BatchCounts>,
+    outbox_head: watch::Sender<i64>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
@@ -431,6 +466,19 @@ async fn run(
                 continue;
             }
         };
+        // After the audit append: every writer takes the chain's lock, then the outbox head's.
+        let last_outbox_id = match append_outbox(&mut tx, &emitted).await {
+            Ok(last) => last,
+            Err(err) => {
+                tracing::error!(error = %err, jobs = size, "cannot store the batch's events in the outbox; the batch is rolled back");
+                run_hooks(&mut tx, 0);
+                let message = err.to_string();
+                for done in completions {
+                    done(Err(StoreError::Commit(message.clone())));
+                }
+                continue;
+            }
+        };
         let mut hooks = std::mem::take(&mut tx.rollback_hooks);
         metrics::histogram!("concord_store_commit_batch_size").record(size as f64);
         match commit(tx).await {
@@ -441,6 +489,9 @@ async fn run(
                 }
                 for done in completions {
                     done(Ok(()));
+                }
+                if let Some(last) = last_outbox_id {
+                    outbox_head.send_replace(last);
                 }
                 for event in emitted {
                     events.publish(event);

@@ -24,6 +24,7 @@ mod hub;
 mod inventory;
 mod keys;
 mod operations;
+mod outbox;
 mod rbac;
 mod route_coverage;
 mod search;
