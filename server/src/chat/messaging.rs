@@ -102,20 +102,48 @@ impl ChatService {
             .ok_or(Error::NotFound("message"))
     }
 
-    /// A message as its channel's members see it now, or `None` if it no longer exists. No
-    /// access check: for delivering a message event that arrived without its content (from
-    /// another process) to the members the event already concerns.
+    /// A message as its channel's members see it now, or `None` if it no longer exists or
+    /// is not in `channel` of `workspace`. No access check: for delivering a message event
+    /// that arrived without its content (from another process) to the members of the
+    /// channel the event names, so the message must be in that very channel.
     pub async fn message_for_delivery(
         &self,
         workspace: WorkspaceId,
+        channel: ChannelId,
         id: MessageId,
     ) -> Result<Option<MessageView>, Error> {
-        let mut conn = self.store.reader().await?;
-        match self.view_one(&mut conn.conn(), workspace, id).await {
-            Ok(view) => Ok(Some(view)),
-            Err(Error::NotFound(_)) => Ok(None),
-            Err(err) => Err(err),
+        let mut pooled = self.store.reader().await?;
+        let mut conn = pooled.conn();
+        let Some(record) = messages::by_id(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        if record.channel_id != channel {
+            tracing::warn!(
+                message = %id,
+                event_channel = %channel,
+                message_channel = %record.channel_id,
+                "a message event names another channel than its message's"
+            );
+            return Ok(None);
         }
+        match channels::by_id(&mut conn, channel).await? {
+            Some(c) if c.workspace_id == workspace => {}
+            Some(c) => {
+                tracing::warn!(
+                    message = %id,
+                    channel = %channel,
+                    event_workspace = %workspace,
+                    channel_workspace = %c.workspace_id,
+                    "a message event names another workspace than its channel's"
+                );
+                return Ok(None);
+            }
+            None => return Ok(None),
+        }
+        Ok(self
+            .view_messages(&mut conn, workspace, vec![record])
+            .await?
+            .pop())
     }
 
     /// Posts a message (or a thread reply). With a `client_msg_id`, a retried post returns

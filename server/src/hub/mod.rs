@@ -6,7 +6,9 @@
 //! remembered in a bounded replay ring with its recipients, and queued to every connection
 //! of every recipient. Message events carry ids; the decrypted message travels beside them
 //! only within the process that wrote it, and an event that arrives without it (from another
-//! process) is completed by reading the message through a [`MessageReader`]. Channel membership is cached and updated from the same
+//! process) is completed by reading the message through a [`MessageReader`], only if it is in
+//! the event's channel and workspace (an event whose message cannot be read is skipped alone,
+//! with a warning). Channel membership is cached and updated from the same
 //! event stream, so a member who leaves stops receiving at once; so is the list of
 //! workspaces each connection shares presence in, so a person removed from a workspace
 //! neither sees nor shows presence there from that moment, on the sockets already open.
@@ -97,10 +99,12 @@ struct Inner {
 /// Reads a message as its channel's members see it, for message events that arrive without
 /// it (published by another process).
 pub trait MessageReader: Send + Sync + 'static {
-    /// The message now, or `None` if it no longer exists.
+    /// The message now, or `None` if it no longer exists or is not in `channel` of
+    /// `workspace` (the channel and workspace the event names).
     fn message(
         &self,
         workspace: WorkspaceId,
+        channel: ChannelId,
         id: MessageId,
     ) -> BoxFuture<'_, Result<Option<MessageView>, crate::error::Error>>;
 }
@@ -109,9 +113,10 @@ impl MessageReader for ChatService {
     fn message(
         &self,
         workspace: WorkspaceId,
+        channel: ChannelId,
         id: MessageId,
     ) -> BoxFuture<'_, Result<Option<MessageView>, crate::error::Error>> {
-        Box::pin(self.message_for_delivery(workspace, id))
+        Box::pin(self.message_for_delivery(workspace, channel, id))
     }
 }
 
@@ -121,9 +126,6 @@ pub enum HubError {
     /// Channel members could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A message event's message could not be read.
-    #[error("reading a message: {0}")]
-    Message(#[from] crate::error::Error),
 }
 
 /// A registered connection's handles.
@@ -293,9 +295,11 @@ impl Hub {
                 None => return Ok(()),
             },
         };
-        let message = self.message_of(event).await?;
+        let message = self.message_of(event).await;
         let Some(live) = protocol::live_event(event, message) else {
-            // A message deleted before its event arrived from elsewhere: its deletion follows.
+            // A message event whose message could not be read (deleted before its event
+            // arrived from elsewhere, not in the event's channel, or a failed read): only
+            // this event is skipped; a deletion follows a deleted message.
             return Ok(());
         };
         let mut state = self.state();
@@ -327,32 +331,59 @@ impl Hub {
     }
 
     /// The message a message event concerns: the one the writer attached, or (for an event
-    /// from another process) the message read now.
-    async fn message_of(&self, event: &DomainEvent) -> Result<Option<Arc<MessageView>>, HubError> {
-        let (workspace, id, view) = match event {
+    /// from another process) the message read now, only if it is in the event's channel and
+    /// workspace. `None` when it cannot be read: that event is then skipped with a warning,
+    /// and no other client is disturbed.
+    async fn message_of(&self, event: &DomainEvent) -> Option<Arc<MessageView>> {
+        let (workspace, channel, id, view) = match event {
             DomainEvent::MessageCreated {
                 workspace_id,
+                channel_id,
                 message_id,
                 view,
                 ..
             }
             | DomainEvent::MessageUpdated {
                 workspace_id,
+                channel_id,
                 message_id,
                 view,
                 ..
-            } => (*workspace_id, *message_id, view),
-            _ => return Ok(None),
+            } => (*workspace_id, *channel_id, *message_id, view),
+            _ => return None,
         };
         if let Some(message) = view.get::<MessageView>() {
-            return Ok(Some(message));
+            return Some(message);
         }
-        Ok(self
-            .inner
-            .messages
-            .message(workspace, id)
-            .await?
-            .map(Arc::new))
+        match self.inner.messages.message(workspace, channel, id).await {
+            Ok(Some(message)) if message.channel_id == channel => Some(Arc::new(message)),
+            Ok(Some(message)) => {
+                tracing::warn!(
+                    message = %id,
+                    event_channel = %channel,
+                    message_channel = %message.channel_id,
+                    "a message event names another channel than its message's; skipping it"
+                );
+                None
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    message = %id,
+                    channel = %channel,
+                    "a message event's message is gone or not in its channel; skipping it"
+                );
+                None
+            }
+            Err(err) => {
+                tracing::warn!(
+                    message = %id,
+                    channel = %channel,
+                    error = %err,
+                    "could not read a message event's message; skipping it"
+                );
+                None
+            }
+        }
     }
 
     /// `user` joined `workspace`: their open connections share presence there from now on.

@@ -530,21 +530,32 @@ both_backends! {
         let ws = app.create_workspace(&admin, "Clinic").await;
         let general = channel(&app, &admin, &ws, "general", "public").await;
         let m = say(&app, &admin, &general, "read me by id").await;
+        let other = channel(&app, &admin, &ws, "other", "public").await;
+        let elsewhere = app.create_workspace(&admin, "Elsewhere").await;
         let mut s = app.socket(&admin.access, None).await;
         assert_eq!(s.hello["protocol"], 1, "{}", s.hello);
-        // As a bus spanning processes delivers it: ids only, no message attached.
-        app.events.publish(DomainEvent::MessageUpdated {
-            workspace_id: ws.parse::<WorkspaceId>().unwrap(),
-            channel_id: general.parse::<ChannelId>().unwrap(),
+        let event = |workspace: &str, channel: &str| DomainEvent::MessageUpdated {
+            workspace_id: workspace.parse::<WorkspaceId>().unwrap(),
+            channel_id: channel.parse::<ChannelId>().unwrap(),
             message_id: m["id"].as_str().unwrap().parse::<MessageId>().unwrap(),
             seq: m["seq"].as_i64().unwrap(),
             what: MessageChange::Pinned,
             view: Local::none(),
-        });
+        };
+        // An event naming another channel or workspace than the message's is skipped alone:
+        // the message is not shown there, and nobody is asked to resync.
+        app.events.publish(event(&ws, &other));
+        app.events.publish(event(&elsewhere, &general));
+        // As a bus spanning processes delivers it: ids only, no message attached.
+        app.events.publish(event(&ws, &general));
         let e = next_message(&mut s).await;
         assert_eq!(e["event"]["type"], "message_updated", "{e}");
         assert_eq!(e["event"]["what"], "pinned");
         assert_eq!(e["event"]["message"]["id"], m["id"]);
+        assert_eq!(e["event"]["message"]["channel_id"], general.as_str(), "{e}");
         assert_eq!(e["event"]["message"]["text"], "read me by id");
+        let after = say(&app, &admin, &general, "still connected").await;
+        let e = next_message(&mut s).await;
+        assert_eq!(e["event"]["message"]["id"], after["id"], "{e}");
     }
 }
