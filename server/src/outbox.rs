@@ -18,8 +18,10 @@
 //! passed, and those older than `outbox.max_age_seconds` whoever still needs them: a consumer
 //! that never comes back does not make the table grow forever. When it does come back, the
 //! events it missed are counted ([`Batch::missed`]: ids are contiguous, so a jump after the
-//! cursor is exactly the pruned events) and it must resynchronise from storage, or it can be
-//! removed ([`remove`]).
+//! cursor, or the head beyond it when no event is left after it, is exactly the pruned
+//! events) and it must resynchronise from storage, or it can be removed ([`remove`]).
+
+mod inventory;
 
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::OutboxConfig;
 pub use crate::store::outbox::{ConsumerRecord, OutboxRecord, Start};
 use crate::store::{outbox, Store, StoreError, Tx};
+pub use inventory::INVENTORY;
 
 /// Rows deleted per pruning transaction, so no shared write transaction grows large.
 const PRUNE_CHUNK: i64 = 5_000;
@@ -64,12 +67,15 @@ pub struct Batch {
     pub events: Vec<OutboxRecord>,
     /// Events that were pruned before this consumer read them (0 normally).
     pub missed: i64,
+    /// The last id this batch accounts for: its last event, or the last missed one.
+    through: i64,
 }
 
 impl Batch {
-    /// The id to acknowledge once every event of this batch is handled.
+    /// The id to acknowledge once every event of this batch is handled (and, after missed
+    /// events, once the consumer has resynchronised); `None` when there was nothing new.
     pub fn last_id(&self) -> Option<i64> {
-        self.events.last().map(|e| e.id)
+        (!self.events.is_empty() || self.missed > 0).then_some(self.through)
     }
 }
 
@@ -136,16 +142,28 @@ impl Consumer {
     }
 
     /// Reads up to `max` events after the last one read, in commit order, without waiting;
-    /// an empty batch means there is nothing new.
+    /// an empty batch with nothing missed means there is nothing new.
     pub async fn next_batch(&mut self, max: usize) -> Result<Batch, OutboxError> {
         // Marks what this process committed so far as seen before reading, so a commit
         // after the read wakes the next wait.
         self.commits.borrow_and_update();
+        let limit = max.max(1) as i64;
         let mut conn = self.store.reader().await?;
-        let events = outbox::after(&mut conn.conn(), self.read, max.max(1) as i64).await?;
+        let mut events = outbox::after(&mut conn.conn(), self.read, limit).await?;
+        let mut head = self.read;
+        if events.is_empty() {
+            // Nothing stored after the cursor: the events up to the head, if it is ahead,
+            // were pruned, unless they committed since the read above. The head is read
+            // first, then the rows again: every id up to a head seen is committed (ids
+            // follow commit order), so what is still absent then was pruned.
+            head = outbox::head(&mut conn.conn()).await?;
+            if head > self.read {
+                events = outbox::after(&mut conn.conn(), self.read, limit).await?;
+            }
+        }
         let missed = match events.first() {
             Some(first) => first.id - self.read - 1,
-            None => 0,
+            None => (head - self.read).max(0),
         };
         if missed > 0 {
             tracing::warn!(
@@ -156,8 +174,14 @@ impl Consumer {
         }
         if let Some(last) = events.last() {
             self.read = last.id;
+        } else {
+            self.read += missed;
         }
-        Ok(Batch { events, missed })
+        Ok(Batch {
+            through: self.read,
+            events,
+            missed,
+        })
     }
 
     /// Waits until this process commits events, or the poll interval passes.

@@ -45,6 +45,7 @@ pub fn inventory() -> Inventory {
         crate::files::INVENTORY,
         crate::audit::INVENTORY,
         crate::sso::INVENTORY,
+        crate::outbox::INVENTORY,
     ])
 }
 

@@ -44,7 +44,8 @@ pub struct OutboxRecord {
     pub workspace_id: Option<String>,
     /// The event's serialized form (JSON).
     pub payload: String,
-    /// When the batch that emitted it was committed (at the writer, just before the commit).
+    /// When the batch that emitted it was committed (just before the commit, once its ids
+    /// were taken: times rise with ids).
     pub committed_at: DateTime<Utc>,
 }
 
@@ -64,11 +65,11 @@ const INSERT_CHUNK: usize = 256;
 
 /// Appends `events` in order with one statement per chunk, numbering them after the head
 /// (the writer's job only, at the end of a batch: the head row stays locked until commit).
-/// Returns the last id given.
+/// Each row is stamped once the head is locked, so times rise with ids even when the lock
+/// was waited for. Returns the last id given.
 pub(crate) async fn append(
     conn: &mut Conn<'_>,
     events: &[NewOutboxEvent],
-    committed_at: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     let mut last_id = 0;
     for chunk in events.chunks(INSERT_CHUNK) {
@@ -84,6 +85,8 @@ pub(crate) async fn append(
                 .await?;
                 let base = last - n;
                 last_id = last;
+                // Taken with the head row locked (the UPDATE above), not before waiting.
+                let committed_at = Utc::now();
                 let mut sql = String::from(
                     "INSERT INTO outbox (id, event_id, kind, workspace_id, payload, committed_at) \
                      VALUES ",
@@ -109,17 +112,19 @@ pub(crate) async fn append(
             }
             Conn::Pg(c) => {
                 // One round trip: the head's update (which waits for any other writer's
-                // commit) numbers the rows the same statement inserts.
+                // commit) numbers the rows the same statement inserts, stamped by the
+                // database's clock once the head is locked.
                 let mut sql = String::from(
                     "WITH head AS (UPDATE outbox_head SET last_id = last_id + $1 \
                      WHERE singleton = 1 RETURNING last_id - $1 AS base), \
                      ins AS (INSERT INTO outbox \
                      (id, event_id, kind, workspace_id, payload, committed_at) \
-                     SELECT head.base + v.n, v.event_id, v.kind, v.workspace_id, v.payload, $2 \
+                     SELECT head.base + v.n, v.event_id, v.kind, v.workspace_id, v.payload, \
+                     clock_timestamp() \
                      FROM head, (VALUES ",
                 );
                 for i in 0..chunk.len() {
-                    let p = 3 + i * 5;
+                    let p = 2 + i * 5;
                     if i > 0 {
                         sql.push(',');
                     }
@@ -136,7 +141,7 @@ pub(crate) async fn append(
                     ") AS v(n, event_id, kind, workspace_id, payload)) \
                      SELECT base + $1 FROM head",
                 );
-                let mut q = sqlx::query_as::<_, (i64,)>(&sql).bind(n).bind(committed_at);
+                let mut q = sqlx::query_as::<_, (i64,)>(&sql).bind(n);
                 for (i, e) in chunk.iter().enumerate() {
                     q = q
                         .bind(1 + i as i64)

@@ -338,9 +338,7 @@ async fn append_outbox(tx: &mut Tx, events: &[DomainEvent]) -> Result<Option<i64
             payload: value.to_string(),
         });
     }
-    outbox::append(&mut tx.conn(), &rows, chrono::Utc::now())
-        .await
-        .map(Some)
+    outbox::append(&mut tx.conn(), &rows).await.map(Some)
 }
 
 fn run_hooks(tx: &mut Tx, from: usize) {

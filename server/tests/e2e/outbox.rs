@@ -202,6 +202,10 @@ both_backends! {
         assert_eq!(posted.len(), 160);
         let committed = stored_after(&store, start).await;
         let last = committed.last().expect("events committed").id;
+        assert!(
+            committed.windows(2).all(|w| w[0].committed_at <= w[1].committed_at),
+            "commit times rise with ids"
+        );
         eventually(Duration::from_secs(60), "the resumed consumer catches up", || {
             parse(&lines.lock().unwrap()).iter().any(|(id, _, _)| *id >= last)
         }).await;
@@ -288,6 +292,15 @@ both_backends! {
         // Past the maximum age, events go even if the idle consumer never read them; when it
         // comes back it is told how many it missed.
         concord::outbox::prune(&store, Some(Duration::ZERO)).await.expect("prune by age");
+        // With nothing left after its cursor, the head beyond it is what it missed.
+        let mut idle = Consumer::open(&store, "idle", Start::Latest).await.expect("resume");
+        let batch = idle.next_batch(100).await.expect("read");
+        assert!(batch.events.is_empty());
+        assert_eq!(batch.missed, head - at, "the pruned events are counted with none left");
+        assert_eq!(batch.last_id(), Some(head), "acknowledging the head passes them");
+        let again = idle.next_batch(100).await.expect("read");
+        assert_eq!((again.missed, again.last_id()), (0, None), "counted once");
+        drop(idle);
         say(&app, &owner, &general, "after pruning").await;
         let mut idle = Consumer::open(&store, "idle", Start::Latest).await.expect("resume");
         let batch = idle.next_batch(100).await.expect("read");
