@@ -480,5 +480,3 @@ impl DocService {
         Ok((body, base))
     }
 }
-
-impl DocService {}

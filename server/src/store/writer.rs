@@ -391,6 +391,8 @@ async fn run(
                     if !alone {
                         if let Err(err) = exec(&mut tx, "RELEASE SAVEPOINT job").await {
                             tracing::error!(error = %err, "release savepoint failed");
+                            // The job failed: its events are neither published nor stored.
+                            tx.events.truncate(events_before);
                             done(Err(StoreError::Commit(err.to_string())));
                             continue;
                         }
