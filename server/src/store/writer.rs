@@ -341,6 +341,16 @@ async fn append_outbox(tx: &mut Tx, events: &[DomainEvent]) -> Result<Option<i64
     outbox::append(&mut tx.conn(), &rows).await.map(Some)
 }
 
+/// A batch that cannot commit: its rollback hooks run and every job is told why (the
+/// transaction rolls back when dropped).
+fn abandon(tx: &mut Tx, completions: Vec<Completion>, err: &StoreError) {
+    run_hooks(tx, 0);
+    let message = err.to_string();
+    for done in completions {
+        done(Err(StoreError::Commit(message.clone())));
+    }
+}
+
 fn run_hooks(tx: &mut Tx, from: usize) {
     let from = from.min(tx.rollback_hooks.len());
     for hook in tx.rollback_hooks.drain(from..) {
@@ -458,11 +468,7 @@ async fn run(
             Ok(signed) => signed,
             Err(err) => {
                 tracing::error!(error = %err, jobs = size, "cannot append the audit records; the batch is rolled back");
-                run_hooks(&mut tx, 0);
-                let message = err.to_string();
-                for done in completions {
-                    done(Err(StoreError::Commit(message.clone())));
-                }
+                abandon(&mut tx, completions, &err);
                 continue;
             }
         };
@@ -471,11 +477,7 @@ async fn run(
             Ok(last) => last,
             Err(err) => {
                 tracing::error!(error = %err, jobs = size, "cannot store the batch's events in the outbox; the batch is rolled back");
-                run_hooks(&mut tx, 0);
-                let message = err.to_string();
-                for done in completions {
-                    done(Err(StoreError::Commit(message.clone())));
-                }
+                abandon(&mut tx, completions, &err);
                 continue;
             }
         };
