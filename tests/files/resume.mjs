@@ -49,13 +49,14 @@ function interrupted() {
       onSuccess: () => reject(new Error('the interrupted upload finished')),
       onProgress: () => {
         // Progress reports are throttled, so the last one before the stall may never come:
-        // once bytes flow, give them time to arrive, then cut the connection mid-request
-        // (or, with --crash, leave it hanging for the server to die under it).
+        // once bytes flow, give them time to arrive (generously: on a loaded machine the
+        // server can take seconds to receive and record them), then cut the connection
+        // mid-request (or, with --crash, leave it hanging for the server to die under it).
         if (!cut) {
           cut = true;
           setTimeout(
             () => (crash ? resolve(upload.url) : upload.abort(false).then(() => resolve(upload.url), reject)),
-            1500,
+            5000,
           );
         }
       },
