@@ -159,11 +159,22 @@ pub struct SearchConfig {
     /// MiB of decrypted index chunks kept in memory, shared by every workspace's index
     /// (0 decrypts on every read).
     pub cache_mib: usize,
+    /// Longest, in milliseconds, that changes applied to a workspace's index wait for their
+    /// commit (a commit writes a segment, so committing every message costs more than indexing
+    /// it); a query first commits what its workspace has pending, so it always sees what was
+    /// written before it. 0 commits after every batch of events.
+    pub commit_interval_ms: u64,
+    /// Changes pending in one workspace's index that make it commit before the interval ends.
+    pub commit_max_changes: usize,
 }
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        SearchConfig { cache_mib: 256 }
+        SearchConfig {
+            cache_mib: 256,
+            commit_interval_ms: 500,
+            commit_max_changes: 1000,
+        }
     }
 }
 
@@ -886,6 +897,15 @@ impl Config {
         }
         if self.search.cache_mib > 1024 * 1024 {
             return invalid("search.cache_mib", "must be at most 1048576 (1 TiB)");
+        }
+        if self.search.commit_interval_ms > 3_600_000 {
+            return invalid(
+                "search.commit_interval_ms",
+                "must be at most 3600000 (one hour)",
+            );
+        }
+        if !(1..=1_000_000).contains(&self.search.commit_max_changes) {
+            return invalid("search.commit_max_changes", "must be between 1 and 1000000");
         }
         if !(1..=86_400).contains(&self.outbox.prune_interval_seconds) {
             return invalid(

@@ -27,7 +27,7 @@ use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
 use crate::hub::Hub;
 use crate::keys::{Inventory, KeyService, Reencryptor, Registry};
-use crate::search::SearchService;
+use crate::search::{CommitPolicy, SearchService};
 use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
@@ -354,7 +354,11 @@ impl App {
             Arc::new(self.chat.clone()),
             going_away.clone(),
         );
-        let indexer = self.search.start(&self.events, going_away.clone());
+        let indexer = self.search.start(
+            &self.events,
+            CommitPolicy::from_config(&self.config.search),
+            going_away.clone(),
+        );
         let state = AppState {
             auth: self.auth.clone(),
             sso: Arc::new(sso),

@@ -14,9 +14,11 @@
 //! is discarded at open and rebuilt, like a missing one.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use tantivy::collector::{Count, TopDocs};
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery,
     TermQuery, TermSetQuery,
@@ -26,7 +28,9 @@ use tantivy::schema::{
     STRING,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    Index, IndexReader, IndexSettings, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+};
 
 use super::analyzer::{analyzer, is_single_cjk, terms, unigram_analyzer, ANALYZER, UNIGRAMS};
 use super::encrypted_dir::{ChunkCache, EncryptedDirectory, IndexKeys};
@@ -35,6 +39,9 @@ use super::SearchError;
 
 /// Memory the writer may buffer before it writes a segment.
 const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+/// Threads a writer indexes and merges with: one each, as chat-sized entries need no more and
+/// every open workspace index has its own writer.
+const WRITER_THREADS: usize = 1;
 /// The flags a message can carry.
 const FLAGS: &[&str] = &["link", "file", "reaction", "pin", "thread"];
 /// The commit payload of a complete index.
@@ -210,6 +217,8 @@ pub struct WorkspaceIndex {
     pending: Mutex<bool>,
     /// Thread roots to mark once the commit that adds them is visible.
     unmarked_roots: Mutex<Vec<String>>,
+    /// Commits made since it was opened.
+    commits: AtomicU64,
 }
 
 fn internal(e: impl std::fmt::Display) -> SearchError {
@@ -253,15 +262,18 @@ impl WorkspaceIndex {
     /// The index in `dir`, or `None` if it was written with another schema.
     fn open_in(dir: Box<dyn tantivy::Directory>) -> Result<Option<WorkspaceIndex>, SearchError> {
         let (schema, fields) = schema();
-        let index = if Index::exists(&*dir).map_err(internal)? {
+        let mut index = if Index::exists(&*dir).map_err(internal)? {
             let index = Index::open(dir).map_err(internal)?;
             if index.schema() != schema {
                 return Ok(None);
             }
             index
         } else {
-            Index::create(dir, schema, tantivy::IndexSettings::default()).map_err(internal)?
+            Index::create(dir, schema, settings()).map_err(internal)?
         };
+        // Also for an index created before this setting: it applies to the segments written
+        // from now on.
+        index.settings_mut().docstore_compress_dedicated_thread = false;
         index.tokenizers().register(ANALYZER, analyzer());
         index.tokenizers().register(UNIGRAMS, unigram_analyzer());
         let payload = index
@@ -270,7 +282,13 @@ impl WorkspaceIndex {
             .payload
             .unwrap_or_default();
         let writer = index
-            .writer_with_num_threads(1, WRITER_MEMORY)
+            .writer_with_options(
+                IndexWriterOptions::builder()
+                    .num_worker_threads(WRITER_THREADS)
+                    .num_merge_threads(WRITER_THREADS)
+                    .memory_budget_per_thread(WRITER_MEMORY)
+                    .build(),
+            )
             .map_err(internal)?;
         let reader = index
             .reader_builder()
@@ -285,6 +303,7 @@ impl WorkspaceIndex {
             payload: Mutex::new(payload),
             pending: Mutex::new(false),
             unmarked_roots: Mutex::new(Vec::new()),
+            commits: AtomicU64::new(0),
         }))
     }
 
@@ -504,7 +523,14 @@ impl WorkspaceIndex {
         prepared.set_payload(&payload);
         prepared.commit().map_err(internal)?;
         drop(writer);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("concord_search_commits_total").increment(1);
         self.reader.reload().map_err(internal)
+    }
+
+    /// Commits made since the index was opened (each writes a segment).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Matches `text` in the body or the title. Several tokens (a quoted phrase, or one typed
@@ -695,6 +721,16 @@ impl WorkspaceIndex {
     /// The underlying tantivy index (for the benchmark's comparison with a plain directory).
     pub fn tantivy(&self) -> &Index {
         &self.index
+    }
+}
+
+/// The settings of every index: documents' stored fields are compressed on the thread that
+/// writes the segment, not on a thread started for each segment (entries are small, and a
+/// segment is written per commit).
+fn settings() -> IndexSettings {
+    IndexSettings {
+        docstore_compress_dedicated_thread: false,
+        ..IndexSettings::default()
     }
 }
 

@@ -1,12 +1,14 @@
 //! The indexer: the task that applies committed events to the indexes (messages at once,
-//! documents once their edits settle, files once shared) and what it indexes of each.
+//! documents once their edits settle, files once shared) and what it indexes of each; it
+//! commits them as `commits.rs` says (on a timer, a size, a query's request, and at stop).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::commits::{CommitPolicy, Flush, Uncommitted};
 use super::index::{DocumentEntry, FileEntry, MessageEntry, READY};
 use super::{entries, SearchError, SearchService, DOCUMENT_SETTLE};
 use crate::chat::MessageView;
@@ -117,16 +119,22 @@ fn far_future() -> tokio::time::Instant {
 }
 
 impl SearchService {
-    /// Starts the indexer (applying committed events until `stop`) and rebuilds, in the
-    /// background, every workspace index that is missing or was interrupted.
-    pub fn start(&self, events: &Events, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    /// Starts the indexer (applying committed events until `stop`, committing each index as
+    /// `policy` says) and rebuilds, in the background, every workspace index that is missing or
+    /// was interrupted.
+    pub fn start(
+        &self,
+        events: &Events,
+        policy: CommitPolicy,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let (flush_tx, flush_rx) = mpsc::channel(64);
         if let Ok(mut f) = self.inner.flush.lock() {
             *f = Some(flush_tx);
         }
         let rx = events.subscribe();
         let me = self.clone();
-        let indexer = tokio::spawn(me.clone().run_indexer(rx, flush_rx, stop.clone()));
+        let indexer = tokio::spawn(me.clone().run_indexer(rx, flush_rx, policy, stop.clone()));
         let checker = self.clone();
         tokio::spawn(async move {
             if let Err(err) = checker.rebuild_incomplete(stop).await {
@@ -163,21 +171,24 @@ impl SearchService {
     async fn run_indexer(
         self,
         mut rx: Subscription,
-        mut flush_rx: mpsc::Receiver<oneshot::Sender<()>>,
+        mut flush_rx: mpsc::Receiver<Flush>,
+        policy: CommitPolicy,
         stop: CancellationToken,
     ) {
-        let mut dirty: HashSet<WorkspaceId> = HashSet::new();
+        let mut uncommitted = Uncommitted::default();
         let mut pending = PendingDocuments::default();
         loop {
             let mut waiting = Vec::new();
             let next_document = pending.next_due();
+            let next_commit = uncommitted.next_due(&policy);
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                Some(reply) = flush_rx.recv() => waiting.push(reply),
+                Some(flush) = flush_rx.recv() => waiting.push(flush),
+                _ = tokio::time::sleep_until(next_commit.unwrap_or_else(far_future)), if next_commit.is_some() => {}
                 _ = tokio::time::sleep_until(next_document.unwrap_or_else(far_future)), if next_document.is_some() => {}
                 received = rx.recv() => match received {
-                    Ok(event) => self.apply(event, &mut dirty, &mut pending).await,
+                    Ok(event) => self.apply(event, &mut uncommitted, &mut pending).await,
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "search: indexer fell behind; rebuilding");
                         self.rebuild_all_in_background();
@@ -185,35 +196,42 @@ impl SearchService {
                     Err(RecvError::Closed) => break,
                 },
             }
-            // Everything already published goes into this commit.
+            // A query waits for everything published before it asked; a long backlog is still
+            // committed every `max_changes`.
             loop {
                 match rx.try_recv() {
-                    Ok(event) => self.apply(event, &mut dirty, &mut pending).await,
+                    Ok(event) => {
+                        self.apply(event, &mut uncommitted, &mut pending).await;
+                        self.commit_indexes(uncommitted.take_full(&policy)).await;
+                    }
                     Err(TryRecvError::Lagged(_)) => {
                         self.rebuild_all_in_background();
                     }
                     Err(_) => break,
                 }
             }
-            while let Ok(reply) = flush_rx.try_recv() {
-                waiting.push(reply);
+            while let Ok(flush) = flush_rx.try_recv() {
+                waiting.push(flush);
             }
-            self.index_settled_documents(&mut pending, &mut dirty).await;
-            self.commit(&mut dirty).await;
-            for reply in waiting {
-                let _ = reply.send(());
+            self.index_settled_documents(&mut pending, &mut uncommitted)
+                .await;
+            let asked: Vec<WorkspaceId> = waiting.iter().map(|f| f.workspace).collect();
+            let due = uncommitted.take_due(&policy, tokio::time::Instant::now(), &asked);
+            self.commit_indexes(due).await;
+            for flush in waiting {
+                let _ = flush.done.send(());
             }
         }
         while let Ok(event) = rx.try_recv() {
-            self.apply(event, &mut dirty, &mut pending).await;
+            self.apply(event, &mut uncommitted, &mut pending).await;
         }
-        self.commit(&mut dirty).await;
+        self.commit_indexes(uncommitted.take_all()).await;
     }
 
     async fn index_settled_documents(
         &self,
         pending: &mut PendingDocuments,
-        dirty: &mut HashSet<WorkspaceId>,
+        uncommitted: &mut Uncommitted,
     ) {
         for (document, workspace) in pending.take_due() {
             let change = match self.inner.docs.indexable(document).await {
@@ -224,7 +242,7 @@ impl SearchService {
                     continue;
                 }
             };
-            self.apply_change(workspace, Change::Document(change), dirty)
+            self.apply_change(workspace, Change::Document(change), uncommitted)
                 .await;
         }
     }
@@ -242,24 +260,10 @@ impl SearchService {
         });
     }
 
-    pub(super) async fn commit(&self, dirty: &mut HashSet<WorkspaceId>) {
-        for workspace in dirty.drain() {
-            let Ok(open) = self.open(workspace).await else {
-                continue;
-            };
-            let index = open.index.clone();
-            match tokio::task::spawn_blocking(move || index.commit()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => tracing::error!(%workspace, error = %err, "search: commit failed"),
-                Err(err) => tracing::error!(%workspace, error = %err, "search: commit panicked"),
-            }
-        }
-    }
-
     async fn apply(
         &self,
         event: DomainEvent,
-        dirty: &mut HashSet<WorkspaceId>,
+        uncommitted: &mut Uncommitted,
         pending: &mut PendingDocuments,
     ) {
         let edited = matches!(event, DomainEvent::MessageUpdated { .. });
@@ -304,7 +308,7 @@ impl SearchService {
                 match self.open(workspace_id).await {
                     Ok(open) => {
                         open.index.set_payload(READY);
-                        dirty.insert(workspace_id);
+                        uncommitted.changed(workspace_id, tokio::time::Instant::now());
                     }
                     Err(err) => {
                         tracing::error!(workspace = %workspace_id, error = %err, "search: cannot create the index")
@@ -341,7 +345,7 @@ impl SearchService {
             } => {
                 // Its message now has a file: `has:file` follows.
                 if let Some(change) = self.message_change(workspace_id, message_id).await {
-                    self.apply_change(workspace_id, change, dirty).await;
+                    self.apply_change(workspace_id, change, uncommitted).await;
                 }
                 (workspace_id, Change::File(self.file_entry(file_id).await))
             }
@@ -352,13 +356,13 @@ impl SearchService {
                 ..
             } => {
                 if let Some(change) = self.message_change(workspace_id, message_id).await {
-                    self.apply_change(workspace_id, change, dirty).await;
+                    self.apply_change(workspace_id, change, uncommitted).await;
                 }
                 (workspace_id, Change::File(Err(file_id.to_string())))
             }
             _ => return,
         };
-        self.apply_change(workspace, change, dirty).await;
+        self.apply_change(workspace, change, uncommitted).await;
     }
 
     /// Whether a file is attached to `message` (false if that cannot be read: a rebuild
@@ -464,7 +468,7 @@ impl SearchService {
         &self,
         workspace: WorkspaceId,
         change: Change,
-        dirty: &mut HashSet<WorkspaceId>,
+        uncommitted: &mut Uncommitted,
     ) {
         let open = match self.open(workspace).await {
             Ok(open) => open,
@@ -496,6 +500,6 @@ impl SearchService {
         if let Err(err) = result {
             tracing::error!(%workspace, error = %err, "search: cannot apply a change");
         }
-        dirty.insert(workspace);
+        uncommitted.changed(workspace, tokio::time::Instant::now());
     }
 }

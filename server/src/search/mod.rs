@@ -13,7 +13,9 @@
 //!   [`DOCUMENT_SETTLE`]; files: name and, for text, the first
 //!   [`crate::files::INDEXED_TEXT_BYTES`] once shared); `rebuild.rs`: rebuilds from the
 //!   database (resumable: progress is recorded in the encrypted commit payload);
-//!   `request.rs`: answers `GET /api/v1/workspaces/{id}/search`.
+//!   `request.rs`: answers `GET /api/v1/workspaces/{id}/search`; `commits.rs`: when the
+//!   indexer commits (on a timer or a size, not per event; a query first commits what is
+//!   pending in its workspace, so it finds what was just written).
 //! - `entries.rs`: index entries made from what `docs` and `files` expose
 //!   ([`crate::docs::IndexableDocument`], [`crate::files::IndexableFile`]): search depends on
 //!   them, never the reverse; startup hands it both services when it builds it.
@@ -35,6 +37,7 @@
 //! outside the workspace is as unknown as one that does not exist; profiles are decrypted once
 //! per change, not once per query).
 
+mod commits;
 mod directory;
 mod entries;
 pub mod index;
@@ -47,6 +50,7 @@ use concord_search_index::analyzer;
 pub use concord_search_index::encrypted_dir;
 
 pub use analyzer::{analyzer, terms};
+pub use commits::CommitPolicy;
 pub use index::{
     DocumentEntry, FileEntry, Filters, Hit, Hits, MessageEntry, WorkspaceIndex, READY,
 };
@@ -58,7 +62,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::audit::Auditor;
 use crate::crypto::{CryptoError, Keyring};
@@ -123,7 +127,8 @@ struct Inner {
     cache: ChunkCache,
     indexes: tokio::sync::Mutex<HashMap<WorkspaceId, Arc<OpenIndex>>>,
     rebuilding: Mutex<HashMap<WorkspaceId, Progress>>,
-    flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
+    /// Queries' requests to the running indexer (see [`commits::Flush`]).
+    flush: Mutex<Option<mpsc::Sender<commits::Flush>>>,
     /// Documents' titles and text, read through their service.
     docs: DocService,
     /// Files' names and text, read (decrypted) through their service.

@@ -9,6 +9,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
+use super::commits::Flush;
 use super::index::Filters;
 use super::{directory, query, SearchError, SearchService};
 use crate::domain::{UserId, WorkspaceId};
@@ -17,8 +18,9 @@ use crate::rbac::{self, Action, Actor, Resource};
 
 /// Most results per page.
 const MAX_LIMIT: usize = 100;
-/// How long a query waits for the indexer to apply what was already committed.
-const FRESHNESS_WAIT: Duration = Duration::from_secs(1);
+/// How long a query waits for the indexer to apply what was already published and commit its
+/// workspace's index (a bound for an overloaded indexer, not a delay anyone should see).
+const FRESHNESS_WAIT: Duration = Duration::from_secs(5);
 
 /// A search request, as parsed at the edge.
 #[derive(Clone, Debug)]
@@ -135,13 +137,18 @@ fn query_error(at: usize, message: String) -> SearchError {
 }
 
 impl SearchService {
-    /// Waits (briefly) until the indexer has applied every event already published.
-    async fn caught_up(&self) {
+    /// Waits (briefly) until the indexer has applied every event already published and
+    /// committed `workspace`'s index, so the query sees what was just written.
+    async fn caught_up(&self, workspace: WorkspaceId) {
         let sender = self.inner.flush.lock().ok().and_then(|f| f.clone());
         if let Some(sender) = sender {
-            let (tx, rx) = oneshot::channel();
-            if sender.send(tx).await.is_ok() {
-                let _ = tokio::time::timeout(FRESHNESS_WAIT, rx).await;
+            let (done, answered) = oneshot::channel();
+            if sender.send(Flush { workspace, done }).await.is_ok()
+                && tokio::time::timeout(FRESHNESS_WAIT, answered)
+                    .await
+                    .is_err()
+            {
+                tracing::warn!(%workspace, "search: the indexer did not catch up in time");
             }
         }
     }
@@ -225,7 +232,7 @@ impl SearchService {
             filters.authors.push(user.to_string());
         }
         drop(conn);
-        self.caught_up().await;
+        self.caught_up(workspace).await;
         let open = self.open(workspace).await?;
         let index = open.index.clone();
         let by_date = request.by_date;

@@ -50,6 +50,8 @@ pub struct TestApp {
     pub config: Config,
     /// The server's committed domain events.
     pub events: concord::events::Events,
+    /// The server's search service (to observe its indexes).
+    pub search: concord::search::SearchService,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     /// Drops the PostgreSQL database when the app is dropped (declared before the data dir:
@@ -170,6 +172,7 @@ async fn start(
     let addr = listener.local_addr().expect("addr");
     let app = App::build(config.clone()).await.expect("server builds");
     let events = app.events().clone();
+    let search = app.search().clone();
     let setup_token = app.setup_url(addr).await.expect("setup url").map(|url| {
         url.rsplit_once("token=")
             .map(|(_, t)| t.to_owned())
@@ -192,6 +195,7 @@ async fn start(
         backend,
         config,
         events,
+        search,
         shutdown: Some(tx),
         server: Some(server),
         pg,

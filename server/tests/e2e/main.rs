@@ -29,6 +29,7 @@ mod rbac;
 mod route_coverage;
 mod search;
 mod search_bounds;
+mod search_commits;
 mod sessions;
 mod sign_in_limits;
 mod sso;
