@@ -124,9 +124,14 @@ pub struct VersionRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A document's columns. The room appends updates without touching the `documents` row (one
+/// statement per batch), and compaction folds the newest compacted batch into `updated_at` and
+/// `last_seq`; so both are read as the later of the row and the updates still in the log.
 const COLUMNS: &str =
-    "d.id, d.workspace_id, d.channel_id, d.title, d.general_access, d.created_by, \
-                       d.created_at, d.updated_at, d.last_seq";
+    "d.id, d.workspace_id, d.channel_id, d.title, d.general_access, d.created_by, d.created_at, \
+     COALESCE((SELECT u.created_at FROM document_updates u WHERE u.document_id = d.id \
+               AND u.created_at > d.updated_at ORDER BY u.seq DESC LIMIT 1), d.updated_at) AS updated_at, \
+     COALESCE((SELECT MAX(u.seq) FROM document_updates u WHERE u.document_id = d.id), d.last_seq) AS last_seq";
 
 const FACTS: &str = "m.role_id, c.kind AS channel_kind, (cm.user_id IS NOT NULL) AS channel_member, \
                      gu.level AS user_grant, gr.level AS role_grant FROM documents d \
@@ -297,31 +302,21 @@ pub async fn grants(
         .await)?)
 }
 
-/// Takes the next update sequence number of a document (`None` if it no longer exists).
-pub async fn next_seq(
-    conn: &mut Conn<'_>,
-    document: DocumentId,
-    at: DateTime<Utc>,
-) -> Result<Option<i64>, StoreError> {
-    let sql = "UPDATE documents SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 RETURNING last_seq";
-    Ok(on!(conn, |c| sqlx::query_scalar(sql)
-        .bind(document)
-        .bind(at)
-        .fetch_optional(c)
-        .await)?)
-}
-
-/// Appends an encrypted update batch.
+/// Appends an encrypted update batch as number `seq`, in one statement. `false` (nothing
+/// written) if the document no longer exists or `seq` is taken: stored already (the primary
+/// key) or covered by the snapshot, i.e. another process appended to the document first.
 pub async fn append_update(
     conn: &mut Conn<'_>,
     document: DocumentId,
     seq: i64,
     body: &[u8],
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let sql =
-        "INSERT INTO document_updates (document_id, seq, body, created_at) VALUES ($1, $2, $3, $4)";
-    on!(conn, |c| sqlx::query(sql)
+) -> Result<bool, StoreError> {
+    let sql = "INSERT INTO document_updates (document_id, seq, body, created_at) \
+               SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = $1) \
+               AND NOT EXISTS (SELECT 1 FROM document_snapshots WHERE document_id = $1 AND upto_seq >= $2) \
+               ON CONFLICT (document_id, seq) DO NOTHING";
+    let rows = on!(conn, |c| sqlx::query(sql)
         .bind(document)
         .bind(seq)
         .bind(body)
@@ -329,7 +324,7 @@ pub async fn append_update(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(rows == 1)
 }
 
 /// A document's snapshot (if compacted) and the updates stored after it, in order.
@@ -356,7 +351,8 @@ pub async fn load(
     Ok((snapshot, updates))
 }
 
-/// Replaces the snapshot with one covering updates up to `upto_seq`, and drops those updates.
+/// Replaces the snapshot with one covering updates up to `upto_seq`, and drops those updates
+/// after folding the newest of them into the document's `last_seq` and `updated_at`.
 pub async fn save_snapshot(
     conn: &mut Conn<'_>,
     document: DocumentId,
@@ -372,6 +368,16 @@ pub async fn save_snapshot(
         .bind(upto_seq)
         .bind(state)
         .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    let fold = "UPDATE documents SET last_seq = $2, updated_at = COALESCE((SELECT u.created_at \
+                FROM document_updates u WHERE u.document_id = $1 AND u.seq <= $2 \
+                AND u.created_at > documents.updated_at ORDER BY u.seq DESC LIMIT 1), updated_at) \
+                WHERE id = $1 AND last_seq < $2";
+    on!(conn, |c| sqlx::query(fold)
+        .bind(document)
+        .bind(upto_seq)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

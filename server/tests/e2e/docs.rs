@@ -922,3 +922,70 @@ async fn cookie_sockets_need_an_allowed_origin_and_tokens_travel_in_the_subproto
     .expect_err("the bound address is not the public origin");
     assert_eq!(refused.0, 403);
 }
+
+both_backends! {
+    async fn a_batch_number_taken_elsewhere_makes_the_room_reload(app) {
+        use concord::domain::DocumentId;
+        use concord::store::{documents, Tx};
+        let t = app.team().await;
+        let doc = create_doc(&app, &t.ann, &t.ws, "Shared").await;
+        let created = app.get(&format!("/api/v1/documents/{doc}"), &t.ann.access).await;
+        let created_at = created.expect(200)["updated_at"].as_str().unwrap().to_owned();
+        let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+        a.insert(0, "one").await;
+        a.settle(Duration::from_millis(300)).await;
+        // The room numbers its batches itself; the document's details still follow the log.
+        let seen = app.get(&format!("/api/v1/documents/{doc}"), &t.ann.access).await;
+        let seen = seen.expect(200)["updated_at"].as_str().unwrap().to_owned();
+        let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+        assert!(parse(&seen) > parse(&created_at), "{seen} after {created_at}");
+        let stored = app
+            .scalar("SELECT COALESCE(MAX(seq), 0) FROM document_updates")
+            .await;
+        assert!(stored >= 1);
+        // Another writer (a second node, the command line) appends the next number first.
+        let id: DocumentId = doc.parse().unwrap();
+        let store = app.open_store().await;
+        let append = |seq: i64| {
+            store.write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let at = chrono::Utc::now();
+                    documents::append_update(&mut tx.conn(), id, seq, b"elsewhere", at).await
+                })
+            })
+        };
+        assert!(!append(stored).await.unwrap(), "a stored number is refused");
+        assert!(append(stored + 1).await.unwrap());
+        // The room's next batch finds its number taken: nothing is stored under it, and its
+        // connections are told to reconnect, so the room loads the document again.
+        a.insert(3, " two").await;
+        assert_eq!(a.closed_with().await, Some(1013));
+        assert_eq!(
+            app.scalar("SELECT COUNT(*) FROM document_updates").await,
+            stored + 1,
+        );
+        // (The foreign batch is not a real Yjs update; remove it so the document loads.)
+        app.raw_sql(&format!("DELETE FROM document_updates WHERE seq = {}", stored + 1))
+            .await
+            .unwrap();
+        let mut b = YClient::connect(&app, &doc, &t.ann.access).await;
+        b.wait_text("one").await;
+        b.insert(3, " three").await;
+        b.settle(Duration::from_millis(300)).await;
+        let mut c = YClient::connect(&app, &doc, &t.ann.access).await;
+        c.wait_text("one three").await;
+        // A number a snapshot covers is refused too, even once its row is gone.
+        let max = app.scalar("SELECT MAX(seq) FROM document_updates").await;
+        let covered = store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let at = chrono::Utc::now();
+                    documents::save_snapshot(&mut tx.conn(), id, max + 5, b"state", at).await?;
+                    documents::append_update(&mut tx.conn(), id, max + 3, b"late", at).await
+                })
+            })
+            .await;
+        assert!(!covered.unwrap(), "a number under the snapshot is refused");
+        store.close().await;
+    }
+}

@@ -328,6 +328,16 @@ impl Room {
                     }
                     return false;
                 }
+                Err(RoomError::Stale) => {
+                    tracing::warn!("the document was changed elsewhere; reloading it");
+                    for peer in self.peers.values() {
+                        peer.kill(
+                            close::TRY_AGAIN,
+                            "the document changed elsewhere; reconnect",
+                        );
+                    }
+                    return false;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "storing document updates failed");
                     return false;
@@ -380,15 +390,14 @@ impl Room {
         let workspace = self.workspace;
         let keyring = self.shared.keyring.clone();
         let auditor = self.shared.auditor.clone();
-        let seq = self
-            .shared
+        // The room is the only writer of its document while loaded, so it numbers the batch
+        // itself; the append refuses a number another process took, and the room reloads.
+        let seq = self.last_seq + 1;
+        self.shared
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     let now = Utc::now();
-                    let seq = documents::next_seq(&mut tx.conn(), id, now)
-                        .await?
-                        .ok_or(RoomError::Gone)?;
                     let row = update_aad(id, seq);
                     let body = keyring
                         .encrypt(
@@ -403,7 +412,12 @@ impl Room {
                         )
                         .await
                         .map_err(Error::from)?;
-                    documents::append_update(&mut tx.conn(), id, seq, &body, now).await?;
+                    if !documents::append_update(&mut tx.conn(), id, seq, &body, now).await? {
+                        return Err(match documents::by_id(&mut tx.conn(), id).await? {
+                            Some(_) => RoomError::Stale,
+                            None => RoomError::Gone,
+                        });
+                    }
                     if let Some(event) = audit {
                         auditor.record(tx, event).await?;
                     }
@@ -412,7 +426,7 @@ impl Room {
                         document_id: id,
                         seq,
                     });
-                    Ok::<i64, RoomError>(seq)
+                    Ok::<(), RoomError>(())
                 })
             })
             .await?;
@@ -478,7 +492,7 @@ impl Room {
                 reply,
             } => {
                 let result = self.restore(&state, audit).await;
-                let failed = matches!(result, Err(RoomError::Service(_)));
+                let failed = matches!(result, Err(RoomError::Service(_) | RoomError::Stale));
                 let _ = reply.send(result);
                 if failed {
                     return false;

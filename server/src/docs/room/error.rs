@@ -10,6 +10,9 @@ pub enum RoomError {
     /// The document no longer exists.
     #[error("document not found")]
     Gone,
+    /// Another process stored a change to the document first; the room must reload it.
+    #[error("the document changed elsewhere; try again")]
+    Stale,
     /// The room is shutting down or failed; try again.
     #[error("the document is unavailable; try again")]
     Unavailable,
@@ -31,7 +34,9 @@ impl From<RoomError> for Error {
     fn from(e: RoomError) -> Self {
         match e {
             RoomError::Gone => Error::NotFound("document"),
-            RoomError::Unavailable => Error::Internal("document unavailable".into()),
+            RoomError::Unavailable | RoomError::Stale => {
+                Error::Internal("document unavailable".into())
+            }
             RoomError::State(s) => Error::Internal(s.to_string()),
             RoomError::Service(e) => e,
         }
