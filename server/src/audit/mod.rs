@@ -34,10 +34,11 @@ use serde_json::Value;
 
 use crate::config::SearchRecording;
 use crate::crypto::{Keyring, Scope, Sealed};
-use crate::domain::{UserId, WorkspaceId};
+use crate::domain::{ChannelId, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::rbac::{authorize, Action, Actor, AuthzError, Principal, Resource};
+use crate::rbac::{authorize, authorize_channel, Action, Actor, AuthzError, Principal, Resource};
 use crate::store::audit::{AuditFields, PendingAudit};
+use crate::store::channels::{self, ChannelForMember};
 use crate::store::{Conn, Store, Tx};
 
 /// Whether the recorded action happened.
@@ -324,6 +325,37 @@ impl Auditor {
                 Err(refused.into())
             }
         }
+    }
+
+    /// Reads channel `id` with `actor`'s access facts in one query inside the write `tx` and
+    /// decides `action` on it ([`crate::rbac::authorize_channel`]: the rule of [`authorize`]
+    /// on [`Resource::Channel`]); a denial is recorded as [`Auditor::authorize`] records it.
+    /// Returns the channel with the actor's channel role, read in the same statement, so the
+    /// write acts on exactly what was decided (`None` only for a system actor, who is allowed
+    /// everywhere, on a channel that does not exist).
+    pub async fn authorize_channel(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        action: Action,
+        id: ChannelId,
+    ) -> Result<Option<ChannelForMember>, Error> {
+        // Nobody is a member of anything as the nil user (a system actor).
+        let user = actor.user_id().unwrap_or(UserId(uuid::Uuid::nil()));
+        let found = channels::with_access(&mut tx.conn(), id, user).await?;
+        match authorize_channel(actor, action, found.as_ref().map(|f| &f.access)) {
+            Ok(()) => {}
+            Err(AuthzError::Store(e)) => return Err(e.into()),
+            Err(refused) => {
+                self.record_kept(tx, denial(actor, action, Resource::Channel(id)))
+                    .await?;
+                return Err(refused.into());
+            }
+        }
+        Ok(found.map(|f| ChannelForMember {
+            member_role: f.access.channel_role,
+            channel: f.channel,
+        }))
     }
 
     /// [`authorize`] on a read path; a denial is recorded through a write of its own.

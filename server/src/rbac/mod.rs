@@ -176,7 +176,31 @@ pub async fn authorize(
     resource: Resource,
 ) -> Result<(), AuthzError> {
     let outcome = decide(conn, actor, action, resource).await;
-    match &outcome {
+    note(actor, action, &outcome);
+    outcome
+}
+
+/// Decides whether `actor` may perform `action` on a channel whose access facts the caller
+/// has just read (`None`: no such channel), and records the decision. The same rule as
+/// [`authorize`] on [`Resource::Channel`], for a write that reads the channel together with
+/// those facts (`store::channels::with_access`) in its own transaction, so that deciding
+/// and acting see the same state.
+pub fn authorize_channel(
+    actor: &Actor,
+    action: Action,
+    access: Option<&store::channels::ChannelAccess>,
+) -> Result<(), AuthzError> {
+    let outcome = match actor.principal {
+        Principal::System => Ok(()),
+        Principal::User { .. } => channel_decision(access, action),
+    };
+    note(actor, action, &outcome);
+    outcome
+}
+
+/// Records a decision on the actor's request and counts denials.
+fn note(actor: &Actor, action: Action, outcome: &Result<(), AuthzError>) {
+    match outcome {
         Ok(()) => actor.record(Decision::Allowed),
         Err(AuthzError::Store(_)) => {}
         Err(_) => {
@@ -185,7 +209,6 @@ pub async fn authorize(
                 .increment(1);
         }
     }
-    outcome
 }
 
 async fn decide(
@@ -234,7 +257,16 @@ async fn decide_channel(
     channel_id: ChannelId,
 ) -> Result<(), AuthzError> {
     // One query: this check runs for every chat read and write.
-    let Some(access) = store::channels::access(conn, channel_id, user_id).await? else {
+    let access = store::channels::access(conn, channel_id, user_id).await?;
+    channel_decision(access.as_ref(), action)
+}
+
+/// The channel rule, over facts read beforehand (`None`: no such channel).
+fn channel_decision(
+    access: Option<&store::channels::ChannelAccess>,
+    action: Action,
+) -> Result<(), AuthzError> {
+    let Some(access) = access else {
         return Err(AuthzError::Hidden);
     };
     if access.workspace_role.is_none() {

@@ -379,6 +379,66 @@ pub async fn access(
     Ok(out)
 }
 
+/// A channel with what deciding an action on it needs (the [`ChannelAccess`] facts), read in
+/// one query: for writes that decide and then use the channel in the same transaction.
+#[derive(Clone, Debug)]
+pub struct ChannelWithAccess {
+    /// The channel.
+    pub channel: ChannelRecord,
+    /// The user's access facts on it.
+    pub access: ChannelAccess,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChannelWithAccessRow {
+    #[sqlx(flatten)]
+    channel: ChannelRecord,
+    workspace_role: Option<RoleId>,
+    channel_role: Option<String>,
+    permissions: Option<String>,
+}
+
+/// The channel with `user`'s access facts on it, in one query (the role's permissions
+/// aggregated into one space-separated column); `None` if there is no such channel.
+pub async fn with_access(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<Option<ChannelWithAccess>, StoreError> {
+    let aggregate = match conn.backend() {
+        super::Backend::Sqlite => "group_concat(rp.permission, ' ')",
+        super::Backend::Postgres => "string_agg(rp.permission, ' ')",
+    };
+    let sql = format!(
+        "SELECT {COLUMNS}, m.role_id AS workspace_role, cm.role AS channel_role, \
+         (SELECT {aggregate} FROM role_permissions rp WHERE rp.role_id = m.role_id) AS permissions \
+         FROM channels c \
+         LEFT JOIN memberships m ON m.workspace_id = c.workspace_id AND m.user_id = $2 \
+         LEFT JOIN channel_members cm ON cm.channel_id = c.id AND cm.user_id = $2 \
+         WHERE c.id = $1"
+    );
+    let row: Option<ChannelWithAccessRow> = on!(conn, |c| sqlx::query_as(&sql)
+        .bind(channel)
+        .bind(user)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.map(|r| ChannelWithAccess {
+        access: ChannelAccess {
+            kind: r.channel.kind.clone(),
+            workspace_role: r.workspace_role,
+            permissions: r
+                .permissions
+                .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            channel_role: r.channel_role,
+        },
+        channel: r.channel,
+    }))
+}
+
 /// A channel with one user's channel role (if they are in it).
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ChannelForMember {
