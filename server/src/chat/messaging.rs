@@ -1,14 +1,14 @@
-//! Messages: posting (with idempotency, threads and mentions), editing with history,
-//! deleting, history pages, message links, reactions and pins.
+//! Messages: editing with history, deleting, history pages, message links, reactions and
+//! pins (posting is [`super::posting`]).
 
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::Utc;
 
-use super::details::{client_msg_aad, client_msg_index};
+use super::details::client_msg_aad;
 use super::{
-    body_aad, channel, require_member, user_of, writable, ChatService, MessageVersionView,
-    MessageView, Page, MAX_PAGE,
+    body_aad, channel, user_of, writable, ChatService, MessageVersionView, MessageView, Page,
+    MAX_PAGE,
 };
 use crate::audit::{Event, Outcome};
 use crate::crypto::{Aad, Scope};
@@ -16,9 +16,17 @@ use crate::domain::{ChannelId, Emoji, MessageBody, MessageId, UserId, WorkspaceI
 use crate::error::Error;
 use crate::events::{DomainEvent, Local, MessageChange};
 use crate::rbac::{Action, Actor, Resource};
-use crate::store::channels::{self, ChannelRecord};
+use crate::store::channels::{self, ChannelForMember, ChannelRecord};
 use crate::store::messages::{self, MessageRecord};
-use crate::store::{users, Conn, PooledConn, Tx};
+use crate::store::{Conn, PooledConn, Tx};
+
+/// Refuses unless the actor is in the channel (their role was read with the decision).
+fn require_member_of(found: &ChannelForMember) -> Result<(), Error> {
+    match found.member_role {
+        Some(_) => Ok(()),
+        None => Err(Error::refused("not_in_channel", "join the channel first")),
+    }
+}
 
 impl ChatService {
     async fn view_messages(
@@ -87,7 +95,7 @@ impl ChatService {
         Ok(out)
     }
 
-    async fn view_one(
+    pub(super) async fn view_one(
         &self,
         conn: &mut Conn<'_>,
         workspace: WorkspaceId,
@@ -146,212 +154,6 @@ impl ChatService {
             .pop())
     }
 
-    /// Posts a message (or a thread reply). With a `client_msg_id`, a retried post returns
-    /// the message already posted instead of a duplicate. Resolves once durable.
-    pub async fn post(
-        &self,
-        actor: &Actor,
-        id: ChannelId,
-        body: MessageBody,
-        thread_root: Option<MessageId>,
-        client_msg_id: Option<String>,
-    ) -> Result<MessageView, Error> {
-        if let Some(cid) = &client_msg_id {
-            if cid.is_empty() || cid.len() > 64 || cid.chars().any(char::is_control) {
-                return Err(crate::domain::ParseError {
-                    field: "client_msg_id",
-                    message: "must be 1 to 64 characters".into(),
-                }
-                .into());
-            }
-        }
-        let actor = actor.clone();
-        let this = self.clone();
-        self.store
-            .write(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    this.post_in(tx, &actor, id, body, thread_root, client_msg_id)
-                        .await
-                })
-            })
-            .await
-    }
-
-    /// Posts a message inside the write `tx` (for services that attach something to the
-    /// message in the same transaction, such as a shared file).
-    pub(crate) async fn post_in(
-        &self,
-        tx: &mut Tx,
-        actor: &Actor,
-        id: ChannelId,
-        body: MessageBody,
-        thread_root: Option<MessageId>,
-        client_msg_id: Option<String>,
-    ) -> Result<MessageView, Error> {
-        self.auditor
-            .authorize(tx, actor, Action::PostMessages, Resource::Channel(id))
-            .await?;
-        let me = user_of(actor)?;
-        let found = channels::with_membership(&mut tx.conn(), id, me).await?;
-        let Some(found) = found else {
-            return Err(Error::NotFound("channel"));
-        };
-        if found.member_role.is_none() {
-            return Err(Error::refused("not_in_channel", "join the channel first"));
-        }
-        let c = found.channel;
-        let client_index = client_msg_id
-            .as_deref()
-            .map(|cid| client_msg_index(&self.keyring, id, me, cid));
-        if let Some(index) = &client_index {
-            if let Some(existing) = messages::by_client_index(&mut tx.conn(), id, me, index).await?
-            {
-                return self
-                    .view_one(&mut tx.conn(), c.workspace_id, existing.id)
-                    .await;
-            }
-        }
-        writable(&c)?;
-        if let Some(root) = thread_root {
-            let r = messages::by_id(&mut tx.conn(), root).await?;
-            match r {
-                Some(r)
-                    if r.channel_id == id
-                        && r.thread_root_id.is_none()
-                        && r.deleted_at.is_none() => {}
-                _ => {
-                    return Err(Error::refused(
-                        "invalid_thread",
-                        "replies go to a live top-level message of this channel",
-                    ))
-                }
-            }
-        }
-        let now = Utc::now();
-        let seq = channels::next_seq(&mut tx.conn(), id).await?;
-        let message_id = MessageId::generate();
-        let id_text = message_id.to_string();
-        let scope = Scope::Workspace(c.workspace_id);
-        let sealed = self
-            .keyring
-            .encrypt(tx, &scope, body_aad(&id_text), body.as_str().as_bytes())
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let client_msg_id_enc = match &client_msg_id {
-            Some(cid) => Some(
-                self.keyring
-                    .encrypt(tx, &scope, client_msg_aad(&id_text), cid.as_bytes())
-                    .await?,
-            ),
-            None => None,
-        };
-        let record = MessageRecord {
-            id: message_id,
-            channel_id: id,
-            seq,
-            author_id: me,
-            body: sealed,
-            thread_root_id: thread_root,
-            reply_count: 0,
-            last_reply_at: None,
-            client_msg_index: client_index,
-            client_msg_id_enc,
-            created_at: now,
-            edited_at: None,
-            deleted_at: None,
-        };
-        messages::insert(&mut tx.conn(), &record).await?;
-        // Metadata only: the text never reaches the audit log.
-        let posted = Event::by(actor, "message.posted", Outcome::Allowed)
-            .target("message", message_id)
-            .workspace(c.workspace_id)
-            .details(serde_json::json!({ "channel_id": id, "thread_root_id": thread_root }));
-        self.auditor.record(tx, posted).await?;
-        if let Some(root) = thread_root {
-            messages::add_reply(&mut tx.conn(), root, now).await?;
-            if let Some(r) = messages::by_id(&mut tx.conn(), root).await? {
-                messages::follow(&mut tx.conn(), root, r.author_id).await?;
-            }
-            messages::follow(&mut tx.conn(), root, me).await?;
-        }
-        let mentioned = self.record_mentions(tx, &c, &record, &body, me).await?;
-        channels::advance_read(&mut tx.conn(), id, me, seq).await?;
-        // Built from what was just written: no read-back, no decryption.
-        let view = MessageView {
-            id: message_id,
-            channel_id: id,
-            seq,
-            author_id: me,
-            text: body.as_str().to_owned(),
-            thread_root_id: thread_root,
-            reply_count: 0,
-            last_reply_at: None,
-            client_msg_id,
-            created_at: now,
-            edited_at: None,
-            deleted: false,
-            reactions: BTreeMap::new(),
-            pinned: false,
-        };
-        tx.emit(DomainEvent::MessageCreated {
-            workspace_id: c.workspace_id,
-            channel_id: view.channel_id,
-            message_id: view.id,
-            seq: view.seq,
-            author_id: view.author_id,
-            thread_root_id: view.thread_root_id,
-            mentioned,
-            view: Local::new(view.clone()),
-        });
-        Ok(view)
-    }
-
-    async fn record_mentions(
-        &self,
-        tx: &mut Tx,
-        c: &ChannelRecord,
-        m: &MessageRecord,
-        body: &MessageBody,
-        author: UserId,
-    ) -> Result<Vec<UserId>, Error> {
-        let mentions = body.mentions();
-        if mentions.handles.is_empty() && !mentions.channel && !mentions.here {
-            return Ok(Vec::new());
-        }
-        let members: Vec<UserId> = channels::members(&mut tx.conn(), c.id)
-            .await?
-            .into_iter()
-            .map(|m| m.user_id)
-            .collect();
-        let mut who: Vec<UserId> = Vec::new();
-        if mentions.channel || mentions.here {
-            who.extend(members.iter().copied());
-        }
-        for handle in &mentions.handles {
-            // `@<user id>` (what clients insert) or `@email`.
-            let found = match handle.parse::<UserId>() {
-                Ok(id) => Some(id),
-                Err(_) if handle.contains('@') => {
-                    let index = self.keyring.email_index(handle);
-                    users::by_email_index(&mut tx.conn(), &index)
-                        .await?
-                        .map(|u| u.id)
-                }
-                Err(_) => None,
-            };
-            if let Some(id) = found.filter(|id| members.contains(id)) {
-                who.push(id);
-            }
-        }
-        who.retain(|u| *u != author);
-        who.sort();
-        who.dedup();
-        for u in &who {
-            messages::add_mention(&mut tx.conn(), m.id, *u, c.id, m.seq).await?;
-        }
-        Ok(who)
-    }
-
     /// Edits one's own message; the previous text is kept as a version.
     pub async fn edit(
         &self,
@@ -364,9 +166,10 @@ impl ChatService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let (c, m) = this
+                    let (found, m) = this
                         .message_in_tx(tx, &actor, id, Action::PostMessages)
                         .await?;
+                    let c = found.channel;
                     writable(&c)?;
                     if Some(m.author_id) != actor.user_id() {
                         return Err(Error::refused(
@@ -433,9 +236,10 @@ impl ChatService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let (c, m) = this
+                    let (found, m) = this
                         .message_in_tx(tx, &actor, id, Action::ReadChannels)
                         .await?;
+                    let c = found.channel;
                     if Some(m.author_id) != actor.user_id() {
                         this.auditor
                             .authorize(
@@ -491,25 +295,28 @@ impl ChatService {
             .await
     }
 
+    /// The message `id` and its channel once `actor` may do `action` in that channel, with
+    /// the actor's channel role (decided and read in one query with the channel).
     async fn message_in_tx(
         &self,
         tx: &mut Tx,
         actor: &Actor,
         id: MessageId,
         action: Action,
-    ) -> Result<(ChannelRecord, MessageRecord), Error> {
+    ) -> Result<(ChannelForMember, MessageRecord), Error> {
         let m = messages::by_id(&mut tx.conn(), id).await?;
         // An unknown message is decided like a hidden channel: not found either way.
         let channel_id = m
             .as_ref()
             .map(|m| m.channel_id)
             .unwrap_or(ChannelId(uuid::Uuid::nil()));
-        self.auditor
-            .authorize(tx, actor, action, Resource::Channel(channel_id))
+        let found = self
+            .auditor
+            .authorize_channel(tx, actor, action, channel_id)
             .await?;
         let m = m.ok_or(Error::NotFound("message"))?;
-        let c = channel(&mut tx.conn(), m.channel_id).await?;
-        Ok((c, m))
+        let found = found.ok_or(Error::NotFound("channel"))?;
+        Ok((found, m))
     }
 
     /// A reader connection once `actor` may read channel `id`, with the channel.
@@ -656,12 +463,13 @@ impl ChatService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let (c, m) = this
+                    let (found, m) = this
                         .message_in_tx(tx, &actor, id, Action::PostMessages)
                         .await?;
                     let emoji = Emoji::parse("emoji", &emoji)?;
                     let me = user_of(&actor)?;
-                    require_member(&mut tx.conn(), c.id, me).await?;
+                    require_member_of(&found)?;
+                    let c = found.channel;
                     writable(&c)?;
                     if m.deleted_at.is_some() {
                         return Err(Error::gone("message_deleted", "this message was deleted"));
@@ -706,11 +514,12 @@ impl ChatService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let (c, m) = this
+                    let (found, m) = this
                         .message_in_tx(tx, &actor, id, Action::PostMessages)
                         .await?;
                     let me = user_of(&actor)?;
-                    require_member(&mut tx.conn(), c.id, me).await?;
+                    require_member_of(&found)?;
+                    let c = found.channel;
                     writable(&c)?;
                     if m.deleted_at.is_some() {
                         return Err(Error::gone("message_deleted", "this message was deleted"));

@@ -9,6 +9,7 @@
 pub mod details;
 mod inventory;
 mod messaging;
+mod posting;
 mod views;
 
 pub use details::encrypt_legacy_details;
@@ -69,6 +70,7 @@ pub struct ChatService {
     store: Store,
     keyring: Keyring,
     auditor: Auditor,
+    workspaces: std::sync::Arc<posting::ChannelWorkspaces>,
 }
 
 fn body_aad(id: &str) -> Aad<'_> {
@@ -141,6 +143,7 @@ impl ChatService {
             store,
             keyring: auditor.keyring().clone(),
             auditor,
+            workspaces: Default::default(),
         }
     }
 

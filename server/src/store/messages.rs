@@ -62,6 +62,68 @@ pub async fn insert(conn: &mut Conn<'_>, m: &MessageRecord) -> Result<(), StoreE
     Ok(())
 }
 
+/// What [`append`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// The message was stored under this sequence number.
+    Posted(i64),
+    /// Its author had already posted this message id's client id in the channel: nothing
+    /// was written, and this is the earlier message.
+    Existing(MessageId),
+}
+
+/// Posts a message in one round trip: unless its author already posted a message with the
+/// same client id index in the channel, takes the channel's next sequence number, stores the
+/// message under it (`m.seq` is ignored) and moves the author's read pointer to it (their
+/// own message is read). On SQLite the statements run together on the connection's thread
+/// (the batch holds the write lock, so nothing comes between them); on PostgreSQL they are
+/// one statement.
+pub async fn append(conn: &mut Conn<'_>, m: &MessageRecord) -> Result<Appended, StoreError> {
+    const SQLITE: &str = "\
+        UPDATE channels SET last_seq = last_seq + 1 WHERE id = $2 AND NOT EXISTS \
+          (SELECT 1 FROM messages WHERE channel_id = $2 AND author_id = $3 AND client_msg_index = $6); \
+        INSERT INTO messages (id, channel_id, seq, author_id, body, thread_root_id, \
+          client_msg_index, client_msg_id_enc, created_at) \
+          SELECT $1, $2, last_seq, $3, $4, $5, $6, $7, $8 FROM channels WHERE id = $2 AND NOT EXISTS \
+          (SELECT 1 FROM messages WHERE channel_id = $2 AND author_id = $3 AND client_msg_index = $6); \
+        UPDATE channel_members SET last_read_seq = (SELECT seq FROM messages WHERE id = $1) \
+          WHERE channel_id = $2 AND user_id = $3 \
+          AND last_read_seq < (SELECT seq FROM messages WHERE id = $1); \
+        SELECT id, seq FROM messages WHERE id = $1 \
+          OR (channel_id = $2 AND author_id = $3 AND client_msg_index = $6)";
+    const POSTGRES: &str = "\
+        WITH earlier AS (SELECT id, seq FROM messages \
+          WHERE channel_id = $2 AND author_id = $3 AND client_msg_index = $6), \
+        taken AS (UPDATE channels SET last_seq = last_seq + 1 \
+          WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM earlier) RETURNING last_seq), \
+        posted AS (INSERT INTO messages (id, channel_id, seq, author_id, body, thread_root_id, \
+          client_msg_index, client_msg_id_enc, created_at) \
+          SELECT $1, $2, last_seq, $3, $4, $5, $6, $7, $8 FROM taken RETURNING id, seq), \
+        pointer AS (UPDATE channel_members SET last_read_seq = taken.last_seq FROM taken \
+          WHERE channel_id = $2 AND user_id = $3 AND channel_members.last_read_seq < taken.last_seq) \
+        SELECT id, seq FROM posted UNION ALL SELECT id, seq FROM earlier";
+    let sql = match conn.backend() {
+        super::Backend::Sqlite => SQLITE,
+        super::Backend::Postgres => POSTGRES,
+    };
+    let rows: Vec<(MessageId, i64)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(m.id)
+        .bind(m.channel_id)
+        .bind(m.author_id)
+        .bind(&m.body)
+        .bind(m.thread_root_id)
+        .bind(&m.client_msg_index)
+        .bind(&m.client_msg_id_enc)
+        .bind(m.created_at)
+        .fetch_all(c)
+        .await)?;
+    match rows.as_slice() {
+        [(id, seq)] if *id == m.id => Ok(Appended::Posted(*seq)),
+        [(id, _)] => Ok(Appended::Existing(*id)),
+        _ => Err(StoreError::Corrupt("messages")),
+    }
+}
+
 /// The message with this id.
 pub async fn by_id(
     conn: &mut Conn<'_>,

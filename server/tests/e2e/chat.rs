@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{both_backends, Session, TestApp};
+use crate::harness::{both_backends, Reply, Session, TestApp};
 
 pub async fn channel(
     app: &TestApp,
@@ -58,6 +58,28 @@ async fn entry(app: &TestApp, who: &Session, ws: &str, channel: &str) -> Value {
         .find(|x| x["id"] == channel)
         .unwrap()
         .clone()
+}
+
+async fn post_as(app: &TestApp, who: &Session, channel: &str, body: Value) -> Reply {
+    app.post(
+        &format!("/api/v1/channels/{channel}/messages"),
+        Some(&who.access),
+        body,
+    )
+    .await
+}
+
+/// The denials recorded so far. A refused write is answered before the denial it recorded is
+/// committed (with the writer's next commit), so a write made and answered first settles it.
+async fn denials(app: &TestApp, admin: &Session, settle_in: &str) -> Vec<Value> {
+    say(app, admin, settle_in, "settles what was recorded before").await;
+    let r = app
+        .get(
+            "/api/v1/audit/events?action=permission.denied&outcome=denied",
+            &admin.access,
+        )
+        .await;
+    r.expect(200)["events"].as_array().unwrap().clone()
 }
 
 both_backends! {
@@ -260,6 +282,116 @@ both_backends! {
         let r = app.get("/api/v1/audit/events?action=permission.denied&outcome=denied", &t.admin.access).await;
         let denials = r.expect(200)["events"].as_array().unwrap().clone();
         assert!(denials.iter().any(|e| e["actor_id"] == t.cy.user_id.as_str() && e["target_id"] == c.as_str()), "{denials:?}");
+    }
+
+    async fn posting_is_decided_on_the_state_at_the_write(app) {
+        let t = app.team().await;
+        let settle = channel(&app, &t.admin, &t.ws, "settle", "private").await;
+        // Taken out of a private channel, Bo can no longer post in it (nor learn it exists),
+        // and the refusal is audited as a denial of messages.post on that channel.
+        let desk = channel(&app, &t.ann, &t.ws, "desk", "private").await;
+        app.post(&format!("/api/v1/channels/{desk}/members"), Some(&t.ann.access), json!({"user_id": t.bo.user_id})).await.expect(200);
+        post_as(&app, &t.bo, &desk, json!({"text": "hello desk"})).await.expect(201);
+        app.delete(&format!("/api/v1/channels/{desk}/members/{}", t.bo.user_id), &t.ann.access).await.expect(204);
+        post_as(&app, &t.bo, &desk, json!({"text": "still here?"})).await.expect_error(404, "not_found");
+        let found = denials(&app, &t.admin, &settle).await;
+        let denial = found.iter().find(|e| e["actor_id"] == t.bo.user_id.as_str() && e["target_id"] == desk.as_str());
+        assert_eq!(denial.unwrap_or_else(|| panic!("{found:?}"))["details"]["permission"], "messages.post");
+
+        // Out of a public channel, a post is refused until one joins again (not a denial).
+        let lobby = channel(&app, &t.ann, &t.ws, "lobby", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{lobby}/join"), Some(&t.bo.access), None).await.expect(200);
+        app.delete(&format!("/api/v1/channels/{lobby}/members/{}", t.bo.user_id), &t.bo.access).await.expect(204);
+        post_as(&app, &t.bo, &lobby, json!({"text": "knock"})).await.expect_error(422, "not_in_channel");
+        assert!(!denials(&app, &t.admin, &settle).await.iter().any(|e| e["target_id"] == lobby.as_str()));
+
+        // A role without messages.post reads and joins but does not post, react or edit.
+        app.post(&format!("/api/v1/workspaces/{}/roles", t.ws), Some(&t.admin.access),
+            json!({"name": "reader", "permissions": ["workspace.read", "channels.read"]})).await.expect(201);
+        app.put(&format!("/api/v1/workspaces/{}/members/{}", t.ws, t.cy.user_id), &t.admin.access, json!({"role": "reader"})).await.expect(200);
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{lobby}/join"), Some(&t.cy.access), None).await.expect(200);
+        post_as(&app, &t.cy, &lobby, json!({"text": "may I?"})).await.expect_error(403, "forbidden");
+        let hello = say(&app, &t.ann, &lobby, "hello").await;
+        let hello = hello["id"].as_str().unwrap();
+        app.call(reqwest::Method::PUT, &format!("/api/v1/messages/{hello}/reactions/:wave:"), Some(&t.cy.access), None).await
+            .expect_error(403, "forbidden");
+        let cy_denials: Vec<Value> = denials(&app, &t.admin, &settle).await.into_iter()
+            .filter(|e| e["actor_id"] == t.cy.user_id.as_str() && e["target_id"] == lobby.as_str())
+            .collect();
+        assert_eq!(cy_denials.len(), 2, "{cy_denials:?}");
+        assert!(cy_denials.iter().all(|e| e["details"]["permission"] == "messages.post"));
+        let history = app.get(&format!("/api/v1/channels/{lobby}/messages"), &t.ann.access).await;
+        assert_eq!(history.expect(200).as_array().unwrap().len(), 1);
+
+        // Reacting needs the channel too: a member who left may not react.
+        app.call(reqwest::Method::PUT, &format!("/api/v1/messages/{hello}/reactions/:wave:"), Some(&t.bo.access), None).await
+            .expect_error(422, "not_in_channel");
+    }
+
+    async fn a_retried_post_is_answered_even_where_a_new_one_is_refused(app) {
+        let t = app.team().await;
+        let c = channel(&app, &t.ann, &t.ws, "retries", "public").await;
+        let path = format!("/api/v1/channels/{c}/messages");
+        let root = say(&app, &t.ann, &c, "root").await;
+        let root = root["id"].as_str().unwrap().to_owned();
+        let reply = json!({"text": "a reply", "thread_root_id": root, "client_msg_id": "r-1"});
+        let first = app.post(&path, Some(&t.ann.access), reply.clone()).await.expect(201).clone();
+        let top = json!({"text": "top", "client_msg_id": "t-1"});
+        let posted = app.post(&path, Some(&t.ann.access), top.clone()).await.expect(201).clone();
+        assert_eq!(posted["client_msg_id"], "t-1");
+
+        // The root is deleted: a new reply is refused, the retried one is the reply posted.
+        app.delete(&format!("/api/v1/messages/{root}"), &t.ann.access).await.expect(204);
+        let again = app.post(&path, Some(&t.ann.access), reply).await;
+        assert_eq!(again.expect(201)["id"], first["id"]);
+        app.post(&path, Some(&t.ann.access), json!({"text": "late reply", "thread_root_id": root, "client_msg_id": "r-2"})).await
+            .expect_error(422, "invalid_thread");
+
+        // Archived: a new post is refused, the retried one is the message posted.
+        app.put(&format!("/api/v1/channels/{c}/archived"), &t.ann.access, json!({"archived": true})).await.expect(200);
+        let again = app.post(&path, Some(&t.ann.access), top).await;
+        assert_eq!(again.expect(201)["id"], posted["id"]);
+        assert_eq!(again.body["seq"], posted["seq"]);
+        app.post(&path, Some(&t.ann.access), json!({"text": "new", "client_msg_id": "t-2"})).await
+            .expect_error(422, "channel_archived");
+        app.put(&format!("/api/v1/channels/{c}/archived"), &t.ann.access, json!({"archived": false})).await.expect(200);
+        let again = app.post(&path, Some(&t.ann.access), json!({"text": "top", "client_msg_id": "t-1"})).await;
+        assert_eq!(again.expect(201)["id"], posted["id"]);
+
+        // The same client id from another author is another message; no sequence number is
+        // spent on a retry.
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&t.bo.access), None).await.expect(200);
+        let theirs = app.post(&path, Some(&t.bo.access), json!({"text": "top", "client_msg_id": "t-1"})).await.expect(201).clone();
+        assert_ne!(theirs["id"], posted["id"]);
+        assert_eq!(theirs["seq"].as_i64().unwrap(), posted["seq"].as_i64().unwrap() + 1);
+        assert_eq!(theirs["client_msg_id"], "t-1");
+    }
+
+    async fn posting_moves_only_the_authors_read_pointer_forward(app) {
+        let t = app.team().await;
+        let c = channel(&app, &t.ann, &t.ws, "pointers", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&t.bo.access), None).await.expect(200);
+        for text in ["one", "two", "three"] {
+            say(&app, &t.ann, &c, text).await;
+        }
+        let ann = entry(&app, &t.ann, &t.ws, &c).await;
+        assert_eq!((ann["last_seq"].as_i64(), ann["last_read_seq"].as_i64()), (Some(3), Some(3)));
+        let bo = entry(&app, &t.bo, &t.ws, &c).await;
+        assert_eq!((bo["last_read_seq"].as_i64(), bo["unread_count"].as_i64()), (Some(0), Some(3)));
+
+        // Bo's post marks it, and what came before it, read for him; not for Ann.
+        say(&app, &t.bo, &c, "four").await;
+        let bo = entry(&app, &t.bo, &t.ws, &c).await;
+        assert_eq!((bo["last_read_seq"].as_i64(), bo["unread_count"].as_i64()), (Some(4), Some(0)));
+        let ann = entry(&app, &t.ann, &t.ws, &c).await;
+        assert_eq!((ann["last_read_seq"].as_i64(), ann["unread_count"].as_i64()), (Some(3), Some(1)));
+
+        // A thread reply takes a sequence number and moves its author's pointer too.
+        let root = say(&app, &t.ann, &c, "five").await;
+        app.post(&format!("/api/v1/channels/{c}/messages"), Some(&t.bo.access),
+            json!({"text": "six", "thread_root_id": root["id"]})).await.expect(201);
+        let bo = entry(&app, &t.bo, &t.ws, &c).await;
+        assert_eq!((bo["last_seq"].as_i64(), bo["last_read_seq"].as_i64()), (Some(6), Some(6)));
     }
 
     async fn channels_and_workspaces_are_listed_by_name(app) {
