@@ -4,6 +4,8 @@
 //! Entries reach the table only through the group-commit writer, which numbers and chains
 //! each batch inside the transaction that performs the audited actions.
 
+use sqlx::{Executor, PgConnection, QueryBuilder, Row, Sqlite};
+
 use super::{on, Conn, StoreError};
 
 /// The recorded fields of an entry, exactly as hashed and stored.
@@ -109,60 +111,119 @@ const COLUMNS: &str =
                        workspace_id, outcome, subject, ip_enc, details_enc, prev_hash, hash";
 
 /// Entries per multi-row INSERT (16 parameters each, well under both backends' limits).
-const INSERT_CHUNK: usize = 64;
+pub(crate) const INSERT_CHUNK: usize = 64;
 
-/// Appends chained entries `(seq, fields, prev_hash, hash)` with one statement per chunk
-/// (the writer's job only).
+/// An entry ready to append: `(seq, fields, prev_hash, hash)`.
+pub(crate) type ChainedRow = (i64, AuditFields, Vec<u8>, Vec<u8>);
+
+/// The chain's head as the writer sees it: the last entry's sequence number and hash
+/// (0 and empty when the log is empty) and the newest checkpoint's sequence number.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ChainHead {
+    pub(crate) seq: i64,
+    pub(crate) hash: Vec<u8>,
+    pub(crate) checkpointed: i64,
+}
+
+/// Appends chained entries with one statement per chunk (the writer's job only).
 pub(crate) async fn insert_many(
     conn: &mut Conn<'_>,
-    rows: &[(i64, AuditFields, Vec<u8>, Vec<u8>)],
+    rows: &[ChainedRow],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
+        match conn {
+            Conn::Sqlite(c) => {
+                let mut q = QueryBuilder::new("");
+                push_insert(&mut q, chunk);
+                (&mut **c).execute(q.build()).await?;
             }
-            sql.push('(');
-            for k in 1..=16 {
-                if k > 1 {
-                    sql.push_str(", ");
-                }
-                match conn {
-                    // Anonymous parameters: SQLite looks a numbered parameter's name up by
-                    // a linear scan, once per parameter when sqlx binds, which made binding a
-                    // chunk quadratic in its size (a fifth of the audited write path).
-                    Conn::Sqlite(_) => sql.push('?'),
-                    Conn::Pg(_) => sql.push_str(&format!("${}", i * 16 + k)),
-                }
+            Conn::Pg(c) => {
+                let mut q = QueryBuilder::new("");
+                push_insert(&mut q, chunk);
+                (&mut **c).execute(q.build()).await?;
             }
-            sql.push(')');
         }
-        on!(conn, |c| {
-            let mut q = sqlx::query(&sql);
-            for (seq, f, prev, hash) in chunk {
-                q = q
-                    .bind(*seq)
-                    .bind(&f.id)
-                    .bind(&f.occurred_at)
-                    .bind(&f.actor_type)
-                    .bind(&f.actor_id)
-                    .bind(&f.session_id)
-                    .bind(&f.action)
-                    .bind(&f.target_type)
-                    .bind(&f.target_id)
-                    .bind(&f.workspace_id)
-                    .bind(&f.outcome)
-                    .bind(&f.subject)
-                    .bind(&f.ip_enc)
-                    .bind(&f.details_enc)
-                    .bind(prev)
-                    .bind(hash);
-            }
-            q.execute(c).await.map(|r| r.rows_affected())
-        })?;
     }
     Ok(())
+}
+
+/// Writes `INSERT INTO audit_events (...) VALUES (...), ...` for at most [`INSERT_CHUNK`]
+/// rows, without a terminator (PostgreSQL embeds it in a data-modifying CTE).
+pub(crate) fn push_insert<'a, DB: sqlx::Database>(
+    q: &mut QueryBuilder<'a, DB>,
+    rows: &'a [ChainedRow],
+) where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a Option<Vec<u8>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(format_args!("INSERT INTO audit_events ({COLUMNS}) "));
+    push_rows(q, rows);
+}
+
+/// `VALUES (...), ...` of the rows, in [`COLUMNS`] order. The placeholders are SQLite's
+/// anonymous `?` (or PostgreSQL's `$n`): SQLite looks a numbered parameter's name up by a
+/// linear scan, once per parameter when sqlx binds, which made binding a chunk quadratic.
+fn push_rows<'a, DB: sqlx::Database>(q: &mut QueryBuilder<'a, DB>, rows: &'a [ChainedRow])
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a Option<Vec<u8>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push_values(rows, |mut b, (seq, f, prev, hash)| {
+        b.push_bind(*seq)
+            .push_bind(&f.id)
+            .push_bind(&f.occurred_at)
+            .push_bind(&f.actor_type)
+            .push_bind(&f.actor_id)
+            .push_bind(&f.session_id)
+            .push_bind(&f.action)
+            .push_bind(&f.target_type)
+            .push_bind(&f.target_id)
+            .push_bind(&f.workspace_id)
+            .push_bind(&f.outcome)
+            .push_bind(&f.subject)
+            .push_bind(&f.ip_enc)
+            .push_bind(&f.details_enc)
+            .push_bind(prev)
+            .push_bind(hash);
+    });
+}
+
+/// SQLite: appends `rows` (after `expected`, the head the writer believes in) only if the
+/// head is still `expected`, one statement per chunk terminated by `;`, for a multi-statement
+/// command. Each chunk inserts nothing unless the log ends exactly where that chunk's first
+/// row continues it (the last entry's hash, which covers its sequence number) and, for the
+/// first chunk, the newest checkpoint is the expected one: if another process appended since,
+/// no row is inserted and the writer reads the head and chains again.
+pub(crate) fn push_guarded_insert_sqlite<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    rows: &'a [ChainedRow],
+    expected: &ChainHead,
+) {
+    for (i, chunk) in rows.chunks(INSERT_CHUNK).enumerate() {
+        q.push(format_args!(
+            "INSERT INTO audit_events ({COLUMNS}) SELECT * FROM ("
+        ));
+        push_rows(q, chunk);
+        // The empty log has no last hash: NULL, compared with IS.
+        let last_hash = match chunk.first() {
+            Some((1, ..)) | None => None,
+            Some((_, _, prev, _)) => Some(prev.clone()),
+        };
+        q.push(") WHERE (SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1) IS ")
+            .push_bind(last_hash);
+        if i == 0 {
+            let checkpointed = (expected.checkpointed > 0).then_some(expected.checkpointed);
+            q.push(" AND (SELECT MAX(seq) FROM audit_checkpoints) IS ")
+                .push_bind(checkpointed);
+        }
+        q.push("; ");
+    }
 }
 
 /// Appends a checkpoint (the writer's job only).
@@ -184,26 +245,45 @@ pub(crate) async fn insert_checkpoint(
     Ok(())
 }
 
-/// Takes the lock that serializes appends to the chain across processes until the
-/// transaction ends (PostgreSQL; SQLite's single write lock already serializes them).
-pub(crate) async fn lock_chain(conn: &mut Conn<'_>) -> Result<(), StoreError> {
-    if let Conn::Pg(c) = conn {
-        // An arbitrary constant naming "the audit chain" among advisory locks.
-        sqlx::query("SELECT pg_advisory_xact_lock(7360121337)")
-            .execute(&mut **c)
-            .await?;
-    }
-    Ok(())
+/// The advisory lock that serializes appends to the chain across processes on PostgreSQL
+/// until the transaction ends (an arbitrary constant naming "the audit chain").
+const LOCK_CHAIN_PG: &str = "SELECT pg_advisory_xact_lock(7360121337)";
+
+const CHAIN_STATE: &str =
+    "SELECT COALESCE((SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1), 0), \
+     (SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1), \
+     COALESCE((SELECT MAX(seq) FROM audit_checkpoints), 0)";
+
+/// The chain head, read in the transaction that appends (SQLite's write lock already
+/// serializes appends).
+pub(crate) async fn chain_state(conn: &mut Conn<'_>) -> Result<ChainHead, StoreError> {
+    let row: (i64, Option<Vec<u8>>, i64) =
+        on!(conn, |c| sqlx::query_as(CHAIN_STATE).fetch_one(c).await)?;
+    Ok(ChainHead {
+        seq: row.0,
+        hash: row.1.unwrap_or_default(),
+        checkpointed: row.2,
+    })
 }
 
-/// The last entry's sequence number and hash (0 and empty when the log is empty), and the
-/// newest checkpoint's sequence number, in one round trip.
-pub(crate) async fn chain_state(conn: &mut Conn<'_>) -> Result<(i64, Vec<u8>, i64), StoreError> {
-    let sql = "SELECT COALESCE((SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1), 0), \
-               (SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1), \
-               COALESCE((SELECT MAX(seq) FROM audit_checkpoints), 0)";
-    let row: (i64, Option<Vec<u8>>, i64) = on!(conn, |c| sqlx::query_as(sql).fetch_one(c).await)?;
-    Ok((row.0, row.1.unwrap_or_default(), row.2))
+/// PostgreSQL: runs `first` (statements ending with `;`, or nothing), takes the chain's lock
+/// and reads the head, in one round trip. The head is read by a statement of its own, after
+/// the lock's: under READ COMMITTED each statement takes its snapshot when it starts, so a
+/// read in the locking statement could miss an append committed while the lock was awaited.
+pub(crate) async fn lock_and_read_chain_pg(
+    conn: &mut PgConnection,
+    first: &str,
+) -> Result<ChainHead, StoreError> {
+    let sql = format!("{first}{LOCK_CHAIN_PG}; {CHAIN_STATE}");
+    let rows = conn.fetch_all(sqlx::raw_sql(&sql)).await?;
+    let row = rows
+        .last()
+        .ok_or(StoreError::Corrupt("audit_events (no chain head)"))?;
+    Ok(ChainHead {
+        seq: row.try_get(0)?,
+        hash: row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default(),
+        checkpointed: row.try_get(2)?,
+    })
 }
 
 /// The last entry's sequence number and hash.

@@ -15,6 +15,7 @@
 //! deleted by [`prune`].
 
 use chrono::{DateTime, Utc};
+use sqlx::{Executor, Postgres, QueryBuilder, Row, Sqlite};
 
 use super::{on, Conn, StoreError};
 
@@ -61,7 +62,7 @@ pub struct ConsumerRecord {
 }
 
 /// Rows per multi-row INSERT (6 parameters each, well under both backends' limits).
-const INSERT_CHUNK: usize = 256;
+pub(crate) const INSERT_CHUNK: usize = 256;
 
 /// Appends `events` in order with one statement per chunk, numbering them after the head
 /// (the writer's job only, at the end of a batch: the head row stays locked until commit).
@@ -73,88 +74,98 @@ pub(crate) async fn append(
 ) -> Result<i64, StoreError> {
     let mut last_id = 0;
     for chunk in events.chunks(INSERT_CHUNK) {
-        let n = chunk.len() as i64;
         match conn {
             Conn::Sqlite(c) => {
-                let (last,): (i64,) = sqlx::query_as(
-                    "UPDATE outbox_head SET last_id = last_id + ?1 WHERE singleton = 1 \
-                     RETURNING last_id",
-                )
-                .bind(n)
-                .fetch_one(&mut **c)
-                .await?;
-                let base = last - n;
-                last_id = last;
-                // Taken with the head row locked (the UPDATE above), not before waiting.
                 let committed_at = Utc::now();
-                let mut sql = String::from(
-                    "INSERT INTO outbox (id, event_id, kind, workspace_id, payload, committed_at) \
-                     VALUES ",
-                );
-                for i in 0..chunk.len() {
-                    sql.push_str(if i == 0 {
-                        "(?,?,?,?,?,?)"
-                    } else {
-                        ",(?,?,?,?,?,?)"
-                    });
-                }
-                let mut q = sqlx::query(&sql);
-                for (i, e) in chunk.iter().enumerate() {
-                    q = q
-                        .bind(base + 1 + i as i64)
-                        .bind(&e.event_id)
-                        .bind(&e.kind)
-                        .bind(&e.workspace_id)
-                        .bind(&e.payload)
-                        .bind(committed_at);
-                }
-                q.execute(&mut **c).await?;
+                let mut q = QueryBuilder::new("");
+                push_append_sqlite(&mut q, chunk, committed_at);
+                let rows = (&mut **c).fetch_all(q.build()).await?;
+                last_id = last_id_of(rows.last())?;
             }
             Conn::Pg(c) => {
-                // One round trip: the head's update (which waits for any other writer's
-                // commit) numbers the rows the same statement inserts, stamped by the
-                // database's clock once the head is locked.
-                let mut sql = String::from(
-                    "WITH head AS (UPDATE outbox_head SET last_id = last_id + $1 \
-                     WHERE singleton = 1 RETURNING last_id - $1 AS base), \
-                     ins AS (INSERT INTO outbox \
-                     (id, event_id, kind, workspace_id, payload, committed_at) \
-                     SELECT head.base + v.n, v.event_id, v.kind, v.workspace_id, v.payload, \
-                     clock_timestamp() \
-                     FROM head, (VALUES ",
-                );
-                for i in 0..chunk.len() {
-                    let p = 2 + i * 5;
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!(
-                        "(${}::bigint, ${}::text, ${}::text, ${}::text, ${}::text)",
-                        p,
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4
-                    ));
-                }
-                sql.push_str(
-                    ") AS v(n, event_id, kind, workspace_id, payload)) \
-                     SELECT base + $1 FROM head",
-                );
-                let mut q = sqlx::query_as::<_, (i64,)>(&sql).bind(n);
-                for (i, e) in chunk.iter().enumerate() {
-                    q = q
-                        .bind(1 + i as i64)
-                        .bind(&e.event_id)
-                        .bind(&e.kind)
-                        .bind(&e.workspace_id)
-                        .bind(&e.payload);
-                }
-                last_id = q.fetch_one(&mut **c).await?.0;
+                let mut q = QueryBuilder::new("WITH ");
+                push_append_pg(&mut q, chunk);
+                let row = (&mut **c).fetch_one(q.build()).await?;
+                last_id = row.try_get(0)?;
             }
         }
     }
     Ok(last_id)
+}
+
+/// The last id given, from the row the head's update returned.
+pub(crate) fn last_id_of<R: Row>(row: Option<&R>) -> Result<i64, StoreError>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(row
+        .ok_or(StoreError::Corrupt("outbox_head (missing)"))?
+        .try_get(0)?)
+}
+
+/// SQLite: advances the head by the chunk's size (returning the new head, one row) and inserts
+/// the chunk numbered after the old head, as two statements ending with `;`, for a
+/// multi-statement command. `committed_at` must be taken once the write lock is held (SQLite
+/// takes it when the batch begins).
+pub(crate) fn push_append_sqlite<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    chunk: &'a [NewOutboxEvent],
+    committed_at: DateTime<Utc>,
+) {
+    let n = chunk.len() as i64;
+    q.push("UPDATE outbox_head SET last_id = last_id + ")
+        .push_bind(n)
+        .push(" WHERE singleton = 1 RETURNING last_id; ");
+    q.push(
+        "INSERT INTO outbox (id, event_id, kind, workspace_id, payload, committed_at) \
+         SELECT h.last_id - ",
+    )
+    .push_bind(n)
+    .push(" + v.column1, v.column2, v.column3, v.column4, v.column5, ")
+    .push_bind(committed_at)
+    .push(" FROM outbox_head AS h, (");
+    q.push_values(chunk.iter().enumerate(), |mut b, (i, e)| {
+        b.push_bind(1 + i as i64)
+            .push_bind(&e.event_id)
+            .push_bind(&e.kind)
+            .push_bind(&e.workspace_id)
+            .push_bind(&e.payload);
+    });
+    q.push(") AS v WHERE h.singleton = 1; ");
+}
+
+/// PostgreSQL: the CTEs that advance the head and insert the chunk numbered after it, and
+/// the final `SELECT` of the new head, following a `WITH ` and any other CTEs (each ending
+/// with `, `) the caller wrote. One round trip: the head's update (which waits for any other
+/// writer's commit) numbers the rows the same statement inserts, stamped by the database's
+/// clock once the head is locked.
+pub(crate) fn push_append_pg<'a>(q: &mut QueryBuilder<'a, Postgres>, chunk: &'a [NewOutboxEvent]) {
+    let n = chunk.len() as i64;
+    q.push("head AS (UPDATE outbox_head SET last_id = last_id + ")
+        .push_bind(n)
+        .push(
+            " WHERE singleton = 1 RETURNING last_id), ins AS (INSERT INTO outbox \
+               (id, event_id, kind, workspace_id, payload, committed_at) \
+               SELECT head.last_id - ",
+        )
+        .push_bind(n)
+        .push(
+            " + v.n, v.event_id, v.kind, v.workspace_id, v.payload, clock_timestamp() FROM head, (",
+        );
+    q.push_values(chunk.iter().enumerate(), |mut b, (i, e)| {
+        b.push_bind(1 + i as i64)
+            .push_unseparated("::bigint")
+            .push_bind(&e.event_id)
+            .push_unseparated("::text")
+            .push_bind(&e.kind)
+            .push_unseparated("::text")
+            .push_bind(&e.workspace_id)
+            .push_unseparated("::text")
+            .push_bind(&e.payload)
+            .push_unseparated("::text");
+    });
+    q.push(") AS v(n, event_id, kind, workspace_id, payload)) SELECT last_id FROM head");
 }
 
 /// Events with `id > after`, in commit order, at most `limit`.

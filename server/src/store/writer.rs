@@ -15,17 +15,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::future::BoxFuture;
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Executor, PgPool, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::audit::{self, CheckpointRecord, CheckpointSigner, PendingAudit};
-use super::audit_chain as chain;
+use super::audit::{ChainHead, CheckpointRecord, CheckpointSigner, PendingAudit};
 use super::backend::{Tx, TxInner};
-use super::keys;
-use super::outbox::{self, NewOutboxEvent};
+use super::batch_append::{self, AppendError};
 use super::StoreError;
-use crate::events::{DomainEvent, Events};
+use crate::events::Events;
 
 /// The future a write closure returns; it borrows the transaction.
 pub type WriteFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
@@ -70,15 +68,6 @@ impl Checkpointing {
             }
         }
     }
-}
-
-/// The chain head, read inside each batch's transaction: another process (the command line
-/// while a server runs) may have appended since the last batch.
-#[derive(Clone, Default)]
-struct ChainHead {
-    seq: i64,
-    hash: Vec<u8>,
-    checkpointed: i64,
 }
 
 pub(super) struct Writer {
@@ -207,10 +196,23 @@ impl Writer {
     }
 }
 
-async fn begin(pool: &WritePool) -> Result<Tx, StoreError> {
-    let inner = match pool {
-        WritePool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-        WritePool::Pg(p) => TxInner::Pg(p.begin().await?),
+/// Keeps a job's writes and opens the next job's savepoint, in one hand-off.
+const NEXT_JOB: &str = "RELEASE SAVEPOINT job; SAVEPOINT job";
+/// Undoes a job's writes; the savepoint stays open, for the next job.
+const UNDO_JOB: &str = "ROLLBACK TO SAVEPOINT job";
+/// Keeps the last job's writes (PostgreSQL: see [`run`]).
+const RELEASE: &str = "RELEASE SAVEPOINT job; ";
+
+/// Begins a batch's transaction, with the first job's savepoint open if `savepoint`, in one
+/// statement.
+async fn begin(pool: &WritePool, savepoint: bool) -> Result<Tx, StoreError> {
+    let inner = match (pool, savepoint) {
+        (WritePool::Sqlite(p), false) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+        (WritePool::Sqlite(p), true) => {
+            TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE; SAVEPOINT job").await?)
+        }
+        (WritePool::Pg(p), false) => TxInner::Pg(p.begin().await?),
+        (WritePool::Pg(p), true) => TxInner::Pg(p.begin_with("BEGIN; SAVEPOINT job").await?),
     };
     Ok(Tx {
         inner,
@@ -221,10 +223,11 @@ async fn begin(pool: &WritePool) -> Result<Tx, StoreError> {
     })
 }
 
+/// Runs savepoint statements (one or more, in one hand-off or round trip).
 async fn exec(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
     match &mut tx.inner {
         TxInner::Sqlite(t) => sqlx::query(sql).execute(&mut **t).await.map(|_| ())?,
-        TxInner::Pg(t) => sqlx::query(sql).execute(&mut **t).await.map(|_| ())?,
+        TxInner::Pg(t) => (&mut **t).execute(sqlx::raw_sql(sql)).await.map(|_| ())?,
     }
     Ok(())
 }
@@ -245,102 +248,6 @@ async fn commit(tx: Tx) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Numbers, chains and stores the batch's audit entries, and signs checkpoints when due
-/// (returned, to be published once committed). A checkpoint is signed as soon as
-/// `checkpoint_every` entries follow the last one, inside the batch if need be, so two
-/// consecutive checkpoints (and the log's start and the first) are never more than
-/// `checkpoint_every` entries apart, however large the batch: the verifiers rely on it.
-async fn append_audit(
-    tx: &mut Tx,
-    entries: Vec<PendingAudit>,
-    checkpoint_requested: bool,
-    checkpointing: &Checkpointing,
-) -> Result<Vec<CheckpointRecord>, StoreError> {
-    if entries.is_empty() && !checkpoint_requested {
-        return Ok(Vec::new());
-    }
-    // Serializes appends across processes (SQLite's write lock already does).
-    audit::lock_chain(&mut tx.conn()).await?;
-    let (seq, hash, checkpointed) = audit::chain_state(&mut tx.conn()).await?;
-    let mut head = ChainHead {
-        seq,
-        hash: if seq == 0 {
-            chain::GENESIS.to_vec()
-        } else {
-            hash
-        },
-        checkpointed,
-    };
-    let signer = checkpointing.signer.get();
-    let every = checkpointing.every.load(Ordering::Relaxed).max(1) as i64;
-    // Heads (sequence number, hash) to sign, in order.
-    let mut due: Vec<(i64, Vec<u8>)> = Vec::new();
-    let mut rows = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let seq = head.seq + 1;
-        let hash = chain::entry_hash(&head.hash, seq, &entry.fields).to_vec();
-        let prev = std::mem::replace(&mut head.hash, hash.clone());
-        head.seq = seq;
-        rows.push((seq, entry.fields, prev, hash.clone()));
-        if signer.is_some() && seq - head.checkpointed >= every {
-            due.push((seq, hash));
-            head.checkpointed = seq;
-        }
-    }
-    audit::insert_many(&mut tx.conn(), &rows).await?;
-    let Some(signer) = signer else {
-        return Ok(Vec::new());
-    };
-    if checkpoint_requested && head.seq > head.checkpointed {
-        due.push((head.seq, head.hash.clone()));
-    }
-    if due.is_empty() {
-        return Ok(Vec::new());
-    }
-    let key = keys::latest(&mut tx.conn(), keys::AUDIT_SIGNING_SCOPE)
-        .await?
-        .ok_or(StoreError::Corrupt("data_keys (no audit signing key)"))?;
-    let mut signed = Vec::with_capacity(due.len());
-    for (seq, head_hash) in due {
-        let signed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let message = chain::checkpoint_message(seq, &head_hash, key.version, &signed_at);
-        let signature = signer
-            .sign(&key, &message)
-            .map_err(|e| StoreError::Commit(format!("cannot sign the audit checkpoint: {e}")))?;
-        let record = CheckpointRecord {
-            seq,
-            head_hash,
-            signed_at,
-            key_version: key.version,
-            signature,
-        };
-        audit::insert_checkpoint(&mut tx.conn(), &record).await?;
-        signed.push(record);
-    }
-    Ok(signed)
-}
-
-/// Stores the batch's events in the outbox, in emit order, numbered after every batch
-/// committed before (ours included, across processes): see [`outbox`].
-async fn append_outbox(tx: &mut Tx, events: &[DomainEvent]) -> Result<Option<i64>, StoreError> {
-    if events.is_empty() {
-        return Ok(None);
-    }
-    let mut rows = Vec::with_capacity(events.len());
-    for event in events {
-        let value = serde_json::to_value(event)
-            .map_err(|e| StoreError::Commit(format!("cannot serialize an event: {e}")))?;
-        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-        rows.push(NewOutboxEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            kind: text("type").unwrap_or_default(),
-            workspace_id: text("workspace_id"),
-            payload: value.to_string(),
-        });
-    }
-    outbox::append(&mut tx.conn(), &rows).await.map(Some)
-}
-
 /// A batch that cannot commit: its rollback hooks run and every job is told why (the
 /// transaction rolls back when dropped).
 fn abandon(tx: &mut Tx, completions: Vec<Completion>, err: &StoreError) {
@@ -358,6 +265,46 @@ fn run_hooks(tx: &mut Tx, from: usize) {
     }
 }
 
+/// Where a job's events, audit entries and rollback hooks start in the transaction's lists.
+#[derive(Clone, Copy)]
+struct Marks {
+    events: usize,
+    audit: usize,
+    hooks: usize,
+}
+
+impl Marks {
+    fn of(tx: &Tx) -> Marks {
+        Marks {
+            events: tx.events.len(),
+            audit: tx.audit.len(),
+            hooks: tx.rollback_hooks.len(),
+        }
+    }
+
+    /// Forgets what a failed job left in memory: its events, its audit entries except those
+    /// that survive a failed write (denials and failed attempts), and runs its rollback hooks.
+    fn discard(self, tx: &mut Tx) {
+        tx.events.truncate(self.events);
+        let from = self.audit.min(tx.audit.len());
+        let kept: Vec<PendingAudit> = tx
+            .audit
+            .drain(from..)
+            .filter(|e| e.survives_rollback)
+            .collect();
+        tx.audit.extend(kept);
+        run_hooks(tx, self.hooks);
+    }
+}
+
+/// Statements per batch of N jobs (besides the jobs' own): `BEGIN` with the first job's
+/// savepoint; one command between consecutive jobs (release and open again, or roll back to
+/// the savepoint, which leaves it open for the next job); the appends (see
+/// [`batch_append`]); `COMMIT`. A batch of one job has no savepoint. On SQLite the last
+/// job's savepoint is left to `COMMIT`, which releases it. On PostgreSQL it is released
+/// explicitly, in the round trip that locks the audit chain when there is one, because a job
+/// may leave the transaction aborted (a statement failed and the job went on) and
+/// PostgreSQL answers `COMMIT` of an aborted transaction by rolling back without an error.
 async fn run(
     pool: WritePool,
     mut queue: mpsc::Receiver<Job>,
@@ -368,9 +315,14 @@ async fn run(
     outbox_head: watch::Sender<i64>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut batch, max_batch).await > 0 {
+    // The audit chain head this writer committed last (SQLite; its use is guarded).
+    let mut known_head: Option<ChainHead> = None;
+    'batches: while queue.recv_many(&mut batch, max_batch).await > 0 {
         let size = batch.len();
-        let mut tx = match begin(&pool).await {
+        // A batch of one job needs no savepoint: if the job fails, the whole transaction
+        // rolls back.
+        let alone = size == 1;
+        let mut tx = match begin(&pool, !alone).await {
             Ok(tx) => tx,
             Err(err) => {
                 tracing::error!(error = %err, jobs = size, "cannot begin a write transaction");
@@ -381,60 +333,52 @@ async fn run(
         counts.batches.fetch_add(1, Ordering::Relaxed);
         counts.writes.fetch_add(size as u64, Ordering::Relaxed);
         let mut completions: Vec<Completion> = Vec::with_capacity(size);
-        // A batch of one job needs no savepoint: if the job fails, the whole transaction
-        // rolls back (two statements fewer for every write made alone).
-        let alone = size == 1;
         let mut failed_alone = false;
-        for job in batch.drain(..) {
-            let events_before = tx.events.len();
-            let audit_before = tx.audit.len();
-            let hooks_before = tx.rollback_hooks.len();
-            if !alone {
-                if let Err(err) = exec(&mut tx, "SAVEPOINT job").await {
-                    tracing::error!(error = %err, "savepoint failed");
-                    drop(job);
-                    continue;
-                }
-            }
-            match job(&mut tx).await {
-                Some(done) => {
-                    if !alone {
-                        if let Err(err) = exec(&mut tx, "RELEASE SAVEPOINT job").await {
-                            tracing::error!(error = %err, "release savepoint failed");
-                            // The job failed: its events are neither published nor stored.
-                            tx.events.truncate(events_before);
-                            done(Err(StoreError::Commit(err.to_string())));
-                            continue;
-                        }
-                    }
+        // The last job, if it succeeded with its savepoint still open.
+        let mut last_open: Option<Marks> = None;
+        let jobs = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
+        for (i, job) in jobs.into_iter().enumerate() {
+            let marks = Marks::of(&tx);
+            let last = i + 1 == size;
+            let undo = match job(&mut tx).await {
+                Some(done) if alone => {
                     completions.push(done);
+                    false
                 }
+                Some(done) if last => {
+                    completions.push(done);
+                    last_open = Some(marks);
+                    false
+                }
+                Some(done) => match exec(&mut tx, NEXT_JOB).await {
+                    Ok(()) => {
+                        completions.push(done);
+                        false
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "release savepoint failed");
+                        // The job failed: it is undone like any failed job.
+                        marks.discard(&mut tx);
+                        done(Err(StoreError::Commit(err.to_string())));
+                        true
+                    }
+                },
                 None if alone => {
-                    tx.events.truncate(events_before);
-                    let kept: Vec<PendingAudit> = tx
-                        .audit
-                        .drain(audit_before..)
-                        .filter(|e| e.survives_rollback)
-                        .collect();
-                    tx.audit.truncate(audit_before);
-                    tx.audit.extend(kept);
-                    run_hooks(&mut tx, hooks_before);
+                    marks.discard(&mut tx);
                     failed_alone = true;
+                    false
                 }
                 None => {
-                    tx.events.truncate(events_before);
-                    // Denials and failed attempts are recorded even though the write failed.
-                    let kept: Vec<PendingAudit> = tx
-                        .audit
-                        .drain(audit_before..)
-                        .filter(|e| e.survives_rollback)
-                        .collect();
-                    tx.audit.extend(kept);
-                    run_hooks(&mut tx, hooks_before);
-                    if let Err(err) = exec(&mut tx, "ROLLBACK TO SAVEPOINT job").await {
-                        tracing::error!(error = %err, "rollback to savepoint failed");
-                    }
-                    let _ = exec(&mut tx, "RELEASE SAVEPOINT job").await;
+                    marks.discard(&mut tx);
+                    true
+                }
+            };
+            if undo {
+                if let Err(err) = exec(&mut tx, UNDO_JOB).await {
+                    // The jobs not yet run are dropped, which fails them.
+                    tracing::error!(error = %err, jobs = size, "rollback to savepoint failed; the batch is rolled back");
+                    abandon(&mut tx, completions, &err);
+                    continue 'batches;
                 }
             }
         }
@@ -449,7 +393,7 @@ async fn run(
             if kept.is_empty() && !checkpoint_requested {
                 continue;
             }
-            tx = match begin(&pool).await {
+            tx = match begin(&pool, false).await {
                 Ok(tx) => tx,
                 Err(err) => {
                     tracing::error!(error = %err, "cannot begin a write transaction");
@@ -459,24 +403,55 @@ async fn run(
             tx.audit = kept;
             tx.checkpoint_requested = checkpoint_requested;
         }
-        let emitted = std::mem::take(&mut tx.events);
-        let entries = std::mem::take(&mut tx.audit);
+        let pg = matches!(tx.inner, TxInner::Pg(_));
+        let mut release_last = if pg { last_open } else { None };
         let checkpoint_requested = tx.checkpoint_requested;
-        let signed = match append_audit(&mut tx, entries, checkpoint_requested, &checkpointing)
-            .await
-        {
-            Ok(signed) => signed,
-            Err(err) => {
-                tracing::error!(error = %err, jobs = size, "cannot append the audit records; the batch is rolled back");
-                abandon(&mut tx, completions, &err);
-                continue;
+        let chains = !tx.audit.is_empty() || checkpoint_requested;
+        if let (Some(marks), false) = (release_last, chains) {
+            release_last = None;
+            if let Err(err) = exec(&mut tx, RELEASE).await {
+                if let Err(err) = undo_last(&mut tx, marks, &mut completions, &err).await {
+                    abandon(&mut tx, completions, &err);
+                    continue;
+                }
             }
+        }
+        let mut emitted = std::mem::take(&mut tx.events);
+        let mut entries = std::mem::take(&mut tx.audit);
+        let appended = loop {
+            let first = if release_last.is_some() { RELEASE } else { "" };
+            let result = batch_append::append(
+                &mut tx,
+                &mut entries,
+                checkpoint_requested,
+                &emitted,
+                &checkpointing,
+                known_head.as_ref(),
+                first,
+            )
+            .await;
+            let err = match result {
+                Ok(appended) => break Ok(appended),
+                Err(AppendError::First(err)) => err,
+                Err(AppendError::Append(err)) => break Err(err),
+            };
+            // The last job's savepoint could not be released (or the chain not locked):
+            // undo the last job, then append without it.
+            let Some(marks) = release_last.take() else {
+                break Err(err);
+            };
+            tx.events = std::mem::take(&mut emitted);
+            tx.audit = std::mem::take(&mut entries);
+            if let Err(err) = undo_last(&mut tx, marks, &mut completions, &err).await {
+                break Err(err);
+            }
+            emitted = std::mem::take(&mut tx.events);
+            entries = std::mem::take(&mut tx.audit);
         };
-        // After the audit append: every writer takes the chain's lock, then the outbox head's.
-        let last_outbox_id = match append_outbox(&mut tx, &emitted).await {
-            Ok(last) => last,
+        let appended = match appended {
+            Ok(appended) => appended,
             Err(err) => {
-                tracing::error!(error = %err, jobs = size, "cannot store the batch's events in the outbox; the batch is rolled back");
+                tracing::error!(error = %err, jobs = size, "cannot append the audit records or the outbox events; the batch is rolled back");
                 abandon(&mut tx, completions, &err);
                 continue;
             }
@@ -486,13 +461,16 @@ async fn run(
         match commit(tx).await {
             Ok(()) => {
                 hooks.clear();
-                for cp in signed {
+                if let Some(head) = appended.head {
+                    known_head = Some(head);
+                }
+                for cp in appended.signed {
                     checkpointing.publish(cp);
                 }
                 for done in completions {
                     done(Ok(()));
                 }
-                if let Some(last) = last_outbox_id {
+                if let Some(last) = appended.last_outbox_id {
                     outbox_head.send_replace(last);
                 }
                 for event in emitted {
@@ -501,6 +479,7 @@ async fn run(
             }
             Err(err) => {
                 tracing::error!(error = %err, jobs = size, "group commit failed");
+                known_head = None;
                 for hook in hooks.drain(..) {
                     hook();
                 }
@@ -511,4 +490,22 @@ async fn run(
             }
         }
     }
+}
+
+/// Undoes the last job, whose savepoint could not be released: it fails alone (its
+/// completion, pushed last, is told why). `Err` if the savepoint is gone: the batch cannot
+/// commit.
+async fn undo_last(
+    tx: &mut Tx,
+    marks: Marks,
+    completions: &mut Vec<Completion>,
+    err: &StoreError,
+) -> Result<(), StoreError> {
+    tracing::error!(error = %err, "release savepoint failed");
+    exec(tx, UNDO_JOB).await?;
+    marks.discard(tx);
+    if let Some(done) = completions.pop() {
+        done(Err(StoreError::Commit(err.to_string())));
+    }
+    Ok(())
 }
