@@ -1044,6 +1044,33 @@ async fn a_url_witness_receives_every_signed_head() {
     }
 }
 
+/// The command line appends its own record and signs a checkpoint while a server writes:
+/// the server, which chains after the head it committed last, sees the chain moved and
+/// chains after the new head.
+async fn the_chain_stays_whole_when_the_command_line_appends_while_a_server_writes(
+    backend: Backend,
+) {
+    let app = audited(backend).await;
+    let admin = &app.bootstrap_admin().await;
+    let app = &app;
+    for round in 0..3 {
+        // Concurrent audited writes, which the server groups into batches.
+        let creates = (0..6).map(|i| {
+            let email = format!("r{round}u{i}@example.org");
+            let name = format!("User {round} {i}");
+            async move { app.create_user(admin, &email, &name).await }
+        });
+        futures::future::join_all(creates).await;
+        let (ok, out, err) = cli(app, &["audit", "verify"]);
+        assert!(ok, "{out}{err}");
+        append_unsigned(app, 1).await;
+    }
+    app.create_user(admin, "last@example.org", "Last").await;
+    let (ok, out, err) = cli(app, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+    verify(app).await.unwrap();
+}
+
 both_backends!(
     the_database_refuses_changes_to_the_log,
     an_edited_row_is_detected,
@@ -1057,4 +1084,5 @@ both_backends!(
     an_export_is_sealed_and_changes_to_its_tail_or_header_are_refused,
     the_live_log_bounds_its_unsigned_tail,
     a_rewritten_database_is_caught_against_the_witness,
+    the_chain_stays_whole_when_the_command_line_appends_while_a_server_writes,
 );

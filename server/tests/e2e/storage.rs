@@ -142,3 +142,134 @@ crate::harness::both_backends! {
         assert!(matches!(refused, Err(StoreError::ShuttingDown)));
     }
 }
+
+/// An audit entry for the tests below.
+fn entry(action: &str, survives_rollback: bool) -> concord::store::audit::PendingAudit {
+    concord::store::audit::PendingAudit {
+        fields: concord::store::audit::AuditFields {
+            id: uuid::Uuid::now_v7().to_string(),
+            occurred_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            actor_type: "system".into(),
+            action: action.into(),
+            outcome: "allowed".into(),
+            ..Default::default()
+        },
+        survives_rollback,
+    }
+}
+
+async fn count_action(store: &Store, action: &str) -> usize {
+    let mut conn = store.reader().await.unwrap();
+    let filter = concord::store::audit::AuditFilter {
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    concord::store::audit::list(&mut conn.conn(), &filter, 100_000)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// One write through `store` recording `n` entries named `action`.
+async fn append_entries(store: &Store, action: &'static str, n: usize) {
+    store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                for _ in 0..n {
+                    tx.audit(entry(action, false));
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+        .unwrap();
+}
+
+crate::harness::both_backends! {
+    async fn a_failing_write_in_a_batch_of_audited_writes_fails_alone_and_the_chain_stays_whole_while_another_process_appends(app) {
+        let events = Events::in_process();
+        let mut seen = events.subscribe();
+        let store = Arc::new(open(&app, events).await);
+        // A second store on the same database, as the command line beside a server.
+        let other = app.open_store().await;
+        let rounds = 4;
+        for round in 0..rounds {
+            let mut tasks = Vec::new();
+            for i in 0..40u32 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    store
+                        .write(move |tx: &mut Tx| {
+                            Box::pin(async move {
+                                let key = format!("r{round}-{i}");
+                                let record = concord::store::throttle::ThrottleRecord {
+                                    failures: 1,
+                                    window_start: chrono::Utc::now(),
+                                    locked_until: None,
+                                };
+                                concord::store::throttle::put(&mut tx.conn(), &key, &record).await?;
+                                tx.emit(DomainEvent::MemberRemoved {
+                                    workspace_id: concord::domain::WorkspaceId::generate(),
+                                    user_id: concord::domain::UserId::generate(),
+                                });
+                                if i % 8 == 0 {
+                                    // A failing write: its record goes, its denial stays.
+                                    tx.audit(entry("test.dropped", false));
+                                    tx.audit(entry("test.denied", true));
+                                    return Err(StoreError::Corrupt("deliberate failure"));
+                                }
+                                tx.audit(entry("test.kept", false));
+                                Ok(i)
+                            })
+                        })
+                        .await
+                }));
+            }
+            // The other process appends while the batches run, and between them.
+            for _ in 0..3 {
+                append_entries(&other, "test.other", 1).await;
+            }
+            for (i, t) in tasks.into_iter().enumerate() {
+                match t.await.unwrap() {
+                    Ok(v) => assert_eq!(v as usize, i),
+                    Err(StoreError::Corrupt(_)) => assert_eq!(i % 8, 0),
+                    Err(e) => panic!("unexpected {e}"),
+                }
+            }
+            append_entries(&other, "test.other", 2).await;
+        }
+        let (batches, writes) = store.commit_batches();
+        assert!(writes as f64 / batches as f64 > 1.5, "{writes} writes in {batches} batches");
+        let failed = rounds * 5;
+        assert_eq!(count_action(&store, "test.kept").await, rounds * 40 - failed);
+        assert_eq!(count_action(&store, "test.denied").await, failed);
+        assert_eq!(count_action(&store, "test.dropped").await, 0);
+        assert_eq!(count_action(&store, "test.other").await, rounds * 5);
+        // Exactly the successful writes are stored.
+        let mut conn = store.reader().await.unwrap();
+        for round in 0..rounds {
+            for i in 0..40u32 {
+                let got = concord::store::throttle::get(&mut conn.conn(), &format!("r{round}-{i}"))
+                    .await
+                    .unwrap();
+                assert_eq!(got.is_some(), i % 8 != 0, "r{round}-{i}");
+            }
+        }
+        // The outbox numbers events without a gap (the server may have pruned some).
+        let stored = concord::store::outbox::after(&mut conn.conn(), 0, 100_000).await.unwrap();
+        let ids: Vec<i64> = stored.iter().map(|e| e.id).collect();
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+        drop(conn);
+        // Exactly the successful writes' events were published.
+        let mut published = 0;
+        while let Ok(Ok(_)) = tokio::time::timeout(std::time::Duration::from_millis(200), seen.recv()).await {
+            published += 1;
+        }
+        assert_eq!(published, rounds * 40 - failed);
+        // The chain verifies from the first entry to the last, across both writers.
+        let verified = concord::audit::service::verify_live(&store).await.unwrap().unwrap();
+        assert!(verified.entries as usize >= rounds * 45, "{}", verified.entries);
+        other.close().await;
+        store.close().await;
+    }
+}
