@@ -9,10 +9,14 @@
 //     'channel_member_added', ...), with the event's own fields plus `stream_seq`, the hub's
 //     sequence number (events are delivered at most once per tab, in order);
 //   - the server's other frames as they are: 'typing' {channel_id, user_id},
-//     'presence' {user_id, status}, 'ack' {client_msg_id, message}, 'error' {code, message,
-//     client_msg_id?};
+//     'presence' {user_id, status}, 'presence_snapshot' {presence}, 'ack' {client_msg_id,
+//     message}, 'error' {code, message, client_msg_id?};
 //   - 'hello' {user_id, resumed} after every (re)connection, and 'resync' when events were
-//     missed for good: views reload what they show over REST;
+//     missed for good: views reload what they show over REST.
+// Presence (`presenceOf`): the server's `hello` starts the snapshot of who is connected (at
+// most 64 people) and the `presence_snapshot` frames sent right after it carry the rest, in
+// chunks of at most 64, so no frame grows with the number of people online; each is merged
+// here before listeners hear of it. `presence` frames carry the changes from then on.
 //   - 'session_ended' {code} when the server signed this session out (revoked or invalid).
 // Events applied here before the server's (a change made offline) carry `local: true`.
 // `onOutbox(fn)` reports changes to the queue of posts not yet acknowledged. `disconnect()`
@@ -36,6 +40,7 @@ export type LiveEvent =
   | (DomainEvent & { stream_seq?: number; local?: boolean })
   | Frame<'typing'>
   | (Frame<'presence'> & { local?: boolean })
+  | Frame<'presence_snapshot'>
   | Frame<'ack'>
   | Frame<'error'>
   | { type: 'hello'; user_id: string; resumed: boolean }
@@ -284,7 +289,8 @@ function receive(frame: ServerFrame) {
       setStatus('online');
       startPing();
       if (document.hidden) send({ type: 'presence', status: 'away' });
-      // The greeting lists everyone else connected now: it replaces what we knew.
+      // The greeting starts the list of everyone else connected now (the `presence_snapshot`
+      // frames right after it finish it): it replaces what we knew.
       const snapshot = frame.presence;
       for (const user of presence.keys()) if (!(user in snapshot)) presence.set(user, 'offline');
       for (const [user, state] of Object.entries(snapshot)) presence.set(user, state);
@@ -314,6 +320,12 @@ function receive(frame: ServerFrame) {
     }
     case 'presence': {
       presence.set(frame.user_id, frame.status);
+      emit(frame);
+      return;
+    }
+    case 'presence_snapshot': {
+      // The rest of the hello's snapshot: more people connected now.
+      for (const [user, state] of Object.entries(frame.presence)) presence.set(user, state);
       emit(frame);
       return;
     }
@@ -422,7 +434,8 @@ function armPong(waiting: boolean) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Presence: the snapshot in `hello`, then the changes in `presence` frames
+// Presence: the snapshot in `hello` and the `presence_snapshot` frames after it, then the
+// changes in `presence` frames
 
 const presence = new Map<string, PresenceStatus>();
 

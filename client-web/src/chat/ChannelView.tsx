@@ -325,6 +325,7 @@ export default function ChannelView(props: ChannelViewProps) {
       }),
       on('presence', () => setPresenceVersion((v) => v + 1)),
       on('hello', () => setPresenceVersion((v) => v + 1)),
+      on('presence_snapshot', () => setPresenceVersion((v) => v + 1)),
       on('channel_changed', (ev) => {
         if (ev.channel_id !== channelId) return;
         api('get', '/api/v1/channels/{channel_id}', {

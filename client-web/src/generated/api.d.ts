@@ -2317,11 +2317,19 @@ export interface components {
             epoch: string;
             /**
              * @description Who else is connected now (`online` or `away`), among people sharing a workspace with
-             *     this user; `presence` frames carry the changes from here on.
+             *     this user: the first 64 of them (`PRESENCE_PER_FRAME`); the `presence_snapshot`
+             *     frames that follow list the others, and `presence` frames carry the changes from
+             *     here on. Anyone in neither is offline.
              */
             presence: {
                 [key: string]: components["schemas"]["PresenceStatus"];
             };
+            /**
+             * Format: int32
+             * @description How many `presence_snapshot` frames follow at once, before any other frame (0 when
+             *     `presence` is the whole snapshot).
+             */
+            presence_frames: number;
             /**
              * Format: int32
              * @description The protocol version: raised by any change that could break a client.
@@ -2338,6 +2346,16 @@ export interface components {
             type: "hello";
             /** @description The signed-in user. */
             user_id: components["schemas"]["UserId"];
+        } | {
+            /**
+             * @description Up to 64 more people connected now (`online` or `away`), none of them listed in the
+             *     hello or in another `presence_snapshot` frame.
+             */
+            presence: {
+                [key: string]: components["schemas"]["PresenceStatus"];
+            };
+            /** @enum {string} */
+            type: "presence_snapshot";
         } | {
             /** @description What happened. */
             event: components["schemas"]["LiveEvent"];

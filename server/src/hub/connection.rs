@@ -1,5 +1,8 @@
 //! One WebSocket connection: authentication, then a reader and a writer joined by the hub's
-//! bounded queue. The writer feeds every queued frame it can and flushes once.
+//! bounded queue. The greeting is written one frame at a time, each flushed before the next is
+//! buffered, so the socket's write buffer (kept at its largest size for the connection's life)
+//! never holds more than one of its small frames; then the writer feeds every queued frame it
+//! can and flushes once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,14 +101,10 @@ pub async fn serve(
         greeting,
     } = registration;
     for frame in greeting {
-        if sink.feed(Message::Text(frame)).await.is_err() {
+        if sink.send(Message::Text(frame)).await.is_err() {
             services.hub.unregister(id);
             return;
         }
-    }
-    if sink.flush().await.is_err() {
-        services.hub.unregister(id);
-        return;
     }
     let stop = CancellationToken::new();
     let writer = tokio::spawn(write_loop(

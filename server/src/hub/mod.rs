@@ -17,13 +17,20 @@
 //! with [`protocol::CLOSE_RESYNC`] and never slows the others. A client reconnecting with its
 //! epoch and last sequence number gets exactly what it missed from the ring, or an explicit
 //! resync instruction when the ring no longer reaches back that far.
+//!
+//! Every frame of the greeting is small: the presence snapshot a new connection gets is split
+//! into frames of at most [`protocol::PRESENCE_PER_FRAME`] people (the `hello`, then
+//! `presence_snapshot` frames), because the WebSocket writer keeps, for the connection's whole
+//! life, a buffer as large as the largest frame it ever wrote. The snapshot is read from an
+//! index of who shares presence in each workspace, so a connect costs the people it is told
+//! about, not every open connection.
 
 pub mod connection;
 pub mod protocol;
 
 pub use connection::serve;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -81,6 +88,48 @@ struct State {
     /// Counts workspace membership events, so a connection registering while one is routed
     /// reads its workspaces again.
     membership_changes: u64,
+    /// For each workspace, who shares presence there and on how many connections (the
+    /// connections whose `workspaces` list it); kept with `conns`, so presence is found
+    /// without scanning every connection.
+    sharing: HashMap<WorkspaceId, HashMap<UserId, usize>>,
+}
+
+impl State {
+    /// One more connection of `user` shares presence in `workspace`.
+    fn share(&mut self, user: UserId, workspace: WorkspaceId) {
+        *self
+            .sharing
+            .entry(workspace)
+            .or_default()
+            .entry(user)
+            .or_default() += 1;
+    }
+
+    /// One connection of `user` no longer shares presence in `workspace`.
+    fn unshare(&mut self, user: UserId, workspace: WorkspaceId) {
+        let Some(users) = self.sharing.get_mut(&workspace) else {
+            return;
+        };
+        if let Some(count) = users.get_mut(&user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                users.remove(&user);
+            }
+        }
+        if users.is_empty() {
+            self.sharing.remove(&workspace);
+        }
+    }
+
+    /// Everyone but `user` connected in any of `workspaces`.
+    fn sharing_with(&self, user: UserId, workspaces: &[WorkspaceId]) -> HashSet<UserId> {
+        workspaces
+            .iter()
+            .filter_map(|w| self.sharing.get(w))
+            .flat_map(|users| users.keys().copied())
+            .filter(|other| *other != user)
+            .collect()
+    }
 }
 
 /// The hub; cheap to clone.
@@ -140,7 +189,8 @@ pub struct Registration {
     pub kill: CancellationToken,
     /// Code and reason to close with when killed.
     pub kill_code: Arc<Mutex<(u16, &'static str)>>,
-    /// The `hello` frame and the replayed frames, in order.
+    /// The `hello` frame, the `presence_snapshot` frames and the replayed frames, in order,
+    /// each at most a few KiB but for replayed events.
     pub greeting: Vec<Utf8Bytes>,
 }
 
@@ -396,6 +446,7 @@ impl Hub {
             if let Some(conn) = state.conns.get_mut(id) {
                 if !conn.workspaces.contains(&workspace) {
                     conn.workspaces.push(workspace);
+                    state.share(user, workspace);
                     changed = true;
                 }
             }
@@ -417,9 +468,13 @@ impl Hub {
         let mut was_there = false;
         for id in &ids {
             if let Some(conn) = state.conns.get_mut(id) {
-                was_there |= conn.workspaces.contains(&workspace);
+                let had = conn.workspaces.contains(&workspace);
                 conn.workspaces.retain(|w| *w != workspace);
                 theirs.extend(conn.workspaces.iter().copied());
+                if had {
+                    was_there = true;
+                    state.unshare(user, workspace);
+                }
             }
         }
         if !was_there {
@@ -489,34 +544,20 @@ impl Hub {
             Some(_) => (true, Vec::new()),
             None => (false, Vec::new()),
         };
-        let presence = state
-            .by_user
-            .iter()
-            .filter(|(other, conns)| {
-                **other != user
-                    && conns
-                        .iter()
-                        .filter_map(|id| state.conns.get(id))
-                        .any(|c| c.workspaces.iter().any(|w| workspaces.contains(w)))
-            })
-            .map(|(other, _)| (*other, user_status(&state, *other)))
+        let presence: BTreeMap<UserId, PresenceStatus> = state
+            .sharing_with(user, &workspaces)
+            .into_iter()
+            .map(|other| (other, user_status(&state, other)))
             .collect();
-        let hello = ServerFrame::Hello {
-            protocol: protocol::PROTOCOL_VERSION,
-            epoch: self.inner.epoch.clone(),
-            seq: state.seq,
-            user_id: user,
-            resync,
-            presence,
-        }
-        .encode();
-        let mut greeting = vec![Utf8Bytes::from(hello)];
-        greeting.extend(replay);
+        let seq = state.seq;
         state.next_conn += 1;
         let id = state.next_conn;
         let first = state.by_user.get(&user).is_none_or(|v| v.is_empty());
         if first {
             broadcast_presence(&state, user, &workspaces, PresenceStatus::Online);
+        }
+        for workspace in &workspaces {
+            state.share(user, *workspace);
         }
         state.conns.insert(
             id,
@@ -532,6 +573,10 @@ impl Hub {
         );
         state.by_user.entry(user).or_default().push(id);
         metrics::gauge!("concord_hub_connections").set(state.conns.len() as f64);
+        drop(state);
+        // Encoded outside the lock: what the frames say was fixed above, under it.
+        let mut greeting = greeting_frames(&self.inner.epoch, seq, user, resync, presence);
+        greeting.extend(replay);
         Ok(Registration {
             id,
             queue: rx,
@@ -548,6 +593,9 @@ impl Hub {
         let Some(conn) = state.conns.remove(&id) else {
             return;
         };
+        for workspace in &conn.workspaces {
+            state.unshare(conn.user, *workspace);
+        }
         let mut last = false;
         if let Some(ids) = state.by_user.get_mut(&conn.user) {
             ids.retain(|c| *c != id);
@@ -644,11 +692,49 @@ fn broadcast_presence(state: &State, user: UserId, theirs: &[WorkspaceId], statu
         }
         .encode(),
     );
-    for conn in state.conns.values() {
-        if conn.user != user && conn.workspaces.iter().any(|w| theirs.contains(w)) {
-            deliver(conn, Outbound::Frame(frame.clone()));
+    for other in state.sharing_with(user, theirs) {
+        for id in state.by_user.get(&other).into_iter().flatten() {
+            if let Some(conn) = state.conns.get(id) {
+                if conn.workspaces.iter().any(|w| theirs.contains(w)) {
+                    deliver(conn, Outbound::Frame(frame.clone()));
+                }
+            }
         }
     }
+}
+
+/// The `hello` frame, carrying the first [`protocol::PRESENCE_PER_FRAME`] people of
+/// `presence`, then one `presence_snapshot` frame per as many of the others.
+fn greeting_frames(
+    epoch: &str,
+    seq: u64,
+    user: UserId,
+    resync: bool,
+    presence: BTreeMap<UserId, PresenceStatus>,
+) -> Vec<Utf8Bytes> {
+    let mut people = presence.into_iter();
+    let mut chunks: Vec<BTreeMap<UserId, PresenceStatus>> = Vec::new();
+    loop {
+        let chunk: BTreeMap<_, _> = people.by_ref().take(protocol::PRESENCE_PER_FRAME).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let mut chunks = chunks.into_iter();
+    let hello = ServerFrame::Hello {
+        protocol: protocol::PROTOCOL_VERSION,
+        epoch: epoch.to_owned(),
+        seq,
+        user_id: user,
+        resync,
+        presence: chunks.next().unwrap_or_default(),
+        presence_frames: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
+    };
+    std::iter::once(hello)
+        .chain(chunks.map(|presence| ServerFrame::PresenceSnapshot { presence }))
+        .map(|frame| Utf8Bytes::from(frame.encode()))
+        .collect()
 }
 
 fn deliver(conn: &ConnEntry, frame: Outbound) {

@@ -3,9 +3,13 @@
 //! A client authenticates with its first frame (`auth`, carrying the access token and,
 //! when resuming, the `epoch` and last `seq` it saw) or with the `Sec-WebSocket-Protocol`
 //! header `concord.v1, concord.bearer.<token>`. The server answers `hello` (carrying
-//! [`PROTOCOL_VERSION`]), replays what the client missed (or says `resync: true` if that is
-//! no longer possible), then streams `event` frames, each with the next sequence number of
-//! this server's event stream.
+//! [`PROTOCOL_VERSION`] and the start of the presence snapshot), sends the rest of the
+//! snapshot at once in `presence_snapshot` frames (as many as the hello's `presence_frames`
+//! says, each listing at most [`PRESENCE_PER_FRAME`] people), replays what the client missed
+//! (or says `resync: true` if that is no longer possible), then streams `event` frames, each
+//! with the next sequence number of this server's event stream. The snapshot is split so that
+//! no frame of the greeting grows with the number of people online: a socket's write buffer
+//! stays as large as the largest frame it ever sent.
 //!
 //! Every frame a client can receive is a [`ServerFrame`]; the domain events clients see are
 //! [`LiveEvent`]s, made from [`DomainEvent`]s by [`live_event`] and nowhere else, so the wire
@@ -28,9 +32,17 @@ use crate::domain::{ChannelId, FileId, MessageId, UserId, WorkspaceId};
 use crate::events::{ChannelChange, DomainEvent, MessageChange};
 
 /// The version of this protocol, sent in `hello`. A change that could break a client (a
-/// frame or field removed, renamed or retyped) increments it; added frames, events and
-/// fields do not.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// frame or field removed, renamed or retyped, or a meaning changed) increments it; added
+/// frames, events and fields that a client may ignore do not.
+///
+/// 2: the hello's `presence` is only the start of the snapshot; `presence_snapshot` frames
+/// carry the rest (a version 1 client would miss everyone past the first
+/// [`PRESENCE_PER_FRAME`]).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The most people one frame of the presence snapshot (`hello` or `presence_snapshot`) lists:
+/// about 50 bytes each, so such a frame stays within a few KiB however many are online.
+pub const PRESENCE_PER_FRAME: usize = 64;
 
 /// Close code: not signed in, or the token is no longer valid.
 pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
@@ -141,7 +153,19 @@ pub enum ServerFrame {
         /// True when missed events could not be replayed: reload state over REST.
         resync: bool,
         /// Who else is connected now (`online` or `away`), among people sharing a workspace with
-        /// this user; `presence` frames carry the changes from here on.
+        /// this user: the first 64 of them (`PRESENCE_PER_FRAME`); the `presence_snapshot`
+        /// frames that follow list the others, and `presence` frames carry the changes from
+        /// here on. Anyone in neither is offline.
+        presence: BTreeMap<UserId, PresenceStatus>,
+        /// How many `presence_snapshot` frames follow at once, before any other frame (0 when
+        /// `presence` is the whole snapshot).
+        presence_frames: u32,
+    },
+    /// More of the presence snapshot begun in `hello`, sent right after it and before any
+    /// other frame: the client adds these people to the hello's.
+    PresenceSnapshot {
+        /// Up to 64 more people connected now (`online` or `away`), none of them listed in the
+        /// hello or in another `presence_snapshot` frame.
         presence: BTreeMap<UserId, PresenceStatus>,
     },
     /// A committed change the user may see, numbered in this epoch's stream.
@@ -423,286 +447,4 @@ impl ServerFrame {
 }
 
 #[cfg(test)]
-mod tests {
-    //! The golden frames: every kind of frame a client can receive, built from sample domain
-    //! events through [`live_event`], must serialize exactly as
-    //! `tests/e2e/fixtures/hub_frames.json` says. Renaming a field of a domain event (or of
-    //! anything else inside the server) cannot change a frame without failing here; changing
-    //! the protocol on purpose means updating the fixture (run with `CONCORD_BLESS=1`) and the
-    //! clients' generated types, and [`PROTOCOL_VERSION`] if it could break a client.
-
-    use super::*;
-    use crate::domain::DocumentId;
-    use crate::events::{DocumentChange, Local};
-    use serde_json::Value;
-    use uuid::Uuid;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/e2e/fixtures/hub_frames.json"
-    );
-
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
-    }
-
-    fn view() -> MessageView {
-        let at = chrono::DateTime::from_timestamp(1_760_000_000, 0).unwrap();
-        MessageView {
-            id: MessageId(id(3)),
-            channel_id: ChannelId(id(2)),
-            seq: 12,
-            author_id: UserId(id(4)),
-            text: "hello @bo".into(),
-            thread_root_id: Some(MessageId(id(5))),
-            reply_count: 0,
-            last_reply_at: None,
-            client_msg_id: Some("k1".into()),
-            created_at: at,
-            edited_at: Some(at + chrono::Duration::seconds(30)),
-            deleted: false,
-            reactions: BTreeMap::from([("👍".to_owned(), vec![UserId(id(6))])]),
-            pinned: true,
-        }
-    }
-
-    fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
-        let (w, c, m, u, f) = (
-            WorkspaceId(id(1)),
-            ChannelId(id(2)),
-            MessageId(id(3)),
-            UserId(id(4)),
-            FileId(id(7)),
-        );
-        let events = [
-            (
-                "event_message_created",
-                DomainEvent::MessageCreated {
-                    workspace_id: w,
-                    channel_id: c,
-                    message_id: m,
-                    seq: 12,
-                    author_id: u,
-                    thread_root_id: Some(MessageId(id(5))),
-                    mentioned: vec![UserId(id(6))],
-                    view: Local::new(view()),
-                },
-            ),
-            (
-                "event_message_updated",
-                DomainEvent::MessageUpdated {
-                    workspace_id: w,
-                    channel_id: c,
-                    message_id: m,
-                    seq: 12,
-                    what: MessageChange::ReactionAdded,
-                    view: Local::new(view()),
-                },
-            ),
-            (
-                "event_message_deleted",
-                DomainEvent::MessageDeleted {
-                    workspace_id: w,
-                    channel_id: c,
-                    message_id: m,
-                    seq: 12,
-                },
-            ),
-            (
-                "event_read_state_changed",
-                DomainEvent::ReadStateChanged {
-                    user_id: u,
-                    channel_id: c,
-                    last_read_seq: 12,
-                },
-            ),
-            (
-                "event_channel_changed",
-                DomainEvent::ChannelChanged {
-                    workspace_id: w,
-                    channel_id: c,
-                    what: ChannelChange::Archived,
-                },
-            ),
-            (
-                "event_channel_member_added",
-                DomainEvent::ChannelMemberAdded {
-                    workspace_id: w,
-                    channel_id: c,
-                    user_id: u,
-                },
-            ),
-            (
-                "event_channel_member_removed",
-                DomainEvent::ChannelMemberRemoved {
-                    workspace_id: w,
-                    channel_id: c,
-                    user_id: u,
-                },
-            ),
-            (
-                "event_file_shared",
-                DomainEvent::FileShared {
-                    workspace_id: w,
-                    channel_id: c,
-                    file_id: f,
-                    message_id: Some(m),
-                },
-            ),
-            (
-                "event_file_deleted",
-                DomainEvent::FileDeleted {
-                    workspace_id: w,
-                    channel_id: c,
-                    file_id: f,
-                    message_id: None,
-                },
-            ),
-        ];
-        let mut frames = vec![(
-            "hello",
-            ServerFrame::Hello {
-                protocol: PROTOCOL_VERSION,
-                epoch: id(9).to_string(),
-                seq: 41,
-                user_id: u,
-                resync: false,
-                presence: BTreeMap::from([
-                    (UserId(id(5)), PresenceStatus::Away),
-                    (UserId(id(6)), PresenceStatus::Online),
-                ]),
-            },
-        )];
-        for (n, (name, event)) in events.into_iter().enumerate() {
-            // The view the hub holds for a message event is the one attached to it.
-            let message = match &event {
-                DomainEvent::MessageCreated { view, .. }
-                | DomainEvent::MessageUpdated { view, .. } => view.get::<MessageView>(),
-                _ => None,
-            };
-            let live = live_event(&event, message).expect(name);
-            frames.push((
-                name,
-                ServerFrame::Event {
-                    seq: 42 + n as u64,
-                    event: live,
-                },
-            ));
-        }
-        frames.extend([
-            (
-                "ack",
-                ServerFrame::Ack {
-                    client_msg_id: "k1".into(),
-                    message: Arc::new(view()),
-                },
-            ),
-            (
-                "typing",
-                ServerFrame::Typing {
-                    channel_id: c,
-                    user_id: u,
-                },
-            ),
-            (
-                "presence",
-                ServerFrame::Presence {
-                    user_id: u,
-                    status: PresenceStatus::Offline,
-                },
-            ),
-            (
-                "error",
-                ServerFrame::Error {
-                    code: "validation_failed".into(),
-                    message: "text: must not be empty".into(),
-                    client_msg_id: Some("k2".into()),
-                },
-            ),
-            (
-                "error_without_post",
-                ServerFrame::Error {
-                    code: "invalid_frame".into(),
-                    message: "send JSON text frames".into(),
-                    client_msg_id: None,
-                },
-            ),
-            ("pong", ServerFrame::Pong),
-        ]);
-        frames
-    }
-
-    #[test]
-    fn frames_match_the_golden_file() {
-        let actual: serde_json::Map<String, Value> = sample_frames()
-            .into_iter()
-            .map(|(name, frame)| {
-                let text = frame.encode();
-                (name.to_owned(), serde_json::from_str(&text).unwrap())
-            })
-            .collect();
-        if std::env::var_os("CONCORD_BLESS").is_some() {
-            let text = serde_json::to_string_pretty(&Value::Object(actual.clone())).unwrap();
-            std::fs::write(FIXTURE, text + "\n").unwrap();
-        }
-        let expected: serde_json::Map<String, Value> =
-            serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
-        let names = |m: &serde_json::Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(names(&actual), names(&expected), "frames added or removed");
-        for (name, frame) in &actual {
-            assert_eq!(Some(frame), expected.get(name), "frame {name} changed");
-        }
-    }
-
-    #[test]
-    fn frames_are_in_the_openapi_components() {
-        let doc = serde_json::to_value(crate::http::api_router().1).unwrap();
-        let schemas = &doc["components"]["schemas"];
-        for name in [
-            "ServerFrame",
-            "LiveEvent",
-            "ClientFrame",
-            "PresenceStatus",
-            "MessageUpdate",
-            "ChannelUpdate",
-            "MessageView",
-        ] {
-            assert!(schemas.get(name).is_some(), "{name} missing");
-        }
-        if std::env::var_os("CONCORD_SHOW_FRAMES").is_some() {
-            for name in ["ServerFrame", "LiveEvent"] {
-                eprintln!("{}", serde_json::to_string_pretty(&schemas[name]).unwrap());
-            }
-        }
-    }
-
-    #[test]
-    fn message_events_without_their_message_and_private_events_are_not_sent() {
-        let event = DomainEvent::MessageCreated {
-            workspace_id: WorkspaceId(id(1)),
-            channel_id: ChannelId(id(2)),
-            message_id: MessageId(id(3)),
-            seq: 1,
-            author_id: UserId(id(4)),
-            thread_root_id: None,
-            mentioned: Vec::new(),
-            view: Local::none(),
-        };
-        assert!(live_event(&event, None).is_none());
-        assert!(live_event(&event, Some(Arc::new(view()))).is_some());
-        for private in [
-            DomainEvent::SessionsRevoked {
-                user_id: UserId(id(4)),
-                sessions: Vec::new(),
-                reason: "logout".into(),
-            },
-            DomainEvent::DocumentChanged {
-                workspace_id: WorkspaceId(id(1)),
-                document_id: DocumentId(id(8)),
-                what: DocumentChange::Deleted,
-            },
-        ] {
-            assert!(live_event(&private, Some(Arc::new(view()))).is_none());
-        }
-    }
-}
+mod golden;

@@ -533,7 +533,7 @@ both_backends! {
         let other = channel(&app, &admin, &ws, "other", "public").await;
         let elsewhere = app.create_workspace(&admin, "Elsewhere").await;
         let mut s = app.socket(&admin.access, None).await;
-        assert_eq!(s.hello["protocol"], 1, "{}", s.hello);
+        assert_eq!(s.hello["protocol"], 2, "{}", s.hello);
         let event = |workspace: &str, channel: &str| DomainEvent::MessageUpdated {
             workspace_id: workspace.parse::<WorkspaceId>().unwrap(),
             channel_id: channel.parse::<ChannelId>().unwrap(),
@@ -558,4 +558,113 @@ both_backends! {
         let e = next_message(&mut s).await;
         assert_eq!(e["event"]["message"]["id"], after["id"], "{e}");
     }
+}
+
+/// With more people online than one frame lists, a new connection's greeting is the hello plus
+/// `presence_snapshot` frames, sent before anything else, that together name everyone online
+/// in its workspaces (with their status), and no frame of it grows with the crowd: a socket's
+/// write buffer stays as large as the largest frame it ever sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_is_greeted_in_small_frames() {
+    const CROWD: usize = 150;
+    const LARGEST_FRAME: usize = 8 * 1024;
+    // The crowd signs in from one address.
+    let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, |c| {
+        c.auth.ip_lockout_threshold = 10_000;
+    })
+    .await;
+    let admin = app.bootstrap_admin().await;
+    let clinic = app.create_workspace(&admin, "Clinic").await;
+    let invitation = app
+        .post(
+            &format!("/api/v1/workspaces/{clinic}/invitations"),
+            Some(&admin.access),
+            json!({"role": "member", "max_uses": CROWD + 1}),
+        )
+        .await;
+    let invitation = invitation.expect(201)["token"].as_str().unwrap().to_owned();
+    let join = |n: usize| {
+        let (app, admin, invitation) = (&app, &admin, &invitation);
+        async move {
+            let email = format!("member{n}@example.org");
+            app.create_user(admin, &email, &format!("Member {n}")).await;
+            let session = app.login(&email, PASSWORD).await;
+            app.post(
+                &format!("/api/v1/invitations/{invitation}/accept"),
+                Some(&session.access),
+                json!({}),
+            )
+            .await
+            .expect(201);
+            session
+        }
+    };
+    let crowd = futures::future::join_all((0..CROWD).map(&join)).await;
+    let newcomer = join(CROWD).await;
+    // Someone outside the workspace is online too, and never listed.
+    app.create_user(&admin, "out@example.org", "Out").await;
+    let outsider = app.login("out@example.org", PASSWORD).await;
+    let _out = app.socket(&outsider.access, None).await;
+
+    let mut a = app.socket(&admin.access, None).await;
+    let mut sockets = Vec::new();
+    for member in &crowd {
+        sockets.push(app.socket(&member.access, None).await);
+    }
+    // One of them is away on their only device; the admin hears it before the newcomer comes.
+    sockets[0]
+        .send(json!({"type": "presence", "status": "away"}))
+        .await;
+    loop {
+        let p = next_of(&mut a, "presence").await;
+        if p["user_id"] == crowd[0].user_id.as_str() && p["status"] == "away" {
+            break;
+        }
+    }
+
+    let mut s = app.socket(&newcomer.access, None).await;
+    let mut greeting = vec![s.hello.clone()];
+    let more = s.hello["presence_frames"]
+        .as_u64()
+        .expect("presence_frames");
+    for _ in 0..more {
+        greeting.push(s.next().await.expect("a presence_snapshot frame"));
+    }
+    let mut seen = serde_json::Map::new();
+    for frame in &greeting {
+        let size = frame.to_string().len();
+        assert!(size <= LARGEST_FRAME, "a {size}-byte greeting frame");
+        let presence = frame["presence"].as_object().expect("presence");
+        assert!(!presence.is_empty() && presence.len() <= 64, "{frame}");
+        for (user, status) in presence {
+            assert!(
+                seen.insert(user.clone(), status.clone()).is_none(),
+                "{user} twice"
+            );
+        }
+    }
+    assert!(
+        greeting[1..]
+            .iter()
+            .all(|f| f["type"] == "presence_snapshot"),
+        "{greeting:?}"
+    );
+    let mut expected: serde_json::Map<String, serde_json::Value> = crowd
+        .iter()
+        .map(|m| (m.user_id.clone(), json!("online")))
+        .collect();
+    expected.insert(crowd[0].user_id.clone(), json!("away"));
+    expected.insert(admin.user_id.clone(), json!("online"));
+    assert_eq!(seen, expected);
+    assert_eq!(s.hello["protocol"], 2, "{}", s.hello);
+    // What follows the snapshot is live: the next presence change, then the pong.
+    drop(sockets.pop());
+    let p = s.next().await.expect("presence");
+    assert_eq!(
+        (p["type"].as_str(), p["status"].as_str()),
+        (Some("presence"), Some("offline")),
+        "{p}"
+    );
+    s.send(json!({"type": "ping"})).await;
+    assert_eq!(s.next().await.unwrap()["type"], "pong");
 }
