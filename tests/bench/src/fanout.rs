@@ -6,7 +6,9 @@
 //!   not yet delivered to the slowest receiver: the highest rate every receiver sustains.
 //! - latency: posts paced open loop at `rate`/s; post-to-delivery latency at every receiver.
 //! - idle: VmRSS of the server before and after opening `connections` idle sockets.
-//! - durable: `posters` keep-alive clients posting over REST, each waiting for its 201.
+//! - durable: closed loops of `durable_posters` keep-alive clients doing an authenticated no-op
+//!   (the baseline) then posting over REST, each waiting for its answer, then
+//!   `durable_sockets` sockets posting `post` frames, `durable_window` awaiting their ack each.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,9 +59,16 @@ pub struct HubOptions {
     /// Idle: sockets opened.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub connections: u64,
-    /// Durable: concurrent REST posters (each a member with a keep-alive client).
+    /// Durable: concurrent REST posters (each a member with a keep-alive client), also the
+    /// clients of the no-op baseline.
     #[arg(long = "durable-posters", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub durable_posters: u64,
+    /// Durable: posting WebSocket sockets (one member each).
+    #[arg(long = "durable-sockets", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub durable_sockets: u64,
+    /// Durable: posts each socket keeps awaiting their ack.
+    #[arg(long = "durable-window", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub durable_window: u64,
     /// Concord's database (default: SQLite in a temporary data dir).
     #[arg(long)]
     pub database_url: Option<String>,
@@ -350,18 +359,44 @@ async fn idle_once(
 
 // ----- durable -----
 
-/// Returns per-run (posts/s, histogram) and the Markdown section.
+/// What one closed-loop measurement of the durable section saw.
+struct LoopSample {
+    rate: f64,
+    latency: Histogram<u64>,
+    /// Server CPU-seconds per second over the window.
+    server_cpu: f64,
+}
+
+/// The three closed loops of the durable section.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Loop {
+    /// `GET /api/v1/users/me`: an authenticated request that writes nothing (the baseline).
+    NoOp,
+    /// `POST /api/v1/channels/{id}/messages`, each client awaiting its 201.
+    Rest,
+    /// The WebSocket's `post` frame, each socket keeping `window` posts awaiting their ack.
+    Socket,
+}
+
+impl Loop {
+    fn label(self) -> &'static str {
+        match self {
+            Loop::NoOp => "no-op GET /users/me",
+            Loop::Rest => "REST posts",
+            Loop::Socket => "WebSocket posts",
+        }
+    }
+}
+
+/// Returns per-run REST posts/s (with latency) and the Markdown section.
 async fn durable(
     options: &HubOptions,
     concord: &ChildServer,
     team: &Team,
 ) -> anyhow::Result<(Vec<(f64, Histogram<u64>)>, String)> {
     let n = options.durable_posters as usize;
-    let url = Arc::new(format!(
-        "{}/api/v1/channels/{}/messages",
-        concord.base(),
-        team.channel_id
-    ));
+    let sockets_n = (options.durable_sockets as usize).min(team.members.len());
+    let window = options.durable_window as usize;
     let http: Vec<reqwest::Client> = (0..n)
         .map(|_| {
             reqwest::Client::builder()
@@ -373,7 +408,10 @@ async fn durable(
                 .context("building an HTTP client")
         })
         .collect::<anyhow::Result<_>>()?;
-    let mut samples = Vec::new();
+    let endpoint = endpoint(concord, true);
+    let tokens: Vec<String> = team.members.iter().map(|m| m.access.clone()).collect();
+    let loops = [Loop::NoOp, Loop::Rest, Loop::Socket];
+    let mut samples: Vec<Vec<LoopSample>> = vec![Vec::new(), Vec::new(), Vec::new()];
     let pid = concord.pid;
     for run in 0..=options.runs {
         // Run 0 is the warm-up.
@@ -382,78 +420,244 @@ async fn durable(
         } else {
             options.seconds
         };
-        let cpu_before = child::thread_ticks(pid);
-        let started = Instant::now();
-        let deadline = started + Duration::from_secs(seconds);
-        let mut workers = JoinSet::new();
-        for (i, client) in http.iter().enumerate() {
-            let (client, url) = (client.clone(), url.clone());
-            let token = team.members[i].access.clone();
-            workers.spawn(async move {
-                let mut latency = clients::histogram()?;
-                let mut count = 0u64;
-                for seq in 0..MAX_POSTS {
-                    let began = Instant::now();
-                    if began >= deadline {
-                        break;
-                    }
-                    let response = client
-                        .post(url.as_str())
-                        .bearer_auth(&token)
-                        .json(&json!({"text": format!("durable {i} {seq} {run}")}))
-                        .send()
-                        .await
-                        .context("posting a message")?;
-                    let status = response.status();
-                    let body = response.bytes().await.context("reading the answer")?;
-                    if status.as_u16() != 201 {
-                        bail!(
-                            "posting answered {status}: {}",
-                            String::from_utf8_lossy(&body[..body.len().min(300)])
-                        );
-                    }
-                    latency.saturating_record(began.elapsed().as_micros() as u64);
-                    count += 1;
+        for (k, kind) in loops.iter().copied().enumerate() {
+            let cpu_before = child::thread_ticks(pid);
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(seconds);
+            let (count, latency) = match kind {
+                Loop::Socket => {
+                    // Opened for each measurement: idle sockets would fill their queues
+                    // with the other loops' posts and be cut off as slow readers.
+                    let sockets = clients::connect_many(
+                        &endpoint,
+                        sockets_n,
+                        0,
+                        &tokens,
+                        CONNECT_CONCURRENCY,
+                    )
+                    .await?;
+                    let deadline = Instant::now() + Duration::from_secs(seconds);
+                    socket_loop(sockets, &team.channel_id, window, deadline, run).await?
                 }
-                anyhow::Ok((count, latency))
+                _ => rest_loop(kind, &http, concord, team, deadline, run).await?,
+            };
+            let elapsed = started.elapsed().as_secs_f64();
+            let cpu = child::cpu_between(&cpu_before, &child::thread_ticks(pid));
+            // Socket posts count only acks inside the window (connecting and the final
+            // drain are outside it); the CPU figure covers all of it.
+            let rate = if kind == Loop::Socket {
+                count as f64 / seconds as f64
+            } else {
+                count as f64 / elapsed
+            };
+            let server_cpu: f64 = cpu.iter().map(|(_, s)| s).sum::<f64>() / elapsed;
+            if run == 0 {
+                eprintln!("durable warm-up, {}: {rate:.0}/s", kind.label());
+                continue;
+            }
+            eprintln!(
+                "run {run}/{}: durable, {}: {rate:.0}/s, p50 {} p99 {}; server CPU {}",
+                options.runs,
+                kind.label(),
+                ms(latency.value_at_quantile(0.5)),
+                ms(latency.value_at_quantile(0.99)),
+                cpu_summary(&cpu, elapsed)
+            );
+            samples[k].push(LoopSample {
+                rate,
+                latency,
+                server_cpu,
             });
         }
-        let mut total = clients::histogram()?;
-        let mut count = 0;
-        while let Some(joined) = workers.join_next().await {
-            let (c, h) = joined.context("poster task")??;
-            count += c;
-            total.add(&h).context("merging histograms")?;
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        let cpu = child::cpu_between(&cpu_before, &child::thread_ticks(pid));
-        let rate = count as f64 / elapsed;
-        if run == 0 {
-            eprintln!("durable warm-up: {rate:.0} posts/s");
-            continue;
-        }
-        eprintln!(
-            "run {run}/{}: durable, {n} REST posters: {rate:.0} posts/s, p50 {} p99 {}; server CPU {}",
-            options.runs,
-            ms(total.value_at_quantile(0.5)),
-            ms(total.value_at_quantile(0.99)),
-            cpu_summary(&cpu, elapsed)
-        );
-        samples.push((rate, total));
     }
-    let rates: Vec<f64> = samples.iter().map(|s| s.0).collect();
-    let section = format!(
-        "\n### Durable posts into one channel ({n} concurrent REST posters)\n\n\
-         | Measured | Posts/s (median) | Range over runs | p50 | p99 | max |\n|---|--:|--:|--:|--:|--:|\n\
-         | `POST /api/v1/channels/{{id}}/messages`, {n} keep-alive clients, each awaiting its 201 | {:.0} | {:.0}–{:.0} | {} | {} | {} |\n",
-        median(rates.clone()),
-        rates.iter().copied().fold(f64::INFINITY, f64::min),
-        rates.iter().copied().fold(0.0, f64::max),
-        ms(median_q(&samples.iter().map(|s| &s.1).collect::<Vec<_>>(), 0.5)),
-        ms(median_q(&samples.iter().map(|s| &s.1).collect::<Vec<_>>(), 0.99)),
-        ms(samples.iter().map(|s| s.1.max()).max().unwrap_or(0)),
+    let noop = median(samples[0].iter().map(|s| s.rate).collect());
+    let mut section = format!(
+        "\n### Durable posts into one channel\n\n\
+         Closed loops, alternating within each run: {n} keep-alive HTTP clients (one member \
+         each), then {sockets_n} WebSocket sockets of members keeping {window} posts each \
+         awaiting their ack (every posting socket also receives every post).\n\n\
+         | Measured | Per second (median) | Range over runs | × no-op | p50 | p99 | max | Server CPU (cores) | Server CPU ms per request |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|--:|\n"
     );
-    Ok((samples, section))
+    for (k, kind) in loops.iter().copied().enumerate() {
+        let s = &samples[k];
+        let rates: Vec<f64> = s.iter().map(|x| x.rate).collect();
+        let rate = median(rates.clone());
+        let hs: Vec<&Histogram<u64>> = s.iter().map(|x| &x.latency).collect();
+        let cpu = median(s.iter().map(|x| x.server_cpu).collect());
+        let per_request = median(
+            s.iter()
+                .map(|x| 1000.0 * x.server_cpu / x.rate.max(f64::MIN_POSITIVE))
+                .collect(),
+        );
+        section.push_str(&format!(
+            "| {} | {:.0} | {:.0}–{:.0} | {:.2} | {} | {} | {} | {:.2} | {:.3} |\n",
+            kind.label(),
+            rate,
+            rates.iter().copied().fold(f64::INFINITY, f64::min),
+            rates.iter().copied().fold(0.0, f64::max),
+            rate / noop.max(f64::MIN_POSITIVE),
+            ms(median_q(&hs, 0.5)),
+            ms(median_q(&hs, 0.99)),
+            ms(s.iter().map(|x| x.latency.max()).max().unwrap_or(0)),
+            cpu,
+            per_request,
+        ));
+    }
+    let rest = std::mem::take(&mut samples[1])
+        .into_iter()
+        .map(|s| (s.rate, s.latency))
+        .collect();
+    Ok((rest, section))
+}
+
+/// `http.len()` clients in a closed loop until `deadline`: the no-op GET or a REST post.
+async fn rest_loop(
+    kind: Loop,
+    http: &[reqwest::Client],
+    concord: &ChildServer,
+    team: &Team,
+    deadline: Instant,
+    run: u32,
+) -> anyhow::Result<(u64, Histogram<u64>)> {
+    let url = Arc::new(match kind {
+        Loop::NoOp => format!("{}/api/v1/users/me", concord.base()),
+        _ => format!(
+            "{}/api/v1/channels/{}/messages",
+            concord.base(),
+            team.channel_id
+        ),
+    });
+    let mut workers = JoinSet::new();
+    for (i, client) in http.iter().enumerate() {
+        let (client, url) = (client.clone(), url.clone());
+        let token = team.members[i].access.clone();
+        workers.spawn(async move {
+            let mut latency = clients::histogram()?;
+            let mut count = 0u64;
+            for seq in 0..MAX_POSTS {
+                let began = Instant::now();
+                if began >= deadline {
+                    break;
+                }
+                let request = match kind {
+                    Loop::NoOp => client.get(url.as_str()),
+                    _ => client
+                        .post(url.as_str())
+                        .json(&json!({"text": format!("durable {i} {seq} {run}")})),
+                };
+                let response = request
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .context("sending a request")?;
+                let status = response.status();
+                let body = response.bytes().await.context("reading the answer")?;
+                let expected = if kind == Loop::NoOp { 200 } else { 201 };
+                if status.as_u16() != expected {
+                    bail!(
+                        "{} answered {status}: {}",
+                        kind.label(),
+                        String::from_utf8_lossy(&body[..body.len().min(300)])
+                    );
+                }
+                latency.saturating_record(began.elapsed().as_micros() as u64);
+                count += 1;
+            }
+            anyhow::Ok((count, latency))
+        });
+    }
+    let mut total = clients::histogram()?;
+    let mut count = 0;
+    while let Some(joined) = workers.join_next().await {
+        let (c, h) = joined.context("client task")??;
+        count += c;
+        total.add(&h).context("merging histograms")?;
+    }
+    Ok((count, total))
+}
+
+/// Each socket keeps `window` posts awaiting their ack until `deadline`, then waits for the
+/// acks still due and closes; returns the acks received before `deadline` and their
+/// latencies (post sent to its ack).
+async fn socket_loop(
+    sockets: Vec<clients::Ws>,
+    channel_id: &str,
+    window: usize,
+    deadline: Instant,
+    run: u32,
+) -> anyhow::Result<(u64, Histogram<u64>)> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut workers = JoinSet::new();
+    for (i, mut ws) in sockets.into_iter().enumerate() {
+        let channel_id = channel_id.to_owned();
+        workers.spawn(async move {
+            let mut latency = clients::histogram()?;
+            let mut sent_at: std::collections::HashMap<String, Instant> =
+                std::collections::HashMap::new();
+            let mut count = 0u64;
+            let mut seq = 0u64;
+            loop {
+                let now = Instant::now();
+                if now < deadline {
+                    while sent_at.len() < window {
+                        let id = format!("d{run}-{i}-{seq}");
+                        let text = format!("durable socket {i} {seq} {run}");
+                        let frame = clients::post_frame(&channel_id, &text, &id);
+                        ws.feed(Message::text(frame)).await.context("posting")?;
+                        sent_at.insert(id, Instant::now());
+                        seq += 1;
+                    }
+                    ws.flush().await.context("posting")?;
+                } else if sent_at.is_empty() {
+                    break;
+                }
+                let wait = if now < deadline {
+                    deadline - now
+                } else {
+                    DRAIN
+                };
+                let next = match tokio::time::timeout(wait, ws.next()).await {
+                    Ok(next) => next,
+                    Err(_) if now >= deadline => bail!("{} acks never came", sent_at.len()),
+                    Err(_) => continue,
+                };
+                let text = match next {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => bail!("reading a socket: {e}"),
+                    None => bail!("the server closed a posting socket"),
+                };
+                let t = text.as_str();
+                if t.starts_with(r#"{"type":"error""#) {
+                    bail!("a post was refused: {t}");
+                }
+                if !t.starts_with(r#"{"type":"ack""#) {
+                    continue;
+                }
+                let frame: serde_json::Value = serde_json::from_str(t).context("an ack")?;
+                let id = frame["client_msg_id"].as_str().unwrap_or_default();
+                if let Some(sent) = sent_at.remove(id) {
+                    let at = Instant::now();
+                    if at <= deadline {
+                        count += 1;
+                        latency.saturating_record((at - sent).as_micros() as u64);
+                    }
+                }
+            }
+            let _ = ws.close(None).await;
+            anyhow::Ok((count, latency))
+        });
+    }
+    let mut total = clients::histogram()?;
+    let mut count = 0;
+    while let Some(joined) = workers.join_next().await {
+        let (c, h) = joined.context("posting socket")??;
+        count += c;
+        total.add(&h).context("merging histograms")?;
+    }
+    Ok((count, total))
 }
 
 // ----- fan-out and latency -----
