@@ -126,12 +126,14 @@ pub struct VersionRecord {
 
 /// A document's columns. The room appends updates without touching the `documents` row (one
 /// statement per batch), and compaction folds the newest compacted batch into `updated_at` and
-/// `last_seq`; so both are read as the later of the row and the updates still in the log.
+/// `last_seq`; so both are read as the later of the row and the updates still in the log
+/// (only log entries past the row's value count, so neither side is preferred blindly).
 const COLUMNS: &str =
     "d.id, d.workspace_id, d.channel_id, d.title, d.general_access, d.created_by, d.created_at, \
      COALESCE((SELECT u.created_at FROM document_updates u WHERE u.document_id = d.id \
                AND u.created_at > d.updated_at ORDER BY u.seq DESC LIMIT 1), d.updated_at) AS updated_at, \
-     COALESCE((SELECT MAX(u.seq) FROM document_updates u WHERE u.document_id = d.id), d.last_seq) AS last_seq";
+     COALESCE((SELECT MAX(u.seq) FROM document_updates u WHERE u.document_id = d.id \
+               AND u.seq > d.last_seq), d.last_seq) AS last_seq";
 
 const FACTS: &str = "m.role_id, c.kind AS channel_kind, (cm.user_id IS NOT NULL) AS channel_member, \
                      gu.level AS user_grant, gr.level AS role_grant FROM documents d \
@@ -305,6 +307,12 @@ pub async fn grants(
 /// Appends an encrypted update batch as number `seq`, in one statement. `false` (nothing
 /// written) if the document no longer exists or `seq` is taken: stored already (the primary
 /// key) or covered by the snapshot, i.e. another process appended to the document first.
+///
+/// On PostgreSQL the document's row is locked (`FOR KEY SHARE`) first, in its own statement:
+/// compaction locks it `FOR UPDATE` before writing a snapshot, so an append waits for a
+/// competing compaction to commit and its check then sees the snapshot (under READ COMMITTED a
+/// single statement would check an older snapshot and could insert a number being compacted
+/// away). SQLite's one write lock already serializes the two.
 pub async fn append_update(
     conn: &mut Conn<'_>,
     document: DocumentId,
@@ -312,6 +320,16 @@ pub async fn append_update(
     body: &[u8],
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    if let Conn::Pg(c) = conn {
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM documents WHERE id = $1 FOR KEY SHARE")
+                .bind(document)
+                .fetch_optional(&mut **c)
+                .await?;
+        if found.is_none() {
+            return Ok(false);
+        }
+    }
     let sql = "INSERT INTO document_updates (document_id, seq, body, created_at) \
                SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = $1) \
                AND NOT EXISTS (SELECT 1 FROM document_snapshots WHERE document_id = $1 AND upto_seq >= $2) \
@@ -353,17 +371,34 @@ pub async fn load(
 
 /// Replaces the snapshot with one covering updates up to `upto_seq`, and drops those updates
 /// after folding the newest of them into the document's `last_seq` and `updated_at`.
+///
+/// Only a newer snapshot replaces the stored one: `false` (nothing written, nothing dropped)
+/// if the stored snapshot already covers `upto_seq` (another process compacted further, so the
+/// caller's copy of the document is stale) or the document no longer exists. On PostgreSQL
+/// the document's row is locked `FOR UPDATE` first, so appends wait for this compaction (see
+/// [`append_update`]).
 pub async fn save_snapshot(
     conn: &mut Conn<'_>,
     document: DocumentId,
     upto_seq: i64,
     state: &[u8],
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let sql = "INSERT INTO document_snapshots (document_id, upto_seq, state, created_at) VALUES ($1, $2, $3, $4) \
+) -> Result<bool, StoreError> {
+    if let Conn::Pg(c) = conn {
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM documents WHERE id = $1 FOR UPDATE")
+                .bind(document)
+                .fetch_optional(&mut **c)
+                .await?;
+        if found.is_none() {
+            return Ok(false);
+        }
+    }
+    let sql = "INSERT INTO document_snapshots (document_id, upto_seq, state, created_at) \
+               SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = $1) \
                ON CONFLICT (document_id) DO UPDATE SET upto_seq = excluded.upto_seq, state = excluded.state, \
-               created_at = excluded.created_at";
-    on!(conn, |c| sqlx::query(sql)
+               created_at = excluded.created_at WHERE document_snapshots.upto_seq < excluded.upto_seq";
+    let written = on!(conn, |c| sqlx::query(sql)
         .bind(document)
         .bind(upto_seq)
         .bind(state)
@@ -371,6 +406,9 @@ pub async fn save_snapshot(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
+    if written != 1 {
+        return Ok(false);
+    }
     let fold = "UPDATE documents SET last_seq = $2, updated_at = COALESCE((SELECT u.created_at \
                 FROM document_updates u WHERE u.document_id = $1 AND u.seq <= $2 \
                 AND u.created_at > documents.updated_at ORDER BY u.seq DESC LIMIT 1), updated_at) \
@@ -389,7 +427,7 @@ pub async fn save_snapshot(
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(true)
 }
 
 /// Stores a named version.

@@ -989,3 +989,137 @@ both_backends! {
         store.close().await;
     }
 }
+
+both_backends!(a_newer_snapshot_stored_elsewhere_survives_a_stale_room);
+
+async fn a_newer_snapshot_stored_elsewhere_survives_a_stale_room(backend: Backend) {
+    use concord::domain::DocumentId;
+    use concord::store::{documents, Store, Tx};
+    let app = spawn_app_with(backend, |c| c.docs.idle_seconds = 1).await;
+    let t = app.team().await;
+    // Another process (a second node) that loaded the same document, edited it further and
+    // compacted its log into a snapshot ahead of this server's room.
+    let store = app.open_store().await;
+    async fn compact(store: &Store, id: DocumentId, upto: i64, state: &'static [u8]) -> bool {
+        store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let at = chrono::Utc::now();
+                    documents::save_snapshot(&mut tx.conn(), id, upto, state, at).await
+                })
+            })
+            .await
+            .unwrap()
+    }
+    let stored_snapshot = |store: &Store, id: DocumentId| {
+        let store = store.clone();
+        async move {
+            let mut reader = store.reader().await.unwrap();
+            let (snapshot, _) = documents::load(&mut reader.conn(), id).await.unwrap();
+            snapshot.map(|s| (s.upto_seq, s.state))
+        }
+    };
+    let last_seq = |store: &Store, id: DocumentId| {
+        let store = store.clone();
+        async move {
+            let mut reader = store.reader().await.unwrap();
+            let record = documents::by_id(&mut reader.conn(), id).await.unwrap();
+            record.unwrap().last_seq
+        }
+    };
+
+    // The room leaves memory when idle and compacts what it holds: a newer snapshot stored
+    // meanwhile is kept (nothing replaced, nothing dropped), and the room is gone.
+    let doc = create_doc(&app, &t.ann, &t.ws, "Left").await;
+    let id: DocumentId = doc.parse().unwrap();
+    let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+    a.insert(0, "one").await;
+    a.settle(Duration::from_millis(300)).await;
+    let seq = last_seq(&store, id).await;
+    assert!(seq >= 1);
+    assert!(compact(&store, id, seq + 3, b"newer").await);
+    assert_eq!(last_seq(&store, id).await, seq + 3);
+    a.close().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        stored_snapshot(&store, id).await,
+        Some((seq + 3, b"newer".to_vec())),
+        "the stale room's snapshot replaced a newer one"
+    );
+    assert_eq!(last_seq(&store, id).await, seq + 3);
+    // Only a newer snapshot replaces the stored one.
+    assert!(!compact(&store, id, seq + 3, b"same").await);
+    assert!(!compact(&store, id, seq + 1, b"older").await);
+    assert_eq!(
+        stored_snapshot(&store, id).await,
+        Some((seq + 3, b"newer".to_vec()))
+    );
+    // (The foreign snapshot is not real Yjs state; remove it so the document loads. Its log
+    // was compacted into it, so a reloaded room holds an empty document where the stale one
+    // held "one".)
+    app.raw_sql("DELETE FROM document_snapshots").await.unwrap();
+    let mut b = YClient::connect(&app, &doc, &t.ann.access).await;
+    b.settle(Duration::from_millis(300)).await;
+    assert_eq!(b.text(), "", "the stale room stayed in memory");
+    b.insert(0, "fresh").await;
+    b.settle(Duration::from_millis(300)).await;
+    assert_eq!(last_seq(&store, id).await, seq + 4);
+    let mut c = YClient::connect(&app, &doc, &t.ann.access).await;
+    c.wait_text("fresh").await;
+    c.close().await;
+    b.close().await;
+
+    // A loaded room whose next batch a newer snapshot covers stores nothing and reloads.
+    let doc = create_doc(&app, &t.ann, &t.ws, "Written").await;
+    let id: DocumentId = doc.parse().unwrap();
+    let mut a = YClient::connect(&app, &doc, &t.ann.access).await;
+    a.insert(0, "one").await;
+    a.settle(Duration::from_millis(300)).await;
+    let seq = last_seq(&store, id).await;
+    assert!(compact(&store, id, seq + 3, b"newer").await);
+    a.insert(3, " two").await;
+    assert_eq!(a.closed_with().await, Some(1013));
+    assert_eq!(
+        stored_snapshot(&store, id).await,
+        Some((seq + 3, b"newer".to_vec()))
+    );
+    assert_eq!(last_seq(&store, id).await, seq + 3);
+
+    // A batch appended while another process's compaction is still being written waits for
+    // it, then finds its number covered (on PostgreSQL the append checks only once it holds
+    // the document's row lock, which compaction takes first).
+    let base = seq + 3;
+    let other = app.open_store().await;
+    let slow = store.write(move |tx: &mut Tx| {
+        Box::pin(async move {
+            let at = chrono::Utc::now();
+            let stored =
+                documents::save_snapshot(&mut tx.conn(), id, base + 3, b"newest", at).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Ok::<bool, concord::store::StoreError>(stored)
+        })
+    });
+    let late = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        other
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let at = chrono::Utc::now();
+                    documents::append_update(&mut tx.conn(), id, base + 1, b"late", at).await
+                })
+            })
+            .await
+    };
+    let (stored, appended) = tokio::join!(slow, late);
+    assert!(stored.unwrap());
+    assert!(
+        !appended.unwrap(),
+        "an append slipped under a snapshot being written"
+    );
+    assert_eq!(
+        stored_snapshot(&store, id).await,
+        Some((base + 3, b"newest".to_vec()))
+    );
+    other.close().await;
+    store.close().await;
+}

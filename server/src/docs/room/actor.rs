@@ -59,6 +59,8 @@ pub(super) enum Cmd {
     Compacted {
         upto_seq: i64,
         size: usize,
+        /// A newer snapshot was stored elsewhere: the room's copy is stale.
+        stale: bool,
     },
 }
 
@@ -156,7 +158,7 @@ impl Room {
                 cmd = rx.recv() => cmd,
                 _ = going_away.cancelled() => None,
                 _ = tokio::time::sleep(idle), if self.peers.is_empty() => {
-                    if self.try_leave(&rx).await {
+                    if self.try_leave(&mut rx).await {
                         return;
                     }
                     continue;
@@ -181,9 +183,12 @@ impl Room {
     }
 
     /// Leaves memory if nothing is pending; `false` if something arrived meanwhile.
-    async fn try_leave(&mut self, rx: &mpsc::Receiver<Cmd>) -> bool {
-        if self.last_seq > self.snapshot_seq {
-            self.compact_now().await;
+    async fn try_leave(&mut self, rx: &mut mpsc::Receiver<Cmd>) -> bool {
+        if self.last_seq > self.snapshot_seq && !self.compact_now().await {
+            // Another process compacted further: leave now, so the document loads afresh.
+            tracing::warn!("the document was compacted elsewhere; reloading it");
+            self.fail(rx).await;
+            return true;
         }
         let Ok(mut map) = self.shared.rooms.lock() else {
             return true;
@@ -506,8 +511,22 @@ impl Room {
                     }
                 }
             }
-            Cmd::Compacted { upto_seq, size } => {
+            Cmd::Compacted {
+                upto_seq,
+                size,
+                stale,
+            } => {
                 self.compacting = false;
+                if stale {
+                    tracing::warn!("the document was compacted elsewhere; reloading it");
+                    for peer in self.peers.values() {
+                        peer.kill(
+                            close::TRY_AGAIN,
+                            "the document changed elsewhere; reconnect",
+                        );
+                    }
+                    return false;
+                }
                 if upto_seq > self.snapshot_seq {
                     self.snapshot_seq = upto_seq;
                     self.approx_bytes = size;
@@ -563,28 +582,40 @@ impl Room {
         let (id, workspace) = (self.id, self.workspace);
         tokio::spawn(async move {
             let size = state.len();
-            let ok = match store_snapshot(&shared, id, workspace, upto, state).await {
-                Ok(()) => true,
+            let (upto_seq, stale) = match store_snapshot(&shared, id, workspace, upto, state).await
+            {
+                Ok(true) => (upto, false),
+                Ok(false) => (0, true),
                 Err(e) => {
                     tracing::warn!(document = %id, error = %e, "compacting the document log failed");
-                    false
+                    (0, false)
                 }
             };
-            let upto_seq = if ok { upto } else { 0 };
-            let _ = inbox.send(Cmd::Compacted { upto_seq, size }).await;
+            let _ = inbox
+                .send(Cmd::Compacted {
+                    upto_seq,
+                    size,
+                    stale,
+                })
+                .await;
         });
     }
 
-    async fn compact_now(&mut self) {
+    /// Compacts the log up to `last_seq`; `false` if a newer snapshot is stored (the room's
+    /// copy is stale). A failure to store is logged and leaves the log as it is.
+    async fn compact_now(&mut self) -> bool {
         let state = content::full_state(&self.doc);
         let size = state.len();
         match store_snapshot(&self.shared, self.id, self.workspace, self.last_seq, state).await {
-            Ok(()) => {
+            Ok(true) => {
                 self.snapshot_seq = self.last_seq;
                 self.approx_bytes = size;
+                true
             }
+            Ok(false) => false,
             Err(e) => {
-                tracing::warn!(document = %self.id, error = %e, "compacting the document log failed")
+                tracing::warn!(document = %self.id, error = %e, "compacting the document log failed");
+                true
             }
         }
     }

@@ -33,6 +33,8 @@ pub(super) async fn load(shared: &Shared, id: DocumentId) -> Result<Loaded, Room
     let doc = Doc::new();
     let mut bytes = 0;
     let mut snapshot_seq = 0;
+    // The details and the log are read in two statements: count what was actually loaded too.
+    let mut last_seq = record.last_seq;
     {
         let mut parts = Vec::with_capacity(updates.len() + 1);
         if let Some(s) = snapshot {
@@ -52,9 +54,11 @@ pub(super) async fn load(shared: &Shared, id: DocumentId) -> Result<Loaded, Room
                 .await
                 .map_err(Error::from)?;
             snapshot_seq = s.upto_seq;
+            last_seq = last_seq.max(s.upto_seq);
             parts.push(plain);
         }
         for u in updates {
+            last_seq = last_seq.max(u.seq);
             let row = update_aad(id, u.seq);
             let plain = shared
                 .keyring
@@ -84,7 +88,7 @@ pub(super) async fn load(shared: &Shared, id: DocumentId) -> Result<Loaded, Room
     Ok(Loaded {
         doc,
         workspace: record.workspace_id,
-        last_seq: record.last_seq,
+        last_seq,
         snapshot_seq,
         bytes,
     })

@@ -10,13 +10,16 @@ use crate::domain::{DocumentId, WorkspaceId};
 use crate::error::Error;
 use crate::store::{documents, Tx};
 
+/// Stores the snapshot; `false` if nothing was stored because the stored snapshot already
+/// covers `upto` (another process compacted further: the room's copy is stale and must be
+/// loaded again) or the document is gone.
 pub(super) async fn store_snapshot(
     shared: &Shared,
     id: DocumentId,
     workspace: WorkspaceId,
     upto: i64,
     state: Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let keyring = shared.keyring.clone();
     shared
         .store
@@ -35,8 +38,9 @@ pub(super) async fn store_snapshot(
                         &state,
                     )
                     .await?;
-                documents::save_snapshot(&mut tx.conn(), id, upto, &sealed, Utc::now()).await?;
-                Ok::<(), Error>(())
+                let stored =
+                    documents::save_snapshot(&mut tx.conn(), id, upto, &sealed, Utc::now()).await?;
+                Ok::<bool, Error>(stored)
             })
         })
         .await
