@@ -56,6 +56,9 @@ struct Pending {
     /// When the first of them was applied.
     since: Instant,
     changes: usize,
+    /// One of them takes text out of the index (a deletion or an edit): committed at once,
+    /// so what was removed is not left findable by a crash before the next commit.
+    urgent: bool,
 }
 
 /// The workspaces whose index holds applied, uncommitted changes (owned by the indexer task).
@@ -67,13 +70,23 @@ pub(super) struct Uncommitted {
 impl Uncommitted {
     /// Records one change applied to `workspace`'s index at `now`.
     pub fn changed(&mut self, workspace: WorkspaceId, now: Instant) {
-        self.pending
-            .entry(workspace)
-            .or_insert(Pending {
-                since: now,
-                changes: 0,
-            })
-            .changes += 1;
+        self.record(workspace, now, false);
+    }
+
+    /// Records one change to `workspace`'s index that removes text (a deletion or an edit):
+    /// the index commits at the end of the indexer's current pass.
+    pub fn removed(&mut self, workspace: WorkspaceId, now: Instant) {
+        self.record(workspace, now, true);
+    }
+
+    fn record(&mut self, workspace: WorkspaceId, now: Instant, urgent: bool) {
+        let pending = self.pending.entry(workspace).or_insert(Pending {
+            since: now,
+            changes: 0,
+            urgent: false,
+        });
+        pending.changes += 1;
+        pending.urgent |= urgent;
     }
 
     /// When the oldest uncommitted change is due, if there is one.
@@ -85,7 +98,8 @@ impl Uncommitted {
     }
 
     /// Removes and returns the workspaces to commit at `now`: those whose oldest change has
-    /// waited the interval, those with `max_changes` pending, and those in `asked`.
+    /// waited the interval, those with `max_changes` pending or a removal, and those in
+    /// `asked`.
     pub fn take_due(
         &mut self,
         policy: &CommitPolicy,
@@ -98,6 +112,7 @@ impl Uncommitted {
             .filter(|(workspace, p)| {
                 p.since + policy.interval <= now
                     || p.changes >= policy.max_changes
+                    || p.urgent
                     || asked.contains(workspace)
             })
             .map(|(workspace, _)| *workspace)

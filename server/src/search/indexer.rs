@@ -362,7 +362,8 @@ impl SearchService {
             }
             _ => return,
         };
-        self.apply_change(workspace, change, uncommitted).await;
+        self.apply_change_as(workspace, change, edited, uncommitted)
+            .await;
     }
 
     /// Whether a file is attached to `message` (false if that cannot be read: a rebuild
@@ -470,6 +471,24 @@ impl SearchService {
         change: Change,
         uncommitted: &mut Uncommitted,
     ) {
+        self.apply_change_as(workspace, change, false, uncommitted)
+            .await
+    }
+
+    /// Applies `change`; a removal, or an `edit` (which replaces indexed text), is committed
+    /// without waiting for the commit interval.
+    async fn apply_change_as(
+        &self,
+        workspace: WorkspaceId,
+        change: Change,
+        edit: bool,
+        uncommitted: &mut Uncommitted,
+    ) {
+        let removes = edit
+            || matches!(
+                change,
+                Change::Message(Err(_)) | Change::Document(Err(_)) | Change::File(Err(_))
+            );
         let open = match self.open(workspace).await {
             Ok(open) => open,
             Err(err) => {
@@ -500,6 +519,10 @@ impl SearchService {
         if let Err(err) = result {
             tracing::error!(%workspace, error = %err, "search: cannot apply a change");
         }
-        uncommitted.changed(workspace, tokio::time::Instant::now());
+        if removes {
+            uncommitted.removed(workspace, tokio::time::Instant::now());
+        } else {
+            uncommitted.changed(workspace, tokio::time::Instant::now());
+        }
     }
 }

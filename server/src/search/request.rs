@@ -143,11 +143,14 @@ impl SearchService {
         let sender = self.inner.flush.lock().ok().and_then(|f| f.clone());
         if let Some(sender) = sender {
             let (done, answered) = oneshot::channel();
-            if sender.send(Flush { workspace, done }).await.is_ok()
-                && tokio::time::timeout(FRESHNESS_WAIT, answered)
-                    .await
-                    .is_err()
-            {
+            // Queuing the request and its answer share one bound: a full queue is waited
+            // for no longer than a slow commit.
+            let asked = async {
+                if sender.send(Flush { workspace, done }).await.is_ok() {
+                    let _ = answered.await;
+                }
+            };
+            if tokio::time::timeout(FRESHNESS_WAIT, asked).await.is_err() {
                 tracing::warn!(%workspace, "search: the indexer did not catch up in time");
             }
         }

@@ -43,6 +43,7 @@ both_backends!(
     changes_commit_on_the_timer_without_a_query,
     a_query_commits_what_was_posted_just_before_it,
     a_stop_commits_what_is_pending,
+    a_deletion_or_an_edit_commits_without_waiting,
 );
 
 async fn posts_in_quick_succession_share_commits(backend: Backend) {
@@ -146,4 +147,53 @@ async fn a_stop_commits_what_is_pending(backend: Backend) {
         vec![posted["id"].as_str().unwrap().to_owned()]
     );
     assert_eq!(app.search.status(t.ws.parse().unwrap()).state, "ready");
+}
+
+/// Text taken out of a message (deleted, or replaced by an edit) leaves the committed index
+/// without waiting for the interval, so a crash cannot leave it findable.
+async fn a_deletion_or_an_edit_commits_without_waiting(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.search.commit_interval_ms = NEVER_MS).await;
+    let t = app.team().await;
+    let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
+    let posted = say(&app, &t.ann, &general, "the vault code is 4711").await;
+    let edited = say(&app, &t.ann, &general, "the alarm code is 0815").await;
+    assert_eq!(find(&app, &t.ann, &t.ws, "code").await.len(), 2);
+    let wait_for_commit = |before: u64, what: &'static str| {
+        let app = &app;
+        let ws = t.ws.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while commits(app, &ws).await == before {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{what} was not committed"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let before = commits(&app, &t.ws).await;
+    let id = posted["id"].as_str().unwrap();
+    app.delete(&format!("/api/v1/messages/{id}"), &t.ann.access)
+        .await
+        .expect(204);
+    wait_for_commit(before, "a deletion").await;
+    let before = commits(&app, &t.ws).await;
+    let id = edited["id"].as_str().unwrap();
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/messages/{id}"),
+        Some(&t.ann.access),
+        Some(serde_json::json!({"text": "the alarm is fixed"})),
+    )
+    .await
+    .expect(200);
+    wait_for_commit(before, "an edit").await;
+    assert!(find(&app, &t.ann, &t.ws, "4711").await.is_empty());
+    assert!(find(&app, &t.ann, &t.ws, "0815").await.is_empty());
+    // A new post still waits.
+    let before = commits(&app, &t.ws).await;
+    say(&app, &t.ann, &general, "standup moved").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(commits(&app, &t.ws).await, before);
 }
