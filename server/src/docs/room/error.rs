@@ -34,9 +34,12 @@ impl From<RoomError> for Error {
     fn from(e: RoomError) -> Self {
         match e {
             RoomError::Gone => Error::NotFound("document"),
-            RoomError::Unavailable | RoomError::Stale => {
-                Error::Internal("document unavailable".into())
-            }
+            // Expected when another process wrote the document first: retryable, not a fault.
+            RoomError::Stale => Error::conflict(
+                "document_changed",
+                "the document changed elsewhere; try again",
+            ),
+            RoomError::Unavailable => Error::Internal("document unavailable".into()),
             RoomError::State(s) => Error::Internal(s.to_string()),
             RoomError::Service(e) => e,
         }
