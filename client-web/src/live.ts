@@ -289,13 +289,12 @@ function receive(frame: ServerFrame) {
       setStatus('online');
       startPing();
       if (document.hidden) send({ type: 'presence', status: 'away' });
-      // The greeting starts the list of everyone else connected now (the `presence_snapshot`
-      // frames right after it finish it): it replaces what we knew.
-      const snapshot = frame.presence;
-      for (const user of presence.keys()) if (!(user in snapshot)) presence.set(user, 'offline');
-      for (const [user, state] of Object.entries(snapshot)) presence.set(user, state);
-      if (userId) presence.set(userId, document.hidden ? 'away' : 'online');
-      emit({ type: 'presence', user_id: userId, status: presence.get(userId ?? '') ?? 'online', local: true });
+      // The greeting starts the list of everyone else connected now; the `presence_snapshot`
+      // frames right after it (`presence_frames` of them) finish it, and the whole list then
+      // replaces what we knew (so nobody past the first frame flickers offline meanwhile).
+      snapshot = { ...frame.presence };
+      snapshotFramesDue = frame.presence_frames ?? 0;
+      if (snapshotFramesDue === 0) applySnapshot();
       emit({ type: 'hello', user_id: frame.user_id, resumed });
       if (frame.resync || (wasResuming && !resumed)) emit({ type: 'resync' });
       flushOutbox();
@@ -325,7 +324,9 @@ function receive(frame: ServerFrame) {
     }
     case 'presence_snapshot': {
       // The rest of the hello's snapshot: more people connected now.
-      for (const [user, state] of Object.entries(frame.presence)) presence.set(user, state);
+      Object.assign(snapshot, frame.presence);
+      snapshotFramesDue -= 1;
+      if (snapshotFramesDue <= 0) applySnapshot();
       emit(frame);
       return;
     }
@@ -438,6 +439,21 @@ function armPong(waiting: boolean) {
 // changes in `presence` frames
 
 const presence = new Map<string, PresenceStatus>();
+/** The greeting's snapshot while its `presence_snapshot` frames are still arriving. */
+let snapshot: Record<string, PresenceStatus> = {};
+let snapshotFramesDue = 0;
+
+/** The completed snapshot replaces what we knew of everyone else's presence. */
+function applySnapshot() {
+  for (const user of presence.keys()) if (!(user in snapshot)) presence.set(user, 'offline');
+  for (const [user, state] of Object.entries(snapshot)) presence.set(user, state);
+  snapshot = {};
+  snapshotFramesDue = 0;
+  if (userId) {
+    presence.set(userId, document.hidden ? 'away' : 'online');
+    emit({ type: 'presence', user_id: userId, status: presence.get(userId) ?? 'online', local: true });
+  }
+}
 
 /** 'online', 'away', 'offline', or undefined when not known yet. */
 export function presenceOf(user: string): PresenceStatus | undefined {
