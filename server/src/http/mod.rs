@@ -243,3 +243,29 @@ async fn method_not_allowed(method: Method) -> impl IntoResponse {
         format!("{method} is not allowed here"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    /// The hub's frames are components of the API document, so clients generate their types.
+    #[test]
+    fn the_hub_frames_are_in_the_openapi_components() {
+        let doc = serde_json::to_value(super::api_router().1).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "ServerFrame",
+            "LiveEvent",
+            "ClientFrame",
+            "PresenceStatus",
+            "MessageUpdate",
+            "ChannelUpdate",
+            "MessageView",
+        ] {
+            assert!(schemas.get(name).is_some(), "{name} missing");
+        }
+        if std::env::var_os("CONCORD_SHOW_FRAMES").is_some() {
+            for name in ["ServerFrame", "LiveEvent"] {
+                eprintln!("{}", serde_json::to_string_pretty(&schemas[name]).unwrap());
+            }
+        }
+    }
+}
