@@ -42,26 +42,6 @@ const COLUMNS: &str =
     "id, channel_id, seq, author_id, body, thread_root_id, reply_count, last_reply_at, \
                        client_msg_index, client_msg_id_enc, created_at, edited_at, deleted_at";
 
-/// Stores a new message.
-pub async fn insert(conn: &mut Conn<'_>, m: &MessageRecord) -> Result<(), StoreError> {
-    let sql = "INSERT INTO messages (id, channel_id, seq, author_id, body, thread_root_id, client_msg_index, \
-               client_msg_id_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    on!(conn, |c| sqlx::query(sql)
-        .bind(m.id)
-        .bind(m.channel_id)
-        .bind(m.seq)
-        .bind(m.author_id)
-        .bind(&m.body)
-        .bind(m.thread_root_id)
-        .bind(&m.client_msg_index)
-        .bind(&m.client_msg_id_enc)
-        .bind(m.created_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
 /// What [`append`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Appended {
