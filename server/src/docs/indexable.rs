@@ -1,13 +1,14 @@
 //! What search may index of a document, in the document's own terms: search maps an
 //! [`IndexableDocument`] into its index entry, so `docs` does not depend on `search`.
 //!
-//! The content is the document's committed state, read without opening a room
-//! ([`Rooms::committed_state`](super::Rooms::committed_state)): indexing never keeps a
-//! document in memory nor writes (a snapshot) on its behalf.
+//! The content is the document's committed text, read without opening a room
+//! ([`Rooms::committed_text`](super::Rooms::committed_text)): indexing never keeps a
+//! document in memory nor writes (a snapshot) on its behalf, and reads an open document in
+//! its room instead of decoding a second copy of it.
 
 use chrono::{DateTime, Utc};
 
-use super::{content, title_aad, DocService};
+use super::{title_aad, DocService};
 use crate::crypto::Scope;
 use crate::domain::{DocumentId, UserId, WorkspaceId};
 use crate::error::Error;
@@ -42,9 +43,7 @@ impl DocService {
                 None => return Ok(None),
             }
         };
-        let state = self.rooms.committed_state(doc).await?;
-        let loaded = content::doc_from_state(&state).map_err(|e| Error::Internal(e.to_string()))?;
-        let text = content::Content::read(&loaded).plain_text();
+        let text = self.rooms.committed_text(doc).await?;
         let id = record.id.to_string();
         let mut reader = self.store.reader().await?;
         let title = self

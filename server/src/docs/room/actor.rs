@@ -47,6 +47,10 @@ pub(super) enum Cmd {
     State {
         reply: oneshot::Sender<Result<Vec<u8>, RoomError>>,
     },
+    /// The content as plain text (for the search index), read from the room's own document.
+    Text {
+        reply: oneshot::Sender<Result<String, RoomError>>,
+    },
     Restore {
         state: Vec<u8>,
         audit: Event,
@@ -140,6 +144,9 @@ fn refuse(cmd: Cmd, err: impl Fn() -> RoomError) {
             let _ = reply.send(Err(err()));
         }
         Cmd::State { reply } => {
+            let _ = reply.send(Err(err()));
+        }
+        Cmd::Text { reply } => {
             let _ = reply.send(Err(err()));
         }
         Cmd::Restore { reply, .. } => {
@@ -490,6 +497,9 @@ impl Room {
             Cmd::Messages { .. } => {}
             Cmd::State { reply } => {
                 let _ = reply.send(Ok(content::full_state(&self.doc)));
+            }
+            Cmd::Text { reply } => {
+                let _ = reply.send(Ok(content::Content::read(&self.doc).plain_text()));
             }
             Cmd::Restore {
                 state,

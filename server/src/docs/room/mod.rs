@@ -249,10 +249,11 @@ impl Rooms {
         self.request(doc, |reply| Cmd::State { reply }).await
     }
 
-    /// The same committed state for a reader that must not open a room (search indexing,
-    /// also from the command line): from the room if this process has it open, otherwise
-    /// read from storage, so no document is kept in memory or compacted on its behalf.
-    pub async fn committed_state(&self, doc: DocumentId) -> Result<Vec<u8>, RoomError> {
+    /// The document's committed content as plain text, for a reader that must not open a
+    /// room (search indexing, also from the command line): read in the room if this process
+    /// has it open (no second copy of the document is decoded), otherwise from storage, so no
+    /// document is kept in memory or compacted on its behalf.
+    pub async fn committed_text(&self, doc: DocumentId) -> Result<String, RoomError> {
         let open = self
             .shared
             .rooms
@@ -260,10 +261,10 @@ impl Rooms {
             .ok()
             .is_some_and(|m| m.get(&doc).is_some_and(|s| !s.is_closed()));
         if open {
-            return self.state(doc).await;
+            return self.request(doc, |reply| Cmd::Text { reply }).await;
         }
         let loaded = load(&self.shared, doc).await?;
-        Ok(content::full_state(&loaded.doc))
+        Ok(content::Content::read(&loaded.doc).plain_text())
     }
 
     /// Makes the document hold `state`'s content again, as a new change everyone receives;
