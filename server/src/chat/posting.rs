@@ -83,6 +83,23 @@ impl ChatService {
         thread_root: Option<MessageId>,
         client_msg_id: Option<String>,
     ) -> Result<MessageView, Error> {
+        self.post_enqueued(actor, id, body, thread_root, client_msg_id)
+            .await?
+            .await
+    }
+
+    /// Like [`ChatService::post`], but returns once the post is in the writer's queue, with
+    /// what resolves when it is durable. Posts one caller enqueues one after another are
+    /// stored in that order, so a socket can have several in flight and keep their order.
+    pub async fn post_enqueued(
+        &self,
+        actor: &Actor,
+        id: ChannelId,
+        body: MessageBody,
+        thread_root: Option<MessageId>,
+        client_msg_id: Option<String>,
+    ) -> Result<impl std::future::Future<Output = Result<MessageView, Error>> + Send + 'static, Error>
+    {
         if let Some(cid) = &client_msg_id {
             if cid.is_empty() || cid.len() > 64 || cid.chars().any(char::is_control) {
                 return Err(crate::domain::ParseError {
@@ -96,7 +113,7 @@ impl ChatService {
         let actor = actor.clone();
         let this = self.clone();
         self.store
-            .write(move |tx: &mut Tx| {
+            .write_enqueued(move |tx: &mut Tx| {
                 Box::pin(async move { this.post_draft(tx, &actor, draft).await })
             })
             .await

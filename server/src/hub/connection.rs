@@ -2,13 +2,16 @@
 //! bounded queue. The greeting is written one frame at a time, each flushed before the next is
 //! buffered, so the socket's write buffer (kept at its largest size for the connection's life)
 //! never holds more than one of its small frames; then the writer feeds every queued frame it
-//! can and flushes once.
+//! can and flushes once. A socket's `post` frames are pipelined: each is put in the writer's
+//! queue as it is read (so they are stored in the order sent) and acknowledged as it commits,
+//! with at most [`MAX_POSTS_IN_FLIGHT`] waiting before the socket is read again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::stream::{SplitSink, SplitStream};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{self, ClientFrame, ServerFrame};
 use super::{Hub, Outbound, Registration};
 use crate::auth::AuthService;
-use crate::chat::ChatService;
+use crate::chat::{ChatService, MessageView};
 use crate::domain::MessageBody;
 use crate::error::Error;
 use crate::rbac::Actor;
@@ -25,6 +28,11 @@ use crate::rbac::Actor;
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames written before one flush.
 const BATCH: usize = 64;
+/// Posts one socket may have waiting for their commit before it is read again.
+const MAX_POSTS_IN_FLIGHT: usize = 64;
+
+/// A post waiting for its commit, with the client's id for the answer.
+type InFlight = BoxFuture<'static, (String, Result<MessageView, Error>)>;
 
 /// What a connection needs from the rest of the server.
 pub struct Services {
@@ -236,10 +244,18 @@ async fn read_loop(
     reply: &mpsc::Sender<Outbound>,
     stop: &CancellationToken,
 ) {
+    // Posts waiting for their commit, in the order they were read: each is in the writer's
+    // queue already, so they are stored in that order and acknowledged in it.
+    let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
     loop {
         let message = tokio::select! {
             () = stop.cancelled() => return,
-            m = stream.next() => m,
+            Some((client_msg_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                answer_post(reply, client_msg_id, result);
+                continue;
+            }
+            // A socket with as many posts in flight as allowed is read again once one commits.
+            m = stream.next(), if in_flight.len() < MAX_POSTS_IN_FLIGHT => m,
         };
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
@@ -304,7 +320,7 @@ async fn read_loop(
                 };
                 match services
                     .chat
-                    .post(
+                    .post_enqueued(
                         actor,
                         channel_id,
                         body,
@@ -313,21 +329,36 @@ async fn read_loop(
                     )
                     .await
                 {
-                    Ok(message) => {
-                        send(
-                            reply,
-                            ServerFrame::Ack {
-                                client_msg_id,
-                                message: Arc::new(message),
-                            },
-                        );
+                    Ok(committed) => {
+                        in_flight
+                            .push_back(Box::pin(async move { (client_msg_id, committed.await) }));
                     }
-                    Err(err) => {
-                        let (code, message) = describe(&err);
-                        error_frame(reply, code, &message, Some(&client_msg_id));
-                    }
+                    Err(err) => answer_post(reply, client_msg_id, Err(err)),
                 }
             }
+        }
+    }
+}
+
+/// Answers a post frame: `ack` with the stored message, or an error naming the client's id.
+fn answer_post(
+    reply: &mpsc::Sender<Outbound>,
+    client_msg_id: String,
+    result: Result<MessageView, Error>,
+) {
+    match result {
+        Ok(message) => {
+            send(
+                reply,
+                ServerFrame::Ack {
+                    client_msg_id,
+                    message: Arc::new(message),
+                },
+            );
+        }
+        Err(err) => {
+            let (code, message) = describe(&err);
+            error_frame(reply, code, &message, Some(&client_msg_id));
         }
     }
 }

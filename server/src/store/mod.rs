@@ -236,6 +236,21 @@ impl Store {
         self.inner.writer.submit(work).await
     }
 
+    /// Puts a write in the writer's queue and returns what resolves once it is committed:
+    /// writes one caller enqueues one after another commit in that order, so a caller can
+    /// have several in flight (a socket's posts) and still keep their order.
+    pub async fn write_enqueued<T, E, F>(
+        &self,
+        work: F,
+    ) -> Result<impl std::future::Future<Output = Result<T, E>> + Send + 'static, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
+    {
+        self.inner.writer.enqueue(work).await
+    }
+
     /// Changes each time this process commits events to the outbox ([`outbox`]), so an
     /// in-process consumer waits for a commit instead of polling; commits of other processes
     /// are only seen by reading.

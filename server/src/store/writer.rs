@@ -30,8 +30,40 @@ pub type WriteFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Sen
 
 /// Delivers a job's result once the fate of its commit is known.
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A job runs in the shared transaction; `Some` means it succeeded and awaits the commit.
-type Job = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Option<Completion>> + Send>;
+/// A job runs in the shared transaction and tells how it ended.
+type Job = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Ended> + Send>;
+
+/// How a job ended, with what answers its caller.
+enum Ended {
+    /// It succeeded and awaits the commit.
+    Done(Completion),
+    /// It failed; the completion answers with its error whatever the commit does.
+    Failed(Completion),
+}
+
+/// The answers of failed jobs that left a record to keep (a denial): given once the batch
+/// that stores the record has committed (or failed), when the batch's work ends, so a refusal
+/// is never answered before its record is durable.
+struct Refusals(Vec<Completion>);
+
+impl Refusals {
+    /// Answers a failed job now if it left no record, else once the batch's work ends.
+    fn answer(&mut self, tx: &Tx, marks: Marks, done: Completion) {
+        if tx.audit.len() > marks.audit {
+            self.0.push(done);
+        } else {
+            done(Ok(()));
+        }
+    }
+}
+
+impl Drop for Refusals {
+    fn drop(&mut self) {
+        for done in self.0.drain(..) {
+            done(Ok(()));
+        }
+    }
+}
 
 /// How many writes may wait for the writer before callers wait to submit.
 const QUEUE_DEPTH: usize = 4096;
@@ -150,6 +182,21 @@ impl Writer {
         E: From<StoreError> + Send + 'static,
         F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
     {
+        self.enqueue(work).await?.await
+    }
+
+    /// Puts a write in the queue and returns what resolves once it is committed (or failed).
+    /// Writes enqueued one after another by one caller run, and commit, in that order, so a
+    /// caller may enqueue its next write before the previous one is committed.
+    pub(super) async fn enqueue<T, E, F>(
+        &self,
+        work: F,
+    ) -> Result<impl Future<Output = Result<T, E>> + Send + 'static, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
+    {
         let sender = self
             .sender
             .lock()
@@ -160,17 +207,12 @@ impl Writer {
         let job: Job = Box::new(move |tx: &mut Tx| {
             Box::pin(async move {
                 match work(tx).await {
-                    Ok(value) => {
-                        let done: Completion =
-                            Box::new(move |committed: Result<(), StoreError>| {
-                                let _ = reply.send(committed.map(|()| value).map_err(E::from));
-                            });
-                        Some(done)
-                    }
-                    Err(err) => {
+                    Ok(value) => Ended::Done(Box::new(move |committed: Result<(), StoreError>| {
+                        let _ = reply.send(committed.map(|()| value).map_err(E::from));
+                    })),
+                    Err(err) => Ended::Failed(Box::new(move |_| {
                         let _ = reply.send(Err(err));
-                        None
-                    }
+                    })),
                 }
             })
         });
@@ -179,9 +221,11 @@ impl Writer {
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
         // A dropped reply means the batch never ran (the transaction could not begin).
-        answer.await.unwrap_or(Err(E::from(StoreError::Commit(
-            "transaction did not start".into(),
-        ))))
+        Ok(async move {
+            answer.await.unwrap_or(Err(E::from(StoreError::Commit(
+                "transaction did not start".into(),
+            ))))
+        })
     }
 
     /// Stops accepting writes, lets the queue drain and waits for the last commit.
@@ -333,6 +377,8 @@ async fn run(
         counts.batches.fetch_add(1, Ordering::Relaxed);
         counts.writes.fetch_add(size as u64, Ordering::Relaxed);
         let mut completions: Vec<Completion> = Vec::with_capacity(size);
+        // Declared before the transaction's work, so answered after it, on every path.
+        let mut refusals = Refusals(Vec::new());
         let mut failed_alone = false;
         // The last job, if it succeeded with its savepoint still open.
         let mut last_open: Option<Marks> = None;
@@ -341,16 +387,16 @@ async fn run(
             let marks = Marks::of(&tx);
             let last = i + 1 == size;
             let undo = match job(&mut tx).await {
-                Some(done) if alone => {
+                Ended::Done(done) if alone => {
                     completions.push(done);
                     false
                 }
-                Some(done) if last => {
+                Ended::Done(done) if last => {
                     completions.push(done);
                     last_open = Some(marks);
                     false
                 }
-                Some(done) => match exec(&mut tx, NEXT_JOB).await {
+                Ended::Done(done) => match exec(&mut tx, NEXT_JOB).await {
                     Ok(()) => {
                         completions.push(done);
                         false
@@ -363,13 +409,15 @@ async fn run(
                         true
                     }
                 },
-                None if alone => {
+                Ended::Failed(done) if alone => {
                     marks.discard(&mut tx);
+                    refusals.answer(&tx, marks, done);
                     failed_alone = true;
                     false
                 }
-                None => {
+                Ended::Failed(done) => {
                     marks.discard(&mut tx);
+                    refusals.answer(&tx, marks, done);
                     true
                 }
             };

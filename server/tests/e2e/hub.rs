@@ -166,6 +166,43 @@ both_backends! {
         assert_eq!(s.next().await.unwrap()["type"], "pong");
     }
 
+    async fn posts_sent_back_to_back_are_stored_and_acknowledged_in_order(app) {
+        let admin = app.bootstrap_admin().await;
+        let ws = app.create_workspace(&admin, "Clinic").await;
+        let c = channel(&app, &admin, &ws, "general", "public").await;
+        let mut s = app.socket(&admin.access, None).await;
+        // Sent without waiting: the socket has many posts in flight at once (more than it
+        // lets wait before reading again), one of them invalid.
+        let total = 100;
+        for i in 0..total {
+            let text = if i == 50 { " ".to_owned() } else { format!("post {i}") };
+            s.send(json!({"type": "post", "channel_id": c, "text": text, "client_msg_id": format!("b{i}")})).await;
+        }
+        let mut acked = Vec::new();
+        let mut refused = Vec::new();
+        while acked.len() + refused.len() < total {
+            let f = s.next().await.expect("an answer for every post");
+            match f["type"].as_str().unwrap() {
+                "ack" => acked.push((
+                    f["client_msg_id"].as_str().unwrap().to_owned(),
+                    f["message"]["seq"].as_i64().unwrap(),
+                )),
+                "error" => refused.push(f["client_msg_id"].as_str().unwrap().to_owned()),
+                _ => {}
+            }
+        }
+        assert_eq!(refused, ["b50"]);
+        let expected: Vec<String> = (0..total).filter(|i| *i != 50).map(|i| format!("b{i}")).collect();
+        let ids: Vec<&str> = acked.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, expected, "acknowledged in the order sent");
+        assert!(acked.windows(2).all(|w| w[0].1 < w[1].1), "stored in the order sent: {acked:?}");
+        let history = app.get(&format!("/api/v1/channels/{c}/messages?limit=200"), &admin.access).await;
+        let texts: Vec<String> = history.expect(200).as_array().unwrap().iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+        let sent: Vec<String> = (0..total).filter(|i| *i != 50).map(|i| format!("post {i}")).collect();
+        assert_eq!(texts, sent);
+    }
+
     async fn sockets_need_a_live_session(app) {
         let admin = app.bootstrap_admin().await;
         // Garbage token: closed as unauthenticated.
