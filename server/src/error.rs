@@ -61,6 +61,12 @@ pub enum Error {
     /// The actor may not do this.
     #[error("you do not have the permission {0}")]
     Forbidden(Action),
+    /// A bot's token lacks the scope the request needs.
+    #[error("the token lacks the scope {needed}")]
+    MissingScope {
+        /// The scope needed.
+        needed: &'static str,
+    },
     /// The actor tried to grant (or take away) a role holding permissions they do not hold.
     #[error(
         "you cannot grant or take away a role holding permissions you do not hold: {}",
@@ -118,6 +124,7 @@ impl From<AuthzError> for Error {
             AuthzError::Forbidden(action) => Error::Forbidden(action),
             AuthzError::Hidden => Error::NotFound("resource"),
             AuthzError::NotGrantable(missing) => Error::NotGrantable(missing),
+            AuthzError::MissingScope(needed) => Error::MissingScope { needed },
             AuthzError::Store(e) => Error::Store(e),
         }
     }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 #[doc(hidden)]
 pub mod bench_support;
+pub mod bots;
 pub mod chat;
 pub mod config;
 pub mod crypto;

@@ -85,6 +85,7 @@ pub struct App {
     accounts: AccountService,
     workspaces: WorkspaceService,
     chat: ChatService,
+    bots: crate::bots::BotService,
     files: FileService,
     rooms: crate::docs::Rooms,
     docs: crate::docs::DocService,
@@ -172,6 +173,7 @@ impl App {
             auditor.clone(),
         );
         let chat = ChatService::new(store.clone(), auditor.clone());
+        let bots = crate::bots::BotService::new(store.clone(), auditor.clone(), chat.clone());
         let blobs = match crate::files::blob::open(&config) {
             Ok(b) => b,
             Err(e) => {
@@ -226,6 +228,7 @@ impl App {
             accounts,
             workspaces,
             chat,
+            bots,
             files,
             rooms,
             docs,
@@ -365,6 +368,7 @@ impl App {
             accounts: self.accounts.clone(),
             workspaces: self.workspaces.clone(),
             chat: self.chat.clone(),
+            bots: self.bots.clone(),
             docs: self.docs.clone(),
             files: self.files.clone(),
             hub: hub.clone(),

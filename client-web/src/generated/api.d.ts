@@ -924,6 +924,94 @@ export interface paths {
         patch: operations["update_workspace"];
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/bots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A workspace's bots. */
+        get: operations["list_bots"];
+        put?: never;
+        /** Create a bot: an account with the `bot` role in the workspace. */
+        post: operations["create_bot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One bot. */
+        get: operations["get_bot"];
+        put?: never;
+        post?: never;
+        /** Deactivate a bot: its tokens are revoked and its webhooks stop; its messages stay. */
+        delete: operations["deactivate_bot"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A bot's tokens, without their secrets. */
+        get: operations["list_bot_tokens"];
+        put?: never;
+        /** Issue a token for a bot; its secret is shown in this answer only. */
+        post: operations["create_bot_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a bot token. */
+        delete: operations["revoke_bot_token"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/tokens/{token_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate a bot token: it is revoked and a new one with its scopes is issued (shown once). */
+        post: operations["rotate_bot_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/channels": {
         parameters: {
             query?: never;
@@ -1155,6 +1243,41 @@ export interface paths {
          *     released (needs `messages.moderate` on the workspace; `423` while a request writes to it).
          */
         delete: operations["cancel_upload"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A workspace's incoming webhooks, without their URLs. */
+        get: operations["list_webhooks"];
+        put?: never;
+        /** Create an incoming webhook posting into a channel as a bot; its URL is shown once. */
+        post: operations["create_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an incoming webhook. */
+        delete: operations["revoke_webhook"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1399,6 +1522,52 @@ export interface components {
         };
         /**
          * Format: uuid
+         * @description A bot's API token (its public id; the secret is shown once and stored hashed).
+         */
+        BotTokenId: string;
+        /** @description A bot token, without its secret. */
+        BotTokenView: {
+            /** @description The bot. */
+            bot_id: components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            /** @description The secret's last four characters. */
+            hint: string;
+            /** @description Its id. */
+            id: components["schemas"]["BotTokenId"];
+            /**
+             * Format: date-time
+             * @description When it was revoked, if it was.
+             */
+            revoked_at?: string | null;
+            /** @description Granted scopes (Slack's names). */
+            scopes: string[];
+        };
+        /** @description A bot account. */
+        BotView: {
+            /** @description Picture shown with its messages. */
+            avatar_url?: string | null;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            created_at: string;
+            /** @description Who created it. */
+            created_by: components["schemas"]["UserId"];
+            /** @description Whether it was deactivated (its tokens and webhooks no longer work). */
+            deactivated: boolean;
+            /** @description The bot's account id (its user id in messages). */
+            id: components["schemas"]["UserId"];
+            /** @description Name shown with its messages. */
+            name: string;
+            /** @description The workspace it acts in. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        };
+        /**
+         * Format: uuid
          * @description A channel or direct conversation.
          */
         ChannelId: string;
@@ -1548,6 +1717,19 @@ export interface components {
             user_ids: components["schemas"]["UserId"][];
         };
         /**
+         * @description A new bot.
+         * @example {
+         *       "avatar_url": "https://ci.example.org/logo.png",
+         *       "name": "CI"
+         *     }
+         */
+        CreateBotRequest: {
+            /** @description Picture shown with its messages (an http(s) URL). */
+            avatar_url?: string | null;
+            /** @description Name shown with its messages. */
+            name: string;
+        };
+        /**
          * @description A new channel.
          * @example {
          *       "name": "general",
@@ -1623,6 +1805,24 @@ export interface components {
             permissions: string[];
         };
         /**
+         * @description A new token for a bot.
+         * @example {
+         *       "scopes": [
+         *         "chat:write",
+         *         "channels:read",
+         *         "channels:history"
+         *       ]
+         *     }
+         */
+        CreateTokenRequest: {
+            /**
+             * @description Scopes to grant (Slack's names: `chat:write`, `channels:read`, `channels:history`,
+             *     `channels:join`, `reactions:write`, `users:read`, `commands`, `files:write`,
+             *     `incoming-webhook`).
+             */
+            scopes: string[];
+        };
+        /**
          * @description A new account, created by an administrator.
          * @example {
          *       "display_name": "Bo",
@@ -1652,6 +1852,19 @@ export interface components {
             name: string;
         };
         /**
+         * @description A new incoming webhook.
+         * @example {
+         *       "bot_id": "01890a5d-ac96-774b-bcce-b302099a8058",
+         *       "channel_id": "01890a5d-ac96-774b-bcce-b302099a8057"
+         *     }
+         */
+        CreateWebhookRequest: {
+            /** @description The bot it posts as. */
+            bot_id: components["schemas"]["UserId"];
+            /** @description The channel it posts into (the bot is added to it). */
+            channel_id: components["schemas"]["ChannelId"];
+        };
+        /**
          * @description A new workspace.
          * @example {
          *       "name": "Acme Health",
@@ -1664,6 +1877,11 @@ export interface components {
             /** @description URL handle; derived from the name if omitted. */
             slug?: string | null;
         };
+        /** @description A token just created: the only time its secret is shown. */
+        CreatedBotToken: components["schemas"]["BotTokenView"] & {
+            /** @description The secret (`xoxb-...`); send it as `Authorization: Bearer <token>`. */
+            token: string;
+        };
         /** @description A new invitation with its secret token, shown once. */
         CreatedInvitation: components["schemas"]["InvitationView"] & {
             /** @description How the invitation reaches the invitee: `shown` (no mail server is configured). */
@@ -1671,6 +1889,11 @@ export interface components {
             /** @description The secret that accepts it; shown only now. */
             token: string;
             /** @description A link to hand to the invitee. */
+            url: string;
+        };
+        /** @description A webhook just created: the only time its URL is shown. */
+        CreatedWebhook: components["schemas"]["WebhookView"] & {
+            /** @description Where to POST Slack-style payloads (the path holds the secret). */
             url: string;
         };
         /**
@@ -2648,6 +2871,32 @@ export interface components {
             id: components["schemas"]["VersionId"];
             /** @description Name. */
             name: string;
+        };
+        /**
+         * Format: uuid
+         * @description An incoming webhook (its public id; the URL's secret is stored hashed).
+         */
+        WebhookId: string;
+        /** @description An incoming webhook, without its secret URL. */
+        WebhookView: {
+            /** @description The bot its posts are by. */
+            bot_id: components["schemas"]["UserId"];
+            /** @description Where its posts go. */
+            channel_id: components["schemas"]["ChannelId"];
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            /** @description Its id. */
+            id: components["schemas"]["WebhookId"];
+            /**
+             * Format: date-time
+             * @description When it was revoked, if it was.
+             */
+            revoked_at?: string | null;
+            /** @description Workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
         };
         /**
          * Format: uuid
@@ -4478,6 +4727,189 @@ export interface operations {
             };
         };
     };
+    list_bots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotView"][];
+                };
+            };
+        };
+    };
+    create_bot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateBotRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotView"];
+                };
+            };
+        };
+    };
+    get_bot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotView"];
+                };
+            };
+        };
+    };
+    deactivate_bot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotView"];
+                };
+            };
+        };
+    };
+    list_bot_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotTokenView"][];
+                };
+            };
+        };
+    };
+    create_bot_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTokenRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedBotToken"];
+                };
+            };
+        };
+    };
+    revoke_bot_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+                token_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    rotate_bot_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+                token_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedBotToken"];
+                };
+            };
+        };
+    };
     my_channels: {
         parameters: {
             query?: never;
@@ -4934,6 +5366,73 @@ export interface operations {
             };
             /** @description a request is writing to it */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookView"][];
+                };
+            };
+        };
+    };
+    create_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhook"];
+                };
+            };
+        };
+    };
+    revoke_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description revoked */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -81,3 +81,11 @@ id_type!(
     /// A shared file (also the id of its resumable upload).
     FileId
 );
+id_type!(
+    /// A bot's API token (its public id; the secret is shown once and stored hashed).
+    BotTokenId
+);
+id_type!(
+    /// An incoming webhook (its public id; the URL's secret is stored hashed).
+    WebhookId
+);

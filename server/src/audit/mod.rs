@@ -90,6 +90,10 @@ impl Event {
                 Some(user_id.to_string()),
                 Some(session_id.to_string()),
             ),
+            // A bot has no session; the credential it acted through stands in its place.
+            Principal::Bot { bot_id, via, .. } => {
+                ("bot", Some(bot_id.to_string()), Some(via.to_string()))
+            }
             Principal::System => ("system", None, None),
         };
         Event {

@@ -380,6 +380,24 @@ impl ChatService {
             .await
     }
 
+    /// The message at position `seq` of a channel, for those who may read the channel
+    /// (clients that name messages by channel and position, such as Slack's `ts`).
+    pub async fn message_at(
+        &self,
+        actor: &Actor,
+        id: ChannelId,
+        seq: i64,
+    ) -> Result<MessageView, Error> {
+        let (mut conn, c) = self.read_channel(actor, id).await?;
+        let record = messages::by_seq(&mut conn.conn(), id, seq)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        self.view_messages(&mut conn.conn(), c.workspace_id, vec![record])
+            .await?
+            .pop()
+            .ok_or(Error::NotFound("message"))
+    }
+
     /// A message with its neighbours (for a message link).
     pub async fn context(
         &self,

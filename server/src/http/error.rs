@@ -125,6 +125,7 @@ impl From<Error> for ApiError {
                 ..ApiError::new(S::SERVICE_UNAVAILABLE, code, message)
             },
             Error::Forbidden(_) => ApiError::new(S::FORBIDDEN, "forbidden", message),
+            Error::MissingScope { .. } => ApiError::new(S::FORBIDDEN, "missing_scope", message),
             Error::NotGrantable(_) => ApiError::new(S::FORBIDDEN, "role_not_grantable", message),
             Error::SsoRequired => ApiError::new(S::FORBIDDEN, "sso_required", message),
             Error::SsoFailed { code, upstream, .. } => {

@@ -12,6 +12,7 @@ pub mod guard;
 mod openapi;
 pub mod origin;
 pub mod routes;
+mod slack;
 pub mod state;
 pub(crate) mod web;
 
@@ -87,8 +88,8 @@ impl Timeouts {
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, chat, docs, files, health, invitations, keys, search, setup, sso, uploads,
-        users, workspaces, ws,
+        audit, auth, bots, chat, docs, files, health, invitations, keys, search, setup, sso,
+        uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -122,6 +123,13 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::invitations, workspaces::invite))
         .routes(routes!(workspaces::revoke_invitation))
         .routes(routes!(sso::workspace_rule, sso::set_workspace_rule))
+        .routes(routes!(bots::list, bots::create))
+        .routes(routes!(bots::get, bots::deactivate))
+        .routes(routes!(bots::tokens, bots::create_token))
+        .routes(routes!(bots::revoke_token))
+        .routes(routes!(bots::rotate_token))
+        .routes(routes!(bots::webhooks, bots::create_webhook))
+        .routes(routes!(bots::revoke_webhook))
         .routes(routes!(chat::my_channels, chat::create_channel))
         .routes(routes!(chat::browse))
         .routes(routes!(chat::open_conversation))
@@ -182,6 +190,8 @@ pub fn app(state: AppState, body_limit: usize, timeouts: Timeouts) -> Router {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
+        // Slack's protocol, not Concord's: outside the OpenAPI document (see `slack`).
+        .merge(slack::router())
         .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::map_response(web::document_headers))

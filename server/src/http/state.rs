@@ -22,6 +22,8 @@ pub struct AppState {
     pub workspaces: WorkspaceService,
     /// Channels and messages.
     pub chat: crate::chat::ChatService,
+    /// Bots, their tokens and incoming webhooks.
+    pub bots: crate::bots::BotService,
     /// Co-edited documents.
     pub docs: crate::docs::DocService,
     /// Shared files and uploads.

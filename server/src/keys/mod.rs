@@ -184,6 +184,7 @@ pub struct KeyService {
 fn requester(actor: &Actor) -> String {
     match &actor.principal {
         Principal::User { user_id, .. } => user_id.to_string(),
+        Principal::Bot { bot_id, .. } => bot_id.to_string(),
         Principal::System => "system".into(),
     }
 }

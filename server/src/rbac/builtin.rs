@@ -148,7 +148,13 @@ pub const ROLES: &[BuiltinRole] = &[
         name: "bot",
         scope: Scope::Workspace,
         description: "An integration acting in the workspace",
-        actions: &[ReadWorkspace, ReadChannels, PostMessages, UploadFiles],
+        actions: &[
+            ReadWorkspace,
+            ReadMembers,
+            ReadChannels,
+            PostMessages,
+            UploadFiles,
+        ],
     },
 ];
 

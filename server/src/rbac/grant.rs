@@ -65,6 +65,7 @@ pub async fn authorize_grant(
     let granter = match actor.principal {
         Principal::System => None,
         Principal::User { user_id, .. } => Some(user_id),
+        Principal::Bot { bot_id, .. } => Some(bot_id),
     };
     match check_grant(conn, granter, workspace, role).await? {
         Ok(()) => {
@@ -91,7 +92,10 @@ pub async fn authorize_definition(
             actor.record(Decision::Allowed);
             return Ok(());
         }
-        Principal::User { user_id, .. } => workspace_permissions(conn, user_id, workspace).await?,
+        Principal::User { user_id, .. }
+        | Principal::Bot {
+            bot_id: user_id, ..
+        } => workspace_permissions(conn, user_id, workspace).await?,
     };
     match may_grant(&held, actions) {
         Ok(()) => {

@@ -16,18 +16,22 @@ mod action;
 pub mod builtin;
 pub mod documents;
 mod grant;
+pub mod scopes;
 
 pub use action::Action;
 pub use documents::Level;
 pub use grant::{
     authorize_definition, authorize_grant, check_grant, may_grant, workspace_permissions,
 };
+pub use scopes::{BotScope, BotScopes};
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::domain::{ChannelId, DocumentId, RoleId, SessionId, UserId, WorkspaceId};
+use crate::domain::{
+    BotTokenId, ChannelId, DocumentId, RoleId, SessionId, UserId, WebhookId, WorkspaceId,
+};
 use crate::store::{self, Conn, StoreError};
 
 /// Who is acting.
@@ -40,8 +44,38 @@ pub enum Principal {
         /// The session the access token belongs to.
         session_id: SessionId,
     },
+    /// A bot, through one of its API tokens: it acts as its own account (a member of its
+    /// workspace with the `bot` role), and only within the scopes the token grants.
+    Bot {
+        /// The bot's account.
+        bot_id: UserId,
+        /// The credential the request came with.
+        via: BotCredential,
+        /// The workspace the bot belongs to.
+        workspace_id: WorkspaceId,
+        /// What the token may be used for.
+        scopes: BotScopes,
+    },
     /// Concord itself or an operator at the command line.
     System,
+}
+
+/// What a bot authenticated with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BotCredential {
+    /// One of its API tokens.
+    Token(BotTokenId),
+    /// An incoming webhook bound to it.
+    Webhook(WebhookId),
+}
+
+impl std::fmt::Display for BotCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BotCredential::Token(id) => write!(f, "token:{id}"),
+            BotCredential::Webhook(id) => write!(f, "webhook:{id}"),
+        }
+    }
 }
 
 /// The outcome recorded for a request, exposed to the HTTP edge.
@@ -87,6 +121,26 @@ impl Actor {
         }
     }
 
+    /// A bot acting through one of its tokens.
+    pub fn bot(
+        bot_id: UserId,
+        via: BotCredential,
+        workspace_id: WorkspaceId,
+        scopes: BotScopes,
+        ip: Option<IpAddr>,
+    ) -> Actor {
+        Actor {
+            principal: Principal::Bot {
+                bot_id,
+                via,
+                workspace_id,
+                scopes,
+            },
+            ip,
+            decisions: DecisionSlot::default(),
+        }
+    }
+
     /// Concord itself (startup tasks, the command line).
     pub fn system() -> Actor {
         Actor {
@@ -96,19 +150,20 @@ impl Actor {
         }
     }
 
-    /// The acting user, if a user is acting.
+    /// The acting account, if a user or a bot is acting.
     pub fn user_id(&self) -> Option<UserId> {
         match self.principal {
             Principal::User { user_id, .. } => Some(user_id),
+            Principal::Bot { bot_id, .. } => Some(bot_id),
             Principal::System => None,
         }
     }
 
-    /// The session of the acting user, if any.
+    /// The session of the acting user, if any (bots have none).
     pub fn session_id(&self) -> Option<SessionId> {
         match self.principal {
             Principal::User { session_id, .. } => Some(session_id),
-            Principal::System => None,
+            Principal::Bot { .. } | Principal::System => None,
         }
     }
 
@@ -162,6 +217,9 @@ pub enum AuthzError {
     /// The role would give (or the member holds) these permissions, which the actor lacks.
     #[error("the role holds permissions you do not hold")]
     NotGrantable(Vec<Action>),
+    /// A bot's token was not granted the scope this needs.
+    #[error("the token lacks the scope {0}")]
+    MissingScope(&'static str),
     /// Deciding failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -192,7 +250,7 @@ pub fn authorize_channel(
 ) -> Result<(), AuthzError> {
     let outcome = match actor.principal {
         Principal::System => Ok(()),
-        Principal::User { .. } => channel_decision(access, action),
+        Principal::User { .. } | Principal::Bot { .. } => channel_decision(access, action),
     };
     note(actor, action, &outcome);
     outcome
@@ -220,6 +278,7 @@ async fn decide(
     let user_id = match actor.principal {
         Principal::System => return Ok(()),
         Principal::User { user_id, .. } => user_id,
+        Principal::Bot { bot_id, .. } => bot_id,
     };
     if let Resource::Channel(channel) = resource {
         return decide_channel(conn, user_id, action, channel).await;
@@ -292,6 +351,44 @@ fn channel_decision(
         Ok(())
     } else {
         Err(AuthzError::Forbidden(action))
+    }
+}
+
+/// Decides whether `actor` may use an API method that needs `scope`, and records the
+/// decision: a bot needs the scope on its token (people and the system are not limited by
+/// scopes; what they may do is decided by [`authorize`]). A bot's method also needs the
+/// authorization of what it does, so this is asked in addition to [`authorize`], never
+/// instead of it.
+pub fn authorize_scope(actor: &Actor, scope: BotScope) -> Result<(), AuthzError> {
+    let outcome = match actor.principal {
+        Principal::Bot { scopes, .. } if !scopes.contains(scope) => {
+            Err(AuthzError::MissingScope(scope.as_str()))
+        }
+        _ => Ok(()),
+    };
+    match &outcome {
+        Ok(()) => actor.record(Decision::Allowed),
+        Err(_) => {
+            actor.record(Decision::Denied);
+            metrics::counter!("concord_authz_denials_total", "action" => scope.as_str())
+                .increment(1);
+        }
+    }
+    outcome
+}
+
+/// Records that a bot may ask who it is (Slack's `auth.test`): presenting a valid token
+/// is all that takes, so authenticating was the decision.
+pub fn allow_own_identity(actor: &Actor) {
+    actor.record(Decision::Allowed);
+}
+
+/// Records that a request was refused before any actor was known (a bot API call without
+/// valid credentials), so the edge sees a decision for an answer that Slack's conventions
+/// send with status 200.
+pub fn refuse_unauthenticated(slot: &DecisionSlot) {
+    if let Ok(mut decision) = slot.0.lock() {
+        *decision = Some(Decision::Denied);
     }
 }
 

@@ -116,6 +116,20 @@ pub async fn by_id(
         .await)?)
 }
 
+/// The message at position `seq` of a channel (a top-level message or a reply).
+pub async fn by_seq(
+    conn: &mut Conn<'_>,
+    channel: ChannelId,
+    seq: i64,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE channel_id = $1 AND seq = $2");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(channel)
+        .bind(seq)
+        .fetch_optional(c)
+        .await)?)
+}
+
 /// The message an author already posted in this channel with the client id whose blind
 /// index is `client_msg_index`.
 pub async fn by_client_index(

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod audit_chain;
 mod backend;
 mod batch_append;
+pub mod bots;
 pub mod channels;
 pub mod documents;
 pub mod files;

@@ -7,6 +7,7 @@ mod account_creation;
 mod accounts;
 mod audit_log;
 mod audit_trail;
+mod bots;
 mod bad_input;
 mod chat;
 mod cli;

@@ -339,6 +339,30 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         )
         .await;
     let role = role.expect(201)["id"].as_str().unwrap().to_owned();
+    let bot = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/bots"),
+            Some(&admin.access),
+            json!({"name": format!("{MARKER} bot")}),
+        )
+        .await;
+    let bot = bot.expect(201)["id"].as_str().unwrap().to_owned();
+    let token = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/bots/{bot}/tokens"),
+            Some(&admin.access),
+            json!({"scopes": ["chat:write"]}),
+        )
+        .await;
+    let token = token.expect(201)["id"].as_str().unwrap().to_owned();
+    let webhook = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/webhooks"),
+            Some(&admin.access),
+            json!({"channel_id": private, "bot_id": bot}),
+        )
+        .await;
+    let webhook = webhook.expect(201)["id"].as_str().unwrap().to_owned();
     let upload = {
         use base64::Engine;
         let name = base64::engine::general_purpose::STANDARD.encode(format!("{MARKER}.bin"));
@@ -373,6 +397,9 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         ("user_id", vic.user_id.clone()),
         ("session_id", vic.session_id.clone()),
         ("emoji", "thumbsup".to_owned()),
+        ("bot_id", bot),
+        ("token_id", token),
+        ("webhook_id", webhook),
     ]
     .into_iter()
     .collect();

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bots;
 pub mod chat;
 pub mod docs;
 pub mod files;

@@ -1,0 +1,80 @@
+//! What the API shows of bots, their tokens and webhooks. Secrets appear only in the
+//! `Created*` answers, once.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{BotTokenId, ChannelId, UserId, WebhookId, WorkspaceId};
+
+/// A bot account.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct BotView {
+    /// The bot's account id (its user id in messages).
+    pub id: UserId,
+    /// The workspace it acts in.
+    pub workspace_id: WorkspaceId,
+    /// Name shown with its messages.
+    pub name: String,
+    /// Picture shown with its messages.
+    pub avatar_url: Option<String>,
+    /// Who created it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// Whether it was deactivated (its tokens and webhooks no longer work).
+    pub deactivated: bool,
+}
+
+/// A bot token, without its secret.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct BotTokenView {
+    /// Its id.
+    pub id: BotTokenId,
+    /// The bot.
+    pub bot_id: UserId,
+    /// Granted scopes (Slack's names).
+    pub scopes: Vec<String>,
+    /// The secret's last four characters.
+    pub hint: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedBotToken {
+    /// The secret (`xoxb-...`); send it as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The token as listed from now on.
+    #[serde(flatten)]
+    pub view: BotTokenView,
+}
+
+/// An incoming webhook, without its secret URL.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookView {
+    /// Its id.
+    pub id: WebhookId,
+    /// Workspace.
+    pub workspace_id: WorkspaceId,
+    /// Where its posts go.
+    pub channel_id: ChannelId,
+    /// The bot its posts are by.
+    pub bot_id: UserId,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A webhook just created: the only time its URL is shown.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    /// Where to POST Slack-style payloads (the path holds the secret).
+    pub url: String,
+    /// The webhook as listed from now on.
+    #[serde(flatten)]
+    pub view: WebhookView,
+}

@@ -1,0 +1,171 @@
+//! The Slack-compatible edge: the Web API subset under `/api/slack/{method}` (the base URL a
+//! Slack SDK takes as `slackApiUrl` is `<public url>/api/slack/`) and incoming webhooks at
+//! `/hooks/{secret}`.
+//!
+//! These routes speak Slack's protocol, not Concord's: arguments come as a form or JSON
+//! (`request.rs`), answers are `{"ok": true, ...}` or `{"ok": false, "error": "<code>"}`
+//! with status 200 for method errors (`error.rs`, the one mapping from service errors to
+//! Slack's codes), and objects have Slack's shapes (`objects.rs`, including how a message's
+//! `ts` maps to its channel position). They are outside the OpenAPI document, which
+//! describes Concord's own API, but behind the same edge: every call is authenticated by a
+//! bot token ([`crate::bots::BotService::authenticate`]), rate limited per token and method
+//! tier, checked for the method's scope (`rbac::authorize_scope`) and then served by the same
+//! services (chat, workspaces) that authorize and audit what the bot does. A call refused
+//! before an actor exists records a denial, so the guard sees a decision for every answer.
+
+mod error;
+mod hooks;
+mod methods;
+mod objects;
+mod request;
+
+use axum::extract::{Path, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::Value;
+
+use self::error::SlackError;
+use self::request::Args;
+use super::extract::Client;
+use super::state::AppState;
+use crate::bots::Tier;
+use crate::domain::WorkspaceId;
+use crate::error::Error;
+use crate::rbac::{self, Actor, BotScope, BotScopes, DecisionSlot, Principal};
+
+/// The Slack-compatible routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/slack/{method}", post(call).get(call))
+        .route("/hooks/{secret}", post(hooks::post))
+}
+
+/// The scope a method needs (none: any valid token) and its rate-limit tier.
+fn method_spec(method: &str) -> Option<(Option<BotScope>, Tier)> {
+    use BotScope::*;
+    Some(match method {
+        "auth.test" => (None, Tier::Tier4),
+        "chat.postMessage" => (Some(ChatWrite), Tier::Posting),
+        "chat.update" | "chat.delete" => (Some(ChatWrite), Tier::Tier3),
+        "conversations.list" => (Some(ChannelsRead), Tier::Tier2),
+        "conversations.info" => (Some(ChannelsRead), Tier::Tier4),
+        "conversations.members" => (Some(ChannelsRead), Tier::Tier4),
+        "conversations.history" | "conversations.replies" => (Some(ChannelsHistory), Tier::Tier3),
+        "conversations.join" => (Some(ChannelsJoin), Tier::Tier3),
+        "reactions.add" | "reactions.remove" => (Some(ReactionsWrite), Tier::Tier3),
+        "users.info" => (Some(UsersRead), Tier::Tier4),
+        "users.list" => (Some(UsersRead), Tier::Tier2),
+        _ => return None,
+    })
+}
+
+/// One authenticated call: who, with what arguments, in which workspace.
+pub(super) struct Call {
+    state: AppState,
+    actor: Actor,
+    args: Args,
+    workspace: WorkspaceId,
+    scopes: BotScopes,
+}
+
+impl Call {
+    /// A service error in Slack's terms.
+    fn fail(&self, err: Error) -> SlackError {
+        SlackError::from_service(err, self.scopes)
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+async fn call(
+    State(state): State<AppState>,
+    Path(method): Path<String>,
+    Client(client): Client,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let slot = parts
+        .extensions
+        .get::<DecisionSlot>()
+        .cloned()
+        .unwrap_or_default();
+    let refuse = |err: SlackError| {
+        rbac::refuse_unauthenticated(&slot);
+        err.into_response()
+    };
+    let args = match Args::read(&parts.headers, parts.uri.query(), body).await {
+        Ok(args) => args,
+        Err(e) => return refuse(e),
+    };
+    let Some(token) = bearer(&parts.headers).or_else(|| args.str("token")) else {
+        return refuse(SlackError::NotAuthed);
+    };
+    let actor = match state.bots.authenticate(&token, client.ip).await {
+        Ok(actor) => actor.recording_into(slot.clone()),
+        Err(e) => return refuse(SlackError::from_service(e, BotScopes::default())),
+    };
+    let Principal::Bot {
+        via,
+        workspace_id,
+        scopes,
+        ..
+    } = actor.principal.clone()
+    else {
+        return refuse(SlackError::Internal);
+    };
+    let Some((scope, tier)) = method_spec(&method) else {
+        return refuse(SlackError::Code("unknown_method"));
+    };
+    if let Err(seconds) = state.bots.rate_limit(via, tier) {
+        return refuse(SlackError::RateLimited(seconds));
+    }
+    match scope {
+        Some(scope) => {
+            if let Err(e) = rbac::authorize_scope(&actor, scope) {
+                return SlackError::from_service(e.into(), scopes).into_response();
+            }
+        }
+        None => rbac::allow_own_identity(&actor),
+    }
+    let call = Call {
+        state,
+        actor,
+        args,
+        workspace: workspace_id,
+        scopes,
+    };
+    let answer = match method.as_str() {
+        "auth.test" => methods::auth_test(&call).await,
+        "chat.postMessage" => methods::post_message(&call).await,
+        "chat.update" => methods::update_message(&call).await,
+        "chat.delete" => methods::delete_message(&call).await,
+        "conversations.list" => methods::list_conversations(&call).await,
+        "conversations.info" => methods::conversation_info(&call).await,
+        "conversations.members" => methods::conversation_members(&call).await,
+        "conversations.history" => methods::history(&call).await,
+        "conversations.replies" => methods::replies(&call).await,
+        "conversations.join" => methods::join(&call).await,
+        "reactions.add" => methods::react(&call, true).await,
+        "reactions.remove" => methods::react(&call, false).await,
+        "users.info" => methods::user_info(&call).await,
+        "users.list" => methods::list_users(&call).await,
+        _ => Err(SlackError::Code("unknown_method")),
+    };
+    match answer {
+        Ok(mut body) => {
+            body["ok"] = Value::Bool(true);
+            axum::Json(body).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}

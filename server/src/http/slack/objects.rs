@@ -1,0 +1,146 @@
+//! Concord's channels, messages and people in Slack's shapes, and message timestamps.
+//!
+//! A message's Slack `ts` is `<seconds>.<seq>`: the Unix second it was posted, a dot, and
+//! its sequence number in its channel, zero-padded to six digits (more digits past 999999).
+//! Slack's calls always name a message by channel and `ts`, and the sequence number is
+//! unique in a channel, so the mapping is exact both ways and needs no table; the seconds
+//! are checked too, so a `ts` from another channel does not find a message by chance. The
+//! order of `ts` values is the channel's order. Ids of channels and people are Concord's
+//! UUIDs as they are.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+
+use crate::chat::{ChannelView, MessageView};
+use crate::domain::UserId;
+use crate::workspaces::MemberView;
+
+/// A message's Slack timestamp.
+pub fn ts(m: &MessageView) -> String {
+    format!("{}.{:06}", m.created_at.timestamp(), m.seq)
+}
+
+/// A parsed Slack timestamp: (seconds, sequence number).
+pub fn parse_ts(ts: &str) -> Option<(i64, i64)> {
+    let (secs, seq) = ts.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(secs) || !digits(seq) || seq.len() < 6 {
+        return None;
+    }
+    Some((secs.parse().ok()?, seq.parse().ok()?))
+}
+
+/// Whether `m` is the message `ts` names.
+pub fn is_at(m: &MessageView, ts: (i64, i64)) -> bool {
+    m.created_at.timestamp() == ts.0 && m.seq == ts.1
+}
+
+/// A Slack emoji name (`thumbsup`) as Concord's `:short_code:`.
+pub fn emoji(name: &str) -> String {
+    let name = name.trim().trim_matches(':');
+    format!(":{name}:")
+}
+
+/// A message in Slack's shape; `thread_ts` is its thread's root's `ts` if it has replies or
+/// is one.
+pub fn message(m: &MessageView, thread_ts: Option<&str>, bots: &HashSet<UserId>) -> Value {
+    let mut out = json!({
+        "type": "message",
+        "user": m.author_id,
+        "text": m.text,
+        "ts": ts(m),
+    });
+    if bots.contains(&m.author_id) {
+        out["bot_id"] = json!(m.author_id);
+    }
+    if let Some(thread) = thread_ts {
+        out["thread_ts"] = json!(thread);
+    }
+    if m.thread_root_id.is_none() && m.reply_count > 0 {
+        out["thread_ts"] = json!(ts(m));
+        out["reply_count"] = json!(m.reply_count);
+    }
+    if let Some(edited) = m.edited_at {
+        out["edited"] = json!({
+            "user": m.author_id,
+            "ts": format!("{}.{:06}", edited.timestamp(), edited.timestamp_subsec_micros()),
+        });
+    }
+    if !m.reactions.is_empty() {
+        out["reactions"] = m
+            .reactions
+            .iter()
+            .map(|(emoji, users)| {
+                json!({
+                    "name": emoji.trim_matches(':'),
+                    "users": users,
+                    "count": users.len(),
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// A channel in Slack's shape.
+pub fn channel(c: &ChannelView) -> Value {
+    let private = c.kind != "public";
+    json!({
+        "id": c.id,
+        "name": c.name.clone().unwrap_or_default(),
+        "is_channel": c.kind == "public",
+        "is_group": c.kind == "private",
+        "is_im": c.kind == "direct",
+        "is_mpim": c.kind == "group",
+        "is_private": private,
+        "is_archived": c.archived,
+        "is_member": c.my_role.is_some(),
+        "context_team_id": c.workspace_id,
+        "topic": { "value": c.topic, "creator": "", "last_set": 0 },
+        "purpose": { "value": c.purpose, "creator": "", "last_set": 0 },
+    })
+}
+
+/// A workspace member in Slack's shape (no email: Slack asks `users:read.email` for it).
+pub fn user(m: &MemberView, is_bot: bool, avatar: Option<&str>) -> Value {
+    let mut profile = json!({
+        "real_name": m.display_name,
+        "display_name": m.display_name,
+    });
+    if let Some(url) = avatar {
+        for size in ["image_48", "image_72", "image_192"] {
+            profile[size] = json!(url);
+        }
+    }
+    json!({
+        "id": m.user_id,
+        "team_id": Value::Null,
+        "name": m.display_name,
+        "real_name": m.display_name,
+        "deleted": false,
+        "is_bot": is_bot,
+        "is_admin": matches!(m.role.as_str(), "admin" | "owner"),
+        "is_owner": m.role == "owner",
+        "profile": profile,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_back() {
+        assert_eq!(parse_ts("1700000000.000042"), Some((1_700_000_000, 42)));
+        assert_eq!(
+            parse_ts("1700000000.1234567"),
+            Some((1_700_000_000, 1_234_567))
+        );
+        assert_eq!(parse_ts("1700000000.42"), None);
+        assert_eq!(parse_ts("1700000000"), None);
+        assert_eq!(parse_ts("x.000001"), None);
+        assert_eq!(emoji("thumbsup"), ":thumbsup:");
+        assert_eq!(emoji(":tada:"), ":tada:");
+    }
+}
