@@ -30,6 +30,9 @@ assert.equal(me.ok, true);
 assert.equal(me.user_id, cfg.bot);
 assert.equal(me.user, 'CI Bot');
 assert.equal(me.team, 'Clinic');
+assert.deepEqual(me.response_metadata.scopes, [
+  'chat:write', 'channels:read', 'channels:history', 'channels:join', 'reactions:write', 'users:read',
+]);
 
 // chat.postMessage: mrkdwn text, blocks, a thread reply.
 const first = await web.chat.postMessage({ channel: cfg.channel, text: 'Build <https://ci.example.org/7|#7> passed' });
@@ -135,6 +138,8 @@ const narrow = new WebClient(cfg.narrowToken, options);
 const missing = await refused(narrow.conversations.list(), 'missing_scope');
 assert.equal(missing.needed, 'channels:read');
 assert.equal(missing.provided, 'chat:write');
+assert.deepEqual(missing.response_metadata.acceptedScopes, ['channels:read']);
+assert.deepEqual(missing.response_metadata.scopes, ['chat:write']);
 await narrow.chat.postMessage({ channel: cfg.channel, text: 'narrow but allowed' });
 await refused(new WebClient(cfg.revokedToken, options).auth.test(), 'token_revoked');
 await refused(new WebClient('xoxb-not-a-token', options).auth.test(), 'invalid_auth');

@@ -21,7 +21,7 @@ mod request;
 
 use axum::extract::{Path, Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -130,9 +130,10 @@ async fn call(
         return refuse(SlackError::RateLimited(seconds));
     }
     match scope {
-        Some(scope) => {
-            if let Err(e) = rbac::authorize_scope(&actor, scope) {
-                return SlackError::from_service(e.into(), scopes).into_response();
+        Some(needed) => {
+            if let Err(e) = rbac::authorize_scope(&actor, needed) {
+                let refused = SlackError::from_service(e.into(), scopes).into_response();
+                return with_scopes(refused, scopes, scope);
             }
         }
         None => rbac::allow_own_identity(&actor),
@@ -161,11 +162,29 @@ async fn call(
         "users.list" => methods::list_users(&call).await,
         _ => Err(SlackError::Code("unknown_method")),
     };
-    match answer {
+    let response = match answer {
         Ok(mut body) => {
             body["ok"] = Value::Bool(true);
             axum::Json(body).into_response()
         }
         Err(e) => e.into_response(),
+    };
+    with_scopes(response, scopes, scope)
+}
+
+/// Slack's scope headers on an authenticated call's answer: what the token holds
+/// (`X-OAuth-Scopes`) and what the method accepts (`X-Accepted-OAuth-Scopes`); Slack's SDKs
+/// report them in `response_metadata`.
+fn with_scopes(mut response: Response, held: BotScopes, accepted: Option<BotScope>) -> Response {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&held.to_comma_list()) {
+        headers.insert("x-oauth-scopes", value);
     }
+    if let Some(scope) = accepted {
+        headers.insert(
+            "x-accepted-oauth-scopes",
+            HeaderValue::from_static(scope.as_str()),
+        );
+    }
+    response
 }
