@@ -410,6 +410,26 @@ async fn durable(
         .collect::<anyhow::Result<_>>()?;
     let endpoint = endpoint(concord, true);
     let tokens: Vec<String> = team.members.iter().map(|m| m.access.clone()).collect();
+    // Each posting socket posts in a channel of its own: in the shared channel every posting
+    // socket would also receive every other socket's posts, 16 times the fan-out for the
+    // bench's readers, and be cut off as a slow reader (the hub's bounded queues at work).
+    let socket_channels = {
+        let setup = team::client()?;
+        let mut ids = Vec::with_capacity(sockets_n);
+        for (i, token) in tokens.iter().take(sockets_n).enumerate() {
+            let created = team::call(
+                &setup,
+                &concord.base(),
+                &format!("/api/v1/workspaces/{}/channels", team.workspace_id),
+                Some(token),
+                json!({"name": format!("durable-socket-{i}"), "visibility": "public"}),
+                201,
+            )
+            .await?;
+            ids.push(team::field(&created, "id")?);
+        }
+        ids
+    };
     let loops = [Loop::NoOp, Loop::Rest, Loop::Socket];
     let mut samples: Vec<Vec<LoopSample>> = vec![Vec::new(), Vec::new(), Vec::new()];
     let pid = concord.pid;
@@ -437,7 +457,7 @@ async fn durable(
                     )
                     .await?;
                     let deadline = Instant::now() + Duration::from_secs(seconds);
-                    socket_loop(sockets, &team.channel_id, window, deadline, run).await?
+                    socket_loop(sockets, &socket_channels, window, deadline, run).await?
                 }
                 _ => rest_loop(kind, &http, concord, team, deadline, run).await?,
             };
@@ -582,7 +602,7 @@ async fn rest_loop(
 /// latencies (post sent to its ack).
 async fn socket_loop(
     sockets: Vec<clients::Ws>,
-    channel_id: &str,
+    channel_ids: &[String],
     window: usize,
     deadline: Instant,
     run: u32,
@@ -591,7 +611,7 @@ async fn socket_loop(
     use tokio_tungstenite::tungstenite::Message;
     let mut workers = JoinSet::new();
     for (i, mut ws) in sockets.into_iter().enumerate() {
-        let channel_id = channel_id.to_owned();
+        let channel_id = channel_ids[i].clone();
         workers.spawn(async move {
             let mut latency = clients::histogram()?;
             let mut sent_at: std::collections::HashMap<String, Instant> =

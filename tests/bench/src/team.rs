@@ -29,6 +29,8 @@ pub struct Member {
 
 /// Everything the measurements need.
 pub struct Team {
+    /// The workspace every member belongs to.
+    pub workspace_id: String,
     /// The public channel every member joined.
     pub channel_id: String,
     /// The members, in creation order.
@@ -82,7 +84,7 @@ pub async fn call(
     serde_json::from_str(&text).with_context(|| format!("POST {path}: a non-JSON answer"))
 }
 
-fn field(value: &Value, key: &str) -> anyhow::Result<String> {
+pub fn field(value: &Value, key: &str) -> anyhow::Result<String> {
     value[key]
         .as_str()
         .map(str::to_owned)
@@ -244,6 +246,7 @@ pub async fn setup(base: &str, setup_token: &str, members: usize) -> anyhow::Res
         })
         .collect();
     Ok(Team {
+        workspace_id: workspace,
         channel_id,
         members,
         took: started.elapsed(),
