@@ -218,6 +218,7 @@ impl BotService {
                     let now = Utc::now();
                     if bots::deactivate(&mut tx.conn(), bot, now).await? {
                         let revoked = bots::revoke_all_tokens(&mut tx.conn(), bot, now).await?;
+                        let hooks = bots::revoke_all_webhooks(&mut tx.conn(), bot, now).await?;
                         record.deactivated_at = Some(now);
                         this.auditor
                             .record(
@@ -226,7 +227,10 @@ impl BotService {
                                     .target("bot", bot)
                                     .workspace(workspace)
                                     .subject(bot)
-                                    .details(serde_json::json!({ "tokens_revoked": revoked })),
+                                    .details(serde_json::json!({
+                                        "tokens_revoked": revoked,
+                                        "webhooks_revoked": hooks,
+                                    })),
                             )
                             .await?;
                     }

@@ -85,6 +85,7 @@ impl BotService {
                     if record.deactivated_at.is_some() {
                         return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
                     }
+                    this.authorize_issue(tx, &actor, workspace, bot, by).await?;
                     let created = issue(tx, bot, scopes, by).await?;
                     this.auditor
                         .record(
@@ -175,6 +176,7 @@ impl BotService {
                         if record.deactivated_at.is_some() {
                             return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
                         }
+                        this.authorize_issue(tx, &actor, workspace, bot, by).await?;
                         let scopes = BotScopes::parse([old.scopes.as_str()])
                             .map_err(|s| Error::Internal(format!("stored scope {s} is unknown")))?;
                         Some(issue(tx, bot, scopes, by).await?)
@@ -255,5 +257,45 @@ impl BotService {
         actor
             .user_id()
             .ok_or_else(|| Error::refused("user_required", "only people manage bots"))
+    }
+
+    /// Records that a bot's credential was refused a method for lacking `scope`, as any
+    /// denial is recorded (in a write of its own); a failure to record is logged, and the
+    /// refusal stands either way.
+    pub async fn record_missing_scope(&self, actor: &Actor, scope: crate::rbac::BotScope) {
+        let crate::rbac::Principal::Bot { workspace_id, .. } = actor.principal else {
+            return;
+        };
+        let event = Event::by(actor, "permission.denied", Outcome::Denied)
+            .target("workspace", workspace_id)
+            .workspace(workspace_id)
+            .details(serde_json::json!({ "scope": scope.as_str() }));
+        if let Err(err) = self.auditor.record_alone(&self.store, event).await {
+            tracing::error!(error = %err, "cannot record a bot's missing-scope denial");
+        }
+    }
+
+    /// Whether `by` may hand out a credential that acts as `bot`: they must be able to grant
+    /// the bot's current role (nobody gives a bot's powers who does not hold them), and share
+    /// every channel that is not public the bot is in (a credential reads and posts there).
+    pub(super) async fn authorize_issue(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        bot: UserId,
+        by: UserId,
+    ) -> Result<(), Error> {
+        let role = crate::store::workspaces::member_role(&mut tx.conn(), workspace, bot)
+            .await?
+            .ok_or(Error::NotFound("bot"))?;
+        crate::rbac::authorize_grant(&mut tx.conn(), actor, workspace, role).await?;
+        if bots::channels_beyond(&mut tx.conn(), bot, by).await? > 0 {
+            return Err(Error::refused(
+                "private_channels_not_shared",
+                "this bot is in private channels you are not in; only a member of all of them may issue its credentials",
+            ));
+        }
+        Ok(())
     }
 }

@@ -56,12 +56,30 @@ impl BotService {
                         return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
                     }
                     this.auditor
-                        .authorize(tx, &actor, Action::ReadChannels, Resource::Channel(channel))
+                        .authorize(tx, &actor, Action::PostMessages, Resource::Channel(channel))
                         .await?;
                     let c = channels::by_id(&mut tx.conn(), channel)
                         .await?
                         .filter(|c| c.workspace_id == workspace)
                         .ok_or(Error::NotFound("channel"))?;
+                    // The hook posts as the bot where its creator could post themselves: a
+                    // member of the (live) channel, able to issue the bot's credentials.
+                    if channels::membership(&mut tx.conn(), channel, by)
+                        .await?
+                        .is_none()
+                    {
+                        return Err(Error::refused(
+                            "not_in_channel",
+                            "join the channel before adding a webhook to it",
+                        ));
+                    }
+                    if c.archived_at.is_some() {
+                        return Err(Error::refused(
+                            "channel_archived",
+                            "this channel is archived and read-only",
+                        ));
+                    }
+                    this.authorize_issue(tx, &actor, workspace, bot, by).await?;
                     if c.direct_key.is_some() {
                         return Err(Error::refused(
                             "fixed_participants",

@@ -212,6 +212,22 @@ pub async fn revoke_all_tokens(
         .map(|r| r.rows_affected()))?)
 }
 
+/// Revokes every live webhook posting as a bot; how many.
+pub async fn revoke_all_webhooks(
+    conn: &mut Conn<'_>,
+    bot: UserId,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let sql =
+        "UPDATE incoming_webhooks SET revoked_at = $2 WHERE bot_id = $1 AND revoked_at IS NULL";
+    Ok(on!(conn, |c| sqlx::query(sql)
+        .bind(bot)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
+
 /// An incoming webhook as stored (without its secret).
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct WebhookRecord {
@@ -298,4 +314,22 @@ pub async fn revoke_webhook(
         .await
         .map(|r| r.rows_affected()))?;
     Ok(n > 0)
+}
+
+/// How many channels that are not public `bot` is a member of while `person` is not: what a
+/// credential for the bot would let its holder read or post in beyond what `person` can.
+pub async fn channels_beyond(
+    conn: &mut Conn<'_>,
+    bot: UserId,
+    person: UserId,
+) -> Result<i64, StoreError> {
+    let sql = "SELECT COUNT(*) FROM channel_members b JOIN channels c ON c.id = b.channel_id \
+               WHERE b.user_id = $1 AND c.kind <> 'public' AND NOT EXISTS \
+               (SELECT 1 FROM channel_members p WHERE p.channel_id = b.channel_id AND p.user_id = $2)";
+    let (n,): (i64,) = on!(conn, |c| sqlx::query_as(sql)
+        .bind(bot)
+        .bind(person)
+        .fetch_one(c)
+        .await)?;
+    Ok(n)
 }

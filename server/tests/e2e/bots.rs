@@ -176,6 +176,13 @@ both_backends! {
         let main_id = main["id"].as_str().unwrap();
         assert!(audit.iter().any(|e| e["actor_type"] == "bot"
             && e["session_id"].as_str() == Some(&format!("token:{main_id}"))));
+        // So is a method refused for a missing scope, like any denial.
+        assert!(
+            audit.iter().any(|e| e["actor_type"] == "bot"
+                && e["action"] == "permission.denied"
+                && e["details"]["scope"].is_string()),
+            "no missing-scope denial recorded"
+        );
     }
 
     async fn slack_incoming_webhook_posts_into_its_channel(app) {
@@ -224,6 +231,35 @@ both_backends! {
                 && e["session_id"].as_str() == Some(&format!("webhook:{hook_id}")))
             .count();
         assert_eq!(posts, 2);
+    }
+
+    async fn only_someone_who_shares_a_bots_private_channels_issues_its_credentials(app) {
+        let team = app.team().await;
+        let bot = create_bot(&app, &team).await;
+        // Ann keeps a private channel and adds the bot to it; the admin is not in it.
+        let secret = crate::chat::channel(&app, &team.ann, &team.ws, "secret", "private").await;
+        app.post(&format!("/api/v1/channels/{secret}/members"), Some(&team.ann.access), json!({"user_id": bot}))
+            .await
+            .expect(200);
+        let tokens = format!("/api/v1/workspaces/{}/bots/{bot}/tokens", team.ws);
+        // A token would let the admin read the private channel through the bot: refused.
+        app.post(&tokens, Some(&team.admin.access), json!({"scopes": ["channels:history"]}))
+            .await
+            .expect_error(422, "private_channels_not_shared");
+        // So is a webhook for the bot, even into a channel the admin is in.
+        let open = crate::chat::channel(&app, &team.admin, &team.ws, "open", "public").await;
+        app.post(
+            &format!("/api/v1/workspaces/{}/webhooks", team.ws),
+            Some(&team.admin.access),
+            json!({"channel_id": open, "bot_id": bot}),
+        )
+        .await
+        .expect_error(422, "private_channels_not_shared");
+        // Once the admin is in the channel too, they may.
+        app.post(&format!("/api/v1/channels/{secret}/members"), Some(&team.ann.access), json!({"user_id": team.admin.user_id}))
+            .await
+            .expect(200);
+        token(&app, &team, &bot, &["channels:history"]).await;
     }
 
     async fn bot_tokens_are_shown_once_revocable_and_rotatable(app) {
@@ -279,8 +315,13 @@ both_backends! {
         let list = app.get(&tokens, &team.admin.access).await.expect(200).clone();
         assert!(list.as_array().unwrap().iter().all(|t| t["revoked_at"].is_string()));
 
-        // Deactivation revokes everything and keeps the bot listed.
+        // Deactivation revokes everything (tokens and webhooks) and keeps the bot listed.
         let live = token(&app, &team, &bot, &["chat:write"]).await;
+        let alerts = channel(&app, &team, "alerts", "public").await;
+        let hooks = format!("/api/v1/workspaces/{}/webhooks", team.ws);
+        app.post(&hooks, Some(&team.admin.access), json!({"channel_id": alerts, "bot_id": bot}))
+            .await
+            .expect(201);
         let gone = app.delete(&format!("{base}/{bot}"), &team.admin.access).await.expect(200).clone();
         assert_eq!(gone["deactivated"], true);
         let answer = slack(live["token"].as_str().unwrap().to_owned()).await;
@@ -289,6 +330,9 @@ both_backends! {
         app.post(&tokens, Some(&team.admin.access), json!({"scopes": ["chat:write"]}))
             .await
             .expect_error(410, "bot_deactivated");
+        let listed = app.get(&hooks, &team.admin.access).await.expect(200).clone();
+        let listed = listed.as_array().unwrap();
+        assert!(!listed.is_empty() && listed.iter().all(|h| h["revoked_at"].is_string()), "{listed:?}");
 
         let audit = app.audit_events(&team.admin.access).await;
         for action in ["bot.create", "bot.token_create", "bot.token_rotate", "bot.token_revoke", "bot.deactivate"] {

@@ -77,11 +77,20 @@ pub async fn post(
         Err(e) => return refuse(refusal(e)),
     };
     if let Principal::Bot { via, .. } = actor.principal {
-        if state.bots.rate_limit(via, Tier::Posting).is_err() {
-            return refuse(answer(StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+        if let Err(seconds) = state.bots.rate_limit(via, Tier::Posting) {
+            let mut limited = answer(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+            limited.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+            return refuse(limited);
         }
     }
     if let Err(e) = rbac::authorize_scope(&actor, BotScope::IncomingWebhook) {
+        state
+            .bots
+            .record_missing_scope(&actor, BotScope::IncomingWebhook)
+            .await;
         return refusal(e.into());
     }
     let content = match (args.json("blocks"), args.json("attachments")) {

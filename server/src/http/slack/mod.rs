@@ -132,6 +132,7 @@ async fn call(
     match scope {
         Some(needed) => {
             if let Err(e) = rbac::authorize_scope(&actor, needed) {
+                state.bots.record_missing_scope(&actor, needed).await;
                 let refused = SlackError::from_service(e.into(), scopes).into_response();
                 return with_scopes(refused, scopes, scope);
             }
