@@ -249,10 +249,20 @@ pub async fn history(call: &Call) -> Result<Value, SlackError> {
                 .ok_or(SlackError::Code("invalid_ts_latest")),
         }
     };
-    let latest = bound("latest")?.map(|seq| if inclusive { seq + 1 } else { seq });
-    let oldest = bound("oldest")
-        .map_err(|_| SlackError::Code("invalid_ts_oldest"))?
-        .map(|seq| if inclusive { seq } else { seq + 1 });
+    let latest = match bound("latest")? {
+        Some(seq) if inclusive => Some(
+            seq.checked_add(1)
+                .ok_or(SlackError::Code("invalid_ts_latest"))?,
+        ),
+        other => other,
+    };
+    let oldest = match bound("oldest").map_err(|_| SlackError::Code("invalid_ts_oldest"))? {
+        Some(seq) if !inclusive => Some(
+            seq.checked_add(1)
+                .ok_or(SlackError::Code("invalid_ts_oldest"))?,
+        ),
+        other => other,
+    };
     let from_cursor = match call.args.str("cursor") {
         Some(c) => Some(cursor::decode(Some(&c))? as i64),
         None => None,
