@@ -115,6 +115,9 @@ pub async fn serve(
         }
     }
     let stop = CancellationToken::new();
+    // Closes the socket with the kill code (resync unless set otherwise) if an answer to a
+    // post cannot be queued: a lost `ack` would leave the client waiting for it.
+    let overflow = kill.clone();
     let writer = tokio::spawn(write_loop(
         sink,
         queue,
@@ -123,7 +126,7 @@ pub async fn serve(
         services.going_away.clone(),
         stop.clone(),
     ));
-    read_loop(&mut stream, &services, &actor, id, &reply, &stop).await;
+    read_loop(&mut stream, &services, &actor, id, &reply, &stop, &overflow).await;
     stop.cancel();
     let _ = writer.await;
     services.hub.unregister(id);
@@ -243,15 +246,20 @@ async fn read_loop(
     id: u64,
     reply: &mpsc::Sender<Outbound>,
     stop: &CancellationToken,
+    overflow: &CancellationToken,
 ) {
     // Posts waiting for their commit, in the order they were read: each is in the writer's
-    // queue already, so they are stored in that order and acknowledged in it.
+    // queue already, so they are stored in that order and answered in it (a post refused
+    // before it reached the writer waits here too, behind the earlier ones).
     let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
     loop {
         let message = tokio::select! {
             () = stop.cancelled() => return,
             Some((client_msg_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                answer_post(reply, client_msg_id, result);
+                if !answer_post(reply, client_msg_id, result) {
+                    overflow.cancel();
+                    return;
+                }
                 continue;
             }
             // A socket with as many posts in flight as allowed is read again once one commits.
@@ -309,12 +317,8 @@ async fn read_loop(
                 let body = match MessageBody::parse("text", text) {
                     Ok(b) => b,
                     Err(e) => {
-                        error_frame(
-                            reply,
-                            "validation_failed",
-                            &e.to_string(),
-                            Some(&client_msg_id),
-                        );
+                        let refused = Err(Error::from(e));
+                        in_flight.push_back(Box::pin(std::future::ready((client_msg_id, refused))));
                         continue;
                     }
                 };
@@ -333,32 +337,41 @@ async fn read_loop(
                         in_flight
                             .push_back(Box::pin(async move { (client_msg_id, committed.await) }));
                     }
-                    Err(err) => answer_post(reply, client_msg_id, Err(err)),
+                    Err(err) => {
+                        in_flight
+                            .push_back(Box::pin(std::future::ready((client_msg_id, Err(err)))));
+                    }
                 }
             }
         }
     }
 }
 
-/// Answers a post frame: `ack` with the stored message, or an error naming the client's id.
+/// Answers a post frame: `ack` with the stored message, or an error naming the client's id;
+/// false if the answer could not be queued.
 fn answer_post(
     reply: &mpsc::Sender<Outbound>,
     client_msg_id: String,
     result: Result<MessageView, Error>,
-) {
+) -> bool {
     match result {
-        Ok(message) => {
-            send(
-                reply,
-                ServerFrame::Ack {
-                    client_msg_id,
-                    message: Arc::new(message),
-                },
-            );
-        }
+        Ok(message) => send(
+            reply,
+            ServerFrame::Ack {
+                client_msg_id,
+                message: Arc::new(message),
+            },
+        ),
         Err(err) => {
             let (code, message) = describe(&err);
-            error_frame(reply, code, &message, Some(&client_msg_id));
+            send(
+                reply,
+                ServerFrame::Error {
+                    code: code.to_owned(),
+                    message,
+                    client_msg_id: Some(client_msg_id),
+                },
+            )
         }
     }
 }

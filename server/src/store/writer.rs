@@ -41,9 +41,10 @@ enum Ended {
     Failed(Completion),
 }
 
-/// The answers of failed jobs that left a record to keep (a denial): given once the batch
-/// that stores the record has committed (or failed), when the batch's work ends, so a refusal
-/// is never answered before its record is durable.
+/// The answers of failed jobs that left a record to keep (a denial): given when the batch's
+/// work ends, after the commit that stores the record, so a refusal is not answered before its
+/// record is durable. If that commit fails, the record is lost (and logged) and the refusal
+/// is still answered.
 struct Refusals(Vec<Completion>);
 
 impl Refusals {

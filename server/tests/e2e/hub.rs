@@ -180,6 +180,8 @@ both_backends! {
         }
         let mut acked = Vec::new();
         let mut refused = Vec::new();
+        // Every answer, acknowledgement or refusal, in the order the posts were sent.
+        let mut answered = Vec::new();
         while acked.len() + refused.len() < total {
             let f = s.next().await.expect("an answer for every post");
             match f["type"].as_str().unwrap() {
@@ -188,10 +190,13 @@ both_backends! {
                     f["message"]["seq"].as_i64().unwrap(),
                 )),
                 "error" => refused.push(f["client_msg_id"].as_str().unwrap().to_owned()),
-                _ => {}
+                _ => continue,
             }
+            answered.push(f["client_msg_id"].as_str().unwrap().to_owned());
         }
         assert_eq!(refused, ["b50"]);
+        let all: Vec<String> = (0..total).map(|i| format!("b{i}")).collect();
+        assert_eq!(answered, all, "answered in the order sent");
         let expected: Vec<String> = (0..total).filter(|i| *i != 50).map(|i| format!("b{i}")).collect();
         let ids: Vec<&str> = acked.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, expected, "acknowledged in the order sent");
