@@ -222,10 +222,10 @@ impl BotService {
                 "the token was revoked",
             ));
         }
-        if found.deactivated_at.is_some() {
+        if found.deactivated_at.is_some() || found.account_status != "active" {
             return Err(Error::unauthenticated(
                 "account_inactive",
-                "the bot was deactivated",
+                "the bot was deactivated or its account disabled",
             ));
         }
         let scopes = BotScopes::parse([found.scopes.as_str()])

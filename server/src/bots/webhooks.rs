@@ -194,10 +194,12 @@ impl BotService {
             .filter(|h| h.revoked_at.is_none())
             .ok_or(Error::NotFound("webhook"))?;
         let bot = bot_in(&mut conn.conn(), hook.workspace_id, hook.bot_id).await?;
-        if bot.deactivated_at.is_some() {
+        if bot.deactivated_at.is_some()
+            || !bots::account_active(&mut conn.conn(), bot.user_id).await?
+        {
             return Err(Error::gone(
                 "bot_deactivated",
-                "this webhook's bot was deactivated",
+                "this webhook's bot was deactivated or its account disabled",
             ));
         }
         let scopes = BotScopes::parse([

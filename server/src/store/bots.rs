@@ -141,6 +141,8 @@ pub struct TokenWithBot {
     pub workspace_id: WorkspaceId,
     /// Set once the bot was deactivated.
     pub deactivated_at: Option<DateTime<Utc>>,
+    /// The bot's account status (`active` or `disabled`), as for anyone's account.
+    pub account_status: String,
 }
 
 /// The token whose secret hashes to `hash`, with its bot.
@@ -148,8 +150,10 @@ pub async fn token_by_hash(
     conn: &mut Conn<'_>,
     hash: &[u8],
 ) -> Result<Option<TokenWithBot>, StoreError> {
-    let sql = "SELECT t.id, t.bot_id, t.scopes, t.revoked_at, b.workspace_id, b.deactivated_at \
-               FROM bot_tokens t JOIN bots b ON b.user_id = t.bot_id WHERE t.token_hash = $1";
+    let sql = "SELECT t.id, t.bot_id, t.scopes, t.revoked_at, b.workspace_id, b.deactivated_at, \
+               u.status AS account_status \
+               FROM bot_tokens t JOIN bots b ON b.user_id = t.bot_id JOIN users u ON u.id = t.bot_id \
+               WHERE t.token_hash = $1";
     Ok(on!(conn, |c| sqlx::query_as(sql)
         .bind(hash)
         .fetch_optional(c)
@@ -332,4 +336,14 @@ pub async fn channels_beyond(
         .fetch_one(c)
         .await)?;
     Ok(n)
+}
+
+/// Whether a bot's account is active (an operator may disable it like anyone's).
+pub async fn account_active(conn: &mut Conn<'_>, bot: UserId) -> Result<bool, StoreError> {
+    let sql = "SELECT status FROM users WHERE id = $1";
+    let row: Option<(String,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(bot)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.is_some_and(|(status,)| status == "active"))
 }

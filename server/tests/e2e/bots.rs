@@ -315,6 +315,13 @@ both_backends! {
         let list = app.get(&tokens, &team.admin.access).await.expect(200).clone();
         assert!(list.as_array().unwrap().iter().all(|t| t["revoked_at"].is_string()));
 
+        // An operator disabling the bot's account stops its tokens too, until enabled again.
+        let held = token(&app, &team, &bot, &["chat:write"]).await["token"].as_str().unwrap().to_owned();
+        app.raw_sql("UPDATE users SET status = 'disabled' WHERE id IN (SELECT user_id FROM bots)").await.unwrap();
+        assert_eq!(slack(held.clone()).await["error"], "account_inactive");
+        app.raw_sql("UPDATE users SET status = 'active' WHERE id IN (SELECT user_id FROM bots)").await.unwrap();
+        assert_eq!(slack(held).await["ok"], true);
+
         // Deactivation revokes everything (tokens and webhooks) and keeps the bot listed.
         let live = token(&app, &team, &bot, &["chat:write"]).await;
         let alerts = channel(&app, &team, "alerts", "public").await;
