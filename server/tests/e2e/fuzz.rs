@@ -1,6 +1,6 @@
 //! Fuzzing, for a fixed time, of every decoder that takes bytes from the network: search
 //! queries, the hub's WebSocket frames, Yjs sync and awareness messages, tus headers,
-//! multipart bodies and audit exports.
+//! multipart bodies, the Slack-compatible edge's bodies and audit exports.
 //!
 //! Each target starts from valid inputs and mutates them (bit flips, cut, spliced and repeated
 //! ranges, dictionary tokens, random bytes). The server must never answer 5xx, never panic,
@@ -509,6 +509,125 @@ async fn tus_headers_never_fail_on_the_server() {
     })
     .await;
     assert!(n > 5, "only {n} uploads tried");
+    still_serves(&app, &t).await;
+}
+
+/// The Slack-compatible edge: mutated JSON and form bodies for Web API methods and incoming
+/// webhooks are answered in Slack's terms (or refused, or rate limited), never a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_bodies_never_fail_on_the_server() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let t = team(&app).await;
+    let bot = app
+        .post(
+            &format!("/api/v1/workspaces/{}/bots", t.workspace),
+            Some(&t.owner.access),
+            json!({"name": "Fuzz Bot"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("bot id")
+        .to_owned();
+    let token = app
+        .post(
+            &format!("/api/v1/workspaces/{}/bots/{bot}/tokens", t.workspace),
+            Some(&t.owner.access),
+            json!({"scopes": ["chat:write", "channels:read", "channels:history", "reactions:write", "users:read"]}),
+        )
+        .await
+        .expect(201)["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // Creating the webhook also adds the bot to the channel.
+    let hook = app
+        .post(
+            &format!("/api/v1/workspaces/{}/webhooks", t.workspace),
+            Some(&t.owner.access),
+            json!({"channel_id": t.channel, "bot_id": bot}),
+        )
+        .await
+        .expect(201)["url"]
+        .as_str()
+        .expect("webhook url")
+        .to_owned();
+    let c = &t.channel;
+    let json_seeds = [
+        format!(r#"{{"channel":"{c}","text":"hi *there* <https://example.org|link>","thread_ts":"1700000000.000001"}}"#),
+        format!(r#"{{"channel":"{c}","blocks":[{{"type":"section","text":{{"type":"mrkdwn","text":"x"}}}}],"attachments":[{{"color":"danger","fields":[{{"title":"a","value":"b"}}]}}]}}"#),
+        format!(r#"{{"channel":"{c}","latest":"1700000000.000009","oldest":"0","inclusive":true,"limit":5,"cursor":"eyJvIjoxfQ=="}}"#),
+        format!(r#"{{"channel":"{c}","timestamp":"1700000000.000001","name":"thumbsup"}}"#),
+    ];
+    let form_seed = format!("channel={c}&text=hello%20world&limit=2&cursor=&ts=1700000000.000001");
+    let methods = [
+        "chat.postMessage",
+        "chat.update",
+        "conversations.history",
+        "conversations.replies",
+        "reactions.add",
+        "users.info",
+    ];
+    let dict: &[&[u8]] = &[
+        b"\"",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"&",
+        b"=",
+        b"%",
+        b"9223372036854775807",
+        b"1.9223372036854775807",
+        b"-1",
+        b"null",
+        b"\xff",
+        b"<",
+        b">",
+        b"|",
+    ];
+    let (mut rng, seed) = rng("slack bodies");
+    let n = for_budget(|i| {
+        let as_json = rng.gen_bool(0.6);
+        let body = if as_json {
+            mutate(&mut rng, json_seeds[i as usize % json_seeds.len()].as_bytes(), dict)
+        } else {
+            mutate(&mut rng, form_seed.as_bytes(), dict)
+        };
+        let method = methods[rng.gen_range(0..methods.len())];
+        let to_hook = rng.gen_bool(0.2);
+        let (app, token, hook) = (&app, &token, &hook);
+        async move {
+            let content_type = if as_json {
+                "application/json"
+            } else {
+                "application/x-www-form-urlencoded"
+            };
+            let req = if to_hook {
+                app.client.post(hook)
+            } else {
+                app.client
+                    .post(format!("{}/api/slack/{method}", app.base))
+                    .bearer_auth(token)
+            };
+            let r = req
+                .header(CONTENT_TYPE, content_type)
+                .body(body.clone())
+                .send()
+                .await
+                .expect("sent");
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            assert!(
+                status.as_u16() < 500,
+                "{} {:?} answered {status}: {text} (CONCORD_FUZZ_SEED={seed})",
+                if to_hook { "webhook" } else { method },
+                String::from_utf8_lossy(&body)
+            );
+        }
+    })
+    .await;
+    assert!(n > 5, "only {n} bodies tried");
     still_serves(&app, &t).await;
 }
 
