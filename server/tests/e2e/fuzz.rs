@@ -554,9 +554,15 @@ async fn slack_bodies_never_fail_on_the_server() {
         .to_owned();
     let c = &t.channel;
     let json_seeds = [
-        format!(r#"{{"channel":"{c}","text":"hi *there* <https://example.org|link>","thread_ts":"1700000000.000001"}}"#),
-        format!(r#"{{"channel":"{c}","blocks":[{{"type":"section","text":{{"type":"mrkdwn","text":"x"}}}}],"attachments":[{{"color":"danger","fields":[{{"title":"a","value":"b"}}]}}]}}"#),
-        format!(r#"{{"channel":"{c}","latest":"1700000000.000009","oldest":"0","inclusive":true,"limit":5,"cursor":"eyJvIjoxfQ=="}}"#),
+        format!(
+            r#"{{"channel":"{c}","text":"hi *there* <https://example.org|link>","thread_ts":"1700000000.000001"}}"#
+        ),
+        format!(
+            r#"{{"channel":"{c}","blocks":[{{"type":"section","text":{{"type":"mrkdwn","text":"x"}}}}],"attachments":[{{"color":"danger","fields":[{{"title":"a","value":"b"}}]}}]}}"#
+        ),
+        format!(
+            r#"{{"channel":"{c}","latest":"1700000000.000009","oldest":"0","inclusive":true,"limit":5,"cursor":"eyJvIjoxfQ=="}}"#
+        ),
         format!(r#"{{"channel":"{c}","timestamp":"1700000000.000001","name":"thumbsup"}}"#),
     ];
     let form_seed = format!("channel={c}&text=hello%20world&limit=2&cursor=&ts=1700000000.000001");
@@ -590,7 +596,11 @@ async fn slack_bodies_never_fail_on_the_server() {
     let n = for_budget(|i| {
         let as_json = rng.gen_bool(0.6);
         let body = if as_json {
-            mutate(&mut rng, json_seeds[i as usize % json_seeds.len()].as_bytes(), dict)
+            mutate(
+                &mut rng,
+                json_seeds[i as usize % json_seeds.len()].as_bytes(),
+                dict,
+            )
         } else {
             mutate(&mut rng, form_seed.as_bytes(), dict)
         };
