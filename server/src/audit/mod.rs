@@ -285,6 +285,30 @@ impl Auditor {
         Ok(fields)
     }
 
+    /// The entry `prepared` makes (in `workspace`, if given: see
+    /// [`PreparedEvent::in_workspace`]) if its encrypted fields need no transaction (see
+    /// [`Keyring::finish_ready`]), for a write on the writer's thread.
+    pub fn finish_ready(
+        &self,
+        prepared: &PreparedEvent,
+        workspace: Option<WorkspaceId>,
+    ) -> Option<PendingAudit> {
+        let mut fields = prepared.fields.clone();
+        if let Some(workspace) = workspace {
+            fields.workspace_id = Some(workspace.to_string());
+        }
+        if let Some(ip) = &prepared.ip {
+            fields.ip_enc = Some(self.keyring.finish_ready(ip)?);
+        }
+        if let Some(details) = &prepared.details {
+            fields.details_enc = Some(self.keyring.finish_ready(details)?);
+        }
+        Some(PendingAudit {
+            fields,
+            survives_rollback: false,
+        })
+    }
+
     /// Records a prepared event with the write `tx`: it commits with the write or not at all.
     pub async fn record_prepared(&self, tx: &mut Tx, prepared: PreparedEvent) -> Result<(), Error> {
         let fields = self.finish(tx, prepared).await?;

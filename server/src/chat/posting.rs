@@ -22,10 +22,10 @@ use crate::crypto::{Keyring, Scope, Sealed};
 use crate::domain::{ChannelId, MessageBody, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{DomainEvent, Local};
-use crate::rbac::{Action, Actor};
+use crate::rbac::{self, Action, Actor};
 use crate::store::channels::{self, ChannelRecord};
 use crate::store::messages::{self, Appended, MessageRecord};
-use crate::store::{users, Tx};
+use crate::store::{users, Raw, RawTx, Tx};
 
 /// Channels remembered before the map starts over (a hint, so forgetting is harmless).
 const MAX_REMEMBERED: usize = 100_000;
@@ -110,12 +110,17 @@ impl ChatService {
             }
         }
         let draft = self.draft(actor, id, body, thread_root, client_msg_id, true)?;
+        let (raw_actor, raw_this) = (actor.clone(), self.clone());
         let actor = actor.clone();
         let this = self.clone();
         self.store
-            .write_enqueued(move |tx: &mut Tx| {
-                Box::pin(async move { this.post_draft(tx, &actor, draft).await })
-            })
+            .write_enqueued_raw(
+                draft,
+                move |tx: &mut RawTx<'_>, draft| raw_this.post_draft_raw(tx, &raw_actor, draft),
+                move |tx: &mut Tx, draft| {
+                    Box::pin(async move { this.post_draft(tx, &actor, draft).await })
+                },
+            )
             .await
     }
 
@@ -177,6 +182,112 @@ impl ChatService {
             sealed,
             posted,
         })
+    }
+
+    /// [`ChatService::post_draft`] on the writer's thread, for the common post: top level,
+    /// mentioning nobody, sealed ahead under its channel's workspace key, by a member allowed
+    /// to post in a live channel, and not a retry. Anything else declines before writing, and
+    /// the asynchronous form decides it (and records any refusal).
+    fn post_draft_raw(
+        &self,
+        tx: &mut RawTx<'_>,
+        actor: &Actor,
+        draft: Draft,
+    ) -> Raw<MessageView, Error, Draft> {
+        let Some(me) = actor.user_id() else {
+            return Raw::Declined(draft);
+        };
+        if draft.thread_root.is_some() {
+            return Raw::Declined(draft);
+        }
+        let mentions = draft.body.mentions();
+        if !mentions.handles.is_empty() || mentions.channel || mentions.here {
+            return Raw::Declined(draft);
+        }
+        let found = match channels::posting_access_raw(tx.conn(), draft.channel, me) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Raw::Declined(draft),
+            Err(err) => return Raw::Failed(err.into()),
+        };
+        if found.archived
+            || found.access.channel_role.is_none()
+            || !rbac::channel_allows(actor, Action::PostMessages, Some(&found.access))
+        {
+            return Raw::Declined(draft);
+        }
+        let workspace = found.workspace_id;
+        self.workspaces.learn(draft.channel, workspace);
+        let Some(sealed) = draft.sealed.as_ref().filter(|s| s.workspace == workspace) else {
+            return Raw::Declined(draft);
+        };
+        let Some(body) = self.keyring.finish_ready(&sealed.body) else {
+            return Raw::Declined(draft);
+        };
+        let client_msg_id_enc = match &sealed.client_msg_id {
+            Some(cid) => match self.keyring.finish_ready(cid) {
+                Some(enc) => Some(enc),
+                None => return Raw::Declined(draft),
+            },
+            None => None,
+        };
+        let Some(entry) = self.auditor.finish_ready(&draft.posted, Some(workspace)) else {
+            return Raw::Declined(draft);
+        };
+        let client_index = draft
+            .client_index
+            .as_ref()
+            .filter(|(author, _)| *author == me)
+            .map(|(_, index)| index.clone());
+        let now = Utc::now();
+        let mut record = MessageRecord {
+            id: draft.id,
+            channel_id: draft.channel,
+            seq: 0,
+            author_id: me,
+            body,
+            thread_root_id: None,
+            reply_count: 0,
+            last_reply_at: None,
+            client_msg_index: client_index,
+            client_msg_id_enc,
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+        };
+        record.seq = match messages::append_raw(tx.conn(), &record) {
+            Ok(Appended::Posted(seq)) => seq,
+            // A retry: nothing was written; the asynchronous form answers with the earlier post.
+            Ok(Appended::Existing(_)) => return Raw::Declined(draft),
+            Err(err) => return Raw::Failed(err.into()),
+        };
+        tx.audit(entry);
+        let view = MessageView {
+            id: record.id,
+            channel_id: record.channel_id,
+            seq: record.seq,
+            author_id: me,
+            text: draft.body.as_str().to_owned(),
+            thread_root_id: None,
+            reply_count: 0,
+            last_reply_at: None,
+            client_msg_id: draft.client_msg_id,
+            created_at: now,
+            edited_at: None,
+            deleted: false,
+            reactions: BTreeMap::new(),
+            pinned: false,
+        };
+        tx.emit(DomainEvent::MessageCreated {
+            workspace_id: workspace,
+            channel_id: view.channel_id,
+            message_id: view.id,
+            seq: view.seq,
+            author_id: view.author_id,
+            thread_root_id: None,
+            mentioned: Vec::new(),
+            view: Local::new(view.clone()),
+        });
+        Raw::Done(view)
     }
 
     /// Decides and stores a draft inside the write `tx`.

@@ -470,6 +470,20 @@ impl Keyring {
             .await
     }
 
+    /// The ciphertext of `sealed` if [`Keyring::finish`] would need no transaction: it was
+    /// sealed ahead under the scope's current key and its use is already reserved.
+    pub fn finish_ready(&self, sealed: &Sealed) -> Option<Vec<u8>> {
+        let (version, ciphertext, dek) = sealed.ahead.as_ref()?;
+        let current = self
+            .inner
+            .current
+            .read()
+            .ok()
+            .and_then(|c| c.get(&sealed.scope_key).copied());
+        let reserved = dek.used.load(Ordering::Relaxed) <= dek.reserved.load(Ordering::Relaxed);
+        (current == Some(*version) && reserved).then(|| ciphertext.clone())
+    }
+
     /// Decrypts a value stored at `aad` under `scope`.
     pub async fn decrypt(
         &self,

@@ -256,6 +256,25 @@ pub fn authorize_channel(
     outcome
 }
 
+/// [`authorize_channel`] for a path that handles allowed actions only: `true` (noted as
+/// allowed) if it allows, `false` (noted nowhere) if not, leaving the refusal and its record
+/// to the caller's other path.
+pub fn channel_allows(
+    actor: &Actor,
+    action: Action,
+    access: Option<&store::channels::ChannelAccess>,
+) -> bool {
+    let outcome = match actor.principal {
+        Principal::System => Ok(()),
+        Principal::User { .. } | Principal::Bot { .. } => channel_decision(access, action),
+    };
+    if outcome.is_err() {
+        return false;
+    }
+    note(actor, action, &outcome);
+    true
+}
+
 /// Records a decision on the actor's request and counts denials.
 fn note(actor: &Actor, action: Action, outcome: &Result<(), AuthzError>) {
     match outcome {

@@ -86,14 +86,34 @@ pub(crate) enum TxInner {
 /// Undoes in-memory state (such as a cached key) if the write that made it is rolled back.
 pub(crate) type RollbackHook = Box<dyn FnOnce() + Send>;
 
-/// A write transaction shared by a group of writes, with the events they emit and the audit
-/// entries they record.
-pub struct Tx {
-    pub(crate) inner: TxInner,
+/// What a write transaction collects besides its statements: the events its writes emit, the
+/// audit entries they record and how to undo in-memory state if it rolls back.
+#[derive(Default)]
+pub struct TxLog {
     pub(crate) events: Vec<DomainEvent>,
     pub(crate) audit: Vec<PendingAudit>,
     pub(crate) rollback_hooks: Vec<RollbackHook>,
     pub(crate) checkpoint_requested: bool,
+}
+
+impl TxLog {
+    /// Records a domain event; it is published only if the transaction commits.
+    pub fn emit(&mut self, event: DomainEvent) {
+        self.events.push(event);
+    }
+
+    /// Records an audit entry; the writer chains it at commit, in this transaction. It is
+    /// discarded if this write fails, unless it is marked to survive (denials, failures).
+    pub fn audit(&mut self, entry: PendingAudit) {
+        self.audit.push(entry);
+    }
+}
+
+/// A write transaction shared by a group of writes, with the events they emit and the audit
+/// entries they record.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+    pub(crate) log: TxLog,
 }
 
 impl Tx {
@@ -107,22 +127,22 @@ impl Tx {
 
     /// Records a domain event; it is published only if the transaction commits.
     pub fn emit(&mut self, event: DomainEvent) {
-        self.events.push(event);
+        self.log.emit(event);
     }
 
     /// Records an audit entry; the writer chains it at commit, in this transaction. It is
     /// discarded if this write fails, unless it is marked to survive (denials, failures).
     pub fn audit(&mut self, entry: PendingAudit) {
-        self.audit.push(entry);
+        self.log.audit(entry);
     }
 
     /// Asks the writer to sign a checkpoint over the chain head when this batch commits.
     pub fn request_checkpoint(&mut self) {
-        self.checkpoint_requested = true;
+        self.log.checkpoint_requested = true;
     }
 
     /// Runs `undo` if this write, or the transaction it is part of, does not commit.
     pub fn on_rollback(&mut self, undo: impl FnOnce() + Send + 'static) {
-        self.rollback_hooks.push(Box::new(undo));
+        self.log.rollback_hooks.push(Box::new(undo));
     }
 }

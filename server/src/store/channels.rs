@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on, Conn, StoreError};
+use super::{on, raw, Conn, StoreError};
 use crate::domain::{ChannelId, RoleId, UserId, WorkspaceId};
 
 /// A channel as stored: name, topic and purpose only encrypted (under the workspace's key),
@@ -436,6 +436,65 @@ pub async fn with_access(
             channel_role: r.channel_role,
         },
         channel: r.channel,
+    }))
+}
+
+/// What a post needs to know of its channel and its author, read on the writer's thread (see
+/// [`super::raw`]): [`with_access`]'s facts, without the channel's encrypted fields.
+pub struct PostingAccess {
+    /// The channel's workspace.
+    pub workspace_id: WorkspaceId,
+    /// Whether the channel is archived (read-only).
+    pub archived: bool,
+    /// The author's access facts.
+    pub access: ChannelAccess,
+}
+
+/// [`PostingAccess`] for `user` on `channel`; `None` if there is no such channel.
+pub fn posting_access_raw(
+    conn: &rusqlite::Connection,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<Option<PostingAccess>, StoreError> {
+    use rusqlite::OptionalExtension;
+    let mut statement = conn.prepare_cached(
+        "SELECT c.workspace_id, c.kind, c.archived_at IS NOT NULL, m.role_id, cm.role, \
+         (SELECT group_concat(rp.permission, ' ') FROM role_permissions rp \
+          WHERE rp.role_id = m.role_id) \
+         FROM channels c \
+         LEFT JOIN memberships m ON m.workspace_id = c.workspace_id AND m.user_id = ?2 \
+         LEFT JOIN channel_members cm ON cm.channel_id = c.id AND cm.user_id = ?2 \
+         WHERE c.id = ?1",
+    )?;
+    let row = statement
+        .query_row((raw::id(&channel.0), raw::id(&user.0)), |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((workspace, kind, archived, role, channel_role, permissions)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(PostingAccess {
+        workspace_id: WorkspaceId(raw::read_id(&workspace)?),
+        archived,
+        access: ChannelAccess {
+            kind,
+            workspace_role: role.map(|r| raw::read_id(&r).map(RoleId)).transpose()?,
+            permissions: permissions
+                .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            channel_role,
+        },
     }))
 }
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on, Conn, StoreError};
+use super::{on, raw, Conn, StoreError};
 use crate::domain::{ChannelId, MessageId, UserId};
 
 /// A message as stored.
@@ -102,6 +102,57 @@ pub async fn append(conn: &mut Conn<'_>, m: &MessageRecord) -> Result<Appended, 
         [(id, _)] => Ok(Appended::Existing(*id)),
         _ => Err(StoreError::Corrupt("messages")),
     }
+}
+
+/// [`append`] on the writer's thread (see [`super::raw`]).
+pub fn append_raw(conn: &rusqlite::Connection, m: &MessageRecord) -> Result<Appended, StoreError> {
+    use rusqlite::OptionalExtension;
+    let channel = raw::id(&m.channel_id.0);
+    let author = raw::id(&m.author_id.0);
+    let index = m.client_msg_index.as_deref();
+    let seq: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE channels SET last_seq = last_seq + 1 WHERE id = ?1 AND NOT EXISTS \
+             (SELECT 1 FROM messages WHERE channel_id = ?1 AND author_id = ?2 \
+              AND client_msg_index = ?3) RETURNING last_seq",
+        )?
+        .query_row((channel, author, index), |r| r.get(0))
+        .optional()?;
+    let Some(seq) = seq else {
+        let earlier: Option<Vec<u8>> = conn
+            .prepare_cached(
+                "SELECT id FROM messages WHERE channel_id = ?1 AND author_id = ?2 \
+                 AND client_msg_index = ?3",
+            )?
+            .query_row((channel, author, index), |r| r.get(0))
+            .optional()?;
+        return match earlier {
+            Some(id) => Ok(Appended::Existing(MessageId(raw::read_id(&id)?))),
+            None => Err(StoreError::Corrupt("messages")),
+        };
+    };
+    conn.prepare_cached(
+        "INSERT INTO messages (id, channel_id, seq, author_id, body, thread_root_id, \
+         client_msg_index, client_msg_id_enc, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(rusqlite::params![
+        raw::id(&m.id.0),
+        channel,
+        seq,
+        author,
+        m.body,
+        m.thread_root_id.as_ref().map(|r| raw::id(&r.0)),
+        index,
+        m.client_msg_id_enc,
+        raw::time(&m.created_at),
+    ])?;
+    conn.prepare_cached(
+        "UPDATE channel_members SET last_read_seq = ?3 \
+         WHERE channel_id = ?1 AND user_id = ?2 AND last_read_seq < ?3",
+    )?
+    .execute((channel, author, seq))?;
+    Ok(Appended::Posted(seq))
 }
 
 /// The message with this id.

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod messages;
 pub mod migrate;
 pub mod outbox;
+pub(crate) mod raw;
 pub mod roles;
 pub mod search;
 pub mod sessions;
@@ -38,7 +39,8 @@ pub mod workspaces;
 mod writer;
 
 pub(crate) use backend::on;
-pub use backend::{Backend, Conn, PooledConn, Tx};
+pub use backend::{Backend, Conn, PooledConn, Tx, TxLog};
+pub use raw::{Raw, RawTx};
 pub use writer::WriteFuture;
 
 use std::sync::Arc;
@@ -74,6 +76,9 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// A database error on the writer's own thread (see [`raw`]).
+    #[error("database error: {0}")]
+    Engine(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -250,6 +255,25 @@ impl Store {
         F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
     {
         self.inner.writer.enqueue(work).await
+    }
+
+    /// Like [`Store::write_enqueued`], for a write that also has a synchronous form: on
+    /// SQLite, `raw` runs on the writer's thread with no hand-off per statement and `work`
+    /// only if `raw` declines (see [`raw`]); on PostgreSQL, `work` runs.
+    pub async fn write_enqueued_raw<T, E, P, R, F>(
+        &self,
+        input: P,
+        raw: R,
+        work: F,
+    ) -> Result<impl std::future::Future<Output = Result<T, E>> + Send + 'static, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        P: Send + 'static,
+        R: for<'a, 'c> FnOnce(&'a mut RawTx<'c>, P) -> Raw<T, E, P> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx, P) -> WriteFuture<'t, T, E> + Send + 'static,
+    {
+        self.inner.writer.enqueue_raw(input, raw, work).await
     }
 
     /// Changes each time this process commits events to the outbox ([`outbox`]), so an

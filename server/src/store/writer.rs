@@ -20,8 +20,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::audit::{ChainHead, CheckpointRecord, CheckpointSigner, PendingAudit};
-use super::backend::{Tx, TxInner};
+use super::backend::{Tx, TxInner, TxLog};
 use super::batch_append::{self, AppendError};
+use super::raw::{self, Raw, RawTx};
 use super::StoreError;
 use crate::events::Events;
 
@@ -30,8 +31,16 @@ pub type WriteFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Sen
 
 /// Delivers a job's result once the fate of its commit is known.
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A job runs in the shared transaction and tells how it ended.
-type Job = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Ended> + Send>;
+/// A job that runs in the shared transaction through sqlx and tells how it ended.
+type AsyncJob = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Ended> + Send>;
+/// A job's synchronous form (SQLite, see [`super::raw`]): how it ended, or, if it declined,
+/// its asynchronous form to run in its place.
+type RawJob = Box<dyn for<'a, 'c> FnOnce(&'a mut RawTx<'c>) -> Result<Ended, AsyncJob> + Send>;
+
+enum Job {
+    Async(AsyncJob),
+    Raw(RawJob),
+}
 
 /// How a job ended, with what answers its caller.
 enum Ended {
@@ -49,8 +58,8 @@ struct Refusals(Vec<Completion>);
 
 impl Refusals {
     /// Answers a failed job now if it left no record, else once the batch's work ends.
-    fn answer(&mut self, tx: &Tx, marks: Marks, done: Completion) {
-        if tx.audit.len() > marks.audit {
+    fn answer(&mut self, log: &TxLog, marks: Marks, done: Completion) {
+        if log.audit.len() > marks.audit {
             self.0.push(done);
         } else {
             done(Ok(()));
@@ -105,10 +114,72 @@ impl Checkpointing {
 
 pub(super) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: Mutex<Option<Running>>,
+    /// Whether jobs' synchronous forms run (SQLite).
+    sqlite: bool,
     counts: Arc<BatchCounts>,
     /// The id of the last outbox event this writer committed, for in-process consumers.
     outbox_head: watch::Receiver<i64>,
+}
+
+/// Where the writer's loop runs.
+enum Running {
+    /// A task of the runtime (PostgreSQL: its statements are network round trips).
+    Task(JoinHandle<()>),
+    /// A thread of its own (SQLite): jobs' synchronous forms block it while they run, never
+    /// a runtime worker. Tasks the jobs spawn, timers and sockets stay on the runtime. The
+    /// receiver answers when the loop has ended.
+    Thread(oneshot::Receiver<()>),
+}
+
+impl Running {
+    /// Drives `work` on a thread of its own with the current runtime's context. A runtime of
+    /// one thread (tests) only drives its timers from its own thread, so there the loop stays
+    /// a task.
+    fn spawn_thread(work: impl Future<Output = ()> + Send + 'static) -> Running {
+        let runtime = tokio::runtime::Handle::current();
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Running::Task(tokio::spawn(work));
+        }
+        let (ended, on_end) = oneshot::channel();
+        // Shared so that it can still run as a task if the thread cannot start.
+        let work: Arc<Mutex<Option<BoxFuture<'static, ()>>>> =
+            Arc::new(Mutex::new(Some(Box::pin(work))));
+        let spawned = std::thread::Builder::new()
+            .name("concord-writer".into())
+            .spawn({
+                let work = work.clone();
+                move || {
+                    if let Some(work) = work.lock().ok().and_then(|mut w| w.take()) {
+                        runtime.block_on(work);
+                    }
+                    let _ = ended.send(());
+                }
+            });
+        match spawned {
+            Ok(_) => Running::Thread(on_end),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot start the writer's thread; it runs as a task");
+                let work = work.lock().ok().and_then(|mut w| w.take());
+                Running::Task(tokio::spawn(async move {
+                    if let Some(work) = work {
+                        work.await;
+                    }
+                }))
+            }
+        }
+    }
+
+    async fn wait(self) {
+        match self {
+            Running::Task(task) => {
+                let _ = task.await;
+            }
+            Running::Thread(ended) => {
+                let _ = ended.await;
+            }
+        }
+    }
 }
 
 /// How many batches (transactions) the writer ran and how many writes they carried: their
@@ -147,7 +218,8 @@ impl Writer {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
         let counts = Arc::new(BatchCounts::default());
         let (outbox_sender, outbox_head) = watch::channel(0);
-        let task = tokio::spawn(run(
+        let sqlite = matches!(pool, WritePool::Sqlite(_));
+        let work = run(
             pool,
             receiver,
             max_batch.max(1),
@@ -155,10 +227,16 @@ impl Writer {
             checkpointing,
             counts.clone(),
             outbox_sender,
-        ));
+        );
+        let task = if sqlite {
+            Running::spawn_thread(work)
+        } else {
+            Running::Task(tokio::spawn(work))
+        };
         Writer {
             sender: Mutex::new(Some(sender)),
             task: Mutex::new(Some(task)),
+            sqlite,
             counts,
             outbox_head,
         }
@@ -198,35 +276,49 @@ impl Writer {
         E: From<StoreError> + Send + 'static,
         F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
     {
+        let (reply, answer) = oneshot::channel::<Result<T, E>>();
+        self.send(Job::Async(async_job(work, reply))).await?;
+        Ok(answered(answer))
+    }
+
+    /// Like [`Writer::enqueue`], for a write that also has a synchronous form (see
+    /// [`super::raw`]): on SQLite `raw` runs on the writer's thread and `work` only if `raw`
+    /// declines; on PostgreSQL `work` runs.
+    pub(super) async fn enqueue_raw<T, E, P, R, F>(
+        &self,
+        input: P,
+        raw: R,
+        work: F,
+    ) -> Result<impl Future<Output = Result<T, E>> + Send + 'static, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        P: Send + 'static,
+        R: for<'a, 'c> FnOnce(&'a mut RawTx<'c>, P) -> Raw<T, E, P> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx, P) -> WriteFuture<'t, T, E> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T, E>>();
+        let job = if self.sqlite {
+            Job::Raw(Box::new(move |tx: &mut RawTx<'_>| match raw(tx, input) {
+                Raw::Done(value) => Ok(done(reply, value)),
+                Raw::Failed(err) => Ok(failed(reply, err)),
+                Raw::Declined(input) => Err(async_job(move |tx: &mut Tx| work(tx, input), reply)),
+            }))
+        } else {
+            Job::Async(async_job(move |tx: &mut Tx| work(tx, input), reply))
+        };
+        self.send(job).await?;
+        Ok(answered(answer))
+    }
+
+    async fn send(&self, job: Job) -> Result<(), StoreError> {
         let sender = self
             .sender
             .lock()
             .map_err(|_| StoreError::ShuttingDown)?
             .clone()
             .ok_or(StoreError::ShuttingDown)?;
-        let (reply, answer) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |tx: &mut Tx| {
-            Box::pin(async move {
-                match work(tx).await {
-                    Ok(value) => Ended::Done(Box::new(move |committed: Result<(), StoreError>| {
-                        let _ = reply.send(committed.map(|()| value).map_err(E::from));
-                    })),
-                    Err(err) => Ended::Failed(Box::new(move |_| {
-                        let _ = reply.send(Err(err));
-                    })),
-                }
-            })
-        });
-        sender
-            .send(job)
-            .await
-            .map_err(|_| StoreError::ShuttingDown)?;
-        // A dropped reply means the batch never ran (the transaction could not begin).
-        Ok(async move {
-            answer.await.unwrap_or(Err(E::from(StoreError::Commit(
-                "transaction did not start".into(),
-            ))))
-        })
+        sender.send(job).await.map_err(|_| StoreError::ShuttingDown)
     }
 
     /// Stops accepting writes, lets the queue drain and waits for the last commit.
@@ -236,9 +328,56 @@ impl Writer {
         }
         let task = self.task.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
-            let _ = task.await;
+            task.wait().await;
         }
     }
+}
+
+/// A job's asynchronous form, answering through `reply`.
+fn async_job<T, E, F>(work: F, reply: oneshot::Sender<Result<T, E>>) -> AsyncJob
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, E> + Send + 'static,
+{
+    Box::new(move |tx: &mut Tx| {
+        Box::pin(async move {
+            match work(tx).await {
+                Ok(value) => done(reply, value),
+                Err(err) => failed(reply, err),
+            }
+        })
+    })
+}
+
+/// A job that succeeded: its caller gets `value` once the commit is known.
+fn done<T, E>(reply: oneshot::Sender<Result<T, E>>, value: T) -> Ended
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    Ended::Done(Box::new(move |committed: Result<(), StoreError>| {
+        let _ = reply.send(committed.map(|()| value).map_err(E::from));
+    }))
+}
+
+/// A job that failed: its caller gets `err` whatever the commit does.
+fn failed<T, E>(reply: oneshot::Sender<Result<T, E>>, err: E) -> Ended
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    Ended::Failed(Box::new(move |_| {
+        let _ = reply.send(Err(err));
+    }))
+}
+
+/// What resolves with a job's answer. A dropped reply means the batch never ran (the
+/// transaction could not begin).
+async fn answered<T, E: From<StoreError>>(answer: oneshot::Receiver<Result<T, E>>) -> Result<T, E> {
+    answer.await.unwrap_or(Err(E::from(StoreError::Commit(
+        "transaction did not start".into(),
+    ))))
 }
 
 /// Keeps a job's writes and opens the next job's savepoint, in one hand-off.
@@ -261,10 +400,7 @@ async fn begin(pool: &WritePool, savepoint: bool) -> Result<Tx, StoreError> {
     };
     Ok(Tx {
         inner,
-        events: Vec::new(),
-        audit: Vec::new(),
-        rollback_hooks: Vec::new(),
-        checkpoint_requested: false,
+        log: TxLog::default(),
     })
 }
 
@@ -295,17 +431,17 @@ async fn commit(tx: Tx) -> Result<(), StoreError> {
 
 /// A batch that cannot commit: its rollback hooks run and every job is told why (the
 /// transaction rolls back when dropped).
-fn abandon(tx: &mut Tx, completions: Vec<Completion>, err: &StoreError) {
-    run_hooks(tx, 0);
+fn abandon(log: &mut TxLog, completions: Vec<Completion>, err: &StoreError) {
+    run_hooks(log, 0);
     let message = err.to_string();
     for done in completions {
         done(Err(StoreError::Commit(message.clone())));
     }
 }
 
-fn run_hooks(tx: &mut Tx, from: usize) {
-    let from = from.min(tx.rollback_hooks.len());
-    for hook in tx.rollback_hooks.drain(from..) {
+fn run_hooks(log: &mut TxLog, from: usize) {
+    let from = from.min(log.rollback_hooks.len());
+    for hook in log.rollback_hooks.drain(from..) {
         hook();
     }
 }
@@ -319,27 +455,187 @@ struct Marks {
 }
 
 impl Marks {
-    fn of(tx: &Tx) -> Marks {
+    fn of(log: &TxLog) -> Marks {
         Marks {
-            events: tx.events.len(),
-            audit: tx.audit.len(),
-            hooks: tx.rollback_hooks.len(),
+            events: log.events.len(),
+            audit: log.audit.len(),
+            hooks: log.rollback_hooks.len(),
         }
     }
 
     /// Forgets what a failed job left in memory: its events, its audit entries except those
     /// that survive a failed write (denials and failed attempts), and runs its rollback hooks.
-    fn discard(self, tx: &mut Tx) {
-        tx.events.truncate(self.events);
-        let from = self.audit.min(tx.audit.len());
-        let kept: Vec<PendingAudit> = tx
+    fn discard(self, log: &mut TxLog) {
+        log.events.truncate(self.events);
+        let from = self.audit.min(log.audit.len());
+        let kept: Vec<PendingAudit> = log
             .audit
             .drain(from..)
             .filter(|e| e.survives_rollback)
             .collect();
-        tx.audit.extend(kept);
-        run_hooks(tx, self.hooks);
+        log.audit.extend(kept);
+        run_hooks(log, self.hooks);
     }
+
+    /// Forgets everything a job left in memory, kept audit entries included.
+    fn forget(self, log: &mut TxLog) {
+        log.events.truncate(self.events);
+        log.audit.truncate(self.audit);
+        run_hooks(log, self.hooks);
+    }
+}
+
+/// Where a batch's jobs stand as they run, and what the writer does after each.
+struct Settling {
+    size: usize,
+    completions: Vec<Completion>,
+    refusals: Refusals,
+    failed_alone: bool,
+    /// The last job, if it succeeded with its savepoint still open.
+    last_open: Option<Marks>,
+}
+
+/// What follows a job.
+enum Then {
+    /// Nothing to run.
+    Nothing,
+    /// Release its savepoint and open the next job's ([`NEXT_JOB`]); if that fails, undo it
+    /// with [`Settling::release_failed`].
+    Next(Marks),
+    /// Roll back to its savepoint ([`UNDO_JOB`]).
+    Undo,
+}
+
+impl Settling {
+    /// Takes the end of job `i`, which started at `marks`.
+    fn settle(&mut self, log: &mut TxLog, i: usize, marks: Marks, ended: Ended) -> Then {
+        let alone = self.size == 1;
+        let last = i + 1 == self.size;
+        match ended {
+            Ended::Done(done) => {
+                self.completions.push(done);
+                if alone {
+                    Then::Nothing
+                } else if last {
+                    self.last_open = Some(marks);
+                    Then::Nothing
+                } else {
+                    Then::Next(marks)
+                }
+            }
+            Ended::Failed(done) => {
+                marks.discard(log);
+                self.refusals.answer(log, marks, done);
+                if alone {
+                    self.failed_alone = true;
+                    Then::Nothing
+                } else {
+                    Then::Undo
+                }
+            }
+        }
+    }
+
+    /// The savepoint of the job that just succeeded could not be released: it fails (and
+    /// must be undone).
+    fn release_failed(&mut self, log: &mut TxLog, marks: Marks, err: &StoreError) {
+        tracing::error!(error = %err, "release savepoint failed");
+        marks.discard(log);
+        if let Some(done) = self.completions.pop() {
+            done(Err(StoreError::Commit(err.to_string())));
+        }
+    }
+}
+
+/// Runs an asynchronous job; `Err` if the batch cannot go on.
+async fn run_async(
+    tx: &mut Tx,
+    settling: &mut Settling,
+    i: usize,
+    job: AsyncJob,
+) -> Result<(), StoreError> {
+    let marks = Marks::of(&tx.log);
+    let ended = job(tx).await;
+    let undo = match settling.settle(&mut tx.log, i, marks, ended) {
+        Then::Nothing => false,
+        Then::Undo => true,
+        Then::Next(marks) => match exec(tx, NEXT_JOB).await {
+            Ok(()) => false,
+            Err(err) => {
+                settling.release_failed(&mut tx.log, marks, &err);
+                true
+            }
+        },
+    };
+    if undo {
+        exec(tx, UNDO_JOB).await?;
+    }
+    Ok(())
+}
+
+/// Runs synchronous job `i`, then each synchronous job queued right after it, on the write
+/// connection's handle, taken from the driver once for all of them. Returns the first job
+/// that declined, with its index, to run in its asynchronous form (its savepoint is open);
+/// `Err` if the batch cannot go on.
+async fn run_raw<I>(
+    tx: &mut Tx,
+    settling: &mut Settling,
+    i: usize,
+    first: RawJob,
+    rest: &mut std::iter::Peekable<I>,
+) -> Result<Option<(usize, AsyncJob)>, StoreError>
+where
+    I: Iterator<Item = (usize, Job)>,
+{
+    let TxInner::Sqlite(t) = &mut tx.inner else {
+        return Err(StoreError::Corrupt("writer backend"));
+    };
+    let mut handle = (&mut **t).lock_handle().await?;
+    // SAFETY: the handle stays valid and unused by the driver while `handle` is held, and
+    // `conn` (which does not close it) is dropped first.
+    let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+    let log = &mut tx.log;
+    let mut next = Some((i, first));
+    while let Some((i, job)) = next.take() {
+        let marks = Marks::of(log);
+        let ended = {
+            let mut raw_tx = RawTx {
+                conn: &conn,
+                log: &mut *log,
+            };
+            job(&mut raw_tx)
+        };
+        let ended = match ended {
+            Ok(ended) => ended,
+            Err(fallback) => {
+                // It wrote nothing; anything it left in memory is dropped.
+                marks.forget(log);
+                return Ok(Some((i, fallback)));
+            }
+        };
+        let undo = match settling.settle(log, i, marks, ended) {
+            Then::Nothing => false,
+            Then::Undo => true,
+            Then::Next(marks) => match raw::exec(&conn, NEXT_JOB) {
+                Ok(()) => false,
+                Err(err) => {
+                    settling.release_failed(log, marks, &err);
+                    true
+                }
+            },
+        };
+        if undo {
+            raw::exec(&conn, UNDO_JOB)?;
+        }
+        if let Some((_, Job::Raw(_))) = rest.peek() {
+            if let Some((i, Job::Raw(job))) = rest.next() {
+                next = Some((i, job));
+            }
+        }
+    }
+    drop(conn);
+    drop(handle);
+    Ok(None)
 }
 
 /// Statements per batch of N jobs (besides the jobs' own): `BEGIN` with the first job's
@@ -377,65 +673,45 @@ async fn run(
         };
         counts.batches.fetch_add(1, Ordering::Relaxed);
         counts.writes.fetch_add(size as u64, Ordering::Relaxed);
-        let mut completions: Vec<Completion> = Vec::with_capacity(size);
-        // Declared before the transaction's work, so answered after it, on every path.
-        let mut refusals = Refusals(Vec::new());
-        let mut failed_alone = false;
-        // The last job, if it succeeded with its savepoint still open.
-        let mut last_open: Option<Marks> = None;
+        let mut settling = Settling {
+            size,
+            completions: Vec::with_capacity(size),
+            // Declared before the transaction's work, so answered after it, on every path.
+            refusals: Refusals(Vec::new()),
+            failed_alone: false,
+            last_open: None,
+        };
         let jobs = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
-        for (i, job) in jobs.into_iter().enumerate() {
-            let marks = Marks::of(&tx);
-            let last = i + 1 == size;
-            let undo = match job(&mut tx).await {
-                Ended::Done(done) if alone => {
-                    completions.push(done);
-                    false
-                }
-                Ended::Done(done) if last => {
-                    completions.push(done);
-                    last_open = Some(marks);
-                    false
-                }
-                Ended::Done(done) => match exec(&mut tx, NEXT_JOB).await {
-                    Ok(()) => {
-                        completions.push(done);
-                        false
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, "release savepoint failed");
-                        // The job failed: it is undone like any failed job.
-                        marks.discard(&mut tx);
-                        done(Err(StoreError::Commit(err.to_string())));
-                        true
-                    }
+        let mut jobs = jobs.into_iter().enumerate().peekable();
+        while let Some((i, job)) = jobs.next() {
+            let ran = match job {
+                Job::Async(job) => run_async(&mut tx, &mut settling, i, job).await,
+                Job::Raw(job) => match run_raw(&mut tx, &mut settling, i, job, &mut jobs).await {
+                    Ok(Some((i, declined))) => run_async(&mut tx, &mut settling, i, declined).await,
+                    Ok(None) => Ok(()),
+                    Err(err) => Err(err),
                 },
-                Ended::Failed(done) if alone => {
-                    marks.discard(&mut tx);
-                    refusals.answer(&tx, marks, done);
-                    failed_alone = true;
-                    false
-                }
-                Ended::Failed(done) => {
-                    marks.discard(&mut tx);
-                    refusals.answer(&tx, marks, done);
-                    true
-                }
             };
-            if undo {
-                if let Err(err) = exec(&mut tx, UNDO_JOB).await {
-                    // The jobs not yet run are dropped, which fails them.
-                    tracing::error!(error = %err, jobs = size, "rollback to savepoint failed; the batch is rolled back");
-                    abandon(&mut tx, completions, &err);
-                    continue 'batches;
-                }
+            if let Err(err) = ran {
+                // The jobs not yet run are dropped, which fails them.
+                tracing::error!(error = %err, jobs = size, "a job's savepoint could not be rolled back; the batch is rolled back");
+                abandon(&mut tx.log, settling.completions, &err);
+                continue 'batches;
             }
         }
+        let Settling {
+            mut completions,
+            // Answered when dropped, after the batch's commit.
+            refusals: _refusals,
+            failed_alone,
+            last_open,
+            ..
+        } = settling;
         if failed_alone {
             // Keep only what survives a failed write (recorded denials), in a transaction
             // of its own.
-            let kept = std::mem::take(&mut tx.audit);
-            let checkpoint_requested = tx.checkpoint_requested;
+            let kept = std::mem::take(&mut tx.log.audit);
+            let checkpoint_requested = tx.log.checkpoint_requested;
             if let Err(err) = rollback(tx).await {
                 tracing::error!(error = %err, "rollback failed");
             }
@@ -449,24 +725,24 @@ async fn run(
                     continue;
                 }
             };
-            tx.audit = kept;
-            tx.checkpoint_requested = checkpoint_requested;
+            tx.log.audit = kept;
+            tx.log.checkpoint_requested = checkpoint_requested;
         }
         let pg = matches!(tx.inner, TxInner::Pg(_));
         let mut release_last = if pg { last_open } else { None };
-        let checkpoint_requested = tx.checkpoint_requested;
-        let chains = !tx.audit.is_empty() || checkpoint_requested;
+        let checkpoint_requested = tx.log.checkpoint_requested;
+        let chains = !tx.log.audit.is_empty() || checkpoint_requested;
         if let (Some(marks), false) = (release_last, chains) {
             release_last = None;
             if let Err(err) = exec(&mut tx, RELEASE).await {
                 if let Err(err) = undo_last(&mut tx, marks, &mut completions, &err).await {
-                    abandon(&mut tx, completions, &err);
+                    abandon(&mut tx.log, completions, &err);
                     continue;
                 }
             }
         }
-        let mut emitted = std::mem::take(&mut tx.events);
-        let mut entries = std::mem::take(&mut tx.audit);
+        let mut emitted = std::mem::take(&mut tx.log.events);
+        let mut entries = std::mem::take(&mut tx.log.audit);
         let appended = loop {
             let first = if release_last.is_some() { RELEASE } else { "" };
             let result = batch_append::append(
@@ -489,23 +765,23 @@ async fn run(
             let Some(marks) = release_last.take() else {
                 break Err(err);
             };
-            tx.events = std::mem::take(&mut emitted);
-            tx.audit = std::mem::take(&mut entries);
+            tx.log.events = std::mem::take(&mut emitted);
+            tx.log.audit = std::mem::take(&mut entries);
             if let Err(err) = undo_last(&mut tx, marks, &mut completions, &err).await {
                 break Err(err);
             }
-            emitted = std::mem::take(&mut tx.events);
-            entries = std::mem::take(&mut tx.audit);
+            emitted = std::mem::take(&mut tx.log.events);
+            entries = std::mem::take(&mut tx.log.audit);
         };
         let appended = match appended {
             Ok(appended) => appended,
             Err(err) => {
                 tracing::error!(error = %err, jobs = size, "cannot append the audit records or the outbox events; the batch is rolled back");
-                abandon(&mut tx, completions, &err);
+                abandon(&mut tx.log, completions, &err);
                 continue;
             }
         };
-        let mut hooks = std::mem::take(&mut tx.rollback_hooks);
+        let mut hooks = std::mem::take(&mut tx.log.rollback_hooks);
         metrics::histogram!("concord_store_commit_batch_size").record(size as f64);
         match commit(tx).await {
             Ok(()) => {
@@ -552,7 +828,7 @@ async fn undo_last(
 ) -> Result<(), StoreError> {
     tracing::error!(error = %err, "release savepoint failed");
     exec(tx, UNDO_JOB).await?;
-    marks.discard(tx);
+    marks.discard(&mut tx.log);
     if let Some(done) = completions.pop() {
         done(Err(StoreError::Commit(err.to_string())));
     }

@@ -273,3 +273,105 @@ crate::harness::both_backends! {
         store.close().await;
     }
 }
+
+crate::harness::both_backends! {
+    async fn writes_with_a_synchronous_form_share_batches_with_the_others_and_fail_alone(app) {
+        use concord::store::{Raw, RawTx};
+        let sqlite = app.backend == Backend::Sqlite;
+        let store = Arc::new(open(&app, Events::in_process()).await);
+        // Four kinds, interleaved: 0 has no synchronous form; 1 succeeds in it; 2 declines
+        // (its asynchronous form runs); 3 writes, records, then fails in it.
+        let mut tasks = Vec::new();
+        for i in 0..400u32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let key = format!("s{i}");
+                if i % 4 == 0 {
+                    store
+                        .write_enqueued(move |tx: &mut Tx| {
+                            Box::pin(async move {
+                                put(tx, &key).await?;
+                                Ok::<_, StoreError>("async".to_owned())
+                            })
+                        })
+                        .await
+                        .unwrap()
+                        .await
+                } else {
+                    store
+                        .write_enqueued_raw(
+                            key,
+                            move |tx: &mut RawTx<'_>, key: String| {
+                                let thread = std::thread::current().name().unwrap_or("").to_owned();
+                                match i % 4 {
+                                    2 => Raw::Declined(key),
+                                    kind => {
+                                        if let Err(e) = tx.conn().execute(
+                                            "INSERT INTO login_throttle (throttle_key, failures, window_start) \
+                                             VALUES (?1, 1, '2026-12-05T00:00:00+00:00')",
+                                            (&key,),
+                                        ) {
+                                            return Raw::Failed(StoreError::Commit(e.to_string()));
+                                        }
+                                        if kind == 3 {
+                                            tx.audit(entry("test.raw_dropped", false));
+                                            tx.audit(entry("test.raw_denied", true));
+                                            return Raw::Failed(StoreError::Corrupt("deliberate failure"));
+                                        }
+                                        tx.audit(entry("test.raw_kept", false));
+                                        Raw::Done(thread)
+                                    }
+                                }
+                            },
+                            move |tx: &mut Tx, key: String| {
+                                Box::pin(async move {
+                                    put(tx, &key).await?;
+                                    Ok::<_, StoreError>("async".to_owned())
+                                })
+                            },
+                        )
+                        .await
+                        .unwrap()
+                        .await
+                }
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let got = t.await.unwrap();
+            match (sqlite, i % 4) {
+                // On SQLite the synchronous form runs on the writer's own thread.
+                (true, 1) => assert_eq!(got.unwrap(), "concord-writer", "s{i}"),
+                (true, 3) => assert!(matches!(got, Err(StoreError::Corrupt(_))), "s{i}: {got:?}"),
+                _ => assert_eq!(got.unwrap(), "async", "s{i}"),
+            }
+        }
+        let mut conn = store.reader().await.unwrap();
+        for i in 0..400u32 {
+            let stored = concord::store::throttle::get(&mut conn.conn(), &format!("s{i}"))
+                .await
+                .unwrap();
+            assert_eq!(stored.is_some(), !(sqlite && i % 4 == 3), "s{i}");
+        }
+        drop(conn);
+        let (kept, denied) = if sqlite { (100, 100) } else { (0, 0) };
+        assert_eq!(count_action(&store, "test.raw_kept").await, kept);
+        assert_eq!(count_action(&store, "test.raw_denied").await, denied);
+        assert_eq!(count_action(&store, "test.raw_dropped").await, 0);
+        let (batches, writes) = store.commit_batches();
+        assert_eq!(writes, 400);
+        assert!(writes as f64 / batches as f64 > 1.5, "{writes} writes in {batches} batches");
+        let verified = concord::audit::service::verify_live(&store).await.unwrap().unwrap();
+        assert!(verified.entries as usize >= kept + denied, "{}", verified.entries);
+        store.close().await;
+    }
+}
+
+/// Stores a throttle row named `key` in the write `tx`.
+async fn put(tx: &mut Tx, key: &str) -> Result<(), StoreError> {
+    let record = concord::store::throttle::ThrottleRecord {
+        failures: 1,
+        window_start: chrono::Utc::now(),
+        locked_until: None,
+    };
+    concord::store::throttle::put(&mut tx.conn(), key, &record).await
+}
