@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{on, Conn, StoreError};
+use super::{on, raw, Conn, StoreError};
 use crate::domain::{ChannelId, CommentId, DocumentId, RoleId, UserId, VersionId, WorkspaceId};
 
 /// A document as stored (its title encrypted).
@@ -342,6 +342,26 @@ pub async fn append_update(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
+    Ok(rows == 1)
+}
+
+/// [`append_update`] on the writer's thread (see [`super::raw`]).
+pub fn append_update_raw(
+    conn: &rusqlite::Connection,
+    document: DocumentId,
+    seq: i64,
+    body: &[u8],
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let rows = conn
+        .prepare_cached(
+            "INSERT INTO document_updates (document_id, seq, body, created_at) \
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1) \
+             AND NOT EXISTS (SELECT 1 FROM document_snapshots \
+               WHERE document_id = ?1 AND upto_seq >= ?2) \
+             ON CONFLICT (document_id, seq) DO NOTHING",
+        )?
+        .execute((raw::id(&document.0), seq, body, raw::time(&at)))?;
     Ok(rows == 1)
 }
 

@@ -20,14 +20,14 @@ use super::load::{load, update_aad};
 use super::peer::{frame, Incoming, Peer, PeerHandle, PeerInit, QUEUE};
 use super::snapshot::store_snapshot;
 use super::{close, content, RoomError, Shared};
-use crate::audit::Event;
-use crate::crypto::{Aad, Scope};
+use crate::audit::{Event, PreparedEvent};
+use crate::crypto::{Scope, Sealed};
 use crate::docs::awareness::{Presence, Sender};
 use crate::domain::{DocumentId, SessionId, WorkspaceId};
 use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::rbac::{self, Level};
-use crate::store::{documents, Tx};
+use crate::store::{documents, Raw, RawTx, Tx};
 
 /// Most commands handled in one Yjs transaction and one commit.
 const BURST: usize = 512;
@@ -397,6 +397,8 @@ impl Room {
     }
 
     /// Stores `update` as the next batch (with `audit`, if given) and waits for the commit.
+    /// It is encrypted (and the audit entry prepared) before it reaches the writer; on SQLite
+    /// the append runs on the writer's thread unless the key's use must be reserved first.
     async fn persist(&mut self, update: Vec<u8>, audit: Option<Event>) -> Result<(), RoomError> {
         let id = self.id;
         let workspace = self.workspace;
@@ -405,42 +407,70 @@ impl Room {
         // The room is the only writer of its document while loaded, so it numbers the batch
         // itself; the append refuses a number another process took, and the room reloads.
         let seq = self.last_seq + 1;
+        let sealed = keyring
+            .seal_ahead(
+                &Scope::Workspace(workspace),
+                "document_updates",
+                update_aad(id, seq),
+                "body",
+                &update,
+            )
+            .map_err(Error::from)?;
+        let prepared = audit.map(|event| auditor.prepare(event)).transpose()?;
+        let (raw_keyring, raw_auditor) = (keyring.clone(), auditor.clone());
+        let edited = DomainEvent::DocumentEdited {
+            workspace_id: workspace,
+            document_id: id,
+            seq,
+        };
+        let raw_edited = edited.clone();
         self.shared
             .store
-            .write(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    let now = Utc::now();
-                    let row = update_aad(id, seq);
-                    let body = keyring
-                        .encrypt(
-                            tx,
-                            &Scope::Workspace(workspace),
-                            Aad {
-                                table: "document_updates",
-                                row: &row,
-                                column: "body",
-                            },
-                            &update,
-                        )
-                        .await
-                        .map_err(Error::from)?;
-                    if !documents::append_update(&mut tx.conn(), id, seq, &body, now).await? {
-                        return Err(match documents::by_id(&mut tx.conn(), id).await? {
-                            Some(_) => RoomError::Stale,
-                            None => RoomError::Gone,
-                        });
+            .write_enqueued_raw(
+                (sealed, prepared),
+                move |tx: &mut RawTx<'_>, input: (Sealed, Option<PreparedEvent>)| {
+                    let Some(body) = raw_keyring.finish_ready(&input.0) else {
+                        return Raw::Declined(input);
+                    };
+                    let entry = match &input.1 {
+                        Some(prepared) => match raw_auditor.finish_ready(prepared, None) {
+                            Some(entry) => Some(entry),
+                            None => return Raw::Declined(input),
+                        },
+                        None => None,
+                    };
+                    match documents::append_update_raw(tx.conn(), id, seq, &body, Utc::now()) {
+                        Ok(true) => {}
+                        // Nothing written: the asynchronous form says why.
+                        Ok(false) => return Raw::Declined(input),
+                        Err(err) => return Raw::Failed(RoomError::from(err)),
                     }
-                    if let Some(event) = audit {
-                        auditor.record(tx, event).await?;
+                    if let Some(entry) = entry {
+                        tx.audit(entry);
                     }
-                    tx.emit(DomainEvent::DocumentEdited {
-                        workspace_id: workspace,
-                        document_id: id,
-                        seq,
-                    });
-                    Ok::<(), RoomError>(())
-                })
-            })
+                    tx.emit(raw_edited);
+                    Raw::Done(())
+                },
+                move |tx: &mut Tx, (sealed, prepared): (Sealed, Option<PreparedEvent>)| {
+                    Box::pin(async move {
+                        let body = keyring.finish(tx, sealed).await.map_err(Error::from)?;
+                        if !documents::append_update(&mut tx.conn(), id, seq, &body, Utc::now())
+                            .await?
+                        {
+                            return Err(match documents::by_id(&mut tx.conn(), id).await? {
+                                Some(_) => RoomError::Stale,
+                                None => RoomError::Gone,
+                            });
+                        }
+                        if let Some(prepared) = prepared {
+                            auditor.record_prepared(tx, prepared).await?;
+                        }
+                        tx.emit(edited);
+                        Ok::<(), RoomError>(())
+                    })
+                },
+            )
+            .await?
             .await?;
         self.last_seq = seq;
         Ok(())
