@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 
 use super::details::client_msg_index;
 use super::{user_of, writable, ChatService, MessageView};
@@ -238,7 +238,7 @@ impl ChatService {
             .as_ref()
             .filter(|(author, _)| *author == me)
             .map(|(_, index)| index.clone());
-        let now = Utc::now();
+        let now = posted_at();
         let mut record = MessageRecord {
             id: draft.id,
             channel_id: draft.channel,
@@ -348,7 +348,7 @@ impl ChatService {
             return Err(refusal);
         }
         let (body_enc, client_msg_id_enc) = self.seal(tx, c.workspace_id, &mut draft).await?;
-        let now = Utc::now();
+        let now = posted_at();
         let mut record = MessageRecord {
             id: draft.id,
             channel_id: id,
@@ -491,6 +491,12 @@ impl ChatService {
         }
         Ok(who)
     }
+}
+
+/// A post's time, to the microsecond: what PostgreSQL keeps, so the answer to a post and
+/// every later read of it agree on either backend.
+fn posted_at() -> chrono::DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 /// Encrypts a post's body and client id under `workspace`'s key without a transaction (the

@@ -365,6 +365,23 @@ impl Keyring {
         }
     }
 
+    /// Reserves the next uses of `scope`'s key `version` in the write `tx`; if that write does
+    /// not commit, the uses it reserved are not counted as reserved.
+    async fn reserve(
+        &self,
+        tx: &mut Tx,
+        scope: &str,
+        version: u32,
+        dek: &Arc<Dek>,
+    ) -> Result<(), CryptoError> {
+        let batch = RESERVE_BATCH.min(self.inner.rotate_after) as i64;
+        let total = keys::reserve(&mut tx.conn(), scope, version as i64, batch).await?;
+        let previous = dek.reserved.swap(total.max(0) as u64, Ordering::Relaxed);
+        let dek = dek.clone();
+        tx.on_rollback(move || dek.reserved.store(previous, Ordering::Relaxed));
+        Ok(())
+    }
+
     /// Encrypts `plaintext` for the place `aad` under `scope`'s current key, inside the write
     /// `tx` (which creates the key on first use and counts its use).
     pub async fn encrypt(
@@ -383,9 +400,7 @@ impl Keyring {
             n = dek.used.fetch_add(1, Ordering::Relaxed) + 1;
         }
         if n > dek.reserved.load(Ordering::Relaxed) {
-            let batch = RESERVE_BATCH.min(self.inner.rotate_after) as i64;
-            let total = keys::reserve(&mut tx.conn(), &scope, version as i64, batch).await?;
-            dek.reserved.store(total.max(0) as u64, Ordering::Relaxed);
+            self.reserve(tx, &scope, version, &dek).await?;
         }
         aead::seal(&dek.key, &scope, version, &aad, plaintext)
     }
@@ -452,11 +467,7 @@ impl Keyring {
                 .and_then(|c| c.get(&sealed.scope_key).copied());
             if current == Some(version) {
                 if dek.used.load(Ordering::Relaxed) > dek.reserved.load(Ordering::Relaxed) {
-                    let batch = RESERVE_BATCH.min(self.inner.rotate_after) as i64;
-                    let total =
-                        keys::reserve(&mut tx.conn(), &sealed.scope_key, version as i64, batch)
-                            .await?;
-                    dek.reserved.store(total.max(0) as u64, Ordering::Relaxed);
+                    self.reserve(tx, &sealed.scope_key, version, &dek).await?;
                 }
                 return Ok(ciphertext);
             }

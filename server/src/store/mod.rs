@@ -283,6 +283,12 @@ impl Store {
         self.inner.writer.outbox_head()
     }
 
+    /// Writes given with a synchronous form (see [`raw`]) that ran in it, and that declined
+    /// it: `(ran, declined)`; both stay 0 on PostgreSQL.
+    pub fn raw_writes(&self) -> (u64, u64) {
+        self.inner.writer.raw_counts()
+    }
+
     /// How many batches (transactions) the group-commit writer has run and how many writes
     /// they carried, as `(batches, writes)`; more writes than batches means writes were grouped.
     pub fn commit_batches(&self) -> (u64, u64) {

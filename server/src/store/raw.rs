@@ -15,7 +15,7 @@
 //! ids as 16-byte blobs, times as RFC 3339 text with as many fraction digits as needed.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::ffi::ErrorCode;
+use rusqlite::ffi;
 
 use super::audit::PendingAudit;
 use super::backend::TxLog;
@@ -39,7 +39,8 @@ pub struct RawTx<'a> {
 }
 
 impl RawTx<'_> {
-    /// The connection, for storage functions.
+    /// The connection, for storage functions: statements only (no transaction control, no
+    /// setting that outlives the run; the writer owns those).
     pub fn conn(&self) -> &rusqlite::Connection {
         self.conn
     }
@@ -55,11 +56,17 @@ impl RawTx<'_> {
     }
 }
 
+/// Maps as sqlx does: only uniqueness and foreign-key violations are [`StoreError::Constraint`].
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         match &err {
             rusqlite::Error::SqliteFailure(e, message)
-                if e.code == ErrorCode::ConstraintViolation =>
+                if matches!(
+                    e.extended_code,
+                    ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        | ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+                ) =>
             {
                 StoreError::Constraint(message.clone().unwrap_or_else(|| e.to_string()))
             }
@@ -83,9 +90,11 @@ pub(super) fn read_id(bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
     uuid::Uuid::from_slice(bytes).map_err(|_| StoreError::Corrupt("id"))
 }
 
-/// Runs `sql` (several statements, no parameters).
+/// Runs `sql` (statements separated by `;`, no parameters), each prepared once per run.
 pub(super) fn exec(conn: &rusqlite::Connection, sql: &str) -> Result<(), StoreError> {
-    conn.execute_batch(sql)?;
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        conn.prepare_cached(statement)?.execute([])?;
+    }
     Ok(())
 }
 
@@ -99,5 +108,36 @@ mod tests {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default();
         assert_eq!(time(&at), "2026-12-05T10:11:12.345678+00:00");
+    }
+
+    #[test]
+    fn savepoint_commands_run_statement_by_statement() -> Result<(), StoreError> {
+        let conn = rusqlite::Connection::open_in_memory()?;
+        exec(&conn, "CREATE TABLE t (v INTEGER); BEGIN; SAVEPOINT job")?;
+        conn.execute("INSERT INTO t VALUES (1)", [])?;
+        exec(&conn, "RELEASE SAVEPOINT job; SAVEPOINT job")?;
+        conn.execute("INSERT INTO t VALUES (2)", [])?;
+        exec(&conn, "ROLLBACK TO SAVEPOINT job")?;
+        exec(&conn, "COMMIT")?;
+        let kept: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+        assert_eq!(kept, 1);
+        let err = conn
+            .execute("INSERT INTO missing VALUES (1)", [])
+            .map_err(StoreError::from);
+        assert!(matches!(err, Err(StoreError::Engine(_))), "{err:?}");
+        exec(
+            &conn,
+            "CREATE TABLE u (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+        )?;
+        conn.execute("INSERT INTO u VALUES ('a', 'x')", [])?;
+        let taken = conn
+            .execute("INSERT INTO u VALUES ('a', 'y')", [])
+            .map_err(StoreError::from);
+        assert!(matches!(taken, Err(StoreError::Constraint(_))), "{taken:?}");
+        let null = conn
+            .execute("INSERT INTO u VALUES ('b', NULL)", [])
+            .map_err(StoreError::from);
+        assert!(matches!(null, Err(StoreError::Engine(_))), "{null:?}");
+        Ok(())
     }
 }

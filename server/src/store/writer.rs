@@ -14,7 +14,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use std::panic::AssertUnwindSafe;
+
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use sqlx::{Executor, PgPool, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -188,6 +191,9 @@ impl Running {
 pub(super) struct BatchCounts {
     pub(super) batches: AtomicU64,
     pub(super) writes: AtomicU64,
+    /// Jobs whose synchronous form ran to an end, and jobs whose synchronous form declined.
+    pub(super) raw_ran: AtomicU64,
+    pub(super) raw_declined: AtomicU64,
 }
 
 impl Writer {
@@ -245,6 +251,15 @@ impl Writer {
     /// Changes whenever this writer commits events to the outbox (the value is the last id).
     pub(super) fn outbox_head(&self) -> watch::Receiver<i64> {
         self.outbox_head.clone()
+    }
+
+    /// Jobs whose synchronous form ran to an end and jobs whose synchronous form declined:
+    /// `(ran, declined)`.
+    pub(super) fn raw_counts(&self) -> (u64, u64) {
+        (
+            self.counts.raw_ran.load(Ordering::Relaxed),
+            self.counts.raw_declined.load(Ordering::Relaxed),
+        )
     }
 
     /// Batches and writes run so far: `(batches, writes)`.
@@ -555,7 +570,14 @@ async fn run_async(
     job: AsyncJob,
 ) -> Result<(), StoreError> {
     let marks = Marks::of(&tx.log);
-    let ended = job(tx).await;
+    let ended = match AssertUnwindSafe(job(tx)).catch_unwind().await {
+        Ok(ended) => ended,
+        Err(_) => {
+            // Its caller was answered with an error when the job unwound.
+            tracing::error!("a write panicked in the writer; it is undone");
+            Ended::Failed(Box::new(|_| {}))
+        }
+    };
     let undo = match settling.settle(&mut tx.log, i, marks, ended) {
         Then::Nothing => false,
         Then::Undo => true,
@@ -579,6 +601,7 @@ async fn run_async(
 /// `Err` if the batch cannot go on.
 async fn run_raw<I>(
     tx: &mut Tx,
+    counts: &BatchCounts,
     settling: &mut Settling,
     i: usize,
     first: RawJob,
@@ -598,21 +621,42 @@ where
     let mut next = Some((i, first));
     while let Some((i, job)) = next.take() {
         let marks = Marks::of(log);
+        let changes = conn.total_changes();
         let ended = {
             let mut raw_tx = RawTx {
                 conn: &conn,
                 log: &mut *log,
             };
-            job(&mut raw_tx)
+            std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut raw_tx)))
         };
         let ended = match ended {
-            Ok(ended) => ended,
-            Err(fallback) => {
+            Ok(Ok(ended)) => ended,
+            Ok(Err(fallback)) if conn.total_changes() == changes => {
+                counts.raw_declined.fetch_add(1, Ordering::Relaxed);
                 // It wrote nothing; anything it left in memory is dropped.
                 marks.forget(log);
                 return Ok(Some((i, fallback)));
             }
+            Ok(Err(fallback)) => {
+                // Its caller is answered with an error when the fallback is dropped.
+                tracing::error!(
+                    "a write declined its synchronous form after writing; it is undone"
+                );
+                drop(fallback);
+                Ended::Failed(Box::new(|_| {}))
+            }
+            Err(_) => {
+                // Its caller was answered with an error when the job unwound.
+                tracing::error!("a write panicked on the writer's thread; it is undone");
+                Ended::Failed(Box::new(|_| {}))
+            }
         };
+        if conn.is_autocommit() {
+            return Err(StoreError::Commit(
+                "a write ended the batch's transaction".into(),
+            ));
+        }
+        counts.raw_ran.fetch_add(1, Ordering::Relaxed);
         let undo = match settling.settle(log, i, marks, ended) {
             Then::Nothing => false,
             Then::Undo => true,
@@ -686,7 +730,9 @@ async fn run(
         while let Some((i, job)) = jobs.next() {
             let ran = match job {
                 Job::Async(job) => run_async(&mut tx, &mut settling, i, job).await,
-                Job::Raw(job) => match run_raw(&mut tx, &mut settling, i, job, &mut jobs).await {
+                Job::Raw(job) => match run_raw(&mut tx, &counts, &mut settling, i, job, &mut jobs)
+                    .await
+                {
                     Ok(Some((i, declined))) => run_async(&mut tx, &mut settling, i, declined).await,
                     Ok(None) => Ok(()),
                     Err(err) => Err(err),

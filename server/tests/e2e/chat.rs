@@ -424,3 +424,54 @@ both_backends! {
         assert_eq!(workspaces, ["Alpha lab (alpha-lab)", "Clinic (clinic)", "Zeta lab (zeta-lab)"]);
     }
 }
+
+both_backends! {
+    async fn plain_posts_are_stored_on_the_writers_thread_and_read_back_like_the_others(app) {
+        let t = app.team().await;
+        let c = channel(&app, &t.ann, &t.ws, "fast", "public").await;
+        app.call(reqwest::Method::POST, &format!("/api/v1/channels/{c}/join"), Some(&t.bo.access), None).await.expect(200);
+        let path = format!("/api/v1/channels/{c}/messages");
+        // The workspace key's first uses are reserved by the general path.
+        say(&app, &t.ann, &c, "warm").await;
+        let (ran, declined) = app.store.raw_writes();
+        // Plain posts (SQLite: on the writer's thread).
+        let first = app.post(&path, Some(&t.bo.access), json!({"text": "one", "client_msg_id": "fast-1"})).await.expect(201).clone();
+        let second = say(&app, &t.ann, &c, "two").await;
+        // A retry, a reply and a mention take the general path and see the plain posts.
+        let retry = app.post(&path, Some(&t.bo.access), json!({"text": "one", "client_msg_id": "fast-1"})).await.expect(201).clone();
+        assert_eq!(retry["id"], first["id"]);
+        assert_eq!(retry["seq"], 2);
+        let root = first["id"].as_str().unwrap();
+        let reply = app.post(&path, Some(&t.ann.access), json!({"text": "re", "thread_root_id": root})).await.expect(201).clone();
+        let bo_id = app.get("/api/v1/users/me", &t.bo.access).await.expect(200)["id"].as_str().unwrap().to_owned();
+        let mention = say(&app, &t.ann, &c, &format!("over to you @{bo_id}")).await;
+        let (ran_now, declined_now) = app.store.raw_writes();
+        if app.backend == Backend::Sqlite {
+            assert_eq!(ran_now - ran, 2, "the two plain posts ran on the writer's thread");
+            assert_eq!(declined_now - declined, 3, "the retry, the reply and the mention declined it");
+        } else {
+            assert_eq!((ran_now, declined_now), (ran, declined));
+        }
+        let seq = |v: &Value| v["seq"].as_i64();
+        assert_eq!((seq(&first), seq(&second), seq(&reply), seq(&mention)), (Some(2), Some(3), Some(4), Some(5)));
+        // Read back through the general path: text, times, client id, threads, read state.
+        assert_eq!(seqs(&app, &t.bo, &c, "limit=10").await, vec![1, 2, 3, 5]);
+        let listed = app.get(&format!("{path}?limit=10"), &t.ann.access).await.expect(200).as_array().unwrap().clone();
+        let one = listed.iter().find(|m| m["id"] == first["id"]).unwrap();
+        assert_eq!(one["text"], "one");
+        assert_eq!(one["created_at"], first["created_at"]);
+        assert_eq!(one["reply_count"], 1);
+        assert!(listed.iter().any(|m| m["id"] == second["id"] && m["text"] == "two"));
+        let thread = app.get(&format!("/api/v1/messages/{root}/thread"), &t.bo.access).await.expect(200).as_array().unwrap().clone();
+        assert_eq!(thread[1]["id"], reply["id"]);
+        // Posting moves the author's own read pointer, on either path.
+        assert_eq!(entry(&app, &t.bo, &t.ws, &c).await["last_read_seq"], 2);
+        assert_eq!(entry(&app, &t.ann, &t.ws, &c).await["last_read_seq"], 5);
+        // Each post has its audit record, in the channel's workspace.
+        let posted: Vec<Value> = app.audit_events(&t.admin.access).await.into_iter()
+            .filter(|e| e["action"] == "message.posted" && e["details"]["channel_id"] == c)
+            .collect();
+        assert_eq!(posted.len(), 5, "{posted:?}");
+        assert!(posted.iter().all(|e| e["workspace_id"] == t.ws), "{posted:?}");
+    }
+}

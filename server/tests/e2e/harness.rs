@@ -52,6 +52,8 @@ pub struct TestApp {
     pub events: concord::events::Events,
     /// The server's search service (to observe its indexes).
     pub search: concord::search::SearchService,
+    /// The server's store (to observe its writer).
+    pub store: concord::store::Store,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     /// Drops the PostgreSQL database when the app is dropped (declared before the data dir:
@@ -173,6 +175,7 @@ async fn start(
     let app = App::build(config.clone()).await.expect("server builds");
     let events = app.events().clone();
     let search = app.search().clone();
+    let store = app.store().clone();
     let setup_token = app.setup_url(addr).await.expect("setup url").map(|url| {
         url.rsplit_once("token=")
             .map(|(_, t)| t.to_owned())
@@ -196,6 +199,7 @@ async fn start(
         config,
         events,
         search,
+        store,
         shutdown: Some(tx),
         server: Some(server),
         pg,

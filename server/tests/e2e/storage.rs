@@ -64,10 +64,14 @@ async fn both_backends_define_the_same_tables_and_columns() {
 }
 
 async fn open(app: &crate::harness::TestApp, events: Events) -> Store {
+    open_batching(app, events, 64).await
+}
+
+async fn open_batching(app: &crate::harness::TestApp, events: Events, max_batch: usize) -> Store {
     let options = StoreOptions {
         url: app.database_url.clone(),
         max_connections: 4,
-        max_batch: 64,
+        max_batch,
     };
     Store::open(&options, events).await.unwrap()
 }
@@ -374,4 +378,66 @@ async fn put(tx: &mut Tx, key: &str) -> Result<(), StoreError> {
         locked_until: None,
     };
     concord::store::throttle::put(&mut tx.conn(), key, &record).await
+}
+
+crate::harness::both_backends! {
+    async fn a_synchronous_form_alone_in_its_batch_fails_or_declines_without_a_trace(app) {
+        use concord::store::{Raw, RawTx};
+        // One write per batch: no savepoint, so a failure rolls back the whole transaction.
+        let store = open_batching(&app, Events::in_process(), 1).await;
+        let sqlite = app.backend == Backend::Sqlite;
+        for (key, kind) in [("alone-fails", 0), ("alone-declines", 1), ("alone-writes", 2), ("alone-cheats", 3)] {
+            let got = store
+                .write_enqueued_raw(
+                    key.to_owned(),
+                    move |tx: &mut RawTx<'_>, key: String| {
+                        if kind == 1 {
+                            return Raw::Declined(key);
+                        }
+                        if let Err(e) = tx.conn().execute(
+                            "INSERT INTO login_throttle (throttle_key, failures, window_start) \
+                             VALUES (?1, 1, '2026-12-05T00:00:00+00:00')",
+                            (&key,),
+                        ) {
+                            return Raw::Failed(StoreError::Commit(e.to_string()));
+                        }
+                        match kind {
+                            0 => {
+                                tx.audit(entry("test.alone_denied", true));
+                                Raw::Failed(StoreError::Corrupt("deliberate failure"))
+                            }
+                            // Declining after writing breaks the rule: the write fails, undone.
+                            3 => Raw::Declined(key),
+                            _ => Raw::Done("raw".to_owned()),
+                        }
+                    },
+                    move |tx: &mut Tx, key: String| {
+                        Box::pin(async move {
+                            put(tx, &key).await?;
+                            Ok::<_, StoreError>("async".to_owned())
+                        })
+                    },
+                )
+                .await
+                .unwrap()
+                .await;
+            match (sqlite, kind) {
+                (true, 0) => assert!(matches!(got, Err(StoreError::Corrupt(_))), "{got:?}"),
+                (true, 2) => assert_eq!(got.unwrap(), "raw"),
+                (true, 3) => assert!(got.is_err(), "{got:?}"),
+                _ => assert_eq!(got.unwrap(), "async", "{key}"),
+            }
+        }
+        let mut conn = store.reader().await.unwrap();
+        for (key, stored) in [("alone-fails", !sqlite), ("alone-declines", true), ("alone-writes", true), ("alone-cheats", !sqlite)] {
+            let got = concord::store::throttle::get(&mut conn.conn(), key).await.unwrap();
+            assert_eq!(got.is_some(), stored, "{key}");
+        }
+        drop(conn);
+        // The failed write's denial was kept, in a transaction of its own.
+        assert_eq!(count_action(&store, "test.alone_denied").await, usize::from(sqlite));
+        let raw = store.raw_writes();
+        assert_eq!(raw, if sqlite { (3, 1) } else { (0, 0) });
+        store.close().await;
+    }
 }
