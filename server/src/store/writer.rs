@@ -117,72 +117,12 @@ impl Checkpointing {
 
 pub(super) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
-    task: Mutex<Option<Running>>,
+    task: Mutex<Option<JoinHandle<()>>>,
     /// Whether jobs' synchronous forms run (SQLite).
     sqlite: bool,
     counts: Arc<BatchCounts>,
     /// The id of the last outbox event this writer committed, for in-process consumers.
     outbox_head: watch::Receiver<i64>,
-}
-
-/// Where the writer's loop runs.
-enum Running {
-    /// A task of the runtime (PostgreSQL: its statements are network round trips).
-    Task(JoinHandle<()>),
-    /// A thread of its own (SQLite): jobs' synchronous forms block it while they run, never
-    /// a runtime worker. Tasks the jobs spawn, timers and sockets stay on the runtime. The
-    /// receiver answers when the loop has ended.
-    Thread(oneshot::Receiver<()>),
-}
-
-impl Running {
-    /// Drives `work` on a thread of its own with the current runtime's context. A runtime of
-    /// one thread (tests) only drives its timers from its own thread, so there the loop stays
-    /// a task.
-    fn spawn_thread(work: impl Future<Output = ()> + Send + 'static) -> Running {
-        let runtime = tokio::runtime::Handle::current();
-        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return Running::Task(tokio::spawn(work));
-        }
-        let (ended, on_end) = oneshot::channel();
-        // Shared so that it can still run as a task if the thread cannot start.
-        let work: Arc<Mutex<Option<BoxFuture<'static, ()>>>> =
-            Arc::new(Mutex::new(Some(Box::pin(work))));
-        let spawned = std::thread::Builder::new()
-            .name("concord-writer".into())
-            .spawn({
-                let work = work.clone();
-                move || {
-                    if let Some(work) = work.lock().ok().and_then(|mut w| w.take()) {
-                        runtime.block_on(work);
-                    }
-                    let _ = ended.send(());
-                }
-            });
-        match spawned {
-            Ok(_) => Running::Thread(on_end),
-            Err(err) => {
-                tracing::error!(error = %err, "cannot start the writer's thread; it runs as a task");
-                let work = work.lock().ok().and_then(|mut w| w.take());
-                Running::Task(tokio::spawn(async move {
-                    if let Some(work) = work {
-                        work.await;
-                    }
-                }))
-            }
-        }
-    }
-
-    async fn wait(self) {
-        match self {
-            Running::Task(task) => {
-                let _ = task.await;
-            }
-            Running::Thread(ended) => {
-                let _ = ended.await;
-            }
-        }
-    }
 }
 
 /// How many batches (transactions) the writer ran and how many writes they carried: their
@@ -225,7 +165,7 @@ impl Writer {
         let counts = Arc::new(BatchCounts::default());
         let (outbox_sender, outbox_head) = watch::channel(0);
         let sqlite = matches!(pool, WritePool::Sqlite(_));
-        let work = run(
+        let task = tokio::spawn(run(
             pool,
             receiver,
             max_batch.max(1),
@@ -233,12 +173,7 @@ impl Writer {
             checkpointing,
             counts.clone(),
             outbox_sender,
-        );
-        let task = if sqlite {
-            Running::spawn_thread(work)
-        } else {
-            Running::Task(tokio::spawn(work))
-        };
+        ));
         Writer {
             sender: Mutex::new(Some(sender)),
             task: Mutex::new(Some(task)),
@@ -343,7 +278,7 @@ impl Writer {
         }
         let task = self.task.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
-            task.wait().await;
+            let _ = task.await;
         }
     }
 }
@@ -614,72 +549,82 @@ where
         return Err(StoreError::Corrupt("writer backend"));
     };
     let mut handle = (&mut **t).lock_handle().await?;
-    // SAFETY: the handle stays valid and unused by the driver while `handle` is held, and
-    // `conn` (which does not close it) is dropped first.
-    let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+    let db = handle.as_raw_handle().as_ptr();
     let log = &mut tx.log;
-    let mut next = Some((i, first));
-    while let Some((i, job)) = next.take() {
-        let marks = Marks::of(log);
-        let changes = conn.total_changes();
-        let ended = {
-            let mut raw_tx = RawTx {
-                conn: &conn,
-                log: &mut *log,
+    let run = || -> Result<Option<(usize, AsyncJob)>, StoreError> {
+        // SAFETY: the handle stays valid and unused by the driver while `handle` is held (it
+        // is dropped after this closure returns), and `conn`, which does not close it, is
+        // dropped when the closure returns.
+        let conn = unsafe { rusqlite::Connection::from_handle(db) }?;
+        let mut next = Some((i, first));
+        while let Some((i, job)) = next.take() {
+            let marks = Marks::of(log);
+            let changes = conn.total_changes();
+            let ended = {
+                let mut raw_tx = RawTx {
+                    conn: &conn,
+                    log: &mut *log,
+                };
+                std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut raw_tx)))
             };
-            std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut raw_tx)))
-        };
-        let ended = match ended {
-            Ok(Ok(ended)) => ended,
-            Ok(Err(fallback)) if conn.total_changes() == changes => {
-                counts.raw_declined.fetch_add(1, Ordering::Relaxed);
-                // It wrote nothing; anything it left in memory is dropped.
-                marks.forget(log);
-                return Ok(Some((i, fallback)));
-            }
-            Ok(Err(fallback)) => {
-                // Its caller is answered with an error when the fallback is dropped.
-                tracing::error!(
-                    "a write declined its synchronous form after writing; it is undone"
-                );
-                drop(fallback);
-                Ended::Failed(Box::new(|_| {}))
-            }
-            Err(_) => {
-                // Its caller was answered with an error when the job unwound.
-                tracing::error!("a write panicked on the writer's thread; it is undone");
-                Ended::Failed(Box::new(|_| {}))
-            }
-        };
-        if conn.is_autocommit() {
-            return Err(StoreError::Commit(
-                "a write ended the batch's transaction".into(),
-            ));
-        }
-        counts.raw_ran.fetch_add(1, Ordering::Relaxed);
-        let undo = match settling.settle(log, i, marks, ended) {
-            Then::Nothing => false,
-            Then::Undo => true,
-            Then::Next(marks) => match raw::exec(&conn, NEXT_JOB) {
-                Ok(()) => false,
-                Err(err) => {
-                    settling.release_failed(log, marks, &err);
-                    true
+            let ended = match ended {
+                Ok(Ok(ended)) => ended,
+                Ok(Err(fallback)) if conn.total_changes() == changes => {
+                    counts.raw_declined.fetch_add(1, Ordering::Relaxed);
+                    // It wrote nothing; anything it left in memory is dropped.
+                    marks.forget(log);
+                    return Ok(Some((i, fallback)));
                 }
-            },
-        };
-        if undo {
-            raw::exec(&conn, UNDO_JOB)?;
-        }
-        if let Some((_, Job::Raw(_))) = rest.peek() {
-            if let Some((i, Job::Raw(job))) = rest.next() {
-                next = Some((i, job));
+                Ok(Err(fallback)) => {
+                    // Its caller is answered with an error when the fallback is dropped.
+                    tracing::error!(
+                        "a write declined its synchronous form after writing; it is undone"
+                    );
+                    drop(fallback);
+                    Ended::Failed(Box::new(|_| {}))
+                }
+                Err(_) => {
+                    // Its caller was answered with an error when the job unwound.
+                    tracing::error!("a write panicked in its synchronous form; it is undone");
+                    Ended::Failed(Box::new(|_| {}))
+                }
+            };
+            if conn.is_autocommit() {
+                return Err(StoreError::Commit(
+                    "a write ended the batch's transaction".into(),
+                ));
+            }
+            counts.raw_ran.fetch_add(1, Ordering::Relaxed);
+            let undo = match settling.settle(log, i, marks, ended) {
+                Then::Nothing => false,
+                Then::Undo => true,
+                Then::Next(marks) => match raw::exec(&conn, NEXT_JOB) {
+                    Ok(()) => false,
+                    Err(err) => {
+                        settling.release_failed(log, marks, &err);
+                        true
+                    }
+                },
+            };
+            if undo {
+                raw::exec(&conn, UNDO_JOB)?;
+            }
+            if let Some((_, Job::Raw(_))) = rest.peek() {
+                if let Some((i, Job::Raw(job))) = rest.next() {
+                    next = Some((i, job));
+                }
             }
         }
-    }
-    drop(conn);
+        Ok(None)
+    };
+    // The run blocks its thread: on a runtime of several threads, the thread's other tasks
+    // move to another for the time being.
+    let outcome = match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+        _ => run(),
+    };
     drop(handle);
-    Ok(None)
+    outcome
 }
 
 /// Statements per batch of N jobs (besides the jobs' own): `BEGIN` with the first job's
