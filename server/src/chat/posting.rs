@@ -261,32 +261,14 @@ impl ChatService {
             Err(err) => return Raw::Failed(err.into()),
         };
         tx.audit(entry);
-        let view = MessageView {
-            id: record.id,
-            channel_id: record.channel_id,
-            seq: record.seq,
-            author_id: me,
-            text: draft.body.as_str().to_owned(),
-            thread_root_id: None,
-            reply_count: 0,
-            last_reply_at: None,
-            client_msg_id: draft.client_msg_id,
-            created_at: now,
-            edited_at: None,
-            deleted: false,
-            reactions: BTreeMap::new(),
-            pinned: false,
-        };
-        tx.emit(DomainEvent::MessageCreated {
-            workspace_id: workspace,
-            channel_id: view.channel_id,
-            message_id: view.id,
-            seq: view.seq,
-            author_id: view.author_id,
-            thread_root_id: None,
-            mentioned: Vec::new(),
-            view: Local::new(view.clone()),
-        });
+        let (view, created) = created(
+            &record,
+            &draft.body,
+            draft.client_msg_id,
+            workspace,
+            Vec::new(),
+        );
+        tx.emit(created);
         Raw::Done(view)
     }
 
@@ -387,32 +369,14 @@ impl ChatService {
             .record_mentions(tx, &c, &record, &draft.body, me)
             .await?;
         // Built from what was just written: no read-back, no decryption.
-        let view = MessageView {
-            id: record.id,
-            channel_id: id,
-            seq: record.seq,
-            author_id: me,
-            text: draft.body.as_str().to_owned(),
-            thread_root_id: draft.thread_root,
-            reply_count: 0,
-            last_reply_at: None,
-            client_msg_id: draft.client_msg_id,
-            created_at: now,
-            edited_at: None,
-            deleted: false,
-            reactions: BTreeMap::new(),
-            pinned: false,
-        };
-        tx.emit(DomainEvent::MessageCreated {
-            workspace_id: c.workspace_id,
-            channel_id: view.channel_id,
-            message_id: view.id,
-            seq: view.seq,
-            author_id: view.author_id,
-            thread_root_id: view.thread_root_id,
+        let (view, created) = created(
+            &record,
+            &draft.body,
+            draft.client_msg_id,
+            c.workspace_id,
             mentioned,
-            view: Local::new(view.clone()),
-        });
+        );
+        tx.emit(created);
         Ok(view)
     }
 
@@ -491,6 +455,44 @@ impl ChatService {
         }
         Ok(who)
     }
+}
+
+/// The view of a message just stored from `record` (no read-back, no decryption), and the event
+/// that announces it.
+fn created(
+    record: &MessageRecord,
+    body: &MessageBody,
+    client_msg_id: Option<String>,
+    workspace: WorkspaceId,
+    mentioned: Vec<UserId>,
+) -> (MessageView, DomainEvent) {
+    let view = MessageView {
+        id: record.id,
+        channel_id: record.channel_id,
+        seq: record.seq,
+        author_id: record.author_id,
+        text: body.as_str().to_owned(),
+        thread_root_id: record.thread_root_id,
+        reply_count: 0,
+        last_reply_at: None,
+        client_msg_id,
+        created_at: record.created_at,
+        edited_at: None,
+        deleted: false,
+        reactions: BTreeMap::new(),
+        pinned: false,
+    };
+    let event = DomainEvent::MessageCreated {
+        workspace_id: workspace,
+        channel_id: view.channel_id,
+        message_id: view.id,
+        seq: view.seq,
+        author_id: view.author_id,
+        thread_root_id: view.thread_root_id,
+        mentioned,
+        view: Local::new(view.clone()),
+    };
+    (view, event)
 }
 
 /// A post's time, to the microsecond: what PostgreSQL keeps, so the answer to a post and

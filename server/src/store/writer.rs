@@ -548,7 +548,7 @@ where
     let TxInner::Sqlite(t) = &mut tx.inner else {
         return Err(StoreError::Corrupt("writer backend"));
     };
-    let mut handle = (&mut **t).lock_handle().await?;
+    let mut handle = t.lock_handle().await?;
     let db = handle.as_raw_handle().as_ptr();
     let log = &mut tx.log;
     let run = || -> Result<Option<(usize, AsyncJob)>, StoreError> {
