@@ -46,7 +46,6 @@ pub fn inventory() -> Inventory {
         crate::audit::INVENTORY,
         crate::sso::INVENTORY,
         crate::outbox::INVENTORY,
-        crate::bots::INVENTORY,
     ])
 }
 
@@ -107,9 +106,6 @@ impl App {
     /// Opens storage (applying migrations), seeds built-in roles and wires the services.
     pub async fn build(config: Config) -> Result<App, StartupError> {
         let keys = SigningKeys::load(&config)?;
-        let delivery = crate::bots::Delivery::from_config(&config.bots).map_err(|e| {
-            crate::error::Error::Internal(format!("the bots' event delivery client: {e}"))
-        })?;
         let signing_key_generated = keys.generated.clone();
         let events = Events::in_process();
         let (kek, kek_generated) = crate::crypto::kek::load(&config)?;
@@ -177,8 +173,7 @@ impl App {
             auditor.clone(),
         );
         let chat = ChatService::new(store.clone(), auditor.clone());
-        let bots =
-            crate::bots::BotService::new(store.clone(), auditor.clone(), chat.clone(), delivery);
+        let bots = crate::bots::BotService::new(store.clone(), auditor.clone(), chat.clone());
         let blobs = match crate::files::blob::open(&config) {
             Ok(b) => b,
             Err(e) => {
@@ -440,8 +435,6 @@ impl App {
             &self.config.outbox,
             going_away.clone(),
         );
-        // Committed events queued for bots and sent to their request URLs.
-        let bot_events = crate::bots::delivery::spawn(self.bots.clone(), going_away.clone());
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,
@@ -468,7 +461,6 @@ impl App {
         let _ = reencryption.await;
         let _ = housekeeping.await;
         let _ = pruning.await;
-        let _ = bot_events.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

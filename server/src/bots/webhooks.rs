@@ -94,7 +94,6 @@ impl BotService {
                             workspace_id: workspace,
                             channel_id: channel,
                             user_id: bot,
-                            by: Some(by),
                         });
                         this.auditor
                             .record(

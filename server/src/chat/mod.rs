@@ -256,7 +256,6 @@ impl ChatService {
                         workspace_id: workspace,
                         channel_id: record.id,
                         user_id: user,
-                        by: Some(user),
                     });
                     let event = Event::by(&actor, "channel.created", Outcome::Allowed)
                         .target("channel", record.id)
@@ -349,7 +348,6 @@ impl ChatService {
                             workspace_id: workspace,
                             channel_id: record.id,
                             user_id: *p,
-                            by: Some(me),
                         });
                     }
                     this.view_channel(&mut tx.conn(), record, Some(me)).await
@@ -603,7 +601,6 @@ impl ChatService {
                             workspace_id: c.workspace_id,
                             channel_id: id,
                             user_id: user,
-                            by: actor.user_id(),
                         });
                         let event = Event::by(&actor, "channel.member_added", Outcome::Allowed)
                             .target("channel", id)
@@ -652,7 +649,6 @@ impl ChatService {
                         workspace_id: c.workspace_id,
                         channel_id: id,
                         user_id: user,
-                        by: Some(me),
                     });
                     let event = Event::by(&actor, "channel.member_removed", Outcome::Allowed)
                         .target("channel", id)

@@ -71,7 +71,6 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 message_id: m,
                 seq: 12,
                 what: MessageChange::ReactionAdded,
-                reaction: None,
                 view: Local::new(view()),
             },
         ),
@@ -106,7 +105,6 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 workspace_id: w,
                 channel_id: c,
                 user_id: u,
-                by: None,
             },
         ),
         (
@@ -115,7 +113,6 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 workspace_id: w,
                 channel_id: c,
                 user_id: u,
-                by: None,
             },
         ),
         (
