@@ -72,6 +72,33 @@ pub(crate) struct Draft {
     posted: PreparedEvent,
 }
 
+impl Draft {
+    /// The row this draft stores for `author`, posted now (its number is given when stored).
+    fn record(
+        &self,
+        author: UserId,
+        body: Vec<u8>,
+        client_msg_index: Option<String>,
+        client_msg_id_enc: Option<Vec<u8>>,
+    ) -> MessageRecord {
+        MessageRecord {
+            id: self.id,
+            channel_id: self.channel,
+            seq: 0,
+            author_id: author,
+            body,
+            thread_root_id: self.thread_root,
+            reply_count: 0,
+            last_reply_at: None,
+            client_msg_index,
+            client_msg_id_enc,
+            created_at: posted_at(),
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
+}
+
 impl ChatService {
     /// Posts a message (or a thread reply). With a `client_msg_id`, a retried post returns
     /// the message already posted instead of a duplicate. Resolves once durable.
@@ -238,22 +265,7 @@ impl ChatService {
             .as_ref()
             .filter(|(author, _)| *author == me)
             .map(|(_, index)| index.clone());
-        let now = posted_at();
-        let mut record = MessageRecord {
-            id: draft.id,
-            channel_id: draft.channel,
-            seq: 0,
-            author_id: me,
-            body,
-            thread_root_id: None,
-            reply_count: 0,
-            last_reply_at: None,
-            client_msg_index: client_index,
-            client_msg_id_enc,
-            created_at: now,
-            edited_at: None,
-            deleted_at: None,
-        };
+        let mut record = draft.record(me, body, client_index, client_msg_id_enc);
         record.seq = match messages::append_raw(tx.conn(), &record) {
             Ok(Appended::Posted(seq)) => seq,
             // A retry: nothing was written; the asynchronous form answers with the earlier post.
@@ -330,22 +342,8 @@ impl ChatService {
             return Err(refusal);
         }
         let (body_enc, client_msg_id_enc) = self.seal(tx, c.workspace_id, &mut draft).await?;
-        let now = posted_at();
-        let mut record = MessageRecord {
-            id: draft.id,
-            channel_id: id,
-            seq: 0,
-            author_id: me,
-            body: body_enc,
-            thread_root_id: draft.thread_root,
-            reply_count: 0,
-            last_reply_at: None,
-            client_msg_index: client_index,
-            client_msg_id_enc,
-            created_at: now,
-            edited_at: None,
-            deleted_at: None,
-        };
+        let mut record = draft.record(me, body_enc, client_index, client_msg_id_enc);
+        let now = record.created_at;
         record.seq = match messages::append(&mut tx.conn(), &record).await? {
             Appended::Posted(seq) => seq,
             // A retried post: the message already posted, as it is now.

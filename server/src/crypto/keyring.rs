@@ -339,13 +339,17 @@ impl Keyring {
         Ok((version, dek))
     }
 
-    async fn write_key(&self, tx: &mut Tx, scope: &str) -> Result<(u32, Arc<Dek>), CryptoError> {
-        let current = self
-            .inner
+    /// The scope's current key version in this process, if known.
+    fn current_cached(&self, scope_key: &str) -> Option<u32> {
+        self.inner
             .current
             .read()
             .ok()
-            .and_then(|c| c.get(scope).copied());
+            .and_then(|c| c.get(scope_key).copied())
+    }
+
+    async fn write_key(&self, tx: &mut Tx, scope: &str) -> Result<(u32, Arc<Dek>), CryptoError> {
+        let current = self.current_cached(scope);
         if let Some(version) = current {
             if let Some(dek) = self.cached(scope, version) {
                 return Ok((version, dek));
@@ -419,12 +423,7 @@ impl Keyring {
     ) -> Result<Sealed, CryptoError> {
         super::note_place(table, column);
         let scope_key = scope.as_key();
-        let current = self
-            .inner
-            .current
-            .read()
-            .ok()
-            .and_then(|c| c.get(&scope_key).copied());
+        let current = self.current_cached(&scope_key);
         let ahead = match current.and_then(|v| self.cached(&scope_key, v).map(|d| (v, d))) {
             Some((version, dek)) => {
                 let n = dek.used.fetch_add(1, Ordering::Relaxed) + 1;
@@ -459,12 +458,7 @@ impl Keyring {
     /// against the key's reserved encryptions.
     pub async fn finish(&self, tx: &mut Tx, sealed: Sealed) -> Result<Vec<u8>, CryptoError> {
         if let Some((version, ciphertext, dek)) = sealed.ahead {
-            let current = self
-                .inner
-                .current
-                .read()
-                .ok()
-                .and_then(|c| c.get(&sealed.scope_key).copied());
+            let current = self.current_cached(&sealed.scope_key);
             if current == Some(version) {
                 if dek.used.load(Ordering::Relaxed) > dek.reserved.load(Ordering::Relaxed) {
                     self.reserve(tx, &sealed.scope_key, version, &dek).await?;
@@ -485,12 +479,7 @@ impl Keyring {
     /// sealed ahead under the scope's current key and its use is already reserved.
     pub fn finish_ready(&self, sealed: &Sealed) -> Option<Vec<u8>> {
         let (version, ciphertext, dek) = sealed.ahead.as_ref()?;
-        let current = self
-            .inner
-            .current
-            .read()
-            .ok()
-            .and_then(|c| c.get(&sealed.scope_key).copied());
+        let current = self.current_cached(&sealed.scope_key);
         let reserved = dek.used.load(Ordering::Relaxed) <= dek.reserved.load(Ordering::Relaxed);
         (current == Some(*version) && reserved).then(|| ciphertext.clone())
     }

@@ -248,10 +248,7 @@ pub fn authorize_channel(
     action: Action,
     access: Option<&store::channels::ChannelAccess>,
 ) -> Result<(), AuthzError> {
-    let outcome = match actor.principal {
-        Principal::System => Ok(()),
-        Principal::User { .. } | Principal::Bot { .. } => channel_decision(access, action),
-    };
+    let outcome = channel_outcome(actor, action, access);
     note(actor, action, &outcome);
     outcome
 }
@@ -264,15 +261,24 @@ pub fn channel_allows(
     action: Action,
     access: Option<&store::channels::ChannelAccess>,
 ) -> bool {
-    let outcome = match actor.principal {
-        Principal::System => Ok(()),
-        Principal::User { .. } | Principal::Bot { .. } => channel_decision(access, action),
-    };
+    let outcome = channel_outcome(actor, action, access);
     if outcome.is_err() {
         return false;
     }
     note(actor, action, &outcome);
     true
+}
+
+/// The rule of [`authorize_channel`], nothing noted.
+fn channel_outcome(
+    actor: &Actor,
+    action: Action,
+    access: Option<&store::channels::ChannelAccess>,
+) -> Result<(), AuthzError> {
+    match actor.principal {
+        Principal::System => Ok(()),
+        Principal::User { .. } | Principal::Bot { .. } => channel_decision(access, action),
+    }
 }
 
 /// Records a decision on the actor's request and counts denials.
