@@ -114,6 +114,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// The transactional outbox durable event consumers read.
     pub outbox: OutboxConfig,
+    /// Bots: event deliveries to their request URLs.
+    pub bots: BotsConfig,
     /// Who may read the Prometheus metrics at `/metrics`.
     pub metrics: MetricsConfig,
 }
@@ -196,6 +198,40 @@ impl Default for OutboxConfig {
         OutboxConfig {
             prune_interval_seconds: 60,
             max_age_seconds: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// Bots: how events are delivered to their request URLs (Slack's Events API).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotsConfig {
+    /// Private, loopback, link-local and other non-public networks that request URLs may
+    /// reach anyway (`10.0.0.0/8`, `127.0.0.1`); by default none: a URL whose host resolves
+    /// to such an address is refused, and so is a connection to one.
+    pub event_allowed_networks: Vec<ProxyNet>,
+    /// Events in flight at once across every bot.
+    pub event_concurrency: usize,
+    /// Events in flight at once to one bot, so one slow or dead endpoint holds at most this
+    /// many of the slots above.
+    pub event_concurrency_per_bot: usize,
+    /// Milliseconds to wait before each retry of a failed delivery (Slack: at once, after one
+    /// minute, after five); after the last, the delivery is parked for an administrator to
+    /// replay.
+    pub event_retry_delays_ms: Vec<u64>,
+    /// Milliseconds an endpoint has to answer a delivery (connection included) before it
+    /// counts as failed (Slack: 3000).
+    pub event_timeout_ms: u64,
+}
+
+impl Default for BotsConfig {
+    fn default() -> Self {
+        BotsConfig {
+            event_allowed_networks: Vec::new(),
+            event_concurrency: 32,
+            event_concurrency_per_bot: 4,
+            event_retry_delays_ms: vec![0, 60_000, 300_000],
+            event_timeout_ms: 3_000,
         }
     }
 }
@@ -629,6 +665,7 @@ impl Default for Config {
             files: FilesConfig::default(),
             search: SearchConfig::default(),
             outbox: OutboxConfig::default(),
+            bots: BotsConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -918,6 +955,30 @@ impl Config {
                 "outbox.max_age_seconds",
                 "must be at most 315360000 (10 years)",
             );
+        }
+        let bots = &self.bots;
+        if !(1..=4096).contains(&bots.event_concurrency) {
+            return invalid("bots.event_concurrency", "must be between 1 and 4096");
+        }
+        if !(1..=bots.event_concurrency).contains(&bots.event_concurrency_per_bot) {
+            return invalid(
+                "bots.event_concurrency_per_bot",
+                "must be between 1 and bots.event_concurrency",
+            );
+        }
+        if bots.event_retry_delays_ms.len() > 20
+            || bots
+                .event_retry_delays_ms
+                .iter()
+                .any(|d| *d > 7 * 24 * 3_600_000)
+        {
+            return invalid(
+                "bots.event_retry_delays_ms",
+                "at most 20 retries, each at most 604800000 (a week)",
+            );
+        }
+        if !(100..=60_000).contains(&bots.event_timeout_ms) {
+            return invalid("bots.event_timeout_ms", "must be between 100 and 60000");
         }
         if self.http.request_timeout_seconds == 0 {
             return invalid("http.request_timeout_seconds", "must be at least 1");

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::OutboxConfig;
 pub use crate::store::outbox::{ConsumerRecord, OutboxRecord, Start};
-use crate::store::{outbox, Store, StoreError, Tx};
+use crate::store::{outbox, Store, StoreError, Tx, WriteFuture};
 pub use inventory::INVENTORY;
 
 /// Rows deleted per pruning transaction, so no shared write transaction grows large.
@@ -187,6 +187,39 @@ impl Consumer {
     /// Waits until this process commits events, or the poll interval passes.
     pub async fn wait(&mut self) {
         let _ = tokio::time::timeout(self.poll, self.commits.changed()).await;
+    }
+
+    /// Records that every event up to `cursor` (an id from a batch read) is handled, in the
+    /// same write as `work` (which stores what handling them produced): the two commit
+    /// together, so a consumer stopped at any point neither loses nor repeats that work.
+    pub async fn ack_with<T, F>(&mut self, cursor: i64, work: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> WriteFuture<'t, T, StoreError> + Send + 'static,
+    {
+        if cursor > self.read {
+            return Err(OutboxError::AheadOfRead {
+                cursor,
+                read: self.read,
+            });
+        }
+        let name = self.name.clone();
+        let (out, registered) = self
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let out = work(&mut *tx).await?;
+                    let registered =
+                        outbox::advance(&mut tx.conn(), &name, cursor, Utc::now()).await?;
+                    Ok::<_, StoreError>((out, registered))
+                })
+            })
+            .await?;
+        if !registered {
+            return Err(OutboxError::NotRegistered(self.name.clone()));
+        }
+        self.acked = self.acked.max(cursor);
+        Ok(out)
     }
 
     /// Records that every event up to `cursor` (an id from a batch read) is handled; a

@@ -46,6 +46,7 @@ pub fn inventory() -> Inventory {
         crate::audit::INVENTORY,
         crate::sso::INVENTORY,
         crate::outbox::INVENTORY,
+        crate::bots::INVENTORY,
     ])
 }
 
@@ -106,6 +107,9 @@ impl App {
     /// Opens storage (applying migrations), seeds built-in roles and wires the services.
     pub async fn build(config: Config) -> Result<App, StartupError> {
         let keys = SigningKeys::load(&config)?;
+        let delivery = crate::bots::Delivery::from_config(&config.bots).map_err(|e| {
+            crate::error::Error::Internal(format!("the bots' event delivery client: {e}"))
+        })?;
         let signing_key_generated = keys.generated.clone();
         let events = Events::in_process();
         let (kek, kek_generated) = crate::crypto::kek::load(&config)?;
@@ -173,7 +177,8 @@ impl App {
             auditor.clone(),
         );
         let chat = ChatService::new(store.clone(), auditor.clone());
-        let bots = crate::bots::BotService::new(store.clone(), auditor.clone(), chat.clone());
+        let bots =
+            crate::bots::BotService::new(store.clone(), auditor.clone(), chat.clone(), delivery);
         let blobs = match crate::files::blob::open(&config) {
             Ok(b) => b,
             Err(e) => {
@@ -435,6 +440,8 @@ impl App {
             &self.config.outbox,
             going_away.clone(),
         );
+        // Committed events queued for bots and sent to their request URLs.
+        let bot_events = crate::bots::delivery::spawn(self.bots.clone(), going_away.clone());
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,
@@ -461,6 +468,7 @@ impl App {
         let _ = reencryption.await;
         let _ = housekeeping.await;
         let _ = pruning.await;
+        let _ = bot_events.await;
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

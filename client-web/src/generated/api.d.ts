@@ -960,6 +960,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A bot's event deliveries parked after their last retry. */
+        get: operations["list_bot_dead_letters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/dead-letters/{delivery_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a parked delivery again (same `event_id`), with its retries counted afresh. */
+        post: operations["replay_bot_dead_letter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A bot's event subscription (never its signing secret). */
+        get: operations["get_bot_events"];
+        /** Set where a bot's events go (after Slack's `url_verification` handshake) and which. */
+        put: operations["set_bot_events"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/signing-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make a bot a new signing secret (replacing any previous one); shown in this answer only. */
+        post: operations["rotate_bot_signing_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/tokens": {
         parameters: {
             query?: never;
@@ -1891,6 +1960,21 @@ export interface components {
             /** @description A link to hand to the invitee. */
             url: string;
         };
+        /** @description A signing secret just made: the only time it is shown. */
+        CreatedSigningSecret: {
+            /** @description The bot. */
+            bot_id: components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            created_at: string;
+            /**
+             * @description The secret deliveries are signed with (`X-Slack-Signature`); give it to the bot's
+             *     receiver (Bolt's `signingSecret`).
+             */
+            signing_secret: string;
+        };
         /** @description A webhook just created: the only time its URL is shown. */
         CreatedWebhook: components["schemas"]["WebhookView"] & {
             /** @description Where to POST Slack-style payloads (the path holds the secret). */
@@ -1953,6 +2037,57 @@ export interface components {
             limit?: number | null;
             /** @description Human-readable explanation. */
             message: string;
+        };
+        /**
+         * Format: uuid
+         * @description One event on its way to a bot's request URL (pending or parked after its last retry).
+         */
+        EventDeliveryId: string;
+        /** @description An event delivery parked after its last retry. */
+        EventDeliveryView: {
+            /**
+             * Format: int64
+             * @description Attempts made.
+             */
+            attempts: number;
+            /** @description The bot. */
+            bot_id: components["schemas"]["UserId"];
+            /** @description Slack's `event_id` (the same at every attempt and replay). */
+            event_id: string;
+            /**
+             * Format: date-time
+             * @description When the event happened.
+             */
+            event_time: string;
+            /** @description Slack's event type. */
+            event_type: string;
+            /** @description Its id. */
+            id: components["schemas"]["EventDeliveryId"];
+            /** @description Why the last attempt failed. */
+            last_error?: string | null;
+            /** @description `pending` (queued, or replayed) or `dead` (parked after its last retry). */
+            state: string;
+        };
+        /** @description Where a bot's events go and which; never its signing secret. */
+        EventSubscriptionView: {
+            /** @description The bot. */
+            bot_id: components["schemas"]["UserId"];
+            /** @description Subscribed event types (Slack's names). */
+            event_types: string[];
+            /** @description Whether the bot has a signing secret (needed before a request URL is set). */
+            has_signing_secret: boolean;
+            /** @description Where events are POSTed (it answered the `url_verification` challenge); none: off. */
+            request_url?: string | null;
+            /**
+             * Format: date-time
+             * @description When the signing secret was made or last rotated.
+             */
+            signing_secret_created_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When the settings last changed.
+             */
+            updated_at?: string | null;
         };
         /**
          * Format: uuid
@@ -2655,6 +2790,30 @@ export interface components {
             last_used_at: string;
             /** @description Client at sign-in. */
             user_agent?: string | null;
+        };
+        /**
+         * @description Where a bot's events go and which.
+         * @example {
+         *       "event_types": [
+         *         "message",
+         *         "app_mention",
+         *         "reaction_added"
+         *       ],
+         *       "request_url": "https://bot.example.org/slack/events"
+         *     }
+         */
+        SetEventSubscriptionRequest: {
+            /**
+             * @description Slack event types: `message` (or `message.channels`, `message.groups`, `message.im`,
+             *     `message.mpim`), `app_mention`, `reaction_added`, `reaction_removed`,
+             *     `member_joined_channel`, `member_left_channel`, `channel_created`.
+             */
+            event_types?: string[];
+            /**
+             * @description Where to POST events; it must answer Slack's `url_verification` challenge first.
+             *     `null` stops the bot's events.
+             */
+            request_url?: string | null;
         };
         /**
          * @description Creates the first administrator.
@@ -4813,6 +4972,120 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BotView"];
+                };
+            };
+        };
+    };
+    list_bot_dead_letters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventDeliveryView"][];
+                };
+            };
+        };
+    };
+    replay_bot_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description queued again */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_bot_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventSubscriptionView"];
+                };
+            };
+        };
+    };
+    set_bot_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetEventSubscriptionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventSubscriptionView"];
+                };
+            };
+        };
+    };
+    rotate_bot_signing_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedSigningSecret"];
                 };
             };
         };

@@ -89,3 +89,7 @@ id_type!(
     /// An incoming webhook (its public id; the URL's secret is stored hashed).
     WebhookId
 );
+id_type!(
+    /// One event on its way to a bot's request URL (pending or parked after its last retry).
+    EventDeliveryId
+);

@@ -10,17 +10,27 @@
 //! (`members.manage`) manage bots, tokens and webhooks.
 //!
 //! `payload` turns Slack's message payloads into message bodies; `ratelimit` holds the
-//! per-credential limits the Slack-compatible edge applies.
+//! per-credential limits the Slack-compatible edge applies; `ts` is Slack's message
+//! timestamps; `delivery` sends committed events to bots' request URLs (Slack's Events
+//! API), signed with each bot's signing secret.
 
+pub mod delivery;
+mod inventory;
 pub mod payload;
 pub mod ratelimit;
 mod tokens;
+pub mod ts;
 mod views;
 mod webhooks;
 
+pub use delivery::{Delivery, EventTypes};
+pub use inventory::INVENTORY;
 pub use payload::SlackContent;
 pub use ratelimit::Tier;
-pub use views::{BotTokenView, BotView, CreatedBotToken, CreatedWebhook, WebhookView};
+pub use views::{
+    BotTokenView, BotView, CreatedBotToken, CreatedSigningSecret, CreatedWebhook,
+    EventDeliveryView, EventSubscriptionView, WebhookView,
+};
 pub use webhooks::IssuedWebhook;
 
 use std::collections::HashMap;
@@ -69,16 +79,23 @@ pub struct BotService {
     auditor: Auditor,
     chat: ChatService,
     limiter: Arc<ratelimit::RateLimiter>,
+    delivery: Arc<Delivery>,
 }
 
 impl BotService {
-    /// A service over `store`, posting through `chat`.
-    pub fn new(store: Store, auditor: Auditor, chat: ChatService) -> BotService {
+    /// A service over `store`, posting through `chat`, delivering events as `delivery` says.
+    pub fn new(
+        store: Store,
+        auditor: Auditor,
+        chat: ChatService,
+        delivery: Delivery,
+    ) -> BotService {
         BotService {
             store,
             auditor,
             chat,
             limiter: Default::default(),
+            delivery: Arc::new(delivery),
         }
     }
 

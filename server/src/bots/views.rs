@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{BotTokenId, ChannelId, UserId, WebhookId, WorkspaceId};
+use crate::domain::{BotTokenId, ChannelId, EventDeliveryId, UserId, WebhookId, WorkspaceId};
 
 /// A bot account.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -77,4 +77,54 @@ pub struct CreatedWebhook {
     /// The webhook as listed from now on.
     #[serde(flatten)]
     pub view: WebhookView,
+}
+
+/// Where a bot's events go and which; never its signing secret.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EventSubscriptionView {
+    /// The bot.
+    pub bot_id: UserId,
+    /// Where events are POSTed (it answered the `url_verification` challenge); none: off.
+    pub request_url: Option<String>,
+    /// Subscribed event types (Slack's names).
+    pub event_types: Vec<String>,
+    /// Whether the bot has a signing secret (needed before a request URL is set).
+    pub has_signing_secret: bool,
+    /// When the signing secret was made or last rotated.
+    pub signing_secret_created_at: Option<DateTime<Utc>>,
+    /// When the settings last changed.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A signing secret just made: the only time it is shown.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedSigningSecret {
+    /// The bot.
+    pub bot_id: UserId,
+    /// The secret deliveries are signed with (`X-Slack-Signature`); give it to the bot's
+    /// receiver (Bolt's `signingSecret`).
+    pub signing_secret: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An event delivery parked after its last retry.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EventDeliveryView {
+    /// Its id.
+    pub id: EventDeliveryId,
+    /// The bot.
+    pub bot_id: UserId,
+    /// Slack's `event_id` (the same at every attempt and replay).
+    pub event_id: String,
+    /// Slack's event type.
+    pub event_type: String,
+    /// `pending` (queued, or replayed) or `dead` (parked after its last retry).
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the event happened.
+    pub event_time: DateTime<Utc>,
 }

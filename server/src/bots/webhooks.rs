@@ -94,6 +94,7 @@ impl BotService {
                             workspace_id: workspace,
                             channel_id: channel,
                             user_id: bot,
+                            by: Some(by),
                         });
                         this.auditor
                             .record(

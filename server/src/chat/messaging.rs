@@ -14,7 +14,7 @@ use crate::audit::{Event, Outcome};
 use crate::crypto::{Aad, Scope};
 use crate::domain::{ChannelId, Emoji, MessageBody, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::events::{DomainEvent, Local, MessageChange};
+use crate::events::{DomainEvent, Local, MessageChange, Reaction};
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelForMember, ChannelRecord};
 use crate::store::messages::{self, MessageRecord};
@@ -216,6 +216,7 @@ impl ChatService {
                         message_id: view.id,
                         seq: view.seq,
                         what: MessageChange::Edited,
+                        reaction: None,
                         view: Local::new(view.clone()),
                     });
                     let event = Event::by(&actor, "message.edited", Outcome::Allowed)
@@ -511,6 +512,10 @@ impl ChatService {
                             message_id: view.id,
                             seq: view.seq,
                             what,
+                            reaction: Some(Reaction {
+                                user_id: me,
+                                emoji: emoji.as_str().to_owned(),
+                            }),
                             view: Local::new(view.clone()),
                         });
                     }
@@ -558,6 +563,7 @@ impl ChatService {
                             message_id: view.id,
                             seq: view.seq,
                             what,
+                            reaction: None,
                             view: Local::new(view.clone()),
                         });
                     }

@@ -256,6 +256,7 @@ impl ChatService {
                         workspace_id: workspace,
                         channel_id: record.id,
                         user_id: user,
+                        by: Some(user),
                     });
                     let event = Event::by(&actor, "channel.created", Outcome::Allowed)
                         .target("channel", record.id)
@@ -348,6 +349,7 @@ impl ChatService {
                             workspace_id: workspace,
                             channel_id: record.id,
                             user_id: *p,
+                            by: Some(me),
                         });
                     }
                     this.view_channel(&mut tx.conn(), record, Some(me)).await
@@ -601,6 +603,7 @@ impl ChatService {
                             workspace_id: c.workspace_id,
                             channel_id: id,
                             user_id: user,
+                            by: actor.user_id(),
                         });
                         let event = Event::by(&actor, "channel.member_added", Outcome::Allowed)
                             .target("channel", id)
@@ -649,6 +652,7 @@ impl ChatService {
                         workspace_id: c.workspace_id,
                         channel_id: id,
                         user_id: user,
+                        by: Some(me),
                     });
                     let event = Event::by(&actor, "channel.member_removed", Outcome::Allowed)
                         .target("channel", id)

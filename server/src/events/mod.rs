@@ -81,6 +81,15 @@ pub enum DocumentChange {
     Commented,
 }
 
+/// Who reacted to a message, and with what (on a reaction change).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// Who added or took back the reaction.
+    pub user_id: UserId,
+    /// The emoji: a `:short_code:` or the character itself.
+    pub emoji: String,
+}
+
 /// Something the emitter already holds in memory (a decrypted view), handed to subscribers
 /// in the same process so they need not read it again. Never serialized: an event that
 /// crossed a process boundary arrives without it, and its subscriber reads what it needs
@@ -218,12 +227,18 @@ pub enum DomainEvent {
         workspace_id: WorkspaceId,
         channel_id: ChannelId,
         user_id: UserId,
+        /// Who added them (themselves when they joined), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<UserId>,
     },
     /// Someone left or was removed from a channel.
     ChannelMemberRemoved {
         workspace_id: WorkspaceId,
         channel_id: ChannelId,
         user_id: UserId,
+        /// Who removed them (themselves when they left), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<UserId>,
     },
     /// A message was posted.
     MessageCreated {
@@ -249,6 +264,10 @@ pub enum DomainEvent {
         /// Its position in the channel.
         seq: i64,
         what: MessageChange,
+        /// Who reacted and with what, for a reaction change (absent from events stored
+        /// before reactions were recorded in them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reaction: Option<Reaction>,
         /// The message as it is now (decrypted), in the emitting process only.
         #[serde(skip)]
         view: Local,
@@ -499,6 +518,7 @@ mod tests {
                 message_id: m,
                 seq: 7,
                 what: MessageChange::Edited,
+                reaction: None,
                 view: view(),
             },
         ];

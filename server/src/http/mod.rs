@@ -88,8 +88,8 @@ impl Timeouts {
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, bots, chat, docs, files, health, invitations, keys, search, setup, sso,
-        uploads, users, workspaces, ws,
+        audit, auth, bot_events, bots, chat, docs, files, health, invitations, keys, search, setup,
+        sso, uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -128,6 +128,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(bots::tokens, bots::create_token))
         .routes(routes!(bots::revoke_token))
         .routes(routes!(bots::rotate_token))
+        .routes(routes!(bot_events::get, bot_events::set))
+        .routes(routes!(bot_events::rotate_secret))
+        .routes(routes!(bot_events::dead_letters))
+        .routes(routes!(bot_events::replay))
         .routes(routes!(bots::webhooks, bots::create_webhook))
         .routes(routes!(bots::revoke_webhook))
         .routes(routes!(chat::my_channels, chat::create_channel))

@@ -378,6 +378,7 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
             workspace_id,
             channel_id,
             user_id,
+            ..
         } => LiveEvent::ChannelMemberAdded {
             workspace_id: *workspace_id,
             channel_id: *channel_id,
@@ -387,6 +388,7 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
             workspace_id,
             channel_id,
             user_id,
+            ..
         } => LiveEvent::ChannelMemberRemoved {
             workspace_id: *workspace_id,
             channel_id: *channel_id,

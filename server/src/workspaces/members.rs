@@ -267,6 +267,7 @@ pub(crate) async fn remove_membership(
             workspace_id: workspace,
             channel_id,
             user_id: user,
+            by: None,
         });
     }
     Ok(true)

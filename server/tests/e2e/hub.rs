@@ -582,6 +582,7 @@ both_backends! {
             message_id: m["id"].as_str().unwrap().parse::<MessageId>().unwrap(),
             seq: m["seq"].as_i64().unwrap(),
             what: MessageChange::Pinned,
+            reaction: None,
             view: Local::none(),
         };
         // An event naming another channel or workspace than the message's is skipped alone:

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bot_events;
 pub mod bots;
 pub mod chat;
 pub mod docs;

@@ -1,12 +1,8 @@
 //! Concord's channels, messages and people in Slack's shapes, and message timestamps.
 //!
-//! A message's Slack `ts` is `<seconds>.<seq>`: the Unix second it was posted, a dot, and
-//! its sequence number in its channel, zero-padded to six digits (more digits past 999999).
-//! Slack's calls always name a message by channel and `ts`, and the sequence number is
-//! unique in a channel, so the mapping is exact both ways and needs no table; the seconds
-//! are checked too, so a `ts` from another channel does not find a message by chance. The
-//! order of `ts` values is the channel's order. Ids of channels and people are Concord's
-//! UUIDs as they are.
+//! A message's Slack `ts` is `<seconds>.<seq>` ([`crate::bots::ts`], shared with the events
+//! delivered to bots): exact both ways, and the order of `ts` values is the channel's order.
+//! Ids of channels and people are Concord's UUIDs as they are.
 
 use std::collections::HashSet;
 
@@ -16,19 +12,14 @@ use crate::chat::{ChannelView, MessageView};
 use crate::domain::UserId;
 use crate::workspaces::MemberView;
 
-/// A message's Slack timestamp.
+/// A message's Slack timestamp ([`crate::bots::ts`]).
 pub fn ts(m: &MessageView) -> String {
-    format!("{}.{:06}", m.created_at.timestamp(), m.seq)
+    crate::bots::ts::of(m.created_at, m.seq)
 }
 
 /// A parsed Slack timestamp: (seconds, sequence number).
 pub fn parse_ts(ts: &str) -> Option<(i64, i64)> {
-    let (secs, seq) = ts.split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(secs) || !digits(seq) || seq.len() < 6 {
-        return None;
-    }
-    Some((secs.parse().ok()?, seq.parse().ok()?))
+    crate::bots::ts::parse(ts)
 }
 
 /// Whether `m` is the message `ts` names.

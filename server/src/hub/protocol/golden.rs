@@ -71,6 +71,7 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 message_id: m,
                 seq: 12,
                 what: MessageChange::ReactionAdded,
+                reaction: None,
                 view: Local::new(view()),
             },
         ),
@@ -105,6 +106,7 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 workspace_id: w,
                 channel_id: c,
                 user_id: u,
+                by: None,
             },
         ),
         (
@@ -113,6 +115,7 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 workspace_id: w,
                 channel_id: c,
                 user_id: u,
+                by: None,
             },
         ),
         (
