@@ -274,7 +274,9 @@ async fn events_reach_subscribed_bots_signed_as_slack_signs(backend: Backend) {
             "message",
             "app_mention",
             "reaction_added",
+            "reaction_removed",
             "member_joined_channel",
+            "member_left_channel",
         ],
     )
     .await;
@@ -285,8 +287,10 @@ async fn events_reach_subscribed_bots_signed_as_slack_signs(backend: Backend) {
         json!([
             "app_mention",
             "member_joined_channel",
+            "member_left_channel",
             "message",
-            "reaction_added"
+            "reaction_added",
+            "reaction_removed"
         ])
     );
     let verification = ci_rx.next().await;
@@ -365,6 +369,23 @@ async fn events_reach_subscribed_bots_signed_as_slack_signs(backend: Backend) {
         event["item"],
         json!({"type": "message", "channel": deploys, "ts": ts_of(&posted)})
     );
+    app.call(
+        Method::DELETE,
+        &format!(
+            "/api/v1/messages/{}/reactions/:thumbsup:",
+            posted["id"].as_str().unwrap()
+        ),
+        Some(&team.ann.access),
+        None,
+    )
+    .await
+    .expect(200);
+    let removed = ci_rx.next_event().await;
+    assert_eq!(
+        removed["body"]["event"]["type"], "reaction_removed",
+        "{removed}"
+    );
+    assert_eq!(removed["body"]["event"]["reaction"], "thumbsup");
 
     // In the private channel the bot is in, it sees messages as a `group`.
     say(&app, &team.admin, &secret_room, "quiet in here").await;
@@ -400,6 +421,19 @@ async fn events_reach_subscribed_bots_signed_as_slack_signs(backend: Backend) {
     assert_eq!(event["user"], team.bo.user_id.as_str());
     assert_eq!(event["channel_type"], "C");
     assert_eq!(event["inviter"], team.admin.user_id.as_str());
+    // And Bo leaving it.
+    app.delete(
+        &format!("/api/v1/channels/{deploys}/members/{}", team.bo.user_id),
+        &team.bo.access,
+    )
+    .await
+    .expect(204);
+    let left = ci_rx.next_event().await;
+    assert_eq!(
+        left["body"]["event"]["type"], "member_left_channel",
+        "{left}"
+    );
+    assert_eq!(left["body"]["event"]["user"], team.bo.user_id.as_str());
 
     // The other bot is in no channel: it heard none of that, and sees public channels
     // being created; then, once added to #deploys, its messages.

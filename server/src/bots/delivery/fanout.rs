@@ -157,6 +157,12 @@ async fn plan_batch(
                 {
                     continue;
                 }
+                // Slack's membership events are about channels, not conversations.
+                if kind.starts_with("member_")
+                    && !matches!(channel.kind.as_str(), "public" | "private")
+                {
+                    continue;
+                }
                 let visible = if *kind == "channel_created" {
                     channel.kind == "public" && channel.created_by != bot.bot_id
                 } else {
