@@ -578,6 +578,15 @@ async fn failed_deliveries_are_retried_then_parked_and_replayed(backend: Backend
     let audit = app.audit_events(&team.admin.access).await;
     assert!(audit.iter().any(|e| e["action"] == "bot.event_replay"));
 
+    // A rotated signing secret signs what follows; the old one no longer verifies.
+    let rotated = signing_secret(&app, &team, &bot).await;
+    assert_ne!(rotated, secret);
+    rx.command(json!({ "secret": rotated })).await;
+    say(&app, &team.admin, &room, "signed anew").await;
+    let fresh = rx.next_event().await;
+    assert_eq!(fresh["body"]["event"]["text"], "signed anew");
+    assert_eq!(fresh["answered"], 200);
+
     // A slow endpoint times out like a failure, and holds only its own bot's slots: a
     // second bot's events keep flowing meanwhile.
     rx.mode("hang").await;
