@@ -347,6 +347,12 @@ async fn events_reach_subscribed_bots_signed_as_slack_signs(backend: Backend) {
         assert!(r["headers"]["retryNum"].is_null(), "a first attempt: {r}");
     }
 
+    // `@here` reaches everyone, but it is no app_mention: only the message comes.
+    say(&app, &team.admin, &deploys, "@here standup in 5").await;
+    let here = ci_rx.next_event().await;
+    assert_eq!(here["body"]["event"]["type"], "message", "{here}");
+    assert_eq!(here["body"]["event"]["text"], "@here standup in 5");
+
     // Ann reacts: reaction_added names the message by its ts.
     app.call(
         Method::PUT,

@@ -304,6 +304,11 @@ pub async fn build(
             if m.deleted {
                 return Ok(None);
             }
+            // Slack's app_mention is for the bot named in the text, not `@channel` or `@here`
+            // (which also count as mentions of everyone in Concord).
+            if kind == "app_mention" && !m.text.contains(&bot.to_string()) {
+                return Ok(None);
+            }
             let ts = crate::bots::ts::of(m.created_at, m.seq);
             let mut out = json!({
                 "type": kind,
