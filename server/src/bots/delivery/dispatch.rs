@@ -84,9 +84,8 @@ impl Flight {
     }
 
     fn finished(&mut self, done: Result<(UserId, EventDeliveryId), tokio::task::JoinError>) {
-        // An aborted or panicked attempt leaves its delivery queued; it is tried again.
+        // Attempts are aborted only when the dispatcher stops.
         let Ok((bot, id)) = done else {
-            self.recount();
             return;
         };
         if let Some(set) = self.by_bot.get_mut(&bot) {
@@ -97,10 +96,6 @@ impl Flight {
                 self.by_bot.remove(&bot);
             }
         }
-    }
-
-    fn recount(&mut self) {
-        self.total = self.by_bot.values().map(HashSet::len).sum();
     }
 }
 
@@ -136,7 +131,14 @@ async fn start_due(
             flight.total += 1;
             let svc = service.clone();
             tasks.spawn(async move {
-                attempt(&svc, row).await;
+                // A panicking attempt leaves its delivery queued and still frees its slot.
+                if std::panic::AssertUnwindSafe(attempt(&svc, row))
+                    .catch_unwind()
+                    .await
+                    .is_err()
+                {
+                    tracing::error!(delivery = %id, "a bot event attempt panicked");
+                }
                 (bot, id)
             });
         }
