@@ -96,8 +96,8 @@ pub struct EventSubscriptionView {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// A signing secret just made: the only time it is shown.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+/// A signing secret just made: the only time it is shown (no `Debug`, so it is never logged).
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedSigningSecret {
     /// The bot.
     pub bot_id: UserId,

@@ -232,10 +232,14 @@ pub async fn due(
         .await)?)
 }
 
-/// A bot's parked deliveries, oldest first.
+/// How many parked deliveries [`dead`] lists at most.
+pub const DEAD_LISTED: i64 = 500;
+
+/// A bot's parked deliveries, oldest first, at most [`DEAD_LISTED`].
 pub async fn dead(conn: &mut Conn<'_>, bot: UserId) -> Result<Vec<DeliveryRecord>, StoreError> {
     let sql = format!(
-        "SELECT {DELIVERY} FROM bot_event_deliveries WHERE state = 'dead' AND bot_id = $1 ORDER BY id"
+        "SELECT {DELIVERY} FROM bot_event_deliveries WHERE state = 'dead' AND bot_id = $1 \
+         ORDER BY id LIMIT {DEAD_LISTED}"
     );
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(bot)
