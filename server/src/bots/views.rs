@@ -96,7 +96,8 @@ pub struct EventSubscriptionView {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// A signing secret just made: the only time it is shown (no `Debug`, so it is never logged).
+/// A signing secret just made: the only time it is shown.
+// No `Debug`: the secret must never reach a log.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedSigningSecret {
     /// The bot.
