@@ -222,6 +222,10 @@ pub struct BotsConfig {
     /// Milliseconds an endpoint has to answer a delivery (connection included) before it
     /// counts as failed (Slack: 3000).
     pub event_timeout_ms: u64,
+    /// Deliveries one bot may have queued or parked at once; events for a bot at this
+    /// limit are not queued (counted in `concord_bot_events_dropped_total` and logged), so a
+    /// dead endpoint cannot grow the database without bound.
+    pub event_queue_max: u64,
 }
 
 impl Default for BotsConfig {
@@ -232,6 +236,7 @@ impl Default for BotsConfig {
             event_concurrency_per_bot: 4,
             event_retry_delays_ms: vec![0, 60_000, 300_000],
             event_timeout_ms: 3_000,
+            event_queue_max: 10_000,
         }
     }
 }
@@ -979,6 +984,9 @@ impl Config {
         }
         if !(100..=60_000).contains(&bots.event_timeout_ms) {
             return invalid("bots.event_timeout_ms", "must be between 100 and 60000");
+        }
+        if !(1..=10_000_000).contains(&bots.event_queue_max) {
+            return invalid("bots.event_queue_max", "must be between 1 and 10000000");
         }
         if self.http.request_timeout_seconds == 0 {
             return invalid("http.request_timeout_seconds", "must be at least 1");

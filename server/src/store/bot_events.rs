@@ -143,34 +143,69 @@ pub struct NewDelivery {
     pub event_time_us: i64,
 }
 
+/// Rows per `INSERT` in [`enqueue`] (nine parameters each).
+const ENQUEUE_CHUNK: usize = 100;
+
 /// Queues deliveries, each due now; one already queued (same bot and event id) is left alone.
 pub async fn enqueue(
     conn: &mut Conn<'_>,
     deliveries: &[NewDelivery],
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let sql = "INSERT INTO bot_event_deliveries \
-               (id, bot_id, workspace_id, event_id, event_type, source, event_time_us, state, attempts, \
-                next_attempt_ms, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9) \
-               ON CONFLICT (bot_id, event_id) DO NOTHING";
+    let now_ms = now.timestamp_millis();
     let mut added = 0;
-    for d in deliveries {
-        added += on!(conn, |c| sqlx::query(sql)
-            .bind(d.id)
-            .bind(d.bot_id)
-            .bind(d.workspace_id)
-            .bind(&d.event_id)
-            .bind(&d.event_type)
-            .bind(&d.source)
-            .bind(d.event_time_us)
-            .bind(now.timestamp_millis())
-            .bind(now)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
+    // One statement per chunk of rows: a batch of events for many bots is a few statements,
+    // not one per delivery.
+    for chunk in deliveries.chunks(ENQUEUE_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO bot_event_deliveries \
+             (id, bot_id, workspace_id, event_id, event_type, source, event_time_us, state, \
+              attempts, next_attempt_ms, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 9;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        sql.push_str(" ON CONFLICT (bot_id, event_id) DO NOTHING");
+        added += on!(conn, |c| {
+            let mut q = sqlx::query(&sql);
+            for d in chunk {
+                q = q
+                    .bind(d.id)
+                    .bind(d.bot_id)
+                    .bind(d.workspace_id)
+                    .bind(&d.event_id)
+                    .bind(&d.event_type)
+                    .bind(&d.source)
+                    .bind(d.event_time_us)
+                    .bind(now_ms)
+                    .bind(now);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(added)
+}
+
+/// How many deliveries `bot` has queued or parked.
+pub async fn queued_for(conn: &mut Conn<'_>, bot: UserId) -> Result<i64, StoreError> {
+    let sql = "SELECT COUNT(*) FROM bot_event_deliveries WHERE bot_id = $1";
+    let (n,): (i64,) = on!(conn, |c| sqlx::query_as(sql).bind(bot).fetch_one(c).await)?;
+    Ok(n)
 }
 
 /// A queued delivery.

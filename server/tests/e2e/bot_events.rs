@@ -774,7 +774,115 @@ both_backends!(
     failed_deliveries_are_retried_then_parked_and_replayed,
     bad_input_and_private_addresses_are_refused,
     an_event_queued_before_a_sigkill_is_delivered_once_after_restart,
+    hanging_endpoints_do_not_hold_back_a_healthy_bot,
+    a_bot_with_a_full_queue_gets_no_more_events_and_others_still_do,
 );
+
+/// A bot in `room`, subscribed to messages at a receiver of its own (answering `ok`).
+async fn subscribed_bot(app: &TestApp, team: &Team, room: &str, name: &str) -> (String, Receiver) {
+    let bot = create_bot(app, team, name).await;
+    add_to(app, team, room, &bot).await;
+    let secret = signing_secret(app, team, &bot).await;
+    let mut rx = Receiver::start(&secret).await;
+    subscribe(app, team, &bot, &rx.url, &["message"])
+        .await
+        .expect(200);
+    rx.next().await;
+    (bot, rx)
+}
+
+/// Two bots whose endpoints never answer, retried at once every time, against two slots in
+/// all: the third bot's events still arrive, in order, while the others keep failing.
+async fn hanging_endpoints_do_not_hold_back_a_healthy_bot(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.bots.event_allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+        c.bots.event_retry_delays_ms = vec![0; 20];
+        c.bots.event_timeout_ms = 500;
+        c.bots.event_concurrency = 2;
+        c.bots.event_concurrency_per_bot = 2;
+    })
+    .await;
+    let team = app.team().await;
+    let room = channel(&app, &team.admin, &team.ws, "builds", "public").await;
+    let (_, mut first) = subscribed_bot(&app, &team, &room, "Stuck one").await;
+    let (_, mut healthy) = subscribed_bot(&app, &team, &room, "Healthy").await;
+    let (_, mut second) = subscribed_bot(&app, &team, &room, "Stuck two").await;
+    first.mode("hang").await;
+    second.mode("hang").await;
+    for i in 0..4 {
+        say(&app, &team.admin, &room, &format!("build {i} finished")).await;
+    }
+    // Four events, each of which the stuck bots keep retrying for ten seconds: without
+    // turns and a cap on failing bots, they would take both slots for all of that time.
+    // Deliveries to one bot run side by side, so they may arrive in any order.
+    let mut texts = Vec::new();
+    for _ in 0..4 {
+        let got = tokio::time::timeout(WAIT, healthy.next_event())
+            .await
+            .expect("the healthy bot's events were held back");
+        texts.push(got["body"]["event"]["text"].as_str().unwrap().to_owned());
+    }
+    texts.sort();
+    let want: Vec<String> = (0..4).map(|i| format!("build {i} finished")).collect();
+    assert_eq!(texts, want);
+}
+
+/// A bot whose endpoint fails, with no retries, at a queue of two: two deliveries are parked
+/// and the rest are not queued at all, while another bot in the channel gets every event.
+async fn a_bot_with_a_full_queue_gets_no_more_events_and_others_still_do(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.bots.event_allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+        c.bots.event_retry_delays_ms = Vec::new();
+        c.bots.event_timeout_ms = 1000;
+        c.bots.event_queue_max = 2;
+    })
+    .await;
+    let team = app.team().await;
+    let room = channel(&app, &team.admin, &team.ws, "tickets", "public").await;
+    let (full, mut failing) = subscribed_bot(&app, &team, &room, "Full").await;
+    let (_, mut other) = subscribed_bot(&app, &team, &room, "Other").await;
+    failing.mode("fail").await;
+    // One at a time, so the other bot (whose queue has the same limit) is never full.
+    for i in 0..5 {
+        say(&app, &team.admin, &room, &format!("ticket {i}")).await;
+        let got = other.next_event().await;
+        assert_eq!(got["body"]["event"]["text"], format!("ticket {i}"));
+    }
+    // The other bot has every event, so every event was planned: the full bot's two
+    // deliveries are parked, and nothing else was queued for it.
+    let dead = format!("/api/v1/workspaces/{}/bots/{full}/dead-letters", team.ws);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let list = app.get(&dead, &team.admin.access).await.expect(200).clone();
+        let parked = list.as_array().map_or(0, Vec::len);
+        assert!(parked <= 2, "more than the queue's limit: {list}");
+        if parked == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never parked: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The first two events planned (deliveries to one bot run side by side, in any order).
+    let mut texts: Vec<String> = [failing.next_event().await, failing.next_event().await]
+        .iter()
+        .map(|r| r["body"]["event"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["ticket 0", "ticket 1"]);
+    // Anything more queued would have been attempted (and parked) at once by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let list = app.get(&dead, &team.admin.access).await.expect(200).clone();
+    assert_eq!(list.as_array().map_or(0, Vec::len), 2, "{list}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), failing.next_event())
+            .await
+            .is_err(),
+        "an event past the queue's limit was sent"
+    );
+}
 
 /// The server binary, killed with SIGKILL while a delivery waits for its endpoint, delivers
 /// it after restart exactly once (one successful answer per event id).

@@ -4,7 +4,9 @@
 //! under `bots.event_concurrency_per_bot` and everyone under `bots.event_concurrency`, and
 //! sleeps until the next one is due, a delivery is queued or replayed, or an attempt ends.
 //! It never waits for an endpoint itself, so one that hangs until its timeout holds only
-//! its own bot's slots. An attempt records its outcome in a write of its own: delivered
+//! its own bot's slots. Bots take turns (each round starts after the bot served last), and a
+//! bot whose last attempt failed gets one attempt at a time, failing bots together at most
+//! half of all slots: however many endpoints hang, healthy bots keep the other half. An attempt records its outcome in a write of its own: delivered
 //! (deleted), failed (its next retry scheduled, or parked after the last), or no longer for
 //! the bot (deleted: the URL was removed, the bot left the channel or was deactivated).
 
@@ -18,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::envelope::{self, EventTypes};
-use super::signing;
+use super::{signing, Delivery};
 use crate::bots::BotService;
 use crate::crypto::Scope;
 use crate::domain::{EventDeliveryId, UserId};
@@ -41,7 +43,7 @@ fn now_ms() -> i64 {
 pub(super) async fn run(service: BotService, stop: CancellationToken) {
     let delivery = service.delivery().clone();
     let mut flight = Flight::default();
-    let mut tasks: JoinSet<(UserId, EventDeliveryId)> = JoinSet::new();
+    let mut tasks: JoinSet<Finished> = JoinSet::new();
     loop {
         let next_due = match start_due(&service, &mut flight, &mut tasks).await {
             Ok(next) => next,
@@ -71,11 +73,20 @@ pub(super) async fn run(service: BotService, stop: CancellationToken) {
     }
 }
 
-/// The deliveries being attempted, by bot.
+/// An attempt that ended: its bot, its delivery, and whether the endpoint took it.
+type Finished = (UserId, EventDeliveryId, bool);
+
+/// The deliveries being attempted, by bot, and which bots are failing.
 #[derive(Default)]
 struct Flight {
     by_bot: HashMap<UserId, HashSet<EventDeliveryId>>,
     total: usize,
+    /// Bots whose last attempt failed (or whose due deliveries were retries): each gets one
+    /// attempt at a time until one succeeds, and together they hold at most half the slots,
+    /// so endpoints that hang cannot take every slot from the healthy ones.
+    failing: HashSet<UserId>,
+    /// The bot that last got a slot; the next round starts after it, so bots take turns.
+    last_served: Option<UserId>,
 }
 
 impl Flight {
@@ -83,11 +94,32 @@ impl Flight {
         self.by_bot.get(&bot).map_or(0, HashSet::len)
     }
 
-    fn finished(&mut self, done: Result<(UserId, EventDeliveryId), tokio::task::JoinError>) {
+    fn failing_busy(&self) -> usize {
+        self.failing.iter().map(|b| self.busy(*b)).sum()
+    }
+
+    /// Whether `bot` may start one more attempt now.
+    fn fits(&self, bot: UserId, limits: &Delivery) -> bool {
+        if self.total >= limits.concurrency {
+            return false;
+        }
+        if self.failing.contains(&bot) {
+            self.busy(bot) == 0 && self.failing_busy() < (limits.concurrency / 2).max(1)
+        } else {
+            self.busy(bot) < limits.per_bot
+        }
+    }
+
+    fn finished(&mut self, done: Result<Finished, tokio::task::JoinError>) {
         // Attempts are aborted only when the dispatcher stops.
-        let Ok((bot, id)) = done else {
+        let Ok((bot, id, delivered)) = done else {
             return;
         };
+        if delivered {
+            self.failing.remove(&bot);
+        } else {
+            self.failing.insert(bot);
+        }
         if let Some(set) = self.by_bot.get_mut(&bot) {
             if set.remove(&id) {
                 self.total -= 1;
@@ -103,16 +135,25 @@ impl Flight {
 async fn start_due(
     service: &BotService,
     flight: &mut Flight,
-    tasks: &mut JoinSet<(UserId, EventDeliveryId)>,
+    tasks: &mut JoinSet<Finished>,
 ) -> Result<Option<i64>, Error> {
     let delivery = service.delivery().clone();
     let now = now_ms();
     let mut pooled = service.store.reader().await?;
     let mut conn = pooled.conn();
     let mut next: Option<i64> = None;
-    for (bot, first_due) in bot_events::pending_bots(&mut conn).await? {
-        if flight.total >= delivery.concurrency || flight.busy(bot) >= delivery.per_bot {
+    let mut bots = bot_events::pending_bots(&mut conn).await?;
+    // Take turns: start after the bot served last.
+    if let Some(last) = flight.last_served {
+        let after = bots.partition_point(|(b, _)| *b <= last);
+        bots.rotate_left(after);
+    }
+    for (bot, first_due) in bots {
+        if flight.total >= delivery.concurrency {
             // An attempt ending wakes the dispatcher.
+            break;
+        }
+        if !flight.fits(bot, &delivery) {
             continue;
         }
         if first_due > now {
@@ -121,7 +162,11 @@ async fn start_due(
         }
         let limit = (delivery.per_bot + flight.busy(bot)) as i64;
         for row in bot_events::due(&mut conn, bot, now, limit).await? {
-            if flight.total >= delivery.concurrency || flight.busy(bot) >= delivery.per_bot {
+            if row.attempts > 0 {
+                // A retry: the endpoint failed before (perhaps before a restart).
+                flight.failing.insert(bot);
+            }
+            if !flight.fits(bot, &delivery) {
                 break;
             }
             let id = row.id;
@@ -129,17 +174,32 @@ async fn start_due(
                 continue;
             }
             flight.total += 1;
+            flight.last_served = Some(bot);
             let svc = service.clone();
             tasks.spawn(async move {
-                // A panicking attempt leaves its delivery queued and still frees its slot.
-                if std::panic::AssertUnwindSafe(attempt(&svc, row))
+                let attempts = row.attempts;
+                match std::panic::AssertUnwindSafe(attempt(&svc, row))
                     .catch_unwind()
                     .await
-                    .is_err()
                 {
-                    tracing::error!(delivery = %id, "a bot event attempt panicked");
+                    Ok(delivered) => (bot, id, delivered),
+                    Err(_) => {
+                        // Counted as a failed attempt, so it waits for its retry instead of
+                        // being started again at once, and is parked after the last.
+                        tracing::error!(delivery = %id, "a bot event attempt panicked");
+                        record_failed(
+                            &svc,
+                            id,
+                            bot,
+                            attempts,
+                            "unknown_error",
+                            "the attempt failed unexpectedly".to_owned(),
+                            true,
+                        )
+                        .await;
+                        (bot, id, false)
+                    }
                 }
-                (bot, id)
             });
         }
     }
@@ -160,8 +220,9 @@ enum Outcome {
     },
 }
 
-/// One attempt at `row`, its outcome recorded.
-async fn attempt(service: &BotService, row: DeliveryRecord) {
+/// One attempt at `row`, its outcome recorded; whether the endpoint took it (a delivery
+/// dropped as no longer wanted counts as taken: the endpoint is not at fault).
+async fn attempt(service: &BotService, row: DeliveryRecord) -> bool {
     let outcome = match send(service, &row).await {
         Ok(outcome) => outcome,
         Err(err) => Outcome::Failed {
@@ -177,44 +238,67 @@ async fn attempt(service: &BotService, row: DeliveryRecord) {
         Outcome::Failed { .. } => "failed",
     };
     metrics::counter!("concord_bot_event_attempts_total", "outcome" => label).increment(1);
-    let written = match outcome {
+    match outcome {
         Outcome::Delivered | Outcome::Dropped(_) => {
             if let Outcome::Dropped(why) = outcome {
                 tracing::debug!(delivery = %id, why, "bot event dropped");
             }
-            service
+            let written = service
                 .store
                 .write(move |tx: &mut Tx| {
                     Box::pin(
                         async move { bot_events::remove(&mut tx.conn(), id).await.map(|_| ()) },
                     )
                 })
-                .await
+                .await;
+            if let Err(err) = written {
+                tracing::warn!(delivery = %id, error = %err, "cannot record a bot event attempt");
+            }
+            true
         }
         Outcome::Failed {
             reason,
             detail,
             retry,
         } => {
-            let attempts = row.attempts + 1;
-            let next = retry
-                .then(|| service.delivery().retry_delays.get(row.attempts as usize))
-                .flatten()
-                .map(|d| now_ms() + d.as_millis() as i64);
-            if next.is_none() {
-                tracing::info!(delivery = %id, bot = %row.bot_id, attempts, reason, "bot event parked after its last retry");
-            }
-            let error = format!("{reason}: {detail}");
-            service
-                .store
-                .write(move |tx: &mut Tx| {
-                    Box::pin(async move {
-                        bot_events::failed(&mut tx.conn(), id, attempts, next, &error).await
-                    })
-                })
-                .await
+            record_failed(service, id, row.bot_id, row.attempts, reason, detail, retry).await;
+            false
         }
-    };
+    }
+}
+
+/// Records a failed attempt at delivery `id` (which had `attempts` before this one): its
+/// next retry is scheduled, or, after the last (or with `retry` false), it is parked.
+async fn record_failed(
+    service: &BotService,
+    id: EventDeliveryId,
+    bot: UserId,
+    attempts: i64,
+    reason: &'static str,
+    detail: String,
+    retry: bool,
+) {
+    let attempts_now = attempts + 1;
+    let next = retry
+        .then(|| {
+            usize::try_from(attempts)
+                .ok()
+                .and_then(|n| service.delivery().retry_delays.get(n))
+        })
+        .flatten()
+        .map(|d| now_ms() + d.as_millis() as i64);
+    if next.is_none() {
+        tracing::info!(delivery = %id, %bot, attempts = attempts_now, reason, "bot event parked after its last retry");
+    }
+    let error = format!("{reason}: {detail}");
+    let written = service
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                bot_events::failed(&mut tx.conn(), id, attempts_now, next, &error).await
+            })
+        })
+        .await;
     if let Err(err) = written {
         tracing::warn!(delivery = %id, error = %err, "cannot record a bot event attempt");
     }

@@ -21,8 +21,10 @@ use crate::config::ProxyNet;
 /// Why an outgoing request was not made or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
-    /// The URL is not an `http(s)` URL without credentials.
-    #[error("the request URL must be an http or https URL without credentials")]
+    /// The URL is not an `http(s)` URL without credentials, of at most 2048 bytes.
+    #[error(
+        "the request URL must be an http or https URL without credentials, of at most 2048 bytes"
+    )]
     BadUrl,
     /// The host is (or resolves only to) an address the configuration does not allow.
     #[error("{0} is not a public address (bots.event_allowed_networks may allow it)")]
@@ -251,7 +253,13 @@ impl Egress {
     }
 }
 
+/// The longest URL accepted (as browsers and most servers do).
+pub const MAX_URL_BYTES: usize = 2048;
+
 fn parse(raw: &str) -> Result<url::Url, EgressError> {
+    if raw.len() > MAX_URL_BYTES {
+        return Err(EgressError::BadUrl);
+    }
     let url = url::Url::parse(raw.trim()).map_err(|_| EgressError::BadUrl)?;
     let ok = matches!(url.scheme(), "http" | "https")
         && url.host().is_some()

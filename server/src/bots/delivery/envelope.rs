@@ -306,7 +306,7 @@ pub async fn build(
             }
             // Slack's app_mention is for the bot named in the text, not `@channel` or `@here`
             // (which also count as mentions of everyone in Concord).
-            if kind == "app_mention" && !m.text.contains(&bot.to_string()) {
+            if kind == "app_mention" && !names(&m.text, bot) {
                 return Ok(None);
             }
             let ts = crate::bots::ts::of(m.created_at, m.seq);
@@ -439,9 +439,29 @@ pub fn envelope(
     })
 }
 
+/// Whether `text` names `bot` as a mention (`@<id>`, as clients insert it, or Slack's
+/// `<@id>`), not merely contains its id somewhere.
+fn names(text: &str, bot: UserId) -> bool {
+    let id = bot.to_string().to_lowercase();
+    crate::domain::MessageBody::parse("text", text.to_owned())
+        .map(|body| body.mentions().handles.iter().any(|h| *h == id))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mention_names_the_bot_only_as_a_mention() {
+        let bot = UserId::generate();
+        assert!(names(&format!("deploy please @{bot}"), bot));
+        assert!(names(&format!("<@{bot}> ping"), bot));
+        // Its id inside a word or a link is no mention; nor is anyone else's.
+        assert!(!names(&format!("see https://x.example/u{bot}"), bot));
+        assert!(!names(&format!("ping @{}", UserId::generate()), bot));
+        assert!(!names("@here standup", bot));
+    }
 
     #[test]
     fn event_types_parse_and_narrow_messages() {

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::envelope::{self, EventTypes};
 use crate::bots::BotService;
-use crate::domain::{EventDeliveryId, WorkspaceId};
+use crate::domain::{EventDeliveryId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::outbox::{Consumer, OutboxRecord, Start};
@@ -110,6 +110,11 @@ async fn plan_batch(
 ) -> Result<Vec<NewDelivery>, Error> {
     let mut out = Vec::new();
     let mut subscribers: HashMap<WorkspaceId, Vec<(Subscriber, EventTypes)>> = HashMap::new();
+    // Each bot's queue length (read once per batch, counted up as the batch adds to it) and
+    // what its limit turned away.
+    let mut queued: HashMap<UserId, i64> = HashMap::new();
+    let mut dropped: HashMap<UserId, u64> = HashMap::new();
+    let queue_max = service.delivery().queue_max;
     let mut pooled = service.store.reader().await?;
     let mut conn = pooled.conn();
     for record in events {
@@ -178,6 +183,17 @@ async fn plan_batch(
                 if !visible {
                     continue;
                 }
+                let length = match queued.entry(bot.bot_id) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(slot) => {
+                        slot.insert(bot_events::queued_for(&mut conn, bot.bot_id).await?)
+                    }
+                };
+                if *length >= queue_max {
+                    *dropped.entry(bot.bot_id).or_default() += 1;
+                    continue;
+                }
+                *length += 1;
                 out.push(NewDelivery {
                     id: EventDeliveryId::generate(),
                     bot_id: bot.bot_id,
@@ -189,6 +205,10 @@ async fn plan_batch(
                 });
             }
         }
+    }
+    for (bot, n) in dropped {
+        metrics::counter!("concord_bot_events_dropped_total").increment(n);
+        tracing::warn!(%bot, dropped = n, limit = queue_max, "a bot's event queue is full; events not queued");
     }
     Ok(out)
 }

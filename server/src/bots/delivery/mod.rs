@@ -54,6 +54,7 @@ pub struct Delivery {
     retry_delays: Vec<Duration>,
     concurrency: usize,
     per_bot: usize,
+    queue_max: i64,
     wake: Notify,
 }
 
@@ -72,6 +73,7 @@ impl Delivery {
                 .collect(),
             concurrency: config.event_concurrency.max(1),
             per_bot: config.event_concurrency_per_bot.max(1),
+            queue_max: i64::try_from(config.event_queue_max).unwrap_or(i64::MAX),
             wake: Notify::new(),
         })
     }
