@@ -446,11 +446,7 @@ impl Resolved {
         let source = |k: &str| self.sources.get(k).cloned().unwrap_or_default();
         let mut out: Vec<(String, Value, String)> = KEYS
             .iter()
-            .filter_map(|k| {
-                values
-                    .get(*k)
-                    .map(|v| ((*k).to_owned(), v.clone(), source(*k)))
-            })
+            .filter_map(|&k| values.get(k).map(|v| (k.to_owned(), v.clone(), source(k))))
             .collect();
         for (k, v) in values {
             if k.starts_with("channels.") {
