@@ -70,8 +70,20 @@ enum Command {
     /// The search index.
     #[command(subcommand)]
     Search(SearchCmd),
+    /// Compliance policy modules and workspace overrides.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Print the HTTP API's OpenAPI document (JSON), as served at /api/v1/openapi.json.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Validate the enabled policy modules (`policy.modules`, `policy.dir`) and every
+    /// workspace's stored override, refuse what HIPAA mode would refuse at start, and print
+    /// the effective policy of the deployment and of each workspace with where each value
+    /// comes from. Writes nothing.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -281,6 +293,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             result
         }
         Command::Keys(cmd) => keys_cmd(config, cmd).await,
+        Command::Policy(PolicyCmd::Check) => policy_check(config).await,
         Command::Events(cmd) => events_cmd(config, cmd).await,
         Command::Search(SearchCmd::Reindex { workspace }) => {
             let only = match workspace {
@@ -302,6 +315,20 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+async fn policy_check(config: Config) -> anyhow::Result<()> {
+    let modules = concord::policy::Modules::load(&config.policy)?;
+    concord::policy::safeguards::refuse_unsafe_start(&config, &modules)?;
+    let store = concord::store::Store::open(
+        &App::store_options(&config),
+        concord::events::Events::in_process(),
+    )
+    .await?;
+    let report = concord::policy::check_report(&store, &modules).await;
+    store.close().await;
+    print!("{}", report?);
+    Ok(())
 }
 
 async fn reindex(app: &App, only: Option<concord::domain::WorkspaceId>) -> anyhow::Result<()> {

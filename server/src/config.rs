@@ -118,6 +118,32 @@ pub struct Config {
     pub bots: BotsConfig,
     /// Who may read the Prometheus metrics at `/metrics`.
     pub metrics: MetricsConfig,
+    /// The compliance policy modules enabled (retention, PHI safeguards, data-subject rights).
+    pub policy: PolicyConfig,
+}
+
+/// The compliance policy modules: which are enabled, in order, and where more are found.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Modules layered in order, later ones replacing the keys they set: `default` (always
+    /// first, added if not listed), then for example `gdpr`, `hipaa`. Enabling `hipaa` puts
+    /// Concord in HIPAA mode, which refuses to start without TLS (`http.tls_proxy`), a
+    /// production key-encryption key and six years of audit retention.
+    pub modules: Vec<String>,
+    /// A folder of `<module>.toml` files: a file named like a shipped module (`default`,
+    /// `gdpr`, `hipaa`) replaces it, another name adds a module; without it the shipped
+    /// modules built into the binary are used.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            modules: vec!["default".into()],
+            dir: None,
+        }
+    }
 }
 
 /// Who may read `/metrics`.
@@ -499,6 +525,10 @@ pub struct HttpConfig {
     /// The header the trusted proxies name the client in: `x-forwarded-for` (the default) or
     /// `forwarded` (RFC 7239). The other one is ignored.
     pub forwarded_header: ForwardedHeader,
+    /// The reverse proxy (address or network) that terminates TLS in front of Concord, which
+    /// serves plain HTTP itself; it must also be one of `trusted_proxies`. HIPAA mode
+    /// requires it.
+    pub tls_proxy: Option<ProxyNet>,
 }
 
 /// A reverse proxy's address or network: `10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`.
@@ -672,6 +702,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             bots: BotsConfig::default(),
             metrics: MetricsConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -711,6 +742,7 @@ impl Default for HttpConfig {
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
+            tls_proxy: None,
         }
     }
 }
@@ -1000,6 +1032,31 @@ impl Config {
                 .unwrap_or(true)
             {
                 return invalid("public_url", "must be an http or https URL");
+            }
+        }
+        if let Some(proxy) = &self.http.tls_proxy {
+            if !self
+                .http
+                .trusted_proxies
+                .iter()
+                .any(|p| p.0.contains(&proxy.0))
+            {
+                return invalid(
+                    "http.tls_proxy",
+                    "must also be listed in http.trusted_proxies, so each client is known by its own address",
+                );
+            }
+        }
+        for module in &self.policy.modules {
+            let ok = (1..=40).contains(&module.len())
+                && module
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !ok {
+                return invalid(
+                    "policy.modules",
+                    "each must be a module name: 1 to 40 of a-z, 0-9, '-' and '_'",
+                );
             }
         }
         self.validate_files()?;

@@ -25,6 +25,7 @@ pub mod hub;
 pub mod inventory;
 pub mod keys;
 pub mod outbox;
+pub mod policy;
 pub mod rbac;
 pub mod search;
 pub mod sso;

@@ -1,6 +1,7 @@
 //! Building Concord from its configuration and serving it until shutdown.
 //!
-//! [`App::build`] opens storage, loads the key-encryption key and opens the keyring (refusing
+//! [`App::build`] loads the policy modules (refusing a bad one, and HIPAA mode without its
+//! safeguards), opens storage, loads the key-encryption key and opens the keyring (refusing
 //! to start with the wrong key), seeds roles, encrypts any legacy plaintext, and wires the
 //! services; it is what
 //! the binary and the tests both call. [`App::serve`] runs the HTTP server on a listener
@@ -27,6 +28,7 @@ use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
 use crate::hub::Hub;
 use crate::keys::{Inventory, KeyService, Reencryptor, Registry};
+use crate::policy::{Modules, PolicyService};
 use crate::search::{CommitPolicy, SearchService};
 use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
@@ -74,6 +76,18 @@ pub enum StartupError {
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    /// A policy module or stored override is invalid, or HIPAA mode would start unsafely.
+    #[error("policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
+}
+
+impl From<crate::policy::LoadError> for StartupError {
+    fn from(e: crate::policy::LoadError) -> Self {
+        match e {
+            crate::policy::LoadError::Policy(p) => StartupError::Policy(p),
+            crate::policy::LoadError::Service(s) => StartupError::Service(s),
+        }
+    }
 }
 
 /// A built, not yet serving, Concord.
@@ -93,6 +107,7 @@ pub struct App {
     audit: AuditService,
     search: SearchService,
     keys: KeyService,
+    policies: PolicyService,
     reencryptor: Reencryptor,
     reencrypt_wake: Arc<tokio::sync::Notify>,
     keyring: Keyring,
@@ -106,6 +121,10 @@ pub struct App {
 impl App {
     /// Opens storage (applying migrations), seeds built-in roles and wires the services.
     pub async fn build(config: Config) -> Result<App, StartupError> {
+        // Before anything is generated or opened: a bad policy, or HIPAA mode without its
+        // safeguards, stops the start here.
+        let modules = Modules::load(&config.policy)?;
+        crate::policy::safeguards::refuse_unsafe_start(&config, &modules)?;
         let keys = SigningKeys::load(&config)?;
         let delivery = crate::bots::Delivery::from_config(&config.bots).map_err(|e| {
             crate::error::Error::Internal(format!("the bots' event delivery client: {e}"))
@@ -131,6 +150,16 @@ impl App {
         }
         let auditor =
             Auditor::new(keyring.clone()).with_search_recording(config.audit.record_searches);
+        let policies =
+            match PolicyService::start(store.clone(), auditor.clone(), &config.policy, modules)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    store.close().await;
+                    return Err(e.into());
+                }
+            };
         accounts::seed_builtin_roles(&store).await?;
         let profiles = accounts::encrypt_legacy_profiles(&store, &keyring).await?;
         if profiles > 0 {
@@ -240,6 +269,7 @@ impl App {
             audit,
             search,
             keys,
+            policies,
             reencryptor,
             reencrypt_wake,
             keyring,
@@ -299,6 +329,11 @@ impl App {
     /// Key rotation and status (for the command line).
     pub fn keys(&self) -> &KeyService {
         &self.keys
+    }
+
+    /// The policies in force (for the jobs that enforce them).
+    pub fn policies(&self) -> &PolicyService {
+        &self.policies
     }
 
     /// The re-encryption job runner (the command line runs it when no server does).
@@ -380,6 +415,7 @@ impl App {
             audit: self.audit.clone(),
             search: self.search.clone(),
             keys: self.keys.clone(),
+            policies: self.policies.clone(),
             store: self.store.clone(),
             addressing: Arc::new(crate::http::forwarded::ClientAddressing::new(
                 &self.config.http.trusted_proxies,

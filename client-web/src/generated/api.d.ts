@@ -61,6 +61,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/policies/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read the enabled policy modules again (from `policy.dir`) and put them in force, if they
+         *     and every workspace's override are valid; a change is stored as a new version. Audited.
+         */
+        post: operations["reload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit/events": {
         parameters: {
             query?: never;
@@ -1224,6 +1244,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A workspace's effective policy: every key's value, its version, the enabled modules and
+         *     where each value comes from (a module, or the workspace's override).
+         */
+        get: operations["get"];
+        /**
+         * Replace the workspace's policy override (system admins: `policies.manage`). The body is
+         *     TOML (`application/toml`) or JSON of the same shape; it is checked like a module file, and
+         *     an empty document returns the workspace to the modules. Every override is stored as a new
+         *     version and audited.
+         */
+        put: operations["put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/roles": {
         parameters: {
             query?: never;
@@ -1640,6 +1686,15 @@ export interface components {
          * @description A channel or direct conversation.
          */
         ChannelId: string;
+        /** @description `[channels.<id>]` as written: a channel's own retention and PHI flag. */
+        ChannelLayer: {
+            /** @description The channel's files. */
+            files_days?: components["schemas"]["Days"];
+            /** @description The channel's messages. */
+            messages_days?: components["schemas"]["Days"];
+            /** @description Whether the channel holds PHI. */
+            phi?: boolean;
+        };
         /** @description A member of a channel. */
         ChannelMemberView: {
             /**
@@ -1651,6 +1706,15 @@ export interface components {
             role: string;
             /** @description The account. */
             user_id: components["schemas"]["UserId"];
+        };
+        /** @description A channel's effective retention and PHI flag. */
+        ChannelPolicy: {
+            /** @description The channel's files. */
+            files_days: components["schemas"]["Days"];
+            /** @description The channel's messages. */
+            messages_days: components["schemas"]["Days"];
+            /** @description Whether the channel holds PHI. */
+            phi: boolean;
         };
         /**
          * @description What changed about a channel, in `channel_changed`.
@@ -1980,6 +2044,38 @@ export interface components {
             /** @description Where to POST Slack-style payloads (the path holds the secret). */
             url: string;
         };
+        /** @description Data-subject requests. */
+        DataSubject: {
+            /** @description What happens to an erased person's content. */
+            erasure: components["schemas"]["Erasure"];
+            /**
+             * Format: int32
+             * @description Days a request may be extended by.
+             */
+            extension_days: number;
+            /**
+             * Format: int32
+             * @description Days to answer a request.
+             */
+            request_deadline_days: number;
+        };
+        /** @description `[data_subject]` as written. */
+        DataSubjectLayer: {
+            /** @description What happens to an erased person's content. */
+            erasure?: components["schemas"]["Erasure"];
+            /**
+             * Format: int32
+             * @description Days a request may be extended by (0 to 60).
+             */
+            extension_days?: number;
+            /**
+             * Format: int32
+             * @description Days to answer a request (1 to 90).
+             */
+            request_deadline_days?: number;
+        };
+        /** @description A number of days, or "forever". */
+        Days: number | "forever";
         /**
          * Format: uuid
          * @description A co-edited document.
@@ -2021,6 +2117,11 @@ export interface components {
             /** @description Markdown source. */
             text: string;
         };
+        /**
+         * @description What happens to an erased person's content.
+         * @enum {string}
+         */
+        Erasure: "anonymize" | "delete";
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
@@ -2496,6 +2597,99 @@ export interface components {
             text: string;
             thread_root_id?: null | components["schemas"]["MessageId"];
         };
+        /** @description A workspace's stored override. */
+        OverrideView: {
+            /**
+             * Format: date-time
+             * @description When it was set.
+             */
+            created_at: string;
+            created_by?: null | components["schemas"]["UserId"];
+            /** @description The override as TOML (a JSON override is stored as its TOML equivalent). */
+            document: string;
+            /**
+             * Format: int64
+             * @description The version it was stored as.
+             */
+            version: number;
+        };
+        /** @description Safeguards for protected health information. */
+        Phi: {
+            /** @description Whether every read of PHI is audited. */
+            audit_reads: boolean;
+            /**
+             * Format: int32
+             * @description Longest emergency-access elevation, in minutes.
+             */
+            break_glass_max_minutes: number;
+            /** @description Whether the workspace holds PHI. */
+            enabled: boolean;
+            /**
+             * Format: int32
+             * @description Idle minutes before sessions and live connections are ended.
+             */
+            idle_logoff_minutes: number;
+        };
+        /** @description `[phi]` as written. */
+        PhiLayer: {
+            /** @description Whether every read of PHI is audited. */
+            audit_reads?: boolean;
+            /**
+             * Format: int32
+             * @description Longest emergency-access elevation, in minutes (1 to 1440).
+             */
+            break_glass_max_minutes?: number;
+            /** @description Whether the workspace holds protected health information. */
+            enabled?: boolean;
+            /**
+             * Format: int32
+             * @description Idle minutes before sessions and live connections are ended (1 to 1440).
+             */
+            idle_logoff_minutes?: number;
+        };
+        /** @description The effective policy: every key with its value. */
+        Policy: {
+            /**
+             * @description Channels with their own retention or PHI flag, by id (other channels follow the
+             *     workspace).
+             */
+            channels?: {
+                [key: string]: components["schemas"]["ChannelPolicy"];
+            };
+            /** @description Data-subject requests. */
+            data_subject: components["schemas"]["DataSubject"];
+            /** @description Safeguards for protected health information. */
+            phi: components["schemas"]["Phi"];
+            /** @description How long content is kept. */
+            retention: components["schemas"]["Retention"];
+        };
+        /**
+         * @description One layer as written: a module file or a workspace override. Every key is optional; a key
+         *     set here replaces the same key of the layers below.
+         * @example {
+         *       "phi": {
+         *         "enabled": true
+         *       },
+         *       "retention": {
+         *         "files_days": 365,
+         *         "messages_days": 365
+         *       }
+         *     }
+         */
+        PolicyDocument: {
+            /** @description Per channel, by channel id (workspace overrides only). */
+            channels?: {
+                [key: string]: components["schemas"]["ChannelLayer"];
+            };
+            /** @description Data-subject requests. */
+            data_subject?: components["schemas"]["DataSubjectLayer"];
+            /** @description What this layer is for (shown by `concord policy check`). */
+            description?: string;
+            /** @description Safeguards for protected health information. */
+            phi?: components["schemas"]["PhiLayer"];
+            /** @description How long content is kept. */
+            retention?: components["schemas"]["RetentionLayer"];
+        };
         /**
          * @description A new message.
          * @example {
@@ -2547,6 +2741,18 @@ export interface components {
             /** @description The refresh token from the last sign-in or refresh. */
             refresh_token: string;
         };
+        /** @description What a reload of the policy modules did. */
+        ReloadView: {
+            /** @description Whether the modules changed (and so a new version was stored). */
+            changed: boolean;
+            /** @description The enabled modules, in order. */
+            modules: string[];
+            /**
+             * Format: int64
+             * @description The deployment policy's version after the reload.
+             */
+            version: number;
+        };
         /**
          * @description Resolve or reopen a comment.
          * @example {
@@ -2556,6 +2762,42 @@ export interface components {
         ResolveRequest: {
             /** @description Whether the comment is resolved. */
             resolved: boolean;
+        };
+        /** @description Retention periods. */
+        Retention: {
+            /** @description The audit log. */
+            audit_days: components["schemas"]["Days"];
+            /**
+             * Format: int32
+             * @description Days between a deletion and the destruction of what was deleted.
+             */
+            deletion_grace_days: number;
+            /** @description Documents' named versions and edit history. */
+            document_history_days: components["schemas"]["Days"];
+            /** @description Shared files. */
+            files_days: components["schemas"]["Days"];
+            /** @description Messages and their earlier versions. */
+            messages_days: components["schemas"]["Days"];
+            /** @description Records of ended sessions. */
+            sessions_days: components["schemas"]["Days"];
+        };
+        /** @description `[retention]` as written. */
+        RetentionLayer: {
+            /** @description The audit log. */
+            audit_days?: components["schemas"]["Days"];
+            /**
+             * Format: int32
+             * @description Days between a deletion and the destruction of what was deleted (0 to 3650).
+             */
+            deletion_grace_days?: number;
+            /** @description Documents' named versions and edit history. */
+            document_history_days?: components["schemas"]["Days"];
+            /** @description Shared files. */
+            files_days?: components["schemas"]["Days"];
+            /** @description Messages and their earlier versions. */
+            messages_days?: components["schemas"]["Days"];
+            /** @description Records of ended sessions. */
+            sessions_days?: components["schemas"]["Days"];
         };
         /** @description How many sessions were revoked. */
         Revoked: {
@@ -3062,6 +3304,28 @@ export interface components {
          * @description A workspace.
          */
         WorkspaceId: string;
+        /** @description A workspace's effective policy, as the API shows it. */
+        WorkspacePolicyView: {
+            /** @description The enabled modules, in the order they are layered. */
+            modules: string[];
+            /** @description Every key with its value. */
+            policy: components["schemas"]["Policy"];
+            /**
+             * @description Where each value comes from, by dotted key: a module's name, or `workspace` for the
+             *     workspace's override.
+             */
+            sources: {
+                [key: string]: string;
+            };
+            /**
+             * Format: int64
+             * @description The policy's version: it rises with every change to the modules or the override.
+             */
+            version: number;
+            /** @description The workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+            workspace_override?: null | components["schemas"]["OverrideView"];
+        };
         /**
          * @description Whether a workspace requires single sign-on.
          * @example {
@@ -3164,6 +3428,39 @@ export interface operations {
             };
             /** @description missing keys.manage */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    reload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReloadView"];
+                };
+            };
+            /** @description missing policies.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_policy`: the message names the file, line and key; the policy in force is unchanged */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5456,6 +5753,75 @@ export interface operations {
         responses: {
             /** @description removed */
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspacePolicyView"];
+                };
+            };
+        };
+    };
+    put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description keys not given keep the modules' values */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyDocument"];
+                "application/toml": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspacePolicyView"];
+                };
+            };
+            /** @description missing policies.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description neither TOML nor JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_policy`: the message names the line (TOML) and the key */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

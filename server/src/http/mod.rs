@@ -88,7 +88,8 @@ impl Timeouts {
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, bot_events, bots, chat, docs, files, health, invitations, keys, search, setup,
+        audit, auth, bot_events, bots, chat, docs, files, health, invitations, keys, policies,
+        search, setup,
         sso, uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -123,6 +124,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::invitations, workspaces::invite))
         .routes(routes!(workspaces::revoke_invitation))
         .routes(routes!(sso::workspace_rule, sso::set_workspace_rule))
+        .routes(routes!(policies::get, policies::put))
         .routes(routes!(bots::list, bots::create))
         .routes(routes!(bots::get, bots::deactivate))
         .routes(routes!(bots::tokens, bots::create_token))
@@ -179,6 +181,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::export))
         .routes(routes!(keys::rotate_dek))
         .routes(routes!(keys::status))
+        .routes(routes!(policies::reload))
         .split_for_parts()
 }
 

@@ -36,6 +36,8 @@ pub struct AppState {
     pub search: crate::search::SearchService,
     /// Key rotation and status for system admins.
     pub keys: crate::keys::KeyService,
+    /// Compliance policies: effective policy per workspace, overrides, reloads.
+    pub policies: crate::policy::PolicyService,
     /// For readiness checks and pool metrics; handlers never query it.
     pub store: Store,
     /// Base URL for links handed out.

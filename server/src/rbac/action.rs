@@ -38,6 +38,8 @@ actions! {
     ReadAudit = "audit.read",
     /// Rotate encryption and audit signing keys and see their status (system).
     ManageKeys = "keys.manage",
+    /// Override workspaces' compliance policies and reload the policy modules (system).
+    ManagePolicies = "policies.manage",
     /// See an account's profile (self-service).
     ReadAccount = "account.read",
     /// List and revoke an account's sessions (self-service).

@@ -28,6 +28,7 @@ pub mod keys;
 pub mod messages;
 pub mod migrate;
 pub mod outbox;
+pub mod policies;
 pub(crate) mod raw;
 pub mod roles;
 pub mod search;

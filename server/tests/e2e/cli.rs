@@ -248,6 +248,12 @@ fn one_setting_per_table(
         "" => Some(("bind", "127.0.0.1:9191", "bind", json!("127.0.0.1:9191"))),
         "log" => Some(("filter", "debug", "log.filter", json!("debug"))),
         "metrics" => Some(("mode", "public", "metrics.mode", json!("public"))),
+        "policy" => Some((
+            "modules",
+            "[\"default\", \"gdpr\"]",
+            "policy.modules",
+            json!(["default", "gdpr"]),
+        )),
         "files.blob" => Some(("path", "/srv/concord-blobs", "files.blob.path", json!("/srv/concord-blobs"))),
         "sso" => Some((
             "providers",

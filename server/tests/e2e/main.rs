@@ -27,6 +27,7 @@ mod inventory;
 mod keys;
 mod operations;
 mod outbox;
+mod policy;
 mod rbac;
 mod route_coverage;
 mod search;

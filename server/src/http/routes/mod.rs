@@ -10,6 +10,7 @@ pub mod files;
 pub mod health;
 pub mod invitations;
 pub mod keys;
+pub mod policies;
 pub mod search;
 pub mod setup;
 pub mod sso;

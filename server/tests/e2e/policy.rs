@@ -1,0 +1,650 @@
+//! Compliance policy modules: a workspace's effective policy with where each value comes from,
+//! overrides stored as versions and audited, refused with their line and key when invalid and
+//! refused to anyone but a policy administrator, reloads of the policy folder, HIPAA mode's
+//! refusal to start unsafely, and `concord policy check`.
+
+use std::process::{Command, Stdio};
+
+use concord::config::{Config, Mode};
+use concord::App;
+use serde_json::{json, Value};
+
+use crate::chat::channel;
+use crate::harness::{both_backends, spawn_app_with, Backend, Reply, Session, TestApp, PASSWORD};
+
+fn modules(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+async fn policy(app: &TestApp, who: &Session, ws: &str) -> Reply {
+    app.get(&format!("/api/v1/workspaces/{ws}/policy"), &who.access)
+        .await
+}
+
+async fn put_toml(app: &TestApp, who: &Session, ws: &str, toml: &str) -> Reply {
+    let resp = app
+        .client
+        .put(app.url(&format!("/api/v1/workspaces/{ws}/policy")))
+        .bearer_auth(&who.access)
+        .header("content-type", "application/toml")
+        .body(toml.to_owned())
+        .send()
+        .await
+        .expect("request sent");
+    crate::harness::reply(resp).await
+}
+
+async fn audited(app: &TestApp, admin: &Session, action: &str) -> Vec<Value> {
+    app.get(
+        &format!("/api/v1/audit/events?action={action}"),
+        &admin.access,
+    )
+    .await
+    .expect(200)["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn override_rows(app: &TestApp) -> i64 {
+    app.scalar("SELECT COUNT(*) FROM policy_versions WHERE workspace_id IS NOT NULL")
+        .await
+}
+
+both_backends!(
+    the_effective_policy_shows_each_value_and_where_it_comes_from,
+    an_override_is_stored_as_a_new_version_and_audited,
+    a_bad_override_is_refused_with_its_line_and_key,
+    only_policy_administrators_override_and_reload,
+    a_reload_reads_the_policy_folder_again_versioned_and_audited,
+    hipaa_mode_starts_with_its_safeguards_and_keeps_six_years_of_audit,
+    policy_check_prints_the_effective_policy_and_refuses_a_bad_one,
+);
+
+async fn the_effective_policy_shows_each_value_and_where_it_comes_from(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.policy.modules = modules(&["default", "gdpr"])
+    })
+    .await;
+    let t = app.team().await;
+    // Any member sees the policy that governs the workspace's data.
+    let view = policy(&app, &t.ann, &t.ws).await.expect(200).clone();
+    assert_eq!(view["workspace_id"], t.ws.as_str());
+    assert_eq!(view["modules"], json!(["default", "gdpr"]));
+    assert!(view["version"].as_i64().unwrap() >= 1, "{view}");
+    let p = &view["policy"];
+    assert_eq!(p["retention"]["messages_days"], "forever");
+    assert_eq!(p["retention"]["sessions_days"], 30);
+    assert_eq!(p["retention"]["audit_days"], "forever");
+    assert_eq!(p["phi"]["enabled"], false);
+    assert_eq!(p["phi"]["idle_logoff_minutes"], 15);
+    assert_eq!(p["data_subject"]["request_deadline_days"], 30);
+    assert_eq!(p["data_subject"]["extension_days"], 60);
+    assert_eq!(p["data_subject"]["erasure"], "delete");
+    assert_eq!(view["sources"]["retention.sessions_days"], "gdpr");
+    assert_eq!(view["sources"]["retention.messages_days"], "default");
+    assert_eq!(view["sources"]["data_subject.erasure"], "gdpr");
+    assert!(view["workspace_override"].is_null(), "{view}");
+    // Someone outside the workspace does not learn it exists.
+    let outsider_id = app.create_user(&t.admin, "eve@example.org", "Eve").await;
+    assert!(!outsider_id.is_empty());
+    let eve = app.login("eve@example.org", PASSWORD).await;
+    policy(&app, &eve, &t.ws)
+        .await
+        .expect_error(404, "not_found");
+}
+
+async fn an_override_is_stored_as_a_new_version_and_audited(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.policy.modules = modules(&["default", "gdpr"])
+    })
+    .await;
+    let t = app.team().await;
+    let before = policy(&app, &t.admin, &t.ws).await.expect(200)["version"]
+        .as_i64()
+        .unwrap();
+    let general = channel(&app, &t.admin, &t.ws, "ward-3", "private").await;
+
+    let toml = format!(
+        "# Records schedule 4.2\n[retention]\nmessages_days = 365\n\n[channels.\"{general}\"]\nphi = true\nfiles_days = 30\n"
+    );
+    let first = put_toml(&app, &t.admin, &t.ws, &toml)
+        .await
+        .expect(200)
+        .clone();
+    let v1 = first["version"].as_i64().unwrap();
+    assert!(v1 > before, "{first}");
+    assert_eq!(first["policy"]["retention"]["messages_days"], 365);
+    assert_eq!(first["sources"]["retention.messages_days"], "workspace");
+    assert_eq!(first["sources"]["retention.sessions_days"], "gdpr");
+    let channel = &first["policy"]["channels"][&general];
+    assert_eq!(channel["phi"], true, "{first}");
+    assert_eq!(channel["files_days"], 30);
+    assert_eq!(channel["messages_days"], 365);
+    assert_eq!(first["workspace_override"]["version"], v1);
+    assert_eq!(first["workspace_override"]["document"], toml.as_str());
+    assert_eq!(
+        first["workspace_override"]["created_by"],
+        t.admin.user_id.as_str()
+    );
+
+    // A JSON override replaces the previous one as a whole, as a new version.
+    let second = app
+        .put(
+            &format!("/api/v1/workspaces/{}/policy", t.ws),
+            &t.admin.access,
+            json!({"retention": {"files_days": 90}, "phi": {"enabled": true}}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    let v2 = second["version"].as_i64().unwrap();
+    assert!(v2 > v1, "{second}");
+    let shown = policy(&app, &t.ann, &t.ws).await.expect(200).clone();
+    assert_eq!(shown["version"], v2);
+    assert_eq!(shown["policy"]["retention"]["files_days"], 90);
+    assert_eq!(shown["policy"]["retention"]["messages_days"], "forever");
+    assert_eq!(shown["policy"]["phi"]["enabled"], true);
+    assert_eq!(shown["sources"]["phi.enabled"], "workspace");
+    assert_eq!(shown["policy"]["channels"], json!({}));
+    assert!(
+        shown["workspace_override"]["document"]
+            .as_str()
+            .unwrap()
+            .contains("files_days = 90"),
+        "{shown}"
+    );
+
+    // An empty document returns the workspace to the modules, again as a version.
+    let cleared = put_toml(&app, &t.admin, &t.ws, "")
+        .await
+        .expect(200)
+        .clone();
+    assert!(cleared["version"].as_i64().unwrap() > v2);
+    assert!(cleared["workspace_override"].is_null(), "{cleared}");
+    assert_eq!(cleared["sources"]["retention.files_days"], "default");
+
+    // Every change is its own row; none was updated in place.
+    assert_eq!(override_rows(&app).await, 3);
+    let entries = audited(&app, &t.admin, "policy.override").await;
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    assert!(entries
+        .iter()
+        .all(|e| e["actor_id"] == t.admin.user_id.as_str()
+            && e["target_id"] == t.ws.as_str()
+            && e["workspace_id"] == t.ws.as_str()
+            && e["outcome"] == "allowed"));
+    assert_eq!(entries[0]["details"]["version"], v1);
+
+    // The override survives a restart, and an unchanged restart stores no new version.
+    let deployment_rows = "SELECT COUNT(*) FROM policy_versions WHERE workspace_id IS NULL";
+    assert_eq!(app.scalar(deployment_rows).await, 1);
+    let app = app.restart().await;
+    let admin = app.login("admin@example.org", PASSWORD).await;
+    let again = policy(&app, &admin, &t.ws).await.expect(200).clone();
+    assert_eq!(again["version"], cleared["version"]);
+    assert_eq!(app.scalar(deployment_rows).await, 1);
+}
+
+async fn a_bad_override_is_refused_with_its_line_and_key(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let t = app.team().await;
+    let refused = |r: Reply, line: Option<&str>, key: &str| {
+        r.expect_error(422, "invalid_policy");
+        let message = r.body["error"]["message"].as_str().unwrap().to_owned();
+        if let Some(line) = line {
+            assert!(
+                message.starts_with(&format!("override:{line}: ")),
+                "{message}"
+            );
+        }
+        assert!(message.contains(&format!("{key}: ")), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+        message
+    };
+
+    let m = refused(
+        put_toml(
+            &app,
+            &t.admin,
+            &t.ws,
+            "[retention]\n\nmessages_days = -30\n",
+        )
+        .await,
+        Some("3"),
+        "retention.messages_days",
+    );
+    assert!(m.contains("out of range"), "{m}");
+    let m = refused(
+        put_toml(
+            &app,
+            &t.admin,
+            &t.ws,
+            "[phi]\nenabled = true\nidle_logof = 5\n",
+        )
+        .await,
+        Some("3"),
+        "phi.idle_logof",
+    );
+    assert!(m.contains("unknown field"), "{m}");
+    refused(
+        put_toml(&app, &t.admin, &t.ws, "[phi]\nenabled = \"yes\"\n").await,
+        Some("2"),
+        "phi.enabled",
+    );
+    refused(
+        put_toml(
+            &app,
+            &t.admin,
+            &t.ws,
+            "[phi]\nbreak_glass_max_minutes = 100000\n",
+        )
+        .await,
+        Some("2"),
+        "phi.break_glass_max_minutes",
+    );
+    refused(
+        put_toml(
+            &app,
+            &t.admin,
+            &t.ws,
+            "[retention]\naudit_days = \"always\"\n",
+        )
+        .await,
+        Some("2"),
+        "retention.audit_days",
+    );
+    // A channel must be one of this workspace's.
+    let elsewhere = app.create_workspace(&t.admin, "Elsewhere").await;
+    let foreign = channel(&app, &t.admin, &elsewhere, "theirs", "public").await;
+    let m = refused(
+        put_toml(
+            &app,
+            &t.admin,
+            &t.ws,
+            &format!("[retention]\nfiles_days = 10\n[channels.\"{foreign}\"]\nphi = true\n"),
+        )
+        .await,
+        Some("3"),
+        &format!("channels.{foreign}"),
+    );
+    assert!(m.contains("no such channel"), "{m}");
+    // JSON is checked the same way, by key.
+    refused(
+        app.put(
+            &format!("/api/v1/workspaces/{}/policy", t.ws),
+            &t.admin.access,
+            json!({"data_subject": {"request_deadline_days": 0}}),
+        )
+        .await,
+        None,
+        "data_subject.request_deadline_days",
+    );
+    refused(
+        app.put(
+            &format!("/api/v1/workspaces/{}/policy", t.ws),
+            &t.admin.access,
+            json!({"retention": {"message_days": 5}}),
+        )
+        .await,
+        None,
+        "retention.message_days",
+    );
+    // Nothing was stored, and the policy in force is unchanged.
+    assert_eq!(override_rows(&app).await, 0);
+    let view = policy(&app, &t.admin, &t.ws).await.expect(200).clone();
+    assert!(view["workspace_override"].is_null(), "{view}");
+    assert!(audited(&app, &t.admin, "policy.override").await.is_empty());
+}
+
+async fn only_policy_administrators_override_and_reload(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let t = app.team().await;
+    // A workspace admin administers the workspace, not its compliance policy.
+    app.create_user(&t.admin, "dan@example.org", "Dan").await;
+    let dan = app.login("dan@example.org", PASSWORD).await;
+    app.add_member(&t.admin, &t.ws, &dan, "admin").await;
+    for who in [&t.ann, &dan] {
+        put_toml(&app, who, &t.ws, "[retention]\nmessages_days = 1\n")
+            .await
+            .expect_error(403, "forbidden");
+        app.post(
+            "/api/v1/admin/policies/reload",
+            Some(&who.access),
+            json!({}),
+        )
+        .await
+        .expect_error(403, "forbidden");
+    }
+    // Outside the workspace, it is not found.
+    let other = app.create_workspace(&t.admin, "Other").await;
+    put_toml(&app, &t.ann, &other, "[retention]\nmessages_days = 1\n")
+        .await
+        .expect_error(404, "not_found");
+    assert_eq!(override_rows(&app).await, 0);
+    let view = policy(&app, &t.ann, &t.ws).await.expect(200).clone();
+    assert_eq!(view["policy"]["retention"]["messages_days"], "forever");
+    // Each refusal is in the audit log.
+    let denials = audited(&app, &t.admin, "permission.denied").await;
+    let refused = denials
+        .iter()
+        .filter(|e| e["details"]["permission"] == "policies.manage")
+        .count();
+    assert!(refused >= 4, "{denials:?}");
+    // The system admin may.
+    put_toml(&app, &t.admin, &t.ws, "[retention]\nmessages_days = 1\n")
+        .await
+        .expect(200);
+}
+
+async fn a_reload_reads_the_policy_folder_again_versioned_and_audited(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let gdpr = dir.path().join("gdpr.toml");
+    std::fs::write(&gdpr, "[retention]\nsessions_days = 30\n").unwrap();
+    let path = dir.path().to_owned();
+    let app = spawn_app_with(backend, |c| {
+        c.policy.modules = modules(&["default", "gdpr"]);
+        c.policy.dir = Some(path);
+    })
+    .await;
+    let t = app.team().await;
+    let reload = || {
+        app.post(
+            "/api/v1/admin/policies/reload",
+            Some(&t.admin.access),
+            json!({}),
+        )
+    };
+    let start = policy(&app, &t.admin, &t.ws).await.expect(200)["version"]
+        .as_i64()
+        .unwrap();
+
+    let same = reload().await.expect(200).clone();
+    assert_eq!(same["changed"], false, "{same}");
+    assert_eq!(same["version"], start);
+    assert_eq!(same["modules"], json!(["default", "gdpr"]));
+
+    std::fs::write(&gdpr, "[retention]\nsessions_days = 14\n").unwrap();
+    let changed = reload().await.expect(200).clone();
+    assert_eq!(changed["changed"], true, "{changed}");
+    let v = changed["version"].as_i64().unwrap();
+    assert!(v > start);
+    let view = policy(&app, &t.ann, &t.ws).await.expect(200).clone();
+    assert_eq!(view["policy"]["retention"]["sessions_days"], 14);
+    assert_eq!(view["version"], v);
+
+    // A bad file is refused with its file, line and key; the policy in force stays.
+    std::fs::write(&gdpr, "[retention]\nsessions_days = 14\nsession_days = 7\n").unwrap();
+    let r = reload().await;
+    r.expect_error(422, "invalid_policy");
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{}:3: retention.session_days: ", gdpr.display())),
+        "{message}"
+    );
+    let view = policy(&app, &t.ann, &t.ws).await.expect(200).clone();
+    assert_eq!(view["policy"]["retention"]["sessions_days"], 14);
+    assert_eq!(view["version"], v);
+
+    let deployment_rows = app
+        .scalar("SELECT COUNT(*) FROM policy_versions WHERE workspace_id IS NULL")
+        .await;
+    assert_eq!(deployment_rows, 2);
+    let entries = audited(&app, &t.admin, "policy.reload").await;
+    let outcomes: Vec<&str> = entries
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["allowed", "allowed", "failed"], "{entries:?}");
+    assert_eq!(entries[1]["details"]["changed"], true);
+    assert!(entries[2]["details"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("retention.session_days"));
+    // The first start recorded the modules it loaded.
+    assert_eq!(audited(&app, &t.admin, "policy.load").await.len(), 1);
+}
+
+/// A production configuration that HIPAA mode accepts.
+fn hipaa_ready(c: &mut Config) {
+    c.mode = Mode::Production;
+    c.keys.kek = Some(
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+            .to_owned()
+            .into(),
+    );
+    c.auth.signing_key = Some(
+        "a-production-signing-key-of-at-least-32-bytes"
+            .to_owned()
+            .into(),
+    );
+    c.http.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    c.http.tls_proxy = Some("127.0.0.1".parse().unwrap());
+    c.policy.modules = modules(&["default", "hipaa"]);
+}
+
+async fn hipaa_mode_starts_with_its_safeguards_and_keeps_six_years_of_audit(backend: Backend) {
+    let app = spawn_app_with(backend, hipaa_ready).await;
+    let t = app.team().await;
+    let view = policy(&app, &t.ann, &t.ws).await.expect(200).clone();
+    let p = &view["policy"];
+    assert_eq!(view["modules"], json!(["default", "hipaa"]));
+    assert_eq!(p["retention"]["audit_days"], 2190);
+    assert_eq!(p["phi"]["enabled"], true);
+    assert_eq!(p["phi"]["idle_logoff_minutes"], 15);
+    assert_eq!(p["phi"]["audit_reads"], true);
+    assert_eq!(view["sources"]["retention.audit_days"], "hipaa");
+    // No workspace may keep its audit trail shorter.
+    let r = put_toml(
+        &app,
+        &t.admin,
+        &t.ws,
+        "[phi]\nenabled = false\n\n[retention]\naudit_days = 365\n",
+    )
+    .await;
+    r.expect_error(422, "invalid_policy");
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("override:5: retention.audit_days: HIPAA mode needs"),
+        "{message}"
+    );
+    put_toml(
+        &app,
+        &t.admin,
+        &t.ws,
+        "[retention]\naudit_days = \"forever\"\n",
+    )
+    .await
+    .expect(200);
+}
+
+/// What `App::build` answers for a HIPAA-mode configuration adjusted by `adjust`, on a
+/// data dir of its own (the refusals come before any storage is opened).
+async fn hipaa_start(adjust: impl FnOnce(&mut Config)) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
+    hipaa_ready(&mut config);
+    adjust(&mut config);
+    let err = match App::build(config).await {
+        Ok(_) => panic!("HIPAA mode started unsafely"),
+        Err(e) => e.to_string(),
+    };
+    assert!(!err.contains('\n'), "{err}");
+    (err, dir)
+}
+
+#[tokio::test]
+async fn hipaa_mode_refuses_to_start_without_tls() {
+    let (err, dir) = hipaa_start(|c| c.http.tls_proxy = None).await;
+    assert!(
+        err.starts_with("policy: http.tls_proxy: HIPAA mode needs TLS"),
+        "{err}"
+    );
+    // Refused before anything was written.
+    assert!(!dir.path().join("concord.db").exists());
+}
+
+#[tokio::test]
+async fn hipaa_mode_refuses_to_start_without_a_production_key() {
+    let (err, dir) = hipaa_start(|c| {
+        c.mode = Mode::Development;
+        c.keys.kek = None;
+    })
+    .await;
+    assert!(
+        err.starts_with("policy: mode: HIPAA mode needs a production key-encryption key"),
+        "{err}"
+    );
+    // The development key it would have generated was not.
+    assert!(!dir.path().join("keys").join("kek.key").exists());
+}
+
+#[tokio::test]
+async fn hipaa_mode_refuses_to_start_with_less_than_six_years_of_audit() {
+    let policies = tempfile::tempdir().unwrap();
+    let file = policies.path().join("hipaa.toml");
+    std::fs::write(
+        &file,
+        "[phi]\nenabled = true\n[retention]\naudit_days = 1825\n",
+    )
+    .unwrap();
+    let path = policies.path().to_owned();
+    let (err, _dir) = hipaa_start(|c| c.policy.dir = Some(path)).await;
+    assert!(
+        err.starts_with(&format!(
+            "policy: {}:4: retention.audit_days: HIPAA mode needs the audit log kept at least six years",
+            file.display()
+        )),
+        "{err}"
+    );
+}
+
+fn concord_cli(args: &[String], extra: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_concord"));
+    cmd.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CONCORD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .args(args)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .expect("concord runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+async fn policy_check_prints_the_effective_policy_and_refuses_a_bad_one(backend: Backend) {
+    let mut app = spawn_app_with(backend, |c| {
+        c.policy.modules = modules(&["default", "gdpr"])
+    })
+    .await;
+    let t = app.team().await;
+    let v = put_toml(
+        &app,
+        &t.admin,
+        &t.ws,
+        "[retention]\nmessages_days = 365\naudit_days = 400\n",
+    )
+    .await
+    .expect(200)["version"]
+        .as_i64()
+        .unwrap();
+    app.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("concord.toml");
+    std::fs::write(&config, "[policy]\nmodules = [\"default\", \"gdpr\"]\n").unwrap();
+    let mut args = app.cli_args();
+    args.extend(["--config".into(), config.display().to_string()]);
+
+    let (code, out, err) = concord_cli(&args, &["policy", "check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("#   gdpr: policies/gdpr.toml (built in)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("[workspace {} (override version {v})]", t.ws)),
+        "{out}"
+    );
+    let section = &out[out.find(&format!("[workspace {}", t.ws)).unwrap()..];
+    assert!(
+        section
+            .lines()
+            .any(|l| l.starts_with("retention.messages_days = 365") && l.ends_with("# workspace")),
+        "{out}"
+    );
+    assert!(
+        section
+            .lines()
+            .any(|l| l.starts_with("retention.sessions_days = 30") && l.ends_with("# gdpr")),
+        "{out}"
+    );
+
+    // A bad module file: one line on stderr naming file, line and key.
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join("gdpr.toml"),
+        "[data_subject]\nerasure = \"shred\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[policy]\nmodules = [\"default\", \"gdpr\"]\ndir = \"{}\"\n",
+            policies.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = concord_cli(&args, &["policy", "check"]);
+    assert_ne!(code, 0, "{out}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2: data_subject.erasure: ",
+            policies.join("gdpr.toml").display()
+        )),
+        "{err}"
+    );
+
+    // A stored override that the enabled modules no longer allow: HIPAA's six years.
+    std::fs::write(
+        &config,
+        "mode = \"production\"\n[http]\ntrusted_proxies = [\"10.0.0.1\"]\ntls_proxy = \"10.0.0.1\"\n\
+         [policy]\nmodules = [\"default\", \"hipaa\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = concord_cli(&args, &["policy", "check"]);
+    assert_ne!(code, 0, "{out}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "workspace {} override version {v}:3: retention.audit_days: HIPAA mode needs",
+            t.ws
+        )),
+        "{err}"
+    );
+    // And without TLS, HIPAA mode is refused before anything else.
+    std::fs::write(
+        &config,
+        "mode = \"production\"\n[policy]\nmodules = [\"hipaa\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = concord_cli(&args, &["policy", "check"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("http.tls_proxy: HIPAA mode needs TLS"),
+        "{err}"
+    );
+}
