@@ -89,8 +89,7 @@ impl Timeouts {
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         audit, auth, bot_events, bots, chat, docs, files, health, invitations, keys, policies,
-        search, setup,
-        sso, uploads, users, workspaces, ws,
+        search, setup, sso, uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
