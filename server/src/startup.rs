@@ -435,6 +435,8 @@ impl App {
             &self.config.outbox,
             going_away.clone(),
         );
+        // Building the router built and dropped the OpenAPI document, among others.
+        crate::memory::release_free_memory();
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,
