@@ -24,6 +24,7 @@ pub mod http;
 pub mod hub;
 pub mod inventory;
 pub mod keys;
+pub mod memory;
 pub mod outbox;
 pub mod policy;
 pub mod rbac;

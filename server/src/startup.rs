@@ -478,6 +478,8 @@ impl App {
         );
         // Committed events queued for bots and sent to their request URLs.
         let bot_events = crate::bots::delivery::spawn(self.bots.clone(), going_away.clone());
+        // Building the router built and dropped the OpenAPI document, among others.
+        crate::memory::release_free_memory();
         tracing::info!(address = %bound, "listening");
         axum::serve(
             listener,

@@ -369,7 +369,7 @@ pub trait EventSource: Send {
 pub struct Subscription(Source);
 
 enum Source {
-    InProcess(broadcast::Receiver<DomainEvent>),
+    InProcess(broadcast::Receiver<Arc<DomainEvent>>),
     Other(Box<dyn EventSource>),
 }
 
@@ -382,10 +382,15 @@ impl Subscription {
     /// The next event, or how many were missed. Cancel-safe.
     pub async fn recv(&mut self) -> Result<DomainEvent, RecvError> {
         match &mut self.0 {
-            Source::InProcess(rx) => rx.recv().await.map_err(|e| match e {
-                broadcast::error::RecvError::Lagged(n) => RecvError::Lagged(n),
-                broadcast::error::RecvError::Closed => RecvError::Closed,
-            }),
+            Source::InProcess(rx) => {
+                rx.recv()
+                    .await
+                    .map(Arc::unwrap_or_clone)
+                    .map_err(|e| match e {
+                        broadcast::error::RecvError::Lagged(n) => RecvError::Lagged(n),
+                        broadcast::error::RecvError::Closed => RecvError::Closed,
+                    })
+            }
             Source::Other(source) => source.recv().await,
         }
     }
@@ -393,11 +398,14 @@ impl Subscription {
     /// The next event if one is waiting now.
     pub fn try_recv(&mut self) -> Result<DomainEvent, TryRecvError> {
         match &mut self.0 {
-            Source::InProcess(rx) => rx.try_recv().map_err(|e| match e {
-                broadcast::error::TryRecvError::Empty => TryRecvError::Empty,
-                broadcast::error::TryRecvError::Lagged(n) => TryRecvError::Lagged(n),
-                broadcast::error::TryRecvError::Closed => TryRecvError::Closed,
-            }),
+            Source::InProcess(rx) => rx
+                .try_recv()
+                .map(Arc::unwrap_or_clone)
+                .map_err(|e| match e {
+                    broadcast::error::TryRecvError::Empty => TryRecvError::Empty,
+                    broadcast::error::TryRecvError::Lagged(n) => TryRecvError::Lagged(n),
+                    broadcast::error::TryRecvError::Closed => TryRecvError::Closed,
+                }),
             Source::Other(source) => source.try_recv(),
         }
     }
@@ -412,8 +420,10 @@ pub trait EventBus: Send + Sync + 'static {
 }
 
 /// The bus within one process: a bounded broadcast; without subscribers events are dropped.
+/// Its slots hold a pointer each, not an event: the buffer's slots are all allocated and
+/// written when the bus is made (4,096 events inline took 0.6 MB).
 pub struct InProcessBus {
-    sender: broadcast::Sender<DomainEvent>,
+    sender: broadcast::Sender<Arc<DomainEvent>>,
 }
 
 impl Default for InProcessBus {
@@ -433,7 +443,7 @@ impl InProcessBus {
 
 impl EventBus for InProcessBus {
     fn publish(&self, event: DomainEvent) {
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(Arc::new(event));
     }
 
     fn subscribe(&self) -> Subscription {

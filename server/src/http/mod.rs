@@ -187,13 +187,25 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole HTTP application with its middleware stack.
 pub fn app(state: AppState, body_limit: usize, timeouts: Timeouts) -> Router {
     let (router, api) = api_router();
-    let api = std::sync::Arc::new(api);
+    // Kept as its JSON (about 200 KB), written once: the document as built is maps of schemas
+    // taking about 2 MB for the life of the process, and cloning it for every request cost
+    // more than sending it.
+    let api = serde_json::to_vec(&api)
+        .map(axum::body::Bytes::from)
+        .map_err(|e| std::sync::Arc::<str>::from(e.to_string()));
     let router = router
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {
                 let api = api.clone();
-                async move { axum::Json(api.as_ref().clone()) }
+                async move {
+                    match api {
+                        Ok(json) => {
+                            ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+                        }
+                        Err(e) => ApiError::internal(&e).into_response(),
+                    }
+                }
             }),
         )
         // Slack's protocol, not Concord's: outside the OpenAPI document (see `slack`).

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery,
     TermQuery, TermSetQuery,
@@ -28,20 +27,14 @@ use tantivy::schema::{
     STRING,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{
-    Index, IndexReader, IndexSettings, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
-};
+use tantivy::{Index, IndexReader, IndexSettings, Order, ReloadPolicy, TantivyDocument, Term};
 
 use super::analyzer::{analyzer, is_single_cjk, terms, unigram_analyzer, ANALYZER, UNIGRAMS};
 use super::encrypted_dir::{ChunkCache, EncryptedDirectory, IndexKeys};
 use super::query::ParsedQuery;
+use super::writer::LazyWriter;
 use super::SearchError;
 
-/// Memory the writer may buffer before it writes a segment.
-const WRITER_MEMORY: usize = 32 * 1024 * 1024;
-/// Threads a writer indexes and merges with: one each, as chat-sized entries need no more and
-/// every open workspace index has its own writer.
-const WRITER_THREADS: usize = 1;
 /// The flags a message can carry.
 const FLAGS: &[&str] = &["link", "file", "reaction", "pin", "thread"];
 /// The commit payload of a complete index.
@@ -210,11 +203,11 @@ pub struct Hits {
 /// An open workspace index.
 pub struct WorkspaceIndex {
     index: Index,
-    writer: Mutex<IndexWriter>,
+    /// Open only while the index changes (see `writer.rs`).
+    writer: LazyWriter,
     reader: IndexReader,
     fields: Fields,
     payload: Mutex<String>,
-    pending: Mutex<bool>,
     /// Thread roots to mark once the commit that adds them is visible.
     unmarked_roots: Mutex<Vec<String>>,
     /// Commits made since it was opened.
@@ -281,15 +274,7 @@ impl WorkspaceIndex {
             .map_err(internal)?
             .payload
             .unwrap_or_default();
-        let writer = index
-            .writer_with_options(
-                IndexWriterOptions::builder()
-                    .num_worker_threads(WRITER_THREADS)
-                    .num_merge_threads(WRITER_THREADS)
-                    .memory_budget_per_thread(WRITER_MEMORY)
-                    .build(),
-            )
-            .map_err(internal)?;
+        let writer = LazyWriter::new(index.clone());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -297,11 +282,10 @@ impl WorkspaceIndex {
             .map_err(internal)?;
         Ok(Some(WorkspaceIndex {
             index,
-            writer: Mutex::new(writer),
+            writer,
             reader,
             fields,
             payload: Mutex::new(payload),
-            pending: Mutex::new(false),
             unmarked_roots: Mutex::new(Vec::new()),
             commits: AtomicU64::new(0),
         }))
@@ -321,15 +305,28 @@ impl WorkspaceIndex {
     }
 
     fn touch(&self) {
-        if let Ok(mut p) = self.pending.lock() {
-            *p = true;
-        }
+        self.writer.touch();
     }
 
-    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, SearchError> {
-        self.writer
-            .lock()
-            .map_err(|_| SearchError::Index("index writer poisoned".into()))
+    /// Replaces the entry `id` with `doc`.
+    fn replace(&self, id: &str, doc: TantivyDocument) -> Result<(), SearchError> {
+        let term = Term::from_field_text(self.fields.id, id);
+        self.writer.change(|writer| {
+            writer.delete_term(term);
+            writer.add_document(doc).map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    /// Closes the index's writer if nothing awaits a commit and it has not been used for
+    /// `idle`; the next change opens it again. Whether it closed it.
+    pub fn close_writer_if_idle(&self, idle: std::time::Duration) -> Result<bool, SearchError> {
+        self.writer.close_if_idle(idle)
+    }
+
+    /// Whether the index's writer is open.
+    pub fn writer_is_open(&self) -> bool {
+        self.writer.is_open()
     }
 
     /// Adds or replaces a message.
@@ -351,12 +348,7 @@ impl WorkspaceIndex {
         doc.add_i64(f.seq, m.seq);
         doc.add_text(f.body, &m.text);
         doc.add_text(f.cjk, &m.text);
-        let writer = self.writer()?;
-        writer.delete_term(Term::from_field_text(f.id, &m.id));
-        writer.add_document(doc).map_err(internal)?;
-        drop(writer);
-        self.touch();
-        Ok(())
+        self.replace(&m.id, doc)
     }
 
     /// Marks an indexed message as a thread root once it has a reply (a reply is posted
@@ -429,12 +421,7 @@ impl WorkspaceIndex {
         doc.add_text(f.body, &d.text);
         doc.add_text(f.cjk, &d.title);
         doc.add_text(f.cjk, &d.text);
-        let writer = self.writer()?;
-        writer.delete_term(Term::from_field_text(f.id, &d.id));
-        writer.add_document(doc).map_err(internal)?;
-        drop(writer);
-        self.touch();
-        Ok(())
+        self.replace(&d.id, doc)
     }
 
     /// Adds or replaces a file shared in a channel (its scope is the channel's: whoever may
@@ -459,35 +446,33 @@ impl WorkspaceIndex {
         if let Some(message) = &file.message_id {
             doc.add_text(f.message, message);
         }
-        let writer = self.writer()?;
-        writer.delete_term(Term::from_field_text(f.id, &file.id));
-        writer.add_document(doc).map_err(internal)?;
-        drop(writer);
-        self.touch();
-        Ok(())
+        self.replace(&file.id, doc)
     }
 
     /// Removes an entry by id (a deleted message or document).
     pub fn delete(&self, id: &str) -> Result<(), SearchError> {
-        self.writer()?
-            .delete_term(Term::from_field_text(self.fields.id, id));
-        self.touch();
-        Ok(())
+        let term = Term::from_field_text(self.fields.id, id);
+        self.writer.change(|writer| {
+            writer.delete_term(term);
+            Ok(())
+        })
     }
 
     /// Removes every entry of a scope (`c:<channel>`: a deleted channel, a retention sweep).
     pub fn delete_scope(&self, scope: &str) -> Result<(), SearchError> {
-        self.writer()?
-            .delete_term(Term::from_field_text(self.fields.scope, scope));
-        self.touch();
-        Ok(())
+        let term = Term::from_field_text(self.fields.scope, scope);
+        self.writer.change(|writer| {
+            writer.delete_term(term);
+            Ok(())
+        })
     }
 
     /// Removes everything (the start of a full rebuild).
     pub fn clear(&self) -> Result<(), SearchError> {
-        self.writer()?.delete_all_documents().map_err(internal)?;
-        self.touch();
-        Ok(())
+        self.writer.change(|writer| {
+            writer.delete_all_documents().map_err(internal)?;
+            Ok(())
+        })
     }
 
     /// Commits pending changes (if any) and makes them visible to queries.
@@ -509,20 +494,16 @@ impl WorkspaceIndex {
     }
 
     fn commit_pending(&self) -> Result<(), SearchError> {
-        let pending = self
-            .pending
-            .lock()
-            .map(|mut p| std::mem::take(&mut *p))
-            .unwrap_or(true);
-        if !pending {
+        let committed = self.writer.commit(|writer| {
+            let payload = self.payload();
+            let mut prepared = writer.prepare_commit().map_err(internal)?;
+            prepared.set_payload(&payload);
+            prepared.commit().map_err(internal)?;
+            Ok(())
+        })?;
+        if !committed {
             return Ok(());
         }
-        let payload = self.payload();
-        let mut writer = self.writer()?;
-        let mut prepared = writer.prepare_commit().map_err(internal)?;
-        prepared.set_payload(&payload);
-        prepared.commit().map_err(internal)?;
-        drop(writer);
         self.commits.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("concord_search_commits_total").increment(1);
         self.reader.reload().map_err(internal)
@@ -759,6 +740,83 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn message(id: &str, text: &str) -> MessageEntry {
+        MessageEntry {
+            id: id.into(),
+            channel_id: "c1".into(),
+            author_id: "u1".into(),
+            thread_root_id: None,
+            created_at_ms: 0,
+            seq: 0,
+            text: text.into(),
+            flags: Vec::new(),
+        }
+    }
+
+    fn found(index: &WorkspaceIndex, words: &str) -> Vec<String> {
+        let filters = Filters {
+            scopes: vec!["c:c1".into()],
+            channels: Vec::new(),
+            authors: Vec::new(),
+        };
+        let q = crate::search::query::parse(words).unwrap();
+        let hits = index.search(&q, &filters, false, 0, 10).unwrap();
+        hits.hits.into_iter().map(|h| h.id).collect()
+    }
+
+    #[test]
+    fn the_writer_opens_with_the_first_change_and_closes_only_with_nothing_to_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = WorkspaceIndex::open_unencrypted(&dir.path().join("ws")).unwrap();
+        assert!(!index.writer_is_open(), "opening an index opens no writer");
+
+        index
+            .upsert_message(&message("m1", "deploying the kraken"))
+            .unwrap();
+        assert!(index.writer_is_open());
+        assert!(
+            !index.close_writer_if_idle(Duration::ZERO).unwrap(),
+            "a change awaiting its commit keeps the writer open"
+        );
+        index.commit().unwrap();
+        assert!(index.close_writer_if_idle(Duration::ZERO).unwrap());
+        assert!(!index.writer_is_open());
+        assert_eq!(found(&index, "kraken"), vec!["m1".to_string()]);
+
+        // Changes after the close reopen the writer; both kinds of change commit.
+        index
+            .upsert_message(&message("m2", "another kraken"))
+            .unwrap();
+        index.delete("m1").unwrap();
+        assert!(!index.close_writer_if_idle(Duration::ZERO).unwrap());
+        index.commit().unwrap();
+        assert_eq!(found(&index, "kraken"), vec!["m2".to_string()]);
+
+        // A new payload alone is committed too, through a writer opened for it.
+        assert!(index.close_writer_if_idle(Duration::ZERO).unwrap());
+        index.set_payload(READY);
+        assert!(!index.close_writer_if_idle(Duration::ZERO).unwrap());
+        index.commit().unwrap();
+        assert!(index.close_writer_if_idle(Duration::ZERO).unwrap());
+        drop(index);
+        let reopened = WorkspaceIndex::open_unencrypted(&dir.path().join("ws")).unwrap();
+        assert_eq!(reopened.payload(), READY);
+        assert_eq!(found(&reopened, "kraken"), vec!["m2".to_string()]);
+    }
+
+    #[test]
+    fn a_recently_used_writer_stays_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = WorkspaceIndex::open_unencrypted(&dir.path().join("ws")).unwrap();
+        index.upsert_message(&message("m1", "hello")).unwrap();
+        index.commit().unwrap();
+        assert!(!index
+            .close_writer_if_idle(Duration::from_secs(3600))
+            .unwrap());
+        assert!(index.writer_is_open());
+    }
 
     #[test]
     fn an_index_with_another_schema_is_replaced_by_an_empty_one() {
@@ -775,7 +833,8 @@ mod tests {
                 b.build(),
             )
             .unwrap();
-            let mut writer: IndexWriter = old.writer_with_num_threads(1, 15_000_000).unwrap();
+            let mut writer: tantivy::IndexWriter =
+                old.writer_with_num_threads(1, 15_000_000).unwrap();
             writer.add_document(tantivy::doc!(body => "old")).unwrap();
             let mut prepared = writer.prepare_commit().unwrap();
             prepared.set_payload(READY);

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::commits::{CommitPolicy, Flush, Uncommitted};
 use super::index::{DocumentEntry, FileEntry, MessageEntry, READY};
-use super::{entries, SearchError, SearchService, DOCUMENT_SETTLE};
+use super::{entries, SearchError, SearchService, DOCUMENT_SETTLE, WRITER_IDLE};
 use crate::chat::MessageView;
 use crate::crypto::{Aad, Scope};
 use crate::domain::{DocumentId, FileId, MessageId, WorkspaceId};
@@ -177,6 +177,9 @@ impl SearchService {
     ) {
         let mut uncommitted = Uncommitted::default();
         let mut pending = PendingDocuments::default();
+        let mut idle_check =
+            tokio::time::interval_at(tokio::time::Instant::now() + WRITER_IDLE, WRITER_IDLE);
+        idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut waiting = Vec::new();
             let next_document = pending.next_due();
@@ -195,6 +198,9 @@ impl SearchService {
                     }
                     Err(RecvError::Closed) => break,
                 },
+                _ = idle_check.tick() => {
+                    self.close_idle_writers(WRITER_IDLE).await;
+                }
             }
             // A query waits for everything published before it asked; a long backlog is still
             // committed every `max_changes`.

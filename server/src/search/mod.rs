@@ -16,6 +16,9 @@
 //!   `request.rs`: answers `GET /api/v1/workspaces/{id}/search`; `commits.rs`: when the
 //!   indexer commits (on a timer or a size, not per event; a query first commits what is
 //!   pending in its workspace, so it finds what was just written).
+//! - `writer.rs`: an index's writer, opened by its first change and closed by the indexer
+//!   once the index has had nothing to commit for [`WRITER_IDLE`] (an open writer holds
+//!   threads and a queue of its own; an idle workspace needs neither).
 //! - `entries.rs`: index entries made from what `docs` and `files` expose
 //!   ([`crate::docs::IndexableDocument`], [`crate::files::IndexableFile`]): search depends on
 //!   them, never the reverse; startup hands it both services when it builds it.
@@ -45,6 +48,7 @@ mod indexer;
 pub mod query;
 mod rebuild;
 mod request;
+mod writer;
 
 use concord_search_index::analyzer;
 pub use concord_search_index::encrypted_dir;
@@ -75,6 +79,8 @@ use encrypted_dir::{ChunkCache, IndexKeys};
 
 /// A document is re-indexed once no edit arrived for this long (not on every keystroke).
 pub const DOCUMENT_SETTLE: Duration = Duration::from_secs(2);
+/// An index's writer is closed once the index has had nothing to commit for this long.
+pub const WRITER_IDLE: Duration = Duration::from_secs(60);
 /// Why search failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -217,6 +223,29 @@ impl SearchService {
         tokio::task::spawn_blocking(move || index.commit())
             .await
             .map_err(|e| SearchError::Index(e.to_string()))?
+    }
+
+    /// Closes the writers of open indexes unused for `idle` with nothing to commit.
+    pub(crate) async fn close_idle_writers(&self, idle: Duration) {
+        let open: Vec<(WorkspaceId, Arc<WorkspaceIndex>)> = self
+            .inner
+            .indexes
+            .lock()
+            .await
+            .iter()
+            .map(|(workspace, open)| (*workspace, open.index.clone()))
+            .collect();
+        for (workspace, index) in open {
+            match tokio::task::spawn_blocking(move || index.close_writer_if_idle(idle)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(%workspace, error = %err, "search: closing an idle writer failed")
+                }
+                Err(err) => {
+                    tracing::warn!(%workspace, error = %err, "search: closing an idle writer panicked")
+                }
+            }
+        }
     }
 
     /// The index's state for `workspace`.
