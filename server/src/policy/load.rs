@@ -431,6 +431,43 @@ fn resolve(modules: &[Layer], workspace: Option<&Layer>) -> Result<Resolved, Pol
             ),
         ));
     }
+    // Where PHI is held, HIPAA's safeguards hold for every later layer and override: reads
+    // stay audited, and logoff and emergency access are no longer than the module sets.
+    if let Some(hipaa) = modules.iter().find(|l| l.name == HIPAA) {
+        if policy.phi.enabled || policy.channels.values().any(|c| c.phi) {
+            let refuse = |key: &str, message: String| {
+                let at = merged.get(&format!("phi.{key}")).map_or(0, |(_, i)| *i);
+                layers[at].error_at(&["phi", key], message)
+            };
+            if !policy.phi.audit_reads {
+                return Err(refuse(
+                    "audit_reads",
+                    "HIPAA mode records every read of PHI; it cannot be turned off where PHI is held"
+                        .to_owned(),
+                ));
+            }
+            let ceiling = hipaa.document.phi.as_ref();
+            for (key, value, max) in [
+                (
+                    "idle_logoff_minutes",
+                    policy.phi.idle_logoff_minutes,
+                    ceiling.and_then(|p| p.idle_logoff_minutes).map(|b| b.0),
+                ),
+                (
+                    "break_glass_max_minutes",
+                    policy.phi.break_glass_max_minutes,
+                    ceiling.and_then(|p| p.break_glass_max_minutes).map(|b| b.0),
+                ),
+            ] {
+                if let Some(max) = max.filter(|max| value > *max) {
+                    return Err(refuse(
+                        key,
+                        format!("HIPAA mode allows at most {max} minutes (the hipaa module's value), not {value}"),
+                    ));
+                }
+            }
+        }
+    }
     Ok(Resolved { policy, sources })
 }
 

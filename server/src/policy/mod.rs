@@ -118,6 +118,10 @@ pub struct PolicyService {
     auditor: Auditor,
     config: Arc<PolicyConfig>,
     current: Arc<RwLock<Arc<Loaded>>>,
+    /// Held by an override's change and by a reload from before they read the modules in
+    /// force until the modules they checked against are the ones in force: an override is
+    /// never stored against modules a concurrent reload is replacing.
+    changes: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The layer a stored override makes.
@@ -207,6 +211,7 @@ impl PolicyService {
             auditor,
             config: Arc::new(config.clone()),
             current: Arc::new(RwLock::new(Arc::new(Loaded { modules, version }))),
+            changes: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -316,6 +321,7 @@ impl PolicyService {
         format: OverrideFormat,
         document: Vec<u8>,
     ) -> Result<WorkspacePolicyView, Error> {
+        let _changing = self.changes.lock().await;
         let loaded = self.loaded();
         let in_force = loaded.version;
         let auditor = self.auditor.clone();
@@ -397,6 +403,7 @@ impl PolicyService {
     /// it succeeds or not.
     #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
     pub async fn reload(&self, actor: &Actor) -> Result<ReloadView, Error> {
+        let _changing = self.changes.lock().await;
         let config = self.config.clone();
         let read = tokio::task::spawn_blocking(move || Modules::load(&config))
             .await
