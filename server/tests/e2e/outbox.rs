@@ -186,19 +186,24 @@ both_backends! {
 
         let lines = Arc::new(Mutex::new(Vec::new()));
         let first = Tail::spawn(&app, "tail", lines.clone());
-        // Posted from a task, so the consumer is killed while writes go on.
-        let posting = {
+        // Posted from tasks, so the consumer is killed while writes go on: half before the
+        // kill, half started right after it (however fast posting is, events remain for the
+        // consumer that resumes).
+        let post_half = || {
             let app_ref = TestAppRef { base: app.base.clone(), client: app.client.clone() };
             let token = owner.access.clone();
             let general = general.clone();
-            tokio::spawn(async move { app_ref.post_many(&token, &general, "outbox secret", 4, 160).await })
+            tokio::spawn(async move { app_ref.post_many(&token, &general, "outbox secret", 4, 80).await })
         };
+        let posting = post_half();
         eventually(Duration::from_secs(60), "the first consumer prints", || first.printed() >= 20).await;
         first.kill();
         let before_kill = lines.lock().unwrap().len();
+        let posting_more = post_half();
 
         let second = Tail::spawn(&app, "tail", lines.clone());
-        let posted = posting.await.expect("posting");
+        let mut posted = posting.await.expect("posting");
+        posted.extend(posting_more.await.expect("posting"));
         assert_eq!(posted.len(), 160);
         let committed = stored_after(&store, start).await;
         let last = committed.last().expect("events committed").id;
