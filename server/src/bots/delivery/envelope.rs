@@ -444,7 +444,7 @@ pub fn envelope(
 fn names(text: &str, bot: UserId) -> bool {
     let id = bot.to_string().to_lowercase();
     crate::domain::MessageBody::parse("text", text.to_owned())
-        .map(|body| body.mentions().handles.iter().any(|h| *h == id))
+        .map(|body| body.mentions().handles.contains(&id))
         .unwrap_or(false)
 }
 
