@@ -460,8 +460,14 @@ async fn hipaa_mode_starts_with_its_safeguards_and_keeps_six_years_of_audit(back
     // emergency access past the module's values; without PHI they do not apply.
     for (toml, key) in [
         ("[phi]\naudit_reads = false\n", "phi.audit_reads"),
-        ("[phi]\nidle_logoff_minutes = 120\n", "phi.idle_logoff_minutes"),
-        ("[phi]\nbreak_glass_max_minutes = 600\n", "phi.break_glass_max_minutes"),
+        (
+            "[phi]\nidle_logoff_minutes = 120\n",
+            "phi.idle_logoff_minutes",
+        ),
+        (
+            "[phi]\nbreak_glass_max_minutes = 600\n",
+            "phi.break_glass_max_minutes",
+        ),
     ] {
         let r = put_toml(&app, &t.admin, &t.ws, toml).await;
         r.expect_error(422, "invalid_policy");
