@@ -110,6 +110,14 @@ pub enum Error {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// Something outside Concord that the request depends on (a bot's URL) failed.
+    #[error("{message}")]
+    Upstream {
+        /// Stable code (`command_timeout`, `command_failed`).
+        code: &'static str,
+        /// What failed, in words.
+        message: String,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

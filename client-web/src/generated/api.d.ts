@@ -221,6 +221,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{channel_id}/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a slash command in a channel: its bot's immediate answer (an ephemeral one also
+         *     reaches the caller's open connections; later answers come over the WebSocket).
+         */
+        post: operations["run_command"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{channel_id}/files": {
         parameters: {
             query?: never;
@@ -980,6 +1000,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A bot's slash commands, with their URLs. */
+        get: operations["list_bot_commands"];
+        put?: never;
+        /** Give a bot a slash command (the bot needs a signing secret first). */
+        post: operations["create_bot_command"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/dead-letters": {
         parameters: {
             query?: never;
@@ -1131,6 +1169,41 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The slash commands members of a workspace can type. */
+        get: operations["list_commands"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/commands/{command_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Change a slash command's URL, description or usage hint. */
+        put: operations["update_bot_command"];
+        post?: never;
+        /** Delete a slash command. */
+        delete: operations["delete_bot_command"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1637,6 +1710,57 @@ export interface components {
         };
         /**
          * Format: uuid
+         * @description A slash command a bot answers.
+         */
+        BotCommandId: string;
+        /**
+         * @description A command for a bot, or its new settings.
+         * @example {
+         *       "command": "/deploy",
+         *       "description": "Deploy a service",
+         *       "url": "https://bot.example.org/slack/commands",
+         *       "usage_hint": "[service] [environment]"
+         *     }
+         */
+        BotCommandRequest: {
+            /** @description What people type (`/deploy`); ignored when changing a command. */
+            command?: string | null;
+            /** @description What it does, shown as people type. */
+            description?: string;
+            /** @description Where invocations are POSTed, signed with the bot's signing secret. */
+            url: string;
+            /** @description Its arguments, shown as people type. */
+            usage_hint?: string;
+        };
+        /** @description A slash command as administrators manage it. */
+        BotCommandView: {
+            /** @description The bot that answers it. */
+            bot_id: components["schemas"]["UserId"];
+            /** @description What people type, with its `/`. */
+            command: string;
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            created_at: string;
+            /** @description What it does. */
+            description: string;
+            /** @description Its id. */
+            id: components["schemas"]["BotCommandId"];
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+            /** @description Where invocations are POSTed (Slack's slash command request, signed). */
+            url: string;
+            /** @description Its arguments, as a hint. */
+            usage_hint: string;
+            /** @description Workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        };
+        /**
+         * Format: uuid
          * @description A bot's API token (its public id; the secret is shown once and stored hashed).
          */
         BotTokenId: string;
@@ -1798,6 +1922,11 @@ export interface components {
         } | {
             /** @enum {string} */
             type: "ping";
+        };
+        /** @description What answered a slash command at once (later answers come through its response URL). */
+        CommandReplyView: {
+            ephemeral?: null | components["schemas"]["EphemeralMessageView"];
+            message?: null | components["schemas"]["MessageView"];
         };
         /**
          * Format: uuid
@@ -2116,6 +2245,27 @@ export interface components {
         EditMessageRequest: {
             /** @description Markdown source. */
             text: string;
+        };
+        /**
+         * @description A message only one person sees, in a channel, until they reload: a bot's answer to their
+         *     slash command or a bot's `chat.postEphemeral`. It is never stored.
+         */
+        EphemeralMessageView: {
+            /** @description The bot that wrote it. */
+            author_id: components["schemas"]["UserId"];
+            /** @description Channel. */
+            channel_id: components["schemas"]["ChannelId"];
+            /**
+             * Format: date-time
+             * @description When it was sent.
+             */
+            created_at: string;
+            /** @description Its id (random; not a message id). */
+            id: string;
+            /** @description Markdown source. */
+            text: string;
+            /** @description Who sees it. */
+            user_id: components["schemas"]["UserId"];
         };
         /**
          * @description What happens to an erased person's content.
@@ -2858,6 +3008,19 @@ export interface components {
              */
             total: number;
         };
+        /**
+         * @description A command typed in a channel.
+         * @example {
+         *       "command": "/deploy",
+         *       "text": "api production"
+         *     }
+         */
+        RunCommandRequest: {
+            /** @description The command, with its `/`. */
+            command: string;
+            /** @description What follows it. */
+            text?: string;
+        };
         /** @description A page of results. */
         SearchPage: {
             /** @description Whether the index is complete. */
@@ -2973,6 +3136,11 @@ export interface components {
             message: components["schemas"]["MessageView"];
             /** @enum {string} */
             type: "ack";
+        } | {
+            /** @description The message. */
+            message: components["schemas"]["EphemeralMessageView"];
+            /** @enum {string} */
+            type: "ephemeral";
         } | {
             /** @description Channel. */
             channel_id: components["schemas"]["ChannelId"];
@@ -3095,6 +3263,17 @@ export interface components {
              * @description The version checkpoints name as `key_version`.
              */
             version: number;
+        };
+        /** @description A slash command as the composer offers it to members. */
+        SlashCommandView: {
+            /** @description The bot that answers it. */
+            bot_id: components["schemas"]["UserId"];
+            /** @description What people type, with its `/`. */
+            command: string;
+            /** @description What it does. */
+            description: string;
+            /** @description Its arguments, as a hint. */
+            usage_hint: string;
         };
         /**
          * @description Sets or clears a system role.
@@ -3727,6 +3906,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChannelView"];
+                };
+            };
+        };
+    };
+    run_command: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunCommandRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandReplyView"];
                 };
             };
         };
@@ -5273,6 +5477,54 @@ export interface operations {
             };
         };
     };
+    list_bot_commands: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotCommandView"][];
+                };
+            };
+        };
+    };
+    create_bot_command: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BotCommandRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotCommandView"];
+                };
+            };
+        };
+    };
     list_bot_dead_letters: {
         parameters: {
             query?: never;
@@ -5551,6 +5803,73 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ChannelView"][];
                 };
+            };
+        };
+    };
+    list_commands: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlashCommandView"][];
+                };
+            };
+        };
+    };
+    update_bot_command: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                command_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BotCommandRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotCommandView"];
+                };
+            };
+        };
+    };
+    delete_bot_command: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                command_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -90,6 +90,10 @@ id_type!(
     WebhookId
 );
 id_type!(
+    /// A slash command a bot answers.
+    BotCommandId
+);
+id_type!(
     /// One event on its way to a bot's request URL (pending or parked after its last retry).
     EventDeliveryId
 );

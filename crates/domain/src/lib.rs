@@ -14,8 +14,8 @@ pub use chat::{ChannelName, Emoji, MessageBody};
 pub use email::Email;
 pub use files::FileName;
 pub use ids::{
-    BotTokenId, ChannelId, CommentId, DocumentId, EventDeliveryId, FileId, InvitationId, MessageId,
-    RoleId, SessionId, UserId, VersionId, WebhookId, WorkspaceId,
+    BotCommandId, BotTokenId, ChannelId, CommentId, DocumentId, EventDeliveryId, FileId,
+    InvitationId, MessageId, RoleId, SessionId, UserId, VersionId, WebhookId, WorkspaceId,
 };
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};
 pub use password::Password;

@@ -12,8 +12,11 @@
 //! `payload` turns Slack's message payloads into message bodies; `ratelimit` holds the
 //! per-credential limits the Slack-compatible edge applies; `ts` is Slack's message
 //! timestamps; `delivery` sends committed events to bots' request URLs (Slack's Events
-//! API), signed with each bot's signing secret.
+//! API), signed with each bot's signing secret; `commands` sends slash commands to the bots
+//! that answer them, takes their answers (at once or through a response URL) and makes
+//! ephemeral messages.
 
+mod commands;
 pub mod delivery;
 mod inventory;
 pub mod payload;
@@ -23,13 +26,14 @@ pub mod ts;
 mod views;
 mod webhooks;
 
+pub use commands::{CommandAnswer, CommandName, CommandReply, CommandSpec, MAX_COMMAND_TEXT};
 pub use delivery::{Delivery, EventTypes};
 pub use inventory::INVENTORY;
 pub use payload::SlackContent;
 pub use ratelimit::Tier;
 pub use views::{
-    BotTokenView, BotView, CreatedBotToken, CreatedSigningSecret, CreatedWebhook,
-    EventDeliveryView, EventSubscriptionView, WebhookView,
+    BotCommandView, BotTokenView, BotView, CommandReplyView, CreatedBotToken, CreatedSigningSecret,
+    CreatedWebhook, EventDeliveryView, EventSubscriptionView, SlashCommandView, WebhookView,
 };
 pub use webhooks::IssuedWebhook;
 

@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{BotTokenId, ChannelId, EventDeliveryId, UserId, WebhookId, WorkspaceId};
+use crate::chat::{EphemeralMessageView, MessageView};
+use crate::domain::{
+    BotCommandId, BotTokenId, ChannelId, EventDeliveryId, UserId, WebhookId, WorkspaceId,
+};
 
 /// A bot account.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -128,4 +131,49 @@ pub struct EventDeliveryView {
     pub last_error: Option<String>,
     /// When the event happened.
     pub event_time: DateTime<Utc>,
+}
+
+/// A slash command as administrators manage it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct BotCommandView {
+    /// Its id.
+    pub id: BotCommandId,
+    /// Workspace.
+    pub workspace_id: WorkspaceId,
+    /// The bot that answers it.
+    pub bot_id: UserId,
+    /// What people type, with its `/`.
+    pub command: String,
+    /// Where invocations are POSTed (Slack's slash command request, signed).
+    pub url: String,
+    /// What it does.
+    pub description: String,
+    /// Its arguments, as a hint.
+    pub usage_hint: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A slash command as the composer offers it to members.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SlashCommandView {
+    /// What people type, with its `/`.
+    pub command: String,
+    /// The bot that answers it.
+    pub bot_id: UserId,
+    /// What it does.
+    pub description: String,
+    /// Its arguments, as a hint.
+    pub usage_hint: String,
+}
+
+/// What answered a slash command at once (later answers come through its response URL).
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct CommandReplyView {
+    /// An answer only the invoker sees (also sent to their open connections).
+    pub ephemeral: Option<EphemeralMessageView>,
+    /// An answer the bot posted in the channel.
+    pub message: Option<MessageView>,
 }

@@ -14,7 +14,9 @@ mod views;
 
 pub use details::encrypt_legacy_details;
 pub use inventory::INVENTORY;
-pub use views::{ChannelMemberView, ChannelView, MessageVersionView, MessageView};
+pub use views::{
+    ChannelMemberView, ChannelView, EphemeralMessageView, MessageVersionView, MessageView,
+};
 
 use chrono::Utc;
 

@@ -72,6 +72,24 @@ pub struct MessageView {
     pub pinned: bool,
 }
 
+/// A message only one person sees, in a channel, until they reload: a bot's answer to their
+/// slash command or a bot's `chat.postEphemeral`. It is never stored.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EphemeralMessageView {
+    /// Its id (random; not a message id).
+    pub id: String,
+    /// Channel.
+    pub channel_id: ChannelId,
+    /// Who sees it.
+    pub user_id: UserId,
+    /// The bot that wrote it.
+    pub author_id: UserId,
+    /// Markdown source.
+    pub text: String,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+}
+
 /// An earlier version of an edited message.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageVersionView {

@@ -140,6 +140,7 @@ impl From<Error> for ApiError {
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
             Error::Conflict { code, .. } => ApiError::new(S::CONFLICT, code, message),
             Error::Gone { code, .. } => ApiError::new(S::GONE, code, message),
+            Error::Upstream { code, .. } => ApiError::new(S::BAD_GATEWAY, code, message),
             Error::TooLarge { code, limit, .. } => ApiError {
                 limit: Some(limit),
                 ..ApiError::new(S::PAYLOAD_TOO_LARGE, code, message)

@@ -88,8 +88,8 @@ impl Timeouts {
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, bot_events, bots, chat, docs, files, health, invitations, keys, policies,
-        search, setup, sso, uploads, users, workspaces, ws,
+        audit, auth, bot_events, bots, chat, commands, docs, files, health, invitations, keys,
+        policies, search, setup, sso, uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -135,6 +135,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(bot_events::replay))
         .routes(routes!(bots::webhooks, bots::create_webhook))
         .routes(routes!(bots::revoke_webhook))
+        .routes(routes!(commands::list, commands::create))
+        .routes(routes!(commands::update, commands::delete))
+        .routes(routes!(commands::available))
+        .routes(routes!(commands::run))
         .routes(routes!(chat::my_channels, chat::create_channel))
         .routes(routes!(chat::browse))
         .routes(routes!(chat::open_conversation))

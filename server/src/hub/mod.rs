@@ -39,7 +39,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{ChatService, MessageView};
+use crate::chat::{ChatService, EphemeralMessageView, MessageView};
 use crate::domain::{ChannelId, MessageId, SessionId, UserId, WorkspaceId};
 use crate::events::{DomainEvent, Events, RecvError, Subscription};
 use crate::store::{channels, workspaces, Store, StoreError};
@@ -644,6 +644,31 @@ impl Hub {
             }
         }
         Ok(true)
+    }
+
+    /// Shows `message` to its one recipient, on every connection they have open to this
+    /// process, if they are a member of its channel; whether any connection got it. Nothing
+    /// is stored or replayed: like Slack's ephemeral messages, it is gone after a reload.
+    pub async fn ephemeral(&self, message: Arc<EphemeralMessageView>) -> Result<bool, StoreError> {
+        let members = self.members_of(message.channel_id).await?;
+        if !members.contains(&message.user_id) {
+            return Ok(false);
+        }
+        let state = self.state();
+        let frame = Utf8Bytes::from(
+            ServerFrame::Ephemeral {
+                message: message.clone(),
+            }
+            .encode(),
+        );
+        let mut sent = false;
+        for id in state.by_user.get(&message.user_id).into_iter().flatten() {
+            if let Some(conn) = state.conns.get(id) {
+                deliver(conn, Outbound::Frame(frame.clone()));
+                sent = true;
+            }
+        }
+        Ok(sent)
     }
 
     /// Sets one device's presence; the user is away only when every device is.

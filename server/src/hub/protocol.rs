@@ -27,7 +27,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::chat::MessageView;
+use crate::chat::{EphemeralMessageView, MessageView};
 use crate::domain::{ChannelId, FileId, MessageId, UserId, WorkspaceId};
 use crate::events::{ChannelChange, DomainEvent, MessageChange};
 
@@ -183,6 +183,14 @@ pub enum ServerFrame {
         #[serde(serialize_with = "shared")]
         #[schema(value_type = MessageView)]
         message: Arc<MessageView>,
+    },
+    /// A message for this user only (a bot's answer to their slash command, or a bot's
+    /// ephemeral message): not stored, not sequenced, gone after a reload.
+    Ephemeral {
+        /// The message.
+        #[serde(serialize_with = "shared")]
+        #[schema(value_type = EphemeralMessageView)]
+        message: Arc<EphemeralMessageView>,
     },
     /// Someone is typing (not sequenced; nothing to resume).
     Typing {

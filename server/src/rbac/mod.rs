@@ -67,6 +67,8 @@ pub enum BotCredential {
     Token(BotTokenId),
     /// An incoming webhook bound to it.
     Webhook(WebhookId),
+    /// An answer to a person: to their slash command, or through a response URL.
+    Answer,
 }
 
 impl std::fmt::Display for BotCredential {
@@ -74,6 +76,7 @@ impl std::fmt::Display for BotCredential {
         match self {
             BotCredential::Token(id) => write!(f, "token:{id}"),
             BotCredential::Webhook(id) => write!(f, "webhook:{id}"),
+            BotCredential::Answer => write!(f, "answer"),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod audit_chain;
 mod backend;
 mod batch_append;
+pub mod bot_commands;
 pub mod bot_events;
 pub mod bots;
 pub mod channels;

@@ -16,6 +16,7 @@ pub use inventory::INVENTORY;
 pub use invitations::{Invitee, NewInvitation};
 pub(crate) use members::remove_membership;
 pub use names::encrypt_legacy_names;
+pub(crate) use names::open_workspace;
 pub(crate) use names::{by_slug as workspace_by_slug, find_role};
 pub use views::{
     CreatedInvitation, InvitationPreview, InvitationView, MemberView, RoleView, WorkspaceView,

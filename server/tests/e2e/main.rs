@@ -8,6 +8,7 @@ mod accounts;
 mod audit_log;
 mod audit_trail;
 mod bad_input;
+mod bot_commands;
 mod bot_events;
 mod bots;
 mod chat;

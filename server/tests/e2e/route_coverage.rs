@@ -363,6 +363,22 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         )
         .await;
     let webhook = webhook.expect(201)["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/api/v1/workspaces/{ws}/bots/{bot}/signing-secret"),
+        Some(&admin.access),
+        json!({}),
+    )
+    .await
+    .expect(201);
+    let command = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/bots/{bot}/commands"),
+            Some(&admin.access),
+            // A literal public address: nothing is resolved or called to make a command.
+            json!({"command": "/marker", "url": "http://93.184.216.34/commands"}),
+        )
+        .await;
+    let command = command.expect(201)["id"].as_str().unwrap().to_owned();
     let upload = {
         use base64::Engine;
         let name = base64::engine::general_purpose::STANDARD.encode(format!("{MARKER}.bin"));
@@ -400,6 +416,7 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         ("bot_id", bot),
         ("token_id", token),
         ("webhook_id", webhook),
+        ("command_id", command),
         // No delivery was parked: an id that names none stands in for one.
         ("delivery_id", uuid::Uuid::now_v7().to_string()),
     ]

@@ -409,7 +409,7 @@ async fn send(service: &BotService, row: &DeliveryRecord) -> Result<Outcome, Err
 }
 
 /// `X-Slack-Request-Timestamp` (now) and `X-Slack-Signature` over `body`.
-pub(super) fn signed_headers(secret: &[u8], body: &[u8]) -> HeaderMap {
+pub(crate) fn signed_headers(secret: &[u8], body: &[u8]) -> HeaderMap {
     let timestamp = Utc::now().timestamp();
     let mut headers = HeaderMap::new();
     headers.insert("x-slack-request-timestamp", HeaderValue::from(timestamp));

@@ -223,13 +223,27 @@ impl Egress {
         body: Vec<u8>,
         max_body: usize,
     ) -> Result<Answer, EgressError> {
+        self.post(url, headers, "application/json", body, max_body)
+            .await
+    }
+
+    /// POSTs `body` of `content_type` with `headers` to `url`, reading at most `max_body`
+    /// bytes of the answer.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        content_type: &'static str,
+        body: Vec<u8>,
+        max_body: usize,
+    ) -> Result<Answer, EgressError> {
         let url = parse(url)?;
         self.check_literal(&url)?;
         let mut response = self
             .client
             .post(url)
             .headers(headers)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body)
             .send()
             .await

@@ -18,6 +18,8 @@
 //!   (`bots.event_retry_delays_ms`, with `X-Slack-Retry-Num` and `X-Slack-Retry-Reason`),
 //!   and after the last one the delivery is parked for administrators to list and replay.
 //!
+//! Slash commands (`super::commands`) use the same guarded client, signing and timeout.
+//!
 //! Neither task is on the path of a request or of the writer: posting a message costs the
 //! outbox row it already had; delivery happens afterwards at its own pace.
 //!
@@ -39,7 +41,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use dispatch::signed_headers;
 pub use envelope::{EventTypes, EVENT_TYPES};
+pub(crate) use subscription::secret_aad;
 
 use super::BotService;
 use crate::config::BotsConfig;
@@ -50,7 +54,7 @@ pub const CONSUMER: &str = "bots.events";
 
 /// How events are delivered (from the `bots` configuration), and the dispatcher's wake-up.
 pub struct Delivery {
-    egress: Egress,
+    pub(crate) egress: Egress,
     retry_delays: Vec<Duration>,
     concurrency: usize,
     per_bot: usize,
@@ -97,7 +101,7 @@ pub fn spawn(service: BotService, stop: CancellationToken) -> JoinHandle<()> {
 
 impl BotService {
     /// The delivery settings.
-    fn delivery(&self) -> &Arc<Delivery> {
+    pub(super) fn delivery(&self) -> &Arc<Delivery> {
         &self.delivery
     }
 }

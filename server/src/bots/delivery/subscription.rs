@@ -24,7 +24,7 @@ use crate::store::bot_events::{self, DeliveryRecord, SettingsRecord};
 use crate::store::{bots, Conn, Tx};
 
 /// The place a bot's signing secret is encrypted for.
-pub(super) fn secret_aad(bot: &str) -> Aad<'_> {
+pub(crate) fn secret_aad(bot: &str) -> Aad<'_> {
     Aad {
         table: "bot_event_settings",
         row: bot,

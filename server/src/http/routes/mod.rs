@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bot_events;
 pub mod bots;
 pub mod chat;
+pub mod commands;
 pub mod docs;
 pub mod files;
 pub mod health;

@@ -129,6 +129,35 @@ pub async fn post_message(call: &Call) -> Result<Value, SlackError> {
     }))
 }
 
+/// `chat.postEphemeral`: a message only `user` sees in `channel`, until they reload; both
+/// the bot and the person must be members. Never stored.
+pub async fn post_ephemeral(call: &Call) -> Result<Value, SlackError> {
+    let channel = call.args.channel()?;
+    let user: UserId = call
+        .args
+        .required("user")?
+        .parse()
+        .map_err(|_| SlackError::Code("user_not_found"))?;
+    let body = content(call)?.to_body().map_err(|e| call.fail(e))?;
+    let view = call
+        .state
+        .bots
+        .ephemeral(&call.actor, channel, user, body)
+        .await
+        .map_err(|e| call.fail(e))?;
+    let message_ts = format!(
+        "{}.{:06}",
+        view.created_at.timestamp(),
+        view.created_at.timestamp_subsec_micros()
+    );
+    call.state
+        .hub
+        .ephemeral(view)
+        .await
+        .map_err(|e| call.fail(e.into()))?;
+    Ok(json!({ "message_ts": message_ts }))
+}
+
 /// `chat.update`: edits one of the bot's messages.
 pub async fn update_message(call: &Call) -> Result<Value, SlackError> {
     let channel = call.args.channel()?;

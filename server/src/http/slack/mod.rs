@@ -1,6 +1,7 @@
 //! The Slack-compatible edge: the Web API subset under `/api/slack/{method}` (the base URL a
-//! Slack SDK takes as `slackApiUrl` is `<public url>/api/slack/`) and incoming webhooks at
-//! `/hooks/{secret}`.
+//! Slack SDK takes as `slackApiUrl` is `<public url>/api/slack/`), incoming webhooks at
+//! `/hooks/{secret}` and the response URLs slash commands hand out at
+//! `/hooks/responses/{secret}`.
 //!
 //! These routes speak Slack's protocol, not Concord's: arguments come as a form or JSON
 //! (`request.rs`), answers are `{"ok": true, ...}` or `{"ok": false, "error": "<code>"}`
@@ -18,6 +19,7 @@ mod hooks;
 mod methods;
 mod objects;
 mod request;
+mod responses;
 
 use axum::extract::{Path, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -41,6 +43,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/slack/{method}", post(call).get(call))
         .route("/hooks/{secret}", post(hooks::post))
+        .route("/hooks/responses/{secret}", post(responses::post))
 }
 
 /// The scope a method needs (none: any valid token) and its rate-limit tier.
@@ -49,6 +52,7 @@ fn method_spec(method: &str) -> Option<(Option<BotScope>, Tier)> {
     Some(match method {
         "auth.test" => (None, Tier::Tier4),
         "chat.postMessage" => (Some(ChatWrite), Tier::Posting),
+        "chat.postEphemeral" => (Some(ChatWrite), Tier::Tier4),
         "chat.update" | "chat.delete" => (Some(ChatWrite), Tier::Tier3),
         "conversations.list" => (Some(ChannelsRead), Tier::Tier2),
         "conversations.info" => (Some(ChannelsRead), Tier::Tier4),
@@ -149,6 +153,7 @@ async fn call(
     let answer = match method.as_str() {
         "auth.test" => methods::auth_test(&call).await,
         "chat.postMessage" => methods::post_message(&call).await,
+        "chat.postEphemeral" => methods::post_ephemeral(&call).await,
         "chat.update" => methods::update_message(&call).await,
         "chat.delete" => methods::delete_message(&call).await,
         "conversations.list" => methods::list_conversations(&call).await,

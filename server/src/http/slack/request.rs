@@ -58,6 +58,11 @@ impl Args {
         }
     }
 
+    /// The arguments as one JSON object.
+    pub fn into_value(self) -> Value {
+        Value::Object(self.0)
+    }
+
     fn merge_form(&mut self, bytes: &[u8]) {
         for (k, v) in url::form_urlencoded::parse(bytes) {
             self.0.insert(k.into_owned(), Value::String(v.into_owned()));

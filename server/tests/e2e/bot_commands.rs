@@ -1,0 +1,482 @@
+//! Slash commands and ephemeral messages: an administrator gives a bot `/deploy`; a member
+//! types it in a channel; an unmodified Slack app built with Bolt (tests/slack/bolt_app.mjs,
+//! its signature check on) answers at once, through the command's `response_url`, with
+//! `say` and with `chat.postEphemeral`, and reacts to an `app_mention`. What only the member
+//! should see reaches only their WebSocket.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::bot_events::Receiver;
+use crate::chat::{channel, say};
+use crate::harness::{both_backends, spawn_app_with, Backend, Socket, Team, TestApp, WAIT};
+
+/// A Bolt app running tests/slack/bolt_app.mjs, and the lines it printed.
+struct BoltApp {
+    _child: tokio::process::Child,
+    lines: tokio::sync::mpsc::Receiver<Value>,
+    url: String,
+}
+
+impl BoltApp {
+    async fn start(api: &str, token: &str, secret: &str) -> BoltApp {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/slack");
+        assert!(
+            dir.join("node_modules/@slack/bolt").is_dir(),
+            "run `npm ci` in tests/slack (./tests/run does)"
+        );
+        let config = json!({ "api": api, "token": token, "signingSecret": secret });
+        let mut child = tokio::process::Command::new("node")
+            .arg(dir.join("bolt_app.mjs"))
+            .arg(config.to_string())
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(value).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut app = BoltApp {
+            _child: child,
+            lines: rx,
+            url: String::new(),
+        };
+        let first = app.line().await;
+        let port = first["listening"].as_u64().expect("Bolt listens");
+        app.url = format!("http://127.0.0.1:{port}/slack/events");
+        app
+    }
+
+    /// The next line a handler printed; a listener's error fails the test.
+    async fn line(&mut self) -> Value {
+        let line = tokio::time::timeout(WAIT, self.lines.recv())
+            .await
+            .expect("the Bolt app reported in time")
+            .expect("the Bolt app runs");
+        assert!(
+            line.get("error").is_none(),
+            "a Bolt listener failed: {line}"
+        );
+        line
+    }
+}
+
+/// A server that may call this machine's loopback address.
+async fn commands_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| {
+        c.bots.event_allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+        c.bots.event_retry_delays_ms = vec![0, 100];
+        c.bots.event_timeout_ms = 1500;
+    })
+    .await
+}
+
+async fn add_to(app: &TestApp, team: &Team, channel: &str, who: &str) {
+    app.post(
+        &format!("/api/v1/channels/{channel}/members"),
+        Some(&team.admin.access),
+        json!({ "user_id": who }),
+    )
+    .await
+    .expect(200);
+}
+
+/// A bot in `room` with a token of every scope and a signing secret: (id, token, secret).
+async fn bot_in(app: &TestApp, team: &Team, room: &str, name: &str) -> (String, String, String) {
+    let ws = &team.ws;
+    let bot = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/bots"),
+            Some(&team.admin.access),
+            json!({ "name": name }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    add_to(app, team, room, &bot).await;
+    let token = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/bots/{bot}/tokens"),
+            Some(&team.admin.access),
+            json!({ "scopes": ["chat:write", "channels:read", "channels:history", "reactions:write", "users:read", "commands"] }),
+        )
+        .await
+        .expect(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/bots/{bot}/signing-secret"),
+            Some(&team.admin.access),
+            json!({}),
+        )
+        .await
+        .expect(201)["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (bot, token, secret)
+}
+
+async fn give_command(app: &TestApp, team: &Team, bot: &str, name: &str, url: &str) -> Value {
+    app.post(
+        &format!("/api/v1/workspaces/{}/bots/{bot}/commands", team.ws),
+        Some(&team.admin.access),
+        json!({ "command": name, "url": url, "description": "Deploy a service", "usage_hint": "[service] [env]" }),
+    )
+    .await
+    .expect(201)
+    .clone()
+}
+
+async fn run(
+    app: &TestApp,
+    who: &str,
+    room: &str,
+    command: &str,
+    text: &str,
+) -> crate::harness::Reply {
+    app.post(
+        &format!("/api/v1/channels/{room}/commands"),
+        Some(who),
+        json!({ "command": command, "text": text }),
+    )
+    .await
+}
+
+/// The texts of the `ephemeral` frames `socket` gets until `want` of them came.
+async fn ephemerals(socket: &mut Socket, want: usize) -> Vec<Value> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        let frame = socket.next().await.expect("an ephemeral frame in time");
+        if frame["type"] == "ephemeral" {
+            got.push(frame["message"].clone());
+        }
+    }
+    got
+}
+
+async fn history(app: &TestApp, token: &str, room: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/channels/{room}/messages"), token)
+        .await
+        .expect(200)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn a_bolt_app_answers_a_slash_command_and_a_mention(backend: Backend) {
+    let app = commands_app(backend).await;
+    let team = app.team().await;
+    let deploys = channel(&app, &team.admin, &team.ws, "deploys", "public").await;
+    add_to(&app, &team, &deploys, &team.ann.user_id).await;
+    let (bot, token, secret) = bot_in(&app, &team, &deploys, "CI").await;
+    let mut bolt = BoltApp::start(&format!("{}/api/slack/", app.base), &token, &secret).await;
+    // Bolt answers the url_verification challenge itself.
+    app.put(
+        &format!("/api/v1/workspaces/{}/bots/{bot}/events", team.ws),
+        &team.admin.access,
+        json!({ "request_url": bolt.url, "event_types": ["app_mention"] }),
+    )
+    .await
+    .expect(200);
+    let made = give_command(&app, &team, &bot, "/deploy", &bolt.url).await;
+    assert_eq!(made["command"], "/deploy");
+    assert_eq!(made["bot_id"], bot.as_str());
+    assert_eq!(made["url"], bolt.url.as_str());
+
+    // Members see the workspace's commands (without their URLs) as they type `/`.
+    let offered = app
+        .get(
+            &format!("/api/v1/workspaces/{}/commands", team.ws),
+            &team.ann.access,
+        )
+        .await;
+    let offered = offered.expect(200).as_array().unwrap().clone();
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    assert_eq!(offered[0]["command"], "/deploy");
+    assert_eq!(offered[0]["usage_hint"], "[service] [env]");
+    assert!(offered[0].get("url").is_none());
+
+    let mut ann_socket = app.socket(&team.ann.access, None).await;
+    let mut admin_socket = app.socket(&team.admin.access, None).await;
+
+    // Ann types `/Deploy api prod`: Bolt acknowledges with text, which only Ann sees.
+    let reply = run(&app, &team.ann.access, &deploys, "/Deploy", "api prod").await;
+    let reply = reply.expect(200);
+    assert_eq!(reply["ephemeral"]["text"], "Deploying api prod…", "{reply}");
+    assert_eq!(reply["ephemeral"]["author_id"], bot.as_str());
+    assert_eq!(reply["ephemeral"]["user_id"], team.ann.user_id.as_str());
+    assert!(reply["message"].is_null());
+
+    // What Bolt's handler was given: Slack's slash command payload.
+    let handled = bolt.line().await;
+    let command = &handled["command"];
+    assert_eq!(command["command"], "/deploy");
+    assert_eq!(command["text"], "api prod");
+    assert_eq!(command["user_id"], team.ann.user_id.as_str());
+    assert_eq!(command["channel_id"], deploys.as_str());
+    assert_eq!(command["channel_name"], "deploys");
+    assert_eq!(command["team_id"], team.ws.as_str());
+    assert_eq!(command["api_app_id"], bot.as_str());
+    assert!(command["trigger_id"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    let response_url = command["response_url"].as_str().unwrap().to_owned();
+    assert!(
+        response_url.starts_with(&format!("{}/hooks/responses/", app.base)),
+        "{response_url}"
+    );
+
+    // `respond` (in_channel, through the response URL) and `say` posted as the bot.
+    let seen = history(&app, &team.ann.access, &deploys).await;
+    let by_bot: Vec<&str> = seen
+        .iter()
+        .filter(|m| m["author_id"] == bot.as_str())
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        by_bot
+            .iter()
+            .any(|t| t.starts_with("Deployed") && t.contains("api prod")),
+        "{by_bot:?}"
+    );
+    assert!(by_bot.contains(&"api prod is live"), "{by_bot:?}");
+    assert!(!seen.iter().any(|m| m["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("Only you see"))));
+
+    // Ann's socket got both ephemeral messages; the admin, also in the channel, neither.
+    let texts: Vec<String> = ephemerals(&mut ann_socket, 2)
+        .await
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        texts.contains(&"Deploying api prod…".to_owned()),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"Only you see this".to_owned()), "{texts:?}");
+    while let Some(frame) = admin_socket.next_within(Duration::from_millis(300)).await {
+        assert_ne!(frame["type"], "ephemeral", "{frame}");
+    }
+
+    // The response URL takes five answers in all: `respond` used one.
+    for n in 0..4 {
+        let r = reqwest::Client::new()
+            .post(&response_url)
+            .json(&json!({ "text": format!("update {n}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["ok"], true);
+    }
+    let used_up = reqwest::Client::new()
+        .post(&response_url)
+        .json(&json!({ "text": "one too many" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used_up.status(), 404);
+    assert_eq!(
+        used_up.json::<Value>().await.unwrap()["error"],
+        "expired_url"
+    );
+    assert_eq!(ephemerals(&mut ann_socket, 4).await.len(), 4);
+
+    // Ann mentions the bot: Bolt gets an app_mention and reacts with :eyes:.
+    let posted = say(&app, &team.ann, &deploys, &format!("@{bot} status?")).await;
+    let mention = bolt.line().await;
+    assert_eq!(mention["mention"]["type"], "app_mention");
+    let id = posted["id"].as_str().unwrap();
+    let reacted = history(&app, &team.ann.access, &deploys)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == id)
+        .unwrap();
+    assert_eq!(reacted["reactions"][":eyes:"][0], bot.as_str(), "{reacted}");
+
+    // Audited: the command made, Ann's invocation (not its text), the bot's ephemerals.
+    let audit = app.audit_events(&team.admin.access).await;
+    assert!(audit.iter().any(|e| e["action"] == "bot_command.create"));
+    let invoked = audit
+        .iter()
+        .find(|e| e["action"] == "bot_command.invoke")
+        .expect("the invocation is audited");
+    assert_eq!(invoked["actor_id"], team.ann.user_id.as_str());
+    assert!(!invoked.to_string().contains("api prod"), "{invoked}");
+    assert!(audit
+        .iter()
+        .any(|e| e["action"] == "message.ephemeral_sent" && e["actor_id"] == bot.as_str()));
+}
+
+async fn slash_command_mistakes_get_clear_errors(backend: Backend) {
+    let app = commands_app(backend).await;
+    let team = app.team().await;
+    let ws = team.ws.clone();
+    let room = channel(&app, &team.admin, &ws, "ops", "public").await;
+    add_to(&app, &team, &room, &team.ann.user_id).await;
+    let (bot, token, secret) = bot_in(&app, &team, &room, "Ops").await;
+    let mut endpoint = Receiver::start(&secret).await;
+    let commands = format!("/api/v1/workspaces/{ws}/bots/{bot}/commands");
+
+    // Making commands: bad names, private addresses, no signing secret, duplicates, members.
+    for (body, code) in [
+        (
+            json!({ "command": "/two words", "url": endpoint.url }),
+            "validation_failed",
+        ),
+        (
+            json!({ "command": "/", "url": endpoint.url }),
+            "validation_failed",
+        ),
+        (
+            json!({ "command": "/x", "url": "http://10.1.2.3/commands" }),
+            "validation_failed",
+        ),
+        (
+            json!({ "command": "/x", "url": "ftp://example.org/" }),
+            "validation_failed",
+        ),
+        (
+            json!({ "command": "/x", "url": endpoint.url, "description": "a\nb" }),
+            "validation_failed",
+        ),
+    ] {
+        app.post(&commands, Some(&team.admin.access), body)
+            .await
+            .expect_error(422, code);
+    }
+    app.post(
+        &commands,
+        Some(&team.ann.access),
+        json!({ "command": "/x", "url": endpoint.url }),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    let quiet = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/bots"),
+            Some(&team.admin.access),
+            json!({ "name": "Quiet" }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/v1/workspaces/{ws}/bots/{quiet}/commands"),
+        Some(&team.admin.access),
+        json!({ "command": "/quiet", "url": endpoint.url }),
+    )
+    .await
+    .expect_error(422, "no_signing_secret");
+    let made = give_command(&app, &team, &bot, "/ops", &endpoint.url).await;
+    app.post(
+        &commands,
+        Some(&team.admin.access),
+        json!({ "command": "/OPS", "url": endpoint.url }),
+    )
+    .await
+    .expect_error(409, "command_taken");
+
+    // Running commands.
+    run(&app, &team.ann.access, &room, "/nope", "")
+        .await
+        .expect_error(422, "unknown_command");
+    run(&app, &team.ann.access, &room, "not a command", "")
+        .await
+        .expect_error(422, "validation_failed");
+    run(&app, &team.ann.access, &room, "/ops", &"x".repeat(4001))
+        .await
+        .expect_error(422, "validation_failed");
+    run(&app, &team.bo.access, &room, "/ops", "")
+        .await
+        .expect_error(422, "not_in_channel");
+    endpoint.mode("fail").await;
+    run(&app, &team.ann.access, &room, "/ops", "restart")
+        .await
+        .expect_error(502, "command_failed");
+    endpoint.mode("hang").await;
+    run(&app, &team.ann.access, &room, "/ops", "restart")
+        .await
+        .expect_error(502, "command_timeout");
+    endpoint.mode("ok").await;
+
+    // A bogus response URL.
+    let bogus = reqwest::Client::new()
+        .post(format!("{}/hooks/responses/not-a-real-secret", app.base))
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bogus.status(), 404);
+    assert_eq!(bogus.json::<Value>().await.unwrap()["error"], "expired_url");
+
+    // chat.postEphemeral to someone outside the channel, or into a channel the bot is not in.
+    let elsewhere = channel(&app, &team.admin, &ws, "elsewhere", "public").await;
+    for (channel_id, user, error) in [
+        (&room, &team.bo.user_id, "user_not_in_channel"),
+        (&elsewhere, &team.admin.user_id, "not_in_channel"),
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/slack/chat.postEphemeral", app.base))
+            .bearer_auth(&token)
+            .json(&json!({ "channel": channel_id, "user": user, "text": "psst" }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["ok"], false, "{body}");
+        assert_eq!(body["error"], error, "{body}");
+    }
+
+    // Changing and deleting a command; a deleted command is no longer offered.
+    let id = made["id"].as_str().unwrap();
+    let changed = app
+        .put(
+            &format!("/api/v1/workspaces/{ws}/commands/{id}"),
+            &team.admin.access,
+            json!({ "url": endpoint.url, "description": "Operate things" }),
+        )
+        .await;
+    assert_eq!(changed.expect(200)["description"], "Operate things");
+    app.delete(
+        &format!("/api/v1/workspaces/{ws}/commands/{id}"),
+        &team.admin.access,
+    )
+    .await
+    .expect(204);
+    let offered = app
+        .get(
+            &format!("/api/v1/workspaces/{ws}/commands"),
+            &team.ann.access,
+        )
+        .await;
+    assert!(offered.expect(200).as_array().unwrap().is_empty());
+    run(&app, &team.ann.access, &room, "/ops", "")
+        .await
+        .expect_error(422, "unknown_command");
+}
+
+both_backends!(
+    a_bolt_app_answers_a_slash_command_and_a_mention,
+    slash_command_mistakes_get_clear_errors,
+);
