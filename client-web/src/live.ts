@@ -9,6 +9,7 @@
 //     'channel_member_added', ...), with the event's own fields plus `stream_seq`, the hub's
 //     sequence number (events are delivered at most once per tab, in order);
 //   - the server's other frames as they are: 'typing' {channel_id, user_id},
+//     'ephemeral' {message} (a bot's message for this user only, never stored),
 //     'presence' {user_id, status}, 'presence_snapshot' {presence}, 'ack' {client_msg_id,
 //     message}, 'error' {code, message, client_msg_id?};
 //   - 'hello' {user_id, resumed} after every (re)connection, and 'resync' when events were
@@ -39,6 +40,7 @@ type Frame<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;
 export type LiveEvent =
   | (DomainEvent & { stream_seq?: number; local?: boolean })
   | Frame<'typing'>
+  | Frame<'ephemeral'>
   | (Frame<'presence'> & { local?: boolean })
   | Frame<'presence_snapshot'>
   | Frame<'ack'>
@@ -331,6 +333,7 @@ function receive(frame: ServerFrame) {
       return;
     }
     case 'typing':
+    case 'ephemeral':
       emit(frame);
       return;
     case 'pong':

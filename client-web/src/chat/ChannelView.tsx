@@ -17,7 +17,7 @@ import { PinsPanel } from './PinsPanel';
 import type { Row, ScrollRequest } from './MessageList';
 import { forgetPeople, loadPeople, nameOf } from './people';
 import { ThreadPanel } from './ThreadPanel';
-import type { Channel, FileInfo, Message, MessageVersion, Person } from './types';
+import type { Channel, FileInfo, Message, MessageVersion, Person, SlashCommand } from './types';
 import { channelLabel, errorText, mergeMessages, replaceMessage, updateMessage } from './types';
 import { ChatContext, Dialog, dayKey, dayLabel, fullTime } from './ui';
 import type { ChatActions, ChatContextValue } from './ui';
@@ -55,6 +55,14 @@ interface Toast {
   text: string;
 }
 
+/** A bot's message for this user only (or a command's failure), shown until dismissed or reloaded. */
+interface Ephemeral {
+  id: string;
+  author_id: string | null;
+  text: string;
+  error?: boolean;
+}
+
 export default function ChannelView(props: ChannelViewProps) {
   const { workspaceId, channelId, messageId, me } = props;
   const [channel, setChannel] = useState<Channel | null>(null);
@@ -78,6 +86,8 @@ export default function ChannelView(props: ChannelViewProps) {
   const [uploads, setUploads] = useState<UploadJob[]>([]);
   const [dragging, setDragging] = useState(false);
   const [dialog, setDialog] = useState<DialogState | null>(null);
+  const [ephemerals, setEphemerals] = useState<Ephemeral[]>([]);
+  const [commands, setCommands] = useState<SlashCommand[]>([]);
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [presenceVersion, setPresenceVersion] = useState(0);
   const [, setOutboxTick] = useState(0);
@@ -319,6 +329,11 @@ export default function ChannelView(props: ChannelViewProps) {
           return next;
         });
       }),
+      on('ephemeral', (ev) => {
+        const m = ev.message;
+        if (m.channel_id !== channelId) return;
+        setEphemerals((list) => (list.some((e) => e.id === m.id) ? list : [...list, { id: m.id, author_id: m.author_id, text: m.text }]));
+      }),
       on('typing', (ev) => {
         if (ev.channel_id !== channelId || ev.user_id === me.id) return;
         setTyping((t) => new Map(t).set(ev.user_id, Date.now() + TYPING_SHOWN_MS));
@@ -550,6 +565,32 @@ export default function ChannelView(props: ChannelViewProps) {
     editRequest,
   };
 
+  useEffect(() => {
+    let live = true;
+    api('get', '/api/v1/workspaces/{workspace_id}/commands', { params: { path: { workspace_id: workspaceId } } }).then(
+      (list) => live && setCommands(list),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [workspaceId]);
+  useEffect(() => setEphemerals([]), [channelId]);
+
+  const runCommand = async (command: string, text: string) => {
+    try {
+      const reply = await api('post', '/api/v1/channels/{channel_id}/commands', {
+        params: { path: { channel_id: channelId } },
+        json: { command, text },
+      });
+      const m = reply.ephemeral;
+      if (m) setEphemerals((list) => (list.some((e) => e.id === m.id) ? list : [...list, { id: m.id, author_id: m.author_id, text: m.text }]));
+    } catch (err) {
+      const id = `failed-${Date.now()}`;
+      setEphemerals((list) => [...list, { id, author_id: null, text: `${command} failed: ${errorText(err)}`, error: true }]);
+    }
+  };
+
   const editLast = () => {
     for (let i = messages.length - 1; i >= 0; i--) {
       const m = messages[i];
@@ -716,6 +757,27 @@ export default function ChannelView(props: ChannelViewProps) {
             </button>
           )}
 
+          {ephemerals.length > 0 && (
+            <ul class="ephemerals" aria-label="Only visible to you">
+              {ephemerals.map((e) => (
+                <li key={e.id} class={`ephemeral${e.error ? ' error' : ''}`} role={e.error ? 'alert' : 'status'}>
+                  <div class="ephemeral-head">
+                    <strong>{e.author_id ? nameOf(people, e.author_id) : 'Concord'}</strong>
+                    <span class="muted"> · Only visible to you</span>
+                    <button
+                      type="button"
+                      class="icon-btn"
+                      aria-label="Dismiss"
+                      onClick={() => setEphemerals((list) => list.filter((x) => x.id !== e.id))}
+                    >
+                      ×
+                    </button>
+                  </div>
+                  <div class="msg-body" dangerouslySetInnerHTML={{ __html: renderMessage(e.text, people, me.id, peopleVersion) }} />
+                </li>
+              ))}
+            </ul>
+          )}
           <div class="typing-line" aria-live="polite">
             {typingText}
           </div>
@@ -736,6 +798,8 @@ export default function ChannelView(props: ChannelViewProps) {
             disabled={archived}
             onFiles={startUploads}
             onEditLast={editLast}
+            commands={commands}
+            onCommand={runCommand}
             onSent={() => {
               if (hasNewer || messageId) props.navigate(channelPath);
               else setScroll((s) => ({ kind: 'end', nonce: s.nonce + 1 }));

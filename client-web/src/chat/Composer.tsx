@@ -6,7 +6,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { post, send } from '../live';
 import { Icon } from './icons';
 import { namesToMentions } from './markdown';
-import type { Person } from './types';
+import type { Person, SlashCommand } from './types';
 
 const TYPING_EVERY_MS = 3000;
 /** The server's limit on a message's Markdown source. */
@@ -29,6 +29,10 @@ export function Composer(props: {
   /** Up arrow in an empty composer: edit your last message (returns whether there was one). */
   onEditLast?: () => boolean;
   autoFocus?: boolean;
+  /** Slash commands offered as `/` is typed (top-level composers only). */
+  commands?: SlashCommand[];
+  /** Runs a slash command typed here instead of posting it. */
+  onCommand?: (command: string, text: string) => void;
 }) {
   const root = props.threadRootId ?? null;
   const key = draftKey(props.channelId, root);
@@ -41,6 +45,24 @@ export function Composer(props: {
   const lastTyping = useRef(0);
   const mentioned = useRef(new Map<string, Person>());
   const listId = `mentions-${root ?? props.channelId}`;
+  const commandListId = `commands-${props.channelId}`;
+  const [commandActive, setCommandActive] = useState(0);
+  const commandMatches = useMemo(() => {
+    if (root || !props.onCommand || !/^\/[^\s]*$/.test(text)) return [];
+    const typed = text.toLowerCase();
+    return (props.commands ?? []).filter((c) => c.command.startsWith(typed)).slice(0, 8);
+  }, [text, root, props.commands, props.onCommand]);
+  const pickCommand = (c: SlashCommand) => {
+    const next = `${c.command} `;
+    const el = area.current;
+    if (el) {
+      el.value = next;
+      el.focus();
+      el.setSelectionRange(next.length, next.length);
+    }
+    setText(next);
+    setCommandActive(0);
+  };
 
   // Another channel or thread: its own draft. Not on mount, where the state already holds the
   // draft and the effect (run after paint) would wipe what was typed in the first moments.
@@ -113,9 +135,37 @@ export function Composer(props: {
     setQuery(null);
   };
 
+  const clear = () => {
+    setText('');
+    localStorage.removeItem(key);
+    mentioned.current.clear();
+    setQuery(null);
+    lastTyping.current = 0;
+  };
+
   const submit = () => {
-    const raw = text.trim();
+    let raw = text.trim();
     if (!raw || props.disabled) return;
+    if (!root && props.onCommand && raw.startsWith('/')) {
+      if (raw.startsWith('//')) {
+        // `//` sends the text as a message, starting with one `/`.
+        raw = raw.slice(1);
+      } else {
+        const m = raw.match(/^(\/[\p{L}\p{N}_-]+)(?:\s+([\s\S]*))?$/u);
+        if (m) {
+          const name = m[1].toLowerCase();
+          if ((props.commands ?? []).some((c) => c.command === name)) {
+            setTooLong('');
+            props.onCommand(name, m[2] ?? '');
+            clear();
+            props.onSent?.();
+            return;
+          }
+          setTooLong(`${name} is not a command here. To send this as a message, start it with //.`);
+          return;
+        }
+      }
+    }
     const body = namesToMentions(raw, mentioned.current.values());
     const bytes = new TextEncoder().encode(body).length;
     if (bytes > MAX_BYTES) {
@@ -124,15 +174,25 @@ export function Composer(props: {
     }
     setTooLong('');
     post({ user_id: props.me, channel_id: props.channelId, text: body, thread_root_id: root });
-    setText('');
-    localStorage.removeItem(key);
-    mentioned.current.clear();
-    setQuery(null);
-    lastTyping.current = 0;
+    clear();
     props.onSent?.();
   };
 
   const onKeyDown = (e: KeyboardEvent) => {
+    if (commandMatches.length > 0) {
+      const current = commandMatches[commandActive % commandMatches.length];
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        const step = e.key === 'ArrowDown' ? 1 : commandMatches.length - 1;
+        setCommandActive((a) => (a + step) % commandMatches.length);
+        return;
+      }
+      if (e.key === 'Tab' || (e.key === 'Enter' && !e.shiftKey && current.command !== text.toLowerCase())) {
+        e.preventDefault();
+        pickCommand(current);
+        return;
+      }
+    }
     if (query && matches.length > 0) {
       if (e.key === 'ArrowDown') {
         e.preventDefault();
@@ -167,6 +227,7 @@ export function Composer(props: {
   const onInput = (e: Event) => {
     const el = e.target as HTMLTextAreaElement;
     setText(el.value);
+    setCommandActive(0);
     if (tooLong) setTooLong('');
     detect(el.value, el.selectionStart ?? el.value.length);
     const now = Date.now();
@@ -185,8 +246,28 @@ export function Composer(props: {
   };
 
   const open = !!query && matches.length > 0;
+  const commandsOpen = commandMatches.length > 0;
   return (
     <div class={`composer${props.disabled ? ' disabled' : ''}`}>
+      {commandsOpen && (
+        <ul class="mention-list command-list" id={commandListId} role="listbox" aria-label="Commands">
+          {commandMatches.map((c, i) => (
+            <li
+              key={c.command}
+              id={`${commandListId}-${i}`}
+              role="option"
+              aria-selected={i === commandActive % commandMatches.length}
+              class={i === commandActive % commandMatches.length ? 'active' : ''}
+              onMouseDown={(e) => {
+                e.preventDefault();
+                pickCommand(c);
+              }}
+            >
+              <strong>{c.command}</strong> {c.usage_hint && <code>{c.usage_hint}</code>} <span class="muted">{c.description}</span>
+            </li>
+          ))}
+        </ul>
+      )}
       {open && (
         <ul class="mention-list" id={listId} role="listbox" aria-label="People to mention">
           {matches.map((p, i) => (
@@ -244,9 +325,11 @@ export function Composer(props: {
           disabled={!!props.disabled}
           role="combobox"
           aria-autocomplete="list"
-          aria-expanded={open}
-          aria-controls={open ? listId : undefined}
-          aria-activedescendant={open ? `${listId}-${active}` : undefined}
+          aria-expanded={open || commandsOpen}
+          aria-controls={open ? listId : commandsOpen ? commandListId : undefined}
+          aria-activedescendant={
+            open ? `${listId}-${active}` : commandsOpen ? `${commandListId}-${commandActive % commandMatches.length}` : undefined
+          }
           onInput={onInput}
           onKeyDown={onKeyDown}
           onPaste={onPaste}
@@ -266,7 +349,7 @@ export function Composer(props: {
         </p>
       )}
       <p class="composer-hint" aria-hidden="true">
-        <kbd>Enter</kbd> to send · <kbd>Shift</kbd>+<kbd>Enter</kbd> for a new line · <kbd>@</kbd> to mention
+        <kbd>Enter</kbd> to send · <kbd>Shift</kbd>+<kbd>Enter</kbd> for a new line · <kbd>@</kbd> to mention{props.commands?.length ? <> · <kbd>/</kbd> for commands</> : null}
       </p>
     </div>
   );

@@ -9,6 +9,8 @@ export type { Channel } from '../shell/types';
 export type MessageVersion = Schemas['MessageVersionView'];
 
 export type FileInfo = Schemas['FileView'];
+/** A slash command members can type. */
+export type SlashCommand = Schemas['SlashCommandView'];
 
 /** A workspace member as chat shows them. */
 export type Person = Pick<Schemas['MemberView'], 'user_id' | 'display_name' | 'email'>;

@@ -178,7 +178,7 @@ fn mrkdwn_to_markdown(text: &str) -> String {
         let Some(len) = rest[start..].find('>') else {
             break;
         };
-        out.push_str(&rest[..start]);
+        out.push_str(&emphasis(&rest[..start]));
         let inner = &rest[start + 1..start + len];
         let (target, label) = inner.split_once('|').unwrap_or((inner, ""));
         if target.starts_with("http://")
@@ -199,7 +199,58 @@ fn mrkdwn_to_markdown(text: &str) -> String {
         }
         rest = &rest[start + len + 1..];
     }
-    out.push_str(rest);
+    out.push_str(&emphasis(rest));
+    out
+}
+
+/// Slack's `*bold*` and `~strike~` as Markdown's `**bold**` and `~~strike~~` (`_italic_` is
+/// the same in both); code spans are left as they are. A marker counts only as Slack counts
+/// it: single, with text right inside it, and no letter or digit right outside it.
+fn emphasis(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '`' {
+            // Copy a code span (or an unclosed backtick's rest) untouched.
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&d| d == '`')
+                .map_or(chars.len(), |p| i + 1 + p + 1);
+            out.extend(&chars[i..end]);
+            i = end;
+            continue;
+        }
+        if c == '*' || c == '~' {
+            let before_ok = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == c);
+            let inner_starts = chars
+                .get(i + 1)
+                .is_some_and(|d| !d.is_whitespace() && *d != c);
+            if before_ok && inner_starts {
+                let close = chars[i + 1..]
+                    .iter()
+                    .position(|&d| d == c || d == '\n')
+                    .map(|p| i + 1 + p)
+                    .filter(|&j| chars[j] == c);
+                if let Some(j) = close {
+                    let after_ok = chars
+                        .get(j + 1)
+                        .is_none_or(|d| !(d.is_alphanumeric() || *d == c));
+                    if after_ok && !chars[j - 1].is_whitespace() {
+                        let marker: String = [c, c].iter().collect();
+                        out.push_str(&marker);
+                        out.extend(&chars[i + 1..j]);
+                        out.push_str(&marker);
+                        i = j + 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
     out
 }
 
@@ -229,6 +280,21 @@ mod tests {
     }
 
     #[test]
+    fn slack_emphasis_becomes_markdown() {
+        for (mrkdwn, markdown) in [
+            ("Deployed *api* now", "Deployed **api** now"),
+            ("~old~ _new_", "~~old~~ _new_"),
+            ("2*3*4 and a * b * c", "2*3*4 and a * b * c"),
+            ("`*not bold*` but *bold*", "`*not bold*` but **bold**"),
+            ("**already** markdown", "**already** markdown"),
+            ("*unclosed", "*unclosed"),
+            ("*two\nlines*", "*two\nlines*"),
+        ] {
+            assert_eq!(emphasis(mrkdwn), markdown, "{mrkdwn}");
+        }
+    }
+
+    #[test]
     fn blocks_replace_text_and_attachments_follow() {
         let out = body(SlackContent {
             text: Some("fallback".into()),
@@ -247,7 +313,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             out,
-            "**Deploy**\nv1.2 is live\n*Env* prod\n---\n\n**Ticket 7**\nclosed\nOwner: Ann"
+            "**Deploy**\nv1.2 is live\n**Env** prod\n---\n\n**Ticket 7**\nclosed\nOwner: Ann"
         );
     }
 

@@ -218,7 +218,7 @@ both_backends! {
             texts,
             [
                 "Deploy [#9](https://ci.example.org/deploys/9) started",
-                "**Ticket 42**\n*Status* open\n\n**Owner**\nAnn\nPriority: high",
+                "**Ticket 42**\n**Status** open\n\n**Owner**\nAnn\nPriority: high",
             ]
         );
         assert!(seen.iter().all(|m| m["author_id"] == bot.as_str()));
