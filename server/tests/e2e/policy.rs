@@ -1179,7 +1179,13 @@ async fn a_reload_is_authorized_before_the_policy_folder_is_read(backend: Backen
         return;
     };
     reload(t.ann.clone()).await.expect_error(403, "forbidden");
-    let refused = bytes_read().unwrap() - before;
+    let mut refused = bytes_read().unwrap() - before;
+    // The least of a few tries: another test's reads can only add to one of them.
+    for _ in 0..2 {
+        let before = bytes_read().unwrap();
+        reload(t.ann.clone()).await.expect_error(403, "forbidden");
+        refused = refused.min(bytes_read().unwrap() - before);
+    }
     // The measure sees a reload that reads the folder.
     let before = bytes_read().unwrap();
     reload(t.admin.clone())
