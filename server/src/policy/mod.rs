@@ -48,7 +48,9 @@ use crate::error::Error;
 use crate::rbac::{self, Action, Actor, AuthzError, Resource};
 use crate::store::policies::{self as policy_store, PolicyVersionRecord};
 use crate::store::{self, Conn, Store, StoreError, Tx};
-use overrides::{checked_override, insert_version, invalid, refuse_override, store_override};
+use overrides::{
+    checked_override, insert_version, invalid, refusal, refuse_override, store_override,
+};
 
 /// What a reload of the policy modules did.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -343,7 +345,7 @@ impl PolicyService {
         let in_force = loaded.version;
         let auditor = self.auditor.clone();
         let a = actor.clone();
-        let (record, resolved) = self
+        let written = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -398,7 +400,19 @@ impl PolicyService {
                     Ok::<_, Error>((record, resolved))
                 })
             })
-            .await?;
+            .await;
+        let (record, resolved) = match written {
+            Ok(done) => done,
+            // Another process took the version: the database refused the write, which rolled
+            // back with whatever it would have kept, so the refusal is recorded on its own.
+            Err(conflict @ Error::Conflict { .. }) => {
+                self.auditor
+                    .record_alone(&self.store, refusal(actor, workspace, &conflict))
+                    .await?;
+                return Err(conflict);
+            }
+            Err(e) => return Err(e),
+        };
         let version = record.version.max(in_force);
         Ok(self.view(workspace, resolved, version, Some(record)))
     }

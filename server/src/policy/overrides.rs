@@ -106,6 +106,20 @@ pub(super) async fn store_override(
     Ok(record)
 }
 
+/// The audit entry of an override refused with `error`: `failed`, with its code and reason.
+pub(super) fn refusal(actor: &Actor, workspace: WorkspaceId, error: &Error) -> Event {
+    let code = match error {
+        Error::Refused { code, .. }
+        | Error::Conflict { code, .. }
+        | Error::PreconditionFailed { code, .. } => *code,
+        _ => "refused",
+    };
+    Event::by(actor, "policy.override", Outcome::Failed)
+        .target("workspace", workspace)
+        .workspace(workspace)
+        .details(serde_json::json!({ "code": code, "error": error.to_string() }))
+}
+
 /// Records a refused override (kept although the write fails) and returns `error`.
 pub(super) async fn refuse_override(
     tx: &mut Tx,
@@ -114,17 +128,10 @@ pub(super) async fn refuse_override(
     workspace: WorkspaceId,
     error: Error,
 ) -> Error {
-    let code = match &error {
-        Error::Refused { code, .. }
-        | Error::Conflict { code, .. }
-        | Error::PreconditionFailed { code, .. } => *code,
-        _ => "refused",
-    };
-    let event = Event::by(actor, "policy.override", Outcome::Failed)
-        .target("workspace", workspace)
-        .workspace(workspace)
-        .details(serde_json::json!({ "code": code, "error": error.to_string() }));
-    match auditor.record_kept(tx, event).await {
+    match auditor
+        .record_kept(tx, refusal(actor, workspace, &error))
+        .await
+    {
         Ok(()) => error,
         Err(e) => e,
     }

@@ -1120,6 +1120,10 @@ async fn versions_never_collide_between_processes(backend: Backend) {
         Backend::Postgres => {
             r.expect_error(409, "version_conflict");
             assert_eq!(override_rows(&app).await, 1);
+            let entries = audited(&app, &t.admin, "policy.override").await;
+            assert_eq!(entries.len(), 1, "{entries:?}");
+            assert_eq!(entries[0]["outcome"], "failed");
+            assert_eq!(entries[0]["details"]["code"], "version_conflict");
             // Read again and retried, it is stored under the next version.
             let v = put_toml(&app, &t.admin, &t.ws, "[retention]\nfiles_days = 30\n")
                 .await
