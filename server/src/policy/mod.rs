@@ -49,7 +49,8 @@ use crate::rbac::{self, Action, Actor, AuthzError, Resource};
 use crate::store::policies::{self as policy_store, PolicyVersionRecord};
 use crate::store::{self, Conn, Store, StoreError, Tx};
 use overrides::{
-    checked_override, insert_version, invalid, refusal, refuse_override, store_override,
+    authorize_change, checked_override, insert_version, invalid, refusal, refuse_override,
+    store_override,
 };
 
 /// What a reload of the policy modules did.
@@ -349,20 +350,7 @@ impl PolicyService {
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    auditor
-                        .authorize(
-                            tx,
-                            &a,
-                            Action::ManagePolicies,
-                            Resource::Workspace(workspace),
-                        )
-                        .await?;
-                    if store::workspaces::by_id(&mut tx.conn(), workspace)
-                        .await?
-                        .is_none()
-                    {
-                        return Err(Error::NotFound("workspace"));
-                    }
+                    authorize_change(tx, &auditor, &a, workspace).await?;
                     if let Some(expected) = &expected {
                         let current = policy_store::latest_override(&mut tx.conn(), workspace)
                             .await?;

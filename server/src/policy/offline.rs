@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{store_override, stored_layer, Modules, PolicyError, Resolved};
+use super::{authorize_change, store_override, stored_layer, Modules, PolicyError, Resolved};
 use crate::audit::Auditor;
 use crate::domain::WorkspaceId;
 use crate::error::Error;
-use crate::rbac::{Action, Actor, Resource};
+use crate::rbac::Actor;
 use crate::store::policies::{self as policy_store, PolicyVersionRecord};
-use crate::store::{self, Store, Tx};
+use crate::store::{Store, Tx};
 
 /// What `concord policy check` found.
 #[derive(Debug)]
@@ -106,20 +106,7 @@ pub async fn clear_override(
     store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                auditor
-                    .authorize(
-                        tx,
-                        &actor,
-                        Action::ManagePolicies,
-                        Resource::Workspace(workspace),
-                    )
-                    .await?;
-                if store::workspaces::by_id(&mut tx.conn(), workspace)
-                    .await?
-                    .is_none()
-                {
-                    return Err(Error::NotFound("workspace"));
-                }
+                authorize_change(tx, &auditor, &actor, workspace).await?;
                 let current = policy_store::latest_override(&mut tx.conn(), workspace).await?;
                 let Some(current) = current.filter(|r| !r.document.trim().is_empty()) else {
                     return Ok(None);

@@ -13,7 +13,7 @@ use super::{Layer, LayerKind, Modules, PolicyError, Resolved};
 use crate::audit::{Auditor, Event, Outcome};
 use crate::domain::{ChannelId, WorkspaceId};
 use crate::error::Error;
-use crate::rbac::Actor;
+use crate::rbac::{Action, Actor, Resource};
 use crate::store::policies::{self as policy_store, PolicyVersionRecord};
 use crate::store::{self, StoreError, Tx};
 
@@ -53,6 +53,31 @@ pub(super) fn invalid(e: &PolicyError) -> Error {
 
 fn sha256(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Decides, inside the write, that `actor` may change `workspace`'s override (a refusal is
+/// audited by the auditor) and that the workspace exists.
+pub(super) async fn authorize_change(
+    tx: &mut Tx,
+    auditor: &Auditor,
+    actor: &Actor,
+    workspace: WorkspaceId,
+) -> Result<(), Error> {
+    auditor
+        .authorize(
+            tx,
+            actor,
+            Action::ManagePolicies,
+            Resource::Workspace(workspace),
+        )
+        .await?;
+    if store::workspaces::by_id(&mut tx.conn(), workspace)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound("workspace"));
+    }
+    Ok(())
 }
 
 /// Stores `record` under its version (taken with [`policy_store::next_version`] in the same
