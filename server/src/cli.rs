@@ -82,9 +82,31 @@ enum PolicyCmd {
     /// Validate the enabled policy modules (`policy.modules`, `policy.dir`) and every
     /// workspace's stored override, refuse what HIPAA mode would refuse at start, and print
     /// the effective policy of the deployment and of each workspace with where each value
-    /// comes from. Writes nothing.
+    /// comes from. Every invalid stored override is one line on stderr (and the exit code is
+    /// non-zero). Writes nothing.
     Check,
+    /// Return a workspace to the modules by clearing its override (stored as a new, empty
+    /// version and audited as a system action). Works on the database alone, with or without
+    /// a server running: the way out when an override the modules no longer allow stops the
+    /// server at start.
+    ClearOverride {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+    },
 }
+
+/// An error whose lines were already printed: exit non-zero without printing more.
+#[derive(Debug)]
+struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reported above")
+    }
+}
+
+impl std::error::Error for Reported {}
 
 #[derive(Subcommand)]
 enum SearchCmd {
@@ -249,6 +271,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(execute(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Reported>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("concord: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
@@ -294,6 +317,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => keys_cmd(config, cmd).await,
         Command::Policy(PolicyCmd::Check) => policy_check(config).await,
+        Command::Policy(PolicyCmd::ClearOverride { workspace }) => {
+            clear_override(config, &workspace).await
+        }
         Command::Events(cmd) => events_cmd(config, cmd).await,
         Command::Search(SearchCmd::Reindex { workspace }) => {
             let only = match workspace {
@@ -327,7 +353,36 @@ async fn policy_check(config: Config) -> anyhow::Result<()> {
     .await?;
     let report = concord::policy::check_report(&store, &modules).await;
     store.close().await;
-    print!("{}", report?);
+    let report = report?;
+    print!("{}", report.text);
+    if report.invalid.is_empty() {
+        return Ok(());
+    }
+    for (workspace, e) in &report.invalid {
+        eprintln!(
+            "concord: policy: {e}; `concord policy clear-override --workspace {workspace}` clears it"
+        );
+    }
+    Err(Reported.into())
+}
+
+async fn clear_override(config: Config, workspace: &str) -> anyhow::Result<()> {
+    let workspace = workspace
+        .parse::<concord::domain::WorkspaceId>()
+        .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {workspace}"))?;
+    // Storage and keys only: neither the policy modules nor the services a start checks.
+    let (store, keyring, _) =
+        App::open_storage(&config, concord::events::Events::in_process()).await?;
+    let auditor = concord::audit::Auditor::new(keyring);
+    let cleared =
+        concord::policy::clear_override(&store, &auditor, &Actor::system(), workspace).await;
+    store.close().await;
+    match cleared? {
+        Some(version) => println!(
+            "cleared the policy override of workspace {workspace} (stored as version {version}); it follows the modules again"
+        ),
+        None => println!("workspace {workspace} has no policy override; nothing was written"),
+    }
     Ok(())
 }
 

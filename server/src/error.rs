@@ -92,6 +92,15 @@ pub enum Error {
         /// What conflicts.
         message: String,
     },
+    /// The request was made against a version of the thing that is no longer current (a stale
+    /// `If-Match`).
+    #[error("{message}")]
+    PreconditionFailed {
+        /// Stable code (`version_conflict`).
+        code: &'static str,
+        /// What changed, in words.
+        message: String,
+    },
     /// The thing existed but can no longer be used (expired, used up, revoked).
     #[error("{message}")]
     Gone {
@@ -156,6 +165,13 @@ impl Error {
 
     pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Error {
         Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn precondition_failed(code: &'static str, message: impl Into<String>) -> Error {
+        Error::PreconditionFailed {
             code,
             message: message.into(),
         }

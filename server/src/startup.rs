@@ -131,23 +131,7 @@ impl App {
         })?;
         let signing_key_generated = keys.generated.clone();
         let events = Events::in_process();
-        let (kek, kek_generated) = crate::crypto::kek::load(&config)?;
-        let store = Store::open(&Self::store_options(&config), events.clone()).await?;
-        let keyring = match Keyring::open(&store, kek, config.keys.dek_rotate_after).await {
-            Ok(k) => k,
-            Err(e) => {
-                store.close().await;
-                return Err(e.into());
-            }
-        };
-        store.set_checkpoint_signer(Arc::new(keyring.clone()), config.audit.checkpoint_every);
-        if let Some(witness) = &config.audit.witness {
-            // Validated with the configuration.
-            if let Ok(target) = crate::audit::witness::WitnessTarget::parse(witness) {
-                let (queue, task) = crate::audit::witness::start(target);
-                store.set_checkpoint_witness(queue, task);
-            }
-        }
+        let (store, keyring, kek_generated) = Self::open_storage(&config, events.clone()).await?;
         let auditor =
             Auditor::new(keyring.clone()).with_search_recording(config.audit.record_searches);
         let policies =
@@ -277,6 +261,34 @@ impl App {
             kek_generated,
             going_away,
         })
+    }
+
+    /// Storage and its keyring as a start opens them: migrated, the key-encryption key loaded
+    /// (generated in development mode; its path is returned then), audit checkpoints signed
+    /// and witnessed. For `build`, and for commands that write an audited change without the
+    /// services or the policy modules (`concord policy clear-override`).
+    pub async fn open_storage(
+        config: &Config,
+        events: Events,
+    ) -> Result<(Store, Keyring, Option<std::path::PathBuf>), StartupError> {
+        let (kek, kek_generated) = crate::crypto::kek::load(config)?;
+        let store = Store::open(&Self::store_options(config), events).await?;
+        let keyring = match Keyring::open(&store, kek, config.keys.dek_rotate_after).await {
+            Ok(k) => k,
+            Err(e) => {
+                store.close().await;
+                return Err(e.into());
+            }
+        };
+        store.set_checkpoint_signer(Arc::new(keyring.clone()), config.audit.checkpoint_every);
+        if let Some(witness) = &config.audit.witness {
+            // Validated with the configuration.
+            if let Ok(target) = crate::audit::witness::WitnessTarget::parse(witness) {
+                let (queue, task) = crate::audit::witness::start(target);
+                store.set_checkpoint_witness(queue, task);
+            }
+        }
+        Ok((store, keyring, kek_generated))
     }
 
     /// Document limits and housekeeping, from the configuration.

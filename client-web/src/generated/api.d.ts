@@ -1331,9 +1331,10 @@ export interface paths {
         get: operations["get"];
         /**
          * Replace the workspace's policy override (system admins: `policies.manage`). The body is
-         *     TOML (`application/toml`) or JSON of the same shape; it is checked like a module file, and
-         *     an empty document returns the workspace to the modules. Every override is stored as a new
-         *     version and audited.
+         *     TOML (`application/toml`) or JSON of the same shape, at most 64 KiB; it is checked like a
+         *     module file, and an empty document returns the workspace to the modules. With
+         *     `If-Match: "<version>"` (the `ETag` of a `GET`) it is stored only if the policy is still at
+         *     that version. Every override is stored as a new version and audited, and so is a refusal.
          */
         put: operations["put"];
         post?: never;
@@ -3487,7 +3488,10 @@ export interface components {
         WorkspacePolicyView: {
             /** @description The enabled modules, in the order they are layered. */
             modules: string[];
-            /** @description Every key with its value. */
+            /**
+             * @description Every key with its value (channels: those the reader may read, unless they manage the
+             *     policy or administer the workspace).
+             */
             policy: components["schemas"]["Policy"];
             /**
              * @description Where each value comes from, by dotted key: a module's name, or `workspace` for the
@@ -3498,7 +3502,8 @@ export interface components {
             };
             /**
              * Format: int64
-             * @description The policy's version: it rises with every change to the modules or the override.
+             * @description The policy's version: it rises with every change to the modules or the override. It
+             *     is the response's `ETag`, which a `PUT` may name in `If-Match`.
              */
             version: number;
             /** @description The workspace. */
@@ -6092,6 +6097,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description the policy's version, for `If-Match` */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6103,7 +6110,10 @@ export interface operations {
     put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the version (`ETag`) the change is made against */
+                "If-Match"?: string | null;
+            };
             path: {
                 workspace_id: string;
             };
@@ -6119,6 +6129,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description the policy's new version */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6127,6 +6139,27 @@ export interface operations {
             };
             /** @description missing policies.manage */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `version_conflict`: another change took the same version at the same time */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `version_conflict`: the policy is no longer at the version `If-Match` names */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `policy_too_large`: the document is over 64 KiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -139,6 +139,9 @@ impl From<Error> for ApiError {
             Error::Refused { code, .. } => ApiError::new(S::UNPROCESSABLE_ENTITY, code, message),
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
             Error::Conflict { code, .. } => ApiError::new(S::CONFLICT, code, message),
+            Error::PreconditionFailed { code, .. } => {
+                ApiError::new(S::PRECONDITION_FAILED, code, message)
+            }
             Error::Gone { code, .. } => ApiError::new(S::GONE, code, message),
             Error::Upstream { code, .. } => ApiError::new(S::BAD_GATEWAY, code, message),
             Error::TooLarge { code, limit, .. } => ApiError {

@@ -153,10 +153,33 @@ impl Layer {
                 layer.error_at(&["channels"], "only a workspace override may name channels")
             );
         }
+        if kind == LayerKind::Override
+            && layer
+                .document
+                .retention
+                .as_ref()
+                .is_some_and(|r| r.audit_days.is_some())
+        {
+            return Err(layer.error_at(
+                &["retention", "audit_days"],
+                "audit retention is the deployment's, not a workspace's: the audit log is one \
+                 chain for every workspace, so set it in a policy module (policy.modules, \
+                 policy.dir) and leave it out of the override",
+            ));
+        }
         for (id, channel) in named {
             let parsed: ChannelId = id
                 .parse()
                 .map_err(|_| layer.error_at(&["channels", &id], "is not a channel id (a UUID)"))?;
+            // One spelling per channel: two spellings of one id would be two keys of which
+            // one silently wins, and what is shown or filtered by id would miss the other.
+            let canonical = parsed.to_string();
+            if canonical != id {
+                return Err(layer.error_at(
+                    &["channels", &id],
+                    format!("write the channel id in its canonical form, {canonical}"),
+                ));
+            }
             layer.channels.insert(parsed, channel);
         }
         Ok(layer)
@@ -744,28 +767,58 @@ mod tests {
     }
 
     #[test]
-    fn hipaa_keeps_the_audit_log_six_years_whatever_a_later_layer_says() {
-        let m = modules(&["default", "hipaa"]).unwrap();
-        let e = m
-            .resolve(Some(
-                &override_layer("[retention]\n\naudit_days = 365\n").unwrap(),
-            ))
-            .unwrap_err();
-        assert_eq!(e.line, Some(3), "{e}");
+    fn audit_retention_is_the_deployments_not_a_workspaces() {
+        for modules_on in [&["default", "hipaa"][..], &["default", "gdpr"][..]] {
+            assert!(modules(modules_on).is_ok());
+            for value in ["365", "\"forever\"", "3000"] {
+                let e =
+                    override_layer(&format!("[retention]\n\naudit_days = {value}\n")).unwrap_err();
+                assert_eq!(e.line, Some(3), "{e}");
+                assert_eq!(e.key.as_deref(), Some("retention.audit_days"), "{e}");
+                assert!(e.message.contains("not a workspace's"), "{e}");
+            }
+        }
+        let e = Layer::parse_json(
+            "workspace",
+            "override",
+            br#"{"retention":{"audit_days":"forever"}}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("retention.audit_days"), "{e}");
+        // A module still may, and under hipaa no later module lowers it below six years.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("short.toml"),
+            "[retention]\naudit_days = 365\n",
+        )
+        .unwrap();
+        let e = Modules::load(&PolicyConfig {
+            modules: vec!["default".into(), "hipaa".into(), "short".into()],
+            dir: Some(dir.path().to_owned()),
+        })
+        .unwrap_err();
+        assert!(e.origin.ends_with("short.toml"), "{e}");
         assert!(e.message.contains("six years"), "{e}");
-        assert!(m
-            .resolve(Some(
-                &override_layer("[retention]\naudit_days = \"forever\"\n").unwrap()
-            ))
-            .is_ok());
-        // Without hipaa, a year is allowed.
-        let m = modules(&["default", "gdpr"]).unwrap();
-        assert!(m
-            .resolve(Some(
-                &override_layer("[retention]\naudit_days = 365\n").unwrap()
-            ))
-            .is_ok());
+    }
+
+    #[test]
+    fn an_override_names_each_channel_in_one_spelling() {
+        let channel = ChannelId::generate();
+        let canonical = channel.to_string();
+        for spelling in [
+            canonical.to_uppercase(),
+            canonical.replace('-', ""),
+            format!("{{{canonical}}}"),
+            format!("urn:uuid:{canonical}"),
+        ] {
+            let e =
+                override_layer(&format!("[channels.\"{spelling}\"]\nphi = true\n")).unwrap_err();
+            assert_eq!(e.line, Some(1), "{e}");
+            assert_eq!(e.key, Some(format!("channels.{spelling}")), "{e}");
+            assert!(e.message.contains(&canonical), "{e}");
+        }
+        let layer = override_layer(&format!("[channels.\"{canonical}\"]\nphi = true\n")).unwrap();
+        assert!(layer.channels.contains_key(&channel));
     }
 
     #[test]

@@ -10,64 +10,48 @@
 //! `policy_versions` row and an audit entry. [`PolicyService::effective`] is how the jobs
 //! that enforce a policy (retention, logoff, data-subject requests) read a workspace's.
 //! [`safeguards`] is HIPAA mode's refusal to start unsafely.
+//!
+//! An override is written one way ([`overrides`]): checked, stored under a version the
+//! database keeps unique, and audited, and a refused one is audited too. What a reader sees
+//! of it depends on what they may do ([`view`]). The command line checks every stored
+//! override and clears one without a server ([`offline`]): a stored override that stricter
+//! modules no longer allow stops the server at start, and clearing it is the way out.
 
 mod load;
+mod offline;
+mod overrides;
 pub mod safeguards;
 mod schema;
+mod view;
 
 pub use load::{
     Layer, LayerKind, Modules, PolicyError, Resolved, BUILT_IN, HIPAA, HIPAA_AUDIT_DAYS, KEYS,
 };
+pub use offline::{check_report, clear_override, CheckReport};
+pub use overrides::{override_too_large, ExpectedVersion, OverrideFormat, MAX_OVERRIDE_BYTES};
 pub use schema::{
     Bounded, ChannelLayer, ChannelPolicy, DataSubject, DataSubjectLayer, Days, Erasure, Phi,
     PhiLayer, Policy, PolicyDocument, Retention, RetentionLayer, MAX_DAYS,
 };
+pub use view::{OverrideView, WorkspacePolicyView};
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::audit::{Auditor, Event, Outcome};
 use crate::config::PolicyConfig;
-use crate::domain::{ChannelId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, WorkspaceId};
 use crate::error::Error;
-use crate::rbac::{Action, Actor, Resource};
+use crate::rbac::{self, Action, Actor, AuthzError, Resource};
 use crate::store::policies::{self as policy_store, PolicyVersionRecord};
 use crate::store::{self, Conn, Store, StoreError, Tx};
-
-/// A workspace's effective policy, as the API shows it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct WorkspacePolicyView {
-    /// The workspace.
-    pub workspace_id: WorkspaceId,
-    /// The policy's version: it rises with every change to the modules or the override.
-    pub version: i64,
-    /// The enabled modules, in the order they are layered.
-    pub modules: Vec<String>,
-    /// Every key with its value.
-    pub policy: Policy,
-    /// Where each value comes from, by dotted key: a module's name, or `workspace` for the
-    /// workspace's override.
-    pub sources: BTreeMap<String, String>,
-    /// The workspace's override, if it has one.
-    pub workspace_override: Option<OverrideView>,
-}
-
-/// A workspace's stored override.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct OverrideView {
-    /// The version it was stored as.
-    pub version: i64,
-    /// The override as TOML (a JSON override is stored as its TOML equivalent).
-    pub document: String,
-    /// When it was set.
-    pub created_at: DateTime<Utc>,
-    /// Who set it.
-    pub created_by: Option<UserId>,
-}
+use overrides::{
+    authorize_change, checked_override, insert_version, invalid, refusal, refuse_override,
+    store_override,
+};
 
 /// What a reload of the policy modules did.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -78,15 +62,6 @@ pub struct ReloadView {
     pub changed: bool,
     /// The enabled modules, in order.
     pub modules: Vec<String>,
-}
-
-/// How an override document is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OverrideFormat {
-    /// TOML, like the module files.
-    Toml,
-    /// JSON of the same shape.
-    Json,
 }
 
 /// Why the policy could not be loaded at start.
@@ -120,7 +95,8 @@ pub struct PolicyService {
     current: Arc<RwLock<Arc<Loaded>>>,
     /// Held by an override's change and by a reload from before they read the modules in
     /// force until the modules they checked against are the ones in force: an override is
-    /// never stored against modules a concurrent reload is replacing.
+    /// never stored against modules a concurrent reload is replacing. In-process only: the
+    /// database's key on `version` is what keeps two processes from taking one version.
     changes: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -133,25 +109,47 @@ fn stored_layer(record: &PolicyVersionRecord) -> Result<Layer, PolicyError> {
     Layer::parse("workspace", &origin, &record.document, LayerKind::Override)
 }
 
-/// Whether every stored override holds under `modules` (the first that does not, if any).
+/// The stored overrides that do not hold under `modules`, with their workspaces.
+async fn invalid_overrides(
+    conn: &mut Conn<'_>,
+    modules: &Modules,
+) -> Result<Vec<(Option<WorkspaceId>, PolicyError)>, StoreError> {
+    Ok(policy_store::latest_overrides(conn)
+        .await?
+        .iter()
+        .filter_map(|record| {
+            stored_layer(record)
+                .and_then(|l| modules.resolve(Some(&l)))
+                .err()
+                .map(|e| (record.workspace_id, e))
+        })
+        .collect())
+}
+
+/// The first stored override that does not hold under `modules`, saying how to find and
+/// clear the others.
 async fn check_overrides(
     conn: &mut Conn<'_>,
     modules: &Modules,
 ) -> Result<Result<(), PolicyError>, StoreError> {
-    for record in policy_store::latest_overrides(conn).await? {
-        if let Err(e) = stored_layer(&record).and_then(|l| modules.resolve(Some(&l))) {
-            return Ok(Err(e));
+    let invalid = invalid_overrides(conn, modules).await?;
+    let count = invalid.len();
+    Ok(match invalid.into_iter().next() {
+        None => Ok(()),
+        Some((workspace, mut e)) => {
+            let others = match count {
+                1 => String::new(),
+                n => format!(" ({} more: `concord policy check` lists them)", n - 1),
+            };
+            if let Some(ws) = workspace {
+                e.message = format!(
+                    "{}; `concord policy clear-override --workspace {ws}` clears it{others}",
+                    e.message
+                );
+            }
+            Err(e)
         }
-    }
-    Ok(Ok(()))
-}
-
-fn invalid(e: PolicyError) -> Error {
-    Error::refused("invalid_policy", e.to_string())
-}
-
-fn sha256(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    })
 }
 
 impl PolicyService {
@@ -180,8 +178,8 @@ impl PolicyService {
                         return Ok::<_, Error>(latest.version);
                     }
                     let version = policy_store::next_version(&mut tx.conn()).await?;
-                    policy_store::insert(
-                        &mut tx.conn(),
+                    insert_version(
+                        tx,
                         &PolicyVersionRecord {
                             version,
                             workspace_id: None,
@@ -252,9 +250,7 @@ impl PolicyService {
             .modules
             .resolve(layer.as_ref())
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let version = record
-            .as_ref()
-            .map_or(loaded.version, |r| r.version.max(loaded.version));
+        let version = effective_version(record.as_ref(), loaded.version);
         Ok((resolved, version, record))
     }
 
@@ -283,7 +279,9 @@ impl PolicyService {
     }
 
     /// A workspace's effective policy, its version and where each value comes from; for
-    /// anyone who may see the workspace.
+    /// anyone who may see the workspace. The override document and the entries of channels
+    /// the reader may not read are shown only to those who manage policies or administer
+    /// the workspace (see [`view`]).
     #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
     pub async fn workspace(
         &self,
@@ -307,12 +305,30 @@ impl PolicyService {
             return Err(Error::NotFound("workspace"));
         }
         let (resolved, version, record) = self.resolve_in(&mut conn.conn(), workspace).await?;
-        Ok(self.view(workspace, resolved, version, record))
+        let full = self.view(workspace, resolved, version, record);
+        let Some(user) = actor.user_id() else {
+            return Ok(full);
+        };
+        let held = rbac::workspace_permissions(&mut conn.conn(), user, workspace).await?;
+        if view::sees_everything(&held) {
+            return Ok(full);
+        }
+        let readable: HashSet<ChannelId> = if full.policy.channels.is_empty() {
+            HashSet::new()
+        } else {
+            match rbac::readable_channels(&mut conn.conn(), actor, workspace).await {
+                Ok(channels) => channels.into_iter().map(|c| c.channel.id).collect(),
+                Err(AuthzError::Store(e)) => return Err(e.into()),
+                Err(_) => HashSet::new(),
+            }
+        };
+        Ok(full.limited_to(&readable))
     }
 
-    /// Replaces a workspace's override with `document` (TOML or JSON; empty returns the
-    /// workspace to the modules), checked like a module file; stored as a new version and
-    /// audited.
+    /// Replaces a workspace's override with `document` (TOML or JSON, at most
+    /// [`MAX_OVERRIDE_BYTES`]; empty returns the workspace to the modules), checked like a
+    /// module file, if the policy is still at the `expected` version; stored as a new version
+    /// and audited, and so is a refusal.
     #[tracing::instrument(skip(self, actor, document), fields(actor = ?actor.user_id()))]
     pub async fn set_override(
         &self,
@@ -320,89 +336,92 @@ impl PolicyService {
         workspace: WorkspaceId,
         format: OverrideFormat,
         document: Vec<u8>,
+        expected: Option<ExpectedVersion>,
     ) -> Result<WorkspacePolicyView, Error> {
+        if document.len() > MAX_OVERRIDE_BYTES {
+            return Err(override_too_large());
+        }
         let _changing = self.changes.lock().await;
         let loaded = self.loaded();
         let in_force = loaded.version;
         let auditor = self.auditor.clone();
         let a = actor.clone();
-        let (record, resolved) = self
+        let written = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    auditor
-                        .authorize(
-                            tx,
-                            &a,
-                            Action::ManagePolicies,
-                            Resource::Workspace(workspace),
-                        )
-                        .await?;
-                    if store::workspaces::by_id(&mut tx.conn(), workspace)
-                        .await?
-                        .is_none()
-                    {
-                        return Err(Error::NotFound("workspace"));
-                    }
-                    let layer = match format {
-                        OverrideFormat::Json => {
-                            Layer::parse_json("workspace", "override", &document)
+                    authorize_change(tx, &auditor, &a, workspace).await?;
+                    if let Some(expected) = &expected {
+                        let current = policy_store::latest_override(&mut tx.conn(), workspace)
+                            .await?;
+                        let now = effective_version(current.as_ref(), in_force);
+                        if !expected.allows(now) {
+                            let stale = Error::precondition_failed(
+                                "version_conflict",
+                                format!(
+                                    "the policy is now at version {now}, not the one If-Match names; read it again and retry"
+                                ),
+                            );
+                            return Err(refuse_override(tx, &auditor, &a, workspace, stale).await);
                         }
-                        OverrideFormat::Toml => match String::from_utf8(document) {
-                            Ok(text) => {
-                                Layer::parse("workspace", "override", &text, LayerKind::Override)
+                    }
+                    let (layer, resolved) =
+                        match checked_override(tx, &loaded.modules, workspace, format, document)
+                            .await?
+                        {
+                            Ok(checked) => checked,
+                            Err(e) => {
+                                return Err(
+                                    refuse_override(tx, &auditor, &a, workspace, invalid(&e)).await
+                                )
                             }
-                            Err(_) => Err(PolicyError::new("override", "is not UTF-8 text")),
-                        },
-                    }
-                    .map_err(invalid)?;
-                    let resolved = loaded.modules.resolve(Some(&layer)).map_err(invalid)?;
-                    for raw in layer.document.channels.keys() {
-                        let in_workspace = match raw.parse::<ChannelId>() {
-                            Ok(id) => store::channels::by_id(&mut tx.conn(), id)
-                                .await?
-                                .is_some_and(|c| c.workspace_id == workspace),
-                            Err(_) => false,
                         };
-                        if !in_workspace {
-                            return Err(invalid(layer.error_at(
-                                &["channels", raw.as_str()],
-                                "no such channel in this workspace",
-                            )));
-                        }
-                    }
-                    let version = policy_store::next_version(&mut tx.conn()).await?;
-                    let record = PolicyVersionRecord {
-                        version,
-                        workspace_id: Some(workspace),
-                        digest: sha256(&layer.text),
-                        document: layer.text,
-                        created_by: a.user_id(),
-                        created_at: Utc::now(),
-                    };
-                    policy_store::insert(&mut tx.conn(), &record).await?;
-                    auditor
-                        .record(
-                            tx,
-                            Event::by(&a, "policy.override", Outcome::Allowed)
-                                .target("workspace", workspace)
-                                .workspace(workspace)
-                                .details(serde_json::json!({ "version": version })),
-                        )
-                        .await?;
+                    let record = store_override(
+                        tx,
+                        &auditor,
+                        &a,
+                        workspace,
+                        layer.text,
+                        serde_json::Map::new(),
+                    )
+                    .await?;
                     Ok::<_, Error>((record, resolved))
                 })
             })
-            .await?;
+            .await;
+        let (record, resolved) = match written {
+            Ok(done) => done,
+            // Another process took the version: the database refused the write, which rolled
+            // back with whatever it would have kept, so the refusal is recorded on its own.
+            Err(conflict @ Error::Conflict { .. }) => {
+                self.auditor
+                    .record_alone(&self.store, refusal(actor, workspace, &conflict))
+                    .await?;
+                return Err(conflict);
+            }
+            Err(e) => return Err(e),
+        };
         let version = record.version.max(in_force);
         Ok(self.view(workspace, resolved, version, Some(record)))
     }
 
     /// Reads the enabled modules again (from `policy.dir`) and puts them in force if they
-    /// and every stored override hold; a change is stored as a new version. Audited whether
-    /// it succeeds or not.
+    /// and every stored override hold; a change is stored as a new version. Authorized before
+    /// anything is read; audited whether it succeeds or not.
     #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
     pub async fn reload(&self, actor: &Actor) -> Result<ReloadView, Error> {
+        {
+            let mut conn = self.store.reader().await?;
+            self.auditor
+                .authorize_read(
+                    &self.store,
+                    &mut conn.conn(),
+                    actor,
+                    Action::ManagePolicies,
+                    Resource::System,
+                )
+                .await?;
+        }
         let _changing = self.changes.lock().await;
         let config = self.config.clone();
         let read = tokio::task::spawn_blocking(move || Modules::load(&config))
@@ -414,6 +433,8 @@ impl PolicyService {
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
+                    // Decided again where the change is written: a role taken away while the
+                    // files were read no longer allows it.
                     auditor
                         .authorize(tx, &a, Action::ManagePolicies, Resource::System)
                         .await?;
@@ -435,7 +456,7 @@ impl PolicyService {
                                         .details(serde_json::json!({ "error": e.to_string() })),
                                 )
                                 .await?;
-                            return Err(invalid(e));
+                            return Err(invalid(&e));
                         }
                     };
                     let latest = policy_store::latest_deployment(&mut tx.conn()).await?;
@@ -443,8 +464,8 @@ impl PolicyService {
                         Some(l) if l.digest == modules.digest() => (l.version, false),
                         _ => {
                             let version = policy_store::next_version(&mut tx.conn()).await?;
-                            policy_store::insert(
-                                &mut tx.conn(),
+                            insert_version(
+                                tx,
                                 &PolicyVersionRecord {
                                     version,
                                     workspace_id: None,
@@ -488,59 +509,7 @@ impl PolicyService {
     }
 }
 
-/// What `concord policy check` prints: the modules, then the effective policy of the
-/// deployment and of every workspace with where each value comes from. Checks every stored
-/// override against `modules`; writes nothing.
-pub async fn check_report(store: &Store, modules: &Modules) -> Result<String, LoadError> {
-    use std::fmt::Write as _;
-    let mut conn = store.reader().await?;
-    let overrides: BTreeMap<WorkspaceId, PolicyVersionRecord> =
-        policy_store::latest_overrides(&mut conn.conn())
-            .await?
-            .into_iter()
-            .filter_map(|r| r.workspace_id.map(|w| (w, r)))
-            .collect();
-    let stored = policy_store::latest_deployment(&mut conn.conn()).await?;
-    let mut out = String::new();
-    let _ = writeln!(out, "# modules, in order");
-    for (name, origin, description) in modules.described() {
-        let _ = writeln!(
-            out,
-            "#   {name}: {origin}{}",
-            description.map(|d| format!(" ({d})")).unwrap_or_default()
-        );
-    }
-    match &stored {
-        Some(s) if s.digest == modules.digest() => {
-            let _ = writeln!(out, "# in force as version {}", s.version);
-        }
-        _ => {
-            let _ = writeln!(
-                out,
-                "# not yet in force: a restart or POST /api/v1/admin/policies/reload stores them as a new version"
-            );
-        }
-    }
-    write_resolved(&mut out, "deployment", modules.base());
-    for workspace in policy_store::workspace_ids(&mut conn.conn()).await? {
-        let record = overrides.get(&workspace);
-        let layer = record.map(stored_layer).transpose()?;
-        let resolved = modules.resolve(layer.as_ref())?;
-        let title = match record {
-            Some(r) if !r.document.trim().is_empty() => {
-                format!("workspace {workspace} (override version {})", r.version)
-            }
-            _ => format!("workspace {workspace}"),
-        };
-        write_resolved(&mut out, &title, &resolved);
-    }
-    Ok(out)
-}
-
-fn write_resolved(out: &mut String, title: &str, resolved: &Resolved) {
-    use std::fmt::Write as _;
-    let _ = writeln!(out, "\n[{title}]");
-    for (key, value, source) in resolved.lines() {
-        let _ = writeln!(out, "{:<48} # {source}", format!("{key} = {value}"));
-    }
+/// A workspace's effective version: the newer of its override and the modules in force.
+fn effective_version(record: Option<&PolicyVersionRecord>, in_force: i64) -> i64 {
+    record.map_or(in_force, |r| r.version.max(in_force))
 }

@@ -1,42 +1,89 @@
 //! Compliance policies: a workspace's effective policy and its override, and reloading the
 //! deployment's policy modules.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use crate::domain::WorkspaceId;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiPath, Auth};
 use crate::http::state::AppState;
-use crate::policy::{OverrideFormat, PolicyDocument, ReloadView, WorkspacePolicyView};
+use crate::policy::{
+    override_too_large, ExpectedVersion, OverrideFormat, PolicyDocument, ReloadView,
+    WorkspacePolicyView, MAX_OVERRIDE_BYTES,
+};
+
+/// The view with its version as the `ETag` a later `PUT` names in `If-Match`.
+fn tagged(view: WorkspacePolicyView) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", view.version)).ok();
+    let mut response = axum::Json(view).into_response();
+    if let Some(etag) = etag {
+        response.headers_mut().insert(ETAG, etag);
+    }
+    response
+}
+
+/// The versions `If-Match` names (RFC 9110: `*`, or strong entity tags, compared strongly:
+/// a weak tag or one that names no version matches nothing).
+fn expected_version(headers: &HeaderMap) -> Option<ExpectedVersion> {
+    let values: Vec<&HeaderValue> = headers.get_all(IF_MATCH).iter().collect();
+    if values.is_empty() {
+        return None;
+    }
+    let mut versions = Vec::new();
+    for value in values {
+        let Ok(text) = value.to_str() else { continue };
+        for tag in text.split(',').map(str::trim) {
+            if tag == "*" {
+                return Some(ExpectedVersion::Any);
+            }
+            if let Some(version) = tag
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .and_then(|t| t.parse::<i64>().ok())
+            {
+                versions.push(version);
+            }
+        }
+    }
+    Some(ExpectedVersion::OneOf(versions))
+}
 
 /// A workspace's effective policy: every key's value, its version, the enabled modules and
 /// where each value comes from (a module, or the workspace's override).
 #[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/policy", tag = "workspaces",
     security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
-    responses((status = 200, body = WorkspacePolicyView)))]
+    responses((status = 200, body = WorkspacePolicyView,
+        headers(("ETag" = String, description = "the policy's version, for `If-Match`")))))]
 pub async fn get(
     State(state): State<AppState>,
     Auth(actor): Auth,
     ApiPath(id): ApiPath<WorkspaceId>,
-) -> Result<axum::Json<WorkspacePolicyView>, ApiError> {
-    Ok(axum::Json(state.policies.workspace(&actor, id).await?))
+) -> Result<Response, ApiError> {
+    Ok(tagged(state.policies.workspace(&actor, id).await?))
 }
 
 /// Replace the workspace's policy override (system admins: `policies.manage`). The body is
-/// TOML (`application/toml`) or JSON of the same shape; it is checked like a module file, and
-/// an empty document returns the workspace to the modules. Every override is stored as a new
-/// version and audited.
+/// TOML (`application/toml`) or JSON of the same shape, at most 64 KiB; it is checked like a
+/// module file, and an empty document returns the workspace to the modules. With
+/// `If-Match: "<version>"` (the `ETag` of a `GET`) it is stored only if the policy is still at
+/// that version. Every override is stored as a new version and audited, and so is a refusal.
 #[utoipa::path(put, path = "/api/v1/workspaces/{workspace_id}/policy", tag = "workspaces",
-    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
+    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid),
+        ("If-Match" = Option<String>, Header, description = "the version (`ETag`) the change is made against")),
     request_body(content(
         (PolicyDocument = "application/json"),
         (String = "application/toml")),
         description = "keys not given keep the modules' values"),
-    responses((status = 200, body = WorkspacePolicyView),
+    responses((status = 200, body = WorkspacePolicyView,
+            headers(("ETag" = String, description = "the policy's new version"))),
         (status = 403, description = "missing policies.manage"),
+        (status = 409, description = "`version_conflict`: another change took the same version at the same time"),
+        (status = 412, description = "`version_conflict`: the policy is no longer at the version `If-Match` names"),
+        (status = 413, description = "`policy_too_large`: the document is over 64 KiB"),
         (status = 415, description = "neither TOML nor JSON"),
         (status = 422, description = "`invalid_policy`: the message names the line (TOML) and the key")))]
 pub async fn put(
@@ -44,8 +91,8 @@ pub async fn put(
     Auth(actor): Auth,
     ApiPath(id): ApiPath<WorkspaceId>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<axum::Json<WorkspacePolicyView>, ApiError> {
+    body: Body,
+) -> Result<Response, ApiError> {
     let media = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -63,10 +110,23 @@ pub async fn put(
             ))
         }
     };
-    Ok(axum::Json(
+    // A declared length over the limit is refused unread; an undeclared one is read no
+    // further than the limit.
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_OVERRIDE_BYTES as u64) {
+        return Err(override_too_large().into());
+    }
+    let document = axum::body::to_bytes(body, MAX_OVERRIDE_BYTES)
+        .await
+        .map_err(|_| ApiError::from(override_too_large()))?;
+    let expected = expected_version(&headers);
+    Ok(tagged(
         state
             .policies
-            .set_override(&actor, id, format, body.to_vec())
+            .set_override(&actor, id, format, document.to_vec(), expected)
             .await?,
     ))
 }
