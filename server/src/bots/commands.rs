@@ -370,11 +370,15 @@ impl BotService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.authorize_admin(tx, &actor, workspace).await?;
+                    let by = this.authorize_admin(tx, &actor, workspace).await?;
                     let found = bot_commands::by_id(&mut tx.conn(), id)
                         .await?
                         .filter(|c| c.workspace_id == workspace)
                         .ok_or(Error::NotFound("command"))?;
+                    // Whoever removes a command could otherwise take its name for a bot of
+                    // their own: only someone who manages this bot's credentials may.
+                    this.authorize_issue(tx, &actor, workspace, found.bot_id, by)
+                        .await?;
                     bot_commands::delete(&mut tx.conn(), workspace, id).await?;
                     this.auditor
                         .record(
@@ -487,7 +491,7 @@ impl BotService {
         let actor_w = actor.clone();
         let this = self.clone();
         let name_w = name.clone();
-        let (command, sealed, user_name, team_domain) = self
+        let (command, sealed, user_name, team_domain, bot_member) = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -511,6 +515,9 @@ impl BotService {
                     let (true, Some(settings)) = (live, settings) else {
                         return Err(unavailable());
                     };
+                    let bot_member = channels::membership(&mut tx.conn(), channel, command.bot_id)
+                        .await?
+                        .is_some();
                     let now = now_ms();
                     bot_commands::insert_response_url(
                         &mut tx.conn(),
@@ -563,7 +570,13 @@ impl BotService {
                         }
                         None => String::new(),
                     };
-                    Ok((command, settings.signing_secret_enc, user_name, team_domain))
+                    Ok((
+                        command,
+                        settings.signing_secret_enc,
+                        user_name,
+                        team_domain,
+                        bot_member,
+                    ))
                 })
             })
             .await?;
@@ -572,15 +585,19 @@ impl BotService {
             "{}/hooks/responses/{secret}",
             public_base.trim_end_matches('/')
         );
+        // A bot learns the name of a private channel only if it was added to it (Slack sends
+        // `privategroup` otherwise, and `directmessage` for conversations).
+        let channel_name = match seen.name.as_deref() {
+            None => "directmessage".to_owned(),
+            Some(_) if seen.kind == "private" && !bot_member => "privategroup".to_owned(),
+            Some(name) => name.to_owned(),
+        };
         let form: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("token", &signing::verification_token(&key))
             .append_pair("team_id", &workspace.to_string())
             .append_pair("team_domain", &team_domain)
             .append_pair("channel_id", &channel.to_string())
-            .append_pair(
-                "channel_name",
-                seen.name.as_deref().unwrap_or("directmessage"),
-            )
+            .append_pair("channel_name", &channel_name)
             .append_pair("user_id", &user.to_string())
             .append_pair("user_name", &user_name)
             .append_pair("command", &format!("/{}", command.command))
@@ -756,17 +773,13 @@ impl BotService {
                 body.as_str()
             );
             let body = MessageBody::parse("text", note).unwrap_or(body);
-            let view = self
-                .ephemeral(&actor, target.channel, target.user, body)
-                .await?;
+            let view = self.answer_ephemeral(&actor, target, body).await?;
             return Ok(CommandReply {
                 ephemeral: Some(view),
                 message: None,
             });
         }
-        let view = self
-            .ephemeral(&actor, target.channel, target.user, body)
-            .await?;
+        let view = self.answer_ephemeral(&actor, target, body).await?;
         Ok(CommandReply {
             ephemeral: Some(view),
             message: None,
@@ -795,6 +808,16 @@ impl BotService {
         };
         {
             let mut conn = self.store.reader().await?;
+            // Decided first, so a channel the bot may not see is not found, as for any call.
+            self.auditor
+                .authorize_read(
+                    &self.store,
+                    &mut conn.conn(),
+                    actor,
+                    Action::PostMessages,
+                    Resource::Channel(channel),
+                )
+                .await?;
             let c = channels::by_id(&mut conn.conn(), channel)
                 .await?
                 .filter(|c| c.workspace_id == workspace_id)
@@ -817,16 +840,56 @@ impl BotService {
                     "that person is not a member of this channel",
                 ));
             }
-            self.auditor
-                .authorize_read(
-                    &self.store,
-                    &mut conn.conn(),
-                    actor,
-                    Action::PostMessages,
-                    Resource::Channel(channel),
-                )
-                .await?;
         }
+        self.sealed_ephemeral(actor, workspace_id, channel, user, bot_id, body)
+            .await
+    }
+
+    /// An answer shown to the person whose command (or action) it answers: they must still
+    /// be a member of the channel; the bot need not be (commands work wherever people are,
+    /// and the bot learns nothing by answering).
+    async fn answer_ephemeral(
+        &self,
+        actor: &Actor,
+        target: Target,
+        body: MessageBody,
+    ) -> Result<Arc<EphemeralMessageView>, Error> {
+        {
+            let mut conn = self.store.reader().await?;
+            if channels::membership(&mut conn.conn(), target.channel, target.user)
+                .await?
+                .is_none()
+            {
+                return Err(Error::refused(
+                    "user_not_in_channel",
+                    "the person this answers is no longer a member of the channel",
+                ));
+            }
+        }
+        // The response URL (or the invocation) was the credential, handed out for exactly
+        // this person and channel.
+        crate::rbac::allow_own_identity(actor);
+        self.sealed_ephemeral(
+            actor,
+            target.workspace,
+            target.channel,
+            target.user,
+            target.bot,
+            body,
+        )
+        .await
+    }
+
+    /// Audits an ephemeral message (without its text) and makes its view.
+    async fn sealed_ephemeral(
+        &self,
+        actor: &Actor,
+        workspace_id: WorkspaceId,
+        channel: ChannelId,
+        user: UserId,
+        bot_id: UserId,
+        body: MessageBody,
+    ) -> Result<Arc<EphemeralMessageView>, Error> {
         self.auditor
             .record_alone(
                 &self.store,

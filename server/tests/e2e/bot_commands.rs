@@ -397,6 +397,53 @@ async fn slash_command_mistakes_get_clear_errors(backend: Backend) {
     .await
     .expect_error(409, "command_taken");
 
+    // In a private channel the bot is not in, the command still works, the bot is not told
+    // the channel's name, and its answers reach the person alone (even `in_channel` ones).
+    let hush = channel(&app, &team.admin, &ws, "hush", "private").await;
+    add_to(&app, &team, &hush, &team.ann.user_id).await;
+    let mut ann_socket = app.socket(&team.ann.access, None).await;
+    let quiet_reply = run(&app, &team.ann.access, &hush, "/ops", "status").await;
+    assert!(quiet_reply.expect(200)["ephemeral"].is_null());
+    let request = endpoint.next_any().await;
+    assert_eq!(request["verified"], true, "{request}");
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(request["raw"].as_str().unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(form["channel_name"], "privategroup");
+    assert_eq!(form["channel_id"], hush);
+    assert_eq!(form["text"], "status");
+    let respond = |body: Value| {
+        let url = form["response_url"].clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = respond(json!({ "text": "all quiet" })).await;
+    assert_eq!(first.status(), 200, "{:?}", first.text().await);
+    assert_eq!(
+        respond(json!({ "response_type": "in_channel", "text": "for everyone" }))
+            .await
+            .status(),
+        200
+    );
+    let texts: Vec<String> = ephemerals(&mut ann_socket, 2)
+        .await
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts[0], "all quiet");
+    assert!(
+        texts[1].starts_with("for everyone") && texts[1].contains("Only you can see this"),
+        "{texts:?}"
+    );
+    assert!(history(&app, &team.ann.access, &hush).await.is_empty());
+
     // Running commands.
     run(&app, &team.ann.access, &room, "/nope", "")
         .await

@@ -127,6 +127,19 @@ impl Receiver {
         request
     }
 
+    /// The next request of any kind (a slash command's form too), unchecked.
+    pub(crate) async fn next_any(&mut self) -> Value {
+        match self.pending.pop_front() {
+            Some(r) => r,
+            None => loop {
+                let line = self.line().await;
+                if line.get("ack").is_none() {
+                    break line;
+                }
+            },
+        }
+    }
+
     /// The next request that is an event (not a `url_verification`), as its body.
     pub(crate) async fn next_event(&mut self) -> Value {
         loop {

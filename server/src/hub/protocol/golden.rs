@@ -189,6 +189,19 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
             },
         ),
         (
+            "ephemeral",
+            ServerFrame::Ephemeral {
+                message: Arc::new(EphemeralMessageView {
+                    id: "e1".into(),
+                    channel_id: c,
+                    user_id: u,
+                    author_id: UserId(id(8)),
+                    text: "Deploying **api**".into(),
+                    created_at: chrono::DateTime::from_timestamp(1_760_000_000, 0).unwrap(),
+                }),
+            },
+        ),
+        (
             "typing",
             ServerFrame::Typing {
                 channel_id: c,
