@@ -15,7 +15,8 @@
 //! the channel; if it is not, the answer is shown to the invoker alone, saying why. An
 //! ephemeral answer (and `chat.postEphemeral`) is never stored: the caller hands it to the
 //! hub, which shows it to its one recipient. Invocations and ephemeral messages are audited
-//! (without their text).
+//! (without their text). A bot has at most `bots.event_concurrency_per_bot` invocations in
+//! flight; more are refused as busy, so people typing cannot hold the server's requests.
 
 use std::sync::Arc;
 
@@ -507,10 +508,7 @@ impl BotService {
                     let command = bot_commands::by_name(&mut tx.conn(), workspace, name_w.as_str())
                         .await?
                         .ok_or_else(unavailable)?;
-                    let live = bots::by_id(&mut tx.conn(), command.bot_id)
-                        .await?
-                        .is_some_and(|b| b.deactivated_at.is_none())
-                        && bots::account_active(&mut tx.conn(), command.bot_id).await?;
+                    let live = bots::live(&mut tx.conn(), command.bot_id).await?;
                     let settings = bot_events::settings(&mut tx.conn(), command.bot_id).await?;
                     let (true, Some(settings)) = (live, settings) else {
                         return Err(unavailable());
@@ -609,6 +607,17 @@ impl BotService {
             .finish();
         let body = form.into_bytes();
         let headers: HeaderMap = super::delivery::signed_headers(&key, &body);
+        let _slot = self
+            .delivery()
+            .command_slot(command.bot_id)
+            .ok_or_else(|| Error::Busy {
+                code: "command_busy",
+                message: format!(
+                    "/{} is answering as many commands as it may at once; try again",
+                    command.command
+                ),
+                retry_after_seconds: 1,
+            })?;
         let sent = self
             .delivery()
             .egress
@@ -673,6 +682,10 @@ impl BotService {
         answer: CommandAnswer,
         slot: DecisionSlot,
     ) -> Result<CommandReply, Error> {
+        // A malformed answer is refused before it uses up one of the URL's answers.
+        if !answer.is_empty() {
+            answer.content.to_body()?;
+        }
         let hash = token_hash(secret);
         let taken = self
             .store
@@ -692,10 +705,7 @@ impl BotService {
             })?;
         {
             let mut conn = self.store.reader().await?;
-            let live = bots::by_id(&mut conn.conn(), taken.bot_id)
-                .await?
-                .is_some_and(|b| b.deactivated_at.is_none())
-                && bots::account_active(&mut conn.conn(), taken.bot_id).await?;
+            let live = bots::live(&mut conn.conn(), taken.bot_id).await?;
             if !live {
                 return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
             }

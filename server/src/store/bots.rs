@@ -338,6 +338,17 @@ pub async fn channels_beyond(
     Ok(n)
 }
 
+/// Whether a bot is live: not deactivated, and its account active.
+pub async fn live(conn: &mut Conn<'_>, bot: UserId) -> Result<bool, StoreError> {
+    let sql = "SELECT b.user_id FROM bots b JOIN users u ON u.id = b.user_id \
+               WHERE b.user_id = $1 AND b.deactivated_at IS NULL AND u.status = 'active'";
+    let row: Option<(UserId,)> = on!(conn, |c| sqlx::query_as(sql)
+        .bind(bot)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.is_some())
+}
+
 /// Whether a bot's account is active (an operator may disable it like anyone's).
 pub async fn account_active(conn: &mut Conn<'_>, bot: UserId) -> Result<bool, StoreError> {
     let sql = "SELECT status FROM users WHERE id = $1";

@@ -432,6 +432,22 @@ async fn slash_command_mistakes_get_clear_errors(backend: Backend) {
             .status(),
         200
     );
+    // A malformed answer is refused without using up one of the five.
+    let malformed = respond(json!({ "blocks": "nope" })).await;
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["error"],
+        "invalid_blocks"
+    );
+    for n in 0..3 {
+        assert_eq!(
+            respond(json!({ "text": format!("more {n}") }))
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_eq!(respond(json!({ "text": "sixth" })).await.status(), 404);
     let texts: Vec<String> = ephemerals(&mut ann_socket, 2)
         .await
         .iter()
@@ -465,6 +481,30 @@ async fn slash_command_mistakes_get_clear_errors(backend: Backend) {
     run(&app, &team.ann.access, &room, "/ops", "restart")
         .await
         .expect_error(502, "command_timeout");
+    // A bot has at most `bots.event_concurrency_per_bot` (4) invocations in flight.
+    let hanging: Vec<_> = (0..4)
+        .map(|_| {
+            let (base, access, room) = (app.base.clone(), team.ann.access.clone(), room.clone());
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{base}/api/v1/channels/{room}/commands"))
+                    .bearer_auth(access)
+                    .json(&json!({ "command": "/ops", "text": "wait" }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run(&app, &team.ann.access, &room, "/ops", "one more")
+        .await
+        .expect_error(503, "command_busy");
+    for h in hanging {
+        assert_eq!(h.await.unwrap(), 502);
+    }
     endpoint.mode("ok").await;
 
     // A bogus response URL.

@@ -310,10 +310,7 @@ async fn send(service: &BotService, row: &DeliveryRecord) -> Result<Outcome, Err
         let mut pooled = service.store.reader().await?;
         let mut conn = pooled.conn();
         let settings = bot_events::settings(&mut conn, row.bot_id).await?;
-        let live = bots::by_id(&mut conn, row.bot_id)
-            .await?
-            .is_some_and(|b| b.deactivated_at.is_none())
-            && bots::account_active(&mut conn, row.bot_id).await?;
+        let live = bots::live(&mut conn, row.bot_id).await?;
         (settings, live)
     };
     let Some(settings) = settings else {

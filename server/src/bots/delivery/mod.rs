@@ -60,6 +60,27 @@ pub struct Delivery {
     per_bot: usize,
     queue_max: i64,
     wake: Notify,
+    /// Slash command invocations in flight, per bot.
+    commands_in_flight: std::sync::Mutex<std::collections::HashMap<crate::domain::UserId, usize>>,
+}
+
+/// One slash command invocation in flight to a bot; released when dropped.
+pub(crate) struct CommandSlot<'a> {
+    delivery: &'a Delivery,
+    bot: crate::domain::UserId,
+}
+
+impl Drop for CommandSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.delivery.commands_in_flight.lock() {
+            if let Some(n) = map.get_mut(&self.bot) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&self.bot);
+                }
+            }
+        }
+    }
 }
 
 impl Delivery {
@@ -79,6 +100,23 @@ impl Delivery {
             per_bot: config.event_concurrency_per_bot.max(1),
             queue_max: i64::try_from(config.event_queue_max).unwrap_or(i64::MAX),
             wake: Notify::new(),
+            commands_in_flight: Default::default(),
+        })
+    }
+
+    /// A slot for one slash command invocation to `bot`, if it has fewer than
+    /// `bots.event_concurrency_per_bot` in flight: people typing commands cannot hold more of
+    /// a bot's endpoint (or of this server's requests) than its events may.
+    pub(crate) fn command_slot(&self, bot: crate::domain::UserId) -> Option<CommandSlot<'_>> {
+        let mut map = self.commands_in_flight.lock().ok()?;
+        let n = map.entry(bot).or_default();
+        if *n >= self.per_bot {
+            return None;
+        }
+        *n += 1;
+        Some(CommandSlot {
+            delivery: self,
+            bot,
         })
     }
 
