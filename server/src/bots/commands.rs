@@ -31,7 +31,6 @@ use crate::accounts::decrypt_profile;
 use crate::audit::{Event, Outcome};
 use crate::auth::{random_token, token_hash};
 use crate::chat::{EphemeralMessageView, MessageView};
-use crate::crypto::Scope;
 use crate::domain::{
     BotCommandId, ChannelId, MessageBody, MessageId, ParseError, UserId, WorkspaceId,
 };
@@ -492,7 +491,7 @@ impl BotService {
         let actor_w = actor.clone();
         let this = self.clone();
         let name_w = name.clone();
-        let (command, sealed, user_name, team_domain, bot_member) = self
+        let (command, sealed, bot_member) = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -545,39 +544,35 @@ impl BotService {
                                 })),
                         )
                         .await?;
-                    let me = users::by_id(&mut tx.conn(), user)
-                        .await?
-                        .ok_or(Error::NotFound("user"))?;
-                    let (_, user_name) = decrypt_profile(
-                        this.auditor.keyring(),
-                        &mut tx.conn(),
-                        user,
-                        me.email_enc.as_deref(),
-                        me.display_name_enc.as_deref(),
-                    )
-                    .await?;
-                    let team_domain = match ws_store::by_id(&mut tx.conn(), workspace).await? {
-                        Some(w) => {
-                            crate::workspaces::open_workspace(
-                                this.auditor.keyring(),
-                                &mut tx.conn(),
-                                &w,
-                            )
-                            .await?
-                            .1
-                        }
-                        None => String::new(),
-                    };
-                    Ok((
-                        command,
-                        settings.signing_secret_enc,
-                        user_name,
-                        team_domain,
-                        bot_member,
-                    ))
+                    Ok((command, settings.signing_secret_enc, bot_member))
                 })
             })
             .await?;
+        // Decrypted on a reader, after the write: the writer is shared by everyone.
+        let (user_name, team_domain) = {
+            let mut pooled = self.store.reader().await?;
+            let mut conn = pooled.conn();
+            let me = users::by_id(&mut conn, user)
+                .await?
+                .ok_or(Error::NotFound("user"))?;
+            let (_, user_name) = decrypt_profile(
+                self.auditor.keyring(),
+                &mut conn,
+                user,
+                me.email_enc.as_deref(),
+                me.display_name_enc.as_deref(),
+            )
+            .await?;
+            let team_domain = match ws_store::by_id(&mut conn, workspace).await? {
+                Some(w) => {
+                    crate::workspaces::open_workspace(self.auditor.keyring(), &mut conn, &w)
+                        .await?
+                        .1
+                }
+                None => String::new(),
+            };
+            (user_name, team_domain)
+        };
         let key = self.signing_key(workspace, command.bot_id, &sealed).await?;
         let response_url = format!(
             "{}/hooks/responses/{secret}",
@@ -917,26 +912,5 @@ impl BotService {
             text: body.as_str().to_owned(),
             created_at: Utc::now(),
         }))
-    }
-
-    /// A bot's signing secret, decrypted.
-    async fn signing_key(
-        &self,
-        workspace: WorkspaceId,
-        bot: UserId,
-        sealed: &[u8],
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
-        let mut pooled = self.store.reader().await?;
-        let row = bot.to_string();
-        self.auditor
-            .keyring()
-            .decrypt(
-                &mut pooled.conn(),
-                &Scope::Workspace(workspace),
-                super::delivery::secret_aad(&row),
-                sealed,
-            )
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))
     }
 }

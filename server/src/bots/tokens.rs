@@ -15,7 +15,7 @@ use crate::domain::{BotTokenId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::rbac::{Action, Actor, BotCredential, BotScopes, Resource};
 use crate::store::bots::{self, TokenRecord};
-use crate::store::Tx;
+use crate::store::{Conn, Tx};
 
 /// What every bot token starts with (Slack's prefix for bot tokens).
 pub const TOKEN_PREFIX: &str = "xoxb-";
@@ -286,14 +286,28 @@ impl BotService {
         bot: UserId,
         by: UserId,
     ) -> Result<(), Error> {
-        let role = crate::store::workspaces::member_role(&mut tx.conn(), workspace, bot)
+        self.may_issue(&mut tx.conn(), actor, workspace, bot, by)
+            .await
+    }
+
+    /// [`BotService::authorize_issue`] on any connection (a reader, before a write that
+    /// decides again).
+    pub(super) async fn may_issue(
+        &self,
+        conn: &mut Conn<'_>,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        bot: UserId,
+        by: UserId,
+    ) -> Result<(), Error> {
+        let role = crate::store::workspaces::member_role(conn, workspace, bot)
             .await?
             .ok_or(Error::NotFound("bot"))?;
-        crate::rbac::authorize_grant(&mut tx.conn(), actor, workspace, role).await?;
-        if bots::channels_beyond(&mut tx.conn(), bot, by).await? > 0 {
+        crate::rbac::authorize_grant(conn, actor, workspace, role).await?;
+        if bots::channels_beyond(conn, bot, by).await? > 0 {
             return Err(Error::refused(
                 "private_channels_not_shared",
-                "this bot is in private channels you are not in; only a member of all of them may issue its credentials",
+                "this bot is in private channels you are not in; only a member of all of them may issue its credentials or say where its data goes",
             ));
         }
         Ok(())

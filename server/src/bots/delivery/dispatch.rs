@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use super::envelope::{self, EventTypes};
 use super::{signing, Delivery};
 use crate::bots::BotService;
-use crate::crypto::Scope;
 use crate::domain::{EventDeliveryId, UserId};
 use crate::error::Error;
 use crate::events::DomainEvent;
@@ -339,21 +338,13 @@ async fn send(service: &BotService, row: &DeliveryRecord) -> Result<Outcome, Err
     else {
         return Ok(Outcome::Dropped("no longer visible to the bot"));
     };
-    let secret = {
-        let mut pooled = service.store.reader().await?;
-        let row_id = row.bot_id.to_string();
-        service
-            .auditor
-            .keyring()
-            .decrypt(
-                &mut pooled.conn(),
-                &Scope::Workspace(settings.workspace_id),
-                super::subscription::secret_aad(&row_id),
-                &settings.signing_secret_enc,
-            )
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-    };
+    let secret = service
+        .signing_key(
+            settings.workspace_id,
+            row.bot_id,
+            &settings.signing_secret_enc,
+        )
+        .await?;
     let body = envelope::envelope(
         built,
         &signing::verification_token(&secret),

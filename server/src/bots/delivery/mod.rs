@@ -43,7 +43,6 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use dispatch::signed_headers;
 pub use envelope::{EventTypes, EVENT_TYPES};
-pub(crate) use subscription::secret_aad;
 
 use super::BotService;
 use crate::config::BotsConfig;

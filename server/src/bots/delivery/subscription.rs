@@ -21,10 +21,10 @@ use crate::domain::{EventDeliveryId, ParseError, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::rbac::Actor;
 use crate::store::bot_events::{self, DeliveryRecord, SettingsRecord};
-use crate::store::{bots, Conn, Tx};
+use crate::store::Tx;
 
 /// The place a bot's signing secret is encrypted for.
-pub(crate) fn secret_aad(bot: &str) -> Aad<'_> {
+pub(super) fn secret_aad(bot: &str) -> Aad<'_> {
     Aad {
         table: "bot_event_settings",
         row: bot,
@@ -288,27 +288,25 @@ impl BotService {
         Ok(())
     }
 
-    /// `authorize_issue` on a reader, before a write: whether `by` may hand the bot's
-    /// events to a URL.
-    async fn may_issue(
+    /// A bot's signing secret, decrypted.
+    pub(crate) async fn signing_key(
         &self,
-        conn: &mut Conn<'_>,
-        actor: &Actor,
         workspace: WorkspaceId,
         bot: UserId,
-        by: UserId,
-    ) -> Result<(), Error> {
-        let role = crate::store::workspaces::member_role(conn, workspace, bot)
-            .await?
-            .ok_or(Error::NotFound("bot"))?;
-        crate::rbac::authorize_grant(conn, actor, workspace, role).await?;
-        if bots::channels_beyond(conn, bot, by).await? > 0 {
-            return Err(Error::refused(
-                "private_channels_not_shared",
-                "this bot is in private channels you are not in; only a member of all of them may send its events somewhere",
-            ));
-        }
-        Ok(())
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+        let mut pooled = self.store.reader().await?;
+        let row = bot.to_string();
+        self.auditor
+            .keyring()
+            .decrypt(
+                &mut pooled.conn(),
+                &Scope::Workspace(workspace),
+                secret_aad(&row),
+                sealed,
+            )
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// A bot's deliveries parked after their last retry, oldest first.
