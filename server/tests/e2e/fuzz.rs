@@ -512,8 +512,9 @@ async fn tus_headers_never_fail_on_the_server() {
     still_serves(&app, &t).await;
 }
 
-/// The Slack-compatible edge: mutated JSON and form bodies for Web API methods and incoming
-/// webhooks are answered in Slack's terms (or refused, or rate limited), never a 5xx.
+/// The Slack-compatible edge: mutated JSON and form bodies for Web API methods (with
+/// `chat.postEphemeral`), incoming webhooks and slash commands' response URLs are answered in
+/// Slack's terms (or refused, or rate limited), never a 5xx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_bodies_never_fail_on_the_server() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -564,11 +565,16 @@ async fn slack_bodies_never_fail_on_the_server() {
             r#"{{"channel":"{c}","latest":"1700000000.000009","oldest":"0","inclusive":true,"limit":5,"cursor":"eyJvIjoxfQ=="}}"#
         ),
         format!(r#"{{"channel":"{c}","timestamp":"1700000000.000001","name":"thumbsup"}}"#),
+        format!(
+            r#"{{"channel":"{c}","user":"{}","text":"*only* ~you~ `*x*`","response_type":"in_channel","replace_original":true}}"#,
+            t.owner.user_id
+        ),
     ];
     let form_seed = format!("channel={c}&text=hello%20world&limit=2&cursor=&ts=1700000000.000001");
     let methods = [
         "chat.postMessage",
         "chat.update",
+        "chat.postEphemeral",
         "conversations.history",
         "conversations.replies",
         "reactions.add",
@@ -605,7 +611,10 @@ async fn slack_bodies_never_fail_on_the_server() {
             mutate(&mut rng, form_seed.as_bytes(), dict)
         };
         let method = methods[rng.gen_range(0..methods.len())];
-        let to_hook = rng.gen_bool(0.2);
+        // A webhook, a slash command's response URL (read and checked before its secret is
+        // looked up), or a Web API method.
+        let target = rng.gen_range(0..10);
+        let (to_hook, to_response) = (target < 2, target == 2);
         let (app, token, hook) = (&app, &token, &hook);
         async move {
             let content_type = if as_json {
@@ -615,6 +624,9 @@ async fn slack_bodies_never_fail_on_the_server() {
             };
             let req = if to_hook {
                 app.client.post(hook)
+            } else if to_response {
+                app.client
+                    .post(format!("{}/hooks/responses/fuzz-secret", app.base))
             } else {
                 app.client
                     .post(format!("{}/api/slack/{method}", app.base))
@@ -631,7 +643,13 @@ async fn slack_bodies_never_fail_on_the_server() {
             assert!(
                 status.as_u16() < 500,
                 "{} {:?} answered {status}: {text} (CONCORD_FUZZ_SEED={seed})",
-                if to_hook { "webhook" } else { method },
+                if to_hook {
+                    "webhook"
+                } else if to_response {
+                    "response URL"
+                } else {
+                    method
+                },
                 String::from_utf8_lossy(&body)
             );
         }
