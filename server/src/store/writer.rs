@@ -783,14 +783,16 @@ async fn run(
                 for cp in appended.signed {
                     checkpointing.publish(cp);
                 }
-                for done in completions {
-                    done(Ok(()));
-                }
+                // Published before the callers hear of their commit, so whoever wrote
+                // something and then asks (a search, say) finds it on the bus already.
                 if let Some(last) = appended.last_outbox_id {
                     outbox_head.send_replace(last);
                 }
                 for event in emitted {
                     events.publish(event);
+                }
+                for done in completions {
+                    done(Ok(()));
                 }
             }
             Err(err) => {
