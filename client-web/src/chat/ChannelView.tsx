@@ -7,6 +7,8 @@ import type { Me } from '../api';
 import { api, ApiError } from '../api';
 import { currentStatus, emit, on, onOutbox, pendingPosts } from '../live';
 import type { DomainEvent } from '../live';
+import { Blocks } from './Blocks';
+import { blocksOf } from './blockkit';
 import { Composer } from './Composer';
 import { UploadList, uploadFile } from './files';
 import type { UploadJob } from './files';
@@ -60,6 +62,8 @@ interface Ephemeral {
   id: string;
   author_id: string | null;
   text: string;
+  /** Its Block Kit layout, shown in place of the text. */
+  blocks?: unknown[];
   error?: boolean;
 }
 
@@ -332,7 +336,7 @@ export default function ChannelView(props: ChannelViewProps) {
       on('ephemeral', (ev) => {
         const m = ev.message;
         if (m.channel_id !== channelId) return;
-        setEphemerals((list) => (list.some((e) => e.id === m.id) ? list : [...list, { id: m.id, author_id: m.author_id, text: m.text }]));
+        setEphemerals((list) => (list.some((e) => e.id === m.id) ? list : [...list, { id: m.id, author_id: m.author_id, text: m.text, blocks: blocksOf(m) }]));
       }),
       on('typing', (ev) => {
         if (ev.channel_id !== channelId || ev.user_id === me.id) return;
@@ -584,7 +588,7 @@ export default function ChannelView(props: ChannelViewProps) {
         json: { command, text },
       });
       const m = reply.ephemeral;
-      if (m) setEphemerals((list) => (list.some((e) => e.id === m.id) ? list : [...list, { id: m.id, author_id: m.author_id, text: m.text }]));
+      if (m) setEphemerals((list) => (list.some((e) => e.id === m.id) ? list : [...list, { id: m.id, author_id: m.author_id, text: m.text, blocks: blocksOf(m) }]));
     } catch (err) {
       const id = `failed-${Date.now()}`;
       setEphemerals((list) => [...list, { id, author_id: null, text: `${command} failed: ${errorText(err)}`, error: true }]);
@@ -773,7 +777,11 @@ export default function ChannelView(props: ChannelViewProps) {
                       ×
                     </button>
                   </div>
-                  <div class="msg-body" dangerouslySetInnerHTML={{ __html: renderMessage(e.text, people, me.id, peopleVersion) }} />
+                  {e.blocks ? (
+                    <Blocks blocks={e.blocks} fallback={e.text} disabledReason="Actions on private answers are not supported yet" />
+                  ) : (
+                    <div class="msg-body" dangerouslySetInnerHTML={{ __html: renderMessage(e.text, people, me.id, peopleVersion) }} />
+                  )}
                 </li>
               ))}
             </ul>

@@ -5,6 +5,8 @@
 import { useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { presenceOf, retryPost, discardPost } from '../live';
 import type { OutboxItem } from '../live';
+import { Blocks } from './Blocks';
+import { blocksOf } from './blockkit';
 import { FileCard } from './files';
 import { Icon } from './icons';
 import { mentionsToNames, renderMessage } from './markdown';
@@ -50,6 +52,8 @@ export function MessageRow(props: RowProps) {
   const text = message?.text ?? pending?.text ?? '';
   const mine = author === ctx.me;
   const files = message ? ctx.filesByMessage.get(message.id) : undefined;
+  // A bot's Block Kit layout replaces its text (which is the notification's fallback).
+  const blocks = message ? blocksOf(message) : undefined;
   const canModerate = ctx.channel?.my_role === 'moderator' || ctx.channel?.my_role === 'owner' || ctx.channel?.my_role === 'admin';
   const presence = presenceOf(author);
   const rowClass = [
@@ -124,6 +128,8 @@ export function MessageRow(props: RowProps) {
             <p class="msg-body deleted-text">This message was deleted.</p>
           ) : editing && message ? (
             <EditBox message={message} onDone={stopEditing} />
+          ) : blocks && message ? (
+            <Blocks blocks={blocks} fallback={text} messageId={message.id} />
           ) : files && files.some((f) => f.name === text.trim()) ? null : (
             <div
               class="msg-body"
