@@ -11,7 +11,7 @@
 
 import { createPortal } from 'preact/compat';
 import { useContext, useMemo, useRef, useState } from 'preact/hooks';
-import { describeError } from '../api';
+import { ApiError, describeError } from '../api';
 import { parseBlocks, sendBlockAction, showsSomething } from './blockkit';
 import type { Block, BlockAction, Confirm, Element, Text } from './blockkit';
 import { renderMessage } from './markdown';
@@ -34,17 +34,19 @@ interface Source {
   element: number;
 }
 
-interface Pending {
+/** An action about to be sent. */
+interface Use {
   source: Source;
   action: BlockAction;
-  confirm: Confirm;
+  /** A link button's page, opened as the action is sent. */
+  url?: string;
 }
 
 export function Blocks(props: BlocksProps) {
   const parsed = useMemo(() => parseBlocks(props.blocks), [props.blocks]);
   const [busy, setBusy] = useState<Source | null>(null);
   const [error, setError] = useState<{ source: Source; message: string } | null>(null);
-  const [asking, setAsking] = useState<Pending | null>(null);
+  const [asking, setAsking] = useState<(Use & { confirm: Confirm }) | null>(null);
   // Choices made in selects, for the blocks they were made in (a new version starts afresh).
   const [chosen, setChosen] = useState<{ of: unknown[]; values: Record<string, string> }>({ of: props.blocks, values: {} });
   const inFlight = useRef(false);
@@ -52,24 +54,27 @@ export function Blocks(props: BlocksProps) {
   if (!showsSomething(parsed)) return <Markdown markdown={props.fallback} />;
 
   const disabledReason = props.messageId ? props.disabledReason : (props.disabledReason ?? 'This message cannot be answered');
-  const send = async (source: Source, action: BlockAction) => {
+  const send = async ({ source, action, url }: Use) => {
     const messageId = props.messageId;
     if (!messageId || inFlight.current) return;
+    if (url) window.open(url, '_blank', 'noopener,noreferrer');
     inFlight.current = true;
     setBusy(source);
     setError(null);
     try {
       await sendBlockAction(messageId, action);
     } catch (err) {
-      setError({ source, message: describeError(err) });
+      // A link button works without the bot hearing of it, as in Slack.
+      const quiet = url && err instanceof ApiError && err.code === 'not_interactive';
+      if (!quiet) setError({ source, message: describeError(err) });
     } finally {
       inFlight.current = false;
       setBusy(null);
     }
   };
-  const act = (source: Source, action: BlockAction, confirm?: Confirm) => {
-    if (confirm) setAsking({ source, action, confirm });
-    else void send(source, action);
+  const act = (use: Use, confirm?: Confirm) => {
+    if (confirm) setAsking({ ...use, confirm });
+    else void send(use);
   };
   const controls: Controls = {
     busy,
@@ -107,7 +112,7 @@ export function Blocks(props: BlocksProps) {
               class={`btn-small ${asking.confirm.style ?? 'primary'}`}
               onClick={() => {
                 setAsking(null);
-                void send(asking.source, asking.action);
+                void send(asking);
               }}
             >
               {asking.confirm.confirm}
@@ -134,7 +139,7 @@ interface Controls {
   /** Select choices by `block/element`. */
   chosen: Record<string, string>;
   choose: (key: string, value: string) => void;
-  act: (source: Source, action: BlockAction, confirm?: Confirm) => void;
+  act: (use: Use, confirm?: Confirm) => void;
 }
 
 function BlockView({ block, index, controls }: { block: Block; index: number; controls: Controls }) {
@@ -212,8 +217,7 @@ function ElementView(props: { element: Element; blockId: string; source: Source;
           title={controls.disabledReason}
           onClick={() => {
             if (controls.waiting) return;
-            if (element.url) window.open(element.url, '_blank', 'noopener,noreferrer');
-            controls.act(source, action, element.confirm);
+            controls.act({ source, action, url: element.url }, element.confirm);
           }}
         >
           {element.label}
@@ -255,7 +259,7 @@ function ElementView(props: { element: Element; blockId: string; source: Source;
             }
             if (!chosen) return;
             controls.choose(key, chosen);
-            controls.act(source, { block_id: blockId, action_id: element.actionId, selected_option: chosen }, element.confirm);
+            controls.act({ source, action: { block_id: blockId, action_id: element.actionId, selected_option: chosen } }, element.confirm);
           }}
         >
           <option value="" disabled>
@@ -315,7 +319,7 @@ function Picture({ url, alt, title, small }: { url: string; alt: string; title?:
   if (!label) return null;
   return (
     <a class={small ? 'blk-image-link small' : 'blk-image-link'} href={url} target="_blank" rel="noopener noreferrer nofollow" title={alt || undefined}>
-      <span aria-hidden="true">🖼 </span>
+      <span aria-hidden="true">🖼</span>
       {label}
     </a>
   );
