@@ -88,8 +88,8 @@ impl Timeouts {
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, bot_events, bots, chat, commands, docs, files, health, invitations, keys,
-        policies, search, setup, sso, uploads, users, workspaces, ws,
+        audit, auth, bot_events, bots, chat, commands, docs, files, health, interactions,
+        invitations, keys, policies, search, setup, sso, uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -139,6 +139,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(commands::update, commands::delete))
         .routes(routes!(commands::available))
         .routes(routes!(commands::run))
+        .routes(routes!(interactions::set))
+        .routes(routes!(interactions::press))
         .routes(routes!(chat::my_channels, chat::create_channel))
         .routes(routes!(chat::browse))
         .routes(routes!(chat::open_conversation))

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod docs;
 pub mod files;
 pub mod health;
+pub mod interactions;
 pub mod invitations;
 pub mod keys;
 pub mod policies;
