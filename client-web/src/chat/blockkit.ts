@@ -6,7 +6,7 @@
 // The blocks are the bot's JSON, unchecked by the server beyond being JSON: everything here is
 // read defensively, and what cannot be understood is dropped or shown as its text.
 
-import { api } from '../api';
+import { api, type Schemas } from '../api';
 
 /** A text object: mrkdwn (as Markdown for `renderMessage`) or plain text (shown as it is). */
 export type Text = { kind: 'markdown'; markdown: string } | { kind: 'plain'; text: string };
@@ -76,9 +76,8 @@ function list(v: unknown): unknown[] {
 }
 
 /** The raw `blocks` of a message or ephemeral message, if it has any. */
-export function blocksOf(m: object): unknown[] | undefined {
-  const blocks: unknown = Reflect.get(m, 'blocks');
-  return Array.isArray(blocks) && blocks.length > 0 ? blocks : undefined;
+export function blocksOf(m: { blocks?: object[] | null }): unknown[] | undefined {
+  return Array.isArray(m.blocks) && m.blocks.length > 0 ? m.blocks : undefined;
 }
 
 /** Only absolute http(s) URLs are followed or shown. */
@@ -450,20 +449,9 @@ function emphasis(text: string): string {
 }
 
 /** What a click on a button or a choice in a select tells the server. */
-export interface BlockAction {
-  block_id: string;
-  action_id: string;
-  value?: string;
-  selected_option?: string;
-}
+export type BlockAction = Schemas['MessageActionRequest'];
 
 /** Reports an action on a message's blocks; the bot answers by editing the message or privately. */
 export async function sendBlockAction(messageId: string, action: BlockAction): Promise<void> {
-  // The route is newer than the generated API description this client was built against.
-  const call = api as unknown as (
-    method: 'post',
-    path: string,
-    init: { params: { path: { message_id: string } }; json: BlockAction },
-  ) => Promise<unknown>;
-  await call('post', '/api/v1/messages/{message_id}/actions', { params: { path: { message_id: messageId } }, json: action });
+  await api('post', '/api/v1/messages/{message_id}/actions', { params: { path: { message_id: messageId } }, json: action });
 }
