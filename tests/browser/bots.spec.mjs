@@ -1,12 +1,13 @@
-// Browser test: slash commands (see lib.mjs and server/tests/e2e/web_client.rs).
+// Browser test: slash commands and Block Kit messages (see lib.mjs and
+// server/tests/e2e/web_client.rs).
 //
 // The admin gives a bot `/deploy`, answered by a small HTTP endpoint here that checks Slack's
 // signature, answers at once with an ephemeral message and then posts in the channel through
 // the command's response URL. alice types `/dep`: the composer offers the command; she picks
-// it, adds arguments and sends: the answer only she sees appears ("Only visible to you"), then
-// the bot's message in the channel, which bob sees too, while bob never sees her ephemeral
-// answer. An unknown command gets an inline error and is not posted; `//` sends the text as a
-// message. Screenshot: bots-command.
+// it, adds arguments and sends: the answer only she sees appears ("Only visible to you", laid
+// out as its blocks, whose button is disabled), then the bot's message in the channel, which
+// bob sees too, while bob never sees her ephemeral answer. An unknown command gets an inline
+// error and is not posted; `//` sends the text as a message. Screenshot: bots-command.
 //
 // Then the bot posts a Block Kit message through the Web API (chat.postMessage with its bot
 // token): a header, a section with fields, a context line, a divider, and a primary button, a
@@ -53,7 +54,16 @@ function endpoint(secret, seen) {
     const form = Object.fromEntries(new URLSearchParams(raw));
     seen.push(form);
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ response_type: 'ephemeral', text: `Deploying *${form.text}* now` }));
+    res.end(
+      JSON.stringify({
+        response_type: 'ephemeral',
+        text: `Deploying *${form.text}* now`,
+        blocks: [
+          { type: 'section', text: { type: 'mrkdwn', text: `Deploying *${form.text}* now` } },
+          { type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Cancel deploy' }, value: form.text }] },
+        ],
+      }),
+    );
     setTimeout(() => {
       fetch(form.response_url, {
         method: 'POST',
@@ -186,6 +196,11 @@ await run('bots', async (browser) => {
   await mine.waitFor({ timeout: 10000 });
   assert((await mine.innerText()).includes('Only visible to you'), 'the ephemeral answer is labelled');
   assert((await mine.locator('strong', { hasText: 'billing' }).count()) === 1, 'mrkdwn bold is rendered');
+  // Its blocks are laid out; their buttons cannot be used yet.
+  const cancel = mine.getByRole('button', { name: 'Cancel deploy' });
+  assert(await cancel.isDisabled(), 'a private answer’s button is disabled');
+  assert(/not supported/.test((await cancel.getAttribute('title')) ?? ''), 'and says why');
+  assert((await mine.innerText()).split('Deploying').length === 2, 'the text is not shown besides the blocks');
   await row(A.page, 'Deployed billing').waitFor({ timeout: 10000 });
   await row(B.page, 'Deployed billing').waitFor({ timeout: 10000 });
   assert((await B.page.locator('.ephemeral').count()) === 0, 'bob does not see alice’s ephemeral answer');
