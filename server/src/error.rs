@@ -48,6 +48,16 @@ pub enum Error {
         /// When to try again.
         retry_after_seconds: u64,
     },
+    /// The caller made too many requests of this kind; try again later.
+    #[error("{message}")]
+    RateLimited {
+        /// Stable code (`rate_limited`).
+        code: &'static str,
+        /// What was limited, in words.
+        message: String,
+        /// When to try again.
+        retry_after_seconds: u64,
+    },
     /// The server is at a capacity limit for this kind of request; try again later.
     #[error("{message}")]
     Busy {

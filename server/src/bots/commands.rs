@@ -30,7 +30,7 @@ use super::{bot_in, BotCommandView, BotService, CommandReplyView, SlackContent, 
 use crate::accounts::decrypt_profile;
 use crate::audit::{Event, Outcome};
 use crate::auth::{random_token, token_hash};
-use crate::chat::{EphemeralMessageView, MessageBlocks, MessageView};
+use crate::chat::{BlocksEdit, EphemeralMessageView, MessageBlocks, MessageView};
 use crate::domain::{
     BotCommandId, ChannelId, MessageBody, MessageId, ParseError, UserId, WorkspaceId,
 };
@@ -464,6 +464,7 @@ impl BotService {
                 "slash commands are typed by people",
             ));
         };
+        self.limit_person(user)?;
         let text = text.trim().to_owned();
         if text.len() > MAX_COMMAND_TEXT || text.chars().any(|c| c.is_control() && c != '\n') {
             return Err(Error::Invalid(ParseError::new(
@@ -686,7 +687,7 @@ impl BotService {
     ) -> Result<CommandReply, Error> {
         // A malformed answer is refused before it uses up one of the URL's answers.
         if !answer.is_empty() {
-            answer.content.to_body()?;
+            answer.content.to_parts()?;
         }
         let hash = token_hash(secret);
         let taken = self
@@ -750,9 +751,10 @@ impl BotService {
             }
             if answer.replace_original && !answer.is_empty() {
                 let (body, blocks) = answer.content.to_parts()?;
+                // Replacing takes the answer whole: blocks it does not have are removed.
                 let edited = self
                     .chat
-                    .edit_with_blocks(&actor, original, body, blocks)
+                    .edit_with_blocks(&actor, original, body, BlocksEdit::Set(blocks))
                     .await?;
                 return Ok(CommandReply {
                     ephemeral: None,

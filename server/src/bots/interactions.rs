@@ -29,9 +29,9 @@ use crate::auth::{random_token, token_hash};
 use crate::chat::{option_of, MessageBlocks};
 use crate::domain::{MessageId, ParseError, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::rbac::{Actor, Principal};
+use crate::rbac::{Action, Actor, Principal};
 use crate::store::bot_commands::{self, ResponseUrlRecord};
-use crate::store::{bot_events, bots, Tx};
+use crate::store::{bot_events, bots, channels, Tx};
 
 /// The most of a bot's answer to a press that is read (the answer itself is ignored, as
 /// Slack ignores it: bots answer through the response URL or the Web API).
@@ -72,6 +72,12 @@ impl BotService {
                 .ok_or_else(|| Error::refused("user_required", "only people manage bots"))?;
             self.may_issue(&mut conn.conn(), actor, workspace, bot, by)
                 .await?;
+            if bot_events::settings(&mut conn.conn(), bot).await?.is_none() {
+                return Err(Error::conflict(
+                    "signing_secret_missing",
+                    "make the bot a signing secret first: interactions are signed with it",
+                ));
+            }
         }
         let url = match url.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -90,7 +96,10 @@ impl BotService {
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     let by = this.authorize_admin(tx, &actor, workspace).await?;
-                    bot_in(&mut tx.conn(), workspace, bot).await?;
+                    let record = bot_in(&mut tx.conn(), workspace, bot).await?;
+                    if record.deactivated_at.is_some() {
+                        return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
+                    }
                     this.authorize_issue(tx, &actor, workspace, bot, by).await?;
                     if !bot_events::set_interactivity(
                         &mut tx.conn(),
@@ -139,6 +148,7 @@ impl BotService {
                 "buttons and menus are pressed by people",
             ));
         };
+        self.limit_person(user)?;
         // Reading the message checks the caller may see its channel.
         let message = self.chat.message(actor, id).await?;
         let seen = self.chat.get(actor, message.channel_id).await?;
@@ -212,15 +222,37 @@ impl BotService {
         let bot = message.author_id;
         let workspace = seen.workspace_id;
         let channel = message.channel_id;
+        // Taken before anything is written: a press refused as busy leaves nothing behind.
+        let _slot = self
+            .delivery()
+            .command_slot(bot)
+            .ok_or_else(|| Error::Busy {
+                code: "action_busy",
+                message: "the app is answering as many requests as it may at once; try again"
+                    .into(),
+                retry_after_seconds: 1,
+            })?;
         let secret = random_token();
         let secret_hash = token_hash(&secret);
         let actor_w = actor.clone();
         let this = self.clone();
         let (block_id, action_id) = (element.block_id.clone(), element.action_id.clone());
-        let (url, sealed) = self
+        let (url, sealed, bot_member) = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
+                    // Decided again on what this transaction reads: the person may have left.
+                    let found = this
+                        .auditor
+                        .authorize_channel(tx, &actor_w, Action::ReadChannels, channel)
+                        .await?
+                        .ok_or(Error::NotFound("channel"))?;
+                    if found.member_role.is_none() {
+                        return Err(Error::refused(
+                            "not_in_channel",
+                            "join the channel to use its messages' buttons",
+                        ));
+                    }
                     let not_interactive = || {
                         Error::refused(
                             "not_interactive",
@@ -270,16 +302,28 @@ impl BotService {
                                 })),
                         )
                         .await?;
-                    Ok((url, settings.signing_secret_enc))
+                    let bot_member = channels::membership(&mut tx.conn(), channel, bot)
+                        .await?
+                        .is_some();
+                    Ok((url, settings.signing_secret_enc, bot_member))
                 })
             })
             .await?;
         let (user_name, team_domain) = self.names_for_bot(user, workspace).await?;
         let key = self.signing_key(workspace, bot, &sealed).await?;
         let ts = crate::bots::ts::of(message.created_at, message.seq);
+        // As for commands: a bot learns a private channel's name only while it is a member.
         let channel_name = match seen.name.as_deref() {
             None => "directmessage".to_owned(),
+            Some(_) if seen.kind == "private" && !bot_member => "privategroup".to_owned(),
             Some(name) => name.to_owned(),
+        };
+        let thread_ts = match message.thread_root_id {
+            Some(root) => {
+                let root = self.chat.message(actor, root).await?;
+                Some(crate::bots::ts::of(root.created_at, root.seq))
+            }
+            None => None,
         };
         // Slack's `state` holds the menus' picks, by block and action.
         let mut state = serde_json::Map::new();
@@ -291,7 +335,7 @@ impl BotService {
             );
             state.insert(element.block_id.clone(), Value::Object(picks));
         }
-        let shown = json!({
+        let mut shown = json!({
             "type": "message",
             "user": bot,
             "bot_id": bot,
@@ -299,6 +343,16 @@ impl BotService {
             "ts": ts,
             "blocks": blocks.as_slice(),
         });
+        let mut container = json!({
+            "type": "message",
+            "message_ts": ts,
+            "channel_id": channel,
+            "is_ephemeral": false,
+        });
+        if let Some(thread) = &thread_ts {
+            shown["thread_ts"] = json!(thread);
+            container["thread_ts"] = json!(thread);
+        }
         let payload = json!({
             "type": "block_actions",
             "user": {
@@ -309,12 +363,7 @@ impl BotService {
             },
             "api_app_id": bot,
             "token": signing::verification_token(&key),
-            "container": {
-                "type": "message",
-                "message_ts": ts,
-                "channel_id": channel,
-                "is_ephemeral": false,
-            },
+            "container": container,
             "trigger_id": trigger_id(),
             "team": { "id": workspace, "domain": team_domain },
             "enterprise": null,
@@ -333,15 +382,6 @@ impl BotService {
             .finish();
         let body = form.into_bytes();
         let headers: HeaderMap = super::delivery::signed_headers(&key, &body);
-        let _slot = self
-            .delivery()
-            .command_slot(bot)
-            .ok_or_else(|| Error::Busy {
-                code: "action_busy",
-                message: "the app is answering as many requests as it may at once; try again"
-                    .into(),
-                retry_after_seconds: 1,
-            })?;
         let sent = self
             .delivery()
             .egress

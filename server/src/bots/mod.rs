@@ -115,6 +115,19 @@ impl BotService {
         self.limiter.take(who, tier)
     }
 
+    /// Counts one slash command or press by `person`, refused when they made too many.
+    pub(crate) fn limit_person(&self, person: UserId) -> Result<(), Error> {
+        self.limiter
+            .take(ratelimit::Caller::Person(person), Tier::Interactions)
+            .map_err(|seconds| Error::RateLimited {
+                code: "rate_limited",
+                message: format!(
+                    "too many commands and button presses; try again in {seconds} seconds"
+                ),
+                retry_after_seconds: seconds,
+            })
+    }
+
     /// Creates a bot in `workspace`: an account with the `bot` role there.
     #[tracing::instrument(level = "debug", skip_all, fields(workspace = %workspace))]
     pub async fn create(

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::chat::MessageBlocks;
+use crate::chat::{BlocksEdit, MessageBlocks};
 use crate::domain::MessageBody;
 use crate::error::Error;
 
@@ -34,6 +34,16 @@ impl SlackContent {
         let blocks = MessageBlocks::parse("blocks", self.blocks.as_ref())
             .map_err(|e| Error::refused("invalid_blocks", e.message))?;
         Ok((body, blocks))
+    }
+
+    /// The body and what happens to the blocks when this content edits a message: without
+    /// `blocks`, they stay (Slack's `chat.update`); an empty array removes them.
+    pub fn to_edit(&self) -> Result<(MessageBody, BlocksEdit), Error> {
+        let (body, blocks) = self.to_parts()?;
+        match self.blocks {
+            None | Some(Value::Null) => Ok((body, BlocksEdit::Keep)),
+            Some(_) => Ok((body, BlocksEdit::Set(blocks))),
+        }
     }
 
     /// The message body this content makes; refused with Slack's codes (`no_text`,

@@ -1,6 +1,7 @@
-//! Per-token rate limits, modelled on Slack's method tiers.
+//! Per-token rate limits, modelled on Slack's method tiers, and per-person limits on what
+//! people make bots do (slash commands, presses of buttons).
 //!
-//! Each (credential, tier) pair has a token bucket holding a minute's worth of calls that
+//! Each (caller, tier) pair has a token bucket holding a minute's worth of calls that
 //! refills continuously; a call finding it empty is refused with the seconds until the next
 //! call would be allowed (Slack's `Retry-After`). State is in memory and per process: a
 //! limit, not an accounting, so a restart forgetting it is harmless.
@@ -9,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::domain::UserId;
 use crate::rbac::BotCredential;
 
 /// Buckets kept before idle ones are dropped.
@@ -25,6 +27,24 @@ pub enum Tier {
     Tier4,
     /// Posting (`chat.postMessage`, incoming webhooks): about one a second, with bursts.
     Posting,
+    /// A person's slash commands and presses of bots' buttons and menus, all bots together:
+    /// about one every two seconds, with bursts. Each sends a request out of the server.
+    Interactions,
+}
+
+/// Who a bucket counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// A bot's token or webhook.
+    Bot(BotCredential),
+    /// A person.
+    Person(UserId),
+}
+
+impl From<BotCredential> for Caller {
+    fn from(c: BotCredential) -> Caller {
+        Caller::Bot(c)
+    }
 }
 
 impl Tier {
@@ -34,6 +54,7 @@ impl Tier {
             Tier::Tier3 => 50.0,
             Tier::Tier4 => 100.0,
             Tier::Posting => 60.0,
+            Tier::Interactions => 30.0,
         }
     }
 }
@@ -46,16 +67,16 @@ struct Bucket {
 /// The buckets of every credential in use.
 #[derive(Default)]
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<(BotCredential, Tier), Bucket>>,
+    buckets: Mutex<HashMap<(Caller, Tier), Bucket>>,
 }
 
 impl RateLimiter {
     /// Takes one call from the bucket; `Err(seconds)` when it is empty.
-    pub fn take(&self, who: BotCredential, tier: Tier) -> Result<(), u64> {
-        self.take_at(who, tier, Instant::now())
+    pub fn take(&self, who: impl Into<Caller>, tier: Tier) -> Result<(), u64> {
+        self.take_at(who.into(), tier, Instant::now())
     }
 
-    fn take_at(&self, who: BotCredential, tier: Tier, now: Instant) -> Result<(), u64> {
+    fn take_at(&self, who: Caller, tier: Tier, now: Instant) -> Result<(), u64> {
         let Ok(mut buckets) = self.buckets.lock() else {
             return Ok(());
         };
@@ -93,7 +114,7 @@ mod tests {
     #[test]
     fn a_bucket_empties_and_refills() {
         let limiter = RateLimiter::default();
-        let who = BotCredential::Token(BotTokenId::generate());
+        let who = Caller::Bot(BotCredential::Token(BotTokenId::generate()));
         let start = Instant::now();
         for _ in 0..20 {
             assert_eq!(limiter.take_at(who, Tier::Tier2, start), Ok(()));
@@ -101,8 +122,10 @@ mod tests {
         assert_eq!(limiter.take_at(who, Tier::Tier2, start), Err(3));
         // Another tier and another token have buckets of their own.
         assert_eq!(limiter.take_at(who, Tier::Tier3, start), Ok(()));
-        let other = BotCredential::Token(BotTokenId::generate());
+        let other = Caller::Bot(BotCredential::Token(BotTokenId::generate()));
         assert_eq!(limiter.take_at(other, Tier::Tier2, start), Ok(()));
+        let person = Caller::Person(UserId(uuid::Uuid::now_v7()));
+        assert_eq!(limiter.take_at(person, Tier::Tier2, start), Ok(()));
         assert_eq!(
             limiter.take_at(who, Tier::Tier2, start + Duration::from_secs(3)),
             Ok(())

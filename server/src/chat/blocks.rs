@@ -30,6 +30,15 @@ const INTERACTIVE: &[&str] = &["button", "static_select", "overflow"];
 #[derive(Clone, Debug, PartialEq)]
 pub struct MessageBlocks(Vec<Value>);
 
+/// What an edit does to a message's blocks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BlocksEdit {
+    /// They stay as they are (Slack's `chat.update` without `blocks`).
+    Keep,
+    /// They become these (none: removed).
+    Set(Option<MessageBlocks>),
+}
+
 /// The element an action names, as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActionElement {
@@ -88,6 +97,7 @@ impl MessageBlocks {
             }
             block.insert("block_id".into(), Value::String(block_id));
             fill_action_ids(field, &mut block)?;
+            check_links(field, &Value::Object(block.clone()))?;
             out.push(Value::Object(block));
         }
         let blocks = MessageBlocks(out);
@@ -219,6 +229,34 @@ fn fill_action_ids(field: &'static str, block: &mut Map<String, Value>) -> Resul
     Ok(())
 }
 
+/// Every link a block holds (`url`, `image_url`) must be `http` or `https`: clients open
+/// and load them.
+fn check_links(field: &'static str, value: &Value) -> Result<(), ParseError> {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if key == "url" || key == "image_url" {
+                    let ok = v.as_str().is_some_and(|u| {
+                        let lower = u.trim_start().to_ascii_lowercase();
+                        u.len() <= 3000
+                            && (lower.starts_with("https://") || lower.starts_with("http://"))
+                    });
+                    if !ok {
+                        return Err(ParseError::new(
+                            field,
+                            format!("{key} must be an http or https URL"),
+                        ));
+                    }
+                }
+                check_links(field, v)?;
+            }
+            Ok(())
+        }
+        Value::Array(list) => list.iter().try_for_each(|v| check_links(field, v)),
+        _ => Ok(()),
+    }
+}
+
 /// The option of a select or overflow element whose `value` is `value`, as posted.
 pub fn option_of(element: &Value, value: &str) -> Option<Value> {
     let direct = element.get("options").and_then(Value::as_array);
@@ -281,6 +319,8 @@ mod tests {
                                                     {"type": "button", "action_id": "a"}]}]),
             json!([{"type": "actions", "elements": [{"type": "button", "value": 3}]}]),
             json!(vec![json!({"type": "divider"}); 51]),
+            json!([{"type": "image", "image_url": "javascript:alert(1)", "alt_text": "x"}]),
+            json!([{"type": "actions", "elements": [{"type": "button", "url": "data:text/html,x"}]}]),
         ] {
             assert!(MessageBlocks::parse("blocks", Some(&bad)).is_err(), "{bad}");
         }

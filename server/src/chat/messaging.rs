@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::details::client_msg_aad;
 use super::{
-    blocks_aad, body_aad, channel, user_of, writable, ChatService, MessageBlocks,
+    blocks_aad, body_aad, channel, user_of, writable, BlocksEdit, ChatService, MessageBlocks,
     MessageVersionView, MessageView, Page, MAX_PAGE,
 };
 use crate::audit::{Event, Outcome};
@@ -174,17 +174,18 @@ impl ChatService {
         id: MessageId,
         body: MessageBody,
     ) -> Result<MessageView, Error> {
-        self.edit_with_blocks(actor, id, body, None).await
+        self.edit_with_blocks(actor, id, body, BlocksEdit::Set(None))
+            .await
     }
 
-    /// Edits one's own message to `body` with `blocks` (a bot's message); the previous text
-    /// is kept as a version, earlier blocks are not.
+    /// Edits one's own message to `body`, and its blocks as `blocks` says (a bot's message);
+    /// the previous text is kept as a version, earlier blocks are not.
     pub async fn edit_with_blocks(
         &self,
         actor: &Actor,
         id: MessageId,
         body: MessageBody,
-        blocks: Option<MessageBlocks>,
+        blocks: BlocksEdit,
     ) -> Result<MessageView, Error> {
         let actor = actor.clone();
         let this = self.clone();
@@ -234,16 +235,19 @@ impl ChatService {
                         .await
                         .map_err(|e| Error::Internal(e.to_string()))?;
                     messages::replace_body(&mut tx.conn(), id, &kept, &sealed, Utc::now()).await?;
-                    let blocks = match &blocks {
-                        Some(b) => Some(
-                            this.keyring
+                    match &blocks {
+                        BlocksEdit::Keep => {}
+                        BlocksEdit::Set(Some(b)) => {
+                            let sealed = this
+                                .keyring
                                 .encrypt(tx, &scope, blocks_aad(&id_text), &b.to_bytes())
-                                .await?,
-                        ),
-                        None => None,
-                    };
-                    if blocks.is_some() || m.blocks.is_some() {
-                        messages::set_blocks(&mut tx.conn(), id, blocks.as_deref()).await?;
+                                .await?;
+                            messages::set_blocks(&mut tx.conn(), id, Some(&sealed)).await?;
+                        }
+                        BlocksEdit::Set(None) if m.blocks.is_some() => {
+                            messages::set_blocks(&mut tx.conn(), id, None).await?;
+                        }
+                        BlocksEdit::Set(None) => {}
                     }
                     let view = this.view_one(&mut tx.conn(), c.workspace_id, id).await?;
                     tx.emit(DomainEvent::MessageUpdated {

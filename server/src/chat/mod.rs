@@ -13,7 +13,7 @@ mod messaging;
 mod posting;
 mod views;
 
-pub use blocks::{option_of, ActionElement, MessageBlocks};
+pub use blocks::{option_of, ActionElement, BlocksEdit, MessageBlocks};
 pub use details::encrypt_legacy_details;
 pub use inventory::INVENTORY;
 pub use views::{

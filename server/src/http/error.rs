@@ -116,6 +116,14 @@ impl From<Error> for ApiError {
                 retry_after: Some(retry_after_seconds),
                 ..ApiError::new(S::TOO_MANY_REQUESTS, "too_many_attempts", message)
             },
+            Error::RateLimited {
+                code,
+                retry_after_seconds,
+                ..
+            } => ApiError {
+                retry_after: Some(retry_after_seconds),
+                ..ApiError::new(S::TOO_MANY_REQUESTS, code, message)
+            },
             Error::Busy {
                 code,
                 retry_after_seconds,

@@ -228,3 +228,13 @@ pub async fn take_response_url(
         .fetch_optional(c)
         .await)?)
 }
+
+/// Ends every response URL handed to `bot` (its signing secret changed); how many.
+pub async fn end_response_urls(conn: &mut Conn<'_>, bot: UserId) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM bot_response_urls WHERE bot_id = $1";
+    Ok(on!(conn, |c| sqlx::query(sql)
+        .bind(bot)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}

@@ -781,6 +781,32 @@ async fn a_bolt_app_posts_a_button_and_handles_its_press(backend: Backend) {
         .unwrap();
     assert_eq!(edited["text"], "Going to **staging**", "{edited}");
     assert_eq!(edited["blocks"][0]["type"], "section", "{edited}");
+    // chat.update without `blocks` keeps them, as Slack does; an empty array removes them.
+    let ts = handled["action"]["message"]["ts"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let update = |body: Value| {
+        let (base, token) = (app.base.clone(), token.clone());
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .post(format!("{base}/api/slack/chat.update"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer["ok"], true, "{answer}");
+            answer
+        }
+    };
+    let kept = update(json!({ "channel": room, "ts": ts, "text": "Still going" })).await;
+    assert_eq!(kept["message"]["blocks"][0]["type"], "section", "{kept}");
+    let cleared = update(json!({ "channel": room, "ts": ts, "text": "Done", "blocks": [] })).await;
+    assert!(cleared["message"].get("blocks").is_none(), "{cleared}");
 
     // A person's own message has no buttons; a bot without an interactivity URL takes none.
     let mine = say(&app, &team.ann, &room, "plain words").await;
@@ -819,6 +845,31 @@ async fn a_bolt_app_posts_a_button_and_handles_its_press(backend: Backend) {
     )
     .await
     .expect_error(422, "not_interactive");
+
+    // A person's commands and presses together are limited (about 30 a minute).
+    let mut limited = None;
+    for _ in 0..40 {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/messages/{second_id}/actions", app.base))
+            .bearer_auth(&team.ann.access)
+            .json(&json!({ "block_id": "release", "action_id": "nope" }))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let limited = limited.expect("presses are rate limited");
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(
+        limited.json::<Value>().await.unwrap()["error"]["code"],
+        "rate_limited"
+    );
+    run(&app, &team.ann.access, &room, "/release", "v5")
+        .await
+        .expect_error(429, "rate_limited");
 
     // Audited: who pressed what, not the message's text.
     let audit = app.audit_events(&team.admin.access).await;

@@ -1,6 +1,8 @@
 //! Outgoing HTTP to bots' request URLs, which administrators type in: a guarded client.
 //!
-//! A request URL must be `http` or `https` without credentials. Its host may not resolve to
+//! A request URL must be `https` without credentials (plain `http` only to the networks
+//! `bots.event_allowed_networks` names: what leaves the server is signed, not encrypted, and
+//! may carry people's messages). Its host may not resolve to
 //! a loopback, private, link-local, shared, multicast or otherwise non-public address unless
 //! `bots.event_allowed_networks` names that network: the check runs on the addresses DNS
 //! answered, in the resolver the client connects through ([`GuardedResolver`]), so a name
@@ -32,6 +34,9 @@ pub enum EgressError {
     /// The host did not resolve.
     #[error("{0} does not resolve")]
     Unresolved(String),
+    /// A plain `http` URL to a host outside the allowed networks.
+    #[error("{0} is reached over plain http: use https (plain http is only for bots.event_allowed_networks)")]
+    Insecure(String),
     /// The endpoint did not answer in time.
     #[error("no answer within the timeout")]
     Timeout,
@@ -48,9 +53,10 @@ impl EgressError {
     pub fn retry_reason(&self) -> &'static str {
         match self {
             EgressError::Timeout => "http_timeout",
-            EgressError::Connect(_) | EgressError::NotAllowed(_) | EgressError::Unresolved(_) => {
-                "connection_failed"
-            }
+            EgressError::Connect(_)
+            | EgressError::NotAllowed(_)
+            | EgressError::Unresolved(_)
+            | EgressError::Insecure(_) => "connection_failed",
             EgressError::BadUrl | EgressError::Other(_) => "unknown_error",
         }
     }
@@ -178,9 +184,11 @@ impl Egress {
     }
 
     /// Parses a request URL and checks what can be checked before connecting: its form, and
-    /// its host's addresses (resolved now; the connection checks them again).
+    /// its host's addresses (resolved now; the connection checks them again). Plain `http`
+    /// is accepted only when every address is in an allowed network.
     pub async fn vet(&self, raw: &str) -> Result<url::Url, EgressError> {
         let url = parse(raw)?;
+        let insecure = url.scheme() == "http";
         match url.host() {
             Some(url::Host::Domain(name)) => {
                 let port = url.port_or_known_default().unwrap_or(443);
@@ -194,10 +202,18 @@ impl Egress {
                 if !found.iter().any(|a| permitted(a.ip(), &self.allowed)) {
                     return Err(EgressError::NotAllowed(name.to_owned()));
                 }
+                if insecure && !found.iter().all(|a| self.explicitly_allowed(a.ip())) {
+                    return Err(EgressError::Insecure(name.to_owned()));
+                }
             }
             _ => self.check_literal(&url)?,
         }
         Ok(url)
+    }
+
+    fn explicitly_allowed(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.allowed.iter().any(|net| net.contains(ip))
     }
 
     fn check_literal(&self, url: &url::Url) -> Result<(), EgressError> {
@@ -207,10 +223,12 @@ impl Egress {
             Some(url::Host::Domain(_)) => return Ok(()),
             None => return Err(EgressError::BadUrl),
         };
-        if permitted(ip, &self.allowed) {
-            Ok(())
-        } else {
+        if !permitted(ip, &self.allowed) {
             Err(EgressError::NotAllowed(ip.to_string()))
+        } else if url.scheme() == "http" && !self.explicitly_allowed(ip) {
+            Err(EgressError::Insecure(ip.to_string()))
+        } else {
+            Ok(())
         }
     }
 
@@ -238,7 +256,13 @@ impl Egress {
         max_body: usize,
     ) -> Result<Answer, EgressError> {
         let url = parse(url)?;
-        self.check_literal(&url)?;
+        if url.scheme() == "http" {
+            // A plain-http URL stored before it had to be to an allowed network is held to
+            // the rule too.
+            self.vet(url.as_str()).await?;
+        } else {
+            self.check_literal(&url)?;
+        }
         let mut response = self
             .client
             .post(url)
@@ -366,5 +390,22 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn plain_http_only_to_allowed_networks() {
+        let loopback: Vec<ProxyNet> = vec!["127.0.0.1/32".parse().unwrap()];
+        let open = Egress::new(Vec::new(), Duration::from_secs(1)).unwrap();
+        let guarded = Egress::new(loopback, Duration::from_secs(1)).unwrap();
+        assert!(open.vet("https://93.184.216.34/events").await.is_ok());
+        assert!(matches!(
+            open.vet("http://93.184.216.34/events").await,
+            Err(EgressError::Insecure(_))
+        ));
+        assert!(guarded.vet("http://127.0.0.1:8080/events").await.is_ok());
+        assert!(matches!(
+            guarded.vet("http://93.184.216.34/events").await,
+            Err(EgressError::Insecure(_))
+        ));
     }
 }

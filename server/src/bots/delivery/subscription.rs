@@ -87,8 +87,8 @@ impl BotService {
         Ok(subscription_view(bot, settings))
     }
 
-    /// Makes a bot a new signing secret (replacing any previous one); the secret is in this
-    /// answer only.
+    /// Makes a bot a new signing secret (replacing any previous one, and ending the response
+    /// URLs handed out under it); the secret is in this answer only.
     pub async fn rotate_signing_secret(
         &self,
         actor: &Actor,
@@ -123,6 +123,10 @@ impl BotService {
                     let now = Utc::now();
                     bot_events::set_secret(&mut tx.conn(), bot, workspace, &sealed, by, now)
                         .await?;
+                    // A new secret usually means the old one leaked: the response URLs handed
+                    // out under it end with it.
+                    let ended =
+                        crate::store::bot_commands::end_response_urls(&mut tx.conn(), bot).await?;
                     this.auditor
                         .record(
                             tx,
@@ -130,7 +134,10 @@ impl BotService {
                                 .target("bot", bot)
                                 .workspace(workspace)
                                 .subject(bot)
-                                .details(json!({ "replaced": replaced })),
+                                .details(json!({
+                                    "replaced": replaced,
+                                    "response_urls_ended": ended,
+                                })),
                         )
                         .await?;
                     Ok(CreatedSigningSecret {
@@ -235,7 +242,9 @@ impl BotService {
         use super::egress::EgressError;
         let delivery = self.delivery().clone();
         let refused = |e: EgressError| match e {
-            EgressError::BadUrl => Error::from(ParseError::new("request_url", e.to_string())),
+            EgressError::BadUrl | EgressError::Insecure(_) => {
+                Error::from(ParseError::new("request_url", e.to_string()))
+            }
             EgressError::NotAllowed(_) => Error::refused("request_url_not_allowed", e.to_string()),
             EgressError::Unresolved(_) => Error::refused("request_url_unresolved", e.to_string()),
             other => Error::refused(

@@ -162,7 +162,7 @@ pub async fn post_ephemeral(call: &Call) -> Result<Value, SlackError> {
 pub async fn update_message(call: &Call) -> Result<Value, SlackError> {
     let channel = call.args.channel()?;
     let at = call.args.required("ts")?;
-    let (body, blocks) = content(call)?.to_parts().map_err(|e| call.fail(e))?;
+    let (body, blocks) = content(call)?.to_edit().map_err(|e| call.fail(e))?;
     let m = locate(call, channel, &at).await?;
     let edited = call
         .state
