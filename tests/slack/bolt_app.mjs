@@ -64,6 +64,25 @@ app.command('/release', async ({ command, ack, say }) => {
   print({ command, done: true });
 });
 
+// `/ask` answers the person alone with a button; its press is answered alone too.
+app.command('/ask', async ({ ack }) => {
+  await ack({
+    text: 'Pick one',
+    blocks: [{
+      type: 'section',
+      text: { type: 'mrkdwn', text: 'Pick one' },
+      accessory: { type: 'button', action_id: 'noted', value: 'yes', text: { type: 'plain_text', text: 'Noted' } },
+    }],
+  });
+  print({ asked: true, done: true });
+});
+
+app.action('noted', async ({ ack, body, respond }) => {
+  await ack();
+  await respond({ text: `Noted (ephemeral: ${body.container.is_ephemeral})` });
+  print({ action: body, done: true });
+});
+
 // A press of Approve: replaces the message through the action's `response_url`.
 app.action('approve', async ({ ack, body, action, respond }) => {
   await ack();

@@ -12,7 +12,7 @@
 import { createPortal } from 'preact/compat';
 import { useContext, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, describeError } from '../api';
-import { parseBlocks, sendBlockAction, showsSomething } from './blockkit';
+import { parseBlocks, sendBlockAction, sendEphemeralAction, showsSomething } from './blockkit';
 import type { Block, BlockAction, Confirm, Element, Text } from './blockkit';
 import { renderMessage } from './markdown';
 import { ChatContext, Dialog } from './ui';
@@ -22,8 +22,10 @@ export interface BlocksProps {
   blocks: unknown[];
   /** The message's text, shown when none of the blocks can be shown. */
   fallback: string;
-  /** The message whose actions the controls send; without it they are disabled. */
+  /** The message whose actions the controls send; without it (or `ephemeralId`) they are disabled. */
   messageId?: string;
+  /** The ephemeral message whose actions the controls send. */
+  ephemeralId?: string;
   /** Why the controls are disabled (shown as their title). */
   disabledReason?: string;
 }
@@ -53,16 +55,18 @@ export function Blocks(props: BlocksProps) {
 
   if (!showsSomething(parsed)) return <Markdown markdown={props.fallback} />;
 
-  const disabledReason = props.messageId ? props.disabledReason : (props.disabledReason ?? 'This message cannot be answered');
+  const target = props.messageId ?? props.ephemeralId;
+  const disabledReason = target ? props.disabledReason : (props.disabledReason ?? 'This message cannot be answered');
   const send = async ({ source, action, url }: Use) => {
-    const messageId = props.messageId;
-    if (!messageId || inFlight.current) return;
+    const { messageId, ephemeralId } = props;
+    if ((!messageId && !ephemeralId) || inFlight.current) return;
     if (url) window.open(url, '_blank', 'noopener,noreferrer');
     inFlight.current = true;
     setBusy(source);
     setError(null);
     try {
-      await sendBlockAction(messageId, action);
+      if (messageId) await sendBlockAction(messageId, action);
+      else if (ephemeralId) await sendEphemeralAction(ephemeralId, action);
     } catch (err) {
       // A link button works without the bot hearing of it, as in Slack.
       const quiet = url && err instanceof ApiError && err.code === 'not_interactive';

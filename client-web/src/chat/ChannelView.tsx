@@ -778,7 +778,7 @@ export default function ChannelView(props: ChannelViewProps) {
                     </button>
                   </div>
                   {e.blocks ? (
-                    <Blocks blocks={e.blocks} fallback={e.text} disabledReason="Actions on private answers are not supported yet" />
+                    <Blocks blocks={e.blocks} fallback={e.text} ephemeralId={e.id} />
                   ) : (
                     <div class="msg-body" dangerouslySetInnerHTML={{ __html: renderMessage(e.text, people, me.id, peopleVersion) }} />
                   )}

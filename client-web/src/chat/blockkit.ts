@@ -455,3 +455,8 @@ export type BlockAction = Schemas['MessageActionRequest'];
 export async function sendBlockAction(messageId: string, action: BlockAction): Promise<void> {
   await api('post', '/api/v1/messages/{message_id}/actions', { params: { path: { message_id: messageId } }, json: action });
 }
+
+/** Sends the press of a control in an ephemeral message shown to the caller. */
+export async function sendEphemeralAction(ephemeralId: string, action: BlockAction): Promise<void> {
+  await api('post', '/api/v1/ephemerals/{ephemeral_id}/actions', { params: { path: { ephemeral_id: ephemeralId } }, json: action });
+}

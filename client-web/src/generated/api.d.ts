@@ -563,6 +563,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ephemerals/{ephemeral_id}/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Press a button (or pick an option) of an ephemeral message a bot showed the caller (within
+         *     thirty minutes): the bot is sent Slack's `block_actions` payload with `is_ephemeral`, and
+         *     its answers reach the caller alone.
+         */
+        post: operations["press_ephemeral_action"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/files/{file_id}": {
         parameters: {
             query?: never;
@@ -4659,6 +4680,30 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description restored */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    press_ephemeral_action: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ephemeral_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageActionRequest"];
+            };
+        };
+        responses: {
+            /** @description the bot took it */
             204: {
                 headers: {
                     [name: string]: unknown;

@@ -918,7 +918,7 @@ impl BotService {
                     .subject(user),
             )
             .await?;
-        Ok(Arc::new(EphemeralMessageView {
+        let view = Arc::new(EphemeralMessageView {
             id: random_token(),
             channel_id: channel,
             user_id: user,
@@ -926,6 +926,8 @@ impl BotService {
             text: body.as_str().to_owned(),
             blocks: blocks.map(MessageBlocks::into_vec),
             created_at: Utc::now(),
-        }))
+        });
+        self.ephemerals.keep(&view);
+        Ok(view)
     }
 }

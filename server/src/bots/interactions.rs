@@ -15,6 +15,10 @@
 //! `chat.update`. The press counts against the bot's in-flight limit shared with slash
 //! commands, and is audited (which element, never its text).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -26,7 +30,7 @@ use super::delivery::subscription_view;
 use super::{bot_in, BotService, EventSubscriptionView};
 use crate::audit::{Event, Outcome};
 use crate::auth::{random_token, token_hash};
-use crate::chat::{option_of, MessageBlocks};
+use crate::chat::{option_of, ChannelView, EphemeralMessageView, MessageBlocks};
 use crate::domain::{MessageId, ParseError, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::rbac::{Action, Actor, Principal};
@@ -142,40 +146,90 @@ impl BotService {
         input: ActionInput,
         public_base: &str,
     ) -> Result<(), Error> {
-        let Principal::User { user_id: user, .. } = actor.principal else {
-            return Err(Error::refused(
-                "people_only",
-                "buttons and menus are pressed by people",
-            ));
-        };
+        let user = person(actor)?;
         self.limit_person(user)?;
         // Reading the message checks the caller may see its channel.
         let message = self.chat.message(actor, id).await?;
         let seen = self.chat.get(actor, message.channel_id).await?;
-        if seen.my_role.is_none() {
-            return Err(Error::refused(
-                "not_in_channel",
-                "join the channel to use its messages' buttons",
-            ));
-        }
-        if seen.archived {
-            return Err(Error::refused(
-                "channel_archived",
-                "this channel is archived and read-only",
-            ));
-        }
+        usable(&seen)?;
         if message.deleted {
             return Err(Error::gone("message_deleted", "this message was deleted"));
         }
+        let thread_ts = match message.thread_root_id {
+            Some(root) => {
+                let root = self.chat.message(actor, root).await?;
+                Some(crate::bots::ts::of(root.created_at, root.seq))
+            }
+            None => None,
+        };
+        let origin = Origin {
+            bot: message.author_id,
+            seen,
+            ts: crate::bots::ts::of(message.created_at, message.seq),
+            thread_ts,
+            text: message.text,
+            blocks: message.blocks,
+            message: Some(id),
+        };
+        self.press(actor, user, origin, input, public_base).await
+    }
+
+    /// Sends `actor`'s press of an element of an ephemeral message they were shown (in this
+    /// process, within thirty minutes) to the bot that sent it. Its `response_url` answers
+    /// the person alone.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn act_ephemeral(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: ActionInput,
+        public_base: &str,
+    ) -> Result<(), Error> {
+        let user = person(actor)?;
+        self.limit_person(user)?;
+        let kept = self.ephemerals.get(id, user);
+        // Kept per recipient: anyone else is told it does not exist.
+        crate::rbac::decide_recipient(actor, kept.is_some());
+        let kept = kept.ok_or(Error::NotFound("ephemeral"))?;
+        let seen = self.chat.get(actor, kept.channel_id).await?;
+        usable(&seen)?;
+        let origin = Origin {
+            bot: kept.author_id,
+            seen,
+            ts: ephemeral_ts(kept.created_at),
+            thread_ts: None,
+            text: kept.text.clone(),
+            blocks: kept.blocks.clone(),
+            message: None,
+        };
+        self.press(actor, user, origin, input, public_base).await
+    }
+
+    /// The part of a press common to messages and ephemeral messages.
+    async fn press(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        origin: Origin,
+        input: ActionInput,
+        public_base: &str,
+    ) -> Result<(), Error> {
+        let Origin {
+            bot,
+            seen,
+            ts,
+            thread_ts,
+            text,
+            blocks,
+            message: original,
+        } = origin;
         let no_action = || {
             Error::conflict(
                 "no_such_action",
                 "this message has no such button or menu (it may have changed)",
             )
         };
-        let blocks = message
-            .blocks
-            .clone()
+        let blocks = blocks
             .and_then(|b| {
                 MessageBlocks::parse("blocks", Some(&Value::Array(b)))
                     .ok()
@@ -219,9 +273,8 @@ impl BotService {
                 }
             }
         }
-        let bot = message.author_id;
         let workspace = seen.workspace_id;
-        let channel = message.channel_id;
+        let channel = seen.id;
         // Taken before anything is written: a press refused as busy leaves nothing behind.
         let _slot = self
             .delivery()
@@ -281,7 +334,7 @@ impl BotService {
                             workspace_id: workspace,
                             channel_id: channel,
                             user_id: user,
-                            message_id: Some(id),
+                            message_id: original,
                             uses_left: RESPONSE_URL_USES,
                         },
                         now + RESPONSE_URL_TTL_MS,
@@ -292,7 +345,14 @@ impl BotService {
                         .record(
                             tx,
                             Event::by(&actor_w, "bot_action.invoke", Outcome::Allowed)
-                                .target("message", id)
+                                .target(
+                                    if original.is_some() {
+                                        "message"
+                                    } else {
+                                        "ephemeral"
+                                    },
+                                    original.map_or_else(String::new, |m| m.to_string()),
+                                )
                                 .workspace(workspace)
                                 .subject(bot)
                                 .details(json!({
@@ -311,19 +371,11 @@ impl BotService {
             .await?;
         let (user_name, team_domain) = self.names_for_bot(user, workspace).await?;
         let key = self.signing_key(workspace, bot, &sealed).await?;
-        let ts = crate::bots::ts::of(message.created_at, message.seq);
         // As for commands: a bot learns a private channel's name only while it is a member.
         let channel_name = match seen.name.as_deref() {
             None => "directmessage".to_owned(),
             Some(_) if seen.kind == "private" && !bot_member => "privategroup".to_owned(),
             Some(name) => name.to_owned(),
-        };
-        let thread_ts = match message.thread_root_id {
-            Some(root) => {
-                let root = self.chat.message(actor, root).await?;
-                Some(crate::bots::ts::of(root.created_at, root.seq))
-            }
-            None => None,
         };
         // Slack's `state` holds the menus' picks, by block and action.
         let mut state = serde_json::Map::new();
@@ -339,7 +391,7 @@ impl BotService {
             "type": "message",
             "user": bot,
             "bot_id": bot,
-            "text": message.text,
+            "text": text,
             "ts": ts,
             "blocks": blocks.as_slice(),
         });
@@ -347,7 +399,7 @@ impl BotService {
             "type": "message",
             "message_ts": ts,
             "channel_id": channel,
-            "is_ephemeral": false,
+            "is_ephemeral": original.is_none(),
         });
         if let Some(thread) = &thread_ts {
             shown["thread_ts"] = json!(thread);
@@ -412,4 +464,91 @@ impl BotService {
             Ok(_) => Ok(()),
         }
     }
+}
+
+/// Ephemeral messages with blocks kept for thirty minutes after they were shown, so their
+/// buttons can be pressed; at most 10,000, in this process only (as ephemeral messages
+/// themselves are delivered).
+#[derive(Default)]
+pub(crate) struct Ephemerals(
+    std::sync::Mutex<HashMap<String, (Instant, Arc<EphemeralMessageView>)>>,
+);
+
+const EPHEMERALS_KEPT: usize = 10_000;
+const EPHEMERAL_TTL: Duration = Duration::from_secs(30 * 60);
+
+impl Ephemerals {
+    /// Keeps `view` if it has blocks.
+    pub(crate) fn keep(&self, view: &Arc<EphemeralMessageView>) {
+        if view.blocks.is_none() {
+            return;
+        }
+        let Ok(mut kept) = self.0.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if kept.len() >= EPHEMERALS_KEPT {
+            kept.retain(|_, (at, _)| now.duration_since(*at) < EPHEMERAL_TTL);
+        }
+        if kept.len() >= EPHEMERALS_KEPT {
+            if let Some(oldest) = kept
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(id, _)| id.clone())
+            {
+                kept.remove(&oldest);
+            }
+        }
+        kept.insert(view.id.clone(), (now, view.clone()));
+    }
+
+    /// The ephemeral message `id` shown to `user`, if it is still kept.
+    fn get(&self, id: &str, user: UserId) -> Option<Arc<EphemeralMessageView>> {
+        let kept = self.0.lock().ok()?;
+        let (at, view) = kept.get(id)?;
+        (at.elapsed() < EPHEMERAL_TTL && view.user_id == user).then(|| view.clone())
+    }
+}
+
+/// What a press is of: a stored message, or an ephemeral message shown to the presser.
+struct Origin {
+    bot: UserId,
+    seen: ChannelView,
+    ts: String,
+    thread_ts: Option<String>,
+    text: String,
+    blocks: Option<Vec<Value>>,
+    message: Option<MessageId>,
+}
+
+fn person(actor: &Actor) -> Result<UserId, Error> {
+    match actor.principal {
+        Principal::User { user_id, .. } => Ok(user_id),
+        _ => Err(Error::refused(
+            "people_only",
+            "buttons and menus are pressed by people",
+        )),
+    }
+}
+
+/// Refuses presses in a channel the person is not in, or that is archived.
+fn usable(seen: &ChannelView) -> Result<(), Error> {
+    if seen.my_role.is_none() {
+        return Err(Error::refused(
+            "not_in_channel",
+            "join the channel to use its messages' buttons",
+        ));
+    }
+    if seen.archived {
+        return Err(Error::refused(
+            "channel_archived",
+            "this channel is archived and read-only",
+        ));
+    }
+    Ok(())
+}
+
+/// An ephemeral message's Slack `ts` (its time; it has no place in the channel).
+pub(crate) fn ephemeral_ts(at: chrono::DateTime<Utc>) -> String {
+    format!("{}.{:06}", at.timestamp(), at.timestamp_subsec_micros())
 }

@@ -86,6 +86,7 @@ pub struct BotService {
     chat: ChatService,
     limiter: Arc<ratelimit::RateLimiter>,
     delivery: Arc<Delivery>,
+    ephemerals: Arc<interactions::Ephemerals>,
 }
 
 impl BotService {
@@ -102,6 +103,7 @@ impl BotService {
             chat,
             limiter: Default::default(),
             delivery: Arc::new(delivery),
+            ephemerals: Default::default(),
         }
     }
 

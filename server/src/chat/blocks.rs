@@ -192,7 +192,7 @@ fn fill_action_ids(field: &'static str, block: &mut Map<String, Value>) -> Resul
             ));
         }
         if let Some(value) = element.get("value") {
-            if !value.as_str().is_some_and(|v| v.len() <= MAX_VALUE) {
+            if value.as_str().is_none_or(|v| v.len() > MAX_VALUE) {
                 return Err(ParseError::new(
                     field,
                     format!("an element's value must be text of at most {MAX_VALUE} bytes"),

@@ -141,6 +141,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(commands::run))
         .routes(routes!(interactions::set))
         .routes(routes!(interactions::press))
+        .routes(routes!(interactions::press_ephemeral))
         .routes(routes!(chat::my_channels, chat::create_channel))
         .routes(routes!(chat::browse))
         .routes(routes!(chat::open_conversation))

@@ -411,6 +411,17 @@ pub fn allow_own_identity(actor: &Actor) {
     actor.record(Decision::Allowed);
 }
 
+/// Records the decision on something only its one recipient may use (an ephemeral message
+/// shown to one person): allowed for them, refused for anyone else (who is told it does not
+/// exist).
+pub fn decide_recipient(actor: &Actor, is_recipient: bool) {
+    actor.record(if is_recipient {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    });
+}
+
 /// Records that a request was refused before any actor was known (a bot API call without
 /// valid credentials), so the edge sees a decision for an answer that Slack's conventions
 /// send with status 200.

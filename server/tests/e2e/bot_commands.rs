@@ -808,6 +808,40 @@ async fn a_bolt_app_posts_a_button_and_handles_its_press(backend: Backend) {
     let cleared = update(json!({ "channel": room, "ts": ts, "text": "Done", "blocks": [] })).await;
     assert!(cleared["message"].get("blocks").is_none(), "{cleared}");
 
+    // A button in an answer only Ann sees: pressed through the ephemeral message's id, it
+    // reaches the bot marked ephemeral, and the bot's answer reaches Ann alone.
+    give_command(&app, &team, &bot, "/ask", &bolt.url).await;
+    let asked = run(&app, &team.ann.access, &room, "/ask", "").await;
+    let asked = asked.expect(200)["ephemeral"].clone();
+    assert_eq!(
+        asked["blocks"][0]["accessory"]["action_id"], "noted",
+        "{asked}"
+    );
+    bolt.line().await;
+    let eid = asked["id"].as_str().unwrap().to_owned();
+    let pressed_alone = |who: String| {
+        let (base, eid) = (app.base.clone(), eid.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/ephemerals/{eid}/actions"))
+                .bearer_auth(who)
+                .json(&json!({ "block_id": "b0", "action_id": "noted" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(pressed_alone(team.bo.access.clone()).await, 404);
+    assert_eq!(pressed_alone(team.admin.access.clone()).await, 404);
+    assert_eq!(pressed_alone(team.ann.access.clone()).await, 204);
+    let handled = bolt.line().await;
+    assert_eq!(handled["action"]["container"]["is_ephemeral"], true);
+    assert_eq!(handled["action"]["actions"][0]["value"], "yes");
+    let shown = ephemerals(&mut ann_socket, 2).await;
+    assert_eq!(shown[1]["text"], "Noted (ephemeral: true)", "{shown:?}");
+
     // A person's own message has no buttons; a bot without an interactivity URL takes none.
     let mine = say(&app, &team.ann, &room, "plain words").await;
     press(

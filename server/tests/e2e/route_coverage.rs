@@ -375,7 +375,7 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
             &format!("/api/v1/workspaces/{ws}/bots/{bot}/commands"),
             Some(&admin.access),
             // A literal public address: nothing is resolved or called to make a command.
-            json!({"command": "/marker", "url": "http://93.184.216.34/commands"}),
+            json!({"command": "/marker", "url": "https://93.184.216.34/commands"}),
         )
         .await;
     let command = command.expect(201)["id"].as_str().unwrap().to_owned();
@@ -419,6 +419,8 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         ("command_id", command),
         // No delivery was parked: an id that names none stands in for one.
         ("delivery_id", uuid::Uuid::now_v7().to_string()),
+        // Ephemeral messages are pressed only by the one person shown them.
+        ("ephemeral_id", "kept-for-nobody-else".to_owned()),
     ]
     .into_iter()
     .collect();

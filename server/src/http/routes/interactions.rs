@@ -80,3 +80,27 @@ pub async fn press(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Press a button (or pick an option) of an ephemeral message a bot showed the caller (within
+/// thirty minutes): the bot is sent Slack's `block_actions` payload with `is_ephemeral`, and
+/// its answers reach the caller alone.
+#[utoipa::path(post, path = "/api/v1/ephemerals/{ephemeral_id}/actions", operation_id = "press_ephemeral_action", tag = "bots",
+    security(("bearer" = [])), params(("ephemeral_id" = String, Path)),
+    request_body = MessageActionRequest, responses((status = 204, description = "the bot took it")))]
+pub async fn press_ephemeral(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<MessageActionRequest>,
+) -> Result<StatusCode, ApiError> {
+    let input = ActionInput {
+        block_id: req.block_id,
+        action_id: req.action_id,
+        selected_option: req.selected_option,
+    };
+    state
+        .bots
+        .act_ephemeral(&actor, &id, input, &state.public_base)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
