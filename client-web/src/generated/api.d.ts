@@ -678,6 +678,27 @@ export interface paths {
         patch: operations["edit_message"];
         trace?: never;
     };
+    "/api/v1/messages/{message_id}/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Press a button (or pick an option) of a bot's message: the bot that posted it is sent
+         *     Slack's `block_actions` payload, and answers by editing the message or replying to the
+         *     caller alone (over the WebSocket).
+         */
+        post: operations["press_message_action"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/messages/{message_id}/context": {
         parameters: {
             query?: never;
@@ -1063,6 +1084,23 @@ export interface paths {
         get: operations["get_bot_events"];
         /** Set where a bot's events go (after Slack's `url_verification` handshake) and which. */
         put: operations["set_bot_events"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/bots/{bot_id}/interactivity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set where presses of the buttons and menus in a bot's messages are POSTed. */
+        put: operations["set_bot_interactivity"];
         post?: never;
         delete?: never;
         options?: never;
@@ -2321,6 +2359,8 @@ export interface components {
         EphemeralMessageView: {
             /** @description The bot that wrote it. */
             author_id: components["schemas"]["UserId"];
+            /** @description Block Kit blocks, as for a message. */
+            blocks?: Record<string, never>[] | null;
             /** @description Channel. */
             channel_id: components["schemas"]["ChannelId"];
             /**
@@ -2395,6 +2435,11 @@ export interface components {
             event_types: string[];
             /** @description Whether the bot has a signing secret (needed before a request URL is set). */
             has_signing_secret: boolean;
+            /**
+             * @description Where presses of the buttons and selects in the bot's messages are POSTed (Slack's
+             *     `block_actions`); none: its messages take no interactions.
+             */
+            interactivity_url?: string | null;
             /** @description Where events are POSTed (it answered the `url_verification` challenge); none: off. */
             request_url?: string | null;
             /**
@@ -2785,6 +2830,23 @@ export interface components {
             /** @description The account. */
             user_id: components["schemas"]["UserId"];
         };
+        /**
+         * @description A press of a button, or an option picked in a menu, of a bot's message.
+         * @example {
+         *       "action_id": "approve",
+         *       "block_id": "approval"
+         *     }
+         */
+        MessageActionRequest: {
+            /** @description The element (every interactive element of a stored message has one). */
+            action_id: string;
+            /** @description The block holding the element (every block of a stored message has one). */
+            block_id: string;
+            /** @description For a menu (`static_select`, `overflow`): the `value` of the option picked. */
+            selected_option?: string | null;
+            /** @description A button's value; ignored: the bot is sent the value its message holds. */
+            value?: string | null;
+        };
         /** @description A message with its neighbours. */
         MessageContext: {
             /** @description The linked message. */
@@ -2821,6 +2883,11 @@ export interface components {
         MessageView: {
             /** @description Author. */
             author_id: components["schemas"]["UserId"];
+            /**
+             * @description The Block Kit blocks a bot posted it with, as posted (with their ids filled in);
+             *     `text` is their rendering as text. Absent for plain messages.
+             */
+            blocks?: Record<string, never>[] | null;
             /** @description Channel. */
             channel_id: components["schemas"]["ChannelId"];
             /** @description The client's idempotency key. */
@@ -3439,6 +3506,19 @@ export interface components {
              *     `null` stops the bot's events.
              */
             request_url?: string | null;
+        };
+        /**
+         * @description Where presses in a bot's messages go.
+         * @example {
+         *       "url": "https://bot.example.org/slack/events"
+         *     }
+         */
+        SetInteractivityRequest: {
+            /**
+             * @description Where Slack's `block_actions` payloads are POSTed, signed with the bot's signing
+             *     secret; `null` stops them.
+             */
+            url?: string | null;
         };
         /**
          * @description Creates the first administrator.
@@ -5034,6 +5114,30 @@ export interface operations {
             };
         };
     };
+    press_message_action: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageActionRequest"];
+            };
+        };
+        responses: {
+            /** @description the bot took it */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     context: {
         parameters: {
             query?: {
@@ -5823,6 +5927,32 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SetEventSubscriptionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventSubscriptionView"];
+                };
+            };
+        };
+    };
+    set_bot_interactivity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                bot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetInteractivityRequest"];
             };
         };
         responses: {

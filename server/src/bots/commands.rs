@@ -30,7 +30,7 @@ use super::{bot_in, BotCommandView, BotService, CommandReplyView, SlackContent, 
 use crate::accounts::decrypt_profile;
 use crate::audit::{Event, Outcome};
 use crate::auth::{random_token, token_hash};
-use crate::chat::{EphemeralMessageView, MessageView};
+use crate::chat::{EphemeralMessageView, MessageBlocks, MessageView};
 use crate::domain::{
     BotCommandId, ChannelId, MessageBody, MessageId, ParseError, UserId, WorkspaceId,
 };
@@ -170,12 +170,12 @@ impl CommandReply {
 /// Where a reply goes: the bot, its workspace, the channel, the person, and the message an
 /// interaction came from.
 #[derive(Clone, Copy, Debug)]
-struct Target {
-    bot: UserId,
-    workspace: WorkspaceId,
-    channel: ChannelId,
-    user: UserId,
-    original: Option<MessageId>,
+pub(super) struct Target {
+    pub(super) bot: UserId,
+    pub(super) workspace: WorkspaceId,
+    pub(super) channel: ChannelId,
+    pub(super) user: UserId,
+    pub(super) original: Option<MessageId>,
 }
 
 fn command_view(r: CommandRecord) -> BotCommandView {
@@ -192,12 +192,12 @@ fn command_view(r: CommandRecord) -> BotCommandView {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
 /// Slack's `trigger_id` form: digits, a dot, digits, a dot, hex.
-fn trigger_id() -> String {
+pub(super) fn trigger_id() -> String {
     let token = random_token();
     let digest = token_hash(&token);
     format!(
@@ -549,30 +549,7 @@ impl BotService {
             })
             .await?;
         // Decrypted on a reader, after the write: the writer is shared by everyone.
-        let (user_name, team_domain) = {
-            let mut pooled = self.store.reader().await?;
-            let mut conn = pooled.conn();
-            let me = users::by_id(&mut conn, user)
-                .await?
-                .ok_or(Error::NotFound("user"))?;
-            let (_, user_name) = decrypt_profile(
-                self.auditor.keyring(),
-                &mut conn,
-                user,
-                me.email_enc.as_deref(),
-                me.display_name_enc.as_deref(),
-            )
-            .await?;
-            let team_domain = match ws_store::by_id(&mut conn, workspace).await? {
-                Some(w) => {
-                    crate::workspaces::open_workspace(self.auditor.keyring(), &mut conn, &w)
-                        .await?
-                        .1
-                }
-                None => String::new(),
-            };
-            (user_name, team_domain)
-        };
+        let (user_name, team_domain) = self.names_for_bot(user, workspace).await?;
         let key = self.signing_key(workspace, command.bot_id, &sealed).await?;
         let response_url = format!(
             "{}/hooks/responses/{secret}",
@@ -669,6 +646,36 @@ impl BotService {
             .await
     }
 
+    /// A person's display name and their workspace's name, as a request to a bot gives them.
+    pub(super) async fn names_for_bot(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+    ) -> Result<(String, String), Error> {
+        let mut pooled = self.store.reader().await?;
+        let mut conn = pooled.conn();
+        let me = users::by_id(&mut conn, user)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        let (_, user_name) = decrypt_profile(
+            self.auditor.keyring(),
+            &mut conn,
+            user,
+            me.email_enc.as_deref(),
+            me.display_name_enc.as_deref(),
+        )
+        .await?;
+        let team_domain = match ws_store::by_id(&mut conn, workspace).await? {
+            Some(w) => {
+                crate::workspaces::open_workspace(self.auditor.keyring(), &mut conn, &w)
+                    .await?
+                    .1
+            }
+            None => String::new(),
+        };
+        Ok((user_name, team_domain))
+    }
+
     /// Answers through a response URL (its secret is the last part of the URL); the bot's
     /// authorization decisions are recorded in `slot` (the request's).
     pub async fn respond(
@@ -742,8 +749,11 @@ impl BotService {
                 return Ok(CommandReply::default());
             }
             if answer.replace_original && !answer.is_empty() {
-                let body = answer.content.to_body()?;
-                let edited = self.chat.edit(&actor, original, body).await?;
+                let (body, blocks) = answer.content.to_parts()?;
+                let edited = self
+                    .chat
+                    .edit_with_blocks(&actor, original, body, blocks)
+                    .await?;
                 return Ok(CommandReply {
                     ephemeral: None,
                     message: Some(edited),
@@ -755,7 +765,7 @@ impl BotService {
             crate::rbac::allow_own_identity(&actor);
             return Ok(CommandReply::default());
         }
-        let body = answer.content.to_body()?;
+        let (body, blocks) = answer.content.to_parts()?;
         if answer.in_channel {
             let member = {
                 let mut conn = self.store.reader().await?;
@@ -766,7 +776,7 @@ impl BotService {
             if member {
                 let posted = self
                     .chat
-                    .post(&actor, target.channel, body, None, None)
+                    .post_with_blocks(&actor, target.channel, body, blocks, None)
                     .await?;
                 return Ok(CommandReply {
                     ephemeral: None,
@@ -778,13 +788,13 @@ impl BotService {
                 body.as_str()
             );
             let body = MessageBody::parse("text", note).unwrap_or(body);
-            let view = self.answer_ephemeral(&actor, target, body).await?;
+            let view = self.answer_ephemeral(&actor, target, body, blocks).await?;
             return Ok(CommandReply {
                 ephemeral: Some(view),
                 message: None,
             });
         }
-        let view = self.answer_ephemeral(&actor, target, body).await?;
+        let view = self.answer_ephemeral(&actor, target, body, blocks).await?;
         Ok(CommandReply {
             ephemeral: Some(view),
             message: None,
@@ -799,6 +809,7 @@ impl BotService {
         channel: ChannelId,
         user: UserId,
         body: MessageBody,
+        blocks: Option<MessageBlocks>,
     ) -> Result<Arc<EphemeralMessageView>, Error> {
         let Principal::Bot {
             bot_id,
@@ -846,7 +857,7 @@ impl BotService {
                 ));
             }
         }
-        self.sealed_ephemeral(actor, workspace_id, channel, user, bot_id, body)
+        self.sealed_ephemeral(actor, workspace_id, channel, user, bot_id, (body, blocks))
             .await
     }
 
@@ -858,6 +869,7 @@ impl BotService {
         actor: &Actor,
         target: Target,
         body: MessageBody,
+        blocks: Option<MessageBlocks>,
     ) -> Result<Arc<EphemeralMessageView>, Error> {
         {
             let mut conn = self.store.reader().await?;
@@ -880,7 +892,7 @@ impl BotService {
             target.channel,
             target.user,
             target.bot,
-            body,
+            (body, blocks),
         )
         .await
     }
@@ -893,7 +905,7 @@ impl BotService {
         channel: ChannelId,
         user: UserId,
         bot_id: UserId,
-        body: MessageBody,
+        (body, blocks): (MessageBody, Option<MessageBlocks>),
     ) -> Result<Arc<EphemeralMessageView>, Error> {
         self.auditor
             .record_alone(
@@ -910,6 +922,7 @@ impl BotService {
             user_id: user,
             author_id: bot_id,
             text: body.as_str().to_owned(),
+            blocks: blocks.map(MessageBlocks::into_vec),
             created_at: Utc::now(),
         }))
     }

@@ -18,6 +18,7 @@
 
 mod commands;
 pub mod delivery;
+mod interactions;
 mod inventory;
 pub mod payload;
 pub mod ratelimit;
@@ -28,6 +29,7 @@ mod webhooks;
 
 pub use commands::{CommandAnswer, CommandName, CommandReply, CommandSpec, MAX_COMMAND_TEXT};
 pub use delivery::{Delivery, EventTypes};
+pub use interactions::ActionInput;
 pub use inventory::INVENTORY;
 pub use payload::SlackContent;
 pub use ratelimit::Tier;

@@ -1,14 +1,15 @@
 //! Slack message payloads (`text` in mrkdwn, `blocks`, legacy `attachments`) made into a
 //! Concord message body.
 //!
-//! Concord stores a message as markdown text, so a payload is kept as its text: `blocks`,
-//! when present, are rendered as text in place of `text` (which Slack treats as the
-//! notification fallback then), and attachments follow as text (pretext, title, text and
-//! fields). Slack's mrkdwn links (`<url|label>`) become markdown links. Blocks and colours are
-//! not kept structured.
+//! A message's body is markdown text, so a payload's text is made from it: `blocks`, when
+//! present, are rendered as text in place of `text` (which Slack treats as the notification
+//! fallback then), and attachments follow as text (pretext, title, text and fields). Slack's
+//! mrkdwn links (`<url|label>`) become markdown links. The blocks are also kept as they are
+//! ([`crate::chat::MessageBlocks`]) for clients to render; attachments' colours are not kept.
 
 use serde_json::Value;
 
+use crate::chat::MessageBlocks;
 use crate::domain::MessageBody;
 use crate::error::Error;
 
@@ -27,6 +28,14 @@ pub struct SlackContent {
 }
 
 impl SlackContent {
+    /// The message body and blocks this content makes; refused as [`SlackContent::to_body`].
+    pub fn to_parts(&self) -> Result<(MessageBody, Option<MessageBlocks>), Error> {
+        let body = self.to_body()?;
+        let blocks = MessageBlocks::parse("blocks", self.blocks.as_ref())
+            .map_err(|e| Error::refused("invalid_blocks", e.message))?;
+        Ok((body, blocks))
+    }
+
     /// The message body this content makes; refused with Slack's codes (`no_text`,
     /// `invalid_blocks`, `invalid_attachments`, `msg_too_long`).
     pub fn to_body(&self) -> Result<MessageBody, Error> {

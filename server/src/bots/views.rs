@@ -91,6 +91,9 @@ pub struct EventSubscriptionView {
     pub request_url: Option<String>,
     /// Subscribed event types (Slack's names).
     pub event_types: Vec<String>,
+    /// Where presses of the buttons and selects in the bot's messages are POSTed (Slack's
+    /// `block_actions`); none: its messages take no interactions.
+    pub interactivity_url: Option<String>,
     /// Whether the bot has a signing secret (needed before a request URL is set).
     pub has_signing_secret: bool,
     /// When the signing secret was made or last rotated.

@@ -69,6 +69,7 @@ const fn message(column: &'static str, place: &'static str) -> Column {
 /// Every chat column holding ciphertext or personal data.
 pub const INVENTORY: &[Column] = &[
     message("body", "body"),
+    message("blocks", "blocks"),
     message("client_msg_id_enc", "client_msg_id"),
     Column {
         shape: Shape::BlindIndex,

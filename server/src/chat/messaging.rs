@@ -7,8 +7,8 @@ use chrono::Utc;
 
 use super::details::client_msg_aad;
 use super::{
-    body_aad, channel, user_of, writable, ChatService, MessageVersionView, MessageView, Page,
-    MAX_PAGE,
+    blocks_aad, body_aad, channel, user_of, writable, ChatService, MessageBlocks,
+    MessageVersionView, MessageView, Page, MAX_PAGE,
 };
 use crate::audit::{Event, Outcome};
 use crate::crypto::{Aad, Scope};
@@ -75,6 +75,17 @@ impl ChatService {
                 }
                 None => None,
             };
+            let blocks = match (&m.blocks, m.deleted_at) {
+                (Some(ct), None) => {
+                    let id = m.id.to_string();
+                    let json = self
+                        .keyring
+                        .decrypt(conn, &scope, blocks_aad(&id), ct)
+                        .await?;
+                    MessageBlocks::from_bytes(&json).map(MessageBlocks::into_vec)
+                }
+                _ => None,
+            };
             out.push(MessageView {
                 id: m.id,
                 channel_id: m.channel_id,
@@ -90,6 +101,7 @@ impl ChatService {
                 deleted: m.deleted_at.is_some(),
                 reactions: reactions.remove(&m.id).unwrap_or_default(),
                 pinned: pinned.contains(&m.id),
+                blocks,
             });
         }
         Ok(out)
@@ -154,12 +166,25 @@ impl ChatService {
             .pop())
     }
 
-    /// Edits one's own message; the previous text is kept as a version.
+    /// Edits one's own message; the previous text is kept as a version. Blocks the message
+    /// had are removed: an edit replaces what the message says.
     pub async fn edit(
         &self,
         actor: &Actor,
         id: MessageId,
         body: MessageBody,
+    ) -> Result<MessageView, Error> {
+        self.edit_with_blocks(actor, id, body, None).await
+    }
+
+    /// Edits one's own message to `body` with `blocks` (a bot's message); the previous text
+    /// is kept as a version, earlier blocks are not.
+    pub async fn edit_with_blocks(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+        body: MessageBody,
+        blocks: Option<MessageBlocks>,
     ) -> Result<MessageView, Error> {
         let actor = actor.clone();
         let this = self.clone();
@@ -209,6 +234,17 @@ impl ChatService {
                         .await
                         .map_err(|e| Error::Internal(e.to_string()))?;
                     messages::replace_body(&mut tx.conn(), id, &kept, &sealed, Utc::now()).await?;
+                    let blocks = match &blocks {
+                        Some(b) => Some(
+                            this.keyring
+                                .encrypt(tx, &scope, blocks_aad(&id_text), &b.to_bytes())
+                                .await?,
+                        ),
+                        None => None,
+                    };
+                    if blocks.is_some() || m.blocks.is_some() {
+                        messages::set_blocks(&mut tx.conn(), id, blocks.as_deref()).await?;
+                    }
                     let view = this.view_one(&mut tx.conn(), c.workspace_id, id).await?;
                     tx.emit(DomainEvent::MessageUpdated {
                         workspace_id: c.workspace_id,
@@ -394,6 +430,15 @@ impl ChatService {
             .await?
             .ok_or(Error::NotFound("message"))?;
         self.view_messages(&mut conn.conn(), c.workspace_id, vec![record])
+            .await?
+            .pop()
+            .ok_or(Error::NotFound("message"))
+    }
+
+    /// One message, for those who may read its channel.
+    pub async fn message(&self, actor: &Actor, id: MessageId) -> Result<MessageView, Error> {
+        let (mut conn, c, m) = self.read_message(actor, id).await?;
+        self.view_messages(&mut conn.conn(), c.workspace_id, vec![m])
             .await?
             .pop()
             .ok_or(Error::NotFound("message"))

@@ -6,12 +6,14 @@
 //! out, in one transaction. Message text exists in plaintext only in memory, and so do
 //! channel names, topics and purposes and messages' client ids ([`details`]).
 
+mod blocks;
 pub mod details;
 mod inventory;
 mod messaging;
 mod posting;
 mod views;
 
+pub use blocks::{option_of, ActionElement, MessageBlocks};
 pub use details::encrypt_legacy_details;
 pub use inventory::INVENTORY;
 pub use views::{
@@ -80,6 +82,14 @@ fn body_aad(id: &str) -> Aad<'_> {
         table: "messages",
         row: id,
         column: "body",
+    }
+}
+
+fn blocks_aad(id: &str) -> Aad<'_> {
+    Aad {
+        table: "messages",
+        row: id,
+        column: "blocks",
     }
 }
 

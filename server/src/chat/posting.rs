@@ -16,7 +16,7 @@ use std::sync::RwLock;
 use chrono::{SubsecRound, Utc};
 
 use super::details::client_msg_index;
-use super::{user_of, writable, ChatService, MessageView};
+use super::{blocks_aad, user_of, writable, ChatService, MessageBlocks, MessageView};
 use crate::audit::{Event, Outcome, PreparedEvent};
 use crate::crypto::{Keyring, Scope, Sealed};
 use crate::domain::{ChannelId, MessageBody, MessageId, UserId, WorkspaceId};
@@ -70,6 +70,8 @@ pub(crate) struct Draft {
     client_index: Option<(UserId, String)>,
     sealed: Option<SealedAhead>,
     posted: PreparedEvent,
+    /// Block Kit blocks (a bot's message), stored beside the body.
+    blocks: Option<MessageBlocks>,
 }
 
 impl Draft {
@@ -95,6 +97,7 @@ impl Draft {
             created_at: posted_at(),
             edited_at: None,
             deleted_at: None,
+            blocks: None,
         }
     }
 }
@@ -137,6 +140,30 @@ impl ChatService {
             }
         }
         let draft = self.draft(actor, id, body, thread_root, client_msg_id, true)?;
+        self.enqueue(actor, draft).await
+    }
+
+    /// Posts a message with Block Kit blocks (a bot's message): `body` is their text, which
+    /// every other reader uses. Resolves once durable.
+    pub async fn post_with_blocks(
+        &self,
+        actor: &Actor,
+        id: ChannelId,
+        body: MessageBody,
+        blocks: Option<MessageBlocks>,
+        thread_root: Option<MessageId>,
+    ) -> Result<MessageView, Error> {
+        let mut draft = self.draft(actor, id, body, thread_root, None, true)?;
+        draft.blocks = blocks;
+        self.enqueue(actor, draft).await?.await
+    }
+
+    async fn enqueue(
+        &self,
+        actor: &Actor,
+        draft: Draft,
+    ) -> Result<impl std::future::Future<Output = Result<MessageView, Error>> + Send + 'static, Error>
+    {
         let (raw_actor, raw_this) = (actor.clone(), self.clone());
         let actor = actor.clone();
         let this = self.clone();
@@ -208,6 +235,7 @@ impl ChatService {
             client_index,
             sealed,
             posted,
+            blocks: None,
         })
     }
 
@@ -224,7 +252,7 @@ impl ChatService {
         let Some(me) = actor.user_id() else {
             return Raw::Declined(draft);
         };
-        if draft.thread_root.is_some() {
+        if draft.thread_root.is_some() || draft.blocks.is_some() {
             return Raw::Declined(draft);
         }
         let mentions = draft.body.mentions();
@@ -279,6 +307,7 @@ impl ChatService {
             draft.client_msg_id,
             workspace,
             Vec::new(),
+            None,
         );
         tx.emit(created);
         Raw::Done(view)
@@ -366,6 +395,19 @@ impl ChatService {
         let mentioned = self
             .record_mentions(tx, &c, &record, &draft.body, me)
             .await?;
+        if let Some(blocks) = &draft.blocks {
+            let row = record.id.to_string();
+            let sealed = self
+                .keyring
+                .encrypt(
+                    tx,
+                    &Scope::Workspace(c.workspace_id),
+                    blocks_aad(&row),
+                    &blocks.to_bytes(),
+                )
+                .await?;
+            messages::set_blocks(&mut tx.conn(), record.id, Some(&sealed)).await?;
+        }
         // Built from what was just written: no read-back, no decryption.
         let (view, created) = created(
             &record,
@@ -373,6 +415,7 @@ impl ChatService {
             draft.client_msg_id,
             c.workspace_id,
             mentioned,
+            draft.blocks,
         );
         tx.emit(created);
         Ok(view)
@@ -463,6 +506,7 @@ fn created(
     client_msg_id: Option<String>,
     workspace: WorkspaceId,
     mentioned: Vec<UserId>,
+    blocks: Option<MessageBlocks>,
 ) -> (MessageView, DomainEvent) {
     let view = MessageView {
         id: record.id,
@@ -479,6 +523,7 @@ fn created(
         deleted: false,
         reactions: BTreeMap::new(),
         pinned: false,
+        blocks: blocks.map(MessageBlocks::into_vec),
     };
     let event = DomainEvent::MessageCreated {
         workspace_id: workspace,

@@ -70,6 +70,11 @@ pub struct MessageView {
     pub reactions: BTreeMap<String, Vec<UserId>>,
     /// Whether it is pinned.
     pub pinned: bool,
+    /// The Block Kit blocks a bot posted it with, as posted (with their ids filled in);
+    /// `text` is their rendering as text. Absent for plain messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub blocks: Option<Vec<serde_json::Value>>,
 }
 
 /// A message only one person sees, in a channel, until they reload: a bot's answer to their
@@ -86,6 +91,10 @@ pub struct EphemeralMessageView {
     pub author_id: UserId,
     /// Markdown source.
     pub text: String,
+    /// Block Kit blocks, as for a message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub blocks: Option<Vec<serde_json::Value>>,
     /// When it was sent.
     pub created_at: DateTime<Utc>,
 }

@@ -89,7 +89,8 @@ impl Timeouts {
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         audit, auth, bot_events, bots, chat, commands, compliance, docs, files, health,
-        invitations, keys, policies, search, setup, sso, uploads, users, workspaces, ws,
+        interactions, invitations, keys, policies, search, setup, sso, uploads, users, workspaces,
+        ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -142,6 +143,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(commands::update, commands::delete))
         .routes(routes!(commands::available))
         .routes(routes!(commands::run))
+        .routes(routes!(interactions::set))
+        .routes(routes!(interactions::press))
         .routes(routes!(chat::my_channels, chat::create_channel))
         .routes(routes!(chat::browse))
         .routes(routes!(chat::open_conversation))

@@ -26,6 +26,8 @@ pub struct SettingsRecord {
     pub request_url: Option<String>,
     /// Subscribed Slack event types, space-separated.
     pub event_types: String,
+    /// Where presses of buttons and selects in its messages go (migration 0023).
+    pub interactivity_url: Option<String>,
     /// Who last changed the settings.
     pub updated_by: UserId,
     /// When.
@@ -33,7 +35,7 @@ pub struct SettingsRecord {
 }
 
 const SETTINGS: &str = "bot_id, workspace_id, signing_secret_enc, secret_created_at, request_url, \
-                        event_types, updated_by, updated_at";
+                        event_types, interactivity_url, updated_by, updated_at";
 
 /// A bot's settings.
 pub async fn settings(
@@ -92,6 +94,28 @@ pub async fn set_subscription(
         .bind(bot)
         .bind(url)
         .bind(event_types)
+        .bind(by)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// Sets (or, with `None`, clears) where a bot's interactions go; false if the bot has no
+/// settings yet (no signing secret).
+pub async fn set_interactivity(
+    conn: &mut Conn<'_>,
+    bot: UserId,
+    url: Option<&str>,
+    by: UserId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE bot_event_settings SET interactivity_url = $2, updated_by = $3, \
+               updated_at = $4 WHERE bot_id = $1";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(bot)
+        .bind(url)
         .bind(by)
         .bind(now)
         .execute(c)

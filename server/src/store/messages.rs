@@ -36,11 +36,13 @@ pub struct MessageRecord {
     pub edited_at: Option<DateTime<Utc>>,
     /// Set once deleted (a tombstone; the body is emptied).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The encrypted Block Kit blocks (bots' messages only); set after the row is stored.
+    pub blocks: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str =
     "id, channel_id, seq, author_id, body, thread_root_id, reply_count, last_reply_at, \
-                       client_msg_index, client_msg_id_enc, created_at, edited_at, deleted_at";
+                       client_msg_index, client_msg_id_enc, created_at, edited_at, deleted_at, blocks";
 
 /// What [`append`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,6 +308,22 @@ pub async fn replace_body(
     Ok(())
 }
 
+/// Sets or clears a message's encrypted blocks.
+pub async fn set_blocks(
+    conn: &mut Conn<'_>,
+    id: MessageId,
+    blocks: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE messages SET blocks = $1 WHERE id = $2";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(blocks)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 /// Earlier bodies of a message, oldest first: (version, encrypted body, replaced at).
 pub async fn versions(
     conn: &mut Conn<'_>,
@@ -325,7 +343,7 @@ pub async fn tombstone(
     empty: &[u8],
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let sql = "UPDATE messages SET body = $1, deleted_at = $2 WHERE id = $3";
+    let sql = "UPDATE messages SET body = $1, deleted_at = $2, blocks = NULL WHERE id = $3";
     on!(conn, |c| sqlx::query(sql)
         .bind(empty)
         .bind(at)

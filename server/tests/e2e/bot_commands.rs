@@ -563,7 +563,276 @@ async fn slash_command_mistakes_get_clear_errors(backend: Backend) {
         .expect_error(422, "unknown_command");
 }
 
+/// The message in `room`'s history whose text starts with `prefix`.
+async fn message_starting(app: &TestApp, token: &str, room: &str, prefix: &str) -> Value {
+    history(app, token, room)
+        .await
+        .into_iter()
+        .find(|m| m["text"].as_str().is_some_and(|t| t.starts_with(prefix)))
+        .unwrap_or_else(|| panic!("a message starting {prefix:?}"))
+}
+
+async fn press(app: &TestApp, who: &str, message: &str, body: Value) -> crate::harness::Reply {
+    app.post(
+        &format!("/api/v1/messages/{message}/actions"),
+        Some(who),
+        body,
+    )
+    .await
+}
+
+async fn a_bolt_app_posts_a_button_and_handles_its_press(backend: Backend) {
+    let app = commands_app(backend).await;
+    let team = app.team().await;
+    let ws = team.ws.clone();
+    let room = channel(&app, &team.admin, &ws, "releases", "public").await;
+    add_to(&app, &team, &room, &team.ann.user_id).await;
+    let (bot, token, secret) = bot_in(&app, &team, &room, "Release").await;
+    let mut bolt = BoltApp::start(&format!("{}/api/slack/", app.base), &token, &secret).await;
+    give_command(&app, &team, &bot, "/release", &bolt.url).await;
+    let interactivity = format!("/api/v1/workspaces/{ws}/bots/{bot}/interactivity");
+    let set = app
+        .put(
+            &interactivity,
+            &team.admin.access,
+            json!({ "url": bolt.url }),
+        )
+        .await;
+    assert_eq!(set.expect(200)["interactivity_url"], bolt.url.as_str());
+    let events = app
+        .get(
+            &format!("/api/v1/workspaces/{ws}/bots/{bot}/events"),
+            &team.admin.access,
+        )
+        .await;
+    assert_eq!(events.expect(200)["interactivity_url"], bolt.url.as_str());
+    let mut ann_socket = app.socket(&team.ann.access, None).await;
+
+    // `/release v2`: Bolt's `say` posts a message with blocks, which are kept structured.
+    run(&app, &team.ann.access, &room, "/release", "v2")
+        .await
+        .expect(200);
+    bolt.line().await;
+    let posted = message_starting(&app, &team.ann.access, &room, "**Release v2**").await;
+    let blocks = posted["blocks"].as_array().expect("blocks kept").clone();
+    assert_eq!(blocks.len(), 3, "{posted}");
+    assert_eq!(blocks[0]["type"], "header");
+    assert_eq!(
+        blocks[0]["block_id"], "b0",
+        "a block_id is given where missing"
+    );
+    assert_eq!(blocks[2]["block_id"], "release");
+    assert_eq!(blocks[2]["elements"][0]["action_id"], "approve");
+    assert_eq!(blocks[2]["elements"][0]["style"], "primary");
+    let id = posted["id"].as_str().unwrap().to_owned();
+    // The hub carries them too.
+    loop {
+        let frame = ann_socket.next().await.expect("the post reaches Ann");
+        let event = &frame["event"];
+        if event["type"] == "message_created" && event["message"]["id"] == id.as_str() {
+            assert_eq!(event["message"]["blocks"], json!(blocks), "{frame}");
+            break;
+        }
+    }
+    // And Slack's Web API.
+    let slack_history: Value = reqwest::Client::new()
+        .post(format!("{}/api/slack/conversations.history", app.base))
+        .bearer_auth(&token)
+        .form(&[("channel", room.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = slack_history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["blocks"].is_array())
+        .expect("conversations.history has the blocks");
+    assert_eq!(listed["blocks"], json!(blocks));
+
+    // Ann presses Approve: Bolt gets Slack's block_actions payload and replaces the message
+    // through its response URL.
+    press(
+        &app,
+        &team.ann.access,
+        &id,
+        json!({ "block_id": "release", "action_id": "approve", "value": "forged" }),
+    )
+    .await
+    .expect(204);
+    let handled = bolt.line().await;
+    let payload = &handled["action"];
+    assert_eq!(payload["type"], "block_actions", "{payload}");
+    assert_eq!(payload["user"]["id"], team.ann.user_id.as_str());
+    assert_eq!(payload["channel"]["id"], room.as_str());
+    assert_eq!(payload["team"]["id"], ws.as_str());
+    assert_eq!(payload["api_app_id"], bot.as_str());
+    assert_eq!(payload["container"]["type"], "message");
+    assert_eq!(payload["container"]["message_ts"], payload["message"]["ts"]);
+    assert_eq!(payload["message"]["blocks"], json!(blocks));
+    let action = &payload["actions"][0];
+    assert_eq!(action["action_id"], "approve");
+    assert_eq!(action["block_id"], "release");
+    assert_eq!(
+        action["value"], "v2",
+        "the value comes from the message, not the client"
+    );
+    let replaced = history(&app, &team.ann.access, &room)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == id.as_str())
+        .unwrap();
+    assert!(
+        replaced["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Approved v2 by")),
+        "{replaced}"
+    );
+    assert!(replaced.get("blocks").is_none(), "{replaced}");
+    assert!(replaced["edited_at"].is_string());
+    // The button is gone with the blocks.
+    press(
+        &app,
+        &team.ann.access,
+        &id,
+        json!({ "block_id": "release", "action_id": "approve" }),
+    )
+    .await
+    .expect_error(409, "no_such_action");
+
+    // A pick in the menu of a second release: Bolt edits the message with chat.update.
+    run(&app, &team.ann.access, &room, "/release", "v3")
+        .await
+        .expect(200);
+    bolt.line().await;
+    let second = message_starting(&app, &team.ann.access, &room, "**Release v3**").await;
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    for (body, status, code) in [
+        (
+            json!({ "block_id": "release", "action_id": "env" }),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({ "block_id": "release", "action_id": "env", "selected_option": "moon" }),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({ "block_id": "release", "action_id": "nope" }),
+            409,
+            "no_such_action",
+        ),
+        (
+            json!({ "block_id": "nope", "action_id": "env" }),
+            409,
+            "no_such_action",
+        ),
+        (
+            json!({ "block_id": "b0", "action_id": "a0" }),
+            409,
+            "no_such_action",
+        ),
+    ] {
+        press(&app, &team.ann.access, &second_id, body)
+            .await
+            .expect_error(status, code);
+    }
+    // Bo is not in the channel; nobody presses buttons of a message that does not exist.
+    press(
+        &app,
+        &team.bo.access,
+        &second_id,
+        json!({ "block_id": "release", "action_id": "env", "selected_option": "staging" }),
+    )
+    .await
+    .expect_error(422, "not_in_channel");
+    press(
+        &app,
+        &team.ann.access,
+        "0190a0b0-0000-7000-8000-000000000000",
+        json!({ "block_id": "release", "action_id": "env", "selected_option": "staging" }),
+    )
+    .await
+    .expect_error(404, "not_found");
+    press(
+        &app,
+        &team.ann.access,
+        &second_id,
+        json!({ "block_id": "release", "action_id": "env", "selected_option": "staging" }),
+    )
+    .await
+    .expect(204);
+    let handled = bolt.line().await;
+    let action = &handled["action"]["actions"][0];
+    assert_eq!(action["type"], "static_select");
+    assert_eq!(action["selected_option"]["value"], "staging");
+    assert_eq!(
+        handled["action"]["state"]["values"]["release"]["env"]["selected_option"]["value"],
+        "staging"
+    );
+    let edited = history(&app, &team.ann.access, &room)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == second_id.as_str())
+        .unwrap();
+    assert_eq!(edited["text"], "Going to **staging**", "{edited}");
+    assert_eq!(edited["blocks"][0]["type"], "section", "{edited}");
+
+    // A person's own message has no buttons; a bot without an interactivity URL takes none.
+    let mine = say(&app, &team.ann, &room, "plain words").await;
+    press(
+        &app,
+        &team.ann.access,
+        mine["id"].as_str().unwrap(),
+        json!({ "block_id": "b0", "action_id": "a0" }),
+    )
+    .await
+    .expect_error(409, "no_such_action");
+    run(&app, &team.ann.access, &room, "/release", "v4")
+        .await
+        .expect(200);
+    bolt.line().await;
+    let third = message_starting(&app, &team.ann.access, &room, "**Release v4**").await;
+    app.put(&interactivity, &team.ann.access, json!({ "url": null }))
+        .await
+        .expect_error(403, "forbidden");
+    app.put(
+        &interactivity,
+        &team.admin.access,
+        json!({ "url": "http://10.0.0.1/x" }),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    let cleared = app
+        .put(&interactivity, &team.admin.access, json!({ "url": null }))
+        .await;
+    assert!(cleared.expect(200)["interactivity_url"].is_null());
+    press(
+        &app,
+        &team.ann.access,
+        third["id"].as_str().unwrap(),
+        json!({ "block_id": "release", "action_id": "approve" }),
+    )
+    .await
+    .expect_error(422, "not_interactive");
+
+    // Audited: who pressed what, not the message's text.
+    let audit = app.audit_events(&team.admin.access).await;
+    let pressed = audit
+        .iter()
+        .find(|e| e["action"] == "bot_action.invoke")
+        .expect("the press is audited");
+    assert_eq!(pressed["actor_id"], team.ann.user_id.as_str());
+    assert!(!pressed.to_string().contains("Release v2"), "{pressed}");
+    assert!(audit.iter().any(|e| e["action"] == "bot.interactivity_set"));
+}
+
 both_backends!(
     a_bolt_app_answers_a_slash_command_and_a_mention,
     slash_command_mistakes_get_clear_errors,
+    a_bolt_app_posts_a_button_and_handles_its_press,
 );

@@ -319,6 +319,9 @@ pub async fn build(
                 "event_ts": ts,
                 "team": team,
             });
+            if let Some(blocks) = &m.blocks {
+                out["blocks"] = json!(blocks);
+            }
             if kind == "message" {
                 out["channel_type"] = json!(message_channel_type(&channel.kind));
                 if let Some(id) = &m.client_msg_id {

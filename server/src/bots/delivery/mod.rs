@@ -43,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use dispatch::signed_headers;
 pub use envelope::{EventTypes, EVENT_TYPES};
+pub(crate) use subscription::subscription_view;
 
 use super::BotService;
 use crate::config::BotsConfig;

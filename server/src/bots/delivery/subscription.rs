@@ -32,12 +32,16 @@ pub(super) fn secret_aad(bot: &str) -> Aad<'_> {
     }
 }
 
-fn subscription_view(bot: UserId, settings: Option<SettingsRecord>) -> EventSubscriptionView {
+pub(crate) fn subscription_view(
+    bot: UserId,
+    settings: Option<SettingsRecord>,
+) -> EventSubscriptionView {
     match settings {
         None => EventSubscriptionView {
             bot_id: bot,
             request_url: None,
             event_types: Vec::new(),
+            interactivity_url: None,
             has_signing_secret: false,
             signing_secret_created_at: None,
             updated_at: None,
@@ -46,6 +50,7 @@ fn subscription_view(bot: UserId, settings: Option<SettingsRecord>) -> EventSubs
             bot_id: bot,
             request_url: s.request_url,
             event_types: EventTypes::stored(&s.event_types).names(),
+            interactivity_url: s.interactivity_url,
             has_signing_secret: true,
             signing_secret_created_at: Some(s.secret_created_at),
             updated_at: Some(s.updated_at),

@@ -10,6 +10,7 @@ pub mod compliance;
 pub mod docs;
 pub mod files;
 pub mod health;
+pub mod interactions;
 pub mod invitations;
 pub mod keys;
 pub mod policies;

@@ -101,11 +101,15 @@ pub async fn post(
         },
         _ => return answer(StatusCode::BAD_REQUEST, "invalid_payload"),
     };
-    let body = match content.to_body() {
-        Ok(body) => body,
+    let (body, blocks) = match content.to_parts() {
+        Ok(parts) => parts,
         Err(e) => return refusal(e),
     };
-    match state.chat.post(&actor, channel, body, None, None).await {
+    match state
+        .chat
+        .post_with_blocks(&actor, channel, body, blocks, None)
+        .await
+    {
         Ok(_) => answer(StatusCode::OK, "ok"),
         Err(e) => refusal(e),
     }

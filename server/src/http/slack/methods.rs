@@ -98,7 +98,7 @@ pub async fn auth_test(call: &Call) -> Result<Value, SlackError> {
 /// `chat.postMessage`: posts (or replies in a thread, with `thread_ts`).
 pub async fn post_message(call: &Call) -> Result<Value, SlackError> {
     let channel = call.args.channel()?;
-    let body = content(call)?.to_body().map_err(|e| call.fail(e))?;
+    let (body, blocks) = content(call)?.to_parts().map_err(|e| call.fail(e))?;
     let root = match call.args.str("thread_ts") {
         Some(thread) => Some(
             locate(call, channel, &thread)
@@ -110,12 +110,12 @@ pub async fn post_message(call: &Call) -> Result<Value, SlackError> {
     let posted = call
         .state
         .chat
-        .post(
+        .post_with_blocks(
             &call.actor,
             channel,
             body,
+            blocks,
             root.as_ref().map(|r| r.id),
-            None,
         )
         .await
         .map_err(|e| call.fail(e))?;
@@ -138,11 +138,11 @@ pub async fn post_ephemeral(call: &Call) -> Result<Value, SlackError> {
         .required("user")?
         .parse()
         .map_err(|_| SlackError::Code("user_not_found"))?;
-    let body = content(call)?.to_body().map_err(|e| call.fail(e))?;
+    let (body, blocks) = content(call)?.to_parts().map_err(|e| call.fail(e))?;
     let view = call
         .state
         .bots
-        .ephemeral(&call.actor, channel, user, body)
+        .ephemeral(&call.actor, channel, user, body, blocks)
         .await
         .map_err(|e| call.fail(e))?;
     let message_ts = format!(
@@ -162,18 +162,25 @@ pub async fn post_ephemeral(call: &Call) -> Result<Value, SlackError> {
 pub async fn update_message(call: &Call) -> Result<Value, SlackError> {
     let channel = call.args.channel()?;
     let at = call.args.required("ts")?;
-    let body = content(call)?.to_body().map_err(|e| call.fail(e))?;
+    let (body, blocks) = content(call)?.to_parts().map_err(|e| call.fail(e))?;
     let m = locate(call, channel, &at).await?;
     let edited = call
         .state
         .chat
-        .edit(&call.actor, m.id, body)
+        .edit_with_blocks(&call.actor, m.id, body, blocks)
         .await
         .map_err(|e| match call.fail(e) {
             SlackError::Code("restricted_action") => SlackError::Code("cant_update_message"),
             other => other,
         })?;
-    Ok(json!({ "channel": channel, "ts": ts(&edited), "text": edited.text }))
+    let mut bots = HashSet::new();
+    bots.insert(edited.author_id);
+    Ok(json!({
+        "channel": channel,
+        "ts": ts(&edited),
+        "text": edited.text,
+        "message": objects::message(&edited, None, &bots),
+    }))
 }
 
 /// `chat.delete`: deletes one of the bot's messages.

@@ -45,6 +45,9 @@ pub fn message(m: &MessageView, thread_ts: Option<&str>, bots: &HashSet<UserId>)
     if bots.contains(&m.author_id) {
         out["bot_id"] = json!(m.author_id);
     }
+    if let Some(blocks) = &m.blocks {
+        out["blocks"] = json!(blocks);
+    }
     if let Some(thread) = thread_ts {
         out["thread_ts"] = json!(thread);
     }

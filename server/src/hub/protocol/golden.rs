@@ -38,6 +38,7 @@ fn view() -> MessageView {
         deleted: false,
         reactions: BTreeMap::from([("👍".to_owned(), vec![UserId(id(6))])]),
         pinned: true,
+        blocks: None,
     }
 }
 
@@ -197,6 +198,11 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                     user_id: u,
                     author_id: UserId(id(8)),
                     text: "Deploying **api**".into(),
+                    blocks: Some(vec![serde_json::json!({
+                        "type": "section",
+                        "block_id": "b0",
+                        "text": {"type": "mrkdwn", "text": "Deploying *api*"}
+                    })]),
                     created_at: chrono::DateTime::from_timestamp(1_760_000_000, 0).unwrap(),
                 }),
             },

@@ -1,0 +1,375 @@
+//! Interactivity: presses of the buttons and selects in a bot's messages, sent to the bot.
+//!
+//! An administrator gives a bot an interactivity URL (it needs a signing secret, as for its
+//! events). A member of a channel who presses a button (or picks an option of a select) in a
+//! message the bot posted there has Slack's `block_actions` payload POSTed to that URL, as a
+//! form with one `payload` field, signed as Slack signs, through the guarded client. The
+//! action must name an element of the message's stored blocks, and what the payload carries
+//! (the button's `value`, the option picked) is read from those blocks: a client cannot make a
+//! bot see a value its message never offered. Only the bot that posted the message hears of
+//! it.
+//!
+//! The payload carries a `response_url` tied to the message, so the bot can replace or
+//! delete it, or answer the person alone, within Slack's limits
+//! ([`super::commands::RESPONSE_URL_USES`] answers in thirty minutes); it may also call
+//! `chat.update`. The press counts against the bot's in-flight limit shared with slash
+//! commands, and is audited (which element, never its text).
+
+use chrono::Utc;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+
+use super::commands::{now_ms, trigger_id, RESPONSE_URL_TTL_MS, RESPONSE_URL_USES};
+use super::delivery::egress::EgressError;
+use super::delivery::signing;
+use super::delivery::subscription_view;
+use super::{bot_in, BotService, EventSubscriptionView};
+use crate::audit::{Event, Outcome};
+use crate::auth::{random_token, token_hash};
+use crate::chat::{option_of, MessageBlocks};
+use crate::domain::{MessageId, ParseError, UserId, WorkspaceId};
+use crate::error::Error;
+use crate::rbac::{Actor, Principal};
+use crate::store::bot_commands::{self, ResponseUrlRecord};
+use crate::store::{bot_events, bots, Tx};
+
+/// The most of a bot's answer to a press that is read (the answer itself is ignored, as
+/// Slack ignores it: bots answer through the response URL or the Web API).
+const MAX_ANSWER: usize = 16 * 1024;
+
+/// A press of an element in a message's blocks.
+#[derive(Clone, Debug)]
+pub struct ActionInput {
+    /// The block holding the element.
+    pub block_id: String,
+    /// The element.
+    pub action_id: String,
+    /// For a select or overflow menu: the `value` of the option picked.
+    pub selected_option: Option<String>,
+}
+
+impl BotService {
+    /// Sets where presses in a bot's messages go, or, with `None`, stops them.
+    #[tracing::instrument(level = "debug", skip_all, fields(workspace = %workspace, bot = %bot))]
+    pub async fn set_interactivity(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        bot: UserId,
+        url: Option<String>,
+    ) -> Result<EventSubscriptionView, Error> {
+        // Decided before any name is resolved; decided again in the write below.
+        {
+            let mut conn = self.store.reader().await?;
+            self.authorize_admin_read(&mut conn.conn(), actor, workspace)
+                .await?;
+            let record = bot_in(&mut conn.conn(), workspace, bot).await?;
+            if record.deactivated_at.is_some() {
+                return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
+            }
+            let by = actor
+                .user_id()
+                .ok_or_else(|| Error::refused("user_required", "only people manage bots"))?;
+            self.may_issue(&mut conn.conn(), actor, workspace, bot, by)
+                .await?;
+        }
+        let url = match url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(
+                self.delivery()
+                    .egress
+                    .vet(raw)
+                    .await
+                    .map(|u| u.to_string())
+                    .map_err(|e| Error::Invalid(ParseError::new("url", e.to_string())))?,
+            ),
+        };
+        let actor = actor.clone();
+        let this = self.clone();
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let by = this.authorize_admin(tx, &actor, workspace).await?;
+                    bot_in(&mut tx.conn(), workspace, bot).await?;
+                    this.authorize_issue(tx, &actor, workspace, bot, by).await?;
+                    if !bot_events::set_interactivity(
+                        &mut tx.conn(),
+                        bot,
+                        url.as_deref(),
+                        by,
+                        Utc::now(),
+                    )
+                    .await?
+                    {
+                        return Err(Error::conflict(
+                            "signing_secret_missing",
+                            "make the bot a signing secret first: interactions are signed with it",
+                        ));
+                    }
+                    this.auditor
+                        .record(
+                            tx,
+                            Event::by(&actor, "bot.interactivity_set", Outcome::Allowed)
+                                .target("bot", bot)
+                                .workspace(workspace)
+                                .subject(bot)
+                                .details(json!({ "interactivity_url": url })),
+                        )
+                        .await?;
+                    let settings = bot_events::settings(&mut tx.conn(), bot).await?;
+                    Ok(subscription_view(bot, settings))
+                })
+            })
+            .await
+    }
+
+    /// Sends `actor`'s press of an element of message `id` to the bot that posted it.
+    /// `public_base` is the server's public URL, which the response URL is under.
+    #[tracing::instrument(level = "debug", skip_all, fields(message = %id))]
+    pub async fn act(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+        input: ActionInput,
+        public_base: &str,
+    ) -> Result<(), Error> {
+        let Principal::User { user_id: user, .. } = actor.principal else {
+            return Err(Error::refused(
+                "people_only",
+                "buttons and menus are pressed by people",
+            ));
+        };
+        // Reading the message checks the caller may see its channel.
+        let message = self.chat.message(actor, id).await?;
+        let seen = self.chat.get(actor, message.channel_id).await?;
+        if seen.my_role.is_none() {
+            return Err(Error::refused(
+                "not_in_channel",
+                "join the channel to use its messages' buttons",
+            ));
+        }
+        if seen.archived {
+            return Err(Error::refused(
+                "channel_archived",
+                "this channel is archived and read-only",
+            ));
+        }
+        if message.deleted {
+            return Err(Error::gone("message_deleted", "this message was deleted"));
+        }
+        let no_action = || {
+            Error::conflict(
+                "no_such_action",
+                "this message has no such button or menu (it may have changed)",
+            )
+        };
+        let blocks = message
+            .blocks
+            .clone()
+            .and_then(|b| {
+                MessageBlocks::parse("blocks", Some(&Value::Array(b)))
+                    .ok()
+                    .flatten()
+            })
+            .ok_or_else(no_action)?;
+        let element = blocks
+            .action(&input.block_id, &input.action_id)
+            .ok_or_else(no_action)?;
+        let now = Utc::now();
+        let mut action = json!({
+            "type": element.kind,
+            "action_id": element.action_id,
+            "block_id": element.block_id,
+            "action_ts": format!("{}.{:06}", now.timestamp(), now.timestamp_subsec_micros()),
+        });
+        match element.kind.as_str() {
+            "button" => {
+                for field in ["text", "value", "style"] {
+                    if let Some(v) = element.element.get(field) {
+                        action[field] = v.clone();
+                    }
+                }
+            }
+            _ => {
+                let picked = input.selected_option.as_deref().ok_or_else(|| {
+                    Error::Invalid(ParseError::new(
+                        "selected_option",
+                        "pick one of the menu's options",
+                    ))
+                })?;
+                let option = option_of(&element.element, picked).ok_or_else(|| {
+                    Error::Invalid(ParseError::new(
+                        "selected_option",
+                        "is not one of the menu's options",
+                    ))
+                })?;
+                action["selected_option"] = option;
+                if let Some(p) = element.element.get("placeholder") {
+                    action["placeholder"] = p.clone();
+                }
+            }
+        }
+        let bot = message.author_id;
+        let workspace = seen.workspace_id;
+        let channel = message.channel_id;
+        let secret = random_token();
+        let secret_hash = token_hash(&secret);
+        let actor_w = actor.clone();
+        let this = self.clone();
+        let (block_id, action_id) = (element.block_id.clone(), element.action_id.clone());
+        let (url, sealed) = self
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let not_interactive = || {
+                        Error::refused(
+                            "not_interactive",
+                            "the app that posted this message does not take button presses",
+                        )
+                    };
+                    let record = bots::by_id(&mut tx.conn(), bot).await?;
+                    if record.as_ref().map(|r| r.workspace_id) != Some(workspace)
+                        || !bots::live(&mut tx.conn(), bot).await?
+                    {
+                        return Err(not_interactive());
+                    }
+                    let settings = bot_events::settings(&mut tx.conn(), bot)
+                        .await?
+                        .ok_or_else(not_interactive)?;
+                    let url = settings
+                        .interactivity_url
+                        .clone()
+                        .ok_or_else(not_interactive)?;
+                    let now = now_ms();
+                    bot_commands::insert_response_url(
+                        &mut tx.conn(),
+                        &secret_hash,
+                        &ResponseUrlRecord {
+                            bot_id: bot,
+                            workspace_id: workspace,
+                            channel_id: channel,
+                            user_id: user,
+                            message_id: Some(id),
+                            uses_left: RESPONSE_URL_USES,
+                        },
+                        now + RESPONSE_URL_TTL_MS,
+                        now,
+                    )
+                    .await?;
+                    this.auditor
+                        .record(
+                            tx,
+                            Event::by(&actor_w, "bot_action.invoke", Outcome::Allowed)
+                                .target("message", id)
+                                .workspace(workspace)
+                                .subject(bot)
+                                .details(json!({
+                                    "channel_id": channel,
+                                    "block_id": block_id,
+                                    "action_id": action_id,
+                                })),
+                        )
+                        .await?;
+                    Ok((url, settings.signing_secret_enc))
+                })
+            })
+            .await?;
+        let (user_name, team_domain) = self.names_for_bot(user, workspace).await?;
+        let key = self.signing_key(workspace, bot, &sealed).await?;
+        let ts = crate::bots::ts::of(message.created_at, message.seq);
+        let channel_name = match seen.name.as_deref() {
+            None => "directmessage".to_owned(),
+            Some(name) => name.to_owned(),
+        };
+        // Slack's `state` holds the menus' picks, by block and action.
+        let mut state = serde_json::Map::new();
+        if element.kind != "button" {
+            let mut picks = serde_json::Map::new();
+            picks.insert(
+                element.action_id.clone(),
+                json!({ "type": element.kind, "selected_option": action["selected_option"] }),
+            );
+            state.insert(element.block_id.clone(), Value::Object(picks));
+        }
+        let shown = json!({
+            "type": "message",
+            "user": bot,
+            "bot_id": bot,
+            "text": message.text,
+            "ts": ts,
+            "blocks": blocks.as_slice(),
+        });
+        let payload = json!({
+            "type": "block_actions",
+            "user": {
+                "id": user,
+                "username": user_name,
+                "name": user_name,
+                "team_id": workspace,
+            },
+            "api_app_id": bot,
+            "token": signing::verification_token(&key),
+            "container": {
+                "type": "message",
+                "message_ts": ts,
+                "channel_id": channel,
+                "is_ephemeral": false,
+            },
+            "trigger_id": trigger_id(),
+            "team": { "id": workspace, "domain": team_domain },
+            "enterprise": null,
+            "is_enterprise_install": false,
+            "channel": { "id": channel, "name": channel_name },
+            "message": shown,
+            "state": { "values": state },
+            "response_url": format!(
+                "{}/hooks/responses/{secret}",
+                public_base.trim_end_matches('/')
+            ),
+            "actions": [action],
+        });
+        let form: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish();
+        let body = form.into_bytes();
+        let headers: HeaderMap = super::delivery::signed_headers(&key, &body);
+        let _slot = self
+            .delivery()
+            .command_slot(bot)
+            .ok_or_else(|| Error::Busy {
+                code: "action_busy",
+                message: "the app is answering as many requests as it may at once; try again"
+                    .into(),
+                retry_after_seconds: 1,
+            })?;
+        let sent = self
+            .delivery()
+            .egress
+            .post(
+                &url,
+                headers,
+                "application/x-www-form-urlencoded",
+                body,
+                MAX_ANSWER,
+            )
+            .await;
+        match sent {
+            Err(EgressError::Timeout) => Err(Error::Upstream {
+                code: "action_timeout",
+                message: "the app did not answer in time".into(),
+            }),
+            Err(e) => {
+                tracing::info!(bot = %bot, error = %e, "a bot's interactivity URL failed");
+                Err(Error::Upstream {
+                    code: "action_failed",
+                    message: "the app could not be reached".into(),
+                })
+            }
+            Ok(a) if !(200..300).contains(&a.status) => Err(Error::Upstream {
+                code: "action_failed",
+                message: format!("the app answered with status {}", a.status),
+            }),
+            Ok(_) => Ok(()),
+        }
+    }
+}
