@@ -120,6 +120,33 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The compliance policy modules enabled (retention, PHI safeguards, data-subject rights).
     pub policy: PolicyConfig,
+    /// The retention job that applies the policies' `retention.messages_days`.
+    pub retention: RetentionConfig,
+}
+
+/// The retention job: how often it runs and how much each of its writes takes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Seconds between two passes over every workspace (the first at start); 0: no
+    /// background pass (runs on demand only, `POST /api/v1/workspaces/{id}/retention/run`).
+    pub interval_seconds: u64,
+    /// Messages examined per write, so posting goes on between a pass's writes.
+    pub batch: u32,
+    /// Whether a run on demand may name the time it runs at (`now`), to rehearse a policy
+    /// against existing content; off in production deployments, where a run always uses
+    /// the present time.
+    pub allow_explicit_now: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            interval_seconds: 3600,
+            batch: 200,
+            allow_explicit_now: false,
+        }
+    }
 }
 
 /// The compliance policy modules: which are enabled, in order, and where more are found.
@@ -703,6 +730,7 @@ impl Default for Config {
             bots: BotsConfig::default(),
             metrics: MetricsConfig::default(),
             policy: PolicyConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -992,6 +1020,15 @@ impl Config {
                 "outbox.max_age_seconds",
                 "must be at most 315360000 (10 years)",
             );
+        }
+        if self.retention.interval_seconds > 7 * 24 * 3600 {
+            return invalid(
+                "retention.interval_seconds",
+                "must be at most 604800 (a week)",
+            );
+        }
+        if !(1..=10_000).contains(&self.retention.batch) {
+            return invalid("retention.batch", "must be between 1 and 10000");
         }
         let bots = &self.bots;
         if !(1..=4096).contains(&bots.event_concurrency) {

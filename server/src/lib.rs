@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bench_support;
 pub mod bots;
 pub mod chat;
+pub mod compliance;
 pub mod config;
 pub mod crypto;
 pub mod docs;

@@ -49,6 +49,7 @@ pub fn inventory() -> Inventory {
         crate::sso::INVENTORY,
         crate::outbox::INVENTORY,
         crate::bots::INVENTORY,
+        crate::compliance::INVENTORY,
     ])
 }
 
@@ -108,6 +109,8 @@ pub struct App {
     search: SearchService,
     keys: KeyService,
     policies: PolicyService,
+    holds: crate::compliance::HoldService,
+    retention: crate::compliance::RetentionService,
     reencryptor: Reencryptor,
     reencrypt_wake: Arc<tokio::sync::Notify>,
     keyring: Keyring,
@@ -237,6 +240,13 @@ impl App {
             registry.clone(),
         );
         let reencryptor = Reencryptor::new(store.clone(), auditor.clone(), registry, &config.keys);
+        let holds = crate::compliance::HoldService::new(store.clone(), auditor.clone());
+        let retention = crate::compliance::RetentionService::new(
+            store.clone(),
+            auditor.clone(),
+            policies.clone(),
+            crate::compliance::RetentionOptions::from_config(&config.retention),
+        );
         Ok(App {
             auditor,
             config: Arc::new(config),
@@ -254,6 +264,8 @@ impl App {
             search,
             keys,
             policies,
+            holds,
+            retention,
             reencryptor,
             reencrypt_wake,
             keyring,
@@ -428,6 +440,8 @@ impl App {
             search: self.search.clone(),
             keys: self.keys.clone(),
             policies: self.policies.clone(),
+            holds: self.holds.clone(),
+            retention: self.retention.clone(),
             store: self.store.clone(),
             addressing: Arc::new(crate::http::forwarded::ClientAddressing::new(
                 &self.config.http.trusted_proxies,
@@ -488,6 +502,8 @@ impl App {
             &self.config.outbox,
             going_away.clone(),
         );
+        // Messages past their retention period, at start and every `retention.interval_seconds`.
+        let retention = self.retention.clone().spawn(going_away.clone());
         // Committed events queued for bots and sent to their request URLs.
         let bot_events = crate::bots::delivery::spawn(self.bots.clone(), going_away.clone());
         // Building the router built and dropped the OpenAPI document, among others.
@@ -519,6 +535,9 @@ impl App {
         let _ = housekeeping.await;
         let _ = pruning.await;
         let _ = bot_events.await;
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         self.store.close().await;
         tracing::info!("storage flushed; stopped");
         Ok(())

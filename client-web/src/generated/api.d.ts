@@ -1341,6 +1341,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/legal-holds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A workspace's legal holds, released ones included (`legal_holds.manage`: workspace owners
+         *     and admins, compliance officers).
+         */
+        get: operations["list_legal_holds"];
+        put?: never;
+        /**
+         * Place a legal hold: the workspace's messages by its custodians, in its channels and
+         *     posted within its range (each criterion optional) are kept whatever retention says,
+         *     until it is released. Audited.
+         */
+        post: operations["create_legal_hold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/legal-holds/{hold_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Release a legal hold: it stays listed, with who released it and when, and what it held
+         *     is subject to retention again at the next pass. Audited.
+         */
+        delete: operations["release_legal_hold"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/members": {
         parameters: {
             query?: never;
@@ -1397,6 +1442,28 @@ export interface paths {
          */
         put: operations["put"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/retention/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run one retention pass over the workspace now (`policies.manage`): messages older than
+         *     the effective `retention.messages_days` (a channel's own where it has one) are destroyed
+         *     unless a legal hold covers them. `now` names the time the pass runs at, only where
+         *     `retention.allow_explicit_now` is set. Audited as `retention.run`.
+         */
+        post: operations["run_retention"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2507,6 +2574,50 @@ export interface components {
             /** @description `ok`. */
             status: string;
         };
+        /** @description A workspace's holds, oldest first, released ones included. */
+        HoldList: {
+            /** @description The holds. */
+            holds: components["schemas"]["HoldView"][];
+        };
+        /** @description A hold as the API shows it. */
+        HoldView: {
+            /** @description Whether it is in force (not released). */
+            active: boolean;
+            /** @description Which channels' content it holds (empty: every channel). */
+            channels: components["schemas"]["ChannelId"][];
+            /**
+             * Format: date-time
+             * @description When it was placed.
+             */
+            created_at: string;
+            created_by?: null | components["schemas"]["UserId"];
+            /** @description Whose content it holds (empty: anyone's). */
+            custodians: components["schemas"]["UserId"][];
+            /**
+             * Format: date-time
+             * @description Content posted from this time on.
+             */
+            from?: string | null;
+            /** @description Its id. */
+            id: components["schemas"]["LegalHoldId"];
+            /** @description Its name. */
+            name: string;
+            /** @description Why it was placed. */
+            reason: string;
+            /**
+             * Format: date-time
+             * @description When it was released.
+             */
+            released_at?: string | null;
+            released_by?: null | components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description Content posted up to this time.
+             */
+            to?: string | null;
+            /** @description The workspace whose content it holds. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        };
         /** @description The index's state, so a client can say results may be incomplete. */
         IndexStatus: {
             /**
@@ -2598,6 +2709,11 @@ export interface components {
             /** @description Recent data-key rotations, newest first. */
             rotations: components["schemas"]["RotationView"][];
         };
+        /**
+         * Format: uuid
+         * @description A legal hold: content kept whatever retention or deletion says.
+         */
+        LegalHoldId: string;
         /**
          * @description A document access level, ordered from least to most.
          * @enum {string}
@@ -2836,6 +2952,39 @@ export interface components {
             text: string;
             thread_root_id?: null | components["schemas"]["MessageId"];
         };
+        /**
+         * @description A hold to place, as the API receives it (checked once the actor is authorized).
+         * @example {
+         *       "channels": [],
+         *       "custodians": [
+         *         "0190d6d2-8a4e-7cc1-9d36-5c4a1b2e7f10"
+         *       ],
+         *       "from": "2024-01-01T00:00:00Z",
+         *       "name": "Smith v. Acme",
+         *       "reason": "litigation expected; keep the sales team's messages of 2024",
+         *       "to": "2024-12-31T23:59:59Z"
+         *     }
+         */
+        NewHold: {
+            /** @description Which channels' content it holds (ids of the workspace's channels; none: every one). */
+            channels?: components["schemas"]["ChannelId"][];
+            /** @description Whose content it holds (user ids; none: anyone's). */
+            custodians?: components["schemas"]["UserId"][];
+            /**
+             * Format: date-time
+             * @description Content posted from this time on (none: from the beginning).
+             */
+            from?: string | null;
+            /** @description What the hold is called (1 to 200 characters). */
+            name: string;
+            /** @description Why it was placed (up to 4,000 characters). */
+            reason?: string;
+            /**
+             * Format: date-time
+             * @description Content posted up to this time (none: up to now and on).
+             */
+            to?: string | null;
+        };
         /** @description A workspace's stored override. */
         OverrideView: {
             /**
@@ -3038,6 +3187,57 @@ export interface components {
             /** @description Records of ended sessions. */
             sessions_days?: components["schemas"]["Days"];
         };
+        /** @description What one pass over a workspace did. */
+        RetentionReport: {
+            /**
+             * Format: int64
+             * @description Writes the pass took.
+             */
+            batches: number;
+            /** @description Channels whose own period was applied. */
+            channels_with_own_period: number;
+            /**
+             * Format: int64
+             * @description Messages destroyed (rows gone).
+             */
+            destroyed: number;
+            /**
+             * Format: int64
+             * @description Thread roots emptied into content-free tombstones because replies outlive them.
+             */
+            emptied: number;
+            /**
+             * Format: int64
+             * @description Messages old enough that were looked at.
+             */
+            examined: number;
+            /**
+             * Format: int64
+             * @description Files destroyed with their messages.
+             */
+            files_destroyed: number;
+            /**
+             * Format: int64
+             * @description Messages kept because a legal hold covers them.
+             */
+            held: number;
+            /**
+             * Format: int32
+             * @description The workspace's `retention.messages_days` (`None`: forever).
+             */
+            messages_days?: number | null;
+            /**
+             * Format: date-time
+             * @description The time the pass ran at (cutoffs are this minus each period).
+             */
+            now?: string | null;
+            /**
+             * Format: int64
+             * @description The policy version applied.
+             */
+            policy_version: number;
+            workspace_id?: null | components["schemas"]["WorkspaceId"];
+        };
         /** @description How many sessions were revoked. */
         Revoked: {
             /** @description Count. */
@@ -3109,6 +3309,20 @@ export interface components {
             command: string;
             /** @description What follows it. */
             text?: string;
+        };
+        /**
+         * @description A run on demand, as the API receives it.
+         * @example {
+         *       "now": "2030-01-01T00:00:00Z"
+         *     }
+         */
+        RunRequest: {
+            /**
+             * Format: date-time
+             * @description The time the pass runs at, for rehearsing a policy (only where
+             *     `retention.allow_explicit_now` is set; otherwise the pass runs at the present time).
+             */
+            now?: string | null;
         };
         /** @description A page of results. */
         SearchPage: {
@@ -6191,6 +6405,109 @@ export interface operations {
             };
         };
     };
+    list_legal_holds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HoldList"];
+                };
+            };
+            /** @description missing legal_holds.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    create_legal_hold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewHold"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HoldView"];
+                };
+            };
+            /** @description missing legal_holds.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: the field named in `field` (an empty name, an unknown custodian or channel, a range that ends before it starts) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    release_legal_hold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                hold_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HoldView"];
+                };
+            };
+            /** @description missing legal_holds.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `already_released` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     workspace_members: {
         parameters: {
             query?: never;
@@ -6348,6 +6665,45 @@ export interface operations {
                 content?: never;
             };
             /** @description `invalid_policy`: the message names the line (TOML) and the key */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    run_retention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetentionReport"];
+                };
+            };
+            /** @description missing policies.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `explicit_now_disabled`: `now` given where the configuration does not allow it */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -97,3 +97,7 @@ id_type!(
     /// One event on its way to a bot's request URL (pending or parked after its last retry).
     EventDeliveryId
 );
+id_type!(
+    /// A legal hold: content kept whatever retention or deletion says.
+    LegalHoldId
+);

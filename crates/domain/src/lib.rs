@@ -15,7 +15,8 @@ pub use email::Email;
 pub use files::FileName;
 pub use ids::{
     BotCommandId, BotTokenId, ChannelId, CommentId, DocumentId, EventDeliveryId, FileId,
-    InvitationId, MessageId, RoleId, SessionId, UserId, VersionId, WebhookId, WorkspaceId,
+    InvitationId, LegalHoldId, MessageId, RoleId, SessionId, UserId, VersionId, WebhookId,
+    WorkspaceId,
 };
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};
 pub use password::Password;

@@ -38,6 +38,10 @@ pub struct AppState {
     pub keys: crate::keys::KeyService,
     /// Compliance policies: effective policy per workspace, overrides, reloads.
     pub policies: crate::policy::PolicyService,
+    /// Legal holds.
+    pub holds: crate::compliance::HoldService,
+    /// The retention job, run on demand.
+    pub retention: crate::compliance::RetentionService,
     /// For readiness checks and pool metrics; handlers never query it.
     pub store: Store,
     /// Base URL for links handed out.

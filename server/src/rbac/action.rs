@@ -82,6 +82,9 @@ actions! {
     ManageDocument = "document.manage",
     /// Share files in channels one belongs to.
     UploadFiles = "files.upload",
+    /// Place, list and release a workspace's legal holds (workspace admins; compliance
+    /// officers everywhere, through their system role).
+    ManageLegalHolds = "legal_holds.manage",
 }
 
 impl Action {
@@ -109,6 +112,7 @@ impl Action {
                 | Action::CreateDocuments
                 | Action::AdministerDocuments
                 | Action::UploadFiles
+                | Action::ManageLegalHolds
         )
     }
 }

@@ -73,8 +73,8 @@ pub const ROLES: &[BuiltinRole] = &[
         id: COMPLIANCE_OFFICER,
         name: "compliance_officer",
         scope: Scope::System,
-        description: "Searches and exports audit trails",
-        actions: &[ReadAudit, ReadUsers, ReadAccount],
+        description: "Searches and exports audit trails, manages legal holds",
+        actions: &[ReadAudit, ReadUsers, ReadAccount, ManageLegalHolds],
     },
     BuiltinRole {
         id: OWNER,
@@ -97,6 +97,7 @@ pub const ROLES: &[BuiltinRole] = &[
             CreateDocuments,
             AdministerDocuments,
             UploadFiles,
+            ManageLegalHolds,
         ],
     },
     BuiltinRole {
@@ -119,6 +120,7 @@ pub const ROLES: &[BuiltinRole] = &[
             CreateDocuments,
             AdministerDocuments,
             UploadFiles,
+            ManageLegalHolds,
         ],
     },
     BuiltinRole {

@@ -30,6 +30,7 @@ mod operations;
 mod outbox;
 mod policy;
 mod rbac;
+mod retention;
 mod route_coverage;
 mod search;
 mod search_bounds;

@@ -379,6 +379,14 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         )
         .await;
     let command = command.expect(201)["id"].as_str().unwrap().to_owned();
+    let hold = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/legal-holds"),
+            Some(&admin.access),
+            json!({"name": format!("{MARKER} hold"), "reason": format!("{MARKER} reason")}),
+        )
+        .await;
+    let hold = hold.expect(201)["id"].as_str().unwrap().to_owned();
     let upload = {
         use base64::Engine;
         let name = base64::engine::general_purpose::STANDARD.encode(format!("{MARKER}.bin"));
@@ -417,6 +425,7 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         ("token_id", token),
         ("webhook_id", webhook),
         ("command_id", command),
+        ("hold_id", hold),
         // No delivery was parked: an id that names none stands in for one.
         ("delivery_id", uuid::Uuid::now_v7().to_string()),
         // Ephemeral messages are pressed only by the one person shown them.
@@ -501,10 +510,12 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
                 calls += 1;
                 let officer = who == "compliance officer";
                 // By design a compliance officer reads the whole deployment's audit trail and
-                // account directory.
+                // account directory, and manages every workspace's legal holds.
                 let by_design = officer
-                    && m == Method::GET
-                    && (path.starts_with("/api/v1/audit/") || path.starts_with("/api/v1/users"));
+                    && ((m == Method::GET
+                        && (path.starts_with("/api/v1/audit/")
+                            || path.starts_with("/api/v1/users")))
+                        || path.contains("/legal-holds"));
                 if aimed && reply.status.is_success() && !by_design {
                     problems.push(format!(
                         "{who}: {method} {path} answered {}: {}",

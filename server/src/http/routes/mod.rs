@@ -6,6 +6,7 @@ pub mod bot_events;
 pub mod bots;
 pub mod chat;
 pub mod commands;
+pub mod compliance;
 pub mod docs;
 pub mod files;
 pub mod health;

@@ -1,0 +1,25 @@
+-- Legal holds: content that retention, deletion and erasure must keep.
+--
+-- A hold covers a workspace's messages that match every criterion it sets: written by one
+-- of its custodians (JSON array of user ids; empty: anyone), in one of its channels (JSON
+-- array of channel ids; empty: any), written from held_from to held_to (either open). A hold
+-- is active until released; a released hold stays listed with who released it and when.
+-- Its name and reason are encrypted under the workspace's key, bound to the row.
+CREATE TABLE legal_holds (
+    id            UUID PRIMARY KEY NOT NULL,
+    workspace_id  UUID NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    name          BYTEA NOT NULL,
+    reason        BYTEA NOT NULL,
+    custodians    TEXT NOT NULL,
+    channels      TEXT NOT NULL,
+    held_from     TIMESTAMPTZ,
+    held_to       TIMESTAMPTZ,
+    created_by    UUID REFERENCES users(id),
+    created_at    TIMESTAMPTZ NOT NULL,
+    released_by   UUID REFERENCES users(id),
+    released_at   TIMESTAMPTZ
+);
+CREATE INDEX legal_holds_by_workspace ON legal_holds (workspace_id, created_at);
+
+-- The retention job walks a workspace's messages oldest first, from a cursor.
+CREATE INDEX messages_by_created ON messages (created_at, id);

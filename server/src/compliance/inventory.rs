@@ -1,0 +1,27 @@
+//! The compliance controls' entries in the data inventory ([`crate::inventory`]): a legal
+//! hold's name and reason, under its workspace's key.
+
+use crate::inventory::{
+    Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
+};
+
+const ID: &[KeyPart] = &[KeyPart::Id("id")];
+
+const fn hold(column: &'static str) -> Column {
+    Column {
+        table: "legal_holds",
+        key: ID,
+        column,
+        shape: Shape::Sealed,
+        place: Some(Place { row: ID, column }),
+        scope: ScopeRule::Workspace(Owner::at("workspace_id")),
+        subject: Subject {
+            kind: SubjectKind::Creator,
+            who: Some(Owner::at("created_by")),
+        },
+        retention: Retention::Content,
+    }
+}
+
+/// Every compliance column holding ciphertext or personal data.
+pub const INVENTORY: &[Column] = &[hold("name"), hold("reason")];

@@ -1,0 +1,18 @@
+//! Compliance controls that act on stored content: legal holds and the retention job.
+//!
+//! [`holds`] places, lists and releases legal holds (`legal_holds.manage`: workspace owners
+//! and admins, compliance officers through their system role); every change is audited.
+//! [`retention`] destroys messages older than the effective `retention.messages_days` of
+//! their workspace or channel ([`crate::policy::PolicyService::effective`]), in bounded
+//! batches through the writer, skipping whatever an active hold covers; a background task
+//! runs it over every workspace, and an administrator runs one workspace's pass on demand.
+//! The job decides holds inside each batch's write, so a hold placed while a pass runs
+//! protects everything the pass has not yet destroyed.
+
+pub mod holds;
+mod inventory;
+pub mod retention;
+
+pub use holds::{HoldList, HoldService, HoldView, NewHold};
+pub use inventory::INVENTORY;
+pub use retention::{RetentionOptions, RetentionReport, RetentionService, RunRequest};

@@ -1,0 +1,435 @@
+//! The retention job: messages older than their workspace's (or channel's) effective
+//! `retention.messages_days` are destroyed, except what a legal hold covers.
+//!
+//! A pass over a workspace reads the effective policy, then walks each group of channels
+//! with the same period (each channel with its own `messages_days`, and the workspace's
+//! other channels) oldest first from a cursor, `RetentionOptions::batch` messages at a time.
+//! Each batch is one write through the group-commit writer, so posts keep flowing between
+//! batches: it reads the holds in force in its own transaction, then for every message no
+//! hold covers deletes the files posted with it and its row (its kept versions, reactions,
+//! mentions, pins and followers go by cascade), emitting `MessageDeleted` and `FileDeleted`
+//! so clients, the search index and the files housekeeping follow. A thread root whose
+//! replies outlive it becomes a content-free tombstone and is removed by the pass after its
+//! last reply goes. A pass is idempotent: an interrupted one is simply run again (every
+//! batch it committed stays done). Each pass that had a period to apply is audited once
+//! (`retention.run`, counts only).
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::holds::InForce;
+use crate::audit::{Auditor, Event, Outcome};
+use crate::config::RetentionConfig;
+use crate::domain::{ChannelId, MessageId, WorkspaceId};
+use crate::error::Error;
+use crate::events::DomainEvent;
+use crate::policy::{Days, PolicyService};
+use crate::rbac::{Action, Actor, Resource};
+use crate::store::retention::{self as retention_store, Candidate, Within};
+use crate::store::{self, messages, Store, Tx};
+
+/// How the job runs.
+#[derive(Clone, Copy, Debug)]
+pub struct RetentionOptions {
+    /// Time between two passes of the background task (`None`: no background task).
+    pub interval: Option<Duration>,
+    /// Messages examined per write.
+    pub batch: i64,
+    /// Whether a run on demand may name the time it runs at (`now`).
+    pub allow_explicit_now: bool,
+}
+
+impl RetentionOptions {
+    /// The options the configuration sets.
+    pub fn from_config(config: &RetentionConfig) -> RetentionOptions {
+        RetentionOptions {
+            interval: (config.interval_seconds > 0)
+                .then_some(Duration::from_secs(config.interval_seconds)),
+            batch: i64::from(config.batch),
+            allow_explicit_now: config.allow_explicit_now,
+        }
+    }
+}
+
+/// A run on demand, as the API receives it.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"now": "2030-01-01T00:00:00Z"}))]
+pub struct RunRequest {
+    /// The time the pass runs at, for rehearsing a policy (only where
+    /// `retention.allow_explicit_now` is set; otherwise the pass runs at the present time).
+    #[serde(default)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// What one pass over a workspace did.
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct RetentionReport {
+    /// The workspace.
+    pub workspace_id: Option<WorkspaceId>,
+    /// The time the pass ran at (cutoffs are this minus each period).
+    pub now: Option<DateTime<Utc>>,
+    /// The policy version applied.
+    pub policy_version: i64,
+    /// The workspace's `retention.messages_days` (`None`: forever).
+    pub messages_days: Option<u32>,
+    /// Channels whose own period was applied.
+    pub channels_with_own_period: usize,
+    /// Messages old enough that were looked at.
+    pub examined: u64,
+    /// Messages destroyed (rows gone).
+    pub destroyed: u64,
+    /// Thread roots emptied into content-free tombstones because replies outlive them.
+    pub emptied: u64,
+    /// Messages kept because a legal hold covers them.
+    pub held: u64,
+    /// Files destroyed with their messages.
+    pub files_destroyed: u64,
+    /// Writes the pass took.
+    pub batches: u64,
+}
+
+/// One group of channels sharing a period.
+struct Group {
+    within: Within,
+    cutoff: DateTime<Utc>,
+    /// Channels of the workspace handled by a group of their own (skipped here).
+    except: Arc<HashSet<ChannelId>>,
+}
+
+/// What one batch's write did.
+#[derive(Default)]
+struct BatchOutcome {
+    destroyed: u64,
+    emptied: u64,
+    held: u64,
+    files: u64,
+}
+
+/// The retention job; cheap to clone.
+#[derive(Clone)]
+pub struct RetentionService {
+    store: Store,
+    auditor: Auditor,
+    policies: PolicyService,
+    options: RetentionOptions,
+    /// One pass at a time in this process (the background task and runs on demand).
+    running: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl RetentionService {
+    /// The job over `store`, applying `policies`.
+    pub fn new(
+        store: Store,
+        auditor: Auditor,
+        policies: PolicyService,
+        options: RetentionOptions,
+    ) -> RetentionService {
+        RetentionService {
+            store,
+            auditor,
+            policies,
+            options,
+            running: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Runs one pass over `workspace` now, or at `now` where the configuration allows naming
+    /// it (`policies.manage`, the permission that sets retention); audited.
+    #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
+    pub async fn run_workspace(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        request: RunRequest,
+    ) -> Result<RetentionReport, Error> {
+        {
+            let mut conn = self.store.reader().await?;
+            self.auditor
+                .authorize_read(
+                    &self.store,
+                    &mut conn.conn(),
+                    actor,
+                    Action::ManagePolicies,
+                    Resource::Workspace(workspace),
+                )
+                .await?;
+            if store::workspaces::by_id(&mut conn.conn(), workspace)
+                .await?
+                .is_none()
+            {
+                return Err(Error::NotFound("workspace"));
+            }
+        }
+        if request.now.is_some() && !self.options.allow_explicit_now {
+            return Err(Error::refused(
+                "explicit_now_disabled",
+                "this deployment does not let a run name its time (retention.allow_explicit_now)",
+            ));
+        }
+        let now = request.now.unwrap_or_else(Utc::now);
+        self.pass(actor, workspace, now, None).await
+    }
+
+    /// Runs one pass over every workspace at the present time, as Concord itself; stops
+    /// between batches once `stop` is cancelled.
+    pub async fn run_all(&self, stop: &CancellationToken) -> Result<(), Error> {
+        let workspaces = {
+            let mut conn = self.store.reader().await?;
+            store::policies::workspace_ids(&mut conn.conn()).await?
+        };
+        for workspace in workspaces {
+            if stop.is_cancelled() {
+                break;
+            }
+            match self
+                .pass(&Actor::system(), workspace, Utc::now(), Some(stop))
+                .await
+            {
+                Ok(report) if report.destroyed + report.emptied > 0 => tracing::info!(
+                    %workspace,
+                    destroyed = report.destroyed,
+                    emptied = report.emptied,
+                    held = report.held,
+                    files = report.files_destroyed,
+                    "retention: pass done"
+                ),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(%workspace, error = %err, "retention: pass failed")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The background task: a pass over every workspace at start and every interval,
+    /// until `stop` is cancelled (`None` if the configuration turns it off).
+    pub fn spawn(self, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        let period = self.options.interval?;
+        Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = ticks.tick() => {
+                        if let Err(err) = self.run_all(&stop).await {
+                            tracing::warn!(error = %err, "retention: pass over the workspaces failed");
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
+    /// One pass over `workspace` at `now`.
+    async fn pass(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+        stop: Option<&CancellationToken>,
+    ) -> Result<RetentionReport, Error> {
+        let _one_at_a_time = self.running.lock().await;
+        let (resolved, version) = self.policies.effective(workspace).await?;
+        let policy = resolved.policy;
+        let mut report = RetentionReport {
+            workspace_id: Some(workspace),
+            now: Some(now),
+            policy_version: version,
+            messages_days: policy.retention.messages_days.days(),
+            ..RetentionReport::default()
+        };
+        let own: Arc<HashSet<ChannelId>> = Arc::new(policy.channels.keys().copied().collect());
+        let mut groups = Vec::new();
+        if let Some(cutoff) = cutoff(now, policy.retention.messages_days) {
+            groups.push(Group {
+                within: Within::Workspace(workspace),
+                cutoff,
+                except: own.clone(),
+            });
+        }
+        for (channel, p) in &policy.channels {
+            if let Some(cutoff) = cutoff(now, p.messages_days) {
+                report.channels_with_own_period += 1;
+                groups.push(Group {
+                    within: Within::Channel(*channel),
+                    cutoff,
+                    except: Arc::new(HashSet::new()),
+                });
+            }
+        }
+        if groups.is_empty() {
+            return Ok(report);
+        }
+        let mut outcome = Ok(());
+        'groups: for group in groups {
+            let mut cursor = (start_of_time(), MessageId(uuid::Uuid::nil()));
+            loop {
+                if stop.is_some_and(|s| s.is_cancelled()) {
+                    break 'groups;
+                }
+                let batch = {
+                    let mut conn = self.store.reader().await?;
+                    retention_store::older_than(
+                        &mut conn.conn(),
+                        group.within,
+                        group.cutoff,
+                        cursor,
+                        self.options.batch,
+                    )
+                    .await?
+                };
+                let Some(last) = batch.last() else { break };
+                cursor = (last.created_at, last.id);
+                let full = batch.len() as i64 == self.options.batch;
+                report.examined += batch.len() as u64;
+                let candidates: Vec<Candidate> = batch
+                    .into_iter()
+                    .filter(|m| !group.except.contains(&m.channel_id))
+                    .collect();
+                if !candidates.is_empty() {
+                    match self.destroy_batch(workspace, candidates).await {
+                        Ok(done) => {
+                            report.batches += 1;
+                            report.destroyed += done.destroyed;
+                            report.emptied += done.emptied;
+                            report.held += done.held;
+                            report.files_destroyed += done.files;
+                        }
+                        Err(err) => {
+                            // What committed stays done; the audit entry says how far it got.
+                            outcome = Err(err);
+                            break 'groups;
+                        }
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
+        let event = Event::by(actor, "retention.run", outcome_of(&outcome))
+            .target("workspace", workspace)
+            .workspace(workspace)
+            .details(serde_json::json!({
+                "now": now,
+                "policy_version": version,
+                "messages_days": report.messages_days,
+                "channels_with_own_period": report.channels_with_own_period,
+                "examined": report.examined,
+                "destroyed": report.destroyed,
+                "emptied": report.emptied,
+                "held": report.held,
+                "files_destroyed": report.files_destroyed,
+                "batches": report.batches,
+            }));
+        self.auditor.record_alone(&self.store, event).await?;
+        outcome.map(|()| report)
+    }
+
+    /// Destroys what no hold covers among `candidates`, in one write.
+    async fn destroy_batch(
+        &self,
+        workspace: WorkspaceId,
+        candidates: Vec<Candidate>,
+    ) -> Result<BatchOutcome, Error> {
+        self.store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    // Read in this write: a hold placed since the candidates were read counts.
+                    let holds = InForce::read(&mut tx.conn(), workspace).await?;
+                    let mut out = BatchOutcome::default();
+                    let mut recount = BTreeSet::new();
+                    // Replies first, so a root whose replies all go in this batch goes too.
+                    let (replies, roots): (Vec<_>, Vec<_>) = candidates
+                        .into_iter()
+                        .partition(|m| m.thread_root_id.is_some());
+                    for m in replies.iter().chain(roots.iter()) {
+                        if holds.covers(m) {
+                            out.held += 1;
+                            continue;
+                        }
+                        out.files += destroy_files(tx, workspace, m).await?;
+                        let is_root = m.thread_root_id.is_none();
+                        if is_root && retention_store::replies_left(&mut tx.conn(), m.id).await? > 0
+                        {
+                            if m.deleted_at.is_none() {
+                                messages::tombstone(&mut tx.conn(), m.id, &[], Utc::now()).await?;
+                                emit_deleted(tx, workspace, m);
+                                out.emptied += 1;
+                            }
+                            continue;
+                        }
+                        if retention_store::destroy(&mut tx.conn(), m.id).await? {
+                            out.destroyed += 1;
+                            // A tombstone's deletion was announced when it was deleted.
+                            if m.deleted_at.is_none() {
+                                emit_deleted(tx, workspace, m);
+                            }
+                            if let Some(root) = m.thread_root_id {
+                                recount.insert(root);
+                            }
+                        }
+                    }
+                    for root in recount {
+                        retention_store::recount_replies(&mut tx.conn(), root).await?;
+                    }
+                    Ok::<_, Error>(out)
+                })
+            })
+            .await
+    }
+}
+
+/// Deletes the files posted with `m` (their blobs follow `FileDeleted` in the files
+/// housekeeping); how many.
+async fn destroy_files(tx: &mut Tx, workspace: WorkspaceId, m: &Candidate) -> Result<u64, Error> {
+    let mut n = 0;
+    for file in store::files::attached_to(&mut tx.conn(), m.id).await? {
+        if store::files::delete(&mut tx.conn(), file.id).await? {
+            n += 1;
+            tx.emit(DomainEvent::FileDeleted {
+                workspace_id: workspace,
+                channel_id: m.channel_id,
+                file_id: file.id,
+                // The message goes too: nothing to index again.
+                message_id: None,
+            });
+        }
+    }
+    Ok(n)
+}
+
+fn emit_deleted(tx: &mut Tx, workspace: WorkspaceId, m: &Candidate) {
+    tx.emit(DomainEvent::MessageDeleted {
+        workspace_id: workspace,
+        channel_id: m.channel_id,
+        message_id: m.id,
+        seq: m.seq,
+    });
+}
+
+fn outcome_of(outcome: &Result<(), Error>) -> Outcome {
+    match outcome {
+        Ok(()) => Outcome::Allowed,
+        Err(_) => Outcome::Failed,
+    }
+}
+
+/// The time before which messages go, for a period (`None`: forever).
+fn cutoff(now: DateTime<Utc>, days: Days) -> Option<DateTime<Utc>> {
+    let days = days.days()?;
+    Some(now - TimeDelta::days(i64::from(days)))
+}
+
+/// Before any message: where a walk starts.
+fn start_of_time() -> DateTime<Utc> {
+    DateTime::<Utc>::UNIX_EPOCH
+}
