@@ -94,7 +94,12 @@ pub(crate) async fn add_to(app: &TestApp, team: &Team, channel: &str, who: &str)
 }
 
 /// A bot in `room` with a token of every scope and a signing secret: (id, token, secret).
-pub(crate) async fn bot_in(app: &TestApp, team: &Team, room: &str, name: &str) -> (String, String, String) {
+pub(crate) async fn bot_in(
+    app: &TestApp,
+    team: &Team,
+    room: &str,
+    name: &str,
+) -> (String, String, String) {
     let ws = &team.ws;
     let bot = app
         .post(
@@ -133,7 +138,13 @@ pub(crate) async fn bot_in(app: &TestApp, team: &Team, room: &str, name: &str) -
     (bot, token, secret)
 }
 
-pub(crate) async fn give_command(app: &TestApp, team: &Team, bot: &str, name: &str, url: &str) -> Value {
+pub(crate) async fn give_command(
+    app: &TestApp,
+    team: &Team,
+    bot: &str,
+    name: &str,
+    url: &str,
+) -> Value {
     app.post(
         &format!("/api/v1/workspaces/{}/bots/{bot}/commands", team.ws),
         Some(&team.admin.access),
@@ -572,7 +583,12 @@ async fn message_starting(app: &TestApp, token: &str, room: &str, prefix: &str) 
         .unwrap_or_else(|| panic!("a message starting {prefix:?}"))
 }
 
-pub(crate) async fn press(app: &TestApp, who: &str, message: &str, body: Value) -> crate::harness::Reply {
+pub(crate) async fn press(
+    app: &TestApp,
+    who: &str,
+    message: &str,
+    body: Value,
+) -> crate::harness::Reply {
     app.post(
         &format!("/api/v1/messages/{message}/actions"),
         Some(who),
