@@ -74,7 +74,7 @@ impl BoltApp {
 }
 
 /// A server that may call this machine's loopback address.
-async fn commands_app(backend: Backend) -> TestApp {
+pub(crate) async fn commands_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |c| {
         c.bots.event_allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
         c.bots.event_retry_delays_ms = vec![0, 100];
@@ -83,7 +83,7 @@ async fn commands_app(backend: Backend) -> TestApp {
     .await
 }
 
-async fn add_to(app: &TestApp, team: &Team, channel: &str, who: &str) {
+pub(crate) async fn add_to(app: &TestApp, team: &Team, channel: &str, who: &str) {
     app.post(
         &format!("/api/v1/channels/{channel}/members"),
         Some(&team.admin.access),
@@ -94,7 +94,12 @@ async fn add_to(app: &TestApp, team: &Team, channel: &str, who: &str) {
 }
 
 /// A bot in `room` with a token of every scope and a signing secret: (id, token, secret).
-async fn bot_in(app: &TestApp, team: &Team, room: &str, name: &str) -> (String, String, String) {
+pub(crate) async fn bot_in(
+    app: &TestApp,
+    team: &Team,
+    room: &str,
+    name: &str,
+) -> (String, String, String) {
     let ws = &team.ws;
     let bot = app
         .post(
@@ -133,7 +138,13 @@ async fn bot_in(app: &TestApp, team: &Team, room: &str, name: &str) -> (String, 
     (bot, token, secret)
 }
 
-async fn give_command(app: &TestApp, team: &Team, bot: &str, name: &str, url: &str) -> Value {
+pub(crate) async fn give_command(
+    app: &TestApp,
+    team: &Team,
+    bot: &str,
+    name: &str,
+    url: &str,
+) -> Value {
     app.post(
         &format!("/api/v1/workspaces/{}/bots/{bot}/commands", team.ws),
         Some(&team.admin.access),
@@ -171,7 +182,7 @@ async fn ephemerals(socket: &mut Socket, want: usize) -> Vec<Value> {
     got
 }
 
-async fn history(app: &TestApp, token: &str, room: &str) -> Vec<Value> {
+pub(crate) async fn history(app: &TestApp, token: &str, room: &str) -> Vec<Value> {
     app.get(&format!("/api/v1/channels/{room}/messages"), token)
         .await
         .expect(200)
@@ -572,7 +583,12 @@ async fn message_starting(app: &TestApp, token: &str, room: &str, prefix: &str) 
         .unwrap_or_else(|| panic!("a message starting {prefix:?}"))
 }
 
-async fn press(app: &TestApp, who: &str, message: &str, body: Value) -> crate::harness::Reply {
+pub(crate) async fn press(
+    app: &TestApp,
+    who: &str,
+    message: &str,
+    body: Value,
+) -> crate::harness::Reply {
     app.post(
         &format!("/api/v1/messages/{message}/actions"),
         Some(who),

@@ -10,6 +10,7 @@ mod audit_trail;
 mod bad_input;
 mod bot_commands;
 mod bot_events;
+mod bot_sdk;
 mod bots;
 mod chat;
 mod cli;
