@@ -1,4 +1,4 @@
--- Legal holds: content that retention, deletion and erasure must keep.
+-- Legal holds: content the retention job must keep (authors' own deletions do not consult them).
 --
 -- A hold covers a workspace's messages that match every criterion it sets: written by one
 -- of its custodians (JSON array of user ids; empty: anyone), in one of its channels (JSON

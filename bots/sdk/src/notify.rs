@@ -111,12 +111,32 @@ pub async fn run(
     })
 }
 
+/// Sends each line of `from` (bytes that are not UTF-8 replaced, a line cut at 4 KiB), reading
+/// to the end so the command never writes into a closed pipe.
 async fn lines(from: impl AsyncRead + Unpin, to: tokio::sync::mpsc::Sender<String>) {
-    let mut lines = BufReader::new(from).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if to.send(line).await.is_err() {
-            break;
+    const MAX_LINE: usize = 4096;
+    let mut reader = BufReader::new(from);
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let chunk = match reader.fill_buf().await {
+            Ok(chunk) if !chunk.is_empty() => chunk,
+            _ => break,
+        };
+        let newline = chunk.iter().position(|b| *b == b'\n');
+        let part = &chunk[..newline.unwrap_or(chunk.len())];
+        let room = MAX_LINE.saturating_sub(line.len());
+        line.extend_from_slice(&part[..part.len().min(room)]);
+        let used = newline.map_or(chunk.len(), |i| i + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            let text = String::from_utf8_lossy(&line).into_owned();
+            line.clear();
+            // Nobody listens any more: keep reading anyway, so the command can finish.
+            let _ = to.send(text).await;
         }
+    }
+    if !line.is_empty() {
+        let _ = to.send(String::from_utf8_lossy(&line).into_owned()).await;
     }
 }
 

@@ -158,6 +158,7 @@ impl Interaction {
 pub async fn respond(response_url: &str, message: &Value) -> Result<(), Error> {
     let response = reqwest::Client::new()
         .post(response_url)
+        .timeout(std::time::Duration::from_secs(30))
         .json(message)
         .send()
         .await?;

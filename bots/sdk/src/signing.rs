@@ -50,7 +50,7 @@ pub fn verify(
     now: i64,
 ) -> Result<(), VerifyError> {
     let sent: i64 = timestamp.trim().parse().map_err(|_| VerifyError::Missing)?;
-    if (now - sent).abs() > MAX_AGE_SECONDS {
+    if now.abs_diff(sent) > MAX_AGE_SECONDS.unsigned_abs() {
         return Err(VerifyError::Stale);
     }
     let given = signature

@@ -13,8 +13,11 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{retry_after, Error};
 
-/// A Web API client for one bot token.
-#[derive(Clone, Debug)]
+/// The longest `Retry-After` waited for before retrying.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A Web API client for one bot token. Its `Debug` does not show the token.
+#[derive(Clone)]
 pub struct WebClient {
     http: reqwest::Client,
     base: String,
@@ -171,6 +174,16 @@ fn next_cursor(answer: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+impl std::fmt::Debug for WebClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebClient")
+            .field("base", &self.base)
+            .field("token", &"<redacted>")
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
 impl WebClient {
     /// A client for the Web API at `api_url` (`https://chat.example.org/api/slack/`; a
     /// server's bare URL gets `/api/slack/` added) with a bot token (`xoxb-...`).
@@ -230,7 +243,9 @@ impl WebClient {
             let status = response.status();
             if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 let wait = retry_after(response.headers());
-                if attempt < self.retries {
+                // A server asking for more than a minute is answered with the error, not a
+                // hang.
+                if attempt < self.retries && wait <= MAX_WAIT {
                     attempt += 1;
                     tokio::time::sleep(wait).await;
                     continue;
@@ -291,13 +306,15 @@ impl WebClient {
     ) -> Result<Vec<T>, Error> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
+        // A cursor seen before would start a cycle: the list ends there.
+        let mut seen = std::collections::HashSet::new();
         loop {
             let page = self
                 .page::<T>(method, args.clone(), key, cursor.as_deref())
                 .await?;
             items.extend(page.items);
             match page.next_cursor {
-                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                Some(next) if seen.insert(next.clone()) => cursor = Some(next),
                 _ => return Ok(items),
             }
         }

@@ -6,11 +6,20 @@ use serde_json::{json, Value};
 
 use crate::error::{retry_after, Error};
 
-/// An incoming webhook (`https://chat.example.org/hooks/...`).
-#[derive(Clone, Debug)]
+/// An incoming webhook (`https://chat.example.org/hooks/...`). Its `Debug` does not show the
+/// URL, whose last part is the secret.
+#[derive(Clone)]
 pub struct Webhook {
     http: reqwest::Client,
     url: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &"<redacted>")
+            .finish()
+    }
 }
 
 impl Webhook {

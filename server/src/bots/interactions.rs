@@ -467,45 +467,91 @@ impl BotService {
 }
 
 /// Ephemeral messages with blocks kept for thirty minutes after they were shown, so their
-/// buttons can be pressed; at most 10,000, in this process only (as ephemeral messages
-/// themselves are delivered).
+/// buttons can be pressed; in this process only (as ephemeral messages themselves are
+/// delivered). At most 16 MiB in all and 500 per bot: a bot sending many pushes out its own
+/// oldest, not other bots'.
 #[derive(Default)]
-pub(crate) struct Ephemerals(
-    std::sync::Mutex<HashMap<String, (Instant, Arc<EphemeralMessageView>)>>,
-);
+pub(crate) struct Ephemerals(std::sync::Mutex<Kept>);
 
-const EPHEMERALS_KEPT: usize = 10_000;
+#[derive(Default)]
+pub(crate) struct Kept {
+    by_id: HashMap<String, (Instant, usize, Arc<EphemeralMessageView>)>,
+    bytes: usize,
+}
+
+const EPHEMERALS_BYTES: usize = 16 * 1024 * 1024;
+const EPHEMERALS_PER_BOT: usize = 500;
 const EPHEMERAL_TTL: Duration = Duration::from_secs(30 * 60);
+
+impl Kept {
+    fn remove(&mut self, id: &str) {
+        if let Some((_, size, _)) = self.by_id.remove(id) {
+            self.bytes = self.bytes.saturating_sub(size);
+        }
+    }
+
+    /// The oldest entry, of `bot` only if given.
+    fn oldest(&self, bot: Option<UserId>) -> Option<String> {
+        self.by_id
+            .iter()
+            .filter(|(_, (_, _, v))| bot.is_none_or(|b| v.author_id == b))
+            .min_by_key(|(_, (at, _, _))| *at)
+            .map(|(id, _)| id.clone())
+    }
+}
 
 impl Ephemerals {
     /// Keeps `view` if it has blocks.
     pub(crate) fn keep(&self, view: &Arc<EphemeralMessageView>) {
-        if view.blocks.is_none() {
+        let Some(blocks) = &view.blocks else {
+            return;
+        };
+        let size =
+            view.text.len() + serde_json::to_vec(blocks).map_or(0, |b| b.len()) + view.id.len();
+        if size > EPHEMERALS_BYTES {
             return;
         }
         let Ok(mut kept) = self.0.lock() else {
             return;
         };
         let now = Instant::now();
-        if kept.len() >= EPHEMERALS_KEPT {
-            kept.retain(|_, (at, _)| now.duration_since(*at) < EPHEMERAL_TTL);
+        let expired: Vec<String> = kept
+            .by_id
+            .iter()
+            .filter(|(_, (at, _, _))| now.duration_since(*at) >= EPHEMERAL_TTL)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            kept.remove(&id);
         }
-        if kept.len() >= EPHEMERALS_KEPT {
-            if let Some(oldest) = kept
-                .iter()
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(id, _)| id.clone())
-            {
-                kept.remove(&oldest);
+        let bot = view.author_id;
+        while kept
+            .by_id
+            .values()
+            .filter(|(_, _, v)| v.author_id == bot)
+            .count()
+            >= EPHEMERALS_PER_BOT
+        {
+            match kept.oldest(Some(bot)) {
+                Some(id) => kept.remove(&id),
+                None => break,
             }
         }
-        kept.insert(view.id.clone(), (now, view.clone()));
+        while kept.bytes + size > EPHEMERALS_BYTES {
+            match kept.oldest(None) {
+                Some(id) => kept.remove(&id),
+                None => break,
+            }
+        }
+        kept.bytes += size;
+        kept.by_id
+            .insert(view.id.clone(), (now, size, view.clone()));
     }
 
     /// The ephemeral message `id` shown to `user`, if it is still kept.
     fn get(&self, id: &str, user: UserId) -> Option<Arc<EphemeralMessageView>> {
         let kept = self.0.lock().ok()?;
-        let (at, view) = kept.get(id)?;
+        let (at, _, view) = kept.by_id.get(id)?;
         (at.elapsed() < EPHEMERAL_TTL && view.user_id == user).then(|| view.clone())
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! A hold covers a message when every criterion it sets matches: its author is one of the
 //! custodians (none named: anyone), its channel is one of the channels (none named: any),
-//! and it was posted within `from`..=`to` (either end open). A hold is in force until it is
+//! and it was posted within `from`..`to` (`from` included, `to` not; either end open). A hold is in force until it is
 //! released; released holds stay listed with who released them and when. Placing and
 //! releasing are audited (`legal_hold.created`, `legal_hold.released`); names and reasons
 //! are stored encrypted under the workspace's key.
@@ -39,7 +39,7 @@ pub const MAX_SCOPE_IDS: usize = 1000;
     "custodians": ["0190d6d2-8a4e-7cc1-9d36-5c4a1b2e7f10"],
     "channels": [],
     "from": "2024-01-01T00:00:00Z",
-    "to": "2024-12-31T23:59:59Z"
+    "to": "2025-01-01T00:00:00Z"
 }))]
 pub struct NewHold {
     /// What the hold is called (1 to 200 characters).
@@ -56,7 +56,8 @@ pub struct NewHold {
     /// Content posted from this time on (none: from the beginning).
     #[serde(default)]
     pub from: Option<DateTime<Utc>>,
-    /// Content posted up to this time (none: up to now and on).
+    /// Content posted before this time (excluded, so a day's end is the next midnight;
+    /// none: up to now and on).
     #[serde(default)]
     pub to: Option<DateTime<Utc>>,
 }
@@ -78,7 +79,7 @@ pub struct HoldView {
     pub channels: Vec<ChannelId>,
     /// Content posted from this time on.
     pub from: Option<DateTime<Utc>>,
-    /// Content posted up to this time.
+    /// Content posted before this time (excluded).
     pub to: Option<DateTime<Utc>>,
     /// Whether it is in force (not released).
     pub active: bool,
@@ -113,7 +114,7 @@ impl Coverage {
         (self.custodians.is_empty() || self.custodians.contains(&m.author_id))
             && (self.channels.is_empty() || self.channels.contains(&m.channel_id))
             && self.from.is_none_or(|from| m.created_at >= from)
-            && self.to.is_none_or(|to| m.created_at <= to)
+            && self.to.is_none_or(|to| m.created_at < to)
     }
 }
 
@@ -356,8 +357,9 @@ impl HoldService {
         Ok(HoldList { holds: out })
     }
 
-    /// Releases a hold in force (`legal_holds.manage`); audited. What it held is again
-    /// subject to retention at the next pass.
+    /// Releases a hold in force (`legal_holds.release`: compliance officers and system
+    /// administrators, never the workspace's own administrators, who may be its custodians);
+    /// audited. What it held is again subject to retention at the next pass.
     #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
     pub async fn release(
         &self,
@@ -371,6 +373,14 @@ impl HoldService {
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     this.authorize_in(tx, &actor, workspace).await?;
+                    this.auditor
+                        .authorize(
+                            tx,
+                            &actor,
+                            Action::ReleaseLegalHolds,
+                            Resource::Workspace(workspace),
+                        )
+                        .await?;
                     let Some(mut record) = holds::by_id(&mut tx.conn(), workspace, id).await?
                     else {
                         return Err(Error::NotFound("legal hold"));

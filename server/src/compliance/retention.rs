@@ -259,7 +259,7 @@ impl RetentionService {
             if let Some(cutoff) = cutoff(now, p.messages_days) {
                 report.channels_with_own_period += 1;
                 groups.push(Group {
-                    within: Within::Channel(*channel),
+                    within: Within::Channel(workspace, *channel),
                     cutoff,
                     except: Arc::new(HashSet::new()),
                 });

@@ -85,6 +85,9 @@ actions! {
     /// Place, list and release a workspace's legal holds (workspace admins; compliance
     /// officers everywhere, through their system role).
     ManageLegalHolds = "legal_holds.manage",
+    /// Release a legal hold (compliance officers and system administrators only: the
+    /// workspace's own administrators may be its custodians).
+    ReleaseLegalHolds = "legal_holds.release",
 }
 
 impl Action {

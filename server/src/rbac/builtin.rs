@@ -74,7 +74,13 @@ pub const ROLES: &[BuiltinRole] = &[
         name: "compliance_officer",
         scope: Scope::System,
         description: "Searches and exports audit trails, manages legal holds",
-        actions: &[ReadAudit, ReadUsers, ReadAccount, ManageLegalHolds],
+        actions: &[
+            ReadAudit,
+            ReadUsers,
+            ReadAccount,
+            ManageLegalHolds,
+            ReleaseLegalHolds,
+        ],
     },
     BuiltinRole {
         id: OWNER,

@@ -33,8 +33,8 @@ pub struct Candidate {
 pub enum Within {
     /// Every channel of a workspace.
     Workspace(WorkspaceId),
-    /// One channel.
-    Channel(ChannelId),
+    /// One channel, if it is in the workspace.
+    Channel(WorkspaceId, ChannelId),
 }
 
 /// Up to `limit` messages posted before `cutoff`, after the cursor `after` (posting time
@@ -56,9 +56,10 @@ pub async fn older_than(
             "SELECT {COLUMNS} FROM messages m JOIN channels c ON c.id = m.channel_id \
              WHERE c.workspace_id = $1 AND {ORDER}"
         ),
-        Within::Channel(_) => {
-            format!("SELECT {COLUMNS} FROM messages m WHERE m.channel_id = $1 AND {ORDER}")
-        }
+        Within::Channel(..) => format!(
+            "SELECT {COLUMNS} FROM messages m JOIN channels c ON c.id = m.channel_id \
+             WHERE m.channel_id = $1 AND c.workspace_id = $6 AND {ORDER}"
+        ),
     };
     let rows = match within {
         Within::Workspace(ws) => on!(conn, |c| sqlx::query_as(&sql)
@@ -69,12 +70,13 @@ pub async fn older_than(
             .bind(limit)
             .fetch_all(c)
             .await)?,
-        Within::Channel(ch) => on!(conn, |c| sqlx::query_as(&sql)
+        Within::Channel(ws, ch) => on!(conn, |c| sqlx::query_as(&sql)
             .bind(ch)
             .bind(cutoff)
             .bind(after.0)
             .bind(after.1)
             .bind(limit)
+            .bind(ws)
             .fetch_all(c)
             .await)?,
     };

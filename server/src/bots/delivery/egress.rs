@@ -128,11 +128,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// is an error, so the client never connects to a refused address.
 struct GuardedResolver {
     allowed: Arc<Vec<ProxyNet>>,
+    /// Only the allowed networks, not public addresses (for plain http).
+    allowed_only: bool,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allowed = self.allowed.clone();
+        let allowed_only = self.allowed_only;
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
@@ -142,7 +145,14 @@ impl Resolve for GuardedResolver {
             let kept: Vec<SocketAddr> = found
                 .iter()
                 .copied()
-                .filter(|a| permitted(a.ip(), &allowed))
+                .filter(|a| {
+                    if allowed_only {
+                        let ip = a.ip().to_canonical();
+                        allowed.iter().any(|net| net.contains(ip))
+                    } else {
+                        permitted(a.ip(), &allowed)
+                    }
+                })
                 .collect();
             if kept.is_empty() {
                 let err = if found.is_empty() {
@@ -161,6 +171,8 @@ impl Resolve for GuardedResolver {
 #[derive(Clone)]
 pub struct Egress {
     client: reqwest::Client,
+    /// For plain http: connects only to the allowed networks, whatever DNS answers later.
+    plain: reqwest::Client,
     allowed: Arc<Vec<ProxyNet>>,
 }
 
@@ -169,18 +181,27 @@ impl Egress {
     /// `timeout` in all.
     pub fn new(allowed: Vec<ProxyNet>, timeout: Duration) -> Result<Egress, EgressError> {
         let allowed = Arc::new(allowed);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(concat!("Concord-Events/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver {
-                allowed: allowed.clone(),
-            }))
-            .build()
-            .map_err(|e| EgressError::Other(e.to_string()))?;
-        Ok(Egress { client, allowed })
+        let build = |allowed_only: bool| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .user_agent(concat!("Concord-Events/", env!("CARGO_PKG_VERSION")))
+                .dns_resolver(Arc::new(GuardedResolver {
+                    allowed: allowed.clone(),
+                    allowed_only,
+                }))
+                .build()
+                .map_err(|e| EgressError::Other(e.to_string()))
+        };
+        let client = build(false)?;
+        let plain = build(true)?;
+        Ok(Egress {
+            client,
+            plain,
+            allowed,
+        })
     }
 
     /// Parses a request URL and checks what can be checked before connecting: its form, and
@@ -256,15 +277,16 @@ impl Egress {
         max_body: usize,
     ) -> Result<Answer, EgressError> {
         let url = parse(url)?;
-        if url.scheme() == "http" {
-            // A plain-http URL stored before it had to be to an allowed network is held to
-            // the rule too.
-            self.vet(url.as_str()).await?;
+        self.check_literal(&url)?;
+        // Plain http goes through a client whose resolver keeps only the allowed networks, so
+        // a name that answers differently when connecting (DNS rebinding) cannot send it to a
+        // public address; a URL stored before the rule is held to it too.
+        let client = if url.scheme() == "http" {
+            &self.plain
         } else {
-            self.check_literal(&url)?;
-        }
-        let mut response = self
-            .client
+            &self.client
+        };
+        let mut response = client
             .post(url)
             .headers(headers)
             .header(reqwest::header::CONTENT_TYPE, content_type)
