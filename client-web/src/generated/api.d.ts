@@ -2612,7 +2612,7 @@ export interface components {
             released_by?: null | components["schemas"]["UserId"];
             /**
              * Format: date-time
-             * @description Content posted up to this time.
+             * @description Content posted before this time (excluded).
              */
             to?: string | null;
             /** @description The workspace whose content it holds. */
@@ -2962,7 +2962,7 @@ export interface components {
          *       "from": "2024-01-01T00:00:00Z",
          *       "name": "Smith v. Acme",
          *       "reason": "litigation expected; keep the sales team's messages of 2024",
-         *       "to": "2024-12-31T23:59:59Z"
+         *       "to": "2025-01-01T00:00:00Z"
          *     }
          */
         NewHold: {
@@ -2981,7 +2981,8 @@ export interface components {
             reason?: string;
             /**
              * Format: date-time
-             * @description Content posted up to this time (none: up to now and on).
+             * @description Content posted before this time (excluded, so a day's end is the next midnight;
+             *     none: up to now and on).
              */
             to?: string | null;
         };
