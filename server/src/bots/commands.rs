@@ -247,14 +247,9 @@ impl BotService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let by = this.authorize_admin(tx, &actor, workspace).await?;
-                    let record = bot_in(&mut tx.conn(), workspace, bot).await?;
-                    if record.deactivated_at.is_some() {
-                        return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
-                    }
                     // Invocations carry what people type in channels: as for a request URL,
                     // only someone who could issue the bot's credentials sets where they go.
-                    this.authorize_issue(tx, &actor, workspace, bot, by).await?;
+                    let by = this.authorize_bot_admin(tx, &actor, workspace, bot).await?;
                     if bot_events::settings(&mut tx.conn(), bot).await?.is_none() {
                         return Err(Error::refused(
                             "no_signing_secret",

@@ -27,7 +27,7 @@ use super::commands::{now_ms, trigger_id, RESPONSE_URL_TTL_MS, RESPONSE_URL_USES
 use super::delivery::egress::EgressError;
 use super::delivery::signing;
 use super::delivery::subscription_view;
-use super::{bot_in, BotService, EventSubscriptionView};
+use super::{BotService, EventSubscriptionView};
 use crate::audit::{Event, Outcome};
 use crate::auth::{random_token, token_hash};
 use crate::chat::{option_of, ChannelView, EphemeralMessageView, MessageBlocks};
@@ -63,25 +63,11 @@ impl BotService {
         url: Option<String>,
     ) -> Result<EventSubscriptionView, Error> {
         // Decided before any name is resolved; decided again in the write below.
-        {
-            let mut conn = self.store.reader().await?;
-            self.authorize_admin_read(&mut conn.conn(), actor, workspace)
-                .await?;
-            let record = bot_in(&mut conn.conn(), workspace, bot).await?;
-            if record.deactivated_at.is_some() {
-                return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
-            }
-            let by = actor
-                .user_id()
-                .ok_or_else(|| Error::refused("user_required", "only people manage bots"))?;
-            self.may_issue(&mut conn.conn(), actor, workspace, bot, by)
-                .await?;
-            if bot_events::settings(&mut conn.conn(), bot).await?.is_none() {
-                return Err(Error::conflict(
-                    "signing_secret_missing",
-                    "make the bot a signing secret first: interactions are signed with it",
-                ));
-            }
+        if self.may_admin_bot(actor, workspace, bot).await?.is_none() {
+            return Err(Error::conflict(
+                "signing_secret_missing",
+                "make the bot a signing secret first: interactions are signed with it",
+            ));
         }
         let url = match url.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -99,12 +85,7 @@ impl BotService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let by = this.authorize_admin(tx, &actor, workspace).await?;
-                    let record = bot_in(&mut tx.conn(), workspace, bot).await?;
-                    if record.deactivated_at.is_some() {
-                        return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
-                    }
-                    this.authorize_issue(tx, &actor, workspace, bot, by).await?;
+                    let by = this.authorize_bot_admin(tx, &actor, workspace, bot).await?;
                     if !bot_events::set_interactivity(
                         &mut tx.conn(),
                         bot,

@@ -80,12 +80,7 @@ impl BotService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let by = this.authorize_admin(tx, &actor, workspace).await?;
-                    let record = bot_in(&mut tx.conn(), workspace, bot).await?;
-                    if record.deactivated_at.is_some() {
-                        return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
-                    }
-                    this.authorize_issue(tx, &actor, workspace, bot, by).await?;
+                    let by = this.authorize_bot_admin(tx, &actor, workspace, bot).await?;
                     let created = issue(tx, bot, scopes, by).await?;
                     this.auditor
                         .record(
@@ -237,6 +232,49 @@ impl BotService {
             scopes,
             ip,
         ))
+    }
+
+    /// Decides, in the write `tx`, that `actor` administers `workspace` and may hand out
+    /// credentials of its live `bot` (`authorize_admin`, then `authorize_issue`); returns who
+    /// they are. What says where a bot's data goes, or acts as it, takes this.
+    pub(super) async fn authorize_bot_admin(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        bot: UserId,
+    ) -> Result<UserId, Error> {
+        let by = self.authorize_admin(tx, actor, workspace).await?;
+        let record = bot_in(&mut tx.conn(), workspace, bot).await?;
+        if record.deactivated_at.is_some() {
+            return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
+        }
+        self.authorize_issue(tx, actor, workspace, bot, by).await?;
+        Ok(by)
+    }
+
+    /// [`BotService::authorize_bot_admin`] on a reader, before a write that decides again
+    /// (so nobody else makes the server resolve a name or call a URL); returns the bot's
+    /// event settings.
+    pub(super) async fn may_admin_bot(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        bot: UserId,
+    ) -> Result<Option<crate::store::bot_events::SettingsRecord>, Error> {
+        let mut conn = self.store.reader().await?;
+        self.authorize_admin_read(&mut conn.conn(), actor, workspace)
+            .await?;
+        let record = bot_in(&mut conn.conn(), workspace, bot).await?;
+        if record.deactivated_at.is_some() {
+            return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
+        }
+        let by = actor
+            .user_id()
+            .ok_or_else(|| Error::refused("user_required", "only people manage bots"))?;
+        self.may_issue(&mut conn.conn(), actor, workspace, bot, by)
+            .await?;
+        Ok(crate::store::bot_events::settings(&mut conn.conn(), bot).await?)
     }
 
     /// Authorizes a workspace administrator inside a write; returns who they are.

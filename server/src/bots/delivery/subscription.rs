@@ -100,12 +100,7 @@ impl BotService {
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let by = this.authorize_admin(tx, &actor, workspace).await?;
-                    let record = bot_in(&mut tx.conn(), workspace, bot).await?;
-                    if record.deactivated_at.is_some() {
-                        return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
-                    }
-                    this.authorize_issue(tx, &actor, workspace, bot, by).await?;
+                    let by = this.authorize_bot_admin(tx, &actor, workspace, bot).await?;
                     let replaced = bot_events::settings(&mut tx.conn(), bot).await?.is_some();
                     let secret = signing::new_secret();
                     let row = bot.to_string();
@@ -167,21 +162,7 @@ impl BotService {
             );
         }
         // Decided before anything leaves the server; decided again in the write below.
-        let settings = {
-            let mut conn = self.store.reader().await?;
-            self.authorize_admin_read(&mut conn.conn(), actor, workspace)
-                .await?;
-            let record = bot_in(&mut conn.conn(), workspace, bot).await?;
-            if record.deactivated_at.is_some() {
-                return Err(Error::gone("bot_deactivated", "this bot was deactivated"));
-            }
-            let by = actor
-                .user_id()
-                .ok_or_else(|| Error::refused("user_required", "only people manage bots"))?;
-            self.may_issue(&mut conn.conn(), actor, workspace, bot, by)
-                .await?;
-            bot_events::settings(&mut conn.conn(), bot).await?
-        };
+        let settings = self.may_admin_bot(actor, workspace, bot).await?;
         let Some(settings) = settings else {
             return Err(Error::conflict(
                 "signing_secret_missing",
