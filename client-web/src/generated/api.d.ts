@@ -1430,7 +1430,14 @@ export interface paths {
         };
         /**
          * A workspace's effective policy: every key's value, its version, the enabled modules and
-         *     where each value comes from (a module, or the workspace's override).
+         *     where each value comes from (a module, or the workspace's override). What is shown depends
+         *     on the reader: those who manage policies (`policies.manage`) and compliance officers
+         *     (`audit.read`) who may see the workspace get all of it, the override document
+         *     (`workspace_override`) and every channel's entry included. Every other member, the
+         *     workspace's admins and owners too, gets the workspace-wide values (the retention periods
+         *     and safeguards that apply to them), no override document (`workspace_override` is null),
+         *     and in `policy.channels` and `sources` only the channels they may read: a private channel
+         *     they are not in is not named. Outside the workspace it is not found.
          */
         get: operations["get"];
         /**
@@ -3805,8 +3812,8 @@ export interface components {
             /** @description The enabled modules, in the order they are layered. */
             modules: string[];
             /**
-             * @description Every key with its value (channels: those the reader may read, unless they manage the
-             *     policy or administer the workspace).
+             * @description Every key with its value (channels: those the reader may read, unless they manage
+             *     policies or are a compliance officer).
              */
             policy: components["schemas"]["Policy"];
             /**
@@ -6597,6 +6604,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["WorkspacePolicyView"];
                 };
+            };
+            /** @description no such workspace, or the caller is not in it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

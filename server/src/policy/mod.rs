@@ -280,8 +280,8 @@ impl PolicyService {
 
     /// A workspace's effective policy, its version and where each value comes from; for
     /// anyone who may see the workspace. The override document and the entries of channels
-    /// the reader may not read are shown only to those who manage policies or administer
-    /// the workspace (see [`view`]).
+    /// the reader may not read are shown only to those who manage policies and to compliance
+    /// officers (see [`view`]).
     #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
     pub async fn workspace(
         &self,

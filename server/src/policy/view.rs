@@ -1,11 +1,13 @@
 //! What the API shows of a workspace's policy, and to whom.
 //!
-//! Everyone who may see a workspace sees its effective values and where each comes from. The
-//! override as written, and the entries of channels (keyed by channel id), are shown in full
-//! only to those who set overrides (`policies.manage`) or administer the workspace
-//! (`workspace.update`: its admins and owners). Everyone else sees the entries of the channels
-//! they may read and no override document, so a private channel's id does not reach someone
-//! outside it.
+//! Everyone who may see a workspace sees its effective workspace-wide values (the retention
+//! periods that apply to what they write, whether PHI safeguards are on) and where each comes
+//! from. The override as written, and the entries of channels (keyed by channel id, with their
+//! PHI flags), are shown in full only to those who set overrides (`policies.manage`) and to
+//! compliance officers (`audit.read`, a system permission no workspace role holds) who may see
+//! the workspace. Everyone else, the workspace's own admins and owners included (they do not
+//! see private channels they are not in), sees the entries of the channels they may read and no
+//! override document, so a private channel's id and PHI flag do not reach someone outside it.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -26,14 +28,14 @@ pub struct WorkspacePolicyView {
     pub version: i64,
     /// The enabled modules, in the order they are layered.
     pub modules: Vec<String>,
-    /// Every key with its value (channels: those the reader may read, unless they manage the
-    /// policy or administer the workspace).
+    /// Every key with its value (channels: those the reader may read, unless they manage
+    /// policies or are a compliance officer).
     pub policy: Policy,
     /// Where each value comes from, by dotted key: a module's name, or `workspace` for the
     /// workspace's override.
     pub sources: BTreeMap<String, String>,
-    /// The workspace's override, if it has one; shown only to those who manage policies or
-    /// administer the workspace.
+    /// The workspace's override, if it has one; shown only to those who manage policies and to
+    /// compliance officers.
     pub workspace_override: Option<OverrideView>,
 }
 
@@ -50,9 +52,12 @@ pub struct OverrideView {
     pub created_by: Option<UserId>,
 }
 
-/// Whether someone holding `held` in a workspace sees its override and every channel entry.
+/// Whether someone holding `held` in a workspace (system and workspace permissions) sees its
+/// override and every channel entry: who sets overrides, and compliance officers (`audit.read`
+/// is a system permission: no workspace role can grant it). Administering the workspace is not
+/// enough: its admins do not see private channels they are not in, nor their PHI flags.
 pub(super) fn sees_everything(held: &HashSet<Action>) -> bool {
-    held.contains(&Action::ManagePolicies) || held.contains(&Action::UpdateWorkspace)
+    held.contains(&Action::ManagePolicies) || held.contains(&Action::ReadAudit)
 }
 
 impl WorkspacePolicyView {

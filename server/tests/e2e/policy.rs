@@ -922,6 +922,17 @@ async fn only_policy_managers_see_the_override_and_channels_others_cannot_read(b
     app.create_user(&t.admin, "dan@example.org", "Dan").await;
     let dan = app.login("dan@example.org", PASSWORD).await;
     app.add_member(&t.admin, &t.ws, &dan, "admin").await;
+    // A compliance officer who is a member of the workspace (in none of its private channels).
+    let cora_id = app.create_user(&t.admin, "cora@example.org", "Cora").await;
+    app.put(
+        &format!("/api/v1/users/{cora_id}/system-role"),
+        &t.admin.access,
+        json!({"role": "compliance_officer"}),
+    )
+    .await
+    .expect(200);
+    let cora = app.login("cora@example.org", PASSWORD).await;
+    app.add_member(&t.admin, &t.ws, &cora, "member").await;
     let ward = channel(&app, &t.admin, &t.ws, "ward-3", "private").await;
     let lobby = channel(&app, &t.admin, &t.ws, "lobby", "public").await;
     let notes = channel(&app, &t.ann, &t.ws, "ann-notes", "private").await;
@@ -930,8 +941,8 @@ async fn only_policy_managers_see_the_override_and_channels_others_cannot_read(b
     );
     put_toml(&app, &t.admin, &t.ws, &toml).await.expect(200);
 
-    // Who sets overrides or administers the workspace sees all of it.
-    for who in [&t.admin, &dan] {
+    // Who sets overrides, and a compliance officer, see all of it.
+    for who in [&t.admin, &cora] {
         let view = policy(&app, who, &t.ws).await.expect(200).clone();
         assert_eq!(view["workspace_override"]["document"], toml.as_str());
         for id in [&ward, &lobby, &notes] {
@@ -961,11 +972,20 @@ async fn only_policy_managers_see_the_override_and_channels_others_cannot_read(b
     );
     assert!(!view.to_string().contains(&ward), "{view}");
     assert_eq!(r.headers["x-concord-authz"], "allowed");
-    // Bo is in none of the private channels.
-    let view = policy(&app, &t.bo, &t.ws).await.expect(200).clone();
-    assert!(!view.to_string().contains(&ward), "{view}");
-    assert!(!view.to_string().contains(&notes), "{view}");
-    assert_eq!(view["policy"]["channels"][&lobby]["files_days"], 7);
+    // Bo is in none of the private channels, and neither is Dan, who administers the
+    // workspace but not its compliance policy: neither sees the override or the ward's PHI flag.
+    for who in [&t.bo, &dan] {
+        let view = policy(&app, who, &t.ws).await.expect(200).clone();
+        assert!(view["workspace_override"].is_null(), "{view}");
+        assert!(!view.to_string().contains(&ward), "{view}");
+        assert!(!view.to_string().contains(&notes), "{view}");
+        assert!(!view.to_string().contains("oncology"), "{view}");
+        let channels = view["policy"]["channels"].as_object().unwrap();
+        assert_eq!(channels.keys().collect::<Vec<_>>(), vec![&lobby], "{view}");
+        assert_eq!(channels[&lobby]["files_days"], 7);
+        // The workspace-wide values are there.
+        assert_eq!(view["policy"]["retention"]["messages_days"], "forever");
+    }
 }
 
 async fn a_change_names_the_version_it_was_made_against(backend: Backend) {

@@ -53,11 +53,19 @@ fn expected_version(headers: &HeaderMap) -> Option<ExpectedVersion> {
 }
 
 /// A workspace's effective policy: every key's value, its version, the enabled modules and
-/// where each value comes from (a module, or the workspace's override).
+/// where each value comes from (a module, or the workspace's override). What is shown depends
+/// on the reader: those who manage policies (`policies.manage`) and compliance officers
+/// (`audit.read`) who may see the workspace get all of it, the override document
+/// (`workspace_override`) and every channel's entry included. Every other member, the
+/// workspace's admins and owners too, gets the workspace-wide values (the retention periods
+/// and safeguards that apply to them), no override document (`workspace_override` is null),
+/// and in `policy.channels` and `sources` only the channels they may read: a private channel
+/// they are not in is not named. Outside the workspace it is not found.
 #[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/policy", tag = "workspaces",
     security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
     responses((status = 200, body = WorkspacePolicyView,
-        headers(("ETag" = String, description = "the policy's version, for `If-Match`")))))]
+            headers(("ETag" = String, description = "the policy's version, for `If-Match`"))),
+        (status = 404, description = "no such workspace, or the caller is not in it")))]
 pub async fn get(
     State(state): State<AppState>,
     Auth(actor): Auth,
