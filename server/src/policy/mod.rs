@@ -49,8 +49,8 @@ use crate::rbac::{self, Action, Actor, AuthzError, Resource};
 use crate::store::policies::{self as policy_store, PolicyVersionRecord};
 use crate::store::{self, Conn, Store, StoreError, Tx};
 use overrides::{
-    authorize_change, checked_override, insert_version, invalid, refusal, refuse_override,
-    store_override,
+    authorize_change, authorize_change_before, checked_override, insert_version, invalid,
+    refusal, refuse_override, store_override,
 };
 
 /// What a reload of the policy modules did.
@@ -341,6 +341,8 @@ impl PolicyService {
         if document.len() > MAX_OVERRIDE_BYTES {
             return Err(override_too_large());
         }
+        // Decided before the document is parsed or any channel looked up.
+        authorize_change_before(&self.store, &self.auditor, actor, workspace).await?;
         let _changing = self.changes.lock().await;
         let loaded = self.loaded();
         let in_force = loaded.version;

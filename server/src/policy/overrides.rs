@@ -15,7 +15,7 @@ use crate::domain::{ChannelId, WorkspaceId};
 use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::policies::{self as policy_store, PolicyVersionRecord};
-use crate::store::{self, StoreError, Tx};
+use crate::store::{self, Store, StoreError, Tx};
 
 /// How an override document is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +72,35 @@ pub(super) async fn authorize_change(
         )
         .await?;
     if store::workspaces::by_id(&mut tx.conn(), workspace)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound("workspace"));
+    }
+    Ok(())
+}
+
+/// Decides on a reader, before an override is parsed or checked, that `actor` may change
+/// `workspace`'s override (a refusal is audited as `permission.denied`, as every refusal is)
+/// and that the workspace exists. The write that stores it decides again
+/// ([`authorize_change`]): a role taken away meanwhile no longer allows it.
+pub(super) async fn authorize_change_before(
+    store: &Store,
+    auditor: &Auditor,
+    actor: &Actor,
+    workspace: WorkspaceId,
+) -> Result<(), Error> {
+    let mut conn = store.reader().await?;
+    auditor
+        .authorize_read(
+            store,
+            &mut conn.conn(),
+            actor,
+            Action::ManagePolicies,
+            Resource::Workspace(workspace),
+        )
+        .await?;
+    if store::workspaces::by_id(&mut conn.conn(), workspace)
         .await?
         .is_none()
     {

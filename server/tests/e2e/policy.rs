@@ -377,6 +377,11 @@ async fn only_policy_administrators_override_and_reload(backend: Backend) {
         put_toml(&app, who, &t.ws, "[retention]\nmessages_days = 1\n")
             .await
             .expect_error(403, "forbidden");
+        // Decided before the document is read: a broken one is refused the same way, and
+        // its mistakes are not reported to someone who may not set it.
+        put_toml(&app, who, &t.ws, "[retention\nmessages_days = -1\n")
+            .await
+            .expect_error(403, "forbidden");
         app.post(
             "/api/v1/admin/policies/reload",
             Some(&who.access),
@@ -393,13 +398,38 @@ async fn only_policy_administrators_override_and_reload(backend: Backend) {
     assert_eq!(override_rows(&app).await, 0);
     let view = policy(&app, &t.ann, &t.ws).await.expect(200).clone();
     assert_eq!(view["policy"]["retention"]["messages_days"], "forever");
-    // Each refusal is in the audit log.
+    // Each refusal is in the audit log: the changes against the workspace (and the one
+    // outside it), the reloads against the deployment.
     let denials = audited(&app, &t.admin, "permission.denied").await;
-    let refused = denials
+    let refused = |target: &str| -> Vec<&str> {
+        let mut actors: Vec<&str> = denials
+            .iter()
+            .filter(|e| {
+                e["details"]["permission"] == "policies.manage"
+                    && e["outcome"] == "denied"
+                    && e["target_id"] == target
+            })
+            .filter_map(|e| e["actor_id"].as_str())
+            .collect();
+        actors.sort();
+        actors
+    };
+    let mut by = vec![
+        t.ann.user_id.as_str(),
+        t.ann.user_id.as_str(),
+        dan.user_id.as_str(),
+        dan.user_id.as_str(),
+    ];
+    by.sort();
+    assert_eq!(refused(&t.ws), by, "{denials:?}");
+    assert_eq!(refused(&other), vec![t.ann.user_id.as_str()], "{denials:?}");
+    let reloads = denials
         .iter()
-        .filter(|e| e["details"]["permission"] == "policies.manage")
+        .filter(|e| e["details"]["permission"] == "policies.manage" && e["target_type"] == "system")
         .count();
-    assert!(refused >= 4, "{denials:?}");
+    assert_eq!(reloads, 2, "{denials:?}");
+    // Refused before it was checked: no refused override was recorded for them.
+    assert!(audited(&app, &t.admin, "policy.override").await.is_empty());
     // The system admin may.
     put_toml(&app, &t.admin, &t.ws, "[retention]\nmessages_days = 1\n")
         .await
