@@ -213,6 +213,11 @@ impl Layer {
             .map_err(|e| PolicyError { line: None, ..e })
     }
 
+    /// The channels an override names (in their canonical spelling, the only one accepted).
+    pub fn channel_ids(&self) -> impl Iterator<Item = ChannelId> + '_ {
+        self.channels.keys().copied()
+    }
+
     /// An error about `path` in this layer, at the line where it is written.
     pub fn error_at(&self, path: &[&str], message: impl Into<String>) -> PolicyError {
         PolicyError {

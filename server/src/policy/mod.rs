@@ -50,7 +50,7 @@ use crate::store::policies::{self as policy_store, PolicyVersionRecord};
 use crate::store::{self, Conn, Store, StoreError, Tx};
 use overrides::{
     authorize_change, authorize_change_before, checked_override, insert_version, invalid,
-    refusal, refuse_override, store_override,
+    parse_override, refusal, refuse_override, store_override,
 };
 
 /// What a reload of the policy modules did.
@@ -343,9 +343,30 @@ impl PolicyService {
         }
         // Decided before the document is parsed or any channel looked up.
         authorize_change_before(&self.store, &self.auditor, actor, workspace).await?;
+        // Checked outside the shared write: only the version check and the insert wait on it.
+        let parsed = parse_override(format, &document);
         let _changing = self.changes.lock().await;
         let loaded = self.loaded();
         let in_force = loaded.version;
+        let checked = match parsed {
+            Ok(layer) => {
+                let mut conn = self.store.reader().await?;
+                checked_override(&mut conn.conn(), &loaded.modules, workspace, &layer)
+                    .await?
+                    .map(|resolved| (layer, resolved))
+            }
+            Err(e) => Err(e),
+        };
+        let (layer, resolved) = match checked {
+            Ok(checked) => checked,
+            Err(e) => {
+                let refused = invalid(&e);
+                self.auditor
+                    .record_alone(&self.store, refusal(actor, workspace, &refused))
+                    .await?;
+                return Err(refused);
+            }
+        };
         let auditor = self.auditor.clone();
         let a = actor.clone();
         let written = self
@@ -367,17 +388,6 @@ impl PolicyService {
                             return Err(refuse_override(tx, &auditor, &a, workspace, stale).await);
                         }
                     }
-                    let (layer, resolved) =
-                        match checked_override(tx, &loaded.modules, workspace, format, document)
-                            .await?
-                        {
-                            Ok(checked) => checked,
-                            Err(e) => {
-                                return Err(
-                                    refuse_override(tx, &auditor, &a, workspace, invalid(&e)).await
-                                )
-                            }
-                        };
                     let record = store_override(
                         tx,
                         &auditor,

@@ -15,7 +15,7 @@ use crate::domain::{ChannelId, WorkspaceId};
 use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::policies::{self as policy_store, PolicyVersionRecord};
-use crate::store::{self, Store, StoreError, Tx};
+use crate::store::{self, Conn, Store, StoreError, Tx};
 
 /// How an override document is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,45 +191,44 @@ pub(super) async fn refuse_override(
     }
 }
 
-/// The layer `document` makes as `workspace`'s override and the policy it resolves to under
-/// `modules`, or why it is refused (outer error: storage failed).
-pub(super) async fn checked_override(
-    tx: &mut Tx,
-    modules: &Modules,
-    workspace: WorkspaceId,
+/// The layer `document` makes as an override: parsed and checked like a module file, with no
+/// storage (done before the write that stores it).
+pub(super) fn parse_override(
     format: OverrideFormat,
-    document: Vec<u8>,
-) -> Result<Result<(Layer, Resolved), PolicyError>, Error> {
-    let layer = match format {
-        OverrideFormat::Json => Layer::parse_json("workspace", "override", &document),
-        OverrideFormat::Toml => match String::from_utf8(document) {
-            Ok(text) => Layer::parse("workspace", "override", &text, LayerKind::Override),
+    document: &[u8],
+) -> Result<Layer, PolicyError> {
+    match format {
+        OverrideFormat::Json => Layer::parse_json("workspace", "override", document),
+        OverrideFormat::Toml => match std::str::from_utf8(document) {
+            Ok(text) => Layer::parse("workspace", "override", text, LayerKind::Override),
             Err(_) => Err(PolicyError::new("override", "is not UTF-8 text")),
         },
-    };
-    let layer = match layer {
-        Ok(layer) => layer,
-        Err(e) => return Ok(Err(e)),
-    };
-    let resolved = match modules.resolve(Some(&layer)) {
+    }
+}
+
+/// The policy `layer` resolves to as `workspace`'s override under `modules`, or why it is
+/// refused (outer error: storage failed). The channels it names are looked up in one query,
+/// on a reader: channels never leave their workspace and are never deleted, so what is found
+/// here still holds when the override is stored.
+pub(super) async fn checked_override(
+    conn: &mut Conn<'_>,
+    modules: &Modules,
+    workspace: WorkspaceId,
+    layer: &Layer,
+) -> Result<Result<Resolved, PolicyError>, Error> {
+    let resolved = match modules.resolve(Some(layer)) {
         Ok(resolved) => resolved,
         Err(e) => return Ok(Err(e)),
     };
-    for raw in layer.document.channels.keys() {
-        let in_workspace = match raw.parse::<ChannelId>() {
-            Ok(id) => store::channels::by_id(&mut tx.conn(), id)
-                .await?
-                .is_some_and(|c| c.workspace_id == workspace),
-            Err(_) => false,
-        };
-        if !in_workspace {
-            return Ok(Err(layer.error_at(
-                &["channels", raw.as_str()],
-                "no such channel in this workspace",
-            )));
-        }
+    let named: Vec<ChannelId> = layer.channel_ids().collect();
+    let found = store::channels::in_workspace(conn, workspace, &named).await?;
+    if let Some(missing) = named.iter().find(|id| !found.contains(id)) {
+        return Ok(Err(layer.error_at(
+            &["channels", &missing.to_string()],
+            "no such channel in this workspace",
+        )));
     }
-    Ok(Ok((layer, resolved)))
+    Ok(Ok(resolved))
 }
 
 /// The refusal of an override document over [`MAX_OVERRIDE_BYTES`] (also answered by the

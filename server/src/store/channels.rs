@@ -86,6 +86,32 @@ pub async fn insert(conn: &mut Conn<'_>, c: &ChannelRecord) -> Result<(), StoreE
     Ok(())
 }
 
+/// Which of `ids` are channels of `workspace`, in one query (the callers' lists are bounded:
+/// an override's channels, in a document of at most 64 KiB, stay far below either backend's
+/// limit on bound parameters).
+pub async fn in_workspace(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    ids: &[ChannelId],
+) -> Result<std::collections::HashSet<ChannelId>, StoreError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let marks: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id FROM channels WHERE workspace_id = $1 AND id IN ({})",
+        marks.join(", ")
+    );
+    let rows: Vec<(ChannelId,)> = on!(conn, |c| {
+        let mut q = sqlx::query_as(&sql).bind(workspace);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(c).await
+    })?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// The channel with this id.
 pub async fn by_id(
     conn: &mut Conn<'_>,

@@ -293,6 +293,22 @@ async fn a_bad_override_is_refused_with_its_line_and_key(backend: Backend) {
         &format!("channels.{foreign}"),
     );
     assert!(m.contains("no such channel"), "{m}");
+    // Among several, the one that is not the workspace's is named.
+    let (a, b) = (
+        channel(&app, &t.admin, &t.ws, "ward-a", "public").await,
+        channel(&app, &t.admin, &t.ws, "ward-b", "private").await,
+    );
+    let m = refused(
+        app.put(
+            &format!("/api/v1/workspaces/{}/policy", t.ws),
+            &t.admin.access,
+            json!({"channels": {&a: {"phi": true}, &foreign: {"phi": true}, &b: {"files_days": 3}}}),
+        )
+        .await,
+        None,
+        &format!("channels.{foreign}"),
+    );
+    assert!(m.contains("no such channel"), "{m}");
     // JSON is checked the same way, by key.
     refused(
         app.put(
@@ -341,13 +357,25 @@ async fn a_bad_override_is_refused_with_its_line_and_key(backend: Backend) {
         &format!("channels.{}", ours.to_uppercase()),
     );
     assert!(m.contains(&format!("canonical form, {ours}")), "{m}");
+    let simple = ours.replace('-', "");
+    let m = refused(
+        app.put(
+            &format!("/api/v1/workspaces/{}/policy", t.ws),
+            &t.admin.access,
+            json!({"channels": {&simple: {"phi": true}}}),
+        )
+        .await,
+        None,
+        &format!("channels.{simple}"),
+    );
+    assert!(m.contains(&format!("canonical form, {ours}")), "{m}");
     // Nothing was stored, and the policy in force is unchanged.
     assert_eq!(override_rows(&app).await, 0);
     let view = policy(&app, &t.admin, &t.ws).await.expect(200).clone();
     assert!(view["workspace_override"].is_null(), "{view}");
     // Every refusal is in the audit log, with its reason.
     let entries = audited(&app, &t.admin, "policy.override").await;
-    assert_eq!(entries.len(), 10, "{entries:?}");
+    assert_eq!(entries.len(), 12, "{entries:?}");
     assert!(
         entries.iter().all(|e| e["outcome"] == "failed"
             && e["actor_id"] == t.admin.user_id.as_str()
@@ -363,7 +391,7 @@ async fn a_bad_override_is_refused_with_its_line_and_key(backend: Backend) {
         reasons[0].starts_with("override:3: retention.messages_days: "),
         "{reasons:?}"
     );
-    assert!(reasons[8].contains("retention.audit_days: "), "{reasons:?}");
+    assert!(reasons[9].contains("retention.audit_days: "), "{reasons:?}");
 }
 
 async fn only_policy_administrators_override_and_reload(backend: Backend) {
@@ -938,6 +966,29 @@ async fn an_override_document_is_at_most_64_kib(backend: Backend) {
         )
         .await;
     r.expect_error(413, "policy_too_large");
+    // A body that declares no length is read no further than the limit.
+    // (Two chunks, the second crossing the limit: the body is all sent when the refusal comes.)
+    let line = b"# Records schedule 4.2, reviewed every year, no key here.\n";
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(line.repeat(60 * 1024 / line.len())),
+        Ok(line.repeat(8 * 1024 / line.len())),
+    ];
+    let resp = app
+        .client
+        .put(app.url(&format!("/api/v1/workspaces/{}/policy", t.ws)))
+        .bearer_auth(&t.admin.access)
+        .header("content-type", "application/toml")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("request sent");
+    let r = crate::harness::reply(resp).await;
+    r.expect_error(413, "policy_too_large");
+    assert_eq!(r.body["error"]["limit"], 64 * 1024);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("64 KiB"));
     assert_eq!(override_rows(&app).await, 0);
     // Up to the limit is accepted.
     put_toml(&app, &t.admin, &t.ws, &document(64 * 1024))
