@@ -403,4 +403,42 @@ both_backends! {
         assert_eq!(unknown.status.as_u16(), 404);
         assert_eq!(unknown.body, "no_service");
     }
+
+    async fn slack_tokens_in_the_query_string_are_refused(app) {
+        let team = app.team().await;
+        let bot = create_bot(&app, &team).await;
+        let t = token(&app, &team, &bot, ALL_SCOPES).await["token"].as_str().unwrap().to_owned();
+        let url = |method: &str| format!("{}/api/slack/{method}", app.base);
+        let answer = |req: reqwest::RequestBuilder| async move {
+            let r = tokio::time::timeout(Duration::from_secs(10), req.send())
+                .await
+                .expect("answered in time")
+                .expect("request sent");
+            crate::harness::reply(r).await
+        };
+
+        // A token in the query string is refused, even beside a good header, in Slack's shape.
+        for (query, header) in [
+            (format!("token={t}"), false),
+            (format!("token={t}"), true),
+            (format!("limit=1&to%6Ben={t}"), true),
+            ("token=".to_owned(), true),
+        ] {
+            let mut req = app.client.get(format!("{}?{query}", url("auth.test")));
+            if header {
+                req = req.bearer_auth(&t);
+            }
+            let r = answer(req).await;
+            let body = r.expect(200);
+            assert_eq!(body["ok"], false, "{body}");
+            assert_eq!(body["error"], "invalid_auth", "{body}");
+            assert!(body["response_metadata"]["messages"][0].as_str().unwrap().contains("Authorization header"), "{body}");
+            assert_eq!(r.headers["x-concord-authz"], "denied");
+        }
+        // The header is how Slack's SDKs send it.
+        let r = answer(app.client.get(url("auth.test")).bearer_auth(&t)).await;
+        assert_eq!(r.expect(200)["ok"], true, "{}", r.body);
+        let r = answer(app.client.post(url("users.list")).bearer_auth(&t).form(&[("limit", "1")])).await;
+        assert_eq!(r.expect(200)["members"].as_array().unwrap().len(), 1, "{}", r.body);
+    }
 }

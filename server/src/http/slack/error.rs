@@ -19,6 +19,10 @@ pub enum SlackError {
     /// The token was refused (`invalid_auth`, `token_revoked`, `account_inactive`).
     #[error("{0}")]
     Auth(&'static str),
+    /// A token was sent in the query string, which is refused whatever else the call carries
+    /// (`invalid_auth`, with a message saying where the token goes).
+    #[error("invalid_auth")]
+    TokenInQuery,
     /// The token lacks the scope the method needs.
     #[error("missing_scope")]
     MissingScope {
@@ -99,6 +103,12 @@ impl IntoResponse for SlackError {
             }
             SlackError::InvalidArguments(why) => {
                 body["response_metadata"] = json!({ "messages": [format!("[ERROR] {why}")] });
+            }
+            SlackError::TokenInQuery => {
+                body["response_metadata"] = json!({ "messages": [
+                    "[ERROR] a token in the query string is not accepted: send it in the \
+                     Authorization header (Authorization: Bearer xoxb-...)"
+                ] });
             }
             SlackError::RateLimited(secs) => {
                 status = StatusCode::TOO_MANY_REQUESTS;

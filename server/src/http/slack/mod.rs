@@ -107,6 +107,11 @@ async fn call(
         rbac::refuse_unauthenticated(&slot);
         err.into_response()
     };
+    // A token in a URL ends up in proxies' and browsers' logs and histories: refused even
+    // beside a good header, so a client sending one is told rather than quietly served.
+    if request::query_has_token(parts.uri.query()) {
+        return refuse(SlackError::TokenInQuery);
+    }
     let args = match Args::read(&parts.headers, parts.uri.query(), body).await {
         Ok(args) => args,
         Err(e) => return refuse(e),

@@ -1,6 +1,6 @@
 //! A Slack call's arguments: from the query string and a form-urlencoded or JSON body, as
 //! Slack accepts them (Slack's SDKs send forms, with structured values such as `blocks` as
-//! JSON strings).
+//! JSON strings). A query string that carries a token is refused ([`query_has_token`]).
 
 use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
@@ -12,6 +12,12 @@ use crate::domain::ChannelId;
 
 /// The largest body a bot API call or a webhook may send.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Whether a query string carries a `token` argument (in any spelling `form_urlencoded`
+/// decodes to `token`, empty or not).
+pub fn query_has_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "token"))
+}
 
 /// A call's arguments by name.
 #[derive(Debug, Default)]
