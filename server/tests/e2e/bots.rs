@@ -404,7 +404,8 @@ both_backends! {
         assert_eq!(unknown.body, "no_service");
     }
 
-    async fn slack_tokens_in_the_query_string_are_refused(app) {
+    async fn slack_tokens_are_taken_from_the_authorization_header_only(app) {
+        use futures::StreamExt as _;
         let team = app.team().await;
         let bot = create_bot(&app, &team).await;
         let t = token(&app, &team, &bot, ALL_SCOPES).await["token"].as_str().unwrap().to_owned();
@@ -412,7 +413,7 @@ both_backends! {
         let answer = |req: reqwest::RequestBuilder| async move {
             let r = tokio::time::timeout(Duration::from_secs(10), req.send())
                 .await
-                .expect("answered in time")
+                .expect("answered without waiting for the body")
                 .expect("request sent");
             crate::harness::reply(r).await
         };
@@ -435,10 +436,63 @@ both_backends! {
             assert!(body["response_metadata"]["messages"][0].as_str().unwrap().contains("Authorization header"), "{body}");
             assert_eq!(r.headers["x-concord-authz"], "denied");
         }
+        // A token in the body is not read: without the header the call is not authenticated.
+        let r = answer(app.client.post(url("auth.test")).form(&[("token", t.as_str())])).await;
+        assert_eq!(r.expect(200)["error"], "not_authed", "{}", r.body);
+        let r = answer(app.client.post(url("auth.test")).json(&json!({"token": t}))).await;
+        assert_eq!(r.expect(200)["error"], "not_authed", "{}", r.body);
         // The header is how Slack's SDKs send it.
         let r = answer(app.client.get(url("auth.test")).bearer_auth(&t)).await;
         assert_eq!(r.expect(200)["ok"], true, "{}", r.body);
         let r = answer(app.client.post(url("users.list")).bearer_auth(&t).form(&[("limit", "1")])).await;
         assert_eq!(r.expect(200)["members"].as_array().unwrap().len(), 1, "{}", r.body);
+
+        // The token is checked before the body is read: a body that never ends is not waited
+        // for when the token is missing or wrong.
+        let endless = || {
+            let first: Result<Vec<u8>, std::io::Error> = Ok(b"channel=C1&text=".to_vec());
+            reqwest::Body::wrap_stream(
+                futures::stream::iter([first]).chain(futures::stream::pending()),
+            )
+        };
+        let r = answer(
+            app.client
+                .post(url("chat.postMessage"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(endless()),
+        )
+        .await;
+        assert_eq!(r.expect(200)["error"], "not_authed", "{}", r.body);
+        let r = answer(
+            app.client
+                .post(url("chat.postMessage"))
+                .bearer_auth("xoxb-not-a-token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(endless()),
+        )
+        .await;
+        assert_eq!(r.expect(200)["error"], "invalid_auth", "{}", r.body);
+        // Nor is a body over the limit, or one that does not parse, read for a wrong token.
+        let r = answer(
+            app.client
+                .post(url("chat.postMessage"))
+                .bearer_auth("xoxb-not-a-token")
+                .header("content-type", "application/json")
+                .body(vec![b'{'; 300 * 1024]),
+        )
+        .await;
+        assert_eq!(r.expect(200)["error"], "invalid_auth", "{}", r.body);
+        // With a good token, the body is read and its limit applies.
+        let r = answer(
+            app.client
+                .post(url("chat.postMessage"))
+                .bearer_auth(&t)
+                .header("content-type", "application/json")
+                .body(vec![b'{'; 300 * 1024]),
+        )
+        .await;
+        assert_eq!(r.status.as_u16(), 413, "{}", r.body);
+        assert_eq!(r.body["error"], "request_too_large");
     }
+
 }

@@ -9,7 +9,9 @@
 //! Slack's codes), and objects have Slack's shapes (`objects.rs`, including how a message's
 //! `ts` maps to its channel position). They are outside the OpenAPI document, which
 //! describes Concord's own API, but behind the same edge: every call is authenticated by a
-//! bot token ([`crate::bots::BotService::authenticate`]), rate limited per token and method
+//! bot token ([`crate::bots::BotService::authenticate`]) sent as `Authorization: Bearer`, as
+//! Slack's SDKs send it (a token in the query string is refused, one in the body ignored), before
+//! its body is read; then rate limited per token and method
 //! tier, checked for the method's scope (`rbac::authorize_scope`) and then served by the same
 //! services (chat, workspaces) that authorize and audit what the bot does. A call refused
 //! before an actor exists records a denial, so the guard sees a decision for every answer.
@@ -112,11 +114,9 @@ async fn call(
     if request::query_has_token(parts.uri.query()) {
         return refuse(SlackError::TokenInQuery);
     }
-    let args = match Args::read(&parts.headers, parts.uri.query(), body).await {
-        Ok(args) => args,
-        Err(e) => return refuse(e),
-    };
-    let Some(token) = bearer(&parts.headers).or_else(|| args.str("token")) else {
+    // The token is taken from the header only, and checked before the body is read: nothing
+    // of an unauthenticated call is buffered or parsed.
+    let Some(token) = bearer(&parts.headers) else {
         return refuse(SlackError::NotAuthed);
     };
     let actor = match state.bots.authenticate(&token, client.ip).await {
@@ -148,6 +148,10 @@ async fn call(
         }
         None => rbac::allow_own_identity(&actor),
     }
+    let args = match Args::read(&parts.headers, parts.uri.query(), body).await {
+        Ok(args) => args,
+        Err(e) => return with_scopes(e.into_response(), scopes, scope),
+    };
     let call = Call {
         state,
         actor,

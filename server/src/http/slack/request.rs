@@ -1,6 +1,7 @@
 //! A Slack call's arguments: from the query string and a form-urlencoded or JSON body, as
 //! Slack accepts them (Slack's SDKs send forms, with structured values such as `blocks` as
-//! JSON strings). A query string that carries a token is refused ([`query_has_token`]).
+//! JSON strings). The token is not an argument: it comes in the `Authorization` header, and a
+//! query string that carries one is refused ([`query_has_token`]).
 
 use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
