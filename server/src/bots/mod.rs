@@ -306,6 +306,20 @@ impl BotService {
             .collect())
     }
 
+    /// Whether `user` is a bot of `workspace`, and if so its avatar: one lookup, for a
+    /// caller that has already decided who may see the workspace's members.
+    pub async fn bot_account(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+    ) -> Result<Option<Option<String>>, Error> {
+        let mut conn = self.store.reader().await?;
+        Ok(bots::by_id(&mut conn.conn(), user)
+            .await?
+            .filter(|b| b.workspace_id == workspace)
+            .map(|b| b.avatar_url))
+    }
+
     async fn authorize_admin_read(
         &self,
         conn: &mut Conn<'_>,

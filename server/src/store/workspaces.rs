@@ -216,6 +216,23 @@ pub async fn members(
         .await)?)
 }
 
+/// One member of a workspace (`None`: not a member).
+pub async fn member(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    user: UserId,
+) -> Result<Option<MemberRecord>, StoreError> {
+    let sql = "SELECT u.id AS user_id, u.display_name_enc, u.email_enc, m.role_id, r.name AS role, \
+               r.name_enc AS role_name_enc, m.created_at AS joined_at \
+               FROM memberships m JOIN users u ON u.id = m.user_id JOIN roles r ON r.id = m.role_id \
+               WHERE m.workspace_id = $1 AND m.user_id = $2";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(workspace)
+        .bind(user)
+        .fetch_optional(c)
+        .await)?)
+}
+
 /// How many members hold a role in a workspace.
 pub async fn count_with_role(
     conn: &mut Conn<'_>,

@@ -65,6 +65,30 @@ impl WorkspaceService {
         Ok(out)
     }
 
+    /// One member of a workspace, read and decrypted alone (`NotFound("member")` for someone
+    /// who is not one); the same decision as [`WorkspaceService::members`].
+    pub async fn member(
+        &self,
+        actor: &Actor,
+        id: WorkspaceId,
+        user: UserId,
+    ) -> Result<MemberView, Error> {
+        let mut conn = self.store.reader().await?;
+        self.auditor
+            .authorize_read(
+                &self.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadMembers,
+                Resource::Workspace(id),
+            )
+            .await?;
+        let Some(m) = ws_store::member(&mut conn.conn(), id, user).await? else {
+            return Err(Error::NotFound("member"));
+        };
+        member_view(self.auditor.keyring(), &mut conn.conn(), id, m).await
+    }
+
     /// Changes a member's role. Granting or taking the owner role needs `owners.manage`,
     /// and a workspace never loses its last owner.
     pub async fn set_member_role(

@@ -495,4 +495,46 @@ both_backends! {
         assert_eq!(r.body["error"], "request_too_large");
     }
 
+    async fn users_info_reads_only_the_member_asked_about(app) {
+        let team = app.team().await;
+        let bot = create_bot(&app, &team).await;
+        let t = token(&app, &team, &bot, &["users:read"]).await["token"].as_str().unwrap().to_owned();
+        let info = |user: String| {
+            let (app, t) = (&app, &t);
+            async move { app.post("/api/slack/users.info", Some(t), json!({ "user": user })).await.expect(200).clone() }
+        };
+        let ann = info(team.ann.user_id.clone()).await;
+        assert_eq!(ann["user"]["id"], team.ann.user_id.as_str(), "{ann}");
+        assert_eq!(ann["user"]["real_name"], "Ann", "{ann}");
+        assert_eq!(ann["user"]["is_bot"], false, "{ann}");
+        let me = info(bot.clone()).await;
+        assert_eq!(me["user"]["is_bot"], true, "{me}");
+        assert_eq!(me["user"]["profile"]["image_72"], "https://ci.example.org/logo.png", "{me}");
+
+        // Bo's stored name no longer decrypts (Ann's ciphertext moved into his row): whatever
+        // reads every member now fails, and asking about Ann still works, since only she is
+        // read.
+        let id = |id: &str| match app.backend {
+            crate::harness::Backend::Sqlite => format!("X'{}'", id.replace('-', "")),
+            crate::harness::Backend::Postgres => format!("'{id}'"),
+        };
+        app.raw_sql(&format!(
+            "UPDATE users SET display_name_enc = (SELECT display_name_enc FROM users WHERE id = {}) WHERE id = {}",
+            id(&team.ann.user_id),
+            id(&team.bo.user_id)
+        ))
+        .await
+        .unwrap();
+        let listed = app.post("/api/slack/users.list", Some(&t), json!({})).await.expect(200).clone();
+        assert_eq!(listed["error"], "internal_error", "{listed}");
+        let ann = info(team.ann.user_id.clone()).await;
+        assert_eq!(ann["ok"], true, "{ann}");
+        assert_eq!(ann["user"]["real_name"], "Ann", "{ann}");
+        assert_eq!(info(team.bo.user_id.clone()).await["error"], "internal_error");
+
+        // Someone outside the workspace is not found, like someone who does not exist.
+        let stranger = app.create_user(&team.admin, "stranger@example.org", "Stranger").await;
+        assert_eq!(info(stranger).await["error"], "user_not_found");
+        assert_eq!(info(uuid::Uuid::now_v7().to_string()).await["error"], "user_not_found");
+    }
 }

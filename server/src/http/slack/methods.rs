@@ -415,24 +415,22 @@ pub async fn user_info(call: &Call) -> Result<Value, SlackError> {
         .required("user")?
         .parse()
         .map_err(|_| SlackError::Code("user_not_found"))?;
-    let bots = call
-        .state
-        .bots
-        .bot_accounts(call.workspace)
-        .await
-        .map_err(|e| call.fail(e))?;
-    let members = call
+    // The one member asked about, read and decrypted alone.
+    let m = call
         .state
         .workspaces
-        .members(&call.actor, call.workspace)
+        .member(&call.actor, call.workspace, wanted)
         .await
         .map_err(|e| call.fail(e))?;
-    let m = members
-        .iter()
-        .find(|m| m.user_id == wanted)
-        .ok_or(SlackError::Code("user_not_found"))?;
-    let avatar = bots.get(&m.user_id).cloned().flatten();
-    Ok(json!({ "user": objects::user(m, bots.contains_key(&m.user_id), avatar.as_deref()) }))
+    let bot = call
+        .state
+        .bots
+        .bot_account(call.workspace, wanted)
+        .await
+        .map_err(|e| call.fail(e))?;
+    let is_bot = bot.is_some();
+    let avatar = bot.flatten();
+    Ok(json!({ "user": objects::user(&m, is_bot, avatar.as_deref()) }))
 }
 
 /// `users.list`: the bot's workspace's members.
