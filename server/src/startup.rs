@@ -192,7 +192,7 @@ impl App {
             config.auth.users_can_create_workspaces,
             auditor.clone(),
         );
-        let chat = ChatService::new(store.clone(), auditor.clone());
+        let chat = ChatService::new(store.clone(), auditor.clone(), policies.clone());
         let bots =
             crate::bots::BotService::new(store.clone(), auditor.clone(), chat.clone(), delivery);
         let blobs = match crate::files::blob::open(&config) {

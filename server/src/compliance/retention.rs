@@ -11,8 +11,10 @@
 //! so clients, the search index and the files housekeeping follow. A thread root whose
 //! replies outlive it becomes a content-free tombstone and is removed by the pass after its
 //! last reply goes. A pass is idempotent: an interrupted one is simply run again (every
-//! batch it committed stays done). Each pass that had a period to apply is audited once
-//! (`retention.run`, counts only).
+//! batch it committed stays done). The pass then destroys the text deletions kept
+//! (`message_remnants`) whose grace period is over, unless a hold covers the message. Each
+//! pass that had a period to apply or kept text to destroy is audited once (`retention.run`,
+//! counts only).
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::policy::{Days, PolicyService};
 use crate::rbac::{Action, Actor, Resource};
+use crate::store::remnants;
 use crate::store::retention::{self as retention_store, Candidate, Within};
 use crate::store::{self, messages, Store, Tx};
 
@@ -90,6 +93,11 @@ pub struct RetentionReport {
     pub held: u64,
     /// Files destroyed with their messages.
     pub files_destroyed: u64,
+    /// Deleted messages whose kept text (held, or within its grace period until now) was
+    /// destroyed.
+    pub purged: u64,
+    /// Deleted messages whose grace period is over but whose text a legal hold keeps.
+    pub remnants_held: u64,
     /// Writes the pass took.
     pub batches: u64,
 }
@@ -265,9 +273,7 @@ impl RetentionService {
                 });
             }
         }
-        if groups.is_empty() {
-            return Ok(report);
-        }
+        let had_groups = !groups.is_empty();
         let mut outcome = Ok(());
         'groups: for group in groups {
             let mut cursor = (start_of_time(), MessageId(uuid::Uuid::nil()));
@@ -315,6 +321,12 @@ impl RetentionService {
                 }
             }
         }
+        if outcome.is_ok() {
+            outcome = self.purge_remnants(workspace, now, stop, &mut report).await;
+        }
+        if !had_groups && report.purged + report.remnants_held == 0 && outcome.is_ok() {
+            return Ok(report);
+        }
         let event = Event::by(actor, "retention.run", outcome_of(&outcome))
             .target("workspace", workspace)
             .workspace(workspace)
@@ -328,10 +340,62 @@ impl RetentionService {
                 "emptied": report.emptied,
                 "held": report.held,
                 "files_destroyed": report.files_destroyed,
+                "purged": report.purged,
+                "remnants_held": report.remnants_held,
                 "batches": report.batches,
             }));
         self.auditor.record_alone(&self.store, event).await?;
         outcome.map(|()| report)
+    }
+
+    /// Destroys the text deletions kept in `workspace` whose grace period is over at `now`
+    /// and that no hold covers, a batch per write.
+    async fn purge_remnants(
+        &self,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+        stop: Option<&CancellationToken>,
+        report: &mut RetentionReport,
+    ) -> Result<(), Error> {
+        let mut after = MessageId(uuid::Uuid::nil());
+        loop {
+            if stop.is_some_and(|s| s.is_cancelled()) {
+                return Ok(());
+            }
+            let batch = {
+                let mut conn = self.store.reader().await?;
+                remnants::due(&mut conn.conn(), workspace, now, after, self.options.batch).await?
+            };
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            let full = batch.len() as i64 == self.options.batch;
+            let (purged, held) = self
+                .store
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        // Read in this write: a hold placed since the batch was read counts.
+                        let holds = InForce::read(&mut tx.conn(), workspace).await?;
+                        let (mut purged, mut held) = (0u64, 0u64);
+                        for m in &batch {
+                            if holds.covers(m) {
+                                held += 1;
+                            } else if remnants::purge(&mut tx.conn(), m.id).await? > 0 {
+                                purged += 1;
+                            }
+                        }
+                        Ok::<_, Error>((purged, held))
+                    })
+                })
+                .await?;
+            report.batches += 1;
+            report.purged += purged;
+            report.remnants_held += held;
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     /// Destroys what no hold covers among `candidates`, in one write.

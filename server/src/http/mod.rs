@@ -127,6 +127,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(policies::get, policies::put))
         .routes(routes!(compliance::list, compliance::create))
         .routes(routes!(compliance::release))
+        .routes(routes!(compliance::held_content))
         .routes(routes!(compliance::run_retention))
         .routes(routes!(bots::list, bots::create))
         .routes(routes!(bots::get, bots::deactivate))

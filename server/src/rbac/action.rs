@@ -88,6 +88,10 @@ actions! {
     /// Release a legal hold (compliance officers and system administrators only: the
     /// workspace's own administrators may be its custodians).
     ReleaseLegalHolds = "legal_holds.release",
+    /// Read the content legal holds keep, what its authors deleted included, for eDiscovery
+    /// (compliance officers and system administrators; not a workspace role, so no one
+    /// reads a channel this way through a role they can grant themselves).
+    ReadHeldContent = "ediscovery.read",
 }
 
 impl Action {
