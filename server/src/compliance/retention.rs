@@ -93,8 +93,8 @@ pub struct RetentionReport {
     pub held: u64,
     /// Files destroyed with their messages.
     pub files_destroyed: u64,
-    /// Deleted messages whose kept text (held, or within its grace period until now) was
-    /// destroyed.
+    /// Deleted messages whose kept text was destroyed: its grace period over and no hold
+    /// covering it, or the message itself past the retention period.
     pub purged: u64,
     /// Deleted messages whose grace period is over but whose text a legal hold keeps.
     pub remnants_held: u64,
@@ -114,6 +114,7 @@ struct Group {
 #[derive(Default)]
 struct BatchOutcome {
     destroyed: u64,
+    purged: u64,
     emptied: u64,
     held: u64,
     files: u64,
@@ -199,10 +200,11 @@ impl RetentionService {
                 .pass(&Actor::system(), workspace, Utc::now(), Some(stop))
                 .await
             {
-                Ok(report) if report.destroyed + report.emptied > 0 => tracing::info!(
+                Ok(report) if report.destroyed + report.emptied + report.purged > 0 => tracing::info!(
                     %workspace,
                     destroyed = report.destroyed,
                     emptied = report.emptied,
+                    purged = report.purged,
                     held = report.held,
                     files = report.files_destroyed,
                     "retention: pass done"
@@ -305,6 +307,7 @@ impl RetentionService {
                         Ok(done) => {
                             report.batches += 1;
                             report.destroyed += done.destroyed;
+                            report.purged += done.purged;
                             report.emptied += done.emptied;
                             report.held += done.held;
                             report.files_destroyed += done.files;
@@ -430,6 +433,13 @@ impl RetentionService {
                                 out.emptied += 1;
                             }
                             continue;
+                        }
+                        // Retention's period bounds a deleted message's grace period too: text
+                        // a deletion kept goes with the row (by cascade), counted as purged.
+                        if m.deleted_at.is_some()
+                            && remnants::purge(&mut tx.conn(), m.id).await? > 0
+                        {
+                            out.purged += 1;
                         }
                         if retention_store::destroy(&mut tx.conn(), m.id).await? {
                             out.destroyed += 1;

@@ -687,6 +687,30 @@ async fn deleted_text_waits_out_the_grace_period_and_any_hold(backend: Backend) 
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[1]["id"], m2["id"]);
     assert_eq!(seen[1]["text"], Value::Null, "{}", seen[1]);
+
+    // Pages follow the cursor, oldest first.
+    let content = format!("/api/v1/workspaces/{}/legal-holds/{hold}/messages", t.ws);
+    let first = app
+        .get(&format!("{content}?limit=1"), &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(first["messages"][0]["id"], m["id"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app
+        .get(&format!("{content}?limit=1&cursor={cursor}"), &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(second["messages"][0]["id"], m2["id"]);
+    let cursor = second["next_cursor"].as_str().unwrap();
+    let third = app
+        .get(&format!("{content}?limit=1&cursor={cursor}"), &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(third["messages"], json!([]));
+    assert_eq!(third["next_cursor"], Value::Null);
 }
 
 both_backends!(
