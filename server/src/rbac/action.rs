@@ -92,12 +92,19 @@ actions! {
     /// (compliance officers and system administrators; not a workspace role, so no one
     /// reads a channel this way through a role they can grant themselves).
     ReadHeldContent = "ediscovery.read",
+    /// Act on a person's data-subject rights for them: export everything Concord holds
+    /// about anyone (compliance officers and system administrators; everyone exports their
+    /// own).
+    ManageDataSubjects = "data_subjects.manage",
 }
 
 impl Action {
     /// Whether the owner of an account may do this to their own account without a role.
     pub fn self_service(self) -> bool {
-        matches!(self, Action::ReadAccount | Action::ManageSessions)
+        matches!(
+            self,
+            Action::ReadAccount | Action::ManageSessions | Action::ManageDataSubjects
+        )
     }
 
     /// Whether this action applies inside a workspace (and so may appear in workspace roles).

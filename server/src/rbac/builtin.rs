@@ -73,7 +73,7 @@ pub const ROLES: &[BuiltinRole] = &[
         id: COMPLIANCE_OFFICER,
         name: "compliance_officer",
         scope: Scope::System,
-        description: "Searches and exports audit trails, manages legal holds and reads what they keep",
+        description: "Searches and exports audit trails, manages legal holds and reads what they keep, answers data-subject requests",
         actions: &[
             ReadAudit,
             ReadUsers,
@@ -81,6 +81,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ManageLegalHolds,
             ReleaseLegalHolds,
             ReadHeldContent,
+            ManageDataSubjects,
         ],
     },
     BuiltinRole {

@@ -363,3 +363,15 @@ pub async fn delete(conn: &mut Conn<'_>, id: FileId) -> Result<bool, StoreError>
         .map(|r| r.rows_affected()))?;
     Ok(n > 0)
 }
+
+/// The completed files `user` uploaded, oldest first (a data-subject export's).
+pub async fn uploaded_by(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<FileRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM files WHERE uploader_id = $1 AND status = 'ready' \
+         ORDER BY created_at, id"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(user)
+        .fetch_all(c)
+        .await)?)
+}
