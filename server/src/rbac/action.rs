@@ -92,10 +92,9 @@ actions! {
     /// (compliance officers and system administrators; not a workspace role, so no one
     /// reads a channel this way through a role they can grant themselves).
     ReadHeldContent = "ediscovery.read",
-    /// Act on a person's data-subject rights for them: export everything Concord holds
-    /// about anyone (compliance officers and system administrators; everyone exports their
-    /// own).
-    ManageDataSubjects = "data_subjects.manage",
+    /// Export everything Concord holds about a person (GDPR Art. 15 and 20): compliance
+    /// officers and system administrators for anyone, with a reason; everyone for themself.
+    ExportPersonalData = "data_subjects.export",
 }
 
 impl Action {
@@ -103,7 +102,7 @@ impl Action {
     pub fn self_service(self) -> bool {
         matches!(
             self,
-            Action::ReadAccount | Action::ManageSessions | Action::ManageDataSubjects
+            Action::ReadAccount | Action::ManageSessions | Action::ExportPersonalData
         )
     }
 

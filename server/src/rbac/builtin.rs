@@ -81,7 +81,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ManageLegalHolds,
             ReleaseLegalHolds,
             ReadHeldContent,
-            ManageDataSubjects,
+            ExportPersonalData,
         ],
     },
     BuiltinRole {

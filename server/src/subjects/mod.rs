@@ -8,7 +8,7 @@
 //! entries the person acted in or was the target of come from the audit log, and the files
 //! they uploaded with their contents. `manifest.json` lists every table walked with its
 //! count, every column left out and every file with its SHA-256. A person exports their own
-//! data; compliance officers and system administrators (`data_subjects.manage`) anyone's.
+//! data; compliance officers and system administrators (`data_subjects.export`) anyone's.
 //! Each export is audited (`data_subject.exported`, counts only).
 //!
 //! Invariant: the export walks the inventory, never a list of its own, so a column a feature
@@ -24,18 +24,21 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{AuditService, Auditor, Event, Outcome};
+use crate::audit::service::AuditService;
+use crate::audit::{Auditor, Event, Outcome};
 use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{UserId, WorkspaceId};
 use crate::error::Error;
 use crate::files::FileService;
 use crate::inventory::{Column, Inventory, ScopeRule, Shape};
 use crate::rbac::{Action, Actor, Resource};
-use crate::store::inventory::{self as inv_store, KeyValue, ValueColumn, Walk};
+use crate::store::inventory::{self as inv_store, KeyPart, KeyValue, ValueColumn, Walk};
 use crate::store::{self, Store};
 
 /// The most bytes of file contents one export holds (it is built in memory).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// The longest reason an export of someone else's data may give.
+pub const MAX_REASON_CHARS: usize = 500;
 /// Rows read per query.
 const PAGE: usize = 500;
 
@@ -56,6 +59,7 @@ pub struct SubjectService {
     inventory: Arc<Inventory>,
     files: FileService,
     audit: AuditService,
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 /// The columns of one table a subject's rows are read from.
@@ -72,8 +76,12 @@ fn grouped(inventory: &Inventory) -> Vec<TableWalk> {
         let Some(who) = column.subject.who else {
             continue;
         };
-        // The audit log is read through its own service (its scope is stored per entry).
-        if column.shape == Shape::Chained {
+        // The audit log is read through its own service (its scope is stored per entry);
+        // what is left out is not read at all; rows keyed by a hash are not walked.
+        if column.shape == Shape::Chained
+            || left_out(column).is_some()
+            || column.key.iter().any(|k| matches!(k, KeyPart::Bytes(_)))
+        {
             continue;
         }
         if let Some(t) = tables
@@ -122,6 +130,19 @@ fn grouped(inventory: &Inventory) -> Vec<TableWalk> {
 
 /// Why a column's values are not in an export, if they are not.
 fn left_out(column: &Column) -> Option<&'static str> {
+    if column.key.iter().any(|k| matches!(k, KeyPart::Bytes(_))) {
+        return Some("short-lived sign-in state keyed by a hash");
+    }
+    if column.column.contains("secret") || column.column.contains("token") {
+        return Some("a credential: shown once when it was made, never exported");
+    }
+    match column.table {
+        "legal_holds" => return Some("a legal hold describes its custodians, not its author"),
+        "message_remnants" => {
+            return Some("text kept under a legal hold, disclosed through eDiscovery only")
+        }
+        _ => {}
+    }
     match column.shape {
         Shape::BlindIndex => Some("a keyed hash for lookups, not readable data"),
         Shape::CodeKeyed => Some("sealed under a one-time code only the browser held"),
@@ -152,13 +173,19 @@ impl SubjectService {
             inventory,
             files,
             audit,
+            running: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
     /// Everything Concord holds about `subject`, as a ZIP archive (the person themself, or
-    /// `data_subjects.manage`); audited.
+    /// `data_subjects.export`); audited.
     #[tracing::instrument(skip(self, actor), fields(actor = ?actor.user_id()))]
-    pub async fn export(&self, actor: &Actor, subject: UserId) -> Result<Export, Error> {
+    pub async fn export(
+        &self,
+        actor: &Actor,
+        subject: UserId,
+        reason: Option<&str>,
+    ) -> Result<Export, Error> {
         {
             let mut conn = self.store.reader().await?;
             self.auditor
@@ -166,7 +193,7 @@ impl SubjectService {
                     &self.store,
                     &mut conn.conn(),
                     actor,
-                    Action::ManageDataSubjects,
+                    Action::ExportPersonalData,
                     Resource::Account(subject),
                 )
                 .await?;
@@ -177,16 +204,36 @@ impl SubjectService {
                 return Err(Error::NotFound("user"));
             }
         }
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+            return Err(crate::domain::ParseError {
+                field: "reason",
+                message: format!("must be at most {MAX_REASON_CHARS} characters"),
+            }
+            .into());
+        }
+        if actor.user_id() != Some(subject) && reason.is_none() {
+            return Err(Error::refused(
+                "reason_required",
+                "exporting someone else's data needs a reason (the request it answers), \
+                 which the audit log keeps",
+            ));
+        }
+        // One export at a time: each is built in memory.
+        let _one = self.running.acquire().await.map_err(internal)?;
         let mut archive = zip::ZipWriter::new();
         let mut tables = Vec::new();
-        let mut omitted = Vec::new();
+        let omitted: Vec<Value> = self
+            .inventory
+            .columns()
+            .iter()
+            .filter(|c| c.subject.who.is_some() && c.shape != Shape::Chained)
+            .filter_map(|c| {
+                left_out(c).map(|why| json!({"table": c.table, "column": c.column, "why": why}))
+            })
+            .collect();
         for t in grouped(&self.inventory) {
             let rows = self.rows_of(&t, subject).await?;
-            for c in &t.columns {
-                if let Some(why) = left_out(c) {
-                    omitted.push(json!({"table": c.table, "column": c.column, "why": why}));
-                }
-            }
             let path = format!("data/{}.json", t.walk.table);
             tables.push(json!({
                 "table": t.walk.table,
@@ -197,7 +244,13 @@ impl SubjectService {
             }));
             archive.add(&path, &serde_json::to_vec_pretty(&rows).map_err(internal)?)?;
         }
-        let audit = self.audit.about(subject).await?;
+        let audit: Vec<Value> = self
+            .audit
+            .about(subject)
+            .await?
+            .into_iter()
+            .map(|line| own_part(line, subject))
+            .collect::<Result<_, _>>()?;
         archive.add(
             "audit.json",
             &serde_json::to_vec_pretty(&audit).map_err(internal)?,
@@ -243,6 +296,7 @@ impl SubjectService {
             .target("user", subject)
             .subject(subject)
             .details(json!({
+                "reason": reason,
                 "rows": rows,
                 "audit_entries": audit.len(),
                 "files": files.len(),
@@ -280,9 +334,6 @@ impl SubjectService {
                 }
                 let row_id = inv_store::joined(&row.row);
                 for (column, stored) in t.columns.iter().zip(&row.values) {
-                    if left_out(column).is_some() {
-                        continue;
-                    }
                     let value = match stored.as_deref() {
                         None => Value::Null,
                         Some([]) => Value::String(String::new()),
@@ -353,6 +404,22 @@ impl SubjectService {
     }
 }
 
+/// An audit entry as the person's export shows it: whole where they acted, and where they
+/// only were its target, without the actor's address, session and details (the actor's
+/// personal data, not theirs).
+fn own_part(line: crate::audit::export::EventLine, subject: UserId) -> Result<Value, Error> {
+    let mine = line.actor_id.as_deref() == Some(subject.to_string().as_str());
+    let mut value = serde_json::to_value(line).map_err(internal)?;
+    if !mine {
+        if let Some(object) = value.as_object_mut() {
+            for key in ["ip", "session_id", "details"] {
+                object.insert(key.to_owned(), Value::Null);
+            }
+        }
+    }
+    Ok(value)
+}
+
 fn key_json(value: &KeyValue) -> Value {
     match value {
         KeyValue::Id(u) => Value::String(u.to_string()),
@@ -365,7 +432,13 @@ fn key_json(value: &KeyValue) -> Value {
 fn safe_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
-        .map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let trimmed = cleaned.trim_matches('.').trim();
     if trimmed.is_empty() {

@@ -11,9 +11,10 @@ use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
 /// The most entries an archive without ZIP64 holds.
-pub const MAX_ENTRIES: usize = u16::MAX as usize;
-/// The largest archive without ZIP64.
-pub const MAX_BYTES: u64 = u32::MAX as u64;
+/// (65,535 itself means "see ZIP64" to strict readers.)
+pub const MAX_ENTRIES: usize = u16::MAX as usize - 1;
+/// The largest archive without ZIP64 (0xFFFFFFFF itself means "see ZIP64").
+pub const MAX_BYTES: u64 = u32::MAX as u64 - 1;
 
 /// Why an entry could not be added.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +61,12 @@ impl ZipWriter {
         let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
         encoder.write_all(data)?;
         let compressed = encoder.finish()?;
-        let fits = |n: usize| u32::try_from(n).map_err(|_| ZipError::TooLarge("4 GiB"));
+        let fits = |n: usize| {
+            u32::try_from(n)
+                .ok()
+                .filter(|n| *n < u32::MAX)
+                .ok_or(ZipError::TooLarge("4 GiB"))
+        };
         let entry = Entry {
             name: name.to_owned(),
             crc: crc32fast::hash(data),

@@ -46,9 +46,18 @@ fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
 }
 
 async fn export(app: &TestApp, who: &Session, subject: &str) -> (u16, Vec<u8>, String) {
+    export_for(app, who, subject, "").await
+}
+
+async fn export_for(
+    app: &TestApp,
+    who: &Session,
+    subject: &str,
+    query: &str,
+) -> (u16, Vec<u8>, String) {
     let resp = app
         .client
-        .get(format!("{}/api/v1/users/{subject}/data-export", app.base))
+        .get(format!("{}/api/v1/users/{subject}/data-export{query}", app.base))
         .bearer_auth(&who.access)
         .send()
         .await
@@ -178,6 +187,7 @@ async fn a_person_exports_everything_the_inventory_lists_about_them(backend: Bac
     let omitted = manifest["omitted_columns"].to_string();
     assert!(omitted.contains("password_hash"), "{omitted}");
     assert!(omitted.contains("content_key"), "{omitted}");
+    assert!(omitted.contains("sso_id_token"), "{omitted}");
 
     // Someone else may not export Ann; a compliance officer may; each export is audited.
     let (status, _, _) = export(&app, &t.bo, &t.ann.user_id).await;
@@ -192,11 +202,36 @@ async fn a_person_exports_everything_the_inventory_lists_about_them(backend: Bac
     )
     .await
     .expect(200);
-    let (status, bytes, _) = export(&app, &officer, &t.ann.user_id).await;
+    // Someone else's data needs a reason, which the audit log keeps.
+    let (status, body, _) = export(&app, &officer, &t.ann.user_id).await;
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("reason_required"));
+    let (status, bytes, _) =
+        export_for(&app, &officer, &t.ann.user_id, "?reason=DSR-42%20from%20Ann").await;
     assert_eq!(status, 200);
     assert!(unzip(&bytes).contains_key("data/messages.json"));
-    let (status, _, _) = export(&app, &officer, &uuid::Uuid::now_v7().to_string()).await;
+    let (status, _, _) = export_for(
+        &app,
+        &officer,
+        &uuid::Uuid::now_v7().to_string(),
+        "?reason=x",
+    )
+    .await;
     assert_eq!(status, 404);
+    // Ann's next export shows the officer's export of her data, without the officer's
+    // address, session or details.
+    let (_, bytes, _) = export(&app, &t.ann, &t.ann.user_id).await;
+    let audit = json_of(&unzip(&bytes), "audit.json");
+    let by_officer = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "data_subject.exported" && e["actor_id"] == officer.user_id.as_str())
+        .unwrap_or_else(|| panic!("{audit}"))
+        .clone();
+    assert_eq!(by_officer["ip"], Value::Null, "{by_officer}");
+    assert_eq!(by_officer["session_id"], Value::Null, "{by_officer}");
+    assert_eq!(by_officer["details"], Value::Null, "{by_officer}");
     let exports = app
         .get(
             "/api/v1/audit/events?action=data_subject.exported&limit=100",
@@ -207,7 +242,10 @@ async fn a_person_exports_everything_the_inventory_lists_about_them(backend: Bac
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(exports.len(), 2, "{exports:?}");
+    assert_eq!(exports.len(), 3, "{exports:?}");
+    assert!(exports
+        .iter()
+        .any(|e| e["details"]["reason"] == "DSR-42 from Ann"));
     assert!(exports
         .iter()
         .all(|e| e["target_id"] == t.ann.user_id.as_str()));
