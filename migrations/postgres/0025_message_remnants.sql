@@ -17,3 +17,10 @@ CREATE TABLE message_remnants (
     PRIMARY KEY (message_id, version)
 );
 CREATE INDEX message_remnants_due ON message_remnants (purge_after, message_id);
+
+-- A file deleted while a legal hold covers it (or, posted with a message, within the
+-- message's grace period) is hidden instead: every reader treats the row as gone, its blobs
+-- stay, and the retention job deletes it once purge_after has passed and no hold covers it.
+ALTER TABLE files ADD COLUMN deleted_at TIMESTAMPTZ;
+ALTER TABLE files ADD COLUMN purge_after TIMESTAMPTZ;
+CREATE INDEX files_hidden_due ON files (purge_after) WHERE deleted_at IS NOT NULL;

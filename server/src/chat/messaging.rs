@@ -345,8 +345,18 @@ impl ChatService {
                     this.auditor.record(tx, event).await?;
                     // Files posted with the message go with it; their blobs are removed
                     // after the commit by the files housekeeping, which follows FileDeleted.
+                    // Kept with the text, they are hidden instead (rows and blobs stay, for
+                    // the retention job to delete with the text).
                     for file in crate::store::files::attached_to(&mut tx.conn(), id).await? {
-                        crate::store::files::delete(&mut tx.conn(), file.id).await?;
+                        match kept {
+                            Some(purge_after) => {
+                                crate::store::files::hide(&mut tx.conn(), file.id, now, purge_after)
+                                    .await?;
+                            }
+                            None => {
+                                crate::store::files::delete(&mut tx.conn(), file.id).await?;
+                            }
+                        }
                         let event = Event::by(&actor, "file.deleted", Outcome::Allowed)
                             .target("file", file.id)
                             .workspace(c.workspace_id)
@@ -356,6 +366,7 @@ impl ChatService {
                                 "size": file.size,
                                 "status": file.status,
                                 "with_message": id,
+                                "kept": kept.is_some(),
                             }));
                         this.auditor.record(tx, event).await?;
                         tx.emit(DomainEvent::FileDeleted {

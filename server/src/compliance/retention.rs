@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::holds::InForce;
 use crate::audit::{Auditor, Event, Outcome};
 use crate::config::RetentionConfig;
-use crate::domain::{ChannelId, MessageId, WorkspaceId};
+use crate::domain::{ChannelId, FileId, MessageId, WorkspaceId};
 use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::policy::{Days, PolicyService};
@@ -98,6 +98,10 @@ pub struct RetentionReport {
     pub purged: u64,
     /// Deleted messages whose grace period is over but whose text a legal hold keeps.
     pub remnants_held: u64,
+    /// Deleted files (kept hidden by a hold or their message's grace period) now deleted.
+    pub files_purged: u64,
+    /// Deleted files a legal hold still keeps hidden.
+    pub files_held: u64,
     /// Writes the pass took.
     pub batches: u64,
 }
@@ -327,7 +331,13 @@ impl RetentionService {
         if outcome.is_ok() {
             outcome = self.purge_remnants(workspace, now, stop, &mut report).await;
         }
-        if !had_groups && report.purged + report.remnants_held == 0 && outcome.is_ok() {
+        if outcome.is_ok() {
+            outcome = self.purge_hidden_files(workspace, now, stop, &mut report).await;
+        }
+        if !had_groups
+            && report.purged + report.remnants_held + report.files_purged + report.files_held == 0
+            && outcome.is_ok()
+        {
             return Ok(report);
         }
         let event = Event::by(actor, "retention.run", outcome_of(&outcome))
@@ -345,6 +355,8 @@ impl RetentionService {
                 "files_destroyed": report.files_destroyed,
                 "purged": report.purged,
                 "remnants_held": report.remnants_held,
+                "files_purged": report.files_purged,
+                "files_held": report.files_held,
                 "batches": report.batches,
             }));
         self.auditor.record_alone(&self.store, event).await?;
@@ -395,6 +407,66 @@ impl RetentionService {
             report.batches += 1;
             report.purged += purged;
             report.remnants_held += held;
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes the hidden files of `workspace` whose `purge_after` has passed at `now` and
+    /// that no hold covers (by uploader, channel and upload time), a batch per write; their
+    /// blobs follow `FileDeleted` in the files housekeeping.
+    async fn purge_hidden_files(
+        &self,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+        stop: Option<&CancellationToken>,
+        report: &mut RetentionReport,
+    ) -> Result<(), Error> {
+        let mut after = FileId(uuid::Uuid::nil());
+        loop {
+            if stop.is_some_and(|s| s.is_cancelled()) {
+                return Ok(());
+            }
+            let batch = {
+                let mut conn = self.store.reader().await?;
+                store::files::hidden_due(&mut conn.conn(), workspace, now, after, self.options.batch)
+                    .await?
+            };
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            let full = batch.len() as i64 == self.options.batch;
+            let (purged, held) = self
+                .store
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        let holds = InForce::read(&mut tx.conn(), workspace).await?;
+                        let (mut purged, mut held) = (0u64, 0u64);
+                        for f in &batch {
+                            let channel = ChannelId(f.parent_id);
+                            if f.parent_kind == "channel"
+                                && holds.covers_parts(f.uploader_id, channel, f.created_at)
+                            {
+                                held += 1;
+                            } else if store::files::delete(&mut tx.conn(), f.id).await? {
+                                purged += 1;
+                                tx.emit(DomainEvent::FileDeleted {
+                                    workspace_id: workspace,
+                                    channel_id: channel,
+                                    file_id: f.id,
+                                    message_id: None,
+                                });
+                            }
+                        }
+                        Ok::<_, Error>((purged, held))
+                    })
+                })
+                .await?;
+            report.batches += 1;
+            report.files_purged += purged;
+            report.files_held += held;
             if !full {
                 return Ok(());
             }

@@ -546,6 +546,29 @@ async fn a_held_message_its_author_deletes_stays_for_the_compliance_officer(back
         ]
     );
     assert!(found(&app, &t.bo, &t.ws, "zebu").await.is_empty());
+    // A held file its uploader deletes is gone for everyone, but kept.
+    let file = app
+        .upload(&t.ann, &general, "held.txt", b"zebu held file")
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete(&format!("/api/v1/files/{file}"), &t.ann.access)
+        .await
+        .expect(204);
+    app.get(&format!("/api/v1/files/{file}"), &t.ann.access)
+        .await
+        .expect_error(404, "not_found");
+    app.get(&format!("/api/v1/files/{file}/content"), &t.bo.access)
+        .await
+        .expect_error(404, "not_found");
+    let listed = app
+        .get(&format!("/api/v1/channels/{general}/files"), &t.bo.access)
+        .await
+        .expect(200)
+        .clone();
+    assert!(!listed.to_string().contains(&file), "{listed}");
     assert_eq!(
         *app.get(
             &format!("/api/v1/messages/{}/versions", id(&kept)),
@@ -594,6 +617,7 @@ async fn a_held_message_its_author_deletes_stays_for_the_compliance_officer(back
     let report = run(&app, &t.admin, &t.ws, &a_minute_from_now()).await;
     assert_eq!(report["purged"], 0, "{report}");
     assert_eq!(report["remnants_held"], 1, "{report}");
+    assert_eq!(report["files_held"], 1, "{report}");
     assert_eq!(held(&app, &officer, &t.ws, &hold).await[0]["text"], "zebu final words");
     app.delete(&format!("{holds}/{hold}"), &officer.access)
         .await
@@ -601,6 +625,7 @@ async fn a_held_message_its_author_deletes_stays_for_the_compliance_officer(back
     let report = run(&app, &t.admin, &t.ws, &a_minute_from_now()).await;
     assert_eq!(report["purged"], 1, "{report}");
     assert_eq!(report["remnants_held"], 0, "{report}");
+    assert_eq!(report["files_purged"], 1, "{report}");
     let seen = held(&app, &officer, &t.ws, &hold).await;
     assert_eq!(seen[0]["text"], Value::Null, "{}", seen[0]);
     assert_eq!(seen[0]["versions"], json!([]));
