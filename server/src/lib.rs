@@ -33,6 +33,7 @@ pub mod search;
 pub mod sso;
 pub mod startup;
 pub mod store;
+pub mod subjects;
 pub mod telemetry;
 pub mod workspaces;
 

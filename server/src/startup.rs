@@ -111,6 +111,7 @@ pub struct App {
     policies: PolicyService,
     holds: crate::compliance::HoldService,
     retention: crate::compliance::RetentionService,
+    subjects: crate::subjects::SubjectService,
     reencryptor: Reencryptor,
     reencrypt_wake: Arc<tokio::sync::Notify>,
     keyring: Keyring,
@@ -192,7 +193,7 @@ impl App {
             config.auth.users_can_create_workspaces,
             auditor.clone(),
         );
-        let chat = ChatService::new(store.clone(), auditor.clone());
+        let chat = ChatService::new(store.clone(), auditor.clone(), policies.clone());
         let bots =
             crate::bots::BotService::new(store.clone(), auditor.clone(), chat.clone(), delivery);
         let blobs = match crate::files::blob::open(&config) {
@@ -241,6 +242,13 @@ impl App {
         );
         let reencryptor = Reencryptor::new(store.clone(), auditor.clone(), registry, &config.keys);
         let holds = crate::compliance::HoldService::new(store.clone(), auditor.clone());
+        let subjects = crate::subjects::SubjectService::new(
+            store.clone(),
+            auditor.clone(),
+            Arc::new(inventory()),
+            files.clone(),
+            audit.clone(),
+        );
         let retention = crate::compliance::RetentionService::new(
             store.clone(),
             auditor.clone(),
@@ -266,6 +274,7 @@ impl App {
             policies,
             holds,
             retention,
+            subjects,
             reencryptor,
             reencrypt_wake,
             keyring,
@@ -442,6 +451,7 @@ impl App {
             policies: self.policies.clone(),
             holds: self.holds.clone(),
             retention: self.retention.clone(),
+            subjects: self.subjects.clone(),
             store: self.store.clone(),
             addressing: Arc::new(crate::http::forwarded::ClientAddressing::new(
                 &self.config.http.trusted_proxies,

@@ -918,6 +918,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/{user_id}/data-export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything Concord holds about a person, as a ZIP archive (GDPR Art. 15 and 20): their
+         *     profile, messages with earlier versions, document contributions, files with their
+         *     contents, sessions and the audit entries about them, gathered from the data inventory,
+         *     with `manifest.json` listing what it holds and what it leaves out (hashes, keys) and why.
+         *     The person themself, or compliance officers and system administrators
+         *     (`data_subjects.export`). Audited as `data_subject.exported`.
+         */
+        get: operations["export_personal_data"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/{user_id}/sessions": {
         parameters: {
             query?: never;
@@ -1381,6 +1405,30 @@ export interface paths {
          *     is subject to retention again at the next pass. Audited.
          */
         delete: operations["release_legal_hold"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/legal-holds/{hold_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The messages a legal hold covers, oldest first, for eDiscovery (`ediscovery.read`:
+         *     compliance officers and system administrators, not the workspace's own administrators).
+         *     Messages their authors deleted while the hold was in force (or within the workspace's
+         *     deletion grace period) come with the text they had and their earlier versions; the
+         *     channel itself shows only a tombstone. Released holds can still be read. Each page is
+         *     audited as `legal_hold.content_read`.
+         */
+        get: operations["read_legal_hold_content"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -2581,6 +2629,75 @@ export interface components {
             /** @description `ok`. */
             status: string;
         };
+        /** @description A page of the messages a hold covers, oldest first. */
+        HeldContentPage: {
+            /** @description The hold. */
+            hold_id: components["schemas"]["LegalHoldId"];
+            /** @description The messages. */
+            messages: components["schemas"]["HeldMessage"][];
+            /** @description Pass as `cursor` for the next page (`null`: this is the last). */
+            next_cursor?: string | null;
+        };
+        /** @description A message a hold covers, as a compliance officer reads it. */
+        HeldMessage: {
+            /** @description Who wrote it. */
+            author_id: components["schemas"]["UserId"];
+            /** @description Its Block Kit blocks, as stored (bots' messages). */
+            blocks?: Record<string, never> | null;
+            /** @description Its channel. */
+            channel_id: components["schemas"]["ChannelId"];
+            /**
+             * Format: date-time
+             * @description When it was posted.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it was deleted (its channel sees a tombstone since).
+             */
+            deleted_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was last edited.
+             */
+            edited_at?: string | null;
+            /**
+             * Format: date-time
+             * @description For a deleted message whose text is kept: the end of its grace period, after which
+             *     retention destroys the text once no hold covers it.
+             */
+            grace_ends_at?: string | null;
+            /** @description Its id. */
+            id: components["schemas"]["MessageId"];
+            /**
+             * Format: int64
+             * @description Its position in the channel.
+             */
+            seq: number;
+            /**
+             * @description Its text: the current one or, once deleted, the text it had when it was deleted
+             *     (`null`: deleted before any hold or grace period kept it).
+             */
+            text?: string | null;
+            thread_root_id?: null | components["schemas"]["MessageId"];
+            /** @description Its earlier texts, oldest first. */
+            versions: components["schemas"]["HeldVersion"][];
+        };
+        /** @description One earlier text of a held message. */
+        HeldVersion: {
+            /**
+             * Format: date-time
+             * @description When an edit replaced it.
+             */
+            replaced_at: string;
+            /** @description The text. */
+            text: string;
+            /**
+             * Format: int64
+             * @description Its number (1 is the text first posted).
+             */
+            version: number;
+        };
         /** @description A workspace's holds, oldest first, released ones included. */
         HoldList: {
             /** @description The holds. */
@@ -3226,6 +3343,16 @@ export interface components {
             files_destroyed: number;
             /**
              * Format: int64
+             * @description Deleted files a legal hold still keeps hidden.
+             */
+            files_held: number;
+            /**
+             * Format: int64
+             * @description Deleted files (kept hidden by a hold or their message's grace period) now deleted.
+             */
+            files_purged: number;
+            /**
+             * Format: int64
              * @description Messages kept because a legal hold covers them.
              */
             held: number;
@@ -3244,6 +3371,17 @@ export interface components {
              * @description The policy version applied.
              */
             policy_version: number;
+            /**
+             * Format: int64
+             * @description Deleted messages whose kept text was destroyed: its grace period over and no hold
+             *     covering it, or the message itself past the retention period.
+             */
+            purged: number;
+            /**
+             * Format: int64
+             * @description Deleted messages whose grace period is over but whose text a legal hold keeps.
+             */
+            remnants_held: number;
             workspace_id?: null | components["schemas"]["WorkspaceId"];
         };
         /** @description How many sessions were revoked. */
@@ -5573,6 +5711,48 @@ export interface operations {
             };
         };
     };
+    export_personal_data: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The request this export answers (required when exporting someone else's data; up to
+                 *     500 characters; kept in the audit log).
+                 */
+                reason?: string;
+            };
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a ZIP archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description no such account, or not one the caller may export */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `reason_required`: someone else's data without a `reason`; `export_too_large`: the person's files pass what one export holds */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     list_sessions: {
         parameters: {
             query?: never;
@@ -6509,6 +6689,54 @@ export interface operations {
             };
             /** @description `already_released` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    read_legal_hold_content: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description At most this many messages (1 to 200, default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                workspace_id: string;
+                hold_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HeldContentPage"];
+                };
+            };
+            /** @description missing ediscovery.read */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such workspace or hold */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `cursor` or `limit` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

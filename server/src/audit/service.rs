@@ -10,6 +10,7 @@ use super::export::{CheckpointLine, EventLine, ExportFilters, Header, Sealer};
 use super::verify::{ChainError, Verified, Verifier};
 use super::{Auditor, Event, Outcome};
 use crate::crypto::{Aad, Keyring, Scope};
+use crate::domain::UserId;
 use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::audit::{self, AuditFilter, AuditRecord, CheckpointRecord, CheckpointSigner};
@@ -124,6 +125,36 @@ impl AuditService {
     /// A service over `store`.
     pub fn new(store: Store, auditor: Auditor) -> AuditService {
         AuditService { store, auditor }
+    }
+
+    /// Every entry whose actor or target is `user`, in sequence order, decrypted where keys
+    /// exist: the audit log's part of a data-subject export (the caller authorizes and
+    /// records the export).
+    pub async fn about(&self, user: UserId) -> Result<Vec<EventLine>, Error> {
+        let mut conn = self.store.reader().await?;
+        let mut found = std::collections::BTreeMap::new();
+        let id = user.to_string();
+        for by_actor in [true, false] {
+            let mut after_seq = 0;
+            loop {
+                let filter = AuditFilter {
+                    after_seq,
+                    actor_id: by_actor.then(|| id.clone()),
+                    target_id: (!by_actor).then(|| id.clone()),
+                    ..AuditFilter::default()
+                };
+                let records = audit::list(&mut conn.conn(), &filter, PAGE).await?;
+                for rec in &records {
+                    let line = decrypted_line(self.auditor.keyring(), &mut conn.conn(), rec).await;
+                    found.insert(rec.seq, line);
+                }
+                match records.last() {
+                    Some(last) if records.len() as i64 == PAGE => after_seq = last.seq,
+                    _ => break,
+                }
+            }
+        }
+        Ok(found.into_values().collect())
     }
 
     /// Entries matching `filter`, a page at a time; the read is audited.

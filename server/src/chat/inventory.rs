@@ -1,5 +1,6 @@
 //! Chat's entries in the data inventory ([`crate::inventory`]): channel details,
-//! message bodies, their kept versions and client ids, all under the workspace's key.
+//! message bodies, their kept versions, what deletions kept and client ids, all under the
+//! workspace's key.
 
 use crate::inventory::{
     Column, Hop, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
@@ -66,6 +67,27 @@ const fn message(column: &'static str, place: &'static str) -> Column {
     }
 }
 
+/// What a deletion kept of a message (its text and earlier versions, while held or in
+/// its grace period), bound to (message_remnants, "<message_id>:<version>", column).
+const fn remnant(column: &'static str) -> Column {
+    Column {
+        table: "message_remnants",
+        key: VERSION_KEY,
+        column,
+        shape: Shape::Sealed,
+        place: Some(Place {
+            row: VERSION_KEY,
+            column,
+        }),
+        scope: ScopeRule::Workspace(Owner::via(TO_MESSAGE_CHANNEL, "workspace_id")),
+        subject: Subject {
+            kind: SubjectKind::Author,
+            who: Some(Owner::via(TO_MESSAGE, "author_id")),
+        },
+        retention: Retention::Content,
+    }
+}
+
 /// Every chat column holding ciphertext or personal data.
 pub const INVENTORY: &[Column] = &[
     message("body", "body"),
@@ -93,6 +115,8 @@ pub const INVENTORY: &[Column] = &[
         },
         retention: Retention::Content,
     },
+    remnant("body"),
+    remnant("blocks"),
     channel("name_enc", "name"),
     channel("topic_enc", "topic"),
     channel("purpose_enc", "purpose"),

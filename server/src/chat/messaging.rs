@@ -17,8 +17,19 @@ use crate::error::Error;
 use crate::events::{DomainEvent, Local, MessageChange, Reaction};
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelForMember, ChannelRecord};
+use crate::compliance::holds::InForce;
 use crate::store::messages::{self, MessageRecord};
+use crate::store::remnants::{self, RemnantRecord};
 use crate::store::{Conn, PooledConn, Tx};
+
+/// Where a deleted message's kept text is bound (`message_remnants`, "<id>:<version>").
+fn remnant_aad<'a>(row: &'a str, column: &'static str) -> Aad<'a> {
+    Aad {
+        table: "message_remnants",
+        row,
+        column,
+    }
+}
 
 /// Refuses unless the actor is in the channel (their role was read with the decision).
 fn require_member_of(found: &ChannelForMember) -> Result<(), Error> {
@@ -270,8 +281,14 @@ impl ChatService {
             .await
     }
 
-    /// Deletes a message (its author, or a moderator): it becomes a "message deleted" tombstone.
+    /// Deletes a message (its author, or a moderator): it becomes a "message deleted"
+    /// tombstone for everyone. Its text and earlier versions are destroyed at once, unless a
+    /// legal hold covers it or the workspace's `retention.deletion_grace_days` is set: then
+    /// they are kept apart (`message_remnants`), out of every reader's sight, for compliance
+    /// officers, until the retention job destroys them once the grace period is over and no
+    /// hold covers them. The deleter is told the same either way.
     pub async fn delete(&self, actor: &Actor, id: MessageId) -> Result<(), Error> {
+        let grace_days = self.deletion_grace_days(id).await?;
         let actor = actor.clone();
         let this = self.clone();
         self.store
@@ -295,7 +312,20 @@ impl ChatService {
                     if m.deleted_at.is_some() {
                         return Ok(());
                     }
-                    messages::tombstone(&mut tx.conn(), id, &[], Utc::now()).await?;
+                    let now = Utc::now();
+                    // Read in this write: a hold placed a moment ago counts.
+                    let held = InForce::read(&mut tx.conn(), c.workspace_id)
+                        .await?
+                        .covers_parts(m.author_id, c.id, m.created_at);
+                    let kept = if held || grace_days > 0 {
+                        let purge_after = now + chrono::TimeDelta::days(i64::from(grace_days));
+                        this.keep_remnants(tx, c.workspace_id, &m, now, purge_after)
+                            .await?;
+                        Some(purge_after)
+                    } else {
+                        None
+                    };
+                    messages::tombstone(&mut tx.conn(), id, &[], now).await?;
                     tx.emit(DomainEvent::MessageDeleted {
                         workspace_id: c.workspace_id,
                         channel_id: c.id,
@@ -306,12 +336,27 @@ impl ChatService {
                         .target("message", id)
                         .workspace(c.workspace_id)
                         .subject(m.author_id)
-                        .details(serde_json::json!({ "channel_id": c.id }));
+                        .details(serde_json::json!({
+                            "channel_id": c.id,
+                            "text_kept": kept.is_some(),
+                            "legal_hold": held,
+                            "grace_ends_at": kept,
+                        }));
                     this.auditor.record(tx, event).await?;
                     // Files posted with the message go with it; their blobs are removed
                     // after the commit by the files housekeeping, which follows FileDeleted.
+                    // Kept with the text, they are hidden instead (rows and blobs stay, for
+                    // the retention job to delete with the text).
                     for file in crate::store::files::attached_to(&mut tx.conn(), id).await? {
-                        crate::store::files::delete(&mut tx.conn(), file.id).await?;
+                        match kept {
+                            Some(purge_after) => {
+                                crate::store::files::hide(&mut tx.conn(), file.id, now, purge_after)
+                                    .await?;
+                            }
+                            None => {
+                                crate::store::files::delete(&mut tx.conn(), file.id).await?;
+                            }
+                        }
                         let event = Event::by(&actor, "file.deleted", Outcome::Allowed)
                             .target("file", file.id)
                             .workspace(c.workspace_id)
@@ -321,6 +366,7 @@ impl ChatService {
                                 "size": file.size,
                                 "status": file.status,
                                 "with_message": id,
+                                "kept": kept.is_some(),
                             }));
                         this.auditor.record(tx, event).await?;
                         tx.emit(DomainEvent::FileDeleted {
@@ -334,6 +380,101 @@ impl ChatService {
                 })
             })
             .await
+    }
+
+    /// How many days the policy of the message's workspace keeps a deleted message's text
+    /// (0 if the message is not found: the write then says so).
+    async fn deletion_grace_days(&self, id: MessageId) -> Result<u32, Error> {
+        let workspace = {
+            let mut conn = self.store.reader().await?;
+            let Some(m) = messages::by_id(&mut conn.conn(), id).await? else {
+                return Ok(0);
+            };
+            match channels::by_id(&mut conn.conn(), m.channel_id).await? {
+                Some(c) => c.workspace_id,
+                None => return Ok(0),
+            }
+        };
+        let (resolved, _) = self.policies.effective(workspace).await?;
+        Ok(resolved.policy.retention.deletion_grace_days)
+    }
+
+    /// Keeps a message's text at deletion and its earlier versions in `message_remnants`,
+    /// sealed again for their new place, until `purge_after` (or longer while held).
+    async fn keep_remnants(
+        &self,
+        tx: &mut Tx,
+        workspace: WorkspaceId,
+        m: &MessageRecord,
+        now: chrono::DateTime<Utc>,
+        purge_after: chrono::DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let scope = Scope::Workspace(workspace);
+        let id = m.id.to_string();
+        let mut rows = Vec::new();
+        let versions = messages::versions(&mut tx.conn(), m.id).await?;
+        let last = versions.last().map_or(0, |v| v.0) + 1;
+        for (version, body, replaced_at) in versions {
+            let row = format!("{id}:{version}");
+            let text = self
+                .keyring
+                .decrypt(
+                    &mut tx.conn(),
+                    &scope,
+                    Aad {
+                        table: "message_versions",
+                        row: &row,
+                        column: "body",
+                    },
+                    &body,
+                )
+                .await?;
+            let body = self
+                .keyring
+                .encrypt(tx, &scope, remnant_aad(&row, "body"), &text)
+                .await?;
+            rows.push(RemnantRecord {
+                message_id: m.id,
+                version,
+                body,
+                blocks: None,
+                written_at: replaced_at,
+                purge_after,
+            });
+        }
+        let row = format!("{id}:{last}");
+        let text = self
+            .keyring
+            .decrypt(&mut tx.conn(), &scope, body_aad(&id), &m.body)
+            .await?;
+        let body = self
+            .keyring
+            .encrypt(tx, &scope, remnant_aad(&row, "body"), &text)
+            .await?;
+        let blocks = match &m.blocks {
+            Some(b) => {
+                let plain = self
+                    .keyring
+                    .decrypt(&mut tx.conn(), &scope, blocks_aad(&id), b)
+                    .await?;
+                Some(
+                    self.keyring
+                        .encrypt(tx, &scope, remnant_aad(&row, "blocks"), &plain)
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        rows.push(RemnantRecord {
+            message_id: m.id,
+            version: last,
+            body,
+            blocks,
+            written_at: now,
+            purge_after,
+        });
+        remnants::keep(&mut tx.conn(), &rows).await?;
+        Ok(())
     }
 
     /// The message `id` and its channel once `actor` may do `action` in that channel, with

@@ -27,6 +27,7 @@ use crate::crypto::{Aad, Keyring};
 use crate::domain::{ChannelId, ChannelName, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{ChannelChange, DomainEvent};
+use crate::policy::PolicyService;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelRecord};
 use crate::store::messages;
@@ -75,6 +76,8 @@ pub struct ChatService {
     keyring: Keyring,
     auditor: Auditor,
     workspaces: std::sync::Arc<posting::ChannelWorkspaces>,
+    /// The policies in force: a deletion keeps text for `retention.deletion_grace_days`.
+    policies: PolicyService,
 }
 
 fn body_aad(id: &str) -> Aad<'_> {
@@ -149,13 +152,15 @@ fn user_of(actor: &Actor) -> Result<UserId, Error> {
 }
 
 impl ChatService {
-    /// A service over `store`, encrypting and auditing through `auditor`.
-    pub fn new(store: Store, auditor: Auditor) -> ChatService {
+    /// A service over `store`, encrypting and auditing through `auditor`, deleting as
+    /// `policies` say.
+    pub fn new(store: Store, auditor: Auditor, policies: PolicyService) -> ChatService {
         ChatService {
             store,
             keyring: auditor.keyring().clone(),
             auditor,
             workspaces: Default::default(),
+            policies,
         }
     }
 

@@ -11,8 +11,10 @@
 //! so clients, the search index and the files housekeeping follow. A thread root whose
 //! replies outlive it becomes a content-free tombstone and is removed by the pass after its
 //! last reply goes. A pass is idempotent: an interrupted one is simply run again (every
-//! batch it committed stays done). Each pass that had a period to apply is audited once
-//! (`retention.run`, counts only).
+//! batch it committed stays done). The pass then destroys the text deletions kept
+//! (`message_remnants`) whose grace period is over, unless a hold covers the message. Each
+//! pass that had a period to apply or kept text to destroy is audited once (`retention.run`,
+//! counts only).
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -25,11 +27,12 @@ use tokio_util::sync::CancellationToken;
 use super::holds::InForce;
 use crate::audit::{Auditor, Event, Outcome};
 use crate::config::RetentionConfig;
-use crate::domain::{ChannelId, MessageId, WorkspaceId};
+use crate::domain::{ChannelId, FileId, MessageId, WorkspaceId};
 use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::policy::{Days, PolicyService};
 use crate::rbac::{Action, Actor, Resource};
+use crate::store::remnants;
 use crate::store::retention::{self as retention_store, Candidate, Within};
 use crate::store::{self, messages, Store, Tx};
 
@@ -90,6 +93,15 @@ pub struct RetentionReport {
     pub held: u64,
     /// Files destroyed with their messages.
     pub files_destroyed: u64,
+    /// Deleted messages whose kept text was destroyed: its grace period over and no hold
+    /// covering it, or the message itself past the retention period.
+    pub purged: u64,
+    /// Deleted messages whose grace period is over but whose text a legal hold keeps.
+    pub remnants_held: u64,
+    /// Deleted files (kept hidden by a hold or their message's grace period) now deleted.
+    pub files_purged: u64,
+    /// Deleted files a legal hold still keeps hidden.
+    pub files_held: u64,
     /// Writes the pass took.
     pub batches: u64,
 }
@@ -106,6 +118,7 @@ struct Group {
 #[derive(Default)]
 struct BatchOutcome {
     destroyed: u64,
+    purged: u64,
     emptied: u64,
     held: u64,
     files: u64,
@@ -191,10 +204,11 @@ impl RetentionService {
                 .pass(&Actor::system(), workspace, Utc::now(), Some(stop))
                 .await
             {
-                Ok(report) if report.destroyed + report.emptied > 0 => tracing::info!(
+                Ok(report) if report.destroyed + report.emptied + report.purged > 0 => tracing::info!(
                     %workspace,
                     destroyed = report.destroyed,
                     emptied = report.emptied,
+                    purged = report.purged,
                     held = report.held,
                     files = report.files_destroyed,
                     "retention: pass done"
@@ -265,9 +279,7 @@ impl RetentionService {
                 });
             }
         }
-        if groups.is_empty() {
-            return Ok(report);
-        }
+        let had_groups = !groups.is_empty();
         let mut outcome = Ok(());
         'groups: for group in groups {
             let mut cursor = (start_of_time(), MessageId(uuid::Uuid::nil()));
@@ -299,6 +311,7 @@ impl RetentionService {
                         Ok(done) => {
                             report.batches += 1;
                             report.destroyed += done.destroyed;
+                            report.purged += done.purged;
                             report.emptied += done.emptied;
                             report.held += done.held;
                             report.files_destroyed += done.files;
@@ -315,6 +328,18 @@ impl RetentionService {
                 }
             }
         }
+        if outcome.is_ok() {
+            outcome = self.purge_remnants(workspace, now, stop, &mut report).await;
+        }
+        if outcome.is_ok() {
+            outcome = self.purge_hidden_files(workspace, now, stop, &mut report).await;
+        }
+        if !had_groups
+            && report.purged + report.remnants_held + report.files_purged + report.files_held == 0
+            && outcome.is_ok()
+        {
+            return Ok(report);
+        }
         let event = Event::by(actor, "retention.run", outcome_of(&outcome))
             .target("workspace", workspace)
             .workspace(workspace)
@@ -328,10 +353,124 @@ impl RetentionService {
                 "emptied": report.emptied,
                 "held": report.held,
                 "files_destroyed": report.files_destroyed,
+                "purged": report.purged,
+                "remnants_held": report.remnants_held,
+                "files_purged": report.files_purged,
+                "files_held": report.files_held,
                 "batches": report.batches,
             }));
         self.auditor.record_alone(&self.store, event).await?;
         outcome.map(|()| report)
+    }
+
+    /// Destroys the text deletions kept in `workspace` whose grace period is over at `now`
+    /// and that no hold covers, a batch per write.
+    async fn purge_remnants(
+        &self,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+        stop: Option<&CancellationToken>,
+        report: &mut RetentionReport,
+    ) -> Result<(), Error> {
+        let mut after = MessageId(uuid::Uuid::nil());
+        loop {
+            if stop.is_some_and(|s| s.is_cancelled()) {
+                return Ok(());
+            }
+            let batch = {
+                let mut conn = self.store.reader().await?;
+                remnants::due(&mut conn.conn(), workspace, now, after, self.options.batch).await?
+            };
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            let full = batch.len() as i64 == self.options.batch;
+            let (purged, held) = self
+                .store
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        // Read in this write: a hold placed since the batch was read counts.
+                        let holds = InForce::read(&mut tx.conn(), workspace).await?;
+                        let (mut purged, mut held) = (0u64, 0u64);
+                        for m in &batch {
+                            if holds.covers(m) {
+                                held += 1;
+                            } else if remnants::purge(&mut tx.conn(), m.id).await? > 0 {
+                                purged += 1;
+                            }
+                        }
+                        Ok::<_, Error>((purged, held))
+                    })
+                })
+                .await?;
+            report.batches += 1;
+            report.purged += purged;
+            report.remnants_held += held;
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes the hidden files of `workspace` whose `purge_after` has passed at `now` and
+    /// that no hold covers (by uploader, channel and upload time), a batch per write; their
+    /// blobs follow `FileDeleted` in the files housekeeping.
+    async fn purge_hidden_files(
+        &self,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+        stop: Option<&CancellationToken>,
+        report: &mut RetentionReport,
+    ) -> Result<(), Error> {
+        let mut after = FileId(uuid::Uuid::nil());
+        loop {
+            if stop.is_some_and(|s| s.is_cancelled()) {
+                return Ok(());
+            }
+            let batch = {
+                let mut conn = self.store.reader().await?;
+                store::files::hidden_due(&mut conn.conn(), workspace, now, after, self.options.batch)
+                    .await?
+            };
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            let full = batch.len() as i64 == self.options.batch;
+            let (purged, held) = self
+                .store
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        let holds = InForce::read(&mut tx.conn(), workspace).await?;
+                        let (mut purged, mut held) = (0u64, 0u64);
+                        for f in &batch {
+                            let channel = ChannelId(f.parent_id);
+                            if f.parent_kind == "channel"
+                                && holds.covers_parts(f.uploader_id, channel, f.created_at)
+                            {
+                                held += 1;
+                            } else if store::files::delete(&mut tx.conn(), f.id).await? {
+                                purged += 1;
+                                tx.emit(DomainEvent::FileDeleted {
+                                    workspace_id: workspace,
+                                    channel_id: channel,
+                                    file_id: f.id,
+                                    message_id: None,
+                                });
+                            }
+                        }
+                        Ok::<_, Error>((purged, held))
+                    })
+                })
+                .await?;
+            report.batches += 1;
+            report.files_purged += purged;
+            report.files_held += held;
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     /// Destroys what no hold covers among `candidates`, in one write.
@@ -366,6 +505,13 @@ impl RetentionService {
                                 out.emptied += 1;
                             }
                             continue;
+                        }
+                        // Retention's period bounds a deleted message's grace period too: text
+                        // a deletion kept goes with the row (by cascade), counted as purged.
+                        if m.deleted_at.is_some()
+                            && remnants::purge(&mut tx.conn(), m.id).await? > 0
+                        {
+                            out.purged += 1;
                         }
                         if retention_store::destroy(&mut tx.conn(), m.id).await? {
                             out.destroyed += 1;

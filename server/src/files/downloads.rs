@@ -5,7 +5,7 @@ use super::reader::Contents;
 use super::{aad, channel_of, internal, view, FileService, FileView, MAX_LIST};
 use crate::audit::{Event, Outcome};
 use crate::crypto::Scope;
-use crate::domain::{ChannelId, FileId};
+use crate::domain::{ChannelId, FileId, UserId};
 use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::files::FileRecord;
@@ -190,6 +190,40 @@ impl FileService {
         let contents = self.contents(&mut conn.conn(), &record).await?;
         let view = self.view_of(&mut conn.conn(), &record).await?;
         Ok(Opened { view, contents })
+    }
+
+    /// The completed files `user` uploaded, oldest first, each with its name and whole
+    /// contents, for a data-subject export (the caller authorizes). Refused once the contents
+    /// together pass `max_bytes`.
+    pub async fn uploads_of(
+        &self,
+        user: UserId,
+        max_bytes: u64,
+    ) -> Result<Vec<(FileView, Vec<u8>)>, Error> {
+        let mut conn = self.inner.store.reader().await?;
+        let records = files::uploaded_by(&mut conn.conn(), user).await?;
+        let total: u64 = records.iter().map(|r| r.size.max(0) as u64).sum();
+        if total > max_bytes {
+            return Err(Error::refused(
+                "export_too_large",
+                format!(
+                    "this person's files come to {total} bytes, over the {max_bytes} an export \
+                     holds; export them in parts through the files API"
+                ),
+            ));
+        }
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let contents = self.contents(&mut conn.conn(), &record).await?;
+            let view = self.view_of(&mut conn.conn(), &record).await?;
+            let mut bytes = Vec::with_capacity(record.size.max(0) as usize);
+            let mut stream = contents.read(0..record.size.max(0) as u64);
+            while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+                bytes.extend_from_slice(&chunk.map_err(|e| internal(e.to_string()))?);
+            }
+            out.push((view, bytes));
+        }
+        Ok(out)
     }
 
     /// A file's thumbnail (PNG).

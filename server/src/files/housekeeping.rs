@@ -61,7 +61,11 @@ impl FileService {
                     }
                     event = next => match event {
                         Some(Ok(DomainEvent::FileDeleted { file_id, .. })) => {
-                            this.remove_blobs(file_id).await;
+                            // A file a legal hold keeps is hidden, not deleted: its row
+                            // stays, and so do its blobs.
+                            if this.row_gone(file_id).await {
+                                this.remove_blobs(file_id).await;
+                            }
                         }
                         // Missed events leave orphans, which the next pass collects.
                         Some(Ok(_)) | Some(Err(RecvError::Lagged(_))) => {}
@@ -70,6 +74,21 @@ impl FileService {
                 }
             }
         })
+    }
+
+    /// Whether a file's row is gone (false, to keep its blobs, if that cannot be read).
+    async fn row_gone(&self, id: FileId) -> bool {
+        let found = match self.inner.store.reader().await {
+            Ok(mut conn) => files::existing(&mut conn.conn(), &[id]).await,
+            Err(err) => Err(err),
+        };
+        match found {
+            Ok(live) => !live.contains(&id),
+            Err(err) => {
+                tracing::warn!(file = %id, error = %err, "could not check a deleted file's row; its blobs wait for the orphan collector");
+                false
+            }
+        }
     }
 
     /// One housekeeping pass; failures are logged and retried at the next.

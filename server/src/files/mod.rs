@@ -65,6 +65,7 @@ use self::blob::BlobStore;
 use self::inspect::Thumbnailer;
 use crate::audit::{Auditor, Event, Outcome};
 use crate::chat::ChatService;
+use crate::compliance::holds::InForce;
 use crate::crypto::{Aad, Keyring};
 use crate::domain::{ChannelId, FileId, UserId};
 use crate::error::Error;
@@ -214,7 +215,8 @@ impl FileService {
         let _busy = self.busy(id)?;
         let actor = actor.clone();
         let this = self.clone();
-        self.inner
+        let gone = self
+            .inner
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -244,7 +246,18 @@ impl FileService {
                             "this channel is archived and read-only",
                         ));
                     }
-                    files::delete(&mut tx.conn(), id).await?;
+                    // A finished file a legal hold covers is hidden, not deleted: its row and
+                    // blobs stay for compliance officers until the hold is released.
+                    let now = Utc::now();
+                    let held = record.status == "ready"
+                        && InForce::read(&mut tx.conn(), record.workspace_id)
+                            .await?
+                            .covers_parts(record.uploader_id, channel, record.created_at);
+                    if held {
+                        files::hide(&mut tx.conn(), id, now, now).await?;
+                    } else {
+                        files::delete(&mut tx.conn(), id).await?;
+                    }
                     let event = Event::by(&actor, "file.deleted", Outcome::Allowed)
                         .target("file", id)
                         .workspace(record.workspace_id)
@@ -253,6 +266,8 @@ impl FileService {
                             "channel_id": channel,
                             "size": record.size,
                             "status": record.status,
+                            "kept": held,
+                            "legal_hold": held,
                         }));
                     auditor.record(tx, event).await?;
                     tx.emit(DomainEvent::FileDeleted {
@@ -261,12 +276,15 @@ impl FileService {
                         file_id: id,
                         message_id: record.message_id,
                     });
-                    Ok::<_, Error>(())
+                    Ok::<_, Error>(held)
                 })
             })
-            .await?;
+            .await
+            .map(|held| !held)?;
         // The row is gone, so nothing refers to the blobs any more.
-        self.remove_blobs(id).await;
+        if gone {
+            self.remove_blobs(id).await;
+        }
         Ok(())
     }
 

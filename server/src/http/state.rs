@@ -40,6 +40,8 @@ pub struct AppState {
     pub policies: crate::policy::PolicyService,
     /// Legal holds.
     pub holds: crate::compliance::HoldService,
+    /// Data-subject requests (exports).
+    pub subjects: crate::subjects::SubjectService,
     /// The retention job, run on demand.
     pub retention: crate::compliance::RetentionService,
     /// For readiness checks and pool metrics; handlers never query it.

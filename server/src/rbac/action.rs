@@ -88,12 +88,22 @@ actions! {
     /// Release a legal hold (compliance officers and system administrators only: the
     /// workspace's own administrators may be its custodians).
     ReleaseLegalHolds = "legal_holds.release",
+    /// Read the content legal holds keep, what its authors deleted included, for eDiscovery
+    /// (compliance officers and system administrators; not a workspace role, so no one
+    /// reads a channel this way through a role they can grant themselves).
+    ReadHeldContent = "ediscovery.read",
+    /// Export everything Concord holds about a person (GDPR Art. 15 and 20): compliance
+    /// officers and system administrators for anyone, with a reason; everyone for themself.
+    ExportPersonalData = "data_subjects.export",
 }
 
 impl Action {
     /// Whether the owner of an account may do this to their own account without a role.
     pub fn self_service(self) -> bool {
-        matches!(self, Action::ReadAccount | Action::ManageSessions)
+        matches!(
+            self,
+            Action::ReadAccount | Action::ManageSessions | Action::ExportPersonalData
+        )
     }
 
     /// Whether this action applies inside a workspace (and so may appear in workspace roles).

@@ -73,13 +73,15 @@ pub const ROLES: &[BuiltinRole] = &[
         id: COMPLIANCE_OFFICER,
         name: "compliance_officer",
         scope: Scope::System,
-        description: "Searches and exports audit trails, manages legal holds",
+        description: "Searches and exports audit trails, manages legal holds and reads what they keep, answers data-subject requests",
         actions: &[
             ReadAudit,
             ReadUsers,
             ReadAccount,
             ManageLegalHolds,
             ReleaseLegalHolds,
+            ReadHeldContent,
+            ExportPersonalData,
         ],
     },
     BuiltinRole {

@@ -110,7 +110,7 @@ pub async fn insert(conn: &mut Conn<'_>, f: &FileRecord) -> Result<(), StoreErro
 
 /// The file with this id.
 pub async fn by_id(conn: &mut Conn<'_>, id: FileId) -> Result<Option<FileRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM files WHERE id = $1");
+    let sql = format!("SELECT {COLUMNS} FROM files WHERE id = $1 AND deleted_at IS NULL");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(c)
@@ -126,7 +126,7 @@ pub async fn in_parent(
 ) -> Result<Vec<FileRecord>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM files WHERE parent_kind = $1 AND parent_id = $2 \
-         AND status <> 'uploading' ORDER BY created_at DESC, id DESC LIMIT $3"
+         AND status <> 'uploading' AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $3"
     );
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(kind)
@@ -362,4 +362,75 @@ pub async fn delete(conn: &mut Conn<'_>, id: FileId) -> Result<bool, StoreError>
         .await
         .map(|r| r.rows_affected()))?;
     Ok(n > 0)
+}
+
+/// The completed files `user` uploaded, oldest first (a data-subject export's).
+pub async fn uploaded_by(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<FileRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM files WHERE uploader_id = $1 AND status = 'ready' \
+         ORDER BY created_at, id"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(user)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// Hides a file a legal hold keeps (or that waits out its message's grace period): readers
+/// see it as gone, its row and blobs stay until the retention job deletes it after
+/// `purge_after`; false if it was already hidden or is gone.
+pub async fn hide(
+    conn: &mut Conn<'_>,
+    id: FileId,
+    at: DateTime<Utc>,
+    purge_after: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE files SET deleted_at = $2, purge_after = $3 \
+               WHERE id = $1 AND deleted_at IS NULL";
+    let n = on!(conn, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(at)
+        .bind(purge_after)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// A hidden file due for deletion, with what holds are decided on.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct HiddenFile {
+    /// Its id.
+    pub id: FileId,
+    /// Who uploaded it.
+    pub uploader_id: UserId,
+    /// Where it was shared (`channel` or `document`).
+    pub parent_kind: String,
+    /// The channel's (or document's) id.
+    pub parent_id: Uuid,
+    /// The message it was posted with.
+    pub message_id: Option<MessageId>,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Up to `limit` hidden files of `workspace` whose `purge_after` has passed at `now`, after
+/// the id `after`, in id order.
+pub async fn hidden_due(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    now: DateTime<Utc>,
+    after: FileId,
+    limit: i64,
+) -> Result<Vec<HiddenFile>, StoreError> {
+    let sql = "SELECT id, uploader_id, parent_kind, parent_id, message_id, created_at FROM files \
+               WHERE workspace_id = $1 AND deleted_at IS NOT NULL AND purge_after <= $2 \
+               AND id > $3 ORDER BY id LIMIT $4";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(workspace)
+        .bind(now)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
 }

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{on, Conn, StoreError};
-use crate::domain::{ChannelId, LegalHoldId, UserId, WorkspaceId};
+use crate::domain::{ChannelId, LegalHoldId, MessageId, UserId, WorkspaceId};
 
 /// A hold as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -158,4 +158,83 @@ pub async fn users_among(conn: &mut Conn<'_>, ids: &[UserId]) -> Result<Vec<User
         found.extend(row);
     }
     Ok(found)
+}
+
+/// What a hold's scope selects, as storage filters on it.
+#[derive(Clone, Debug, Default)]
+pub struct Scope<'a> {
+    /// Authors (empty: anyone).
+    pub custodians: &'a [UserId],
+    /// Channels (empty: every channel of the workspace).
+    pub channels: &'a [ChannelId],
+    /// Written from this time on.
+    pub from: Option<DateTime<Utc>>,
+    /// Written before this time.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Up to `limit` messages of `workspace` within `scope`, deleted ones included, after the
+/// cursor `after` (posting time and id) in that order.
+pub async fn covered_messages(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    scope: &Scope<'_>,
+    after: (DateTime<Utc>, MessageId),
+    limit: i64,
+) -> Result<Vec<super::messages::MessageRecord>, StoreError> {
+    let columns = super::messages::COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!(
+        "SELECT {columns} FROM messages m JOIN channels c ON c.id = m.channel_id \
+         WHERE c.workspace_id = $1 \
+         AND (m.created_at > $2 OR (m.created_at = $2 AND m.id > $3))"
+    );
+    let mut n = 3;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if scope.from.is_some() {
+        sql.push_str(&format!(" AND m.created_at >= ${}", next()));
+    }
+    if scope.to.is_some() {
+        sql.push_str(&format!(" AND m.created_at < ${}", next()));
+    }
+    let list = |len: usize, next: &mut dyn FnMut() -> i32| {
+        (0..len)
+            .map(|_| format!("${}", next()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !scope.custodians.is_empty() {
+        let l = list(scope.custodians.len(), &mut next);
+        sql.push_str(&format!(" AND m.author_id IN ({l})"));
+    }
+    if !scope.channels.is_empty() {
+        let l = list(scope.channels.len(), &mut next);
+        sql.push_str(&format!(" AND m.channel_id IN ({l})"));
+    }
+    sql.push_str(&format!(" ORDER BY m.created_at, m.id LIMIT ${}", next()));
+    Ok(on!(conn, |c| {
+        let mut q = sqlx::query_as(&sql)
+            .bind(workspace)
+            .bind(after.0)
+            .bind(after.1);
+        if let Some(from) = scope.from {
+            q = q.bind(from);
+        }
+        if let Some(to) = scope.to {
+            q = q.bind(to);
+        }
+        for u in scope.custodians {
+            q = q.bind(*u);
+        }
+        for ch in scope.channels {
+            q = q.bind(*ch);
+        }
+        q.bind(limit).fetch_all(c).await
+    })?)
 }

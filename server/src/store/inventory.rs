@@ -164,6 +164,12 @@ fn key_condition(key: &[KeyPart], first: usize) -> String {
 }
 
 fn select_sql(walk: &Walk, cursor: bool, limit: usize) -> String {
+    select_sql_of(walk, cursor, None, limit)
+}
+
+/// The walk's query; with `who`, only rows whose owner reached through it is the id bound
+/// after the cursor's values.
+fn select_sql_of(walk: &Walk, cursor: bool, who: Option<&Owner>, limit: usize) -> String {
     let mut select: Vec<String> = walk
         .key
         .iter()
@@ -187,10 +193,27 @@ fn select_sql(walk: &Walk, cursor: bool, limit: usize) -> String {
         .iter()
         .map(|k| format!("t.{}", k.column()))
         .collect();
-    let filter = if cursor {
-        format!(" WHERE {}", key_condition(walk.key, 1))
-    } else {
+    let mut conditions = Vec::new();
+    if cursor {
+        conditions.push(key_condition(walk.key, 1));
+    }
+    if let Some(who) = who {
+        let mut at = "t".to_owned();
+        for (i, hop) in who.via.iter().enumerate() {
+            let alias = format!("w{i}");
+            joins.push_str(&format!(
+                " JOIN {} {alias} ON {alias}.id = {at}.{}",
+                hop.table, hop.column
+            ));
+            at = alias;
+        }
+        let param = if cursor { walk.key.len() + 1 } else { 1 };
+        conditions.push(format!("{at}.{} = ${param}", who.column));
+    }
+    let filter = if conditions.is_empty() {
         String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
     };
     format!(
         "SELECT {} FROM {} t{joins}{filter} ORDER BY {} LIMIT {limit}",
@@ -273,6 +296,36 @@ pub async fn after(
                 };
             }
             q
+        }};
+    }
+    on!(conn, |c| {
+        let rows = bound!(sqlx::query(&sql)).fetch_all(c).await?;
+        rows.iter().map(|r| decode(r, walk)).collect()
+    })
+}
+
+/// Up to `limit` rows of `walk.table` after `cursor` (a key), in key order, whose owner
+/// reached through `who` is `owner` (a data subject's rows).
+pub async fn owned_after(
+    conn: &mut Conn<'_>,
+    walk: &Walk,
+    who: &Owner,
+    owner: Uuid,
+    cursor: Option<&[KeyValue]>,
+    limit: usize,
+) -> Result<Vec<WalkedRow>, StoreError> {
+    let sql = select_sql_of(walk, cursor.is_some(), Some(who), limit);
+    macro_rules! bound {
+        ($q:expr) => {{
+            let mut q = $q;
+            for v in cursor.unwrap_or(&[]) {
+                q = match v {
+                    KeyValue::Id(u) => q.bind(*u),
+                    KeyValue::Int(n) => q.bind(*n),
+                    KeyValue::Text(t) => q.bind(t.clone()),
+                };
+            }
+            q.bind(owner)
         }};
     }
     on!(conn, |c| {

@@ -40,7 +40,7 @@ pub struct MessageRecord {
     pub blocks: Option<Vec<u8>>,
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, channel_id, seq, author_id, body, thread_root_id, reply_count, last_reply_at, \
                        client_msg_index, client_msg_id_enc, created_at, edited_at, deleted_at, blocks";
 

@@ -31,6 +31,7 @@ pub mod messages;
 pub mod migrate;
 pub mod outbox;
 pub mod policies;
+pub mod remnants;
 pub(crate) mod raw;
 pub mod retention;
 pub mod roles;
@@ -152,7 +153,11 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                // What is deleted is overwritten with zeros, so destroyed content (tombstoned
+                // messages, purged kept text, deleted files' keys) leaves no copy in the
+                // file's free pages.
+                .pragma("secure_delete", "on");
             if let Some(dir) = sqlite_parent_dir(url) {
                 std::fs::create_dir_all(&dir).map_err(|e| {
                     StoreError::Config(format!("cannot create {}: {e}", dir.display()))
@@ -373,7 +378,7 @@ impl Store {
     }
 
     /// Removes what a start-up backfill replaced from the database's free space. On SQLite the
-    /// old plaintext stays in freed pages, the freelist and the WAL (`secure_delete` is off), so
+    /// old plaintext may stay in the WAL and in pages freed before `secure_delete` was on, so
     /// the WAL is folded into the file, the file is rebuilt (`VACUUM`) and the WAL emptied again.
     /// On PostgreSQL the replaced row versions are dead tuples that its vacuum removes.
     pub async fn compact_after_backfill(&self) -> Result<(), StoreError> {

@@ -39,7 +39,8 @@ const INDEXABLE: &str = "m.id, m.channel_id, m.seq, m.author_id, m.body, m.threa
      m.reply_count, m.created_at, \
      EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = m.id) AS has_reaction, \
      EXISTS (SELECT 1 FROM pins p WHERE p.message_id = m.id) AS pinned, \
-     EXISTS (SELECT 1 FROM files f WHERE f.message_id = m.id AND f.status = 'ready') AS has_file";
+     EXISTS (SELECT 1 FROM files f WHERE f.message_id = m.id AND f.status = 'ready' \
+     AND f.deleted_at IS NULL) AS has_file";
 
 /// Up to `limit` live messages of `workspace` in id order after `after`.
 pub async fn messages_after(
@@ -80,7 +81,8 @@ pub async fn message(
 /// Whether a servable file is attached to `message`.
 pub async fn message_has_file(conn: &mut Conn<'_>, message: MessageId) -> Result<bool, StoreError> {
     Ok(on!(conn, |c| sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM files WHERE message_id = $1 AND status = 'ready')"
+        "SELECT EXISTS (SELECT 1 FROM files WHERE message_id = $1 AND status = 'ready' \
+         AND deleted_at IS NULL)"
     )
     .bind(message)
     .fetch_one(c)
@@ -147,7 +149,7 @@ pub async fn file_ids(
 ) -> Result<Vec<FileId>, StoreError> {
     Ok(on!(conn, |c| sqlx::query_scalar(
         "SELECT id FROM files WHERE workspace_id = $1 AND parent_kind = 'channel' \
-         AND status = 'ready' ORDER BY id"
+         AND status = 'ready' AND deleted_at IS NULL ORDER BY id"
     )
     .bind(workspace)
     .fetch_all(c)

@@ -40,6 +40,7 @@ mod sessions;
 mod sign_in_limits;
 mod sso;
 mod storage;
+mod subject_access;
 mod tokens;
 mod uploads;
 mod web_client;

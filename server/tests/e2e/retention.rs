@@ -1,7 +1,9 @@
 //! Retention and legal holds: a pass destroys exactly the messages older than the policy's
 //! period (their versions, reactions, pins and search entries with them) and nothing newer,
 //! keeps what a hold covers by custodian, channel or date range until the hold is released,
-//! and is audited; holds are checked and limited to those who manage them.
+//! and is audited; holds are checked and limited to those who manage them. A message its
+//! author deletes keeps its text apart, for compliance officers only, while a hold covers it
+//! or the policy's grace period runs, and not a moment after.
 //!
 //! Messages are made "old" by running the pass at a later time (`now`, which the servers here
 //! allow with `retention.allow_explicit_now`), not by editing the database.
@@ -464,8 +466,283 @@ async fn holds_are_checked_and_kept_to_those_who_manage_them(backend: Backend) {
     assert_eq!(report["examined"], 0, "{report}");
 }
 
+/// A compliance officer (system role), signed in.
+async fn officer(app: &TestApp, admin: &Session) -> Session {
+    app.create_user(admin, "officer@example.org", "Officer")
+        .await;
+    let officer = app.login("officer@example.org", PASSWORD).await;
+    app.put(
+        &format!("/api/v1/users/{}/system-role", officer.user_id),
+        &admin.access,
+        json!({"role": "compliance_officer"}),
+    )
+    .await
+    .expect(200);
+    officer
+}
+
+/// The messages a hold covers, as `who` reads them.
+async fn held(app: &TestApp, who: &Session, ws: &str, hold: &str) -> Vec<Value> {
+    app.get(
+        &format!("/api/v1/workspaces/{ws}/legal-holds/{hold}/messages"),
+        &who.access,
+    )
+    .await
+    .expect(200)["messages"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn a_minute_from_now() -> String {
+    (Utc::now() + TimeDelta::minutes(1)).to_rfc3339()
+}
+
+async fn a_held_message_its_author_deletes_stays_for_the_compliance_officer(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = app.team().await;
+    let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
+    app.post(
+        &format!("/api/v1/channels/{general}/join"),
+        Some(&t.bo.access),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let officer = officer(&app, &t.admin).await;
+    let holds = format!("/api/v1/workspaces/{}/legal-holds", t.ws);
+    let hold = app
+        .post(
+            &holds,
+            Some(&officer.access),
+            json!({"name": "Ann's matter", "custodians": [t.ann.user_id]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let hold = id(&hold);
+
+    let kept = say(&app, &t.ann, &general, "zebu first draft").await;
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/messages/{}", id(&kept)),
+        Some(&t.ann.access),
+        Some(json!({"text": "zebu final words"})),
+    )
+    .await
+    .expect(200);
+    let gone = say(&app, &t.bo, &general, "zebu from bo").await;
+    // Each author sees their delete succeed, and everyone sees tombstones.
+    for (who, m) in [(&t.ann, &kept), (&t.bo, &gone)] {
+        app.delete(&format!("/api/v1/messages/{}", id(m)), &who.access)
+            .await
+            .expect(204);
+    }
+    assert_eq!(
+        history(&app, &t.bo, &general).await,
+        vec![
+            (id(&kept), true, String::new()),
+            (id(&gone), true, String::new())
+        ]
+    );
+    assert!(found(&app, &t.bo, &t.ws, "zebu").await.is_empty());
+    // A held file its uploader deletes is gone for everyone, but kept.
+    let file = app
+        .upload(&t.ann, &general, "held.txt", b"zebu held file")
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete(&format!("/api/v1/files/{file}"), &t.ann.access)
+        .await
+        .expect(204);
+    app.get(&format!("/api/v1/files/{file}"), &t.ann.access)
+        .await
+        .expect_error(404, "not_found");
+    app.get(&format!("/api/v1/files/{file}/content"), &t.bo.access)
+        .await
+        .expect_error(404, "not_found");
+    let listed = app
+        .get(&format!("/api/v1/channels/{general}/files"), &t.bo.access)
+        .await
+        .expect(200)
+        .clone();
+    assert!(!listed.to_string().contains(&file), "{listed}");
+    assert_eq!(
+        *app.get(
+            &format!("/api/v1/messages/{}/versions", id(&kept)),
+            &t.ann.access,
+        )
+        .await
+        .expect(200),
+        json!([])
+    );
+
+    // The compliance officer reads the held message as it was, with its earlier version.
+    let seen = held(&app, &officer, &t.ws, &hold).await;
+    // Ann's deleted message, and the one her (deleted, hidden) file was posted with.
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0]["id"], kept["id"]);
+    assert!(seen[0]["deleted_at"].is_string(), "{}", seen[0]);
+    assert_eq!(seen[0]["text"], "zebu final words");
+    assert_eq!(seen[0]["versions"][0]["version"], 1);
+    assert_eq!(seen[0]["versions"][0]["text"], "zebu first draft");
+    assert!(seen[0]["grace_ends_at"].is_string(), "{}", seen[0]);
+    // No one else does: not its author, not a workspace administrator.
+    let content = format!("{holds}/{hold}/messages");
+    app.get(&content, &t.ann.access)
+        .await
+        .expect_error(403, "forbidden");
+    app.create_user(&t.admin, "wsadmin@example.org", "Workspace Admin")
+        .await;
+    let ws_admin = app.login("wsadmin@example.org", PASSWORD).await;
+    app.add_member(&t.admin, &t.ws, &ws_admin, "admin").await;
+    app.get(&content, &ws_admin.access)
+        .await
+        .expect_error(403, "forbidden");
+    app.get(&format!("{content}?cursor=nope"), &officer.access)
+        .await
+        .expect_error(422, "validation_failed");
+    app.get(&format!("{content}?limit=0"), &officer.access)
+        .await
+        .expect_error(422, "validation_failed");
+    app.get(
+        &format!("{holds}/{}/messages", uuid::Uuid::now_v7()),
+        &officer.access,
+    )
+    .await
+    .expect_error(404, "not_found");
+
+    // Retention keeps the text while the hold is in force, and destroys it once released.
+    let report = run(&app, &t.admin, &t.ws, &a_minute_from_now()).await;
+    assert_eq!(report["purged"], 0, "{report}");
+    assert_eq!(report["remnants_held"], 1, "{report}");
+    assert_eq!(report["files_held"], 1, "{report}");
+    assert_eq!(held(&app, &officer, &t.ws, &hold).await[0]["text"], "zebu final words");
+    app.delete(&format!("{holds}/{hold}"), &officer.access)
+        .await
+        .expect(200);
+    let report = run(&app, &t.admin, &t.ws, &a_minute_from_now()).await;
+    assert_eq!(report["purged"], 1, "{report}");
+    assert_eq!(report["remnants_held"], 0, "{report}");
+    assert_eq!(report["files_purged"], 1, "{report}");
+    let seen = held(&app, &officer, &t.ws, &hold).await;
+    assert_eq!(seen[0]["text"], Value::Null, "{}", seen[0]);
+    assert_eq!(seen[0]["versions"], json!([]));
+    assert_eq!(seen[0]["grace_ends_at"], Value::Null);
+
+    let deletions = audit(&app, &t.admin, "message.deleted").await;
+    let kept_flag = |m: &Value| {
+        deletions
+            .iter()
+            .find(|e| e["target_id"] == m["id"])
+            .map(|e| e["details"]["text_kept"].clone())
+    };
+    assert_eq!(kept_flag(&kept), Some(json!(true)));
+    assert_eq!(kept_flag(&gone), Some(json!(false)));
+    let reads = audit(&app, &t.admin, "legal_hold.content_read").await;
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    assert_eq!(reads[0]["target_id"].as_str(), Some(hold.as_str()));
+}
+
+async fn deleted_text_waits_out_the_grace_period_and_any_hold(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = app.team().await;
+    let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
+    let officer = officer(&app, &t.admin).await;
+    let policy = format!("/api/v1/workspaces/{}/policy", t.ws);
+    app.put(
+        &policy,
+        &t.admin.access,
+        json!({"retention": {"deletion_grace_days": 2}}),
+    )
+    .await
+    .expect(200);
+    let m = say(&app, &t.ann, &general, "yak secret plan").await;
+    app.delete(&format!("/api/v1/messages/{}", id(&m)), &t.ann.access)
+        .await
+        .expect(204);
+    let days = |n: i64| (Utc::now() + TimeDelta::days(n)).to_rfc3339();
+    // Within the grace period nothing is destroyed.
+    let report = run(&app, &t.admin, &t.ws, &days(1)).await;
+    assert_eq!(report["purged"], 0, "{report}");
+    assert_eq!(report["remnants_held"], 0, "{report}");
+
+    // A hold placed during the grace period keeps the text past it.
+    let hold = app
+        .post(
+            &format!("/api/v1/workspaces/{}/legal-holds", t.ws),
+            Some(&officer.access),
+            json!({"name": "General", "channels": [general]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let hold = id(&hold);
+    let seen = held(&app, &officer, &t.ws, &hold).await;
+    assert_eq!(seen[0]["text"], "yak secret plan");
+    let grace_ends: DateTime<Utc> = seen[0]["grace_ends_at"].as_str().unwrap().parse().unwrap();
+    assert!(grace_ends > Utc::now() + TimeDelta::days(1), "{grace_ends}");
+    let report = run(&app, &t.admin, &t.ws, &days(3)).await;
+    assert_eq!(report["purged"], 0, "{report}");
+    assert_eq!(report["remnants_held"], 1, "{report}");
+    app.delete(
+        &format!("/api/v1/workspaces/{}/legal-holds/{hold}", t.ws),
+        &officer.access,
+    )
+    .await
+    .expect(200);
+    let report = run(&app, &t.admin, &t.ws, &days(3)).await;
+    assert_eq!(report["purged"], 1, "{report}");
+    assert_eq!(held(&app, &officer, &t.ws, &hold).await[0]["text"], Value::Null);
+
+    // With no grace period and no hold, a deletion keeps nothing at all.
+    app.put(
+        &policy,
+        &t.admin.access,
+        json!({"retention": {"deletion_grace_days": 0}}),
+    )
+    .await
+    .expect(200);
+    let m2 = say(&app, &t.ann, &general, "yak second thought").await;
+    app.delete(&format!("/api/v1/messages/{}", id(&m2)), &t.ann.access)
+        .await
+        .expect(204);
+    let seen = held(&app, &officer, &t.ws, &hold).await;
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1]["id"], m2["id"]);
+    assert_eq!(seen[1]["text"], Value::Null, "{}", seen[1]);
+
+    // Pages follow the cursor, oldest first.
+    let content = format!("/api/v1/workspaces/{}/legal-holds/{hold}/messages", t.ws);
+    let first = app
+        .get(&format!("{content}?limit=1"), &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(first["messages"][0]["id"], m["id"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app
+        .get(&format!("{content}?limit=1&cursor={cursor}"), &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(second["messages"][0]["id"], m2["id"]);
+    let cursor = second["next_cursor"].as_str().unwrap();
+    let third = app
+        .get(&format!("{content}?limit=1&cursor={cursor}"), &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(third["messages"], json!([]));
+    assert_eq!(third["next_cursor"], Value::Null);
+}
+
 both_backends!(
     retention_destroys_what_is_older_than_the_period,
     holds_keep_what_they_cover_until_released,
     holds_are_checked_and_kept_to_those_who_manage_them,
+    a_held_message_its_author_deletes_stays_for_the_compliance_officer,
+    deleted_text_waits_out_the_grace_period_and_any_hold,
 );

@@ -3,10 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use serde::Deserialize;
+
+use crate::compliance::holds::HeldContentPage;
 use crate::compliance::{HoldList, HoldView, NewHold, RetentionReport, RunRequest};
 use crate::domain::{LegalHoldId, WorkspaceId};
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ApiPath, Auth};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::http::state::AppState;
 
 /// A workspace's legal holds, released ones included (`legal_holds.manage`: workspace owners
@@ -55,6 +58,43 @@ pub async fn release(
     ApiPath((ws, hold)): ApiPath<(WorkspaceId, LegalHoldId)>,
 ) -> Result<axum::Json<HoldView>, ApiError> {
     Ok(axum::Json(state.holds.release(&actor, ws, hold).await?))
+}
+
+/// Which page of a hold's content.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ContentQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// At most this many messages (1 to 200, default 100).
+    pub limit: Option<i64>,
+}
+
+/// The messages a legal hold covers, oldest first, for eDiscovery (`ediscovery.read`:
+/// compliance officers and system administrators, not the workspace's own administrators).
+/// Messages their authors deleted while the hold was in force (or within the workspace's
+/// deletion grace period) come with the text they had and their earlier versions; the
+/// channel itself shows only a tombstone. Released holds can still be read. Each page is
+/// audited as `legal_hold.content_read`.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/legal-holds/{hold_id}/messages", operation_id = "read_legal_hold_content", tag = "compliance",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("hold_id" = String, Path, format = Uuid), ContentQuery),
+    responses((status = 200, body = HeldContentPage), (status = 403, description = "missing ediscovery.read"),
+        (status = 404, description = "no such workspace or hold"),
+        (status = 422, description = "`validation_failed`: `cursor` or `limit`")))]
+pub async fn held_content(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((ws, hold)): ApiPath<(WorkspaceId, LegalHoldId)>,
+    ApiQuery(q): ApiQuery<ContentQuery>,
+) -> Result<axum::Json<HeldContentPage>, ApiError> {
+    Ok(axum::Json(
+        state
+            .holds
+            .content(&actor, ws, hold, q.cursor.as_deref(), q.limit)
+            .await?,
+    ))
 }
 
 /// Run one retention pass over the workspace now (`policies.manage`): messages older than

@@ -131,6 +131,52 @@ pub async fn get_user(
     Ok(axum::Json(state.accounts.get_user(&actor, user_id).await?))
 }
 
+/// Why someone else's data is exported.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// The request this export answers (required when exporting someone else's data; up to
+    /// 500 characters; kept in the audit log).
+    pub reason: Option<String>,
+}
+
+/// Everything Concord holds about a person, as a ZIP archive (GDPR Art. 15 and 20): their
+/// profile, messages with earlier versions, document contributions, files with their
+/// contents, sessions and the audit entries about them, gathered from the data inventory,
+/// with `manifest.json` listing what it holds and what it leaves out (hashes, keys) and why.
+/// The person themself, or compliance officers and system administrators
+/// (`data_subjects.export`). Audited as `data_subject.exported`.
+#[utoipa::path(get, path = "/api/v1/users/{user_id}/data-export", operation_id = "export_personal_data", tag = "users",
+    security(("bearer" = [])), params(("user_id" = String, Path, format = Uuid), ExportQuery),
+    responses((status = 200, description = "a ZIP archive", content_type = "application/zip"),
+        (status = 404, description = "no such account, or not one the caller may export"),
+        (status = 422, description = "`reason_required`: someone else's data without a `reason`; `export_too_large`: the person's files pass what one export holds")))]
+pub async fn export_personal_data(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let export = state
+        .subjects
+        .export(&actor, user_id, q.reason.as_deref())
+        .await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", export.file_name),
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        export.zip,
+    )
+        .into_response())
+}
+
 /// Set or clear an account's system role (administrators).
 #[utoipa::path(put, path = "/api/v1/users/{user_id}/system-role", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path, format = Uuid)), request_body = SystemRoleRequest,
