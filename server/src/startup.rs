@@ -111,6 +111,7 @@ pub struct App {
     policies: PolicyService,
     holds: crate::compliance::HoldService,
     retention: crate::compliance::RetentionService,
+    idle_logoff: crate::phi::IdleLogoff,
     reencryptor: Reencryptor,
     reencrypt_wake: Arc<tokio::sync::Notify>,
     keyring: Keyring,
@@ -247,6 +248,8 @@ impl App {
             policies.clone(),
             crate::compliance::RetentionOptions::from_config(&config.retention),
         );
+        let idle_logoff =
+            crate::phi::IdleLogoff::new(store.clone(), auth.clone(), policies.clone(), &config.phi);
         Ok(App {
             auditor,
             config: Arc::new(config),
@@ -266,6 +269,7 @@ impl App {
             policies,
             holds,
             retention,
+            idle_logoff,
             reencryptor,
             reencrypt_wake,
             keyring,
@@ -504,6 +508,8 @@ impl App {
         );
         // Messages past their retention period, at start and every `retention.interval_seconds`.
         let retention = self.retention.clone().spawn(going_away.clone());
+        // Automatic logoff of idle sessions of people in workspaces holding PHI.
+        let idle_logoff = self.idle_logoff.clone().spawn(going_away.clone());
         // Committed events queued for bots and sent to their request URLs.
         let bot_events = crate::bots::delivery::spawn(self.bots.clone(), going_away.clone());
         // Building the router built and dropped the OpenAPI document, among others.
@@ -535,6 +541,7 @@ impl App {
         let _ = housekeeping.await;
         let _ = pruning.await;
         let _ = bot_events.await;
+        let _ = idle_logoff.await;
         if let Some(retention) = retention {
             let _ = retention.await;
         }

@@ -50,6 +50,9 @@ pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 pub const CLOSE_RESYNC: u16 = 4408;
 /// Close code: the session was revoked.
 pub const CLOSE_REVOKED: u16 = 4403;
+/// Close code: the session ended after a period without activity (automatic logoff of a
+/// PHI workspace's member); sign in again.
+pub const CLOSE_IDLE_LOGOFF: u16 = 4440;
 /// Close code: the server is shutting down ("going away").
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
