@@ -325,6 +325,10 @@ impl Hub {
                 return Ok(());
             }
             DomainEvent::ReadStateChanged { user_id, .. } => Arc::new(HashSet::from([*user_id])),
+            DomainEvent::BreakGlassStarted { notify, .. }
+            | DomainEvent::BreakGlassEnded { notify, .. } => {
+                Arc::new(notify.iter().copied().collect())
+            }
             DomainEvent::ChannelMemberAdded {
                 channel_id,
                 user_id,

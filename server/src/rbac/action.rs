@@ -88,6 +88,10 @@ actions! {
     /// Release a legal hold (compliance officers and system administrators only: the
     /// workspace's own administrators may be its custodians).
     ReleaseLegalHolds = "legal_holds.release",
+    /// Ask for emergency access (break-glass) to read a channel of the workspace one cannot
+    /// otherwise read, for a limited time, with a reason (workspace owners and admins;
+    /// compliance officers everywhere, through their system role).
+    UseBreakGlass = "break_glass.use",
 }
 
 impl Action {
@@ -116,6 +120,7 @@ impl Action {
                 | Action::AdministerDocuments
                 | Action::UploadFiles
                 | Action::ManageLegalHolds
+                | Action::UseBreakGlass
         )
     }
 }

@@ -80,6 +80,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ReadAccount,
             ManageLegalHolds,
             ReleaseLegalHolds,
+            UseBreakGlass,
         ],
     },
     BuiltinRole {
@@ -104,6 +105,7 @@ pub const ROLES: &[BuiltinRole] = &[
             AdministerDocuments,
             UploadFiles,
             ManageLegalHolds,
+            UseBreakGlass,
         ],
     },
     BuiltinRole {
@@ -127,6 +129,7 @@ pub const ROLES: &[BuiltinRole] = &[
             AdministerDocuments,
             UploadFiles,
             ManageLegalHolds,
+            UseBreakGlass,
         ],
     },
     BuiltinRole {
