@@ -346,8 +346,8 @@ function receive(frame: ServerFrame) {
 
 function onClosed(code: number) {
   if (!wanted) return;
-  if (code === 4403) {
-    // The session was revoked: nothing to retry.
+  if (code === 4403 || code === 4440) {
+    // The session was revoked, or ended after inactivity (automatic logoff): nothing to retry.
     wanted = false;
     setStatus('offline');
     emit({ type: 'session_ended', code });

@@ -122,6 +122,38 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The retention job that applies the policies' `retention.messages_days`.
     pub retention: RetentionConfig,
+    /// The PHI safeguards that act over time: automatic logoff's sweep, break-glass.
+    pub phi: PhiConfig,
+}
+
+/// How the PHI safeguards run (their periods are the policies' `phi.*` keys).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhiConfig {
+    /// Seconds between two sweeps that store the activity seen, find who is subject to
+    /// automatic logoff and end idle sessions and their sockets (a request with an idle
+    /// session is refused at once, whatever the sweep).
+    pub sweep_seconds: u64,
+    /// How many seconds a policy minute lasts for automatic logoff and break-glass: 60.
+    /// Tests shorten it to see a period end; refused in production mode and with the `hipaa`
+    /// module, so no deployment holding PHI can shorten or lengthen a safeguard with it.
+    pub test_minute_seconds: u32,
+}
+
+impl Default for PhiConfig {
+    fn default() -> Self {
+        PhiConfig {
+            sweep_seconds: 30,
+            test_minute_seconds: 60,
+        }
+    }
+}
+
+impl PhiConfig {
+    /// How long `minutes` policy minutes last.
+    pub fn minutes(&self, minutes: u32) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(minutes) * i64::from(self.test_minute_seconds))
+    }
 }
 
 /// The retention job: how often it runs and how much each of its writes takes.
@@ -731,6 +763,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             policy: PolicyConfig::default(),
             retention: RetentionConfig::default(),
+            phi: PhiConfig::default(),
         }
     }
 }
@@ -1029,6 +1062,20 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.retention.batch) {
             return invalid("retention.batch", "must be between 1 and 10000");
+        }
+        if !(1..=3600).contains(&self.phi.sweep_seconds) {
+            return invalid("phi.sweep_seconds", "must be between 1 and 3600");
+        }
+        if self.phi.test_minute_seconds != 60 {
+            if !(1..=60).contains(&self.phi.test_minute_seconds) {
+                return invalid("phi.test_minute_seconds", "must be between 1 and 60");
+            }
+            if self.mode == Mode::Production || self.policy.modules.iter().any(|m| m == "hipaa") {
+                return invalid(
+                    "phi.test_minute_seconds",
+                    "is for tests: a minute lasts 60 seconds in production mode and with the hipaa module",
+                );
+            }
         }
         let bots = &self.bots;
         if !(1..=4096).contains(&bots.event_concurrency) {

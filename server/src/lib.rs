@@ -27,6 +27,7 @@ pub mod inventory;
 pub mod keys;
 pub mod memory;
 pub mod outbox;
+pub mod phi;
 pub mod policy;
 pub mod rbac;
 pub mod search;

@@ -50,6 +50,7 @@ pub fn inventory() -> Inventory {
         crate::outbox::INVENTORY,
         crate::bots::INVENTORY,
         crate::compliance::INVENTORY,
+        crate::phi::INVENTORY,
     ])
 }
 
@@ -112,6 +113,8 @@ pub struct App {
     holds: crate::compliance::HoldService,
     retention: crate::compliance::RetentionService,
     subjects: crate::subjects::SubjectService,
+    idle_logoff: crate::phi::IdleLogoff,
+    break_glass: crate::phi::BreakGlassService,
     reencryptor: Reencryptor,
     reencrypt_wake: Arc<tokio::sync::Notify>,
     keyring: Keyring,
@@ -255,6 +258,15 @@ impl App {
             policies.clone(),
             crate::compliance::RetentionOptions::from_config(&config.retention),
         );
+        let idle_logoff =
+            crate::phi::IdleLogoff::new(store.clone(), auth.clone(), policies.clone(), &config.phi);
+        let break_glass = crate::phi::BreakGlassService::new(
+            store.clone(),
+            auditor.clone(),
+            policies.clone(),
+            chat.clone(),
+            &config.phi,
+        );
         Ok(App {
             auditor,
             config: Arc::new(config),
@@ -275,6 +287,8 @@ impl App {
             holds,
             retention,
             subjects,
+            idle_logoff,
+            break_glass,
             reencryptor,
             reencrypt_wake,
             keyring,
@@ -452,6 +466,7 @@ impl App {
             holds: self.holds.clone(),
             retention: self.retention.clone(),
             subjects: self.subjects.clone(),
+            break_glass: self.break_glass.clone(),
             store: self.store.clone(),
             addressing: Arc::new(crate::http::forwarded::ClientAddressing::new(
                 &self.config.http.trusted_proxies,
@@ -514,6 +529,10 @@ impl App {
         );
         // Messages past their retention period, at start and every `retention.interval_seconds`.
         let retention = self.retention.clone().spawn(going_away.clone());
+        // Automatic logoff of idle sessions of people in workspaces holding PHI.
+        let idle_logoff = self.idle_logoff.clone().spawn(going_away.clone());
+        // Emergency accesses ended on time.
+        let break_glass = self.break_glass.clone().spawn(going_away.clone());
         // Committed events queued for bots and sent to their request URLs.
         let bot_events = crate::bots::delivery::spawn(self.bots.clone(), going_away.clone());
         // Building the router built and dropped the OpenAPI document, among others.
@@ -545,6 +564,8 @@ impl App {
         let _ = housekeeping.await;
         let _ = pruning.await;
         let _ = bot_events.await;
+        let _ = idle_logoff.await;
+        let _ = break_glass.await;
         if let Some(retention) = retention {
             let _ = retention.await;
         }

@@ -416,6 +416,8 @@ function closeMessage(code: number, reason: string): string {
   switch (code) {
     case 4401:
       return 'Your session ended. Sign in again to keep editing.';
+    case 4440:
+      return 'You were signed out after a period of inactivity. Sign in again to keep editing.';
     case 4403:
       return reason
         ? `You no longer have access to this document (${reason}).`

@@ -186,6 +186,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/break-glass/{grant_id}/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End your emergency access before its time. Audited (`break_glass.ended`) and announced
+         *     to the compliance officers.
+         */
+        post: operations["end_break_glass"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/break-glass/{grant_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a page of the channel's history under your emergency access (ascending by sequence
+         *     number). Every read is audited (`break_glass.read`) before anything is read; once the
+         *     access has ended, reads are refused with `410 break_glass_ended`.
+         */
+        get: operations["read_under_break_glass"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{channel_id}": {
         parameters: {
             query?: never;
@@ -215,6 +256,28 @@ export interface paths {
         /** Archive or unarchive a channel. */
         put: operations["set_archived"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/{channel_id}/break-glass": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an emergency access to a channel you cannot otherwise read (`break_glass.use`:
+         *     workspace owners and admins, compliance officers), with a reason, for at most the
+         *     workspace's `phi.break_glass_max_minutes`. Audited (`break_glass.started`) and announced
+         *     to every compliance officer (`break_glass_started` on the hub).
+         */
+        post: operations["start_break_glass"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1989,6 +2052,65 @@ export interface components {
         };
         /**
          * Format: uuid
+         * @description An emergency access (break-glass): a time-limited read of one channel.
+         */
+        BreakGlassId: string;
+        /** @description Messages read under an emergency access. */
+        BreakGlassRead: {
+            /** @description The grant they were read under. */
+            grant: components["schemas"]["BreakGlassView"];
+            /** @description A page of the channel's history, ascending by sequence number. */
+            messages: components["schemas"]["MessageView"][];
+        };
+        /**
+         * @description Why an emergency access is needed, and for how long.
+         * @example {
+         *       "minutes": 30,
+         *       "reason": "patient in the emergency room; the care team's channel holds their allergy list"
+         *     }
+         */
+        BreakGlassRequest: {
+            /**
+             * Format: int32
+             * @description How long, in minutes (default and most: the workspace's
+             *     `phi.break_glass_max_minutes`).
+             */
+            minutes?: number | null;
+            /** @description Why (required, 1 to 4,000 characters): kept with the grant and in the audit log. */
+            reason: string;
+        };
+        /** @description An emergency access as the API shows it. */
+        BreakGlassView: {
+            /** @description The channel it opens for reading. */
+            channel_id: components["schemas"]["ChannelId"];
+            /** @description `expired` (on time) or `ended` (by its holder), once it has ended. */
+            end_reason?: string | null;
+            /**
+             * Format: date-time
+             * @description When it ended, once it has.
+             */
+            ended_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it ends at the latest; reads from then on are refused.
+             */
+            expires_at: string;
+            /** @description Its id. */
+            id: components["schemas"]["BreakGlassId"];
+            /** @description Why it was asked for. */
+            reason: string;
+            /**
+             * Format: date-time
+             * @description When it began.
+             */
+            started_at: string;
+            /** @description Who holds it. */
+            user_id: components["schemas"]["UserId"];
+            /** @description The workspace of the channel. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        };
+        /**
+         * Format: uuid
          * @description A channel or direct conversation.
          */
         ChannelId: string;
@@ -2933,6 +3055,35 @@ export interface components {
             message_id?: null | components["schemas"]["MessageId"];
             /** @enum {string} */
             type: "file_deleted";
+            /** @description Workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        } | {
+            /** @description The channel it opens for reading. */
+            channel_id: components["schemas"]["ChannelId"];
+            /**
+             * Format: date-time
+             * @description When it ends at the latest.
+             */
+            expires_at: string;
+            /** @description The grant. */
+            grant_id: components["schemas"]["BreakGlassId"];
+            /** @enum {string} */
+            type: "break_glass_started";
+            /** @description Who holds it. */
+            user_id: components["schemas"]["UserId"];
+            /** @description Workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        } | {
+            /** @description The channel it opened. */
+            channel_id: components["schemas"]["ChannelId"];
+            /** @description The grant. */
+            grant_id: components["schemas"]["BreakGlassId"];
+            /** @description `expired` (on time) or `ended` (by its holder). */
+            reason: string;
+            /** @enum {string} */
+            type: "break_glass_ended";
+            /** @description Who held it. */
+            user_id: components["schemas"]["UserId"];
             /** @description Workspace. */
             workspace_id: components["schemas"]["WorkspaceId"];
         };
@@ -4305,6 +4456,83 @@ export interface operations {
             };
         };
     };
+    end_break_glass: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreakGlassView"];
+                };
+            };
+            /** @description no such emergency access of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `break_glass_ended`: it has ended already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    read_under_break_glass: {
+        parameters: {
+            query?: {
+                /** @description Messages before this sequence number. */
+                before?: number;
+                /** @description Messages after this sequence number. */
+                after?: number;
+                /** @description How many (1 to 200, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreakGlassRead"];
+                };
+            };
+            /** @description no such emergency access of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `break_glass_ended`: the access has ended */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     get_channel: {
         parameters: {
             query?: never;
@@ -4373,6 +4601,52 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ChannelView"];
                 };
+            };
+        };
+    };
+    start_break_glass: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BreakGlassRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreakGlassView"];
+                };
+            };
+            /** @description missing break_glass.use */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `break_glass_not_needed`: you can read the channel already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: no reason, or `minutes` beyond the workspace's limit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

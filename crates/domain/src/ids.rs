@@ -101,3 +101,7 @@ id_type!(
     /// A legal hold: content kept whatever retention or deletion says.
     LegalHoldId
 );
+id_type!(
+    /// An emergency access (break-glass): a time-limited read of one channel.
+    BreakGlassId
+);

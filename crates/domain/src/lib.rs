@@ -14,8 +14,8 @@ pub use chat::{ChannelName, Emoji, MessageBody};
 pub use email::Email;
 pub use files::FileName;
 pub use ids::{
-    BotCommandId, BotTokenId, ChannelId, CommentId, DocumentId, EventDeliveryId, FileId,
-    InvitationId, LegalHoldId, MessageId, RoleId, SessionId, UserId, VersionId, WebhookId,
+    BotCommandId, BotTokenId, BreakGlassId, ChannelId, CommentId, DocumentId, EventDeliveryId,
+    FileId, InvitationId, LegalHoldId, MessageId, RoleId, SessionId, UserId, VersionId, WebhookId,
     WorkspaceId,
 };
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};

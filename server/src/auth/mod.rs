@@ -4,7 +4,12 @@
 //! Access tokens are short-lived JWTs naming a session; every request checks that the session
 //! is still live, so revoking a session takes effect at once. Refresh tokens are opaque,
 //! stored hashed and rotated on every use; presenting a used one revokes its session.
+//! A person subject to automatic logoff (a member of a workspace holding PHI) whose session
+//! saw no activity of theirs for the idle period ([`Activity`]) finds it ended at the next
+//! request or refresh (`session_idle_timeout`), if the logoff sweep (`phi::logoff`) did not end it
+//! first.
 
+mod activity;
 mod inventory;
 mod keys;
 mod password;
@@ -13,11 +18,13 @@ mod session_client;
 mod throttle;
 mod tokens;
 
+pub use activity::Activity;
 pub use inventory::INVENTORY;
 pub use keys::{KeyError, SigningKeys};
 pub use password::PasswordHasher;
 pub use service::{
-    AuthService, ClientInfo, PendingSession, SessionOrigin, SessionView, StartedSession, TokenPair,
+    log_off_idle, AuthService, ClientInfo, PendingSession, SessionOrigin, SessionView,
+    StartedSession, TokenPair, IDLE_REASON, IDLE_TIMEOUT,
 };
 pub use session_client::encrypt_legacy_clients;
 pub(crate) use throttle::address_network;

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use super::activity::Activity;
 use super::throttle::{self, Policy};
 use super::{random_token, token_hash, PasswordHasher, TokenError, TokenIssuer};
 use base64::Engine;
@@ -91,6 +92,69 @@ pub struct AuthService {
     policy: Policy,
     session_lifetime: Duration,
     auditor: Auditor,
+    activity: Activity,
+}
+
+/// Why a session ended for inactivity, as the client is told.
+pub const IDLE_TIMEOUT: &str = "session_idle_timeout";
+/// The reason an idle session is revoked with (`sessions.revoked_reason`, `SessionsRevoked`).
+pub const IDLE_REASON: &str = "idle_timeout";
+
+fn idle_timeout() -> Error {
+    Error::unauthenticated(
+        IDLE_TIMEOUT,
+        "the session ended after a period without activity; sign in again",
+    )
+}
+
+/// When the person was last active in a session: the newest of what this process saw, what
+/// storage holds and the sign-in.
+fn last_active(
+    seen: Option<DateTime<Utc>>,
+    stored: Option<DateTime<Utc>>,
+    created: DateTime<Utc>,
+) -> DateTime<Utc> {
+    [seen, stored]
+        .into_iter()
+        .flatten()
+        .fold(created, DateTime::max)
+}
+
+/// Ends `session` of `user` for inactivity inside `tx` (automatic logoff): revoked as
+/// [`IDLE_REASON`], audited as `session.idle_logoff`, its sockets closed through
+/// `SessionsRevoked`. False if it had already ended.
+pub async fn log_off_idle(
+    tx: &mut Tx,
+    auditor: &Auditor,
+    user: UserId,
+    session: SessionId,
+    last_active: DateTime<Utc>,
+    limit: Duration,
+) -> Result<bool, Error> {
+    let now = Utc::now();
+    if !sessions::revoke(&mut tx.conn(), session, now, IDLE_REASON).await? {
+        return Ok(false);
+    }
+    auditor
+        .record(
+            tx,
+            Event::by(&Actor::system(), "session.idle_logoff", Outcome::Allowed)
+                .target("session", session)
+                .subject(user)
+                .details(serde_json::json!({
+                    "user": user,
+                    "last_active_at": last_active,
+                    "idle_seconds": (now - last_active).num_seconds(),
+                    "limit_seconds": limit.num_seconds(),
+                })),
+        )
+        .await?;
+    tx.emit(DomainEvent::SessionsRevoked {
+        user_id: user,
+        sessions: vec![session],
+        reason: IDLE_REASON.into(),
+    });
+    Ok(true)
 }
 
 /// How a session began: the method kept with it and, for single sign-on, the provider's session.
@@ -209,6 +273,7 @@ enum RefreshOutcome {
     Rotated { user: UserId, session: SessionId },
     Reused,
     Dead,
+    Idle,
 }
 
 impl AuthService {
@@ -232,7 +297,18 @@ impl AuthService {
             },
             session_lifetime: Duration::days(config.session_days as i64),
             auditor,
+            activity: Activity::default(),
         }
+    }
+
+    /// The activity seen in sessions and the idle periods in force (automatic logoff).
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// The auditor, for the logoff sweep's writes.
+    pub fn auditor(&self) -> &Auditor {
+        &self.auditor
     }
 
     /// The password hasher (shared with account creation).
@@ -428,6 +504,7 @@ impl AuthService {
         let next = random_token();
         let next_hash = token_hash(&next);
         let auditor = self.auditor.clone();
+        let activity = self.activity.clone();
         let outcome = self
             .store
             .write(move |tx: &mut Tx| {
@@ -475,6 +552,33 @@ impl AuthService {
                             .await?;
                         return Ok(RefreshOutcome::Reused);
                     }
+                    if status.revoked_reason.as_deref() == Some(IDLE_REASON) {
+                        return Ok(RefreshOutcome::Idle);
+                    }
+                    // A refresh is the client's own doing, not the person's: it neither
+                    // counts as activity nor outlives the idle period.
+                    if status.revoked_at.is_none() {
+                        if let Some(limit) = activity.limit(status.user_id) {
+                            let last = last_active(
+                                activity.seen(found.session_id),
+                                status.last_active_at,
+                                status.created_at,
+                            );
+                            if now - last > limit {
+                                log_off_idle(
+                                    tx,
+                                    &auditor,
+                                    status.user_id,
+                                    found.session_id,
+                                    last,
+                                    limit,
+                                )
+                                .await?;
+                                activity.forget(found.session_id);
+                                return Ok(RefreshOutcome::Idle);
+                            }
+                        }
+                    }
                     if status.revoked_at.is_some()
                         || status.expires_at <= now
                         || status.user_status != "active"
@@ -512,6 +616,7 @@ impl AuthService {
                 "session_revoked",
                 "the session has ended",
             )),
+            RefreshOutcome::Idle => Err(idle_timeout()),
         }
     }
 
@@ -550,20 +655,47 @@ impl AuthService {
         let user = UserId(claims.sub);
         let mut conn = self.store.reader().await?;
         let status = sessions::status(&mut conn.conn(), session).await?;
-        match status {
+        drop(conn);
+        let now = Utc::now();
+        let status = match status {
+            Some(s) if s.user_id == user && s.revoked_reason.as_deref() == Some(IDLE_REASON) => {
+                return Err(idle_timeout())
+            }
             Some(s)
                 if s.user_id == user
                     && s.revoked_at.is_none()
-                    && s.expires_at > Utc::now()
+                    && s.expires_at > now
                     && s.user_status == "active" =>
             {
-                Ok(Actor::user(user, session, ip))
+                s
             }
-            _ => Err(Error::unauthenticated(
-                "session_revoked",
-                "the session has ended; sign in again",
-            )),
+            _ => {
+                return Err(Error::unauthenticated(
+                    "session_revoked",
+                    "the session has ended; sign in again",
+                ))
+            }
+        };
+        if let Some(limit) = self.activity.limit(user) {
+            let last = last_active(
+                self.activity.seen(session),
+                status.last_active_at,
+                status.created_at,
+            );
+            if now - last > limit {
+                let auditor = self.auditor.clone();
+                self.store
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move {
+                            log_off_idle(tx, &auditor, user, session, last, limit).await
+                        })
+                    })
+                    .await?;
+                self.activity.forget(session);
+                return Err(idle_timeout());
+            }
         }
+        Ok(Actor::user(user, session, ip))
     }
 
     /// Ends the actor's current session; returns how it began (its method and, for single

@@ -130,6 +130,11 @@ pub async fn serve(
             Some(Ok(WsMessage::Binary(bytes))) => match parse(&bytes, max) {
                 Ok(messages) if messages.is_empty() => {}
                 Ok(messages) => {
+                    // An edit is the person's activity (automatic logoff); sync requests and
+                    // awareness, which clients send on their own, are not.
+                    if messages.iter().any(|m| matches!(m, Incoming::Update(..))) {
+                        services.auth.activity().touch(session, chrono::Utc::now());
+                    }
                     if !rooms.deliver(doc, id, messages).await {
                         refuse(close::SERVER_ERROR, "document unavailable; reconnect");
                         break;

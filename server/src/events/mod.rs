@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::domain::{
-    ChannelId, DocumentId, FileId, InvitationId, MessageId, RoleId, SessionId, UserId, WorkspaceId,
+    BreakGlassId, ChannelId, DocumentId, FileId, InvitationId, MessageId, RoleId, SessionId,
+    UserId, WorkspaceId,
 };
 
 /// How many published events a slow in-process subscriber may lag behind before it is told
@@ -312,6 +313,28 @@ pub enum DomainEvent {
         file_id: FileId,
         /// The message it was attached to (which stays).
         message_id: Option<MessageId>,
+    },
+    /// Someone began an emergency access (break-glass) to a channel.
+    BreakGlassStarted {
+        grant_id: BreakGlassId,
+        workspace_id: WorkspaceId,
+        channel_id: ChannelId,
+        /// Who holds it.
+        user_id: UserId,
+        expires_at: chrono::DateTime<chrono::Utc>,
+        /// Who is told (the compliance officers).
+        notify: Vec<UserId>,
+    },
+    /// An emergency access ended, on time (`expired`) or by its holder (`ended`).
+    BreakGlassEnded {
+        grant_id: BreakGlassId,
+        workspace_id: WorkspaceId,
+        channel_id: ChannelId,
+        /// Who held it.
+        user_id: UserId,
+        reason: String,
+        /// Who is told (the compliance officers).
+        notify: Vec<UserId>,
     },
 }
 

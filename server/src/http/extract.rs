@@ -109,6 +109,11 @@ fn malformed() -> ApiError {
 async fn actor_from(parts: &Parts, state: &AppState, token: &str) -> Result<Actor, ApiError> {
     let ip: Option<IpAddr> = client_info(parts, state).ip;
     let actor = state.auth.authenticate(token, ip).await?;
+    // A request is the person's activity (automatic logoff); refreshing a token is not,
+    // and does not come through here.
+    if let Some(session) = actor.session_id() {
+        state.auth.activity().touch(session, chrono::Utc::now());
+    }
     let slot = parts
         .extensions
         .get::<DecisionSlot>()

@@ -88,9 +88,9 @@ impl Timeouts {
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, bot_events, bots, chat, commands, compliance, docs, files, health,
-        interactions, invitations, keys, policies, search, setup, sso, uploads, users, workspaces,
-        ws,
+        audit, auth, bot_events, bots, break_glass, chat, commands, compliance, docs, files,
+        health, interactions, invitations, keys, policies, search, setup, sso, uploads, users,
+        workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -130,6 +130,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(compliance::release))
         .routes(routes!(compliance::held_content))
         .routes(routes!(compliance::run_retention))
+        .routes(routes!(break_glass::start))
+        .routes(routes!(break_glass::read))
+        .routes(routes!(break_glass::end))
         .routes(routes!(bots::list, bots::create))
         .routes(routes!(bots::get, bots::deactivate))
         .routes(routes!(bots::tokens, bots::create_token))

@@ -44,6 +44,8 @@ pub struct AppState {
     pub subjects: crate::subjects::SubjectService,
     /// The retention job, run on demand.
     pub retention: crate::compliance::RetentionService,
+    /// Emergency access (break-glass).
+    pub break_glass: crate::phi::BreakGlassService,
     /// For readiness checks and pool metrics; handlers never query it.
     pub store: Store,
     /// Base URL for links handed out.

@@ -281,6 +281,13 @@ async fn read_loop(
                 continue;
             }
         };
+        // What the person does (a post, typing) counts as activity for automatic logoff;
+        // what the client does on its own (pings, presence) does not.
+        if matches!(frame, ClientFrame::Post { .. } | ClientFrame::Typing { .. }) {
+            if let Some(session) = actor.session_id() {
+                services.auth.activity().touch(session, chrono::Utc::now());
+            }
+        }
         match frame {
             ClientFrame::Ping => {
                 send(reply, ServerFrame::Pong);

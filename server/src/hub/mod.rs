@@ -288,14 +288,24 @@ impl Hub {
     async fn route(&self, event: &DomainEvent) -> Result<(), HubError> {
         // The common case (a message) shares the cached member set: no copy per event.
         let recipients: Arc<HashSet<UserId>> = match event {
-            DomainEvent::SessionsRevoked { sessions, .. } => {
+            DomainEvent::SessionsRevoked {
+                sessions, reason, ..
+            } => {
+                let (code, why) = if reason == crate::auth::IDLE_REASON {
+                    (
+                        protocol::CLOSE_IDLE_LOGOFF,
+                        "session ended after inactivity",
+                    )
+                } else {
+                    (protocol::CLOSE_REVOKED, "session revoked")
+                };
                 let state = self.state();
                 for conn in state
                     .conns
                     .values()
                     .filter(|c| sessions.contains(&c.session))
                 {
-                    kill(conn, protocol::CLOSE_REVOKED, "session revoked");
+                    kill(conn, code, why);
                 }
                 return Ok(());
             }
@@ -315,6 +325,10 @@ impl Hub {
                 return Ok(());
             }
             DomainEvent::ReadStateChanged { user_id, .. } => Arc::new(HashSet::from([*user_id])),
+            DomainEvent::BreakGlassStarted { notify, .. }
+            | DomainEvent::BreakGlassEnded { notify, .. } => {
+                Arc::new(notify.iter().copied().collect())
+            }
             DomainEvent::ChannelMemberAdded {
                 channel_id,
                 user_id,

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use crate::chat::{EphemeralMessageView, MessageView};
-use crate::domain::{ChannelId, FileId, MessageId, UserId, WorkspaceId};
+use crate::domain::{BreakGlassId, ChannelId, FileId, MessageId, UserId, WorkspaceId};
 use crate::events::{ChannelChange, DomainEvent, MessageChange};
 
 /// The version of this protocol, sent in `hello`. A change that could break a client (a
@@ -50,6 +50,9 @@ pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 pub const CLOSE_RESYNC: u16 = 4408;
 /// Close code: the session was revoked.
 pub const CLOSE_REVOKED: u16 = 4403;
+/// Close code: the session ended after a period without activity (automatic logoff of a
+/// PHI workspace's member); sign in again.
+pub const CLOSE_IDLE_LOGOFF: u16 = 4440;
 /// Close code: the server is shutting down ("going away").
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -315,6 +318,33 @@ pub enum LiveEvent {
         /// The message it was attached to (which stays).
         message_id: Option<MessageId>,
     },
+    /// Someone began an emergency access (break-glass) to a channel; sent to compliance
+    /// officers.
+    BreakGlassStarted {
+        /// The grant.
+        grant_id: BreakGlassId,
+        /// Workspace.
+        workspace_id: WorkspaceId,
+        /// The channel it opens for reading.
+        channel_id: ChannelId,
+        /// Who holds it.
+        user_id: UserId,
+        /// When it ends at the latest.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An emergency access ended; sent to compliance officers.
+    BreakGlassEnded {
+        /// The grant.
+        grant_id: BreakGlassId,
+        /// Workspace.
+        workspace_id: WorkspaceId,
+        /// The channel it opened.
+        channel_id: ChannelId,
+        /// Who held it.
+        user_id: UserId,
+        /// `expired` (on time) or `ended` (by its holder).
+        reason: String,
+    },
 }
 
 fn shared<S: Serializer, T: Serialize>(value: &Arc<T>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -423,6 +453,34 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
             channel_id: *channel_id,
             file_id: *file_id,
             message_id: *message_id,
+        },
+        DomainEvent::BreakGlassStarted {
+            grant_id,
+            workspace_id,
+            channel_id,
+            user_id,
+            expires_at,
+            ..
+        } => LiveEvent::BreakGlassStarted {
+            grant_id: *grant_id,
+            workspace_id: *workspace_id,
+            channel_id: *channel_id,
+            user_id: *user_id,
+            expires_at: *expires_at,
+        },
+        DomainEvent::BreakGlassEnded {
+            grant_id,
+            workspace_id,
+            channel_id,
+            user_id,
+            reason,
+            ..
+        } => LiveEvent::BreakGlassEnded {
+            grant_id: *grant_id,
+            workspace_id: *workspace_id,
+            channel_id: *channel_id,
+            user_id: *user_id,
+            reason: reason.clone(),
         },
         // Not sent to clients: account, session, workspace, sign-on and document events
         // (documents have their own live connection).

@@ -233,6 +233,22 @@ impl PolicyService {
         Ok((resolved, version))
     }
 
+    /// The workspaces holding PHI (`phi.enabled`, or a channel's `phi`) with their
+    /// safeguards, for the jobs that enforce them.
+    pub async fn holding_phi(&self) -> Result<Vec<(WorkspaceId, Phi)>, Error> {
+        let mut conn = self.store.reader().await?;
+        let workspaces = policy_store::workspace_ids(&mut conn.conn()).await?;
+        let mut out = Vec::new();
+        for workspace in workspaces {
+            let (resolved, _, _) = self.resolve_in(&mut conn.conn(), workspace).await?;
+            let policy = resolved.policy;
+            if policy.phi.enabled || policy.channels.values().any(|c| c.phi) {
+                out.push((workspace, policy.phi));
+            }
+        }
+        Ok(out)
+    }
+
     async fn resolve_in(
         &self,
         conn: &mut Conn<'_>,

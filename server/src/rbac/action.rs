@@ -95,6 +95,10 @@ actions! {
     /// Export everything Concord holds about a person (GDPR Art. 15 and 20): compliance
     /// officers and system administrators for anyone, with a reason; everyone for themself.
     ExportPersonalData = "data_subjects.export",
+    /// Ask for emergency access (break-glass) to read a channel of the workspace one cannot
+    /// otherwise read, for a limited time, with a reason (workspace owners and admins;
+    /// compliance officers everywhere, through their system role).
+    UseBreakGlass = "break_glass.use",
 }
 
 impl Action {
@@ -126,6 +130,7 @@ impl Action {
                 | Action::AdministerDocuments
                 | Action::UploadFiles
                 | Action::ManageLegalHolds
+                | Action::UseBreakGlass
         )
     }
 }

@@ -82,6 +82,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ReleaseLegalHolds,
             ReadHeldContent,
             ExportPersonalData,
+            UseBreakGlass,
         ],
     },
     BuiltinRole {
@@ -106,6 +107,7 @@ pub const ROLES: &[BuiltinRole] = &[
             AdministerDocuments,
             UploadFiles,
             ManageLegalHolds,
+            UseBreakGlass,
         ],
     },
     BuiltinRole {
@@ -129,6 +131,7 @@ pub const ROLES: &[BuiltinRole] = &[
             AdministerDocuments,
             UploadFiles,
             ManageLegalHolds,
+            UseBreakGlass,
         ],
     },
     BuiltinRole {

@@ -272,6 +272,17 @@ pub fn channel_allows(
     true
 }
 
+/// Whether `user` may read channel `id` as its members and the workspace's people may,
+/// decided without recording anything: emergency access is refused where it is not needed.
+pub async fn reads_channel(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    id: ChannelId,
+) -> Result<bool, StoreError> {
+    let access = store::channels::access(conn, id, user).await?;
+    Ok(channel_decision(access.as_ref(), Action::ReadChannels).is_ok())
+}
+
 /// The rule of [`authorize_channel`], nothing noted.
 fn channel_outcome(
     actor: &Actor,

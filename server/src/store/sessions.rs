@@ -46,8 +46,28 @@ pub struct SessionStatus {
     pub expires_at: DateTime<Utc>,
     /// Set once revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<String>,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// The person's last activity recorded in storage (sign-in at least, for sessions begun
+    /// since it is kept).
+    pub last_active_at: Option<DateTime<Utc>>,
     /// The account's status.
     pub user_status: String,
+}
+
+/// A live session whose recorded activity is older than some cutoff.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct QuietSession {
+    /// Its id.
+    pub id: SessionId,
+    /// Whose.
+    pub user_id: UserId,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// Last recorded activity.
+    pub last_active_at: Option<DateTime<Utc>>,
 }
 
 /// A refresh token found by its hash.
@@ -66,7 +86,7 @@ const COLUMNS: &str =
 /// Stores a new session.
 pub async fn insert(conn: &mut Conn<'_>, s: &SessionRecord) -> Result<(), StoreError> {
     let sql = "INSERT INTO sessions (id, user_id, auth_method, user_agent_enc, ip_enc, created_at, last_used_at, expires_at, \
-               sso_sid, sso_id_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+               sso_sid, sso_id_token, last_active_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $6)";
     on!(conn, |c| sqlx::query(sql)
         .bind(s.id)
         .bind(s.user_id)
@@ -135,7 +155,8 @@ pub async fn status(
     conn: &mut Conn<'_>,
     id: SessionId,
 ) -> Result<Option<SessionStatus>, StoreError> {
-    let sql = "SELECT s.user_id, s.expires_at, s.revoked_at, u.status AS user_status \
+    let sql = "SELECT s.user_id, s.expires_at, s.revoked_at, s.revoked_reason, s.created_at, \
+               s.last_active_at, u.status AS user_status \
                FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1";
     Ok(on!(conn, |c| sqlx::query_as(sql)
         .bind(id)
@@ -170,6 +191,41 @@ pub async fn touch(
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Records the last activity seen in each session, never moving one back.
+pub async fn record_activity(
+    conn: &mut Conn<'_>,
+    seen: &[(SessionId, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    let sql = "UPDATE sessions SET last_active_at = $1 WHERE id = $2 \
+               AND (last_active_at IS NULL OR last_active_at < $1)";
+    for (id, at) in seen {
+        on!(conn, |c| sqlx::query(sql)
+            .bind(*at)
+            .bind(*id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Live sessions (neither revoked nor past their end) whose recorded activity, or sign-in
+/// when none is recorded, is before `before`.
+pub async fn quiet_since(
+    conn: &mut Conn<'_>,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<QuietSession>, StoreError> {
+    let sql = "SELECT id, user_id, created_at, last_active_at FROM sessions \
+               WHERE revoked_at IS NULL AND expires_at > $1 \
+               AND COALESCE(last_active_at, created_at) < $2";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(now)
+        .bind(before)
+        .fetch_all(c)
+        .await)?)
 }
 
 /// A user's sessions that are neither revoked nor past their end, newest first.

@@ -233,6 +233,18 @@ pub async fn member(
         .await)?)
 }
 
+/// The ids of a workspace's members.
+pub async fn member_ids(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Vec<UserId>, StoreError> {
+    let sql = "SELECT user_id FROM memberships WHERE workspace_id = $1";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(workspace)
+        .fetch_all(c)
+        .await)?)
+}
+
 /// How many members hold a role in a workspace.
 pub async fn count_with_role(
     conn: &mut Conn<'_>,

@@ -24,6 +24,7 @@ mod files;
 mod files_clients;
 mod fuzz;
 mod grants;
+mod hipaa;
 mod hub;
 mod inventory;
 mod keys;

@@ -59,6 +59,8 @@ pub(super) enum Cmd {
     Recheck,
     Revoked {
         sessions: Arc<HashSet<SessionId>>,
+        /// Ended for inactivity (automatic logoff), not revoked.
+        idle: bool,
     },
     Compacted {
         upto_seq: i64,
@@ -544,10 +546,15 @@ impl Room {
                 }
             }
             Cmd::Recheck => self.recheck().await,
-            Cmd::Revoked { sessions } => {
+            Cmd::Revoked { sessions, idle } => {
+                let (code, reason) = if idle {
+                    (close::IDLE_LOGOFF, "session ended after inactivity")
+                } else {
+                    (close::UNAUTHENTICATED, "session revoked")
+                };
                 for peer in self.peers.values() {
                     if sessions.contains(&peer.session) {
-                        peer.kill(close::UNAUTHENTICATED, "session revoked");
+                        peer.kill(code, reason);
                     }
                 }
             }

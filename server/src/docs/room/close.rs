@@ -4,6 +4,8 @@
 pub const MALFORMED: u16 = 4400;
 /// Not signed in, or the session ended.
 pub const UNAUTHENTICATED: u16 = 4401;
+/// The session ended after a period without activity (automatic logoff); sign in again.
+pub const IDLE_LOGOFF: u16 = 4440;
 /// No access to this document (or it does not exist).
 pub const FORBIDDEN: u16 = 4403;
 /// An update or the document is over its size limit.

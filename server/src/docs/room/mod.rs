@@ -127,11 +127,15 @@ impl Rooms {
 
     fn follow(&self, event: &DomainEvent) {
         match event {
-            DomainEvent::SessionsRevoked { sessions, .. } => {
+            DomainEvent::SessionsRevoked {
+                sessions, reason, ..
+            } => {
                 let sessions: Arc<HashSet<SessionId>> =
                     Arc::new(sessions.iter().copied().collect());
+                let idle = reason == crate::auth::IDLE_REASON;
                 self.broadcast(|| Cmd::Revoked {
                     sessions: sessions.clone(),
+                    idle,
                 });
             }
             DomainEvent::DocumentChanged { document_id, .. } => {

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod bot_events;
 pub mod bots;
+pub mod break_glass;
 pub mod chat;
 pub mod commands;
 pub mod compliance;

@@ -137,6 +137,28 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 message_id: None,
             },
         ),
+        (
+            "event_break_glass_started",
+            DomainEvent::BreakGlassStarted {
+                grant_id: crate::domain::BreakGlassId(id(8)),
+                workspace_id: w,
+                channel_id: c,
+                user_id: u,
+                expires_at: chrono::DateTime::from_timestamp(1_760_003_600, 0).unwrap(),
+                notify: vec![UserId(id(9))],
+            },
+        ),
+        (
+            "event_break_glass_ended",
+            DomainEvent::BreakGlassEnded {
+                grant_id: crate::domain::BreakGlassId(id(8)),
+                workspace_id: w,
+                channel_id: c,
+                user_id: u,
+                reason: "expired".into(),
+                notify: vec![UserId(id(9))],
+            },
+        ),
     ];
     let mut frames = vec![
         (
