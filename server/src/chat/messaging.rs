@@ -11,13 +11,13 @@ use super::{
     MessageVersionView, MessageView, Page, MAX_PAGE,
 };
 use crate::audit::{Event, Outcome};
+use crate::compliance::holds::InForce;
 use crate::crypto::{Aad, Scope};
 use crate::domain::{ChannelId, Emoji, MessageBody, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{DomainEvent, Local, MessageChange, Reaction};
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelForMember, ChannelRecord};
-use crate::compliance::holds::InForce;
 use crate::store::messages::{self, MessageRecord};
 use crate::store::remnants::{self, RemnantRecord};
 use crate::store::{Conn, PooledConn, Tx};
@@ -350,8 +350,13 @@ impl ChatService {
                     for file in crate::store::files::attached_to(&mut tx.conn(), id).await? {
                         match kept {
                             Some(purge_after) => {
-                                crate::store::files::hide(&mut tx.conn(), file.id, now, purge_after)
-                                    .await?;
+                                crate::store::files::hide(
+                                    &mut tx.conn(),
+                                    file.id,
+                                    now,
+                                    purge_after,
+                                )
+                                .await?;
                             }
                             None => {
                                 crate::store::files::delete(&mut tx.conn(), file.id).await?;

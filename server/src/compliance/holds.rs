@@ -534,8 +534,8 @@ impl HoldService {
             from: record.held_from,
             to: record.held_to,
         };
-        let rows = holds::covered_messages(&mut conn.conn(), workspace, &scope, after, limit)
-            .await?;
+        let rows =
+            holds::covered_messages(&mut conn.conn(), workspace, &scope, after, limit).await?;
         let next_cursor = match rows.last() {
             Some(last) if rows.len() as i64 == limit => Some(format!(
                 "{}.{}",

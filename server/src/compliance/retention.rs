@@ -204,15 +204,17 @@ impl RetentionService {
                 .pass(&Actor::system(), workspace, Utc::now(), Some(stop))
                 .await
             {
-                Ok(report) if report.destroyed + report.emptied + report.purged > 0 => tracing::info!(
-                    %workspace,
-                    destroyed = report.destroyed,
-                    emptied = report.emptied,
-                    purged = report.purged,
-                    held = report.held,
-                    files = report.files_destroyed,
-                    "retention: pass done"
-                ),
+                Ok(report) if report.destroyed + report.emptied + report.purged > 0 => {
+                    tracing::info!(
+                        %workspace,
+                        destroyed = report.destroyed,
+                        emptied = report.emptied,
+                        purged = report.purged,
+                        held = report.held,
+                        files = report.files_destroyed,
+                        "retention: pass done"
+                    )
+                }
                 Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(%workspace, error = %err, "retention: pass failed")
@@ -332,7 +334,9 @@ impl RetentionService {
             outcome = self.purge_remnants(workspace, now, stop, &mut report).await;
         }
         if outcome.is_ok() {
-            outcome = self.purge_hidden_files(workspace, now, stop, &mut report).await;
+            outcome = self
+                .purge_hidden_files(workspace, now, stop, &mut report)
+                .await;
         }
         if !had_groups
             && report.purged + report.remnants_held + report.files_purged + report.files_held == 0
@@ -430,8 +434,14 @@ impl RetentionService {
             }
             let batch = {
                 let mut conn = self.store.reader().await?;
-                store::files::hidden_due(&mut conn.conn(), workspace, now, after, self.options.batch)
-                    .await?
+                store::files::hidden_due(
+                    &mut conn.conn(),
+                    workspace,
+                    now,
+                    after,
+                    self.options.batch,
+                )
+                .await?
             };
             let Some(last) = batch.last() else {
                 return Ok(());

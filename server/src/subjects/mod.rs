@@ -369,7 +369,9 @@ impl SubjectService {
                 let sealed = if column.shape == Shape::SealedBase64 {
                     base64::engine::general_purpose::STANDARD
                         .decode(stored)
-                        .map_err(|_| internal(format!("{}.{} is not base64", column.table, column.column)))?
+                        .map_err(|_| {
+                            internal(format!("{}.{} is not base64", column.table, column.column))
+                        })?
                 } else {
                     stored.to_vec()
                 };
@@ -399,7 +401,9 @@ impl SubjectService {
                 Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
                 _ => Value::String(text),
             },
-            Err(e) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())}),
+            Err(e) => {
+                json!({"base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())})
+            }
         })
     }
 }

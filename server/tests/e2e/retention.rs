@@ -619,7 +619,10 @@ async fn a_held_message_its_author_deletes_stays_for_the_compliance_officer(back
     assert_eq!(report["purged"], 0, "{report}");
     assert_eq!(report["remnants_held"], 1, "{report}");
     assert_eq!(report["files_held"], 1, "{report}");
-    assert_eq!(held(&app, &officer, &t.ws, &hold).await[0]["text"], "zebu final words");
+    assert_eq!(
+        held(&app, &officer, &t.ws, &hold).await[0]["text"],
+        "zebu final words"
+    );
     app.delete(&format!("{holds}/{hold}"), &officer.access)
         .await
         .expect(200);
@@ -695,7 +698,10 @@ async fn deleted_text_waits_out_the_grace_period_and_any_hold(backend: Backend) 
     .expect(200);
     let report = run(&app, &t.admin, &t.ws, &days(3)).await;
     assert_eq!(report["purged"], 1, "{report}");
-    assert_eq!(held(&app, &officer, &t.ws, &hold).await[0]["text"], Value::Null);
+    assert_eq!(
+        held(&app, &officer, &t.ws, &hold).await[0]["text"],
+        Value::Null
+    );
 
     // With no grace period and no hold, a deletion keeps nothing at all.
     app.put(
@@ -724,14 +730,20 @@ async fn deleted_text_waits_out_the_grace_period_and_any_hold(backend: Backend) 
     assert_eq!(first["messages"][0]["id"], m["id"]);
     let cursor = first["next_cursor"].as_str().unwrap();
     let second = app
-        .get(&format!("{content}?limit=1&cursor={cursor}"), &officer.access)
+        .get(
+            &format!("{content}?limit=1&cursor={cursor}"),
+            &officer.access,
+        )
         .await
         .expect(200)
         .clone();
     assert_eq!(second["messages"][0]["id"], m2["id"]);
     let cursor = second["next_cursor"].as_str().unwrap();
     let third = app
-        .get(&format!("{content}?limit=1&cursor={cursor}"), &officer.access)
+        .get(
+            &format!("{content}?limit=1&cursor={cursor}"),
+            &officer.access,
+        )
         .await
         .expect(200)
         .clone();

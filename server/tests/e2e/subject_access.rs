@@ -57,7 +57,10 @@ async fn export_for(
 ) -> (u16, Vec<u8>, String) {
     let resp = app
         .client
-        .get(format!("{}/api/v1/users/{subject}/data-export{query}", app.base))
+        .get(format!(
+            "{}/api/v1/users/{subject}/data-export{query}",
+            app.base
+        ))
         .bearer_auth(&who.access)
         .send()
         .await
@@ -165,7 +168,10 @@ async fn a_person_exports_everything_the_inventory_lists_about_them(backend: Bac
         .find(|f| f["id"] == file_id.as_str())
         .unwrap()
         .clone();
-    assert_eq!(listed_file["sha256"], hex::encode(Sha256::digest(&contents)));
+    assert_eq!(
+        listed_file["sha256"],
+        hex::encode(Sha256::digest(&contents))
+    );
 
     // Audit entries about Ann, decrypted.
     let audit = json_of(&entries, "audit.json");
@@ -181,9 +187,15 @@ async fn a_person_exports_everything_the_inventory_lists_about_them(backend: Bac
     // Nobody else's data, and no secrets: no one's password hash, no keys.
     let everything: Vec<u8> = entries.values().flatten().copied().collect();
     let text = String::from_utf8_lossy(&everything);
-    assert!(!text.contains("gnu words"), "another person's message is in the export");
+    assert!(
+        !text.contains("gnu words"),
+        "another person's message is in the export"
+    );
     assert!(!text.contains("bo@example.org"));
-    assert!(!text.contains("$argon2"), "a password hash is in the export");
+    assert!(
+        !text.contains("$argon2"),
+        "a password hash is in the export"
+    );
     let omitted = manifest["omitted_columns"].to_string();
     assert!(omitted.contains("password_hash"), "{omitted}");
     assert!(omitted.contains("content_key"), "{omitted}");
@@ -206,8 +218,13 @@ async fn a_person_exports_everything_the_inventory_lists_about_them(backend: Bac
     let (status, body, _) = export(&app, &officer, &t.ann.user_id).await;
     assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("reason_required"));
-    let (status, bytes, _) =
-        export_for(&app, &officer, &t.ann.user_id, "?reason=DSR-42%20from%20Ann").await;
+    let (status, bytes, _) = export_for(
+        &app,
+        &officer,
+        &t.ann.user_id,
+        "?reason=DSR-42%20from%20Ann",
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(unzip(&bytes).contains_key("data/messages.json"));
     let (status, _, _) = export_for(
@@ -226,7 +243,9 @@ async fn a_person_exports_everything_the_inventory_lists_about_them(backend: Bac
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "data_subject.exported" && e["actor_id"] == officer.user_id.as_str())
+        .find(|e| {
+            e["action"] == "data_subject.exported" && e["actor_id"] == officer.user_id.as_str()
+        })
         .unwrap_or_else(|| panic!("{audit}"))
         .clone();
     assert_eq!(by_officer["ip"], Value::Null, "{by_officer}");

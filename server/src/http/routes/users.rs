@@ -165,7 +165,10 @@ pub async fn export_personal_data(
         .await?;
     Ok((
         [
-            (axum::http::header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/zip".to_owned(),
+            ),
             (
                 axum::http::header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{}\"", export.file_name),
