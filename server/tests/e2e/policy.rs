@@ -973,22 +973,28 @@ async fn an_override_document_is_at_most_64_kib(backend: Backend) {
         Ok(line.repeat(60 * 1024 / line.len())),
         Ok(line.repeat(8 * 1024 / line.len())),
     ];
-    let resp = app
+    let sent = app
         .client
         .put(app.url(&format!("/api/v1/workspaces/{}/policy", t.ws)))
         .bearer_auth(&t.admin.access)
         .header("content-type", "application/toml")
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
         .send()
-        .await
-        .expect("request sent");
-    let r = crate::harness::reply(resp).await;
-    r.expect_error(413, "policy_too_large");
-    assert_eq!(r.body["error"]["limit"], 64 * 1024);
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("64 KiB"));
+        .await;
+    // The refusal may come while the client is still sending; a client that loses it to the
+    // reset that follows sees an incomplete message, and nothing was stored either way.
+    match sent {
+        Ok(resp) => {
+            let r = crate::harness::reply(resp).await;
+            r.expect_error(413, "policy_too_large");
+            assert_eq!(r.body["error"]["limit"], 64 * 1024);
+            assert!(r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("64 KiB"));
+        }
+        Err(e) => assert!(e.is_request(), "{e:?}"),
+    }
     assert_eq!(override_rows(&app).await, 0);
     // Up to the limit is accepted.
     put_toml(&app, &t.admin, &t.ws, &document(64 * 1024))
