@@ -236,7 +236,7 @@ impl BreakGlassService {
                         end_reason: None,
                     };
                     break_glass::insert(&mut tx.conn(), &grant).await?;
-                    let officers = break_glass::holders_of_system_role(
+                    let officers = crate::store::users::holders_of_system_role(
                         &mut tx.conn(),
                         builtin::COMPLIANCE_OFFICER,
                     )
@@ -445,9 +445,11 @@ impl BreakGlassService {
     /// Audits and announces the end of `grant`, inside the write that ended it.
     async fn ended_in(&self, tx: &mut Tx, actor: &Actor, grant: &GrantRecord) -> Result<(), Error> {
         let reason = grant.end_reason.clone().unwrap_or_default();
-        let officers =
-            break_glass::holders_of_system_role(&mut tx.conn(), builtin::COMPLIANCE_OFFICER)
-                .await?;
+        let officers = crate::store::users::holders_of_system_role(
+            &mut tx.conn(),
+            builtin::COMPLIANCE_OFFICER,
+        )
+        .await?;
         self.auditor
             .record(
                 tx,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{on, Conn, StoreError};
-use crate::domain::{BreakGlassId, ChannelId, RoleId, UserId, WorkspaceId};
+use crate::domain::{BreakGlassId, ChannelId, UserId, WorkspaceId};
 
 /// A grant as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -103,18 +103,5 @@ pub async fn next_due(conn: &mut Conn<'_>) -> Result<Option<DateTime<Utc>>, Stor
                ORDER BY expires_at LIMIT 1";
     Ok(on!(conn, |c| sqlx::query_scalar(sql)
         .fetch_optional(c)
-        .await)?)
-}
-
-/// The accounts holding a system role (the compliance officers, to be told of an
-/// emergency access).
-pub async fn holders_of_system_role(
-    conn: &mut Conn<'_>,
-    role: RoleId,
-) -> Result<Vec<UserId>, StoreError> {
-    let sql = "SELECT id FROM users WHERE system_role_id = $1 AND status = 'active' ORDER BY id";
-    Ok(on!(conn, |c| sqlx::query_scalar(sql)
-        .bind(role)
-        .fetch_all(c)
         .await)?)
 }

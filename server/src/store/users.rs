@@ -246,3 +246,16 @@ pub async fn count_with_system_role(conn: &mut Conn<'_>, role: RoleId) -> Result
     let row: (i64,) = on!(conn, |c| sqlx::query_as(sql).bind(role).fetch_one(c).await)?;
     Ok(row.0)
 }
+
+/// The active accounts holding a system role (the compliance officers, to be told of an
+/// emergency access).
+pub async fn holders_of_system_role(
+    conn: &mut Conn<'_>,
+    role: RoleId,
+) -> Result<Vec<UserId>, StoreError> {
+    let sql = "SELECT id FROM users WHERE system_role_id = $1 AND status = 'active' ORDER BY id";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(role)
+        .fetch_all(c)
+        .await)?)
+}
