@@ -113,6 +113,7 @@ pub struct App {
     holds: crate::compliance::HoldService,
     retention: crate::compliance::RetentionService,
     subjects: crate::subjects::SubjectService,
+    erasures: crate::compliance::ErasureService,
     idle_logoff: crate::phi::IdleLogoff,
     break_glass: crate::phi::BreakGlassService,
     reencryptor: Reencryptor,
@@ -258,6 +259,14 @@ impl App {
             policies.clone(),
             crate::compliance::RetentionOptions::from_config(&config.retention),
         );
+        let erasures = crate::compliance::ErasureService::new(
+            store.clone(),
+            auditor.clone(),
+            policies.clone(),
+            retention.clone(),
+            Arc::new(inventory()),
+            going_away.clone(),
+        );
         let idle_logoff =
             crate::phi::IdleLogoff::new(store.clone(), auth.clone(), policies.clone(), &config.phi);
         let break_glass = crate::phi::BreakGlassService::new(
@@ -287,6 +296,7 @@ impl App {
             holds,
             retention,
             subjects,
+            erasures,
             idle_logoff,
             break_glass,
             reencryptor,
@@ -466,6 +476,7 @@ impl App {
             holds: self.holds.clone(),
             retention: self.retention.clone(),
             subjects: self.subjects.clone(),
+            erasures: self.erasures.clone(),
             break_glass: self.break_glass.clone(),
             store: self.store.clone(),
             addressing: Arc::new(crate::http::forwarded::ClientAddressing::new(
@@ -529,6 +540,8 @@ impl App {
         );
         // Messages past their retention period, at start and every `retention.interval_seconds`.
         let retention = self.retention.clone().spawn(going_away.clone());
+        // Erasures an earlier process left running.
+        let erasures = self.erasures.spawn_resume();
         // Automatic logoff of idle sessions of people in workspaces holding PHI.
         let idle_logoff = self.idle_logoff.clone().spawn(going_away.clone());
         // Emergency accesses ended on time.
@@ -565,6 +578,7 @@ impl App {
         let _ = pruning.await;
         let _ = bot_events.await;
         let _ = idle_logoff.await;
+        let _ = erasures.await;
         let _ = break_glass.await;
         if let Some(retention) = retention {
             let _ = retention.await;

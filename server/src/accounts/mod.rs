@@ -32,7 +32,7 @@ pub struct UserView {
     pub display_name: String,
     /// Deployment-wide role, if any.
     pub system_role: Option<String>,
-    /// `active` or `disabled`.
+    /// `active`, `disabled`, or `erased` (GDPR Art. 17: no personal data left).
     pub status: String,
     /// When it was created.
     pub created_at: chrono::DateTime<Utc>,
@@ -75,6 +75,9 @@ fn users_aad<'a>(row: &'a str, column: &'a str) -> Aad<'a> {
     }
 }
 
+/// What an erased account is called where a name is shown: it keeps none.
+pub const ERASED_NAME: &str = "Erased user";
+
 /// A user's email and display name, decrypted.
 pub(crate) async fn decrypt_profile(
     keyring: &Keyring,
@@ -116,9 +119,17 @@ pub(crate) async fn view(
     Ok(UserView {
         id: user.id,
         email,
-        display_name,
+        display_name: if user.erased_at.is_some() {
+            ERASED_NAME.to_owned()
+        } else {
+            display_name
+        },
         system_role: system_role_name(user.system_role_id),
-        status: user.status,
+        status: if user.erased_at.is_some() {
+            "erased".to_owned()
+        } else {
+            user.status
+        },
         created_at: user.created_at,
     })
 }

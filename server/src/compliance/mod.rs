@@ -7,12 +7,17 @@
 //! batches through the writer, skipping whatever an active hold covers; a background task
 //! runs it over every workspace, and an administrator runs one workspace's pass on demand.
 //! The job decides holds inside each batch's write, so a hold placed while a pass runs
-//! protects everything the pass has not yet destroyed.
+//! protects everything the pass has not yet destroyed. [`erasure`] erases a person (GDPR
+//! Art. 17): their account emptied at once, their content destroyed or left without a
+//! profile per workspace policy through the same batches, holds respected, and their data
+//! key destroyed last.
 
+pub mod erasure;
 pub mod holds;
 mod inventory;
 pub mod retention;
 
+pub use erasure::{EraseRequest, ErasureService, ErasureView};
 pub use holds::{HoldList, HoldService, HoldView, NewHold};
 pub use inventory::INVENTORY;
 pub use retention::{RetentionOptions, RetentionReport, RetentionService, RunRequest};

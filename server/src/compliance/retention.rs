@@ -116,12 +116,12 @@ struct Group {
 
 /// What one batch's write did.
 #[derive(Default)]
-struct BatchOutcome {
-    destroyed: u64,
-    purged: u64,
-    emptied: u64,
-    held: u64,
-    files: u64,
+pub(super) struct BatchOutcome {
+    pub(super) destroyed: u64,
+    pub(super) purged: u64,
+    pub(super) emptied: u64,
+    pub(super) held: u64,
+    pub(super) files: u64,
 }
 
 /// The retention job; cheap to clone.
@@ -483,8 +483,13 @@ impl RetentionService {
         }
     }
 
-    /// Destroys what no hold covers among `candidates`, in one write.
-    async fn destroy_batch(
+    /// Messages examined per write.
+    pub(super) fn batch_size(&self) -> i64 {
+        self.options.batch
+    }
+
+    /// Destroys what no hold covers among `candidates`, in one write (also erasure's).
+    pub(super) async fn destroy_batch(
         &self,
         workspace: WorkspaceId,
         candidates: Vec<Candidate>,

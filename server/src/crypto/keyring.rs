@@ -523,6 +523,22 @@ impl Keyring {
         String::from_utf8(bytes.to_vec()).map_err(|_| CryptoError::Malformed("not UTF-8"))
     }
 
+    /// Destroys every version of `scope`'s data key inside the write `tx` (crypto-shredding:
+    /// whatever is still sealed under it can no longer be read, here or in any copy of the
+    /// database made from now on); how many versions went. The cached keys are forgotten at
+    /// once, whether or not the write commits (a later read unwraps them again if it did not).
+    pub async fn destroy(&self, tx: &mut Tx, scope: &Scope) -> Result<u64, CryptoError> {
+        let scope = scope.as_key();
+        let n = keys::destroy(&mut tx.conn(), &scope).await?;
+        if let Ok(mut deks) = self.inner.deks.write() {
+            deks.retain(|(s, _), _| *s != scope);
+        }
+        if let Ok(mut cur) = self.inner.current.write() {
+            cur.remove(&scope);
+        }
+        Ok(n)
+    }
+
     /// The key version a ciphertext was made with.
     pub fn version_of(ciphertext: &[u8]) -> Result<u32, CryptoError> {
         aead::key_version(ciphertext)

@@ -336,6 +336,12 @@ pub enum DomainEvent {
         /// Who is told (the compliance officers).
         notify: Vec<UserId>,
     },
+    /// A person's erasure finished: what they wrote is deleted (or kept without a profile) in
+    /// these workspaces and their data key is destroyed.
+    PersonErased {
+        user_id: UserId,
+        workspaces: Vec<WorkspaceId>,
+    },
 }
 
 impl DomainEvent {

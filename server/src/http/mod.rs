@@ -112,6 +112,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::get_user))
         .routes(routes!(users::set_system_role))
         .routes(routes!(users::export_personal_data))
+        .routes(routes!(users::erase_person, users::erasure_of))
         .routes(routes!(users::list_sessions, users::revoke_sessions))
         .routes(routes!(users::revoke_session))
         .routes(routes!(workspaces::list, workspaces::create))

@@ -42,6 +42,8 @@ pub struct AppState {
     pub holds: crate::compliance::HoldService,
     /// Data-subject requests (exports).
     pub subjects: crate::subjects::SubjectService,
+    /// Erasures (GDPR Art. 17).
+    pub erasures: crate::compliance::ErasureService,
     /// The retention job, run on demand.
     pub retention: crate::compliance::RetentionService,
     /// Emergency access (break-glass).

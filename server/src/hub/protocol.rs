@@ -488,6 +488,7 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
         | DomainEvent::SystemRoleChanged { .. }
         | DomainEvent::SessionStarted { .. }
         | DomainEvent::SessionsRevoked { .. }
+        | DomainEvent::PersonErased { .. }
         | DomainEvent::WorkspaceCreated { .. }
         | DomainEvent::MemberAdded { .. }
         | DomainEvent::MemberRoleChanged { .. }

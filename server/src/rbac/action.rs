@@ -95,6 +95,10 @@ actions! {
     /// Export everything Concord holds about a person (GDPR Art. 15 and 20): compliance
     /// officers and system administrators for anyone, with a reason; everyone for themself.
     ExportPersonalData = "data_subjects.export",
+    /// Erase a person (GDPR Art. 17): their account emptied, their key destroyed and their
+    /// content deleted or left without an author, as each workspace's policy says (compliance
+    /// officers and system administrators; not a workspace role, and not for oneself).
+    ErasePersonalData = "data_subjects.erase",
     /// Ask for emergency access (break-glass) to read a channel of the workspace one cannot
     /// otherwise read, for a limited time, with a reason (workspace owners and admins;
     /// compliance officers everywhere, through their system role).

@@ -509,6 +509,23 @@ impl WorkspaceIndex {
         self.reader.reload().map_err(internal)
     }
 
+    /// Commits, then rewrites every segment without the entries deleted from it and removes
+    /// the files no longer used, so deleted text leaves the disk rather than only the results
+    /// (an erasure's last step; tantivy otherwise drops them at its next merge).
+    pub fn purge_deleted(&self) -> Result<(), SearchError> {
+        self.commit()?;
+        let segments = self.index.searchable_segment_ids().map_err(internal)?;
+        if !segments.is_empty() {
+            let merge = self.writer.change(|writer| Ok(writer.merge(&segments)))?;
+            merge.wait().map_err(internal)?;
+        }
+        let collect = self
+            .writer
+            .change(|writer| Ok(writer.garbage_collect_files()))?;
+        collect.wait().map_err(internal)?;
+        self.commit()
+    }
+
     /// Commits made since the index was opened (each writes a segment).
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)

@@ -366,6 +366,17 @@ impl SearchService {
                 }
                 (workspace_id, Change::File(Err(file_id.to_string())))
             }
+            DomainEvent::PersonErased { workspaces, .. } => {
+                // Their deleted entries were applied before (events arrive in order): rewrite
+                // the segments so the text leaves the index's files too.
+                for workspace_id in workspaces {
+                    if let Err(err) = self.purge_deleted(workspace_id).await {
+                        tracing::warn!(workspace = %workspace_id, error = %err,
+                            "search: rewriting the index after an erasure failed; its next merge drops the entries");
+                    }
+                }
+                return;
+            }
             _ => return,
         };
         self.apply_change_as(workspace, change, edited, uncommitted)

@@ -225,6 +225,16 @@ impl SearchService {
             .map_err(|e| SearchError::Index(e.to_string()))?
     }
 
+    /// Rewrites `workspace`'s index without its deleted entries (after an erasure), so their
+    /// text is gone from the index's files, not only from results.
+    pub async fn purge_deleted(&self, workspace: WorkspaceId) -> Result<(), SearchError> {
+        let open = self.open(workspace).await?;
+        let index = open.index.clone();
+        tokio::task::spawn_blocking(move || index.purge_deleted())
+            .await
+            .map_err(|e| SearchError::Index(e.to_string()))?
+    }
+
     /// Closes the writers of open indexes unused for `idle` with nothing to commit.
     pub(crate) async fn close_idle_writers(&self, idle: Duration) {
         let open: Vec<(WorkspaceId, Arc<WorkspaceIndex>)> = self

@@ -369,3 +369,14 @@ pub async fn progress(
         .fetch_all(c)
         .await)?)
 }
+
+/// Deletes every version of `scope`'s data key (crypto-shredding: what was sealed under it
+/// can no longer be read); how many versions went.
+pub async fn destroy(conn: &mut Conn<'_>, scope: &str) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM data_keys WHERE scope = $1";
+    Ok(on!(conn, |c| sqlx::query(sql)
+        .bind(scope)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}

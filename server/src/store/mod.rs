@@ -23,6 +23,7 @@ pub mod bots;
 pub mod break_glass;
 pub mod channels;
 pub mod documents;
+pub mod erasure;
 pub mod files;
 pub mod holds;
 pub mod inventory;
@@ -408,6 +409,33 @@ impl Store {
                 "row versions holding the plaintext replaced at start are removed by PostgreSQL's \
                  vacuum"
             ),
+        }
+        Ok(())
+    }
+
+    /// After an erasure: empties SQLite's write-ahead log into the database file, so the
+    /// freed pages (zeroed by `secure_delete`) hold the only copy of what was deleted and
+    /// that is gone; on PostgreSQL rewrites the data-key table, so the destroyed keys leave no
+    /// dead row version behind (other tables' dead versions go at PostgreSQL's next vacuum).
+    pub async fn scrub_after_erasure(&self) -> Result<(), StoreError> {
+        match &self.inner.pools {
+            Pools::Sqlite { writer, .. } => {
+                // Waits for any batch in flight: the writer holds the connection only while one runs.
+                let mut conn = writer.acquire().await?;
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                if busy != 0 {
+                    tracing::warn!(
+                        "erasure: a reader kept the write-ahead log from being emptied; its \
+                         frames are overwritten as the log is reused"
+                    );
+                }
+            }
+            Pools::Pg(pool) => {
+                sqlx::query("VACUUM FULL data_keys").execute(pool).await?;
+            }
         }
         Ok(())
     }

@@ -27,6 +27,9 @@ pub struct UserRecord {
     /// Whether the email is known to belong to the account's holder (an administrator entered
     /// it, or an identity provider verified it); an invitee's typed email is not.
     pub email_verified: bool,
+    /// When the account was erased (GDPR Art. 17): it keeps no personal data.
+    #[sqlx(default)]
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// What creating an account needs.
@@ -49,7 +52,7 @@ pub struct NewUser<'a> {
     pub now: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, email_enc, display_name_enc, password_hash, system_role_id, status, created_at, updated_at, email_verified";
+const COLUMNS: &str = "id, email_enc, display_name_enc, password_hash, system_role_id, status, created_at, updated_at, email_verified, erased_at";
 
 /// Creates an account; a taken email is a [`StoreError::Constraint`].
 pub async fn insert(conn: &mut Conn<'_>, user: &NewUser<'_>) -> Result<(), StoreError> {

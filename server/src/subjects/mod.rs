@@ -197,11 +197,15 @@ impl SubjectService {
                     Resource::Account(subject),
                 )
                 .await?;
-            if store::users::by_id(&mut conn.conn(), subject)
-                .await?
-                .is_none()
-            {
-                return Err(Error::NotFound("user"));
+            match store::users::by_id(&mut conn.conn(), subject).await? {
+                None => return Err(Error::NotFound("user")),
+                Some(user) if user.erased_at.is_some() => {
+                    return Err(Error::gone(
+                        "erased",
+                        "this person was erased: no personal data of theirs is left to export",
+                    ))
+                }
+                Some(_) => {}
             }
         }
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());

@@ -19,6 +19,7 @@ mod decide_first;
 mod docs;
 mod durability;
 mod encryption;
+mod erasure;
 mod exposure;
 mod files;
 mod files_clients;

@@ -180,6 +180,45 @@ pub async fn export_personal_data(
         .into_response())
 }
 
+/// Erase a person (GDPR Art. 17): their account is emptied at once (email, name, password,
+/// sessions, memberships, reactions) and cannot be signed in to again; in the background,
+/// their content in each workspace is destroyed or kept without its author as the workspace's
+/// `data_subject.erasure` policy says, legal holds respected, and their personal data key is
+/// destroyed, so whatever is still sealed under it (audit entries' addresses and details,
+/// backups) can no longer be read. Compliance officers and system administrators
+/// (`data_subjects.erase`), with a reason the audit log keeps; not for oneself, nor for a
+/// bot or someone holding a system role. Audited as `data_subject.erasure_started` and
+/// `data_subject.erased`.
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/erasure", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)), request_body = crate::compliance::EraseRequest,
+    responses((status = 202, description = "the account is emptied; the rest runs in the background", body = crate::compliance::ErasureView),
+        (status = 404, description = "no such account, or not one the caller may erase"),
+        (status = 409, description = "`already_erased`: erased or being erased; `holds_system_role`: take the system role away first"),
+        (status = 422, description = "`reason_required`, `cannot_erase_self`, `not_a_person` (a bot's account)")))]
+pub async fn erase_person(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+    ApiJson(req): ApiJson<crate::compliance::EraseRequest>,
+) -> Result<(StatusCode, axum::Json<crate::compliance::ErasureView>), ApiError> {
+    let view = state.erasures.start(&actor, user_id, req).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(view)))
+}
+
+/// How far a person's erasure got (`data_subjects.erase`): `running` until their content is
+/// handled and their key destroyed, then `done`, with counts.
+#[utoipa::path(get, path = "/api/v1/users/{user_id}/erasure", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = crate::compliance::ErasureView),
+        (status = 404, description = "no erasure of this account, or not one the caller may see")))]
+pub async fn erasure_of(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+) -> Result<axum::Json<crate::compliance::ErasureView>, ApiError> {
+    Ok(axum::Json(state.erasures.get(&actor, user_id).await?))
+}
+
 /// Set or clear an account's system role (administrators).
 #[utoipa::path(put, path = "/api/v1/users/{user_id}/system-role", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path, format = Uuid)), request_body = SystemRoleRequest,

@@ -1,0 +1,22 @@
+-- Erasure (GDPR Art. 17).
+--
+-- An erased account stays as a row without personal data, so what others wrote keeps its
+-- threads and what the erased person wrote, where a policy keeps it, names a pseudonym:
+-- its id. erased_at says when; the profile columns are emptied and the person's key is
+-- destroyed (crypto-shredding), which leaves every value still sealed under it unreadable.
+ALTER TABLE users ADD COLUMN erased_at TEXT;
+
+-- One erasure per person: who asked, when, how far it got. A running erasure is resumed at
+-- start; every step is idempotent. No reason and no personal data here: the reason is in the
+-- audit entry of the request.
+CREATE TABLE erasures (
+    id            BLOB PRIMARY KEY NOT NULL,
+    user_id       BLOB NOT NULL UNIQUE REFERENCES users(id),
+    requested_by  BLOB REFERENCES users(id),
+    status        TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    report        TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    finished_at   TEXT
+);
+CREATE INDEX erasures_running ON erasures (status);
