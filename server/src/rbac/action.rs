@@ -44,6 +44,8 @@ actions! {
     ReadAccount = "account.read",
     /// List and revoke an account's sessions (self-service).
     ManageSessions = "account.sessions",
+    /// Change one's own display name, out-of-office period and password (self-service).
+    UpdateAccount = "account.update",
     /// See a workspace and its roles.
     ReadWorkspace = "workspace.read",
     /// Rename a workspace.
@@ -95,6 +97,10 @@ actions! {
     /// Export everything Concord holds about a person (GDPR Art. 15 and 20): compliance
     /// officers and system administrators for anyone, with a reason; everyone for themself.
     ExportPersonalData = "data_subjects.export",
+    /// Correct someone's personal data (display name, email) on their request (GDPR Art.
+    /// 16), with a reason the audit log keeps: compliance officers and system administrators.
+    /// People change their own display name without it.
+    RectifyPersonalData = "data_subjects.rectify",
     /// Ask for emergency access (break-glass) to read a channel of the workspace one cannot
     /// otherwise read, for a limited time, with a reason (workspace owners and admins;
     /// compliance officers everywhere, through their system role).
@@ -106,7 +112,10 @@ impl Action {
     pub fn self_service(self) -> bool {
         matches!(
             self,
-            Action::ReadAccount | Action::ManageSessions | Action::ExportPersonalData
+            Action::ReadAccount
+                | Action::ManageSessions
+                | Action::UpdateAccount
+                | Action::ExportPersonalData
         )
     }
 

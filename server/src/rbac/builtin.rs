@@ -82,6 +82,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ReleaseLegalHolds,
             ReadHeldContent,
             ExportPersonalData,
+            RectifyPersonalData,
             UseBreakGlass,
         ],
     },
