@@ -32,7 +32,7 @@ export function NameForm({ profile, onSaved }: { profile: Profile; onSaved: (p: 
 
   const unchanged = name.trim() === profile.display_name;
   return (
-    <form class="form" onSubmit={save} aria-label="Display name">
+    <form class="form" onSubmit={save}>
       <div class="field">
         <label for="profile-name">Display name</label>
         <input
