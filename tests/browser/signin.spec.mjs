@@ -3,7 +3,8 @@
 // The sign-in page and a wrong password; alice signs in and sees her workspace and #general; a
 // reload keeps her signed in; Ctrl+K focuses search; she creates a channel; the phone-width
 // drawer; the offline banner; the account page lists her sessions and revoking another one
-// works; signing out returns to the sign-in page. Screenshots: signin, channel-shell, account.
+// works; renaming herself changes the header, a password change with a wrong current password
+// is refused; signing out returns to the sign-in page. Screenshots: signin, channel-shell, account.
 import { apiAs, assert, assertNoErrors, fixture, newUserPage, PHONE, DESKTOP, run, shot, signIn, url } from './lib.mjs';
 
 const alice = fixture.users.alice;
@@ -12,9 +13,9 @@ const general = fixture.channel_id;
 
 await run('signin', async (browser) => {
   const { context, page } = await newUserPage(browser, {
-    // The wrong password (401), a taken channel name (409) and going offline fail requests on
-    // purpose: the browser logs them.
-    allowConsoleErrors: [/status of 401/, /status of 409/, /ERR_INTERNET_DISCONNECTED/, /WebSocket/],
+    // The wrong password (401), a taken channel name (409), a wrong current password (422) and going
+    // offline fail requests on purpose: the browser logs them.
+    allowConsoleErrors: [/status of 401/, /status of 409/, /status of 422/, /ERR_INTERNET_DISCONNECTED/, /WebSocket/],
   });
 
   // Signed out, any page leads to sign-in (and back there afterwards).
@@ -143,6 +144,16 @@ await run('signin', async (browser) => {
   await page.getByText('This device', { exact: true }).waitFor();
   assert((await page.locator('li.session').count()) >= 2, 'both sessions listed');
   await shot(page, 'account');
+
+  // Alice renames herself: the header follows. A wrong current password is refused.
+  await page.getByLabel('Display name').fill('Alice Archer-Lee');
+  await page.getByRole('button', { name: 'Save name' }).click();
+  await page.getByRole('link', { name: /Your account \(Alice Archer-Lee\)/ }).waitFor();
+  await page.getByLabel('Current password').fill('not her password at all');
+  await page.getByLabel('New password', { exact: true }).fill('a new long passphrase');
+  await page.getByLabel('New password again').fill('a new long passphrase');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('the current password is not correct').waitFor();
 
   // Revoking the other session removes it, and its token stops working.
   await row.getByRole('button', { name: /^Sign out/ }).click();

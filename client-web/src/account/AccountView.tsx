@@ -1,9 +1,11 @@
-// The account page: profile, the sessions signed in to this account (revocable), sign-out.
+// The account page: profile (name, out-of-office dates and password editable), the sessions
+// signed in to this account (revocable), sign-out.
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, describeError, setTokens, type Me, type Schemas } from '../api';
 import { disconnect } from '../live';
 import { navigate } from '../shell/router';
 import { Avatar, ErrorText, Loading, useTitle } from '../shell/ui';
+import { NameForm, OutOfOfficeForm, PasswordForm } from './ProfileForms';
 
 type Profile = Schemas['UserView'];
 type Session = Schemas['SessionView'];
@@ -66,7 +68,7 @@ export async function signOut(): Promise<void> {
   else navigate('/login', { replace: true });
 }
 
-export default function AccountView({ me }: { me: Me; onMe?: (m: Me) => void }) {
+export default function AccountView({ me, onMe }: { me: Me; onMe?: (m: Me) => void }) {
   useTitle('Your account');
   const [profile, setProfile] = useState<Profile | null>(null);
   const [sessions, setSessions] = useState<Session[] | null>(null);
@@ -126,8 +128,14 @@ export default function AccountView({ me }: { me: Me; onMe?: (m: Me) => void }) 
     }
   }
 
+  function saved(p: Profile) {
+    setProfile(p);
+    onMe?.({ id: p.id, email: p.email, display_name: p.display_name });
+  }
+
   const others = (sessions ?? []).filter((s) => !s.current);
-  const p = profile ?? { ...me, system_role: null, status: 'active', created_at: '' };
+  const p = profile ?? { ...me, system_role: null, status: 'active', created_at: '', out_of_office: null };
+  const away = p.out_of_office;
 
   return (
     <div class="page">
@@ -159,9 +167,31 @@ export default function AccountView({ me }: { me: Me; onMe?: (m: Me) => void }) 
                 <dd>{when(p.created_at)}</dd>
               </div>
             )}
+            {away && (
+              <div>
+                <dt>Out of office</dt>
+                <dd>
+                  {away.from} to {away.until}
+                  {away.message ? ` · ${away.message}` : ''}
+                </dd>
+              </div>
+            )}
           </dl>
         </div>
-        <p class="hint">Your name and email are managed by your administrator or your identity provider.</p>
+        {profile && <NameForm profile={profile} onSaved={saved} />}
+        <p class="hint">Your email is managed by your administrator or your identity provider.</p>
+      </section>
+
+      {profile && (
+        <section class="card" aria-labelledby="away-heading">
+          <h2 id="away-heading">Out of office</h2>
+          <OutOfOfficeForm profile={profile} onSaved={saved} />
+        </section>
+      )}
+
+      <section class="card" aria-labelledby="password-heading">
+        <h2 id="password-heading">Password</h2>
+        <PasswordForm onChanged={() => void loadSessions()} />
       </section>
 
       <section class="card" aria-labelledby="sessions-heading">

@@ -2,9 +2,13 @@
 // every view of the chat (author names, mentions, reactions, typing).
 
 import { api } from '../api';
+import { on } from '../live';
 import type { Person } from './types';
 
 const cache = new Map<string, Promise<Map<string, Person>>>();
+
+// Someone changed their name: every directory is read again at its next use.
+on('user_updated', () => cache.clear());
 
 export function loadPeople(workspaceId: string): Promise<Map<string, Person>> {
   let p = cache.get(workspaceId);

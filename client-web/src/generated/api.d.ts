@@ -944,6 +944,31 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        /**
+         * Change one's own display name and out-of-office period. Audited as
+         *     `user.profile_updated`; the people sharing a workspace get a `user_updated` event.
+         */
+        patch: operations["update_me"];
+        trace?: never;
+    };
+    "/api/v1/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change one's own password: the current one is checked (and counted like a sign-in
+         *     attempt), the new one must follow the password policy, and every other session of the
+         *     account ends (this one stays). Audited as `user.password_changed`.
+         */
+        post: operations["change_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -971,14 +996,22 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One account (its owner or administrators). */
+        /**
+         * One account: its owner, administrators, and the people who may see the members of a
+         *     workspace it belongs to.
+         */
         get: operations["get_user"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Correct someone's display name or email on their request (GDPR Art. 16): compliance
+         *     officers and system administrators (`data_subjects.rectify`), with a reason. Audited as
+         *     `data_subject.rectified` with the values before and after (sealed under the person's key).
+         */
+        patch: operations["rectify_personal_data"];
         trace?: never;
     };
     "/api/v1/users/{user_id}/data-export": {
@@ -999,37 +1032,6 @@ export interface paths {
         get: operations["export_personal_data"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/users/{user_id}/erasure": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * How far a person's erasure got (`data_subjects.erase`): `running` until their content is
-         *     handled and their key destroyed, then `done`, with counts.
-         */
-        get: operations["erasure_of"];
-        put?: never;
-        /**
-         * Erase a person (GDPR Art. 17): their account is emptied at once (email, name, password,
-         *     sessions, memberships, reactions) and cannot be signed in to again; in the background,
-         *     their content in each workspace is destroyed or kept without its author as the workspace's
-         *     `data_subject.erasure` policy says, legal holds respected, and their personal data key is
-         *     destroyed, so whatever is still sealed under it (audit entries' addresses and details,
-         *     backups) can no longer be read. Compliance officers and system administrators
-         *     (`data_subjects.erase`), with a reason the audit log keeps; not for oneself, nor for a
-         *     bot or someone holding a system role. Audited as `data_subject.erasure_started` and
-         *     `data_subject.erased`.
-         */
-        post: operations["erase_person"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2141,6 +2143,19 @@ export interface components {
             workspace_id: components["schemas"]["WorkspaceId"];
         };
         /**
+         * @description A new password, with the current one.
+         * @example {
+         *       "current_password": "the old long password",
+         *       "new_password": "a new long enough password"
+         *     }
+         */
+        ChangePasswordRequest: {
+            /** @description The password now. */
+            current_password: string;
+            /** @description The new password (at least 12 characters). */
+            new_password: string;
+        };
+        /**
          * Format: uuid
          * @description A channel or direct conversation.
          */
@@ -2605,69 +2620,10 @@ export interface components {
             user_id: components["schemas"]["UserId"];
         };
         /**
-         * @description An erasure, as asked for.
-         * @example {
-         *       "reason": "Art. 17 request received 2026-11-30, ticket DSR-118"
-         *     }
-         */
-        EraseRequest: {
-            /** @description Why (the request it answers); kept in the audit log. At most 500 characters. */
-            reason: string;
-        };
-        /**
          * @description What happens to an erased person's content.
          * @enum {string}
          */
         Erasure: "anonymize" | "delete";
-        /** @description What an erasure did. */
-        ErasureReport: {
-            /**
-             * Format: int64
-             * @description Versions of the person's data key destroyed.
-             */
-            keys_destroyed: number;
-            /** @description Rows deleted with the account, by table. */
-            rows_deleted: {
-                [key: string]: number;
-            };
-            /**
-             * Format: int64
-             * @description Sessions ended.
-             */
-            sessions_ended: number;
-            /** @description Per workspace holding their content. */
-            workspaces: components["schemas"]["WorkspaceErasure"][];
-        };
-        /** @description An erasure and how far it got. */
-        ErasureView: {
-            /**
-             * Format: date-time
-             * @description When it finished.
-             */
-            finished_at?: string | null;
-            /**
-             * Format: uuid
-             * @description Its id.
-             */
-            id: string;
-            /** @description What it did so far. */
-            report: components["schemas"]["ErasureReport"];
-            requested_by?: null | components["schemas"]["UserId"];
-            /**
-             * Format: date-time
-             * @description When it began.
-             */
-            started_at: string;
-            /** @description `running` or `done`. */
-            status: string;
-            /**
-             * Format: date-time
-             * @description When it last advanced.
-             */
-            updated_at: string;
-            /** @description The person erased. */
-            user_id: components["schemas"]["UserId"];
-        };
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
@@ -3057,6 +3013,11 @@ export interface components {
         Level: "view" | "comment" | "edit" | "manage";
         /** @description A domain event as clients receive it, in an `event` frame. */
         LiveEvent: {
+            /** @enum {string} */
+            type: "user_updated";
+            /** @description Whose. */
+            user_id: components["schemas"]["UserId"];
+        } | {
             /** @description Who it mentions. */
             mentioned: components["schemas"]["UserId"][];
             /** @description The message. */
@@ -3351,6 +3312,39 @@ export interface components {
              */
             to?: string | null;
         };
+        /**
+         * @description An out-of-office period: first and last day (`YYYY-MM-DD`, at most a year apart) and an
+         *     optional message (up to 500 characters).
+         */
+        OutOfOfficeRequest: {
+            /**
+             * Format: date
+             * @description First day away.
+             */
+            from: string;
+            /** @description A message for those who look the person up. */
+            message?: string | null;
+            /**
+             * Format: date
+             * @description Last day away (not before `from`).
+             */
+            until: string;
+        };
+        /** @description A person's out-of-office period as the API shows it. */
+        OutOfOfficeView: {
+            /**
+             * Format: date
+             * @description First day away.
+             */
+            from: string;
+            /** @description What they left for those who look them up. */
+            message?: string | null;
+            /**
+             * Format: date
+             * @description Last day away.
+             */
+            until: string;
+        };
         /** @description A workspace's stored override. */
         OverrideView: {
             /**
@@ -3366,6 +3360,11 @@ export interface components {
              * @description The version it was stored as.
              */
             version: number;
+        };
+        /** @description How a password change ended. */
+        PasswordChanged: {
+            /** @description How many other sessions were ended. */
+            sessions_revoked: number;
         };
         /** @description Safeguards for protected health information. */
         Phi: {
@@ -3484,6 +3483,21 @@ export interface components {
              * @description The last sequence number read.
              */
             seq: number;
+        };
+        /**
+         * @description A correction of someone's personal data on their request.
+         * @example {
+         *       "display_name": "Bo Example",
+         *       "reason": "ticket DSR-118: name misspelt"
+         *     }
+         */
+        RectifyRequest: {
+            /** @description The corrected display name. */
+            display_name?: string | null;
+            /** @description The corrected email. */
+            email?: string | null;
+            /** @description The request this answers (required, up to 500 characters; kept in the audit log). */
+            reason?: string | null;
         };
         /**
          * @description A refresh token to exchange.
@@ -4060,6 +4074,22 @@ export interface components {
             title?: string | null;
         };
         /**
+         * @description Changes to one's own profile; omitted fields stay.
+         * @example {
+         *       "display_name": "Ann Example",
+         *       "out_of_office": {
+         *         "from": "2027-08-01",
+         *         "message": "Back on the 16th",
+         *         "until": "2027-08-15"
+         *       }
+         *     }
+         */
+        UpdateMeRequest: {
+            /** @description New display name (1 to 100 characters). */
+            display_name?: string | null;
+            out_of_office?: null | components["schemas"]["OutOfOfficeRequest"];
+        };
+        /**
          * @description A workspace rename.
          * @example {
          *       "name": "Acme Health Ops"
@@ -4131,7 +4161,8 @@ export interface components {
             email: string;
             /** @description Its id. */
             id: components["schemas"]["UserId"];
-            /** @description `active`, `disabled`, or `erased` (GDPR Art. 17: no personal data left). */
+            out_of_office?: null | components["schemas"]["OutOfOfficeView"];
+            /** @description `active` or `disabled`. */
             status: string;
             /** @description Deployment-wide role, if any. */
             system_role?: string | null;
@@ -4180,43 +4211,6 @@ export interface components {
             revoked_at?: string | null;
             /** @description Workspace. */
             workspace_id: components["schemas"]["WorkspaceId"];
-        };
-        /** @description What an erasure did in one workspace. */
-        WorkspaceErasure: {
-            /**
-             * Format: int64
-             * @description Comments on documents destroyed.
-             */
-            comments_destroyed: number;
-            content?: null | components["schemas"]["Erasure"];
-            /** @description Whether this workspace is done. */
-            done: boolean;
-            /**
-             * Format: int64
-             * @description Files destroyed.
-             */
-            files_destroyed: number;
-            /**
-             * Format: int64
-             * @description Files kept because a legal hold covers them.
-             */
-            files_held: number;
-            /**
-             * Format: int64
-             * @description Messages destroyed.
-             */
-            messages_destroyed: number;
-            /**
-             * Format: int64
-             * @description Thread roots of theirs left as content-free tombstones, because others replied.
-             */
-            messages_emptied: number;
-            /**
-             * Format: int64
-             * @description Messages kept because a legal hold covers them.
-             */
-            messages_held: number;
-            workspace_id?: null | components["schemas"]["WorkspaceId"];
         };
         /**
          * Format: uuid
@@ -6072,6 +6066,73 @@ export interface operations {
             };
         };
     };
+    update_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateMeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
+            };
+            /** @description `validation_failed`: a display name or out-of-office period out of bounds (`field` names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    change_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordChanged"];
+                };
+            };
+            /** @description `current_password_incorrect`; `password_not_set`: the account signs in only through single sign-on; `validation_failed`: the new password breaks the policy */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `too_many_attempts`: too many wrong passwords */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     my_sessions: {
         parameters: {
             query?: never;
@@ -6112,6 +6173,59 @@ export interface operations {
             };
         };
     };
+    rectify_personal_data: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RectifyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
+            };
+            /** @description without `data_subjects.rectify` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `email_taken`: another account has this email */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `reason_required`; `nothing_to_rectify`; `validation_failed` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     export_personal_data: {
         parameters: {
             query?: {
@@ -6146,81 +6260,6 @@ export interface operations {
                 content?: never;
             };
             /** @description `reason_required`: someone else's data without a `reason`; `export_too_large`: the person's files pass what one export holds */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    erasure_of: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                user_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErasureView"];
-                };
-            };
-            /** @description no erasure of this account, or not one the caller may see */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    erase_person: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                user_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["EraseRequest"];
-            };
-        };
-        responses: {
-            /** @description the account is emptied; the rest runs in the background */
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErasureView"];
-                };
-            };
-            /** @description no such account, or not one the caller may erase */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description `already_erased`: erased or being erased; `holds_system_role`: take the system role away first */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description `reason_required`, `cannot_erase_self`, `not_a_person` (a bot's account) */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -163,6 +163,10 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
           });
           return;
         }
+        case 'user_updated':
+          // A name changed (or was corrected): the member list shows it.
+          reloadMembers();
+          return;
         case 'message_deleted':
         case 'channel_changed':
         case 'channel_member_added':
@@ -187,7 +191,7 @@ export function useWorkspaceData(workspaceId: string | null, me: Me, openChannel
       offStatus();
       offResync();
     };
-  }, [workspaceId, me.id, reloadSoon]);
+  }, [workspaceId, me.id, reloadSoon, reloadMembers]);
 
   const upsert = useCallback((c: Channel) => {
     setChannels((list) => {

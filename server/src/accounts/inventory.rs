@@ -43,6 +43,7 @@ const fn plain(column: &'static str, shape: Shape) -> Column {
 pub const INVENTORY: &[Column] = &[
     profile("email_enc", "email"),
     profile("display_name_enc", "display_name"),
+    profile("out_of_office_enc", "out_of_office"),
     plain("email_index", Shape::BlindIndex),
     plain("password_hash", Shape::Plain),
 ];

@@ -11,12 +11,14 @@ use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{DisplayName, Email, Password, UserId};
 use crate::error::Error;
 use crate::events::DomainEvent;
-use crate::rbac::{builtin, Action, Actor, Resource};
+use crate::rbac::{self, builtin, Action, Actor, Resource};
 use crate::store::users::{self, NewUser, UserRecord};
-use crate::store::{roles, setup, Conn, Store, StoreError, Tx};
+use crate::store::{roles, setup, workspaces, Conn, Store, StoreError, Tx};
 
 mod inventory;
+mod profile;
 pub use inventory::INVENTORY;
+pub use profile::{OutOfOffice, OutOfOfficeView, ProfileChange, Rectification};
 
 /// How long a printed setup token stays valid.
 const SETUP_TOKEN_HOURS: i64 = 24;
@@ -36,6 +38,8 @@ pub struct UserView {
     pub status: String,
     /// When it was created.
     pub created_at: chrono::DateTime<Utc>,
+    /// The period the person is away, if they set one.
+    pub out_of_office: Option<OutOfOfficeView>,
 }
 
 /// What creating an account takes (already parsed).
@@ -116,6 +120,9 @@ pub(crate) async fn view(
         user.display_name_enc.as_deref(),
     )
     .await?;
+    let out_of_office =
+        profile::open_out_of_office(keyring, conn, user.id, user.out_of_office_enc.as_deref())
+            .await?;
     Ok(UserView {
         id: user.id,
         email,
@@ -131,6 +138,7 @@ pub(crate) async fn view(
             user.status
         },
         created_at: user.created_at,
+        out_of_office,
     })
 }
 
@@ -321,17 +329,31 @@ impl AccountService {
         Ok(out)
     }
 
-    /// One account's profile, for its owner or an administrator.
+    /// One account's profile, for its owner, an administrator, or someone who may see the
+    /// members of a workspace the person belongs to (as the member list shows them).
     pub async fn get_user(&self, actor: &Actor, id: UserId) -> Result<UserView, Error> {
         let mut conn = self.store.reader().await?;
+        let (action, resource) = match actor.user_id() {
+            Some(me) if me != id => {
+                let mut seen_through = None;
+                for workspace in workspaces::shared(&mut conn.conn(), me, id).await? {
+                    if rbac::workspace_permissions(&mut conn.conn(), me, workspace)
+                        .await?
+                        .contains(&Action::ReadMembers)
+                    {
+                        seen_through = Some(workspace);
+                        break;
+                    }
+                }
+                match seen_through {
+                    Some(w) => (Action::ReadMembers, Resource::Workspace(w)),
+                    None => (Action::ReadAccount, Resource::Account(id)),
+                }
+            }
+            _ => (Action::ReadAccount, Resource::Account(id)),
+        };
         self.auditor
-            .authorize_read(
-                &self.store,
-                &mut conn.conn(),
-                actor,
-                Action::ReadAccount,
-                Resource::Account(id),
-            )
+            .authorize_read(&self.store, &mut conn.conn(), actor, action, resource)
             .await?;
         let user = users::by_id(&mut conn.conn(), id)
             .await?

@@ -13,6 +13,7 @@ mod activity;
 mod inventory;
 mod keys;
 mod password;
+mod password_change;
 mod service;
 mod session_client;
 mod throttle;

@@ -86,12 +86,12 @@ enum SignIn {
 
 /// Signs people in and authenticates their requests.
 pub struct AuthService {
-    store: Store,
-    hasher: PasswordHasher,
+    pub(super) store: Store,
+    pub(super) hasher: PasswordHasher,
     tokens: TokenIssuer,
-    policy: Policy,
+    pub(super) policy: Policy,
     session_lifetime: Duration,
-    auditor: Auditor,
+    pub(super) auditor: Auditor,
     activity: Activity,
 }
 

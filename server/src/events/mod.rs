@@ -139,6 +139,10 @@ impl fmt::Debug for Local {
 pub enum DomainEvent {
     /// An account was created (setup, admin, invitation).
     UserCreated { user_id: UserId, by: Option<UserId> },
+    /// A person's profile (display name, email or out-of-office period) changed: by
+    /// themself, or corrected on their request (`by` the compliance officer). Carries no
+    /// values; whoever shows the person reads the profile again.
+    UserProfileChanged { user_id: UserId, by: Option<UserId> },
     /// A user's system role changed.
     SystemRoleChanged {
         user_id: UserId,

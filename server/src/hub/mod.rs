@@ -325,6 +325,9 @@ impl Hub {
                 return Ok(());
             }
             DomainEvent::ReadStateChanged { user_id, .. } => Arc::new(HashSet::from([*user_id])),
+            DomainEvent::UserProfileChanged { user_id, .. } => {
+                Arc::new(self.sharing_a_workspace(*user_id).await?)
+            }
             DomainEvent::BreakGlassStarted { notify, .. }
             | DomainEvent::BreakGlassEnded { notify, .. } => {
                 Arc::new(notify.iter().copied().collect())
@@ -448,6 +451,17 @@ impl Hub {
                 None
             }
         }
+    }
+
+    /// `user` and everyone sharing a workspace with them: who is told their profile changed.
+    async fn sharing_a_workspace(&self, user: UserId) -> Result<HashSet<UserId>, StoreError> {
+        let mut conn = self.inner.store.reader().await?;
+        let mut set: HashSet<UserId> = workspaces::co_members(&mut conn.conn(), user)
+            .await?
+            .into_iter()
+            .collect();
+        set.insert(user);
+        Ok(set)
     }
 
     /// `user` joined `workspace`: their open connections share presence there from now on.

@@ -227,6 +227,12 @@ pub enum ServerFrame {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
+    /// Someone's profile (display name, email, out-of-office period) changed; sent to them
+    /// and to the people sharing a workspace with them, who read it again.
+    UserUpdated {
+        /// Whose.
+        user_id: UserId,
+    },
     /// A message was posted.
     MessageCreated {
         /// Workspace.
@@ -482,6 +488,9 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
             user_id: *user_id,
             reason: reason.clone(),
         },
+        DomainEvent::UserProfileChanged { user_id, .. } => {
+            LiveEvent::UserUpdated { user_id: *user_id }
+        }
         // Not sent to clients: account, session, workspace, sign-on and document events
         // (documents have their own live connection).
         DomainEvent::UserCreated { .. }

@@ -44,6 +44,8 @@ actions! {
     ReadAccount = "account.read",
     /// List and revoke an account's sessions (self-service).
     ManageSessions = "account.sessions",
+    /// Change one's own display name, out-of-office period and password (self-service).
+    UpdateAccount = "account.update",
     /// See a workspace and its roles.
     ReadWorkspace = "workspace.read",
     /// Rename a workspace.
@@ -99,6 +101,10 @@ actions! {
     /// content deleted or left without an author, as each workspace's policy says (compliance
     /// officers and system administrators; not a workspace role, and not for oneself).
     ErasePersonalData = "data_subjects.erase",
+    /// Correct someone's personal data (display name, email) on their request (GDPR Art.
+    /// 16), with a reason the audit log keeps: compliance officers and system administrators.
+    /// People change their own display name without it.
+    RectifyPersonalData = "data_subjects.rectify",
     /// Ask for emergency access (break-glass) to read a channel of the workspace one cannot
     /// otherwise read, for a limited time, with a reason (workspace owners and admins;
     /// compliance officers everywhere, through their system role).
@@ -110,7 +116,10 @@ impl Action {
     pub fn self_service(self) -> bool {
         matches!(
             self,
-            Action::ReadAccount | Action::ManageSessions | Action::ExportPersonalData
+            Action::ReadAccount
+                | Action::ManageSessions
+                | Action::UpdateAccount
+                | Action::ExportPersonalData
         )
     }
 

@@ -95,7 +95,7 @@ pub async fn advance(
     Ok(())
 }
 
-/// Empties an account: no email, name or password; its email's blind index replaced by
+/// Empties an account: no email, name, out-of-office note or password; its email's blind index replaced by
 /// `index` (unique and unrelated to the address, so the address may be used again); disabled
 /// and marked erased at `now`. False if it was already erased.
 pub async fn empty_account(
@@ -105,7 +105,8 @@ pub async fn empty_account(
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let sql = "UPDATE users SET email_enc = NULL, display_name_enc = NULL, email = '', \
-               display_name = '', password_hash = NULL, email_index = $2, \
+               display_name = '', out_of_office_enc = NULL, password_hash = NULL, \
+               email_index = $2, \
                email_verified = FALSE, system_role_id = NULL, status = 'disabled', \
                erased_at = $3, updated_at = $3 WHERE id = $1 AND erased_at IS NULL";
     let n = on!(conn, |c| sqlx::query(sql)

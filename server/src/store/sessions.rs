@@ -284,6 +284,34 @@ pub async fn revoke_all(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
+/// Revokes every live session of `user` but `keep`; returns the ones revoked.
+pub async fn revoke_all_except(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    keep: SessionId,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<Vec<SessionId>, StoreError> {
+    let ids: Vec<(SessionId,)> = on!(conn, |c| sqlx::query_as(
+        "SELECT id FROM sessions WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"
+    )
+    .bind(user)
+    .bind(keep)
+    .fetch_all(c)
+    .await)?;
+    let sql = "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+               WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(now)
+        .bind(reason)
+        .bind(user)
+        .bind(keep)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
 /// Revokes the live sessions begun through `auth_method` (an `oidc:<provider>` method) that
 /// match the provider session `sid` and/or the account `user`; returns them with their owners.
 pub async fn revoke_sso(

@@ -30,6 +30,9 @@ pub struct UserRecord {
     /// When the account was erased (GDPR Art. 17): it keeps no personal data.
     #[sqlx(default)]
     pub erased_at: Option<DateTime<Utc>>,
+    /// The person's out-of-office period (JSON), encrypted under the user's key; `None` when
+    /// none is set.
+    pub out_of_office_enc: Option<Vec<u8>>,
 }
 
 /// What creating an account needs.
@@ -52,7 +55,7 @@ pub struct NewUser<'a> {
     pub now: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, email_enc, display_name_enc, password_hash, system_role_id, status, created_at, updated_at, email_verified, erased_at";
+const COLUMNS: &str = "id, email_enc, display_name_enc, password_hash, system_role_id, status, created_at, updated_at, email_verified, erased_at, out_of_office_enc";
 
 /// Creates an account; a taken email is a [`StoreError::Constraint`].
 pub async fn insert(conn: &mut Conn<'_>, user: &NewUser<'_>) -> Result<(), StoreError> {
@@ -198,6 +201,66 @@ pub async fn set_password_hash(
     let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
     let done = on!(conn, |c| sqlx::query(sql)
         .bind(hash)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Replaces an account's encrypted display name.
+pub async fn set_display_name(
+    conn: &mut Conn<'_>,
+    id: UserId,
+    display_name_enc: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE users SET display_name_enc = $1, updated_at = $2 WHERE id = $3";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(display_name_enc)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Replaces an account's encrypted email, its blind index and whether it is verified; an
+/// email another account holds is a [`StoreError::Constraint`].
+pub async fn set_email(
+    conn: &mut Conn<'_>,
+    id: UserId,
+    email_enc: &[u8],
+    email_index: &str,
+    email_verified: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE users SET email_enc = $1, email_index = $2, email_verified = $3, \
+               updated_at = $4 WHERE id = $5";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(email_enc)
+        .bind(email_index)
+        .bind(email_verified)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Sets (sealed) or clears an account's out-of-office period.
+pub async fn set_out_of_office(
+    conn: &mut Conn<'_>,
+    id: UserId,
+    out_of_office_enc: Option<&[u8]>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE users SET out_of_office_enc = $1, updated_at = $2 WHERE id = $3";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(out_of_office_enc)
         .bind(now)
         .bind(id)
         .execute(c)

@@ -245,6 +245,33 @@ pub async fn member_ids(
         .await)?)
 }
 
+/// Everyone who shares a workspace with `user` (`user` too, if they belong to one).
+pub async fn co_members(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<UserId>, StoreError> {
+    let sql = "SELECT DISTINCT theirs.user_id FROM memberships mine \
+               JOIN memberships theirs ON theirs.workspace_id = mine.workspace_id \
+               WHERE mine.user_id = $1";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(user)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The workspaces both `a` and `b` belong to, in id order.
+pub async fn shared(
+    conn: &mut Conn<'_>,
+    a: UserId,
+    b: UserId,
+) -> Result<Vec<WorkspaceId>, StoreError> {
+    let sql = "SELECT mine.workspace_id FROM memberships mine \
+               JOIN memberships theirs ON theirs.workspace_id = mine.workspace_id \
+               WHERE mine.user_id = $1 AND theirs.user_id = $2 ORDER BY mine.workspace_id";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(a)
+        .bind(b)
+        .fetch_all(c)
+        .await)?)
+}
+
 /// How many members hold a role in a workspace.
 pub async fn count_with_role(
     conn: &mut Conn<'_>,

@@ -32,6 +32,7 @@ mod keys;
 mod operations;
 mod outbox;
 mod policy;
+mod profile;
 mod rbac;
 mod retention;
 mod route_coverage;

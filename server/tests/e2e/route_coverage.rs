@@ -513,13 +513,15 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
                 calls += 1;
                 let officer = who == "compliance officer";
                 // By design a compliance officer reads the whole deployment's audit trail and
-                // account directory, manages every workspace's legal holds, and may break the
-                // glass (an audited, announced, time-limited read of one channel), and erases
-                // people (the victim's content stays: the default policy anonymizes).
+                // account directory, corrects anyone's name or email on their request (GDPR
+                // Art. 16), manages every workspace's legal holds, may break the glass (an
+                // audited, announced, time-limited read of one channel), and erases people (the
+                // victim's content stays: the default policy anonymizes).
                 let by_design = officer
                     && ((m == Method::GET
                         && (path.starts_with("/api/v1/audit/")
                             || path.starts_with("/api/v1/users")))
+                        || (m == Method::PATCH && path == "/api/v1/users/{user_id}")
                         || path.contains("/legal-holds")
                         || path.contains("/break-glass")
                         || path.ends_with("/erasure"));

@@ -61,7 +61,8 @@ pub struct UpdateDocumentRequest {
     pub general_access: Option<String>,
 }
 
-mod double_option {
+/// A field that may be absent (left as it is), `null` (cleared) or a value.
+pub(super) mod double_option {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>

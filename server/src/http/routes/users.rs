@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{NewAccount, UserView};
+use crate::accounts::{NewAccount, OutOfOffice, ProfileChange, Rectification, UserView};
 use crate::auth::SessionView;
 use crate::domain::{DisplayName, Email, Password, SessionId, UserId};
 use crate::error::Error;
@@ -49,6 +49,69 @@ pub struct ListUsersQuery {
     pub limit: Option<i64>,
 }
 
+/// An out-of-office period: first and last day (`YYYY-MM-DD`, at most a year apart) and an
+/// optional message (up to 500 characters).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutOfOfficeRequest {
+    /// First day away.
+    pub from: chrono::NaiveDate,
+    /// Last day away (not before `from`).
+    pub until: chrono::NaiveDate,
+    /// A message for those who look the person up.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Changes to one's own profile; omitted fields stay.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"display_name": "Ann Example",
+    "out_of_office": {"from": "2027-08-01", "until": "2027-08-15", "message": "Back on the 16th"}}))]
+pub struct UpdateMeRequest {
+    /// New display name (1 to 100 characters).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// A period away; `null` clears it.
+    #[serde(default, with = "super::docs::double_option")]
+    #[schema(value_type = Option<OutOfOfficeRequest>)]
+    pub out_of_office: Option<Option<OutOfOfficeRequest>>,
+}
+
+/// A new password, with the current one.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "the old long password", "new_password": "a new long enough password"}))]
+pub struct ChangePasswordRequest {
+    /// The password now.
+    pub current_password: String,
+    /// The new password (at least 12 characters).
+    pub new_password: String,
+}
+
+/// How a password change ended.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PasswordChanged {
+    /// How many other sessions were ended.
+    pub sessions_revoked: usize,
+}
+
+/// A correction of someone's personal data on their request.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"display_name": "Bo Example", "reason": "ticket DSR-118: name misspelt"}))]
+pub struct RectifyRequest {
+    /// The corrected display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The corrected email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The request this answers (required, up to 500 characters; kept in the audit log).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// How many sessions were revoked.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Revoked {
@@ -71,6 +134,91 @@ pub async fn get_me(
 ) -> Result<axum::Json<UserView>, ApiError> {
     let id = me(&actor)?;
     Ok(axum::Json(state.accounts.get_user(&actor, id).await?))
+}
+
+/// Change one's own display name and out-of-office period. Audited as
+/// `user.profile_updated`; the people sharing a workspace get a `user_updated` event.
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    request_body = UpdateMeRequest,
+    responses((status = 200, body = UserView),
+        (status = 422, description = "`validation_failed`: a display name or out-of-office period out of bounds (`field` names it)")))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(req): ApiJson<UpdateMeRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let change = ProfileChange {
+        display_name: req
+            .display_name
+            .as_deref()
+            .map(|n| DisplayName::parse("display_name", n))
+            .transpose()?,
+        out_of_office: req
+            .out_of_office
+            .map(|o| {
+                o.map(|o| OutOfOffice::parse(o.from, o.until, o.message.as_deref()))
+                    .transpose()
+            })
+            .transpose()?,
+    };
+    Ok(axum::Json(
+        state.accounts.update_own_profile(&actor, change).await?,
+    ))
+}
+
+/// Change one's own password: the current one is checked (and counted like a sign-in
+/// attempt), the new one must follow the password policy, and every other session of the
+/// account ends (this one stays). Audited as `user.password_changed`.
+#[utoipa::path(post, path = "/api/v1/users/me/password", tag = "users", security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses((status = 200, body = PasswordChanged),
+        (status = 422, description = "`current_password_incorrect`; `password_not_set`: the account signs in only through single sign-on; `validation_failed`: the new password breaks the policy"),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords")))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> Result<axum::Json<PasswordChanged>, ApiError> {
+    let sessions_revoked = state
+        .auth
+        .change_password(&actor, req.current_password, req.new_password)
+        .await?;
+    Ok(axum::Json(PasswordChanged { sessions_revoked }))
+}
+
+/// Correct someone's display name or email on their request (GDPR Art. 16): compliance
+/// officers and system administrators (`data_subjects.rectify`), with a reason. Audited as
+/// `data_subject.rectified` with the values before and after (sealed under the person's key).
+#[utoipa::path(patch, path = "/api/v1/users/{user_id}", operation_id = "rectify_personal_data", tag = "users",
+    security(("bearer" = [])), params(("user_id" = String, Path, format = Uuid)),
+    request_body = RectifyRequest,
+    responses((status = 200, body = UserView),
+        (status = 403, description = "without `data_subjects.rectify`"),
+        (status = 404, description = "no such account"),
+        (status = 409, description = "`email_taken`: another account has this email"),
+        (status = 422, description = "`reason_required`; `nothing_to_rectify`; `validation_failed`")))]
+pub async fn rectify_user(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+    ApiJson(req): ApiJson<RectifyRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let correction = Rectification {
+        display_name: req
+            .display_name
+            .as_deref()
+            .map(|n| DisplayName::parse("display_name", n))
+            .transpose()?,
+        email: req
+            .email
+            .as_deref()
+            .map(|e| Email::parse("email", e))
+            .transpose()?,
+        reason: req.reason,
+    };
+    Ok(axum::Json(
+        state.accounts.rectify(&actor, user_id, correction).await?,
+    ))
 }
 
 /// The signed-in account's live sessions.
@@ -120,7 +268,8 @@ pub async fn create_user(
     ))
 }
 
-/// One account (its owner or administrators).
+/// One account: its owner, administrators, and the people who may see the members of a
+/// workspace it belongs to.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path, format = Uuid)), responses((status = 200, body = UserView)))]
 pub async fn get_user(

@@ -159,6 +159,13 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 notify: vec![UserId(id(9))],
             },
         ),
+        (
+            "event_user_updated",
+            DomainEvent::UserProfileChanged {
+                user_id: u,
+                by: Some(UserId(id(9))),
+            },
+        ),
     ];
     let mut frames = vec![
         (
