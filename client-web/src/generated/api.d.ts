@@ -1038,6 +1038,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/{user_id}/erasure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How far a person's erasure got (`data_subjects.erase`): `running` until their content is
+         *     handled and their key destroyed, then `done`, with counts.
+         */
+        get: operations["erasure_of"];
+        put?: never;
+        /**
+         * Erase a person (GDPR Art. 17): their account is emptied at once (email, name, password,
+         *     sessions, memberships, reactions) and cannot be signed in to again; in the background,
+         *     their content in each workspace is destroyed or kept without its author as the workspace's
+         *     `data_subject.erasure` policy says, legal holds respected, and their personal data key is
+         *     destroyed, so whatever is still sealed under it (audit entries' addresses and details,
+         *     backups) can no longer be read. Compliance officers and system administrators
+         *     (`data_subjects.erase`), with a reason the audit log keeps; not for oneself, nor for a
+         *     bot or someone holding a system role. Audited as `data_subject.erasure_started` and
+         *     `data_subject.erased`.
+         */
+        post: operations["erase_person"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/{user_id}/sessions": {
         parameters: {
             query?: never;
@@ -2620,10 +2651,69 @@ export interface components {
             user_id: components["schemas"]["UserId"];
         };
         /**
+         * @description An erasure, as asked for.
+         * @example {
+         *       "reason": "Art. 17 request received 2026-11-30, ticket DSR-118"
+         *     }
+         */
+        EraseRequest: {
+            /** @description Why (the request it answers); kept in the audit log. At most 500 characters. */
+            reason: string;
+        };
+        /**
          * @description What happens to an erased person's content.
          * @enum {string}
          */
         Erasure: "anonymize" | "delete";
+        /** @description What an erasure did. */
+        ErasureReport: {
+            /**
+             * Format: int64
+             * @description Versions of the person's data key destroyed.
+             */
+            keys_destroyed: number;
+            /** @description Rows deleted with the account, by table. */
+            rows_deleted: {
+                [key: string]: number;
+            };
+            /**
+             * Format: int64
+             * @description Sessions ended.
+             */
+            sessions_ended: number;
+            /** @description Per workspace holding their content. */
+            workspaces: components["schemas"]["WorkspaceErasure"][];
+        };
+        /** @description An erasure and how far it got. */
+        ErasureView: {
+            /**
+             * Format: date-time
+             * @description When it finished.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /** @description What it did so far. */
+            report: components["schemas"]["ErasureReport"];
+            requested_by?: null | components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description When it began.
+             */
+            started_at: string;
+            /** @description `running` or `done`. */
+            status: string;
+            /**
+             * Format: date-time
+             * @description When it last advanced.
+             */
+            updated_at: string;
+            /** @description The person erased. */
+            user_id: components["schemas"]["UserId"];
+        };
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
@@ -4162,7 +4252,7 @@ export interface components {
             /** @description Its id. */
             id: components["schemas"]["UserId"];
             out_of_office?: null | components["schemas"]["OutOfOfficeView"];
-            /** @description `active` or `disabled`. */
+            /** @description `active`, `disabled`, or `erased` (GDPR Art. 17: no personal data left). */
             status: string;
             /** @description Deployment-wide role, if any. */
             system_role?: string | null;
@@ -4211,6 +4301,43 @@ export interface components {
             revoked_at?: string | null;
             /** @description Workspace. */
             workspace_id: components["schemas"]["WorkspaceId"];
+        };
+        /** @description What an erasure did in one workspace. */
+        WorkspaceErasure: {
+            /**
+             * Format: int64
+             * @description Comments on documents destroyed.
+             */
+            comments_destroyed: number;
+            content?: null | components["schemas"]["Erasure"];
+            /** @description Whether this workspace is done. */
+            done: boolean;
+            /**
+             * Format: int64
+             * @description Files destroyed.
+             */
+            files_destroyed: number;
+            /**
+             * Format: int64
+             * @description Files kept because a legal hold covers them.
+             */
+            files_held: number;
+            /**
+             * Format: int64
+             * @description Messages destroyed.
+             */
+            messages_destroyed: number;
+            /**
+             * Format: int64
+             * @description Thread roots of theirs left as content-free tombstones, because others replied.
+             */
+            messages_emptied: number;
+            /**
+             * Format: int64
+             * @description Messages kept because a legal hold covers them.
+             */
+            messages_held: number;
+            workspace_id?: null | components["schemas"]["WorkspaceId"];
         };
         /**
          * Format: uuid
@@ -6260,6 +6387,81 @@ export interface operations {
                 content?: never;
             };
             /** @description `reason_required`: someone else's data without a `reason`; `export_too_large`: the person's files pass what one export holds */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    erasure_of: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureView"];
+                };
+            };
+            /** @description no erasure of this account, or not one the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    erase_person: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EraseRequest"];
+            };
+        };
+        responses: {
+            /** @description the account is emptied; the rest runs in the background */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureView"];
+                };
+            };
+            /** @description no such account, or not one the caller may erase */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `already_erased`: erased or being erased; `holds_system_role`: take the system role away first */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `reason_required`, `cannot_erase_self`, `not_a_person` (a bot's account) */
             422: {
                 headers: {
                     [name: string]: unknown;
