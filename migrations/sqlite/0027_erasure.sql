@@ -7,13 +7,15 @@
 ALTER TABLE users ADD COLUMN erased_at TEXT;
 
 -- One erasure per person: who asked, when, how far it got. A running erasure is resumed at
--- start; every step is idempotent. No reason and no personal data here: the reason is in the
+-- start; every step is idempotent. One that legal holds kept content from is
+-- `waiting_on_holds` (its key is destroyed, the held content stays) until a later pass finds
+-- nothing held any more and destroys the rest. No reason and no personal data here: the reason is in the
 -- audit entry of the request.
 CREATE TABLE erasures (
     id            BLOB PRIMARY KEY NOT NULL,
     user_id       BLOB NOT NULL UNIQUE REFERENCES users(id),
     requested_by  BLOB REFERENCES users(id),
-    status        TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    status        TEXT NOT NULL CHECK (status IN ('running', 'waiting_on_holds', 'done')),
     report        TEXT NOT NULL,
     started_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL,

@@ -540,8 +540,8 @@ impl App {
         );
         // Messages past their retention period, at start and every `retention.interval_seconds`.
         let retention = self.retention.clone().spawn(going_away.clone());
-        // Erasures an earlier process left running.
-        let erasures = self.erasures.spawn_resume();
+        // Erasures an earlier process left running, then what holds release of erased people's.
+        let erasures = self.erasures.spawn();
         // Automatic logoff of idle sessions of people in workspaces holding PHI.
         let idle_logoff = self.idle_logoff.clone().spawn(going_away.clone());
         // Emergency accesses ended on time.

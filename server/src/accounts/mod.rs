@@ -400,6 +400,12 @@ impl AccountService {
                     let Some(user) = users::by_id(&mut tx.conn(), id).await? else {
                         return Err(Error::NotFound("user"));
                     };
+                    if user.erased_at.is_some() {
+                        return Err(Error::gone(
+                            "erased",
+                            "this person was erased: the account cannot be given a role",
+                        ));
+                    }
                     if user.system_role_id == Some(builtin::SYSTEM_ADMIN)
                         && role != Some(builtin::SYSTEM_ADMIN)
                         && users::count_with_system_role(&mut tx.conn(), builtin::SYSTEM_ADMIN)

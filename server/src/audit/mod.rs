@@ -228,9 +228,11 @@ impl Auditor {
     /// [`Auditor::record_prepared`] inside the write.
     pub fn prepare(&self, event: Event) -> Result<PreparedEvent, Error> {
         let id = uuid::Uuid::now_v7().to_string();
+        // An erased person's key is gone: an entry about them afterwards (an administrator
+        // acting on the emptied account) is sealed under the audit log's own key.
         let scope = match event.subject {
-            Some(user) => Scope::User(user),
-            None => Scope::System("audit"),
+            Some(user) if !self.keyring.is_destroyed(&Scope::User(user)) => Scope::User(user),
+            _ => Scope::System("audit"),
         };
         let ip = match event.ip {
             Some(ip) => Some(self.keyring.seal_ahead(

@@ -257,6 +257,22 @@ impl ErasureService {
                             "this person holds a system role; take it away first",
                         ));
                     }
+                    let sole = erasure_store::sole_owner_of(
+                        &mut tx.conn(),
+                        subject,
+                        crate::rbac::builtin::OWNER,
+                    )
+                    .await?;
+                    if !sole.is_empty() {
+                        let list: Vec<String> = sole.iter().map(|w| w.to_string()).collect();
+                        return Err(Error::conflict(
+                            "last_owner",
+                            format!(
+                                "this person is the only owner of workspace {}; make someone else an owner first",
+                                list.join(", ")
+                            ),
+                        ));
+                    }
                     let now = Utc::now();
                     let mut report = ErasureReport::default();
                     let ended =
@@ -272,6 +288,23 @@ impl ErasureService {
                                 .await?;
                         if n > 0 {
                             *report.rows_deleted.entry((*table).to_owned()).or_default() += n;
+                        }
+                    }
+                    // Invitations to their address (before its blind index is replaced) and
+                    // documents shared with them in person.
+                    for (table, n) in [
+                        (
+                            "invitations",
+                            erasure_store::delete_invitations_to(&mut tx.conn(), subject).await?,
+                        ),
+                        (
+                            "document_access",
+                            erasure_store::delete_document_access_of(&mut tx.conn(), subject)
+                                .await?,
+                        ),
+                    ] {
+                        if n > 0 {
+                            report.rows_deleted.insert(table.to_owned(), n);
                         }
                     }
                     let index = format!("erased:{}", Uuid::now_v7());
@@ -350,27 +383,48 @@ impl ErasureService {
         }
     }
 
-    /// Resumes the erasures an earlier process left running, one after the other.
-    pub fn spawn_resume(&self) -> tokio::task::JoinHandle<()> {
+    /// The background task: resumes the erasures an earlier process left running, one after
+    /// the other, then every `retention.interval_seconds` (if set) destroys what legal holds
+    /// no longer keep of erasures waiting on them.
+    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
-            let running = match this.store.reader().await {
-                Ok(mut conn) => erasure_store::running(&mut conn.conn()).await,
-                Err(err) => Err(err),
+            this.resume().await;
+            let Some(period) = this.retention.interval() else {
+                return;
             };
-            match running {
-                Ok(list) => {
-                    for record in list {
-                        if this.stop.is_cancelled() {
-                            break;
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = this.stop.cancelled() => break,
+                    _ = ticks.tick() => {
+                        if let Err(err) = this.destroy_released().await {
+                            tracing::warn!(error = %err, "erasure: destroying what holds released failed");
                         }
-                        tracing::info!(user = %record.user_id, "erasure: resuming");
-                        this.finish_logged(record.id, record.user_id).await;
                     }
                 }
-                Err(err) => tracing::warn!(error = %err, "erasure: could not list running ones"),
             }
         })
+    }
+
+    async fn resume(&self) {
+        let running = match self.store.reader().await {
+            Ok(mut conn) => erasure_store::running(&mut conn.conn()).await,
+            Err(err) => Err(err),
+        };
+        match running {
+            Ok(list) => {
+                for record in list {
+                    if self.stop.is_cancelled() {
+                        break;
+                    }
+                    tracing::info!(user = %record.user_id, "erasure: resuming");
+                    self.finish_logged(record.id, record.user_id).await;
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "erasure: could not list running ones"),
+        }
     }
 
     /// The inventory's tables whose rows of a person go with their account: rows that name
@@ -436,45 +490,16 @@ impl ErasureService {
                     continue;
                 }
             }
-            if self.stop.is_cancelled() {
-                return Ok(false);
-            }
             let (resolved, _) = self.policies.effective(workspace).await?;
             let mode = resolved.policy.data_subject.erasure;
-            let mut w = WorkspaceErasure {
-                workspace_id: Some(workspace),
-                content: Some(mode),
-                ..WorkspaceErasure::default()
+            let Some(w) = self.erase_workspace(workspace, subject, mode).await? else {
+                return Ok(false);
             };
-            if mode == Erasure::Delete && !self.erase_messages(workspace, subject, &mut w).await? {
-                return Ok(false);
-            }
-            if !self.erase_files(workspace, subject, mode, &mut w).await? {
-                return Ok(false);
-            }
-            if mode == Erasure::Delete {
-                w.comments_destroyed = self
-                    .store
-                    .write(move |tx: &mut Tx| {
-                        Box::pin(async move {
-                            Ok::<_, Error>(
-                                erasure_store::delete_comments_of(
-                                    &mut tx.conn(),
-                                    workspace,
-                                    subject,
-                                )
-                                .await?,
-                            )
-                        })
-                    })
-                    .await?;
-            }
-            w.done = true;
             report
                 .workspaces
                 .retain(|x| x.workspace_id != Some(workspace));
             report.workspaces.push(w);
-            self.save(id, &report, None).await?;
+            self.save(id, &report, None, "running").await?;
         }
         // Last, the key: whatever is still sealed under it becomes unreadable.
         let keyring = self.auditor.keyring().clone();
@@ -486,7 +511,15 @@ impl ErasureService {
                     done.keys_destroyed = keyring.destroy(tx, &Scope::User(subject)).await?;
                     let now = Utc::now();
                     let text = serde_json::to_string(&done).map_err(internal)?;
-                    erasure_store::advance(&mut tx.conn(), id, &text, now, Some(now)).await?;
+                    erasure_store::advance(
+                        &mut tx.conn(),
+                        id,
+                        &text,
+                        now,
+                        Some(now),
+                        status_of(&done),
+                    )
+                    .await?;
                     auditor
                         .record(
                             tx,
@@ -517,16 +550,145 @@ impl ErasureService {
         id: Uuid,
         report: &ErasureReport,
         finished: Option<DateTime<Utc>>,
+        status: &'static str,
     ) -> Result<(), Error> {
         let text = serde_json::to_string(report).map_err(internal)?;
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    erasure_store::advance(&mut tx.conn(), id, &text, Utc::now(), finished).await?;
+                    erasure_store::advance(&mut tx.conn(), id, &text, Utc::now(), finished, status)
+                        .await?;
                     Ok::<_, Error>(())
                 })
             })
             .await
+    }
+
+    /// Handles `subject`'s content in one workspace as `mode` says; `None` if stopped early.
+    async fn erase_workspace(
+        &self,
+        workspace: WorkspaceId,
+        subject: UserId,
+        mode: Erasure,
+    ) -> Result<Option<WorkspaceErasure>, Error> {
+        if self.stop.is_cancelled() {
+            return Ok(None);
+        }
+        let mut w = WorkspaceErasure {
+            workspace_id: Some(workspace),
+            content: Some(mode),
+            ..WorkspaceErasure::default()
+        };
+        if mode == Erasure::Delete && !self.erase_messages(workspace, subject, &mut w).await? {
+            return Ok(None);
+        }
+        if !self.erase_files(workspace, subject, mode, &mut w).await? {
+            return Ok(None);
+        }
+        if mode == Erasure::Delete {
+            w.comments_destroyed = self
+                .store
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        Ok::<_, Error>(
+                            erasure_store::delete_comments_of(&mut tx.conn(), workspace, subject)
+                                .await?,
+                        )
+                    })
+                })
+                .await?;
+        }
+        w.done = true;
+        Ok(Some(w))
+    }
+
+    /// Destroys, for every erasure waiting on legal holds, what no hold covers any more (a
+    /// hold was released or narrowed); audited when it destroyed anything.
+    pub async fn destroy_released(&self) -> Result<(), Error> {
+        let waiting = {
+            let mut conn = self.store.reader().await?;
+            erasure_store::waiting_on_holds(&mut conn.conn()).await?
+        };
+        for record in waiting {
+            let _one = self.running.lock().await;
+            let mut report: ErasureReport =
+                serde_json::from_str(&record.report).map_err(internal)?;
+            let mut destroyed = 0;
+            let mut purged_in = Vec::new();
+            for w in report.workspaces.iter_mut() {
+                let (Some(workspace), Some(Erasure::Delete)) = (w.workspace_id, w.content) else {
+                    continue;
+                };
+                if w.messages_held + w.files_held == 0 {
+                    continue;
+                }
+                let Some(again) = self
+                    .erase_workspace(workspace, record.user_id, Erasure::Delete)
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let n = again.messages_destroyed
+                    + again.messages_emptied
+                    + again.files_destroyed
+                    + again.comments_destroyed;
+                destroyed += n;
+                if n > 0 {
+                    purged_in.push(workspace);
+                }
+                w.messages_destroyed += again.messages_destroyed;
+                w.messages_emptied += again.messages_emptied;
+                w.files_destroyed += again.files_destroyed;
+                w.comments_destroyed += again.comments_destroyed;
+                w.messages_held = again.messages_held;
+                w.files_held = again.files_held;
+            }
+            if destroyed == 0 {
+                continue;
+            }
+            let (id, subject) = (record.id, record.user_id);
+            let status = status_of(&report);
+            let text = serde_json::to_string(&report).map_err(internal)?;
+            let auditor = self.auditor.clone();
+            self.store
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        erasure_store::advance(
+                            &mut tx.conn(),
+                            id,
+                            &text,
+                            Utc::now(),
+                            record.finished_at,
+                            status,
+                        )
+                        .await?;
+                        auditor
+                            .record(
+                                tx,
+                                Event::by(
+                                    &Actor::system(),
+                                    "data_subject.erasure_continued",
+                                    Outcome::Allowed,
+                                )
+                                .target("user", subject)
+                                .details(json!({
+                                    "erasure": id,
+                                    "destroyed": destroyed,
+                                    "status": status,
+                                })),
+                            )
+                            .await?;
+                        tx.emit(DomainEvent::PersonErased {
+                            user_id: subject,
+                            workspaces: purged_in,
+                        });
+                        Ok::<_, Error>(())
+                    })
+                })
+                .await?;
+            self.store.scrub_after_erasure().await?;
+        }
+        Ok(())
     }
 
     /// Destroys what `subject` wrote in `workspace` that no hold covers, through the
@@ -594,6 +756,11 @@ impl ErasureService {
                         let holds = InForce::read(&mut tx.conn(), workspace).await?;
                         let (mut destroyed, mut held) = (0u64, 0u64);
                         for f in &batch {
+                            // Posted with a message: it went with it, or stays with it because
+                            // a hold keeps the message (decided by the message's batch).
+                            if f.message_id.is_some() && mode == Erasure::Delete {
+                                continue;
+                            }
                             let finished = f.status != "uploading";
                             if mode == Erasure::Anonymize && finished {
                                 continue;
@@ -626,6 +793,19 @@ impl ErasureService {
                 return Ok(true);
             }
         }
+    }
+}
+
+/// `waiting_on_holds` while legal holds keep content an erasure would destroy, else `done`.
+fn status_of(report: &ErasureReport) -> &'static str {
+    let held = report
+        .workspaces
+        .iter()
+        .any(|w| w.content == Some(Erasure::Delete) && w.messages_held + w.files_held > 0);
+    if held {
+        "waiting_on_holds"
+    } else {
+        "done"
     }
 }
 

@@ -483,6 +483,11 @@ impl RetentionService {
         }
     }
 
+    /// Time between two passes of the background task, if it runs.
+    pub(super) fn interval(&self) -> Option<Duration> {
+        self.options.interval
+    }
+
     /// Messages examined per write.
     pub(super) fn batch_size(&self) -> i64 {
         self.options.batch
@@ -518,6 +523,9 @@ impl RetentionService {
                                 messages::tombstone(&mut tx.conn(), m.id, &[], Utc::now()).await?;
                                 emit_deleted(tx, workspace, m);
                                 out.emptied += 1;
+                            } else if remnants::purge(&mut tx.conn(), m.id).await? > 0 {
+                                // A deleted root that stays for its replies keeps no text.
+                                out.purged += 1;
                             }
                             continue;
                         }

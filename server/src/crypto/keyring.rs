@@ -1,6 +1,6 @@
 //! The keyring: data keys per scope, unwrapped once and cached, and the operations on them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -72,6 +72,8 @@ struct Inner {
     // or rotated: read-write locks keep concurrent encryptions from queueing on each other.
     deks: RwLock<HashMap<(String, u32), Arc<Dek>>>,
     current: RwLock<HashMap<String, u32>>,
+    /// Scopes whose keys were destroyed (erased people's): no key is made for them again.
+    destroyed: RwLock<HashSet<String>>,
     email_index: IndexKey,
     /// The secret every other blind index derives its per-purpose key from.
     index_secret: Zeroizing<[u8; 32]>,
@@ -233,6 +235,7 @@ impl Keyring {
         let (signing_version, seed) =
             load_system_key(&mut conn.conn(), &kek, SIGNING_SCOPE).await?;
         let signing = HashMap::from([(signing_version, Arc::new(SigningKey::from_bytes(&seed)))]);
+        let destroyed = keys::erased_user_scopes(&mut conn.conn()).await?;
         Ok(Keyring {
             inner: Arc::new(Inner {
                 email_index: IndexKey::derive(index_secret.as_ref(), "email"),
@@ -241,6 +244,7 @@ impl Keyring {
                 kek,
                 deks: RwLock::new(HashMap::new()),
                 current: RwLock::new(HashMap::new()),
+                destroyed: RwLock::new(destroyed.into_iter().collect()),
                 rotate_after: rotate_after.max(1),
             }),
         })
@@ -312,6 +316,11 @@ impl Keyring {
         tx: &mut Tx,
         scope: &str,
     ) -> Result<(u32, Arc<Dek>), CryptoError> {
+        // An erased person's key stays destroyed: checked in this process, and in the
+        // database for an erasure another process finished.
+        if self.scope_destroyed(scope) || keys::scope_erased(&mut tx.conn(), scope).await? {
+            return Err(CryptoError::Destroyed(scope.to_owned()));
+        }
         let now = Utc::now();
         let next = match keys::latest(&mut tx.conn(), scope).await? {
             Some(rec) => {
@@ -523,6 +532,19 @@ impl Keyring {
         String::from_utf8(bytes.to_vec()).map_err(|_| CryptoError::Malformed("not UTF-8"))
     }
 
+    fn scope_destroyed(&self, scope: &str) -> bool {
+        self.inner
+            .destroyed
+            .read()
+            .map(|d| d.contains(scope))
+            .unwrap_or(false)
+    }
+
+    /// Whether `scope`'s key was destroyed (its person erased) as far as this process knows.
+    pub fn is_destroyed(&self, scope: &Scope) -> bool {
+        self.scope_destroyed(&scope.as_key())
+    }
+
     /// Destroys every version of `scope`'s data key inside the write `tx` (crypto-shredding:
     /// whatever is still sealed under it can no longer be read, here or in any copy of the
     /// database made from now on); how many versions went. The cached keys are forgotten at
@@ -530,6 +552,9 @@ impl Keyring {
     pub async fn destroy(&self, tx: &mut Tx, scope: &Scope) -> Result<u64, CryptoError> {
         let scope = scope.as_key();
         let n = keys::destroy(&mut tx.conn(), &scope).await?;
+        if let Ok(mut destroyed) = self.inner.destroyed.write() {
+            destroyed.insert(scope.clone());
+        }
         if let Ok(mut deks) = self.inner.deks.write() {
             deks.retain(|(s, _), _| *s != scope);
         }

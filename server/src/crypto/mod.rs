@@ -92,6 +92,9 @@ pub enum CryptoError {
         /// Its version.
         version: u32,
     },
+    /// The scope's key was destroyed (its person erased): nothing is sealed under it again.
+    #[error("the data key {0} was destroyed (its person was erased)")]
+    Destroyed(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -101,6 +104,10 @@ impl From<CryptoError> for crate::error::Error {
     fn from(err: CryptoError) -> Self {
         match err {
             CryptoError::Store(e) => crate::error::Error::Store(e),
+            CryptoError::Destroyed(_) => crate::error::Error::gone(
+                "erased",
+                "this person was erased: nothing of theirs can be stored again",
+            ),
             other => crate::error::Error::Internal(other.to_string()),
         }
     }

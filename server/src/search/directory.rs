@@ -66,6 +66,13 @@ impl Directory {
         }
     }
 
+    /// Drops what is kept of `user` (after their erasure: no copy of their name stays).
+    pub(crate) fn forget(&self, user: UserId) {
+        if let Ok(mut people) = self.people.lock() {
+            people.pop(&user);
+        }
+    }
+
     /// `workspace`'s current members, decrypting only profiles not seen since they changed.
     pub(crate) async fn members(
         &self,

@@ -366,7 +366,11 @@ impl SearchService {
                 }
                 (workspace_id, Change::File(Err(file_id.to_string())))
             }
-            DomainEvent::PersonErased { workspaces, .. } => {
+            DomainEvent::PersonErased {
+                user_id,
+                workspaces,
+            } => {
+                self.inner.directory.forget(user_id);
                 // Their deleted entries were applied before (events arrive in order): rewrite
                 // the segments so the text leaves the index's files too.
                 for workspace_id in workspaces {

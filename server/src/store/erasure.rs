@@ -22,7 +22,7 @@ pub struct ErasureRecord {
     pub user_id: UserId,
     /// Who asked for it (`None`: Concord itself).
     pub requested_by: Option<UserId>,
-    /// `running` or `done`.
+    /// `running`, `waiting_on_holds` or `done`.
     pub status: String,
     /// What it did so far (JSON, counts only).
     pub report: String,
@@ -74,21 +74,32 @@ pub async fn running(conn: &mut Conn<'_>) -> Result<Vec<ErasureRecord>, StoreErr
     Ok(on!(conn, |c| sqlx::query_as(&sql).fetch_all(c).await)?)
 }
 
-/// Saves an erasure's progress, and its end when `finished_at` is given.
+/// The erasures whose key is destroyed but some of whose content legal holds kept.
+pub async fn waiting_on_holds(conn: &mut Conn<'_>) -> Result<Vec<ErasureRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM erasures WHERE status = 'waiting_on_holds' ORDER BY started_at"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql).fetch_all(c).await)?)
+}
+
+/// Saves an erasure's progress and status (`running`, `waiting_on_holds`, `done`), with
+/// the time its key was destroyed once it was.
 pub async fn advance(
     conn: &mut Conn<'_>,
     id: Uuid,
     report: &str,
     now: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
+    status: &str,
 ) -> Result<(), StoreError> {
-    let sql = "UPDATE erasures SET report = $2, updated_at = $3, finished_at = $4, \
-               status = CASE WHEN $4 IS NULL THEN 'running' ELSE 'done' END WHERE id = $1";
+    let sql = "UPDATE erasures SET report = $2, updated_at = $3, finished_at = $4, status = $5 \
+               WHERE id = $1";
     on!(conn, |c| sqlx::query(sql)
         .bind(id)
         .bind(report)
         .bind(now)
         .bind(finished_at)
+        .bind(status)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -200,6 +211,8 @@ pub struct UploadedFile {
     pub parent_id: Uuid,
     /// Whether it was finished (`ready`) rather than still uploading or quarantined.
     pub status: String,
+    /// The message it was posted with, if that still exists.
+    pub message_id: Option<crate::domain::MessageId>,
     /// When it was uploaded.
     pub created_at: DateTime<Utc>,
 }
@@ -213,7 +226,7 @@ pub async fn files_of(
     after: FileId,
     limit: i64,
 ) -> Result<Vec<UploadedFile>, StoreError> {
-    let sql = "SELECT id, parent_kind, parent_id, status, created_at FROM files \
+    let sql = "SELECT id, parent_kind, parent_id, status, message_id, created_at FROM files \
                WHERE workspace_id = $1 AND uploader_id = $2 AND id > $3 ORDER BY id LIMIT $4";
     Ok(on!(conn, |c| sqlx::query_as(sql)
         .bind(workspace)
@@ -273,4 +286,45 @@ pub async fn is_bot(conn: &mut Conn<'_>, user: UserId) -> Result<bool, StoreErro
         .fetch_one(c)
         .await)?;
     Ok(n > 0)
+}
+
+/// Deletes the invitations addressed to `user`'s email (matched by its blind index, before
+/// erasure replaces it); how many.
+pub async fn delete_invitations_to(conn: &mut Conn<'_>, user: UserId) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM invitations WHERE email_index IS NOT NULL AND email_index = \
+               (SELECT email_index FROM users WHERE id = $1)";
+    Ok(on!(conn, |c| sqlx::query(sql)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
+
+/// Deletes the document access granted to `user` in person; how many.
+pub async fn delete_document_access_of(
+    conn: &mut Conn<'_>,
+    user: UserId,
+) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM document_access WHERE principal_kind = 'user' AND principal_id = $1";
+    Ok(on!(conn, |c| sqlx::query(sql)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
+
+/// The workspaces whose only holder of `owner_role` is `user`.
+pub async fn sole_owner_of(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    owner_role: crate::domain::RoleId,
+) -> Result<Vec<WorkspaceId>, StoreError> {
+    let sql = "SELECT m.workspace_id FROM memberships m WHERE m.user_id = $1 AND m.role_id = $2 \
+               AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.workspace_id = m.workspace_id \
+               AND o.role_id = $2 AND o.user_id <> $1)";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(user)
+        .bind(owner_role)
+        .fetch_all(c)
+        .await)?)
 }

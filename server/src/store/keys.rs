@@ -380,3 +380,26 @@ pub async fn destroy(conn: &mut Conn<'_>, scope: &str) -> Result<u64, StoreError
         .await
         .map(|r| r.rows_affected()))?)
 }
+
+/// The key scopes (`user:<id>`) of erased people, whose keys were destroyed.
+pub async fn erased_user_scopes(conn: &mut Conn<'_>) -> Result<Vec<String>, StoreError> {
+    let sql = "SELECT id FROM users WHERE erased_at IS NOT NULL";
+    let ids: Vec<uuid::Uuid> = on!(conn, |c| sqlx::query_scalar(sql).fetch_all(c).await)?;
+    Ok(ids.into_iter().map(|id| format!("user:{id}")).collect())
+}
+
+/// Whether `scope` is an erased person's (`user:<id>` with `users.erased_at` set).
+pub async fn scope_erased(conn: &mut Conn<'_>, scope: &str) -> Result<bool, StoreError> {
+    let Some(id) = scope
+        .strip_prefix("user:")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+    else {
+        return Ok(false);
+    };
+    let sql = "SELECT COUNT(*) FROM users WHERE id = $1 AND erased_at IS NOT NULL";
+    let n: i64 = on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(c)
+        .await)?;
+    Ok(n > 0)
+}

@@ -1,4 +1,7 @@
 //! Accounts.
+//!
+//! An erased account (`erased_at` set) is never written again: every update here leaves it
+//! as erasure left it, so a request in flight when the account was emptied changes nothing.
 
 use chrono::{DateTime, Utc};
 
@@ -116,7 +119,7 @@ pub async fn legacy_plaintext(
     limit: i64,
 ) -> Result<Vec<LegacyPlaintext>, StoreError> {
     let sql =
-        "SELECT id, email, display_name FROM users WHERE email_enc IS NULL ORDER BY id LIMIT $1";
+        "SELECT id, email, display_name FROM users WHERE email_enc IS NULL AND erased_at IS NULL ORDER BY id LIMIT $1";
     Ok(on!(conn, |c| sqlx::query_as(sql)
         .bind(limit)
         .fetch_all(c)
@@ -133,7 +136,7 @@ pub async fn set_encrypted_profile(
     display_name_enc: &[u8],
 ) -> Result<(), StoreError> {
     let sql = "UPDATE users SET email = '', display_name = '', email_enc = $1, email_index = $2, \
-               display_name_enc = $3 WHERE id = $4";
+               display_name_enc = $3 WHERE id = $4 AND erased_at IS NULL";
     on!(conn, |c| sqlx::query(sql)
         .bind(email_enc)
         .bind(email_index)
@@ -152,7 +155,7 @@ pub async fn reencrypt_profile(
     email_enc: &[u8],
     display_name_enc: &[u8],
 ) -> Result<(), StoreError> {
-    let sql = "UPDATE users SET email_enc = $1, display_name_enc = $2 WHERE id = $3";
+    let sql = "UPDATE users SET email_enc = $1, display_name_enc = $2 WHERE id = $3 AND erased_at IS NULL";
     on!(conn, |c| sqlx::query(sql)
         .bind(email_enc)
         .bind(display_name_enc)
@@ -180,7 +183,8 @@ pub async fn set_system_role(
     role: Option<RoleId>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let sql = "UPDATE users SET system_role_id = $1, updated_at = $2 WHERE id = $3";
+    let sql =
+        "UPDATE users SET system_role_id = $1, updated_at = $2 WHERE id = $3 AND erased_at IS NULL";
     let done = on!(conn, |c| sqlx::query(sql)
         .bind(role)
         .bind(now)
@@ -198,7 +202,8 @@ pub async fn set_password_hash(
     hash: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
+    let sql =
+        "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND erased_at IS NULL";
     let done = on!(conn, |c| sqlx::query(sql)
         .bind(hash)
         .bind(now)
@@ -216,7 +221,7 @@ pub async fn set_display_name(
     display_name_enc: &[u8],
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let sql = "UPDATE users SET display_name_enc = $1, updated_at = $2 WHERE id = $3";
+    let sql = "UPDATE users SET display_name_enc = $1, updated_at = $2 WHERE id = $3 AND erased_at IS NULL";
     let done = on!(conn, |c| sqlx::query(sql)
         .bind(display_name_enc)
         .bind(now)
@@ -238,7 +243,7 @@ pub async fn set_email(
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let sql = "UPDATE users SET email_enc = $1, email_index = $2, email_verified = $3, \
-               updated_at = $4 WHERE id = $5";
+               updated_at = $4 WHERE id = $5 AND erased_at IS NULL";
     let done = on!(conn, |c| sqlx::query(sql)
         .bind(email_enc)
         .bind(email_index)
@@ -258,7 +263,7 @@ pub async fn set_out_of_office(
     out_of_office_enc: Option<&[u8]>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let sql = "UPDATE users SET out_of_office_enc = $1, updated_at = $2 WHERE id = $3";
+    let sql = "UPDATE users SET out_of_office_enc = $1, updated_at = $2 WHERE id = $3 AND erased_at IS NULL";
     let done = on!(conn, |c| sqlx::query(sql)
         .bind(out_of_office_enc)
         .bind(now)

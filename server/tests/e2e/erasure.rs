@@ -15,7 +15,10 @@ use crate::harness::{both_backends, spawn_app_with, Backend, Session, TestApp, P
 
 async fn spawn(backend: Backend) -> TestApp {
     spawn_app_with(backend, |c| {
-        c.retention.interval_seconds = 0;
+        // Members make workspaces of their own (whose only owner they are).
+        c.auth.users_can_create_workspaces = true;
+        // Retention and erasure passes every second: what a released hold kept goes soon.
+        c.retention.interval_seconds = 1;
         // Small writes, so an erasure takes several.
         c.retention.batch = 2;
         // Signed checkpoints often, so `concord audit verify` checks the whole chain.
@@ -42,7 +45,20 @@ async fn officer(app: &TestApp, admin: &Session) -> Session {
     officer
 }
 
-/// Asks for the erasure of `who` and waits until it is done; the finished erasure.
+/// Waits until the erasure of `who` has the status `status`; the erasure.
+async fn erasure_reaches(app: &TestApp, officer: &Session, who: &str, status: &str) -> Value {
+    let path = format!("/api/v1/users/{who}/erasure");
+    for _ in 0..300 {
+        let now = app.get(&path, &officer.access).await.expect(200).clone();
+        if now["status"] == status {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the erasure did not reach {status}");
+}
+
+/// Asks for the erasure of `who` and waits until it is no longer running; the erasure.
 async fn erase(app: &TestApp, officer: &Session, who: &str) -> Value {
     let path = format!("/api/v1/users/{who}/erasure");
     let started = app
@@ -56,7 +72,7 @@ async fn erase(app: &TestApp, officer: &Session, who: &str) -> Value {
     assert_eq!(started["user_id"], who);
     for _ in 0..300 {
         let now = app.get(&path, &officer.access).await.expect(200).clone();
-        if now["status"] == "done" {
+        if now["status"] != "running" {
             return now;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -246,8 +262,20 @@ async fn erasure_deletes_a_persons_content_and_destroys_their_key(backend: Backe
     app.get(&path, &officer.access)
         .await
         .expect_error(404, "not_found");
+    // The only owner of a workspace is not erased before someone else owns it.
+    let own = app.create_workspace(&t.cy, "Cy's own").await;
+    assert!(!own.is_empty());
+    app.post(
+        &format!("/api/v1/users/{}/erasure", t.cy.user_id),
+        Some(&officer.access),
+        reason.clone(),
+    )
+    .await
+    .expect_error(409, "last_owner");
 
     let done = erase(&app, &officer, &t.ann.user_id).await;
+    // The hold keeps one message: the erasure waits on it.
+    assert_eq!(done["status"], "waiting_on_holds", "{done}");
     let report = &done["report"];
     assert!(report["sessions_ended"].as_u64().unwrap() >= 1, "{done}");
     assert!(report["keys_destroyed"].as_u64().unwrap() >= 1, "{done}");
@@ -390,6 +418,77 @@ async fn erasure_deletes_a_persons_content_and_destroys_their_key(backend: Backe
             "{needle}"
         );
     }
+    // Nothing of hers is left in the tables that held her content but the held message.
+    let ann = &t.ann.user_id;
+    let literal = match backend {
+        Backend::Sqlite => format!("x'{}'", ann.replace('-', "")),
+        Backend::Postgres => format!("'{ann}'"),
+    };
+    let of_hers = |table: &str, column: &str| {
+        format!("SELECT COUNT(*) FROM {table} WHERE {column} = {literal}")
+    };
+    // The held message, and the empty tombstone of the root Bo replied to.
+    assert_eq!(count(&app, &of_hers("messages", "author_id")).await, 2);
+    assert_eq!(count(&app, &of_hers("files", "uploader_id")).await, 0);
+    assert_eq!(count(&app, &of_hers("reactions", "user_id")).await, 0);
+    assert_eq!(count(&app, &of_hers("sessions", "user_id")).await, 0);
+    assert_eq!(count(&app, &of_hers("memberships", "user_id")).await, 0);
+    let versions = format!(
+        "SELECT COUNT(*) FROM message_versions v JOIN messages m ON m.id = v.message_id \
+         WHERE m.author_id = {literal}"
+    );
+    assert_eq!(count(&app, &versions).await, 0);
+    // Acting on her account or her held message afterwards makes no new key of hers: the
+    // audit entries about it are sealed under the audit log's own key.
+    app.delete(
+        &format!("/api/v1/users/{}/sessions", t.ann.user_id),
+        &t.admin.access,
+    )
+    .await;
+    app.put(
+        &format!("/api/v1/users/{}/system-role", t.ann.user_id),
+        &t.admin.access,
+        json!({"role": "compliance_officer"}),
+    )
+    .await
+    .expect_error(410, "erased");
+    app.delete(&format!("/api/v1/messages/{}", id(&held)), &t.admin.access)
+        .await
+        .expect(204);
+    assert_eq!(count(&app, &ann_key).await, 0);
+    // Once the hold is released, the next pass destroys what it kept, deleted text included.
+    let holds = app
+        .get(
+            &format!("/api/v1/workspaces/{}/legal-holds", t.ws),
+            &officer.access,
+        )
+        .await
+        .expect(200)
+        .clone();
+    let hold = holds["holds"][0]["id"].as_str().unwrap().to_owned();
+    app.delete(
+        &format!("/api/v1/workspaces/{}/legal-holds/{hold}", t.ws),
+        &officer.access,
+    )
+    .await
+    .expect(200);
+    let finished = erasure_reaches(&app, &officer, &t.ann.user_id, "done").await;
+    assert_eq!(
+        finished["report"]["workspaces"][0]["messages_held"], 0,
+        "{finished}"
+    );
+    assert_eq!(count(&app, &of_hers("messages", "author_id")).await, 1);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM message_remnants").await,
+        0
+    );
+    assert!(history(&app, &t.bo, &legal).await.is_empty());
+    assert!(app
+        .audit_events(&officer.access)
+        .await
+        .iter()
+        .any(|e| e["action"] == "data_subject.erasure_continued"));
+    assert_eq!(count(&app, &ann_key).await, 0);
     // Her address is free to be used again, by a new account.
     app.create_user(&t.admin, "ann@example.org", "Ann Again")
         .await;
