@@ -99,6 +99,10 @@ actions! {
     /// content deleted or left without an author, as each workspace's policy says (compliance
     /// officers and system administrators; not a workspace role, and not for oneself).
     ErasePersonalData = "data_subjects.erase",
+    /// Keep the register of data-subject requests (GDPR Art. 12): record people's requests,
+    /// extend, complete and refuse them (compliance officers and system administrators; not
+    /// a workspace role).
+    ManageDataSubjects = "data_subjects.manage",
     /// Ask for emergency access (break-glass) to read a channel of the workspace one cannot
     /// otherwise read, for a limited time, with a reason (workspace owners and admins;
     /// compliance officers everywhere, through their system role).

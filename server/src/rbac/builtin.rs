@@ -83,6 +83,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ReadHeldContent,
             ExportPersonalData,
             ErasePersonalData,
+            ManageDataSubjects,
             UseBreakGlass,
         ],
     },
