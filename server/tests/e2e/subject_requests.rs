@@ -307,7 +307,8 @@ async fn a_person_files_their_own_and_only_officers_see_the_register(backend: Ba
     let t = app.team().await;
     let officer = officer(&app, &t.admin).await;
     let wsadmin = app.login("bo@example.org", PASSWORD).await;
-    app.add_member(&t.admin, &t.ws, &wsadmin, "admin").await;
+    let elsewhere = app.create_workspace(&t.admin, "Elsewhere").await;
+    app.add_member(&t.admin, &elsewhere, &wsadmin, "admin").await;
 
     let mine = "/api/v1/users/me/data-subject-requests";
     let filed = app
