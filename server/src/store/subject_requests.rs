@@ -144,7 +144,8 @@ pub async fn list(
     })?)
 }
 
-/// Extends an unanswered, not yet extended request; false if it was answered or extended.
+/// Extends an unanswered request (again, if it was extended before); false if it was
+/// answered.
 pub async fn extend(
     conn: &mut Conn<'_>,
     id: DataSubjectRequestId,
@@ -153,7 +154,8 @@ pub async fn extend(
     by: Option<UserId>,
 ) -> Result<bool, StoreError> {
     let sql = "UPDATE data_subject_requests SET status = 'extended', extended_until = $1, \
-               extension_reason = $2, handled_by = $3 WHERE id = $4 AND status = 'open'";
+               extension_reason = $2, handled_by = $3 \
+               WHERE id = $4 AND status IN ('open', 'extended')";
     let n = on!(conn, |c| sqlx::query(sql)
         .bind(until)
         .bind(reason)

@@ -17,7 +17,7 @@
 //! request's id and dates, never its free text; the audit entry names the person as its
 //! subject only when they filed the request themself.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -308,7 +308,8 @@ impl RequestService {
     #[tracing::instrument(skip(self, actor, new), fields(actor = ?actor.user_id()))]
     pub async fn record(&self, actor: &Actor, new: NewRequest) -> Result<RequestView, Error> {
         let now = Utc::now();
-        let received_at = new.received_at.unwrap_or(now);
+        // Microseconds, as both backends store them, so the answer equals a later read.
+        let received_at = new.received_at.unwrap_or(now).trunc_subsecs(6);
         if received_at > now + Duration::minutes(5) {
             return Err(
                 ParseError::new("received_at", "a request cannot be received later").into(),
@@ -362,7 +363,7 @@ impl RequestService {
                         &actor,
                         me,
                         new.kind,
-                        Utc::now(),
+                        Utc::now().trunc_subsecs(6),
                         deadline_days,
                         note,
                         true,
@@ -652,7 +653,7 @@ impl RequestService {
             outcome: None,
             handled_by: None,
             created_by: actor.user_id(),
-            created_at: Utc::now(),
+            created_at: Utc::now().trunc_subsecs(6),
             completed_at: None,
         };
         requests_store::insert(&mut tx.conn(), &record).await?;
