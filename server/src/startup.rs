@@ -51,6 +51,7 @@ pub fn inventory() -> Inventory {
         crate::bots::INVENTORY,
         crate::compliance::INVENTORY,
         crate::phi::INVENTORY,
+        crate::subjects::INVENTORY,
     ])
 }
 
@@ -113,6 +114,7 @@ pub struct App {
     holds: crate::compliance::HoldService,
     retention: crate::compliance::RetentionService,
     subjects: crate::subjects::SubjectService,
+    subject_requests: crate::subjects::RequestService,
     erasures: crate::compliance::ErasureService,
     idle_logoff: crate::phi::IdleLogoff,
     break_glass: crate::phi::BreakGlassService,
@@ -253,6 +255,8 @@ impl App {
             files.clone(),
             audit.clone(),
         );
+        let subject_requests =
+            crate::subjects::RequestService::new(store.clone(), auditor.clone(), policies.clone());
         let retention = crate::compliance::RetentionService::new(
             store.clone(),
             auditor.clone(),
@@ -296,6 +300,7 @@ impl App {
             holds,
             retention,
             subjects,
+            subject_requests,
             erasures,
             idle_logoff,
             break_glass,
@@ -476,6 +481,7 @@ impl App {
             holds: self.holds.clone(),
             retention: self.retention.clone(),
             subjects: self.subjects.clone(),
+            subject_requests: self.subject_requests.clone(),
             erasures: self.erasures.clone(),
             break_glass: self.break_glass.clone(),
             store: self.store.clone(),

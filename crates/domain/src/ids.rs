@@ -105,3 +105,7 @@ id_type!(
     /// An emergency access (break-glass): a time-limited read of one channel.
     BreakGlassId
 );
+id_type!(
+    /// A data-subject request (GDPR Art. 12): one person's request, answered by a deadline.
+    DataSubjectRequestId
+);

@@ -42,6 +42,8 @@ pub struct AppState {
     pub holds: crate::compliance::HoldService,
     /// Data-subject requests (exports).
     pub subjects: crate::subjects::SubjectService,
+    /// The register of data-subject requests.
+    pub subject_requests: crate::subjects::RequestService,
     /// Erasures (GDPR Art. 17).
     pub erasures: crate::compliance::ErasureService,
     /// The retention job, run on demand.

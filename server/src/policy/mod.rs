@@ -233,6 +233,18 @@ impl PolicyService {
         Ok((resolved, version))
     }
 
+    /// The deployment's own policy: its modules without any workspace's override, for rules
+    /// that belong to no workspace (the deadlines of data-subject requests, which are made
+    /// to the deployment's operator, not to a workspace).
+    pub fn deployment(&self) -> Result<Policy, Error> {
+        let resolved = self
+            .loaded()
+            .modules
+            .resolve(None)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(resolved.policy)
+    }
+
     /// The workspaces holding PHI (`phi.enabled`, or a channel's `phi`) with their
     /// safeguards, for the jobs that enforce them.
     pub async fn holding_phi(&self) -> Result<Vec<(WorkspaceId, Phi)>, Error> {

@@ -105,6 +105,10 @@ actions! {
     /// 16), with a reason the audit log keeps: compliance officers and system administrators.
     /// People change their own display name without it.
     RectifyPersonalData = "data_subjects.rectify",
+    /// Keep the register of data-subject requests (GDPR Art. 12): record people's requests,
+    /// extend, complete and refuse them (compliance officers and system administrators; not
+    /// a workspace role).
+    ManageDataSubjects = "data_subjects.manage",
     /// Ask for emergency access (break-glass) to read a channel of the workspace one cannot
     /// otherwise read, for a limited time, with a reason (workspace owners and admins;
     /// compliance officers everywhere, through their system role).

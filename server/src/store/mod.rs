@@ -41,6 +41,7 @@ pub mod search;
 pub mod sessions;
 pub mod setup;
 pub mod sso;
+pub mod subject_requests;
 pub mod throttle;
 pub mod users;
 pub mod workspaces;

@@ -44,6 +44,7 @@ mod sign_in_limits;
 mod sso;
 mod storage;
 mod subject_access;
+mod subject_requests;
 mod tokens;
 mod uploads;
 mod web_client;

@@ -387,6 +387,14 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         )
         .await;
     let hold = hold.expect(201)["id"].as_str().unwrap().to_owned();
+    let request = app
+        .post(
+            "/api/v1/data-subject-requests",
+            Some(&admin.access),
+            json!({"subject_id": vic.user_id, "kind": "access", "note": format!("{MARKER} request")}),
+        )
+        .await;
+    let request = request.expect(201)["id"].as_str().unwrap().to_owned();
     let upload = {
         use base64::Engine;
         let name = base64::engine::general_purpose::STANDARD.encode(format!("{MARKER}.bin"));
@@ -426,6 +434,7 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         ("webhook_id", webhook),
         ("command_id", command),
         ("hold_id", hold),
+        ("request_id", request),
         // Emergency accesses are read and ended by their holder only: an id that names none
         // stands in for one.
         ("grant_id", uuid::Uuid::now_v7().to_string()),
@@ -516,7 +525,8 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
                 // account directory, corrects anyone's name or email on their request (GDPR
                 // Art. 16), manages every workspace's legal holds, may break the glass (an
                 // audited, announced, time-limited read of one channel), and erases people (the
-                // victim's content stays: the default policy anonymizes).
+                // victim's content stays: the default policy anonymizes), and keeps the
+                // register of data-subject requests.
                 let by_design = officer
                     && ((m == Method::GET
                         && (path.starts_with("/api/v1/audit/")
@@ -524,7 +534,8 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
                         || (m == Method::PATCH && path == "/api/v1/users/{user_id}")
                         || path.contains("/legal-holds")
                         || path.contains("/break-glass")
-                        || path.ends_with("/erasure"));
+                        || path.ends_with("/erasure")
+                        || path.starts_with("/api/v1/data-subject-requests"));
                 if aimed && reply.status.is_success() && !by_design {
                     problems.push(format!(
                         "{who}: {method} {path} answered {}: {}",

@@ -18,6 +18,7 @@ pub mod policies;
 pub mod search;
 pub mod setup;
 pub mod sso;
+pub mod subject_requests;
 pub mod uploads;
 pub mod users;
 pub mod workspaces;
