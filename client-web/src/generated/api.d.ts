@@ -450,6 +450,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/data-subject-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The register (`data_subjects.manage`), in the order requests were recorded, each with its
+         *     deadline, the days left and whether it is overdue; `status` and `overdue=true` filter it.
+         */
+        get: operations["list_data_subject_requests"];
+        put?: never;
+        /**
+         * Record a data-subject request received for an account (`data_subjects.manage`:
+         *     compliance officers and system administrators). It is due the deployment's
+         *     `data_subject.request_deadline_days` after `received_at` (default now). Audited as
+         *     `data_subject.request_recorded`.
+         */
+        post: operations["record_data_subject_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/data-subject-requests/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One request of the register (`data_subjects.manage`). */
+        get: operations["get_data_subject_request"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/data-subject-requests/{request_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete an unanswered request, with an optional note of what was done
+         *     (`data_subjects.manage`). Audited as `data_subject.request_completed`.
+         */
+        post: operations["complete_data_subject_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/data-subject-requests/{request_id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extend an unanswered request's deadline, with a reason (`data_subjects.manage`): by
+         *     `days`, or by all the deployment's `data_subject.extension_days` still allow, counted from
+         *     the original deadline. Audited as `data_subject.request_extended`.
+         */
+        post: operations["extend_data_subject_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/data-subject-requests/{request_id}/refuse": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refuse an unanswered request, with a reason (`data_subjects.manage`). Audited as
+         *     `data_subject.request_refused`.
+         */
+        post: operations["refuse_data_subject_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/documents/{document_id}": {
         parameters: {
             query?: never;
@@ -949,6 +1053,28 @@ export interface paths {
          *     `user.profile_updated`; the people sharing a workspace get a `user_updated` event.
          */
         patch: operations["update_me"];
+        trace?: never;
+    };
+    "/api/v1/users/me/data-subject-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One's own data-subject requests, with their deadlines and answers. */
+        get: operations["list_own_data_subject_requests"];
+        put?: never;
+        /**
+         * File a data-subject request of one's own (access, portability, rectification, erasure,
+         *     restriction, objection); compliance officers see it in the register. Audited as
+         *     `data_subject.request_recorded`.
+         */
+        post: operations["file_own_data_subject_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/users/me/password": {
@@ -2348,6 +2474,16 @@ export interface components {
             text: string;
         };
         /**
+         * @description How a request was answered.
+         * @example {
+         *       "outcome": "sent the export on 4 March"
+         *     }
+         */
+        CompleteRequest: {
+            /** @description What was done (optional; up to 4,000 characters). */
+            outcome?: string | null;
+        };
+        /**
          * @description People to talk with (besides you).
          * @example {
          *       "user_ids": [
@@ -2584,6 +2720,11 @@ export interface components {
              */
             request_deadline_days?: number;
         };
+        /**
+         * Format: uuid
+         * @description A data-subject request (GDPR Art. 12): one person's request, answered by a deadline.
+         */
+        DataSubjectRequestId: string;
         /** @description A number of days, or "forever". */
         Days: number | "forever";
         /**
@@ -2786,6 +2927,22 @@ export interface components {
              * @description When the settings last changed.
              */
             updated_at?: string | null;
+        };
+        /**
+         * @description An extension of a request's deadline.
+         * @example {
+         *       "days": 30,
+         *       "reason": "the request covers ten years of records"
+         *     }
+         */
+        ExtendRequest: {
+            /**
+             * Format: int32
+             * @description How many days to add to the current deadline (default: all the policy still allows).
+             */
+            days?: number | null;
+            /** @description Why (required; up to 4,000 characters). */
+            reason: string;
         };
         /**
          * Format: uuid
@@ -3403,6 +3560,27 @@ export interface components {
             to?: string | null;
         };
         /**
+         * @description A request an officer records.
+         * @example {
+         *       "kind": "access",
+         *       "note": "asked by letter of 2 March for a copy of everything we hold",
+         *       "subject_id": "0190d6d2-8a4e-7cc1-9d36-5c4a1b2e7f10"
+         *     }
+         */
+        NewRequest: {
+            /** @description What they ask for. */
+            kind: components["schemas"]["RequestKind"];
+            /** @description What was asked, in words (up to 4,000 characters). */
+            note?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was received (default: now; never in the future).
+             */
+            received_at?: string | null;
+            /** @description Whose request it is (an account). */
+            subject_id: components["schemas"]["UserId"];
+        };
+        /**
          * @description An out-of-office period: first and last day (`YYYY-MM-DD`, at most a year apart) and an
          *     optional message (up to 500 characters).
          */
@@ -3450,6 +3628,19 @@ export interface components {
              * @description The version it was stored as.
              */
             version: number;
+        };
+        /**
+         * @description A request a person files for themself.
+         * @example {
+         *       "kind": "portability",
+         *       "note": "please send my messages as JSON"
+         *     }
+         */
+        OwnRequest: {
+            /** @description What they ask for. */
+            kind: components["schemas"]["RequestKind"];
+            /** @description What they ask, in words (up to 4,000 characters). */
+            note?: string | null;
         };
         /** @description How a password change ended. */
         PasswordChanged: {
@@ -3599,6 +3790,16 @@ export interface components {
             /** @description The refresh token from the last sign-in or refresh. */
             refresh_token: string;
         };
+        /**
+         * @description Why a request is refused.
+         * @example {
+         *       "reason": "manifestly unfounded: the same request was answered last week"
+         *     }
+         */
+        RefuseRequest: {
+            /** @description Why (required; up to 4,000 characters), which the person is told. */
+            reason: string;
+        };
         /** @description What a reload of the policy modules did. */
         ReloadView: {
             /** @description Whether the modules changed (and so a new version was stored). */
@@ -3610,6 +3811,75 @@ export interface components {
              * @description The deployment policy's version after the reload.
              */
             version: number;
+        };
+        /**
+         * @description What a person asks for.
+         * @enum {string}
+         */
+        RequestKind: "access" | "portability" | "rectification" | "erasure" | "restriction" | "objection";
+        /** @description A page of requests, in the order they were recorded. */
+        RequestPage: {
+            /** @description Pass as `cursor` for the next page (`null`: this is the last). */
+            next_cursor?: string | null;
+            /** @description The requests. */
+            requests: components["schemas"]["RequestView"][];
+        };
+        /**
+         * @description Where a request stands.
+         * @enum {string}
+         */
+        RequestStatus: "open" | "extended" | "completed" | "refused";
+        /** @description A request as the API shows it. */
+        RequestView: {
+            /**
+             * Format: date-time
+             * @description When it was completed or refused.
+             */
+            completed_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was recorded.
+             */
+            created_at: string;
+            created_by?: null | components["schemas"]["UserId"];
+            /**
+             * Format: int64
+             * @description Whole days left until the deadline (extended or not), rounded up; zero or less once
+             *     due (`null` once answered).
+             */
+            days_left?: number | null;
+            /**
+             * Format: date-time
+             * @description When it is due: received plus the policy's `request_deadline_days`.
+             */
+            due_at: string;
+            /**
+             * Format: date-time
+             * @description The deadline after extensions, if extended.
+             */
+            extended_until?: string | null;
+            /** @description Why it was extended. */
+            extension_reason?: string | null;
+            handled_by?: null | components["schemas"]["UserId"];
+            /** @description Its id. */
+            id: components["schemas"]["DataSubjectRequestId"];
+            /** @description What is asked. */
+            kind: components["schemas"]["RequestKind"];
+            /** @description What was asked (`null`: none given, or unreadable since the person was erased). */
+            note?: string | null;
+            /** @description How it was answered, or why it was refused. */
+            outcome?: string | null;
+            /** @description Whether it is unanswered past its deadline. */
+            overdue: boolean;
+            /**
+             * Format: date-time
+             * @description When it was received.
+             */
+            received_at: string;
+            /** @description Where it stands. */
+            status: components["schemas"]["RequestStatus"];
+            /** @description Whose request it is. */
+            subject_id: components["schemas"]["UserId"];
         };
         /**
          * @description Resolve or reopen a comment.
@@ -5209,6 +5479,286 @@ export interface operations {
             };
         };
     };
+    list_data_subject_requests: {
+        parameters: {
+            query?: {
+                /** @description Only requests in this status. */
+                status?: components["schemas"]["RequestStatus"];
+                /** @description Only unanswered requests past their deadline (`true`). */
+                overdue?: boolean;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description At most this many requests (1 to 200, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestPage"];
+                };
+            };
+            /** @description missing data_subjects.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `cursor` or `limit` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    record_data_subject_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestView"];
+                };
+            };
+            /** @description missing data_subjects.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `received_at` in the future, a note too long; `subject_erased`; `not_a_person` (a bot) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_data_subject_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestView"];
+                };
+            };
+            /** @description missing data_subjects.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such request */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    complete_data_subject_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestView"];
+                };
+            };
+            /** @description missing data_subjects.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such request */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `already_answered` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `subject_erased`: an outcome note about an erased person */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    extend_data_subject_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtendRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestView"];
+                };
+            };
+            /** @description missing data_subjects.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such request */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `already_answered` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `reason_required`; `extension_not_allowed`: the policy allows none; `extension_too_long`: past what it allows; `subject_erased` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    refuse_data_subject_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefuseRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestView"];
+                };
+            };
+            /** @description missing data_subjects.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such request */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `already_answered` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `reason_required`; `subject_erased` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     get_document: {
         parameters: {
             query?: never;
@@ -6215,6 +6765,85 @@ export interface operations {
                 };
             };
             /** @description `validation_failed`: a display name or out-of-office period out of bounds (`field` names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_own_data_subject_requests: {
+        parameters: {
+            query?: {
+                /** @description Only requests in this status. */
+                status?: components["schemas"]["RequestStatus"];
+                /** @description Only unanswered requests past their deadline (`true`). */
+                overdue?: boolean;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description At most this many requests (1 to 200, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestPage"];
+                };
+            };
+            /** @description bots file no requests */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `cursor` or `limit` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    file_own_data_subject_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OwnRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestView"];
+                };
+            };
+            /** @description bots file no requests */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: a note too long */
             422: {
                 headers: {
                     [name: string]: unknown;
