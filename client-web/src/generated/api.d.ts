@@ -1173,7 +1173,8 @@ export interface paths {
         };
         /**
          * How far a person's erasure got (`data_subjects.erase`): `running` until their content is
-         *     handled and their key destroyed, then `done`, with counts.
+         *     handled and their key destroyed, then `waiting_on_holds` while legal holds keep content it
+         *     would destroy, or `done`, with counts.
          */
         get: operations["erasure_of"];
         put?: never;
@@ -2845,7 +2846,10 @@ export interface components {
              * @description When it began.
              */
             started_at: string;
-            /** @description `running` or `done`. */
+            /**
+             * @description `running`; then `waiting_on_holds` while legal holds keep content it would destroy;
+             *     `done`.
+             */
             status: string;
             /**
              * Format: date-time

@@ -120,7 +120,8 @@ pub struct ErasureView {
     pub user_id: UserId,
     /// Who asked for it.
     pub requested_by: Option<UserId>,
-    /// `running` or `done`.
+    /// `running`; then `waiting_on_holds` while legal holds keep content it would destroy;
+    /// `done`.
     pub status: String,
     /// When it began.
     pub started_at: DateTime<Utc>,

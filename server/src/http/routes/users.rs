@@ -355,7 +355,8 @@ pub async fn erase_person(
 }
 
 /// How far a person's erasure got (`data_subjects.erase`): `running` until their content is
-/// handled and their key destroyed, then `done`, with counts.
+/// handled and their key destroyed, then `waiting_on_holds` while legal holds keep content it
+/// would destroy, or `done`, with counts.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/erasure", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path, format = Uuid)),
     responses((status = 200, body = crate::compliance::ErasureView),
