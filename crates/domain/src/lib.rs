@@ -14,7 +14,7 @@ pub use chat::{ChannelName, Emoji, MessageBody};
 pub use email::Email;
 pub use files::FileName;
 pub use ids::{
-    BotCommandId, BotTokenId, BreakGlassId, ChannelId, CommentId, DataSubjectRequestId, DocumentId,
+    BotCommandId, BotTokenId, BreachId, BreakGlassId, ChannelId, CommentId, DataSubjectRequestId, DocumentId,
     EventDeliveryId, FileId, InvitationId, LegalHoldId, MessageId, RoleId, SessionId, UserId,
     VersionId, WebhookId, WorkspaceId,
 };
