@@ -339,7 +339,9 @@ fn title(value: String) -> Result<String, Error> {
         return Err(ParseError::new("title", "a breach needs a title").into());
     }
     if value.chars().count() > MAX_TITLE_CHARS {
-        return Err(ParseError::new("title", format!("at most {MAX_TITLE_CHARS} characters")).into());
+        return Err(
+            ParseError::new("title", format!("at most {MAX_TITLE_CHARS} characters")).into(),
+        );
     }
     Ok(value)
 }
@@ -360,7 +362,11 @@ fn description(value: Option<String>) -> Result<Option<String>, Error> {
 }
 
 /// A time from the caller, in microseconds as both backends store it; never in the future.
-fn past(field: &'static str, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
+fn past(
+    field: &'static str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, Error> {
     if at > now + Duration::minutes(5) {
         return Err(ParseError::new(field, "cannot be in the future").into());
     }
@@ -536,7 +542,9 @@ impl BreachService {
             Some(d) => Some(description(Some(d))?),
             None => None,
         };
-        let at = |field: &'static str, v: Option<DateTime<Utc>>| v.map(|t| past(field, t, now)).transpose();
+        let at = |field: &'static str, v: Option<DateTime<Utc>>| {
+            v.map(|t| past(field, t, now)).transpose()
+        };
         let discovered_at = at("discovered_at", change.discovered_at)?;
         let occurred_from = at("occurred_from", change.occurred_from)?;
         let occurred_to = at("occurred_to", change.occurred_to)?;
@@ -734,12 +742,19 @@ impl BreachService {
         for account in &involved {
             let (lines, more) = self
                 .audit
-                .by_actor_between(*account, from.map(stamp), Some(stamp(to)), MAX_REPORT_ENTRIES)
+                .by_actor_between(
+                    *account,
+                    from.map(stamp),
+                    Some(stamp(to)),
+                    MAX_REPORT_ENTRIES,
+                )
                 .await?;
             truncated |= more;
             let mut conn = self.store.reader().await?;
             for line in lines {
-                report.add(&mut conn.conn(), *account, &involved, line).await?;
+                report
+                    .add(&mut conn.conn(), *account, &involved, line)
+                    .await?;
             }
         }
         let report = report.finish(id, from, to, involved, truncated);

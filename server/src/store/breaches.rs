@@ -155,10 +155,7 @@ pub async fn uploader_of(conn: &mut Conn<'_>, id: FileId) -> Result<Option<UserI
 }
 
 /// Who created the document `id`, if it still exists.
-pub async fn creator_of(
-    conn: &mut Conn<'_>,
-    id: DocumentId,
-) -> Result<Option<UserId>, StoreError> {
+pub async fn creator_of(conn: &mut Conn<'_>, id: DocumentId) -> Result<Option<UserId>, StoreError> {
     Ok(on!(conn, |c| sqlx::query_scalar(
         "SELECT created_by FROM documents WHERE id = $1"
     )

@@ -231,7 +231,10 @@ async fn officer_keeps_the_breach_register_with_its_deadline(backend: Backend) {
     };
     assert_eq!(of("breach.recorded").len(), 2);
     assert_eq!(of("breach.updated").len(), 2);
-    for e in of("breach.recorded").iter().chain(of("breach.updated").iter()) {
+    for e in of("breach.recorded")
+        .iter()
+        .chain(of("breach.updated").iter())
+    {
         assert_eq!(e["target_type"], "breach");
         assert!(!e.to_string().contains("okapi"), "{e}");
         assert!(!e.to_string().contains("Stolen"), "{e}");
@@ -382,8 +385,7 @@ async fn the_report_finds_exactly_the_people_an_involved_account_reached(backend
     // A wider window reaches back to Dee's file; the administrator's read is never Cy's.
     let wider = format!(
         "{path}?from={}",
-        (began - Duration::hours(1))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        (began - Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     let wide = app.get(&wider, &officer.access).await;
     let mut expected = vec![

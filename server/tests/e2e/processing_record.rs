@@ -50,8 +50,16 @@ async fn the_record_lists_the_inventory_and_each_workspaces_retention(backend: B
         .unwrap()
         .iter()
         .map(|d| {
-            assert!(d["protection"].as_str().is_some_and(|p| !p.is_empty()), "{d}");
-            assert!(d["retention_period"].as_str().is_some_and(|p| !p.is_empty()), "{d}");
+            assert!(
+                d["protection"].as_str().is_some_and(|p| !p.is_empty()),
+                "{d}"
+            );
+            assert!(
+                d["retention_period"]
+                    .as_str()
+                    .is_some_and(|p| !p.is_empty()),
+                "{d}"
+            );
             (
                 d["table"].as_str().unwrap().to_owned(),
                 d["column"].as_str().unwrap().to_owned(),
@@ -126,9 +134,18 @@ async fn the_record_lists_the_inventory_and_each_workspaces_retention(backend: B
         .unwrap()
         .starts_with("text/markdown"));
     let text = markdown.text().await.unwrap();
-    assert!(text.starts_with("# Record of processing activities"), "{text}");
-    assert!(text.contains(&format!("| workspace {} | 30 days |", t.ws)), "{text}");
-    assert!(text.contains("| messages | body | chat | author |"), "{text}");
+    assert!(
+        text.starts_with("# Record of processing activities"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("| workspace {} | 30 days |", t.ws)),
+        "{text}"
+    );
+    assert!(
+        text.contains("| messages | body | chat | author |"),
+        "{text}"
+    );
     app.get(&format!("{RECORD}?format=pdf"), &officer.access)
         .await
         .expect_error(422, "validation_failed");
