@@ -73,6 +73,9 @@ enum Command {
     /// Compliance policy modules and workspace overrides.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Compliance records: the record of processing activities (GDPR Art. 30).
+    #[command(subcommand)]
+    Compliance(ComplianceCmd),
     /// Print the HTTP API's OpenAPI document (JSON), as served at /api/v1/openapi.json.
     Openapi,
 }
@@ -93,6 +96,19 @@ enum PolicyCmd {
         /// The workspace's id.
         #[arg(long, value_name = "ID")]
         workspace: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComplianceCmd {
+    /// Print the record of processing activities (GDPR Art. 30), generated from the enabled
+    /// policy modules, every workspace's effective policy, the data inventory and what is
+    /// installed, as `GET /api/v1/compliance/processing-record` answers it; audited as a
+    /// system action.
+    Record {
+        /// `json` (default) or `markdown`.
+        #[arg(long, value_name = "FORMAT", default_value = "json")]
+        format: String,
     },
 }
 
@@ -321,6 +337,23 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             clear_override(config, &workspace).await
         }
         Command::Events(cmd) => events_cmd(config, cmd).await,
+        Command::Compliance(ComplianceCmd::Record { format }) => {
+            let markdown = match format.as_str() {
+                "json" => false,
+                "markdown" | "md" => true,
+                other => anyhow::bail!("--format: json or markdown, not {other}"),
+            };
+            let app = App::build(config).await?;
+            let record = app.processing_record().generate(&Actor::system()).await;
+            app.close().await;
+            let record = record?;
+            if markdown {
+                print!("{}", record.markdown());
+            } else {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            }
+            Ok(())
+        }
         Command::Search(SearchCmd::Reindex { workspace }) => {
             let only = match workspace {
                 Some(w) => Some(

@@ -124,6 +124,25 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The PHI safeguards that act over time: automatic logoff's sweep, break-glass.
     pub phi: PhiConfig,
+    /// What the record of processing activities (GDPR Art. 30) says that Concord cannot know.
+    pub processing_record: ProcessingRecordConfig,
+}
+
+/// The parts of the record of processing activities (GDPR Art. 30) only the operator knows:
+/// who the controller is and where personal data goes outside Concord. Everything else in the
+/// record is generated from the policy modules, the data inventory and what is installed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessingRecordConfig {
+    /// The controller's name and contact details (Art. 30(1)(a)).
+    pub controller: Option<String>,
+    /// The controller's representative in the Union, if any (Art. 27).
+    pub representative: Option<String>,
+    /// The data protection officer's contact details, if one is designated.
+    pub dpo: Option<String>,
+    /// Transfers of personal data to a third country or an international organisation, each
+    /// naming the recipient, the country and the safeguard (Art. 30(1)(e)); none by default.
+    pub transfers: Vec<String>,
 }
 
 /// How the PHI safeguards run (their periods are the policies' `phi.*` keys).
@@ -764,6 +783,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             retention: RetentionConfig::default(),
             phi: PhiConfig::default(),
+            processing_record: ProcessingRecordConfig::default(),
         }
     }
 }

@@ -10,7 +10,8 @@
 //! row's key scope is found, whose data it is (the [`Subject`]) and how long it is kept
 //! ([`Retention`]). Data-key rotation re-encrypts every [`Shape::Sealed`] and
 //! [`Shape::SealedBase64`] column with one generic batch function (`keys::registry`); the
-//! data-subject export, erasure and retention jobs walk the same list.
+//! data-subject export, erasure and retention jobs walk the same list, and the record of
+//! processing activities (`compliance::record`) lists it.
 //!
 //! Invariants: every (table, column) pair the keyring encrypts under is listed here (tested
 //! against the places the keyring has encrypted into, `crypto::written_places`), and
@@ -27,8 +28,9 @@ pub enum ScopeRule {
     User(Owner),
     /// The scope's stored form (`user:<id>`, `system:audit`) is in this column.
     Stored(&'static str),
-    /// No data key: a deployment-wide secret (blind indexes), a per-file or per-code key, or
-    /// none at all (plaintext).
+    /// No data key of a workspace or person: a deployment-wide secret (blind indexes), a
+    /// per-file or per-code key, the deployment's `system:audit` key ([`Shape::Recorded`]),
+    /// or none at all (plaintext).
     Deployment,
 }
 
@@ -43,6 +45,10 @@ pub enum Shape {
     /// (the hash covers it; old key versions are kept for reading), erased by deleting the
     /// subject's key.
     Chained,
+    /// A keyring ciphertext under the deployment's compliance-record key (`system:audit`), in
+    /// a register kept like the audit log (the breach register): never re-encrypted (old key
+    /// versions are kept for reading, as for [`Shape::Chained`]), about no single person.
+    Recorded,
     /// Sealed under a per-file content key (itself a [`Shape::Sealed`] column, which rotation
     /// re-encrypts); unaffected by data-key rotation.
     ContentKeyed,
@@ -63,7 +69,10 @@ impl Shape {
 
     /// Whether the keyring encrypts it (under a data key).
     pub fn keyring(self) -> bool {
-        matches!(self, Shape::Sealed | Shape::SealedBase64 | Shape::Chained)
+        matches!(
+            self,
+            Shape::Sealed | Shape::SealedBase64 | Shape::Chained | Shape::Recorded
+        )
     }
 }
 
@@ -86,6 +95,9 @@ pub enum SubjectKind {
     Actor,
     /// The workspace's members together (names, topics, roles): no single person.
     Members,
+    /// The people a record is about, named in its free text if at all (a breach's
+    /// description): no single account the row points to.
+    Affected,
 }
 
 /// Whose data a column holds: the kind, and where the person's user id is (if anywhere).
@@ -142,6 +154,19 @@ pub struct Column {
     pub subject: Subject,
     /// How long it is kept.
     pub retention: Retention,
+}
+
+/// A processing activity (GDPR Art. 30): a feature, what it processes personal data for, and
+/// the columns it declares. The composition root lists them (`startup::activities`); the
+/// inventory is their columns, and the record of processing activities is generated from them.
+#[derive(Clone, Copy, Debug)]
+pub struct Activity {
+    /// The feature's name (`chat`, `documents`, ...).
+    pub name: &'static str,
+    /// What it processes personal data for, in a sentence.
+    pub purpose: &'static str,
+    /// Its columns (empty for processing that keeps nothing in the database of its own).
+    pub columns: &'static [Column],
 }
 
 /// Every feature's columns, composed at start-up.

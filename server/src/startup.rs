@@ -27,6 +27,7 @@ use crate::events::Events;
 use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
 use crate::hub::Hub;
+use crate::inventory::Activity;
 use crate::keys::{Inventory, KeyService, Reencryptor, Registry};
 use crate::policy::{Modules, PolicyService};
 use crate::search::{CommitPolicy, SearchService};
@@ -34,25 +35,96 @@ use crate::sso::SsoService;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::workspaces::WorkspaceService;
 
+/// Every processing activity: each feature's purpose and the columns of the data inventory it
+/// declares, in the order a data-key rotation walks their tables. Composed here so that
+/// neither `keys` nor the record of processing activities depends on a feature.
+pub fn activities() -> Vec<Activity> {
+    let activity = |name, purpose, columns| Activity {
+        name,
+        purpose,
+        columns,
+    };
+    vec![
+        activity(
+            "accounts",
+            "identify the people who use Concord and reach them: profile, email, out-of-office",
+            accounts::INVENTORY,
+        ),
+        activity(
+            "chat",
+            "exchange messages, threads, reactions and mentions in channels and conversations",
+            crate::chat::INVENTORY,
+        ),
+        activity(
+            "documents",
+            "write documents together: their content, versions, comments and sharing",
+            crate::docs::INVENTORY,
+        ),
+        activity(
+            "sessions",
+            "authenticate people and keep their sessions (device and address) to protect accounts",
+            crate::auth::INVENTORY,
+        ),
+        activity(
+            "workspaces",
+            "organise teams: workspaces, memberships, roles and invitations",
+            crate::workspaces::INVENTORY,
+        ),
+        activity(
+            "files",
+            "share and keep files posted in channels and documents",
+            crate::files::INVENTORY,
+        ),
+        activity(
+            "audit",
+            "keep a tamper-evident record of who did what, for security and accountability",
+            crate::audit::INVENTORY,
+        ),
+        activity(
+            "sso",
+            "sign people in through their organisation's identity providers",
+            crate::sso::INVENTORY,
+        ),
+        activity(
+            "events",
+            "carry committed changes to durable consumers and integrations",
+            crate::outbox::INVENTORY,
+        ),
+        activity(
+            "bots",
+            "run the integrations a workspace installs and send them the events they subscribe to",
+            crate::bots::INVENTORY,
+        ),
+        activity(
+            "compliance",
+            "meet legal obligations: legal holds and the breach register",
+            crate::compliance::INVENTORY,
+        ),
+        activity(
+            "phi",
+            "reach protected health information in an emergency (break-glass), with its reasons",
+            crate::phi::INVENTORY,
+        ),
+        activity(
+            "data subjects",
+            "answer people's requests under the GDPR: the register and its answers",
+            crate::subjects::INVENTORY,
+        ),
+        activity(
+            "search",
+            "find messages, documents and files: an encrypted index derived from them, kept \
+             outside the database and rebuilt from it",
+            &[],
+        ),
+    ]
+}
+
 /// Every feature's data inventory: the columns holding ciphertext or personal data, in the
-/// order a data-key rotation walks their tables. Composed here so that `keys` depends on no
-/// feature.
+/// order a data-key rotation walks their tables (the columns of [`activities`]).
 pub fn inventory() -> Inventory {
-    Inventory::new(&[
-        accounts::INVENTORY,
-        crate::chat::INVENTORY,
-        crate::docs::INVENTORY,
-        crate::auth::INVENTORY,
-        crate::workspaces::INVENTORY,
-        crate::files::INVENTORY,
-        crate::audit::INVENTORY,
-        crate::sso::INVENTORY,
-        crate::outbox::INVENTORY,
-        crate::bots::INVENTORY,
-        crate::compliance::INVENTORY,
-        crate::phi::INVENTORY,
-        crate::subjects::INVENTORY,
-    ])
+    let parts: Vec<&'static [crate::inventory::Column]> =
+        activities().iter().map(|a| a.columns).collect();
+    Inventory::new(&parts)
 }
 
 /// Why Concord could not start.
@@ -116,6 +188,8 @@ pub struct App {
     subjects: crate::subjects::SubjectService,
     subject_requests: crate::subjects::RequestService,
     erasures: crate::compliance::ErasureService,
+    processing_record: crate::compliance::RecordService,
+    breaches: crate::compliance::BreachService,
     idle_logoff: crate::phi::IdleLogoff,
     break_glass: crate::phi::BreakGlassService,
     reencryptor: Reencryptor,
@@ -271,6 +345,15 @@ impl App {
             Arc::new(inventory()),
             going_away.clone(),
         );
+        let processing_record = crate::compliance::RecordService::new(
+            store.clone(),
+            auditor.clone(),
+            policies.clone(),
+            activities(),
+            crate::compliance::RecordSettings::from_config(&config),
+        );
+        let breaches =
+            crate::compliance::BreachService::new(store.clone(), auditor.clone(), audit.clone());
         let idle_logoff =
             crate::phi::IdleLogoff::new(store.clone(), auth.clone(), policies.clone(), &config.phi);
         let break_glass = crate::phi::BreakGlassService::new(
@@ -302,6 +385,8 @@ impl App {
             subjects,
             subject_requests,
             erasures,
+            processing_record,
+            breaches,
             idle_logoff,
             break_glass,
             reencryptor,
@@ -403,6 +488,11 @@ impl App {
         &self.reencryptor
     }
 
+    /// The record of processing activities (for the command line).
+    pub fn processing_record(&self) -> &crate::compliance::RecordService {
+        &self.processing_record
+    }
+
     /// The compliance officer's audit access (for the command line).
     pub fn audit(&self) -> &AuditService {
         &self.audit
@@ -483,6 +573,8 @@ impl App {
             subjects: self.subjects.clone(),
             subject_requests: self.subject_requests.clone(),
             erasures: self.erasures.clone(),
+            processing_record: self.processing_record.clone(),
+            breaches: self.breaches.clone(),
             break_glass: self.break_glass.clone(),
             store: self.store.clone(),
             addressing: Arc::new(crate::http::forwarded::ClientAddressing::new(

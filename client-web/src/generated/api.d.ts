@@ -186,6 +186,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/breaches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The register (`breaches.manage`), in the order breaches were recorded, each with its
+         *     authority deadline, the hours left and whether it is overdue; `status` and
+         *     `overdue=true` filter it.
+         */
+        get: operations["list_breaches"];
+        put?: never;
+        /**
+         * Record a personal-data breach (`breaches.manage`: compliance officers and system
+         *     administrators). The supervisory authority is due 72 hours after `discovered_at`
+         *     (default now). Audited as `breach.recorded`.
+         */
+        post: operations["record_breach"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/breaches/{breach_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One breach of the register (`breaches.manage`). */
+        get: operations["get_breach"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a breach that is not closed (`breaches.manage`): each field given replaces the
+         *     stored one (status, times, accounts, when the authority and the people affected were
+         *     told). Audited as `breach.updated` with the fields changed.
+         */
+        patch: operations["update_breach"];
+        trace?: never;
+    };
+    "/api/v1/breaches/{breach_id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who and what a breach affected (`breaches.manage`): the audit entries its involved
+         *     accounts acted in during its window (`occurred_from` to `occurred_to`, or `from` and `to`),
+         *     the addresses they came from, the people whose data they reached and the categories of
+         *     data. Audited as `breach.reported`.
+         */
+        get: operations["report_breach"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/break-glass/{grant_id}/end": {
         parameters: {
             query?: never;
@@ -446,6 +516,29 @@ export interface paths {
         delete?: never;
         /** What the server supports (tus discovery). */
         options: operations["options"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance/processing-record": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The record of processing activities (`processing_record.read`: compliance officers and
+         *     system administrators): controller, purposes, categories of data subjects and personal
+         *     data (the data inventory), recipients, transfers, retention per category (per workspace
+         *     where it differs) and security measures, as of now. `format=markdown` answers a document
+         *     for people. Audited as `processing_record.generated`.
+         */
+        get: operations["processing_record"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
         head?: never;
         patch?: never;
         trace?: never;
@@ -2112,6 +2205,36 @@ export interface components {
             /** @description The workspace. */
             workspace: components["schemas"]["WorkspaceView"];
         };
+        /** @description One thing an involved account did that reached someone's data. */
+        Access: {
+            /** @description The audit action. */
+            action: string;
+            /** @description When. */
+            at: string;
+            /** @description Which involved account. */
+            by: components["schemas"]["UserId"];
+            /** @description The data category it belongs to. */
+            category: string;
+            /** @description Its id. */
+            target_id: string;
+            /** @description What it acted on (`file`, `document`, `user`, ...). */
+            target_type: string;
+        };
+        /** @description How often an involved account did one thing in the window. */
+        ActionCount: {
+            /** @description The audit action (`file.downloaded`, `auth.sign_in`, ...). */
+            action: string;
+            /**
+             * Format: int64
+             * @description Entries that were allowed.
+             */
+            allowed: number;
+            /**
+             * Format: int64
+             * @description Entries that were refused or failed.
+             */
+            refused: number;
+        };
         /**
          * @description Someone to add.
          * @example {
@@ -2121,6 +2244,27 @@ export interface components {
         AddMemberRequest: {
             /** @description The account. */
             user_id: components["schemas"]["UserId"];
+        };
+        /** @description An address an involved account acted from. */
+        AddressSeen: {
+            /** @description The account. */
+            account: components["schemas"]["UserId"];
+            /**
+             * Format: int64
+             * @description Entries from it.
+             */
+            entries: number;
+            /** @description Its first entry in the window. */
+            first_seen: string;
+            /** @description The client address (`null`: none recorded, or no longer readable). */
+            ip?: string | null;
+            /** @description Its last entry in the window. */
+            last_seen: string;
+            /**
+             * Format: int64
+             * @description Of them, sign-ins and session refreshes.
+             */
+            sign_ins: number;
         };
         /**
          * @description Archive state.
@@ -2242,6 +2386,175 @@ export interface components {
             workspace_id: components["schemas"]["WorkspaceId"];
         };
         /**
+         * @description A change to a breach: each field given replaces the stored value; fields left out stay.
+         * @example {
+         *       "authority_notified_at": "2026-03-03T10:00:00Z",
+         *       "status": "contained"
+         *     }
+         */
+        BreachChange: {
+            /** @description The accounts involved, all of them. */
+            accounts?: components["schemas"]["UserId"][] | null;
+            /**
+             * Format: date-time
+             * @description When the supervisory authority was told (Art. 33).
+             */
+            authority_notified_at?: string | null;
+            /** @description A new description. */
+            description?: string | null;
+            /**
+             * Format: date-time
+             * @description A corrected time of discovery.
+             */
+            discovered_at?: string | null;
+            /**
+             * Format: date-time
+             * @description A corrected beginning.
+             */
+            occurred_from?: string | null;
+            /**
+             * Format: date-time
+             * @description A corrected end.
+             */
+            occurred_to?: string | null;
+            status?: null | components["schemas"]["BreachStatus"];
+            /**
+             * Format: date-time
+             * @description When the people affected were told (Art. 34).
+             */
+            subjects_notified_at?: string | null;
+            /** @description A new title. */
+            title?: string | null;
+        };
+        /**
+         * Format: uuid
+         * @description A personal-data breach in the breach register (GDPR Art. 33(5)).
+         */
+        BreachId: string;
+        /** @description A page of breaches, in the order they were recorded. */
+        BreachPage: {
+            /** @description The breaches. */
+            breaches: components["schemas"]["BreachView"][];
+            /** @description Pass as `cursor` for the next page (`null`: this is the last). */
+            next_cursor?: string | null;
+        };
+        /** @description Who and what a breach affected, from the audit log. */
+        BreachReport: {
+            /** @description The involved accounts whose entries were read. */
+            accounts: components["schemas"]["UserId"][];
+            /** @description What the accounts did, by action. */
+            actions: components["schemas"]["ActionCount"][];
+            /** @description Where they acted from. */
+            addresses: components["schemas"]["AddressSeen"][];
+            /** @description The breach. */
+            breach_id: components["schemas"]["BreachId"];
+            /** @description The categories of data they reached. */
+            categories: components["schemas"]["CategoryAffected"][];
+            /**
+             * Format: int64
+             * @description Entries read.
+             */
+            entries: number;
+            /**
+             * Format: date-time
+             * @description The window read: from (included).
+             */
+            from?: string | null;
+            /** @description The people whose data they reached (the involved accounts themselves excluded). */
+            people: components["schemas"]["PersonAffected"][];
+            /**
+             * Format: date-time
+             * @description To (excluded).
+             */
+            to: string;
+            /**
+             * @description Whether an account had more than 20,000 entries in the window (the rest were not read:
+             *     narrow the window).
+             */
+            truncated: boolean;
+        };
+        /**
+         * @description Where a breach stands.
+         * @enum {string}
+         */
+        BreachStatus: "open" | "contained" | "closed";
+        /** @description A breach as the API shows it. */
+        BreachView: {
+            /** @description The accounts involved. */
+            accounts: components["schemas"]["UserId"][];
+            /**
+             * Format: date-time
+             * @description When the supervisory authority must be told by: 72 hours after discovery.
+             */
+            authority_due_at: string;
+            /**
+             * Format: date-time
+             * @description When the authority was told.
+             */
+            authority_notified_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was closed.
+             */
+            closed_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was recorded.
+             */
+            created_at: string;
+            created_by?: null | components["schemas"]["UserId"];
+            /** @description What happened, in full. */
+            description?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was discovered.
+             */
+            discovered_at: string;
+            /**
+             * Format: int64
+             * @description Whole hours left until that deadline, rounded up, zero or less once past (`null` once
+             *     the authority was told or the breach is closed).
+             */
+            hours_left?: number | null;
+            /** @description Its id. */
+            id: components["schemas"]["BreachId"];
+            /**
+             * @description Whether the authority was told after the deadline (Art. 33(1) then asks for the
+             *     reasons of the delay).
+             */
+            notified_late: boolean;
+            /**
+             * Format: date-time
+             * @description When it began, if known.
+             */
+            occurred_from?: string | null;
+            /**
+             * Format: date-time
+             * @description When it ended, if known.
+             */
+            occurred_to?: string | null;
+            /**
+             * @description Whether the authority is still to be told past the deadline (and the breach is not
+             *     closed).
+             */
+            overdue: boolean;
+            /** @description Where it stands. */
+            status: components["schemas"]["BreachStatus"];
+            /**
+             * Format: date-time
+             * @description When the people affected were told.
+             */
+            subjects_notified_at?: string | null;
+            /** @description What happened, in a few words. */
+            title: string;
+            /**
+             * Format: date-time
+             * @description When it was changed last.
+             */
+            updated_at: string;
+            updated_by?: null | components["schemas"]["UserId"];
+        };
+        /**
          * Format: uuid
          * @description An emergency access (break-glass): a time-limited read of one channel.
          */
@@ -2299,6 +2612,21 @@ export interface components {
             user_id: components["schemas"]["UserId"];
             /** @description The workspace of the channel. */
             workspace_id: components["schemas"]["WorkspaceId"];
+        };
+        /** @description A category of data reached, with how much of it. */
+        CategoryAffected: {
+            /** @description The category (`files`, `documents`, `profiles`, `messages`, `search results`, ...). */
+            category: string;
+            /**
+             * Format: int64
+             * @description Entries that reached it.
+             */
+            entries: number;
+            /**
+             * Format: int64
+             * @description Distinct objects of it reached.
+             */
+            objects: number;
         };
         /**
          * @description A new password, with the current one.
@@ -2483,6 +2811,15 @@ export interface components {
         CompleteRequest: {
             /** @description What was done (optional; up to 4,000 characters). */
             outcome?: string | null;
+        };
+        /** @description The controller and their contacts (Art. 30(1)(a)), as configured. */
+        Controller: {
+            /** @description The data protection officer. */
+            dpo?: string | null;
+            /** @description The controller's name and contact details (`null`: not configured). */
+            name?: string | null;
+            /** @description Their representative in the Union. */
+            representative?: string | null;
         };
         /**
          * @description People to talk with (besides you).
@@ -2705,6 +3042,15 @@ export interface components {
              * @description Days to answer a request.
              */
             request_deadline_days: number;
+        };
+        /** @description A category of data subjects. */
+        DataSubjectCategory: {
+            /** @description The category (`account`, `author`, ...). */
+            category: string;
+            /** @description The columns holding their data (`table.column`). */
+            columns: string[];
+            /** @description Who they are. */
+            description: string;
         };
         /** @description `[data_subject]` as written. */
         DataSubjectLayer: {
@@ -3530,6 +3876,45 @@ export interface components {
             thread_root_id?: null | components["schemas"]["MessageId"];
         };
         /**
+         * @description A breach to record.
+         * @example {
+         *       "accounts": [
+         *         "0190d6d2-8a4e-7cc1-9d36-5c4a1b2e7f10"
+         *       ],
+         *       "description": "A support engineer's laptop was stolen from a car; the browser was signed in.",
+         *       "discovered_at": "2026-03-02T08:30:00Z",
+         *       "occurred_from": "2026-03-01T18:00:00Z",
+         *       "title": "Stolen laptop with a signed-in session"
+         *     }
+         */
+        NewBreach: {
+            /** @description The accounts involved: those used or misused in it (up to 100). */
+            accounts?: components["schemas"]["UserId"][];
+            /**
+             * @description What happened, its likely consequences and the measures taken (up to 20,000
+             *     characters).
+             */
+            description?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was discovered (default: now; never in the future): the authority is due 72
+             *     hours later.
+             */
+            discovered_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it began, if known (not after its discovery).
+             */
+            occurred_from?: string | null;
+            /**
+             * Format: date-time
+             * @description When it ended, if known (not before it began).
+             */
+            occurred_to?: string | null;
+            /** @description What happened, in a few words (required; up to 200 characters). */
+            title: string;
+        };
+        /**
          * @description A hold to place, as the API receives it (checked once the actor is authorized).
          * @example {
          *       "channels": [],
@@ -3651,6 +4036,32 @@ export interface components {
             /** @description How many other sessions were ended. */
             sessions_revoked: number;
         };
+        /** @description A person whose data an involved account reached. */
+        PersonAffected: {
+            /** @description What reached it. */
+            accesses: components["schemas"]["Access"][];
+            /** @description The categories of their data that were reached. */
+            categories: string[];
+            /** @description The person's account. */
+            user_id: components["schemas"]["UserId"];
+        };
+        /** @description One column of personal data, from the data inventory. */
+        PersonalData: {
+            /** @description The feature that declares it. */
+            activity: string;
+            /** @description The column. */
+            column: string;
+            /** @description Whose data it is (a data-subject category). */
+            data_subject: string;
+            /** @description How it is stored and protected. */
+            protection: string;
+            /** @description The retention class (`account`, `content`, `session`, `audit_log`, ...). */
+            retention: string;
+            /** @description How long that keeps it, under the deployment's policy. */
+            retention_period: string;
+            /** @description The table. */
+            table: string;
+        };
         /** @description Safeguards for protected health information. */
         Phi: {
             /** @description Whether every read of PHI is audited. */
@@ -3747,6 +4158,33 @@ export interface components {
          * @enum {string}
          */
         PresenceStatus: "online" | "away" | "offline";
+        /** @description The record of processing activities. */
+        ProcessingRecord: {
+            /** @description The controller (from configuration). */
+            controller: components["schemas"]["Controller"];
+            /** @description The categories of data subjects. */
+            data_subjects: components["schemas"]["DataSubjectCategory"][];
+            /**
+             * Format: date-time
+             * @description When it was generated.
+             */
+            generated_at: string;
+            /** @description Every column of personal data (the data inventory). */
+            personal_data: components["schemas"]["PersonalData"][];
+            /** @description The purposes of processing. */
+            purposes: components["schemas"]["Purpose"][];
+            /** @description Who personal data is disclosed to. */
+            recipients: components["schemas"]["Recipient"][];
+            /** @description Time limits for erasure. */
+            retention: components["schemas"]["RetentionPeriods"];
+            /** @description The technical and organisational security measures (Art. 32). */
+            security_measures: string[];
+            /**
+             * @description Transfers to third countries or international organisations (from configuration;
+             *     empty: none).
+             */
+            transfers: string[];
+        };
         /** @description A configured provider as the sign-in page lists it. */
         ProviderView: {
             /** @description Name to show. */
@@ -3755,6 +4193,17 @@ export interface components {
             id: string;
             /** @description Where to send the browser to sign in. */
             login_url: string;
+        };
+        /** @description One purpose of processing: a feature and the data it processes. */
+        Purpose: {
+            /** @description Whose data it is. */
+            data_subjects: string[];
+            /** @description The feature (`chat`, `documents`, ...). */
+            name: string;
+            /** @description What personal data is processed for. */
+            purpose: string;
+            /** @description The tables it keeps personal data in. */
+            tables: string[];
         };
         /**
          * @description Read position.
@@ -3768,6 +4217,16 @@ export interface components {
              * @description The last sequence number read.
              */
             seq: number;
+        };
+        /** @description Someone personal data is disclosed to (Art. 30(1)(d)). */
+        Recipient: {
+            /** @description Its id (the bot's account, the provider's slug). */
+            id: string;
+            /** @description `bot` (an integration a workspace installed) or `identity_provider`. */
+            kind: string;
+            /** @description What it is sent, and where. */
+            receives: string;
+            workspace_id?: null | components["schemas"]["WorkspaceId"];
         };
         /**
          * @description A correction of someone's personal data on their request.
@@ -3930,6 +4389,15 @@ export interface components {
             messages_days?: components["schemas"]["Days"];
             /** @description Records of ended sessions. */
             sessions_days?: components["schemas"]["Days"];
+        };
+        /** @description Retention periods: the deployment's, and each workspace's where it differs. */
+        RetentionPeriods: {
+            /** @description The deployment's periods (its modules, no override). */
+            deployment: components["schemas"]["Retention"];
+            /** @description The enabled policy modules, in order. */
+            modules: string[];
+            /** @description Workspaces whose effective periods differ from the deployment's. */
+            workspaces: components["schemas"]["WorkspaceRetention"][];
         };
         /** @description What one pass over a workspace did. */
         RetentionReport: {
@@ -4644,6 +5112,19 @@ export interface components {
             workspace_id: components["schemas"]["WorkspaceId"];
             workspace_override?: null | components["schemas"]["OverrideView"];
         };
+        /** @description A workspace's effective retention where it differs from the deployment's. */
+        WorkspaceRetention: {
+            /** @description Channels with a period of their own: id and messages' period. */
+            channels: {
+                [key: string]: string;
+            };
+            /** @description What happens to an erased person's content there (`anonymize`, `delete`). */
+            erasure: string;
+            /** @description Its effective periods. */
+            retention: components["schemas"]["Retention"];
+            /** @description The workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        };
         /**
          * @description Whether a workspace requires single sign-on.
          * @example {
@@ -4971,6 +5452,220 @@ export interface operations {
             };
             /** @description invalid, reused or revoked */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_breaches: {
+        parameters: {
+            query?: {
+                /** @description Only breaches in this status. */
+                status?: components["schemas"]["BreachStatus"];
+                /** @description Only breaches whose authority notification is overdue (`true`). */
+                overdue?: boolean;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description At most this many breaches (1 to 200, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreachPage"];
+                };
+            };
+            /** @description missing breaches.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `cursor` or `limit` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    record_breach: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewBreach"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreachView"];
+                };
+            };
+            /** @description missing breaches.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` with its `field`: `title` empty or too long, `description` too long, a time in the future, `occurred_from` after `discovered_at`, `occurred_to` before `occurred_from`, an unknown account in `accounts` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_breach: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                breach_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreachView"];
+                };
+            };
+            /** @description missing breaches.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such breach */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    update_breach: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                breach_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BreachChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreachView"];
+                };
+            };
+            /** @description missing breaches.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such breach */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `breach_closed` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` with its `field`, as when recording; a notification before the discovery */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    report_breach: {
+        parameters: {
+            query?: {
+                /** @description From (included; default: the breach's `occurred_from`, else the log's beginning). */
+                from?: string;
+                /** @description To (excluded; default: the breach's `occurred_to`, else now). */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                breach_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreachReport"];
+                };
+            };
+            /** @description missing breaches.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such breach */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: the window ends before it begins */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5476,6 +6171,43 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    processing_record: {
+        parameters: {
+            query?: {
+                /** @description `json` (default) or `markdown`. */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or Markdown (`text/markdown`) with `format=markdown` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessingRecord"];
+                };
+            };
+            /** @description missing processing_record.read */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `format` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -109,3 +109,7 @@ id_type!(
     /// A data-subject request (GDPR Art. 12): one person's request, answered by a deadline.
     DataSubjectRequestId
 );
+id_type!(
+    /// A personal-data breach in the breach register (GDPR Art. 33(5)).
+    BreachId
+);

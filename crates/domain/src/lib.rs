@@ -14,9 +14,9 @@ pub use chat::{ChannelName, Emoji, MessageBody};
 pub use email::Email;
 pub use files::FileName;
 pub use ids::{
-    BotCommandId, BotTokenId, BreakGlassId, ChannelId, CommentId, DataSubjectRequestId, DocumentId,
-    EventDeliveryId, FileId, InvitationId, LegalHoldId, MessageId, RoleId, SessionId, UserId,
-    VersionId, WebhookId, WorkspaceId,
+    BotCommandId, BotTokenId, BreachId, BreakGlassId, ChannelId, CommentId, DataSubjectRequestId,
+    DocumentId, EventDeliveryId, FileId, InvitationId, LegalHoldId, MessageId, RoleId, SessionId,
+    UserId, VersionId, WebhookId, WorkspaceId,
 };
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};
 pub use password::Password;

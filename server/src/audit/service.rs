@@ -157,6 +157,42 @@ impl AuditService {
         Ok(found.into_values().collect())
     }
 
+    /// Every entry `actor` acted in from `from` (included) to `to` (excluded), both RFC 3339
+    /// as entries store their time, in sequence order, decrypted where keys exist: what a
+    /// breach report reads (the caller authorizes and records the report). At most `cap`
+    /// entries; the second value says whether more were left out.
+    pub async fn by_actor_between(
+        &self,
+        actor: UserId,
+        from: Option<String>,
+        to: Option<String>,
+        cap: usize,
+    ) -> Result<(Vec<EventLine>, bool), Error> {
+        let mut conn = self.store.reader().await?;
+        let mut found = Vec::new();
+        let mut after_seq = 0;
+        loop {
+            let filter = AuditFilter {
+                after_seq,
+                from: from.clone(),
+                to: to.clone(),
+                actor_id: Some(actor.to_string()),
+                ..AuditFilter::default()
+            };
+            let records = audit::list(&mut conn.conn(), &filter, PAGE).await?;
+            for rec in &records {
+                if found.len() == cap {
+                    return Ok((found, true));
+                }
+                found.push(decrypted_line(self.auditor.keyring(), &mut conn.conn(), rec).await);
+            }
+            match records.last() {
+                Some(last) if records.len() as i64 == PAGE => after_seq = last.seq,
+                _ => return Ok((found, false)),
+            }
+        }
+    }
+
     /// Entries matching `filter`, a page at a time; the read is audited.
     pub async fn list(
         &self,

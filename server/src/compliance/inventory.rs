@@ -1,5 +1,6 @@
 //! The compliance controls' entries in the data inventory ([`crate::inventory`]): a legal
-//! hold's name and reason, under its workspace's key.
+//! hold's name and reason, under its workspace's key; a breach's title and description, under
+//! the deployment's compliance-record key (`system:audit`), kept like the audit log.
 
 use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
@@ -23,5 +24,26 @@ const fn hold(column: &'static str) -> Column {
     }
 }
 
+const fn breach(column: &'static str) -> Column {
+    Column {
+        table: "breaches",
+        key: ID,
+        column,
+        shape: Shape::Recorded,
+        place: Some(Place { row: ID, column }),
+        scope: ScopeRule::Deployment,
+        subject: Subject {
+            kind: SubjectKind::Affected,
+            who: None,
+        },
+        retention: Retention::AuditLog,
+    }
+}
+
 /// Every compliance column holding ciphertext or personal data.
-pub const INVENTORY: &[Column] = &[hold("name"), hold("reason")];
+pub const INVENTORY: &[Column] = &[
+    hold("name"),
+    hold("reason"),
+    breach("title"),
+    breach("description"),
+];

@@ -10,14 +10,21 @@
 //! protects everything the pass has not yet destroyed. [`erasure`] erases a person (GDPR
 //! Art. 17): their account emptied at once, their content destroyed or left without a
 //! profile per workspace policy through the same batches, holds respected, and their data
-//! key destroyed last.
+//! key destroyed last. [`record`] generates the record of processing activities (GDPR Art.
+//! 30) from the policies, the data inventory and what is installed; [`breaches`] keeps the
+//! breach register (Art. 33 and 34) and reports who and what a breach affected from the
+//! audit log.
 
+pub mod breaches;
 pub mod erasure;
 pub mod holds;
 mod inventory;
+pub mod record;
 pub mod retention;
 
+pub use breaches::BreachService;
 pub use erasure::{EraseRequest, ErasureService, ErasureView};
 pub use holds::{HoldList, HoldService, HoldView, NewHold};
 pub use inventory::INVENTORY;
+pub use record::{ProcessingRecord, RecordService, RecordSettings};
 pub use retention::{RetentionOptions, RetentionReport, RetentionService, RunRequest};

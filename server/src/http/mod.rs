@@ -88,9 +88,9 @@ impl Timeouts {
 /// Every route with its OpenAPI description.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        audit, auth, bot_events, bots, break_glass, chat, commands, compliance, docs, files,
-        health, interactions, invitations, keys, policies, search, setup, sso, subject_requests,
-        uploads, users, workspaces, ws,
+        audit, auth, bot_events, bots, breaches, break_glass, chat, commands, compliance, docs,
+        files, health, interactions, invitations, keys, policies, processing_record, search, setup,
+        sso, subject_requests, uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -123,6 +123,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(subject_requests::extend))
         .routes(routes!(subject_requests::complete))
         .routes(routes!(subject_requests::refuse))
+        .routes(routes!(processing_record::get))
+        .routes(routes!(breaches::record, breaches::list))
+        .routes(routes!(breaches::get, breaches::update))
+        .routes(routes!(breaches::report))
         .routes(routes!(users::list_sessions, users::revoke_sessions))
         .routes(routes!(users::revoke_session))
         .routes(routes!(workspaces::list, workspaces::create))

@@ -46,6 +46,10 @@ pub struct AppState {
     pub subject_requests: crate::subjects::RequestService,
     /// Erasures (GDPR Art. 17).
     pub erasures: crate::compliance::ErasureService,
+    /// The record of processing activities (GDPR Art. 30).
+    pub processing_record: crate::compliance::RecordService,
+    /// The breach register (GDPR Art. 33 and 34).
+    pub breaches: crate::compliance::BreachService,
     /// The retention job, run on demand.
     pub retention: crate::compliance::RetentionService,
     /// Emergency access (break-glass).

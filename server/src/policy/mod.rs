@@ -225,6 +225,11 @@ impl PolicyService {
         self.loaded().modules.hipaa()
     }
 
+    /// The enabled modules' names, in order.
+    pub fn modules(&self) -> Vec<String> {
+        self.loaded().modules.names()
+    }
+
     /// A workspace's effective policy and its version, for the jobs that enforce it (no
     /// actor: Concord's own reading).
     pub async fn effective(&self, workspace: WorkspaceId) -> Result<(Resolved, i64), Error> {

@@ -113,6 +113,14 @@ actions! {
     /// otherwise read, for a limited time, with a reason (workspace owners and admins;
     /// compliance officers everywhere, through their system role).
     UseBreakGlass = "break_glass.use",
+    /// Read the record of processing activities (GDPR Art. 30), generated from the policy
+    /// modules and the data inventory (compliance officers and system administrators; not a
+    /// workspace role).
+    ReadProcessingRecord = "processing_record.read",
+    /// Keep the breach register (GDPR Art. 33 and 34): record breaches, follow their
+    /// notification deadlines and report who and what they affected from the audit log
+    /// (compliance officers and system administrators; not a workspace role).
+    ManageBreaches = "breaches.manage",
 }
 
 impl Action {

@@ -73,7 +73,7 @@ pub const ROLES: &[BuiltinRole] = &[
         id: COMPLIANCE_OFFICER,
         name: "compliance_officer",
         scope: Scope::System,
-        description: "Searches and exports audit trails, manages legal holds and reads what they keep, answers data-subject requests",
+        description: "Searches and exports audit trails, manages legal holds and reads what they keep, answers data-subject requests, keeps the record of processing and the breach register",
         actions: &[
             ReadAudit,
             ReadUsers,
@@ -86,6 +86,8 @@ pub const ROLES: &[BuiltinRole] = &[
             RectifyPersonalData,
             ManageDataSubjects,
             UseBreakGlass,
+            ReadProcessingRecord,
+            ManageBreaches,
         ],
     },
     BuiltinRole {

@@ -20,6 +20,7 @@ mod batch_append;
 pub mod bot_commands;
 pub mod bot_events;
 pub mod bots;
+pub mod breaches;
 pub mod break_glass;
 pub mod channels;
 pub mod documents;

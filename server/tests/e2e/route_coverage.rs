@@ -438,6 +438,9 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         // Emergency accesses are read and ended by their holder only: an id that names none
         // stands in for one.
         ("grant_id", uuid::Uuid::now_v7().to_string()),
+        // The breach register is the deployment's, not a workspace's: an id that names none
+        // stands in for one.
+        ("breach_id", uuid::Uuid::now_v7().to_string()),
         // No delivery was parked: an id that names none stands in for one.
         ("delivery_id", uuid::Uuid::now_v7().to_string()),
         // Ephemeral messages are pressed only by the one person shown them.
@@ -525,8 +528,9 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
                 // account directory, corrects anyone's name or email on their request (GDPR
                 // Art. 16), manages every workspace's legal holds, may break the glass (an
                 // audited, announced, time-limited read of one channel), and erases people (the
-                // victim's content stays: the default policy anonymizes), and keeps the
-                // register of data-subject requests.
+                // victim's content stays: the default policy anonymizes), keeps the
+                // register of data-subject requests and the breach register, and reads the
+                // record of processing activities.
                 let by_design = officer
                     && ((m == Method::GET
                         && (path.starts_with("/api/v1/audit/")
@@ -535,7 +539,9 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
                         || path.contains("/legal-holds")
                         || path.contains("/break-glass")
                         || path.ends_with("/erasure")
-                        || path.starts_with("/api/v1/data-subject-requests"));
+                        || path.starts_with("/api/v1/data-subject-requests")
+                        || path.starts_with("/api/v1/breaches")
+                        || path == "/api/v1/compliance/processing-record");
                 if aimed && reply.status.is_success() && !by_design {
                     problems.push(format!(
                         "{who}: {method} {path} answered {}: {}",
