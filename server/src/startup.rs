@@ -115,6 +115,7 @@ pub struct App {
     retention: crate::compliance::RetentionService,
     subjects: crate::subjects::SubjectService,
     subject_requests: crate::subjects::RequestService,
+    restrictions: crate::subjects::RestrictionService,
     erasures: crate::compliance::ErasureService,
     idle_logoff: crate::phi::IdleLogoff,
     break_glass: crate::phi::BreakGlassService,
@@ -257,6 +258,7 @@ impl App {
         );
         let subject_requests =
             crate::subjects::RequestService::new(store.clone(), auditor.clone(), policies.clone());
+        let restrictions = crate::subjects::RestrictionService::new(store.clone(), auditor.clone());
         let retention = crate::compliance::RetentionService::new(
             store.clone(),
             auditor.clone(),
@@ -301,6 +303,7 @@ impl App {
             retention,
             subjects,
             subject_requests,
+            restrictions,
             erasures,
             idle_logoff,
             break_glass,
@@ -482,6 +485,7 @@ impl App {
             retention: self.retention.clone(),
             subjects: self.subjects.clone(),
             subject_requests: self.subject_requests.clone(),
+            restrictions: self.restrictions.clone(),
             erasures: self.erasures.clone(),
             break_glass: self.break_glass.clone(),
             store: self.store.clone(),

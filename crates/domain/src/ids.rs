@@ -109,3 +109,8 @@ id_type!(
     /// A data-subject request (GDPR Art. 12): one person's request, answered by a deadline.
     DataSubjectRequestId
 );
+id_type!(
+    /// A restriction of processing (GDPR Art. 18): one period during which a person's data is
+    /// not processed further.
+    RestrictionId
+);

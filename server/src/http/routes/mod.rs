@@ -15,6 +15,7 @@ pub mod interactions;
 pub mod invitations;
 pub mod keys;
 pub mod policies;
+pub mod restriction;
 pub mod search;
 pub mod setup;
 pub mod sso;
