@@ -34,6 +34,7 @@ mod outbox;
 mod policy;
 mod profile;
 mod rbac;
+mod restriction;
 mod retention;
 mod route_coverage;
 mod search;
