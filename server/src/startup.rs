@@ -187,6 +187,7 @@ pub struct App {
     retention: crate::compliance::RetentionService,
     subjects: crate::subjects::SubjectService,
     subject_requests: crate::subjects::RequestService,
+    restrictions: crate::subjects::RestrictionService,
     erasures: crate::compliance::ErasureService,
     processing_record: crate::compliance::RecordService,
     breaches: crate::compliance::BreachService,
@@ -331,6 +332,7 @@ impl App {
         );
         let subject_requests =
             crate::subjects::RequestService::new(store.clone(), auditor.clone(), policies.clone());
+        let restrictions = crate::subjects::RestrictionService::new(store.clone(), auditor.clone());
         let retention = crate::compliance::RetentionService::new(
             store.clone(),
             auditor.clone(),
@@ -384,6 +386,7 @@ impl App {
             retention,
             subjects,
             subject_requests,
+            restrictions,
             erasures,
             processing_record,
             breaches,
@@ -572,6 +575,7 @@ impl App {
             retention: self.retention.clone(),
             subjects: self.subjects.clone(),
             subject_requests: self.subject_requests.clone(),
+            restrictions: self.restrictions.clone(),
             erasures: self.erasures.clone(),
             processing_record: self.processing_record.clone(),
             breaches: self.breaches.clone(),

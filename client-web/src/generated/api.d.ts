@@ -1191,6 +1191,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/restriction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in person's own restriction of processing, if any, and every one before. */
+        get: operations["get_my_restriction"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me/sessions": {
         parameters: {
             query?: never;
@@ -1283,6 +1300,54 @@ export interface paths {
          *     `data_subject.erased`.
          */
         post: operations["erase_person"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/restriction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A person's restriction of processing now and every one before (`data_subjects.restrict`). */
+        get: operations["get_restriction"];
+        put?: never;
+        /**
+         * Restrict the processing of a person's data (GDPR Art. 18): their content stays visible to
+         *     people as before, but nothing new processes it: it leaves the search index and is not
+         *     indexed, bots receive no event they cause or about their content, and the Slack Web API
+         *     withholds their messages' text and their profile from bots. Compliance officers and
+         *     system administrators (`data_subjects.restrict`), with a reason (sealed under the person's
+         *     key). Audited as `data_subject.restricted`.
+         */
+        post: operations["restrict_processing"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/restriction/lift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lift a person's restriction of processing (`data_subjects.restrict`), with a reason: their
+         *     content is indexed again (the workspaces' search indexes are rebuilt in the background)
+         *     and bots receive events about them again, from then on. The person is told by a
+         *     `restriction_lifted` event on the hub (Art. 18(3)). Audited as
+         *     `data_subject.restriction_lifted`.
+         */
+        post: operations["lift_restriction"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3615,6 +3680,11 @@ export interface components {
             /** @description Whose. */
             user_id: components["schemas"]["UserId"];
         } | {
+            /** @enum {string} */
+            type: "restriction_lifted";
+            /** @description Whose. */
+            user_id: components["schemas"]["UserId"];
+        } | {
             /** @description Who it mentions. */
             mentioned: components["schemas"]["UserId"][];
             /** @description The message. */
@@ -4353,6 +4423,57 @@ export interface components {
         ResolveRequest: {
             /** @description Whether the comment is resolved. */
             resolved: boolean;
+        };
+        /**
+         * Format: uuid
+         * @description A restriction of processing (GDPR Art. 18): one period during which a person's data is
+         *     not processed further.
+         */
+        RestrictionId: string;
+        /**
+         * @description Why a restriction starts or is lifted.
+         * @example {
+         *       "reason": "Art. 18(1)(a): accuracy contested, DSR-121"
+         *     }
+         */
+        RestrictionReason: {
+            /** @description Why (required; up to 4,000 characters; sealed under the person's key). */
+            reason?: string | null;
+        };
+        /** @description A person's restriction now and every one before. */
+        RestrictionStatus: {
+            current?: null | components["schemas"]["RestrictionView"];
+            /** @description Every restriction, oldest first (the current one included). */
+            history: components["schemas"]["RestrictionView"][];
+            /** @description Whether the processing of their data is restricted now. */
+            restricted: boolean;
+            /** @description Whose. */
+            subject_id: components["schemas"]["UserId"];
+        };
+        /** @description One restriction, in force or lifted. */
+        RestrictionView: {
+            /** @description Its id. */
+            id: components["schemas"]["RestrictionId"];
+            /** @description Whether it is in force. */
+            in_force: boolean;
+            /** @description Why it was lifted. */
+            lift_reason?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was lifted.
+             */
+            lifted_at?: string | null;
+            lifted_by?: null | components["schemas"]["UserId"];
+            /** @description Why it was started (`null` once the person was erased). */
+            reason?: string | null;
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
+            started_at: string;
+            started_by?: null | components["schemas"]["UserId"];
+            /** @description Whose processing it restricts. */
+            subject_id: components["schemas"]["UserId"];
         };
         /** @description Retention periods. */
         Retention: {
@@ -7625,6 +7746,25 @@ export interface operations {
             };
         };
     };
+    get_my_restriction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestrictionStatus"];
+                };
+            };
+        };
+    };
     my_sessions: {
         parameters: {
             query?: never;
@@ -7827,6 +7967,161 @@ export interface operations {
                 content?: never;
             };
             /** @description `reason_required`, `cannot_erase_self`, `not_a_person` (a bot's account) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_restriction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestrictionStatus"];
+                };
+            };
+            /** @description without `data_subjects.restrict` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    restrict_processing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RestrictionReason"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestrictionStatus"];
+                };
+            };
+            /** @description without `data_subjects.restrict` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `already_restricted` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `erased`: the person was erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `reason_required`; `not_a_person` (a bot's account); `validation_failed` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    lift_restriction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RestrictionReason"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestrictionStatus"];
+                };
+            };
+            /** @description without `data_subjects.restrict` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `not_restricted` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `erased`: the person was erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `reason_required`; `not_a_person`; `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -113,3 +113,8 @@ id_type!(
     /// A personal-data breach in the breach register (GDPR Art. 33(5)).
     BreachId
 );
+id_type!(
+    /// A restriction of processing (GDPR Art. 18): one period during which a person's data is
+    /// not processed further.
+    RestrictionId
+);

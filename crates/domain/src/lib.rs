@@ -15,8 +15,8 @@ pub use email::Email;
 pub use files::FileName;
 pub use ids::{
     BotCommandId, BotTokenId, BreachId, BreakGlassId, ChannelId, CommentId, DataSubjectRequestId,
-    DocumentId, EventDeliveryId, FileId, InvitationId, LegalHoldId, MessageId, RoleId, SessionId,
-    UserId, VersionId, WebhookId, WorkspaceId,
+    DocumentId, EventDeliveryId, FileId, InvitationId, LegalHoldId, MessageId, RestrictionId,
+    RoleId, SessionId, UserId, VersionId, WebhookId, WorkspaceId,
 };
 pub use names::{DisplayName, RoleName, Slug, WorkspaceName};
 pub use password::Password;

@@ -346,6 +346,18 @@ pub enum DomainEvent {
         user_id: UserId,
         workspaces: Vec<WorkspaceId>,
     },
+    /// The processing of a person's data was restricted (GDPR Art. 18): their entries leave
+    /// the search indexes of these workspaces and nothing new of theirs is processed.
+    ProcessingRestricted {
+        user_id: UserId,
+        workspaces: Vec<WorkspaceId>,
+    },
+    /// A person's restriction was lifted: their content is indexed again in these
+    /// workspaces, and they are told.
+    ProcessingRestrictionLifted {
+        user_id: UserId,
+        workspaces: Vec<WorkspaceId>,
+    },
 }
 
 impl DomainEvent {

@@ -89,8 +89,8 @@ impl Timeouts {
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         audit, auth, bot_events, bots, breaches, break_glass, chat, commands, compliance, docs,
-        files, health, interactions, invitations, keys, policies, processing_record, search, setup,
-        sso, subject_requests, uploads, users, workspaces, ws,
+        files, health, interactions, invitations, keys, policies, processing_record, restriction,
+        search, setup, sso, subject_requests, uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -114,6 +114,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::set_system_role))
         .routes(routes!(users::export_personal_data))
         .routes(routes!(users::erase_person, users::erasure_of))
+        .routes(routes!(restriction::get_own))
+        .routes(routes!(restriction::start, restriction::get))
+        .routes(routes!(restriction::lift))
         .routes(routes!(
             subject_requests::file_own,
             subject_requests::list_own

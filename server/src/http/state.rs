@@ -44,6 +44,8 @@ pub struct AppState {
     pub subjects: crate::subjects::SubjectService,
     /// The register of data-subject requests.
     pub subject_requests: crate::subjects::RequestService,
+    /// Restrictions of processing (GDPR Art. 18).
+    pub restrictions: crate::subjects::RestrictionService,
     /// Erasures (GDPR Art. 17).
     pub erasures: crate::compliance::ErasureService,
     /// The record of processing activities (GDPR Art. 30).

@@ -325,6 +325,9 @@ impl Hub {
                 return Ok(());
             }
             DomainEvent::ReadStateChanged { user_id, .. } => Arc::new(HashSet::from([*user_id])),
+            DomainEvent::ProcessingRestrictionLifted { user_id, .. } => {
+                Arc::new(HashSet::from([*user_id]))
+            }
             DomainEvent::UserProfileChanged { user_id, .. } => {
                 Arc::new(self.sharing_a_workspace(*user_id).await?)
             }

@@ -233,6 +233,12 @@ pub enum LiveEvent {
         /// Whose.
         user_id: UserId,
     },
+    /// The restriction of processing of the recipient's data (GDPR Art. 18) was lifted;
+    /// sent to them alone (Art. 18(3)), who read their restriction again.
+    RestrictionLifted {
+        /// Whose.
+        user_id: UserId,
+    },
     /// A message was posted.
     MessageCreated {
         /// Workspace.
@@ -491,6 +497,9 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
         DomainEvent::UserProfileChanged { user_id, .. } => {
             LiveEvent::UserUpdated { user_id: *user_id }
         }
+        DomainEvent::ProcessingRestrictionLifted { user_id, .. } => {
+            LiveEvent::RestrictionLifted { user_id: *user_id }
+        }
         // Not sent to clients: account, session, workspace, sign-on and document events
         // (documents have their own live connection).
         DomainEvent::UserCreated { .. }
@@ -498,6 +507,7 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
         | DomainEvent::SessionStarted { .. }
         | DomainEvent::SessionsRevoked { .. }
         | DomainEvent::PersonErased { .. }
+        | DomainEvent::ProcessingRestricted { .. }
         | DomainEvent::WorkspaceCreated { .. }
         | DomainEvent::MemberAdded { .. }
         | DomainEvent::MemberRoleChanged { .. }

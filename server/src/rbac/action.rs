@@ -105,6 +105,9 @@ actions! {
     /// 16), with a reason the audit log keeps: compliance officers and system administrators.
     /// People change their own display name without it.
     RectifyPersonalData = "data_subjects.rectify",
+    /// Restrict the processing of a person's data and lift the restriction (GDPR Art. 18),
+    /// with a reason: compliance officers and system administrators; not a workspace role.
+    RestrictProcessing = "data_subjects.restrict",
     /// Keep the register of data-subject requests (GDPR Art. 12): record people's requests,
     /// extend, complete and refuse them (compliance officers and system administrators; not
     /// a workspace role).

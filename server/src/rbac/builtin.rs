@@ -84,6 +84,7 @@ pub const ROLES: &[BuiltinRole] = &[
             ExportPersonalData,
             ErasePersonalData,
             RectifyPersonalData,
+            RestrictProcessing,
             ManageDataSubjects,
             UseBreakGlass,
             ReadProcessingRecord,

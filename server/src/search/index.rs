@@ -467,6 +467,16 @@ impl WorkspaceIndex {
         })
     }
 
+    /// Removes every entry by one author: their messages, the files they shared and the
+    /// documents they created (the start of a restriction of processing).
+    pub fn delete_author(&self, author: &str) -> Result<(), SearchError> {
+        let term = Term::from_field_text(self.fields.author, author);
+        self.writer.change(|writer| {
+            writer.delete_term(term);
+            Ok(())
+        })
+    }
+
     /// Removes everything (the start of a full rebuild).
     pub fn clear(&self) -> Result<(), SearchError> {
         self.writer.change(|writer| {

@@ -381,10 +381,60 @@ impl SearchService {
                 }
                 return;
             }
+            DomainEvent::ProcessingRestricted {
+                user_id,
+                workspaces,
+            } => {
+                // What they wrote before was applied already (events arrive in order); from
+                // here on `apply_change_as` indexes nothing of theirs.
+                for workspace_id in workspaces {
+                    if let Err(err) = self.remove_author(workspace_id, user_id).await {
+                        tracing::error!(workspace = %workspace_id, error = %err,
+                            "search: removing a restricted person's entries failed");
+                    }
+                }
+                return;
+            }
+            DomainEvent::ProcessingRestrictionLifted { workspaces, .. } => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    for workspace in workspaces {
+                        if let Err(err) = me.rebuild(workspace, |_, _| {}, None).await {
+                            tracing::error!(%workspace, error = %err,
+                                "search: rebuild after a lifted restriction failed");
+                        }
+                    }
+                });
+                return;
+            }
             _ => return,
         };
         self.apply_change_as(workspace, change, edited, uncommitted)
             .await;
+    }
+
+    /// Whether the entry `change` would add was made by someone whose processing is
+    /// restricted (GDPR Art. 18); asked of the database, so every process agrees. When it
+    /// cannot be told, the entry is not indexed: a rebuild sets that right.
+    async fn by_restricted(&self, change: &Change) -> bool {
+        let author = match change {
+            Change::Message(Ok(m)) => &m.author_id,
+            Change::Document(Ok(d)) => &d.created_by,
+            Change::File(Ok(f)) => &f.uploader_id,
+            _ => return false,
+        };
+        let Ok(author) = author.parse::<crate::domain::UserId>() else {
+            return false;
+        };
+        let found = async {
+            let mut conn = self.inner.store.reader().await?;
+            crate::store::restrictions::is_restricted(&mut conn.conn(), author).await
+        }
+        .await;
+        found.unwrap_or_else(|err| {
+            tracing::warn!(%author, error = %err, "search: cannot tell whether an author is restricted");
+            true
+        })
     }
 
     /// Whether a file is attached to `message` (false if that cannot be read: a rebuild
@@ -505,6 +555,17 @@ impl SearchService {
         edit: bool,
         uncommitted: &mut Uncommitted,
     ) {
+        // A restricted person's entry is removed instead of written.
+        let change = if self.by_restricted(&change).await {
+            match change {
+                Change::Message(Ok(m)) => Change::Message(Err(m.id)),
+                Change::Document(Ok(d)) => Change::Document(Err(d.id)),
+                Change::File(Ok(f)) => Change::File(Err(f.id)),
+                other => other,
+            }
+        } else {
+            change
+        };
         let removes = edit
             || matches!(
                 change,

@@ -71,7 +71,7 @@ use tokio::sync::mpsc;
 use crate::audit::Auditor;
 use crate::crypto::{CryptoError, Keyring};
 use crate::docs::DocService;
-use crate::domain::{ChannelId, WorkspaceId};
+use crate::domain::{ChannelId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::files::FileService;
 use crate::store::{Store, StoreError};
@@ -219,6 +219,20 @@ impl SearchService {
     ) -> Result<(), SearchError> {
         let open = self.open(workspace).await?;
         open.index.delete_scope(&format!("c:{channel}"))?;
+        let index = open.index.clone();
+        tokio::task::spawn_blocking(move || index.commit())
+            .await
+            .map_err(|e| SearchError::Index(e.to_string()))?
+    }
+
+    /// Removes every entry `author` made in `workspace` (a restriction of processing).
+    pub async fn remove_author(
+        &self,
+        workspace: WorkspaceId,
+        author: UserId,
+    ) -> Result<(), SearchError> {
+        let open = self.open(workspace).await?;
+        open.index.delete_author(&author.to_string())?;
         let index = open.index.clone();
         tokio::task::spawn_blocking(move || index.commit())
             .await

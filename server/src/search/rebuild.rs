@@ -8,7 +8,20 @@ use tokio_util::sync::CancellationToken;
 use super::index::READY;
 use super::{entries, OpenIndex, Progress, SearchError, SearchService};
 use crate::domain::{MessageId, WorkspaceId};
+use crate::store::restrictions as store_restrictions;
 use crate::store::search as store_search;
+
+/// The ids, as the index writes them, of everyone whose processing is restricted (GDPR Art.
+/// 18): nothing of theirs is indexed.
+async fn restricted_authors(
+    conn: &mut crate::store::Conn<'_>,
+) -> Result<HashSet<String>, SearchError> {
+    Ok(store_restrictions::all_in_force(conn)
+        .await?
+        .into_iter()
+        .map(|u| u.to_string())
+        .collect())
+}
 
 /// Messages read from the database per rebuild step (one commit each).
 const REBUILD_BATCH: i64 = 2000;
@@ -118,8 +131,13 @@ impl SearchService {
                     open.index.set_payload(DOCUMENTS_PENDING);
                     break;
                 };
+                // Read for each batch, so a restriction that starts meanwhile is followed.
+                let restricted = store_restrictions::all_in_force(&mut conn.conn()).await?;
                 let mut entries = Vec::with_capacity(batch.len());
                 for m in batch {
+                    if restricted.contains(&m.author_id) {
+                        continue;
+                    }
                     entries.push(self.entry_of_row(&mut conn.conn(), workspace, m).await?);
                 }
                 drop(conn);
@@ -164,9 +182,12 @@ impl SearchService {
         workspace: WorkspaceId,
         open: &OpenIndex,
     ) -> Result<u64, SearchError> {
-        let ids = {
+        let (ids, restricted) = {
             let mut conn = self.inner.store.reader().await?;
-            store_search::document_ids(&mut conn.conn(), workspace).await?
+            (
+                store_search::document_ids(&mut conn.conn(), workspace).await?,
+                restricted_authors(&mut conn.conn()).await?,
+            )
         };
         let mut indexed = 0;
         for id in ids {
@@ -178,6 +199,9 @@ impl SearchService {
                 .map_err(|e| SearchError::Index(format!("document {id}: {e}")))?;
             let Some(found) = found else { continue };
             let entry = entries::document_entry(found);
+            if restricted.contains(&entry.created_by) {
+                continue;
+            }
             let touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
             if touched.as_ref().is_some_and(|t| t.contains(&entry.id)) {
                 continue;
@@ -193,9 +217,12 @@ impl SearchService {
         workspace: WorkspaceId,
         open: &OpenIndex,
     ) -> Result<u64, SearchError> {
-        let ids = {
+        let (ids, restricted) = {
             let mut conn = self.inner.store.reader().await?;
-            store_search::file_ids(&mut conn.conn(), workspace).await?
+            (
+                store_search::file_ids(&mut conn.conn(), workspace).await?,
+                restricted_authors(&mut conn.conn()).await?,
+            )
         };
         let mut indexed = 0;
         for id in ids {
@@ -208,6 +235,9 @@ impl SearchService {
                     continue;
                 }
             };
+            if restricted.contains(&found.uploader_id) {
+                continue;
+            }
             let touched = open.touched.lock().unwrap_or_else(|e| e.into_inner());
             if touched.as_ref().is_some_and(|t| t.contains(&found.id)) {
                 continue;

@@ -36,6 +36,7 @@ pub mod outbox;
 pub mod policies;
 pub(crate) mod raw;
 pub mod remnants;
+pub mod restrictions;
 pub mod retention;
 pub mod roles;
 pub mod search;

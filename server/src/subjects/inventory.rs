@@ -1,5 +1,6 @@
 //! The data-subject register's entries in the data inventory ([`crate::inventory`]): a
-//! request's note, extension reason and outcome, under the subject's key.
+//! request's note, extension reason and outcome, and a restriction's reasons, under the
+//! subject's key.
 //!
 //! They are kept like the audit log (`Retention::AuditLog`): erasing the person leaves the
 //! request in the register and makes its free text unreadable by destroying their key.
@@ -26,9 +27,28 @@ const fn request(column: &'static str) -> Column {
     }
 }
 
-/// Every column of the register holding ciphertext or personal data.
+const fn restriction(column: &'static str) -> Column {
+    Column {
+        table: "processing_restrictions",
+        key: ID,
+        column,
+        shape: Shape::Sealed,
+        place: Some(Place { row: ID, column }),
+        scope: ScopeRule::User(Owner::at("subject_id")),
+        subject: Subject {
+            kind: SubjectKind::Account,
+            who: Some(Owner::at("subject_id")),
+        },
+        retention: Retention::AuditLog,
+    }
+}
+
+/// Every column of the register and of restrictions of processing holding ciphertext or
+/// personal data.
 pub const INVENTORY: &[Column] = &[
     request("note"),
     request("extension_reason"),
     request("outcome"),
+    restriction("reason"),
+    restriction("lift_reason"),
 ];

@@ -12,17 +12,20 @@
 //! Each export is audited (`data_subject.exported`, counts only).
 //!
 //! [`requests`] is the register of data-subject requests (GDPR Art. 12(3)) with their
-//! deadlines, which compliance officers answer from.
+//! deadlines, which compliance officers answer from. [`restriction`] is the restriction of
+//! processing (GDPR Art. 18).
 //!
 //! Invariant: the export walks the inventory, never a list of its own, so a column a feature
 //! adds to the inventory with a subject is exported without a change here.
 
 mod inventory;
 pub mod requests;
+pub mod restriction;
 pub mod zip;
 
 pub use inventory::INVENTORY;
 pub use requests::RequestService;
+pub use restriction::RestrictionService;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

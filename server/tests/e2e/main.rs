@@ -36,6 +36,7 @@ mod policy;
 mod processing_record;
 mod profile;
 mod rbac;
+mod restriction;
 mod retention;
 mod route_coverage;
 mod search;

@@ -528,9 +528,10 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
                 // account directory, corrects anyone's name or email on their request (GDPR
                 // Art. 16), manages every workspace's legal holds, may break the glass (an
                 // audited, announced, time-limited read of one channel), and erases people (the
-                // victim's content stays: the default policy anonymizes), keeps the
-                // register of data-subject requests and the breach register, and reads the
-                // record of processing activities.
+                // victim's content stays: the default policy anonymizes), restricts the
+                // processing of people's data (GDPR Art. 18), keeps the register of
+                // data-subject requests and the breach register, and reads the record of
+                // processing activities.
                 let by_design = officer
                     && ((m == Method::GET
                         && (path.starts_with("/api/v1/audit/")
@@ -539,6 +540,7 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
                         || path.contains("/legal-holds")
                         || path.contains("/break-glass")
                         || path.ends_with("/erasure")
+                        || path.contains("/restriction")
                         || path.starts_with("/api/v1/data-subject-requests")
                         || path.starts_with("/api/v1/breaches")
                         || path == "/api/v1/compliance/processing-record");

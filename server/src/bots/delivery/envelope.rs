@@ -269,6 +269,10 @@ pub async fn build(
     let Some(plan) = plan(event) else {
         return Ok(None);
     };
+    // GDPR Art. 18: nothing a restricted person caused or wrote reaches a bot.
+    if super::restricted::concerns_restricted(svc, event).await? {
+        return Ok(None);
+    }
     let Some(channel) = channel_record(svc, plan.channel).await? else {
         return Ok(None);
     };

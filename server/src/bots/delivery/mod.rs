@@ -31,6 +31,7 @@ mod dispatch;
 pub mod egress;
 pub mod envelope;
 mod fanout;
+mod restricted;
 pub mod signing;
 mod subscription;
 

@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod keys;
 pub mod policies;
 pub mod processing_record;
+pub mod restriction;
 pub mod search;
 pub mod setup;
 pub mod sso;

@@ -41,6 +41,27 @@ async fn bot_ids(call: &Call) -> Result<HashSet<UserId>, SlackError> {
         .collect())
 }
 
+/// Those of `people` whose processing is restricted (GDPR Art. 18): a bot reads nothing of
+/// theirs.
+async fn restricted(
+    call: &Call,
+    people: impl IntoIterator<Item = UserId>,
+) -> Result<HashSet<UserId>, SlackError> {
+    let people: Vec<UserId> = people.into_iter().collect();
+    call.state
+        .restrictions
+        .restricted_among(&people)
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+/// Authors and reacting people of `messages`.
+fn people_in(messages: &[MessageView]) -> impl Iterator<Item = UserId> + '_ {
+    messages
+        .iter()
+        .flat_map(|m| std::iter::once(m.author_id).chain(m.reactions.values().flatten().copied()))
+}
+
 /// The channel, which the bot must be a member of (`not_in_channel` otherwise).
 async fn joined(call: &Call, channel: ChannelId) -> Result<ChannelView, SlackError> {
     let c = call
@@ -334,8 +355,12 @@ pub async fn history(call: &Call) -> Result<Value, SlackError> {
     let bots = bot_ids(call).await?;
     // Deleted messages leave no trace in Slack's history.
     page.retain(|m| !m.deleted);
+    let restricted = restricted(call, people_in(&page)).await?;
     Ok(json!({
-        "messages": page.iter().map(|m| objects::message(m, None, &bots)).collect::<Vec<_>>(),
+        "messages": page
+            .iter()
+            .map(|m| objects::message_for_bot(m, None, &bots, &restricted))
+            .collect::<Vec<_>>(),
         "has_more": has_more,
         "pin_count": 0,
         "response_metadata": next(next_cursor),
@@ -359,10 +384,11 @@ pub async fn replies(call: &Call) -> Result<Value, SlackError> {
     let root_ts = thread.first().map(ts).unwrap_or_else(|| at.clone());
     let (page, next_cursor) = cursor::page(thread, call.args.str("cursor").as_deref(), limit)?;
     let bots = bot_ids(call).await?;
+    let restricted = restricted(call, people_in(&page)).await?;
     Ok(json!({
         "messages": page
             .iter()
-            .map(|m| objects::message(m, Some(&root_ts), &bots))
+            .map(|m| objects::message_for_bot(m, Some(&root_ts), &bots, &restricted))
             .collect::<Vec<_>>(),
         "has_more": !next_cursor.is_empty(),
         "response_metadata": next(next_cursor),
@@ -430,6 +456,9 @@ pub async fn user_info(call: &Call) -> Result<Value, SlackError> {
         .map_err(|e| call.fail(e))?;
     let is_bot = bot.is_some();
     let avatar = bot.flatten();
+    if !restricted(call, [wanted]).await?.is_empty() {
+        return Ok(json!({ "user": objects::withheld_user(&m, is_bot) }));
+    }
     Ok(json!({ "user": objects::user(&m, is_bot, avatar.as_deref()) }))
 }
 
@@ -449,12 +478,17 @@ pub async fn list_users(call: &Call) -> Result<Value, SlackError> {
         .await
         .map_err(|e| call.fail(e))?;
     let (page, next_cursor) = cursor::page(members, call.args.str("cursor").as_deref(), limit)?;
+    let restricted = restricted(call, page.iter().map(|m| m.user_id)).await?;
     Ok(json!({
         "members": page
             .iter()
             .map(|m| {
+                let is_bot = bots.contains_key(&m.user_id);
+                if restricted.contains(&m.user_id) {
+                    return objects::withheld_user(m, is_bot);
+                }
                 let avatar = bots.get(&m.user_id).cloned().flatten();
-                objects::user(m, bots.contains_key(&m.user_id), avatar.as_deref())
+                objects::user(m, is_bot, avatar.as_deref())
             })
             .collect::<Vec<_>>(),
         "response_metadata": next(next_cursor),

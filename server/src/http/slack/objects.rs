@@ -77,6 +77,50 @@ pub fn message(m: &MessageView, thread_ts: Option<&str>, bots: &HashSet<UserId>)
     out
 }
 
+/// The message of someone whose processing is restricted (GDPR Art. 18), as a bot reads it:
+/// Slack's placeholder for a message whose content is gone (`subtype: "tombstone"`,
+/// `hidden: true`, empty `text`), keeping only its `ts` and thread fields so threads still
+/// hang together; no author, blocks, files, edits or reactions.
+pub fn withheld(m: &MessageView, thread_ts: Option<&str>) -> Value {
+    let mut out = json!({
+        "type": "message",
+        "subtype": "tombstone",
+        "hidden": true,
+        "text": "",
+        "ts": ts(m),
+    });
+    if let Some(thread) = thread_ts {
+        out["thread_ts"] = json!(thread);
+    }
+    if m.thread_root_id.is_none() && m.reply_count > 0 {
+        out["thread_ts"] = json!(ts(m));
+        out["reply_count"] = json!(m.reply_count);
+    }
+    out
+}
+
+/// A message in Slack's shape for a bot: withheld if its author is in `restricted`, and
+/// without the reactions of those who are.
+pub fn message_for_bot(
+    m: &MessageView,
+    thread_ts: Option<&str>,
+    bots: &HashSet<UserId>,
+    restricted: &HashSet<UserId>,
+) -> Value {
+    if restricted.contains(&m.author_id) {
+        return withheld(m, thread_ts);
+    }
+    if restricted.is_empty() {
+        return message(m, thread_ts, bots);
+    }
+    let mut shown = m.clone();
+    for users in shown.reactions.values_mut() {
+        users.retain(|u| !restricted.contains(u));
+    }
+    shown.reactions.retain(|_, users| !users.is_empty());
+    message(&shown, thread_ts, bots)
+}
+
 /// A channel in Slack's shape.
 pub fn channel(c: &ChannelView) -> Value {
     let private = c.kind != "public";
@@ -117,6 +161,22 @@ pub fn user(m: &MemberView, is_bot: bool, avatar: Option<&str>) -> Value {
         "is_admin": matches!(m.role.as_str(), "admin" | "owner"),
         "is_owner": m.role == "owner",
         "profile": profile,
+    })
+}
+
+/// A member whose processing is restricted (GDPR Art. 18), as a bot reads them: their id and
+/// role stay, their names and profile are empty strings (the shape Slack clients expect).
+pub fn withheld_user(m: &MemberView, is_bot: bool) -> Value {
+    json!({
+        "id": m.user_id,
+        "team_id": Value::Null,
+        "name": "",
+        "real_name": "",
+        "deleted": false,
+        "is_bot": is_bot,
+        "is_admin": matches!(m.role.as_str(), "admin" | "owner"),
+        "is_owner": m.role == "owner",
+        "profile": { "real_name": "", "display_name": "" },
     })
 }
 

@@ -166,6 +166,13 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 by: Some(UserId(id(9))),
             },
         ),
+        (
+            "event_restriction_lifted",
+            DomainEvent::ProcessingRestrictionLifted {
+                user_id: u,
+                workspaces: vec![w],
+            },
+        ),
     ];
     let mut frames = vec![
         (
