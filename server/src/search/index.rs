@@ -161,6 +161,9 @@ pub struct Filters {
     pub channels: Vec<String>,
     /// `from:` authors, if any.
     pub authors: Vec<String>,
+    /// Authors whose entries are never found (people whose processing is restricted, GDPR
+    /// Art. 18): whatever the index still holds of theirs stays out of every result.
+    pub excluded_authors: Vec<String>,
 }
 
 /// One result.
@@ -601,6 +604,12 @@ impl WorkspaceIndex {
         if !filters.authors.is_empty() {
             clauses.push((Occur::Must, self.any_of(f.author, &filters.authors)));
         }
+        if !filters.excluded_authors.is_empty() {
+            clauses.push((
+                Occur::MustNot,
+                self.any_of(f.author, &filters.excluded_authors),
+            ));
+        }
         for has in &q.has {
             clauses.push((Occur::Must, self.any_of(f.flags, &[has.flag().to_owned()])));
         }
@@ -787,6 +796,7 @@ mod tests {
             scopes: vec!["c:c1".into()],
             channels: Vec::new(),
             authors: Vec::new(),
+            excluded_authors: Vec::new(),
         };
         let q = crate::search::query::parse(words).unwrap();
         let hits = index.search(&q, &filters, false, 0, 10).unwrap();

@@ -184,6 +184,13 @@ impl SearchService {
                 .map(|c| format!("c:{}", c.channel.id))
                 .chain(documents.iter().map(|d| format!("d:{d}")))
                 .collect(),
+            // Whatever a restriction's removal or a rebuild running beside it left in the
+            // index, a restricted person's entries are never found (GDPR Art. 18).
+            excluded_authors: crate::store::restrictions::all_in_force(&mut conn.conn())
+                .await?
+                .iter()
+                .map(|u| u.to_string())
+                .collect(),
             ..Filters::default()
         };
         // The workspace's members, read once per query and only if a name needs resolving.

@@ -397,7 +397,9 @@ pub async fn build(
             "event_ts": event_ts,
         }),
         (DomainEvent::ChannelChanged { .. }, "channel_created") => {
-            if channel.created_by == bot {
+            if channel.created_by == bot
+                || super::restricted::is_restricted(svc, channel.created_by).await?
+            {
                 return Ok(None);
             }
             json!({

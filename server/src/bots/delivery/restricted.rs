@@ -6,6 +6,7 @@
 //! still holds back its delivery.
 
 use crate::bots::BotService;
+use crate::domain::UserId;
 use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::store::restrictions;
@@ -38,4 +39,11 @@ pub(super) async fn concerns_restricted(
     Ok(!restrictions::restricted_among(&mut conn.conn(), &people)
         .await?
         .is_empty())
+}
+
+/// Whether `user`'s processing is restricted now (a channel they created names them and
+/// carries the name they chose).
+pub(super) async fn is_restricted(svc: &BotService, user: UserId) -> Result<bool, Error> {
+    let mut conn = svc.store.reader().await?;
+    Ok(restrictions::is_restricted(&mut conn.conn(), user).await?)
 }
