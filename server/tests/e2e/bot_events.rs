@@ -222,7 +222,7 @@ async fn add_to(app: &TestApp, team: &Team, channel: &str, who: &str) {
 }
 
 /// A server that may deliver to this machine's loopback address, retrying fast.
-async fn events_app(backend: Backend) -> TestApp {
+pub(crate) async fn events_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |c| {
         c.bots.event_allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
         c.bots.event_retry_delays_ms = vec![0, 100, 100];
@@ -792,7 +792,12 @@ both_backends!(
 );
 
 /// A bot in `room`, subscribed to messages at a receiver of its own (answering `ok`).
-async fn subscribed_bot(app: &TestApp, team: &Team, room: &str, name: &str) -> (String, Receiver) {
+pub(crate) async fn subscribed_bot(
+    app: &TestApp,
+    team: &Team,
+    room: &str,
+    name: &str,
+) -> (String, Receiver) {
     let bot = create_bot(app, team, name).await;
     add_to(app, team, room, &bot).await;
     let secret = signing_secret(app, team, &bot).await;

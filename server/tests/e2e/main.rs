@@ -31,6 +31,7 @@ mod inventory;
 mod keys;
 mod operations;
 mod outbox;
+mod phi_reads;
 mod policy;
 mod profile;
 mod rbac;
