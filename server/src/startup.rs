@@ -303,8 +303,13 @@ impl App {
             &events,
             going_away.clone(),
         );
-        let docs =
-            crate::docs::DocService::new(store.clone(), auditor.clone(), rooms.clone(), limits);
+        let docs = crate::docs::DocService::new(
+            store.clone(),
+            auditor.clone(),
+            rooms.clone(),
+            limits,
+            policies.clone(),
+        );
         let search = SearchService::new(
             store.clone(),
             auditor.clone(),
@@ -312,6 +317,7 @@ impl App {
             config.search.cache_mib.saturating_mul(1024 * 1024),
             docs.clone(),
             files.clone(),
+            policies.clone(),
         );
         let reencrypt_wake = Arc::new(tokio::sync::Notify::new());
         let registry = Arc::new(Registry::new(&inventory())?);

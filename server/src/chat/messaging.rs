@@ -16,6 +16,7 @@ use crate::crypto::{Aad, Scope};
 use crate::domain::{ChannelId, Emoji, MessageBody, MessageId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{DomainEvent, Local, MessageChange, Reaction};
+use crate::policy::PhiRead;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::channels::{self, ChannelForMember, ChannelRecord};
 use crate::store::messages::{self, MessageRecord};
@@ -563,7 +564,86 @@ impl ChatService {
         let (mut conn, c) = self.read_channel(actor, id).await?;
         let limit = page.limit.unwrap_or(50).clamp(1, MAX_PAGE);
         let records = messages::page(&mut conn.conn(), id, page.before, page.after, limit).await?;
-        self.view_messages(&mut conn.conn(), c.workspace_id, records)
+        let views = self
+            .view_messages(&mut conn.conn(), c.workspace_id, records)
+            .await?;
+        drop(conn);
+        self.audit_phi_read(actor, &c, "messages", &views).await?;
+        Ok(views)
+    }
+
+    /// Audits `actor`'s read of `views` in channel `c` where its PHI reads are audited
+    /// (`phi.audit_reads`; see [`crate::policy::PhiScope`]).
+    async fn audit_phi_read(
+        &self,
+        actor: &Actor,
+        c: &ChannelRecord,
+        kind: &'static str,
+        views: &[MessageView],
+    ) -> Result<(), Error> {
+        let ids = views.iter().map(|v| v.id.to_string()).collect();
+        self.audit_phi_ids(actor, c, kind, ids).await
+    }
+
+    /// [`ChatService::audit_phi_read`] of the messages `ids` name. The caller holds no
+    /// connection of the pool (see [`crate::policy::PolicyService::audit_phi_read`]).
+    async fn audit_phi_ids(
+        &self,
+        actor: &Actor,
+        c: &ChannelRecord,
+        kind: &'static str,
+        ids: Vec<String>,
+    ) -> Result<(), Error> {
+        let read = PhiRead {
+            workspace: c.workspace_id,
+            kind,
+            target: ("channel", c.id.to_string()),
+            ids,
+        };
+        self.policies.audit_phi_read(actor, Some(c.id), read).await
+    }
+
+    /// Audits that a live connection of `actor` receives, as they are posted, the messages
+    /// of the channels holding PHI they are a member of (`phi.audit_reads`): one `phi.read`
+    /// entry (`live_channels`) per workspace with such channels, naming them. A connection
+    /// whose reads cannot be audited is not served.
+    pub async fn audit_live_phi(&self, actor: &Actor) -> Result<(), Error> {
+        let Some(user) = actor.user_id() else {
+            return Ok(());
+        };
+        let mut conn = self.store.reader().await?;
+        let mut reads = Vec::new();
+        for w in crate::store::workspaces::list_for_user(&mut conn.conn(), user).await? {
+            let workspace = w.workspace.id;
+            let Some(scope) = self.policies.phi_scope(&mut conn.conn(), workspace).await? else {
+                continue;
+            };
+            let ids: Vec<String> = channels::for_member(&mut conn.conn(), workspace, user)
+                .await?
+                .into_iter()
+                .filter(|c| scope.covers(Some(c.channel.id)))
+                .map(|c| c.channel.id.to_string())
+                .collect();
+            reads.push(PhiRead {
+                workspace,
+                kind: "live_channels",
+                target: ("workspace", workspace.to_string()),
+                ids,
+            });
+        }
+        drop(conn);
+        self.policies.record_phi_reads(actor, reads).await
+    }
+
+    /// Audits that message `id` of channel `c` is delivered to a bot (`actor`) as an event,
+    /// where the channel's PHI reads are audited (see [`ChatService::audit_phi_read`]).
+    pub async fn audit_phi_delivery(
+        &self,
+        actor: &Actor,
+        c: &ChannelRecord,
+        id: MessageId,
+    ) -> Result<(), Error> {
+        self.audit_phi_ids(actor, c, "bot_event", vec![id.to_string()])
             .await
     }
 
@@ -594,19 +674,23 @@ impl ChatService {
         let record = messages::by_seq(&mut conn.conn(), id, seq)
             .await?
             .ok_or(Error::NotFound("message"))?;
-        self.view_messages(&mut conn.conn(), c.workspace_id, vec![record])
-            .await?
-            .pop()
-            .ok_or(Error::NotFound("message"))
+        let views = self
+            .view_messages(&mut conn.conn(), c.workspace_id, vec![record])
+            .await?;
+        drop(conn);
+        self.audit_phi_read(actor, &c, "messages", &views).await?;
+        views.into_iter().next().ok_or(Error::NotFound("message"))
     }
 
     /// One message, for those who may read its channel.
     pub async fn message(&self, actor: &Actor, id: MessageId) -> Result<MessageView, Error> {
         let (mut conn, c, m) = self.read_message(actor, id).await?;
-        self.view_messages(&mut conn.conn(), c.workspace_id, vec![m])
-            .await?
-            .pop()
-            .ok_or(Error::NotFound("message"))
+        let views = self
+            .view_messages(&mut conn.conn(), c.workspace_id, vec![m])
+            .await?;
+        drop(conn);
+        self.audit_phi_read(actor, &c, "messages", &views).await?;
+        views.into_iter().next().ok_or(Error::NotFound("message"))
     }
 
     /// A message with its neighbours (for a message link).
@@ -633,6 +717,12 @@ impl ChatService {
         let around = self
             .view_messages(&mut conn.conn(), c.workspace_id, around)
             .await?;
+        let ids = std::iter::once(&target)
+            .chain(around.iter().filter(|v| v.id != target.id))
+            .map(|v| v.id.to_string())
+            .collect();
+        drop(conn);
+        self.audit_phi_ids(actor, &c, "messages", ids).await?;
         Ok((target, around))
     }
 
@@ -641,8 +731,12 @@ impl ChatService {
         let (mut conn, c, m) = self.read_message(actor, root).await?;
         let mut records = vec![m];
         records.extend(messages::replies(&mut conn.conn(), root, 1000).await?);
-        self.view_messages(&mut conn.conn(), c.workspace_id, records)
-            .await
+        let views = self
+            .view_messages(&mut conn.conn(), c.workspace_id, records)
+            .await?;
+        drop(conn);
+        self.audit_phi_read(actor, &c, "messages", &views).await?;
+        Ok(views)
     }
 
     /// The earlier versions of an edited message.
@@ -676,6 +770,18 @@ impl ChatService {
                 replaced_at,
             });
         }
+        if !out.is_empty() {
+            let read = PhiRead {
+                workspace: c.workspace_id,
+                kind: "message_versions",
+                target: ("message", id.to_string()),
+                ids: out.iter().map(|v| format!("{id}:{}", v.version)).collect(),
+            };
+            drop(conn);
+            self.policies
+                .audit_phi_read(actor, Some(c.id), read)
+                .await?;
+        }
         Ok(out)
     }
 
@@ -687,9 +793,11 @@ impl ChatService {
         emoji: String,
         add: bool,
     ) -> Result<MessageView, Error> {
+        let reader = actor;
         let actor = actor.clone();
         let this = self.clone();
-        self.store
+        let (view, c) = self
+            .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     let (found, m) = this
@@ -729,10 +837,14 @@ impl ChatService {
                             view: Local::new(view.clone()),
                         });
                     }
-                    Ok(view)
+                    Ok((view, c))
                 })
             })
-            .await
+            .await?;
+        // The answer carries the message's text: a read like any other.
+        self.audit_phi_read(reader, &c, "messages", std::slice::from_ref(&view))
+            .await?;
+        Ok(view)
     }
 
     /// Pins or unpins a message (channel members).
@@ -742,9 +854,11 @@ impl ChatService {
         id: MessageId,
         pinned: bool,
     ) -> Result<MessageView, Error> {
+        let reader = actor;
         let actor = actor.clone();
         let this = self.clone();
-        self.store
+        let (view, c) = self
+            .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     let (found, m) = this
@@ -777,10 +891,14 @@ impl ChatService {
                             view: Local::new(view.clone()),
                         });
                     }
-                    Ok(view)
+                    Ok((view, c))
                 })
             })
-            .await
+            .await?;
+        // The answer carries the message's text: a read like any other.
+        self.audit_phi_read(reader, &c, "messages", std::slice::from_ref(&view))
+            .await?;
+        Ok(view)
     }
 
     /// A channel's pinned messages.
@@ -792,7 +910,11 @@ impl ChatService {
                 records.push(m);
             }
         }
-        self.view_messages(&mut conn.conn(), c.workspace_id, records)
-            .await
+        let views = self
+            .view_messages(&mut conn.conn(), c.workspace_id, records)
+            .await?;
+        drop(conn);
+        self.audit_phi_read(actor, &c, "messages", &views).await?;
+        Ok(views)
     }
 }

@@ -164,6 +164,11 @@ impl ChatService {
         }
     }
 
+    /// The policies in force (for services built on chat that audit reads of PHI).
+    pub fn policies(&self) -> &PolicyService {
+        &self.policies
+    }
+
     async fn view_channel(
         &self,
         conn: &mut Conn<'_>,

@@ -74,6 +74,10 @@ impl DocService {
         for c in documents::comments(&mut conn, doc).await? {
             out.push(self.comment_view(&mut conn, record.workspace_id, c).await?);
         }
+        let ids = out.iter().map(|c| c.id.to_string()).collect();
+        drop(reader);
+        self.audit_phi_read(actor, &record, "document_comments", ids)
+            .await?;
         Ok(out)
     }
 

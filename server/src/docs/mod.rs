@@ -38,6 +38,7 @@ use crate::crypto::{Aad, Keyring, Scope};
 use crate::domain::{ChannelId, DocumentId, UserId, VersionId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{DocumentChange, DomainEvent};
+use crate::policy::{PhiRead, PolicyService};
 use crate::rbac::{self, Action, Actor, Level, Resource};
 use crate::store::documents::{self, DocumentRecord};
 use crate::store::{channels, workspaces as ws_store, Conn, Store, Tx};
@@ -63,6 +64,8 @@ pub struct DocService {
     auditor: Auditor,
     rooms: Rooms,
     limits: Limits,
+    /// Which reads of PHI are audited (`phi.audit_reads`).
+    policies: PolicyService,
 }
 
 fn name(field: &'static str, value: &str) -> Result<String, Error> {
@@ -104,14 +107,43 @@ fn title_aad(id: &str) -> Aad<'_> {
 
 impl DocService {
     /// The service over `store`, with the live documents in `rooms`.
-    pub fn new(store: Store, auditor: Auditor, rooms: Rooms, limits: Limits) -> DocService {
+    pub fn new(
+        store: Store,
+        auditor: Auditor,
+        rooms: Rooms,
+        limits: Limits,
+        policies: PolicyService,
+    ) -> DocService {
         DocService {
             store,
             keyring: auditor.keyring().clone(),
             auditor,
             rooms,
             limits,
+            policies,
         }
+    }
+
+    /// Audits `actor`'s read of `what` (ids) of `record` where its PHI reads are audited
+    /// (`phi.audit_reads`; see [`crate::policy::PhiScope`]). Opening a document for editing
+    /// and exporting it are audited for every document (`document.opened`,
+    /// `document.exported`).
+    async fn audit_phi_read(
+        &self,
+        actor: &Actor,
+        record: &DocumentRecord,
+        kind: &'static str,
+        ids: Vec<String>,
+    ) -> Result<(), Error> {
+        let read = PhiRead {
+            workspace: record.workspace_id,
+            kind,
+            target: ("document", record.id.to_string()),
+            ids,
+        };
+        self.policies
+            .audit_phi_read(actor, record.channel_id, read)
+            .await
     }
 
     /// The live documents.
@@ -263,12 +295,25 @@ impl DocService {
             return Ok(Vec::new());
         };
         let granted = rbac::role_permissions(&mut conn, role).await?;
+        let scope = self.policies.phi_scope(&mut conn, workspace).await?;
         let mut out = Vec::new();
+        let mut phi = Vec::new();
         for (record, facts) in documents::list_with_access(&mut conn, workspace, user).await? {
             if let Some(level) = rbac::documents::level(&facts, user, &granted) {
+                if scope.as_ref().is_some_and(|s| s.covers(record.channel_id)) {
+                    phi.push(record.id.to_string());
+                }
                 out.push(self.view(&mut conn, record, level).await?);
             }
         }
+        drop(reader);
+        let read = PhiRead {
+            workspace,
+            kind: "documents",
+            target: ("workspace", workspace.to_string()),
+            ids: phi,
+        };
+        self.policies.record_phi_reads(actor, vec![read]).await?;
         Ok(out)
     }
 
@@ -300,7 +345,11 @@ impl DocService {
         let (record, level) = self
             .readable(&mut conn, actor, doc, Action::ViewDocument)
             .await?;
-        self.view(&mut conn, record, level).await
+        let view = self.view(&mut conn, record.clone(), level).await?;
+        drop(reader);
+        self.audit_phi_read(actor, &record, "document", vec![doc.to_string()])
+            .await?;
+        Ok(view)
     }
 
     /// Checks a connection may open `doc` and records the opening; returns the access level.

@@ -61,6 +61,10 @@ impl DocService {
                 created_at: v.created_at,
             });
         }
+        let ids = out.iter().map(|v| v.id.to_string()).collect();
+        drop(reader);
+        self.audit_phi_read(actor, &record, "document_versions", ids)
+            .await?;
         Ok(out)
     }
 

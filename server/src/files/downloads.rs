@@ -7,6 +7,7 @@ use crate::audit::{Event, Outcome};
 use crate::crypto::Scope;
 use crate::domain::{ChannelId, FileId, UserId};
 use crate::error::Error;
+use crate::policy::PhiRead;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::files::FileRecord;
 use crate::store::{files, Conn, Tx};
@@ -88,7 +89,33 @@ impl FileService {
         let record = self
             .readable(&mut conn.conn(), actor, id, Action::ReadChannels)
             .await?;
-        self.view_of(&mut conn.conn(), &record).await
+        let view = self.view_of(&mut conn.conn(), &record).await?;
+        drop(conn);
+        self.audit_phi_read(actor, &record, "file").await?;
+        Ok(view)
+    }
+
+    /// Audits `actor`'s read of `record` where its channel's PHI reads are audited
+    /// (`phi.audit_reads`; see [`crate::policy::PhiScope`]). Downloads are audited for
+    /// every file (`file.downloaded`).
+    async fn audit_phi_read(
+        &self,
+        actor: &Actor,
+        record: &FileRecord,
+        kind: &'static str,
+    ) -> Result<(), Error> {
+        let channel = (record.parent_kind == "channel").then_some(ChannelId(record.parent_id));
+        let read = PhiRead {
+            workspace: record.workspace_id,
+            kind,
+            target: ("file", record.id.to_string()),
+            ids: vec![record.id.to_string()],
+        };
+        self.inner
+            .chat
+            .policies()
+            .audit_phi_read(actor, channel, read)
+            .await
     }
 
     pub(super) async fn view_of(
@@ -125,8 +152,24 @@ impl FileService {
             )
             .await?;
         let mut out = Vec::new();
+        let mut workspace = None;
         for record in files::in_parent(&mut conn.conn(), "channel", channel.0, MAX_LIST).await? {
+            workspace = Some(record.workspace_id);
             out.push(self.view_of(&mut conn.conn(), &record).await?);
+        }
+        if let Some(workspace) = workspace {
+            let read = PhiRead {
+                workspace,
+                kind: "files",
+                target: ("channel", channel.to_string()),
+                ids: out.iter().map(|f| f.id.to_string()).collect(),
+            };
+            drop(conn);
+            inner
+                .chat
+                .policies()
+                .audit_phi_read(actor, Some(channel), read)
+                .await?;
         }
         Ok(out)
     }
@@ -263,6 +306,8 @@ impl FileService {
                 &sealed,
             )
             .await?;
+        drop(conn);
+        self.audit_phi_read(actor, &record, "thumbnail").await?;
         Ok(png.to_vec())
     }
 }

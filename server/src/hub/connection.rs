@@ -92,6 +92,13 @@ pub async fn serve(
         return;
     };
     tracing::Span::current().record("user", tracing::field::display(user));
+    // Live delivery of channels holding PHI is a read the audit log must show: recorded
+    // before the connection is registered, so it receives nothing unaudited.
+    if let Err(err) = services.chat.audit_live_phi(&actor).await {
+        tracing::error!(error = %err, "cannot audit the connection's reads of PHI");
+        close(&mut sink, 1011, "server error").await;
+        return;
+    }
     let registration = match services.hub.register(user, session, resume).await {
         Ok(r) => r,
         Err(err) => {

@@ -9,7 +9,8 @@
 //! (a start or reload that finds the modules changed, each override) is a new
 //! `policy_versions` row and an audit entry. [`PolicyService::effective`] is how the jobs
 //! that enforce a policy (retention, logoff, data-subject requests) read a workspace's.
-//! [`safeguards`] is HIPAA mode's refusal to start unsafely.
+//! [`safeguards`] is HIPAA mode's refusal to start unsafely. [`phi_reads`] audits every read of
+//! PHI where `phi.audit_reads` says so, for the read paths that call it.
 //!
 //! An override is written one way ([`overrides`]): checked, stored under a version the
 //! database keeps unique, and audited, and a refused one is audited too. What a reader sees
@@ -20,6 +21,7 @@
 mod load;
 mod offline;
 mod overrides;
+mod phi_reads;
 pub mod safeguards;
 mod schema;
 mod view;
@@ -29,6 +31,7 @@ pub use load::{
 };
 pub use offline::{check_report, clear_override, CheckReport};
 pub use overrides::{override_too_large, ExpectedVersion, OverrideFormat, MAX_OVERRIDE_BYTES};
+pub use phi_reads::{PhiRead, PhiScope};
 pub use schema::{
     Bounded, ChannelLayer, ChannelPolicy, DataSubject, DataSubjectLayer, Days, Erasure, Phi,
     PhiLayer, Policy, PolicyDocument, Retention, RetentionLayer, MAX_DAYS,
@@ -98,6 +101,8 @@ pub struct PolicyService {
     /// never stored against modules a concurrent reload is replacing. In-process only: the
     /// database's key on `version` is what keeps two processes from taking one version.
     changes: Arc<tokio::sync::Mutex<()>>,
+    /// Which reads each workspace audits ([`phi_reads`]).
+    phi_cache: phi_reads::PhiCache,
 }
 
 /// The layer a stored override makes.
@@ -210,6 +215,7 @@ impl PolicyService {
             config: Arc::new(config.clone()),
             current: Arc::new(RwLock::new(Arc::new(Loaded { modules, version }))),
             changes: Arc::new(tokio::sync::Mutex::new(())),
+            phi_cache: Default::default(),
         })
     }
 

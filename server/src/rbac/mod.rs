@@ -69,6 +69,8 @@ pub enum BotCredential {
     Webhook(WebhookId),
     /// An answer to a person: to their slash command, or through a response URL.
     Answer,
+    /// Its event subscription: what Concord delivers to its request URL.
+    Events,
 }
 
 impl std::fmt::Display for BotCredential {
@@ -77,6 +79,7 @@ impl std::fmt::Display for BotCredential {
             BotCredential::Token(id) => write!(f, "token:{id}"),
             BotCredential::Webhook(id) => write!(f, "webhook:{id}"),
             BotCredential::Answer => write!(f, "answer"),
+            BotCredential::Events => write!(f, "events"),
         }
     }
 }

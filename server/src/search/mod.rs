@@ -74,6 +74,7 @@ use crate::docs::DocService;
 use crate::domain::{ChannelId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::files::FileService;
+use crate::policy::PolicyService;
 use crate::store::{Store, StoreError};
 use encrypted_dir::{ChunkCache, IndexKeys};
 
@@ -139,6 +140,8 @@ struct Inner {
     docs: DocService,
     /// Files' names and text, read (decrypted) through their service.
     files: FileService,
+    /// Which results are PHI whose reads are audited (`phi.audit_reads`).
+    policies: PolicyService,
     /// Members' names as `from:@`/`in:@` compare them.
     directory: directory::Directory,
 }
@@ -160,6 +163,7 @@ impl SearchService {
         cache_bytes: usize,
         docs: DocService,
         files: FileService,
+        policies: PolicyService,
     ) -> SearchService {
         SearchService {
             inner: Arc::new(Inner {
@@ -173,6 +177,7 @@ impl SearchService {
                 flush: Mutex::new(None),
                 docs,
                 files,
+                policies,
                 directory: directory::Directory::new(),
             }),
         }

@@ -12,8 +12,9 @@ use tokio::sync::oneshot;
 use super::commits::Flush;
 use super::index::Filters;
 use super::{directory, query, SearchError, SearchService};
-use crate::domain::{UserId, WorkspaceId};
+use crate::domain::{ChannelId, DocumentId, UserId, WorkspaceId};
 use crate::error::Error;
+use crate::policy::PhiRead;
 use crate::rbac::{self, Action, Actor, Resource};
 
 /// Most results per page.
@@ -300,6 +301,7 @@ impl SearchService {
                 }
             })
             .collect();
+        self.audit_phi_results(actor, workspace, &results).await?;
         self.inner
             .auditor
             .record_search(&self.inner.store, actor, workspace, hits.total)
@@ -311,6 +313,54 @@ impl SearchService {
             results,
             index: self.status(workspace),
         })
+    }
+
+    /// Audits `actor`'s reading of the `results` that are PHI whose reads are audited
+    /// (`phi.audit_reads`; see [`crate::policy::PhiScope`]): one `phi.read` entry for the
+    /// page, naming each such result as `<kind>:<id>`.
+    async fn audit_phi_results(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        results: &[SearchResult],
+    ) -> Result<(), Error> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let policies = &self.inner.policies;
+        let mut conn = self.inner.store.reader().await?;
+        let Some(scope) = policies.phi_scope(&mut conn.conn(), workspace).await? else {
+            return Ok(());
+        };
+        let mut ids = Vec::new();
+        for r in results {
+            // A document's channel is not in the index: it is read from the document. A
+            // result that cannot be placed (a document gone since it was indexed) is named
+            // anyway: its snippet is returned.
+            let covered = if r.kind == "document" {
+                let found = match r.id.parse::<DocumentId>() {
+                    Ok(doc) => crate::store::documents::by_id(&mut conn.conn(), doc).await?,
+                    Err(_) => None,
+                };
+                found.is_none_or(|d| scope.covers(d.channel_id))
+            } else {
+                match r.channel_id.as_deref().map(str::parse::<ChannelId>) {
+                    Some(Ok(channel)) => scope.covers(Some(channel)),
+                    _ => true,
+                }
+            };
+            if covered {
+                ids.push(format!("{}:{}", r.kind, r.id));
+            }
+        }
+        drop(conn);
+        let read = PhiRead {
+            workspace,
+            kind: "search_results",
+            target: ("workspace", workspace.to_string()),
+            ids,
+        };
+        policies.record_phi_reads(actor, vec![read]).await
     }
 
     /// The person `who` names: a user id, or among `workspace`'s members an email address, a

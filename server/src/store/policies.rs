@@ -78,6 +78,18 @@ pub async fn latest_override(
         .await)?)
 }
 
+/// The version of a workspace's newest override (`None`: it has none).
+pub async fn latest_override_version(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Option<i64>, StoreError> {
+    let sql = "SELECT MAX(version) FROM policy_versions WHERE workspace_id = $1";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(workspace)
+        .fetch_one(c)
+        .await)?)
+}
+
 /// Every workspace's newest override, in workspace id order.
 pub async fn latest_overrides(conn: &mut Conn<'_>) -> Result<Vec<PolicyVersionRecord>, StoreError> {
     let sql = format!(

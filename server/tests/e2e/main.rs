@@ -32,6 +32,7 @@ mod inventory;
 mod keys;
 mod operations;
 mod outbox;
+mod phi_reads;
 mod policy;
 mod processing_record;
 mod profile;

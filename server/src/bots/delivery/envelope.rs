@@ -18,6 +18,7 @@ use crate::bots::BotService;
 use crate::domain::{ChannelId, ParseError, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{ChannelChange, DomainEvent, MessageChange};
+use crate::rbac::{Actor, BotCredential, BotScopes};
 use crate::store::bots;
 use crate::store::channels::{self, ChannelRecord};
 
@@ -313,6 +314,15 @@ pub async fn build(
             if kind == "app_mention" && !names(&m.text, bot) {
                 return Ok(None);
             }
+            // Handing a message of a channel holding PHI to a bot is a read of it.
+            let reader = Actor::bot(
+                bot,
+                BotCredential::Events,
+                plan.workspace,
+                BotScopes::default(),
+                None,
+            );
+            svc.chat.audit_phi_delivery(&reader, &channel, m.id).await?;
             let ts = crate::bots::ts::of(m.created_at, m.seq);
             let mut out = json!({
                 "type": kind,
