@@ -73,6 +73,9 @@ enum Command {
     /// Compliance policy modules and workspace overrides.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// The retention job.
+    #[command(subcommand)]
+    Retention(RetentionCmd),
     /// Print the HTTP API's OpenAPI document (JSON), as served at /api/v1/openapi.json.
     Openapi,
 }
@@ -93,6 +96,24 @@ enum PolicyCmd {
         /// The workspace's id.
         #[arg(long, value_name = "ID")]
         workspace: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCmd {
+    /// Run one retention pass now and print its report as JSON: every workspace's periods
+    /// (messages, files, document history, under legal holds), then the deployment's
+    /// (session records, the audit log cut at a signed checkpoint); with `--workspace`, that
+    /// workspace's only. Works with the server stopped or running (the database serializes
+    /// the writes); exits non-zero if any part failed.
+    Run {
+        /// Only this workspace (its id).
+        #[arg(long, value_name = "ID")]
+        workspace: Option<String>,
+        /// Run as if at this time (RFC 3339), to rehearse a policy; only where
+        /// `retention.allow_explicit_now` is set.
+        #[arg(long, value_name = "TIME", hide = true)]
+        now: Option<String>,
     },
 }
 
@@ -321,6 +342,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             clear_override(config, &workspace).await
         }
         Command::Events(cmd) => events_cmd(config, cmd).await,
+        Command::Retention(RetentionCmd::Run { workspace, now }) => {
+            retention_run(config, workspace.as_deref(), now.as_deref()).await
+        }
         Command::Search(SearchCmd::Reindex { workspace }) => {
             let only = match workspace {
                 Some(w) => Some(
@@ -384,6 +408,52 @@ async fn clear_override(config: Config, workspace: &str) -> anyhow::Result<()> {
         None => println!("workspace {workspace} has no policy override; nothing was written"),
     }
     Ok(())
+}
+
+async fn retention_run(
+    config: Config,
+    workspace: Option<&str>,
+    now: Option<&str>,
+) -> anyhow::Result<()> {
+    let only = match workspace {
+        Some(w) => Some(
+            w.parse::<concord::domain::WorkspaceId>()
+                .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {w}"))?,
+        ),
+        None => None,
+    };
+    let now = match now {
+        Some(t) => {
+            if !config.retention.allow_explicit_now {
+                bail!("--now: this deployment does not let a run name its time (retention.allow_explicit_now)");
+            }
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|_| anyhow::anyhow!("--now: not an RFC 3339 time: {t}"))?
+                .with_timezone(&chrono::Utc)
+        }
+        None => chrono::Utc::now(),
+    };
+    let app = App::build(config).await?;
+    let report = app.retention_pass(now, only).await;
+    app.close().await;
+    let report = match report {
+        Ok(r) => r,
+        Err(concord::error::Error::NotFound(_)) => {
+            bail!("--workspace: no such workspace: {}", workspace.unwrap_or_default())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    for failure in &report.failures {
+        match failure.workspace_id {
+            Some(w) => eprintln!("concord: retention: workspace {w}: {}", failure.error),
+            None => eprintln!("concord: retention: deployment: {}", failure.error),
+        }
+    }
+    Err(Reported.into())
 }
 
 async fn reindex(app: &App, only: Option<concord::domain::WorkspaceId>) -> anyhow::Result<()> {
@@ -680,6 +750,19 @@ async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result
                 "audit log verified: {} entries up to sequence {}, {} signed checkpoint(s), last at {}",
                 verified.entries, verified.last_seq, verified.checkpoints, verified.last_checkpoint
             );
+            let cuts = {
+                let mut reader = app.store().reader().await?;
+                concord::store::audit_cuts::all(&mut reader.conn()).await?
+            };
+            if let Some(cut) = cuts.last() {
+                println!(
+                    "cut by retention: starts after the signed checkpoint at {} (cut {}, audit_days {}; {} cut(s) recorded)",
+                    cut.upto_seq,
+                    cut.cut_at,
+                    cut.audit_days,
+                    cuts.len()
+                );
+            }
             println!(
                 "unsigned tail: {} entries after the last checkpoint (bound: {} entries, {} s)",
                 verified.unsigned_tail, live.bound.max_entries, live.bound.max_age_seconds

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::audit::{self, AuditFilter, AuditRecord, CheckpointRecord, CheckpointSigner};
 use crate::store::audit_chain as chain;
+use crate::store::audit_cuts;
 use crate::store::keys::{self, DataKeyRecord};
 use crate::store::{Conn, Store, Tx};
 
@@ -246,7 +247,11 @@ impl AuditService {
         let (first, last) = bounds.unwrap_or((1, 0));
         let prev_hash = match audit::before(&mut conn.conn(), first).await? {
             Some(r) => r.hash,
-            None => chain::GENESIS.to_vec(),
+            // Cut by retention: the anchor checkpoint's head precedes the first entry left.
+            None => match audit_cuts::newest(&mut conn.conn()).await? {
+                Some(c) if c.upto_seq < first => c.head_hash,
+                _ => chain::GENESIS.to_vec(),
+            },
         };
         let head_hash = match audit::range(&mut conn.conn(), last, last, 1).await?.pop() {
             Some(r) => r.hash,
@@ -410,6 +415,12 @@ pub async fn verify_live(store: &Store) -> Result<Result<Verified, ChainError>, 
 
 /// Verifies the whole live log, and that it holds every head an outside witness recorded
 /// (parsed with [`super::witness::parse_heads`]).
+///
+/// A log cut by retention (`store::audit_cuts`) is verified from its newest cut: the anchor
+/// checkpoint must still be stored, match the cut's head and carry a valid signature (which
+/// proves the head the remaining chain starts from), and the remaining log must hold the
+/// `audit.cut` entry that recorded the cut. Entries at or before the anchor still waiting for
+/// their deletion are not read.
 pub async fn verify_live_witnessed(
     store: &Store,
     witnessed: Vec<CheckpointRecord>,
@@ -420,20 +431,59 @@ pub async fn verify_live_witnessed(
         .into_iter()
         .map(|k| (k.version, k.public_key))
         .collect();
-    let checkpoints = audit::checkpoints(&mut conn.conn(), 0, i64::MAX).await?;
-    let mut verifier = Verifier::new(1, chain::GENESIS.to_vec(), checkpoints, &keys);
+    let cut = audit_cuts::newest(&mut conn.conn()).await?;
+    let (first, prev_hash) = match &cut {
+        Some(c) => (c.upto_seq + 1, c.head_hash.clone()),
+        None => (1, chain::GENESIS.to_vec()),
+    };
+    let checkpoints = audit::checkpoints(&mut conn.conn(), first - 1, i64::MAX).await?;
+    if let Some(c) = &cut {
+        let anchored = checkpoints
+            .first()
+            .is_some_and(|cp| cp.seq == c.upto_seq && cp.head_hash == c.head_hash);
+        if !anchored {
+            return Ok(Err(ChainError {
+                seq: first,
+                reason: format!(
+                    "the log was cut at sequence {}, but the signed checkpoint it is anchored at is missing or names another head",
+                    c.upto_seq
+                ),
+            }));
+        }
+    }
+    let mut verifier = Verifier::new(first, prev_hash, checkpoints, &keys);
     if let Some(every) = store.checkpoint_every() {
         verifier.bound_gaps(i64::try_from(every).unwrap_or(i64::MAX));
     }
     verifier.witnessed(witnessed, &keys);
-    let mut next = 0;
+    let recorded = cut.as_ref().map(|c| c.upto_seq.to_string());
+    let mut cut_found = false;
+    let mut next = first;
     loop {
         let records = audit::range(&mut conn.conn(), next, i64::MAX, PAGE).await?;
         let Some(last) = records.last() else { break };
         next = last.seq + 1;
         for rec in &records {
+            if rec.fields.action == "audit.cut"
+                && rec.fields.outcome == "allowed"
+                && rec.fields.target_id == recorded
+            {
+                cut_found = true;
+            }
             verifier.push(rec);
         }
     }
-    Ok(verifier.finish())
+    let verified = verifier.finish();
+    if let (Some(c), Ok(_)) = (&cut, &verified) {
+        if !cut_found {
+            return Ok(Err(ChainError {
+                seq: first,
+                reason: format!(
+                    "the log starts after sequence {}, but no audit.cut entry records that cut: entries were removed outside retention",
+                    c.upto_seq
+                ),
+            }));
+        }
+    }
+    Ok(verified)
 }
