@@ -439,7 +439,10 @@ async fn retention_run(
     let report = match report {
         Ok(r) => r,
         Err(concord::error::Error::NotFound(_)) => {
-            bail!("--workspace: no such workspace: {}", workspace.unwrap_or_default())
+            bail!(
+                "--workspace: no such workspace: {}",
+                workspace.unwrap_or_default()
+            )
         }
         Err(e) => return Err(e.into()),
     };

@@ -69,11 +69,7 @@ pub async fn record(conn: &mut Conn<'_>, cut: &CutRecord) -> Result<bool, StoreE
 }
 
 /// Deletes up to `limit` of the oldest entries at or before `upto`; how many.
-pub async fn delete_entries(
-    conn: &mut Conn<'_>,
-    upto: i64,
-    limit: i64,
-) -> Result<u64, StoreError> {
+pub async fn delete_entries(conn: &mut Conn<'_>, upto: i64, limit: i64) -> Result<u64, StoreError> {
     let sql = "DELETE FROM audit_events WHERE seq IN \
                (SELECT seq FROM audit_events WHERE seq <= $1 ORDER BY seq LIMIT $2)";
     Ok(on!(conn, |c| sqlx::query(sql)

@@ -58,7 +58,8 @@ impl RetentionService {
                 .store
                 .write(move |tx: &mut Tx| {
                     Box::pin(async move {
-                        let entries = audit_cuts::delete_entries(&mut tx.conn(), upto, limit).await?;
+                        let entries =
+                            audit_cuts::delete_entries(&mut tx.conn(), upto, limit).await?;
                         let checkpoints =
                             audit_cuts::delete_checkpoints(&mut tx.conn(), upto, limit).await?;
                         Ok::<_, Error>((entries, checkpoints))
@@ -86,7 +87,8 @@ impl RetentionService {
         let cutoff_text = cutoff.to_rfc3339_opts(SecondsFormat::Micros, true);
         let (anchor, previous) = {
             let mut conn = self.store.reader().await?;
-            let anchor = audit_cuts::newest_checkpoint_before(&mut conn.conn(), &cutoff_text).await?;
+            let anchor =
+                audit_cuts::newest_checkpoint_before(&mut conn.conn(), &cutoff_text).await?;
             (anchor, audit_cuts::newest(&mut conn.conn()).await?)
         };
         let Some(anchor) = anchor else { return Ok(()) };

@@ -114,4 +114,3 @@ fn longest(a: Days, b: Days) -> Days {
         _ => Days::Forever,
     }
 }
-

@@ -166,8 +166,14 @@ impl RetentionService {
                             out.held += 1;
                         } else {
                             let state = keyring.finish(tx, sealed).await?;
-                            if documents::save_snapshot(&mut tx.conn(), id, upto, &state, Utc::now())
-                                .await?
+                            if documents::save_snapshot(
+                                &mut tx.conn(),
+                                id,
+                                upto,
+                                &state,
+                                Utc::now(),
+                            )
+                            .await?
                             {
                                 out.documents += 1;
                                 out.updates += old.len() as u64;

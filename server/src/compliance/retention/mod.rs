@@ -196,7 +196,10 @@ impl RetentionService {
             if stop.is_cancelled() {
                 return Ok(out);
             }
-            match self.pass(&Actor::system(), workspace, now, Some(stop)).await {
+            match self
+                .pass(&Actor::system(), workspace, now, Some(stop))
+                .await
+            {
                 Ok(report) => {
                     if report.destroyed
                         + report.emptied
@@ -229,7 +232,10 @@ impl RetentionService {
             }
         }
         if only.is_none() && !stop.is_cancelled() {
-            match self.deployment_pass(&Actor::system(), now, Some(stop)).await {
+            match self
+                .deployment_pass(&Actor::system(), now, Some(stop))
+                .await
+            {
                 Ok(report) => out.deployment = Some(report),
                 Err(err) => {
                     tracing::warn!(error = %err, "retention: the deployment's pass failed");
@@ -363,7 +369,13 @@ impl RetentionService {
         }
         if outcome.is_ok() {
             outcome = self
-                .expire_files(workspace, now, policy.retention.files_days, stop, &mut report)
+                .expire_files(
+                    workspace,
+                    now,
+                    policy.retention.files_days,
+                    stop,
+                    &mut report,
+                )
                 .await;
         }
         if outcome.is_ok() {

@@ -89,4 +89,3 @@ pub struct PassReport {
     /// What failed (the rest of the pass went on).
     pub failures: Vec<PassFailure>,
 }
-
