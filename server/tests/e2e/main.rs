@@ -35,6 +35,7 @@ mod policy;
 mod profile;
 mod rbac;
 mod retention;
+mod retention_periods;
 mod route_coverage;
 mod search;
 mod search_bounds;
