@@ -103,15 +103,18 @@ enum PolicyCmd {
 enum RetentionCmd {
     /// Run one retention pass now and print its report as JSON: every workspace's periods
     /// (messages, files, document history, under legal holds), then the deployment's
-    /// (session records, the audit log cut at a signed checkpoint); with `--workspace`, that
-    /// workspace's only. Works with the server stopped or running (the database serializes
-    /// the writes); exits non-zero if any part failed.
+    /// (session records, the audit log cut at a signed checkpoint, both kept while any legal
+    /// hold is in force); with `--workspace`, that workspace's only. Run it with the server
+    /// stopped: a running server's search index and connected clients do not learn what the
+    /// pass destroys (the running server's own retention task does the same work while it
+    /// runs). Exits non-zero if any part failed.
     Run {
         /// Only this workspace (its id).
         #[arg(long, value_name = "ID")]
         workspace: Option<String>,
-        /// Run as if at this time (RFC 3339), to rehearse a policy; only where
-        /// `retention.allow_explicit_now` is set.
+        /// Apply the workspaces' periods as if at this time (RFC 3339), to rehearse a policy;
+        /// only where `retention.allow_explicit_now` is set. The deployment's periods
+        /// (session records, the audit log) always apply at the present time.
         #[arg(long, value_name = "TIME", hide = true)]
         now: Option<String>,
     },
@@ -724,7 +727,15 @@ async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result
                 None => Vec::new(),
             };
             let result = concord::audit::service::verify_live_witnessed(app.store(), heads).await?;
+            // A cut must be one this deployment's own period allows (overrides cannot set it).
+            let period = concord::audit::service::check_cut_period(
+                app.store(),
+                app.policies().deployment()?.retention.audit_days,
+                chrono::Utc::now(),
+            )
+            .await?;
             let result = result.and_then(|v| {
+                period?;
                 v.check_tail(&live.bound, chrono::Utc::now())?;
                 Ok(v)
             });
@@ -776,6 +787,13 @@ async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result
                     path.display(),
                     verified.witnessed
                 );
+                if verified.witnessed_before_cut > 0 {
+                    println!(
+                        "witness {}: {} recorded head(s) at or before the cut by retention, not checked against entries (removed)",
+                        path.display(),
+                        verified.witnessed_before_cut
+                    );
+                }
             }
         }
         AuditCmd::PublicKey => {

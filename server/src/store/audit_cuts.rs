@@ -1,6 +1,7 @@
 //! Cuts of the audit log (migration 0030): the log is shortened only at a signed checkpoint.
 //!
-//! A cut is recorded first (`audit_cuts`, append-only), in the write that audits it; the
+//! A cut is recorded first (`audit_cuts`, append-only, signed with the audit checkpoint
+//! signing key: see [`CutRecord::signed_by`]), in the write that audits it; the
 //! entries up to it and the checkpoints before it are then deleted a bounded batch per write,
 //! which the database's triggers allow only below the newest cut. The anchor's checkpoint
 //! stays: its signature proves the head the remaining chain starts from.
@@ -21,19 +22,44 @@ pub struct CutRecord {
     pub cutoff: String,
     /// The retention period applied, in days.
     pub audit_days: i64,
+    /// The version of the audit checkpoint signing key that signed the cut.
+    pub key_version: i64,
+    /// Ed25519 signature over [`super::audit_chain::cut_message`] of the fields above.
+    pub signature: Vec<u8>,
+}
+
+impl CutRecord {
+    /// The message its signature covers.
+    pub fn message(&self) -> Vec<u8> {
+        super::audit_chain::cut_message(
+            self.upto_seq,
+            &self.head_hash,
+            self.audit_days,
+            &self.cutoff,
+            &self.cut_at,
+            self.key_version,
+        )
+    }
+
+    /// Whether its signature verifies with `keys` (signing key versions and public keys).
+    pub fn signed_by(&self, keys: &std::collections::HashMap<i64, Vec<u8>>) -> bool {
+        keys.get(&self.key_version).is_some_and(|k| {
+            super::audit_chain::verify_signature(k, &self.message(), &self.signature)
+        })
+    }
 }
 
 /// The newest cut, if the log was ever cut.
 pub async fn newest(conn: &mut Conn<'_>) -> Result<Option<CutRecord>, StoreError> {
-    let sql = "SELECT upto_seq, head_hash, cut_at, cutoff, audit_days FROM audit_cuts \
-               ORDER BY upto_seq DESC LIMIT 1";
+    let sql = "SELECT upto_seq, head_hash, cut_at, cutoff, audit_days, key_version, signature \
+               FROM audit_cuts ORDER BY upto_seq DESC LIMIT 1";
     Ok(on!(conn, |c| sqlx::query_as(sql).fetch_optional(c).await)?)
 }
 
 /// Every cut, oldest first.
 pub async fn all(conn: &mut Conn<'_>) -> Result<Vec<CutRecord>, StoreError> {
-    let sql = "SELECT upto_seq, head_hash, cut_at, cutoff, audit_days FROM audit_cuts \
-               ORDER BY upto_seq";
+    let sql = "SELECT upto_seq, head_hash, cut_at, cutoff, audit_days, key_version, signature \
+               FROM audit_cuts ORDER BY upto_seq";
     Ok(on!(conn, |c| sqlx::query_as(sql).fetch_all(c).await)?)
 }
 
@@ -53,8 +79,9 @@ pub async fn newest_checkpoint_before(
 
 /// Records a cut; false if a cut at or beyond it exists already.
 pub async fn record(conn: &mut Conn<'_>, cut: &CutRecord) -> Result<bool, StoreError> {
-    let sql = "INSERT INTO audit_cuts (upto_seq, head_hash, cut_at, cutoff, audit_days) \
-               SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS \
+    let sql = "INSERT INTO audit_cuts \
+               (upto_seq, head_hash, cut_at, cutoff, audit_days, key_version, signature) \
+               SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS \
                (SELECT 1 FROM audit_cuts WHERE upto_seq >= $1)";
     let n = on!(conn, |c| sqlx::query(sql)
         .bind(cut.upto_seq)
@@ -62,10 +89,25 @@ pub async fn record(conn: &mut Conn<'_>, cut: &CutRecord) -> Result<bool, StoreE
         .bind(&cut.cut_at)
         .bind(&cut.cutoff)
         .bind(cut.audit_days)
+        .bind(cut.key_version)
+        .bind(&cut.signature)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)
+}
+
+/// The checkpoint at `seq`, if stored.
+pub async fn checkpoint_at(
+    conn: &mut Conn<'_>,
+    seq: i64,
+) -> Result<Option<CheckpointRecord>, StoreError> {
+    let sql = "SELECT seq, head_hash, signed_at, key_version, signature FROM audit_checkpoints \
+               WHERE seq = $1";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(seq)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// Deletes up to `limit` of the oldest entries at or before `upto`; how many.

@@ -10,6 +10,14 @@
 //! triggers allow no other delete). The anchor's checkpoint stays: verification starts after
 //! it, from the head its signature proves, and requires the `audit.cut` entry that records
 //! it. An interrupted deletion resumes at the next pass, even if the period changed since.
+//!
+//! A cut is signed with the audit checkpoint signing key in the write that records it
+//! (`store::audit_cuts::CutRecord::signed_by`). The database only checks that a cut names a
+//! stored checkpoint and its head, so before deleting anything a pass checks the newest
+//! cut's signature, its anchor checkpoint and signature, and that the anchor was signed
+//! before the cut's cutoff; a cut that fails is refused (logged and audited), and nothing
+//! is deleted. A pass always runs at the present time, and not at all while a legal hold
+//! is in force (see `deployment`).
 
 use std::collections::HashMap;
 
@@ -23,8 +31,9 @@ use crate::crypto::Keyring;
 use crate::error::Error;
 use crate::policy::Days;
 use crate::rbac::Actor;
+use crate::store::audit::CheckpointSigner;
 use crate::store::audit_cuts::{self, CutRecord};
-use crate::store::{audit, audit_chain, Tx};
+use crate::store::{audit, audit_chain, keys, Tx};
 
 /// Entries read per page while verifying the part of the chain a cut removes.
 const PAGE: i64 = 1000;
@@ -49,6 +58,25 @@ impl RetentionService {
         };
         let Some(cut) = newest else { return Ok(()) };
         report.audit_cut_at = Some(cut.upto_seq);
+        if let Err(reason) = self.check_cut(&cut).await? {
+            tracing::error!(
+                upto_seq = cut.upto_seq,
+                %reason,
+                "retention: the newest cut of the audit log does not verify; nothing is deleted"
+            );
+            let event = Event::by(actor, "audit.cut", Outcome::Failed)
+                .target("audit_checkpoint", cut.upto_seq)
+                .details(serde_json::json!({
+                    "upto_seq": cut.upto_seq,
+                    "reason": reason,
+                    "refused": "stored cut does not verify",
+                }));
+            self.auditor.record_alone(&self.store, event).await?;
+            return Err(Error::Internal(format!(
+                "the audit log is not cut: the cut recorded at sequence {} does not verify ({reason})",
+                cut.upto_seq
+            )));
+        }
         let (upto, limit) = (cut.upto_seq, self.options.batch);
         loop {
             if stop.is_some_and(|s| s.is_cancelled()) {
@@ -118,6 +146,8 @@ impl RetentionService {
             cut_at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
             cutoff: cutoff_text,
             audit_days: i64::from(days),
+            key_version: 0,
+            signature: Vec::new(),
         };
         let event = Event::by(actor, "audit.cut", Outcome::Allowed)
             .target("audit_checkpoint", anchor.seq)
@@ -129,10 +159,22 @@ impl RetentionService {
                 "previous_cut": previous.as_ref().map(|p| p.upto_seq),
             }));
         let auditor = self.auditor.clone();
+        let keyring = self.auditor.keyring().clone();
         let recorded = self
             .store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
+                    // Signed with the newest signing key, read in this write, like checkpoints.
+                    let mut cut = cut;
+                    let key = keys::latest(&mut tx.conn(), keys::AUDIT_SIGNING_SCOPE)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::Internal("no audit signing key: the log is not cut".into())
+                        })?;
+                    cut.key_version = key.version;
+                    cut.signature = keyring.sign(&key, &cut.message()).map_err(|e| {
+                        Error::Internal(format!("cannot sign the cut of the audit log: {e}"))
+                    })?;
                     if !audit_cuts::record(&mut tx.conn(), &cut).await? {
                         return Ok::<_, Error>(false);
                     }
@@ -145,6 +187,23 @@ impl RetentionService {
             report.audit_cuts_recorded += 1;
         }
         Ok(())
+    }
+
+    /// Whether `cut` may be carried out: its signature, its anchor checkpoint (stored, same
+    /// head, validly signed) and the anchor's age (signed before the cut's cutoff).
+    async fn check_cut(&self, cut: &CutRecord) -> Result<Result<(), String>, Error> {
+        let mut conn = self.store.reader().await?;
+        let keys: HashMap<i64, Vec<u8>> = Keyring::signing_keys(&mut conn.conn())
+            .await?
+            .into_iter()
+            .map(|k| (k.version, k.public_key))
+            .collect();
+        let anchor = audit_cuts::checkpoint_at(&mut conn.conn(), cut.upto_seq).await?;
+        Ok(crate::audit::service::check_cut(
+            cut,
+            anchor.as_ref(),
+            &keys,
+        ))
     }
 
     /// Verifies the entries `first..=upto` (whose predecessor hashed to `prev_hash`) and the
