@@ -133,12 +133,21 @@ pub struct OldFile {
     pub parent_id: Uuid,
     /// The message it is attached to, if posted.
     pub message_id: Option<MessageId>,
-    /// When its upload started (the time holds and the period are measured from).
+    /// When its upload started (the time the period is measured from).
     pub created_at: DateTime<Utc>,
+    /// The author of the message it is attached to, if that message is stored.
+    pub message_author: Option<UserId>,
+    /// That message's channel.
+    pub message_channel: Option<ChannelId>,
+    /// When that message was posted.
+    pub message_at: Option<DateTime<Utc>>,
+    /// The channel the document it is shared in is linked to, if any.
+    pub document_channel: Option<ChannelId>,
 }
 
 /// Up to `limit` finished files (ready or quarantined, hidden ones included) of `workspace`
-/// uploaded before `cutoff`, after the cursor `after` (upload time and id) in that order.
+/// uploaded before `cutoff`, with the message each is attached to and the channel of the
+/// document each is shared in, after the cursor `after` (upload time and id) in that order.
 pub async fn files_older_than(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
@@ -146,10 +155,14 @@ pub async fn files_older_than(
     after: (DateTime<Utc>, FileId),
     limit: i64,
 ) -> Result<Vec<OldFile>, StoreError> {
-    let sql = "SELECT id, uploader_id, parent_kind, parent_id, message_id, created_at FROM files \
-               WHERE workspace_id = $1 AND status <> 'uploading' AND created_at < $2 \
-               AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
-               ORDER BY created_at, id LIMIT $5";
+    let sql = "SELECT f.id, f.uploader_id, f.parent_kind, f.parent_id, f.message_id, \
+               f.created_at, m.author_id AS message_author, m.channel_id AS message_channel, \
+               m.created_at AS message_at, d.channel_id AS document_channel FROM files f \
+               LEFT JOIN messages m ON m.id = f.message_id \
+               LEFT JOIN documents d ON f.parent_kind = 'document' AND d.id = f.parent_id \
+               WHERE f.workspace_id = $1 AND f.status <> 'uploading' AND f.created_at < $2 \
+               AND (f.created_at > $3 OR (f.created_at = $3 AND f.id > $4)) \
+               ORDER BY f.created_at, f.id LIMIT $5";
     Ok(on!(conn, |c| sqlx::query_as(sql)
         .bind(workspace)
         .bind(cutoff)
@@ -269,4 +282,11 @@ pub async fn destroy_ended_sessions(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?)
+}
+
+/// Whether any legal hold is in force (not released) in any workspace.
+pub async fn any_hold_in_force(conn: &mut Conn<'_>) -> Result<bool, StoreError> {
+    let sql = "SELECT COUNT(*) FROM legal_holds WHERE released_at IS NULL";
+    let n: i64 = on!(conn, |c| sqlx::query_scalar(sql).fetch_one(c).await)?;
+    Ok(n > 0)
 }

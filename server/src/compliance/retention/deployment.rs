@@ -3,6 +3,13 @@
 //! deployment's modules or any workspace's effective policy sets (`"forever"` anywhere wins).
 //! A pass over them is audited once (`retention.run` with the deployment as target) when
 //! either has a period or a cut is still being carried out.
+//!
+//! Both always apply at the present time, whatever time a run names for the workspaces'
+//! periods (`retention.allow_explicit_now` rehearses a workspace's policy, never destroys
+//! live sessions or cuts the log early). A legal hold in force anywhere keeps both whole:
+//! session records and the audit log are the deployment's, shared by every custodian, so
+//! no session record is deleted and the log is neither cut nor shortened while any hold is
+//! in force (the pass reports `held_by_legal_hold`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -36,6 +43,9 @@ pub struct DeploymentReport {
     pub audit_checkpoints_deleted: u64,
     /// Writes the pass took.
     pub batches: u64,
+    /// A legal hold was in force: no session record was deleted and the audit log was left
+    /// whole.
+    pub held_by_legal_hold: bool,
 }
 
 impl RetentionService {
@@ -55,13 +65,24 @@ impl RetentionService {
             audit_days: audit_days.days(),
             ..DeploymentReport::default()
         };
-        let mut outcome = self
-            .expire_sessions(now, sessions_days, stop, &mut report)
-            .await;
-        if outcome.is_ok() {
+        report.held_by_legal_hold = {
+            let mut conn = self.store.reader().await?;
+            store::retention::any_hold_in_force(&mut conn.conn()).await?
+        };
+        let mut outcome = Ok(());
+        if report.held_by_legal_hold {
+            tracing::info!(
+                "retention: a legal hold is in force: session records and the audit log are kept"
+            );
+        } else {
             outcome = self
-                .cut_audit(actor, now, audit_days, stop, &mut report)
+                .expire_sessions(now, sessions_days, stop, &mut report)
                 .await;
+            if outcome.is_ok() {
+                outcome = self
+                    .cut_audit(actor, now, audit_days, stop, &mut report)
+                    .await;
+            }
         }
         if report.sessions_days.is_none()
             && report.audit_days.is_none()
@@ -82,6 +103,7 @@ impl RetentionService {
                 "audit_entries_deleted": report.audit_entries_deleted,
                 "audit_checkpoints_deleted": report.audit_checkpoints_deleted,
                 "batches": report.batches,
+                "held_by_legal_hold": report.held_by_legal_hold,
             }));
         self.auditor.record_alone(&self.store, event).await?;
         outcome.map(|()| report)

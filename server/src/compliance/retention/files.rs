@@ -2,8 +2,10 @@
 //! deleted, except what a legal hold covers.
 //!
 //! A file is held like a message: by its uploader (the custodian), its channel and its
-//! upload time (a file shared in a document has no channel, so a hold naming channels does
-//! not cover it). Each batch is one write that reads the holds in force, deletes the rows
+//! upload time; a file attached to a message is also held whenever a hold covers that
+//! message (its author, channel and time), and a file shared in a document is judged by the
+//! channel the document is linked to (a document linked to no channel has none, so a hold
+//! naming only channels does not cover its files). Each batch is one write that reads the holds in force, deletes the rows
 //! no hold covers and emits `FileDeleted`, on which the files housekeeping removes the blobs
 //! and thumbnail, the search index drops the file and re-indexes the message it was posted
 //! with, and the hub tells the channel's members. A file stays attached to nothing: its
@@ -65,7 +67,23 @@ impl RetentionService {
                         let (mut destroyed, mut held) = (0u64, 0u64);
                         for f in &batch {
                             let channel = ChannelId(f.parent_id);
-                            if holds.covers_parts(f.uploader_id, channel, f.created_at) {
+                            let shared_in = match f.parent_kind.as_str() {
+                                "document" => {
+                                    f.document_channel.unwrap_or(ChannelId(uuid::Uuid::nil()))
+                                }
+                                _ => channel,
+                            };
+                            let message_held = match (f.message_author, f.message_at) {
+                                (Some(author), Some(at)) => holds.covers_parts(
+                                    author,
+                                    f.message_channel.unwrap_or(channel),
+                                    at,
+                                ),
+                                _ => false,
+                            };
+                            if message_held
+                                || holds.covers_parts(f.uploader_id, shared_in, f.created_at)
+                            {
                                 held += 1;
                             } else if store::files::delete(&mut tx.conn(), f.id).await? {
                                 destroyed += 1;

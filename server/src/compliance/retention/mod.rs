@@ -20,7 +20,8 @@
 //! documents' edit history and named versions (`history`). Two periods belong to the
 //! deployment rather than to one workspace: session records (`sessions`) and the audit log,
 //! cut only at a signed checkpoint (`audit_cut`); [`RetentionService::run_all`] applies them
-//! after the workspaces, with the longest period any policy in force sets.
+//! after the workspaces, with the longest period any policy in force sets, always at the
+//! present time and not while any legal hold is in force (`deployment`).
 
 mod audit_cut;
 mod deployment;
@@ -232,8 +233,10 @@ impl RetentionService {
             }
         }
         if only.is_none() && !stop.is_cancelled() {
+            // The deployment's periods apply at the present time, whatever `now` the
+            // workspaces' passes were given.
             match self
-                .deployment_pass(&Actor::system(), now, Some(stop))
+                .deployment_pass(&Actor::system(), Utc::now(), Some(stop))
                 .await
             {
                 Ok(report) => out.deployment = Some(report),
