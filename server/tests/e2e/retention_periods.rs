@@ -350,8 +350,7 @@ async fn ended_sessions_go_after_their_period_and_live_ones_stay(backend: Backen
     assert!(ended >= 1 && sessions > ended, "{sessions} {ended}");
 
     // `default` keeps session records 90 days: not yet 90 days after the sign-out.
-    let soon = (Utc::now() + TimeDelta::days(89)).to_rfc3339();
-    let (code, out, err) = retention_cli(&app, &["--now", &soon]);
+    let (code, out, err) = retention_cli(&app, &[]);
     assert_eq!(code, 0, "{err}");
     let report = report_of(&out);
     assert_eq!(report["deployment"]["sessions_days"], 90, "{report}");
@@ -370,8 +369,23 @@ async fn ended_sessions_go_after_their_period_and_live_ones_stay(backend: Backen
     );
     assert_eq!(report["failures"], json!([]));
 
+    // A run naming a later time applies it to the workspaces only: the deployment's periods
+    // apply at the present, so no session record goes and the live ones stay.
     let later = (Utc::now() + TimeDelta::days(91)).to_rfc3339();
     let (code, out, err) = retention_cli(&app, &["--now", &later]);
+    assert_eq!(code, 0, "{err}");
+    let report = report_of(&out);
+    assert_eq!(report["deployment"]["sessions_deleted"], 0, "{report}");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM sessions").await, sessions);
+    let ran_at: DateTime<Utc> = report["deployment"]["now"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!((Utc::now() - ran_at).num_minutes().abs() < 5, "{report}");
+
+    // Ended 91 days ago: their records go.
+    age_ended_sessions(&app, 91).await;
+    let (code, out, err) = retention_cli(&app, &[]);
     assert_eq!(code, 0, "{err}");
     let report = report_of(&out);
     assert_eq!(
@@ -398,6 +412,115 @@ async fn ended_sessions_go_after_their_period_and_live_ones_stay(backend: Backen
             && e["details"]["sessions_deleted"].as_i64() == Some(ended)),
         "{runs:?}"
     );
+
+    // While a legal hold is in force, no session record goes.
+    let tablet = app.login("bo@example.org", PASSWORD).await;
+    app.call(
+        reqwest::Method::POST,
+        "/api/v1/auth/logout",
+        Some(&tablet.access),
+        None,
+    )
+    .await
+    .expect(204);
+    age_ended_sessions(&app, 91).await;
+    app.post(
+        &format!("/api/v1/workspaces/{}/legal-holds", t.ws),
+        Some(&t.admin.access),
+        json!({"name": "Cy's matter", "custodians": [t.cy.user_id]}),
+    )
+    .await
+    .expect(201);
+    let (code, out, err) = retention_cli(&app, &[]);
+    assert_eq!(code, 0, "{err}");
+    let report = report_of(&out);
+    assert_eq!(report["deployment"]["held_by_legal_hold"], true, "{report}");
+    assert_eq!(report["deployment"]["sessions_deleted"], 0, "{report}");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM sessions WHERE revoked_at IS NOT NULL")
+            .await,
+        1
+    );
+}
+
+/// Moves the end of every ended session `days` into the past.
+async fn age_ended_sessions(app: &TestApp, days: i64) {
+    let at =
+        (Utc::now() - TimeDelta::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+    app.raw_sql(&format!(
+        "UPDATE sessions SET revoked_at = '{at}' WHERE revoked_at IS NOT NULL"
+    ))
+    .await
+    .unwrap();
+}
+
+/// A byte string as a SQL literal of `backend`.
+fn bytes_literal(backend: Backend, bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    match backend {
+        Backend::Sqlite => format!("X'{hex}'"),
+        Backend::Postgres => format!("'\\x{hex}'::bytea"),
+    }
+}
+
+/// Makes the checkpoints after `after` look signed two days ago: each is signed again with
+/// the signing key, as the writer would have then (the append-only trigger is lifted
+/// meanwhile).
+async fn age_checkpoints(app: &TestApp, after: i64) {
+    use concord::store::audit::CheckpointSigner;
+    let (kek, _) = concord::crypto::kek::load(&app.config).unwrap();
+    let keyring = concord::crypto::Keyring::open(&app.store, kek, app.config.keys.dek_rotate_after)
+        .await
+        .unwrap();
+    let (checkpoints, key) = {
+        let mut conn = app.store.reader().await.unwrap();
+        let checkpoints = concord::store::audit::checkpoints(&mut conn.conn(), after + 1, i64::MAX)
+            .await
+            .unwrap();
+        let key = concord::store::keys::latest(
+            &mut conn.conn(),
+            concord::store::keys::AUDIT_SIGNING_SCOPE,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        (checkpoints, key)
+    };
+    let (lift, restore) = match app.backend {
+        Backend::Sqlite => (
+            "DROP TRIGGER audit_checkpoints_no_update;",
+            "CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints \
+             BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;",
+        ),
+        Backend::Postgres => (
+            "ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_append_only;",
+            "ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_append_only;",
+        ),
+    };
+    let mut sql = lift.to_owned();
+    for cp in checkpoints {
+        let signed: DateTime<Utc> = cp.signed_at.parse().unwrap();
+        let signed_at =
+            (signed - TimeDelta::days(2)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let message = concord::store::audit_chain::checkpoint_message(
+            cp.seq,
+            &cp.head_hash,
+            key.version,
+            &signed_at,
+        );
+        let signature = keyring.sign(&key, &message).unwrap();
+        sql.push_str(&format!(
+            "UPDATE audit_checkpoints SET signed_at = '{signed_at}', key_version = {}, \
+             signature = {} WHERE seq = {};",
+            key.version,
+            bytes_literal(app.backend, &signature),
+            cp.seq
+        ));
+    }
+    sql.push_str(restore);
+    app.raw_sql(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 async fn the_command_line_runs_a_pass_and_refuses_bad_input(backend: Backend) {
@@ -529,18 +652,30 @@ async fn the_audit_log_is_cut_at_a_signed_checkpoint_and_still_verifies(backend:
         "{report}"
     );
     assert_eq!(app.scalar("SELECT MIN(seq) FROM audit_events").await, 1);
-
-    // Two days on, every checkpoint so far is older than the period: the log is cut at the
-    // newest of them.
-    let newest_checkpoint = app.scalar("SELECT MAX(seq) FROM audit_checkpoints").await;
+    // A run naming a later time does not cut the log either: the deployment's periods
+    // apply at the present.
     let later = (Utc::now() + TimeDelta::days(2)).to_rfc3339();
     let (code, out, err) = retention_cli_with(&app, policies.path(), Some(&later));
+    assert_eq!(code, 0, "{err}");
+    let report = report_of(&out);
+    assert_eq!(
+        report["deployment"]["audit_cut_at"],
+        Value::Null,
+        "{report}"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_cuts").await, 0);
+
+    // Every checkpoint so far signed two days ago, older than the period: the log is cut at
+    // the newest of them.
+    age_checkpoints(&app, 0).await;
+    let newest_checkpoint = app.scalar("SELECT MAX(seq) FROM audit_checkpoints").await;
+    let (code, out, err) = retention_cli_with(&app, policies.path(), None);
     assert_eq!(code, 0, "{err}");
     let report = report_of(&out);
     let cut = report["deployment"]["audit_cut_at"]
         .as_i64()
         .unwrap_or_else(|| panic!("{report}"));
-    assert!(cut >= newest_checkpoint, "{report}");
+    assert_eq!(cut, newest_checkpoint, "{report}");
     assert_eq!(report["deployment"]["audit_cuts_recorded"], 1, "{report}");
     assert_eq!(
         report["deployment"]["audit_entries_deleted"].as_i64(),
@@ -580,10 +715,39 @@ async fn the_audit_log_is_cut_at_a_signed_checkpoint_and_still_verifies(backend:
         .await
         .is_err());
     assert!(app.raw_sql("DELETE FROM audit_cuts").await.is_err());
+    // Nor does it take a cut it cannot anchor, or one replacing a recorded cut.
+    let columns = "upto_seq, head_hash, cut_at, cutoff, audit_days, key_version, signature";
+    let copy = |upto: &str| {
+        format!(
+            "INSERT INTO audit_cuts ({columns}) SELECT {upto}, head_hash, cut_at, cutoff, \
+             audit_days, key_version, signature FROM audit_cuts"
+        )
+    };
+    assert!(app.raw_sql(&copy("1000000")).await.is_err());
+    assert!(app.raw_sql(&copy("upto_seq")).await.is_err());
+    let replace = match backend {
+        Backend::Sqlite => copy("upto_seq").replace("INSERT INTO", "INSERT OR REPLACE INTO"),
+        Backend::Postgres => format!(
+            "{} ON CONFLICT (upto_seq) DO UPDATE SET cut_at = 'x'",
+            copy("upto_seq")
+        ),
+    };
+    assert!(app.raw_sql(&replace).await.is_err());
+    // A temporary table named like the cuts does not stand in for them.
+    let shadowed = "CREATE TEMP TABLE audit_cuts (upto_seq BIGINT); \
+                    INSERT INTO audit_cuts (upto_seq) VALUES (1000000); \
+                    DELETE FROM audit_events;";
+    assert!(app.raw_sql(shadowed).await.is_err());
+    assert_eq!(
+        app.scalar("SELECT MIN(seq) FROM audit_events").await,
+        cut + 1
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_cuts").await, 1);
 
     // A later pass cuts again at a newer checkpoint (the ones signed since are older than the
     // period too), and the log still verifies from there.
-    let (code, out, err) = retention_cli_with(&app, policies.path(), Some(&later));
+    age_checkpoints(&app, cut).await;
+    let (code, out, err) = retention_cli_with(&app, policies.path(), None);
     assert_eq!(code, 0, "{err}");
     let report = report_of(&out);
     assert_eq!(report["deployment"]["audit_cuts_recorded"], 1, "{report}");
@@ -602,6 +766,93 @@ async fn the_audit_log_is_cut_at_a_signed_checkpoint_and_still_verifies(backend:
     let (ok, out) = verify_cli(&app, policies.path());
     assert!(ok, "{out}");
     assert!(out.contains("2 cut(s) recorded"), "{out}");
+}
+
+/// The deployment of [`the_audit_log_is_cut_at_a_signed_checkpoint_and_still_verifies`]:
+/// its policy folder (kept alive with it) and a log with checkpoints every few entries.
+async fn short_audit_app(backend: Backend) -> (tempfile::TempDir, TestApp) {
+    let policies = tempfile::tempdir().unwrap();
+    short_audit_module(policies.path());
+    std::fs::write(
+        policies.path().join("concord.toml"),
+        format!(
+            "[policy]\nmodules = [\"default\", \"brief\"]\ndir = {:?}\n",
+            policies.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let dir = policies.path().to_path_buf();
+    let app = spawn_app_with(backend, move |c| {
+        configure(c);
+        c.audit.checkpoint_every = 5;
+        c.policy.modules = vec!["default".into(), "brief".into()];
+        c.policy.dir = Some(dir);
+    })
+    .await;
+    (policies, app)
+}
+
+async fn a_forged_cut_is_refused_and_exposed(backend: Backend) {
+    let (policies, app) = short_audit_app(backend).await;
+    let t = app.team().await;
+    let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
+    for i in 0..12 {
+        crate::chat::say(&app, &t.ann, &general, &format!("quokka {i}")).await;
+    }
+    age_checkpoints(&app, 0).await;
+    // Someone with the database's credentials records a cut at the newest checkpoint: the
+    // database cannot check its signature, and takes it.
+    let forged = app.scalar("SELECT MAX(seq) FROM audit_checkpoints").await;
+    app.raw_sql(&format!(
+        "INSERT INTO audit_cuts (upto_seq, head_hash, cut_at, cutoff, audit_days, key_version, \
+         signature) SELECT seq, head_hash, '2099-01-01T00:00:00.000000Z', \
+         '2098-12-31T00:00:00.000000Z', 1, key_version, signature FROM audit_checkpoints \
+         WHERE seq = {forged}"
+    ))
+    .await
+    .unwrap();
+    // Retention refuses to carry it out: nothing is deleted, and the refusal is audited.
+    let (code, _, err) = retention_cli_with(&app, policies.path(), None);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("does not verify"), "{err}");
+    assert_eq!(app.scalar("SELECT MIN(seq) FROM audit_events").await, 1);
+    let refused = audited(&app, &t.admin, "audit.cut").await;
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["outcome"] == "failed" && e["target_id"] == forged.to_string()),
+        "{refused:?}"
+    );
+    // The database lets them delete up to it; verification exposes the forged cut.
+    app.raw_sql(&format!("DELETE FROM audit_events WHERE seq <= {forged}"))
+        .await
+        .unwrap();
+    let (ok, out) = verify_cli(&app, policies.path());
+    assert!(!ok, "{out}");
+    assert!(out.contains("does not verify"), "{out}");
+}
+
+async fn an_emptied_log_does_not_verify(backend: Backend) {
+    let app = spawn(backend).await;
+    app.team().await;
+    let lift = match backend {
+        Backend::Sqlite => {
+            "DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_checkpoints_no_delete;"
+        }
+        Backend::Postgres => {
+            "ALTER TABLE audit_events DISABLE TRIGGER USER; \
+                              ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;"
+        }
+    };
+    app.raw_sql(lift).await.unwrap();
+    app.raw_sql("DELETE FROM audit_events; DELETE FROM audit_checkpoints;")
+        .await
+        .unwrap();
+    let store = app.open_store().await;
+    let result = concord::audit::service::verify_live(&store).await.unwrap();
+    store.close().await;
+    let err = result.expect_err("an empty log without a cut does not verify");
+    assert!(err.reason.contains("empty"), "{err}");
 }
 
 /// `concord retention run` with the short audit module enabled.
@@ -633,4 +884,6 @@ both_backends!(
     ended_sessions_go_after_their_period_and_live_ones_stay,
     the_command_line_runs_a_pass_and_refuses_bad_input,
     the_audit_log_is_cut_at_a_signed_checkpoint_and_still_verifies,
+    a_forged_cut_is_refused_and_exposed,
+    an_emptied_log_does_not_verify,
 );
