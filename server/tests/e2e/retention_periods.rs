@@ -817,10 +817,11 @@ async fn a_forged_cut_is_refused_and_exposed(backend: Backend) {
     assert!(err.contains("does not verify"), "{err}");
     assert_eq!(app.scalar("SELECT MIN(seq) FROM audit_events").await, 1);
     let refused = audited(&app, &t.admin, "audit.cut").await;
+    let forged_id = forged.to_string();
     assert!(
         refused
             .iter()
-            .any(|e| e["outcome"] == "failed" && e["target_id"] == forged.to_string()),
+            .any(|e| e["outcome"] == "failed" && e["target_id"] == forged_id.as_str()),
         "{refused:?}"
     );
     // The database lets them delete up to it; verification exposes the forged cut.
