@@ -76,6 +76,9 @@ enum Command {
     /// Compliance records: the record of processing activities (GDPR Art. 30).
     #[command(subcommand)]
     Compliance(ComplianceCmd),
+    /// The retention job.
+    #[command(subcommand)]
+    Retention(RetentionCmd),
     /// Print the HTTP API's OpenAPI document (JSON), as served at /api/v1/openapi.json.
     Openapi,
 }
@@ -109,6 +112,27 @@ enum ComplianceCmd {
         /// `json` (default) or `markdown`.
         #[arg(long, value_name = "FORMAT", default_value = "json")]
         format: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCmd {
+    /// Run one retention pass now and print its report as JSON: every workspace's periods
+    /// (messages, files, document history, under legal holds), then the deployment's
+    /// (session records, the audit log cut at a signed checkpoint, both kept while any legal
+    /// hold is in force); with `--workspace`, that workspace's only. Run it with the server
+    /// stopped: a running server's search index and connected clients do not learn what the
+    /// pass destroys (the running server's own retention task does the same work while it
+    /// runs). Exits non-zero if any part failed.
+    Run {
+        /// Only this workspace (its id).
+        #[arg(long, value_name = "ID")]
+        workspace: Option<String>,
+        /// Apply the workspaces' periods as if at this time (RFC 3339), to rehearse a policy;
+        /// only where `retention.allow_explicit_now` is set. The deployment's periods
+        /// (session records, the audit log) always apply at the present time.
+        #[arg(long, value_name = "TIME", hide = true)]
+        now: Option<String>,
     },
 }
 
@@ -354,6 +378,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Retention(RetentionCmd::Run { workspace, now }) => {
+            retention_run(config, workspace.as_deref(), now.as_deref()).await
+        }
         Command::Search(SearchCmd::Reindex { workspace }) => {
             let only = match workspace {
                 Some(w) => Some(
@@ -417,6 +444,55 @@ async fn clear_override(config: Config, workspace: &str) -> anyhow::Result<()> {
         None => println!("workspace {workspace} has no policy override; nothing was written"),
     }
     Ok(())
+}
+
+async fn retention_run(
+    config: Config,
+    workspace: Option<&str>,
+    now: Option<&str>,
+) -> anyhow::Result<()> {
+    let only = match workspace {
+        Some(w) => Some(
+            w.parse::<concord::domain::WorkspaceId>()
+                .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {w}"))?,
+        ),
+        None => None,
+    };
+    let now = match now {
+        Some(t) => {
+            if !config.retention.allow_explicit_now {
+                bail!("--now: this deployment does not let a run name its time (retention.allow_explicit_now)");
+            }
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|_| anyhow::anyhow!("--now: not an RFC 3339 time: {t}"))?
+                .with_timezone(&chrono::Utc)
+        }
+        None => chrono::Utc::now(),
+    };
+    let app = App::build(config).await?;
+    let report = app.retention_pass(now, only).await;
+    app.close().await;
+    let report = match report {
+        Ok(r) => r,
+        Err(concord::error::Error::NotFound(_)) => {
+            bail!(
+                "--workspace: no such workspace: {}",
+                workspace.unwrap_or_default()
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    for failure in &report.failures {
+        match failure.workspace_id {
+            Some(w) => eprintln!("concord: retention: workspace {w}: {}", failure.error),
+            None => eprintln!("concord: retention: deployment: {}", failure.error),
+        }
+    }
+    Err(Reported.into())
 }
 
 async fn reindex(app: &App, only: Option<concord::domain::WorkspaceId>) -> anyhow::Result<()> {
@@ -684,7 +760,15 @@ async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result
                 None => Vec::new(),
             };
             let result = concord::audit::service::verify_live_witnessed(app.store(), heads).await?;
+            // A cut must be one this deployment's own period allows (overrides cannot set it).
+            let period = concord::audit::service::check_cut_period(
+                app.store(),
+                app.policies().deployment()?.retention.audit_days,
+                chrono::Utc::now(),
+            )
+            .await?;
             let result = result.and_then(|v| {
+                period?;
                 v.check_tail(&live.bound, chrono::Utc::now())?;
                 Ok(v)
             });
@@ -713,6 +797,19 @@ async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result
                 "audit log verified: {} entries up to sequence {}, {} signed checkpoint(s), last at {}",
                 verified.entries, verified.last_seq, verified.checkpoints, verified.last_checkpoint
             );
+            let cuts = {
+                let mut reader = app.store().reader().await?;
+                concord::store::audit_cuts::all(&mut reader.conn()).await?
+            };
+            if let Some(cut) = cuts.last() {
+                println!(
+                    "cut by retention: starts after the signed checkpoint at {} (cut {}, audit_days {}; {} cut(s) recorded)",
+                    cut.upto_seq,
+                    cut.cut_at,
+                    cut.audit_days,
+                    cuts.len()
+                );
+            }
             println!(
                 "unsigned tail: {} entries after the last checkpoint (bound: {} entries, {} s)",
                 verified.unsigned_tail, live.bound.max_entries, live.bound.max_age_seconds
@@ -723,6 +820,13 @@ async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result
                     path.display(),
                     verified.witnessed
                 );
+                if verified.witnessed_before_cut > 0 {
+                    println!(
+                        "witness {}: {} recorded head(s) at or before the cut by retention, not checked against entries (removed)",
+                        path.display(),
+                        verified.witnessed_before_cut
+                    );
+                }
             }
         }
         AuditCmd::PublicKey => {

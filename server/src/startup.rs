@@ -22,7 +22,7 @@ use crate::audit::Auditor;
 use crate::auth::{AuthService, KeyError, PasswordHasher, SigningKeys, TokenIssuer};
 use crate::chat::ChatService;
 use crate::config::Config;
-use crate::crypto::{CryptoError, Keyring};
+use crate::crypto::{CryptoError, Keyring, Sealed};
 use crate::events::Events;
 use crate::files::{FileService, FilesOptions};
 use crate::http::state::AppState;
@@ -203,6 +203,25 @@ pub struct App {
     going_away: CancellationToken,
 }
 
+/// Document history folded for the retention job by the document rooms (the job imports no
+/// feature; the composition root hands it this).
+struct DocumentHistory(crate::docs::Rooms);
+
+impl crate::compliance::HistoryFolder for DocumentHistory {
+    fn seal(
+        &self,
+        document: crate::domain::DocumentId,
+        upto_seq: i64,
+    ) -> futures::future::BoxFuture<'_, Result<Option<Sealed>, crate::error::Error>> {
+        Box::pin(async move {
+            self.0
+                .sealed_history(document, upto_seq)
+                .await
+                .map_err(crate::error::Error::from)
+        })
+    }
+}
+
 impl App {
     /// Opens storage (applying migrations), seeds built-in roles and wires the services.
     pub async fn build(config: Config) -> Result<App, StartupError> {
@@ -344,7 +363,8 @@ impl App {
             auditor.clone(),
             policies.clone(),
             crate::compliance::RetentionOptions::from_config(&config.retention),
-        );
+        )
+        .with_history(Arc::new(DocumentHistory(rooms.clone())));
         let erasures = crate::compliance::ErasureService::new(
             store.clone(),
             auditor.clone(),
@@ -510,6 +530,41 @@ impl App {
     /// Where a development key-encryption key was generated at this start, if one was.
     pub fn generated_kek(&self) -> Option<&std::path::Path> {
         self.kek_generated.as_deref()
+    }
+
+    /// The retention job.
+    pub fn retention(&self) -> &crate::compliance::RetentionService {
+        &self.retention
+    }
+
+    /// One retention pass from the command line, at `now`: over `only` that workspace, or
+    /// over every workspace and the deployment's session records and audit log. The search
+    /// indexer runs meanwhile, so the index follows what the pass destroys, and commits
+    /// before this returns (its index writer is this process's only if no server holds it;
+    /// otherwise the indexer logs that it cannot write, and `concord search reindex` with the
+    /// server stopped brings the index in line).
+    pub async fn retention_pass(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        only: Option<crate::domain::WorkspaceId>,
+    ) -> Result<crate::compliance::PassReport, crate::error::Error> {
+        let stop = CancellationToken::new();
+        let indexer = self.search.start(
+            &self.events,
+            CommitPolicy::from_config(&self.config.search),
+            stop.clone(),
+        );
+        let report = self.retention.run_all(now, only, &stop).await;
+        // Every event the pass emitted is applied before the indexer is told to stop.
+        if let Ok(report) = &report {
+            for workspace in report.workspaces.iter().filter_map(|w| w.workspace_id) {
+                self.search.catch_up(workspace).await;
+            }
+        }
+        stop.cancel();
+        let _ = indexer.await;
+        self.search.close().await;
+        report
     }
 
     /// Committed domain events.

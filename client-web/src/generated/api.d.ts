@@ -4535,6 +4535,16 @@ export interface components {
              */
             destroyed: number;
             /**
+             * Format: int32
+             * @description The workspace's `retention.document_history_days` (`None`: forever).
+             */
+            document_history_days?: number | null;
+            /**
+             * Format: int64
+             * @description Documents whose old edit history was folded into their snapshot.
+             */
+            documents_folded: number;
+            /**
              * Format: int64
              * @description Thread roots emptied into content-free tombstones because replies outlive them.
              */
@@ -4545,10 +4555,25 @@ export interface components {
              */
             examined: number;
             /**
+             * Format: int32
+             * @description The workspace's `retention.files_days` (`None`: forever).
+             */
+            files_days?: number | null;
+            /**
              * Format: int64
              * @description Files destroyed with their messages.
              */
             files_destroyed: number;
+            /**
+             * Format: int64
+             * @description Files past `files_days` deleted (with their blobs and thumbnails).
+             */
+            files_expired: number;
+            /**
+             * Format: int64
+             * @description Files past `files_days` a legal hold keeps.
+             */
+            files_expired_held: number;
             /**
              * Format: int64
              * @description Deleted files a legal hold still keeps hidden.
@@ -4564,6 +4589,11 @@ export interface components {
              * @description Messages kept because a legal hold covers them.
              */
             held: number;
+            /**
+             * Format: int64
+             * @description Old edit histories and named versions a legal hold keeps.
+             */
+            history_held: number;
             /**
              * Format: int32
              * @description The workspace's `retention.messages_days` (`None`: forever).
@@ -4590,6 +4620,16 @@ export interface components {
              * @description Deleted messages whose grace period is over but whose text a legal hold keeps.
              */
             remnants_held: number;
+            /**
+             * Format: int64
+             * @description Stored update batches folded (destroyed as history).
+             */
+            updates_folded: number;
+            /**
+             * Format: int64
+             * @description Named versions past the period deleted.
+             */
+            versions_destroyed: number;
             workspace_id?: null | components["schemas"]["WorkspaceId"];
         };
         /** @description How many sessions were revoked. */

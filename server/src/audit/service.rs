@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::audit::{self, AuditFilter, AuditRecord, CheckpointRecord, CheckpointSigner};
 use crate::store::audit_chain as chain;
+use crate::store::audit_cuts;
 use crate::store::keys::{self, DataKeyRecord};
 use crate::store::{Conn, Store, Tx};
 
@@ -279,14 +280,24 @@ impl AuditService {
             .await?;
         let mut conn = self.store.reader().await?;
         let bounds = audit::seq_bounds(&mut conn.conn(), from.as_deref(), to.as_deref()).await?;
-        let (first, last) = bounds.unwrap_or((1, 0));
-        let prev_hash = match audit::before(&mut conn.conn(), first).await? {
-            Some(r) => r.hash,
-            None => chain::GENESIS.to_vec(),
+        let (mut first, last) = bounds.unwrap_or((1, 0));
+        let cut = audit_cuts::newest(&mut conn.conn()).await?;
+        // Cut by retention: the export starts after the anchor checkpoint, whose head precedes
+        // the first entry kept (entries up to it whose deletion is still under way are left
+        // out).
+        if let Some(c) = &cut {
+            first = first.max(c.upto_seq + 1);
+        }
+        let prev_hash = match &cut {
+            Some(c) if c.upto_seq + 1 == first => c.head_hash.clone(),
+            _ => match audit::before(&mut conn.conn(), first).await? {
+                Some(r) => r.hash,
+                None => chain::GENESIS.to_vec(),
+            },
         };
         let head_hash = match audit::range(&mut conn.conn(), last, last, 1).await?.pop() {
-            Some(r) => r.hash,
-            None => prev_hash.clone(),
+            Some(r) if last >= first => r.hash,
+            _ => prev_hash.clone(),
         };
         let spanned = audit::checkpoints(&mut conn.conn(), first, last).await?;
         // Read after the checkpoints, so the seal's key is at least as new as theirs.
@@ -439,6 +450,99 @@ impl ExportState {
     }
 }
 
+/// Whether a cut of the log by retention holds: its signature with the stored signing keys,
+/// its anchor checkpoint (`anchor`: stored at its sequence number, with its head and a valid
+/// signature), and the anchor signed before the cut's time minus the period it applied. The
+/// reason if not.
+pub fn check_cut(
+    cut: &audit_cuts::CutRecord,
+    anchor: Option<&CheckpointRecord>,
+    keys: &HashMap<i64, Vec<u8>>,
+) -> Result<(), String> {
+    if !cut.signed_by(keys) {
+        return Err(format!(
+            "the cut at sequence {} does not verify with signing key version {}",
+            cut.upto_seq, cut.key_version
+        ));
+    }
+    let Some(anchor) = anchor.filter(|a| a.seq == cut.upto_seq && a.head_hash == cut.head_hash)
+    else {
+        return Err(format!(
+            "the log was cut at sequence {}, but the signed checkpoint it is anchored at is missing or names another head",
+            cut.upto_seq
+        ));
+    };
+    let message = chain::checkpoint_message(
+        anchor.seq,
+        &anchor.head_hash,
+        anchor.key_version,
+        &anchor.signed_at,
+    );
+    if !keys
+        .get(&anchor.key_version)
+        .is_some_and(|k| chain::verify_signature(k, &message, &anchor.signature))
+    {
+        return Err(format!(
+            "the checkpoint at sequence {} the log was cut at does not verify",
+            anchor.seq
+        ));
+    }
+    let signed_at = chrono::DateTime::parse_from_rfc3339(&anchor.signed_at);
+    let cut_at = chrono::DateTime::parse_from_rfc3339(&cut.cut_at);
+    let young = match (signed_at, cut_at) {
+        (Ok(signed), Ok(at)) => signed >= at - chrono::TimeDelta::days(cut.audit_days),
+        _ => true,
+    };
+    if young {
+        return Err(format!(
+            "the checkpoint at sequence {} the log was cut at was signed {}, not {} days before the cut ({})",
+            anchor.seq, anchor.signed_at, cut.audit_days, cut.cut_at
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the newest cut of the log, if any, is one the deployment's own
+/// `retention.audit_days` (`days`, from its policy modules; overrides cannot set it) allows
+/// at `now`: none at all if the log is kept forever, otherwise one anchored at a checkpoint
+/// signed more than `days` before `now`.
+pub async fn check_cut_period(
+    store: &Store,
+    days: crate::policy::Days,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Result<(), ChainError>, Error> {
+    let mut conn = store.reader().await?;
+    let Some(cut) = audit_cuts::newest(&mut conn.conn()).await? else {
+        return Ok(Ok(()));
+    };
+    let seq = cut.upto_seq + 1;
+    let Some(days) = days.days() else {
+        return Ok(Err(ChainError {
+            seq,
+            reason: format!(
+                "the log was cut at sequence {}, but this deployment keeps the audit log forever (retention.audit_days)",
+                cut.upto_seq
+            ),
+        }));
+    };
+    let anchor = audit_cuts::checkpoint_at(&mut conn.conn(), cut.upto_seq).await?;
+    let signed = anchor
+        .as_ref()
+        .and_then(|a| chrono::DateTime::parse_from_rfc3339(&a.signed_at).ok())
+        .map(|at| at.with_timezone(&chrono::Utc));
+    let limit = now - chrono::TimeDelta::days(i64::from(days));
+    match signed {
+        Some(at) if at < limit => Ok(Ok(())),
+        _ => Ok(Err(ChainError {
+            seq,
+            reason: format!(
+                "the log was cut at sequence {}, whose checkpoint is not older than this deployment's retention.audit_days ({days} days)",
+                cut.upto_seq
+            ),
+        })),
+    }
+}
+
 /// Verifies the whole live log against the stored signing keys.
 pub async fn verify_live(store: &Store) -> Result<Result<Verified, ChainError>, Error> {
     verify_live_witnessed(store, Vec::new()).await
@@ -446,6 +550,15 @@ pub async fn verify_live(store: &Store) -> Result<Result<Verified, ChainError>, 
 
 /// Verifies the whole live log, and that it holds every head an outside witness recorded
 /// (parsed with [`super::witness::parse_heads`]).
+///
+/// A log cut by retention (`store::audit_cuts`) is verified from its newest cut: the anchor
+/// checkpoint must still be stored, match the cut's head and carry a valid signature (which
+/// proves the head the remaining chain starts from), and the remaining log must hold the
+/// `audit.cut` entry that recorded the cut. Every recorded cut must carry a valid signature
+/// ([`check_cut`]). Entries at or before the anchor still waiting for their deletion are not
+/// read; heads of the outside witness before the anchor are counted in
+/// [`Verified::witnessed_before_cut`] (they cannot be checked), the one at the anchor must
+/// match it. An empty log without a cut fails.
 pub async fn verify_live_witnessed(
     store: &Store,
     witnessed: Vec<CheckpointRecord>,
@@ -456,20 +569,92 @@ pub async fn verify_live_witnessed(
         .into_iter()
         .map(|k| (k.version, k.public_key))
         .collect();
-    let checkpoints = audit::checkpoints(&mut conn.conn(), 0, i64::MAX).await?;
-    let mut verifier = Verifier::new(1, chain::GENESIS.to_vec(), checkpoints, &keys);
+    let cuts = audit_cuts::all(&mut conn.conn()).await?;
+    // Every cut recorded must carry the signing key's signature: the database only checks
+    // that a cut names a stored checkpoint, so a row inserted with its credentials is caught
+    // here.
+    if let Some(c) = cuts.iter().find(|c| !c.signed_by(&keys)) {
+        return Ok(Err(ChainError {
+            seq: c.upto_seq + 1,
+            reason: format!(
+                "the cut recorded at sequence {} does not verify with signing key version {}: it was not made by retention (entries were removed outside it)",
+                c.upto_seq, c.key_version
+            ),
+        }));
+    }
+    let cut = cuts.last().cloned();
+    let (first, prev_hash) = match &cut {
+        Some(c) => (c.upto_seq + 1, c.head_hash.clone()),
+        None => (1, chain::GENESIS.to_vec()),
+    };
+    let checkpoints = audit::checkpoints(&mut conn.conn(), first - 1, i64::MAX).await?;
+    if let Some(c) = &cut {
+        let anchor = checkpoints.first().filter(|cp| cp.seq == c.upto_seq);
+        if let Err(reason) = check_cut(c, anchor, &keys) {
+            return Ok(Err(ChainError { seq: first, reason }));
+        }
+    }
+    // Heads the witness recorded at or before the cut: the one at the anchor must be the
+    // anchor's; the ones before it cannot be checked any more (their entries are gone), and
+    // are reported.
+    let mut before_cut = 0;
+    let mut witnessed_after = Vec::with_capacity(witnessed.len());
+    for head in witnessed {
+        match &cut {
+            Some(c) if head.seq <= c.upto_seq => {
+                if head.seq == c.upto_seq && head.head_hash != c.head_hash {
+                    return Ok(Err(ChainError {
+                        seq: head.seq,
+                        reason: "the outside witness recorded another head at the sequence the log was cut at".into(),
+                    }));
+                }
+                before_cut += 1;
+            }
+            _ => witnessed_after.push(head),
+        }
+    }
+    let mut verifier = Verifier::new(first, prev_hash, checkpoints, &keys);
     if let Some(every) = store.checkpoint_every() {
         verifier.bound_gaps(i64::try_from(every).unwrap_or(i64::MAX));
     }
-    verifier.witnessed(witnessed, &keys);
-    let mut next = 0;
+    verifier.witnessed(witnessed_after, &keys);
+    let recorded = cut.as_ref().map(|c| c.upto_seq.to_string());
+    let mut cut_found = false;
+    let mut next = first;
     loop {
         let records = audit::range(&mut conn.conn(), next, i64::MAX, PAGE).await?;
         let Some(last) = records.last() else { break };
         next = last.seq + 1;
         for rec in &records {
+            if rec.fields.action == "audit.cut"
+                && rec.fields.outcome == "allowed"
+                && rec.fields.target_id == recorded
+            {
+                cut_found = true;
+            }
             verifier.push(rec);
         }
     }
-    Ok(verifier.finish())
+    let mut verified = verifier.finish();
+    if let Ok(v) = &mut verified {
+        v.witnessed_before_cut = before_cut;
+        if cut.is_none() && v.entries == 0 {
+            return Ok(Err(ChainError {
+                seq: 1,
+                reason: "the log is empty, and no cut by retention explains it: its entries were removed".into(),
+            }));
+        }
+    }
+    if let (Some(c), Ok(_)) = (&cut, &verified) {
+        if !cut_found {
+            return Ok(Err(ChainError {
+                seq: first,
+                reason: format!(
+                    "the log starts after sequence {}, but no audit.cut entry records that cut: entries were removed outside retention",
+                    c.upto_seq
+                ),
+            }));
+        }
+    }
+    Ok(verified)
 }

@@ -43,6 +43,10 @@ pub struct Verified {
     pub first_unsigned_at: Option<String>,
     /// Heads recorded by the outside witness that were checked.
     pub witnessed: usize,
+    /// Heads recorded by the outside witness at or before the sequence the log was cut at by
+    /// retention, which can no longer be checked against entries (the one at the anchor is
+    /// checked against the anchor).
+    pub witnessed_before_cut: usize,
 }
 
 /// How long a live log's unsigned tail may be: `audit.checkpoint_every` entries, and no
@@ -351,6 +355,7 @@ impl Verifier {
                     .then_some(self.first_unsigned_at)
                     .flatten(),
                 witnessed: self.witnessed.len(),
+                witnessed_before_cut: 0,
             }),
         }
     }

@@ -139,6 +139,12 @@ fn query_error(at: usize, message: String) -> SearchError {
 
 impl SearchService {
     /// Waits (briefly) until the indexer has applied every event already published and
+    /// committed `workspace`'s index (the command line's retention pass, before it stops).
+    pub async fn catch_up(&self, workspace: WorkspaceId) {
+        self.caught_up(workspace).await
+    }
+
+    /// Waits (briefly) until the indexer has applied every event already published and
     /// committed `workspace`'s index, so the query sees what was just written.
     async fn caught_up(&self, workspace: WorkspaceId) {
         let sender = self.inner.flush.lock().ok().and_then(|f| f.clone());

@@ -9,7 +9,8 @@
 //! field as length 0xFFFFFFFF. Checkpoint signatures are Ed25519 over
 //! `"concord-audit-checkpoint-v1"`, seq (u64 BE), head hash, key version (u64 BE) and the
 //! signing time (length-prefixed). An export's seal is signed the same way under
-//! `"concord-audit-export-seal-v2"`, with the SHA-256 of every byte of the export before it.
+//! `"concord-audit-export-seal-v2"`, with the SHA-256 of every byte of the export before it. A cut of the log by retention is
+//! signed under `"concord-audit-cut-v1"` ([`cut_message`]).
 
 use sha2::{Digest, Sha256};
 
@@ -63,6 +64,31 @@ pub fn checkpoint_message(seq: i64, head: &[u8], key_version: i64, signed_at: &s
     m.extend_from_slice(&(key_version as u64).to_be_bytes());
     m.extend_from_slice(&(signed_at.len() as u32).to_be_bytes());
     m.extend_from_slice(signed_at.as_bytes());
+    m
+}
+
+/// The message a cut of the log by retention signs (`store::audit_cuts`): the anchor
+/// checkpoint's sequence number and head, the period applied, the cutoff and the time of
+/// the cut, under the key version given.
+pub fn cut_message(
+    upto_seq: i64,
+    head: &[u8],
+    audit_days: i64,
+    cutoff: &str,
+    cut_at: &str,
+    key_version: i64,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(128);
+    m.extend_from_slice(b"concord-audit-cut-v1");
+    m.extend_from_slice(&(upto_seq as u64).to_be_bytes());
+    m.extend_from_slice(&(head.len() as u32).to_be_bytes());
+    m.extend_from_slice(head);
+    m.extend_from_slice(&(audit_days as u64).to_be_bytes());
+    m.extend_from_slice(&(key_version as u64).to_be_bytes());
+    for text in [cutoff, cut_at] {
+        m.extend_from_slice(&(text.len() as u32).to_be_bytes());
+        m.extend_from_slice(text.as_bytes());
+    }
     m
 }
 

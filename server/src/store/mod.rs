@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod audit_chain;
+pub mod audit_cuts;
 mod backend;
 mod batch_append;
 pub mod bot_commands;

@@ -39,6 +39,7 @@ mod profile;
 mod rbac;
 mod restriction;
 mod retention;
+mod retention_periods;
 mod route_coverage;
 mod search;
 mod search_bounds;

@@ -23,6 +23,17 @@ pub(super) fn update_aad(id: DocumentId, seq: i64) -> String {
 }
 
 pub(super) async fn load(shared: &Shared, id: DocumentId) -> Result<Loaded, RoomError> {
+    load_until(shared, id, i64::MAX).await
+}
+
+/// The document as it was after update `until`: its snapshot and the stored updates up to
+/// that number (the retention job folds a document's old history this way). A snapshot
+/// already past `until` is loaded whole (`snapshot_seq` says so).
+pub(super) async fn load_until(
+    shared: &Shared,
+    id: DocumentId,
+    until: i64,
+) -> Result<Loaded, RoomError> {
     let mut reader = shared.store.reader().await?;
     let mut conn = reader.conn();
     let record = documents::by_id(&mut conn, id)
@@ -57,7 +68,7 @@ pub(super) async fn load(shared: &Shared, id: DocumentId) -> Result<Loaded, Room
             last_seq = last_seq.max(s.upto_seq);
             parts.push(plain);
         }
-        for u in updates {
+        for u in updates.into_iter().filter(|u| u.seq <= until) {
             last_seq = last_seq.max(u.seq);
             let row = update_aad(id, u.seq);
             let plain = shared

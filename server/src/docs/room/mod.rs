@@ -39,7 +39,7 @@ use crate::rbac::Level;
 use crate::store::Store;
 
 use actor::{run_room, Cmd};
-use load::load;
+use load::{load, load_until};
 use peer::PeerInit;
 
 pub use error::RoomError;
@@ -269,6 +269,37 @@ impl Rooms {
         }
         let loaded = load(&self.shared, doc).await?;
         Ok(content::Content::read(&loaded.doc).plain_text())
+    }
+
+    /// The document's state after update `upto` (its snapshot and the stored updates up to
+    /// that number, merged in a fresh Yrs document so deleted content is left out), sealed
+    /// ahead as the snapshot covering `upto`; `None` if the stored snapshot already covers
+    /// it. Read from storage, never from an open room, whose state includes later edits:
+    /// the retention job stores it with `store::documents::save_snapshot`, which replaces
+    /// only an older snapshot and drops the updates it covers, so live rooms keep appending
+    /// after it (see `snapshot::store_snapshot`).
+    pub async fn sealed_history(
+        &self,
+        doc: DocumentId,
+        upto: i64,
+    ) -> Result<Option<crate::crypto::Sealed>, RoomError> {
+        let loaded = load_until(&self.shared, doc, upto).await?;
+        if loaded.snapshot_seq >= upto || loaded.last_seq < upto {
+            return Ok(None);
+        }
+        let state = content::full_state(&loaded.doc);
+        let sealed = self
+            .shared
+            .keyring
+            .seal_ahead(
+                &crate::crypto::Scope::Workspace(loaded.workspace),
+                "document_snapshots",
+                load::update_aad(doc, upto),
+                "state",
+                &state,
+            )
+            .map_err(crate::error::Error::from)?;
+        Ok(Some(sealed))
     }
 
     /// Makes the document hold `state`'s content again, as a new change everyone receives;

@@ -15,13 +15,30 @@
 //! (`message_remnants`) whose grace period is over, unless a hold covers the message. Each
 //! pass that had a period to apply or kept text to destroy is audited once (`retention.run`,
 //! counts only).
+//!
+//! The same pass applies the workspace's other periods: finished files (`files`) and
+//! documents' edit history and named versions (`history`). Two periods belong to the
+//! deployment rather than to one workspace: session records (`sessions`) and the audit log,
+//! cut only at a signed checkpoint (`audit_cut`); [`RetentionService::run_all`] applies them
+//! after the workspaces, with the longest period any policy in force sets, always at the
+//! present time and not while any legal hold is in force (`deployment`).
+
+mod audit_cut;
+mod deployment;
+mod files;
+mod history;
+mod report;
+mod sessions;
+
+pub use deployment::DeploymentReport;
+pub use history::{HistoryFolder, SharedFolder};
+pub use report::{PassFailure, PassReport, RetentionReport, RunRequest};
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::holds::InForce;
@@ -59,53 +76,6 @@ impl RetentionOptions {
     }
 }
 
-/// A run on demand, as the API receives it.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"now": "2030-01-01T00:00:00Z"}))]
-pub struct RunRequest {
-    /// The time the pass runs at, for rehearsing a policy (only where
-    /// `retention.allow_explicit_now` is set; otherwise the pass runs at the present time).
-    #[serde(default)]
-    pub now: Option<DateTime<Utc>>,
-}
-
-/// What one pass over a workspace did.
-#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
-pub struct RetentionReport {
-    /// The workspace.
-    pub workspace_id: Option<WorkspaceId>,
-    /// The time the pass ran at (cutoffs are this minus each period).
-    pub now: Option<DateTime<Utc>>,
-    /// The policy version applied.
-    pub policy_version: i64,
-    /// The workspace's `retention.messages_days` (`None`: forever).
-    pub messages_days: Option<u32>,
-    /// Channels whose own period was applied.
-    pub channels_with_own_period: usize,
-    /// Messages old enough that were looked at.
-    pub examined: u64,
-    /// Messages destroyed (rows gone).
-    pub destroyed: u64,
-    /// Thread roots emptied into content-free tombstones because replies outlive them.
-    pub emptied: u64,
-    /// Messages kept because a legal hold covers them.
-    pub held: u64,
-    /// Files destroyed with their messages.
-    pub files_destroyed: u64,
-    /// Deleted messages whose kept text was destroyed: its grace period over and no hold
-    /// covering it, or the message itself past the retention period.
-    pub purged: u64,
-    /// Deleted messages whose grace period is over but whose text a legal hold keeps.
-    pub remnants_held: u64,
-    /// Deleted files (kept hidden by a hold or their message's grace period) now deleted.
-    pub files_purged: u64,
-    /// Deleted files a legal hold still keeps hidden.
-    pub files_held: u64,
-    /// Writes the pass took.
-    pub batches: u64,
-}
-
 /// One group of channels sharing a period.
 struct Group {
     within: Within,
@@ -131,6 +101,8 @@ pub struct RetentionService {
     auditor: Auditor,
     policies: PolicyService,
     options: RetentionOptions,
+    /// Prepares folded document history (set by the composition root).
+    history: Option<SharedFolder>,
     /// One pass at a time in this process (the background task and runs on demand).
     running: Arc<tokio::sync::Mutex<()>>,
 }
@@ -148,8 +120,20 @@ impl RetentionService {
             auditor,
             policies,
             options,
+            history: None,
             running: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// The job, folding document history with `folder`.
+    pub fn with_history(mut self, folder: SharedFolder) -> RetentionService {
+        self.history = Some(folder);
+        self
+    }
+
+    /// Whether a run may name the time it runs at (`retention.allow_explicit_now`).
+    pub fn allows_explicit_now(&self) -> bool {
+        self.options.allow_explicit_now
     }
 
     /// Runs one pass over `workspace` now, or at `now` where the configuration allows naming
@@ -189,39 +173,83 @@ impl RetentionService {
         self.pass(actor, workspace, now, None).await
     }
 
-    /// Runs one pass over every workspace at the present time, as Concord itself; stops
-    /// between batches once `stop` is cancelled.
-    pub async fn run_all(&self, stop: &CancellationToken) -> Result<(), Error> {
+    /// Runs one pass at `now` as Concord itself: over `only` that workspace, or over every
+    /// workspace and then the deployment's own periods (sessions, the audit log); stops
+    /// between batches once `stop` is cancelled. A failure in one part is reported and the
+    /// rest goes on; only failing to list the workspaces fails the whole.
+    pub async fn run_all(
+        &self,
+        now: DateTime<Utc>,
+        only: Option<WorkspaceId>,
+        stop: &CancellationToken,
+    ) -> Result<PassReport, Error> {
         let workspaces = {
             let mut conn = self.store.reader().await?;
-            store::policies::workspace_ids(&mut conn.conn()).await?
+            let all = store::policies::workspace_ids(&mut conn.conn()).await?;
+            match only {
+                Some(w) if !all.contains(&w) => return Err(Error::NotFound("workspace")),
+                Some(w) => vec![w],
+                None => all,
+            }
         };
+        let mut out = PassReport::default();
         for workspace in workspaces {
             if stop.is_cancelled() {
-                break;
+                return Ok(out);
             }
             match self
-                .pass(&Actor::system(), workspace, Utc::now(), Some(stop))
+                .pass(&Actor::system(), workspace, now, Some(stop))
                 .await
             {
-                Ok(report) if report.destroyed + report.emptied + report.purged > 0 => {
-                    tracing::info!(
-                        %workspace,
-                        destroyed = report.destroyed,
-                        emptied = report.emptied,
-                        purged = report.purged,
-                        held = report.held,
-                        files = report.files_destroyed,
-                        "retention: pass done"
-                    )
+                Ok(report) => {
+                    if report.destroyed
+                        + report.emptied
+                        + report.purged
+                        + report.files_expired
+                        + report.updates_folded
+                        + report.versions_destroyed
+                        > 0
+                    {
+                        tracing::info!(
+                            %workspace,
+                            destroyed = report.destroyed,
+                            emptied = report.emptied,
+                            purged = report.purged,
+                            held = report.held,
+                            files = report.files_destroyed + report.files_expired,
+                            history = report.updates_folded + report.versions_destroyed,
+                            "retention: pass done"
+                        )
+                    }
+                    out.workspaces.push(report);
                 }
-                Ok(_) => {}
                 Err(err) => {
-                    tracing::warn!(%workspace, error = %err, "retention: pass failed")
+                    tracing::warn!(%workspace, error = %err, "retention: pass failed");
+                    out.failures.push(PassFailure {
+                        workspace_id: Some(workspace),
+                        error: err.to_string(),
+                    });
                 }
             }
         }
-        Ok(())
+        if only.is_none() && !stop.is_cancelled() {
+            // The deployment's periods apply at the present time, whatever `now` the
+            // workspaces' passes were given.
+            match self
+                .deployment_pass(&Actor::system(), Utc::now(), Some(stop))
+                .await
+            {
+                Ok(report) => out.deployment = Some(report),
+                Err(err) => {
+                    tracing::warn!(error = %err, "retention: the deployment's pass failed");
+                    out.failures.push(PassFailure {
+                        workspace_id: None,
+                        error: err.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The background task: a pass over every workspace at start and every interval,
@@ -235,7 +263,7 @@ impl RetentionService {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = ticks.tick() => {
-                        if let Err(err) = self.run_all(&stop).await {
+                        if let Err(err) = self.run_all(Utc::now(), None, &stop).await {
                             tracing::warn!(error = %err, "retention: pass over the workspaces failed");
                         }
                     }
@@ -260,6 +288,8 @@ impl RetentionService {
             now: Some(now),
             policy_version: version,
             messages_days: policy.retention.messages_days.days(),
+            files_days: policy.retention.files_days.days(),
+            document_history_days: policy.retention.document_history_days.days(),
             ..RetentionReport::default()
         };
         let own: Arc<HashSet<ChannelId>> = Arc::new(policy.channels.keys().copied().collect());
@@ -281,7 +311,9 @@ impl RetentionService {
                 });
             }
         }
-        let had_groups = !groups.is_empty();
+        let had_groups = !groups.is_empty()
+            || report.files_days.is_some()
+            || report.document_history_days.is_some();
         let mut outcome = Ok(());
         'groups: for group in groups {
             let mut cursor = (start_of_time(), MessageId(uuid::Uuid::nil()));
@@ -338,6 +370,28 @@ impl RetentionService {
                 .purge_hidden_files(workspace, now, stop, &mut report)
                 .await;
         }
+        if outcome.is_ok() {
+            outcome = self
+                .expire_files(
+                    workspace,
+                    now,
+                    policy.retention.files_days,
+                    stop,
+                    &mut report,
+                )
+                .await;
+        }
+        if outcome.is_ok() {
+            outcome = self
+                .expire_history(
+                    workspace,
+                    now,
+                    policy.retention.document_history_days,
+                    stop,
+                    &mut report,
+                )
+                .await;
+        }
         if !had_groups
             && report.purged + report.remnants_held + report.files_purged + report.files_held == 0
             && outcome.is_ok()
@@ -361,6 +415,14 @@ impl RetentionService {
                 "remnants_held": report.remnants_held,
                 "files_purged": report.files_purged,
                 "files_held": report.files_held,
+                "files_days": report.files_days,
+                "files_expired": report.files_expired,
+                "files_expired_held": report.files_expired_held,
+                "document_history_days": report.document_history_days,
+                "documents_folded": report.documents_folded,
+                "updates_folded": report.updates_folded,
+                "versions_destroyed": report.versions_destroyed,
+                "history_held": report.history_held,
                 "batches": report.batches,
             }));
         self.auditor.record_alone(&self.store, event).await?;
