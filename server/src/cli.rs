@@ -763,7 +763,7 @@ async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result
             // A cut must be one this deployment's own period allows (overrides cannot set it).
             let period = concord::audit::service::check_cut_period(
                 app.store(),
-                app.policies().deployment()?.retention.audit_days,
+                app.policies().deployment()?.retention.audit_days.days(),
                 chrono::Utc::now(),
             )
             .await?;

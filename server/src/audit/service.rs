@@ -503,12 +503,12 @@ pub fn check_cut(
 }
 
 /// Whether the newest cut of the log, if any, is one the deployment's own
-/// `retention.audit_days` (`days`, from its policy modules; overrides cannot set it) allows
-/// at `now`: none at all if the log is kept forever, otherwise one anchored at a checkpoint
-/// signed more than `days` before `now`.
+/// `retention.audit_days` (`days`, from its policy modules; overrides cannot set it; `None`:
+/// forever) allows at `now`: none at all if the log is kept forever, otherwise one anchored at
+/// a checkpoint signed more than `days` before `now`.
 pub async fn check_cut_period(
     store: &Store,
-    days: crate::policy::Days,
+    days: Option<u32>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Result<(), ChainError>, Error> {
     let mut conn = store.reader().await?;
@@ -516,7 +516,7 @@ pub async fn check_cut_period(
         return Ok(Ok(()));
     };
     let seq = cut.upto_seq + 1;
-    let Some(days) = days.days() else {
+    let Some(days) = days else {
         return Ok(Err(ChainError {
             seq,
             reason: format!(

@@ -248,6 +248,12 @@ fn one_setting_per_table(
         "" => Some(("bind", "127.0.0.1:9191", "bind", json!("127.0.0.1:9191"))),
         "log" => Some(("filter", "debug", "log.filter", json!("debug"))),
         "metrics" => Some(("mode", "public", "metrics.mode", json!("public"))),
+        "processing_record" => Some((
+            "controller",
+            "Clinic Ltd",
+            "processing_record.controller",
+            json!("Clinic Ltd"),
+        )),
         "policy" => Some((
             "modules",
             "[\"default\", \"gdpr\"]",
