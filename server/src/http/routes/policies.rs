@@ -118,18 +118,19 @@ pub async fn put(
             ))
         }
     };
-    // A declared length over the limit is refused unread; an undeclared one is read no
-    // further than the limit.
+    // A declared length far over the limit is refused unread; a body only somewhat over it
+    // is read to its end first, so that a client still sending receives the refusal rather
+    // than a reset connection.
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_OVERRIDE_BYTES as u64) {
+    if declared.is_some_and(|n| n > DRAINED_BEFORE_REFUSING as u64) {
         return Err(override_too_large().into());
     }
-    let document = axum::body::to_bytes(body, MAX_OVERRIDE_BYTES)
+    let document = read_at_most(body, MAX_OVERRIDE_BYTES)
         .await
-        .map_err(|_| ApiError::from(override_too_large()))?;
+        .ok_or_else(|| ApiError::from(override_too_large()))?;
     let expected = expected_version(&headers);
     Ok(tagged(
         state
@@ -137,6 +138,35 @@ pub async fn put(
             .set_override(&actor, id, format, document.to_vec(), expected)
             .await?,
     ))
+}
+
+/// How much of a body over the limit is read (and thrown away) before it is refused.
+const DRAINED_BEFORE_REFUSING: usize = 1024 * 1024;
+
+/// The body if it is at most `limit` bytes; `None` if it is longer (or breaks off), after
+/// reading on to its end, [`DRAINED_BEFORE_REFUSING`] bytes or five seconds, whichever comes
+/// first.
+async fn read_at_most(body: Body, limit: usize) -> Option<Vec<u8>> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.ok()?;
+            seen = seen.saturating_add(chunk.len());
+            if seen <= limit {
+                kept.extend_from_slice(&chunk);
+            } else if seen > DRAINED_BEFORE_REFUSING {
+                return None;
+            }
+        }
+        Some(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .ok()??;
+    (seen <= limit).then_some(kept)
 }
 
 /// Read the enabled policy modules again (from `policy.dir`) and put them in force, if they
