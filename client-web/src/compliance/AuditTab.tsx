@@ -1,6 +1,6 @@
 // The audit log: entries filtered by action, actor, target, workspace, outcome and time, a page at
 // a time; the export of a time range as a file (JSON Lines, verifiable offline, or CSV).
-import { useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api } from '../api';
 import { downloadFrom } from '../console/download';
 import type { People } from '../console/people';
@@ -118,6 +118,12 @@ export function AuditTab({ people, workspaces }: { people: People; workspaces: W
     }
   }
 
+  // The log from its beginning (entries come in sequence order), until the reader filters.
+  useEffect(() => {
+    setApplied(EMPTY);
+    void load(EMPTY, null);
+  }, []);
+
   function search(e: Event) {
     e.preventDefault();
     if (draft.from && draft.to && draft.to < draft.from) {
@@ -227,14 +233,13 @@ export function AuditTab({ people, workspaces }: { people: People; workspaces: W
       <section class="card" aria-labelledby="audit-results-heading">
         <h2 id="audit-results-heading">Entries</h2>
         <ErrorText error={error} />
-        {state === 'idle' && !error && <Empty>Choose filters and search; an empty search lists the latest entries.</Empty>}
         {state === 'loading' && <Loading label="Searching the audit log…" />}
         {(state === 'ready' || state === 'more') && entries.length === 0 && <Empty>No entries match these filters.</Empty>}
         {entries.length > 0 && state !== 'loading' && (
           <>
             <p class="hint" role="status">
-              {entries.length} {entries.length === 1 ? 'entry' : 'entries'} shown{cursor ? ', more available' : ''}
-              {applied?.action ? ` for ${applied.action}` : ''}.
+              {entries.length} {entries.length === 1 ? 'entry' : 'entries'} shown
+              {applied?.action ? ` for ${applied.action}` : ''}, oldest first{cursor ? '; more are available' : ''}.
             </p>
             <div class="table-wrap">
               <table class="data-table" aria-label="Audit entries">
