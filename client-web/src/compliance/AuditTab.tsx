@@ -258,7 +258,7 @@ export function AuditTab({ people, workspaces }: { people: People; workspaces: W
                   {entries.map((e) => (
                     <tr key={e.id || e.seq} data-seq={e.seq}>
                       <td>{when(e.occurredAt)}</td>
-                      <td class="mono">{e.action}</td>
+                      <td class="mono nowrap">{e.action}</td>
                       <td>{e.actorId ? people.name(e.actorId) : e.actorType}</td>
                       <td>
                         {e.targetType && <span class="tag">{e.targetType}</span>} <span class="mono">{e.targetId ?? ''}</span>

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Schemas } from '../api';
 import type { People } from '../console/people';
-import { day, endOfDay, startOfDay, when } from '../console/time';
+import { day, endOfDay, endText, startOfDay, when } from '../console/time';
 import { Empty, failureText, NoWorkspaces, Notice, WorkspacePicker } from '../console/ui';
 import type { Channel, Member, Workspace } from '../shell/types';
 import { ErrorText, Loading } from '../shell/ui';
@@ -36,9 +36,15 @@ export function HoldsTab({ people, workspaces }: { people: People; workspaces: W
     api('get', '/api/v1/workspaces/{workspace_id}/members', { params: { path: { workspace_id: ws } } })
       .then(setMembers)
       .catch(() => setMembers([]));
-    api('get', '/api/v1/workspaces/{workspace_id}/channels', { params: { path: { workspace_id: ws } } })
-      .then((cs) => setChannels(cs.filter((c) => c.kind === 'public' || c.kind === 'private')))
-      .catch(() => setChannels([]));
+    // The caller's own channels and the public ones they have not joined.
+    const path = { params: { path: { workspace_id: ws } } };
+    Promise.all([
+      api('get', '/api/v1/workspaces/{workspace_id}/channels', path).catch(() => []),
+      api('get', '/api/v1/workspaces/{workspace_id}/channels/browse', path).catch(() => []),
+    ]).then(([mine, open]) => {
+      const byId = new Map([...open, ...mine].filter((c) => c.kind === 'public' || c.kind === 'private').map((c) => [c.id, c]));
+      setChannels([...byId.values()].sort((a, b) => (a.name ?? '').localeCompare(b.name ?? '')));
+    });
   }, [ws]);
 
   if (workspaces.length === 0) return <NoWorkspaces />;
@@ -106,7 +112,7 @@ export function HoldsTab({ people, workspaces }: { people: People; workspaces: W
                       <div>Channels: {h.channels.length ? h.channels.map(channelName).join(', ') : 'every channel'}</div>
                       <div>
                         Posted: {h.from ? `from ${day(h.from)}` : 'from the beginning'}
-                        {h.to ? ` until ${when(h.to)} (excluded)` : ' on'}
+                        {h.to ? ` ${endText(h.to)}` : ' on'}
                       </div>
                     </td>
                     <td>

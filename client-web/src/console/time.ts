@@ -46,3 +46,12 @@ export function nowLocalInput(): string {
   d.setSeconds(0, 0);
   return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
+
+/** An excluded end as people say it: "through 30 Jun 2026" when it is a local midnight, else
+ * "until 1 Jul 2026, 14:00". */
+export function endText(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return `until ${iso}`;
+  if (d.getHours() === 0 && d.getMinutes() === 0 && d.getSeconds() === 0) return `through ${dateOnly.format(new Date(d.getTime() - 1))}`;
+  return `until ${dateTime.format(d)}`;
+}
