@@ -24,6 +24,7 @@ export function RolesTab({ people, workspaces }: { people: People; workspaces: W
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState('');
   const [template, setTemplate] = useState<Role | null>(null);
+  const [defined, setDefined] = useState(0);
 
   useEffect(() => {
     if (!ws) return;
@@ -132,13 +133,14 @@ export function RolesTab({ people, workspaces }: { people: People; workspaces: W
         <section class="card" aria-labelledby="new-role-heading">
           <h2 id="new-role-heading">Define a custom role</h2>
           <NewRoleForm
-            key={`${ws}-${template?.id ?? ''}`}
+            key={`${ws}-${template?.id ?? ''}-${defined}`}
             workspaceId={ws}
             permissions={permissions}
             template={template}
             onCreated={(r) => {
               setRoles((rs) => [...(rs ?? []), r]);
               setTemplate(null);
+              setDefined((n) => n + 1);
               setNotice(`The role ${r.name} was defined.`);
             }}
           />
