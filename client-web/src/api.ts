@@ -14,7 +14,7 @@ import type { components, paths } from './generated/api';
 export type Schemas = components['schemas'];
 
 /** The signed-in user, as far as the views need it. */
-export type Me = Pick<Schemas['UserView'], 'id' | 'email' | 'display_name'>;
+export type Me = Pick<Schemas['UserView'], 'id' | 'email' | 'display_name' | 'system_role'>;
 
 export class ApiError extends Error {
   constructor(
@@ -249,12 +249,35 @@ export function api<M extends Method, P extends PathWith<M>>(
 export async function api(method: Method, path: string, ...[init = {}]: [init?: {}]): Promise<unknown> {
   const target = url(path, init);
   const headers = new Headers();
-  if (tokens) headers.set('authorization', `Bearer ${await accessToken()}`);
   let body: string | undefined;
   if ('json' in init && init.json !== undefined) {
     headers.set('content-type', 'application/json');
     body = JSON.stringify(init.json);
   }
+  const res = await send(method, target, headers, body);
+  if (res.status === 204) return undefined;
+  const type = res.headers.get('content-type') ?? '';
+  return type.includes('json') ? await res.json() : await res.text();
+}
+
+/**
+ * Sends a request whose body is not JSON (a TOML document) or whose answer is a file (an
+ * export), with the same token, refresh and errors as `api`. `path` is a filled-in API path;
+ * the answer is the successful `Response`, unread.
+ */
+export function request(
+  method: Method,
+  path: `/api/v1/${string}`,
+  opts: { body?: string; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  const headers = new Headers(opts.headers);
+  if (opts.contentType) headers.set('content-type', opts.contentType);
+  return send(method, path, headers, opts.body);
+}
+
+/** Fetches with the bearer token (refreshed once on a 401); throws `ApiError` unless it succeeded. */
+async function send(method: Method, target: string, headers: Headers, body: string | undefined): Promise<Response> {
+  if (tokens) headers.set('authorization', `Bearer ${await accessToken()}`);
   const request = { method: method.toUpperCase(), headers, body };
   let res = await fetch(target, request);
   if (res.status === 401 && tokens) {
@@ -278,9 +301,7 @@ export async function api(method: Method, path: string, ...[init = {}]: [init?: 
     }
     throw new ApiError(res.status, code, message);
   }
-  if (res.status === 204) return undefined;
-  const type = res.headers.get('content-type') ?? '';
-  return type.includes('json') ? await res.json() : await res.text();
+  return res;
 }
 
 /** A fetch failure (offline, server down) as an ApiError the UI can show. */

@@ -15,6 +15,8 @@ import { navigate, safeNext } from './shell/router';
 //   /w/:ws/c/:channel           a channel   (/w/:ws/c/:channel/m/:message is a permalink)
 //   /w/:ws/d                    documents   (/w/:ws/d/:document opens one)
 //   /w/:ws/search?q=...         search
+//   /compliance/:section        audit, holds, requests, breaches (compliance officers, system admins)
+//   /admin/:section             people, roles, policies, keys, sessions (system admins)
 
 export { navigate, linkClick } from './shell/router';
 

@@ -1,6 +1,7 @@
 // The top bar: the menu button (phone width), the search box (Ctrl/Cmd+K) and the account link.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Me } from '../api';
+import { canSeeAdmin, canSeeCompliance } from '../console/access';
 import type { Route } from '../app';
 import { navigate } from './router';
 import type { Workspace } from './types';
@@ -85,6 +86,12 @@ export function Header(props: { me: Me; workspace: Workspace | null; route: Rout
           </kbd>
         </form>
       )}
+      {(canSeeCompliance(me) || canSeeAdmin(me)) && (
+        <nav class="topbar-areas" aria-label="Administration">
+          {canSeeCompliance(me) && <AreaLink href="/compliance" label="Compliance" icon="shield" route={route} />}
+          {canSeeAdmin(me) && <AreaLink href="/admin" label="Admin" icon="settings" route={route} />}
+        </nav>
+      )}
       <a
         class="account-link"
         href="/account"
@@ -96,5 +103,16 @@ export function Header(props: { me: Me; workspace: Workspace | null; route: Rout
         <span class="sr-only">Your account ({me.display_name})</span>
       </a>
     </header>
+  );
+}
+
+/** A link to the compliance or admin area (its label hidden at phone width, the icon kept). */
+function AreaLink({ href, label, icon, route }: { href: string; label: string; icon: string; route: Route }) {
+  const here = route.path === href || route.path.startsWith(`${href}/`);
+  return (
+    <a class="topbar-area" href={href} aria-current={here ? 'page' : undefined} onClick={(e) => (e.preventDefault(), navigate(href))}>
+      <Icon name={icon} size={16} />
+      <span class="topbar-area-label">{label}</span>
+    </a>
   );
 }

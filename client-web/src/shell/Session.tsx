@@ -18,6 +18,14 @@ const ChannelView = lazy(() => import('../chat/ChannelView'));
 const DocumentsView = lazy(() => import('../docs/DocumentsView'));
 const SearchView = lazy(() => import('../search/SearchView'));
 const AccountView = lazy(() => import('../account/AccountView'));
+const ComplianceView = lazy(() => import('../compliance/ComplianceView'));
+const AdminView = lazy(() => import('../admin/AdminView'));
+
+/** `/compliance/<section>` or `/admin/<section>`: the area and its section (empty for the area's root). */
+export function consolePath(path: string): { area: 'compliance' | 'admin'; section: string } | null {
+  const m = path.match(/^\/(compliance|admin)(?:\/([^/]*))?\/?$/);
+  return m ? { area: m[1] === 'admin' ? 'admin' : 'compliance', section: m[2] ?? '' } : null;
+}
 
 const LAST_WS = 'concord.workspace';
 
@@ -102,7 +110,8 @@ export function Session({ route }: { route: Route }) {
   const remembered = lastWorkspace();
   const fallback = workspaces.find((w) => w.id === remembered) ?? workspaces[0];
 
-  if (path === '/' || (!m && path !== '/account') || (m && workspaces.length === 0)) {
+  const outsideWorkspaces = path === '/account' || consolePath(path) !== null;
+  if (path === '/' || (!m && !outsideWorkspaces) || (m && workspaces.length === 0)) {
     if (fallback) return <Redirect to={`/w/${fallback.id}`} />;
     return <NoWorkspace me={me} onCreated={reloadWorkspaces} />;
   }
@@ -185,6 +194,8 @@ function Frame(props: FrameProps) {
   const channel = openChannel ? data.channels?.find((c) => c.id === openChannel) : undefined;
   const title = useMemo(() => {
     if (route.path === '/account') return 'Your account';
+    const area = consolePath(route.path)?.area;
+    if (area) return area === 'admin' ? 'Administration' : 'Compliance';
     if (!workspace) return 'Concord';
     if (parts?.view === 'channel') return channel ? `${data.label(channel)} · ${workspace.name}` : workspace.name;
     if (parts?.view === 'docs') return `Documents · ${workspace.name}`;
@@ -201,8 +212,13 @@ function Frame(props: FrameProps) {
 
   let main: preact.ComponentChildren = props.children;
   if (!main) {
+    const area = consolePath(route.path);
     if (route.path === '/account') {
       main = <AccountView me={me} onMe={props.onMe} />;
+    } else if (area?.area === 'compliance') {
+      main = <ComplianceView me={me} workspaces={props.workspaces} section={area.section} />;
+    } else if (area?.area === 'admin') {
+      main = <AdminView me={me} workspaces={props.workspaces} section={area.section} />;
     } else if (workspace && parts) {
       if (parts.view === 'home') {
         if (data.channels === null) main = data.error ? <LoadError error={data.error} retry={data.reload} /> : <Loading label="Loading channels…" />;
