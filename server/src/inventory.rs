@@ -122,6 +122,9 @@ pub enum Retention {
     Invitation,
     /// The audit log's retention: append-only, made unreadable by erasing the subject's key.
     AuditLog,
+    /// A compliance register kept as evidence (the breach register, GDPR Art. 33(5)): never
+    /// deleted by retention or erasure, sealed under the deployment's compliance-record key.
+    Register,
     /// Minutes: sign-in hand-offs, the unsent tail of an upload.
     Transient,
 }

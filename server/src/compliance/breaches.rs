@@ -26,7 +26,7 @@ use serde_json::json;
 use crate::audit::service::AuditService;
 use crate::audit::{Auditor, Event, Outcome};
 use crate::crypto::{Aad, CryptoError, Keyring, Scope};
-use crate::domain::{BreachId, DocumentId, FileId, ParseError, UserId};
+use crate::domain::{BreachId, ChannelId, DocumentId, FileId, MessageId, ParseError, UserId};
 use crate::error::Error;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::breaches::{self as breach_store, BreachRecord};
@@ -42,6 +42,12 @@ pub const MAX_DESCRIPTION_CHARS: usize = 20_000;
 pub const MAX_ACCOUNTS: usize = 100;
 /// The most audit entries a report reads per account.
 pub const MAX_REPORT_ENTRIES: usize = 20_000;
+/// The most objects a report looks up the owner of.
+pub const MAX_REPORT_OBJECTS: usize = 50_000;
+/// The most people a report lists as potentially exposed.
+pub const MAX_POTENTIALLY_EXPOSED: usize = 10_000;
+/// The longest reason for not telling the authority, in characters.
+pub const MAX_REASON_CHARS: usize = 5_000;
 /// The most breaches one page lists.
 pub const MAX_PAGE: i64 = 200;
 /// Breaches per page unless asked otherwise.
@@ -149,6 +155,11 @@ pub struct BreachChange {
     /// When the people affected were told (Art. 34).
     #[serde(default)]
     pub subjects_notified_at: Option<DateTime<Utc>>,
+    /// Why the supervisory authority need not be told (Art. 33(1): the breach is unlikely to
+    /// result in a risk to people's rights and freedoms); up to 5,000 characters. A breach
+    /// is closed only once the authority was told or this is given.
+    #[serde(default)]
+    pub no_notification_reason: Option<String>,
 }
 
 /// A breach as the API shows it.
@@ -173,10 +184,10 @@ pub struct BreachView {
     /// When the supervisory authority must be told by: 72 hours after discovery.
     pub authority_due_at: DateTime<Utc>,
     /// Whole hours left until that deadline, rounded up, zero or less once past (`null` once
-    /// the authority was told or the breach is closed).
+    /// the authority was told or the reason it need not be was given).
     pub hours_left: Option<i64>,
-    /// Whether the authority is still to be told past the deadline (and the breach is not
-    /// closed).
+    /// Whether the authority is still to be told past the deadline (neither told nor a
+    /// reason given why it need not be).
     pub overdue: bool,
     /// When the authority was told.
     pub authority_notified_at: Option<DateTime<Utc>>,
@@ -185,6 +196,8 @@ pub struct BreachView {
     pub notified_late: bool,
     /// When the people affected were told.
     pub subjects_notified_at: Option<DateTime<Utc>>,
+    /// Why the authority need not be told, if that was decided.
+    pub no_notification_reason: Option<String>,
     /// Who recorded it.
     pub created_by: Option<UserId>,
     /// When it was recorded.
@@ -299,6 +312,19 @@ pub struct CategoryAffected {
     pub entries: u64,
 }
 
+/// Someone whose data the involved accounts could have reached, though the audit log does
+/// not show that they did (reads of messages outside PHI channels are not audited).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct PotentiallyExposed {
+    /// The person's account.
+    pub user_id: UserId,
+    /// Why they are listed: an involved account itself, or messages of theirs in channels an
+    /// involved account belongs to or received live.
+    pub reasons: Vec<String>,
+    /// Their messages in those channels (the most any one involved account could read).
+    pub messages: u64,
+}
+
 /// Who and what a breach affected, from the audit log.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BreachReport {
@@ -323,6 +349,15 @@ pub struct BreachReport {
     pub people: Vec<PersonAffected>,
     /// The categories of data they reached.
     pub categories: Vec<CategoryAffected>,
+    /// Everyone whose data the accounts could have reached, the accounts' own holders
+    /// included: a superset of `people` to weigh who must be told (Art. 34). Channel
+    /// membership is read as it is now.
+    pub potentially_exposed: Vec<PotentiallyExposed>,
+    /// Whether more people than 10,000 could have been reached (the rest are not listed).
+    pub potentially_exposed_truncated: bool,
+    /// What the audit log cannot tell about this window, in plain words: the limits of
+    /// `people` and `categories`.
+    pub coverage_gaps: Vec<String>,
 }
 
 fn aad<'a>(row: &'a str, column: &'static str) -> Aad<'a> {
@@ -361,6 +396,18 @@ fn description(value: Option<String>) -> Result<Option<String>, Error> {
     Ok(value)
 }
 
+fn no_notification_reason(value: String) -> Result<Option<String>, Error> {
+    let value = value.trim().to_owned();
+    if value.chars().count() > MAX_REASON_CHARS {
+        return Err(ParseError::new(
+            "no_notification_reason",
+            format!("at most {MAX_REASON_CHARS} characters"),
+        )
+        .into());
+    }
+    Ok(Some(value).filter(|v| !v.is_empty()))
+}
+
 /// A time from the caller, in microseconds as both backends store it; never in the future.
 fn past(
     field: &'static str,
@@ -369,6 +416,9 @@ fn past(
 ) -> Result<DateTime<Utc>, Error> {
     if at > now + Duration::minutes(5) {
         return Err(ParseError::new(field, "cannot be in the future").into());
+    }
+    if at < DateTime::<Utc>::UNIX_EPOCH {
+        return Err(ParseError::new(field, "cannot be before 1970").into());
     }
     Ok(at.trunc_subsecs(6))
 }
@@ -450,33 +500,38 @@ impl BreachService {
         }
     }
 
-    /// Records a breach (`breaches.manage`); audited as `breach.recorded`.
+    /// Records a breach (`breaches.manage`, checked before anything the caller sent);
+    /// audited as `breach.recorded`.
     #[tracing::instrument(skip(self, actor, new), fields(actor = ?actor.user_id()))]
     pub async fn record(&self, actor: &Actor, new: NewBreach) -> Result<BreachView, Error> {
-        let now = Utc::now();
-        let title = title(new.title)?;
-        let description = description(new.description)?;
-        let times = Times {
-            discovered_at: past("discovered_at", new.discovered_at.unwrap_or(now), now)?,
-            occurred_from: new
-                .occurred_from
-                .map(|t| past("occurred_from", t, now))
-                .transpose()?,
-            occurred_to: new
-                .occurred_to
-                .map(|t| past("occurred_to", t, now))
-                .transpose()?,
-            authority_notified_at: None,
-            subjects_notified_at: None,
-        }
-        .check()?;
-        let accounts = accounts(new.accounts)?;
         let this = self.clone();
         let actor = actor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     this.authorize(tx, &actor).await?;
+                    let now = Utc::now();
+                    let title = title(new.title)?;
+                    let description = description(new.description)?;
+                    let times = Times {
+                        discovered_at: past(
+                            "discovered_at",
+                            new.discovered_at.unwrap_or(now),
+                            now,
+                        )?,
+                        occurred_from: new
+                            .occurred_from
+                            .map(|t| past("occurred_from", t, now))
+                            .transpose()?,
+                        occurred_to: new
+                            .occurred_to
+                            .map(|t| past("occurred_to", t, now))
+                            .transpose()?,
+                        authority_notified_at: None,
+                        subjects_notified_at: None,
+                    }
+                    .check()?;
+                    let accounts = accounts(new.accounts)?;
                     this.known_accounts(tx, &accounts).await?;
                     let id = BreachId::generate();
                     let row = id.to_string();
@@ -509,6 +564,7 @@ impl BreachService {
                         updated_by: actor.user_id(),
                         updated_at: at,
                         closed_at: None,
+                        no_notification_reason: None,
                     };
                     breach_store::insert(&mut tx.conn(), &record).await?;
                     let event = Event::by(&actor, "breach.recorded", Outcome::Allowed)
@@ -521,14 +577,17 @@ impl BreachService {
                             "accounts": accounts,
                         }));
                     this.auditor.record(tx, event).await?;
-                    Ok(this.finish_view(&record, title, description, Utc::now()))
+                    Ok(this.finish_view(&record, title, description, None, Utc::now()))
                 })
             })
             .await
     }
 
-    /// Changes a breach that is not closed (`breaches.manage`); audited as `breach.updated`
-    /// with the names of the fields changed and the new dates and status.
+    /// Changes a breach that is not closed (`breaches.manage`, checked before anything the
+    /// caller sent). The time of discovery may only move earlier: the 72 hours run from the
+    /// first moment the breach was known. Closing needs the authority told or the reason it
+    /// need not be. Audited as `breach.updated` with the names of the fields changed, and
+    /// the dates, status and accounts before and after (the free text is named, not copied).
     #[tracing::instrument(skip(self, actor, change), fields(actor = ?actor.user_id()))]
     pub async fn update(
         &self,
@@ -536,28 +595,34 @@ impl BreachService {
         id: BreachId,
         change: BreachChange,
     ) -> Result<BreachView, Error> {
-        let now = Utc::now();
-        let new_title = change.title.map(title).transpose()?;
-        let new_description = match change.description {
-            Some(d) => Some(description(Some(d))?),
-            None => None,
-        };
-        let at = |field: &'static str, v: Option<DateTime<Utc>>| {
-            v.map(|t| past(field, t, now)).transpose()
-        };
-        let discovered_at = at("discovered_at", change.discovered_at)?;
-        let occurred_from = at("occurred_from", change.occurred_from)?;
-        let occurred_to = at("occurred_to", change.occurred_to)?;
-        let authority_notified_at = at("authority_notified_at", change.authority_notified_at)?;
-        let subjects_notified_at = at("subjects_notified_at", change.subjects_notified_at)?;
-        let new_accounts = change.accounts.map(accounts).transpose()?;
-        let status = change.status;
         let this = self.clone();
         let actor = actor.clone();
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     this.authorize(tx, &actor).await?;
+                    let now = Utc::now();
+                    let new_title = change.title.map(title).transpose()?;
+                    let new_description = match change.description {
+                        Some(d) => Some(description(Some(d))?),
+                        None => None,
+                    };
+                    let new_reason = change
+                        .no_notification_reason
+                        .map(no_notification_reason)
+                        .transpose()?;
+                    let at = |field: &'static str, v: Option<DateTime<Utc>>| {
+                        v.map(|t| past(field, t, now)).transpose()
+                    };
+                    let discovered_at = at("discovered_at", change.discovered_at)?;
+                    let occurred_from = at("occurred_from", change.occurred_from)?;
+                    let occurred_to = at("occurred_to", change.occurred_to)?;
+                    let authority_notified_at =
+                        at("authority_notified_at", change.authority_notified_at)?;
+                    let subjects_notified_at =
+                        at("subjects_notified_at", change.subjects_notified_at)?;
+                    let new_accounts = change.accounts.map(accounts).transpose()?;
+                    let status = change.status;
                     let mut record = breach_store::by_id(&mut tx.conn(), id)
                         .await?
                         .ok_or(Error::NotFound("breach"))?;
@@ -567,6 +632,15 @@ impl BreachService {
                             "this breach is closed; its record no longer changes",
                         ));
                     }
+                    if discovered_at.is_some_and(|d| d > record.discovered_at) {
+                        return Err(ParseError::new(
+                            "discovered_at",
+                            "the time of discovery may only move earlier: the 72 hours run \
+                             from the first moment the breach was known",
+                        )
+                        .into());
+                    }
+                    let before = snapshot(&record);
                     let mut changed: Vec<&'static str> = Vec::new();
                     let times = Times {
                         discovered_at: discovered_at.unwrap_or(record.discovered_at),
@@ -596,6 +670,22 @@ impl BreachService {
                         };
                         changed.push("description");
                     }
+                    if let Some(reason) = &new_reason {
+                        record.no_notification_reason = match reason {
+                            Some(r) => Some(
+                                this.keyring
+                                    .encrypt(
+                                        tx,
+                                        &SCOPE,
+                                        aad(&row, "no_notification_reason"),
+                                        r.as_bytes(),
+                                    )
+                                    .await?,
+                            ),
+                            None => None,
+                        };
+                        changed.push("no_notification_reason");
+                    }
                     if let Some(accounts) = &new_accounts {
                         this.known_accounts(tx, accounts).await?;
                         record.accounts = ids_json(accounts);
@@ -619,6 +709,17 @@ impl BreachService {
                     record.subjects_notified_at = times.subjects_notified_at;
                     let now = Utc::now().trunc_subsecs(6);
                     if let Some(status) = status {
+                        if status == BreachStatus::Closed
+                            && record.authority_notified_at.is_none()
+                            && record.no_notification_reason.is_none()
+                        {
+                            return Err(Error::conflict(
+                                "breach_not_notified",
+                                "a breach is closed once the supervisory authority was told \
+                                 (authority_notified_at) or the reason it need not be is \
+                                 given (no_notification_reason)",
+                            ));
+                        }
                         record.status = status.as_str().to_owned();
                         if status == BreachStatus::Closed {
                             record.closed_at = Some(now);
@@ -630,16 +731,14 @@ impl BreachService {
                     if !breach_store::update(&mut tx.conn(), &record).await? {
                         return Err(Error::NotFound("breach"));
                     }
+                    let after = snapshot(&record);
                     let event = Event::by(&actor, "breach.updated", Outcome::Allowed)
                         .target("breach", id)
                         .details(json!({
                             "changed": changed,
-                            "status": record.status,
-                            "discovered_at": record.discovered_at,
+                            "before": before,
+                            "after": after,
                             "authority_due_at": due(record.discovered_at),
-                            "authority_notified_at": record.authority_notified_at,
-                            "subjects_notified_at": record.subjects_notified_at,
-                            "accounts": parse_ids(&record.accounts),
                         }));
                     this.auditor.record(tx, event).await?;
                     this.view(&mut tx.conn(), &record, Utc::now()).await
@@ -656,7 +755,11 @@ impl BreachService {
         let record = breach_store::by_id(&mut conn.conn(), id)
             .await?
             .ok_or(Error::NotFound("breach"))?;
-        self.view(&mut conn.conn(), &record, Utc::now()).await
+        let view = self.view(&mut conn.conn(), &record, Utc::now()).await?;
+        drop(conn);
+        let event = Event::by(actor, "breach.viewed", Outcome::Allowed).target("breach", id);
+        self.auditor.record_alone(&self.store, event).await?;
+        Ok(view)
     }
 
     /// The register (`breaches.manage`), a page at a time, in the order recorded.
@@ -701,11 +804,19 @@ impl BreachService {
             }
         };
         breaches.truncate(limit as usize);
+        drop(conn);
         let next_cursor = if more {
             breaches.last().map(|b| b.id.to_string())
         } else {
             None
         };
+        let event = Event::by(actor, "breach.listed", Outcome::Allowed).details(json!({
+            "status": status,
+            "overdue": query.overdue,
+            "cursor": query.cursor,
+            "breaches": breaches.iter().map(|b| b.id).collect::<Vec<_>>(),
+        }));
+        self.auditor.record_alone(&self.store, event).await?;
         Ok(BreachPage {
             breaches,
             next_cursor,
@@ -730,8 +841,17 @@ impl BreachService {
                 .await?
                 .ok_or(Error::NotFound("breach"))?
         };
+        let now = Utc::now();
+        for (field, at) in [("from", query.from), ("to", query.to)] {
+            if at.is_some_and(|at| at < DateTime::<Utc>::UNIX_EPOCH) {
+                return Err(ParseError::new(field, "cannot be before 1970").into());
+            }
+            if at.is_some_and(|at| at > now + Duration::days(1)) {
+                return Err(ParseError::new(field, "cannot be in the future").into());
+            }
+        }
         let from = query.from.or(record.occurred_from);
-        let to = query.to.or(record.occurred_to).unwrap_or_else(Utc::now);
+        let to = query.to.or(record.occurred_to).unwrap_or(now);
         if from.is_some_and(|f| f >= to) {
             return Err(ParseError::new("to", "the window ends before it begins").into());
         }
@@ -757,7 +877,45 @@ impl BreachService {
                     .await?;
             }
         }
-        let report = report.finish(id, from, to, involved, truncated);
+        let mut exposed = Exposure::default();
+        {
+            let mut conn = self.store.reader().await?;
+            for account in &involved {
+                exposed.add(
+                    *account,
+                    0,
+                    "an account involved in the breach (its holder's own data)".to_owned(),
+                );
+                for (who, messages, channels) in breach_store::authors_readable_by(
+                    &mut conn.conn(),
+                    *account,
+                    MAX_POTENTIALLY_EXPOSED as i64 + 1,
+                )
+                .await?
+                {
+                    exposed.add(
+                        who,
+                        messages,
+                        format!("messages in {channels} channel(s) account {account} belongs to"),
+                    );
+                }
+            }
+            let live: Vec<ChannelId> = report.live_channels.iter().copied().collect();
+            for (who, messages, _) in breach_store::authors_in_channels(
+                &mut conn.conn(),
+                &live,
+                MAX_POTENTIALLY_EXPOSED as i64 + 1,
+            )
+            .await?
+            {
+                exposed.add(
+                    who,
+                    messages,
+                    "messages in a PHI channel an involved account received live".to_owned(),
+                );
+            }
+        }
+        let report = report.finish(id, from, to, involved, truncated, exposed);
         let event = Event::by(actor, "breach.reported", Outcome::Allowed)
             .target("breach", id)
             .details(json!({
@@ -766,6 +924,7 @@ impl BreachService {
                 "accounts": report.accounts,
                 "entries": report.entries,
                 "people": report.people.len(),
+                "potentially_exposed": report.potentially_exposed.len(),
                 "truncated": report.truncated,
             }));
         self.auditor.record_alone(&self.store, event).await?;
@@ -812,7 +971,15 @@ impl BreachService {
         let description = self
             .open(conn, &row, "description", record.description.as_ref())
             .await?;
-        Ok(self.finish_view(record, title, description, now))
+        let reason = self
+            .open(
+                conn,
+                &row,
+                "no_notification_reason",
+                record.no_notification_reason.as_ref(),
+            )
+            .await?;
+        Ok(self.finish_view(record, title, description, reason, now))
     }
 
     async fn open(
@@ -841,11 +1008,13 @@ impl BreachService {
         record: &BreachRecord,
         title: String,
         description: Option<String>,
+        no_notification_reason: Option<String>,
         now: DateTime<Utc>,
     ) -> BreachView {
         let status = BreachStatus::parse(&record.status).unwrap_or(BreachStatus::Open);
         let due = due(record.discovered_at);
-        let waiting = record.authority_notified_at.is_none() && status != BreachStatus::Closed;
+        let waiting =
+            record.authority_notified_at.is_none() && record.no_notification_reason.is_none();
         BreachView {
             id: record.id,
             title,
@@ -861,6 +1030,7 @@ impl BreachService {
             authority_notified_at: record.authority_notified_at,
             notified_late: record.authority_notified_at.is_some_and(|at| at > due),
             subjects_notified_at: record.subjects_notified_at,
+            no_notification_reason,
             created_by: record.created_by,
             created_at: record.created_at,
             updated_by: record.updated_by,
@@ -868,6 +1038,21 @@ impl BreachService {
             closed_at: record.closed_at,
         }
     }
+}
+
+/// A breach's dates, status and accounts, for the audit entry of a change (never its text:
+/// only whether a reason not to notify is on record).
+fn snapshot(record: &BreachRecord) -> serde_json::Value {
+    json!({
+        "status": record.status,
+        "discovered_at": record.discovered_at,
+        "occurred_from": record.occurred_from,
+        "occurred_to": record.occurred_to,
+        "accounts": parse_ids(&record.accounts),
+        "authority_notified_at": record.authority_notified_at,
+        "subjects_notified_at": record.subjects_notified_at,
+        "no_notification_reason_given": record.no_notification_reason.is_some(),
+    })
 }
 
 fn due(discovered_at: DateTime<Utc>) -> DateTime<Utc> {
@@ -891,6 +1076,20 @@ fn parse_ids(stored: &str) -> Vec<UserId> {
     serde_json::from_str(stored).unwrap_or_default()
 }
 
+/// Who could have been reached, by person.
+#[derive(Default)]
+struct Exposure {
+    people: BTreeMap<UserId, (BTreeSet<String>, u64)>,
+}
+
+impl Exposure {
+    fn add(&mut self, who: UserId, messages: i64, reason: String) {
+        let entry = self.people.entry(who).or_default();
+        entry.0.insert(reason);
+        entry.1 = entry.1.max(u64::try_from(messages).unwrap_or(0));
+    }
+}
+
 /// What a report has found so far.
 #[derive(Default)]
 struct Tally {
@@ -899,6 +1098,44 @@ struct Tally {
     addresses: BTreeMap<(UserId, Option<String>), AddressSeen>,
     people: BTreeMap<UserId, Vec<Access>>,
     categories: BTreeMap<&'static str, (BTreeSet<String>, u64)>,
+    /// Owners looked up so far, by `type:id`.
+    owners: std::collections::HashMap<String, Option<UserId>>,
+    /// PHI channels an involved account received live.
+    live_channels: BTreeSet<ChannelId>,
+    /// Entries of actions the report cannot place, by action.
+    unplaced: BTreeMap<String, u64>,
+    /// Objects reached whose owner is no longer known (deleted since).
+    ownerless: u64,
+    /// Objects not looked up: past [`MAX_REPORT_OBJECTS`].
+    not_looked_up: u64,
+    /// Entries whose details could not be read (their key was destroyed).
+    unreadable: u64,
+}
+
+/// The objects a `phi.read` entry names, as `(type, id)`, from its details.
+fn phi_objects(line: &crate::audit::export::EventLine) -> Option<Vec<(String, String)>> {
+    let details = line.details.as_ref()?;
+    let kind = details.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let ids = details.get("ids")?.as_array()?;
+    let target = line.target_type.as_deref().unwrap_or("");
+    let objects = ids
+        .iter()
+        .filter_map(|id| id.as_str())
+        .filter_map(|id| {
+            let (kind, id) = match (kind, target) {
+                ("search_results", _) => {
+                    let (k, id) = id.split_once(':')?;
+                    (k, id)
+                }
+                ("live_channels", _) => ("channel", id),
+                ("files", _) | (_, "file") => ("file", id),
+                ("documents", _) | (_, "document") => ("document", id),
+                _ => ("message", id),
+            };
+            Some((kind.to_owned(), id.to_owned()))
+        })
+        .collect();
+    Some(objects)
 }
 
 impl Tally {
@@ -932,6 +1169,9 @@ impl Tally {
         seen.entries += 1;
         seen.sign_ins += u64::from(sign_in && allowed);
         seen.last_seen = line.occurred_at.clone();
+        if line.details_enc.is_some() && line.details.is_none() {
+            self.unreadable += 1;
+        }
         // Refusals reached nothing.
         if !allowed {
             return Ok(());
@@ -939,36 +1179,121 @@ impl Tally {
         let (Some(target_type), Some(target_id)) = (&line.target_type, &line.target_id) else {
             return Ok(());
         };
-        let category = category(target_type, &line.action);
-        if category == "other" {
-            return Ok(());
-        }
-        let reached = self.categories.entry(category).or_default();
-        reached.0.insert(format!("{target_type}:{target_id}"));
-        reached.1 += 1;
-        let person = match target_type.as_str() {
-            "user" => target_id.parse::<UserId>().ok(),
-            "file" => match target_id.parse::<FileId>() {
-                Ok(file) => breach_store::uploader_of(conn, file).await?,
-                Err(_) => None,
-            },
-            "document" => match target_id.parse::<DocumentId>() {
-                Ok(doc) => breach_store::creator_of(conn, doc).await?,
-                Err(_) => None,
-            },
-            _ => None,
+        // A read of PHI names what it read: each is reached.
+        let reached = if line.action == "phi.read" {
+            match phi_objects(&line) {
+                Some(objects) => objects,
+                None => {
+                    *self.unplaced.entry(line.action.clone()).or_default() += 1;
+                    return Ok(());
+                }
+            }
+        } else {
+            let category = category(target_type, &line.action);
+            if category == "other" {
+                *self.unplaced.entry(line.action.clone()).or_default() += 1;
+                return Ok(());
+            }
+            vec![(target_type.clone(), target_id.clone())]
         };
-        if let Some(person) = person.filter(|p| !involved.contains(p)) {
-            self.people.entry(person).or_default().push(Access {
-                at: line.occurred_at.clone(),
-                by: account,
-                action: line.action.clone(),
-                target_type: target_type.clone(),
-                target_id: target_id.clone(),
-                category: category.to_owned(),
-            });
+        for (object_type, object_id) in reached {
+            let category = match object_type.as_str() {
+                "message" => "messages",
+                _ => category(&object_type, &line.action),
+            };
+            if object_type == "channel" && line.action == "phi.read" {
+                if let Ok(channel) = object_id.parse::<ChannelId>() {
+                    self.live_channels.insert(channel);
+                }
+            }
+            let key = format!("{object_type}:{object_id}");
+            let reached = self.categories.entry(category).or_default();
+            reached.0.insert(key.clone());
+            reached.1 += 1;
+            let person = match self.owners.get(&key) {
+                Some(known) => *known,
+                None if self.owners.len() >= MAX_REPORT_OBJECTS => {
+                    self.not_looked_up += 1;
+                    continue;
+                }
+                None => {
+                    let found = owner(conn, &object_type, &object_id).await?;
+                    if found.is_none() && object_type != "channel" && object_type != "workspace" {
+                        self.ownerless += 1;
+                    }
+                    self.owners.insert(key, found);
+                    found
+                }
+            };
+            if let Some(person) = person.filter(|p| !involved.contains(p)) {
+                self.people.entry(person).or_default().push(Access {
+                    at: line.occurred_at.clone(),
+                    by: account,
+                    action: line.action.clone(),
+                    target_type: object_type,
+                    target_id: object_id,
+                    category: category.to_owned(),
+                });
+            }
         }
         Ok(())
+    }
+
+    /// What the log cannot tell about this report, in plain words.
+    fn gaps(&self, truncated: bool, exposed_truncated: bool) -> Vec<String> {
+        let mut gaps = vec![
+            "Reads of messages outside PHI channels are not audited: `people` names only what \
+             the log shows was reached; `potentially_exposed` lists the authors of messages in \
+             the channels the involved accounts belong to (membership as it is now)."
+                .to_owned(),
+            "Documents and files an involved account could open but is not recorded opening \
+             are not listed."
+                .to_owned(),
+        ];
+        if truncated {
+            gaps.push(format!(
+                "An involved account had more than {MAX_REPORT_ENTRIES} entries in the window; \
+                 the rest were not read: narrow the window."
+            ));
+        }
+        if exposed_truncated {
+            gaps.push(format!(
+                "More than {MAX_POTENTIALLY_EXPOSED} people could have been reached; the rest \
+                 are not listed."
+            ));
+        }
+        if !self.unplaced.is_empty() {
+            let actions: Vec<String> = self
+                .unplaced
+                .iter()
+                .map(|(action, n)| format!("{action} ({n})"))
+                .collect();
+            gaps.push(format!(
+                "Entries whose target names no one's data, or cannot be read: {}.",
+                actions.join(", ")
+            ));
+        }
+        if self.ownerless > 0 {
+            gaps.push(format!(
+                "{} object(s) reached no longer exist; whose data they were is not known.",
+                self.ownerless
+            ));
+        }
+        if self.not_looked_up > 0 {
+            gaps.push(format!(
+                "{} reach(es) past the first {MAX_REPORT_OBJECTS} objects were not traced to \
+                 their owner.",
+                self.not_looked_up
+            ));
+        }
+        if self.unreadable > 0 {
+            gaps.push(format!(
+                "{} entries' details are unreadable (their person was erased); what they \
+                 reached is not known.",
+                self.unreadable
+            ));
+        }
+        gaps
     }
 
     fn finish(
@@ -978,7 +1303,10 @@ impl Tally {
         to: DateTime<Utc>,
         accounts: Vec<UserId>,
         truncated: bool,
+        exposed: Exposure,
     ) -> BreachReport {
+        let exposed_truncated = exposed.people.len() > MAX_POTENTIALLY_EXPOSED;
+        let coverage_gaps = self.gaps(truncated, exposed_truncated);
         BreachReport {
             breach_id,
             from,
@@ -1019,8 +1347,41 @@ impl Tally {
                     entries,
                 })
                 .collect(),
+            potentially_exposed: exposed
+                .people
+                .into_iter()
+                .take(MAX_POTENTIALLY_EXPOSED)
+                .map(|(user_id, (reasons, messages))| PotentiallyExposed {
+                    user_id,
+                    reasons: reasons.into_iter().collect(),
+                    messages,
+                })
+                .collect(),
+            potentially_exposed_truncated: exposed_truncated,
+            coverage_gaps,
         }
     }
+}
+
+/// Whose data the object `kind:id` is: a message's author, a file's uploader, a document's
+/// creator, an account itself.
+async fn owner(conn: &mut Conn<'_>, kind: &str, id: &str) -> Result<Option<UserId>, Error> {
+    Ok(match kind {
+        "user" => id.parse::<UserId>().ok(),
+        "message" => match id.parse::<MessageId>() {
+            Ok(message) => breach_store::author_of(conn, message).await?,
+            Err(_) => None,
+        },
+        "file" => match id.parse::<FileId>() {
+            Ok(file) => breach_store::uploader_of(conn, file).await?,
+            Err(_) => None,
+        },
+        "document" => match id.parse::<DocumentId>() {
+            Ok(doc) => breach_store::creator_of(conn, doc).await?,
+            Err(_) => None,
+        },
+        _ => None,
+    })
 }
 
 #[cfg(test)]

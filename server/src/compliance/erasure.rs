@@ -436,7 +436,11 @@ impl ErasureService {
     fn owned_rows(&self) -> Vec<(&'static str, &'static str)> {
         let kept = |table: &str| {
             self.inventory.columns().iter().any(|c| {
-                c.table == table && matches!(c.retention, Retention::Content | Retention::AuditLog)
+                c.table == table
+                    && matches!(
+                        c.retention,
+                        Retention::Content | Retention::AuditLog | Retention::Register
+                    )
             })
         };
         let mut out: Vec<(&'static str, &'static str)> = Vec::new();

@@ -1,6 +1,6 @@
 //! The compliance controls' entries in the data inventory ([`crate::inventory`]): a legal
 //! hold's name and reason, under its workspace's key; a breach's title and description, under
-//! the deployment's compliance-record key (`system:audit`), kept like the audit log.
+//! the deployment's compliance-record key (`system:audit`), kept as the register's evidence.
 
 use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
@@ -36,7 +36,7 @@ const fn breach(column: &'static str) -> Column {
             kind: SubjectKind::Affected,
             who: None,
         },
-        retention: Retention::AuditLog,
+        retention: Retention::Register,
     }
 }
 
@@ -46,4 +46,5 @@ pub const INVENTORY: &[Column] = &[
     hold("reason"),
     breach("title"),
     breach("description"),
+    breach("no_notification_reason"),
 ];

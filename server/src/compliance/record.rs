@@ -260,6 +260,7 @@ fn retention_name(r: Retention) -> &'static str {
         Retention::Session => "session",
         Retention::Invitation => "invitation",
         Retention::AuditLog => "audit_log",
+        Retention::Register => "register",
         Retention::Transient => "transient",
     }
 }
@@ -296,6 +297,9 @@ fn period(r: Retention, table: &str, policy: &RetentionPolicy) -> String {
             "{} (retention.audit_days); unreadable at once when the person is erased",
             policy.audit_days
         ),
+        Retention::Register => "for as long as the register is kept: evidence of each breach \
+                                 (Art. 33(5)), never deleted by retention or erasure"
+            .into(),
         Retention::Transient => "minutes (sign-in hand-offs, unsent upload tails)".into(),
     }
 }

@@ -140,6 +140,10 @@ impl SearchService {
             if let Err(err) = checker.rebuild_incomplete(stop).await {
                 tracing::error!(error = %err, "search: cannot check the indexes");
             }
+            if let Err(err) = checker.reindex_unfinished_lifts().await {
+                tracing::error!(error = %err,
+                    "search: cannot put lifted restrictions' content back in the index");
+            }
         });
         indexer
     }
@@ -395,14 +399,15 @@ impl SearchService {
                 }
                 return;
             }
-            DomainEvent::ProcessingRestrictionLifted { workspaces, .. } => {
+            DomainEvent::ProcessingRestrictionLifted {
+                user_id,
+                workspaces,
+            } => {
                 let me = self.clone();
                 tokio::spawn(async move {
-                    for workspace in workspaces {
-                        if let Err(err) = me.rebuild(workspace, |_, _| {}, None).await {
-                            tracing::error!(%workspace, error = %err,
-                                "search: rebuild after a lifted restriction failed");
-                        }
+                    if let Err(err) = me.reindex_lifted(user_id, &workspaces).await {
+                        tracing::error!(%user_id, error = %err,
+                            "search: rebuild after a lifted restriction failed; the next start repeats it");
                     }
                 });
                 return;

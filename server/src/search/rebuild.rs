@@ -73,11 +73,87 @@ impl SearchService {
             }
             rebuilding.insert(workspace, Progress::default());
         }
-        let result = self.rebuild_inner(workspace, &progress, stop).await;
+        let result = self.rebuild_inner(workspace, &progress, stop, false).await;
         if let Ok(mut rebuilding) = self.inner.rebuilding.lock() {
             rebuilding.remove(&workspace);
         }
         result
+    }
+
+    /// Rebuilds `workspace`'s index from the beginning, never resuming: after a change to
+    /// what may be indexed (a lifted restriction), once any rebuild already running ends
+    /// (it read the old rule and may have passed what now belongs in the index).
+    #[tracing::instrument(skip_all, fields(%workspace))]
+    pub async fn rebuild_from_scratch(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Rebuilt, SearchError> {
+        loop {
+            {
+                let mut rebuilding = self
+                    .inner
+                    .rebuilding
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if !rebuilding.contains_key(&workspace) {
+                    rebuilding.insert(workspace, Progress::default());
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let result = self.rebuild_inner(workspace, &|_, _| {}, None, true).await;
+        if let Ok(mut rebuilding) = self.inner.rebuilding.lock() {
+            rebuilding.remove(&workspace);
+        }
+        result
+    }
+
+    /// Puts `user`'s content back in the indexes of `workspaces` after their restriction was
+    /// lifted, then records that it is back (`processing_restrictions.reindexed_at`): a
+    /// server stopped before that repeats it when it starts.
+    pub async fn reindex_lifted(
+        &self,
+        user: crate::domain::UserId,
+        workspaces: &[WorkspaceId],
+    ) -> Result<(), SearchError> {
+        let began = chrono::Utc::now();
+        for workspace in workspaces {
+            self.rebuild_from_scratch(*workspace).await?;
+        }
+        self.inner
+            .store
+            .write(move |tx: &mut crate::store::Tx| {
+                Box::pin(async move {
+                    store_restrictions::mark_reindexed(
+                        &mut tx.conn(),
+                        user,
+                        began,
+                        chrono::Utc::now(),
+                    )
+                    .await
+                    .map_err(SearchError::from)
+                })
+            })
+            .await
+    }
+
+    /// Repeats [`SearchService::reindex_lifted`] for every lifted restriction not yet back in
+    /// the indexes (a server stopped in between), one person after another.
+    pub(crate) async fn reindex_unfinished_lifts(&self) -> Result<(), SearchError> {
+        let people = {
+            let mut conn = self.inner.store.reader().await?;
+            store_restrictions::lifted_not_reindexed(&mut conn.conn()).await?
+        };
+        for user in people {
+            let workspaces = {
+                let mut conn = self.inner.store.reader().await?;
+                store_restrictions::workspaces_of(&mut conn.conn(), user).await?
+            };
+            tracing::info!(%user, "search: putting a lifted restriction's content back in the index");
+            self.reindex_lifted(user, &workspaces).await?;
+        }
+        Ok(())
     }
 
     async fn rebuild_inner(
@@ -85,9 +161,14 @@ impl SearchService {
         workspace: WorkspaceId,
         progress: &impl Fn(u64, u64),
         stop: Option<CancellationToken>,
+        from_scratch: bool,
     ) -> Result<Rebuilt, SearchError> {
         let open = self.open(workspace).await?;
-        let payload = open.index.payload();
+        let payload = if from_scratch {
+            String::new()
+        } else {
+            open.index.payload()
+        };
         let documents_only = payload == DOCUMENTS_PENDING;
         let mut after: Option<MessageId> = payload
             .strip_prefix("rebuild:")

@@ -42,17 +42,20 @@ pub struct BreachRecord {
     pub updated_at: DateTime<Utc>,
     /// When it was closed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// Why the authority was not told, encrypted.
+    pub no_notification_reason: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str = "id, title, description, status, discovered_at, occurred_from, \
                        occurred_to, accounts, authority_notified_at, subjects_notified_at, \
-                       created_by, created_at, updated_by, updated_at, closed_at";
+                       created_by, created_at, updated_by, updated_at, closed_at, \
+                       no_notification_reason";
 
 /// Stores a new breach.
 pub async fn insert(conn: &mut Conn<'_>, b: &BreachRecord) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO breaches ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     );
     on!(conn, |c| sqlx::query(&sql)
         .bind(b.id)
@@ -70,6 +73,7 @@ pub async fn insert(conn: &mut Conn<'_>, b: &BreachRecord) -> Result<(), StoreEr
         .bind(b.updated_by)
         .bind(b.updated_at)
         .bind(b.closed_at)
+        .bind(&b.no_notification_reason)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -81,7 +85,7 @@ pub async fn update(conn: &mut Conn<'_>, b: &BreachRecord) -> Result<bool, Store
     let sql = "UPDATE breaches SET title = $1, description = $2, status = $3, \
                discovered_at = $4, occurred_from = $5, occurred_to = $6, accounts = $7, \
                authority_notified_at = $8, subjects_notified_at = $9, updated_by = $10, \
-               updated_at = $11, closed_at = $12 WHERE id = $13";
+               updated_at = $11, closed_at = $12, no_notification_reason = $13 WHERE id = $14";
     let n = on!(conn, |c| sqlx::query(sql)
         .bind(&b.title)
         .bind(&b.description)
@@ -95,6 +99,7 @@ pub async fn update(conn: &mut Conn<'_>, b: &BreachRecord) -> Result<bool, Store
         .bind(b.updated_by)
         .bind(b.updated_at)
         .bind(b.closed_at)
+        .bind(&b.no_notification_reason)
         .bind(b.id)
         .execute(c)
         .await
@@ -142,6 +147,61 @@ pub async fn list(
         }
         q.bind(limit).fetch_all(c).await
     })?)
+}
+
+/// Who wrote the message `id`, if it still exists.
+pub async fn author_of(
+    conn: &mut Conn<'_>,
+    id: crate::domain::MessageId,
+) -> Result<Option<UserId>, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT author_id FROM messages WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// The authors of messages in the channels `account` is a member of, other than `account`,
+/// with how many of their messages and in how many of those channels; at most `limit`.
+pub async fn authors_readable_by(
+    conn: &mut Conn<'_>,
+    account: UserId,
+    limit: i64,
+) -> Result<Vec<(UserId, i64, i64)>, StoreError> {
+    let sql = "SELECT m.author_id, COUNT(*), COUNT(DISTINCT m.channel_id) FROM messages m \
+               JOIN channel_members cm ON cm.channel_id = m.channel_id \
+               WHERE cm.user_id = $1 AND m.author_id <> $2 \
+               GROUP BY m.author_id ORDER BY m.author_id LIMIT $3";
+    Ok(on!(conn, |c| sqlx::query_as(sql)
+        .bind(account)
+        .bind(account)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The authors of messages in the channels `channels`, with how many of their messages and
+/// in how many of those channels; at most `limit`.
+pub async fn authors_in_channels(
+    conn: &mut Conn<'_>,
+    channels: &[crate::domain::ChannelId],
+    limit: i64,
+) -> Result<Vec<(UserId, i64, i64)>, StoreError> {
+    let mut out = Vec::new();
+    // One channel at a time keeps the statement the same on both backends.
+    for channel in channels {
+        let rows: Vec<(UserId, i64)> = on!(conn, |c| sqlx::query_as(
+            "SELECT author_id, COUNT(*) FROM messages WHERE channel_id = $1 \
+             GROUP BY author_id ORDER BY author_id LIMIT $2"
+        )
+        .bind(*channel)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?;
+        out.extend(rows.into_iter().map(|(who, n)| (who, n, 1)));
+    }
+    Ok(out)
 }
 
 /// Who uploaded the file `id`, if it still exists.

@@ -172,6 +172,34 @@ pub async fn workspaces_of(
         .await)?)
 }
 
+/// The people with a lifted restriction whose content is not yet back in the search indexes.
+pub async fn lifted_not_reindexed(conn: &mut Conn<'_>) -> Result<Vec<UserId>, StoreError> {
+    let sql = "SELECT DISTINCT subject_id FROM processing_restrictions \
+               WHERE lifted_at IS NOT NULL AND reindexed_at IS NULL";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql).fetch_all(c).await)?)
+}
+
+/// Records that `user`'s restrictions lifted by `rebuilt_from` are back in the search indexes
+/// (a rebuild that began then read them all).
+pub async fn mark_reindexed(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    rebuilt_from: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE processing_restrictions SET reindexed_at = $1 \
+               WHERE subject_id = $2 AND lifted_at IS NOT NULL AND lifted_at <= $3 \
+               AND reindexed_at IS NULL";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(at)
+        .bind(user)
+        .bind(rebuilt_from)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 /// The author of message `id`, if it exists.
 pub async fn message_author(
     conn: &mut Conn<'_>,

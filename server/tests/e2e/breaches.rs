@@ -175,18 +175,64 @@ async fn officer_keeps_the_breach_register_with_its_deadline(backend: Backend) {
     assert_eq!(told["notified_late"], true);
     assert_eq!(told["status"], "contained");
 
-    // Closing is final.
-    let closed = patch(
+    // The discovery may move earlier, never later: the deadline runs from the first
+    // moment it was known. The change is audited with the value before and after.
+    let discovered = at(&fresh["discovered_at"]);
+    refused(
+        &patch(
+            &app,
+            &officer,
+            &fresh_id,
+            json!({"discovered_at": (discovered + Duration::minutes(2)).to_rfc3339()}),
+        )
+        .await,
+        "discovered_at",
+    );
+    refused(
+        &patch(
+            &app,
+            &officer,
+            &fresh_id,
+            json!({"discovered_at": "0001-01-01T00:00:00Z"}),
+        )
+        .await,
+        "discovered_at",
+    );
+    let earlier = patch(
+        &app,
+        &officer,
+        &fresh_id,
+        json!({"discovered_at": (discovered - Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(earlier.expect(200)["hours_left"], 71);
+
+    // Closing needs the authority told or the reason it need not be; closing is final.
+    patch(
         &app,
         &officer,
         &fresh_id,
         json!({"status": "closed", "subjects_notified_at": Utc::now().to_rfc3339()}),
+    )
+    .await
+    .expect_error(409, "breach_not_notified");
+    let closed = patch(
+        &app,
+        &officer,
+        &fresh_id,
+        json!({"status": "closed", "subjects_notified_at": Utc::now().to_rfc3339(),
+               "no_notification_reason": "the laptop's disk was encrypted; no risk"}),
     )
     .await;
     let closed = closed.expect(200).clone();
     assert_eq!(closed["status"], "closed");
     assert!(closed["closed_at"].is_string(), "{closed}");
     assert_eq!(closed["overdue"], false);
+    assert_eq!(closed["hours_left"], Value::Null);
+    assert_eq!(
+        closed["no_notification_reason"],
+        "the laptop's disk was encrypted; no risk"
+    );
     patch(&app, &officer, &fresh_id, json!({"title": "again"}))
         .await
         .expect_error(409, "breach_closed");
@@ -214,6 +260,18 @@ async fn officer_keeps_the_breach_register_with_its_deadline(backend: Backend) {
         app.post(REGISTER, Some(&who.access), json!({"title": "mine"}))
             .await
             .expect_error(403, "forbidden");
+        // Refused before anything they sent is checked.
+        app.post(REGISTER, Some(&who.access), json!({"title": " "}))
+            .await
+            .expect_error(403, "forbidden");
+        patch(
+            &app,
+            who,
+            &late_id,
+            json!({"discovered_at": "0001-01-01T00:00:00Z"}),
+        )
+        .await
+        .expect_error(403, "forbidden");
         patch(&app, who, &late_id, json!({"status": "closed"}))
             .await
             .expect_error(403, "forbidden");
@@ -230,7 +288,26 @@ async fn officer_keeps_the_breach_register_with_its_deadline(backend: Backend) {
             .collect::<Vec<Value>>()
     };
     assert_eq!(of("breach.recorded").len(), 2);
-    assert_eq!(of("breach.updated").len(), 2);
+    assert_eq!(of("breach.updated").len(), 3);
+    let moved = &of("breach.updated")[1];
+    assert_eq!(
+        moved["details"]["changed"],
+        json!(["discovered_at"]),
+        "{moved}"
+    );
+    assert_eq!(
+        at(&moved["details"]["before"]["discovered_at"]),
+        discovered,
+        "{moved}"
+    );
+    assert_eq!(
+        at(&moved["details"]["after"]["discovered_at"]),
+        discovered - Duration::hours(1),
+        "{moved}"
+    );
+    // Reading the register is audited too: each list and each breach opened.
+    assert!(of("breach.listed").len() >= 3, "{events:?}");
+    assert_eq!(of("breach.viewed").len(), 1);
     for e in of("breach.recorded")
         .iter()
         .chain(of("breach.updated").iter())
@@ -238,6 +315,7 @@ async fn officer_keeps_the_breach_register_with_its_deadline(backend: Backend) {
         assert_eq!(e["target_type"], "breach");
         assert!(!e.to_string().contains("okapi"), "{e}");
         assert!(!e.to_string().contains("Stolen"), "{e}");
+        assert!(!e.to_string().contains("encrypted; no risk"), "{e}");
     }
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM breaches WHERE description IS NOT NULL")
@@ -322,6 +400,7 @@ async fn the_report_finds_exactly_the_people_an_involved_account_reached(backend
     let bos = share(&app, &t.bo, &general, "bo.txt").await;
     let cys = share(&app, &t.cy, &general, "cy.txt").await;
     let dees = share(&app, &dee, &general, "dee.txt").await;
+    crate::chat::say(&app, &dee, &general, "minutes of Tuesday's meeting").await;
 
     // Before the breach began, Cy (whose account is then misused) reads Dee's file.
     download(&app, &t.cy, &dees).await;
@@ -381,6 +460,40 @@ async fn the_report_finds_exactly_the_people_an_involved_account_reached(backend
         "{report}"
     );
     assert_eq!(report["accounts"], json!([t.cy.user_id]));
+    // Non-PHI reads of messages are not audited: whoever Cy's account could read is listed as
+    // potentially exposed, Cy's own holder first among the reasons, and the gap is said.
+    let exposed = |report: &Value, who: &str| {
+        report["potentially_exposed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["user_id"] == who)
+            .cloned()
+    };
+    let cy_exposed = exposed(&report, &t.cy.user_id).expect("the involved account's holder");
+    assert!(cy_exposed["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("involved"));
+    let dee_exposed = exposed(&report, &dee.user_id).expect("an author Cy could read");
+    assert!(
+        dee_exposed["messages"].as_u64().unwrap() >= 1,
+        "{dee_exposed}"
+    );
+    assert_eq!(report["potentially_exposed_truncated"], false);
+    assert!(
+        report["coverage_gaps"][0]
+            .as_str()
+            .unwrap()
+            .contains("not audited"),
+        "{report}"
+    );
+    // A window before 1970 or in the future is refused.
+    for bad in ["from=0001-01-01T00:00:00Z", "to=9999-01-01T00:00:00Z"] {
+        app.get(&format!("{path}?{bad}"), &officer.access)
+            .await
+            .expect_error(422, "validation_failed");
+    }
 
     // A wider window reaches back to Dee's file; the administrator's read is never Cy's.
     let wider = format!(
@@ -410,7 +523,68 @@ async fn the_report_finds_exactly_the_people_an_involved_account_reached(backend
     );
 }
 
+/// A read of PHI names the messages read: the report traces each to its author.
+async fn the_report_traces_reads_of_phi_to_the_people_they_were_about(backend: Backend) {
+    let app = crate::harness::spawn_app(backend).await;
+    let t = app.team().await;
+    let officer = officer(&app, &t.admin).await;
+    let ward = channel(&app, &t.ann, &t.ws, "ward-7", "public").await;
+    for who in [&t.bo, &t.cy] {
+        app.post(
+            &format!("/api/v1/channels/{ward}/join"),
+            Some(&who.access),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    app.put(
+        &format!("/api/v1/workspaces/{}/policy", t.ws),
+        &t.admin.access,
+        json!({"channels": {&ward: {"phi": true}}}),
+    )
+    .await
+    .expect(200);
+    crate::chat::say(&app, &t.ann, &ward, "bed 4: allergic to penicillin").await;
+    crate::chat::say(&app, &t.bo, &ward, "bed 5: discharged").await;
+    let began = Utc::now() - Duration::seconds(1);
+    app.get(&format!("/api/v1/channels/{ward}/messages"), &t.cy.access)
+        .await
+        .expect(200);
+    let breach = app
+        .post(
+            REGISTER,
+            Some(&officer.access),
+            json!({"title": "Cy's password reused", "occurred_from": began.to_rfc3339(),
+                   "accounts": [t.cy.user_id]}),
+        )
+        .await;
+    let breach = id(breach.expect(201));
+    let report = app
+        .get(&format!("{REGISTER}/{breach}/report"), &officer.access)
+        .await;
+    let report = report.expect(200).clone();
+    let mut expected = vec![t.ann.user_id.clone(), t.bo.user_id.clone()];
+    expected.sort();
+    assert_eq!(people(&report), expected, "{report}");
+    for person in report["people"].as_array().unwrap() {
+        assert_eq!(person["categories"], json!(["messages"]), "{person}");
+        assert_eq!(person["accesses"][0]["action"], "phi.read");
+        assert_eq!(person["accesses"][0]["target_type"], "message");
+    }
+    let messages = report["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "messages")
+        .cloned()
+        .unwrap_or_default();
+    // The two messages read, and the channel Cy joined.
+    assert_eq!(messages["objects"], 3, "{report}");
+}
+
 both_backends!(
     officer_keeps_the_breach_register_with_its_deadline,
-    the_report_finds_exactly_the_people_an_involved_account_reached
+    the_report_finds_exactly_the_people_an_involved_account_reached,
+    the_report_traces_reads_of_phi_to_the_people_they_were_about
 );

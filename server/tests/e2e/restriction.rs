@@ -372,10 +372,43 @@ async fn search_and_bots_leave_a_restricted_persons_content_alone(backend: Backe
     lift(&app, &officer, &t.ann.user_id, "accuracy verified").await;
     let all = sorted(&[&alpha, &bravo, &charlie, &delta]);
     finds(&app, &t.bo, &t.ws, "zebra", &all).await;
-    say(&app, &t.ann, &room, "zebra echo").await;
+    let echo = say(&app, &t.ann, &room, "zebra echo").await;
     let event = rx.next_event().await;
     assert_eq!(event["body"]["event"]["text"], "zebra echo", "{event}");
     assert_eq!(event["body"]["event"]["user"], t.ann.user_id.as_str());
+    // The rebuild records that she is back in the index.
+    let reindexed = "SELECT COUNT(*) FROM processing_restrictions WHERE reindexed_at IS NOT NULL";
+    for _ in 0..100 {
+        if app.scalar(reindexed).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.scalar(reindexed).await, 1);
+
+    // A lift whose rebuild never ran (the server stopped first) is finished when the server
+    // starts again.
+    restrict(&app, &officer, &t.ann.user_id, "DSR-122").await;
+    let all = sorted(&[&alpha, &bravo, &charlie, &delta, &echo]);
+    finds(&app, &t.bo, &t.ws, "zebra", &sorted(&[&bravo, &delta])).await;
+    drop(rx);
+    let mut app = app;
+    app.stop().await;
+    app.raw_sql(
+        "UPDATE processing_restrictions SET lifted_at = started_at, lifted_by = started_by, \
+         lift_reason = reason WHERE lifted_at IS NULL",
+    )
+    .await
+    .expect("lifted behind the server's back");
+    let app = app.restart().await;
+    finds(&app, &t.bo, &t.ws, "zebra", &all).await;
+    for _ in 0..100 {
+        if app.scalar(reindexed).await == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.scalar(reindexed).await, 2);
 }
 
 both_backends!(
