@@ -224,7 +224,6 @@ impl DocService {
                 &record.title,
             )
             .await?;
-        drop(conn);
         drop(reader);
         let text = tokio::task::spawn_blocking(move || {
             concord_doc_content::doc_from_state(&state)
