@@ -79,6 +79,9 @@ enum Command {
     /// The retention job.
     #[command(subcommand)]
     Retention(RetentionCmd),
+    /// eDiscovery: exports of a workspace's content, and the daily export.
+    #[command(subcommand)]
+    Ediscovery(EdiscoveryCmd),
     /// Print the HTTP API's OpenAPI document (JSON), as served at /api/v1/openapi.json.
     Openapi,
 }
@@ -133,6 +136,47 @@ enum RetentionCmd {
         /// (session records, the audit log) always apply at the present time.
         #[arg(long, value_name = "TIME", hide = true)]
         now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EdiscoveryCmd {
+    /// Export a workspace's content (messages, files, document versions) selected by date
+    /// range, custodians and channels to a file, as `POST /api/v1/compliance/ediscovery/exports`
+    /// does; audited as a system action (`ediscovery.exported`).
+    Export {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// From this time (RFC 3339) or the start of this day (YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "D")]
+        from: Option<String>,
+        /// Before this time (RFC 3339) or up to the end of this day (YYYY-MM-DD).
+        #[arg(long, value_name = "D")]
+        to: Option<String>,
+        /// Only content by this person (a user id; repeatable).
+        #[arg(long = "custodian", value_name = "ID")]
+        custodians: Vec<String>,
+        /// Only this channel (an id; repeatable).
+        #[arg(long = "channel", value_name = "ID")]
+        channels: Vec<String>,
+        /// Keywords, through the search index.
+        #[arg(long, value_name = "Q")]
+        query: Option<String>,
+        /// jsonl, csv, zip, actiance or globalrelay.
+        #[arg(long, value_name = "F")]
+        format: String,
+        /// Where to write it.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Write the daily export of every workspace for one day (default: yesterday, UTC) to
+    /// `ediscovery.daily_export.directory`, skipping workspaces already exported for it, and
+    /// print what was written as JSON; what the server's daily task does at its hour.
+    Daily {
+        /// The day (YYYY-MM-DD).
+        #[arg(long, value_name = "D")]
+        day: Option<String>,
     },
 }
 
@@ -378,6 +422,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Ediscovery(cmd) => ediscovery_cmd(config, cmd).await,
         Command::Retention(RetentionCmd::Run { workspace, now }) => {
             retention_run(config, workspace.as_deref(), now.as_deref()).await
         }
@@ -444,6 +489,108 @@ async fn clear_override(config: Config, workspace: &str) -> anyhow::Result<()> {
         None => println!("workspace {workspace} has no policy override; nothing was written"),
     }
     Ok(())
+}
+
+async fn ediscovery_cmd(config: Config, cmd: EdiscoveryCmd) -> anyhow::Result<()> {
+    use concord::ediscovery::{criteria, Format};
+    match cmd {
+        EdiscoveryCmd::Export {
+            workspace,
+            from,
+            to,
+            custodians,
+            channels,
+            query,
+            format,
+            out,
+        } => {
+            let workspace = workspace
+                .parse::<concord::domain::WorkspaceId>()
+                .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {workspace}"))?;
+            let parse_ids = |flag: &str, ids: &[String]| -> anyhow::Result<Vec<uuid::Uuid>> {
+                ids.iter()
+                    .map(|i| {
+                        uuid::Uuid::parse_str(i)
+                            .map_err(|_| anyhow::anyhow!("--{flag}: not an id: {i}"))
+                    })
+                    .collect()
+            };
+            let custodians = parse_ids("custodian", &custodians)?
+                .into_iter()
+                .map(concord::domain::UserId)
+                .collect();
+            let channels = parse_ids("channel", &channels)?
+                .into_iter()
+                .map(concord::domain::ChannelId)
+                .collect();
+            let format = Format::parse(&format).map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let c = criteria::check(
+                workspace,
+                custodians,
+                channels,
+                from.as_deref(),
+                to.as_deref(),
+                query.as_deref(),
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let name = out
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let app = App::build(config).await?;
+            let export = app
+                .ediscovery()
+                .export_criteria(&Actor::system(), &c, format, name, false)
+                .await;
+            app.close().await;
+            let export = match export {
+                Ok(e) => e,
+                Err(concord::error::Error::NotFound(_)) => {
+                    bail!("--workspace: no such workspace: {workspace}")
+                }
+                Err(e) => return Err(e.into()),
+            };
+            std::fs::write(&out, &export.bytes)
+                .with_context(|| format!("--out: cannot write {}", out.display()))?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "path": out,
+                    "bytes": export.bytes.len(),
+                    "messages": export.counts[0],
+                    "files": export.counts[1],
+                    "document_versions": export.counts[2],
+                })
+            );
+            Ok(())
+        }
+        EdiscoveryCmd::Daily { day } => {
+            let day = match day {
+                Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map_err(|_| anyhow::anyhow!("--day: not a day (YYYY-MM-DD): {d}"))?,
+                None => chrono::Utc::now().date_naive() - chrono::TimeDelta::days(1),
+            };
+            if config.ediscovery.daily_export.directory.is_none() {
+                bail!("ediscovery.daily_export.directory is not set");
+            }
+            let app = App::build(config).await?;
+            let report = app
+                .ediscovery()
+                .export_day(day, &tokio_util::sync::CancellationToken::new())
+                .await;
+            app.close().await;
+            let report = report?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.failures.is_empty() {
+                return Ok(());
+            }
+            for (workspace, error) in &report.failures {
+                eprintln!("concord: ediscovery: workspace {workspace}: {error}");
+            }
+            Err(Reported.into())
+        }
+    }
 }
 
 async fn retention_run(

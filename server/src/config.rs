@@ -126,6 +126,59 @@ pub struct Config {
     pub phi: PhiConfig,
     /// What the record of processing activities (GDPR Art. 30) says that Concord cannot know.
     pub processing_record: ProcessingRecordConfig,
+    /// eDiscovery: export limits and the scheduled daily export.
+    pub ediscovery: EDiscoveryConfig,
+}
+
+/// eDiscovery's limits and its scheduled daily export.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EDiscoveryConfig {
+    /// The most items (messages, files, document versions) one export holds; larger
+    /// criteria are refused with `export_too_large` (narrow them, export in parts).
+    pub max_export_items: u64,
+    /// The most MiB of file contents one ZIP export holds (at most 4095).
+    pub max_export_mib: u64,
+    /// The previous day's export of every workspace, written to a directory each day.
+    pub daily_export: DailyExportConfig,
+}
+
+impl Default for EDiscoveryConfig {
+    fn default() -> Self {
+        EDiscoveryConfig {
+            max_export_items: 50_000,
+            max_export_mib: 1024,
+            daily_export: DailyExportConfig::default(),
+        }
+    }
+}
+
+/// The scheduled daily export (`[ediscovery.daily_export]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DailyExportConfig {
+    /// Whether the server writes the daily export (requires `directory`).
+    pub enabled: bool,
+    /// Where the files go (`ediscovery-<workspace>-<day>.<ext>`).
+    pub directory: Option<PathBuf>,
+    /// `jsonl`, `csv`, `zip`, `actiance` or `globalrelay`.
+    pub format: String,
+    /// The hour of the day (UTC, 0 to 23) from which the previous day is exported.
+    pub hour: u32,
+    /// Seconds between two checks whether a day is due (1 to 3600).
+    pub check_seconds: u64,
+}
+
+impl Default for DailyExportConfig {
+    fn default() -> Self {
+        DailyExportConfig {
+            enabled: false,
+            directory: None,
+            format: "jsonl".into(),
+            hour: 1,
+            check_seconds: 300,
+        }
+    }
 }
 
 /// The parts of the record of processing activities (GDPR Art. 30) only the operator knows:
@@ -784,6 +837,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             phi: PhiConfig::default(),
             processing_record: ProcessingRecordConfig::default(),
+            ediscovery: EDiscoveryConfig::default(),
         }
     }
 }
@@ -1082,6 +1136,40 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.retention.batch) {
             return invalid("retention.batch", "must be between 1 and 10000");
+        }
+        let e = &self.ediscovery;
+        if !(1..=1_000_000).contains(&e.max_export_items) {
+            return invalid(
+                "ediscovery.max_export_items",
+                "must be between 1 and 1000000",
+            );
+        }
+        if !(1..=4095).contains(&e.max_export_mib) {
+            return invalid("ediscovery.max_export_mib", "must be between 1 and 4095");
+        }
+        if !matches!(
+            e.daily_export.format.trim().to_ascii_lowercase().as_str(),
+            "jsonl" | "csv" | "zip" | "actiance" | "globalrelay" | "global_relay"
+        ) {
+            return invalid(
+                "ediscovery.daily_export.format",
+                "must be jsonl, csv, zip, actiance or globalrelay",
+            );
+        }
+        if e.daily_export.hour > 23 {
+            return invalid("ediscovery.daily_export.hour", "must be between 0 and 23");
+        }
+        if !(1..=3600).contains(&e.daily_export.check_seconds) {
+            return invalid(
+                "ediscovery.daily_export.check_seconds",
+                "must be between 1 and 3600",
+            );
+        }
+        if e.daily_export.enabled && e.daily_export.directory.is_none() {
+            return invalid(
+                "ediscovery.daily_export.directory",
+                "is required when ediscovery.daily_export.enabled is true",
+            );
         }
         if !(1..=3600).contains(&self.phi.sweep_seconds) {
             return invalid("phi.sweep_seconds", "must be between 1 and 3600");

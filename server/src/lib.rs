@@ -17,6 +17,7 @@ pub mod compliance;
 pub mod config;
 pub mod crypto;
 pub mod docs;
+pub mod ediscovery;
 pub use concord_domain as domain;
 pub mod error;
 pub mod events;

@@ -191,6 +191,7 @@ pub struct App {
     erasures: crate::compliance::ErasureService,
     processing_record: crate::compliance::RecordService,
     breaches: crate::compliance::BreachService,
+    ediscovery: crate::ediscovery::EDiscoveryService,
     idle_logoff: crate::phi::IdleLogoff,
     break_glass: crate::phi::BreakGlassService,
     reencryptor: Reencryptor,
@@ -382,6 +383,15 @@ impl App {
         );
         let breaches =
             crate::compliance::BreachService::new(store.clone(), auditor.clone(), audit.clone());
+        let ediscovery = crate::ediscovery::EDiscoveryService::new(
+            store.clone(),
+            auditor.clone(),
+            holds.clone(),
+            files.clone(),
+            docs.clone(),
+            search.clone(),
+            crate::ediscovery::EDiscoveryOptions::from_config(&config.ediscovery),
+        );
         let idle_logoff =
             crate::phi::IdleLogoff::new(store.clone(), auth.clone(), policies.clone(), &config.phi);
         let break_glass = crate::phi::BreakGlassService::new(
@@ -416,6 +426,7 @@ impl App {
             erasures,
             processing_record,
             breaches,
+            ediscovery,
             idle_logoff,
             break_glass,
             reencryptor,
@@ -537,6 +548,11 @@ impl App {
         &self.retention
     }
 
+    /// eDiscovery searches and exports (and the daily export, from the command line).
+    pub fn ediscovery(&self) -> &crate::ediscovery::EDiscoveryService {
+        &self.ediscovery
+    }
+
     /// One retention pass from the command line, at `now`: over `only` that workspace, or
     /// over every workspace and the deployment's session records and audit log. The search
     /// indexer runs meanwhile, so the index follows what the pass destroys, and commits
@@ -640,6 +656,7 @@ impl App {
             erasures: self.erasures.clone(),
             processing_record: self.processing_record.clone(),
             breaches: self.breaches.clone(),
+            ediscovery: self.ediscovery.clone(),
             break_glass: self.break_glass.clone(),
             store: self.store.clone(),
             addressing: Arc::new(crate::http::forwarded::ClientAddressing::new(
@@ -703,6 +720,8 @@ impl App {
         );
         // Messages past their retention period, at start and every `retention.interval_seconds`.
         let retention = self.retention.clone().spawn(going_away.clone());
+        // The previous day's eDiscovery export of every workspace, once its hour has come.
+        let daily_export = self.ediscovery.clone().spawn_daily(going_away.clone());
         // Erasures an earlier process left running, then what holds release of erased people's.
         let erasures = self.erasures.spawn();
         // Automatic logoff of idle sessions of people in workspaces holding PHI.
@@ -745,6 +764,9 @@ impl App {
         let _ = break_glass.await;
         if let Some(retention) = retention {
             let _ = retention.await;
+        }
+        if let Some(daily_export) = daily_export {
+            let _ = daily_export.await;
         }
         self.store.close().await;
         tracing::info!("storage flushed; stopped");

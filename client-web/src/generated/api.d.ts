@@ -520,6 +520,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/compliance/ediscovery/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export everything the criteria select, as the response body (`ediscovery.read`):
+         *     `jsonl` (one item per line), `csv` (RFC 4180), `zip` (`messages.jsonl`, the files' bytes
+         *     under `files/`, document versions as text under `documents/`, and `manifest.json` with
+         *     every entry's SHA-256), `actiance` (Actiance XML) or `globalrelay` (a ZIP of RFC 5322
+         *     messages, one per conversation and day). Built whole within `ediscovery.max_export_items`
+         *     and `ediscovery.max_export_mib`: larger criteria are refused (`export_too_large`), to be
+         *     narrowed (date ranges, channels, custodians) and exported in parts. Audited as
+         *     `ediscovery.exported` with the criteria, counts and the output's SHA-256.
+         */
+        post: operations["ediscovery_export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance/ediscovery/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search a workspace's messages, files and named document versions by custodian, channel,
+         *     date range and keywords (`ediscovery.read`: compliance officers and system
+         *     administrators; no channel membership needed). Deleted content a legal hold or grace
+         *     period keeps is included, flagged `deleted`. Without `query` the results come straight
+         *     from storage (messages, then files, then versions, each oldest first); with it, from the
+         *     search index (live content) plus the kept deleted messages matching it, oldest first.
+         *     Audited as `ediscovery.searched` with the criteria and the counts (never the keywords).
+         */
+        post: operations["ediscovery_search"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/compliance/processing-record": {
         parameters: {
             query?: never;
@@ -3139,6 +3190,51 @@ export interface components {
         DataSubjectRequestId: string;
         /** @description A number of days, or "forever". */
         Days: number | "forever";
+        /** @description A page of results, oldest first. */
+        DiscoveryPage: {
+            /** @description Pass as `cursor` (with the same criteria) for the next page; `null` on the last. */
+            next_cursor?: string | null;
+            /** @description The results. */
+            results: components["schemas"]["DiscoveryResult"][];
+            /**
+             * Format: int64
+             * @description How many items the criteria select in all.
+             */
+            total: number;
+        };
+        /** @description One result of a search. */
+        DiscoveryResult: {
+            /** @description Who wrote, uploaded or made it. */
+            author_id: components["schemas"]["UserId"];
+            /** @description Their display name (`Erased user` once erased). */
+            author_name: string;
+            channel_id?: null | components["schemas"]["ChannelId"];
+            /** @description The channel's name (none for conversations). */
+            channel_name?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was written.
+             */
+            created_at: string;
+            /** @description Whether it was deleted and is kept (under a legal hold or a grace period). */
+            deleted: boolean;
+            /**
+             * Format: date-time
+             * @description When it was deleted.
+             */
+            deleted_at?: string | null;
+            /**
+             * @description The start of its text (messages and versions; `null` for a deleted message whose text
+             *     nothing kept, and for files).
+             */
+            excerpt?: string | null;
+            /** @description Its id. */
+            id: string;
+            /** @description `message`, `file` or `document_version`. */
+            kind: string;
+            /** @description A file's or a version's name. */
+            name?: string | null;
+        };
         /**
          * Format: uuid
          * @description A co-edited document.
@@ -3342,6 +3438,33 @@ export interface components {
              * @description When the settings last changed.
              */
             updated_at?: string | null;
+        };
+        /**
+         * @description An export, as the API receives it: a search's criteria and a format.
+         * @example {
+         *       "format": "zip",
+         *       "from": "2024-01-01",
+         *       "to": "2024-01-31",
+         *       "workspace": "0190d6d2-8a4e-7cc1-9d36-5c4a1b2e7f10"
+         *     }
+         */
+        ExportRequest: {
+            /** @description Which channels (none: all). */
+            channels?: components["schemas"]["ChannelId"][];
+            /** @description Whose content (none: anyone's). */
+            custodians?: components["schemas"]["UserId"][];
+            /** @description `jsonl`, `csv`, `zip`, `actiance` or `globalrelay`. */
+            format: string;
+            /** @description From this time (RFC 3339) or the start of this day (`YYYY-MM-DD`, UTC). */
+            from?: string | null;
+            /** @description `messages`, `files`, `document_versions` (none: all three). */
+            kinds?: string[] | null;
+            /** @description Keywords, as for a search. */
+            query?: string | null;
+            /** @description Before this time (RFC 3339, excluded) or up to the end of this day (`YYYY-MM-DD`). */
+            to?: string | null;
+            /** @description The workspace exported (its id). */
+            workspace: components["schemas"]["WorkspaceId"];
         };
         /**
          * @description An extension of a request's deadline.
@@ -4728,6 +4851,48 @@ export interface components {
             results: components["schemas"]["SearchResult"][];
             /** @description How many results match in all (only what the searcher may see). */
             total: number;
+        };
+        /**
+         * @description A search, as the API receives it.
+         * @example {
+         *       "channels": [],
+         *       "custodians": [],
+         *       "from": "2024-01-01",
+         *       "kinds": [
+         *         "messages",
+         *         "files",
+         *         "document_versions"
+         *       ],
+         *       "query": "invoice",
+         *       "to": "2024-12-31",
+         *       "workspace": "0190d6d2-8a4e-7cc1-9d36-5c4a1b2e7f10"
+         *     }
+         */
+        SearchRequest: {
+            /** @description Which channels (ids of the workspace's channels and conversations; none: all). */
+            channels?: components["schemas"]["ChannelId"][];
+            /** @description `next_cursor` of the previous page (the other criteria unchanged). */
+            cursor?: string | null;
+            /** @description Whose content: message authors, file uploaders, version makers (none: anyone's). */
+            custodians?: components["schemas"]["UserId"][];
+            /** @description From this time (RFC 3339) or the start of this day (`YYYY-MM-DD`, UTC). */
+            from?: string | null;
+            /** @description `messages`, `files`, `document_versions` (none: all three). */
+            kinds?: string[] | null;
+            /**
+             * Format: int64
+             * @description Results per page (1 to 200, default 50).
+             */
+            limit?: number | null;
+            /**
+             * @description Keywords in the search syntax (words, `"phrases"`, `-excluded`), through the search
+             *     index; none: everything the other criteria select, from storage.
+             */
+            query?: string | null;
+            /** @description Before this time (RFC 3339, excluded) or up to the end of this day (`YYYY-MM-DD`). */
+            to?: string | null;
+            /** @description The workspace searched (its id). */
+            workspace: components["schemas"]["WorkspaceId"];
         };
         /** @description One result with what a client needs to show it. */
         SearchResult: {
@@ -6332,6 +6497,95 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ediscovery_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportRequest"];
+            };
+        };
+        responses: {
+            /** @description the export, as an attachment (`Content-Disposition`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description missing ediscovery.read */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unknown_format`; `invalid_criteria`; `export_too_large` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ediscovery_search: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscoveryPage"];
+                };
+            };
+            /** @description missing ediscovery.read */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_criteria`: a date, kind, limit, cursor or id the workspace does not know, named in the message */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

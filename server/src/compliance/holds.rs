@@ -561,8 +561,9 @@ impl HoldService {
         })
     }
 
-    /// A covered message with its texts decrypted: the live ones, or what its deletion kept.
-    async fn held_message(
+    /// A covered message with its texts decrypted: the live ones, or what its deletion kept
+    /// (also eDiscovery's read of a message; its caller authorizes and audits).
+    pub async fn held_message(
         &self,
         conn: &mut Conn<'_>,
         workspace: WorkspaceId,

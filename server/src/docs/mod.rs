@@ -29,6 +29,7 @@ pub use indexable::IndexableDocument;
 pub use inventory::INVENTORY;
 pub use room::{Limits, Rooms};
 pub use sharing::Principal;
+pub use versions::DiscoveredVersion;
 pub use views::{CommentView, DocumentView, GrantView, VersionView};
 
 use chrono::Utc;

@@ -171,3 +171,76 @@ fn version_aad<'a>(row: &'a str, column: &'a str) -> Aad<'a> {
         column,
     }
 }
+
+/// A named version as eDiscovery reads it: its name and its content as plain text.
+#[derive(Clone, Debug)]
+pub struct DiscoveredVersion {
+    /// The document.
+    pub document_id: DocumentId,
+    /// The document's title now.
+    pub document_title: String,
+    /// The channel the document belongs to, if any.
+    pub channel_id: Option<crate::domain::ChannelId>,
+    /// The version.
+    pub id: VersionId,
+    /// Its name.
+    pub name: String,
+    /// The document's content as of the version, as plain text.
+    pub text: String,
+    /// Who made it.
+    pub created_by: crate::domain::UserId,
+    /// When.
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+impl DocService {
+    /// The version `v` of `doc` in `workspace`, decrypted (the caller, eDiscovery,
+    /// authorizes and audits); `None` if either is gone.
+    pub async fn discovered_version(
+        &self,
+        workspace: crate::domain::WorkspaceId,
+        doc: DocumentId,
+        v: VersionId,
+    ) -> Result<Option<DiscoveredVersion>, Error> {
+        let mut reader = self.store.reader().await?;
+        let mut conn = reader.conn();
+        let Some(record) = documents::by_id(&mut conn, doc).await? else {
+            return Ok(None);
+        };
+        if record.workspace_id != workspace {
+            return Ok(None);
+        }
+        let Some(version) = documents::version(&mut conn, doc, v).await? else {
+            return Ok(None);
+        };
+        let (name, state) = self.version_state(&mut conn, &record, v).await?;
+        let id = record.id.to_string();
+        let document_title = self
+            .keyring
+            .decrypt_text(
+                &mut conn,
+                &Scope::Workspace(workspace),
+                super::title_aad(&id),
+                &record.title,
+            )
+            .await?;
+        drop(reader);
+        let text = tokio::task::spawn_blocking(move || {
+            concord_doc_content::doc_from_state(&state)
+                .map(|d| concord_doc_content::Content::read(&d).plain_text())
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Some(DiscoveredVersion {
+            document_id: doc,
+            document_title,
+            channel_id: record.channel_id,
+            id: v,
+            name,
+            text,
+            created_by: version.created_by,
+            created_at: version.created_at,
+        }))
+    }
+}

@@ -34,6 +34,7 @@ mod admin;
 pub mod blob;
 pub use concord_file_cipher as cipher;
 mod downloads;
+mod held;
 pub mod housekeeping;
 mod indexable;
 pub mod inspect;
@@ -46,6 +47,7 @@ mod views;
 pub mod writer;
 
 pub use downloads::Opened;
+pub use held::HeldFile;
 pub use indexable::{text_like, IndexableFile, INDEXED_TEXT_BYTES};
 pub use inventory::INVENTORY;
 pub use options::FilesOptions;

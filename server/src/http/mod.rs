@@ -89,8 +89,8 @@ impl Timeouts {
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         audit, auth, bot_events, bots, breaches, break_glass, chat, commands, compliance, docs,
-        files, health, interactions, invitations, keys, policies, processing_record, restriction,
-        search, setup, sso, subject_requests, uploads, users, workspaces, ws,
+        ediscovery, files, health, interactions, invitations, keys, policies, processing_record,
+        restriction, search, setup, sso, subject_requests, uploads, users, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -147,6 +147,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(compliance::list, compliance::create))
         .routes(routes!(compliance::release))
         .routes(routes!(compliance::held_content))
+        .routes(routes!(ediscovery::search))
+        .routes(routes!(ediscovery::export))
         .routes(routes!(compliance::run_retention))
         .routes(routes!(break_glass::start))
         .routes(routes!(break_glass::read))

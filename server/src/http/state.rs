@@ -52,6 +52,8 @@ pub struct AppState {
     pub processing_record: crate::compliance::RecordService,
     /// The breach register (GDPR Art. 33 and 34).
     pub breaches: crate::compliance::BreachService,
+    /// eDiscovery searches and exports.
+    pub ediscovery: crate::ediscovery::EDiscoveryService,
     /// The retention job, run on demand.
     pub retention: crate::compliance::RetentionService,
     /// Emergency access (break-glass).

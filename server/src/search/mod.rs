@@ -15,7 +15,9 @@
 //!   database (resumable: progress is recorded in the encrypted commit payload);
 //!   `request.rs`: answers `GET /api/v1/workspaces/{id}/search`; `commits.rs`: when the
 //!   indexer commits (on a timer or a size, not per event; a query first commits what is
-//!   pending in its workspace, so it finds what was just written).
+//!   pending in its workspace, so it finds what was just written); `discovery.rs`: the
+//!   keyword search of eDiscovery (`ediscovery.read`: the whole workspace, not only what
+//!   the searcher may read).
 //! - `writer.rs`: an index's writer, opened by its first change and closed by the indexer
 //!   once the index has had nothing to commit for [`WRITER_IDLE`] (an open writer holds
 //!   threads and a queue of its own; an idle workspace needs neither).
@@ -26,7 +28,8 @@
 //! Invariants: the index is derived data and may be deleted at any time (the next start
 //! rebuilds it while the server answers with `index.state = "rebuilding"`); permissions are
 //! never stored in it: every query is restricted to the channels `rbac::readable_channels`
-//! allows now, so counts cannot reveal what the searcher may not see; nothing outside the
+//! allows now, so counts cannot reveal what the searcher may not see (eDiscovery's, in
+//! `discovery.rs`, covers the whole workspace for holders of `ediscovery.read` only); nothing outside the
 //! encrypted directory holds indexed text.
 //!
 //! Entries carry a `kind` and a `scope`: messages and files (`c:<channel>`, filtered with
@@ -42,6 +45,7 @@
 
 mod commits;
 mod directory;
+mod discovery;
 mod entries;
 pub mod index;
 mod indexer;
@@ -55,6 +59,7 @@ pub use concord_search_index::encrypted_dir;
 
 pub use analyzer::{analyzer, terms};
 pub use commits::CommitPolicy;
+pub use discovery::{DiscoveryHit, DiscoveryHits, DiscoveryQuery};
 pub use index::{
     DocumentEntry, FileEntry, Filters, Hit, Hits, MessageEntry, WorkspaceIndex, READY,
 };

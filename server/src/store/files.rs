@@ -69,7 +69,7 @@ pub struct SegmentRecord {
     pub bytes: i64,
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, workspace_id, parent_kind, parent_id, message_id, uploader_id, name_enc, \
      text_enc, size, received, chunk_bytes, content_key, content_type, status, scan_result, \
      (thumbnail_enc IS NOT NULL) AS has_thumbnail, created_at, completed_at, expires_at, \
@@ -113,6 +113,32 @@ pub async fn by_id(conn: &mut Conn<'_>, id: FileId) -> Result<Option<FileRecord>
     let sql = format!("SELECT {COLUMNS} FROM files WHERE id = $1 AND deleted_at IS NULL");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// A file with when it was deleted, if it was deleted and is kept (eDiscovery reads such
+/// hidden files; every other reader treats them as gone).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct KeptFile {
+    /// The file.
+    #[sqlx(flatten)]
+    pub record: FileRecord,
+    /// When it was deleted (kept since under a hold or a grace period).
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The file `id` of `workspace`, hidden (deleted but kept) or not.
+pub async fn kept_by_id(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    id: FileId,
+) -> Result<Option<KeptFile>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS}, deleted_at FROM files WHERE id = $1 AND workspace_id = $2");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .bind(workspace)
         .fetch_optional(c)
         .await)?)
 }

@@ -25,6 +25,7 @@ pub mod breaches;
 pub mod break_glass;
 pub mod channels;
 pub mod documents;
+pub mod ediscovery;
 pub mod erasure;
 pub mod files;
 pub mod holds;

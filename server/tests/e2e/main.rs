@@ -19,6 +19,7 @@ mod client_contract;
 mod decide_first;
 mod docs;
 mod durability;
+mod ediscovery;
 mod encryption;
 mod erasure;
 mod exposure;

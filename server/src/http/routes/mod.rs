@@ -10,6 +10,7 @@ pub mod chat;
 pub mod commands;
 pub mod compliance;
 pub mod docs;
+pub mod ediscovery;
 pub mod files;
 pub mod health;
 pub mod interactions;

@@ -1,0 +1,441 @@
+//! eDiscovery: a compliance officer finds and exports a workspace's content by custodian,
+//! channel, date range and keywords, deleted-but-kept content included, without belonging to
+//! any of its channels.
+//!
+//! - `criteria.rs`: the requests and their parsing ([`Criteria`], [`Format`]).
+//! - `gather.rs`: positions from storage (`store::ediscovery`) or from the search index
+//!   (keywords, [`crate::search::SearchService::discover`]), and each item read through the
+//!   service that owns it, so decryption and the erased-person semantics are theirs.
+//! - `formats.rs` (JSON lines, CSV, ZIP with a manifest), `actiance.rs` (Actiance XML) and
+//!   `eml.rs` (Global Relay: RFC 5322 messages): the export formats, pure functions of the
+//!   items.
+//! - `daily.rs`: the scheduled daily export of every workspace (`[ediscovery.daily_export]`).
+//!
+//! Invariants: every search and export is authorized by `ediscovery.read` on the workspace
+//! (compliance officers and system administrators; never the workspace's own roles), and
+//! recorded in the audit log (`ediscovery.searched`, `ediscovery.exported`) with the
+//! criteria and the counts, never content nor the keywords, before anything is returned.
+//! Exports are built whole in memory within `ediscovery.max_export_items` and
+//! `ediscovery.max_export_mib` and returned as the response body (no job state to keep,
+//! resume or clean up: a refused export names the limit, and narrower criteria split it).
+
+mod actiance;
+pub mod criteria;
+mod daily;
+mod eml;
+mod formats;
+mod gather;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::{Auditor, Event, Outcome};
+use crate::compliance::HoldService;
+use crate::crypto::Keyring;
+use crate::docs::DocService;
+use crate::domain::{ChannelId, UserId};
+use crate::error::Error;
+use crate::files::FileService;
+use crate::rbac::{Action, Actor, Resource};
+use crate::search::SearchService;
+use crate::store::{self, Store};
+
+pub use criteria::{Criteria, ExportRequest, Format, Kind, SearchRequest};
+pub use daily::{DailyFile, DailyReport, DailySettings};
+use gather::{Cursor, Item, Names, MAX_KEYWORD_MATCHES};
+
+/// Limits and the schedule, from `[ediscovery]`.
+#[derive(Clone, Debug)]
+pub struct EDiscoveryOptions {
+    /// The most items one export holds.
+    pub max_export_items: usize,
+    /// The most bytes of files one export holds.
+    pub max_export_bytes: u64,
+    /// The daily export.
+    pub daily: DailySettings,
+}
+
+impl EDiscoveryOptions {
+    /// The options the configuration sets (validated at start).
+    pub fn from_config(c: &crate::config::EDiscoveryConfig) -> EDiscoveryOptions {
+        EDiscoveryOptions {
+            max_export_items: c.max_export_items as usize,
+            max_export_bytes: c.max_export_mib.saturating_mul(1024 * 1024),
+            daily: DailySettings::from_config(&c.daily_export),
+        }
+    }
+}
+
+/// One result of a search.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DiscoveryResult {
+    /// `message`, `file` or `document_version`.
+    pub kind: String,
+    /// Its id.
+    pub id: String,
+    /// Its channel (a version: its document's, if any).
+    pub channel_id: Option<ChannelId>,
+    /// The channel's name (none for conversations).
+    pub channel_name: Option<String>,
+    /// Who wrote, uploaded or made it.
+    pub author_id: UserId,
+    /// Their display name (`Erased user` once erased).
+    pub author_name: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// Whether it was deleted and is kept (under a legal hold or a grace period).
+    pub deleted: bool,
+    /// When it was deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// The start of its text (messages and versions; `null` for a deleted message whose text
+    /// nothing kept, and for files).
+    pub excerpt: Option<String>,
+    /// A file's or a version's name.
+    pub name: Option<String>,
+}
+
+/// A page of results, oldest first.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DiscoveryPage {
+    /// The results.
+    pub results: Vec<DiscoveryResult>,
+    /// Pass as `cursor` (with the same criteria) for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+    /// How many items the criteria select in all.
+    pub total: u64,
+}
+
+/// A finished export.
+#[derive(Clone, Debug)]
+pub struct Export {
+    /// Its file name.
+    pub file_name: String,
+    /// Its content type.
+    pub content_type: &'static str,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// How many items of each kind it holds, in [`Kind::ALL`] order.
+    pub counts: [u64; 3],
+}
+
+/// How many characters of text a search result shows.
+const EXCERPT_CHARS: usize = 280;
+
+struct Inner {
+    store: Store,
+    auditor: Auditor,
+    keyring: Keyring,
+    holds: HoldService,
+    files: FileService,
+    docs: DocService,
+    search: SearchService,
+    options: EDiscoveryOptions,
+}
+
+/// eDiscovery searches and exports; cheap to clone.
+#[derive(Clone)]
+pub struct EDiscoveryService {
+    inner: Arc<Inner>,
+}
+
+impl EDiscoveryService {
+    /// The service, reading through the services that own the content.
+    pub fn new(
+        store: Store,
+        auditor: Auditor,
+        holds: HoldService,
+        files: FileService,
+        docs: DocService,
+        search: SearchService,
+        options: EDiscoveryOptions,
+    ) -> EDiscoveryService {
+        EDiscoveryService {
+            inner: Arc::new(Inner {
+                keyring: auditor.keyring().clone(),
+                store,
+                auditor,
+                holds,
+                files,
+                docs,
+                search,
+                options,
+            }),
+        }
+    }
+
+    /// Decides `ediscovery.read` on the workspace, then finds it (a system role decides
+    /// without a membership) and checks the criteria's ids against it.
+    async fn authorize(&self, actor: &Actor, c: &Criteria) -> Result<(), Error> {
+        let mut conn = self.inner.store.reader().await?;
+        self.inner
+            .auditor
+            .authorize_read(
+                &self.inner.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadHeldContent,
+                Resource::Workspace(c.workspace),
+            )
+            .await?;
+        if store::workspaces::by_id(&mut conn.conn(), c.workspace)
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound("workspace"));
+        }
+        let known = store::holds::users_among(&mut conn.conn(), &c.custodians).await?;
+        if let Some(unknown) = c.custodians.iter().find(|u| !known.contains(u)) {
+            return Err(criteria::invalid(
+                "custodians",
+                format!("no account {unknown}"),
+            ));
+        }
+        let known =
+            store::channels::in_workspace(&mut conn.conn(), c.workspace, &c.channels).await?;
+        if let Some(unknown) = c.channels.iter().find(|ch| !known.contains(ch)) {
+            return Err(criteria::invalid(
+                "channels",
+                format!("the workspace has no channel {unknown}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decides `ediscovery.read` on the request's workspace before its criteria are parsed,
+    /// so nobody else learns anything from how a request is refused.
+    async fn authorize_first(
+        &self,
+        actor: &Actor,
+        workspace: crate::domain::WorkspaceId,
+    ) -> Result<(), Error> {
+        let mut conn = self.inner.store.reader().await?;
+        self.inner
+            .auditor
+            .authorize_read(
+                &self.inner.store,
+                &mut conn.conn(),
+                actor,
+                Action::ReadHeldContent,
+                Resource::Workspace(workspace),
+            )
+            .await
+    }
+
+    /// A page of what the criteria select (`ediscovery.read`); audited as
+    /// `ediscovery.searched` with the criteria and the counts.
+    #[tracing::instrument(skip(self, actor, request), fields(actor = ?actor.user_id(), workspace = %request.workspace))]
+    pub async fn search(
+        &self,
+        actor: &Actor,
+        request: SearchRequest,
+    ) -> Result<DiscoveryPage, Error> {
+        self.authorize_first(actor, request.workspace).await?;
+        let c = criteria::check(
+            request.workspace,
+            request.custodians,
+            request.channels,
+            request.from.as_deref(),
+            request.to.as_deref(),
+            request.query.as_deref(),
+            request.kinds.as_deref(),
+        )?;
+        let limit = match request.limit {
+            None => 50,
+            Some(n) if (1..=criteria::MAX_PAGE as i64).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(criteria::invalid(
+                    "limit",
+                    format!("must be 1 to {}", criteria::MAX_PAGE),
+                ))
+            }
+        };
+        let cursor = request.cursor.as_deref().map(Cursor::parse).transpose()?;
+        self.authorize(actor, &c).await?;
+        let page = self.refs_page(actor, &c, cursor, limit).await?;
+        let mut names = Names::default();
+        let mut results = Vec::with_capacity(page.refs.len());
+        for r in &page.refs {
+            if let Some(item) = self.read_item(c.workspace, r, &mut names).await? {
+                results.push(result_of(item));
+            }
+        }
+        let deleted = results.iter().filter(|r| r.deleted).count();
+        let event = Event::by(actor, "ediscovery.searched", Outcome::Allowed)
+            .target("workspace", c.workspace)
+            .workspace(c.workspace)
+            .details(json!({
+                "criteria": c.summary(),
+                "results": results.len(),
+                "deleted": deleted,
+                "total": page.total,
+            }));
+        self.inner
+            .auditor
+            .record_alone(&self.inner.store, event)
+            .await?;
+        Ok(DiscoveryPage {
+            results,
+            next_cursor: page.next.map(|n| n.encode()),
+            total: page.total,
+        })
+    }
+
+    /// Everything the criteria select in `format` (`ediscovery.read`); audited as
+    /// `ediscovery.exported` with the criteria, the counts and the output's SHA-256.
+    #[tracing::instrument(skip(self, actor, request), fields(actor = ?actor.user_id(), workspace = %request.workspace))]
+    pub async fn export(&self, actor: &Actor, request: ExportRequest) -> Result<Export, Error> {
+        self.authorize_first(actor, request.workspace).await?;
+        let format = Format::parse(&request.format)?;
+        let c = criteria::check(
+            request.workspace,
+            request.custodians,
+            request.channels,
+            request.from.as_deref(),
+            request.to.as_deref(),
+            request.query.as_deref(),
+            request.kinds.as_deref(),
+        )?;
+        let stamp = Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let name = format!("ediscovery-{}-{stamp}.{}", c.workspace, format.extension());
+        self.export_criteria(actor, &c, format, name, false).await
+    }
+
+    /// The export of `c` in `format` named `file_name` (an officer's request, the daily
+    /// export, the command line): authorized and audited like a request.
+    pub async fn export_criteria(
+        &self,
+        actor: &Actor,
+        c: &Criteria,
+        format: Format,
+        file_name: String,
+        scheduled: bool,
+    ) -> Result<Export, Error> {
+        self.authorize(actor, c).await?;
+        let items = self.gather(actor, c).await?;
+        let mut counts = [0u64; 3];
+        for item in &items {
+            let kind = match item.kind {
+                "message" => Kind::Message,
+                "file" => Kind::File,
+                _ => Kind::DocumentVersion,
+            };
+            counts[kind.index()] += 1;
+        }
+        let mut files = Vec::new();
+        if format == Format::Zip {
+            let total: u64 = items
+                .iter()
+                .filter_map(|i| i.file.as_ref())
+                .map(|f| f.record.size.max(0) as u64)
+                .sum();
+            if total > self.inner.options.max_export_bytes {
+                return Err(Error::refused(
+                    "export_too_large",
+                    format!(
+                        "the files come to {total} bytes, over the {} one export holds \
+                         (ediscovery.max_export_mib); narrow the criteria or leave files out",
+                        self.inner.options.max_export_bytes
+                    ),
+                ));
+            }
+            for item in &items {
+                if let Some(f) = &item.file {
+                    files.push(self.inner.files.held_bytes(f).await?);
+                }
+            }
+        }
+        let summary = c.summary();
+        let header = formats::Header {
+            criteria: summary.clone(),
+            generated_at: Utc::now(),
+            from: c.from,
+            to: c.to,
+        };
+        let bytes =
+            tokio::task::spawn_blocking(move || formats::write(format, &header, &items, &files))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+        let sha256 = formats::sha256_hex(&bytes);
+        let event = Event::by(actor, "ediscovery.exported", Outcome::Allowed)
+            .target("workspace", c.workspace)
+            .workspace(c.workspace)
+            .details(json!({
+                "criteria": summary,
+                "format": format.as_str(),
+                "scheduled": scheduled,
+                "messages": counts[Kind::Message.index()],
+                "files": counts[Kind::File.index()],
+                "document_versions": counts[Kind::DocumentVersion.index()],
+                "bytes": bytes.len(),
+                "sha256": sha256,
+            }));
+        self.inner
+            .auditor
+            .record_alone(&self.inner.store, event)
+            .await?;
+        Ok(Export {
+            file_name,
+            content_type: format.content_type(),
+            bytes,
+            counts,
+        })
+    }
+
+    /// Every item the criteria select, refused past `ediscovery.max_export_items`.
+    async fn gather(&self, actor: &Actor, c: &Criteria) -> Result<Vec<Item>, Error> {
+        let max = self.inner.options.max_export_items;
+        let step = if c.query.is_some() {
+            MAX_KEYWORD_MATCHES
+        } else {
+            500
+        };
+        let mut cursor = None;
+        let mut names = Names::default();
+        let mut items = Vec::new();
+        loop {
+            let page = self.refs_page(actor, c, cursor, step).await?;
+            if page.total as usize > max {
+                return Err(Error::refused(
+                    "export_too_large",
+                    format!(
+                        "the criteria select {} items, over the {max} one export holds \
+                         (ediscovery.max_export_items); narrow them (a shorter date range, \
+                         fewer channels or custodians)",
+                        page.total
+                    ),
+                ));
+            }
+            for r in &page.refs {
+                if let Some(item) = self.read_item(c.workspace, r, &mut names).await? {
+                    items.push(item);
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+fn result_of(item: Item) -> DiscoveryResult {
+    DiscoveryResult {
+        excerpt: item
+            .text
+            .as_deref()
+            .map(|t| t.chars().take(EXCERPT_CHARS).collect()),
+        kind: item.kind.to_owned(),
+        id: item.id,
+        channel_id: item.channel_id,
+        channel_name: item.channel_name,
+        author_id: item.author_id,
+        author_name: item.author_name,
+        created_at: item.created_at,
+        deleted: item.deleted,
+        deleted_at: item.deleted_at,
+        name: item.name,
+    }
+}
