@@ -393,7 +393,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             witness,
         }) => verify_offline(&file, &public_key, witness.as_deref()),
         Command::Audit(cmd) => {
-            let live = LiveChecks::from_config(&config);
+            let live = concord::audit::verification::LiveChecks::from_config(&config);
             let app = App::build(config).await?;
             let result = audit_cmd(&app, cmd, live).await;
             app.close().await;
@@ -869,74 +869,25 @@ fn verify_offline(
     Ok(())
 }
 
-/// What the live verification checks besides the chain: the unsigned tail's bound and the
-/// configured witness file.
-struct LiveChecks {
-    bound: concord::audit::verify::TailBound,
-    witness: Option<PathBuf>,
-}
-
-impl LiveChecks {
-    fn from_config(config: &Config) -> LiveChecks {
-        use concord::audit::witness::WitnessTarget;
-        let witness = match config.audit.witness.as_deref().map(WitnessTarget::parse) {
-            Some(Ok(WitnessTarget::File(path))) => Some(path),
-            _ => None,
-        };
-        LiveChecks {
-            bound: concord::audit::verify::TailBound::new(
-                config.audit.checkpoint_every,
-                config.audit.checkpoint_seconds,
-            ),
-            witness,
-        }
-    }
-}
-
-async fn audit_cmd(app: &App, cmd: AuditCmd, live: LiveChecks) -> anyhow::Result<()> {
-    use concord::audit::{Event, Outcome};
+async fn audit_cmd(
+    app: &App,
+    cmd: AuditCmd,
+    live: concord::audit::verification::LiveChecks,
+) -> anyhow::Result<()> {
     match cmd {
         AuditCmd::Verify { witness, .. } => {
-            let witness = witness.or(live.witness);
-            let heads = match &witness {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read the witness {}", path.display()))?;
-                    concord::audit::witness::parse_heads(&text).map_err(anyhow::Error::msg)?
-                }
-                None => Vec::new(),
-            };
-            let result = concord::audit::service::verify_live_witnessed(app.store(), heads).await?;
-            // A cut must be one this deployment's own period allows (overrides cannot set it).
-            let period = concord::audit::service::check_cut_period(
+            let witness = witness.or(live.witness.clone());
+            let result = concord::audit::verification::verify_now(
                 app.store(),
-                app.policies().deployment()?.retention.audit_days.days(),
-                chrono::Utc::now(),
+                app.policies(),
+                &live,
+                witness.as_deref(),
             )
             .await?;
-            let result = result.and_then(|v| {
-                period?;
-                v.check_tail(&live.bound, chrono::Utc::now())?;
-                Ok(v)
-            });
-            let outcome = if result.is_ok() {
-                Outcome::Allowed
-            } else {
-                Outcome::Failed
-            };
-            let detail = match &result {
-                Ok(v) => serde_json::json!({
-                    "entries": v.entries, "last_seq": v.last_seq,
-                    "unsigned_tail": v.unsigned_tail, "witnessed": v.witnessed,
-                }),
-                Err(e) => serde_json::json!({ "first_bad_seq": e.seq, "reason": e.reason }),
-            };
             concord::audit::Auditor::new(app.keyring().clone())
                 .record_alone(
                     app.store(),
-                    Event::by(&Actor::system(), "audit.verify", outcome)
-                        .target("audit_log", "live")
-                        .details(detail),
+                    concord::audit::verification::event(&Actor::system(), &result),
                 )
                 .await?;
             let verified = result?;

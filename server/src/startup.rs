@@ -645,6 +645,12 @@ impl App {
             files: self.files.clone(),
             hub: hub.clone(),
             audit: self.audit.clone(),
+            audit_verification: crate::audit::verification::VerificationService::new(
+                self.store.clone(),
+                self.auditor.clone(),
+                self.policies.clone(),
+                crate::audit::verification::LiveChecks::from_config(&self.config),
+            ),
             search: self.search.clone(),
             keys: self.keys.clone(),
             policies: self.policies.clone(),

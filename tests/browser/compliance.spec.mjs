@@ -88,6 +88,16 @@ await run('compliance', async (browser) => {
   assert(download.suggestedFilename() === 'audit-export.jsonl', `export file name: ${download.suggestedFilename()}`);
   await page.getByRole('status').filter({ hasText: 'The export was downloaded.' }).waitFor({ timeout: T });
 
+  // The live chain: not verified yet since the server started; "Verify now" checks it.
+  const chain = page.getByRole('group', { name: 'Chain status' });
+  await chain.getByText('Not verified since the server started.').waitFor({ timeout: T });
+  await page.getByRole('button', { name: 'Verify now' }).click();
+  await page.getByRole('status').filter({ hasText: 'The audit log verified.' }).waitFor({ timeout: T });
+  await chain.getByText('Verified', { exact: true }).waitFor({ timeout: T });
+  const checked = (await chain.textContent()) ?? '';
+  assert(/\d+ entries up to #\d+/.test(checked), `the counts are shown: ${checked}`);
+  assert(checked.includes('Cora'), `who verified is shown: ${checked}`);
+
   // ── Holds ─────────────────────────────────────────────────────────────────────────────────
   await sections.getByRole('link', { name: 'Holds' }).click();
   await page.waitForURL((u) => u.pathname === '/compliance/holds', { timeout: T });

@@ -1,7 +1,8 @@
 // The audit log: entries filtered by action, actor, target, workspace, outcome and time, a page at
-// a time; the export of a time range as a file (JSON Lines, verifiable offline, or CSV).
+// a time; the export of a time range as a file (JSON Lines, verifiable offline, or CSV); the live
+// chain's verification (its last result, and "Verify now").
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { api } from '../api';
+import { api, ApiError, type Schemas } from '../api';
 import { downloadFrom } from '../console/download';
 import type { People } from '../console/people';
 import { fromLocalInput, when } from '../console/time';
@@ -306,13 +307,15 @@ export function AuditTab({ people, workspaces }: { people: People; workspaces: W
         )}
       </section>
 
+      <ChainStatus people={people} />
+
       <section class="card" aria-labelledby="audit-export-heading">
         <h2 id="audit-export-heading">Export and integrity</h2>
         <p>
           Exports cover the time range above (all of the log when it is empty), with the signed checkpoints the range
-          spans. The log is a hash chain: verify an export offline with{' '}
-          <code>concord audit verify --file audit-export.jsonl --public-key KEY</code>, and the live log with{' '}
-          <code>concord audit verify</code> on the server. The API offers no verification of its own.
+          spans. Verify an export offline with{' '}
+          <code>concord audit verify --file audit-export.jsonl --public-key KEY</code> and the key history from{' '}
+          <code>concord audit public-key</code>.
         </p>
         <div class="field-row">
           <div class="field">
@@ -334,5 +337,118 @@ export function AuditTab({ people, workspaces }: { people: People; workspaces: W
         </div>
       </section>
     </>
+  );
+}
+
+type Verification = Schemas['VerificationResult'];
+
+/** The live log's last verification, and a button to run one now. */
+function ChainStatus({ people }: { people: People }) {
+  const [last, setLast] = useState<Verification | null>(null);
+  const [state, setState] = useState<'loading' | 'idle' | 'running'>('loading');
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState('');
+  const poll = useRef<number | null>(null);
+
+  async function refresh() {
+    try {
+      const s = await api('get', '/api/v1/audit/verification');
+      setLast(s.last ?? null);
+      setState(s.running ? 'running' : 'idle');
+      if (s.running) poll.current = window.setTimeout(() => void refresh(), 2000);
+    } catch (e) {
+      setError(failureText(e));
+      setState('idle');
+    }
+  }
+
+  useEffect(() => {
+    void refresh();
+    return () => {
+      if (poll.current !== null) window.clearTimeout(poll.current);
+    };
+  }, []);
+
+  async function verifyNow() {
+    setState('running');
+    setError(null);
+    setNotice('');
+    try {
+      const result = await api('post', '/api/v1/audit/verify');
+      setLast(result);
+      setState('idle');
+      setNotice(result.ok ? 'The audit log verified.' : 'The audit log did not verify.');
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'verification_running') {
+        setNotice('A verification is already running; its result appears here when it finishes.');
+        void refresh();
+        return;
+      }
+      // The request can end before a very long verification does: it keeps running.
+      setError(failureText(e));
+      void refresh();
+    }
+  }
+
+  const by = (id: string | null | undefined) => (!id ? '—' : id === 'system' ? 'the command line' : people.name(id));
+
+  return (
+    <section class="card" aria-labelledby="audit-chain-heading">
+      <h2 id="audit-chain-heading">Chain integrity</h2>
+      <p>
+        The log is a hash chain with signed checkpoints. A verification checks every entry and checkpoint of the live log,
+        as <code>concord audit verify</code> does, and is itself recorded as <code>audit.verify</code>.
+      </p>
+      {state === 'loading' && <Loading label="Reading the last verification…" />}
+      {state !== 'loading' && (
+        <div aria-label="Chain status" role="group">
+          {!last && state !== 'running' && <p class="hint">Not verified since the server started.</p>}
+          {last && (
+            <dl class="facts">
+              <div>
+                <dt>Status</dt>
+                <dd>
+                  {last.ok ? (
+                    <span class="tag tag-success">Verified</span>
+                  ) : (
+                    <span class="tag tag-danger">Broken at entry #{last.problem?.seq ?? '?'}</span>
+                  )}
+                </dd>
+              </div>
+              <div>
+                <dt>Last verified</dt>
+                <dd>
+                  {when(last.verified_at)} by {by(last.verified_by)}
+                </dd>
+              </div>
+              {last.ok && (
+                <div>
+                  <dt>Checked</dt>
+                  <dd>
+                    {last.checked_entries ?? 0} entries up to #{last.head_seq ?? 0}, {last.checkpoints ?? 0} signed checkpoint
+                    {last.checkpoints === 1 ? '' : 's'}
+                  </dd>
+                </div>
+              )}
+              {!last.ok && last.problem && (
+                <div>
+                  <dt>Problem</dt>
+                  <dd class="mono">{last.problem.message}</dd>
+                </div>
+              )}
+            </dl>
+          )}
+        </div>
+      )}
+      <ErrorText error={error} />
+      <p class="hint" role="status">
+        {state === 'running' ? 'Verifying the audit log…' : notice}
+      </p>
+      <div class="button-row start">
+        <button type="button" class="button small" disabled={state !== 'idle'} aria-busy={state === 'running'} onClick={() => void verifyNow()}>
+          {state === 'running' ? 'Verifying…' : 'Verify now'}
+        </button>
+      </div>
+    </section>
   );
 }

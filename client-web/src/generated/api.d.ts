@@ -115,6 +115,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether a verification of the live audit log runs, and the last result since the server
+         *     started (`last` is null before the first) (compliance officers).
+         */
+        get: operations["audit_verification_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verifies the live audit log now, as `concord audit verify` does, and records it as
+         *     `audit.verify` (compliance officers). One verification runs at a time: while one runs,
+         *     another is refused with 409 `verification_running` (`GET /api/v1/audit/verification`
+         *     shows it running, then its result). The verification reads only and runs apart from the
+         *     request: if the request ends first (a very large log), it still finishes and its result
+         *     is kept.
+         */
+        post: operations["verify_audit_log"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -5325,6 +5369,56 @@ export interface components {
             /** @description Deployment-wide role, if any. */
             system_role?: string | null;
         };
+        /** @description The first problem a verification found. */
+        VerificationProblem: {
+            /** @description `chain_broken`. */
+            code: string;
+            /** @description What is wrong there, as `concord audit verify` reports it. */
+            message: string;
+            /**
+             * Format: int64
+             * @description The first bad sequence number.
+             */
+            seq: number;
+        };
+        /** @description The result of one verification of the live log. */
+        VerificationResult: {
+            /**
+             * Format: int64
+             * @description Entries checked (absent when the log did not verify).
+             */
+            checked_entries?: number | null;
+            /**
+             * Format: int64
+             * @description Signed checkpoints checked (absent when the log did not verify).
+             */
+            checkpoints?: number | null;
+            /**
+             * Format: int64
+             * @description The last sequence number checked (absent when the log did not verify).
+             */
+            head_seq?: number | null;
+            /** @description Whether the log verified. */
+            ok: boolean;
+            problem?: null | components["schemas"]["VerificationProblem"];
+            /**
+             * Format: int64
+             * @description Entries after the newest checkpoint, which no signature covers yet.
+             */
+            unsigned_tail?: number | null;
+            /** @description When the verification finished (RFC 3339). */
+            verified_at: string;
+            /** @description Who ran it: a user id, or `system`. */
+            verified_by?: string | null;
+        };
+        /** @description Whether a verification runs now, and the last one's result. */
+        VerificationStatus: {
+            last?: null | components["schemas"]["VerificationResult"];
+            /** @description Whether a verification is running. */
+            running: boolean;
+            /** @description When the running one started (RFC 3339). */
+            running_since?: string | null;
+        };
         /**
          * Format: uuid
          * @description A named version (snapshot) of a document.
@@ -5665,6 +5759,66 @@ export interface operations {
             };
             /** @description missing audit.read */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    audit_verification_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationStatus"];
+                };
+            };
+            /** @description missing audit.read */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    verify_audit_log: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the verification's result, `ok` or the first problem */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationResult"];
+                };
+            };
+            /** @description missing audit.read */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `verification_running`: another verification is running */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

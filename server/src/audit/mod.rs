@@ -10,6 +10,8 @@
 //! covers the ciphertext, so erasing a user's key later leaves the chain verifiable.
 //!
 //! [`verify`] checks a chain (live or exported) and names the first bad sequence number;
+//! [`verification`] is the live log's verification (the command line's and, on demand, the
+//! compliance officer's over the API, keeping the last result);
 //! [`export`] defines the export format documented in policies/AUDIT-FORMAT.md and its
 //! strict verifier; [`service`] is the compliance officer's read and export access;
 //! [`witness`] publishes each signed checkpoint outside the database.
@@ -20,6 +22,7 @@
 pub mod export;
 mod inventory;
 pub mod service;
+pub mod verification;
 pub mod verify;
 pub mod witness;
 

@@ -214,6 +214,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(invitations::accept))
         .routes(routes!(audit::events))
         .routes(routes!(audit::export))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::verification))
         .routes(routes!(keys::rotate_dek))
         .routes(routes!(keys::status))
         .routes(routes!(policies::reload))

@@ -32,6 +32,8 @@ pub struct AppState {
     pub hub: crate::hub::Hub,
     /// The audit log for compliance officers.
     pub audit: AuditService,
+    /// Verification of the live audit log on demand.
+    pub audit_verification: crate::audit::verification::VerificationService,
     /// Full-text search.
     pub search: crate::search::SearchService,
     /// Key rotation and status for system admins.

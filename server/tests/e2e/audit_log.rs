@@ -1071,7 +1071,119 @@ async fn the_chain_stays_whole_when_the_command_line_appends_while_a_server_writ
     verify(app).await.unwrap();
 }
 
+async fn officers_verify_the_live_log_over_the_api(backend: Backend) {
+    let app = audited(backend).await;
+    let admin = app.bootstrap_admin().await;
+    let officer_id = app
+        .create_user(&admin, "officer@example.org", "Olive Officer")
+        .await;
+    app.create_user(&admin, "member@example.org", "Max Member")
+        .await;
+    app.put(
+        &format!("/api/v1/users/{officer_id}/system-role"),
+        &admin.access,
+        json!({"role": "compliance_officer"}),
+    )
+    .await
+    .expect(200);
+    let officer = app.login("officer@example.org", PASSWORD).await;
+    let member = app.login("member@example.org", PASSWORD).await;
+
+    // Nothing verified yet since the server started.
+    let status = app
+        .get("/api/v1/audit/verification", &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(status["running"], false, "{status}");
+    assert!(status["last"].is_null(), "{status}");
+
+    // Without audit.read: refused, both ways.
+    app.post("/api/v1/audit/verify", Some(&member.access), json!({}))
+        .await
+        .expect_error(403, "forbidden");
+    app.get("/api/v1/audit/verification", &member.access)
+        .await
+        .expect_error(403, "forbidden");
+
+    let result = app
+        .post("/api/v1/audit/verify", Some(&officer.access), json!({}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(result["ok"], true, "{result}");
+    let entries = result["checked_entries"].as_i64().unwrap();
+    assert!(entries > 5, "{result}");
+    assert!(result["head_seq"].as_i64().unwrap() >= entries, "{result}");
+    assert!(result["checkpoints"].as_i64().unwrap() >= 1, "{result}");
+    assert!(result["problem"].is_null(), "{result}");
+    assert!(result["verified_at"].as_str().is_some(), "{result}");
+    assert_eq!(result["verified_by"], officer_id.as_str(), "{result}");
+
+    let status = app
+        .get("/api/v1/audit/verification", &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(status["running"], false, "{status}");
+    assert_eq!(status["last"]["ok"], true, "{status}");
+    assert_eq!(status["last"]["head_seq"], result["head_seq"], "{status}");
+
+    // Each verification is recorded.
+    let page = app
+        .get("/api/v1/audit/events?action=audit.verify", &officer.access)
+        .await
+        .expect(200)
+        .clone();
+    let recorded = page["events"].as_array().unwrap();
+    assert_eq!(recorded.len(), 1, "{page}");
+    assert_eq!(recorded[0]["outcome"], "allowed", "{page}");
+    assert_eq!(recorded[0]["actor_id"], officer_id.as_str(), "{page}");
+}
+
+async fn the_api_names_the_first_tampered_entry(backend: Backend) {
+    let app = populated(backend).await;
+    raw(&app, disable_triggers(backend)).await;
+    raw(
+        &app,
+        "UPDATE audit_events SET action = 'user.nothing_to_see' WHERE seq = 3",
+    )
+    .await;
+    let app = app.restart().await;
+    let admin = app.login(ADMIN, PASSWORD).await;
+    let result = app
+        .post("/api/v1/audit/verify", Some(&admin.access), json!({}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(result["ok"], false, "{result}");
+    assert_eq!(result["problem"]["seq"], 3, "{result}");
+    assert_eq!(result["problem"]["code"], "chain_broken", "{result}");
+    assert!(
+        result["problem"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sequence 3"),
+        "{result}"
+    );
+    let status = app
+        .get("/api/v1/audit/verification", &admin.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(status["last"]["ok"], false, "{status}");
+    assert_eq!(status["last"]["problem"]["seq"], 3, "{status}");
+    let page = app
+        .get("/api/v1/audit/events?action=audit.verify", &admin.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(page["events"][0]["outcome"], "failed", "{page}");
+}
+
 both_backends!(
+    officers_verify_the_live_log_over_the_api,
+    the_api_names_the_first_tampered_entry,
     the_database_refuses_changes_to_the_log,
     an_edited_row_is_detected,
     a_deleted_row_is_detected,

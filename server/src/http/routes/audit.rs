@@ -1,4 +1,5 @@
-//! The audit log for compliance officers: filtered listing and streamed exports.
+//! The audit log for compliance officers: filtered listing, streamed exports and
+//! verification of the live log on demand.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -8,6 +9,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::audit::service::{AuditPage, ExportFormat};
+use crate::audit::verification::{VerificationResult, VerificationStatus};
 use crate::domain::ParseError;
 use crate::error::Error;
 use crate::http::error::ApiError;
@@ -135,4 +137,32 @@ pub async fn export(
         )
         .body(body)
         .map_err(|e| ApiError::internal(&e))
+}
+
+/// Verifies the live audit log now, as `concord audit verify` does, and records it as
+/// `audit.verify` (compliance officers). One verification runs at a time: while one runs,
+/// another is refused with 409 `verification_running` (`GET /api/v1/audit/verification`
+/// shows it running, then its result). The verification reads only and runs apart from the
+/// request: if the request ends first (a very large log), it still finishes and its result
+/// is kept.
+#[utoipa::path(post, path = "/api/v1/audit/verify", operation_id = "verify_audit_log", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = VerificationResult, description = "the verification's result, `ok` or the first problem"),
+        (status = 403, description = "missing audit.read"),
+        (status = 409, description = "`verification_running`: another verification is running")))]
+pub async fn verify(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<axum::Json<VerificationResult>, ApiError> {
+    Ok(axum::Json(state.audit_verification.verify(&actor).await?))
+}
+
+/// Whether a verification of the live audit log runs, and the last result since the server
+/// started (`last` is null before the first) (compliance officers).
+#[utoipa::path(get, path = "/api/v1/audit/verification", operation_id = "audit_verification_status", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = VerificationStatus), (status = 403, description = "missing audit.read")))]
+pub async fn verification(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<axum::Json<VerificationStatus>, ApiError> {
+    Ok(axum::Json(state.audit_verification.status(&actor).await?))
 }
