@@ -879,7 +879,7 @@ async fn audit_cmd(
             let witness = witness.or(live.witness.clone());
             let result = concord::audit::verification::verify_now(
                 app.store(),
-                app.policies(),
+                app.policies().deployment()?.retention.audit_days.days(),
                 &live,
                 witness.as_deref(),
             )

@@ -648,7 +648,12 @@ impl App {
             audit_verification: crate::audit::verification::VerificationService::new(
                 self.store.clone(),
                 self.auditor.clone(),
-                self.policies.clone(),
+                {
+                    let policies = self.policies.clone();
+                    std::sync::Arc::new(move || {
+                        Ok(policies.deployment()?.retention.audit_days.days())
+                    })
+                },
                 crate::audit::verification::LiveChecks::from_config(&self.config),
             ),
             search: self.search.clone(),

@@ -2568,6 +2568,12 @@ export interface components {
              */
             discovered_at?: string | null;
             /**
+             * @description Why the supervisory authority need not be told (Art. 33(1): the breach is unlikely to
+             *     result in a risk to people's rights and freedoms); up to 5,000 characters. A breach
+             *     is closed only once the authority was told or this is given.
+             */
+            no_notification_reason?: string | null;
+            /**
              * Format: date-time
              * @description A corrected beginning.
              */
@@ -2611,6 +2617,11 @@ export interface components {
             /** @description The categories of data they reached. */
             categories: components["schemas"]["CategoryAffected"][];
             /**
+             * @description What the audit log cannot tell about this window, in plain words: the limits of
+             *     `people` and `categories`.
+             */
+            coverage_gaps: string[];
+            /**
              * Format: int64
              * @description Entries read.
              */
@@ -2622,6 +2633,14 @@ export interface components {
             from?: string | null;
             /** @description The people whose data they reached (the involved accounts themselves excluded). */
             people: components["schemas"]["PersonAffected"][];
+            /**
+             * @description Everyone whose data the accounts could have reached, the accounts' own holders
+             *     included: a superset of `people` to weigh who must be told (Art. 34). Channel
+             *     membership is read as it is now.
+             */
+            potentially_exposed: components["schemas"]["PotentiallyExposed"][];
+            /** @description Whether more people than 10,000 could have been reached (the rest are not listed). */
+            potentially_exposed_truncated: boolean;
             /**
              * Format: date-time
              * @description To (excluded).
@@ -2673,11 +2692,13 @@ export interface components {
             /**
              * Format: int64
              * @description Whole hours left until that deadline, rounded up, zero or less once past (`null` once
-             *     the authority was told or the breach is closed).
+             *     the authority was told or the reason it need not be was given).
              */
             hours_left?: number | null;
             /** @description Its id. */
             id: components["schemas"]["BreachId"];
+            /** @description Why the authority need not be told, if that was decided. */
+            no_notification_reason?: string | null;
             /**
              * @description Whether the authority was told after the deadline (Art. 33(1) then asks for the
              *     reasons of the delay).
@@ -2694,8 +2715,8 @@ export interface components {
              */
             occurred_to?: string | null;
             /**
-             * @description Whether the authority is still to be told past the deadline (and the breach is not
-             *     closed).
+             * @description Whether the authority is still to be told past the deadline (neither told nor a
+             *     reason given why it need not be).
              */
             overdue: boolean;
             /** @description Where it stands. */
@@ -4389,6 +4410,24 @@ export interface components {
             /** @description Markdown source, up to 16 KiB. */
             text: string;
             thread_root_id?: null | components["schemas"]["MessageId"];
+        };
+        /**
+         * @description Someone whose data the involved accounts could have reached, though the audit log does
+         *     not show that they did (reads of messages outside PHI channels are not audited).
+         */
+        PotentiallyExposed: {
+            /**
+             * Format: int64
+             * @description Their messages in those channels (the most any one involved account could read).
+             */
+            messages: number;
+            /**
+             * @description Why they are listed: an involved account itself, or messages of theirs in channels an
+             *     involved account belongs to or received live.
+             */
+            reasons: string[];
+            /** @description The person's account. */
+            user_id: components["schemas"]["UserId"];
         };
         /**
          * @description A person's presence, as frames carry it.

@@ -18,7 +18,6 @@ use super::verify::{ChainError, TailBound, Verified};
 use super::{Auditor, Event, Outcome};
 use crate::config::Config;
 use crate::error::Error;
-use crate::policy::PolicyService;
 use crate::rbac::{Action, Actor, Resource};
 use crate::store::Store;
 
@@ -53,10 +52,11 @@ impl LiveChecks {
 /// Verifies the live log: its chain and checkpoints, that it holds every head recorded in
 /// `witness` (a file written by `audit.witness`; none if `None`), that its newest cut by
 /// retention is one the deployment's `retention.audit_days` allows, and that its unsigned
-/// tail is within `checks.bound`. Reads only; the outer error is a failure to verify at all.
+/// tail is within `checks.bound`. `audit_days` is the deployment's `retention.audit_days`
+/// (`None`: forever). Reads only; the outer error is a failure to verify at all.
 pub async fn verify_now(
     store: &Store,
-    policies: &PolicyService,
+    audit_days: Option<u32>,
     checks: &LiveChecks,
     witness: Option<&Path>,
 ) -> Result<Result<Verified, ChainError>, Error> {
@@ -71,12 +71,7 @@ pub async fn verify_now(
     };
     let result = super::service::verify_live_witnessed(store, heads).await?;
     // A cut must be one this deployment's own period allows (overrides cannot set it).
-    let period = super::service::check_cut_period(
-        store,
-        policies.deployment()?.retention.audit_days.days(),
-        chrono::Utc::now(),
-    )
-    .await?;
+    let period = super::service::check_cut_period(store, audit_days, chrono::Utc::now()).await?;
     Ok(result.and_then(|v| {
         period?;
         v.check_tail(&checks.bound, chrono::Utc::now())?;
@@ -190,10 +185,14 @@ struct State {
 pub struct VerificationService {
     store: Store,
     auditor: Auditor,
-    policies: PolicyService,
+    audit_days: AuditDays,
     checks: Arc<LiveChecks>,
     state: Arc<Mutex<State>>,
 }
+
+/// Reads the deployment's `retention.audit_days` in force when a verification starts (a
+/// policy reload may change it).
+pub type AuditDays = Arc<dyn Fn() -> Result<Option<u32>, Error> + Send + Sync>;
 
 /// Clears the running mark when the verification task ends, however it ends.
 struct Running(Arc<Mutex<State>>);
@@ -207,17 +206,18 @@ impl Drop for Running {
 }
 
 impl VerificationService {
-    /// A service over `store` with the deployment's `checks`.
+    /// A service over `store` with the deployment's `checks`, reading the audit log's
+    /// retention period through `audit_days`.
     pub fn new(
         store: Store,
         auditor: Auditor,
-        policies: PolicyService,
+        audit_days: AuditDays,
         checks: LiveChecks,
     ) -> VerificationService {
         VerificationService {
             store,
             auditor,
-            policies,
+            audit_days,
             checks: Arc::new(checks),
             state: Arc::new(Mutex::new(State::default())),
         }
@@ -277,7 +277,7 @@ impl VerificationService {
             let _running = running;
             let result = verify_now(
                 &this.store,
-                &this.policies,
+                (this.audit_days)()?,
                 &this.checks,
                 this.checks.witness.as_deref(),
             )
