@@ -95,8 +95,9 @@ impl SearchService {
                     .rebuilding
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
-                if !rebuilding.contains_key(&workspace) {
-                    rebuilding.insert(workspace, Progress::default());
+                if let std::collections::hash_map::Entry::Vacant(free) = rebuilding.entry(workspace)
+                {
+                    free.insert(Progress::default());
                     break;
                 }
             }
