@@ -2,6 +2,10 @@
 //! XML and Global Relay messages live beside this file. Pure functions of the items, run off
 //! the async runtime.
 //!
+//! CSV is opened in spreadsheets, which run a cell starting with `=`, `+`, `-` or `@` (or a
+//! tab or carriage return before one) as a formula: every such cell, whoever wrote it, is
+//! written with a leading `'` so it shows as text ([`neutralised`]).
+//!
 //! The ZIP holds `messages.jsonl` (one message per line, deleted ones with the text kept),
 //! each file's bytes under `files/<id>/<name>`, each document version's text under
 //! `documents/<document>/<version>.txt` with its details in `document_versions.jsonl`, the
@@ -78,9 +82,28 @@ pub const CSV_COLUMNS: [&str; 14] = [
     "text",
 ];
 
-/// One CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a quote, a
-/// line break or leading or trailing space; as is otherwise.
+/// The characters that make a spreadsheet read a cell as a formula (or, for tab and carriage
+/// return, hide one behind them) when they lead it.
+const FORMULA_LEADS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// `value`, neutralised if a spreadsheet would run it as a formula: a cell led by `=`, `+`,
+/// `-`, `@`, a tab or a carriage return gets a single quote in front (OWASP's advice against
+/// CSV injection), so `=HYPERLINK(...)` written by a user shows as text in Excel or Calc
+/// instead of becoming a link or a call.
+pub fn neutralised(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(FORMULA_LEADS) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// One CSV field (RFC 4180), neutralised against formulas ([`neutralised`]): quoted, with
+/// quotes doubled, when it holds a comma, a quote, a line break or leading or trailing space;
+/// as is otherwise.
 fn field(out: &mut String, value: &str) {
+    let value = neutralised(value);
+    let value = value.as_ref();
     let quote =
         value.contains([',', '"', '\r', '\n']) || value.starts_with(' ') || value.ends_with(' ');
     if quote {
@@ -250,6 +273,30 @@ mod tests {
         field(&mut out, "plain");
         field(&mut out, "a, \"b\"\nc");
         assert_eq!(out, "plain\"a, \"\"b\"\"\nc\"");
+    }
+
+    #[test]
+    fn csv_cells_that_would_be_formulas_are_neutralised() {
+        for (value, expected) in [
+            (
+                "=HYPERLINK(\"http://x.example\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x.example\"\",\"\"y\"\")\"",
+            ),
+            ("+1+2", "'+1+2"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "\"'\r=1\""),
+            ("a=1", "a=1"),
+            (" =1", "\" =1\""),
+        ] {
+            let mut out = String::new();
+            field(&mut out, value);
+            assert_eq!(out, expected, "{value:?}");
+        }
+        let mut out = String::new();
+        row(&mut out, &["=1".to_owned(), "ok".to_owned()]);
+        assert_eq!(out, "'=1,ok\r\n");
     }
 
     #[test]
