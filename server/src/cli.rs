@@ -171,10 +171,12 @@ enum EdiscoveryCmd {
         out: PathBuf,
     },
     /// Write the daily export of every workspace for one day (default: yesterday, UTC) to
-    /// `ediscovery.daily_export.directory`, skipping workspaces already exported for it, and
-    /// print what was written as JSON; what the server's daily task does at its hour.
+    /// `ediscovery.daily_export.directory`, skipping workspaces already exported for it (or
+    /// being exported by a running server), and print what was written as JSON; what the
+    /// server's daily task does at its hour. Only a day that is over (before today, UTC) may be
+    /// exported.
     Daily {
-        /// The day (YYYY-MM-DD).
+        /// The day (YYYY-MM-DD), before today (UTC).
         #[arg(long, value_name = "D")]
         day: Option<String>,
     },
@@ -571,6 +573,9 @@ async fn ediscovery_cmd(config: Config, cmd: EdiscoveryCmd) -> anyhow::Result<()
                     .map_err(|_| anyhow::anyhow!("--day: not a day (YYYY-MM-DD): {d}"))?,
                 None => chrono::Utc::now().date_naive() - chrono::TimeDelta::days(1),
             };
+            if let Err(e) = concord::ediscovery::check_past(day, chrono::Utc::now()) {
+                bail!("--day: {e}");
+            }
             if config.ediscovery.daily_export.directory.is_none() {
                 bail!("ediscovery.daily_export.directory is not set");
             }
@@ -580,7 +585,11 @@ async fn ediscovery_cmd(config: Config, cmd: EdiscoveryCmd) -> anyhow::Result<()
                 .export_day(day, &tokio_util::sync::CancellationToken::new())
                 .await;
             app.close().await;
-            let report = report?;
+            let report = match report {
+                Ok(r) => r,
+                Err(e @ concord::error::Error::Refused { .. }) => bail!("--day: {e}"),
+                Err(e) => return Err(e.into()),
+            };
             println!("{}", serde_json::to_string_pretty(&report)?);
             if report.failures.is_empty() {
                 return Ok(());

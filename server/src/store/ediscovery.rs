@@ -1,6 +1,7 @@
 //! eDiscovery's reads (messages, files and named document versions of a workspace by
-//! custodian, channel and date, deleted-but-kept ones included) and the record of the
-//! scheduled daily exports written (table `ediscovery_daily_exports`).
+//! custodian, channel and date, deleted-but-kept ones included), the record of the
+//! scheduled daily exports written (table `ediscovery_daily_exports`) and the leased claims
+//! of the runners writing them (table `ediscovery_daily_claims`).
 //!
 //! Listings return positions only (id, time and, for a version, its document): the service
 //! reads and decrypts each item through the module that owns it. Every listing is ordered by
@@ -64,10 +65,13 @@ const DELETED_MESSAGES: Columns = Columns {
     ..MESSAGES
 };
 
+/// Files are placed by when their upload completed (when they became content anyone could
+/// see), not when it started: an upload begun before midnight and finished after it belongs
+/// to the later day.
 const FILES: Columns = Columns {
     from: "files f",
     id: "f.id",
-    time: "f.created_at",
+    time: "COALESCE(f.completed_at, f.created_at)",
     author: "f.uploader_id",
     channel: "f.parent_id",
     parent: "f.id",
@@ -354,4 +358,122 @@ pub async fn record_daily_export(
         .await
         .map(|x| x.rows_affected()))?;
     Ok(n == 1)
+}
+
+/// The days (`YYYY-MM-DD`) of `workspace` recorded as exported in `format` from `from` on,
+/// oldest first.
+pub async fn daily_days_since(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    format: &str,
+    from: &str,
+) -> Result<Vec<String>, StoreError> {
+    let sql = "SELECT day FROM ediscovery_daily_exports \
+               WHERE workspace_id = $1 AND format = $2 AND day >= $3 ORDER BY day";
+    Ok(on!(conn, |cx| sqlx::query_scalar(sql)
+        .bind(workspace)
+        .bind(format)
+        .bind(from)
+        .fetch_all(cx)
+        .await)?)
+}
+
+/// What claiming a workspace's day found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DailyClaim {
+    /// The caller holds the lease now (newly, taken over from a lapsed one, or renewed):
+    /// only it writes the day.
+    Claimed,
+    /// The day is already recorded as written.
+    Done,
+    /// Another runner holds an unexpired lease.
+    Held,
+}
+
+/// Claims (or renews) `runner`'s lease on `workspace`'s `day` in `format` until `until`, if
+/// the day is not recorded yet and no other runner's lease holds at `now`. Run it in a write
+/// transaction: on PostgreSQL two runners' upserts of the same row are serialised by its
+/// lock, and the loser's `WHERE` sees the winner's lease.
+#[allow(clippy::too_many_arguments)]
+pub async fn claim_daily_export(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    day: &str,
+    format: &str,
+    runner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<DailyClaim, StoreError> {
+    if daily_export(conn, workspace, day, format).await?.is_some() {
+        return Ok(DailyClaim::Done);
+    }
+    let sql = "INSERT INTO ediscovery_daily_claims \
+               (workspace_id, day, format, runner, lease_until, claimed_at) \
+               VALUES ($1, $2, $3, $4, $5, $6) \
+               ON CONFLICT (workspace_id, day, format) DO UPDATE SET \
+               claimed_at = CASE WHEN ediscovery_daily_claims.runner = excluded.runner \
+                   THEN ediscovery_daily_claims.claimed_at ELSE excluded.claimed_at END, \
+               runner = excluded.runner, lease_until = excluded.lease_until \
+               WHERE ediscovery_daily_claims.runner = excluded.runner \
+                  OR ediscovery_daily_claims.lease_until < $6";
+    let n = on!(conn, |cx| sqlx::query(sql)
+        .bind(workspace)
+        .bind(day)
+        .bind(format)
+        .bind(runner)
+        .bind(until)
+        .bind(now)
+        .execute(cx)
+        .await
+        .map(|x| x.rows_affected()))?;
+    Ok(if n == 1 {
+        DailyClaim::Claimed
+    } else {
+        DailyClaim::Held
+    })
+}
+
+/// Records a daily export written and ends `runner`'s claim on it, if `runner` still holds
+/// it (false: its lease lapsed and another runner took the day over, or it was recorded).
+pub async fn complete_daily_export(
+    conn: &mut Conn<'_>,
+    r: &DailyExportRecord,
+    runner: &str,
+) -> Result<bool, StoreError> {
+    let sql = "DELETE FROM ediscovery_daily_claims \
+               WHERE workspace_id = $1 AND day = $2 AND format = $3 AND runner = $4";
+    let held = on!(conn, |cx| sqlx::query(sql)
+        .bind(r.workspace_id)
+        .bind(&r.day)
+        .bind(&r.format)
+        .bind(runner)
+        .execute(cx)
+        .await
+        .map(|x| x.rows_affected()))?;
+    if held != 1 {
+        return Ok(false);
+    }
+    record_daily_export(conn, r).await
+}
+
+/// Gives up `runner`'s claim on a day it could not write, so another runner (or its own next
+/// tick) may try at once.
+pub async fn release_daily_claim(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    day: &str,
+    format: &str,
+    runner: &str,
+) -> Result<(), StoreError> {
+    let sql = "DELETE FROM ediscovery_daily_claims \
+               WHERE workspace_id = $1 AND day = $2 AND format = $3 AND runner = $4";
+    on!(conn, |cx| sqlx::query(sql)
+        .bind(workspace)
+        .bind(day)
+        .bind(format)
+        .bind(runner)
+        .execute(cx)
+        .await
+        .map(|x| x.rows_affected()))?;
+    Ok(())
 }
