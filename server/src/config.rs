@@ -137,8 +137,21 @@ pub struct EDiscoveryConfig {
     /// The most items (messages, files, document versions) one export holds; larger
     /// criteria are refused with `export_too_large` (narrow them, export in parts).
     pub max_export_items: u64,
-    /// The most MiB of file contents one ZIP export holds (at most 4095).
+    /// The most MiB of content one export holds in memory: the text of messages (their
+    /// earlier versions included) and document versions, and in a ZIP the files' bytes (at
+    /// most 4095); more is refused with `export_too_large`.
     pub max_export_mib: u64,
+    /// The most keyword matches one search or export considers (1 to 10000). A search with
+    /// more answers them with `truncated: true`; an export is refused (`export_too_large`).
+    pub max_keyword_matches: u64,
+    /// The most kept deleted messages (which the search index no longer holds) a keyword
+    /// search reads to match itself (1 to 100000); with more, as `max_keyword_matches`.
+    pub max_deleted_scanned: u64,
+    /// How many exports are built at once (1 to 16; each holds up to `max_export_mib`).
+    pub concurrent_exports: u64,
+    /// How long a further export waits for its turn, in seconds (0 to 25, under the
+    /// request timeout), before it is refused with `export_busy` (503, `Retry-After`).
+    pub export_wait_seconds: u64,
     /// The previous day's export of every workspace, written to a directory each day.
     pub daily_export: DailyExportConfig,
 }
@@ -148,18 +161,29 @@ impl Default for EDiscoveryConfig {
         EDiscoveryConfig {
             max_export_items: 50_000,
             max_export_mib: 1024,
+            max_keyword_matches: 10_000,
+            max_deleted_scanned: 5_000,
+            concurrent_exports: 2,
+            export_wait_seconds: 10,
             daily_export: DailyExportConfig::default(),
         }
     }
 }
 
 /// The scheduled daily export (`[ediscovery.daily_export]`).
+///
+/// Its files are plaintext by design (archiving services ingest them as they are): Concord
+/// creates them readable by its own user only (0600; the directory 0700 if Concord creates
+/// it), and never deletes or rewrites one. The directory is the operator's: its access, its
+/// encryption at rest, its backups and its deletion (retention periods, a person's erasure,
+/// a released legal hold) are the operator's to arrange, outside Concord.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DailyExportConfig {
     /// Whether the server writes the daily export (requires `directory`).
     pub enabled: bool,
-    /// Where the files go (`ediscovery-<workspace>-<day>.<ext>`).
+    /// Where the files go (`ediscovery-<workspace>-<day>.<ext>`); plaintext, owned by the
+    /// operator (see above).
     pub directory: Option<PathBuf>,
     /// `jsonl`, `csv`, `zip`, `actiance` or `globalrelay`.
     pub format: String,
@@ -167,6 +191,10 @@ pub struct DailyExportConfig {
     pub hour: u32,
     /// Seconds between two checks whether a day is due (1 to 3600).
     pub check_seconds: u64,
+    /// How many days back each check looks for days not yet exported (1 to 366), so days
+    /// missed while no server ran are exported, oldest first; never a day before the
+    /// workspace was created.
+    pub catch_up_days: u32,
 }
 
 impl Default for DailyExportConfig {
@@ -177,6 +205,7 @@ impl Default for DailyExportConfig {
             format: "jsonl".into(),
             hour: 1,
             check_seconds: 300,
+            catch_up_days: 31,
         }
     }
 }
@@ -1146,6 +1175,30 @@ impl Config {
         }
         if !(1..=4095).contains(&e.max_export_mib) {
             return invalid("ediscovery.max_export_mib", "must be between 1 and 4095");
+        }
+        if !(1..=10_000).contains(&e.max_keyword_matches) {
+            return invalid(
+                "ediscovery.max_keyword_matches",
+                "must be between 1 and 10000",
+            );
+        }
+        if !(1..=100_000).contains(&e.max_deleted_scanned) {
+            return invalid(
+                "ediscovery.max_deleted_scanned",
+                "must be between 1 and 100000",
+            );
+        }
+        if !(1..=16).contains(&e.concurrent_exports) {
+            return invalid("ediscovery.concurrent_exports", "must be between 1 and 16");
+        }
+        if e.export_wait_seconds > 25 {
+            return invalid("ediscovery.export_wait_seconds", "must be between 0 and 25");
+        }
+        if !(1..=366).contains(&e.daily_export.catch_up_days) {
+            return invalid(
+                "ediscovery.daily_export.catch_up_days",
+                "must be between 1 and 366",
+            );
         }
         if !matches!(
             e.daily_export.format.trim().to_ascii_lowercase().as_str(),

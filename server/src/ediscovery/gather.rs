@@ -5,8 +5,11 @@
 //!
 //! Without keywords, a listing walks messages, then files, then document versions, each by
 //! time then id, and a cursor names the kind and the position it stopped at. With keywords,
-//! the matches (at most [`MAX_KEYWORD_MATCHES`]) are ordered by time and a cursor is an
-//! offset into them.
+//! the matches (at most `ediscovery.max_keyword_matches`, never more than
+//! [`MAX_KEYWORD_MATCHES`]) are ordered by time and a cursor is an offset into them; when
+//! there were more, the page says so (`truncated`) and an export refuses. A document the
+//! index finds contributes only its named versions whose own text matches the keywords.
+//! Every read is confined to the criteria's workspace.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,11 +28,9 @@ use crate::search::DiscoveryQuery;
 use crate::store::ediscovery::{self as listing, Position};
 use crate::store::{self, Conn};
 
-/// The most keyword matches one search or export considers.
+/// The most keyword matches one search or export may be configured to consider
+/// (`ediscovery.max_keyword_matches`); a keyword cursor never points past it.
 pub const MAX_KEYWORD_MATCHES: usize = 10_000;
-/// The most deleted (kept) messages a keyword search reads to match them itself (the index
-/// no longer holds them).
-pub const MAX_DELETED_SCANNED: i64 = 5_000;
 
 /// Where an item is: its kind and listing position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +105,17 @@ pub struct RefPage {
     pub refs: Vec<Ref>,
     /// Where the next page starts (none: this is the last).
     pub next: Option<Cursor>,
-    /// How many items the criteria select in all.
+    /// How many items the criteria select in all (when `truncated`, how many were
+    /// considered).
     pub total: u64,
+    /// Whether keyword matches were left out at a cap.
+    pub truncated: bool,
+}
+
+/// Keyword matches, and whether some were left out at a cap.
+struct KeywordRefs {
+    refs: Vec<Ref>,
+    truncated: bool,
 }
 
 /// One item, decrypted: what a search shows a line of and an export writes in full.
@@ -201,12 +211,16 @@ impl EDiscoveryService {
                         return Err(invalid("cursor", "belongs to a search without keywords"))
                     }
                 };
-                let all = self.keyword_refs(actor, c, q).await?;
+                let KeywordRefs {
+                    refs: all,
+                    truncated,
+                } = self.keyword_refs(actor, c, q).await?;
                 let end = (offset + limit).min(all.len());
                 let refs = all.get(offset..end).unwrap_or_default().to_vec();
                 Ok(RefPage {
                     next: (end < all.len()).then_some(Cursor::Offset(end)),
                     total: all.len() as u64,
+                    truncated,
                     refs,
                 })
             }
@@ -263,13 +277,32 @@ impl EDiscoveryService {
                 break;
             }
         }
-        Ok(RefPage { refs, next, total })
+        Ok(RefPage {
+            refs,
+            next,
+            total,
+            truncated: false,
+        })
     }
 
-    /// Every keyword match, oldest first: messages and files from the index, the versions
-    /// of documents it finds, and deleted (kept) messages matched here.
-    async fn keyword_refs(&self, actor: &Actor, c: &Criteria, q: &str) -> Result<Vec<Ref>, Error> {
+    /// Every keyword match, oldest first: messages and files from the index, the named
+    /// versions of documents it finds whose own text matches, and deleted (kept) messages
+    /// matched here; at most `ediscovery.max_keyword_matches`, `truncated` when there were
+    /// more (or more kept deleted messages than `ediscovery.max_deleted_scanned`).
+    async fn keyword_refs(
+        &self,
+        actor: &Actor,
+        c: &Criteria,
+        q: &str,
+    ) -> Result<KeywordRefs, Error> {
         let wants = |k: Kind| c.kinds.contains(&k);
+        let cap = self
+            .inner
+            .options
+            .max_keyword_matches
+            .clamp(1, MAX_KEYWORD_MATCHES);
+        let scan = self.inner.options.max_deleted_scanned.max(1);
+        let terms = Terms::of(q)?;
         let hits = self
             .inner
             .search
@@ -283,13 +316,15 @@ impl EDiscoveryService {
                     from: c.from,
                     to: c.to,
                     documents: wants(Kind::DocumentVersion),
-                    cap: MAX_KEYWORD_MATCHES,
+                    cap,
                 },
             )
             .await?;
+        let mut truncated = hits.total > hits.hits.len();
         let sc = c.storage();
         let mut conn = self.inner.store.reader().await?;
         let mut refs = Vec::new();
+        let mut versions = Vec::new();
         for hit in hits.hits {
             let Ok(id) = Uuid::parse_str(&hit.id) else {
                 continue;
@@ -298,12 +333,8 @@ impl EDiscoveryService {
                 "message" => Kind::Message,
                 "file" => Kind::File,
                 "document" if wants(Kind::DocumentVersion) => {
-                    for at in listing::versions_of(&mut conn.conn(), &sc, DocumentId(id)).await? {
-                        refs.push(Ref {
-                            kind: Kind::DocumentVersion,
-                            at,
-                        });
-                    }
+                    versions
+                        .extend(listing::versions_of(&mut conn.conn(), &sc, DocumentId(id)).await?);
                     continue;
                 }
                 _ => continue,
@@ -320,11 +351,19 @@ impl EDiscoveryService {
             }
         }
         if wants(Kind::Message) {
-            let terms = Terms::of(q)?;
-            let deleted =
-                listing::deleted_messages(&mut conn.conn(), &sc, MAX_DELETED_SCANNED).await?;
+            let mut deleted =
+                listing::deleted_messages(&mut conn.conn(), &sc, scan as i64 + 1).await?;
+            if deleted.len() > scan {
+                deleted.truncate(scan);
+                truncated = true;
+            }
             for at in deleted {
-                let Some(m) = store::messages::by_id(&mut conn.conn(), MessageId(at.id)).await?
+                let Some(m) = store::messages::by_id_in_workspace(
+                    &mut conn.conn(),
+                    c.workspace,
+                    MessageId(at.id),
+                )
+                .await?
                 else {
                     continue;
                 };
@@ -341,10 +380,32 @@ impl EDiscoveryService {
                 }
             }
         }
+        drop(conn);
+        // The index matched a document's current text: keep only the versions whose own
+        // text (with the document's title and the version's name) matches.
+        for at in versions {
+            let version = self
+                .inner
+                .docs
+                .discovered_version(c.workspace, DocumentId(at.parent), VersionId(at.id))
+                .await?;
+            let matches = version.is_some_and(|v| {
+                terms.matches(&format!("{}\n{}\n{}", v.document_title, v.name, v.text))
+            });
+            if matches {
+                refs.push(Ref {
+                    kind: Kind::DocumentVersion,
+                    at,
+                });
+            }
+        }
         refs.sort_by_key(|r| (r.at.at, r.kind, r.at.id));
         refs.dedup();
-        refs.truncate(MAX_KEYWORD_MATCHES);
-        Ok(refs)
+        if refs.len() > cap {
+            refs.truncate(cap);
+            truncated = true;
+        }
+        Ok(KeywordRefs { refs, truncated })
     }
 
     /// Reads and decrypts the item at `r`; `None` if it is gone since it was listed.
@@ -358,7 +419,10 @@ impl EDiscoveryService {
         let conn = &mut conn.conn();
         let mut item = match r.kind {
             Kind::Message => {
-                let Some(m) = store::messages::by_id(conn, MessageId(r.at.id)).await? else {
+                let Some(m) =
+                    store::messages::by_id_in_workspace(conn, workspace, MessageId(r.at.id))
+                        .await?
+                else {
                     return Ok(None);
                 };
                 let held = self.inner.holds.held_message(conn, workspace, m).await?;

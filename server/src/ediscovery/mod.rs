@@ -9,15 +9,22 @@
 //! - `formats.rs` (JSON lines, CSV, ZIP with a manifest), `actiance.rs` (Actiance XML) and
 //!   `eml.rs` (Global Relay: RFC 5322 messages): the export formats, pure functions of the
 //!   items.
-//! - `daily.rs`: the scheduled daily export of every workspace (`[ediscovery.daily_export]`).
+//! - `daily.rs`: the scheduled daily export of every workspace (`[ediscovery.daily_export]`),
+//!   one writer per workspace and day (a leased claim in storage).
+//! - `slots.rs`: how many exports are built at once.
 //!
 //! Invariants: every search and export is authorized by `ediscovery.read` on the workspace
 //! (compliance officers and system administrators; never the workspace's own roles), and
 //! recorded in the audit log (`ediscovery.searched`, `ediscovery.exported`) with the
 //! criteria and the counts, never content nor the keywords, before anything is returned.
 //! Exports are built whole in memory within `ediscovery.max_export_items` and
-//! `ediscovery.max_export_mib` and returned as the response body (no job state to keep,
-//! resume or clean up: a refused export names the limit, and narrower criteria split it).
+//! `ediscovery.max_export_mib` (the text of messages and versions and, in a ZIP, the files'
+//! bytes), at most `ediscovery.concurrent_exports` at once, and returned as the response body
+//! (no job state to keep, resume or clean up: a refused export names the limit, and narrower
+//! criteria split it). An export is complete or refused, never cut short: when keywords match
+//! more than `ediscovery.max_keyword_matches` items, or more kept deleted messages exist than
+//! `ediscovery.max_deleted_scanned` lets a keyword search read, the export is refused with
+//! `export_too_large`; a search's page says `truncated: true` instead.
 
 mod actiance;
 pub mod criteria;
@@ -25,6 +32,7 @@ mod daily;
 mod eml;
 mod formats;
 mod gather;
+mod slots;
 
 use std::sync::Arc;
 
@@ -44,16 +52,26 @@ use crate::search::SearchService;
 use crate::store::{self, Store};
 
 pub use criteria::{Criteria, ExportRequest, Format, Kind, SearchRequest};
-pub use daily::{DailyFile, DailyReport, DailySettings};
-use gather::{Cursor, Item, Names, MAX_KEYWORD_MATCHES};
+pub use daily::{check_past, DailyFile, DailyReport, DailySettings};
+use gather::MAX_KEYWORD_MATCHES;
+use gather::{Cursor, Item, Names};
+use slots::ExportSlots;
 
 /// Limits and the schedule, from `[ediscovery]`.
 #[derive(Clone, Debug)]
 pub struct EDiscoveryOptions {
     /// The most items one export holds.
     pub max_export_items: usize,
-    /// The most bytes of files one export holds.
+    /// The most bytes of content (text, and files in a ZIP) one export holds.
     pub max_export_bytes: u64,
+    /// The most keyword matches one search or export considers.
+    pub max_keyword_matches: usize,
+    /// The most kept deleted messages a keyword search reads to match them itself.
+    pub max_deleted_scanned: usize,
+    /// How many exports are built at once.
+    pub concurrent_exports: usize,
+    /// How long an export waits for its turn before `export_busy`.
+    pub export_wait: std::time::Duration,
     /// The daily export.
     pub daily: DailySettings,
 }
@@ -64,6 +82,10 @@ impl EDiscoveryOptions {
         EDiscoveryOptions {
             max_export_items: c.max_export_items as usize,
             max_export_bytes: c.max_export_mib.saturating_mul(1024 * 1024),
+            max_keyword_matches: (c.max_keyword_matches as usize).min(MAX_KEYWORD_MATCHES),
+            max_deleted_scanned: c.max_deleted_scanned as usize,
+            concurrent_exports: c.concurrent_exports as usize,
+            export_wait: std::time::Duration::from_secs(c.export_wait_seconds),
             daily: DailySettings::from_config(&c.daily_export),
         }
     }
@@ -104,8 +126,14 @@ pub struct DiscoveryPage {
     pub results: Vec<DiscoveryResult>,
     /// Pass as `cursor` (with the same criteria) for the next page; `null` on the last.
     pub next_cursor: Option<String>,
-    /// How many items the criteria select in all.
+    /// How many items the criteria select in all (with `truncated`, how many were
+    /// considered).
     pub total: u64,
+    /// Whether the keywords matched more than one search considers
+    /// (`ediscovery.max_keyword_matches`, or more kept deleted messages than
+    /// `ediscovery.max_deleted_scanned`): the results are then not all there is, and an export
+    /// of the same criteria is refused (`export_too_large`); narrow the criteria.
+    pub truncated: bool,
 }
 
 /// A finished export.
@@ -133,6 +161,9 @@ struct Inner {
     docs: DocService,
     search: SearchService,
     options: EDiscoveryOptions,
+    slots: ExportSlots,
+    /// This process's name in the daily export's claims.
+    runner: String,
 }
 
 /// eDiscovery searches and exports; cheap to clone.
@@ -161,7 +192,9 @@ impl EDiscoveryService {
                 files,
                 docs,
                 search,
+                slots: ExportSlots::new(options.concurrent_exports, options.export_wait),
                 options,
+                runner: uuid::Uuid::now_v7().to_string(),
             }),
         }
     }
@@ -271,6 +304,7 @@ impl EDiscoveryService {
                 "results": results.len(),
                 "deleted": deleted,
                 "total": page.total,
+                "truncated": page.truncated,
             }));
         self.inner
             .auditor
@@ -280,6 +314,7 @@ impl EDiscoveryService {
             results,
             next_cursor: page.next.map(|n| n.encode()),
             total: page.total,
+            truncated: page.truncated,
         })
     }
 
@@ -314,7 +349,8 @@ impl EDiscoveryService {
         scheduled: bool,
     ) -> Result<Export, Error> {
         self.authorize(actor, c).await?;
-        let items = self.gather(actor, c).await?;
+        let _slot = self.inner.slots.take().await?;
+        let items = self.gather(actor, c, format).await?;
         let mut counts = [0u64; 3];
         for item in &items {
             let kind = match item.kind {
@@ -326,21 +362,6 @@ impl EDiscoveryService {
         }
         let mut files = Vec::new();
         if format == Format::Zip {
-            let total: u64 = items
-                .iter()
-                .filter_map(|i| i.file.as_ref())
-                .map(|f| f.record.size.max(0) as u64)
-                .sum();
-            if total > self.inner.options.max_export_bytes {
-                return Err(Error::refused(
-                    "export_too_large",
-                    format!(
-                        "the files come to {total} bytes, over the {} one export holds \
-                         (ediscovery.max_export_mib); narrow the criteria or leave files out",
-                        self.inner.options.max_export_bytes
-                    ),
-                ));
-            }
             for item in &items {
                 if let Some(f) = &item.file {
                     files.push(self.inner.files.held_bytes(f).await?);
@@ -384,9 +405,18 @@ impl EDiscoveryService {
         })
     }
 
-    /// Every item the criteria select, refused past `ediscovery.max_export_items`.
-    async fn gather(&self, actor: &Actor, c: &Criteria) -> Result<Vec<Item>, Error> {
+    /// Every item the criteria select, refused (`export_too_large`) past
+    /// `ediscovery.max_export_items`, past `ediscovery.max_export_mib` of content (the texts
+    /// and, in a ZIP, the files' bytes), or when the keywords match more than a search
+    /// considers: an export is complete or refused, never cut short.
+    async fn gather(
+        &self,
+        actor: &Actor,
+        c: &Criteria,
+        format: Format,
+    ) -> Result<Vec<Item>, Error> {
         let max = self.inner.options.max_export_items;
+        let max_bytes = self.inner.options.max_export_bytes;
         let step = if c.query.is_some() {
             MAX_KEYWORD_MATCHES
         } else {
@@ -395,8 +425,21 @@ impl EDiscoveryService {
         let mut cursor = None;
         let mut names = Names::default();
         let mut items = Vec::new();
+        let mut bytes = 0u64;
         loop {
             let page = self.refs_page(actor, c, cursor, step).await?;
+            if page.truncated {
+                return Err(Error::refused(
+                    "export_too_large",
+                    format!(
+                        "the keywords match more than the {} items one search considers \
+                         (ediscovery.max_keyword_matches, ediscovery.max_deleted_scanned); \
+                         narrow the criteria (a shorter date range, fewer channels or \
+                         custodians, more keywords)",
+                        page.total
+                    ),
+                ));
+            }
             if page.total as usize > max {
                 return Err(Error::refused(
                     "export_too_large",
@@ -410,6 +453,17 @@ impl EDiscoveryService {
             }
             for r in &page.refs {
                 if let Some(item) = self.read_item(c.workspace, r, &mut names).await? {
+                    bytes = bytes.saturating_add(content_bytes(&item, format));
+                    if bytes > max_bytes {
+                        return Err(Error::refused(
+                            "export_too_large",
+                            format!(
+                                "the content comes to more than the {max_bytes} bytes one \
+                                 export holds (ediscovery.max_export_mib); narrow the \
+                                 criteria or leave files out"
+                            ),
+                        ));
+                    }
                     items.push(item);
                 }
             }
@@ -419,6 +473,22 @@ impl EDiscoveryService {
             }
         }
     }
+}
+
+/// What an item adds to an export's size in memory: its texts (a message's earlier ones
+/// too) and, in a ZIP, a file's bytes.
+fn content_bytes(item: &Item, format: Format) -> u64 {
+    let text = item.text.as_deref().map_or(0, str::len)
+        + item
+            .earlier_texts
+            .iter()
+            .map(|v| v.text.len())
+            .sum::<usize>();
+    let file = match (&item.file, format) {
+        (Some(f), Format::Zip) => f.record.size.max(0) as u64,
+        _ => 0,
+    };
+    (text as u64).saturating_add(file)
 }
 
 fn result_of(item: Item) -> DiscoveryResult {

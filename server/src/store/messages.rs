@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{on, raw, Conn, StoreError};
-use crate::domain::{ChannelId, MessageId, UserId};
+use crate::domain::{ChannelId, MessageId, UserId, WorkspaceId};
 
 /// A message as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -165,6 +165,24 @@ pub async fn by_id(
     let sql = format!("SELECT {COLUMNS} FROM messages WHERE id = $1");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The message `id` if it is in one of `workspace`'s channels (eDiscovery reads a position
+/// only within the workspace its criteria name).
+pub async fn by_id_in_workspace(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    id: MessageId,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages WHERE id = $1 \
+         AND channel_id IN (SELECT id FROM channels WHERE workspace_id = $2)"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .bind(workspace)
         .fetch_optional(c)
         .await)?)
 }

@@ -13,7 +13,8 @@ use crate::http::state::AppState;
 /// administrators; no channel membership needed). Deleted content a legal hold or grace
 /// period keeps is included, flagged `deleted`. Without `query` the results come straight
 /// from storage (messages, then files, then versions, each oldest first); with it, from the
-/// search index (live content) plus the kept deleted messages matching it, oldest first.
+/// search index (live content) plus the kept deleted messages matching it, oldest first, at
+/// most `ediscovery.max_keyword_matches` of them (`truncated: true` when there were more).
 /// Audited as `ediscovery.searched` with the criteria and the counts (never the keywords).
 #[utoipa::path(post, path = "/api/v1/compliance/ediscovery/search", operation_id = "ediscovery_search", tag = "compliance",
     security(("bearer" = [])), request_body = SearchRequest,
@@ -32,16 +33,22 @@ pub async fn search(
 /// `jsonl` (one item per line), `csv` (RFC 4180), `zip` (`messages.jsonl`, the files' bytes
 /// under `files/`, document versions as text under `documents/`, and `manifest.json` with
 /// every entry's SHA-256), `actiance` (Actiance XML) or `globalrelay` (a ZIP of RFC 5322
-/// messages, one per conversation and day). Built whole within `ediscovery.max_export_items`
-/// and `ediscovery.max_export_mib`: larger criteria are refused (`export_too_large`), to be
-/// narrowed (date ranges, channels, custodians) and exported in parts. Audited as
-/// `ediscovery.exported` with the criteria, counts and the output's SHA-256.
+/// messages, one per conversation and day). CSV cells a spreadsheet would read as a formula
+/// (led by `=`, `+`, `-`, `@`, a tab or a carriage return) are prefixed with `'`. Built whole
+/// within `ediscovery.max_export_items` and `ediscovery.max_export_mib` (texts, and files'
+/// bytes in a ZIP), and complete or refused: larger criteria, or keywords matching more than
+/// a search considers, are refused (`export_too_large`), to be narrowed (date ranges,
+/// channels, custodians) and exported in parts. At most `ediscovery.concurrent_exports` are
+/// built at once; a further one waits up to `ediscovery.export_wait_seconds`, then is
+/// refused (`export_busy`, 503 with `Retry-After`). Audited as `ediscovery.exported` with
+/// the criteria, counts and the output's SHA-256.
 #[utoipa::path(post, path = "/api/v1/compliance/ediscovery/exports", operation_id = "ediscovery_export", tag = "compliance",
     security(("bearer" = [])), request_body = ExportRequest,
     responses((status = 200, description = "the export, as an attachment (`Content-Disposition`)", content_type = "application/octet-stream"),
         (status = 403, description = "missing ediscovery.read"),
         (status = 404, description = "no such workspace"),
-        (status = 422, description = "`unknown_format`; `invalid_criteria`; `export_too_large`")))]
+        (status = 422, description = "`unknown_format`; `invalid_criteria`; `export_too_large`"),
+        (status = 503, description = "`export_busy`: other exports are being built; try again after `Retry-After` seconds")))]
 pub async fn export(
     State(state): State<AppState>,
     Auth(actor): Auth,
