@@ -578,10 +578,15 @@ export interface paths {
          *     `jsonl` (one item per line), `csv` (RFC 4180), `zip` (`messages.jsonl`, the files' bytes
          *     under `files/`, document versions as text under `documents/`, and `manifest.json` with
          *     every entry's SHA-256), `actiance` (Actiance XML) or `globalrelay` (a ZIP of RFC 5322
-         *     messages, one per conversation and day). Built whole within `ediscovery.max_export_items`
-         *     and `ediscovery.max_export_mib`: larger criteria are refused (`export_too_large`), to be
-         *     narrowed (date ranges, channels, custodians) and exported in parts. Audited as
-         *     `ediscovery.exported` with the criteria, counts and the output's SHA-256.
+         *     messages, one per conversation and day). CSV cells a spreadsheet would read as a formula
+         *     (led by `=`, `+`, `-`, `@`, a tab or a carriage return) are prefixed with `'`. Built whole
+         *     within `ediscovery.max_export_items` and `ediscovery.max_export_mib` (texts, and files'
+         *     bytes in a ZIP), and complete or refused: larger criteria, or keywords matching more than
+         *     a search considers, are refused (`export_too_large`), to be narrowed (date ranges,
+         *     channels, custodians) and exported in parts. At most `ediscovery.concurrent_exports` are
+         *     built at once; a further one waits up to `ediscovery.export_wait_seconds`, then is
+         *     refused (`export_busy`, 503 with `Retry-After`). Audited as `ediscovery.exported` with
+         *     the criteria, counts and the output's SHA-256.
          */
         post: operations["ediscovery_export"];
         delete?: never;
@@ -605,7 +610,8 @@ export interface paths {
          *     administrators; no channel membership needed). Deleted content a legal hold or grace
          *     period keeps is included, flagged `deleted`. Without `query` the results come straight
          *     from storage (messages, then files, then versions, each oldest first); with it, from the
-         *     search index (live content) plus the kept deleted messages matching it, oldest first.
+         *     search index (live content) plus the kept deleted messages matching it, oldest first, at
+         *     most `ediscovery.max_keyword_matches` of them (`truncated: true` when there were more).
          *     Audited as `ediscovery.searched` with the criteria and the counts (never the keywords).
          */
         post: operations["ediscovery_search"];
@@ -3263,9 +3269,17 @@ export interface components {
             results: components["schemas"]["DiscoveryResult"][];
             /**
              * Format: int64
-             * @description How many items the criteria select in all.
+             * @description How many items the criteria select in all (with `truncated`, how many were
+             *     considered).
              */
             total: number;
+            /**
+             * @description Whether the keywords matched more than one search considers
+             *     (`ediscovery.max_keyword_matches`, or more kept deleted messages than
+             *     `ediscovery.max_deleted_scanned`): the results are then not all there is, and an export
+             *     of the same criteria is refused (`export_too_large`); narrow the criteria.
+             */
+            truncated: boolean;
         };
         /** @description One result of a search. */
         DiscoveryResult: {
@@ -6735,6 +6749,13 @@ export interface operations {
             };
             /** @description `unknown_format`; `invalid_criteria`; `export_too_large` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `export_busy`: other exports are being built; try again after `Retry-After` seconds */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
