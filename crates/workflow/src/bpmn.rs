@@ -57,6 +57,26 @@ boundaryEvent (timer, error, compensation), userTask (with multiInstanceLoopChar
 businessRuleTask, receiveTask, exclusiveGateway, parallelGateway, inclusiveGateway, eventBasedGateway, \
 subProcess, callActivity, sequenceFlow, association (compensation)";
 
+/// The flow node tags read (their event definitions and settings are checked separately).
+const SUPPORTED_TAGS: &[&str] = &[
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+    "userTask",
+    "serviceTask",
+    "sendTask",
+    "businessRuleTask",
+    "receiveTask",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "subProcess",
+    "callActivity",
+];
+
 /// Parses BPMN XML; refuses unsupported content, listing every problem.
 pub fn parse(xml: &str) -> Result<ProcessModel, Problems> {
     let doc = Document::parse(xml).map_err(|e| {
@@ -219,7 +239,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             }
             let name = child.tag_name().name();
             match name {
-                "documentation" | "extensionElements" => continue,
+                "documentation" | "extensionElements" | "incoming" | "outgoing" => continue,
                 "sequenceFlow" => {
                     let flow = self.flow(child);
                     self.flows.push(flow);
@@ -241,8 +261,10 @@ impl<'a, 'i> Parser<'a, 'i> {
                 self.refuse(child, "the element has no id");
                 continue;
             };
-            if let Some(kind) = self.kind(child) {
+            if SUPPORTED_TAGS.contains(&name) {
                 self.check_children(child);
+            }
+            if let Some(kind) = self.kind(child) {
                 self.elements.push(Element {
                     id: id.to_string(),
                     name: child.attribute("name").map(str::to_string),
