@@ -216,7 +216,7 @@ impl Engine {
                 match timer.purpose {
                     TimerPurpose::Catch => run.leave(timer.execution),
                     TimerPurpose::Boundary { ref event } => {
-                        run.boundary_timer_fired(&timer_id, &timer, event)?
+                        run.boundary_timer_fired(&timer, event)?
                     }
                     TimerPurpose::EventGateway { ref event } => {
                         run.event_gateway_fired(timer.execution, event)?

@@ -10,6 +10,14 @@
 //! since CEL's evaluation cost grows with its input. Errors name the element and the expression.
 
 use serde_json::{Map, Value};
+use std::sync::{Arc, OnceLock};
+
+/// CEL's standard library, built once: building it for every evaluation costs more than
+/// most evaluations.
+fn env() -> Arc<cel::Env> {
+    static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
+    ENV.get_or_init(|| Arc::new(cel::Env::stdlib())).clone()
+}
 
 /// Deepest nesting of arrays and objects accepted in variables.
 pub const MAX_DEPTH: usize = 32;
@@ -43,7 +51,8 @@ pub fn check(element: &str, expression: &str) -> Result<(), ExprError> {
     if expression.len() > MAX_EXPRESSION_LEN {
         return Err(fail(element, expression, "expression too long"));
     }
-    cel::Program::compile(expression)
+    env()
+        .compile(expression)
         .map(|_| ())
         .map_err(|e| fail(element, expression, format!("does not parse: {e}")))
 }
@@ -58,11 +67,12 @@ pub fn eval(
     if expression.len() > MAX_EXPRESSION_LEN {
         return Err(fail(element, expression, "expression too long"));
     }
-    let program = cel::Program::compile(expression)
+    let program = env()
+        .compile(expression)
         .map_err(|e| fail(element, expression, format!("does not parse: {e}")))?;
     guard(variables.values().chain(extra.iter().map(|(_, v)| *v)))
         .map_err(|m| fail(element, expression, m))?;
-    let mut context = cel::Context::default();
+    let mut context = cel::Context::with_env(env());
     let bindings = variables
         .iter()
         .filter(|(k, _)| !extra.iter().any(|(n, _)| n == k))

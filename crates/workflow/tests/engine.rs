@@ -1134,6 +1134,29 @@ fn an_uncaught_error_compensates_completed_service_tasks_then_fails_the_instance
 }
 
 #[test]
+fn an_uncaught_error_inside_a_sub_process_compensates_and_fails_the_instance() {
+    let body = format!(
+        r#"<bpmn:startEvent id="S" />{}
+<bpmn:boundaryEvent id="BA" attachedToRef="A"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>
+<bpmn:serviceTask id="UndoA" isForCompensation="true"><bpmn:extensionElements><concord:http method="DELETE" url="https://svc.example/a" /></bpmn:extensionElements></bpmn:serviceTask>
+<bpmn:association id="AsA" sourceRef="BA" targetRef="UndoA" />
+<bpmn:subProcess id="Sub"><bpmn:startEvent id="SubStart" /><bpmn:endEvent id="Boom"><bpmn:errorEventDefinition errorRef="Err_A" /></bpmn:endEvent>{}</bpmn:subProcess>
+<bpmn:endEvent id="E" />{}{}{}"#,
+        service_task("A", 1),
+        flow("f1", "SubStart", "Boom"),
+        flow("F1", "S", "A"),
+        flow("F2", "A", "Sub"),
+        flow("F3", "Sub", "E")
+    );
+    let mut i = Instance::start(&process(&body), json!({}));
+    i.ok("A", json!({}));
+    assert_eq!(i.status(), Status::Running);
+    i.ok("UndoA", json!({}));
+    assert_eq!(i.status(), Status::Failed { error: "A".into() });
+    assert!(!i.entered("E"));
+}
+
+#[test]
 fn compensation_throw_event_runs_handlers_latest_first_and_continues() {
     let handler = |id: &str| {
         format!(
