@@ -203,7 +203,15 @@ impl Engine {
                     .timers
                     .remove(&timer_id)
                     .ok_or_else(|| Error::UnknownTimer(timer_id.clone()))?;
-                let element = run.execution_element(timer.execution)?;
+                // The history names the event that fired, not the activity it is attached to.
+                let element = match &timer.purpose {
+                    TimerPurpose::Boundary { event } | TimerPurpose::EventGateway { event } => {
+                        event.clone()
+                    }
+                    TimerPurpose::Catch | TimerPurpose::Retry { .. } => {
+                        run.execution_element(timer.execution)?
+                    }
+                };
                 run.record(
                     Some(&element),
                     Some(timer.execution),

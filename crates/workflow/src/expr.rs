@@ -82,9 +82,7 @@ pub fn eval(
         if !is_identifier(name) {
             continue;
         }
-        let value = cel::to_value(value)
-            .map_err(|e| fail(element, expression, format!("variable {name}: {e}")))?;
-        context.add_variable_from_value(name, value);
+        context.add_variable_from_value(name, to_cel(value));
     }
     let result = program
         .execute(&context)
@@ -205,6 +203,28 @@ fn closing_brace(s: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// JSON to CEL. Whole numbers become CEL `int` (not `uint`, which serde would give for positive
+/// numbers), so `amount * 2 > limit` works without conversions; only integers beyond `i64`
+/// stay `uint`.
+fn to_cel(value: &Value) -> cel::Value {
+    match value {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => cel::Value::Int(i),
+            (None, Some(u)) => cel::Value::UInt(u),
+            _ => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
+        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(to_cel).collect())),
+        Value::Object(map) => {
+            let entries: std::collections::HashMap<String, cel::Value> =
+                map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+            cel::Value::Map(cel::objects::Map::from(entries))
+        }
+    }
 }
 
 fn is_identifier(name: &str) -> bool {

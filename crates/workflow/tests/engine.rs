@@ -340,6 +340,20 @@ fn unsupported_elements_are_refused_with_id_line_and_what_is_supported() {
 }
 
 #[test]
+fn camunda_attributes_are_read_as_aliases() {
+    let xml = process(&format!(
+        r#"<bpmn:startEvent id="S" /><bpmn:userTask id="T" camunda:candidateGroups="finance" camunda:formKey="po" /><bpmn:endEvent id="E" />{}{}"#,
+        flow("F1", "S", "T"),
+        flow("F2", "T", "E")
+    ))
+    .replace("xmlns:concord=", "xmlns:camunda=\"http://camunda.org/schema/1.0/bpmn\" xmlns:concord=");
+    let mut i = Instance::start(&xml, json!({}));
+    assert!(i.commands.iter().any(|c| matches!(c, Command::CreateUserTask { assignment: Assignment::Role(r), form_key: Some(f), .. } if r == "finance" && f == "po")));
+    i.complete("T", json!({}));
+    assert_eq!(i.status(), Status::Completed);
+}
+
+#[test]
 fn malformed_xml_is_refused_with_its_line() {
     let problems = bpmn::parse("<bpmn:definitions>\n<oops").unwrap_err().0;
     assert_eq!(problems.len(), 1);
@@ -1255,5 +1269,16 @@ fn expressions_are_guarded_and_name_element_and_expression() {
         )
         .unwrap(),
         json!(2)
+    );
+    // Whole numbers are CEL ints, so arithmetic with literals needs no conversion.
+    assert_eq!(
+        concord_workflow::expr::eval(
+            "G",
+            "amount * 2 > limit",
+            &vars(json!({"amount": 600, "limit": 1000})),
+            &[]
+        )
+        .unwrap(),
+        json!(true)
     );
 }
