@@ -25,6 +25,7 @@ mod run;
 pub mod state;
 pub mod timer;
 pub mod validate;
+pub mod yaml;
 
 pub use command::{Command, HistoryEntry, Input};
 pub use engine::{Engine, Error, Transition};

@@ -456,6 +456,94 @@ fn validation_reports_every_problem_by_element() {
     assert!(problems.len() >= 2, "{problems:?}");
 }
 
+#[test]
+fn the_yaml_form_gives_the_same_process_as_bpmn() {
+    let from_yaml = concord_workflow::yaml::parse(&fixture("document_approval.yaml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    validate::validate(&from_yaml).unwrap_or_else(|p| panic!("{p}"));
+    let from_bpmn = parse_valid(&fixture("document_approval.bpmn"));
+    // The same elements; flow ids are generated from their ends.
+    let mut a = from_yaml.without_lines().elements;
+    let mut b = from_bpmn.without_lines().elements;
+    a.sort_by(|x, y| x.id.cmp(&y.id));
+    b.sort_by(|x, y| x.id.cmp(&y.id));
+    let strip = |els: &mut Vec<concord_workflow::model::Element>| {
+        for e in els.iter_mut() {
+            if let concord_workflow::model::ElementKind::Gateway { default_flow, .. } = &mut e.kind
+            {
+                *default_flow = None;
+            }
+        }
+    };
+    strip(&mut a);
+    strip(&mut b);
+    assert_eq!(a, b);
+    let ends = |m: &ProcessModel| {
+        let mut f: Vec<(String, String, Option<String>)> = m
+            .flows
+            .iter()
+            .map(|f| (f.source.clone(), f.target.clone(), f.condition.clone()))
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(ends(&from_yaml), ends(&from_bpmn));
+    // It exports as BPMN that reads back as the same model.
+    let xml = export::to_bpmn(&from_yaml);
+    assert_eq!(parse_valid(&xml).without_lines(), from_yaml);
+}
+
+#[test]
+fn the_yaml_form_refuses_unknown_kinds_and_settings_by_step() {
+    let problems = concord_workflow::yaml::parse(
+        "process: p\nsteps:\n  - start: s\n  - script_task: x\n  - user_task: t\n    assignee: bob\n  - end: e\n",
+    )
+    .unwrap_err()
+    .0;
+    assert!(problems
+        .iter()
+        .any(|p| p.element.as_deref() == Some("x") && p.message.contains("unknown kind")));
+    assert!(problems
+        .iter()
+        .any(|p| p.element.as_deref() == Some("t") && p.message.contains("\"assignee\"")));
+}
+
+#[test]
+fn a_yaml_process_runs_parallel_work_a_sub_process_and_compensation() {
+    let model = concord_workflow::yaml::parse(&fixture("onboarding.yaml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    validate::validate(&model).unwrap_or_else(|p| panic!("{p}"));
+    let xml = export::to_bpmn(&model);
+    let start = |xml: &str| Instance::start(xml, json!({"login": "dana", "manager": "erin"}));
+    let mut i = start(&xml);
+    i.ok("create_account", json!({"id": "acc-1"}));
+    i.complete("it", json!({}));
+    i.complete("hr", json!({}));
+    assert!(i.commands.iter().any(|c| matches!(c, Command::CreateUserTask { assignment: Assignment::Person(p), .. } if p == "erin")));
+    i.complete("pick_buddy", json!({"buddy": "finn"}));
+    assert_eq!(
+        i.posts(),
+        vec![(
+            PostTarget::Channel("general".into()),
+            "Welcome dana!".into()
+        )]
+    );
+    assert_eq!(i.status(), Status::Completed);
+
+    // No buddy: the sub-process's error ends it, the other branches are terminated after the
+    // account is deleted again.
+    let mut j = start(&xml);
+    j.ok("create_account", json!({"id": "acc-1"}));
+    j.complete("pick_buddy", json!({"buddy": ""}));
+    assert_eq!(
+        j.call("delete_account").3.url,
+        "https://it.example/accounts/acc-1"
+    );
+    j.ok("delete_account", json!({}));
+    assert_eq!(j.status(), Status::Terminated);
+    assert!(j.state.user_tasks.is_empty());
+}
+
 // ----- events, tasks and gateways ---------------------------------------------------------
 
 #[test]
