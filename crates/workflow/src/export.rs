@@ -3,7 +3,8 @@
 //! The output uses the prefixes bpmn-js writes (`bpmn:`, `bpmndi:`, `dc:`, `di:`) and the
 //! `concord:` extension described in `bpmn`; the diagram interchange kept at parse time is
 //! written back verbatim, with the namespace declarations it may use. Parsing the output gives
-//! the same model (source lines aside).
+//! the same model (source lines aside; a model that had no diagram comes back with the one
+//! generated for it).
 
 use std::fmt::Write;
 
@@ -23,8 +24,12 @@ const STANDARD_NS: &[(&str, &str)] = &[
     ("concord", CONCORD_NS),
 ];
 
-/// Writes the model as BPMN XML.
+/// Writes the model as BPMN XML. A model without a diagram (one written in YAML) gets a
+/// generated one (see `layout`), so the file opens in a modeler.
 pub fn to_bpmn(model: &ProcessModel) -> String {
+    if model.diagram.is_none() {
+        return to_bpmn(&crate::layout::with_layout(model.clone()));
+    }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<bpmn:definitions");
     for (prefix, uri) in STANDARD_NS {
         let _ = write!(out, " xmlns:{prefix}=\"{}\"", esc(uri));

@@ -10,7 +10,8 @@
 //!
 //! Modules, one concept each: [`model`] (the process model), [`bpmn`] (reading BPMN XML),
 //! [`export`] (writing it back with its layout), [`validate`] (deploy-time checks), [`expr`]
-//! (CEL expressions and templates), [`timer`] (ISO 8601 timers), [`problem`] (deploy-time
+//! (CEL expressions and templates), [`layout`] (a diagram for models without one), [`yaml`]
+//! (the compact YAML form), [`timer`] (ISO 8601 timers), [`problem`] (deploy-time
 //! problems), [`state`] (an instance's durable state), [`command`] (what the engine asks the
 //! server to do, what it is told back, and its history), [`engine`] (the transitions).
 
@@ -19,6 +20,7 @@ pub mod command;
 pub mod engine;
 pub mod export;
 pub mod expr;
+pub mod layout;
 pub mod model;
 pub mod problem;
 mod run;
