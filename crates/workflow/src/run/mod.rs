@@ -379,11 +379,18 @@ impl<'m> Run<'m> {
             ElementKind::Gateway {
                 kind: kind @ (GatewayKind::Exclusive | GatewayKind::Inclusive),
                 default_flow,
-            } if self.model.outgoing(&el.id).count() > 1 => {
+            } => {
+                // A flow without a condition (other than the default) is always true.
                 let mut taken = Vec::new();
                 for f in self.model.outgoing(&el.id) {
-                    let Some(c) = &f.condition else { continue };
-                    match expr::eval_bool(&f.id, c, &self.state.variables, &[]) {
+                    if default_flow.as_deref() == Some(f.id.as_str()) {
+                        continue;
+                    }
+                    let holds = match &f.condition {
+                        None => Ok(true),
+                        Some(c) => expr::eval_bool(&f.id, c, &self.state.variables, &[]),
+                    };
+                    match holds {
                         Ok(true) => {
                             taken.push(f.id.clone());
                             if *kind == GatewayKind::Exclusive {
