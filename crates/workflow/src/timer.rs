@@ -4,10 +4,13 @@
 //! Definitions are kept as written so export writes them back unchanged; they are parsed when a
 //! model is validated and again when a timer starts. Durations support years and months as 365
 //! and 30 days (timers need a fixed length, not calendar arithmetic); weeks, days, hours, minutes
-//! and (fractional) seconds are exact. Cron expressions are not supported yet.
+//! and (fractional) seconds are exact. A cycle that does not start with `R` is a cron expression
+//! in the Quartz form Camunda uses, seconds first (`0 0 9 * * MON-FRI`), evaluated in UTC
+//! (the `cron` crate); it repeats without end.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::str::FromStr;
 
 /// A timer as written in the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +20,7 @@ pub enum TimerDefinition {
     Date(String),
     /// A delay from when the timer starts.
     Duration(String),
-    /// A repeating interval: `R[n]/[start/]duration`.
+    /// A repeating interval, `R[n]/[start/]duration`, or a cron expression.
     Cycle(String),
 }
 
@@ -48,6 +51,7 @@ impl TimerDefinition {
         match self {
             TimerDefinition::Date(d) => parse_date(d).map(|_| ()),
             TimerDefinition::Duration(d) => parse_duration(d).map(|_| ()),
+            TimerDefinition::Cycle(c) if is_cron(c) => parse_cron(c).map(|_| ()),
             TimerDefinition::Cycle(c) => parse_cycle(c).map(|_| ()),
         }
     }
@@ -57,6 +61,9 @@ impl TimerDefinition {
         match self {
             TimerDefinition::Date(d) => parse_date(d),
             TimerDefinition::Duration(d) => Ok(now + parse_duration(d)?),
+            TimerDefinition::Cycle(c) if is_cron(c) => {
+                next_cron(c, now)?.ok_or_else(|| err(c, "the cron expression never fires"))
+            }
             TimerDefinition::Cycle(c) => {
                 let cycle = parse_cycle(c)?;
                 Ok(cycle.start.unwrap_or(now + cycle.interval))
@@ -64,19 +71,30 @@ impl TimerDefinition {
         }
     }
 
-    /// After the `fired`-th firing (1-based) at `due`, when it fires next; `None` = no more.
+    /// After the `fired`-th firing (1-based) of a timer due at `due`, handled at `now`: when it
+    /// fires next; `None` = no more. Firings missed while nobody handled the timer (a server
+    /// that was down) are not replayed one by one: the next firing is the first one after `now`,
+    /// and each skipped one counts toward a repetition limit.
     pub fn next_due(
         &self,
         due: DateTime<Utc>,
         fired: u32,
+        now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, TimerError> {
         match self {
+            TimerDefinition::Cycle(c) if is_cron(c) => next_cron(c, due.max(now)),
             TimerDefinition::Cycle(c) => {
                 let cycle = parse_cycle(c)?;
-                if cycle.repetitions.is_some_and(|n| fired >= n) {
+                let mut next = due + cycle.interval;
+                let mut count = fired;
+                while next <= now {
+                    next += cycle.interval;
+                    count += 1;
+                }
+                if cycle.repetitions.is_some_and(|n| count >= n) {
                     return Ok(None);
                 }
-                Ok(Some(due + cycle.interval))
+                Ok(Some(next))
             }
             _ => Ok(None),
         }
@@ -88,6 +106,24 @@ fn err(value: &str, reason: &'static str) -> TimerError {
         value: value.to_string(),
         reason,
     }
+}
+
+fn is_cron(cycle: &str) -> bool {
+    !cycle.trim_start().starts_with('R')
+}
+
+fn parse_cron(s: &str) -> Result<cron::Schedule, TimerError> {
+    cron::Schedule::from_str(s.trim()).map_err(|_| {
+        err(
+            s,
+            "a cycle is R[n]/[start/]duration (R/PT1H) or a cron expression with seconds (0 0 9 * * MON-FRI)",
+        )
+    })
+}
+
+/// The first time a cron expression fires after `after`.
+fn next_cron(s: &str, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, TimerError> {
+    Ok(parse_cron(s)?.after(&after).next())
 }
 
 /// Parses an RFC 3339 instant.

@@ -710,6 +710,33 @@ fn cycle_timer_boundary_repeats_as_often_as_written() {
 }
 
 #[test]
+fn cron_timers_fire_on_their_schedule() {
+    use concord_workflow::timer::TimerDefinition;
+    // Weekdays at 09:30 UTC; t0 is Monday 2027-01-04 09:00.
+    let cron = TimerDefinition::Cycle("0 30 9 * * Mon-Fri".into());
+    let first = cron.first_due(t0()).unwrap();
+    assert_eq!(first, Utc.with_ymd_and_hms(2027, 1, 4, 9, 30, 0).unwrap());
+    assert_eq!(
+        cron.next_due(first, 1, first).unwrap(),
+        Some(Utc.with_ymd_and_hms(2027, 1, 5, 9, 30, 0).unwrap())
+    );
+    let friday = Utc.with_ymd_and_hms(2027, 1, 8, 9, 30, 0).unwrap();
+    assert_eq!(
+        cron.next_due(friday, 5, friday).unwrap(),
+        Some(Utc.with_ymd_and_hms(2027, 1, 11, 9, 30, 0).unwrap())
+    );
+    assert!(TimerDefinition::Cycle("every monday".into())
+        .check()
+        .is_err());
+    assert_eq!(
+        TimerDefinition::Cycle("R/2027-01-01T00:00:00Z/P1D".into())
+            .first_due(t0())
+            .unwrap(),
+        Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+    );
+}
+
+#[test]
 fn user_task_completed_twice_or_unknown_is_refused() {
     let body = format!(
         r#"<bpmn:startEvent id="S" />{}{}<bpmn:endEvent id="E" />{}{}{}"#,

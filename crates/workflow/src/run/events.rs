@@ -149,7 +149,7 @@ impl Run<'_> {
         };
         if !cancel_activity {
             if let BoundaryTrigger::Timer(def) = trigger {
-                if let Ok(Some(next)) = def.next_due(timer.due, timer.fired + 1) {
+                if let Ok(Some(next)) = def.next_due(timer.due, timer.fired + 1, self.now) {
                     self.schedule_at(
                         timer.execution,
                         event,
