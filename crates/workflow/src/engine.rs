@@ -64,6 +64,9 @@ pub enum Error {
     /// The state names an element the model lacks (a state run against the wrong version).
     #[error("element {0:?} is not in the model")]
     MissingElement(String),
+    /// The state was stored by an engine with another stored form.
+    #[error("the state's format is {0}; this engine reads format {f}", f = crate::state::STATE_FORMAT)]
+    StateFormat(u32),
     /// The process cannot be started there.
     #[error("cannot start at {0:?}: {1}")]
     NoStart(String, &'static str),
@@ -114,6 +117,7 @@ impl Engine {
             ));
         }
         let state = InstanceState {
+            format: crate::state::STATE_FORMAT,
             instance_id: instance_id.to_string(),
             process_id: model.id.clone(),
             status: Status::Running,
@@ -147,6 +151,9 @@ impl Engine {
         input: Input,
         now: DateTime<Utc>,
     ) -> Result<Transition, Error> {
+        if state.format != crate::state::STATE_FORMAT {
+            return Err(Error::StateFormat(state.format));
+        }
         if state.process_id != model.id {
             return Err(Error::WrongModel {
                 state: state.process_id.clone(),

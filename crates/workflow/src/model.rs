@@ -381,6 +381,15 @@ impl ProcessModel {
         })
     }
 
+    /// The process's own start events with what starts each: the server subscribes the message
+    /// and signal starts, schedules the timer starts, and calls `Engine::start_at` when one fires.
+    pub fn start_events(&self) -> impl Iterator<Item = (&Element, &StartTrigger)> {
+        self.elements.iter().filter_map(|e| match &e.kind {
+            ElementKind::StartEvent { trigger } if e.scope.is_none() => Some((e, trigger)),
+            _ => None,
+        })
+    }
+
     /// The name of a message id (the id itself when it is not declared).
     pub fn message_name<'a>(&'a self, id: &'a str) -> &'a str {
         self.messages.get(id).map(String::as_str).unwrap_or(id)

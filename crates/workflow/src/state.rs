@@ -17,9 +17,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// An execution's number within its instance.
 pub type ExecutionId = u64;
 
+/// The version of the state's stored form; a change that old stored states cannot be read
+/// with raises it, and the server migrates or refuses states of another version.
+pub const STATE_FORMAT: u32 = 1;
+
 /// An instance's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceState {
+    /// [`STATE_FORMAT`] when the state was written.
+    pub format: u32,
     /// The instance id the server gave at start.
     pub instance_id: String,
     /// The process (model) id.

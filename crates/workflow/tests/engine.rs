@@ -1375,6 +1375,31 @@ fn cancel_closes_every_wait() {
 }
 
 #[test]
+fn the_server_learns_the_start_events_and_refuses_states_of_another_format() {
+    let body = format!(
+        r#"<bpmn:startEvent id="S" /><bpmn:startEvent id="Daily"><bpmn:timerEventDefinition><bpmn:timeCycle>0 0 6 * * *</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+<bpmn:startEvent id="OnGo"><bpmn:messageEventDefinition messageRef="Msg_Go" /></bpmn:startEvent>{}<bpmn:endEvent id="E" />{}{}{}{}"#,
+        user_task("T"),
+        flow("F1", "S", "T"),
+        flow("F2", "Daily", "T"),
+        flow("F3", "OnGo", "T"),
+        flow("F4", "T", "E")
+    );
+    let model = parse_valid(&process(&body));
+    let starts: Vec<&str> = model.start_events().map(|(e, _)| e.id.as_str()).collect();
+    assert_eq!(starts, ["S", "Daily", "OnGo"]);
+    let t = Engine::start_at(&model, "i9", "OnGo", vars(json!({"from": "message"})), t0()).unwrap();
+    assert_eq!(t.state.user_tasks.len(), 1);
+    assert!(Engine::start_at(&model, "i9", "T", Map::new(), t0()).is_err());
+    let mut old = t.state.clone();
+    old.format = 0;
+    assert_eq!(
+        Engine::handle(&model, &old, Input::Cancel { actor: "op".into() }, t0()),
+        Err(Error::StateFormat(0))
+    );
+}
+
+#[test]
 fn the_same_inputs_give_the_same_transitions() {
     let run = || {
         let mut i = Instance::start(
