@@ -64,6 +64,9 @@ pub enum Error {
     /// The state names an element the model lacks (a state run against the wrong version).
     #[error("element {0:?} is not in the model")]
     MissingElement(String),
+    /// The state names an execution it does not hold (a damaged state).
+    #[error("execution {0} is not in the state")]
+    MissingExecution(u64),
     /// The state was stored by an engine with another stored form.
     #[error("the state's format is {0}; this engine reads format {f}", f = crate::state::STATE_FORMAT)]
     StateFormat(u32),

@@ -548,7 +548,10 @@ impl Converter {
                     result_variable: self.text(map, id, "result"),
                 }
             }
-            _ => unreachable!("kinds are checked before"),
+            other => {
+                self.problem(id, format!("unknown kind {other:?}"));
+                return (goto, false);
+            }
         };
         self.allowed(map, id, &keys);
         let name = self.text(map, id, "name");

@@ -10,7 +10,7 @@ impl Run<'_> {
         el: &Element,
         result: &EndResult,
     ) -> Result<(), Error> {
-        let scope = self.state.executions[&exec].scope;
+        let scope = self.scope_of(exec)?;
         match result {
             EndResult::None | EndResult::Message { .. } => {
                 if let EndResult::Message { message } = result {
@@ -59,7 +59,7 @@ impl Run<'_> {
                 // The innermost enclosing sub-process with a matching error boundary catches it.
                 let mut current = scope;
                 while let Some(s) = current {
-                    let sub = self.state.executions[&s].element.clone();
+                    let sub = self.execution_element(s)?;
                     let catcher = self.model.boundaries(&sub).find(|b| {
                         matches!(&b.kind, ElementKind::BoundaryEvent {
                             trigger: BoundaryTrigger::Error { error: c },
@@ -78,7 +78,7 @@ impl Run<'_> {
                         self.trigger_boundary(s, b, true);
                         return Ok(());
                     }
-                    current = self.state.executions[&s].scope;
+                    current = self.scope_of(s)?;
                 }
                 // Nothing catches it: every other token stops, every completed compensable
                 // activity is compensated, latest first, then the instance fails.

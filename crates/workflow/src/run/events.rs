@@ -172,10 +172,14 @@ impl Run<'_> {
         boundary: &Element,
         interrupting: bool,
     ) {
-        let Some(scope) = self.state.executions.get(&activity).map(|e| e.scope) else {
+        let Some((scope, element)) = self
+            .state
+            .executions
+            .get(&activity)
+            .map(|e| (e.scope, e.element.clone()))
+        else {
             return;
         };
-        let element = self.state.executions[&activity].element.clone();
         self.record(
             Some(&element),
             Some(activity),

@@ -145,7 +145,16 @@ impl<'m> Run<'m> {
             .executions
             .get(&exec)
             .map(|e| e.element.clone())
-            .ok_or_else(|| Error::MissingElement(format!("execution {exec}")))
+            .ok_or(Error::MissingExecution(exec))
+    }
+
+    /// The scope an execution runs in; an error if the state lacks the execution.
+    fn scope_of(&self, exec: ExecutionId) -> Result<Option<ExecutionId>, Error> {
+        self.state
+            .executions
+            .get(&exec)
+            .map(|e| e.scope)
+            .ok_or(Error::MissingExecution(exec))
     }
 
     pub(crate) fn enter(&mut self, exec: ExecutionId) {
@@ -271,7 +280,7 @@ impl<'m> Run<'m> {
             ElementKind::IntermediateThrow { throw } => match throw {
                 ThrowKind::None => self.leave(exec),
                 ThrowKind::Compensate { activity } => {
-                    let scope = self.state.executions[&exec].scope;
+                    let scope = self.scope_of(exec)?;
                     let records = self.take_compensable(|c| {
                         c.scope == scope && activity.as_ref().is_none_or(|a| *a == c.activity)
                     });
