@@ -141,6 +141,27 @@ fn scope(model: &ProcessModel, id: Option<&str>, depth: usize, out: &mut String)
             );
         }
     }
+    for a in model
+        .annotations
+        .iter()
+        .filter(|a| a.scope.as_deref() == id)
+    {
+        let _ = writeln!(
+            out,
+            "{pad}<bpmn:textAnnotation id=\"{}\">\n{pad}  <bpmn:text>{}</bpmn:text>\n{pad}</bpmn:textAnnotation>",
+            esc(&a.id),
+            esc(&a.text)
+        );
+        for (link, source, target) in &a.links {
+            let _ = writeln!(
+                out,
+                "{pad}<bpmn:association id=\"{}\" sourceRef=\"{}\" targetRef=\"{}\" />",
+                esc(link),
+                esc(source),
+                esc(target)
+            );
+        }
+    }
 }
 
 fn name_attr(name: &Option<String>) -> String {

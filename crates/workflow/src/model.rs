@@ -34,8 +34,24 @@ pub struct ProcessModel {
     pub signals: BTreeMap<String, String>,
     /// The diagram interchange (shapes and edges), verbatim, so an export reopens with its layout.
     pub diagram: Option<Diagram>,
-    /// The `definitions` element's own attributes that export writes back (id, exporter, …).
+    /// The `definitions` element's id, written back on export.
     pub definitions_id: Option<String>,
+    /// Text annotations (notes drawn in the diagram); they take no part in execution.
+    #[serde(default)]
+    pub annotations: Vec<Annotation>,
+}
+
+/// A text annotation and the associations that link it to elements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Annotation {
+    /// The BPMN id.
+    pub id: String,
+    /// The sub-process it is drawn in; `None` at the process level.
+    pub scope: Option<String>,
+    /// The note.
+    pub text: String,
+    /// `(association id, source, target)` of each association touching it.
+    pub links: Vec<(String, String, String)>,
 }
 
 /// The `bpmndi:BPMNDiagram` subtrees of a BPMN file as written, and the namespace declarations

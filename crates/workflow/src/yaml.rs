@@ -94,6 +94,7 @@ pub fn parse(text: &str) -> Result<ProcessModel, Problems> {
         signals: c.signals,
         diagram: None,
         definitions_id: None,
+        annotations: Vec::new(),
     })
 }
 

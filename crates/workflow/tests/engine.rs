@@ -287,6 +287,10 @@ fn bpmn_js_fixture_parses_validates_and_lists_references() {
     assert_eq!(review.line, Some(7));
     let refs = validate::validate(&model).unwrap();
     assert_eq!(refs.forms.iter().collect::<Vec<_>>(), vec!["approval"]);
+    assert_eq!(
+        model.annotations[0].text,
+        "Escalates to the manager after 24 hours"
+    );
     assert!(model
         .diagram
         .as_ref()

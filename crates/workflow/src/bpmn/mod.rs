@@ -36,8 +36,8 @@ use concord::ext;
 use std::collections::BTreeMap;
 
 use crate::model::{
-    BoundaryTrigger, CatchTrigger, Diagram, Element, ElementKind, EndResult, GatewayKind,
-    MessageWait, ProcessModel, SequenceFlow, StartTrigger, ThrowKind,
+    Annotation, BoundaryTrigger, CatchTrigger, Diagram, Element, ElementKind, EndResult,
+    GatewayKind, MessageWait, ProcessModel, SequenceFlow, StartTrigger, ThrowKind,
 };
 use crate::problem::{Problem, Problems};
 use crate::timer::TimerDefinition;
@@ -58,7 +58,7 @@ pub const SUPPORTED_ELEMENTS: &str = "startEvent (none, message, timer, signal),
 intermediateCatchEvent (message, timer, signal), intermediateThrowEvent (none, compensation), \
 boundaryEvent (timer, error, compensation), userTask (with multiInstanceLoopCharacteristics), serviceTask, sendTask, \
 businessRuleTask, receiveTask, exclusiveGateway, parallelGateway, inclusiveGateway, eventBasedGateway, \
-subProcess, callActivity, sequenceFlow, association (compensation)";
+subProcess, callActivity, sequenceFlow, association (compensation, annotations), textAnnotation";
 
 /// The flow node tags read (their event definitions and settings are checked separately).
 const SUPPORTED_TAGS: &[&str] = &[
@@ -95,6 +95,7 @@ pub fn parse(xml: &str) -> Result<ProcessModel, Problems> {
         elements: Vec::new(),
         flows: Vec::new(),
         associations: Vec::new(),
+        annotations: Vec::new(),
     };
     let model = p.definitions(xml);
     if p.problems.is_empty() {
@@ -112,6 +113,7 @@ struct Parser<'a, 'i> {
     flows: Vec<SequenceFlow>,
     /// (source, target) of `association`s, resolved to compensation handlers at the end.
     associations: Vec<(String, String, String, Option<u32>)>,
+    annotations: Vec<Annotation>,
 }
 
 fn is_bpmn(n: &Node, name: &str) -> bool {
@@ -223,6 +225,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             signals,
             diagram,
             definitions_id: root.attribute("id").map(str::to_string),
+            annotations: std::mem::take(&mut self.annotations),
         })
     }
 
@@ -239,6 +242,18 @@ impl<'a, 'i> Parser<'a, 'i> {
                 "sequenceFlow" => {
                     let flow = self.flow(child);
                     self.flows.push(flow);
+                    continue;
+                }
+                "textAnnotation" => {
+                    self.annotations.push(Annotation {
+                        id: child.attribute("id").unwrap_or_default().to_string(),
+                        scope: scope.map(str::to_string),
+                        text: bpmn_children(child, "text")
+                            .next()
+                            .map(text)
+                            .unwrap_or_default(),
+                        links: Vec::new(),
+                    });
                     continue;
                 }
                 "association" => {
@@ -532,6 +547,14 @@ impl<'a, 'i> Parser<'a, 'i> {
     fn resolve_compensation_handlers(&mut self) {
         let associations = std::mem::take(&mut self.associations);
         for (id, source, target, line) in associations {
+            if let Some(a) = self
+                .annotations
+                .iter_mut()
+                .find(|a| a.id == source || a.id == target)
+            {
+                a.links.push((id, source, target));
+                continue;
+            }
             let element = self.elements.iter_mut().find(|e| e.id == source);
             match element {
                 Some(Element {
@@ -552,7 +575,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                 _ => self.problems.push(Problem::at(
                     &source,
                     line,
-                    "associations are supported only from a compensation boundary event to its handler",
+                    "associations are supported from a compensation boundary event to its handler and to or from a text annotation",
                 )),
             }
         }
