@@ -695,6 +695,58 @@ fn interrupting_timer_boundary_cancels_the_task() {
 }
 
 #[test]
+fn a_timer_on_a_sub_process_cancels_everything_inside() {
+    let body = format!(
+        r#"<bpmn:startEvent id="S" /><bpmn:subProcess id="Sub"><bpmn:startEvent id="In" />{}{}<bpmn:endEvent id="InEnd" />{}{}{}</bpmn:subProcess>
+<bpmn:boundaryEvent id="B" attachedToRef="Sub"><bpmn:timerEventDefinition><bpmn:timeDuration>P3D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+<bpmn:endEvent id="E" /><bpmn:endEvent id="Late" />{}{}{}"#,
+        user_task("T"),
+        service_task("C", 1),
+        flow("f1", "In", "T"),
+        flow("f2", "T", "C"),
+        flow("f3", "C", "InEnd"),
+        flow("F1", "S", "Sub"),
+        flow("F2", "Sub", "E"),
+        flow("F3", "B", "Late")
+    );
+    let mut i = Instance::start(&process(&body), json!({}));
+    let task = i.task("T");
+    let cmds = i.fire("B");
+    assert!(cmds.contains(&Command::CancelUserTask { task_id: task }));
+    assert!(i.entered("Late") && !i.entered("E"));
+    assert!(i.state.executions.is_empty());
+    assert_eq!(i.status(), Status::Completed);
+}
+
+#[test]
+fn an_incident_retried_at_an_activity_keeps_its_boundary_timer() {
+    let body = format!(
+        r#"<bpmn:startEvent id="S" /><bpmn:serviceTask id="C"><bpmn:extensionElements><concord:http method="GET" url="https://svc.example/${{missing}}" /></bpmn:extensionElements></bpmn:serviceTask>
+<bpmn:boundaryEvent id="B" cancelActivity="false" attachedToRef="C"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+<bpmn:endEvent id="E" /><bpmn:endEvent id="Nudge" />{}{}{}"#,
+        flow("F1", "S", "C"),
+        flow("F2", "C", "E"),
+        flow("F3", "B", "Nudge")
+    );
+    let mut i = Instance::start(&process(&body), json!({}));
+    let incident = i.incident();
+    assert!(
+        i.state.incidents[&incident].message.contains("${missing}")
+            || i.state.incidents[&incident].message.contains("missing")
+    );
+    i.state.variables.insert("missing".into(), json!("x"));
+    i.send(Input::IncidentRetry {
+        incident_id: incident,
+    });
+    assert_eq!(
+        i.state.timers.len(),
+        1,
+        "one boundary timer, not one per entry"
+    );
+    assert_eq!(i.call("C").3.url, "https://svc.example/x");
+}
+
+#[test]
 fn cycle_timer_boundary_repeats_as_often_as_written() {
     let body = format!(
         r#"<bpmn:startEvent id="S" />{}<bpmn:boundaryEvent id="B" cancelActivity="false" attachedToRef="T"><bpmn:timerEventDefinition><bpmn:timeCycle>R2/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:boundaryEvent>

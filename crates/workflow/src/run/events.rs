@@ -114,8 +114,17 @@ impl Run<'_> {
         });
     }
 
+    /// Starts the activity's boundary timers; an activity entered again after an incident keeps
+    /// the timers it has.
     pub(super) fn attach_boundaries(&mut self, exec: ExecutionId, activity: &str) {
         for b in self.model.boundaries(activity) {
+            let running = self.state.timers.values().any(|t| {
+                t.execution == exec
+                    && matches!(&t.purpose, TimerPurpose::Boundary { event } if *event == b.id)
+            });
+            if running {
+                continue;
+            }
             if let ElementKind::BoundaryEvent {
                 trigger: BoundaryTrigger::Timer(t),
                 ..
