@@ -920,7 +920,7 @@ fn exclusive_gateway_takes_the_first_true_condition_or_the_default() {
 <bpmn:endEvent id="Big" /><bpmn:endEvent id="Medium" /><bpmn:endEvent id="Small" />{}{}{}{}"#,
         flow("F1", "S", "G"),
         cond_flow("Fb", "G", "Big", "amount &gt; 1000"),
-        cond_flow("Fm", "G", "Medium", "amount &gt; 100"),
+        cond_flow("Fm", "G", "Medium", "${amount &gt; 100}"),
         flow("Fd", "G", "Small")
     );
     let xml = process(&body);

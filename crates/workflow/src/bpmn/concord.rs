@@ -3,7 +3,7 @@
 
 use roxmltree::Node;
 
-use super::{bpmn_children, text, Parser, CAMUNDA_NS, CONCORD_NS};
+use super::{bpmn_children, expression, text, Parser, CAMUNDA_NS, CONCORD_NS};
 use crate::model::{
     Assignment, HttpCall, MultiInstance, OutputMapping, PostTarget, RetryPolicy, SendTask,
     ServiceTask, UserTask,
@@ -35,7 +35,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                 element_variable: ext(mi, "elementVariable", Some("elementVariable")),
                 completion_condition: bpmn_children(mi, "completionCondition")
                     .next()
-                    .map(text)
+                    .map(expression)
                     .filter(|c| !c.is_empty()),
                 output_collection: ext(mi, "outputCollection", None),
             });

@@ -25,6 +25,9 @@
 //!   `concord:correlationKey` (CEL).
 //! - `callActivity`: `calledElement`, `concord:resultVariable`.
 //!
+//! Conditions are CEL; one wrapped in `${…}`, as Camunda models write them, is read without the
+//! wrapper.
+//!
 //! Anything else (pools, lanes, plain tasks, script tasks, event sub-processes, annotations, other
 //! vendors' extension elements, …) is refused with its id, line and what is supported.
 
@@ -129,6 +132,16 @@ fn bpmn_children<'a, 'i>(
 
 fn text(n: Node) -> String {
     n.text().unwrap_or("").trim().to_string()
+}
+
+/// An expression's text: CEL, also accepted inside the `${…}` that Camunda models wrap their
+/// expressions in (export writes it bare).
+fn expression(n: Node) -> String {
+    let t = text(n);
+    match t.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        Some(inner) if !inner.contains("${") => inner.trim().to_string(),
+        _ => t,
+    }
 }
 
 impl<'a, 'i> Parser<'a, 'i> {
@@ -351,7 +364,7 @@ impl<'a, 'i> Parser<'a, 'i> {
         }
         let condition = bpmn_children(n, "conditionExpression")
             .next()
-            .map(text)
+            .map(expression)
             .filter(|c| !c.is_empty());
         SequenceFlow {
             id,
