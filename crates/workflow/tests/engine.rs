@@ -317,6 +317,27 @@ fn export_round_trips_the_model_and_keeps_the_layout() {
 }
 
 #[test]
+fn a_file_written_again_by_bpmn_js_reads_as_the_same_model() {
+    let ours = parse_valid(&fixture("purchase_order.bpmn"));
+    let resaved = parse_valid(&fixture("purchase_order_resaved.bpmn"));
+    let bare = |m: ProcessModel| ProcessModel {
+        diagram: None,
+        ..m.without_lines()
+    };
+    assert_eq!(bare(resaved.clone()), bare(ours));
+    // The resaved diagram still has a shape or edge for every element and flow.
+    let di = resaved.diagram.unwrap().xml;
+    for id in resaved
+        .elements
+        .iter()
+        .map(|e| &e.id)
+        .chain(resaved.flows.iter().map(|f| &f.id))
+    {
+        assert!(di.contains(&format!("bpmnElement=\"{id}\"")), "{id}");
+    }
+}
+
+#[test]
 fn unsupported_elements_are_refused_with_id_line_and_what_is_supported() {
     let problems = bpmn::parse(&fixture("unsupported.bpmn")).unwrap_err().0;
     let find = |id: &str| {
