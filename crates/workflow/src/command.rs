@@ -52,6 +52,9 @@ pub enum Input {
         child_id: String,
         variables: Map<String, Value>,
     },
+    /// A child instance started by a call activity failed (ended by an uncaught error, with its
+    /// code, or was cancelled).
+    ChildFailed { child_id: String, error: String },
     /// A decision asked for by a business-rule task was evaluated.
     DecisionEvaluated { request_id: String, result: Value },
     /// An operator retries an incident.

@@ -287,6 +287,14 @@ impl Engine {
                     .ok_or(Error::UnknownChild(child_id))?;
                 run.child_completed(exec, variables)?;
             }
+            Input::ChildFailed { child_id, error } => {
+                let exec = run
+                    .state
+                    .children
+                    .remove(&child_id)
+                    .ok_or(Error::UnknownChild(child_id))?;
+                run.child_failed(exec, error)?;
+            }
             Input::DecisionEvaluated { request_id, result } => {
                 let exec = run
                     .state

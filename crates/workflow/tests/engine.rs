@@ -1283,6 +1283,26 @@ fn call_activity_starts_a_child_and_resumes_when_it_completes() {
     });
     assert_eq!(i.var("child"), json!({"laptop": "ok"}));
     assert_eq!(i.status(), Status::Completed);
+
+    // A failed child raises an incident; a retry starts a new child.
+    let mut j = Instance::start(&xml, json!({"who": "dana"}));
+    let child_id = j.state.children.keys().next().unwrap().clone();
+    j.send(Input::ChildFailed {
+        child_id: child_id.clone(),
+        error: "NO_DESK".into(),
+    });
+    let incident = j.incident();
+    j.send(Input::IncidentRetry {
+        incident_id: incident,
+    });
+    let again = j.state.children.keys().next().unwrap().clone();
+    assert_ne!(again, child_id);
+    let started = j
+        .commands
+        .iter()
+        .filter(|c| matches!(c, Command::StartChild { .. }))
+        .count();
+    assert_eq!(started, 2);
 }
 
 #[test]

@@ -158,13 +158,7 @@ impl Run<'_> {
             );
             return Ok(());
         }
-        let catcher = self.model.boundaries(&el.id).find(|b| {
-            matches!(&b.kind, ElementKind::BoundaryEvent {
-                trigger: BoundaryTrigger::Error { error: code },
-                ..
-            } if code.as_ref().is_none_or(|c| self.model.error_code(c) == error))
-        });
-        if let Some(b) = catcher {
+        if let Some(b) = self.error_catcher(&el.id, &error) {
             self.state.calls.remove(call_id);
             self.trigger_boundary(pending.execution, b, true);
             return Ok(());

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Run<'_> {
+impl<'m> Run<'m> {
     pub(super) fn correlation(
         &mut self,
         exec: ExecutionId,
@@ -203,6 +203,17 @@ impl Run<'_> {
         }
         let exec = self.new_execution(&boundary.id, scope, None);
         self.enter(exec);
+    }
+
+    /// The error boundary event of an activity that catches an error code, if any.
+    pub(super) fn error_catcher(&self, activity: &str, code: &str) -> Option<&'m Element> {
+        let model = self.model;
+        model.boundaries(activity).find(|b| {
+            matches!(&b.kind, ElementKind::BoundaryEvent {
+                trigger: BoundaryTrigger::Error { error },
+                ..
+            } if error.as_ref().is_none_or(|e| model.error_code(e) == code))
+        })
     }
 
     pub(super) fn event_gateway(&mut self, exec: ExecutionId, id: &str) -> Result<(), Error> {

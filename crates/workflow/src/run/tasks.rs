@@ -201,6 +201,22 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// A child instance failed: its error boundary event catches it, or an incident waits for
+    /// an operator (a retry starts a new child).
+    pub(crate) fn child_failed(&mut self, exec: ExecutionId, error: String) -> Result<(), Error> {
+        let element = self.execution_element(exec)?;
+        if let Some(b) = self.error_catcher(&element, &error) {
+            self.trigger_boundary(exec, b, true);
+        } else {
+            self.incident(
+                exec,
+                format!("the child instance failed: {error}"),
+                Resume::Enter,
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn child_completed(
         &mut self,
         exec: ExecutionId,
