@@ -1445,6 +1445,28 @@ fn compensation_throw_event_runs_handlers_latest_first_and_continues() {
 }
 
 #[test]
+fn compensation_reaches_into_a_completed_sub_process() {
+    let body = format!(
+        r#"<bpmn:startEvent id="S" /><bpmn:subProcess id="Sub"><bpmn:startEvent id="In" />{}<bpmn:endEvent id="InEnd" />{}{}
+<bpmn:boundaryEvent id="BA" attachedToRef="A"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>
+<bpmn:serviceTask id="UndoA" isForCompensation="true"><bpmn:extensionElements><concord:http method="DELETE" url="https://svc.example/a" /></bpmn:extensionElements></bpmn:serviceTask>
+<bpmn:association id="AsA" sourceRef="BA" targetRef="UndoA" /></bpmn:subProcess>
+<bpmn:intermediateThrowEvent id="Undo"><bpmn:compensateEventDefinition /></bpmn:intermediateThrowEvent><bpmn:endEvent id="E" />{}{}{}"#,
+        service_task("A", 1),
+        flow("f1", "In", "A"),
+        flow("f2", "A", "InEnd"),
+        flow("F1", "S", "Sub"),
+        flow("F2", "Sub", "Undo"),
+        flow("F3", "Undo", "E")
+    );
+    let mut i = Instance::start(&process(&body), json!({}));
+    i.ok("A", json!({}));
+    i.ok("UndoA", json!({}));
+    assert!(i.entered("E"));
+    assert_eq!(i.status(), Status::Completed);
+}
+
+#[test]
 fn cancel_closes_every_wait() {
     let body = format!(
         r#"<bpmn:startEvent id="S" />{}<bpmn:endEvent id="E" />{}{}"#,

@@ -439,6 +439,15 @@ impl<'m> Run<'m> {
                 Map::new(),
             );
         }
+        // A completed sub-process hands its compensable activities to its own scope, so that
+        // compensating there undoes them too.
+        if matches!(el.kind, ElementKind::SubProcess) {
+            for c in self.state.compensable.iter_mut() {
+                if c.scope == Some(exec) {
+                    c.scope = execution.scope;
+                }
+            }
+        }
         if let Some(handler) = self.compensation_handler(&el.id) {
             self.state.compensable.push(Compensable {
                 activity: el.id.clone(),
