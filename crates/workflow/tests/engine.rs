@@ -1568,3 +1568,205 @@ fn expressions_are_guarded_and_name_element_and_expression() {
         json!(true)
     );
 }
+
+// ----- The examples in bots/workflows/examples, drawn in bpmn-js -------------------------
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../bots/workflows/examples/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+const EXAMPLES: [&str; 4] = [
+    "document-approval.bpmn",
+    "employee-onboarding.bpmn",
+    "purchase-order.bpmn",
+    "support-ticket.bpmn",
+];
+
+#[test]
+fn the_examples_drawn_in_bpmn_js_deploy_and_export_with_their_layout() {
+    for name in EXAMPLES {
+        let xml = example(name);
+        let model = parse_valid(&xml);
+        // Every element and flow has its shape or edge in the diagram the modeler saved.
+        let di = model.diagram.as_ref().expect("a diagram").xml.clone();
+        for id in model
+            .elements
+            .iter()
+            .map(|e| &e.id)
+            .chain(model.flows.iter().map(|f| &f.id))
+        {
+            assert!(di.contains(&format!("bpmnElement=\"{id}\"")), "{name}: {id}");
+        }
+        let exported = export::to_bpmn(&model);
+        assert!(exported.contains(di.as_str()), "{name}: the layout is written back");
+        // The same model comes back; namespace declarations may be written in another order.
+        let sorted = |m: &ProcessModel| {
+            let mut m = m.without_lines();
+            if let Some(d) = m.diagram.as_mut() {
+                d.namespaces.sort();
+            }
+            m
+        };
+        let again = parse_valid(&exported);
+        assert_eq!(sorted(&again), sorted(&model), "{name}");
+    }
+}
+
+#[test]
+fn the_document_approval_example_signs_off_twice_and_escalates_a_late_review() {
+    let start = || {
+        Instance::start(
+            &example("document-approval.bpmn"),
+            json!({"document": "Q3 report"}),
+        )
+    };
+    let mut i = start();
+    let created = i.commands.iter().find_map(|c| match c {
+        Command::CreateUserTask {
+            assignment, due, ..
+        } => Some((assignment.clone(), *due)),
+        _ => None,
+    });
+    assert_eq!(
+        created,
+        Some((
+            Assignment::Role("approver".into()),
+            Some(t0() + Duration::hours(48))
+        ))
+    );
+    // The review is late: the manager is asked to chase it; the review stays open.
+    let (_, due) = i.timer("review_sla");
+    assert_eq!(due, t0() + Duration::hours(24));
+    i.fire("review_sla");
+    i.task("escalate");
+    i.complete("escalate", json!({}));
+    i.complete("review", json!({"approved": true}));
+    i.complete("sign_off", json!({"approved": true}));
+    assert_eq!(
+        i.posts(),
+        vec![(
+            PostTarget::Channel("approvals".into()),
+            "Approved: Q3 report".into()
+        )]
+    );
+    assert_eq!(i.status(), Status::Completed);
+
+    // Rejected at the second level: the rejection is posted.
+    let mut i = start();
+    i.complete("review", json!({"approved": true}));
+    i.complete("sign_off", json!({"approved": false}));
+    assert_eq!(
+        i.posts(),
+        vec![(
+            PostTarget::Channel("approvals".into()),
+            "Rejected: Q3 report".into()
+        )]
+    );
+    assert!(i.entered("rejected"));
+    assert_eq!(i.status(), Status::Completed);
+}
+
+#[test]
+fn the_onboarding_example_welcomes_only_after_it_hr_and_the_manager() {
+    let mut i = Instance::start(
+        &example("employee-onboarding.bpmn"),
+        json!({"employee": "Dana", "manager": "carol"}),
+    );
+    let assigned: Vec<Assignment> = i
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::CreateUserTask { assignment, .. } => Some(assignment.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(assigned.len(), 3, "{assigned:?}");
+    assert!(assigned.contains(&Assignment::Role("it".into())));
+    assert!(assigned.contains(&Assignment::Role("hr".into())));
+    i.complete("it_setup", json!({}));
+    i.complete("manager_plan", json!({}));
+    assert!(i.posts().is_empty(), "the welcome waits for HR");
+    i.complete("hr_paperwork", json!({}));
+    assert_eq!(
+        i.posts(),
+        vec![(PostTarget::Channel("team".into()), "Welcome Dana!".into())]
+    );
+    assert_eq!(i.status(), Status::Completed);
+}
+
+#[test]
+fn the_purchase_order_example_releases_the_stock_when_invoicing_fails() {
+    let v = json!({"services": "http://127.0.0.1:9", "sku": "A-1", "quantity": 2, "order": "PO-7"});
+    // Invoiced: both calls succeed and the buyer is told.
+    let mut i = Instance::start(&example("purchase-order.bpmn"), v.clone());
+    let (_, _, _, request) = i.call("reserve_stock");
+    assert_eq!(request.url, "http://127.0.0.1:9/stock/reservations");
+    // A value that is a whole template keeps its type.
+    assert_eq!(request.body, Some(json!({"sku": "A-1", "quantity": 2})));
+    i.ok("reserve_stock", json!({"id": "R-1"}));
+    i.ok("create_invoice", json!({"id": "INV-1"}));
+    assert_eq!(i.var("invoice"), json!("INV-1"));
+    assert_eq!(
+        i.posts(),
+        vec![(
+            PostTarget::Channel("orders".into()),
+            "Order PO-7 is invoiced".into()
+        )]
+    );
+    assert_eq!(i.status(), Status::Completed);
+
+    // Invoicing fails: the reservation is released, then the order ends cancelled.
+    let mut i = Instance::start(&example("purchase-order.bpmn"), v);
+    i.ok("reserve_stock", json!({"id": "R-1"}));
+    i.fail("create_invoice", "INVOICE_FAILED", false);
+    let (_, _, _, release) = i.call("release_stock");
+    assert_eq!(release.method, "DELETE");
+    assert_eq!(release.url, "http://127.0.0.1:9/stock/reservations/R-1");
+    i.ok("release_stock", json!({}));
+    assert!(i.entered("cancelled"));
+    assert!(i.posts().is_empty());
+    assert_eq!(i.status(), Status::Completed);
+}
+
+#[test]
+fn the_support_ticket_example_starts_on_its_message_and_escalates_after_an_hour() {
+    let model = parse_valid(&example("support-ticket.bpmn"));
+    let t = Engine::start_at(
+        &model,
+        "i1",
+        "ticket_opened",
+        vars(json!({"ticket": "T-42"})),
+        t0(),
+    )
+    .unwrap();
+    let mut i = Instance {
+        model,
+        state: t.state.clone(),
+        commands: Vec::new(),
+        history: Vec::new(),
+        now: t0(),
+    };
+    i.absorb(t.commands, t.history);
+    let queued = i.commands.iter().find_map(|c| match c {
+        Command::CreateUserTask { assignment, .. } => Some(assignment.clone()),
+        _ => None,
+    });
+    assert_eq!(queued, Some(Assignment::Channel("support".into())));
+    // Nobody answered within the hour: the task is withdrawn and the lead is asked.
+    i.fire("response_sla");
+    assert!(i.tasks("first_response").is_empty());
+    assert_eq!(
+        i.posts(),
+        vec![(
+            PostTarget::Channel("support".into()),
+            "Ticket T-42 has waited an hour for a first response".into()
+        )]
+    );
+    i.complete("lead_response", json!({"answer": "On it"}));
+    assert!(i.entered("answered_by_lead"));
+    assert_eq!(i.status(), Status::Completed);
+}
