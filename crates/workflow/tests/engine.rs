@@ -1599,10 +1599,16 @@ fn the_examples_drawn_in_bpmn_js_deploy_and_export_with_their_layout() {
             .map(|e| &e.id)
             .chain(model.flows.iter().map(|f| &f.id))
         {
-            assert!(di.contains(&format!("bpmnElement=\"{id}\"")), "{name}: {id}");
+            assert!(
+                di.contains(&format!("bpmnElement=\"{id}\"")),
+                "{name}: {id}"
+            );
         }
         let exported = export::to_bpmn(&model);
-        assert!(exported.contains(di.as_str()), "{name}: the layout is written back");
+        assert!(
+            exported.contains(di.as_str()),
+            "{name}: the layout is written back"
+        );
         // The same model comes back; namespace declarations may be written in another order.
         let sorted = |m: &ProcessModel| {
             let mut m = m.without_lines();
