@@ -73,6 +73,13 @@ pub enum Error {
     /// The process cannot be started there.
     #[error("cannot start at {0:?}: {1}")]
     NoStart(String, &'static str),
+    /// One input made the instance take more steps than any process should without waiting
+    /// (a loop the deploy-time check could not see, such as one through a sub-process); the
+    /// input is refused and the state left as it was.
+    #[error(
+        "the instance took more than {0} steps without waiting, last at {1:?}: the process loops"
+    )]
+    Runaway(usize, String),
 }
 
 /// The workflow engine (stateless; everything lives in [`InstanceState`]).

@@ -1,8 +1,9 @@
 //! Deploy-time validation of a [`ProcessModel`].
 //!
 //! A model that passes can run: ids are unique, every flow joins two existing elements of one
-//! scope, every element can reach an end, every expression, template and timer parses, and
-//! exclusive and inclusive gateways whose flows carry conditions have a default flow. Every
+//! scope, every element can reach an end, every expression, template and timer parses,
+//! exclusive and inclusive gateways whose flows carry conditions have a default flow, and every
+//! loop waits somewhere (a task, a timer, a message), so no instance can spin without end. Every
 //! problem is returned, each naming its element and line.
 //!
 //! What this crate cannot know — whether the called processes, decisions and forms exist — is
@@ -45,6 +46,7 @@ pub fn validate(model: &ProcessModel) -> Result<References, Problems> {
     v.flows();
     v.elements();
     v.reach_end();
+    v.loops_wait();
     if v.problems.is_empty() {
         Ok(v.references())
     } else {
@@ -427,6 +429,74 @@ impl<'m> Validator<'m> {
 
     /// Every element other than a compensation handler can reach an end event of its scope
     /// (a sub-process counts as reaching an end when it has an outgoing path).
+    /// Refuses loops made only of elements that never wait (gateways, throw events, send
+    /// tasks): an instance entering one would run, and post, without end. A loop through a
+    /// user, service, receive or business-rule task, a catch event, a call activity or a
+    /// sub-process waits there at least once per turn.
+    fn loops_wait(&mut self) {
+        let model = self.model;
+        let instant = |id: &str| {
+            model.element(id).is_some_and(|e| {
+                matches!(
+                    e.kind,
+                    ElementKind::Gateway { .. }
+                        | ElementKind::IntermediateThrow { .. }
+                        | ElementKind::SendTask(_)
+                )
+            })
+        };
+        let mut next: HashMap<&str, Vec<&str>> = HashMap::new();
+        for f in &model.flows {
+            if instant(&f.source) && instant(&f.target) {
+                next.entry(f.source.as_str())
+                    .or_default()
+                    .push(f.target.as_str());
+            }
+        }
+        // Depth-first search for a back edge; each loop is reported once, at the element
+        // where it closes.
+        let mut state: HashMap<&str, u8> = HashMap::new(); // 1: on the path, 2: done
+        let mut reported: HashSet<&str> = HashSet::new();
+        let mut starts: Vec<&str> = next.keys().copied().collect();
+        starts.sort_unstable();
+        for start in starts {
+            if state.contains_key(start) {
+                continue;
+            }
+            let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+            state.insert(start, 1);
+            while let Some((node, i)) = path.last().copied() {
+                let children = next.get(node).map(Vec::as_slice).unwrap_or(&[]);
+                if let Some(&child) = children.get(i) {
+                    if let Some(top) = path.last_mut() {
+                        top.1 += 1;
+                    }
+                    match state.get(child) {
+                        None => {
+                            state.insert(child, 1);
+                            path.push((child, 0));
+                        }
+                        Some(1) if reported.insert(child) => {
+                            let from = path.iter().position(|(n, _)| *n == child).unwrap_or(0);
+                            let ring: Vec<&str> = path[from..].iter().map(|(n, _)| *n).collect();
+                            self.problem(
+                                child,
+                                format!(
+                                    "a loop through {} never waits (no task, timer or message on it), so an instance would run it without end",
+                                    ring.join(" → ")
+                                ),
+                            );
+                        }
+                        _ => {}
+                    }
+                } else {
+                    state.insert(node, 2);
+                    path.pop();
+                }
+            }
+        }
+    }
+
     fn reach_end(&mut self) {
         let model = self.model;
         let mut reaches: HashSet<&str> = HashSet::new();

@@ -1776,3 +1776,54 @@ fn the_support_ticket_example_starts_on_its_message_and_escalates_after_an_hour(
     assert!(i.entered("answered_by_lead"));
     assert_eq!(i.status(), Status::Completed);
 }
+
+// ----- Loops that never wait ---------------------------------------------------------------
+
+#[test]
+fn a_loop_that_never_waits_is_refused_at_deploy() {
+    let xml = process(&format!(
+        r#"<bpmn:startEvent id="S" /><bpmn:exclusiveGateway id="G1" default="Fout" /><bpmn:exclusiveGateway id="G2" />
+<bpmn:sendTask id="Nag"><bpmn:extensionElements><concord:post channel="c">again</concord:post></bpmn:extensionElements></bpmn:sendTask>
+<bpmn:endEvent id="E" />{}{}{}{}{}"#,
+        flow("F1", "S", "G1"),
+        cond_flow("Fin", "G1", "G2", "true"),
+        flow("Fout", "G1", "E"),
+        flow("F3", "G2", "Nag"),
+        flow("F4", "Nag", "G1"),
+    ));
+    let model = bpmn::parse(&xml).unwrap();
+    let problems = validate::validate(&model).unwrap_err();
+    let text = problems.to_string();
+    assert!(
+        text.contains("never waits") && text.contains("G1") && text.contains("Nag"),
+        "{text}"
+    );
+    // The same loop through a user task is fine: it waits there each turn.
+    let waits = xml.replace(
+        r#"<bpmn:sendTask id="Nag"><bpmn:extensionElements><concord:post channel="c">again</concord:post></bpmn:extensionElements></bpmn:sendTask>"#,
+        &user_task("Nag"),
+    );
+    parse_valid(&waits);
+}
+
+#[test]
+fn a_loop_the_deploy_check_cannot_see_is_stopped_at_run_time() {
+    // The loop passes through a sub-process that itself never waits.
+    let xml = process(&format!(
+        r#"<bpmn:startEvent id="S" /><bpmn:subProcess id="Sub"><bpmn:startEvent id="In" /><bpmn:endEvent id="InEnd" />{}</bpmn:subProcess>
+<bpmn:exclusiveGateway id="G" default="Fout" /><bpmn:endEvent id="E" />{}{}{}{}"#,
+        flow("Fi", "In", "InEnd"),
+        flow("F1", "S", "Sub"),
+        flow("F2", "Sub", "G"),
+        cond_flow("Fback", "G", "Sub", "true"),
+        flow("Fout", "G", "E"),
+    ));
+    let model = parse_valid(&xml);
+    match Engine::start(&model, "i1", Map::new(), t0()) {
+        Err(Error::Runaway(_, at)) => assert!(!at.is_empty()),
+        other => panic!(
+            "expected a runaway refusal, got {:?}",
+            other.map(|t| t.state.status)
+        ),
+    }
+}

@@ -40,6 +40,11 @@ use crate::state::{
 };
 use crate::timer::{parse_duration, TimerDefinition};
 
+/// How many elements one input may enter or leave: far more than any process takes between two
+/// waits (a multi-instance task over a thousand items takes a few thousand), far fewer than
+/// would hold the server's writer for long.
+pub(crate) const MAX_STEPS: usize = 100_000;
+
 #[derive(Debug, Clone, Copy)]
 enum Action {
     Enter(ExecutionId),
@@ -166,12 +171,27 @@ impl<'m> Run<'m> {
     }
 
     /// Drains the queue, then fires inclusive joins that nothing else can reach, until stable.
+    /// At most [`MAX_STEPS`] elements are entered or left per input: a process that loops
+    /// without waiting is refused ([`Error::Runaway`]) instead of running forever.
     pub(crate) fn run(&mut self) -> Result<(), Error> {
+        let mut steps = 0usize;
         loop {
             while let Some(action) = self.queue.pop_front() {
                 if !self.state.is_running() {
                     self.queue.clear();
                     break;
+                }
+                steps += 1;
+                if steps > MAX_STEPS {
+                    let at = match &action {
+                        Action::Enter(e) | Action::Leave(e) => self
+                            .state
+                            .executions
+                            .get(e)
+                            .map(|x| x.element.clone())
+                            .unwrap_or_default(),
+                    };
+                    return Err(Error::Runaway(MAX_STEPS, at));
                 }
                 match action {
                     Action::Enter(e) => self.do_enter(e)?,
