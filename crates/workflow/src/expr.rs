@@ -1,0 +1,261 @@
+//! Expressions: CEL evaluated against an instance's variables, and the `${…}` templates built on it.
+//!
+//! CEL (the `cel` crate) is side-effect free and always terminates, so a model cannot hang the
+//! engine. Every variable is bound under its own name (`amount > 1000`); names that are not CEL
+//! identifiers are left out. Values cross as JSON: numbers without a fraction become CEL
+//! integers, others doubles; CEL results convert back to JSON (timestamps as RFC 3339 text).
+//!
+//! Inputs are guarded before conversion: variables nested deeper than [`MAX_DEPTH`] or larger
+//! than [`MAX_VARIABLES_BYTES`] and expressions longer than [`MAX_EXPRESSION_LEN`] are refused,
+//! since CEL's evaluation cost grows with its input. Errors name the element and the expression.
+
+use serde_json::{Map, Value};
+use std::sync::{Arc, OnceLock};
+
+/// CEL's standard library, built once: building it for every evaluation costs more than
+/// most evaluations.
+fn env() -> Arc<cel::Env> {
+    static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
+    ENV.get_or_init(|| Arc::new(cel::Env::stdlib())).clone()
+}
+
+/// Deepest nesting of arrays and objects accepted in variables.
+pub const MAX_DEPTH: usize = 32;
+/// Largest size of the variables (their JSON text) accepted for evaluation.
+pub const MAX_VARIABLES_BYTES: usize = 1 << 20;
+/// Longest expression accepted.
+pub const MAX_EXPRESSION_LEN: usize = 4096;
+
+/// An expression that failed to parse or evaluate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expression {expression:?} of element {element:?}: {message}")]
+pub struct ExprError {
+    /// The element whose expression failed.
+    pub element: String,
+    /// The expression as written.
+    pub expression: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn fail(element: &str, expression: &str, message: impl Into<String>) -> ExprError {
+    ExprError {
+        element: element.to_string(),
+        expression: expression.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Checks that an expression parses (deploy-time validation).
+pub fn check(element: &str, expression: &str) -> Result<(), ExprError> {
+    if expression.len() > MAX_EXPRESSION_LEN {
+        return Err(fail(element, expression, "expression too long"));
+    }
+    env()
+        .compile(expression)
+        .map(|_| ())
+        .map_err(|e| fail(element, expression, format!("does not parse: {e}")))
+}
+
+/// Evaluates an expression with the variables, plus `extra` bindings that shadow them.
+pub fn eval(
+    element: &str,
+    expression: &str,
+    variables: &Map<String, Value>,
+    extra: &[(&str, &Value)],
+) -> Result<Value, ExprError> {
+    if expression.len() > MAX_EXPRESSION_LEN {
+        return Err(fail(element, expression, "expression too long"));
+    }
+    let program = env()
+        .compile(expression)
+        .map_err(|e| fail(element, expression, format!("does not parse: {e}")))?;
+    guard(variables.values().chain(extra.iter().map(|(_, v)| *v)))
+        .map_err(|m| fail(element, expression, m))?;
+    let mut context = cel::Context::with_env(env());
+    let bindings = variables
+        .iter()
+        .filter(|(k, _)| !extra.iter().any(|(n, _)| n == k))
+        .map(|(k, v)| (k.as_str(), v))
+        .chain(extra.iter().copied());
+    for (name, value) in bindings {
+        if !is_identifier(name) {
+            continue;
+        }
+        context.add_variable_from_value(name, to_cel(value));
+    }
+    let result = program
+        .execute(&context)
+        .map_err(|e| fail(element, expression, e.to_string()))?;
+    result
+        .json()
+        .map_err(|e| fail(element, expression, e.to_string()))
+}
+
+/// Evaluates a condition; anything but a boolean is an error.
+pub fn eval_bool(
+    element: &str,
+    expression: &str,
+    variables: &Map<String, Value>,
+    extra: &[(&str, &Value)],
+) -> Result<bool, ExprError> {
+    match eval(element, expression, variables, extra)? {
+        Value::Bool(b) => Ok(b),
+        other => Err(fail(
+            element,
+            expression,
+            format!("a condition must be true or false, got {other}"),
+        )),
+    }
+}
+
+/// Renders a text template: each `${expr}` is replaced by its value (strings without quotes).
+pub fn render_text(
+    element: &str,
+    template: &str,
+    variables: &Map<String, Value>,
+) -> Result<String, ExprError> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end =
+            closing_brace(after).ok_or_else(|| fail(element, template, "a ${ has no closing }"))?;
+        let value = eval(element, &after[..end], variables, &[])?;
+        match value {
+            Value::String(s) => out.push_str(&s),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Renders a JSON template: a string that is exactly `${expr}` becomes the value itself (any
+/// JSON type); other strings are text templates; keys are kept as written.
+pub fn render_json(
+    element: &str,
+    template: &Value,
+    variables: &Map<String, Value>,
+) -> Result<Value, ExprError> {
+    Ok(match template {
+        Value::String(s) => {
+            let t = s.trim();
+            match t.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                Some(inner) if closing_brace(inner).is_none() => {
+                    eval(element, inner, variables, &[])?
+                }
+                _ => Value::String(render_text(element, s, variables)?),
+            }
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| render_json(element, i, variables))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_json(element, v, variables)?)))
+                .collect::<Result<_, ExprError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// The expressions inside a text template, for validation.
+pub fn template_expressions(template: &str) -> Result<Vec<&str>, &'static str> {
+    let mut found = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = closing_brace(after).ok_or("a ${ has no closing }")?;
+        found.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    Ok(found)
+}
+
+/// The index of the `}` closing a `${`, skipping nested braces and quoted strings.
+fn closing_brace(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// JSON to CEL. Whole numbers become CEL `int` (not `uint`, which serde would give for positive
+/// numbers), so `amount * 2 > limit` works without conversions; only integers beyond `i64`
+/// stay `uint`.
+fn to_cel(value: &Value) -> cel::Value {
+    match value {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => cel::Value::Int(i),
+            (None, Some(u)) => cel::Value::UInt(u),
+            _ => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
+        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(to_cel).collect())),
+        Value::Object(map) => {
+            let entries: std::collections::HashMap<String, cel::Value> =
+                map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+            cel::Value::Map(cel::objects::Map::from(entries))
+        }
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Refuses values nested too deep or too large, without recursion on the input.
+fn guard<'a>(values: impl Iterator<Item = &'a Value>) -> Result<(), String> {
+    let mut stack: Vec<(&Value, usize)> = values.map(|v| (v, 1)).collect();
+    let mut bytes = 0usize;
+    while let Some((value, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(format!("variables nested deeper than {MAX_DEPTH} levels"));
+        }
+        bytes += match value {
+            Value::String(s) => s.len() + 2,
+            Value::Array(items) => {
+                stack.extend(items.iter().map(|i| (i, depth + 1)));
+                2 + items.len()
+            }
+            Value::Object(map) => {
+                stack.extend(map.values().map(|v| (v, depth + 1)));
+                2 + map.keys().map(|k| k.len() + 3).sum::<usize>()
+            }
+            _ => 8,
+        };
+        if bytes > MAX_VARIABLES_BYTES {
+            return Err(format!("variables larger than {MAX_VARIABLES_BYTES} bytes"));
+        }
+    }
+    Ok(())
+}
