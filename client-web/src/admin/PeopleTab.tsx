@@ -36,7 +36,7 @@ export function PeopleTab({ me, people, workspaces }: { me: Me; people: People; 
       });
       setNotice(
         status === 'disabled'
-          ? `${p.display_name}'s account was deactivated: every session of theirs has ended and they cannot sign in.`
+          ? `${p.display_name}'s account was deactivated: every session of theirs has ended and they cannot sign in. Bot tokens and webhooks they created keep working until revoked.`
           : `${p.display_name}'s account was reactivated.`,
       );
       setDeactivating(null);

@@ -31,6 +31,7 @@ export function RolesTab({ people, workspaces }: { people: People; workspaces: W
   useEffect(() => {
     if (!ws) return;
     setRoles(null);
+    setEditing(null);
     setError(null);
     api('get', '/api/v1/workspaces/{workspace_id}/roles', { params: { path: { workspace_id: ws } } })
       .then(setRoles)
@@ -178,6 +179,10 @@ export function RolesTab({ people, workspaces }: { people: People; workspaces: W
   );
 }
 
+function sameSet(a: Set<string>, b: string[]): boolean {
+  return a.size === b.length && b.every((x) => a.has(x));
+}
+
 /** Defines a custom role (from `template`, if given) or, with `editing`, changes `template`. */
 function RoleForm(props: {
   workspaceId: string;
@@ -206,7 +211,12 @@ function RoleForm(props: {
         props.editing && t
           ? await api('patch', '/api/v1/workspaces/{workspace_id}/roles/{role_id}', {
               params: { path: { workspace_id: props.workspaceId, role_id: t.id } },
-              json: { name: name.trim(), description: description.trim(), permissions: [...chosen] },
+              // Only what was changed here, so two people editing other parts do not undo each other.
+              json: {
+                name: name.trim() !== t.name ? name.trim() : null,
+                description: description.trim() !== t.description ? description.trim() : null,
+                permissions: sameSet(chosen, t.permissions) ? null : [...chosen],
+              },
             })
           : await api('post', '/api/v1/workspaces/{workspace_id}/roles', {
               params: { path: { workspace_id: props.workspaceId } },

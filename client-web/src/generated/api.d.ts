@@ -10014,7 +10014,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `builtin_role`, `unknown_permission`, `description_too_long` */
+            /** @description `builtin_role`, `unknown_permission`, `description_too_long`, `nothing_to_change` */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -479,7 +479,7 @@ impl AccountService {
                     if user.erased_at.is_some() {
                         return Err(Error::gone(
                             "erased",
-                            "this person was erased: the account cannot be reactivated",
+                            "this person was erased: the account stays deactivated for good",
                         ));
                     }
                     if (user.status == "active") == active {

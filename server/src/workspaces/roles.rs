@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::events::DomainEvent;
 use crate::rbac::{self, builtin, Action, Actor, Resource};
 use crate::store::roles::RoleRecord;
-use crate::store::{roles, Conn, Tx};
+use crate::store::{roles, workspaces as store_workspaces, Conn, Tx};
 
 pub(super) async fn role_name(
     keyring: &crate::crypto::Keyring,
@@ -220,6 +220,12 @@ impl WorkspaceService {
         role_id: RoleId,
         change: RoleChange,
     ) -> Result<RoleView, Error> {
+        if change.name.is_none() && change.description.is_none() && change.permissions.is_none() {
+            return Err(Error::refused(
+                "nothing_to_change",
+                "give a name, a description or permissions to change",
+            ));
+        }
         let actions = change
             .permissions
             .as_deref()
@@ -261,14 +267,27 @@ impl WorkspaceService {
                         Some(actions) => actions.iter().copied().collect(),
                         None => before.iter().map(String::as_str).collect(),
                     };
-                    // Nobody hands out more than they hold: the whole new set is checked,
-                    // not only what is added, as creating the role would be.
-                    let granted: std::collections::HashSet<Action> =
-                        after.iter().filter_map(|p| Action::parse(p)).collect();
+                    // Nobody hands out more than they hold, nor takes away what they do not
+                    // hold (as when changing someone's role): the role before and after must
+                    // both lie within the editor's own permissions.
+                    let touched: std::collections::HashSet<Action> = after
+                        .iter()
+                        .copied()
+                        .chain(before.iter().map(String::as_str))
+                        .filter_map(Action::parse)
+                        .collect();
                     if let Err(refused) =
-                        rbac::authorize_definition(&mut tx.conn(), &a, workspace, &granted).await
+                        rbac::authorize_definition(&mut tx.conn(), &a, workspace, &touched).await
                     {
-                        return Err(grant_refused(&auditor, tx, &a, workspace, None, refused).await);
+                        return Err(grant_refused(
+                            &auditor,
+                            tx,
+                            &a,
+                            workspace,
+                            Some(role_id),
+                            refused,
+                        )
+                        .await);
                     }
                     let (old_name, old_description) =
                         names::open_role(auditor.keyring(), &mut tx.conn(), &record).await?;
@@ -298,6 +317,17 @@ impl WorkspaceService {
                         .map_err(|e| {
                             taken(e, "role_exists", "a role with this name already exists")
                         })?;
+                    // Whoever holds the role now holds other permissions: open documents
+                    // check their access again, as when a member's role changes.
+                    for user in
+                        store_workspaces::holders_of(&mut tx.conn(), workspace, role_id).await?
+                    {
+                        tx.emit(DomainEvent::MemberRoleChanged {
+                            workspace_id: workspace,
+                            user_id: user,
+                            role_id,
+                        });
+                    }
                     auditor
                         .record(
                             tx,

@@ -145,6 +145,13 @@ both_backends! {
         app.put(&format!("/api/v1/users/{}/status", t.admin.user_id), &t.admin.access,
             json!({"status": "disabled"})).await.expect_error(422, "cannot_deactivate_self");
 
+        // Bo, a workspace admin, invited someone as an admin before he leaves.
+        app.put(&format!("/api/v1/workspaces/{}/members/{bo}", t.ws), &t.admin.access, json!({"role": "admin"})).await
+            .expect(200);
+        let inv = app.post(&format!("/api/v1/workspaces/{}/invitations", t.ws), Some(&t.bo.access),
+            json!({"role": "admin"})).await;
+        let invitation = inv.expect(201)["token"].as_str().unwrap().to_owned();
+
         let r = app.put(&status, &t.admin.access, json!({"status": "disabled", "reason": "left the company"})).await;
         assert_eq!(r.expect(200)["status"], "disabled");
         // Bo's live socket is closed and every token of his stops working at once.
@@ -157,6 +164,10 @@ both_backends! {
         assert_eq!(login.status.as_u16(), 401, "{:?}", login.body);
         let wrong = app.post("/api/v1/auth/login", None, json!({"email": "bo@example.org", "password": "not the password at all"})).await;
         assert_eq!(login.body["error"]["code"], wrong.body["error"]["code"]);
+        // What he handed out grants nothing once he holds nothing.
+        app.post(&format!("/api/v1/invitations/{invitation}/accept"), None,
+            json!({"email": "mole@example.org", "display_name": "Mole", "password": PASSWORD})).await
+            .expect_error(410, "invitation_not_grantable");
         // The admin sees him as disabled; deactivating twice changes nothing and is not recorded twice.
         let listed = app.get(&format!("/api/v1/users/{bo}"), &t.admin.access).await;
         assert_eq!(listed.expect(200)["status"], "disabled");

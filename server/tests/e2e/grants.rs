@@ -195,6 +195,14 @@ both_backends! {
         let r = patch(rae, json!({"name": "reader", "permissions": ["workspace.read"]})).await;
         assert_eq!(r.expect(200)["name"], "reader");
         app.get(&format!("{base}/members"), &sam.access).await.expect_error(403, "forbidden");
+        // Nor take away what she does not hold: a role granting more than she has is not hers to cut.
+        let people = app.post(&format!("{base}/roles"), Some(&owner.access),
+            json!({"name": "people", "permissions": ["workspace.read", "members.read", "members.manage"]})).await;
+        let people = people.expect(201)["id"].as_str().unwrap().to_owned();
+        app.call(reqwest::Method::PATCH, &format!("{base}/roles/{people}"), Some(&rae.access),
+            Some(json!({"permissions": ["workspace.read"]}))).await.expect_error(403, "role_not_grantable");
+        // An edit that changes nothing is refused as such.
+        patch(&owner, json!({})).await.expect_error(422, "nothing_to_change");
         // Sam cannot edit roles at all.
         patch(sam, json!({"permissions": []})).await.expect_error(403, "forbidden");
 

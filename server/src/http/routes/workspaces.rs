@@ -234,7 +234,7 @@ pub async fn create_role(
     responses((status = 200, body = RoleView),
         (status = 404, description = "no such role in this workspace"),
         (status = 409, description = "`role_exists`: the new name is taken"),
-        (status = 422, description = "`builtin_role`, `unknown_permission`, `description_too_long`")))]
+        (status = 422, description = "`builtin_role`, `unknown_permission`, `description_too_long`, `nothing_to_change`")))]
 pub async fn update_role(
     State(state): State<AppState>,
     Auth(actor): Auth,
