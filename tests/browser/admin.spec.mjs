@@ -1,7 +1,7 @@
 // Browser test: the admin area. The system administrator sees the Admin link; lists the accounts,
-// is refused a too-short password (the server's message shown) and creates an account; sees the
-// workspace's roles with their permissions and defines a custom role (after the server refuses a
-// malformed name); reads the effective policy with its sources, has a bad TOML override refused
+// is refused a too-short password (the server's message shown) and creates an account, then
+// deactivates it with a reason and reactivates it; sees the workspace's roles with their
+// permissions, defines a custom role (after the server refuses a malformed name) and edits it; reads the effective policy with its sources, has a bad TOML override refused
 // with its line and key shown, then saves a good one; starts a data-key rotation; lists alice's
 // sessions and signs one out. Screenshots: admin-people, admin-roles, admin-policy, admin-keys.
 import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn } from './lib.mjs';
@@ -42,6 +42,17 @@ await run('admin', async (browser) => {
     (await dana.getByLabel('System role of Dana Delgado').inputValue()) === 'compliance_officer',
     'the new account holds the role it was given',
   );
+  // Dana is deactivated, with a reason, then reactivated.
+  await dana.getByRole('button', { name: 'Deactivate Dana Delgado' }).click();
+  const confirm = page.getByRole('form', { name: 'Deactivate Dana Delgado' });
+  await confirm.getByLabel(/Reason/).fill('contract ended');
+  await confirm.getByRole('button', { name: 'Confirm: deactivate Dana Delgado' }).click();
+  await page.getByRole('status').filter({ hasText: /Dana Delgado's account was deactivated/ }).waitFor({ timeout: T });
+  await dana.getByText('disabled', { exact: true }).waitFor({ timeout: T });
+  const audited = await apiAs('admin', 'GET', '/api/v1/audit/events?action=user.deactivated');
+  assert(audited.events.some((e) => e.details?.reason === 'contract ended'), 'the deactivation is audited with its reason');
+  await dana.getByRole('button', { name: 'Reactivate Dana Delgado' }).click();
+  await dana.getByText('active', { exact: true }).waitFor({ timeout: T });
   // Workspace roles: bob becomes an admin of the workspace.
   const members = page.getByRole('table', { name: 'Members and their roles' });
   await members.getByLabel('Role of Bob Baker').selectOption('admin');
@@ -70,6 +81,16 @@ await run('admin', async (browser) => {
   await define.getByRole('button', { name: 'Define role' }).click();
   const custom = roles.getByRole('row').filter({ hasText: 'case_reviewer' });
   await custom.getByText('custom').waitFor({ timeout: T });
+  // The custom role is edited: one more permission, a new description.
+  await custom.getByRole('button', { name: 'Edit case_reviewer' }).click();
+  const edit = page.getByRole('form', { name: 'Edit the role case_reviewer' });
+  await edit.getByLabel('Description').fill('Reviews cases and reads members');
+  await edit.getByRole('group', { name: 'Permissions' }).getByLabel(perms[1], { exact: true }).check();
+  await edit.getByRole('button', { name: 'Save role' }).click();
+  await page.getByRole('status').filter({ hasText: 'The role case_reviewer was changed.' }).waitFor({ timeout: T });
+  const granted = await custom.getByRole('list', { name: 'Permissions of case_reviewer' }).getByRole('listitem').allTextContents();
+  assert(granted.includes(perms[0]) && granted.includes(perms[1]), `the edited role grants both: ${granted.join(', ')}`);
+  await custom.getByText('Reviews cases and reads members').waitFor({ timeout: T });
   await shot(page, 'admin-roles');
 
   // ── Policies ─────────────────────────────────────────────────────────────────────────────

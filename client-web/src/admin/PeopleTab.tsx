@@ -1,5 +1,6 @@
-// People: every account with its status and system role (changeable), creating an account,
-// signing someone out everywhere, and the members of a workspace with their workspace roles.
+// People: every account with its status and system role (changeable), deactivating and
+// reactivating an account (with a reason for the audit log), creating an account, signing
+// someone out everywhere, and the members of a workspace with their workspace roles.
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Me, type Schemas } from '../api';
 import type { People, Person } from '../console/people';
@@ -21,6 +22,32 @@ export function PeopleTab({ me, people, workspaces }: { me: Me; people: People; 
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState('');
   const [busy, setBusy] = useState<string | null>(null);
+  const [deactivating, setDeactivating] = useState<Person | null>(null);
+  const [reason, setReason] = useState('');
+
+  async function setStatus(p: Person, status: 'active' | 'disabled', why: string) {
+    setBusy(p.id);
+    setError(null);
+    setNotice('');
+    try {
+      await api('put', '/api/v1/users/{user_id}/status', {
+        params: { path: { user_id: p.id } },
+        json: { status, reason: why.trim() || null },
+      });
+      setNotice(
+        status === 'disabled'
+          ? `${p.display_name}'s account was deactivated: every session of theirs has ended and they cannot sign in. Bot tokens and webhooks they created keep working until revoked.`
+          : `${p.display_name}'s account was reactivated.`,
+      );
+      setDeactivating(null);
+      setReason('');
+      people.reload();
+    } catch (e) {
+      setError(failureText(e));
+    } finally {
+      setBusy(null);
+    }
+  }
 
   async function setRole(p: Person, role: string) {
     setBusy(p.id);
@@ -101,17 +128,44 @@ export function PeopleTab({ me, people, workspaces }: { me: Me; people: People; 
                       </select>
                     </td>
                     <td>
-                      {p.id !== me.id && p.status === 'active' && (
-                        <button
-                          type="button"
-                          class="button small"
-                          disabled={busy === p.id}
-                          aria-label={`Sign ${p.display_name} out everywhere`}
-                          onClick={() => void signOutEverywhere(p)}
-                        >
-                          Sign out everywhere
-                        </button>
-                      )}
+                      <div class="button-row start">
+                        {p.id !== me.id && p.status === 'active' && (
+                          <button
+                            type="button"
+                            class="button small"
+                            disabled={busy === p.id}
+                            aria-label={`Sign ${p.display_name} out everywhere`}
+                            onClick={() => void signOutEverywhere(p)}
+                          >
+                            Sign out everywhere
+                          </button>
+                        )}
+                        {p.id !== me.id && p.status === 'active' && (
+                          <button
+                            type="button"
+                            class="button small button-danger"
+                            disabled={busy === p.id}
+                            aria-label={`Deactivate ${p.display_name}`}
+                            onClick={() => {
+                              setDeactivating(p);
+                              setReason('');
+                            }}
+                          >
+                            Deactivate
+                          </button>
+                        )}
+                        {p.status === 'disabled' && (
+                          <button
+                            type="button"
+                            class="button small"
+                            disabled={busy === p.id}
+                            aria-label={`Reactivate ${p.display_name}`}
+                            onClick={() => void setStatus(p, 'active', '')}
+                          >
+                            Reactivate
+                          </button>
+                        )}
+                      </div>
                     </td>
                   </tr>
                 ))}
@@ -119,7 +173,36 @@ export function PeopleTab({ me, people, workspaces }: { me: Me; people: People; 
             </table>
           </div>
         )}
-        <p class="hint">Accounts cannot be deactivated from here: the API offers no way to. Erasure is a data-subject request.</p>
+        {deactivating && (
+          <form
+            class="form"
+            style={{ marginTop: '12px' }}
+            aria-label={`Deactivate ${deactivating.display_name}`}
+            onSubmit={(e) => {
+              e.preventDefault();
+              void setStatus(deactivating, 'disabled', reason);
+            }}
+          >
+            <p>
+              Deactivate <strong>{deactivating.display_name}</strong> ({deactivating.email})? Every session of theirs ends at
+              once and they cannot sign in, by password or single sign-on, until reactivated. Their messages, files and
+              memberships stay.
+            </p>
+            <div class="field">
+              <label for="deactivate-reason">Reason (kept in the audit log)</label>
+              <input id="deactivate-reason" maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+            </div>
+            <div class="button-row start">
+              <button type="submit" class="button button-danger small" disabled={busy === deactivating.id}>
+                Confirm: deactivate {deactivating.display_name}
+              </button>
+              <button type="button" class="button small" onClick={() => setDeactivating(null)}>
+                Cancel
+              </button>
+            </div>
+          </form>
+        )}
+        <p class="hint">A deactivated account keeps its content and can be reactivated. Erasure is a data-subject request.</p>
       </section>
       <section class="card" aria-labelledby="new-person-heading">
         <h2 id="new-person-heading">Create an account</h2>

@@ -1,5 +1,6 @@
 // Roles: the system roles (with how many hold each) and a workspace's roles, built-in and custom,
-// with their permissions; defining a custom role, optionally starting from an existing one.
+// with their permissions; defining a custom role, optionally starting from an existing one, and
+// changing a custom role's name, description and permissions.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, type Schemas } from '../api';
 import type { People } from '../console/people';
@@ -24,11 +25,13 @@ export function RolesTab({ people, workspaces }: { people: People; workspaces: W
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState('');
   const [template, setTemplate] = useState<Role | null>(null);
+  const [editing, setEditing] = useState<Role | null>(null);
   const [defined, setDefined] = useState(0);
 
   useEffect(() => {
     if (!ws) return;
     setRoles(null);
+    setEditing(null);
     setError(null);
     api('get', '/api/v1/workspaces/{workspace_id}/roles', { params: { path: { workspace_id: ws } } })
       .then(setRoles)
@@ -111,9 +114,16 @@ export function RolesTab({ people, workspaces }: { people: People; workspaces: W
                           </ul>
                         </td>
                         <td>
-                          <button type="button" class="button small" aria-label={`New role from ${r.name}`} onClick={() => setTemplate(r)}>
-                            Copy
-                          </button>
+                          <div class="button-row start">
+                            {!r.builtin && (
+                              <button type="button" class="button small" aria-label={`Edit ${r.name}`} onClick={() => setEditing(r)}>
+                                Edit
+                              </button>
+                            )}
+                            <button type="button" class="button small" aria-label={`New role from ${r.name}`} onClick={() => setTemplate(r)}>
+                              Copy
+                            </button>
+                          </div>
                         </td>
                       </tr>
                     ))}
@@ -122,22 +132,41 @@ export function RolesTab({ people, workspaces }: { people: People; workspaces: W
               </div>
             )}
             <p class="hint">
-              Built-in roles follow the server's code. A custom role cannot be changed once defined (the API has no way to):
-              copy it into a new role instead, and move its members over on the People screen.
+              Built-in roles follow the server's code. A custom role can be changed: everyone holding it has its new
+              permissions at their next request. You can grant only permissions you hold yourself.
             </p>
           </>
         )}
       </section>
 
+      {workspaces.length > 0 && editing && (
+        <section class="card" aria-labelledby="edit-role-heading">
+          <h2 id="edit-role-heading">Edit the role {editing.name}</h2>
+          <RoleForm
+            key={`edit-${editing.id}`}
+            workspaceId={ws}
+            permissions={permissions}
+            template={editing}
+            editing
+            onSaved={(r) => {
+              setRoles((rs) => (rs ?? []).map((x) => (x.id === r.id ? r : x)));
+              setEditing(null);
+              setNotice(`The role ${r.name} was changed.`);
+            }}
+            onCancel={() => setEditing(null)}
+          />
+        </section>
+      )}
+
       {workspaces.length > 0 && (
         <section class="card" aria-labelledby="new-role-heading">
           <h2 id="new-role-heading">Define a custom role</h2>
-          <NewRoleForm
+          <RoleForm
             key={`${ws}-${template?.id ?? ''}-${defined}`}
             workspaceId={ws}
             permissions={permissions}
             template={template}
-            onCreated={(r) => {
+            onSaved={(r) => {
               setRoles((rs) => [...(rs ?? []), r]);
               setTemplate(null);
               setDefined((n) => n + 1);
@@ -150,24 +179,50 @@ export function RolesTab({ people, workspaces }: { people: People; workspaces: W
   );
 }
 
-function NewRoleForm(props: { workspaceId: string; permissions: string[]; template: Role | null; onCreated: (r: Role) => void }) {
+function sameSet(a: Set<string>, b: string[]): boolean {
+  return a.size === b.length && b.every((x) => a.has(x));
+}
+
+/** Defines a custom role (from `template`, if given) or, with `editing`, changes `template`. */
+function RoleForm(props: {
+  workspaceId: string;
+  permissions: string[];
+  template: Role | null;
+  editing?: boolean;
+  onSaved: (r: Role) => void;
+  onCancel?: () => void;
+}) {
   const t = props.template;
-  const [name, setName] = useState(t ? `${t.name}_copy` : '');
+  const [name, setName] = useState(t ? (props.editing ? t.name : `${t.name}_copy`) : '');
   const [description, setDescription] = useState(t?.description ?? '');
   const [chosen, setChosen] = useState<Set<string>>(new Set(t?.permissions ?? []));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const prefix = props.editing ? 'edit-role' : 'role';
+  // Every permission on offer, plus any the edited role grants that no other role does.
+  const offered = [...new Set([...props.permissions, ...(props.editing ? (t?.permissions ?? []) : [])])].sort();
 
   async function create(e: Event) {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      const role = await api('post', '/api/v1/workspaces/{workspace_id}/roles', {
-        params: { path: { workspace_id: props.workspaceId } },
-        json: { name: name.trim(), description: description.trim(), permissions: [...chosen] },
-      });
-      props.onCreated(role);
+      const role =
+        props.editing && t
+          ? await api('patch', '/api/v1/workspaces/{workspace_id}/roles/{role_id}', {
+              params: { path: { workspace_id: props.workspaceId, role_id: t.id } },
+              // Only what was changed here, so two people editing other parts do not undo each other.
+              json: {
+                name: name.trim() !== t.name ? name.trim() : null,
+                description: description.trim() !== t.description ? description.trim() : null,
+                permissions: sameSet(chosen, t.permissions) ? null : [...chosen],
+              },
+            })
+          : await api('post', '/api/v1/workspaces/{workspace_id}/roles', {
+              params: { path: { workspace_id: props.workspaceId } },
+              json: { name: name.trim(), description: description.trim(), permissions: [...chosen] },
+            });
+      props.onSaved(role);
     } catch (err) {
       setError(failureText(err));
     } finally {
@@ -176,24 +231,30 @@ function NewRoleForm(props: { workspaceId: string; permissions: string[]; templa
   }
 
   return (
-    <form class="form" onSubmit={create} aria-label="Define a custom role">
+    <form class="form" onSubmit={create} aria-label={props.editing ? `Edit the role ${t?.name ?? ''}` : 'Define a custom role'}>
       <div class="field-row">
         <div class="field">
-          <label for="role-name">Role name</label>
-          <input id="role-name" required value={name} onInput={(e) => setName(e.currentTarget.value)} aria-describedby="role-name-hint" />
-          <p class="hint" id="role-name-hint">
+          <label for={`${prefix}-name`}>Role name</label>
+          <input
+            id={`${prefix}-name`}
+            required
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+            aria-describedby={`${prefix}-name-hint`}
+          />
+          <p class="hint" id={`${prefix}-name-hint`}>
             Lower-case letters, digits and underscores.
           </p>
         </div>
         <div class="field">
-          <label for="role-description">Description</label>
-          <input id="role-description" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
+          <label for={`${prefix}-description`}>Description</label>
+          <input id={`${prefix}-description`} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
         </div>
       </div>
       <fieldset class="field">
         <legend>Permissions</legend>
         <div class="check-list">
-          {props.permissions.map((p) => (
+          {offered.map((p) => (
             <label key={p} class="mono">
               <input
                 type="checkbox"
@@ -212,9 +273,16 @@ function NewRoleForm(props: { workspaceId: string; permissions: string[]; templa
       </fieldset>
       <ErrorText error={error} />
       <div>
-        <button type="submit" class="button button-primary small" disabled={busy} aria-busy={busy}>
-          {busy ? 'Defining…' : 'Define role'}
-        </button>
+        <div class="button-row start">
+          <button type="submit" class="button button-primary small" disabled={busy} aria-busy={busy}>
+            {props.editing ? (busy ? 'Saving…' : 'Save role') : busy ? 'Defining…' : 'Define role'}
+          </button>
+          {props.onCancel && (
+            <button type="button" class="button small" onClick={props.onCancel}>
+              Cancel
+            </button>
+          )}
+        </div>
       </div>
     </form>
   );

@@ -1490,6 +1490,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/{user_id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Deactivate (`disabled`) or reactivate (`active`) an account (administrators). A
+         *     deactivated person cannot sign in, by password or single sign-on, and every session of
+         *     theirs ends at once; their content and memberships stay.
+         */
+        put: operations["set_account_status"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/{user_id}/system-role": {
         parameters: {
             query?: never;
@@ -2056,6 +2077,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/roles/{role_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a custom role's name, description or permissions. The new permissions must all
+         *     be held by whoever changes it; built-in roles cannot be changed.
+         */
+        patch: operations["update_role"];
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/search": {
         parameters: {
             query?: never;
@@ -2385,6 +2426,19 @@ export interface components {
             target_id: string;
             /** @description What it acted on (`file`, `document`, `user`, ...). */
             target_type: string;
+        };
+        /**
+         * @description Deactivates or reactivates an account.
+         * @example {
+         *       "reason": "left the company",
+         *       "status": "disabled"
+         *     }
+         */
+        AccountStatusRequest: {
+            /** @description Why (recorded in the audit log; at most 500 characters). */
+            reason?: string | null;
+            /** @description `active` or `disabled`. */
+            status: string;
         };
         /** @description How often an involved account did one thing in the window. */
         ActionCount: {
@@ -5343,6 +5397,24 @@ export interface components {
             /** @description New display name (1 to 100 characters). */
             display_name?: string | null;
             out_of_office?: null | components["schemas"]["OutOfOfficeRequest"];
+        };
+        /**
+         * @description Changes to a custom role: what is given is replaced, what is left out stays.
+         * @example {
+         *       "permissions": [
+         *         "workspace.read",
+         *         "members.read",
+         *         "channels.read"
+         *       ]
+         *     }
+         */
+        UpdateRoleRequest: {
+            /** @description A new description (at most 200 characters). */
+            description?: string | null;
+            /** @description A new name (a-z, 0-9, _). */
+            name?: string | null;
+            /** @description The workspace actions it grants from now on (replaces the list). */
+            permissions?: string[] | null;
         };
         /**
          * @description A workspace rename.
@@ -8708,6 +8780,45 @@ export interface operations {
             };
         };
     };
+    set_account_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountStatusRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
+            };
+            /** @description `erased`: the person was erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unknown_status`, `cannot_deactivate_self`, `last_system_admin`, `reason_too_long` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     set_system_role: {
         parameters: {
             query?: never;
@@ -9883,6 +9994,53 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["RoleView"];
                 };
+            };
+        };
+    };
+    update_role: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                role_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateRoleRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleView"];
+                };
+            };
+            /** @description no such role in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `role_exists`: the new name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `builtin_role`, `unknown_permission`, `description_too_long`, `nothing_to_change` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -442,7 +442,116 @@ impl AccountService {
             .await?;
         self.view_of(updated).await
     }
+
+    /// Deactivates (`active: false`) or reactivates an account (administrators). A
+    /// deactivated person cannot sign in by password or single sign-on and their sessions
+    /// end at once (live sockets close); their content and memberships stay, so reactivating
+    /// gives the account back as it was. An administrator cannot deactivate themselves, nor
+    /// the last active system admin; an erased account cannot be reactivated. `reason` (at most 500 characters) goes to the audit log.
+    pub async fn set_active(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        active: bool,
+        reason: Option<String>,
+    ) -> Result<UserView, Error> {
+        let reason = reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+            return Err(Error::refused(
+                "reason_too_long",
+                "reason must be at most 500 characters",
+            ));
+        }
+        let actor = actor.clone();
+        let auditor = self.auditor.clone();
+        let updated = self
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    auditor
+                        .authorize(tx, &actor, Action::ManageUsers, Resource::System)
+                        .await?;
+                    let Some(user) = users::by_id(&mut tx.conn(), id).await? else {
+                        return Err(Error::NotFound("user"));
+                    };
+                    if user.erased_at.is_some() {
+                        return Err(Error::gone(
+                            "erased",
+                            "this person was erased: the account stays deactivated for good",
+                        ));
+                    }
+                    if (user.status == "active") == active {
+                        // Already as asked: nothing changes and nothing is recorded twice.
+                        return Ok(user);
+                    }
+                    if !active {
+                        if actor.user_id() == Some(id) {
+                            return Err(Error::refused(
+                                "cannot_deactivate_self",
+                                "you cannot deactivate your own account",
+                            ));
+                        }
+                        if user.system_role_id == Some(builtin::SYSTEM_ADMIN)
+                            && users::count_with_system_role(&mut tx.conn(), builtin::SYSTEM_ADMIN)
+                                .await?
+                                <= 1
+                        {
+                            return Err(Error::refused(
+                                "last_system_admin",
+                                "the last active system admin cannot be deactivated",
+                            ));
+                        }
+                    }
+                    let now = Utc::now();
+                    users::set_status(&mut tx.conn(), id, active, now).await?;
+                    let mut revoked = Vec::new();
+                    if !active {
+                        revoked = crate::store::sessions::revoke_all(
+                            &mut tx.conn(),
+                            id,
+                            now,
+                            DEACTIVATED,
+                        )
+                        .await?;
+                    }
+                    let action = if active {
+                        "user.reactivated"
+                    } else {
+                        "user.deactivated"
+                    };
+                    auditor
+                        .record(
+                            tx,
+                            Event::by(&actor, action, Outcome::Allowed)
+                                .target("user", id)
+                                .subject(id)
+                                .details(serde_json::json!({
+                                    "reason": reason,
+                                    "sessions_revoked": revoked.len(),
+                                })),
+                        )
+                        .await?;
+                    if !revoked.is_empty() {
+                        tx.emit(DomainEvent::SessionsRevoked {
+                            user_id: id,
+                            sessions: revoked,
+                            reason: DEACTIVATED.into(),
+                        });
+                    }
+                    users::by_id(&mut tx.conn(), id)
+                        .await?
+                        .ok_or(Error::NotFound("user"))
+                })
+            })
+            .await?;
+        self.view_of(updated).await
+    }
 }
+
+/// Why a deactivated person's sessions ended (`sessions.revoked_reason`, `SessionsRevoked`).
+pub const DEACTIVATED: &str = "deactivated";
 
 fn setup_token_invalid() -> Error {
     Error::gone(

@@ -112,6 +112,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::get_user, users::rectify_user))
         .routes(routes!(users::set_system_role))
+        .routes(routes!(users::set_status))
         .routes(routes!(users::export_personal_data))
         .routes(routes!(users::erase_person, users::erasure_of))
         .routes(routes!(restriction::get_own))
@@ -140,6 +141,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             workspaces::remove_member
         ))
         .routes(routes!(workspaces::roles, workspaces::create_role))
+        .routes(routes!(workspaces::update_role))
         .routes(routes!(workspaces::invitations, workspaces::invite))
         .routes(routes!(workspaces::revoke_invitation))
         .routes(routes!(sso::workspace_rule, sso::set_workspace_rule))

@@ -25,12 +25,19 @@ pub fn may_grant(granter: &HashSet<Action>, role: &HashSet<Action>) -> Result<()
 }
 
 /// Everything `user` may do in `workspace` now: their system role's actions and, if they are
-/// a member, their workspace role's.
+/// a member, their workspace role's. A deactivated account holds nothing, so what it handed
+/// out before (an invitation not yet accepted) grants nothing either.
 pub async fn workspace_permissions(
     conn: &mut Conn<'_>,
     user: UserId,
     workspace: WorkspaceId,
 ) -> Result<HashSet<Action>, StoreError> {
+    let active = store::users::by_id(conn, user)
+        .await?
+        .is_some_and(|u| u.status == "active" && u.erased_at.is_none());
+    if !active {
+        return Ok(HashSet::new());
+    }
     let mut held = system_permissions(conn, user).await?;
     if let Some(role) = store::workspaces::member_role(conn, workspace, user).await? {
         held.extend(role_permissions(conn, role).await?);

@@ -195,6 +195,25 @@ pub async fn set_system_role(
     Ok(done == 1)
 }
 
+/// Sets an account's status (`active` or `disabled`); false if there is no such account or it
+/// was erased (an erased account stays disabled).
+pub async fn set_status(
+    conn: &mut Conn<'_>,
+    id: UserId,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = "UPDATE users SET status = $1, updated_at = $2 WHERE id = $3 AND erased_at IS NULL";
+    let done = on!(conn, |c| sqlx::query(sql)
+        .bind(if active { "active" } else { "disabled" })
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
 /// Replaces an account's password hash.
 pub async fn set_password_hash(
     conn: &mut Conn<'_>,

@@ -216,6 +216,21 @@ pub async fn members(
         .await)?)
 }
 
+/// The members of a workspace holding `role`.
+pub async fn holders_of(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    role: RoleId,
+) -> Result<Vec<UserId>, StoreError> {
+    let sql =
+        "SELECT user_id FROM memberships WHERE workspace_id = $1 AND role_id = $2 ORDER BY user_id";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(workspace)
+        .bind(role)
+        .fetch_all(c)
+        .await)?)
+}
+
 /// One member of a workspace (`None`: not a member).
 pub async fn member(
     conn: &mut Conn<'_>,

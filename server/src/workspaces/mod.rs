@@ -18,6 +18,7 @@ pub(crate) use members::remove_membership;
 pub use names::encrypt_legacy_names;
 pub(crate) use names::open_workspace;
 pub(crate) use names::{by_slug as workspace_by_slug, find_role};
+pub use roles::RoleChange;
 pub use views::{
     CreatedInvitation, InvitationPreview, InvitationView, MemberView, RoleView, WorkspaceView,
 };

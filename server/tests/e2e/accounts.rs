@@ -127,4 +127,85 @@ both_backends! {
         let members = app.get(&format!("/api/v1/workspaces/{ws}/members"), &admin.access).await;
         assert!(members.expect(200).as_array().unwrap().iter().any(|m| m["user_id"] == fay.as_str()));
     }
+
+    async fn a_deactivated_person_is_signed_out_everywhere_and_cannot_sign_in_until_reactivated(app) {
+        let t = app.team().await;
+        let bo = t.bo.user_id.clone();
+        let status = format!("/api/v1/users/{bo}/status");
+        let mut socket = app.socket(&t.bo.access, None).await;
+
+        // Only administrators deactivate, with a status the API knows.
+        app.put(&status, &t.ann.access, json!({"status": "disabled"})).await.expect_error(403, "forbidden");
+        app.put(&status, &t.admin.access, json!({"status": "gone"})).await.expect_error(422, "unknown_status");
+        app.put(&status, &t.admin.access, json!({"status": "disabled", "reason": "x".repeat(501)})).await
+            .expect_error(422, "reason_too_long");
+        app.put(&format!("/api/v1/users/{}/status", uuid::Uuid::now_v7()), &t.admin.access,
+            json!({"status": "disabled"})).await.expect_error(404, "not_found");
+        // Nobody locks themselves out, and the last system admin stays.
+        app.put(&format!("/api/v1/users/{}/status", t.admin.user_id), &t.admin.access,
+            json!({"status": "disabled"})).await.expect_error(422, "cannot_deactivate_self");
+
+        // Bo, a workspace admin, invited someone as an admin before he leaves.
+        app.put(&format!("/api/v1/workspaces/{}/members/{bo}", t.ws), &t.admin.access, json!({"role": "admin"})).await
+            .expect(200);
+        let inv = app.post(&format!("/api/v1/workspaces/{}/invitations", t.ws), Some(&t.bo.access),
+            json!({"role": "admin"})).await;
+        let invitation = inv.expect(201)["token"].as_str().unwrap().to_owned();
+
+        let r = app.put(&status, &t.admin.access, json!({"status": "disabled", "reason": "left the company"})).await;
+        assert_eq!(r.expect(200)["status"], "disabled");
+        // Bo's live socket is closed and every token of his stops working at once.
+        assert_eq!(socket.closed_with().await, Some(4403));
+        assert_eq!(app.get("/api/v1/users/me", &t.bo.access).await.status.as_u16(), 401);
+        let refreshed = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": t.bo.refresh})).await;
+        assert_eq!(refreshed.status.as_u16(), 401, "{:?}", refreshed.body);
+        // He cannot sign in again; the answer does not say whether the password was right.
+        let login = app.post("/api/v1/auth/login", None, json!({"email": "bo@example.org", "password": PASSWORD})).await;
+        assert_eq!(login.status.as_u16(), 401, "{:?}", login.body);
+        let wrong = app.post("/api/v1/auth/login", None, json!({"email": "bo@example.org", "password": "not the password at all"})).await;
+        assert_eq!(login.body["error"]["code"], wrong.body["error"]["code"]);
+        // What he handed out grants nothing once he holds nothing.
+        app.post(&format!("/api/v1/invitations/{invitation}/accept"), None,
+            json!({"email": "mole@example.org", "display_name": "Mole", "password": PASSWORD})).await
+            .expect_error(410, "invitation_not_grantable");
+        // The admin sees him as disabled; deactivating twice changes nothing and is not recorded twice.
+        let listed = app.get(&format!("/api/v1/users/{bo}"), &t.admin.access).await;
+        assert_eq!(listed.expect(200)["status"], "disabled");
+        app.put(&status, &t.admin.access, json!({"status": "disabled"})).await.expect(200);
+        // His content and memberships stay.
+        let members = app.get(&format!("/api/v1/workspaces/{}/members", t.ws), &t.admin.access).await;
+        assert!(members.expect(200).as_array().unwrap().iter().any(|m| m["user_id"] == bo.as_str()));
+
+        // Reactivated, he signs in again.
+        let r = app.put(&status, &t.admin.access, json!({"status": "active", "reason": "came back"})).await;
+        assert_eq!(r.expect(200)["status"], "active");
+        let again = app.login("bo@example.org", PASSWORD).await;
+        app.get("/api/v1/users/me", &again.access).await.expect(200);
+
+        // Both changes are audited once each, with the reason and the sessions ended.
+        let events = app.audit_events(&t.admin.access).await;
+        let of = |action: &str| events.iter().filter(|e| e["action"] == action && e["target_id"] == bo.as_str())
+            .cloned().collect::<Vec<_>>();
+        let deactivated = of("user.deactivated");
+        assert_eq!(deactivated.len(), 1, "{deactivated:?}");
+        assert_eq!(deactivated[0]["details"]["reason"], "left the company");
+        assert!(deactivated[0]["details"]["sessions_revoked"].as_u64().unwrap() >= 1);
+        assert_eq!(of("user.reactivated").len(), 1);
+    }
+
+    async fn the_last_active_system_admin_cannot_be_deactivated(app) {
+        let admin = app.bootstrap_admin().await;
+        let other = app.create_user(&admin, "root2@example.org", "Root Two").await;
+        app.put(&format!("/api/v1/users/{other}/system-role"), &admin.access, json!({"role": "system_admin"})).await
+            .expect(200);
+        let other_s = app.login("root2@example.org", PASSWORD).await;
+        // With two admins, one may deactivate the other ...
+        app.put(&format!("/api/v1/users/{}/status", admin.user_id), &other_s.access,
+            json!({"status": "disabled"})).await.expect(200);
+        // ... and a disabled admin no longer counts: the remaining one stays.
+        let me = app.get("/api/v1/users/me", &other_s.access).await;
+        assert_eq!(me.expect(200)["system_role"], "system_admin");
+        app.put(&format!("/api/v1/users/{other}/system-role"), &other_s.access, json!({"role": null})).await
+            .expect_error(422, "last_system_admin");
+    }
 }

@@ -157,4 +157,76 @@ both_backends! {
         assert_eq!(r.expect(200)["role"], "guest");
         app.delete(&cy_path, &ada.access).await.expect(204);
     }
+
+    async fn a_custom_role_is_edited_within_what_its_editor_holds(app) {
+        let (owner, ws, people) = team(&app, &["rae", "sam"]).await;
+        let (rae, sam) = (&people[0], &people[1]);
+        let base = format!("/api/v1/workspaces/{ws}");
+        let created = app.post(&format!("{base}/roles"), Some(&owner.access),
+            json!({"name": "viewer", "description": "Reads", "permissions": ["workspace.read"]})).await;
+        let viewer = created.expect(201)["id"].as_str().unwrap().to_owned();
+        let created = app.post(&format!("{base}/roles"), Some(&owner.access),
+            json!({"name": "role_admin", "permissions": ["workspace.read", "roles.manage", "members.read"]})).await;
+        created.expect(201);
+        app.add_member(&owner, &ws, sam, "viewer").await;
+        app.add_member(&owner, &ws, rae, "role_admin").await;
+        let path = format!("{base}/roles/{viewer}");
+        let patch = |who: &crate::harness::Session, body: Value| {
+            let path = path.clone();
+            let token = who.access.clone();
+            let app = &app;
+            async move { app.call(reqwest::Method::PATCH, &path, Some(&token), Some(body)).await }
+        };
+
+        // Sam cannot list members yet; the owner grants it by editing his role.
+        app.get(&format!("{base}/members"), &sam.access).await.expect_error(403, "forbidden");
+        let r = patch(&owner, json!({"permissions": ["workspace.read", "members.read"], "description": "Reads people"})).await;
+        let r = r.expect(200).clone();
+        assert_eq!(r["permissions"], json!(["members.read", "workspace.read"]));
+        assert_eq!(r["name"], "viewer");
+        assert_eq!(r["description"], "Reads people");
+        // It takes effect at Sam's next request.
+        app.get(&format!("{base}/members"), &sam.access).await.expect(200);
+
+        // Rae manages roles but cannot hand out what she lacks, even by editing.
+        patch(rae, json!({"permissions": ["workspace.read", "members.manage"]})).await
+            .expect_error(403, "role_not_grantable");
+        // She may take permissions away and rename it.
+        let r = patch(rae, json!({"name": "reader", "permissions": ["workspace.read"]})).await;
+        assert_eq!(r.expect(200)["name"], "reader");
+        app.get(&format!("{base}/members"), &sam.access).await.expect_error(403, "forbidden");
+        // Nor take away what she does not hold: a role granting more than she has is not hers to cut.
+        let people = app.post(&format!("{base}/roles"), Some(&owner.access),
+            json!({"name": "people", "permissions": ["workspace.read", "members.read", "members.manage"]})).await;
+        let people = people.expect(201)["id"].as_str().unwrap().to_owned();
+        app.call(reqwest::Method::PATCH, &format!("{base}/roles/{people}"), Some(&rae.access),
+            Some(json!({"permissions": ["workspace.read"]}))).await.expect_error(403, "role_not_grantable");
+        // An edit that changes nothing is refused as such.
+        patch(&owner, json!({})).await.expect_error(422, "nothing_to_change");
+        // Sam cannot edit roles at all.
+        patch(sam, json!({"permissions": []})).await.expect_error(403, "forbidden");
+
+        // Bad edits are refused with what is wrong.
+        patch(&owner, json!({"permissions": ["users.manage"]})).await.expect_error(422, "unknown_permission");
+        patch(&owner, json!({"name": "owner"})).await.expect_error(409, "role_exists");
+        patch(&owner, json!({"name": "role_admin"})).await.expect_error(409, "role_exists");
+        patch(&owner, json!({"description": "d".repeat(201)})).await.expect_error(422, "description_too_long");
+        let roles = app.get(&format!("{base}/roles"), &owner.access).await;
+        let roles = roles.expect(200).as_array().unwrap().clone();
+        let builtin_member = roles.iter().find(|r| r["name"] == "member").unwrap()["id"].as_str().unwrap().to_owned();
+        app.call(reqwest::Method::PATCH, &format!("{base}/roles/{builtin_member}"), Some(&owner.access),
+            Some(json!({"permissions": []}))).await.expect_error(422, "builtin_role");
+        // A role of another workspace is not found through this one.
+        let other = app.create_workspace(&owner, "Elsewhere").await;
+        app.call(reqwest::Method::PATCH, &format!("/api/v1/workspaces/{other}/roles/{viewer}"), Some(&owner.access),
+            Some(json!({"permissions": []}))).await.expect_error(404, "not_found");
+
+        // Each edit is audited with the permissions before and after.
+        let events = app.get("/api/v1/audit/events?action=role.update&limit=1000", &owner.access).await;
+        let events = events.expect(200)["events"].as_array().cloned().unwrap_or_default();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0]["details"]["permissions"]["before"], json!(["workspace.read"]));
+        assert_eq!(events[0]["details"]["permissions"]["after"], json!(["members.read", "workspace.read"]));
+        assert_eq!(events[1]["details"]["name"]["after"], "reader");
+    }
 }

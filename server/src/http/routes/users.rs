@@ -38,6 +38,18 @@ pub struct SystemRoleRequest {
     pub role: Option<String>,
 }
 
+/// Deactivates or reactivates an account.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "disabled", "reason": "left the company"}))]
+pub struct AccountStatusRequest {
+    /// `active` or `disabled`.
+    pub status: String,
+    /// Why (recorded in the audit log; at most 500 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// Paging for account lists.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -383,6 +395,40 @@ pub async fn set_system_role(
         state
             .accounts
             .set_system_role(&actor, user_id, req.role.as_deref())
+            .await?,
+    ))
+}
+
+/// Deactivate (`disabled`) or reactivate (`active`) an account (administrators). A
+/// deactivated person cannot sign in, by password or single sign-on, and every session of
+/// theirs ends at once; their content and memberships stay.
+#[utoipa::path(put, path = "/api/v1/users/{user_id}/status", operation_id = "set_account_status", tag = "users",
+    security(("bearer" = [])), params(("user_id" = String, Path, format = Uuid)),
+    request_body = AccountStatusRequest,
+    responses((status = 200, body = UserView),
+        (status = 422, description = "`unknown_status`, `cannot_deactivate_self`, `last_system_admin`, `reason_too_long`"),
+        (status = 410, description = "`erased`: the person was erased")))]
+pub async fn set_status(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(user_id): ApiPath<UserId>,
+    ApiJson(req): ApiJson<AccountStatusRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let active = match req.status.as_str() {
+        "active" => true,
+        "disabled" => false,
+        other => {
+            return Err(Error::refused(
+                "unknown_status",
+                format!("{other:?} is not an account status: use \"active\" or \"disabled\""),
+            )
+            .into())
+        }
+    };
+    Ok(axum::Json(
+        state
+            .accounts
+            .set_active(&actor, user_id, active, req.reason)
             .await?,
     ))
 }

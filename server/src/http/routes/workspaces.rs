@@ -4,12 +4,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use crate::domain::{Email, InvitationId, RoleName, Slug, UserId, WorkspaceId, WorkspaceName};
+use crate::domain::{
+    Email, InvitationId, RoleId, RoleName, Slug, UserId, WorkspaceId, WorkspaceName,
+};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, Auth};
 use crate::http::state::AppState;
 use crate::workspaces::{
-    CreatedInvitation, InvitationView, MemberView, NewInvitation, RoleView, WorkspaceView,
+    CreatedInvitation, InvitationView, MemberView, NewInvitation, RoleChange, RoleView,
+    WorkspaceView,
 };
 
 /// A new workspace.
@@ -54,6 +57,22 @@ pub struct CreateRoleRequest {
     pub description: String,
     /// Workspace actions it grants.
     pub permissions: Vec<String>,
+}
+
+/// Changes to a custom role: what is given is replaced, what is left out stays.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"permissions": ["workspace.read", "members.read", "channels.read"]}))]
+pub struct UpdateRoleRequest {
+    /// A new name (a-z, 0-9, _).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A new description (at most 200 characters).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The workspace actions it grants from now on (replaces the list).
+    #[serde(default)]
+    pub permissions: Option<Vec<String>>,
 }
 
 /// A new invitation.
@@ -204,6 +223,39 @@ pub async fn create_role(
         .create_role(&actor, id, name, req.description, req.permissions)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(role)))
+}
+
+/// Change a custom role's name, description or permissions. The new permissions must all
+/// be held by whoever changes it; built-in roles cannot be changed.
+#[utoipa::path(patch, path = "/api/v1/workspaces/{workspace_id}/roles/{role_id}", tag = "workspaces",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("role_id" = String, Path, format = Uuid)),
+    request_body = UpdateRoleRequest,
+    responses((status = 200, body = RoleView),
+        (status = 404, description = "no such role in this workspace"),
+        (status = 409, description = "`role_exists`: the new name is taken"),
+        (status = 422, description = "`builtin_role`, `unknown_permission`, `description_too_long`, `nothing_to_change`")))]
+pub async fn update_role(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((id, role_id)): ApiPath<(WorkspaceId, RoleId)>,
+    ApiJson(req): ApiJson<UpdateRoleRequest>,
+) -> Result<axum::Json<RoleView>, ApiError> {
+    let change = RoleChange {
+        name: req
+            .name
+            .as_deref()
+            .map(|n| RoleName::parse("name", n))
+            .transpose()?,
+        description: req.description,
+        permissions: req.permissions,
+    };
+    Ok(axum::Json(
+        state
+            .workspaces
+            .update_role(&actor, id, role_id, change)
+            .await?,
+    ))
 }
 
 /// A workspace's invitations.
