@@ -148,7 +148,8 @@ pub enum ElementKind {
 
 /// How a process instance starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+// Tagged `on`, not `type`: the timer variant holds a [`TimerDefinition`], itself tagged `type`.
+#[serde(tag = "on", rename_all = "snake_case")]
 pub enum StartTrigger {
     /// Started explicitly (REST, CLI, call activity, sub-process entry).
     None,
@@ -176,7 +177,8 @@ pub enum EndResult {
 
 /// What an intermediate catch event waits for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+// Tagged `on`, not `type`: the timer variant holds a [`TimerDefinition`], itself tagged `type`.
+#[serde(tag = "on", rename_all = "snake_case")]
 pub enum CatchTrigger {
     /// A correlated message.
     Message(MessageWait),
@@ -199,7 +201,8 @@ pub enum ThrowKind {
 
 /// What a boundary event reacts to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+// Tagged `on`, not `type`: the timer variant holds a [`TimerDefinition`], itself tagged `type`.
+#[serde(tag = "on", rename_all = "snake_case")]
 pub enum BoundaryTrigger {
     /// A timer started when the activity is entered.
     Timer(TimerDefinition),

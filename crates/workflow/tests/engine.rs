@@ -1827,3 +1827,36 @@ fn a_loop_the_deploy_check_cannot_see_is_stopped_at_run_time() {
         ),
     }
 }
+
+// ----- Stored forms ------------------------------------------------------------------------
+
+#[test]
+fn every_model_survives_being_stored_as_json() {
+    // The server stores each deployed model as JSON and reads it back for every step.
+    let mut sources: Vec<(String, String)> = EXAMPLES
+        .iter()
+        .map(|n| (n.to_string(), example(n)))
+        .collect();
+    for name in [
+        "document_approval.bpmn",
+        "purchase_order.bpmn",
+        "purchase_order_resaved.bpmn",
+    ] {
+        sources.push((name.to_string(), fixture(name)));
+    }
+    let timers = process(&format!(
+        r#"<bpmn:startEvent id="S"><bpmn:timerEventDefinition><bpmn:timeCycle>R/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+<bpmn:intermediateCatchEvent id="W"><bpmn:timerEventDefinition><bpmn:timeDate>2030-01-01T00:00:00Z</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+<bpmn:endEvent id="E" />{}{}"#,
+        flow("F1", "S", "W"),
+        flow("F2", "W", "E"),
+    ));
+    sources.push(("timers".into(), timers));
+    for (name, xml) in sources {
+        let model = parse_valid(&xml);
+        let stored = serde_json::to_string(&model).unwrap();
+        let loaded: ProcessModel = serde_json::from_str(&stored)
+            .unwrap_or_else(|e| panic!("{name}: the stored model does not read back: {e}"));
+        assert_eq!(loaded, model, "{name}");
+    }
+}
