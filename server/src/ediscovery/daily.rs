@@ -400,6 +400,11 @@ impl EDiscoveryService {
         tokio::fs::rename(&partial, &path)
             .await
             .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+        // The rename is durable before the day is recorded: a crash cannot leave a day
+        // recorded whose file is gone.
+        sync_directory(directory)
+            .await
+            .map_err(|e| Error::Internal(format!("{}: {e}", directory.display())))?;
         let sha256 = sha256_hex(&export.bytes);
         let items: u64 = export.counts.iter().sum();
         let record = DailyExportRecord {
@@ -428,6 +433,7 @@ impl EDiscoveryService {
             // Another runner took the day over after our last renewal (our lease lapsed);
             // it writes the same day's content under the same name and records it.
             tracing::warn!(%workspace, day = %day_name, "ediscovery: a daily export's claim lapsed before it was recorded");
+            return Ok(Outcome::Held);
         }
         Ok(Outcome::Written(DailyFile {
             workspace_id: workspace,
@@ -436,6 +442,18 @@ impl EDiscoveryService {
             sha256,
         }))
     }
+}
+
+/// Flushes a directory's entries (a rename into it) to disk; a no-op where directories cannot
+/// be opened as files.
+async fn sync_directory(directory: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        tokio::fs::File::open(directory).await?.sync_all().await?;
+    }
+    #[cfg(not(unix))]
+    let _ = directory;
+    Ok(())
 }
 
 /// Creates the export directory readable by Concord's user only (0700 on Unix), unless it

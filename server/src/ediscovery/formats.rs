@@ -91,28 +91,28 @@ const FORMULA_LEADS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 /// CSV injection), so `=HYPERLINK(...)` written by a user shows as text in Excel or Calc
 /// instead of becoming a link or a call.
 pub fn neutralised(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.starts_with(FORMULA_LEADS) {
+    // Spreadsheets that trim leading spaces see the formula behind them too.
+    if value
+        .trim_start_matches([' ', '\u{3000}'])
+        .starts_with(FORMULA_LEADS)
+        || value
+            .trim_start()
+            .starts_with(['\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}'])
+    {
         std::borrow::Cow::Owned(format!("'{value}"))
     } else {
         std::borrow::Cow::Borrowed(value)
     }
 }
 
-/// One CSV field (RFC 4180), neutralised against formulas ([`neutralised`]): quoted, with
-/// quotes doubled, when it holds a comma, a quote, a line break or leading or trailing space;
-/// as is otherwise.
+/// One CSV field (RFC 4180), neutralised against formulas ([`neutralised`]), always quoted
+/// with quotes doubled: a spreadsheet whose locale splits on `;` or a tab would otherwise start
+/// a new cell, and possibly a formula, inside an unquoted one.
 fn field(out: &mut String, value: &str) {
     let value = neutralised(value);
-    let value = value.as_ref();
-    let quote =
-        value.contains([',', '"', '\r', '\n']) || value.starts_with(' ') || value.ends_with(' ');
-    if quote {
-        out.push('"');
-        out.push_str(&value.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(value);
-    }
+    out.push('"');
+    out.push_str(&value.replace('"', "\"\""));
+    out.push('"');
 }
 
 fn row(out: &mut String, values: &[String]) {
@@ -282,13 +282,17 @@ mod tests {
                 "=HYPERLINK(\"http://x.example\",\"y\")",
                 "\"'=HYPERLINK(\"\"http://x.example\"\",\"\"y\"\")\"",
             ),
-            ("+1+2", "'+1+2"),
-            ("-2+3", "'-2+3"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("\t=1", "'\t=1"),
+            ("+1+2", "\"'+1+2\""),
+            ("-2+3", "\"'-2+3\""),
+            ("@SUM(A1)", "\"'@SUM(A1)\""),
+            ("\t=1", "\"'\t=1\""),
             ("\r=1", "\"'\r=1\""),
-            ("a=1", "a=1"),
-            (" =1", "\" =1\""),
+            (" =1", "\"' =1\""),
+            ("\u{FF1D}1+1", "\"'\u{FF1D}1+1\""),
+            // Quoted, a `;` or a tab stays inside its cell in every locale.
+            ("x;=1+1", "\"x;=1+1\""),
+            ("x\t=1", "\"x\t=1\""),
+            ("a=1", "\"a=1\""),
         ] {
             let mut out = String::new();
             field(&mut out, value);
@@ -296,7 +300,7 @@ mod tests {
         }
         let mut out = String::new();
         row(&mut out, &["=1".to_owned(), "ok".to_owned()]);
-        assert_eq!(out, "'=1,ok\r\n");
+        assert_eq!(out, "\"'=1\",\"ok\"\r\n");
     }
 
     #[test]

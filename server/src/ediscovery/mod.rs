@@ -349,7 +349,7 @@ impl EDiscoveryService {
         scheduled: bool,
     ) -> Result<Export, Error> {
         self.authorize(actor, c).await?;
-        let _slot = self.inner.slots.take().await?;
+        let slot = self.inner.slots.take().await?;
         let items = self.gather(actor, c, format).await?;
         let mut counts = [0u64; 3];
         for item in &items {
@@ -375,10 +375,14 @@ impl EDiscoveryService {
             from: c.from,
             to: c.to,
         };
-        let bytes =
-            tokio::task::spawn_blocking(move || formats::write(format, &header, &items, &files))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
+        // The slot goes with the render: a request dropped meanwhile (the client gone, the
+        // deadline passed) does not free it while the blocking render still runs.
+        let bytes = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            formats::write(format, &header, &items, &files)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
         let sha256 = formats::sha256_hex(&bytes);
         let event = Event::by(actor, "ediscovery.exported", Outcome::Allowed)
             .target("workspace", c.workspace)
