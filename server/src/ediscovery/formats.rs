@@ -268,11 +268,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_only_when_they_must_be() {
+    fn csv_fields_are_always_quoted_with_quotes_doubled() {
         let mut out = String::new();
         field(&mut out, "plain");
         field(&mut out, "a, \"b\"\nc");
-        assert_eq!(out, "plain\"a, \"\"b\"\"\nc\"");
+        assert_eq!(out, "\"plain\"\"a, \"\"b\"\"\nc\"");
     }
 
     #[test]
