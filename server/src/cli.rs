@@ -82,6 +82,9 @@ enum Command {
     /// eDiscovery: exports of a workspace's content, and the daily export.
     #[command(subcommand)]
     Ediscovery(EdiscoveryCmd),
+    /// Deploy workflow processes, start and follow instances, handle incidents.
+    #[command(subcommand)]
+    Workflow(WorkflowCmd),
     /// Print the HTTP API's OpenAPI document (JSON), as served at /api/v1/openapi.json.
     Openapi,
 }
@@ -179,6 +182,78 @@ enum EdiscoveryCmd {
         /// The day (YYYY-MM-DD), before today (UTC).
         #[arg(long, value_name = "D")]
         day: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkflowCmd {
+    /// Deploy a model (BPMN XML or YAML) as the next version of its process; prints the
+    /// deployment as JSON.
+    Deploy {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The model file (.bpmn, .xml, .yaml or .yml).
+        file: PathBuf,
+    },
+    /// The workspace's deployed processes, every version, as JSON.
+    List {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+    },
+    /// Start an instance of a process; prints it as JSON.
+    Start {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The process id.
+        process: String,
+        /// The first variables, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        variables: Option<String>,
+        /// The version to run (default: the latest).
+        #[arg(long, value_name = "N")]
+        version: Option<i64>,
+    },
+    /// The workspace's instances, as JSON.
+    Instances {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// running, completed, terminated, failed or cancelled.
+        #[arg(long, value_name = "S")]
+        status: Option<String>,
+    },
+    /// One instance with its variables, tasks, incidents and history, as JSON.
+    Show {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The instance's id.
+        instance: String,
+    },
+    /// The workspace's open incidents, as JSON.
+    Incidents {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+    },
+    /// Retry the failed step of an incident.
+    Retry {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The incident's id.
+        incident: String,
+    },
+    /// Cancel a running instance.
+    Cancel {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The instance's id.
+        instance: String,
     },
 }
 
@@ -425,6 +500,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ediscovery(cmd) => ediscovery_cmd(config, cmd).await,
+        Command::Workflow(cmd) => workflow_cmd(config, cmd).await,
         Command::Retention(RetentionCmd::Run { workspace, now }) => {
             retention_run(config, workspace.as_deref(), now.as_deref()).await
         }
@@ -491,6 +567,136 @@ async fn clear_override(config: Config, workspace: &str) -> anyhow::Result<()> {
         None => println!("workspace {workspace} has no policy override; nothing was written"),
     }
     Ok(())
+}
+
+async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
+    use concord::workflow::{InstanceQuery, NewDeployment, ResolveIncident, StartInstance};
+    let workspace_of = |w: &str| {
+        w.parse::<concord::domain::WorkspaceId>()
+            .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {w}"))
+    };
+    let instance_of = |i: &str| {
+        uuid::Uuid::parse_str(i).map_err(|_| anyhow::anyhow!("not an instance id: {i}"))
+    };
+    // Everything is checked before the database is opened.
+    enum Job {
+        Deploy(String),
+        List,
+        Start(String, StartInstance),
+        Instances(InstanceQuery),
+        Show(uuid::Uuid),
+        Incidents,
+        Retry(String),
+        Cancel(uuid::Uuid),
+    }
+    let (workspace, job) = match cmd {
+        WorkflowCmd::Deploy { workspace, file } => {
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            (workspace, Job::Deploy(source))
+        }
+        WorkflowCmd::List { workspace } => (workspace, Job::List),
+        WorkflowCmd::Start {
+            workspace,
+            process,
+            variables,
+            version,
+        } => {
+            let variables = match variables {
+                Some(v) => Some(
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&v)
+                        .map_err(|e| anyhow::anyhow!("--variables: not a JSON object: {e}"))?,
+                ),
+                None => None,
+            };
+            (
+                workspace,
+                Job::Start(process, StartInstance { variables, version }),
+            )
+        }
+        WorkflowCmd::Instances { workspace, status } => (
+            workspace,
+            Job::Instances(InstanceQuery {
+                status,
+                limit: Some(concord::workflow::MAX_PAGE),
+                ..InstanceQuery::default()
+            }),
+        ),
+        WorkflowCmd::Show {
+            workspace,
+            instance,
+        } => {
+            let id = instance_of(&instance)?;
+            (workspace, Job::Show(id))
+        }
+        WorkflowCmd::Incidents { workspace } => (workspace, Job::Incidents),
+        WorkflowCmd::Retry {
+            workspace,
+            incident,
+        } => (workspace, Job::Retry(incident)),
+        WorkflowCmd::Cancel {
+            workspace,
+            instance,
+        } => {
+            let id = instance_of(&instance)?;
+            (workspace, Job::Cancel(id))
+        }
+    };
+    let ws = workspace_of(&workspace)?;
+    let app = App::build(config).await?;
+    let actor = Actor::system();
+    let service = app.workflows();
+    let out = match job {
+        Job::Deploy(source) => service
+            .deploy(&actor, ws, NewDeployment { source, format: None })
+            .await
+            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+        Job::List => service
+            .deployments(&actor, ws)
+            .await
+            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+        Job::Start(process, start) => service
+            .start(&actor, ws, process, start)
+            .await
+            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+        Job::Instances(q) => service
+            .instances(&actor, ws, q)
+            .await
+            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+        Job::Show(id) => service
+            .instance(&actor, ws, id)
+            .await
+            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+        Job::Incidents => service
+            .incidents(&actor, ws)
+            .await
+            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+        Job::Retry(incident) => service
+            .resolve(
+                &actor,
+                ws,
+                incident,
+                ResolveIncident {
+                    action: concord::workflow::IncidentAction::Retry,
+                    variables: None,
+                },
+            )
+            .await
+            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+        Job::Cancel(id) => service
+            .cancel(&actor, ws, id)
+            .await
+            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+    };
+    app.close().await;
+    match out {
+        Ok(v) => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            Ok(())
+        }
+        Err(concord::error::Error::InvalidModel { message, .. }) => bail!("{message}"),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn ediscovery_cmd(config: Config, cmd: EdiscoveryCmd) -> anyhow::Result<()> {

@@ -128,6 +128,8 @@ pub struct Config {
     pub processing_record: ProcessingRecordConfig,
     /// eDiscovery: export limits and the scheduled daily export.
     pub ediscovery: EDiscoveryConfig,
+    /// Workflows: where service tasks may call, and how long a call may take.
+    pub workflows: WorkflowsConfig,
 }
 
 /// eDiscovery's limits and its scheduled daily export.
@@ -225,6 +227,30 @@ pub struct ProcessingRecordConfig {
     /// Transfers of personal data to a third country or an international organisation, each
     /// naming the recipient, the country and the safeguard (Art. 30(1)(e)); none by default.
     pub transfers: Vec<String>,
+}
+
+/// How workflows reach the outside: service tasks' HTTP calls.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowsConfig {
+    /// Private, loopback, link-local and other non-public networks service tasks may call
+    /// (`10.0.0.0/8`, `127.0.0.1`); by default none: a call to such an address fails, as a
+    /// bot's request URL would, so a deployed model cannot reach inside the network.
+    pub allowed_networks: Vec<ProxyNet>,
+    /// How long one service call may take, connection included, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// Due jobs (timers, calls, child instances) one runner pass takes at most.
+    pub batch: i64,
+}
+
+impl Default for WorkflowsConfig {
+    fn default() -> Self {
+        WorkflowsConfig {
+            allowed_networks: Vec::new(),
+            call_timeout_ms: 10_000,
+            batch: 200,
+        }
+    }
 }
 
 /// How the PHI safeguards run (their periods are the policies' `phi.*` keys).
@@ -867,6 +893,7 @@ impl Default for Config {
             phi: PhiConfig::default(),
             processing_record: ProcessingRecordConfig::default(),
             ediscovery: EDiscoveryConfig::default(),
+            workflows: WorkflowsConfig::default(),
         }
     }
 }
@@ -1223,6 +1250,12 @@ impl Config {
                 "ediscovery.daily_export.directory",
                 "is required when ediscovery.daily_export.enabled is true",
             );
+        }
+        if !(100..=300_000).contains(&self.workflows.call_timeout_ms) {
+            return invalid("workflows.call_timeout_ms", "must be between 100 and 300000");
+        }
+        if !(1..=10_000).contains(&self.workflows.batch) {
+            return invalid("workflows.batch", "must be between 1 and 10000");
         }
         if !(1..=3600).contains(&self.phi.sweep_seconds) {
             return invalid("phi.sweep_seconds", "must be between 1 and 3600");

@@ -91,6 +91,23 @@ pub enum Error {
         /// What rule, in words.
         message: String,
     },
+    /// The actor may see the thing but a rule other than a permission keeps them from
+    /// acting on it (a workflow task assigned to someone else).
+    #[error("{message}")]
+    Denied {
+        /// Stable code.
+        code: &'static str,
+        /// Why, in words.
+        message: String,
+    },
+    /// A workflow model does not deploy: every problem found, each naming its element and line.
+    #[error("{message}")]
+    InvalidModel {
+        /// Every problem, in words.
+        message: String,
+        /// Every problem as `{element, line, message}`.
+        problems: serde_json::Value,
+    },
     /// The thing does not exist, or the actor may not know it does.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -168,6 +185,13 @@ fn action_list(actions: &[Action]) -> String {
 impl Error {
     pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> Error {
         Error::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn denied(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Denied {
             code,
             message: message.into(),
         }

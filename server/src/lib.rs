@@ -37,6 +37,7 @@ pub mod startup;
 pub mod store;
 pub mod subjects;
 pub mod telemetry;
+pub mod workflow;
 pub mod workspaces;
 
 pub use config::Config;

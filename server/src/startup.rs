@@ -111,6 +111,12 @@ pub fn activities() -> Vec<Activity> {
             crate::subjects::INVENTORY,
         ),
         activity(
+            "workflows",
+            "run the workspace's processes: their models, instances and variables, tasks, \
+             calls to services and history",
+            crate::workflow::INVENTORY,
+        ),
+        activity(
             "search",
             "find messages, documents and files: an encrypted index derived from them, kept \
              outside the database and rebuilt from it",
@@ -194,6 +200,7 @@ pub struct App {
     ediscovery: crate::ediscovery::EDiscoveryService,
     idle_logoff: crate::phi::IdleLogoff,
     break_glass: crate::phi::BreakGlassService,
+    workflows: crate::workflow::WorkflowService,
     reencryptor: Reencryptor,
     reencrypt_wake: Arc<tokio::sync::Notify>,
     keyring: Keyring,
@@ -401,6 +408,16 @@ impl App {
             chat.clone(),
             &config.phi,
         );
+        let workflows =
+            crate::workflow::WorkflowService::new(
+                store.clone(),
+                auditor.clone(),
+                chat.clone(),
+                &config.workflows,
+            )
+                .map_err(|e| {
+                    crate::error::Error::Internal(format!("the workflows' service client: {e}"))
+                })?;
         Ok(App {
             auditor,
             config: Arc::new(config),
@@ -429,6 +446,7 @@ impl App {
             ediscovery,
             idle_logoff,
             break_glass,
+            workflows,
             reencryptor,
             reencrypt_wake,
             keyring,
@@ -546,6 +564,11 @@ impl App {
     /// The retention job.
     pub fn retention(&self) -> &crate::compliance::RetentionService {
         &self.retention
+    }
+
+    /// Workflows (for the command line).
+    pub fn workflows(&self) -> &crate::workflow::WorkflowService {
+        &self.workflows
     }
 
     /// eDiscovery searches and exports (and the daily export, from the command line).
@@ -667,6 +690,7 @@ impl App {
             erasures: self.erasures.clone(),
             processing_record: self.processing_record.clone(),
             breaches: self.breaches.clone(),
+            workflows: self.workflows.clone(),
             ediscovery: self.ediscovery.clone(),
             break_glass: self.break_glass.clone(),
             store: self.store.clone(),
@@ -741,6 +765,10 @@ impl App {
         let break_glass = self.break_glass.clone().spawn(going_away.clone());
         // Committed events queued for bots and sent to their request URLs.
         let bot_events = crate::bots::delivery::spawn(self.bots.clone(), going_away.clone());
+        // Workflow timers, service calls and child instances as they come due.
+        let workflows = self.workflows.clone().spawn(going_away.clone());
+        // Processes started by chat activity (messages, reactions, joins, files).
+        let workflow_triggers = self.workflows.clone().spawn_triggers(going_away.clone());
         // Building the router built and dropped the OpenAPI document, among others.
         crate::memory::release_free_memory();
         tracing::info!(address = %bound, "listening");
@@ -770,6 +798,8 @@ impl App {
         let _ = housekeeping.await;
         let _ = pruning.await;
         let _ = bot_events.await;
+        let _ = workflows.await;
+        let _ = workflow_triggers.await;
         let _ = idle_logoff.await;
         let _ = erasures.await;
         let _ = break_glass.await;

@@ -1528,6 +1528,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflow-hooks/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An inbound webhook (a CRM, a form, a monitoring system): starts the trigger's process with
+         *     the body's JSON object as variables. Authenticated by the trigger's secret, as a bearer
+         *     token, or by `X-Concord-Signature` (`v0=` and the hex HMAC-SHA256 of
+         *     `v0:{timestamp}:{body}`) with `X-Concord-Request-Timestamp` (Unix seconds, at most five
+         *     minutes off). No session is needed.
+         */
+        post: operations["call_workflow_hook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflow-tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The open tasks one may complete, in every workspace: assigned to one, to a role one
+         *     holds, or to a channel one belongs to.
+         */
+        get: operations["list_workflow_tasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflow-tasks/{task_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a task with the form's values: only its assignee, a holder of its role or a
+         *     member of its channel may (for a task assigned to nobody, `workflows.manage`). Audited
+         *     as `workflow.task_completed`, a refusal included.
+         */
+        post: operations["complete_workflow_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces": {
         parameters: {
             query?: never;
@@ -2202,6 +2266,241 @@ export interface paths {
         post?: never;
         /** Revoke an incoming webhook. */
         delete: operations["revoke_webhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-incidents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's open incidents (`workflows.manage`). */
+        get: operations["list_workflow_incidents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-incidents/{incident_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve an incident (`workflows.manage`): `retry` the failed step (a service call keeps
+         *     its idempotency key), `skip` it with `variables` set instead, or `cancel` the instance.
+         *     Audited as `workflow.incident_resolved`.
+         */
+        post: operations["resolve_workflow_incident"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The workspace's instances, oldest first (`workflows.manage`: all of them;
+         *     `workflows.start`: those one started).
+         */
+        get: operations["list_workflow_instances"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-instances/{instance_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One instance with its variables, tasks, incidents and every step of its history. */
+        get: operations["get_workflow_instance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-instances/{instance_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a running instance (`workflows.manage`): its open tasks close, its timers and
+         *     waits end.
+         */
+        post: operations["cancel_workflow_instance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a message to the instances waiting for it (`workflows.start`): each waiting instance
+         *     whose correlation key equals `correlation` receives it; when none waits, the processes
+         *     that start on it are started.
+         */
+        post: operations["send_workflow_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's triggers, revoked ones included, without secrets (`workflows.manage`). */
+        get: operations["list_workflow_triggers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-triggers/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a trigger (`workflows.manage`): a webhook's URL stops working at once. */
+        delete: operations["revoke_workflow_trigger"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's deployed processes, every version (`workflows.start`). */
+        get: operations["list_workflows"];
+        put?: never;
+        /**
+         * Deploy a process model (`workflows.manage`): BPMN 2.0 XML as Camunda Modeler or bpmn-js
+         *     save it (the diagram is kept), or Concord's YAML form. It becomes the next version of its
+         *     process; instances keep running on the version they started with. Audited as
+         *     `workflow.deployed`.
+         */
+        post: operations["deploy_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/bpmn": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A deployed process as BPMN 2.0 XML with its diagram (`workflows.start`), to open in a
+         *     modeler.
+         */
+        get: operations["export_workflow"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an instance of a process (`workflows.start`), on its latest version or `version`.
+         *     Audited as `workflow.started`, and each step as `workflow.step`.
+         */
+        post: operations["start_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a trigger that starts a process (`workflows.manage`): an inbound `webhook` (its URL
+         *     and secret are in the answer, the secret only there), or chat activity: a `message`
+         *     matching a pattern, a `reaction`, a member joining a channel, a file shared. Audited as
+         *     `workflow.trigger_created`.
+         */
+        post: operations["create_workflow_trigger"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -3053,6 +3352,18 @@ export interface components {
             /** @description What was done (optional; up to 4,000 characters). */
             outcome?: string | null;
         };
+        /**
+         * @description Completing a task.
+         * @example {
+         *       "variables": {
+         *         "approved": true
+         *       }
+         *     }
+         */
+        CompleteTask: {
+            /** @description The form's values, set as the instance's variables (a JSON object, up to 256 KiB). */
+            variables?: Record<string, never> | null;
+        };
         /** @description The controller and their contacts (Art. 30(1)(a)), as configured. */
         Controller: {
             /** @description The data protection officer. */
@@ -3315,6 +3626,38 @@ export interface components {
         DataSubjectRequestId: string;
         /** @description A number of days, or "forever". */
         Days: number | "forever";
+        /** @description Every deployment of a workspace. */
+        DeploymentList: {
+            /** @description Newest version of each process first. */
+            deployments: components["schemas"]["DeploymentView"][];
+        };
+        /** @description A deployed version of a process. */
+        DeploymentView: {
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            deployed_at: string;
+            deployed_by?: null | components["schemas"]["UserId"];
+            /** @description `bpmn` or `yaml`. */
+            format: string;
+            /**
+             * Format: uuid
+             * @description The deployment's id.
+             */
+            id: string;
+            /** @description The process name. */
+            name?: string | null;
+            /** @description The process id (BPMN `process` id). */
+            process_id: string;
+            /** @description Its start events: id and trigger (`none`, `message`, `timer`, `signal`). */
+            start_events: components["schemas"]["StartEventView"][];
+            /**
+             * Format: int64
+             * @description The version, from 1.
+             */
+            version: number;
+        };
         /** @description A page of results, oldest first. */
         DiscoveryPage: {
             /** @description Pass as `cursor` (with the same criteria) for the next page; `null` on the last. */
@@ -3515,6 +3858,11 @@ export interface components {
             limit?: number | null;
             /** @description Human-readable explanation. */
             message: string;
+            /**
+             * @description Every problem of a workflow model that does not deploy (`invalid_model`), each with
+             *     its `element`, `line` and `message`.
+             */
+            problems?: Record<string, never>[] | null;
         };
         /**
          * Format: uuid
@@ -3828,6 +4176,50 @@ export interface components {
             /** @description The workspace whose content it holds. */
             workspace_id: components["schemas"]["WorkspaceId"];
         };
+        /** @description What a webhook started. */
+        HookOutcome: {
+            /**
+             * Format: uuid
+             * @description The instance started.
+             */
+            instance_id: string;
+        };
+        /**
+         * @description What to do about an incident.
+         * @enum {string}
+         */
+        IncidentAction: "retry" | "skip" | "cancel";
+        /** @description Open incidents. */
+        IncidentList: {
+            /** @description Oldest first. */
+            incidents: components["schemas"]["IncidentView"][];
+        };
+        /** @description An incident. */
+        IncidentView: {
+            /** @description The element that failed. */
+            element: string;
+            /** @description Its id. */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The instance.
+             */
+            instance_id: string;
+            /** @description What failed. */
+            message: string;
+            /**
+             * Format: date-time
+             * @description When it was raised.
+             */
+            raised_at: string;
+            /**
+             * Format: date-time
+             * @description When it was resolved.
+             */
+            resolved_at?: string | null;
+            /** @description `open` or `resolved`. */
+            status: string;
+        };
         /** @description The index's state, so a client can say results may be incomplete. */
         IndexStatus: {
             /**
@@ -3842,6 +4234,67 @@ export interface components {
              * @description Messages the rebuild will index.
              */
             total?: number | null;
+        };
+        /** @description A page of instances. */
+        InstancePage: {
+            /** @description Oldest first. */
+            instances: components["schemas"]["InstanceSummary"][];
+            /**
+             * Format: uuid
+             * @description Pass as `cursor` for the next page; absent on the last.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description An instance, in a list. */
+        InstanceSummary: {
+            /**
+             * Format: uuid
+             * @description The deployment it runs on.
+             */
+            deployment_id: string;
+            /**
+             * Format: date-time
+             * @description When it ended.
+             */
+            ended_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The instance whose call activity started it.
+             */
+            parent_id?: string | null;
+            /** @description The process. */
+            process_id: string;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            started_at: string;
+            started_by?: null | components["schemas"]["UserId"];
+            /** @description `running`, `completed`, `terminated`, `failed` or `cancelled`. */
+            status: string;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+        };
+        /** @description An instance with what it holds. */
+        InstanceView: components["schemas"]["InstanceSummary"] & {
+            /** @description Why it failed, when it did. */
+            error?: string | null;
+            /** @description Every step, in order (when asked for one instance). */
+            history: components["schemas"]["StepView"][];
+            /** @description Its incidents, open and resolved. */
+            incidents: components["schemas"]["IncidentView"][];
+            /** @description Its tasks, open and closed. */
+            tasks: components["schemas"]["TaskView"][];
+            /** @description Its variables. */
+            variables: Record<string, never>;
         };
         /**
          * Format: uuid
@@ -4129,6 +4582,13 @@ export interface components {
          * @description A message.
          */
         MessageId: string;
+        /** @description Where a message went. */
+        MessageOutcome: {
+            /** @description Waiting instances that received it. */
+            delivered: string[];
+            /** @description Instances it started (none was waiting, and a process starts on it). */
+            started: string[];
+        };
         /**
          * @description What changed about a message, in `message_updated`.
          * @enum {string}
@@ -4202,6 +4662,11 @@ export interface components {
             thread_root_id?: null | components["schemas"]["MessageId"];
         };
         /**
+         * @description How a model is written.
+         * @enum {string}
+         */
+        ModelFormat: "bpmn" | "yaml";
+        /**
          * @description A breach to record.
          * @example {
          *       "accounts": [
@@ -4239,6 +4704,17 @@ export interface components {
             occurred_to?: string | null;
             /** @description What happened, in a few words (required; up to 200 characters). */
             title: string;
+        };
+        /**
+         * @description A model to deploy.
+         * @example {
+         *       "source": "process: leave\nsteps:\n  - start: asked\n  - user_task: approve\n    role: admin\n  - end: done\n"
+         *     }
+         */
+        NewDeployment: {
+            format?: null | components["schemas"]["ModelFormat"];
+            /** @description The model's text: BPMN XML or YAML (up to 1 MiB). */
+            source: string;
         };
         /**
          * @description A hold to place, as the API receives it (checked once the actor is authorized).
@@ -4294,6 +4770,24 @@ export interface components {
             received_at?: string | null;
             /** @description Whose request it is (an account). */
             subject_id: components["schemas"]["UserId"];
+        };
+        /**
+         * @description A trigger to make.
+         * @example {
+         *       "kind": "webhook"
+         *     }
+         */
+        NewTrigger: {
+            channel_id?: null | components["schemas"]["ChannelId"];
+            /** @description For `reaction`: the emoji (`:white_check_mark:` or the character); none: any. */
+            emoji?: string | null;
+            /** @description What starts the process. */
+            kind: components["schemas"]["TriggerKind"];
+            /**
+             * @description For `message`: the text to match, case-insensitive; `*` matches anything, and a
+             *     pattern without `*` matches messages containing it.
+             */
+            pattern?: string | null;
         };
         /**
          * @description An out-of-office period: first and last day (`YYYY-MM-DD`, at most a year apart) and an
@@ -4687,6 +5181,18 @@ export interface components {
             status: components["schemas"]["RequestStatus"];
             /** @description Whose request it is. */
             subject_id: components["schemas"]["UserId"];
+        };
+        /**
+         * @description Resolving an incident.
+         * @example {
+         *       "action": "retry"
+         *     }
+         */
+        ResolveIncident: {
+            /** @description `retry`, `skip` or `cancel`. */
+            action: components["schemas"]["IncidentAction"];
+            /** @description For `skip`: the variables to set instead of the element's result. */
+            variables?: Record<string, never> | null;
         };
         /**
          * @description Resolve or reopen a comment.
@@ -5087,6 +5593,21 @@ export interface components {
             /** @description The document's title. */
             title?: string | null;
         };
+        /**
+         * @description A message for waiting instances.
+         * @example {
+         *       "correlation": "A-1",
+         *       "name": "payment.received"
+         *     }
+         */
+        SendMessage: {
+            /** @description The correlation key value a waiting instance must expect (any JSON value). */
+            correlation?: Record<string, never> | null;
+            /** @description The message name (as the model's `message` names it). */
+            name: string;
+            /** @description Variables the message carries. */
+            variables?: Record<string, never> | null;
+        };
         /** @description What the server sends. */
         ServerFrame: {
             /** @description Identifies this server's event stream; sequence numbers of another epoch are meaningless. */
@@ -5301,6 +5822,54 @@ export interface components {
             /** @description Its arguments, as a hint. */
             usage_hint: string;
         };
+        /** @description A start event of a deployed process. */
+        StartEventView: {
+            /** @description The element id. */
+            id: string;
+            /** @description `none`, `message`, `timer` or `signal`. */
+            trigger: string;
+        };
+        /**
+         * @description Starting an instance.
+         * @example {
+         *       "variables": {
+         *         "days": 3
+         *       }
+         *     }
+         */
+        StartInstance: {
+            /** @description The instance's first variables (a JSON object, up to 256 KiB). */
+            variables?: Record<string, never> | null;
+            /**
+             * Format: int64
+             * @description The version to run; by default the latest.
+             */
+            version?: number | null;
+        };
+        /** @description One step of an instance's history. */
+        StepView: {
+            /** @description Who caused it. */
+            actor?: string | null;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            at: string;
+            /** @description The variables it set, with their new values. */
+            changed: Record<string, never>;
+            /** @description The element. */
+            element?: string | null;
+            /**
+             * @description What happened, with its `type` (`instance_started`, `entered`, `completed`,
+             *     `task_completed`, `timer_fired`, `incident_raised`, …).
+             */
+            event: Record<string, never>;
+            /**
+             * Format: int64
+             * @description The step number, from 1.
+             */
+            step: number;
+        };
         /**
          * @description Sets or clears a system role.
          * @example {
@@ -5333,6 +5902,56 @@ export interface components {
              */
             total: number;
         };
+        /** @description The tasks one may complete. */
+        TaskPage: {
+            /** @description Oldest first. */
+            tasks: components["schemas"]["TaskView"][];
+        };
+        /** @description A user task. */
+        TaskView: {
+            assignee?: null | components["schemas"]["UserId"];
+            candidate_channel?: null | components["schemas"]["ChannelId"];
+            candidate_role?: null | components["schemas"]["RoleId"];
+            /**
+             * Format: date-time
+             * @description When it was completed or cancelled.
+             */
+            closed_at?: string | null;
+            closed_by?: null | components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description When it was opened.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it is due.
+             */
+            due_at?: string | null;
+            /** @description The user task element. */
+            element: string;
+            /** @description The form to fill in. */
+            form_key?: string | null;
+            /** @description Its id. */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The instance.
+             */
+            instance_id: string;
+            /** @description The item of a multi-instance task, and other task-local values. */
+            local: Record<string, never>;
+            /** @description The task's name. */
+            name?: string | null;
+            /** @description The process. */
+            process_id: string;
+            /** @description `open`, `completed` or `cancelled`. */
+            status: string;
+            /** @description The assignment as the model wrote it, when it named nobody Concord knows. */
+            unresolved_assignment?: string | null;
+            /** @description The workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        };
         /** @description What a successful sign-in or refresh returns. */
         TokenPair: {
             /** @description Short-lived bearer token for API calls. */
@@ -5350,6 +5969,47 @@ export interface components {
             token_type: string;
             /** @description The signed-in user. */
             user_id: components["schemas"]["UserId"];
+        };
+        /**
+         * @description What starts the process.
+         * @enum {string}
+         */
+        TriggerKind: "webhook" | "message" | "reaction" | "member_joined" | "file_shared";
+        /** @description A workspace's triggers. */
+        TriggerList: {
+            /** @description Oldest first, revoked ones included. */
+            triggers: components["schemas"]["TriggerView"][];
+        };
+        /** @description A trigger. */
+        TriggerView: {
+            channel_id?: null | components["schemas"]["ChannelId"];
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            created_at: string;
+            /** @description The reaction's emoji. */
+            emoji?: string | null;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /** @description What starts it. */
+            kind: components["schemas"]["TriggerKind"];
+            /** @description The message pattern. */
+            pattern?: string | null;
+            /** @description The process it starts (its latest version). */
+            process_id: string;
+            /**
+             * Format: date-time
+             * @description When it was revoked.
+             */
+            revoked_at?: string | null;
+            /** @description For a webhook, when it is made (and only then): its secret. */
+            secret?: string | null;
+            /** @description For a webhook: the path to POST to. */
+            url?: string | null;
         };
         /**
          * @description Channel changes; omitted fields stay.
@@ -8844,6 +9504,114 @@ export interface operations {
             };
         };
     };
+    call_workflow_hook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description any JSON object */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookOutcome"];
+                };
+            };
+            /** @description `invalid_signature`: no such webhook, revoked, or the secret or signature does not match */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_payload`: not a JSON object */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_workflow_tasks: {
+        parameters: {
+            query?: {
+                /** @description Tasks per page (1 to 500, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskPage"];
+                };
+            };
+        };
+    };
+    complete_workflow_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteTask"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskView"];
+                };
+            };
+            /** @description `not_assignee` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such task in one's workspaces */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `task_closed`: completed or cancelled before */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     list_workspaces: {
         parameters: {
             query?: never;
@@ -10241,6 +11009,522 @@ export interface operations {
         responses: {
             /** @description revoked */
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_workflow_incidents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentList"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    resolve_workflow_incident: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                incident_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveIncident"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such incident */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `incident_resolved` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_workflow_instances: {
+        parameters: {
+            query?: {
+                /** @description `running`, `completed`, `terminated`, `failed` or `cancelled`. */
+                status?: string;
+                /** @description Only this process. */
+                process_id?: string;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Instances per page (1 to 500, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstancePage"];
+                };
+            };
+            /** @description missing workflows.start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `status` or `limit` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_workflow_instance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                instance_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                };
+            };
+            /** @description no such instance, or not one's own without workflows.manage */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    cancel_workflow_instance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                instance_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such instance */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `instance_ended` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    send_workflow_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SendMessage"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageOutcome"];
+                };
+            };
+            /** @description missing workflows.start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `name` or `variables` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_workflow_triggers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerList"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    revoke_workflow_trigger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerView"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such trigger */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `trigger_revoked` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_workflows: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentList"];
+                };
+            };
+            /** @description missing workflows.start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    deploy_workflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewDeployment"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentView"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `model_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_model` with `problems`, each naming its `element` and `line` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    export_workflow: {
+        parameters: {
+            query?: {
+                /** @description The version; by default the latest. */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                workspace_id: string;
+                process_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description BPMN XML */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/xml": unknown;
+                };
+            };
+            /** @description missing workflows.start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such process or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    start_workflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                process_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartInstance"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                };
+            };
+            /** @description missing workflows.start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such process or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `input_refused`: the process loops without waiting */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `variables` too large; `cannot_start`: the process has no none start event */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    create_workflow_trigger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                process_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewTrigger"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerView"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such process */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `pattern`, `emoji` or `channel_id` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

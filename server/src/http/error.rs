@@ -17,6 +17,7 @@ pub struct ApiError {
     field: Option<&'static str>,
     limit: Option<u64>,
     retry_after: Option<u64>,
+    problems: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -37,6 +38,11 @@ pub(crate) struct ErrorDetail {
     /// The limit that was exceeded, in bytes, for `413` responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<u64>,
+    /// Every problem of a workflow model that does not deploy (`invalid_model`), each with
+    /// its `element`, `line` and `message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    problems: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -49,6 +55,7 @@ impl ApiError {
             field: None,
             limit: None,
             retry_after: None,
+            problems: None,
         }
     }
 
@@ -77,6 +84,7 @@ impl IntoResponse for ApiError {
                 message: self.message,
                 field: self.field,
                 limit: self.limit,
+                problems: self.problems,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -145,6 +153,11 @@ impl From<Error> for ApiError {
                 ApiError::new(status, code, message)
             }
             Error::Refused { code, .. } => ApiError::new(S::UNPROCESSABLE_ENTITY, code, message),
+            Error::Denied { code, .. } => ApiError::new(S::FORBIDDEN, code, message),
+            Error::InvalidModel { problems, .. } => ApiError {
+                problems: Some(problems),
+                ..ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_model", message)
+            },
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
             Error::Conflict { code, .. } => ApiError::new(S::CONFLICT, code, message),
             Error::PreconditionFailed { code, .. } => {

@@ -58,6 +58,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/yjs/{document_id}"),
     ("POST", "/api/v1/invitations/{token}/accept"),
     ("OPTIONS", "/api/v1/channels/{channel_id}/uploads"),
+    ("POST", "/api/v1/workflow-hooks/{trigger_id}"),
 ];
 
 /// How long requests may take before the edge answers 503.
@@ -90,7 +91,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         audit, auth, bot_events, bots, breaches, break_glass, chat, commands, compliance, docs,
         ediscovery, files, health, interactions, invitations, keys, policies, processing_record,
-        restriction, search, setup, sso, subject_requests, uploads, users, workspaces, ws,
+        restriction, search, setup, sso, subject_requests, uploads, users, workflows, workspaces,
+        ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -131,6 +133,21 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(breaches::record, breaches::list))
         .routes(routes!(breaches::get, breaches::update))
         .routes(routes!(breaches::report))
+        .routes(routes!(workflows::deploy, workflows::list))
+        .routes(routes!(workflows::export))
+        .routes(routes!(workflows::start))
+        .routes(routes!(workflows::instances))
+        .routes(routes!(workflows::instance))
+        .routes(routes!(workflows::cancel))
+        .routes(routes!(workflows::message))
+        .routes(routes!(workflows::incidents))
+        .routes(routes!(workflows::resolve))
+        .routes(routes!(workflows::tasks))
+        .routes(routes!(workflows::complete))
+        .routes(routes!(workflows::create_trigger))
+        .routes(routes!(workflows::triggers))
+        .routes(routes!(workflows::revoke_trigger))
+        .routes(routes!(workflows::hook))
         .routes(routes!(users::list_sessions, users::revoke_sessions))
         .routes(routes!(users::revoke_session))
         .routes(routes!(workspaces::list, workspaces::create))

@@ -54,6 +54,8 @@ pub struct AppState {
     pub processing_record: crate::compliance::RecordService,
     /// The breach register (GDPR Art. 33 and 34).
     pub breaches: crate::compliance::BreachService,
+    /// Workflow processes, their instances and tasks.
+    pub workflows: crate::workflow::WorkflowService,
     /// eDiscovery searches and exports.
     pub ediscovery: crate::ediscovery::EDiscoveryService,
     /// The retention job, run on demand.

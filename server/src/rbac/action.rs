@@ -124,6 +124,13 @@ actions! {
     /// notification deadlines and report who and what they affected from the audit log
     /// (compliance officers and system administrators; not a workspace role).
     ManageBreaches = "breaches.manage",
+    /// Deploy workflow processes, see and cancel every instance of the workspace, handle
+    /// their incidents and complete tasks nobody in particular is assigned (workspace owners
+    /// and admins).
+    ManageWorkflows = "workflows.manage",
+    /// Start the workspace's workflow processes, follow the instances one started and send
+    /// messages to waiting instances (members).
+    StartWorkflows = "workflows.start",
 }
 
 impl Action {
@@ -159,6 +166,8 @@ impl Action {
                 | Action::UploadFiles
                 | Action::ManageLegalHolds
                 | Action::UseBreakGlass
+                | Action::ManageWorkflows
+                | Action::StartWorkflows
         )
     }
 }

@@ -114,6 +114,8 @@ pub const ROLES: &[BuiltinRole] = &[
             UploadFiles,
             ManageLegalHolds,
             UseBreakGlass,
+            ManageWorkflows,
+            StartWorkflows,
         ],
     },
     BuiltinRole {
@@ -138,6 +140,8 @@ pub const ROLES: &[BuiltinRole] = &[
             UploadFiles,
             ManageLegalHolds,
             UseBreakGlass,
+            ManageWorkflows,
+            StartWorkflows,
         ],
     },
     BuiltinRole {
@@ -153,6 +157,7 @@ pub const ROLES: &[BuiltinRole] = &[
             PostMessages,
             CreateDocuments,
             UploadFiles,
+            StartWorkflows,
         ],
     },
     BuiltinRole {

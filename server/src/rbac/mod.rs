@@ -286,6 +286,22 @@ pub async fn reads_channel(
     Ok(channel_decision(access.as_ref(), Action::ReadChannels).is_ok())
 }
 
+/// Whether `actor` may perform `action` on `resource`, decided without recording anything:
+/// for a path that widens what a caller sees when they hold more (an operator sees every
+/// instance, a starter their own), the request's decision being made by another check.
+pub async fn allows(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    action: Action,
+    resource: Resource,
+) -> Result<bool, StoreError> {
+    match decide(conn, actor, action, resource).await {
+        Ok(()) => Ok(true),
+        Err(AuthzError::Store(e)) => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
 /// The rule of [`authorize_channel`], nothing noted.
 fn channel_outcome(
     actor: &Actor,
@@ -434,6 +450,23 @@ pub fn decide_recipient(actor: &Actor, is_recipient: bool) {
     } else {
         Decision::Denied
     });
+}
+
+/// Records the decision on a workflow task, which its assignment makes rather than a
+/// permission: allowed for the people it names (its assignee, the holders of its role, the
+/// members of its channel), refused for anyone else.
+pub fn decide_assignment(actor: &Actor, named: bool) {
+    actor.record(if named {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    });
+}
+
+/// Records that a signed-in person may read what is addressed to them alone (their task
+/// inbox): being signed in is the decision, and the read is filtered to them.
+pub fn allow_own_items(actor: &Actor) {
+    actor.record(Decision::Allowed);
 }
 
 /// Records that a request was refused before any actor was known (a bot API call without

@@ -112,6 +112,20 @@ pub async fn in_workspace(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// The channel of a workspace with this name index (channel names are stored sealed).
+pub async fn by_name_index(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    index: &str,
+) -> Result<Option<ChannelRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.name_index = $2");
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(index)
+        .fetch_optional(c)
+        .await)?)
+}
+
 /// The channel with this id.
 pub async fn by_id(
     conn: &mut Conn<'_>,

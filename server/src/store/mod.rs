@@ -48,6 +48,7 @@ pub mod sso;
 pub mod subject_requests;
 pub mod throttle;
 pub mod users;
+pub mod workflows;
 pub mod workspaces;
 mod writer;
 

@@ -54,4 +54,5 @@ mod subject_requests;
 mod tokens;
 mod uploads;
 mod web_client;
+mod workflows;
 mod yjs_clients;

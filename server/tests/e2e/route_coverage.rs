@@ -415,6 +415,28 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
             .unwrap()
             .to_owned()
     };
+    let workflow = "process: rc\nsteps:\n  - start: s\n  - user_task: check\n    person: ${who}\n  - end: e\n";
+    app.post(&format!("/api/v1/workspaces/{ws}/workflows"), Some(&admin.access), json!({"source": workflow}))
+        .await
+        .expect(201);
+    let instance = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/workflows/rc/instances"),
+            Some(&admin.access),
+            json!({"variables": {"who": admin.user_id, "note": MARKER}}),
+        )
+        .await;
+    let instance = instance.expect(201).clone();
+    let task = instance["tasks"][0]["id"].as_str().unwrap().to_owned();
+    let instance = instance["id"].as_str().unwrap().to_owned();
+    let trigger = app
+        .post(
+            &format!("/api/v1/workspaces/{ws}/workflows/rc/triggers"),
+            Some(&admin.access),
+            json!({"kind": "webhook"}),
+        )
+        .await;
+    let trigger = trigger.expect(201)["id"].as_str().unwrap().to_owned();
     let ids: HashMap<&str, String> = [
         ("workspace_id", ws.clone()),
         ("channel_id", private),
@@ -435,6 +457,12 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         ("command_id", command),
         ("hold_id", hold),
         ("request_id", request),
+        ("process_id", "rc".to_owned()),
+        ("instance_id", instance),
+        ("task_id", task),
+        ("trigger_id", trigger),
+        // No incident was raised: an id that names none stands in for one.
+        ("incident_id", format!("{}:incident1", uuid::Uuid::now_v7())),
         // Emergency accesses are read and ended by their holder only: an id that names none
         // stands in for one.
         ("grant_id", uuid::Uuid::now_v7().to_string()),

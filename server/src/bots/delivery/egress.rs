@@ -271,9 +271,27 @@ impl Egress {
     pub async fn post(
         &self,
         url: &str,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         content_type: &'static str,
         body: Vec<u8>,
+        max_body: usize,
+    ) -> Result<Answer, EgressError> {
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static(content_type),
+        );
+        self.send(reqwest::Method::POST, url, headers, Some(body), max_body)
+            .await
+    }
+
+    /// Sends a `method` request with `headers` (and `body`, if any) to `url`, reading at most
+    /// `max_body` bytes of the answer.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
         max_body: usize,
     ) -> Result<Answer, EgressError> {
         let url = parse(url)?;
@@ -286,14 +304,11 @@ impl Egress {
         } else {
             &self.client
         };
-        let mut response = client
-            .post(url)
-            .headers(headers)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(classify)?;
+        let mut request = client.request(method, url).headers(headers);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let mut response = request.send().await.map_err(classify)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let mut out = Vec::new();

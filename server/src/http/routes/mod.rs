@@ -25,5 +25,6 @@ pub mod sso;
 pub mod subject_requests;
 pub mod uploads;
 pub mod users;
+pub mod workflows;
 pub mod workspaces;
 pub mod ws;

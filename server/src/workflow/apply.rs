@@ -1,0 +1,392 @@
+//! Committing one engine transition: the instance's sealed state, its history (one row and
+//! one audit entry per step) and the indexes its commands ask for, all in the caller's
+//! write, so they commit together or not at all.
+
+use chrono::Utc;
+use concord_workflow::command::Command;
+use concord_workflow::model::Assignment;
+use concord_workflow::state::Status;
+use concord_workflow::Transition;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::views::TaskDetail;
+use super::WorkflowService;
+use crate::audit::{Event, Outcome};
+use crate::domain::{ChannelId, RoleId, UserId, WorkspaceId};
+use crate::error::Error;
+use crate::rbac::Actor;
+use crate::store::workflows::{self as wf, IncidentRecord, InstanceRecord, JobRecord, StepRecord, TaskRecord};
+use crate::store::Tx;
+
+/// The stored name of an instance status.
+pub(crate) fn status_name(status: &Status) -> &'static str {
+    match status {
+        Status::Running => "running",
+        Status::Completed => "completed",
+        Status::Terminated => "terminated",
+        Status::Failed { .. } => "failed",
+        Status::Cancelled => "cancelled",
+    }
+}
+
+/// What a finished child tells its parent (a `child_ended` job's payload).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct ChildEnded {
+    pub child_id: String,
+    pub failed: Option<String>,
+    pub variables: serde_json::Map<String, Value>,
+}
+
+/// Commits `t` for `instance` (inserting it when `new`).
+pub(crate) async fn apply(
+    svc: &WorkflowService,
+    tx: &mut Tx,
+    actor: &Actor,
+    instance: &InstanceRecord,
+    new: bool,
+    t: Transition,
+) -> Result<(), Error> {
+    let ws = instance.workspace_id;
+    let id = instance.id;
+    let row = id.to_string();
+    let now = Utc::now();
+    let status = status_name(&t.state.status);
+    let state_json = serde_json::to_vec(&t.state)
+        .map_err(|e| Error::Internal(format!("instance state to JSON: {e}")))?;
+    let sealed = svc
+        .seal(tx, ws, "workflow_instances", &row, "state", &state_json)
+        .await?;
+    let ended = (status != "running").then_some(now);
+    if new {
+        let mut record = instance.clone();
+        record.status = status.to_owned();
+        record.state = sealed;
+        record.ended_at = ended;
+        wf::insert_instance(&mut tx.conn(), &record).await?;
+    } else {
+        wf::update_instance(&mut tx.conn(), id, status, &sealed, now, ended).await?;
+    }
+    for entry in &t.history {
+        let kind = serde_json::to_value(&entry.event)
+            .ok()
+            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| "step".into());
+        let step_row = format!("{id}:{}", entry.step);
+        let detail = serde_json::to_vec(entry)
+            .map_err(|e| Error::Internal(format!("history entry to JSON: {e}")))?;
+        let detail = svc
+            .seal(tx, ws, "workflow_steps", &step_row, "detail", &detail)
+            .await?;
+        let step = i64::try_from(entry.step).unwrap_or(i64::MAX);
+        wf::insert_step(
+            &mut tx.conn(),
+            &StepRecord {
+                instance_id: id,
+                step,
+                at: entry.at,
+                element: entry.element.clone(),
+                kind: kind.clone(),
+                actor: entry
+                    .actor
+                    .as_deref()
+                    .and_then(|a| a.parse::<Uuid>().ok())
+                    .map(UserId),
+                detail,
+            },
+        )
+        .await?;
+        let event = Event::by(actor, "workflow.step", Outcome::Allowed)
+            .target("workflow_instance", id)
+            .workspace(ws)
+            .details(json!({
+                "step": step,
+                "element": entry.element,
+                "event": kind,
+                "process_id": instance.process_id,
+                "variables": entry.changed.keys().collect::<Vec<_>>(),
+            }));
+        svc.auditor().record(tx, event).await?;
+    }
+    for command in t.commands {
+        run_command(svc, tx, instance, command).await?;
+    }
+    // The engine does not unsubscribe a consumed wait, and an ended instance waits for
+    // nothing: the index keeps exactly the state's subscriptions.
+    for stale in wf::subscriptions_of(&mut tx.conn(), id).await? {
+        if status != "running" || !t.state.subscriptions.contains_key(&stale) {
+            wf::unsubscribe(&mut tx.conn(), &stale).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_command(
+    svc: &WorkflowService,
+    tx: &mut Tx,
+    instance: &InstanceRecord,
+    command: Command,
+) -> Result<(), Error> {
+    let ws = instance.workspace_id;
+    let now = Utc::now();
+    match &command {
+        Command::CreateUserTask {
+            task_id,
+            element,
+            name,
+            assignment,
+            form_key,
+            due,
+            local,
+        } => {
+            let who = resolve(svc, tx, ws, assignment).await?;
+            let detail = TaskDetail {
+                name: name.clone(),
+                form_key: form_key.clone(),
+                unresolved: who.unresolved,
+                local: local.clone(),
+            };
+            let detail = serde_json::to_vec(&detail)
+                .map_err(|e| Error::Internal(format!("task to JSON: {e}")))?;
+            let detail = svc
+                .seal(tx, ws, "workflow_tasks", task_id, "detail", &detail)
+                .await?;
+            wf::insert_task(
+                &mut tx.conn(),
+                &TaskRecord {
+                    id: task_id.clone(),
+                    instance_id: instance.id,
+                    workspace_id: ws,
+                    element: element.clone(),
+                    detail,
+                    assignee: who.person,
+                    candidate_role: who.role,
+                    candidate_channel: who.channel,
+                    status: "open".into(),
+                    due_at: *due,
+                    created_at: now,
+                    closed_by: None,
+                    closed_at: None,
+                },
+            )
+            .await?;
+        }
+        Command::CancelUserTask { task_id } => {
+            wf::close_task(&mut tx.conn(), task_id, "cancelled", None, now).await?;
+        }
+        Command::CallService { call_id, .. } => {
+            queue(svc, tx, instance, instance.id, call_id, "call", now, &command).await?;
+        }
+        Command::Post { post_id, .. } => {
+            queue(svc, tx, instance, instance.id, post_id, "post", now, &command).await?;
+        }
+        Command::ScheduleTimer { timer_id, due, .. } => {
+            queue(svc, tx, instance, instance.id, timer_id, "timer", *due, &command).await?;
+        }
+        Command::CancelTimer { timer_id } => {
+            wf::delete_job(&mut tx.conn(), timer_id).await?;
+        }
+        Command::Subscribe {
+            subscription_id,
+            message,
+            correlation,
+            ..
+        } => {
+            let key = correlation.as_ref().map(super::correlation_text);
+            wf::subscribe(
+                &mut tx.conn(),
+                subscription_id,
+                instance.id,
+                ws,
+                message,
+                key.as_deref(),
+            )
+            .await?;
+        }
+        Command::SubscribeSignal {
+            subscription_id,
+            signal,
+            ..
+        } => {
+            let name = format!("{}{signal}", super::SIGNAL_PREFIX);
+            wf::subscribe(&mut tx.conn(), subscription_id, instance.id, ws, &name, None).await?;
+        }
+        Command::Unsubscribe { subscription_id } => {
+            wf::unsubscribe(&mut tx.conn(), subscription_id).await?;
+        }
+        Command::PublishMessage { .. } => {
+            let job = format!("{}:publish:{}", instance.id, Uuid::now_v7());
+            queue(svc, tx, instance, instance.id, &job, "publish", now, &command).await?;
+        }
+        Command::StartChild { child_id, .. } => {
+            queue(svc, tx, instance, instance.id, child_id, "child", now, &command).await?;
+        }
+        Command::CancelChild { child_id } => {
+            let job = format!("{child_id}:cancel");
+            queue(svc, tx, instance, instance.id, &job, "cancel_child", now, &command).await?;
+        }
+        Command::EvaluateDecision { element, .. } => {
+            // Deploy refuses models with business-rule tasks until decisions can be
+            // deployed; a model that got here anyway waits, visibly.
+            tracing::warn!(instance = %instance.id, element, "no decision service: the task waits");
+        }
+        Command::RaiseIncident {
+            incident_id,
+            element,
+            message,
+        } => {
+            let sealed = svc
+                .seal(tx, ws, "workflow_incidents", incident_id, "message", message.as_bytes())
+                .await?;
+            wf::insert_incident(
+                &mut tx.conn(),
+                &IncidentRecord {
+                    id: incident_id.clone(),
+                    instance_id: instance.id,
+                    workspace_id: ws,
+                    element: element.clone(),
+                    message: sealed,
+                    status: "open".into(),
+                    raised_at: now,
+                    resolved_at: None,
+                },
+            )
+            .await?;
+        }
+        Command::ResolveIncident { incident_id } => {
+            wf::resolve_incident(&mut tx.conn(), incident_id, now).await?;
+        }
+        Command::Completed { status, variables } => {
+            if let (Some(parent), Some(wait)) = (instance.parent_id, &instance.parent_wait) {
+                let failed = match status {
+                    Status::Completed | Status::Terminated => None,
+                    Status::Failed { error } => Some(error.clone()),
+                    Status::Cancelled => Some("cancelled".into()),
+                    Status::Running => return Ok(()),
+                };
+                let payload = ChildEnded {
+                    child_id: wait.clone(),
+                    failed,
+                    variables: variables.clone(),
+                };
+                let job = format!("{wait}:ended");
+                queue(svc, tx, instance, parent, &job, "child_ended", now, &payload).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn queue(
+    svc: &WorkflowService,
+    tx: &mut Tx,
+    instance: &InstanceRecord,
+    for_instance: Uuid,
+    id: &str,
+    kind: &str,
+    due: chrono::DateTime<Utc>,
+    payload: &impl serde::Serialize,
+) -> Result<(), Error> {
+    let payload = serde_json::to_vec(payload)
+        .map_err(|e| Error::Internal(format!("job to JSON: {e}")))?;
+    let sealed = svc
+        .seal(tx, instance.workspace_id, "workflow_jobs", id, "payload", &payload)
+        .await?;
+    wf::insert_job(
+        &mut tx.conn(),
+        &JobRecord {
+            id: id.to_owned(),
+            instance_id: Some(for_instance),
+            deployment_id: None,
+            workspace_id: instance.workspace_id,
+            kind: kind.to_owned(),
+            due_at: due,
+            payload: sealed,
+            leased_until: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Who a task's assignment names, as Concord knows them.
+#[derive(Default)]
+struct Assignees {
+    person: Option<UserId>,
+    role: Option<RoleId>,
+    channel: Option<ChannelId>,
+    /// The assignment's text when it names nobody in the workspace.
+    unresolved: Option<String>,
+}
+
+/// Resolves an assignment in workspace `ws`: a person by user id or email (a member), a role
+/// by id or name, a channel by id or name (`#` optional). What names nobody is kept as text;
+/// such a task is for operators (`workflows.manage`) to complete.
+async fn resolve(
+    svc: &WorkflowService,
+    tx: &mut Tx,
+    ws: WorkspaceId,
+    assignment: &Assignment,
+) -> Result<Assignees, Error> {
+    let keyring = svc.auditor().keyring();
+    let mut out = Assignees::default();
+    match assignment {
+        Assignment::Unassigned => {}
+        Assignment::Person(p) => {
+            let p = p.trim();
+            let user = if let Ok(u) = p.parse::<Uuid>() {
+                Some(UserId(u))
+            } else if let Ok(email) = crate::domain::Email::parse("assignee", p) {
+                let index = keyring.email_index(&email.lookup_key());
+                crate::store::users::by_email_index(&mut tx.conn(), &index)
+                    .await?
+                    .map(|u| u.id)
+            } else {
+                None
+            };
+            let member = match user {
+                Some(u) => crate::store::workspaces::member(&mut tx.conn(), ws, u)
+                    .await?
+                    .map(|m| m.user_id),
+                None => None,
+            };
+            match member {
+                Some(u) => out.person = Some(u),
+                None => out.unresolved = Some(format!("person {p}")),
+            }
+        }
+        Assignment::Role(r) => {
+            let r = r.trim();
+            let role = if let Ok(u) = r.parse::<Uuid>() {
+                crate::store::roles::by_id(&mut tx.conn(), RoleId(u))
+                    .await?
+                    .filter(|role| role.workspace_id.is_none() || role.workspace_id == Some(ws))
+                    .map(|role| role.id)
+            } else {
+                crate::workspaces::find_role(keyring, &mut tx.conn(), ws, r)
+                    .await?
+                    .map(|role| role.id)
+            };
+            match role {
+                Some(id) => out.role = Some(id),
+                None => out.unresolved = Some(format!("role {r}")),
+            }
+        }
+        Assignment::Channel(c) => {
+            let c = c.trim();
+            let channel = if let Ok(u) = c.parse::<Uuid>() {
+                crate::store::channels::by_id(&mut tx.conn(), ChannelId(u)).await?
+            } else {
+                let name = c.trim_start_matches('#');
+                let index = crate::chat::details::name_index(keyring, ws, name);
+                crate::store::channels::by_name_index(&mut tx.conn(), ws, &index).await?
+            };
+            match channel.filter(|ch| ch.workspace_id == ws) {
+                Some(ch) => out.channel = Some(ch.id),
+                None => out.unresolved = Some(format!("channel {c}")),
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,64 @@
+//! Workflows' entries in the data inventory ([`crate::inventory`]): model sources and models,
+//! instance states (the variables), history steps, task details, queued jobs (a call's URL
+//! and body, a post's text), incident messages and triggers' settings (a webhook's secret),
+//! each sealed under its workspace's key.
+//! They are the workspace's content: kept as long as the workspace keeps them.
+
+use crate::inventory::{
+    Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
+};
+
+const ID: &[KeyPart] = &[KeyPart::Id("id")];
+const TEXT_ID: &[KeyPart] = &[KeyPart::Text("id")];
+const STEP: &[KeyPart] = &[KeyPart::Id("instance_id"), KeyPart::Int("step")];
+
+const fn sealed(
+    table: &'static str,
+    key: &'static [KeyPart],
+    column: &'static str,
+    subject: Subject,
+) -> Column {
+    Column {
+        table,
+        key,
+        column,
+        shape: Shape::Sealed,
+        place: Some(Place { row: key, column }),
+        scope: ScopeRule::Workspace(Owner::at("workspace_id")),
+        subject,
+        retention: Retention::Content,
+    }
+}
+
+const fn creator(column: &'static str) -> Subject {
+    Subject {
+        kind: SubjectKind::Creator,
+        who: Some(Owner::at(column)),
+    }
+}
+
+const MEMBERS: Subject = Subject {
+    kind: SubjectKind::Members,
+    who: None,
+};
+
+/// Every workflow column holding ciphertext.
+pub const INVENTORY: &[Column] = &[
+    sealed("workflow_deployments", ID, "source", creator("deployed_by")),
+    sealed("workflow_deployments", ID, "model", creator("deployed_by")),
+    sealed("workflow_instances", ID, "state", creator("started_by")),
+    Column {
+        scope: ScopeRule::Workspace(Owner::via(
+            &[crate::inventory::Hop {
+                column: "instance_id",
+                table: "workflow_instances",
+            }],
+            "workspace_id",
+        )),
+        ..sealed("workflow_steps", STEP, "detail", creator("actor"))
+    },
+    sealed("workflow_tasks", TEXT_ID, "detail", MEMBERS),
+    sealed("workflow_jobs", TEXT_ID, "payload", MEMBERS),
+    sealed("workflow_incidents", TEXT_ID, "message", MEMBERS),
+    sealed("workflow_triggers", ID, "config", creator("created_by")),
+];

@@ -1,0 +1,689 @@
+//! Workflows run inside Concord: a model drawn in bpmn-js deploys unchanged, runs with its
+//! tasks completed by the people its assignment names (and no one else), and exports back
+//! with its layout; service calls carry one idempotency key across retries, raise an incident
+//! an operator retries; SLA boundary timers escalate on time and survive a restart; messages
+//! reach the instance waiting for their correlation key; every step is audited once and the
+//! chain verifies; the command line drives the same.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{both_backends, Backend, Session, TestApp};
+
+const ONBOARDING: &str = include_str!("../../../bots/workflows/examples/employee-onboarding.bpmn");
+
+fn base(ws: &str) -> String {
+    format!("/api/v1/workspaces/{ws}")
+}
+
+async fn deploy(app: &TestApp, who: &Session, ws: &str, source: &str) -> Value {
+    app.post(
+        &format!("{}/workflows", base(ws)),
+        Some(&who.access),
+        json!({ "source": source }),
+    )
+    .await
+    .expect(201)
+    .clone()
+}
+
+async fn start(app: &TestApp, who: &Session, ws: &str, process: &str, vars: Value) -> Value {
+    app.post(
+        &format!("{}/workflows/{process}/instances", base(ws)),
+        Some(&who.access),
+        json!({ "variables": vars }),
+    )
+    .await
+    .expect(201)
+    .clone()
+}
+
+async fn show(app: &TestApp, who: &Session, ws: &str, id: &str) -> Value {
+    app.get(&format!("{}/workflow-instances/{id}", base(ws)), &who.access)
+        .await
+        .expect(200)
+        .clone()
+}
+
+async fn inbox(app: &TestApp, who: &Session) -> Vec<Value> {
+    app.get("/api/v1/workflow-tasks", &who.access)
+        .await
+        .expect(200)["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn complete(app: &TestApp, who: &Session, task: &str, vars: Value) -> crate::harness::Reply {
+    app.post(
+        &format!("/api/v1/workflow-tasks/{task}/complete"),
+        Some(&who.access),
+        json!({ "variables": vars }),
+    )
+    .await
+}
+
+/// Waits (up to `secs`) until the instance satisfies `done`; returns it.
+async fn until(
+    app: &TestApp,
+    who: &Session,
+    ws: &str,
+    id: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let i = show(app, who, ws, id).await;
+        if done(&i) {
+            return i;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {i}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn open_tasks(instance: &Value) -> Vec<Value> {
+    instance["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "open")
+        .cloned()
+        .collect()
+}
+
+/// Every `workflow.step` audit entry of an instance, by step number.
+async fn audited_steps(app: &TestApp, admin: &Session, id: &str) -> BTreeMap<i64, usize> {
+    let mut steps = BTreeMap::new();
+    for e in app.audit_events(&admin.access).await {
+        if e["action"] == "workflow.step" && e["target_id"] == id {
+            *steps
+                .entry(e["details"]["step"].as_i64().unwrap())
+                .or_insert(0) += 1;
+        }
+    }
+    steps
+}
+
+async fn verify_audit(app: &TestApp, admin: &Session) {
+    let result = app
+        .post("/api/v1/audit/verify", Some(&admin.access), json!({}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(result["ok"], true, "{result}");
+}
+
+both_backends! {
+    async fn a_model_drawn_in_bpmn_js_deploys_runs_for_the_people_it_names_and_exports_with_its_layout(app) {
+        let t = app.team().await;
+        let ws = t.ws.clone();
+        for role in ["it", "hr"] {
+            app.post(&format!("{}/roles", base(&ws)), Some(&t.admin.access),
+                json!({"name": role, "permissions": ["workspace.read", "workflows.start"]}))
+                .await.expect(201);
+        }
+        for (who, role) in [(&t.ann, "it"), (&t.bo, "hr")] {
+            app.put(&format!("{}/members/{}", base(&ws), who.user_id), &t.admin.access,
+                json!({"role": role})).await.expect(200);
+        }
+        // Members may not deploy.
+        app.post(&format!("{}/workflows", base(&ws)), Some(&t.cy.access), json!({"source": ONBOARDING}))
+            .await.expect_error(403, "forbidden");
+        let d = deploy(&app, &t.admin, &ws, ONBOARDING).await;
+        assert_eq!(d["version"], 1, "{d}");
+        assert_eq!(d["format"], "bpmn");
+        let process = d["process_id"].as_str().unwrap().to_owned();
+        assert_eq!(deploy(&app, &t.admin, &ws, ONBOARDING).await["version"], 2);
+
+        // Cy starts it, naming himself the new employee's manager.
+        let i = start(&app, &t.cy, &ws, &process, json!({"manager": t.cy.user_id, "employee": "Dee"})).await;
+        let id = i["id"].as_str().unwrap().to_owned();
+        assert_eq!(i["status"], "running", "{i}");
+        let tasks = open_tasks(&i);
+        assert_eq!(tasks.len(), 3, "IT, HR and the manager work in parallel: {i}");
+
+        // Each sees exactly their own task; a member with none sees nothing.
+        let mine = |v: Vec<Value>| v.iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        let ann_tasks = mine(inbox(&app, &t.ann).await);
+        let bo_tasks = mine(inbox(&app, &t.bo).await);
+        let cy_tasks = mine(inbox(&app, &t.cy).await);
+        assert_eq!((ann_tasks.len(), bo_tasks.len(), cy_tasks.len()), (1, 1, 1));
+        assert!(inbox(&app, &t.admin).await.is_empty());
+
+        // Bo (HR) cannot complete IT's task, nor can the workspace owner; Ann can, once.
+        complete(&app, &t.bo, &ann_tasks[0], json!({})).await.expect_error(403, "not_assignee");
+        complete(&app, &t.admin, &ann_tasks[0], json!({})).await.expect_error(403, "not_assignee");
+        complete(&app, &t.ann, &ann_tasks[0], json!({"laptop": "L-42"})).await.expect(200);
+        complete(&app, &t.ann, &ann_tasks[0], json!({})).await.expect_error(409, "task_closed");
+        // Someone outside the workspace is not told the task exists.
+        app.create_user(&t.admin, "out@example.org", "Out").await;
+        let out = app.login("out@example.org", crate::harness::PASSWORD).await;
+        complete(&app, &out, &bo_tasks[0], json!({})).await.expect_error(404, "not_found");
+
+        complete(&app, &t.bo, &bo_tasks[0], json!({"contract": true})).await.expect(200);
+        let i = show(&app, &t.cy, &ws, &id).await;
+        assert_eq!(i["status"], "running", "joined only when all three are done: {i}");
+        complete(&app, &t.cy, &cy_tasks[0], json!({"buddy": "Ann"})).await.expect(200);
+        let i = until(&app, &t.cy, &ws, &id, 10, |i| i["status"] == "completed").await;
+        assert_eq!(i["variables"]["laptop"], "L-42", "{i}");
+        assert_eq!(i["variables"]["contract"], true);
+
+        // Ann, who did not start it and cannot manage workflows, does not see it.
+        app.get(&format!("{}/workflow-instances/{id}", base(&ws)), &t.ann.access).await
+            .expect_error(404, "not_found");
+        let listed = app.get(&format!("{}/workflow-instances", base(&ws)), &t.ann.access).await.expect(200).clone();
+        assert_eq!(listed["instances"].as_array().unwrap().len(), 0, "{listed}");
+        let listed = app.get(&format!("{}/workflow-instances?status=completed", base(&ws)), &t.admin.access).await.expect(200).clone();
+        assert_eq!(listed["instances"].as_array().unwrap().len(), 1, "{listed}");
+
+        // Every step is audited exactly once, numbered without gaps, and the chain verifies.
+        let history = i["history"].as_array().unwrap();
+        let audited = audited_steps(&app, &t.admin, &id).await;
+        assert_eq!(audited.len(), history.len(), "{audited:?}");
+        for (n, step) in history.iter().enumerate() {
+            assert_eq!(step["step"], n as i64 + 1);
+            assert_eq!(audited.get(&(n as i64 + 1)), Some(&1), "step {} audited once", n + 1);
+        }
+        assert!(history.iter().any(|s| s["event"]["type"] == "task_completed" && s["actor"] == t.ann.user_id.as_str()));
+        verify_audit(&app, &t.admin).await;
+
+        // The export is the modeler's file: the same shapes with the same bounds.
+        let r = app.client.get(format!("{}{}/workflows/{process}/bpmn?version=1", app.base, base(&ws)))
+            .bearer_auth(&t.cy.access).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/xml"));
+        let xml = r.text().await.unwrap();
+        let bounds = |s: &str| s.lines().filter(|l| l.contains("<dc:Bounds")).map(str::trim).map(str::to_owned).collect::<Vec<_>>();
+        assert!(!bounds(ONBOARDING).is_empty());
+        assert_eq!(bounds(&xml), bounds(ONBOARDING));
+    }
+
+    async fn models_with_problems_are_refused_naming_each_element_and_line(app) {
+        let t = app.team().await;
+        let bad = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+  <bpmn:process id="broken" isExecutable="true">
+    <bpmn:startEvent id="go" />
+    <bpmn:sequenceFlow id="f1" sourceRef="go" targetRef="nowhere" />
+    <bpmn:exclusiveGateway id="choose" />
+    <bpmn:sequenceFlow id="f2" sourceRef="choose" targetRef="done">
+      <bpmn:conditionExpression>amount &gt;</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:endEvent id="done" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let r = app.post(&format!("{}/workflows", base(&t.ws)), Some(&t.admin.access), json!({"source": bad})).await;
+        r.expect_error(422, "invalid_model");
+        let problems = r.body["error"]["problems"].as_array().unwrap().clone();
+        assert!(problems.len() >= 2, "{}", r.body);
+        assert!(problems.iter().all(|p| p["line"].as_u64().is_some()), "{}", r.body);
+        let named: Vec<&str> = problems.iter().filter_map(|p| p["element"].as_str()).collect();
+        assert!(named.contains(&"f1"), "{named:?}");
+        // YAML too; and a task naming a decision that is not deployed.
+        let yaml = "process: rules\nsteps:\n  - start: s\n  - rule_task: decide\n    decision: pricing\n  - end: e\n";
+        let r = app.post(&format!("{}/workflows", base(&t.ws)), Some(&t.admin.access), json!({"source": yaml})).await;
+        r.expect_error(422, "invalid_model");
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("pricing"), "{}", r.body);
+        // Nothing was deployed.
+        let list = app.get(&format!("{}/workflows", base(&t.ws)), &t.admin.access).await.expect(200).clone();
+        assert_eq!(list["deployments"].as_array().unwrap().len(), 0);
+        // Bad input elsewhere: an unknown process, a bad status filter.
+        app.post(&format!("{}/workflows/nope/instances", base(&t.ws)), Some(&t.admin.access), json!({}))
+            .await.expect_error(404, "not_found");
+        app.get(&format!("{}/workflow-instances?status=sleeping", base(&t.ws)), &t.admin.access).await
+            .expect_error(422, "validation_failed");
+    }
+
+    async fn a_message_reaches_the_instance_waiting_for_its_correlation_key(app) {
+        let t = app.team().await;
+        let yaml = "process: orders\nsteps:\n  - start: placed\n  - receive: paid\n    message: payment.received\n    correlation: order\n  - end: done\n";
+        deploy(&app, &t.admin, &t.ws, yaml).await;
+        let a = start(&app, &t.ann, &t.ws, "orders", json!({"order": "A-1"})).await;
+        let b = start(&app, &t.ann, &t.ws, "orders", json!({"order": "B-2"})).await;
+        let path = format!("{}/workflow-messages", base(&t.ws));
+        let send = |corr: &str| app.post(&path, Some(&t.ann.access),
+            json!({"name": "payment.received", "correlation": corr, "variables": {"amount": 12}}));
+        let r = send("B-2").await.expect(200).clone();
+        assert_eq!(r["delivered"], json!([b["id"]]), "{r}");
+        let b = show(&app, &t.ann, &t.ws, b["id"].as_str().unwrap()).await;
+        assert_eq!(b["status"], "completed", "{b}");
+        assert_eq!(b["variables"]["amount"], 12);
+        let a = show(&app, &t.ann, &t.ws, a["id"].as_str().unwrap()).await;
+        assert_eq!(a["status"], "running");
+        let r = send("C-3").await.expect(200).clone();
+        assert_eq!(r["delivered"], json!([]), "{r}");
+    }
+}
+
+/// A tiny HTTP service the processes call: it records each request's idempotency key and
+/// answers as told (`fail` answers 503; `ok` answers 200 with a JSON body).
+#[derive(Clone, Default)]
+struct Service {
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
+    failing: Arc<Mutex<bool>>,
+}
+
+impl Service {
+    async fn start(self) -> String {
+        use axum::routing::post;
+        let state = self.clone();
+        let app = axum::Router::new().route(
+            "/reserve",
+            post(
+                move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
+                    let state = state.clone();
+                    async move {
+                        let key = headers
+                            .get("idempotency-key")
+                            .map(|v| v.to_str().unwrap_or("").to_owned())
+                            .unwrap_or_default();
+                        state.seen.lock().unwrap().push((key.clone(), body.0.clone()));
+                        if *state.failing.lock().unwrap() {
+                            (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error": "down"})))
+                        } else {
+                            (axum::http::StatusCode::OK, axum::Json(json!({"reservation": format!("R-{key}")})))
+                        }
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.seen.lock().unwrap().iter().map(|(k, _)| k.clone()).collect()
+    }
+}
+
+fn reserve_model(url: &str) -> String {
+    format!(
+        "process: reserve\nsteps:\n  - start: s\n  - service_task: reserve\n    method: POST\n    url: {url}/reserve\n    body: {{item: \"${{item}}\"}}\n    outputs: {{reservation: response.body.reservation}}\n    retry: {{attempts: 2, backoff: PT0.2S, multiplier: 1}}\n  - end: e\n"
+    )
+}
+
+async fn service_calls_keep_one_idempotency_key_and_an_incident_is_retried(backend: Backend) {
+    let service = Service::default();
+    let url = service.clone().start().await;
+    *service.failing.lock().unwrap() = true;
+    let app = crate::harness::spawn_app_with(backend, |c| {
+        c.workflows.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let t = app.team().await;
+    deploy(&app, &t.admin, &t.ws, &reserve_model(&url)).await;
+    let i = start(&app, &t.ann, &t.ws, "reserve", json!({"item": "chair"})).await;
+    let id = i["id"].as_str().unwrap().to_owned();
+    // Two attempts fail, then an incident waits for an operator.
+    let i = until(&app, &t.admin, &t.ws, &id, 20, |i| {
+        i["incidents"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    let incident = i["incidents"][0].clone();
+    assert_eq!(incident["element"], "reserve", "{i}");
+    assert!(incident["message"].as_str().unwrap().contains("2 attempt"), "{incident}");
+    assert_eq!(service.keys().len(), 2);
+    let listed = app
+        .get(&format!("{}/workflow-incidents", base(&t.ws)), &t.admin.access)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(listed["incidents"].as_array().unwrap().len(), 1, "{listed}");
+    // Members do not handle incidents.
+    let resolve = format!(
+        "{}/workflow-incidents/{}/resolve",
+        base(&t.ws),
+        incident["id"].as_str().unwrap()
+    );
+    app.post(&resolve, Some(&t.ann.access), json!({"action": "retry"}))
+        .await
+        .expect_error(403, "forbidden");
+    *service.failing.lock().unwrap() = false;
+    app.post(&resolve, Some(&t.admin.access), json!({"action": "retry"}))
+        .await
+        .expect(200);
+    let i = until(&app, &t.admin, &t.ws, &id, 20, |i| i["status"] == "completed").await;
+    let keys = service.keys();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(|k| k == &keys[0] && !k.is_empty()), "{keys:?}");
+    assert_eq!(i["variables"]["reservation"], format!("R-{}", keys[0]), "{i}");
+    assert_eq!(service.seen.lock().unwrap()[0].1, json!({"item": "chair"}));
+    app.post(&resolve, Some(&t.admin.access), json!({"action": "retry"}))
+        .await
+        .expect_error(409, "incident_resolved");
+    verify_audit(&app, &t.admin).await;
+}
+
+async fn service_calls_to_private_addresses_are_refused_by_default(backend: Backend) {
+    let service = Service::default();
+    let url = service.clone().start().await;
+    let app = crate::harness::spawn_app(backend).await;
+    let t = app.team().await;
+    deploy(&app, &t.admin, &t.ws, &reserve_model(&url)).await;
+    let i = start(&app, &t.ann, &t.ws, "reserve", json!({"item": "desk"})).await;
+    let id = i["id"].as_str().unwrap().to_owned();
+    let i = until(&app, &t.admin, &t.ws, &id, 20, |i| {
+        i["incidents"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert!(
+        i["incidents"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a public address"),
+        "{i}"
+    );
+    assert!(service.keys().is_empty(), "the service was reached");
+}
+
+const SLA: &str = "process: sla\nsteps:\n  - start: s\n  - user_task: review\n    person: ${reviewer}\n    on:\n      - timer: PT1S\n        interrupting: false\n        goto: chase\n  - end: reviewed\n  - user_task: chase\n    person: ${manager}\n  - end: chased\n";
+
+async fn an_sla_timer_escalates_on_time_and_timers_survive_a_restart(backend: Backend) {
+    let app = crate::harness::spawn_app(backend).await;
+    let t = app.team().await;
+    deploy(&app, &t.admin, &t.ws, SLA).await;
+    let vars = json!({"reviewer": "ann@example.org", "manager": t.bo.user_id});
+    let i = start(&app, &t.cy, &t.ws, "sla", vars.clone()).await;
+    let id = i["id"].as_str().unwrap().to_owned();
+    let started = tokio::time::Instant::now();
+    assert_eq!(open_tasks(&i).len(), 1);
+    assert_eq!(open_tasks(&i)[0]["assignee"], t.ann.user_id.as_str(), "by email: {i}");
+    let i = until(&app, &t.cy, &t.ws, &id, 10, |i| open_tasks(i).len() == 2).await;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "early: {waited:?}");
+    let chase = open_tasks(&i)
+        .into_iter()
+        .find(|t| t["element"] == "chase")
+        .unwrap();
+    assert_eq!(chase["assignee"], t.bo.user_id.as_str());
+
+    // A second instance's timer comes due while the server is down: it fires at start.
+    let j = start(&app, &t.cy, &t.ws, "sla", vars).await;
+    let jid = j["id"].as_str().unwrap().to_owned();
+    let app = app.restart().await;
+    let cy = app.login("cy@example.org", crate::harness::PASSWORD).await;
+    until(&app, &cy, &t.ws, &jid, 10, |i| open_tasks(i).len() == 2).await;
+    let history = show(&app, &cy, &t.ws, &jid).await["history"].clone();
+    let fired = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["event"]["type"] == "timer_fired")
+        .count();
+    assert_eq!(fired, 1, "{history}");
+}
+
+async fn the_command_line_deploys_starts_and_shows(backend: Backend) {
+    use std::process::Command;
+    let app = crate::harness::spawn_app(backend).await;
+    let t = app.team().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.yaml");
+    std::fs::write(&file, "process: cli\nsteps:\n  - start: s\n  - user_task: check\n    person: ${who}\n  - end: e\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_concord"))
+            .args(app.cli_args())
+            .args(["workflow"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["deploy", "--workspace", &t.ws, file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["process_id"], "cli");
+    let vars = json!({"who": t.ann.user_id}).to_string();
+    let out = run(&["start", "--workspace", &t.ws, "cli", "--variables", &vars]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let i: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = i["id"].as_str().unwrap();
+    let out = run(&["show", "--workspace", &t.ws, id]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["tasks"][0]["assignee"], t.ann.user_id.as_str(), "{shown}");
+    assert!(!shown["history"].as_array().unwrap().is_empty());
+    // The server sees the instance the command line started, and Ann completes her task.
+    let task = inbox(&app, &t.ann).await[0]["id"].as_str().unwrap().to_owned();
+    complete(&app, &t.ann, &task, json!({})).await.expect(200);
+    let out = run(&["instances", "--workspace", &t.ws, "--status", "completed"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["instances"].as_array().unwrap().len(), 1, "{listed}");
+    // Bad input: one line on stderr, a non-zero exit.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "process: bad\nsteps:\n  - start: s\n  - frobnicate: x\n").unwrap();
+    let out = run(&["deploy", "--workspace", &t.ws, bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("frobnicate"), "{stderr}");
+    let out = run(&["show", "--workspace", "nope", id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--workspace"));
+}
+
+both_backends!(
+    service_calls_keep_one_idempotency_key_and_an_incident_is_retried,
+    service_calls_to_private_addresses_are_refused_by_default,
+    an_sla_timer_escalates_on_time_and_timers_survive_a_restart,
+    the_command_line_deploys_starts_and_shows,
+);
+
+async fn instances_of(app: &TestApp, who: &Session, ws: &str, process: &str) -> Vec<Value> {
+    app.get(
+        &format!("{}/workflow-instances?process_id={process}&limit=500", base(ws)),
+        &who.access,
+    )
+    .await
+    .expect(200)["instances"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn wait_for_instances(app: &TestApp, who: &Session, ws: &str, process: &str, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = instances_of(app, who, ws, process).await;
+        if found.len() >= n {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} of {n} instances: {found:?}", found.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+both_backends! {
+    async fn a_webhook_starts_a_process_with_its_secret_or_signature_only(app) {
+        let t = app.team().await;
+        deploy(&app, &t.admin, &t.ws, "process: intake\nsteps:\n  - start: s\n  - user_task: triage\n    person: ${owner}\n  - end: e\n").await;
+        let made = app.post(&format!("{}/workflows/intake/triggers", base(&t.ws)), Some(&t.admin.access),
+            json!({"kind": "webhook"})).await.expect(201).clone();
+        let url = format!("{}{}", app.base, made["url"].as_str().unwrap());
+        let secret = made["secret"].as_str().unwrap().to_owned();
+        // Members do not make triggers; the list never shows a secret.
+        app.post(&format!("{}/workflows/intake/triggers", base(&t.ws)), Some(&t.ann.access),
+            json!({"kind": "webhook"})).await.expect_error(403, "forbidden");
+        let listed = app.get(&format!("{}/workflow-triggers", base(&t.ws)), &t.admin.access).await.expect(200).clone();
+        assert_eq!(listed["triggers"][0]["secret"], Value::Null, "{listed}");
+        assert!(!listed.to_string().contains(&secret));
+
+        let body = json!({"owner": t.ann.user_id, "ticket": {"id": 7, "subject": "VPN down"}}).to_string();
+        let send = |auth: Option<String>, sig: Option<(String, String)>, body: String| {
+            let mut r = app.client.post(&url).header("content-type", "application/json").body(body);
+            if let Some(a) = auth { r = r.header("authorization", a); }
+            if let Some((s, ts)) = sig { r = r.header("x-concord-signature", s).header("x-concord-request-timestamp", ts); }
+            async move { crate::harness::reply(r.send().await.unwrap()).await }
+        };
+        let r = send(Some(format!("Bearer {secret}")), None, body.clone()).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        let id = r.body["instance_id"].as_str().unwrap().to_owned();
+        let i = show(&app, &t.admin, &t.ws, &id).await;
+        assert_eq!(i["variables"]["ticket"]["subject"], "VPN down", "{i}");
+        assert_eq!(open_tasks(&i)[0]["assignee"], t.ann.user_id.as_str());
+
+        // Signed as Slack signs.
+        let ts = chrono::Utc::now().timestamp();
+        let sig = {
+            use hmac::Mac;
+            let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            m.update(format!("v0:{ts}:{body}").as_bytes());
+            format!("v0={}", hex::encode(m.finalize().into_bytes()))
+        };
+        let r = send(None, Some((sig.clone(), ts.to_string())), body.clone()).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        // A changed body, an old timestamp, a wrong secret, none: all refused alike.
+        let r = send(None, Some((sig.clone(), ts.to_string())), body.replace("VPN", "WiFi")).await;
+        r.expect_error(401, "invalid_signature");
+        let r = send(None, Some((sig, (ts - 3600).to_string())), body.clone()).await;
+        r.expect_error(401, "invalid_signature");
+        send(Some("Bearer wrong".into()), None, body.clone()).await.expect_error(401, "invalid_signature");
+        send(None, None, body.clone()).await.expect_error(401, "invalid_signature");
+        send(Some(format!("Bearer {secret}")), None, "[1, 2]".into()).await.expect_error(422, "invalid_payload");
+        send(Some(format!("Bearer {secret}")), None, "{not json".into()).await.expect_error(422, "invalid_payload");
+        // Revoked: the URL stops working.
+        app.call(reqwest::Method::DELETE, &format!("{}/workflow-triggers/{}", base(&t.ws), made["id"].as_str().unwrap()),
+            Some(&t.admin.access), None).await.expect(200);
+        send(Some(format!("Bearer {secret}")), None, body).await.expect_error(401, "invalid_signature");
+        assert_eq!(instances_of(&app, &t.admin, &t.ws, "intake").await.len(), 2);
+    }
+
+    async fn a_schedule_starts_the_latest_version_until_it_is_replaced(app) {
+        let t = app.team().await;
+        deploy(&app, &t.admin, &t.ws, "process: report\nsteps:\n  - start: tick\n    timer: R/PT1S\n  - end: e\n").await;
+        let started = wait_for_instances(&app, &t.admin, &t.ws, "report", 2).await;
+        assert!(started.iter().all(|i| i["status"] == "completed" && i["started_by"].is_null()), "{started:?}");
+        // A new version without a timer start event ends the schedule.
+        deploy(&app, &t.admin, &t.ws, "process: report\nsteps:\n  - start: s\n  - end: e\n").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = instances_of(&app, &t.admin, &t.ws, "report").await.len();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(instances_of(&app, &t.admin, &t.ws, "report").await.len(), before);
+    }
+}
+
+/// The server binary, killed with SIGKILL while instances call a service, resumes every
+/// instance after restart: none is lost, no step completes twice, and the service, which
+/// deduplicates by idempotency key, acts once per instance.
+async fn a_sigkill_during_a_load_of_instances_loses_none_and_repeats_no_step(backend: Backend) {
+    use crate::durability::{json_post, start_with_env};
+    let service = Service::default();
+    let url = service.clone().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, _guard) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("concord.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, name) = crate::harness::create_pg_database().await;
+            (url, Some(crate::harness::PgGuard(name)))
+        }
+    };
+    let env = [("CONCORD_WORKFLOWS__ALLOWED_NETWORKS", "[\"127.0.0.1/32\"]")];
+    let mut server = start_with_env(dir.path(), &database_url, &env);
+    let client = reqwest::Client::new();
+    let (access, ch) = server
+        .admin_with_channel(&client, "admin@example.org", "Admin")
+        .await;
+    let ws = client
+        .get(format!("{}/api/v1/channels/{ch}", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["workspace_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = client
+        .get(format!("{}/api/v1/users/me", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let model = format!(
+        "process: po\nsteps:\n  - start: s\n  - service_task: reserve\n    method: POST\n    url: {url}/reserve\n    body: {{item: \"${{item}}\"}}\n    outputs: {{reservation: response.body.reservation}}\n  - user_task: approve\n    person: ${{who}}\n  - end: e\n"
+    );
+    let (s, d) = json_post(
+        &client,
+        format!("{}/api/v1/workspaces/{ws}/workflows", server.base),
+        Some(&access),
+        json!({ "source": model }),
+    )
+    .await;
+    assert_eq!(s, 201, "{d}");
+    const N: usize = 60;
+    let mut ids = Vec::new();
+    for n in 0..N {
+        let (s, i) = json_post(
+            &client,
+            format!("{}/api/v1/workspaces/{ws}/workflows/po/instances", server.base),
+            Some(&access),
+            json!({"variables": {"item": format!("item-{n}"), "who": me}}),
+        )
+        .await;
+        assert_eq!(s, 201, "{i}");
+        ids.push(i["id"].as_str().unwrap().to_owned());
+        if n == N / 2 {
+            // Mid-load, with calls in flight.
+            server.child.kill().unwrap(); // SIGKILL
+            server.child.wait().unwrap();
+            server = start_with_env(dir.path(), &database_url, &env);
+        }
+    }
+    // Every instance reaches its user task, whatever the kill interrupted.
+    let get = |id: String| {
+        let (client, access, base) = (client.clone(), access.clone(), server.base.clone());
+        let ws = ws.clone();
+        async move {
+            client
+                .get(format!("{base}/api/v1/workspaces/{ws}/workflow-instances/{id}"))
+                .bearer_auth(access)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for id in &ids {
+        loop {
+            let i = get(id.clone()).await;
+            if open_tasks(&i).len() == 1 {
+                let history = i["history"].as_array().unwrap();
+                let reserved = history
+                    .iter()
+                    .filter(|s| s["element"] == "reserve" && s["event"]["type"] == "completed")
+                    .count();
+                assert_eq!(reserved, 1, "the call's step completed once: {i}");
+                let steps: Vec<i64> = history.iter().map(|s| s["step"].as_i64().unwrap()).collect();
+                assert_eq!(steps, (1..=steps.len() as i64).collect::<Vec<_>>());
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "instance {id} stuck: {i}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let keys: std::collections::HashSet<String> = service.keys().into_iter().collect();
+    assert_eq!(keys.len(), N, "one idempotency key per instance");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
+
+both_backends!(a_sigkill_during_a_load_of_instances_loses_none_and_repeats_no_step);
