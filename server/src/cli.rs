@@ -575,9 +575,8 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
         w.parse::<concord::domain::WorkspaceId>()
             .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {w}"))
     };
-    let instance_of = |i: &str| {
-        uuid::Uuid::parse_str(i).map_err(|_| anyhow::anyhow!("not an instance id: {i}"))
-    };
+    let instance_of =
+        |i: &str| uuid::Uuid::parse_str(i).map_err(|_| anyhow::anyhow!("not an instance id: {i}"));
     // Everything is checked before the database is opened.
     enum Job {
         Deploy(String),
@@ -648,7 +647,14 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
     let service = app.workflows();
     let out = match job {
         Job::Deploy(source) => service
-            .deploy(&actor, ws, NewDeployment { source, format: None })
+            .deploy(
+                &actor,
+                ws,
+                NewDeployment {
+                    source,
+                    format: None,
+                },
+            )
             .await
             .map(|v| serde_json::to_value(v).unwrap_or_default()),
         Job::List => service

@@ -1252,7 +1252,10 @@ impl Config {
             );
         }
         if !(100..=300_000).contains(&self.workflows.call_timeout_ms) {
-            return invalid("workflows.call_timeout_ms", "must be between 100 and 300000");
+            return invalid(
+                "workflows.call_timeout_ms",
+                "must be between 100 and 300000",
+            );
         }
         if !(1..=10_000).contains(&self.workflows.batch) {
             return invalid("workflows.batch", "must be between 1 and 10000");

@@ -408,16 +408,15 @@ impl App {
             chat.clone(),
             &config.phi,
         );
-        let workflows =
-            crate::workflow::WorkflowService::new(
-                store.clone(),
-                auditor.clone(),
-                chat.clone(),
-                &config.workflows,
-            )
-                .map_err(|e| {
-                    crate::error::Error::Internal(format!("the workflows' service client: {e}"))
-                })?;
+        let workflows = crate::workflow::WorkflowService::new(
+            store.clone(),
+            auditor.clone(),
+            chat.clone(),
+            &config.workflows,
+        )
+        .map_err(|e| {
+            crate::error::Error::Internal(format!("the workflows' service client: {e}"))
+        })?;
         Ok(App {
             auditor,
             config: Arc::new(config),

@@ -118,7 +118,8 @@ pub async fn by_name_index(
     workspace: WorkspaceId,
     index: &str,
 ) -> Result<Option<ChannelRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.name_index = $2");
+    let sql =
+        format!("SELECT {COLUMNS} FROM channels c WHERE c.workspace_id = $1 AND c.name_index = $2");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(workspace)
         .bind(index)

@@ -38,7 +38,10 @@ const DEPLOYMENT: &str =
     "id, workspace_id, process_id, version, format, source, model, deployed_by, deployed_at";
 
 /// Stores a deployment.
-pub async fn insert_deployment(conn: &mut Conn<'_>, d: &DeploymentRecord) -> Result<(), StoreError> {
+pub async fn insert_deployment(
+    conn: &mut Conn<'_>,
+    d: &DeploymentRecord,
+) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO workflow_deployments ({DEPLOYMENT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     );
@@ -376,9 +379,8 @@ pub async fn task(conn: &mut Conn<'_>, id: &str) -> Result<Option<TaskRecord>, S
 
 /// An instance's tasks, in the order they were opened.
 pub async fn tasks_of(conn: &mut Conn<'_>, instance: Uuid) -> Result<Vec<TaskRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {TASK} FROM workflow_tasks WHERE instance_id = $1 ORDER BY created_at, id"
-    );
+    let sql =
+        format!("SELECT {TASK} FROM workflow_tasks WHERE instance_id = $1 ORDER BY created_at, id");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(instance)
         .fetch_all(c)
@@ -458,11 +460,13 @@ pub async fn insert_job(conn: &mut Conn<'_>, j: &JobRecord) -> Result<(), StoreE
 
 /// Removes a job; false if it was not queued.
 pub async fn delete_job(conn: &mut Conn<'_>, id: &str) -> Result<bool, StoreError> {
-    let n = on!(conn, |c| sqlx::query("DELETE FROM workflow_jobs WHERE id = $1")
-        .bind(id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let n = on!(conn, |c| sqlx::query(
+        "DELETE FROM workflow_jobs WHERE id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
@@ -720,7 +724,8 @@ pub async fn delete_schedules(
     process_id: &str,
     keep: Uuid,
 ) -> Result<(), StoreError> {
-    let sql = "DELETE FROM workflow_jobs WHERE deployment_id IN (SELECT id FROM workflow_deployments \
+    let sql =
+        "DELETE FROM workflow_jobs WHERE deployment_id IN (SELECT id FROM workflow_deployments \
                WHERE workspace_id = $1 AND process_id = $2 AND id <> $3)";
     on!(conn, |c| sqlx::query(sql)
         .bind(workspace)
@@ -793,9 +798,8 @@ pub async fn triggers(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
 ) -> Result<Vec<TriggerRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {TRIGGER} FROM workflow_triggers WHERE workspace_id = $1 ORDER BY id"
-    );
+    let sql =
+        format!("SELECT {TRIGGER} FROM workflow_triggers WHERE workspace_id = $1 ORDER BY id");
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(workspace)
         .fetch_all(c)
@@ -850,7 +854,10 @@ pub async fn started_by_event(conn: &mut Conn<'_>, key: &str) -> Result<bool, St
 }
 
 /// The ids of an instance's message and signal subscriptions.
-pub async fn subscriptions_of(conn: &mut Conn<'_>, instance: Uuid) -> Result<Vec<String>, StoreError> {
+pub async fn subscriptions_of(
+    conn: &mut Conn<'_>,
+    instance: Uuid,
+) -> Result<Vec<String>, StoreError> {
     Ok(on!(conn, |c| sqlx::query_scalar(
         "SELECT id FROM workflow_subscriptions WHERE instance_id = $1"
     )

@@ -16,7 +16,9 @@ use crate::audit::{Event, Outcome};
 use crate::domain::{ChannelId, RoleId, UserId, WorkspaceId};
 use crate::error::Error;
 use crate::rbac::Actor;
-use crate::store::workflows::{self as wf, IncidentRecord, InstanceRecord, JobRecord, StepRecord, TaskRecord};
+use crate::store::workflows::{
+    self as wf, IncidentRecord, InstanceRecord, JobRecord, StepRecord, TaskRecord,
+};
 use crate::store::Tx;
 
 /// The stored name of an instance status.
@@ -175,13 +177,43 @@ async fn run_command(
             wf::close_task(&mut tx.conn(), task_id, "cancelled", None, now).await?;
         }
         Command::CallService { call_id, .. } => {
-            queue(svc, tx, instance, instance.id, call_id, "call", now, &command).await?;
+            queue(
+                svc,
+                tx,
+                instance,
+                instance.id,
+                call_id,
+                "call",
+                now,
+                &command,
+            )
+            .await?;
         }
         Command::Post { post_id, .. } => {
-            queue(svc, tx, instance, instance.id, post_id, "post", now, &command).await?;
+            queue(
+                svc,
+                tx,
+                instance,
+                instance.id,
+                post_id,
+                "post",
+                now,
+                &command,
+            )
+            .await?;
         }
         Command::ScheduleTimer { timer_id, due, .. } => {
-            queue(svc, tx, instance, instance.id, timer_id, "timer", *due, &command).await?;
+            queue(
+                svc,
+                tx,
+                instance,
+                instance.id,
+                timer_id,
+                "timer",
+                *due,
+                &command,
+            )
+            .await?;
         }
         Command::CancelTimer { timer_id } => {
             wf::delete_job(&mut tx.conn(), timer_id).await?;
@@ -209,21 +241,59 @@ async fn run_command(
             ..
         } => {
             let name = format!("{}{signal}", super::SIGNAL_PREFIX);
-            wf::subscribe(&mut tx.conn(), subscription_id, instance.id, ws, &name, None).await?;
+            wf::subscribe(
+                &mut tx.conn(),
+                subscription_id,
+                instance.id,
+                ws,
+                &name,
+                None,
+            )
+            .await?;
         }
         Command::Unsubscribe { subscription_id } => {
             wf::unsubscribe(&mut tx.conn(), subscription_id).await?;
         }
         Command::PublishMessage { .. } => {
             let job = format!("{}:publish:{}", instance.id, Uuid::now_v7());
-            queue(svc, tx, instance, instance.id, &job, "publish", now, &command).await?;
+            queue(
+                svc,
+                tx,
+                instance,
+                instance.id,
+                &job,
+                "publish",
+                now,
+                &command,
+            )
+            .await?;
         }
         Command::StartChild { child_id, .. } => {
-            queue(svc, tx, instance, instance.id, child_id, "child", now, &command).await?;
+            queue(
+                svc,
+                tx,
+                instance,
+                instance.id,
+                child_id,
+                "child",
+                now,
+                &command,
+            )
+            .await?;
         }
         Command::CancelChild { child_id } => {
             let job = format!("{child_id}:cancel");
-            queue(svc, tx, instance, instance.id, &job, "cancel_child", now, &command).await?;
+            queue(
+                svc,
+                tx,
+                instance,
+                instance.id,
+                &job,
+                "cancel_child",
+                now,
+                &command,
+            )
+            .await?;
         }
         Command::EvaluateDecision { element, .. } => {
             // Deploy refuses models with business-rule tasks until decisions can be
@@ -236,7 +306,14 @@ async fn run_command(
             message,
         } => {
             let sealed = svc
-                .seal(tx, ws, "workflow_incidents", incident_id, "message", message.as_bytes())
+                .seal(
+                    tx,
+                    ws,
+                    "workflow_incidents",
+                    incident_id,
+                    "message",
+                    message.as_bytes(),
+                )
                 .await?;
             wf::insert_incident(
                 &mut tx.conn(),
@@ -270,7 +347,17 @@ async fn run_command(
                     variables: variables.clone(),
                 };
                 let job = format!("{wait}:ended");
-                queue(svc, tx, instance, parent, &job, "child_ended", now, &payload).await?;
+                queue(
+                    svc,
+                    tx,
+                    instance,
+                    parent,
+                    &job,
+                    "child_ended",
+                    now,
+                    &payload,
+                )
+                .await?;
             }
         }
     }
@@ -288,10 +375,17 @@ async fn queue(
     due: chrono::DateTime<Utc>,
     payload: &impl serde::Serialize,
 ) -> Result<(), Error> {
-    let payload = serde_json::to_vec(payload)
-        .map_err(|e| Error::Internal(format!("job to JSON: {e}")))?;
+    let payload =
+        serde_json::to_vec(payload).map_err(|e| Error::Internal(format!("job to JSON: {e}")))?;
     let sealed = svc
-        .seal(tx, instance.workspace_id, "workflow_jobs", id, "payload", &payload)
+        .seal(
+            tx,
+            instance.workspace_id,
+            "workflow_jobs",
+            id,
+            "payload",
+            &payload,
+        )
         .await?;
     wf::insert_job(
         &mut tx.conn(),

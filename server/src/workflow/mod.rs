@@ -43,7 +43,9 @@ use crate::store::workflows::{self as wf, DeploymentRecord, InstanceRecord};
 use crate::store::{Conn, Store, Tx};
 
 pub use inventory::INVENTORY;
-pub use triggers::{HookCredentials, HookOutcome, NewTrigger, TriggerKind, TriggerList, TriggerView};
+pub use triggers::{
+    HookCredentials, HookOutcome, NewTrigger, TriggerKind, TriggerList, TriggerView,
+};
 pub use views::*;
 
 /// The largest model source accepted, in bytes.
@@ -312,7 +314,9 @@ impl WorkflowService {
                     let event = Event::by(&actor, "workflow.started", Outcome::Allowed)
                         .workspace(workspace);
                     let id = this
-                        .start_in(tx, &actor, &record, &model, None, variables, None, None, event)
+                        .start_in(
+                            tx, &actor, &record, &model, None, variables, None, None, event,
+                        )
                         .await?;
                     this.instance_view(&mut tx.conn(), id, false).await
                 })
@@ -361,11 +365,13 @@ impl WorkflowService {
         self.auditor()
             .record(
                 tx,
-                event.target("workflow_instance", id).details(serde_json::json!({
-                    "process_id": record.process_id,
-                    "version": record.version,
-                    "deployment_id": record.id,
-                })),
+                event
+                    .target("workflow_instance", id)
+                    .details(serde_json::json!({
+                        "process_id": record.process_id,
+                        "version": record.version,
+                        "deployment_id": record.id,
+                    })),
             )
             .await?;
         apply::apply(self, tx, actor, &instance, true, transition).await?;
@@ -418,7 +424,9 @@ impl WorkflowService {
                 }
             }
             if out.len() as i64 == limit || !more {
-                let next = (more || out.len() as i64 == limit).then_some(after).flatten();
+                let next = (more || out.len() as i64 == limit)
+                    .then_some(after)
+                    .flatten();
                 return Ok(InstancePage {
                     instances: out,
                     next_cursor: next,
@@ -499,8 +507,16 @@ impl WorkflowService {
                     let manager = this.may_manage(&mut tx.conn(), &actor, workspace).await?;
                     // A member's message reaches the instances they started; an operator's, any.
                     let only = if manager { None } else { actor.user_id() };
-                    this.deliver_in(tx, &actor, workspace, &msg.name, msg.correlation, variables, only)
-                        .await
+                    this.deliver_in(
+                        tx,
+                        &actor,
+                        workspace,
+                        &msg.name,
+                        msg.correlation,
+                        variables,
+                        only,
+                    )
+                    .await
                 })
             })
             .await?;
@@ -557,8 +573,8 @@ impl WorkflowService {
                     })
                     .collect();
                 for start in starts {
-                    let event = Event::by(actor, "workflow.started", Outcome::Allowed)
-                        .workspace(workspace);
+                    let event =
+                        Event::by(actor, "workflow.started", Outcome::Allowed).workspace(workspace);
                     let id = self
                         .start_in(
                             tx,
@@ -644,10 +660,9 @@ impl WorkflowService {
                     let allowed = this.may_complete(tx, &actor, &task, &member).await?;
                     crate::rbac::decide_assignment(&actor, allowed);
                     if !allowed {
-                        let event =
-                            Event::by(&actor, "workflow.task_completed", Outcome::Denied)
-                                .target("workflow_task", &task.id)
-                                .workspace(task.workspace_id);
+                        let event = Event::by(&actor, "workflow.task_completed", Outcome::Denied)
+                            .target("workflow_task", &task.id)
+                            .workspace(task.workspace_id);
                         this.auditor().record_kept(tx, event).await?;
                         return Err(Error::denied(
                             "not_assignee",
@@ -677,8 +692,14 @@ impl WorkflowService {
                         actor: actor_label(&actor),
                         variables,
                     };
-                    wf::close_task(&mut tx.conn(), &task.id, "completed", Some(user), Utc::now())
-                        .await?;
+                    wf::close_task(
+                        &mut tx.conn(),
+                        &task.id,
+                        "completed",
+                        Some(user),
+                        Utc::now(),
+                    )
+                    .await?;
                     this.handle_in(tx, &actor, &record, input).await?;
                     let task = wf::task(&mut tx.conn(), &task.id)
                         .await?
@@ -926,8 +947,9 @@ impl WorkflowService {
                 &record.state,
             )
             .await?;
-        serde_json::from_slice(&json)
-            .map_err(|e| Error::Internal(format!("a stored instance state does not read back: {e}")))
+        serde_json::from_slice(&json).map_err(|e| {
+            Error::Internal(format!("a stored instance state does not read back: {e}"))
+        })
     }
 
     pub(crate) async fn seal(
@@ -998,9 +1020,14 @@ fn invalid_model(problems: concord_workflow::problem::Problems) -> Error {
     }
 }
 
-fn variables(field: &'static str, v: Option<Map<String, Value>>) -> Result<Map<String, Value>, Error> {
+fn variables(
+    field: &'static str,
+    v: Option<Map<String, Value>>,
+) -> Result<Map<String, Value>, Error> {
     let v = v.unwrap_or_default();
-    let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&v)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_VARIABLES_BYTES {
         return Err(crate::domain::ParseError::new(
             field,

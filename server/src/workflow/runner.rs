@@ -221,8 +221,8 @@ impl WorkflowService {
         else {
             return self.finish(job, None).await;
         };
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .unwrap_or(reqwest::Method::POST);
+        let method =
+            reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let mut headers = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&idempotency_key) {
             headers.insert(HeaderName::from_static("idempotency-key"), v);
@@ -276,7 +276,10 @@ impl WorkflowService {
     async fn run_post(&self, job: &JobRecord, command: Command) -> Result<(), Error> {
         // Posting as the workspace's workflow bot is not wired yet: the post is recorded in
         // the audit log (its target and length, never its text) and dropped.
-        if let Command::Post { to, text, element, .. } = command {
+        if let Command::Post {
+            to, text, element, ..
+        } = command
+        {
             let this = self.clone();
             let ws = job.workspace_id;
             let instance = job.instance_id.map(|i| i.to_string()).unwrap_or_default();
@@ -441,14 +444,21 @@ impl WorkflowService {
         record: &crate::store::workflows::DeploymentRecord,
         model: &concord_workflow::ProcessModel,
     ) -> Result<(), Error> {
-        wf::delete_schedules(&mut tx.conn(), record.workspace_id, &record.process_id, record.id)
-            .await?;
+        wf::delete_schedules(
+            &mut tx.conn(),
+            record.workspace_id,
+            &record.process_id,
+            record.id,
+        )
+        .await?;
         let now = Utc::now();
         for (element, trigger) in model.start_events() {
             let concord_workflow::model::StartTrigger::Timer(timer) = trigger else {
                 continue;
             };
-            let Ok(due) = timer.first_due(now) else { continue };
+            let Ok(due) = timer.first_due(now) else {
+                continue;
+            };
             let schedule = Schedule {
                 start_event: element.id.clone(),
                 fired: 0,
@@ -469,7 +479,14 @@ impl WorkflowService {
         let payload = serde_json::to_vec(schedule)
             .map_err(|e| Error::Internal(format!("schedule to JSON: {e}")))?;
         let sealed = self
-            .seal(tx, record.workspace_id, "workflow_jobs", &id, "payload", &payload)
+            .seal(
+                tx,
+                record.workspace_id,
+                "workflow_jobs",
+                &id,
+                "payload",
+                &payload,
+            )
             .await?;
         wf::insert_job(
             &mut tx.conn(),
@@ -531,12 +548,14 @@ impl WorkflowService {
                         _ => None,
                     });
                     let fired = schedule.fired.saturating_add(1);
-                    if let Some(Ok(Some(next))) = timer.map(|t| t.next_due(due, fired, Utc::now())) {
+                    if let Some(Ok(Some(next))) = timer.map(|t| t.next_due(due, fired, Utc::now()))
+                    {
                         let next_schedule = Schedule {
                             start_event: schedule.start_event.clone(),
                             fired,
                         };
-                        this.queue_schedule(tx, &record, &next_schedule, next).await?;
+                        this.queue_schedule(tx, &record, &next_schedule, next)
+                            .await?;
                     }
                     Ok::<_, Error>(())
                 })

@@ -265,12 +265,11 @@ impl WorkflowService {
                     if let Some(channel) = new.channel_id {
                         let found = crate::store::channels::by_id(&mut tx.conn(), channel).await?;
                         let readable = match &found {
-                            Some(c) if c.workspace_id == workspace && watchable(&c.kind) => {
-                                this.auditor()
-                                    .authorize_channel(tx, &actor, Action::ReadChannels, channel)
-                                    .await
-                                    .is_ok()
-                            }
+                            Some(c) if c.workspace_id == workspace && watchable(&c.kind) => this
+                                .auditor()
+                                .authorize_channel(tx, &actor, Action::ReadChannels, channel)
+                                .await
+                                .is_ok(),
                             _ => false,
                         };
                         if !readable {
@@ -286,7 +285,14 @@ impl WorkflowService {
                     let json = serde_json::to_vec(&config)
                         .map_err(|e| Error::Internal(format!("trigger to JSON: {e}")))?;
                     let sealed = this
-                        .seal(tx, workspace, "workflow_triggers", &id.to_string(), "config", &json)
+                        .seal(
+                            tx,
+                            workspace,
+                            "workflow_triggers",
+                            &id.to_string(),
+                            "config",
+                            &json,
+                        )
                         .await?;
                     let record = TriggerRecord {
                         id,
@@ -318,7 +324,11 @@ impl WorkflowService {
     }
 
     /// The workspace's triggers, without secrets (`workflows.manage`).
-    pub async fn triggers(&self, actor: &Actor, workspace: WorkspaceId) -> Result<TriggerList, Error> {
+    pub async fn triggers(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+    ) -> Result<TriggerList, Error> {
         let mut conn = self.store().reader().await?;
         crate::rbac::authorize(
             &mut conn.conn(),
@@ -413,15 +423,14 @@ impl WorkflowService {
         if !authentic(secret, &credentials, &body, Utc::now().timestamp()) {
             return Err(refused());
         }
-        let variables: Map<String, Value> = match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                return Err(Error::refused(
+        let variables: Map<String, Value> =
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(map)) => map,
+                _ => return Err(Error::refused(
                     "invalid_payload",
                     "the body must be a JSON object; its fields become the instance's variables",
-                ))
-            }
-        };
+                )),
+            };
         let variables = super::variables("body", Some(variables))?;
         let this = self.clone();
         let id = self
@@ -447,9 +456,13 @@ impl WorkflowService {
         variables: Map<String, Value>,
         event_id: Option<&str>,
     ) -> Result<Option<Uuid>, Error> {
-        let Some(record) =
-            wf::deployment_of(&mut tx.conn(), trigger.workspace_id, &trigger.process_id, None)
-                .await?
+        let Some(record) = wf::deployment_of(
+            &mut tx.conn(),
+            trigger.workspace_id,
+            &trigger.process_id,
+            None,
+        )
+        .await?
         else {
             return Ok(None);
         };
@@ -469,7 +482,9 @@ impl WorkflowService {
             .workspace(trigger.workspace_id)
             .details(json!({"trigger_id": trigger.id, "kind": trigger.kind, "event_id": event_id}));
         let id = self
-            .start_in(tx, &actor, &record, &model, None, variables, None, key, event)
+            .start_in(
+                tx, &actor, &record, &model, None, variables, None, key, event,
+            )
             .await?;
         Ok(Some(id))
     }
@@ -801,7 +816,12 @@ mod tests {
             ..Default::default()
         };
         assert!(authentic(secret, &signed(1000), body, 1100));
-        assert!(!authentic(secret, &signed(1000), body, 1000 + SIGNATURE_WINDOW + 1));
+        assert!(!authentic(
+            secret,
+            &signed(1000),
+            body,
+            1000 + SIGNATURE_WINDOW + 1
+        ));
         assert!(!authentic(secret, &signed(1000), br#"{"ticket": 8}"#, 1000));
         assert!(!authentic(secret, &HookCredentials::default(), body, 1000));
     }

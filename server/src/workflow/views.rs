@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::WorkflowService;
 use crate::domain::{ChannelId, RoleId, UserId, WorkspaceId};
 use crate::error::Error;
-use crate::store::workflows::{self as wf, DeploymentRecord, IncidentRecord, InstanceRecord, TaskRecord};
+use crate::store::workflows::{
+    self as wf, DeploymentRecord, IncidentRecord, InstanceRecord, TaskRecord,
+};
 use crate::store::Conn;
 use concord_workflow::ProcessModel;
 
@@ -412,10 +414,19 @@ impl WorkflowService {
             for s in wf::steps(conn, id).await? {
                 let row = format!("{}:{}", s.instance_id, s.step);
                 let detail = self
-                    .open(conn, record.workspace_id, "workflow_steps", &row, "detail", &s.detail)
+                    .open(
+                        conn,
+                        record.workspace_id,
+                        "workflow_steps",
+                        &row,
+                        "detail",
+                        &s.detail,
+                    )
                     .await?;
                 let entry: concord_workflow::HistoryEntry = serde_json::from_slice(&detail)
-                    .map_err(|e| Error::Internal(format!("a stored step does not read back: {e}")))?;
+                    .map_err(|e| {
+                        Error::Internal(format!("a stored step does not read back: {e}"))
+                    })?;
                 history.push(StepView {
                     step: s.step,
                     at: s.at,
@@ -442,7 +453,14 @@ impl WorkflowService {
         t: &TaskRecord,
     ) -> Result<TaskView, Error> {
         let detail = self
-            .open(conn, t.workspace_id, "workflow_tasks", &t.id, "detail", &t.detail)
+            .open(
+                conn,
+                t.workspace_id,
+                "workflow_tasks",
+                &t.id,
+                "detail",
+                &t.detail,
+            )
             .await?;
         let detail: TaskDetail = serde_json::from_slice(&detail).unwrap_or_default();
         let process_id = wf::instance(conn, t.instance_id)
@@ -476,7 +494,14 @@ impl WorkflowService {
         i: &IncidentRecord,
     ) -> Result<IncidentView, Error> {
         let message = self
-            .open(conn, i.workspace_id, "workflow_incidents", &i.id, "message", &i.message)
+            .open(
+                conn,
+                i.workspace_id,
+                "workflow_incidents",
+                &i.id,
+                "message",
+                &i.message,
+            )
             .await?;
         Ok(IncidentView {
             id: i.id.clone(),

@@ -415,10 +415,15 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
             .unwrap()
             .to_owned()
     };
-    let workflow = "process: rc\nsteps:\n  - start: s\n  - user_task: check\n    person: ${who}\n  - end: e\n";
-    app.post(&format!("/api/v1/workspaces/{ws}/workflows"), Some(&admin.access), json!({"source": workflow}))
-        .await
-        .expect(201);
+    let workflow =
+        "process: rc\nsteps:\n  - start: s\n  - user_task: check\n    person: ${who}\n  - end: e\n";
+    app.post(
+        &format!("/api/v1/workspaces/{ws}/workflows"),
+        Some(&admin.access),
+        json!({"source": workflow}),
+    )
+    .await
+    .expect(201);
     let instance = app
         .post(
             &format!("/api/v1/workspaces/{ws}/workflows/rc/instances"),

@@ -42,10 +42,13 @@ async fn start(app: &TestApp, who: &Session, ws: &str, process: &str, vars: Valu
 }
 
 async fn show(app: &TestApp, who: &Session, ws: &str, id: &str) -> Value {
-    app.get(&format!("{}/workflow-instances/{id}", base(ws)), &who.access)
-        .await
-        .expect(200)
-        .clone()
+    app.get(
+        &format!("{}/workflow-instances/{id}", base(ws)),
+        &who.access,
+    )
+    .await
+    .expect(200)
+    .clone()
 }
 
 async fn inbox(app: &TestApp, who: &Session) -> Vec<Value> {
@@ -81,7 +84,10 @@ async fn until(
         if done(&i) {
             return i;
         }
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {i}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {i}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -282,11 +288,21 @@ impl Service {
                             .get("idempotency-key")
                             .map(|v| v.to_str().unwrap_or("").to_owned())
                             .unwrap_or_default();
-                        state.seen.lock().unwrap().push((key.clone(), body.0.clone()));
+                        state
+                            .seen
+                            .lock()
+                            .unwrap()
+                            .push((key.clone(), body.0.clone()));
                         if *state.failing.lock().unwrap() {
-                            (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error": "down"})))
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                axum::Json(json!({"error": "down"})),
+                            )
                         } else {
-                            (axum::http::StatusCode::OK, axum::Json(json!({"reservation": format!("R-{key}")})))
+                            (
+                                axum::http::StatusCode::OK,
+                                axum::Json(json!({"reservation": format!("R-{key}")})),
+                            )
                         }
                     }
                 },
@@ -299,7 +315,12 @@ impl Service {
     }
 
     fn keys(&self) -> Vec<String> {
-        self.seen.lock().unwrap().iter().map(|(k, _)| k.clone()).collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 }
 
@@ -328,10 +349,16 @@ async fn service_calls_keep_one_idempotency_key_and_an_incident_is_retried(backe
     .await;
     let incident = i["incidents"][0].clone();
     assert_eq!(incident["element"], "reserve", "{i}");
-    assert!(incident["message"].as_str().unwrap().contains("2 attempt"), "{incident}");
+    assert!(
+        incident["message"].as_str().unwrap().contains("2 attempt"),
+        "{incident}"
+    );
     assert_eq!(service.keys().len(), 2);
     let listed = app
-        .get(&format!("{}/workflow-incidents", base(&t.ws)), &t.admin.access)
+        .get(
+            &format!("{}/workflow-incidents", base(&t.ws)),
+            &t.admin.access,
+        )
         .await
         .expect(200)
         .clone();
@@ -349,11 +376,21 @@ async fn service_calls_keep_one_idempotency_key_and_an_incident_is_retried(backe
     app.post(&resolve, Some(&t.admin.access), json!({"action": "retry"}))
         .await
         .expect(200);
-    let i = until(&app, &t.admin, &t.ws, &id, 20, |i| i["status"] == "completed").await;
+    let i = until(&app, &t.admin, &t.ws, &id, 20, |i| {
+        i["status"] == "completed"
+    })
+    .await;
     let keys = service.keys();
     assert_eq!(keys.len(), 3, "{keys:?}");
-    assert!(keys.iter().all(|k| k == &keys[0] && !k.is_empty()), "{keys:?}");
-    assert_eq!(i["variables"]["reservation"], format!("R-{}", keys[0]), "{i}");
+    assert!(
+        keys.iter().all(|k| k == &keys[0] && !k.is_empty()),
+        "{keys:?}"
+    );
+    assert_eq!(
+        i["variables"]["reservation"],
+        format!("R-{}", keys[0]),
+        "{i}"
+    );
     assert_eq!(service.seen.lock().unwrap()[0].1, json!({"item": "chair"}));
     app.post(&resolve, Some(&t.admin.access), json!({"action": "retry"}))
         .await
@@ -394,7 +431,11 @@ async fn an_sla_timer_escalates_on_time_and_timers_survive_a_restart(backend: Ba
     let id = i["id"].as_str().unwrap().to_owned();
     let started = tokio::time::Instant::now();
     assert_eq!(open_tasks(&i).len(), 1);
-    assert_eq!(open_tasks(&i)[0]["assignee"], t.ann.user_id.as_str(), "by email: {i}");
+    assert_eq!(
+        open_tasks(&i)[0]["assignee"],
+        t.ann.user_id.as_str(),
+        "by email: {i}"
+    );
     let i = until(&app, &t.cy, &t.ws, &id, 10, |i| open_tasks(i).len() == 2).await;
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(900), "early: {waited:?}");
@@ -436,27 +477,46 @@ async fn the_command_line_deploys_starts_and_shows(backend: Backend) {
             .unwrap()
     };
     let out = run(&["deploy", "--workspace", &t.ws, file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(d["process_id"], "cli");
     let vars = json!({"who": t.ann.user_id}).to_string();
     let out = run(&["start", "--workspace", &t.ws, "cli", "--variables", &vars]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let i: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = i["id"].as_str().unwrap();
     let out = run(&["show", "--workspace", &t.ws, id]);
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(shown["tasks"][0]["assignee"], t.ann.user_id.as_str(), "{shown}");
+    assert_eq!(
+        shown["tasks"][0]["assignee"],
+        t.ann.user_id.as_str(),
+        "{shown}"
+    );
     assert!(!shown["history"].as_array().unwrap().is_empty());
     // The server sees the instance the command line started, and Ann completes her task.
-    let task = inbox(&app, &t.ann).await[0]["id"].as_str().unwrap().to_owned();
+    let task = inbox(&app, &t.ann).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     complete(&app, &t.ann, &task, json!({})).await.expect(200);
     let out = run(&["instances", "--workspace", &t.ws, "--status", "completed"]);
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed["instances"].as_array().unwrap().len(), 1, "{listed}");
     // Bad input: one line on stderr, a non-zero exit.
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "process: bad\nsteps:\n  - start: s\n  - frobnicate: x\n").unwrap();
+    std::fs::write(
+        &bad,
+        "process: bad\nsteps:\n  - start: s\n  - frobnicate: x\n",
+    )
+    .unwrap();
     let out = run(&["deploy", "--workspace", &t.ws, bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -476,7 +536,10 @@ both_backends!(
 
 async fn instances_of(app: &TestApp, who: &Session, ws: &str, process: &str) -> Vec<Value> {
     app.get(
-        &format!("{}/workflow-instances?process_id={process}&limit=500", base(ws)),
+        &format!(
+            "{}/workflow-instances?process_id={process}&limit=500",
+            base(ws)
+        ),
         &who.access,
     )
     .await
@@ -486,14 +549,24 @@ async fn instances_of(app: &TestApp, who: &Session, ws: &str, process: &str) -> 
         .unwrap_or_default()
 }
 
-async fn wait_for_instances(app: &TestApp, who: &Session, ws: &str, process: &str, n: usize) -> Vec<Value> {
+async fn wait_for_instances(
+    app: &TestApp,
+    who: &Session,
+    ws: &str,
+    process: &str,
+    n: usize,
+) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let found = instances_of(app, who, ws, process).await;
         if found.len() >= n {
             return found;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{} of {n} instances: {found:?}", found.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} instances: {found:?}",
+            found.len()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -631,7 +704,10 @@ async fn a_sigkill_during_a_load_of_instances_loses_none_and_repeats_no_step(bac
     for n in 0..N {
         let (s, i) = json_post(
             &client,
-            format!("{}/api/v1/workspaces/{ws}/workflows/po/instances", server.base),
+            format!(
+                "{}/api/v1/workspaces/{ws}/workflows/po/instances",
+                server.base
+            ),
             Some(&access),
             json!({"variables": {"item": format!("item-{n}"), "who": me}}),
         )
@@ -651,7 +727,9 @@ async fn a_sigkill_during_a_load_of_instances_loses_none_and_repeats_no_step(bac
         let ws = ws.clone();
         async move {
             client
-                .get(format!("{base}/api/v1/workspaces/{ws}/workflow-instances/{id}"))
+                .get(format!(
+                    "{base}/api/v1/workspaces/{ws}/workflow-instances/{id}"
+                ))
                 .bearer_auth(access)
                 .send()
                 .await
@@ -672,11 +750,17 @@ async fn a_sigkill_during_a_load_of_instances_loses_none_and_repeats_no_step(bac
                     .filter(|s| s["element"] == "reserve" && s["event"]["type"] == "completed")
                     .count();
                 assert_eq!(reserved, 1, "the call's step completed once: {i}");
-                let steps: Vec<i64> = history.iter().map(|s| s["step"].as_i64().unwrap()).collect();
+                let steps: Vec<i64> = history
+                    .iter()
+                    .map(|s| s["step"].as_i64().unwrap())
+                    .collect();
                 assert_eq!(steps, (1..=steps.len() as i64).collect::<Vec<_>>());
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "instance {id} stuck: {i}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "instance {id} stuck: {i}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

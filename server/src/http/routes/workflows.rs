@@ -194,7 +194,9 @@ pub async fn resolve(
     ApiPath((ws, id)): ApiPath<(WorkspaceId, String)>,
     ApiJson(how): ApiJson<ResolveIncident>,
 ) -> Result<axum::Json<InstanceView>, ApiError> {
-    Ok(axum::Json(state.workflows.resolve(&actor, ws, id, how).await?))
+    Ok(axum::Json(
+        state.workflows.resolve(&actor, ws, id, how).await?,
+    ))
 }
 
 /// The open tasks one may complete, in every workspace: assigned to one, to a role one
@@ -225,9 +227,10 @@ pub async fn complete(
     ApiPath(id): ApiPath<String>,
     ApiJson(done): ApiJson<CompleteTask>,
 ) -> Result<axum::Json<TaskView>, ApiError> {
-    Ok(axum::Json(state.workflows.complete(&actor, id, done).await?))
+    Ok(axum::Json(
+        state.workflows.complete(&actor, id, done).await?,
+    ))
 }
-
 
 /// Make a trigger that starts a process (`workflows.manage`): an inbound `webhook` (its URL
 /// and secret are in the answer, the secret only there), or chat activity: a `message`
@@ -280,7 +283,9 @@ pub async fn revoke_trigger(
     Auth(actor): Auth,
     ApiPath((ws, id)): ApiPath<(WorkspaceId, Uuid)>,
 ) -> Result<axum::Json<TriggerView>, ApiError> {
-    Ok(axum::Json(state.workflows.revoke_trigger(&actor, ws, id).await?))
+    Ok(axum::Json(
+        state.workflows.revoke_trigger(&actor, ws, id).await?,
+    ))
 }
 
 /// An inbound webhook (a CRM, a form, a monitoring system): starts the trigger's process with
