@@ -17,7 +17,7 @@ pub struct ApiError {
     field: Option<&'static str>,
     limit: Option<u64>,
     retry_after: Option<u64>,
-    problems: Option<serde_json::Value>,
+    problems: Option<Box<serde_json::Value>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -42,7 +42,7 @@ pub(crate) struct ErrorDetail {
     /// its `element`, `line` and `message`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
-    problems: Option<serde_json::Value>,
+    problems: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -155,7 +155,7 @@ impl From<Error> for ApiError {
             Error::Refused { code, .. } => ApiError::new(S::UNPROCESSABLE_ENTITY, code, message),
             Error::Denied { code, .. } => ApiError::new(S::FORBIDDEN, code, message),
             Error::InvalidModel { problems, .. } => ApiError {
-                problems: Some(problems),
+                problems: Some(Box::new(problems)),
                 ..ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_model", message)
             },
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),

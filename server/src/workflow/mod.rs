@@ -525,6 +525,7 @@ impl WorkflowService {
     }
 
     /// Delivers a message inside a write (see [`WorkflowService::message`]).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn deliver_in(
         &self,
         tx: &mut Tx,
