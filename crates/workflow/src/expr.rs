@@ -115,22 +115,67 @@ pub fn render_text(
     template: &str,
     variables: &Map<String, Value>,
 ) -> Result<String, ExprError> {
+    render(element, template, variables, |_, value, out| {
+        out.push_str(value)
+    })
+}
+
+/// Renders `template`, each `${expr}` evaluated and handed to `place` (with whether it opens
+/// the template) to append.
+fn render(
+    element: &str,
+    template: &str,
+    variables: &Map<String, Value>,
+    place: impl Fn(bool, &str, &mut String),
+) -> Result<String, ExprError> {
     let mut out = String::new();
     let mut rest = template;
+    let mut first = true;
     while let Some(start) = rest.find("${") {
+        let leading = first && start == 0;
+        first = false;
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end =
             closing_brace(after).ok_or_else(|| fail(element, template, "a ${ has no closing }"))?;
-        let value = eval(element, &after[..end], variables, &[])?;
-        match value {
-            Value::String(s) => out.push_str(&s),
-            other => out.push_str(&other.to_string()),
+        match eval(element, &after[..end], variables, &[])? {
+            Value::String(s) => place(leading, &s, &mut out),
+            other => place(leading, &other.to_string(), &mut out),
         }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Renders a service call's URL template: like [`render_text`], but a value placed after the
+/// template's start is percent-encoded (all but RFC 3986's unreserved characters), so a
+/// variable holding `../admin` or `?x=1` stays one path segment or query value. A template
+/// that starts with `${…}` takes that one value as written (a base URL kept in a variable: who
+/// sets that variable chooses the host).
+pub fn render_url(
+    element: &str,
+    template: &str,
+    variables: &Map<String, Value>,
+) -> Result<String, ExprError> {
+    render(element, template, variables, |leading, value, out| {
+        if leading {
+            out.push_str(value);
+        } else {
+            percent_encode(value, out);
+        }
+    })
+}
+
+/// Appends `text` to `out`, every byte but RFC 3986's unreserved characters percent-encoded.
+fn percent_encode(text: &str, out: &mut String) {
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
 }
 
 /// Renders a JSON template: a string that is exactly `${expr}` becomes the value itself (any

@@ -1860,3 +1860,29 @@ fn every_model_survives_being_stored_as_json() {
         assert_eq!(loaded, model, "{name}");
     }
 }
+
+#[test]
+fn a_service_url_keeps_each_value_in_its_place() {
+    use concord_workflow::expr::render_url;
+    let v = vars(json!({
+        "base": "https://erp.example/api",
+        "order": "../admin?drop=1#x",
+        "name": "Ünïcode & co",
+        "n": 7,
+    }));
+    assert_eq!(
+        render_url("T", "https://erp.example/orders/${order}/lines/${n}", &v).unwrap(),
+        "https://erp.example/orders/..%2Fadmin%3Fdrop%3D1%23x/lines/7"
+    );
+    assert_eq!(
+        render_url("T", "https://erp.example/find?q=${name}", &v).unwrap(),
+        "https://erp.example/find?q=%C3%9Cn%C3%AFcode%20%26%20co"
+    );
+    // A URL that starts from a variable takes that one as written.
+    assert_eq!(
+        render_url("T", "${base}/orders/${n}", &v).unwrap(),
+        "https://erp.example/api/orders/7"
+    );
+    let v = vars(json!({"empty": "", "order": "../x"}));
+    assert_eq!(render_url("T", "${empty}${order}", &v).unwrap(), "..%2Fx");
+}

@@ -12,7 +12,7 @@ impl Run<'_> {
         task: &ServiceTask,
     ) -> Result<(), Error> {
         let vars = &self.state.variables;
-        let rendered = expr::render_text(id, &task.http.url, vars).and_then(|url| {
+        let rendered = expr::render_url(id, &task.http.url, vars).and_then(|url| {
             let body = match &task.http.body {
                 Some(b) => Some(expr::render_json(id, b, vars)?),
                 None => None,
