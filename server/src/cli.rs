@@ -187,14 +187,16 @@ enum EdiscoveryCmd {
 
 #[derive(Subcommand)]
 enum WorkflowCmd {
-    /// Deploy a model (BPMN XML or YAML) as the next version of its process; prints the
-    /// deployment as JSON.
+    /// Deploy models (BPMN XML or YAML) and task forms (JSON), in the order given, each as the
+    /// next version of its process or form; prints each deployment as JSON. Deploy a model's
+    /// forms before it (or in the same command, first).
     Deploy {
         /// The workspace's id.
         #[arg(long, value_name = "ID")]
         workspace: String,
-        /// The model file (.bpmn, .xml, .yaml or .yml).
-        file: PathBuf,
+        /// Model files (.bpmn, .xml, .yaml or .yml) and forms (.json: `{"key", "schema"}`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// The workspace's deployed processes, every version, as JSON.
     List {
@@ -570,7 +572,9 @@ async fn clear_override(config: Config, workspace: &str) -> anyhow::Result<()> {
 }
 
 async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
-    use concord::workflow::{InstanceQuery, NewDeployment, ResolveIncident, StartInstance};
+    use concord::workflow::{
+        InstanceQuery, NewDeployment, NewForm, ResolveIncident, StartInstance,
+    };
     let workspace_of = |w: &str| {
         w.parse::<concord::domain::WorkspaceId>()
             .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {w}"))
@@ -578,8 +582,12 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
     let instance_of =
         |i: &str| uuid::Uuid::parse_str(i).map_err(|_| anyhow::anyhow!("not an instance id: {i}"));
     // Everything is checked before the database is opened.
+    enum Deployable {
+        Model(String),
+        Form(NewForm),
+    }
     enum Job {
-        Deploy(String),
+        Deploy(Vec<Deployable>),
         List,
         Start(String, StartInstance),
         Instances(InstanceQuery),
@@ -589,10 +597,28 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
         Cancel(uuid::Uuid),
     }
     let (workspace, job) = match cmd {
-        WorkflowCmd::Deploy { workspace, file } => {
-            let source = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            (workspace, Job::Deploy(source))
+        WorkflowCmd::Deploy { workspace, files } => {
+            let mut sources = Vec::new();
+            for file in files {
+                let source = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let is_form = file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+                let source = if is_form {
+                    let form: NewForm = serde_json::from_str(&source).with_context(|| {
+                        format!(
+                            "{} is not a form ({{\"key\": …, \"schema\": {{…}}}})",
+                            file.display()
+                        )
+                    })?;
+                    Deployable::Form(form)
+                } else {
+                    Deployable::Model(source)
+                };
+                sources.push(source);
+            }
+            (workspace, Job::Deploy(sources))
         }
         WorkflowCmd::List { workspace } => (workspace, Job::List),
         WorkflowCmd::Start {
@@ -646,17 +672,46 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
     let actor = Actor::system();
     let service = app.workflows();
     let out = match job {
-        Job::Deploy(source) => service
-            .deploy(
-                &actor,
-                ws,
-                NewDeployment {
-                    source,
-                    format: None,
-                },
-            )
-            .await
-            .map(|v| serde_json::to_value(v).unwrap_or_default()),
+        Job::Deploy(sources) => {
+            let mut done = Vec::new();
+            let mut failed = None;
+            for source in sources {
+                let one = match source {
+                    Deployable::Model(source) => service
+                        .deploy(
+                            &actor,
+                            ws,
+                            NewDeployment {
+                                source,
+                                format: None,
+                            },
+                        )
+                        .await
+                        .map(|v| serde_json::to_value(v).unwrap_or_default()),
+                    Deployable::Form(form) => service
+                        .deploy_form(&actor, ws, form)
+                        .await
+                        .map(|v| serde_json::to_value(v).unwrap_or_default()),
+                };
+                match one {
+                    Ok(v) => done.push(v),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => {
+                    for v in &done {
+                        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+                    }
+                    Err(e)
+                }
+                None if done.len() == 1 => Ok(done.remove(0)),
+                None => Ok(serde_json::Value::Array(done)),
+            }
+        }
         Job::List => service
             .deployments(&actor, ws)
             .await

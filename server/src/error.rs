@@ -100,9 +100,12 @@ pub enum Error {
         /// Why, in words.
         message: String,
     },
-    /// A workflow model does not deploy: every problem found, each naming its element and line.
+    /// A workflow model (or a form, or a task's completion) is refused: every problem found,
+    /// each naming its element and line where it has them.
     #[error("{message}")]
     InvalidModel {
+        /// Stable code (`invalid_model`, `invalid_form`, `invalid_completion`).
+        code: &'static str,
         /// Every problem, in words.
         message: String,
         /// Every problem as `{element, line, message}`.

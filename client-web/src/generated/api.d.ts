@@ -1542,7 +1542,8 @@ export interface paths {
          *     the body's JSON object as variables. Authenticated by the trigger's secret, as a bearer
          *     token, or by `X-Concord-Signature` (`v0=` and the hex HMAC-SHA256 of
          *     `v0:{timestamp}:{body}`) with `X-Concord-Request-Timestamp` (Unix seconds, at most five
-         *     minutes off). No session is needed.
+         *     minutes off). No session is needed. A delivery sent again (the same signature, or the same
+         *     `Idempotency-Key` header) starts nothing new and answers the instance the first started.
          */
         post: operations["call_workflow_hook"];
         delete?: never;
@@ -1582,8 +1583,9 @@ export interface paths {
         put?: never;
         /**
          * Complete a task with the form's values: only its assignee, a holder of its role or a
-         *     member of its channel may (for a task assigned to nobody, `workflows.manage`). Audited
-         *     as `workflow.task_completed`, a refusal included.
+         *     member of its channel may (for a task assigned to nobody, `workflows.manage`). A task with
+         *     a form takes exactly its fields, typed as it says (the form version it opened with); one
+         *     without takes any variables. Audited as `workflow.task_completed`, a refusal included.
          */
         post: operations["complete_workflow_task"];
         delete?: never;
@@ -2271,6 +2273,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/workflow-forms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's task forms, the latest version of each (`workflows.start`). */
+        get: operations["list_workflow_forms"];
+        put?: never;
+        /**
+         * Deploy a task form (`workflows.manage`): a small JSON Schema whose properties are the fields
+         *     a user task naming it by `formKey` sets (`string` with `format` `date`, `user`, `file` or
+         *     an `enum`; `number`; `integer`; `boolean`). It becomes the next version of its key; tasks
+         *     show and check the latest. Audited as `workflow.form_deployed`.
+         */
+        post: operations["deploy_workflow_form"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/workflow-incidents": {
         parameters: {
             query?: never;
@@ -2452,7 +2477,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A deployed process as BPMN 2.0 XML with its diagram (`workflows.start`), to open in a
+         * A deployed process as BPMN 2.0 XML with its diagram (`workflows.manage`), to open in a
          *     modeler.
          */
         get: operations["export_workflow"];
@@ -4016,6 +4041,28 @@ export interface components {
             /** @description Who shared it. */
             uploader_id: components["schemas"]["UserId"];
         };
+        /** @description The latest version of each of a workspace's forms. */
+        FormList: {
+            /** @description By key. */
+            forms: components["schemas"]["FormView"][];
+        };
+        /** @description A deployed form version. */
+        FormView: {
+            /**
+             * Format: date-time
+             * @description When it was deployed.
+             */
+            deployed_at: string;
+            /** @description Its key. */
+            key: string;
+            /** @description The JSON Schema. */
+            schema: Record<string, never>;
+            /**
+             * Format: int64
+             * @description Its version (1, 2, …).
+             */
+            version: number;
+        };
         /**
          * @description A grant of access to a person or to everyone holding a workspace role.
          * @example {
@@ -4715,6 +4762,36 @@ export interface components {
             format?: null | components["schemas"]["ModelFormat"];
             /** @description The model's text: BPMN XML or YAML (up to 1 MiB). */
             source: string;
+        };
+        /**
+         * @description A form to deploy.
+         * @example {
+         *       "key": "approval",
+         *       "schema": {
+         *         "properties": {
+         *           "approved": {
+         *             "title": "Approve",
+         *             "type": "boolean"
+         *           },
+         *           "comment": {
+         *             "maxLength": 2000,
+         *             "title": "Comment",
+         *             "type": "string"
+         *           }
+         *         },
+         *         "required": [
+         *           "approved"
+         *         ],
+         *         "title": "Approve the document",
+         *         "type": "object"
+         *       }
+         *     }
+         */
+        NewForm: {
+            /** @description The key user tasks name it by (`concord:formKey`, `form:` in YAML). */
+            key: string;
+            /** @description The JSON Schema. */
+            schema: Record<string, never>;
         };
         /**
          * @description A hold to place, as the API receives it (checked once the actor is authorized).
@@ -5930,6 +6007,11 @@ export interface components {
             due_at?: string | null;
             /** @description The user task element. */
             element: string;
+            /**
+             * @description The form's JSON Schema (the version the task opened with), while the task is open: a
+             *     completion sets exactly these fields.
+             */
+            form?: Record<string, never> | null;
             /** @description The form to fill in. */
             form_key?: string | null;
             /** @description Its id. */
@@ -9610,6 +9692,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `invalid_completion` with `problems`: values the form does not take */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     list_workspaces: {
@@ -11016,6 +11105,80 @@ export interface operations {
             };
         };
     };
+    list_workflow_forms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FormList"];
+                };
+            };
+            /** @description missing workflows.start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    deploy_workflow_form: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewForm"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FormView"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `form_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_form` with `problems` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     list_workflow_incidents: {
         parameters: {
             query?: never;
@@ -11415,7 +11578,7 @@ export interface operations {
                     "application/xml": unknown;
                 };
             };
-            /** @description missing workflows.start */
+            /** @description missing workflows.manage */
             403: {
                 headers: {
                     [name: string]: unknown;

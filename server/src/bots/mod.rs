@@ -141,9 +141,6 @@ impl BotService {
     ) -> Result<BotView, Error> {
         let actor = actor.clone();
         let this = self.clone();
-        let id = UserId::generate();
-        // Bots sign in with tokens only; the address identifies the account and reaches nobody.
-        let email = Email::parse("email", &format!("bot-{id}@bots.concord.invalid"))?;
         self.store
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -159,46 +156,16 @@ impl BotService {
                     let creator = actor.user_id().ok_or_else(|| {
                         Error::refused("user_required", "only people create bots")
                     })?;
-                    let profile = Profile {
-                        email: &email,
-                        display_name: &name,
-                        email_verified: false,
-                    };
-                    insert_profile(
+                    let record = insert_bot(
                         tx,
-                        this.auditor.keyring(),
-                        id,
-                        profile,
-                        None,
-                        None,
-                        Some(creator),
+                        &this.auditor,
+                        &actor,
+                        workspace,
+                        &name,
+                        avatar_url.map(|u| u.0),
+                        creator,
                     )
                     .await?;
-                    let now = Utc::now();
-                    ws_store::add_member(&mut tx.conn(), workspace, id, builtin::BOT, now).await?;
-                    let record = BotRecord {
-                        user_id: id,
-                        workspace_id: workspace,
-                        avatar_url: avatar_url.map(|u| u.0),
-                        created_by: creator,
-                        created_at: now,
-                        deactivated_at: None,
-                    };
-                    bots::insert(&mut tx.conn(), &record).await?;
-                    tx.emit(DomainEvent::MemberAdded {
-                        workspace_id: workspace,
-                        user_id: id,
-                        role_id: builtin::BOT,
-                    });
-                    this.auditor
-                        .record(
-                            tx,
-                            Event::by(&actor, "bot.create", Outcome::Allowed)
-                                .target("bot", id)
-                                .workspace(workspace)
-                                .subject(id),
-                        )
-                        .await?;
                     this.view(&mut tx.conn(), record).await
                 })
             })
@@ -371,4 +338,62 @@ async fn bot_in(
         .await?
         .filter(|b| b.workspace_id == workspace)
         .ok_or(Error::NotFound("bot"))
+}
+
+/// Makes a bot of `workspace` inside the write `tx`, for a caller that has decided `actor`
+/// may: its account (no password; an address that reaches nobody), its membership with the
+/// `bot` role and its record, audited as `bot.create` with `creator` as its maker.
+pub(crate) async fn insert_bot(
+    tx: &mut Tx,
+    auditor: &Auditor,
+    actor: &Actor,
+    workspace: WorkspaceId,
+    name: &DisplayName,
+    avatar_url: Option<String>,
+    creator: UserId,
+) -> Result<BotRecord, Error> {
+    let id = UserId::generate();
+    // Bots sign in with tokens only; the address identifies the account and reaches nobody.
+    let email = Email::parse("email", &format!("bot-{id}@bots.concord.invalid"))?;
+    let profile = Profile {
+        email: &email,
+        display_name: name,
+        email_verified: false,
+    };
+    insert_profile(
+        tx,
+        auditor.keyring(),
+        id,
+        profile,
+        None,
+        None,
+        Some(creator),
+    )
+    .await?;
+    let now = Utc::now();
+    ws_store::add_member(&mut tx.conn(), workspace, id, builtin::BOT, now).await?;
+    let record = BotRecord {
+        user_id: id,
+        workspace_id: workspace,
+        avatar_url,
+        created_by: creator,
+        created_at: now,
+        deactivated_at: None,
+    };
+    bots::insert(&mut tx.conn(), &record).await?;
+    tx.emit(DomainEvent::MemberAdded {
+        workspace_id: workspace,
+        user_id: id,
+        role_id: builtin::BOT,
+    });
+    auditor
+        .record(
+            tx,
+            Event::by(actor, "bot.create", Outcome::Allowed)
+                .target("bot", id)
+                .workspace(workspace)
+                .subject(id),
+        )
+        .await?;
+    Ok(record)
 }

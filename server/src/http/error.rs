@@ -154,9 +154,9 @@ impl From<Error> for ApiError {
             }
             Error::Refused { code, .. } => ApiError::new(S::UNPROCESSABLE_ENTITY, code, message),
             Error::Denied { code, .. } => ApiError::new(S::FORBIDDEN, code, message),
-            Error::InvalidModel { problems, .. } => ApiError {
+            Error::InvalidModel { code, problems, .. } => ApiError {
                 problems: Some(Box::new(problems)),
-                ..ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_model", message)
+                ..ApiError::new(S::UNPROCESSABLE_ENTITY, code, message)
             },
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
             Error::Conflict { code, .. } => ApiError::new(S::CONFLICT, code, message),

@@ -148,6 +148,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflows::triggers))
         .routes(routes!(workflows::revoke_trigger))
         .routes(routes!(workflows::hook))
+        .routes(routes!(workflows::deploy_form, workflows::forms))
         .routes(routes!(users::list_sessions, users::revoke_sessions))
         .routes(routes!(users::revoke_session))
         .routes(routes!(workspaces::list, workspaces::create))

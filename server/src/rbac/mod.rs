@@ -71,6 +71,8 @@ pub enum BotCredential {
     Answer,
     /// Its event subscription: what Concord delivers to its request URL.
     Events,
+    /// A workspace's workflows speaking through their bot (a send task, a task's notice).
+    Workflow,
 }
 
 impl std::fmt::Display for BotCredential {
@@ -80,6 +82,7 @@ impl std::fmt::Display for BotCredential {
             BotCredential::Webhook(id) => write!(f, "webhook:{id}"),
             BotCredential::Answer => write!(f, "answer"),
             BotCredential::Events => write!(f, "events"),
+            BotCredential::Workflow => write!(f, "workflow"),
         }
     }
 }

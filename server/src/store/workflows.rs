@@ -215,25 +215,27 @@ pub async fn instance(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<InstanceRe
         .await)?)
 }
 
-/// Up to `limit` instances of a workspace after `after`, oldest first; with `status` and
-/// `process_id`, only those.
+/// Up to `limit` instances of a workspace after `after`, oldest first; with `status`,
+/// `process_id` and `started_by`, only those.
 pub async fn instances(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
     status: Option<&str>,
     process_id: Option<&str>,
+    started_by: Option<UserId>,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<InstanceRecord>, StoreError> {
     let sql = format!(
         "SELECT {INSTANCE} FROM workflow_instances WHERE workspace_id = $1 \
          AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR process_id = $3) \
-         AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5"
+         AND ($4 IS NULL OR started_by = $4) AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
     );
     Ok(on!(conn, |c| sqlx::query_as(&sql)
         .bind(workspace)
         .bind(status)
         .bind(process_id)
+        .bind(started_by)
         .bind(after)
         .bind(limit)
         .fetch_all(c)
@@ -842,15 +844,14 @@ pub async fn revoke_trigger(
     Ok(n == 1)
 }
 
-/// Whether a trigger already started an instance for this event (`{trigger}:{event}`).
-pub async fn started_by_event(conn: &mut Conn<'_>, key: &str) -> Result<bool, StoreError> {
-    let n: i64 = on!(conn, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM workflow_instances WHERE trigger_event = $1"
+/// The instance a trigger already started for this event (`{trigger}:{event}`), if any.
+pub async fn started_by_event(conn: &mut Conn<'_>, key: &str) -> Result<Option<Uuid>, StoreError> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT id FROM workflow_instances WHERE trigger_event = $1"
     )
     .bind(key)
-    .fetch_one(c)
-    .await)?;
-    Ok(n > 0)
+    .fetch_optional(c)
+    .await)?)
 }
 
 /// The ids of an instance's message and signal subscriptions.
@@ -864,4 +865,122 @@ pub async fn subscriptions_of(
     .bind(instance)
     .fetch_all(c)
     .await)?)
+}
+
+/// The account the workspace's workflows speak as, once made.
+pub async fn workflow_bot(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Option<UserId>, StoreError> {
+    let sql = "SELECT user_id FROM workflow_bots WHERE workspace_id = $1";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(workspace)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Records `user` as the account the workspace's workflows speak as.
+pub async fn set_workflow_bot(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    user: UserId,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO workflow_bots (workspace_id, user_id) VALUES ($1, $2)";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(workspace)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// A version of a task form.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct FormRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// The workspace it belongs to.
+    pub workspace_id: WorkspaceId,
+    /// The key user tasks name it by.
+    pub form_key: String,
+    /// 1 for the first, then on.
+    pub version: i64,
+    /// The JSON Schema, sealed.
+    pub schema: Vec<u8>,
+    /// Who deployed it.
+    pub deployed_by: Option<UserId>,
+    /// When.
+    pub deployed_at: DateTime<Utc>,
+}
+
+const FORM: &str = "id, workspace_id, form_key, version, schema, deployed_by, deployed_at";
+
+/// Stores a form version.
+pub async fn insert_form(conn: &mut Conn<'_>, f: &FormRecord) -> Result<(), StoreError> {
+    let sql = format!("INSERT INTO workflow_forms ({FORM}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    on!(conn, |c| sqlx::query(&sql)
+        .bind(f.id)
+        .bind(f.workspace_id)
+        .bind(&f.form_key)
+        .bind(f.version)
+        .bind(&f.schema)
+        .bind(f.deployed_by)
+        .bind(f.deployed_at)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// Version `version` of the workspace's form `key`.
+pub async fn form_version(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    key: &str,
+    version: i64,
+) -> Result<Option<FormRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {FORM} FROM workflow_forms WHERE workspace_id = $1 AND form_key = $2 \
+         AND version = $3"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(key)
+        .bind(version)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The latest version of the workspace's form `key`.
+pub async fn latest_form(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    key: &str,
+) -> Result<Option<FormRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {FORM} FROM workflow_forms WHERE workspace_id = $1 AND form_key = $2 \
+         ORDER BY version DESC LIMIT 1"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(key)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The latest version of each of the workspace's forms, by key.
+pub async fn forms(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Vec<FormRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {FORM} FROM workflow_forms f WHERE workspace_id = $1 AND version = \
+         (SELECT MAX(version) FROM workflow_forms g WHERE g.workspace_id = f.workspace_id \
+          AND g.form_key = f.form_key) ORDER BY form_key"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .fetch_all(c)
+        .await)?)
 }

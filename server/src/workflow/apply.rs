@@ -3,8 +3,8 @@
 //! write, so they commit together or not at all.
 
 use chrono::Utc;
-use concord_workflow::command::Command;
-use concord_workflow::model::Assignment;
+use concord_workflow::command::{Command, HistoryEvent};
+use concord_workflow::model::{Assignment, PostTarget};
 use concord_workflow::state::Status;
 use concord_workflow::Transition;
 use serde_json::{json, Value};
@@ -113,11 +113,18 @@ pub(crate) async fn apply(
     for command in t.commands {
         run_command(svc, tx, instance, command).await?;
     }
-    // The engine does not unsubscribe a consumed wait, and an ended instance waits for
-    // nothing: the index keeps exactly the state's subscriptions.
-    for stale in wf::subscriptions_of(&mut tx.conn(), id).await? {
-        if status != "running" || !t.state.subscriptions.contains_key(&stale) {
-            wf::unsubscribe(&mut tx.conn(), &stale).await?;
+    // The engine does not unsubscribe a wait a message or signal consumed, and an ended
+    // instance waits for nothing: the index keeps exactly the state's subscriptions. Only
+    // such transitions look at it, so the others cost no query.
+    let received = t
+        .history
+        .iter()
+        .any(|e| matches!(e.event, HistoryEvent::MessageReceived { .. }));
+    if status != "running" || received {
+        for stale in wf::subscriptions_of(&mut tx.conn(), id).await? {
+            if status != "running" || !t.state.subscriptions.contains_key(&stale) {
+                wf::unsubscribe(&mut tx.conn(), &stale).await?;
+            }
         }
     }
     Ok(())
@@ -142,9 +149,38 @@ async fn run_command(
             local,
         } => {
             let who = resolve(svc, tx, ws, assignment).await?;
+            // The workflow bot tells the assignee (a direct message) or the channel the task
+            // went to; a role's holders find it in their inbox.
+            let notify = match (who.person, who.channel) {
+                (Some(person), _) => Some((PostTarget::Person(person.to_string()), "you")),
+                (None, Some(channel)) => {
+                    Some((PostTarget::Channel(channel.to_string()), "this channel"))
+                }
+                (None, None) => None,
+            };
+            if let Some((to, whom)) = notify {
+                let notice = Command::Post {
+                    post_id: format!("{task_id}:notice"),
+                    element: element.clone(),
+                    to,
+                    text: task_notice(
+                        whom,
+                        name.as_deref().unwrap_or(element),
+                        &instance.process_id,
+                        *due,
+                    ),
+                };
+                let job = format!("{task_id}:notice");
+                queue(svc, tx, instance, instance.id, &job, "post", now, &notice).await?;
+            }
+            let form_version = match form_key {
+                Some(key) => svc.current_form_version(&mut tx.conn(), ws, key).await?,
+                None => None,
+            };
             let detail = TaskDetail {
                 name: name.clone(),
                 form_key: form_key.clone(),
+                form_version,
                 unresolved: who.unresolved,
                 local: local.clone(),
             };
@@ -427,29 +463,10 @@ async fn resolve(
     let mut out = Assignees::default();
     match assignment {
         Assignment::Unassigned => {}
-        Assignment::Person(p) => {
-            let p = p.trim();
-            let user = if let Ok(u) = p.parse::<Uuid>() {
-                Some(UserId(u))
-            } else if let Ok(email) = crate::domain::Email::parse("assignee", p) {
-                let index = keyring.email_index(&email.lookup_key());
-                crate::store::users::by_email_index(&mut tx.conn(), &index)
-                    .await?
-                    .map(|u| u.id)
-            } else {
-                None
-            };
-            let member = match user {
-                Some(u) => crate::store::workspaces::member(&mut tx.conn(), ws, u)
-                    .await?
-                    .map(|m| m.user_id),
-                None => None,
-            };
-            match member {
-                Some(u) => out.person = Some(u),
-                None => out.unresolved = Some(format!("person {p}")),
-            }
-        }
+        Assignment::Person(p) => match member_named(keyring, &mut tx.conn(), ws, p).await? {
+            Some(u) => out.person = Some(u),
+            None => out.unresolved = Some(format!("person {}", p.trim())),
+        },
         Assignment::Role(r) => {
             let r = r.trim();
             let role = if let Ok(u) = r.parse::<Uuid>() {
@@ -467,20 +484,69 @@ async fn resolve(
                 None => out.unresolved = Some(format!("role {r}")),
             }
         }
-        Assignment::Channel(c) => {
-            let c = c.trim();
-            let channel = if let Ok(u) = c.parse::<Uuid>() {
-                crate::store::channels::by_id(&mut tx.conn(), ChannelId(u)).await?
-            } else {
-                let name = c.trim_start_matches('#');
-                let index = crate::chat::details::name_index(keyring, ws, name);
-                crate::store::channels::by_name_index(&mut tx.conn(), ws, &index).await?
-            };
-            match channel.filter(|ch| ch.workspace_id == ws) {
-                Some(ch) => out.channel = Some(ch.id),
-                None => out.unresolved = Some(format!("channel {c}")),
-            }
-        }
+        Assignment::Channel(c) => match channel_named(keyring, &mut tx.conn(), ws, c).await? {
+            Some(ch) => out.channel = Some(ch.id),
+            None => out.unresolved = Some(format!("channel {}", c.trim())),
+        },
     }
     Ok(out)
+}
+
+/// The member of workspace `ws` that `p` names: a user id or an email address.
+pub(super) async fn member_named(
+    keyring: &crate::crypto::Keyring,
+    conn: &mut crate::store::Conn<'_>,
+    ws: WorkspaceId,
+    p: &str,
+) -> Result<Option<UserId>, Error> {
+    let p = p.trim();
+    let user = if let Ok(u) = p.parse::<Uuid>() {
+        Some(UserId(u))
+    } else if let Ok(email) = crate::domain::Email::parse("assignee", p) {
+        let index = keyring.email_index(&email.lookup_key());
+        crate::store::users::by_email_index(conn, &index)
+            .await?
+            .map(|u| u.id)
+    } else {
+        None
+    };
+    Ok(match user {
+        Some(u) => crate::store::workspaces::member(conn, ws, u)
+            .await?
+            .map(|m| m.user_id),
+        None => None,
+    })
+}
+
+/// The channel of workspace `ws` that `c` names: an id, or a name with or without `#`.
+pub(super) async fn channel_named(
+    keyring: &crate::crypto::Keyring,
+    conn: &mut crate::store::Conn<'_>,
+    ws: WorkspaceId,
+    c: &str,
+) -> Result<Option<crate::store::channels::ChannelRecord>, Error> {
+    let c = c.trim();
+    let channel = if let Ok(u) = c.parse::<Uuid>() {
+        crate::store::channels::by_id(conn, ChannelId(u)).await?
+    } else {
+        let name = c.trim_start_matches('#');
+        let index = crate::chat::details::name_index(keyring, ws, name);
+        crate::store::channels::by_name_index(conn, ws, &index).await?
+    };
+    Ok(channel.filter(|ch| ch.workspace_id == ws))
+}
+
+/// What the workflow bot says when a task is assigned.
+fn task_notice(
+    whom: &str,
+    name: &str,
+    process: &str,
+    due: Option<chrono::DateTime<Utc>>,
+) -> String {
+    let due = due
+        .map(|d| format!(", due {}", d.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_default();
+    format!(
+        "New task for {whom}: *{name}* (process `{process}`{due}). Open your task inbox to complete it."
+    )
 }

@@ -1,8 +1,10 @@
 //! Workflows' entries in the data inventory ([`crate::inventory`]): model sources and models,
 //! instance states (the variables), history steps, task details, queued jobs (a call's URL
-//! and body, a post's text), incident messages and triggers' settings (a webhook's secret),
+//! and body, a post's text), incident messages, triggers' settings (a webhook's secret) and
+//! task forms,
 //! each sealed under its workspace's key.
-//! They are the workspace's content: kept as long as the workspace keeps them.
+//! A waiting instance's correlation key stays readable (messages are matched on it). They
+//! are the workspace's content: kept as long as the workspace keeps them.
 
 use crate::inventory::{
     Column, KeyPart, Owner, Place, Retention, ScopeRule, Shape, Subject, SubjectKind,
@@ -61,4 +63,17 @@ pub const INVENTORY: &[Column] = &[
     sealed("workflow_jobs", TEXT_ID, "payload", MEMBERS),
     sealed("workflow_incidents", TEXT_ID, "message", MEMBERS),
     sealed("workflow_triggers", ID, "config", creator("created_by")),
+    sealed("workflow_forms", ID, "schema", creator("deployed_by")),
+    // A waiting instance's correlation key (an order number, a ticket id, possibly an email
+    // address), kept readable so messages find the instance; gone when the wait ends.
+    Column {
+        table: "workflow_subscriptions",
+        key: TEXT_ID,
+        column: "correlation",
+        shape: Shape::Plain,
+        place: None,
+        scope: ScopeRule::Workspace(Owner::at("workspace_id")),
+        subject: MEMBERS,
+        retention: Retention::Content,
+    },
 ];

@@ -20,7 +20,9 @@
 //! and handles incidents; `workflows.start` (members) starts instances and follows their own.
 
 mod apply;
+mod forms;
 mod inventory;
+mod posting;
 pub mod runner;
 pub mod triggers;
 mod views;
@@ -42,6 +44,7 @@ use crate::rbac::{Action, Actor, Resource};
 use crate::store::workflows::{self as wf, DeploymentRecord, InstanceRecord};
 use crate::store::{Conn, Store, Tx};
 
+pub use forms::{FormList, FormView, NewForm};
 pub use inventory::INVENTORY;
 pub use triggers::{
     HookCredentials, HookOutcome, NewTrigger, TriggerKind, TriggerList, TriggerView,
@@ -145,14 +148,7 @@ impl WorkflowService {
         self.store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.auditor()
-                        .authorize(
-                            tx,
-                            &actor,
-                            Action::ManageWorkflows,
-                            Resource::Workspace(workspace),
-                        )
-                        .await?;
+                    this.authorize_in(tx, &actor, Action::ManageWorkflows, workspace).await?;
                     let mut problems = Vec::new();
                     for called in &references.processes {
                         if called != &model.id
@@ -163,6 +159,17 @@ impl WorkflowService {
                                 line: None,
                                 message: format!(
                                     "a call activity calls process {called:?}, which is not deployed in this workspace: deploy it first"
+                                ),
+                            });
+                        }
+                    }
+                    for form in &references.forms {
+                        if wf::latest_form(&mut tx.conn(), workspace, form).await?.is_none() {
+                            problems.push(concord_workflow::problem::Problem {
+                                element: None,
+                                line: None,
+                                message: format!(
+                                    "a user task's form {form:?} is not deployed in this workspace: deploy it first"
                                 ),
                             });
                         }
@@ -203,6 +210,7 @@ impl WorkflowService {
                         deployed_at: Utc::now(),
                     };
                     wf::insert_deployment(&mut tx.conn(), &record).await?;
+                    this.ensure_bot_in(tx, &actor, workspace).await?;
                     this.schedule_starts(tx, &record, &model).await?;
                     let event = Event::by(&actor, "workflow.deployed", Outcome::Allowed)
                         .target("workflow_deployment", id)
@@ -227,13 +235,8 @@ impl WorkflowService {
         workspace: WorkspaceId,
     ) -> Result<DeploymentList, Error> {
         let mut conn = self.store().reader().await?;
-        crate::rbac::authorize(
-            &mut conn.conn(),
-            actor,
-            Action::StartWorkflows,
-            Resource::Workspace(workspace),
-        )
-        .await?;
+        self.authorize_read(&mut conn.conn(), actor, Action::StartWorkflows, workspace)
+            .await?;
         let records = wf::deployments(&mut conn.conn(), workspace).await?;
         let mut out = Vec::with_capacity(records.len());
         for r in &records {
@@ -243,8 +246,9 @@ impl WorkflowService {
         Ok(DeploymentList { deployments: out })
     }
 
-    /// A deployed process as BPMN XML, with its diagram (`workflows.start`): the source as
-    /// deployed for BPMN, the model exported with a generated layout for YAML.
+    /// A deployed process as BPMN XML, with its diagram (`workflows.manage`: a model names the
+    /// services it calls and what it sends them): the source as deployed for BPMN, the model
+    /// exported with a generated layout for YAML.
     pub async fn export(
         &self,
         actor: &Actor,
@@ -253,13 +257,8 @@ impl WorkflowService {
         version: Option<i64>,
     ) -> Result<String, Error> {
         let mut conn = self.store().reader().await?;
-        crate::rbac::authorize(
-            &mut conn.conn(),
-            actor,
-            Action::StartWorkflows,
-            Resource::Workspace(workspace),
-        )
-        .await?;
+        self.authorize_read(&mut conn.conn(), actor, Action::ManageWorkflows, workspace)
+            .await?;
         let record = wf::deployment_of(&mut conn.conn(), workspace, process_id, version)
             .await?
             .ok_or(Error::NotFound("workflow"))?;
@@ -298,13 +297,7 @@ impl WorkflowService {
             .store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.auditor()
-                        .authorize(
-                            tx,
-                            &actor,
-                            Action::StartWorkflows,
-                            Resource::Workspace(workspace),
-                        )
+                    this.authorize_in(tx, &actor, Action::StartWorkflows, workspace)
                         .await?;
                     let record =
                         wf::deployment_of(&mut tx.conn(), workspace, &process_id, start.version)
@@ -400,39 +393,28 @@ impl WorkflowService {
         };
         let mut conn = self.store().reader().await?;
         let manager = self.may_manage(&mut conn.conn(), actor, workspace).await?;
-        let mut after = q.cursor;
-        let mut out = Vec::new();
-        // Starters see their own: read on past others' until the page is full.
-        loop {
-            let rows = wf::instances(
-                &mut conn.conn(),
-                workspace,
-                status,
-                q.process_id.as_deref(),
-                after,
-                limit + 1,
-            )
-            .await?;
-            let more = rows.len() as i64 > limit;
-            for r in rows.iter().take(limit as usize) {
-                after = Some(r.id);
-                if manager || (r.started_by.is_some() && r.started_by == actor.user_id()) {
-                    out.push(views::summary(r));
-                    if out.len() as i64 == limit {
-                        break;
-                    }
-                }
-            }
-            if out.len() as i64 == limit || !more {
-                let next = (more || out.len() as i64 == limit)
-                    .then_some(after)
-                    .flatten();
-                return Ok(InstancePage {
-                    instances: out,
-                    next_cursor: next,
-                });
-            }
-        }
+        // Operators see every instance; starters their own (an actor without an account, none).
+        let only = (!manager).then(|| {
+            actor
+                .user_id()
+                .unwrap_or(crate::domain::UserId(Uuid::nil()))
+        });
+        let mut rows = wf::instances(
+            &mut conn.conn(),
+            workspace,
+            status,
+            q.process_id.as_deref(),
+            only,
+            q.cursor,
+            limit + 1,
+        )
+        .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Ok(InstancePage {
+            next_cursor: more.then(|| rows.last().map(|r| r.id)).flatten(),
+            instances: rows.iter().map(views::summary).collect(),
+        })
     }
 
     /// One instance with its variables, open tasks, incidents and history.
@@ -464,13 +446,7 @@ impl WorkflowService {
         self.store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.auditor()
-                        .authorize(
-                            tx,
-                            &actor,
-                            Action::ManageWorkflows,
-                            Resource::Workspace(workspace),
-                        )
+                    this.authorize_in(tx, &actor, Action::ManageWorkflows, workspace)
                         .await?;
                     let record = wf::instance(&mut tx.conn(), id)
                         .await?
@@ -504,7 +480,9 @@ impl WorkflowService {
             .store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let manager = this.may_manage(&mut tx.conn(), &actor, workspace).await?;
+                    let (manager, action) =
+                        operator_or_starter(&mut tx.conn(), &actor, workspace).await?;
+                    this.authorize_in(tx, &actor, action, workspace).await?;
                     // A member's message reaches the instances they started; an operator's, any.
                     let only = if manager { None } else { actor.user_id() };
                     this.deliver_in(
@@ -618,8 +596,18 @@ impl WorkflowService {
         let mut conn = self.store().reader().await?;
         let rows = wf::inbox(&mut conn.conn(), user, limit).await?;
         let mut tasks = Vec::with_capacity(rows.len());
+        let mut processes: HashMap<Uuid, String> = HashMap::new();
         for r in &rows {
-            tasks.push(self.task_view(&mut conn.conn(), r).await?);
+            let process = match processes.entry(r.instance_id) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
+                    wf::instance(&mut conn.conn(), r.instance_id)
+                        .await?
+                        .map(|i| i.process_id)
+                        .unwrap_or_default(),
+                ),
+            };
+            tasks.push(self.task_view(&mut conn.conn(), r, process).await?);
         }
         Ok(TaskPage { tasks })
     }
@@ -679,6 +667,17 @@ impl WorkflowService {
                     let record = wf::instance(&mut tx.conn(), task.instance_id)
                         .await?
                         .ok_or(Error::NotFound("task"))?;
+                    let detail = this.task_detail(&mut tx.conn(), &task).await?;
+                    if let Some(key) = &detail.form_key {
+                        this.check_completion(
+                            tx,
+                            task.workspace_id,
+                            key,
+                            detail.form_version,
+                            &variables,
+                        )
+                        .await?;
+                    }
                     let event = Event::by(&actor, "workflow.task_completed", Outcome::Allowed)
                         .target("workflow_task", &task.id)
                         .workspace(task.workspace_id)
@@ -705,7 +704,8 @@ impl WorkflowService {
                     let task = wf::task(&mut tx.conn(), &task.id)
                         .await?
                         .ok_or(Error::NotFound("task"))?;
-                    this.task_view(&mut tx.conn(), &task).await
+                    this.task_view(&mut tx.conn(), &task, &record.process_id)
+                        .await
                 })
             })
             .await?;
@@ -757,13 +757,8 @@ impl WorkflowService {
         workspace: WorkspaceId,
     ) -> Result<IncidentList, Error> {
         let mut conn = self.store().reader().await?;
-        crate::rbac::authorize(
-            &mut conn.conn(),
-            actor,
-            Action::ManageWorkflows,
-            Resource::Workspace(workspace),
-        )
-        .await?;
+        self.authorize_read(&mut conn.conn(), actor, Action::ManageWorkflows, workspace)
+            .await?;
         let rows = wf::incidents(&mut conn.conn(), workspace, "open", MAX_PAGE).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -788,13 +783,7 @@ impl WorkflowService {
             .store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.auditor()
-                        .authorize(
-                            tx,
-                            &actor,
-                            Action::ManageWorkflows,
-                            Resource::Workspace(workspace),
-                        )
+                    this.authorize_in(tx, &actor, Action::ManageWorkflows, workspace)
                         .await?;
                     let incident = wf::incident(&mut tx.conn(), &incident_id)
                         .await?
@@ -886,20 +875,48 @@ impl WorkflowService {
     }
 
     /// Whether `actor` manages the workspace's workflows (sees every instance) rather than
-    /// only starting them (sees their own); refused if neither.
+    /// only starting them (sees their own); refused, and the refusal audited, if neither.
     async fn may_manage(
         &self,
         conn: &mut Conn<'_>,
         actor: &Actor,
         workspace: WorkspaceId,
     ) -> Result<bool, Error> {
-        let resource = Resource::Workspace(workspace);
-        if crate::rbac::allows(conn, actor, Action::ManageWorkflows, resource).await? {
-            crate::rbac::authorize(conn, actor, Action::ManageWorkflows, resource).await?;
-            return Ok(true);
-        }
-        crate::rbac::authorize(conn, actor, Action::StartWorkflows, resource).await?;
-        Ok(false)
+        let (manager, action) = operator_or_starter(conn, actor, workspace).await?;
+        self.authorize_read(conn, actor, action, workspace).await?;
+        Ok(manager)
+    }
+
+    /// Refuses, inside a write and audited, unless `actor` may `action` in the workspace.
+    pub(crate) async fn authorize_in(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        action: Action,
+        workspace: WorkspaceId,
+    ) -> Result<(), Error> {
+        self.auditor()
+            .authorize(tx, actor, action, Resource::Workspace(workspace))
+            .await
+    }
+
+    /// Refuses, for a read and audited, unless `actor` may `action` in the workspace.
+    pub(crate) async fn authorize_read(
+        &self,
+        conn: &mut Conn<'_>,
+        actor: &Actor,
+        action: Action,
+        workspace: WorkspaceId,
+    ) -> Result<(), Error> {
+        self.auditor()
+            .authorize_read(
+                self.store(),
+                conn,
+                actor,
+                action,
+                Resource::Workspace(workspace),
+            )
+            .await
     }
 
     pub(crate) async fn model_of(
@@ -938,18 +955,33 @@ impl WorkflowService {
         conn: &mut Conn<'_>,
         record: &InstanceRecord,
     ) -> Result<concord_workflow::InstanceState, Error> {
-        let json = self
-            .open(
-                conn,
-                record.workspace_id,
-                "workflow_instances",
-                &record.id.to_string(),
-                "state",
-                &record.state,
-            )
+        let row = record.id.to_string();
+        self.open_json(
+            conn,
+            record.workspace_id,
+            "workflow_instances",
+            &row,
+            "state",
+            &record.state,
+        )
+        .await
+    }
+
+    /// Opens a sealed JSON column and reads it back as `T`.
+    pub(crate) async fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        conn: &mut Conn<'_>,
+        workspace: WorkspaceId,
+        table: &'static str,
+        row: &str,
+        column: &'static str,
+        ciphertext: &[u8],
+    ) -> Result<T, Error> {
+        let bytes = self
+            .open(conn, workspace, table, row, column, ciphertext)
             .await?;
-        serde_json::from_slice(&json).map_err(|e| {
-            Error::Internal(format!("a stored instance state does not read back: {e}"))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Internal(format!("a stored {table}.{column} does not read back: {e}"))
         })
     }
 
@@ -1014,8 +1046,57 @@ pub(crate) fn correlation_text(v: &Value) -> String {
     v.to_string()
 }
 
+/// Whether `actor` operates the workspace's workflows, and the permission to check for what
+/// they ask: `workflows.manage` for an operator, `workflows.start` for anyone else.
+async fn operator_or_starter(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    workspace: WorkspaceId,
+) -> Result<(bool, Action), Error> {
+    let manager = crate::rbac::allows(
+        conn,
+        actor,
+        Action::ManageWorkflows,
+        Resource::Workspace(workspace),
+    )
+    .await?;
+    let action = if manager {
+        Action::ManageWorkflows
+    } else {
+        Action::StartWorkflows
+    };
+    Ok((manager, action))
+}
+
+/// Whether what failed may succeed if tried again (the store or the writer was busy), rather
+/// than being refused for good (what does not read back is not tried forever).
+pub(crate) fn transient(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Store(_) | Error::Busy { .. } | Error::RateLimited { .. }
+    )
+}
+
+/// The stable code of why something was refused, for audit details (never its text, which
+/// may quote what a person wrote).
+pub(crate) fn refusal_code(e: &Error) -> String {
+    match e {
+        Error::Forbidden(_) | Error::MissingScope { .. } => "forbidden".into(),
+        Error::NotFound(what) => format!("{what}_not_found"),
+        Error::Invalid(p) => format!("invalid_{}", p.field),
+        Error::Refused { code, .. }
+        | Error::Denied { code, .. }
+        | Error::TooLarge { code, .. }
+        | Error::Conflict { code, .. }
+        | Error::InvalidModel { code, .. } => (*code).to_owned(),
+        Error::Internal(_) => "internal".into(),
+        _ => "refused".into(),
+    }
+}
+
 fn invalid_model(problems: concord_workflow::problem::Problems) -> Error {
     Error::InvalidModel {
+        code: "invalid_model",
         message: problems.to_string(),
         problems: serde_json::to_value(&problems.0).unwrap_or(Value::Null),
     }

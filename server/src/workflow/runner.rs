@@ -120,23 +120,20 @@ impl WorkflowService {
 
     async fn payload<T: serde::de::DeserializeOwned>(&self, job: &JobRecord) -> Result<T, Error> {
         let mut conn = self.store().reader().await?;
-        let bytes = self
-            .open(
-                &mut conn.conn(),
-                job.workspace_id,
-                "workflow_jobs",
-                &job.id,
-                "payload",
-                &job.payload,
-            )
-            .await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Internal(format!("a stored job does not read back: {e}")))
+        self.open_json(
+            &mut conn.conn(),
+            job.workspace_id,
+            "workflow_jobs",
+            &job.id,
+            "payload",
+            &job.payload,
+        )
+        .await
     }
 
     /// Finishes a job: deletes it and feeds `input` to its instance, in one write; nothing if
     /// the job was cancelled meanwhile.
-    async fn finish(&self, job: &JobRecord, input: Option<Input>) -> Result<(), Error> {
+    pub(super) async fn finish(&self, job: &JobRecord, input: Option<Input>) -> Result<(), Error> {
         let this = self.clone();
         let id = job.id.clone();
         let instance = job.instance_id;
@@ -271,42 +268,6 @@ impl WorkflowService {
             },
         };
         self.finish(job, Some(input)).await
-    }
-
-    async fn run_post(&self, job: &JobRecord, command: Command) -> Result<(), Error> {
-        // Posting as the workspace's workflow bot is not wired yet: the post is recorded in
-        // the audit log (its target and length, never its text) and dropped.
-        if let Command::Post {
-            to, text, element, ..
-        } = command
-        {
-            let this = self.clone();
-            let ws = job.workspace_id;
-            let instance = job.instance_id.map(|i| i.to_string()).unwrap_or_default();
-            let id = job.id.clone();
-            self.store()
-                .write(move |tx: &mut Tx| {
-                    Box::pin(async move {
-                        if !wf::delete_job(&mut tx.conn(), &id).await? {
-                            return Ok(());
-                        }
-                        let event = Event::by(&Actor::system(), "workflow.post", Outcome::Failed)
-                            .target("workflow_instance", instance)
-                            .workspace(ws)
-                            .details(serde_json::json!({
-                                "element": element,
-                                "to": to,
-                                "chars": text.chars().count(),
-                                "reason": "posting from workflows is not available",
-                            }));
-                        this.auditor().record(tx, event).await
-                    })
-                })
-                .await?;
-        } else {
-            self.finish(job, None).await?;
-        }
-        Ok(())
     }
 
     async fn run_child(&self, job: &JobRecord, command: Command) -> Result<(), Error> {

@@ -14,6 +14,7 @@
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use sha2::Digest;
 use subtle::ConstantTimeEq;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,7 @@ use crate::domain::{ChannelId, WorkspaceId};
 use crate::error::Error;
 use crate::events::{DomainEvent, MessageChange};
 use crate::outbox::{Consumer, Start};
-use crate::rbac::{Action, Actor, Resource};
+use crate::rbac::{Action, Actor};
 use crate::store::workflows::{self as wf, TriggerRecord};
 use crate::store::Tx;
 
@@ -152,6 +153,23 @@ pub struct HookCredentials {
     pub signature: Option<String>,
     /// `X-Concord-Request-Timestamp`.
     pub timestamp: Option<String>,
+    /// `Idempotency-Key`: a sender's retries of one delivery carry the same.
+    pub idempotency_key: Option<String>,
+}
+
+impl HookCredentials {
+    /// What names one delivery: the sender's idempotency key (its retries carry the same,
+    /// signed afresh or not), else a signed call's signature (a replay carries the same);
+    /// hashed, so neither is stored as sent.
+    fn delivery(&self) -> Option<String> {
+        let (kind, raw) = match (&self.idempotency_key, &self.signature, &self.timestamp) {
+            (Some(key), _, _) if !key.trim().is_empty() => ("key", key.trim().to_owned()),
+            (_, Some(sig), Some(ts)) if self.bearer.is_none() => ("sig", format!("{ts}:{sig}")),
+            _ => return None,
+        };
+        let digest = sha2::Sha256::digest(raw.as_bytes());
+        Some(format!("{kind}:{}", hex::encode(&digest[..16])))
+    }
 }
 
 fn path_of(id: Uuid) -> String {
@@ -251,13 +269,7 @@ impl WorkflowService {
         self.store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.auditor()
-                        .authorize(
-                            tx,
-                            &actor,
-                            Action::ManageWorkflows,
-                            Resource::Workspace(workspace),
-                        )
+                    this.authorize_in(tx, &actor, Action::ManageWorkflows, workspace)
                         .await?;
                     if wf::latest_version(&mut tx.conn(), workspace, &process_id).await? == 0 {
                         return Err(Error::NotFound("workflow"));
@@ -330,13 +342,8 @@ impl WorkflowService {
         workspace: WorkspaceId,
     ) -> Result<TriggerList, Error> {
         let mut conn = self.store().reader().await?;
-        crate::rbac::authorize(
-            &mut conn.conn(),
-            actor,
-            Action::ManageWorkflows,
-            Resource::Workspace(workspace),
-        )
-        .await?;
+        self.authorize_read(&mut conn.conn(), actor, Action::ManageWorkflows, workspace)
+            .await?;
         let mut out = Vec::new();
         for r in wf::triggers(&mut conn.conn(), workspace).await? {
             let config = self.config_of(&mut conn.conn(), &r).await?;
@@ -359,13 +366,7 @@ impl WorkflowService {
         self.store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.auditor()
-                        .authorize(
-                            tx,
-                            &actor,
-                            Action::ManageWorkflows,
-                            Resource::Workspace(workspace),
-                        )
+                    this.authorize_in(tx, &actor, Action::ManageWorkflows, workspace)
                         .await?;
                     let mut record = wf::trigger(&mut tx.conn(), id)
                         .await?
@@ -432,12 +433,15 @@ impl WorkflowService {
                 )),
             };
         let variables = super::variables("body", Some(variables))?;
+        // A delivery sent again (a sender's retry, a replayed signed call) answers with the
+        // instance the first one started.
+        let delivery = credentials.delivery();
         let this = self.clone();
         let id = self
             .store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    this.start_by_trigger(tx, &record, variables, None)
+                    this.start_by_trigger(tx, &record, variables, delivery.as_deref())
                         .await?
                         .ok_or(Error::NotFound("workflow"))
                 })
@@ -448,7 +452,8 @@ impl WorkflowService {
     }
 
     /// Starts the latest version of a trigger's process, inside a write; `None` if it has no
-    /// none start event any more.
+    /// none start event any more. An event that already started an instance starts no other:
+    /// that instance is answered.
     async fn start_by_trigger(
         &self,
         tx: &mut Tx,
@@ -468,8 +473,8 @@ impl WorkflowService {
         };
         let key = event_id.map(|e| format!("{}:{e}", trigger.id));
         if let Some(key) = &key {
-            if wf::started_by_event(&mut tx.conn(), key).await? {
-                return Ok(None);
+            if let Some(existing) = wf::started_by_event(&mut tx.conn(), key).await? {
+                return Ok(Some(existing));
             }
         }
         let model = self.model_of(&mut tx.conn(), &record).await?;
@@ -494,18 +499,16 @@ impl WorkflowService {
         conn: &mut crate::store::Conn<'_>,
         r: &TriggerRecord,
     ) -> Result<TriggerConfig, Error> {
-        let bytes = self
-            .open(
-                conn,
-                r.workspace_id,
-                "workflow_triggers",
-                &r.id.to_string(),
-                "config",
-                &r.config,
-            )
-            .await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Internal(format!("a stored trigger does not read back: {e}")))
+        let row = r.id.to_string();
+        self.open_json(
+            conn,
+            r.workspace_id,
+            "workflow_triggers",
+            &row,
+            "config",
+            &r.config,
+        )
+        .await
     }
 
     /// Starts processes on chat activity until `stop`.
@@ -557,23 +560,79 @@ impl WorkflowService {
                 continue;
             }
             let this = self.clone();
-            self.store()
+            let all = starts.clone();
+            let together = self
+                .store()
                 .write(move |tx: &mut Tx| {
                     Box::pin(async move {
-                        for (trigger, variables, event_id) in starts {
+                        for (trigger, variables, event_id) in all {
                             this.start_by_trigger(tx, &trigger, variables, Some(&event_id))
                                 .await?;
                         }
                         Ok::<_, Error>(())
                     })
                 })
-                .await?;
+                .await;
+            match together {
+                Ok(()) => {}
+                Err(e) if super::transient(&e) => return Err(e),
+                // One start the store refuses (its variables, its model) must not hold up the
+                // others or the events after it: each is tried alone, and one that fails is
+                // audited and passed over.
+                Err(_) => {
+                    for start in starts {
+                        self.start_alone(start).await?;
+                    }
+                }
+            }
             consumer
                 .ack(last)
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?;
             self.wake();
         }
+    }
+
+    /// Starts one triggered instance in a write of its own; a start refused for good is
+    /// audited as a failed `workflow.started` and passed over.
+    async fn start_alone(
+        &self,
+        (trigger, variables, event_id): (TriggerRecord, Map<String, Value>, String),
+    ) -> Result<(), Error> {
+        let this = self.clone();
+        let record = trigger.clone();
+        let event = event_id.clone();
+        let started = self
+            .store()
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.start_by_trigger(tx, &record, variables, Some(&event))
+                        .await
+                        .map(|_| ())
+                })
+            })
+            .await;
+        let err = match started {
+            Ok(()) => return Ok(()),
+            Err(e) if super::transient(&e) => return Err(e),
+            Err(e) => e,
+        };
+        tracing::warn!(trigger = %trigger.id, error = %err, "a triggered start was refused");
+        let this = self.clone();
+        self.store()
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let event = Event::by(&Actor::system(), "workflow.started", Outcome::Failed)
+                        .target("workflow_trigger", trigger.id)
+                        .workspace(trigger.workspace_id)
+                        .details(json!({
+                            "trigger_id": trigger.id, "kind": trigger.kind,
+                            "event_id": event_id, "reason": super::refusal_code(&err),
+                        }));
+                    this.auditor().record(tx, event).await
+                })
+            })
+            .await
     }
 
     /// The starts one committed event makes.
@@ -679,7 +738,16 @@ impl WorkflowService {
         for trigger in triggers {
             let config = {
                 let mut conn = self.store().reader().await?;
-                self.config_of(&mut conn.conn(), &trigger).await?
+                match self.config_of(&mut conn.conn(), &trigger).await {
+                    Ok(c) => c,
+                    Err(e) if super::transient(&e) => return Err(e),
+                    // A trigger whose settings do not read back is passed over, not retried
+                    // forever ahead of every other workspace's events.
+                    Err(e) => {
+                        tracing::warn!(trigger = %trigger.id, error = %e, "a trigger is unreadable");
+                        continue;
+                    }
+                }
             };
             let variables = match event {
                 DomainEvent::MessageCreated {

@@ -199,6 +199,10 @@ pub struct TaskView {
     pub name: Option<String>,
     /// The form to fill in.
     pub form_key: Option<String>,
+    /// The form's JSON Schema (the version the task opened with), while the task is open: a
+    /// completion sets exactly these fields.
+    #[schema(value_type = Option<Object>)]
+    pub form: Option<Value>,
     /// `open`, `completed` or `cancelled`.
     pub status: String,
     /// The person it is assigned to.
@@ -381,6 +385,10 @@ pub(crate) fn summary(r: &InstanceRecord) -> InstanceSummary {
 pub(crate) struct TaskDetail {
     pub name: Option<String>,
     pub form_key: Option<String>,
+    /// The form's version when the task opened (none for tasks opened before forms had
+    /// versions: the latest).
+    #[serde(default)]
+    pub form_version: Option<i64>,
     pub unresolved: Option<String>,
     #[serde(default)]
     pub local: Map<String, Value>,
@@ -403,7 +411,7 @@ impl WorkflowService {
         };
         let mut tasks = Vec::new();
         for t in wf::tasks_of(conn, id).await? {
-            tasks.push(self.task_view(conn, &t).await?);
+            tasks.push(self.task_view(conn, &t, &record.process_id).await?);
         }
         let mut incidents = Vec::new();
         for i in wf::incidents_of(conn, id).await? {
@@ -447,34 +455,31 @@ impl WorkflowService {
         })
     }
 
+    /// A task of an instance of `process_id`.
     pub(crate) async fn task_view(
         &self,
         conn: &mut Conn<'_>,
         t: &TaskRecord,
+        process_id: &str,
     ) -> Result<TaskView, Error> {
-        let detail = self
-            .open(
-                conn,
-                t.workspace_id,
-                "workflow_tasks",
-                &t.id,
-                "detail",
-                &t.detail,
-            )
-            .await?;
-        let detail: TaskDetail = serde_json::from_slice(&detail).unwrap_or_default();
-        let process_id = wf::instance(conn, t.instance_id)
-            .await?
-            .map(|i| i.process_id)
-            .unwrap_or_default();
+        let detail = self.task_detail(conn, t).await?;
+        // An open task shows its form to fill in.
+        let form = match (&detail.form_key, t.status.as_str()) {
+            (Some(key), "open") => {
+                self.form_at(conn, t.workspace_id, key, detail.form_version)
+                    .await?
+            }
+            _ => None,
+        };
         Ok(TaskView {
             id: t.id.clone(),
             instance_id: t.instance_id,
             workspace_id: t.workspace_id,
-            process_id,
+            process_id: process_id.to_owned(),
             element: t.element.clone(),
             name: detail.name,
             form_key: detail.form_key,
+            form,
             status: t.status.clone(),
             assignee: t.assignee,
             candidate_role: t.candidate_role,
@@ -486,6 +491,23 @@ impl WorkflowService {
             closed_by: t.closed_by,
             closed_at: t.closed_at,
         })
+    }
+
+    /// A task's sealed details.
+    pub(crate) async fn task_detail(
+        &self,
+        conn: &mut Conn<'_>,
+        t: &TaskRecord,
+    ) -> Result<TaskDetail, Error> {
+        self.open_json(
+            conn,
+            t.workspace_id,
+            "workflow_tasks",
+            &t.id,
+            "detail",
+            &t.detail,
+        )
+        .await
     }
 
     pub(crate) async fn incident_view(

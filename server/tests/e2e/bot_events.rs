@@ -907,16 +907,7 @@ async fn a_bot_with_a_full_queue_gets_no_more_events_and_others_still_do(backend
 async fn an_event_queued_before_a_sigkill_is_delivered_once_after_restart(backend: Backend) {
     use crate::durability::{json_post, start_with_env};
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, _guard) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("concord.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, name) = crate::harness::create_pg_database().await;
-            (url, Some(crate::harness::PgGuard(name)))
-        }
-    };
+    let (database_url, _guard) = crate::durability::database(backend, dir.path()).await;
     let env = [
         ("CONCORD_BOTS__EVENT_ALLOWED_NETWORKS", "[\"127.0.0.1/32\"]"),
         ("CONCORD_BOTS__EVENT_RETRY_DELAYS_MS", "[200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]"),

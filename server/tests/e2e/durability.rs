@@ -115,6 +115,24 @@ impl Process {
     }
 }
 
+/// A fresh database for a server binary the test starts itself: a SQLite file in `dir`, or a
+/// PostgreSQL database dropped when the guard goes.
+pub(crate) async fn database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> (String, Option<crate::harness::PgGuard>) {
+    match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.join("concord.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, name) = crate::harness::create_pg_database().await;
+            (url, Some(crate::harness::PgGuard(name)))
+        }
+    }
+}
+
 pub(crate) async fn json_post(
     client: &reqwest::Client,
     url: String,
@@ -136,16 +154,7 @@ pub(crate) async fn json_post(
 
 async fn acknowledged_posts_survive_sigkill(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, _guard) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("concord.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, name) = crate::harness::create_pg_database().await;
-            (url, Some(crate::harness::PgGuard(name)))
-        }
-    };
+    let (database_url, _guard) = crate::durability::database(backend, dir.path()).await;
     let mut server = start(dir.path(), &database_url);
     let client = reqwest::Client::new();
     let (access, ch) = server
@@ -249,16 +258,7 @@ async fn acknowledged_posts_survive_sigkill_postgres() {
 async fn received_document_edits_survive_sigkill(backend: Backend) {
     use crate::docs::YClient;
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, _guard) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("concord.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, name) = crate::harness::create_pg_database().await;
-            (url, Some(crate::harness::PgGuard(name)))
-        }
-    };
+    let (database_url, _guard) = crate::durability::database(backend, dir.path()).await;
     let mut server = start(dir.path(), &database_url);
     let client = reqwest::Client::new();
     let (access, ch) = server
@@ -350,16 +350,7 @@ async fn received_document_edits_survive_sigkill_postgres() {
 async fn an_upload_cut_by_a_crash_resumes_where_it_was_durable(backend: Backend) {
     const MIB: u64 = 1024 * 1024;
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, _guard) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("concord.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, name) = crate::harness::create_pg_database().await;
-            (url, Some(crate::harness::PgGuard(name)))
-        }
-    };
+    let (database_url, _guard) = crate::durability::database(backend, dir.path()).await;
     let mut server = start(dir.path(), &database_url);
     let client = reqwest::Client::new();
     let (access, ch) = server

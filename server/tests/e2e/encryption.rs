@@ -124,6 +124,9 @@ fn needles() -> Vec<String> {
         "Wyndham-Fairweather",
         "Periwinkle trial",
         "Cattermole",
+        "Featherstonehaugh",
+        "Loxleyvale",
+        "Dunwoodyan",
     ] {
         out.push(s.to_owned());
     }
@@ -498,6 +501,33 @@ async fn plaintext_appears_nowhere(backend: Backend) {
         .clone();
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["results"][0]["channel_name"], CHANNEL_NAME, "{found}");
+    // A workflow: its model, variables, task and trigger settings.
+    let model = "process: intake_flow\nname: Featherstonehaugh intake\nsteps:\n  - start: s\n  - user_task: review\n    name: Featherstonehaugh review\n    person: ${owner}\n  - end: e\n";
+    app.post(
+        &format!("/api/v1/workspaces/{ws_id}/workflows"),
+        Some(&admin.access),
+        json!({ "source": model }),
+    )
+    .await
+    .expect(201);
+    let started = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_id}/workflows/intake_flow/instances"),
+            Some(&admin.access),
+            json!({"variables": {"owner": admin.user_id, "client": "Loxleyvale"}}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(started["variables"]["client"], "Loxleyvale", "{started}");
+    assert_eq!(started["tasks"][0]["name"], "Featherstonehaugh review");
+    app.post(
+        &format!("/api/v1/workspaces/{ws_id}/workflows/intake_flow/triggers"),
+        Some(&admin.access),
+        json!({"kind": "message", "pattern": "Dunwoodyan"}),
+    )
+    .await
+    .expect(201);
     app.stop().await;
     let mut index_files = Vec::new();
     files_under(&app.data_dir.join("search"), &mut index_files);

@@ -794,3 +794,77 @@ async fn audit_export_verifier_never_panics_and_refuses_changes() {
     }
     assert!(n > 10, "only {n} exports tried");
 }
+
+const MODEL_SEEDS: &[&str] = &[
+    include_str!("../../../bots/workflows/examples/employee-onboarding.bpmn"),
+    include_str!("../../../bots/workflows/examples/purchase-order.bpmn"),
+    "process: p\nsteps:\n  - start: s\n  - user_task: t\n    person: ${who}\n    due: PT1H\n  - exclusive: x\n    branches:\n      - when: n > 2\n        goto: e\n    default: e\n  - end: e\n",
+    "process: q\nsteps:\n  - start: s\n    timer: R/PT1H\n  - wait: w\n    timer: PT1S\n  - service_task: c\n    method: POST\n    url: https://example.invalid/${n}\n    body: {a: \"${n}\"}\n  - end: e\n",
+];
+
+const MODEL_DICT: &[&[u8]] = &[
+    b"<bpmn:parallelGateway id=\"g\" />",
+    b"<bpmn:sequenceFlow id=\"f\" sourceRef=\"g\" targetRef=\"g\" />",
+    b"${",
+    b"}",
+    b"\n  - ",
+    b": ",
+    b"goto: s",
+    b"R99999999/PT0S",
+    b"P99999999Y",
+    b"'",
+    b"&amp;",
+    b"<!ENTITY x \"y\">",
+    b"\0",
+];
+
+/// Workflow models: mutated BPMN and YAML are deployed or refused with 4xx, and those that
+/// deploy start or are refused, never 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_models_never_fail_on_the_server() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let t = team(&app).await;
+    let (mut rng, seed) = rng("workflow models");
+    let n = for_budget(|_| {
+        let model = MODEL_SEEDS[rng.gen_range(0..MODEL_SEEDS.len())].as_bytes();
+        let source = text(mutate(&mut rng, model, MODEL_DICT));
+        let (app, t) = (&app, &t);
+        async move {
+            let r = app
+                .post(
+                    &format!("/api/v1/workspaces/{}/workflows", t.workspace),
+                    Some(&t.owner.access),
+                    json!({ "source": source }),
+                )
+                .await;
+            assert!(
+                r.status.as_u16() < 500,
+                "deploy {source:?} answered {}: {} (CONCORD_FUZZ_SEED={seed})",
+                r.status,
+                r.body
+            );
+            if r.status.as_u16() == 201 {
+                let process = r.body["process_id"].as_str().unwrap_or_default();
+                let s = app
+                    .post(
+                        &format!(
+                            "/api/v1/workspaces/{}/workflows/{process}/instances",
+                            t.workspace
+                        ),
+                        Some(&t.owner.access),
+                        json!({"variables": {"n": 3, "who": "nobody"}}),
+                    )
+                    .await;
+                assert!(
+                    s.status.as_u16() < 500,
+                    "starting {source:?} answered {}: {} (CONCORD_FUZZ_SEED={seed})",
+                    s.status,
+                    s.body
+                );
+            }
+        }
+    })
+    .await;
+    assert!(n > 10, "only {n} models tried");
+    still_serves(&app, &t).await;
+}

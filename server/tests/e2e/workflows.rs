@@ -198,9 +198,12 @@ both_backends! {
         assert!(history.iter().any(|s| s["event"]["type"] == "task_completed" && s["actor"] == t.ann.user_id.as_str()));
         verify_audit(&app, &t.admin).await;
 
-        // The export is the modeler's file: the same shapes with the same bounds.
-        let r = app.client.get(format!("{}{}/workflows/{process}/bpmn?version=1", app.base, base(&ws)))
-            .bearer_auth(&t.cy.access).send().await.unwrap();
+        // The export is the modeler's file: the same shapes with the same bounds. It names
+        // the services a process calls: operators only.
+        let export = format!("{}/workflows/{process}/bpmn?version=1", base(&ws));
+        app.get(&export, &t.cy.access).await.expect_error(403, "forbidden");
+        let r = app.client.get(format!("{}{export}", app.base))
+            .bearer_auth(&t.admin.access).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/xml"));
         let xml = r.text().await.unwrap();
@@ -484,6 +487,38 @@ async fn the_command_line_deploys_starts_and_shows(backend: Backend) {
     );
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(d["process_id"], "cli");
+    // An example and its form deploy with one command; without its form a model is refused.
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../bots/workflows/examples");
+    let out = run(&[
+        "deploy",
+        "--workspace",
+        &t.ws,
+        &format!("{examples}/support-ticket.bpmn"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ticket_response") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let out = run(&[
+        "deploy",
+        "--workspace",
+        &t.ws,
+        &format!("{examples}/forms/approval.json"),
+        &format!("{examples}/document-approval.bpmn"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let both: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&both[0]["key"], &both[1]["version"]),
+        (&json!("approval"), &json!(1)),
+        "{both}"
+    );
     let vars = json!({"who": t.ann.user_id}).to_string();
     let out = run(&["start", "--workspace", &t.ws, "cli", "--variables", &vars]);
     assert!(
@@ -533,6 +568,61 @@ both_backends!(
     an_sla_timer_escalates_on_time_and_timers_survive_a_restart,
     the_command_line_deploys_starts_and_shows,
 );
+
+/// The messages of `who`'s direct conversation with `bot`, once there is one.
+async fn dm_from(app: &TestApp, who: &Session, ws: &str, bot: &str) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mine = app
+            .get(&format!("/api/v1/workspaces/{ws}/channels"), &who.access)
+            .await
+            .expect(200)
+            .clone();
+        for c in mine.as_array().cloned().unwrap_or_default() {
+            if c["kind"] != "direct" {
+                continue;
+            }
+            let id = c["id"].as_str().unwrap();
+            let messages = app
+                .get(&format!("/api/v1/channels/{id}/messages"), &who.access)
+                .await
+                .expect(200)
+                .clone();
+            let messages = messages.as_array().cloned().unwrap_or_default();
+            if !messages.is_empty() && messages.iter().all(|m| m["author_id"] == bot) {
+                return messages;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message from the bot: {mine}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The message of `channel` with this text, once posted.
+async fn wait_for_post(app: &TestApp, who: &Session, channel: &str, text: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let messages = app
+            .get(&format!("/api/v1/channels/{channel}/messages"), &who.access)
+            .await
+            .expect(200)
+            .clone();
+        if let Some(m) = messages
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["text"] == text))
+        {
+            return m.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{text:?} not posted: {messages}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 async fn instances_of(app: &TestApp, who: &Session, ws: &str, process: &str) -> Vec<Value> {
     app.get(
@@ -610,6 +700,20 @@ both_backends! {
         };
         let r = send(None, Some((sig.clone(), ts.to_string())), body.clone()).await;
         assert_eq!(r.status, 202, "{}", r.body);
+        let signed_id = r.body["instance_id"].clone();
+        // The same signed call again (a replay) starts nothing new.
+        let r = send(None, Some((sig.clone(), ts.to_string())), body.clone()).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.body["instance_id"], signed_id);
+        // A sender's retries with one Idempotency-Key start one instance.
+        let keyed = || app.client.post(&url).header("content-type", "application/json")
+            .header("authorization", format!("Bearer {secret}")).header("idempotency-key", "crm-delivery-81")
+            .body(body.clone()).send();
+        let first = crate::harness::reply(keyed().await.unwrap()).await;
+        let again = crate::harness::reply(keyed().await.unwrap()).await;
+        assert_eq!(first.status, 202, "{}", first.body);
+        assert_eq!(first.body["instance_id"], again.body["instance_id"]);
+        assert_ne!(first.body["instance_id"], signed_id);
         // A changed body, an old timestamp, a wrong secret, none: all refused alike.
         let r = send(None, Some((sig.clone(), ts.to_string())), body.replace("VPN", "WiFi")).await;
         r.expect_error(401, "invalid_signature");
@@ -623,7 +727,169 @@ both_backends! {
         app.call(reqwest::Method::DELETE, &format!("{}/workflow-triggers/{}", base(&t.ws), made["id"].as_str().unwrap()),
             Some(&t.admin.access), None).await.expect(200);
         send(Some(format!("Bearer {secret}")), None, body).await.expect_error(401, "invalid_signature");
-        assert_eq!(instances_of(&app, &t.admin, &t.ws, "intake").await.len(), 2);
+        assert_eq!(instances_of(&app, &t.admin, &t.ws, "intake").await.len(), 3);
+    }
+
+    async fn a_message_and_a_reaction_in_a_channel_start_processes(app) {
+        let t = app.team().await;
+        let support = crate::chat::channel(&app, &t.admin, &t.ws, "support", "public").await;
+        for who in [&t.ann, &t.bo] {
+            app.post(&format!("/api/v1/channels/{support}/members"), Some(&t.admin.access),
+                json!({"user_id": who.user_id})).await.expect(200);
+        }
+        deploy(&app, &t.admin, &t.ws, "process: helpdesk\nsteps:\n  - start: s\n  - user_task: look\n    person: ${message.author_id}\n  - end: e\n").await;
+        deploy(&app, &t.admin, &t.ws, "process: incident\nsteps:\n  - start: s\n  - user_task: page\n    person: ${reaction.user_id}\n  - end: e\n").await;
+        app.post(&format!("{}/workflows/helpdesk/triggers", base(&t.ws)), Some(&t.admin.access),
+            json!({"kind": "message", "channel_id": support, "pattern": "vpn"})).await.expect(201);
+        app.post(&format!("{}/workflows/incident/triggers", base(&t.ws)), Some(&t.admin.access),
+            json!({"kind": "reaction", "emoji": ":rotating_light:"})).await.expect(201);
+
+        crate::chat::say(&app, &t.ann, &support, "lunch at noon?").await;
+        let posted = crate::chat::say(&app, &t.ann, &support, "The VPN is down again").await;
+        let started = wait_for_instances(&app, &t.admin, &t.ws, "helpdesk", 1).await;
+        let i = show(&app, &t.admin, &t.ws, started[0]["id"].as_str().unwrap()).await;
+        assert_eq!(i["variables"]["message"]["text"], "The VPN is down again", "{i}");
+        assert_eq!(open_tasks(&i)[0]["assignee"], t.ann.user_id.as_str(), "{i}");
+
+        app.call(reqwest::Method::PUT,
+            &format!("/api/v1/messages/{}/reactions/:rotating_light:", posted["id"].as_str().unwrap()),
+            Some(&t.bo.access), None).await.expect(200);
+        app.call(reqwest::Method::PUT,
+            &format!("/api/v1/messages/{}/reactions/:eyes:", posted["id"].as_str().unwrap()),
+            Some(&t.bo.access), None).await.expect(200);
+        let paged = wait_for_instances(&app, &t.admin, &t.ws, "incident", 1).await;
+        let i = show(&app, &t.admin, &t.ws, paged[0]["id"].as_str().unwrap()).await;
+        assert_eq!(open_tasks(&i)[0]["assignee"], t.bo.user_id.as_str(), "{i}");
+        // Neither the other message nor the other emoji started anything.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(instances_of(&app, &t.admin, &t.ws, "helpdesk").await.len(), 1);
+        assert_eq!(instances_of(&app, &t.admin, &t.ws, "incident").await.len(), 1);
+    }
+
+    async fn the_workflow_bot_tells_assignees_and_posts_send_tasks(app) {
+        let t = app.team().await;
+        let approvals = crate::chat::channel(&app, &t.admin, &t.ws, "approvals", "public").await;
+        crate::chat::channel(&app, &t.admin, &t.ws, "vault", "private").await;
+        deploy(&app, &t.admin, &t.ws, "process: expense\nsteps:\n  - start: s\n  - user_task: approve\n    name: Approve the expense\n    person: ${approver}\n  - send_task: announce\n    channel: approvals\n    text: Expense of ${amount} approved\n  - send_task: thank\n    person: ${requester}\n    text: Your expense of ${amount} was approved\n  - send_task: leak\n    channel: vault\n    text: not for the bot\n  - end: e\n").await;
+        // Deploying made the workspace's workflow bot, listed with its bots.
+        let bots = app.get(&format!("/api/v1/workspaces/{}/bots", t.ws), &t.admin.access).await.expect(200).clone();
+        let bot = bots.as_array().unwrap().iter().find(|b| b["name"] == "Workflows").cloned()
+            .unwrap_or_else(|| panic!("no workflow bot: {bots}"));
+        let bot_id = bot["id"].as_str().unwrap().to_owned();
+
+        let started = start(&app, &t.admin, &t.ws, "expense",
+            json!({"approver": t.ann.user_id, "requester": t.bo.user_id, "amount": 42})).await;
+        let id = started["id"].as_str().unwrap().to_owned();
+        // Ann is told in a direct message from the bot.
+        let told = dm_from(&app, &t.ann, &t.ws, &bot_id).await;
+        assert!(told[0]["text"].as_str().unwrap().contains("Approve the expense"), "{told:?}");
+        let task = open_tasks(&show(&app, &t.admin, &t.ws, &id).await)[0]["id"].as_str().unwrap().to_owned();
+        complete(&app, &t.ann, &task, json!({})).await.expect(200);
+        let done = until(&app, &t.admin, &t.ws, &id, 15, |i| i["status"] == "completed").await;
+        assert_eq!(done["status"], "completed");
+        // The send tasks: a post in the public channel, a direct message to Bo.
+        let posted = wait_for_post(&app, &t.admin, &approvals, "Expense of 42 approved").await;
+        assert_eq!(posted["author_id"], bot_id.as_str(), "{posted}");
+        let thanked = dm_from(&app, &t.bo, &t.ws, &bot_id).await;
+        assert_eq!(thanked[0]["text"], "Your expense of 42 was approved", "{thanked:?}");
+        // A private channel the bot was not added to stays closed to it: the post fails,
+        // audited without its text.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let failed = loop {
+            let events = app.audit_events(&t.admin.access).await;
+            let posts: Vec<Value> = events.into_iter().filter(|e| e["action"] == "workflow.post").collect();
+            if posts.len() >= 4 {
+                break posts;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{posts:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let refused: Vec<&Value> = failed.iter().filter(|e| e["outcome"] != "allowed").collect();
+        assert_eq!(refused.len(), 1, "{failed:?}");
+        assert_eq!(refused[0]["details"]["element"], "leak", "{failed:?}");
+        assert_eq!(refused[0]["details"]["reason"], "channel_unavailable", "{failed:?}");
+        assert!(!serde_json::to_string(&failed).unwrap().contains("not for the bot"));
+        verify_audit(&app, &t.admin).await;
+    }
+
+    async fn a_task_form_decides_what_a_completion_may_set(app) {
+        let t = app.team().await;
+        let forms = format!("{}/workflow-forms", base(&t.ws));
+        let approval: Value = serde_json::from_str(include_str!("../../../bots/workflows/examples/forms/approval.json")).unwrap();
+        // A model naming a form nobody deployed is refused, naming it.
+        let model = "process: expense\nsteps:\n  - start: s\n  - user_task: review\n    person: ${approver}\n    form: approval\n  - user_task: pay\n    person: ${approver}\n  - end: e\n";
+        let r = app.post(&format!("{}/workflows", base(&t.ws)), Some(&t.admin.access), json!({"source": model})).await;
+        r.expect_error(422, "invalid_model");
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("\"approval\""), "{}", r.body);
+        // Forms: operators deploy, with every problem named; members read them.
+        app.post(&forms, Some(&t.ann.access), approval.clone()).await.expect_error(403, "forbidden");
+        let bad = app.post(&forms, Some(&t.admin.access), json!({"key": "approval", "schema": {
+            "type": "object", "properties": {"x y": {"type": "string"}, "n": {"type": "money"}}, "required": ["z"]}})).await;
+        bad.expect_error(422, "invalid_form");
+        assert_eq!(bad.body["error"]["problems"].as_array().unwrap().len(), 3, "{}", bad.body);
+        let made = app.post(&forms, Some(&t.admin.access), approval.clone()).await.expect(201).clone();
+        assert_eq!(made["version"], 1);
+        let listed = app.get(&forms, &t.ann.access).await.expect(200).clone();
+        assert_eq!(listed["forms"][0]["schema"], approval["schema"], "{listed}");
+        deploy(&app, &t.admin, &t.ws, model).await;
+
+        let started = start(&app, &t.admin, &t.ws, "expense", json!({"approver": t.ann.user_id, "amount": 90})).await;
+        let id = started["id"].as_str().unwrap().to_owned();
+        let task = inbox(&app, &t.ann).await.into_iter().find(|t| t["element"] == "review").unwrap();
+        assert_eq!(task["form"], approval["schema"], "{task}");
+        let task = task["id"].as_str().unwrap().to_owned();
+        // Version 2 requires a comment; the open task keeps version 1.
+        let mut v2 = approval.clone();
+        v2["schema"]["required"] = json!(["approved", "comment"]);
+        assert_eq!(app.post(&forms, Some(&t.admin.access), v2).await.expect(201)["version"], 2);
+        let again = inbox(&app, &t.ann).await.into_iter().find(|t| t["element"] == "review").unwrap();
+        assert_eq!(again["form"], approval["schema"], "{again}");
+        // Values the form does not take are refused, each named; nothing changes.
+        let r = complete(&app, &t.ann, &task, json!({"approved": "yes", "approver": t.ann.user_id})).await;
+        r.expect_error(422, "invalid_completion");
+        let problems = r.body["error"]["problems"].to_string();
+        assert!(problems.contains("approved must be true or false") && problems.contains("approver is not a field"), "{problems}");
+        complete(&app, &t.ann, &task, json!({"comment": "fine"})).await.expect_error(422, "invalid_completion");
+        complete(&app, &t.ann, &task, json!({"approved": true})).await.expect(200);
+        let i = until(&app, &t.admin, &t.ws, &id, 15, |i| !open_tasks(i).is_empty()).await;
+        let pay = open_tasks(&i)[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(open_tasks(&i)[0]["form"], Value::Null);
+        // A task without a form takes what its completer sets.
+        complete(&app, &t.ann, &pay, json!({"paid_on": "2027-01-04"})).await.expect(200);
+        let done = until(&app, &t.admin, &t.ws, &id, 15, |i| i["status"] == "completed").await;
+        assert_eq!(done["variables"]["amount"], 90, "{done}");
+        assert_eq!(done["variables"]["approved"], true, "{done}");
+        assert_eq!(done["variables"]["paid_on"], "2027-01-04", "{done}");
+    }
+
+    async fn nobody_steers_the_workflow_bot_into_a_private_channel_they_are_not_in(app) {
+        let t = app.team().await;
+        let vault = crate::chat::channel(&app, &t.admin, &t.ws, "vault", "private").await;
+        deploy(&app, &t.admin, &t.ws, "process: relay\nsteps:\n  - start: s\n  - send_task: say\n    channel: ${ch}\n    text: note from a process\n  - end: e\n").await;
+        let bots = app.get(&format!("/api/v1/workspaces/{}/bots", t.ws), &t.admin.access).await.expect(200).clone();
+        let bot = bots[0]["id"].as_str().unwrap().to_owned();
+        // The bot was added to the private channel; Bo is not in it.
+        app.post(&format!("/api/v1/channels/{vault}/members"), Some(&t.admin.access), json!({"user_id": bot})).await.expect(200);
+        let by_bo = start(&app, &t.bo, &t.ws, "relay", json!({"ch": "vault"})).await;
+        let by_bo = by_bo["id"].as_str().unwrap().to_owned();
+        until(&app, &t.admin, &t.ws, &by_bo, 15, |i| i["status"] == "completed").await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let refused = loop {
+            let found = app.audit_events(&t.admin.access).await.into_iter()
+                .find(|e| e["action"] == "workflow.post" && e["target_id"] == by_bo.as_str());
+            if let Some(e) = found {
+                break e;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no post audited for Bo's instance");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!((&refused["outcome"], &refused["details"]["reason"]), (&json!("failed"), &json!("starter_not_in_channel")), "{refused}");
+        // Its administrator, a member of the channel, may.
+        start(&app, &t.admin, &t.ws, "relay", json!({"ch": vault})).await;
+        let posted = wait_for_post(&app, &t.admin, &vault, "note from a process").await;
+        assert_eq!(posted["author_id"], bot.as_str());
+        let messages = app.get(&format!("/api/v1/channels/{vault}/messages"), &t.admin.access).await.expect(200).clone();
+        assert_eq!(messages.as_array().unwrap().iter().filter(|m| m["text"] == "note from a process").count(), 1, "{messages}");
     }
 
     async fn a_schedule_starts_the_latest_version_until_it_is_replaced(app) {
@@ -648,16 +914,7 @@ async fn a_sigkill_during_a_load_of_instances_loses_none_and_repeats_no_step(bac
     let service = Service::default();
     let url = service.clone().start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, _guard) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("concord.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, name) = crate::harness::create_pg_database().await;
-            (url, Some(crate::harness::PgGuard(name)))
-        }
-    };
+    let (database_url, _guard) = crate::durability::database(backend, dir.path()).await;
     let env = [("CONCORD_WORKFLOWS__ALLOWED_NETWORKS", "[\"127.0.0.1/32\"]")];
     let mut server = start_with_env(dir.path(), &database_url, &env);
     let client = reqwest::Client::new();

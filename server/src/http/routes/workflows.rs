@@ -12,10 +12,10 @@ use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::http::state::AppState;
 use crate::workflow::{
-    CompleteTask, DeploymentList, DeploymentView, HookCredentials, HookOutcome, IncidentList,
-    InstancePage, InstanceQuery, InstanceView, MessageOutcome, NewDeployment, NewTrigger,
-    ResolveIncident, SendMessage, StartInstance, TaskPage, TaskQuery, TaskView, TriggerList,
-    TriggerView,
+    CompleteTask, DeploymentList, DeploymentView, FormList, FormView, HookCredentials, HookOutcome,
+    IncidentList, InstancePage, InstanceQuery, InstanceView, MessageOutcome, NewDeployment,
+    NewForm, NewTrigger, ResolveIncident, SendMessage, StartInstance, TaskPage, TaskQuery,
+    TaskView, TriggerList, TriggerView,
 };
 
 /// Deploy a process model (`workflows.manage`): BPMN 2.0 XML as Camunda Modeler or bpmn-js
@@ -61,13 +61,13 @@ pub struct ExportQuery {
     pub version: Option<i64>,
 }
 
-/// A deployed process as BPMN 2.0 XML with its diagram (`workflows.start`), to open in a
+/// A deployed process as BPMN 2.0 XML with its diagram (`workflows.manage`), to open in a
 /// modeler.
 #[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/bpmn", operation_id = "export_workflow", tag = "workflows",
     security(("bearer" = [])),
     params(("workspace_id" = String, Path, format = Uuid), ("process_id" = String, Path), ExportQuery),
     responses((status = 200, description = "BPMN XML", content_type = "application/xml"),
-        (status = 403, description = "missing workflows.start"), (status = 404, description = "no such process or version")))]
+        (status = 403, description = "missing workflows.manage"), (status = 404, description = "no such process or version")))]
 pub async fn export(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -213,14 +213,16 @@ pub async fn tasks(
 }
 
 /// Complete a task with the form's values: only its assignee, a holder of its role or a
-/// member of its channel may (for a task assigned to nobody, `workflows.manage`). Audited
-/// as `workflow.task_completed`, a refusal included.
+/// member of its channel may (for a task assigned to nobody, `workflows.manage`). A task with
+/// a form takes exactly its fields, typed as it says (the form version it opened with); one
+/// without takes any variables. Audited as `workflow.task_completed`, a refusal included.
 #[utoipa::path(post, path = "/api/v1/workflow-tasks/{task_id}/complete", operation_id = "complete_workflow_task", tag = "workflows",
     security(("bearer" = [])), params(("task_id" = String, Path)),
     request_body = CompleteTask,
     responses((status = 200, body = TaskView), (status = 403, description = "`not_assignee`"),
         (status = 404, description = "no such task in one's workspaces"),
-        (status = 409, description = "`task_closed`: completed or cancelled before")))]
+        (status = 409, description = "`task_closed`: completed or cancelled before"),
+        (status = 422, description = "`invalid_completion` with `problems`: values the form does not take")))]
 pub async fn complete(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -292,7 +294,8 @@ pub async fn revoke_trigger(
 /// the body's JSON object as variables. Authenticated by the trigger's secret, as a bearer
 /// token, or by `X-Concord-Signature` (`v0=` and the hex HMAC-SHA256 of
 /// `v0:{timestamp}:{body}`) with `X-Concord-Request-Timestamp` (Unix seconds, at most five
-/// minutes off). No session is needed.
+/// minutes off). No session is needed. A delivery sent again (the same signature, or the same
+/// `Idempotency-Key` header) starts nothing new and answers the instance the first started.
 #[utoipa::path(post, path = "/api/v1/workflow-hooks/{trigger_id}", operation_id = "call_workflow_hook", tag = "workflows",
     params(("trigger_id" = String, Path, format = Uuid)),
     request_body(content = Object, description = "any JSON object"),
@@ -316,9 +319,44 @@ pub async fn hook(
             .and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_owned())),
         signature: text("x-concord-signature"),
         timestamp: text("x-concord-request-timestamp"),
+        idempotency_key: text("idempotency-key"),
     };
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(state.workflows.hook(id, credentials, body.to_vec()).await?),
     ))
+}
+
+/// Deploy a task form (`workflows.manage`): a small JSON Schema whose properties are the fields
+/// a user task naming it by `formKey` sets (`string` with `format` `date`, `user`, `file` or
+/// an `enum`; `number`; `integer`; `boolean`). It becomes the next version of its key; tasks
+/// show and check the latest. Audited as `workflow.form_deployed`.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/workflow-forms", operation_id = "deploy_workflow_form", tag = "workflows",
+    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
+    request_body = NewForm,
+    responses((status = 201, body = FormView), (status = 403, description = "missing workflows.manage"),
+        (status = 413, description = "`form_too_large`"),
+        (status = 422, description = "`invalid_form` with `problems`")))]
+pub async fn deploy_form(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(ws): ApiPath<WorkspaceId>,
+    ApiJson(new): ApiJson<NewForm>,
+) -> Result<(StatusCode, axum::Json<FormView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.workflows.deploy_form(&actor, ws, new).await?),
+    ))
+}
+
+/// The workspace's task forms, the latest version of each (`workflows.start`).
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/workflow-forms", operation_id = "list_workflow_forms", tag = "workflows",
+    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = FormList), (status = 403, description = "missing workflows.start")))]
+pub async fn forms(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(ws): ApiPath<WorkspaceId>,
+) -> Result<axum::Json<FormList>, ApiError> {
+    Ok(axum::Json(state.workflows.forms(&actor, ws).await?))
 }
