@@ -30,15 +30,15 @@ impl WorkflowService {
     /// Makes the workspace's workflow bot inside the write `tx` unless it has one. Its maker
     /// is the person deploying or, for a deployment by Concord itself (the command line), the
     /// workspace's creator or an owner; a workspace with none of them gets no bot (its
-    /// processes' posts fail, audited).
+    /// processes' posts fail, audited). Answers the bot's account.
     pub(super) async fn ensure_bot_in(
         &self,
         tx: &mut Tx,
         actor: &Actor,
         workspace: WorkspaceId,
-    ) -> Result<(), Error> {
-        if wf::workflow_bot(&mut tx.conn(), workspace).await?.is_some() {
-            return Ok(());
+    ) -> Result<Option<UserId>, Error> {
+        if let Some(bot) = wf::workflow_bot(&mut tx.conn(), workspace).await? {
+            return Ok(Some(bot));
         }
         let creator = match actor.user_id() {
             Some(u) => Some(u),
@@ -59,14 +59,14 @@ impl WorkflowService {
         };
         let Some(creator) = creator else {
             tracing::warn!(%workspace, "no one to make the workflow bot for");
-            return Ok(());
+            return Ok(None);
         };
         let name = DisplayName::parse("name", BOT_NAME)?;
         let bot =
             crate::bots::insert_bot(tx, self.auditor(), actor, workspace, &name, None, creator)
                 .await?;
         wf::set_workflow_bot(&mut tx.conn(), workspace, bot.user_id).await?;
-        Ok(())
+        Ok(Some(bot.user_id))
     }
 
     /// Runs a `post` job: posts as the workflow bot, then deletes the job and audits the
@@ -144,25 +144,26 @@ impl WorkflowService {
     ) -> Result<(ChannelId, crate::domain::MessageId), Error> {
         let keyring = self.auditor().keyring();
         // A workspace that deployed before it had a workflow bot gets one now.
-        let missing = {
+        let known = {
             let mut conn = self.store().reader().await?;
-            wf::workflow_bot(&mut conn.conn(), workspace)
-                .await?
-                .is_none()
+            wf::workflow_bot(&mut conn.conn(), workspace).await?
         };
-        if missing {
-            let this = self.clone();
-            self.store()
-                .write(move |tx: &mut Tx| {
-                    Box::pin(
-                        async move { this.ensure_bot_in(tx, &Actor::system(), workspace).await },
-                    )
-                })
-                .await?;
-        }
+        let bot = match known {
+            Some(b) => Some(b),
+            None => {
+                let this = self.clone();
+                self.store()
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move {
+                            this.ensure_bot_in(tx, &Actor::system(), workspace).await
+                        })
+                    })
+                    .await?
+            }
+        };
         let (bot, target) = {
             let mut conn = self.store().reader().await?;
-            let bot = match wf::workflow_bot(&mut conn.conn(), workspace).await? {
+            let bot = match bot {
                 Some(b) => crate::store::bots::by_id(&mut conn.conn(), b)
                     .await?
                     .filter(|r| r.deactivated_at.is_none())

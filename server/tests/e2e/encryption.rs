@@ -501,7 +501,15 @@ async fn plaintext_appears_nowhere(backend: Backend) {
         .clone();
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["results"][0]["channel_name"], CHANNEL_NAME, "{found}");
-    // A workflow: its model, variables, task and trigger settings.
+    // A workflow: a form, its model, variables, task and trigger settings.
+    app.post(
+        &format!("/api/v1/workspaces/{ws_id}/workflow-forms"),
+        Some(&admin.access),
+        json!({"key": "intake", "schema": {"title": "Dunwoodyan intake", "type": "object",
+            "properties": {"note": {"type": "string", "title": "Loxleyvale note"}}}}),
+    )
+    .await
+    .expect(201);
     let model = "process: intake_flow\nname: Featherstonehaugh intake\nsteps:\n  - start: s\n  - user_task: review\n    name: Featherstonehaugh review\n    person: ${owner}\n  - end: e\n";
     app.post(
         &format!("/api/v1/workspaces/{ws_id}/workflows"),
