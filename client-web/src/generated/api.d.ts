@@ -1072,7 +1072,8 @@ export interface paths {
         /**
          * Press a button (or pick an option) of a bot's message: the bot that posted it is sent
          *     Slack's `block_actions` payload, and answers by editing the message or replying to the
-         *     caller alone (over the WebSocket).
+         *     caller alone (over the WebSocket). A button of the Workflows bot's task notice answers the
+         *     task itself (as completing it does: `not_assignee`, `task_closed`, `invalid_completion`).
          */
         post: operations["press_message_action"];
         delete?: never;

@@ -148,6 +148,30 @@ fn render(
     Ok(out)
 }
 
+/// Renders a chat message's template: like [`render_text`], but a value placed in it cannot
+/// mention anyone: an `@` that would start a mention (`@channel`, `@here`, `@name`) gets an
+/// invisible word joiner after it. Mentions the template itself writes stay: its author chose
+/// them.
+pub fn render_message(
+    element: &str,
+    template: &str,
+    variables: &Map<String, Value>,
+) -> Result<String, ExprError> {
+    render(element, template, variables, |_, value, out| {
+        for c in value.chars() {
+            let starts_mention = c == '@'
+                && !out
+                    .chars()
+                    .next_back()
+                    .is_some_and(|p| p.is_alphanumeric() || p == '.' || p == '_');
+            out.push(c);
+            if starts_mention {
+                out.push('\u{2060}');
+            }
+        }
+    })
+}
+
 /// Renders a service call's URL template: like [`render_text`], but a value placed after the
 /// template's start is percent-encoded (all but RFC 3986's unreserved characters), so a
 /// variable holding `../admin` or `?x=1` stays one path segment or query value. A template

@@ -1886,3 +1886,19 @@ fn a_service_url_keeps_each_value_in_its_place() {
     let v = vars(json!({"empty": "", "order": "../x"}));
     assert_eq!(render_url("T", "${empty}${order}", &v).unwrap(), "..%2Fx");
 }
+
+#[test]
+fn a_value_placed_in_a_chat_message_mentions_nobody() {
+    use concord_workflow::expr::render_message;
+    let v = vars(json!({"who": "@channel and @here, cc @ann", "mail": "bo@example.org", "n": 3}));
+    let text = render_message("T", "@ops: ${who} (${mail}, ${n})", &v).unwrap();
+    // The template's own mention stays; every `@` a value brings is followed by a word joiner,
+    // so no handle follows it; an email address is left as it is.
+    assert_eq!(
+        text,
+        "@ops: @\u{2060}channel and @\u{2060}here, cc @\u{2060}ann (bo@example.org, 3)"
+    );
+    let v = vars(json!({"who": "@here"}));
+    assert_eq!(render_message("T", "x${who}", &v).unwrap(), "x@here");
+    assert_eq!(render_message("T", "x ${who}", &v).unwrap(), "x @\u{2060}here");
+}

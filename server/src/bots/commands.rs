@@ -773,7 +773,7 @@ impl BotService {
             if member {
                 let posted = self
                     .chat
-                    .post_with_blocks(&actor, target.channel, body, blocks, None)
+                    .post_with_blocks(&actor, target.channel, body, blocks, None, None)
                     .await?;
                 return Ok(CommandReply {
                     ephemeral: None,

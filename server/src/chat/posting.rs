@@ -144,7 +144,8 @@ impl ChatService {
     }
 
     /// Posts a message with Block Kit blocks (a bot's message): `body` is their text, which
-    /// every other reader uses. Resolves once durable.
+    /// every other reader uses. With a `client_msg_id`, a retried post returns the message
+    /// already posted. Resolves once durable.
     pub async fn post_with_blocks(
         &self,
         actor: &Actor,
@@ -152,8 +153,9 @@ impl ChatService {
         body: MessageBody,
         blocks: Option<MessageBlocks>,
         thread_root: Option<MessageId>,
+        client_msg_id: Option<String>,
     ) -> Result<MessageView, Error> {
-        let mut draft = self.draft(actor, id, body, thread_root, None, true)?;
+        let mut draft = self.draft(actor, id, body, thread_root, client_msg_id, true)?;
         draft.blocks = blocks;
         self.enqueue(actor, draft).await?.await
     }

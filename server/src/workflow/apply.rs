@@ -158,9 +158,13 @@ async fn run_command(
                 }
                 (None, None) => None,
             };
+            let form_version = match form_key {
+                Some(key) => svc.current_form_version(&mut tx.conn(), ws, key).await?,
+                None => None,
+            };
             if let Some((to, whom)) = notify {
-                let notice = Command::Post {
-                    post_id: format!("{task_id}:notice"),
+                let notice = TaskNotice {
+                    task_id: task_id.clone(),
                     element: element.clone(),
                     to,
                     text: task_notice(
@@ -169,14 +173,33 @@ async fn run_command(
                         &instance.process_id,
                         *due,
                     ),
+                    form_key: form_key.clone(),
+                    form_version,
+                    reminder: false,
                 };
                 let job = format!("{task_id}:notice");
-                queue(svc, tx, instance, instance.id, &job, "post", now, &notice).await?;
+                queue(svc, tx, instance, instance.id, &job, "notice", now, &notice).await?;
+                // A task with a due date is recalled before it: a quarter of the time it was
+                // given, at most a day, before the due date, unless it was closed by then.
+                if let Some(due) = *due {
+                    let given = due - now;
+                    if given > chrono::Duration::zero() {
+                        let lead = (given / 4).min(chrono::Duration::days(1));
+                        let reminder = TaskNotice {
+                            text: task_reminder(
+                                name.as_deref().unwrap_or(element),
+                                &instance.process_id,
+                                due,
+                            ),
+                            reminder: true,
+                            ..notice
+                        };
+                        let job = format!("{task_id}:reminder");
+                        queue(svc, tx, instance, instance.id, &job, "notice", due - lead, &reminder)
+                            .await?;
+                    }
+                }
             }
-            let form_version = match form_key {
-                Some(key) => svc.current_form_version(&mut tx.conn(), ws, key).await?,
-                None => None,
-            };
             let detail = TaskDetail {
                 name: name.clone(),
                 form_key: form_key.clone(),
@@ -536,6 +559,35 @@ pub(super) async fn channel_named(
     Ok(channel.filter(|ch| ch.workspace_id == ws))
 }
 
+/// A `notice` job's payload: the workflow bot tells a task's assignee (or the channel it went
+/// to) about it, with buttons that complete it from chat where its form allows.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct TaskNotice {
+    /// The task.
+    pub task_id: String,
+    /// Its element.
+    pub element: String,
+    /// Where the notice goes.
+    pub to: PostTarget,
+    /// What it says.
+    pub text: String,
+    /// The task's form, if it has one.
+    pub form_key: Option<String>,
+    /// The version of the form the task opened with.
+    pub form_version: Option<i64>,
+    /// A reminder before the due date (posted only while the task is open), not the notice.
+    #[serde(default)]
+    pub reminder: bool,
+}
+
+/// What the workflow bot says before a task's due date.
+fn task_reminder(name: &str, process: &str, due: chrono::DateTime<Utc>) -> String {
+    format!(
+        "Reminder: *{name}* (process `{process}`) is due {}.",
+        due.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
 /// What the workflow bot says when a task is assigned.
 fn task_notice(
     whom: &str,
@@ -547,6 +599,6 @@ fn task_notice(
         .map(|d| format!(", due {}", d.format("%Y-%m-%d %H:%M UTC")))
         .unwrap_or_default();
     format!(
-        "New task for {whom}: *{name}* (process `{process}`{due}). Open your task inbox to complete it."
+        "New task for {whom}: *{name}* (process `{process}`{due})."
     )
 }

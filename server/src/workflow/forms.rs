@@ -208,6 +208,15 @@ impl Form {
         problems
     }
 
+    /// Whether a yes or no answers the form: it has a boolean `approved` field and requires
+    /// nothing else (so Approve and Reject buttons in chat can complete its task).
+    pub(crate) fn answers_yes_or_no(&self) -> bool {
+        self.fields
+            .get("approved")
+            .is_some_and(|f| f.kind == Kind::Boolean && f.choices.is_none())
+            && self.required.iter().all(|r| r == "approved")
+    }
+
     /// The form's user fields, as given (a user picker names a member of the workspace).
     pub(crate) fn users<'a>(&self, values: &'a Map<String, Value>) -> Vec<&'a str> {
         self.fields

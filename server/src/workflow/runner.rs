@@ -33,6 +33,8 @@ use crate::store::Tx;
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 /// Calls in flight at once.
 const CALLS_AT_ONCE: usize = 32;
+/// Instances whose other jobs (timers, posts, child starts) run at once.
+const JOBS_AT_ONCE: usize = 64;
 /// The longest the runner sleeps without looking for due jobs.
 const MAX_IDLE: StdDuration = StdDuration::from_secs(5);
 
@@ -103,13 +105,33 @@ impl WorkflowService {
             })
             .buffer_unordered(CALLS_AT_ONCE)
             .collect::<Vec<()>>();
-        let others = async {
-            for job in &rest {
-                if let Err(err) = self.run_job(job).await {
-                    tracing::warn!(job = %job.id, kind = %job.kind, error = %err, "workflow job failed");
-                }
+        // One instance's jobs run in the order they came due (a post before the next one);
+        // different instances' jobs run side by side, so their writes commit together.
+        let mut groups: Vec<Vec<JobRecord>> = Vec::new();
+        let mut by_instance: std::collections::HashMap<uuid::Uuid, usize> =
+            std::collections::HashMap::new();
+        for job in rest {
+            match job.instance_id {
+                Some(i) => match by_instance.get(&i) {
+                    Some(&g) => groups[g].push(job),
+                    None => {
+                        by_instance.insert(i, groups.len());
+                        groups.push(vec![job]);
+                    }
+                },
+                None => groups.push(vec![job]),
             }
-        };
+        }
+        let others = futures::stream::iter(groups)
+            .map(|group| async move {
+                for job in &group {
+                    if let Err(err) = self.run_job(job).await {
+                        tracing::warn!(job = %job.id, kind = %job.kind, error = %err, "workflow job failed");
+                    }
+                }
+            })
+            .buffer_unordered(JOBS_AT_ONCE)
+            .collect::<Vec<()>>();
         tokio::join!(calls, others);
         Ok(n)
     }
@@ -170,6 +192,10 @@ impl WorkflowService {
             "post" => {
                 let command: Command = self.payload(job).await?;
                 self.run_post(job, command).await
+            }
+            "notice" => {
+                let notice: super::apply::TaskNotice = self.payload(job).await?;
+                self.run_notice(job, notice).await
             }
             "child" => {
                 let command: Command = self.payload(job).await?;

@@ -892,6 +892,111 @@ both_backends! {
         assert_eq!(messages.as_array().unwrap().iter().filter(|m| m["text"] == "note from a process").count(), 1, "{messages}");
     }
 
+    async fn a_task_notice_answers_its_task_from_chat_for_its_assignee_only(app) {
+        let t = app.team().await;
+        let approval: Value = serde_json::from_str(include_str!("../../../bots/workflows/examples/forms/approval.json")).unwrap();
+        let ticket: Value = serde_json::from_str(include_str!("../../../bots/workflows/examples/forms/ticket_response.json")).unwrap();
+        for form in [&approval, &ticket] {
+            app.post(&format!("{}/workflow-forms", base(&t.ws)), Some(&t.admin.access), form.clone()).await.expect(201);
+        }
+        deploy(&app, &t.admin, &t.ws, "process: expense\nsteps:\n  - start: s\n  - user_task: review\n    name: Review the expense\n    person: ${approver}\n    form: approval\n  - exclusive: decided\n    branches:\n      - when: approved == true\n        goto: paid\n    default: file\n  - end: paid\n  - user_task: file\n    person: ${approver}\n  - user_task: answer\n    person: ${approver}\n    form: ticket_response\n  - end: refused\n").await;
+        let bots = app.get(&format!("/api/v1/workspaces/{}/bots", t.ws), &t.admin.access).await.expect(200).clone();
+        let bot = bots.as_array().unwrap().iter().find(|b| b["name"] == "Workflows").unwrap()["id"].as_str().unwrap().to_owned();
+        let started = start(&app, &t.admin, &t.ws, "expense", json!({"approver": t.bo.user_id})).await;
+        let id = started["id"].as_str().unwrap().to_owned();
+
+        // Bo's notice carries Approve and Reject: the form asks only for a yes or no.
+        let notice = dm_from(&app, &t.bo, &t.ws, &bot).await[0].clone();
+        let message = notice["id"].as_str().unwrap().to_owned();
+        assert!(notice["text"].as_str().unwrap().contains("Review the expense"), "{notice}");
+        let buttons: Vec<Value> = notice["blocks"].as_array().unwrap().iter()
+            .filter(|b| b["type"] == "actions").flat_map(|b| b["elements"].as_array().unwrap().clone()).collect();
+        let ids: Vec<&str> = buttons.iter().map(|b| b["action_id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["approve", "reject"], "{notice}");
+        let press = |who: &Session, action: &str| {
+            let (who, action, message) = (who.access.clone(), action.to_owned(), message.clone());
+            let app = &app;
+            async move {
+                app.post(&format!("/api/v1/messages/{message}/actions"), Some(&who),
+                    json!({"block_id": "workflow_task", "action_id": action})).await
+            }
+        };
+        // Nobody else can press it (they cannot read Bo's conversation), and a button the
+        // message never had is refused.
+        press(&t.ann, "approve").await.expect_error(404, "not_found");
+        press(&t.bo, "done").await.expect_error(409, "no_such_action");
+        // Bo rejects from chat: the task completes with approved = false, once.
+        assert_eq!(press(&t.bo, "reject").await.status, 204);
+        let after = until(&app, &t.admin, &t.ws, &id, 15, |i| !open_tasks(i).is_empty()).await;
+        assert_eq!(after["variables"]["approved"], false, "{after}");
+        assert_eq!(open_tasks(&after)[0]["element"], "file", "{after}");
+        // The notice now says who answered and has no buttons left to press.
+        let shown = dm_from(&app, &t.bo, &t.ws, &bot).await.into_iter().find(|m| m["id"] == message.as_str()).unwrap();
+        assert!(shown["text"].as_str().unwrap().contains(&format!("Rejected by <@{}>", t.bo.user_id)), "{shown}");
+        assert!(shown["blocks"].as_array().unwrap().iter().all(|b| b["type"] != "actions"), "{shown}");
+        press(&t.bo, "approve").await.expect_error(409, "no_such_action");
+        let completions: Vec<Value> = app.audit_events(&t.admin.access).await.into_iter()
+            .filter(|e| e["action"] == "workflow.task_completed" && e["outcome"] == "allowed").collect();
+        assert_eq!(completions.len(), 1, "{completions:?}");
+        assert_eq!(completions[0]["actor_id"], t.bo.user_id.as_str(), "{completions:?}");
+
+        // A task without a form is marked done from chat; one whose form asks more is not
+        // answerable there.
+        let file_notice = loop {
+            let notices = dm_from(&app, &t.bo, &t.ws, &bot).await;
+            if let Some(n) = notices.iter().find(|n| n["id"] != message.as_str()) {
+                break n.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let file_message = file_notice["id"].as_str().unwrap().to_owned();
+        assert!(file_notice["blocks"].to_string().contains("\"done\""), "{file_notice}");
+        let r = app.post(&format!("/api/v1/messages/{file_message}/actions"), Some(&t.bo.access),
+            json!({"block_id": "workflow_task", "action_id": "done"})).await;
+        assert_eq!(r.status, 204, "{}", r.body);
+        let answer = until(&app, &t.admin, &t.ws, &id, 15, |i| open_tasks(i).first().is_some_and(|t| t["element"] == "answer")).await;
+        assert_eq!(answer["status"], "running");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let form_notice = loop {
+            let notices = dm_from(&app, &t.bo, &t.ws, &bot).await;
+            if notices.len() >= 3 {
+                break notices.into_iter().find(|n| n["text"].as_str().unwrap_or("").contains("fill in its form")).unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{notices:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(form_notice["blocks"].as_array().unwrap().iter().all(|b| b["type"] != "actions"), "{form_notice}");
+        verify_audit(&app, &t.admin).await;
+    }
+
+    async fn an_assignee_is_reminded_before_the_due_date_of_an_open_task_only(app) {
+        let t = app.team().await;
+        deploy(&app, &t.admin, &t.ws, "process: chase\nsteps:\n  - start: s\n  - user_task: sign\n    name: Sign the contract\n    person: ${who}\n    due: PT4S\n  - end: e\n").await;
+        let bots = app.get(&format!("/api/v1/workspaces/{}/bots", t.ws), &t.admin.access).await.expect(200).clone();
+        let bot = bots.as_array().unwrap().iter().find(|b| b["name"] == "Workflows").unwrap()["id"].as_str().unwrap().to_owned();
+        // Ann answers at once: she is not reminded. Bo does not: he is, a second before.
+        let answered = start(&app, &t.admin, &t.ws, "chase", json!({"who": t.ann.user_id})).await;
+        let task = open_tasks(&answered)[0]["id"].as_str().unwrap().to_owned();
+        complete(&app, &t.ann, &task, json!({})).await.expect(200);
+        start(&app, &t.admin, &t.ws, "chase", json!({"who": t.bo.user_id})).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let told = loop {
+            let told = dm_from(&app, &t.bo, &t.ws, &bot).await;
+            if told.len() >= 2 {
+                break told;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{told:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let reminder = told.iter().find(|m| m["text"].as_str().unwrap().starts_with("Reminder: *Sign the contract*"))
+            .unwrap_or_else(|| panic!("{told:?}"));
+        assert!(reminder["blocks"].to_string().contains("\"done\""), "{reminder}");
+        // By the time Bo's reminder came, Ann's would have come too.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ann = dm_from(&app, &t.ann, &t.ws, &bot).await;
+        assert_eq!(ann.len(), 1, "{ann:?}");
+    }
+
     async fn a_schedule_starts_the_latest_version_until_it_is_replaced(app) {
         let t = app.team().await;
         deploy(&app, &t.admin, &t.ws, "process: report\nsteps:\n  - start: tick\n    timer: R/PT1S\n  - end: e\n").await;

@@ -323,7 +323,7 @@ impl<'m> Run<'m> {
                     }
                     PostTarget::Person(p) => expr::render_text(id, p, vars).map(PostTarget::Person),
                 };
-                match to.and_then(|to| Ok((to, expr::render_text(id, &task.text, vars)?))) {
+                match to.and_then(|to| Ok((to, expr::render_message(id, &task.text, vars)?))) {
                     Ok((to, text)) => {
                         let post_id = self.id("post");
                         self.commands.push(Command::Post {

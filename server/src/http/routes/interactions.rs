@@ -59,7 +59,8 @@ pub async fn set(
 
 /// Press a button (or pick an option) of a bot's message: the bot that posted it is sent
 /// Slack's `block_actions` payload, and answers by editing the message or replying to the
-/// caller alone (over the WebSocket).
+/// caller alone (over the WebSocket). A button of the Workflows bot's task notice answers the
+/// task itself (as completing it does: `not_assignee`, `task_closed`, `invalid_completion`).
 #[utoipa::path(post, path = "/api/v1/messages/{message_id}/actions", operation_id = "press_message_action", tag = "bots",
     security(("bearer" = [])), params(("message_id" = String, Path, format = Uuid)),
     request_body = MessageActionRequest, responses((status = 204, description = "the bot took it")))]
@@ -69,6 +70,14 @@ pub async fn press(
     ApiPath(id): ApiPath<MessageId>,
     ApiJson(req): ApiJson<MessageActionRequest>,
 ) -> Result<StatusCode, ApiError> {
+    // A task notice's buttons answer the task; any other message's press goes to its bot.
+    if state
+        .workflows
+        .press(&actor, id, &req.block_id, &req.action_id)
+        .await?
+    {
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let input = ActionInput {
         block_id: req.block_id,
         action_id: req.action_id,

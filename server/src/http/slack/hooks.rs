@@ -107,7 +107,7 @@ pub async fn post(
     };
     match state
         .chat
-        .post_with_blocks(&actor, channel, body, blocks, None)
+        .post_with_blocks(&actor, channel, body, blocks, None, None)
         .await
     {
         Ok(_) => answer(StatusCode::OK, "ok"),

@@ -137,6 +137,7 @@ pub async fn post_message(call: &Call) -> Result<Value, SlackError> {
             body,
             blocks,
             root.as_ref().map(|r| r.id),
+            None,
         )
         .await
         .map_err(|e| call.fail(e))?;
