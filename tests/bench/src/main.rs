@@ -14,6 +14,7 @@ mod raw;
 mod report;
 mod server;
 mod team;
+mod workflows;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -41,6 +42,8 @@ enum Command {
     Durable(fanout::HubOptions),
     /// Upload and download throughput of one large file against `cp` of it.
     Files(files::FilesOptions),
+    /// Workflow instances, tasks and timers per second, vs durable chat posts.
+    Workflows(workflows::WorkflowOptions),
     /// The raw baseline server (started by the hub benchmarks as a child process).
     #[command(hide = true)]
     RawServer {
@@ -100,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Files(options) => {
             println!("{}", files::run(options).await?);
+        }
+        Command::Workflows(options) => {
+            println!("{}", workflows::run(options).await?);
         }
         Command::RawServer { port } => raw::serve(port).await?,
     }

@@ -57,9 +57,15 @@ impl Server {
     /// Builds Concord with default settings, a fresh database and sign-in throttling out of
     /// the way, and serves it on an ephemeral loopback port.
     pub async fn start() -> anyhow::Result<Server> {
+        Server::start_with(|_| {}).await
+    }
+
+    /// As [`Server::start`], with `adjust` applied to the configuration first (a database
+    /// URL, networks service tasks may call).
+    pub async fn start_with(adjust: impl FnOnce(&mut concord::Config)) -> anyhow::Result<Server> {
         let dir = TempDir::new()?;
         let defaults = concord::Config::default();
-        let config = concord::Config {
+        let mut config = concord::Config {
             data_dir: dir.0.clone(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             auth: concord::config::AuthConfig {
@@ -71,6 +77,7 @@ impl Server {
             },
             ..defaults
         };
+        adjust(&mut config);
 
         let listener = TcpListener::bind(config.bind)
             .await

@@ -29,6 +29,8 @@ pub struct Member {
 
 /// Everything the measurements need.
 pub struct Team {
+    /// The first administrator's bearer access token (workspace owner).
+    pub admin: String,
     /// The workspace every member belongs to.
     pub workspace_id: String,
     /// The public channel every member joined.
@@ -246,6 +248,7 @@ pub async fn setup(base: &str, setup_token: &str, members: usize) -> anyhow::Res
         })
         .collect();
     Ok(Team {
+        admin: admin.as_ref().clone(),
         workspace_id: workspace,
         channel_id,
         members,
