@@ -4561,6 +4561,20 @@ export interface components {
             user_id: components["schemas"]["UserId"];
             /** @description Workspace. */
             workspace_id: components["schemas"]["WorkspaceId"];
+        } | {
+            /**
+             * Format: uuid
+             * @description Its process instance.
+             */
+            instance_id: string;
+            /** @description `open`, `completed` or `cancelled`. */
+            status: string;
+            /** @description The task. */
+            task_id: string;
+            /** @enum {string} */
+            type: "workflow_task_changed";
+            /** @description Workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
         };
         /**
          * @description Email and password.

@@ -340,6 +340,17 @@ pub enum DomainEvent {
         /// Who is told (the compliance officers).
         notify: Vec<UserId>,
     },
+    /// A workflow task opened, or closed (`completed`, `cancelled`): the people its
+    /// assignment names are told, so their task inboxes stay live.
+    WorkflowTaskChanged {
+        workspace_id: WorkspaceId,
+        task_id: String,
+        instance_id: uuid::Uuid,
+        /// `open`, `completed` or `cancelled`.
+        status: String,
+        /// Who is told: the assignee, the holders of its role or the members of its channel.
+        notify: Vec<UserId>,
+    },
     /// A person's erasure finished: what they wrote is deleted (or kept without a profile) in
     /// these workspaces and their data key is destroyed.
     PersonErased {

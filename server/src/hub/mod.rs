@@ -332,7 +332,8 @@ impl Hub {
                 Arc::new(self.sharing_a_workspace(*user_id).await?)
             }
             DomainEvent::BreakGlassStarted { notify, .. }
-            | DomainEvent::BreakGlassEnded { notify, .. } => {
+            | DomainEvent::BreakGlassEnded { notify, .. }
+            | DomainEvent::WorkflowTaskChanged { notify, .. } => {
                 Arc::new(notify.iter().copied().collect())
             }
             DomainEvent::ChannelMemberAdded {

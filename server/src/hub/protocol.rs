@@ -357,6 +357,20 @@ pub enum LiveEvent {
         /// `expired` (on time) or `ended` (by its holder).
         reason: String,
     },
+    /// A workflow task opened or closed; sent to the people its assignment names (its
+    /// assignee, the holders of its role, the members of its channel), whose task inbox
+    /// (`GET /api/v1/workflow-tasks`) it changes.
+    WorkflowTaskChanged {
+        /// Workspace.
+        workspace_id: WorkspaceId,
+        /// The task.
+        task_id: String,
+        /// Its process instance.
+        #[schema(value_type = String, format = Uuid)]
+        instance_id: uuid::Uuid,
+        /// `open`, `completed` or `cancelled`.
+        status: String,
+    },
 }
 
 fn shared<S: Serializer, T: Serialize>(value: &Arc<T>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -493,6 +507,18 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
             channel_id: *channel_id,
             user_id: *user_id,
             reason: reason.clone(),
+        },
+        DomainEvent::WorkflowTaskChanged {
+            workspace_id,
+            task_id,
+            instance_id,
+            status,
+            ..
+        } => LiveEvent::WorkflowTaskChanged {
+            workspace_id: *workspace_id,
+            task_id: task_id.clone(),
+            instance_id: *instance_id,
+            status: status.clone(),
         },
         DomainEvent::UserProfileChanged { user_id, .. } => {
             LiveEvent::UserUpdated { user_id: *user_id }

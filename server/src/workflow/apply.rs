@@ -212,28 +212,29 @@ async fn run_command(
             let detail = svc
                 .seal(tx, ws, "workflow_tasks", task_id, "detail", &detail)
                 .await?;
-            wf::insert_task(
-                &mut tx.conn(),
-                &TaskRecord {
-                    id: task_id.clone(),
-                    instance_id: instance.id,
-                    workspace_id: ws,
-                    element: element.clone(),
-                    detail,
-                    assignee: who.person,
-                    candidate_role: who.role,
-                    candidate_channel: who.channel,
-                    status: "open".into(),
-                    due_at: *due,
-                    created_at: now,
-                    closed_by: None,
-                    closed_at: None,
-                },
-            )
-            .await?;
+            let record = TaskRecord {
+                id: task_id.clone(),
+                instance_id: instance.id,
+                workspace_id: ws,
+                element: element.clone(),
+                detail,
+                assignee: who.person,
+                candidate_role: who.role,
+                candidate_channel: who.channel,
+                status: "open".into(),
+                due_at: *due,
+                created_at: now,
+                closed_by: None,
+                closed_at: None,
+            };
+            wf::insert_task(&mut tx.conn(), &record).await?;
+            task_changed(tx, &record, "open").await?;
         }
         Command::CancelUserTask { task_id } => {
             wf::close_task(&mut tx.conn(), task_id, "cancelled", None, now).await?;
+            if let Some(record) = wf::task(&mut tx.conn(), task_id).await? {
+                task_changed(tx, &record, "cancelled").await?;
+            }
         }
         Command::CallService { call_id, .. } => {
             queue(
@@ -557,6 +558,37 @@ pub(super) async fn channel_named(
         crate::store::channels::by_name_index(conn, ws, &index).await?
     };
     Ok(channel.filter(|ch| ch.workspace_id == ws))
+}
+
+/// Tells the people a task's assignment names (its assignee, the holders of its role, the
+/// members of its channel) that it opened or closed, once the write commits.
+pub(super) async fn task_changed(
+    tx: &mut Tx,
+    task: &TaskRecord,
+    status: &str,
+) -> Result<(), Error> {
+    let mut notify: Vec<UserId> = task.assignee.into_iter().collect();
+    if let Some(role) = task.candidate_role {
+        notify.extend(
+            crate::store::workspaces::holders_of(&mut tx.conn(), task.workspace_id, role).await?,
+        );
+    }
+    if let Some(channel) = task.candidate_channel {
+        let members = crate::store::channels::members(&mut tx.conn(), channel).await?;
+        notify.extend(members.into_iter().map(|m| m.user_id));
+    }
+    notify.sort();
+    notify.dedup();
+    if !notify.is_empty() {
+        tx.emit(crate::events::DomainEvent::WorkflowTaskChanged {
+            workspace_id: task.workspace_id,
+            task_id: task.id.clone(),
+            instance_id: task.instance_id,
+            status: status.to_owned(),
+            notify,
+        });
+    }
+    Ok(())
 }
 
 /// A `notice` job's payload: the workflow bot tells a task's assignee (or the channel it went

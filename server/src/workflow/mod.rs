@@ -700,6 +700,7 @@ impl WorkflowService {
                         Utc::now(),
                     )
                     .await?;
+                    apply::task_changed(tx, &task, "completed").await?;
                     this.handle_in(tx, &actor, &record, input).await?;
                     let task = wf::task(&mut tx.conn(), &task.id)
                         .await?

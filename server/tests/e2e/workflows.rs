@@ -69,6 +69,16 @@ async fn complete(app: &TestApp, who: &Session, task: &str, vars: Value) -> crat
     .await
 }
 
+/// The next task change a socket hears of (other events skipped).
+async fn next_task(socket: &mut crate::harness::Socket) -> Value {
+    loop {
+        let frame = socket.next_event().await.expect("a workflow_task_changed event");
+        if frame["event"]["type"] == "workflow_task_changed" {
+            return frame["event"].clone();
+        }
+    }
+}
+
 /// Waits (up to `secs`) until the instance satisfies `done`; returns it.
 async fn until(
     app: &TestApp,
@@ -995,6 +1005,31 @@ both_backends! {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let ann = dm_from(&app, &t.ann, &t.ws, &bot).await;
         assert_eq!(ann.len(), 1, "{ann:?}");
+    }
+
+    async fn task_inboxes_are_live_over_the_hub_for_the_people_a_task_names(app) {
+        let t = app.team().await;
+        let desk = crate::chat::channel(&app, &t.admin, &t.ws, "desk", "public").await;
+        app.post(&format!("/api/v1/channels/{desk}/join"), Some(&t.bo.access), json!({})).await.expect(200);
+        deploy(&app, &t.admin, &t.ws, "process: intake\nsteps:\n  - start: s\n  - user_task: triage\n    channel: ${desk}\n  - user_task: answer\n    person: ${who}\n  - end: e\n").await;
+        let mut bo = app.socket(&t.bo.access, None).await;
+        let mut cy = app.socket(&t.cy.access, None).await;
+        let started = start(&app, &t.admin, &t.ws, "intake", json!({"desk": desk, "who": t.cy.user_id})).await;
+        let id = started["id"].as_str().unwrap().to_owned();
+        // The channel's members hear of the task opening (Cy is not one).
+        let opened = next_task(&mut bo).await;
+        assert_eq!(opened["status"], "open", "{opened}");
+        assert_eq!(opened["instance_id"], id.as_str(), "{opened}");
+        let triage = opened["task_id"].as_str().unwrap().to_owned();
+        complete(&app, &t.bo, &triage, json!({})).await.expect(200);
+        let closed = next_task(&mut bo).await;
+        assert_eq!((closed["task_id"].as_str(), closed["status"].as_str()), (Some(triage.as_str()), Some("completed")));
+        // The next task is Cy's alone: she hears of it, and of its cancellation.
+        let answer = next_task(&mut cy).await;
+        assert_eq!(answer["status"], "open", "{answer}");
+        app.post(&format!("{}/workflow-instances/{id}/cancel", base(&t.ws)), Some(&t.admin.access), json!({})).await.expect(200);
+        let cancelled = next_task(&mut cy).await;
+        assert_eq!((cancelled["task_id"].clone(), cancelled["status"].as_str()), (answer["task_id"].clone(), Some("cancelled")));
     }
 
     async fn a_schedule_starts_the_latest_version_until_it_is_replaced(app) {

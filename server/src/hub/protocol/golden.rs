@@ -173,6 +173,16 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 workspaces: vec![w],
             },
         ),
+        (
+            "event_workflow_task_changed",
+            DomainEvent::WorkflowTaskChanged {
+                workspace_id: w,
+                task_id: format!("{}:task3", id(10)),
+                instance_id: id(10),
+                status: "open".into(),
+                notify: vec![u],
+            },
+        ),
     ];
     let mut frames = vec![
         (
