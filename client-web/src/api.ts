@@ -21,6 +21,8 @@ export class ApiError extends Error {
     public status: number,
     public code: string,
     message: string,
+    /** Each problem the server named, for refusals that list them (`invalid_completion`, `invalid_model`). */
+    public problems: string[] = [],
   ) {
     super(message);
   }
@@ -290,18 +292,30 @@ async function send(method: Method, target: string, headers: Headers, body: stri
   if (!res.ok) {
     let code = 'http_error';
     let message = res.statusText;
+    let problems: string[] = [];
     try {
       // `{error: {code, message}}` (older servers answered `{code, message}`).
       const body = await res.json();
       const err = body && typeof body.error === 'object' && body.error !== null ? body.error : body;
       code = typeof err?.code === 'string' ? err.code : code;
       message = typeof err?.message === 'string' ? err.message : message;
+      problems = problemTexts(err?.problems);
     } catch {
       /* not JSON */
     }
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(res.status, code, message, problems);
   }
   return res;
+}
+
+/** The texts of an error's `problems`: each a string, or an object with its `message`. */
+function problemTexts(problems: unknown): string[] {
+  if (!Array.isArray(problems)) return [];
+  return problems.flatMap((p: unknown) => {
+    if (typeof p === 'string') return [p];
+    const text = typeof p === 'object' && p !== null ? Reflect.get(p, 'message') : undefined;
+    return typeof text === 'string' ? [text] : [];
+  });
 }
 
 /** A fetch failure (offline, server down) as an ApiError the UI can show. */

@@ -15,6 +15,7 @@ import { navigate, safeNext } from './shell/router';
 //   /w/:ws/c/:channel           a channel   (/w/:ws/c/:channel/m/:message is a permalink)
 //   /w/:ws/d                    documents   (/w/:ws/d/:document opens one)
 //   /w/:ws/search?q=...         search
+//   /w/:ws/tasks                workflow tasks   (/w/:ws/tasks/:task opens one's form)
 //   /compliance/:section        audit, holds, requests, breaches (compliance officers, system admins)
 //   /admin/:section             people, roles, policies, keys, sessions (system admins)
 

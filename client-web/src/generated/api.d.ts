@@ -1584,7 +1584,9 @@ export interface paths {
         put?: never;
         /**
          * Complete a task with the form's values: only its assignee, a holder of its role or a
-         *     member of its channel may (for a task assigned to nobody, `workflows.manage`). A task with
+         *     member of its channel may (for a task nobody can complete any more, assigned to nobody or
+         *     to someone who left, was deactivated, a role nobody holds, an archived or empty channel:
+         *     `workflows.manage`). A task with
          *     a form takes exactly its fields, typed as it says (the form version it opened with); one
          *     without takes any variables. Audited as `workflow.task_completed`, a refusal included.
          */
@@ -2407,6 +2409,27 @@ export interface paths {
          *     that start on it are started.
          */
         post: operations["send_workflow_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-signals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Broadcast a signal (`workflows.manage`): every instance waiting for it receives it, and
+         *     every process with a signal start event for it starts (its latest version). Audited as
+         *     `workflow.signal`.
+         */
+        post: operations["send_workflow_signal"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4644,11 +4667,14 @@ export interface components {
          * @description A message.
          */
         MessageId: string;
-        /** @description Where a message went. */
+        /** @description Where a message or a signal went. */
         MessageOutcome: {
             /** @description Waiting instances that received it. */
             delivered: string[];
-            /** @description Instances it started (none was waiting, and a process starts on it). */
+            /**
+             * @description Instances it started (a message: none was waiting and a process starts on it; a
+             *     signal: every process that starts on it).
+             */
             started: string[];
         };
         /**
@@ -5698,6 +5724,21 @@ export interface components {
             /** @description The message name (as the model's `message` names it). */
             name: string;
             /** @description Variables the message carries. */
+            variables?: Record<string, never> | null;
+        };
+        /**
+         * @description A signal broadcast to the workspace's processes.
+         * @example {
+         *       "name": "quarter.closed",
+         *       "variables": {
+         *         "quarter": "2026-Q4"
+         *       }
+         *     }
+         */
+        SendSignal: {
+            /** @description The signal name (as the model's `signal` names it). */
+            name: string;
+            /** @description Variables the signal carries. */
             variables?: Record<string, never> | null;
         };
         /** @description What the server sends. */
@@ -11409,6 +11450,45 @@ export interface operations {
                 };
             };
             /** @description missing workflows.start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `name` or `variables` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    send_workflow_signal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SendSignal"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageOutcome"];
+                };
+            };
+            /** @description missing workflows.manage */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -12,11 +12,13 @@ import { OfflineBanner } from './OfflineBanner';
 import { ErrorBoundary, Loading, Redirect, useTitle } from './ui';
 import type { Channel, Workspace } from './types';
 import { useWorkspaceData } from './workspaceData';
+import { useTaskInbox } from '../workflows/inbox';
 import { CreateWorkspaceDialog, NoChannels } from './dialogs';
 
 const ChannelView = lazy(() => import('../chat/ChannelView'));
 const DocumentsView = lazy(() => import('../docs/DocumentsView'));
 const SearchView = lazy(() => import('../search/SearchView'));
+const TasksView = lazy(() => import('../workflows/TasksView'));
 const AccountView = lazy(() => import('../account/AccountView'));
 const ComplianceView = lazy(() => import('../compliance/ComplianceView'));
 const AdminView = lazy(() => import('../admin/AdminView'));
@@ -183,6 +185,7 @@ function Frame(props: FrameProps) {
   const parts = parseWorkspacePath(route.path);
   const openChannel = parts?.view === 'channel' ? parts.id : undefined;
   const data = useWorkspaceData(workspace?.id ?? null, me, openChannel);
+  const tasks = useTaskInbox(workspace?.id ?? null);
 
   useEffect(() => {
     if (workspace) rememberWorkspace(workspace.id);
@@ -200,6 +203,7 @@ function Frame(props: FrameProps) {
     if (parts?.view === 'channel') return channel ? `${data.label(channel)} · ${workspace.name}` : workspace.name;
     if (parts?.view === 'docs') return `Documents · ${workspace.name}`;
     if (parts?.view === 'search') return `Search · ${workspace.name}`;
+    if (parts?.view === 'tasks') return `Tasks · ${workspace.name}`;
     return workspace.name;
   }, [route.path, workspace, channel, data.label]);
   // Mentions and unread direct messages elsewhere show in the tab's title, as "(3) …".
@@ -234,6 +238,8 @@ function Frame(props: FrameProps) {
         main = <DocumentsView workspaceId={workspace.id} documentId={parts.id} me={me} navigate={navigate} />;
       } else if (parts.view === 'search') {
         main = <SearchView workspaceId={workspace.id} query={route.query.get('q') ?? ''} me={me} navigate={navigate} />;
+      } else if (parts.view === 'tasks') {
+        main = <TasksView workspaceId={workspace.id} taskId={parts.id} me={me} inbox={tasks} data={data} navigate={navigate} />;
       } else {
         main = (
           <div class="empty-state">
@@ -268,6 +274,7 @@ function Frame(props: FrameProps) {
           workspace={workspace}
           route={route}
           data={data}
+          openTasks={tasks.tasks?.length ?? null}
           open={drawer}
           onClose={() => setDrawer(false)}
           reloadWorkspaces={props.reloadWorkspaces}
@@ -295,7 +302,7 @@ function LoadError({ error, retry }: { error: string; retry: () => void }) {
 }
 
 export interface WorkspacePath {
-  view: 'home' | 'channel' | 'docs' | 'search' | 'unknown';
+  view: 'home' | 'channel' | 'docs' | 'search' | 'tasks' | 'unknown';
   id?: string;
   sub?: string;
 }
@@ -310,6 +317,8 @@ export function parseWorkspacePath(path: string): WorkspacePath | null {
   r = rest.match(/^\/d(?:\/([^/]+))?\/?$/);
   if (r) return { view: 'docs', id: r[1] && decodeURIComponent(r[1]) };
   if (rest === '/search' || rest === '/search/') return { view: 'search' };
+  r = rest.match(/^\/tasks(?:\/([^/]+))?\/?$/);
+  if (r) return { view: 'tasks', id: r[1] && decodeURIComponent(r[1]) };
   return { view: 'unknown' };
 }
 

@@ -1,5 +1,6 @@
-// The sidebar: workspace switcher, documents, channels and direct messages with unread and
-// mention badges, and the actions to browse, create, message and invite.
+// The sidebar: workspace switcher, documents, tasks (with the open ones counted), channels and
+// direct messages with unread and mention badges, and the actions to browse, create, message and
+// invite.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Me } from '../api';
 import type { Route } from '../app';
@@ -17,6 +18,8 @@ export function Sidebar(props: {
   workspace: Workspace | null;
   route: Route;
   data: WorkspaceData;
+  /** How many workflow tasks are open for the signed-in person here (`null` until known). */
+  openTasks: number | null;
   open: boolean;
   onClose: () => void;
   reloadWorkspaces: () => Promise<Workspace[]>;
@@ -94,6 +97,25 @@ export function Sidebar(props: {
               >
                 <Icon name="doc" size={16} />
                 <span class="nav-label">Documents</span>
+              </a>
+            </li>
+            <li>
+              <a
+                href={`${base}/tasks`}
+                class="nav-item"
+                aria-current={route.path === `${base}/tasks` || route.path.startsWith(`${base}/tasks/`) ? 'page' : undefined}
+                onClick={linkClick}
+              >
+                <Icon name="tasks" size={16} />
+                <span class="nav-label">Tasks</span>
+                {(props.openTasks ?? 0) > 0 && (
+                  <>
+                    <span class="badge badge-quiet" aria-hidden="true">
+                      {props.openTasks! > 99 ? '99+' : props.openTasks}
+                    </span>
+                    <span class="sr-only">, {props.openTasks} open</span>
+                  </>
+                )}
               </a>
             </li>
             <li>

@@ -100,6 +100,7 @@ const paths: Record<string, string> = {
   hash: 'M9 4L7 20M17 4l-2 16M4 9h16M3 15h16',
   lock: 'M7 11V8a5 5 0 0 1 10 0v3M5 11h14v9H5z',
   doc: 'M7 3h7l5 5v13H7zM14 3v5h5',
+  tasks: 'M10 6h10M10 12h10M10 18h10M4 6l1.5 1.5L8 5M4 12l1.5 1.5L8 11M4 18l1.5 1.5L8 17',
   compass: 'M12 3a9 9 0 1 1 0 18 9 9 0 0 1 0-18zM15.5 8.5l-2 5-5 2 2-5z',
   user: 'M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 21a8 8 0 0 1 16 0',
   chevron: 'M7 10l5 5 5-5',

@@ -140,6 +140,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflows::instance))
         .routes(routes!(workflows::cancel))
         .routes(routes!(workflows::message))
+        .routes(routes!(workflows::signal))
         .routes(routes!(workflows::incidents))
         .routes(routes!(workflows::resolve))
         .routes(routes!(workflows::tasks))

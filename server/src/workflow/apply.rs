@@ -195,8 +195,17 @@ async fn run_command(
                             ..notice
                         };
                         let job = format!("{task_id}:reminder");
-                        queue(svc, tx, instance, instance.id, &job, "notice", due - lead, &reminder)
-                            .await?;
+                        queue(
+                            svc,
+                            tx,
+                            instance,
+                            instance.id,
+                            &job,
+                            "notice",
+                            due - lead,
+                            &reminder,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -630,7 +639,5 @@ fn task_notice(
     let due = due
         .map(|d| format!(", due {}", d.format("%Y-%m-%d %H:%M UTC")))
         .unwrap_or_default();
-    format!(
-        "New task for {whom}: *{name}* (process `{process}`{due})."
-    )
+    format!("New task for {whom}: *{name}* (process `{process}`{due}).")
 }

@@ -502,6 +502,95 @@ impl WorkflowService {
         Ok(outcome)
     }
 
+    /// Broadcasts a signal (`workflows.manage`): every instance waiting for it receives it
+    /// (an intermediate signal catch, a signal boundary or event gateway), and the latest
+    /// version of every process with a signal start event for it starts, all in one write.
+    /// Audited as `workflow.signal` (its name and where it went; never its variables).
+    #[tracing::instrument(skip(self, actor, signal), fields(actor = ?actor.user_id()))]
+    pub async fn signal(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        signal: SendSignal,
+    ) -> Result<MessageOutcome, Error> {
+        let variables = variables("variables", signal.variables)?;
+        let name = signal.name.trim().to_owned();
+        if name.is_empty() || name.len() > 200 {
+            return Err(crate::domain::ParseError::new("name", "must be 1 to 200 bytes").into());
+        }
+        let this = self.clone();
+        let actor = actor.clone();
+        let outcome = self
+            .store()
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    this.authorize_in(tx, &actor, Action::ManageWorkflows, workspace)
+                        .await?;
+                    let key = format!("{SIGNAL_PREFIX}{name}");
+                    let waiting = wf::subscribers(&mut tx.conn(), workspace, &key, None).await?;
+                    let mut delivered = Vec::new();
+                    for id in waiting {
+                        if delivered.contains(&id) {
+                            continue;
+                        }
+                        let Some(record) = wf::instance(&mut tx.conn(), id).await? else {
+                            continue;
+                        };
+                        let input = Input::SignalReceived {
+                            name: name.clone(),
+                            variables: variables.clone(),
+                        };
+                        if this.try_handle_in(tx, &actor, &record, input).await? {
+                            delivered.push(id);
+                        }
+                    }
+                    let mut started = Vec::new();
+                    for record in this.latest_deployments(tx, workspace).await? {
+                        let model = this.model_of(&mut tx.conn(), &record).await?;
+                        let starts: Vec<String> = model
+                            .start_events()
+                            .filter_map(|(e, t)| match t {
+                                concord_workflow::model::StartTrigger::Signal { signal }
+                                    if model.signal_name(signal) == name =>
+                                {
+                                    Some(e.id.clone())
+                                }
+                                _ => None,
+                            })
+                            .collect();
+                        for start in starts {
+                            let event = Event::by(&actor, "workflow.started", Outcome::Allowed)
+                                .workspace(workspace);
+                            let id = this
+                                .start_in(
+                                    tx,
+                                    &actor,
+                                    &record,
+                                    &model,
+                                    Some(&start),
+                                    variables.clone(),
+                                    None,
+                                    None,
+                                    event,
+                                )
+                                .await?;
+                            started.push(id);
+                        }
+                    }
+                    let event = Event::by(&actor, "workflow.signal", Outcome::Allowed)
+                        .workspace(workspace)
+                        .details(serde_json::json!({
+                            "name": name, "delivered": delivered, "started": started,
+                        }));
+                    this.auditor().record(tx, event).await?;
+                    Ok::<_, Error>(MessageOutcome { delivered, started })
+                })
+            })
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(outcome)
+    }
+
     /// Delivers a message inside a write (see [`WorkflowService::message`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn deliver_in(
@@ -613,7 +702,8 @@ impl WorkflowService {
     }
 
     /// Completes a task: only a person the assignment names may (its assignee, a holder of
-    /// its role, a member of its channel; for an unassigned task, `workflows.manage`).
+    /// its role, a member of its channel; for a task nobody can complete any more,
+    /// `workflows.manage`).
     /// Completing a closed task is refused. Audited as `workflow.task_completed`.
     #[tracing::instrument(skip(self, actor, done), fields(actor = ?actor.user_id()))]
     pub async fn complete(
@@ -736,10 +826,10 @@ impl WorkflowService {
                 return Ok(true);
             }
         }
-        let unassigned = task.assignee.is_none()
-            && task.candidate_role.is_none()
-            && task.candidate_channel.is_none();
-        if unassigned {
+        // A task nobody can complete any more (unassigned, or its assignee left or was
+        // deactivated, its role has no holders, its channel was archived or emptied) is
+        // completed by an operator, so it cannot hold its instance forever.
+        if self.nobody_can_complete(tx, task).await? {
             return Ok(crate::rbac::allows(
                 &mut tx.conn(),
                 actor,
@@ -749,6 +839,38 @@ impl WorkflowService {
             .await?);
         }
         Ok(false)
+    }
+
+    async fn nobody_can_complete(&self, tx: &mut Tx, task: &wf::TaskRecord) -> Result<bool, Error> {
+        let ws = task.workspace_id;
+        if let Some(person) = task.assignee {
+            let member = crate::store::workspaces::member(&mut tx.conn(), ws, person).await?;
+            let active = crate::store::users::by_id(&mut tx.conn(), person)
+                .await?
+                .is_some_and(|u| u.status == "active");
+            if member.is_some() && active {
+                return Ok(false);
+            }
+        }
+        if let Some(role) = task.candidate_role {
+            let holders = crate::store::workspaces::holders_of(&mut tx.conn(), ws, role).await?;
+            if !holders.is_empty() {
+                return Ok(false);
+            }
+        }
+        if let Some(channel) = task.candidate_channel {
+            let open = crate::store::channels::by_id(&mut tx.conn(), channel)
+                .await?
+                .is_some_and(|c| c.archived_at.is_none());
+            if open
+                && !crate::store::channels::members(&mut tx.conn(), channel)
+                    .await?
+                    .is_empty()
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The workspace's open incidents (`workflows.manage`).

@@ -83,7 +83,14 @@ impl WorkflowService {
             return self.finish(job, None).await;
         };
         let outcome = self
-            .post(job.workspace_id, job.instance_id, &post_id, &to, &text, None)
+            .post(
+                job.workspace_id,
+                job.instance_id,
+                &post_id,
+                &to,
+                &text,
+                None,
+            )
             .await;
         self.record_post(job, &element, &to, outcome).await
     }
@@ -125,7 +132,11 @@ impl WorkflowService {
         let post_id = format!(
             "{}:{}",
             notice.task_id,
-            if notice.reminder { "reminder" } else { "notice" }
+            if notice.reminder {
+                "reminder"
+            } else {
+                "notice"
+            }
         );
         let outcome = self
             .post(

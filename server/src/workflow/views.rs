@@ -331,12 +331,26 @@ pub struct SendMessage {
     pub variables: Option<Map<String, Value>>,
 }
 
-/// Where a message went.
+/// A signal broadcast to the workspace's processes.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "quarter.closed", "variables": {"quarter": "2026-Q4"}}))]
+pub struct SendSignal {
+    /// The signal name (as the model's `signal` names it).
+    pub name: String,
+    /// Variables the signal carries.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub variables: Option<Map<String, Value>>,
+}
+
+/// Where a message or a signal went.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageOutcome {
     /// Waiting instances that received it.
     pub delivered: Vec<Uuid>,
-    /// Instances it started (none was waiting, and a process starts on it).
+    /// Instances it started (a message: none was waiting and a process starts on it; a
+    /// signal: every process that starts on it).
     pub started: Vec<Uuid>,
 }
 

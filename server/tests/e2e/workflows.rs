@@ -72,7 +72,10 @@ async fn complete(app: &TestApp, who: &Session, task: &str, vars: Value) -> crat
 /// The next task change a socket hears of (other events skipped).
 async fn next_task(socket: &mut crate::harness::Socket) -> Value {
     loop {
-        let frame = socket.next_event().await.expect("a workflow_task_changed event");
+        let frame = socket
+            .next_event()
+            .await
+            .expect("a workflow_task_changed event");
         if frame["event"]["type"] == "workflow_task_changed" {
             return frame["event"].clone();
         }
@@ -1030,6 +1033,55 @@ both_backends! {
         app.post(&format!("{}/workflow-instances/{id}/cancel", base(&t.ws)), Some(&t.admin.access), json!({})).await.expect(200);
         let cancelled = next_task(&mut cy).await;
         assert_eq!((cancelled["task_id"].clone(), cancelled["status"].as_str()), (answer["task_id"].clone(), Some("cancelled")));
+    }
+
+    async fn an_operator_completes_a_task_whose_assignee_left_and_only_then(app) {
+        let t = app.team().await;
+        deploy(&app, &t.admin, &t.ws, "process: handover\nsteps:\n  - start: s\n  - user_task: finish\n    person: ${who}\n  - end: e\n").await;
+        let started = start(&app, &t.admin, &t.ws, "handover", json!({"who": t.cy.user_id})).await;
+        let id = started["id"].as_str().unwrap().to_owned();
+        let task = open_tasks(&started)[0]["id"].as_str().unwrap().to_owned();
+        // While Cy is a member, the task is hers alone.
+        complete(&app, &t.admin, &task, json!({})).await.expect_error(403, "not_assignee");
+        app.delete(&format!("/api/v1/workspaces/{}/members/{}", t.ws, t.cy.user_id), &t.admin.access).await.expect(204);
+        // Once she left, an operator may finish it; a member still may not.
+        complete(&app, &t.ann, &task, json!({})).await.expect_error(403, "not_assignee");
+        complete(&app, &t.admin, &task, json!({"note": "Cy left"})).await.expect(200);
+        let done = until(&app, &t.admin, &t.ws, &id, 15, |i| i["status"] == "completed").await;
+        assert_eq!(done["tasks"][0]["closed_by"], t.admin.user_id.as_str(), "{done}");
+    }
+
+    async fn a_signal_reaches_every_waiting_instance_and_starts_the_processes_it_names(app) {
+        let t = app.team().await;
+        deploy(&app, &t.admin, &t.ws, "process: close_books\nsteps:\n  - start: s\n  - wait: closed\n    signal: quarter.closed\n  - end: e\n").await;
+        deploy(&app, &t.admin, &t.ws, "process: report\nsteps:\n  - start: on_close\n    signal: quarter.closed\n  - end: e\n").await;
+        let a = start(&app, &t.ann, &t.ws, "close_books", json!({})).await["id"].as_str().unwrap().to_owned();
+        let b = start(&app, &t.bo, &t.ws, "close_books", json!({})).await["id"].as_str().unwrap().to_owned();
+        let signals = format!("{}/workflow-signals", base(&t.ws));
+        // A broadcast is an operator's: a member may not send one.
+        app.post(&signals, Some(&t.ann.access), json!({"name": "quarter.closed"})).await.expect_error(403, "forbidden");
+        app.post(&signals, Some(&t.admin.access), json!({"name": ""})).await.expect_error(422, "validation_failed");
+        // Another signal reaches nobody.
+        let none = app.post(&signals, Some(&t.admin.access), json!({"name": "year.closed"})).await.expect(200).clone();
+        assert_eq!(none, json!({"delivered": [], "started": []}));
+        let sent = app.post(&signals, Some(&t.admin.access), json!({"name": "quarter.closed", "variables": {"quarter": "Q4 closing"}})).await.expect(200).clone();
+        let mut delivered: Vec<String> = sent["delivered"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        delivered.sort();
+        let mut expected = vec![a.clone(), b.clone()];
+        expected.sort();
+        assert_eq!(delivered, expected, "{sent}");
+        assert_eq!(sent["started"].as_array().unwrap().len(), 1, "{sent}");
+        for id in [&a, &b] {
+            let done = until(&app, &t.admin, &t.ws, id, 15, |i| i["status"] == "completed").await;
+            assert_eq!(done["variables"]["quarter"], "Q4 closing", "{done}");
+        }
+        let report = sent["started"][0].as_str().unwrap();
+        let started = until(&app, &t.admin, &t.ws, report, 15, |i| i["status"] == "completed").await;
+        assert_eq!(started["process_id"], "report");
+        let audited: Vec<Value> = app.audit_events(&t.admin.access).await.into_iter().filter(|e| e["action"] == "workflow.signal").collect();
+        assert_eq!(audited.len(), 2, "{audited:?}");
+        assert!(!serde_json::to_string(&audited).unwrap().contains("Q4 closing"));
+        verify_audit(&app, &t.admin).await;
     }
 
     async fn a_schedule_starts_the_latest_version_until_it_is_replaced(app) {

@@ -14,8 +14,8 @@ use crate::http::state::AppState;
 use crate::workflow::{
     CompleteTask, DeploymentList, DeploymentView, FormList, FormView, HookCredentials, HookOutcome,
     IncidentList, InstancePage, InstanceQuery, InstanceView, MessageOutcome, NewDeployment,
-    NewForm, NewTrigger, ResolveIncident, SendMessage, StartInstance, TaskPage, TaskQuery,
-    TaskView, TriggerList, TriggerView,
+    NewForm, NewTrigger, ResolveIncident, SendMessage, SendSignal, StartInstance, TaskPage,
+    TaskQuery, TaskView, TriggerList, TriggerView,
 };
 
 /// Deploy a process model (`workflows.manage`): BPMN 2.0 XML as Camunda Modeler or bpmn-js
@@ -167,6 +167,25 @@ pub async fn message(
     Ok(axum::Json(state.workflows.message(&actor, ws, msg).await?))
 }
 
+/// Broadcast a signal (`workflows.manage`): every instance waiting for it receives it, and
+/// every process with a signal start event for it starts (its latest version). Audited as
+/// `workflow.signal`.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/workflow-signals", operation_id = "send_workflow_signal", tag = "workflows",
+    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
+    request_body = SendSignal,
+    responses((status = 200, body = MessageOutcome), (status = 403, description = "missing workflows.manage"),
+        (status = 422, description = "`validation_failed`: `name` or `variables`")))]
+pub async fn signal(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(ws): ApiPath<WorkspaceId>,
+    ApiJson(signal): ApiJson<SendSignal>,
+) -> Result<axum::Json<MessageOutcome>, ApiError> {
+    Ok(axum::Json(
+        state.workflows.signal(&actor, ws, signal).await?,
+    ))
+}
+
 /// The workspace's open incidents (`workflows.manage`).
 #[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/workflow-incidents", operation_id = "list_workflow_incidents", tag = "workflows",
     security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
@@ -213,7 +232,9 @@ pub async fn tasks(
 }
 
 /// Complete a task with the form's values: only its assignee, a holder of its role or a
-/// member of its channel may (for a task assigned to nobody, `workflows.manage`). A task with
+/// member of its channel may (for a task nobody can complete any more, assigned to nobody or
+/// to someone who left, was deactivated, a role nobody holds, an archived or empty channel:
+/// `workflows.manage`). A task with
 /// a form takes exactly its fields, typed as it says (the form version it opened with); one
 /// without takes any variables. Audited as `workflow.task_completed`, a refusal included.
 #[utoipa::path(post, path = "/api/v1/workflow-tasks/{task_id}/complete", operation_id = "complete_workflow_task", tag = "workflows",
