@@ -1900,5 +1900,8 @@ fn a_value_placed_in_a_chat_message_mentions_nobody() {
     );
     let v = vars(json!({"who": "@here"}));
     assert_eq!(render_message("T", "x${who}", &v).unwrap(), "x@here");
-    assert_eq!(render_message("T", "x ${who}", &v).unwrap(), "x @\u{2060}here");
+    assert_eq!(
+        render_message("T", "x ${who}", &v).unwrap(),
+        "x @\u{2060}here"
+    );
 }

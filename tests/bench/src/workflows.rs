@@ -217,17 +217,29 @@ async fn benchmark(
     for run in 1..=options.runs {
         let r = options.runs;
         let sample = posts(&clients, &team, seconds).await?;
-        eprintln!("run {run}/{r}: chat posts            {:>10.1}/s", sample.rate());
+        eprintln!(
+            "run {run}/{r}: chat posts            {:>10.1}/s",
+            sample.rate()
+        );
         post_samples.push(sample);
         let sample = instances(&admin, &clients, &ws, seconds).await?;
-        eprintln!("run {run}/{r}: five-step instances   {:>10.1}/s", sample.rate());
+        eprintln!(
+            "run {run}/{r}: five-step instances   {:>10.1}/s",
+            sample.rate()
+        );
         instance_samples.push(sample);
         let sample = tasks(&clients, &ws, options.tasks as usize).await?;
-        eprintln!("run {run}/{r}: tasks completed       {:>10.1}/s", sample.rate());
+        eprintln!(
+            "run {run}/{r}: tasks completed       {:>10.1}/s",
+            sample.rate()
+        );
         task_samples.push(sample);
         let process = format!("bench_timer_{run}");
         let sample = timers(&admin, &clients, &ws, &process, options).await?;
-        eprintln!("run {run}/{r}: timers fired          {:>10.1}/s", sample.rate());
+        eprintln!(
+            "run {run}/{r}: timers fired          {:>10.1}/s",
+            sample.rate()
+        );
         timer_samples.push(sample);
     }
 
@@ -239,8 +251,7 @@ async fn benchmark(
             baseline: None,
         },
         Row {
-            label: "five-step instances, started to ended (latency: an instance's duration)"
-                .into(),
+            label: "five-step instances, started to ended (latency: an instance's duration)".into(),
             samples: &instance_samples,
             baseline,
         },
@@ -291,7 +302,11 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// Runs `op` in a loop on every client until `duration` has passed; counts and times it.
-async fn closed_loop<F, Fut>(clients: &[Client], duration: Duration, op: F) -> anyhow::Result<Sample>
+async fn closed_loop<F, Fut>(
+    clients: &[Client],
+    duration: Duration,
+    op: F,
+) -> anyhow::Result<Sample>
 where
     F: Fn(Client, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
