@@ -314,8 +314,8 @@ where
     let start = Instant::now();
     let deadline = start + duration;
     let mut workers = JoinSet::new();
-    for client in clients.iter().cloned() {
-        let op = op.clone();
+    for client in clients {
+        let (client, op) = (client.clone(), op.clone());
         workers.spawn(async move {
             let mut latency = histogram()?;
             let mut count = 0u64;
@@ -443,7 +443,8 @@ async fn tasks(clients: &[Client], ws: &str, count: usize) -> anyhow::Result<Sam
 
     let began = Instant::now();
     let mut workers = JoinSet::new();
-    for client in clients.iter().cloned() {
+    for client in clients {
+        let client = client.clone();
         workers.spawn(async move {
             let mut latency = histogram()?;
             let mut count = 0u64;
