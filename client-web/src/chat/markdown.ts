@@ -48,7 +48,8 @@ md.use({
 });
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const MENTION = new RegExp(`(^|[^\\w.])@(${UUID}|channel|everyone|here)\\b`, 'gi');
+// As the server reads them: an `@` right after a letter or digit of any script, `.` or `_` is no mention.
+const MENTION = new RegExp(`(^|[^\\p{L}\\p{N}_.])@(${UUID}|channel|everyone|here)\\b`, 'giu');
 
 const cache = new Map<string, string>();
 const CACHE_MAX = 2000;

@@ -1585,7 +1585,7 @@ export interface paths {
         /**
          * Complete a task with the form's values: only its assignee, a holder of its role or a
          *     member of its channel may (for a task nobody can complete any more, assigned to nobody or
-         *     to someone who left, was deactivated, a role nobody holds, an archived or empty channel:
+         *     to someone who left or was deactivated, or a role or channel with no active person left:
          *     `workflows.manage`). A task with
          *     a form takes exactly its fields, typed as it says (the form version it opened with); one
          *     without takes any variables. Audited as `workflow.task_completed`, a refusal included.

@@ -157,15 +157,21 @@ pub fn render_message(
     template: &str,
     variables: &Map<String, Value>,
 ) -> Result<String, ExprError> {
+    fn opens_mention(out: &str) -> bool {
+        let mut back = out.chars().rev();
+        back.next() == Some('@')
+            && !back
+                .next()
+                .is_some_and(|p| p.is_alphanumeric() || p == '.' || p == '_')
+    }
     render(element, template, variables, |_, value, out| {
+        // A value right after the template's own `@` would become its handle.
+        if opens_mention(out) && !value.is_empty() {
+            out.push('\u{2060}');
+        }
         for c in value.chars() {
-            let starts_mention = c == '@'
-                && !out
-                    .chars()
-                    .next_back()
-                    .is_some_and(|p| p.is_alphanumeric() || p == '.' || p == '_');
             out.push(c);
-            if starts_mention {
+            if c == '@' && opens_mention(out) {
                 out.push('\u{2060}');
             }
         }

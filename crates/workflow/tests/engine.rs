@@ -1904,4 +1904,10 @@ fn a_value_placed_in_a_chat_message_mentions_nobody() {
         render_message("T", "x ${who}", &v).unwrap(),
         "x @\u{2060}here"
     );
+    // A value cannot complete a mention the template opens.
+    let v = vars(json!({"who": "channel"}));
+    assert_eq!(
+        render_message("T", "cc @${who}", &v).unwrap(),
+        "cc @\u{2060}channel"
+    );
 }

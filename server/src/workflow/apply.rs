@@ -240,9 +240,10 @@ async fn run_command(
             task_changed(tx, &record, "open").await?;
         }
         Command::CancelUserTask { task_id } => {
-            wf::close_task(&mut tx.conn(), task_id, "cancelled", None, now).await?;
-            if let Some(record) = wf::task(&mut tx.conn(), task_id).await? {
-                task_changed(tx, &record, "cancelled").await?;
+            if wf::close_task(&mut tx.conn(), task_id, "cancelled", None, now).await? {
+                if let Some(record) = wf::task(&mut tx.conn(), task_id).await? {
+                    task_changed(tx, &record, "cancelled").await?;
+                }
             }
         }
         Command::CallService { call_id, .. } => {

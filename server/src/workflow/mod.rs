@@ -827,8 +827,8 @@ impl WorkflowService {
             }
         }
         // A task nobody can complete any more (unassigned, or its assignee left or was
-        // deactivated, its role has no holders, its channel was archived or emptied) is
-        // completed by an operator, so it cannot hold its instance forever.
+        // deactivated, its role or channel has no active person left) is completed by an
+        // operator, so it cannot hold its instance forever.
         if self.nobody_can_complete(tx, task).await? {
             return Ok(crate::rbac::allows(
                 &mut tx.conn(),
@@ -843,29 +843,32 @@ impl WorkflowService {
 
     async fn nobody_can_complete(&self, tx: &mut Tx, task: &wf::TaskRecord) -> Result<bool, Error> {
         let ws = task.workspace_id;
+        let mut named: Vec<crate::domain::UserId> = Vec::new();
         if let Some(person) = task.assignee {
-            let member = crate::store::workspaces::member(&mut tx.conn(), ws, person).await?;
-            let active = crate::store::users::by_id(&mut tx.conn(), person)
+            if crate::store::workspaces::member(&mut tx.conn(), ws, person)
                 .await?
-                .is_some_and(|u| u.status == "active");
-            if member.is_some() && active {
-                return Ok(false);
+                .is_some()
+            {
+                named.push(person);
             }
         }
         if let Some(role) = task.candidate_role {
-            let holders = crate::store::workspaces::holders_of(&mut tx.conn(), ws, role).await?;
-            if !holders.is_empty() {
-                return Ok(false);
-            }
+            named.extend(crate::store::workspaces::holders_of(&mut tx.conn(), ws, role).await?);
         }
         if let Some(channel) = task.candidate_channel {
-            let open = crate::store::channels::by_id(&mut tx.conn(), channel)
+            let members = crate::store::channels::members(&mut tx.conn(), channel).await?;
+            named.extend(members.into_iter().map(|m| m.user_id));
+        }
+        // Only an active person counts: a bot (the Workflows bot joins the channels it
+        // posts in) or a deactivated account completes nothing.
+        for user in named {
+            let active = crate::store::users::by_id(&mut tx.conn(), user)
                 .await?
-                .is_some_and(|c| c.archived_at.is_none());
-            if open
-                && !crate::store::channels::members(&mut tx.conn(), channel)
+                .is_some_and(|u| u.status == "active");
+            if active
+                && crate::store::bots::by_id(&mut tx.conn(), user)
                     .await?
-                    .is_empty()
+                    .is_none()
             {
                 return Ok(false);
             }
