@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
+use concord_workflow::model::StartTrigger;
 use concord_workflow::{bpmn, validate, yaml, Engine, Input, ProcessModel};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -544,39 +545,12 @@ impl WorkflowService {
                             delivered.push(id);
                         }
                     }
-                    let mut started = Vec::new();
-                    for record in this.latest_deployments(tx, workspace).await? {
-                        let model = this.model_of(&mut tx.conn(), &record).await?;
-                        let starts: Vec<String> = model
-                            .start_events()
-                            .filter_map(|(e, t)| match t {
-                                concord_workflow::model::StartTrigger::Signal { signal }
-                                    if model.signal_name(signal) == name =>
-                                {
-                                    Some(e.id.clone())
-                                }
-                                _ => None,
-                            })
-                            .collect();
-                        for start in starts {
-                            let event = Event::by(&actor, "workflow.started", Outcome::Allowed)
-                                .workspace(workspace);
-                            let id = this
-                                .start_in(
-                                    tx,
-                                    &actor,
-                                    &record,
-                                    &model,
-                                    Some(&start),
-                                    variables.clone(),
-                                    None,
-                                    None,
-                                    event,
-                                )
-                                .await?;
-                            started.push(id);
-                        }
-                    }
+                    let started = this
+                        .start_on(tx, &actor, workspace, &variables, |model, trigger| {
+                            matches!(trigger, StartTrigger::Signal { signal }
+                                if model.signal_name(signal) == name)
+                        })
+                        .await?;
                     let event = Event::by(&actor, "workflow.signal", Outcome::Allowed)
                         .workspace(workspace)
                         .details(serde_json::json!({
@@ -625,42 +599,56 @@ impl WorkflowService {
                 delivered.push(id);
             }
         }
+        let started = if delivered.is_empty() {
+            self.start_on(tx, actor, workspace, &variables, |model, trigger| {
+                matches!(trigger, StartTrigger::Message { message }
+                    if model.message_name(message) == name)
+            })
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok(MessageOutcome { delivered, started })
+    }
+
+    /// Starts the latest version of every process at each start event `starts_here` picks
+    /// (a message or signal start event), inside a write; the instances started.
+    async fn start_on(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        variables: &Map<String, Value>,
+        starts_here: impl Fn(&ProcessModel, &StartTrigger) -> bool,
+    ) -> Result<Vec<Uuid>, Error> {
         let mut started = Vec::new();
-        if delivered.is_empty() {
-            for record in self.latest_deployments(tx, workspace).await? {
-                let model = self.model_of(&mut tx.conn(), &record).await?;
-                let starts: Vec<String> = model
-                    .start_events()
-                    .filter_map(|(e, t)| match t {
-                        concord_workflow::model::StartTrigger::Message { message }
-                            if model.message_name(message) == name =>
-                        {
-                            Some(e.id.clone())
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                for start in starts {
-                    let event =
-                        Event::by(actor, "workflow.started", Outcome::Allowed).workspace(workspace);
-                    let id = self
-                        .start_in(
-                            tx,
-                            actor,
-                            &record,
-                            &model,
-                            Some(&start),
-                            variables.clone(),
-                            None,
-                            None,
-                            event,
-                        )
-                        .await?;
-                    started.push(id);
-                }
+        for record in self.latest_deployments(tx, workspace).await? {
+            let model = self.model_of(&mut tx.conn(), &record).await?;
+            let starts: Vec<String> = model
+                .start_events()
+                .filter(|(_, t)| starts_here(&model, t))
+                .map(|(e, _)| e.id.clone())
+                .collect();
+            for start in starts {
+                let event =
+                    Event::by(actor, "workflow.started", Outcome::Allowed).workspace(workspace);
+                let id = self
+                    .start_in(
+                        tx,
+                        actor,
+                        &record,
+                        &model,
+                        Some(&start),
+                        variables.clone(),
+                        None,
+                        None,
+                        event,
+                    )
+                    .await?;
+                started.push(id);
             }
         }
-        Ok(MessageOutcome { delivered, started })
+        Ok(started)
     }
 
     async fn latest_deployments(
