@@ -55,8 +55,19 @@ pub enum Input {
     /// A child instance started by a call activity failed (ended by an uncaught error, with its
     /// code, or was cancelled).
     ChildFailed { child_id: String, error: String },
-    /// A decision asked for by a business-rule task was evaluated.
-    DecisionEvaluated { request_id: String, result: Value },
+    /// A decision asked for by a business-rule task was evaluated. `explanation` (which
+    /// version of the table decided, the rules that matched and why) is recorded in the
+    /// history as a `decision_evaluated` step before the task completes.
+    DecisionEvaluated {
+        request_id: String,
+        result: Value,
+        #[serde(default)]
+        explanation: Option<Value>,
+    },
+    /// A decision could not be made (no table by that name, two rules matching under the
+    /// `unique` hit policy, an input that does not evaluate): the task stops on an incident,
+    /// and retrying it asks for the decision again.
+    DecisionFailed { request_id: String, error: String },
     /// An operator retries an incident.
     IncidentRetry { incident_id: String },
     /// An operator skips the failed element, setting variables instead of its result.
@@ -206,6 +217,11 @@ pub enum HistoryEvent {
     Cancelled,
     /// A user task was completed.
     TaskCompleted { task_id: String },
+    /// A business-rule task's decision was made: the table, and how it decided.
+    DecisionEvaluated {
+        decision_ref: String,
+        explanation: Value,
+    },
     /// A service call failed.
     CallFailed { call_id: String, error: String },
     /// A timer fired.

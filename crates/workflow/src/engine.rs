@@ -302,13 +302,25 @@ impl Engine {
                     .ok_or(Error::UnknownChild(child_id))?;
                 run.child_failed(exec, error)?;
             }
-            Input::DecisionEvaluated { request_id, result } => {
+            Input::DecisionEvaluated {
+                request_id,
+                result,
+                explanation,
+            } => {
                 let exec = run
                     .state
                     .decisions
                     .remove(&request_id)
                     .ok_or(Error::UnknownDecision(request_id))?;
-                run.decision_evaluated(exec, result)?;
+                run.decision_evaluated(exec, result, explanation)?;
+            }
+            Input::DecisionFailed { request_id, error } => {
+                let exec = run
+                    .state
+                    .decisions
+                    .remove(&request_id)
+                    .ok_or(Error::UnknownDecision(request_id))?;
+                run.decision_failed(exec, error)?;
             }
             Input::IncidentRetry { incident_id } => {
                 let incident = run.resolve_incident(&incident_id, "retried", Map::new())?;

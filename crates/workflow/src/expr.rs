@@ -84,12 +84,70 @@ pub fn eval(
         }
         context.add_variable_from_value(name, to_cel(value));
     }
-    let result = program
-        .execute(&context)
-        .map_err(|e| fail(element, expression, e.to_string()))?;
-    result
+    execute(&program, &context).map_err(|m| fail(element, expression, m))
+}
+
+/// Parses an expression once, for callers that evaluate it many times (decision tables).
+pub(crate) fn compile(element: &str, expression: &str) -> Result<cel::Program, ExprError> {
+    if expression.len() > MAX_EXPRESSION_LEN {
+        return Err(fail(element, expression, "expression too long"));
+    }
+    env()
+        .compile(expression)
+        .map_err(|e| fail(element, expression, format!("does not parse: {e}")))
+}
+
+/// The variables a compiled program reads, so a caller binds only those.
+pub(crate) fn references(program: &cel::Program) -> Vec<String> {
+    program
+        .references()
+        .variables()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A context holding those of `variables` that `names` lists (all of them when `names` is
+/// `None`), guarded like [`eval`]'s, for evaluating several compiled programs.
+pub(crate) fn context(
+    variables: &Map<String, Value>,
+    names: Option<&[String]>,
+) -> Result<cel::Context<'static, 'static>, String> {
+    let chosen: Vec<(&String, &Value)> = match names {
+        Some(names) => names
+            .iter()
+            .filter_map(|n| variables.get_key_value(n.as_str()))
+            .collect(),
+        None => variables.iter().collect(),
+    };
+    guard(chosen.iter().map(|(_, v)| *v))?;
+    let mut context = cel::Context::with_env(env());
+    for (name, value) in chosen {
+        if is_identifier(name) {
+            context.add_variable_from_value(name.as_str(), to_cel(value));
+        }
+    }
+    Ok(context)
+}
+
+/// Binds one more value in a context made by [`context`], guarded the same way.
+pub(crate) fn bind(
+    context: &mut cel::Context<'static, 'static>,
+    name: &str,
+    value: &Value,
+) -> Result<(), String> {
+    guard(std::iter::once(value))?;
+    context.add_variable_from_value(name, to_cel(value));
+    Ok(())
+}
+
+/// Runs a compiled program in a context; the result as JSON, or the error's text.
+pub(crate) fn execute(program: &cel::Program, context: &cel::Context) -> Result<Value, String> {
+    program
+        .execute(context)
+        .map_err(|e| e.to_string())?
         .json()
-        .map_err(|e| fail(element, expression, e.to_string()))
+        .map_err(|e| e.to_string())
 }
 
 /// Evaluates a condition; anything but a boolean is an error.

@@ -32,10 +32,12 @@
 //! (CEL expressions and templates), [`layout`] (a diagram for models without one), [`yaml`]
 //! (the compact YAML form), [`timer`] (ISO 8601 timers), [`problem`] (deploy-time
 //! problems), [`state`] (an instance's durable state), [`command`] (what the engine asks the
-//! server to do, what it is told back, and its history), [`engine`] (the transitions).
+//! server to do, what it is told back, and its history), [`engine`] (the transitions),
+//! [`decision`] (DMN decision tables: reading DMN XML, YAML and CSV, and deciding).
 
 pub mod bpmn;
 pub mod command;
+pub mod decision;
 pub mod engine;
 pub mod export;
 pub mod expr;

@@ -5,7 +5,7 @@
 //! the commands with inputs and checks what the engine asks for next.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use concord_workflow::command::{HistoryEntry, HttpRequest};
+use concord_workflow::command::{HistoryEntry, HistoryEvent, HttpRequest};
 use concord_workflow::engine::Error;
 use concord_workflow::model::{Assignment, PostTarget};
 use concord_workflow::state::Status;
@@ -13,6 +13,8 @@ use concord_workflow::{
     bpmn, export, validate, Command, Engine, Input, InstanceState, ProcessModel,
 };
 use serde_json::{json, Map, Value};
+
+mod decisions;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2027, 1, 4, 9, 0, 0).unwrap()
@@ -1325,12 +1327,51 @@ fn business_rule_task_asks_for_a_decision() {
             _ => None,
         })
         .unwrap();
-    i.send(Input::DecisionEvaluated {
+    // A failed decision stops on an incident; retrying asks again.
+    i.send(Input::DecisionFailed {
         request_id,
+        error: "two rules match".into(),
+    });
+    let incident = i.state.incidents.keys().next().unwrap().clone();
+    assert!(i.state.incidents[&incident]
+        .message
+        .contains("two rules match"));
+    i.send(Input::IncidentRetry {
+        incident_id: incident,
+    });
+    let asked: Vec<String> = i
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::EvaluateDecision { request_id, .. } => Some(request_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 2, "asked again after the retry");
+    let explanation = json!({"version": 3, "matched": ["gold"]});
+    i.send(Input::DecisionEvaluated {
+        request_id: asked[1].clone(),
         result: json!(0.1),
+        explanation: Some(explanation.clone()),
     });
     assert_eq!(i.var("discount"), json!(0.1));
     assert_eq!(i.status(), Status::Completed);
+    let decided = i
+        .history
+        .iter()
+        .position(|h| {
+            h.event
+                == HistoryEvent::DecisionEvaluated {
+                    decision_ref: "discount".into(),
+                    explanation: explanation.clone(),
+                }
+        })
+        .expect("the explanation is in the history");
+    assert_eq!(i.history[decided + 1].event, HistoryEvent::Completed);
+    assert_eq!(
+        i.history[decided + 1].changed.get("discount"),
+        Some(&json!(0.1))
+    );
 }
 
 #[test]

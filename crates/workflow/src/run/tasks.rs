@@ -217,6 +217,16 @@ impl Run<'_> {
         Ok(())
     }
 
+    pub(crate) fn decision_failed(
+        &mut self,
+        exec: ExecutionId,
+        error: String,
+    ) -> Result<(), Error> {
+        self.execution_element(exec)?;
+        self.incident(exec, format!("the decision failed: {error}"), Resume::Enter);
+        Ok(())
+    }
+
     pub(crate) fn child_completed(
         &mut self,
         exec: ExecutionId,
@@ -246,8 +256,23 @@ impl Run<'_> {
         &mut self,
         exec: ExecutionId,
         result: Value,
+        explanation: Option<Value>,
     ) -> Result<(), Error> {
         let el = self.element(&self.execution_element(exec)?)?;
+        if let (ElementKind::BusinessRuleTask { decision_ref, .. }, Some(explanation)) =
+            (&el.kind, explanation)
+        {
+            self.record(
+                Some(&el.id),
+                Some(exec),
+                HistoryEvent::DecisionEvaluated {
+                    decision_ref: decision_ref.clone(),
+                    explanation,
+                },
+                None,
+                Map::new(),
+            );
+        }
         let changed = match (&el.kind, result) {
             (
                 ElementKind::BusinessRuleTask {
