@@ -85,6 +85,24 @@ enum Command {
     /// Deploy workflow processes, start and follow instances, handle incidents.
     #[command(subcommand)]
     Workflow(WorkflowCmd),
+    /// Decide with a decision table file (DMN, YAML or CSV), without a server: prints the
+    /// rules that matched, why, and the result; or, with --test, runs the table's test cases.
+    Decide {
+        /// The table's file (.dmn, .yaml, .yml or .csv).
+        table: PathBuf,
+        /// The variables to decide on: a JSON file holding an object (`-` reads standard input).
+        #[arg(long, value_name = "FILE", required_unless_present = "test")]
+        input: Option<PathBuf>,
+        /// The decision to use when the file holds several (a DMN file may).
+        #[arg(long, value_name = "ID")]
+        decision: Option<String>,
+        /// Run the table's own test cases instead; exits non-zero if one fails.
+        #[arg(long)]
+        test: bool,
+        /// Print the decision as JSON (result, matched rules, inputs) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the HTTP API's OpenAPI document (JSON), as served at /api/v1/openapi.json.
     Openapi,
 }
@@ -187,14 +205,16 @@ enum EdiscoveryCmd {
 
 #[derive(Subcommand)]
 enum WorkflowCmd {
-    /// Deploy models (BPMN XML or YAML) and task forms (JSON), in the order given, each as the
-    /// next version of its process or form; prints each deployment as JSON. Deploy a model's
-    /// forms before it (or in the same command, first).
+    /// Deploy models (BPMN XML or YAML), task forms (JSON) and decision tables (DMN, YAML or
+    /// CSV), in the order given, each as the next version of its process, form or table;
+    /// prints each deployment as JSON. Deploy what a model uses (forms, tables, called
+    /// processes) before it, or in the same command, first.
     Deploy {
         /// The workspace's id.
         #[arg(long, value_name = "ID")]
         workspace: String,
-        /// Model files (.bpmn, .xml, .yaml or .yml) and forms (.json: `{"key", "schema"}`).
+        /// Model files (.bpmn, .xml, .yaml or .yml), forms (.json: `{"key", "schema"}`) and
+        /// decision tables (.dmn, .csv, or .yaml/.yml starting with `decision:`).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -503,6 +523,13 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Ediscovery(cmd) => ediscovery_cmd(config, cmd).await,
         Command::Workflow(cmd) => workflow_cmd(config, cmd).await,
+        Command::Decide {
+            table,
+            input,
+            decision,
+            test,
+            json,
+        } => decide_cmd(&table, input.as_deref(), decision.as_deref(), test, json),
         Command::Retention(RetentionCmd::Run { workspace, now }) => {
             retention_run(config, workspace.as_deref(), now.as_deref()).await
         }
@@ -585,6 +612,7 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
     enum Deployable {
         Model(String),
         Form(NewForm),
+        Decision(concord::workflow::NewDecision),
     }
     enum Job {
         Deploy(Vec<Deployable>),
@@ -605,7 +633,22 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
                 let is_form = file
                     .extension()
                     .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-                let source = if is_form {
+                let ext = file
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or_default();
+                let is_decision = ext == "dmn"
+                    || ext == "csv"
+                    || (matches!(ext.as_str(), "yaml" | "yml")
+                        && source.lines().any(|l| l.starts_with("decision:")));
+                let source = if is_decision {
+                    Deployable::Decision(concord::workflow::NewDecision {
+                        source,
+                        format: None,
+                        tests: Vec::new(),
+                    })
+                } else if is_form {
                     let form: NewForm = serde_json::from_str(&source).with_context(|| {
                         format!(
                             "{} is not a form ({{\"key\": …, \"schema\": {{…}}}})",
@@ -692,6 +735,10 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
                         .deploy_form(&actor, ws, form)
                         .await
                         .map(|v| serde_json::to_value(v).unwrap_or_default()),
+                    Deployable::Decision(new) => service
+                        .deploy_decision(&actor, ws, new)
+                        .await
+                        .map(|v| serde_json::to_value(v).unwrap_or_default()),
                 };
                 match one {
                     Ok(v) => done.push(v),
@@ -758,6 +805,110 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
         Err(concord::error::Error::InvalidModel { message, .. }) => bail!("{message}"),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `concord decide`: a table file, decided on or tested locally.
+fn decide_cmd(
+    file: &std::path::Path,
+    input: Option<&std::path::Path>,
+    decision: Option<&str>,
+    test: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    use concord_workflow::decision::{self, DecisionFormat};
+    let source =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let format = match file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("dmn") | Some("xml") => DecisionFormat::Dmn,
+        Some("csv") => DecisionFormat::Csv,
+        Some("yaml") | Some("yml") => DecisionFormat::Yaml,
+        _ => DecisionFormat::guess(&source),
+    };
+    let tables = decision::parse(&source, format)
+        .map_err(|p| anyhow::anyhow!("{}: {}", file.display(), p))?;
+    let table = match decision {
+        Some(id) => tables
+            .iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| anyhow::anyhow!("{} has no decision {id:?}", file.display()))?,
+        None if tables.len() == 1 => &tables[0],
+        None => bail!(
+            "{} holds several decisions ({}): name one with --decision",
+            file.display(),
+            tables
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let compiled = table
+        .compile()
+        .map_err(|p| anyhow::anyhow!("{}: {}", file.display(), p))?;
+    if test {
+        let failures = compiled.run_tests();
+        let total = table.tests.len();
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "decision": table.id, "tests": total, "failures": failures,
+                }))?
+            );
+        } else {
+            for f in &failures {
+                println!(
+                    "FAIL test case {}{}: expected {}, got {}",
+                    f.case,
+                    f.name
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default(),
+                    f.expected,
+                    f.got
+                );
+            }
+            println!(
+                "{}: {} of {total} test cases passed",
+                table.id,
+                total - failures.len()
+            );
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        bail!("{} of {total} test cases failed", failures.len());
+    }
+    let Some(input) = input else {
+        bail!("--input: give the variables to decide on (a JSON file, or - for standard input)");
+    };
+    let text = if input == std::path::Path::new("-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("cannot read standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(input)
+            .with_context(|| format!("cannot read {}", input.display()))?
+    };
+    let variables: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("--input: not a JSON object: {e}"))?;
+    let evaluation = compiled
+        .evaluate(&variables)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        for line in evaluation.explain() {
+            println!("{line}");
+        }
+    }
+    Ok(())
 }
 
 async fn ediscovery_cmd(config: Config, cmd: EdiscoveryCmd) -> anyhow::Result<()> {

@@ -2276,6 +2276,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/workflow-decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's decision tables, the latest version of each (`workflows.start`). */
+        get: operations["list_workflow_decisions"];
+        put?: never;
+        /**
+         * Deploy decision tables (`workflows.manage`): DMN XML as dmn-js or Camunda Modeler save it
+         *     (every decision table in the file), or Concord's YAML or CSV form (one table). Each becomes
+         *     the next version of its key; business-rule tasks decide with the latest. Every cell is
+         *     checked and every test case (the source's and `tests`) must pass, or nothing is deployed.
+         *     Audited as `workflow.decision_deployed`.
+         */
+        post: operations["deploy_workflow_decision"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-decisions/{decision_key}/evaluate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide with a deployed table (`workflows.manage`), as a business-rule task would: the
+         *     result, the rules that matched and why. Changes nothing.
+         */
+        post: operations["evaluate_workflow_decision"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-decisions/{decision_key}/source": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A decision table's source as deployed (`workflows.manage`): DMN XML to open in a modeler,
+         *     or the YAML or CSV text.
+         */
+        get: operations["export_workflow_decision"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/workflow-forms": {
         parameters: {
             query?: never;
@@ -3675,6 +3739,95 @@ export interface components {
         DataSubjectRequestId: string;
         /** @description A number of days, or "forever". */
         Days: number | "forever";
+        /**
+         * @description Variables to decide on with a deployed table.
+         * @example {
+         *       "variables": {
+         *         "amount": 1200,
+         *         "tier": "gold"
+         *       }
+         *     }
+         */
+        DecideRequest: {
+            /** @description The variables, as an instance would have them. */
+            variables?: Record<string, never>;
+            /**
+             * Format: int64
+             * @description The version to decide with (default: the latest).
+             */
+            version?: number | null;
+        };
+        /** @description The tables one deployment made. */
+        DecisionDeployment: {
+            /** @description One per table in the source. */
+            decisions: components["schemas"]["DecisionView"][];
+        };
+        /** @description The latest version of each of a workspace's decision tables. */
+        DecisionList: {
+            /** @description By key. */
+            decisions: components["schemas"]["DecisionView"][];
+        };
+        /** @description A decision: the result, and how the table reached it. */
+        DecisionOutcome: {
+            /** @description Under `first`, `priority` and `any`: the position of the rule whose outputs were taken. */
+            chosen?: number | null;
+            /** @description The table's key. */
+            decision: string;
+            /** @description The explanation as lines of text. */
+            explanation: string[];
+            /** @description The table's hit policy. */
+            hit_policy: string;
+            /** @description The input values, by column label. */
+            inputs: Record<string, never>;
+            /** @description The rules that matched, in table order. */
+            matched: components["schemas"]["MatchedRule"][];
+            /**
+             * @description The result (see the hit policies: a value, an object by output name, a list, or an
+             *     aggregated number; null when no rule matched a single-result table).
+             */
+            result: Record<string, never>;
+            /**
+             * Format: int64
+             * @description The version that decided.
+             */
+            version: number;
+        };
+        /**
+         * @description A decision table's source format.
+         * @enum {string}
+         */
+        DecisionSourceFormat: "dmn" | "yaml" | "csv";
+        /** @description A deployed decision table version. */
+        DecisionView: {
+            /** @description `collect`'s aggregation: `sum`, `count`, `min` or `max`. */
+            aggregation?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was deployed.
+             */
+            deployed_at: string;
+            /** @description The source's format. */
+            format: string;
+            /** @description `unique`, `first`, `priority`, `any`, `collect`, `rule_order` or `output_order`. */
+            hit_policy: string;
+            /** @description The input columns' labels. */
+            inputs: string[];
+            /** @description Its key (business-rule tasks name it). */
+            key: string;
+            /** @description Its display name. */
+            name?: string | null;
+            /** @description The outputs' names. */
+            outputs: string[];
+            /** @description How many rules it has. */
+            rules: number;
+            /** @description How many test cases it passed at deployment. */
+            tests: number;
+            /**
+             * Format: int64
+             * @description Its version (1, 2, …).
+             */
+            version: number;
+        };
         /** @description Every deployment of a workspace. */
         DeploymentList: {
             /** @description Newest version of each process first. */
@@ -4612,6 +4765,19 @@ export interface components {
             /** @description Password. */
             password: string;
         };
+        /** @description A rule that matched, and why. */
+        MatchedRule: {
+            /** @description Its annotation. */
+            description?: string | null;
+            /** @description Its position in the table, from 1. */
+            index: number;
+            /** @description Its outputs, by name. */
+            outputs: Record<string, never>;
+            /** @description Its id. */
+            rule_id: string;
+            /** @description One line per input it tested, e.g. `Amount = 1200 matches >= 1000`. */
+            why: string[];
+        };
         /**
          * @description A member's new role.
          * @example {
@@ -4792,6 +4958,37 @@ export interface components {
             occurred_to?: string | null;
             /** @description What happened, in a few words (required; up to 200 characters). */
             title: string;
+        };
+        /**
+         * @description Decision tables to deploy: a source holding one or more (a DMN file may hold several).
+         * @example {
+         *       "source": "decision: discount\nhit_policy: first\ninputs: [tier]\noutputs: [discount]\nrules:\n  - ['\"gold\"', '0.1']\n  - ['-', '0']\ntests:\n  - input: {tier: gold}\n    expect: 0.1\n"
+         *     }
+         */
+        NewDecision: {
+            format?: null | components["schemas"]["DecisionSourceFormat"];
+            /** @description The source. */
+            source: string;
+            /**
+             * @description Test cases beside those the source carries (DMN files carry none); each must pass for
+             *     the deployment to be accepted.
+             */
+            tests?: components["schemas"]["NewDecisionTest"][];
+        };
+        /** @description A test case sent with a deployment. */
+        NewDecisionTest: {
+            /** @description The table it tests; may be left out when the source holds one. */
+            decision?: string | null;
+            /**
+             * @description The result expected: the output's value for a one-output table (or an object naming
+             *     it), an object by output name, a list for multiple-result hit policies, a number for
+             *     an aggregation.
+             */
+            expect: Record<string, never>;
+            /** @description The variables to decide on. */
+            input: Record<string, never>;
+            /** @description What it checks. */
+            name?: string | null;
         };
         /**
          * @description A model to deploy.
@@ -11154,6 +11351,165 @@ export interface operations {
         responses: {
             /** @description revoked */
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_workflow_decisions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionList"];
+                };
+            };
+            /** @description missing workflows.start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    deploy_workflow_decision: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewDecision"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionDeployment"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `decision_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_decision` or `decision_tests_failed`, with `problems` naming the decision, rule and column */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    evaluate_workflow_decision: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                decision_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecideRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionOutcome"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such decision or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `decision_failed`: the table cannot decide on these variables (two rules under `unique`, an input that does not evaluate) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    export_workflow_decision: {
+        parameters: {
+            query?: {
+                /** @description The version; by default the latest. */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                workspace_id: string;
+                decision_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the source: DMN XML (application/xml), YAML (application/yaml) or CSV (text/csv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such decision or version */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

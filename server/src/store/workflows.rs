@@ -984,3 +984,93 @@ pub async fn forms(
         .fetch_all(c)
         .await)?)
 }
+
+/// A version of a decision table.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DecisionRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// The workspace it belongs to.
+    pub workspace_id: WorkspaceId,
+    /// The key business-rule tasks name it by.
+    pub decision_key: String,
+    /// 1 for the first, then on.
+    pub version: i64,
+    /// `dmn`, `yaml` or `csv`.
+    pub format: String,
+    /// The source as deployed, sealed.
+    pub source: Vec<u8>,
+    /// The parsed table as JSON, sealed.
+    pub definition: Vec<u8>,
+    /// Who deployed it.
+    pub deployed_by: Option<UserId>,
+    /// When.
+    pub deployed_at: DateTime<Utc>,
+}
+
+const DECISION: &str =
+    "id, workspace_id, decision_key, version, format, source, definition, deployed_by, deployed_at";
+
+/// Stores a decision table version.
+pub async fn insert_decision(conn: &mut Conn<'_>, d: &DecisionRecord) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO workflow_decisions ({DECISION}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
+    on!(conn, |c| sqlx::query(&sql)
+        .bind(d.id)
+        .bind(d.workspace_id)
+        .bind(&d.decision_key)
+        .bind(d.version)
+        .bind(&d.format)
+        .bind(&d.source)
+        .bind(&d.definition)
+        .bind(d.deployed_by)
+        .bind(d.deployed_at)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// Version `version` of the workspace's decision `key`, or the latest when `version` is
+/// `None`.
+pub async fn decision_of(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    key: &str,
+    version: Option<i64>,
+) -> Result<Option<DecisionRecord>, StoreError> {
+    let sql = match version {
+        Some(_) => format!(
+            "SELECT {DECISION} FROM workflow_decisions WHERE workspace_id = $1 \
+             AND decision_key = $2 AND version = $3"
+        ),
+        None => format!(
+            "SELECT {DECISION} FROM workflow_decisions WHERE workspace_id = $1 \
+             AND decision_key = $2 ORDER BY version DESC LIMIT 1"
+        ),
+    };
+    Ok(on!(conn, |c| {
+        let q = sqlx::query_as(&sql).bind(workspace).bind(key);
+        match version {
+            Some(v) => q.bind(v).fetch_optional(c).await,
+            None => q.fetch_optional(c).await,
+        }
+    })?)
+}
+
+/// The latest version of each of the workspace's decision tables, by key.
+pub async fn decisions(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+) -> Result<Vec<DecisionRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {DECISION} FROM workflow_decisions d WHERE workspace_id = $1 AND version = \
+         (SELECT MAX(version) FROM workflow_decisions e WHERE e.workspace_id = d.workspace_id \
+          AND e.decision_key = d.decision_key) ORDER BY decision_key"
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .fetch_all(c)
+        .await)?)
+}

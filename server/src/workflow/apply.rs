@@ -365,10 +365,18 @@ async fn run_command(
             )
             .await?;
         }
-        Command::EvaluateDecision { element, .. } => {
-            // Deploy refuses models with business-rule tasks until decisions can be
-            // deployed; a model that got here anyway waits, visibly.
-            tracing::warn!(instance = %instance.id, element, "no decision service: the task waits");
+        Command::EvaluateDecision { request_id, .. } => {
+            queue(
+                svc,
+                tx,
+                instance,
+                instance.id,
+                request_id,
+                "decision",
+                now,
+                &command,
+            )
+            .await?;
         }
         Command::RaiseIncident {
             incident_id,

@@ -1,7 +1,7 @@
 //! Workflows' entries in the data inventory ([`crate::inventory`]): model sources and models,
 //! instance states (the variables), history steps, task details, queued jobs (a call's URL
 //! and body, a post's text), incident messages, triggers' settings (a webhook's secret) and
-//! task forms,
+//! task forms and decision tables (source and parsed table),
 //! each sealed under its workspace's key.
 //! A waiting instance's correlation key stays readable (messages are matched on it). They
 //! are the workspace's content: kept as long as the workspace keeps them.
@@ -64,6 +64,13 @@ pub const INVENTORY: &[Column] = &[
     sealed("workflow_incidents", TEXT_ID, "message", MEMBERS),
     sealed("workflow_triggers", ID, "config", creator("created_by")),
     sealed("workflow_forms", ID, "schema", creator("deployed_by")),
+    sealed("workflow_decisions", ID, "source", creator("deployed_by")),
+    sealed(
+        "workflow_decisions",
+        ID,
+        "definition",
+        creator("deployed_by"),
+    ),
     // A waiting instance's correlation key (an order number, a ticket id, possibly an email
     // address), kept readable so messages find the instance; gone when the wait ends.
     Column {

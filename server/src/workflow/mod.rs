@@ -20,6 +20,7 @@
 //! and handles incidents; `workflows.start` (members) starts instances and follows their own.
 
 mod apply;
+mod decisions;
 mod forms;
 mod inventory;
 mod posting;
@@ -45,6 +46,10 @@ use crate::rbac::{Action, Actor, Resource};
 use crate::store::workflows::{self as wf, DeploymentRecord, InstanceRecord};
 use crate::store::{Conn, Store, Tx};
 
+pub use decisions::{
+    DecideRequest, DecisionDeployment, DecisionList, DecisionOutcome, DecisionSourceFormat,
+    DecisionView, MatchedRule, NewDecision, NewDecisionTest,
+};
 pub use forms::{FormList, FormView, NewForm};
 pub use inventory::INVENTORY;
 pub use triggers::{
@@ -79,6 +84,8 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// Parsed models by deployment id (deployments never change).
     models: Mutex<HashMap<Uuid, Arc<ProcessModel>>>,
+    /// Compiled decision tables by version id (versions never change).
+    decisions: Mutex<HashMap<Uuid, Arc<concord_workflow::decision::CompiledTable>>>,
 }
 
 impl WorkflowService {
@@ -104,6 +111,7 @@ impl WorkflowService {
                 call_timeout_ms: config.call_timeout_ms,
                 wake: tokio::sync::Notify::new(),
                 models: Mutex::new(HashMap::new()),
+                decisions: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -176,13 +184,18 @@ impl WorkflowService {
                         }
                     }
                     for decision in &references.decisions {
-                        problems.push(concord_workflow::problem::Problem {
-                            element: None,
-                            line: None,
-                            message: format!(
-                                "a business-rule task evaluates decision {decision:?}, which is not deployed in this workspace"
-                            ),
-                        });
+                        if wf::decision_of(&mut tx.conn(), workspace, decision, None)
+                            .await?
+                            .is_none()
+                        {
+                            problems.push(concord_workflow::problem::Problem {
+                                element: None,
+                                line: None,
+                                message: format!(
+                                    "a business-rule task evaluates decision {decision:?}, which is not deployed in this workspace: deploy it first"
+                                ),
+                            });
+                        }
                     }
                     if !problems.is_empty() {
                         return Err(invalid_model(concord_workflow::problem::Problems(problems)));
@@ -1062,6 +1075,16 @@ impl WorkflowService {
 
     fn cached(&self, id: Uuid) -> Option<Arc<ProcessModel>> {
         self.inner.models.lock().ok()?.get(&id).cloned()
+    }
+
+    fn cached_decision(&self, id: Uuid) -> Option<Arc<concord_workflow::decision::CompiledTable>> {
+        self.inner.decisions.lock().ok()?.get(&id).cloned()
+    }
+
+    fn cache_decision(&self, id: Uuid, table: Arc<concord_workflow::decision::CompiledTable>) {
+        if let Ok(mut cache) = self.inner.decisions.lock() {
+            cache.insert(id, table);
+        }
     }
 
     pub(crate) async fn state_of(

@@ -223,6 +223,10 @@ impl WorkflowService {
                 let command: Command = self.payload(job).await?;
                 self.run_publish(job, command).await
             }
+            "decision" => {
+                let command: Command = self.payload(job).await?;
+                self.run_decision(job, command).await
+            }
             "schedule" => {
                 let schedule: Schedule = self.payload(job).await?;
                 self.run_schedule(job, schedule).await

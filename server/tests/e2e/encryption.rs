@@ -127,6 +127,8 @@ fn needles() -> Vec<String> {
         "Featherstonehaugh",
         "Loxleyvale",
         "Dunwoodyan",
+        "Wraxhallian",
+        "Pendlebury tier",
     ] {
         out.push(s.to_owned());
     }
@@ -529,6 +531,14 @@ async fn plaintext_appears_nowhere(backend: Backend) {
         .clone();
     assert_eq!(started["variables"]["client"], "Loxleyvale", "{started}");
     assert_eq!(started["tasks"][0]["name"], "Featherstonehaugh review");
+    // A decision table: its rules (a business's policy) and annotations.
+    app.post(
+        &format!("/api/v1/workspaces/{ws_id}/workflow-decisions"),
+        Some(&admin.access),
+        json!({"source": "decision: intake_route\nname: Wraxhallian routing\ninputs: [client]\noutputs: [queue]\nrules:\n  - when: ['\"Loxleyvale\"']\n    then: ['\"Pendlebury tier\"']\n    description: Wraxhallian accounts\n"}),
+    )
+    .await
+    .expect(201);
     app.post(
         &format!("/api/v1/workspaces/{ws_id}/workflows/intake_flow/triggers"),
         Some(&admin.access),

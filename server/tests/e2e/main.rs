@@ -17,6 +17,7 @@ mod chat;
 mod cli;
 mod client_contract;
 mod decide_first;
+mod decisions;
 mod docs;
 mod durability;
 mod ediscovery;

@@ -442,6 +442,13 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         )
         .await;
     let trigger = trigger.expect(201)["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/api/v1/workspaces/{ws}/workflow-decisions"),
+        Some(&admin.access),
+        json!({"source": format!("decision: rc_table\nname: {MARKER} table\ninputs: [note]\noutputs: [queue]\nrules:\n  - ['-', '\"{MARKER}\"']\n")}),
+    )
+    .await
+    .expect(201);
     let ids: HashMap<&str, String> = [
         ("workspace_id", ws.clone()),
         ("channel_id", private),
@@ -466,6 +473,7 @@ async fn no_one_outside_a_workspace_reaches_its_private_objects() {
         ("instance_id", instance),
         ("task_id", task),
         ("trigger_id", trigger),
+        ("decision_key", "rc_table".to_owned()),
         // No incident was raised: an id that names none stands in for one.
         ("incident_id", format!("{}:incident1", uuid::Uuid::now_v7())),
         // Emergency accesses are read and ended by their holder only: an id that names none

@@ -12,10 +12,11 @@ use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::http::state::AppState;
 use crate::workflow::{
-    CompleteTask, DeploymentList, DeploymentView, FormList, FormView, HookCredentials, HookOutcome,
-    IncidentList, InstancePage, InstanceQuery, InstanceView, MessageOutcome, NewDeployment,
-    NewForm, NewTrigger, ResolveIncident, SendMessage, SendSignal, StartInstance, TaskPage,
-    TaskQuery, TaskView, TriggerList, TriggerView,
+    CompleteTask, DecideRequest, DecisionDeployment, DecisionList, DecisionOutcome, DeploymentList,
+    DeploymentView, FormList, FormView, HookCredentials, HookOutcome, IncidentList, InstancePage,
+    InstanceQuery, InstanceView, MessageOutcome, NewDecision, NewDeployment, NewForm, NewTrigger,
+    ResolveIncident, SendMessage, SendSignal, StartInstance, TaskPage, TaskQuery, TaskView,
+    TriggerList, TriggerView,
 };
 
 /// Deploy a process model (`workflows.manage`): BPMN 2.0 XML as Camunda Modeler or bpmn-js
@@ -380,4 +381,84 @@ pub async fn forms(
     ApiPath(ws): ApiPath<WorkspaceId>,
 ) -> Result<axum::Json<FormList>, ApiError> {
     Ok(axum::Json(state.workflows.forms(&actor, ws).await?))
+}
+
+/// Deploy decision tables (`workflows.manage`): DMN XML as dmn-js or Camunda Modeler save it
+/// (every decision table in the file), or Concord's YAML or CSV form (one table). Each becomes
+/// the next version of its key; business-rule tasks decide with the latest. Every cell is
+/// checked and every test case (the source's and `tests`) must pass, or nothing is deployed.
+/// Audited as `workflow.decision_deployed`.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/workflow-decisions", operation_id = "deploy_workflow_decision", tag = "workflows",
+    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
+    request_body = NewDecision,
+    responses((status = 201, body = DecisionDeployment), (status = 403, description = "missing workflows.manage"),
+        (status = 413, description = "`decision_too_large`"),
+        (status = 422, description = "`invalid_decision` or `decision_tests_failed`, with `problems` naming the decision, rule and column")))]
+pub async fn deploy_decision(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(ws): ApiPath<WorkspaceId>,
+    ApiJson(new): ApiJson<NewDecision>,
+) -> Result<(StatusCode, axum::Json<DecisionDeployment>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.workflows.deploy_decision(&actor, ws, new).await?),
+    ))
+}
+
+/// The workspace's decision tables, the latest version of each (`workflows.start`).
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/workflow-decisions", operation_id = "list_workflow_decisions", tag = "workflows",
+    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = DecisionList), (status = 403, description = "missing workflows.start")))]
+pub async fn decisions(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(ws): ApiPath<WorkspaceId>,
+) -> Result<axum::Json<DecisionList>, ApiError> {
+    Ok(axum::Json(state.workflows.decisions(&actor, ws).await?))
+}
+
+/// A decision table's source as deployed (`workflows.manage`): DMN XML to open in a modeler,
+/// or the YAML or CSV text.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/workflow-decisions/{decision_key}/source", operation_id = "export_workflow_decision", tag = "workflows",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("decision_key" = String, Path), ExportQuery),
+    responses((status = 200, description = "the source: DMN XML (application/xml), YAML (application/yaml) or CSV (text/csv)"),
+        (status = 403, description = "missing workflows.manage"), (status = 404, description = "no such decision or version")))]
+pub async fn decision_source(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((ws, key)): ApiPath<(WorkspaceId, String)>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let (format, source) = state
+        .workflows
+        .decision_source(&actor, ws, &key, q.version)
+        .await?;
+    let content_type = match format.as_str() {
+        "dmn" => "application/xml; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "application/yaml; charset=utf-8",
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], source).into_response())
+}
+
+/// Decide with a deployed table (`workflows.manage`), as a business-rule task would: the
+/// result, the rules that matched and why. Changes nothing.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/workflow-decisions/{decision_key}/evaluate", operation_id = "evaluate_workflow_decision", tag = "workflows",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("decision_key" = String, Path)),
+    request_body = DecideRequest,
+    responses((status = 200, body = DecisionOutcome), (status = 403, description = "missing workflows.manage"),
+        (status = 404, description = "no such decision or version"),
+        (status = 409, description = "`decision_failed`: the table cannot decide on these variables (two rules under `unique`, an input that does not evaluate)")))]
+pub async fn evaluate_decision(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((ws, key)): ApiPath<(WorkspaceId, String)>,
+    ApiJson(request): ApiJson<DecideRequest>,
+) -> Result<axum::Json<DecisionOutcome>, ApiError> {
+    Ok(axum::Json(
+        state.workflows.decide(&actor, ws, &key, request).await?,
+    ))
 }
