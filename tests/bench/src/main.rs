@@ -7,6 +7,7 @@
 mod auth;
 mod child;
 mod clients;
+mod decisions;
 mod fanout;
 mod files;
 mod load;
@@ -44,6 +45,8 @@ enum Command {
     Files(files::FilesOptions),
     /// Workflow instances, tasks and timers per second, vs durable chat posts.
     Workflows(workflows::WorkflowOptions),
+    /// Decisions per second of a 50-rule decision table, vs the rules as a Rust function.
+    Decisions(decisions::DecisionOptions),
     /// The raw baseline server (started by the hub benchmarks as a child process).
     #[command(hide = true)]
     RawServer {
@@ -106,6 +109,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Workflows(options) => {
             println!("{}", workflows::run(options).await?);
+        }
+        Command::Decisions(options) => {
+            println!("{}", decisions::run(options)?);
         }
         Command::RawServer { port } => raw::serve(port).await?,
     }
