@@ -85,6 +85,9 @@ enum Command {
     /// Deploy workflow processes, start and follow instances, handle incidents.
     #[command(subcommand)]
     Workflow(WorkflowCmd),
+    /// The learned task router.
+    #[command(subcommand)]
+    Routing(RoutingCmd),
     /// Decide with a decision table file (DMN, YAML or CSV), without a server: prints the
     /// rules that matched, why, and the result; or, with --test, runs the table's test cases.
     Decide {
@@ -276,6 +279,47 @@ enum WorkflowCmd {
         workspace: String,
         /// The instance's id.
         instance: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutingCmd {
+    /// Train the learned router on part of a history and report, on the held-out rest, its
+    /// accuracy, macro-F1 and confusion matrix, the share it routes at the threshold versus
+    /// the fallback, against two baselines measured in the same run (the majority class and
+    /// keyword rules). The history is a process's completed tasks (--workspace and --process),
+    /// a generated ticket history (--generated N), or a folder of Debian fortune files, each
+    /// file a category (--fortunes DIR).
+    Evaluate {
+        /// The workspace whose process's tasks to learn from (with --process).
+        #[arg(long, value_name = "ID", requires = "process")]
+        workspace: Option<String>,
+        /// The process whose completed tasks to learn from (with --workspace).
+        #[arg(long, value_name = "ID", requires = "workspace")]
+        process: Option<String>,
+        /// Only the tasks of this user task (element id) of the process.
+        #[arg(long, value_name = "ELEMENT", requires = "process")]
+        task: Option<String>,
+        /// At most this many of the most recent tasks.
+        #[arg(long, value_name = "N", default_value_t = 100_000,
+              value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+        limit: i64,
+        /// Learn from a generated ticket history of N tasks instead.
+        #[arg(long, value_name = "N", conflicts_with_all = ["process", "fortunes"],
+              value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+        generated: Option<u64>,
+        /// Learn from the fortune files in DIR instead (e.g. /usr/share/games/fortunes).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["process", "generated"])]
+        fortunes: Option<PathBuf>,
+        /// The confidence from which the router routes rather than the fallback (0 to 1).
+        #[arg(long, value_name = "P", default_value_t = 0.6)]
+        threshold: f64,
+        /// The seed of the split (and of the generated history).
+        #[arg(long, value_name = "N", default_value_t = 0x5EED)]
+        seed: u64,
+        /// Print the evaluation as JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -523,6 +567,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Ediscovery(cmd) => ediscovery_cmd(config, cmd).await,
         Command::Workflow(cmd) => workflow_cmd(config, cmd).await,
+        Command::Routing(cmd) => routing_cmd(config, cmd).await,
         Command::Decide {
             table,
             input,
@@ -805,6 +850,95 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
         Err(concord::error::Error::InvalidModel { message, .. }) => bail!("{message}"),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `concord routing evaluate`.
+async fn routing_cmd(config: Config, cmd: RoutingCmd) -> anyhow::Result<()> {
+    let RoutingCmd::Evaluate {
+        workspace,
+        process,
+        task,
+        limit,
+        generated,
+        fortunes,
+        threshold,
+        seed,
+        json,
+    } = cmd;
+    if !(0.0..=1.0).contains(&threshold) {
+        bail!("--threshold: a confidence from 0 to 1, not {threshold}");
+    }
+    let examples = match (generated, fortunes, workspace, process) {
+        (Some(n), _, _, _) => {
+            let n = usize::try_from(n).context("--generated: too many")?;
+            concord_routing::examples_from_history(&concord_routing::generate(n, seed))
+        }
+        (None, Some(dir), _, _) => {
+            let mut files = Vec::new();
+            let entries = std::fs::read_dir(&dir)
+                .with_context(|| format!("--fortunes: cannot read {}", dir.display()))?;
+            for entry in entries {
+                let path = entry?.path();
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                // `art.dat` and `art.u8` are indexes and links of the collection `art`.
+                if name.contains('.') || !path.is_file() {
+                    continue;
+                }
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                files.push((
+                    name.to_owned(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ));
+            }
+            files.sort();
+            if files.is_empty() {
+                bail!("--fortunes: {} holds no fortune files", dir.display());
+            }
+            concord_routing::read_fortunes(&files)
+        }
+        (None, None, Some(workspace), Some(process)) => {
+            let ws = workspace
+                .parse::<concord::domain::WorkspaceId>()
+                .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {workspace}"))?;
+            let app = App::build(config).await?;
+            let outcomes = app
+                .workflows()
+                .task_outcomes(&Actor::system(), ws, &process, task.as_deref(), limit)
+                .await;
+            app.close().await;
+            let outcomes = outcomes?;
+            if outcomes.is_empty() {
+                bail!("process {process:?} has no completed tasks in this workspace to learn from");
+            }
+            concord_routing::examples_from_history(&outcomes)
+        }
+        _ => bail!(
+            "say what to learn from: --workspace and --process, --generated N, or --fortunes DIR"
+        ),
+    };
+    let options = concord_routing::EvalOptions {
+        seed,
+        threshold,
+        ..concord_routing::EvalOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let evaluation = concord_routing::evaluate(&examples, &options)
+        .map_err(|e| anyhow::anyhow!("cannot evaluate: {e}"))?;
+    let took = started.elapsed();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        println!("{}", evaluation.to_markdown());
+        println!(
+            "\nTrained and evaluated in {:.1} s ({} examples).",
+            took.as_secs_f64(),
+            examples.len()
+        );
+    }
+    Ok(())
 }
 
 /// `concord decide`: a table file, decided on or tested locally.

@@ -389,6 +389,34 @@ pub async fn tasks_of(conn: &mut Conn<'_>, instance: Uuid) -> Result<Vec<TaskRec
         .await)?)
 }
 
+/// The workspace's completed tasks of process `process_id` (at element `element`, if given),
+/// most recently closed first, at most `limit`: the history the learned router trains on.
+pub async fn completed_tasks(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    process_id: &str,
+    element: Option<&str>,
+    limit: i64,
+) -> Result<Vec<TaskRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM workflow_tasks t JOIN workflow_instances i ON i.id = t.instance_id \
+         WHERE t.workspace_id = $1 AND i.process_id = $2 AND t.status = 'completed' \
+         AND t.closed_by IS NOT NULL AND (CAST($3 AS TEXT) IS NULL OR t.element = $3) \
+         ORDER BY t.closed_at DESC, t.id LIMIT $4",
+        TASK.split(", ")
+            .map(|c| format!("t.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(on!(conn, |c| sqlx::query_as(&sql)
+        .bind(workspace)
+        .bind(process_id)
+        .bind(element)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+}
+
 /// The open tasks `user` may complete: assigned to them, to a role they hold in the task's
 /// workspace, or to a channel they belong to; oldest first, at most `limit`.
 pub async fn inbox(

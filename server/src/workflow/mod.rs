@@ -23,6 +23,7 @@ mod apply;
 mod decisions;
 mod forms;
 mod inventory;
+mod learning;
 mod posting;
 pub mod runner;
 pub mod triggers;

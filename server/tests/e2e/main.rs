@@ -43,6 +43,7 @@ mod restriction;
 mod retention;
 mod retention_periods;
 mod route_coverage;
+mod routing;
 mod search;
 mod search_bounds;
 mod search_commits;

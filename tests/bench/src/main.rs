@@ -13,6 +13,7 @@ mod files;
 mod load;
 mod raw;
 mod report;
+mod routing;
 mod server;
 mod team;
 mod workflows;
@@ -47,6 +48,8 @@ enum Command {
     Workflows(workflows::WorkflowOptions),
     /// Decisions per second of a 50-rule decision table, vs the rules as a Rust function.
     Decisions(decisions::DecisionOptions),
+    /// The learned router's training time and accuracy, vs the majority and keyword rules.
+    Routing(routing::RoutingOptions),
     /// The raw baseline server (started by the hub benchmarks as a child process).
     #[command(hide = true)]
     RawServer {
@@ -112,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Decisions(options) => {
             println!("{}", decisions::run(options)?);
+        }
+        Command::Routing(options) => {
+            println!("{}", routing::run(options)?);
         }
         Command::RawServer { port } => raw::serve(port).await?,
     }

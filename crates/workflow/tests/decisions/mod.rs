@@ -638,9 +638,13 @@ rules:
     );
     let d = t.evaluate(&vars(json!({}))).unwrap();
     assert_eq!(d.result, json!("no amount"));
-    let d = t.evaluate(&vars(json!({"amount": 5, "customer": {}}))).unwrap();
+    let d = t
+        .evaluate(&vars(json!({"amount": 5, "customer": {}})))
+        .unwrap();
     assert_eq!(d.result, json!("other"));
-    let d = t.evaluate(&vars(json!({"amount": 5, "customer": {"tier": "gold"}}))).unwrap();
+    let d = t
+        .evaluate(&vars(json!({"amount": 5, "customer": {"tier": "gold"}})))
+        .unwrap();
     assert_eq!(d.result, json!("gold"));
     // A field asked of a value that is not an object is an error, not a silent null.
     let err = t
@@ -773,11 +777,7 @@ rules:
         err.message
     );
     let err = t.evaluate(&vars(json!({"customer": {}}))).unwrap_err();
-    assert!(
-        err.message.contains("input \"Count\""),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("input \"Count\""), "{}", err.message);
 }
 
 #[test]
