@@ -302,11 +302,11 @@ enum RoutingCmd {
         task: Option<String>,
         /// At most this many of the most recent tasks.
         #[arg(long, value_name = "N", default_value_t = 100_000,
-              value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+              value_parser = clap::value_parser!(i64).range(1..=200_000))]
         limit: i64,
         /// Learn from a generated ticket history of N tasks instead.
         #[arg(long, value_name = "N", conflicts_with_all = ["process", "fortunes"],
-              value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+              value_parser = clap::value_parser!(u64).range(10..=200_000))]
         generated: Option<u64>,
         /// Learn from the fortune files in DIR instead (e.g. /usr/share/games/fortunes).
         #[arg(long, value_name = "DIR", conflicts_with_all = ["process", "generated"])]

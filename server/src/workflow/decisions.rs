@@ -31,8 +31,16 @@ use crate::rbac::{Action, Actor};
 use crate::store::workflows::{self as wf, DecisionRecord, JobRecord};
 use crate::store::{Conn, Tx};
 
-/// The most test cases sent with one deployment.
+/// The most test cases one deployment runs (the source's and those sent with it).
 const MAX_TESTS: usize = 1000;
+/// The most tables one source holds.
+const MAX_TABLES: usize = 50;
+/// The most rules one table has.
+const MAX_RULES: usize = 5000;
+/// The most columns (inputs and outputs) one table has.
+const MAX_COLUMNS: usize = 100;
+/// The most problems one refusal lists.
+const MAX_PROBLEMS: usize = 100;
 
 /// A decision table's source format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -277,8 +285,29 @@ fn prepare(new: &NewDecision) -> Result<(DecisionFormat, Vec<DecisionTable>), Er
     let mut tables =
         decision::parse(&new.source, format).map_err(|p| invalid("invalid_decision", p))?;
     let mut problems = Vec::new();
+    if tables.len() > MAX_TABLES {
+        problems.push(Problem {
+            element: None,
+            line: None,
+            message: format!("a source holds at most {MAX_TABLES} decisions"),
+        });
+    }
     let mut seen = std::collections::HashSet::new();
     for t in &tables {
+        if t.rules.len() > MAX_RULES {
+            problems.push(Problem::at(
+                &t.id,
+                None,
+                format!("a table has at most {MAX_RULES} rules"),
+            ));
+        }
+        if t.inputs.len() + t.outputs.len() > MAX_COLUMNS {
+            problems.push(Problem::at(
+                &t.id,
+                None,
+                format!("a table has at most {MAX_COLUMNS} columns"),
+            ));
+        }
         if !is_key(&t.id) {
             problems.push(Problem::at(
                 &t.id,
@@ -316,6 +345,14 @@ fn prepare(new: &NewDecision) -> Result<(DecisionFormat, Vec<DecisionTable>), Er
             }),
         }
     }
+    let total_tests: usize = tables.iter().map(|t| t.tests.len()).sum();
+    if total_tests > MAX_TESTS {
+        problems.push(Problem {
+            element: None,
+            line: None,
+            message: format!("a deployment runs at most {MAX_TESTS} test cases"),
+        });
+    }
     if !problems.is_empty() {
         return Err(invalid("invalid_decision", Problems(problems)));
     }
@@ -351,7 +388,16 @@ fn prepare(new: &NewDecision) -> Result<(DecisionFormat, Vec<DecisionTable>), Er
     Ok((format, tables))
 }
 
-fn invalid(code: &'static str, problems: Problems) -> Error {
+fn invalid(code: &'static str, mut problems: Problems) -> Error {
+    if problems.0.len() > MAX_PROBLEMS {
+        let more = problems.0.len() - MAX_PROBLEMS;
+        problems.0.truncate(MAX_PROBLEMS);
+        problems.0.push(Problem {
+            element: None,
+            line: None,
+            message: format!("and {more} more"),
+        });
+    }
     match invalid_model(problems) {
         Error::InvalidModel {
             message, problems, ..
@@ -375,7 +421,17 @@ impl WorkflowService {
         workspace: WorkspaceId,
         new: NewDecision,
     ) -> Result<DecisionDeployment, Error> {
-        let (format, tables) = prepare(&new)?;
+        // Only operators get their sources parsed and their test cases run, off the async
+        // workers: a table's cells and tests may cost real time.
+        {
+            let mut conn = self.store().reader().await?;
+            self.authorize_read(&mut conn.conn(), actor, Action::ManageWorkflows, workspace)
+                .await?;
+        }
+        let checked = new.clone();
+        let (format, tables) = tokio::task::spawn_blocking(move || prepare(&checked))
+            .await
+            .map_err(|e| Error::Internal(format!("checking a decision: {e}")))??;
         let this = self.clone();
         let actor = actor.clone();
         self.store()
@@ -548,9 +604,9 @@ impl WorkflowService {
         Ok(compiled)
     }
 
-    /// Runs a `decision` job: decides with the latest version of the table and feeds the
-    /// result (or the failure) to the instance, with a `workflow.decision` audit entry, in
-    /// one write.
+    /// Runs a `decision` job: decides with the latest version of the table (outside the
+    /// write, on a reader), then, in one write, feeds the result (or the failure) to the
+    /// instance with a `workflow.decision` audit entry, if the instance still waits for it.
     pub(super) async fn run_decision(
         &self,
         job: &JobRecord,
@@ -568,9 +624,27 @@ impl WorkflowService {
         let Some(instance) = job.instance_id else {
             return self.finish(job, None).await;
         };
+        let ws = job.workspace_id;
+        let table = {
+            let mut conn = self.store().reader().await?;
+            match wf::decision_of(&mut conn.conn(), ws, &decision_ref, None).await? {
+                Some(d) => Some((self.compiled(&mut conn.conn(), &d).await?, d.version)),
+                None => None,
+            }
+        };
+        let decided = match table {
+            None => Err((None, format!("decision {decision_ref:?} is not deployed"))),
+            Some((table, version)) => tokio::task::spawn_blocking(move || {
+                table
+                    .evaluate(&variables)
+                    .map(|e| DecisionOutcome::of(e, version, table.table()))
+                    .map_err(|e| (Some(version), e.message))
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("deciding: {e}")))?,
+        };
         let this = self.clone();
         let id = job.id.clone();
-        let ws = job.workspace_id;
         self.store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
@@ -580,80 +654,84 @@ impl WorkflowService {
                     let Some(record) = wf::instance(&mut tx.conn(), instance).await? else {
                         return Ok(());
                     };
+                    if record.status != "running" {
+                        return Ok(());
+                    }
                     let actor = Actor::system();
-                    let table =
-                        match wf::decision_of(&mut tx.conn(), ws, &decision_ref, None).await? {
-                            Some(d) => Some((this.compiled(&mut tx.conn(), &d).await?, d.version)),
-                            None => None,
-                        };
-                    let (input, details) = match table {
-                        None => (
-                            Input::DecisionFailed {
-                                request_id,
-                                error: format!("decision {decision_ref:?} is not deployed"),
-                            },
-                            json!({"decision": decision_ref, "element": element,
-                                   "error": "not deployed"}),
-                        ),
-                        Some((table, version)) => match table.evaluate(&variables) {
-                            Ok(e) => {
-                                let outcome = DecisionOutcome::of(e, version, table.table());
-                                let explanation = json!({
-                                    "version": version,
-                                    "hit_policy": outcome.hit_policy,
-                                    "matched": outcome.matched,
-                                    "chosen": outcome.chosen,
-                                    "inputs": outcome.inputs,
-                                    "explanation": outcome.explanation,
-                                });
-                                let details = json!({
-                                    "decision": decision_ref,
-                                    "version": version,
-                                    "element": element,
-                                    "process_id": record.process_id,
-                                    "matched": outcome.matched.iter().map(|m| json!({
-                                        "index": m.index,
-                                        "rule_id": m.rule_id,
-                                        "description": m.description,
-                                        "why": m.why,
-                                    })).collect::<Vec<_>>(),
-                                    "chosen": outcome.chosen,
-                                });
-                                (
-                                    Input::DecisionEvaluated {
-                                        request_id,
-                                        result: outcome.result,
-                                        explanation: Some(explanation),
-                                    },
-                                    details,
-                                )
-                            }
-                            Err(e) => (
-                                Input::DecisionFailed {
+                    // The audit entry names the table, its version and the rules that matched;
+                    // the values they matched on stay in the instance's sealed history.
+                    let (input, outcome, details) = match decided {
+                        Ok(outcome) => {
+                            let details = json!({
+                                "decision": decision_ref,
+                                "version": outcome.version,
+                                "element": element,
+                                "process_id": record.process_id,
+                                "matched": outcome.matched.iter().map(|m| json!({
+                                    "index": m.index,
+                                    "rule_id": m.rule_id,
+                                })).collect::<Vec<_>>(),
+                                "chosen": outcome.chosen,
+                            });
+                            let explanation = json!({
+                                "version": outcome.version,
+                                "hit_policy": outcome.hit_policy,
+                                "matched": outcome.matched,
+                                "chosen": outcome.chosen,
+                                "inputs": outcome.inputs,
+                                "explanation": outcome.explanation,
+                            });
+                            (
+                                Input::DecisionEvaluated {
                                     request_id,
-                                    error: e.message.clone(),
+                                    result: outcome.result,
+                                    explanation: Some(explanation),
                                 },
-                                json!({"decision": decision_ref, "version": version,
-                                       "element": element, "error": e.message}),
-                            ),
-                        },
+                                Outcome::Allowed,
+                                details,
+                            )
+                        }
+                        Err((version, error)) => (
+                            Input::DecisionFailed { request_id, error },
+                            Outcome::Failed,
+                            json!({"decision": decision_ref, "version": version,
+                                   "element": element, "process_id": record.process_id}),
+                        ),
                     };
-                    let outcome = if matches!(input, Input::DecisionEvaluated { .. }) {
-                        Outcome::Allowed
-                    } else {
-                        Outcome::Failed
-                    };
-                    let event = Event::by(&actor, "workflow.decision", outcome)
-                        .target("workflow_instance", instance)
-                        .workspace(ws)
-                        .details(details);
-                    this.auditor().record(tx, event).await?;
-                    this.try_handle_in(tx, &actor, &record, input).await?;
+                    if this.try_handle_in(tx, &actor, &record, input).await? {
+                        let event = Event::by(&actor, "workflow.decision", outcome)
+                            .target("workflow_instance", instance)
+                            .workspace(ws)
+                            .details(details);
+                        this.auditor().record(tx, event).await?;
+                    }
                     Ok::<_, Error>(())
                 })
             })
             .await?;
         self.wake();
         Ok(())
+    }
+}
+
+/// What a member who is not an operator sees of a decision in an instance's history: the
+/// table's version and how many rules matched, not the rules' text or the values they tested
+/// (tables are operators' to read).
+pub(super) fn redact_explanations(view: &mut super::InstanceView) {
+    for step in &mut view.history {
+        if step.event.get("type").and_then(Value::as_str) != Some("decision_evaluated") {
+            continue;
+        }
+        if let Some(event) = step.event.as_object_mut() {
+            let summary = event.get("explanation").map(|e| {
+                json!({
+                    "version": e.get("version"),
+                    "matched": e.get("matched").and_then(Value::as_array).map_or(0, Vec::len),
+                })
+            });
+            if let Some(summary) = summary {
+                event.insert("explanation".into(), summary);
+            }
+        }
     }
 }

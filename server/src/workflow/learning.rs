@@ -3,8 +3,10 @@
 //!
 //! A request's text is its instance's first text variables among `subject`, `title`, `text`,
 //! `message`, `description`, `body` and `summary` (all of its text variables when it has none of
-//! those); its other short text, number and yes/no variables are the request's variables. The
-//! label is the completer, so a task that was reassigned teaches who actually did it.
+//! those); its other short text, number and yes/no variables are the request's variables, but
+//! not ids (a person's or a channel's: how it was routed, not what it asks). The label is the
+//! completer, so a task that was reassigned teaches who actually did it. The variables are the
+//! instance's last ones, which may include what later tasks set.
 
 use concord_routing::TaskOutcome;
 use serde_json::{Map, Value};
@@ -45,6 +47,9 @@ pub fn request_of(variables: &Map<String, Value>) -> (String, Map<String, Value>
         .iter()
         .filter(|(k, _)| !(named && TEXT_VARIABLES.contains(&k.as_str())))
         .filter(|(_, v)| match v {
+            // An id (the person a task is assigned to, a channel) is how the request was
+            // routed, not what it asks: learning from it would learn the answer.
+            Value::String(s) if s.parse::<uuid::Uuid>().is_ok() => false,
             Value::String(s) => named && s.chars().count() <= MAX_VARIABLE_TEXT,
             Value::Number(_) | Value::Bool(_) => true,
             _ => false,
@@ -110,7 +115,8 @@ mod tests {
     #[test]
     fn a_request_is_its_named_text_and_its_short_variables() {
         let vars = json!({"subject": "Refund", "description": "charged twice", "plan": "pro",
-            "amount": 12, "notes": "x".repeat(300), "items": [1]});
+            "amount": 12, "notes": "x".repeat(300), "items": [1],
+            "who": "01939e4e-0000-7000-8000-000000000001"});
         let (text, rest) = request_of(vars.as_object().unwrap());
         assert_eq!(text, "Refund\ncharged twice");
         assert_eq!(

@@ -446,7 +446,13 @@ impl WorkflowService {
             .filter(|r| r.workspace_id == workspace)
             .filter(|r| manager || (r.started_by.is_some() && r.started_by == actor.user_id()))
             .ok_or(Error::NotFound("workflow instance"))?;
-        self.instance_view(&mut conn.conn(), record.id, true).await
+        let mut view = self
+            .instance_view(&mut conn.conn(), record.id, true)
+            .await?;
+        if !manager {
+            decisions::redact_explanations(&mut view);
+        }
+        Ok(view)
     }
 
     /// Cancels a running instance (`workflows.manage`).

@@ -90,6 +90,8 @@ both_backends! {
         assert!(r.body["error"]["message"].as_str().unwrap().contains("expense_approval"), "{}", r.body);
         // Operators deploy tables; members do not.
         app.post(&decisions, Some(&t.ann.access), json!({"source": EXPENSE_DMN})).await.expect_error(403, "forbidden");
+        // A member's source is not even read: no parsing or test runs for those who cannot deploy.
+        app.post(&decisions, Some(&t.ann.access), json!({"source": "decision: [not a table"})).await.expect_error(403, "forbidden");
         // A failing test case refuses the deployment, naming the case; nothing is deployed.
         let wrong = app.post(&decisions, Some(&t.admin.access), json!({"source": EXPENSE_DMN, "tests": [
             {"name": "small is automatic", "input": {"amount": 20, "category": "meals"}, "expect": {"approver": "none", "auto_approve": true}},
@@ -166,7 +168,14 @@ both_backends! {
         let for_big = audited.iter().find(|e| e["target_id"] == big.as_str()).unwrap();
         assert_eq!((&for_big["details"]["decision"], &for_big["details"]["version"]), (&json!("expense_approval"), &json!(2)), "{for_big}");
         assert_eq!(for_big["details"]["chosen"], 5, "{for_big}");
-        assert!(for_big["details"]["matched"].to_string().contains("Everything else"), "{for_big}");
+        assert_eq!(for_big["details"]["matched"][0]["index"], 5, "{for_big}");
+        // The values a decision tested stay in the sealed history, not in the audit entry.
+        assert!(!for_big["details"].to_string().contains("5000"), "{for_big}");
+        // A member who started an instance sees that a table decided, not its rules.
+        let as_starter = app.get(&format!("{}/workflow-instances/{big}", base(&t.ws)), &t.ann.access).await.expect(200).clone();
+        let step = as_starter["history"].as_array().unwrap().iter().find(|s| s["event"]["type"] == "decision_evaluated").unwrap().clone();
+        assert_eq!(step["event"]["explanation"], json!({"version": 2, "matched": 1}), "{step}");
+        assert!(!as_starter["history"].to_string().contains("not(\"equipment\")"), "{as_starter}");
 
         // A table that cannot decide (two rules match under `unique`) stops the task on an
         // incident; an operator deploys a fixed version and retries.
