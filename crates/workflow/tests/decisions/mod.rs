@@ -1547,3 +1547,86 @@ fn a_compiled_table_is_shared_across_threads() {
         .collect();
     assert_eq!(sizes, vec![Some(3), Some(2)]);
 }
+
+/// The parsers take sources from the network: mutated tables (bit flips, cuts, splices and
+/// repeated ranges of the example files) are refused or decide, and never panic.
+#[test]
+fn mutated_sources_are_refused_or_decide_and_never_panic() {
+    let examples = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bots/workflows/examples/decisions"
+    );
+    let mut seeds = Vec::new();
+    for name in ["expense-approval", "ticket-priority", "leave-days"] {
+        for (ext, format) in [("dmn", DecisionFormat::Dmn), ("yaml", DecisionFormat::Yaml)] {
+            let text = std::fs::read_to_string(format!("{examples}/{name}.{ext}")).unwrap();
+            seeds.push((text.into_bytes(), format));
+        }
+    }
+    seeds.push((
+        b"# decision: c\n# hit_policy: collect\nin: amount,out: x,description\n\"[1..5]\",1,\"a, \"\"b\"\"\"\n-,2,\n"
+            .to_vec(),
+        DecisionFormat::Csv,
+    ));
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (x >> 33) as usize % n.max(1)
+    };
+    let inputs = [
+        json!({"amount": 250, "category": "travel", "customer": {"plan": "enterprise"}, "severity": 3, "age": 40, "years": 20}),
+        json!({"amount": "x", "customer": 5}),
+        json!({}),
+    ];
+    for round in 0..3000 {
+        let (seed, format) = &seeds[round % seeds.len()];
+        let mut bytes = seed.clone();
+        for _ in 0..1 + next(4) {
+            let len = bytes.len();
+            match next(4) {
+                0 if len > 0 => {
+                    let i = next(len);
+                    bytes[i] ^= 1 << next(8);
+                }
+                1 if len > 0 => bytes.truncate(next(len)),
+                2 if len > 1 => {
+                    let (a, b) = (next(len), next(len));
+                    let (a, b) = (a.min(b), a.max(b));
+                    let piece = bytes[a..b].to_vec();
+                    let at = next(bytes.len());
+                    bytes.splice(at..at, piece);
+                }
+                _ => {
+                    let token: &[u8] = [
+                        &b"\""[..],
+                        b"..",
+                        b"[",
+                        b"not(",
+                        b"?",
+                        b",",
+                        b"\n",
+                        b"-",
+                        b"${",
+                    ][next(9)];
+                    let at = next(len + 1).min(len);
+                    bytes.splice(at..at, token.iter().copied());
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let Ok(tables) = decision::parse(&text, *format) else {
+            continue;
+        };
+        for table in tables {
+            let Ok(compiled) = table.compile() else {
+                continue;
+            };
+            for input in &inputs {
+                let _ = compiled.evaluate(input.as_object().unwrap());
+            }
+            let _ = compiled.run_tests();
+        }
+    }
+}
