@@ -321,6 +321,17 @@ enum RoutingCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Train the next version of a process's learned router on its completed tasks now, as
+    /// `POST /workspaces/{id}/workflows/{process}/router` does (audited as
+    /// `workflow.router_trained`); tasks whose routing says `learned` ask it from then on.
+    Train {
+        /// The workspace.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// The process whose completed tasks to learn from.
+        #[arg(long, value_name = "ID")]
+        process: String,
+    },
 }
 
 /// An error whose lines were already printed: exit non-zero without printing more.
@@ -852,19 +863,40 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
     }
 }
 
-/// `concord routing evaluate`.
+/// `concord routing evaluate` and `concord routing train`.
 async fn routing_cmd(config: Config, cmd: RoutingCmd) -> anyhow::Result<()> {
-    let RoutingCmd::Evaluate {
-        workspace,
-        process,
-        task,
-        limit,
-        generated,
-        fortunes,
-        threshold,
-        seed,
-        json,
-    } = cmd;
+    let (workspace, process, task, limit, generated, fortunes, threshold, seed, json) = match cmd {
+        RoutingCmd::Train { workspace, process } => {
+            let ws = workspace
+                .parse::<concord::domain::WorkspaceId>()
+                .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {workspace}"))?;
+            let app = App::build(config).await?;
+            let trained = app
+                .workflows()
+                .train_router(&Actor::system(), ws, &process)
+                .await;
+            app.close().await;
+            let trained = trained?;
+            println!(
+                "Trained router v{} of process {} on {} tasks ({} people).",
+                trained.version, trained.process_id, trained.examples, trained.labels
+            );
+            return Ok(());
+        }
+        RoutingCmd::Evaluate {
+            workspace,
+            process,
+            task,
+            limit,
+            generated,
+            fortunes,
+            threshold,
+            seed,
+            json,
+        } => (
+            workspace, process, task, limit, generated, fortunes, threshold, seed, json,
+        ),
+    };
     if !(0.0..=1.0).contains(&threshold) {
         bail!("--threshold: a confidence from 0 to 1, not {threshold}");
     }

@@ -241,6 +241,12 @@ pub struct WorkflowsConfig {
     pub call_timeout_ms: u64,
     /// Due jobs (timers, calls, child instances) one runner pass takes at most.
     pub batch: i64,
+    /// How often a routed task that waits for someone available (everyone absent or at
+    /// capacity) is routed again, in milliseconds.
+    pub routing_retry_ms: u64,
+    /// How often each process's learned router is retrained on its completed tasks, in
+    /// hours, once it has been trained the first time (0: only on demand).
+    pub retrain_every_hours: u64,
 }
 
 impl Default for WorkflowsConfig {
@@ -249,6 +255,8 @@ impl Default for WorkflowsConfig {
             allowed_networks: Vec::new(),
             call_timeout_ms: 10_000,
             batch: 200,
+            routing_retry_ms: 30_000,
+            retrain_every_hours: 24,
         }
     }
 }
@@ -1259,6 +1267,18 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.workflows.batch) {
             return invalid("workflows.batch", "must be between 1 and 10000");
+        }
+        if !(100..=86_400_000).contains(&self.workflows.routing_retry_ms) {
+            return invalid(
+                "workflows.routing_retry_ms",
+                "must be between 100 and 86400000",
+            );
+        }
+        if self.workflows.retrain_every_hours > 24 * 366 {
+            return invalid(
+                "workflows.retrain_every_hours",
+                "must be at most 8784 (a year); 0 retrains only on demand",
+            );
         }
         if !(1..=3600).contains(&self.phi.sweep_seconds) {
             return invalid("phi.sweep_seconds", "must be between 1 and 3600");

@@ -651,6 +651,8 @@ impl App {
             Arc::new(self.chat.clone()),
             going_away.clone(),
         );
+        self.workflows
+            .set_presence(Arc::new(HubPresence(hub.clone())));
         let indexer = self.search.start(
             &self.events,
             CommitPolicy::from_config(&self.config.search),
@@ -842,5 +844,24 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+/// Routing's view of the hub: who is connected, and who marked every device away.
+struct HubPresence(Hub);
+
+impl crate::workflow::routing::PresenceSource for HubPresence {
+    fn presence(&self, users: &[crate::domain::UserId]) -> Vec<concord_routing::policy::Presence> {
+        use crate::hub::protocol::PresenceStatus;
+        use concord_routing::policy::Presence;
+        self.0
+            .presence_of(users)
+            .into_iter()
+            .map(|p| match p {
+                PresenceStatus::Online => Presence::Online,
+                PresenceStatus::Away => Presence::Away,
+                PresenceStatus::Offline => Presence::Offline,
+            })
+            .collect()
     }
 }

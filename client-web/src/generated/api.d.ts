@@ -1573,6 +1573,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflow-tasks/{task_id}/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Claim a task: someone of the group it is shared with (its role's holders, its channel's
+         *     members) takes it while nobody holds it, or its assignee accepts it. A claimed task is
+         *     not escalated as unclaimed. Audited as `workflow.task_claimed`, a refusal included.
+         */
+        post: operations["claim_workflow_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflow-tasks/{task_id}/complete": {
         parameters: {
             query?: never;
@@ -2067,6 +2088,31 @@ export interface paths {
         post?: never;
         /** Remove a member, or leave. */
         delete: operations["remove_workspace_member"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/people/{user_id}/routing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A person's routing attributes in a workspace (skills, levels, capacity, manager, days out
+         *     of office): the person themself, or someone with `workflows.manage`.
+         */
+        get: operations["get_person_routing"];
+        /**
+         * Set a person's routing attributes, replacing them: someone with `workflows.manage` sets
+         *     any; a person sets their own capacity and out-of-office days (skills, levels and manager
+         *     must stay as they are). Audited as `person.routing_updated` (the fields changed).
+         */
+        put: operations["set_person_routing"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -2591,6 +2637,31 @@ export interface paths {
          *     Audited as `workflow.started`, and each step as `workflow.step`.
          */
         post: operations["start_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/router": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A process's latest learned router: its version, how many tasks and people it learned
+         *     from, when (`workflows.manage`).
+         */
+        get: operations["get_workflow_router"];
+        put?: never;
+        /**
+         * Train the next version of a process's learned router on its completed tasks, now
+         *     (`workflows.manage`); it retrains on its own every `retrain_every_hours` after. Tasks whose
+         *     routing has a `learned` block ask it first. Audited as `workflow.router_trained`.
+         */
+        post: operations["train_workflow_router"];
         delete?: never;
         options?: never;
         head?: never;
@@ -5104,6 +5175,19 @@ export interface components {
              */
             pattern?: string | null;
         };
+        /** @description A period away from work. */
+        OutOfOfficeDays: {
+            /**
+             * Format: date
+             * @description First day away.
+             */
+            from: string;
+            /**
+             * Format: date
+             * @description Last day away (included).
+             */
+            until: string;
+        };
         /**
          * @description An out-of-office period: first and last day (`YYYY-MM-DD`, at most a year apart) and an
          *     optional message (up to 500 characters).
@@ -5178,6 +5262,56 @@ export interface components {
             /** @description The categories of their data that were reached. */
             categories: string[];
             /** @description The person's account. */
+            user_id: components["schemas"]["UserId"];
+        };
+        /**
+         * @description What routing knows about a person in a workspace, as the API shows and takes it.
+         * @example {
+         *       "capacity": 8,
+         *       "levels": {
+         *         "support": 2
+         *       },
+         *       "manager": "018f4c2e-8a4b-7c3d-9e5f-0a1b2c3d4e5f",
+         *       "out_of_office": {
+         *         "from": "2026-12-24",
+         *         "until": "2027-01-02"
+         *       },
+         *       "skills": {
+         *         "languages": [
+         *           "ko",
+         *           "en"
+         *         ],
+         *         "products": [
+         *           "billing"
+         *         ]
+         *       }
+         *     }
+         */
+        PersonRouting: {
+            /**
+             * Format: int32
+             * @description How many open tasks routing gives the person at most (`null`: no limit).
+             */
+            capacity?: number | null;
+            /** @description Levels by name (`support: 2`). */
+            levels?: {
+                [key: string]: number;
+            };
+            manager?: null | components["schemas"]["UserId"];
+            out_of_office?: null | components["schemas"]["OutOfOfficeDays"];
+            /** @description Skills by kind (languages, products, certifications, …); compared case-insensitively. */
+            skills?: {
+                [key: string]: string[];
+            };
+        };
+        /** @description A person's routing attributes with who set them last. */
+        PersonRoutingView: components["schemas"]["PersonRouting"] & {
+            /**
+             * Format: date-time
+             * @description When they were set last (`null`: never).
+             */
+            updated_at?: string | null;
+            /** @description The person. */
             user_id: components["schemas"]["UserId"];
         };
         /** @description One column of personal data, from the data inventory. */
@@ -5786,6 +5920,32 @@ export interface components {
              */
             total: number;
         };
+        /** @description The learned router's model as the API shows it. */
+        RouterView: {
+            /**
+             * Format: int64
+             * @description Past tasks it learned from.
+             */
+            examples: number;
+            /**
+             * Format: int64
+             * @description People it routes to.
+             */
+            labels: number;
+            /** @description The process whose tasks it routes. */
+            process_id: string;
+            /**
+             * Format: date-time
+             * @description When it was trained.
+             */
+            trained_at: string;
+            trained_by?: null | components["schemas"]["UserId"];
+            /**
+             * Format: int64
+             * @description Its version (1, 2, …).
+             */
+            version: number;
+        };
         /**
          * @description A command typed in a channel.
          * @example {
@@ -6237,6 +6397,42 @@ export interface components {
             /** @description Oldest first. */
             tasks: components["schemas"]["TaskView"][];
         };
+        /** @description How a task was routed, as the API shows it. */
+        TaskRoutingView: {
+            /** @description Whether the learned router chose the assignee. */
+            by_model: boolean;
+            /**
+             * Format: date-time
+             * @description When its assignee claimed it.
+             */
+            claimed_at?: string | null;
+            /**
+             * Format: double
+             * @description Its confidence in the person it named, between 0 and 1.
+             */
+            confidence?: number | null;
+            /**
+             * Format: int64
+             * @description How many escalation steps are behind the task.
+             */
+            escalation_level: number;
+            /** @description Why the task is where it is ("skills: ko, billing; least loaded of 3"). */
+            explanation: string;
+            /**
+             * Format: int64
+             * @description The learned router's version, when it was asked.
+             */
+            model_version?: number | null;
+            /** @description `assigned`, `queued`, `waiting`, `unroutable` or `escalated`. */
+            outcome: string;
+            /**
+             * Format: date-time
+             * @description When routing last decided.
+             */
+            routed_at: string;
+            /** @description `person`, `queue`, `round_robin`, `least_loaded` or `skills`. */
+            strategy: string;
+        };
         /** @description A user task. */
         TaskView: {
             assignee?: null | components["schemas"]["UserId"];
@@ -6280,6 +6476,7 @@ export interface components {
             name?: string | null;
             /** @description The process. */
             process_id: string;
+            routing?: null | components["schemas"]["TaskRoutingView"];
             /** @description `open`, `completed` or `cancelled`. */
             status: string;
             /** @description The assignment as the model wrote it, when it named nobody Concord knows. */
@@ -9901,6 +10098,48 @@ export interface operations {
             };
         };
     };
+    claim_workflow_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskView"];
+                };
+            };
+            /** @description `not_assignee`: someone else holds it, or one is not in its group */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such task in one's workspaces */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `task_closed`, or `task_claimed`: someone claimed it first */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     complete_workflow_task: {
         parameters: {
             query?: never;
@@ -10911,6 +11150,89 @@ export interface operations {
         responses: {
             /** @description removed */
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_person_routing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonRoutingView"];
+                };
+            };
+            /** @description someone else's, without workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not a member of the workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    set_person_routing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonRouting"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonRoutingView"];
+                };
+            };
+            /** @description someone else's without workflows.manage, or `routing_admin_only`: one's own skills, levels or manager */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not a member of the workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: sizes, dates, a manager who is not a member */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12091,6 +12413,85 @@ export interface operations {
                 content?: never;
             };
             /** @description `validation_failed`: `variables` too large; `cannot_start`: the process has no none start event */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_workflow_router: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                process_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RouterView"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no router trained yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    train_workflow_router: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+                process_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RouterView"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such process */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `too_little_history` (fewer than 20 completed tasks) or `cannot_train` (one person did them all) */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -3,7 +3,7 @@
 // The list is the shell's inbox (inbox.ts), kept live by the hub; at phone width the list and
 // the chosen task take turns on the screen.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { api, type Me } from '../api';
+import { api, describeError, type Me } from '../api';
 import { ago, fullTime } from '../docs/model';
 import { linkClick } from '../shell/router';
 import type { WorkspaceData } from '../shell/workspaceData';
@@ -90,6 +90,18 @@ export default function TasksView(props: TasksViewProps) {
     setNotice({ kind: 'done', text: `Done: “${title(done)}” is completed.` });
     props.navigate(base);
     heading.current?.focus();
+  };
+
+  // A task shared with a group (nobody holds it yet) is taken by claiming it; an assignee
+  // accepts theirs the same way, which stops its "not claimed" escalation.
+  const claim = async (t: Task) => {
+    try {
+      await api('post', '/api/v1/workflow-tasks/{task_id}/claim', { params: { path: { task_id: t.id } } });
+      setNotice({ kind: 'done', text: `Claimed: “${title(t)}” is yours now.` });
+    } catch (e) {
+      setNotice({ kind: 'problem', text: describeError(e) });
+    }
+    inbox.reload();
   };
 
   const gone = (message: string) => {
@@ -185,8 +197,24 @@ export default function TasksView(props: TasksViewProps) {
                 </div>
                 <div>
                   <dt>For</dt>
-                  <dd>{forWhom(selected)}</dd>
+                  <dd>
+                    {forWhom(selected)}
+                    {selected.routing && !selected.routing.claimed_at && (!selected.assignee || selected.assignee === me.id) && (
+                      <>
+                        {' '}
+                        <button type="button" class="tk-claim" onClick={() => claim(selected)}>
+                          {selected.assignee ? 'Accept' : 'Claim'}
+                        </button>
+                      </>
+                    )}
+                  </dd>
                 </div>
+                {selected.routing && (
+                  <div>
+                    <dt>Why</dt>
+                    <dd class="tk-why">{selected.routing.explanation}</dd>
+                  </div>
+                )}
                 {selected.due_at && (
                   <div>
                     <dt>Due</dt>

@@ -106,6 +106,9 @@ pub enum Command {
         due: Option<DateTime<Utc>>,
         /// The multi-instance item, under the element variable.
         local: Map<String, Value>,
+        /// The task's routing block, as the model wrote it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        routing: Option<Value>,
     },
     /// Close a user task nobody completed (a boundary event or a cancel ended it).
     CancelUserTask { task_id: String },

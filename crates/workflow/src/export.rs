@@ -311,6 +311,14 @@ fn element(model: &ProcessModel, e: &Element, depth: usize, out: &mut String) {
             }
             attrs.push_str(&opt_attr("concord:formKey", &t.form_key));
             attrs.push_str(&opt_attr("concord:due", &t.due));
+            if let Some(routing) = &t.routing {
+                // JSON is YAML: the block reads back as it was written.
+                let _ = write!(
+                    ext,
+                    "{pad}  <bpmn:extensionElements>\n{pad}    <concord:routing>{}</concord:routing>\n{pad}  </bpmn:extensionElements>\n",
+                    esc(&routing.to_string())
+                );
+            }
             if let Some(mi) = &t.multi_instance {
                 let _ =
                     write!(

@@ -267,6 +267,11 @@ pub struct UserTask {
     pub due: Option<String>,
     /// Runs the task once per item of a collection.
     pub multi_instance: Option<MultiInstance>,
+    /// How the task picks among the people its assignment names (the `routing:` block: a
+    /// strategy, its modifiers, a presence fallback and an escalation chain). The engine
+    /// carries it to the server untouched; the server checks it when the model is deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<serde_json::Value>,
 }
 
 /// Multi-instance settings.

@@ -10,7 +10,7 @@ use concord_workflow::engine::Error;
 use concord_workflow::model::{Assignment, PostTarget};
 use concord_workflow::state::Status;
 use concord_workflow::{
-    bpmn, export, validate, Command, Engine, Input, InstanceState, ProcessModel,
+    bpmn, export, validate, yaml, Command, Engine, Input, InstanceState, ProcessModel,
 };
 use serde_json::{json, Map, Value};
 
@@ -1951,4 +1951,61 @@ fn a_value_placed_in_a_chat_message_mentions_nobody() {
         render_message("T", "cc @${who}", &v).unwrap(),
         "cc @\u{2060}channel"
     );
+}
+
+#[test]
+fn a_user_tasks_routing_block_reads_from_bpmn_and_yaml_and_reaches_the_server() {
+    let body = format!(
+        r#"<bpmn:startEvent id="s" />
+{}
+<bpmn:userTask id="t" concord:candidateRole="support"><bpmn:extensionElements>
+  <concord:routing>strategy: skills
+requirements: "languages: ko"
+escalation:
+  - {{to: manager, after: PT4H, on: not_claimed}}</concord:routing>
+</bpmn:extensionElements></bpmn:userTask>
+{}
+<bpmn:endEvent id="e" />"#,
+        flow("f1", "s", "t"),
+        flow("f2", "t", "e")
+    );
+    let xml = process(&body);
+    let model = parse_valid(&xml);
+    let Some(concord_workflow::model::ElementKind::UserTask(task)) =
+        model.element("t").map(|e| &e.kind)
+    else {
+        panic!("no user task");
+    };
+    let routing = task.routing.clone().expect("routing read");
+    assert_eq!(routing["strategy"], "skills");
+    assert_eq!(routing["escalation"][0]["after"], "PT4H");
+    // Written again as BPMN, it reads back the same.
+    let again = bpmn::parse(&export::to_bpmn(&model)).expect("exported model parses");
+    assert_eq!(
+        again.element("t").map(|e| &e.kind),
+        model.element("t").map(|e| &e.kind)
+    );
+    // The engine hands it to the server with the task.
+    let i = Instance::start(&xml, json!({}));
+    assert!(i.commands.iter().any(|c| matches!(c,
+        Command::CreateUserTask { routing: Some(r), .. } if r["requirements"] == "languages: ko")));
+
+    let yaml = "process: y\nsteps:\n  - start: s\n  - user_task: t\n    role: support\n    routing:\n      strategy: round_robin\n      presence_aware: true\n  - end: e\n";
+    let from_yaml = yaml::parse(yaml).expect("yaml parses");
+    let Some(concord_workflow::model::ElementKind::UserTask(task)) =
+        from_yaml.element("t").map(|e| &e.kind)
+    else {
+        panic!("no user task");
+    };
+    assert_eq!(
+        task.routing,
+        Some(json!({"strategy": "round_robin", "presence_aware": true}))
+    );
+    // A routing block that is not a map is refused where it is written.
+    let bad = yaml::parse("process: y\nsteps:\n  - start: s\n  - user_task: t\n    role: support\n    routing: queue\n  - end: e\n")
+        .unwrap_err();
+    assert!(bad.to_string().contains("routing must be a map"), "{bad}");
+    let bad =
+        bpmn::parse(&process(&body.replace("strategy: skills", "- [unbalanced"))).unwrap_err();
+    assert!(bad.to_string().contains("concord:routing"), "{bad}");
 }

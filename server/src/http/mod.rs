@@ -145,6 +145,12 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflows::resolve))
         .routes(routes!(workflows::tasks))
         .routes(routes!(workflows::complete))
+        .routes(routes!(workflows::claim))
+        .routes(routes!(
+            workflows::person_routing,
+            workflows::set_person_routing
+        ))
+        .routes(routes!(workflows::train_router, workflows::router))
         .routes(routes!(workflows::create_trigger))
         .routes(routes!(workflows::triggers))
         .routes(routes!(workflows::revoke_trigger))

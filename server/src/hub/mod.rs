@@ -703,6 +703,12 @@ impl Hub {
         Ok(sent)
     }
 
+    /// Each person's presence on this node, in the order given, under one lock.
+    pub fn presence_of(&self, users: &[UserId]) -> Vec<PresenceStatus> {
+        let state = self.state();
+        users.iter().map(|u| user_status(&state, *u)).collect()
+    }
+
     /// Sets one device's presence; the user is away only when every device is.
     pub fn set_away(&self, id: u64, away: bool) {
         let mut state = self.state();

@@ -41,6 +41,7 @@ pub mod remnants;
 pub mod restrictions;
 pub mod retention;
 pub mod roles;
+pub mod routing;
 pub mod search;
 pub mod sessions;
 pub mod setup;

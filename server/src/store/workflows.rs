@@ -318,16 +318,24 @@ pub struct TaskRecord {
     pub closed_by: Option<UserId>,
     /// When it was completed or cancelled.
     pub closed_at: Option<DateTime<Utc>>,
+    /// How it was routed (its routing block, the last decision and its explanation), sealed;
+    /// `None` for a task whose model names no routing.
+    pub routing: Option<Vec<u8>>,
+    /// When its assignee claimed it (took it from the queue, or accepted it).
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// How many steps of its escalation chain are behind it.
+    pub escalation_level: i64,
 }
 
 const TASK: &str = "id, instance_id, workspace_id, element, detail, assignee, candidate_role, \
-                    candidate_channel, status, due_at, created_at, closed_by, closed_at";
+                    candidate_channel, status, due_at, created_at, closed_by, closed_at, \
+                    routing, claimed_at, escalation_level";
 
 /// Opens a task.
 pub async fn insert_task(conn: &mut Conn<'_>, t: &TaskRecord) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO workflow_tasks ({TASK}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     );
     on!(conn, |c| sqlx::query(&sql)
         .bind(&t.id)
@@ -343,6 +351,9 @@ pub async fn insert_task(conn: &mut Conn<'_>, t: &TaskRecord) -> Result<(), Stor
         .bind(t.created_at)
         .bind(t.closed_by)
         .bind(t.closed_at)
+        .bind(&t.routing)
+        .bind(t.claimed_at)
+        .bind(t.escalation_level)
         .execute(c)
         .await
         .map(|_| ()))?;
@@ -417,8 +428,9 @@ pub async fn completed_tasks(
         .await)?)
 }
 
-/// The open tasks `user` may complete: assigned to them, to a role they hold in the task's
-/// workspace, or to a channel they belong to; oldest first, at most `limit`.
+/// The open tasks `user` may complete: assigned to them, or held by nobody and shared with a
+/// role they hold in the task's workspace or a channel they belong to; oldest first, at
+/// most `limit`.
 pub async fn inbox(
     conn: &mut Conn<'_>,
     user: UserId,
@@ -429,10 +441,11 @@ pub async fn inbox(
          EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = t.workspace_id \
                  AND m.user_id = $1) AND \
          (t.assignee = $1 \
-          OR EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = t.workspace_id \
-                     AND m.user_id = $1 AND m.role_id = t.candidate_role) \
-          OR EXISTS (SELECT 1 FROM channel_members cm WHERE cm.channel_id = t.candidate_channel \
-                     AND cm.user_id = $1)) \
+          OR (t.assignee IS NULL AND \
+              (EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = t.workspace_id \
+                       AND m.user_id = $1 AND m.role_id = t.candidate_role) \
+               OR EXISTS (SELECT 1 FROM channel_members cm \
+                          WHERE cm.channel_id = t.candidate_channel AND cm.user_id = $1)))) \
          ORDER BY t.created_at, t.id LIMIT $2"
     );
     Ok(on!(conn, |c| sqlx::query_as(&sql)

@@ -111,7 +111,7 @@ pub(crate) async fn apply(
         svc.auditor().record(tx, event).await?;
     }
     for command in t.commands {
-        run_command(svc, tx, instance, command).await?;
+        run_command(svc, tx, instance, &t.state.variables, command).await?;
     }
     // The engine does not unsubscribe a wait a message or signal consumed, and an ended
     // instance waits for nothing: the index keeps exactly the state's subscriptions. Only
@@ -134,6 +134,7 @@ async fn run_command(
     svc: &WorkflowService,
     tx: &mut Tx,
     instance: &InstanceRecord,
+    variables: &serde_json::Map<String, Value>,
     command: Command,
 ) -> Result<(), Error> {
     let ws = instance.workspace_id;
@@ -147,8 +148,17 @@ async fn run_command(
             form_key,
             due,
             local,
+            routing,
         } => {
-            let who = resolve(svc, tx, ws, assignment).await?;
+            let mut who = resolve(svc, tx, ws, assignment).await?;
+            // Routing picks among the group the assignment names; it runs in this write, so
+            // the snapshot it decides on is the one the task opens against.
+            let routed = match routing {
+                Some(block) => {
+                    route_new(svc, tx, instance, &mut who, block, variables, local, now).await?
+                }
+                None => None,
+            };
             // The workflow bot tells the assignee (a direct message) or the channel the task
             // went to; a role's holders find it in their inbox.
             let notify = match (who.person, who.channel) {
@@ -158,6 +168,7 @@ async fn run_command(
                 }
                 (None, None) => None,
             };
+            let why = routed.as_ref().map(|r| r.record.explanation.clone());
             let form_version = match form_key {
                 Some(key) => svc.current_form_version(&mut tx.conn(), ws, key).await?,
                 None => None,
@@ -172,6 +183,7 @@ async fn run_command(
                         name.as_deref().unwrap_or(element),
                         &instance.process_id,
                         *due,
+                        why.as_deref(),
                     ),
                     form_key: form_key.clone(),
                     form_version,
@@ -221,6 +233,10 @@ async fn run_command(
             let detail = svc
                 .seal(tx, ws, "workflow_tasks", task_id, "detail", &detail)
                 .await?;
+            let sealed_routing = match &routed {
+                Some(r) => Some(svc.seal_routing(tx, ws, task_id, &r.record).await?),
+                None => None,
+            };
             let record = TaskRecord {
                 id: task_id.clone(),
                 instance_id: instance.id,
@@ -235,8 +251,15 @@ async fn run_command(
                 created_at: now,
                 closed_by: None,
                 closed_at: None,
+                routing: sealed_routing,
+                claimed_at: None,
+                escalation_level: 0,
             };
             wf::insert_task(&mut tx.conn(), &record).await?;
+            if let Some(r) = &routed {
+                svc.after_route(tx, instance, &record, r, true, false, now)
+                    .await?;
+            }
             task_changed(tx, &record, "open").await?;
         }
         Command::CancelUserTask { task_id } => {
@@ -443,7 +466,7 @@ async fn run_command(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn queue(
+pub(super) async fn queue(
     svc: &WorkflowService,
     tx: &mut Tx,
     instance: &InstanceRecord,
@@ -480,6 +503,61 @@ async fn queue(
     )
     .await?;
     Ok(())
+}
+
+/// Routes a new task within the group its assignment resolved to: the assignee becomes
+/// whoever routing picked (the group stays, so the task returns to its queue if need be).
+/// `None` when there is nobody to route among (the assignment named nobody known).
+#[allow(clippy::too_many_arguments)]
+async fn route_new(
+    svc: &WorkflowService,
+    tx: &mut Tx,
+    instance: &InstanceRecord,
+    who: &mut Assignees,
+    block: &serde_json::Value,
+    variables: &serde_json::Map<String, Value>,
+    local: &serde_json::Map<String, Value>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<super::routing::Routed>, Error> {
+    use crate::store::routing::Group;
+    use concord_routing::policy::{RoutingSpec, Strategy};
+    // Deploy checked the block; a model deployed before routing existed has none.
+    let Ok(spec) = serde_json::from_value::<RoutingSpec>(block.clone()) else {
+        return Ok(None);
+    };
+    let ws = instance.workspace_id;
+    let group = match (&spec.strategy, who.person, who.role, who.channel) {
+        (Strategy::Person { id }, ..) => {
+            let keyring = svc.auditor().keyring();
+            match member_named(keyring, &mut tx.conn(), ws, id).await? {
+                Some(u) => Group::Person(u),
+                None => {
+                    who.unresolved = Some(format!("person {}", id.trim()));
+                    return Ok(None);
+                }
+            }
+        }
+        (_, _, Some(role), _) => Group::Role(role),
+        (_, _, None, Some(channel)) => Group::Channel(channel),
+        _ => return Ok(None),
+    };
+    let mut variables = variables.clone();
+    variables.extend(local.clone());
+    let routed = svc
+        .decide_route(
+            &mut tx.conn(),
+            ws,
+            &instance.process_id,
+            group,
+            &spec,
+            &variables,
+            false,
+            None,
+            now,
+        )
+        .await?;
+    who.person = routed.assignee;
+    Ok(Some(routed))
 }
 
 /// Who a task's assignment names, as Concord knows them.
@@ -644,9 +722,13 @@ fn task_notice(
     name: &str,
     process: &str,
     due: Option<chrono::DateTime<Utc>>,
+    why: Option<&str>,
 ) -> String {
     let due = due
         .map(|d| format!(", due {}", d.format("%Y-%m-%d %H:%M UTC")))
         .unwrap_or_default();
-    format!("New task for {whom}: *{name}* (process `{process}`{due}).")
+    let why = why
+        .map(|w| format!(" Why {}: {w}.", if whom == "you" { "you" } else { "here" }))
+        .unwrap_or_default();
+    format!("New task for {whom}: *{name}* (process `{process}`{due}).{why}")
 }

@@ -1,7 +1,8 @@
 //! Workflows' entries in the data inventory ([`crate::inventory`]): model sources and models,
 //! instance states (the variables), history steps, task details, queued jobs (a call's URL
 //! and body, a post's text), incident messages, triggers' settings (a webhook's secret) and
-//! task forms and decision tables (source and parsed table),
+//! task forms and decision tables (source and parsed table), how each task was routed,
+//! people's routing attributes and the learned routers,
 //! each sealed under its workspace's key.
 //! A waiting instance's correlation key stays readable (messages are matched on it). They
 //! are the workspace's content: kept as long as the workspace keeps them.
@@ -13,6 +14,7 @@ use crate::inventory::{
 const ID: &[KeyPart] = &[KeyPart::Id("id")];
 const TEXT_ID: &[KeyPart] = &[KeyPart::Text("id")];
 const STEP: &[KeyPart] = &[KeyPart::Id("instance_id"), KeyPart::Int("step")];
+const PERSON: &[KeyPart] = &[KeyPart::Id("workspace_id"), KeyPart::Id("user_id")];
 
 const fn sealed(
     table: &'static str,
@@ -60,6 +62,21 @@ pub const INVENTORY: &[Column] = &[
         ..sealed("workflow_steps", STEP, "detail", creator("actor"))
     },
     sealed("workflow_tasks", TEXT_ID, "detail", MEMBERS),
+    // How a task was routed: the routing block, the explanation (counts, no names), the
+    // learned router's version and confidence.
+    sealed("workflow_tasks", TEXT_ID, "routing", MEMBERS),
+    // What routing knows about a person (skills, levels, capacity, manager, days out of
+    // office): theirs, exported with their data and deleted with their account.
+    Column {
+        subject: Subject {
+            kind: SubjectKind::Account,
+            who: Some(Owner::at("user_id")),
+        },
+        retention: Retention::Account,
+        ..sealed("person_attributes", PERSON, "detail", MEMBERS)
+    },
+    // A learned router: weights over hashed words, and the ids of the people it routes to.
+    sealed("routing_models", ID, "model", creator("trained_by")),
     sealed("workflow_jobs", TEXT_ID, "payload", MEMBERS),
     sealed("workflow_incidents", TEXT_ID, "message", MEMBERS),
     sealed("workflow_triggers", ID, "config", creator("created_by")),

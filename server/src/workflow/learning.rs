@@ -71,9 +71,25 @@ impl WorkflowService {
         element: Option<&str>,
         limit: i64,
     ) -> Result<Vec<TaskOutcome>, Error> {
+        {
+            let mut conn = self.store().reader().await?;
+            self.authorize_read(&mut conn.conn(), actor, Action::ManageWorkflows, workspace)
+                .await?;
+        }
+        self.outcomes_in(workspace, process_id, element, limit)
+            .await
+    }
+
+    /// [`WorkflowService::task_outcomes`] for a caller that has authorized already (or the
+    /// schedule).
+    pub(crate) async fn outcomes_in(
+        &self,
+        workspace: WorkspaceId,
+        process_id: &str,
+        element: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TaskOutcome>, Error> {
         let mut conn = self.store().reader().await?;
-        self.authorize_read(&mut conn.conn(), actor, Action::ManageWorkflows, workspace)
-            .await?;
         let tasks =
             wf::completed_tasks(&mut conn.conn(), workspace, process_id, element, limit).await?;
         let mut requests: std::collections::HashMap<uuid::Uuid, (String, Map<String, Value>)> =

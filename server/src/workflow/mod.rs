@@ -25,6 +25,7 @@ mod forms;
 mod inventory;
 mod learning;
 mod posting;
+pub mod routing;
 pub mod runner;
 pub mod triggers;
 mod views;
@@ -87,6 +88,16 @@ struct Inner {
     models: Mutex<HashMap<Uuid, Arc<ProcessModel>>>,
     /// Compiled decision tables by version id (versions never change).
     decisions: Mutex<HashMap<Uuid, Arc<concord_workflow::decision::CompiledTable>>>,
+    /// Each process's latest learned router, with its version.
+    routers: Mutex<routing::RouterCache>,
+    /// People's opened routing attributes, with the sealed bytes they were opened from.
+    attributes: Mutex<routing::AttributeCache>,
+    /// Where routing learns presence (the hub).
+    presence: std::sync::OnceLock<Arc<dyn routing::PresenceSource>>,
+    /// How often a task that waits for someone available is routed again.
+    routing_retry_ms: u64,
+    /// How often a learned router is retrained (0: only on demand).
+    retrain_every_hours: u64,
 }
 
 impl WorkflowService {
@@ -113,6 +124,11 @@ impl WorkflowService {
                 wake: tokio::sync::Notify::new(),
                 models: Mutex::new(HashMap::new()),
                 decisions: Mutex::new(HashMap::new()),
+                routers: Mutex::new(HashMap::new()),
+                attributes: Mutex::new(HashMap::new()),
+                presence: std::sync::OnceLock::new(),
+                routing_retry_ms: config.routing_retry_ms,
+                retrain_every_hours: config.retrain_every_hours,
             }),
         })
     }
@@ -153,6 +169,12 @@ impl WorkflowService {
         };
         let model = parsed.map_err(invalid_model)?;
         let references = validate::validate(&model).map_err(invalid_model)?;
+        let routing_problems = routing::check_routing(&model);
+        if !routing_problems.is_empty() {
+            return Err(invalid_model(concord_workflow::problem::Problems(
+                routing_problems,
+            )));
+        }
         let this = self.clone();
         let actor = actor.clone();
         self.store()
@@ -823,16 +845,9 @@ impl WorkflowService {
         if task.assignee == Some(user) {
             return Ok(true);
         }
-        if task.candidate_role.is_some() && task.candidate_role == Some(member.role_id) {
+        // A task someone holds is theirs; the group shares it only while nobody does.
+        if task.assignee.is_none() && self.in_group(tx, task, member).await? {
             return Ok(true);
-        }
-        if let Some(channel) = task.candidate_channel {
-            if crate::store::channels::membership(&mut tx.conn(), channel, user)
-                .await?
-                .is_some()
-            {
-                return Ok(true);
-            }
         }
         // A task nobody can complete any more (unassigned, or its assignee left or was
         // deactivated, its role or channel has no active person left) is completed by an
@@ -860,10 +875,11 @@ impl WorkflowService {
                 named.push(person);
             }
         }
-        if let Some(role) = task.candidate_role {
+        // The group counts only while nobody holds the task (see `may_complete`).
+        if let (None, Some(role)) = (task.assignee, task.candidate_role) {
             named.extend(crate::store::workspaces::holders_of(&mut tx.conn(), ws, role).await?);
         }
-        if let Some(channel) = task.candidate_channel {
+        if let (None, Some(channel)) = (task.assignee, task.candidate_channel) {
             let members = crate::store::channels::members(&mut tx.conn(), channel).await?;
             named.extend(members.into_iter().map(|m| m.user_id));
         }

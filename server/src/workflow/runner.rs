@@ -140,7 +140,10 @@ impl WorkflowService {
         self.inner.call_timeout_ms
     }
 
-    async fn payload<T: serde::de::DeserializeOwned>(&self, job: &JobRecord) -> Result<T, Error> {
+    pub(super) async fn payload<T: serde::de::DeserializeOwned>(
+        &self,
+        job: &JobRecord,
+    ) -> Result<T, Error> {
         let mut conn = self.store().reader().await?;
         self.open_json(
             &mut conn.conn(),
@@ -231,6 +234,9 @@ impl WorkflowService {
                 let schedule: Schedule = self.payload(job).await?;
                 self.run_schedule(job, schedule).await
             }
+            "route" => self.run_route(job).await,
+            "escalate" => self.run_escalate(job).await,
+            "retrain" => self.run_retrain(job).await,
             other => {
                 tracing::warn!(job = %job.id, kind = other, "unknown workflow job dropped");
                 self.finish(job, None).await

@@ -224,6 +224,8 @@ pub struct TaskView {
     pub closed_by: Option<UserId>,
     /// When it was completed or cancelled.
     pub closed_at: Option<DateTime<Utc>>,
+    /// How routing placed it and why (`null`: its model names no routing).
+    pub routing: Option<super::routing::TaskRoutingView>,
 }
 
 /// Filters for the task inbox.
@@ -504,6 +506,7 @@ impl WorkflowService {
             created_at: t.created_at,
             closed_by: t.closed_by,
             closed_at: t.closed_at,
+            routing: self.routing_view(conn, t).await?,
         })
     }
 

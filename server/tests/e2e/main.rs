@@ -53,6 +53,7 @@ mod sso;
 mod storage;
 mod subject_access;
 mod subject_requests;
+mod task_routing;
 mod tokens;
 mod uploads;
 mod web_client;

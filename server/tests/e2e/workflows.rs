@@ -583,7 +583,7 @@ both_backends!(
 );
 
 /// The messages of `who`'s direct conversation with `bot`, once there is one.
-async fn dm_from(app: &TestApp, who: &Session, ws: &str, bot: &str) -> Vec<Value> {
+pub(crate) async fn dm_from(app: &TestApp, who: &Session, ws: &str, bot: &str) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let mine = app

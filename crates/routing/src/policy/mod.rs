@@ -70,5 +70,5 @@ pub use escalation::{
 };
 pub use requirement::{parse_requirements, Requirement};
 pub use route::{route, route_on};
-pub use spec::RoutingSpec;
+pub use spec::{LearnedRouting, RoutingSpec};
 pub use strategy::{RoutingOptions, Strategy};

@@ -10,6 +10,7 @@
 //!   escalation:
 //!     - {to: manager, after: PT4H, on: not_claimed}
 //!     - {to: {role: support-leads}, after: P1D, on: not_done}
+//!   learned: {threshold: 0.8}    # ask the process's learned router first
 //! ```
 //!
 //! `strategy` is `person` (with `id`), `queue`, `round_robin`, `least_loaded` or `skills`
@@ -36,6 +37,46 @@ pub struct RoutingSpec {
     pub fallback_after: Option<IsoDuration>,
     /// Where the task goes when it is not claimed or not done in time.
     pub escalation: EscalationChain,
+    /// Ask the process's learned router first; the strategy decides when its confidence is
+    /// below the threshold (or there is no model yet).
+    pub learned: Option<LearnedRouting>,
+}
+
+/// The learned router's part in a task's routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LearnedRouting {
+    /// The confidence a prediction needs, in thousandths (700 is 0.7).
+    threshold_permille: u16,
+}
+
+impl LearnedRouting {
+    /// With a threshold between 0 and 1.
+    pub fn new(threshold: f64) -> Result<LearnedRouting, String> {
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(format!(
+                "learned.threshold is a confidence between 0 and 1, not {threshold}"
+            ));
+        }
+        Ok(LearnedRouting {
+            threshold_permille: (threshold * 1000.0).round() as u16,
+        })
+    }
+
+    /// The confidence a prediction needs, between 0 and 1.
+    pub fn threshold(&self) -> f64 {
+        f64::from(self.threshold_permille) / 1000.0
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LearnedForm {
+    #[serde(default = "default_threshold")]
+    threshold: f64,
+}
+
+fn default_threshold() -> f64 {
+    0.7
 }
 
 impl RoutingSpec {
@@ -46,6 +87,7 @@ impl RoutingSpec {
             options: RoutingOptions::default(),
             fallback_after: None,
             escalation: EscalationChain::default(),
+            learned: None,
         }
     }
 
@@ -72,6 +114,8 @@ struct SpecForm {
     fallback_after: Option<IsoDuration>,
     #[serde(default, skip_serializing_if = "EscalationChain::is_empty")]
     escalation: EscalationChain,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    learned: Option<LearnedForm>,
 }
 
 fn yes() -> bool {
@@ -133,6 +177,10 @@ impl TryFrom<SpecForm> for RoutingSpec {
             },
             fallback_after: form.fallback_after,
             escalation: form.escalation,
+            learned: form
+                .learned
+                .map(|l| LearnedRouting::new(l.threshold))
+                .transpose()?,
         })
     }
 }
@@ -158,6 +206,9 @@ impl From<RoutingSpec> for SpecForm {
             respect_capacity: spec.options.respect_capacity,
             fallback_after: spec.fallback_after,
             escalation: spec.escalation,
+            learned: spec.learned.map(|l| LearnedForm {
+                threshold: l.threshold(),
+            }),
         }
     }
 }

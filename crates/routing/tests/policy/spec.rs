@@ -91,3 +91,25 @@ fn a_routing_block_with_a_mistake_is_refused_at_deploy() {
             .contains("requirement 1 (\"languages ko\")")
     );
 }
+
+#[test]
+fn a_learned_block_sets_the_threshold_the_model_must_clear() {
+    let spec: RoutingSpec =
+        serde_json::from_value(json!({"strategy": "round_robin", "learned": {"threshold": 0.85}}))
+            .expect("parses");
+    let learned = spec.learned.expect("learned");
+    assert!((learned.threshold() - 0.85).abs() < 1e-9);
+    let written = serde_json::to_value(&spec).expect("serialises");
+    assert_eq!(written["learned"]["threshold"], 0.85);
+    let default: RoutingSpec =
+        serde_json::from_value(json!({"strategy": "queue", "learned": {}})).expect("parses");
+    assert!((default.learned.expect("learned").threshold() - 0.7).abs() < 1e-9);
+    assert!(
+        refused(json!({"strategy": "queue", "learned": {"threshold": 1.5}}))
+            .contains("between 0 and 1")
+    );
+    assert!(
+        refused(json!({"strategy": "queue", "learned": {"treshold": 0.5}}))
+            .contains("unknown field `treshold`")
+    );
+}

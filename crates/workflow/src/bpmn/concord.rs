@@ -39,11 +39,29 @@ impl<'a, 'i> Parser<'a, 'i> {
                     .filter(|c| !c.is_empty()),
                 output_collection: ext(mi, "outputCollection", None),
             });
+        let routing = self.extension(n, "routing").and_then(|r| {
+            let text = r.text().unwrap_or_default();
+            match serde_yaml_ng::from_str::<serde_json::Value>(text) {
+                Ok(v @ serde_json::Value::Object(_)) => Some(v),
+                Ok(_) => {
+                    self.refuse(
+                        r,
+                        "<concord:routing> holds a YAML or JSON map (strategy: …)",
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.refuse(r, format!("<concord:routing> cannot be read: {e}"));
+                    None
+                }
+            }
+        });
         UserTask {
             assignment,
             form_key: ext(n, "formKey", Some("formKey")),
             due: ext(n, "due", None),
             multi_instance,
+            routing,
         }
     }
 

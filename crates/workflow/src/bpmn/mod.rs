@@ -339,7 +339,7 @@ impl<'a, 'i> Parser<'a, 'i> {
         if let Some(ext) = n.children().find(|c| is_bpmn(c, "extensionElements")) {
             for c in ext.children().filter(Node::is_element) {
                 let known = c.tag_name().namespace() == Some(CONCORD_NS)
-                    && matches!(c.tag_name().name(), "http" | "retry" | "post");
+                    && matches!(c.tag_name().name(), "http" | "retry" | "post" | "routing");
                 if !known {
                     let name = c.tag_name().name().to_string();
                     let id = n.attribute("id").unwrap_or_default().to_string();
@@ -348,7 +348,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                         &id,
                         Some(line),
                         format!(
-                            "extension element {name} is not supported; Concord reads concord:http, concord:retry and concord:post ({CONCORD_NS})"
+                            "extension element {name} is not supported; Concord reads concord:http, concord:retry, concord:post and concord:routing ({CONCORD_NS})"
                         ),
                     ));
                 }

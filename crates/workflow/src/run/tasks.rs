@@ -102,6 +102,7 @@ impl Run<'_> {
             form_key: task.form_key.clone(),
             due,
             local,
+            routing: task.routing.clone(),
         });
     }
 

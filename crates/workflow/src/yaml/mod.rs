@@ -187,6 +187,22 @@ impl Converter {
         s
     }
 
+    /// A user task's `routing:` block, as JSON for the server to check. It must be a map.
+    fn routing(&mut self, map: &Mapping, id: &str) -> Option<serde_json::Value> {
+        let v = map.get("routing")?;
+        if !v.is_mapping() {
+            self.problem(id, "routing must be a map (strategy: …)");
+            return None;
+        }
+        match serde_json::to_value(v) {
+            Ok(json) => Some(json),
+            Err(e) => {
+                self.problem(id, format!("routing cannot be read: {e}"));
+                None
+            }
+        }
+    }
+
     fn message(&mut self, name: &str) -> String {
         let id = xml_id("Message", name);
         self.messages.insert(id.clone(), name.to_string());

@@ -67,7 +67,7 @@ impl Converter {
             }
             "user_task" => {
                 keys.extend(with(&[
-                    "person", "role", "channel", "form", "due", "multi", "on",
+                    "person", "role", "channel", "form", "due", "multi", "on", "routing",
                 ]));
                 let assignment = if let Some(p) = self.text(map, id, "person") {
                     Assignment::Person(p)
@@ -106,6 +106,7 @@ impl Converter {
                     form_key: self.text(map, id, "form"),
                     due: self.text(map, id, "due"),
                     multi_instance,
+                    routing: self.routing(map, id),
                 })
             }
             "service_task" => {

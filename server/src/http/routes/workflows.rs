@@ -7,10 +7,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::domain::WorkspaceId;
+use crate::domain::{UserId, WorkspaceId};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::http::state::AppState;
+use crate::workflow::routing::{PersonRouting, PersonRoutingView, RouterView};
 use crate::workflow::{
     CompleteTask, DecideRequest, DecisionDeployment, DecisionList, DecisionOutcome, DeploymentList,
     DeploymentView, FormList, FormView, HookCredentials, HookOutcome, IncidentList, InstancePage,
@@ -460,5 +461,100 @@ pub async fn evaluate_decision(
 ) -> Result<axum::Json<DecisionOutcome>, ApiError> {
     Ok(axum::Json(
         state.workflows.decide(&actor, ws, &key, request).await?,
+    ))
+}
+
+/// Claim a task: someone of the group it is shared with (its role's holders, its channel's
+/// members) takes it while nobody holds it, or its assignee accepts it. A claimed task is
+/// not escalated as unclaimed. Audited as `workflow.task_claimed`, a refusal included.
+#[utoipa::path(post, path = "/api/v1/workflow-tasks/{task_id}/claim", operation_id = "claim_workflow_task", tag = "workflows",
+    security(("bearer" = [])), params(("task_id" = String, Path)),
+    responses((status = 200, body = TaskView), (status = 403, description = "`not_assignee`: someone else holds it, or one is not in its group"),
+        (status = 404, description = "no such task in one's workspaces"),
+        (status = 409, description = "`task_closed`, or `task_claimed`: someone claimed it first")))]
+pub async fn claim(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<TaskView>, ApiError> {
+    Ok(axum::Json(state.workflows.claim(&actor, id).await?))
+}
+
+/// A person's routing attributes in a workspace (skills, levels, capacity, manager, days out
+/// of office): the person themself, or someone with `workflows.manage`.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/people/{user_id}/routing", operation_id = "get_person_routing", tag = "workflows",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("user_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = PersonRoutingView), (status = 403, description = "someone else's, without workflows.manage"),
+        (status = 404, description = "not a member of the workspace")))]
+pub async fn person_routing(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((ws, user)): ApiPath<(WorkspaceId, UserId)>,
+) -> Result<axum::Json<PersonRoutingView>, ApiError> {
+    Ok(axum::Json(
+        state.workflows.person_routing(&actor, ws, user).await?,
+    ))
+}
+
+/// Set a person's routing attributes, replacing them: someone with `workflows.manage` sets
+/// any; a person sets their own capacity and out-of-office days (skills, levels and manager
+/// must stay as they are). Audited as `person.routing_updated` (the fields changed).
+#[utoipa::path(put, path = "/api/v1/workspaces/{workspace_id}/people/{user_id}/routing", operation_id = "set_person_routing", tag = "workflows",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("user_id" = String, Path, format = Uuid)),
+    request_body = PersonRouting,
+    responses((status = 200, body = PersonRoutingView),
+        (status = 403, description = "someone else's without workflows.manage, or `routing_admin_only`: one's own skills, levels or manager"),
+        (status = 404, description = "not a member of the workspace"),
+        (status = 422, description = "`validation_failed`: sizes, dates, a manager who is not a member")))]
+pub async fn set_person_routing(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((ws, user)): ApiPath<(WorkspaceId, UserId)>,
+    ApiJson(new): ApiJson<PersonRouting>,
+) -> Result<axum::Json<PersonRoutingView>, ApiError> {
+    Ok(axum::Json(
+        state
+            .workflows
+            .set_person_routing(&actor, ws, user, new)
+            .await?,
+    ))
+}
+
+/// Train the next version of a process's learned router on its completed tasks, now
+/// (`workflows.manage`); it retrains on its own every `retrain_every_hours` after. Tasks whose
+/// routing has a `learned` block ask it first. Audited as `workflow.router_trained`.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/router", operation_id = "train_workflow_router", tag = "workflows",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("process_id" = String, Path)),
+    responses((status = 201, body = RouterView), (status = 403, description = "missing workflows.manage"),
+        (status = 404, description = "no such process"),
+        (status = 422, description = "`too_little_history` (fewer than 20 completed tasks) or `cannot_train` (one person did them all)")))]
+pub async fn train_router(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((ws, process)): ApiPath<(WorkspaceId, String)>,
+) -> Result<(StatusCode, axum::Json<RouterView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.workflows.train_router(&actor, ws, &process).await?),
+    ))
+}
+
+/// A process's latest learned router: its version, how many tasks and people it learned
+/// from, when (`workflows.manage`).
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/router", operation_id = "get_workflow_router", tag = "workflows",
+    security(("bearer" = [])),
+    params(("workspace_id" = String, Path, format = Uuid), ("process_id" = String, Path)),
+    responses((status = 200, body = RouterView), (status = 403, description = "missing workflows.manage"),
+        (status = 404, description = "no router trained yet")))]
+pub async fn router(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((ws, process)): ApiPath<(WorkspaceId, String)>,
+) -> Result<axum::Json<RouterView>, ApiError> {
+    Ok(axum::Json(
+        state.workflows.router(&actor, ws, &process).await?,
     ))
 }
