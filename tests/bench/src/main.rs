@@ -13,6 +13,8 @@ mod files;
 mod load;
 mod raw;
 mod report;
+mod route;
+mod route_server;
 mod routing;
 mod server;
 mod team;
@@ -50,6 +52,12 @@ enum Command {
     Decisions(decisions::DecisionOptions),
     /// The learned router's training time and accuracy, vs the majority and keyword rules.
     Routing(routing::RoutingOptions),
+    /// Routing decisions/s and latency per rule-based policy over a generated group, vs a
+    /// loop that picks the fewest open tasks.
+    Route(route::RouteOptions),
+    /// What a routing block adds to opening a user task in the server, with the group's
+    /// snapshot gathered from the database, vs the same task without routing.
+    RouteServer(route_server::RouteServerOptions),
     /// The raw baseline server (started by the hub benchmarks as a child process).
     #[command(hide = true)]
     RawServer {
@@ -118,6 +126,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Routing(options) => {
             println!("{}", routing::run(options)?);
+        }
+        Command::Route(options) => {
+            println!("{}", route::run(options)?);
+        }
+        Command::RouteServer(options) => {
+            println!("{}", route_server::run(options).await?);
         }
         Command::RawServer { port } => raw::serve(port).await?,
     }
