@@ -97,10 +97,11 @@ pub async fn group(
         Group::Person(_) => "m.user_id = $2",
     };
     let sql = format!(
-        "SELECT m.user_id, a.detail, \
-         (SELECT COUNT(*) FROM workflow_tasks t WHERE t.assignee = m.user_id \
-          AND t.status = 'open' AND t.workspace_id = m.workspace_id) AS open_tasks \
+        "SELECT m.user_id, a.detail, COALESCE(o.n, 0) AS open_tasks \
          FROM memberships m JOIN users u ON u.id = m.user_id \
+         LEFT JOIN (SELECT assignee, COUNT(*) AS n FROM workflow_tasks \
+                    WHERE workspace_id = $1 AND status = 'open' AND assignee IS NOT NULL \
+                    GROUP BY assignee) o ON o.assignee = m.user_id \
          LEFT JOIN person_attributes a ON a.workspace_id = m.workspace_id \
               AND a.user_id = m.user_id \
          WHERE m.workspace_id = $1 AND u.status = 'active' \

@@ -75,8 +75,9 @@ pub const INVENTORY: &[Column] = &[
         retention: Retention::Account,
         ..sealed("person_attributes", PERSON, "detail", MEMBERS)
     },
-    // A learned router: weights over hashed words, and the ids of the people it routes to.
-    sealed("routing_models", ID, "model", creator("trained_by")),
+    // A learned router: weights over hashed words, and the ids of the people it routes to;
+    // the workspace's, no one person's.
+    sealed("routing_models", ID, "model", MEMBERS),
     sealed("workflow_jobs", TEXT_ID, "payload", MEMBERS),
     sealed("workflow_incidents", TEXT_ID, "message", MEMBERS),
     sealed("workflow_triggers", ID, "config", creator("created_by")),

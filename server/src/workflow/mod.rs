@@ -92,6 +92,8 @@ struct Inner {
     routers: Mutex<routing::RouterCache>,
     /// People's opened routing attributes, with the sealed bytes they were opened from.
     attributes: Mutex<routing::AttributeCache>,
+    /// The processes whose router is being trained now.
+    training: Arc<Mutex<std::collections::HashSet<(WorkspaceId, String)>>>,
     /// Where routing learns presence (the hub).
     presence: std::sync::OnceLock<Arc<dyn routing::PresenceSource>>,
     /// How often a task that waits for someone available is routed again.
@@ -126,6 +128,7 @@ impl WorkflowService {
                 decisions: Mutex::new(HashMap::new()),
                 routers: Mutex::new(HashMap::new()),
                 attributes: Mutex::new(HashMap::new()),
+                training: Arc::new(Mutex::new(std::collections::HashSet::new())),
                 presence: std::sync::OnceLock::new(),
                 routing_retry_ms: config.routing_retry_ms,
                 retrain_every_hours: config.retrain_every_hours,

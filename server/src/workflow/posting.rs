@@ -101,17 +101,19 @@ impl WorkflowService {
     pub(super) async fn run_notice(
         &self,
         job: &JobRecord,
-        notice: super::apply::TaskNotice,
+        mut notice: super::apply::TaskNotice,
     ) -> Result<(), Error> {
         if notice.reminder {
-            let open = {
+            let task = {
                 let mut conn = self.store().reader().await?;
-                wf::task(&mut conn.conn(), &notice.task_id)
-                    .await?
-                    .is_some_and(|t| t.status == "open")
+                wf::task(&mut conn.conn(), &notice.task_id).await?
             };
-            if !open {
+            let Some(task) = task.filter(|t| t.status == "open") else {
                 return self.finish(job, None).await;
+            };
+            // Routing, a claim or an escalation may have moved it: remind whoever holds it now.
+            if let (Some(holder), PostTarget::Person(_)) = (task.assignee, &notice.to) {
+                notice.to = PostTarget::Person(holder.to_string());
             }
         }
         let answers = match &notice.form_key {
@@ -129,15 +131,9 @@ impl WorkflowService {
         };
         let text = format!("{} {}", notice.text, answers.hint());
         let blocks = notice_blocks(&notice.task_id, &text, answers)?;
-        let post_id = format!(
-            "{}:{}",
-            notice.task_id,
-            if notice.reminder {
-                "reminder"
-            } else {
-                "notice"
-            }
-        );
+        // The job's id: one post per notice, a later notice to the same person (a task
+        // escalated back to them) is its own.
+        let post_id = job.id.clone();
         let outcome = self
             .post(
                 job.workspace_id,

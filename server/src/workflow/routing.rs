@@ -339,7 +339,15 @@ impl WorkflowService {
         let mut ids = HashMap::with_capacity(members.len());
         for (m, p) in members.into_iter().zip(presence) {
             let attributes = match &m.detail {
-                Some(detail) => self.attributes_from(conn, ws, m.user_id, detail).await?,
+                // One unreadable row does not stop the task opening: that person routes
+                // as someone without attributes.
+                Some(detail) => match self.attributes_from(conn, ws, m.user_id, detail).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(user = %m.user_id, error = %e, "routing attributes unreadable");
+                        PersonRouting::default()
+                    }
+                },
                 None => PersonRouting::default(),
             };
             let id = m.user_id.to_string();
@@ -410,7 +418,16 @@ impl WorkflowService {
         let mut confidence = None;
         let mut model_note = None;
         if let (Some(learned), false) = (&spec.learned, matches!(group, Group::Person(_))) {
-            match self.router_for(conn, ws, process_id).await? {
+            let model = match self.router_for(conn, ws, process_id).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(process = process_id, error = %e, "learned router unreadable");
+                    model_note = Some("the learned model cannot be read".to_string());
+                    None
+                }
+            };
+            match model {
+                None if model_note.is_some() => {}
                 None => model_note = Some("no learned model yet".to_string()),
                 Some((version, router)) => {
                     model_version = Some(version);
@@ -449,7 +466,21 @@ impl WorkflowService {
                                     &options,
                                     now,
                                 );
-                                if let Some(id) = by_model.assignee() {
+                                // A skills strategy's requirements bind the model's pick too.
+                                let qualified = match &strategy {
+                                    Strategy::Skills { .. } => {
+                                        let one: Vec<Candidate> = candidates
+                                            .iter()
+                                            .filter(|c| c.id == p.label)
+                                            .cloned()
+                                            .collect();
+                                        policy::route(&strategy, &one, None, &options, now)
+                                            .assignee()
+                                            .is_some()
+                                    }
+                                    _ => true,
+                                };
+                                if let (true, Some(id)) = (qualified, by_model.assignee()) {
                                     let explanation = format!(
                                         "learned model v{version}: {}% confident (threshold {}%)",
                                         pct(p.confidence),
@@ -490,6 +521,11 @@ impl WorkflowService {
         let decision: Decision =
             policy::route(&strategy, &candidates, cursor.as_deref(), &options, now);
         let mut explanation = decision.explanation.clone();
+        // The group and a channel see the explanation: a named person's days away or load
+        // are theirs, not the group's.
+        if matches!(strategy, Strategy::Person { .. }) && decision.assignee().is_none() {
+            explanation = "named person: not available now".to_string();
+        }
         if fallback {
             explanation.push_str("; presence ignored after the fallback time");
         }
@@ -717,10 +753,28 @@ impl WorkflowService {
                     if instance.status != "running" {
                         return Ok(());
                     }
-                    let group = match (task.candidate_role, task.candidate_channel) {
-                        (Some(r), _) => Group::Role(r),
-                        (None, Some(c)) => Group::Channel(c),
-                        (None, None) => return Ok(()),
+                    let group = match (
+                        &record.spec.strategy,
+                        task.candidate_role,
+                        task.candidate_channel,
+                    ) {
+                        (Strategy::Person { id }, ..) => {
+                            let keyring = this.auditor().keyring().clone();
+                            match super::apply::member_named(
+                                &keyring,
+                                &mut tx.conn(),
+                                task.workspace_id,
+                                id,
+                            )
+                            .await?
+                            {
+                                Some(u) => Group::Person(u),
+                                None => return Ok(()),
+                            }
+                        }
+                        (_, Some(r), _) => Group::Role(r),
+                        (_, None, Some(c)) => Group::Channel(c),
+                        (_, None, None) => return Ok(()),
                     };
                     let state = this.state_of(&mut tx.conn(), &instance).await?;
                     let now = Utc::now();
@@ -846,6 +900,9 @@ impl WorkflowService {
                     else {
                         return Ok(());
                     };
+                    if instance.status != "running" {
+                        return Ok(());
+                    }
                     let ws = task.workspace_id;
                     let chain = record.spec.escalation.clone();
                     // The managers up from whoever holds the task, as far as the chain can go.
@@ -890,9 +947,13 @@ impl WorkflowService {
                     for e in &run.escalations {
                         match &e.to {
                             Target::Person(p) => {
-                                match super::apply::member_named(&keyring, &mut tx.conn(), ws, p)
+                                let target = match super::apply::member_named(&keyring, &mut tx.conn(), ws, p)
                                     .await?
                                 {
+                                    Some(u) if is_active_person(tx, u).await? => Some(u),
+                                    _ => None,
+                                };
+                                match target {
                                     Some(u) => {
                                         assignee = Some(u);
                                         claimed_at = None;
@@ -901,7 +962,7 @@ impl WorkflowService {
                                     }
                                     None => {
                                         record.explanation = format!(
-                                            "{}, who is not a member of the workspace: the task stays",
+                                            "{}, who is not an active member of the workspace: the task stays",
                                             e.explanation
                                         );
                                     }
@@ -1049,6 +1110,14 @@ impl WorkflowService {
                             "this task is already claimed",
                         ));
                     }
+                    // Only a routed task is claimed: a task shared with a role or a channel
+                    // without routing stays everyone's there until someone completes it.
+                    if task.routing.is_none() {
+                        return Err(Error::conflict(
+                            "not_claimable",
+                            "this task is shared without routing: complete it, there is nothing to claim",
+                        ));
+                    }
                     let now = Utc::now();
                     if !rs::claim(&mut tx.conn(), &task.id, user, now).await? {
                         return Err(Error::conflict(
@@ -1142,7 +1211,6 @@ impl WorkflowService {
         user: UserId,
         new: PersonRouting,
     ) -> Result<PersonRoutingView, Error> {
-        new.check(user)?;
         let this = self.clone();
         let actor = actor.clone();
         self.store()
@@ -1158,6 +1226,7 @@ impl WorkflowService {
                     if !manager && actor.user_id() != Some(user) {
                         this.authorize_in(tx, &actor, Action::ManageWorkflows, ws).await?;
                     }
+                    new.check(user)?;
                     if crate::store::workspaces::member(&mut tx.conn(), ws, user)
                         .await?
                         .is_none()
@@ -1184,14 +1253,33 @@ impl WorkflowService {
                     }
                     crate::rbac::decide_assignment(&actor, true);
                     if let Some(m) = new.manager {
-                        if crate::store::workspaces::member(&mut tx.conn(), ws, m)
+                        let member = crate::store::workspaces::member(&mut tx.conn(), ws, m)
                             .await?
-                            .is_none()
-                        {
+                            .is_some();
+                        if !member || !is_active_person(tx, m).await? {
                             return Err(Error::Invalid(crate::domain::ParseError::new(
                                 "manager",
-                                "the manager is not a member of this workspace",
+                                "the manager is not an active person of this workspace",
                             )));
+                        }
+                        // Up the chain from the new manager, the person must not come back.
+                        let mut up = Some(m);
+                        for _ in 0..MAX_MANAGER_CHAIN {
+                            let Some(next) = up else { break };
+                            if next == user {
+                                return Err(Error::Invalid(crate::domain::ParseError::new(
+                                    "manager",
+                                    "the manager chain would lead back to this person",
+                                )));
+                            }
+                            up = match rs::attributes(&mut tx.conn(), ws, next).await? {
+                                Some(a) => this
+                                    .attributes_from(&mut tx.conn(), ws, next, &a.detail)
+                                    .await
+                                    .ok()
+                                    .and_then(|a| a.manager),
+                                None => None,
+                            };
                         }
                     }
                     let json = serde_json::to_vec(&new)
@@ -1308,6 +1396,13 @@ impl WorkflowService {
                 return Err(Error::NotFound("process"));
             }
         }
+        let key = (ws, process_id.to_owned());
+        let _training = TrainingGuard::take(&self.inner.training, key).ok_or_else(|| {
+            Error::conflict(
+                "training_running",
+                "this process's router is being trained now; ask again when it is done",
+            )
+        })?;
         let outcomes = self
             .outcomes_in(ws, process_id, None, MAX_TRAINING_TASKS)
             .await?;
@@ -1427,37 +1522,41 @@ impl WorkflowService {
     /// next turn.
     pub(crate) async fn run_retrain(&self, job: &wf::JobRecord) -> Result<(), Error> {
         let payload: RetrainJob = self.payload(job).await?;
-        // The job goes first: training queues the next one under the same id.
-        self.finish(job, None).await?;
-        match self
-            .train_router(&Actor::system(), job.workspace_id, &payload.process_id)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::info!(process = %payload.process_id, error = %e, "scheduled retraining skipped");
-                let every = self.inner.retrain_every_hours;
-                if every > 0 {
-                    let this = self.clone();
-                    let ws = job.workspace_id;
-                    let process = payload.process_id.clone();
-                    self.store()
-                        .write(move |tx: &mut Tx| {
-                            Box::pin(async move {
-                                this.queue_retrain(
-                                    tx,
-                                    ws,
-                                    &process,
-                                    Utc::now() + chrono::Duration::hours(every as i64),
-                                )
-                                .await
-                            })
-                        })
-                        .await?;
-                }
-                Ok(())
-            }
+        // The next turn is queued in the write that takes this one, so a crash while
+        // training loses no schedule; training runs beside the runner, not in its pass.
+        let every = self.inner.retrain_every_hours;
+        let this = self.clone();
+        let ws = job.workspace_id;
+        let id = job.id.clone();
+        let process = payload.process_id.clone();
+        let taken = self
+            .store()
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    if !wf::delete_job(&mut tx.conn(), &id).await? {
+                        return Ok::<bool, Error>(false);
+                    }
+                    if every > 0 {
+                        let next = Utc::now() + chrono::Duration::hours(every as i64);
+                        this.queue_retrain(tx, ws, &process, next).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .await?;
+        if !taken || every == 0 {
+            return Ok(());
         }
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this
+                .train_router(&Actor::system(), ws, &payload.process_id)
+                .await
+            {
+                tracing::info!(process = %payload.process_id, error = %e, "scheduled retraining skipped");
+            }
+        });
+        Ok(())
     }
 
     /// The latest learned router of a process (`workflows.manage`).
@@ -1519,4 +1618,48 @@ pub(crate) fn check_routing(
         }
     }
     problems
+}
+
+/// The longest manager chain followed when checking for a loop.
+const MAX_MANAGER_CHAIN: usize = 64;
+
+/// Whether `user` is an active person (not a bot, not deactivated).
+async fn is_active_person(tx: &mut Tx, user: UserId) -> Result<bool, Error> {
+    let active = crate::store::users::by_id(&mut tx.conn(), user)
+        .await?
+        .is_some_and(|u| u.status == "active");
+    Ok(active
+        && crate::store::bots::by_id(&mut tx.conn(), user)
+            .await?
+            .is_none())
+}
+
+/// One training per process at a time: held while it runs.
+pub(crate) struct TrainingGuard {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<(WorkspaceId, String)>>>,
+    key: (WorkspaceId, String),
+}
+
+impl TrainingGuard {
+    fn take(
+        set: &Arc<std::sync::Mutex<std::collections::HashSet<(WorkspaceId, String)>>>,
+        key: (WorkspaceId, String),
+    ) -> Option<TrainingGuard> {
+        let mut running = set.lock().ok()?;
+        if !running.insert(key.clone()) {
+            return None;
+        }
+        Some(TrainingGuard {
+            set: set.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for TrainingGuard {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.set.lock() {
+            running.remove(&self.key);
+        }
+    }
 }

@@ -161,6 +161,28 @@ async fn skills_capacity_load_and_who_may_set_what(backend: Backend) {
         .await
         .expect(422);
 
+    // A manager is an active person of the workspace, and the chain does not loop.
+    let bos = format!("{}/people/{}/routing", base(&t.ws), t.bo.user_id);
+    app.put(&bos, &t.admin.access, json!({"skills": {"languages": ["ko", "en"], "products": ["billing", "payments"]}, "manager": t.ann.user_id}))
+        .await
+        .expect(200);
+    app.put(&own, &t.admin.access, json!({"capacity": 1, "skills": {"languages": ["KO"], "products": ["billing"]}, "manager": t.bo.user_id}))
+        .await
+        .expect_error(422, "validation_failed");
+    app.put(&own, &t.admin.access, json!({"capacity": 1, "skills": {"languages": ["KO"], "products": ["billing"]}, "manager": t.ann.user_id}))
+        .await
+        .expect_error(422, "validation_failed");
+    app.put(&own, &t.admin.access, json!({"capacity": 1, "skills": {"languages": ["KO"], "products": ["billing"]}, "manager": uuid::Uuid::now_v7()}))
+        .await
+        .expect_error(422, "validation_failed");
+    app.put(
+        &bos,
+        &t.admin.access,
+        json!({"skills": {"languages": ["ko", "en"], "products": ["billing", "payments"]}}),
+    )
+    .await
+    .expect(200);
+
     // A routing block with a mistake is refused at deploy, naming the task.
     for bad in [
         "  - user_task: answer\n    role: member\n    routing: {strategy: fastest}\n",
@@ -376,6 +398,26 @@ async fn round_robin_and_a_shared_queue_someone_claims(backend: Backend) {
     )
     .await
     .expect_error(404, "not_found");
+    // A task shared without routing is nobody's to take.
+    deploy(
+        &app,
+        &t.admin,
+        &t.ws,
+        "process: plain\nsteps:\n  - start: s\n  - user_task: any\n    role: member\n  - end: e\n",
+    )
+    .await;
+    let plain = start(&app, &t.admin, &t.ws, "plain", json!({})).await;
+    app.post(
+        &format!(
+            "/api/v1/workflow-tasks/{}/claim",
+            plain["id"].as_str().unwrap()
+        ),
+        Some(&t.ann.access),
+        json!({}),
+    )
+    .await
+    .expect_error(409, "not_claimable");
+    assert!(plain["routing"].is_null(), "{plain}");
     let events = app.audit_events(&t.admin.access).await;
     assert!(events
         .iter()
