@@ -185,7 +185,7 @@ pub async fn set_member_role(
     Ok(done == 1)
 }
 
-/// Removes a member; false if they were not one.
+/// Removes a member, with their routing attributes there; false if they were not one.
 pub async fn remove_member(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
@@ -198,6 +198,14 @@ pub async fn remove_member(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
+    // What routing knew about them there goes with the membership.
+    let sql = "DELETE FROM person_attributes WHERE workspace_id = $1 AND user_id = $2";
+    on!(conn, |c| sqlx::query(sql)
+        .bind(workspace)
+        .bind(user)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
     Ok(done == 1)
 }
 

@@ -292,6 +292,26 @@ async fn skills_capacity_load_and_who_may_set_what(backend: Backend) {
             .contains("Why you: skills: ko, billing")),
         "{dms:?}"
     );
+
+    // Leaving the workspace takes what routing knew there along.
+    let cys = format!("{}/people/{}/routing", base(&t.ws), t.cy.user_id);
+    assert_eq!(
+        app.get(&cys, &t.admin.access).await.expect(200)["skills"]["languages"],
+        json!(["en"])
+    );
+    app.delete(
+        &format!("{}/members/{}", base(&t.ws), t.cy.user_id),
+        &t.admin.access,
+    )
+    .await
+    .expect(204);
+    app.get(&cys, &t.admin.access)
+        .await
+        .expect_error(404, "not_found");
+    app.add_member(&t.admin, &t.ws, &t.cy, "member").await;
+    let again = app.get(&cys, &t.admin.access).await.expect(200).clone();
+    assert_eq!(again["skills"], json!({}), "{again}");
+    assert!(again["updated_at"].is_null(), "{again}");
 }
 
 async fn round_robin_and_a_shared_queue_someone_claims(backend: Backend) {
