@@ -752,23 +752,7 @@ impl WorkflowService {
             .store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    // Someone outside the task's workspace is not told it exists.
-                    let hidden = || {
-                        crate::rbac::decide_assignment(&actor, false);
-                        Error::NotFound("task")
-                    };
-                    let Some(task) = wf::task(&mut tx.conn(), &task_id).await? else {
-                        return Err(hidden());
-                    };
-                    let Some(user) = actor.user_id() else {
-                        return Err(hidden());
-                    };
-                    let Some(member) =
-                        crate::store::workspaces::member(&mut tx.conn(), task.workspace_id, user)
-                            .await?
-                    else {
-                        return Err(hidden());
-                    };
+                    let (task, user, member) = task_of_member(tx, &actor, &task_id).await?;
                     let allowed = this.may_complete(tx, &actor, &task, &member).await?;
                     crate::rbac::decide_assignment(&actor, allowed);
                     if !allowed {
@@ -889,14 +873,7 @@ impl WorkflowService {
         // Only an active person counts: a bot (the Workflows bot joins the channels it
         // posts in) or a deactivated account completes nothing.
         for user in named {
-            let active = crate::store::users::by_id(&mut tx.conn(), user)
-                .await?
-                .is_some_and(|u| u.status == "active");
-            if active
-                && crate::store::bots::by_id(&mut tx.conn(), user)
-                    .await?
-                    .is_none()
-            {
+            if routing::is_active_person(tx, user).await? {
                 return Ok(false);
             }
         }
@@ -1289,4 +1266,36 @@ fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
         Some(_) => Err(crate::domain::ParseError::new("limit", "must be between 1 and 500").into()),
     }
+}
+
+/// The task `task_id` and the acting member of its workspace. Someone outside the task's
+/// workspace is not told it exists.
+pub(crate) async fn task_of_member(
+    tx: &mut Tx,
+    actor: &Actor,
+    task_id: &str,
+) -> Result<
+    (
+        wf::TaskRecord,
+        crate::domain::UserId,
+        crate::store::workspaces::MemberRecord,
+    ),
+    Error,
+> {
+    let hidden = || {
+        crate::rbac::decide_assignment(actor, false);
+        Error::NotFound("task")
+    };
+    let Some(task) = wf::task(&mut tx.conn(), task_id).await? else {
+        return Err(hidden());
+    };
+    let Some(user) = actor.user_id() else {
+        return Err(hidden());
+    };
+    let Some(member) =
+        crate::store::workspaces::member(&mut tx.conn(), task.workspace_id, user).await?
+    else {
+        return Err(hidden());
+    };
+    Ok((task, user, member))
 }

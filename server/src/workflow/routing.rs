@@ -1069,22 +1069,8 @@ impl WorkflowService {
         self.store()
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let hidden = || {
-                        crate::rbac::decide_assignment(&actor, false);
-                        Error::NotFound("task")
-                    };
-                    let Some(task) = wf::task(&mut tx.conn(), &task_id).await? else {
-                        return Err(hidden());
-                    };
-                    let Some(user) = actor.user_id() else {
-                        return Err(hidden());
-                    };
-                    let Some(member) =
-                        crate::store::workspaces::member(&mut tx.conn(), task.workspace_id, user)
-                            .await?
-                    else {
-                        return Err(hidden());
-                    };
+                    let (task, user, member) =
+                        super::task_of_member(tx, &actor, &task_id).await?;
                     let in_group = task.assignee == Some(user)
                         || (task.assignee.is_none() && this.in_group(tx, &task, &member).await?);
                     crate::rbac::decide_assignment(&actor, in_group);
@@ -1624,7 +1610,7 @@ pub(crate) fn check_routing(
 const MAX_MANAGER_CHAIN: usize = 64;
 
 /// Whether `user` is an active person (not a bot, not deactivated).
-async fn is_active_person(tx: &mut Tx, user: UserId) -> Result<bool, Error> {
+pub(crate) async fn is_active_person(tx: &mut Tx, user: UserId) -> Result<bool, Error> {
     let active = crate::store::users::by_id(&mut tx.conn(), user)
         .await?
         .is_some_and(|u| u.status == "active");
