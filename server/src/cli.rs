@@ -220,6 +220,9 @@ enum WorkflowCmd {
         /// decision tables (.dmn, .csv, or .yaml/.yml starting with `decision:`).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The version note of the models deployed (what changed, up to 500 characters).
+        #[arg(long)]
+        note: Option<String>,
     },
     /// The workspace's deployed processes, every version, as JSON.
     List {
@@ -671,7 +674,7 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
         Decision(concord::workflow::NewDecision),
     }
     enum Job {
-        Deploy(Vec<Deployable>),
+        Deploy(Vec<Deployable>, Option<String>),
         List,
         Start(String, StartInstance),
         Instances(InstanceQuery),
@@ -681,7 +684,11 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
         Cancel(uuid::Uuid),
     }
     let (workspace, job) = match cmd {
-        WorkflowCmd::Deploy { workspace, files } => {
+        WorkflowCmd::Deploy {
+            workspace,
+            files,
+            note,
+        } => {
             let mut sources = Vec::new();
             for file in files {
                 let source = std::fs::read_to_string(&file)
@@ -717,7 +724,7 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
                 };
                 sources.push(source);
             }
-            (workspace, Job::Deploy(sources))
+            (workspace, Job::Deploy(sources, note))
         }
         WorkflowCmd::List { workspace } => (workspace, Job::List),
         WorkflowCmd::Start {
@@ -771,7 +778,7 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
     let actor = Actor::system();
     let service = app.workflows();
     let out = match job {
-        Job::Deploy(sources) => {
+        Job::Deploy(sources, note) => {
             let mut done = Vec::new();
             let mut failed = None;
             for source in sources {
@@ -783,6 +790,7 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
                             NewDeployment {
                                 source,
                                 format: None,
+                                note: note.clone(),
                             },
                         )
                         .await

@@ -2346,6 +2346,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/workflow-decisions/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check decision tables and run their test cases without deploying them
+         *     (`workflows.manage`): an editor's "run tests". Takes what a deployment takes; answers every
+         *     problem and every case with what it gave and why. Nothing is written.
+         */
+        post: operations["test_workflow_decision"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/workflow-decisions/{decision_key}/evaluate": {
         parameters: {
             query?: never;
@@ -2380,6 +2401,27 @@ export interface paths {
         get: operations["export_workflow_decision"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflow-expressions/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a condition (CEL), a text template or a JSON template as deploying would
+         *     (`workflows.manage`), for a designer checking as a person types: every problem with its
+         *     line and column. Nothing is evaluated.
+         */
+        post: operations["check_workflow_expression"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3828,6 +3870,23 @@ export interface components {
              */
             version?: number | null;
         };
+        /** @description One test case run against a table. */
+        DecisionCaseResult: {
+            /** @description What the table gave (the error's text when it could not decide). */
+            actual: Record<string, never>;
+            /** @description Its position among the table's cases, from 1. */
+            case: number;
+            /** @description The table it ran against. */
+            decision: string;
+            /** @description What was expected. */
+            expected: Record<string, never>;
+            /** @description How the table decided, line by line. */
+            explanation: string[];
+            /** @description Its name (`test case N` when it has none). */
+            name: string;
+            /** @description Whether the table gave what was expected. */
+            passed: boolean;
+        };
         /** @description The tables one deployment made. */
         DecisionDeployment: {
             /** @description One per table in the source. */
@@ -3863,11 +3922,35 @@ export interface components {
              */
             version: number;
         };
+        /** @description A problem of a decision source. */
+        DecisionProblem: {
+            /** @description The decision (or rule) at fault. */
+            element?: string | null;
+            /**
+             * Format: int32
+             * @description The source line, when known.
+             */
+            line?: number | null;
+            /** @description What is wrong. */
+            message: string;
+        };
         /**
          * @description A decision table's source format.
          * @enum {string}
          */
         DecisionSourceFormat: "dmn" | "yaml" | "csv";
+        /** @description What trying a decision source out found: its problems, and each test case run. */
+        DecisionTestReport: {
+            /** @description Every test case, in order: the source's own and those sent. */
+            cases: components["schemas"]["DecisionCaseResult"][];
+            /** @description True when the tables have no problem and every case passed. */
+            ok: boolean;
+            /**
+             * @description Every problem of the source, named by decision, rule and column (as a deployment would
+             *     be refused with).
+             */
+            problems: components["schemas"]["DecisionProblem"][];
+        };
         /** @description A deployed decision table version. */
         DecisionView: {
             /** @description `collect`'s aggregation: `sum`, `count`, `min` or `max`. */
@@ -3921,6 +4004,8 @@ export interface components {
             id: string;
             /** @description The process name. */
             name?: string | null;
+            /** @description The deployer's note on what changed in this version. */
+            note?: string | null;
             /** @description The process id (BPMN `process` id). */
             process_id: string;
             /** @description Its start events: id and trigger (`none`, `message`, `timer`, `signal`). */
@@ -4219,6 +4304,40 @@ export interface components {
             to?: string | null;
             /** @description The workspace exported (its id). */
             workspace: components["schemas"]["WorkspaceId"];
+        };
+        /**
+         * @description Text to check.
+         * @example {
+         *       "expression": "amount > 1000 && approved",
+         *       "kind": "condition"
+         *     }
+         */
+        ExpressionCheck: {
+            /** @description The text as written (up to 64 KiB). */
+            expression: string;
+            /** @description How to read it. */
+            kind: components["schemas"]["ExpressionKind"];
+        };
+        /**
+         * @description What kind of text an expression check reads.
+         * @enum {string}
+         */
+        ExpressionKind: "condition" | "template" | "json";
+        /** @description A problem in checked text. */
+        ExpressionProblem: {
+            /** @description The 1-based column (in characters) on that line, when known. */
+            column?: number | null;
+            /** @description The 1-based line, when known. */
+            line?: number | null;
+            /** @description What is wrong. */
+            message: string;
+        };
+        /** @description What a check found. */
+        ExpressionReport: {
+            /** @description True when the text parses. */
+            ok: boolean;
+            /** @description Every problem, in the order found. */
+            problems: components["schemas"]["ExpressionProblem"][];
         };
         /**
          * @description An extension of a request's deadline.
@@ -5069,6 +5188,11 @@ export interface components {
          */
         NewDeployment: {
             format?: null | components["schemas"]["ModelFormat"];
+            /**
+             * @description What changed in this version, for the people who read the version list (up to 500
+             *     characters).
+             */
+            note?: string | null;
             /** @description The model's text: BPMN XML or YAML (up to 1 MiB). */
             source: string;
         };
@@ -11754,6 +11878,45 @@ export interface operations {
             };
         };
     };
+    test_workflow_decision: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewDecision"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionTestReport"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `decision_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     evaluate_workflow_decision: {
         parameters: {
             query?: never;
@@ -11832,6 +11995,45 @@ export interface operations {
             };
             /** @description no such decision or version */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    check_workflow_expression: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExpressionCheck"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExpressionReport"];
+                };
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `expression_too_large` */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -57,6 +57,11 @@ pub fn check(element: &str, expression: &str) -> Result<(), ExprError> {
         .map_err(|e| fail(element, expression, format!("does not parse: {e}")))
 }
 
+/// Parses an expression as [`check`] does, keeping the parser's errors with their positions.
+pub(crate) fn parse(expression: &str) -> Result<(), cel::ParseErrors> {
+    env().compile(expression).map(|_| ())
+}
+
 /// Evaluates an expression with the variables, plus `extra` bindings that shadow them.
 pub fn eval(
     element: &str,
@@ -312,7 +317,7 @@ pub fn template_expressions(template: &str) -> Result<Vec<&str>, &'static str> {
 }
 
 /// The index of the `}` closing a `${`, skipping nested braces and quoted strings.
-fn closing_brace(s: &str) -> Option<usize> {
+pub(crate) fn closing_brace(s: &str) -> Option<usize> {
     let mut depth = 0usize;
     let mut quote: Option<char> = None;
     let mut escaped = false;

@@ -29,7 +29,7 @@
 //!
 //! Modules, one concept each: [`model`] (the process model), [`bpmn`] (reading BPMN XML),
 //! [`export`] (writing it back with its layout), [`validate`] (deploy-time checks), [`expr`]
-//! (CEL expressions and templates), [`layout`] (a diagram for models without one), [`yaml`]
+//! (CEL expressions and templates), [`syntax`] (checking them as a person types), [`layout`] (a diagram for models without one), [`yaml`]
 //! (the compact YAML form), [`timer`] (ISO 8601 timers), [`problem`] (deploy-time
 //! problems), [`state`] (an instance's durable state), [`command`] (what the engine asks the
 //! server to do, what it is told back, and its history), [`engine`] (the transitions),
@@ -46,6 +46,7 @@ pub mod model;
 pub mod problem;
 mod run;
 pub mod state;
+pub mod syntax;
 pub mod timer;
 pub mod validate;
 pub mod yaml;

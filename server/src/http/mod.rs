@@ -159,6 +159,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflows::deploy_decision, workflows::decisions))
         .routes(routes!(workflows::decision_source))
         .routes(routes!(workflows::evaluate_decision))
+        .routes(routes!(workflows::test_decision))
+        .routes(routes!(workflows::check_expression))
         .routes(routes!(users::list_sessions, users::revoke_sessions))
         .routes(routes!(users::revoke_session))
         .routes(routes!(workspaces::list, workspaces::create))

@@ -32,10 +32,12 @@ pub struct DeploymentRecord {
     pub deployed_by: Option<UserId>,
     /// When.
     pub deployed_at: DateTime<Utc>,
+    /// The version note the deployer wrote, sealed.
+    pub note: Option<Vec<u8>>,
 }
 
 const DEPLOYMENT: &str =
-    "id, workspace_id, process_id, version, format, source, model, deployed_by, deployed_at";
+    "id, workspace_id, process_id, version, format, source, model, deployed_by, deployed_at, note";
 
 /// Stores a deployment.
 pub async fn insert_deployment(
@@ -43,7 +45,8 @@ pub async fn insert_deployment(
     d: &DeploymentRecord,
 ) -> Result<(), StoreError> {
     let sql = format!(
-        "INSERT INTO workflow_deployments ({DEPLOYMENT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO workflow_deployments ({DEPLOYMENT}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     );
     on!(conn, |c| sqlx::query(&sql)
         .bind(d.id)
@@ -55,6 +58,7 @@ pub async fn insert_deployment(
         .bind(&d.model)
         .bind(d.deployed_by)
         .bind(d.deployed_at)
+        .bind(&d.note)
         .execute(c)
         .await
         .map(|_| ()))?;

@@ -128,6 +128,50 @@ pub struct DecisionView {
     pub deployed_at: chrono::DateTime<Utc>,
 }
 
+/// What trying a decision source out found: its problems, and each test case run.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DecisionTestReport {
+    /// True when the tables have no problem and every case passed.
+    pub ok: bool,
+    /// Every problem of the source, named by decision, rule and column (as a deployment would
+    /// be refused with).
+    pub problems: Vec<DecisionProblem>,
+    /// Every test case, in order: the source's own and those sent.
+    pub cases: Vec<DecisionCaseResult>,
+}
+
+/// A problem of a decision source.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DecisionProblem {
+    /// The decision (or rule) at fault.
+    pub element: Option<String>,
+    /// The source line, when known.
+    pub line: Option<u32>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One test case run against a table.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DecisionCaseResult {
+    /// The table it ran against.
+    pub decision: String,
+    /// Its position among the table's cases, from 1.
+    pub case: usize,
+    /// Its name (`test case N` when it has none).
+    pub name: String,
+    /// Whether the table gave what was expected.
+    pub passed: bool,
+    /// What was expected.
+    #[schema(value_type = Object)]
+    pub expected: Value,
+    /// What the table gave (the error's text when it could not decide).
+    #[schema(value_type = Object)]
+    pub actual: Value,
+    /// How the table decided, line by line.
+    pub explanation: Vec<String>,
+}
+
 /// The tables one deployment made.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DecisionDeployment {
@@ -261,9 +305,13 @@ fn is_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// Parses, checks and tests a deployment's tables, before anything is written. Every problem
-/// of every table is named.
-fn prepare(new: &NewDecision) -> Result<(DecisionFormat, Vec<DecisionTable>), Error> {
+/// A source's tables with their format, or every problem found in them.
+type Checked = Result<(DecisionFormat, Vec<DecisionTable>), Problems>;
+
+/// A source's tables, parsed and checked against the limits, with the test cases sent beside
+/// it added to them; or every problem found. Refused outright (the outer error) when the
+/// source or its test cases are too many to read at all.
+fn parse_checked(new: &NewDecision) -> Result<Checked, Error> {
     if new.source.len() > MAX_SOURCE_BYTES {
         return Err(Error::TooLarge {
             code: "decision_too_large",
@@ -282,8 +330,10 @@ fn prepare(new: &NewDecision) -> Result<(DecisionFormat, Vec<DecisionTable>), Er
         .format
         .map(DecisionFormat::from)
         .unwrap_or_else(|| DecisionFormat::guess(&new.source));
-    let mut tables =
-        decision::parse(&new.source, format).map_err(|p| invalid("invalid_decision", p))?;
+    let mut tables = match decision::parse(&new.source, format) {
+        Ok(t) => t,
+        Err(p) => return Ok(Err(p)),
+    };
     let mut problems = Vec::new();
     if tables.len() > MAX_TABLES {
         problems.push(Problem {
@@ -354,8 +404,16 @@ fn prepare(new: &NewDecision) -> Result<(DecisionFormat, Vec<DecisionTable>), Er
         });
     }
     if !problems.is_empty() {
-        return Err(invalid("invalid_decision", Problems(problems)));
+        return Ok(Err(Problems(problems)));
     }
+    Ok(Ok((format, tables)))
+}
+
+/// Parses, checks and tests a deployment's tables, before anything is written. Every problem
+/// of every table is named.
+fn prepare(new: &NewDecision) -> Result<(DecisionFormat, Vec<DecisionTable>), Error> {
+    let (format, tables) = parse_checked(new)?.map_err(|p| invalid("invalid_decision", p))?;
+    let mut problems = Vec::new();
     let mut failures = Vec::new();
     for t in &tables {
         let compiled = match t.compile() {
@@ -388,7 +446,55 @@ fn prepare(new: &NewDecision) -> Result<(DecisionFormat, Vec<DecisionTable>), Er
     Ok((format, tables))
 }
 
-fn invalid(code: &'static str, mut problems: Problems) -> Error {
+/// Checks a source's tables and runs every test case (the source's and those sent), without
+/// deploying anything: each case with what it gave and why.
+fn try_out(new: &NewDecision) -> Result<DecisionTestReport, Error> {
+    let mut problems = Vec::new();
+    let mut cases = Vec::new();
+    match parse_checked(new)? {
+        Err(p) => problems = p.0,
+        Ok((_, tables)) => {
+            for t in &tables {
+                match t.compile() {
+                    Ok(compiled) => {
+                        cases.extend(
+                            compiled
+                                .run_cases()
+                                .into_iter()
+                                .map(|c| DecisionCaseResult {
+                                    name: c.name.unwrap_or_else(|| format!("test case {}", c.case)),
+                                    decision: c.decision,
+                                    case: c.case,
+                                    passed: c.passed,
+                                    expected: c.expected,
+                                    actual: c.got,
+                                    explanation: c.explanation,
+                                }),
+                        )
+                    }
+                    Err(p) => problems.extend(p.0),
+                }
+            }
+        }
+    }
+    let problems: Vec<DecisionProblem> = truncated(Problems(problems))
+        .0
+        .into_iter()
+        .map(|p| DecisionProblem {
+            element: p.element,
+            line: p.line,
+            message: p.message,
+        })
+        .collect();
+    Ok(DecisionTestReport {
+        ok: problems.is_empty() && cases.iter().all(|c| c.passed),
+        problems,
+        cases,
+    })
+}
+
+/// At most [`MAX_PROBLEMS`] problems, and a last one saying how many more there were.
+fn truncated(mut problems: Problems) -> Problems {
     if problems.0.len() > MAX_PROBLEMS {
         let more = problems.0.len() - MAX_PROBLEMS;
         problems.0.truncate(MAX_PROBLEMS);
@@ -398,7 +504,11 @@ fn invalid(code: &'static str, mut problems: Problems) -> Error {
             message: format!("and {more} more"),
         });
     }
-    match invalid_model(problems) {
+    problems
+}
+
+fn invalid(code: &'static str, problems: Problems) -> Error {
+    match invalid_model(truncated(problems)) {
         Error::InvalidModel {
             message, problems, ..
         } => Error::InvalidModel {
@@ -498,6 +608,25 @@ impl WorkflowService {
                 })
             })
             .await
+    }
+
+    /// Checks decision tables and runs their test cases without deploying them
+    /// (`workflows.manage`), for an editor's "run tests". Nothing is written.
+    #[tracing::instrument(skip(self, actor, new), fields(actor = ?actor.user_id()))]
+    pub async fn test_decision(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        new: NewDecision,
+    ) -> Result<DecisionTestReport, Error> {
+        {
+            let mut conn = self.store().reader().await?;
+            self.authorize_read(&mut conn.conn(), actor, Action::ManageWorkflows, workspace)
+                .await?;
+        }
+        tokio::task::spawn_blocking(move || try_out(&new))
+            .await
+            .map_err(|e| Error::Internal(format!("testing a decision: {e}")))?
     }
 
     /// The latest version of each of the workspace's decision tables (`workflows.start`).

@@ -1,4 +1,4 @@
-//! Workflows' entries in the data inventory ([`crate::inventory`]): model sources and models,
+//! Workflows' entries in the data inventory ([`crate::inventory`]): model sources, models and version notes,
 //! instance states (the variables), history steps, task details, queued jobs (a call's URL
 //! and body, a post's text), incident messages, triggers' settings (a webhook's secret) and
 //! task forms and decision tables (source and parsed table), how each task was routed,
@@ -50,6 +50,7 @@ const MEMBERS: Subject = Subject {
 pub const INVENTORY: &[Column] = &[
     sealed("workflow_deployments", ID, "source", creator("deployed_by")),
     sealed("workflow_deployments", ID, "model", creator("deployed_by")),
+    sealed("workflow_deployments", ID, "note", creator("deployed_by")),
     sealed("workflow_instances", ID, "state", creator("started_by")),
     Column {
         scope: ScopeRule::Workspace(Owner::via(

@@ -20,6 +20,7 @@
 //! and handles incidents; `workflows.start` (members) starts instances and follows their own.
 
 mod apply;
+mod checks;
 mod decisions;
 mod forms;
 mod inventory;
@@ -48,9 +49,11 @@ use crate::rbac::{Action, Actor, Resource};
 use crate::store::workflows::{self as wf, DeploymentRecord, InstanceRecord};
 use crate::store::{Conn, Store, Tx};
 
+pub use checks::{ExpressionCheck, ExpressionKind, ExpressionProblem, ExpressionReport};
 pub use decisions::{
-    DecideRequest, DecisionDeployment, DecisionList, DecisionOutcome, DecisionSourceFormat,
-    DecisionView, MatchedRule, NewDecision, NewDecisionTest,
+    DecideRequest, DecisionCaseResult, DecisionDeployment, DecisionList, DecisionOutcome,
+    DecisionProblem, DecisionSourceFormat, DecisionTestReport, DecisionView, MatchedRule,
+    NewDecision, NewDecisionTest,
 };
 pub use forms::{FormList, FormView, NewForm};
 pub use inventory::INVENTORY;
@@ -61,6 +64,8 @@ pub use views::*;
 
 /// The largest model source accepted, in bytes.
 pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
+/// The longest version note accepted, in characters.
+pub const MAX_NOTE_CHARS: usize = 500;
 /// The largest variables object accepted at start or completion, in bytes of JSON.
 pub const MAX_VARIABLES_BYTES: usize = 256 * 1024;
 /// Signals share the subscription index with messages under this prefix.
@@ -161,6 +166,7 @@ impl WorkflowService {
                 limit: MAX_SOURCE_BYTES as u64,
             });
         }
+        let note = version_note(new.note.as_deref())?;
         let format = match new.format {
             Some(f) => f,
             None if new.source.trim_start().starts_with('<') => ModelFormat::Bpmn,
@@ -238,6 +244,13 @@ impl WorkflowService {
                     let sealed_model = this
                         .seal(tx, workspace, "workflow_deployments", &row, "model", &model_json)
                         .await?;
+                    let sealed_note = match &note {
+                        Some(n) => Some(
+                            this.seal(tx, workspace, "workflow_deployments", &row, "note", n.as_bytes())
+                                .await?,
+                        ),
+                        None => None,
+                    };
                     let record = DeploymentRecord {
                         id,
                         workspace_id: workspace,
@@ -248,6 +261,7 @@ impl WorkflowService {
                         model: sealed_model,
                         deployed_by: actor.user_id(),
                         deployed_at: Utc::now(),
+                        note: sealed_note,
                     };
                     wf::insert_deployment(&mut tx.conn(), &record).await?;
                     this.ensure_bot_in(tx, &actor, workspace).await?;
@@ -259,9 +273,10 @@ impl WorkflowService {
                             "process_id": model.id,
                             "version": version,
                             "format": format.as_str(),
+                            "noted": note.is_some(),
                         }));
                     this.auditor().record(tx, event).await?;
-                    Ok(views::deployment(&record, &model))
+                    Ok(views::deployment(&record, &model, note))
                 })
             })
             .await
@@ -281,7 +296,8 @@ impl WorkflowService {
         let mut out = Vec::with_capacity(records.len());
         for r in &records {
             let model = self.model_of(&mut conn.conn(), r).await?;
-            out.push(views::deployment(r, &model));
+            let note = self.note_of(&mut conn.conn(), r).await?;
+            out.push(views::deployment(r, &model, note));
         }
         Ok(DeploymentList { deployments: out })
     }
@@ -1049,6 +1065,30 @@ impl WorkflowService {
             .await
     }
 
+    /// A deployment's version note, opened.
+    async fn note_of(
+        &self,
+        conn: &mut Conn<'_>,
+        record: &DeploymentRecord,
+    ) -> Result<Option<String>, Error> {
+        let Some(sealed) = &record.note else {
+            return Ok(None);
+        };
+        let text = self
+            .open(
+                conn,
+                record.workspace_id,
+                "workflow_deployments",
+                &record.id.to_string(),
+                "note",
+                sealed,
+            )
+            .await?;
+        String::from_utf8(text)
+            .map(Some)
+            .map_err(|_| Error::Internal("a deployment's note is not UTF-8".into()))
+    }
+
     pub(crate) async fn model_of(
         &self,
         conn: &mut Conn<'_>,
@@ -1240,6 +1280,21 @@ fn invalid_model(problems: concord_workflow::problem::Problems) -> Error {
         message: problems.to_string(),
         problems: serde_json::to_value(&problems.0).unwrap_or(Value::Null),
     }
+}
+
+/// A deployment's note as given: trimmed, none when blank, at most [`MAX_NOTE_CHARS`].
+fn version_note(note: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(crate::domain::ParseError::new(
+            "note",
+            format!("a version note is at most {MAX_NOTE_CHARS} characters"),
+        )
+        .into());
+    }
+    Ok(Some(note.to_owned()))
 }
 
 fn variables(

@@ -43,6 +43,10 @@ pub struct NewDeployment {
     /// `bpmn` or `yaml`; by default, BPMN when the text starts with `<`.
     #[serde(default)]
     pub format: Option<ModelFormat>,
+    /// What changed in this version, for the people who read the version list (up to 500
+    /// characters).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// A deployed version of a process.
@@ -64,6 +68,8 @@ pub struct DeploymentView {
     pub deployed_at: DateTime<Utc>,
     /// Its start events: id and trigger (`none`, `message`, `timer`, `signal`).
     pub start_events: Vec<StartEventView>,
+    /// The deployer's note on what changed in this version.
+    pub note: Option<String>,
 }
 
 /// A start event of a deployed process.
@@ -356,9 +362,14 @@ pub struct MessageOutcome {
     pub started: Vec<Uuid>,
 }
 
-pub(crate) fn deployment(r: &DeploymentRecord, model: &ProcessModel) -> DeploymentView {
+pub(crate) fn deployment(
+    r: &DeploymentRecord,
+    model: &ProcessModel,
+    note: Option<String>,
+) -> DeploymentView {
     use concord_workflow::model::StartTrigger;
     DeploymentView {
+        note,
         id: r.id,
         process_id: r.process_id.clone(),
         name: model.name.clone(),

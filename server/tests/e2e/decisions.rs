@@ -305,3 +305,40 @@ async fn the_command_line_deploys_a_table_a_process_uses(backend: Backend) {
 }
 
 both_backends!(the_command_line_deploys_a_table_a_process_uses);
+
+both_backends! {
+    async fn an_editor_runs_a_tables_test_cases_without_deploying_it(app) {
+        let t = app.team().await;
+        let test = format!("{}/workflow-decisions/test", base(&t.ws));
+        // The YAML twin's own cases all pass, each with how the table decided.
+        let twin = app.post(&test, Some(&t.admin.access), json!({"source": EXPENSE_YAML})).await.expect(200).clone();
+        assert_eq!((&twin["ok"], &twin["problems"]), (&json!(true), &json!([])), "{twin}");
+        let cases = twin["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 5, "{twin}");
+        assert!(cases.iter().all(|c| c["passed"] == true && c["decision"] == "expense_approval"), "{twin}");
+        assert_eq!(cases[0]["name"], "small expenses need nobody", "{twin}");
+        assert_eq!(cases[0]["actual"], json!({"approver": "none", "auto_approve": true}), "{twin}");
+        assert!(cases[0]["explanation"].to_string().contains("< 100"), "{twin}");
+        // A DMN file carries no cases: those sent run, a wrong one fails with what it gave.
+        let dmn = app.post(&test, Some(&t.admin.access), json!({"source": EXPENSE_DMN, "format": "dmn", "tests": [
+            {"input": {"amount": 300, "category": "travel"}, "expect": {"approver": "manager", "auto_approve": false}},
+            {"name": "equipment to finance", "input": {"amount": 5000, "category": "equipment"}, "expect": {"approver": "finance", "auto_approve": false}}
+        ]})).await.expect(200).clone();
+        assert_eq!(dmn["ok"], false, "{dmn}");
+        let names: Vec<(&str, bool)> = dmn["cases"].as_array().unwrap().iter()
+            .map(|c| (c["name"].as_str().unwrap(), c["passed"].as_bool().unwrap())).collect();
+        assert_eq!(names, vec![("test case 1", true), ("equipment to finance", false)], "{dmn}");
+        assert_eq!(dmn["cases"][1]["actual"]["approver"], "cfo", "{dmn}");
+        // A bad cell is a problem named by rule and column, not an error.
+        let bad = app.post(&test, Some(&t.admin.access), json!({"source": EXPENSE_YAML.replacen("'< 100'", "'<< 100'", 1)})).await.expect(200).clone();
+        assert_eq!((&bad["ok"], &bad["cases"]), (&json!(false), &json!([])), "{bad}");
+        assert!(bad["problems"][0]["message"].as_str().unwrap().contains("<< 100"), "{bad}");
+        let broken = app.post(&test, Some(&t.admin.access), json!({"source": "<definitions", "format": "dmn"})).await.expect(200).clone();
+        assert_eq!(broken["ok"], false, "{broken}");
+        assert!(!broken["problems"].as_array().unwrap().is_empty(), "{broken}");
+        // Nothing was deployed, nothing audited; members cannot run it.
+        assert_eq!(app.get(&format!("{}/workflow-decisions", base(&t.ws)), &t.admin.access).await.expect(200)["decisions"], json!([]));
+        assert!(!app.audit_events(&t.admin.access).await.iter().any(|e| e["action"] == "workflow.decision_deployed"));
+        app.post(&test, Some(&t.ann.access), json!({"source": EXPENSE_YAML})).await.expect_error(403, "forbidden");
+    }
+}

@@ -129,6 +129,7 @@ fn needles() -> Vec<String> {
         "Dunwoodyan",
         "Wraxhallian",
         "Pendlebury tier",
+        "Abernethyish",
     ] {
         out.push(s.to_owned());
     }
@@ -516,7 +517,7 @@ async fn plaintext_appears_nowhere(backend: Backend) {
     app.post(
         &format!("/api/v1/workspaces/{ws_id}/workflows"),
         Some(&admin.access),
-        json!({ "source": model }),
+        json!({ "source": model, "note": "Abernethyish review added" }),
     )
     .await
     .expect(201);

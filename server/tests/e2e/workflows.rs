@@ -261,6 +261,57 @@ both_backends! {
             .expect_error(422, "validation_failed");
     }
 
+    async fn a_designer_checks_what_is_typed_and_deploys_versions_with_their_notes(app) {
+        let t = app.team().await;
+        let check = format!("{}/workflow-expressions/check", base(&t.ws));
+        let ask = |expression: &str, kind: &str| json!({"expression": expression, "kind": kind});
+        // A condition that parses; one that does not, with where.
+        let ok = app.post(&check, Some(&t.admin.access), ask("amount > 1000 && approved", "condition")).await.expect(200).clone();
+        assert_eq!(ok, json!({"ok": true, "problems": []}));
+        let bad = app.post(&check, Some(&t.admin.access), ask("amount >", "condition")).await.expect(200).clone();
+        assert_eq!(bad["ok"], false, "{bad}");
+        assert_eq!(bad["problems"][0]["line"], 1, "{bad}");
+        assert!(bad["problems"][0]["column"].as_u64().is_some_and(|c| c >= 7), "{bad}");
+        // The same condition is what deploying refuses, on its flow.
+        let model = |condition: &str| format!("process: checked\nsteps:\n  - start: s\n  - exclusive: big\n    branches:\n      - when: {condition}\n        goto: done\n    default: other\n  - end: done\n  - end: other\n");
+        app.post(&format!("{}/workflows", base(&t.ws)), Some(&t.admin.access), json!({"source": model("amount >")}))
+            .await.expect_error(422, "invalid_model");
+        // Templates point into the text; a JSON body must be JSON first.
+        let template = app.post(&check, Some(&t.admin.access), ask("Order ${id +} is late", "template")).await.expect(200).clone();
+        assert_eq!(template["ok"], false, "{template}");
+        assert!(template["problems"][0]["message"].as_str().unwrap().contains("${id +}"), "{template}");
+        assert_eq!(app.post(&check, Some(&t.admin.access), ask("Order ${order.id} is late", "template")).await.expect(200)["ok"], true);
+        let json_bad = app.post(&check, Some(&t.admin.access), ask("{\"id\": 1,\n \"x\": }", "json")).await.expect(200).clone();
+        assert_eq!((&json_bad["ok"], &json_bad["problems"][0]["line"]), (&json!(false), &json!(2)), "{json_bad}");
+        assert_eq!(app.post(&check, Some(&t.admin.access), ask("{\"id\": \"${order.id}\"}", "json")).await.expect(200)["ok"], true);
+        // Only those who deploy models check them; a huge text is refused unread.
+        app.post(&check, Some(&t.ann.access), ask("true", "condition")).await.expect_error(403, "forbidden");
+        app.post(&check, Some(&t.admin.access), ask(&"x".repeat(70 * 1024), "condition")).await.expect_error(413, "expression_too_large");
+        app.post(&check, Some(&t.admin.access), ask("true", "python")).await.expect_error(422, "validation_failed");
+
+        // A version carries the deployer's note; the list shows each version's.
+        let v1 = app.post(&format!("{}/workflows", base(&t.ws)), Some(&t.admin.access),
+            json!({"source": model("amount > 1000"), "note": "  First cut: big orders branch  "})).await.expect(201).clone();
+        assert_eq!((&v1["version"], &v1["note"]), (&json!(1), &json!("First cut: big orders branch")), "{v1}");
+        let v2 = app.post(&format!("{}/workflows", base(&t.ws)), Some(&t.admin.access),
+            json!({"source": model("amount > 5000")})).await.expect(201).clone();
+        assert_eq!((&v2["version"], &v2["note"]), (&json!(2), &Value::Null), "{v2}");
+        let long = app.post(&format!("{}/workflows", base(&t.ws)), Some(&t.admin.access),
+            json!({"source": model("amount > 1"), "note": "é".repeat(501)})).await;
+        long.expect_error(422, "validation_failed");
+        assert_eq!(long.body["error"]["field"], "note", "{}", long.body);
+        let listed = app.get(&format!("{}/workflows", base(&t.ws)), &t.ann.access).await.expect(200).clone();
+        let notes: Vec<(i64, Value)> = listed["deployments"].as_array().unwrap().iter()
+            .map(|d| (d["version"].as_i64().unwrap(), d["note"].clone())).collect();
+        assert_eq!(notes, vec![(2, Value::Null), (1, json!("First cut: big orders branch"))], "{listed}");
+        // The audit entry says a note was written, not what it says.
+        let audited: Vec<Value> = app.audit_events(&t.admin.access).await.into_iter()
+            .filter(|e| e["action"] == "workflow.deployed").collect();
+        assert_eq!(audited.len(), 2, "{audited:?}");
+        assert!(audited.iter().any(|e| e["details"]["noted"] == true), "{audited:?}");
+        assert!(!format!("{audited:?}").contains("First cut"), "{audited:?}");
+    }
+
     async fn a_message_reaches_the_instance_waiting_for_its_correlation_key(app) {
         let t = app.team().await;
         let yaml = "process: orders\nsteps:\n  - start: placed\n  - receive: paid\n    message: payment.received\n    correlation: order\n  - end: done\n";

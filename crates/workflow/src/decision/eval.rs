@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use super::compile::{aggregation_name, policy_name, rule_name, Compiled, Expression};
 use super::unary::{self, Cell};
-use super::{Aggregation, DecisionError, DecisionTable, Evaluation, HitPolicy, Match, TestFailure};
+use super::{
+    Aggregation, DecisionError, DecisionTable, Evaluation, HitPolicy, Match, TestFailure,
+    TestOutcome,
+};
 use crate::expr;
 
 /// A table ready to decide: every expression and cell parsed. Cheap to clone (shared inside).
@@ -347,6 +350,21 @@ impl CompiledTable {
 
     /// Runs the table's own test cases; the ones that failed.
     pub fn run_tests(&self) -> Vec<TestFailure> {
+        self.run_cases()
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| TestFailure {
+                decision: c.decision,
+                case: c.case,
+                name: c.name,
+                expected: c.expected,
+                got: c.got,
+            })
+            .collect()
+    }
+
+    /// Runs every one of the table's test cases, each with what it gave and why.
+    pub fn run_cases(&self) -> Vec<TestOutcome> {
         let table = &self.inner.table;
         let single = match table.outputs.as_slice() {
             [only] => Some(only.name.as_str()),
@@ -360,19 +378,24 @@ impl CompiledTable {
             .tests
             .iter()
             .enumerate()
-            .filter_map(|(n, case)| {
-                let got = match self.evaluate(&case.input) {
-                    Ok(e) if expected(&case.expect, &e.result, single, list) => return None,
-                    Ok(e) => e.result,
-                    Err(e) => Value::String(e.to_string()),
+            .map(|(n, case)| {
+                let (passed, got, explanation) = match self.evaluate(&case.input) {
+                    Ok(e) => (
+                        expected(&case.expect, &e.result, single, list),
+                        e.result.clone(),
+                        e.explain(),
+                    ),
+                    Err(e) => (false, Value::String(e.to_string()), Vec::new()),
                 };
-                Some(TestFailure {
+                TestOutcome {
                     decision: table.id.clone(),
                     case: n + 1,
                     name: case.name.clone(),
+                    passed,
                     expected: case.expect.clone(),
                     got,
-                })
+                    explanation,
+                }
             })
             .collect()
     }

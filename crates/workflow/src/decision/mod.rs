@@ -254,6 +254,25 @@ pub struct TestFailure {
     pub got: Value,
 }
 
+/// A test case run: what it expected, what the table gave, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    /// The table's id.
+    pub decision: String,
+    /// The case's position, from 1.
+    pub case: usize,
+    /// Its name.
+    pub name: Option<String>,
+    /// Whether the table gave what was expected.
+    pub passed: bool,
+    /// What was expected.
+    pub expected: Value,
+    /// What the table gave, or the error text.
+    pub got: Value,
+    /// How the table decided, as lines of text (none when it could not decide).
+    pub explanation: Vec<String>,
+}
+
 impl DecisionTable {
     /// Checks and prepares the table: every input expression, unary test and output
     /// expression must parse, every rule must have one cell per column, `aggregation` only

@@ -13,11 +13,12 @@ use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::http::state::AppState;
 use crate::workflow::routing::{PersonRouting, PersonRoutingView, RouterView};
 use crate::workflow::{
-    CompleteTask, DecideRequest, DecisionDeployment, DecisionList, DecisionOutcome, DeploymentList,
-    DeploymentView, FormList, FormView, HookCredentials, HookOutcome, IncidentList, InstancePage,
-    InstanceQuery, InstanceView, MessageOutcome, NewDecision, NewDeployment, NewForm, NewTrigger,
-    ResolveIncident, SendMessage, SendSignal, StartInstance, TaskPage, TaskQuery, TaskView,
-    TriggerList, TriggerView,
+    CompleteTask, DecideRequest, DecisionDeployment, DecisionList, DecisionOutcome,
+    DecisionTestReport, DeploymentList, DeploymentView, ExpressionCheck, ExpressionReport,
+    FormList, FormView, HookCredentials, HookOutcome, IncidentList, InstancePage, InstanceQuery,
+    InstanceView, MessageOutcome, NewDecision, NewDeployment, NewForm, NewTrigger, ResolveIncident,
+    SendMessage, SendSignal, StartInstance, TaskPage, TaskQuery, TaskView, TriggerList,
+    TriggerView,
 };
 
 /// Deploy a process model (`workflows.manage`): BPMN 2.0 XML as Camunda Modeler or bpmn-js
@@ -461,6 +462,44 @@ pub async fn evaluate_decision(
 ) -> Result<axum::Json<DecisionOutcome>, ApiError> {
     Ok(axum::Json(
         state.workflows.decide(&actor, ws, &key, request).await?,
+    ))
+}
+
+/// Check decision tables and run their test cases without deploying them
+/// (`workflows.manage`): an editor's "run tests". Takes what a deployment takes; answers every
+/// problem and every case with what it gave and why. Nothing is written.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/workflow-decisions/test", operation_id = "test_workflow_decision", tag = "workflows",
+    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
+    request_body = NewDecision,
+    responses((status = 200, body = DecisionTestReport), (status = 403, description = "missing workflows.manage"),
+        (status = 413, description = "`decision_too_large`")))]
+pub async fn test_decision(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(ws): ApiPath<WorkspaceId>,
+    ApiJson(new): ApiJson<NewDecision>,
+) -> Result<axum::Json<DecisionTestReport>, ApiError> {
+    Ok(axum::Json(
+        state.workflows.test_decision(&actor, ws, new).await?,
+    ))
+}
+
+/// Check a condition (CEL), a text template or a JSON template as deploying would
+/// (`workflows.manage`), for a designer checking as a person types: every problem with its
+/// line and column. Nothing is evaluated.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/workflow-expressions/check", operation_id = "check_workflow_expression", tag = "workflows",
+    security(("bearer" = [])), params(("workspace_id" = String, Path, format = Uuid)),
+    request_body = ExpressionCheck,
+    responses((status = 200, body = ExpressionReport), (status = 403, description = "missing workflows.manage"),
+        (status = 413, description = "`expression_too_large`")))]
+pub async fn check_expression(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(ws): ApiPath<WorkspaceId>,
+    ApiJson(check): ApiJson<ExpressionCheck>,
+) -> Result<axum::Json<ExpressionReport>, ApiError> {
+    Ok(axum::Json(
+        state.workflows.check_expression(&actor, ws, check).await?,
     ))
 }
 
