@@ -23,6 +23,8 @@ export class ApiError extends Error {
     message: string,
     /** Each problem the server named, for refusals that list them (`invalid_completion`, `invalid_model`). */
     public problems: string[] = [],
+    /** The same problems as the server sent them (with `element` and `line` for a model's). */
+    public details: unknown[] = [],
   ) {
     super(message);
   }
@@ -293,6 +295,7 @@ async function send(method: Method, target: string, headers: Headers, body: stri
     let code = 'http_error';
     let message = res.statusText;
     let problems: string[] = [];
+    let details: unknown[] = [];
     try {
       // `{error: {code, message}}` (older servers answered `{code, message}`).
       const body = await res.json();
@@ -300,10 +303,11 @@ async function send(method: Method, target: string, headers: Headers, body: stri
       code = typeof err?.code === 'string' ? err.code : code;
       message = typeof err?.message === 'string' ? err.message : message;
       problems = problemTexts(err?.problems);
+      details = Array.isArray(err?.problems) ? err.problems : [];
     } catch {
       /* not JSON */
     }
-    throw new ApiError(res.status, code, message, problems);
+    throw new ApiError(res.status, code, message, problems, details);
   }
   return res;
 }

@@ -16,6 +16,10 @@ import { navigate, safeNext } from './shell/router';
 //   /w/:ws/d                    documents   (/w/:ws/d/:document opens one)
 //   /w/:ws/search?q=...         search
 //   /w/:ws/tasks                workflow tasks   (/w/:ws/tasks/:task opens one's form)
+//   /w/:ws/processes            processes, decision tables, forms (the designer's lists)
+//   /w/:ws/processes/:process   the process designer (bpmn-js)
+//   /w/:ws/decisions/:key       the decision-table editor (dmn-js)
+//   /w/:ws/forms/:key           the form designer
 //   /compliance/:section        audit, holds, requests, breaches (compliance officers, system admins)
 //   /admin/:section             people, roles, policies, keys, sessions (system admins)
 

@@ -19,6 +19,7 @@ const ChannelView = lazy(() => import('../chat/ChannelView'));
 const DocumentsView = lazy(() => import('../docs/DocumentsView'));
 const SearchView = lazy(() => import('../search/SearchView'));
 const TasksView = lazy(() => import('../workflows/TasksView'));
+const DesignerView = lazy(() => import('../designer/DesignerView'));
 const AccountView = lazy(() => import('../account/AccountView'));
 const ComplianceView = lazy(() => import('../compliance/ComplianceView'));
 const AdminView = lazy(() => import('../admin/AdminView'));
@@ -204,6 +205,7 @@ function Frame(props: FrameProps) {
     if (parts?.view === 'docs') return `Documents · ${workspace.name}`;
     if (parts?.view === 'search') return `Search · ${workspace.name}`;
     if (parts?.view === 'tasks') return `Tasks · ${workspace.name}`;
+    if (parts?.view === 'designer') return `Processes · ${workspace.name}`;
     return workspace.name;
   }, [route.path, workspace, channel, data.label]);
   // Mentions and unread direct messages elsewhere show in the tab's title, as "(3) …".
@@ -240,6 +242,8 @@ function Frame(props: FrameProps) {
         main = <SearchView workspaceId={workspace.id} query={route.query.get('q') ?? ''} me={me} navigate={navigate} />;
       } else if (parts.view === 'tasks') {
         main = <TasksView workspaceId={workspace.id} taskId={parts.id} me={me} inbox={tasks} data={data} navigate={navigate} />;
+      } else if (parts.view === 'designer') {
+        main = <DesignerView screen={parts.screen!} id={parts.id} workspace={workspace} me={me} data={data} navigate={navigate} />;
       } else {
         main = (
           <div class="empty-state">
@@ -302,9 +306,11 @@ function LoadError({ error, retry }: { error: string; retry: () => void }) {
 }
 
 export interface WorkspacePath {
-  view: 'home' | 'channel' | 'docs' | 'search' | 'tasks' | 'unknown';
+  view: 'home' | 'channel' | 'docs' | 'search' | 'tasks' | 'designer' | 'unknown';
   id?: string;
   sub?: string;
+  /** For the designer: which of its screens. */
+  screen?: 'processes' | 'process' | 'decision' | 'form';
 }
 
 export function parseWorkspacePath(path: string): WorkspacePath | null {
@@ -319,6 +325,12 @@ export function parseWorkspacePath(path: string): WorkspacePath | null {
   if (rest === '/search' || rest === '/search/') return { view: 'search' };
   r = rest.match(/^\/tasks(?:\/([^/]+))?\/?$/);
   if (r) return { view: 'tasks', id: r[1] && decodeURIComponent(r[1]) };
+  if (rest === '/processes' || rest === '/processes/') return { view: 'designer', screen: 'processes' };
+  r = rest.match(/^\/(processes|decisions|forms)\/([^/]+)\/?$/);
+  if (r) {
+    const screen = r[1] === 'processes' ? 'process' : r[1] === 'decisions' ? 'decision' : 'form';
+    return { view: 'designer', screen, id: decodeURIComponent(r[2]) };
+  }
   return { view: 'unknown' };
 }
 

@@ -8,6 +8,7 @@ import { linkClick, navigate } from './router';
 import { isConversation, type Channel, type Workspace } from './types';
 import type { WorkspaceData } from './workspaceData';
 import { Avatar, Icon } from './ui';
+import { useCanDesign } from '../designer/access';
 import { BrowseChannelsDialog, CreateChannelDialog, CreateWorkspaceDialog, InviteDialog, NewMessageDialog } from './dialogs';
 
 type DialogKind = 'browse' | 'create' | 'dm' | 'invite' | 'workspace' | null;
@@ -72,6 +73,8 @@ export function Sidebar(props: {
   const named = channels.filter((c) => !isConversation(c)).sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''));
   const convos = channels.filter(isConversation).sort((a, b) => data.label(a).localeCompare(data.label(b)));
   const base = workspace ? `/w/${workspace.id}` : '';
+  const canDesign = useCanDesign(workspace);
+  const designing = ['/processes', '/decisions/', '/forms/'].some((p) => route.path.startsWith(`${base}${p}`));
 
   return (
     <nav
@@ -118,6 +121,14 @@ export function Sidebar(props: {
                 )}
               </a>
             </li>
+            {canDesign && (
+              <li>
+                <a href={`${base}/processes`} class="nav-item" aria-current={designing ? 'page' : undefined} onClick={linkClick}>
+                  <Icon name="flow" size={16} />
+                  <span class="nav-label">Processes</span>
+                </a>
+              </li>
+            )}
             <li>
               <button type="button" class="nav-item" onClick={() => setDialog('browse')}>
                 <Icon name="compass" size={16} />

@@ -13,7 +13,8 @@ import type { Task } from './inbox';
 type Variables = NonNullable<Schemas['CompleteTask']['variables']>;
 
 export interface TaskFormProps {
-  task: Task;
+  /** The task completed (only its id is used). */
+  task: Pick<Task, 'id'>;
   /** The task's form, or `null` for a task without one. */
   form: Form | null;
   /** The workspace's members, for user fields. */
@@ -25,6 +26,8 @@ export interface TaskFormProps {
   onCompleted: (done: Task) => void;
   /** The task cannot be completed from here any more (closed, reassigned, gone): why. */
   onGone: (message: string) => void;
+  /** Only show the form and check it, sending nothing (the form designer's preview). */
+  preview?: boolean;
 }
 
 export function TaskForm(props: TaskFormProps) {
@@ -65,6 +68,7 @@ export function TaskForm(props: TaskFormProps) {
       if (first) formRef.current?.querySelector<HTMLElement>(`#${fieldId(first.name)}`)?.focus();
       return;
     }
+    if (props.preview) return;
     setBusy(true);
     props.onBusy(true);
     try {
@@ -138,7 +142,7 @@ export function TaskForm(props: TaskFormProps) {
       )}
       <div class="tk-actions">
         <button type="submit" class="button button-primary" disabled={busy}>
-          {busy ? 'Completing…' : fields.length === 0 ? 'Mark done' : 'Complete task'}
+          {busy ? 'Completing…' : props.preview ? 'Check the form' : fields.length === 0 ? 'Mark done' : 'Complete task'}
         </button>
       </div>
     </form>

@@ -146,7 +146,7 @@ macro_rules! specs {
     )*};
 }
 
-specs!(setup, signin, chat, docs, search, tasks, bots, compliance, admin);
+specs!(setup, signin, chat, docs, search, tasks, bots, compliance, admin, designer);
 
 /// The server's side of the client, without a browser: routes fall back to `index.html` under
 /// a strict policy, hashed assets are cached, and API misses stay JSON.
