@@ -82,8 +82,9 @@ enum Command {
     /// eDiscovery: exports of a workspace's content, and the daily export.
     #[command(subcommand)]
     Ediscovery(EdiscoveryCmd),
-    /// Deploy workflow processes, start and follow instances, handle incidents.
-    #[command(subcommand)]
+    /// Deploy workflow processes, start and follow instances, handle incidents, export the
+    /// event log.
+    #[command(subcommand, alias = "workflows")]
     Workflow(WorkflowCmd),
     /// The learned task router.
     #[command(subcommand)]
@@ -282,6 +283,33 @@ enum WorkflowCmd {
         workspace: String,
         /// The instance's id.
         instance: String,
+    },
+    /// Export the workspace's workflow history as an event log for process mining (as
+    /// `GET /workspaces/{id}/workflow-log` does; audited as `workflow.log_exported`): XES, OCEL
+    /// 2.0 JSON or CSV, streamed to a file or standard output.
+    Log {
+        /// The workspace's id.
+        #[arg(long, value_name = "ID")]
+        workspace: String,
+        /// A process to include (repeat for several; default: every process).
+        #[arg(long = "process", value_name = "ID")]
+        processes: Vec<String>,
+        /// xes, ocel or csv.
+        #[arg(long, value_name = "F", default_value = "xes")]
+        format: String,
+        /// Only instances started at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Only instances started before this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// OCEL only: variables whose values name objects (`order_id:order,invoice_id:invoice`).
+        #[arg(long, value_name = "VAR:TYPE,...")]
+        objects: Option<String>,
+        /// Where to write it (default: standard output); written beside it and renamed once
+        /// complete.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -772,6 +800,25 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
             let id = instance_of(&instance)?;
             (workspace, Job::Cancel(id))
         }
+        WorkflowCmd::Log {
+            workspace,
+            processes,
+            format,
+            from,
+            to,
+            objects,
+            output,
+        } => {
+            let request = concord::workflow::mining::LogRequest::new(
+                Some(&format),
+                processes,
+                from.as_deref(),
+                to.as_deref(),
+                objects.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("--{e}"))?;
+            return workflow_log(config, &workspace, request, output).await;
+        }
     };
     let ws = workspace_of(&workspace)?;
     let app = App::build(config).await?;
@@ -868,6 +915,77 @@ async fn workflow_cmd(config: Config, cmd: WorkflowCmd) -> anyhow::Result<()> {
         }
         Err(concord::error::Error::InvalidModel { message, .. }) => bail!("{message}"),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `concord workflow log`: the event log, streamed to `output` (written beside it, renamed
+/// once complete, removed on failure) or to standard output.
+async fn workflow_log(
+    config: Config,
+    workspace: &str,
+    request: concord::workflow::mining::LogRequest,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let ws = workspace
+        .parse::<concord::domain::WorkspaceId>()
+        .map_err(|_| anyhow::anyhow!("--workspace: not a workspace id: {workspace}"))?;
+    let partial = output.as_ref().map(|o| {
+        let mut name = o.as_os_str().to_owned();
+        name.push(".partial");
+        PathBuf::from(name)
+    });
+    let mut sink: Box<dyn Write> = match &partial {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p)
+                .with_context(|| format!("--output: cannot write {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let app = App::build(config).await?;
+    let written = async {
+        let mut export = match app
+            .workflows()
+            .export_log(&Actor::system(), ws, request)
+            .await
+        {
+            Ok(e) => e,
+            Err(concord::error::Error::NotFound(_)) => {
+                bail!("--process: not deployed in workspace {workspace}")
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut bytes = 0usize;
+        while let Some(chunk) = export.chunks.next().await {
+            let chunk = chunk?;
+            bytes += chunk.len();
+            sink.write_all(chunk.as_bytes())
+                .context("cannot write the log")?;
+        }
+        sink.flush().context("cannot write the log")?;
+        Ok((export.instances, bytes))
+    }
+    .await;
+    app.close().await;
+    drop(sink);
+    match (written, &partial, &output) {
+        (Ok((instances, bytes)), Some(p), Some(o)) => {
+            std::fs::rename(p, o)
+                .with_context(|| format!("--output: cannot write {}", o.display()))?;
+            eprintln!(
+                "wrote {} ({instances} instances, {bytes} bytes)",
+                o.display()
+            );
+            Ok(())
+        }
+        (Ok(_), _, _) => Ok(()),
+        (Err(e), p, _) => {
+            if let Some(p) = p {
+                let _ = std::fs::remove_file(p);
+            }
+            Err(e)
+        }
     }
 }
 

@@ -2546,6 +2546,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/workflow-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The workspace's workflow history as an event log file (`workflows.manage`), streamed:
+         *     XES (IEEE 1849; a trace per instance, `start`, `complete` and `ate_abort` events per
+         *     activity, `org:resource` the completer's user id), OCEL 2.0 JSON (an event per completed
+         *     activity, related to its instance, an object of the process's type, and to the objects
+         *     `objects` names) or CSV (`case_id,process_id,version,activity,lifecycle,timestamp,resource,element`).
+         *     Audited as `workflow.log_exported`.
+         */
+        get: operations["export_workflow_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/workflow-messages": {
         parameters: {
             query?: never;
@@ -2679,6 +2703,28 @@ export interface paths {
          *     Audited as `workflow.started`, and each step as `workflow.step`.
          */
         post: operations["start_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/mining": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a process's instances really did (`workflows.manage`): its variants (the sequences
+         *     of completed activities, most frequent first, with counts, shares and durations), the
+         *     directly-follows graph discovered from them, and the instances that deviated (cancelled,
+         *     failed, incidents, boundary events, compensation, escalated or reassigned tasks).
+         */
+        get: operations["mine_workflow"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2979,6 +3025,16 @@ export interface components {
              * @description Entries that were refused or failed.
              */
             refused: number;
+        };
+        /** @description An activity and a count. */
+        ActivityCount: {
+            /** @description The activity. */
+            activity: string;
+            /**
+             * Format: int64
+             * @description How many instances.
+             */
+            count: number;
         };
         /**
          * @description Someone to add.
@@ -4015,6 +4071,68 @@ export interface components {
              * @description The version, from 1.
              */
             version: number;
+        };
+        /** @description An instance that did not take the happy path. */
+        DeviationView: {
+            /** @description What happened, in words (activities by name). */
+            detail: string;
+            /**
+             * Format: uuid
+             * @description The instance.
+             */
+            instance_id: string;
+            /**
+             * @description `cancelled`, `failed`, `incident`, `timer_boundary`, `error_boundary`,
+             *     `compensated`, `escalated`, `reassigned`.
+             */
+            kinds: string[];
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
+            started_at: string;
+            /** @description Its status. */
+            status: string;
+        };
+        /** @description The directly-follows graph. */
+        Dfg: {
+            /** @description Who follows whom, most frequent first. */
+            edges: components["schemas"]["DfgEdge"][];
+            /** @description Last activities of ended instances. */
+            ends: components["schemas"]["ActivityCount"][];
+            /** @description Activities, most completed first. */
+            nodes: components["schemas"]["DfgNode"][];
+            /** @description First activities. */
+            starts: components["schemas"]["ActivityCount"][];
+        };
+        /** @description `to` was the next activity completed after `from`. */
+        DfgEdge: {
+            /**
+             * Format: int64
+             * @description How often.
+             */
+            count: number;
+            /** @description The earlier activity. */
+            from: string;
+            /**
+             * Format: int64
+             * @description The median time from the one's completion to the other's.
+             */
+            median_ms: number;
+            /** @description The next activity. */
+            to: string;
+        };
+        /** @description An activity of the graph. */
+        DfgNode: {
+            /** @description Its name. */
+            activity: string;
+            /**
+             * Format: int64
+             * @description How often it was completed.
+             */
+            count: number;
+            /** @description Its element id in the model (the first seen, if elements share a name). */
+            element: string;
         };
         /** @description A page of results, oldest first. */
         DiscoveryPage: {
@@ -5569,6 +5687,42 @@ export interface components {
          * @enum {string}
          */
         PresenceStatus: "online" | "away" | "offline";
+        /** @description What a process's instances really did. */
+        ProcessMining: {
+            /** @description Instances that left the happy path, newest first. */
+            deviations: components["schemas"]["DeviationView"][];
+            /**
+             * Format: int64
+             * @description How many instances deviated (`deviations` lists at most 200).
+             */
+            deviations_total: number;
+            /** @description The directly-follows graph. */
+            dfg: components["schemas"]["Dfg"];
+            /**
+             * Format: date-time
+             * @description Instances started at or after this time only.
+             */
+            from?: string | null;
+            /**
+             * Format: int64
+             * @description The instances mined (running ones included).
+             */
+            instances: number;
+            /** @description The process. */
+            process_id: string;
+            /**
+             * Format: date-time
+             * @description Instances started before this time only.
+             */
+            to?: string | null;
+            /** @description The paths taken, most frequent first. */
+            variants: components["schemas"]["VariantView"][];
+            /**
+             * Format: int64
+             * @description How many distinct variants there are (`variants` lists at most 100).
+             */
+            variants_total: number;
+        };
         /** @description The record of processing activities. */
         ProcessingRecord: {
             /** @description The controller (from configuration). */
@@ -6809,6 +6963,33 @@ export interface components {
             status: string;
             /** @description Deployment-wide role, if any. */
             system_role?: string | null;
+        };
+        /** @description A path instances took. */
+        VariantView: {
+            /** @description The activities completed, in order. */
+            activities: string[];
+            /**
+             * Format: int64
+             * @description How many instances took it.
+             */
+            count: number;
+            /** @description Up to 20 of its instances, the most recent. */
+            instance_ids: string[];
+            /**
+             * Format: int64
+             * @description The median duration of those that ended, start to end.
+             */
+            median_duration_ms?: number | null;
+            /**
+             * Format: int64
+             * @description The 90th percentile of those durations.
+             */
+            p90_duration_ms?: number | null;
+            /**
+             * Format: double
+             * @description Their share of all instances mined, 0 to 1.
+             */
+            share: number;
         };
         /** @description The first problem a verification found. */
         VerificationProblem: {
@@ -12306,6 +12487,69 @@ export interface operations {
             };
         };
     };
+    export_workflow_log: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A process to include; repeat for several (`process=a&process=b`); none: every
+                 *     process of the workspace.
+                 */
+                process?: string[];
+                /** @description `xes` (default), `ocel` (OCEL 2.0 JSON) or `csv`. */
+                format?: string;
+                /** @description Only instances started at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only instances started before this time (RFC 3339). */
+                to?: string;
+                /**
+                 * @description OCEL only: instance variables whose values name objects, as `variable:type` pairs
+                 *     separated by commas (`order_id:order,invoice_id:invoice`); instances naming the same
+                 *     object are linked through it.
+                 */
+                objects?: string;
+            };
+            header?: never;
+            path: {
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the log as an attachment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/xml": string;
+                    "application/json": string;
+                    "text/csv": string;
+                };
+            };
+            /** @description `invalid_format`, `invalid_time`, `invalid_process`, `invalid_objects` or `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a process named is not deployed in the workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     send_workflow_message: {
         parameters: {
             query?: never;
@@ -12616,6 +12860,54 @@ export interface operations {
             };
             /** @description `validation_failed`: `variables` too large; `cannot_start`: the process has no none start event */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    mine_workflow: {
+        parameters: {
+            query?: {
+                /** @description Only instances started at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only instances started before this time (RFC 3339). */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                workspace_id: string;
+                process_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessMining"];
+                };
+            };
+            /** @description `invalid_time` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the process is not deployed in the workspace */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

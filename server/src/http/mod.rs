@@ -90,9 +90,9 @@ impl Timeouts {
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         audit, auth, bot_events, bots, breaches, break_glass, chat, commands, compliance, docs,
-        ediscovery, files, health, interactions, invitations, keys, policies, processing_record,
-        restriction, search, setup, sso, subject_requests, uploads, users, workflows, workspaces,
-        ws,
+        ediscovery, files, health, interactions, invitations, keys, mining, policies,
+        processing_record, restriction, search, setup, sso, subject_requests, uploads, users,
+        workflows, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -161,6 +161,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflows::evaluate_decision))
         .routes(routes!(workflows::test_decision))
         .routes(routes!(workflows::check_expression))
+        .routes(routes!(mining::export_log))
+        .routes(routes!(mining::mine))
         .routes(routes!(users::list_sessions, users::revoke_sessions))
         .routes(routes!(users::revoke_session))
         .routes(routes!(workspaces::list, workspaces::create))

@@ -34,6 +34,7 @@ pub mod invitations;
 pub mod keys;
 pub mod messages;
 pub mod migrate;
+pub mod mining;
 pub mod outbox;
 pub mod policies;
 pub(crate) mod raw;

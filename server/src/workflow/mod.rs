@@ -25,6 +25,7 @@ mod decisions;
 mod forms;
 mod inventory;
 mod learning;
+pub mod mining;
 mod posting;
 pub mod routing;
 pub mod runner;

@@ -32,6 +32,7 @@ mod hipaa;
 mod hub;
 mod inventory;
 mod keys;
+mod mining;
 mod operations;
 mod outbox;
 mod phi_reads;

@@ -11,6 +11,7 @@ mod decisions;
 mod fanout;
 mod files;
 mod load;
+mod mining;
 mod raw;
 mod report;
 mod route;
@@ -58,6 +59,9 @@ enum Command {
     /// What a routing block adds to opening a user task in the server, with the group's
     /// snapshot gathered from the database, vs the same task without routing.
     RouteServer(route_server::RouteServerOptions),
+    /// The workflow event log export (XES, OCEL) in events/s and MB/s, vs the CSV export of
+    /// the same events, and the mining view of the process.
+    Mining(mining::MiningOptions),
     /// The raw baseline server (started by the hub benchmarks as a child process).
     #[command(hide = true)]
     RawServer {
@@ -132,6 +136,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::RouteServer(options) => {
             println!("{}", route_server::run(options).await?);
+        }
+        Command::Mining(options) => {
+            println!("{}", mining::run(options).await?);
         }
         Command::RawServer { port } => raw::serve(port).await?,
     }

@@ -16,6 +16,7 @@ pub mod health;
 pub mod interactions;
 pub mod invitations;
 pub mod keys;
+pub mod mining;
 pub mod policies;
 pub mod processing_record;
 pub mod restriction;
