@@ -29,7 +29,19 @@ async function clickElement(page, id) {
   const canvas = await page.locator('.ds-canvas').boundingBox();
   const inside = box && box.x >= canvas.x && box.y >= canvas.y && box.x + box.width <= canvas.x + canvas.width && box.y + box.height <= canvas.y + canvas.height;
   if (!inside) await page.getByRole('button', { name: 'Fit', exact: true }).click();
-  await target.click({ force: true });
+  // A click that lands while the previous tool (connect, create) is still finishing is eaten by
+  // that tool; the panel showing the element is what says it is selected, so click until it does.
+  const shown = page.locator(`.ds-props[data-element-id="${id}"]`);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await target.click({ force: true });
+    try {
+      await shown.waitFor({ timeout: 3000 });
+      return;
+    } catch {
+      await page.keyboard.press('Escape');
+    }
+  }
+  await shown.waitFor({ timeout: T });
 }
 
 /** Clicks an entry of the open context pad. */

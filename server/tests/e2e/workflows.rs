@@ -287,7 +287,7 @@ both_backends! {
         // Only those who deploy models check them; a huge text is refused unread.
         app.post(&check, Some(&t.ann.access), ask("true", "condition")).await.expect_error(403, "forbidden");
         app.post(&check, Some(&t.admin.access), ask(&"x".repeat(70 * 1024), "condition")).await.expect_error(413, "expression_too_large");
-        app.post(&check, Some(&t.admin.access), ask("true", "python")).await.expect_error(422, "validation_failed");
+        app.post(&check, Some(&t.admin.access), ask("true", "python")).await.expect_error(422, "invalid_body");
 
         // A version carries the deployer's note; the list shows each version's.
         let v1 = app.post(&format!("{}/workflows", base(&t.ws)), Some(&t.admin.access),

@@ -127,7 +127,7 @@ export default function ProcessDesigner(props: {
     quiet.current = true;
     try {
       await modeler.importXML(xml);
-      modeler.get('canvas').zoom('fit-viewport', 'auto');
+      fitClearOfPalette(modeler);
       setSelected(null);
     } finally {
       quiet.current = false;
@@ -303,7 +303,7 @@ export default function ProcessDesigner(props: {
           <button type="button" class="button button-primary" disabled={!ready || deploying || comparison !== null} onClick={() => setAskNote(true)}>
             {deploying ? 'Deploying…' : 'Deploy…'}
           </button>
-          <button type="button" class="button button-secondary" disabled={!ready} onClick={() => modelerRef.current?.get('canvas').zoom('fit-viewport', 'auto')}>
+          <button type="button" class="button button-secondary" disabled={!ready} onClick={() => modelerRef.current && fitClearOfPalette(modelerRef.current)}>
             Fit
           </button>
           <button type="button" class="button button-secondary" disabled={!ready} onClick={exportCurrent}>
@@ -415,6 +415,22 @@ export default function ProcessDesigner(props: {
       {triggerOpen && <StartFromChannel workspaceId={ws} processId={processId} data={props.data} onClose={() => setTriggerOpen(false)} />}
     </section>
   );
+}
+
+/**
+ * Fits the diagram in the canvas, then moves it right if its left edge would sit under the
+ * palette, so nothing drawn is hidden behind the tools.
+ */
+function fitClearOfPalette(modeler: any) {
+  const canvas = modeler.get('canvas');
+  canvas.zoom('fit-viewport', 'auto');
+  const container: HTMLElement = canvas.getContainer();
+  const palette = container.querySelector('.djs-palette');
+  if (!palette) return;
+  const clear = palette.getBoundingClientRect().right - container.getBoundingClientRect().left + 24;
+  const box = canvas.viewbox();
+  const left = (box.inner.x - box.x) * box.scale;
+  if (left < clear) canvas.scroll({ dx: clear - left, dy: 0 });
 }
 
 function DeployDialog(props: { version: number; busy: boolean; onClose: () => void; onDeploy: (note: string) => void }) {
