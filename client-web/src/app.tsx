@@ -20,6 +20,8 @@ import { navigate, safeNext } from './shell/router';
 //   /w/:ws/processes/:process   the process designer (bpmn-js)
 //   /w/:ws/decisions/:key       the decision-table editor (dmn-js)
 //   /w/:ws/forms/:key           the form designer
+//   /w/:ws/instances/:id        a process instance (its diagram, path, incidents, history)
+//   /w/:ws/processes/:id/dashboard|mining|instances   watching a process
 //   /compliance/:section        audit, holds, requests, breaches (compliance officers, system admins)
 //   /admin/:section             people, roles, policies, keys, sessions (system admins)
 

@@ -31,8 +31,27 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 10.0,
             ];
+            // People work on tasks for minutes to weeks, not milliseconds.
+            let task_buckets = [
+                1.0,
+                10.0,
+                60.0,
+                300.0,
+                900.0,
+                3_600.0,
+                4.0 * 3_600.0,
+                86_400.0,
+                3.0 * 86_400.0,
+                7.0 * 86_400.0,
+                30.0 * 86_400.0,
+            ];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("concord_workflow_task_working_seconds".into()),
+                    &task_buckets,
+                )
                 .ok()?
                 .install_recorder()
                 .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))

@@ -4,7 +4,8 @@
 // problem next to its field with nothing sent; she fills it in, completes it, and the task leaves
 // her list; the instance finished with what she entered. With the screen open, a new task appears
 // and one completed elsewhere disappears, without a reload; a task without a form is marked done;
-// the server's own refusal shows next to its field. Screenshots at desktop and phone width.
+// the server's own refusal shows next to its field; a task of Alice's own is under My tasks and a
+// role's or a channel's under My queues. Screenshots at desktop and phone width.
 import { apiAs, assert, assertNoErrors, fixture, newUserPage, PHONE, DESKTOP, run, shot, signIn } from './lib.mjs';
 
 const ws = fixture.workspace_id;
@@ -276,13 +277,16 @@ await run('tasks', async (browser) => {
   for (const i of routed) await taskOf(i.id);
   await new Promise((r) => setTimeout(r, 1500));
   await page.reload();
+  // My tasks holds the overdue report; My queues the role's and the channel's tasks.
   const entries = list.getByRole('link');
   await list.getByRole('link', { name: /Send the report/ }).waitFor({ timeout: T });
+  let texts = await entries.allInnerTexts();
+  assert(texts.length === 1 && texts[0].includes('Overdue'), `the overdue task is Alice's, marked: ${JSON.stringify(texts)}`);
+  await page.getByRole('tab', { name: /My queues/ }).click();
   await list.getByRole('link', { name: /Check the rota/ }).waitFor({ timeout: T });
   await list.getByRole('link', { name: /Triage the requests/ }).waitFor({ timeout: T });
-  const texts = await entries.allInnerTexts();
-  assert(texts.length === 3, `three tasks are listed: ${JSON.stringify(texts)}`);
-  assert(texts[0].includes('Send the report') && texts[0].includes('Overdue'), `the overdue task comes first, marked: ${JSON.stringify(texts)}`);
+  texts = await entries.allInnerTexts();
+  assert(texts.length === 2, `two tasks wait in the queues: ${JSON.stringify(texts)}`);
   assert(texts.some((t) => t.includes('Check the rota') && /Role: member/i.test(t)), `a role's task names the role: ${JSON.stringify(texts)}`);
   assert(texts.some((t) => t.includes('Triage the requests') && t.includes('#general')), `a channel's task names the channel: ${JSON.stringify(texts)}`);
   await shot(page, 'tasks-inbox');

@@ -1573,6 +1573,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflow-tasks/{task_id}/candidates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The people one may hand a task to (its group's active people; for `workflows.manage`, the
+         *     workspace's), for whoever may see the task; empty for someone who may not hand it on.
+         */
+        get: operations["list_workflow_task_candidates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflow-tasks/{task_id}/claim": {
         parameters: {
             query?: never;
@@ -1588,6 +1608,30 @@ export interface paths {
          *     not escalated as unclaimed. Audited as `workflow.task_claimed`, a refusal included.
          */
         post: operations["claim_workflow_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflow-tasks/{task_id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A task's comments, oldest first: for its assignee, the people its role or channel names,
+         *     and `workflows.manage`.
+         */
+        get: operations["list_workflow_task_comments"];
+        put?: never;
+        /**
+         * Comment on a task (the same people as read its comments), sealed under the workspace's
+         *     key; the people the task names hear of it live. Audited as `workflow.task_commented`.
+         */
+        post: operations["comment_workflow_task"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1612,6 +1656,28 @@ export interface paths {
          *     without takes any variables. Audited as `workflow.task_completed`, a refusal included.
          */
         post: operations["complete_workflow_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflow-tasks/{task_id}/reassign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hand a task to someone else: its assignee, to someone its role or channel names; someone
+         *     with `workflows.manage`, to any active member of the workspace. The new holder is told by
+         *     the workflow bot, the old one's inbox drops it, and its chat notices lose their buttons; a
+         *     `note` is kept as a comment. Audited as `workflow.task_reassigned`, a refusal included.
+         */
+        post: operations["reassign_workflow_task"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4823,10 +4889,17 @@ export interface components {
             history: components["schemas"]["StepView"][];
             /** @description Its incidents, open and resolved. */
             incidents: components["schemas"]["IncidentView"][];
+            /** @description Its process's name. */
+            name?: string | null;
             /** @description Its tasks, open and closed. */
             tasks: components["schemas"]["TaskView"][];
             /** @description Its variables. */
             variables: Record<string, never>;
+            /**
+             * Format: int64
+             * @description The version of its process it runs on.
+             */
+            version: number;
         };
         /**
          * Format: uuid
@@ -5400,6 +5473,16 @@ export interface components {
             subject_id: components["schemas"]["UserId"];
         };
         /**
+         * @description A comment to add.
+         * @example {
+         *       "text": "Waiting for the receipt from the hotel."
+         *     }
+         */
+        NewTaskComment: {
+            /** @description The text (1 to 4,000 characters). */
+            text: string;
+        };
+        /**
          * @description A trigger to make.
          * @example {
          *       "kind": "webhook"
@@ -5771,6 +5854,11 @@ export interface components {
             tables: string[];
         };
         /**
+         * @description What kind of group a queue is.
+         * @enum {string}
+         */
+        QueueKind: "role" | "channel";
+        /**
          * @description Read position.
          * @example {
          *       "seq": 42
@@ -5782,6 +5870,25 @@ export interface components {
              * @description The last sequence number read.
              */
             seq: number;
+        };
+        /**
+         * @description Handing a task to someone else.
+         * @example {
+         *       "note": "You know this customer",
+         *       "to": "01939e4e-0000-7000-8000-000000000002"
+         *     }
+         */
+        ReassignTask: {
+            /**
+             * @description Why, kept as a comment on the task and told to the new holder (up to 4,000
+             *     characters).
+             */
+            note?: string | null;
+            /**
+             * @description The person who gets it: an active member of the workspace its group names (anyone
+             *     active in the workspace, for `workflows.manage`).
+             */
+            to: components["schemas"]["UserId"];
         };
         /** @description Someone personal data is disclosed to (Art. 30(1)(d)). */
         Recipient: {
@@ -6579,6 +6686,11 @@ export interface components {
              */
             version: number;
         };
+        /**
+         * @description A task against its due date.
+         * @enum {string}
+         */
+        SlaState: "on_time" | "due_soon" | "overdue";
         /** @description A slash command as the composer offers it to members. */
         SlashCommandView: {
             /** @description The bot that answers it. */
@@ -6670,10 +6782,52 @@ export interface components {
              */
             total: number;
         };
+        /** @description The people a task may be handed to. */
+        TaskCandidates: {
+            /**
+             * @description Active members of the workspace, in id order (the caller and the current holder left
+             *     out).
+             */
+            people: components["schemas"]["UserId"][];
+        };
+        /** @description A task's comments. */
+        TaskCommentList: {
+            /** @description Oldest first. */
+            comments: components["schemas"]["TaskCommentView"][];
+        };
+        /** @description A comment on a task. */
+        TaskCommentView: {
+            /** @description Who wrote it. */
+            author_id: components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            created_at: string;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /** @description The task. */
+            task_id: string;
+            /** @description What they wrote. */
+            text: string;
+        };
         /** @description The tasks one may complete. */
         TaskPage: {
             /** @description Oldest first. */
             tasks: components["schemas"]["TaskView"][];
+        };
+        /** @description The group a task waits in. */
+        TaskQueue: {
+            /**
+             * Format: uuid
+             * @description The role's or the channel's id.
+             */
+            id: string;
+            /** @description `role` or `channel`. */
+            kind: components["schemas"]["QueueKind"];
         };
         /** @description How a task was routed, as the API shows it. */
         TaskRoutingView: {
@@ -6754,7 +6908,9 @@ export interface components {
             name?: string | null;
             /** @description The process. */
             process_id: string;
+            queue?: null | components["schemas"]["TaskQueue"];
             routing?: null | components["schemas"]["TaskRoutingView"];
+            sla?: null | components["schemas"]["SlaState"];
             /** @description `open`, `completed` or `cancelled`. */
             status: string;
             /** @description The assignment as the model wrote it, when it named nobody Concord knows. */
@@ -7090,7 +7246,7 @@ export interface components {
         WorkspaceErasure: {
             /**
              * Format: int64
-             * @description Comments on documents destroyed.
+             * @description Comments on documents and workflow tasks destroyed.
              */
             comments_destroyed: number;
             content?: null | components["schemas"]["Erasure"];
@@ -10386,6 +10542,11 @@ export interface operations {
             query?: {
                 /** @description Tasks per page (1 to 500, default 50). */
                 limit?: number;
+                /**
+                 * @description `mine` (assigned to one), `queues` (held by nobody, shared with a role one holds or a
+                 *     channel one is in); both by default.
+                 */
+                scope?: null | ("mine" | "queues");
             };
             header?: never;
             path?: never;
@@ -10400,6 +10561,41 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TaskPage"];
                 };
+            };
+        };
+    };
+    list_workflow_task_candidates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskCandidates"];
+                };
+            };
+            /** @description `not_a_participant`: the task names someone else */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such task in one's workspaces */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -10438,6 +10634,87 @@ export interface operations {
             };
             /** @description `task_closed`, or `task_claimed`: someone claimed it first */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_workflow_task_comments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskCommentList"];
+                };
+            };
+            /** @description `not_a_participant`: the task names someone else */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such task in one's workspaces */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    comment_workflow_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewTaskComment"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskCommentView"];
+                };
+            };
+            /** @description `not_a_participant`: the task names someone else */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such task in one's workspaces */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `text` empty or longer than 4,000 characters */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10490,6 +10767,59 @@ export interface operations {
                 content?: never;
             };
             /** @description `invalid_completion` with `problems`: values the form does not take */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    reassign_workflow_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReassignTask"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskView"];
+                };
+            };
+            /** @description `not_assignee`: neither its assignee nor `workflows.manage` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such task in one's workspaces */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `task_closed`, or `already_assigned` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`: `to` (not an active member the task's group names) or `note` */
             422: {
                 headers: {
                     [name: string]: unknown;

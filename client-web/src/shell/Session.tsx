@@ -20,6 +20,8 @@ const DocumentsView = lazy(() => import('../docs/DocumentsView'));
 const SearchView = lazy(() => import('../search/SearchView'));
 const TasksView = lazy(() => import('../workflows/TasksView'));
 const DesignerView = lazy(() => import('../designer/DesignerView'));
+const InstancePage = lazy(() => import('../operations/InstanceView'));
+const ProcessPage = lazy(() => import('../operations/ProcessPage'));
 const AccountView = lazy(() => import('../account/AccountView'));
 const ComplianceView = lazy(() => import('../compliance/ComplianceView'));
 const AdminView = lazy(() => import('../admin/AdminView'));
@@ -206,6 +208,8 @@ function Frame(props: FrameProps) {
     if (parts?.view === 'search') return `Search · ${workspace.name}`;
     if (parts?.view === 'tasks') return `Tasks · ${workspace.name}`;
     if (parts?.view === 'designer') return `Processes · ${workspace.name}`;
+    if (parts?.view === 'instance') return `Instance · ${workspace.name}`;
+    if (parts?.view === 'process') return `Process · ${workspace.name}`;
     return workspace.name;
   }, [route.path, workspace, channel, data.label]);
   // Mentions and unread direct messages elsewhere show in the tab's title, as "(3) …".
@@ -244,6 +248,11 @@ function Frame(props: FrameProps) {
         main = <TasksView workspaceId={workspace.id} taskId={parts.id} me={me} inbox={tasks} data={data} navigate={navigate} />;
       } else if (parts.view === 'designer') {
         main = <DesignerView screen={parts.screen!} id={parts.id} workspace={workspace} me={me} data={data} navigate={navigate} />;
+      } else if (parts.view === 'instance') {
+        main = <InstancePage key={parts.id} workspaceId={workspace.id} instanceId={parts.id!} me={me} data={data} />;
+      } else if (parts.view === 'process') {
+        const tab = parts.sub === 'mining' || parts.sub === 'instances' ? parts.sub : 'dashboard';
+        main = <ProcessPage key={parts.id} workspaceId={workspace.id} processId={parts.id!} tab={tab} me={me} data={data} />;
       } else {
         main = (
           <div class="empty-state">
@@ -306,7 +315,7 @@ function LoadError({ error, retry }: { error: string; retry: () => void }) {
 }
 
 export interface WorkspacePath {
-  view: 'home' | 'channel' | 'docs' | 'search' | 'tasks' | 'designer' | 'unknown';
+  view: 'home' | 'channel' | 'docs' | 'search' | 'tasks' | 'designer' | 'instance' | 'process' | 'unknown';
   id?: string;
   sub?: string;
   /** For the designer: which of its screens. */
@@ -331,6 +340,10 @@ export function parseWorkspacePath(path: string): WorkspacePath | null {
     const screen = r[1] === 'processes' ? 'process' : r[1] === 'decisions' ? 'decision' : 'form';
     return { view: 'designer', screen, id: decodeURIComponent(r[2]) };
   }
+  r = rest.match(/^\/instances\/([^/]+)\/?$/);
+  if (r) return { view: 'instance', id: decodeURIComponent(r[1]) };
+  r = rest.match(/^\/processes\/([^/]+)\/(dashboard|mining|instances)\/?$/);
+  if (r) return { view: 'process', id: decodeURIComponent(r[1]), sub: r[2] };
   return { view: 'unknown' };
 }
 

@@ -1,7 +1,8 @@
-// Tasks: the signed-in person's open workflow tasks in the workspace (assigned to them, to a
-// role they hold, or to a channel they are in), the one chosen with its form, and completing it.
-// The list is the shell's inbox (inbox.ts), kept live by the hub; at phone width the list and
-// the chosen task take turns on the screen.
+// Tasks: the signed-in person's open workflow tasks in the workspace, in two tabs: My tasks
+// (assigned to them) and My queues (held by nobody, shared with a role they hold or a channel they
+// are in, to claim); the one chosen with its due date and SLA state, its form, handing it on,
+// its comments, and completing it. The list is the shell's inbox (inbox.ts), kept live by the
+// hub; at phone width the list and the chosen task take turns on the screen.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, describeError, type Me } from '../api';
 import { ago, fullTime } from '../docs/model';
@@ -10,7 +11,10 @@ import type { WorkspaceData } from '../shell/workspaceData';
 import { readForm } from './form';
 import type { Task, TaskInbox } from './inbox';
 import { TaskForm } from './TaskForm';
+import { Comments, Reassign } from './TaskWork';
 import './tasks.css';
+
+type Tab = 'mine' | 'queues';
 
 export interface TasksViewProps {
   workspaceId: string;
@@ -33,6 +37,8 @@ export default function TasksView(props: TasksViewProps) {
   const [, setMinute] = useState(0);
   // The task being completed stays on screen until the answer, even if the list drops it first.
   const [busy, setBusy] = useState<Task | null>(null);
+  const [tab, setTab] = useState<Tab>('mine');
+  const [handingOn, setHandingOn] = useState(false);
   const heading = useRef<HTMLHeadingElement>(null);
   const taskHeading = useRef<HTMLHeadingElement>(null);
 
@@ -56,6 +62,9 @@ export default function TasksView(props: TasksViewProps) {
   }, [workspaceId]);
 
   const tasks = useMemo(() => sortTasks(inbox.tasks ?? []), [inbox.tasks]);
+  const mine = useMemo(() => tasks.filter((t) => t.assignee === me.id), [tasks, me.id]);
+  const queued = useMemo(() => tasks.filter((t) => !t.assignee), [tasks]);
+  const shown = tab === 'mine' ? mine : queued;
   const listed = taskId ? tasks.find((t) => t.id === taskId) : undefined;
   const selected = listed ?? (busy && busy.id === taskId ? busy : undefined);
   const form = useMemo(() => readForm(selected?.form), [selected?.id, selected?.form]);
@@ -64,7 +73,15 @@ export default function TasksView(props: TasksViewProps) {
   // A notice is about the task it followed: choosing another one clears it.
   useEffect(() => {
     if (taskId) setNotice(null);
+    setHandingOn(false);
   }, [taskId]);
+
+  // The chosen task's tab is shown (a link to a queued task, a task just claimed).
+  useEffect(() => {
+    if (!listed) return;
+    if (listed.assignee === me.id) setTab('mine');
+    else if (!listed.assignee) setTab('queues');
+  }, [listed?.id, listed?.assignee]);
 
   // Choosing a task moves focus to it, so the form is what is read next.
   useEffect(() => {
@@ -98,10 +115,19 @@ export default function TasksView(props: TasksViewProps) {
     try {
       await api('post', '/api/v1/workflow-tasks/{task_id}/claim', { params: { path: { task_id: t.id } } });
       setNotice({ kind: 'done', text: `Claimed: “${title(t)}” is yours now.` });
+      setTab('mine');
     } catch (e) {
       setNotice({ kind: 'problem', text: describeError(e) });
     }
     inbox.reload();
+  };
+
+  const handedOn = (to: string, t: Task) => {
+    inbox.remove(t.id);
+    const who = data.members.get(to)?.display_name ?? 'them';
+    setNotice({ kind: 'done', text: `Handed on: “${title(t)}” is ${who}’s now.` });
+    props.navigate(base);
+    heading.current?.focus();
   };
 
   const gone = (message: string) => {
@@ -153,21 +179,50 @@ export default function TasksView(props: TasksViewProps) {
             </div>
           )}
           {inbox.tasks === null && !inbox.error && <p class="tk-muted">Loading your tasks…</p>}
-          {inbox.tasks !== null && tasks.length === 0 && (
-            <div class="tk-empty">
-              <p>You have no open tasks here.</p>
-              <p class="tk-muted">Tasks assigned to you, to a role you hold or to a channel you are in show up here as processes reach them.</p>
-            </div>
-          )}
-          {tasks.length > 0 && (
-            <ul class="tk-list" aria-label="Open tasks">
-              {tasks.map((t) => (
-                <li key={t.id}>
-                  <TaskItem task={t} href={`${base}/${encodeURIComponent(t.id)}`} current={t.id === taskId} forWhom={forWhom(t)} now={now} />
-                </li>
-              ))}
-            </ul>
-          )}
+          <div class="tk-tabs" role="tablist" aria-label="Which tasks">
+            {(['mine', 'queues'] as const).map((id) => (
+              <button
+                key={id}
+                type="button"
+                role="tab"
+                id={`tk-tab-${id}`}
+                aria-selected={tab === id}
+                aria-controls="tk-tab-panel"
+                class="tk-tab"
+                onClick={() => setTab(id)}
+              >
+                {id === 'mine' ? 'My tasks' : 'My queues'}
+                {inbox.tasks !== null && <span class="tk-tab-count">{id === 'mine' ? mine.length : queued.length}</span>}
+              </button>
+            ))}
+          </div>
+          <div id="tk-tab-panel" role="tabpanel" aria-labelledby={`tk-tab-${tab}`}>
+            {inbox.tasks !== null && tasks.length === 0 && (
+              <div class="tk-empty">
+                <p>You have no open tasks here.</p>
+                <p class="tk-muted">Tasks assigned to you, to a role you hold or to a channel you are in show up here as processes reach them.</p>
+              </div>
+            )}
+            {inbox.tasks !== null && tasks.length > 0 && shown.length === 0 && (
+              <div class="tk-empty">
+                <p>{tab === 'mine' ? 'Nothing is assigned to you.' : 'Your queues are empty.'}</p>
+                <p class="tk-muted">
+                  {tab === 'mine'
+                    ? `${queued.length} waiting in your queues: claim one to work on it.`
+                    : 'Tasks shared with a role you hold or a channel you are in wait here until someone claims them.'}
+                </p>
+              </div>
+            )}
+            {shown.length > 0 && (
+              <ul class="tk-list" aria-label="Open tasks">
+                {shown.map((t) => (
+                  <li key={t.id}>
+                    <TaskItem task={t} href={`${base}/${encodeURIComponent(t.id)}`} current={t.id === taskId} forWhom={forWhom(t)} now={now} />
+                  </li>
+                ))}
+              </ul>
+            )}
+          </div>
         </div>
 
         <div class="tk-detail-pane">
@@ -199,10 +254,10 @@ export default function TasksView(props: TasksViewProps) {
                   <dt>For</dt>
                   <dd>
                     {forWhom(selected)}
-                    {selected.routing && !selected.routing.claimed_at && (!selected.assignee || selected.assignee === me.id) && (
+                    {(!selected.assignee || (selected.routing && !selected.routing.claimed_at && selected.assignee === me.id)) && (
                       <>
                         {' '}
-                        <button type="button" class="tk-claim" onClick={() => claim(selected)}>
+                        <button type="button" class="button tk-claim" onClick={() => claim(selected)}>
                           {selected.assignee ? 'Accept' : 'Claim'}
                         </button>
                       </>
@@ -219,7 +274,7 @@ export default function TasksView(props: TasksViewProps) {
                   <div>
                     <dt>Due</dt>
                     <dd>
-                      <Due at={selected.due_at} now={now} />
+                      <Due task={selected} now={now} />
                     </dd>
                   </div>
                 )}
@@ -232,6 +287,19 @@ export default function TasksView(props: TasksViewProps) {
                   </dd>
                 </div>
               </dl>
+              <div class="tk-links">
+                <a href={`/w/${workspaceId}/instances/${selected.instance_id}`} onClick={linkClick}>
+                  Open its process instance
+                </a>
+                {selected.assignee === me.id && !handingOn && (
+                  <button type="button" class="button" onClick={() => setHandingOn(true)}>
+                    Hand on…
+                  </button>
+                )}
+              </div>
+              {handingOn && (
+                <Reassign task={selected} members={data.members} meId={me.id} onDone={handedOn} onCancel={() => setHandingOn(false)} />
+              )}
               <TaskForm
                 key={selected.id}
                 task={selected}
@@ -242,6 +310,7 @@ export default function TasksView(props: TasksViewProps) {
                 onCompleted={completed}
                 onGone={gone}
               />
+              <Comments key={`comments-${selected.id}`} task={selected} members={data.members} meId={me.id} />
             </article>
           )}
         </div>
@@ -256,7 +325,7 @@ function TaskItem(props: { task: Task; href: string; current: boolean; forWhom: 
     <a class="tk-item" href={props.href} aria-current={props.current ? 'page' : undefined} onClick={linkClick}>
       <span class="tk-item-head">
         <span class="tk-item-name">{title(t)}</span>
-        {t.due_at && <Due at={t.due_at} now={props.now} short />}
+        {t.due_at && <Due task={t} now={props.now} short />}
       </span>
       <span class="tk-item-meta">
         <span>{t.process_id}</span>
@@ -268,13 +337,34 @@ function TaskItem(props: { task: Task; href: string; current: boolean; forWhom: 
   );
 }
 
-/** A due date, marked when it has passed (in words too, not by colour alone). */
-function Due({ at, now, short }: { at: string; now: number; short?: boolean }) {
-  const t = new Date(at).getTime();
-  const overdue = !isNaN(t) && t < now;
+/** Where a task stands against its due date, now: as the server reckons it (a quarter of the
+ * time it was given, at most a day, before the due date is "due soon"). */
+export function slaOf(t: Task, now: number): 'on_time' | 'due_soon' | 'overdue' | null {
+  if (!t.due_at) return null;
+  const due = new Date(t.due_at).getTime();
+  const opened = new Date(t.created_at).getTime();
+  if (isNaN(due)) return t.sla ?? null;
+  if (now > due) return 'overdue';
+  const lead = Math.min((due - opened) / 4, 86_400_000);
+  return now >= due - lead ? 'due_soon' : 'on_time';
+}
+
+/** A due date with its SLA state, in words too (not by colour alone). */
+function Due({ task, now, short }: { task: Task; now: number; short?: boolean }) {
+  const at = task.due_at!;
+  const state = slaOf(task, now);
+  const cls = state === 'overdue' ? 'tk-due tk-overdue' : state === 'due_soon' ? 'tk-due tk-due-soon' : 'tk-due';
+  const text =
+    state === 'overdue'
+      ? `Overdue, due ${ago(at, now)}`
+      : state === 'due_soon'
+        ? `Due soon, ${ago(at, now)}`
+        : short
+          ? `Due ${ago(at, now)}`
+          : `${fullTime(at)} (${ago(at, now)})`;
   return (
-    <time class={overdue ? 'tk-due tk-overdue' : 'tk-due'} dateTime={at} title={fullTime(at)}>
-      {overdue ? `Overdue, due ${ago(at, now)}` : short ? `Due ${ago(at, now)}` : `${fullTime(at)} (${ago(at, now)})`}
+    <time class={cls} dateTime={at} title={fullTime(at)}>
+      {text}
     </time>
   );
 }

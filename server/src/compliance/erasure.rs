@@ -16,7 +16,7 @@
 //! 2. **In the background, resumable**: in each workspace holding their content, the
 //!    effective `data_subject.erasure` decides. `delete` destroys the messages they wrote (with
 //!    their earlier versions, kept text and files, through the retention job's own batch),
-//!    the files they uploaded and their comments on documents, except what a legal hold
+//!    the files they uploaded and their comments on documents and workflow tasks, except what a legal hold
 //!    covers, which stays as it is for the compliance officer; `anonymize` keeps the content
 //!    under the emptied account, a pseudonym without a profile. Unfinished uploads go either
 //!    way. Then every version of the person's data key (`user:<id>`) is destroyed: what is
@@ -92,7 +92,7 @@ pub struct WorkspaceErasure {
     pub files_destroyed: u64,
     /// Files kept because a legal hold covers them.
     pub files_held: u64,
-    /// Comments on documents destroyed.
+    /// Comments on documents and workflow tasks destroyed.
     pub comments_destroyed: u64,
     /// Whether this workspace is done.
     pub done: bool,

@@ -351,6 +351,20 @@ pub enum DomainEvent {
         /// Who is told: the assignee, the holders of its role or the members of its channel.
         notify: Vec<UserId>,
     },
+    /// A workflow instance started, ended, or raised or resolved an incident: the people who
+    /// manage the workspace's workflows are told, so an open process dashboard reloads.
+    WorkflowInstanceChanged {
+        workspace_id: WorkspaceId,
+        process_id: String,
+        instance_id: uuid::Uuid,
+        /// The instance's status after the change: `running`, `completed`, `terminated`,
+        /// `failed` or `cancelled`.
+        status: String,
+        /// `started`, `ended`, `incident_raised` or `incident_resolved`.
+        change: String,
+        /// Who is told: the members whose role holds `workflows.manage`.
+        notify: Vec<UserId>,
+    },
     /// A person's erasure finished: what they wrote is deleted (or kept without a profile) in
     /// these workspaces and their data key is destroyed.
     PersonErased {

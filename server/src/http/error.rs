@@ -227,6 +227,12 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl From<crate::workflow::dashboard::RangeError> for ApiError {
+    fn from(err: crate::workflow::dashboard::RangeError) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_range", err.to_string())
+    }
+}
+
 impl From<crate::domain::ParseError> for ApiError {
     fn from(err: crate::domain::ParseError) -> Self {
         Error::Invalid(err).into()

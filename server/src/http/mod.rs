@@ -92,7 +92,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         audit, auth, bot_events, bots, breaches, break_glass, chat, commands, compliance, docs,
         ediscovery, files, health, interactions, invitations, keys, mining, policies,
         processing_record, restriction, search, setup, sso, subject_requests, uploads, users,
-        workflows, workspaces, ws,
+        workflow_dashboard, workflow_tasks, workflows, workspaces, ws,
     };
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::index))
@@ -135,6 +135,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(breaches::report))
         .routes(routes!(workflows::deploy, workflows::list))
         .routes(routes!(workflows::export))
+        .routes(routes!(workflow_dashboard::dashboard))
         .routes(routes!(workflows::start))
         .routes(routes!(workflows::instances))
         .routes(routes!(workflows::instance))
@@ -146,6 +147,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflows::tasks))
         .routes(routes!(workflows::complete))
         .routes(routes!(workflows::claim))
+        .routes(routes!(workflow_tasks::reassign))
+        .routes(routes!(workflow_tasks::candidates))
+        .routes(routes!(workflow_tasks::comments, workflow_tasks::comment))
         .routes(routes!(
             workflows::person_routing,
             workflows::set_person_routing

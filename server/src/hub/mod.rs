@@ -333,7 +333,8 @@ impl Hub {
             }
             DomainEvent::BreakGlassStarted { notify, .. }
             | DomainEvent::BreakGlassEnded { notify, .. }
-            | DomainEvent::WorkflowTaskChanged { notify, .. } => {
+            | DomainEvent::WorkflowTaskChanged { notify, .. }
+            | DomainEvent::WorkflowInstanceChanged { notify, .. } => {
                 Arc::new(notify.iter().copied().collect())
             }
             DomainEvent::ChannelMemberAdded {

@@ -371,6 +371,22 @@ pub enum LiveEvent {
         /// `open`, `completed` or `cancelled`.
         status: String,
     },
+    /// A workflow instance started, ended, or raised or resolved an incident; sent to the
+    /// members who manage the workspace's workflows, whose process dashboards
+    /// (`GET /api/v1/workspaces/{id}/workflows/{process}/dashboard`) it changes.
+    WorkflowInstanceChanged {
+        /// Workspace.
+        workspace_id: WorkspaceId,
+        /// The process.
+        process_id: String,
+        /// The instance.
+        #[schema(value_type = String, format = Uuid)]
+        instance_id: uuid::Uuid,
+        /// Its status now: `running`, `completed`, `terminated`, `failed` or `cancelled`.
+        status: String,
+        /// What changed: `started`, `ended`, `incident_raised` or `incident_resolved`.
+        change: String,
+    },
 }
 
 fn shared<S: Serializer, T: Serialize>(value: &Arc<T>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -519,6 +535,20 @@ pub fn live_event(event: &DomainEvent, message: Option<Arc<MessageView>>) -> Opt
             task_id: task_id.clone(),
             instance_id: *instance_id,
             status: status.clone(),
+        },
+        DomainEvent::WorkflowInstanceChanged {
+            workspace_id,
+            process_id,
+            instance_id,
+            status,
+            change,
+            ..
+        } => LiveEvent::WorkflowInstanceChanged {
+            workspace_id: *workspace_id,
+            process_id: process_id.clone(),
+            instance_id: *instance_id,
+            status: status.clone(),
+            change: change.clone(),
         },
         DomainEvent::UserProfileChanged { user_id, .. } => {
             LiveEvent::UserUpdated { user_id: *user_id }

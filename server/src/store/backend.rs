@@ -86,13 +86,18 @@ pub(crate) enum TxInner {
 /// Undoes in-memory state (such as a cached key) if the write that made it is rolled back.
 pub(crate) type RollbackHook = Box<dyn FnOnce() + Send>;
 
+/// Records what a write did outside the database (a metric) once it has committed.
+pub(crate) type CommitHook = Box<dyn FnOnce() + Send>;
+
 /// What a write transaction collects besides its statements: the events its writes emit, the
-/// audit entries they record and how to undo in-memory state if it rolls back.
+/// audit entries they record, how to undo in-memory state if it rolls back and what to
+/// record once it commits.
 #[derive(Default)]
 pub struct TxLog {
     pub(crate) events: Vec<DomainEvent>,
     pub(crate) audit: Vec<PendingAudit>,
     pub(crate) rollback_hooks: Vec<RollbackHook>,
+    pub(crate) commit_hooks: Vec<CommitHook>,
     pub(crate) checkpoint_requested: bool,
 }
 
@@ -144,5 +149,12 @@ impl Tx {
     /// Runs `undo` if this write, or the transaction it is part of, does not commit.
     pub fn on_rollback(&mut self, undo: impl FnOnce() + Send + 'static) {
         self.log.rollback_hooks.push(Box::new(undo));
+    }
+
+    /// Runs `then` once this write has committed, before its caller is answered; never if
+    /// it fails or its batch does not commit. For what must not count a write that did not
+    /// happen (metrics).
+    pub fn on_commit(&mut self, then: impl FnOnce() + Send + 'static) {
+        self.log.commit_hooks.push(Box::new(then));
     }
 }

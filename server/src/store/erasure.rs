@@ -160,7 +160,7 @@ pub async fn delete_rows_of(
 }
 
 /// The workspaces (and their channels') where `user` wrote messages, uploaded files or
-/// commented on documents: where their content is.
+/// commented on documents or workflow tasks: where their content is.
 pub async fn workspaces_with_content(
     conn: &mut Conn<'_>,
     user: UserId,
@@ -169,7 +169,8 @@ pub async fn workspaces_with_content(
                WHERE m.author_id = $1 \
                UNION SELECT workspace_id FROM files WHERE uploader_id = $1 \
                UNION SELECT d.workspace_id FROM document_comments k \
-                 JOIN documents d ON d.id = k.document_id WHERE k.author_id = $1";
+                 JOIN documents d ON d.id = k.document_id WHERE k.author_id = $1 \
+               UNION SELECT workspace_id FROM workflow_task_comments WHERE author_id = $1";
     Ok(on!(conn, |c| sqlx::query_scalar(sql)
         .bind(user)
         .fetch_all(c)
@@ -237,20 +238,26 @@ pub async fn files_of(
         .await)?)
 }
 
-/// Deletes the comments `user` wrote on documents of `workspace`; how many.
+/// Deletes the comments `user` wrote on documents and workflow tasks of `workspace`; how
+/// many.
 pub async fn delete_comments_of(
     conn: &mut Conn<'_>,
     workspace: WorkspaceId,
     user: UserId,
 ) -> Result<u64, StoreError> {
-    let sql = "DELETE FROM document_comments WHERE author_id = $1 AND document_id IN \
+    let documents = "DELETE FROM document_comments WHERE author_id = $1 AND document_id IN \
                (SELECT id FROM documents WHERE workspace_id = $2)";
-    Ok(on!(conn, |c| sqlx::query(sql)
-        .bind(user)
-        .bind(workspace)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?)
+    let tasks = "DELETE FROM workflow_task_comments WHERE author_id = $1 AND workspace_id = $2";
+    let mut n = 0;
+    for sql in [documents, tasks] {
+        n += on!(conn, |c| sqlx::query(sql)
+            .bind(user)
+            .bind(workspace)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    Ok(n)
 }
 
 /// The workspaces `user` is a member of.

@@ -119,6 +119,21 @@ pub async fn group(
     })?)
 }
 
+/// The active people (not bots, not deactivated) of workspace `ws`, in id order.
+pub async fn active_people(
+    conn: &mut Conn<'_>,
+    ws: WorkspaceId,
+) -> Result<Vec<UserId>, StoreError> {
+    let sql = "SELECT m.user_id FROM memberships m JOIN users u ON u.id = m.user_id \
+               WHERE m.workspace_id = $1 AND u.status = 'active' \
+               AND NOT EXISTS (SELECT 1 FROM bots b WHERE b.user_id = m.user_id) \
+               ORDER BY m.user_id";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(ws)
+        .fetch_all(c)
+        .await)?)
+}
+
 /// The last person round-robin gave a task to in the group `key`.
 pub async fn cursor(
     conn: &mut Conn<'_>,
@@ -171,9 +186,13 @@ pub struct Assignment {
     pub routing: Option<Vec<u8>>,
 }
 
-/// Changes an open task's assignment; false if the task is not open.
+/// Changes an open task's assignment; false if the task is not open. The first person it
+/// moves away from is kept as its first assignee.
 pub async fn assign(conn: &mut Conn<'_>, task: &str, a: &Assignment) -> Result<bool, StoreError> {
-    let sql = "UPDATE workflow_tasks SET assignee = $1, candidate_role = $2, \
+    let sql = "UPDATE workflow_tasks SET \
+               first_assignee = CASE WHEN assignee IS NOT NULL AND ($1 IS NULL OR assignee <> $1) \
+                 THEN COALESCE(first_assignee, assignee) ELSE first_assignee END, \
+               assignee = $1, candidate_role = $2, \
                candidate_channel = $3, claimed_at = $4, escalation_level = $5, routing = $6 \
                WHERE id = $7 AND status = 'open'";
     let n = on!(conn, |c| sqlx::query(sql)

@@ -329,17 +329,20 @@ pub struct TaskRecord {
     pub claimed_at: Option<DateTime<Utc>>,
     /// How many steps of its escalation chain are behind it.
     pub escalation_level: i64,
+    /// Who held it before it was first reassigned (`None`: never reassigned away from
+    /// anyone).
+    pub first_assignee: Option<UserId>,
 }
 
 const TASK: &str = "id, instance_id, workspace_id, element, detail, assignee, candidate_role, \
                     candidate_channel, status, due_at, created_at, closed_by, closed_at, \
-                    routing, claimed_at, escalation_level";
+                    routing, claimed_at, escalation_level, first_assignee";
 
 /// Opens a task.
 pub async fn insert_task(conn: &mut Conn<'_>, t: &TaskRecord) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO workflow_tasks ({TASK}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     );
     on!(conn, |c| sqlx::query(&sql)
         .bind(&t.id)
@@ -358,6 +361,7 @@ pub async fn insert_task(conn: &mut Conn<'_>, t: &TaskRecord) -> Result<(), Stor
         .bind(&t.routing)
         .bind(t.claimed_at)
         .bind(t.escalation_level)
+        .bind(t.first_assignee)
         .execute(c)
         .await
         .map(|_| ()))?;
@@ -432,24 +436,40 @@ pub async fn completed_tasks(
         .await)?)
 }
 
-/// The open tasks `user` may complete: assigned to them, or held by nobody and shared with a
-/// role they hold in the task's workspace or a channel they belong to; oldest first, at
-/// most `limit`.
+/// Which of a person's open tasks an inbox lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboxScope {
+    /// Theirs and their groups'.
+    All,
+    /// Assigned to them.
+    Mine,
+    /// Held by nobody and shared with a role they hold or a channel they are in.
+    Queues,
+}
+
+/// The open tasks `user` may complete (those of `scope`): assigned to them, or held by nobody
+/// and shared with a role they hold in the task's workspace or a channel they belong to;
+/// oldest first, at most `limit`.
 pub async fn inbox(
     conn: &mut Conn<'_>,
     user: UserId,
+    scope: InboxScope,
     limit: i64,
 ) -> Result<Vec<TaskRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {TASK} FROM workflow_tasks t WHERE t.status = 'open' AND \
-         EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = t.workspace_id \
-                 AND m.user_id = $1) AND \
-         (t.assignee = $1 \
-          OR (t.assignee IS NULL AND \
+    let queued = "(t.assignee IS NULL AND \
               (EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = t.workspace_id \
                        AND m.user_id = $1 AND m.role_id = t.candidate_role) \
                OR EXISTS (SELECT 1 FROM channel_members cm \
-                          WHERE cm.channel_id = t.candidate_channel AND cm.user_id = $1)))) \
+                          WHERE cm.channel_id = t.candidate_channel AND cm.user_id = $1)))";
+    let which = match scope {
+        InboxScope::All => format!("(t.assignee = $1 OR {queued})"),
+        InboxScope::Mine => "t.assignee = $1".to_owned(),
+        InboxScope::Queues => queued.to_owned(),
+    };
+    let sql = format!(
+        "SELECT {TASK} FROM workflow_tasks t WHERE t.status = 'open' AND \
+         EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = t.workspace_id \
+                 AND m.user_id = $1) AND {which} \
          ORDER BY t.created_at, t.id LIMIT $2"
     );
     Ok(on!(conn, |c| sqlx::query_as(&sql)

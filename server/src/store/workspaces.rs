@@ -239,6 +239,23 @@ pub async fn holders_of(
         .await)?)
 }
 
+/// The members of a workspace whose role there holds `permission` (a workspace permission,
+/// such as `workflows.manage`).
+pub async fn holding_permission(
+    conn: &mut Conn<'_>,
+    workspace: WorkspaceId,
+    permission: &str,
+) -> Result<Vec<UserId>, StoreError> {
+    let sql = "SELECT m.user_id FROM memberships m \
+               JOIN role_permissions p ON p.role_id = m.role_id \
+               WHERE m.workspace_id = $1 AND p.permission = $2 ORDER BY m.user_id";
+    Ok(on!(conn, |c| sqlx::query_scalar(sql)
+        .bind(workspace)
+        .bind(permission)
+        .fetch_all(c)
+        .await)?)
+}
+
 /// One member of a workspace (`None`: not a member).
 pub async fn member(
     conn: &mut Conn<'_>,

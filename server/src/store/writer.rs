@@ -383,6 +383,7 @@ async fn commit(tx: Tx) -> Result<(), StoreError> {
 /// transaction rolls back when dropped).
 fn abandon(log: &mut TxLog, completions: Vec<Completion>, err: &StoreError) {
     run_hooks(log, 0);
+    log.commit_hooks.clear();
     let message = err.to_string();
     for done in completions {
         done(Err(StoreError::Commit(message.clone())));
@@ -402,6 +403,7 @@ struct Marks {
     events: usize,
     audit: usize,
     hooks: usize,
+    commit_hooks: usize,
 }
 
 impl Marks {
@@ -410,6 +412,7 @@ impl Marks {
             events: log.events.len(),
             audit: log.audit.len(),
             hooks: log.rollback_hooks.len(),
+            commit_hooks: log.commit_hooks.len(),
         }
     }
 
@@ -424,6 +427,7 @@ impl Marks {
             .filter(|e| e.survives_rollback)
             .collect();
         log.audit.extend(kept);
+        log.commit_hooks.truncate(self.commit_hooks);
         run_hooks(log, self.hooks);
     }
 
@@ -431,6 +435,7 @@ impl Marks {
     fn forget(self, log: &mut TxLog) {
         log.events.truncate(self.events);
         log.audit.truncate(self.audit);
+        log.commit_hooks.truncate(self.commit_hooks);
         run_hooks(log, self.hooks);
     }
 }
@@ -773,6 +778,7 @@ async fn run(
             }
         };
         let mut hooks = std::mem::take(&mut tx.log.rollback_hooks);
+        let committed = std::mem::take(&mut tx.log.commit_hooks);
         metrics::histogram!("concord_store_commit_batch_size").record(size as f64);
         match commit(tx).await {
             Ok(()) => {
@@ -790,6 +796,9 @@ async fn run(
                 }
                 for event in emitted {
                     events.publish(event);
+                }
+                for then in committed {
+                    then();
                 }
                 for done in completions {
                     done(Ok(()));

@@ -6,10 +6,11 @@ use chrono::Utc;
 use concord_workflow::command::{Command, HistoryEvent};
 use concord_workflow::model::{Assignment, PostTarget};
 use concord_workflow::state::Status;
-use concord_workflow::Transition;
+use concord_workflow::{ProcessModel, Transition};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::facts::Recorder;
 use super::views::TaskDetail;
 use super::WorkflowService;
 use crate::audit::{Event, Outcome};
@@ -40,12 +41,13 @@ pub(crate) struct ChildEnded {
     pub variables: serde_json::Map<String, Value>,
 }
 
-/// Commits `t` for `instance` (inserting it when `new`).
+/// Commits `t` for `instance` (inserting it when `new`), running on `model`.
 pub(crate) async fn apply(
     svc: &WorkflowService,
     tx: &mut Tx,
     actor: &Actor,
     instance: &InstanceRecord,
+    model: &ProcessModel,
     new: bool,
     t: Transition,
 ) -> Result<(), Error> {
@@ -69,7 +71,9 @@ pub(crate) async fn apply(
     } else {
         wf::update_instance(&mut tx.conn(), id, status, &sealed, now, ended).await?;
     }
+    let mut facts = Recorder::new(instance);
     for entry in &t.history {
+        facts.step(&mut tx.conn(), model, entry).await?;
         let kind = serde_json::to_value(&entry.event)
             .ok()
             .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
@@ -111,7 +115,7 @@ pub(crate) async fn apply(
         svc.auditor().record(tx, event).await?;
     }
     for command in t.commands {
-        run_command(svc, tx, instance, &t.state.variables, command).await?;
+        run_command(svc, tx, instance, &t.state.variables, &mut facts, command).await?;
     }
     // The engine does not unsubscribe a wait a message or signal consumed, and an ended
     // instance waits for nothing: the index keeps exactly the state's subscriptions. Only
@@ -127,7 +131,7 @@ pub(crate) async fn apply(
             }
         }
     }
-    Ok(())
+    facts.finish(svc, tx, status).await
 }
 
 async fn run_command(
@@ -135,6 +139,7 @@ async fn run_command(
     tx: &mut Tx,
     instance: &InstanceRecord,
     variables: &serde_json::Map<String, Value>,
+    facts: &mut Recorder,
     command: Command,
 ) -> Result<(), Error> {
     let ws = instance.workspace_id;
@@ -254,8 +259,10 @@ async fn run_command(
                 routing: sealed_routing,
                 claimed_at: None,
                 escalation_level: 0,
+                first_assignee: None,
             };
             wf::insert_task(&mut tx.conn(), &record).await?;
+            facts.task_opened(&record);
             if let Some(r) = &routed {
                 svc.after_route(tx, instance, &record, r, true, false, now)
                     .await?;
@@ -264,8 +271,20 @@ async fn run_command(
         }
         Command::CancelUserTask { task_id } => {
             if wf::close_task(&mut tx.conn(), task_id, "cancelled", None, now).await? {
+                facts
+                    .task_closed(&mut tx.conn(), task_id, "cancelled", now)
+                    .await?;
                 if let Some(record) = wf::task(&mut tx.conn(), task_id).await? {
                     task_changed(tx, &record, "cancelled").await?;
+                    svc.notices_changed(
+                        tx,
+                        instance,
+                        task_id,
+                        "This task was cancelled.".into(),
+                        true,
+                        now,
+                    )
+                    .await?;
                 }
             }
         }
@@ -663,7 +682,21 @@ pub(super) async fn task_changed(
     task: &TaskRecord,
     status: &str,
 ) -> Result<(), Error> {
-    let mut notify: Vec<UserId> = task.assignee.into_iter().collect();
+    task_changed_for(tx, task, status, &[]).await
+}
+
+/// [`task_changed`], telling `also` too (a holder it was taken from).
+pub(super) async fn task_changed_for(
+    tx: &mut Tx,
+    task: &TaskRecord,
+    status: &str,
+    also: &[UserId],
+) -> Result<(), Error> {
+    let mut notify: Vec<UserId> = task
+        .assignee
+        .into_iter()
+        .chain(also.iter().copied())
+        .collect();
     if let Some(role) = task.candidate_role {
         notify.extend(
             crate::store::workspaces::holders_of(&mut tx.conn(), task.workspace_id, role).await?,

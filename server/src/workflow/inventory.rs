@@ -2,7 +2,7 @@
 //! instance states (the variables), history steps, task details, queued jobs (a call's URL
 //! and body, a post's text), incident messages, triggers' settings (a webhook's secret) and
 //! task forms and decision tables (source and parsed table), how each task was routed,
-//! people's routing attributes and the learned routers,
+//! people's routing attributes and the learned routers, and comments on tasks,
 //! each sealed under its workspace's key.
 //! A waiting instance's correlation key stays readable (messages are matched on it). They
 //! are the workspace's content: kept as long as the workspace keeps them.
@@ -80,6 +80,17 @@ pub const INVENTORY: &[Column] = &[
     // the workspace's, no one person's.
     sealed("routing_models", ID, "model", MEMBERS),
     sealed("workflow_jobs", TEXT_ID, "payload", MEMBERS),
+    // What someone wrote on a task: theirs (exported with their data); deleted with the task,
+    // or by an erasure whose workspace deletes a person's content.
+    sealed(
+        "workflow_task_comments",
+        ID,
+        "body",
+        Subject {
+            kind: SubjectKind::Author,
+            who: Some(Owner::at("author_id")),
+        },
+    ),
     sealed("workflow_incidents", TEXT_ID, "message", MEMBERS),
     sealed("workflow_triggers", ID, "config", creator("created_by")),
     sealed("workflow_forms", ID, "schema", creator("deployed_by")),

@@ -115,7 +115,7 @@ impl WorkflowService {
             out.push(TaskOutcome {
                 text,
                 variables,
-                first_assigned: task.assignee.map(|a| a.to_string()),
+                first_assigned: task.first_assignee.or(task.assignee).map(|a| a.to_string()),
                 completed_by: completer.to_string(),
             });
         }

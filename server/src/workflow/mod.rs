@@ -21,14 +21,18 @@
 
 mod apply;
 mod checks;
+pub mod dashboard;
 mod decisions;
+pub(crate) mod facts;
 mod forms;
 mod inventory;
 mod learning;
 pub mod mining;
+mod notices;
 mod posting;
 pub mod routing;
 pub mod runner;
+mod tasks;
 pub mod triggers;
 mod views;
 
@@ -58,6 +62,10 @@ pub use decisions::{
 };
 pub use forms::{FormList, FormView, NewForm};
 pub use inventory::INVENTORY;
+pub use tasks::{
+    NewTaskComment, ReassignTask, TaskCandidates, TaskCommentList, TaskCommentView,
+    MAX_COMMENT_CHARS,
+};
 pub use triggers::{
     HookCredentials, HookOutcome, NewTrigger, TriggerKind, TriggerList, TriggerView,
 };
@@ -106,6 +114,8 @@ struct Inner {
     routing_retry_ms: u64,
     /// How often a learned router is retrained (0: only on demand).
     retrain_every_hours: u64,
+    /// The processes with a metrics label of their own.
+    labels: facts::ProcessLabels,
 }
 
 impl WorkflowService {
@@ -138,6 +148,7 @@ impl WorkflowService {
                 presence: std::sync::OnceLock::new(),
                 routing_retry_ms: config.routing_retry_ms,
                 retrain_every_hours: config.retrain_every_hours,
+                labels: facts::ProcessLabels::default(),
             }),
         })
     }
@@ -424,7 +435,7 @@ impl WorkflowService {
                     })),
             )
             .await?;
-        apply::apply(self, tx, actor, &instance, true, transition).await?;
+        apply::apply(self, tx, actor, &instance, model, true, transition).await?;
         Ok(id)
     }
 
@@ -733,7 +744,12 @@ impl WorkflowService {
             return Ok(TaskPage { tasks: Vec::new() });
         };
         let mut conn = self.store().reader().await?;
-        let rows = wf::inbox(&mut conn.conn(), user, limit).await?;
+        let scope = match q.scope {
+            None => wf::InboxScope::All,
+            Some(TaskScope::Mine) => wf::InboxScope::Mine,
+            Some(TaskScope::Queues) => wf::InboxScope::Queues,
+        };
+        let rows = wf::inbox(&mut conn.conn(), user, scope, limit).await?;
         let mut tasks = Vec::with_capacity(rows.len());
         let mut processes: HashMap<Uuid, String> = HashMap::new();
         for r in &rows {
@@ -802,6 +818,8 @@ impl WorkflowService {
                         )
                         .await?;
                     }
+                    let line =
+                        notices::answer_line(&variables, detail.form_key.is_some(), Some(user));
                     let event = Event::by(&actor, "workflow.task_completed", Outcome::Allowed)
                         .target("workflow_task", &task.id)
                         .workspace(task.workspace_id)
@@ -816,15 +834,12 @@ impl WorkflowService {
                         actor: actor_label(&actor),
                         variables,
                     };
-                    wf::close_task(
-                        &mut tx.conn(),
-                        &task.id,
-                        "completed",
-                        Some(user),
-                        Utc::now(),
-                    )
-                    .await?;
+                    let now = Utc::now();
+                    wf::close_task(&mut tx.conn(), &task.id, "completed", Some(user), now).await?;
                     apply::task_changed(tx, &task, "completed").await?;
+                    facts::task_completed(&this, tx, &record, &task.id, now).await?;
+                    this.notices_changed(tx, &record, &task.id, line, true, now)
+                        .await?;
                     this.handle_in(tx, &actor, &record, input).await?;
                     let task = wf::task(&mut tx.conn(), &task.id)
                         .await?
@@ -998,7 +1013,7 @@ impl WorkflowService {
             }
             Err(e) => return Err(Error::conflict("input_refused", e.to_string())),
         };
-        apply::apply(self, tx, actor, record, false, transition).await
+        apply::apply(self, tx, actor, record, &model, false, transition).await
     }
 
     /// [`WorkflowService::handle_in`] for inputs that may have become stale (a timer a

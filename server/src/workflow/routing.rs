@@ -23,8 +23,10 @@
 //!   manager, a named person, or a role's queue (`workflow.task_escalated`).
 //! - `retrain`: a process's learned router is retrained on its schedule.
 //!
-//! Claiming (`POST /workflow-tasks/{id}/claim`): someone of the group takes a queued task,
-//! or the assignee accepts theirs; a claimed task is no longer escalated as `not_claimed`.
+//! Claiming (`POST /workflow-tasks/{id}/claim`): someone of the group takes a queued task (a
+//! routed one, or one shared with a role or a channel without routing, which becomes theirs
+//! alone), or the assignee accepts theirs; a claimed task is no longer escalated as
+//! `not_claimed`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -816,11 +818,21 @@ impl WorkflowService {
                     this.after_route(tx, &instance, &task, &routed, false, fallback, now)
                         .await?;
                     if let Some(person) = routed.assignee {
+                        super::facts::task_picked(&mut tx.conn(), &task.id, now).await?;
                         let changed = TaskRecord {
                             assignee: Some(person),
                             ..task.clone()
                         };
                         super::apply::task_changed(tx, &changed, "assigned").await?;
+                        this.notices_changed(
+                            tx,
+                            &instance,
+                            &task.id,
+                            format!("Assigned to <@{person}>."),
+                            false,
+                            now,
+                        )
+                        .await?;
                         this.tell_assignee(
                             tx,
                             &instance,
@@ -839,7 +851,7 @@ impl WorkflowService {
     }
 
     /// Posts the workflow bot's notice to a task's new assignee, with why it came to them.
-    async fn tell_assignee(
+    pub(crate) async fn tell_assignee(
         &self,
         tx: &mut Tx,
         instance: &InstanceRecord,
@@ -1031,8 +1043,24 @@ impl WorkflowService {
                         ..task.clone()
                     };
                     if moved {
-                        super::apply::task_changed(tx, &changed, "escalated").await?;
+                        super::apply::task_changed_for(
+                            tx,
+                            &changed,
+                            "escalated",
+                            &task.assignee.into_iter().collect::<Vec<_>>(),
+                        )
+                        .await?;
+                        this.notices_changed(
+                            tx,
+                            &instance,
+                            &task.id,
+                            format!("Escalated: {}.", record.explanation),
+                            true,
+                            now,
+                        )
+                        .await?;
                         if let Some(person) = assignee {
+                            super::facts::task_picked(&mut tx.conn(), &task.id, now).await?;
                             this.tell_assignee(tx, &instance, &changed, person, &record.explanation)
                                 .await?;
                         }
@@ -1096,12 +1124,15 @@ impl WorkflowService {
                             "this task is already claimed",
                         ));
                     }
-                    // Only a routed task is claimed: a task shared with a role or a channel
-                    // without routing stays everyone's there until someone completes it.
-                    if task.routing.is_none() {
+                    // A routed task is claimed (taken from its queue, or accepted by its
+                    // assignee), and so is one shared with a role or a channel: it becomes
+                    // the claimer's alone. A task given to one person without routing has
+                    // nothing to claim.
+                    let shared = task.candidate_role.is_some() || task.candidate_channel.is_some();
+                    if task.routing.is_none() && !shared {
                         return Err(Error::conflict(
                             "not_claimable",
-                            "this task is shared without routing: complete it, there is nothing to claim",
+                            "this task is assigned to one person without routing: there is nothing to claim",
                         ));
                     }
                     let now = Utc::now();
@@ -1111,6 +1142,7 @@ impl WorkflowService {
                             "someone else took this task",
                         ));
                     }
+                    super::facts::task_picked(&mut tx.conn(), &task.id, now).await?;
                     let event = Event::by(&actor, "workflow.task_claimed", Outcome::Allowed)
                         .target("workflow_task", &task.id)
                         .workspace(task.workspace_id)
@@ -1120,11 +1152,20 @@ impl WorkflowService {
                         .await?
                         .ok_or(Error::NotFound("task"))?;
                     super::apply::task_changed(tx, &task, "claimed").await?;
-                    let process = wf::instance(&mut tx.conn(), task.instance_id)
+                    let instance = wf::instance(&mut tx.conn(), task.instance_id)
                         .await?
-                        .map(|i| i.process_id)
-                        .unwrap_or_default();
-                    this.task_view(&mut tx.conn(), &task, &process).await
+                        .ok_or(Error::NotFound("task"))?;
+                    this.notices_changed(
+                        tx,
+                        &instance,
+                        &task.id,
+                        format!("Claimed by <@{user}>."),
+                        false,
+                        now,
+                    )
+                    .await?;
+                    this.task_view(&mut tx.conn(), &task, &instance.process_id)
+                        .await
                 })
             })
             .await

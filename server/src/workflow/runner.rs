@@ -234,6 +234,7 @@ impl WorkflowService {
                 let schedule: Schedule = self.payload(job).await?;
                 self.run_schedule(job, schedule).await
             }
+            "notices" => self.run_notices(job).await,
             "route" => self.run_route(job).await,
             "escalate" => self.run_escalate(job).await,
             "retrain" => self.run_retrain(job).await,

@@ -155,6 +155,10 @@ pub struct InstanceView {
     /// The instance.
     #[serde(flatten)]
     pub instance: InstanceSummary,
+    /// The version of its process it runs on.
+    pub version: i64,
+    /// Its process's name.
+    pub name: Option<String>,
     /// Its variables.
     #[schema(value_type = Object)]
     pub variables: Map<String, Value>,
@@ -232,6 +236,73 @@ pub struct TaskView {
     pub closed_at: Option<DateTime<Utc>>,
     /// How routing placed it and why (`null`: its model names no routing).
     pub routing: Option<super::routing::TaskRoutingView>,
+    /// Where it is time-wise against its due date (`null`: it has none).
+    pub sla: Option<SlaState>,
+    /// The group it waits in while nobody holds it (`null`: someone holds it, or it names
+    /// no group).
+    pub queue: Option<TaskQueue>,
+}
+
+/// A task against its due date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaState {
+    /// Open with time to spare, or closed by its due date.
+    OnTime,
+    /// Open, and its reminder is due: within a quarter of the time it was given (at most a
+    /// day) of its due date.
+    DueSoon,
+    /// Open past its due date, or closed after it.
+    Overdue,
+}
+
+impl SlaState {
+    /// Where a task opened at `created` and due at `due` stands at `now` (open) or stood when
+    /// it closed at `closed`.
+    pub fn of(
+        created: DateTime<Utc>,
+        due: DateTime<Utc>,
+        closed: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> SlaState {
+        if let Some(at) = closed {
+            return if at <= due {
+                SlaState::OnTime
+            } else {
+                SlaState::Overdue
+            };
+        }
+        if now > due {
+            return SlaState::Overdue;
+        }
+        // The same lead as the reminder the assignee gets.
+        let given = due - created;
+        let lead = (given / 4).min(chrono::Duration::days(1));
+        if now >= due - lead {
+            SlaState::DueSoon
+        } else {
+            SlaState::OnTime
+        }
+    }
+}
+
+/// The group a task waits in.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TaskQueue {
+    /// `role` or `channel`.
+    pub kind: QueueKind,
+    /// The role's or the channel's id.
+    pub id: Uuid,
+}
+
+/// What kind of group a queue is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueKind {
+    /// A role's holders.
+    Role,
+    /// A channel's members.
+    Channel,
 }
 
 /// Filters for the task inbox.
@@ -241,6 +312,20 @@ pub struct TaskView {
 pub struct TaskQuery {
     /// Tasks per page (1 to 500, default 50).
     pub limit: Option<i64>,
+    /// `mine` (assigned to one), `queues` (held by nobody, shared with a role one holds or a
+    /// channel one is in); both by default.
+    #[param(inline)]
+    pub scope: Option<TaskScope>,
+}
+
+/// Which of one's open tasks to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskScope {
+    /// Assigned to one.
+    Mine,
+    /// Held by nobody and shared with one's role or channel.
+    Queues,
 }
 
 /// The tasks one may complete.
@@ -407,6 +492,24 @@ pub(crate) fn summary(r: &InstanceRecord) -> InstanceSummary {
     }
 }
 
+/// The group an open task waits in while nobody holds it.
+fn queue_of(t: &TaskRecord) -> Option<TaskQueue> {
+    if t.assignee.is_some() || t.status != "open" {
+        return None;
+    }
+    match (t.candidate_role, t.candidate_channel) {
+        (Some(role), _) => Some(TaskQueue {
+            kind: QueueKind::Role,
+            id: role.0,
+        }),
+        (None, Some(channel)) => Some(TaskQueue {
+            kind: QueueKind::Channel,
+            id: channel.0,
+        }),
+        (None, None) => None,
+    }
+}
+
 /// A task's sealed details.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct TaskDetail {
@@ -432,6 +535,10 @@ impl WorkflowService {
             .await?
             .ok_or(Error::NotFound("workflow instance"))?;
         let state = self.state_of(conn, &record).await?;
+        let deployment = wf::deployment(conn, record.deployment_id)
+            .await?
+            .ok_or_else(|| Error::Internal("an instance's deployment is missing".into()))?;
+        let model = self.model_of(conn, &deployment).await?;
         let error = match &state.status {
             concord_workflow::state::Status::Failed { error } => Some(error.clone()),
             _ => None,
@@ -474,6 +581,8 @@ impl WorkflowService {
         }
         Ok(InstanceView {
             instance: summary(&record),
+            version: deployment.version,
+            name: model.name.clone(),
             variables: state.variables,
             error,
             tasks,
@@ -518,6 +627,10 @@ impl WorkflowService {
             closed_by: t.closed_by,
             closed_at: t.closed_at,
             routing: self.routing_view(conn, t).await?,
+            sla: t
+                .due_at
+                .map(|due| SlaState::of(t.created_at, due, t.closed_at, Utc::now())),
+            queue: queue_of(t),
         })
     }
 

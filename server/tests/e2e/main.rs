@@ -16,6 +16,7 @@ mod breaches;
 mod chat;
 mod cli;
 mod client_contract;
+mod dashboard;
 mod decide_first;
 mod decisions;
 mod docs;

@@ -328,7 +328,7 @@ async fn check_mining(app: &TestApp, s: &Story) {
             )
         })
         .collect();
-    let edge = |a: &str, b: &str| ((a.to_owned(), b.to_owned()));
+    let edge = |a: &str, b: &str| (a.to_owned(), b.to_owned());
     assert_eq!(
         edges,
         BTreeMap::from([

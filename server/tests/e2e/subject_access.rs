@@ -12,7 +12,7 @@ use crate::chat::{channel, say};
 use crate::harness::{both_backends, spawn_app, Backend, Session, TestApp, PASSWORD};
 
 /// The archive's entries by name, read and checked (CRCs included) by Python's `zipfile`.
-fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("export.zip");
     std::fs::write(&path, bytes).unwrap();

@@ -418,7 +418,8 @@ async fn round_robin_and_a_shared_queue_someone_claims(backend: Backend) {
     )
     .await
     .expect_error(404, "not_found");
-    // A task shared without routing is nobody's to take.
+    // A task shared with a role without routing is claimed too: it becomes the claimer's
+    // alone.
     deploy(
         &app,
         &t.admin,
@@ -427,16 +428,31 @@ async fn round_robin_and_a_shared_queue_someone_claims(backend: Backend) {
     )
     .await;
     let plain = start(&app, &t.admin, &t.ws, "plain", json!({})).await;
-    app.post(
-        &format!(
-            "/api/v1/workflow-tasks/{}/claim",
-            plain["id"].as_str().unwrap()
-        ),
-        Some(&t.ann.access),
-        json!({}),
-    )
-    .await
-    .expect_error(409, "not_claimable");
+    assert_eq!(plain["queue"]["kind"], "role", "{plain}");
+    let taken = app
+        .post(
+            &format!(
+                "/api/v1/workflow-tasks/{}/claim",
+                plain["id"].as_str().unwrap()
+            ),
+            Some(&t.ann.access),
+            json!({}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(taken["assignee"], t.ann.user_id.as_str(), "{taken}");
+    assert!(taken["queue"].is_null(), "{taken}");
+    let inbox = app
+        .get("/api/v1/workflow-tasks", &t.bo.access)
+        .await
+        .expect(200)
+        .clone();
+    assert!(!inbox["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["id"] == plain["id"]));
     assert!(plain["routing"].is_null(), "{plain}");
     let events = app.audit_events(&t.admin.access).await;
     assert!(events

@@ -92,8 +92,10 @@ async fn browser(name: &str) {
     );
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.http.web_root = Some(dist);
-        // The bots spec answers slash commands from this machine.
+        // The bots spec answers slash commands from this machine; the operations spec's
+        // process calls a service there.
         c.bots.event_allowed_networks = vec!["127.0.0.1/32".parse().expect("a network")];
+        c.workflows.allowed_networks = vec!["127.0.0.1/32".parse().expect("a network")];
     })
     .await;
     let fixture = if name == "setup" {
@@ -146,7 +148,7 @@ macro_rules! specs {
     )*};
 }
 
-specs!(setup, signin, chat, docs, search, tasks, bots, compliance, admin, designer);
+specs!(setup, signin, chat, docs, search, tasks, bots, compliance, admin, designer, operations);
 
 /// The server's side of the client, without a browser: routes fall back to `index.html` under
 /// a strict policy, hashed assets are cached, and API misses stay JSON.

@@ -1055,10 +1055,16 @@ both_backends! {
         let reminder = told.iter().find(|m| m["text"].as_str().unwrap().starts_with("Reminder: *Sign the contract*"))
             .unwrap_or_else(|| panic!("{told:?}"));
         assert!(reminder["blocks"].to_string().contains("\"done\""), "{reminder}");
-        // By the time Bo's reminder came, Ann's would have come too.
+        // By the time Bo's reminder came, Ann's would have come too. (Her task may have closed
+        // before its notice went out: then she has no message at all, and needs none.)
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let ann = dm_from(&app, &t.ann, &t.ws, &bot).await;
-        assert_eq!(ann.len(), 1, "{ann:?}");
+        let channels = app.get(&format!("/api/v1/workspaces/{}/channels", t.ws), &t.ann.access).await.expect(200).clone();
+        for c in channels.as_array().unwrap().iter().filter(|c| c["kind"] == "direct") {
+            let messages = app.get(&format!("/api/v1/channels/{}/messages", c["id"].as_str().unwrap()), &t.ann.access).await.expect(200).clone();
+            let messages = messages.as_array().unwrap();
+            assert!(messages.len() <= 1, "{messages:?}");
+            assert!(messages.iter().all(|m| !m["text"].as_str().unwrap().starts_with("Reminder:")), "{messages:?}");
+        }
     }
 
     async fn task_inboxes_are_live_over_the_hub_for_the_people_a_task_names(app) {
@@ -1271,3 +1277,335 @@ async fn a_sigkill_during_a_load_of_instances_loses_none_and_repeats_no_step(bac
 }
 
 both_backends!(a_sigkill_during_a_load_of_instances_loses_none_and_repeats_no_step);
+
+/// The workflow bot's post in `channel` about task `task`, once it satisfies `done`.
+async fn channel_notice(
+    app: &TestApp,
+    who: &Session,
+    channel: &str,
+    task: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let messages = app
+            .get(&format!("/api/v1/channels/{channel}/messages"), &who.access)
+            .await
+            .expect(200)
+            .clone();
+        let found = messages.as_array().and_then(|ms| {
+            ms.iter()
+                .find(|m| {
+                    m["blocks"].to_string().contains(task)
+                        || m["text"]
+                            .as_str()
+                            .is_some_and(|t| t.contains("New task for this channel"))
+                })
+                .cloned()
+        });
+        if let Some(m) = found.filter(|m| done(m)) {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such notice of {task}: {messages}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The action ids of a message's buttons, in order.
+fn buttons(message: &Value) -> Vec<String> {
+    message["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["action_id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn press(
+    app: &TestApp,
+    who: &Session,
+    message: &Value,
+    action: &str,
+) -> crate::harness::Reply {
+    app.post(
+        &format!(
+            "/api/v1/messages/{}/actions",
+            message["id"].as_str().unwrap()
+        ),
+        Some(&who.access),
+        json!({"block_id": "workflow_task", "action_id": action}),
+    )
+    .await
+}
+
+async fn inbox_of(app: &TestApp, who: &Session, scope: &str) -> Vec<Value> {
+    app.get(
+        &format!("/api/v1/workflow-tasks?scope={scope}"),
+        &who.access,
+    )
+    .await
+    .expect(200)["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn reassign(app: &TestApp, who: &Session, task: &str, body: Value) -> crate::harness::Reply {
+    app.post(
+        &format!("/api/v1/workflow-tasks/{task}/reassign"),
+        Some(&who.access),
+        body,
+    )
+    .await
+}
+
+/// Whether a sealed column holds `text` in the clear (it must not).
+async fn stored_in_clear(app: &TestApp, table: &str, column: &str, text: &str) -> bool {
+    let sql = match app.backend {
+        Backend::Sqlite => format!("SELECT COUNT(*) FROM {table} WHERE instr({column}, '{text}') > 0"),
+        Backend::Postgres => format!(
+            "SELECT COUNT(*) FROM {table} WHERE position(convert_to('{text}', 'UTF8') in {column}) > 0"
+        ),
+    };
+    app.scalar(&sql).await > 0
+}
+
+both_backends! {
+    async fn a_channels_task_is_claimed_from_chat_handed_on_and_talked_about(app) {
+        let t = app.team().await;
+        let desk = crate::chat::channel(&app, &t.admin, &t.ws, "desk", "public").await;
+        for who in [&t.ann, &t.bo] {
+            app.post(&format!("/api/v1/channels/{desk}/join"), Some(&who.access), json!({})).await.expect(200);
+        }
+        let approval: Value = serde_json::from_str(include_str!("../../../bots/workflows/examples/forms/approval.json")).unwrap();
+        app.post(&format!("{}/workflow-forms", base(&t.ws)), Some(&t.admin.access), approval).await.expect(201);
+        deploy(&app, &t.admin, &t.ws, "process: refund\nname: Refunds\nsteps:\n  - start: s\n  - user_task: review\n    name: Review the refund\n    channel: desk\n    form: approval\n    due: PT1H\n  - end: e\n").await;
+        let bots = app.get(&format!("/api/v1/workspaces/{}/bots", t.ws), &t.admin.access).await.expect(200).clone();
+        let bot = bots.as_array().unwrap().iter().find(|b| b["name"] == "Workflows").unwrap()["id"].as_str().unwrap().to_owned();
+        let mut ann_hears = app.socket(&t.ann.access, None).await;
+        let started = start(&app, &t.admin, &t.ws, "refund", json!({})).await;
+        let id = started["id"].as_str().unwrap().to_owned();
+        assert_eq!((started["version"].as_i64(), started["name"].as_str()), (Some(1), Some("Refunds")), "{started}");
+        let task = open_tasks(&started)[0].clone();
+        let tid = task["id"].as_str().unwrap().to_owned();
+        // Nobody holds it: it waits in the channel's queue, well before its due date.
+        assert_eq!(task["queue"], json!({"kind": "channel", "id": desk}), "{task}");
+        assert_eq!(task["sla"], "on_time", "{task}");
+        assert!(inbox_of(&app, &t.ann, "queues").await.iter().any(|x| x["id"] == tid.as_str()));
+        assert!(inbox_of(&app, &t.ann, "mine").await.is_empty());
+        app.get("/api/v1/workflow-tasks?scope=everything", &t.ann.access).await.expect_error(400, "invalid_query");
+
+        // The channel's notice offers Claim beside the answers; Ann claims it from chat.
+        let notice = channel_notice(&app, &t.ann, &desk, &tid, |_| true).await;
+        assert_eq!(notice["author_id"], bot.as_str());
+        assert_eq!(buttons(&notice), ["claim", "approve", "reject"], "{notice}");
+        assert_eq!(press(&app, &t.ann, &notice, "claim").await.status, 204);
+        let mine = inbox_of(&app, &t.ann, "mine").await;
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert_eq!((mine[0]["assignee"].as_str(), &mine[0]["queue"]), (Some(t.ann.user_id.as_str()), &Value::Null));
+        assert!(inbox_of(&app, &t.bo, "queues").await.is_empty());
+        let claimed_line = format!("Claimed by <@{}>.", t.ann.user_id);
+        let notice = channel_notice(&app, &t.ann, &desk, &tid, |m| m["text"].as_str().unwrap().ends_with(&claimed_line)).await;
+        assert_eq!(buttons(&notice), ["approve", "reject"], "{notice}");
+        // Bo, in the channel, can no longer take it, answer it or hand it on.
+        press(&app, &t.bo, &notice, "approve").await.expect_error(403, "not_assignee");
+        reassign(&app, &t.bo, &tid, json!({"to": t.bo.user_id})).await.expect_error(403, "not_assignee");
+
+        // Ann hands it on: not to Cy (not in the channel), to Bo, with a note.
+        let candidates = app.get(&format!("/api/v1/workflow-tasks/{tid}/candidates"), &t.ann.access).await.expect(200).clone();
+        // (The administrator made the channel, so is in it too.)
+        let mut expected = vec![t.admin.user_id.clone(), t.bo.user_id.clone()];
+        expected.sort();
+        assert_eq!(candidates["people"], json!(expected), "{candidates}");
+        reassign(&app, &t.ann, &tid, json!({"to": t.cy.user_id})).await.expect_error(422, "validation_failed");
+        reassign(&app, &t.ann, &tid, json!({"to": t.ann.user_id})).await.expect_error(409, "already_assigned");
+        reassign(&app, &t.ann, &tid, json!({"to": t.bo.user_id, "note": "x".repeat(4001)})).await.expect_error(422, "validation_failed");
+        let handed = reassign(&app, &t.ann, &tid, json!({"to": t.bo.user_id, "note": "Bo knows this customer"})).await.expect(200).clone();
+        assert_eq!(handed["assignee"], t.bo.user_id.as_str(), "{handed}");
+        // Ann hears it left her; Bo is told by the workflow bot, with the note.
+        loop {
+            let changed = next_task(&mut ann_hears).await;
+            if changed["status"] == "reassigned" {
+                assert_eq!(changed["task_id"], tid.as_str());
+                break;
+            }
+        }
+        let told = dm_from(&app, &t.bo, &t.ws, &bot).await;
+        assert!(told.iter().any(|m| m["text"].as_str().unwrap().contains("handed it to you: Bo knows this customer")), "{told:?}");
+        // The channel's notice says so and no longer answers anything.
+        let moved_line = format!("Reassigned to <@{}> by <@{}>.", t.bo.user_id, t.ann.user_id);
+        let notice = channel_notice(&app, &t.ann, &desk, &tid, |m| m["text"].as_str().unwrap().ends_with(&moved_line)).await;
+        assert!(buttons(&notice).is_empty(), "{notice}");
+        press(&app, &t.ann, &notice, "approve").await.expect_error(409, "no_such_action");
+
+        // The note is the first comment; those the task names read and add, others do not.
+        let comments = format!("/api/v1/workflow-tasks/{tid}/comments");
+        let read = app.get(&comments, &t.bo.access).await.expect(200).clone();
+        assert_eq!(read["comments"].as_array().unwrap().len(), 1, "{read}");
+        assert_eq!((read["comments"][0]["text"].as_str(), read["comments"][0]["author_id"].as_str()),
+            (Some("Bo knows this customer"), Some(t.ann.user_id.as_str())));
+        let mut bo_hears = app.socket(&t.bo.access, None).await;
+        let added = app.post(&comments, Some(&t.ann.access), json!({"text": "  Finance agreed to the okapi refund  "})).await.expect(201).clone();
+        assert_eq!(added["text"], "Finance agreed to the okapi refund");
+        loop {
+            let changed = next_task(&mut bo_hears).await;
+            if changed["status"] == "commented" {
+                break;
+            }
+        }
+        app.post(&comments, Some(&t.bo.access), json!({"text": "   "})).await.expect_error(422, "validation_failed");
+        app.post(&comments, Some(&t.bo.access), json!({"text": "y".repeat(4001)})).await.expect_error(422, "validation_failed");
+        app.get(&comments, &t.cy.access).await.expect_error(403, "not_a_participant");
+        app.post(&comments, Some(&t.cy.access), json!({"text": "let me in"})).await.expect_error(403, "not_a_participant");
+        let all = app.get(&comments, &t.admin.access).await.expect(200).clone();
+        assert_eq!(all["comments"].as_array().unwrap().len(), 2, "{all}");
+        assert!(!stored_in_clear(&app, "workflow_task_comments", "body", "okapi refund").await);
+
+        // An operator hands it to anyone active in the workspace; Cy approves from her notice.
+        let anyone = app.get(&format!("/api/v1/workflow-tasks/{tid}/candidates"), &t.admin.access).await.expect(200).clone();
+        let anyone: Vec<&str> = anyone["people"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+        assert!(anyone.contains(&t.cy.user_id.as_str()) && anyone.contains(&t.ann.user_id.as_str()) && !anyone.contains(&bot.as_str()), "{anyone:?}");
+        reassign(&app, &t.admin, &tid, json!({"to": t.cy.user_id})).await.expect(200);
+        let cy_notice = dm_from(&app, &t.cy, &t.ws, &bot).await[0].clone();
+        assert_eq!(buttons(&cy_notice), ["approve", "reject"], "{cy_notice}");
+        assert_eq!(press(&app, &t.cy, &cy_notice, "approve").await.status, 204);
+        let done = until(&app, &t.admin, &t.ws, &id, 15, |i| i["status"] == "completed").await;
+        assert_eq!(done["variables"]["approved"], true, "{done}");
+        // Bo's notice from when it was his says it moved on.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let bos = dm_from(&app, &t.bo, &t.ws, &bot).await;
+            if bos.iter().all(|m| buttons(m).is_empty()) {
+                assert!(bos[0]["text"].as_str().unwrap().contains("Reassigned to"), "{bos:?}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{bos:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // What the router learns from counts the task as a correction: Ann first, Cy finished.
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM workflow_tasks WHERE first_assignee IS NOT NULL AND first_assignee <> closed_by").await, 1);
+        let events = app.audit_events(&t.admin.access).await;
+        let of = |action: &str, outcome: &str| events.iter().filter(|e| e["action"] == action && e["outcome"] == outcome).count();
+        assert_eq!((of("workflow.task_reassigned", "allowed"), of("workflow.task_reassigned", "denied")), (2, 1));
+        assert_eq!(of("workflow.task_commented", "allowed"), 1);
+        assert_eq!(of("workflow.task_claimed", "allowed"), 1);
+        assert!(!serde_json::to_string(&events).unwrap().contains("okapi refund"));
+        verify_audit(&app, &t.admin).await;
+    }
+
+    async fn a_task_closed_elsewhere_updates_its_notice_and_shows_its_sla_state(app) {
+        let t = app.team().await;
+        deploy(&app, &t.admin, &t.ws, "process: chores\nsteps:\n  - start: s\n  - user_task: sweep\n    name: Sweep the floor\n    person: ${who}\n    due: PT1S\n  - user_task: mop\n    person: ${who}\n  - end: e\n").await;
+        let bots = app.get(&format!("/api/v1/workspaces/{}/bots", t.ws), &t.admin.access).await.expect(200).clone();
+        let bot = bots.as_array().unwrap().iter().find(|b| b["name"] == "Workflows").unwrap()["id"].as_str().unwrap().to_owned();
+        let started = start(&app, &t.admin, &t.ws, "chores", json!({"who": t.bo.user_id})).await;
+        let id = started["id"].as_str().unwrap().to_owned();
+        let sweep = open_tasks(&started)[0]["id"].as_str().unwrap().to_owned();
+        // A task given to one person without routing has nothing to claim.
+        app.post(&format!("/api/v1/workflow-tasks/{sweep}/claim"), Some(&t.bo.access), json!({})).await.expect_error(409, "not_claimable");
+        // Given to Bo alone, it is his to hand to anyone active in the workspace.
+        let anyone = app.get(&format!("/api/v1/workflow-tasks/{sweep}/candidates"), &t.bo.access).await.expect(200).clone();
+        let anyone: Vec<&str> = anyone["people"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+        assert!(anyone.contains(&t.cy.user_id.as_str()) && anyone.contains(&t.ann.user_id.as_str()) && !anyone.contains(&t.bo.user_id.as_str()), "{anyone:?}");
+        app.get(&format!("/api/v1/workflow-tasks/{sweep}/candidates"), &t.cy.access).await.expect_error(403, "not_a_participant");
+        let notice = dm_from(&app, &t.bo, &t.ws, &bot).await[0].clone();
+        assert_eq!(buttons(&notice), ["done"], "{notice}");
+        // Past its due date it is overdue; completed from the inbox, its notice says so.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mine = inbox_of(&app, &t.bo, "mine").await;
+            if mine.iter().any(|x| x["id"] == sweep.as_str() && x["sla"] == "overdue") {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{mine:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        complete(&app, &t.bo, &sweep, json!({})).await.expect(200);
+        let line = format!("Marked done by <@{}>.", t.bo.user_id);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let shown = dm_from(&app, &t.bo, &t.ws, &bot).await;
+            let first = shown.iter().find(|m| m["id"] == notice["id"]).unwrap().clone();
+            if first["text"].as_str().unwrap().ends_with(&line) {
+                assert!(buttons(&first).is_empty(), "{first}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{first}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        press(&app, &t.bo, &notice, "done").await.expect_error(409, "no_such_action");
+        let shown = until(&app, &t.admin, &t.ws, &id, 15, |i| !open_tasks(i).is_empty()).await;
+        let closed = shown["tasks"].as_array().unwrap().iter().find(|x| x["id"] == sweep.as_str()).unwrap().clone();
+        assert_eq!(closed["sla"], "overdue", "{closed}");
+        assert_eq!(open_tasks(&shown)[0]["sla"], Value::Null);
+        // A cancelled instance's task notice says it was cancelled.
+        let mop = open_tasks(&shown)[0]["id"].as_str().unwrap().to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let mop_notice = loop {
+            let shown = dm_from(&app, &t.bo, &t.ws, &bot).await;
+            if let Some(m) = shown.iter().find(|m| m["blocks"].to_string().contains(&mop)) {
+                break m.clone();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{shown:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        app.post(&format!("{}/workflow-instances/{id}/cancel", base(&t.ws)), Some(&t.admin.access), json!({})).await.expect(200);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let shown = dm_from(&app, &t.bo, &t.ws, &bot).await;
+            let m = shown.iter().find(|m| m["id"] == mop_notice["id"]).unwrap().clone();
+            if m["text"].as_str().unwrap().ends_with("This task was cancelled.") {
+                assert!(buttons(&m).is_empty(), "{m}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{m}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn a_persons_task_comments_are_exported_with_their_data_and_erased_with_their_content(app) {
+        let t = app.team().await;
+        app.put(&format!("/api/v1/workspaces/{}/policy", t.ws), &t.admin.access,
+            json!({"data_subject": {"erasure": "delete"}})).await.expect(200);
+        deploy(&app, &t.admin, &t.ws, "process: ask\nsteps:\n  - start: s\n  - user_task: answer\n    person: ${who}\n  - end: e\n").await;
+        let started = start(&app, &t.admin, &t.ws, "ask", json!({"who": t.bo.user_id})).await;
+        let task = open_tasks(&started)[0]["id"].as_str().unwrap().to_owned();
+        let comments = format!("/api/v1/workflow-tasks/{task}/comments");
+        app.post(&comments, Some(&t.bo.access), json!({"text": "quokka says hello"})).await.expect(201);
+        app.post(&comments, Some(&t.admin.access), json!({"text": "the admin answers"})).await.expect(201);
+        // Bo's export holds his comment and not the administrator's.
+        let r = app.client.get(format!("{}/api/v1/users/{}/data-export", app.base, t.bo.user_id))
+            .bearer_auth(&t.bo.access).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let entries = crate::subject_access::unzip(&r.bytes().await.unwrap());
+        let exported = String::from_utf8_lossy(entries.get("data/workflow_task_comments.json").expect("the comments are exported")).into_owned();
+        assert!(exported.contains("quokka says hello") && !exported.contains("the admin answers"), "{exported}");
+        // Erased where the workspace deletes a person's content: his comment goes, the other stays.
+        app.create_user(&t.admin, "officer@example.org", "Officer").await;
+        let officer = app.login("officer@example.org", crate::harness::PASSWORD).await;
+        app.put(&format!("/api/v1/users/{}/system-role", officer.user_id), &t.admin.access,
+            json!({"role": "compliance_officer"})).await.expect(200);
+        let path = format!("/api/v1/users/{}/erasure", t.bo.user_id);
+        app.post(&path, Some(&officer.access), json!({"reason": "Art. 17 request"})).await.expect(202);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = app.get(&path, &officer.access).await.expect(200).clone();
+            if now["status"] != "running" {
+                let destroyed: i64 = now["report"]["workspaces"].as_array().unwrap().iter()
+                    .map(|w| w["comments_destroyed"].as_i64().unwrap_or(0)).sum();
+                assert_eq!(destroyed, 1, "{now}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{now}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let left = app.get(&comments, &t.admin.access).await.expect(200).clone();
+        assert_eq!(left["comments"].as_array().unwrap().len(), 1, "{left}");
+        assert_eq!(left["comments"][0]["text"], "the admin answers");
+    }
+}

@@ -7,6 +7,7 @@
 mod auth;
 mod child;
 mod clients;
+mod dashboard;
 mod decisions;
 mod fanout;
 mod files;
@@ -62,6 +63,9 @@ enum Command {
     /// The workflow event log export (XES, OCEL) in events/s and MB/s, vs the CSV export of
     /// the same events, and the mining view of the process.
     Mining(mining::MiningOptions),
+    /// A process's dashboard over 100,000 completed instances, vs the process's instance
+    /// list.
+    Dashboard(dashboard::DashboardOptions),
     /// The raw baseline server (started by the hub benchmarks as a child process).
     #[command(hide = true)]
     RawServer {
@@ -139,6 +143,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Mining(options) => {
             println!("{}", mining::run(options).await?);
+        }
+        Command::Dashboard(options) => {
+            println!("{}", dashboard::run(options).await?);
         }
         Command::RawServer { port } => raw::serve(port).await?,
     }

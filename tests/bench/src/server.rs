@@ -48,6 +48,8 @@ pub struct Server {
     pub base: String,
     /// The one-time setup token for the first administrator.
     pub setup_token: String,
+    /// The server's store, for benchmarks that load data the way the server writes it.
+    pub store: concord::store::Store,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), concord::StartupError>>,
     dir: TempDir,
@@ -98,6 +100,7 @@ impl Server {
             .map(|(_, v)| v.into_owned())
             .context("the setup URL has no token")?;
 
+        let store = app.store().clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(app.serve(listener, async move {
             let _ = stop.await;
@@ -105,6 +108,7 @@ impl Server {
         Ok(Server {
             base: format!("http://{addr}"),
             setup_token,
+            store,
             shutdown,
             task,
             dir,

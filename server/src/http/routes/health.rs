@@ -87,6 +87,11 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let (open, idle) = state.store.pool_usage();
     metrics::gauge!("concord_db_pool_connections", "state" => "open").set(f64::from(open));
     metrics::gauge!("concord_db_pool_connections", "state" => "idle").set(f64::from(idle));
+    // Read at each scrape, so it is right whichever server opened or resolved them.
+    match state.workflows.open_incidents().await {
+        Ok(n) => metrics::gauge!("concord_workflow_incidents_open").set(n as f64),
+        Err(e) => tracing::warn!(error = %e, "cannot count open workflow incidents"),
+    }
     let body = state
         .metrics
         .as_ref()

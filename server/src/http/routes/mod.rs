@@ -26,6 +26,8 @@ pub mod sso;
 pub mod subject_requests;
 pub mod uploads;
 pub mod users;
+pub mod workflow_dashboard;
+pub mod workflow_tasks;
 pub mod workflows;
 pub mod workspaces;
 pub mod ws;

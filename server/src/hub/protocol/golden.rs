@@ -183,6 +183,17 @@ fn sample_frames() -> Vec<(&'static str, ServerFrame)> {
                 notify: vec![u],
             },
         ),
+        (
+            "event_workflow_instance_changed",
+            DomainEvent::WorkflowInstanceChanged {
+                workspace_id: w,
+                process_id: "expense".into(),
+                instance_id: id(10),
+                status: "running".into(),
+                change: "incident_raised".into(),
+                notify: vec![u],
+            },
+        ),
     ];
     let mut frames = vec![
         (
