@@ -22,26 +22,31 @@ async function idOf(page, fn) {
   return page.evaluate(`(${fn})(window.__concordModeler.get('elementRegistry'))`);
 }
 
-/** Clicks the shape or connection drawn for `id` (its bounding box's centre), fitting the diagram first if it is out of sight. */
+/**
+ * Clicks the shape or connection drawn for `id` (its bounding box's centre). The diagram is fitted
+ * first, and an empty corner of the canvas clicked: that closes the context pad of whatever is
+ * selected, which may lie over the target (a gateway's pad sits on the flow leaving it).
+ */
 async function clickElement(page, id) {
-  const target = page.locator(`.djs-element[data-element-id="${id}"]`).first();
-  const box = await target.boundingBox();
+  await page.getByRole('button', { name: 'Fit', exact: true }).click();
   const canvas = await page.locator('.ds-canvas').boundingBox();
-  const inside = box && box.x >= canvas.x && box.y >= canvas.y && box.x + box.width <= canvas.x + canvas.width && box.y + box.height <= canvas.y + canvas.height;
-  if (!inside) await page.getByRole('button', { name: 'Fit', exact: true }).click();
+  await page.mouse.click(canvas.x + canvas.width - 12, canvas.y + 12);
+  await page.locator('.djs-context-pad.open').waitFor({ state: 'detached', timeout: T }).catch(() => {});
+  const target = page.locator(`.djs-element[data-element-id="${id}"]`).first();
   // A click that lands while the previous tool (connect, create) is still finishing is eaten by
-  // that tool; the panel showing the element is what says it is selected, so click until it does.
-  const shown = page.locator(`.ds-props[data-element-id="${id}"]`);
+  // that tool; the modeler's selection says whether it took, so click until it does.
+  const selected = (timeout) =>
+    page.waitForFunction((want) => window.__concordModeler.get('selection').get()[0]?.id === want, id, { timeout });
   for (let attempt = 0; attempt < 3; attempt++) {
     await target.click({ force: true });
     try {
-      await shown.waitFor({ timeout: 3000 });
+      await selected(3000);
       return;
     } catch {
-      await page.keyboard.press('Escape');
+      await page.mouse.click(canvas.x + canvas.width - 12, canvas.y + 12);
     }
   }
-  await shown.waitFor({ timeout: T });
+  await selected(T);
 }
 
 /** Clicks an entry of the open context pad. */

@@ -139,7 +139,7 @@ await run('tasks', async (browser) => {
   const amount = page.getByRole('spinbutton', { name: /Approved amount/ });
   const category = page.getByRole('combobox', { name: /Category/ });
   const paidOn = page.getByLabel('Pay on');
-  const comment = page.getByRole('textbox', { name: 'Comment' });
+  const comment = page.getByRole('textbox', { name: 'Comment', exact: true });
   const handover = page.getByRole('combobox', { name: 'Hand over to' });
   for (const control of [approve, amount, category, paidOn, comment, handover]) await control.waitFor({ timeout: T });
   assert((await paidOn.getAttribute('type')) === 'date', 'the date field is a date input');

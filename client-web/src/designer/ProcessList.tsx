@@ -56,7 +56,8 @@ export function ProcessList(props: { workspace: Workspace; me: Me; canDesign: bo
     const latest = list.reduce((a, b) => (b.version > a.version ? b : a));
     rows.push({ id, name: latest.name ?? id, latest, versions: list.length, draft: drafts.includes(id) });
   }
-  for (const id of drafts) {
+  // Until the deployments are read, a draft cannot say whether it was ever deployed.
+  for (const id of deployments === null ? [] : drafts) {
     if (!byId.has(id)) rows.push({ id, name: draftName(loadDraft('process', ws, id)?.xml) ?? id, latest: null, versions: 0, draft: true });
   }
   rows.sort((a, b) => a.name.localeCompare(b.name));

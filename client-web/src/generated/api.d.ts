@@ -2755,6 +2755,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A process's dashboard (`workflows.manage`): instances started, running and ended (by
+         *     status) per hour or day, each activity's waiting and working time percentiles, SLA
+         *     breaches, open incidents and each step's share of the slowest for a heat overlay. The
+         *     range is widened to whole buckets (UTC); `running`, `incidents_open` and what is open
+         *     are as of now. Live: `workflow_instance_changed` tells the same people when to read it
+         *     again.
+         */
+        get: operations["get_workflow_dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/workflows/{process_id}/instances": {
         parameters: {
             query?: never;
@@ -3501,6 +3525,11 @@ export interface components {
             /** @description The workspace of the channel. */
             workspace_id: components["schemas"]["WorkspaceId"];
         };
+        /**
+         * @description A dashboard's bucket size.
+         * @enum {string}
+         */
+        Bucket: "hour" | "day";
         /** @description A category of data reached, with how much of it. */
         CategoryAffected: {
             /** @description The category (`files`, `documents`, `profiles`, `messages`, `search results`, ...). */
@@ -3927,6 +3956,83 @@ export interface components {
         CreatedWebhook: components["schemas"]["WebhookView"] & {
             /** @description Where to POST Slack-style payloads (the path holds the secret). */
             url: string;
+        };
+        /** @description A dashboard's totals. */
+        DashboardTotals: {
+            /**
+             * Format: int64
+             * @description Instances cancelled in the range.
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Instances that ended completed in the range (a terminate end event included).
+             */
+            completed: number;
+            /**
+             * Format: int64
+             * @description Instances that ended failed in the range (an error nothing caught). An instance
+             *     stopped on an incident is running, and counted in `incidents_open`.
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Open incidents of the process now.
+             */
+            incidents_open: number;
+            /**
+             * Format: int64
+             * @description Instances running now.
+             */
+            running: number;
+            /**
+             * Format: int64
+             * @description Instances started in the range.
+             */
+            started: number;
+        };
+        /** @description A process's dashboard. */
+        DashboardView: {
+            /** @description `hour` or `day`. */
+            bucket: components["schemas"]["Bucket"];
+            /**
+             * Format: date-time
+             * @description The range covered, widened to whole buckets: its start …
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description When the figures were read.
+             */
+            generated_at: string;
+            /**
+             * @description The steps left completed in the range by their 90th-percentile total time (waiting
+             *     and working), slowest first, each with its share of the slowest: for a heat
+             *     overlay on the diagram.
+             */
+            heat: components["schemas"]["HeatFigure"][];
+            /** @description Open incidents by element. */
+            incidents: components["schemas"]["IncidentFigures"][];
+            /** @description Its name, from its latest version. */
+            name?: string | null;
+            /** @description The process. */
+            process_id: string;
+            /** @description One point per bucket of the range, oldest first, empty buckets included. */
+            series: components["schemas"]["SeriesPoint"][];
+            /** @description Due dates kept and missed. */
+            sla: components["schemas"]["SlaFigures"];
+            /**
+             * @description The process's activities (those of its latest version, in model order, then any
+             *     other with figures), with what left them in the range.
+             */
+            steps: components["schemas"]["StepFigures"][];
+            /**
+             * Format: date-time
+             * @description … and its end (exclusive).
+             */
+            to: string;
+            /** @description Totals over the range (`running` and `incidents_open`: now). */
+            totals: components["schemas"]["DashboardTotals"];
         };
         /** @description Data-subject requests. */
         DataSubject: {
@@ -4661,6 +4767,21 @@ export interface components {
             /** @description `ok`. */
             status: string;
         };
+        /** @description One step's heat. */
+        HeatFigure: {
+            /** @description The element id. */
+            element: string;
+            /**
+             * Format: int64
+             * @description The 90th percentile of its total time (waiting and working), in milliseconds.
+             */
+            p90_total_ms: number;
+            /**
+             * Format: double
+             * @description That, as a share of the slowest step's (0 to 1; the slowest is 1).
+             */
+            share: number;
+        };
         /** @description A page of the messages a hold covers, oldest first. */
         HeldContentPage: {
             /** @description The hold. */
@@ -4787,6 +4908,18 @@ export interface components {
          * @enum {string}
          */
         IncidentAction: "retry" | "skip" | "cancel";
+        /** @description Open incidents at one element. */
+        IncidentFigures: {
+            /** @description The element id. */
+            element: string;
+            /** @description Its name in the model. */
+            name?: string | null;
+            /**
+             * Format: int64
+             * @description How many are open.
+             */
+            open: number;
+        };
         /** @description Open incidents. */
         IncidentList: {
             /** @description Oldest first. */
@@ -5130,6 +5263,22 @@ export interface components {
             task_id: string;
             /** @enum {string} */
             type: "workflow_task_changed";
+            /** @description Workspace. */
+            workspace_id: components["schemas"]["WorkspaceId"];
+        } | {
+            /** @description What changed: `started`, `ended`, `incident_raised` or `incident_resolved`. */
+            change: string;
+            /**
+             * Format: uuid
+             * @description The instance.
+             */
+            instance_id: string;
+            /** @description The process. */
+            process_id: string;
+            /** @description Its status now: `running`, `completed`, `terminated`, `failed` or `cancelled`. */
+            status: string;
+            /** @enum {string} */
+            type: "workflow_instance_changed";
             /** @description Workspace. */
             workspace_id: components["schemas"]["WorkspaceId"];
         };
@@ -5579,6 +5728,24 @@ export interface components {
         PasswordChanged: {
             /** @description How many other sessions were ended. */
             sessions_revoked: number;
+        };
+        /** @description Three percentiles of a duration, in milliseconds; `null` when nothing was measured. */
+        Percentiles: {
+            /**
+             * Format: int64
+             * @description The median.
+             */
+            p50?: number | null;
+            /**
+             * Format: int64
+             * @description The 90th percentile.
+             */
+            p90?: number | null;
+            /**
+             * Format: int64
+             * @description The 99th percentile.
+             */
+            p99?: number | null;
         };
         /** @description A person whose data an involved account reached. */
         PersonAffected: {
@@ -6483,6 +6650,34 @@ export interface components {
             /** @description Variables the signal carries. */
             variables?: Record<string, never> | null;
         };
+        /** @description Instances started and ended in one bucket. */
+        SeriesPoint: {
+            /**
+             * Format: date-time
+             * @description The bucket's start.
+             */
+            at: string;
+            /**
+             * Format: int64
+             * @description Ended cancelled.
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Ended completed.
+             */
+            completed: number;
+            /**
+             * Format: int64
+             * @description Ended failed.
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Started.
+             */
+            started: number;
+        };
         /** @description What the server sends. */
         ServerFrame: {
             /** @description Identifies this server's event stream; sequence numbers of another epoch are meaningless. */
@@ -6686,6 +6881,24 @@ export interface components {
              */
             version: number;
         };
+        /** @description Due dates kept and missed. */
+        SlaFigures: {
+            /**
+             * Format: int64
+             * @description Of those, closed after their due date.
+             */
+            breached: number;
+            /**
+             * Format: int64
+             * @description Tasks open now past their due date.
+             */
+            open_breached: number;
+            /**
+             * Format: int64
+             * @description Tasks with a due date that closed in the range.
+             */
+            tasks_with_due: number;
+        };
         /**
          * @description A task against its due date.
          * @enum {string}
@@ -6725,6 +6938,47 @@ export interface components {
              * @description The version to run; by default the latest.
              */
             version?: number | null;
+        };
+        /** @description One activity's figures. */
+        StepFigures: {
+            /**
+             * Format: int64
+             * @description Executions cancelled in the range (not in the percentiles).
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Executions left completed in the range.
+             */
+            count: number;
+            /** @description The element id. */
+            element: string;
+            /**
+             * @description `user_task`, `service_task`, `send_task`, `business_rule_task`, `receive_task`,
+             *     `sub_process`, `call_activity` (or `unknown` when no deployed version has it).
+             */
+            kind: string;
+            /** @description Its name in the model. */
+            name?: string | null;
+            /**
+             * Format: int64
+             * @description Executions in progress now.
+             */
+            open: number;
+            /**
+             * Format: int64
+             * @description In progress now past their due date.
+             */
+            open_breached: number;
+            /**
+             * Format: int64
+             * @description Left in the range after their due date.
+             */
+            sla_breaches: number;
+            /** @description Waiting time of the completed ones (user tasks: opened to picked up; others 0). */
+            waiting_ms: components["schemas"]["Percentiles"];
+            /** @description Working time of the completed ones (picked up, or entered, to left). */
+            working_ms: components["schemas"]["Percentiles"];
         };
         /** @description One step of an instance's history. */
         StepView: {
@@ -10546,7 +10800,7 @@ export interface operations {
                  * @description `mine` (assigned to one), `queues` (held by nobody, shared with a role one holds or a
                  *     channel one is in); both by default.
                  */
-                scope?: null | ("mine" | "queues");
+                scope?: "mine" | "queues";
             };
             header?: never;
             path?: never;
@@ -13135,6 +13389,56 @@ export interface operations {
                 content?: never;
             };
             /** @description no such process or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_workflow_dashboard: {
+        parameters: {
+            query?: {
+                /** @description The range's start (RFC 3339); by default seven days before `to`. */
+                from?: string;
+                /** @description The range's end (RFC 3339); by default now. */
+                to?: string;
+                /** @description `hour` or `day`; by default `hour` for ranges up to seven days, else `day`. */
+                bucket?: components["schemas"]["Bucket"];
+            };
+            header?: never;
+            path: {
+                workspace_id: string;
+                process_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardView"];
+                };
+            };
+            /** @description `invalid_query` (a time that is not RFC 3339, a bucket other than `hour` or `day`) or `invalid_range` (`from` not before `to`, more than 400 buckets) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description missing workflows.manage */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such process */
             404: {
                 headers: {
                     [name: string]: unknown;

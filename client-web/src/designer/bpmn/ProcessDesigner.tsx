@@ -418,19 +418,27 @@ export default function ProcessDesigner(props: {
 }
 
 /**
- * Fits the diagram in the canvas, then moves it right if its left edge would sit under the
- * palette, so nothing drawn is hidden behind the tools.
+ * Fits the diagram in the part of the canvas right of the palette (never above 100 %),
+ * centred vertically, so nothing drawn is hidden behind the tools.
  */
 function fitClearOfPalette(modeler: any) {
   const canvas = modeler.get('canvas');
-  canvas.zoom('fit-viewport', 'auto');
   const container: HTMLElement = canvas.getContainer();
   const palette = container.querySelector('.djs-palette');
-  if (!palette) return;
-  const clear = palette.getBoundingClientRect().right - container.getBoundingClientRect().left + 24;
-  const box = canvas.viewbox();
-  const left = (box.inner.x - box.x) * box.scale;
-  if (left < clear) canvas.scroll({ dx: clear - left, dy: 0 });
+  const left = palette ? palette.getBoundingClientRect().right - container.getBoundingClientRect().left + 24 : 24;
+  const { clientWidth: w, clientHeight: h } = container;
+  const inner = canvas.viewbox().inner;
+  if (w <= left + 48 || h <= 48 || !inner) {
+    canvas.zoom('fit-viewport', 'auto');
+    return;
+  }
+  const scale = Math.min(1, (w - left - 24) / Math.max(inner.width, 1), (h - 48) / Math.max(inner.height, 1));
+  canvas.viewbox({
+    x: inner.x - left / scale,
+    y: inner.y - (h / scale - inner.height) / 2,
+    width: w / scale,
+    height: h / scale,
+  });
 }
 
 function DeployDialog(props: { version: number; busy: boolean; onClose: () => void; onDeploy: (note: string) => void }) {
