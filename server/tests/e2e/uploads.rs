@@ -216,7 +216,13 @@ async fn expired_uploads_are_swept_with_their_blobs(backend: Backend) {
         || async { tus_head(&app, &t.ann, &upload).await.status == 404 },
     )
     .await;
-    assert!(!blob_dir(&app, &id).exists(), "its blobs are removed too");
+    // The row goes first (so nothing can read a half-removed upload), then its blobs.
+    eventually(
+        Duration::from_secs(5),
+        "its blobs are removed too",
+        || async { !blob_dir(&app, &id).exists() },
+    )
+    .await;
     let listed = app
         .get(
             &format!("/api/v1/workspaces/{}/uploads", t.ws),
