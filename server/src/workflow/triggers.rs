@@ -734,6 +734,11 @@ impl WorkflowService {
                 tracing::debug!(user = %person, "a restricted person's activity starts no process");
                 return Ok(());
             }
+            // What processes post starts no process: a task notice naming its process would
+            // otherwise start another instance, whose notice starts another.
+            if wf::workflow_bot(&mut conn.conn(), workspace).await? == Some(person) {
+                return Ok(());
+            }
         }
         for trigger in triggers {
             let config = {

@@ -824,10 +824,27 @@ both_backends! {
         let paged = wait_for_instances(&app, &t.admin, &t.ws, "incident", 1).await;
         let i = show(&app, &t.admin, &t.ws, paged[0]["id"].as_str().unwrap()).await;
         assert_eq!(open_tasks(&i)[0]["assignee"], t.bo.user_id.as_str(), "{i}");
-        // Neither the other message nor the other emoji started anything.
+        // A process whose task goes to the channel it watches: the workflow bot's notice
+        // there names the process, which the pattern matches, and starts nothing.
+        deploy(&app, &t.admin, &t.ws, "process: triage\nsteps:\n  - start: s\n  - user_task: sort\n    name: Sort the triage call\n    channel: support\n  - end: e\n").await;
+        app.post(&format!("{}/workflows/triage/triggers", base(&t.ws)), Some(&t.admin.access),
+            json!({"kind": "message", "channel_id": support, "pattern": "triage"})).await.expect(201);
+        crate::chat::say(&app, &t.ann, &support, "triage please").await;
+        wait_for_instances(&app, &t.admin, &t.ws, "triage", 1).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let messages = app.get(&format!("/api/v1/channels/{support}/messages"), &t.ann.access).await.expect(200).clone();
+            if messages.as_array().unwrap().iter().any(|m| m["text"].as_str().unwrap_or("").contains("Sort the triage call")) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no notice in #support: {messages}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Neither the other message, the other emoji nor the notice started anything.
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(instances_of(&app, &t.admin, &t.ws, "helpdesk").await.len(), 1);
         assert_eq!(instances_of(&app, &t.admin, &t.ws, "incident").await.len(), 1);
+        assert_eq!(instances_of(&app, &t.admin, &t.ws, "triage").await.len(), 1);
     }
 
     async fn the_workflow_bot_tells_assignees_and_posts_send_tasks(app) {
