@@ -58,6 +58,24 @@ const FACT: &str = "id, workspace_id, process_id, deployment_id, instance_id, el
                     execution, entered_at, picked_at, left_at, outcome, waiting_ms, working_ms, \
                     due_at, breached";
 
+/// Adds `$rows` to a table of counters (see [`counters_sql`]) in statements of at most
+/// `ROWS_PER_STATEMENT` rows; `|r| [values…]` lists one row's values in column order.
+macro_rules! add_to_counters {
+    ($conn:expr, $rows:expr, $table:literal, keys: [$($key:literal),+], sums: [$($sum:literal),+], |$r:ident| [$($value:expr),+]) => {{
+        for chunk in $rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = counters_sql($table, &[$($key),+], &[$($sum),+], chunk.len());
+            on!($conn, |c| {
+                let mut q = sqlx::query(&sql);
+                for $r in chunk {
+                    $(q = q.bind($value);)+
+                }
+                q.execute(c).await.map(|_| ())
+            })?;
+        }
+        Ok(())
+    }};
+}
+
 /// Stores facts (open or already left), in as few statements as the rows allow.
 pub async fn insert_facts(conn: &mut Conn<'_>, facts: &[FactRecord]) -> Result<(), StoreError> {
     for chunk in facts.chunks(ROWS_PER_STATEMENT) {
@@ -177,34 +195,14 @@ pub async fn add_process_counts(
     conn: &mut Conn<'_>,
     rows: &[ProcessCounts],
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO workflow_process_counts (workspace_id, process_id, period, period_start, \
-             started, completed, failed, cancelled) VALUES {} \
-             ON CONFLICT (workspace_id, process_id, period, period_start) DO UPDATE SET \
-             started = workflow_process_counts.started + excluded.started, \
-             completed = workflow_process_counts.completed + excluded.completed, \
-             failed = workflow_process_counts.failed + excluded.failed, \
-             cancelled = workflow_process_counts.cancelled + excluded.cancelled",
-            placeholders(chunk.len(), 8)
-        );
-        on!(conn, |c| {
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.workspace_id)
-                    .bind(&r.process_id)
-                    .bind(r.period)
-                    .bind(r.period_start)
-                    .bind(r.started)
-                    .bind(r.completed)
-                    .bind(r.failed)
-                    .bind(r.cancelled);
-            }
-            q.execute(c).await.map(|_| ())
-        })?;
-    }
-    Ok(())
+    add_to_counters!(
+        conn,
+        rows,
+        "workflow_process_counts",
+        keys: ["workspace_id", "process_id", "period", "period_start"],
+        sums: ["started", "completed", "failed", "cancelled"],
+        |r| [r.workspace_id, &r.process_id, r.period, r.period_start, r.started, r.completed, r.failed, r.cancelled]
+    )
 }
 
 /// Executions of one element left in one period.
@@ -232,35 +230,14 @@ pub struct StepCounts {
 
 /// Adds step counts.
 pub async fn add_step_counts(conn: &mut Conn<'_>, rows: &[StepCounts]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO workflow_step_counts (workspace_id, process_id, period, period_start, \
-             element, completed, cancelled, with_due, breached) VALUES {} \
-             ON CONFLICT (workspace_id, process_id, period, period_start, element) DO UPDATE SET \
-             completed = workflow_step_counts.completed + excluded.completed, \
-             cancelled = workflow_step_counts.cancelled + excluded.cancelled, \
-             with_due = workflow_step_counts.with_due + excluded.with_due, \
-             breached = workflow_step_counts.breached + excluded.breached",
-            placeholders(chunk.len(), 9)
-        );
-        on!(conn, |c| {
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.workspace_id)
-                    .bind(&r.process_id)
-                    .bind(r.period)
-                    .bind(r.period_start)
-                    .bind(&r.element)
-                    .bind(r.completed)
-                    .bind(r.cancelled)
-                    .bind(r.with_due)
-                    .bind(r.breached);
-            }
-            q.execute(c).await.map(|_| ())
-        })?;
-    }
-    Ok(())
+    add_to_counters!(
+        conn,
+        rows,
+        "workflow_step_counts",
+        keys: ["workspace_id", "process_id", "period", "period_start", "element"],
+        sums: ["completed", "cancelled", "with_due", "breached"],
+        |r| [r.workspace_id, &r.process_id, r.period, r.period_start, &r.element, r.completed, r.cancelled, r.with_due, r.breached]
+    )
 }
 
 /// How many completed executions of one element, in one period, fell in one histogram bin.
@@ -289,31 +266,31 @@ pub async fn add_step_durations(
     conn: &mut Conn<'_>,
     rows: &[StepDurations],
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO workflow_step_durations (workspace_id, process_id, period, period_start, \
-             element, measure, bin, count) VALUES {} \
-             ON CONFLICT (workspace_id, process_id, period, period_start, element, measure, bin) \
-             DO UPDATE SET count = workflow_step_durations.count + excluded.count",
-            placeholders(chunk.len(), 8)
-        );
-        on!(conn, |c| {
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.workspace_id)
-                    .bind(&r.process_id)
-                    .bind(r.period)
-                    .bind(r.period_start)
-                    .bind(&r.element)
-                    .bind(r.measure)
-                    .bind(r.bin)
-                    .bind(r.count);
-            }
-            q.execute(c).await.map(|_| ())
-        })?;
-    }
-    Ok(())
+    add_to_counters!(
+        conn,
+        rows,
+        "workflow_step_durations",
+        keys: ["workspace_id", "process_id", "period", "period_start", "element", "measure", "bin"],
+        sums: ["count"],
+        |r| [r.workspace_id, &r.process_id, r.period, r.period_start, &r.element, r.measure, r.bin, r.count]
+    )
+}
+
+/// `INSERT INTO table (keys…, sums…) VALUES … ON CONFLICT (keys…) DO UPDATE SET` each sum
+/// column to itself plus the new row's, for `rows` rows.
+fn counters_sql(table: &str, keys: &[&str], sums: &[&str], rows: usize) -> String {
+    let columns: Vec<&str> = keys.iter().chain(sums).copied().collect();
+    let added: Vec<String> = sums
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
+        columns.join(", "),
+        placeholders(rows, columns.len()),
+        keys.join(", "),
+        added.join(", ")
+    )
 }
 
 /// `(…), (…)` for `rows` rows of `columns` numbered parameters.
@@ -521,11 +498,20 @@ pub async fn open_incidents(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::{counters_sql, placeholders};
 
     #[test]
     fn placeholders_number_every_row_and_column() {
         assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(placeholders(1, 1), "($1)");
+    }
+
+    #[test]
+    fn counters_add_to_the_row_with_the_same_keys() {
+        assert_eq!(
+            counters_sql("t", &["k", "p"], &["a", "b"], 2),
+            "INSERT INTO t (k, p, a, b) VALUES ($1, $2, $3, $4), ($5, $6, $7, $8) \
+             ON CONFLICT (k, p) DO UPDATE SET a = t.a + excluded.a, b = t.b + excluded.b"
+        );
     }
 }

@@ -315,8 +315,9 @@ impl WorkflowService {
     }
 
     /// A deployed process as BPMN XML, with its diagram (`workflows.manage`: a model names the
-    /// services it calls and what it sends them): the source as deployed for BPMN, the model
-    /// exported with a generated layout for YAML.
+    /// services it calls and what it sends them): the source as deployed for BPMN drawn in a
+    /// modeler, the model exported with a generated layout for YAML and for BPMN written
+    /// without a diagram (which no modeler would open).
     pub async fn export(
         &self,
         actor: &Actor,
@@ -330,7 +331,8 @@ impl WorkflowService {
         let record = wf::deployment_of(&mut conn.conn(), workspace, process_id, version)
             .await?
             .ok_or(Error::NotFound("workflow"))?;
-        if record.format == "bpmn" {
+        let model = self.model_of(&mut conn.conn(), &record).await?;
+        if record.format == "bpmn" && model.diagram.is_some() {
             let source = self
                 .open(
                     &mut conn.conn(),
@@ -344,7 +346,6 @@ impl WorkflowService {
             return String::from_utf8(source)
                 .map_err(|_| Error::Internal("a deployed source is not UTF-8".into()));
         }
-        let model = self.model_of(&mut conn.conn(), &record).await?;
         Ok(concord_workflow::export::to_bpmn(&model))
     }
 
@@ -787,23 +788,15 @@ impl WorkflowService {
                 Box::pin(async move {
                     let (task, user, member) = task_of_member(tx, &actor, &task_id).await?;
                     let allowed = this.may_complete(tx, &actor, &task, &member).await?;
-                    crate::rbac::decide_assignment(&actor, allowed);
-                    if !allowed {
-                        let event = Event::by(&actor, "workflow.task_completed", Outcome::Denied)
-                            .target("workflow_task", &task.id)
-                            .workspace(task.workspace_id);
-                        this.auditor().record_kept(tx, event).await?;
-                        return Err(Error::denied(
-                            "not_assignee",
-                            "this task is assigned to someone else",
-                        ));
-                    }
-                    if task.status != "open" {
-                        return Err(Error::conflict(
-                            "task_closed",
-                            format!("this task is already {}", task.status),
-                        ));
-                    }
+                    this.admit(
+                        tx,
+                        &actor,
+                        &task,
+                        allowed,
+                        "workflow.task_completed",
+                        "this task is assigned to someone else",
+                    )
+                    .await?;
                     let record = wf::instance(&mut tx.conn(), task.instance_id)
                         .await?
                         .ok_or(Error::NotFound("task"))?;
@@ -1341,6 +1334,38 @@ fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
 
 /// The task `task_id` and the acting member of its workspace. Someone outside the task's
 /// workspace is not told it exists.
+impl WorkflowService {
+    /// The refusals every action on a task shares, once the caller has decided whether
+    /// `actor` may take it (`allowed`): a refusal is recorded as the decision and audited as
+    /// `action` denied, and answers `not_assignee` with `refusal`; a task no longer open
+    /// answers `task_closed`.
+    pub(crate) async fn admit(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        task: &wf::TaskRecord,
+        allowed: bool,
+        action: &'static str,
+        refusal: &'static str,
+    ) -> Result<(), Error> {
+        crate::rbac::decide_assignment(actor, allowed);
+        if !allowed {
+            let event = Event::by(actor, action, Outcome::Denied)
+                .target("workflow_task", &task.id)
+                .workspace(task.workspace_id);
+            self.auditor().record_kept(tx, event).await?;
+            return Err(Error::denied("not_assignee", refusal));
+        }
+        if task.status != "open" {
+            return Err(Error::conflict(
+                "task_closed",
+                format!("this task is already {}", task.status),
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub(crate) async fn task_of_member(
     tx: &mut Tx,
     actor: &Actor,

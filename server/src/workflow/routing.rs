@@ -1101,23 +1101,15 @@ impl WorkflowService {
                         super::task_of_member(tx, &actor, &task_id).await?;
                     let in_group = task.assignee == Some(user)
                         || (task.assignee.is_none() && this.in_group(tx, &task, &member).await?);
-                    crate::rbac::decide_assignment(&actor, in_group);
-                    if !in_group {
-                        let event = Event::by(&actor, "workflow.task_claimed", Outcome::Denied)
-                            .target("workflow_task", &task.id)
-                            .workspace(task.workspace_id);
-                        this.auditor().record_kept(tx, event).await?;
-                        return Err(Error::denied(
-                            "not_assignee",
-                            "this task is assigned to someone else",
-                        ));
-                    }
-                    if task.status != "open" {
-                        return Err(Error::conflict(
-                            "task_closed",
-                            format!("this task is already {}", task.status),
-                        ));
-                    }
+                    this.admit(
+                        tx,
+                        &actor,
+                        &task,
+                        in_group,
+                        "workflow.task_claimed",
+                        "this task is assigned to someone else",
+                    )
+                    .await?;
                     if task.claimed_at.is_some() {
                         return Err(Error::conflict(
                             "task_claimed",

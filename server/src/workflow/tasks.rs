@@ -118,24 +118,15 @@ impl WorkflowService {
                         Resource::Workspace(ws),
                     )
                     .await?;
-                    let allowed = manager || task.assignee == Some(user);
-                    crate::rbac::decide_assignment(&actor, allowed);
-                    if !allowed {
-                        let event = Event::by(&actor, "workflow.task_reassigned", Outcome::Denied)
-                            .target("workflow_task", &task.id)
-                            .workspace(ws);
-                        this.auditor().record_kept(tx, event).await?;
-                        return Err(Error::denied(
-                            "not_assignee",
-                            "only the task's assignee, or someone who manages the workspace's workflows, hands it on",
-                        ));
-                    }
-                    if task.status != "open" {
-                        return Err(Error::conflict(
-                            "task_closed",
-                            format!("this task is already {}", task.status),
-                        ));
-                    }
+                    this.admit(
+                        tx,
+                        &actor,
+                        &task,
+                        manager || task.assignee == Some(user),
+                        "workflow.task_reassigned",
+                        "only the task's assignee, or someone who manages the workspace's workflows, hands it on",
+                    )
+                    .await?;
                     if task.assignee == Some(to) {
                         return Err(Error::conflict(
                             "already_assigned",
@@ -311,7 +302,18 @@ impl WorkflowService {
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     let (task, user, _) =
-                        this.visible_task(&mut tx.conn(), &actor, &task_id).await?;
+                        match this.visible_task(&mut tx.conn(), &actor, &task_id).await {
+                            Ok(seen) => seen,
+                            Err(Refused::NotParticipant(task)) => {
+                                let event =
+                                    Event::by(&actor, "workflow.task_commented", Outcome::Denied)
+                                        .target("workflow_task", &task.id)
+                                        .workspace(task.workspace_id);
+                                this.auditor().record_kept(tx, event).await?;
+                                return Err(Refused::NotParticipant(task).into());
+                            }
+                            Err(other) => return Err(other.into()),
+                        };
                     let record = this
                         .insert_comment(tx, &task, user, &text, Utc::now())
                         .await?;
@@ -401,10 +403,10 @@ impl WorkflowService {
         conn: &mut Conn<'_>,
         actor: &Actor,
         task_id: &str,
-    ) -> Result<(TaskRecord, UserId, bool), Error> {
+    ) -> Result<(TaskRecord, UserId, bool), Refused> {
         let hidden = || {
             crate::rbac::decide_assignment(actor, false);
-            Error::NotFound("task")
+            Refused::Error(Error::NotFound("task"))
         };
         let Some(task) = wf::task(conn, task_id).await? else {
             return Err(hidden());
@@ -427,12 +429,40 @@ impl WorkflowService {
             manager || task.assignee == Some(user) || names_member(conn, &task, &member).await?;
         crate::rbac::decide_assignment(actor, sees);
         if !sees {
-            return Err(Error::denied(
-                "not_a_participant",
-                "only the people this task names, and those who manage the workspace's workflows, see it",
-            ));
+            return Err(Refused::NotParticipant(Box::new(task)));
         }
         Ok((task, user, manager))
+    }
+}
+
+/// Why [`WorkflowService::visible_task`] refused: hidden (no such task in the actor's
+/// workspaces), or the task, which the actor may not see.
+enum Refused {
+    Error(Error),
+    NotParticipant(Box<TaskRecord>),
+}
+
+impl From<Error> for Refused {
+    fn from(err: Error) -> Self {
+        Refused::Error(err)
+    }
+}
+
+impl From<crate::store::StoreError> for Refused {
+    fn from(err: crate::store::StoreError) -> Self {
+        Refused::Error(err.into())
+    }
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Error(err) => err,
+            Refused::NotParticipant(_) => Error::denied(
+                "not_a_participant",
+                "only the people this task names, and those who manage the workspace's workflows, see it",
+            ),
+        }
     }
 }
 
