@@ -60,13 +60,26 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+/**
+ * A form's fields in the order it shows them: those its `order` lists, then the rest by name
+ * (the server keeps a schema's keys sorted, so `properties` alone carries no order).
+ */
+export function orderedFields(top: Record<string, unknown>): [string, unknown][] {
+  const properties = record(top.properties) ?? {};
+  const listed = Array.isArray(top.order) ? top.order.filter((n): n is string => typeof n === 'string' && n in properties) : [];
+  const first = [...new Set(listed)];
+  const rest = Object.keys(properties)
+    .filter((n) => !first.includes(n))
+    .sort();
+  return [...first, ...rest].map((n) => [n, properties[n]]);
+}
+
 /** Reads a task's form (`TaskView.form`); `null` for a task without one. Unknown keys are ignored. */
 export function readForm(schema: unknown): TaskForm | null {
   const top = record(schema);
   if (!top) return null;
   const required = new Set(Array.isArray(top.required) ? top.required.filter((r): r is string => typeof r === 'string') : []);
-  const properties = record(top.properties) ?? {};
-  const fields = Object.entries(properties).map(([name, raw]) => readField(name, record(raw) ?? {}, required.has(name)));
+  const fields = orderedFields(top).map(([name, raw]) => readField(name, record(raw) ?? {}, required.has(name)));
   return { title: text(top.title), description: text(top.description), fields };
 }
 

@@ -1,8 +1,10 @@
 //! Task forms: what a user task's completion may set. A form is a small JSON Schema, an
 //! object whose properties are the fields: `string` (with `format` `date`, `user` or `file`,
 //! or an `enum` of choices), `number`, `integer` or `boolean`, each with an optional `title`,
-//! and `required` naming the fields that must be given. The web client renders it; the server
-//! validates every completion against it again.
+//! `required` naming the fields that must be given, and `order` listing the fields in the order
+//! a form shows them (those it leaves out follow, by name: a JSON object's keys carry no order
+//! once stored). The web client renders it; the server validates every completion against it
+//! again.
 //!
 //! Forms are deployed (`workflows.manage`) in immutable versions under a key; a user task names
 //! one by `formKey`, and a model naming a form that is not deployed is refused. A task keeps
@@ -112,7 +114,7 @@ impl Form {
         for key in top.keys() {
             if !matches!(
                 key.as_str(),
-                "type" | "title" | "description" | "properties" | "required" | "$schema"
+                "type" | "title" | "description" | "properties" | "required" | "order" | "$schema"
             ) {
                 problems.push(format!("the form has {key:?}, which forms do not take"));
             }
@@ -157,6 +159,25 @@ impl Form {
                 }
             }
             Some(_) => problems.push("required is a list of field names".into()),
+        }
+        match top.get("order") {
+            None => {}
+            Some(Value::Array(names)) => {
+                let mut seen = std::collections::HashSet::new();
+                for n in names {
+                    match n.as_str() {
+                        Some(n) if !properties.contains_key(n) => {
+                            problems.push(format!("order names {n:?}, which is not a field"))
+                        }
+                        Some(n) if !seen.insert(n) => {
+                            problems.push(format!("order names {n:?} twice"))
+                        }
+                        Some(_) => {}
+                        None => problems.push(format!("order names {n}, which is not a field")),
+                    }
+                }
+            }
+            Some(_) => problems.push("order is a list of field names".into()),
         }
         if problems.is_empty() {
             Ok(form)
@@ -612,5 +633,28 @@ mod tests {
         .unwrap_err();
         assert_eq!(p.len(), 6, "{p:?}");
         assert!(Form::parse(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn a_forms_order_names_each_of_its_fields_once() {
+        let fields = json!({"days": {"type": "integer"}, "approved": {"type": "boolean"}});
+        let with = |order: Value| {
+            Form::parse(&json!({"type": "object", "properties": fields, "order": order}))
+        };
+        assert!(with(json!(["days", "approved"])).is_ok());
+        assert!(with(json!(["days"])).is_ok(), "the rest follow by name");
+        let p = with(json!(["days", "days", "kind", 3])).unwrap_err();
+        assert_eq!(
+            p,
+            vec![
+                "order names \"days\" twice",
+                "order names \"kind\", which is not a field",
+                "order names 3, which is not a field"
+            ]
+        );
+        assert_eq!(
+            with(json!("days")).unwrap_err(),
+            vec!["order is a list of field names"]
+        );
     }
 }

@@ -1,6 +1,7 @@
 // A form as the designer edits it (a list of fields) and as the server takes it (the JSON
 // Schema subset of server/src/workflow/forms.rs: an object whose properties are the fields).
 // Nothing here touches the DOM.
+import { orderedFields } from '../../workflows/form';
 
 export type FieldType = 'text' | 'multiline' | 'number' | 'integer' | 'boolean' | 'date' | 'choice' | 'user' | 'file';
 
@@ -70,6 +71,7 @@ export function schemaOf(title: string, description: string, fields: DesignedFie
     properties[f.name] = spec;
   }
   const schema: Json = { type: 'object', properties };
+  if (fields.length > 1) schema.order = fields.map((f) => f.name);
   if (title.trim()) schema.title = title.trim();
   if (description.trim()) schema.description = description.trim();
   const required = fields.filter((f) => f.required).map((f) => f.name);
@@ -88,9 +90,8 @@ function num(v: unknown): string {
 /** The fields of a deployed form's schema. */
 export function fieldsOf(schema: unknown): { title: string; description: string; fields: DesignedField[] } {
   const top = typeof schema === 'object' && schema !== null ? (schema as Json) : {};
-  const properties = typeof top.properties === 'object' && top.properties !== null ? (top.properties as Json) : {};
   const required = new Set(Array.isArray(top.required) ? top.required : []);
-  const fields = Object.entries(properties).map(([name, raw]): DesignedField => {
+  const fields = orderedFields(top).map(([name, raw]): DesignedField => {
     const spec = typeof raw === 'object' && raw !== null ? (raw as Json) : {};
     const format = str(spec.format);
     let type: FieldType = 'text';
