@@ -4,9 +4,12 @@
 // a flow's condition checked as it is typed; deploys it with a version note and sees version 1.
 // A condition with a CEL syntax error is refused by the server and the problem lands on that
 // flow (an overlay attached to its element id, and a list entry that selects it). A fixed
-// version 2 is compared with version 1. The decision-table editor runs a table's test cases
-// (all pass, then one made to fail); the form designer saves a form whose live preview shows its
-// fields. A member sees no designer link. Screenshots at desktop and phone width.
+// version 2 is compared with version 1. Version 2 starts from a message in #general: Alice
+// fills in the manager's step (the form designed first, with its live preview) in her inbox, the
+// administrator claims and completes finance's step from the role's queue, and Alice answers
+// the director's step from the chat message's button in #general; the process's dashboard then
+// counts the instance completed. The decision-table editor runs a table's test cases (all pass,
+// then one made to fail). A member sees no designer link. Screenshots at desktop and phone width.
 import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn } from './lib.mjs';
 
 const ws = fixture.workspace_id;
@@ -16,6 +19,17 @@ const RUN = Date.now().toString(36);
 const NAME = `Leave approval ${RUN}`;
 const PROCESS = `leave_approval_${RUN}`;
 const FORM = `leave_form_${RUN}`;
+
+/** Polls `get` until `done` holds of its answer. */
+async function until(get, done, what) {
+  const deadline = Date.now() + T;
+  for (;;) {
+    const v = await get();
+    if (done(v)) return v;
+    assert(Date.now() < deadline, `${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 /** The canvas element's id of whatever `fn` picks from the modeler's registry (ids are generated). */
 async function idOf(page, fn) {
@@ -101,6 +115,43 @@ await run('designer', async (browser) => {
   await page.getByRole('heading', { name: 'Processes', level: 1 }).waitFor({ timeout: T });
   await page.getByText('No processes yet.').waitFor({ timeout: T });
 
+  // The form the manager fills in, designed first: fields with their types, previewed as the
+  // task shows them, then saved.
+  await page.getByRole('button', { name: 'New form' }).click();
+  await page.getByRole('dialog').getByLabel('Form key').fill(FORM);
+  await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL((u) => u.pathname === `/w/${ws}/forms/${FORM}`, { timeout: T });
+  await page.getByLabel('Title', { exact: true }).fill('Review the leave');
+  await page.getByRole('button', { name: 'Add a field' }).click();
+  await page.locator('#ds-f-name-1').fill('days');
+  await page.locator('#ds-f-label-1').fill('Days off');
+  await page.locator('#ds-f-type-1').selectOption('integer');
+  await page.locator('#ds-f-min-1').fill('1');
+  await page.locator('#ds-f-max-1').fill('30');
+  await page.locator('.ds-field').nth(1).getByLabel('Required').check();
+  await page.getByRole('button', { name: 'Add a field' }).click();
+  await page.locator('#ds-f-name-2').fill('category');
+  await page.locator('#ds-f-label-2').fill('Kind of leave');
+  await page.locator('#ds-f-type-2').selectOption('choice');
+  await page.locator('#ds-f-choices-2').fill('holiday\nsick\nparental');
+  const preview = page.locator('[data-testid="ds-form-preview"]');
+  await preview.getByRole('heading', { name: 'Review the leave' }).waitFor({ timeout: T });
+  await preview.getByRole('spinbutton', { name: /Days off/ }).waitFor({ timeout: T });
+  await preview.getByRole('checkbox', { name: 'Approve' }).waitFor({ timeout: T });
+  const kinds = await preview.getByRole('combobox', { name: /Kind of leave/ }).locator('option').allTextContents();
+  assert(['holiday', 'sick', 'parental'].every((k) => kinds.includes(k)), `the choices are offered: ${kinds}`);
+  await preview.getByRole('button', { name: 'Check the form' }).click();
+  await preview.getByText(/need your attention|needs your attention/).waitFor({ timeout: T });
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText(`Saved: version 1 of the form ${FORM}.`).waitFor({ timeout: T });
+  const { forms } = await apiAs('admin', 'GET', `/api/v1/workspaces/${ws}/workflow-forms`);
+  const saved = forms.find((f) => f.key === FORM);
+  assert(saved?.schema?.properties?.days?.maximum === 30 && saved.schema.required.includes('days'), `the form was saved: ${JSON.stringify(saved)}`);
+  await shot(page, 'designer-form');
+
+  await page.goto(`/w/${ws}/processes`);
+  await page.getByText('No processes yet.').waitFor({ timeout: T });
+
   // A new blank process: the modeler opens on its start event.
   await page.getByRole('button', { name: 'New process' }).click();
   await page.getByRole('dialog').getByLabel('Name').fill(NAME);
@@ -122,10 +173,11 @@ await run('designer', async (browser) => {
   await prop(page, 'ds-prop-name', 'Leave requested');
   assert((await page.locator('.djs-context-pad .entry[data-action="append.append-task"]').count()) === 0, 'the context pad offers no plain task');
   await appendTask(page, 'manager_approval', 'Manager approves', 'A person', alice.email);
+  await page.locator('#ds-prop-form').selectOption(FORM);
   await pad(page, 'append.gateway');
   await prop(page, 'ds-prop-id', 'approved_gateway');
   await prop(page, 'ds-prop-name', 'Approved?');
-  await appendTask(page, 'finance_approval', 'Finance approves', 'A role', 'admin');
+  await appendTask(page, 'finance_approval', 'Finance approves', 'A role', 'owner');
   await appendTask(page, 'director_approval', 'Director signs off', 'A channel', 'general');
   await pad(page, 'append.end-event');
   await prop(page, 'ds-prop-id', 'approved');
@@ -166,8 +218,6 @@ await run('designer', async (browser) => {
   const listed = await apiAs('admin', 'GET', `/api/v1/workspaces/${ws}/workflows`);
   const v1 = listed.deployments.find((d) => d.process_id === PROCESS);
   assert(v1?.version === 1 && v1.note === 'First version: three approvals', `version 1 with its note: ${JSON.stringify(v1)}`);
-  const started1 = await apiAs('admin', 'POST', `/api/v1/workspaces/${ws}/workflows/${PROCESS}/instances`, { variables: {} });
-  assert(started1.tasks?.[0]?.element === 'manager_approval', `the deployed model runs: ${JSON.stringify(started1.tasks)}`);
 
   // A condition that does not parse: the server refuses it and the problem lands on that flow.
   await clickElement(page, approveFlow);
@@ -209,6 +259,90 @@ await run('designer', async (browser) => {
   await shot(page, 'designer-compare');
   await page.getByRole('button', { name: 'Back to editing' }).click();
 
+  // Started from a channel: a message in #general mentioning leave starts version 2.
+  await page.getByRole('button', { name: 'Start from a channel…' }).click();
+  const triggerDialog = page.getByRole('dialog', { name: 'Start from a channel' });
+  await triggerDialog.getByLabel('Channel').selectOption({ label: '#general' });
+  await triggerDialog.getByLabel('Messages containing').fill('leave');
+  await triggerDialog.getByRole('button', { name: 'Add the trigger' }).click();
+  await triggerDialog.getByText('#general: “leave”').waitFor({ timeout: T });
+  await shot(page, 'designer-trigger');
+  await triggerDialog.locator('.dialog-actions').getByRole('button', { name: 'Close' }).click();
+
+  const A = await newUserPage(browser);
+  await signIn(A.page, 'alice');
+  await A.page.goto(`/w/${ws}/c/${fixture.channel_id}`);
+  const composer = A.page.getByRole('combobox', { name: 'Message #general' });
+  await composer.waitFor({ timeout: T });
+  await composer.click();
+  await composer.fill('Could I take leave from the 3rd to the 7th of March?');
+  await composer.press('Enter');
+  const startedList = await until(
+    () => apiAs('admin', 'GET', `/api/v1/workspaces/${ws}/workflow-instances?process_id=${PROCESS}`),
+    (p) => p.instances.length === 1,
+    'the message started an instance',
+  );
+  const instanceId = startedList.instances[0].id;
+
+  // The manager's step reaches Alice's inbox, with the designed form: she fills it in there.
+  const aNav = A.page.getByRole('navigation', { name: 'Workspace' });
+  await aNav.getByRole('link', { name: /^Tasks/ }).filter({ hasText: '1' }).waitFor({ timeout: T });
+  await aNav.getByRole('link', { name: /^Tasks/ }).click();
+  await A.page.getByRole('list', { name: 'Open tasks' }).getByRole('link', { name: /Manager approves/ }).click();
+  await A.page.getByRole('heading', { name: 'Manager approves', level: 2 }).waitFor({ timeout: T });
+  // The fields come in the order they were designed, not by name.
+  const shown = await A.page.locator('.tk-form .tk-field').evaluateAll((els) => els.map((e) => e.querySelector('input, select, textarea')?.id));
+  assert(shown.join() === 'tk-field-approved,tk-field-days,tk-field-category', `the designed order: ${shown}`);
+  await A.page.getByRole('spinbutton', { name: /Days off/ }).fill('5');
+  await A.page.getByRole('combobox', { name: /Kind of leave/ }).selectOption('holiday');
+  await A.page.getByRole('checkbox', { name: 'Approve' }).check();
+  await shot(A.page, 'designer-run-inbox');
+  await A.page.getByRole('button', { name: 'Complete task' }).click();
+  await A.page.getByRole('status').filter({ hasText: 'Done: “Manager approves” is completed.' }).waitFor({ timeout: T });
+
+  // Five days pass the condition: finance's step waits in the owners' queue.
+  await until(
+    () => apiAs('admin', 'GET', `/api/v1/workspaces/${ws}/workflow-instances/${instanceId}`),
+    (i) => i.tasks.some((t) => t.element === 'finance_approval' && t.status === 'open'),
+    'the approval went on to finance',
+  );
+  await page.goto(`/w/${ws}/tasks`);
+  await page.getByRole('tab', { name: /My queues/ }).click();
+  await page.getByRole('list', { name: 'Open tasks' }).getByRole('link', { name: /Finance approves/ }).click();
+  await page.getByRole('heading', { name: 'Finance approves', level: 2 }).waitFor({ timeout: T });
+  await page.getByRole('button', { name: 'Claim' }).click();
+  await page.getByRole('status').filter({ hasText: 'Claimed: “Finance approves” is yours now.' }).waitFor({ timeout: T });
+  await page.getByRole('button', { name: 'Mark done' }).click();
+  await page.getByRole('status').filter({ hasText: 'Done: “Finance approves” is completed.' }).waitFor({ timeout: T });
+
+  // The director's step goes to #general: Alice answers it from the chat message's button.
+  await A.page.goto(`/w/${ws}/c/${fixture.channel_id}`);
+  const notice = A.page.locator('article.msg', { hasText: 'Director signs the leave off' });
+  await notice.getByRole('button', { name: 'Mark done' }).click();
+  await A.page.locator('article.msg', { hasText: 'Marked done by' }).waitFor({ timeout: T });
+  assert((await notice.getByRole('button', { name: 'Mark done' }).count()) === 0, 'the answered notice has no buttons left');
+  await shot(A.page, 'designer-run-chat');
+  const finished = await until(
+    () => apiAs('admin', 'GET', `/api/v1/workspaces/${ws}/workflow-instances/${instanceId}`),
+    (i) => i.status === 'completed',
+    'the leave request completed',
+  );
+  assert(finished.version === 2, `the latest version ran: ${finished.version}`);
+  const steps = finished.tasks.map((t) => t.element).join(' → ');
+  assert(steps === 'manager_approval → finance_approval → director_approval', `the three steps ran in order: ${steps}`);
+
+  // The designer's Dashboard shows it completed.
+  await page.goto(`/w/${ws}/processes/${PROCESS}`);
+  await page.getByRole('link', { name: 'Dashboard' }).click();
+  await page.waitForURL((u) => u.pathname === `/w/${ws}/processes/${PROCESS}/dashboard`, { timeout: T });
+  const totals = page.getByLabel('Instances in the period');
+  await totals.waitFor({ timeout: T });
+  await totals.locator('.op-total', { hasText: 'Completed' }).locator('dd').filter({ hasText: /^1$/ }).waitFor({ timeout: T });
+  // The notice in #general names the process and holds "leave": it started nothing.
+  assert((await totals.locator('.op-total', { hasText: 'Started' }).locator('dd').innerText()) === '1', 'one instance started');
+  await shot(page, 'designer-run-dashboard');
+  assertNoErrors(A.page);
+
   // The decision-table editor: the shipped expense table's test cases run from the editor.
   await page.goto(`/w/${ws}/processes`);
   await page.getByRole('button', { name: 'New decision table' }).click();
@@ -226,40 +360,6 @@ await run('designer', async (browser) => {
   const failed = report.locator('.ds-result[data-passed="false"]');
   assert((await failed.innerText()).includes('small expenses need nobody'), `the failing case is named: ${await failed.innerText()}`);
   await shot(page, 'designer-decision');
-
-  // The form designer: fields with their types, previewed as the task shows them, then saved.
-  await page.goto(`/w/${ws}/processes`);
-  await page.getByRole('button', { name: 'New form' }).click();
-  await page.getByRole('dialog').getByLabel('Form key').fill(FORM);
-  await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
-  await page.waitForURL((u) => u.pathname === `/w/${ws}/forms/${FORM}`, { timeout: T });
-  await page.getByLabel('Title', { exact: true }).fill('Review the leave');
-  await page.getByRole('button', { name: 'Add a field' }).click();
-  await page.locator('#ds-f-name-1').fill('days');
-  await page.locator('#ds-f-label-1').fill('Days off');
-  await page.locator('#ds-f-type-1').selectOption('integer');
-  await page.locator('#ds-f-min-1').fill('1');
-  await page.locator('#ds-f-max-1').fill('30');
-  await page.locator('.ds-field').nth(1).getByLabel('Required').check();
-  await page.getByRole('button', { name: 'Add a field' }).click();
-  await page.locator('#ds-f-name-2').fill('kind');
-  await page.locator('#ds-f-label-2').fill('Kind of leave');
-  await page.locator('#ds-f-type-2').selectOption('choice');
-  await page.locator('#ds-f-choices-2').fill('holiday\nsick\nparental');
-  const preview = page.locator('[data-testid="ds-form-preview"]');
-  await preview.getByRole('heading', { name: 'Review the leave' }).waitFor({ timeout: T });
-  await preview.getByRole('spinbutton', { name: /Days off/ }).waitFor({ timeout: T });
-  await preview.getByRole('checkbox', { name: 'Approve' }).waitFor({ timeout: T });
-  const kinds = await preview.getByRole('combobox', { name: /Kind of leave/ }).locator('option').allTextContents();
-  assert(['holiday', 'sick', 'parental'].every((k) => kinds.includes(k)), `the choices are offered: ${kinds}`);
-  await preview.getByRole('button', { name: 'Check the form' }).click();
-  await preview.getByText(/need your attention|needs your attention/).waitFor({ timeout: T });
-  await page.getByRole('button', { name: 'Save' }).click();
-  await page.getByText(`Saved: version 1 of the form ${FORM}.`).waitFor({ timeout: T });
-  const { forms } = await apiAs('admin', 'GET', `/api/v1/workspaces/${ws}/workflow-forms`);
-  const saved = forms.find((f) => f.key === FORM);
-  assert(saved?.schema?.properties?.days?.maximum === 30 && saved.schema.required.includes('days'), `the form was saved: ${JSON.stringify(saved)}`);
-  await shot(page, 'designer-form');
 
   // The list shows the process with its versions and latest note.
   await page.goto(`/w/${ws}/processes`);

@@ -205,3 +205,237 @@ async fn the_server_serves_the_client_and_keeps_api_errors_json() {
     let post = app.post("/w/123", None, json!({})).await;
     post.expect_error(404, "route_not_found");
 }
+
+/// A process with Concord's settings the shipped examples leave out (a decision, several
+/// approvers at once, a routing block, a message correlated by key, a call with its result),
+/// written without a diagram: Concord lays it out when it exports it.
+const EXTRAS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:concord="https://concord.dev/bpmn" id="extras_definitions" targetNamespace="https://concord.dev/examples">
+  <bpmn:message id="Msg_Pay" name="payment" />
+  <bpmn:process id="settings_tour" name="Every setting" isExecutable="true">
+    <bpmn:startEvent id="asked" />
+    <bpmn:businessRuleTask id="route" name="Who approves" concord:decisionRef="expense_approval" concord:resultVariable="approval" />
+    <bpmn:userTask id="votes" name="Vote" concord:assignee="${voter}">
+      <bpmn:multiInstanceLoopCharacteristics concord:collection="voters" concord:elementVariable="voter" concord:outputCollection="ballots">
+        <bpmn:completionCondition xsi:type="bpmn:tFormalExpression">nrOfCompletedInstances &gt;= 2</bpmn:completionCondition>
+      </bpmn:multiInstanceLoopCharacteristics>
+    </bpmn:userTask>
+    <bpmn:userTask id="triage" name="Triage" concord:candidateRole="admin" concord:due="PT4H">
+      <bpmn:extensionElements>
+        <concord:routing>strategy: round_robin
+presence_aware: true</concord:routing>
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:intermediateCatchEvent id="paid" name="Paid" concord:correlationKey="order_id">
+      <bpmn:messageEventDefinition messageRef="Msg_Pay" />
+    </bpmn:intermediateCatchEvent>
+    <bpmn:callActivity id="file_it" name="File the document" calledElement="document_approval" concord:resultVariable="filed" />
+    <bpmn:endEvent id="done" />
+    <bpmn:sequenceFlow id="f1" sourceRef="asked" targetRef="route" />
+    <bpmn:sequenceFlow id="f2" sourceRef="route" targetRef="votes" />
+    <bpmn:sequenceFlow id="f3" sourceRef="votes" targetRef="triage" />
+    <bpmn:sequenceFlow id="f4" sourceRef="triage" targetRef="paid" />
+    <bpmn:sequenceFlow id="f5" sourceRef="paid" targetRef="file_it" />
+    <bpmn:sequenceFlow id="f6" sourceRef="file_it" targetRef="done" />
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+/// A model exported from Concord opens in Camunda Modeler (bpmn-js with Camunda 7's or
+/// Camunda 8's moddle extension, in Chromium, `tests/browser/camunda-roundtrip.mjs`) without a
+/// warning, is saved there with the modeler's stamp, deploys back, and Concord reads it as it
+/// was: the new version's export is the first version's, byte for byte. The shipped examples
+/// (drawn in bpmn-js), a model written without a diagram and a YAML model all go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_models_open_in_camunda_modeler_and_come_back_unchanged() {
+    let _one = BROWSER.lock().await;
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    let t = team(&app).await;
+    let api = |path: &str| format!("/api/v1/workspaces/{}/{path}", t.ws);
+    let examples = repo().join("bots/workflows/examples");
+    for form in ["approval", "ticket_response"] {
+        let body: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(examples.join(format!("forms/{form}.json"))).unwrap(),
+        )
+        .unwrap();
+        app.post(&api("workflow-forms"), Some(&t.admin.access), body)
+            .await
+            .expect(201);
+    }
+    let dmn = std::fs::read_to_string(examples.join("decisions/expense-approval.dmn")).unwrap();
+    app.post(
+        &api("workflow-decisions"),
+        Some(&t.admin.access),
+        json!({ "source": dmn }),
+    )
+    .await
+    .expect(201);
+    let mut sources: Vec<String> = [
+        "document-approval",
+        "employee-onboarding",
+        "purchase-order",
+        "support-ticket",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(examples.join(format!("{f}.bpmn"))).unwrap())
+    .collect();
+    sources.push(EXTRAS.to_owned());
+    sources.push(
+        "process: yaml_claim\nname: A claim written in YAML\nsteps:\n  - start: s\n  - rule_task: route\n    decision: expense_approval\n    result: approval\n  - exclusive: auto\n    branches:\n      - when: approval.auto_approve == true\n        goto: paid\n    default: review\n  - end: paid\n  - user_task: review\n    person: ${owner}\n    form: approval\n  - end: reviewed\n"
+            .to_owned(),
+    );
+    let mut processes = Vec::new();
+    for source in &sources {
+        let deployed = app
+            .post(
+                &api("workflows"),
+                Some(&t.admin.access),
+                json!({ "source": source }),
+            )
+            .await;
+        processes.push(
+            deployed.expect(201)["process_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let export = |process: String, version: i64| {
+        let url = format!(
+            "{}{}",
+            app.base,
+            api(&format!("workflows/{process}/bpmn?version={version}"))
+        );
+        let request = app.client.get(url).bearer_auth(&t.admin.access);
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{process} v{version} exports");
+            r.text().await.unwrap()
+        }
+    };
+    let exported = tempfile::tempdir().unwrap();
+    let mut first = std::collections::BTreeMap::new();
+    for process in &processes {
+        let xml = export(process.clone(), 1).await;
+        std::fs::write(exported.path().join(format!("{process}.bpmn")), &xml).unwrap();
+        first.insert(process.clone(), xml);
+    }
+
+    for (flavour, version) in [("camunda7", 2), ("camunda8", 3)] {
+        let saved = tempfile::tempdir().unwrap();
+        let output = tokio::process::Command::new("node")
+            .arg(repo().join("tests/browser/camunda-roundtrip.mjs"))
+            .arg(flavour)
+            .arg(exported.path())
+            .arg(saved.path())
+            .current_dir(repo().join("tests/browser"))
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(120), output)
+            .await
+            .expect("the modeler finished")
+            .expect("node runs (run npm ci in tests/browser)");
+        assert!(
+            output.status.success(),
+            "{flavour}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        for process in &processes {
+            let file = format!("{process}.bpmn");
+            let opened = &report[&file];
+            assert!(
+                opened.get("error").is_none(),
+                "{flavour} opens {file}: {opened}\n{}",
+                first[process]
+            );
+            assert_eq!(
+                opened["warnings"],
+                json!([]),
+                "{flavour} opens {file} without a warning"
+            );
+            assert!(
+                opened["shapes"].as_u64().unwrap() >= 3,
+                "{flavour} draws {file}: {opened}"
+            );
+            let xml = std::fs::read_to_string(saved.path().join(&file)).unwrap();
+            assert!(
+                xml.contains(r#"exporter="Camunda Modeler""#),
+                "{flavour} saved {file}"
+            );
+            let settings = |s: &str| s.matches("concord:").count();
+            assert_eq!(
+                settings(&xml),
+                settings(&first[process]),
+                "{flavour} keeps every Concord setting of {file}"
+            );
+            let deployed = app
+                .post(
+                    &api("workflows"),
+                    Some(&t.admin.access),
+                    json!({ "source": xml }),
+                )
+                .await;
+            assert_eq!(
+                deployed.expect(201)["version"],
+                version,
+                "{flavour}: {file}"
+            );
+            // What Concord reads back is what it exported: the same model (elements, flows,
+            // settings) drawn in the same places. Only the file's stamp differs.
+            let back = export(process.clone(), version).await;
+            assert_eq!(
+                model(&back),
+                model(&first[process]),
+                "{flavour}: {file} comes back as the same model"
+            );
+            assert_eq!(
+                layout(&back),
+                layout(&first[process]),
+                "{flavour}: {file} comes back drawn the same"
+            );
+            assert!(!layout(&back).is_empty(), "{file} has its diagram");
+        }
+    }
+}
+
+/// A BPMN file's process model as Concord reads it, without its source lines and its raw
+/// diagram (compared by [`layout`]).
+fn model(xml: &str) -> concord_workflow::model::ProcessModel {
+    let mut m = concord_workflow::bpmn::parse(xml)
+        .unwrap_or_else(|p| panic!("{p:?}"))
+        .without_lines();
+    m.diagram = None;
+    m
+}
+
+/// A BPMN file's diagram: each shape's bounds and each edge's waypoints (labels left out:
+/// a modeler places those itself), by the element they draw.
+fn layout(xml: &str) -> std::collections::BTreeMap<String, Vec<i64>> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        let len = tag[start..].find('"')?;
+        Some(tag[start..start + len].to_owned())
+    };
+    let mut out = std::collections::BTreeMap::new();
+    let (mut element, mut in_label) = (None::<String>, false);
+    for tag in xml.split('<').skip(1) {
+        if tag.starts_with("bpmndi:BPMNShape") || tag.starts_with("bpmndi:BPMNEdge") {
+            element = attr(tag, "bpmnElement");
+        } else if tag.starts_with("bpmndi:BPMNLabel") {
+            in_label = !tag.trim_end().ends_with("/>");
+        } else if tag.starts_with("/bpmndi:BPMNLabel") {
+            in_label = false;
+        } else if (tag.starts_with("dc:Bounds") || tag.starts_with("di:waypoint")) && !in_label {
+            if let Some(e) = &element {
+                let points: &mut Vec<i64> = out.entry(e.clone()).or_default();
+                for name in ["x", "y", "width", "height"] {
+                    if let Some(v) = attr(tag, name).and_then(|v| v.parse::<f64>().ok()) {
+                        points.push(v.round() as i64);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
