@@ -66,7 +66,7 @@ function num(v: unknown): number | undefined {
  */
 export function orderedFields(top: Record<string, unknown>): [string, unknown][] {
   const properties = record(top.properties) ?? {};
-  const listed = Array.isArray(top.order) ? top.order.filter((n): n is string => typeof n === 'string' && n in properties) : [];
+  const listed = Array.isArray(top.order) ? top.order.filter((n): n is string => typeof n === 'string' && Object.prototype.hasOwnProperty.call(properties, n)) : [];
   const first = [...new Set(listed)];
   const rest = Object.keys(properties)
     .filter((n) => !first.includes(n))

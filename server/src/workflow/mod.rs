@@ -1332,8 +1332,6 @@ fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
     }
 }
 
-/// The task `task_id` and the acting member of its workspace. Someone outside the task's
-/// workspace is not told it exists.
 impl WorkflowService {
     /// The refusals every action on a task shares, once the caller has decided whether
     /// `actor` may take it (`allowed`): a refusal is recorded as the decision and audited as
@@ -1366,6 +1364,8 @@ impl WorkflowService {
     }
 }
 
+/// The task `task_id` and the acting member of its workspace. Someone outside the task's
+/// workspace is not told it exists.
 pub(crate) async fn task_of_member(
     tx: &mut Tx,
     actor: &Actor,

@@ -244,8 +244,9 @@ presence_aware: true</concord:routing>
 /// A model exported from Concord opens in Camunda Modeler (bpmn-js with Camunda 7's or
 /// Camunda 8's moddle extension, in Chromium, `tests/browser/camunda-roundtrip.mjs`) without a
 /// warning, is saved there with the modeler's stamp, deploys back, and Concord reads it as it
-/// was: the new version's export is the first version's, byte for byte. The shipped examples
-/// (drawn in bpmn-js), a model written without a diagram and a YAML model all go through.
+/// was: the new version's export is the same model (elements, flows, every Concord setting)
+/// drawn in the same places. The shipped examples (drawn in bpmn-js), a model written without
+/// a diagram and a YAML model all go through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_models_open_in_camunda_modeler_and_come_back_unchanged() {
     let _one = BROWSER.lock().await;
