@@ -6,7 +6,8 @@
 //
 //   node tests/browser/camunda-roundtrip.mjs camunda7|camunda8 IN_DIR OUT_DIR
 //
-// Every `*.bpmn` of IN_DIR is written to OUT_DIR under the same name. Prints one JSON object:
+// Every `*.bpmn` and `*.dmn` of IN_DIR is written to OUT_DIR under the same name (DMN through
+// dmn-js's modeler, Camunda Modeler's DMN editor, with Camunda 7's DMN extension for camunda7). Prints one JSON object:
 // for each file, the import warnings the modeler reported (an element or attribute it could not
 // read) and how many shapes and connections it drew.
 import { chromium } from 'playwright-core';
@@ -20,12 +21,16 @@ const FLAVOURS = {
   camunda7: {
     prefix: 'camunda',
     descriptor: 'camunda-bpmn-moddle/resources/camunda.json',
+    // Camunda 7's DMN extension (`camunda:inputVariable`, history time to live).
+    dmnDescriptor: 'camunda-dmn-moddle/resources/camunda.json',
     platform: 'Camunda Platform',
     version: '7.22.0',
   },
   camunda8: {
     prefix: 'zeebe',
     descriptor: 'zeebe-bpmn-moddle/resources/zeebe.json',
+    // Camunda 8 reads plain DMN.
+    dmnDescriptor: null,
     platform: 'Camunda Cloud',
     version: '8.6.0',
   },
@@ -37,6 +42,7 @@ if (!chosen || !inDir || !outDir) {
 }
 const descriptor = JSON.parse(readFileSync(require.resolve(chosen.descriptor), 'utf8'));
 const modelerScript = require.resolve('bpmn-js/dist/bpmn-modeler.development.js');
+const dmnModelerScript = require.resolve('dmn-js/dist/dmn-modeler.development.js');
 
 mkdirSync(outDir, { recursive: true });
 const browser = await chromium.launch({
@@ -51,6 +57,9 @@ try {
   page.on('pageerror', (err) => errors.push(err.message));
   await page.setContent('<html><body><div id="canvas" style="width:1600px;height:900px"></div></body></html>');
   await page.addScriptTag({ path: modelerScript });
+  for (const file of readdirSync(inDir).filter((f) => f.endsWith('.dmn')).sort()) {
+    report[file] = await roundTripDecision(file);
+  }
   for (const file of readdirSync(inDir).filter((f) => f.endsWith('.bpmn')).sort()) {
     const source = readFileSync(join(inDir, file), 'utf8');
     const result = await page
@@ -90,5 +99,43 @@ try {
   }
 } finally {
   await browser.close();
+}
+
+/** Opens a DMN file in dmn-js's modeler (Camunda Modeler's DMN editor) and saves it stamped. */
+async function roundTripDecision(file) {
+  const page = await browser.newPage();
+  try {
+    await page.setContent('<html><body><div id="canvas" style="width:1600px;height:900px"></div></body></html>');
+    await page.addScriptTag({ path: dmnModelerScript });
+    const descriptor = chosen.dmnDescriptor ? JSON.parse(readFileSync(require.resolve(chosen.dmnDescriptor), 'utf8')) : null;
+    const source = readFileSync(join(inDir, file), 'utf8');
+    const result = await page
+      .evaluate(
+        async ({ source, descriptor, chosen }) => {
+          const modeler = new window.DmnJS({
+            container: '#canvas',
+            common: descriptor ? { moddleExtensions: { camunda: descriptor } } : {},
+          });
+          const { warnings } = await modeler.importXML(source);
+          // Every view opens: the requirements diagram and each decision's table.
+          for (const view of modeler.getViews()) await modeler.open(view);
+          const definitions = modeler.getDefinitions();
+          definitions.exporter = 'Camunda Modeler';
+          definitions.exporterVersion = '5.31.0';
+          definitions.$attrs['xmlns:modeler'] = 'http://camunda.org/schema/modeler/1.0';
+          definitions.$attrs['modeler:executionPlatform'] = chosen.platform;
+          definitions.$attrs['modeler:executionPlatformVersion'] = chosen.version;
+          const { xml } = await modeler.saveXML({ format: true });
+          return { xml, warnings: warnings.map((w) => w.message), shapes: modeler.getViews().length, connections: 0 };
+        },
+        { source, descriptor, chosen },
+      )
+      .catch((err) => ({ error: err.message.replace(/^page\.evaluate: (Error: )?/, '').split('\n')[0] }));
+    if (result.error) return { error: result.error };
+    writeFileSync(join(outDir, file), result.xml + '\n');
+    return { warnings: result.warnings, shapes: result.shapes, connections: result.connections };
+  } finally {
+    await page.close();
+  }
 }
 console.log(JSON.stringify(report));

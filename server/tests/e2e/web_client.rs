@@ -246,7 +246,8 @@ presence_aware: true</concord:routing>
 /// warning, is saved there with the modeler's stamp, deploys back, and Concord reads it as it
 /// was: the new version's export is the same model (elements, flows, every Concord setting)
 /// drawn in the same places. The shipped examples (drawn in bpmn-js), a model written without
-/// a diagram and a YAML model all go through.
+/// a diagram and a YAML model all go through, and so do the shipped decision tables (dmn-js,
+/// Camunda Modeler's DMN editor): the same tables, rule for rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_models_open_in_camunda_modeler_and_come_back_unchanged() {
     let _one = BROWSER.lock().await;
@@ -263,14 +264,20 @@ async fn exported_models_open_in_camunda_modeler_and_come_back_unchanged() {
             .await
             .expect(201);
     }
-    let dmn = std::fs::read_to_string(examples.join("decisions/expense-approval.dmn")).unwrap();
-    app.post(
-        &api("workflow-decisions"),
-        Some(&t.admin.access),
-        json!({ "source": dmn }),
-    )
-    .await
-    .expect(201);
+    // The shipped decision tables (drawn in dmn-js), the first of them named by a process.
+    let mut decisions = Vec::new();
+    for file in ["expense-approval", "leave-days", "ticket-priority"] {
+        let dmn = std::fs::read_to_string(examples.join(format!("decisions/{file}.dmn"))).unwrap();
+        let made = app
+            .post(
+                &api("workflow-decisions"),
+                Some(&t.admin.access),
+                json!({ "source": dmn }),
+            )
+            .await;
+        let made = made.expect(201);
+        decisions.push(made["decisions"][0]["key"].as_str().unwrap().to_owned());
+    }
     let mut sources: Vec<String> = [
         "document-approval",
         "employee-onboarding",
@@ -301,20 +308,25 @@ async fn exported_models_open_in_camunda_modeler_and_come_back_unchanged() {
                 .to_owned(),
         );
     }
-    let export = |process: String, version: i64| {
-        let url = format!(
-            "{}{}",
-            app.base,
-            api(&format!("workflows/{process}/bpmn?version={version}"))
-        );
+    let export_path = |path: String| {
+        let url = format!("{}{}", app.base, api(&path));
         let request = app.client.get(url).bearer_auth(&t.admin.access);
         async move {
             let r = request.send().await.unwrap();
-            assert_eq!(r.status().as_u16(), 200, "{process} v{version} exports");
+            assert_eq!(r.status().as_u16(), 200, "{path} exports");
             r.text().await.unwrap()
         }
     };
+    let export = |process: String, version: i64| {
+        export_path(format!("workflows/{process}/bpmn?version={version}"))
+    };
     let exported = tempfile::tempdir().unwrap();
+    let mut first_tables = std::collections::BTreeMap::new();
+    for key in &decisions {
+        let xml = export_path(format!("workflow-decisions/{key}/source?version=1")).await;
+        std::fs::write(exported.path().join(format!("{key}.dmn")), &xml).unwrap();
+        first_tables.insert(key.clone(), xml);
+    }
     let mut first = std::collections::BTreeMap::new();
     for process in &processes {
         let xml = export(process.clone(), 1).await;
@@ -342,6 +354,46 @@ async fn exported_models_open_in_camunda_modeler_and_come_back_unchanged() {
             String::from_utf8_lossy(&output.stderr)
         );
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        for key in &decisions {
+            let file = format!("{key}.dmn");
+            let opened = &report[&file];
+            assert_eq!(
+                opened["warnings"],
+                json!([]),
+                "{flavour} opens {file}: {opened}"
+            );
+            assert!(
+                opened["shapes"].as_u64().unwrap() >= 2,
+                "{flavour} shows {file}: {opened}"
+            );
+            let xml = std::fs::read_to_string(saved.path().join(&file)).unwrap();
+            assert!(
+                xml.contains(r#"exporter="Camunda Modeler""#),
+                "{flavour} saved {file}"
+            );
+            let deployed = app
+                .post(
+                    &api("workflow-decisions"),
+                    Some(&t.admin.access),
+                    json!({ "source": xml }),
+                )
+                .await;
+            assert_eq!(
+                deployed.expect(201)["decisions"][0]["version"],
+                version,
+                "{flavour}: {file}"
+            );
+            let back =
+                export_path(format!("workflow-decisions/{key}/source?version={version}")).await;
+            let tables = |s: &str| {
+                concord_workflow::decision::dmn::parse(s).unwrap_or_else(|p| panic!("{p:?}"))
+            };
+            assert_eq!(
+                tables(&back),
+                tables(&first_tables[key]),
+                "{flavour}: {file} comes back as the same tables"
+            );
+        }
         for process in &processes {
             let file = format!("{process}.bpmn");
             let opened = &report[&file];
