@@ -10,7 +10,7 @@
 // the director's step from the chat message's button in #general; the process's dashboard then
 // counts the instance completed. The decision-table editor runs a table's test cases (all pass,
 // then one made to fail). A member sees no designer link. Screenshots at desktop and phone width.
-import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn } from './lib.mjs';
+import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn, until } from './lib.mjs';
 
 const ws = fixture.workspace_id;
 const alice = fixture.users.alice;
@@ -19,17 +19,6 @@ const RUN = Date.now().toString(36);
 const NAME = `Leave approval ${RUN}`;
 const PROCESS = `leave_approval_${RUN}`;
 const FORM = `leave_form_${RUN}`;
-
-/** Polls `get` until `done` holds of its answer. */
-async function until(get, done, what) {
-  const deadline = Date.now() + T;
-  for (;;) {
-    const v = await get();
-    if (done(v)) return v;
-    assert(Date.now() < deadline, `${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The canvas element's id of whatever `fn` picks from the modeler's registry (ids are generated). */
 async function idOf(page, fn) {

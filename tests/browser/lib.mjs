@@ -89,6 +89,17 @@ export async function apiAs(who, method, path, body) {
   return text ? JSON.parse(text) : null;
 }
 
+/** Polls `get` until `done` holds of its answer, for at most `timeout` ms. */
+export async function until(get, done, what, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await get();
+    if (done(v)) return v;
+    assert(Date.now() < deadline, `${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export function assert(cond, message) {
   if (!cond) throw new Error(`assertion failed: ${message}`);
 }

@@ -9,7 +9,7 @@
 // instance counted on the dashboard and its path among the mining variants and in the
 // directly-follows graph. Desktop and phone screenshots along the way.
 import { createServer } from 'node:http';
-import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn } from './lib.mjs';
+import { apiAs, assert, assertNoErrors, fixture, newUserPage, run, shot, signIn, until } from './lib.mjs';
 
 const ws = fixture.workspace_id;
 const bob = fixture.users.bob;
@@ -82,17 +82,6 @@ async function supplier() {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { state, server, url: `http://127.0.0.1:${server.address().port}` };
-}
-
-/** Polls `get` until `done` holds of its answer. */
-async function until(get, done, what) {
-  const deadline = Date.now() + T;
-  for (;;) {
-    const v = await get();
-    if (done(v)) return v;
-    assert(Date.now() < deadline, `${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const instance = (id) => apiAs('admin', 'GET', `/api/v1/workspaces/${ws}/workflow-instances/${id}`);

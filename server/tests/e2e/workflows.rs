@@ -830,16 +830,10 @@ both_backends! {
         app.post(&format!("{}/workflows/triage/triggers", base(&t.ws)), Some(&t.admin.access),
             json!({"kind": "message", "channel_id": support, "pattern": "triage"})).await.expect(201);
         crate::chat::say(&app, &t.ann, &support, "triage please").await;
-        wait_for_instances(&app, &t.admin, &t.ws, "triage", 1).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let messages = app.get(&format!("/api/v1/channels/{support}/messages"), &t.ann.access).await.expect(200).clone();
-            if messages.as_array().unwrap().iter().any(|m| m["text"].as_str().unwrap_or("").contains("Sort the triage call")) {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no notice in #support: {messages}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let triaged = wait_for_instances(&app, &t.admin, &t.ws, "triage", 1).await;
+        let i = show(&app, &t.admin, &t.ws, triaged[0]["id"].as_str().unwrap()).await;
+        let sort = open_tasks(&i)[0]["id"].as_str().unwrap().to_owned();
+        channel_notice(&app, &t.ann, &support, &sort, |m| m["text"].as_str().unwrap_or("").contains("Sort the triage call")).await;
         // Events start processes in the order they were posted: once a later message has
         // started its instance, the notice before it was looked at, and started nothing.
         crate::chat::say(&app, &t.bo, &support, "another triage").await;
